@@ -1,0 +1,107 @@
+# smimegate: one plain Makefile.
+#
+#   make                 build smimegate and smimectl
+#   make check           build and run every test (unit, miltertest, Postfix)
+#   make run             build and run the gateway in the foreground on its
+#                        embedded defaults (state under ./var)
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make SANITIZE=address,undefined check
+#
+# The README's commands go through contrib/bootstrap, which installs the
+# Debian packages of contrib/debian-packages.txt first.
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+CC         ?= cc
+PKGS        = gmime-3.0 libcrypto libssl ldap hiredis libevent
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+MILTER_LIBS = -lmilter -pthread
+
+WARN        = -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith \
+              -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(CI),true)
+WERROR     ?= -Werror
+endif
+OPT        ?= -O2 -g
+ifneq ($(SANITIZE),)
+SAN_FLAGS   = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+CPPFLAGS   += -I. -D_GNU_SOURCE
+CFLAGS     += -std=c11 $(OPT) $(WARN) $(WERROR) $(SAN_FLAGS) $(PKG_CFLAGS) \
+              -pthread -MMD -MP
+LDFLAGS    += $(SAN_FLAGS) -pthread
+
+# Libraries: one archive per folder.  milter/ holds the programs; its
+# non-main files form libmilt.a so that unit tests link the same code.
+SMIME_SRC    = $(wildcard smime/*.c)
+KEYSTORE_SRC = $(wildcard keystore/*.c)
+DIR_SRC      = $(wildcard directory/*.c)
+MILT_SRC     = $(filter-out milter/smimegate.c milter/smimectl.c,$(wildcard milter/*.c))
+
+LIBS_A = milter/libmilt.a smime/libsmime.a keystore/libkeystore.a directory/libdir.a
+ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
+
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(UNIT_SRC:.c=)
+
+PROGS = smimegate smimectl
+
+.PHONY: all check unit run install clean deps layers bench fuzz
+all: $(PROGS)
+
+smime/libsmime.a: $(SMIME_SRC:.c=.o)
+keystore/libkeystore.a: $(KEYSTORE_SRC:.c=.o)
+directory/libdir.a: $(DIR_SRC:.c=.o)
+milter/libmilt.a: $(MILT_SRC:.c=.o)
+$(LIBS_A):
+	rm -f $@
+	$(AR) rcs $@ $^
+
+smimegate: milter/smimegate.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
+
+smimectl: milter/smimectl.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
+
+tests/unit/test_%: tests/unit/test_%.o tests/unit/unit_util.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $< tests/unit/unit_util.o $(ALL_LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+
+# The libraries never know libmilter, never log and never exit (style.md 1).
+layers:
+	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] milter/*.[ch] \
+	        | grep -v '^milter/milt_mfapi.c$$' || true); \
+	 if [ -n "$$bad" ]; then echo "layers: libmilter outside milter/milt_mfapi.c: $$bad"; exit 1; fi
+	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c || true); \
+	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
+	@echo "layers: ok"
+
+check: deps all unit layers
+	sh tests/run
+
+deps:
+	sh contrib/bootstrap
+
+run: deps all
+	sh contrib/run-embedded
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	           $(DESTDIR)$(SYSCONFDIR)/smimegate
+	install -m 0755 smimegate smimectl $(DESTDIR)$(SBINDIR)/
+	install -m 0644 docs/smimegate.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/smimegate.8 docs/smimectl.8 $(DESTDIR)$(MANDIR)/man8/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf ] || \
+	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
+
+clean:
+	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) */*.o */*/*.o */*.d */*/*.d
+	rm -rf tests/out
+
+-include $(wildcard */*.d */*/*.d)

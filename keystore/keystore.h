@@ -1,0 +1,116 @@
+/*
+ * keystore.h: escrow of the employees' private keys and their certificates.
+ *
+ * A keystore is a directory.  Each entry is one file holding one
+ * certificate (with the chain that came with it) and its private key,
+ * the key encrypted at rest with AES-256-GCM under the master key, which
+ * lives in its own 0600 file (created on first use when asked to).  An
+ * address may have several entries (a new key every few years; old mail
+ * must still open); the addresses of an entry are those its certificate
+ * names (subjectAltName rfc822Name, else the subject's emailAddress).
+ *
+ * Ownership: keystore_open() returns a handle the caller frees with
+ * keystore_free().  Keys and certificates handed out are new references the
+ * caller frees (EVP_PKEY_free, X509_free, OSSL_STACK_OF_X509_free); private
+ * key material decrypted on the way is cleansed before it is released.
+ *
+ * Threads: one handle may be shared by all threads.  Lookups take a read
+ * lock; the index is rebuilt (write lock) when the directory changed, so
+ * an entry imported by smimectl is seen by a running daemon.
+ *
+ * Errors: every call that can fail returns a keystore_status_t and, when an
+ * err is given, fills it with the code and a message naming the file and
+ * what is wrong.  This library never logs and never exits.
+ */
+#ifndef KEYSTORE_H
+#define KEYSTORE_H
+
+#include <stddef.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+typedef enum keystore_status {
+	KEYSTORE_OK = 0,
+	KEYSTORE_NOTFOUND,      /* no (usable) entry for that address */
+	KEYSTORE_ERR_PERM,      /* a file or directory with unsafe permissions */
+	KEYSTORE_ERR_IO,        /* cannot read or write a file */
+	KEYSTORE_ERR_CORRUPT,   /* an entry or the master key is malformed or tampered */
+	KEYSTORE_ERR_PASSWORD,  /* wrong PKCS#12 password */
+	KEYSTORE_ERR_INPUT,     /* unusable input: no key, no address, key/cert mismatch */
+	KEYSTORE_ERR_CRYPTO,    /* OpenSSL failed for another reason */
+	KEYSTORE_ERR_NOMEM
+} keystore_status_t;
+
+typedef struct keystore_err {
+	keystore_status_t code;
+	char msg[256];
+} keystore_err_t;
+
+typedef struct keystore keystore_t;
+
+/* What smimectl keystore list shows of one entry. */
+typedef struct keystore_info {
+	char fingerprint[65];   /* SHA-256 of the certificate's DER, lower-case hex */
+	char serial[80];        /* hex */
+	char subject[256];      /* one-line RFC 2253 form */
+	char issuer[256];
+	char not_before[32];    /* "YYYY-MM-DD HH:MM:SS UTC" */
+	char not_after[32];
+	int can_sign;           /* keyUsage allows digitalSignature (or absent) */
+	int can_encrypt;        /* keyUsage allows keyEncipherment/keyAgreement (or absent) */
+	const char *const *addresses;  /* NULL-terminated, valid during the callback */
+} keystore_info_t;
+
+/* Creation flags for keystore_open(). */
+#define KEYSTORE_CREATE 0x1     /* create the directory and master key if absent */
+
+/*
+ * Opens the keystore in dir.  master_key_file NULL means dir/master.key.
+ * Refuses (KEYSTORE_ERR_PERM) a master key or entry file readable or
+ * writable by group or others, and a directory writable by them.
+ * Returns NULL on failure with err filled.
+ */
+keystore_t *keystore_open(const char *dir, const char *master_key_file,
+    int flags, keystore_err_t *err);
+void keystore_free(keystore_t *ks);
+
+/*
+ * Imports a PKCS#12 (DER) protected by password (NULL or "" for none).
+ * Every certificate in it that matches the key is stored with the rest as
+ * its chain.  On success and when info is not NULL, info->addresses of the
+ * imported entry are valid until the next call on ks; the caller may copy.
+ */
+keystore_status_t keystore_import_p12(keystore_t *ks, const unsigned char *der,
+    size_t len, const char *password, keystore_info_t *info, keystore_err_t *err);
+
+/*
+ * The key to sign mail from address with: of the entries for address
+ * (compared as RFC 5321 says: local part exact, domain case-insensitive)
+ * whose certificate is valid now and allows signing, the one valid from
+ * the latest date.  KEYSTORE_NOTFOUND when there is none; err->msg then
+ * says why the entries there were refused.
+ */
+keystore_status_t keystore_signer(keystore_t *ks, const char *address,
+    EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err);
+
+/* Calls fn once per entry, ordered by address then not_before; stops when fn
+ * returns non-zero and returns that value. */
+int keystore_foreach(keystore_t *ks,
+    int (*fn)(const keystore_info_t *info, void *arg), void *arg,
+    keystore_err_t *err);
+
+/*
+ * Exports the newest entry for address as a PKCS#12 (DER, malloc'ed, the
+ * caller frees with OPENSSL_clear_free) protected by password.  legacy
+ * selects PBE-SHA1-3DES with a SHA-1 MAC, which gpgsm 2.2 and older
+ * Windows and macOS keychains need; otherwise AES-256 / PBKDF2.
+ */
+keystore_status_t keystore_export_p12(keystore_t *ks, const char *address,
+    const char *password, int legacy, unsigned char **der, size_t *len,
+    keystore_err_t *err);
+
+/* Compares two mail addresses as RFC 5321 does: local part exact, domain
+ * case-insensitive.  Returns 1 when they are the same mailbox. */
+int keystore_addr_equal(const char *a, const char *b);
+
+#endif

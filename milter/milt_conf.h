@@ -1,0 +1,91 @@
+/*
+ * milt_conf.h: smimegate's configuration, one table of typed keys.
+ *
+ * The file has "Key value" lines in the style of opendkim.conf; '#' starts
+ * a comment; keys are case-insensitive.  Every key has a type, a default
+ * and bounds in the table of milt_conf.c; the whole file is parsed,
+ * overrides (-o Key=Value) applied, and the result validated, including
+ * the files it names, before anything uses it.  A problem is reported as
+ * "file:line: what is wrong" (or "-o Key=Value: ...").
+ *
+ * Ownership and threads: milt_conf_load() returns a configuration with one
+ * reference.  It is never changed after loading; a connection pins the one
+ * in force with milt_conf_ref() and drops it with milt_conf_unref(), so a
+ * reload can publish a new one while old connections keep theirs.
+ */
+#ifndef MILT_CONF_H
+#define MILT_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct dir_map;
+
+enum milt_on_error { MILT_ON_TEMPFAIL = 0, MILT_ON_ACCEPT, MILT_ON_REJECT };
+enum milt_unauth { MILT_UNAUTH_PASS = 0, MILT_UNAUTH_REJECT };
+enum milt_sigmode { MILT_SIGN_DETACHED = 0, MILT_SIGN_OPAQUE };
+
+/* One network of InternalHosts. */
+typedef struct milt_net {
+	int family;                    /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned prefix;
+} milt_net_t;
+
+typedef struct milt_conf {
+	int refs;
+	char *file;                    /* where it was read from, or NULL */
+
+	char *socket;                  /* Socket */
+	char *state_dir;               /* StateDirectory */
+	char *keystore_dir;            /* KeystoreDirectory */
+	char *master_key_file;         /* MasterKeyFile */
+	int create_master_key;         /* CreateMasterKey */
+	char *spool_dir;               /* SpoolDirectory */
+	char **local_domains;          /* LocalDomains, lower case, NULL-terminated */
+	milt_net_t *internal_hosts;    /* InternalHosts */
+	size_t n_internal_hosts;
+	char *user;                    /* UserID ("" = keep the user we run as) */
+	char *pid_file;                /* PidFile ("" = none) */
+	int background;                /* Background */
+	long long max_message_size;    /* MaximumMessageSize, octets */
+	long long spool_memory;        /* SpoolMemoryLimit, octets */
+	int syslog;                    /* Syslog */
+	int syslog_facility;           /* SyslogFacility, LOG_* value */
+	int log_stderr;                /* LogStderr */
+	int on_internal_error;         /* OnInternalError: enum milt_on_error */
+	int on_unauthorized_sender;    /* UnauthorizedSender: enum milt_unauth */
+	char *signer_map_file;         /* SignerMap ("" = none) */
+	struct dir_map *signer_map;    /* loaded from signer_map_file */
+	int signing_mode;              /* SigningMode: enum milt_sigmode */
+	int sign_outbound;             /* Sign */
+} milt_conf_t;
+
+/* The built-in defaults, and where the stock file lives. */
+#define MILT_CONF_DEFAULT_FILE "/etc/smimegate/smimegate.conf"
+
+/*
+ * Loads file (NULL: defaults only) and applies overrides, each "Key=Value".
+ * Returns NULL with a message in err on any problem.
+ */
+milt_conf_t *milt_conf_load(const char *file, char *const *overrides,
+    size_t noverrides, char *err, size_t errlen);
+
+milt_conf_t *milt_conf_ref(milt_conf_t *conf);
+void milt_conf_unref(milt_conf_t *conf);
+
+/* 1 when domain (case-insensitive) is one of LocalDomains. */
+int milt_conf_is_local_domain(const milt_conf_t *conf, const char *domain);
+/* 1 when the address is in InternalHosts. */
+int milt_conf_is_internal(const milt_conf_t *conf, const struct sockaddr *sa);
+/* The same for a textual IPv4 or IPv6 address ("127.0.0.1", "::1"). */
+int milt_conf_is_internal_text(const milt_conf_t *conf, const char *addr);
+
+/* Prints every key with its value as "Key = value" (postconf style);
+ * with defaults_only, the built-in defaults. */
+void milt_conf_print(const milt_conf_t *conf, FILE *fp);
+/* The names of all keys, NULL-terminated (for docs checks). */
+const char *const *milt_conf_key_names(void);
+
+#endif
