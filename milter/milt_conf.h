@@ -82,9 +82,10 @@ int milt_conf_is_internal(const milt_conf_t *conf, const struct sockaddr *sa);
 /* The same for a textual IPv4 or IPv6 address ("127.0.0.1", "::1"). */
 int milt_conf_is_internal_text(const milt_conf_t *conf, const char *addr);
 
-/* Prints every key with its value as "Key = value" (postconf style);
- * with defaults_only, the built-in defaults. */
+/* Prints every key with its value as "Key = value" (postconf style). */
 void milt_conf_print(const milt_conf_t *conf, FILE *fp);
+/* Prints the value of one key; -1 when there is no such key. */
+int milt_conf_print_key(const milt_conf_t *conf, const char *name, FILE *fp);
 /* The names of all keys, NULL-terminated (for docs checks). */
 const char *const *milt_conf_key_names(void);
 

@@ -1,0 +1,695 @@
+/*
+ * milt_conf.c: the configuration table and its loader (see milt_conf.h).
+ *
+ * Every key is one row of conf_keys[]: name, type, default, bounds and
+ * where the value goes.  Defaults are parsed by the same code as the file,
+ * so a bad default cannot hide.  Keys whose default depends on another
+ * (KeystoreDirectory under StateDirectory) are derived in conf_finish().
+ */
+#include "milter/milt_conf.h"
+#include "directory/dir_map.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <netinet/in.h>
+
+enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
+
+typedef struct conf_key {
+	const char *name;
+	enum conf_type type;
+	const char *def;
+	size_t off;
+	long long min, max;         /* T_SIZE bounds */
+	const char *const *enums;   /* T_ENUM names, value = index */
+} conf_key_t;
+
+static const char *const on_error_names[] = { "tempfail", "accept", "reject", NULL };
+static const char *const unauth_names[] = { "pass", "reject", NULL };
+static const char *const sigmode_names[] = { "detached", "opaque", NULL };
+static const char *const facility_names[] = {
+	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7", NULL
+};
+static const int facility_values[] = {
+	LOG_MAIL, LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2,
+	LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7
+};
+
+#define OFF(f) offsetof(milt_conf_t, f)
+#define KB 1024LL
+#define MB (1024LL * 1024)
+#define GB (1024LL * 1024 * 1024)
+
+static const conf_key_t conf_keys[] = {
+	{ "Socket", T_SOCKET, "inet:8895@127.0.0.1", OFF(socket), 0, 0, NULL },
+	{ "StateDirectory", T_PATH, "/var/lib/smimegate", OFF(state_dir), 0, 0, NULL },
+	{ "KeystoreDirectory", T_PATH, "", OFF(keystore_dir), 0, 0, NULL },
+	{ "MasterKeyFile", T_PATH, "", OFF(master_key_file), 0, 0, NULL },
+	{ "CreateMasterKey", T_BOOL, "yes", OFF(create_master_key), 0, 0, NULL },
+	{ "SpoolDirectory", T_PATH, "", OFF(spool_dir), 0, 0, NULL },
+	{ "LocalDomains", T_DOMAINS, "", OFF(local_domains), 0, 0, NULL },
+	{ "InternalHosts", T_NETS, "127.0.0.0/8, ::1/128", OFF(internal_hosts), 0, 0, NULL },
+	{ "UserID", T_STR, "", OFF(user), 0, 0, NULL },
+	{ "PidFile", T_PATH, "", OFF(pid_file), 0, 0, NULL },
+	{ "Background", T_BOOL, "yes", OFF(background), 0, 0, NULL },
+	{ "MaximumMessageSize", T_SIZE, "50M", OFF(max_message_size), 1 * KB, 4 * GB, NULL },
+	{ "SpoolMemoryLimit", T_SIZE, "256K", OFF(spool_memory), 0, 1 * GB, NULL },
+	{ "Syslog", T_BOOL, "yes", OFF(syslog), 0, 0, NULL },
+	{ "SyslogFacility", T_ENUM, "mail", OFF(syslog_facility), 0, 0, facility_names },
+	{ "LogStderr", T_BOOL, "no", OFF(log_stderr), 0, 0, NULL },
+	{ "OnInternalError", T_ENUM, "tempfail", OFF(on_internal_error), 0, 0, on_error_names },
+	{ "UnauthorizedSender", T_ENUM, "pass", OFF(on_unauthorized_sender), 0, 0, unauth_names },
+	{ "SignerMap", T_PATH, "", OFF(signer_map_file), 0, 0, NULL },
+	{ "SigningMode", T_ENUM, "detached", OFF(signing_mode), 0, 0, sigmode_names },
+	{ "Sign", T_BOOL, "yes", OFF(sign_outbound), 0, 0, NULL },
+};
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+/* Where a value came from, for messages: "file:line" or "-o Key=Value". */
+typedef struct conf_src {
+	char where[512];
+	unsigned char seen[NKEYS];
+} conf_src_t;
+
+static void
+errf(char *err, size_t errlen, const char *where, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s: %s", where, msg);
+}
+
+static const conf_key_t *
+conf_key_find(const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcasecmp(conf_keys[i].name, name) == 0) {
+			*idx = i;
+			return &conf_keys[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+free_list(char **list)
+{
+	if (list == NULL)
+		return;
+	for (char **p = list; *p != NULL; p++)
+		free(*p);
+	free(list);
+}
+
+/* Splits on commas and white space; returns a NULL-terminated list. */
+static char **
+split_list(const char *value)
+{
+	size_t n = 0, cap = 4;
+	char **list = calloc(cap, sizeof(*list));
+	const char *p = value;
+
+	if (list == NULL)
+		return NULL;
+	while (*p != '\0') {
+		size_t len;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		len = strcspn(p, ", \t\r\n");
+		if (len == 0)
+			break;
+		if (n + 2 > cap) {
+			char **nl = realloc(list, (cap *= 2) * sizeof(*list));
+			if (nl == NULL)
+				goto fail;
+			list = nl;
+		}
+		if ((list[n] = strndup(p, len)) == NULL)
+			goto fail;
+		list[++n] = NULL;
+		p += len;
+	}
+	return list;
+fail:
+	free_list(list);
+	return NULL;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1", NULL };
+	static const char *const no[] = { "no", "false", "off", "0", NULL };
+
+	for (int i = 0; yes[i] != NULL; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return (*out = 1), 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return (*out = 0), 0;
+	}
+	return -1;
+}
+
+static int
+parse_size(const char *v, long long *out)
+{
+	char *end;
+	long long n, mult = 1;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || n < 0)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case '\0': break;
+	case 'k': mult = KB; end++; break;
+	case 'm': mult = MB; end++; break;
+	case 'g': mult = GB; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || n > LLONG_MAX / mult)
+		return -1;
+	*out = n * mult;
+	return 0;
+}
+
+static int
+parse_net(const char *text, milt_net_t *net)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash, *end;
+	unsigned maxp;
+	long p;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash != NULL)
+		*slash++ = '\0';
+	memset(net, 0, sizeof(*net));
+	if (inet_pton(AF_INET, buf, net->addr) == 1) {
+		net->family = AF_INET;
+		maxp = 32;
+	} else if (inet_pton(AF_INET6, buf, net->addr) == 1) {
+		net->family = AF_INET6;
+		maxp = 128;
+	} else {
+		return -1;
+	}
+	net->prefix = maxp;
+	if (slash != NULL) {
+		errno = 0;
+		p = strtol(slash, &end, 10);
+		if (errno != 0 || end == slash || *end != '\0' || p < 0 || p > (long)maxp)
+			return -1;
+		net->prefix = (unsigned)p;
+	}
+	return 0;
+}
+
+static int
+valid_socket(const char *v)
+{
+	const char *at;
+	char *end;
+	long port;
+
+	if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0)
+		return v[strcspn(v, ":") + 1] == '/';
+	if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0)
+		return 0;
+	v += strcspn(v, ":") + 1;
+	port = strtol(v, &end, 10);
+	if (end == v || port < 1 || port > 65535)
+		return 0;
+	at = end;
+	return *at == '\0' || (*at == '@' && at[1] != '\0');
+}
+
+/* Sets one key from its textual value; 0 or -1 with err filled. */
+static int
+conf_set(milt_conf_t *c, const conf_key_t *k, const char *v, const char *where,
+    char *err, size_t errlen)
+{
+	char *base = (char *)c + k->off;
+
+	switch (k->type) {
+	case T_SOCKET:
+		if (!valid_socket(v)) {
+			errf(err, errlen, where, "%s: \"%s\" is not inet:PORT@HOST or unix:/PATH",
+			    k->name, v);
+			return -1;
+		}
+		/* FALLTHROUGH */
+	case T_STR:
+	case T_PATH: {
+		char *s = strdup(v);
+		if (s == NULL)
+			return errf(err, errlen, where, "out of memory"), -1;
+		free(*(char **)base);
+		*(char **)base = s;
+		return 0;
+	}
+	case T_BOOL:
+		if (parse_bool(v, (int *)base) != 0) {
+			errf(err, errlen, where, "%s: \"%s\" is not yes or no", k->name, v);
+			return -1;
+		}
+		return 0;
+	case T_SIZE: {
+		long long n;
+		if (parse_size(v, &n) != 0 || n < k->min || n > k->max) {
+			errf(err, errlen, where, "%s: \"%s\" is not a size from %lld to %lld "
+			    "(suffixes K, M, G)", k->name, v, k->min, k->max);
+			return -1;
+		}
+		*(long long *)base = n;
+		return 0;
+	}
+	case T_ENUM:
+		for (int i = 0; k->enums[i] != NULL; i++) {
+			if (strcasecmp(v, k->enums[i]) == 0) {
+				*(int *)base = k->enums == facility_names ? facility_values[i] : i;
+				return 0;
+			}
+		}
+		errf(err, errlen, where, "%s: \"%s\" is not one of the allowed values",
+		    k->name, v);
+		return -1;
+	case T_DOMAINS: {
+		char **list = split_list(v);
+		if (list == NULL)
+			return errf(err, errlen, where, "out of memory"), -1;
+		for (char **p = list; *p != NULL; p++) {
+			for (char *q = *p; *q != '\0'; q++)
+				*q = (char)tolower((unsigned char)*q);
+			if (strchr(*p, '@') != NULL || **p == '.') {
+				errf(err, errlen, where, "%s: \"%s\" is not a domain name",
+				    k->name, *p);
+				free_list(list);
+				return -1;
+			}
+		}
+		free_list(*(char ***)base);
+		*(char ***)base = list;
+		return 0;
+	}
+	case T_NETS: {
+		char **list = split_list(v);
+		size_t n = 0;
+		milt_net_t *nets;
+
+		if (list == NULL)
+			return errf(err, errlen, where, "out of memory"), -1;
+		while (list[n] != NULL)
+			n++;
+		nets = calloc(n ? n : 1, sizeof(*nets));
+		for (size_t i = 0; nets != NULL && i < n; i++) {
+			if (parse_net(list[i], &nets[i]) != 0) {
+				errf(err, errlen, where, "%s: \"%s\" is not an address or "
+				    "address/prefix", k->name, list[i]);
+				free(nets);
+				free_list(list);
+				return -1;
+			}
+		}
+		free_list(list);
+		if (nets == NULL)
+			return errf(err, errlen, where, "out of memory"), -1;
+		free(c->internal_hosts);
+		c->internal_hosts = nets;
+		c->n_internal_hosts = n;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* One "Key value" line (or "Key=Value" override). */
+static int
+conf_line(milt_conf_t *c, conf_src_t *src, char *line, int is_override,
+    char *err, size_t errlen)
+{
+	const conf_key_t *k;
+	size_t idx;
+	char *key = line, *val;
+
+	val = key + strcspn(key, is_override ? "=" : " \t=");
+	if (*val == '\0') {
+		errf(err, errlen, src->where, "\"%s\": expected %s", key,
+		    is_override ? "Key=Value" : "a key and a value");
+		return -1;
+	}
+	*val++ = '\0';
+	key = trim(key);
+	val = trim(val);
+	if (!is_override && *val == '=')
+		val = trim(val + 1);
+	if ((k = conf_key_find(key, &idx)) == NULL) {
+		errf(err, errlen, src->where, "unknown key \"%s\"", key);
+		return -1;
+	}
+	if (!is_override && src->seen[idx]) {
+		errf(err, errlen, src->where, "%s is set twice", k->name);
+		return -1;
+	}
+	src->seen[idx] = 1;
+	return conf_set(c, k, val, src->where, err, errlen);
+}
+
+static int
+conf_read_file(milt_conf_t *c, conf_src_t *src, const char *file,
+    char *err, size_t errlen)
+{
+	FILE *fp = fopen(file, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {
+		char *p;
+
+		lineno++;
+		snprintf(src->where, sizeof(src->where), "%s:%u", file, lineno);
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			errf(err, errlen, src->where, "NUL character in line");
+			rc = -1;
+			break;
+		}
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		p = trim(line);
+		if (*p != '\0')
+			rc = conf_line(c, src, p, 0, err, errlen);
+	}
+	if (rc == 0 && ferror(fp)) {
+		snprintf(err, errlen, "%s: read error: %s", file, strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	fclose(fp);
+	return rc;
+}
+
+static char *
+path_under(const char *dir, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* Derived defaults and checks across keys, and the files named. */
+static int
+conf_finish(milt_conf_t *c, char *err, size_t errlen)
+{
+	const char *where = c->file ? c->file : "configuration";
+
+	if (c->state_dir[0] != '/' && strncmp(c->state_dir, "./", 2) != 0 &&
+	    c->state_dir[0] != '.') {
+		errf(err, errlen, where, "StateDirectory \"%s\" must be an absolute "
+		    "path or start with ./", c->state_dir);
+		return -1;
+	}
+	if (*c->keystore_dir == '\0') {
+		free(c->keystore_dir);
+		c->keystore_dir = path_under(c->state_dir, "keystore");
+	}
+	if (*c->spool_dir == '\0') {
+		free(c->spool_dir);
+		c->spool_dir = path_under(c->state_dir, "spool");
+	}
+	if (c->keystore_dir && *c->master_key_file == '\0') {
+		free(c->master_key_file);
+		c->master_key_file = path_under(c->keystore_dir, "master.key");
+	}
+	if (!c->keystore_dir || !c->spool_dir || !c->master_key_file)
+		return snprintf(err, errlen, "out of memory"), -1;
+	if (*c->signer_map_file != '\0') {
+		c->signer_map = dir_map_load(c->signer_map_file, err, errlen);
+		if (c->signer_map == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+milt_conf_t *
+milt_conf_load(const char *file, char *const *overrides, size_t noverrides,
+    char *err, size_t errlen)
+{
+	milt_conf_t *c = calloc(1, sizeof(*c));
+	conf_src_t *src = calloc(1, sizeof(*src));
+
+	if (c == NULL || src == NULL)
+		goto nomem;
+	c->refs = 1;
+	for (size_t i = 0; i < NKEYS; i++) {
+		snprintf(src->where, sizeof(src->where), "default of %s", conf_keys[i].name);
+		if (conf_set(c, &conf_keys[i], conf_keys[i].def, src->where, err, errlen) != 0)
+			goto fail;
+	}
+	if (file != NULL) {
+		if ((c->file = strdup(file)) == NULL)
+			goto nomem;
+		if (conf_read_file(c, src, file, err, errlen) != 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < noverrides; i++) {
+		char *line = strdup(overrides[i]);
+
+		if (line == NULL)
+			goto nomem;
+		snprintf(src->where, sizeof(src->where), "-o %s", overrides[i]);
+		if (conf_line(c, src, line, 1, err, errlen) != 0) {
+			free(line);
+			goto fail;
+		}
+		free(line);
+	}
+	if (conf_finish(c, err, errlen) != 0)
+		goto fail;
+	free(src);
+	return c;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(src);
+	milt_conf_unref(c);
+	return NULL;
+}
+
+milt_conf_t *
+milt_conf_ref(milt_conf_t *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
+	return c;
+}
+
+void
+milt_conf_unref(milt_conf_t *c)
+{
+	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST) > 0)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		char *base = (char *)c + conf_keys[i].off;
+
+		switch (conf_keys[i].type) {
+		case T_STR: case T_PATH: case T_SOCKET:
+			free(*(char **)base);
+			break;
+		case T_DOMAINS:
+			free_list(*(char ***)base);
+			break;
+		default:
+			break;
+		}
+	}
+	free(c->internal_hosts);
+	dir_map_free(c->signer_map);
+	free(c->file);
+	free(c);
+}
+
+int
+milt_conf_is_local_domain(const milt_conf_t *c, const char *domain)
+{
+	if (domain == NULL || c->local_domains == NULL)
+		return 0;
+	for (char **p = c->local_domains; *p != NULL; p++) {
+		if (strcasecmp(*p, domain) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+net_match(const milt_net_t *n, int family, const unsigned char *addr)
+{
+	unsigned full = n->prefix / 8, rest = n->prefix % 8;
+
+	if (n->family != family)
+		return 0;
+	if (memcmp(n->addr, addr, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((n->addr[full] ^ addr[full]) & (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+static int
+is_internal(const milt_conf_t *c, int family, const unsigned char *addr)
+{
+	unsigned char v4[4];
+
+	/* An IPv4-mapped IPv6 address is matched as the IPv4 address. */
+	if (family == AF_INET6 && memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+		memcpy(v4, addr + 12, 4);
+		family = AF_INET;
+		addr = v4;
+	}
+	for (size_t i = 0; i < c->n_internal_hosts; i++) {
+		if (net_match(&c->internal_hosts[i], family, addr))
+			return 1;
+	}
+	return 0;
+}
+
+int
+milt_conf_is_internal(const milt_conf_t *c, const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return is_internal(c, AF_INET,
+		    (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr);
+	if (sa->sa_family == AF_INET6)
+		return is_internal(c, AF_INET6,
+		    (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return 0;
+}
+
+int
+milt_conf_is_internal_text(const milt_conf_t *c, const char *text)
+{
+	unsigned char addr[16];
+
+	if (text == NULL)
+		return 0;
+	if (inet_pton(AF_INET, text, addr) == 1)
+		return is_internal(c, AF_INET, addr);
+	if (inet_pton(AF_INET6, text, addr) == 1)
+		return is_internal(c, AF_INET6, addr);
+	return 0;
+}
+
+static void
+print_value(const milt_conf_t *c, const conf_key_t *k, FILE *fp)
+{
+	const char *base = (const char *)c + k->off;
+
+	switch (k->type) {
+	case T_STR: case T_PATH: case T_SOCKET:
+		fputs(*(char *const *)base, fp);
+		break;
+	case T_BOOL:
+		fputs(*(const int *)base ? "yes" : "no", fp);
+		break;
+	case T_SIZE:
+		fprintf(fp, "%lld", *(const long long *)base);
+		break;
+	case T_ENUM:
+		for (int i = 0; k->enums[i] != NULL; i++) {
+			int v = k->enums == facility_names ? facility_values[i] : i;
+			if (v == *(const int *)base) {
+				fputs(k->enums[i], fp);
+				break;
+			}
+		}
+		break;
+	case T_DOMAINS:
+		for (char *const *p = *(char **const *)base; p && *p; p++)
+			fprintf(fp, "%s%s", p == *(char **const *)base ? "" : ", ", *p);
+		break;
+	case T_NETS:
+		for (size_t i = 0; i < c->n_internal_hosts; i++) {
+			char buf[INET6_ADDRSTRLEN];
+			const milt_net_t *n = &c->internal_hosts[i];
+
+			inet_ntop(n->family, n->addr, buf, sizeof(buf));
+			fprintf(fp, "%s%s/%u", i ? ", " : "", buf, n->prefix);
+		}
+		break;
+	}
+}
+
+void
+milt_conf_print(const milt_conf_t *c, FILE *fp)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		fprintf(fp, "%s = ", conf_keys[i].name);
+		print_value(c, &conf_keys[i], fp);
+		fputc('\n', fp);
+	}
+}
+
+const char *const *
+milt_conf_key_names(void)
+{
+	static const char *names[NKEYS + 1];
+
+	/* Filled on every call with the same values: no lock needed. */
+	for (size_t i = 0; i < NKEYS; i++)
+		names[i] = conf_keys[i].name;
+	names[NKEYS] = NULL;
+	return names;
+}
+
+int
+milt_conf_print_key(const milt_conf_t *c, const char *name, FILE *fp)
+{
+	size_t idx;
+	const conf_key_t *k = conf_key_find(name, &idx);
+
+	if (k == NULL)
+		return -1;
+	print_value(c, k, fp);
+	fputc('\n', fp);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * milt_log.h: smimegate's logging, in the style of Postfix: syslog, one
+ * line per event, each line about a message prefixed with the Postfix
+ * queue ID.  Optionally a copy on stderr (LogStderr, or the foreground
+ * run of `make run`).  Only the programs in milter/ log; libraries return
+ * their errors instead.  Nothing secret is ever passed here.
+ *
+ * Threads: callable from any thread after milt_log_open().
+ */
+#ifndef MILT_LOG_H
+#define MILT_LOG_H
+
+#include <syslog.h>
+
+struct milt_conf;
+
+/* Opens the log as conf says (Syslog, SyslogFacility, LogStderr). */
+void milt_log_open(const char *ident, const struct milt_conf *conf);
+/* Forces the stderr copy on or off (offline mode, -n). */
+void milt_log_stderr(int on);
+
+/* Logs at prio; qid NULL or "" for lines not about one message. */
+void milt_log(int prio, const char *qid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * milt_mfapi.c: the milter glue, and the only file that knows libmilter.
+ *
+ * Callbacks are dispatchers: they hand what the MTA says to the message
+ * context (milt_msg.c) and, at end of message, apply its result with
+ * smfi_* calls.  Two contexts: a connection (pinned configuration, client)
+ * set as libmilter's private pointer, and the message it owns, freed by
+ * conn_msg_end() from eom, abort and close alike.  close may come with no
+ * private pointer at all.
+ *
+ * Threads: libmilter runs one thread per connection; the only shared
+ * state is the configuration in force (taken under a lock, pinned per
+ * connection) and the keystore (thread-safe).
+ */
+#include "milter/milt_mfapi.h"
+#include "milter/milt_log.h"
+#include "milter/milt_msg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <libmilter/mfapi.h>
+
+#define BODY_CHUNK 65536
+
+typedef struct milt_conn {
+	milt_conf_t *conf;
+	char addr[64];
+	int internal;
+	milt_msg_t *msg;
+} milt_conn_t;
+
+static struct {
+	pthread_mutex_t lock;
+	milt_conf_t *conf;
+	keystore_t *ks;
+} gw = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
+
+static milt_conf_t *
+conf_current(void)
+{
+	milt_conf_t *c;
+
+	pthread_mutex_lock(&gw.lock);
+	c = milt_conf_ref(gw.conf);
+	pthread_mutex_unlock(&gw.lock);
+	return c;
+}
+
+static void
+conn_msg_end(milt_conn_t *conn)
+{
+	milt_msg_free(conn->msg);
+	conn->msg = NULL;
+}
+
+/* The queue ID, as soon as the MTA tells it. */
+static void
+msg_take_qid(SMFICTX *ctx, milt_msg_t *m)
+{
+	const char *qid;
+
+	if (strcmp(m->qid, "NOQUEUE") != 0)
+		return;
+	if ((qid = smfi_getsymval(ctx, "i")) != NULL && *qid != '\0')
+		snprintf(m->qid, sizeof(m->qid), "%s", qid);
+}
+
+static sfsistat
+tempfail(SMFICTX *ctx, const char *qid, const char *why)
+{
+	milt_log(LOG_WARNING, qid, "%s: answering tempfail", why);
+	smfi_setreply(ctx, "451", "4.3.0", "Temporary gateway failure, try again later");
+	return SMFIS_TEMPFAIL;
+}
+
+static void
+addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, len);
+}
+
+static sfsistat
+mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	milt_conn_t *conn = calloc(1, sizeof(*conn));
+
+	if (conn == NULL)
+		return tempfail(ctx, NULL, "connect: out of memory");
+	conn->conf = conf_current();
+	addr_text(sa, conn->addr, sizeof(conn->addr));
+	conn->internal = milt_conf_is_internal(conn->conf, sa);
+	smfi_setpriv(ctx, conn);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+	const char *auth;
+	milt_msg_t *m;
+
+	if (conn == NULL)
+		return tempfail(ctx, NULL, "MAIL FROM without connection context");
+	conn_msg_end(conn);
+	if ((m = conn->msg = milt_msg_new(conn->conf, gw.ks)) == NULL)
+		return tempfail(ctx, NULL, "MAIL FROM: out of memory");
+	msg_take_qid(ctx, m);
+	snprintf(m->client_addr, sizeof(m->client_addr), "%s", conn->addr);
+	m->client_internal = conn->internal;
+	if ((auth = smfi_getsymval(ctx, "{auth_authen}")) != NULL && *auth != '\0' &&
+	    (m->auth = strdup(auth)) == NULL)
+		return tempfail(ctx, m->qid, "MAIL FROM: out of memory");
+	if (milt_msg_set_sender(m, argv[0]) != 0)
+		return tempfail(ctx, m->qid, "MAIL FROM: out of memory");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+
+	if (conn == NULL || conn->msg == NULL)
+		return tempfail(ctx, NULL, "RCPT TO without message context");
+	if (milt_msg_add_rcpt(conn->msg, argv[0]) != 0)
+		return tempfail(ctx, conn->msg->qid, "RCPT TO: out of memory");
+	return SMFIS_CONTINUE;
+}
+
+/* Refuses a message past MaximumMessageSize (or too many headers). */
+static sfsistat
+too_big(SMFICTX *ctx, milt_conn_t *conn)
+{
+	milt_msg_t *m = conn->msg;
+	const milt_result_t *r = milt_msg_process(m);
+
+	milt_msg_log(m);
+	smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, (char *)r->reply);
+	conn_msg_end(conn);
+	return SMFIS_REJECT;
+}
+
+static sfsistat
+mlfi_header(SMFICTX *ctx, char *name, char *value)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+
+	if (conn == NULL || conn->msg == NULL)
+		return tempfail(ctx, NULL, "header without message context");
+	msg_take_qid(ctx, conn->msg);
+	if (milt_msg_add_header(conn->msg, name, value) != 0)
+		return conn->msg->too_big ? too_big(ctx, conn)
+		    : tempfail(ctx, conn->msg->qid, "header: out of memory");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_eoh(SMFICTX *ctx)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+
+	if (conn == NULL || conn->msg == NULL)
+		return tempfail(ctx, NULL, "end of headers without message context");
+	msg_take_qid(ctx, conn->msg);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+	milt_msg_t *m;
+
+	if (conn == NULL || (m = conn->msg) == NULL)
+		return tempfail(ctx, NULL, "body without message context");
+	if (milt_msg_add_body(m, chunk, len) != 0) {
+		if (m->too_big)
+			return too_big(ctx, conn);
+		return tempfail(ctx, m->qid, milt_spool_error(m->body));
+	}
+	return SMFIS_CONTINUE;
+}
+
+/* Applies a REPLACE result: Content-* headers out, new ones in, new body. */
+static int
+apply_replace(SMFICTX *ctx, const milt_msg_t *m, milt_result_t *r)
+{
+	unsigned char *buf;
+	long long off = 0;
+	ssize_t n;
+
+	/* Highest index first, so the indexes of the others stay right. */
+	for (size_t i = m->nhdrs; i-- > 0;) {
+		int idx = 0;
+
+		if (!milt_msg_is_content_header(m->hdrs[i].name))
+			continue;
+		for (size_t j = 0; j <= i; j++)
+			idx += strcasecmp(m->hdrs[j].name, m->hdrs[i].name) == 0;
+		if (smfi_chgheader(ctx, m->hdrs[i].name, idx, NULL) != MI_SUCCESS)
+			return -1;
+	}
+	for (size_t i = 0; i < r->nadd; i++)
+		if (smfi_addheader(ctx, r->add_name[i], r->add_value[i]) != MI_SUCCESS)
+			return -1;
+	if ((buf = malloc(BODY_CHUNK)) == NULL)
+		return -1;
+	while ((n = milt_spool_read(r->new_body, off, buf, BODY_CHUNK)) > 0) {
+		if (smfi_replacebody(ctx, buf, (int)n) != MI_SUCCESS)
+			break;
+		off += n;
+	}
+	free(buf);
+	return off == milt_spool_size(r->new_body) ? 0 : -1;
+}
+
+static sfsistat
+mlfi_eom(SMFICTX *ctx)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+	milt_result_t *r;
+	sfsistat rc = SMFIS_CONTINUE;
+	milt_msg_t *m;
+
+	if (conn == NULL || (m = conn->msg) == NULL)
+		return tempfail(ctx, NULL, "end of message without message context");
+	msg_take_qid(ctx, m);
+	r = (milt_result_t *)milt_msg_process(m);
+	switch (r->what) {
+	case MILT_DO_PASS:
+		break;
+	case MILT_DO_REPLACE:
+		if (apply_replace(ctx, m, r) != 0) {
+			snprintf(r->reason, sizeof(r->reason), "the MTA refused the changes");
+			r->action = "tempfail";
+			r->what = MILT_DO_TEMPFAIL;
+			r->rcode = "451";
+			r->xcode = "4.3.0";
+			snprintf(r->reply, sizeof(r->reply), "Temporary gateway failure, try again later");
+		}
+		break;
+	default:
+		break;
+	}
+	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
+		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
+		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+	}
+	milt_msg_log(m);
+	conn_msg_end(conn);
+	return rc;
+}
+
+static sfsistat
+mlfi_abort(SMFICTX *ctx)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+
+	if (conn != NULL)
+		conn_msg_end(conn);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_close(SMFICTX *ctx)
+{
+	milt_conn_t *conn = smfi_getpriv(ctx);
+
+	if (conn == NULL)
+		return SMFIS_CONTINUE;
+	conn_msg_end(conn);
+	milt_conf_unref(conn->conf);
+	free(conn);
+	smfi_setpriv(ctx, NULL);
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc milt_desc = {
+	"smimegate",
+	SMFI_VERSION,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	mlfi_connect,
+	NULL,           /* helo */
+	mlfi_envfrom,
+	mlfi_envrcpt,
+	mlfi_header,
+	mlfi_eoh,
+	mlfi_body,
+	mlfi_eom,
+	mlfi_abort,
+	mlfi_close,
+	NULL,           /* unknown */
+	NULL,           /* data */
+	NULL            /* negotiate */
+};
+
+int
+milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, char *err, size_t errlen)
+{
+	const char *sock = conf->socket;
+
+	gw.conf = milt_conf_ref(conf);
+	gw.ks = ks;
+	if (smfi_setconn((char *)sock) != MI_SUCCESS ||
+	    smfi_register(milt_desc) != MI_SUCCESS) {
+		snprintf(err, errlen, "cannot set up milter socket %s", sock);
+		return -1;
+	}
+	if (smfi_opensocket(1) != MI_SUCCESS) {
+		snprintf(err, errlen, "cannot open milter socket %s: %s", sock,
+		    errno ? strerror(errno) : "in use or not permitted");
+		return -1;
+	}
+	/* A unix socket: the MTA's group may write, nobody else. */
+	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
+		(void)chmod(strchr(sock, ':') + 1, 0660);
+	return 0;
+}
+
+int
+milt_mfapi_main(void)
+{
+	int rc = smfi_main();
+
+	pthread_mutex_lock(&gw.lock);
+	milt_conf_unref(gw.conf);
+	gw.conf = NULL;
+	pthread_mutex_unlock(&gw.lock);
+	return rc == MI_SUCCESS ? 0 : -1;
+}

@@ -1,0 +1,95 @@
+/*
+ * milt_msg.h: one message in the gateway, and what to do with it.
+ *
+ * The message context collects what the MTA (or the offline mode) hands
+ * over: client, login, envelope, headers, body (spooled).  At the end,
+ * milt_msg_process() decides and prepares the result as plain data: keep
+ * the message, or replace its Content-* headers and body, or reject or
+ * tempfail it with an SMTP reply.  It knows nothing of libmilter: the
+ * milter glue (milt_mfapi.c) and the offline mode (milt_offline.c) apply
+ * the result each in its own way.
+ *
+ * Ownership and threads: a context belongs to one connection and is used
+ * by one thread; milt_msg_free() releases it and its result, and is the
+ * one place that does.  It holds a reference to the configuration.
+ */
+#ifndef MILT_MSG_H
+#define MILT_MSG_H
+
+#include <stddef.h>
+#include "milter/milt_conf.h"
+#include "milter/milt_spool.h"
+#include "keystore/keystore.h"
+
+typedef struct milt_hdr {
+	char *name;
+	char *value;                /* as received, without the leading space */
+} milt_hdr_t;
+
+typedef enum milt_do {
+	MILT_DO_PASS = 0,           /* deliver as it is */
+	MILT_DO_REPLACE,            /* replace Content-* headers and body */
+	MILT_DO_REJECT,             /* 5xx */
+	MILT_DO_TEMPFAIL            /* 4xx: the MTA keeps it and retries */
+} milt_do_t;
+
+typedef struct milt_result {
+	milt_do_t what;
+	const char *rcode, *xcode;  /* SMTP reply code and enhanced code */
+	char reply[256];            /* reply text for REJECT / TEMPFAIL */
+	/* REPLACE: delete every Content-* and MIME-Version header, add these,
+	 * and replace the body with new_body. */
+	char **add_name, **add_value;
+	size_t nadd;
+	milt_spool_t *new_body;
+	/* For the log line. */
+	const char *direction;      /* "outbound" or "inbound" */
+	const char *action;         /* signed, pass, unsigned, rejected, tempfail */
+	char signer[256];
+	char reason[512];
+} milt_result_t;
+
+typedef struct milt_msg {
+	milt_conf_t *conf;          /* a reference of our own */
+	keystore_t *keystore;       /* shared, not ours */
+	char qid[64];               /* Postfix queue ID, or "NOQUEUE" */
+	char client_addr[64];       /* textual IP address, "" if unknown */
+	int client_internal;        /* connects from InternalHosts */
+	char *auth;                 /* SASL login ({auth_authen}), or NULL */
+	char *sender;               /* envelope sender, without <> */
+	char **rcpts;
+	size_t nrcpts, rcap;
+	milt_hdr_t *hdrs;
+	size_t nhdrs, hcap;
+	long long hdr_octets;
+	milt_spool_t *body;
+	int too_big;                /* the body passed MaximumMessageSize */
+	milt_result_t result;
+} milt_msg_t;
+
+/* NULL when out of memory or the spool cannot be set up. */
+milt_msg_t *milt_msg_new(milt_conf_t *conf, keystore_t *ks);
+void milt_msg_free(milt_msg_t *m);
+
+/* Collecting: 0, or -1 out of memory / over a limit (then too_big is set
+ * when it was the size). */
+int milt_msg_set_sender(milt_msg_t *m, const char *sender);
+int milt_msg_add_rcpt(milt_msg_t *m, const char *rcpt);
+int milt_msg_add_header(milt_msg_t *m, const char *name, const char *value);
+int milt_msg_add_body(milt_msg_t *m, const void *buf, size_t len);
+
+/* Decides and prepares m->result.  Never fails: failures become a result
+ * (TEMPFAIL, REJECT or PASS as OnInternalError says). */
+const milt_result_t *milt_msg_process(milt_msg_t *m);
+
+/* 1 for the headers a REPLACE result removes (Content-*, MIME-Version). */
+int milt_msg_is_content_header(const char *name);
+
+/* Writes the Postfix-style log line for the result. */
+void milt_msg_log(const milt_msg_t *m);
+
+/* Strips the angle brackets (and ESMTP parameters) from an SMTP path:
+ * "<a@b> SIZE=1" -> "a@b".  Returns a new string, or NULL. */
+char *milt_msg_unbracket(const char *path);
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * smimegate.c: the milter daemon's main(): options, configuration, state
+ * directories, then one of: check (-n), print a key (-P), the offline mode
+ * (-t), or serve the milter socket.  Exiting with a message is allowed
+ * here, at start-up, and nowhere else.
+ */
+#include "milter/milt_conf.h"
+#include "milter/milt_log.h"
+#include "milter/milt_mfapi.h"
+#include "milter/milt_offline.h"
+#include "keystore/keystore.h"
+#include "smime/smime.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define MAX_OVERRIDES 256
+#define MAX_RCPTS 1000
+
+typedef struct opts {
+	const char *conf_file;
+	char *overrides[MAX_OVERRIDES];
+	size_t noverrides;
+	int foreground, check;
+	const char *print_key;
+	milt_offline_args_t off;
+	char *rcpts[MAX_RCPTS];
+} opts_t;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: smimegate [-c file] [-o key=value]... [-f] [-n] [-P key]\n"
+	    "       smimegate [-c file] [-o key=value]... -t in.eml --from addr\n"
+	    "                 --rcpt addr [--rcpt addr]... [--auth login] [--client ip]\n"
+	    "                 [--inbound]\n");
+	exit(2);
+}
+
+static void
+parse_opts(int argc, char **argv, opts_t *o)
+{
+	static const struct option longopts[] = {
+		{ "from", required_argument, NULL, 'F' },
+		{ "rcpt", required_argument, NULL, 'R' },
+		{ "auth", required_argument, NULL, 'A' },
+		{ "client", required_argument, NULL, 'C' },
+		{ "inbound", no_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:o:fnP:t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->conf_file = optarg; break;
+		case 'o':
+			if (o->noverrides == MAX_OVERRIDES || strchr(optarg, '=') == NULL)
+				usage();
+			o->overrides[o->noverrides++] = optarg;
+			break;
+		case 'f': o->foreground = 1; break;
+		case 'n': o->check = 1; break;
+		case 'P': o->print_key = optarg; break;
+		case 't': o->off.input = optarg; break;
+		case 'F': o->off.from = optarg; break;
+		case 'R':
+			if (o->off.nrcpts == MAX_RCPTS)
+				usage();
+			o->rcpts[o->off.nrcpts++] = optarg;
+			break;
+		case 'A': o->off.auth = optarg; break;
+		case 'C': o->off.client = optarg; break;
+		case 'I': o->off.inbound = 1; break;
+		default: usage();
+		}
+	}
+	o->off.rcpts = o->rcpts;
+	if (optind != argc)
+		usage();
+	if (o->off.input != NULL && (o->off.from == NULL || o->off.nrcpts == 0))
+		usage();
+	if (o->off.input == NULL && (o->off.from || o->off.nrcpts || o->off.auth ||
+	    o->off.client || o->off.inbound))
+		usage();
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "smimegate: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void
+make_dir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		die("cannot create %s: %s", path, strerror(errno));
+}
+
+/* The state directories, owned by the service user when we run as root. */
+static void
+prepare_state(const milt_conf_t *conf, const struct passwd *pw)
+{
+	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		make_dir(dirs[i]);
+		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
+			die("cannot chown %s: %s", dirs[i], strerror(errno));
+	}
+}
+
+static struct passwd *
+service_user(const milt_conf_t *conf)
+{
+	struct passwd *pw;
+
+	if (*conf->user == '\0')
+		return NULL;
+	if ((pw = getpwnam(conf->user)) == NULL)
+		die("UserID %s: no such user", conf->user);
+	return pw;
+}
+
+static void
+drop_privileges(const struct passwd *pw)
+{
+	if (pw == NULL || geteuid() != 0)
+		return;
+	if (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
+		die("cannot become %s: %s", pw->pw_name, strerror(errno));
+}
+
+static keystore_t *
+open_keystore(const milt_conf_t *conf, int create)
+{
+	keystore_err_t kerr;
+	keystore_t *ks = keystore_open(conf->keystore_dir, conf->master_key_file,
+	    create ? KEYSTORE_CREATE : 0, &kerr);
+
+	if (ks == NULL)
+		die("keystore: %s", kerr.msg);
+	return ks;
+}
+
+/* -n: the configuration loaded; check what it names that exists. */
+static int
+check_only(const milt_conf_t *conf)
+{
+	struct stat st;
+
+	if (stat(conf->keystore_dir, &st) == 0)
+		keystore_free(open_keystore(conf, 0));
+	return 0;
+}
+
+static void
+write_pid(const milt_conf_t *conf)
+{
+	FILE *fp;
+
+	if (*conf->pid_file == '\0')
+		return;
+	if ((fp = fopen(conf->pid_file, "w")) == NULL) {
+		milt_log(LOG_ERR, NULL, "cannot write %s: %s", conf->pid_file, strerror(errno));
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+}
+
+static int
+serve(milt_conf_t *conf, int foreground)
+{
+	struct passwd *pw = service_user(conf);
+	char err[512];
+	keystore_t *ks;
+	int rc;
+
+	prepare_state(conf, geteuid() == 0 ? pw : NULL);
+	if (pw != NULL && geteuid() == 0) {
+		/* Keys are read as the service user, who owns them. */
+		if (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0)
+			die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
+		ks = open_keystore(conf, conf->create_master_key);
+		if (seteuid(0) != 0 || setegid(0) != 0)
+			die("cannot switch back to root: %s", strerror(errno));
+	} else {
+		ks = open_keystore(conf, conf->create_master_key);
+	}
+	if (milt_mfapi_listen(conf, ks, err, sizeof(err)) != 0)
+		die("%s", err);
+	drop_privileges(pw);
+	if (!foreground && conf->background && daemon(0, 0) != 0)
+		die("cannot go to the background: %s", strerror(errno));
+	write_pid(conf);
+	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
+	    conf->state_dir);
+	rc = milt_mfapi_main();
+	milt_log(LOG_INFO, NULL, "stopping");
+	if (*conf->pid_file != '\0')
+		unlink(conf->pid_file);
+	keystore_free(ks);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+offline(milt_conf_t *conf, const milt_offline_args_t *args)
+{
+	char err[512];
+	keystore_t *ks;
+	int rc;
+
+	prepare_state(conf, NULL);
+	ks = open_keystore(conf, conf->create_master_key);
+	rc = milt_offline_run(conf, ks, args, stdout, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "smimegate: %s\n", err);
+	keystore_free(ks);
+	return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	opts_t o;
+	milt_conf_t *conf;
+	char err[1024];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	parse_opts(argc, argv, &o);
+	if (o.conf_file == NULL && access(MILT_CONF_DEFAULT_FILE, F_OK) == 0)
+		o.conf_file = MILT_CONF_DEFAULT_FILE;
+	conf = milt_conf_load(o.conf_file, o.overrides, o.noverrides, err, sizeof(err));
+	if (conf == NULL)
+		die("%s", err);
+	if (o.print_key != NULL) {
+		if (milt_conf_print_key(conf, o.print_key, stdout) != 0)
+			die("-P %s: unknown key", o.print_key);
+		return 0;
+	}
+	smime_init();
+	milt_log_open("smimegate", conf);
+	if (o.check)
+		rc = check_only(conf);
+	else if (o.off.input != NULL) {
+		milt_log_stderr(1);
+		rc = offline(conf, &o.off);
+	} else
+		rc = serve(conf, o.foreground);
+	milt_conf_unref(conf);
+	return rc;
+}
