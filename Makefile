@@ -43,7 +43,7 @@ KEYSTORE_SRC = $(wildcard keystore/*.c)
 DIR_SRC      = $(wildcard directory/*.c)
 MILT_SRC     = $(filter-out milter/smimegate.c milter/smimectl.c,$(wildcard milter/*.c))
 
-LIBS_A = milter/libmilt.a smime/libsmime.a keystore/libkeystore.a directory/libdir.a
+LIBS_A = milter/libmilt.a directory/libdir.a smime/libsmime.a keystore/libkeystore.a
 ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)

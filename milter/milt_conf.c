@@ -79,6 +79,7 @@ static const conf_key_t conf_keys[] = {
 typedef struct conf_src {
 	char where[512];
 	unsigned char seen[NKEYS];
+	char set_at[NKEYS][512];    /* where each key got its value */
 } conf_src_t;
 
 static void
@@ -383,6 +384,7 @@ conf_line(milt_conf_t *c, conf_src_t *src, char *line, int is_override,
 		return -1;
 	}
 	src->seen[idx] = 1;
+	memcpy(src->set_at[idx], src->where, sizeof(src->where));
 	return conf_set(c, k, val, src->where, err, errlen);
 }
 
@@ -438,10 +440,13 @@ path_under(const char *dir, const char *name)
 
 /* Derived defaults and checks across keys, and the files named. */
 static int
-conf_finish(milt_conf_t *c, char *err, size_t errlen)
+conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
-	const char *where = c->file ? c->file : "configuration";
+	size_t idx = 0;
+	const char *where;
 
+	conf_key_find("StateDirectory", &idx);
+	where = src->set_at[idx];
 	if (c->state_dir[0] != '/' && strncmp(c->state_dir, "./", 2) != 0 &&
 	    c->state_dir[0] != '.') {
 		errf(err, errlen, where, "StateDirectory \"%s\" must be an absolute "
@@ -463,9 +468,14 @@ conf_finish(milt_conf_t *c, char *err, size_t errlen)
 	if (!c->keystore_dir || !c->spool_dir || !c->master_key_file)
 		return snprintf(err, errlen, "out of memory"), -1;
 	if (*c->signer_map_file != '\0') {
-		c->signer_map = dir_map_load(c->signer_map_file, err, errlen);
-		if (c->signer_map == NULL)
+		char why[512];
+
+		c->signer_map = dir_map_load(c->signer_map_file, why, sizeof(why));
+		if (c->signer_map == NULL) {
+			conf_key_find("SignerMap", &idx);
+			errf(err, errlen, src->set_at[idx], "SignerMap: %s", why);
 			return -1;
+		}
 	}
 	return 0;
 }
@@ -482,6 +492,7 @@ milt_conf_load(const char *file, char *const *overrides, size_t noverrides,
 	c->refs = 1;
 	for (size_t i = 0; i < NKEYS; i++) {
 		snprintf(src->where, sizeof(src->where), "default of %s", conf_keys[i].name);
+		memcpy(src->set_at[i], src->where, sizeof(src->where));
 		if (conf_set(c, &conf_keys[i], conf_keys[i].def, src->where, err, errlen) != 0)
 			goto fail;
 	}
@@ -503,7 +514,7 @@ milt_conf_load(const char *file, char *const *overrides, size_t noverrides,
 		}
 		free(line);
 	}
-	if (conf_finish(c, err, errlen) != 0)
+	if (conf_finish(c, src, err, errlen) != 0)
 		goto fail;
 	free(src);
 	return c;

@@ -1,0 +1,264 @@
+/*
+ * test_conf.c: the configuration loader (milter/milt_conf.c) and the
+ * SignerMap file (directory/dir_map.c): good files, every kind of bad
+ * line reported as file:line, -o overrides, derived defaults, and the
+ * InternalHosts and LocalDomains matches.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "milter/milt_conf.h"
+#include "directory/dir_map.h"
+#include "tests/unit/unit_util.h"
+
+static char *tmp;
+
+static int
+setup(void **state)
+{
+	tmp = unit_tmpdir();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	unit_rmtree(tmp);
+	free(tmp);
+	return 0;
+}
+
+static char *
+write_conf(const char *name, const char *text)
+{
+	char *path;
+
+	assert_true(asprintf(&path, "%s/%s", tmp, name) > 0);
+	assert_int_equal(unit_write_file(path, text, strlen(text), 0644), 0);
+	return path;
+}
+
+static void
+test_defaults(void **state)
+{
+	char err[512];
+	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
+
+	assert_non_null(c);
+	assert_string_equal(c->socket, "inet:8895@127.0.0.1");
+	assert_string_equal(c->keystore_dir, "/var/lib/smimegate/keystore");
+	assert_string_equal(c->spool_dir, "/var/lib/smimegate/spool");
+	assert_string_equal(c->master_key_file, "/var/lib/smimegate/keystore/master.key");
+	assert_int_equal(c->max_message_size, 50LL * 1024 * 1024);
+	assert_int_equal(c->on_internal_error, MILT_ON_TEMPFAIL);
+	assert_int_equal(c->signing_mode, MILT_SIGN_DETACHED);
+	assert_true(milt_conf_is_internal_text(c, "127.0.0.1"));
+	assert_true(milt_conf_is_internal_text(c, "::1"));
+	assert_false(milt_conf_is_internal_text(c, "192.0.2.1"));
+	milt_conf_unref(c);
+}
+
+static void
+test_good_file(void **state)
+{
+	char err[512];
+	char *path = write_conf("good.conf",
+	    "# a comment\n"
+	    "Socket            unix:/run/smimegate/milter.sock\n"
+	    "statedirectory    /srv/smg   # keys are case-insensitive\n"
+	    "LocalDomains      Example.COM, example.org  sub.example.net\n"
+	    "InternalHosts     10.0.0.0/8, 2001:db8::/32, 192.0.2.7\n"
+	    "\n"
+	    "MaximumMessageSize  10M\n"
+	    "SpoolMemoryLimit  64k\n"
+	    "OnInternalError   accept\n"
+	    "SigningMode       opaque\n"
+	    "Background        no\n");
+	milt_conf_t *c = milt_conf_load(path, NULL, 0, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("load: %s", err);
+	assert_string_equal(c->socket, "unix:/run/smimegate/milter.sock");
+	assert_string_equal(c->keystore_dir, "/srv/smg/keystore");
+	assert_true(milt_conf_is_local_domain(c, "example.com"));
+	assert_true(milt_conf_is_local_domain(c, "EXAMPLE.org"));
+	assert_true(milt_conf_is_local_domain(c, "sub.example.net"));
+	assert_false(milt_conf_is_local_domain(c, "example.net"));
+	assert_false(milt_conf_is_local_domain(c, NULL));
+	assert_int_equal(c->max_message_size, 10LL * 1024 * 1024);
+	assert_int_equal(c->spool_memory, 64LL * 1024);
+	assert_int_equal(c->on_internal_error, MILT_ON_ACCEPT);
+	assert_int_equal(c->signing_mode, MILT_SIGN_OPAQUE);
+	assert_int_equal(c->background, 0);
+	assert_true(milt_conf_is_internal_text(c, "10.200.3.4"));
+	assert_true(milt_conf_is_internal_text(c, "192.0.2.7"));
+	assert_false(milt_conf_is_internal_text(c, "192.0.2.8"));
+	assert_true(milt_conf_is_internal_text(c, "2001:db8:1::5"));
+	assert_true(milt_conf_is_internal_text(c, "::ffff:10.1.1.1"));
+	assert_false(milt_conf_is_internal_text(c, "127.0.0.1"));
+	milt_conf_unref(c);
+	free(path);
+}
+
+/* Each bad line must be refused, naming the file, line and problem. */
+static void
+test_bad_files(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;   /* in the message, after "file:" */
+	} cases[] = {
+		{ "Bogus yes\n", ":1: unknown key \"Bogus\"" },
+		{ "# c\nBackground maybe\n", ":2: Background: \"maybe\" is not yes or no" },
+		{ "MaximumMessageSize 12Q\n", ":1: MaximumMessageSize: \"12Q\"" },
+		{ "MaximumMessageSize 10\n", ":1: MaximumMessageSize: \"10\" is not a size" },
+		{ "Socket 8895\n", ":1: Socket: \"8895\" is not inet:PORT@HOST" },
+		{ "Socket inet:99999@127.0.0.1\n", ":1: Socket:" },
+		{ "Socket unix:relative\n", ":1: Socket:" },
+		{ "InternalHosts 10.0.0.0/33\n", ":1: InternalHosts: \"10.0.0.0/33\"" },
+		{ "InternalHosts nothost\n", ":1: InternalHosts: \"nothost\"" },
+		{ "LocalDomains user@example.com\n", ":1: LocalDomains: \"user@example.com\"" },
+		{ "OnInternalError explode\n", ":1: OnInternalError: \"explode\"" },
+		{ "Sign yes\nSign no\n", ":2: Sign is set twice" },
+		{ "Socket\n", ":1: \"Socket\": expected a key and a value" },
+		{ "StateDirectory relative/dir\n", "StateDirectory \"relative/dir\" must be" },
+		{ "SignerMap /nonexistent/map\n", ":1: SignerMap: /nonexistent/map: No such file" },
+	};
+	char err[512], name[32];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *path;
+		milt_conf_t *c;
+
+		snprintf(name, sizeof(name), "bad%zu.conf", i);
+		path = write_conf(name, cases[i].text);
+		err[0] = '\0';
+		c = milt_conf_load(path, NULL, 0, err, sizeof(err));
+		if (c != NULL)
+			fail_msg("case %zu (%s): loaded, want error %s", i, cases[i].text,
+			    cases[i].want);
+		if (strstr(err, cases[i].want) == NULL || strncmp(err, path, strlen(path)) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s%s\"", i, err, path,
+			    cases[i].want);
+		free(path);
+	}
+}
+
+static void
+test_missing_file(void **state)
+{
+	char err[512];
+
+	assert_null(milt_conf_load("/nonexistent/smimegate.conf", NULL, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/smimegate.conf: No such file"));
+}
+
+static void
+test_overrides(void **state)
+{
+	char err[512];
+	char *path = write_conf("ov.conf", "LocalDomains example.com\nSign no\n");
+	char *ov[] = { "Sign=yes", "statedirectory=/tmp/x", "LocalDomains = example.org" };
+	char *bad[] = { "Nope=1" };
+	char *noeq[] = { "Sign" };
+	milt_conf_t *c = milt_conf_load(path, ov, 3, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("load: %s", err);
+	assert_int_equal(c->sign_outbound, 1);
+	assert_string_equal(c->state_dir, "/tmp/x");
+	assert_string_equal(c->spool_dir, "/tmp/x/spool");
+	assert_false(milt_conf_is_local_domain(c, "example.com"));
+	assert_true(milt_conf_is_local_domain(c, "example.org"));
+	milt_conf_unref(c);
+
+	assert_null(milt_conf_load(path, bad, 1, err, sizeof(err)));
+	assert_string_equal(err, "-o Nope=1: unknown key \"Nope\"");
+	assert_null(milt_conf_load(path, noeq, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "-o Sign: \"Sign\": expected Key=Value"));
+	free(path);
+}
+
+static void
+test_print_and_keys(void **state)
+{
+	char err[512], *buf = NULL;
+	size_t len = 0;
+	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
+	FILE *fp = open_memstream(&buf, &len);
+	const char *const *keys = milt_conf_key_names();
+	size_t n = 0;
+
+	assert_non_null(c);
+	milt_conf_print(c, fp);
+	fclose(fp);
+	for (; keys[n] != NULL; n++) {
+		char want[128];
+		snprintf(want, sizeof(want), "%s = ", keys[n]);
+		if (strstr(buf, want) == NULL)
+			fail_msg("key %s missing from milt_conf_print output", keys[n]);
+	}
+	assert_true(n >= 20);
+	assert_non_null(strstr(buf, "InternalHosts = 127.0.0.0/8, ::1/128\n"));
+	assert_non_null(strstr(buf, "SyslogFacility = mail\n"));
+	free(buf);
+	milt_conf_unref(c);
+}
+
+static void
+test_signer_map(void **state)
+{
+	char err[512];
+	char *path = write_conf("signers",
+	    "# login  addresses\n"
+	    "alice    alice@example.com, a.smith@Example.COM\n"
+	    "Bob      bob@example.com\n"
+	    "alice    sales@example.com\n");
+	char *bad = write_conf("signers.bad", "alice alice@example.com\ncarol\n");
+	char *bad2 = write_conf("signers.bad2", "dave dave.example.com\n");
+	dir_map_t *map = dir_map_load(path, err, sizeof(err));
+
+	if (map == NULL)
+		fail_msg("load: %s", err);
+	assert_true(dir_map_has_login(map, "ALICE"));
+	assert_true(dir_map_allows(map, "alice", "alice@example.com"));
+	assert_true(dir_map_allows(map, "alice", "a.smith@example.com"));
+	assert_true(dir_map_allows(map, "alice", "sales@EXAMPLE.com"));
+	assert_false(dir_map_allows(map, "alice", "A.Smith@example.com"));
+	assert_false(dir_map_allows(map, "alice", "bob@example.com"));
+	assert_true(dir_map_allows(map, "bob", "bob@example.com"));
+	assert_false(dir_map_has_login(map, "mallory"));
+	assert_false(dir_map_allows(map, "mallory", "alice@example.com"));
+	dir_map_free(map);
+
+	assert_null(dir_map_load(bad, err, sizeof(err)));
+	assert_non_null(strstr(err, "signers.bad:2: a login needs at least one address"));
+	assert_null(dir_map_load(bad2, err, sizeof(err)));
+	assert_non_null(strstr(err, "signers.bad2:1: an address must be"));
+	free(path);
+	free(bad);
+	free(bad2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_print_and_keys),
+		cmocka_unit_test(test_signer_map),
+	};
+
+	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
+}
