@@ -11,7 +11,7 @@
  *
  * Ownership: keystore_open() returns a handle the caller frees with
  * keystore_free().  Keys and certificates handed out are new references the
- * caller frees (EVP_PKEY_free, X509_free, OSSL_STACK_OF_X509_free); private
+ * caller frees (EVP_PKEY_free, X509_free, sk_X509_pop_free(chain, X509_free)); private
  * key material decrypted on the way is cleansed before it is released.
  *
  * Threads: one handle may be shared by all threads.  Lookups take a read
@@ -62,7 +62,9 @@ typedef struct keystore_info {
 } keystore_info_t;
 
 /* Creation flags for keystore_open(). */
-#define KEYSTORE_CREATE 0x1     /* create the directory and master key if absent */
+#define KEYSTORE_CREATE 0x1     /* create the directory (0700) and the master
+                                   key if absent; never a master key for a
+                                   directory that already holds entries */
 
 /*
  * Opens the keystore in dir.  master_key_file NULL means dir/master.key.
@@ -88,13 +90,16 @@ keystore_status_t keystore_import_p12(keystore_t *ks, const unsigned char *der,
  * (compared as RFC 5321 says: local part exact, domain case-insensitive)
  * whose certificate is valid now and allows signing, the one valid from
  * the latest date.  KEYSTORE_NOTFOUND when there is none; err->msg then
- * says why the entries there were refused.
+ * says why the entries there were refused.  key, cert and chain may each be
+ * NULL when not wanted (without key, nothing is decrypted).
  */
 keystore_status_t keystore_signer(keystore_t *ks, const char *address,
     EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err);
 
 /* Calls fn once per entry, ordered by address then not_before; stops when fn
- * returns non-zero and returns that value. */
+ * returns non-zero and returns that value.  Returns -1 with err filled
+ * (err->code != KEYSTORE_OK) when the keystore cannot be read.  fn runs on a
+ * snapshot, without a lock held: it may call into ks. */
 int keystore_foreach(keystore_t *ks,
     int (*fn)(const keystore_info_t *info, void *arg), void *arg,
     keystore_err_t *err);

@@ -93,28 +93,43 @@ unit_ca(EVP_PKEY *key, const char *cn)
 }
 
 X509 *
-unit_cert(EVP_PKEY *key, X509 *ca_cert, EVP_PKEY *ca_key, const char *email,
-    int from_days, int to_days)
+unit_cert_ext(EVP_PKEY *key, X509 *ca_cert, EVP_PKEY *ca_key, const char *email,
+    int from_days, int to_days, const char *ku, const char *eku,
+    int subject_email)
 {
 	X509 *cert = new_cert(key, email ? email : "no address", from_days, to_days);
 	char san[512];
 
+	if (email != NULL && subject_email
+	    && !X509_NAME_add_entry_by_txt(X509_get_subject_name(cert),
+	    "emailAddress", MBSTRING_ASC, (const unsigned char *)email, -1, -1, 0))
+		die("emailAddress");
 	X509_set_issuer_name(cert, X509_get_subject_name(ca_cert));
 	add_ext(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE");
-	add_ext(cert, ca_cert, NID_key_usage,
-	    EVP_PKEY_get_base_id(key) == EVP_PKEY_EC
-	    ? "critical,digitalSignature,keyAgreement"
-	    : "critical,digitalSignature,keyEncipherment");
-	add_ext(cert, ca_cert, NID_ext_key_usage, "emailProtection");
+	if (ku != NULL)
+		add_ext(cert, ca_cert, NID_key_usage, ku);
+	if (eku != NULL)
+		add_ext(cert, ca_cert, NID_ext_key_usage, eku);
 	add_ext(cert, ca_cert, NID_subject_key_identifier, "hash");
 	add_ext(cert, ca_cert, NID_authority_key_identifier, "keyid");
-	if (email != NULL) {
+	if (email != NULL && !subject_email) {
 		snprintf(san, sizeof(san), "email:%s", email);
 		add_ext(cert, ca_cert, NID_subject_alt_name, san);
 	}
 	if (!X509_sign(cert, ca_key, EVP_sha256()))
 		die("certificate signature");
 	return cert;
+}
+
+X509 *
+unit_cert(EVP_PKEY *key, X509 *ca_cert, EVP_PKEY *ca_key, const char *email,
+    int from_days, int to_days)
+{
+	return unit_cert_ext(key, ca_cert, ca_key, email, from_days, to_days,
+	    EVP_PKEY_get_base_id(key) == EVP_PKEY_EC
+	    ? "critical,digitalSignature,keyAgreement"
+	    : "critical,digitalSignature,keyEncipherment",
+	    "emailProtection", 0);
 }
 
 unsigned char *

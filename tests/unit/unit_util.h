@@ -25,6 +25,16 @@ X509 *unit_ca(EVP_PKEY *key, const char *cn);
  */
 X509 *unit_cert(EVP_PKEY *key, X509 *ca_cert, EVP_PKEY *ca_key,
     const char *email, int from_days, int to_days);
+/*
+ * unit_cert() with the extensions chosen: ku and eku are keyUsage and
+ * extendedKeyUsage values as openssl.cnf writes them ("critical,
+ * digitalSignature", "emailProtection"), NULL for none; with
+ * subject_email, the address goes in the subject's emailAddress instead
+ * of subjectAltName.
+ */
+X509 *unit_cert_ext(EVP_PKEY *key, X509 *ca_cert, EVP_PKEY *ca_key,
+    const char *email, int from_days, int to_days, const char *ku,
+    const char *eku, int subject_email);
 /* A PKCS#12 (DER, malloc'ed) of key, cert and ca under password. */
 unsigned char *unit_p12(EVP_PKEY *key, X509 *cert, X509 *ca,
     const char *password, size_t *len);

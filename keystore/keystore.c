@@ -1,0 +1,296 @@
+/*
+ * keystore.c: the keystore handle: opening (directory, master key, first
+ * scan), keeping the index fresh, and the lookups keystore_signer() and
+ * keystore_foreach().  PKCS#12 import and export are in keystore_p12.c.
+ *
+ * Threads: ks->lock (a writer-preferring rwlock) guards ks->idx and
+ * ks->stale only; a lookup takes a reference to the index under the read
+ * lock and works on that snapshot without any lock.  A rebuild runs under
+ * the write lock, so one thread scans while the others wait for its result.
+ *
+ * Freshness: the index remembers the directory's inode and st_mtim.  A
+ * change made in the same timestamp tick as the scan would not show, so
+ * an index scanned less than KEYSTORE_RACY_NS after the directory's mtime
+ * is scanned again on next use ("racy", as git calls it).
+ */
+#include "keystore/keystore_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/crypto.h>
+
+#define KEYSTORE_RACY_NS (2LL * 1000000000LL)
+
+/* ---- opening ---- */
+
+static keystore_status_t
+ks_paths(keystore_t *ks, const char *dir, const char *master_key_file,
+    keystore_err_t *err)
+{
+	ks->dir = strdup(dir);
+	if (master_key_file != NULL && *master_key_file != '\0')
+		ks->master_file = strdup(master_key_file);
+	else
+		ks->master_file = keystore_path_join(dir, "master.key");
+	if (ks->dir == NULL || ks->master_file == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		    dir);
+	return KEYSTORE_OK;
+}
+
+static keystore_status_t
+ks_locks(keystore_t *ks, keystore_err_t *err)
+{
+	pthread_rwlockattr_t attr;
+	int rc;
+
+	if ((rc = pthread_rwlockattr_init(&attr)) != 0)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "rwlock: %s",
+		    strerror(rc));
+	pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&ks->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rc == 0 && (rc = pthread_mutex_init(&ks->import_lock, NULL)) != 0)
+		pthread_rwlock_destroy(&ks->lock);
+	if (rc != 0)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
+		    strerror(rc));
+	return KEYSTORE_OK;
+}
+
+static void
+ks_release(keystore_t *ks)
+{
+	keystore_index_unref(ks->idx);
+	keystore_entry_free(ks->last);
+	OPENSSL_cleanse(ks->master, sizeof(ks->master));
+	free(ks->dir);
+	free(ks->master_file);
+	free(ks);
+}
+
+keystore_t *
+keystore_open(const char *dir, const char *master_key_file, int flags,
+    keystore_err_t *err)
+{
+	keystore_t *ks = calloc(1, sizeof(*ks));
+	struct stat st;
+	keystore_status_t rc;
+
+	if (ks == NULL) {
+		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
+		return NULL;
+	}
+	if ((rc = ks_paths(ks, dir, master_key_file, err)) != KEYSTORE_OK)
+		goto fail;
+	if ((flags & KEYSTORE_CREATE) && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	/* A new master key only for an empty keystore: entries sealed under
+	 * a lost one must make noise, not become silently useless. */
+	if (keystore_dir_check(dir, &st, err) != KEYSTORE_OK
+	    || keystore_index_build(dir, &ks->idx, err) != KEYSTORE_OK
+	    || keystore_master_load(ks->master_file, (flags & KEYSTORE_CREATE)
+	    && ks->idx->n_entries == 0, ks->master, err) != KEYSTORE_OK
+	    || ks_locks(ks, err) != KEYSTORE_OK)
+		goto fail;
+	return ks;
+fail:
+	ks_release(ks);
+	return NULL;
+}
+
+void
+keystore_free(keystore_t *ks)
+{
+	if (ks == NULL)
+		return;
+	pthread_rwlock_destroy(&ks->lock);
+	pthread_mutex_destroy(&ks->import_lock);
+	ks_release(ks);
+}
+
+/* ---- freshness ---- */
+
+static long long
+ts_diff_ns(const struct timespec *a, const struct timespec *b)
+{
+	return (a->tv_sec - b->tv_sec) * 1000000000LL + (a->tv_nsec - b->tv_nsec);
+}
+
+/*
+ * 1 when ks->idx may serve a call that began at mono (lock held): it was
+ * scanned after that, or it still shows the directory st and was not
+ * scanned in the same tick as the directory's last change.
+ */
+static int
+index_fresh(const keystore_t *ks, const struct stat *st,
+    const struct timespec *mono)
+{
+	const keystore_index_t *idx = ks->idx;
+
+	if (idx == NULL)
+		return 0;
+	if (ts_diff_ns(&idx->scanned_mono, mono) >= 0)
+		return 1;
+	if (ks->stale || st->st_dev != idx->dir_st.st_dev
+	    || st->st_ino != idx->dir_st.st_ino
+	    || ts_diff_ns(&st->st_mtim, &idx->dir_st.st_mtim) != 0)
+		return 0;
+	return ts_diff_ns(&idx->scanned, &idx->dir_st.st_mtim) >= KEYSTORE_RACY_NS;
+}
+
+/* Takes a reference to ks->idx, rebuilt first unless fresh (lock held). */
+static keystore_status_t
+index_take(keystore_t *ks, const struct stat *st, const struct timespec *mono,
+    keystore_index_t **out, keystore_err_t *err)
+{
+	keystore_index_t *idx;
+	keystore_status_t rc;
+
+	if (!index_fresh(ks, st, mono)) {
+		if ((rc = keystore_index_build(ks->dir, &idx, err)) != KEYSTORE_OK)
+			return rc;
+		keystore_index_unref(ks->idx);
+		ks->idx = idx;
+		ks->stale = 0;
+	}
+	*out = keystore_index_ref(ks->idx);
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_snapshot(keystore_t *ks, keystore_index_t **idx, keystore_err_t *err)
+{
+	struct timespec mono;
+	struct stat st;
+	keystore_status_t rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	if ((rc = keystore_dir_check(ks->dir, &st, err)) != KEYSTORE_OK)
+		return rc;
+	pthread_rwlock_rdlock(&ks->lock);
+	if (index_fresh(ks, &st, &mono)) {
+		*idx = keystore_index_ref(ks->idx);
+		pthread_rwlock_unlock(&ks->lock);
+		return KEYSTORE_OK;
+	}
+	pthread_rwlock_unlock(&ks->lock);
+	/* Whoever gets the write lock first scans; the others waiting
+	 * find an index scanned after their call began. */
+	pthread_rwlock_wrlock(&ks->lock);
+	rc = index_take(ks, &st, &mono, idx, err);
+	pthread_rwlock_unlock(&ks->lock);
+	return rc;
+}
+
+void
+keystore_touch(keystore_t *ks)
+{
+	pthread_rwlock_wrlock(&ks->lock);
+	ks->stale = 1;
+	pthread_rwlock_unlock(&ks->lock);
+}
+
+/* ---- lookups ---- */
+
+/* Appends "certificate <fp>..: why" to buf for a refused entry. */
+static void
+why_append(char *buf, size_t size, const keystore_entry_t *e, const char *why)
+{
+	size_t n = strlen(buf);
+
+	if (n < size)
+		snprintf(buf + n, size - n, "%scertificate %.16s..: %s",
+		    n > 0 ? "; " : "", e->info.fingerprint, why);
+}
+
+/* The newest entry in slots[0..n) that may sign now, or NULL with the
+ * reasons in why. */
+static const keystore_entry_t *
+pick_signer(const keystore_slot_t *slots, size_t n, char *why, size_t size)
+{
+	char date[48];
+	const char *reason;
+	size_t i;
+
+	why[0] = '\0';
+	for (i = 0; i < n; i++) {           /* newest first */
+		reason = keystore_cert_why_not_signer(slots[i].entry->cert, date,
+		    sizeof(date));
+		if (reason == NULL)
+			return slots[i].entry;
+		why_append(why, size, slots[i].entry, reason);
+	}
+	return NULL;
+}
+
+/* Hands out the entry's key, certificate and chain (each optional). */
+static keystore_status_t
+give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
+    X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
+{
+	STACK_OF(X509) *c = NULL;
+	keystore_status_t rc;
+
+	if (chain != NULL && (c = X509_chain_up_ref(e->chain)) == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (key != NULL
+	    && (rc = keystore_entry_key(e, ks->master, ks->dir, key, err)) != KEYSTORE_OK) {
+		sk_X509_pop_free(c, X509_free);
+		return rc;
+	}
+	if (cert != NULL) {
+		X509_up_ref(e->cert);
+		*cert = e->cert;
+	}
+	if (chain != NULL)
+		*chain = c;
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
+    X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
+{
+	const keystore_entry_t *e;
+	const keystore_slot_t *slots;
+	keystore_index_t *idx;
+	keystore_status_t rc;
+	char why[sizeof(err->msg)];
+	size_t n;
+
+	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	if ((n = keystore_index_find(idx, address, &slots)) == 0)
+		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
+	else if ((e = pick_signer(slots, n, why, sizeof(why))) == NULL)
+		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
+	else
+		rc = give_signer(ks, e, key, cert, chain, err);
+	keystore_index_unref(idx);
+	return rc;
+}
+
+int
+keystore_foreach(keystore_t *ks, int (*fn)(const keystore_info_t *, void *),
+    void *arg, keystore_err_t *err)
+{
+	keystore_index_t *idx;
+	size_t i;
+	int r = 0;
+
+	if (err != NULL)
+		err->code = KEYSTORE_OK;
+	if (keystore_snapshot(ks, &idx, err) != KEYSTORE_OK)
+		return -1;
+	for (i = 0; r == 0 && i < idx->n_entries; i++)
+		r = fn(&idx->entries[i]->info, arg);
+	keystore_index_unref(idx);
+	return r;
+}

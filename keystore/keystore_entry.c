@@ -1,0 +1,374 @@
+/*
+ * keystore_entry.c: one entry of the keystore, the file
+ * <sha256-of-certificate>.pem holding PEM blocks: the certificate, its
+ * chain, then a "SMIMEGATE ENCRYPTED PRIVATE KEY" block whose data is
+ *
+ *     version (1 octet, 1) | nonce (12) | AES-256-GCM(PKCS#8 DER) | tag (16)
+ *
+ * under the master key, with the version octet and the certificate's
+ * SHA-256 as additional data, so a key moved next to another certificate,
+ * or any changed byte, fails the tag check (KEYSTORE_ERR_CORRUPT).
+ *
+ * Ownership: an entry owns its certificate, chain, sealed key and
+ * addresses; keystore_entry_free() releases them.  Decrypted key material
+ * lives only inside keystore_entry_key()/keystore_entry_new() and is
+ * cleansed there.  An entry is immutable once made, so threads may share it.
+ */
+#include "keystore/keystore_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#define SEAL_VERSION 1
+#define NONCE_LEN    12
+#define TAG_LEN      16
+#define AAD_LEN      (1 + KEYSTORE_FP_LEN)
+
+int
+keystore_entry_name_ok(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 2 * KEYSTORE_FP_LEN; i++)
+		if (!((name[i] >= '0' && name[i] <= '9')
+		    || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return strcmp(name + i, ".pem") == 0;
+}
+
+void
+keystore_entry_free(keystore_entry_t *e)
+{
+	if (e == NULL)
+		return;
+	free(e->file);
+	X509_free(e->cert);
+	sk_X509_pop_free(e->chain, X509_free);
+	OPENSSL_free(e->sealed);
+	keystore_strv_free(e->addresses);
+	free(e);
+}
+
+/* ---- sealing ---- */
+
+/* The private key as PKCS#8 DER, OPENSSL_malloc'ed (cleanse on free). */
+static keystore_status_t
+key_to_der(EVP_PKEY *key, unsigned char **der, size_t *len, keystore_err_t *err)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+	unsigned char *p;
+	int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+
+	if (n <= 0 || (*der = OPENSSL_malloc((size_t)n)) == NULL) {
+		PKCS8_PRIV_KEY_INFO_free(p8);
+		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		    "cannot encode the private key");
+	}
+	p = *der;
+	*len = (size_t)i2d_PKCS8_PRIV_KEY_INFO(p8, &p);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return KEYSTORE_OK;
+}
+
+static keystore_status_t
+key_from_der(const unsigned char *der, size_t len, EVP_PKEY **key,
+    const char *dir, const char *file, keystore_err_t *err)
+{
+	const unsigned char *p = der;
+	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+
+	*key = p8 ? EVP_PKCS82PKEY(p8) : NULL;
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	if (*key == NULL)
+		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		    "%s/%s: the decrypted private key does not parse", dir, file);
+	return KEYSTORE_OK;
+}
+
+static void
+make_aad(unsigned char aad[AAD_LEN], const unsigned char fp[KEYSTORE_FP_LEN])
+{
+	aad[0] = SEAL_VERSION;
+	memcpy(aad + 1, fp, KEYSTORE_FP_LEN);
+}
+
+/* out = version | nonce | ciphertext | tag, OPENSSL_malloc'ed. */
+static keystore_status_t
+seal(const unsigned char *master, const unsigned char *fp,
+    const unsigned char *pt, size_t len, unsigned char **out, size_t *outlen,
+    keystore_err_t *err)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	unsigned char aad[AAD_LEN], *o = OPENSSL_malloc(1 + NONCE_LEN + len + TAG_LEN);
+	int n, fin;
+
+	make_aad(aad, fp);
+	if (ctx == NULL || o == NULL || len > INT_MAX
+	    || RAND_bytes(o + 1, NONCE_LEN) != 1
+	    || !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, o + 1)
+	    || !EVP_EncryptUpdate(ctx, NULL, &n, aad, AAD_LEN)
+	    || !EVP_EncryptUpdate(ctx, o + 1 + NONCE_LEN, &n, pt, (int)len)
+	    || !EVP_EncryptFinal_ex(ctx, o + 1 + NONCE_LEN + n, &fin)
+	    || !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
+	    o + 1 + NONCE_LEN + len)) {
+		EVP_CIPHER_CTX_free(ctx);
+		OPENSSL_free(o);
+		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		    "cannot encrypt the private key");
+	}
+	EVP_CIPHER_CTX_free(ctx);
+	o[0] = SEAL_VERSION;
+	*out = o;
+	*outlen = 1 + NONCE_LEN + len + TAG_LEN;
+	return KEYSTORE_OK;
+}
+
+/* The plaintext, OPENSSL_malloc'ed; the caller cleanses and frees it. */
+static keystore_status_t
+unseal(const unsigned char *master, const keystore_entry_t *e, const char *dir,
+    unsigned char **pt, size_t *ptlen, keystore_err_t *err)
+{
+	const unsigned char *s = e->sealed;
+	unsigned char aad[AAD_LEN], *o;
+	EVP_CIPHER_CTX *ctx;
+	size_t len;
+	int n, fin, ok;
+
+	if (e->sealed_len <= 1 + NONCE_LEN + TAG_LEN || e->sealed_len > INT_MAX
+	    || s[0] != SEAL_VERSION)
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s/%s: encrypted key block: bad length or version", dir, e->file);
+	len = e->sealed_len - 1 - NONCE_LEN - TAG_LEN;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL || (o = OPENSSL_malloc(len)) == NULL) {
+		EVP_CIPHER_CTX_free(ctx);
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s/%s: out of memory",
+		    dir, e->file);
+	}
+	make_aad(aad, e->fp);
+	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, s + 1)
+	    && EVP_DecryptUpdate(ctx, NULL, &n, aad, AAD_LEN)
+	    && EVP_DecryptUpdate(ctx, o, &n, s + 1 + NONCE_LEN, (int)len)
+	    && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
+	    (void *)(s + 1 + NONCE_LEN + len))
+	    && EVP_DecryptFinal_ex(ctx, o + n, &fin);
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok) {
+		OPENSSL_clear_free(o, len);
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s/%s: the private key fails its integrity check "
+		    "(file altered, or another master key)", dir, e->file);
+	}
+	*pt = o;
+	*ptlen = len;
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_entry_key(const keystore_entry_t *e, const unsigned char *master,
+    const char *dir, EVP_PKEY **key, keystore_err_t *err)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	keystore_status_t rc;
+
+	if ((rc = unseal(master, e, dir, &der, &len, err)) != KEYSTORE_OK)
+		return rc;
+	rc = key_from_der(der, len, key, dir, e->file, err);
+	OPENSSL_clear_free(der, len);
+	return rc;
+}
+
+/* ---- making one ---- */
+
+/* Fills what follows from the certificate: name, addresses, info.  where
+ * (the file, or NULL for a new entry) starts the error messages. */
+static keystore_status_t
+entry_describe(keystore_entry_t *e, const char *where,
+    keystore_status_t no_address, keystore_err_t *err)
+{
+	char hex[65];
+	int nomem;
+
+	if (keystore_cert_fingerprint(e->cert, hex, e->fp) != 0
+	    || keystore_cert_info(e->cert, &e->info) != 0)
+		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		    "%s: cannot read the certificate", where ? where : "import");
+	if (e->file == NULL && (e->file = malloc(sizeof(hex) + 4)) != NULL)
+		snprintf(e->file, sizeof(hex) + 4, "%s.pem", hex);
+	if (e->file == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (strncmp(e->file, hex, 64) != 0)
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: the certificate's fingerprint is %s", where ? where : e->file,
+		    hex);
+	if ((e->addresses = keystore_cert_addresses(e->cert, &nomem)) == NULL)
+		return keystore_err_set(err, nomem ? KEYSTORE_ERR_NOMEM
+		    : no_address, "%s%s: no mail address in the certificate "
+		    "(subjectAltName rfc822Name or subject emailAddress)",
+		    where ? where : "certificate ", where ? "" : e->info.subject);
+	e->info.addresses = (const char *const *)e->addresses;
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_entry_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+    const unsigned char *master, keystore_entry_t **entry, keystore_err_t *err)
+{
+	keystore_entry_t *e = calloc(1, sizeof(*e));
+	unsigned char *der = NULL;
+	size_t len = 0;
+	keystore_status_t rc;
+
+	if (e == NULL || (e->chain = X509_chain_up_ref(chain)) == NULL) {
+		free(e);
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	X509_up_ref(cert);
+	e->cert = cert;
+	if ((rc = entry_describe(e, NULL, KEYSTORE_ERR_INPUT, err)) == KEYSTORE_OK
+	    && (rc = key_to_der(key, &der, &len, err)) == KEYSTORE_OK) {
+		rc = seal(master, e->fp, der, len, &e->sealed, &e->sealed_len, err);
+		OPENSSL_clear_free(der, len);
+	}
+	if (rc != KEYSTORE_OK) {
+		keystore_entry_free(e);
+		return rc;
+	}
+	*entry = e;
+	return KEYSTORE_OK;
+}
+
+/* ---- its file ---- */
+
+keystore_status_t
+keystore_entry_save(const keystore_entry_t *e, const char *dir,
+    keystore_err_t *err)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	int i, ok = b != NULL && PEM_write_bio_X509(b, e->cert);
+	keystore_status_t rc;
+
+	for (i = 0; ok && i < sk_X509_num(e->chain); i++)
+		ok = PEM_write_bio_X509(b, sk_X509_value(e->chain, i));
+	ok = ok && PEM_write_bio(b, KEYSTORE_KEY_PEM_NAME, "", e->sealed,
+	    (long)e->sealed_len) > 0;
+	if (!ok || (len = BIO_get_mem_data(b, &data)) <= 0) {
+		BIO_free(b);
+		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		    "%s/%s: cannot encode the entry", dir, e->file);
+	}
+	rc = keystore_file_write(dir, e->file, data, (size_t)len, 0, NULL, err);
+	BIO_free(b);
+	return rc;
+}
+
+/* Takes one PEM block (name, data) into e; frees nothing. */
+static keystore_status_t
+take_block(keystore_entry_t *e, const char *name, unsigned char **data,
+    long len, const char *path, keystore_err_t *err)
+{
+	const unsigned char *p = *data;
+	X509 *x;
+
+	if (e->sealed != NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: a PEM block after the key", path);
+	if (strcmp(name, KEYSTORE_KEY_PEM_NAME) == 0 && e->cert != NULL) {
+		e->sealed = *data;
+		e->sealed_len = (size_t)len;
+		*data = NULL;
+		return KEYSTORE_OK;
+	}
+	if (strcmp(name, PEM_STRING_X509) != 0)
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: unexpected PEM block \"%.40s\"", path, name);
+	if ((x = d2i_X509(NULL, &p, len)) == NULL || p != *data + len) {
+		X509_free(x);
+		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: a certificate does not parse", path);
+	}
+	if (e->cert == NULL)
+		e->cert = x;
+	else if (!sk_X509_push(e->chain, x)) {
+		X509_free(x);
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	return KEYSTORE_OK;
+}
+
+static keystore_status_t
+parse_blocks(keystore_entry_t *e, BIO *b, const char *path, keystore_err_t *err)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len;
+	keystore_status_t rc = KEYSTORE_OK;
+
+	while (rc == KEYSTORE_OK && PEM_read_bio(b, &name, &header, &data, &len)) {
+		rc = take_block(e, name, &data, len, path, err);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		data = NULL;
+	}
+	if (rc != KEYSTORE_OK)
+		return rc;
+	if (!keystore_err_ssl_last_is(ERR_LIB_PEM, PEM_R_NO_START_LINE))
+		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: bad PEM", path);
+	ERR_clear_error();
+	if (e->sealed == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: no certificate and encrypted key", path);
+	return KEYSTORE_OK;
+}
+
+/* Reads path into e. */
+static keystore_status_t
+entry_read(keystore_entry_t *e, const char *path, keystore_err_t *err)
+{
+	unsigned char *data;
+	size_t len;
+	keystore_status_t rc;
+	BIO *b;
+
+	if ((rc = keystore_file_read(path, KEYSTORE_ENTRY_MAX, &data, &len, err))
+	    != KEYSTORE_OK)
+		return rc;
+	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", path);
+	else if ((rc = parse_blocks(e, b, path, err)) == KEYSTORE_OK)
+		rc = entry_describe(e, path, KEYSTORE_ERR_CORRUPT, err);
+	BIO_free(b);
+	OPENSSL_free(data);
+	return rc;
+}
+
+keystore_status_t
+keystore_entry_load(const char *dir, const char *name, keystore_entry_t **entry,
+    keystore_err_t *err)
+{
+	char *path = keystore_path_join(dir, name);
+	keystore_entry_t *e = calloc(1, sizeof(*e));
+	keystore_status_t rc;
+
+	if (path == NULL || e == NULL || (e->file = strdup(name)) == NULL
+	    || (e->chain = sk_X509_new_null()) == NULL)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", name);
+	else
+		rc = entry_read(e, path, err);
+	free(path);
+	if (rc != KEYSTORE_OK) {
+		keystore_entry_free(e);
+		return rc;
+	}
+	*entry = e;
+	return KEYSTORE_OK;
+}

@@ -1,0 +1,238 @@
+/*
+ * keystore_file.c: the keystore's file system work: reading a key file
+ * only when it is a private regular file, and writing one atomically
+ * (temporary file, fsync, rename or link, fsync of the directory) so that
+ * a reader never sees half an entry, even after a crash.
+ *
+ * Threads: no shared state; errno and the calling thread's OpenSSL error
+ * queue only.
+ */
+#include "keystore/keystore_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+char *
+keystore_path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+static keystore_status_t
+open_private(const char *path, int *fdp, struct stat *st, keystore_err_t *err)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0 && errno == ENOENT)
+		return keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", path,
+		    strerror(errno));
+	if (fd < 0 && errno == ELOOP)
+		return keystore_err_set(err, KEYSTORE_ERR_PERM,
+		    "%s: is a symbolic link, want a regular file", path);
+	if (fd < 0)
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path,
+		    strerror(errno));
+	if (fstat(fd, st) != 0) {
+		close(fd);
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path,
+		    strerror(errno));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return keystore_err_set(err, KEYSTORE_ERR_PERM,
+		    "%s: not a regular file", path);
+	}
+	if ((st->st_mode & 077) != 0) {
+		close(fd);
+		return keystore_err_set(err, KEYSTORE_ERR_PERM,
+		    "%s: mode 0%03o, want 0600 (no access for group or others)",
+		    path, (unsigned)(st->st_mode & 07777));
+	}
+	*fdp = fd;
+	return KEYSTORE_OK;
+}
+
+/* Reads up to size bytes; -1 on error or when the file holds more. */
+static ssize_t
+read_exact(int fd, unsigned char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	for (;;) {
+		r = read(fd, buf + n, size + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return (ssize_t)n;
+		n += (size_t)r;
+		if (n > size) {
+			errno = EFBIG;
+			return -1;
+		}
+	}
+}
+
+keystore_status_t
+keystore_file_read(const char *path, long max, unsigned char **data,
+    size_t *len, keystore_err_t *err)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t size;
+	ssize_t n;
+	keystore_status_t rc;
+	int fd = -1;
+
+	if ((rc = open_private(path, &fd, &st, err)) != KEYSTORE_OK)
+		return rc;
+	if (st.st_size > max) {
+		close(fd);
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: %lld bytes, more than %ld", path,
+		    (long long)st.st_size, max);
+	}
+	size = (size_t)st.st_size;
+	if ((buf = OPENSSL_malloc(size + 1)) == NULL) {
+		close(fd);
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		    path);
+	}
+	n = read_exact(fd, buf, size);
+	close(fd);
+	if (n < 0) {
+		OPENSSL_clear_free(buf, size + 1);
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path,
+		    errno == EFBIG ? "changed while being read" : strerror(errno));
+	}
+	*data = buf;
+	*len = (size_t)n;
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_dir_check(const char *dir, struct stat *st, keystore_err_t *err)
+{
+	if (stat(dir, st) != 0)
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
+		    strerror(errno));
+	if (!S_ISDIR(st->st_mode))
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: not a directory",
+		    dir);
+	if ((st->st_mode & 022) != 0)
+		return keystore_err_set(err, KEYSTORE_ERR_PERM,
+		    "%s: directory mode 0%03o, writable by group or others",
+		    dir, (unsigned)(st->st_mode & 07777));
+	return KEYSTORE_OK;
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Fills a new temporary file in dir with data, mode 0600, synced. */
+static keystore_status_t
+write_temp(const char *dir, char *tmp, const void *data, size_t len,
+    keystore_err_t *err)
+{
+	struct stat st;
+	int fd = mkostemp(tmp, O_CLOEXEC);
+
+	if (fd < 0)
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp,
+		    strerror(errno));
+	/* Root writes for whoever owns the keystore (the daemon's user). */
+	if (fchmod(fd, 0600) != 0
+	    || (geteuid() == 0 && stat(dir, &st) == 0
+	    && fchown(fd, st.st_uid, st.st_gid) != 0)
+	    || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return KEYSTORE_ERR_IO;
+	}
+	if (close(fd) != 0) {
+		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return KEYSTORE_ERR_IO;
+	}
+	return KEYSTORE_OK;
+}
+
+static keystore_status_t
+sync_dir(const char *dir, keystore_err_t *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) != 0) {
+		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: fsync: %s", dir,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return KEYSTORE_ERR_IO;
+	}
+	close(fd);
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_file_write(const char *dir, const char *name, const void *data,
+    size_t len, int exclusive, int *exists, keystore_err_t *err)
+{
+	size_t n = strlen(dir) + strlen(name) + 16;
+	char *final = keystore_path_join(dir, name), *tmp = malloc(n);
+	keystore_status_t rc;
+	int moved;
+
+	if (exists != NULL)
+		*exists = 0;
+	if (final == NULL || tmp == NULL) {
+		free(final);
+		free(tmp);
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		    name);
+	}
+	snprintf(tmp, n, "%s/.%s.XXXXXX", dir, name);
+	if ((rc = write_temp(dir, tmp, data, len, err)) != KEYSTORE_OK)
+		goto out;
+	/* link() never replaces: whoever created the file first wins. */
+	moved = exclusive ? link(tmp, final) : rename(tmp, final);
+	if (moved != 0 && exclusive && errno == EEXIST && exists != NULL)
+		*exists = 1;
+	else if (moved != 0)
+		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", final,
+		    strerror(errno));
+	if (exclusive || moved != 0)
+		unlink(tmp);
+	if (rc == KEYSTORE_OK && moved == 0)
+		rc = sync_dir(dir, err);
+out:
+	free(final);
+	free(tmp);
+	return rc;
+}

@@ -1,0 +1,174 @@
+/*
+ * keystore_int.h: what the files of keystore/ share and nobody else sees.
+ *
+ *   keystore.c         the handle: open, free, index freshness, lookups
+ *   keystore_err.c     filling a keystore_err_t, draining OpenSSL's queue
+ *   keystore_file.c    safe file reading and atomic file writing
+ *   keystore_master.c  the master key file
+ *   keystore_entry.c   one entry: its PEM file, its key sealed with AES-GCM
+ *   keystore_cert.c    what a certificate says: addresses, dates, usages
+ *   keystore_index.c   the scanned directory, sorted for lookups
+ *   keystore_p12.c     PKCS#12 import and export
+ *
+ * Ownership: an entry belongs to the index that loaded it (or to the one
+ * caller that made it, for an import).  An index is immutable once built
+ * and reference counted, so a lookup or keystore_foreach() keeps the
+ * snapshot it took while a rebuild publishes a new one.
+ */
+#ifndef KEYSTORE_INT_H
+#define KEYSTORE_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "keystore/keystore.h"
+
+#define KEYSTORE_MASTER_LEN   32
+#define KEYSTORE_FP_LEN       32          /* SHA-256 */
+#define KEYSTORE_KEY_PEM_NAME "SMIMEGATE ENCRYPTED PRIVATE KEY"
+#define KEYSTORE_ENTRY_MAX    (1024L * 1024L)   /* an entry file's size limit */
+
+/* ---- errors (keystore_err.c) ---- */
+
+/* Fills err (may be NULL) and returns code.  Clears OpenSSL's queue. */
+keystore_status_t keystore_err_set(keystore_err_t *err, keystore_status_t code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same, appending ": " and OpenSSL's first queued error, if any. */
+keystore_status_t keystore_err_ssl(keystore_err_t *err, keystore_status_t code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* 1 when OpenSSL's latest queued error is from library lib with reason. */
+int keystore_err_ssl_last_is(int lib, int reason);
+
+/* ---- files (keystore_file.c) ---- */
+
+/* "dir/name", malloc'ed; NULL when out of memory. */
+char *keystore_path_join(const char *dir, const char *name);
+/*
+ * Reads a whole regular file, refusing symbolic links, files larger than
+ * max and files with (mode & 077) != 0 (KEYSTORE_ERR_PERM).  *data is
+ * OPENSSL_malloc'ed; the caller frees it with OPENSSL_clear_free(*data, *len).
+ * ENOENT gives KEYSTORE_NOTFOUND so that callers may create the file.
+ */
+keystore_status_t keystore_file_read(const char *path, long max,
+    unsigned char **data, size_t *len, keystore_err_t *err);
+/*
+ * Writes data to dir/name atomically, mode 0600: a temporary file, fsync,
+ * then rename() (replacing) or, when exclusive, link() (never replacing:
+ * if dir/name exists, nothing is written, *exists is set and KEYSTORE_OK
+ * returned), then fsync of dir.  When running as root the file is given
+ * to the owner of dir, the service user the daemon reads it as.
+ */
+keystore_status_t keystore_file_write(const char *dir, const char *name,
+    const void *data, size_t len, int exclusive, int *exists,
+    keystore_err_t *err);
+/* Checks dir is a directory not writable by group or others. */
+keystore_status_t keystore_dir_check(const char *dir, struct stat *st,
+    keystore_err_t *err);
+
+/* ---- master key (keystore_master.c) ---- */
+
+/* Loads the master key from path; creates it when absent and create. */
+keystore_status_t keystore_master_load(const char *path, int create,
+    unsigned char key[KEYSTORE_MASTER_LEN], keystore_err_t *err);
+
+/* ---- certificates (keystore_cert.c) ---- */
+
+/* The addresses cert names, NULL-terminated (malloc'ed), NULL if none or
+ * out of memory (*nomem tells which). */
+char **keystore_cert_addresses(X509 *cert, int *nomem);
+void keystore_strv_free(char **v);
+/* The lower-case hex SHA-256 of cert (65 bytes), and the raw digest. */
+int keystore_cert_fingerprint(X509 *cert, char hex[65],
+    unsigned char raw[KEYSTORE_FP_LEN]);
+/* Fills info from cert (addresses left NULL). */
+int keystore_cert_info(X509 *cert, keystore_info_t *info);
+/* NULL when cert may sign mail now, else why not (static text, with the
+ * date in buf). */
+const char *keystore_cert_why_not_signer(X509 *cert, char *buf, size_t size);
+/* "local@domain" with the domain in lower case, malloc'ed. */
+char *keystore_addr_normalize(const char *addr);
+
+/* ---- entries (keystore_entry.c) ---- */
+
+typedef struct keystore_entry {
+	char *file;                    /* its file name in the directory */
+	X509 *cert;
+	STACK_OF(X509) *chain;
+	unsigned char fp[KEYSTORE_FP_LEN];
+	unsigned char *sealed;         /* version, nonce, ciphertext, tag */
+	size_t sealed_len;
+	char **addresses;              /* NULL-terminated */
+	keystore_info_t info;          /* info.addresses points to addresses */
+} keystore_entry_t;
+
+/* A new entry for cert (up-ref'ed), chain (copied, certs up-ref'ed) and
+ * key, sealed under master. */
+keystore_status_t keystore_entry_new(X509 *cert, STACK_OF(X509) *chain,
+    EVP_PKEY *key, const unsigned char *master, keystore_entry_t **entry,
+    keystore_err_t *err);
+/* Loads the file name in dir. */
+keystore_status_t keystore_entry_load(const char *dir, const char *name,
+    keystore_entry_t **entry, keystore_err_t *err);
+/* Writes entry to dir atomically. */
+keystore_status_t keystore_entry_save(const keystore_entry_t *entry,
+    const char *dir, keystore_err_t *err);
+/* Decrypts the entry's key (dir: where its file is, for messages). */
+keystore_status_t keystore_entry_key(const keystore_entry_t *entry,
+    const unsigned char *master, const char *dir, EVP_PKEY **key,
+    keystore_err_t *err);
+void keystore_entry_free(keystore_entry_t *entry);
+/* 1 when name looks like an entry file: 64 lower-case hex digits ".pem". */
+int keystore_entry_name_ok(const char *name);
+
+/* ---- index (keystore_index.c) ---- */
+
+typedef struct keystore_slot {
+	char *addr;                    /* normalized address */
+	keystore_entry_t *entry;
+} keystore_slot_t;
+
+typedef struct keystore_index {
+	atomic_int refs;
+	keystore_entry_t **entries;    /* by first address, not_before */
+	size_t n_entries;
+	keystore_slot_t *slots;        /* by address, then newest first */
+	size_t n_slots;
+	struct stat dir_st;            /* the directory as it was scanned */
+	struct timespec scanned;       /* when (CLOCK_REALTIME), for racy */
+	struct timespec scanned_mono;  /* when (CLOCK_MONOTONIC) */
+} keystore_index_t;
+
+/* Scans dir; a new index with one reference. */
+keystore_status_t keystore_index_build(const char *dir, keystore_index_t **idx,
+    keystore_err_t *err);
+keystore_index_t *keystore_index_ref(keystore_index_t *idx);
+void keystore_index_unref(keystore_index_t *idx);
+/* The slots for address (newest first): *first and the count. */
+size_t keystore_index_find(const keystore_index_t *idx, const char *address,
+    const keystore_slot_t **first);
+
+/* ---- the handle (keystore.c) ---- */
+
+struct keystore {
+	char *dir;
+	char *master_file;
+	unsigned char master[KEYSTORE_MASTER_LEN];  /* constant after open */
+	pthread_rwlock_t lock;         /* guards idx and stale */
+	keystore_index_t *idx;
+	int stale;                     /* we imported: scan again */
+	pthread_mutex_t import_lock;   /* one import at a time; guards last */
+	keystore_entry_t *last;        /* the last import, for its info */
+};
+
+/* The current index (rebuilt first if the directory changed), with a
+ * reference the caller drops with keystore_index_unref(). */
+keystore_status_t keystore_snapshot(keystore_t *ks, keystore_index_t **idx,
+    keystore_err_t *err);
+/* Marks the index stale after a change made through ks. */
+void keystore_touch(keystore_t *ks);
+
+#endif
