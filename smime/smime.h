@@ -48,11 +48,13 @@ typedef enum smime_kind {
 /* Writer for output: returns 0, or -1 to abort the job (SMIME_ERR_IO). */
 typedef int (*smime_write_fn)(void *arg, const void *buf, size_t len);
 
-/* The body of the message as received (after the header block). */
+/* The body of the message as received (after the header block), with
+ * CRLF or LF line ends.  Neither mem nor fd >= 0: an empty body. */
 typedef struct smime_body {
 	const unsigned char *mem;   /* the body in memory, or NULL */
 	size_t len;
-	int fd;                     /* else a file, read from offset 0 */
+	int fd;                     /* else a file, read from offset 0 (its
+	                               offset is moved; it is not closed) */
 } smime_body_t;
 
 typedef struct smime_sign smime_sign_t;
@@ -71,7 +73,7 @@ smime_status_t smime_sign_set_signer(smime_sign_t *s, EVP_PKEY *key,
 /* opaque != 0: application/pkcs7-mime signed-data instead of multipart/signed. */
 void smime_sign_set_opaque(smime_sign_t *s, int opaque);
 /* Where temporary files go (NULL: $TMPDIR or /tmp); data up to mem_max
- * octets stays in memory. */
+ * octets stays in memory (default: 1 MiB, with $TMPDIR or /tmp). */
 void smime_sign_set_tmpdir(smime_sign_t *s, const char *dir, size_t mem_max);
 
 /*
@@ -80,7 +82,10 @@ void smime_sign_set_tmpdir(smime_sign_t *s, const char *dir, size_t mem_max);
  * NULL when there are none, which means text/plain; charset=us-ascii).
  * The new body is written through out.  Afterwards the message's headers
  * are: every header but Content-* and MIME-Version kept as they were,
- * plus the ones smime_sign_header_*() list.
+ * plus the ones smime_sign_header_*() list.  On failure nothing is listed
+ * and whatever was written must be thrown away (a detached signature is
+ * made before any output, an opaque one as the output is written).
+ * Content headers with an empty line are SMIME_ERR_USAGE.
  */
 smime_status_t smime_sign_run(smime_sign_t *s, const char *content_headers,
     const smime_body_t *body, smime_write_fn out, void *arg);

@@ -1,0 +1,430 @@
+/*
+ * smime_canon.c: the entity to sign, made canonical and 7-bit safe.
+ *
+ * The message's Content-* headers, a blank line and the body are copied
+ * through GMime's dos2unix filter into a spool (memory, then an unlinked
+ * file), which a persistent GMimeParser parses: part contents stay
+ * substreams of the spool and are never loaded into memory.  (The parser
+ * cannot persist on a filter stream, which is not seekable, so the input
+ * is normalised into the spool first.)
+ *
+ * Every leaf part, inside multiparts and message/rfc822 parts alike, whose
+ * transfer encoding is 8bit or binary, or whose encoded content has 8-bit
+ * or NUL octets, a bare CR or a line longer than 998 octets, is
+ * re-encoded: GMime picks quoted-printable or base64 for text
+ * (g_mime_part_get_best_content_encoding, 7-bit constraint; leaves such as
+ * message/delivery-status count as text), base64 for anything else; text
+ * going to base64 gets CRLF line ends first.  Clean parts are left as they
+ * are, whatever their encoding (GMime's QP encoder does not escape "From "
+ * lines either, so re-encoding for them would protect nothing).
+ * Headers with 8-bit octets, bare CRs or overlong lines are re-encoded by
+ * GMime (RFC 2047 / RFC 2231); such a multipart preamble or epilogue,
+ * which no reader shows, is dropped.  Multipart/signed and
+ * multipart/encrypted subtrees are left alone so as not to break what
+ * they protect.  Nesting deeper than CANON_DEPTH_MAX is refused.
+ *
+ * The result is written with CRLF line ends everywhere (GMime's DOS
+ * newline format, then a unix2dos filter for what GMime writes verbatim,
+ * such as epilogues) to a new spool.
+ *
+ * Ownership: smime_canon_build() returns a spool the caller unrefs; all
+ * intermediate objects are freed before it returns.  Threads: no state.
+ */
+#include "smime/smime_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CANON_LINE_MAX   998     /* RFC 5322 2.1.1, without the CRLF */
+#define CANON_DEPTH_MAX  64      /* nesting of multiparts and messages */
+#define CANON_CHUNK      65536
+
+/* ---- input: headers + blank line + body, LF line ends, into a spool ---- */
+
+/* 1 when the header block has an empty line, which would end it early. */
+static int
+canon_headers_have_blank(const char *h)
+{
+	const char *p;
+
+	if (h[0] == '\n' || (h[0] == '\r' && h[1] == '\n'))
+		return 1;
+	for (p = h; (p = strchr(p, '\n')) != NULL; p++)
+		if (p[1] == '\n' || (p[1] == '\r' && p[2] == '\n'))
+			return 1;
+	return 0;
+}
+
+static int
+canon_write_all(GMimeStream *s, const char *buf, size_t len)
+{
+	size_t n;
+
+	for (; len > 0; buf += n, len -= n) {
+		n = len < CANON_CHUNK ? len : CANON_CHUNK;
+		if (g_mime_stream_write(s, buf, n) != (ssize_t)n)
+			return -1;
+	}
+	return 0;
+}
+
+/* Copies the body from a file descriptor, read from offset 0. */
+static int
+canon_copy_fd(int fd, GMimeStream *dst, int *read_errno)
+{
+	GMimeStream *src;
+	gint64 n;
+
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		*read_errno = errno;
+		return -1;
+	}
+	src = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
+	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(src), FALSE);
+	errno = 0;
+	n = g_mime_stream_write_to_stream(src, dst);
+	if (n < 0)
+		*read_errno = errno != 0 ? errno : EIO;
+	g_object_unref(src);
+	return n < 0 ? -1 : 0;
+}
+
+static smime_status_t
+canon_io_error(GMimeStream *spool, int read_errno, smime_err_t *err)
+{
+	const char *what;
+	int e = smime_spool_error(spool, &what);
+
+	if (e != 0)
+		return smime_err_set(err, SMIME_ERR_IO, "%s: %s", what, strerror(e));
+	return smime_err_set(err, SMIME_ERR_IO, "cannot read the message body: %s",
+	    strerror(read_errno != 0 ? read_errno : EIO));
+}
+
+static smime_status_t
+canon_normalise(const char *headers, const smime_body_t *body, GMimeStream *spool,
+    smime_err_t *err)
+{
+	GMimeStream *f = g_mime_stream_filter_new(spool);
+	GMimeFilter *d2u = g_mime_filter_dos2unix_new(FALSE);
+	size_t hlen = strlen(headers);
+	int rc = 0, read_errno = 0;
+
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), d2u);
+	g_object_unref(d2u);
+	if (hlen > 0 && canon_write_all(f, headers, hlen) != 0)
+		rc = -1;
+	if (rc == 0 && hlen > 0 && headers[hlen - 1] != '\n' &&
+	    g_mime_stream_write(f, "\n", 1) != 1)
+		rc = -1;
+	if (rc == 0 && g_mime_stream_write(f, "\n", 1) != 1)
+		rc = -1;
+	if (rc == 0 && body->mem != NULL)
+		rc = canon_write_all(f, (const char *)body->mem, body->len);
+	else if (rc == 0 && body->fd >= 0)
+		rc = canon_copy_fd(body->fd, f, &read_errno);
+	if (rc == 0 && g_mime_stream_flush(f) != 0)
+		rc = -1;
+	g_object_unref(f);
+	if (rc != 0 || smime_spool_error(spool, NULL) != 0)
+		return canon_io_error(spool, read_errno, err);
+	g_mime_stream_reset(spool);
+	return SMIME_OK;
+}
+
+/* ---- re-encoding what is not 7-bit safe ---- */
+
+static int
+canon_text_is_dirty(const char *s)
+{
+	size_t line = 0;
+
+	for (; s != NULL && *s != '\0'; s++) {
+		if ((unsigned char)*s >= 0x80 || *s == '\r')
+			return 1;
+		line = *s == '\n' ? 0 : line + 1;
+		if (line > CANON_LINE_MAX)
+			return 1;
+	}
+	return 0;
+}
+
+/* What the encoded content of a part holds. */
+struct canon_scan {
+	int dirty;              /* NUL or 8-bit octets, a line over 998 */
+	int cr;                 /* a CR (CRLF became LF on input: a bare one) */
+};
+
+/* Reads stream from its start through a GMimeFilterBest, and for CRs. */
+static void
+canon_scan(GMimeStream *stream, struct canon_scan *sc)
+{
+	GMimeStream *null = g_mime_stream_null_new();
+	GMimeStream *f = g_mime_stream_filter_new(null);
+	GMimeFilter *filter = g_mime_filter_best_new(GMIME_FILTER_BEST_ENCODING);
+	GMimeFilterBest *best = (GMimeFilterBest *)filter;
+	char buf[16384];
+	ssize_t n;
+
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+	memset(sc, 0, sizeof(*sc));
+	g_mime_stream_reset(stream);
+	while (!g_mime_stream_eos(stream) &&
+	    (n = g_mime_stream_read(stream, buf, sizeof(buf))) > 0) {
+		sc->cr |= memchr(buf, '\r', (size_t)n) != NULL;
+		g_mime_stream_write(f, buf, (size_t)n);
+	}
+	g_mime_stream_flush(f);
+	g_mime_stream_reset(stream);
+	sc->dirty = best->count0 > 0 || best->count8 > 0 ||
+	    best->maxline > CANON_LINE_MAX;
+	g_object_unref(f);
+	g_object_unref(filter);
+	g_object_unref(null);
+}
+
+/* Does the part's content, as it stands (encoded), need re-encoding? */
+static int
+canon_part_needs_encoding(GMimePart *part, const struct canon_scan *sc)
+{
+	switch (g_mime_part_get_content_encoding(part)) {
+	case GMIME_CONTENT_ENCODING_DEFAULT:
+	case GMIME_CONTENT_ENCODING_7BIT:
+	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+	case GMIME_CONTENT_ENCODING_BASE64:
+	case GMIME_CONTENT_ENCODING_UUENCODE:
+		return sc->dirty || sc->cr;
+	default:                        /* 8bit, binary */
+		return 1;
+	}
+}
+
+/*
+ * Replaces the part's content with its decoded form, so that GMime encodes
+ * it anew even when the target encoding is the one it had (GMime copies
+ * content verbatim when the encodings match).  Text gets canonical line
+ * ends: CRLF inside base64; LF before quoted-printable (whose encoder would
+ * turn the CR of a CRLF into =0D) and 7bit, which GMime's newline filter
+ * makes CRLF.
+ */
+static void
+canon_decode_content(GMimePart *part, GMimeDataWrapper *content, int text,
+    GMimeContentEncoding target)
+{
+	GMimeContentEncoding from = g_mime_data_wrapper_get_encoding(content);
+	GMimeStream *f = g_mime_stream_filter_new(g_mime_data_wrapper_get_stream(content));
+	GMimeDataWrapper *w;
+	GMimeFilter *filter;
+
+	if (from == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    from == GMIME_CONTENT_ENCODING_BASE64 ||
+	    from == GMIME_CONTENT_ENCODING_UUENCODE) {
+		filter = g_mime_filter_basic_new(from, FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+		g_object_unref(filter);
+	}
+	if (text) {
+		filter = target == GMIME_CONTENT_ENCODING_BASE64
+		    ? g_mime_filter_unix2dos_new(FALSE)
+		    : g_mime_filter_dos2unix_new(FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+		g_object_unref(filter);
+	}
+	w = g_mime_data_wrapper_new_with_stream(f, GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(part, w);
+	g_object_unref(w);
+	g_object_unref(f);
+}
+
+static void
+canon_fix_part(GMimePart *part)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(part));
+	int text = ct != NULL && (g_mime_content_type_is_type(ct, "text", "*") ||
+	    g_mime_content_type_is_type(ct, "message", "*"));
+	GMimeContentEncoding target;
+	struct canon_scan sc;
+
+	if (content == NULL)
+		return;
+	canon_scan(g_mime_data_wrapper_get_stream(content), &sc);
+	if (!canon_part_needs_encoding(part, &sc))
+		return;
+	target = g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
+	if (target == GMIME_CONTENT_ENCODING_DEFAULT && !sc.cr)
+		target = GMIME_CONTENT_ENCODING_7BIT;
+	else if (target == GMIME_CONTENT_ENCODING_DEFAULT && text)
+		target = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;   /* CR: =0D */
+	else if (!text)
+		target = GMIME_CONTENT_ENCODING_BASE64;
+	canon_decode_content(part, content, text, target);
+	g_mime_part_set_content_encoding(part, target);
+}
+
+/* Headers with 8-bit octets, CRs or overlong lines: GMime encodes them anew. */
+static void
+canon_fix_headers(GMimeObject *obj)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+	int i, n = list != NULL ? g_mime_header_list_get_count(list) : 0;
+	GMimeHeader *h;
+	char *value;
+
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(list, i);
+		if (h == NULL || !canon_text_is_dirty(g_mime_header_get_raw_value(h)) ||
+		    g_mime_header_get_value(h) == NULL)
+			continue;
+		value = g_strdup(g_mime_header_get_value(h));
+		g_mime_header_set_value(h, NULL, value, "utf-8");
+		g_free(value);
+	}
+}
+
+/* A multipart or message/rfc822 may only say 7bit, 8bit or binary. */
+static void
+canon_fix_composite_encoding(GMimeObject *obj)
+{
+	const char *cte = g_mime_object_get_header(obj, "Content-Transfer-Encoding");
+
+	if (cte != NULL && g_mime_content_encoding_from_string(cte) !=
+	    GMIME_CONTENT_ENCODING_7BIT)
+		g_mime_object_set_header(obj, "Content-Transfer-Encoding", "7bit", NULL);
+}
+
+static smime_status_t canon_fix_object(GMimeObject *obj, int depth, smime_err_t *err);
+
+static smime_status_t
+canon_fix_multipart(GMimeMultipart *mp, int depth, smime_err_t *err)
+{
+	smime_status_t st = SMIME_OK;
+	int i, n = g_mime_multipart_get_count(mp);
+
+	if (canon_text_is_dirty(g_mime_multipart_get_prologue(mp)))
+		g_mime_multipart_set_prologue(mp, NULL);
+	if (canon_text_is_dirty(g_mime_multipart_get_epilogue(mp)))
+		g_mime_multipart_set_epilogue(mp, NULL);
+	canon_fix_composite_encoding(GMIME_OBJECT(mp));
+	for (i = 0; i < n && st == SMIME_OK; i++)
+		st = canon_fix_object(g_mime_multipart_get_part(mp, i), depth + 1, err);
+	return st;
+}
+
+static smime_status_t
+canon_fix_message_part(GMimeMessagePart *mpart, int depth, smime_err_t *err)
+{
+	GMimeMessage *msg = g_mime_message_part_get_message(mpart);
+	GMimeObject *body;
+
+	canon_fix_composite_encoding(GMIME_OBJECT(mpart));
+	if (msg == NULL)
+		return SMIME_OK;
+	canon_fix_headers(GMIME_OBJECT(msg));
+	body = g_mime_message_get_mime_part(msg);
+	return body != NULL ? canon_fix_object(body, depth + 1, err) : SMIME_OK;
+}
+
+static smime_status_t
+canon_fix_object(GMimeObject *obj, int depth, smime_err_t *err)
+{
+	if (depth > CANON_DEPTH_MAX)
+		return smime_err_set(err, SMIME_ERR_INPUT,
+		    "MIME structure nested deeper than %d levels", CANON_DEPTH_MAX);
+	canon_fix_headers(obj);
+	if (GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj))
+		return SMIME_OK;
+	if (GMIME_IS_MULTIPART(obj))
+		return canon_fix_multipart(GMIME_MULTIPART(obj), depth, err);
+	if (GMIME_IS_MESSAGE_PART(obj))
+		return canon_fix_message_part(GMIME_MESSAGE_PART(obj), depth, err);
+	if (GMIME_IS_PART(obj))
+		canon_fix_part(GMIME_PART(obj));
+	return SMIME_OK;
+}
+
+/* ---- parse, write ---- */
+
+static smime_status_t
+canon_parse(GMimeStream *in, GMimeObject **objp, smime_err_t *err)
+{
+	GMimeParser *parser = g_mime_parser_new_with_stream(in);
+	GMimeObject *obj;
+
+	g_mime_parser_set_persist_stream(parser, TRUE);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	obj = g_mime_parser_construct_part(parser, NULL);
+	g_object_unref(parser);
+	if (obj == NULL)
+		return smime_err_set(err, SMIME_ERR_INPUT,
+		    "the message cannot be parsed as MIME");
+	/* No Content-Type: RFC 2045 5.2 says what it is; say it explicitly. */
+	if (!g_mime_header_list_contains(g_mime_object_get_header_list(obj),
+	    "Content-Type"))
+		g_mime_object_prepend_header(obj, "Content-Type",
+		    "text/plain; charset=us-ascii", NULL);
+	*objp = obj;
+	return SMIME_OK;
+}
+
+static smime_status_t
+canon_write(GMimeObject *obj, GMimeStream *in, GMimeStream *out, smime_err_t *err)
+{
+	GMimeFormatOptions *fmt = g_mime_format_options_new();
+	GMimeStream *f = g_mime_stream_filter_new(out);
+	GMimeFilter *u2d = g_mime_filter_unix2dos_new(FALSE);
+	ssize_t n;
+	int rc;
+
+	g_mime_format_options_set_newline_format(fmt, GMIME_NEWLINE_FORMAT_DOS);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), u2d);
+	g_object_unref(u2d);
+	n = g_mime_object_write_to_stream(obj, fmt, f);
+	rc = g_mime_stream_flush(f);
+	g_object_unref(f);
+	g_mime_format_options_free(fmt);
+	if (smime_spool_error(out, NULL) != 0)
+		return canon_io_error(out, 0, err);
+	if (smime_spool_error(in, NULL) != 0)
+		return canon_io_error(in, 0, err);
+	if (n < 0 || rc != 0)
+		return smime_err_set(err, SMIME_ERR_IO,
+		    "cannot write the canonical entity");
+	g_mime_stream_reset(out);
+	return SMIME_OK;
+}
+
+smime_status_t
+smime_canon_build(const char *content_headers, const smime_body_t *body,
+    const char *dir, size_t mem_max, GMimeStream **canon, smime_err_t *err)
+{
+	GMimeStream *in = NULL, *out = NULL;
+	GMimeObject *obj = NULL;
+	smime_status_t st;
+
+	*canon = NULL;
+	if (content_headers == NULL)
+		content_headers = "";
+	if (canon_headers_have_blank(content_headers))
+		return smime_err_set(err, SMIME_ERR_USAGE,
+		    "the content headers contain an empty line");
+	in = smime_spool_new(dir, mem_max);
+	st = canon_normalise(content_headers, body, in, err);
+	if (st == SMIME_OK)
+		st = canon_parse(in, &obj, err);
+	if (st == SMIME_OK)
+		st = canon_fix_object(obj, 0, err);
+	if (st == SMIME_OK) {
+		out = smime_spool_new(dir, mem_max);
+		st = canon_write(obj, in, out, err);
+	}
+	if (obj != NULL)
+		g_object_unref(obj);        /* its substreams share in's storage */
+	g_object_unref(in);
+	if (st != SMIME_OK && out != NULL)
+		g_object_unref(out);
+	else
+		*canon = out;
+	return st;
+}

@@ -1,0 +1,108 @@
+/*
+ * smime_int.h: what the files of smime/ share and nobody else sees.
+ *
+ *   smime_init.c      smime_init(): GMime's one-time set-up
+ *   smime_classify.c  smime_classify(): what a Content-Type says
+ *   smime_err.c       the error of a job: a code and a message, with
+ *                     OpenSSL's error queue drained into it
+ *   smime_spool.c     a GMimeStream kept in memory up to a limit, then in
+ *                     an unlinked temporary file
+ *   smime_canon.c     the entity to sign, made canonical (CRLF) and 7-bit
+ *   smime_out.c       output through the caller's writer, raw or base64
+ *   smime_cms.c       the CMS SignedData: signer, attributes, streaming
+ *   smime_sign.c      the smime_sign_t handle: multipart/signed and opaque
+ *
+ * Ownership: every constructor here returns a new object its caller frees
+ * (g_object_unref for GMime objects, the matching _free() otherwise).
+ * Threads: nothing here is shared; an object is used by one thread at a time.
+ */
+#ifndef SMIME_INT_H
+#define SMIME_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <gmime/gmime.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+
+#include "smime/smime.h"
+
+#define SMIME_ERRMSG_MAX     512                 /* an error message, truncated */
+#define SMIME_MEM_DEFAULT (1024u * 1024u)     /* spool in memory up to this */
+
+/* ---- errors (smime_err.c) ---- */
+
+typedef struct smime_err {
+	smime_status_t code;
+	char msg[SMIME_ERRMSG_MAX];
+} smime_err_t;
+
+void smime_err_clear(smime_err_t *err);
+/* Fills err and returns code.  Clears OpenSSL's error queue. */
+smime_status_t smime_err_set(smime_err_t *err, smime_status_t code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* SMIME_ERR_CRYPTO, the message followed by every error OpenSSL queued
+ * (the queue is cleared). */
+smime_status_t smime_err_crypto(smime_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- spool (smime_spool.c) ---- */
+
+/*
+ * A new read/write, seekable GMimeStream.  Data stays in memory up to
+ * mem_max octets; a write beyond that moves it to a temporary file in dir
+ * (NULL: $TMPDIR or /tmp), unlinked as soon as it is created.  Substreams
+ * (as a persistent GMimeParser makes) share its storage and reference it;
+ * do not write to it once they exist.
+ */
+GMimeStream *smime_spool_new(const char *dir, size_t mem_max);
+/* errno of the first failure (0: none), with what failed in *what. */
+int smime_spool_error(GMimeStream *spool, const char **what);
+/* 1 when the data went to a file. */
+int smime_spool_on_disk(GMimeStream *spool);
+
+/* ---- the canonical entity (smime_canon.c) ---- */
+
+/*
+ * Parses the Content-* headers and the body as one MIME entity, re-encodes
+ * what is not 7-bit safe and writes it with CRLF line ends to a new spool
+ * (*canon, positioned at 0) in dir.
+ */
+smime_status_t smime_canon_build(const char *content_headers,
+    const smime_body_t *body, const char *dir, size_t mem_max,
+    GMimeStream **canon, smime_err_t *err);
+
+/* ---- output (smime_out.c) ---- */
+
+typedef struct smime_out smime_out_t;
+
+/* NULL when out of memory. */
+smime_out_t *smime_out_new(smime_write_fn fn, void *arg);
+void smime_out_free(smime_out_t *o);
+/* Raw octets to the writer: 0, or -1 once the writer has failed. */
+int smime_out_write(smime_out_t *o, const void *buf, size_t len);
+int smime_out_puts(smime_out_t *o, const char *s);
+/* A BIO (owned by o) whose input goes out as base64 in CRLF lines. */
+BIO *smime_out_base64_bio(smime_out_t *o);
+/* Writes the last base64 line; 0 or -1. */
+int smime_out_base64_end(smime_out_t *o);
+/* 1 when the writer asked to stop. */
+int smime_out_failed(const smime_out_t *o);
+
+/* ---- CMS (smime_cms.c) ---- */
+
+/*
+ * A SignedData ready to take content (CMS_PARTIAL): the signer with
+ * SHA-256, signingTime and our SMIMECapabilities, its certificate and the
+ * chain.  detached: the content is not embedded; else streamed (BER).
+ */
+CMS_ContentInfo *smime_cms_sign_new(EVP_PKEY *key, X509 *cert,
+    STACK_OF(X509) *chain, int detached, smime_err_t *err);
+/* Detached: digests the spool and signs; the caller then writes the DER. */
+smime_status_t smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
+    smime_err_t *err);
+/* Opaque: streams the spool into the SignedData written to bio. */
+smime_status_t smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data,
+    BIO *bio, smime_err_t *err);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * smime_sign.c: the smime_sign_t handle of smime.h, one signing job, and
+ * the MIME framing of its output.
+ *
+ * A job builds the canonical entity (smime_canon.c), signs it (smime_cms.c)
+ * and writes the new body through the caller's writer (smime_out.c):
+ *
+ *   detached  a preamble, the canonical entity exactly as signed, and an
+ *             application/pkcs7-signature part, in a multipart/signed
+ *             whose boundary is random ("----smimegate-" and 32 hex
+ *             digits from RAND_bytes: it cannot occur in the entity but
+ *             by a 2^-128 chance, so the entity is not searched for it).
+ *             The signature is computed before anything is written.
+ *   opaque    application/pkcs7-mime; smime-type=signed-data, the
+ *             SignedData holding the entity, written as it is made.
+ *
+ * Every output line ends in CRLF.  On failure, whatever was written is to
+ * be thrown away; the headers are listed only after a success.
+ *
+ * Ownership: see smime.h.  The handle holds its own references to the key,
+ * certificate and chain; smime_sign_free() drops them.
+ * Threads: a handle is used by one thread at a time.
+ */
+#include "smime/smime_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#define SIGN_HEADERS_MAX  4
+#define SIGN_BOUNDARY_LEN 64
+#define SIGN_CHUNK        16384
+
+struct smime_sign {
+	EVP_PKEY *key;
+	X509 *cert;
+	STACK_OF(X509) *chain;
+	int opaque;
+	char *tmpdir;                   /* NULL: $TMPDIR or /tmp */
+	int tmpdir_nomem;               /* set_tmpdir could not copy it */
+	size_t mem_max;
+	size_t nheaders;
+	const char *hname[SIGN_HEADERS_MAX];
+	char *hvalue[SIGN_HEADERS_MAX];
+	smime_err_t err;
+};
+
+smime_sign_t *
+smime_sign_new(void)
+{
+	smime_sign_t *s = calloc(1, sizeof(*s));
+
+	if (s != NULL)
+		s->mem_max = SMIME_MEM_DEFAULT;
+	return s;
+}
+
+static void
+sign_clear_headers(smime_sign_t *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nheaders; i++)
+		free(s->hvalue[i]);
+	s->nheaders = 0;
+}
+
+static void
+sign_clear_signer(smime_sign_t *s)
+{
+	EVP_PKEY_free(s->key);
+	X509_free(s->cert);
+	sk_X509_pop_free(s->chain, X509_free);
+	s->key = NULL;
+	s->cert = NULL;
+	s->chain = NULL;
+}
+
+void
+smime_sign_free(smime_sign_t *s)
+{
+	if (s == NULL)
+		return;
+	sign_clear_headers(s);
+	sign_clear_signer(s);
+	free(s->tmpdir);
+	free(s);
+}
+
+smime_status_t
+smime_sign_set_signer(smime_sign_t *s, EVP_PKEY *key, X509 *cert,
+    STACK_OF(X509) *chain)
+{
+	if (s == NULL)
+		return SMIME_ERR_USAGE;
+	smime_err_clear(&s->err);
+	if (key == NULL || cert == NULL)
+		return smime_err_set(&s->err, SMIME_ERR_USAGE,
+		    "a signer needs a key and a certificate");
+	if (!X509_check_private_key(cert, key))
+		return smime_err_set(&s->err, SMIME_ERR_USAGE,
+		    "the key does not match the certificate");
+	sign_clear_signer(s);
+	if (chain != NULL && (s->chain = X509_chain_up_ref(chain)) == NULL)
+		return smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot copy the chain");
+	EVP_PKEY_up_ref(key);
+	X509_up_ref(cert);
+	s->key = key;
+	s->cert = cert;
+	return SMIME_OK;
+}
+
+void
+smime_sign_set_opaque(smime_sign_t *s, int opaque)
+{
+	if (s != NULL)
+		s->opaque = opaque != 0;
+}
+
+void
+smime_sign_set_tmpdir(smime_sign_t *s, const char *dir, size_t mem_max)
+{
+	if (s == NULL)
+		return;
+	free(s->tmpdir);
+	s->tmpdir = dir != NULL ? strdup(dir) : NULL;
+	s->tmpdir_nomem = dir != NULL && s->tmpdir == NULL;
+	s->mem_max = mem_max;
+}
+
+size_t
+smime_sign_nheaders(const smime_sign_t *s)
+{
+	return s != NULL ? s->nheaders : 0;
+}
+
+const char *
+smime_sign_header_name(const smime_sign_t *s, size_t i)
+{
+	return s != NULL && i < s->nheaders ? s->hname[i] : NULL;
+}
+
+const char *
+smime_sign_header_value(const smime_sign_t *s, size_t i)
+{
+	return s != NULL && i < s->nheaders ? s->hvalue[i] : NULL;
+}
+
+const char *
+smime_sign_error(const smime_sign_t *s)
+{
+	if (s == NULL)
+		return "no signing handle";
+	return s->err.msg;
+}
+
+/* ---- one job ---- */
+
+static smime_status_t
+sign_add_header(smime_sign_t *s, const char *name, const char *value)
+{
+	char *v = strdup(value);
+
+	if (v == NULL || s->nheaders == SIGN_HEADERS_MAX) {
+		free(v);
+		return smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot store a header");
+	}
+	s->hname[s->nheaders] = name;
+	s->hvalue[s->nheaders++] = v;
+	return SMIME_OK;
+}
+
+static smime_status_t
+sign_boundary(smime_sign_t *s, char *buf, size_t size)
+{
+	unsigned char rnd[16];
+	size_t i, n;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return smime_err_crypto(&s->err, "cannot make a boundary");
+	n = (size_t)snprintf(buf, size, "----smimegate-");
+	for (i = 0; i < sizeof(rnd) && n + 3 <= size; i++, n += 2)
+		snprintf(buf + n, size - n, "%02x", rnd[i]);
+	return SMIME_OK;
+}
+
+/* Copies the canonical entity to the output; 0, -1 (read) or -2 (write). */
+static int
+sign_copy_entity(GMimeStream *canon, smime_out_t *o)
+{
+	char buf[SIGN_CHUNK];
+	ssize_t n = 0;
+
+	if (g_mime_stream_reset(canon) != 0)
+		return -1;
+	while (!g_mime_stream_eos(canon) &&
+	    (n = g_mime_stream_read(canon, buf, sizeof(buf))) > 0)
+		if (smime_out_write(o, buf, (size_t)n) != 0)
+			return -2;
+	return n < 0 ? -1 : 0;
+}
+
+static void
+sign_write_detached_head(smime_out_t *o, const char *boundary)
+{
+	smime_out_puts(o, "This is an S/MIME signed message\r\n\r\n--");
+	smime_out_puts(o, boundary);
+	smime_out_puts(o, "\r\n");
+}
+
+static void
+sign_write_signature_head(smime_out_t *o, const char *boundary)
+{
+	smime_out_puts(o, "\r\n--");
+	smime_out_puts(o, boundary);
+	smime_out_puts(o, "\r\n"
+	    "Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; filename=smime.p7s\r\n"
+	    "Content-Description: S/MIME Cryptographic Signature\r\n"
+	    "\r\n");
+}
+
+static smime_status_t
+sign_detached_headers(smime_sign_t *s, const char *boundary)
+{
+	char ct[256];
+	smime_status_t st;
+
+	snprintf(ct, sizeof(ct), "multipart/signed; "
+	    "protocol=\"application/pkcs7-signature\"; micalg=sha-256; "
+	    "boundary=\"%s\"", boundary);
+	st = sign_add_header(s, "MIME-Version", "1.0");
+	return st == SMIME_OK ? sign_add_header(s, "Content-Type", ct) : st;
+}
+
+static smime_status_t
+sign_detached(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
+    smime_out_t *o)
+{
+	char boundary[SIGN_BOUNDARY_LEN];
+	smime_status_t st;
+
+	if ((st = sign_boundary(s, boundary, sizeof(boundary))) != SMIME_OK ||
+	    (st = smime_cms_sign_detached(cms, canon, &s->err)) != SMIME_OK ||
+	    (st = sign_detached_headers(s, boundary)) != SMIME_OK)
+		return st;
+	sign_write_detached_head(o, boundary);
+	if (sign_copy_entity(canon, o) == -1)
+		return smime_err_set(&s->err, SMIME_ERR_IO,
+		    "cannot read the canonical entity");
+	sign_write_signature_head(o, boundary);
+	if (!i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
+		return smime_err_crypto(&s->err, "cannot encode the signature");
+	smime_out_base64_end(o);
+	smime_out_puts(o, "\r\n--");
+	smime_out_puts(o, boundary);
+	smime_out_puts(o, "--\r\n");
+	return SMIME_OK;
+}
+
+static smime_status_t
+sign_opaque(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
+    smime_out_t *o)
+{
+	smime_status_t st;
+
+	if ((st = sign_add_header(s, "MIME-Version", "1.0")) != SMIME_OK ||
+	    (st = sign_add_header(s, "Content-Type", "application/pkcs7-mime; "
+	    "smime-type=signed-data; name=smime.p7m")) != SMIME_OK ||
+	    (st = sign_add_header(s, "Content-Transfer-Encoding", "base64")) != SMIME_OK ||
+	    (st = sign_add_header(s, "Content-Disposition",
+	    "attachment; filename=smime.p7m")) != SMIME_OK)
+		return st;
+	st = smime_cms_sign_stream(cms, canon, smime_out_base64_bio(o), &s->err);
+	if (st == SMIME_OK)
+		smime_out_base64_end(o);
+	return st;
+}
+
+static smime_status_t
+sign_check(smime_sign_t *s, const smime_body_t *body, smime_write_fn out)
+{
+	if (s->key == NULL)
+		return smime_err_set(&s->err, SMIME_ERR_USAGE, "no signer set");
+	if (body == NULL || out == NULL)
+		return smime_err_set(&s->err, SMIME_ERR_USAGE,
+		    "smime_sign_run needs a body and a writer");
+	if (s->tmpdir_nomem)
+		return smime_err_set(&s->err, SMIME_ERR_NOMEM,
+		    "cannot store the temporary directory");
+	return SMIME_OK;
+}
+
+static smime_status_t
+sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
+{
+	CMS_ContentInfo *cms;
+	smime_status_t st;
+
+	cms = smime_cms_sign_new(s->key, s->cert, s->chain, !s->opaque, &s->err);
+	if (cms == NULL)
+		return s->err.code;
+	st = s->opaque ? sign_opaque(s, cms, canon, o) : sign_detached(s, cms, canon, o);
+	CMS_ContentInfo_free(cms);
+	if (smime_out_failed(o))
+		st = smime_err_set(&s->err, SMIME_ERR_IO, "the output writer failed");
+	return st;
+}
+
+smime_status_t
+smime_sign_run(smime_sign_t *s, const char *content_headers,
+    const smime_body_t *body, smime_write_fn out, void *arg)
+{
+	GMimeStream *canon = NULL;
+	smime_out_t *o = NULL;
+	smime_status_t st;
+
+	if (s == NULL)
+		return SMIME_ERR_USAGE;
+	sign_clear_headers(s);
+	smime_err_clear(&s->err);
+	if ((st = sign_check(s, body, out)) != SMIME_OK)
+		return st;
+	st = smime_canon_build(content_headers, body, s->tmpdir, s->mem_max,
+	    &canon, &s->err);
+	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)
+		st = smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot set up the output");
+	if (st == SMIME_OK)
+		st = sign_job(s, canon, o);
+	smime_out_free(o);
+	if (canon != NULL)
+		g_object_unref(canon);
+	if (st != SMIME_OK)
+		sign_clear_headers(s);
+	ERR_clear_error();              /* leave the thread's queue empty */
+	return st;
+}
