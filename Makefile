@@ -51,8 +51,17 @@ UNIT_BIN  = $(UNIT_SRC:.c=)
 
 PROGS = smimegate smimectl
 
-.PHONY: all check unit run install clean deps layers bench fuzz
+.PHONY: all check unit run install clean deps layers bench fuzz FORCE
 all: $(PROGS)
+
+# Objects are rebuilt when the flags change (SANITIZE=..., CI=true), so
+# that objects built with different flags are never linked together.
+BUILD_FLAGS := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+.build-flags: FORCE
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+
+%.o: %.c .build-flags
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 smime/libsmime.a: $(SMIME_SRC:.c=.o)
 keystore/libkeystore.a: $(KEYSTORE_SRC:.c=.o)
@@ -101,7 +110,7 @@ install: all
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
 
 clean:
-	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) */*.o */*/*.o */*.d */*/*.d
+	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
 	rm -rf tests/out
 
 -include $(wildcard */*.d */*/*.d)
