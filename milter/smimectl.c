@@ -109,9 +109,14 @@ static keystore_t *
 ctl_keystore(const milt_conf_t *conf, int flags)
 {
 	keystore_err_t kerr;
-	keystore_t *ks = keystore_open(conf->keystore_dir, conf->master_key_file,
-	    flags, &kerr);
+	keystore_t *ks;
 
+	/* The keystore's parent, as the daemon makes it on its first start. */
+	if ((flags & KEYSTORE_CREATE) && mkdir(conf->state_dir, 0700) != 0 &&
+	    errno != EEXIST)
+		return fail("cannot create %s: %s", conf->state_dir, strerror(errno)),
+		    NULL;
+	ks = keystore_open(conf->keystore_dir, conf->master_key_file, flags, &kerr);
 	if (ks == NULL)
 		fail("keystore: %s", kerr.msg);
 	return ks;

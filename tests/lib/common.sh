@@ -183,6 +183,8 @@ stop_pid() {
 to_crlf() { sed 's/\r*$/\r/' "$1" >"$2"; }
 # to_lf IN OUT: strips the CR of CRLF.
 to_lf() { sed 's/\r$//' "$1" >"$2"; }
+# make_message OUT: a CRLF message from stdin (LF or CRLF text).
+make_message() { sed 's/\r*$/\r/' >"$1"; }
 
 # same_file A B: byte for byte; on a difference, shows where.
 same_file() {

@@ -34,7 +34,7 @@ gate_ctl() {
 	_gate_state
 	# shellcheck disable=SC2086
 	"$top/smimectl" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
-	    -o "MasterKeyFile=$GATE_STATE/master.key" -o CreateMasterKey=yes \
+	    -o CreateMasterKey=yes \
 	    $GATE_OPTS "$@"
 }
 
@@ -42,8 +42,8 @@ gate_ctl() {
 gate_run() {
 	_gate_state
 	# shellcheck disable=SC2086
-	"$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
-	    -o "MasterKeyFile=$GATE_STATE/master.key" -o CreateMasterKey=yes \
+	${GATE_EXEC:-} "$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
+	    -o CreateMasterKey=yes \
 	    -o LogStderr=yes -o Syslog=no $GATE_OPTS "$@"
 }
 
@@ -68,7 +68,8 @@ gate_start() {
 	fi
 	_gate_state
 	echo "=== gate_start $*" >>"$GATE_LOG"
-	gate_run -f -o "Socket=inet:$MILTER_PORT@127.0.0.1" "$@" \
+	# exec: $! must be smimegate itself, not a subshell around it.
+	(GATE_EXEC=exec; gate_run -f -o "Socket=inet:$MILTER_PORT@127.0.0.1" "$@") \
 	    >>"$T/gate.stdout" 2>>"$GATE_LOG" &
 	GATE_PID=$!
 	at_exit "stop_pid $GATE_PID 100; keep '$GATE_LOG'"

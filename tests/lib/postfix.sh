@@ -215,11 +215,6 @@ strip_received() {
 	    { skip = 0; print }' "$1" >"$2"
 }
 
-# make_message OUT: a CRLF message from stdin (LF text).
-make_message() {
-	sed 's/\r*$/\r/' >"$1"
-}
-
 # sasl_start USERS_FILE: the fake Dovecot auth service (fake-dovecot-auth.pl)
 # on $SASL_PORT; a later pf_start then offers SMTP AUTH PLAIN through it.
 sasl_start() {
