@@ -69,7 +69,7 @@ gate_start() {
 	_gate_state
 	echo "=== gate_start $*" >>"$GATE_LOG"
 	# exec: $! must be smimegate itself, not a subshell around it.
-	(GATE_EXEC=exec; gate_run -f -o "Socket=inet:$MILTER_PORT@127.0.0.1" "$@") \
+	(GATE_EXEC='exec'; gate_run -f -o "Socket=inet:$MILTER_PORT@127.0.0.1" "$@") \
 	    >>"$T/gate.stdout" 2>>"$GATE_LOG" &
 	GATE_PID=$!
 	at_exit "stop_pid $GATE_PID 100; keep '$GATE_LOG'"

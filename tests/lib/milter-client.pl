@@ -13,7 +13,8 @@
 # "mod REPLBODY <n> octets", "final <code>" (continue, accept, reject,
 # tempfail, discard, replycode <text>).  With --out, the resulting message
 # (headers changed as asked, body replaced) is written with CRLF line ends.
-# Exits 0 when the transaction ran to its end, 1 on a protocol or I/O error.
+# Exits 0 when the transaction ran to its end, non-zero (die) on a protocol
+# or I/O error.
 #
 # Why not only miltertest: miltertest 1.6.0 (Debian's 2.11.0~beta2) reads
 # each end-of-message reply into a 1024-octet stack buffer without a length
@@ -112,7 +113,6 @@ sub step {
 }
 sub macro { send_pkt('D', $_[0] . join('', map { "$_\0" } @_[1 .. $#_])); }
 
-my $ok = 1;
 {
 	macro('C', 'j', 'mta.milter-client.test', '{daemon_name}', 'milter-client');
 	last unless step('conn', 'C', "client.test\0" . '4' . pack('n', 12345) . "$ip\0");
@@ -209,4 +209,4 @@ if ($out) {
 	print $o "\r\n", $body;
 	close $o;
 }
-exit($ok ? 0 : 1);
+exit 0;
