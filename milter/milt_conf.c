@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
@@ -439,20 +440,40 @@ path_under(const char *dir, const char *name)
 }
 
 /* Derived defaults and checks across keys, and the files named. */
+/*
+ * Relative path names are taken relative to the directory the program was
+ * started in, and made absolute at once, so that a daemon that changes
+ * to / when it goes to the background still finds its files.
+ */
+static int
+conf_absolute_paths(milt_conf_t *c)
+{
+	char cwd[4096];
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -1;
+	for (size_t i = 0; i < NKEYS; i++) {
+		char **p = (char **)((char *)c + conf_keys[i].off), *abs;
+
+		if (conf_keys[i].type != T_PATH || **p == '\0' || **p == '/')
+			continue;
+		if (asprintf(&abs, "%s/%s", cwd, strncmp(*p, "./", 2) == 0 ? *p + 2 : *p) < 0)
+			return -1;
+		free(*p);
+		*p = abs;
+	}
+	return 0;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
 	size_t idx = 0;
-	const char *where;
 
-	conf_key_find("StateDirectory", &idx);
-	where = src->set_at[idx];
-	if (c->state_dir[0] != '/' && strncmp(c->state_dir, "./", 2) != 0 &&
-	    c->state_dir[0] != '.') {
-		errf(err, errlen, where, "StateDirectory \"%s\" must be an absolute "
-		    "path or start with ./", c->state_dir);
-		return -1;
-	}
+	if (conf_absolute_paths(c) != 0)
+		return snprintf(err, errlen, "cannot make paths absolute: %s",
+		    strerror(errno)), -1;
+
 	if (*c->keystore_dir == '\0') {
 		free(c->keystore_dir);
 		c->keystore_dir = path_under(c->state_dir, "keystore");

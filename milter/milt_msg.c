@@ -157,6 +157,12 @@ milt_msg_add_body(milt_msg_t *m, const void *buf, size_t len)
 
 	if (m->too_big)
 		return -1;
+	/* MaximumMessageSize counts the header block and the body together. */
+	if ((long long)len > m->conf->max_message_size - m->hdr_octets -
+	    milt_spool_size(m->body)) {
+		m->too_big = 1;
+		return -1;
+	}
 	rc = milt_spool_write(m->body, buf, len);
 	if (rc == MILT_SPOOL_TOOBIG)
 		m->too_big = 1;

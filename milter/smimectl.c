@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,17 +106,39 @@ ctl_conf(const ctl_t *c)
 	return conf;
 }
 
+/*
+ * The state and keystore directories, as the daemon makes them on its
+ * first start: mode 0700 and, when root runs us and UserID is set, owned
+ * by that user, so that the daemon can read what we write.
+ */
+static int
+ctl_make_state(const milt_conf_t *conf)
+{
+	const char *dirs[] = { conf->state_dir, conf->keystore_dir };
+	struct passwd *pw = NULL;
+
+	if (geteuid() == 0 && *conf->user != '\0' && (pw = getpwnam(conf->user)) == NULL)
+		return fail("UserID %s: no such user", conf->user);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (mkdir(dirs[i], 0700) != 0) {
+			if (errno == EEXIST)
+				continue;
+			return fail("cannot create %s: %s", dirs[i], strerror(errno));
+		}
+		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
+			return fail("cannot chown %s: %s", dirs[i], strerror(errno));
+	}
+	return 0;
+}
+
 static keystore_t *
 ctl_keystore(const milt_conf_t *conf, int flags)
 {
 	keystore_err_t kerr;
 	keystore_t *ks;
 
-	/* The keystore's parent, as the daemon makes it on its first start. */
-	if ((flags & KEYSTORE_CREATE) && mkdir(conf->state_dir, 0700) != 0 &&
-	    errno != EEXIST)
-		return fail("cannot create %s: %s", conf->state_dir, strerror(errno)),
-		    NULL;
+	if ((flags & KEYSTORE_CREATE) && ctl_make_state(conf) != 0)
+		return NULL;
 	ks = keystore_open(conf->keystore_dir, conf->master_key_file, flags, &kerr);
 	if (ks == NULL)
 		fail("keystore: %s", kerr.msg);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "milter/milt_conf.h"
 #include "directory/dir_map.h"
@@ -128,7 +129,6 @@ test_bad_files(void **state)
 		{ "OnInternalError explode\n", ":1: OnInternalError: \"explode\"" },
 		{ "Sign yes\nSign no\n", ":2: Sign is set twice" },
 		{ "Socket\n", ":1: \"Socket\": expected a key and a value" },
-		{ "StateDirectory relative/dir\n", "StateDirectory \"relative/dir\" must be" },
 		{ "SignerMap /nonexistent/map\n", ":1: SignerMap: /nonexistent/map: No such file" },
 	};
 	char err[512], name[32];
@@ -149,6 +149,23 @@ test_bad_files(void **state)
 			    cases[i].want);
 		free(path);
 	}
+}
+
+static void
+test_relative_paths(void **state)
+{
+	char err[512], cwd[4096], want[4200];
+	char *ov[] = { "StateDirectory=./var", "SignerMap=" };
+	milt_conf_t *c = milt_conf_load(NULL, ov, 2, err, sizeof(err));
+
+	assert_non_null(c);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/var", cwd);
+	assert_string_equal(c->state_dir, want);
+	snprintf(want, sizeof(want), "%s/var/keystore/master.key", cwd);
+	assert_string_equal(c->master_key_file, want);
+	assert_string_equal(c->signer_map_file, "");
+	milt_conf_unref(c);
 }
 
 static void
@@ -254,6 +271,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_print_and_keys),
