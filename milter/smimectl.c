@@ -351,6 +351,7 @@ cmd_import(const ctl_t *c, int argc, char **argv)
 	keystore_status_t st;
 	milt_conf_t *conf;
 	keystore_t *ks = NULL;
+	OSSL_PROVIDER *legacy;
 	subopts_t o;
 	int i = parse_subopts("keystore import", argc, argv, "p", &o), rc = EXIT_FAIL;
 
@@ -360,7 +361,7 @@ cmd_import(const ctl_t *c, int argc, char **argv)
 		return usage_error("keystore import: want one FILE.p12");
 	snprintf(prompt, sizeof(prompt), "Password for %s:", argv[i]);
 	/* Old PKCS#12 files use RC2 or RC4, which OpenSSL 3 keeps there. */
-	OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
 	ERR_clear_error();
 	if ((conf = ctl_conf(c)) == NULL
 	    || (ks = ctl_keystore(conf, conf->create_master_key ? KEYSTORE_CREATE : 0))
@@ -381,6 +382,8 @@ out:
 	OPENSSL_clear_free(der, len);
 	keystore_free(ks);
 	milt_conf_unref(conf);
+	if (legacy != NULL)
+		OSSL_PROVIDER_unload(legacy);
 	return rc;
 }
 
