@@ -1,0 +1,370 @@
+/*
+ * audit.h: the tamper-evident audit log, its verifier and the compliance
+ * reports read from it.  Nothing here knows libmilter, logs or exits.
+ *
+ * The log is a directory (default /var/lib/smimegate/audit, mode 0700)
+ * holding audit.log, the rotated files audit.log.<YYYYmmddTHHMMSSZ>[.N],
+ * the audit key audit.key (ECDSA P-256, PEM, 0600) and its public half
+ * audit.pub, which is all a compliance officer needs to verify.
+ *
+ * Each line of a log file is one JSON object (UTF-8, no spaces), written
+ * by json-c in a fixed field order:
+ *
+ *   {"seq":7,"time":"2025-03-01T12:00:00Z","qid":"4Xyz","msgid":"<a@b>",
+ *    "direction":"outbound","sender":"a@example.com","rcpt":"b@example.org",
+ *    "action":"signed+encrypted","certs":[{"sha256":"..","serial":".."}],
+ *    "algorithms":["sha256WithRSAEncryption","aes256-gcm"],"rule":"..",
+ *    "reason":"..","subject":"..","prev":"<64 hex>"}
+ *
+ * Absent strings are null; "subject" appears only with AUDIT_SUBJECT.
+ * Every line (records and checkpoints alike) has the next "seq" (1, 2, ...
+ * across files) and "prev", the lower-case hex SHA-256 of the bytes of the
+ * line before it without its newline; the first line ever has 64 zeros.
+ * A checkpoint line is
+ *
+ *   {"seq":N,"time":T,"type":"checkpoint","prev":P,"sig":S,"key":K}
+ *
+ * where S is the base64 DER ECDSA-SHA256 signature by the audit key of the
+ * ASCII string "smimegate-audit-checkpoint-v1 seq=N time=T prev=P" and K
+ * the hex SHA-256 of the public key's DER SubjectPublicKeyInfo.  A new
+ * file always begins with a checkpoint (so that each file carries one),
+ * and the writer adds one every N records, on audit_checkpoint(), before
+ * rotation and on close.  A rotated file ends with a checkpoint and the
+ * next file's first line continues the chain (its prev is that line's hash).
+ *
+ * Strings from mail (sender, Message-ID, subject...) are stored as given
+ * except that every byte that is not part of well-formed UTF-8 (also
+ * overlong forms, surrogates, > U+10FFFF) becomes U+FFFD, and a field
+ * longer than AUDIT_FIELD_MAX octets is cut at a character boundary and
+ * ends in U+2026.  json-c escapes quotes, backslashes and control
+ * characters, so a record is always exactly one line.
+ *
+ * Ownership: audit_open() returns a handle freed by audit_close().
+ * Strings in an audit_record_t are the caller's and only read during the
+ * call.  Everything else returned is new and freed by the matching _free.
+ *
+ * Threads: one audit_t may be shared by every thread; appends, checkpoints
+ * and rotation are serialised by its mutex.  One process at a time may
+ * write a log directory (an exclusive lock on audit.lock).  Readers,
+ * verifiers and reports are used by one thread at a time each.
+ *
+ * Errors: calls that can fail return an audit_status_t and, when err is
+ * not NULL, fill it with the code and a message naming the file.
+ */
+#ifndef AUDIT_H
+#define AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <openssl/evp.h>
+
+typedef enum audit_status {
+	AUDIT_OK = 0,
+	AUDIT_END,            /* audit_reader_next(): no more lines */
+	AUDIT_TAMPERED,       /* audit_verify(): the log was changed; see result */
+	AUDIT_ERR_USAGE,      /* bad argument */
+	AUDIT_ERR_IO,         /* cannot read, write, sync or rename a file */
+	AUDIT_ERR_PERM,       /* a key or directory with unsafe permissions */
+	AUDIT_ERR_KEY,        /* audit key missing, not P-256, or audit.pub mismatch */
+	AUDIT_ERR_CORRUPT,    /* a line that is not a record of this log */
+	AUDIT_ERR_BUSY,       /* another process writes this log directory */
+	AUDIT_ERR_CRYPTO,     /* OpenSSL failed otherwise */
+	AUDIT_ERR_NOMEM
+} audit_status_t;
+
+#define AUDIT_ERR_MAX 512
+
+typedef struct audit_err {
+	audit_status_t code;
+	char msg[AUDIT_ERR_MAX];
+} audit_err_t;
+
+#define AUDIT_FIELD_MAX 2048            /* octets of one string field */
+#define AUDIT_LINE_MAX  (1024 * 1024)   /* longer lines are not ours */
+#define AUDIT_CHECKPOINT_EVERY 1000     /* default records between checkpoints */
+
+/* "ok", "tampered", "I/O error"... */
+const char *audit_status_str(audit_status_t s);
+
+/* ---- records ---- */
+
+typedef enum audit_direction {
+	AUDIT_DIR_NONE = 0,     /* null: not about a message in transit */
+	AUDIT_OUTBOUND,
+	AUDIT_INBOUND,
+	AUDIT_INTERNAL,
+	AUDIT_DIR_UNKNOWN       /* read back: a value this version does not know */
+} audit_direction_t;
+
+/*
+ * What was decided for one recipient of one message.  "signed",
+ * "encrypted", "signed+encrypted", "clear" and "pass" (left as it was,
+ * e.g. already S/MIME or exempt by rule) are outbound deliveries;
+ * "decrypted", "verified", "decrypted+verified" and "unsigned" inbound
+ * ones; "enrolled": the certificate of sender was added to the directory;
+ * "held", "released", "rejected", "tempfailed" as they say.
+ */
+typedef enum audit_action {
+	AUDIT_ACTION_UNKNOWN = 0,   /* read back: a value this version does not know */
+	AUDIT_SIGNED,
+	AUDIT_ENCRYPTED,
+	AUDIT_SIGNED_ENCRYPTED,
+	AUDIT_CLEAR,
+	AUDIT_PASS,
+	AUDIT_DECRYPTED,
+	AUDIT_VERIFIED,
+	AUDIT_DECRYPTED_VERIFIED,
+	AUDIT_UNSIGNED,
+	AUDIT_ENROLLED,
+	AUDIT_HELD,
+	AUDIT_RELEASED,
+	AUDIT_REJECTED,
+	AUDIT_TEMPFAILED,
+	AUDIT_ACTION_COUNT
+} audit_action_t;
+
+/* The "reason" the milter writes when a recipient has no usable
+ * certificate; reports count recipients without certificates by it. */
+#define AUDIT_REASON_NO_CERT "no certificate for recipient"
+
+const char *audit_action_name(audit_action_t a);       /* NULL if invalid */
+audit_action_t audit_action_parse(const char *s);       /* UNKNOWN if unknown */
+const char *audit_direction_name(audit_direction_t d);  /* NULL for NONE */
+audit_direction_t audit_direction_parse(const char *s); /* NULL s: NONE */
+
+typedef struct audit_cert {
+	const char *sha256;     /* hex SHA-256 of the certificate's DER */
+	const char *serial;     /* hex */
+} audit_cert_t;
+
+typedef struct audit_record {
+	time_t time;                    /* 0: now */
+	const char *qid;                /* Postfix queue ID; NULL: null */
+	const char *msgid;
+	audit_direction_t direction;
+	const char *sender;
+	const char *rcpt;
+	audit_action_t action;          /* required */
+	const audit_cert_t *certs;
+	size_t ncerts;
+	const char *const *algorithms;  /* e.g. "sha256WithRSAEncryption" */
+	size_t nalgorithms;
+	const char *rule;               /* the policy rule that decided */
+	const char *reason;
+	const char *subject;            /* written only with AUDIT_SUBJECT */
+} audit_record_t;
+
+/*
+ * The JSON of a record as the log would hold it, without "seq" and "prev"
+ * (for syslog lines a SIEM reads).  flags: AUDIT_SUBJECT or 0.  Returns a
+ * malloc'ed NUL-terminated line without newline, or NULL with err filled.
+ */
+char *audit_record_json(const audit_record_t *rec, int flags, audit_err_t *err);
+
+/* ---- the writer ---- */
+
+typedef struct audit audit_t;
+
+#define AUDIT_CREATE  0x1   /* create the directory and audit key if absent */
+#define AUDIT_SUBJECT 0x2   /* write the subject of messages */
+#define AUDIT_RECOVER 0x4   /* audit.log ends in a partial line: rename it
+                               audit.log.<time>.damaged and go on */
+
+/*
+ * Opens the log in dir; key_file NULL means dir/audit.key, and the public
+ * key is audit.pub in the key file's directory.  Refuses (AUDIT_ERR_PERM)
+ * a key readable or writable by group or others and a directory writable
+ * by them.  Continues the chain from the last line of audit.log (or of the
+ * newest rotated file when there is no audit.log).  An audit.log whose
+ * last line is partial (a crash during a write, or tampering) is refused
+ * with AUDIT_ERR_CORRUPT unless AUDIT_RECOVER is given.
+ */
+audit_t *audit_open(const char *dir, const char *key_file, int flags,
+    audit_err_t *err);
+
+/* A checkpoint after every n records (0: only on request, rotation and
+ * close).  Default AUDIT_CHECKPOINT_EVERY. */
+void audit_set_checkpoint_every(audit_t *a, unsigned n);
+/* The clock for checkpoints and for records with time 0 (tests). */
+void audit_set_clock(audit_t *a, time_t (*now)(void *arg), void *arg);
+
+/*
+ * Appends one record and returns once it is on disk (one write(2) and
+ * fdatasync(2)).  On failure the file is cut back to where it was, the
+ * chain does not move, and the caller should not deliver the message.
+ * A failed automatic checkpoint does not fail the append; it is retried
+ * with the next one.
+ */
+audit_status_t audit_append(audit_t *a, const audit_record_t *rec,
+    audit_err_t *err);
+
+/* Appends a checkpoint when records were written since the last one. */
+audit_status_t audit_checkpoint(audit_t *a, audit_err_t *err);
+
+/* Seals audit.log with a checkpoint, renames it audit.log.<UTC time>
+ * (with .1, .2... if taken) and begins a new audit.log with a checkpoint
+ * that continues the chain. */
+audit_status_t audit_rotate(audit_t *a, audit_err_t *err);
+
+/* Writes a final checkpoint if needed, then frees a (always). */
+audit_status_t audit_close(audit_t *a, audit_err_t *err);
+
+/* The public key of audit.pub (PEM), or NULL with err filled. */
+EVP_PKEY *audit_pubkey_load(const char *path, audit_err_t *err);
+
+/*
+ * The log files of dir in chain order: rotated files ordered by the seq of
+ * their first line, then audit.log.  *files is a malloc'ed array of
+ * malloc'ed paths freed with audit_files_free(); *n may be 0.
+ */
+audit_status_t audit_files(const char *dir, char ***files, size_t *n,
+    audit_err_t *err);
+void audit_files_free(char **files, size_t n);
+
+/* ---- the verifier ---- */
+
+typedef enum audit_tamper {
+	AUDIT_T_NONE = 0,
+	AUDIT_T_CHANGED,        /* the line's bytes were changed */
+	AUDIT_T_MALFORMED,      /* not a record of this log (bad JSON, fields) */
+	AUDIT_T_REMOVED,        /* lines are missing before this one */
+	AUDIT_T_INSERTED,       /* the line does not belong here */
+	AUDIT_T_REORDERED,      /* lines are out of order */
+	AUDIT_T_TRUNCATED,      /* the file ends in a partial line */
+	AUDIT_T_SIGNATURE,      /* a checkpoint whose signature does not verify */
+	AUDIT_T_FOREIGN_KEY,    /* a checkpoint made with another key */
+	AUDIT_T_NO_CHECKPOINT   /* a file that does not begin with a checkpoint */
+} audit_tamper_t;
+
+const char *audit_tamper_name(audit_tamper_t t);   /* "changed"... */
+
+typedef struct audit_verify_result {
+	uint64_t records;           /* record lines checked */
+	uint64_t checkpoints;       /* valid checkpoints */
+	size_t files;               /* files read */
+	uint64_t first_seq;         /* seq of the first line (1: from the start) */
+	uint64_t last_seq;
+	/* Records after the last checkpoint: not yet sealed.  This is not
+	 * tampering (audit_verify() returns AUDIT_OK) but they could have
+	 * been changed undetectably; the first is at unsealed_file:line. */
+	uint64_t unsealed;
+	const char *unsealed_file;  /* points into files[] */
+	unsigned long unsealed_line;
+	/* The first problem found, when AUDIT_TAMPERED is returned. */
+	audit_tamper_t what;
+	const char *file;           /* points into files[] */
+	unsigned long line;         /* 1-based */
+	char msg[AUDIT_ERR_MAX];    /* what is wrong, in words */
+} audit_verify_result_t;
+
+/*
+ * Walks the lines of files in order as one chain: recomputes every prev,
+ * checks seq increments by one, parses each line, verifies every
+ * checkpoint signature with pubkey, and checks each file begins with a
+ * checkpoint (as the writer makes sure), so a file whose checkpoints were
+ * stripped, or whose first lines were cut, fails.  The first file may
+ * begin after seq 1 (older files archived): res->first_seq says where.
+ * Returns AUDIT_OK (the log is intact; see res->unsealed), AUDIT_TAMPERED
+ * with res->what, file, line and msg naming the first line found changed,
+ * removed, inserted, reordered or truncated, or an error (a file cannot be
+ * read) with err filled.
+ *
+ * Limits: without the key nobody can rewrite a line and recompute the
+ * chain up to a checkpoint unnoticed, but the records after the last
+ * checkpoint (res->unsealed) can be rewritten or cut off at a line
+ * boundary; such a rewrite is found at the next checkpoint, not at the
+ * line changed.  Removing whole files at either end of the chain is not
+ * detectable from the files alone.
+ */
+audit_status_t audit_verify(const char *const *files, size_t nfiles,
+    EVP_PKEY *pubkey, audit_verify_result_t *res, audit_err_t *err);
+
+/* ---- reading ---- */
+
+typedef struct audit_entry {
+	uint64_t seq;
+	int checkpoint;         /* 1: a checkpoint; rec.time is its only field */
+	char prev[65];
+	audit_record_t rec;     /* strings valid until the next call */
+	const char *file;       /* points into files[] */
+	unsigned long line;
+} audit_entry_t;
+
+typedef struct audit_reader audit_reader_t;
+
+audit_reader_t *audit_reader_open(const char *const *files, size_t nfiles,
+    audit_err_t *err);
+/*
+ * The next line: AUDIT_OK with *e set, AUDIT_END, AUDIT_ERR_CORRUPT for a
+ * line that is not a record (err says file:line; the next call goes on
+ * with the following line) or AUDIT_ERR_IO.  No chain checks here.
+ */
+audit_status_t audit_reader_next(audit_reader_t *r, const audit_entry_t **e,
+    audit_err_t *err);
+void audit_reader_free(audit_reader_t *r);
+
+/*
+ * Parses "YYYY-MM-DD" (00:00:00 UTC, or 23:59:59 with end_of_day) or an
+ * RFC 3339 date-time ("2025-03-01T12:00:00Z", "...+02:00", fractions
+ * ignored).  Returns 0, or -1 when s is not one.
+ */
+int audit_time_parse(const char *s, int end_of_day, time_t *t);
+/* "2025-03-01T12:00:00Z" into out (at least 21 octets). */
+void audit_time_format(time_t t, char *out, size_t outlen);
+
+/* ---- reports ---- */
+
+typedef enum audit_format {
+	AUDIT_FMT_TEXT = 0, AUDIT_FMT_CSV, AUDIT_FMT_JSON, AUDIT_FMT_HTML
+} audit_format_t;
+
+/* 0 and *fmt set, or -1 for an unknown name. */
+int audit_format_parse(const char *name, audit_format_t *fmt);
+
+/*
+ * The report's figures.  "Outbound" counts recipient decisions (one
+ * message to three recipients is three); delivered are signed, encrypted,
+ * signed+encrypted, clear and pass.
+ */
+typedef struct audit_totals {
+	uint64_t records;           /* records in the period */
+	uint64_t out_delivered;
+	uint64_t out_encrypted;     /* encrypted or signed+encrypted */
+	uint64_t out_signed;        /* signed or signed+encrypted */
+	uint64_t out_both;          /* signed+encrypted */
+	uint64_t out_clear;         /* clear or pass */
+	uint64_t no_cert;           /* outbound decisions with AUDIT_REASON_NO_CERT */
+	uint64_t no_cert_rcpts;     /* distinct such recipients */
+	uint64_t in_total;          /* inbound decisions */
+	uint64_t decrypted;         /* decrypted or decrypted+verified */
+	uint64_t verified;          /* verified or decrypted+verified */
+	uint64_t enrolled;
+	uint64_t held, released, rejected, tempfailed;
+	uint64_t failures;          /* held + rejected + tempfailed */
+	uint64_t unreadable;        /* lines that are not records (skipped) */
+} audit_totals_t;
+
+typedef struct audit_report audit_report_t;
+
+/* since, until: inclusive bounds, 0 for none. */
+audit_report_t *audit_report_new(time_t since, time_t until, audit_err_t *err);
+void audit_report_free(audit_report_t *rp);
+/* Counts one entry (checkpoints and entries outside the period are skipped). */
+audit_status_t audit_report_add(audit_report_t *rp, const audit_entry_t *e,
+    audit_err_t *err);
+/* Reads files and counts their records; unreadable lines are counted in
+ * totals.unreadable and skipped; only I/O errors fail. */
+audit_status_t audit_report_read(audit_report_t *rp, const char *const *files,
+    size_t nfiles, audit_err_t *err);
+/* A sentence about the log's integrity shown at the top of the report
+ * (e.g. the verifier's verdict); ok 0 shows it as a warning. */
+audit_status_t audit_report_set_integrity(audit_report_t *rp, const char *text,
+    int ok, audit_err_t *err);
+const audit_totals_t *audit_report_totals(const audit_report_t *rp);
+/* Writes the report; generated is the time printed as "generated at". */
+audit_status_t audit_report_write(const audit_report_t *rp, audit_format_t fmt,
+    time_t generated, FILE *out, audit_err_t *err);
+
+#endif
