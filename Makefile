@@ -17,7 +17,7 @@ SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
 CC         ?= cc
-PKGS        = gmime-3.0 libcrypto libssl ldap hiredis libevent
+PKGS        = gmime-3.0 libcrypto libssl ldap hiredis libevent json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 MILTER_LIBS = -lmilter -pthread
@@ -41,9 +41,11 @@ LDFLAGS    += $(SAN_FLAGS) -pthread
 SMIME_SRC    = $(wildcard smime/*.c)
 KEYSTORE_SRC = $(wildcard keystore/*.c)
 DIR_SRC      = $(wildcard directory/*.c)
+AUDIT_SRC    = $(wildcard audit/*.c)
 MILT_SRC     = $(filter-out milter/smimegate.c milter/smimectl.c,$(wildcard milter/*.c))
 
-LIBS_A = milter/libmilt.a directory/libdir.a smime/libsmime.a keystore/libkeystore.a
+LIBS_A = milter/libmilt.a directory/libdir.a smime/libsmime.a keystore/libkeystore.a \
+         audit/libaudit.a
 ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
@@ -66,6 +68,7 @@ BUILD_FLAGS := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 smime/libsmime.a: $(SMIME_SRC:.c=.o)
 keystore/libkeystore.a: $(KEYSTORE_SRC:.c=.o)
 directory/libdir.a: $(DIR_SRC:.c=.o)
+audit/libaudit.a: $(AUDIT_SRC:.c=.o)
 milter/libmilt.a: $(MILT_SRC:.c=.o)
 $(LIBS_A):
 	rm -f $@
@@ -78,16 +81,20 @@ smimectl: milter/smimectl.o $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
 
 tests/unit/test_%: tests/unit/test_%.o tests/unit/unit_util.o $(LIBS_A)
-	$(CC) $(LDFLAGS) -o $@ $< tests/unit/unit_util.o $(ALL_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< tests/unit/unit_util.o $(ALL_LIBS) $(TEST_LIBS) -lcmocka
+
+# Test-only: libxml2 parses the HTML audit report.
+tests/unit/test_audit.o: CFLAGS += $(shell pkg-config --cflags libxml-2.0)
+tests/unit/test_audit: TEST_LIBS = $(shell pkg-config --libs libxml-2.0)
 
 unit: $(UNIT_BIN)
 
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
-	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] milter/*.[ch] \
+	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] milter/*.[ch] \
 	        | grep -v '^milter/milt_mfapi.c$$' || true); \
 	 if [ -n "$$bad" ]; then echo "layers: libmilter outside milter/milt_mfapi.c: $$bad"; exit 1; fi
-	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c || true); \
+	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c || true); \
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 
@@ -104,7 +111,7 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	           $(DESTDIR)$(SYSCONFDIR)/smimegate
 	install -m 0755 smimegate smimectl $(DESTDIR)$(SBINDIR)/
-	install -m 0644 docs/smimegate.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/smimegate.conf.5 docs/smimegate-audit.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/smimegate.8 docs/smimectl.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf ] || \
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
