@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
-enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
+enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_INT, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
 
 typedef struct conf_key {
 	const char *name;
@@ -37,6 +37,7 @@ typedef struct conf_key {
 static const char *const on_error_names[] = { "tempfail", "accept", "reject", NULL };
 static const char *const unauth_names[] = { "pass", "reject", NULL };
 static const char *const sigmode_names[] = { "detached", "opaque", NULL };
+static const char *const on_audit_names[] = { "tempfail", "accept", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -73,6 +74,15 @@ static const conf_key_t conf_keys[] = {
 	{ "SignerMap", T_PATH, "", OFF(signer_map_file), 0, 0, NULL },
 	{ "SigningMode", T_ENUM, "detached", OFF(signing_mode), 0, 0, sigmode_names },
 	{ "Sign", T_BOOL, "yes", OFF(sign_outbound), 0, 0, NULL },
+	{ "AuditLog", T_BOOL, "yes", OFF(audit), 0, 0, NULL },
+	{ "AuditDirectory", T_PATH, "", OFF(audit_dir), 0, 0, NULL },
+	{ "AuditKeyFile", T_PATH, "", OFF(audit_key_file), 0, 0, NULL },
+	{ "AuditCheckpointRecords", T_INT, "1000", OFF(audit_checkpoint_records), 0, 1000000, NULL },
+	{ "AuditCheckpointInterval", T_INT, "60", OFF(audit_checkpoint_seconds), 1, 86400, NULL },
+	{ "AuditRotateSize", T_SIZE, "100M", OFF(audit_rotate_size), 0, 64 * GB, NULL },
+	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
+	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
+	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -284,6 +294,20 @@ conf_set(milt_conf_t *c, const conf_key_t *k, const char *v, const char *where,
 		*(long long *)base = n;
 		return 0;
 	}
+	case T_INT: {
+		long long n;
+		char *end;
+
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0' || n < k->min || n > k->max) {
+			errf(err, errlen, where, "%s: \"%s\" is not a number from %lld to %lld",
+			    k->name, v, k->min, k->max);
+			return -1;
+		}
+		*(long long *)base = n;
+		return 0;
+	}
 	case T_ENUM:
 		for (int i = 0; k->enums[i] != NULL; i++) {
 			if (strcasecmp(v, k->enums[i]) == 0) {
@@ -482,6 +506,16 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 		free(c->spool_dir);
 		c->spool_dir = path_under(c->state_dir, "spool");
 	}
+	if (*c->audit_dir == '\0') {
+		free(c->audit_dir);
+		c->audit_dir = path_under(c->state_dir, "audit");
+	}
+	if (c->audit_dir && *c->audit_key_file == '\0') {
+		free(c->audit_key_file);
+		c->audit_key_file = path_under(c->audit_dir, "audit.key");
+	}
+	if (!c->audit_dir || !c->audit_key_file)
+		return snprintf(err, errlen, "out of memory"), -1;
 	if (c->keystore_dir && *c->master_key_file == '\0') {
 		free(c->master_key_file);
 		c->master_key_file = path_under(c->keystore_dir, "master.key");
@@ -664,6 +698,7 @@ print_value(const milt_conf_t *c, const conf_key_t *k, FILE *fp)
 		fputs(*(const int *)base ? "yes" : "no", fp);
 		break;
 	case T_SIZE:
+	case T_INT:
 		fprintf(fp, "%lld", *(const long long *)base);
 		break;
 	case T_ENUM:

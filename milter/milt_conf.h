@@ -60,6 +60,16 @@ typedef struct milt_conf {
 	struct dir_map *signer_map;    /* loaded from signer_map_file */
 	int signing_mode;              /* SigningMode: enum milt_sigmode */
 	int sign_outbound;             /* Sign */
+
+	int audit;                     /* AuditLog */
+	char *audit_dir;               /* AuditDirectory */
+	char *audit_key_file;          /* AuditKeyFile */
+	long long audit_checkpoint_records; /* AuditCheckpointRecords */
+	long long audit_checkpoint_seconds; /* AuditCheckpointInterval */
+	long long audit_rotate_size;   /* AuditRotateSize, 0 = never */
+	int audit_subject;             /* AuditSubject */
+	int audit_syslog;              /* AuditSyslog */
+	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
 } milt_conf_t;
 
 /* The built-in defaults, and where the stock file lives. */

@@ -13,6 +13,7 @@
  * connection) and the keystore (thread-safe).
  */
 #include "milter/milt_mfapi.h"
+#include "milter/milt_audit.h"
 #include "milter/milt_log.h"
 #include "milter/milt_msg.h"
 
@@ -39,7 +40,8 @@ static struct {
 	pthread_mutex_t lock;
 	milt_conf_t *conf;
 	keystore_t *ks;
-} gw = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
+	milt_audit_t *audit;        /* NULL: AuditLog no */
+} gw = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL };
 
 static milt_conf_t *
 conf_current(void)
@@ -140,17 +142,39 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * The end of every message: the audit record, on disk before the MTA
+ * hears the answer (a record that cannot be written tempfails the message
+ * unless OnAuditError says accept), the reply, the log line.
+ */
+static sfsistat
+msg_answer(SMFICTX *ctx, milt_conn_t *conn)
+{
+	milt_msg_t *m = conn->msg;
+	milt_result_t *r = &m->result;
+	sfsistat rc = SMFIS_CONTINUE;
+	char err[600];
+
+	if (gw.audit != NULL && milt_audit_record(gw.audit, m, err, sizeof(err)) != 0) {
+		milt_log(LOG_ERR, m->qid, "%s", err);
+		if (conn->conf->on_audit_error == MILT_ON_TEMPFAIL)
+			milt_msg_tempfail(m, "the audit log cannot be written");
+	}
+	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
+		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
+		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+	}
+	milt_msg_log(m);
+	conn_msg_end(conn);
+	return rc;
+}
+
 /* Refuses a message past MaximumMessageSize (or too many headers). */
 static sfsistat
 too_big(SMFICTX *ctx, milt_conn_t *conn)
 {
-	milt_msg_t *m = conn->msg;
-	const milt_result_t *r = milt_msg_process(m);
-
-	milt_msg_log(m);
-	smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, (char *)r->reply);
-	conn_msg_end(conn);
-	return SMFIS_REJECT;
+	milt_msg_process(conn->msg);
+	return msg_answer(ctx, conn);
 }
 
 static sfsistat
@@ -231,37 +255,16 @@ static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	milt_conn_t *conn = smfi_getpriv(ctx);
-	milt_result_t *r;
-	sfsistat rc = SMFIS_CONTINUE;
+	const milt_result_t *r;
 	milt_msg_t *m;
 
 	if (conn == NULL || (m = conn->msg) == NULL)
 		return tempfail(ctx, NULL, "end of message without message context");
 	msg_take_qid(ctx, m);
-	r = (milt_result_t *)milt_msg_process(m);
-	switch (r->what) {
-	case MILT_DO_PASS:
-		break;
-	case MILT_DO_REPLACE:
-		if (apply_replace(ctx, m, r) != 0) {
-			snprintf(r->reason, sizeof(r->reason), "the MTA refused the changes");
-			r->action = "tempfail";
-			r->what = MILT_DO_TEMPFAIL;
-			r->rcode = "451";
-			r->xcode = "4.3.0";
-			snprintf(r->reply, sizeof(r->reply), "Temporary gateway failure, try again later");
-		}
-		break;
-	default:
-		break;
-	}
-	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
-		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
-		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
-	}
-	milt_msg_log(m);
-	conn_msg_end(conn);
-	return rc;
+	r = milt_msg_process(m);
+	if (r->what == MILT_DO_REPLACE && apply_replace(ctx, m, &m->result) != 0)
+		milt_msg_tempfail(m, "the MTA refused the changes");
+	return msg_answer(ctx, conn);
 }
 
 static sfsistat
@@ -308,12 +311,14 @@ static struct smfiDesc milt_desc = {
 };
 
 int
-milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, char *err, size_t errlen)
+milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
+    char *err, size_t errlen)
 {
 	const char *sock = conf->socket;
 
 	gw.conf = milt_conf_ref(conf);
 	gw.ks = ks;
+	gw.audit = audit;
 	if (smfi_setconn((char *)sock) != MI_SUCCESS ||
 	    smfi_register(milt_desc) != MI_SUCCESS) {
 		snprintf(err, errlen, "cannot set up milter socket %s", sock);

@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <unistd.h>
 #include <gmime/gmime.h>
+#include <openssl/bn.h>
+#include <openssl/x509.h>
 
 /* Headers beyond this count are refused like an oversized message. */
 #define MILT_MAX_HEADERS 1000
@@ -176,8 +178,8 @@ milt_msg_is_content_header(const char *name)
 	    strcasecmp(name, "MIME-Version") == 0;
 }
 
-static const char *
-header_get(const milt_msg_t *m, const char *name)
+const char *
+milt_msg_header(const milt_msg_t *m, const char *name)
 {
 	for (size_t i = 0; i < m->nhdrs; i++) {
 		if (strcasecmp(m->hdrs[i].name, name) == 0)
@@ -207,7 +209,7 @@ is_outbound(const milt_msg_t *m)
 static char *
 from_address(const milt_msg_t *m)
 {
-	const char *value = header_get(m, "From");
+	const char *value = milt_msg_header(m, "From");
 	InternetAddressList *list;
 	InternetAddress *ia;
 	char *addr = NULL;
@@ -275,11 +277,7 @@ result_fail(milt_msg_t *m, enum fail_class cls, const char *reason)
 		r->action = "unsigned";
 		return;
 	case MILT_ON_TEMPFAIL:
-		r->what = MILT_DO_TEMPFAIL;
-		r->action = "tempfail";
-		r->rcode = "451";
-		r->xcode = "4.3.0";
-		snprintf(r->reply, sizeof(r->reply), "Temporary gateway failure, try again later");
+		milt_msg_tempfail(m, reason);
 		return;
 	}
 	r->what = MILT_DO_REJECT;
@@ -301,6 +299,21 @@ result_fail(milt_msg_t *m, enum fail_class cls, const char *reason)
 		snprintf(r->reply, sizeof(r->reply), "Gateway failure");
 		break;
 	}
+}
+
+void
+milt_msg_tempfail(milt_msg_t *m, const char *reason)
+{
+	milt_result_t *r = &m->result;
+
+	milt_spool_free(r->new_body);
+	r->new_body = NULL;
+	r->what = MILT_DO_TEMPFAIL;
+	r->action = "tempfail";
+	r->rcode = "451";
+	r->xcode = "4.3.0";
+	snprintf(r->reply, sizeof(r->reply), "Temporary gateway failure, try again later");
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
 
 /* Joins the Content-* headers (not MIME-Version) as "Name: value\n" lines. */
@@ -342,6 +355,26 @@ result_take_headers(milt_result_t *r, const smime_sign_t *s)
 	return 0;
 }
 
+/* What the audit log records of the signer's certificate. */
+static void
+result_cert_facts(milt_result_t *r, EVP_PKEY *key, X509 *cert)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+	if (X509_digest(cert, EVP_sha256(), md, &mdlen))
+		for (unsigned i = 0; i < mdlen && i < 32; i++)
+			sprintf(r->signer_sha256 + 2 * i, "%02x", md[i]);
+	snprintf(r->signer_serial, sizeof(r->signer_serial), "%s", hex ? hex : "");
+	snprintf(r->sig_alg, sizeof(r->sig_alg), "%s",
+	    EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? "ecdsa-with-SHA256"
+	    : "sha256WithRSAEncryption");
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
 /* Signs the message as addr with the given key; fills the result. */
 static void
 sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
@@ -379,6 +412,7 @@ sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 	r->what = MILT_DO_REPLACE;
 	r->action = "signed";
 	snprintf(r->signer, sizeof(r->signer), "%s", addr);
+	result_cert_facts(r, key, cert);
 done:
 	if (r->what != MILT_DO_REPLACE) {
 		milt_spool_free(r->new_body);
@@ -393,7 +427,7 @@ static void
 process_outbound(milt_msg_t *m)
 {
 	milt_result_t *r = &m->result;
-	smime_kind_t kind = smime_classify(header_get(m, "Content-Type"));
+	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
 	char *addr = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;

@@ -46,6 +46,9 @@ typedef struct milt_result {
 	const char *direction;      /* "outbound" or "inbound" */
 	const char *action;         /* signed, pass, unsigned, rejected, tempfail */
 	char signer[256];
+	char signer_sha256[65];     /* the signer's certificate, for the audit */
+	char signer_serial[80];
+	char sig_alg[64];           /* e.g. sha256WithRSAEncryption */
 	char reason[512];
 } milt_result_t;
 
@@ -82,8 +85,15 @@ int milt_msg_add_body(milt_msg_t *m, const void *buf, size_t len);
  * (TEMPFAIL, REJECT or PASS as OnInternalError says). */
 const milt_result_t *milt_msg_process(milt_msg_t *m);
 
+/* Turns the result into a temporary failure (451 4.3.0) for reason, as
+ * when something the gateway needs failed after the decision. */
+void milt_msg_tempfail(milt_msg_t *m, const char *reason);
+
 /* 1 for the headers a REPLACE result removes (Content-*, MIME-Version). */
 int milt_msg_is_content_header(const char *name);
+
+/* The value of the first header field called name, or NULL. */
+const char *milt_msg_header(const milt_msg_t *m, const char *name);
 
 /* Writes the Postfix-style log line for the result. */
 void milt_msg_log(const milt_msg_t *m);

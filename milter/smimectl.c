@@ -15,6 +15,7 @@
  */
 #include "milter/milt_conf.h"
 #include "keystore/keystore.h"
+#include "milter/ctl_audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,9 @@ static const char usage_text[] =
     "  keystore list\n"
     "  keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]\n"
     "  config [-d]\n"
+    "  audit verify [--key FILE.pub] [FILE...]\n"
+    "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
+    "               [--key FILE.pub] [FILE...]\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
     "from $" PASSWORD_ENV ", else from the terminal.\n";
 
@@ -505,6 +509,22 @@ cmd_config(const ctl_t *c, int argc, char **argv)
 	return 0;
 }
 
+/* audit verify|report ...: the audit log of the configuration (ctl_audit.c) */
+static int
+cmd_audit(const ctl_t *c, int argc, char **argv)
+{
+	milt_conf_t *conf;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("audit: want verify or report");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir);
+	milt_conf_unref(conf);
+	return rc;
+}
+
 /* ---- main ---- */
 
 /* -c, -o, -h; returns the index of the command, or -1 with *rc set. */
@@ -551,5 +571,7 @@ main(int argc, char **argv)
 		return cmd_keystore(&c, argc - i, argv + i);
 	if (strcmp(argv[i], "config") == 0)
 		return cmd_config(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "audit") == 0)
+		return cmd_audit(&c, argc - i, argv + i);
 	return usage_error("unknown command %s", argv[i]);
 }

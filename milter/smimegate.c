@@ -4,6 +4,7 @@
  * (-t), or serve the milter socket.  Exiting with a message is allowed
  * here, at start-up, and nowhere else.
  */
+#include "milter/milt_audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
 #include "milter/milt_mfapi.h"
@@ -189,35 +190,48 @@ write_pid(const milt_conf_t *conf)
 	fclose(fp);
 }
 
+/* The keystore and the audit log, opened as the service user who owns them. */
+static void
+open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
+    milt_audit_t **audit)
+{
+	int as_user = pw != NULL && geteuid() == 0;
+	char err[700];
+
+	if (as_user && (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0))
+		die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
+	*ks = open_keystore(conf, conf->create_master_key);
+	*audit = NULL;
+	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
+		die("%s", err);
+	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
+		die("cannot switch back to root: %s", strerror(errno));
+}
+
 static int
 serve(milt_conf_t *conf, int foreground)
 {
 	struct passwd *pw = service_user(conf);
+	milt_audit_t *audit;
 	char err[512];
 	keystore_t *ks;
 	int rc;
 
 	prepare_state(conf, geteuid() == 0 ? pw : NULL);
-	if (pw != NULL && geteuid() == 0) {
-		/* Keys are read as the service user, who owns them. */
-		if (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0)
-			die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
-		ks = open_keystore(conf, conf->create_master_key);
-		if (seteuid(0) != 0 || setegid(0) != 0)
-			die("cannot switch back to root: %s", strerror(errno));
-	} else {
-		ks = open_keystore(conf, conf->create_master_key);
-	}
-	if (milt_mfapi_listen(conf, ks, err, sizeof(err)) != 0)
+	open_state(conf, pw, &ks, &audit);
+	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
 	drop_privileges(pw);
 	if (!foreground && conf->background && daemon(0, 0) != 0)
 		die("cannot go to the background: %s", strerror(errno));
 	write_pid(conf);
+	if (audit != NULL && milt_audit_start(audit) != 0)
+		die("cannot start the audit timer: %s", strerror(errno));
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
 	    conf->state_dir);
 	rc = milt_mfapi_main();
 	milt_log(LOG_INFO, NULL, "stopping");
+	milt_audit_close(audit);
 	if (*conf->pid_file != '\0')
 		unlink(conf->pid_file);
 	keystore_free(ks);

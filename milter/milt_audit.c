@@ -1,0 +1,212 @@
+/*
+ * milt_audit.c: the daemon's audit log (see milt_audit.h).  The result of
+ * a message (milt_msg.c) becomes one audit record per recipient; the
+ * timer thread seals the log with a checkpoint every AuditCheckpointInterval
+ * seconds and rotates it past AuditRotateSize.
+ */
+#include "milter/milt_audit.h"
+#include "milter/milt_log.h"
+#include "audit/audit.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+struct milt_audit {
+	audit_t *log;
+	char *path;                 /* the current file, for its size */
+	int flags;                  /* AUDIT_SUBJECT */
+	int to_syslog;
+	long long interval;         /* seconds between checkpoints */
+	long long rotate_size;      /* 0: never */
+	pthread_t thread;
+	int running;
+	pthread_mutex_t lock;       /* guards stop, with cond */
+	pthread_cond_t cond;
+	int stop;
+};
+
+milt_audit_t *
+milt_audit_open(const milt_conf_t *conf, char *err, size_t errlen)
+{
+	milt_audit_t *ma = calloc(1, sizeof(*ma));
+	audit_err_t aerr;
+
+	if (ma == NULL || asprintf(&ma->path, "%s/audit.log", conf->audit_dir) < 0) {
+		free(ma);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ma->flags = conf->audit_subject ? AUDIT_SUBJECT : 0;
+	ma->to_syslog = conf->audit_syslog;
+	ma->interval = conf->audit_checkpoint_seconds;
+	ma->rotate_size = conf->audit_rotate_size;
+	pthread_mutex_init(&ma->lock, NULL);
+	pthread_cond_init(&ma->cond, NULL);
+	/* A log cut in a crash is set aside (audit.log.<time>.damaged, which
+	 * `smimectl audit verify` reports) rather than keeping mail waiting. */
+	ma->log = audit_open(conf->audit_dir, conf->audit_key_file,
+	    AUDIT_CREATE | AUDIT_RECOVER | ma->flags, &aerr);
+	if (ma->log == NULL) {
+		snprintf(err, errlen, "audit log: %s", aerr.msg);
+		milt_audit_close(ma);
+		return NULL;
+	}
+	audit_set_checkpoint_every(ma->log, (unsigned)conf->audit_checkpoint_records);
+	return ma;
+}
+
+/* Rotates when the current file has grown past AuditRotateSize. */
+static void
+audit_maybe_rotate(milt_audit_t *ma)
+{
+	struct stat st;
+	audit_err_t aerr;
+
+	if (ma->rotate_size == 0 || stat(ma->path, &st) != 0 ||
+	    st.st_size < ma->rotate_size)
+		return;
+	if (audit_rotate(ma->log, &aerr) != AUDIT_OK)
+		milt_log(LOG_ERR, NULL, "audit log rotation: %s", aerr.msg);
+	else
+		milt_log(LOG_INFO, NULL, "audit log rotated at %lld octets",
+		    (long long)st.st_size);
+}
+
+static void *
+audit_timer(void *arg)
+{
+	milt_audit_t *ma = arg;
+	audit_err_t aerr;
+	struct timespec until;
+
+	pthread_mutex_lock(&ma->lock);
+	while (!ma->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ma->interval;
+		while (!ma->stop &&
+		    pthread_cond_timedwait(&ma->cond, &ma->lock, &until) != ETIMEDOUT)
+			;
+		if (ma->stop)
+			break;
+		pthread_mutex_unlock(&ma->lock);
+		if (audit_checkpoint(ma->log, &aerr) != AUDIT_OK)
+			milt_log(LOG_ERR, NULL, "audit checkpoint: %s", aerr.msg);
+		audit_maybe_rotate(ma);
+		pthread_mutex_lock(&ma->lock);
+	}
+	pthread_mutex_unlock(&ma->lock);
+	return NULL;
+}
+
+int
+milt_audit_start(milt_audit_t *ma)
+{
+	if (pthread_create(&ma->thread, NULL, audit_timer, ma) != 0)
+		return -1;
+	ma->running = 1;
+	return 0;
+}
+
+void
+milt_audit_close(milt_audit_t *ma)
+{
+	audit_err_t aerr;
+
+	if (ma == NULL)
+		return;
+	if (ma->running) {
+		pthread_mutex_lock(&ma->lock);
+		ma->stop = 1;
+		pthread_cond_signal(&ma->cond);
+		pthread_mutex_unlock(&ma->lock);
+		pthread_join(ma->thread, NULL);
+	}
+	if (ma->log != NULL && audit_close(ma->log, &aerr) != AUDIT_OK)
+		milt_log(LOG_ERR, NULL, "audit log close: %s", aerr.msg);
+	pthread_cond_destroy(&ma->cond);
+	pthread_mutex_destroy(&ma->lock);
+	free(ma->path);
+	free(ma);
+}
+
+/* The result's action in the audit's words. */
+static audit_action_t
+audit_action_of(const milt_result_t *r)
+{
+	static const struct { const char *action; audit_action_t a; } map[] = {
+		{ "signed", AUDIT_SIGNED },
+		{ "pass", AUDIT_PASS },
+		{ "unsigned", AUDIT_CLEAR },     /* left the gateway unsigned */
+		{ "rejected", AUDIT_REJECTED },
+		{ "tempfail", AUDIT_TEMPFAILED },
+	};
+
+	for (size_t i = 0; r->action != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].action, r->action) == 0)
+			return map[i].a;
+	return AUDIT_ACTION_UNKNOWN;
+}
+
+static audit_direction_t
+audit_direction_of(const milt_result_t *r)
+{
+	if (r->direction == NULL)
+		return AUDIT_DIR_NONE;
+	return strcmp(r->direction, "outbound") == 0 ? AUDIT_OUTBOUND : AUDIT_INBOUND;
+}
+
+static int
+record_one(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
+{
+	audit_err_t aerr;
+
+	if (audit_append(ma->log, rec, &aerr) != AUDIT_OK) {
+		snprintf(err, errlen, "audit log: %s", aerr.msg);
+		return -1;
+	}
+	if (ma->to_syslog) {
+		char *json = audit_record_json(rec, ma->flags, &aerr);
+
+		if (json != NULL)
+			milt_log(LOG_INFO, m->qid, "audit: %s", json);
+		free(json);
+	}
+	return 0;
+}
+
+int
+milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errlen)
+{
+	const milt_result_t *r = &m->result;
+	audit_cert_t cert = { r->signer_sha256, r->signer_serial };
+	const char *algs[2] = { r->sig_alg, NULL };
+	audit_record_t rec;
+	size_t n = m->nrcpts ? m->nrcpts : 1;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.qid = m->qid;
+	rec.msgid = milt_msg_header(m, "Message-ID");
+	rec.subject = milt_msg_header(m, "Subject");
+	rec.direction = audit_direction_of(r);
+	rec.sender = m->sender;
+	rec.action = audit_action_of(r);
+	rec.reason = r->reason[0] ? r->reason : NULL;
+	if (r->signer_sha256[0] != '\0') {
+		rec.certs = &cert;
+		rec.ncerts = 1;
+		rec.algorithms = algs;
+		rec.nalgorithms = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rec.rcpt = m->nrcpts ? m->rcpts[i] : NULL;
+		if (record_one(ma, m, &rec, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
