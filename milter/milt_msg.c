@@ -308,6 +308,7 @@ milt_msg_tempfail(milt_msg_t *m, const char *reason)
 
 	milt_spool_free(r->new_body);
 	r->new_body = NULL;
+	r->signer[0] = '\0';
 	r->what = MILT_DO_TEMPFAIL;
 	r->action = "tempfail";
 	r->rcode = "451";

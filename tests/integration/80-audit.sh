@@ -15,7 +15,7 @@ need_tools openssl postfix smtp-sink swaks jq xmllint
 pki_make "$T/pki" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 gate_import "$T/pki" alice
 AUDIT="$GATE_STATE/audit"
-gate_start -o InternalHosts=127.0.0.1/32 -o AuditCheckpointInterval=1 ||
+gate_start -o InternalHosts=127.0.0.1/32 -o AuditCheckpointInterval=1 -o AuditSyslog=yes ||
     bail "smimegate started"
 sink_start || bail "smtp-sink started"
 pf_start "$MILTER_PORT" || bail "Postfix started with smtpd_milters"
@@ -87,6 +87,13 @@ if [ "$(echo "$rec" | jq -r '.action')" = clear ] &&
 else
 	not_ok "sender without a key: recorded as clear, with the reason"
 	diag "got: $rec"
+fi
+line=$(grep "$QID_signed: audit: {" "$GATE_LOG" | head -1)
+if [ -n "$line" ] && echo "${line#*audit: }" | jq -e '.action == "signed"' >/dev/null 2>&1; then
+	ok "AuditSyslog: the record as a JSON log line for a SIEM"
+else
+	not_ok "AuditSyslog: the record as a JSON log line for a SIEM"
+	diag "got: $line"
 fi
 check "no subject recorded by default" \
     test "$(jq -c 'select(.subject != null)' "$LOG" | wc -l)" -eq 0
