@@ -1,13 +1,13 @@
 /*
  * milt_msg.c: the message context and the decision at end of message
- * (see milt_msg.h).  Direction, the signing-oracle check and the call into
- * smime/ live here; what a failure class answers is decided in
- * result_fail(), the one table of SMTP replies.
+ * (see milt_msg.h): the direction, then milt_outbound.c or milt_inbound.c.
+ * What a failure class answers is decided in milt_msg_fail(), the one
+ * table of SMTP replies.
  */
 #include "milter/milt_msg.h"
+#include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
-#include "directory/dir_map.h"
-#include "smime/smime.h"
+#include "milter/milt_outbound.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,9 +17,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <gmime/gmime.h>
-#include <openssl/bn.h>
-#include <openssl/x509.h>
 
 /* Headers beyond this count are refused like an oversized message. */
 #define MILT_MAX_HEADERS 1000
@@ -188,8 +185,8 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 	return NULL;
 }
 
-static const char *
-addr_domain(const char *addr)
+const char *
+milt_addr_domain(const char *addr)
 {
 	const char *at = addr ? strrchr(addr, '@') : NULL;
 
@@ -202,52 +199,13 @@ is_outbound(const milt_msg_t *m)
 {
 	if (m->auth == NULL && !m->client_internal)
 		return 0;
-	return milt_conf_is_local_domain(m->conf, addr_domain(m->sender));
+	return milt_conf_is_local_domain(m->conf, milt_addr_domain(m->sender));
 }
 
-/* The one mailbox of the From header, malloc'ed, or NULL. */
-static char *
-from_address(const milt_msg_t *m)
+void
+milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
 {
-	const char *value = milt_msg_header(m, "From");
-	InternetAddressList *list;
-	InternetAddress *ia;
-	char *addr = NULL;
-
-	if (value == NULL)
-		return NULL;
-	list = internet_address_list_parse(NULL, value);
-	if (list == NULL)
-		return NULL;
-	if (internet_address_list_length(list) == 1) {
-		ia = internet_address_list_get_address(list, 0);
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			addr = strdup(internet_address_mailbox_get_addr(
-			    INTERNET_ADDRESS_MAILBOX(ia)));
-	}
-	g_object_unref(list);
-	return addr;
-}
-
-/* The signing-oracle check: may this client have mail signed as addr? */
-static int
-signer_authorized(const milt_msg_t *m, const char *addr)
-{
-	const dir_map_t *map = m->conf->signer_map;
-
-	if (m->auth == NULL)
-		return m->client_internal;
-	if (map != NULL && dir_map_has_login(map, m->auth))
-		return dir_map_allows(map, m->auth, addr);
-	return keystore_addr_equal(m->auth, addr);
-}
-
-static void result_pass(milt_result_t *r, const char *action, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-result_pass(milt_result_t *r, const char *action, const char *fmt, ...)
-{
+	milt_result_t *r = &m->result;
 	va_list ap;
 
 	r->what = MILT_DO_PASS;
@@ -262,13 +220,11 @@ result_pass(milt_result_t *r, const char *action, const char *fmt, ...)
  * errors answer as OnInternalError says; the reason goes to the log only,
  * never to the client.
  */
-enum fail_class { FAIL_INTERNAL, FAIL_TOOBIG, FAIL_UNAUTHORIZED };
-
-static void
-result_fail(milt_msg_t *m, enum fail_class cls, const char *reason)
+void
+milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
-	int on = cls == FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
+	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
 
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
@@ -283,12 +239,12 @@ result_fail(milt_msg_t *m, enum fail_class cls, const char *reason)
 	r->what = MILT_DO_REJECT;
 	r->action = "rejected";
 	switch (cls) {
-	case FAIL_TOOBIG:
+	case MILT_FAIL_TOOBIG:
 		r->rcode = "552";
 		r->xcode = "5.3.4";
 		snprintf(r->reply, sizeof(r->reply), "Message size exceeds fixed limit");
 		break;
-	case FAIL_UNAUTHORIZED:
+	case MILT_FAIL_UNAUTHORIZED:
 		r->rcode = "550";
 		r->xcode = "5.7.1";
 		snprintf(r->reply, sizeof(r->reply), "Not authorized to send as this sender");
@@ -317,156 +273,6 @@ milt_msg_tempfail(milt_msg_t *m, const char *reason)
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
 
-/* Joins the Content-* headers (not MIME-Version) as "Name: value\n" lines. */
-static char *
-content_headers(const milt_msg_t *m)
-{
-	size_t len = 1, off = 0;
-	char *s;
-
-	for (size_t i = 0; i < m->nhdrs; i++)
-		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
-			len += strlen(m->hdrs[i].name) + strlen(m->hdrs[i].value) + 3;
-	if ((s = malloc(len)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < m->nhdrs; i++)
-		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
-			off += (size_t)sprintf(s + off, "%s: %s\n", m->hdrs[i].name,
-			    m->hdrs[i].value);
-	s[off] = '\0';
-	return s;
-}
-
-static int
-result_take_headers(milt_result_t *r, const smime_sign_t *s)
-{
-	size_t n = smime_sign_nheaders(s);
-
-	r->add_name = calloc(n ? n : 1, sizeof(char *));
-	r->add_value = calloc(n ? n : 1, sizeof(char *));
-	if (r->add_name == NULL || r->add_value == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		r->add_name[i] = strdup(smime_sign_header_name(s, i));
-		r->add_value[i] = strdup(smime_sign_header_value(s, i));
-		r->nadd = i + 1;
-		if (r->add_name[i] == NULL || r->add_value[i] == NULL)
-			return -1;
-	}
-	return 0;
-}
-
-/* What the audit log records of the signer's certificate. */
-static void
-result_cert_facts(milt_result_t *r, EVP_PKEY *key, X509 *cert)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-
-	if (X509_digest(cert, EVP_sha256(), md, &mdlen))
-		for (unsigned i = 0; i < mdlen && i < 32; i++)
-			sprintf(r->signer_sha256 + 2 * i, "%02x", md[i]);
-	snprintf(r->signer_serial, sizeof(r->signer_serial), "%s", hex ? hex : "");
-	snprintf(r->sig_alg, sizeof(r->sig_alg), "%s",
-	    EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? "ecdsa-with-SHA256"
-	    : "sha256WithRSAEncryption");
-	OPENSSL_free(hex);
-	BN_free(bn);
-}
-
-/* Signs the message as addr with the given key; fills the result. */
-static void
-sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
-    STACK_OF(X509) *chain)
-{
-	milt_result_t *r = &m->result;
-	smime_sign_t *s = smime_sign_new();
-	char *chdrs = content_headers(m);
-	smime_body_t body = { NULL, 0, -1 };
-	smime_status_t st;
-
-	r->new_body = milt_spool_new(m->conf->spool_dir, (size_t)m->conf->spool_memory,
-	    LLONG_MAX);
-	if (s == NULL || chdrs == NULL || r->new_body == NULL) {
-		result_fail(m, FAIL_INTERNAL, "out of memory");
-		goto done;
-	}
-	body.mem = milt_spool_mem(m->body, &body.len);
-	body.fd = milt_spool_fd(m->body);
-	smime_sign_set_opaque(s, m->conf->signing_mode == MILT_SIGN_OPAQUE);
-	smime_sign_set_tmpdir(s, m->conf->spool_dir, (size_t)m->conf->spool_memory);
-	st = smime_sign_set_signer(s, key, cert, chain);
-	if (st == SMIME_OK)
-		st = smime_sign_run(s, chdrs, &body, milt_spool_writer, r->new_body);
-	if (st != SMIME_OK) {
-		char why[512];
-		snprintf(why, sizeof(why), "signing failed: %s", smime_sign_error(s));
-		result_fail(m, FAIL_INTERNAL, why);
-		goto done;
-	}
-	if (result_take_headers(r, s) != 0) {
-		result_fail(m, FAIL_INTERNAL, "out of memory");
-		goto done;
-	}
-	r->what = MILT_DO_REPLACE;
-	r->action = "signed";
-	snprintf(r->signer, sizeof(r->signer), "%s", addr);
-	result_cert_facts(r, key, cert);
-done:
-	if (r->what != MILT_DO_REPLACE) {
-		milt_spool_free(r->new_body);
-		r->new_body = NULL;
-	}
-	free(chdrs);
-	smime_sign_free(s);
-}
-
-/* An outbound message: sign it when we may and can. */
-static void
-process_outbound(milt_msg_t *m)
-{
-	milt_result_t *r = &m->result;
-	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
-	char *addr = NULL;
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	STACK_OF(X509) *chain = NULL;
-	keystore_err_t kerr;
-	keystore_status_t ks;
-
-	if (!m->conf->sign_outbound)
-		return result_pass(r, "pass", "signing disabled (Sign no)");
-	if (kind == SMIME_KIND_SIGNED)
-		return result_pass(r, "pass", "already signed");
-	if (kind == SMIME_KIND_ENCRYPTED)
-		return result_pass(r, "pass", "already encrypted");
-	if ((addr = from_address(m)) == NULL)
-		return result_pass(r, "unsigned", "no single From address");
-	if (!milt_conf_is_local_domain(m->conf, addr_domain(addr))) {
-		result_pass(r, "unsigned", "From <%s> is not in LocalDomains", addr);
-	} else if (!signer_authorized(m, addr)) {
-		char why[512];
-		snprintf(why, sizeof(why), "login %s may not sign as <%s>", m->auth, addr);
-		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT)
-			result_fail(m, FAIL_UNAUTHORIZED, why);
-		else
-			result_pass(r, "unsigned", "%s", why);
-	} else if ((ks = keystore_signer(m->keystore, addr, &key, &cert, &chain,
-	    &kerr)) == KEYSTORE_NOTFOUND) {
-		result_pass(r, "unsigned", "%s", kerr.msg);
-	} else if (ks != KEYSTORE_OK) {
-		result_fail(m, FAIL_INTERNAL, kerr.msg);
-	} else {
-		sign_with(m, addr, key, cert, chain);
-	}
-	EVP_PKEY_free(key);
-	X509_free(cert);
-	sk_X509_pop_free(chain, X509_free);
-	free(addr);
-}
-
 const milt_result_t *
 milt_msg_process(milt_msg_t *m)
 {
@@ -475,11 +281,11 @@ milt_msg_process(milt_msg_t *m)
 	result_clear(r);
 	r->direction = is_outbound(m) ? "outbound" : "inbound";
 	if (m->too_big)
-		result_fail(m, FAIL_TOOBIG, "message too large (MaximumMessageSize)");
+		milt_msg_fail(m, MILT_FAIL_TOOBIG, "message too large (MaximumMessageSize)");
 	else if (strcmp(r->direction, "outbound") == 0)
-		process_outbound(m);
+		milt_outbound_process(m);
 	else
-		result_pass(r, "pass", "%s", "");
+		milt_inbound_process(m);
 	return r;
 }
 

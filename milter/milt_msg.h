@@ -85,6 +85,20 @@ int milt_msg_add_body(milt_msg_t *m, const void *buf, size_t len);
  * (TEMPFAIL, REJECT or PASS as OnInternalError says). */
 const milt_result_t *milt_msg_process(milt_msg_t *m);
 
+/* The result: the message goes on unchanged; action and reason for the
+ * log and the audit. */
+void milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The failure classes; milt_msg_fail() is the one table of their SMTP
+ * answers.  Internal errors answer as OnInternalError says; the reason goes
+ * to the log and the audit only, never to the client. */
+enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED };
+void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
+
+/* The domain of an address (after the last '@'), or NULL. */
+const char *milt_addr_domain(const char *addr);
+
 /* Turns the result into a temporary failure (451 4.3.0) for reason, as
  * when something the gateway needs failed after the decision. */
 void milt_msg_tempfail(milt_msg_t *m, const char *reason);
