@@ -1,0 +1,62 @@
+/*
+ * dir_harvest.h: certificates harvested from valid signatures on inbound
+ * mail, kept durably so that the next outbound mail to that person is
+ * encrypted, with the algorithms they announced.
+ *
+ * The store is a directory (StateDirectory/harvest, mode 0700).  Each
+ * certificate is one file, named by the SHA-256 of the normalised address
+ * (local part as is, domain lower-cased) and the certificate's own
+ * SHA-256, holding the certificate and, when the signature carried them,
+ * the sender's SMIMECapabilities (DER) and the signing time.  Writes are
+ * atomic (temporary file, fsync, rename).  The same certificate harvested
+ * again replaces its file when its signing time is newer.
+ *
+ * The store keeps what valid signatures carried; whoever uses a harvested
+ * certificate still checks it (chain, validity, revocation, usage) at the
+ * time of use, as for any other source.
+ *
+ * Ownership and threads: dir_harvest_open() returns a handle freed with
+ * dir_harvest_free(); one handle may be shared by threads (each call
+ * works on files only).  Returned objects are new: the caller frees them
+ * with dir_harvest_list_free().
+ */
+#ifndef DIR_HARVEST_H
+#define DIR_HARVEST_H
+
+#include <stddef.h>
+#include <time.h>
+#include <openssl/x509.h>
+
+typedef struct dir_harvest dir_harvest_t;
+
+/* One harvested certificate. */
+typedef struct dir_harvest_entry {
+	X509 *cert;
+	unsigned char *caps;        /* SMIMECapabilities DER, or NULL */
+	size_t caps_len;
+	time_t signing_time;        /* 0 when the signature had none */
+} dir_harvest_entry_t;
+
+/* Opens (creating, mode 0700) the store in dir.  NULL with err on failure. */
+dir_harvest_t *dir_harvest_open(const char *dir, char *err, size_t errlen);
+void dir_harvest_free(dir_harvest_t *h);
+
+/*
+ * Stores cert for address with the capabilities it announced (caps may be
+ * NULL).  0, or -1 with err.
+ */
+int dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
+    const unsigned char *caps, size_t caps_len, time_t signing_time,
+    char *err, size_t errlen);
+
+/*
+ * Every certificate stored for address, newest signing time first, in a
+ * new array of *n entries (NULL and 0 when there is none).  0, or -1
+ * with err when the store cannot be read (an unreadable or malformed file
+ * is skipped, not an error).
+ */
+int dir_harvest_get(dir_harvest_t *h, const char *address,
+    dir_harvest_entry_t **entries, size_t *n, char *err, size_t errlen);
+void dir_harvest_list_free(dir_harvest_entry_t *entries, size_t n);
+
+#endif
