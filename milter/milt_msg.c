@@ -224,7 +224,8 @@ void
 milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
-	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
+	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error :
+	    cls == MILT_FAIL_DIRECTORY ? MILT_ON_TEMPFAIL : MILT_ON_REJECT;
 
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
@@ -248,6 +249,11 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 		r->rcode = "550";
 		r->xcode = "5.7.1";
 		snprintf(r->reply, sizeof(r->reply), "Not authorized to send as this sender");
+		break;
+	case MILT_FAIL_NOCERT:      /* the reason names the recipients */
+		r->rcode = "550";
+		r->xcode = "5.7.1";
+		snprintf(r->reply, sizeof(r->reply), "Encryption required: %.200s", reason);
 		break;
 	default:
 		r->rcode = "550";

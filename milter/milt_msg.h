@@ -50,6 +50,9 @@ typedef struct milt_result {
 	char signer_serial[80];
 	char sig_alg[64];           /* e.g. sha256WithRSAEncryption */
 	char reason[512];
+	/* Encryption (issue 3). */
+	char enc_alg[16];           /* "aes-256-cbc" or "aes-256-gcm" once encrypted */
+	size_t enc_ncerts;          /* certificates encrypted to, the sender's included */
 } milt_result_t;
 
 typedef struct milt_msg {
@@ -93,7 +96,10 @@ void milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
 /* The failure classes; milt_msg_fail() is the one table of their SMTP
  * answers.  Internal errors answer as OnInternalError says; the reason goes
  * to the log and the audit only, never to the client. */
-enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED };
+enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
+	MILT_FAIL_NOCERT,       /* Encryption always, a recipient without a certificate */
+	MILT_FAIL_DIRECTORY     /* a certificate source is down: always tempfail */
+};
 void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
 
 /* The domain of an address (after the last '@'), or NULL. */

@@ -1,10 +1,15 @@
 /*
- * milt_outbound.c: what happens to outbound mail: the signing-oracle check
+ * milt_outbound.c: what happens to outbound mail: the recipients' certificates
+ * (directory/dir_lookup.h) and the Encryption policy, the signing-oracle check
  * (may this login sign as the From address?), the signer's key from the
- * keystore, and signing through smime/.  Fills the message's result.
+ * keystore, signing, then encryption through smime/.  Fills the message's
+ * result.  A message that must be encrypted never leaves in clear: a
+ * lookup that cannot be answered or an encryption that fails is a tempfail.
  */
 #include "milter/milt_outbound.h"
+#include "directory/dir_lookup.h"
 #include "directory/dir_map.h"
+#include "milter/milt_log.h"
 #include "smime/smime.h"
 
 #include <limits.h>
@@ -159,11 +164,11 @@ done:
 	smime_sign_free(s);
 }
 
-/* An outbound message: sign it when we may and can. */
-void
-milt_outbound_process(milt_msg_t *m)
+/* Signing: fills the result (REPLACE when signed).  *signer gets the
+ * signer's certificate (a new reference) when it signed. */
+static void
+sign_step(milt_msg_t *m, smime_kind_t kind, X509 **signer)
 {
-	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
 	char *addr = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
@@ -175,8 +180,6 @@ milt_outbound_process(milt_msg_t *m)
 		return milt_msg_pass(m, "pass", "signing disabled (Sign no)");
 	if (kind == SMIME_KIND_SIGNED)
 		return milt_msg_pass(m, "pass", "already signed");
-	if (kind == SMIME_KIND_ENCRYPTED)
-		return milt_msg_pass(m, "pass", "already encrypted");
 	if ((addr = from_address(m)) == NULL)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {
@@ -195,6 +198,10 @@ milt_outbound_process(milt_msg_t *m)
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, kerr.msg);
 	} else {
 		sign_with(m, addr, key, cert, chain);
+		if (m->result.what == MILT_DO_REPLACE && signer != NULL) {
+			X509_up_ref(cert);
+			*signer = cert;
+		}
 	}
 	EVP_PKEY_free(key);
 	X509_free(cert);
@@ -202,3 +209,241 @@ milt_outbound_process(milt_msg_t *m)
 	free(addr);
 }
 
+/* ---- encryption (issue 3) ---- */
+
+typedef struct enc_plan {
+	STACK_OF(X509) *certs;      /* one per recipient */
+	int gcm_all;                /* every recipient announced AES-256-GCM */
+	char missing[300];          /* recipients without a certificate */
+} enc_plan_t;
+
+static void
+strlist_add(char *buf, size_t size, const char *addr)
+{
+	size_t off = strlen(buf);
+
+	if (off < size)
+		snprintf(buf + off, size - off, "%s<%s>", off ? ", " : "", addr);
+}
+
+/* Logs what the lookup said of each candidate that was not taken. */
+static void
+log_answer(const milt_msg_t *m, const char *rcpt, const dir_answer_t *a)
+{
+	if (a->note[0] != '\0')
+		milt_log(LOG_WARNING, m->qid, "%s", a->note);
+	for (size_t i = 0; i < a->ncands; i++)
+		if (strcmp(a->cands[i].verdict, "chosen") != 0)
+			milt_log(LOG_INFO, m->qid, "recipient <%s>: certificate %s serial %s "
+			    "from %s not used: %s", rcpt, a->cands[i].subject,
+			    a->cands[i].serial, a->cands[i].source, a->cands[i].verdict);
+}
+
+/*
+ * Looks up every recipient's certificate.  1: encrypt to p->certs; 0: do
+ * not encrypt (Encryption never, or if-possible and p->missing names who
+ * has none); -1: the result is set (a directory down: tempfail; always
+ * and someone without a certificate: reject naming them).
+ */
+static int
+encrypt_plan(milt_msg_t *m, enc_plan_t *p)
+{
+	char down[512] = "";
+
+	memset(p, 0, sizeof(*p));
+	p->gcm_all = 1;
+	if (m->conf->encryption == MILT_ENC_NEVER || m->nrcpts == 0)
+		return 0;
+	if ((p->certs = sk_X509_new_null()) == NULL) {
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		dir_answer_t a;
+		dir_status_t st = dir_lookup_find(m->conf->lookup, m->rcpts[i], &a);
+
+		log_answer(m, m->rcpts[i], &a);
+		if (st == DIR_OK && sk_X509_push(p->certs, a.cert)) {
+			a.cert = NULL;          /* the stack has it now */
+			p->gcm_all &= a.gcm;
+		} else if (st == DIR_ERR_UNAVAILABLE || st == DIR_ERR_NOMEM) {
+			snprintf(down, sizeof(down), "certificate lookup for <%.100s> failed: %.360s",
+			    m->rcpts[i], a.err);
+		} else {
+			strlist_add(p->missing, sizeof(p->missing), m->rcpts[i]);
+		}
+		dir_answer_clear(&a);
+	}
+	if (down[0] != '\0') {
+		milt_msg_fail(m, MILT_FAIL_DIRECTORY, down);
+		return -1;
+	}
+	if (p->missing[0] == '\0')
+		return 1;
+	if (m->conf->encryption == MILT_ENC_ALWAYS) {
+		char why[400];
+		snprintf(why, sizeof(why), "no certificate for recipient %s", p->missing);
+		milt_msg_fail(m, MILT_FAIL_NOCERT, why);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+result_drop_replacement(milt_result_t *r)
+{
+	for (size_t i = 0; i < r->nadd; i++) {
+		free(r->add_name[i]);
+		free(r->add_value[i]);
+	}
+	free(r->add_name);
+	free(r->add_value);
+	r->add_name = r->add_value = NULL;
+	r->nadd = 0;
+	milt_spool_free(r->new_body);
+	r->new_body = NULL;
+}
+
+/* The signed result's Content-* headers as "Name: value\n" lines. */
+static char *
+result_content_headers(const milt_result_t *r)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < r->nadd; i++)
+		len += strlen(r->add_name[i]) + strlen(r->add_value[i]) + 3;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < r->nadd; i++)
+		if (strncasecmp(r->add_name[i], "Content-", 8) == 0)
+			off += (size_t)sprintf(s + off, "%s: %s\n", r->add_name[i],
+			    r->add_value[i]);
+	s[off] = '\0';
+	return s;
+}
+
+static int
+result_take_enc_headers(milt_result_t *r, const smime_encrypt_t *e)
+{
+	size_t n = smime_encrypt_nheaders(e);
+
+	r->add_name = calloc(n ? n : 1, sizeof(char *));
+	r->add_value = calloc(n ? n : 1, sizeof(char *));
+	if (r->add_name == NULL || r->add_value == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		r->add_name[i] = strdup(smime_encrypt_header_name(e, i));
+		r->add_value[i] = strdup(smime_encrypt_header_value(e, i));
+		r->nadd = i + 1;
+		if (r->add_name[i] == NULL || r->add_value[i] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* The sender's own certificate for the sent copy: the signer's, else the
+ * keystore's for the envelope sender; NULL when there is none. */
+static X509 *
+sender_cert(milt_msg_t *m, X509 *signer)
+{
+	X509 *cert = NULL;
+	keystore_err_t kerr;
+
+	if (signer != NULL) {
+		X509_up_ref(signer);
+		return signer;
+	}
+	if (m->sender != NULL && keystore_signer(m->keystore, m->sender, NULL, &cert,
+	    NULL, &kerr) == KEYSTORE_OK)
+		return cert;
+	return NULL;
+}
+
+/*
+ * Encrypts what the result holds (the signed entity), or the message as
+ * received (PASS), to every recipient and the sender.  Any failure is a
+ * tempfail, whatever OnInternalError says: never in clear.
+ */
+static void
+encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
+{
+	milt_result_t *r = &m->result;
+	int signed_now = r->what == MILT_DO_REPLACE;
+	smime_encrypt_t *e = smime_encrypt_new();
+	X509 *own = sender_cert(m, signer);
+	char *hdrs = signed_now ? result_content_headers(r) : content_headers(m);
+	milt_spool_t *in = signed_now ? r->new_body : m->body;
+	milt_spool_t *out = milt_spool_new(m->conf->spool_dir,
+	    (size_t)m->conf->spool_memory, LLONG_MAX);
+	smime_body_t body = { NULL, 0, -1 };
+	int gcm = m->conf->encryption_cipher == MILT_CIPHER_GCM ||
+	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
+	smime_status_t st = SMIME_ERR_NOMEM;
+	char why[600];
+
+	if (e != NULL && hdrs != NULL && out != NULL) {
+		for (int i = 0; i < sk_X509_num(p->certs); i++)
+			smime_encrypt_add_recipient(e, sk_X509_value(p->certs, i));
+		if (own != NULL)
+			smime_encrypt_add_recipient(e, own);
+		smime_encrypt_set_cipher(e, gcm ? SMIME_CIPHER_AES256_GCM : SMIME_CIPHER_AES256_CBC);
+		smime_encrypt_set_oaep(e, m->conf->rsa_key_transport == 1);
+		smime_encrypt_set_tmpdir(e, m->conf->spool_dir, (size_t)m->conf->spool_memory);
+		body.mem = milt_spool_mem(in, &body.len);
+		body.fd = milt_spool_fd(in);
+		st = smime_encrypt_run(e, hdrs, &body, signed_now || kind == SMIME_KIND_SIGNED,
+		    milt_spool_writer, out);
+	}
+	if (st != SMIME_OK) {
+		snprintf(why, sizeof(why), "encryption failed: %s",
+		    e ? smime_encrypt_error(e) : "out of memory");
+		milt_spool_free(out);
+		milt_msg_tempfail(m, why);
+	} else {
+		result_drop_replacement(r);
+		r->new_body = out;
+		if (result_take_enc_headers(r, e) != 0) {
+			milt_msg_tempfail(m, "out of memory");
+		} else {
+			r->what = MILT_DO_REPLACE;
+			r->action = signed_now ? "signed+encrypted" : "encrypted";
+			snprintf(r->enc_alg, sizeof(r->enc_alg), "%s",
+			    gcm ? "aes-256-gcm" : "aes-256-cbc");
+			r->enc_ncerts = smime_encrypt_nrecipients(e);
+			snprintf(why, sizeof(why), "%s to %zu certificates%s", r->enc_alg,
+			    r->enc_ncerts, own ? " (the sender's included)" : "");
+			snprintf(r->reason, sizeof(r->reason), "%.500s", why);
+		}
+	}
+	X509_free(own);
+	free(hdrs);
+	smime_encrypt_free(e);
+}
+
+/* An outbound message: look up the recipients' certificates, sign when we
+ * may and can, then encrypt when Encryption says so. */
+void
+milt_outbound_process(milt_msg_t *m)
+{
+	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
+	X509 *signer = NULL;
+	enc_plan_t plan;
+	int enc;
+
+	if (kind == SMIME_KIND_ENCRYPTED)
+		return milt_msg_pass(m, "pass", "already encrypted");
+	if ((enc = encrypt_plan(m, &plan)) >= 0)
+		sign_step(m, kind, &signer);
+	if (enc > 0 && (m->result.what == MILT_DO_PASS || m->result.what == MILT_DO_REPLACE))
+		encrypt_with(m, &plan, signer, kind);
+	else if (enc == 0 && plan.missing[0] != '\0' &&
+	    (m->result.what == MILT_DO_PASS || m->result.what == MILT_DO_REPLACE)) {
+		milt_result_t *r = &m->result;
+		size_t off = strlen(r->reason);
+		snprintf(r->reason + off, sizeof(r->reason) - off, "%snot encrypted: "
+		    "no certificate for recipient %s", off ? "; " : "", plan.missing);
+	}
+	X509_free(signer);
+	sk_X509_pop_free(plan.certs, X509_free);
+}
