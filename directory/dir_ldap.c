@@ -134,17 +134,26 @@ ldap_exts(dir_ldap_t *d, char **exts, char *err, size_t errlen)
 	return 0;
 }
 
+/* 1 when field n (1 attrs, 2 scope, 3 filter) of the URL is not empty. */
+static int
+url_has_field(const char *url, int n)
+{
+	const char *p = strchr(url, '?');
+
+	for (int i = 1; p != NULL && i < n; i++)
+		p = strchr(p + 1, '?');
+	return p != NULL && p[1] != '\0' && p[1] != '?';
+}
+
 static int
 ldap_from_url(dir_ldap_t *d, const char *url, const dir_settings_t *s,
     char *err, size_t errlen)
 {
 	LDAPURLDesc *lud = NULL;
-	int nq = 0, rc = -1;
+	int rc = -1;
 	size_t na = 0;
 	char **attrs;
 
-	for (const char *p = url; *p; p++)
-		nq += *p == '?';
 	if (ldap_url_parse(url, &lud) != LDAP_URL_SUCCESS || lud->lud_host == NULL) {
 		snprintf(err, errlen, "\"%s\" is not an LDAP URL with a host", url);
 		return -1;
@@ -156,9 +165,9 @@ ldap_from_url(dir_ldap_t *d, const char *url, const dir_settings_t *s,
 		goto nomem;
 	}
 	d->base = strdup(lud->lud_dn ? lud->lud_dn : "");
-	d->scope = nq >= 2 && lud->lud_scope != LDAP_SCOPE_DEFAULT ? lud->lud_scope
-	    : LDAP_SCOPE_SUBTREE;
-	d->filter = strdup(nq >= 3 && lud->lud_filter && *lud->lud_filter ?
+	d->scope = url_has_field(url, 2) && lud->lud_scope != LDAP_SCOPE_DEFAULT ?
+	    lud->lud_scope : LDAP_SCOPE_SUBTREE;
+	d->filter = strdup(url_has_field(url, 3) && lud->lud_filter && *lud->lud_filter ?
 	    lud->lud_filter : s->filter);
 	if (lud->lud_attrs != NULL)
 		while (lud->lud_attrs[na] != NULL)
