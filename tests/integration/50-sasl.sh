@@ -1,6 +1,6 @@
 #!/bin/sh
 # Authenticated submission through a real Postfix (SMTP AUTH PLAIN, checked
-# by a fake Dovecot auth service): the signing oracle.  A login signs only
+# by Cyrus SASL inside smtpd against a private sasldb): the signing oracle.  A login signs only
 # as itself or as the addresses SignerMap gives it; anything else passes
 # unsigned, or is rejected with UnauthorizedSender reject.
 #
@@ -14,7 +14,9 @@
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
 need_gateway
-need_tools openssl gpgsm gpgconf certutil cmsutil postfix smtp-sink swaks perl
+need_tools openssl gpgsm gpgconf certutil cmsutil postfix smtp-sink swaks perl \
+    saslpasswd2 sasldblistusers2
+postconf -a 2>/dev/null | grep -qx cyrus || bail "Postfix lists cyrus in postconf -a"
 
 pki_make "$T/pki" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 verifiers_setup "$T/pki/ca.pem" || bail "verifiers set up"
@@ -31,11 +33,22 @@ boss      carol@example.com
 EOF
 GATE_OPTS="-o InternalHosts=127.0.0.1/32 -o SignerMap=$T/signers"
 
-sasl_start "$T/users" || bail "fake Dovecot auth service started"
+sasl_start "$T/users" || bail "sasldb made with saslpasswd2"
+for u in alice@example.com bob@example.com "boss@$PF_HOSTNAME"; do
+	check "sasldb holds $u" grep -q "^$u: userPassword" "$SASL_DIR/users.list"
+done
 gate_start || bail "smimegate started"
 sink_start || bail "smtp-sink started"
 pf_start "$MILTER_PORT" || bail "Postfix started with SMTP AUTH and the milter"
-ok "Postfix offers SMTP AUTH through the test auth service"
+swaks --server 127.0.0.1 --port "$SMTP_PORT" --timeout 30 --quit-after EHLO \
+    --helo client.smimegate.test >"$T/ehlo.log" 2>&1
+if grep -Eq '^<- +250[- ]AUTH .*PLAIN' "$T/ehlo.log"; then
+	ok "Postfix offers SMTP AUTH through Cyrus SASL ($(sed -n 's/^<- *250[- ]AUTH //p' "$T/ehlo.log"))"
+else
+	not_ok "Postfix offers SMTP AUTH PLAIN through Cyrus SASL"
+	diag_file "$T/ehlo.log" 15 swaks
+	diag_file "$PF_DIR/maillog" 10 maillog
+fi
 
 mkdir -p "$T/m"
 n=0
@@ -112,6 +125,25 @@ unsigned_as bob@example.com alice@example.com "login bob@example.com as alice fr
 HFROM=bob@example.com
 unsigned_as alice@example.com alice@example.com "login alice@example.com, envelope alice, From: bob@example.com"
 HFROM=
+
+# The backend checks passwords: a wrong one is refused (535), nothing queued.
+make_message "$T/m/badpw.eml" <<'EOF'
+From: alice@example.com
+To: bob@elsewhere.test
+Subject: wrong password
+Message-ID: <badpw@example.com>
+
+Never queued.
+EOF
+if send_mail "$T/m/badpw.eml" alice@example.com bob@elsewhere.test --auth PLAIN \
+    --auth-user alice@example.com --auth-password not-alice-pw --local-interface 127.0.0.2; then
+	not_ok "a wrong password is refused (got $SMTP_REPLY)"
+else
+	case $SMTP_REPLY in
+	535*) ok "a wrong password is refused ($SMTP_REPLY)" ;;
+	*) not_ok "a wrong password is refused with 535 (got $SMTP_REPLY)" ;;
+	esac
+fi
 
 # With UnauthorizedSender reject, the same attempt is refused at the end of
 # data, and a rightful login still signs.

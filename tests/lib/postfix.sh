@@ -6,11 +6,13 @@
 # pf_start [MILTER_PORT]  Postfix in $T/pf: smtpd on 127.0.0.1:$SMTP_PORT,
 #                         relaying everything to the sink; with a port,
 #                         smtpd_milters=inet:127.0.0.1:PORT, milter
-#                         protocol 6, default action tempfail.  Extra
-#                         main.cf lines come from $PF_EXTRA.
+#                         protocol 6, default action tempfail; without,
+#                         no milter settings.  Extra main.cf lines come
+#                         from $PF_EXTRA.
 # pf_stop
-# sasl_start USERS_FILE   SMTP AUTH (PLAIN) for the next pf_start, through
-#                         a fake Dovecot auth service (users file: "login
+# sasl_start USERS_FILE   SMTP AUTH (PLAIN, LOGIN) for the next pf_start,
+#                         through Cyrus SASL inside smtpd: a private sasldb
+#                         made with saslpasswd2 from USERS_FILE ("login
 #                         password" lines)
 # send_mail FILE FROM RCPT[,RCPT...] [swaks options...]
 #                         sends FILE (a whole message, CRLF) byte for byte;
@@ -28,6 +30,9 @@
 
 PF_DIR="$T/pf"
 SINK_DIR="$T/sink"
+# Postfix's myhostname; Cyrus SASL also takes it as the realm of a login
+# without "@" (see sasl_start).
+PF_HOSTNAME=mta.smimegate.test
 
 sink_start() {
 	SINK_PORT=$(free_port) || bail "a free port for smtp-sink"
@@ -51,16 +56,26 @@ pf_start() {
 	chown postfix "$PF_DIR/data"
 	: >"$PF_DIR/maillog"
 	_sasl=""
-	if [ -n "${SASL_PORT:-}" ]; then
+	if [ -n "${SASL_DIR:-}" ]; then
+		# smtpd_sasl_path names the application: Cyrus reads
+		# smtpd.conf from cyrus_sasl_config_path (upstream Postfix) or
+		# from config_directory/sasl (Debian's Postfix 3.7 ignores the
+		# parameter): $SASL_DIR is both.  No smtpd_sasl_local_domain:
+		# a login keeps the form the client gave (see sasl_start).
 		_sasl="smtpd_sasl_auth_enable = yes
-smtpd_sasl_type = dovecot
-smtpd_sasl_path = inet:127.0.0.1:$SASL_PORT
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $SASL_DIR
+smtpd_sasl_local_domain =
 smtpd_sasl_security_options = noanonymous"
 	fi
+	# Without a port, no milter settings at all (Postfix's defaults), so
+	# that $PF_EXTRA can attach one without overriding earlier lines.
+	_milters=""
 	if [ -n "$_mp" ]; then
-		_milters="smtpd_milters = inet:127.0.0.1:$_mp"
-	else
-		_milters="smtpd_milters ="
+		_milters="smtpd_milters = inet:127.0.0.1:$_mp
+milter_protocol = 6
+milter_default_action = tempfail"
 	fi
 	cat >"$PF_DIR/conf/main.cf" <<EOF
 # A private Postfix for smimegate's tests (written by tests/lib/postfix.sh).
@@ -74,7 +89,7 @@ setgid_group = postdrop
 syslog_name = postfix-smimegate-test
 maillog_file = $PF_DIR/maillog
 maillog_file_prefixes = $PF_DIR
-myhostname = mta.smimegate.test
+myhostname = $PF_HOSTNAME
 mydomain = smimegate.test
 myorigin = \$myhostname
 inet_interfaces = loopback-only
@@ -100,8 +115,6 @@ queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 $_milters
-milter_protocol = 6
-milter_default_action = tempfail
 $_sasl
 ${PF_EXTRA:-}
 EOF
@@ -215,13 +228,40 @@ strip_received() {
 	    { skip = 0; print }' "$1" >"$2"
 }
 
-# sasl_start USERS_FILE: the fake Dovecot auth service (fake-dovecot-auth.pl)
-# on $SASL_PORT; a later pf_start then offers SMTP AUTH PLAIN through it.
+# sasl_start USERS_FILE: SMTP AUTH through Cyrus SASL, the library inside
+# Postfix's smtpd (smtpd_sasl_type = cyrus): auxprop over a private sasldb
+# in $SASL_DIR ($PF_DIR/conf/sasl), one entry per "login password" line of
+# USERS_FILE.  A later pf_start offers PLAIN and LOGIN.
+#
+# Cyrus looks a login up as user@realm: "alice@example.com" is user alice in
+# realm example.com; a login without "@" ("boss") is looked up in the realm
+# of the server's name (Postfix passes myhostname, and no user realm since
+# smtpd_sasl_local_domain is empty).  The authenticated name Postfix hands
+# the milter ({auth_authen}) is the login as the client gave it.
 sasl_start() {
-	SASL_PORT=$(free_port) || bail "a free port for the auth service"
-	perl "$top/tests/lib/fake-dovecot-auth.pl" "$SASL_PORT" "$1" 600 \
-	    >"$T/sasl.log" 2>&1 &
-	SASL_PID=$!
-	at_exit "stop_pid $SASL_PID 20; keep '$T/sasl.log'"
-	wait_port "$SASL_PORT" "$SASL_PID" || { diag_file "$T/sasl.log"; return 1; }
+	SASL_DIR="$PF_DIR/conf/sasl"
+	mkdir -p "$SASL_DIR"
+	chmod 0755 "$PF_DIR" "$PF_DIR/conf" "$SASL_DIR"
+	_db="$SASL_DIR/sasldb2"
+	cat >"$SASL_DIR/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: PLAIN LOGIN
+sasldb_path: $_db
+EOF
+	: >"$T/sasl.log"
+	while read -r _login _pw; do
+		case $_login in ''|'#'*) continue ;; esac
+		case $_login in
+		*@*) _user=${_login%@*} _realm=${_login##*@} ;;
+		*) _user=$_login _realm=$PF_HOSTNAME ;;
+		esac
+		printf '%s' "$_pw" | saslpasswd2 -p -c -f "$_db" -u "$_realm" "$_user" \
+		    >>"$T/sasl.log" 2>&1 || { diag_file "$T/sasl.log"; return 1; }
+	done <"$1"
+	# smtpd runs as postfix and reads the database; nobody else may.
+	chown postfix "$_db" && chmod 0600 "$_db" || return 1
+	sasldblistusers2 -f "$_db" >"$SASL_DIR/users.list" 2>>"$T/sasl.log" ||
+	    { diag_file "$T/sasl.log"; return 1; }
+	keep "$SASL_DIR/users.list" sasldb-users.list
 }
