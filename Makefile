@@ -53,9 +53,12 @@ ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
 
+# Test-only programs the integration scripts drive (never installed).
+TOOLS_BIN = tests/tools/mimetool
+
 PROGS = smimegate smimectl
 
-.PHONY: all check unit run install clean deps layers bench fuzz FORCE
+.PHONY: all check unit tools run install clean deps layers bench fuzz FORCE
 all: $(PROGS)
 
 # Objects are rebuilt when the flags change (SANITIZE=..., CI=true), so
@@ -91,6 +94,12 @@ tests/unit/test_audit: TEST_LIBS = $(shell pkg-config --libs libxml-2.0)
 
 unit: $(UNIT_BIN)
 
+# mimetool: GMime takes delivered messages apart for tests/lib/mime.sh.
+tests/tools/mimetool: tests/tools/mimetool.o
+	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+tools: $(TOOLS_BIN)
+
 # The benchmark's instruments, never installed: a do-nothing milter (the
 # row that costs only the milter protocol) and OpenSSL's floor per message.
 BENCH_BIN = tests/bench/nullmilter tests/bench/floor
@@ -111,7 +120,7 @@ layers:
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 
-check: deps all unit layers
+check: deps all unit tools layers
 	sh tests/run
 
 deps:
@@ -130,7 +139,7 @@ install: all
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
 
 clean:
-	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(BENCH_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
+	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(BENCH_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
 	rm -rf tests/out
 
 -include $(wildcard */*.d */*/*.d)

@@ -1,47 +1,38 @@
-# tests/lib/mime.sh: taking delivered messages apart without a MIME
-# library (awk, sed, coreutils base64), keeping exact bytes where a
-# signature covers them.  Needs common.sh.
+# tests/lib/mime.sh: taking delivered messages apart with GMime, through
+# tests/tools/mimetool (built by `make check`; see its header comment),
+# keeping exact bytes where a signature covers them.  Needs common.sh.
 #
 # mime_split MSG DIR      multipart/signed -> DIR/content (the first part's
-#                         exact bytes, CRLF), DIR/sig.b64, DIR/sig.der,
-#                         DIR/sig.hdr, DIR/ctype, DIR/boundary
-# mime_leaves ENTITY DIR  every leaf part decoded to DIR/N.body
+#                         exact bytes), DIR/sig.b64 (the second part's body
+#                         as sent), DIR/sig.der (decoded), DIR/sig.hdr,
+#                         DIR/ctype, DIR/boundary, DIR/nparts
+# mime_leaves ENTITY DIR  every leaf part decoded to DIR/N.body, with
+#                         DIR/N.type, DIR/N.cte and DIR/structure
 # mime_same_content A B   two mime_leaves directories carry the same thing
 # mime_tamper MSG OUT     one byte of MSG's first part changed
+# mime_header MSG NAME    a header's unfolded value (first instance)
 # mime_body MSG OUT       the body of a message (after the first empty line)
 
-_mlib="$top/tests/lib"
+MIMETOOL="$top/tests/tools/mimetool"
+[ -x "$MIMETOOL" ] || bail "tests/tools/mimetool is built (make tools)"
 
 mime_split() {
 	rm -rf "$2"
 	mkdir -p "$2"
-	awk -v out="$2" -f "$_mlib/mime-split.awk" "$1" || return 1
-	base64 -d <"$2/sig.b64" >"$2/sig.der" 2>/dev/null || return 1
+	"$MIMETOOL" split "$1" "$2" 2>"$2.err" ||
+	    { diag "mimetool split: $(head -1 "$2.err")"; return 1; }
 	[ -s "$2/sig.der" ]
 }
 
 mime_tamper() {
-	awk -f "$_mlib/tamper.awk" "$1" "$1" >"$2"
+	"$MIMETOOL" tamper "$1" "$2"
 }
 
 mime_leaves() {
 	rm -rf "$2"
 	mkdir -p "$2"
-	awk -v out="$2" -f "$_mlib/mime-leaves.awk" "$1" || return 1
-	_n=$(cat "$2/leaves")
-	_i=1
-	while [ "$_i" -le "$_n" ]; do
-		case $(cat "$2/$_i.cte") in
-		base64)
-			base64 -d <"$2/$_i.raw" >"$2/$_i.body" 2>/dev/null ||
-			    { diag "leaf $_i: bad base64"; return 1; } ;;
-		quoted-printable)
-			awk -f "$_mlib/qp-decode.awk" "$2/$_i.raw" >"$2/$_i.body" ;;
-		*)
-			cp "$2/$_i.raw" "$2/$_i.body" ;;
-		esac
-		_i=$((_i + 1))
-	done
+	"$MIMETOOL" leaves "$1" "$2" 2>"$2.err" ||
+	    { diag "mimetool leaves: $(head -1 "$2.err")"; return 1; }
 }
 
 # Text compares without CRs and trailing empty lines (the last line break
@@ -86,17 +77,7 @@ mime_body() {
 }
 
 # A header's unfolded value from a message (first instance, name
-# case-insensitive).
+# case-insensitive); nothing when there is none.
 mime_header() {
-	awk -v want="$(echo "$2" | tr 'A-Z' 'a-z')" '
-	    { sub(/\r$/, "") }
-	    /^$/ { if (found) print v; exit }
-	    /^[ \t]/ { if (cur) v = v $0; next }
-	    {
-		if (found) { print v; found = 0; exit }
-		i = index($0, ":")
-		cur = (tolower(substr($0, 1, i - 1)) == want)
-		if (cur) { found = 1; v = substr($0, i + 1); sub(/^[ \t]+/, "", v) }
-	    }
-	    END { }' "$1"
+	"$MIMETOOL" header "$1" "$2" 2>/dev/null
 }
