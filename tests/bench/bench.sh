@@ -53,7 +53,18 @@ calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 HAVE_ENCRYPT=no
 "$top/smimegate" -c /dev/null -P Encryption >/dev/null 2>&1 && HAVE_ENCRYPT=yes
 HAVE_LOOKUP=no
-"$top/smimectl" -c /dev/null help 2>&1 | grep -q '\<lookup\>' && HAVE_LOOKUP=yes
+"$top/smimectl" -h 2>&1 | grep -q '^ *lookup' && HAVE_LOOKUP=yes
+
+# pending encrypt|lookup: what a row of a missing feature shows.  The
+# encryption and lookup rows are written once those features are in main
+# (issue 3); until then a build that has them says so instead of failing.
+pending() {
+	case $1 in
+	encrypt) _h=$HAVE_ENCRYPT ;;
+	*) _h=$HAVE_LOOKUP ;;
+	esac
+	if [ "$_h" = yes ]; then echo "n/a (no bench row yet)"; else echo "n/a (not built)"; fi
+}
 
 # --- figures: NAME=value pairs, printed as the table and as JSON ------
 
@@ -230,11 +241,7 @@ run_e2e() {
 	GATE_TCP_PID=$MPID
 	pf_milter "inet:127.0.0.1:$_mp"
 	e2e b.tcp "$MPID"
-	if [ "$HAVE_ENCRYPT" = yes ]; then
-		run_encrypt_rows
-	else
-		for _r in c.unix c.tcp d.unix d.tcp; do put "$_r.rate" "n/a (not built)"; done
-	fi
+	for _r in c.unix c.tcp d.unix d.tcp; do put "$_r.rate" "$(pending encrypt)"; done
 }
 
 # The cryptographic floor of one message (tests/bench/floor.c), in ms:
@@ -306,11 +313,7 @@ run_large() {
 	put large.sign.openssl_s "$TIME_S"
 	put large.sign.openssl_rss_mb "$(calc "$TIME_RSS / 1024" 1)"
 	put large.sign.ratio "$(calc "$(get large.sign.gate_s) / ($TIME_S > 0.01 ? $TIME_S : 0.01)" 2)"
-	if [ "$HAVE_ENCRYPT" = yes ]; then
-		run_large_encrypt
-	else
-		put large.encrypt.gate_s "n/a (not built)"
-	fi
+	put large.encrypt.gate_s "$(pending encrypt)"
 	# The daemon: peak RSS growth while it signs the message that
 	# arrives through Postfix (VmHWM reset through clear_refs).
 	[ -n "${GATE_UNIX_PID:-}" ] || return 0
@@ -339,25 +342,18 @@ run_naive() {
 	    -out /dev/null || die "openssl cms -sign failed"
 	_t1=$(now)
 	put naive.sign.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
-	if [ "$HAVE_ENCRYPT" = yes ]; then
-		_t0=$(now)
-		seq "$NAIVE" | xargs -P "$_cores" -I{} sh -c 'openssl cms -sign -md sha256 \
-		    -in "$1" -signer "$2.pem" -inkey "$2.key" |
-		    openssl cms -encrypt -aes256 -out /dev/null "$3"' sh \
-		    "$T/naive.eml" "$T/pki/alice" "$T/pki/bob.pem" || die "openssl cms -encrypt failed"
-		_t1=$(now)
-		put naive.encrypt.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
-	else
-		put naive.encrypt.rate "n/a (not built)"
-	fi
+	# Sign, then encrypt to bob: what (c) does, two processes a message.
+	_t0=$(now)
+	seq "$NAIVE" | xargs -P "$_cores" -I{} sh -c 'openssl cms -sign -md sha256 \
+	    -in "$1" -signer "$2.pem" -inkey "$2.key" |
+	    openssl cms -encrypt -aes256 -out /dev/null "$3"' sh \
+	    "$T/naive.eml" "$T/pki/alice" "$T/pki/bob.pem" || die "openssl cms -encrypt failed"
+	_t1=$(now)
+	put naive.encrypt.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
 }
 
 run_lookup() {
-	if [ "$HAVE_LOOKUP" = yes ]; then
-		run_lookup_rows
-	else
-		for _r in cold warm; do put "lookup.$_r.rate" "n/a (not built)"; done
-	fi
+	for _r in cold warm; do put "lookup.$_r.rate" "$(pending lookup)"; done
 }
 
 # --- the table and the JSON ----------------------------------------------
