@@ -30,6 +30,7 @@ struct dir_lookup {
 	char *harvest_dir;
 	dir_harvest_t *harvest;
 	pthread_mutex_t hlock;
+	time_t harvest_tried;
 	unsigned long searches;
 };
 
@@ -91,6 +92,25 @@ dir_lookup_free(dir_lookup_t *l)
 	free(l->harvest_dir);
 	pthread_mutex_destroy(&l->hlock);
 	free(l);
+}
+
+dir_harvest_t *
+dir_lookup_harvest(dir_lookup_t *l)
+{
+	char err[256];
+	time_t now = time(NULL);
+	dir_harvest_t *h;
+
+	if (l->harvest_dir == NULL)
+		return NULL;
+	pthread_mutex_lock(&l->hlock);
+	if (l->harvest == NULL && now - l->harvest_tried >= 60) {
+		l->harvest_tried = now;
+		l->harvest = dir_harvest_open(l->harvest_dir, err, sizeof(err));
+	}
+	h = l->harvest;
+	pthread_mutex_unlock(&l->hlock);
+	return h;
 }
 
 unsigned long
@@ -194,6 +214,7 @@ static int
 from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 {
 	dir_harvest_entry_t *v = NULL;
+	dir_harvest_t *h;
 	size_t n = 0, best = 0;
 	char err[256];
 	int crl_down = 0;
@@ -204,9 +225,9 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 	pthread_mutex_lock(&l->hlock);
 	if (l->harvest == NULL && stat(l->harvest_dir, &st) == 0)
 		l->harvest = dir_harvest_open(l->harvest_dir, err, sizeof(err));
+	h = l->harvest;
 	pthread_mutex_unlock(&l->hlock);
-	if (l->harvest == NULL || dir_harvest_get(l->harvest, addr, &v, &n, err,
-	    sizeof(err)) != 0)
+	if (h == NULL || dir_harvest_get(h, addr, &v, &n, err, sizeof(err)) != 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		int r = judge(l, a, v[i].cert, NULL, addr, "harvested");

@@ -104,6 +104,13 @@ void dir_answer_clear(dir_answer_t *a);
 int dir_lookup_flush(dir_lookup_t *l, const char *address, char *err,
     size_t errlen);
 
+/* The harvest store (dir_harvest.h) the lookup reads, opened (and its
+ * directory created, mode 0700) on the first call; NULL when there is
+ * none or it cannot be opened (then retried at most once a minute).
+ * Owned by the lookup; shared by threads. */
+struct dir_harvest;
+struct dir_harvest *dir_lookup_harvest(dir_lookup_t *l);
+
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);
 

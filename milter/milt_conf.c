@@ -9,6 +9,7 @@
 #include "milter/milt_conf.h"
 #include "directory/dir_map.h"
 #include "directory/dir_lookup.h"
+#include "smime/smime.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -98,8 +99,6 @@ static const conf_key_t conf_keys[] = {
 	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL },
 	{ "LDAPSearchTimeout", T_INT, "10", OFF(ldap_search_timeout), 1, 300, NULL },
 	{ "LDAPPoolSize", T_INT, "4", OFF(ldap_pool_size), 1, 32, NULL },
-	{ "CertificateAuthorities", T_PATH, "", OFF(trust_anchors), 0, 0, NULL },
-	{ "SystemTrustStore", T_BOOL, "yes", OFF(system_trust), 0, 0, NULL },
 	{ "CRLCheck", T_BOOL, "yes", OFF(crl_check), 0, 0, NULL },
 	{ "CRLUnavailable", T_ENUM, "tempfail", OFF(crl_unavailable), 0, 0, crl_names },
 	{ "CRLTimeout", T_INT, "10", OFF(crl_timeout), 1, 300, NULL },
@@ -110,6 +109,16 @@ static const conf_key_t conf_keys[] = {
 	{ "CachePositiveTTL", T_INT, "86400", OFF(cache_positive_ttl), 0, 31536000, NULL },
 	{ "CacheNegativeTTL", T_INT, "3600", OFF(cache_negative_ttl), 0, 31536000, NULL },
 	{ "CacheSize", T_INT, "10000", OFF(cache_size), 0, 10000000, NULL },
+	/* Inbound: decryption, verification, harvesting (issue 4). */
+	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL },
+	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL },
+	{ "Verify", T_BOOL, "yes", OFF(verify_inbound), 0, 0, NULL },
+	{ "ConvertOpaqueSigned", T_BOOL, "yes", OFF(convert_opaque), 0, 0, NULL },
+	{ "HarvestCertificates", T_BOOL, "yes", OFF(harvest), 0, 0, NULL },
+	{ "TrustAnchorFile", T_PATH, "", OFF(trust_anchor_file), 0, 0, NULL },
+	{ "TrustSystemStore", T_BOOL, "yes", OFF(trust_system), 0, 0, NULL },
+	{ "CRLFile", T_PATH, "", OFF(crl_file), 0, 0, NULL },
+	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -550,7 +559,7 @@ conf_finish_lookup(milt_conf_t *c, char *err, size_t errlen)
 		.connect_timeout = (int)c->ldap_connect_timeout,
 		.search_timeout = (int)c->ldap_search_timeout,
 		.pool_size = (int)c->ldap_pool_size,
-		.ca_file = c->trust_anchors, .system_store = c->system_trust,
+		.ca_file = c->trust_anchor_file, .system_store = c->trust_system,
 		.crl_check = c->crl_check, .crl_policy = c->crl_unavailable,
 		.crl_timeout = (int)c->crl_timeout, .crl_cache_seconds = (long)c->crl_cache_time,
 		.redis = c->redis_server, .redis_prefix = c->redis_prefix,
@@ -569,6 +578,32 @@ conf_finish_lookup(milt_conf_t *c, char *err, size_t errlen)
 	free_list(urls);
 	free(harvest);
 	return c->lookup ? 0 : -1;
+}
+
+/* Inbound: a valid header name, and the trust anchors and CRLs loaded. */
+static int
+conf_inbound_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
+{
+	char why[512];
+	size_t idx = 0;
+
+	conf_key_find("ResultHeader", &idx);
+	if (*c->result_header == '\0' || strcspn(c->result_header,
+	    ": \t\r\n") != strlen(c->result_header))
+		return errf(err, errlen, src->set_at[idx], "ResultHeader: \"%s\" is not "
+		    "a header field name", c->result_header), -1;
+	for (const char *p = c->result_header; *p != '\0'; p++)
+		if (*p < 33 || *p > 126)
+			return errf(err, errlen, src->set_at[idx], "ResultHeader: not "
+			    "printable ASCII"), -1;
+	if (!c->verify_inbound)
+		return 0;
+	smime_init();
+	c->trust = smime_trust_new(c->trust_anchor_file, c->trust_system, c->crl_file,
+	    c->crl_dir, why, sizeof(why));
+	if (c->trust == NULL)
+		return snprintf(err, errlen, "%s", why), -1;
+	return 0;
 }
 
 static int
@@ -604,6 +639,8 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 	}
 	if (!c->keystore_dir || !c->spool_dir || !c->master_key_file)
 		return snprintf(err, errlen, "out of memory"), -1;
+	if (conf_inbound_finish(c, src, err, errlen) != 0)
+		return -1;
 	if (*c->signer_map_file != '\0') {
 		char why[512];
 
@@ -692,6 +729,7 @@ milt_conf_unref(milt_conf_t *c)
 	free(c->internal_hosts);
 	dir_map_free(c->signer_map);
 	dir_lookup_free(c->lookup);
+	smime_trust_free(c->trust);
 	free(c->file);
 	free(c);
 }

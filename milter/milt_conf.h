@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 struct dir_map;
+struct smime_trust;
 
 enum milt_on_error { MILT_ON_TEMPFAIL = 0, MILT_ON_ACCEPT, MILT_ON_REJECT };
 enum milt_unauth { MILT_UNAUTH_PASS = 0, MILT_UNAUTH_REJECT };
@@ -80,8 +81,6 @@ typedef struct milt_conf {
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
 	long long ldap_search_timeout; /* LDAPSearchTimeout, seconds */
 	long long ldap_pool_size;      /* LDAPPoolSize */
-	char *trust_anchors;           /* CertificateAuthorities ("" = none) */
-	int system_trust;              /* SystemTrustStore */
 	int crl_check;                 /* CRLCheck */
 	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
 	long long crl_timeout;         /* CRLTimeout, seconds */
@@ -92,7 +91,19 @@ typedef struct milt_conf {
 	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
 	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
 	long long cache_size;          /* CacheSize, entries (in-process cache) */
-	struct dir_lookup *lookup;     /* built from the keys above */
+	struct dir_lookup *lookup;     /* built from the keys above, with
+	                                  TrustAnchorFile and TrustSystemStore */
+	/* Inbound (issue 4): decryption, verification, harvesting. */
+	char *result_header;           /* ResultHeader */
+	int decrypt_inbound;           /* Decrypt */
+	int verify_inbound;            /* Verify */
+	int convert_opaque;            /* ConvertOpaqueSigned */
+	int harvest;                   /* HarvestCertificates */
+	char *trust_anchor_file;       /* TrustAnchorFile ("" = none) */
+	int trust_system;              /* TrustSystemStore */
+	char *crl_file;                /* CRLFile ("" = none) */
+	char *crl_dir;                 /* CRLDirectory ("" = none) */
+	struct smime_trust *trust;     /* loaded from the four above */
 } milt_conf_t;
 
 enum milt_encrypt { MILT_ENC_NEVER = 0, MILT_ENC_IF_POSSIBLE, MILT_ENC_ALWAYS };

@@ -20,6 +20,13 @@
 #include "milter/milt_conf.h"
 #include "milter/milt_spool.h"
 #include "keystore/keystore.h"
+#include "directory/dir_harvest.h"
+
+/* Stores a harvested certificate: dir_harvest_put() (directory/), or a
+ * test's stand-in. */
+typedef int (*milt_harvest_fn)(dir_harvest_t *h, const char *address,
+    X509 *cert, const unsigned char *caps, size_t caps_len,
+    time_t signing_time, char *err, size_t errlen);
 
 typedef struct milt_hdr {
 	char *name;
@@ -32,6 +39,8 @@ typedef enum milt_do {
 	MILT_DO_REJECT,             /* 5xx */
 	MILT_DO_TEMPFAIL            /* 4xx: the MTA keeps it and retries */
 } milt_do_t;
+
+#define MILT_RESULT_HDRS 4
 
 typedef struct milt_result {
 	milt_do_t what;
@@ -53,11 +62,20 @@ typedef struct milt_result {
 	/* Encryption (issue 3). */
 	char enc_alg[16];           /* "aes-256-cbc" or "aes-256-gcm" once encrypted */
 	size_t enc_ncerts;          /* certificates encrypted to, the sender's included */
+	/* PASS and REPLACE alike: every header called strip[i] is deleted
+	 * (so nobody outside can forge ours), then set_name[i]: set_value[i]
+	 * are added.  Filled by milt_result_strip() / milt_result_set(). */
+	char *strip[MILT_RESULT_HDRS];
+	size_t nstrip;
+	char *set_name[MILT_RESULT_HDRS], *set_value[MILT_RESULT_HDRS];
+	size_t nset;
 } milt_result_t;
 
 typedef struct milt_msg {
 	milt_conf_t *conf;          /* a reference of our own */
 	keystore_t *keystore;       /* shared, not ours */
+	dir_harvest_t *harvest;     /* shared, not ours; NULL: no harvesting */
+	milt_harvest_fn harvest_put;
 	char qid[64];               /* Postfix queue ID, or "NOQUEUE" */
 	char client_addr[64];       /* textual IP address, "" if unknown */
 	int client_internal;        /* connects from InternalHosts */
@@ -101,6 +119,13 @@ enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
 	MILT_FAIL_DIRECTORY     /* a certificate source is down: always tempfail */
 };
 void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
+
+/* Adds a header name to delete, or a header to add, to a result; 0, or
+ * -1 when out of memory or MILT_RESULT_HDRS are used. */
+int milt_result_strip(milt_result_t *r, const char *name);
+int milt_result_set(milt_result_t *r, const char *name, const char *value);
+/* 1 when the result deletes headers called name. */
+int milt_result_strips(const milt_result_t *r, const char *name);
 
 /* The domain of an address (after the last '@'), or NULL. */
 const char *milt_addr_domain(const char *addr);

@@ -217,6 +217,13 @@ canon_decode_content(GMimePart *part, GMimeDataWrapper *content, int text,
 	GMimeDataWrapper *w;
 	GMimeFilter *filter;
 
+	/* Trailing white space on quoted-printable lines is transport padding,
+	 * not content (RFC 2045 6.7(3)): strip it before decoding. */
+	if (from == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
+		filter = g_mime_filter_strip_new();
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+		g_object_unref(filter);
+	}
 	if (from == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
 	    from == GMIME_CONTENT_ENCODING_BASE64 ||
 	    from == GMIME_CONTENT_ENCODING_UUENCODE) {

@@ -851,6 +851,8 @@ test_sign_mislabelled(void **state)
 		  "na\xc3\xafve =3D ok\n", "na\xc3\xafve = ok\n" },
 		{ "unknown encoding with 8-bit octets", "x-foo", "\xe9t\xe9\n",
 		  "\xe9t\xe9\n" },
+		{ "quoted-printable padding is not content (RFC 2045 6.7(3))",
+		  "quoted-printable", "na\xc3\xafve  \t\nend\n", "na\xc3\xafve\nend\n" },
 	};
 	size_t i;
 
