@@ -171,12 +171,26 @@ rcpt_setup() { # NAME PKIDIR
 	at_exit "GNUPGHOME='$_h/gnupg' gpgconf --kill all"
 	# gpgsm 2.2.40 crashes (SIGSEGV) importing a PKCS#12 with an EC key,
 	# legacy form or not: then its decryption is skipped for that one.
-	if ! GNUPGHOME="$_h/gnupg" gpgsm --batch --disable-dirmngr --pinentry-mode loopback \
+	# It also, rarely, misreads a legacy PKCS#12 OpenSSL wrote ("possibly
+	# bad passphrase" with the right one): a new export (new salt) is
+	# tried, three times at most.
+	_try=0
+	while ! GNUPGHOME="$_h/gnupg" gpgsm --batch --disable-dirmngr --pinentry-mode loopback \
 	    --passphrase-fd 0 --import "$2/$1.legacy.p12" <"$2/p12.pass" \
-	    >"$_h/import.log" 2>&1; then
-		grep -q 'Segmentation fault' "$_h/import.log" || { diag_file "$_h/import.log"; return 1; }
-		echo "gpgsm 2.2.40 crashes importing an EC PKCS#12" >"$_h/no-gpgsm"
-	fi
+	    >"$_h/import.log" 2>&1; do
+		if grep -q 'Segmentation fault' "$_h/import.log"; then
+			echo "gpgsm 2.2.40 crashes importing an EC PKCS#12" >"$_h/no-gpgsm"
+			break
+		fi
+		_try=$((_try + 1))
+		if [ "$_try" -ge 3 ] || ! grep -q 'possibly bad passphrase' "$_h/import.log"; then
+			diag_file "$_h/import.log"
+			return 1
+		fi
+		diag "gpgsm misread $1.legacy.p12; exporting it again (try $((_try + 1)))"
+		rm -f "$2/$1.legacy.p12"
+		pki_legacy_p12 "$2" "$1" >/dev/null 2>&1 || return 1
+	done
 	certutil -N -d "sql:$_h/nss" --empty-password >>"$_h/import.log" 2>&1 &&
 	pk12util -i "$2/$1.p12" -d "sql:$_h/nss" -W "$(cat "$2/p12.pass")" \
 	    >>"$_h/import.log" 2>&1 || { diag_file "$_h/import.log"; return 1; }
