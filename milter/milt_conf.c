@@ -8,6 +8,7 @@
  */
 #include "milter/milt_conf.h"
 #include "directory/dir_map.h"
+#include "policy/policy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -83,6 +84,8 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
+	/* Policy (issue 6) */
+	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -489,6 +492,26 @@ conf_absolute_paths(milt_conf_t *c)
 	return 0;
 }
 
+/* The policy rules file (PolicyFile), or the built-in rules. */
+static int
+conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
+{
+	policy_err_t perr;
+	size_t idx = 0;
+
+	if (*c->policy_file == '\0')
+		c->policy = policy_builtin();
+	else
+		c->policy = policy_load(c->policy_file, &perr);
+	if (c->policy != NULL)
+		return 0;
+	if (*c->policy_file == '\0')
+		return snprintf(err, errlen, "out of memory"), -1;
+	conf_key_find("PolicyFile", &idx);
+	errf(err, errlen, src->set_at[idx], "PolicyFile: %s", perr.msg);
+	return -1;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -532,7 +555,7 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
+	return conf_load_policy(c, src, err, errlen);
 }
 
 milt_conf_t *
@@ -609,6 +632,7 @@ milt_conf_unref(milt_conf_t *c)
 	}
 	free(c->internal_hosts);
 	dir_map_free(c->signer_map);
+	policy_unref(c->policy);
 	free(c->file);
 	free(c);
 }

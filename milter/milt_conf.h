@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 struct dir_map;
+struct policy;
 
 enum milt_on_error { MILT_ON_TEMPFAIL = 0, MILT_ON_ACCEPT, MILT_ON_REJECT };
 enum milt_unauth { MILT_UNAUTH_PASS = 0, MILT_UNAUTH_REJECT };
@@ -70,6 +71,10 @@ typedef struct milt_conf {
 	int audit_subject;             /* AuditSubject */
 	int audit_syslog;              /* AuditSyslog */
 	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
+
+	/* Policy (issue 6) */
+	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
+	struct policy *policy;         /* loaded from policy_file; never NULL */
 } milt_conf_t;
 
 /* The built-in defaults, and where the stock file lives. */
