@@ -123,7 +123,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	           $(DESTDIR)$(SYSCONFDIR)/smimegate
 	install -m 0755 smimegate smimectl $(DESTDIR)$(SBINDIR)/
-	install -m 0644 docs/smimegate.conf.5 docs/smimegate-audit.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/smimegate.conf.5 docs/smimegate-audit.5 docs/smimegate-policy.5 \
+	    $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/smimegate.8 docs/smimectl.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf ] || \
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
