@@ -160,6 +160,9 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 		if (conn->conf->on_audit_error == MILT_ON_TEMPFAIL)
 			milt_msg_tempfail(m, "the audit log cannot be written");
 	}
+	/* Policy (issue 6): held in the MTA's hold queue. */
+	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS)
+		milt_msg_tempfail(m, "the MTA refused to hold the message");
 	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
@@ -264,6 +267,10 @@ mlfi_eom(SMFICTX *ctx)
 	r = milt_msg_process(m);
 	if (r->what == MILT_DO_REPLACE && apply_replace(ctx, m, &m->result) != 0)
 		milt_msg_tempfail(m, "the MTA refused the changes");
+	/* Policy (issue 6): a Subject tag stripped. */
+	if ((r->what == MILT_DO_REPLACE || r->what == MILT_DO_PASS) && r->new_subject &&
+	    smfi_chgheader(ctx, "Subject", 1, r->new_subject) != MI_SUCCESS)
+		milt_msg_tempfail(m, "the MTA refused the new Subject");
 	return msg_answer(ctx, conn);
 }
 
@@ -294,7 +301,7 @@ mlfi_close(SMFICTX *ctx)
 static struct smfiDesc milt_desc = {
 	"smimegate",
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE,
 	mlfi_connect,
 	NULL,           /* helo */
 	mlfi_envfrom,

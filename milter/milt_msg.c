@@ -8,6 +8,7 @@
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
 #include "milter/milt_outbound.h"
+#include "milter/milt_policy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -50,6 +51,8 @@ result_clear(milt_result_t *r)
 	free(r->add_name);
 	free(r->add_value);
 	milt_spool_free(r->new_body);
+	milt_policy_free(r->policy);
+	free(r->new_subject);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -249,6 +252,11 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 		r->xcode = "5.7.1";
 		snprintf(r->reply, sizeof(r->reply), "Not authorized to send as this sender");
 		break;
+	case MILT_FAIL_POLICY:
+		r->rcode = "550";
+		r->xcode = "5.7.1";
+		snprintf(r->reply, sizeof(r->reply), "Delivery refused by policy");
+		break;
 	default:
 		r->rcode = "550";
 		r->xcode = "5.3.0";
@@ -306,4 +314,5 @@ milt_msg_log(const milt_msg_t *m)
 	    r->action ? r->action : "none",
 	    r->signer[0] ? ", signer=<" : "", r->signer, r->signer[0] ? ">" : "",
 	    r->reason[0] ? ", reason=" : "", r->reason);
+	milt_policy_log(m);
 }

@@ -30,8 +30,11 @@ typedef enum milt_do {
 	MILT_DO_PASS = 0,           /* deliver as it is */
 	MILT_DO_REPLACE,            /* replace Content-* headers and body */
 	MILT_DO_REJECT,             /* 5xx */
-	MILT_DO_TEMPFAIL            /* 4xx: the MTA keeps it and retries */
+	MILT_DO_TEMPFAIL,           /* 4xx: the MTA keeps it and retries */
+	MILT_DO_HOLD                /* the MTA's hold queue; reason says why (issue 6) */
 } milt_do_t;
+
+struct milt_policy_res;
 
 typedef struct milt_result {
 	milt_do_t what;
@@ -50,6 +53,10 @@ typedef struct milt_result {
 	char signer_serial[80];
 	char sig_alg[64];           /* e.g. sha256WithRSAEncryption */
 	char reason[512];
+	/* Policy (issue 6): the decision and form per recipient (milt_policy.h),
+	 * NULL when not decided; a new Subject (a tag stripped), or NULL. */
+	struct milt_policy_res *policy;
+	char *new_subject;
 } milt_result_t;
 
 typedef struct milt_msg {
@@ -93,7 +100,8 @@ void milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
 /* The failure classes; milt_msg_fail() is the one table of their SMTP
  * answers.  Internal errors answer as OnInternalError says; the reason goes
  * to the log and the audit only, never to the client. */
-enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED };
+enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
+	MILT_FAIL_POLICY };
 void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
 
 /* The domain of an address (after the last '@'), or NULL. */

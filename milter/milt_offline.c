@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <gmime/gmime.h>
 
@@ -108,6 +109,18 @@ write_header(FILE *out, const char *name, const char *value)
 	fputs("\r\n", out);
 }
 
+/* The value of header i; the policy's new Subject for the first Subject. */
+static const char *
+subject_of(const milt_msg_t *m, size_t i)
+{
+	const char *v = m->hdrs[i].value;
+
+	if (m->result.new_subject != NULL && strcasecmp(m->hdrs[i].name, "Subject") == 0 &&
+	    v == milt_msg_header(m, "Subject"))
+		return m->result.new_subject;
+	return v;
+}
+
 static int
 write_result(const milt_msg_t *m, FILE *out)
 {
@@ -121,7 +134,7 @@ write_result(const milt_msg_t *m, FILE *out)
 		return -1;
 	for (size_t i = 0; i < m->nhdrs; i++)
 		if (r->what != MILT_DO_REPLACE || !milt_msg_is_content_header(m->hdrs[i].name))
-			write_header(out, m->hdrs[i].name, m->hdrs[i].value);
+			write_header(out, m->hdrs[i].name, subject_of(m, i));
 	for (size_t i = 0; r->what == MILT_DO_REPLACE && i < r->nadd; i++)
 		write_header(out, r->add_name[i], r->add_value[i]);
 	fputs("\r\n", out);
@@ -168,6 +181,11 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 		goto done;
 	r = milt_msg_process(m);
 	milt_msg_log(m);
+	if (r->what == MILT_DO_HOLD) {
+		snprintf(err, errlen, "the message would be held: %s", r->reason);
+		rc = 1;
+		goto done;
+	}
 	if (r->what == MILT_DO_REJECT || r->what == MILT_DO_TEMPFAIL) {
 		snprintf(err, errlen, "the message would be answered %s %s %s",
 		    r->rcode, r->xcode, r->reply);
