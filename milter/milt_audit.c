@@ -145,6 +145,9 @@ audit_action_of(const milt_result_t *r)
 		{ "unsigned", AUDIT_CLEAR },     /* left the gateway unsigned */
 		{ "rejected", AUDIT_REJECTED },
 		{ "tempfail", AUDIT_TEMPFAILED },
+		{ "decrypted", AUDIT_DECRYPTED },
+		{ "verified", AUDIT_VERIFIED },
+		{ "decrypted+verified", AUDIT_DECRYPTED_VERIFIED },
 		{ "held", AUDIT_HELD },
 	};
 

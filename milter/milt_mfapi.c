@@ -221,28 +221,50 @@ mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	return SMFIS_CONTINUE;
 }
 
-/* Applies a REPLACE result: Content-* headers out, new ones in, new body. */
+/* 1 when the result deletes this header of the message. */
 static int
-apply_replace(SMFICTX *ctx, const milt_msg_t *m, milt_result_t *r)
+hdr_goes(const milt_result_t *r, const char *name)
 {
-	unsigned char *buf;
-	long long off = 0;
-	ssize_t n;
+	return milt_result_strips(r, name)
+	    || (r->what == MILT_DO_REPLACE && milt_msg_is_content_header(name));
+}
 
+/*
+ * Applies the headers of a delivering result: out go the Content-*
+ * headers (REPLACE) and those the result strips, then in come the new
+ * content headers (REPLACE) and the result's own.
+ */
+static int
+apply_headers(SMFICTX *ctx, const milt_msg_t *m, const milt_result_t *r)
+{
 	/* Highest index first, so the indexes of the others stay right. */
 	for (size_t i = m->nhdrs; i-- > 0;) {
 		int idx = 0;
 
-		if (!milt_msg_is_content_header(m->hdrs[i].name))
+		if (!hdr_goes(r, m->hdrs[i].name))
 			continue;
 		for (size_t j = 0; j <= i; j++)
 			idx += strcasecmp(m->hdrs[j].name, m->hdrs[i].name) == 0;
 		if (smfi_chgheader(ctx, m->hdrs[i].name, idx, NULL) != MI_SUCCESS)
 			return -1;
 	}
-	for (size_t i = 0; i < r->nadd; i++)
+	for (size_t i = 0; r->what == MILT_DO_REPLACE && i < r->nadd; i++)
 		if (smfi_addheader(ctx, r->add_name[i], r->add_value[i]) != MI_SUCCESS)
 			return -1;
+	for (size_t i = 0; i < r->nset; i++)
+		if (smfi_addheader(ctx, r->set_name[i], r->set_value[i]) != MI_SUCCESS)
+			return -1;
+	return 0;
+}
+
+/* Applies a REPLACE result's new body. */
+static int
+apply_body(SMFICTX *ctx, milt_result_t *r)
+{
+	unsigned char *buf;
+	long long off = 0;
+	ssize_t n;
+
 	if ((buf = malloc(BODY_CHUNK)) == NULL)
 		return -1;
 	while ((n = milt_spool_read(r->new_body, off, buf, BODY_CHUNK)) > 0) {
@@ -265,12 +287,10 @@ mlfi_eom(SMFICTX *ctx)
 		return tempfail(ctx, NULL, "end of message without message context");
 	msg_take_qid(ctx, m);
 	r = milt_msg_process(m);
-	if (r->what == MILT_DO_REPLACE && apply_replace(ctx, m, &m->result) != 0)
+	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
+	    && (apply_headers(ctx, m, r) != 0
+	    || (r->what == MILT_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
 		milt_msg_tempfail(m, "the MTA refused the changes");
-	/* Policy (issue 6): a Subject tag stripped. */
-	if ((r->what == MILT_DO_REPLACE || r->what == MILT_DO_PASS) && r->new_subject &&
-	    smfi_chgheader(ctx, "Subject", 1, r->new_subject) != MI_SUCCESS)
-		milt_msg_tempfail(m, "the MTA refused the new Subject");
 	return msg_answer(ctx, conn);
 }
 

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <gmime/gmime.h>
 
@@ -109,18 +108,6 @@ write_header(FILE *out, const char *name, const char *value)
 	fputs("\r\n", out);
 }
 
-/* The value of header i; the policy's new Subject for the first Subject. */
-static const char *
-subject_of(const milt_msg_t *m, size_t i)
-{
-	const char *v = m->hdrs[i].value;
-
-	if (m->result.new_subject != NULL && strcasecmp(m->hdrs[i].name, "Subject") == 0 &&
-	    v == milt_msg_header(m, "Subject"))
-		return m->result.new_subject;
-	return v;
-}
-
 static int
 write_result(const milt_msg_t *m, FILE *out)
 {
@@ -133,10 +120,13 @@ write_result(const milt_msg_t *m, FILE *out)
 	if (buf == NULL)
 		return -1;
 	for (size_t i = 0; i < m->nhdrs; i++)
-		if (r->what != MILT_DO_REPLACE || !milt_msg_is_content_header(m->hdrs[i].name))
-			write_header(out, m->hdrs[i].name, subject_of(m, i));
+		if ((r->what != MILT_DO_REPLACE || !milt_msg_is_content_header(m->hdrs[i].name))
+		    && !milt_result_strips(r, m->hdrs[i].name))
+			write_header(out, m->hdrs[i].name, m->hdrs[i].value);
 	for (size_t i = 0; r->what == MILT_DO_REPLACE && i < r->nadd; i++)
 		write_header(out, r->add_name[i], r->add_value[i]);
+	for (size_t i = 0; i < r->nset; i++)
+		write_header(out, r->set_name[i], r->set_value[i]);
 	fputs("\r\n", out);
 	while ((n = milt_spool_read(body, off, buf, CHUNK)) > 0) {
 		fwrite(buf, 1, (size_t)n, out);

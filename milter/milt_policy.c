@@ -127,7 +127,8 @@ milt_policy_outbound(milt_msg_t *m, int *sign)
 			return whole_message(m, p, i);
 	for (size_t k = 0; k < p->res.n; k++)
 		*sign |= p->forms[k].sign && !p->forms[k].passthrough;
-	if (p->res.subject != NULL && (r->new_subject = strdup(p->res.subject)) == NULL)
+	if (p->res.subject != NULL && (milt_result_strip(r, "Subject") != 0 ||
+	    milt_result_set(r, "Subject", p->res.subject) != 0))
 		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "policy: out of memory"), 1;
 	return 0;
 }

@@ -28,7 +28,8 @@ typedef struct milt_policy_res {
 /*
  * Decides for every recipient of m.  Returns 1 when the result is final
  * (refused, held, tempfailed: m->result is set), else 0 with *sign: sign
- * the message.  A Subject tag to strip goes to m->result.new_subject.
+ * the message.  A Subject with its tag stripped replaces the Subject
+ * (milt_result_strip() and milt_result_set()).
  */
 int milt_policy_outbound(milt_msg_t *m, int *sign);
 
