@@ -4,6 +4,8 @@
 #   make check           build and run every test (unit, miltertest, Postfix)
 #   make run             build and run the gateway in the foreground on its
 #                        embedded defaults (state under ./var)
+#   make bench           measure the gateway against Postfix alone, a do-nothing
+#                        milter and OpenSSL (a few minutes; tests/out/bench.json)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
 #
@@ -101,6 +103,17 @@ tests/tools/mimetool: tests/tools/mimetool.o
 
 tools: $(TOOLS_BIN)
 
+# The benchmark's instruments, never installed: a do-nothing milter (the
+# row that costs only the milter protocol) and OpenSSL's floor per message.
+BENCH_BIN = tests/bench/nullmilter tests/bench/floor
+tests/bench/nullmilter: tests/bench/nullmilter.o
+	$(CC) $(LDFLAGS) -o $@ $< $(MILTER_LIBS)
+tests/bench/floor: tests/bench/floor.o
+	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: deps all $(BENCH_BIN)
+	sh tests/bench/bench.sh
+
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
 	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] milter/*.[ch] \
@@ -130,7 +143,7 @@ install: all
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
 
 clean:
-	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
+	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(BENCH_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
 	rm -rf tests/out
 
 -include $(wildcard */*.d */*/*.d)
