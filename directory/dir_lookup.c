@@ -113,6 +113,12 @@ dir_lookup_harvest(dir_lookup_t *l)
 	return h;
 }
 
+size_t
+dir_lookup_ndirs(const dir_lookup_t *l)
+{
+	return l->ndirs;
+}
+
 unsigned long
 dir_lookup_searches(const dir_lookup_t *l)
 {

@@ -111,6 +111,9 @@ int dir_lookup_flush(dir_lookup_t *l, const char *address, char *err,
 struct dir_harvest;
 struct dir_harvest *dir_lookup_harvest(dir_lookup_t *l);
 
+/* How many LDAP directories are configured. */
+size_t dir_lookup_ndirs(const dir_lookup_t *l);
+
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);
 

@@ -10,6 +10,7 @@
 #include "directory/dir_map.h"
 #include "directory/dir_lookup.h"
 #include "smime/smime.h"
+#include "policy/policy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -41,7 +42,6 @@ static const char *const unauth_names[] = { "pass", "reject", NULL };
 static const char *const sigmode_names[] = { "detached", "opaque", NULL };
 static const char *const on_audit_names[] = { "tempfail", "accept", NULL };
 /* Encryption (issue 3). */
-static const char *const encrypt_names[] = { "never", "if-possible", "always", NULL };
 static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm", NULL };
 static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
@@ -91,7 +91,6 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
 	/* Outbound encryption and certificate lookup (issue 3). */
-	{ "Encryption", T_ENUM, "if-possible", OFF(encryption), 0, 0, encrypt_names },
 	{ "EncryptionCipher", T_ENUM, "auto", OFF(encryption_cipher), 0, 0, cipher_names },
 	{ "RSAKeyTransport", T_ENUM, "pkcs1", OFF(rsa_key_transport), 0, 0, keytransport_names },
 	{ "LDAPDirectories", T_STR, "", OFF(ldap_directories), 0, 0, NULL },
@@ -119,6 +118,8 @@ static const conf_key_t conf_keys[] = {
 	{ "TrustSystemStore", T_BOOL, "yes", OFF(trust_system), 0, 0, NULL },
 	{ "CRLFile", T_PATH, "", OFF(crl_file), 0, 0, NULL },
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
+	/* Policy (issue 6) */
+	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -606,6 +607,26 @@ conf_inbound_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t err
 	return 0;
 }
 
+/* The policy rules file (PolicyFile), or the built-in rules. */
+static int
+conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
+{
+	policy_err_t perr;
+	size_t idx = 0;
+
+	if (*c->policy_file == '\0')
+		c->policy = policy_builtin();
+	else
+		c->policy = policy_load(c->policy_file, &perr);
+	if (c->policy != NULL)
+		return 0;
+	if (*c->policy_file == '\0')
+		return snprintf(err, errlen, "out of memory"), -1;
+	conf_key_find("PolicyFile", &idx);
+	errf(err, errlen, src->set_at[idx], "PolicyFile: %s", perr.msg);
+	return -1;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -651,7 +672,9 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return conf_finish_lookup(c, err, errlen);
+	if (conf_finish_lookup(c, err, errlen) != 0)
+		return -1;
+	return conf_load_policy(c, src, err, errlen);
 }
 
 milt_conf_t *
@@ -730,6 +753,7 @@ milt_conf_unref(milt_conf_t *c)
 	dir_map_free(c->signer_map);
 	dir_lookup_free(c->lookup);
 	smime_trust_free(c->trust);
+	policy_unref(c->policy);
 	free(c->file);
 	free(c);
 }

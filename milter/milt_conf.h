@@ -22,6 +22,7 @@
 
 struct dir_map;
 struct smime_trust;
+struct policy;
 
 enum milt_on_error { MILT_ON_TEMPFAIL = 0, MILT_ON_ACCEPT, MILT_ON_REJECT };
 enum milt_unauth { MILT_UNAUTH_PASS = 0, MILT_UNAUTH_REJECT };
@@ -73,7 +74,6 @@ typedef struct milt_conf {
 	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
 
 	/* Outbound encryption and certificate lookup (issue 3). */
-	int encryption;                /* Encryption: enum milt_encrypt */
 	int encryption_cipher;         /* EncryptionCipher: enum milt_cipher */
 	int rsa_key_transport;         /* RSAKeyTransport: 0 pkcs1, 1 oaep */
 	char *ldap_directories;        /* LDAPDirectories: URLs, white space between */
@@ -104,9 +104,11 @@ typedef struct milt_conf {
 	char *crl_file;                /* CRLFile ("" = none) */
 	char *crl_dir;                 /* CRLDirectory ("" = none) */
 	struct smime_trust *trust;     /* loaded from the four above */
+	/* Policy (issue 6) */
+	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
+	struct policy *policy;         /* loaded from policy_file; never NULL */
 } milt_conf_t;
 
-enum milt_encrypt { MILT_ENC_NEVER = 0, MILT_ENC_IF_POSSIBLE, MILT_ENC_ALWAYS };
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
 
 /* The built-in defaults, and where the stock file lives. */

@@ -163,6 +163,9 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 		if (conn->conf->on_audit_error == MILT_ON_TEMPFAIL)
 			milt_msg_tempfail(m, "the audit log cannot be written");
 	}
+	/* Policy (issue 6): held in the MTA's hold queue. */
+	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS)
+		milt_msg_tempfail(m, "the MTA refused to hold the message");
 	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
@@ -336,7 +339,7 @@ mlfi_close(SMFICTX *ctx)
 static struct smfiDesc milt_desc = {
 	"smimegate",
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE,
 	mlfi_connect,
 	NULL,           /* helo */
 	mlfi_envfrom,

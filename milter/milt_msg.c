@@ -9,6 +9,7 @@
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
 #include "milter/milt_outbound.h"
+#include "milter/milt_policy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,6 +63,7 @@ result_clear(milt_result_t *r)
 		free(r->set_value[i]);
 	}
 	milt_spool_free(r->new_body);
+	milt_policy_free(r->policy);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -272,8 +274,7 @@ void
 milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
-	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error :
-	    cls == MILT_FAIL_DIRECTORY ? MILT_ON_TEMPFAIL : MILT_ON_REJECT;
+	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
 
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
@@ -298,10 +299,10 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 		r->xcode = "5.7.1";
 		snprintf(r->reply, sizeof(r->reply), "Not authorized to send as this sender");
 		break;
-	case MILT_FAIL_NOCERT:      /* the reason names the recipients */
+	case MILT_FAIL_POLICY:
 		r->rcode = "550";
 		r->xcode = "5.7.1";
-		snprintf(r->reply, sizeof(r->reply), "Encryption required: %.200s", reason);
+		snprintf(r->reply, sizeof(r->reply), "Delivery refused by policy");
 		break;
 	default:
 		r->rcode = "550";
@@ -364,4 +365,5 @@ milt_msg_log(const milt_msg_t *m)
 	    r->action ? r->action : "none",
 	    r->signer[0] ? ", signer=<" : "", r->signer, r->signer[0] ? ">" : "",
 	    r->reason[0] ? ", reason=" : "", r->reason);
+	milt_policy_log(m);
 }

@@ -37,10 +37,12 @@ typedef enum milt_do {
 	MILT_DO_PASS = 0,           /* deliver as it is */
 	MILT_DO_REPLACE,            /* replace Content-* headers and body */
 	MILT_DO_REJECT,             /* 5xx */
-	MILT_DO_TEMPFAIL            /* 4xx: the MTA keeps it and retries */
+	MILT_DO_TEMPFAIL,           /* 4xx: the MTA keeps it and retries */
+	MILT_DO_HOLD                /* the MTA's hold queue; reason says why (issue 6) */
 } milt_do_t;
 
 #define MILT_RESULT_HDRS 4
+struct milt_policy_res;
 
 typedef struct milt_result {
 	milt_do_t what;
@@ -69,6 +71,9 @@ typedef struct milt_result {
 	size_t nstrip;
 	char *set_name[MILT_RESULT_HDRS], *set_value[MILT_RESULT_HDRS];
 	size_t nset;
+	/* Policy (issue 6): the decision and form per recipient (milt_policy.h),
+	 * NULL when not decided. */
+	struct milt_policy_res *policy;
 } milt_result_t;
 
 typedef struct milt_msg {
@@ -115,9 +120,7 @@ void milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
  * answers.  Internal errors answer as OnInternalError says; the reason goes
  * to the log and the audit only, never to the client. */
 enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
-	MILT_FAIL_NOCERT,       /* Encryption always, a recipient without a certificate */
-	MILT_FAIL_DIRECTORY     /* a certificate source is down: always tempfail */
-};
+	MILT_FAIL_POLICY };
 void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
 
 /* Adds a header name to delete, or a header to add, to a result; 0, or

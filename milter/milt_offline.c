@@ -171,6 +171,11 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 		goto done;
 	r = milt_msg_process(m);
 	milt_msg_log(m);
+	if (r->what == MILT_DO_HOLD) {
+		snprintf(err, errlen, "the message would be held: %s", r->reason);
+		rc = 1;
+		goto done;
+	}
 	if (r->what == MILT_DO_REJECT || r->what == MILT_DO_TEMPFAIL) {
 		snprintf(err, errlen, "the message would be answered %s %s %s",
 		    r->rcode, r->xcode, r->reply);

@@ -8,6 +8,7 @@
  */
 #include "milter/milt_outbound.h"
 #include "directory/dir_lookup.h"
+#include "milter/milt_policy.h"
 #include "directory/dir_map.h"
 #include "milter/milt_log.h"
 #include "smime/smime.h"
@@ -167,7 +168,7 @@ done:
 /* Signing: fills the result (REPLACE when signed).  *signer gets the
  * signer's certificate (a new reference) when it signed. */
 static void
-sign_step(milt_msg_t *m, smime_kind_t kind, X509 **signer)
+sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 {
 	char *addr = NULL;
 	EVP_PKEY *key = NULL;
@@ -180,6 +181,8 @@ sign_step(milt_msg_t *m, smime_kind_t kind, X509 **signer)
 		return milt_msg_pass(m, "pass", "signing disabled (Sign no)");
 	if (kind == SMIME_KIND_SIGNED)
 		return milt_msg_pass(m, "pass", "already signed");
+	if (!sign)
+		return milt_msg_pass(m, "unsigned", "policy: sign=no for every recipient");
 	if ((addr = from_address(m)) == NULL)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {
@@ -214,7 +217,7 @@ sign_step(milt_msg_t *m, smime_kind_t kind, X509 **signer)
 typedef struct enc_plan {
 	STACK_OF(X509) *certs;      /* one per recipient */
 	int gcm_all;                /* every recipient announced AES-256-GCM */
-	char missing[300];          /* recipients without a certificate */
+	char missing[300];          /* recipients whose form is not encrypted */
 } enc_plan_t;
 
 static void
@@ -226,67 +229,64 @@ strlist_add(char *buf, size_t size, const char *addr)
 		snprintf(buf + off, size - off, "%s<%s>", off ? ", " : "", addr);
 }
 
-/* Logs what the lookup said of each candidate that was not taken. */
-static void
-log_answer(const milt_msg_t *m, const char *rcpt, const dir_answer_t *a)
-{
-	if (a->note[0] != '\0')
-		milt_log(LOG_WARNING, m->qid, "%s", a->note);
-	for (size_t i = 0; i < a->ncands; i++)
-		if (strcmp(a->cands[i].verdict, "chosen") != 0)
-			milt_log(LOG_INFO, m->qid, "recipient <%s>: certificate %s serial %s "
-			    "from %s not used: %s", rcpt, a->cands[i].subject,
-			    a->cands[i].serial, a->cands[i].source, a->cands[i].verdict);
-}
-
 /*
- * Looks up every recipient's certificate.  1: encrypt to p->certs; 0: do
- * not encrypt (Encryption never, or if-possible and p->missing names who
- * has none); -1: the result is set (a directory down: tempfail; always
- * and someone without a certificate: reject naming them).
+ * What the policy's forms (milt_policy.c, which looked the certificates
+ * up) mean for the message as a whole, while one copy per form is not
+ * there: 1 encrypt to p->certs (every recipient's form says encrypt);
+ * 0 do not (none does, or some do not and none of them must: p->missing
+ * names who has none); -1 the result is set: some recipient's rule says
+ * encrypt=always while another cannot be encrypted to, so the message is
+ * refused rather than sent in clear (fail closed).
  */
 static int
 encrypt_plan(milt_msg_t *m, enc_plan_t *p)
 {
-	char down[512] = "";
+	const milt_policy_res_t *pol = m->result.policy;
+	char must[300] = "", never[300] = "";
+	size_t n_enc = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->gcm_all = 1;
-	if (m->conf->encryption == MILT_ENC_NEVER || m->nrcpts == 0)
+	if (pol == NULL || pol->res.n == 0 || pol->certs == NULL)
 		return 0;
+	for (size_t i = 0; i < pol->res.n; i++) {
+		if (pol->forms[i].encrypt && pol->certs[i] != NULL) {
+			n_enc++;
+			if (pol->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS)
+				strlist_add(must, sizeof(must), m->rcpts[i]);
+		} else if (pol->res.d[i].v[POLICY_ENCRYPT] != POLICY_ENC_NEVER &&
+		    !pol->forms[i].passthrough) {
+			strlist_add(p->missing, sizeof(p->missing), m->rcpts[i]);
+		} else {
+			strlist_add(never, sizeof(never), m->rcpts[i]);
+		}
+	}
+	if (n_enc == 0)
+		return 0;
+	if (n_enc < pol->res.n) {
+		char why[700];
+		if (must[0] == '\0')
+			return 0;
+		if (p->missing[0] == '\0')
+			snprintf(p->missing, sizeof(p->missing), "%s", never);
+		snprintf(why, sizeof(why), "policy: %s must be encrypted, %s cannot be, "
+		    "and mixed recipients are not split yet", must, p->missing);
+		milt_msg_fail(m, MILT_FAIL_POLICY, why);
+		return -1;
+	}
 	if ((p->certs = sk_X509_new_null()) == NULL) {
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		dir_answer_t a;
-		dir_status_t st = dir_lookup_find(m->conf->lookup, m->rcpts[i], &a);
-
-		log_answer(m, m->rcpts[i], &a);
-		if (st == DIR_OK && sk_X509_push(p->certs, a.cert)) {
-			a.cert = NULL;          /* the stack has it now */
-			p->gcm_all &= a.gcm;
-		} else if (st == DIR_ERR_UNAVAILABLE || st == DIR_ERR_NOMEM) {
-			snprintf(down, sizeof(down), "certificate lookup for <%.100s> failed: %.360s",
-			    m->rcpts[i], a.err);
-		} else {
-			strlist_add(p->missing, sizeof(p->missing), m->rcpts[i]);
+	for (size_t i = 0; i < pol->res.n; i++) {
+		if (!sk_X509_push(p->certs, pol->certs[i])) {
+			milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+			return -1;
 		}
-		dir_answer_clear(&a);
+		X509_up_ref(pol->certs[i]);
+		p->gcm_all &= pol->gcm[i];
 	}
-	if (down[0] != '\0') {
-		milt_msg_fail(m, MILT_FAIL_DIRECTORY, down);
-		return -1;
-	}
-	if (p->missing[0] == '\0')
-		return 1;
-	if (m->conf->encryption == MILT_ENC_ALWAYS) {
-		char why[400];
-		snprintf(why, sizeof(why), "no certificate for recipient %s", p->missing);
-		milt_msg_fail(m, MILT_FAIL_NOCERT, why);
-		return -1;
-	}
-	return 0;
+	return 1;
 }
 
 static void
@@ -421,20 +421,23 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	smime_encrypt_free(e);
 }
 
-/* An outbound message: look up the recipients' certificates, sign when we
- * may and can, then encrypt when Encryption says so. */
+/* An outbound message: the policy (which looks up the recipients'
+ * certificates), signing when we may and can, then encryption when every
+ * recipient's form says so. */
 void
 milt_outbound_process(milt_msg_t *m)
 {
 	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
 	X509 *signer = NULL;
 	enc_plan_t plan;
-	int enc;
+	int enc, sign;
 
+	if (milt_policy_outbound(m, &sign))
+		return;
 	if (kind == SMIME_KIND_ENCRYPTED)
 		return milt_msg_pass(m, "pass", "already encrypted");
 	if ((enc = encrypt_plan(m, &plan)) >= 0)
-		sign_step(m, kind, &signer);
+		sign_step(m, kind, sign, &signer);
 	if (enc > 0 && (m->result.what == MILT_DO_PASS || m->result.what == MILT_DO_REPLACE))
 		encrypt_with(m, &plan, signer, kind);
 	else if (enc == 0 && plan.missing[0] != '\0' &&

@@ -18,6 +18,7 @@
 #include "keystore/keystore.h"
 #include "milter/ctl_audit.h"
 #include "milter/ctl_lookup.h"
+#include "milter/ctl_policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +61,8 @@ static const char usage_text[] =
     "               [--key FILE.pub] [FILE...]\n"
     "  lookup ADDRESS...\n"
     "  cache flush [ADDRESS...]\n"
+    "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
+    "               [--header 'Name: value']... [--content-type TYPE]\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
     "from $" PASSWORD_ENV ", else from the terminal.\n";
 
@@ -575,6 +578,22 @@ cmd_lookup(const ctl_t *c, int argc, char **argv, int cache)
 	return rc;
 }
 
+/* policy explain ...: the decision per recipient (ctl_policy.c) */
+static int
+cmd_policy(const ctl_t *c, int argc, char **argv)
+{
+	milt_conf_t *conf;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("policy: want explain");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = ctl_policy(argc - 1, argv + 1, conf);
+	milt_conf_unref(conf);
+	return rc;
+}
+
 /* ---- main ---- */
 
 /* -c, -o, -h; returns the index of the command, or -1 with *rc set. */
@@ -625,5 +644,7 @@ main(int argc, char **argv)
 		return cmd_audit(&c, argc - i, argv + i);
 	if (strcmp(argv[i], "lookup") == 0 || strcmp(argv[i], "cache") == 0)
 		return cmd_lookup(&c, argc - i, argv + i, argv[i][0] == 'c');
+	if (strcmp(argv[i], "policy") == 0)
+		return cmd_policy(&c, argc - i, argv + i);
 	return usage_error("unknown command %s", argv[i]);
 }

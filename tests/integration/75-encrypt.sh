@@ -10,7 +10,8 @@
 # then encrypted; each recipient decrypts it with openssl, gpgsm and NSS
 # using its own key, the signature inside verifies, and the sender's key
 # decrypts it too.  Redis stopped: mail still flows; slapd stopped:
-# Encryption always is tempfailed and nothing goes out in clear.
+# mail under encrypt=always (PolicyFile) is tempfailed and nothing goes
+# out in clear.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/dirpki.sh"
@@ -157,7 +158,7 @@ check "a cached revoked certificate is refused on use" \
 
 verifiers_setup "$P/ca.pem" || bail "verifiers set up"
 gate_import "$P" alice
-gate_start -o Encryption=if-possible || bail "smimegate started"
+gate_start || bail "smimegate started (built-in policy: encrypt=if-possible)"
 sink_start || bail "smtp-sink started"
 pf_start "$MILTER_PORT" || bail "Postfix started with smtpd_milters"
 ok "Postfix on 127.0.0.1:$SMTP_PORT with the milter"
@@ -317,19 +318,37 @@ else
 	not_ok "if-possible mixed recipients delivered ($SMTP_REPLY)"
 fi
 
-# ---- Encryption always --------------------------------------------------
+# ---- encrypt=always (smimegate-policy(5)) ------------------------------
+echo "default encrypt=always fallback=reject" >"$T/policy"
 
 gate_stop
-gate_start -o Encryption=always || bail "smimegate restarted with Encryption always"
+gate_start -o "PolicyFile=$T/policy" || bail "smimegate restarted with encrypt=always"
 msg always-rita rita@example.net dave@example.net
 if send_mail "$T/m/always-rita.eml" alice@example.com rita@example.net,dave@example.net; then
 	not_ok "always, rita's certificate is revoked: rejected (was accepted)"
 else
 	case $SMTP_REPLY in
-	550*5.7.1*rita@example.net*) ok "always, rita revoked: 550 5.7.1 naming her ($SMTP_REPLY)" ;;
-	*) not_ok "always, rita revoked: 550 5.7.1 naming her (got $SMTP_REPLY)" ;;
+	550*5.7.1*) ok "always, rita revoked: 550 5.7.1 ($SMTP_REPLY)" ;;
+	*) not_ok "always, rita revoked: 550 5.7.1 (got $SMTP_REPLY)" ;;
 	esac
 fi
+check "always, rita revoked: the log names her and says why" \
+    grep -q "action=rejected, reason=policy: <rita@example.net>: encrypt=always, no certificate" "$GATE_LOG"
+
+# dave must be encrypted, victor cannot be: refused, never in clear.
+printf 'default encrypt=if-possible\nto dave@example.net encrypt=always\n' >"$T/policy2"
+gate_stop
+gate_start -o "PolicyFile=$T/policy2" || bail "smimegate restarted with a rule for dave"
+msg mixed-always dave@example.net victor@example.net
+if send_mail "$T/m/mixed-always.eml" alice@example.com dave@example.net,victor@example.net; then
+	not_ok "dave encrypt=always, victor without a certificate: refused (was accepted)"
+else
+	check "dave encrypt=always, victor without a certificate: refused ($SMTP_REPLY)" \
+	    sh -c "echo '$SMTP_REPLY' | grep -q '^550 5.7.1' &&
+	    grep -q 'policy: <dave@example.net> must be encrypted, <victor@example.net> cannot be' '$GATE_LOG'"
+fi
+gate_stop
+gate_start -o "PolicyFile=$T/policy" || bail "smimegate restarted with encrypt=always"
 
 # Redis stopped mid-test: mail still flows, the outage logged once.
 redis_stop
@@ -353,7 +372,7 @@ else
 	esac
 fi
 sleep 1
-if grep -l "marker-noldap\|marker-always-rita" "$SINK_DIR"/* >/dev/null 2>&1; then
+if grep -l "marker-noldap\|marker-always-rita\|marker-mixed-always" "$SINK_DIR"/* >/dev/null 2>&1; then
 	not_ok "nothing went out in clear"
 else
 	ok "nothing went out in clear"
