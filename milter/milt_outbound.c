@@ -1,6 +1,6 @@
 /*
- * milt_outbound.c: what happens to outbound mail: the recipients' certificates
- * (directory/dir_lookup.h) and the Encryption policy, the signing-oracle check
+ * milt_outbound.c: what happens to outbound mail: the policy (milt_policy.c,
+ * which looks the recipients' certificates up), the signing-oracle check
  * (may this login sign as the From address?), the signer's key from the
  * keystore, signing, then encryption through smime/.  Fills the message's
  * result.  A message that must be encrypted never leaves in clear: a
