@@ -120,6 +120,8 @@ static const conf_key_t conf_keys[] = {
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 	/* Policy (issue 6) */
 	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
+	/* Operations (issue 10) */
+	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 

@@ -23,6 +23,7 @@
 #include "milter/milt_mfapi.h"
 #include "milter/milt_audit.h"
 #include "milter/milt_log.h"
+#include "milter/milt_metrics.h"
 #include "milter/milt_msg.h"
 
 #include <arpa/inet.h>
@@ -62,6 +63,18 @@ conf_current(void)
 
 	pthread_mutex_lock(&gw.lock);
 	c = milt_conf_ref(gw.conf);
+	pthread_mutex_unlock(&gw.lock);
+	return c;
+}
+
+/* The configuration in force, with a reference (milt_http.c's getter). */
+milt_conf_t *
+milt_mfapi_conf(void)
+{
+	milt_conf_t *c;
+
+	pthread_mutex_lock(&gw.lock);
+	c = gw.conf != NULL ? milt_conf_ref(gw.conf) : NULL;
 	pthread_mutex_unlock(&gw.lock);
 	return c;
 }
@@ -169,17 +182,21 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 
 	if (gw.audit != NULL && milt_audit_record(gw.audit, m, err, sizeof(err)) != 0) {
 		milt_log(LOG_ERR, m->qid, "%s", err);
+		milt_metrics_error("audit");
 		if (conn->conf->on_audit_error == MILT_ON_TEMPFAIL)
 			milt_msg_tempfail(m, "the audit log cannot be written");
 	}
 	/* Policy (issue 6): held in the MTA's hold queue. */
-	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS)
+	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS) {
+		milt_metrics_error("mta");
 		milt_msg_tempfail(m, "the MTA refused to hold the message");
+	}
 	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 	}
 	milt_msg_log(m);
+	milt_metrics_message(r->direction, r->action);
 	conn_msg_end(conn);
 	return rc;
 }

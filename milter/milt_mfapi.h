@@ -25,5 +25,7 @@ int milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
 typedef milt_conf_t *(*milt_reload_fn)(void *arg);
 int milt_mfapi_main(milt_reload_fn reload, void *arg);
 void milt_mfapi_swap(milt_conf_t *conf);
+/* The configuration in force with one more reference, or NULL. */
+milt_conf_t *milt_mfapi_conf(void);
 
 #endif

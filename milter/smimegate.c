@@ -7,6 +7,7 @@
 #include "milter/milt_audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
+#include "milter/milt_http.h"
 #include "milter/milt_mfapi.h"
 #include "milter/milt_offline.h"
 #include "keystore/keystore.h"
@@ -255,6 +256,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	int foreground = o->foreground;
 	struct passwd *pw = service_user(conf);
 	milt_audit_t *audit;
+	milt_http_t *http = NULL;
 	char err[512];
 	keystore_t *ks;
 	int rc;
@@ -263,18 +265,25 @@ serve(milt_conf_t *conf, const opts_t *o)
 	open_state(conf, pw, &ks, &audit);
 	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
+	if (*conf->http_listen != '\0' &&
+	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, audit != NULL,
+	    err, sizeof(err))) == NULL)
+		die("%s", err);
 	drop_privileges(pw);
 	if (!foreground && conf->background && daemon(0, 0) != 0)
 		die("cannot go to the background: %s", strerror(errno));
 	write_pid(conf);
 	if (audit != NULL && milt_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
+	if (http != NULL && milt_http_start(http) != 0)
+		die("cannot start the HTTP thread: %s", strerror(errno));
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
 	    conf->state_dir);
 	reload_src.o = o;
 	reload_src.first = conf;
 	rc = milt_mfapi_main(reload_conf, NULL);
 	milt_log(LOG_INFO, NULL, "stopping");
+	milt_http_close(http);
 	milt_audit_close(audit);
 	if (*conf->pid_file != '\0')
 		unlink(conf->pid_file);
