@@ -56,7 +56,7 @@ TOOLS_BIN = tests/tools/mimetool
 
 PROGS = smimegate smimectl
 
-.PHONY: all check unit tools run install clean deps layers bench fuzz FORCE
+.PHONY: all check unit tools run install clean deps layers bench fuzz fuzzers FORCE
 all: $(PROGS)
 
 # Objects are rebuilt when the flags change (SANITIZE=..., CI=true), so
@@ -98,6 +98,36 @@ tests/tools/mimetool: tests/tools/mimetool.o
 
 tools: $(TOOLS_BIN)
 
+# ---- fuzzing (issue 9): libFuzzer harnesses tests/fuzz/fuzz_*.c -------
+# Built with clang, -fsanitize=fuzzer,address,undefined, from objects of
+# their own under tests/fuzz/obj/ (the programs' objects stay as they are).
+#   make fuzz FUZZ_SECONDS=60     each harness for that long (tests/fuzz/run)
+# make check runs each briefly (tests/integration/90-fuzz.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_OBJDIR   = tests/fuzz/obj
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) -Wno-format-nonliteral $(WERROR) $(FUZZ_SAN) \
+                -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -pthread -MMD -MP
+FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN      = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(filter-out tests/fuzz/fuzz_util.c,$(FUZZ_SRC)))
+FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(SMIME_SRC) $(KEYSTORE_SRC) \
+                $(DIR_SRC) $(AUDIT_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
+
+$(FUZZ_OBJDIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+tests/fuzz/bin/%: $(FUZZ_OBJDIR)/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@ $^ $(PKG_LIBS) $(MILTER_LIBS)
+
+fuzzers: $(FUZZ_BIN)
+
+fuzz: fuzzers
+	sh tests/fuzz/run $(FUZZ_SECONDS)
+
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
 	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] milter/*.[ch] \
@@ -127,6 +157,6 @@ install: all
 
 clean:
 	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
-	rm -rf tests/out
+	rm -rf tests/out tests/fuzz/obj tests/fuzz/bin
 
--include $(wildcard */*.d */*/*.d)
+-include $(wildcard */*.d */*/*.d) $(shell find tests/fuzz/obj -name '*.d' 2>/dev/null)
