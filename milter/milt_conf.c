@@ -83,6 +83,12 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
+	/* Limits (issue 9). */
+	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
+	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },
+	{ "MaximumHeaderLength", T_SIZE, "64K", OFF(max_header_length), 1 * KB, 10 * MB, NULL },
+	{ "MaximumHeaders", T_INT, "1000", OFF(max_headers), 10, 100000, NULL },
+	{ "MaximumRecipients", T_INT, "1000", OFF(max_recipients), 1, 100000, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 

@@ -70,6 +70,13 @@ typedef struct milt_conf {
 	int audit_subject;             /* AuditSubject */
 	int audit_syslog;              /* AuditSyslog */
 	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
+
+	/* Limits on what a sender sizes (issue 9). */
+	long long max_mime_parts;      /* MaximumMimeParts */
+	long long max_mime_depth;      /* MaximumMimeDepth */
+	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
+	long long max_headers;         /* MaximumHeaders, fields */
+	long long max_recipients;      /* MaximumRecipients */
 } milt_conf_t;
 
 /* The built-in defaults, and where the stock file lives. */

@@ -158,11 +158,18 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
-	for (size_t i = 0; i < a->nrcpts; i++)
-		if (milt_msg_add_rcpt(m, a->rcpts[i]) != 0) {
+	for (size_t i = 0; i < a->nrcpts; i++) {
+		int rrc = milt_msg_add_rcpt(m, a->rcpts[i]);
+
+		if (rrc == 1)   /* as the milter: this recipient refused, the rest go on */
+			milt_log(LOG_WARNING, m->qid, "to=<%s>: refused %s %s %s (MaximumRecipients)",
+			    a->rcpts[i], MILT_RCPT_LIMIT_RCODE, MILT_RCPT_LIMIT_XCODE,
+			    MILT_RCPT_LIMIT_REPLY);
+		else if (rrc != 0) {
 			snprintf(err, errlen, "out of memory");
 			goto done;
 		}
+	}
 	if ((off = feed_headers(m, fd, err, errlen)) < 0 ||
 	    feed_body(m, fd, off, err, errlen) != 0)
 		goto done;
