@@ -22,6 +22,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_INT, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
 
@@ -429,9 +430,18 @@ conf_read_file(milt_conf_t *c, conf_src_t *src, const char *file,
 	ssize_t n;
 	unsigned lineno = 0;
 	int rc = 0;
+	struct stat st;
 
 	if (fp == NULL) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	/* The file names the keys and who may sign: only its owner writes it. */
+	if (fstat(fileno(fp), &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(err, errlen, "%s: writable by group or others, or owned by "
+		    "another user (chmod go-w; owner root or the user we run as)", file);
+		fclose(fp);
 		return -1;
 	}
 	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {
