@@ -4,6 +4,8 @@
 #   make check           build and run every test (unit, miltertest, Postfix)
 #   make run             build and run the gateway in the foreground on its
 #                        embedded defaults (state under ./var)
+#   make bench           measure the gateway against Postfix alone, a do-nothing
+#                        milter and OpenSSL (a few minutes; tests/out/bench.json)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
 #
@@ -42,10 +44,12 @@ SMIME_SRC    = $(wildcard smime/*.c)
 KEYSTORE_SRC = $(wildcard keystore/*.c)
 DIR_SRC      = $(wildcard directory/*.c)
 AUDIT_SRC    = $(wildcard audit/*.c)
+POLICY_SRC   = $(wildcard policy/*.c)
 MILT_SRC     = $(filter-out milter/smimegate.c milter/smimectl.c,$(wildcard milter/*.c))
 
 LIBS_A = milter/libmilt.a directory/libdir.a smime/libsmime.a keystore/libkeystore.a \
          audit/libaudit.a
+LIBS_A += policy/libpolicy.a
 ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
@@ -72,6 +76,7 @@ smime/libsmime.a: $(SMIME_SRC:.c=.o)
 keystore/libkeystore.a: $(KEYSTORE_SRC:.c=.o)
 directory/libdir.a: $(DIR_SRC:.c=.o)
 audit/libaudit.a: $(AUDIT_SRC:.c=.o)
+policy/libpolicy.a: $(POLICY_SRC:.c=.o)
 milter/libmilt.a: $(MILT_SRC:.c=.o)
 $(LIBS_A):
 	rm -f $@
@@ -97,6 +102,17 @@ tests/tools/mimetool: tests/tools/mimetool.o
 	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
 tools: $(TOOLS_BIN)
+
+# The benchmark's instruments, never installed: a do-nothing milter (the
+# row that costs only the milter protocol) and OpenSSL's floor per message.
+BENCH_BIN = tests/bench/nullmilter tests/bench/floor
+tests/bench/nullmilter: tests/bench/nullmilter.o
+	$(CC) $(LDFLAGS) -o $@ $< $(MILTER_LIBS)
+tests/bench/floor: tests/bench/floor.o
+	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: deps all $(BENCH_BIN)
+	sh tests/bench/bench.sh
 
 # ---- fuzzing (issue 9): libFuzzer harnesses tests/fuzz/fuzz_*.c -------
 # Built with clang, -fsanitize=fuzzer,address,undefined, from objects of
@@ -130,10 +146,10 @@ fuzz: fuzzers
 
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
-	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] milter/*.[ch] \
+	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] milter/*.[ch] \
 	        | grep -v '^milter/milt_mfapi.c$$' || true); \
 	 if [ -n "$$bad" ]; then echo "layers: libmilter outside milter/milt_mfapi.c: $$bad"; exit 1; fi
-	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c || true); \
+	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c || true); \
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 
@@ -161,13 +177,14 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	           $(DESTDIR)$(SYSCONFDIR)/smimegate
 	install -m 0755 smimegate smimectl $(DESTDIR)$(SBINDIR)/
-	install -m 0644 docs/smimegate.conf.5 docs/smimegate-audit.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/smimegate.conf.5 docs/smimegate-audit.5 docs/smimegate-policy.5 \
+	    $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/smimegate.8 docs/smimectl.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf ] || \
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
 
 clean:
-	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
+	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(BENCH_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
 	rm -rf tests/out tests/fuzz/obj tests/fuzz/bin
 
 -include $(wildcard */*.d */*/*.d) $(shell find tests/fuzz/obj -name '*.d' 2>/dev/null)

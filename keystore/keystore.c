@@ -56,6 +56,10 @@ ks_locks(keystore_t *ks, keystore_err_t *err)
 	pthread_rwlockattr_destroy(&attr);
 	if (rc == 0 && (rc = pthread_mutex_init(&ks->import_lock, NULL)) != 0)
 		pthread_rwlock_destroy(&ks->lock);
+	if (rc == 0 && (rc = pthread_mutex_init(&ks->master_lock, NULL)) != 0) {
+		pthread_mutex_destroy(&ks->import_lock);
+		pthread_rwlock_destroy(&ks->lock);
+	}
 	if (rc != 0)
 		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
 		    strerror(rc));
@@ -68,6 +72,7 @@ ks_release(keystore_t *ks)
 	keystore_index_unref(ks->idx);
 	keystore_entry_free(ks->last);
 	OPENSSL_cleanse(ks->master, sizeof(ks->master));
+	OPENSSL_cleanse(ks->next, sizeof(ks->next));
 	free(ks->dir);
 	free(ks->master_file);
 	free(ks);
@@ -99,6 +104,10 @@ keystore_open(const char *dir, const char *master_key_file, int flags,
 	    && ks->idx->n_entries == 0, ks->master, err) != KEYSTORE_OK
 	    || ks_locks(ks, err) != KEYSTORE_OK)
 		goto fail;
+	if (keystore_keys_load(ks, err) != KEYSTORE_OK) {
+		keystore_free(ks);
+		return NULL;
+	}
 	return ks;
 fail:
 	ks_release(ks);
@@ -112,6 +121,7 @@ keystore_free(keystore_t *ks)
 		return;
 	pthread_rwlock_destroy(&ks->lock);
 	pthread_mutex_destroy(&ks->import_lock);
+	pthread_mutex_destroy(&ks->master_lock);
 	ks_release(ks);
 }
 
@@ -241,7 +251,7 @@ give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
 	if (chain != NULL && (c = X509_chain_up_ref(e->chain)) == NULL)
 		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (key != NULL
-	    && (rc = keystore_entry_key(e, ks->master, ks->dir, key, err)) != KEYSTORE_OK) {
+	    && (rc = keystore_key_of((keystore_t *)ks, e, key, err)) != KEYSTORE_OK) {
 		sk_X509_pop_free(c, X509_free);
 		return rc;
 	}

@@ -114,6 +114,27 @@ keystore_status_t keystore_export_p12(keystore_t *ks, const char *address,
     const char *password, int legacy, unsigned char **der, size_t *len,
     keystore_err_t *err);
 
+/*
+ * The escrowed key of the certificate a CMS RecipientInfo names: by its
+ * issuer and serial number (issuer and serial not NULL), else by its
+ * subject key identifier (skid).  Any entry, expired or not, so that old
+ * mail still opens.  KEYSTORE_NOTFOUND when no entry matches.  key and
+ * cert are new references (cert may be NULL when not wanted).
+ */
+keystore_status_t keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, EVP_PKEY **key,
+    X509 **cert, keystore_err_t *err);
+
+/*
+ * Master key rotation: a new master key, every entry sealed again under
+ * it, then the new key put in place of the old.  Interrupted at any
+ * point, every entry still opens (with the old or the new key), and
+ * running it again finishes the job.  *count (may be NULL) gets the
+ * number of entries.  Holds the keystore's lock file meanwhile.
+ */
+keystore_status_t keystore_rekey(keystore_t *ks, size_t *count,
+    keystore_err_t *err);
+
 /* Compares two mail addresses as RFC 5321 does: local part exact, domain
  * case-insensitive.  Returns 1 when they are the same mailbox. */
 int keystore_addr_equal(const char *a, const char *b);

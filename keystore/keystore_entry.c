@@ -75,6 +75,32 @@ key_to_der(EVP_PKEY *key, unsigned char **der, size_t *len, keystore_err_t *err)
 	return KEYSTORE_OK;
 }
 
+/*
+ * The key of a PKCS#8 structure.  RSA, the common case, is decoded
+ * directly from its RSAPrivateKey: EVP_PKCS82PKEY() goes through OpenSSL
+ * 3's decoder framework, which costs more than the RSA signature the key
+ * is decrypted for (make bench: 0.9 ms decode + sign per message, 0.6 ms
+ * this way).  Other types (EC keys need the curve from the algorithm's
+ * parameters) take the general path.
+ */
+static EVP_PKEY *
+key_from_p8(const PKCS8_PRIV_KEY_INFO *p8)
+{
+	const ASN1_OBJECT *obj;
+	const unsigned char *pk;
+	int pklen;
+
+	if (PKCS8_pkey_get0(&obj, &pk, &pklen, NULL, p8) &&
+	    OBJ_obj2nid(obj) == NID_rsaEncryption) {
+		EVP_PKEY *key = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &pk, pklen);
+
+		if (key != NULL)
+			return key;
+		ERR_clear_error();
+	}
+	return EVP_PKCS82PKEY(p8);
+}
+
 static keystore_status_t
 key_from_der(const unsigned char *der, size_t len, EVP_PKEY **key,
     const char *dir, const char *file, keystore_err_t *err)
@@ -82,7 +108,7 @@ key_from_der(const unsigned char *der, size_t len, EVP_PKEY **key,
 	const unsigned char *p = der;
 	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
 
-	*key = p8 ? EVP_PKCS82PKEY(p8) : NULL;
+	*key = p8 ? key_from_p8(p8) : NULL;
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (*key == NULL)
 		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,

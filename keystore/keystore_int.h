@@ -9,6 +9,9 @@
  *   keystore_cert.c    what a certificate says: addresses, dates, usages
  *   keystore_index.c   the scanned directory, sorted for lookups
  *   keystore_p12.c     PKCS#12 import and export
+ *   keystore_find.c    the key for a CMS RecipientInfo (issuer and serial,
+ *                      or subject key identifier)
+ *   keystore_rekey.c   the master keys in use, and their rotation
  *
  * Ownership: an entry belongs to the index that loaded it (or to the one
  * caller that made it, for an import).  An index is immutable once built
@@ -151,12 +154,33 @@ void keystore_index_unref(keystore_index_t *idx);
 size_t keystore_index_find(const keystore_index_t *idx, const char *address,
     const keystore_slot_t **first);
 
+/* ---- keys in use and master key rotation (keystore_rekey.c) ---- */
+
+/* "<master file>.new": the next master key while a rekey is unfinished. */
+char *keystore_master_next_path(const char *master_file);
+/* Reads master.key and, if present, master.key.new into ks (under
+ * ks->master_lock). */
+keystore_status_t keystore_keys_load(keystore_t *ks, keystore_err_t *err);
+/* Decrypts e's key with whichever master key sealed it: the current one,
+ * the next one of an unfinished rekey, or (after reading the key files
+ * again, as when smimectl rekeyed under a running daemon) the new one. */
+keystore_status_t keystore_key_of(keystore_t *ks, const keystore_entry_t *e,
+    EVP_PKEY **key, keystore_err_t *err);
+/* The master key new entries are sealed with (copied out; cleanse it). */
+void keystore_master_current(keystore_t *ks, unsigned char key[KEYSTORE_MASTER_LEN]);
+/* An exclusive advisory lock on dir/.lock (import and rekey) in *fd. */
+keystore_status_t keystore_dir_lock(const char *dir, int *fd, keystore_err_t *err);
+void keystore_dir_unlock(int fd);
+
 /* ---- the handle (keystore.c) ---- */
 
 struct keystore {
 	char *dir;
 	char *master_file;
-	unsigned char master[KEYSTORE_MASTER_LEN];  /* constant after open */
+	pthread_mutex_t master_lock;   /* guards master, next, has_next */
+	unsigned char master[KEYSTORE_MASTER_LEN];
+	unsigned char next[KEYSTORE_MASTER_LEN];   /* of an unfinished rekey */
+	int has_next;
 	pthread_rwlock_t lock;         /* guards idx and stale */
 	keystore_index_t *idx;
 	int stale;                     /* we imported: scan again */

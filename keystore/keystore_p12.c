@@ -92,14 +92,16 @@ static keystore_status_t
 store_entries(keystore_t *ks, STACK_OF(X509) *match, STACK_OF(X509) *rest,
     EVP_PKEY *key, keystore_entry_t **newest, keystore_err_t *err)
 {
+	unsigned char master[KEYSTORE_MASTER_LEN];
 	keystore_entry_t *e;
 	keystore_status_t rc = KEYSTORE_OK;
 	int i;
 
 	*newest = NULL;
+	keystore_master_current(ks, master);
 	for (i = 0; i < sk_X509_num(match); i++) {
 		rc = keystore_entry_new(sk_X509_value(match, i), rest, key,
-		    ks->master, &e, err);
+		    master, &e, err);
 		if (rc == KEYSTORE_ERR_INPUT)       /* no address: skip it */
 			continue;
 		if (rc == KEYSTORE_OK)
@@ -115,6 +117,7 @@ store_entries(keystore_t *ks, STACK_OF(X509) *match, STACK_OF(X509) *rest,
 		} else
 			keystore_entry_free(e);
 	}
+	OPENSSL_cleanse(master, sizeof(master));
 	if (rc != KEYSTORE_OK && rc != KEYSTORE_ERR_INPUT) {
 		keystore_entry_free(*newest);
 		*newest = NULL;
@@ -132,8 +135,14 @@ keystore_import_p12(keystore_t *ks, const unsigned char *der, size_t len,
 	EVP_PKEY *key = NULL;
 	keystore_status_t rc;
 
+	int lock = -1;
+
 	pthread_mutex_lock(&ks->import_lock);
-	if ((rc = p12_parse(der, len, password, &key, &certs, err)) == KEYSTORE_OK
+	/* Under the directory lock, with the keys as they are now: a rekey
+	 * never runs between choosing the master key and writing the entry. */
+	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) == KEYSTORE_OK
+	    && (rc = keystore_keys_load(ks, err)) == KEYSTORE_OK
+	    && (rc = p12_parse(der, len, password, &key, &certs, err)) == KEYSTORE_OK
 	    && (rc = split_certs(certs, key, &match, &rest, err)) == KEYSTORE_OK
 	    && (rc = store_entries(ks, match, rest, key, &e, err)) == KEYSTORE_OK) {
 		keystore_touch(ks);
@@ -142,6 +151,7 @@ keystore_import_p12(keystore_t *ks, const unsigned char *der, size_t len,
 		if (info != NULL)
 			*info = e->info;
 	}
+	keystore_dir_unlock(lock);
 	pthread_mutex_unlock(&ks->import_lock);
 	sk_X509_free(match);
 	sk_X509_free(rest);
@@ -194,8 +204,7 @@ keystore_export_p12(keystore_t *ks, const char *address, const char *password,
 		return rc;
 	if (keystore_index_find(idx, address, &slots) == 0)
 		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
-	else if ((rc = keystore_entry_key(slots[0].entry, ks->master, ks->dir,
-	    &key, err))
+	else if ((rc = keystore_key_of(ks, slots[0].entry, &key, err))
 	    == KEYSTORE_OK)
 		rc = p12_build(slots[0].entry, key, password, legacy, der, len, err);
 	EVP_PKEY_free(key);

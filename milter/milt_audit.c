@@ -5,6 +5,7 @@
  * seconds and rotates it past AuditRotateSize.
  */
 #include "milter/milt_audit.h"
+#include "milter/milt_policy.h"
 #include "milter/milt_log.h"
 #include "audit/audit.h"
 
@@ -144,6 +145,10 @@ audit_action_of(const milt_result_t *r)
 		{ "unsigned", AUDIT_CLEAR },     /* left the gateway unsigned */
 		{ "rejected", AUDIT_REJECTED },
 		{ "tempfail", AUDIT_TEMPFAILED },
+		{ "decrypted", AUDIT_DECRYPTED },
+		{ "verified", AUDIT_VERIFIED },
+		{ "decrypted+verified", AUDIT_DECRYPTED_VERIFIED },
+		{ "held", AUDIT_HELD },
 	};
 
 	for (size_t i = 0; r->action != NULL && i < sizeof(map) / sizeof(map[0]); i++)
@@ -204,7 +209,10 @@ milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errle
 		rec.nalgorithms = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
+		char rule[600];
+
 		rec.rcpt = m->nrcpts ? m->rcpts[i] : NULL;
+		rec.rule = milt_policy_rule(m, i, rule, sizeof(rule));
 		if (record_one(ma, m, &rec, err, errlen) != 0)
 			return -1;
 	}

@@ -8,6 +8,8 @@
  */
 #include "milter/milt_conf.h"
 #include "directory/dir_map.h"
+#include "smime/smime.h"
+#include "policy/policy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -84,6 +86,18 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
+	/* Inbound: decryption, verification, harvesting (issue 4). */
+	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL },
+	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL },
+	{ "Verify", T_BOOL, "yes", OFF(verify_inbound), 0, 0, NULL },
+	{ "ConvertOpaqueSigned", T_BOOL, "yes", OFF(convert_opaque), 0, 0, NULL },
+	{ "HarvestCertificates", T_BOOL, "yes", OFF(harvest), 0, 0, NULL },
+	{ "TrustAnchorFile", T_PATH, "", OFF(trust_anchor_file), 0, 0, NULL },
+	{ "TrustSystemStore", T_BOOL, "yes", OFF(trust_system), 0, 0, NULL },
+	{ "CRLFile", T_PATH, "", OFF(crl_file), 0, 0, NULL },
+	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
+	/* Policy (issue 6) */
+	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
 	/* Limits (issue 9). */
 	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
 	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },
@@ -505,6 +519,52 @@ conf_absolute_paths(milt_conf_t *c)
 	return 0;
 }
 
+/* Inbound: a valid header name, and the trust anchors and CRLs loaded. */
+static int
+conf_inbound_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
+{
+	char why[512];
+	size_t idx = 0;
+
+	conf_key_find("ResultHeader", &idx);
+	if (*c->result_header == '\0' || strcspn(c->result_header,
+	    ": \t\r\n") != strlen(c->result_header))
+		return errf(err, errlen, src->set_at[idx], "ResultHeader: \"%s\" is not "
+		    "a header field name", c->result_header), -1;
+	for (const char *p = c->result_header; *p != '\0'; p++)
+		if (*p < 33 || *p > 126)
+			return errf(err, errlen, src->set_at[idx], "ResultHeader: not "
+			    "printable ASCII"), -1;
+	if (!c->verify_inbound)
+		return 0;
+	smime_init();
+	c->trust = smime_trust_new(c->trust_anchor_file, c->trust_system, c->crl_file,
+	    c->crl_dir, why, sizeof(why));
+	if (c->trust == NULL)
+		return snprintf(err, errlen, "%s", why), -1;
+	return 0;
+}
+
+/* The policy rules file (PolicyFile), or the built-in rules. */
+static int
+conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
+{
+	policy_err_t perr;
+	size_t idx = 0;
+
+	if (*c->policy_file == '\0')
+		c->policy = policy_builtin();
+	else
+		c->policy = policy_load(c->policy_file, &perr);
+	if (c->policy != NULL)
+		return 0;
+	if (*c->policy_file == '\0')
+		return snprintf(err, errlen, "out of memory"), -1;
+	conf_key_find("PolicyFile", &idx);
+	errf(err, errlen, src->set_at[idx], "PolicyFile: %s", perr.msg);
+	return -1;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -538,6 +598,8 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 	}
 	if (!c->keystore_dir || !c->spool_dir || !c->master_key_file)
 		return snprintf(err, errlen, "out of memory"), -1;
+	if (conf_inbound_finish(c, src, err, errlen) != 0)
+		return -1;
 	if (*c->signer_map_file != '\0') {
 		char why[512];
 
@@ -548,7 +610,7 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
+	return conf_load_policy(c, src, err, errlen);
 }
 
 milt_conf_t *
@@ -625,6 +687,8 @@ milt_conf_unref(milt_conf_t *c)
 	}
 	free(c->internal_hosts);
 	dir_map_free(c->signer_map);
+	smime_trust_free(c->trust);
+	policy_unref(c->policy);
 	free(c->file);
 	free(c);
 }

@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 
 struct dir_map;
+struct smime_trust;
+struct policy;
 
 enum milt_on_error { MILT_ON_TEMPFAIL = 0, MILT_ON_ACCEPT, MILT_ON_REJECT };
 enum milt_unauth { MILT_UNAUTH_PASS = 0, MILT_UNAUTH_REJECT };
@@ -71,6 +73,20 @@ typedef struct milt_conf {
 	int audit_syslog;              /* AuditSyslog */
 	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
 
+	/* Inbound (issue 4): decryption, verification, harvesting. */
+	char *result_header;           /* ResultHeader */
+	int decrypt_inbound;           /* Decrypt */
+	int verify_inbound;            /* Verify */
+	int convert_opaque;            /* ConvertOpaqueSigned */
+	int harvest;                   /* HarvestCertificates */
+	char *trust_anchor_file;       /* TrustAnchorFile ("" = none) */
+	int trust_system;              /* TrustSystemStore */
+	char *crl_file;                /* CRLFile ("" = none) */
+	char *crl_dir;                 /* CRLDirectory ("" = none) */
+	struct smime_trust *trust;     /* loaded from the four above */
+	/* Policy (issue 6) */
+	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
+	struct policy *policy;         /* loaded from policy_file; never NULL */
 	/* Limits on what a sender sizes (issue 9). */
 	long long max_mime_parts;      /* MaximumMimeParts */
 	long long max_mime_depth;      /* MaximumMimeDepth */

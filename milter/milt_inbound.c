@@ -1,11 +1,411 @@
 /*
- * milt_inbound.c: what happens to inbound mail.  This version passes it
- * through untouched; decryption and signature checks come here.
+ * milt_inbound.c: what happens to inbound mail for local recipients.
+ *
+ *   1. A whole body that is S/MIME enveloped-data or authEnveloped-data
+ *      is decrypted with the escrowed key its RecipientInfos name, when
+ *      every recipient is local (never for a copy that leaves us) and
+ *      Decrypt is on.  Nothing else is decrypted (EFAIL).
+ *   2. A signed body (the message's own, or what decryption gave) is
+ *      verified when Verify is on; opaque signed-data with a good
+ *      signature becomes multipart/signed (ConvertOpaqueSigned).
+ *   3. The signer's certificate and capabilities of a signature that
+ *      passed are harvested (HarvestCertificates, m->harvest_put).
+ *
+ * What happened goes into one header (ResultHeader), which
+ * milt_msg_process() has deleted from the incoming message first: items
+ * "keyword (detail)" joined by "; ", documented in smimegate(8).  A
+ * failure never goes back to the sender: the message is delivered as it
+ * came, with the header saying why.
+ *
+ * Threads: as the message context (one thread).
  */
 #include "milter/milt_inbound.h"
+#include "milter/milt_log.h"
+#include "smime/smime.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <gmime/gmime.h>
+
+#define INBOUND_DETAIL_MAX 200     /* octets of one item's detail */
+
+/* The message's state as it goes through the steps. */
+typedef struct inbound {
+	milt_msg_t *m;
+	char *chdrs;                /* Content-* headers of the current body */
+	smime_body_t body;          /* the current body */
+	milt_spool_t *spool;        /* the current body when it is new */
+	char **hname, **hvalue;     /* the current headers when new */
+	size_t nh;
+	char header[1024];          /* the result header's value */
+	int decrypted, verified;
+} inbound_t;
+
+/* ---- small things ---- */
+
+static void
+in_free_headers(inbound_t *in)
+{
+	for (size_t i = 0; i < in->nh; i++) {
+		free(in->hname[i]);
+		free(in->hvalue[i]);
+	}
+	free(in->hname);
+	free(in->hvalue);
+	in->hname = in->hvalue = NULL;
+	in->nh = 0;
+}
+
+/* Appends "keyword (detail)" to the header value; the detail made safe
+ * for a header: printable ASCII, no parentheses or semicolons. */
+static void
+in_item(inbound_t *in, const char *keyword, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+in_item(inbound_t *in, const char *keyword, const char *fmt, ...)
+{
+	char detail[INBOUND_DETAIL_MAX + 1];
+	size_t n = strlen(in->header);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	for (char *p = detail; *p != '\0'; p++) {
+		if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
+			*p = '?';
+		else if (*p == '(' || *p == ')' || *p == ';')
+			*p = *p == ';' ? ',' : *p == '(' ? '[' : ']';
+	}
+	if (n < sizeof(in->header))
+		snprintf(in->header + n, sizeof(in->header) - n, "%s%s%s%s%s",
+		    n > 0 ? "; " : "", keyword, detail[0] ? " (" : "", detail,
+		    detail[0] ? ")" : "");
+}
+
+/* The one mailbox of the From header, malloc'ed, or NULL. */
+static char *
+in_from(const milt_msg_t *m)
+{
+	const char *value = milt_msg_header(m, "From");
+	InternetAddressList *list;
+	char *addr = NULL;
+
+	if (value == NULL || (list = internet_address_list_parse(NULL, value)) == NULL)
+		return NULL;
+	if (internet_address_list_length(list) == 1) {
+		InternetAddress *ia = internet_address_list_get_address(list, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			addr = strdup(internet_address_mailbox_get_addr(
+			    INTERNET_ADDRESS_MAILBOX(ia)));
+	}
+	g_object_unref(list);
+	return addr;
+}
+
+/* "Name: value\n" lines of the given headers. */
+static char *
+in_join(char *const *names, char *const *values, size_t n, int content_only)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(names[i]) + strlen(values[i]) + 3;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!content_only || strncasecmp(names[i], "Content-", 8) == 0)
+			off += (size_t)sprintf(s + off, "%s: %s\n", names[i], values[i]);
+	s[off] = '\0';
+	return s;
+}
+
+/* 1 when every recipient (all: else any) is in LocalDomains. */
+static int
+in_rcpts_local(const milt_msg_t *m, int all)
+{
+	size_t local = 0;
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		local += milt_conf_is_local_domain(m->conf, milt_addr_domain(m->rcpts[i]));
+	return m->nrcpts > 0 && (all ? local == m->nrcpts : local > 0);
+}
+
+/* Makes a new body and headers the current ones. */
+static int
+in_take(inbound_t *in, milt_spool_t *spool, size_t nh,
+    const char *(*name)(const void *, size_t), const char *(*value)(const void *, size_t),
+    const void *h)
+{
+	char *chdrs;
+
+	in_free_headers(in);
+	in->hname = calloc(nh ? nh : 1, sizeof(char *));
+	in->hvalue = calloc(nh ? nh : 1, sizeof(char *));
+	if (in->hname == NULL || in->hvalue == NULL)
+		return -1;
+	for (size_t i = 0; i < nh; i++) {
+		in->hname[i] = strdup(name(h, i));
+		in->hvalue[i] = strdup(value(h, i));
+		in->nh = i + 1;
+		if (in->hname[i] == NULL || in->hvalue[i] == NULL)
+			return -1;
+	}
+	if ((chdrs = in_join(in->hname, in->hvalue, in->nh, 1)) == NULL)
+		return -1;
+	free(in->chdrs);
+	in->chdrs = chdrs;
+	milt_spool_free(in->spool);
+	in->spool = spool;
+	in->body.mem = milt_spool_mem(spool, &in->body.len);
+	in->body.fd = milt_spool_fd(spool);
+	return 0;
+}
+
+static const char *dec_name(const void *d, size_t i) { return smime_decrypt_header_name(d, i); }
+static const char *dec_value(const void *d, size_t i) { return smime_decrypt_header_value(d, i); }
+static const char *ver_name(const void *v, size_t i) { return smime_verify_header_name(v, i); }
+static const char *ver_value(const void *v, size_t i) { return smime_verify_header_value(v, i); }
+
+static milt_spool_t *
+in_spool(const milt_msg_t *m)
+{
+	return milt_spool_new(m->conf->spool_dir, (size_t)m->conf->spool_memory, LLONG_MAX);
+}
+
+/* ---- 1. decryption ---- */
+
+static int
+in_key_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
+{
+	milt_msg_t *m = arg;
+	keystore_err_t kerr;
+
+	switch (keystore_decrypter(m->keystore, issuer, serial, skid, key, cert, &kerr)) {
+	case KEYSTORE_OK:
+		return 0;
+	case KEYSTORE_NOTFOUND:
+		return 1;
+	default:
+		milt_log(LOG_ERR, m->qid, "keystore: %s", kerr.msg);
+		return -1;
+	}
+}
+
+/* 0 done (whatever the outcome), -1 internal error. */
+static int
+in_decrypt(inbound_t *in)
+{
+	milt_msg_t *m = in->m;
+	smime_decrypt_t *d = smime_decrypt_new();
+	milt_spool_t *sp = in_spool(m);
+	smime_status_t st;
+	int rc = 0;
+
+	if (d == NULL || sp == NULL) {
+		smime_decrypt_free(d);
+		milt_spool_free(sp);
+		return -1;
+	}
+	st = smime_decrypt_run(d, in->chdrs, &in->body, in_key_lookup, m,
+	    milt_spool_writer, sp);
+	switch (st) {
+	case SMIME_OK:
+		if (in_take(in, sp, smime_decrypt_nheaders(d), dec_name, dec_value, d) != 0) {
+			rc = -1;
+			break;
+		}
+		sp = NULL;
+		in->decrypted = 1;
+		if (smime_decrypt_authenticated(d))
+			in_item(in, "decrypted", "authEnveloped-data, integrity-protected");
+		else
+			in_item(in, "decrypted", "enveloped-data, not integrity-protected");
+		break;
+	case SMIME_ERR_NOKEY:
+		in_item(in, "no-key", "%s", smime_decrypt_error(d));
+		break;
+	case SMIME_ERR_INPUT:
+		in_item(in, "malformed", "%s", smime_decrypt_error(d));
+		break;
+	case SMIME_ERR_CRYPTO:
+		in_item(in, "undecryptable", "%s", smime_decrypt_error(d));
+		break;
+	default:
+		milt_log(LOG_ERR, m->qid, "decryption: %s", smime_decrypt_error(d));
+		rc = -1;
+		break;
+	}
+	if (rc == 0 && st != SMIME_OK)
+		milt_log(LOG_INFO, m->qid, "not decrypted: %s", smime_decrypt_error(d));
+	milt_spool_free(sp);
+	smime_decrypt_free(d);
+	return rc;
+}
+
+/* ---- 2. verification, 3. harvesting ---- */
+
+static void
+in_harvest(inbound_t *in, const smime_verify_t *v)
+{
+	milt_msg_t *m = in->m;
+	const unsigned char *caps;
+	size_t caps_len;
+	char err[256];
+
+	if (!m->conf->harvest || m->harvest == NULL || m->harvest_put == NULL)
+		return;
+	caps = smime_verify_caps(v, &caps_len);
+	if (m->harvest_put(m->harvest, smime_verify_signer(v), smime_verify_signer_cert(v),
+	    caps, caps_len, smime_verify_signing_time(v), err, sizeof(err)) != 0)
+		milt_log(LOG_WARNING, m->qid, "harvest <%s>: %s", smime_verify_signer(v), err);
+}
+
+static int
+in_verify(inbound_t *in)
+{
+	milt_msg_t *m = in->m;
+	smime_verify_t *v = smime_verify_new(m->conf->trust);
+	milt_spool_t *sp = in_spool(m);
+	char *from = in_from(m);
+	smime_verdict_t vd;
+	int rc = 0;
+
+	if (v == NULL || sp == NULL) {
+		rc = -1;
+		goto out;
+	}
+	smime_verify_set_from(v, from);
+	smime_verify_set_convert(v, m->conf->convert_opaque);
+	if (smime_verify_run(v, in->chdrs, &in->body, milt_spool_writer, sp) != SMIME_OK) {
+		in_item(in, "malformed", "signature: %s", smime_verify_error(v));
+		goto out;
+	}
+	vd = smime_verify_verdict(v);
+	in->verified = 1;
+	if (smime_verify_signer(v)[0] != '\0')
+		snprintf(m->result.signer, sizeof(m->result.signer), "%s", smime_verify_signer(v));
+	if (vd == SMIME_VERDICT_PASS)
+		in_item(in, "pass", "signer=<%s>", smime_verify_signer(v));
+	else
+		in_item(in, smime_verdict_name(vd), "%s", smime_verify_detail(v));
+	if (vd == SMIME_VERDICT_PASS)
+		in_harvest(in, v);
+	if (smime_verify_converted(v)) {
+		if (in_take(in, sp, smime_verify_nheaders(v), ver_name, ver_value, v) != 0)
+			rc = -1;
+		else
+			sp = NULL;
+	}
+out:
+	free(from);
+	milt_spool_free(sp);
+	smime_verify_free(v);
+	return rc;
+}
+
+/* ---- the result ---- */
+
+static int
+in_result(inbound_t *in)
+{
+	milt_msg_t *m = in->m;
+	milt_result_t *r = &m->result;
+
+	if (in->header[0] != '\0' && milt_result_set(r, m->conf->result_header, in->header) != 0)
+		return -1;
+	r->action = in->decrypted && in->verified ? "decrypted+verified"
+	    : in->decrypted ? "decrypted" : in->verified ? "verified" : "pass";
+	snprintf(r->reason, sizeof(r->reason), "%.500s", in->header);
+	if (in->spool == NULL) {
+		r->what = MILT_DO_PASS;
+		return 0;
+	}
+	r->what = MILT_DO_REPLACE;
+	r->new_body = in->spool;
+	in->spool = NULL;
+	r->add_name = in->hname;
+	r->add_value = in->hvalue;
+	r->nadd = in->nh;
+	in->hname = in->hvalue = NULL;
+	in->nh = 0;
+	return 0;
+}
+
+static int
+in_is_pkcs7_mime(const char *ct)
+{
+	return ct != NULL && (strcasestr(ct, "application/pkcs7-mime") != NULL
+	    || strcasestr(ct, "application/x-pkcs7-mime") != NULL);
+}
+
+/* The Content-Type of the current body. */
+static const char *
+in_content_type(const inbound_t *in)
+{
+	if (in->spool == NULL)
+		return milt_msg_header(in->m, "Content-Type");
+	for (size_t i = 0; i < in->nh; i++)
+		if (strcasecmp(in->hname[i], "Content-Type") == 0)
+			return in->hvalue[i];
+	return NULL;
+}
+
+/* The message's own Content-* headers as "Name: value\n" lines. */
+static char *
+in_message_chdrs(const milt_msg_t *m)
+{
+	char **n = calloc(m->nhdrs + 1, sizeof(char *));
+	char **v = calloc(m->nhdrs + 1, sizeof(char *));
+	char *s = NULL;
+
+	if (n != NULL && v != NULL) {
+		for (size_t i = 0; i < m->nhdrs; i++) {
+			n[i] = m->hdrs[i].name;
+			v[i] = m->hdrs[i].value;
+		}
+		s = in_join(n, v, m->nhdrs, 1);
+	}
+	free(n);
+	free(v);
+	return s;
+}
 
 void
 milt_inbound_process(milt_msg_t *m)
 {
-	milt_msg_pass(m, "pass", "%s", "");
+	inbound_t in = { .m = m, .body = { NULL, 0, -1 } };
+	const char *ct = milt_msg_header(m, "Content-Type");
+	int rc = 0;
+
+	if (!in_rcpts_local(m, 0))
+		return milt_msg_pass(m, "pass", "%s", "");
+	if ((in.chdrs = in_message_chdrs(m)) == NULL)
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+	in.body.mem = milt_spool_mem(m->body, &in.body.len);
+	in.body.fd = milt_spool_fd(m->body);
+	if (m->conf->decrypt_inbound && smime_classify(ct) == SMIME_KIND_ENCRYPTED
+	    && in_is_pkcs7_mime(ct)) {
+		if (!in_rcpts_local(m, 1))
+			in_item(&in, "no-key", "not decrypted: a recipient is not local");
+		else
+			rc = in_decrypt(&in);
+	}
+	if (rc == 0 && m->conf->verify_inbound && m->conf->trust != NULL
+	    && smime_classify(in_content_type(&in)) == SMIME_KIND_SIGNED)
+		rc = in_verify(&in);
+	if (rc == 0)
+		rc = in_result(&in);
+	if (rc != 0)
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "inbound: out of memory or spool failure");
+	in_free_headers(&in);
+	milt_spool_free(in.spool);
+	free(in.chdrs);
 }

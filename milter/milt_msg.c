@@ -8,6 +8,7 @@
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
 #include "milter/milt_outbound.h"
+#include "milter/milt_policy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -46,7 +47,14 @@ result_clear(milt_result_t *r)
 	}
 	free(r->add_name);
 	free(r->add_value);
+	for (size_t i = 0; i < r->nstrip; i++)
+		free(r->strip[i]);
+	for (size_t i = 0; i < r->nset; i++) {
+		free(r->set_name[i]);
+		free(r->set_value[i]);
+	}
 	milt_spool_free(r->new_body);
+	milt_policy_free(r->policy);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -193,6 +201,42 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 	return NULL;
 }
 
+int
+milt_result_strip(milt_result_t *r, const char *name)
+{
+	if (milt_result_strips(r, name))
+		return 0;
+	if (r->nstrip == MILT_RESULT_HDRS || (r->strip[r->nstrip] = strdup(name)) == NULL)
+		return -1;
+	r->nstrip++;
+	return 0;
+}
+
+int
+milt_result_set(milt_result_t *r, const char *name, const char *value)
+{
+	if (r->nset == MILT_RESULT_HDRS)
+		return -1;
+	r->set_name[r->nset] = strdup(name);
+	r->set_value[r->nset] = strdup(value);
+	if (r->set_name[r->nset] == NULL || r->set_value[r->nset] == NULL) {
+		free(r->set_name[r->nset]);
+		free(r->set_value[r->nset]);
+		return -1;
+	}
+	r->nset++;
+	return 0;
+}
+
+int
+milt_result_strips(const milt_result_t *r, const char *name)
+{
+	for (size_t i = 0; i < r->nstrip; i++)
+		if (strcasecmp(r->strip[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 const char *
 milt_addr_domain(const char *addr)
 {
@@ -280,6 +324,11 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 		r->xcode = "5.7.1";
 		snprintf(r->reply, sizeof(r->reply), "Not authorized to send as this sender");
 		break;
+	case MILT_FAIL_POLICY:
+		r->rcode = "550";
+		r->xcode = "5.7.1";
+		snprintf(r->reply, sizeof(r->reply), "Delivery refused by policy");
+		break;
 	default:
 		r->rcode = "550";
 		r->xcode = "5.3.0";
@@ -321,6 +370,10 @@ milt_msg_process(milt_msg_t *m)
 		milt_outbound_process(m);
 	else
 		milt_inbound_process(m);
+	/* Our result header is ours alone, whichever way the mail goes. */
+	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
+	    && milt_result_strip(r, m->conf->result_header) != 0)
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
 	return r;
 }
 
@@ -341,4 +394,5 @@ milt_msg_log(const milt_msg_t *m)
 	    r->action ? r->action : "none",
 	    r->signer[0] ? ", signer=<" : "", r->signer, r->signer[0] ? ">" : "",
 	    r->reason[0] ? ", reason=" : "", r->reason);
+	milt_policy_log(m);
 }

@@ -20,6 +20,13 @@
 #include "milter/milt_conf.h"
 #include "milter/milt_spool.h"
 #include "keystore/keystore.h"
+#include "directory/dir_harvest.h"
+
+/* Stores a harvested certificate: dir_harvest_put() (directory/), or a
+ * test's stand-in. */
+typedef int (*milt_harvest_fn)(dir_harvest_t *h, const char *address,
+    X509 *cert, const unsigned char *caps, size_t caps_len,
+    time_t signing_time, char *err, size_t errlen);
 
 typedef struct milt_hdr {
 	char *name;
@@ -30,8 +37,12 @@ typedef enum milt_do {
 	MILT_DO_PASS = 0,           /* deliver as it is */
 	MILT_DO_REPLACE,            /* replace Content-* headers and body */
 	MILT_DO_REJECT,             /* 5xx */
-	MILT_DO_TEMPFAIL            /* 4xx: the MTA keeps it and retries */
+	MILT_DO_TEMPFAIL,           /* 4xx: the MTA keeps it and retries */
+	MILT_DO_HOLD                /* the MTA's hold queue; reason says why (issue 6) */
 } milt_do_t;
+
+#define MILT_RESULT_HDRS 4
+struct milt_policy_res;
 
 typedef struct milt_result {
 	milt_do_t what;
@@ -50,11 +61,23 @@ typedef struct milt_result {
 	char signer_serial[80];
 	char sig_alg[64];           /* e.g. sha256WithRSAEncryption */
 	char reason[512];
+	/* PASS and REPLACE alike: every header called strip[i] is deleted
+	 * (so nobody outside can forge ours), then set_name[i]: set_value[i]
+	 * are added.  Filled by milt_result_strip() / milt_result_set(). */
+	char *strip[MILT_RESULT_HDRS];
+	size_t nstrip;
+	char *set_name[MILT_RESULT_HDRS], *set_value[MILT_RESULT_HDRS];
+	size_t nset;
+	/* Policy (issue 6): the decision and form per recipient (milt_policy.h),
+	 * NULL when not decided. */
+	struct milt_policy_res *policy;
 } milt_result_t;
 
 typedef struct milt_msg {
 	milt_conf_t *conf;          /* a reference of our own */
 	keystore_t *keystore;       /* shared, not ours */
+	dir_harvest_t *harvest;     /* shared, not ours; NULL: no harvesting */
+	milt_harvest_fn harvest_put;
 	char qid[64];               /* Postfix queue ID, or "NOQUEUE" */
 	char client_addr[64];       /* textual IP address, "" if unknown */
 	int client_internal;        /* connects from InternalHosts */
@@ -101,6 +124,7 @@ void milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
  * answers.  Internal errors answer as OnInternalError says; the reason goes
  * to the log and the audit only, never to the client. */
 enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
+	MILT_FAIL_POLICY,
 	MILT_FAIL_LIMIT };
 
 /* The limits besides the size (issue 9), each with its own reply:
@@ -113,6 +137,13 @@ enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
 enum milt_limit { MILT_LIMIT_NONE = 0, MILT_LIMIT_HEADER_LENGTH, MILT_LIMIT_HEADERS,
 	MILT_LIMIT_MIME };
 void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
+
+/* Adds a header name to delete, or a header to add, to a result; 0, or
+ * -1 when out of memory or MILT_RESULT_HDRS are used. */
+int milt_result_strip(milt_result_t *r, const char *name);
+int milt_result_set(milt_result_t *r, const char *name, const char *value);
+/* 1 when the result deletes headers called name. */
+int milt_result_strips(const milt_result_t *r, const char *name);
 
 /* The domain of an address (after the last '@'), or NULL. */
 const char *milt_addr_domain(const char *addr);

@@ -157,10 +157,13 @@ write_result(const milt_msg_t *m, FILE *out)
 	if (buf == NULL)
 		return -1;
 	for (size_t i = 0; i < m->nhdrs; i++)
-		if (r->what != MILT_DO_REPLACE || !milt_msg_is_content_header(m->hdrs[i].name))
+		if ((r->what != MILT_DO_REPLACE || !milt_msg_is_content_header(m->hdrs[i].name))
+		    && !milt_result_strips(r, m->hdrs[i].name))
 			write_header(out, m->hdrs[i].name, m->hdrs[i].value);
 	for (size_t i = 0; r->what == MILT_DO_REPLACE && i < r->nadd; i++)
 		write_header(out, r->add_name[i], r->add_value[i]);
+	for (size_t i = 0; i < r->nset; i++)
+		write_header(out, r->set_name[i], r->set_value[i]);
 	fputs("\r\n", out);
 	while ((n = milt_spool_read(body, off, buf, CHUNK)) > 0) {
 		fwrite(buf, 1, (size_t)n, out);
@@ -212,6 +215,11 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 		goto done;
 	r = milt_msg_process(m);
 	milt_msg_log(m);
+	if (r->what == MILT_DO_HOLD) {
+		snprintf(err, errlen, "the message would be held: %s", r->reason);
+		rc = 1;
+		goto done;
+	}
 	if (r->what == MILT_DO_REJECT || r->what == MILT_DO_TEMPFAIL) {
 		snprintf(err, errlen, "the message would be answered %s %s %s",
 		    r->rcode, r->xcode, r->reply);

@@ -4,6 +4,7 @@
  * keystore, and signing through smime/.  Fills the message's result.
  */
 #include "milter/milt_outbound.h"
+#include "milter/milt_policy.h"
 #include "directory/dir_map.h"
 #include "smime/smime.h"
 
@@ -174,13 +175,18 @@ milt_outbound_process(milt_msg_t *m)
 	STACK_OF(X509) *chain = NULL;
 	keystore_err_t kerr;
 	keystore_status_t ks;
+	int sign;
 
+	if (milt_policy_outbound(m, &sign))
+		return;
 	if (!m->conf->sign_outbound)
 		return milt_msg_pass(m, "pass", "signing disabled (Sign no)");
 	if (kind == SMIME_KIND_SIGNED)
 		return milt_msg_pass(m, "pass", "already signed");
 	if (kind == SMIME_KIND_ENCRYPTED)
 		return milt_msg_pass(m, "pass", "already encrypted");
+	if (!sign)
+		return milt_msg_pass(m, "unsigned", "policy: sign=no for every recipient");
 	if ((addr = from_address(m)) == NULL)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {

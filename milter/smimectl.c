@@ -5,6 +5,7 @@
  *     keystore import FILE.p12 [--password-file F]
  *     keystore list
  *     keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]
+ *     keystore rekey
  *     config [-d]
  *
  * main() only dispatches; each command is one function that returns the
@@ -16,6 +17,7 @@
 #include "milter/milt_conf.h"
 #include "keystore/keystore.h"
 #include "milter/ctl_audit.h"
+#include "milter/ctl_policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,10 +53,13 @@ static const char usage_text[] =
     "  keystore import FILE.p12 [--password-file F]\n"
     "  keystore list\n"
     "  keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]\n"
+    "  keystore rekey\n"
     "  config [-d]\n"
     "  audit verify [--key FILE.pub] [FILE...]\n"
     "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
     "               [--key FILE.pub] [FILE...]\n"
+    "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
+    "               [--header 'Name: value']... [--content-type TYPE]\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
     "from $" PASSWORD_ENV ", else from the terminal.\n";
 
@@ -470,12 +475,43 @@ out:
 	return rc;
 }
 
-/* keystore import|list|export ... */
+/* keystore rekey: every entry sealed again under a new master key. */
+static int
+cmd_rekey(const ctl_t *c, int argc, char **argv)
+{
+	keystore_err_t kerr;
+	milt_conf_t *conf;
+	keystore_t *ks = NULL;
+	subopts_t o;
+	size_t n = 0;
+	int i = parse_subopts("keystore rekey", argc, argv, "", &o), rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 0)
+		return usage_error("keystore rekey: unexpected argument %s", argv[i]);
+	if ((conf = ctl_conf(c)) != NULL && (ks = ctl_keystore(conf, 0)) != NULL) {
+		if (keystore_rekey(ks, &n, &kerr) != KEYSTORE_OK)
+			fail("keystore rekey: %s (run it again to finish; every entry "
+			    "still opens)", kerr.msg);
+		else {
+			printf("rekeyed %zu entries under a new master key\n", n);
+			rc = fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+		}
+	}
+	keystore_free(ks);
+	milt_conf_unref(conf);
+	return rc;
+}
+
+/* keystore import|list|export|rekey ... */
 static int
 cmd_keystore(const ctl_t *c, int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("keystore: want import, list or export");
+		return usage_error("keystore: want import, list, export or rekey");
+	if (strcmp(argv[1], "rekey") == 0)
+		return cmd_rekey(c, argc - 1, argv + 1);
 	if (strcmp(argv[1], "import") == 0)
 		return cmd_import(c, argc - 1, argv + 1);
 	if (strcmp(argv[1], "list") == 0)
@@ -523,6 +559,22 @@ cmd_audit(const ctl_t *c, int argc, char **argv)
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir);
+	milt_conf_unref(conf);
+	return rc;
+}
+
+/* policy explain ...: the decision per recipient (ctl_policy.c) */
+static int
+cmd_policy(const ctl_t *c, int argc, char **argv)
+{
+	milt_conf_t *conf;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("policy: want explain");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = ctl_policy(argc - 1, argv + 1, conf);
 	milt_conf_unref(conf);
 	return rc;
 }
@@ -575,5 +627,7 @@ main(int argc, char **argv)
 		return cmd_config(&c, argc - i, argv + i);
 	if (strcmp(argv[i], "audit") == 0)
 		return cmd_audit(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "policy") == 0)
+		return cmd_policy(&c, argc - i, argv + i);
 	return usage_error("unknown command %s", argv[i]);
 }

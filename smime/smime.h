@@ -26,6 +26,7 @@
 #define SMIME_H
 
 #include <stddef.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -36,6 +37,7 @@ typedef enum smime_status {
 	SMIME_ERR_CRYPTO,    /* OpenSSL failed; the message says where */
 	SMIME_ERR_IO,        /* a temporary file or the writer failed */
 	SMIME_ERR_USAGE,     /* no signer set, bad argument */
+	SMIME_ERR_NOKEY,     /* decryption: no key for any recipient */
 	SMIME_ERR_LIMIT      /* the MIME structure passes a limit set with
 	                        smime_sign_set_limits(): too many parts or
 	                        nested too deep; the message says which */
@@ -107,5 +109,120 @@ const char *smime_sign_header_name(const smime_sign_t *s, size_t i);
 const char *smime_sign_header_value(const smime_sign_t *s, size_t i);
 
 const char *smime_sign_error(const smime_sign_t *s);
+
+/*
+ * ---- Inbound: decryption (smime_decrypt.c) ----
+ *
+ * A whole message body that is application/pkcs7-mime (or x-pkcs7-mime)
+ * enveloped-data or authEnveloped-data is decrypted with the key the
+ * caller's lookup finds for one of its RecipientInfos, and the plaintext
+ * MIME entity written through the writer: its body only; its Content-*
+ * and MIME-Version headers are listed by smime_decrypt_header_*() (any
+ * other header inside is dropped).  Nothing else is ever decrypted: an
+ * encrypted part inside a multipart is no "whole body" and is refused
+ * (SMIME_ERR_INPUT), so decrypted text is never joined to plaintext
+ * around it (EFAIL).  The body is read into memory whole, so callers
+ * bound its size first; the plaintext is at most as large.
+ *
+ * Errors: SMIME_ERR_NOKEY when the lookup knows no RecipientInfo;
+ * SMIME_ERR_INPUT for what is not such a body, or malformed MIME or CMS;
+ * SMIME_ERR_CRYPTO when decryption fails (wrong key, altered data).
+ */
+
+/* The key for one RecipientInfo, named by issuer and serial number
+ * (both non-NULL) or by subject key identifier.  Returns 0 with new
+ * references in *key and *cert, 1 when there is none, -1 on an error
+ * (the lookup keeps its own message). */
+typedef int (*smime_key_fn)(void *arg, const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid,
+    EVP_PKEY **key, X509 **cert);
+
+typedef struct smime_decrypt smime_decrypt_t;
+
+smime_decrypt_t *smime_decrypt_new(void);
+void smime_decrypt_free(smime_decrypt_t *d);
+smime_status_t smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
+    const smime_body_t *body, smime_key_fn lookup, void *lookup_arg,
+    smime_write_fn out, void *arg);
+/* After a success: 1 for authEnveloped-data (integrity-protected, e.g.
+ * AES-GCM), 0 for enveloped-data (e.g. AES-CBC: not integrity-protected). */
+int smime_decrypt_authenticated(const smime_decrypt_t *d);
+size_t smime_decrypt_nheaders(const smime_decrypt_t *d);
+const char *smime_decrypt_header_name(const smime_decrypt_t *d, size_t i);
+const char *smime_decrypt_header_value(const smime_decrypt_t *d, size_t i);
+const char *smime_decrypt_error(const smime_decrypt_t *d);
+
+/*
+ * ---- Inbound: verification (smime_verify.c) ----
+ *
+ * The trust anchors (a CA file, and/or the system's store) with the CRLs
+ * configured (a file and/or every file of a directory) form a
+ * smime_trust_t, built once and shared by all threads (read-only).
+ *
+ * A verification job checks a message body that is multipart/signed
+ * (application/pkcs7-signature) or pkcs7-mime signed-data: every
+ * signature over the content, then each signer's chain to the anchors
+ * at the signing time the signature states (or now, when it states none
+ * or a future one), with revocation where a CRL for the issuer is
+ * loaded, then whether the signer's certificate names the From address.
+ * The body is read into memory whole (callers bound its size).
+ */
+typedef struct smime_trust smime_trust_t;
+
+/* ca_file, crl_file, crl_dir: NULL or "" for none.  NULL with err filled
+ * when a named file cannot be read or holds nothing usable. */
+smime_trust_t *smime_trust_new(const char *ca_file, int system_store,
+    const char *crl_file, const char *crl_dir, char *err, size_t errlen);
+void smime_trust_free(smime_trust_t *t);
+
+typedef enum smime_verdict {
+	SMIME_VERDICT_NONE = 0,  /* not verified (not signed, or an error) */
+	SMIME_VERDICT_PASS,      /* good signature, trusted, signer is From */
+	SMIME_VERDICT_FAIL,      /* the signature does not match the content */
+	SMIME_VERDICT_UNTRUSTED, /* no chain to the trust anchors */
+	SMIME_VERDICT_EXPIRED,   /* a certificate not valid at signing time */
+	SMIME_VERDICT_REVOKED,   /* a certificate revoked */
+	SMIME_VERDICT_MISMATCH   /* all good, but the signer is not From */
+} smime_verdict_t;
+
+/* "pass", "fail", ... as smimegate(8) documents them. */
+const char *smime_verdict_name(smime_verdict_t v);
+
+typedef struct smime_verify smime_verify_t;
+
+smime_verify_t *smime_verify_new(const smime_trust_t *trust);
+void smime_verify_free(smime_verify_t *v);
+/* The From address to compare with the signer (NULL: none, a mismatch). */
+void smime_verify_set_from(smime_verify_t *v, const char *from);
+/* Verification time instead of the signing time (0: the signing time). */
+void smime_verify_set_time(smime_verify_t *v, time_t when);
+/* Opaque signed-data with a good signature is converted to multipart/signed
+ * (written through out; the headers are then listed). */
+void smime_verify_set_convert(smime_verify_t *v, int convert);
+
+/*
+ * Verifies.  SMIME_OK when a verdict was reached (whatever it is); an
+ * error (SMIME_ERR_INPUT for what is not signed or does not parse) when
+ * none was.  When the body was converted, smime_verify_converted() is 1,
+ * the new body went through out and its headers are listed; else out was
+ * not called.
+ */
+smime_status_t smime_verify_run(smime_verify_t *v, const char *content_headers,
+    const smime_body_t *body, smime_write_fn out, void *arg);
+smime_verdict_t smime_verify_verdict(const smime_verify_t *v);
+/* What went wrong, or facts on a pass: one line of plain text. */
+const char *smime_verify_detail(const smime_verify_t *v);
+/* The signer's first mail address (the From address when it matched). */
+const char *smime_verify_signer(const smime_verify_t *v);
+/* The first signer's certificate (owned by v), its SMIMECapabilities DER
+ * (NULL when absent) and signing time (0 when absent). */
+X509 *smime_verify_signer_cert(const smime_verify_t *v);
+const unsigned char *smime_verify_caps(const smime_verify_t *v, size_t *len);
+time_t smime_verify_signing_time(const smime_verify_t *v);
+int smime_verify_converted(const smime_verify_t *v);
+size_t smime_verify_nheaders(const smime_verify_t *v);
+const char *smime_verify_header_name(const smime_verify_t *v, size_t i);
+const char *smime_verify_header_value(const smime_verify_t *v, size_t i);
+const char *smime_verify_error(const smime_verify_t *v);
 
 #endif

@@ -11,6 +11,12 @@
  *   smime_out.c       output through the caller's writer, raw or base64
  *   smime_cms.c       the CMS SignedData: signer, attributes, streaming
  *   smime_sign.c      the smime_sign_t handle: multipart/signed and opaque
+ *   smime_in.c        inbound input: the entity in memory, parsed; a
+ *                     part's decoded content; header lists
+ *   smime_decrypt.c   the smime_decrypt_t handle: enveloped and
+ *                     authEnveloped data
+ *   smime_trust.c     smime_trust_t: trust anchors and CRLs
+ *   smime_verify.c    the smime_verify_t handle
  *
  * Ownership: every constructor here returns a new object its caller frees
  * (g_object_unref for GMime objects, the matching _free() otherwise).
@@ -24,6 +30,7 @@
 #include <gmime/gmime.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
+#include <openssl/x509_vfy.h>
 
 #include "smime/smime.h"
 
@@ -109,5 +116,50 @@ smime_status_t smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
 /* Opaque: streams the spool into the SignedData written to bio. */
 smime_status_t smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data,
     BIO *bio, smime_err_t *err);
+
+/* ---- inbound input (smime_in.c) ---- */
+
+#define SMIME_IN_HEADERS_MAX 64   /* Content-* headers of an inner entity */
+
+/* An inbound entity: the body's octets in memory and the entity GMime
+ * parsed from the content headers and that body. */
+typedef struct smime_in {
+	GByteArray *body;
+	GMimeObject *entity;
+} smime_in_t;
+
+smime_status_t smime_in_load(const char *content_headers,
+    const smime_body_t *body, smime_in_t *in, smime_err_t *err);
+void smime_in_clear(smime_in_t *in);
+/* The content of a leaf part with its transfer encoding undone, in a new
+ * memory BIO. */
+BIO *smime_in_part_bio(GMimePart *part, smime_err_t *err);
+
+/* A list of header fields (name, value without the leading space, folds
+ * as LF + white space, no final line end). */
+typedef struct smime_hdrs {
+	size_t n;
+	char *name[SMIME_IN_HEADERS_MAX];
+	char *value[SMIME_IN_HEADERS_MAX];
+} smime_hdrs_t;
+
+smime_status_t smime_hdrs_add(smime_hdrs_t *h, const char *name,
+    const char *value, smime_err_t *err);
+void smime_hdrs_clear(smime_hdrs_t *h);
+/* Splits a MIME entity (octets) into its Content-* and MIME-Version
+ * headers (into h; others dropped) and the offset of its body. */
+smime_status_t smime_hdrs_split(const unsigned char *data, size_t len,
+    smime_hdrs_t *h, size_t *body_off, smime_err_t *err);
+
+/* ---- trust (smime_trust.c), read by smime_verify.c ---- */
+
+struct smime_trust {
+	X509_STORE *store;
+	int ncrls;                  /* CRLs loaded: revocation is checked */
+};
+
+/* Writes len octets through fn in chunks; 0 or -1. */
+int smime_write_all(smime_write_fn fn, void *arg, const unsigned char *p,
+    size_t len);
 
 #endif

@@ -71,7 +71,7 @@ else
 	notok "smimegate -n -c $conf: $(head -n 1 "$tmp.out")"
 fi
 
-for page in docs/smimegate.conf.5 docs/smimegate.8 docs/smimectl.8; do
+for page in docs/smimegate.conf.5 docs/smimegate.8 docs/smimectl.8 docs/smimegate-policy.5; do
 	if [ ! -f "$page" ]; then
 		notok "$page exists"
 		continue

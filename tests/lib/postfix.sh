@@ -2,7 +2,8 @@
 # and mail sent to it with swaks.  Needs common.sh.
 #
 # sink_start              smtp-sink on $SINK_PORT, one file per message
-#                         under $SINK_DIR (-d)
+#                         under $SINK_DIR (-d); with SINK_DUMP=no, the
+#                         sink keeps nothing (benchmarks)
 # pf_start [MILTER_PORT]  Postfix in $T/pf: smtpd on 127.0.0.1:$SMTP_PORT,
 #                         relaying everything to the sink; with a port,
 #                         smtpd_milters=inet:127.0.0.1:PORT, milter
@@ -41,8 +42,10 @@ sink_start() {
 	# -h: a name unlike Postfix's, or Postfix sees a mail loop.
 	# -d: one file per message; -u: as root it must drop to a user that
 	# can write the dump directory.
-	smtp-sink -u postfix -h sink.smimegate.test -d "$SINK_DIR/%H%M%S." \
-	    -t 30 "127.0.0.1:$SINK_PORT" 64 >"$T/sink.log" 2>&1 &
+	set -- -d "$SINK_DIR/%H%M%S."
+	[ "${SINK_DUMP:-yes}" = no ] && set --
+	smtp-sink -u postfix -h sink.smimegate.test "$@" \
+	    -t 30 "127.0.0.1:$SINK_PORT" 256 >"$T/sink.log" 2>&1 &
 	SINK_PID=$!
 	at_exit "stop_pid $SINK_PID 20"
 	wait_port "$SINK_PORT" "$SINK_PID" || { diag_file "$T/sink.log"; return 1; }

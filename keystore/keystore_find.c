@@ -1,0 +1,56 @@
+/*
+ * keystore_find.c: the escrowed key a CMS RecipientInfo names, by the
+ * issuer and serial number of the recipient's certificate or by its
+ * subject key identifier.  Every entry counts, expired or not: old mail
+ * must still open with the key it was encrypted to.
+ *
+ * Threads: works on an index snapshot (see keystore.c).
+ */
+#include "keystore/keystore_int.h"
+
+#include <openssl/x509v3.h>
+
+static int
+entry_matches(const keystore_entry_t *e, const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid)
+{
+	const ASN1_OCTET_STRING *own;
+
+	if (issuer != NULL && serial != NULL)
+		return X509_NAME_cmp(X509_get_issuer_name(e->cert), issuer) == 0
+		    && ASN1_INTEGER_cmp(X509_get0_serialNumber(e->cert), serial) == 0;
+	if (skid != NULL) {
+		own = X509_get0_subject_key_id(e->cert);
+		return own != NULL && ASN1_OCTET_STRING_cmp(own, skid) == 0;
+	}
+	return 0;
+}
+
+keystore_status_t
+keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, EVP_PKEY **key,
+    X509 **cert, keystore_err_t *err)
+{
+	keystore_index_t *idx;
+	keystore_status_t rc;
+	size_t i;
+
+	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+	    "no escrowed key for that recipient");
+	for (i = 0; i < idx->n_entries; i++) {
+		const keystore_entry_t *e = idx->entries[i];
+
+		if (!entry_matches(e, issuer, serial, skid))
+			continue;
+		if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
+		    && cert != NULL) {
+			X509_up_ref(e->cert);
+			*cert = e->cert;
+		}
+		break;
+	}
+	keystore_index_unref(idx);
+	return rc;
+}

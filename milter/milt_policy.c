@@ -1,0 +1,161 @@
+/*
+ * milt_policy.c: the policy at the end of an outbound message (see
+ * milt_policy.h).  The certificate of each recipient is not looked up
+ * yet (POLICY_CERT_UNKNOWN): rcpt_cert() is where the directory lookup
+ * comes in.
+ */
+#include "milter/milt_policy.h"
+#include "milter/milt_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What is known of the recipient's certificate. */
+static enum policy_cert
+rcpt_cert(const milt_msg_t *m, const char *rcpt)
+{
+	return POLICY_CERT_UNKNOWN;
+}
+
+void
+milt_policy_free(milt_policy_res_t *p)
+{
+	if (p == NULL)
+		return;
+	policy_result_clear(&p->res);
+	policy_unref(p->policy);
+	free(p->forms);
+	free(p->group);
+	free(p);
+}
+
+/* The plain data the engine looks at. */
+static policy_status_t
+decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
+{
+	policy_hdr_t *hdrs = calloc(m->nhdrs ? m->nhdrs : 1, sizeof(*hdrs));
+	policy_rcpt_t *rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*rcpts));
+	policy_msg_t pm = { m->sender, 1, milt_msg_header(m, "Subject"), hdrs, m->nhdrs,
+		milt_msg_header(m, "Content-Type"), 0, 0, POLICY_OUTBOUND };
+	policy_status_t st = POLICY_ERR_NOMEM;
+
+	if (hdrs != NULL && rcpts != NULL) {
+		for (size_t i = 0; i < m->nhdrs; i++) {
+			hdrs[i].name = m->hdrs[i].name;
+			hdrs[i].value = m->hdrs[i].value;
+		}
+		for (size_t i = 0; i < m->nrcpts; i++) {
+			rcpts[i].addr = m->rcpts[i];
+			rcpts[i].local = milt_conf_is_local_domain(m->conf,
+			    milt_addr_domain(m->rcpts[i]));
+		}
+		st = policy_decide(p->policy, &pm, rcpts, m->nrcpts, &p->res, err);
+	}
+	free(hdrs);
+	free(rcpts);
+	return st;
+}
+
+/* The forms and their groups. */
+static int
+resolve(const milt_msg_t *m, milt_policy_res_t *p)
+{
+	size_t n = p->res.n;
+
+	p->forms = calloc(n ? n : 1, sizeof(*p->forms));
+	p->group = calloc(n ? n : 1, sizeof(*p->group));
+	if (p->forms == NULL || p->group == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		policy_resolve(&p->res.d[i], rcpt_cert(m, m->rcpts[i]), &p->forms[i]);
+	p->ngroups = policy_group(p->forms, n, p->group);
+	return 0;
+}
+
+/* The first recipient whose outcome is o, or -1. */
+static long
+first_with(const milt_policy_res_t *p, enum policy_outcome o)
+{
+	for (size_t i = 0; i < p->res.n; i++)
+		if (p->forms[i].outcome == o)
+			return (long)i;
+	return -1;
+}
+
+/* Refused, held or tempfailed as a whole because of recipient i. */
+static int
+whole_message(milt_msg_t *m, const milt_policy_res_t *p, long i)
+{
+	milt_result_t *r = &m->result;
+	enum policy_outcome o = p->forms[i].outcome;
+	char why[1200];
+
+	snprintf(why, sizeof(why), "policy: <%.300s>: %s; %s", m->rcpts[i],
+	    p->forms[i].why, p->res.d[i].why);
+	if (o == POLICY_REJECT) {
+		milt_msg_fail(m, MILT_FAIL_POLICY, why);
+	} else if (o == POLICY_TEMPFAIL) {
+		milt_msg_tempfail(m, why);
+	} else {
+		r->what = MILT_DO_HOLD;
+		r->action = "held";
+		snprintf(r->reason, sizeof(r->reason), "%.*s", (int)sizeof(r->reason) - 1, why);
+	}
+	return 1;
+}
+
+int
+milt_policy_outbound(milt_msg_t *m, int *sign)
+{
+	milt_result_t *r = &m->result;
+	milt_policy_res_t *p = calloc(1, sizeof(*p));
+	static const enum policy_outcome order[] = { POLICY_TEMPFAIL, POLICY_REJECT,
+		POLICY_HOLD, POLICY_NOTICE };
+	policy_err_t err;
+	long i;
+
+	*sign = 0;
+	if (p == NULL)
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "policy: out of memory"), 1;
+	p->policy = policy_ref(m->conf->policy);
+	r->policy = p;
+	if (decide(m, p, &err) != POLICY_OK || resolve(m, p) != 0)
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "policy: out of memory"), 1;
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+		if ((i = first_with(p, order[k])) >= 0)
+			return whole_message(m, p, i);
+	for (size_t k = 0; k < p->res.n; k++)
+		*sign |= p->forms[k].sign && !p->forms[k].passthrough;
+	if (p->res.subject != NULL && (milt_result_strip(r, "Subject") != 0 ||
+	    milt_result_set(r, "Subject", p->res.subject) != 0))
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "policy: out of memory"), 1;
+	return 0;
+}
+
+const char *
+milt_policy_rule(const milt_msg_t *m, size_t i, char *buf, size_t len)
+{
+	const milt_policy_res_t *p = m->result.policy;
+
+	if (p == NULL || i >= p->res.n)
+		return NULL;
+	return policy_rule_describe(p->res.d[i].decided, buf, len);
+}
+
+void
+milt_policy_log(const milt_msg_t *m)
+{
+	const milt_policy_res_t *p = m->result.policy;
+	char rule[600];
+
+	for (size_t i = 0; p != NULL && i < p->res.n; i++) {
+		const policy_form_t *f = &p->forms[i];
+
+		milt_log(LOG_INFO, m->qid, "policy: to=<%s>, form=%s%s%s, copy=%zu/%zu, "
+		    "rule=%s, why=%s (%s)", m->rcpts[i], policy_outcome_name(f->outcome),
+		    f->sign ? ",sign" : "", f->encrypt ? ",encrypt" : "", p->group[i] + 1,
+		    p->ngroups, policy_rule_describe(p->res.d[i].decided, rule, sizeof(rule)),
+		    p->res.d[i].why, f->why);
+	}
+}

@@ -1,0 +1,45 @@
+/*
+ * milt_policy.h: the policy at the end of an outbound message: one
+ * decision and one form per recipient (policy/), recorded in the result
+ * for the log and the audit, and what it means for the message as a whole
+ * while the split into one copy per form (the spool and re-injection) is
+ * not there: a refusal for one recipient refuses the message, a hold or a
+ * notice holds it in the MTA's hold queue, and a signature is made when
+ * any recipient's form asks for one.
+ *
+ * Ownership and threads: the decisions belong to the message's result
+ * and are freed with it (milt_policy_free()); one thread, as the message.
+ */
+#ifndef MILT_POLICY_H
+#define MILT_POLICY_H
+
+#include <stddef.h>
+#include "milter/milt_msg.h"
+#include "policy/policy.h"
+
+typedef struct milt_policy_res {
+	policy_t *policy;           /* a reference: the rules the decisions name */
+	policy_result_t res;        /* per recipient, in the order of m->rcpts */
+	policy_form_t *forms;       /* per recipient */
+	size_t *group;              /* per recipient: its copy (policy_group()) */
+	size_t ngroups;
+} milt_policy_res_t;
+
+/*
+ * Decides for every recipient of m.  Returns 1 when the result is final
+ * (refused, held, tempfailed: m->result is set), else 0 with *sign: sign
+ * the message.  A Subject with its tag stripped replaces the Subject
+ * (milt_result_strip() and milt_result_set()).
+ */
+int milt_policy_outbound(milt_msg_t *m, int *sign);
+
+/* One log line per recipient: the form, the rule that decided, why. */
+void milt_policy_log(const milt_msg_t *m);
+
+/* "FILE:LINE: selector" of the rule that decided for recipient i, into
+ * buf; NULL when the policy did not decide (inbound, or not reached). */
+const char *milt_policy_rule(const milt_msg_t *m, size_t i, char *buf, size_t len);
+
+void milt_policy_free(milt_policy_res_t *p);
+
+#endif

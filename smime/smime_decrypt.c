@@ -1,0 +1,243 @@
+/*
+ * smime_decrypt.c: the smime_decrypt_t handle of smime.h, decryption of a
+ * whole application/pkcs7-mime body with OpenSSL's CMS.
+ *
+ * The body's Content-Type must be application/pkcs7-mime or
+ * application/x-pkcs7-mime, with smime-type enveloped-data,
+ * authEnveloped-data or none; the decoded content must be a CMS
+ * EnvelopedData or AuthEnvelopedData.  For each RecipientInfo (key
+ * transport and key agreement; others are skipped) the caller's lookup is
+ * asked for a key, by issuer and serial number or subject key identifier;
+ * the first key that opens the content-encryption key wins
+ * (CMS_decrypt_set1_pkey with the certificate, so that only the matching
+ * RecipientInfo is tried and a wrong key is an error, not random output).
+ * The plaintext entity is split into its Content-* headers (listed) and
+ * its body (written).
+ *
+ * Ownership: the handle owns its header list and error; keys the lookup
+ * returns are freed before smime_decrypt_run() returns.  Threads: one
+ * thread at a time per handle.
+ */
+#include "smime/smime_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+
+struct smime_decrypt {
+	int authenticated;
+	smime_hdrs_t hdrs;
+	smime_err_t err;
+};
+
+smime_decrypt_t *
+smime_decrypt_new(void)
+{
+	return calloc(1, sizeof(smime_decrypt_t));
+}
+
+void
+smime_decrypt_free(smime_decrypt_t *d)
+{
+	if (d == NULL)
+		return;
+	smime_hdrs_clear(&d->hdrs);
+	free(d);
+}
+
+int
+smime_decrypt_authenticated(const smime_decrypt_t *d)
+{
+	return d != NULL && d->authenticated;
+}
+
+size_t
+smime_decrypt_nheaders(const smime_decrypt_t *d)
+{
+	return d != NULL ? d->hdrs.n : 0;
+}
+
+const char *
+smime_decrypt_header_name(const smime_decrypt_t *d, size_t i)
+{
+	return d != NULL && i < d->hdrs.n ? d->hdrs.name[i] : NULL;
+}
+
+const char *
+smime_decrypt_header_value(const smime_decrypt_t *d, size_t i)
+{
+	return d != NULL && i < d->hdrs.n ? d->hdrs.value[i] : NULL;
+}
+
+const char *
+smime_decrypt_error(const smime_decrypt_t *d)
+{
+	return d != NULL ? d->err.msg : "no decryption handle";
+}
+
+/* ---- one job ---- */
+
+/* The CMS of a whole pkcs7-mime enveloped body, or NULL with err. */
+static CMS_ContentInfo *
+dec_parse(smime_decrypt_t *d, const smime_in_t *in)
+{
+	GMimeContentType *ct;
+	const char *st;
+	CMS_ContentInfo *cms;
+	BIO *b;
+	int nid;
+
+	if (!GMIME_IS_PART(in->entity)) {
+		smime_err_set(&d->err, SMIME_ERR_INPUT, "not a single encrypted body");
+		return NULL;
+	}
+	ct = g_mime_object_get_content_type(in->entity);
+	st = g_mime_content_type_get_parameter(ct, "smime-type");
+	if (!(g_mime_content_type_is_type(ct, "application", "pkcs7-mime")
+	    || g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
+	    || (st != NULL && g_ascii_strcasecmp(st, "enveloped-data") != 0
+	    && g_ascii_strcasecmp(st, "authEnveloped-data") != 0)) {
+		smime_err_set(&d->err, SMIME_ERR_INPUT,
+		    "not application/pkcs7-mime enveloped-data");
+		return NULL;
+	}
+	if ((b = smime_in_part_bio(GMIME_PART(in->entity), &d->err)) == NULL)
+		return NULL;
+	cms = d2i_CMS_bio(b, NULL);
+	BIO_free(b);
+	if (cms == NULL) {
+		smime_err_crypto(&d->err, "malformed CMS");
+		d->err.code = SMIME_ERR_INPUT;
+		return NULL;
+	}
+	nid = OBJ_obj2nid(CMS_get0_type(cms));
+	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData) {
+		CMS_ContentInfo_free(cms);
+		smime_err_set(&d->err, SMIME_ERR_INPUT, "the CMS content is %s, not "
+		    "enveloped data", OBJ_nid2sn(nid));
+		return NULL;
+	}
+	d->authenticated = nid == NID_id_smime_ct_authEnvelopedData;
+	return cms;
+}
+
+/* The identifier of one RecipientInfo; 0, or -1 for a kind we skip. */
+static int
+dec_rid(CMS_RecipientInfo *ri, X509_NAME **issuer, ASN1_INTEGER **serial,
+    ASN1_OCTET_STRING **skid)
+{
+	STACK_OF(CMS_RecipientEncryptedKey) *reks;
+
+	*issuer = NULL;
+	*serial = NULL;
+	*skid = NULL;
+	switch (CMS_RecipientInfo_type(ri)) {
+	case CMS_RECIPINFO_TRANS:
+		return CMS_RecipientInfo_ktri_get0_signer_id(ri, skid, issuer, serial) ? 0 : -1;
+	case CMS_RECIPINFO_AGREE:
+		/* One RecipientEncryptedKey per recipient; we take the first. */
+		reks = CMS_RecipientInfo_kari_get0_reks(ri);
+		if (sk_CMS_RecipientEncryptedKey_num(reks) < 1)
+			return -1;
+		return CMS_RecipientEncryptedKey_get0_id(
+		    sk_CMS_RecipientEncryptedKey_value(reks, 0), skid, NULL, NULL,
+		    issuer, serial) ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
+/* Finds a key for a RecipientInfo and sets it; SMIME_OK, SMIME_ERR_NOKEY,
+ * or the failure of the last key tried. */
+static smime_status_t
+dec_set_key(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_key_fn lookup,
+    void *lookup_arg)
+{
+	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+	smime_status_t rc = smime_err_set(&d->err, SMIME_ERR_NOKEY,
+	    "no key for any of %d recipient(s)", sk_CMS_RecipientInfo_num(ris));
+	X509_NAME *issuer;
+	ASN1_INTEGER *serial;
+	ASN1_OCTET_STRING *skid;
+
+	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		EVP_PKEY *key = NULL;
+		X509 *cert = NULL;
+		int found;
+
+		if (dec_rid(sk_CMS_RecipientInfo_value(ris, i), &issuer, &serial, &skid) != 0)
+			continue;
+		found = lookup(lookup_arg, issuer, serial, skid, &key, &cert);
+		if (found < 0)
+			rc = smime_err_set(&d->err, SMIME_ERR_IO, "the key lookup failed");
+		if (found != 0)
+			continue;
+		if (CMS_decrypt_set1_pkey(cms, key, cert))
+			rc = SMIME_OK;
+		else
+			rc = smime_err_crypto(&d->err, "the escrowed key does not open "
+			    "the message");
+		EVP_PKEY_free(key);
+		X509_free(cert);
+		if (rc == SMIME_OK)
+			break;
+	}
+	return rc;
+}
+
+/* Decrypts into memory; splits; writes the body. */
+static smime_status_t
+dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *arg)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	const unsigned char *p;
+	smime_status_t rc;
+	size_t off = 0;
+	long len;
+
+	if (mem == NULL)
+		return smime_err_set(&d->err, SMIME_ERR_NOMEM, "out of memory");
+	if (!CMS_decrypt(cms, NULL, NULL, NULL, mem, CMS_BINARY)) {
+		BIO_free(mem);
+		return smime_err_crypto(&d->err, "decryption failed");
+	}
+	len = BIO_get_mem_data(mem, (char **)&p);
+	rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
+	if (rc == SMIME_OK && smime_write_all(out, arg, p + off, (size_t)len - off) != 0)
+		rc = smime_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
+	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
+	BIO_free(mem);
+	return rc;
+}
+
+smime_status_t
+smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
+    const smime_body_t *body, smime_key_fn lookup, void *lookup_arg,
+    smime_write_fn out, void *arg)
+{
+	CMS_ContentInfo *cms = NULL;
+	smime_in_t in;
+	smime_status_t rc;
+
+	if (d == NULL)
+		return SMIME_ERR_USAGE;
+	smime_err_clear(&d->err);
+	smime_hdrs_clear(&d->hdrs);
+	d->authenticated = 0;
+	if (body == NULL || lookup == NULL || out == NULL)
+		return smime_err_set(&d->err, SMIME_ERR_USAGE,
+		    "smime_decrypt_run needs a body, a key lookup and a writer");
+	rc = smime_in_load(content_headers, body, &in, &d->err);
+	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
+		rc = d->err.code;
+	if (rc == SMIME_OK)
+		rc = dec_set_key(d, cms, lookup, lookup_arg);
+	if (rc == SMIME_OK)
+		rc = dec_output(d, cms, out, arg);
+	if (rc != SMIME_OK)
+		smime_hdrs_clear(&d->hdrs);
+	CMS_ContentInfo_free(cms);
+	smime_in_clear(&in);
+	ERR_clear_error();
+	return rc;
+}

@@ -1,0 +1,570 @@
+/*
+ * smime_verify.c: the smime_verify_t handle of smime.h: one verification
+ * of a signed message body, and the conversion of opaque signed-data to
+ * multipart/signed.
+ *
+ *   detached  the first part's octets are cut out of the body exactly as
+ *             they arrived (between the first two boundary lines), bare
+ *             LFs made CRLF (the canonical form that was signed); the
+ *             second part's decoded content is the CMS SignedData.
+ *   opaque    the decoded body is the SignedData holding the entity.
+ *
+ * Checks, in this order, each giving its verdict: every signature over
+ * the content (CMS_verify without chain checks: FAIL); each signer's
+ * chain to the trust anchors, for S/MIME signing, at the signing time
+ * (EXPIRED, REVOKED, UNTRUSTED; a CA without a loaded CRL is not an
+ * error); whether the first signer's certificate names the From address
+ * (MISMATCH).  Signing time is the signed attribute, or now when there is
+ * none or it lies in the future.
+ *
+ * Conversion (opaque only, when asked and the signature holds): the
+ * entity becomes the first part, the same SignedData without its content
+ * the application/pkcs7-signature part, so the signature still verifies.
+ * An entity with bare LFs is left alone (a relay would make them CRLF and
+ * break the detached signature).
+ *
+ * Ownership: the handle owns the signer certificate and capabilities it
+ * reports; they stay valid until the next run or smime_verify_free().
+ * Threads: one thread at a time per handle; the trust is shared read-only.
+ */
+#include "smime/smime_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#define VERIFY_FUTURE_SLACK 300     /* seconds a signing time may be ahead */
+
+struct smime_verify {
+	const smime_trust_t *trust;
+	char *from;
+	time_t pinned;
+	int convert;
+	smime_verdict_t verdict;
+	char detail[SMIME_ERRMSG_MAX];
+	char signer[256];
+	X509 *signer_cert;
+	unsigned char *caps;
+	size_t caps_len;
+	time_t signing_time;
+	int converted;
+	smime_hdrs_t hdrs;
+	smime_err_t err;
+};
+
+static const char *const verdict_names[] = {
+	"none", "pass", "fail", "untrusted", "expired", "revoked", "mismatch",
+};
+
+const char *
+smime_verdict_name(smime_verdict_t v)
+{
+	return (size_t)v < sizeof(verdict_names) / sizeof(verdict_names[0])
+	    ? verdict_names[v] : "none";
+}
+
+smime_verify_t *
+smime_verify_new(const smime_trust_t *trust)
+{
+	smime_verify_t *v = calloc(1, sizeof(*v));
+
+	if (v != NULL)
+		v->trust = trust;
+	return v;
+}
+
+static void
+verify_reset(smime_verify_t *v)
+{
+	X509_free(v->signer_cert);
+	OPENSSL_free(v->caps);
+	smime_hdrs_clear(&v->hdrs);
+	v->signer_cert = NULL;
+	v->caps = NULL;
+	v->caps_len = 0;
+	v->signing_time = 0;
+	v->converted = 0;
+	v->verdict = SMIME_VERDICT_NONE;
+	v->detail[0] = '\0';
+	v->signer[0] = '\0';
+	smime_err_clear(&v->err);
+}
+
+void
+smime_verify_free(smime_verify_t *v)
+{
+	if (v == NULL)
+		return;
+	verify_reset(v);
+	free(v->from);
+	free(v);
+}
+
+void
+smime_verify_set_from(smime_verify_t *v, const char *from)
+{
+	free(v->from);
+	v->from = from != NULL ? strdup(from) : NULL;
+}
+
+void smime_verify_set_time(smime_verify_t *v, time_t when) { v->pinned = when; }
+void smime_verify_set_convert(smime_verify_t *v, int convert) { v->convert = convert != 0; }
+smime_verdict_t smime_verify_verdict(const smime_verify_t *v) { return v->verdict; }
+const char *smime_verify_detail(const smime_verify_t *v) { return v->detail; }
+const char *smime_verify_signer(const smime_verify_t *v) { return v->signer; }
+X509 *smime_verify_signer_cert(const smime_verify_t *v) { return v->signer_cert; }
+time_t smime_verify_signing_time(const smime_verify_t *v) { return v->signing_time; }
+int smime_verify_converted(const smime_verify_t *v) { return v->converted; }
+size_t smime_verify_nheaders(const smime_verify_t *v) { return v->hdrs.n; }
+const char *smime_verify_error(const smime_verify_t *v) { return v->err.msg; }
+
+const unsigned char *
+smime_verify_caps(const smime_verify_t *v, size_t *len)
+{
+	*len = v->caps_len;
+	return v->caps;
+}
+
+const char *
+smime_verify_header_name(const smime_verify_t *v, size_t i)
+{
+	return i < v->hdrs.n ? v->hdrs.name[i] : NULL;
+}
+
+const char *
+smime_verify_header_value(const smime_verify_t *v, size_t i)
+{
+	return i < v->hdrs.n ? v->hdrs.value[i] : NULL;
+}
+
+/* Records a verdict unless a worse one is there (FAIL is the worst). */
+static void
+verdict(smime_verify_t *v, smime_verdict_t what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+verdict(smime_verify_t *v, smime_verdict_t what, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (v->verdict != SMIME_VERDICT_NONE && v->verdict != SMIME_VERDICT_PASS
+	    && (v->verdict <= what || what == SMIME_VERDICT_PASS))
+		return;
+	v->verdict = what;
+	va_start(ap, fmt);
+	vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the detached content ---- */
+
+/* Finds the next line "--boundary" (then only white space, or "--") at or
+ * after *pos; *start gets where it begins, *pos where the next line does. */
+static int
+find_boundary(const unsigned char *p, size_t len, const char *b, size_t *pos,
+    size_t *start)
+{
+	size_t blen = strlen(b), i = *pos;
+
+	while (i < len) {
+		size_t eol = i;
+
+		while (eol < len && p[eol] != '\n')
+			eol++;
+		if (eol - i >= blen + 2 && p[i] == '-' && p[i + 1] == '-'
+		    && memcmp(p + i + 2, b, blen) == 0) {
+			size_t j = i + 2 + blen;
+
+			if (j + 1 < eol && p[j] == '-' && p[j + 1] == '-')
+				j += 2;
+			while (j < eol && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r'))
+				j++;
+			if (j == eol) {
+				*start = i;
+				*pos = eol < len ? eol + 1 : len;
+				return 0;
+			}
+		}
+		i = eol + 1;
+	}
+	return -1;
+}
+
+/* The first part's octets, with bare LFs made CRLF, in a new memory BIO. */
+static BIO *
+detached_content(smime_verify_t *v, const smime_in_t *in, const char *boundary)
+{
+	const unsigned char *p = in->body->data;
+	size_t len = in->body->len, pos = 0, s0, from, end;
+	BIO *b;
+
+	if (find_boundary(p, len, boundary, &pos, &s0) != 0)
+		return smime_err_set(&v->err, SMIME_ERR_INPUT, "no first boundary"), NULL;
+	from = pos;
+	if (find_boundary(p, len, boundary, &pos, &end) != 0 || end < from)
+		return smime_err_set(&v->err, SMIME_ERR_INPUT, "no second boundary"), NULL;
+	/* The line break before the boundary belongs to the boundary. */
+	if (end > from && p[end - 1] == '\n')
+		end--;
+	if (end > from && p[end - 1] == '\r')
+		end--;
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
+	for (size_t i = from, run = from; i <= end; i++) {
+		if (i == end || (p[i] == '\n' && (i == from || p[i - 1] != '\r'))) {
+			if (i > run && BIO_write(b, p + run, (int)(i - run)) != (int)(i - run))
+				goto nomem;
+			if (i < end && BIO_write(b, "\r\n", 2) != 2)
+				goto nomem;
+			run = i + 1;
+		}
+	}
+	return b;
+nomem:
+	BIO_free(b);
+	return smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
+}
+
+/* ---- parsing ---- */
+
+static CMS_ContentInfo *
+cms_of_part(smime_verify_t *v, GMimeObject *part)
+{
+	CMS_ContentInfo *cms;
+	BIO *b;
+
+	if (part == NULL || !GMIME_IS_PART(part))
+		return smime_err_set(&v->err, SMIME_ERR_INPUT, "no signature part"), NULL;
+	if ((b = smime_in_part_bio(GMIME_PART(part), &v->err)) == NULL)
+		return NULL;
+	cms = d2i_CMS_bio(b, NULL);
+	BIO_free(b);
+	if (cms == NULL || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+		CMS_ContentInfo_free(cms);
+		smime_err_crypto(&v->err, "malformed CMS SignedData");
+		v->err.code = SMIME_ERR_INPUT;
+		return NULL;
+	}
+	return cms;
+}
+
+/* The SignedData, and for detached signatures the content; *opaque set. */
+static CMS_ContentInfo *
+verify_parse(smime_verify_t *v, const smime_in_t *in, BIO **content, int *opaque)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(in->entity);
+	const char *st = g_mime_content_type_get_parameter(ct, "smime-type");
+	const char *proto = g_mime_content_type_get_parameter(ct, "protocol");
+	const char *boundary = g_mime_content_type_get_parameter(ct, "boundary");
+	CMS_ContentInfo *cms;
+
+	*content = NULL;
+	*opaque = 0;
+	if (GMIME_IS_MULTIPART_SIGNED(in->entity)) {
+		if (proto == NULL || boundary == NULL
+		    || (g_ascii_strcasecmp(proto, "application/pkcs7-signature") != 0
+		    && g_ascii_strcasecmp(proto, "application/x-pkcs7-signature") != 0))
+			return smime_err_set(&v->err, SMIME_ERR_INPUT,
+			    "multipart/signed, but not S/MIME"), NULL;
+		if ((cms = cms_of_part(v, g_mime_multipart_get_part(
+		    GMIME_MULTIPART(in->entity), 1))) == NULL)
+			return NULL;
+		if ((*content = detached_content(v, in, boundary)) == NULL) {
+			CMS_ContentInfo_free(cms);
+			return NULL;
+		}
+		return cms;
+	}
+	if ((g_mime_content_type_is_type(ct, "application", "pkcs7-mime")
+	    || g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
+	    && st != NULL && g_ascii_strcasecmp(st, "signed-data") == 0) {
+		*opaque = 1;
+		return cms_of_part(v, in->entity);
+	}
+	return smime_err_set(&v->err, SMIME_ERR_INPUT, "not a signed message"), NULL;
+}
+
+/* ---- facts of a signer ---- */
+
+static time_t
+signer_time(CMS_SignerInfo *si)
+{
+	int i = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
+	X509_ATTRIBUTE *a = i >= 0 ? CMS_signed_get_attr(si, i) : NULL;
+	ASN1_TYPE *t = a != NULL ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
+	struct tm tm;
+
+	if (t == NULL || (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME)
+	    || !ASN1_TIME_to_tm((ASN1_TIME *)t->value.asn1_string, &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+static void
+signer_caps(smime_verify_t *v, CMS_SignerInfo *si)
+{
+	ASN1_STRING *s = CMS_signed_get0_data_by_OBJ(si,
+	    OBJ_nid2obj(NID_SMIMECapabilities), -3, V_ASN1_SEQUENCE);
+
+	if (s == NULL || ASN1_STRING_length(s) <= 0)
+		return;
+	if ((v->caps = OPENSSL_memdup(ASN1_STRING_get0_data(s),
+	    (size_t)ASN1_STRING_length(s))) != NULL)
+		v->caps_len = (size_t)ASN1_STRING_length(s);
+}
+
+/* RFC 5321: local part exact, domain case-insensitive. */
+static int
+addr_equal(const char *a, const char *b)
+{
+	const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+
+	if (at_a == NULL || at_b == NULL || at_a - a != at_b - b)
+		return 0;
+	return strncmp(a, b, (size_t)(at_a - a)) == 0 && strcasecmp(at_a, at_b) == 0;
+}
+
+/* Notes the signer's address: From when the certificate names it, else
+ * the first it names; MISMATCH when From is not among them. */
+static void
+signer_address(smime_verify_t *v, X509 *cert)
+{
+	STACK_OF(OPENSSL_STRING) *emails = X509_get1_email(cert);
+	int i, n = sk_OPENSSL_STRING_num(emails);
+
+	for (i = 0; v->from != NULL && i < n; i++)
+		if (addr_equal(sk_OPENSSL_STRING_value(emails, i), v->from))
+			break;
+	if (v->from != NULL && i < n)
+		snprintf(v->signer, sizeof(v->signer), "%s", v->from);
+	else if (n > 0)
+		snprintf(v->signer, sizeof(v->signer), "%s", sk_OPENSSL_STRING_value(emails, 0));
+	if (v->from == NULL)
+		verdict(v, SMIME_VERDICT_MISMATCH, "no single From address to compare");
+	else if (i >= n)
+		verdict(v, SMIME_VERDICT_MISMATCH, "signer <%s> is not From <%s>",
+		    n > 0 ? v->signer : "no address", v->from);
+	X509_email_free(emails);
+}
+
+/* A missing or stale CRL is no verdict: revocation is checked where a
+ * current CRL is available. */
+static int
+chain_cb(int ok, X509_STORE_CTX *ctx)
+{
+	switch (X509_STORE_CTX_get_error(ctx)) {
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return 1;
+	default:
+		return ok;
+	}
+}
+
+static void
+signer_chain(smime_verify_t *v, X509 *signer, STACK_OF(X509) *certs, time_t when)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int e;
+
+	if (ctx == NULL || !X509_STORE_CTX_init(ctx, v->trust->store, signer, certs)
+	    || !X509_STORE_CTX_set_default(ctx, "smime_sign")) {
+		verdict(v, SMIME_VERDICT_UNTRUSTED, "cannot set up chain verification");
+		X509_STORE_CTX_free(ctx);
+		return;
+	}
+	X509_STORE_CTX_set_time(ctx, 0, when);
+	X509_STORE_CTX_set_verify_cb(ctx, chain_cb);
+	if (X509_verify_cert(ctx) <= 0) {
+		e = X509_STORE_CTX_get_error(ctx);
+		if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)
+			verdict(v, SMIME_VERDICT_EXPIRED, "%s at signing time",
+			    X509_verify_cert_error_string(e));
+		else if (e == X509_V_ERR_CERT_REVOKED)
+			verdict(v, SMIME_VERDICT_REVOKED, "%s", X509_verify_cert_error_string(e));
+		else
+			verdict(v, SMIME_VERDICT_UNTRUSTED, "%s", X509_verify_cert_error_string(e));
+	}
+	X509_STORE_CTX_free(ctx);
+}
+
+/* Chains, times, capabilities and the address, for every signer. */
+static void
+verify_signers(smime_verify_t *v, CMS_ContentInfo *cms)
+{
+	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+	STACK_OF(X509) *certs = CMS_get1_certs(cms);
+	time_t now = time(NULL);
+
+	for (int i = 0; i < sk_CMS_SignerInfo_num(sis); i++) {
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, i);
+		X509 *signer = NULL;
+		time_t t = signer_time(si), when;
+
+		CMS_SignerInfo_get0_algs(si, NULL, &signer, NULL, NULL);
+		if (signer == NULL) {
+			verdict(v, SMIME_VERDICT_UNTRUSTED, "signer certificate not found");
+			continue;
+		}
+		when = v->pinned ? v->pinned : (t == 0 || t > now + VERIFY_FUTURE_SLACK) ? now : t;
+		signer_chain(v, signer, certs, when);
+		if (i == 0) {
+			X509_up_ref(signer);
+			v->signer_cert = signer;
+			v->signing_time = t;
+			signer_caps(v, si);
+			signer_address(v, signer);
+		}
+	}
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+}
+
+/* ---- conversion of opaque signed-data ---- */
+
+static const char *
+micalg_of(CMS_ContentInfo *cms)
+{
+	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+	X509_ALGOR *dig = NULL;
+	const ASN1_OBJECT *obj = NULL;
+
+	if (sk_CMS_SignerInfo_num(sis) < 1)
+		return NULL;
+	CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(sis, 0), NULL, NULL, &dig, NULL);
+	if (dig == NULL)
+		return NULL;
+	X509_ALGOR_get0(&obj, NULL, NULL, dig);
+	switch (OBJ_obj2nid(obj)) {
+	case NID_sha1: return "sha-1";
+	case NID_sha224: return "sha-224";
+	case NID_sha256: return "sha-256";
+	case NID_sha384: return "sha-384";
+	case NID_sha512: return "sha-512";
+	default: return NULL;
+	}
+}
+
+static int
+has_bare_lf(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return 1;
+	return 0;
+}
+
+static smime_status_t
+convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
+    smime_write_fn out, void *arg)
+{
+	const unsigned char *p;
+	long len = BIO_get_mem_data(content, (char **)&p);
+	const char *micalg = micalg_of(cms);
+	unsigned char rnd[16];
+	char boundary[64], ct[256];
+	smime_out_t *o;
+	smime_status_t rc = SMIME_OK;
+
+	if (len <= 0 || micalg == NULL || has_bare_lf(p, (size_t)len))
+		return SMIME_OK;        /* left as it is */
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return smime_err_crypto(&v->err, "cannot make a boundary");
+	snprintf(boundary, sizeof(boundary), "----smimegate-");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(boundary + 14 + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(ct, sizeof(ct), "multipart/signed; protocol=\"application/pkcs7-signature\"; "
+	    "micalg=%s; boundary=\"%s\"", micalg, boundary);
+	if (!CMS_set_detached(cms, 1))
+		return smime_err_crypto(&v->err, "cannot detach the content");
+	if ((o = smime_out_new(out, arg)) == NULL)
+		return smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
+	smime_out_puts(o, "This is an S/MIME signed message\r\n\r\n--");
+	smime_out_puts(o, boundary);
+	smime_out_puts(o, "\r\n");
+	smime_out_write(o, p, (size_t)len);
+	smime_out_puts(o, "\r\n--");
+	smime_out_puts(o, boundary);
+	smime_out_puts(o, "\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n");
+	if (!i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
+		rc = smime_err_crypto(&v->err, "cannot encode the signature");
+	smime_out_base64_end(o);
+	smime_out_puts(o, "\r\n--");
+	smime_out_puts(o, boundary);
+	smime_out_puts(o, "--\r\n");
+	if (rc == SMIME_OK && smime_out_failed(o))
+		rc = smime_err_set(&v->err, SMIME_ERR_IO, "the output writer failed");
+	smime_out_free(o);
+	if (rc == SMIME_OK && (rc = smime_hdrs_add(&v->hdrs, "MIME-Version", "1.0",
+	    &v->err)) == SMIME_OK && (rc = smime_hdrs_add(&v->hdrs, "Content-Type",
+	    ct, &v->err)) == SMIME_OK)
+		v->converted = 1;
+	return rc;
+}
+
+/* ---- one job ---- */
+
+/* Checks the signatures; SMIME_OK with a verdict. */
+static smime_status_t
+verify_cms(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content, BIO *eout)
+{
+	unsigned long e;
+
+	if (CMS_verify(cms, NULL, v->trust->store, content, eout,
+	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) > 0) {
+		verdict(v, SMIME_VERDICT_PASS, "good signature");
+		verify_signers(v, cms);
+		return SMIME_OK;
+	}
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_CMS
+	    && ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND)
+		verdict(v, SMIME_VERDICT_UNTRUSTED, "signer certificate not included");
+	else
+		verdict(v, SMIME_VERDICT_FAIL, "the signature does not match the content");
+	ERR_clear_error();
+	return SMIME_OK;
+}
+
+smime_status_t
+smime_verify_run(smime_verify_t *v, const char *content_headers,
+    const smime_body_t *body, smime_write_fn out, void *arg)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *content = NULL, *eout = NULL;
+	smime_in_t in;
+	smime_status_t rc;
+	int opaque = 0;
+
+	if (v == NULL || v->trust == NULL || body == NULL)
+		return SMIME_ERR_USAGE;
+	verify_reset(v);
+	rc = smime_in_load(content_headers, body, &in, &v->err);
+	if (rc == SMIME_OK && (cms = verify_parse(v, &in, &content, &opaque)) == NULL)
+		rc = v->err.code;
+	if (rc == SMIME_OK && opaque && (eout = BIO_new(BIO_s_mem())) == NULL)
+		rc = smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
+	if (rc == SMIME_OK)
+		rc = verify_cms(v, cms, content, eout);
+	if (rc == SMIME_OK && opaque && v->convert && out != NULL
+	    && v->verdict != SMIME_VERDICT_FAIL && v->signer_cert != NULL)
+		rc = convert_opaque(v, cms, eout, out, arg);
+	if (rc != SMIME_OK) {
+		v->verdict = SMIME_VERDICT_NONE;
+		smime_hdrs_clear(&v->hdrs);
+		v->converted = 0;
+	}
+	BIO_free(content);
+	BIO_free(eout);
+	CMS_ContentInfo_free(cms);
+	smime_in_clear(&in);
+	ERR_clear_error();
+	return rc;
+}

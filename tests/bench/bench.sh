@@ -1,0 +1,477 @@
+#!/bin/sh
+# tests/bench/bench.sh: `make bench`, the gateway measured against its
+# limits on this machine, in one run of a few minutes.  Prints a table and
+# writes the same figures as JSON to tests/out/bench.json (the table also
+# to tests/out/bench.txt).  How to read it: README.md, "Benchmark".
+#
+# Environment (defaults in brackets):
+#   BENCH_MESSAGES  messages per end-to-end row [1000]
+#   BENCH_SESSIONS  smtp-source sessions in parallel [10]
+#   BENCH_REPEAT    runs per end-to-end row; the best is kept [3]
+#   BENCH_SIZE      message size in bytes [10240]
+#   BENCH_LARGE_MB  the large message, in MB [25]
+#   BENCH_NAIVE     messages for the naive `openssl cms` row [100]
+#   BENCH_ONLY      a space-separated subset of: e2e cpu large naive lookup
+#
+# Rows that need a feature this build lacks (encryption, directory
+# lookups) print "n/a (not built)".  Nothing here asserts a speed: the
+# exit status is non-zero only when the harness itself failed (a message
+# not delivered, a program that did not start).
+#
+# Uses the test harness (tests/lib): the PKI, the private Postfix relaying
+# to smtp-sink, and the gateway's test configuration.
+
+. "$(dirname "$0")/../lib/common.sh"
+. "$top/tests/lib/pki.sh"
+. "$top/tests/lib/postfix.sh"
+. "$top/tests/lib/gate.sh"
+
+N=${BENCH_MESSAGES:-1000}
+SESS=${BENCH_SESSIONS:-10}
+SIZE=${BENCH_SIZE:-10240}
+LARGE_MB=${BENCH_LARGE_MB:-25}
+NAIVE=${BENCH_NAIVE:-100}
+ONLY=${BENCH_ONLY:-e2e cpu large naive lookup}
+WARM=20
+REPEAT=${BENCH_REPEAT:-3}
+JSON="$top/tests/out/bench.json"
+TXT="$top/tests/out/bench.txt"
+TICK=$(getconf CLK_TCK)
+SINK_DUMP=no
+FROM=alice@example.com
+RCPT=bob@example.net
+
+die() { echo "bench: $*" >&2; exit 1; }
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+now() { date +%s.%N; }
+# fmt EXPR [DIGITS]: a number from awk, or "n/a" when EXPR cannot be had.
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
+
+# --- what this build can do ------------------------------------------
+
+# Encryption exists when the configuration knows the key.
+HAVE_ENCRYPT=no
+"$top/smimegate" -c /dev/null -P Encryption >/dev/null 2>&1 && HAVE_ENCRYPT=yes
+HAVE_LOOKUP=no
+"$top/smimectl" -h 2>&1 | grep -q '^ *lookup' && HAVE_LOOKUP=yes
+
+# pending encrypt|lookup: what a row of a missing feature shows.  The
+# encryption and lookup rows are written once those features are in main
+# (issue 3); until then a build that has them says so instead of failing.
+pending() {
+	case $1 in
+	encrypt) _h=$HAVE_ENCRYPT ;;
+	*) _h=$HAVE_LOOKUP ;;
+	esac
+	if [ "$_h" = yes ]; then echo "n/a (no bench row yet)"; else echo "n/a (not built)"; fi
+}
+
+# --- figures: NAME=value pairs, printed as the table and as JSON ------
+
+FIG="$T/figures"
+: >"$FIG"
+put() { echo "$1=$2" >>"$FIG"; }     # put NAME VALUE (a number or a word)
+get() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? "n/a" : v) }' "$FIG"; }
+
+# --- processes -------------------------------------------------------
+
+# cpu_ticks PID: utime + stime of PID, in clock ticks.
+cpu_ticks() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# status_kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM).
+status_kb() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# milter_start NAME SOCKET PROGRAM ARGS...: starts a milter in the
+# background on SOCKET (libmilter spelling); sets MPID.  Waits until it
+# accepts.  A unix socket is made writable by Postfix.
+milter_start() {
+	_name=$1 _sock=$2
+	shift 2
+	"$@" >>"$T/$_name.log" 2>&1 &
+	MPID=$!
+	at_exit "kill -KILL $MPID"
+	case $_sock in
+	unix:*)
+		_path=${_sock#unix:}
+		wait_for 100 test -S "$_path" || { diag_file "$T/$_name.log"; die "$_name did not start"; }
+		chgrp postfix "$_path" && chmod 0660 "$_path"
+		;;
+	inet:*)
+		_mport=${_sock#inet:}
+		wait_port "${_mport%@*}" "$MPID" 100 || { diag_file "$T/$_name.log"; die "$_name did not start"; }
+		;;
+	esac
+}
+
+# gate_bench NAME SOCKET [-o K=V]...: smimegate in the foreground on
+# SOCKET, with the test configuration (tests/lib/gate.sh); sets MPID.
+gate_exec() { GATE_EXEC=exec; gate_run "$@"; }
+gate_bench() {
+	_n=$1 _s=$2
+	shift 2
+	milter_start "$_n" "$_s" gate_exec -f -o "Socket=$_s" "$@"
+}
+
+# --- end to end --------------------------------------------------------
+
+# Postfix with MILTER (main.cf spelling: unix:/path, inet:127.0.0.1:port)
+# or none; a restart per row.
+pf_milter() {
+	pf_stop
+	if [ -n "$1" ]; then
+		PF_EXTRA="smtpd_milters = $1
+milter_protocol = 6
+milter_default_action = tempfail
+message_size_limit = 0
+$PF_TUNE"
+	else
+		PF_EXTRA="message_size_limit = 0
+$PF_TUNE"
+	fi
+	pf_start || die "Postfix did not start"
+}
+
+sent_count() { grep -c ' status=sent ' "$PF_DIR/maillog"; }
+
+# source_mail COUNT [RCPTS]: smtp-source, COUNT messages of $SIZE octets.
+source_mail() {
+	timeout 600 smtp-source -s "$SESS" -l "$SIZE" -m "$1" -r "${2:-1}" \
+	    -f "$FROM" -t "$RCPT" -M client.smimegate.test \
+	    "127.0.0.1:$SMTP_PORT" >>"$T/source.log" 2>&1
+}
+
+# wait_sent TOTAL: until Postfix has logged TOTAL deliveries (bounded:
+# no progress for 60 s gives up).
+wait_sent() {
+	_last=-1 _still=0
+	while :; do
+		_c=$(sent_count)
+		[ "$_c" -ge "$1" ] && return 0
+		if [ "$_c" = "$_last" ]; then
+			_still=$((_still + 1))
+			[ $_still -gt 1200 ] && return 1
+		else
+			_still=0
+		fi
+		_last=$_c
+		sleep 0.05
+	done
+}
+
+# e2e ROW PID RCPTS: a warm-up, then $REPEAT runs of $N messages; the
+# fastest run gives ROW.rate (msg/s delivered) and ROW.cpu_ms (the milter's
+# CPU per message in that run, when PID is set).  Other work on the
+# machine only ever slows a run down, so the best run is the figure.
+e2e() {
+	_row=$1 _pid=$2 _r=${3:-1}
+	_base=$(sent_count)
+	source_mail "$WARM" "$_r" || die "$_row: smtp-source failed (warm-up)"
+	wait_sent $((_base + WARM * _r)) || die "$_row: warm-up not delivered"
+	_best=0 _bestcpu=n/a _i=0 _all=""
+	while [ $_i -lt "$REPEAT" ]; do
+		_i=$((_i + 1))
+		_base=$(sent_count)
+		[ -n "$_pid" ] && _c0=$(cpu_ticks "$_pid")
+		_t0=$(now)
+		source_mail "$N" "$_r" || die "$_row: smtp-source failed"
+		wait_sent $((_base + N * _r)) ||
+		    die "$_row: $N messages not delivered ($(($(sent_count) - _base)))"
+		_rate=$(calc "$N / ($(now) - $_t0)" 0)
+		_all="$_all $_rate"
+		[ "$_rate" -gt "$_best" ] || continue
+		_best=$_rate
+		[ -n "$_pid" ] &&
+		    _bestcpu=$(calc "($(cpu_ticks "$_pid") - $_c0) * 1000 / $TICK / $N" 3)
+	done
+	put "$_row.rate" "$_best"
+	[ -n "$_pid" ] && put "$_row.cpu_ms" "$_bestcpu"
+	printf '  %-28s %6s msg/s (runs:%s)\n' "$_row" "$_best" "$_all" >&2
+}
+
+# --- the rows ------------------------------------------------------------
+
+# The gateway's test configuration, with the bench's state, and Postfix
+# tuned only so that a queue run never waits.
+PF_TUNE="in_flow_delay = 0"
+bench_setup() {
+	need_tools postfix smtp-source smtp-sink openssl
+	for _p in smimegate smimectl tests/bench/nullmilter tests/bench/floor; do
+		[ -x "$top/$_p" ] || die "./$_p is not built (make bench builds it)"
+	done
+	pki_make "$T/pki" >"$T/pki.log" 2>&1 || { cat "$T/pki.log" >&2; die "test PKI"; }
+	gate_import "$T/pki" alice >"$T/import.log" 2>&1
+	grep -q '^not ok' "$T/import.log" && { cat "$T/import.log" >&2; die "keystore import"; }
+	# The large message and the naive rows need a bigger limit than the
+	# tests' 10M.
+	GATE_OPTS="-o MaximumMessageSize=$((LARGE_MB * 2))M"
+	sink_start || die "smtp-sink did not start"
+}
+
+# e2e rows: (a) Postfix alone; (t) the do-nothing milter; (b) signing;
+# (c), (d) signing and encrypting to one and five recipients; each over a
+# unix socket and TCP.  tcp_stock is libmilter's defaults (the
+# delayed-acknowledgement stall), for comparison with the fixed tcp rows.
+run_e2e() {
+	echo "end to end, $N messages of $SIZE octets, $SESS sessions:" >&2
+	pf_milter ""
+	e2e a ""
+
+	milter_start null-unix "unix:$T/null.sock" "$top/tests/bench/nullmilter" "unix:$T/null.sock"
+	pf_milter "unix:$T/null.sock"
+	e2e t.unix "$MPID"
+	_mp=$(free_port)
+	milter_start null-tcp-stock "inet:$_mp@127.0.0.1" "$top/tests/bench/nullmilter" "inet:$_mp@127.0.0.1" stock
+	pf_milter "inet:127.0.0.1:$_mp"
+	e2e t.tcp_stock "$MPID"
+	_mp=$(free_port)
+	milter_start null-tcp "inet:$_mp@127.0.0.1" "$top/tests/bench/nullmilter" "inet:$_mp@127.0.0.1"
+	pf_milter "inet:127.0.0.1:$_mp"
+	e2e t.tcp "$MPID"
+
+	gate_bench gate-unix "unix:$T/gate.sock" -o "AuditDirectory=$T/audit-unix"
+	GATE_UNIX_PID=$MPID
+	pf_milter "unix:$T/gate.sock"
+	e2e b.unix "$MPID"
+	_mp=$(free_port)
+	gate_bench gate-tcp "inet:$_mp@127.0.0.1" -o "AuditDirectory=$T/audit-tcp"
+	GATE_TCP_PID=$MPID
+	pf_milter "inet:127.0.0.1:$_mp"
+	e2e b.tcp "$MPID"
+	for _r in c.unix c.tcp d.unix d.tcp; do put "$_r.rate" "$(pending encrypt)"; done
+}
+
+# The cryptographic floor of one message (tests/bench/floor.c), in ms:
+# (b) one RSA signature and SHA-256 over the message; (c) that plus one
+# RSA encryption and AES-256-CBC over the message; (d) five encryptions.
+run_floor() {
+	"$top/tests/bench/floor" "$SIZE" >"$T/floor.out" || die "floor failed"
+	. "$T/floor.out"
+	put floor.rsa_sign_ms "$(calc "$rsa_sign * 1000" 3)"
+	put floor.rsa_encrypt_ms "$(calc "$rsa_encrypt * 1000" 3)"
+	put floor.sha256_ms "$(calc "$sha256 * 1000" 3)"
+	put floor.aes_cbc_ms "$(calc "$aes_cbc * 1000" 3)"
+	put floor.b_ms "$(calc "($rsa_sign + $sha256) * 1000" 3)"
+	put floor.c_ms "$(calc "($rsa_sign + $sha256 + $rsa_encrypt + $aes_cbc) * 1000" 3)"
+	put floor.d_ms "$(calc "($rsa_sign + $sha256 + 5 * $rsa_encrypt + $aes_cbc) * 1000" 3)"
+}
+
+# A message of about SIZE octets ($1) with an attachment, CRLF, from alice.
+make_mail() {
+	_f=$1 _bytes=$2
+	{
+		printf 'From: Alice <%s>\nTo: <%s>\nSubject: bench\n' "$FROM" "$RCPT"
+		printf 'Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <bench.%s@example.com>\n' "$_bytes"
+		printf 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b1"\n\n'
+		printf -- '--b1\nContent-Type: text/plain; charset=us-ascii\n\nThe attachment.\n\n'
+		printf -- '--b1\nContent-Type: application/octet-stream; name=data.bin\n'
+		printf 'Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=data.bin\n\n'
+		head -c $((_bytes * 3 / 4)) /dev/urandom | base64 -w 76
+		printf -- '--b1--\n'
+	} | make_message "$_f"
+}
+
+# timed COMMAND...: runs COMMAND, which runs under $T/timeit, and reads
+# /usr/bin/time's figures: TIME_S (elapsed), TIME_CPU (user +
+# system), TIME_RSS (maximum resident set, kB).
+timed() {
+	_t0=$(now)
+	"$@" || return 1
+	TIME_S=$(calc "$(now) - $_t0" 3)
+	read -r _e _u _s TIME_RSS <"$T/time.out"
+	TIME_CPU=$(calc "$_u + $_s" 2)
+}
+
+# The large message: smimegate -t (the daemon's code path, offline) and
+# the daemon through Postfix, against openssl cms on the same file.
+run_large() {
+	_mb=$LARGE_MB
+	echo "large message, $_mb MB:" >&2
+	make_mail "$T/large.eml" $((_mb * 1024 * 1024))
+	make_mail "$T/small.eml" "$SIZE"
+	put large.octets "$(wc -c <"$T/large.eml")"
+	_off="--from $FROM --rcpt $RCPT --client 127.0.0.1"
+	printf '#!/bin/sh\nexec /usr/bin/time -f "%%e %%U %%S %%M" -o "%s" "$@"\n' \
+	    "$T/time.out" >"$T/timeit"
+	chmod +x "$T/timeit"
+	# shellcheck disable=SC2086
+	GATE_EXEC="$T/timeit" timed gate_run -t "$T/small.eml" $_off >"$T/small.out" 2>>"$T/offline.log" ||
+	    die "smimegate -t failed on the small message"
+	_small_rss=$TIME_RSS
+	# shellcheck disable=SC2086
+	GATE_EXEC="$T/timeit" timed gate_run -t "$T/large.eml" $_off >"$T/large.out" 2>>"$T/offline.log" ||
+	    die "smimegate -t failed on the large message"
+	grep -q '^Content-Type: multipart/signed' "$T/large.out" || die "the large message was not signed"
+	put large.sign.gate_s "$TIME_S"
+	put large.sign.gate_cpu_s "$TIME_CPU"
+	put large.sign.gate_rss_growth_mb "$(calc "($TIME_RSS - $_small_rss) / 1024" 1)"
+	timed "$T/timeit" openssl cms -sign -md sha256 -in "$T/large.eml" -signer "$T/pki/alice.pem" \
+	    -inkey "$T/pki/alice.key" -out "$T/large.cms" || die "openssl cms -sign failed"
+	put large.sign.openssl_s "$TIME_S"
+	put large.sign.openssl_rss_mb "$(calc "$TIME_RSS / 1024" 1)"
+	put large.sign.ratio "$(calc "$(get large.sign.gate_s) / ($TIME_S > 0.01 ? $TIME_S : 0.01)" 2)"
+	put large.encrypt.gate_s "$(pending encrypt)"
+	# The daemon: peak RSS growth while it signs the message that
+	# arrives through Postfix (VmHWM reset through clear_refs).
+	[ -n "${GATE_UNIX_PID:-}" ] || return 0
+	pf_milter "unix:$T/gate.sock"
+	echo 5 >"/proc/$GATE_UNIX_PID/clear_refs" 2>/dev/null
+	_rss0=$(status_kb "$GATE_UNIX_PID" VmRSS)
+	_c0=$(cpu_ticks "$GATE_UNIX_PID")
+	_t0=$(now)
+	send_mail "$T/large.eml" "$FROM" "$RCPT" || die "the large message was refused: $SMTP_REPLY"
+	wait_delivered "$QID" || die "the large message was not delivered"
+	_t1=$(now)
+	put large.daemon.e2e_s "$(calc "$_t1 - $_t0" 2)"
+	put large.daemon.cpu_s "$(calc "($(cpu_ticks "$GATE_UNIX_PID") - $_c0) / $TICK" 2)"
+	put large.daemon.rss_growth_mb "$(calc "($(status_kb "$GATE_UNIX_PID" VmHWM) - $_rss0) / 1024" 1)"
+}
+
+# The naive way: one `openssl cms -sign` process per message, as many at
+# once as there are cores.
+run_naive() {
+	echo "naive: openssl cms per message, $NAIVE messages:" >&2
+	make_mail "$T/naive.eml" "$SIZE"
+	_cores=$(nproc)
+	_t0=$(now)
+	seq "$NAIVE" | xargs -P "$_cores" -I{} openssl cms -sign -md sha256 \
+	    -in "$T/naive.eml" -signer "$T/pki/alice.pem" -inkey "$T/pki/alice.key" \
+	    -out /dev/null || die "openssl cms -sign failed"
+	_t1=$(now)
+	put naive.sign.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
+	# Sign, then encrypt to bob: what (c) does, two processes a message.
+	_t0=$(now)
+	seq "$NAIVE" | xargs -P "$_cores" -I{} sh -c 'openssl cms -sign -md sha256 \
+	    -in "$1" -signer "$2.pem" -inkey "$2.key" |
+	    openssl cms -encrypt -aes256 -out /dev/null "$3"' sh \
+	    "$T/naive.eml" "$T/pki/alice" "$T/pki/bob.pem" || die "openssl cms -encrypt failed"
+	_t1=$(now)
+	put naive.encrypt.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
+}
+
+run_lookup() {
+	for _r in cold warm; do put "lookup.$_r.rate" "$(pending lookup)"; done
+}
+
+# --- the table and the JSON ----------------------------------------------
+
+# ratio A B: A / B from two figures, "n/a" unless both are numbers.
+ratio() {
+	_x=$(get "$1") _y=$(get "$2")
+	case "$_x$_y" in *[!0-9.]*|'') echo "n/a"; return ;; esac
+	calc "$_x / $_y" 2
+}
+put_ratios() {
+	put ratio.b_a.unix "$(ratio b.unix.rate a.rate)"
+	put ratio.b_a.tcp "$(ratio b.tcp.rate a.rate)"
+	put ratio.c_a.unix "$(ratio c.unix.rate a.rate)"
+	put ratio.c_a.tcp "$(ratio c.tcp.rate a.rate)"
+	put ratio.d_a.unix "$(ratio d.unix.rate a.rate)"
+	put ratio.d_a.tcp "$(ratio d.tcp.rate a.rate)"
+	put ratio.b_t.unix "$(ratio b.unix.rate t.unix.rate)"
+	put ratio.c_t.unix "$(ratio c.unix.rate t.unix.rate)"
+	put ratio.c_t.tcp "$(ratio c.tcp.rate t.tcp.rate)"
+	put ratio.t.tcp_unix "$(ratio t.tcp.rate t.unix.rate)"
+	put ratio.t.tcp_stock_unix "$(ratio t.tcp_stock.rate t.unix.rate)"
+	put ratio.b.tcp_unix "$(ratio b.tcp.rate b.unix.rate)"
+	put ratio.c.tcp_unix "$(ratio c.tcp.rate c.unix.rate)"
+	put ratio.cpu_b_floor "$(ratio b.unix.cpu_ms floor.b_ms)"
+	put ratio.cpu_c_floor "$(ratio c.unix.cpu_ms floor.c_ms)"
+	put ratio.naive_b "$(ratio b.unix.rate naive.sign.rate)"
+	put ratio.naive_c "$(ratio c.unix.rate naive.encrypt.rate)"
+	_b=$(get b.unix.cpu_ms) _t=$(get t.unix.cpu_ms) _f=$(get floor.b_ms)
+	case "$_b$_t$_f" in
+	*[!0-9.]*|'') put ratio.cpu_b_ours_floor n/a ;;
+	*) put ratio.cpu_b_ours_floor "$(calc "($_b - $_t) / $_f" 2)" ;;
+	esac
+}
+
+# row LABEL VALUE... : one table line, the label left, values right.
+row() {
+	_l=$1
+	shift
+	printf '%-34s' "$_l"
+	for _v in "$@"; do printf ' %14s' "$_v"; done
+	printf '\n'
+}
+
+print_table() {
+	echo "smimegate bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
+	    "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "load average at the start: $LOAD0 (other work on the machine makes figures noisy)"
+	echo
+	echo "End to end: msg/s delivered, smtp-source -> Postfix -> smtp-sink;"
+	echo "$N messages of $SIZE octets, $SESS sessions, best of $REPEAT runs"
+	row "" "unix socket" "TCP" "TCP/unix"
+	row "(a) Postfix alone" "$(get a.rate)" "" ""
+	row "(t) do-nothing milter" "$(get t.unix.rate)" "$(get t.tcp.rate)" "$(get ratio.t.tcp_unix)"
+	row "    libmilter defaults (stall)" "" "$(get t.tcp_stock.rate)" "$(get ratio.t.tcp_stock_unix)"
+	row "(b) smimegate: sign" "$(get b.unix.rate)" "$(get b.tcp.rate)" "$(get ratio.b.tcp_unix)"
+	row "(c) sign + encrypt, 1 rcpt" "$(get c.unix.rate)" "$(get c.tcp.rate)" "$(get ratio.c.tcp_unix)"
+	row "(d) sign + encrypt, 5 rcpts" "$(get d.unix.rate)" "$(get d.tcp.rate)" ""
+	row "b/a" "$(get ratio.b_a.unix)" "$(get ratio.b_a.tcp)" ""
+	row "c/a" "$(get ratio.c_a.unix)" "$(get ratio.c_a.tcp)" ""
+	row "d/a" "$(get ratio.d_a.unix)" "$(get ratio.d_a.tcp)" ""
+	row "b/t" "$(get ratio.b_t.unix)" "" ""
+	row "c/t              (target >= 0.90)" "$(get ratio.c_t.unix)" "$(get ratio.c_t.tcp)" ""
+	row "c TCP/unix       (target >= 0.90)" "" "" "$(get ratio.c.tcp_unix)"
+	echo
+	echo "CPU per message in the milter process, ms (utime+stime, unix rows)"
+	row "" "milter" "crypto floor" "milter/floor"
+	row "(t) milter protocol only" "$(get t.unix.cpu_ms)" "" ""
+	row "(b) sign   (target <= 1.5x)" "$(get b.unix.cpu_ms)" "$(get floor.b_ms)" "$(get ratio.cpu_b_floor)"
+	row "    (b) minus (t), our work" "" "" "$(get ratio.cpu_b_ours_floor)"
+	row "(c) sign + encrypt 1 (<= 1.5x)" "$(get c.unix.cpu_ms)" "$(get floor.c_ms)" "$(get ratio.cpu_c_floor)"
+	echo "floor (OpenSSL alone, per op): RSA-2048 sign $(get floor.rsa_sign_ms)," \
+	    "RSA encrypt $(get floor.rsa_encrypt_ms), SHA-256 $(get floor.sha256_ms)," \
+	    "AES-256-CBC $(get floor.aes_cbc_ms) (of $SIZE octets)"
+	echo
+	echo "Large message: $(get large.octets) octets with an attachment"
+	row "" "smimegate" "openssl cms" "ratio"
+	row "sign: time s (-t)  (target <= 2)" "$(get large.sign.gate_s)" "$(get large.sign.openssl_s)" "$(get large.sign.ratio)"
+	row "sign: peak RSS MB  (growth < 32)" "$(get large.sign.gate_rss_growth_mb)" "$(get large.sign.openssl_rss_mb)" ""
+	row "sign via Postfix: s, CPU s" "$(get large.daemon.e2e_s)" "$(get large.daemon.cpu_s)" ""
+	row "    daemon peak RSS growth MB" "$(get large.daemon.rss_growth_mb)" "" ""
+	row "sign + encrypt: time s" "$(get large.encrypt.gate_s)" "$(get large.encrypt.openssl_s)" "$(get large.encrypt.ratio)"
+	row "sign + encrypt: peak RSS MB" "$(get large.encrypt.gate_rss_growth_mb)" "$(get large.encrypt.openssl_rss_mb)" ""
+	echo
+	echo "The naive way: one openssl cms process per message, $(nproc) at a time"
+	row "" "naive msg/s" "smimegate" "gain"
+	row "sign" "$(get naive.sign.rate)" "$(get b.unix.rate)" "$(get ratio.naive_b)"
+	row "sign + encrypt, 1 rcpt" "$(get naive.encrypt.rate)" "$(get c.unix.rate)" "$(get ratio.naive_c)"
+	echo
+	echo "Certificate lookups"
+	row "" "lookups/s" "p50 ms" "p99 ms"
+	row "cold (slapd)" "$(get lookup.cold.rate)" "$(get lookup.cold.p50_ms)" "$(get lookup.cold.p99_ms)"
+	row "warm (Redis)  (p99 target < 1)" "$(get lookup.warm.rate)" "$(get lookup.warm.p50_ms)" "$(get lookup.warm.p99_ms)"
+}
+
+write_json() {
+	jq -Rn --arg when "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg load "$LOAD0" \
+	    --argjson n "$N" --argjson size "$SIZE" --argjson sessions "$SESS" '
+	    reduce (inputs | capture("^(?<k>[^=]+)=(?<v>.*)$")) as $e
+	        ({ when: $when, load_average: $load, messages: $n, size: $size,
+	           sessions: $sessions };
+	         setpath($e.k | split("."); ($e.v | tonumber? // $e.v)))' \
+	    <"$FIG" >"$JSON.tmp" && mv "$JSON.tmp" "$JSON"
+}
+
+# --- main ------------------------------------------------------------------
+
+# BENCH_LIB=1: only the functions (for a one-off profiling script).
+[ -n "${BENCH_LIB:-}" ] && return 0
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_setup
+want e2e && run_e2e
+want cpu && run_floor
+want large && run_large
+want naive && run_naive
+want lookup && run_lookup
+put_ratios
+print_table | tee "$TXT"
+write_json || die "cannot write $JSON"
+echo "figures: $JSON"

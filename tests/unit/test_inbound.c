@@ -1,0 +1,523 @@
+/*
+ * test_inbound.c: cmocka tests of the inbound half: keystore lookup by
+ * RecipientInfo and rekey (also resumed after an interruption), smime/
+ * decryption and verification (table-driven, got/want), and the milter's
+ * inbound decision (forged result header stripped, harvesting called).
+ * Inputs are made here with OpenSSL's CMS API from a run-time test PKI.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "keystore/keystore.h"
+#include "milter/milt_conf.h"
+#include "milter/milt_msg.h"
+#include "smime/smime.h"
+#include "tests/unit/unit_util.h"
+
+static const char entity[] =
+    "Content-Type: text/plain; charset=us-ascii\r\n\r\nHello, Alice.\r\n";
+static const char entity_body[] = "Hello, Alice.\r\n";
+
+static struct {
+	EVP_PKEY *ca_key, *alice_key, *old_key, *bob_key, *self_key;
+	X509 *ca, *alice, *old, *bob, *expired, *self;
+	char *dir;
+	keystore_t *ks;
+	smime_trust_t *trust;
+} f;
+
+static int
+group_setup(void **state)
+{
+	keystore_err_t kerr;
+	unsigned char *p12;
+	size_t len;
+	char path[512], err[256];
+	FILE *fp;
+
+	(void)state;
+	smime_init();
+	f.ca_key = unit_key(UNIT_RSA2048);
+	f.ca = unit_ca(f.ca_key, "inbound test CA");
+	f.alice_key = unit_key(UNIT_RSA2048);
+	f.alice = unit_cert(f.alice_key, f.ca, f.ca_key, "alice@example.com", -1, 365);
+	f.old_key = unit_key(UNIT_RSA2048);
+	f.old = unit_cert(f.old_key, f.ca, f.ca_key, "alice@example.com", -800, -30);
+	f.bob_key = unit_key(UNIT_RSA2048);
+	f.bob = unit_cert(f.bob_key, f.ca, f.ca_key, "bob@example.com", -1, 365);
+	f.expired = unit_cert(f.bob_key, f.ca, f.ca_key, "bob@example.com", -10, -1);
+	f.self_key = unit_key(UNIT_P256);
+	f.self = unit_ca(f.self_key, "bob self");
+	f.dir = unit_tmpdir();
+	snprintf(path, sizeof(path), "%s/ks", f.dir);
+	f.ks = keystore_open(path, NULL, KEYSTORE_CREATE, &kerr);
+	assert_non_null(f.ks);
+	p12 = unit_p12(f.alice_key, f.alice, f.ca, "pw", &len);
+	assert_int_equal(keystore_import_p12(f.ks, p12, len, "pw", NULL, &kerr), KEYSTORE_OK);
+	free(p12);
+	p12 = unit_p12(f.old_key, f.old, f.ca, "pw", &len);
+	assert_int_equal(keystore_import_p12(f.ks, p12, len, "pw", NULL, &kerr), KEYSTORE_OK);
+	free(p12);
+	snprintf(path, sizeof(path), "%s/ca.pem", f.dir);
+	assert_non_null(fp = fopen(path, "w"));
+	PEM_write_X509(fp, f.ca);
+	fclose(fp);
+	f.trust = smime_trust_new(path, 0, NULL, NULL, err, sizeof(err));
+	assert_non_null(f.trust);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	keystore_free(f.ks);
+	smime_trust_free(f.trust);
+	EVP_PKEY_free(f.ca_key);
+	EVP_PKEY_free(f.alice_key);
+	EVP_PKEY_free(f.old_key);
+	EVP_PKEY_free(f.bob_key);
+	EVP_PKEY_free(f.self_key);
+	X509_free(f.ca);
+	X509_free(f.alice);
+	X509_free(f.old);
+	X509_free(f.bob);
+	X509_free(f.expired);
+	X509_free(f.self);
+	unit_rmtree(f.dir);
+	free(f.dir);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static int
+buf_write(void *arg, const void *data, size_t len)
+{
+	struct buf *b = arg;
+
+	b->p = realloc(b->p, b->len + len + 1);
+	assert_non_null(b->p);
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+/* An S/MIME message body: the CMS as base64 lines (CRLF); headers in *hdrs. */
+static char *
+smime_body(CMS_ContentInfo *cms, const char *smime_type, char **hdrs)
+{
+	BIO *mem = BIO_new(BIO_s_mem()), *b64 = BIO_new(BIO_f_base64());
+	char *p, *out;
+	long n;
+
+	b64 = BIO_push(b64, mem);
+	assert_true(i2d_CMS_bio(b64, cms));
+	(void)BIO_flush(b64);
+	n = BIO_get_mem_data(mem, &p);
+	out = calloc(1, (size_t)n * 2 + 1);
+	for (long i = 0, o = 0; i < n; i++) {
+		if (p[i] == '\n')
+			out[o++] = '\r';
+		out[o++] = p[i];
+	}
+	BIO_free_all(b64);
+	assert_true(asprintf(hdrs, "Content-Type: application/pkcs7-mime; "
+	    "smime-type=%s; name=smime.p7m\nContent-Transfer-Encoding: base64\n",
+	    smime_type) > 0);
+	return out;
+}
+
+static char *
+encrypt_to(X509 *to, const EVP_CIPHER *cipher, char **hdrs)
+{
+	STACK_OF(X509) *rcpts = sk_X509_new_null();
+	BIO *in = BIO_new_mem_buf(entity, -1);
+	CMS_ContentInfo *cms;
+	char *body;
+
+	sk_X509_push(rcpts, to);
+	cms = CMS_encrypt(rcpts, in, cipher, CMS_BINARY);
+	assert_non_null(cms);
+	body = smime_body(cms, EVP_CIPHER_get_mode(cipher) == EVP_CIPH_GCM_MODE
+	    ? "authEnveloped-data" : "enveloped-data", hdrs);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	sk_X509_free(rcpts);
+	return body;
+}
+
+static int
+ks_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
+{
+	keystore_err_t kerr;
+	keystore_status_t st = keystore_decrypter(arg, issuer, serial, skid, key, cert, &kerr);
+
+	return st == KEYSTORE_OK ? 0 : st == KEYSTORE_NOTFOUND ? 1 : -1;
+}
+
+/* ---- decryption, table-driven ---- */
+
+enum mangle { NONE, TRUNCATE, CORRUPT };
+
+static void
+test_decrypt_table(void **state)
+{
+	static const struct {
+		const char *name;
+		int to_old, to_bob, gcm;
+		enum mangle mangle;
+		smime_status_t want;
+		int want_auth;
+	} cases[] = {
+		{ "AES-CBC to alice", 0, 0, 0, NONE, SMIME_OK, 0 },
+		{ "AES-GCM to alice", 0, 0, 1, NONE, SMIME_OK, 1 },
+		{ "to alice's old, expired key", 1, 0, 0, NONE, SMIME_OK, 0 },
+		{ "to bob (no key)", 0, 1, 0, NONE, SMIME_ERR_NOKEY, 0 },
+		{ "truncated", 0, 0, 1, TRUNCATE, SMIME_ERR_INPUT, 0 },
+		{ "corrupted GCM ciphertext", 0, 0, 1, CORRUPT, SMIME_ERR_CRYPTO, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *hdrs, *body = encrypt_to(cases[i].to_bob ? f.bob : cases[i].to_old
+		    ? f.old : f.alice, cases[i].gcm ? EVP_aes_128_gcm() : EVP_aes_256_cbc(), &hdrs);
+		smime_decrypt_t *d = smime_decrypt_new();
+		struct buf out = { NULL, 0 };
+		smime_body_t b;
+		smime_status_t got;
+		size_t len = strlen(body);
+
+		if (cases[i].mangle == TRUNCATE)
+			body[len / 2] = '\0';
+		if (cases[i].mangle == CORRUPT)   /* in the ciphertext, near the end */
+			body[len - 80] = body[len - 80] == 'A' ? 'B' : 'A';
+		b.mem = (const unsigned char *)body;
+		b.len = strlen(body);
+		b.fd = -1;
+		got = smime_decrypt_run(d, hdrs, &b, ks_lookup, f.ks, buf_write, &out);
+		if (got != cases[i].want)
+			fail_msg("%s: got status %d (%s), want %d", cases[i].name, got,
+			    smime_decrypt_error(d), cases[i].want);
+		if (got == SMIME_OK) {
+			if (smime_decrypt_authenticated(d) != cases[i].want_auth)
+				fail_msg("%s: got authenticated %d, want %d", cases[i].name,
+				    smime_decrypt_authenticated(d), cases[i].want_auth);
+			if (out.p == NULL || strcmp(out.p, entity_body) != 0)
+				fail_msg("%s: got body \"%s\", want \"%s\"", cases[i].name,
+				    out.p ? out.p : "", entity_body);
+			assert_int_equal(smime_decrypt_nheaders(d), 1);
+			assert_string_equal(smime_decrypt_header_value(d, 0),
+			    "text/plain; charset=us-ascii");
+		}
+		free(out.p);
+		free(body);
+		free(hdrs);
+		smime_decrypt_free(d);
+	}
+}
+
+/* ---- verification, table-driven ---- */
+
+static char *
+sign_as(X509 *cert, EVP_PKEY *key, int opaque, int tamper, char **hdrs)
+{
+	BIO *in = BIO_new_mem_buf(entity, -1);
+	CMS_ContentInfo *cms = CMS_sign(cert, key, NULL, in,
+	    CMS_BINARY | (opaque ? 0 : CMS_DETACHED));
+	char *body, *sig, *sh;
+
+	assert_non_null(cms);
+	BIO_free(in);
+	if (opaque) {
+		body = smime_body(cms, "signed-data", hdrs);
+		CMS_ContentInfo_free(cms);
+		return body;
+	}
+	sig = smime_body(cms, "signed-data", &sh);
+	free(sh);
+	CMS_ContentInfo_free(cms);
+	/* The part's octets are entity whole: the CRLF before the boundary
+	 * belongs to the boundary. */
+	assert_true(asprintf(&body, "--b\r\n%s\r\n--b\r\nContent-Type: "
+	    "application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n%s--b--\r\n",
+	    tamper ? "Content-Type: text/plain; charset=us-ascii\r\n\r\nHello, Mallory.\r\n"
+	    : entity, sig) > 0);
+	free(sig);
+	*hdrs = strdup("Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; "
+	    "micalg=sha-256; boundary=b\n");
+	return body;
+}
+
+static void
+test_verify_table(void **state)
+{
+	static const struct {
+		const char *name;
+		int signer;             /* 0 bob, 1 expired bob, 2 self-signed */
+		int opaque, tamper;
+		const char *from;
+		smime_verdict_t want;
+		int want_converted;
+	} cases[] = {
+		{ "good, detached", 0, 0, 0, "bob@example.com", SMIME_VERDICT_PASS, 0 },
+		{ "good, domain case", 0, 0, 0, "bob@EXAMPLE.com", SMIME_VERDICT_PASS, 0 },
+		{ "good, opaque, converted", 0, 1, 0, "bob@example.com", SMIME_VERDICT_PASS, 1 },
+		{ "tampered", 0, 0, 1, "bob@example.com", SMIME_VERDICT_FAIL, 0 },
+		{ "wrong signer", 0, 0, 0, "eve@example.com", SMIME_VERDICT_MISMATCH, 0 },
+		{ "local part case", 0, 0, 0, "Bob@example.com", SMIME_VERDICT_MISMATCH, 0 },
+		{ "no From", 0, 0, 0, NULL, SMIME_VERDICT_MISMATCH, 0 },
+		{ "expired", 1, 0, 0, "bob@example.com", SMIME_VERDICT_EXPIRED, 0 },
+		{ "self-signed", 2, 1, 0, "bob@example.com", SMIME_VERDICT_UNTRUSTED, 1 },
+	};
+	X509 *certs[] = { f.bob, f.expired, f.self };
+	EVP_PKEY *keys[] = { f.bob_key, f.bob_key, f.self_key };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *hdrs = NULL, *body = sign_as(certs[cases[i].signer], keys[cases[i].signer],
+		    cases[i].opaque, cases[i].tamper, &hdrs);
+		smime_verify_t *v = smime_verify_new(f.trust);
+		struct buf out = { NULL, 0 };
+		smime_body_t b = { (const unsigned char *)body, strlen(body), -1 };
+		smime_status_t st;
+
+		smime_verify_set_from(v, cases[i].from);
+		smime_verify_set_convert(v, 1);
+		st = smime_verify_run(v, hdrs, &b, buf_write, &out);
+		if (st != SMIME_OK)
+			fail_msg("%s: got status %d (%s), want SMIME_OK", cases[i].name, st,
+			    smime_verify_error(v));
+		if (smime_verify_verdict(v) != cases[i].want)
+			fail_msg("%s: got %s (%s), want %s", cases[i].name,
+			    smime_verdict_name(smime_verify_verdict(v)), smime_verify_detail(v),
+			    smime_verdict_name(cases[i].want));
+		if (smime_verify_converted(v) != cases[i].want_converted)
+			fail_msg("%s: got converted %d, want %d", cases[i].name,
+			    smime_verify_converted(v), cases[i].want_converted);
+		if (cases[i].want == SMIME_VERDICT_PASS)
+			assert_non_null(smime_verify_signer_cert(v));
+		free(out.p);
+		free(body);
+		free(hdrs);
+		smime_verify_free(v);
+	}
+}
+
+static void
+test_verify_garbage(void **state)
+{
+	static const char *const bodies[] = { "", "--b\r\n", "--b\r\nx\r\n--b\r\n\r\n--b--\r\n",
+	    "\x30\x80\x06\x09" };
+	smime_verify_t *v = smime_verify_new(f.trust);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		smime_body_t b = { (const unsigned char *)bodies[i], strlen(bodies[i]), -1 };
+
+		assert_int_equal(smime_verify_run(v, "Content-Type: multipart/signed; "
+		    "protocol=\"application/pkcs7-signature\"; boundary=b\n", &b, NULL, NULL),
+		    SMIME_ERR_INPUT);
+		assert_int_equal(smime_verify_verdict(v), SMIME_VERDICT_NONE);
+	}
+	smime_verify_free(v);
+}
+
+/* ---- keystore: rekey, also resumed after an interruption ---- */
+
+static int
+count_keys(keystore_t *ks)
+{
+	EVP_PKEY *k = NULL;
+	X509 *c = NULL;
+	keystore_err_t kerr;
+	int n = 0;
+
+	if (keystore_decrypter(ks, X509_get_issuer_name(f.alice),
+	    X509_get0_serialNumber(f.alice), NULL, &k, &c, &kerr) == KEYSTORE_OK)
+		n++;
+	EVP_PKEY_free(k);
+	X509_free(c);
+	k = NULL;
+	if (keystore_decrypter(ks, NULL, NULL, X509_get0_subject_key_id(f.old), &k, NULL,
+	    &kerr) == KEYSTORE_OK)
+		n++;
+	EVP_PKEY_free(k);
+	return n;
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	size_t len;
+	char *data = unit_read_file(from, &len);
+
+	assert_non_null(data);
+	unlink(to);
+	assert_int_equal(unit_write_file(to, data, len, 0600), 0);
+	free(data);
+}
+
+static void
+test_rekey(void **state)
+{
+	char ks_dir[512], master[600], next[600], saved[600], entry[700], cmd[4096];
+	char fp[65];
+	keystore_err_t kerr;
+	keystore_t *ks;
+	size_t n = 0;
+
+	(void)state;
+	snprintf(ks_dir, sizeof(ks_dir), "%s/ks", f.dir);
+	snprintf(master, sizeof(master), "%s/master.key", ks_dir);
+	snprintf(next, sizeof(next), "%s/master.key.new", ks_dir);
+	snprintf(saved, sizeof(saved), "%s/saved", f.dir);
+	assert_int_equal(count_keys(f.ks), 2);
+	/* Keep the old key and alice's (new) entry as sealed under it. */
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp -p %s/*.pem %s/master.key %s/",
+	    saved, ks_dir, ks_dir, saved);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(keystore_rekey(f.ks, &n, &kerr), KEYSTORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(access(next, F_OK), -1);
+	assert_int_equal(count_keys(f.ks), 2);
+
+	/* Interrupted: the old master key in place, the new one pending, one
+	 * entry still under the old key.  Every entry opens; a second rekey
+	 * finishes. */
+	{
+		unsigned char md[32];
+		unsigned int mdlen;
+
+		X509_digest(f.old, EVP_sha256(), md, &mdlen);
+		for (int i = 0; i < 32; i++)
+			sprintf(fp + 2 * i, "%02x", md[i]);
+	}
+	copy_file(master, next);
+	snprintf(cmd, sizeof(cmd), "%s/master.key", saved);
+	copy_file(cmd, master);
+	snprintf(cmd, sizeof(cmd), "%s/%s.pem", saved, fp);
+	snprintf(entry, sizeof(entry), "%s/%s.pem", ks_dir, fp);
+	copy_file(cmd, entry);
+	ks = keystore_open(ks_dir, NULL, 0, &kerr);
+	assert_non_null(ks);
+	assert_int_equal(count_keys(ks), 2);
+	assert_int_equal(keystore_rekey(ks, &n, &kerr), KEYSTORE_OK);
+	assert_int_equal(access(next, F_OK), -1);
+	assert_int_equal(count_keys(ks), 2);
+	/* The shared handle, opened before all this, still opens both
+	 * (it reads the key files again). */
+	assert_int_equal(count_keys(f.ks), 2);
+	keystore_free(ks);
+}
+
+/* ---- the milter's inbound decision ---- */
+
+static int harvested;
+
+static int
+fake_put(dir_harvest_t *h, const char *address, X509 *cert, const unsigned char *caps,
+    size_t caps_len, time_t signing_time, char *err, size_t errlen)
+{
+	(void)h; (void)cert; (void)caps; (void)caps_len; (void)signing_time; (void)err;
+	(void)errlen;
+	assert_string_equal(address, "bob@example.com");
+	harvested++;
+	return 0;
+}
+
+static void
+test_inbound_msg(void **state)
+{
+	static const struct {
+		const char *name;
+		int signed_msg;
+		const char *want_action, *want_header;
+		int want_harvest;
+	} cases[] = {
+		{ "plain mail with a forged header", 0, "pass", NULL, 0 },
+		{ "signed by bob", 1, "verified", "pass (signer=<bob@example.com>)", 1 },
+	};
+	char *ov[4], err[256], ks_dir[512];
+	milt_conf_t *conf;
+
+	(void)state;
+	snprintf(ks_dir, sizeof(ks_dir), "%s/ks", f.dir);
+	assert_true(asprintf(&ov[0], "StateDirectory=%s", f.dir) > 0);
+	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "TrustSystemStore=no";
+	conf = milt_conf_load(NULL, ov, 4, err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("conf: %s", err);
+	mkdir(conf->spool_dir, 0700);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		milt_msg_t *m = milt_msg_new(conf, f.ks);
+		char *hdrs = NULL, *body = cases[i].signed_msg
+		    ? sign_as(f.bob, f.bob_key, 0, 0, &hdrs) : strdup("hi\r\n");
+		const milt_result_t *r;
+
+		harvested = 0;
+		m->harvest = (dir_harvest_t *)m;     /* any non-NULL handle */
+		m->harvest_put = fake_put;
+		milt_msg_set_sender(m, "<bob@remote.test>");
+		milt_msg_add_rcpt(m, "<alice@example.com>");
+		milt_msg_add_header(m, "From", "Bob <bob@example.com>");
+		milt_msg_add_header(m, "X-Smimegate-Result", "pass (forged)");
+		if (hdrs != NULL) {
+			hdrs[strcspn(hdrs, "\n")] = '\0';
+			milt_msg_add_header(m, "Content-Type", hdrs + 14);
+		}
+		milt_msg_add_body(m, body, strlen(body));
+		r = milt_msg_process(m);
+		if (strcmp(r->action, cases[i].want_action) != 0)
+			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
+			    r->reason, cases[i].want_action);
+		assert_true(milt_result_strips(r, "x-smimegate-result"));
+		if (cases[i].want_header == NULL)
+			assert_int_equal(r->nset, 0);
+		else if (r->nset != 1 || strcmp(r->set_value[0], cases[i].want_header) != 0)
+			fail_msg("%s: got header \"%s\", want \"%s\"", cases[i].name,
+			    r->nset ? r->set_value[0] : "", cases[i].want_header);
+		assert_int_equal(harvested, cases[i].want_harvest);
+		free(hdrs);
+		free(body);
+		milt_msg_free(m);
+	}
+	free(ov[0]);
+	free(ov[1]);
+	milt_conf_unref(conf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decrypt_table),
+		cmocka_unit_test(test_verify_table),
+		cmocka_unit_test(test_verify_garbage),
+		cmocka_unit_test(test_inbound_msg),
+		cmocka_unit_test(test_rekey),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

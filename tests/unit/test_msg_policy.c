@@ -1,0 +1,146 @@
+/*
+ * test_msg_policy.c: the policy at the end of outbound mail
+ * (milter/milt_policy.c): a refusal for one recipient refuses the message
+ * (550 5.7.1), a hold holds it (MILT_DO_HOLD), a stripped Subject tag
+ * replaces the Subject, and each recipient's rule is there for the audit.
+ * Sign is off, so no keystore is needed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "milter/milt_conf.h"
+#include "milter/milt_msg.h"
+#include "milter/milt_policy.h"
+#include "tests/unit/unit_util.h"
+
+static const char rules[] =
+    "to rival.test action=reject\n"
+    "to partner.test encrypt=always fallback=hold\n"
+    "subject \"[secure]\" strip\n";
+
+static char *tmp;
+static milt_conf_t *conf;
+
+static int
+setup(void **state)
+{
+	char err[512], *ov[4], *path;
+
+	tmp = unit_tmpdir();
+	assert_true(asprintf(&path, "%s/policy", tmp) > 0);
+	assert_int_equal(unit_write_file(path, rules, strlen(rules), 0644), 0);
+	assert_true(asprintf(&ov[0], "StateDirectory=%s", tmp) > 0);
+	assert_true(asprintf(&ov[1], "PolicyFile=%s", path) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "Sign=no";
+	if ((conf = milt_conf_load(NULL, ov, 4, err, sizeof(err))) == NULL)
+		fail_msg("conf: %s", err);
+	mkdir(conf->spool_dir, 0700);
+	free(ov[0]);
+	free(ov[1]);
+	free(path);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	milt_conf_unref(conf);
+	unit_rmtree(tmp);
+	free(tmp);
+	return 0;
+}
+
+static milt_msg_t *
+message(const char *subject, const char *rcpt1, const char *rcpt2)
+{
+	milt_msg_t *m = milt_msg_new(conf, NULL);
+
+	assert_non_null(m);
+	m->client_internal = 1;
+	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
+	assert_int_equal(milt_msg_add_rcpt(m, rcpt1), 0);
+	if (rcpt2 != NULL)
+		assert_int_equal(milt_msg_add_rcpt(m, rcpt2), 0);
+	assert_int_equal(milt_msg_add_header(m, "From", "a@example.com"), 0);
+	assert_int_equal(milt_msg_add_header(m, "Subject", subject), 0);
+	assert_int_equal(milt_msg_add_body(m, "hi\r\n", 4), 0);
+	return m;
+}
+
+static void
+test_reject_one_refuses_all(void **state)
+{
+	milt_msg_t *m = message("x", "<b@other.test>", "<c@rival.test>");
+	const milt_result_t *r = milt_msg_process(m);
+	char rule[600];
+
+	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_string_equal(r->rcode, "550");
+	assert_string_equal(r->xcode, "5.7.1");
+	assert_non_null(strstr(r->reason, "<c@rival.test>"));
+	assert_non_null(strstr(milt_policy_rule(m, 1, rule, sizeof(rule)), "policy:1: to rival.test"));
+	assert_non_null(strstr(milt_policy_rule(m, 0, rule, sizeof(rule)), "built-in"));
+	milt_msg_free(m);
+}
+
+static void
+test_hold(void **state)
+{
+	milt_msg_t *m = message("x", "<b@partner.test>", NULL);
+	const milt_result_t *r = milt_msg_process(m);
+
+	assert_int_equal(r->what, MILT_DO_HOLD);
+	assert_string_equal(r->action, "held");
+	assert_non_null(strstr(r->reason, "fallback=hold"));
+	milt_msg_free(m);
+}
+
+static void
+test_strip_subject(void **state)
+{
+	milt_msg_t *m = message("[secure] plans", "<b@other.test>", NULL);
+	const milt_result_t *r = milt_msg_process(m);
+
+	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_true(milt_result_strips(r, "Subject"));
+	assert_int_equal(r->nset, 1);
+	assert_string_equal(r->set_name[0], "Subject");
+	assert_string_equal(r->set_value[0], "plans");
+	milt_msg_free(m);
+}
+
+static void
+test_inbound_untouched(void **state)
+{
+	milt_msg_t *m = message("[secure] x", "<b@rival.test>", NULL);
+	const milt_result_t *r;
+	char rule[600];
+
+	m->client_internal = 0;
+	r = milt_msg_process(m);
+	assert_int_not_equal(r->what, MILT_DO_REJECT);
+	assert_null(milt_policy_rule(m, 0, rule, sizeof(rule)));
+	milt_msg_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reject_one_refuses_all),
+		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_strip_subject),
+		cmocka_unit_test(test_inbound_untouched),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
