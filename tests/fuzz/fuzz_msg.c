@@ -2,11 +2,13 @@
  * fuzz_msg.c: a message through the milter's message context, the path
  * of mail from Postfix and of the offline mode: header fields with
  * milt_msg_add_header(), the body with milt_msg_add_body(), then
- * milt_msg_process(), outbound from alice@example.com, whose key the
- * keystore holds (made at start-up), so that it is signed.
+ * milt_msg_process(): outbound from alice@example.com, whose key the
+ * keystore holds (made at start-up), so that it is signed; or inbound to
+ * her (decryption, verification, the result header; issue 4's path).
  *
- * Input: byte 0 picks the body split (mode % 3: whole, byte by byte, at
- * pseudo-random points) and the signing mode (bit 2: opaque); bytes 1-4
+ * Input: byte 0 picks the body split (bits 0-1: whole, byte by byte, at
+ * pseudo-random points, 3 as 2), the signing mode (bit 2: opaque) and the
+ * direction (bit 3: inbound from bob@elsewhere.test); bytes 1-4
  * seed the random split; the rest is the message as on the wire.  The
  * header block is cut into fields as an MTA does (a line starting with
  * white space continues the field; a line without a colon ends the
@@ -115,13 +117,18 @@ feed_headers(milt_msg_t *m, const uint8_t *d, size_t n)
 }
 
 static const milt_result_t *
-run(milt_msg_t *m, const uint8_t *d, size_t n, fuzz_split_t *split)
+run(milt_msg_t *m, const uint8_t *d, size_t n, fuzz_split_t *split, int inbound)
 {
 	size_t off = feed_headers(m, d, n), piece;
 
-	(void)milt_msg_set_sender(m, "<alice@example.com>");
-	(void)milt_msg_add_rcpt(m, "<bob@example.net>");
-	m->auth = strdup("alice@example.com");
+	if (inbound) {
+		(void)milt_msg_set_sender(m, "<bob@elsewhere.test>");
+		(void)milt_msg_add_rcpt(m, "<alice@example.com>");
+	} else {
+		(void)milt_msg_set_sender(m, "<alice@example.com>");
+		(void)milt_msg_add_rcpt(m, "<bob@example.net>");
+		m->auth = strdup("alice@example.com");
+	}
 	for (; off < n; off += piece) {
 		piece = fuzz_split_next(split, n - off);
 		if (milt_msg_add_body(m, d + off, piece) != 0)
@@ -141,13 +148,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 5)
 		return 0;
 	c = conf[(data[0] >> 2) & 1];
-	split.mode = data[0] % 3;
+	split.mode = data[0] & 3;
 	split.state = ((uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
 	    (uint32_t)data[3] << 8 | data[4]) | 1;
 	if ((a = milt_msg_new(c, ks)) == NULL || (b = milt_msg_new(c, ks)) == NULL)
 		abort();
-	ra = run(a, data + 5, size - 5, &whole);
-	rb = run(b, data + 5, size - 5, &split);
+	ra = run(a, data + 5, size - 5, &whole, data[0] & 8);
+	rb = run(b, data + 5, size - 5, &split, data[0] & 8);
 	if (ra->what != rb->what || strcmp(ra->action, rb->action) != 0) {
 		fprintf(stderr, "fuzz_msg: whole: %s (%s); split mode %d: %s (%s)\n",
 		    ra->action, ra->reason, split.mode, rb->action, rb->reason);
