@@ -23,7 +23,7 @@
  * multipart/encrypted subtrees are left alone so as not to break what
  * they protect.  More parts or deeper nesting than the job's limits
  * (smime_sign_set_limits; CANON_DEPTH_MAX at most) is refused, the parts
- * counted once cheaply before parsing (canon_prescan) and exactly after.
+ * counted once cheaply before parsing (smime_mime_prescan) and exactly after.
  *
  * The result is written with CRLF line ends everywhere (GMime's DOS
  * newline format, then a unix2dos filter for what GMime writes verbatim,
@@ -371,8 +371,8 @@ canon_fix_object(GMimeObject *obj, int depth, canon_walk_t *w)
  * whose cost grows with lines times depth (a 7 MB message nested 100,000
  * deep took GMime over ten minutes).
  */
-static smime_status_t
-canon_prescan(GMimeStream *in, const canon_walk_t *w, smime_err_t *err)
+smime_status_t
+smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err)
 {
 	static const char ct[] = "content-type";
 	char buf[CANON_CHUNK];
@@ -400,9 +400,9 @@ canon_prescan(GMimeStream *in, const canon_walk_t *w, smime_err_t *err)
 				else
 					in_name = 0;
 			} else if (c == ':') {
-				if (++n > w->max_parts)
+				if (++n > max_parts)
 					return smime_err_set(err, SMIME_ERR_LIMIT,
-					    "more than %u MIME parts", w->max_parts);
+					    "more than %u MIME parts", max_parts);
 				in_name = 0;
 			} else if (c != ' ' && c != '\t') {
 				in_name = 0;
@@ -489,7 +489,7 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
 		w.max_depth = limits->max_depth;
 	st = canon_normalise(content_headers, body, in, err);
 	if (st == SMIME_OK)
-		st = canon_prescan(in, &w, err);
+		st = smime_mime_prescan(in, w.max_parts, err);
 	if (st == SMIME_OK)
 		st = canon_parse(in, &obj, err);
 	if (st == SMIME_OK)

@@ -80,6 +80,10 @@ typedef struct smime_limits {
 } smime_limits_t;
 #define SMIME_PARTS_DEFAULT 1000
 
+/* Before GMime parses in (seekable; left at 0): SMIME_ERR_LIMIT when more
+ * lines begin "Content-Type:" than max_parts (smime_canon.c). */
+smime_status_t smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err);
+
 smime_status_t smime_canon_build(const char *content_headers,
     const smime_body_t *body, const char *dir, size_t mem_max,
     const smime_limits_t *limits, GMimeStream **canon, smime_err_t *err);
