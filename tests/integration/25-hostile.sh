@@ -43,6 +43,12 @@ w("badutf8", H.replace(b"hostile", b"caf\xc3 \xff\xfe \xed\xa0\x80") +
   b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\xc3\x28 \xa0\xa1 \xf0\x28\x8c\xbc \xf8\xa1\xa1\xa1\xa1\r\n")
 w("b64trunc", H + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: application/pdf\r\n'
   b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVy\r\nL0ZsYXRlRGVj=b2Rl\r\nJVBER\r\n--b--\r\n")
+# Inbound: 20,000 levels inside a multipart/signed (the verifier parses it).
+s = b'From: x@elsewhere.test\r\nTo: alice@example.com\r\nContent-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary=s\r\n\r\n--s\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+for i in range(1, 20000):
+    s += b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i)
+s += b"--b19999\r\nContent-Type: text/plain\r\n\r\nx\r\n" + b"".join(b"--b%d--\r\n" % i for i in range(19999, -1, -1))
+w("signed20k", s + b"\r\n--s\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCA\r\n--s--\r\n")
 w("noclose", H + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>two, and no end\r\n')
 PY
 
@@ -55,7 +61,7 @@ run() {
 	_s=$(date +%s)
 	timeout 120 "$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
 	    -o LogStderr=yes -o Syslog=no $GATE_OPTS -t "$M/$_id.eml" \
-	    --from alice@example.com --rcpt bob@elsewhere.test "$@" \
+	    --from "${FROM:-alice@example.com}" --rcpt "${RCPT:-bob@elsewhere.test}" "$@" \
 	    >"$M/$_id.out" 2>"$M/$_id.err"
 	_rc=$?
 	_t=$(($(date +%s) - _s))
@@ -97,6 +103,9 @@ done
 for id in parts10k nest200 nul badutf8 b64trunc noclose; do
 	run "$id" pass --client 192.0.2.1
 done
+FROM=x@elsewhere.test RCPT=alice@example.com run signed20k pass --client 192.0.2.1
+check "signed20k inbound: X-Smimegate-Result says malformed (too many MIME parts)" \
+    grep -q '^X-Smimegate-Result: malformed (signature: more than 1000 MIME parts)' "$M/signed20k.out"
 
 # Recipients: the ones past MaximumRecipients are refused, 452 4.5.3.
 timeout 60 "$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
