@@ -1,13 +1,15 @@
 # smimegate: one plain Makefile.
 #
 #   make                 build smimegate and smimectl
-#   make check           build and run every test (unit, miltertest, Postfix)
+#   make check           build and run every test (unit, miltertest, Postfix,
+#                        fuzz smoke runs) under address,undefined sanitizers
 #   make run             build and run the gateway in the foreground on its
 #                        embedded defaults (state under ./var)
 #   make bench           measure the gateway against Postfix alone, a do-nothing
 #                        milter and OpenSSL (a few minutes; tests/out/bench.json)
 #   make install         PREFIX=/usr/local DESTDIR=
-#   make SANITIZE=address,undefined check
+#   make check CHECK_SANITIZE=   the same without sanitizers
+#   make fuzz FUZZ_SECONDS=600    each libFuzzer harness for that long
 #
 # The README's commands go through contrib/bootstrap, which installs the
 # Debian packages of contrib/debian-packages.txt first.
