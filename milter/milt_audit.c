@@ -141,6 +141,8 @@ audit_action_of(const milt_result_t *r)
 {
 	static const struct { const char *action; audit_action_t a; } map[] = {
 		{ "signed", AUDIT_SIGNED },
+		{ "encrypted", AUDIT_ENCRYPTED },
+		{ "signed+encrypted", AUDIT_SIGNED_ENCRYPTED },
 		{ "pass", AUDIT_PASS },
 		{ "unsigned", AUDIT_CLEAR },     /* left the gateway unsigned */
 		{ "rejected", AUDIT_REJECTED },

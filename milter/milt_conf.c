@@ -8,6 +8,7 @@
  */
 #include "milter/milt_conf.h"
 #include "directory/dir_map.h"
+#include "directory/dir_lookup.h"
 #include "smime/smime.h"
 #include "policy/policy.h"
 
@@ -41,6 +42,10 @@ static const char *const on_error_names[] = { "tempfail", "accept", "reject", NU
 static const char *const unauth_names[] = { "pass", "reject", NULL };
 static const char *const sigmode_names[] = { "detached", "opaque", NULL };
 static const char *const on_audit_names[] = { "tempfail", "accept", NULL };
+/* Encryption (issue 3). */
+static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm", NULL };
+static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
+static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -86,6 +91,24 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
+	/* Outbound encryption and certificate lookup (issue 3). */
+	{ "EncryptionCipher", T_ENUM, "auto", OFF(encryption_cipher), 0, 0, cipher_names },
+	{ "RSAKeyTransport", T_ENUM, "pkcs1", OFF(rsa_key_transport), 0, 0, keytransport_names },
+	{ "LDAPDirectories", T_STR, "", OFF(ldap_directories), 0, 0, NULL },
+	{ "LDAPFilter", T_STR, "(mail=%s)", OFF(ldap_filter), 0, 0, NULL },
+	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL },
+	{ "LDAPSearchTimeout", T_INT, "10", OFF(ldap_search_timeout), 1, 300, NULL },
+	{ "LDAPPoolSize", T_INT, "4", OFF(ldap_pool_size), 1, 32, NULL },
+	{ "CRLCheck", T_BOOL, "yes", OFF(crl_check), 0, 0, NULL },
+	{ "CRLUnavailable", T_ENUM, "tempfail", OFF(crl_unavailable), 0, 0, crl_names },
+	{ "CRLTimeout", T_INT, "10", OFF(crl_timeout), 1, 300, NULL },
+	{ "CRLCacheTime", T_INT, "3600", OFF(crl_cache_time), 0, 604800, NULL },
+	{ "RedisServer", T_STR, "", OFF(redis_server), 0, 0, NULL },
+	{ "RedisPrefix", T_STR, "smimegate:cert:", OFF(redis_prefix), 0, 0, NULL },
+	{ "RedisTimeout", T_INT, "500", OFF(redis_timeout), 10, 60000, NULL },
+	{ "CachePositiveTTL", T_INT, "86400", OFF(cache_positive_ttl), 0, 31536000, NULL },
+	{ "CacheNegativeTTL", T_INT, "3600", OFF(cache_negative_ttl), 0, 31536000, NULL },
+	{ "CacheSize", T_INT, "10000", OFF(cache_size), 0, 10000000, NULL },
 	/* Inbound: decryption, verification, harvesting (issue 4). */
 	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL },
 	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL },
@@ -146,6 +169,28 @@ free_list(char **list)
 	for (char **p = list; *p != NULL; p++)
 		free(*p);
 	free(list);
+}
+
+static char **split_list(const char *value);
+
+/* Splits on white space only (LDAP URLs hold commas). */
+static char **
+split_ws(const char *value)
+{
+	char *copy = strdup(value), **list;
+
+	if (copy == NULL)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if (*p == ',')
+			*p = '\x01';
+	list = split_list(copy);
+	free(copy);
+	for (char **l = list; l != NULL && *l != NULL; l++)
+		for (char *p = *l; *p; p++)
+			if (*p == '\x01')
+				*p = ',';
+	return list;
 }
 
 /* Splits on commas and white space; returns a NULL-terminated list. */
@@ -519,6 +564,39 @@ conf_absolute_paths(milt_conf_t *c)
 	return 0;
 }
 
+/* The certificate lookup of the encryption keys (issue 3). */
+static int
+conf_finish_lookup(milt_conf_t *c, char *err, size_t errlen)
+{
+	char **urls = split_ws(c->ldap_directories);
+	char *harvest = path_under(c->state_dir, "harvest");
+	char why[512];
+	dir_settings_t s = {
+		.ldap_urls = urls, .filter = c->ldap_filter,
+		.connect_timeout = (int)c->ldap_connect_timeout,
+		.search_timeout = (int)c->ldap_search_timeout,
+		.pool_size = (int)c->ldap_pool_size,
+		.ca_file = c->trust_anchor_file, .system_store = c->trust_system,
+		.crl_check = c->crl_check, .crl_policy = c->crl_unavailable,
+		.crl_timeout = (int)c->crl_timeout, .crl_cache_seconds = (long)c->crl_cache_time,
+		.redis = c->redis_server, .redis_prefix = c->redis_prefix,
+		.redis_timeout_ms = (int)c->redis_timeout,
+		.ttl_positive = (long)c->cache_positive_ttl,
+		.ttl_negative = (long)c->cache_negative_ttl,
+		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
+	};
+
+	if (urls == NULL || harvest == NULL)
+		snprintf(err, errlen, "out of memory");
+	else if (strstr(c->ldap_filter, "%s") == NULL)
+		snprintf(err, errlen, "LDAPFilter: \"%s\" has no %%s", c->ldap_filter);
+	else if ((c->lookup = dir_lookup_new(&s, why, sizeof(why))) == NULL)
+		snprintf(err, errlen, "certificate lookup: %s", why);
+	free_list(urls);
+	free(harvest);
+	return c->lookup ? 0 : -1;
+}
+
 /* Inbound: a valid header name, and the trust anchors and CRLs loaded. */
 static int
 conf_inbound_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
@@ -610,6 +688,8 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (conf_finish_lookup(c, err, errlen) != 0)
+		return -1;
 	return conf_load_policy(c, src, err, errlen);
 }
 
@@ -687,6 +767,7 @@ milt_conf_unref(milt_conf_t *c)
 	}
 	free(c->internal_hosts);
 	dir_map_free(c->signer_map);
+	dir_lookup_free(c->lookup);
 	smime_trust_free(c->trust);
 	policy_unref(c->policy);
 	free(c->file);

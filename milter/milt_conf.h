@@ -73,6 +73,26 @@ typedef struct milt_conf {
 	int audit_syslog;              /* AuditSyslog */
 	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
 
+	/* Outbound encryption and certificate lookup (issue 3). */
+	int encryption_cipher;         /* EncryptionCipher: enum milt_cipher */
+	int rsa_key_transport;         /* RSAKeyTransport: 0 pkcs1, 1 oaep */
+	char *ldap_directories;        /* LDAPDirectories: URLs, white space between */
+	char *ldap_filter;             /* LDAPFilter */
+	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
+	long long ldap_search_timeout; /* LDAPSearchTimeout, seconds */
+	long long ldap_pool_size;      /* LDAPPoolSize */
+	int crl_check;                 /* CRLCheck */
+	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
+	long long crl_timeout;         /* CRLTimeout, seconds */
+	long long crl_cache_time;      /* CRLCacheTime, seconds */
+	char *redis_server;            /* RedisServer ("" = in-process cache) */
+	char *redis_prefix;            /* RedisPrefix */
+	long long redis_timeout;       /* RedisTimeout, milliseconds */
+	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
+	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
+	long long cache_size;          /* CacheSize, entries (in-process cache) */
+	struct dir_lookup *lookup;     /* built from the keys above, with
+	                                  TrustAnchorFile and TrustSystemStore */
 	/* Inbound (issue 4): decryption, verification, harvesting. */
 	char *result_header;           /* ResultHeader */
 	int decrypt_inbound;           /* Decrypt */
@@ -94,6 +114,8 @@ typedef struct milt_conf {
 	long long max_headers;         /* MaximumHeaders, fields */
 	long long max_recipients;      /* MaximumRecipients */
 } milt_conf_t;
+
+enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
 
 /* The built-in defaults, and where the stock file lives. */
 #define MILT_CONF_DEFAULT_FILE "/etc/smimegate/smimegate.conf"

@@ -5,6 +5,7 @@
  * table of SMTP replies.
  */
 #include "milter/milt_msg.h"
+#include "directory/dir_lookup.h"
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
 #include "milter/milt_outbound.h"
@@ -29,6 +30,11 @@ milt_msg_new(milt_conf_t *conf, keystore_t *ks)
 	m->conf = milt_conf_ref(conf);
 	m->keystore = ks;
 	strcpy(m->qid, "NOQUEUE");
+	/* The harvest store is the lookup's (issue 3): what inbound stores,
+	 * outbound encryption reads first. */
+	if (conf->harvest && conf->lookup != NULL &&
+	    (m->harvest = dir_lookup_harvest(conf->lookup)) != NULL)
+		m->harvest_put = dir_harvest_put;
 	m->body = milt_spool_new(conf->spool_dir, (size_t)conf->spool_memory,
 	    conf->max_message_size);
 	if (m->body == NULL) {

@@ -61,6 +61,9 @@ typedef struct milt_result {
 	char signer_serial[80];
 	char sig_alg[64];           /* e.g. sha256WithRSAEncryption */
 	char reason[512];
+	/* Encryption (issue 3). */
+	char enc_alg[16];           /* "aes-256-cbc" or "aes-256-gcm" once encrypted */
+	size_t enc_ncerts;          /* certificates encrypted to, the sender's included */
 	/* PASS and REPLACE alike: every header called strip[i] is deleted
 	 * (so nobody outside can forge ours), then set_name[i]: set_value[i]
 	 * are added.  Filled by milt_result_strip() / milt_result_set(). */

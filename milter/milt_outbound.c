@@ -1,11 +1,16 @@
 /*
- * milt_outbound.c: what happens to outbound mail: the signing-oracle check
+ * milt_outbound.c: what happens to outbound mail: the policy (milt_policy.c,
+ * which looks the recipients' certificates up), the signing-oracle check
  * (may this login sign as the From address?), the signer's key from the
- * keystore, and signing through smime/.  Fills the message's result.
+ * keystore, signing, then encryption through smime/.  Fills the message's
+ * result.  A message that must be encrypted never leaves in clear: a
+ * lookup that cannot be answered or an encryption that fails is a tempfail.
  */
 #include "milter/milt_outbound.h"
+#include "directory/dir_lookup.h"
 #include "milter/milt_policy.h"
 #include "directory/dir_map.h"
+#include "milter/milt_log.h"
 #include "smime/smime.h"
 
 #include <limits.h>
@@ -164,27 +169,22 @@ done:
 	smime_sign_free(s);
 }
 
-/* An outbound message: sign it when we may and can. */
-void
-milt_outbound_process(milt_msg_t *m)
+/* Signing: fills the result (REPLACE when signed).  *signer gets the
+ * signer's certificate (a new reference) when it signed. */
+static void
+sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 {
-	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
 	char *addr = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	STACK_OF(X509) *chain = NULL;
 	keystore_err_t kerr;
 	keystore_status_t ks;
-	int sign;
 
-	if (milt_policy_outbound(m, &sign))
-		return;
 	if (!m->conf->sign_outbound)
 		return milt_msg_pass(m, "pass", "signing disabled (Sign no)");
 	if (kind == SMIME_KIND_SIGNED)
 		return milt_msg_pass(m, "pass", "already signed");
-	if (kind == SMIME_KIND_ENCRYPTED)
-		return milt_msg_pass(m, "pass", "already encrypted");
 	if (!sign)
 		return milt_msg_pass(m, "unsigned", "policy: sign=no for every recipient");
 	if ((addr = from_address(m)) == NULL)
@@ -205,6 +205,10 @@ milt_outbound_process(milt_msg_t *m)
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, kerr.msg);
 	} else {
 		sign_with(m, addr, key, cert, chain);
+		if (m->result.what == MILT_DO_REPLACE && signer != NULL) {
+			X509_up_ref(cert);
+			*signer = cert;
+		}
 	}
 	EVP_PKEY_free(key);
 	X509_free(cert);
@@ -212,3 +216,241 @@ milt_outbound_process(milt_msg_t *m)
 	free(addr);
 }
 
+/* ---- encryption (issue 3) ---- */
+
+typedef struct enc_plan {
+	STACK_OF(X509) *certs;      /* one per recipient */
+	int gcm_all;                /* every recipient announced AES-256-GCM */
+	char missing[300];          /* recipients whose form is not encrypted */
+} enc_plan_t;
+
+static void
+strlist_add(char *buf, size_t size, const char *addr)
+{
+	size_t off = strlen(buf);
+
+	if (off < size)
+		snprintf(buf + off, size - off, "%s<%s>", off ? ", " : "", addr);
+}
+
+/*
+ * What the policy's forms (milt_policy.c, which looked the certificates
+ * up) mean for the message as a whole, while one copy per form is not
+ * there: 1 encrypt to p->certs (every recipient's form says encrypt);
+ * 0 do not (none does, or some do not and none of them must: p->missing
+ * names who has none); -1 the result is set: some recipient's rule says
+ * encrypt=always while another cannot be encrypted to, so the message is
+ * refused rather than sent in clear (fail closed).
+ */
+static int
+encrypt_plan(milt_msg_t *m, enc_plan_t *p)
+{
+	const milt_policy_res_t *pol = m->result.policy;
+	char must[300] = "", never[300] = "";
+	size_t n_enc = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->gcm_all = 1;
+	if (pol == NULL || pol->res.n == 0 || pol->certs == NULL)
+		return 0;
+	for (size_t i = 0; i < pol->res.n; i++) {
+		if (pol->forms[i].encrypt && pol->certs[i] != NULL) {
+			n_enc++;
+			if (pol->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS)
+				strlist_add(must, sizeof(must), m->rcpts[i]);
+		} else if (pol->res.d[i].v[POLICY_ENCRYPT] != POLICY_ENC_NEVER &&
+		    !pol->forms[i].passthrough) {
+			strlist_add(p->missing, sizeof(p->missing), m->rcpts[i]);
+		} else {
+			strlist_add(never, sizeof(never), m->rcpts[i]);
+		}
+	}
+	if (n_enc == 0)
+		return 0;
+	if (n_enc < pol->res.n) {
+		char why[700];
+		if (must[0] == '\0')
+			return 0;
+		if (p->missing[0] == '\0')
+			snprintf(p->missing, sizeof(p->missing), "%s", never);
+		snprintf(why, sizeof(why), "policy: %s must be encrypted, %s cannot be, "
+		    "and mixed recipients are not split yet", must, p->missing);
+		milt_msg_fail(m, MILT_FAIL_POLICY, why);
+		return -1;
+	}
+	if ((p->certs = sk_X509_new_null()) == NULL) {
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < pol->res.n; i++) {
+		if (!sk_X509_push(p->certs, pol->certs[i])) {
+			milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+			return -1;
+		}
+		X509_up_ref(pol->certs[i]);
+		p->gcm_all &= pol->gcm[i];
+	}
+	return 1;
+}
+
+static void
+result_drop_replacement(milt_result_t *r)
+{
+	for (size_t i = 0; i < r->nadd; i++) {
+		free(r->add_name[i]);
+		free(r->add_value[i]);
+	}
+	free(r->add_name);
+	free(r->add_value);
+	r->add_name = r->add_value = NULL;
+	r->nadd = 0;
+	milt_spool_free(r->new_body);
+	r->new_body = NULL;
+}
+
+/* The signed result's Content-* headers as "Name: value\n" lines. */
+static char *
+result_content_headers(const milt_result_t *r)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < r->nadd; i++)
+		len += strlen(r->add_name[i]) + strlen(r->add_value[i]) + 3;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < r->nadd; i++)
+		if (strncasecmp(r->add_name[i], "Content-", 8) == 0)
+			off += (size_t)sprintf(s + off, "%s: %s\n", r->add_name[i],
+			    r->add_value[i]);
+	s[off] = '\0';
+	return s;
+}
+
+static int
+result_take_enc_headers(milt_result_t *r, const smime_encrypt_t *e)
+{
+	size_t n = smime_encrypt_nheaders(e);
+
+	r->add_name = calloc(n ? n : 1, sizeof(char *));
+	r->add_value = calloc(n ? n : 1, sizeof(char *));
+	if (r->add_name == NULL || r->add_value == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		r->add_name[i] = strdup(smime_encrypt_header_name(e, i));
+		r->add_value[i] = strdup(smime_encrypt_header_value(e, i));
+		r->nadd = i + 1;
+		if (r->add_name[i] == NULL || r->add_value[i] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* The sender's own certificate for the sent copy: the signer's, else the
+ * keystore's for the envelope sender; NULL when there is none. */
+static X509 *
+sender_cert(milt_msg_t *m, X509 *signer)
+{
+	X509 *cert = NULL;
+	keystore_err_t kerr;
+
+	if (signer != NULL) {
+		X509_up_ref(signer);
+		return signer;
+	}
+	if (m->sender != NULL && keystore_signer(m->keystore, m->sender, NULL, &cert,
+	    NULL, &kerr) == KEYSTORE_OK)
+		return cert;
+	return NULL;
+}
+
+/*
+ * Encrypts what the result holds (the signed entity), or the message as
+ * received (PASS), to every recipient and the sender.  Any failure is a
+ * tempfail, whatever OnInternalError says: never in clear.
+ */
+static void
+encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
+{
+	milt_result_t *r = &m->result;
+	int signed_now = r->what == MILT_DO_REPLACE;
+	smime_encrypt_t *e = smime_encrypt_new();
+	X509 *own = sender_cert(m, signer);
+	char *hdrs = signed_now ? result_content_headers(r) : content_headers(m);
+	milt_spool_t *in = signed_now ? r->new_body : m->body;
+	milt_spool_t *out = milt_spool_new(m->conf->spool_dir,
+	    (size_t)m->conf->spool_memory, LLONG_MAX);
+	smime_body_t body = { NULL, 0, -1 };
+	int gcm = m->conf->encryption_cipher == MILT_CIPHER_GCM ||
+	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
+	smime_status_t st = SMIME_ERR_NOMEM;
+	char why[600];
+
+	if (e != NULL && hdrs != NULL && out != NULL) {
+		for (int i = 0; i < sk_X509_num(p->certs); i++)
+			smime_encrypt_add_recipient(e, sk_X509_value(p->certs, i));
+		if (own != NULL)
+			smime_encrypt_add_recipient(e, own);
+		smime_encrypt_set_cipher(e, gcm ? SMIME_CIPHER_AES256_GCM : SMIME_CIPHER_AES256_CBC);
+		smime_encrypt_set_oaep(e, m->conf->rsa_key_transport == 1);
+		smime_encrypt_set_tmpdir(e, m->conf->spool_dir, (size_t)m->conf->spool_memory);
+		body.mem = milt_spool_mem(in, &body.len);
+		body.fd = milt_spool_fd(in);
+		st = smime_encrypt_run(e, hdrs, &body, signed_now || kind == SMIME_KIND_SIGNED,
+		    milt_spool_writer, out);
+	}
+	if (st != SMIME_OK) {
+		snprintf(why, sizeof(why), "encryption failed: %s",
+		    e ? smime_encrypt_error(e) : "out of memory");
+		milt_spool_free(out);
+		milt_msg_tempfail(m, why);
+	} else {
+		result_drop_replacement(r);
+		r->new_body = out;
+		if (result_take_enc_headers(r, e) != 0) {
+			milt_msg_tempfail(m, "out of memory");
+		} else {
+			r->what = MILT_DO_REPLACE;
+			r->action = signed_now ? "signed+encrypted" : "encrypted";
+			snprintf(r->enc_alg, sizeof(r->enc_alg), "%s",
+			    gcm ? "aes-256-gcm" : "aes-256-cbc");
+			r->enc_ncerts = smime_encrypt_nrecipients(e);
+			snprintf(why, sizeof(why), "%s to %zu certificates%s", r->enc_alg,
+			    r->enc_ncerts, own ? " (the sender's included)" : "");
+			snprintf(r->reason, sizeof(r->reason), "%.500s", why);
+		}
+	}
+	X509_free(own);
+	free(hdrs);
+	smime_encrypt_free(e);
+}
+
+/* An outbound message: the policy (which looks up the recipients'
+ * certificates), signing when we may and can, then encryption when every
+ * recipient's form says so. */
+void
+milt_outbound_process(milt_msg_t *m)
+{
+	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
+	X509 *signer = NULL;
+	enc_plan_t plan;
+	int enc, sign;
+
+	if (milt_policy_outbound(m, &sign))
+		return;
+	if (kind == SMIME_KIND_ENCRYPTED)
+		return milt_msg_pass(m, "pass", "already encrypted");
+	if ((enc = encrypt_plan(m, &plan)) >= 0)
+		sign_step(m, kind, sign, &signer);
+	if (enc > 0 && (m->result.what == MILT_DO_PASS || m->result.what == MILT_DO_REPLACE))
+		encrypt_with(m, &plan, signer, kind);
+	else if (enc == 0 && plan.missing[0] != '\0' &&
+	    (m->result.what == MILT_DO_PASS || m->result.what == MILT_DO_REPLACE)) {
+		milt_result_t *r = &m->result;
+		size_t off = strlen(r->reason);
+		snprintf(r->reason + off, sizeof(r->reason) - off, "%snot encrypted: "
+		    "no certificate for recipient %s", off ? "; " : "", plan.missing);
+	}
+	X509_free(signer);
+	sk_X509_pop_free(plan.certs, X509_free);
+}

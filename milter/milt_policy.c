@@ -1,21 +1,64 @@
 /*
  * milt_policy.c: the policy at the end of an outbound message (see
- * milt_policy.h).  The certificate of each recipient is not looked up
- * yet (POLICY_CERT_UNKNOWN): rcpt_cert() is where the directory lookup
- * comes in.
+ * milt_policy.h).  The certificate of each recipient is looked up with
+ * the configuration's dir_lookup_t (directory/dir_lookup.h) by rcpt_cert()
+ * and kept for the encryption (milt_outbound.c); why the candidates not
+ * chosen were refused, and a cache outage, go to the log.
  */
 #include "milter/milt_policy.h"
+#include "directory/dir_lookup.h"
 #include "milter/milt_log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* What is known of the recipient's certificate. */
-static enum policy_cert
-rcpt_cert(const milt_msg_t *m, const char *rcpt)
+/* Logs what the lookup said of each candidate that was not taken. */
+static void
+log_answer(const milt_msg_t *m, const char *rcpt, const dir_answer_t *a)
 {
-	return POLICY_CERT_UNKNOWN;
+	if (a->note[0] != '\0')
+		milt_log(LOG_WARNING, m->qid, "%s", a->note);
+	for (size_t i = 0; i < a->ncands; i++)
+		if (strcmp(a->cands[i].verdict, "chosen") != 0)
+			milt_log(LOG_INFO, m->qid, "recipient <%s>: certificate %s serial %s "
+			    "from %s not used: %s", rcpt, a->cands[i].subject,
+			    a->cands[i].serial, a->cands[i].source, a->cands[i].verdict);
+}
+
+/*
+ * What is known of recipient i's certificate: looked up only when its
+ * rule may encrypt.  UNKNOWN when there was nothing to look in (no
+ * directory configured, nothing harvested or cached for it).
+ */
+static enum policy_cert
+rcpt_cert(const milt_msg_t *m, milt_policy_res_t *p, size_t i)
+{
+	dir_lookup_t *l = m->conf->lookup;
+	enum policy_cert c;
+	dir_answer_t a;
+	dir_status_t st;
+
+	if (l == NULL || p->res.d[i].passthrough ||
+	    p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_NEVER)
+		return POLICY_CERT_UNKNOWN;
+	st = dir_lookup_find(l, m->rcpts[i], &a);
+	log_answer(m, m->rcpts[i], &a);
+	if (st == DIR_OK) {
+		p->certs[i] = a.cert;
+		p->gcm[i] = a.gcm;
+		a.cert = NULL;
+		c = POLICY_CERT_FOUND;
+	} else if (st == DIR_ERR_UNAVAILABLE || st == DIR_ERR_NOMEM) {
+		milt_log(LOG_WARNING, m->qid, "recipient <%s>: certificate lookup: %s",
+		    m->rcpts[i], a.err);
+		c = POLICY_CERT_UNAVAILABLE;
+	} else {
+		c = dir_lookup_ndirs(l) == 0 && a.ncands == 0 ? POLICY_CERT_UNKNOWN
+		    : POLICY_CERT_NONE;
+	}
+	dir_answer_clear(&a);
+	return c;
 }
 
 void
@@ -23,6 +66,10 @@ milt_policy_free(milt_policy_res_t *p)
 {
 	if (p == NULL)
 		return;
+	for (size_t i = 0; p->certs != NULL && i < p->res.n; i++)
+		X509_free(p->certs[i]);
+	free(p->certs);
+	free(p->gcm);
 	policy_result_clear(&p->res);
 	policy_unref(p->policy);
 	free(p->forms);
@@ -59,16 +106,18 @@ decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
 
 /* The forms and their groups. */
 static int
-resolve(const milt_msg_t *m, milt_policy_res_t *p)
+resolve(milt_msg_t *m, milt_policy_res_t *p)
 {
 	size_t n = p->res.n;
 
 	p->forms = calloc(n ? n : 1, sizeof(*p->forms));
 	p->group = calloc(n ? n : 1, sizeof(*p->group));
-	if (p->forms == NULL || p->group == NULL)
+	p->certs = calloc(n ? n : 1, sizeof(*p->certs));
+	p->gcm = calloc(n ? n : 1, sizeof(*p->gcm));
+	if (p->forms == NULL || p->group == NULL || p->certs == NULL || p->gcm == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		policy_resolve(&p->res.d[i], rcpt_cert(m, m->rcpts[i]), &p->forms[i]);
+		policy_resolve(&p->res.d[i], rcpt_cert(m, p, i), &p->forms[i]);
 	p->ngroups = policy_group(p->forms, n, p->group);
 	return 0;
 }

@@ -23,6 +23,10 @@ typedef struct milt_policy_res {
 	policy_form_t *forms;       /* per recipient */
 	size_t *group;              /* per recipient: its copy (policy_group()) */
 	size_t ngroups;
+	/* Per recipient (issue 3): the certificate dir_lookup_find() chose
+	 * (ours, or NULL) and whether its holder announced AES-256-GCM. */
+	X509 **certs;
+	int *gcm;
 } milt_policy_res_t;
 
 /*

@@ -17,6 +17,7 @@
 #include "milter/milt_conf.h"
 #include "keystore/keystore.h"
 #include "milter/ctl_audit.h"
+#include "milter/ctl_lookup.h"
 #include "milter/ctl_policy.h"
 
 #include <errno.h>
@@ -58,6 +59,8 @@ static const char usage_text[] =
     "  audit verify [--key FILE.pub] [FILE...]\n"
     "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
     "               [--key FILE.pub] [FILE...]\n"
+    "  lookup ADDRESS...\n"
+    "  cache flush [ADDRESS...]\n"
     "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
     "               [--header 'Name: value']... [--content-type TYPE]\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
@@ -563,6 +566,20 @@ cmd_audit(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* lookup ADDRESS... / cache flush: the certificate lookup (ctl_lookup.c) */
+static int
+cmd_lookup(const ctl_t *c, int argc, char **argv, int cache)
+{
+	milt_conf_t *conf;
+	int rc;
+
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = cache ? ctl_cache(conf->lookup, argc, argv) : ctl_lookup(conf->lookup, argc, argv);
+	milt_conf_unref(conf);
+	return rc;
+}
+
 /* policy explain ...: the decision per recipient (ctl_policy.c) */
 static int
 cmd_policy(const ctl_t *c, int argc, char **argv)
@@ -627,6 +644,8 @@ main(int argc, char **argv)
 		return cmd_config(&c, argc - i, argv + i);
 	if (strcmp(argv[i], "audit") == 0)
 		return cmd_audit(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "lookup") == 0 || strcmp(argv[i], "cache") == 0)
+		return cmd_lookup(&c, argc - i, argv + i, argv[i][0] == 'c');
 	if (strcmp(argv[i], "policy") == 0)
 		return cmd_policy(&c, argc - i, argv + i);
 	return usage_error("unknown command %s", argv[i]);

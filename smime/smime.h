@@ -111,6 +111,42 @@ const char *smime_sign_header_value(const smime_sign_t *s, size_t i);
 const char *smime_sign_error(const smime_sign_t *s);
 
 /*
+ * Encryption (smime_encrypt_*): a MIME entity becomes an
+ * application/pkcs7-mime; smime-type=enveloped-data (AES-256-CBC, the
+ * default) or authEnveloped-data (AES-256-GCM, RFC 5083/5084) entity,
+ * base64, with one RecipientInfo per certificate: RSA key transport
+ * (PKCS#1 v1.5, or OAEP when asked) or ECDH key agreement for EC keys.
+ * To sign and encrypt, sign first and hand the signed result here with
+ * raw set: it is then taken byte for byte (it is already canonical);
+ * otherwise the entity is made canonical (CRLF, 7-bit) as for signing.
+ * Ownership and threads as for smime_sign_t; the handle keeps its own
+ * references to the certificates.
+ */
+typedef enum smime_cipher {
+	SMIME_CIPHER_AES256_CBC = 0,
+	SMIME_CIPHER_AES256_GCM
+} smime_cipher_t;
+
+typedef struct smime_encrypt smime_encrypt_t;
+
+smime_encrypt_t *smime_encrypt_new(void);
+void smime_encrypt_free(smime_encrypt_t *e);
+/* Adds a recipient (the same certificate twice counts once). */
+smime_status_t smime_encrypt_add_recipient(smime_encrypt_t *e, X509 *cert);
+size_t smime_encrypt_nrecipients(const smime_encrypt_t *e);
+void smime_encrypt_set_cipher(smime_encrypt_t *e, smime_cipher_t cipher);
+/* oaep != 0: RSAES-OAEP (SHA-1, as RFC 8551 implementations expect). */
+void smime_encrypt_set_oaep(smime_encrypt_t *e, int oaep);
+void smime_encrypt_set_tmpdir(smime_encrypt_t *e, const char *dir, size_t mem_max);
+/* Encrypts; content_headers and headers afterwards as for smime_sign_run. */
+smime_status_t smime_encrypt_run(smime_encrypt_t *e, const char *content_headers,
+    const smime_body_t *body, int raw, smime_write_fn out, void *arg);
+size_t smime_encrypt_nheaders(const smime_encrypt_t *e);
+const char *smime_encrypt_header_name(const smime_encrypt_t *e, size_t i);
+const char *smime_encrypt_header_value(const smime_encrypt_t *e, size_t i);
+const char *smime_encrypt_error(const smime_encrypt_t *e);
+
+/*
  * ---- Inbound: decryption (smime_decrypt.c) ----
  *
  * A whole message body that is application/pkcs7-mime (or x-pkcs7-mime)

@@ -136,6 +136,6 @@ smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data, BIO *bio,
 	if (rc == -1)
 		return cms_read_error(data, err);
 	if (rc != 0)
-		return smime_err_crypto(err, "cannot sign");
+		return smime_err_crypto(err, "cannot write the CMS stream");
 	return SMIME_OK;
 }

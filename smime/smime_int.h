@@ -11,6 +11,8 @@
  *   smime_out.c       output through the caller's writer, raw or base64
  *   smime_cms.c       the CMS SignedData: signer, attributes, streaming
  *   smime_sign.c      the smime_sign_t handle: multipart/signed and opaque
+ *   smime_encrypt.c   the smime_encrypt_t handle: EnvelopedData and
+ *                     AuthEnvelopedData
  *   smime_in.c        inbound input: the entity in memory, parsed; a
  *                     part's decoded content; header lists
  *   smime_decrypt.c   the smime_decrypt_t handle: enveloped and
@@ -117,7 +119,8 @@ CMS_ContentInfo *smime_cms_sign_new(EVP_PKEY *key, X509 *cert,
 /* Detached: digests the spool and signs; the caller then writes the DER. */
 smime_status_t smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
     smime_err_t *err);
-/* Opaque: streams the spool into the SignedData written to bio. */
+/* Opaque: streams the spool into the SignedData written to bio (any
+ * CMS_STREAM content type: EnvelopedData too). */
 smime_status_t smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data,
     BIO *bio, smime_err_t *err);
 

@@ -1,0 +1,243 @@
+/*
+ * dir_check.c: may this certificate be encrypted to, for this address,
+ * now?  In the order the reasons are given: it names the address in
+ * subjectAltName (rfc822Name; local part exact, domain case-insensitive),
+ * is within its validity period, allows keyEncipherment or keyAgreement
+ * (or has no keyUsage), carries emailProtection (or no extendedKeyUsage),
+ * and chains to the trust anchors (the CA file and/or the system store)
+ * without being revoked: when it names an http:// CRL distribution point
+ * and CRLCheck is on, that CRL (dir_crl.c) is part of the verification.
+ * A CRL that cannot be had is handled as the policy says.
+ *
+ * Threads: the X509_STORE is read-only after dir_check_new(); each check
+ * has its own X509_STORE_CTX.
+ */
+#include "directory/dir_int.h"
+#include "keystore/keystore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#define CHECK_MAX_CDP 4
+
+struct dir_check {
+	X509_STORE *store;
+	dir_crl_t *crls;
+	int crl_check;
+	int crl_policy;
+};
+
+dir_check_t *
+dir_check_new(const dir_settings_t *s, char *err, size_t errlen)
+{
+	dir_check_t *chk = calloc(1, sizeof(*chk));
+
+	if (chk == NULL || (chk->store = X509_STORE_new()) == NULL ||
+	    (chk->crls = dir_crl_new(s->crl_timeout, s->crl_cache_seconds)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		dir_check_free(chk);
+		return NULL;
+	}
+	chk->crl_check = s->crl_check;
+	chk->crl_policy = s->crl_policy;
+	if (s->ca_file != NULL && *s->ca_file != '\0' &&
+	    !X509_STORE_load_file(chk->store, s->ca_file)) {
+		snprintf(err, errlen, "%s: cannot load trust anchors", s->ca_file);
+		ERR_clear_error();
+		dir_check_free(chk);
+		return NULL;
+	}
+	if (s->system_store && !X509_STORE_set_default_paths(chk->store)) {
+		snprintf(err, errlen, "cannot load the system trust store");
+		ERR_clear_error();
+		dir_check_free(chk);
+		return NULL;
+	}
+	ERR_clear_error();
+	return chk;
+}
+
+void
+dir_check_free(dir_check_t *chk)
+{
+	if (chk == NULL)
+		return;
+	X509_STORE_free(chk->store);
+	dir_crl_free(chk->crls);
+	free(chk);
+}
+
+int
+dir_check_is_ca(X509 *cert)
+{
+	return X509_check_ca(cert) != 0;
+}
+
+static int
+names_address(X509 *cert, const char *address)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int found = 0;
+
+	for (int i = 0; gens != NULL && !found && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		char *s;
+		int len;
+
+		if (g->type != GEN_EMAIL)
+			continue;
+		d = ASN1_STRING_get0_data(g->d.rfc822Name);
+		len = ASN1_STRING_length(g->d.rfc822Name);
+		if (len <= 0 || memchr(d, '\0', (size_t)len) != NULL)
+			continue;
+		if ((s = strndup((const char *)d, (size_t)len)) == NULL)
+			break;
+		found = keystore_addr_equal(s, address);
+		free(s);
+	}
+	GENERAL_NAMES_free(gens);
+	return found;
+}
+
+/* The http:// URIs of the CRL distribution points, up to CHECK_MAX_CDP. */
+static int
+cdp_urls(X509 *cert, char *urls[CHECK_MAX_CDP])
+{
+	STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(cert, NID_crl_distribution_points,
+	    NULL, NULL);
+	int n = 0;
+
+	for (int i = 0; dps != NULL && i < sk_DIST_POINT_num(dps); i++) {
+		DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+		GENERAL_NAMES *names;
+
+		if (dp->distpoint == NULL || dp->distpoint->type != 0)
+			continue;
+		names = dp->distpoint->name.fullname;
+		for (int j = 0; j < sk_GENERAL_NAME_num(names) && n < CHECK_MAX_CDP; j++) {
+			GENERAL_NAME *g = sk_GENERAL_NAME_value(names, j);
+			const unsigned char *d;
+			int len;
+
+			if (g->type != GEN_URI)
+				continue;
+			d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+			len = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+			if (len > 7 && memchr(d, '\0', (size_t)len) == NULL &&
+			    (urls[n] = strndup((const char *)d, (size_t)len)) != NULL)
+				n++;
+		}
+	}
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	return n;
+}
+
+/* The CRLs of cert; -1 when it names some and none could be had. */
+static int
+crls_for(dir_check_t *chk, X509 *cert, STACK_OF(X509_CRL) *crls, char *why,
+    size_t len)
+{
+	char *urls[CHECK_MAX_CDP];
+	int n = cdp_urls(cert, urls), got = 0;
+
+	for (int i = 0; i < n; i++) {
+		X509_CRL *crl = got ? NULL : dir_crl_get(chk->crls, urls[i], why, len);
+		if (crl != NULL && sk_X509_CRL_push(crls, crl))
+			got = 1;
+		else
+			X509_CRL_free(crl);
+		free(urls[i]);
+	}
+	return n > 0 && !got ? -1 : got;
+}
+
+static dir_status_t
+verify_chain(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
+    char *why, size_t len)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+	dir_status_t st = DIR_NOTFOUND;
+	int have = 0;
+
+	if (ctx == NULL || crls == NULL) {
+		snprintf(why, len, "out of memory");
+		st = DIR_ERR_NOMEM;
+		goto done;
+	}
+	if (chk->crl_check && (have = crls_for(chk, cert, crls, why, len)) < 0) {
+		if (chk->crl_policy == DIR_CRL_TEMPFAIL) {
+			st = DIR_ERR_UNAVAILABLE;
+			goto done;
+		}
+		if (chk->crl_policy == DIR_CRL_REFUSE)
+			goto done;
+		have = 0;               /* DIR_CRL_ACCEPT */
+	}
+	if (!X509_STORE_CTX_init(ctx, chk->store, cert, untrusted)) {
+		snprintf(why, len, "cannot set up the verification");
+		goto done;
+	}
+	if (have > 0) {
+		X509_STORE_CTX_set0_crls(ctx, crls);
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK);
+	}
+	if (X509_verify_cert(ctx) == 1)
+		st = DIR_OK;
+	else
+		snprintf(why, len, "%s%s",
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
+		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CERT_REVOKED ? "" :
+		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ?
+		    " (untrusted)" : "");
+done:
+	X509_STORE_CTX_free(ctx);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	ERR_clear_error();
+	return st;
+}
+
+dir_status_t
+dir_check_cert(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
+    const char *address, char *why, size_t len)
+{
+	uint32_t flags;
+
+	if (!names_address(cert, address)) {
+		snprintf(why, len, "does not name <%s> in subjectAltName", address);
+		return DIR_NOTFOUND;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
+		snprintf(why, len, "not valid yet");
+		return DIR_NOTFOUND;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+		snprintf(why, len, "expired");
+		return DIR_NOTFOUND;
+	}
+	flags = X509_get_extension_flags(cert);
+	if (flags & EXFLAG_INVALID) {
+		snprintf(why, len, "malformed extensions");
+		return DIR_NOTFOUND;
+	}
+	if ((flags & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(cert) & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT))) {
+		snprintf(why, len, "keyUsage allows neither keyEncipherment nor keyAgreement");
+		return DIR_NOTFOUND;
+	}
+	if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(cert) & XKU_SMIME)) {
+		snprintf(why, len, "extendedKeyUsage lacks emailProtection");
+		return DIR_NOTFOUND;
+	}
+	if (X509_get0_pubkey(cert) == NULL) {
+		snprintf(why, len, "unusable public key");
+		return DIR_NOTFOUND;
+	}
+	return verify_chain(chk, cert, untrusted, why, len);
+}

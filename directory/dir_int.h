@@ -1,0 +1,83 @@
+/*
+ * dir_int.h: what the certificate-lookup files of directory/ share.
+ *
+ *   dir_lookup.c   the handle of dir_lookup.h: sources in order, the choice
+ *   dir_check.c    is this certificate usable for this address now?
+ *                  (trust anchors, validity, CRL, usage, EKU, SAN)
+ *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
+ *   dir_ldap.c     one LDAP directory: URL, pool of handles, search
+ *   dir_cache.c    Redis cache (hiredis) or the in-process table
+ *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
+ *
+ * Threads: every object here may be shared; each guards its own state.
+ * Errors: a dir_status_t and a message in a caller's buffer.
+ */
+#ifndef DIR_INT_H
+#define DIR_INT_H
+
+#include "directory/dir_lookup.h"
+
+#include <openssl/x509.h>
+
+/* ---- dir_crl.c ---- */
+typedef struct dir_crl dir_crl_t;
+dir_crl_t *dir_crl_new(int timeout, long cache_seconds);
+void dir_crl_free(dir_crl_t *c);
+/* The CRL at url (http:// only), from the cache or fetched.  A new
+ * reference, or NULL with why. */
+X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len);
+
+/* ---- dir_check.c ---- */
+typedef struct dir_check dir_check_t;
+dir_check_t *dir_check_new(const dir_settings_t *s, char *err, size_t errlen);
+void dir_check_free(dir_check_t *chk);
+/*
+ * DIR_OK when cert may be encrypted to for address now; DIR_NOTFOUND with
+ * why when it is refused; DIR_ERR_UNAVAILABLE when its CRL cannot be had
+ * and the policy says tempfail.  untrusted: intermediates (may be NULL).
+ */
+dir_status_t dir_check_cert(dir_check_t *chk, X509 *cert,
+    STACK_OF(X509) *untrusted, const char *address, char *why, size_t len);
+/* 1 when cert is a CA certificate (basicConstraints CA:TRUE). */
+int dir_check_is_ca(X509 *cert);
+
+/* ---- dir_ldap.c ---- */
+typedef struct dir_ldap dir_ldap_t;
+dir_ldap_t *dir_ldap_new(const char *url, const dir_settings_t *s,
+    char *err, size_t errlen);
+void dir_ldap_free(dir_ldap_t *d);
+/* scheme://host:port/base, for messages (never a password). */
+const char *dir_ldap_name(const dir_ldap_t *d);
+/*
+ * Every certificate the entries for address hold (userSMIMECertificate
+ * as a PKCS#7 certs-only or DER, userCertificate;binary as DER), in a new
+ * stack.  DIR_OK (maybe an empty stack), DIR_ERR_UNAVAILABLE after one
+ * reconnect, or another error; why says what.
+ */
+dir_status_t dir_ldap_search(dir_ldap_t *d, const char *address,
+    STACK_OF(X509) **certs, char *why, size_t len);
+/* The filter for address from template: %s replaced by the escaped
+ * address, %% by %.  malloc'ed, or NULL. */
+char *dir_ldap_filter(const char *tmpl, const char *address);
+/* Certificates of one attribute value (DER certificate or PKCS#7
+ * certs-only, DER), pushed onto certs; the number pushed, or -1. */
+int dir_ldap_parse_value(const unsigned char *der, size_t len,
+    STACK_OF(X509) *certs);
+
+/* ---- dir_cache.c ---- */
+typedef struct dir_cache dir_cache_t;
+enum dir_cache_hit { DIR_CACHE_MISS = 0, DIR_CACHE_POSITIVE, DIR_CACHE_NEGATIVE };
+dir_cache_t *dir_cache_new(const dir_settings_t *s, char *err, size_t errlen);
+void dir_cache_free(dir_cache_t *c);
+/* "redis 127.0.0.1:6379" or "memory". */
+const char *dir_cache_name(const dir_cache_t *c);
+/* The entry for addr (normalised).  POSITIVE: *cert (new reference) and
+ * source filled.  note: an outage began or ended (else left alone). */
+enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
+    int *gcm, char *source, size_t srclen, char *note, size_t notelen);
+void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
+    const char *source, char *note, size_t notelen);
+/* 0, or -1 with err. */
+int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * dir_lookup.h: the certificate to encrypt to, for one recipient address.
+ *
+ * Sources, in order: the harvested-certificates store (dir_harvest.h),
+ * the cache (Redis when configured, else a bounded in-process table),
+ * then the LDAP directories in their configured order.  Every candidate
+ * is checked (dir_check.c): it chains to the trust anchors (the system
+ * store and/or a CA file), is within its validity period, is not revoked
+ * (the CRL of its distribution point, fetched over HTTP and cached),
+ * allows keyEncipherment or keyAgreement, carries emailProtection or no
+ * extendedKeyUsage, and names the address in subjectAltName (local part
+ * exact, domain case-insensitive).  Of the usable ones the newest
+ * (latest notBefore) wins.  A cached certificate is checked again on use.
+ *
+ * Each LDAP directory is an RFC 4516 URL, parsed by libldap:
+ *   ldap://host:port/BASE?ATTRS?SCOPE?FILTER?EXTENSIONS
+ * ATTRS default userSMIMECertificate,userCertificate;binary; SCOPE sub;
+ * FILTER the template (default the settings' filter), where %s stands for
+ * the address escaped by ldap_bv2escaped_filter_value() (in a URL, write
+ * %25s).  Extensions: bindname=DN (RFC 4516), x-bindpwfile=FILE (the
+ * password, first line, read once when the handle is made), x-starttls.
+ * ldaps:// works as libldap makes it work.
+ *
+ * Ownership and threads: dir_lookup_new() returns a handle the caller
+ * frees with dir_lookup_free(); it may be shared by threads (LDAP handles
+ * and Redis contexts come from small pools, each used by one thread at a
+ * time; the caches have their own locks).  An answer belongs to the
+ * caller, who releases it with dir_answer_clear().  Nothing here logs:
+ * what should be logged once (the cache went down or came back) is in
+ * answer->note.
+ */
+#ifndef DIR_LOOKUP_H
+#define DIR_LOOKUP_H
+
+#include <stddef.h>
+#include <time.h>
+#include <openssl/x509.h>
+
+typedef enum dir_status {
+	DIR_OK = 0,
+	DIR_NOTFOUND,           /* no usable certificate */
+	DIR_ERR_UNAVAILABLE,    /* a source that might hold one is down */
+	DIR_ERR_CONFIG,         /* bad settings or files they name */
+	DIR_ERR_NOMEM,
+	DIR_ERR_INPUT           /* an unusable address */
+} dir_status_t;
+
+/* When a certificate's CRL cannot be had. */
+enum dir_crl_policy { DIR_CRL_TEMPFAIL = 0, DIR_CRL_REFUSE, DIR_CRL_ACCEPT };
+
+typedef struct dir_settings {
+	char *const *ldap_urls;     /* NULL-terminated, in order; NULL: none */
+	const char *filter;         /* the default filter template */
+	int connect_timeout;        /* seconds */
+	int search_timeout;         /* seconds */
+	int pool_size;              /* LDAP handles per directory */
+	const char *ca_file;        /* trust anchors ("": none) */
+	int system_store;           /* trust the system's store too */
+	int crl_check;
+	int crl_policy;             /* enum dir_crl_policy */
+	int crl_timeout;            /* seconds */
+	long crl_cache_seconds;     /* keep a CRL at most this long */
+	const char *redis;          /* "host:port", "" = in-process cache */
+	const char *redis_prefix;
+	int redis_timeout_ms;
+	long ttl_positive, ttl_negative;   /* seconds */
+	size_t mem_cache_size;      /* entries of the in-process cache */
+	const char *harvest_dir;    /* the harvest store ("": none) */
+} dir_settings_t;
+
+typedef struct dir_candidate {
+	char source[200];
+	char subject[256];
+	char serial[80];
+	char not_after[32];
+	char verdict[256];          /* "usable", "chosen", or why refused */
+	int usable;
+} dir_candidate_t;
+
+typedef struct dir_answer {
+	X509 *cert;                 /* the chosen certificate, or NULL */
+	int gcm;                    /* its holder announced AES-256-GCM */
+	char source[200];           /* where it came from */
+	dir_candidate_t *cands;     /* every candidate seen, and its verdict */
+	size_t ncands;
+	char note[256];             /* to be logged (cache outage), or "" */
+	char err[512];              /* why not found / unavailable */
+} dir_answer_t;
+
+typedef struct dir_lookup dir_lookup_t;
+
+/* Reads the CA file and the bind password files; connects to nothing yet. */
+dir_lookup_t *dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen);
+void dir_lookup_free(dir_lookup_t *l);
+
+/* The certificate for address; DIR_OK, DIR_NOTFOUND or an error; the
+ * answer is filled in every case (release it with dir_answer_clear()). */
+dir_status_t dir_lookup_find(dir_lookup_t *l, const char *address,
+    dir_answer_t *a);
+void dir_answer_clear(dir_answer_t *a);
+
+/* Drops the cache entry of address, or every entry (address NULL).
+ * 0, or -1 with err (the cache cannot be reached). */
+int dir_lookup_flush(dir_lookup_t *l, const char *address, char *err,
+    size_t errlen);
+
+/* The harvest store (dir_harvest.h) the lookup reads, opened (and its
+ * directory created, mode 0700) on the first call; NULL when there is
+ * none or it cannot be opened (then retried at most once a minute).
+ * Owned by the lookup; shared by threads. */
+struct dir_harvest;
+struct dir_harvest *dir_lookup_harvest(dir_lookup_t *l);
+
+/* How many LDAP directories are configured. */
+size_t dir_lookup_ndirs(const dir_lookup_t *l);
+
+/* How many LDAP searches this handle made (for tests and statistics). */
+unsigned long dir_lookup_searches(const dir_lookup_t *l);
+
+/* "local@domain" with the domain lower-cased, malloc'ed, or NULL. */
+char *dir_addr_normalize(const char *address);
+
+#endif

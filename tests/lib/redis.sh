@@ -1,0 +1,28 @@
+# tests/lib/redis.sh: a private redis-server on loopback.  Needs common.sh.
+#
+# redis_start             redis-server on 127.0.0.1:$REDIS_PORT, no
+#                         persistence, its files in $T/redis
+# redis_stop
+# redis_cli ARGS...       redis-cli against it
+
+REDIS_DIR="$T/redis"
+
+redis_start() {
+	REDIS_PORT=$(free_port) || bail "a free port for redis-server"
+	mkdir -p "$REDIS_DIR"
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+	    --appendonly no --dir "$REDIS_DIR" --daemonize no \
+	    --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+	REDIS_PID=$!
+	at_exit "stop_pid $REDIS_PID 50"
+	wait_port "$REDIS_PORT" "$REDIS_PID" || { diag_file "$REDIS_DIR/redis.log"; return 1; }
+}
+
+redis_stop() {
+	stop_pid "${REDIS_PID:-}" 50
+	REDIS_PID=""
+}
+
+redis_cli() {
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+}

@@ -1,0 +1,434 @@
+/*
+ * test_directory.c: cmocka tests of the certificate lookup in directory/:
+ * filter escaping, attribute values, the certificate checks (one row per
+ * refusal reason), the harvested-certificates store, the in-process
+ * cache's bound, Redis down, and dir_lookup_find() over the harvest store
+ * and an unreachable directory.  Table-driven; failures say got and want.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/cms.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509.h>
+
+#include "directory/dir_harvest.h"
+#include "directory/dir_int.h"
+#include "directory/dir_lookup.h"
+#include "tests/unit/unit_util.h"
+
+static struct {
+	EVP_PKEY *ca_key, *other_key, *key, *ec_key;
+	X509 *ca, *other_ca;
+	char *dir;
+	char ca_file[512];
+} pki;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	pki.ca_key = unit_key(UNIT_RSA2048);
+	pki.ca = unit_ca(pki.ca_key, "dir test CA");
+	pki.other_key = unit_key(UNIT_RSA2048);
+	pki.other_ca = unit_ca(pki.other_key, "untrusted CA");
+	pki.key = unit_key(UNIT_RSA2048);
+	pki.ec_key = unit_key(UNIT_P256);
+	pki.dir = unit_tmpdir();
+	snprintf(pki.ca_file, sizeof(pki.ca_file), "%s/ca.pem", pki.dir);
+	FILE *fp = fopen(pki.ca_file, "w");
+	if (fp == NULL || !PEM_write_X509(fp, pki.ca))
+		return -1;
+	fclose(fp);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	EVP_PKEY_free(pki.ca_key);
+	EVP_PKEY_free(pki.other_key);
+	EVP_PKEY_free(pki.key);
+	EVP_PKEY_free(pki.ec_key);
+	X509_free(pki.ca);
+	X509_free(pki.other_ca);
+	unit_rmtree(pki.dir);
+	free(pki.dir);
+	return 0;
+}
+
+static dir_settings_t
+settings(void)
+{
+	dir_settings_t s = {
+		.filter = "(mail=%s)", .connect_timeout = 1, .search_timeout = 1,
+		.pool_size = 2, .ca_file = pki.ca_file, .system_store = 0,
+		.crl_check = 1, .crl_policy = DIR_CRL_TEMPFAIL, .crl_timeout = 1,
+		.crl_cache_seconds = 60, .redis = "", .redis_prefix = "t:",
+		.redis_timeout_ms = 200, .ttl_positive = 60, .ttl_negative = 60,
+		.mem_cache_size = 8, .harvest_dir = "",
+	};
+	return s;
+}
+
+/* ---- filter escaping ---- */
+
+static void
+test_filter(void **state)
+{
+	static const struct { const char *tmpl, *addr, *want; } t[] = {
+		{ "(mail=%s)", "bob@example.net", "(mail=bob@example.net)" },
+		{ "(mail=%s)", "*", "(mail=\\2A)" },
+		{ "(mail=%s)", "*)(mail=*", "(mail=\\2A\\29\\28mail=\\2A)" },
+		{ "(mail=%s)", "a\\b", "(mail=a\\5Cb)" },
+		{ "(|(mail=%s)(x=%s))", "a(b", "(|(mail=a\\28b)(x=a\\28b))" },
+		{ "(&(o=100%%)(mail=%s))", "c@d", "(&(o=100%)(mail=c@d))" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *got = dir_ldap_filter(t[i].tmpl, t[i].addr);
+		if (got == NULL || strcmp(got, t[i].want) != 0)
+			fail_msg("filter %s with %s: got %s, want %s", t[i].tmpl,
+			    t[i].addr, got ? got : "NULL", t[i].want);
+		free(got);
+	}
+}
+
+/* ---- attribute values ---- */
+
+static void
+test_parse_value(void **state)
+{
+	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, "v@example.net", -1, 30);
+	unsigned char *der = NULL, *p7der = NULL;
+	int len = i2d_X509(c, &der), p7len;
+	STACK_OF(X509) *in = sk_X509_new_null(), *out = sk_X509_new_null();
+	PKCS7 *p7;
+	(void)state;
+
+	sk_X509_push(in, c);
+	sk_X509_push(in, pki.ca);
+	p7 = PKCS7_sign(NULL, NULL, in, NULL, PKCS7_PARTIAL);
+	assert_non_null(p7);
+	p7len = i2d_PKCS7(p7, &p7der);
+	struct { const unsigned char *d; size_t n; int want; const char *what; } t[] = {
+		{ der, (size_t)len, 1, "DER certificate" },
+		{ p7der, (size_t)p7len, 2, "PKCS#7 certs-only with its root" },
+		{ (const unsigned char *)"garbage", 7, -1, "garbage" },
+		{ der, (size_t)len - 10, -1, "truncated DER" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int got = dir_ldap_parse_value(t[i].d, t[i].n, out);
+		if (got != t[i].want)
+			fail_msg("%s: got %d certificates, want %d", t[i].what, got, t[i].want);
+	}
+	assert_int_equal(sk_X509_num(out), 3);
+	sk_X509_pop_free(out, X509_free);
+	sk_X509_free(in);
+	PKCS7_free(p7);
+	OPENSSL_free(der);
+	OPENSSL_free(p7der);
+	X509_free(c);
+}
+
+/* ---- certificate checks ---- */
+
+static void
+test_check(void **state)
+{
+	struct {
+		const char *what, *email, *ask, *ku, *eku;
+		int from, to, untrusted;
+		dir_status_t want;
+		const char *why;
+	} t[] = {
+		{ "good", "a@example.net", "a@example.net", "keyEncipherment",
+		  "emailProtection", -1, 30, 0, DIR_OK, "" },
+		{ "domain case-insensitive", "a@example.net", "a@EXAMPLE.Net",
+		  "keyEncipherment", "emailProtection", -1, 30, 0, DIR_OK, "" },
+		{ "local part exact", "a@example.net", "A@example.net",
+		  "keyEncipherment", "emailProtection", -1, 30, 0, DIR_NOTFOUND, "does not name" },
+		{ "another address", "b@example.net", "a@example.net",
+		  "keyEncipherment", "emailProtection", -1, 30, 0, DIR_NOTFOUND, "does not name" },
+		{ "no EKU is fine", "a@example.net", "a@example.net",
+		  "keyEncipherment", NULL, -1, 30, 0, DIR_OK, "" },
+		{ "expired", "a@example.net", "a@example.net", "keyEncipherment",
+		  "emailProtection", -30, -1, 0, DIR_NOTFOUND, "expired" },
+		{ "not yet valid", "a@example.net", "a@example.net", "keyEncipherment",
+		  "emailProtection", 2, 30, 0, DIR_NOTFOUND, "not valid yet" },
+		{ "serverAuth only", "a@example.net", "a@example.net", "keyEncipherment",
+		  "serverAuth", -1, 30, 0, DIR_NOTFOUND, "lacks emailProtection" },
+		{ "signing only", "a@example.net", "a@example.net", "digitalSignature",
+		  "emailProtection", -1, 30, 0, DIR_NOTFOUND, "keyUsage" },
+		{ "untrusted issuer", "a@example.net", "a@example.net", "keyEncipherment",
+		  "emailProtection", -1, 30, 1, DIR_NOTFOUND, "(untrusted)" },
+	};
+	dir_settings_t s = settings();
+	char err[256];
+	dir_check_t *chk = dir_check_new(&s, err, sizeof(err));
+	(void)state;
+
+	assert_non_null(chk);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		X509 *c = unit_cert_ext(pki.key, t[i].untrusted ? pki.other_ca : pki.ca,
+		    t[i].untrusted ? pki.other_key : pki.ca_key, t[i].email, t[i].from,
+		    t[i].to, t[i].ku, t[i].eku, 0);
+		char why[256] = "";
+		dir_status_t got = dir_check_cert(chk, c, NULL, t[i].ask, why, sizeof(why));
+
+		if (got != t[i].want || strstr(why, t[i].why) == NULL)
+			fail_msg("%s: got %d \"%s\", want %d \"%s\"", t[i].what, got, why,
+			    t[i].want, t[i].why);
+		X509_free(c);
+	}
+	dir_check_free(chk);
+}
+
+/* A CRL distribution point nobody answers: the policy decides. */
+static void
+test_crl_policy(void **state)
+{
+	static const struct { int policy; dir_status_t want; } t[] = {
+		{ DIR_CRL_TEMPFAIL, DIR_ERR_UNAVAILABLE },
+		{ DIR_CRL_REFUSE, DIR_NOTFOUND },
+		{ DIR_CRL_ACCEPT, DIR_OK },
+	};
+	char ext[] = "URI:http://127.0.0.1:1/none.crl";
+	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, "a@example.net", -1, 30);
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+	(void)state;
+
+	X509V3_set_ctx(&ctx, pki.ca, c, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_crl_distribution_points, ext);
+	assert_non_null(e);
+	X509_add_ext(c, e, -1);
+	X509_EXTENSION_free(e);
+	X509_sign(c, pki.ca_key, EVP_sha256());
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		dir_settings_t s = settings();
+		char err[256], why[256] = "";
+		dir_check_t *chk;
+
+		s.crl_policy = t[i].policy;
+		chk = dir_check_new(&s, err, sizeof(err));
+		dir_status_t got = dir_check_cert(chk, c, NULL, "a@example.net", why, sizeof(why));
+		if (got != t[i].want)
+			fail_msg("CRL policy %d: got %d (%s), want %d", t[i].policy, got, why,
+			    t[i].want);
+		dir_check_free(chk);
+	}
+	X509_free(c);
+}
+
+/* ---- the harvest store ---- */
+
+static void
+test_harvest(void **state)
+{
+	char dir[600], err[256];
+	dir_harvest_t *h;
+	dir_harvest_entry_t *v;
+	size_t n;
+	X509 *c1 = unit_cert(pki.key, pki.ca, pki.ca_key, "h@example.net", -2, 30);
+	X509 *c2 = unit_cert(pki.ec_key, pki.ca, pki.ca_key, "h@example.net", -1, 30);
+	const unsigned char caps[] = { 0x30, 0x00 };
+	struct stat st;
+	(void)state;
+
+	snprintf(dir, sizeof(dir), "%s/harvest", pki.dir);
+	assert_null(dir_harvest_open("", err, sizeof(err)));
+	h = dir_harvest_open(dir, err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(dir_harvest_put(h, "h@example.net", c1, NULL, 0, 100, err, sizeof(err)), 0);
+	assert_int_equal(dir_harvest_put(h, "h@EXAMPLE.net", c2, caps, sizeof(caps), 200,
+	    err, sizeof(err)), 0);
+	/* The same certificate with an older signing time changes nothing. */
+	assert_int_equal(dir_harvest_put(h, "h@example.net", c2, NULL, 0, 50, err, sizeof(err)), 0);
+	assert_int_equal(dir_harvest_put(h, "no-at-sign", c1, NULL, 0, 1, err, sizeof(err)), -1);
+
+	assert_int_equal(dir_harvest_get(h, "h@Example.NET", &v, &n, err, sizeof(err)), 0);
+	if (n != 2)
+		fail_msg("got %zu entries, want 2", n);
+	if (v[0].signing_time != 200 || v[1].signing_time != 100)
+		fail_msg("order: got %lld, %lld, want 200, 100", (long long)v[0].signing_time,
+		    (long long)v[1].signing_time);
+	assert_int_equal(X509_cmp(v[0].cert, c2), 0);
+	assert_int_equal(v[0].caps_len, sizeof(caps));
+	assert_memory_equal(v[0].caps, caps, sizeof(caps));
+	assert_null(v[1].caps);
+	dir_harvest_list_free(v, n);
+
+	/* Local parts are exact. */
+	assert_int_equal(dir_harvest_get(h, "H@example.net", &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_null(v);
+	dir_harvest_free(h);
+	X509_free(c1);
+	X509_free(c2);
+}
+
+/* ---- the caches ---- */
+
+static void
+test_mem_cache_bound(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256], note[256] = "", src[64];
+	X509 *cert;
+	int gcm;
+	dir_cache_t *c;
+	static const struct { const char *addr; enum dir_cache_hit want; } t[] = {
+		{ "a@x", DIR_CACHE_MISS },      /* the oldest, evicted */
+		{ "b@x", DIR_CACHE_NEGATIVE },
+		{ "c@x", DIR_CACHE_NEGATIVE },
+		{ "d@x", DIR_CACHE_MISS },      /* never put */
+	};
+	(void)state;
+
+	s.mem_cache_size = 2;
+	c = dir_cache_new(&s, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(dir_cache_name(c), "memory");
+	dir_cache_put(c, "a@x", NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "b@x", NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "c@x", NULL, 0, NULL, note, sizeof(note));
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		enum dir_cache_hit got = dir_cache_get(c, t[i].addr, &cert, &gcm, src,
+		    sizeof(src), note, sizeof(note));
+		if (got != t[i].want)
+			fail_msg("%s: got %d, want %d", t[i].addr, got, t[i].want);
+		X509_free(cert);
+	}
+	assert_int_equal(dir_cache_del(c, NULL, err, sizeof(err)), 0);
+	assert_int_equal(dir_cache_get(c, "b@x", &cert, &gcm, src, sizeof(src), note,
+	    sizeof(note)), DIR_CACHE_MISS);
+	dir_cache_free(c);
+}
+
+static void
+test_redis_down(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256], note[256] = "", src[64];
+	X509 *cert;
+	int gcm;
+	dir_cache_t *c;
+	(void)state;
+
+	s.redis = "nonsense";
+	assert_null(dir_cache_new(&s, err, sizeof(err)));
+	s.redis = "127.0.0.1:1";
+	c = dir_cache_new(&s, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
+	    sizeof(note)), DIR_CACHE_MISS);
+	if (strstr(note, "unavailable") == NULL)
+		fail_msg("first failure: got note \"%s\", want \"...unavailable...\"", note);
+	note[0] = '\0';
+	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
+	    sizeof(note)), DIR_CACHE_MISS);
+	if (note[0] != '\0')
+		fail_msg("second failure: got note \"%s\", want none (logged once)", note);
+	dir_cache_free(c);
+}
+
+/* ---- dir_lookup_find ---- */
+
+static void
+test_lookup_harvest_and_down(void **state)
+{
+	dir_settings_t s = settings();
+	char hdir[600], err[256];
+	char *urls[] = { "ldap://127.0.0.1:1/ou=people,dc=example,dc=net", NULL };
+	X509 *good = unit_cert(pki.key, pki.ca, pki.ca_key, "g@example.net", -1, 30);
+	X509 *old = unit_cert(pki.key, pki.ca, pki.ca_key, "g@example.net", -20, -1);
+	STACK_OF(X509_ALGOR) *algs = NULL;
+	unsigned char *caps = NULL;
+	int caps_len;
+	dir_harvest_t *h;
+	dir_lookup_t *l;
+	dir_answer_t a;
+	(void)state;
+
+	snprintf(hdir, sizeof(hdir), "%s/harvest2", pki.dir);
+	h = dir_harvest_open(hdir, err, sizeof(err));
+	assert_non_null(h);
+	CMS_add_simple_smimecap(&algs, NID_aes_256_gcm, -1);
+	caps_len = i2d_X509_ALGORS(algs, &caps);
+	assert_true(caps_len > 0);
+	assert_int_equal(dir_harvest_put(h, "g@example.net", good, caps, (size_t)caps_len,
+	    10, err, sizeof(err)), 0);
+	assert_int_equal(dir_harvest_put(h, "g@example.net", old, NULL, 0, 20, err,
+	    sizeof(err)), 0);
+	dir_harvest_free(h);
+
+	s.harvest_dir = hdir;
+	s.ldap_urls = urls;
+	l = dir_lookup_new(&s, err, sizeof(err));
+	assert_non_null(l);
+
+	/* Harvested: the valid one, GCM announced, no directory search. */
+	assert_int_equal(dir_lookup_find(l, "g@example.net", &a), DIR_OK);
+	assert_int_equal(X509_cmp(a.cert, good), 0);
+	assert_true(a.gcm);
+	assert_int_equal(a.ncands, 2);
+	assert_int_equal(dir_lookup_searches(l), 0);
+	dir_answer_clear(&a);
+
+	/* Not harvested: the directory is down, so unavailable, not cached. */
+	for (int i = 0; i < 2; i++) {
+		dir_status_t got = dir_lookup_find(l, "x@example.net", &a);
+		if (got != DIR_ERR_UNAVAILABLE)
+			fail_msg("round %d: got %d (%s), want unavailable", i, got, a.err);
+		dir_answer_clear(&a);
+	}
+	assert_int_equal(dir_lookup_searches(l), 2);
+	/* Bad input never reaches a directory. */
+	assert_int_equal(dir_lookup_find(l, "", &a), DIR_ERR_INPUT);
+	dir_answer_clear(&a);
+	assert_int_equal(dir_lookup_find(l, "a b@example.net", &a), DIR_ERR_INPUT);
+	dir_answer_clear(&a);
+	dir_lookup_free(l);
+
+	/* Bad settings are refused. */
+	urls[0] = "http://not-ldap";
+	assert_null(dir_lookup_new(&s, err, sizeof(err)));
+	urls[0] = "ldap://127.0.0.1:1/dc=x????x-bindpwfile=/nonexistent/pw";
+	assert_null(dir_lookup_new(&s, err, sizeof(err)));
+	urls[0] = "ldap://127.0.0.1:1/dc=x????x-unknown";
+	assert_null(dir_lookup_new(&s, err, sizeof(err)));
+
+	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+	OPENSSL_free(caps);
+	X509_free(good);
+	X509_free(old);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_parse_value),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_crl_policy),
+		cmocka_unit_test(test_harvest),
+		cmocka_unit_test(test_mem_cache_bound),
+		cmocka_unit_test(test_redis_down),
+		cmocka_unit_test(test_lookup_harvest_and_down),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
