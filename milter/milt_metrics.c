@@ -30,7 +30,7 @@ static unsigned long hist_us;   /* the sum, in microseconds */
 static int dir_down;
 
 static const char *const classes[] = { "internal", "toobig", "unauthorized", "policy",
-	"audit", "mta", "directory", "other" };
+	"limit", "audit", "mta", "directory", "other" };
 #define NCLS (sizeof(classes) / sizeof(classes[0]))
 static unsigned long errors[NCLS];
 

@@ -14,7 +14,7 @@ void milt_metrics_message(const char *direction, const char *action);
  * ("" when none) and how long it took. */
 void milt_metrics_lookup(int status, const char *source, double seconds);
 /* One error of a class: "internal", "toobig", "unauthorized", "policy",
- * "audit", "mta", "directory". */
+ * "limit", "audit", "mta", "directory". */
 void milt_metrics_error(const char *cls);
 /* 1 when the last lookup found a source down, 0 otherwise. */
 int milt_metrics_directory_down(void);

@@ -284,9 +284,11 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
 	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
-	static const char *const cls_names[] = { "internal", "toobig", "unauthorized", "policy" };
+	static const char *const cls_names[] = { "internal", "toobig", "unauthorized",
+		"policy", "limit" };
 
-	milt_metrics_error(cls_names[cls]);
+	milt_metrics_error((size_t)cls < sizeof(cls_names) / sizeof(cls_names[0])
+	    ? cls_names[cls] : "other");
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
 	case MILT_ON_ACCEPT:
