@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <gmime/gmime.h>
 
 /* Headers beyond this count are refused like an oversized message. */
 #define MILT_MAX_HEADERS 1000
@@ -197,6 +198,26 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 			return m->hdrs[i].value;
 	}
 	return NULL;
+}
+
+char *
+milt_msg_from_address(const milt_msg_t *m)
+{
+	const char *value = milt_msg_header(m, "From");
+	InternetAddressList *list;
+	char *addr = NULL;
+
+	if (value == NULL || (list = internet_address_list_parse(NULL, value)) == NULL)
+		return NULL;
+	if (internet_address_list_length(list) == 1) {
+		InternetAddress *ia = internet_address_list_get_address(list, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			addr = strdup(internet_address_mailbox_get_addr(
+			    INTERNET_ADDRESS_MAILBOX(ia)));
+	}
+	g_object_unref(list);
+	return addr;
 }
 
 int
