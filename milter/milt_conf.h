@@ -107,6 +107,12 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* Limits on what a sender sizes (issue 9). */
+	long long max_mime_parts;      /* MaximumMimeParts */
+	long long max_mime_depth;      /* MaximumMimeDepth */
+	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
+	long long max_headers;         /* MaximumHeaders, fields */
+	long long max_recipients;      /* MaximumRecipients */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
