@@ -121,6 +121,8 @@ static const conf_key_t conf_keys[] = {
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 	/* Policy (issue 6) */
 	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
+	/* Operations (issue 10) */
+	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 	/* Limits (issue 9). */
 	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
 	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },

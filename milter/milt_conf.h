@@ -107,6 +107,8 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* Operations (issue 10) */
+	char *http_listen;             /* HTTPListen ("" = no endpoints) */
 	/* Limits on what a sender sizes (issue 9). */
 	long long max_mime_parts;      /* MaximumMimeParts */
 	long long max_mime_depth;      /* MaximumMimeDepth */

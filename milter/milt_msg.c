@@ -5,6 +5,7 @@
  * table of SMTP replies.
  */
 #include "milter/milt_msg.h"
+#include "milter/milt_metrics.h"
 #include "directory/dir_lookup.h"
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
@@ -304,7 +305,9 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
 	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
+	static const char *const cls_names[] = { "internal", "toobig", "unauthorized", "policy" };
 
+	milt_metrics_error(cls_names[cls]);
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
 	case MILT_ON_ACCEPT:
