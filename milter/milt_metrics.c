@@ -29,8 +29,8 @@ static unsigned long hist[NBUCK + 1];
 static unsigned long hist_us;   /* the sum, in microseconds */
 static int dir_down;
 
-static const char *const classes[] = { "internal", "toobig", "unauthorized", "policy",
-	"limit", "audit", "mta", "directory", "other" };
+static const char *const classes[] = { "internal", "toobig", "unauthorized", "policy", "limit",
+	"audit", "mta", "directory", "other" };
 #define NCLS (sizeof(classes) / sizeof(classes[0]))
 static unsigned long errors[NCLS];
 
