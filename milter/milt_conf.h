@@ -107,6 +107,14 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* The durable spool, re-injection, hold (issue 6b) */
+	char *queue_dir;               /* QueueDirectory */
+	char *reinject_command;        /* ReinjectCommand */
+	char *reinject_key_file;       /* ReinjectKeyFile */
+	long long queue_run_interval;  /* QueueRunInterval, seconds */
+	long long hold_time;           /* HoldTime, seconds */
+	unsigned char reinject_key[32]; /* read from reinject_key_file */
+	size_t reinject_keylen;        /* 0: no key, mail is not split */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
