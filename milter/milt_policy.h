@@ -46,4 +46,10 @@ const char *milt_policy_rule(const milt_msg_t *m, size_t i, char *buf, size_t le
 
 void milt_policy_free(milt_policy_res_t *p);
 
+/* Split (issue 6b): decides for every recipient of m without touching
+ * m->result: group[i] and outcome[i] per recipient (arrays of m->nrcpts),
+ * *ngroups.  0, or -1 out of memory. */
+int milt_policy_groups(milt_msg_t *m, size_t *group, enum policy_outcome *outcome,
+    size_t *ngroups);
+
 #endif

@@ -115,7 +115,7 @@ queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t 
 		free(p);
 	}
 	/* Half-written entries: the milter never answered for them. */
-	{
+	if (nrecovered != NULL) {
 		char *p = path_of(q, "tmp", NULL);
 
 		d = p ? opendir(p) : NULL;
@@ -148,8 +148,8 @@ queue_close(queue_t *q)
 	free(q);
 }
 
-static void
-make_id(char id[QUEUE_ID_MAX])
+void
+queue_new_id(char id[QUEUE_ID_MAX])
 {
 	unsigned char r[6] = { 0 };
 	struct timespec ts;
@@ -233,7 +233,10 @@ queue_put(queue_t *q, const queue_env_t *env, const void *data, size_t len,
 			return fail(err, errlen, QUEUE_ERR_ARG, "a bad recipient");
 	if ((hdr = env_text(env, &hlen)) == NULL)
 		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
-	make_id(id);
+	if (id[0] == '\0')
+		queue_new_id(id);
+	else if (!id_ok(id))
+		return free(hdr), fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
 	tmp = path_of(q, "tmp", id);
 	dst = path_of(q, state_dir[st], id);
 	if (tmp == NULL || dst == NULL) {

@@ -67,18 +67,23 @@ typedef struct queue_entry {
 	long long body_len;
 } queue_entry_t;
 
-/* Opens (creating the directories, 0700) and recovers: entries left in
- * tmp/ by a crash are removed.  *nrecovered: how many (may be NULL). */
+/* Opens (creating the directories, 0700).  With nrecovered, also
+ * recovers: entries left in tmp/ by a crash are removed and counted; only
+ * the process that starts the gateway may do that (others may be writing). */
 queue_status_t queue_open(const char *dir, queue_t **qp, size_t *nrecovered,
     char *err, size_t errlen);
 void queue_close(queue_t *q);
 
 /*
  * Writes an entry in state st: the envelope, then len octets of data.
- * Durable when it returns QUEUE_OK; id gets its ID.
+ * Durable when it returns QUEUE_OK.  id: the entry's ID, made here when
+ * id[0] is NUL, else one queue_new_id() made (so that the data may name it).
  */
 queue_status_t queue_put(queue_t *q, const queue_env_t *env, const void *data,
     size_t len, queue_state_t st, char id[QUEUE_ID_MAX], char *err, size_t errlen);
+
+/* A new entry ID (time, then random). */
+void queue_new_id(char id[QUEUE_ID_MAX]);
 
 /* The IDs in state st, oldest first; *ids is a malloc'ed array of
  * malloc'ed strings (queue_ids_free()). */
