@@ -58,6 +58,7 @@ put(queue_t *q, queue_state_t st, char id[QUEUE_ID_MAX])
 	queue_env_t env = { "a@example.com", rcpts, 2, "sign,encrypt", "split", "4XyZ" };
 	char err[QUEUE_ERR_MAX];
 
+	id[0] = '\0';
 	if (queue_put(q, &env, body, strlen(body), st, id, err, sizeof(err)) != QUEUE_OK)
 		fail_msg("put: %s", err);
 }
@@ -149,7 +150,7 @@ test_refuses_bad_values(void **state)
 	const char *evil[] = { "b@example.net\nRcpt: c@evil" };
 	queue_env_t env = { "a@example.com", evil, 1, NULL, NULL, NULL };
 	queue_env_t none = { "a@example.com", rcpts, 0, NULL, NULL, NULL };
-	char id[QUEUE_ID_MAX], err[QUEUE_ERR_MAX];
+	char id[QUEUE_ID_MAX] = "", err[QUEUE_ERR_MAX];
 	queue_entry_t e;
 
 	assert_int_equal(queue_put(q, &env, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
