@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
 
 enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_INT, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
 
@@ -129,6 +130,12 @@ static const conf_key_t conf_keys[] = {
 	{ "ReinjectKeyFile", T_PATH, "", OFF(reinject_key_file), 0, 0, NULL },
 	{ "QueueRunInterval", T_INT, "30", OFF(queue_run_interval), 1, 3600, NULL },
 	{ "HoldTime", T_INT, "432000", OFF(hold_time), 60, 31536000, NULL },
+	/* Limits (issue 9). */
+	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
+	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },
+	{ "MaximumHeaderLength", T_SIZE, "64K", OFF(max_header_length), 1 * KB, 10 * MB, NULL },
+	{ "MaximumHeaders", T_INT, "1000", OFF(max_headers), 10, 100000, NULL },
+	{ "MaximumRecipients", T_INT, "1000", OFF(max_recipients), 1, 100000, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -491,9 +498,18 @@ conf_read_file(milt_conf_t *c, conf_src_t *src, const char *file,
 	ssize_t n;
 	unsigned lineno = 0;
 	int rc = 0;
+	struct stat st;
 
 	if (fp == NULL) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	/* The file names the keys and who may sign: only its owner writes it. */
+	if (fstat(fileno(fp), &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(err, errlen, "%s: writable by group or others, or owned by "
+		    "another user (chmod go-w; owner root or the user we run as)", file);
+		fclose(fp);
 		return -1;
 	}
 	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {

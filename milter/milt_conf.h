@@ -115,6 +115,12 @@ typedef struct milt_conf {
 	long long hold_time;           /* HoldTime, seconds */
 	unsigned char reinject_key[32]; /* read from reinject_key_file */
 	size_t reinject_keylen;        /* 0: no key, mail is not split */
+	/* Limits on what a sender sizes (issue 9). */
+	long long max_mime_parts;      /* MaximumMimeParts */
+	long long max_mime_depth;      /* MaximumMimeDepth */
+	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
+	long long max_headers;         /* MaximumHeaders, fields */
+	long long max_recipients;      /* MaximumRecipients */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
