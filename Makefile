@@ -135,7 +135,7 @@ FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) -Wno-format-nonliteral $(WERROR) $(FUZZ_
 FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN      = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(filter-out tests/fuzz/fuzz_util.c,$(FUZZ_SRC)))
 FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(SMIME_SRC) $(KEYSTORE_SRC) \
-                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
+                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(QUEUE_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
 
 $(FUZZ_OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
