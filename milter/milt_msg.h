@@ -99,6 +99,7 @@ typedef struct milt_msg {
 	                               over_limit says */
 	int over_limit;             /* enum milt_limit: which limit, when not the size */
 	milt_result_t result;
+	int no_split;               /* issue 6b: never split (offline -t, copies) */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

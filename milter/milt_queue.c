@@ -171,6 +171,7 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
 	if (bad)
 		return NULL;
 	snprintf(c->qid, sizeof(c->qid), "%s", m->qid);
+	c->no_split = 1;            /* one group already */
 	snprintf(c->client_addr, sizeof(c->client_addr), "%s", m->client_addr);
 	c->client_internal = m->client_internal;
 	bad |= m->auth != NULL && (c->auth = strdup(m->auth)) == NULL;
@@ -265,7 +266,7 @@ milt_queue_split(milt_msg_t *m)
 	struct milt_split *s;
 	int rc = 0, found = 0;
 
-	if (m->conf->reinject_keylen == 0 || n < 2)
+	if (m->conf->reinject_keylen == 0 || n < 2 || m->no_split)
 		return 0;
 	group = calloc(n, sizeof(*group));
 	out = calloc(n, sizeof(*out));
