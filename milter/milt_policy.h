@@ -1,11 +1,12 @@
 /*
  * milt_policy.h: the policy at the end of an outbound message: one
  * decision and one form per recipient (policy/), recorded in the result
- * for the log and the audit, and what it means for the message as a whole
- * while the split into one copy per form (the spool and re-injection) is
- * not there: a refusal for one recipient refuses the message, a hold or a
- * notice holds it in the MTA's hold queue, and a signature is made when
- * any recipient's form asks for one.
+ * for the log and the audit, and what it means for the message as a whole:
+ * a refusal for one recipient refuses the message, a notice (or a hold of
+ * a message that is not split) holds it in the MTA's hold queue, and a
+ * signature is made when any recipient's form asks for one.  Recipients
+ * that need different forms are split into copies first (milt_queue.h,
+ * with milt_policy_groups()), so that each copy meets one form.
  *
  * Ownership and threads: the decisions belong to the message's result
  * and are freed with it (milt_policy_free()); one thread, as the message.
