@@ -672,6 +672,7 @@ conf_finish_queue(milt_conf_t *c, char *err, size_t errlen)
 	}
 	if (c->queue_dir == NULL || c->reinject_key_file == NULL)
 		return snprintf(err, errlen, "out of memory"), -1;
+	(void)mkdir(c->state_dir, 0700);     /* the first start: the key goes there */
 	if ((fd = open(c->reinject_key_file, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT
 	    && (fd = open(c->reinject_key_file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
 		unsigned char k[sizeof(c->reinject_key)];

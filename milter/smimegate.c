@@ -130,6 +130,11 @@ prepare_state(const milt_conf_t *conf, const struct passwd *pw)
 		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
 			die("cannot chown %s: %s", dirs[i], strerror(errno));
 	}
+	/* The re-injection key (issue 6b), made as root at load: a reload as
+	 * the service user must read it too. */
+	if (pw != NULL && chown(conf->reinject_key_file, pw->pw_uid, pw->pw_gid) != 0
+	    && errno != ENOENT)
+		die("cannot chown %s: %s", conf->reinject_key_file, strerror(errno));
 }
 
 static struct passwd *
