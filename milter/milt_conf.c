@@ -130,6 +130,8 @@ static const conf_key_t conf_keys[] = {
 	{ "ReinjectKeyFile", T_PATH, "", OFF(reinject_key_file), 0, 0, NULL },
 	{ "QueueRunInterval", T_INT, "30", OFF(queue_run_interval), 1, 3600, NULL },
 	{ "HoldTime", T_INT, "432000", OFF(hold_time), 60, 31536000, NULL },
+	/* Operations (issue 10) */
+	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 	/* Limits (issue 9). */
 	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
 	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },

@@ -115,6 +115,8 @@ typedef struct milt_conf {
 	long long hold_time;           /* HoldTime, seconds */
 	unsigned char reinject_key[32]; /* read from reinject_key_file */
 	size_t reinject_keylen;        /* 0: no key, mail is not split */
+	/* Operations (issue 10) */
+	char *http_listen;             /* HTTPListen ("" = no endpoints) */
 	/* Limits on what a sender sizes (issue 9). */
 	long long max_mime_parts;      /* MaximumMimeParts */
 	long long max_mime_depth;      /* MaximumMimeDepth */

@@ -5,6 +5,7 @@
  * table of SMTP replies.
  */
 #include "milter/milt_msg.h"
+#include "milter/milt_metrics.h"
 #include "directory/dir_lookup.h"
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <gmime/gmime.h>
 
 milt_msg_t *
 milt_msg_new(milt_conf_t *conf, keystore_t *ks)
@@ -209,6 +211,26 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 	return NULL;
 }
 
+char *
+milt_msg_from_address(const milt_msg_t *m)
+{
+	const char *value = milt_msg_header(m, "From");
+	InternetAddressList *list;
+	char *addr = NULL;
+
+	if (value == NULL || (list = internet_address_list_parse(NULL, value)) == NULL)
+		return NULL;
+	if (internet_address_list_length(list) == 1) {
+		InternetAddress *ia = internet_address_list_get_address(list, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			addr = strdup(internet_address_mailbox_get_addr(
+			    INTERNET_ADDRESS_MAILBOX(ia)));
+	}
+	g_object_unref(list);
+	return addr;
+}
+
 int
 milt_result_strip(milt_result_t *r, const char *name)
 {
@@ -285,7 +307,15 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
 	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
+	static const char *const cls_names[] = {
+		[MILT_FAIL_INTERNAL] = "internal", [MILT_FAIL_TOOBIG] = "toobig",
+		[MILT_FAIL_UNAUTHORIZED] = "unauthorized", [MILT_FAIL_POLICY] = "policy",
+		[MILT_FAIL_LIMIT] = "limit",
+	};
+	_Static_assert(sizeof(cls_names) / sizeof(cls_names[0]) == MILT_FAIL_LIMIT + 1,
+	    "a metrics name for every failure class");
 
+	milt_metrics_error(cls_names[cls]);
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
 	case MILT_ON_ACCEPT:
