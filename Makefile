@@ -52,6 +52,9 @@ MILT_SRC     = $(filter-out milter/smimegate.c milter/smimectl.c,$(wildcard milt
 LIBS_A = milter/libmilt.a directory/libdir.a smime/libsmime.a keystore/libkeystore.a \
          audit/libaudit.a
 LIBS_A += policy/libpolicy.a
+# The durable spool (issue 6).
+QUEUE_SRC    = $(wildcard queue/*.c)
+LIBS_A += queue/libqueue.a
 ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
@@ -79,6 +82,7 @@ keystore/libkeystore.a: $(KEYSTORE_SRC:.c=.o)
 directory/libdir.a: $(DIR_SRC:.c=.o)
 audit/libaudit.a: $(AUDIT_SRC:.c=.o)
 policy/libpolicy.a: $(POLICY_SRC:.c=.o)
+queue/libqueue.a: $(QUEUE_SRC:.c=.o)
 milter/libmilt.a: $(MILT_SRC:.c=.o)
 $(LIBS_A):
 	rm -f $@
@@ -134,7 +138,7 @@ FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) -Wno-format-nonliteral $(WERROR) $(FUZZ_
 FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN      = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(filter-out tests/fuzz/fuzz_util.c,$(FUZZ_SRC)))
 FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(SMIME_SRC) $(KEYSTORE_SRC) \
-                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
+                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(QUEUE_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
 
 $(FUZZ_OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
@@ -151,10 +155,10 @@ fuzz: fuzzers
 
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
-	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] milter/*.[ch] \
+	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] queue/*.[ch] milter/*.[ch] \
 	        | grep -v '^milter/milt_mfapi.c$$' || true); \
 	 if [ -n "$$bad" ]; then echo "layers: libmilter outside milter/milt_mfapi.c: $$bad"; exit 1; fi
-	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c || true); \
+	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c queue/*.c || true); \
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 

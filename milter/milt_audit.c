@@ -151,6 +151,7 @@ audit_action_of(const milt_result_t *r)
 		{ "verified", AUDIT_VERIFIED },
 		{ "decrypted+verified", AUDIT_DECRYPTED_VERIFIED },
 		{ "held", AUDIT_HELD },
+		{ "reinjected", AUDIT_RELEASED },   /* a spool copy back (issue 6b) */
 	};
 
 	for (size_t i = 0; r->action != NULL && i < sizeof(map) / sizeof(map[0]); i++)

@@ -25,6 +25,9 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 
 enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_INT, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
@@ -121,6 +124,12 @@ static const conf_key_t conf_keys[] = {
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 	/* Policy (issue 6) */
 	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
+	/* The durable spool, re-injection, hold (issue 6b) */
+	{ "QueueDirectory", T_PATH, "", OFF(queue_dir), 0, 0, NULL },
+	{ "ReinjectCommand", T_STR, "/usr/sbin/sendmail -G -i", OFF(reinject_command), 0, 0, NULL },
+	{ "ReinjectKeyFile", T_PATH, "", OFF(reinject_key_file), 0, 0, NULL },
+	{ "QueueRunInterval", T_INT, "30", OFF(queue_run_interval), 1, 3600, NULL },
+	{ "HoldTime", T_INT, "432000", OFF(hold_time), 60, 31536000, NULL },
 	/* Operations (issue 10) */
 	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 	/* Limits (issue 9). */
@@ -645,6 +654,48 @@ conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen
 	return -1;
 }
 
+/*
+ * The durable spool's directory and the re-injection key (issue 6b): the
+ * key is read, or made (32 random octets, 0600) when StateDirectory can
+ * hold it; without one, mail is not split (reinject_keylen 0).
+ */
+static int
+conf_finish_queue(milt_conf_t *c, char *err, size_t errlen)
+{
+	int fd;
+
+	if (*c->queue_dir == '\0') {
+		free(c->queue_dir);
+		c->queue_dir = path_under(c->state_dir, "queue");
+	}
+	if (*c->reinject_key_file == '\0') {
+		free(c->reinject_key_file);
+		c->reinject_key_file = path_under(c->state_dir, "reinject.key");
+	}
+	if (c->queue_dir == NULL || c->reinject_key_file == NULL)
+		return snprintf(err, errlen, "out of memory"), -1;
+	(void)mkdir(c->state_dir, 0700);     /* the first start: the key goes there */
+	if ((fd = open(c->reinject_key_file, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT
+	    && (fd = open(c->reinject_key_file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+		unsigned char k[sizeof(c->reinject_key)];
+
+		if (RAND_bytes(k, sizeof(k)) != 1 || write(fd, k, sizeof(k)) != (ssize_t)sizeof(k)
+		    || fsync(fd) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+			close(fd);
+			unlink(c->reinject_key_file);
+			fd = -1;
+		}
+		OPENSSL_cleanse(k, sizeof(k));
+	}
+	if (fd >= 0) {
+		ssize_t n = read(fd, c->reinject_key, sizeof(c->reinject_key));
+
+		c->reinject_keylen = n == (ssize_t)sizeof(c->reinject_key) ? (size_t)n : 0;
+		close(fd);
+	}
+	return 0;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -691,6 +742,8 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 		}
 	}
 	if (conf_finish_lookup(c, err, errlen) != 0)
+		return -1;
+	if (conf_finish_queue(c, err, errlen) != 0)
 		return -1;
 	return conf_load_policy(c, src, err, errlen);
 }
@@ -772,6 +825,7 @@ milt_conf_unref(milt_conf_t *c)
 	dir_lookup_free(c->lookup);
 	smime_trust_free(c->trust);
 	policy_unref(c->policy);
+	OPENSSL_cleanse(c->reinject_key, sizeof(c->reinject_key));
 	free(c->file);
 	free(c);
 }

@@ -107,6 +107,14 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* The durable spool, re-injection, hold (issue 6b) */
+	char *queue_dir;               /* QueueDirectory */
+	char *reinject_command;        /* ReinjectCommand */
+	char *reinject_key_file;       /* ReinjectKeyFile */
+	long long queue_run_interval;  /* QueueRunInterval, seconds */
+	long long hold_time;           /* HoldTime, seconds */
+	unsigned char reinject_key[32]; /* read from reinject_key_file */
+	size_t reinject_keylen;        /* 0: no key, mail is not split */
 	/* Operations (issue 10) */
 	char *http_listen;             /* HTTPListen ("" = no endpoints) */
 	/* Limits on what a sender sizes (issue 9). */

@@ -25,6 +25,7 @@
 #include "milter/milt_log.h"
 #include "milter/milt_metrics.h"
 #include "milter/milt_msg.h"
+#include "milter/milt_queue.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -311,6 +312,26 @@ apply_body(SMFICTX *ctx, milt_result_t *r)
 	return off == milt_spool_size(r->new_body) ? 0 : -1;
 }
 
+/* Split (issue 6b): the recipients whose copies are in the spool leave
+ * this transaction. */
+static int
+apply_delrcpts(SMFICTX *ctx, const milt_msg_t *m)
+{
+	size_t n;
+	char *const *del = milt_queue_delrcpts(m, &n);
+	char buf[1100];
+
+	if (m->result.what != MILT_DO_PASS && m->result.what != MILT_DO_REPLACE &&
+	    m->result.what != MILT_DO_HOLD)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "<%s>", del[i]);
+		if (smfi_delrcpt(ctx, buf) != MI_SUCCESS)
+			return -1;
+	}
+	return 0;
+}
+
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
@@ -322,6 +343,8 @@ mlfi_eom(SMFICTX *ctx)
 		return tempfail(ctx, NULL, "end of message without message context");
 	msg_take_qid(ctx, m);
 	r = milt_msg_process(m);
+	if (apply_delrcpts(ctx, m) != 0)
+		milt_msg_tempfail(m, "the MTA refused to drop recipients");
 	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
 	    && (apply_headers(ctx, m, r) != 0
 	    || (r->what == MILT_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
@@ -371,7 +394,7 @@ mlfi_close(SMFICTX *ctx)
 static struct smfiDesc milt_desc = {
 	"smimegate",
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE | SMFIF_DELRCPT,
 	mlfi_connect,
 	NULL,           /* helo */
 	mlfi_envfrom,

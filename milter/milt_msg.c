@@ -11,6 +11,7 @@
 #include "milter/milt_log.h"
 #include "milter/milt_outbound.h"
 #include "milter/milt_policy.h"
+#include "milter/milt_queue.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -63,6 +64,7 @@ result_clear(milt_result_t *r)
 	}
 	milt_spool_free(r->new_body);
 	milt_policy_free(r->policy);
+	milt_queue_split_free(r->split);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -381,6 +383,7 @@ milt_msg_tempfail(milt_msg_t *m, const char *reason)
 
 	milt_spool_free(r->new_body);
 	r->new_body = NULL;
+	milt_queue_cancel(m);       /* issue 6b: copies already written go */
 	r->signer[0] = '\0';
 	r->what = MILT_DO_TEMPFAIL;
 	r->action = "tempfail";
@@ -403,14 +406,18 @@ milt_msg_process(milt_msg_t *m)
 		milt_msg_fail(m, MILT_FAIL_LIMIT, "too many header fields (MaximumHeaders)");
 	else if (m->too_big)
 		milt_msg_fail(m, MILT_FAIL_TOOBIG, "message too large (MaximumMessageSize)");
-	else if (strcmp(r->direction, "outbound") == 0)
-		milt_outbound_process(m);
-	else
+	else if (milt_queue_mark(m))
+		;                       /* issue 6b: our own copy, re-injected */
+	else if (strcmp(r->direction, "outbound") == 0) {
+		if (milt_queue_split(m) == 0)
+			milt_outbound_process(m);
+	} else
 		milt_inbound_process(m);
 	/* Our result header is ours alone, whichever way the mail goes. */
 	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
 	    && milt_result_strip(r, m->conf->result_header) != 0)
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+	milt_queue_commit(m);       /* issue 6b: copies durable before the answer */
 	return r;
 }
 

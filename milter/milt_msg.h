@@ -43,6 +43,7 @@ typedef enum milt_do {
 
 #define MILT_RESULT_HDRS 4
 struct milt_policy_res;
+struct milt_split;
 
 typedef struct milt_result {
 	milt_do_t what;
@@ -74,6 +75,8 @@ typedef struct milt_result {
 	/* Policy (issue 6): the decision and form per recipient (milt_policy.h),
 	 * NULL when not decided. */
 	struct milt_policy_res *policy;
+	/* Split (issue 6b): recipients handed to copies (milt_queue.h). */
+	struct milt_split *split;
 } milt_result_t;
 
 typedef struct milt_msg {
@@ -96,6 +99,7 @@ typedef struct milt_msg {
 	                               over_limit says */
 	int over_limit;             /* enum milt_limit: which limit, when not the size */
 	milt_result_t result;
+	int no_split;               /* issue 6b: never split (offline -t, copies) */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

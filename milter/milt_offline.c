@@ -185,6 +185,7 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 	if (m == NULL)
 		return snprintf(err, errlen, "cannot set up the message (spool %s)",
 		    conf->spool_dir), -1;
+	m->no_split = 1;            /* -t shows one result; no copies sent (issue 6b) */
 	if ((fd = open(a->input, O_RDONLY)) < 0) {
 		snprintf(err, errlen, "%s: %s", a->input, strerror(errno));
 		goto done;

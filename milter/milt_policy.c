@@ -215,3 +215,27 @@ milt_policy_log(const milt_msg_t *m)
 		    p->res.d[i].why, f->why);
 	}
 }
+
+/* Split (issue 6b): the forms and groups alone, result untouched. */
+int
+milt_policy_groups(milt_msg_t *m, size_t *group, enum policy_outcome *outcome,
+    size_t *ngroups)
+{
+	milt_policy_res_t *p = calloc(1, sizeof(*p));
+	policy_err_t err;
+	int rc = -1;
+
+	if (p == NULL)
+		return -1;
+	p->policy = policy_ref(m->conf->policy);
+	if (decide(m, p, &err) == POLICY_OK && resolve(m, p) == 0) {
+		for (size_t i = 0; i < p->res.n; i++) {
+			group[i] = p->group[i];
+			outcome[i] = p->forms[i].outcome;
+		}
+		*ngroups = p->ngroups;
+		rc = 0;
+	}
+	milt_policy_free(p);
+	return rc;
+}

@@ -1,11 +1,12 @@
 /*
  * milt_policy.h: the policy at the end of an outbound message: one
  * decision and one form per recipient (policy/), recorded in the result
- * for the log and the audit, and what it means for the message as a whole
- * while the split into one copy per form (the spool and re-injection) is
- * not there: a refusal for one recipient refuses the message, a hold or a
- * notice holds it in the MTA's hold queue, and a signature is made when
- * any recipient's form asks for one.
+ * for the log and the audit, and what it means for the message as a whole:
+ * a refusal for one recipient refuses the message, a notice (or a hold of
+ * a message that is not split) holds it in the MTA's hold queue, and a
+ * signature is made when any recipient's form asks for one.  Recipients
+ * that need different forms are split into copies first (milt_queue.h,
+ * with milt_policy_groups()), so that each copy meets one form.
  *
  * Ownership and threads: the decisions belong to the message's result
  * and are freed with it (milt_policy_free()); one thread, as the message.
@@ -45,5 +46,11 @@ void milt_policy_log(const milt_msg_t *m);
 const char *milt_policy_rule(const milt_msg_t *m, size_t i, char *buf, size_t len);
 
 void milt_policy_free(milt_policy_res_t *p);
+
+/* Split (issue 6b): decides for every recipient of m without touching
+ * m->result: group[i] and outcome[i] per recipient (arrays of m->nrcpts),
+ * *ngroups.  0, or -1 out of memory. */
+int milt_policy_groups(milt_msg_t *m, size_t *group, enum policy_outcome *outcome,
+    size_t *ngroups);
 
 #endif

@@ -19,6 +19,7 @@
 #include "milter/ctl_audit.h"
 #include "milter/ctl_lookup.h"
 #include "milter/ctl_policy.h"
+#include "milter/ctl_spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,7 @@ static const char usage_text[] =
     "  cache flush [ADDRESS...]\n"
     "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
     "               [--header 'Name: value']... [--content-type TYPE]\n"
+    "  spool list | spool show|release|drop ID\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
     "from $" PASSWORD_ENV ", else from the terminal.\n";
 
@@ -596,6 +598,22 @@ cmd_policy(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* spool list|show|release|drop (ctl_spool.c, issue 6b) */
+static int
+cmd_spool(const ctl_t *c, int argc, char **argv)
+{
+	milt_conf_t *conf;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("spool: want list, show, release or drop");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = ctl_spool(argc - 1, argv + 1, conf);
+	milt_conf_unref(conf);
+	return rc;
+}
+
 /* ---- main ---- */
 
 /* -c, -o, -h; returns the index of the command, or -1 with *rc set. */
@@ -648,5 +666,7 @@ main(int argc, char **argv)
 		return cmd_lookup(&c, argc - i, argv + i, argv[i][0] == 'c');
 	if (strcmp(argv[i], "policy") == 0)
 		return cmd_policy(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "spool") == 0)
+		return cmd_spool(&c, argc - i, argv + i);
 	return usage_error("unknown command %s", argv[i]);
 }

@@ -10,12 +10,14 @@
 #include "milter/milt_http.h"
 #include "milter/milt_mfapi.h"
 #include "milter/milt_offline.h"
+#include "milter/milt_queue.h"
 #include "keystore/keystore.h"
 #include "smime/smime.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,6 +131,11 @@ prepare_state(const milt_conf_t *conf, const struct passwd *pw)
 		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
 			die("cannot chown %s: %s", dirs[i], strerror(errno));
 	}
+	/* The re-injection key (issue 6b), made as root at load: a reload as
+	 * the service user must read it too. */
+	if (pw != NULL && chown(conf->reinject_key_file, pw->pw_uid, pw->pw_gid) != 0
+	    && errno != ENOENT)
+		die("cannot chown %s: %s", conf->reinject_key_file, strerror(errno));
 }
 
 static struct passwd *
@@ -209,6 +216,37 @@ open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 		die("cannot switch back to root: %s", strerror(errno));
 }
 
+/* The spool's runner (issue 6b): replays the spool at start, then runs it
+ * on every kick (a copy written) and every QueueRunInterval.  It keeps
+ * the configuration of the start. */
+static struct { milt_conf_t *conf; keystore_t *ks; } runner;
+
+static void *
+queue_runner(void *arg)
+{
+	size_t n = milt_queue_run(runner.conf, runner.ks, 1);
+
+	if (n > 0)
+		milt_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
+	for (;;) {
+		milt_queue_wait(runner.conf->queue_run_interval);
+		(void)milt_queue_run(runner.conf, runner.ks, 0);
+	}
+	return NULL;
+}
+
+static void
+start_runner(milt_conf_t *conf, keystore_t *ks)
+{
+	pthread_t t;
+
+	runner.conf = milt_conf_ref(conf);
+	runner.ks = ks;
+	if (pthread_create(&t, NULL, queue_runner, NULL) != 0)
+		die("cannot start the spool runner: %s", strerror(errno));
+	pthread_detach(t);
+}
+
 /*
  * SIGHUP: the file and the -o options read again, validated fully (rules,
  * trust anchors, CRLs, directories); NULL keeps the configuration in force
@@ -275,6 +313,8 @@ serve(milt_conf_t *conf, const opts_t *o)
 	write_pid(conf);
 	if (audit != NULL && milt_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
+	start_runner(conf, ks);
+
 	if (http != NULL && milt_http_start(http) != 0)
 		die("cannot start the HTTP thread: %s", strerror(errno));
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,

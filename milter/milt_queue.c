@@ -1,0 +1,651 @@
+/*
+ * milt_queue.c: mixed recipients, re-injection and hold (see milt_queue.h).
+ *
+ * Submission runs ReinjectCommand (Postfix's sendmail(1) by default), so
+ * the MTA's own submission path queues the copy: no SMTP client of ours.
+ * Its standard input is one end of a socketpair, written with
+ * MSG_NOSIGNAL, so a command that exits early cannot kill the gateway.
+ */
+#include "milter/milt_queue.h"
+#include "milter/milt_log.h"
+#include "milter/milt_policy.h"
+#include "queue/queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct copy {
+	char id[QUEUE_ID_MAX];
+	char **rcpts;
+	size_t n;
+	int hold;
+	int written;
+	char *data;
+	size_t len;
+	char form[64];
+	char reason[512];
+} copy_t;
+
+struct milt_split {
+	char **del;                 /* recipients the MTA drops */
+	size_t ndel;
+	copy_t *c;
+	size_t nc;
+};
+
+/* ---- the mark ---- */
+
+int
+milt_queue_mark(milt_msg_t *m)
+{
+	const char *v = milt_msg_header(m, MILT_QUEUE_MARK);
+	char id[QUEUE_ID_MAX], mac[65];
+
+	if (milt_result_strip(&m->result, MILT_QUEUE_MARK) != 0 || v == NULL
+	    || m->conf->reinject_keylen == 0)
+		return 0;
+	if (sscanf(v, "%47s %64s", id, mac) != 2 || !queue_mark_check(m->conf->reinject_key,
+	    m->conf->reinject_keylen, mac, id, m->sender ? m->sender : "",
+	    (const char *const *)m->rcpts, m->nrcpts)) {
+		milt_log(LOG_WARNING, m->qid, "%s: a mark that does not verify: not honoured",
+		    MILT_QUEUE_MARK);
+		return 0;
+	}
+	milt_msg_pass(m, "reinjected", "spool copy %s", id);
+	return 1;
+}
+
+/* ---- rendering a message ---- */
+
+/* Writes a header value with every bare LF made CRLF. */
+static void
+put_value(FILE *fp, const char *v)
+{
+	for (const char *p = v; *p != '\0'; p++) {
+		if (*p == '\n' && (p == v || p[-1] != '\r'))
+			fputc('\r', fp);
+		fputc(*p, fp);
+	}
+}
+
+/* The message m as the result r makes it (r NULL: as received), with the
+ * mark line first when mark is not NULL; malloc'ed, CRLF line ends. */
+static char *
+render(milt_msg_t *m, const milt_result_t *r, const char *mark, size_t *len)
+{
+	char *buf = NULL, chunk[8192];
+	size_t sz = 0;
+	FILE *fp = open_memstream(&buf, &sz);
+	milt_spool_t *body = m->body;
+	long long off = 0;
+	ssize_t n;
+
+	if (fp == NULL)
+		return NULL;
+	if (mark != NULL)
+		fprintf(fp, "%s: %s\r\n", MILT_QUEUE_MARK, mark);
+	for (size_t i = 0; i < m->nhdrs; i++) {
+		const char *name = m->hdrs[i].name;
+
+		if (strcasecmp(name, MILT_QUEUE_MARK) == 0 || (r != NULL &&
+		    (milt_result_strips(r, name) || (r->what == MILT_DO_REPLACE &&
+		    milt_msg_is_content_header(name)))))
+			continue;
+		fprintf(fp, "%s: ", name);
+		put_value(fp, m->hdrs[i].value);
+		fputs("\r\n", fp);
+	}
+	for (size_t i = 0; r != NULL && r->what == MILT_DO_REPLACE && i < r->nadd; i++) {
+		fprintf(fp, "%s: ", r->add_name[i]);
+		put_value(fp, r->add_value[i]);
+		fputs("\r\n", fp);
+	}
+	for (size_t i = 0; r != NULL && i < r->nset; i++) {
+		fprintf(fp, "%s: ", r->set_name[i]);
+		put_value(fp, r->set_value[i]);
+		fputs("\r\n", fp);
+	}
+	fputs("\r\n", fp);
+	if (r != NULL && r->what == MILT_DO_REPLACE)
+		body = r->new_body;
+	while ((n = milt_spool_read(body, off, chunk, sizeof(chunk))) > 0) {
+		fwrite(chunk, 1, (size_t)n, fp);
+		off += n;
+	}
+	if (fclose(fp) != 0 || n < 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = sz;
+	return buf;
+}
+
+/* ---- splitting ---- */
+
+void
+milt_queue_split_free(struct milt_split *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->ndel; i++)
+		free(s->del[i]);
+	free(s->del);
+	for (size_t i = 0; i < s->nc; i++) {
+		free(s->c[i].rcpts);    /* the strings are in del */
+		free(s->c[i].data);
+	}
+	free(s->c);
+	free(s);
+}
+
+char *const *
+milt_queue_delrcpts(const milt_msg_t *m, size_t *n)
+{
+	const struct milt_split *s = m->result.split;
+
+	*n = s ? s->ndel : 0;
+	return s ? s->del : NULL;
+}
+
+/* A message like m for some of its recipients (those i with pick[i]). */
+static milt_msg_t *
+msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
+{
+	milt_msg_t *c = milt_msg_new(m->conf, m->keystore);
+	char chunk[8192];
+	long long off = 0;
+	ssize_t n;
+	int bad = c == NULL;
+
+	if (bad)
+		return NULL;
+	snprintf(c->qid, sizeof(c->qid), "%s", m->qid);
+	c->no_split = 1;            /* one group already */
+	snprintf(c->client_addr, sizeof(c->client_addr), "%s", m->client_addr);
+	c->client_internal = m->client_internal;
+	bad |= m->auth != NULL && (c->auth = strdup(m->auth)) == NULL;
+	bad |= (c->sender = strdup(m->sender ? m->sender : "")) == NULL;
+	for (size_t i = 0; !bad && i < m->nrcpts; i++)
+		if (group == NULL || group[i] == g)
+			bad |= milt_msg_add_rcpt(c, m->rcpts[i]) != 0;
+	for (size_t i = 0; !bad && i < m->nhdrs; i++)
+		bad |= milt_msg_add_header(c, m->hdrs[i].name, m->hdrs[i].value) != 0;
+	while (!bad && (n = milt_spool_read(m->body, off, chunk, sizeof(chunk))) > 0) {
+		bad |= milt_msg_add_body(c, chunk, (size_t)n) != 0;
+		off += n;
+	}
+	if (bad) {
+		milt_msg_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Makes group g's copy into cp; 0, or -1 with m's result final. */
+static int
+copy_make(milt_msg_t *m, const size_t *group, size_t g, copy_t *cp)
+{
+	milt_msg_t *sub = msg_clone(m, group, g);
+	const milt_result_t *r;
+	char mark[QUEUE_ID_MAX + 70], mac[65];
+	char why[900];
+
+	if (sub == NULL)
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), -1;
+	r = milt_msg_process(sub);
+	queue_new_id(cp->id);
+	snprintf(cp->form, sizeof(cp->form), "%s", r->action ? r->action : "");
+	snprintf(cp->reason, sizeof(cp->reason), "%.*s", (int)sizeof(cp->reason) - 1, r->reason);
+	if (r->what == MILT_DO_HOLD) {
+		cp->hold = 1;
+		cp->data = render(m, NULL, NULL, &cp->len);
+	} else if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE) {
+		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
+		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) == 0) {
+			snprintf(mark, sizeof(mark), "%s %s", cp->id, mac);
+			cp->data = render(sub, r, mark, &cp->len);
+		}
+	} else {
+		snprintf(why, sizeof(why), "copy for <%s>: %s", sub->rcpts[0], r->reason);
+		if (r->what == MILT_DO_REJECT)
+			milt_msg_fail(m, MILT_FAIL_POLICY, why);
+		else
+			milt_msg_tempfail(m, why);
+		milt_msg_free(sub);
+		return -1;
+	}
+	milt_msg_free(sub);
+	if (cp->data == NULL)
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), -1;
+	return 0;
+}
+
+/* Moves the recipients not in group keep from m to s->del, and those of
+ * each copy's group to the copy.  0, or -1 out of memory. */
+static int
+take_rcpts(milt_msg_t *m, struct milt_split *s, const size_t *group, size_t keep,
+    const size_t *copy_of)
+{
+	size_t k = 0;
+
+	if ((s->del = calloc(m->nrcpts, sizeof(*s->del))) == NULL)
+		return -1;
+	for (size_t i = 0; i < s->nc; i++)
+		if ((s->c[i].rcpts = calloc(m->nrcpts, sizeof(char *))) == NULL)
+			return -1;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		if (group[i] == keep) {
+			m->rcpts[k++] = m->rcpts[i];
+			continue;
+		}
+		copy_t *cp = &s->c[copy_of[group[i]]];
+
+		cp->rcpts[cp->n++] = m->rcpts[i];
+		s->del[s->ndel++] = m->rcpts[i];
+	}
+	m->nrcpts = k;
+	return 0;
+}
+
+int
+milt_queue_split(milt_msg_t *m)
+{
+	size_t n = m->nrcpts, ng = 0, keep = 0, *group, *copy_of;
+	enum policy_outcome *out;
+	struct milt_split *s;
+	int rc = 0, found = 0;
+
+	if (m->conf->reinject_keylen == 0 || n < 2 || m->no_split)
+		return 0;
+	group = calloc(n, sizeof(*group));
+	out = calloc(n, sizeof(*out));
+	copy_of = calloc(n, sizeof(*copy_of));
+	s = calloc(1, sizeof(*s));
+	if (group == NULL || out == NULL || copy_of == NULL || s == NULL
+	    || (s->c = calloc(n, sizeof(*s->c))) == NULL
+	    || milt_policy_groups(m, group, out, &ng) != 0) {
+		rc = (milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), 1);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == POLICY_REJECT || out[i] == POLICY_TEMPFAIL || out[i] == POLICY_NOTICE)
+			ng = 1;         /* decided for the whole message, as before */
+	if (ng < 2)
+		goto out;
+	for (size_t i = 0; i < n && !found; i++)
+		if (out[i] == POLICY_DELIVER)
+			keep = group[i], found = 1;
+	if (!found)
+		keep = group[0];
+	for (size_t g = 0; g < ng; g++) {
+		if (g == keep)
+			continue;
+		copy_of[g] = s->nc;
+		if (copy_make(m, group, g, &s->c[s->nc++]) != 0) {
+			rc = 1;
+			goto out;
+		}
+	}
+	if (take_rcpts(m, s, group, keep, copy_of) != 0) {
+		rc = (milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), 1);
+		goto out;
+	}
+	m->result.split = s;
+	s = NULL;
+out:
+	milt_queue_split_free(s);
+	free(group);
+	free(out);
+	free(copy_of);
+	return rc;
+}
+
+void
+milt_queue_cancel(milt_msg_t *m)
+{
+	struct milt_split *s = m->result.split;
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+
+	if (s == NULL || queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK)
+		return;
+	for (size_t i = 0; i < s->nc; i++)
+		if (s->c[i].written && queue_remove(q, s->c[i].id, err, sizeof(err)) == QUEUE_OK)
+			s->c[i].written = 0;
+	queue_close(q);
+}
+
+void
+milt_queue_commit(milt_msg_t *m)
+{
+	struct milt_split *s = m->result.split;
+	milt_do_t what = m->result.what;
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+
+	if (s == NULL || (what != MILT_DO_PASS && what != MILT_DO_REPLACE && what != MILT_DO_HOLD))
+		return;
+	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK) {
+		milt_msg_tempfail(m, err);
+		return;
+	}
+	for (size_t i = 0; i < s->nc; i++) {
+		copy_t *cp = &s->c[i];
+		queue_env_t env = { m->sender ? m->sender : "", (const char *const *)cp->rcpts,
+			cp->n, cp->form, cp->reason, m->qid };
+
+		if (queue_put(q, &env, cp->data, cp->len, cp->hold ? QUEUE_HOLD : QUEUE_ACTIVE,
+		    cp->id, err, sizeof(err)) != QUEUE_OK) {
+			queue_close(q);
+			milt_msg_tempfail(m, err);     /* cancels what was written */
+			return;
+		}
+		cp->written = 1;
+		for (size_t j = 0; j < cp->n; j++)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, %s, form=%s",
+			    cp->rcpts[j], cp->id, cp->hold ? "held" : "to re-inject", cp->form);
+	}
+	queue_close(q);
+	milt_queue_kick();
+}
+
+/* ---- the runner ---- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int kicked;
+} runner = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+
+void
+milt_queue_kick(void)
+{
+	pthread_mutex_lock(&runner.lock);
+	runner.kicked = 1;
+	pthread_cond_signal(&runner.cond);
+	pthread_mutex_unlock(&runner.lock);
+}
+
+void
+milt_queue_wait(long long secs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)secs;
+	pthread_mutex_lock(&runner.lock);
+	while (!runner.kicked)
+		if (pthread_cond_timedwait(&runner.cond, &runner.lock, &ts) != 0)
+			break;
+	runner.kicked = 0;
+	pthread_mutex_unlock(&runner.lock);
+}
+
+/* Runs ReinjectCommand for e; 0 when it exited 0. */
+static int
+submit(const milt_conf_t *conf, const queue_entry_t *e, char *err, size_t errlen)
+{
+	char *cmd = strdup(conf->reinject_command), *save = NULL, *tok, buf[16384];
+	char **argv = calloc(e->nrcpts + 64, sizeof(char *));
+	posix_spawn_file_actions_t fa;
+	size_t argc = 0;
+	int sv[2] = { -1, -1 }, status = -1, rc = -1;
+	long long off = 0, n = 0;
+	pid_t pid;
+
+	if (cmd == NULL || argv == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (tok = strtok_r(cmd, " \t", &save); tok != NULL && argc < 56;
+	    tok = strtok_r(NULL, " \t", &save))
+		argv[argc++] = tok;
+	argv[argc++] = "-f";
+	argv[argc++] = e->sender[0] != '\0' ? e->sender : "<>";
+	argv[argc++] = "--";
+	for (size_t i = 0; i < e->nrcpts; i++)
+		argv[argc++] = e->rcpts[i];
+	if (argv[0] == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(err, errlen, "ReinjectCommand: %s", argv[0] ? strerror(errno) : "empty");
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", argv[0], strerror(rc));
+		rc = -1;
+		goto out;
+	}
+	while ((n = queue_entry_read(e, off, buf, sizeof(buf))) > 0) {
+		for (long long w = 0; w < n;) {
+			ssize_t k = send(sv[0], buf + w, (size_t)(n - w), MSG_NOSIGNAL);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				goto done;
+			w += k;
+		}
+		off += n;
+	}
+done:
+	close(sv[0]);
+	sv[0] = -1;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	rc = off == e->body_len && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	if (rc != 0)
+		snprintf(err, errlen, "%s exited %d", argv[0],
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	free(argv);
+	free(cmd);
+	return rc;
+}
+
+/* Parses a held copy back into a message (headers, body). */
+static milt_msg_t *
+msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
+{
+	milt_msg_t *m = milt_msg_new(conf, ks);
+	char *data = malloc((size_t)e->body_len + 1), *p, *end, *hend;
+	int bad = m == NULL || data == NULL;
+
+	if (!bad && queue_entry_read(e, 0, data, (size_t)e->body_len) != e->body_len)
+		bad = 1;
+	if (!bad) {
+		data[e->body_len] = '\0';
+		m->client_internal = 1;
+		snprintf(m->qid, sizeof(m->qid), "%s", e->id);
+		bad |= milt_msg_set_sender(m, e->sender) != 0;
+		for (size_t i = 0; !bad && i < e->nrcpts; i++)
+			bad |= milt_msg_add_rcpt(m, e->rcpts[i]) != 0;
+		hend = strstr(data, "\r\n\r\n");
+		bad |= hend == NULL;
+		for (p = data; !bad && p < hend; p = end + 2) {
+			char *colon, *v;
+
+			end = strstr(p, "\r\n");
+			while (end != NULL && end < hend && (end[2] == ' ' || end[2] == '\t'))
+				end = strstr(end + 2, "\r\n");
+			if (end == NULL || end > hend)
+				end = hend;
+			*end = '\0';
+			if ((colon = strchr(p, ':')) == NULL)
+				continue;
+			*colon = '\0';
+			for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+				;
+			bad |= milt_msg_add_header(m, p, v) != 0;
+		}
+		if (!bad)
+			bad |= milt_msg_add_body(m, hend + 4, (size_t)(data + e->body_len - hend - 4)) != 0;
+	}
+	free(data);
+	if (bad) {
+		milt_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Puts data in active/ for rcpts from sender with the mark; 0 or -1. */
+static int
+put_marked(milt_conf_t *conf, queue_t *q, const char *sender, const char *const *rcpts,
+    size_t n, const char *head, milt_msg_t *m, const char *form, const char *origin)
+{
+	char id[QUEUE_ID_MAX], mac[65], mark[QUEUE_ID_MAX + 70], err[QUEUE_ERR_MAX];
+	char *data = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	queue_new_id(id);
+	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, n,
+	    mac) != 0)
+		return -1;
+	snprintf(mark, sizeof(mark), "%s %s", id, mac);
+	if (m != NULL)
+		data = render(m, &m->result, mark, &len);
+	else if ((len = (size_t)asprintf(&data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, head)) == (size_t)-1)
+		data = NULL;
+	if (data != NULL) {
+		queue_env_t env = { sender, rcpts, n, form, NULL, origin };
+
+		rc = queue_put(q, &env, data, len, QUEUE_ACTIVE, id, err, sizeof(err)) == QUEUE_OK ? 0 : -1;
+		if (rc != 0)
+			milt_log(LOG_ERR, origin, "spool: %s", err);
+	}
+	free(data);
+	return rc;
+}
+
+/* The fallback after HoldTime: a notice to the sender. */
+static int
+notice(milt_conf_t *conf, queue_t *q, const queue_entry_t *e, const char *why)
+{
+	const char *to[1] = { e->sender };
+	char *text = NULL, *rc = NULL;
+	size_t off = 0;
+	int r;
+
+	if (e->sender[0] == '\0')
+		return 0;               /* no one to tell */
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		char *n2;
+
+		if (asprintf(&n2, "%s    %s\r\n", rc ? rc : "", e->rcpts[i]) < 0)
+			return free(rc), -1;
+		free(rc);
+		rc = n2;
+	}
+	(void)off;
+	if (asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
+	    "To: <%s>\r\nSubject: Undelivered Mail: %s\r\nAuto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+	    "Your message (spool copy %s, from %s) was not delivered to:\r\n\r\n%s\r\n"
+	    "It waited for an encryption certificate and was given up: %s.\r\n",
+	    e->sender, why, e->id, e->origin, rc, why) < 0) {
+		free(rc);
+		return -1;
+	}
+	r = put_marked(conf, q, "", to, 1, text, NULL, "notice", e->id);
+	free(text);
+	free(rc);
+	return r;
+}
+
+/* Decides a held copy again; moves it on when it is not held any more. */
+static void
+redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t now)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_entry_t e;
+	milt_msg_t *m;
+	const milt_result_t *r;
+	int done = 0;
+
+	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
+		milt_log(LOG_ERR, NULL, "spool: %s", err);
+		return;
+	}
+	if (now - e.created >= conf->hold_time) {
+		done = notice(conf, q, &e, "held longer than HoldTime") == 0;
+		milt_log(LOG_INFO, e.origin, "spool: copy %s given up after HoldTime%s", id,
+		    done ? ", sender notified" : "");
+	} else if ((m = msg_from_entry(conf, ks, &e)) != NULL) {
+		r = milt_msg_process(m);
+		if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
+			done = put_marked(conf, q, m->sender, (const char *const *)m->rcpts,
+			    m->nrcpts, NULL, m, r->action, e.origin) == 0;
+		else if (r->what == MILT_DO_REJECT)
+			done = notice(conf, q, &e, "refused by policy") == 0;
+		if (done)
+			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s", id, r->action);
+		else if (r->what != MILT_DO_HOLD)
+			milt_queue_cancel(m);
+		milt_msg_free(m);
+	}
+	queue_entry_free(&e);
+	if (done && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_ERR, NULL, "spool: %s", err);
+}
+
+size_t
+milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
+{
+	char err[QUEUE_ERR_MAX], **ids = NULL;
+	size_t n = 0, nrec = 0, sent = 0;
+	queue_t *q;
+
+	if (queue_open(conf->queue_dir, &q, recover ? &nrec : NULL, err, sizeof(err)) != QUEUE_OK) {
+		milt_log(LOG_ERR, NULL, "spool: %s", err);
+		return 0;
+	}
+	if (nrec > 0)
+		milt_log(LOG_WARNING, NULL, "spool: %zu half-written copies removed", nrec);
+	if (queue_list(q, QUEUE_HOLD, &ids, &n, err, sizeof(err)) == QUEUE_OK)
+		for (size_t i = 0; i < n; i++)
+			redecide(conf, ks, q, ids[i], time(NULL));
+	queue_ids_free(ids, n);
+	if (queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_ERR, NULL, "spool: %s", err), n = 0;
+	for (size_t i = 0; i < n; i++) {
+		queue_entry_t e;
+		int ok;
+
+		if (queue_get(q, ids[i], &e, err, sizeof(err)) != QUEUE_OK) {
+			milt_log(LOG_ERR, NULL, "spool: %s", err);
+			continue;
+		}
+		ok = submit(conf, &e, err, sizeof(err)) == 0;
+		if (ok)
+			for (size_t j = 0; j < e.nrcpts; j++)
+				milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
+				    e.rcpts[j], e.id);
+		else
+			milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later",
+			    e.id, err);
+		queue_entry_free(&e);
+		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
+			sent++;
+	}
+	queue_ids_free(ids, n);
+	queue_close(q);
+	return sent;
+}

@@ -1,0 +1,59 @@
+/*
+ * milt_queue.h: mixed recipients, re-injection and hold (issue 6b), the
+ * gateway's side of the durable spool (queue/queue.h).
+ *
+ * At the end of an outbound message whose recipients need different
+ * forms, milt_queue_split() keeps the first deliverable group in the SMTP
+ * transaction and makes every other group's copy in its own form (the
+ * same code path, run on a message with those recipients only); a group
+ * that is held keeps the original, to be decided again.  The copies are
+ * written to the spool (fsync'ed) by milt_queue_commit() once the kept
+ * group's result is final, before the milter answers, and removed again by
+ * milt_queue_cancel() when the message is tempfailed after all.  A
+ * runner (milt_queue_run(), one thread in smimegate) submits active
+ * copies with ReinjectCommand and removes them, and decides held copies
+ * again, or after HoldTime gives them up with a notice to the sender.
+ *
+ * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make());
+ * milt_queue_mark() passes mail whose mark verifies, unchanged, and strips
+ * the header from everything else.
+ *
+ * Threads: the split state belongs to the message (one thread); the
+ * runner is one thread; milt_queue_kick() may be called from any.
+ */
+#ifndef MILT_QUEUE_H
+#define MILT_QUEUE_H
+
+#include <stddef.h>
+#include "milter/milt_msg.h"
+
+#define MILT_QUEUE_MARK "X-Smimegate-Reinject"
+
+struct milt_split;
+
+/* 1: the message carries a good mark (m->result is PASS, "reinjected");
+ * 0: not (the mark header, if any, is stripped by the result). */
+int milt_queue_mark(milt_msg_t *m);
+
+/* 0: go on with m (maybe with fewer recipients: m->result.split holds
+ * the others and their copies); 1: m->result is final. */
+int milt_queue_split(milt_msg_t *m);
+/* Writes the copies (the result delivers or holds) or drops them. */
+void milt_queue_commit(milt_msg_t *m);
+/* Removes copies already written (the message was tempfailed after all). */
+void milt_queue_cancel(milt_msg_t *m);
+void milt_queue_split_free(struct milt_split *s);
+/* The recipients the MTA must drop (smfi_delrcpt), and how many. */
+char *const *milt_queue_delrcpts(const milt_msg_t *m, size_t *n);
+
+/*
+ * One run of the spool: submits active copies, decides held ones again.
+ * recover: first run after start (half-written entries removed).
+ * Returns the number of copies handed on; problems go to the log.
+ */
+size_t milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover);
+/* Wakes the runner; waits for a kick or secs seconds (the runner). */
+void milt_queue_kick(void);
+void milt_queue_wait(long long secs);
+
+#endif
