@@ -45,6 +45,8 @@ static const char *const on_audit_names[] = { "tempfail", "accept", NULL };
 static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm", NULL };
 static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
+/* Embedded CA (issue 5); the order is keystore_ca_keytype_t's. */
+static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -120,6 +122,18 @@ static const conf_key_t conf_keys[] = {
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 	/* Policy (issue 6) */
 	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
+	/* Embedded CA and its HTTP endpoint (issue 5) */
+	{ "CertificateAuthority", T_BOOL, "no", OFF(ca_enable), 0, 0, NULL },
+	{ "CADirectory", T_PATH, "", OFF(ca_dir), 0, 0, NULL },
+	{ "CAKeyType", T_ENUM, "rsa-2048", OFF(ca_key_type), 0, 0, ca_keytype_names },
+	{ "CAValidityDays", T_INT, "365", OFF(ca_days), 1, 3650, NULL },
+	{ "CARootValidityDays", T_INT, "3650", OFF(ca_root_days), 1, 36500, NULL },
+	{ "CASubject", T_STR, "O=smimegate", OFF(ca_subject), 0, 0, NULL },
+	{ "CACRLURL", T_STR, "", OFF(ca_crl_url), 0, 0, NULL },
+	{ "CAIssuerURL", T_STR, "", OFF(ca_issuer_url), 0, 0, NULL },
+	{ "CACRLInterval", T_INT, "3600", OFF(ca_crl_interval), 60, 604800, NULL },
+	{ "CACRLDays", T_INT, "7", OFF(ca_crl_days), 1, 365, NULL },
+	{ "HTTPListen", T_STR, "127.0.0.1:8896", OFF(http_listen), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -627,6 +641,35 @@ conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen
 	return -1;
 }
 
+/* The embedded CA's derived defaults: CADirectory under StateDirectory,
+ * the CRL and issuer URLs on HTTPListen. */
+static int
+conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
+{
+	char url[300];
+
+	if (*c->ca_dir == '\0') {
+		free(c->ca_dir);
+		c->ca_dir = path_under(c->state_dir, "ca");
+	}
+	if (*c->http_listen != '\0' && strchr(c->http_listen, ':') == NULL)
+		return snprintf(err, errlen, "HTTPListen: want HOST:PORT, not \"%s\"",
+		    c->http_listen), -1;
+	if (*c->ca_crl_url == '\0' && *c->http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s/ca.crl", c->http_listen);
+		free(c->ca_crl_url);
+		c->ca_crl_url = strdup(url);
+	}
+	if (*c->ca_issuer_url == '\0' && *c->http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s/ca.crt", c->http_listen);
+		free(c->ca_issuer_url);
+		c->ca_issuer_url = strdup(url);
+	}
+	if (!c->ca_dir || !c->ca_crl_url || !c->ca_issuer_url)
+		return snprintf(err, errlen, "out of memory"), -1;
+	return 0;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -660,7 +703,8 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 	}
 	if (!c->keystore_dir || !c->spool_dir || !c->master_key_file)
 		return snprintf(err, errlen, "out of memory"), -1;
-	if (conf_inbound_finish(c, src, err, errlen) != 0)
+	if (conf_inbound_finish(c, src, err, errlen) != 0
+	    || conf_ca_finish(c, err, errlen) != 0)
 		return -1;
 	if (*c->signer_map_file != '\0') {
 		char why[512];

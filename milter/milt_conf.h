@@ -107,6 +107,18 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* Embedded CA and its HTTP endpoint (issue 5) */
+	int ca_enable;                 /* CertificateAuthority */
+	char *ca_dir;                  /* CADirectory */
+	int ca_key_type;               /* CAKeyType: keystore_ca_keytype_t */
+	long long ca_days;             /* CAValidityDays */
+	long long ca_root_days;        /* CARootValidityDays */
+	char *ca_subject;              /* CASubject */
+	char *ca_crl_url;              /* CACRLURL (default on HTTPListen) */
+	char *ca_issuer_url;           /* CAIssuerURL (default on HTTPListen) */
+	long long ca_crl_interval;     /* CACRLInterval, seconds */
+	long long ca_crl_days;         /* CACRLDays */
+	char *http_listen;             /* HTTPListen ("" = no HTTP server) */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

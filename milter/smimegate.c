@@ -4,6 +4,7 @@
  * (-t), or serve the milter socket.  Exiting with a message is allowed
  * here, at start-up, and nowhere else.
  */
+#include "milter/milt_ca.h"
 #include "milter/milt_audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
@@ -152,6 +153,8 @@ drop_privileges(const struct passwd *pw)
 		die("cannot become %s: %s", pw->pw_name, strerror(errno));
 }
 
+static keystore_ca_t *g_ca;       /* the embedded CA, when enabled */
+
 static keystore_t *
 open_keystore(const milt_conf_t *conf, int create)
 {
@@ -204,6 +207,9 @@ open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	*audit = NULL;
 	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
 		die("%s", err);
+	/* The embedded CA (issue 5), made on first start. */
+	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
+		die("%s", err);
 	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
 		die("cannot switch back to root: %s", strerror(errno));
 }
@@ -213,6 +219,7 @@ serve(milt_conf_t *conf, int foreground)
 {
 	struct passwd *pw = service_user(conf);
 	milt_audit_t *audit;
+	milt_ca_http_t *http = NULL;
 	char err[512];
 	keystore_t *ks;
 	int rc;
@@ -227,10 +234,15 @@ serve(milt_conf_t *conf, int foreground)
 	write_pid(conf);
 	if (audit != NULL && milt_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
+	if (g_ca != NULL && *conf->http_listen != '\0'
+	    && (http = milt_ca_start(conf, g_ca, err, sizeof(err))) == NULL)
+		die("%s", err);
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
 	    conf->state_dir);
 	rc = milt_mfapi_main();
 	milt_log(LOG_INFO, NULL, "stopping");
+	milt_ca_stop(http);
+	keystore_ca_free(g_ca);
 	milt_audit_close(audit);
 	if (*conf->pid_file != '\0')
 		unlink(conf->pid_file);
