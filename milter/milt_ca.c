@@ -6,6 +6,7 @@
  * milt_ca_stop() wakes it through a pipe.
  */
 #include "milter/milt_ca.h"
+#include "milter/milt_pickup.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/queue.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -32,6 +34,10 @@ struct milt_ca_http {
 	unsigned char *crl, *crt;      /* DER */
 	size_t crl_len, crt_len;
 	char crl_path[4096];           /* CADirectory/crl.der */
+	/* The pickup portal (issue 5). */
+	keystore_t *ks;
+	char pickup_dir[4096];
+	int max_failures;
 };
 
 void
@@ -130,13 +136,141 @@ http_send(struct evhttp_request *req, const char *type, const unsigned char *der
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
+/* ---- the pickup portal ---- */
+
+static void
+portal_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; charset=utf-8");
+	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s\n", text);
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static int
+token_ok(const char *t)
+{
+	return t != NULL && strlen(t) == MILT_PICKUP_TOKEN_LEN
+	    && strspn(t, "0123456789abcdef") == MILT_PICKUP_TOKEN_LEN;
+}
+
+/* GET /pickup?t=TOKEN: the form. */
+static void
+portal_form(struct evhttp_request *req)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *q = evhttp_uri_get_query(u);
+	struct evkeyvalq kv;
+	const char *t;
+
+	TAILQ_INIT(&kv);
+	if (q == NULL || evhttp_parse_query_str(q, &kv) != 0
+	    || !token_ok(t = evhttp_find_header(&kv, "t"))) {
+		evhttp_clear_headers(&kv);
+		portal_text(req, HTTP_NOTFOUND, "Not Found", "No such pickup link.");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/html; charset=utf-8");
+	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+	    "<!DOCTYPE html>\n<html><head><title>Certificate pickup</title></head><body>\n"
+	    "<h1>Your S/MIME key and certificate</h1>\n"
+	    "<form method=\"post\" action=\"/pickup\">\n"
+	    "<input type=\"hidden\" name=\"t\" value=\"%s\">\n"
+	    "<label>Password <input type=\"password\" name=\"password\"></label>\n"
+	    "<label><input type=\"checkbox\" name=\"legacy\" value=\"1\"> legacy format "
+	    "(GnuPG gpgsm, older Windows and macOS)</label>\n"
+	    "<button>Download (once)</button>\n</form></body></html>\n", t);
+	evhttp_clear_headers(&kv);
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* The PKCS#12 of address under password, as the reply. */
+static int
+portal_p12(struct evhttp_request *req, milt_ca_http_t *h, const char *address,
+    const char *password, int legacy)
+{
+	keystore_err_t err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+
+	if (keystore_export_p12(h->ks, address, password, legacy, &der, &len, &err)
+	    != KEYSTORE_OK)
+		return -1;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/x-pkcs12");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition",
+	    "attachment; filename=\"smime.p12\"");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evbuffer_add(evhttp_request_get_output_buffer(req), der, len);
+	OPENSSL_clear_free(der, len);
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	return 0;
+}
+
+/* POST /pickup: t, password, legacy. */
+static void
+portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char body[2048], *addr = NULL;
+	struct evkeyvalq kv;
+	const char *t, *pw, *legacy;
+	enum milt_pickup_status st = MILT_PICKUP_GONE;
+
+	TAILQ_INIT(&kv);
+	if (n >= sizeof(body) || evbuffer_remove(in, body, n) != (int)n) {
+		portal_text(req, 413, "Too Large", "Request too large.");
+		return;
+	}
+	body[n] = '\0';
+	if (evhttp_parse_query_str(body, &kv) == 0 && token_ok(t = evhttp_find_header(&kv, "t"))
+	    && (pw = evhttp_find_header(&kv, "password")) != NULL) {
+		legacy = evhttp_find_header(&kv, "legacy");
+		st = milt_pickup_check(h->pickup_dir, t, pw, h->max_failures, time(NULL), &addr);
+		if (st == MILT_PICKUP_OK) {
+			if (portal_p12(req, h, addr, pw, legacy != NULL && *legacy == '1') == 0)
+				milt_pickup_used(h->pickup_dir, t);
+			else
+				st = MILT_PICKUP_ERROR;
+		}
+	}
+	OPENSSL_cleanse(body, sizeof(body));
+	evhttp_clear_headers(&kv);
+	free(addr);
+	switch (st) {
+	case MILT_PICKUP_OK:
+		return;
+	case MILT_PICKUP_WRONG:
+		portal_text(req, 403, "Forbidden", "Wrong password.");
+		return;
+	case MILT_PICKUP_LOCKED:
+		portal_text(req, 429, "Too Many Requests",
+		    "Too many wrong passwords: this link is locked. Ask the sender.");
+		return;
+	case MILT_PICKUP_EXPIRED:
+	case MILT_PICKUP_GONE:
+		portal_text(req, 410, "Gone", "This link has expired or has been used.");
+		return;
+	default:
+		portal_text(req, HTTP_INTERNAL, "Internal Error", "Please try again later.");
+	}
+}
+
 static void
 http_request(struct evhttp_request *req, void *arg)
 {
 	milt_ca_http_t *h = arg;
 	const char *uri = evhttp_request_get_uri(req);
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
+	if (path != NULL && strcmp(path, "/pickup") == 0 && cmd == EVHTTP_REQ_POST)
+		portal_pickup(req, h);
+	else if (path != NULL && strcmp(path, "/pickup") == 0 && cmd == EVHTTP_REQ_GET)
+		portal_form(req);
+	else if (cmd != EVHTTP_REQ_GET)
 		evhttp_send_error(req, 405, NULL);
 	else if (strcmp(uri, "/ca.crl") == 0 && http_crl_file(h) == 0)
 		http_send(req, "application/pkix-crl", h->crl, h->crl_len);
@@ -182,7 +316,8 @@ http_free(milt_ca_http_t *h)
 }
 
 milt_ca_http_t *
-milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, char *why, size_t size)
+milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
+    char *why, size_t size)
 {
 	milt_ca_http_t *h = calloc(1, sizeof(*h));
 	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
@@ -199,6 +334,9 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, char *why, size_t size
 	}
 	h->ca = ca;
 	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
+	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", conf->pickup_dir);
+	h->max_failures = (int)conf->pickup_max_failures;
+	h->ks = ks;
 	h->pipe[0] = h->pipe[1] = -1;
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->http_listen), conf->http_listen);
 	n = i2d_X509(x, &h->crt);
@@ -215,7 +353,10 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, char *why, size_t size
 	    || event_add(h->timer, &tv) != 0 || event_add(h->wake, NULL) != 0)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else {
-		evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+		evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
+		    | EVHTTP_REQ_POST);
+		evhttp_set_max_body_size(h->http, 2000);
+		evhttp_set_timeout(h->http, 30);
 		evhttp_set_gencb(h->http, http_request, h);
 		http_crl(-1, 0, h);
 		if (h->crl == NULL)

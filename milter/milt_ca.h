@@ -2,7 +2,9 @@
  * milt_ca.h: the gateway's side of the embedded CA (issue 5): its settings
  * from the configuration, and the HTTP endpoint (libevent's evhttp, on
  * HTTPListen) that serves the CRL (/ca.crl, re-issued every CACRLInterval)
- * and the issuing certificate (/ca.crt) from its own thread.
+ * and the issuing certificate (/ca.crt) from its own thread, and the
+ * enrollment pickup portal (GET /pickup?t=TOKEN, a form; POST /pickup, the
+ * PKCS#12 once, with the password; milt_pickup.h).
  *
  * Ownership: milt_ca_start() returns a handle that milt_ca_stop() stops and
  * frees; it borrows ks and ca, which must outlive it.
@@ -30,7 +32,7 @@ int milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
 
 /* Binds HTTPListen and serves from a thread; NULL with why filled. */
 milt_ca_http_t *milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca,
-    char *why, size_t size);
+    keystore_t *ks, char *why, size_t size);
 void milt_ca_stop(milt_ca_http_t *h);
 
 #endif

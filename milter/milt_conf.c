@@ -134,6 +134,13 @@ static const conf_key_t conf_keys[] = {
 	{ "CACRLInterval", T_INT, "3600", OFF(ca_crl_interval), 60, 604800, NULL },
 	{ "CACRLDays", T_INT, "7", OFF(ca_crl_days), 1, 365, NULL },
 	{ "HTTPListen", T_STR, "127.0.0.1:8896", OFF(http_listen), 0, 0, NULL },
+	{ "EnrollmentSMTP", T_STR, "", OFF(enroll_smtp), 0, 0, NULL },
+	{ "EnrollmentSender", T_STR, "", OFF(enroll_sender), 0, 0, NULL },
+	{ "EnrollmentTimeout", T_INT, "30", OFF(enroll_timeout), 1, 300, NULL },
+	{ "PortalURL", T_STR, "", OFF(portal_url), 0, 0, NULL },
+	{ "PickupDirectory", T_PATH, "", OFF(pickup_dir), 0, 0, NULL },
+	{ "PickupLifetime", T_INT, "604800", OFF(pickup_lifetime), 1, 31536000, NULL },
+	{ "PickupMaxFailures", T_INT, "5", OFF(pickup_max_failures), 1, 100, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -665,7 +672,23 @@ conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
 		free(c->ca_issuer_url);
 		c->ca_issuer_url = strdup(url);
 	}
-	if (!c->ca_dir || !c->ca_crl_url || !c->ca_issuer_url)
+	if (*c->portal_url == '\0' && *c->http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s", c->http_listen);
+		free(c->portal_url);
+		c->portal_url = strdup(url);
+	}
+	if (*c->pickup_dir == '\0') {
+		free(c->pickup_dir);
+		c->pickup_dir = path_under(c->state_dir, "pickup");
+	}
+	if (*c->enroll_sender == '\0') {
+		snprintf(url, sizeof(url), "postmaster@%s", c->local_domains && c->local_domains[0]
+		    ? c->local_domains[0] : "localhost");
+		free(c->enroll_sender);
+		c->enroll_sender = strdup(url);
+	}
+	if (!c->ca_dir || !c->ca_crl_url || !c->ca_issuer_url || !c->portal_url
+	    || !c->pickup_dir || !c->enroll_sender)
 		return snprintf(err, errlen, "out of memory"), -1;
 	return 0;
 }

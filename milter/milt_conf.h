@@ -119,6 +119,13 @@ typedef struct milt_conf {
 	long long ca_crl_interval;     /* CACRLInterval, seconds */
 	long long ca_crl_days;         /* CACRLDays */
 	char *http_listen;             /* HTTPListen ("" = no HTTP server) */
+	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
+	char *enroll_sender;           /* EnrollmentSender */
+	long long enroll_timeout;      /* EnrollmentTimeout, seconds */
+	char *portal_url;              /* PortalURL (default http://HTTPListen) */
+	char *pickup_dir;              /* PickupDirectory */
+	long long pickup_lifetime;     /* PickupLifetime, seconds */
+	long long pickup_max_failures; /* PickupMaxFailures */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

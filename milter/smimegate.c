@@ -5,6 +5,7 @@
  * here, at start-up, and nowhere else.
  */
 #include "milter/milt_ca.h"
+#include "milter/milt_enroll.h"
 #include "milter/milt_audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
@@ -235,8 +236,9 @@ serve(milt_conf_t *conf, int foreground)
 	if (audit != NULL && milt_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
 	if (g_ca != NULL && *conf->http_listen != '\0'
-	    && (http = milt_ca_start(conf, g_ca, err, sizeof(err))) == NULL)
+	    && (http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
 		die("%s", err);
+	milt_enroll_install(g_ca);
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
 	    conf->state_dir);
 	rc = milt_mfapi_main();
