@@ -134,6 +134,7 @@ static const conf_key_t conf_keys[] = {
 	{ "CACRLInterval", T_INT, "3600", OFF(ca_crl_interval), 60, 604800, NULL },
 	{ "CACRLDays", T_INT, "7", OFF(ca_crl_days), 1, 365, NULL },
 	{ "HTTPListen", T_STR, "127.0.0.1:8896", OFF(http_listen), 0, 0, NULL },
+	{ "CAEnrollEmployees", T_BOOL, "no", OFF(ca_enroll_employees), 0, 0, NULL },
 	{ "EnrollmentSMTP", T_STR, "", OFF(enroll_smtp), 0, 0, NULL },
 	{ "EnrollmentSender", T_STR, "", OFF(enroll_sender), 0, 0, NULL },
 	{ "EnrollmentTimeout", T_INT, "30", OFF(enroll_timeout), 1, 300, NULL },

@@ -119,6 +119,7 @@ typedef struct milt_conf {
 	long long ca_crl_interval;     /* CACRLInterval, seconds */
 	long long ca_crl_days;         /* CACRLDays */
 	char *http_listen;             /* HTTPListen ("" = no HTTP server) */
+	int ca_enroll_employees;       /* CAEnrollEmployees */
 	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
 	char *enroll_sender;           /* EnrollmentSender */
 	long long enroll_timeout;      /* EnrollmentTimeout, seconds */

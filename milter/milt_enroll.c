@@ -122,3 +122,29 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 		X509_free(x);
 	return rc;
 }
+
+int
+milt_enroll_employee_possible(const milt_msg_t *m)
+{
+	return enroll_ca != NULL && m->conf->ca_enroll_employees;
+}
+
+int
+milt_enroll_employee(const milt_msg_t *m, const char *addr)
+{
+	keystore_err_t err;
+	X509 *enc = NULL;
+	char why[512];
+
+	if (keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_SIGN, NULL, &err) != KEYSTORE_OK
+	    || keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
+		milt_log(LOG_ERR, m->qid, "enroll employee <%s>: CA: %s", addr, err.msg);
+		return -1;
+	}
+	if (milt_ca_publish(m->conf, addr, enc, why, sizeof(why)) != 0)
+		milt_log(LOG_WARNING, m->qid, "enroll employee <%s>: publish: %s", addr, why);
+	X509_free(enc);
+	milt_log(LOG_INFO, m->qid, "enroll employee <%s>: signing and encryption "
+	    "certificates issued, keys escrowed", addr);
+	return 0;
+}

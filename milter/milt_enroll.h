@@ -27,4 +27,10 @@ int milt_enroll_possible(const milt_msg_t *m);
 /* Enrolls rcpt: 0 with *cert (the caller's), or -1 (logged). */
 int milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert);
 
+/* Employees (LocalDomains) without a key, when CAEnrollEmployees: 1 when
+ * possible; milt_enroll_employee() issues them a signing and an encryption
+ * certificate, keys escrowed: 0, or -1 (logged). */
+int milt_enroll_employee_possible(const milt_msg_t *m);
+int milt_enroll_employee(const milt_msg_t *m, const char *addr);
+
 #endif

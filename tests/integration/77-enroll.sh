@@ -165,6 +165,27 @@ sleep 2
 code=$(pickup "$TOKEN" "$PASSWORD" "$T/yves.p12")
 check "an expired link fails (HTTP $code)" test "$code" = 410
 
+# ---- bob, an employee without a key: one on the spot (CAEnrollEmployees) --
+gate_stop
+gate_start -o CAEnrollEmployees=yes || bail "smimegate restarted with CAEnrollEmployees=yes"
+{
+	printf 'From: Bob <bob@example.com>\nTo: xena@example.net\nSubject: from bob\n'
+	printf 'Message-ID: <bob1@example.com>\nMIME-Version: 1.0\n'
+	printf 'Content-Type: text/plain\n\nHello marker-bob1.\n'
+} | make_message "$T/m/bob1.eml"
+if send_mail "$T/m/bob1.eml" bob@example.com xena@example.net && wait_delivered "$QID"; then
+	ok "bob (no key) to xena: accepted and delivered"
+	l=$(gate_logline "$QID")
+	check "bob's message is signed (new key) and encrypted" log_has "$l" \
+	    "action=signed+encrypted" "signer=<bob@example.com>"
+	check "the log says bob was enrolled" grep -q 'enroll employee <bob@example.com>: signing and encryption' "$GATE_LOG"
+	gate_ctl keystore list >"$T/ks2.out" 2>&1
+	check "bob has a signing and an encryption key in escrow" sh -c \
+	    "grep '^bob@example.com' '$T/ks2.out' | grep -q '	sign	' && grep '^bob@example.com' '$T/ks2.out' | grep -q '	encrypt	'"
+else
+	not_ok "bob (no key) to xena: accepted and delivered ($SMTP_REPLY)"
+fi
+
 # ---- the invitation cannot be sent: tempfail, nothing in clear ------------
 gate_stop
 dead=$(free_port)
