@@ -7,6 +7,8 @@
  *   ca revoke SERIAL             and a new CRL
  *   ca list                      serial, address, not after, status
  *   ca crl [--out FILE]          a new CRL (DER) now
+ *   ca cmp [--key FILE] ADDR     a certificate from CMPServer over CMP,
+ *                                the key (new, or FILE) escrowed
  */
 #include "milter/ctl_ca.h"
 #include "milter/milt_ca.h"
@@ -86,6 +88,43 @@ ca_crl(keystore_ca_t *ca, int argc, char **argv)
 	return 0;
 }
 
+static int
+ca_cmp(int argc, char **argv, const milt_conf_t *conf, keystore_t *ks)
+{
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	FILE *fp;
+	char why[512];
+	int i = 1;
+
+	if (argc == 4 && strcmp(argv[1], "--key") == 0) {
+		if ((fp = fopen(argv[2], "r")) == NULL
+		    || (key = PEM_read_PrivateKey(fp, NULL, NULL, NULL)) == NULL) {
+			fprintf(stderr, "smimectl: ca cmp: cannot read the key %s\n", argv[2]);
+			if (fp != NULL)
+				fclose(fp);
+			return 1;
+		}
+		fclose(fp);
+		i = 3;
+	}
+	if (argc != i + 1 || *conf->cmp_server == '\0') {
+		fprintf(stderr, "smimectl: ca cmp: want [--key FILE] ADDRESS, and CMPServer\n");
+		EVP_PKEY_free(key);
+		return 2;
+	}
+	if (milt_ca_issue(conf, NULL, ks, argv[i], KEYSTORE_CA_EXTERNAL, key, &x, why,
+	    sizeof(why)) != 0) {
+		fprintf(stderr, "smimectl: ca cmp: %s\n", why);
+		EVP_PKEY_free(key);
+		return 1;
+	}
+	PEM_write_X509(stdout, x);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return 0;
+}
+
 int
 ctl_ca(int argc, char **argv, const milt_conf_t *conf, keystore_t *ks)
 {
@@ -95,6 +134,8 @@ ctl_ca(int argc, char **argv, const milt_conf_t *conf, keystore_t *ks)
 	int rc;
 
 	milt_ca_settings(conf, &s);
+	if (strcmp(argv[0], "cmp") == 0)
+		return ca_cmp(argc, argv, conf, ks);
 	if (strcmp(argv[0], "init") == 0) {
 		if (argc != 1) {
 			fprintf(stderr, "smimectl: ca init: no arguments\n");

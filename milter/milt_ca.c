@@ -6,6 +6,7 @@
  * milt_ca_stop() wakes it through a pipe.
  */
 #include "milter/milt_ca.h"
+#include "keystore/keystore_cmp.h"
 #include "milter/milt_pickup.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/queue.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -83,6 +85,55 @@ milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
 	if (dir_harvest_put(h, address, cert, NULL, 0, time(NULL), why, size) != 0)
 		return -1;
 	return dir_lookup_flush(conf->lookup, address, why, size);
+}
+
+/* The shared secret from CMPSecretFile: one line, the file private. */
+static int
+cmp_secret(const char *path, char *buf, size_t size, char *why, size_t wsize)
+{
+	struct stat st;
+	FILE *fp = fopen(path, "r");
+	int ok = fp != NULL && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077) == 0
+	    && fgets(buf, (int)size, fp) != NULL;
+
+	if (fp != NULL)
+		fclose(fp);
+	if (!ok) {
+		snprintf(why, wsize, "CMPSecretFile %s: unreadable, empty or not private (0600)",
+		    path);
+		return -1;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+int
+milt_ca_issue(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
+    const char *address, keystore_ca_profile_t profile, EVP_PKEY *key, X509 **cert,
+    char *why, size_t size)
+{
+	keystore_err_t err;
+	char secret[512];
+	keystore_cmp_settings_t s = { conf->cmp_server, conf->cmp_path, conf->cmp_reference,
+		secret, conf->ca_subject, (keystore_ca_keytype_t)conf->ca_key_type,
+		(int)conf->cmp_timeout };
+	keystore_status_t rc;
+
+	if (*conf->cmp_server == '\0') {
+		if (ca == NULL) {
+			snprintf(why, size, "no CA");
+			return -1;
+		}
+		rc = keystore_ca_issue(ca, address, profile, cert, &err);
+	} else {
+		if (cmp_secret(conf->cmp_secret_file, secret, sizeof(secret), why, size) != 0)
+			return -1;
+		rc = keystore_cmp_enroll(ks, &s, address, key, cert, &err);
+		OPENSSL_cleanse(secret, sizeof(secret));
+	}
+	if (rc != KEYSTORE_OK)
+		snprintf(why, size, "%s", err.msg);
+	return rc == KEYSTORE_OK ? 0 : -1;
 }
 
 /* Re-issues the CRL (timer callback; also at start). */

@@ -20,6 +20,13 @@ typedef struct milt_ca_http milt_ca_http_t;
 /* Fills s from conf (pointers into conf). */
 void milt_ca_settings(const milt_conf_t *conf, keystore_ca_settings_t *s);
 
+/* Issues a certificate for address under profile, key escrowed: over CMP
+ * when CMPServer is set (key: NULL, or one to use), else from ca (may
+ * then not be NULL).  0 with *cert, or -1 with why. */
+int milt_ca_issue(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
+    const char *address, keystore_ca_profile_t profile, EVP_PKEY *key, X509 **cert,
+    char *why, size_t size);
+
 /* Opens the CA of conf, making it first when it does not exist yet.
  * NULL with a message in why on failure. */
 keystore_ca_t *milt_ca_open(const milt_conf_t *conf, keystore_t *ks,

@@ -120,6 +120,11 @@ typedef struct milt_conf {
 	long long ca_crl_days;         /* CACRLDays */
 	char *http_listen;             /* HTTPListen ("" = no HTTP server) */
 	int ca_enroll_employees;       /* CAEnrollEmployees */
+	char *cmp_server;              /* CMPServer ("" = the embedded CA issues) */
+	char *cmp_path;                /* CMPPath */
+	char *cmp_reference;           /* CMPReference */
+	char *cmp_secret_file;         /* CMPSecretFile */
+	long long cmp_timeout;         /* CMPTimeout, seconds */
 	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
 	char *enroll_sender;           /* EnrollmentSender */
 	long long enroll_timeout;      /* EnrollmentTimeout, seconds */

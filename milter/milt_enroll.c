@@ -28,7 +28,8 @@ milt_enroll_install(keystore_ca_t *ca)
 int
 milt_enroll_possible(const milt_msg_t *m)
 {
-	return enroll_ca != NULL && *m->conf->enroll_smtp != '\0';
+	return (enroll_ca != NULL || *m->conf->cmp_server != '\0')
+	    && *m->conf->enroll_smtp != '\0';
 }
 
 static int
@@ -93,15 +94,14 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 {
 	char token[MILT_PICKUP_TOKEN_LEN + 1], password[MILT_PICKUP_PASSWORD_LEN + 1];
 	char why[512];
-	keystore_err_t err;
 	int local = milt_conf_is_local_domain(m->conf, milt_addr_domain(rcpt));
 	X509 *x = NULL;
 	int rc = -1;
 
 	*cert = NULL;
-	if (keystore_ca_issue(enroll_ca, rcpt, local ? KEYSTORE_CA_ENCRYPT
-	    : KEYSTORE_CA_EXTERNAL, &x, &err) != KEYSTORE_OK)
-		milt_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, err.msg);
+	if (milt_ca_issue(m->conf, enroll_ca, m->keystore, rcpt, local ? KEYSTORE_CA_ENCRYPT
+	    : KEYSTORE_CA_EXTERNAL, NULL, &x, why, sizeof(why)) != 0)
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, why);
 	else if (milt_pickup_new(m->conf->pickup_dir, rcpt, (long)m->conf->pickup_lifetime,
 	    token, password, why, sizeof(why)) != 0)
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: %s", rcpt, why);
