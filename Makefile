@@ -1,13 +1,15 @@
 # smimegate: one plain Makefile.
 #
 #   make                 build smimegate and smimectl
-#   make check           build and run every test (unit, miltertest, Postfix)
+#   make check           build and run every test (unit, miltertest, Postfix,
+#                        fuzz smoke runs) under address,undefined sanitizers
 #   make run             build and run the gateway in the foreground on its
 #                        embedded defaults (state under ./var)
 #   make bench           measure the gateway against Postfix alone, a do-nothing
 #                        milter and OpenSSL (a few minutes; tests/out/bench.json)
 #   make install         PREFIX=/usr/local DESTDIR=
-#   make SANITIZE=address,undefined check
+#   make check CHECK_SANITIZE=   the same without sanitizers
+#   make fuzz FUZZ_SECONDS=600    each libFuzzer harness for that long
 #
 # The README's commands go through contrib/bootstrap, which installs the
 # Debian packages of contrib/debian-packages.txt first.
@@ -60,7 +62,7 @@ TOOLS_BIN = tests/tools/mimetool
 
 PROGS = smimegate smimectl
 
-.PHONY: all check unit tools run install clean deps layers bench fuzz FORCE
+.PHONY: all check unit tools run install clean deps layers bench fuzz fuzzers FORCE
 all: $(PROGS)
 
 # Objects are rebuilt when the flags change (SANITIZE=..., CI=true), so
@@ -114,6 +116,36 @@ tests/bench/floor: tests/bench/floor.o
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh
 
+# ---- fuzzing (issue 9): libFuzzer harnesses tests/fuzz/fuzz_*.c -------
+# Built with clang, -fsanitize=fuzzer,address,undefined, from objects of
+# their own under tests/fuzz/obj/ (the programs' objects stay as they are).
+#   make fuzz FUZZ_SECONDS=60     each harness for that long (tests/fuzz/run)
+# make check runs each briefly (tests/integration/90-fuzz.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_OBJDIR   = tests/fuzz/obj
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) -Wno-format-nonliteral $(WERROR) $(FUZZ_SAN) \
+                -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -pthread -MMD -MP
+FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN      = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(filter-out tests/fuzz/fuzz_util.c,$(FUZZ_SRC)))
+FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(SMIME_SRC) $(KEYSTORE_SRC) \
+                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
+
+$(FUZZ_OBJDIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+tests/fuzz/bin/%: $(FUZZ_OBJDIR)/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@ $^ $(PKG_LIBS) $(MILTER_LIBS)
+
+fuzzers: $(FUZZ_BIN)
+
+fuzz: fuzzers
+	sh tests/fuzz/run $(FUZZ_SECONDS)
+
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
 	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] milter/*.[ch] \
@@ -123,8 +155,19 @@ layers:
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 
-check: deps all unit tools layers
-	sh tests/run
+# make check builds and runs everything under the sanitizers (issue 9):
+# CHECK_SANITIZE (default address,undefined, or SANITIZE when given; empty
+# for a plain build).  The objects are rebuilt for it, and again by a
+# later plain `make` (.build-flags).  tests/run fails on any sanitizer report.
+ifeq ($(SANITIZE),)
+CHECK_SANITIZE ?= address,undefined
+else
+CHECK_SANITIZE ?= $(SANITIZE)
+endif
+check: deps
+	$(MAKE) SANITIZE=$(CHECK_SANITIZE) all unit tools layers
+	$(MAKE) fuzzers || echo "check: no fuzzers (clang?); 90-fuzz will skip"
+	SMIMEGATE_SANITIZE=$(CHECK_SANITIZE) sh tests/run
 
 deps:
 	sh contrib/bootstrap
@@ -144,6 +187,6 @@ install: all
 
 clean:
 	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(BENCH_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d
-	rm -rf tests/out
+	rm -rf tests/out tests/fuzz/obj tests/fuzz/bin
 
--include $(wildcard */*.d */*/*.d)
+-include $(wildcard */*.d */*/*.d) $(shell find tests/fuzz/obj -name '*.d' 2>/dev/null)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 typedef struct dir_pair {
 	char *login;
@@ -111,6 +113,7 @@ dir_map_load(const char *path, char *err, size_t errlen)
 	size_t cap = 0;
 	unsigned lineno = 0;
 	const char *why = NULL;
+	struct stat st;
 
 	if (map == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -118,6 +121,15 @@ dir_map_load(const char *path, char *err, size_t errlen)
 	}
 	if ((fp = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		dir_map_free(map);
+		return NULL;
+	}
+	/* Who can write the map decides who may sign as whom. */
+	if (fstat(fileno(fp), &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(err, errlen, "%s: writable by group or others, or owned by "
+		    "another user (chmod go-w; owner root or the user we run as)", path);
+		fclose(fp);
 		dir_map_free(map);
 		return NULL;
 	}

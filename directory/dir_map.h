@@ -20,7 +20,9 @@
 
 typedef struct dir_map dir_map_t;
 
-/* Loads path.  NULL on failure, with "path:line: what is wrong" in err. */
+/* Loads path.  NULL on failure, with "path:line: what is wrong" in err;
+ * a file writable by group or others, or owned by neither root nor the
+ * effective user, is refused. */
 dir_map_t *dir_map_load(const char *path, char *err, size_t errlen);
 void dir_map_free(dir_map_t *map);
 

@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 enum conf_type { T_STR, T_PATH, T_BOOL, T_SIZE, T_INT, T_ENUM, T_DOMAINS, T_NETS, T_SOCKET };
 
@@ -122,6 +123,12 @@ static const conf_key_t conf_keys[] = {
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 	/* Policy (issue 6) */
 	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
+	/* Limits (issue 9). */
+	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
+	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },
+	{ "MaximumHeaderLength", T_SIZE, "64K", OFF(max_header_length), 1 * KB, 10 * MB, NULL },
+	{ "MaximumHeaders", T_INT, "1000", OFF(max_headers), 10, 100000, NULL },
+	{ "MaximumRecipients", T_INT, "1000", OFF(max_recipients), 1, 100000, NULL },
 	/* Embedded CA and its HTTP endpoint (issue 5) */
 	{ "CertificateAuthority", T_BOOL, "no", OFF(ca_enable), 0, 0, NULL },
 	{ "CADirectory", T_PATH, "", OFF(ca_dir), 0, 0, NULL },
@@ -509,9 +516,18 @@ conf_read_file(milt_conf_t *c, conf_src_t *src, const char *file,
 	ssize_t n;
 	unsigned lineno = 0;
 	int rc = 0;
+	struct stat st;
 
 	if (fp == NULL) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	/* The file names the keys and who may sign: only its owner writes it. */
+	if (fstat(fileno(fp), &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(err, errlen, "%s: writable by group or others, or owned by "
+		    "another user (chmod go-w; owner root or the user we run as)", file);
+		fclose(fp);
 		return -1;
 	}
 	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {

@@ -107,6 +107,12 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* Limits on what a sender sizes (issue 9). */
+	long long max_mime_parts;      /* MaximumMimeParts */
+	long long max_mime_depth;      /* MaximumMimeDepth */
+	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
+	long long max_headers;         /* MaximumHeaders, fields */
+	long long max_recipients;      /* MaximumRecipients */
 	/* Embedded CA and its HTTP endpoint (issue 5) */
 	int ca_enable;                 /* CertificateAuthority */
 	char *ca_dir;                  /* CADirectory */

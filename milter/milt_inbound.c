@@ -233,6 +233,7 @@ in_decrypt(inbound_t *in)
 		in_item(in, "no-key", "%s", smime_decrypt_error(d));
 		break;
 	case SMIME_ERR_INPUT:
+	case SMIME_ERR_LIMIT:       /* too many MIME parts: delivered as it is */
 		in_item(in, "malformed", "%s", smime_decrypt_error(d));
 		break;
 	case SMIME_ERR_CRYPTO:

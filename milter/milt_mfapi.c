@@ -140,9 +140,15 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 
 	if (conn == NULL || conn->msg == NULL)
 		return tempfail(ctx, NULL, "RCPT TO without message context");
-	if (milt_msg_add_rcpt(conn->msg, argv[0]) != 0)
-		return tempfail(ctx, conn->msg->qid, "RCPT TO: out of memory");
-	return SMFIS_CONTINUE;
+	switch (milt_msg_add_rcpt(conn->msg, argv[0])) {
+	case 0:
+		return SMFIS_CONTINUE;
+	case 1:     /* past MaximumRecipients: this one is refused */
+		smfi_setreply(ctx, MILT_RCPT_LIMIT_RCODE, MILT_RCPT_LIMIT_XCODE,
+		    MILT_RCPT_LIMIT_REPLY);
+		return SMFIS_TEMPFAIL;
+	}
+	return tempfail(ctx, conn->msg->qid, "RCPT TO: out of memory");
 }
 
 /*

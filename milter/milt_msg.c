@@ -20,9 +20,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Headers beyond this count are refused like an oversized message. */
-#define MILT_MAX_HEADERS 1000
-
 milt_msg_t *
 milt_msg_new(milt_conf_t *conf, keystore_t *ks)
 {
@@ -119,6 +116,8 @@ milt_msg_add_rcpt(milt_msg_t *m, const char *rcpt)
 {
 	char *r;
 
+	if ((long long)m->nrcpts >= m->conf->max_recipients)
+		return 1;
 	if (m->nrcpts == m->rcap) {
 		size_t cap = m->rcap ? m->rcap * 2 : 8;
 		char **p = realloc(m->rcpts, cap * sizeof(*p));
@@ -137,10 +136,19 @@ int
 milt_msg_add_header(milt_msg_t *m, const char *name, const char *value)
 {
 	milt_hdr_t *h;
+	long long len = (long long)(strlen(name) + strlen(value) + 3);
 
-	m->hdr_octets += (long long)(strlen(name) + strlen(value) + 3);
-	if (m->nhdrs >= MILT_MAX_HEADERS || m->hdr_octets > m->conf->max_message_size) {
+	if (m->too_big)
+		return -1;
+	m->hdr_octets += len;
+	if (m->hdr_octets > m->conf->max_message_size) {
 		m->too_big = 1;
+		return -1;
+	}
+	if (len > m->conf->max_header_length || (long long)m->nhdrs >= m->conf->max_headers) {
+		m->too_big = 1;
+		m->over_limit = len > m->conf->max_header_length ? MILT_LIMIT_HEADER_LENGTH
+		    : MILT_LIMIT_HEADERS;
 		return -1;
 	}
 	if (m->nhdrs == m->hcap) {
@@ -294,6 +302,29 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 		r->xcode = "5.3.4";
 		snprintf(r->reply, sizeof(r->reply), "Message size exceeds fixed limit");
 		break;
+	case MILT_FAIL_LIMIT:
+		switch (m->over_limit) {
+		case MILT_LIMIT_HEADER_LENGTH:
+			r->rcode = "552";
+			r->xcode = "5.3.4";
+			snprintf(r->reply, sizeof(r->reply), "Message header field exceeds fixed "
+			    "limit of %lld octets", m->conf->max_header_length);
+			break;
+		case MILT_LIMIT_HEADERS:
+			r->rcode = "552";
+			r->xcode = "5.3.4";
+			snprintf(r->reply, sizeof(r->reply), "Too many message header fields "
+			    "(limit %lld)", m->conf->max_headers);
+			break;
+		default:
+			r->rcode = "554";
+			r->xcode = "5.6.0";
+			snprintf(r->reply, sizeof(r->reply), "MIME structure too complex "
+			    "(limits: %lld parts, %lld levels)", m->conf->max_mime_parts,
+			    m->conf->max_mime_depth);
+			break;
+		}
+		break;
 	case MILT_FAIL_UNAUTHORIZED:
 		r->rcode = "550";
 		r->xcode = "5.7.1";
@@ -335,7 +366,11 @@ milt_msg_process(milt_msg_t *m)
 
 	result_clear(r);
 	r->direction = is_outbound(m) ? "outbound" : "inbound";
-	if (m->too_big)
+	if (m->too_big && m->over_limit == MILT_LIMIT_HEADER_LENGTH)
+		milt_msg_fail(m, MILT_FAIL_LIMIT, "header field too long (MaximumHeaderLength)");
+	else if (m->too_big && m->over_limit == MILT_LIMIT_HEADERS)
+		milt_msg_fail(m, MILT_FAIL_LIMIT, "too many header fields (MaximumHeaders)");
+	else if (m->too_big)
 		milt_msg_fail(m, MILT_FAIL_TOOBIG, "message too large (MaximumMessageSize)");
 	else if (strcmp(r->direction, "outbound") == 0)
 		milt_outbound_process(m);

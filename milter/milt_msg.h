@@ -92,7 +92,9 @@ typedef struct milt_msg {
 	size_t nhdrs, hcap;
 	long long hdr_octets;
 	milt_spool_t *body;
-	int too_big;                /* the body passed MaximumMessageSize */
+	int too_big;                /* over a limit: MaximumMessageSize, or what
+	                               over_limit says */
+	int over_limit;             /* enum milt_limit: which limit, when not the size */
 	milt_result_t result;
 } milt_msg_t;
 
@@ -100,8 +102,13 @@ typedef struct milt_msg {
 milt_msg_t *milt_msg_new(milt_conf_t *conf, keystore_t *ks);
 void milt_msg_free(milt_msg_t *m);
 
-/* Collecting: 0, or -1 out of memory / over a limit (then too_big is set
- * when it was the size). */
+/* Collecting: 0, or -1 out of memory / over a limit (then too_big is set,
+ * and over_limit says which when it was not the size).  milt_msg_add_rcpt
+ * returns 1 for a recipient past MaximumRecipients (refuse it: 452 4.5.3,
+ * MILT_RCPT_LIMIT_REPLY); the message goes on with the others. */
+#define MILT_RCPT_LIMIT_RCODE "452"
+#define MILT_RCPT_LIMIT_XCODE "4.5.3"
+#define MILT_RCPT_LIMIT_REPLY "Too many recipients"
 int milt_msg_set_sender(milt_msg_t *m, const char *sender);
 int milt_msg_add_rcpt(milt_msg_t *m, const char *rcpt);
 int milt_msg_add_header(milt_msg_t *m, const char *name, const char *value);
@@ -120,7 +127,18 @@ void milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
  * answers.  Internal errors answer as OnInternalError says; the reason goes
  * to the log and the audit only, never to the client. */
 enum milt_fail { MILT_FAIL_INTERNAL, MILT_FAIL_TOOBIG, MILT_FAIL_UNAUTHORIZED,
-	MILT_FAIL_POLICY };
+	MILT_FAIL_POLICY,
+	MILT_FAIL_LIMIT };
+
+/* The limits besides the size (issue 9), each with its own reply:
+ *   header field > MaximumHeaderLength     552 5.3.4
+ *   more than MaximumHeaders fields        552 5.3.4
+ *   more than MaximumMimeParts parts,
+ *   or nested deeper than MaximumMimeDepth 554 5.6.0
+ *   more than MaximumRecipients            452 4.5.3 for each recipient
+ *                                          past it (milt_msg_add_rcpt: 1) */
+enum milt_limit { MILT_LIMIT_NONE = 0, MILT_LIMIT_HEADER_LENGTH, MILT_LIMIT_HEADERS,
+	MILT_LIMIT_MIME };
 void milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason);
 
 /* Adds a header name to delete, or a header to add, to a result; 0, or

@@ -140,13 +140,17 @@ sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 	body.fd = milt_spool_fd(m->body);
 	smime_sign_set_opaque(s, m->conf->signing_mode == MILT_SIGN_OPAQUE);
 	smime_sign_set_tmpdir(s, m->conf->spool_dir, (size_t)m->conf->spool_memory);
+	smime_sign_set_limits(s, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth);
 	st = smime_sign_set_signer(s, key, cert, chain);
 	if (st == SMIME_OK)
 		st = smime_sign_run(s, chdrs, &body, milt_spool_writer, r->new_body);
 	if (st != SMIME_OK) {
 		char why[512];
 		snprintf(why, sizeof(why), "signing failed: %s", smime_sign_error(s));
-		milt_msg_fail(m, MILT_FAIL_INTERNAL, why);
+		if (st == SMIME_ERR_LIMIT)
+			m->over_limit = MILT_LIMIT_MIME;
+		milt_msg_fail(m, st == SMIME_ERR_LIMIT ? MILT_FAIL_LIMIT : MILT_FAIL_INTERNAL, why);
 		goto done;
 	}
 	if (result_take_headers(r, s) != 0) {

@@ -212,6 +212,8 @@ ctl_password(const char *file, const char *prompt, int verify, char *buf,
 			return fail("$%s: password longer than %zu characters",
 			    PASSWORD_ENV, size - 1);
 		memcpy(buf, env, strlen(env));
+		/* Wipe it where it was too: /proc/PID/environ shows that memory. */
+		OPENSSL_cleanse((char *)env, strlen(env));
 		return 0;
 	}
 	if (EVP_read_pw_string(buf, (int)size, prompt, verify) != 0) {

@@ -284,7 +284,9 @@ main(int argc, char **argv)
 	if (conf == NULL)
 		die("%s", err);
 	if (o.print_key != NULL) {
-		if (milt_conf_print_key(conf, o.print_key, stdout) != 0)
+		rc = milt_conf_print_key(conf, o.print_key, stdout);
+		milt_conf_unref(conf);
+		if (rc != 0)
 			die("-P %s: unknown key", o.print_key);
 		return 0;
 	}

@@ -37,7 +37,10 @@ typedef enum smime_status {
 	SMIME_ERR_CRYPTO,    /* OpenSSL failed; the message says where */
 	SMIME_ERR_IO,        /* a temporary file or the writer failed */
 	SMIME_ERR_USAGE,     /* no signer set, bad argument */
-	SMIME_ERR_NOKEY      /* decryption: no key for any recipient */
+	SMIME_ERR_NOKEY,     /* decryption: no key for any recipient */
+	SMIME_ERR_LIMIT      /* the MIME structure passes a limit set with
+	                        smime_sign_set_limits(): too many parts or
+	                        nested too deep; the message says which */
 } smime_status_t;
 
 /* What a message's top-level Content-Type says it already is. */
@@ -77,6 +80,15 @@ void smime_sign_set_opaque(smime_sign_t *s, int opaque);
 /* Where temporary files go (NULL: $TMPDIR or /tmp); data up to mem_max
  * octets stays in memory (default: 1 MiB, with $TMPDIR or /tmp). */
 void smime_sign_set_tmpdir(smime_sign_t *s, const char *dir, size_t mem_max);
+
+/*
+ * Limits on the MIME structure signed (0: the default, 1000 parts and 64
+ * levels; depth is capped at 64).  Parts are every entity, the top one
+ * included; a message/rfc822 and its body are one level each.  Before
+ * parsing, more lines that begin "Content-Type:" than max_parts is
+ * refused at once, so that the parser's work stays bounded too.
+ */
+void smime_sign_set_limits(smime_sign_t *s, unsigned max_parts, unsigned max_depth);
 
 /*
  * Signs.  content_headers holds the message's Content-* header lines

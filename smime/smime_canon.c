@@ -21,7 +21,9 @@
  * GMime (RFC 2047 / RFC 2231); such a multipart preamble or epilogue,
  * which no reader shows, is dropped.  Multipart/signed and
  * multipart/encrypted subtrees are left alone so as not to break what
- * they protect.  Nesting deeper than CANON_DEPTH_MAX is refused.
+ * they protect.  More parts or deeper nesting than the job's limits
+ * (smime_sign_set_limits; CANON_DEPTH_MAX at most) is refused, the parts
+ * counted once cheaply before parsing (smime_mime_prescan) and exactly after.
  *
  * The result is written with CRLF line ends everywhere (GMime's DOS
  * newline format, then a unix2dos filter for what GMime writes verbatim,
@@ -32,6 +34,7 @@
  */
 #include "smime/smime_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -301,10 +304,16 @@ canon_fix_composite_encoding(GMimeObject *obj)
 		g_mime_object_set_header(obj, "Content-Transfer-Encoding", "7bit", NULL);
 }
 
-static smime_status_t canon_fix_object(GMimeObject *obj, int depth, smime_err_t *err);
+/* The walk over the parsed tree: the limits and what was counted. */
+typedef struct canon_walk {
+	unsigned max_parts, max_depth, nparts;
+	smime_err_t *err;
+} canon_walk_t;
+
+static smime_status_t canon_fix_object(GMimeObject *obj, int depth, canon_walk_t *w);
 
 static smime_status_t
-canon_fix_multipart(GMimeMultipart *mp, int depth, smime_err_t *err)
+canon_fix_multipart(GMimeMultipart *mp, int depth, canon_walk_t *w)
 {
 	smime_status_t st = SMIME_OK;
 	int i, n = g_mime_multipart_get_count(mp);
@@ -315,12 +324,12 @@ canon_fix_multipart(GMimeMultipart *mp, int depth, smime_err_t *err)
 		g_mime_multipart_set_epilogue(mp, NULL);
 	canon_fix_composite_encoding(GMIME_OBJECT(mp));
 	for (i = 0; i < n && st == SMIME_OK; i++)
-		st = canon_fix_object(g_mime_multipart_get_part(mp, i), depth + 1, err);
+		st = canon_fix_object(g_mime_multipart_get_part(mp, i), depth + 1, w);
 	return st;
 }
 
 static smime_status_t
-canon_fix_message_part(GMimeMessagePart *mpart, int depth, smime_err_t *err)
+canon_fix_message_part(GMimeMessagePart *mpart, int depth, canon_walk_t *w)
 {
 	GMimeMessage *msg = g_mime_message_part_get_message(mpart);
 	GMimeObject *body;
@@ -330,24 +339,79 @@ canon_fix_message_part(GMimeMessagePart *mpart, int depth, smime_err_t *err)
 		return SMIME_OK;
 	canon_fix_headers(GMIME_OBJECT(msg));
 	body = g_mime_message_get_mime_part(msg);
-	return body != NULL ? canon_fix_object(body, depth + 1, err) : SMIME_OK;
+	return body != NULL ? canon_fix_object(body, depth + 1, w) : SMIME_OK;
 }
 
 static smime_status_t
-canon_fix_object(GMimeObject *obj, int depth, smime_err_t *err)
+canon_fix_object(GMimeObject *obj, int depth, canon_walk_t *w)
 {
-	if (depth > CANON_DEPTH_MAX)
-		return smime_err_set(err, SMIME_ERR_INPUT,
-		    "MIME structure nested deeper than %d levels", CANON_DEPTH_MAX);
+	if ((unsigned)depth >= w->max_depth)
+		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		    "MIME structure nested deeper than %u levels", w->max_depth);
+	if (++w->nparts > w->max_parts)
+		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		    "more than %u MIME parts", w->max_parts);
 	canon_fix_headers(obj);
 	if (GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj))
 		return SMIME_OK;
 	if (GMIME_IS_MULTIPART(obj))
-		return canon_fix_multipart(GMIME_MULTIPART(obj), depth, err);
+		return canon_fix_multipart(GMIME_MULTIPART(obj), depth, w);
 	if (GMIME_IS_MESSAGE_PART(obj))
-		return canon_fix_message_part(GMIME_MESSAGE_PART(obj), depth, err);
+		return canon_fix_message_part(GMIME_MESSAGE_PART(obj), depth, w);
 	if (GMIME_IS_PART(obj))
 		canon_fix_part(GMIME_PART(obj));
+	return SMIME_OK;
+}
+
+/*
+ * Before parsing: every entity GMime can make a multipart or message of
+ * has a "Content-Type:" line (a digest's parts default to message/rfc822,
+ * but their bodies need one to nest further), so more such lines than
+ * max_parts is refused at once.  This bounds the parser's boundary stack,
+ * whose cost grows with lines times depth (a 7 MB message nested 100,000
+ * deep took GMime over ten minutes).
+ */
+smime_status_t
+smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err)
+{
+	static const char ct[] = "content-type";
+	char buf[CANON_CHUNK];
+	size_t match = 0;       /* octets of "content-type" matched at line start */
+	int at_start = 1, in_name = 1;
+	unsigned long n = 0;
+	ssize_t got;
+
+	if (g_mime_stream_reset(in) != 0)
+		return canon_io_error(in, 0, err);
+	while ((got = g_mime_stream_read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < got; i++) {
+			char c = buf[i];
+
+			if (c == '\n') {
+				at_start = in_name = 1;
+				match = 0;
+				continue;
+			}
+			if (!in_name)
+				continue;
+			if (match < sizeof(ct) - 1) {
+				if ((char)tolower((unsigned char)c) == ct[match] && (at_start || match))
+					match++;
+				else
+					in_name = 0;
+			} else if (c == ':') {
+				if (++n > max_parts)
+					return smime_err_set(err, SMIME_ERR_LIMIT,
+					    "more than %u MIME parts", max_parts);
+				in_name = 0;
+			} else if (c != ' ' && c != '\t') {
+				in_name = 0;
+			}
+			at_start = 0;
+		}
+	}
+	if (got < 0 || g_mime_stream_reset(in) != 0)
+		return canon_io_error(in, 0, err);
 	return SMIME_OK;
 }
 
@@ -404,8 +468,10 @@ canon_write(GMimeObject *obj, GMimeStream *in, GMimeStream *out, smime_err_t *er
 
 smime_status_t
 smime_canon_build(const char *content_headers, const smime_body_t *body,
-    const char *dir, size_t mem_max, GMimeStream **canon, smime_err_t *err)
+    const char *dir, size_t mem_max, const smime_limits_t *limits,
+    GMimeStream **canon, smime_err_t *err)
 {
+	canon_walk_t w = { SMIME_PARTS_DEFAULT, CANON_DEPTH_MAX, 0, err };
 	GMimeStream *in = NULL, *out = NULL;
 	GMimeObject *obj = NULL;
 	smime_status_t st;
@@ -417,11 +483,17 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
 		return smime_err_set(err, SMIME_ERR_USAGE,
 		    "the content headers contain an empty line");
 	in = smime_spool_new(dir, mem_max);
+	if (limits != NULL && limits->max_parts != 0)
+		w.max_parts = limits->max_parts;
+	if (limits != NULL && limits->max_depth != 0 && limits->max_depth < CANON_DEPTH_MAX)
+		w.max_depth = limits->max_depth;
 	st = canon_normalise(content_headers, body, in, err);
+	if (st == SMIME_OK)
+		st = smime_mime_prescan(in, w.max_parts, err);
 	if (st == SMIME_OK)
 		st = canon_parse(in, &obj, err);
 	if (st == SMIME_OK)
-		st = canon_fix_object(obj, 0, err);
+		st = canon_fix_object(obj, 0, &w);
 	if (st == SMIME_OK) {
 		out = smime_spool_new(dir, mem_max);
 		st = canon_write(obj, in, out, err);

@@ -248,7 +248,7 @@ smime_encrypt_run(smime_encrypt_t *e, const char *content_headers,
 	if (e->tmpdir_nomem)
 		return smime_err_set(&e->err, SMIME_ERR_NOMEM, "cannot store the tmpdir");
 	st = raw ? enc_raw_entity(e, content_headers, body, &ent) :
-	    smime_canon_build(content_headers, body, e->tmpdir, e->mem_max, &ent, &e->err);
+	    smime_canon_build(content_headers, body, e->tmpdir, e->mem_max, NULL, &ent, &e->err);
 	if (st == SMIME_OK && (cms = enc_cms_new(e)) == NULL)
 		st = e->err.code;
 	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)

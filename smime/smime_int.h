@@ -77,9 +77,18 @@ int smime_spool_on_disk(GMimeStream *spool);
  * what is not 7-bit safe and writes it with CRLF line ends to a new spool
  * (*canon, positioned at 0) in dir.
  */
+typedef struct smime_limits {
+	unsigned max_parts, max_depth;  /* 0: SMIME_PARTS_DEFAULT, CANON_DEPTH_MAX */
+} smime_limits_t;
+#define SMIME_PARTS_DEFAULT 1000
+
+/* Before GMime parses in (seekable; left at 0): SMIME_ERR_LIMIT when more
+ * lines begin "Content-Type:" than max_parts (smime_canon.c). */
+smime_status_t smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err);
+
 smime_status_t smime_canon_build(const char *content_headers,
     const smime_body_t *body, const char *dir, size_t mem_max,
-    GMimeStream **canon, smime_err_t *err);
+    const smime_limits_t *limits, GMimeStream **canon, smime_err_t *err);
 
 /* ---- output (smime_out.c) ---- */
 

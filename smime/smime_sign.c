@@ -41,6 +41,7 @@ struct smime_sign {
 	char *tmpdir;                   /* NULL: $TMPDIR or /tmp */
 	int tmpdir_nomem;               /* set_tmpdir could not copy it */
 	size_t mem_max;
+	smime_limits_t limits;
 	size_t nheaders;
 	const char *hname[SIGN_HEADERS_MAX];
 	char *hvalue[SIGN_HEADERS_MAX];
@@ -310,6 +311,13 @@ sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
 	return st;
 }
 
+void
+smime_sign_set_limits(smime_sign_t *s, unsigned max_parts, unsigned max_depth)
+{
+	s->limits.max_parts = max_parts;
+	s->limits.max_depth = max_depth;
+}
+
 smime_status_t
 smime_sign_run(smime_sign_t *s, const char *content_headers,
     const smime_body_t *body, smime_write_fn out, void *arg)
@@ -325,7 +333,7 @@ smime_sign_run(smime_sign_t *s, const char *content_headers,
 	if ((st = sign_check(s, body, out)) != SMIME_OK)
 		return st;
 	st = smime_canon_build(content_headers, body, s->tmpdir, s->mem_max,
-	    &canon, &s->err);
+	    &s->limits, &canon, &s->err);
 	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)
 		st = smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot set up the output");
 	if (st == SMIME_OK)
