@@ -92,7 +92,13 @@ test_profiles(void **state)
 		assert_string_equal((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name),
 		    "p@example.net");
 		GENERAL_NAMES_free(san);
-		assert_non_null(X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL) ? x : NULL);
+		{
+			CRL_DIST_POINTS *cdp = X509_get_ext_d2i(x, NID_crl_distribution_points,
+			    NULL, NULL);
+
+			assert_non_null(cdp);
+			CRL_DIST_POINTS_free(cdp);
+		}
 		X509_free(x);
 	}
 	keystore_ca_free(ca);
