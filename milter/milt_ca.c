@@ -323,9 +323,9 @@ http_request(struct evhttp_request *req, void *arg)
 		portal_form(req);
 	else if (cmd != EVHTTP_REQ_GET)
 		evhttp_send_error(req, 405, NULL);
-	else if (strcmp(uri, "/ca.crl") == 0 && http_crl_file(h) == 0)
+	else if (strcmp(uri, "/ca.crl") == 0 && h->ca != NULL && http_crl_file(h) == 0)
 		http_send(req, "application/pkix-crl", h->crl, h->crl_len);
-	else if (strcmp(uri, "/ca.crt") == 0)
+	else if (strcmp(uri, "/ca.crt") == 0 && h->crt_len > 0)
 		http_send(req, "application/pkix-cert", h->crt, h->crt_len);
 	else
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
@@ -374,7 +374,7 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
 	char host[256];
 	const char *colon = strrchr(conf->http_listen, ':');
-	X509 *x = keystore_ca_issuer(ca);
+	X509 *x = ca != NULL ? keystore_ca_issuer(ca) : NULL;
 	int n;
 
 	if (h == NULL || colon == NULL) {
@@ -390,10 +390,10 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	h->ks = ks;
 	h->pipe[0] = h->pipe[1] = -1;
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->http_listen), conf->http_listen);
-	n = i2d_X509(x, &h->crt);
+	n = x != NULL ? i2d_X509(x, &h->crt) : 0;
 	X509_free(x);
 	h->crt_len = n > 0 ? (size_t)n : 0;
-	if (n <= 0 || pipe(h->pipe) != 0 || (h->base = event_base_new()) == NULL
+	if (n < 0 || pipe(h->pipe) != 0 || (h->base = event_base_new()) == NULL
 	    || (h->http = evhttp_new(h->base)) == NULL)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else if (evhttp_bind_socket(h->http, host, (ev_uint16_t)atoi(colon + 1)) != 0)
@@ -401,7 +401,7 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 		    strerror(errno));
 	else if ((h->timer = event_new(h->base, -1, EV_PERSIST, http_crl, h)) == NULL
 	    || (h->wake = event_new(h->base, h->pipe[0], EV_READ, http_wake, h->base)) == NULL
-	    || event_add(h->timer, &tv) != 0 || event_add(h->wake, NULL) != 0)
+	    || (ca != NULL && event_add(h->timer, &tv) != 0) || event_add(h->wake, NULL) != 0)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else {
 		evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
@@ -409,8 +409,9 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 		evhttp_set_max_body_size(h->http, 2000);
 		evhttp_set_timeout(h->http, 30);
 		evhttp_set_gencb(h->http, http_request, h);
-		http_crl(-1, 0, h);
-		if (h->crl == NULL)
+		if (ca != NULL)
+			http_crl(-1, 0, h);
+		if (ca != NULL && h->crl == NULL)
 			snprintf(why, size, "CA: cannot make a CRL");
 		else if (pthread_create(&h->thread, NULL, http_run, h) == 0)
 			return h;

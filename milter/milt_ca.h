@@ -37,7 +37,8 @@ keystore_ca_t *milt_ca_open(const milt_conf_t *conf, keystore_t *ks,
 int milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
     char *why, size_t size);
 
-/* Binds HTTPListen and serves from a thread; NULL with why filled. */
+/* Binds HTTPListen and serves from a thread; NULL with why filled.  ca
+ * NULL (enrollment over CMP only): the portal alone. */
 milt_ca_http_t *milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca,
     keystore_t *ks, char *why, size_t size);
 void milt_ca_stop(milt_ca_http_t *h);

@@ -235,7 +235,7 @@ serve(milt_conf_t *conf, int foreground)
 	write_pid(conf);
 	if (audit != NULL && milt_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
-	if (g_ca != NULL && *conf->http_listen != '\0'
+	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->http_listen != '\0'
 	    && (http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
 		die("%s", err);
 	milt_enroll_install(g_ca);

@@ -17,7 +17,7 @@ fi
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/gate.sh"
 need_gateway
-need_tools openssl
+need_tools openssl curl
 
 C="$T/cmp"
 mkdir -p "$C"
@@ -96,4 +96,17 @@ mock_stop
 gate_run -o PolicyFile="$T/policy" -o EnrollmentSMTP=127.0.0.1:9 -t "$T/m.eml" \
     --from alice@example.com --rcpt zed@example.net --client 127.0.0.1 >"$T/out2.eml" 2>"$T/gate2.err"
 check "CMP server down: the message is tempfailed (451)" grep -q '451 4.3.0' "$T/gate2.err"
+
+# The daemon with CMP and no embedded CA runs the pickup portal alone.
+HP=$(free_port)
+if gate_start -o "HTTPListen=127.0.0.1:$HP" && wait_port "$HP" "$GATE_PID" 50; then
+	ok "CMP without the embedded CA: the daemon serves the portal on $HP"
+	check "the portal answers (unknown link: 404)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' \
+	    'http://127.0.0.1:$HP/pickup?t=00')\" = 404 ]"
+	check "no CA certificate to serve (404)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' \
+	    'http://127.0.0.1:$HP/ca.crt')\" = 404 ]"
+	gate_stop
+else
+	not_ok "CMP without the embedded CA: the daemon serves the portal"
+fi
 done_testing
