@@ -106,12 +106,15 @@ tests/tools/mimetool: tests/tools/mimetool.o
 tools: $(TOOLS_BIN)
 
 # The benchmark's instruments, never installed: a do-nothing milter (the
-# row that costs only the milter protocol) and OpenSSL's floor per message.
-BENCH_BIN = tests/bench/nullmilter tests/bench/floor
+# row that costs only the milter protocol), OpenSSL's floor per message and
+# a driver of the certificate lookup.
+BENCH_BIN = tests/bench/nullmilter tests/bench/floor tests/bench/lookup
 tests/bench/nullmilter: tests/bench/nullmilter.o
 	$(CC) $(LDFLAGS) -o $@ $< $(MILTER_LIBS)
 tests/bench/floor: tests/bench/floor.o
 	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+tests/bench/lookup: tests/bench/lookup.o directory/libdir.a keystore/libkeystore.a smime/libsmime.a
+	$(CC) $(LDFLAGS) -o $@ $< directory/libdir.a keystore/libkeystore.a smime/libsmime.a $(PKG_LIBS)
 
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh

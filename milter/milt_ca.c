@@ -373,12 +373,12 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	milt_ca_http_t *h = calloc(1, sizeof(*h));
 	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
 	char host[256];
-	const char *colon = strrchr(conf->http_listen, ':');
+	const char *colon = strrchr(conf->ca_http_listen, ':');
 	X509 *x = ca != NULL ? keystore_ca_issuer(ca) : NULL;
 	int n;
 
 	if (h == NULL || colon == NULL) {
-		snprintf(why, size, "HTTPListen: cannot start");
+		snprintf(why, size, "CAHTTPListen: cannot start");
 		free(h);
 		X509_free(x);
 		return NULL;
@@ -389,7 +389,7 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	h->max_failures = (int)conf->pickup_max_failures;
 	h->ks = ks;
 	h->pipe[0] = h->pipe[1] = -1;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->http_listen), conf->http_listen);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->ca_http_listen), conf->ca_http_listen);
 	n = x != NULL ? i2d_X509(x, &h->crt) : 0;
 	X509_free(x);
 	h->crt_len = n > 0 ? (size_t)n : 0;
@@ -397,7 +397,7 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	    || (h->http = evhttp_new(h->base)) == NULL)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else if (evhttp_bind_socket(h->http, host, (ev_uint16_t)atoi(colon + 1)) != 0)
-		snprintf(why, size, "HTTPListen %s: cannot bind: %s", conf->http_listen,
+		snprintf(why, size, "CAHTTPListen %s: cannot bind: %s", conf->ca_http_listen,
 		    strerror(errno));
 	else if ((h->timer = event_new(h->base, -1, EV_PERSIST, http_crl, h)) == NULL
 	    || (h->wake = event_new(h->base, h->pipe[0], EV_READ, http_wake, h->base)) == NULL

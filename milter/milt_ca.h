@@ -1,7 +1,7 @@
 /*
  * milt_ca.h: the gateway's side of the embedded CA (issue 5): its settings
  * from the configuration, and the HTTP endpoint (libevent's evhttp, on
- * HTTPListen) that serves the CRL (/ca.crl, re-issued every CACRLInterval)
+ * CAHTTPListen) that serves the CRL (/ca.crl, re-issued every CACRLInterval)
  * and the issuing certificate (/ca.crt) from its own thread, and the
  * enrollment pickup portal (GET /pickup?t=TOKEN, a form; POST /pickup, the
  * PKCS#12 once, with the password; milt_pickup.h).
@@ -37,7 +37,7 @@ keystore_ca_t *milt_ca_open(const milt_conf_t *conf, keystore_t *ks,
 int milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
     char *why, size_t size);
 
-/* Binds HTTPListen and serves from a thread; NULL with why filled.  ca
+/* Binds CAHTTPListen and serves from a thread; NULL with why filled.  ca
  * NULL (enrollment over CMP only): the portal alone. */
 milt_ca_http_t *milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca,
     keystore_t *ks, char *why, size_t size);

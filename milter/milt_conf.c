@@ -123,6 +123,8 @@ static const conf_key_t conf_keys[] = {
 	{ "CRLDirectory", T_PATH, "", OFF(crl_dir), 0, 0, NULL },
 	/* Policy (issue 6) */
 	{ "PolicyFile", T_PATH, "", OFF(policy_file), 0, 0, NULL },
+	/* Operations (issue 10) */
+	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 	/* Limits (issue 9). */
 	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
 	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },
@@ -140,7 +142,7 @@ static const conf_key_t conf_keys[] = {
 	{ "CAIssuerURL", T_STR, "", OFF(ca_issuer_url), 0, 0, NULL },
 	{ "CACRLInterval", T_INT, "3600", OFF(ca_crl_interval), 60, 604800, NULL },
 	{ "CACRLDays", T_INT, "7", OFF(ca_crl_days), 1, 365, NULL },
-	{ "HTTPListen", T_STR, "127.0.0.1:8896", OFF(http_listen), 0, 0, NULL },
+	{ "CAHTTPListen", T_STR, "127.0.0.1:8896", OFF(ca_http_listen), 0, 0, NULL },
 	{ "CMPServer", T_STR, "", OFF(cmp_server), 0, 0, NULL },
 	{ "CMPPath", T_STR, "pkix/", OFF(cmp_path), 0, 0, NULL },
 	{ "CMPReference", T_STR, "", OFF(cmp_reference), 0, 0, NULL },
@@ -671,7 +673,7 @@ conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen
 }
 
 /* The embedded CA's derived defaults: CADirectory under StateDirectory,
- * the CRL and issuer URLs on HTTPListen. */
+ * the CRL and issuer URLs on CAHTTPListen. */
 static int
 conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
 {
@@ -681,21 +683,21 @@ conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
 		free(c->ca_dir);
 		c->ca_dir = path_under(c->state_dir, "ca");
 	}
-	if (*c->http_listen != '\0' && strchr(c->http_listen, ':') == NULL)
-		return snprintf(err, errlen, "HTTPListen: want HOST:PORT, not \"%s\"",
-		    c->http_listen), -1;
-	if (*c->ca_crl_url == '\0' && *c->http_listen != '\0') {
-		snprintf(url, sizeof(url), "http://%s/ca.crl", c->http_listen);
+	if (*c->ca_http_listen != '\0' && strchr(c->ca_http_listen, ':') == NULL)
+		return snprintf(err, errlen, "CAHTTPListen: want HOST:PORT, not \"%s\"",
+		    c->ca_http_listen), -1;
+	if (*c->ca_crl_url == '\0' && *c->ca_http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s/ca.crl", c->ca_http_listen);
 		free(c->ca_crl_url);
 		c->ca_crl_url = strdup(url);
 	}
-	if (*c->ca_issuer_url == '\0' && *c->http_listen != '\0') {
-		snprintf(url, sizeof(url), "http://%s/ca.crt", c->http_listen);
+	if (*c->ca_issuer_url == '\0' && *c->ca_http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s/ca.crt", c->ca_http_listen);
 		free(c->ca_issuer_url);
 		c->ca_issuer_url = strdup(url);
 	}
-	if (*c->portal_url == '\0' && *c->http_listen != '\0') {
-		snprintf(url, sizeof(url), "http://%s", c->http_listen);
+	if (*c->portal_url == '\0' && *c->ca_http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s", c->ca_http_listen);
 		free(c->portal_url);
 		c->portal_url = strdup(url);
 	}

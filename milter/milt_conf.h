@@ -107,6 +107,8 @@ typedef struct milt_conf {
 	/* Policy (issue 6) */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* Operations (issue 10) */
+	char *http_listen;             /* HTTPListen ("" = no endpoints) */
 	/* Limits on what a sender sizes (issue 9). */
 	long long max_mime_parts;      /* MaximumMimeParts */
 	long long max_mime_depth;      /* MaximumMimeDepth */
@@ -120,11 +122,11 @@ typedef struct milt_conf {
 	long long ca_days;             /* CAValidityDays */
 	long long ca_root_days;        /* CARootValidityDays */
 	char *ca_subject;              /* CASubject */
-	char *ca_crl_url;              /* CACRLURL (default on HTTPListen) */
-	char *ca_issuer_url;           /* CAIssuerURL (default on HTTPListen) */
+	char *ca_crl_url;              /* CACRLURL (default on CAHTTPListen) */
+	char *ca_issuer_url;           /* CAIssuerURL (default on CAHTTPListen) */
 	long long ca_crl_interval;     /* CACRLInterval, seconds */
 	long long ca_crl_days;         /* CACRLDays */
-	char *http_listen;             /* HTTPListen ("" = no HTTP server) */
+	char *ca_http_listen;          /* CAHTTPListen ("" = no CA endpoint, portal) */
 	int ca_enroll_employees;       /* CAEnrollEmployees */
 	char *cmp_server;              /* CMPServer ("" = the embedded CA issues) */
 	char *cmp_path;                /* CMPPath */
@@ -134,7 +136,7 @@ typedef struct milt_conf {
 	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
 	char *enroll_sender;           /* EnrollmentSender */
 	long long enroll_timeout;      /* EnrollmentTimeout, seconds */
-	char *portal_url;              /* PortalURL (default http://HTTPListen) */
+	char *portal_url;              /* PortalURL (default http://CAHTTPListen) */
 	char *pickup_dir;              /* PickupDirectory */
 	long long pickup_lifetime;     /* PickupLifetime, seconds */
 	long long pickup_max_failures; /* PickupMaxFailures */

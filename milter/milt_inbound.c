@@ -87,27 +87,6 @@ in_item(inbound_t *in, const char *keyword, const char *fmt, ...)
 		    detail[0] ? ")" : "");
 }
 
-/* The one mailbox of the From header, malloc'ed, or NULL. */
-static char *
-in_from(const milt_msg_t *m)
-{
-	const char *value = milt_msg_header(m, "From");
-	InternetAddressList *list;
-	char *addr = NULL;
-
-	if (value == NULL || (list = internet_address_list_parse(NULL, value)) == NULL)
-		return NULL;
-	if (internet_address_list_length(list) == 1) {
-		InternetAddress *ia = internet_address_list_get_address(list, 0);
-
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			addr = strdup(internet_address_mailbox_get_addr(
-			    INTERNET_ADDRESS_MAILBOX(ia)));
-	}
-	g_object_unref(list);
-	return addr;
-}
-
 /* "Name: value\n" lines of the given headers. */
 static char *
 in_join(char *const *names, char *const *values, size_t n, int content_only)
@@ -275,7 +254,7 @@ in_verify(inbound_t *in)
 	milt_msg_t *m = in->m;
 	smime_verify_t *v = smime_verify_new(m->conf->trust);
 	milt_spool_t *sp = in_spool(m);
-	char *from = in_from(m);
+	char *from = milt_msg_from_address(m);
 	smime_verdict_t vd;
 	int rc = 0;
 

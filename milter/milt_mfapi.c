@@ -11,15 +11,25 @@
  * Threads: libmilter runs one thread per connection; the only shared
  * state is the configuration in force (taken under a lock, pinned per
  * connection) and the keystore (thread-safe).
+ *
+ * Signals (milt_mfapi_main): libmilter's own signal thread stops the
+ * filter on SIGHUP, SIGTERM and SIGINT.  We keep SIGHUP from it: every
+ * thread blocks the three from milt_mfapi_listen() on, smfi_main() runs in
+ * a thread of its own, and the main thread waits in sigwait() for SIGHUP
+ * alone, so Linux hands it SIGHUP (a process signal goes to the main thread
+ * first when it waits for it) and SIGTERM/SIGINT to libmilter.  The main
+ * thread only wakes the reload thread, so it is back in sigwait() at once.
  */
 #include "milter/milt_mfapi.h"
 #include "milter/milt_audit.h"
 #include "milter/milt_log.h"
+#include "milter/milt_metrics.h"
 #include "milter/milt_msg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +63,18 @@ conf_current(void)
 
 	pthread_mutex_lock(&gw.lock);
 	c = milt_conf_ref(gw.conf);
+	pthread_mutex_unlock(&gw.lock);
+	return c;
+}
+
+/* The configuration in force, with a reference (milt_http.c's getter). */
+milt_conf_t *
+milt_mfapi_conf(void)
+{
+	milt_conf_t *c;
+
+	pthread_mutex_lock(&gw.lock);
+	c = gw.conf != NULL ? milt_conf_ref(gw.conf) : NULL;
 	pthread_mutex_unlock(&gw.lock);
 	return c;
 }
@@ -166,17 +188,21 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 
 	if (gw.audit != NULL && milt_audit_record(gw.audit, m, err, sizeof(err)) != 0) {
 		milt_log(LOG_ERR, m->qid, "%s", err);
+		milt_metrics_error("audit");
 		if (conn->conf->on_audit_error == MILT_ON_TEMPFAIL)
 			milt_msg_tempfail(m, "the audit log cannot be written");
 	}
 	/* Policy (issue 6): held in the MTA's hold queue. */
-	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS)
+	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS) {
+		milt_metrics_error("mta");
 		milt_msg_tempfail(m, "the MTA refused to hold the message");
+	}
 	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 	}
 	milt_msg_log(m);
+	milt_metrics_message(r->direction, r->action);
 	conn_msg_end(conn);
 	return rc;
 }
@@ -392,12 +418,27 @@ listener_nodelay(void)
 	return n;
 }
 
+/* Every thread started from now on inherits the blocked signals. */
+static void
+signals_block(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int
 milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
     char *err, size_t errlen)
 {
 	const char *sock = conf->socket;
 
+	signals_block();
 	gw.conf = milt_conf_ref(conf);
 	gw.ks = ks;
 	gw.audit = audit;
@@ -420,14 +461,98 @@ milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
 	return 0;
 }
 
-int
-milt_mfapi_main(void)
-{
-	int rc = smfi_main();
+/* Reload (SIGHUP): the main thread asks, this thread does the work. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int asked, stop;
+	milt_reload_fn fn;
+	void *arg;
+} rl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL, NULL };
 
+/* Publishes conf (one reference, taken over); open connections keep theirs. */
+void
+milt_mfapi_swap(milt_conf_t *conf)
+{
+	milt_conf_t *old;
+
+	pthread_mutex_lock(&gw.lock);
+	old = gw.conf;
+	gw.conf = conf;
+	pthread_mutex_unlock(&gw.lock);
+	milt_conf_unref(old);
+}
+
+static void *
+reload_thread(void *arg)
+{
+	pthread_mutex_lock(&rl.lock);
+	for (;;) {
+		milt_conf_t *c;
+
+		while (!rl.asked && !rl.stop)
+			pthread_cond_wait(&rl.cond, &rl.lock);
+		if (rl.stop)
+			break;
+		rl.asked = 0;
+		pthread_mutex_unlock(&rl.lock);
+		if ((c = rl.fn(rl.arg)) != NULL)
+			milt_mfapi_swap(c);
+		pthread_mutex_lock(&rl.lock);
+	}
+	pthread_mutex_unlock(&rl.lock);
+	return NULL;
+}
+
+static struct {
+	pthread_t main;
+	int rc;
+} sv;
+
+static void *
+serve_thread(void *arg)
+{
+	sv.rc = smfi_main();
+	pthread_kill(sv.main, SIGUSR2);
+	return NULL;
+}
+
+int
+milt_mfapi_main(milt_reload_fn reload, void *arg)
+{
+	pthread_t srv, rld;
+	sigset_t wait;
+	int sig = 0;
+
+	signals_block();
+	rl.fn = reload;
+	rl.arg = arg;
+	sv.main = pthread_self();
+	if (pthread_create(&rld, NULL, reload_thread, NULL) != 0)
+		return -1;
+	if (pthread_create(&srv, NULL, serve_thread, NULL) != 0) {
+		sv.rc = MI_FAILURE;
+		goto out;
+	}
+	sigemptyset(&wait);
+	sigaddset(&wait, SIGHUP);
+	sigaddset(&wait, SIGUSR2);
+	while (sigwait(&wait, &sig) == 0 && sig == SIGHUP) {
+		pthread_mutex_lock(&rl.lock);
+		rl.asked = 1;
+		pthread_cond_signal(&rl.cond);
+		pthread_mutex_unlock(&rl.lock);
+	}
+	pthread_join(srv, NULL);
+out:
+	pthread_mutex_lock(&rl.lock);
+	rl.stop = 1;
+	pthread_cond_signal(&rl.cond);
+	pthread_mutex_unlock(&rl.lock);
+	pthread_join(rld, NULL);
 	pthread_mutex_lock(&gw.lock);
 	milt_conf_unref(gw.conf);
 	gw.conf = NULL;
 	pthread_mutex_unlock(&gw.lock);
-	return rc == MI_SUCCESS ? 0 : -1;
+	return sv.rc == MI_SUCCESS ? 0 : -1;
 }

@@ -5,6 +5,7 @@
  * table of SMTP replies.
  */
 #include "milter/milt_msg.h"
+#include "milter/milt_metrics.h"
 #include "directory/dir_lookup.h"
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <gmime/gmime.h>
 
 milt_msg_t *
 milt_msg_new(milt_conf_t *conf, keystore_t *ks)
@@ -207,6 +209,26 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 	return NULL;
 }
 
+char *
+milt_msg_from_address(const milt_msg_t *m)
+{
+	const char *value = milt_msg_header(m, "From");
+	InternetAddressList *list;
+	char *addr = NULL;
+
+	if (value == NULL || (list = internet_address_list_parse(NULL, value)) == NULL)
+		return NULL;
+	if (internet_address_list_length(list) == 1) {
+		InternetAddress *ia = internet_address_list_get_address(list, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			addr = strdup(internet_address_mailbox_get_addr(
+			    INTERNET_ADDRESS_MAILBOX(ia)));
+	}
+	g_object_unref(list);
+	return addr;
+}
+
 int
 milt_result_strip(milt_result_t *r, const char *name)
 {
@@ -283,7 +305,9 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
 	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
+	static const char *const cls_names[] = { "internal", "toobig", "unauthorized", "policy" };
 
+	milt_metrics_error(cls_names[cls]);
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
 	case MILT_ON_ACCEPT:

@@ -161,6 +161,10 @@ int milt_msg_is_content_header(const char *name);
 /* The value of the first header field called name, or NULL. */
 const char *milt_msg_header(const milt_msg_t *m, const char *name);
 
+/* The one mailbox of the From header (a list of one mailbox, not a
+ * group), malloc'ed, or NULL. */
+char *milt_msg_from_address(const milt_msg_t *m);
+
 /* Writes the Postfix-style log line for the result. */
 void milt_msg_log(const milt_msg_t *m);
 

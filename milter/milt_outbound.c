@@ -23,30 +23,6 @@
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 
-/* The one mailbox of the From header, malloc'ed, or NULL. */
-static char *
-from_address(const milt_msg_t *m)
-{
-	const char *value = milt_msg_header(m, "From");
-	InternetAddressList *list;
-	InternetAddress *ia;
-	char *addr = NULL;
-
-	if (value == NULL)
-		return NULL;
-	list = internet_address_list_parse(NULL, value);
-	if (list == NULL)
-		return NULL;
-	if (internet_address_list_length(list) == 1) {
-		ia = internet_address_list_get_address(list, 0);
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			addr = strdup(internet_address_mailbox_get_addr(
-			    INTERNET_ADDRESS_MAILBOX(ia)));
-	}
-	g_object_unref(list);
-	return addr;
-}
-
 /* The signing-oracle check: may this client have mail signed as addr? */
 static int
 signer_authorized(const milt_msg_t *m, const char *addr)
@@ -188,7 +164,7 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		return milt_msg_pass(m, "pass", "already signed");
 	if (!sign)
 		return milt_msg_pass(m, "unsigned", "policy: sign=no for every recipient");
-	if ((addr = from_address(m)) == NULL)
+	if ((addr = milt_msg_from_address(m)) == NULL)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {
 		milt_msg_pass(m, "unsigned", "From <%s> is not in LocalDomains", addr);

@@ -9,10 +9,12 @@
 #include "directory/dir_lookup.h"
 #include "milter/milt_log.h"
 #include "milter/milt_enroll.h"
+#include "milter/milt_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Logs what the lookup said of each candidate that was not taken. */
 static void
@@ -39,11 +41,16 @@ rcpt_cert(const milt_msg_t *m, milt_policy_res_t *p, size_t i)
 	enum policy_cert c;
 	dir_answer_t a;
 	dir_status_t st;
+	struct timespec t0, t1;
 
 	if (l == NULL || p->res.d[i].passthrough ||
 	    p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_NEVER)
 		return POLICY_CERT_UNKNOWN;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = dir_lookup_find(l, m->rcpts[i], &a);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	milt_metrics_lookup((int)st, a.source, (double)(t1.tv_sec - t0.tv_sec)
+	    + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	log_answer(m, m->rcpts[i], &a);
 	if (st == DIR_OK) {
 		p->certs[i] = a.cert;

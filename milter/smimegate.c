@@ -9,6 +9,7 @@
 #include "milter/milt_audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
+#include "milter/milt_http.h"
 #include "milter/milt_mfapi.h"
 #include "milter/milt_offline.h"
 #include "keystore/keystore.h"
@@ -215,12 +216,55 @@ open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 		die("cannot switch back to root: %s", strerror(errno));
 }
 
+/*
+ * SIGHUP: the file and the -o options read again, validated fully (rules,
+ * trust anchors, CRLs, directories); NULL keeps the configuration in force
+ * and logs why ("file:line: ...").  What is opened once at start-up (the
+ * socket, the user, the state, the keystore, the audit log) stays.
+ */
+static struct {
+	const opts_t *o;
+	const milt_conf_t *first;
+} reload_src;
+
 static int
-serve(milt_conf_t *conf, int foreground)
+changed(const char *a, const char *b)
 {
+	return strcmp(a, b) != 0;
+}
+
+static milt_conf_t *
+reload_conf(void *arg)
+{
+	const milt_conf_t *f = reload_src.first;
+	milt_conf_t *c;
+	char err[1024];
+
+	c = milt_conf_load(reload_src.o->conf_file, reload_src.o->overrides,
+	    reload_src.o->noverrides, err, sizeof(err));
+	if (c == NULL) {
+		milt_log(LOG_ERR, NULL, "reload failed, keeping the configuration in "
+		    "force: %s", err);
+		return NULL;
+	}
+	if (changed(c->socket, f->socket) || changed(c->user, f->user) ||
+	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
+	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
+	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file))
+		milt_log(LOG_WARNING, NULL, "reload: Socket, UserID, PidFile, StateDirectory, "
+		    "the keystore and audit keys take effect at restart only");
+	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
+	return c;
+}
+
+static int
+serve(milt_conf_t *conf, const opts_t *o)
+{
+	int foreground = o->foreground;
 	struct passwd *pw = service_user(conf);
 	milt_audit_t *audit;
-	milt_ca_http_t *http = NULL;
+	milt_ca_http_t *ca_http = NULL;
+	milt_http_t *http = NULL;
 	char err[512];
 	keystore_t *ks;
 	int rc;
@@ -229,22 +273,31 @@ serve(milt_conf_t *conf, int foreground)
 	open_state(conf, pw, &ks, &audit);
 	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
+	if (*conf->http_listen != '\0' &&
+	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, audit != NULL,
+	    err, sizeof(err))) == NULL)
+		die("%s", err);
 	drop_privileges(pw);
 	if (!foreground && conf->background && daemon(0, 0) != 0)
 		die("cannot go to the background: %s", strerror(errno));
 	write_pid(conf);
 	if (audit != NULL && milt_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
-	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->http_listen != '\0'
-	    && (http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
+	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->ca_http_listen != '\0'
+	    && (ca_http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
 		die("%s", err);
 	milt_enroll_install(g_ca);
+	if (http != NULL && milt_http_start(http) != 0)
+		die("cannot start the HTTP thread: %s", strerror(errno));
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
 	    conf->state_dir);
-	rc = milt_mfapi_main();
+	reload_src.o = o;
+	reload_src.first = conf;
+	rc = milt_mfapi_main(reload_conf, NULL);
 	milt_log(LOG_INFO, NULL, "stopping");
-	milt_ca_stop(http);
+	milt_ca_stop(ca_http);
 	keystore_ca_free(g_ca);
+	milt_http_close(http);
 	milt_audit_close(audit);
 	if (*conf->pid_file != '\0')
 		unlink(conf->pid_file);
@@ -298,7 +351,7 @@ main(int argc, char **argv)
 		milt_log_stderr(1);
 		rc = offline(conf, &o.off);
 	} else
-		rc = serve(conf, o.foreground);
+		rc = serve(conf, &o);
 	milt_conf_unref(conf);
 	return rc;
 }

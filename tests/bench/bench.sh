@@ -11,6 +11,7 @@
 #   BENCH_SIZE      message size in bytes [10240]
 #   BENCH_LARGE_MB  the large message, in MB [25]
 #   BENCH_NAIVE     messages for the naive `openssl cms` row [100]
+#   BENCH_LOOKUPS   lookups per lookup row [2000]
 #   BENCH_ONLY      a space-separated subset of: e2e cpu large naive lookup
 #
 # Rows that need a feature this build lacks (encryption, directory
@@ -25,12 +26,17 @@
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
+. "$top/tests/lib/dirpki.sh"
+. "$top/tests/lib/slapd.sh"
+. "$top/tests/lib/redis.sh"
+. "$top/tests/lib/httpd.sh"
 
 N=${BENCH_MESSAGES:-1000}
 SESS=${BENCH_SESSIONS:-10}
 SIZE=${BENCH_SIZE:-10240}
 LARGE_MB=${BENCH_LARGE_MB:-25}
 NAIVE=${BENCH_NAIVE:-100}
+LOOKUPS=${BENCH_LOOKUPS:-2000}
 ONLY=${BENCH_ONLY:-e2e cpu large naive lookup}
 WARM=20
 REPEAT=${BENCH_REPEAT:-3}
@@ -49,22 +55,13 @@ calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 
 # --- what this build can do ------------------------------------------
 
-# Encryption exists when the configuration knows the key.
+# Encryption (and the certificate lookup it needs) exists when the
+# configuration knows the directory key (asked of the test configuration:
+# /dev/null is writable by others, which smimegate refuses).
 HAVE_ENCRYPT=no
-"$top/smimegate" -c /dev/null -P Encryption >/dev/null 2>&1 && HAVE_ENCRYPT=yes
-HAVE_LOOKUP=no
-"$top/smimectl" -h 2>&1 | grep -q '^ *lookup' && HAVE_LOOKUP=yes
-
-# pending encrypt|lookup: what a row of a missing feature shows.  The
-# encryption and lookup rows are written once those features are in main
-# (issue 3); until then a build that has them says so instead of failing.
-pending() {
-	case $1 in
-	encrypt) _h=$HAVE_ENCRYPT ;;
-	*) _h=$HAVE_LOOKUP ;;
-	esac
-	if [ "$_h" = yes ]; then echo "n/a (no bench row yet)"; else echo "n/a (not built)"; fi
-}
+"$top/smimegate" -c "$top/tests/lib/test.conf" -P LDAPDirectories >/dev/null 2>&1 &&
+    HAVE_ENCRYPT=yes
+pending() { echo "n/a (not built)"; }
 
 # --- figures: NAME=value pairs, printed as the table and as JSON ------
 
@@ -199,7 +196,7 @@ e2e() {
 PF_TUNE="in_flow_delay = 0"
 bench_setup() {
 	need_tools postfix smtp-source smtp-sink openssl
-	for _p in smimegate smimectl tests/bench/nullmilter tests/bench/floor; do
+	for _p in smimegate smimectl tests/bench/nullmilter tests/bench/floor tests/bench/lookup; do
 		[ -x "$top/$_p" ] || die "./$_p is not built (make bench builds it)"
 	done
 	pki_make "$T/pki" >"$T/pki.log" 2>&1 || { cat "$T/pki.log" >&2; die "test PKI"; }
@@ -209,6 +206,40 @@ bench_setup() {
 	# tests' 10M.
 	GATE_OPTS="-o MaximumMessageSize=$((LARGE_MB * 2))M"
 	sink_start || die "smtp-sink did not start"
+	[ "$HAVE_ENCRYPT" = yes ] && enc_setup
+}
+
+# The recipients' certificates in slapd (CRL served over HTTP, as in
+# tests/integration/75-encrypt.sh), the cache in redis-server: $RCPT for
+# (c) and 1bob..5bob@example.net, the names smtp-source -r 5 makes, for
+# (d).  ENC_OPTS: the gateway's options for them.
+enc_setup() {
+	HTTPD_PORT=$(free_port) || die "a free port for httpd"
+	dirpki_make "$T/pki" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
+	    { cat "$T/dirpki.log" >&2; die "directory PKI"; }
+	{
+		ldif_head
+		for _bi in "" 1 2 3 4 5; do    # (_dirpki_ee sets _n, _k)
+			_dirpki_ee "$T/pki" "rcpt$_bi" "${_bi}${RCPT}" ee_rsa rsa >>"$T/dirpki.log" 2>&1 &&
+			openssl x509 -in "$T/pki/rcpt$_bi.pem" -outform DER -out "$T/pki/rcpt$_bi.der" ||
+			    die "certificate for ${_bi}${RCPT}"
+			ldif_entry "rcpt$_bi" "${_bi}${RCPT}" "userCertificate;binary" "$T/pki/rcpt$_bi.der"
+		done
+	} >"$T/people.ldif"
+	httpd_start "$T/pki/www" || die "busybox httpd did not start"
+	slapd_start "$T/people.ldif" >"$T/slapd.out" 2>&1 || die "slapd did not start"
+	redis_start >"$T/redis.out" 2>&1 || die "redis-server did not start"
+	_bdn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
+	LDAP_URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$_bdn,x-bindpwfile=$SLAPD_PWFILE"
+	ENC_OPTS="-o LDAPDirectories=$LDAP_URL -o TrustAnchorFile=$T/pki/ca.pem
+	    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=bench:"
+}
+
+# enc_logged LOG CERTS: the gateway's log says it signed and encrypted,
+# to CERTS certificates (the recipients' and the sender's).
+enc_logged() {
+	grep -q "action=signed+encrypted.*to $2 certificates" "$1" ||
+	    { tail -3 "$1" >&2; die "not encrypted to $2 certificates: $1"; }
 }
 
 # e2e rows: (a) Postfix alone; (t) the do-nothing milter; (b) signing;
@@ -241,12 +272,34 @@ run_e2e() {
 	GATE_TCP_PID=$MPID
 	pf_milter "inet:127.0.0.1:$_mp"
 	e2e b.tcp "$MPID"
-	for _r in c.unix c.tcp d.unix d.tcp; do put "$_r.rate" "$(pending encrypt)"; done
+	if [ "$HAVE_ENCRYPT" != yes ]; then
+		for _r in c.unix c.tcp d.unix d.tcp; do put "$_r.rate" "$(pending)"; done
+		return 0
+	fi
+	# (c), (d): the warm-up fills the cache, so the runs are warm.
+	# shellcheck disable=SC2086
+	gate_bench enc-unix "unix:$T/enc.sock" -o "AuditDirectory=$T/audit-enc-unix" $ENC_OPTS
+	GATE_ENC_PID=$MPID
+	pf_milter "unix:$T/enc.sock"
+	e2e c.unix "$MPID" 1
+	enc_logged "$T/enc-unix.log" 2
+	e2e d.unix "$MPID" 5
+	enc_logged "$T/enc-unix.log" 6
+	_mp=$(free_port)
+	# shellcheck disable=SC2086
+	gate_bench enc-tcp "inet:$_mp@127.0.0.1" -o "AuditDirectory=$T/audit-enc-tcp" $ENC_OPTS
+	pf_milter "inet:127.0.0.1:$_mp"
+	e2e c.tcp "$MPID" 1
+	enc_logged "$T/enc-tcp.log" 2
+	e2e d.tcp "$MPID" 5
+	enc_logged "$T/enc-tcp.log" 6
 }
 
 # The cryptographic floor of one message (tests/bench/floor.c), in ms:
-# (b) one RSA signature and SHA-256 over the message; (c) that plus one
-# RSA encryption and AES-256-CBC over the message; (d) five encryptions.
+# (b) one RSA signature and SHA-256 over the message; (c) that plus
+# AES-256-CBC over the message and one RSA encryption per certificate:
+# the recipient's and the sender's (smimegate encrypts to the sender too,
+# so that sent mail stays readable); (d) six encryptions.
 run_floor() {
 	"$top/tests/bench/floor" "$SIZE" >"$T/floor.out" || die "floor failed"
 	. "$T/floor.out"
@@ -255,8 +308,8 @@ run_floor() {
 	put floor.sha256_ms "$(calc "$sha256 * 1000" 3)"
 	put floor.aes_cbc_ms "$(calc "$aes_cbc * 1000" 3)"
 	put floor.b_ms "$(calc "($rsa_sign + $sha256) * 1000" 3)"
-	put floor.c_ms "$(calc "($rsa_sign + $sha256 + $rsa_encrypt + $aes_cbc) * 1000" 3)"
-	put floor.d_ms "$(calc "($rsa_sign + $sha256 + 5 * $rsa_encrypt + $aes_cbc) * 1000" 3)"
+	put floor.c_ms "$(calc "($rsa_sign + $sha256 + 2 * $rsa_encrypt + $aes_cbc) * 1000" 3)"
+	put floor.d_ms "$(calc "($rsa_sign + $sha256 + 6 * $rsa_encrypt + $aes_cbc) * 1000" 3)"
 }
 
 # A message of about SIZE octets ($1) with an attachment, CRLF, from alice.
@@ -313,7 +366,7 @@ run_large() {
 	put large.sign.openssl_s "$TIME_S"
 	put large.sign.openssl_rss_mb "$(calc "$TIME_RSS / 1024" 1)"
 	put large.sign.ratio "$(calc "$(get large.sign.gate_s) / ($TIME_S > 0.01 ? $TIME_S : 0.01)" 2)"
-	put large.encrypt.gate_s "$(pending encrypt)"
+	run_large_encrypt
 	# The daemon: peak RSS growth while it signs the message that
 	# arrives through Postfix (VmHWM reset through clear_refs).
 	[ -n "${GATE_UNIX_PID:-}" ] || return 0
@@ -330,6 +383,31 @@ run_large() {
 	put large.daemon.rss_growth_mb "$(calc "($(status_kb "$GATE_UNIX_PID" VmHWM) - $_rss0) / 1024" 1)"
 }
 
+# The large message signed and encrypted to $RCPT (and the sender), by
+# smimegate -t against openssl cms -sign | openssl cms -encrypt.
+run_large_encrypt() {
+	if [ "$HAVE_ENCRYPT" != yes ]; then
+		put large.encrypt.gate_s "$(pending)"
+		return 0
+	fi
+	_off="--from $FROM --rcpt $RCPT --client 127.0.0.1"
+	# shellcheck disable=SC2086
+	GATE_EXEC="$T/timeit" timed gate_run $ENC_OPTS -t "$T/small.eml" $_off 	    >"$T/small-enc.out" 2>>"$T/offline.log" || die "smimegate -t failed (small, encrypt)"
+	_small_rss=$TIME_RSS
+	# shellcheck disable=SC2086
+	GATE_EXEC="$T/timeit" timed gate_run $ENC_OPTS -t "$T/large.eml" $_off 	    >"$T/large-enc.out" 2>>"$T/offline.log" || die "smimegate -t failed (large, encrypt)"
+	grep -q '^Content-Type: application/pkcs7-mime.*enveloped-data' "$T/large-enc.out" ||
+	    die "the large message was not encrypted"
+	put large.encrypt.gate_s "$TIME_S"
+	put large.encrypt.gate_cpu_s "$TIME_CPU"
+	put large.encrypt.gate_rss_growth_mb "$(calc "($TIME_RSS - $_small_rss) / 1024" 1)"
+	timed "$T/timeit" sh -c 'openssl cms -sign -md sha256 -in "$1" -signer "$2.pem" 	    -inkey "$2.key" | openssl cms -encrypt -aes256 -out "$3" "$4" "$2.pem"' sh 	    "$T/large.eml" "$T/pki/alice" "$T/large-enc.cms" "$T/pki/rcpt.pem" ||
+	    die "openssl cms -sign | -encrypt failed"
+	put large.encrypt.openssl_s "$TIME_S"
+	put large.encrypt.openssl_rss_mb "$(calc "$TIME_RSS / 1024" 1)"
+	put large.encrypt.ratio "$(calc "$(get large.encrypt.gate_s) / ($TIME_S > 0.01 ? $TIME_S : 0.01)" 2)"
+}
+
 # The naive way: one `openssl cms -sign` process per message, as many at
 # once as there are cores.
 run_naive() {
@@ -342,18 +420,36 @@ run_naive() {
 	    -out /dev/null || die "openssl cms -sign failed"
 	_t1=$(now)
 	put naive.sign.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
-	# Sign, then encrypt to bob: what (c) does, two processes a message.
+	# Sign, then encrypt to bob and the sender: what (c) does, two
+	# processes a message.
 	_t0=$(now)
 	seq "$NAIVE" | xargs -P "$_cores" -I{} sh -c 'openssl cms -sign -md sha256 \
 	    -in "$1" -signer "$2.pem" -inkey "$2.key" |
-	    openssl cms -encrypt -aes256 -out /dev/null "$3"' sh \
+	    openssl cms -encrypt -aes256 -out /dev/null "$3" "$2.pem"' sh \
 	    "$T/naive.eml" "$T/pki/alice" "$T/pki/bob.pem" || die "openssl cms -encrypt failed"
 	_t1=$(now)
 	put naive.encrypt.rate "$(calc "$NAIVE / ($_t1 - $_t0)" 0)"
 }
 
+# Lookups through the directory library (tests/bench/lookup.c): cold, each
+# answered by slapd (the cache entry dropped first); warm, from Redis.
 run_lookup() {
-	for _r in cold warm; do put "lookup.$_r.rate" "$(pending lookup)"; done
+	if [ "$HAVE_ENCRYPT" != yes ]; then
+		for _r in cold warm; do put "lookup.$_r.rate" "$(pending)"; done
+		return 0
+	fi
+	echo "lookups, $LOOKUPS a row:" >&2
+	for _r in cold warm; do
+		_redis=""
+		[ $_r = warm ] && _redis="127.0.0.1:$REDIS_PORT"
+		"$top/tests/bench/lookup" "$_r" "$LDAP_URL" "$T/pki/ca.pem" "$_redis" \
+		    "bench-lookup:" "$LOOKUPS" "$RCPT" 1$RCPT 2$RCPT 3$RCPT 4$RCPT 5$RCPT \
+		    >"$T/lookup-$_r.out" 2>&1 || { cat "$T/lookup-$_r.out" >&2; die "lookup $_r failed"; }
+		for _k in rate p50_ms p99_ms; do
+			put "lookup.$_r.$_k" "$(sed -n "s/^$_k=//p" "$T/lookup-$_r.out")"
+		done
+		echo "  $_r: $(tr '\n' ' ' <"$T/lookup-$_r.out")" >&2
+	done
 }
 
 # --- the table and the JSON ----------------------------------------------
@@ -380,6 +476,7 @@ put_ratios() {
 	put ratio.c.tcp_unix "$(ratio c.tcp.rate c.unix.rate)"
 	put ratio.cpu_b_floor "$(ratio b.unix.cpu_ms floor.b_ms)"
 	put ratio.cpu_c_floor "$(ratio c.unix.cpu_ms floor.c_ms)"
+	put ratio.cpu_d_floor "$(ratio d.unix.cpu_ms floor.d_ms)"
 	put ratio.naive_b "$(ratio b.unix.rate naive.sign.rate)"
 	put ratio.naive_c "$(ratio c.unix.rate naive.encrypt.rate)"
 	_b=$(get b.unix.cpu_ms) _t=$(get t.unix.cpu_ms) _f=$(get floor.b_ms)
@@ -425,6 +522,8 @@ print_table() {
 	row "(b) sign   (target <= 1.5x)" "$(get b.unix.cpu_ms)" "$(get floor.b_ms)" "$(get ratio.cpu_b_floor)"
 	row "    (b) minus (t), our work" "" "" "$(get ratio.cpu_b_ours_floor)"
 	row "(c) sign + encrypt 1 (<= 1.5x)" "$(get c.unix.cpu_ms)" "$(get floor.c_ms)" "$(get ratio.cpu_c_floor)"
+	row "(d) sign + encrypt 5" "$(get d.unix.cpu_ms)" "$(get floor.d_ms)" "$(get ratio.cpu_d_floor)"
+	echo "floor: 1 RSA sign, SHA-256; (c), (d) AES and 2, 6 RSA encryptions (the sender's too)"
 	echo "floor (OpenSSL alone, per op): RSA-2048 sign $(get floor.rsa_sign_ms)," \
 	    "RSA encrypt $(get floor.rsa_encrypt_ms), SHA-256 $(get floor.sha256_ms)," \
 	    "AES-256-CBC $(get floor.aes_cbc_ms) (of $SIZE octets)"

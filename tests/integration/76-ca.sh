@@ -13,7 +13,7 @@ need_gateway
 need_tools openssl curl
 
 HTTP_PORT=$(free_port) || bail "a free port for the HTTP endpoint"
-GATE_OPTS="-o CertificateAuthority=yes -o HTTPListen=127.0.0.1:$HTTP_PORT
+GATE_OPTS="-o CertificateAuthority=yes -o CAHTTPListen=127.0.0.1:$HTTP_PORT
     -o CASubject=O=Example_Corp,C=DE -o CRLCheck=yes -o CRLUnavailable=tempfail"
 CA="$GATE_STATE/ca"
 

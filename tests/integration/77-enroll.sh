@@ -20,7 +20,7 @@ HTTP_PORT=$(free_port) || bail "a free port for the portal"
 REINJECT_PORT=$(free_port) || bail "a free port for re-injection"
 POLICY="$T/policy"
 echo "default encrypt=always fallback=reject" >"$POLICY"
-GATE_OPTS="-o CertificateAuthority=yes -o HTTPListen=127.0.0.1:$HTTP_PORT
+GATE_OPTS="-o CertificateAuthority=yes -o CAHTTPListen=127.0.0.1:$HTTP_PORT
     -o EnrollmentSMTP=127.0.0.1:$REINJECT_PORT -o EnrollmentSender=pki@example.com
     -o PolicyFile=$POLICY -o CRLCheck=yes"
 URL="http://127.0.0.1:$HTTP_PORT"

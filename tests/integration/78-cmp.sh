@@ -99,7 +99,7 @@ check "CMP server down: the message is tempfailed (451)" grep -q '451 4.3.0' "$T
 
 # The daemon with CMP and no embedded CA runs the pickup portal alone.
 HP=$(free_port)
-if gate_start -o "HTTPListen=127.0.0.1:$HP" && wait_port "$HP" "$GATE_PID" 50; then
+if gate_start -o "CAHTTPListen=127.0.0.1:$HP" && wait_port "$HP" "$GATE_PID" 50; then
 	ok "CMP without the embedded CA: the daemon serves the portal on $HP"
 	check "the portal answers (unknown link: 404)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' \
 	    'http://127.0.0.1:$HP/pickup?t=00')\" = 404 ]"

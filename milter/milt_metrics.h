@@ -1,0 +1,24 @@
+/*
+ * milt_metrics.h: the daemon's counters for /metrics (milt_http.c), in
+ * Prometheus' text format.  Process-wide (a reload keeps them); updated
+ * with atomics from any thread, never locked.
+ */
+#ifndef MILT_METRICS_H
+#define MILT_METRICS_H
+
+#include <stdio.h>
+
+/* One message answered: its direction and action (the log line's). */
+void milt_metrics_message(const char *direction, const char *action);
+/* One certificate lookup: its status (dir_status_t), the answer's source
+ * ("" when none) and how long it took. */
+void milt_metrics_lookup(int status, const char *source, double seconds);
+/* One error of a class: "internal", "toobig", "unauthorized", "policy",
+ * "audit", "mta", "directory". */
+void milt_metrics_error(const char *cls);
+/* 1 when the last lookup found a source down, 0 otherwise. */
+int milt_metrics_directory_down(void);
+/* Writes every counter; spool_depth < 0: no spool to count. */
+void milt_metrics_write(FILE *fp, long spool_depth);
+
+#endif
