@@ -29,7 +29,7 @@ static unsigned long hist[NBUCK + 1];
 static unsigned long hist_us;   /* the sum, in microseconds */
 static int dir_down;
 
-static const char *const classes[] = { "internal", "toobig", "unauthorized", "policy",
+static const char *const classes[] = { "internal", "toobig", "unauthorized", "policy", "limit",
 	"audit", "mta", "directory", "other" };
 #define NCLS (sizeof(classes) / sizeof(classes[0]))
 static unsigned long errors[NCLS];

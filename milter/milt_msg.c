@@ -305,7 +305,13 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
 	milt_result_t *r = &m->result;
 	int on = cls == MILT_FAIL_INTERNAL ? m->conf->on_internal_error : MILT_ON_REJECT;
-	static const char *const cls_names[] = { "internal", "toobig", "unauthorized", "policy" };
+	static const char *const cls_names[] = {
+		[MILT_FAIL_INTERNAL] = "internal", [MILT_FAIL_TOOBIG] = "toobig",
+		[MILT_FAIL_UNAUTHORIZED] = "unauthorized", [MILT_FAIL_POLICY] = "policy",
+		[MILT_FAIL_LIMIT] = "limit",
+	};
+	_Static_assert(sizeof(cls_names) / sizeof(cls_names[0]) == MILT_FAIL_LIMIT + 1,
+	    "a metrics name for every failure class");
 
 	milt_metrics_error(cls_names[cls]);
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
