@@ -49,6 +49,8 @@ static const char *const on_audit_names[] = { "tempfail", "accept", NULL };
 static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm", NULL };
 static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
+/* Embedded CA (issue 5); the order is keystore_ca_keytype_t's. */
+static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -138,6 +140,31 @@ static const conf_key_t conf_keys[] = {
 	{ "MaximumHeaderLength", T_SIZE, "64K", OFF(max_header_length), 1 * KB, 10 * MB, NULL },
 	{ "MaximumHeaders", T_INT, "1000", OFF(max_headers), 10, 100000, NULL },
 	{ "MaximumRecipients", T_INT, "1000", OFF(max_recipients), 1, 100000, NULL },
+	/* Embedded CA and its HTTP endpoint (issue 5) */
+	{ "CertificateAuthority", T_BOOL, "no", OFF(ca_enable), 0, 0, NULL },
+	{ "CADirectory", T_PATH, "", OFF(ca_dir), 0, 0, NULL },
+	{ "CAKeyType", T_ENUM, "rsa-2048", OFF(ca_key_type), 0, 0, ca_keytype_names },
+	{ "CAValidityDays", T_INT, "365", OFF(ca_days), 1, 3650, NULL },
+	{ "CARootValidityDays", T_INT, "3650", OFF(ca_root_days), 1, 36500, NULL },
+	{ "CASubject", T_STR, "O=smimegate", OFF(ca_subject), 0, 0, NULL },
+	{ "CACRLURL", T_STR, "", OFF(ca_crl_url), 0, 0, NULL },
+	{ "CAIssuerURL", T_STR, "", OFF(ca_issuer_url), 0, 0, NULL },
+	{ "CACRLInterval", T_INT, "3600", OFF(ca_crl_interval), 60, 604800, NULL },
+	{ "CACRLDays", T_INT, "7", OFF(ca_crl_days), 1, 365, NULL },
+	{ "CAHTTPListen", T_STR, "127.0.0.1:8896", OFF(ca_http_listen), 0, 0, NULL },
+	{ "CMPServer", T_STR, "", OFF(cmp_server), 0, 0, NULL },
+	{ "CMPPath", T_STR, "pkix/", OFF(cmp_path), 0, 0, NULL },
+	{ "CMPReference", T_STR, "", OFF(cmp_reference), 0, 0, NULL },
+	{ "CMPSecretFile", T_PATH, "", OFF(cmp_secret_file), 0, 0, NULL },
+	{ "CMPTimeout", T_INT, "30", OFF(cmp_timeout), 1, 300, NULL },
+	{ "CAEnrollEmployees", T_BOOL, "no", OFF(ca_enroll_employees), 0, 0, NULL },
+	{ "EnrollmentSMTP", T_STR, "", OFF(enroll_smtp), 0, 0, NULL },
+	{ "EnrollmentSender", T_STR, "", OFF(enroll_sender), 0, 0, NULL },
+	{ "EnrollmentTimeout", T_INT, "30", OFF(enroll_timeout), 1, 300, NULL },
+	{ "PortalURL", T_STR, "", OFF(portal_url), 0, 0, NULL },
+	{ "PickupDirectory", T_PATH, "", OFF(pickup_dir), 0, 0, NULL },
+	{ "PickupLifetime", T_INT, "604800", OFF(pickup_lifetime), 1, 31536000, NULL },
+	{ "PickupMaxFailures", T_INT, "5", OFF(pickup_max_failures), 1, 100, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -696,6 +723,51 @@ conf_finish_queue(milt_conf_t *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* The embedded CA's derived defaults: CADirectory under StateDirectory,
+ * the CRL and issuer URLs on CAHTTPListen. */
+static int
+conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
+{
+	char url[300];
+
+	if (*c->ca_dir == '\0') {
+		free(c->ca_dir);
+		c->ca_dir = path_under(c->state_dir, "ca");
+	}
+	if (*c->ca_http_listen != '\0' && strchr(c->ca_http_listen, ':') == NULL)
+		return snprintf(err, errlen, "CAHTTPListen: want HOST:PORT, not \"%s\"",
+		    c->ca_http_listen), -1;
+	if (*c->ca_crl_url == '\0' && *c->ca_http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s/ca.crl", c->ca_http_listen);
+		free(c->ca_crl_url);
+		c->ca_crl_url = strdup(url);
+	}
+	if (*c->ca_issuer_url == '\0' && *c->ca_http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s/ca.crt", c->ca_http_listen);
+		free(c->ca_issuer_url);
+		c->ca_issuer_url = strdup(url);
+	}
+	if (*c->portal_url == '\0' && *c->ca_http_listen != '\0') {
+		snprintf(url, sizeof(url), "http://%s", c->ca_http_listen);
+		free(c->portal_url);
+		c->portal_url = strdup(url);
+	}
+	if (*c->pickup_dir == '\0') {
+		free(c->pickup_dir);
+		c->pickup_dir = path_under(c->state_dir, "pickup");
+	}
+	if (*c->enroll_sender == '\0') {
+		snprintf(url, sizeof(url), "postmaster@%s", c->local_domains && c->local_domains[0]
+		    ? c->local_domains[0] : "localhost");
+		free(c->enroll_sender);
+		c->enroll_sender = strdup(url);
+	}
+	if (!c->ca_dir || !c->ca_crl_url || !c->ca_issuer_url || !c->portal_url
+	    || !c->pickup_dir || !c->enroll_sender)
+		return snprintf(err, errlen, "out of memory"), -1;
+	return 0;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -729,7 +801,8 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 	}
 	if (!c->keystore_dir || !c->spool_dir || !c->master_key_file)
 		return snprintf(err, errlen, "out of memory"), -1;
-	if (conf_inbound_finish(c, src, err, errlen) != 0)
+	if (conf_inbound_finish(c, src, err, errlen) != 0
+	    || conf_ca_finish(c, err, errlen) != 0)
 		return -1;
 	if (*c->signer_map_file != '\0') {
 		char why[512];

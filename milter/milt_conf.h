@@ -123,6 +123,31 @@ typedef struct milt_conf {
 	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
 	long long max_headers;         /* MaximumHeaders, fields */
 	long long max_recipients;      /* MaximumRecipients */
+	/* Embedded CA and its HTTP endpoint (issue 5) */
+	int ca_enable;                 /* CertificateAuthority */
+	char *ca_dir;                  /* CADirectory */
+	int ca_key_type;               /* CAKeyType: keystore_ca_keytype_t */
+	long long ca_days;             /* CAValidityDays */
+	long long ca_root_days;        /* CARootValidityDays */
+	char *ca_subject;              /* CASubject */
+	char *ca_crl_url;              /* CACRLURL (default on CAHTTPListen) */
+	char *ca_issuer_url;           /* CAIssuerURL (default on CAHTTPListen) */
+	long long ca_crl_interval;     /* CACRLInterval, seconds */
+	long long ca_crl_days;         /* CACRLDays */
+	char *ca_http_listen;          /* CAHTTPListen ("" = no CA endpoint, portal) */
+	int ca_enroll_employees;       /* CAEnrollEmployees */
+	char *cmp_server;              /* CMPServer ("" = the embedded CA issues) */
+	char *cmp_path;                /* CMPPath */
+	char *cmp_reference;           /* CMPReference */
+	char *cmp_secret_file;         /* CMPSecretFile */
+	long long cmp_timeout;         /* CMPTimeout, seconds */
+	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
+	char *enroll_sender;           /* EnrollmentSender */
+	long long enroll_timeout;      /* EnrollmentTimeout, seconds */
+	char *portal_url;              /* PortalURL (default http://CAHTTPListen) */
+	char *pickup_dir;              /* PickupDirectory */
+	long long pickup_lifetime;     /* PickupLifetime, seconds */
+	long long pickup_max_failures; /* PickupMaxFailures */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

@@ -6,6 +6,7 @@
  * result.  A message that must be encrypted never leaves in clear: a
  * lookup that cannot be answered or an encryption that fails is a tempfail.
  */
+#include "milter/milt_enroll.h"
 #include "milter/milt_outbound.h"
 #include "directory/dir_lookup.h"
 #include "milter/milt_policy.h"
@@ -175,7 +176,19 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		else
 			milt_msg_pass(m, "unsigned", "%s", why);
 	} else if ((ks = keystore_signer(m->keystore, addr, &key, &cert, &chain,
-	    &kerr)) == KEYSTORE_NOTFOUND) {
+	    &kerr)) == KEYSTORE_NOTFOUND && milt_enroll_employee_possible(m)) {
+		/* An employee without a key: one from the embedded CA (issue 5). */
+		if (milt_enroll_employee(m, addr) != 0)
+			milt_msg_tempfail(m, "no key for the sender, and the CA failed");
+		else if (keystore_signer(m->keystore, addr, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
+			milt_msg_fail(m, MILT_FAIL_INTERNAL, kerr.msg);
+		else
+			sign_with(m, addr, key, cert, chain);
+		if (m->result.what == MILT_DO_REPLACE && signer != NULL) {
+			X509_up_ref(cert);
+			*signer = cert;
+		}
+	} else if (ks == KEYSTORE_NOTFOUND) {
 		milt_msg_pass(m, "unsigned", "%s", kerr.msg);
 	} else if (ks != KEYSTORE_OK) {
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, kerr.msg);

@@ -8,6 +8,7 @@
 #include "milter/milt_policy.h"
 #include "directory/dir_lookup.h"
 #include "milter/milt_log.h"
+#include "milter/milt_enroll.h"
 #include "milter/milt_metrics.h"
 
 #include <stdio.h>
@@ -65,6 +66,12 @@ rcpt_cert(const milt_msg_t *m, milt_policy_res_t *p, size_t i)
 		    : POLICY_CERT_NONE;
 	}
 	dir_answer_clear(&a);
+	/* Enrollment by the embedded CA (issue 5): fails closed. */
+	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && milt_enroll_possible(m)
+	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
+	    || p->res.d[i].v[POLICY_ENROLL]))
+		c = milt_enroll_rcpt(m, m->rcpts[i], &p->certs[i]) == 0
+		    ? POLICY_CERT_FOUND : POLICY_CERT_UNAVAILABLE;
 	return c;
 }
 

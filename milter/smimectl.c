@@ -20,6 +20,7 @@
 #include "milter/ctl_lookup.h"
 #include "milter/ctl_policy.h"
 #include "milter/ctl_spool.h"
+#include "milter/ctl_ca.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,8 @@ static const char usage_text[] =
     "  keystore list\n"
     "  keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]\n"
     "  keystore rekey\n"
+    "  ca init | ca issue [--profile sign|encrypt|external] ADDRESS\n"
+    "  ca revoke SERIAL | ca list | ca crl [--out FILE]\n"
     "  config [-d]\n"
     "  audit verify [--key FILE.pub] [FILE...]\n"
     "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
@@ -128,7 +131,7 @@ ctl_conf(const ctl_t *c)
 static int
 ctl_make_state(const milt_conf_t *conf)
 {
-	const char *dirs[] = { conf->state_dir, conf->keystore_dir };
+	const char *dirs[] = { conf->state_dir, conf->keystore_dir, conf->ca_dir };
 	struct passwd *pw = NULL;
 
 	if (geteuid() == 0 && *conf->user != '\0' && (pw = getpwnam(conf->user)) == NULL)
@@ -614,6 +617,25 @@ cmd_spool(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* ca init|issue|revoke|list|crl: the embedded CA (ctl_ca.c, issue 5) */
+static int
+cmd_ca(const ctl_t *c, int argc, char **argv)
+{
+	milt_conf_t *conf;
+	keystore_t *ks = NULL;
+	int rc = EXIT_FAIL;
+
+	if (argc < 2)
+		return usage_error("ca: want init, issue, revoke, list or crl");
+	if ((conf = ctl_conf(c)) != NULL && ctl_make_state(conf) == 0
+	    && (ks = ctl_keystore(conf, conf->create_master_key ? KEYSTORE_CREATE : 0)) != NULL)
+		rc = ctl_ca(argc - 1, argv + 1, conf, ks);
+	keystore_free(ks);
+	if (conf != NULL)
+		milt_conf_unref(conf);
+	return rc;
+}
+
 /* ---- main ---- */
 
 /* -c, -o, -h; returns the index of the command, or -1 with *rc set. */
@@ -668,5 +690,7 @@ main(int argc, char **argv)
 		return cmd_policy(&c, argc - i, argv + i);
 	if (strcmp(argv[i], "spool") == 0)
 		return cmd_spool(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "ca") == 0)
+		return cmd_ca(&c, argc - i, argv + i);
 	return usage_error("unknown command %s", argv[i]);
 }

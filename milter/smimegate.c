@@ -4,6 +4,8 @@
  * (-t), or serve the milter socket.  Exiting with a message is allowed
  * here, at start-up, and nowhere else.
  */
+#include "milter/milt_ca.h"
+#include "milter/milt_enroll.h"
 #include "milter/milt_audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
@@ -160,6 +162,8 @@ drop_privileges(const struct passwd *pw)
 		die("cannot become %s: %s", pw->pw_name, strerror(errno));
 }
 
+static keystore_ca_t *g_ca;       /* the embedded CA, when enabled */
+
 static keystore_t *
 open_keystore(const milt_conf_t *conf, int create)
 {
@@ -211,6 +215,9 @@ open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	*ks = open_keystore(conf, conf->create_master_key);
 	*audit = NULL;
 	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
+		die("%s", err);
+	/* The embedded CA (issue 5), made on first start. */
+	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
 		die("%s", err);
 	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
 		die("cannot switch back to root: %s", strerror(errno));
@@ -294,6 +301,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	int foreground = o->foreground;
 	struct passwd *pw = service_user(conf);
 	milt_audit_t *audit;
+	milt_ca_http_t *ca_http = NULL;
 	milt_http_t *http = NULL;
 	char err[512];
 	keystore_t *ks;
@@ -315,6 +323,10 @@ serve(milt_conf_t *conf, const opts_t *o)
 		die("cannot start the audit timer: %s", strerror(errno));
 	start_runner(conf, ks);
 
+	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->ca_http_listen != '\0'
+	    && (ca_http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
+		die("%s", err);
+	milt_enroll_install(g_ca);
 	if (http != NULL && milt_http_start(http) != 0)
 		die("cannot start the HTTP thread: %s", strerror(errno));
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
@@ -323,6 +335,8 @@ serve(milt_conf_t *conf, const opts_t *o)
 	reload_src.first = conf;
 	rc = milt_mfapi_main(reload_conf, NULL);
 	milt_log(LOG_INFO, NULL, "stopping");
+	milt_ca_stop(ca_http);
+	keystore_ca_free(g_ca);
 	milt_http_close(http);
 	milt_audit_close(audit);
 	if (*conf->pid_file != '\0')

@@ -9,7 +9,8 @@
 #                         smtpd_milters=inet:127.0.0.1:PORT, milter
 #                         protocol 6, default action tempfail; without,
 #                         no milter settings.  Extra main.cf lines come
-#                         from $PF_EXTRA.
+#                         from $PF_EXTRA, extra master.cf lines from
+#                         $PF_MASTER_EXTRA.
 # pf_stop
 # sasl_start USERS_FILE   SMTP AUTH (PLAIN, LOGIN) for the next pf_start,
 #                         through Cyrus SASL inside smtpd: a private sasldb
@@ -142,6 +143,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+${PF_MASTER_EXTRA:-}
 EOF
 	postfix -c "$PF_DIR/conf" check >"$T/postfix-check.log" 2>&1 ||
 	    { diag_file "$T/postfix-check.log"; return 1; }

@@ -1,0 +1,742 @@
+/*
+ * keystore_ca.c: the embedded certificate authority (see keystore_ca.h).
+ * X.509 issuing, extensions and CRLs are OpenSSL's; this file only decides
+ * what goes in them and where the files live.
+ */
+#include "keystore/keystore_ca.h"
+#include "keystore/keystore_int.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#define CA_FILE_MAX (1024L * 1024L)
+
+struct keystore_ca {
+	keystore_t *ks;
+	keystore_ca_settings_t s;
+	pthread_mutex_t lock;
+	X509 *root, *issuer;
+	EVP_PKEY *issuer_key;
+};
+
+/* ---- keys at rest ---- */
+
+/* The password the CA keys are encrypted with: HMAC-SHA256 of a label
+ * under the master key, hex. */
+static void
+ca_password(keystore_t *ks, char pw[65])
+{
+	unsigned char master[KEYSTORE_MASTER_LEN], mac[32];
+	unsigned int n = 0;
+	static const char label[] = "smimegate CA key";
+	int i;
+
+	keystore_master_current(ks, master);
+	HMAC(EVP_sha256(), master, sizeof(master), (const unsigned char *)label,
+	    sizeof(label) - 1, mac, &n);
+	for (i = 0; i < 32; i++)
+		snprintf(pw + 2 * i, 3, "%02x", mac[i]);
+	OPENSSL_cleanse(master, sizeof(master));
+	OPENSSL_cleanse(mac, sizeof(mac));
+}
+
+static keystore_status_t
+write_bio(const char *dir, const char *name, BIO *b, keystore_err_t *err)
+{
+	char *data;
+	long len = BIO_get_mem_data(b, &data);
+	keystore_status_t rc;
+
+	if (len <= 0)
+		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
+	rc = keystore_file_write(dir, name, data, (size_t)len, 0, NULL, err);
+	OPENSSL_cleanse(data, (size_t)len);
+	return rc;
+}
+
+static keystore_status_t
+save_key(keystore_ca_t *ca, const char *name, EVP_PKEY *key, keystore_err_t *err)
+{
+	char pw[65];
+	BIO *b = BIO_new(BIO_s_mem());
+	keystore_status_t rc;
+
+	ca_password(ca->ks, pw);
+	if (b == NULL || !PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(),
+	    pw, (int)strlen(pw), NULL, NULL))
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encrypt the key",
+		    ca->s.dir, name);
+	else
+		rc = write_bio(ca->s.dir, name, b, err);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	BIO_free(b);
+	return rc;
+}
+
+static keystore_status_t
+save_cert(const char *dir, const char *name, X509 *cert, keystore_err_t *err)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	keystore_status_t rc;
+
+	if (b == NULL || !PEM_write_bio_X509(b, cert))
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
+	else
+		rc = write_bio(dir, name, b, err);
+	BIO_free(b);
+	return rc;
+}
+
+/* Reads dir/name into a memory BIO. */
+static keystore_status_t
+read_bio(const char *dir, const char *name, BIO **out, keystore_err_t *err)
+{
+	char *path = keystore_path_join(dir, name);
+	unsigned char *data = NULL;
+	size_t len = 0;
+	keystore_status_t rc;
+
+	if (path == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	rc = keystore_file_read(path, CA_FILE_MAX, &data, &len, err);
+	free(path);
+	if (rc != KEYSTORE_OK)
+		return rc;
+	*out = BIO_new(BIO_s_mem());
+	if (*out == NULL || BIO_write(*out, data, (int)len) != (int)len)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	OPENSSL_clear_free(data, len);
+	return rc;
+}
+
+static keystore_status_t
+load_cert(const char *dir, const char *name, X509 **cert, keystore_err_t *err)
+{
+	BIO *b = NULL;
+	keystore_status_t rc = read_bio(dir, name, &b, err);
+
+	if (rc == KEYSTORE_OK && (*cert = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT, "%s/%s: not a certificate", dir, name);
+	BIO_free(b);
+	return rc;
+}
+
+static keystore_status_t
+load_key(keystore_ca_t *ca, const char *name, EVP_PKEY **key, keystore_err_t *err)
+{
+	char pw[65];
+	BIO *b = NULL;
+	keystore_status_t rc = read_bio(ca->s.dir, name, &b, err);
+
+	ca_password(ca->ks, pw);
+	if (rc == KEYSTORE_OK && (*key = PEM_read_bio_PrivateKey(b, NULL, NULL, pw)) == NULL)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		    "%s/%s: cannot decrypt the key (another master key?)", ca->s.dir, name);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	BIO_free_all(b);
+	return rc;
+}
+
+/* ---- making certificates ---- */
+
+static EVP_PKEY *
+new_key(keystore_ca_keytype_t t)
+{
+	switch (t) {
+	case KEYSTORE_CA_RSA3072: return EVP_RSA_gen(3072);
+	case KEYSTORE_CA_P256: return EVP_EC_gen("P-256");
+	default: return EVP_RSA_gen(2048);
+	}
+}
+
+/* The configured subject fields ("O=Example,C=DE") plus CN and, when not
+ * NULL, emailAddress. */
+static X509_NAME *
+make_name(const char *fields, const char *cn, const char *email)
+{
+	X509_NAME *n = X509_NAME_new();
+	char *copy = strdup(fields != NULL ? fields : ""), *tok, *save = NULL, *eq;
+	int ok = n != NULL && copy != NULL;
+
+	for (tok = ok ? strtok_r(copy, ",", &save) : NULL; ok && tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if ((eq = strchr(tok, '=')) == NULL) {
+			ok = 0;
+			break;
+		}
+		*eq = '\0';
+		ok = X509_NAME_add_entry_by_txt(n, tok, MBSTRING_UTF8,
+		    (unsigned char *)eq + 1, -1, -1, 0);
+	}
+	ok = ok && X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0);
+	if (ok && email != NULL)
+		ok = X509_NAME_add_entry_by_txt(n, "emailAddress", MBSTRING_ASC,
+		    (const unsigned char *)email, -1, -1, 0);
+	free(copy);
+	if (!ok) {
+		X509_NAME_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static int
+add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok = e != NULL && X509_add_ext(x, e, -1);
+
+	X509_EXTENSION_free(e);
+	return ok;
+}
+
+/* A random positive 128-bit serial. */
+static int
+set_serial(X509 *x)
+{
+	BIGNUM *bn = BN_new();
+	int ok = bn != NULL && BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY)
+	    && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+
+	BN_free(bn);
+	return ok;
+}
+
+/* One certificate for key under name, signed by issuer/ikey (NULL: itself);
+ * exts are nid/value pairs ending with 0. */
+static X509 *
+make_cert(X509_NAME *name, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long days,
+    const int *nids, const char *const *values)
+{
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	int ok, i;
+
+	ok = x != NULL && X509_set_version(x, 2) && set_serial(x)
+	    && X509_set_subject_name(x, name)
+	    && X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name)
+	    && X509_gmtime_adj(X509_getm_notBefore(x), -300)
+	    && X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL)
+	    && X509_set_pubkey(x, key);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	for (i = 0; ok && nids[i] != 0; i++)
+		ok = add_ext(x, &ctx, nids[i], values[i]);
+	ok = ok && X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0;
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* ---- init and open ---- */
+
+static char *
+ca_cn(const keystore_ca_settings_t *s, const char *what)
+{
+	char *o = NULL, *p;
+	const char *f = s->subject != NULL ? strstr(s->subject, "O=") : NULL;
+	size_t n;
+
+	if (f != NULL && (f == s->subject || f[-1] == ',' || f[-1] == ' ')) {
+		n = strcspn(f + 2, ",");
+		if ((o = malloc(n + strlen(what) + 2)) != NULL)
+			snprintf(o, n + strlen(what) + 2, "%.*s %s", (int)n, f + 2, what);
+		return o;
+	}
+	if ((p = malloc(strlen(what) + 11)) != NULL)
+		snprintf(p, strlen(what) + 11, "smimegate %s", what);
+	return p;
+}
+
+static keystore_status_t
+ca_make(keystore_ca_t *ca, keystore_err_t *err)
+{
+	static const int root_nids[] = { NID_basic_constraints, NID_key_usage,
+	    NID_subject_key_identifier, 0 };
+	static const char *const root_vals[] = { "critical,CA:TRUE",
+	    "critical,keyCertSign,cRLSign", "hash" };
+	static const int int_nids[] = { NID_basic_constraints, NID_key_usage,
+	    NID_subject_key_identifier, NID_authority_key_identifier, 0 };
+	static const char *const int_vals[] = { "critical,CA:TRUE,pathlen:0",
+	    "critical,keyCertSign,cRLSign", "hash", "keyid:always" };
+	EVP_PKEY *rkey = new_key(ca->s.key_type), *ikey = new_key(ca->s.key_type);
+	char *rcn = ca_cn(&ca->s, "Root CA"), *icn = ca_cn(&ca->s, "Issuing CA");
+	X509_NAME *rn = rcn ? make_name(ca->s.subject, rcn, NULL) : NULL;
+	X509_NAME *in = icn ? make_name(ca->s.subject, icn, NULL) : NULL;
+	keystore_status_t rc;
+
+	if (rkey == NULL || ikey == NULL || rn == NULL || in == NULL)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_INPUT,
+		    "CA: cannot make keys or names (CASubject \"%s\"?)", ca->s.subject);
+	else if ((ca->root = make_cert(rn, rkey, NULL, NULL, ca->s.ca_days,
+	    root_nids, root_vals)) == NULL
+	    || (ca->issuer = make_cert(in, ikey, ca->root, rkey, ca->s.ca_days,
+	    int_nids, int_vals)) == NULL)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot make the certificates");
+	else if ((rc = save_key(ca, "root.key", rkey, err)) == KEYSTORE_OK
+	    && (rc = save_key(ca, "issuing.key", ikey, err)) == KEYSTORE_OK
+	    && (rc = save_cert(ca->s.dir, "root.crt", ca->root, err)) == KEYSTORE_OK) {
+		rc = save_cert(ca->s.dir, "issuing.crt", ca->issuer, err);
+		EVP_PKEY_up_ref(ikey);
+		ca->issuer_key = ikey;
+	}
+	EVP_PKEY_free(rkey);
+	EVP_PKEY_free(ikey);
+	X509_NAME_free(rn);
+	X509_NAME_free(in);
+	free(rcn);
+	free(icn);
+	return rc;
+}
+
+static keystore_ca_t *
+ca_new(keystore_t *ks, const keystore_ca_settings_t *s, keystore_err_t *err)
+{
+	keystore_ca_t *ca = calloc(1, sizeof(*ca));
+
+	if (ca == NULL) {
+		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	ca->ks = ks;
+	ca->s = *s;
+	pthread_mutex_init(&ca->lock, NULL);
+	return ca;
+}
+
+static keystore_status_t
+ca_mkdirs(const char *dir, keystore_err_t *err)
+{
+	char *issued = keystore_path_join(dir, "issued");
+	keystore_status_t rc = KEYSTORE_OK;
+	struct stat st;
+
+	if (issued == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if ((mkdir(dir, 0700) != 0 && errno != EEXIST)
+	    || (mkdir(issued, 0700) != 0 && errno != EEXIST))
+		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot create: %s",
+		    dir, strerror(errno));
+	else if (geteuid() == 0 && stat(dir, &st) == 0 && chown(issued, st.st_uid, st.st_gid) != 0)
+		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot chown: %s",
+		    issued, strerror(errno));
+	free(issued);
+	return rc;
+}
+
+keystore_status_t
+keystore_ca_init(keystore_t *ks, const keystore_ca_settings_t *s, keystore_err_t *err)
+{
+	keystore_ca_t *ca;
+	keystore_status_t rc;
+	char *p = keystore_path_join(s->dir, "issuing.crt");
+	struct stat st;
+	int exists = p != NULL && stat(p, &st) == 0;
+
+	free(p);
+	if (exists)
+		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "%s: the CA exists already", s->dir);
+	if ((rc = ca_mkdirs(s->dir, err)) != KEYSTORE_OK)
+		return rc;
+	if ((ca = ca_new(ks, s, err)) == NULL)
+		return KEYSTORE_ERR_NOMEM;
+	if ((rc = ca_make(ca, err)) == KEYSTORE_OK)
+		rc = keystore_ca_crl(ca, NULL, NULL, err);
+	keystore_ca_free(ca);
+	return rc;
+}
+
+keystore_ca_t *
+keystore_ca_open(keystore_t *ks, const keystore_ca_settings_t *s, keystore_err_t *err)
+{
+	keystore_ca_t *ca = ca_new(ks, s, err);
+
+	if (ca == NULL)
+		return NULL;
+	if (load_cert(s->dir, "root.crt", &ca->root, err) != KEYSTORE_OK
+	    || load_cert(s->dir, "issuing.crt", &ca->issuer, err) != KEYSTORE_OK
+	    || load_key(ca, "issuing.key", &ca->issuer_key, err) != KEYSTORE_OK
+	    || X509_check_private_key(ca->issuer, ca->issuer_key) != 1) {
+		if (err != NULL && err->code == KEYSTORE_OK)
+			keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+			    "%s: issuing.key does not match issuing.crt", s->dir);
+		keystore_ca_free(ca);
+		return NULL;
+	}
+	return ca;
+}
+
+void
+keystore_ca_free(keystore_ca_t *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_free(ca->root);
+	X509_free(ca->issuer);
+	EVP_PKEY_free(ca->issuer_key);
+	pthread_mutex_destroy(&ca->lock);
+	free(ca);
+}
+
+X509 *
+keystore_ca_issuer(keystore_ca_t *ca)
+{
+	X509_up_ref(ca->issuer);
+	return ca->issuer;
+}
+
+X509 *
+keystore_ca_root(keystore_ca_t *ca)
+{
+	X509_up_ref(ca->root);
+	return ca->root;
+}
+
+/* ---- issuing ---- */
+
+static const char *
+profile_usage(keystore_ca_profile_t p, int ec)
+{
+	switch (p) {
+	case KEYSTORE_CA_SIGN: return "critical,digitalSignature,nonRepudiation";
+	case KEYSTORE_CA_ENCRYPT: return ec ? "critical,keyAgreement" : "critical,keyEncipherment";
+	default: return ec ? "critical,digitalSignature,keyAgreement"
+	    : "critical,digitalSignature,keyEncipherment";
+	}
+}
+
+static X509 *
+issue_cert(keystore_ca_t *ca, const char *address, keystore_ca_profile_t profile,
+    EVP_PKEY *key)
+{
+	int nids[10], n = 0;
+	const char *vals[10];
+	char san[300], cdp[600], aia[600];
+	X509_NAME *name = make_name(ca->s.subject, address, address);
+	X509 *x;
+
+	snprintf(san, sizeof(san), "email:%s", address);
+	nids[n] = NID_basic_constraints; vals[n++] = "critical,CA:FALSE";
+	nids[n] = NID_key_usage; vals[n++] = profile_usage(profile, EVP_PKEY_is_a(key, "EC"));
+	nids[n] = NID_ext_key_usage; vals[n++] = "emailProtection";
+	nids[n] = NID_subject_alt_name; vals[n++] = san;
+	nids[n] = NID_subject_key_identifier; vals[n++] = "hash";
+	nids[n] = NID_authority_key_identifier; vals[n++] = "keyid:always";
+	if (ca->s.crl_url != NULL && *ca->s.crl_url != '\0') {
+		snprintf(cdp, sizeof(cdp), "URI:%s", ca->s.crl_url);
+		nids[n] = NID_crl_distribution_points; vals[n++] = cdp;
+	}
+	if (ca->s.issuer_url != NULL && *ca->s.issuer_url != '\0') {
+		snprintf(aia, sizeof(aia), "caIssuers;URI:%s", ca->s.issuer_url);
+		nids[n] = NID_info_access; vals[n++] = aia;
+	}
+	nids[n] = 0;
+	if (name == NULL)
+		return NULL;
+	x = make_cert(name, key, ca->issuer, ca->issuer_key, ca->s.days, nids, vals);
+	X509_NAME_free(name);
+	return x;
+}
+
+static keystore_status_t
+escrow(keystore_ca_t *ca, X509 *cert, EVP_PKEY *key, keystore_err_t *err)
+{
+	unsigned char master[KEYSTORE_MASTER_LEN];
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	keystore_entry_t *e = NULL;
+	keystore_status_t rc;
+
+	if (chain == NULL || !sk_X509_push(chain, ca->issuer)
+	    || !sk_X509_push(chain, ca->root)) {
+		sk_X509_free(chain);
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	keystore_master_current(ca->ks, master);
+	rc = keystore_entry_new(cert, chain, key, master, &e, err);
+	OPENSSL_cleanse(master, sizeof(master));
+	if (rc == KEYSTORE_OK)
+		rc = keystore_entry_save(e, ca->ks->dir, err);
+	keystore_entry_free(e);
+	sk_X509_free(chain);
+	keystore_touch(ca->ks);
+	return rc;
+}
+
+static char *
+serial_hex(X509 *x)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+	BN_free(bn);
+	return hex;
+}
+
+keystore_status_t
+keystore_ca_issue(keystore_ca_t *ca, const char *address,
+    keystore_ca_profile_t profile, X509 **cert, keystore_err_t *err)
+{
+	EVP_PKEY *key;
+	X509 *x = NULL;
+	char *hex = NULL, name[300];
+	keystore_status_t rc;
+
+	if (address == NULL || strchr(address, '@') == NULL || strlen(address) > 254
+	    || strpbrk(address, ",/\n\r ") != NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
+		    address ? address : "(none)");
+	pthread_mutex_lock(&ca->lock);
+	if ((key = new_key(ca->s.key_type)) == NULL
+	    || (x = issue_cert(ca, address, profile, key)) == NULL
+	    || (hex = serial_hex(x)) == NULL)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
+	else if ((rc = escrow(ca, x, key, err)) == KEYSTORE_OK) {
+		char *dir = keystore_path_join(ca->s.dir, "issued");
+
+		snprintf(name, sizeof(name), "%s.pem", hex);
+		rc = dir ? save_cert(dir, name, x, err)
+		    : keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		free(dir);
+	}
+	pthread_mutex_unlock(&ca->lock);
+	EVP_PKEY_free(key);
+	OPENSSL_free(hex);
+	if (rc == KEYSTORE_OK && cert != NULL)
+		*cert = x;
+	else
+		X509_free(x);
+	return rc;
+}
+
+/* ---- revocation and CRLs ---- */
+
+/* Calls fn(serial, when) per line of revoked.txt. */
+static keystore_status_t
+revoked_each(keystore_ca_t *ca, int (*fn)(const char *, long, void *), void *arg,
+    keystore_err_t *err)
+{
+	BIO *b = NULL;
+	char line[200], serial[100];
+	long when;
+	keystore_status_t rc = read_bio(ca->s.dir, "revoked.txt", &b, err);
+
+	if (rc == KEYSTORE_NOTFOUND) {
+		if (err != NULL)
+			err->code = KEYSTORE_OK;
+		return KEYSTORE_OK;
+	}
+	while (rc == KEYSTORE_OK && BIO_gets(b, line, sizeof(line)) > 0)
+		if (sscanf(line, "%99s %ld", serial, &when) == 2 && fn(serial, when, arg) != 0)
+			break;
+	BIO_free(b);
+	return rc;
+}
+
+static int
+add_revoked(const char *serial, long when, void *arg)
+{
+	X509_CRL *crl = arg;
+	X509_REVOKED *r = X509_REVOKED_new();
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)when);
+	int ok = r != NULL && t != NULL && BN_hex2bn(&bn, serial) > 0
+	    && (ai = BN_to_ASN1_INTEGER(bn, NULL)) != NULL
+	    && X509_REVOKED_set_serialNumber(r, ai)
+	    && X509_REVOKED_set_revocationDate(r, t) && X509_CRL_add0_revoked(crl, r);
+
+	if (!ok)
+		X509_REVOKED_free(r);
+	BN_free(bn);
+	ASN1_INTEGER_free(ai);
+	ASN1_TIME_free(t);
+	return ok ? 0 : -1;
+}
+
+static keystore_status_t
+make_crl(keystore_ca_t *ca, unsigned char **der, size_t *len, keystore_err_t *err)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+	ASN1_TIME *next = X509_time_adj_ex(NULL, (int)ca->s.crl_days, 0, NULL);
+	X509V3_CTX ctx;
+	X509_EXTENSION *akid;
+	unsigned char *buf = NULL;
+	int n = -1, ok;
+	keystore_status_t rc;
+
+	ok = crl != NULL && now != NULL && next != NULL && X509_CRL_set_version(crl, 1)
+	    && X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->issuer))
+	    && X509_CRL_set1_lastUpdate(crl, now) && X509_CRL_set1_nextUpdate(crl, next);
+	rc = ok ? revoked_each(ca, add_revoked, crl, err) : KEYSTORE_ERR_CRYPTO;
+	if (ok && rc == KEYSTORE_OK) {
+		X509V3_set_ctx(&ctx, ca->issuer, NULL, NULL, crl, 0);
+		akid = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+		ok = akid != NULL && X509_CRL_add_ext(crl, akid, -1);
+		X509_EXTENSION_free(akid);
+		ok = ok && X509_CRL_sort(crl)
+		    && X509_CRL_sign(crl, ca->issuer_key, EVP_sha256()) > 0
+		    && (n = i2d_X509_CRL(crl, &buf)) > 0;
+	}
+	if (rc == KEYSTORE_OK && !ok)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot sign a CRL");
+	if (rc == KEYSTORE_OK)
+		rc = keystore_file_write(ca->s.dir, "crl.der", buf, (size_t)n, 0, NULL, err);
+	if (rc == KEYSTORE_OK && der != NULL) {
+		*der = buf;
+		*len = (size_t)n;
+		buf = NULL;
+	}
+	OPENSSL_free(buf);
+	X509_CRL_free(crl);
+	ASN1_TIME_free(now);
+	ASN1_TIME_free(next);
+	return rc;
+}
+
+keystore_status_t
+keystore_ca_crl(keystore_ca_t *ca, unsigned char **der, size_t *len, keystore_err_t *err)
+{
+	keystore_status_t rc;
+
+	pthread_mutex_lock(&ca->lock);
+	rc = make_crl(ca, der, len, err);
+	pthread_mutex_unlock(&ca->lock);
+	return rc;
+}
+
+typedef struct find_rev {
+	const char *serial;
+	long when;
+} find_rev_t;
+
+static int
+find_revoked(const char *serial, long when, void *arg)
+{
+	find_rev_t *f = arg;
+
+	if (strcasecmp(serial, f->serial) == 0)
+		f->when = when;
+	return 0;
+}
+
+/* Appends "SERIAL TIME" to revoked.txt (rewritten atomically). */
+static keystore_status_t
+revoked_add(keystore_ca_t *ca, const char *serial, keystore_err_t *err)
+{
+	BIO *b = NULL, *out = BIO_new(BIO_s_mem());
+	char buf[512];
+	int n;
+	keystore_status_t rc = read_bio(ca->s.dir, "revoked.txt", &b, err);
+
+	if (out == NULL)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	else if (rc == KEYSTORE_OK)
+		while ((n = BIO_read(b, buf, sizeof(buf))) > 0)
+			BIO_write(out, buf, n);
+	if (rc == KEYSTORE_NOTFOUND)
+		rc = KEYSTORE_OK;
+	if (rc == KEYSTORE_OK && BIO_printf(out, "%s %ld\n", serial, (long)time(NULL)) <= 0)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (rc == KEYSTORE_OK)
+		rc = write_bio(ca->s.dir, "revoked.txt", out, err);
+	BIO_free(b);
+	BIO_free(out);
+	return rc;
+}
+
+keystore_status_t
+keystore_ca_revoke(keystore_ca_t *ca, const char *serial, keystore_err_t *err)
+{
+	char name[120], *dir = keystore_path_join(ca->s.dir, "issued"), *path = NULL;
+	find_rev_t f = { name, 0 };
+	struct stat st;
+	size_t i, n = strlen(serial);
+	keystore_status_t rc = KEYSTORE_OK;
+
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		rc = keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+	for (i = 0; i <= n && i < sizeof(name); i++)
+		name[i] = (char)toupper((unsigned char)serial[i]);
+	if (rc == KEYSTORE_OK && (dir == NULL || (path = malloc(strlen(dir) + n + 6)) == NULL))
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (rc == KEYSTORE_OK) {
+		snprintf(path, strlen(dir) + n + 6, "%s/%s.pem", dir, name);
+		if (stat(path, &st) != 0)
+			rc = keystore_err_set(err, KEYSTORE_ERR_INPUT,
+			    "CA: no certificate with serial %s", serial);
+	}
+	pthread_mutex_lock(&ca->lock);
+	if (rc == KEYSTORE_OK)
+		rc = revoked_each(ca, find_revoked, &f, err);
+	if (rc == KEYSTORE_OK && f.when == 0)
+		rc = revoked_add(ca, name, err);
+	if (rc == KEYSTORE_OK)
+		rc = make_crl(ca, NULL, NULL, err);
+	pthread_mutex_unlock(&ca->lock);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+/* ---- listing ---- */
+
+int
+keystore_ca_foreach(keystore_ca_t *ca, int (*fn)(const keystore_ca_cert_t *, void *),
+    void *arg, keystore_err_t *err)
+{
+	char *dir = keystore_path_join(ca->s.dir, "issued"), serial[120];
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	keystore_info_t info;
+	X509 *x;
+	char **addrs;
+	int nomem, rc = 0;
+
+	if (d == NULL) {
+		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot read: %s",
+		    dir ? dir : ca->s.dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		find_rev_t f = { serial, 0 };
+
+		if (n < 5 || n > 100 || strcmp(de->d_name + n - 4, ".pem") != 0
+		    || load_cert(dir, de->d_name, &x, err) != KEYSTORE_OK)
+			continue;
+		snprintf(serial, sizeof(serial), "%.*s", (int)(n - 4), de->d_name);
+		revoked_each(ca, find_revoked, &f, NULL);
+		keystore_cert_info(x, &info);
+		addrs = keystore_cert_addresses(x, &nomem);
+		{
+			keystore_ca_cert_t c = { serial, addrs ? addrs[0] : "",
+			    info.not_after, f.when };
+			rc = fn(&c, arg);
+		}
+		keystore_strv_free(addrs);
+		X509_free(x);
+	}
+	closedir(d);
+	free(dir);
+	return rc;
+}

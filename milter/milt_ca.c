@@ -1,0 +1,433 @@
+/*
+ * milt_ca.c: the embedded CA in the gateway (see milt_ca.h): settings,
+ * first-start creation, and the HTTP endpoint for the CRL and the issuer
+ * certificate.  The endpoint runs one libevent loop in its own thread;
+ * everything it touches (the CRL buffer) belongs to that thread, and
+ * milt_ca_stop() wakes it through a pipe.
+ */
+#include "milter/milt_ca.h"
+#include "keystore/keystore_cmp.h"
+#include "milter/milt_pickup.h"
+#include "directory/dir_harvest.h"
+#include "directory/dir_lookup.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/queue.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+struct milt_ca_http {
+	keystore_ca_t *ca;
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *timer, *wake;
+	int pipe[2];
+	pthread_t thread;
+	unsigned char *crl, *crt;      /* DER */
+	size_t crl_len, crt_len;
+	char crl_path[4096];           /* CADirectory/crl.der */
+	/* The pickup portal (issue 5). */
+	keystore_t *ks;
+	char pickup_dir[4096];
+	int max_failures;
+};
+
+void
+milt_ca_settings(const milt_conf_t *c, keystore_ca_settings_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->dir = c->ca_dir;
+	s->key_type = (keystore_ca_keytype_t)c->ca_key_type;
+	s->days = (long)c->ca_days;
+	s->ca_days = (long)c->ca_root_days;
+	s->crl_days = (long)c->ca_crl_days;
+	s->subject = c->ca_subject;
+	s->crl_url = c->ca_crl_url;
+	s->issuer_url = c->ca_issuer_url;
+}
+
+keystore_ca_t *
+milt_ca_open(const milt_conf_t *conf, keystore_t *ks, char *why, size_t size)
+{
+	keystore_ca_settings_t s;
+	keystore_err_t err;
+	keystore_ca_t *ca;
+
+	milt_ca_settings(conf, &s);
+	if ((ca = keystore_ca_open(ks, &s, &err)) == NULL && err.code == KEYSTORE_NOTFOUND
+	    && keystore_ca_init(ks, &s, &err) == KEYSTORE_OK)
+		ca = keystore_ca_open(ks, &s, &err);
+	if (ca == NULL)
+		snprintf(why, size, "CA: %s", err.msg);
+	return ca;
+}
+
+int
+milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
+    char *why, size_t size)
+{
+	struct dir_harvest *h = conf->lookup ? dir_lookup_harvest(conf->lookup) : NULL;
+
+	if (h == NULL) {
+		snprintf(why, size, "no harvest store to publish to");
+		return -1;
+	}
+	if (dir_harvest_put(h, address, cert, NULL, 0, time(NULL), why, size) != 0)
+		return -1;
+	return dir_lookup_flush(conf->lookup, address, why, size);
+}
+
+/* The shared secret from CMPSecretFile: one line, the file private. */
+static int
+cmp_secret(const char *path, char *buf, size_t size, char *why, size_t wsize)
+{
+	struct stat st;
+	FILE *fp = fopen(path, "r");
+	int ok = fp != NULL && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077) == 0
+	    && fgets(buf, (int)size, fp) != NULL;
+
+	if (fp != NULL)
+		fclose(fp);
+	if (!ok) {
+		snprintf(why, wsize, "CMPSecretFile %s: unreadable, empty or not private (0600)",
+		    path);
+		return -1;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+int
+milt_ca_issue(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
+    const char *address, keystore_ca_profile_t profile, EVP_PKEY *key, X509 **cert,
+    char *why, size_t size)
+{
+	keystore_err_t err;
+	char secret[512];
+	keystore_cmp_settings_t s = { conf->cmp_server, conf->cmp_path, conf->cmp_reference,
+		secret, conf->ca_subject, (keystore_ca_keytype_t)conf->ca_key_type,
+		(int)conf->cmp_timeout };
+	keystore_status_t rc;
+
+	if (*conf->cmp_server == '\0') {
+		if (ca == NULL) {
+			snprintf(why, size, "no CA");
+			return -1;
+		}
+		rc = keystore_ca_issue(ca, address, profile, cert, &err);
+	} else {
+		if (cmp_secret(conf->cmp_secret_file, secret, sizeof(secret), why, size) != 0)
+			return -1;
+		rc = keystore_cmp_enroll(ks, &s, address, key, cert, &err);
+		OPENSSL_cleanse(secret, sizeof(secret));
+	}
+	if (rc != KEYSTORE_OK)
+		snprintf(why, size, "%s", err.msg);
+	return rc == KEYSTORE_OK ? 0 : -1;
+}
+
+/* Re-issues the CRL (timer callback; also at start). */
+static void
+http_crl(evutil_socket_t fd, short what, void *arg)
+{
+	milt_ca_http_t *h = arg;
+	keystore_err_t err;
+	unsigned char *der;
+	size_t len;
+
+	if (keystore_ca_crl(h->ca, &der, &len, &err) != KEYSTORE_OK)
+		return;                /* keep serving the last one until nextUpdate */
+	OPENSSL_free(h->crl);
+	h->crl = der;
+	h->crl_len = len;
+}
+
+/* The CRL as stored last (smimectl ca revoke writes one too); keeps the
+ * one in memory when the file cannot be read.  0 when there is one. */
+static int
+http_crl_file(milt_ca_http_t *h)
+{
+	FILE *fp = fopen(h->crl_path, "rb");
+	unsigned char *buf = NULL;
+	long n = -1;
+
+	if (fp != NULL && fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) > 0
+	    && n < 64L * 1024 * 1024 && fseek(fp, 0, SEEK_SET) == 0
+	    && (buf = OPENSSL_malloc((size_t)n)) != NULL
+	    && fread(buf, 1, (size_t)n, fp) == (size_t)n) {
+		OPENSSL_free(h->crl);
+		h->crl = buf;
+		h->crl_len = (size_t)n;
+		buf = NULL;
+	}
+	OPENSSL_free(buf);
+	if (fp != NULL)
+		fclose(fp);
+	return h->crl != NULL ? 0 : -1;
+}
+
+static void
+http_send(struct evhttp_request *req, const char *type, const unsigned char *der,
+    size_t len)
+{
+	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	evbuffer_add(b, der, len);
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* ---- the pickup portal ---- */
+
+static void
+portal_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; charset=utf-8");
+	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s\n", text);
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static int
+token_ok(const char *t)
+{
+	return t != NULL && strlen(t) == MILT_PICKUP_TOKEN_LEN
+	    && strspn(t, "0123456789abcdef") == MILT_PICKUP_TOKEN_LEN;
+}
+
+/* GET /pickup?t=TOKEN: the form. */
+static void
+portal_form(struct evhttp_request *req)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *q = evhttp_uri_get_query(u);
+	struct evkeyvalq kv;
+	const char *t;
+
+	TAILQ_INIT(&kv);
+	if (q == NULL || evhttp_parse_query_str(q, &kv) != 0
+	    || !token_ok(t = evhttp_find_header(&kv, "t"))) {
+		evhttp_clear_headers(&kv);
+		portal_text(req, HTTP_NOTFOUND, "Not Found", "No such pickup link.");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/html; charset=utf-8");
+	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+	    "<!DOCTYPE html>\n<html><head><title>Certificate pickup</title></head><body>\n"
+	    "<h1>Your S/MIME key and certificate</h1>\n"
+	    "<form method=\"post\" action=\"/pickup\">\n"
+	    "<input type=\"hidden\" name=\"t\" value=\"%s\">\n"
+	    "<label>Password <input type=\"password\" name=\"password\"></label>\n"
+	    "<label><input type=\"checkbox\" name=\"legacy\" value=\"1\"> legacy format "
+	    "(GnuPG gpgsm, older Windows and macOS)</label>\n"
+	    "<button>Download (once)</button>\n</form></body></html>\n", t);
+	evhttp_clear_headers(&kv);
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* The PKCS#12 of address under password, as the reply. */
+static int
+portal_p12(struct evhttp_request *req, milt_ca_http_t *h, const char *address,
+    const char *password, int legacy)
+{
+	keystore_err_t err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+
+	if (keystore_export_p12(h->ks, address, password, legacy, &der, &len, &err)
+	    != KEYSTORE_OK)
+		return -1;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/x-pkcs12");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition",
+	    "attachment; filename=\"smime.p12\"");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evbuffer_add(evhttp_request_get_output_buffer(req), der, len);
+	OPENSSL_clear_free(der, len);
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	return 0;
+}
+
+/* POST /pickup: t, password, legacy. */
+static void
+portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char body[2048], *addr = NULL;
+	struct evkeyvalq kv;
+	const char *t, *pw, *legacy;
+	enum milt_pickup_status st = MILT_PICKUP_GONE;
+
+	TAILQ_INIT(&kv);
+	if (n >= sizeof(body) || evbuffer_remove(in, body, n) != (int)n) {
+		portal_text(req, 413, "Too Large", "Request too large.");
+		return;
+	}
+	body[n] = '\0';
+	if (evhttp_parse_query_str(body, &kv) == 0 && token_ok(t = evhttp_find_header(&kv, "t"))
+	    && (pw = evhttp_find_header(&kv, "password")) != NULL) {
+		legacy = evhttp_find_header(&kv, "legacy");
+		st = milt_pickup_check(h->pickup_dir, t, pw, h->max_failures, time(NULL), &addr);
+		if (st == MILT_PICKUP_OK) {
+			if (portal_p12(req, h, addr, pw, legacy != NULL && *legacy == '1') == 0)
+				milt_pickup_used(h->pickup_dir, t);
+			else
+				st = MILT_PICKUP_ERROR;
+		}
+	}
+	OPENSSL_cleanse(body, sizeof(body));
+	evhttp_clear_headers(&kv);
+	free(addr);
+	switch (st) {
+	case MILT_PICKUP_OK:
+		return;
+	case MILT_PICKUP_WRONG:
+		portal_text(req, 403, "Forbidden", "Wrong password.");
+		return;
+	case MILT_PICKUP_LOCKED:
+		portal_text(req, 429, "Too Many Requests",
+		    "Too many wrong passwords: this link is locked. Ask the sender.");
+		return;
+	case MILT_PICKUP_EXPIRED:
+	case MILT_PICKUP_GONE:
+		portal_text(req, 410, "Gone", "This link has expired or has been used.");
+		return;
+	default:
+		portal_text(req, HTTP_INTERNAL, "Internal Error", "Please try again later.");
+	}
+}
+
+static void
+http_request(struct evhttp_request *req, void *arg)
+{
+	milt_ca_http_t *h = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (path != NULL && strcmp(path, "/pickup") == 0 && cmd == EVHTTP_REQ_POST)
+		portal_pickup(req, h);
+	else if (path != NULL && strcmp(path, "/pickup") == 0 && cmd == EVHTTP_REQ_GET)
+		portal_form(req);
+	else if (cmd != EVHTTP_REQ_GET)
+		evhttp_send_error(req, 405, NULL);
+	else if (strcmp(uri, "/ca.crl") == 0 && h->ca != NULL && http_crl_file(h) == 0)
+		http_send(req, "application/pkix-crl", h->crl, h->crl_len);
+	else if (strcmp(uri, "/ca.crt") == 0 && h->crt_len > 0)
+		http_send(req, "application/pkix-cert", h->crt, h->crt_len);
+	else
+		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+}
+
+static void
+http_wake(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+static void *
+http_run(void *arg)
+{
+	milt_ca_http_t *h = arg;
+
+	event_base_dispatch(h->base);
+	return NULL;
+}
+
+static void
+http_free(milt_ca_http_t *h)
+{
+	if (h->timer)
+		event_free(h->timer);
+	if (h->wake)
+		event_free(h->wake);
+	if (h->http)
+		evhttp_free(h->http);
+	if (h->base)
+		event_base_free(h->base);
+	if (h->pipe[0] >= 0) {
+		close(h->pipe[0]);
+		close(h->pipe[1]);
+	}
+	OPENSSL_free(h->crl);
+	OPENSSL_free(h->crt);
+	free(h);
+}
+
+milt_ca_http_t *
+milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
+    char *why, size_t size)
+{
+	milt_ca_http_t *h = calloc(1, sizeof(*h));
+	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
+	char host[256];
+	const char *colon = strrchr(conf->ca_http_listen, ':');
+	X509 *x = ca != NULL ? keystore_ca_issuer(ca) : NULL;
+	int n;
+
+	if (h == NULL || colon == NULL) {
+		snprintf(why, size, "CAHTTPListen: cannot start");
+		free(h);
+		X509_free(x);
+		return NULL;
+	}
+	h->ca = ca;
+	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
+	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", conf->pickup_dir);
+	h->max_failures = (int)conf->pickup_max_failures;
+	h->ks = ks;
+	h->pipe[0] = h->pipe[1] = -1;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->ca_http_listen), conf->ca_http_listen);
+	n = x != NULL ? i2d_X509(x, &h->crt) : 0;
+	X509_free(x);
+	h->crt_len = n > 0 ? (size_t)n : 0;
+	if (n < 0 || pipe(h->pipe) != 0 || (h->base = event_base_new()) == NULL
+	    || (h->http = evhttp_new(h->base)) == NULL)
+		snprintf(why, size, "HTTP endpoint: out of resources");
+	else if (evhttp_bind_socket(h->http, host, (ev_uint16_t)atoi(colon + 1)) != 0)
+		snprintf(why, size, "CAHTTPListen %s: cannot bind: %s", conf->ca_http_listen,
+		    strerror(errno));
+	else if ((h->timer = event_new(h->base, -1, EV_PERSIST, http_crl, h)) == NULL
+	    || (h->wake = event_new(h->base, h->pipe[0], EV_READ, http_wake, h->base)) == NULL
+	    || (ca != NULL && event_add(h->timer, &tv) != 0) || event_add(h->wake, NULL) != 0)
+		snprintf(why, size, "HTTP endpoint: out of resources");
+	else {
+		evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
+		    | EVHTTP_REQ_POST);
+		evhttp_set_max_body_size(h->http, 2000);
+		evhttp_set_timeout(h->http, 30);
+		evhttp_set_gencb(h->http, http_request, h);
+		if (ca != NULL)
+			http_crl(-1, 0, h);
+		if (ca != NULL && h->crl == NULL)
+			snprintf(why, size, "CA: cannot make a CRL");
+		else if (pthread_create(&h->thread, NULL, http_run, h) == 0)
+			return h;
+		else
+			snprintf(why, size, "HTTP endpoint: cannot start a thread");
+	}
+	http_free(h);
+	return NULL;
+}
+
+void
+milt_ca_stop(milt_ca_http_t *h)
+{
+	if (h == NULL)
+		return;
+	if (write(h->pipe[1], "x", 1) == 1)
+		pthread_join(h->thread, NULL);
+	http_free(h);
+}

@@ -1,0 +1,150 @@
+/*
+ * milt_enroll.c: enrollment of recipients without a certificate (see
+ * milt_enroll.h).  The order keeps a failure harmless: issue and escrow,
+ * make the pickup link, send both mails, and only then publish the
+ * certificate, so that a message tempfailed on the way enrolls again on
+ * its retry instead of being encrypted to a key nobody was told about.
+ */
+#include "milter/milt_enroll.h"
+#include "milter/milt_ca.h"
+#include "milter/milt_log.h"
+#include "milter/milt_pickup.h"
+#include "milter/milt_smtp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+
+static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
+
+void
+milt_enroll_install(keystore_ca_t *ca)
+{
+	enroll_ca = ca;
+}
+
+int
+milt_enroll_possible(const milt_msg_t *m)
+{
+	return (enroll_ca != NULL || *m->conf->cmp_server != '\0')
+	    && *m->conf->enroll_smtp != '\0';
+}
+
+static int
+send_one(const milt_msg_t *m, const char *to, const char *subject, const char *text,
+    char *why, size_t size)
+{
+	char *msg = milt_smtp_compose(m->conf->enroll_sender, to, subject, text);
+	int rc;
+
+	if (msg == NULL) {
+		snprintf(why, size, "out of memory");
+		return -1;
+	}
+	rc = milt_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
+	    (int)m->conf->enroll_timeout, why, size);
+	OPENSSL_clear_free(msg, strlen(msg));
+	return rc;
+}
+
+/* The invitation to rcpt and the notice with the password to the sender. */
+static int
+send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
+    const char *password, char *why, size_t size)
+{
+	const milt_conf_t *c = m->conf;
+	const char *sender = m->sender != NULL && *m->sender != '\0' ? m->sender : c->enroll_sender;
+	char text[4096], subject[600], until[64];
+	time_t exp = time(NULL) + (time_t)c->pickup_lifetime;
+	struct tm tm;
+	int rc;
+
+	strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", gmtime_r(&exp, &tm));
+	snprintf(subject, sizeof(subject), "Encrypted mail from %s: your certificate", sender);
+	snprintf(text, sizeof(text),
+	    "%s has sent you a message that must be encrypted.  You had no\n"
+	    "S/MIME certificate, so our gateway issued one for %s and encrypted\n"
+	    "the message to it.\n\n"
+	    "Download your key and certificate (PKCS#12) once, before %s:\n\n"
+	    "    %s/pickup?t=%s\n\n"
+	    "The password comes from %s by another way (phone, in person).\n"
+	    "The link works once; after a few wrong passwords it is locked.\n"
+	    "Import the file into your mail program; for GnuPG's gpgsm or older\n"
+	    "Windows and macOS choose the legacy format on the download page.\n",
+	    sender, rcpt, until, c->portal_url, token, sender);
+	if (send_one(m, rcpt, subject, text, why, size) != 0)
+		return -1;
+	snprintf(subject, sizeof(subject), "Certificate issued for %s: the password", rcpt);
+	snprintf(text, sizeof(text),
+	    "Your message to %s had to be encrypted, and they had no certificate.\n"
+	    "The gateway issued one, encrypted your message to it and sent them a\n"
+	    "one-time download link, valid until %s.\n\n"
+	    "Give them this password by another way than e-mail (phone, in person):\n\n"
+	    "    %s\n",
+	    rcpt, until, password);
+	rc = send_one(m, sender, subject, text, why, size);
+	OPENSSL_cleanse(text, sizeof(text));
+	return rc;
+}
+
+int
+milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
+{
+	char token[MILT_PICKUP_TOKEN_LEN + 1], password[MILT_PICKUP_PASSWORD_LEN + 1];
+	char why[512];
+	int local = milt_conf_is_local_domain(m->conf, milt_addr_domain(rcpt));
+	X509 *x = NULL;
+	int rc = -1;
+
+	*cert = NULL;
+	if (milt_ca_issue(m->conf, enroll_ca, m->keystore, rcpt, local ? KEYSTORE_CA_ENCRYPT
+	    : KEYSTORE_CA_EXTERNAL, NULL, &x, why, sizeof(why)) != 0)
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, why);
+	else if (milt_pickup_new(m->conf->pickup_dir, rcpt, (long)m->conf->pickup_lifetime,
+	    token, password, why, sizeof(why)) != 0)
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: %s", rcpt, why);
+	else if (send_mails(m, rcpt, token, password, why, sizeof(why)) != 0) {
+		milt_pickup_used(m->conf->pickup_dir, token);
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: invitation: %s", rcpt, why);
+	} else if (milt_ca_publish(m->conf, rcpt, x, why, sizeof(why)) != 0)
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: publish: %s", rcpt, why);
+	else
+		rc = 0;
+	OPENSSL_cleanse(password, sizeof(password));
+	OPENSSL_cleanse(token, sizeof(token));
+	if (rc == 0) {
+		milt_log(LOG_INFO, m->qid, "enroll <%s>: certificate issued, key escrowed, "
+		    "invitation sent, password sent to <%s>", rcpt, m->sender);
+		*cert = x;
+	} else
+		X509_free(x);
+	return rc;
+}
+
+int
+milt_enroll_employee_possible(const milt_msg_t *m)
+{
+	return enroll_ca != NULL && m->conf->ca_enroll_employees;
+}
+
+int
+milt_enroll_employee(const milt_msg_t *m, const char *addr)
+{
+	keystore_err_t err;
+	X509 *enc = NULL;
+	char why[512];
+
+	if (keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_SIGN, NULL, &err) != KEYSTORE_OK
+	    || keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
+		milt_log(LOG_ERR, m->qid, "enroll employee <%s>: CA: %s", addr, err.msg);
+		return -1;
+	}
+	if (milt_ca_publish(m->conf, addr, enc, why, sizeof(why)) != 0)
+		milt_log(LOG_WARNING, m->qid, "enroll employee <%s>: publish: %s", addr, why);
+	X509_free(enc);
+	milt_log(LOG_INFO, m->qid, "enroll employee <%s>: signing and encryption "
+	    "certificates issued, keys escrowed", addr);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * milt_enroll.h: enrollment by the embedded CA in the outbound path
+ * (issue 5).  A recipient the policy wants encrypted (encrypt=always, or
+ * enroll=yes) without a usable certificate gets one on the spot: a key
+ * generated and escrowed, a certificate issued and published (harvest
+ * store, cache), an invitation with a one-time pickup link (milt_pickup.h)
+ * and, to the sender, a notice with the PKCS#12 password, both through
+ * EnrollmentSMTP (milt_smtp.h).  Any failure is the caller's tempfail:
+ * the message is never delivered in clear.
+ *
+ * The CA is the daemon's, installed once at start (milt_enroll_install);
+ * without it nothing is enrolled.  Thread-safe (the CA serializes issuing).
+ */
+#ifndef MILT_ENROLL_H
+#define MILT_ENROLL_H
+
+#include <openssl/x509.h>
+#include "keystore/keystore_ca.h"
+#include "milter/milt_msg.h"
+
+void milt_enroll_install(keystore_ca_t *ca);
+
+/* 1 when recipient rcpt of m can be enrolled now (CA installed, and an
+ * EnrollmentSMTP to send the invitation through). */
+int milt_enroll_possible(const milt_msg_t *m);
+
+/* Enrolls rcpt: 0 with *cert (the caller's), or -1 (logged). */
+int milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert);
+
+/* Employees (LocalDomains) without a key, when CAEnrollEmployees: 1 when
+ * possible; milt_enroll_employee() issues them a signing and an encryption
+ * certificate, keys escrowed: 0, or -1 (logged). */
+int milt_enroll_employee_possible(const milt_msg_t *m);
+int milt_enroll_employee(const milt_msg_t *m, const char *addr);
+
+#endif

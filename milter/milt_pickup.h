@@ -1,0 +1,43 @@
+/*
+ * milt_pickup.h: one-time pickup links for enrolled recipients' PKCS#12
+ * (issue 5).  A link carries a random token; the store (a 0700 directory)
+ * keeps, per token, a file named by the token's SHA-256 holding the
+ * address, a PBKDF2 hash of the password, the expiry and the count of
+ * wrong passwords: neither token nor password is stored.  The password
+ * goes to the sender, the link to the recipient.
+ *
+ * Threads: the portal's one thread checks and uses links; new links are
+ * written atomically (temporary file, rename) from any thread.
+ */
+#ifndef MILT_PICKUP_H
+#define MILT_PICKUP_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define MILT_PICKUP_TOKEN_LEN 64        /* hex */
+#define MILT_PICKUP_PASSWORD_LEN 20
+
+enum milt_pickup_status {
+	MILT_PICKUP_OK = 0,
+	MILT_PICKUP_GONE,         /* unknown, or used already */
+	MILT_PICKUP_EXPIRED,
+	MILT_PICKUP_WRONG,        /* wrong password (counted) */
+	MILT_PICKUP_LOCKED,       /* too many wrong passwords */
+	MILT_PICKUP_ERROR
+};
+
+/* A new link for address valid lifetime seconds: token and password are
+ * filled (NUL-terminated).  0, or -1 with why. */
+int milt_pickup_new(const char *dir, const char *address, long lifetime,
+    char token[MILT_PICKUP_TOKEN_LEN + 1], char password[MILT_PICKUP_PASSWORD_LEN + 1],
+    char *why, size_t size);
+
+/* Checks token and password; on MILT_PICKUP_OK *address is malloc'ed (the
+ * caller frees it) and the link stays until milt_pickup_used(). */
+enum milt_pickup_status milt_pickup_check(const char *dir, const char *token,
+    const char *password, int max_failures, time_t now, char **address);
+/* The link has served: it is removed. */
+void milt_pickup_used(const char *dir, const char *token);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * milt_smtp.c: the gateway's own mails (see milt_smtp.h).
+ */
+#include "milter/milt_smtp.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <gmime/gmime.h>
+
+char *
+milt_smtp_compose(const char *from, const char *to, const char *subject,
+    const char *text)
+{
+	GMimeMessage *msg = g_mime_message_new(TRUE);
+	GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
+	GMimeFormatOptions *fo = g_mime_format_options_clone(NULL);
+	GDateTime *now = g_date_time_new_now_local();
+	char *s, *out;
+
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, from);
+	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, to);
+	g_mime_message_set_subject(msg, subject, "utf-8");
+	g_mime_message_set_date(msg, now);
+	g_mime_text_part_set_text(part, text);
+	g_mime_message_set_mime_part(msg, GMIME_OBJECT(part));
+	s = g_mime_object_to_string(GMIME_OBJECT(msg), fo);
+	out = s != NULL ? strdup(s) : NULL;
+	g_free(s);
+	g_date_time_unref(now);
+	g_mime_format_options_free(fo);
+	g_object_unref(part);
+	g_object_unref(msg);
+	return out;
+}
+
+static int
+smtp_connect(const char *hostport, int timeout, char *why, size_t size)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
+	struct timeval tv = { timeout, 0 };
+	int fd = -1, rc;
+
+	if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host)) {
+		snprintf(why, size, "%s: want HOST:PORT", hostport);
+		return -1;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		snprintf(why, size, "%s: %s", hostport, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		snprintf(why, size, "%s: cannot connect: %s", hostport, strerror(errno));
+	return fd;
+}
+
+/* Reads one (multi-line) reply; its code, or -1. */
+static int
+smtp_reply(FILE *fp, char *line, size_t size)
+{
+	do {
+		if (fgets(line, (int)size, fp) == NULL || strlen(line) < 4)
+			return -1;
+	} while (line[3] == '-');
+	line[strcspn(line, "\r\n")] = '\0';
+	return atoi(line);
+}
+
+/* Sends a command (NULL: none, just read) and wants a reply of class want. */
+static int
+smtp_step(FILE *fp, const char *cmd, int want, char *why, size_t size)
+{
+	char line[1024];
+	int code;
+
+	if (cmd != NULL && (fputs(cmd, fp) == EOF || fflush(fp) == EOF)) {
+		snprintf(why, size, "SMTP: cannot send: %s", strerror(errno));
+		return -1;
+	}
+	if ((code = smtp_reply(fp, line, sizeof(line))) / 100 != want) {
+		snprintf(why, size, "SMTP: %s%.*s: %s", cmd ? "after " : "greeting",
+		    cmd ? (int)strcspn(cmd, "\r\n") : 0, cmd ? cmd : "",
+		    code < 0 ? "no answer" : line);
+		return -1;
+	}
+	return 0;
+}
+
+/* The message with dot-stuffing, then ".". */
+static int
+smtp_data(FILE *fp, const char *msg)
+{
+	const char *p = msg;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\n");
+		size_t len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+
+		if (*p == '.' && fputc('.', fp) == EOF)
+			return -1;
+		if (fwrite(p, 1, len, fp) != len || fputs("\r\n", fp) == EOF)
+			return -1;
+		p += n + (p[n] == '\n');
+	}
+	return fputs(".\r\n", fp) == EOF ? -1 : 0;
+}
+
+int
+milt_smtp_send(const char *hostport, const char *from, const char *to,
+    const char *msg, int timeout, char *why, size_t size)
+{
+	char cmd[700];
+	int fd = smtp_connect(hostport, timeout, why, size), rc = -1;
+	FILE *fp;
+
+	if (fd < 0)
+		return -1;
+	if ((fp = fdopen(fd, "r+")) == NULL) {
+		close(fd);
+		snprintf(why, size, "out of memory");
+		return -1;
+	}
+	if (strpbrk(from, "\r\n<>") != NULL || strpbrk(to, "\r\n<>") != NULL
+	    || strlen(from) > 300 || strlen(to) > 300)
+		snprintf(why, size, "SMTP: unusable address");
+	else if (smtp_step(fp, NULL, 2, why, size) == 0
+	    && smtp_step(fp, "HELO localhost\r\n", 2, why, size) == 0
+	    && (snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>\r\n", from),
+	    smtp_step(fp, cmd, 2, why, size)) == 0
+	    && (snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", to),
+	    smtp_step(fp, cmd, 2, why, size)) == 0
+	    && smtp_step(fp, "DATA\r\n", 3, why, size) == 0) {
+		if (smtp_data(fp, msg) != 0)
+			snprintf(why, size, "SMTP: cannot send the message: %s", strerror(errno));
+		else if (smtp_step(fp, NULL, 2, why, size) == 0) {
+			rc = 0;
+			fputs("QUIT\r\n", fp);
+		}
+	}
+	fclose(fp);
+	return rc;
+}
