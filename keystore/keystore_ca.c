@@ -676,10 +676,11 @@ keystore_ca_revoke(keystore_ca_t *ca, const char *serial, keystore_err_t *err)
 		rc = keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
 	for (i = 0; i <= n && i < sizeof(name); i++)
 		name[i] = (char)toupper((unsigned char)serial[i]);
-	if (rc == KEYSTORE_OK && (dir == NULL || (path = malloc(strlen(dir) + n + 6)) == NULL))
+	if (rc == KEYSTORE_OK && (dir == NULL || asprintf(&path, "%s/%s.pem", dir, name) < 0)) {
+		path = NULL;
 		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
 	if (rc == KEYSTORE_OK) {
-		snprintf(path, strlen(dir) + n + 6, "%s/%s.pem", dir, name);
 		if (stat(path, &st) != 0)
 			rc = keystore_err_set(err, KEYSTORE_ERR_INPUT,
 			    "CA: no certificate with serial %s", serial);
