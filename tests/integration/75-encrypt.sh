@@ -179,8 +179,10 @@ rcpt_setup() { # NAME PKIDIR
 	while ! GNUPGHOME="$_h/gnupg" gpgsm --batch --disable-dirmngr --pinentry-mode loopback \
 	    --passphrase-fd 0 --import "$2/$1.legacy.p12" <"$2/p12.pass" \
 	    >"$_h/import.log" 2>&1; do
-		if grep -q 'Segmentation fault' "$_h/import.log"; then
-			echo "gpgsm 2.2.40 crashes importing an EC PKCS#12" >"$_h/no-gpgsm"
+		if grep -q 'Segmentation fault' "$_h/import.log" ||
+		    openssl x509 -in "$2/$1.pem" -noout -text 2>/dev/null | grep -q id-ecPublicKey; then
+			# With an EC key it crashes, or (seen in CI) fails to parse it.
+			echo "gpgsm 2.2.40 cannot import an EC PKCS#12 (crash or parse error)" >"$_h/no-gpgsm"
 			break
 		fi
 		_try=$((_try + 1))
