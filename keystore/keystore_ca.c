@@ -153,8 +153,8 @@ load_key(keystore_ca_t *ca, const char *name, EVP_PKEY **key, keystore_err_t *er
 
 /* ---- making certificates ---- */
 
-static EVP_PKEY *
-new_key(keystore_ca_keytype_t t)
+EVP_PKEY *
+keystore_ca_new_key(keystore_ca_keytype_t t)
 {
 	switch (t) {
 	case KEYSTORE_CA_RSA3072: return EVP_RSA_gen(3072);
@@ -165,8 +165,8 @@ new_key(keystore_ca_keytype_t t)
 
 /* The configured subject fields ("O=Example,C=DE") plus CN and, when not
  * NULL, emailAddress. */
-static X509_NAME *
-make_name(const char *fields, const char *cn, const char *email)
+X509_NAME *
+keystore_ca_make_name(const char *fields, const char *cn, const char *email)
 {
 	X509_NAME *n = X509_NAME_new();
 	char *copy = strdup(fields != NULL ? fields : ""), *tok, *save = NULL, *eq;
@@ -277,10 +277,10 @@ ca_make(keystore_ca_t *ca, keystore_err_t *err)
 	    NID_subject_key_identifier, NID_authority_key_identifier, 0 };
 	static const char *const int_vals[] = { "critical,CA:TRUE,pathlen:0",
 	    "critical,keyCertSign,cRLSign", "hash", "keyid:always" };
-	EVP_PKEY *rkey = new_key(ca->s.key_type), *ikey = new_key(ca->s.key_type);
+	EVP_PKEY *rkey = keystore_ca_new_key(ca->s.key_type), *ikey = keystore_ca_new_key(ca->s.key_type);
 	char *rcn = ca_cn(&ca->s, "Root CA"), *icn = ca_cn(&ca->s, "Issuing CA");
-	X509_NAME *rn = rcn ? make_name(ca->s.subject, rcn, NULL) : NULL;
-	X509_NAME *in = icn ? make_name(ca->s.subject, icn, NULL) : NULL;
+	X509_NAME *rn = rcn ? keystore_ca_make_name(ca->s.subject, rcn, NULL) : NULL;
+	X509_NAME *in = icn ? keystore_ca_make_name(ca->s.subject, icn, NULL) : NULL;
 	keystore_status_t rc;
 
 	if (rkey == NULL || ikey == NULL || rn == NULL || in == NULL)
@@ -430,7 +430,7 @@ issue_cert(keystore_ca_t *ca, const char *address, keystore_ca_profile_t profile
 	int nids[10], n = 0;
 	const char *vals[10];
 	char san[300], cdp[600], aia[600];
-	X509_NAME *name = make_name(ca->s.subject, address, address);
+	X509_NAME *name = keystore_ca_make_name(ca->s.subject, address, address);
 	X509 *x;
 
 	snprintf(san, sizeof(san), "email:%s", address);
@@ -504,7 +504,7 @@ keystore_ca_issue(keystore_ca_t *ca, const char *address,
 		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
 	pthread_mutex_lock(&ca->lock);
-	if ((key = new_key(ca->s.key_type)) == NULL
+	if ((key = keystore_ca_new_key(ca->s.key_type)) == NULL
 	    || (x = issue_cert(ca, address, profile, key)) == NULL
 	    || (hex = serial_hex(x)) == NULL)
 		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);

@@ -9,45 +9,6 @@
 #include <openssl/cmp.h>
 #include <openssl/x509v3.h>
 
-static EVP_PKEY *
-cmp_key(keystore_ca_keytype_t t)
-{
-	switch (t) {
-	case KEYSTORE_CA_RSA3072: return EVP_RSA_gen(3072);
-	case KEYSTORE_CA_P256: return EVP_EC_gen("P-256");
-	default: return EVP_RSA_gen(2048);
-	}
-}
-
-/* The requested subject: the configured fields, CN and emailAddress. */
-static X509_NAME *
-cmp_name(const char *fields, const char *address)
-{
-	X509_NAME *n = X509_NAME_new();
-	char *copy = strdup(fields != NULL ? fields : ""), *tok, *save = NULL, *eq;
-	int ok = n != NULL && copy != NULL;
-
-	for (tok = ok ? strtok_r(copy, ",", &save) : NULL; ok && tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ')
-			tok++;
-		ok = (eq = strchr(tok, '=')) != NULL;
-		if (ok) {
-			*eq = '\0';
-			ok = X509_NAME_add_entry_by_txt(n, tok, MBSTRING_UTF8,
-			    (unsigned char *)eq + 1, -1, -1, 0);
-		}
-	}
-	ok = ok && X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)address, -1, -1, 0);
-	free(copy);
-	if (!ok) {
-		X509_NAME_free(n);
-		return NULL;
-	}
-	return n;
-}
-
 /* The subjectAltName rfc822Name (openssl cmp -sans would make a DNS name). */
 static int
 cmp_san(OSSL_CMP_CTX *ctx, const char *address)
@@ -72,7 +33,7 @@ cmp_ctx(const keystore_cmp_settings_t *s, const char *address, EVP_PKEY *key)
 	OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(NULL, NULL);
 	char host[256];
 	const char *colon = strrchr(s->server, ':');
-	X509_NAME *name = cmp_name(s->subject, address);
+	X509_NAME *name = keystore_ca_make_name(s->subject, address, NULL);
 	int ok = ctx != NULL && name != NULL && colon != NULL
 	    && (size_t)(colon - s->server) < sizeof(host);
 
@@ -143,7 +104,7 @@ keystore_cmp_enroll(keystore_t *ks, const keystore_cmp_settings_t *s,
 	keystore_status_t rc;
 
 	if (k == NULL)
-		k = cmp_key(s->key_type);
+		k = keystore_ca_new_key(s->key_type);
 	else
 		EVP_PKEY_up_ref(k);
 	if (k == NULL || (ctx = cmp_ctx(s, address, k)) == NULL)

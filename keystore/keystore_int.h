@@ -195,4 +195,13 @@ keystore_status_t keystore_snapshot(keystore_t *ks, keystore_index_t **idx,
 /* Marks the index stale after a change made through ks. */
 void keystore_touch(keystore_t *ks);
 
+/* ---- shared by the embedded CA and the CMP client (keystore_ca.c) ---- */
+#include "keystore/keystore_ca.h"
+/* A new key of the template's type. */
+EVP_PKEY *keystore_ca_new_key(keystore_ca_keytype_t t);
+/* The configured subject fields ("O=Example,C=DE") plus CN and, when not
+ * NULL, emailAddress; NULL when a field is malformed or out of memory. */
+X509_NAME *keystore_ca_make_name(const char *fields, const char *cn,
+    const char *email);
+
 #endif
