@@ -31,6 +31,7 @@ X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len);
 typedef struct dir_check dir_check_t;
 dir_check_t *dir_check_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_check_free(dir_check_t *chk);
+int dir_check_trust_add(dir_check_t *chk, X509 *cert);
 /*
  * DIR_OK when cert may be encrypted to for address now; DIR_NOTFOUND with
  * why when it is refused; DIR_ERR_UNAVAILABLE when its CRL cannot be had

@@ -79,6 +79,12 @@ fail:
 	return NULL;
 }
 
+int
+dir_lookup_trust_add(dir_lookup_t *l, X509 *cert)
+{
+	return dir_check_trust_add(l->chk, cert);
+}
+
 void
 dir_lookup_free(dir_lookup_t *l)
 {

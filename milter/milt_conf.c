@@ -27,6 +27,8 @@
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
@@ -141,7 +143,7 @@ static const conf_key_t conf_keys[] = {
 	{ "MaximumHeaders", T_INT, "1000", OFF(max_headers), 10, 100000, NULL },
 	{ "MaximumRecipients", T_INT, "1000", OFF(max_recipients), 1, 100000, NULL },
 	/* Embedded CA and its HTTP endpoint (issue 5) */
-	{ "CertificateAuthority", T_BOOL, "no", OFF(ca_enable), 0, 0, NULL },
+	{ "CertificateAuthority", T_BOOL, "yes", OFF(ca_enable), 0, 0, NULL },
 	{ "CADirectory", T_PATH, "", OFF(ca_dir), 0, 0, NULL },
 	{ "CAKeyType", T_ENUM, "rsa-2048", OFF(ca_key_type), 0, 0, ca_keytype_names },
 	{ "CAValidityDays", T_INT, "365", OFF(ca_days), 1, 3650, NULL },
@@ -768,6 +770,31 @@ conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
 	return 0;
 }
 
+int
+milt_conf_trust_ca(milt_conf_t *c)
+{
+	static const char *const names[] = { "root.crt", "issuing.crt" };
+	int n = 0;
+
+	if (!c->ca_enable || c->ca_dir == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *path = path_under(c->ca_dir, names[i]);
+		FILE *fp = path != NULL ? fopen(path, "r") : NULL;
+		X509 *x = fp != NULL ? PEM_read_X509(fp, NULL, NULL, NULL) : NULL;
+
+		if (x != NULL && (c->lookup == NULL || dir_lookup_trust_add(c->lookup, x) == 0)
+		    && (c->trust == NULL || smime_trust_add(c->trust, x) == 0))
+			n++;
+		X509_free(x);
+		if (fp != NULL)
+			fclose(fp);
+		free(path);
+	}
+	ERR_clear_error();
+	return n;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -816,6 +843,7 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 	}
 	if (conf_finish_lookup(c, err, errlen) != 0)
 		return -1;
+	(void)milt_conf_trust_ca(c);
 	if (conf_finish_queue(c, err, errlen) != 0)
 		return -1;
 	return conf_load_policy(c, src, err, errlen);

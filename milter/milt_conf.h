@@ -141,7 +141,7 @@ typedef struct milt_conf {
 	char *cmp_reference;           /* CMPReference */
 	char *cmp_secret_file;         /* CMPSecretFile */
 	long long cmp_timeout;         /* CMPTimeout, seconds */
-	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
+	char *enroll_smtp;             /* EnrollmentSMTP ("" = through the spool) */
 	char *enroll_sender;           /* EnrollmentSender */
 	long long enroll_timeout;      /* EnrollmentTimeout, seconds */
 	char *portal_url;              /* PortalURL (default http://CAHTTPListen) */
@@ -176,6 +176,13 @@ int milt_conf_is_internal_text(const milt_conf_t *conf, const char *addr);
 void milt_conf_print(const milt_conf_t *conf, FILE *fp);
 /* Prints the value of one key; -1 when there is no such key. */
 int milt_conf_print_key(const milt_conf_t *conf, const char *name, FILE *fp);
+/* The embedded CA (issue 5): with CertificateAuthority, its root and
+ * issuing certificates in CADirectory, when there, become trust anchors of
+ * the certificate lookup and of inbound verification, so that what it
+ * issues is trusted without TrustAnchorFile.  milt_conf_load() does it;
+ * smimegate calls it again after making the CA on its first start, before
+ * the configuration is shared.  How many certificates were added. */
+int milt_conf_trust_ca(milt_conf_t *conf);
 /* The names of all keys, NULL-terminated (for docs checks). */
 const char *const *milt_conf_key_names(void);
 

@@ -1,7 +1,8 @@
 /*
  * milt_enroll.c: enrollment of recipients without a certificate (see
  * milt_enroll.h).  The order keeps a failure harmless: issue and escrow,
- * make the pickup link, send both mails, and only then publish the
+ * make the pickup link, send (or queue, see milt_queue_outbox()) both
+ * mails, and only then publish the
  * certificate, so that a message tempfailed on the way enrolls again on
  * its retry instead of being encrypted to a key nobody was told about.
  */
@@ -9,6 +10,7 @@
 #include "milter/milt_ca.h"
 #include "milter/milt_log.h"
 #include "milter/milt_pickup.h"
+#include "milter/milt_queue.h"
 #include "milter/milt_smtp.h"
 
 #include <stdio.h>
@@ -25,11 +27,15 @@ milt_enroll_install(keystore_ca_t *ca)
 	enroll_ca = ca;
 }
 
+/* The gateway's mail goes out over EnrollmentSMTP, or else through the
+ * spool and ReinjectCommand (with the mark), which needs the key. */
 int
 milt_enroll_possible(const milt_msg_t *m)
 {
-	return (enroll_ca != NULL || *m->conf->cmp_server != '\0')
-	    && *m->conf->enroll_smtp != '\0';
+	const milt_conf_t *c = m->conf;
+
+	return (enroll_ca != NULL || *c->cmp_server != '\0')
+	    && (*c->enroll_smtp != '\0' || (c->reinject_keylen > 0 && *c->reinject_command != '\0'));
 }
 
 static int
@@ -43,8 +49,12 @@ send_one(const milt_msg_t *m, const char *to, const char *subject, const char *t
 		snprintf(why, size, "out of memory");
 		return -1;
 	}
-	rc = milt_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
-	    (int)m->conf->enroll_timeout, why, size);
+	if (*m->conf->enroll_smtp != '\0')
+		rc = milt_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
+		    (int)m->conf->enroll_timeout, why, size);
+	else
+		rc = milt_queue_outbox(m->conf, m->conf->enroll_sender, to, msg, m->qid,
+		    why, size);
 	OPENSSL_clear_free(msg, strlen(msg));
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 extern char **environ;
 
@@ -358,6 +359,40 @@ milt_queue_commit(milt_msg_t *m)
 	}
 	queue_close(q);
 	milt_queue_kick();
+}
+
+/* ---- the gateway's own mail ---- */
+
+int
+milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
+    const char *msg, const char *origin, char *err, size_t errlen)
+{
+	const char *rcpts[1] = { rcpt };
+	queue_env_t env = { sender, rcpts, 1, "own mail", "enrollment", origin };
+	char id[QUEUE_ID_MAX], mac[65];
+	char *data = NULL;
+	queue_t *q = NULL;
+	int len, rc = -1;
+
+	if (conf->reinject_keylen == 0) {
+		snprintf(err, errlen, "no re-injection key (ReinjectKeyFile): cannot mark it");
+		return -1;
+	}
+	queue_new_id(id);
+	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, 1,
+	    mac) != 0 || (len = asprintf(&data, "%s: %s %s\r\n%s", MILT_QUEUE_MARK, id, mac,
+	    msg)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (queue_open(conf->queue_dir, &q, NULL, err, errlen) == QUEUE_OK
+	    && queue_put(q, &env, data, (size_t)len, QUEUE_ACTIVE, id, err, errlen) == QUEUE_OK)
+		rc = 0;
+	queue_close(q);
+	OPENSSL_clear_free(data, (size_t)len);    /* may hold a password */
+	if (rc == 0)
+		milt_queue_kick();
+	return rc;
 }
 
 /* ---- the runner ---- */

@@ -47,6 +47,17 @@ void milt_queue_split_free(struct milt_split *s);
 char *const *milt_queue_delrcpts(const milt_msg_t *m, size_t *n);
 
 /*
+ * The gateway's own mail (issue 5: invitations, password notices), when
+ * EnrollmentSMTP is empty: msg (a whole message, CRLF) from sender to
+ * rcpt is written to the spool's active/ with the mark, durable when this
+ * returns 0, and kicks the runner, which submits it with ReinjectCommand
+ * (retried every QueueRunInterval, replayed after a restart); the mark
+ * keeps the gateway from processing it again.  -1 with err: not queued.
+ */
+int milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
+    const char *msg, const char *origin, char *err, size_t errlen);
+
+/*
  * One run of the spool: submits active copies, decides held ones again.
  * recover: first run after start (half-written entries removed).
  * Returns the number of copies handed on; problems go to the log.

@@ -204,7 +204,7 @@ write_pid(const milt_conf_t *conf)
 
 /* The keystore and the audit log, opened as the service user who owns them. */
 static void
-open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
+open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
     milt_audit_t **audit)
 {
 	int as_user = pw != NULL && geteuid() == 0;
@@ -216,9 +216,11 @@ open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	*audit = NULL;
 	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
 		die("%s", err);
-	/* The embedded CA (issue 5), made on first start. */
+	/* The embedded CA (issue 5), made on first start, and trusted. */
 	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
 		die("%s", err);
+	if (g_ca != NULL)
+		(void)milt_conf_trust_ca(conf);
 	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
 		die("cannot switch back to root: %s", strerror(errno));
 }
