@@ -126,7 +126,9 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc == 0) {
 		milt_log(LOG_INFO, m->qid, "enroll <%s>: certificate issued, key escrowed, "
-		    "invitation sent, password sent to <%s>", rcpt, m->sender);
+		    "invitation %s, password %s to <%s>", rcpt,
+		    *m->conf->enroll_smtp ? "sent" : "queued", *m->conf->enroll_smtp ? "sent"
+		    : "queued", m->sender);
 		*cert = x;
 	} else
 		X509_free(x);
