@@ -167,6 +167,8 @@ static const conf_key_t conf_keys[] = {
 	{ "PickupDirectory", T_PATH, "", OFF(pickup_dir), 0, 0, NULL },
 	{ "PickupLifetime", T_INT, "604800", OFF(pickup_lifetime), 1, 31536000, NULL },
 	{ "PickupMaxFailures", T_INT, "5", OFF(pickup_max_failures), 1, 100, NULL },
+	{ "PickupClientMaxFailures", T_INT, "20", OFF(pickup_client_max_failures), 1, 100000, NULL },
+	{ "PickupClientWindow", T_INT, "3600", OFF(pickup_client_window), 1, 604800, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 

@@ -148,6 +148,8 @@ typedef struct milt_conf {
 	char *pickup_dir;              /* PickupDirectory */
 	long long pickup_lifetime;     /* PickupLifetime, seconds */
 	long long pickup_max_failures; /* PickupMaxFailures */
+	long long pickup_client_max_failures; /* PickupClientMaxFailures */
+	long long pickup_client_window; /* PickupClientWindow (seconds) */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

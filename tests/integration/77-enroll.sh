@@ -7,8 +7,10 @@
 # re-injected through a Postfix smtpd without the milter.  The PKCS#12
 # downloaded from the portal with that password decrypts the message with
 # openssl cms and gpgsm; a second download fails; an expired link fails;
-# wrong passwords fail and lock the link.  The invitation cannot be sent:
-# the message is tempfailed, nothing goes out in clear.
+# wrong passwords fail and lock the link; failures from one client address
+# over several links lock that address out (PickupClientMaxFailures).  The
+# invitation cannot be sent: the message is tempfailed, nothing goes out in
+# clear.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -179,6 +181,20 @@ enroll_case four yves@example.net
 sleep 2
 code=$(pickup "$TOKEN" "$PASSWORD" "$T/yves.p12")
 check "an expired link fails (HTTP $code)" test "$code" = 410
+
+# ---- one client address failing over several links: refused (issue 5) ----
+gate_stop
+gate_start -o PickupClientMaxFailures=3 || bail "smimegate restarted with PickupClientMaxFailures=3"
+enroll_case six ursula@example.net
+fake1=$(printf '%064d' 1) fake2=$(printf '%064d' 2)
+c1=$(pickup "$fake1" guess1 /dev/null); c2=$(pickup "$fake2" guess2 /dev/null)
+c3=$(pickup "$TOKEN" guess3 /dev/null); c4=$(pickup "$TOKEN" "$PASSWORD" "$T/ursula.p12")
+check "3 failures over 3 links from 127.0.0.1, then refused even with the right password ($c1 $c2 $c3 $c4)" \
+    test "$c1$c2$c3$c4" = 410410403429
+code=$(curl -s -o "$T/ursula.p12" -w '%{http_code}' --interface 127.0.0.2 \
+    --data-urlencode "t=$TOKEN" --data-urlencode "password=$PASSWORD" "$URL/pickup")
+check "another client address still picks the link up (HTTP $code)" test "$code" = 200
+check "no password reaches the gateway's log" sh -c "! grep -q -F -- '$PASSWORD' '$GATE_LOG'"
 
 # ---- bob, an employee without a key: one on the spot (CAEnrollEmployees) --
 gate_stop
