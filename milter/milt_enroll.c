@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
 
@@ -99,6 +101,47 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	return rc;
 }
 
+/*
+ * A certificate issued for rcpt that will not be used (the invitation
+ * could not be queued, or publishing failed): it must not stay valid
+ * unknown to anyone.  The embedded CA revokes it (a new CRL at once);
+ * one from CMPServer, which this gateway cannot revoke, is recorded in
+ * StateDirectory/orphans.txt ("SERIAL ISSUER ADDRESS TIME") and logged
+ * for the CA's operator.
+ */
+static void
+orphan(const milt_msg_t *m, const char *rcpt, X509 *x)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL, *issuer = NULL, path[4200];
+	keystore_err_t err;
+	FILE *fp;
+
+	if (hex == NULL)
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
+	else if (*m->conf->cmp_server == '\0' && enroll_ca != NULL) {
+		if (keystore_ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
+			milt_log(LOG_WARNING, m->qid, "enroll <%s>: certificate %s revoked: "
+			    "never used", rcpt, hex);
+		else
+			milt_log(LOG_ERR, m->qid, "enroll <%s>: certificate %s never used, "
+			    "cannot revoke it: %s", rcpt, hex, err.msg);
+	} else {
+		issuer = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
+		snprintf(path, sizeof(path), "%s/orphans.txt", m->conf->state_dir);
+		if ((fp = fopen(path, "a")) != NULL) {
+			fprintf(fp, "%s %s %s %ld\n", hex, issuer ? issuer : "?", rcpt,
+			    (long)time(NULL));
+			fclose(fp);
+		}
+		milt_log(LOG_ERR, m->qid, "enroll <%s>: certificate %s from %s never used: "
+		    "revoke it at that CA (recorded in %s)", rcpt, hex, m->conf->cmp_server, path);
+	}
+	OPENSSL_free(issuer);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
 int
 milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 {
@@ -118,10 +161,13 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 	else if (send_mails(m, rcpt, token, password, why, sizeof(why)) != 0) {
 		milt_pickup_used(m->conf->pickup_dir, token);
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: invitation: %s", rcpt, why);
-	} else if (milt_ca_publish(m->conf, rcpt, x, why, sizeof(why)) != 0)
+	} else if (milt_ca_publish(m->conf, rcpt, x, why, sizeof(why)) != 0) {
+		milt_pickup_used(m->conf->pickup_dir, token);
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: publish: %s", rcpt, why);
-	else
+	} else
 		rc = 0;
+	if (rc != 0 && x != NULL)
+		orphan(m, rcpt, x);
 	OPENSSL_cleanse(password, sizeof(password));
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc == 0) {

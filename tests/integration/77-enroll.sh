@@ -10,7 +10,7 @@
 # wrong passwords fail and lock the link; failures from one client address
 # over several links lock that address out (PickupClientMaxFailures).  The
 # invitation cannot be sent: the message is tempfailed, nothing goes out in
-# clear.
+# clear, and the certificate issued for it is revoked.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -226,5 +226,15 @@ send_mail "$T/m/five.eml" alice@example.com walt@example.net
 check "re-injection down: the message is tempfailed ($SMTP_REPLY)" test "$SMTP_CODE" = 451
 check "re-injection down: nothing for walt delivered" sh -c "! grep -q 'marker-five' '$SINK_DIR'/* 2>/dev/null"
 check "re-injection down: the log says why" grep -q 'enroll <walt@example.net>: invitation: .*cannot connect' "$GATE_LOG"
+# The certificate issued for walt was never used: revoked at once.
+gate_ctl ca list >"$T/ca-list.out" 2>&1
+walt_serial=$(awk -F'\t' '$2 == "walt@example.net" { print $1 }' "$T/ca-list.out" | head -1)
+check "re-injection down: walt's unused certificate is revoked" sh -c \
+    "[ -n '$walt_serial' ] && ! grep 'walt@example.net' '$T/ca-list.out' | grep -q 'valid\$'"
+check "re-injection down: the log says it was revoked" \
+    grep -q "enroll <walt@example.net>: certificate $walt_serial revoked: never used" "$GATE_LOG"
+curl -sf -o "$T/ca.crl" "$URL/ca.crl"
+check "re-injection down: the served CRL lists it" sh -c "openssl crl -inform DER -in '$T/ca.crl' \
+    -noout -text | tr -d ' :' | grep -qi 'SerialNumber$walt_serial'"
 gate_stop
 done_testing
