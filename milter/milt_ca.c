@@ -269,6 +269,40 @@ portal_p12(struct evhttp_request *req, milt_ca_http_t *h, const char *address,
 	return 0;
 }
 
+/* Copies the request body (n < size of body) out of libevent's buffer,
+ * cleansing every chunk of it before it is drained and freed. */
+static int
+take_body(struct evbuffer *in, char *body, size_t n)
+{
+	struct evbuffer_iovec v[16];
+	int k = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 16);
+	size_t off = 0;
+
+	if (k < 0 || k > 16)
+		return -1;
+	for (int i = 0; i < k && off < n; i++) {
+		size_t c = v[i].iov_len < n - off ? v[i].iov_len : n - off;
+
+		memcpy(body + off, v[i].iov_base, c);
+		OPENSSL_cleanse(v[i].iov_base, c);
+		off += c;
+	}
+	evbuffer_drain(in, n);
+	return off == n ? 0 : -1;
+}
+
+/* Frees the parsed form, its values (the password) cleansed first. */
+static void
+kv_clear(struct evkeyvalq *kv)
+{
+	struct evkeyval *e;
+
+	TAILQ_FOREACH(e, kv, next)
+		if (e->value != NULL)
+			OPENSSL_cleanse(e->value, strlen(e->value));
+	evhttp_clear_headers(kv);
+}
+
 /*
  * Failed pickups (wrong password, a locked, used or unknown link) per
  * client address, over all links: PickupClientMaxFailures within
@@ -322,7 +356,7 @@ portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
 		    "Too many failed attempts from your address: try again later.");
 		return;
 	}
-	if (n >= sizeof(body) || evbuffer_remove(in, body, n) != (int)n) {
+	if (n >= sizeof(body) || take_body(in, body, n) != 0) {
 		portal_text(req, 413, "Too Large", "Request too large.");
 		return;
 	}
@@ -339,7 +373,7 @@ portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
 		}
 	}
 	OPENSSL_cleanse(body, sizeof(body));
-	evhttp_clear_headers(&kv);
+	kv_clear(&kv);
 	free(addr);
 	if (st == MILT_PICKUP_WRONG || st == MILT_PICKUP_LOCKED || st == MILT_PICKUP_GONE)
 		client->failures++;

@@ -40,15 +40,16 @@ milt_enroll_possible(const milt_msg_t *m)
 	    && (*c->enroll_smtp != '\0' || (c->reinject_keylen > 0 && *c->reinject_command != '\0'));
 }
 
+/* One mail to "to": text, then secret (NULL: none) and after. */
 static int
 send_one(const milt_msg_t *m, const char *to, const char *subject, const char *text,
-    char *why, size_t size)
+    const char *secret, const char *after, char *why, size_t size)
 {
-	char *msg = milt_smtp_compose(m->conf->enroll_sender, to, subject, text);
+	char *msg = milt_smtp_compose(m->conf->enroll_sender, to, subject, text, secret, after);
 	int rc;
 
 	if (msg == NULL) {
-		snprintf(why, size, "out of memory");
+		snprintf(why, size, "cannot compose the message to <%s>", to);
 		return -1;
 	}
 	if (*m->conf->enroll_smtp != '\0')
@@ -61,7 +62,8 @@ send_one(const milt_msg_t *m, const char *to, const char *subject, const char *t
 	return rc;
 }
 
-/* The invitation to rcpt and the notice with the password to the sender. */
+/* The invitation to rcpt and the notice with the password to the sender;
+ * the password is only in what milt_smtp_compose() returns. */
 static int
 send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
     const char *password, char *why, size_t size)
@@ -71,7 +73,6 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	char text[4096], subject[600], until[64];
 	time_t exp = time(NULL) + (time_t)c->pickup_lifetime;
 	struct tm tm;
-	int rc;
 
 	strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", gmtime_r(&exp, &tm));
 	snprintf(subject, sizeof(subject), "Encrypted mail from %s: your certificate", sender);
@@ -86,7 +87,7 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	    "Import the file into your mail program; for GnuPG's gpgsm or older\n"
 	    "Windows and macOS choose the legacy format on the download page.\n",
 	    sender, rcpt, until, c->portal_url, token, sender);
-	if (send_one(m, rcpt, subject, text, why, size) != 0)
+	if (send_one(m, rcpt, subject, text, NULL, NULL, why, size) != 0)
 		return -1;
 	snprintf(subject, sizeof(subject), "Certificate issued for %s: the password", rcpt);
 	snprintf(text, sizeof(text),
@@ -94,11 +95,8 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	    "The gateway issued one, encrypted your message to it and sent them a\n"
 	    "one-time download link, valid until %s.\n\n"
 	    "Give them this password by another way than e-mail (phone, in person):\n\n"
-	    "    %s\n",
-	    rcpt, until, password);
-	rc = send_one(m, sender, subject, text, why, size);
-	OPENSSL_cleanse(text, sizeof(text));
-	return rc;
+	    "    ", rcpt, until);
+	return send_one(m, sender, subject, text, password, "\n", why, size);
 }
 
 /*
