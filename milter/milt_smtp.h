@@ -3,10 +3,12 @@
  * itself (enrollment invitations and notices, issue 5), and their
  * composition with GMime.
  *
- * Why SMTP and not Postfix's sendmail: no fork/exec from the threaded
- * milter, no setgid postdrop, any MTA works, and the answer (or its
- * absence) is known before the message that caused it is accepted, so a
- * failure becomes a tempfail.  The address (EnrollmentSMTP) must be a
+ * Used when EnrollmentSMTP is set; by default the mails go through the
+ * durable spool and ReinjectCommand instead (milt_queue_outbox()).
+ * Why SMTP as an option: no fork/exec from the threaded milter, no setgid
+ * postdrop, any MTA works, and the answer (or its absence) is known before
+ * the message that caused it is accepted, so a failure becomes a
+ * tempfail.  The address (EnrollmentSMTP) must be a
  * listener that does not pass mail back through this milter (Postfix's
  * usual re-injection smtpd with -o smtpd_milters=), or the invitation
  * would be subject to encrypt=always itself.
