@@ -55,6 +55,10 @@ LIBS_A += policy/libpolicy.a
 # The durable spool (issue 6).
 QUEUE_SRC    = $(wildcard queue/*.c)
 LIBS_A += queue/libqueue.a
+# Helpers every library needs and none owns (write a whole buffer, error
+# text with OpenSSL's queue); last, since all the others use it.
+UTIL_SRC     = $(wildcard util/*.c)
+LIBS_A += util/libutil.a
 ALL_LIBS = $(LIBS_A) $(PKG_LIBS) $(MILTER_LIBS)
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
@@ -84,6 +88,7 @@ audit/libaudit.a: $(AUDIT_SRC:.c=.o)
 policy/libpolicy.a: $(POLICY_SRC:.c=.o)
 queue/libqueue.a: $(QUEUE_SRC:.c=.o)
 milter/libmilt.a: $(MILT_SRC:.c=.o)
+util/libutil.a: $(UTIL_SRC:.c=.o)
 $(LIBS_A):
 	rm -f $@
 	$(AR) rcs $@ $^
@@ -117,8 +122,8 @@ tests/bench/nullmilter: tests/bench/nullmilter.o
 	$(CC) $(LDFLAGS) -o $@ $< $(MILTER_LIBS)
 tests/bench/floor: tests/bench/floor.o
 	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
-tests/bench/lookup: tests/bench/lookup.o directory/libdir.a keystore/libkeystore.a smime/libsmime.a
-	$(CC) $(LDFLAGS) -o $@ $< directory/libdir.a keystore/libkeystore.a smime/libsmime.a $(PKG_LIBS)
+tests/bench/lookup: tests/bench/lookup.o directory/libdir.a keystore/libkeystore.a smime/libsmime.a util/libutil.a
+	$(CC) $(LDFLAGS) -o $@ $< directory/libdir.a keystore/libkeystore.a smime/libsmime.a util/libutil.a $(PKG_LIBS)
 
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh
@@ -138,7 +143,7 @@ FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) -Wno-format-nonliteral $(WERROR) $(FUZZ_
 FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN      = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(filter-out tests/fuzz/fuzz_util.c,$(FUZZ_SRC)))
 FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(SMIME_SRC) $(KEYSTORE_SRC) \
-                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(QUEUE_SRC) $(MILT_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
+                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(QUEUE_SRC) $(MILT_SRC) $(UTIL_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
 
 $(FUZZ_OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
@@ -155,10 +160,10 @@ fuzz: fuzzers
 
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
-	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] queue/*.[ch] milter/*.[ch] \
+	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] queue/*.[ch] util/*.[ch] milter/*.[ch] \
 	        | grep -v '^milter/milt_mfapi.c$$' || true); \
 	 if [ -n "$$bad" ]; then echo "layers: libmilter outside milter/milt_mfapi.c: $$bad"; exit 1; fi
-	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c queue/*.c || true); \
+	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c queue/*.c util/*.c || true); \
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 

@@ -13,6 +13,7 @@
  * JSON of a record is built before the lock is taken.
  */
 #include "audit/audit_int.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,23 +65,6 @@ sync_dir(const char *dir)
 
 /* ---- writing lines (mutex held) ---- */
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Appends line (len octets, with room for one more) and a newline.  A
  * failed write is cut off again; when even that fails the handle refuses
@@ -96,7 +80,7 @@ write_line(audit_t *a, char *line, size_t len, audit_err_t *err)
 		return audit_err_set(err, AUDIT_ERR_IO, "%s: a failed write could not "
 		    "be undone; the log must be reopened", a->path);
 	line[len] = '\n';
-	if (write_all(a->fd, line, len + 1) < 0 || fdatasync(a->fd) < 0) {
+	if (util_write_all(a->fd, line, len + 1) < 0 || fdatasync(a->fd) < 0) {
 		e = errno;
 		line[len] = '\0';
 		a->broken = ftruncate(a->fd, a->size) < 0;

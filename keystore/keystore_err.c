@@ -1,34 +1,26 @@
 /*
  * keystore_err.c: filling a keystore_err_t.  Every failing path of the
- * keystore ends here, so OpenSSL's per-thread error queue is drained (its
- * first error copied into the message) and cleared in one place.
+ * keystore ends here, so OpenSSL's per-thread error queue is drained into the
+ * message (util_errfmt) and cleared in one place.
  *
  * Threads: works on the caller's err and the calling thread's queue only.
  */
 #include "keystore/keystore_int.h"
 
-#include <stdio.h>
-#include <string.h>
 #include <openssl/err.h>
+
+#include "util/util.h"
 
 static void
 err_vset(keystore_err_t *err, keystore_status_t code, int with_ssl,
     const char *fmt, va_list ap)
 {
-	unsigned long e = with_ssl ? ERR_peek_error() : 0;
-	size_t n;
-
 	if (err != NULL) {
 		err->code = code;
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		n = strlen(err->msg);
-		if (e != 0 && n + 3 < sizeof(err->msg)) {
-			memcpy(err->msg + n, ": ", 3);
-			ERR_error_string_n(e, err->msg + n + 2,
-			    sizeof(err->msg) - n - 2);
-		}
+		util_errfmt(err->msg, sizeof(err->msg), with_ssl, fmt, ap);
+	} else {
+		ERR_clear_error();
 	}
-	ERR_clear_error();
 }
 
 keystore_status_t

@@ -8,6 +8,7 @@
  * queue only.
  */
 #include "keystore/keystore_int.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,23 +139,6 @@ keystore_dir_check(const char *dir, struct stat *st, keystore_err_t *err)
 	return KEYSTORE_OK;
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Fills a new temporary file in dir with data, mode 0600, synced. */
 static keystore_status_t
 write_temp(const char *dir, char *tmp, const void *data, size_t len,
@@ -170,7 +154,7 @@ write_temp(const char *dir, char *tmp, const void *data, size_t len,
 	if (fchmod(fd, 0600) != 0
 	    || (geteuid() == 0 && stat(dir, &st) == 0
 	    && fchown(fd, st.st_uid, st.st_gid) != 0)
-	    || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	    || util_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

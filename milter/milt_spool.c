@@ -2,6 +2,7 @@
  * milt_spool.c: memory-then-file body storage (see milt_spool.h).
  */
 #include "milter/milt_spool.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,22 +51,6 @@ milt_spool_free(milt_spool_t *sp)
 	free(sp);
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Moves the data to a new unlinked file in the spool directory. */
 static int
 spool_to_file(milt_spool_t *sp)
@@ -81,7 +66,7 @@ spool_to_file(milt_spool_t *sp)
 		return MILT_SPOOL_EIO;
 	}
 	unlink(path);
-	if (write_all(sp->fd, sp->mem, sp->memlen) != 0) {
+	if (util_write_all(sp->fd, sp->mem, sp->memlen) != 0) {
 		snprintf(sp->err, sizeof(sp->err), "write %.180s: %s", path, strerror(errno));
 		return MILT_SPOOL_EIO;
 	}
@@ -125,7 +110,7 @@ milt_spool_write(milt_spool_t *sp, const void *buf, size_t len)
 	    (rc = spool_to_file(sp)) != MILT_SPOOL_OK)
 		return rc;
 	if (sp->fd >= 0) {
-		if (write_all(sp->fd, buf, len) != 0) {
+		if (util_write_all(sp->fd, buf, len) != 0) {
 			snprintf(sp->err, sizeof(sp->err), "write spool: %s", strerror(errno));
 			return MILT_SPOOL_EIO;
 		}

@@ -21,6 +21,7 @@
 #include "milter/ctl_policy.h"
 #include "milter/ctl_spool.h"
 #include "milter/ctl_ca.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -255,22 +256,6 @@ read_file(const char *path, unsigned char **data, size_t *len)
 	return 0;
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		if ((w = write(fd, p, len)) < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes der to path (mode 0600), or to stdout when path is NULL. */
 static int
 write_output(const char *path, const unsigned char *der, size_t len)
@@ -280,14 +265,14 @@ write_output(const char *path, const unsigned char *der, size_t len)
 	if (path == NULL) {
 		if (isatty(STDOUT_FILENO))
 			return fail("not writing a PKCS#12 to a terminal (use --out FILE)");
-		if (write_all(STDOUT_FILENO, der, len) != 0)
+		if (util_write_all(STDOUT_FILENO, der, len) != 0)
 			return fail("standard output: %s", strerror(errno));
 		return 0;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail("%s: %s", path, strerror(errno));
-	if (fchmod(fd, 0600) != 0 || write_all(fd, der, len) != 0) {
+	if (fchmod(fd, 0600) != 0 || util_write_all(fd, der, len) != 0) {
 		fail("%s: %s", path, strerror(errno));
 		close(fd);
 		unlink(path);

@@ -3,6 +3,7 @@
  * remove, recovery of what a crash left half written.
  */
 #include "queue/queue.h"
+#include "util/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -168,24 +169,6 @@ bad_value(const char *v)
 	return v != NULL && strpbrk(v, "\r\n") != NULL;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The envelope lines, malloc'ed. */
 static char *
 env_text(const queue_env_t *env, size_t *len)
@@ -247,7 +230,7 @@ queue_put(queue_t *q, const queue_env_t *env, const void *data, size_t len,
 		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, hdr, hlen) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (util_write_all(fd, hdr, hlen) != 0 || util_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

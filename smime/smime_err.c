@@ -1,15 +1,13 @@
 /*
  * smime_err.c: filling a smime_err_t.  Every failing path of smime/ ends
  * here, so OpenSSL's per-thread error queue is drained into the message
- * (ERR_error_string_n for each entry) and left empty.
+ * (util_errfmt) and left empty.
  *
  * Threads: works on the caller's err and the calling thread's queue only.
  */
 #include "smime/smime_int.h"
 
-#include <stdio.h>
-#include <string.h>
-#include <openssl/err.h>
+#include "util/util.h"
 
 void
 smime_err_clear(smime_err_t *err)
@@ -19,29 +17,11 @@ smime_err_clear(smime_err_t *err)
 }
 
 static void
-err_vset(smime_err_t *err, smime_status_t code, const char *fmt, va_list ap)
+err_vset(smime_err_t *err, smime_status_t code, int with_ssl, const char *fmt,
+    va_list ap)
 {
 	err->code = code;
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-}
-
-/* Appends ": " and each queued OpenSSL error ("; " between), emptying the queue. */
-static void
-err_drain_openssl(smime_err_t *err)
-{
-	const char *sep = ": ";
-	unsigned long e;
-	size_t n;
-
-	while ((e = ERR_get_error()) != 0) {
-		n = strlen(err->msg);
-		if (n + strlen(sep) + 1 >= sizeof(err->msg))
-			continue;                /* full: keep draining */
-		memcpy(err->msg + n, sep, strlen(sep) + 1);
-		n += strlen(sep);
-		ERR_error_string_n(e, err->msg + n, sizeof(err->msg) - n);
-		sep = "; ";
-	}
+	util_errfmt(err->msg, sizeof(err->msg), with_ssl, fmt, ap);
 }
 
 smime_status_t
@@ -50,9 +30,8 @@ smime_err_set(smime_err_t *err, smime_status_t code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	err_vset(err, code, fmt, ap);
+	err_vset(err, code, 0, fmt, ap);
 	va_end(ap);
-	ERR_clear_error();
 	return code;
 }
 
@@ -62,8 +41,7 @@ smime_err_crypto(smime_err_t *err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	err_vset(err, SMIME_ERR_CRYPTO, fmt, ap);
+	err_vset(err, SMIME_ERR_CRYPTO, 1, fmt, ap);
 	va_end(ap);
-	err_drain_openssl(err);
 	return SMIME_ERR_CRYPTO;
 }
