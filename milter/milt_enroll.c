@@ -104,7 +104,7 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
  * could not be queued, or publishing failed): it must not stay valid
  * unknown to anyone.  The embedded CA revokes it (a new CRL at once);
  * one from CMPServer, which this gateway cannot revoke, is recorded in
- * StateDirectory/orphans.txt ("SERIAL ISSUER ADDRESS TIME") and logged
+ * StateDirectory/orphans.txt ("SERIAL TIME ADDRESS ISSUER") and logged
  * for the CA's operator.
  */
 static void
@@ -128,8 +128,8 @@ orphan(const milt_msg_t *m, const char *rcpt, X509 *x)
 		issuer = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
 		snprintf(path, sizeof(path), "%s/orphans.txt", m->conf->state_dir);
 		if ((fp = fopen(path, "a")) != NULL) {
-			fprintf(fp, "%s %s %s %ld\n", hex, issuer ? issuer : "?", rcpt,
-			    (long)time(NULL));
+			fprintf(fp, "%s %ld %s %s\n", hex, (long)time(NULL), rcpt,
+			    issuer ? issuer : "?");
 			fclose(fp);
 		}
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: certificate %s from %s never used: "
