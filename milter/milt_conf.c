@@ -169,6 +169,9 @@ static const conf_key_t conf_keys[] = {
 	{ "PickupMaxFailures", T_INT, "5", OFF(pickup_max_failures), 1, 100, NULL },
 	{ "PickupClientMaxFailures", T_INT, "20", OFF(pickup_client_max_failures), 1, 100000, NULL },
 	{ "PickupClientWindow", T_INT, "3600", OFF(pickup_client_window), 1, 604800, NULL },
+	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL },
+	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL },
+	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 

@@ -150,6 +150,9 @@ typedef struct milt_conf {
 	long long pickup_max_failures; /* PickupMaxFailures */
 	long long pickup_client_max_failures; /* PickupClientMaxFailures */
 	long long pickup_client_window; /* PickupClientWindow (seconds) */
+	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
+	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
+	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

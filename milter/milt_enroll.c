@@ -13,9 +13,11 @@
 #include "milter/milt_queue.h"
 #include "milter/milt_smtp.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -23,10 +25,100 @@
 
 static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
 
+/* Enrollments per envelope sender today (UTC), for EnrollmentMaxPerSender;
+ * in memory (a restart starts the day's counts again), under the lock. */
+#define QUOTA_MAX 100000
+static struct {
+	pthread_mutex_t lock;
+	long day;
+	struct quota { char *sender; int n; } *t;
+	size_t n, cap;
+} quota = { PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0, 0 };
+
 void
 milt_enroll_install(keystore_ca_t *ca)
 {
 	enroll_ca = ca;
+}
+
+/* The count of sender today; with add, one more first.  -1: the table is
+ * full (or out of memory), counted as over the limit. */
+static int
+quota_count(const char *sender, int add)
+{
+	long today = (long)(time(NULL) / 86400);
+	struct quota *q = NULL;
+	int n = -1;
+
+	pthread_mutex_lock(&quota.lock);
+	if (quota.day != today) {
+		for (size_t i = 0; i < quota.n; i++)
+			free(quota.t[i].sender);
+		quota.n = 0;
+		quota.day = today;
+	}
+	for (size_t i = 0; i < quota.n && q == NULL; i++)
+		if (strcasecmp(quota.t[i].sender, sender) == 0)
+			q = &quota.t[i];
+	if (q == NULL && add && quota.n < QUOTA_MAX) {
+		if (quota.n == quota.cap) {
+			size_t cap = quota.cap ? quota.cap * 2 : 64;
+			struct quota *t = realloc(quota.t, cap * sizeof(*t));
+
+			if (t != NULL) {
+				quota.t = t;
+				quota.cap = cap;
+			}
+		}
+		if (quota.n < quota.cap && (quota.t[quota.n].sender = strdup(sender)) != NULL) {
+			q = &quota.t[quota.n++];
+			q->n = 0;
+		}
+	}
+	if (q != NULL)
+		n = add ? ++q->n : q->n;
+	else if (!add)
+		n = quota.n < QUOTA_MAX ? 0 : -1;
+	pthread_mutex_unlock(&quota.lock);
+	return n;
+}
+
+/* 1 when domain, or a domain above it, is in list. */
+static int
+domain_in(char *const *list, const char *domain)
+{
+	for (; list != NULL && *list != NULL; list++) {
+		size_t n = strlen(domain), k = strlen(*list);
+
+		if (strcasecmp(domain, *list) == 0
+		    || (n > k && domain[n - k - 1] == '.' && strcasecmp(domain + n - k, *list) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* The abuse limits: 0 may enroll rcpt, or -1 with why. */
+static int
+enroll_allowed(const milt_msg_t *m, const char *rcpt, char *why, size_t size)
+{
+	const milt_conf_t *c = m->conf;
+	const char *dom = milt_addr_domain(rcpt), *sender = m->sender ? m->sender : "";
+	int n;
+
+	if (dom == NULL || domain_in(c->enroll_deny_domains, dom)
+	    || (c->enroll_allow_domains != NULL && *c->enroll_allow_domains != NULL
+	    && !domain_in(c->enroll_allow_domains, dom))) {
+		snprintf(why, size, "domain %s not allowed (EnrollmentAllowDomains, "
+		    "EnrollmentDenyDomains)", dom ? dom : "(none)");
+		return -1;
+	}
+	if (c->enroll_max_per_sender > 0
+	    && ((n = quota_count(sender, 0)) < 0 || n >= c->enroll_max_per_sender)) {
+		snprintf(why, size, "<%s> has reached EnrollmentMaxPerSender (%lld) today",
+		    sender, c->enroll_max_per_sender);
+		return -1;
+	}
+	return 0;
 }
 
 /* The gateway's mail goes out over EnrollmentSMTP, or else through the
@@ -150,6 +242,10 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 	int rc = -1;
 
 	*cert = NULL;
+	if (enroll_allowed(m, rcpt, why, sizeof(why)) != 0) {
+		milt_log(LOG_WARNING, m->qid, "enroll <%s>: refused: %s", rcpt, why);
+		return 1;
+	}
 	if (milt_ca_issue(m->conf, enroll_ca, m->keystore, rcpt, local ? KEYSTORE_CA_ENCRYPT
 	    : KEYSTORE_CA_EXTERNAL, NULL, &x, why, sizeof(why)) != 0)
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, why);
@@ -169,6 +265,7 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 	OPENSSL_cleanse(password, sizeof(password));
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc == 0) {
+		(void)quota_count(m->sender ? m->sender : "", 1);
 		milt_log(LOG_INFO, m->qid, "enroll <%s>: certificate issued, key escrowed, "
 		    "invitation %s, password %s to <%s>", rcpt,
 		    *m->conf->enroll_smtp ? "sent" : "queued", *m->conf->enroll_smtp ? "sent"

@@ -26,7 +26,11 @@ void milt_enroll_install(keystore_ca_t *ca);
  * and EnrollmentSMTP or a re-injection key to send the invitation). */
 int milt_enroll_possible(const milt_msg_t *m);
 
-/* Enrolls rcpt: 0 with *cert (the caller's), or -1 (logged). */
+/* Enrolls rcpt: 0 with *cert (the caller's); -1 failed (logged: the
+ * caller tempfails); 1 refused by the abuse limits (logged:
+ * EnrollmentMaxPerSender a day per envelope sender, counted in memory;
+ * EnrollmentAllowDomains, EnrollmentDenyDomains): as if there were no CA,
+ * the policy's fallback applies. */
 int milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert);
 
 /* Employees (LocalDomains) without a key, when CAEnrollEmployees: 1 when

@@ -8,7 +8,9 @@
 # downloaded from the portal with that password decrypts the message with
 # openssl cms and gpgsm; a second download fails; an expired link fails;
 # wrong passwords fail and lock the link; failures from one client address
-# over several links lock that address out (PickupClientMaxFailures).  The
+# over several links lock that address out (PickupClientMaxFailures); the
+# abuse limits (EnrollmentMaxPerSender, EnrollmentAllowDomains,
+# EnrollmentDenyDomains) refuse enrollment, and the fallback applies.  The
 # invitation cannot be sent: the message is tempfailed, nothing goes out in
 # clear, and the certificate issued for it is revoked.
 . "$(dirname "$0")/../lib/common.sh"
@@ -195,6 +197,31 @@ code=$(curl -s -o "$T/ursula.p12" -w '%{http_code}' --interface 127.0.0.2 \
     --data-urlencode "t=$TOKEN" --data-urlencode "password=$PASSWORD" "$URL/pickup")
 check "another client address still picks the link up (HTTP $code)" test "$code" = 200
 check "no password reaches the gateway's log" sh -c "! grep -q -F -- '$PASSWORD' '$GATE_LOG'"
+
+# ---- abuse limits: enrollments per sender a day, domains -----------------
+gate_stop
+gate_start -o EnrollmentMaxPerSender=1 -o EnrollmentDenyDomains=blocked.example ||
+    bail "smimegate restarted with EnrollmentMaxPerSender=1, EnrollmentDenyDomains"
+enroll_case seven vera@example.net
+msg eight wanda@example.net
+send_mail "$T/m/eight.eml" alice@example.com wanda@example.net
+check "the second enrollment of the day for alice is refused: fallback=reject ($SMTP_REPLY)" \
+    test "$SMTP_CODE" = 550
+check "the log says why" grep -q 'enroll <wanda@example.net>: refused: <alice@example.com> has reached EnrollmentMaxPerSender (1)' "$GATE_LOG"
+msg nine x@sub.blocked.example
+send_mail "$T/m/nine.eml" bob@example.com x@sub.blocked.example
+check "a denied domain (and below it) is not enrolled: refused ($SMTP_REPLY)" test "$SMTP_CODE" = 550
+check "the log says the domain is not allowed" \
+    grep -q 'enroll <x@sub.blocked.example>: refused: domain sub.blocked.example not allowed' "$GATE_LOG"
+gate_ctl ca list >"$T/ca-list7.out" 2>&1
+check "neither wanda nor the denied domain got a certificate" \
+    sh -c "! grep -Eq 'wanda@|blocked.example' '$T/ca-list7.out'"
+gate_stop
+gate_start -o EnrollmentAllowDomains=partner.example || bail "smimegate restarted with EnrollmentAllowDomains"
+msg ten yara@example.net
+send_mail "$T/m/ten.eml" alice@example.com yara@example.net
+check "outside EnrollmentAllowDomains: not enrolled, refused ($SMTP_REPLY)" test "$SMTP_CODE" = 550
+enroll_case eleven pia@partner.example
 
 # ---- bob, an employee without a key: one on the spot (CAEnrollEmployees) --
 gate_stop
