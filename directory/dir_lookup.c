@@ -73,6 +73,10 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (l->harvest_dir != NULL && s->harvest_redis && (l->harvest =
+	    dir_harvest_open_redis(s->redis, s->harvest_prefix, s->redis_timeout_ms,
+	    err, errlen)) == NULL)
+		goto fail;
 	return l;
 fail:
 	dir_lookup_free(l);
@@ -233,8 +237,13 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 		l->harvest = dir_harvest_open(l->harvest_dir, err, sizeof(err));
 	h = l->harvest;
 	pthread_mutex_unlock(&l->hlock);
-	if (h == NULL || dir_harvest_get(h, addr, &v, &n, err, sizeof(err)) != 0)
+	if (h == NULL)
 		return 0;
+	if (dir_harvest_get(h, addr, &v, &n, err, sizeof(err)) != 0) {
+		/* A store that cannot answer may hold the certificate. */
+		snprintf(a->err, sizeof(a->err), "%s", err);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int r = judge(l, a, v[i].cert, NULL, addr, "harvested");
 		if (r < 0)

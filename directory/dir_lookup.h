@@ -66,6 +66,8 @@ typedef struct dir_settings {
 	long ttl_positive, ttl_negative;   /* seconds */
 	size_t mem_cache_size;      /* entries of the in-process cache */
 	const char *harvest_dir;    /* the harvest store ("": none) */
+	int harvest_redis;          /* keep it in Redis (redis) instead */
+	const char *harvest_prefix; /* its Redis keys' prefix */
 } dir_settings_t;
 
 typedef struct dir_candidate {

@@ -35,6 +35,9 @@ typedef struct milt_net {
 	unsigned prefix;
 } milt_net_t;
 
+/* KeystoreBackend's values. */
+enum { MILT_KEYSTORE_FILE = 0, MILT_KEYSTORE_LDAP = 1 };
+
 typedef struct milt_conf {
 	int refs;
 	char *file;                    /* where it was read from, or NULL */
@@ -148,6 +151,14 @@ typedef struct milt_conf {
 	char *pickup_dir;              /* PickupDirectory */
 	long long pickup_lifetime;     /* PickupLifetime, seconds */
 	long long pickup_max_failures; /* PickupMaxFailures */
+	/* Several gateways sharing state (issue 10) */
+	int keystore_backend;          /* KeystoreBackend: MILT_KEYSTORE_* */
+	char *keystore_ldap;           /* KeystoreLDAP, the directory's URL */
+	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
+	long long keystore_ldap_refresh; /* KeystoreLDAPRefresh, seconds */
+	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
+	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
+	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

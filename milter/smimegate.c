@@ -14,6 +14,7 @@
 #include "milter/milt_offline.h"
 #include "milter/milt_queue.h"
 #include "keystore/keystore.h"
+#include "milter/milt_keystore.h"
 #include "smime/smime.h"
 
 #include <errno.h>
@@ -168,8 +169,8 @@ static keystore_t *
 open_keystore(const milt_conf_t *conf, int create)
 {
 	keystore_err_t kerr;
-	keystore_t *ks = keystore_open(conf->keystore_dir, conf->master_key_file,
-	    create ? KEYSTORE_CREATE : 0, &kerr);
+	keystore_t *ks = milt_keystore_open(conf, create ? KEYSTORE_CREATE : 0,
+	    &kerr);
 
 	if (ks == NULL)
 		die("keystore: %s", kerr.msg);
