@@ -86,6 +86,18 @@ take_exts(keystore_ldap_t *kl, char **exts, keystore_err_t *err)
 	return KEYSTORE_OK;
 }
 
+/* 1 when the URL names a scope (its second '?' field is not empty):
+ * ldap_url_parse() says base when none is given, RFC 4516's default for
+ * a URL, but an employee search wants sub. */
+static int
+url_has_scope(const char *url)
+{
+	const char *p = strchr(url, '?');
+
+	p = p != NULL ? strchr(p + 1, '?') : NULL;
+	return p != NULL && p[1] != '\0' && p[1] != '?';
+}
+
 static keystore_status_t
 take_url(keystore_ldap_t *kl, const char *url, keystore_err_t *err)
 {
@@ -108,8 +120,8 @@ take_url(keystore_ldap_t *kl, const char *url, keystore_err_t *err)
 	    lud->lud_port, lud->lud_dn);
 	kl->name = strdup(buf);
 	kl->base = strdup(lud->lud_dn);
-	kl->scope = lud->lud_scope == LDAP_SCOPE_DEFAULT ? LDAP_SCOPE_SUBTREE
-	    : lud->lud_scope;
+	kl->scope = url_has_scope(url) && lud->lud_scope != LDAP_SCOPE_DEFAULT
+	    ? lud->lud_scope : LDAP_SCOPE_SUBTREE;
 	kl->filter = strdup(lud->lud_filter != NULL ? lud->lud_filter : "(mail=%s)");
 	if (kl->uri == NULL || kl->name == NULL || kl->base == NULL || kl->filter == NULL)
 		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
