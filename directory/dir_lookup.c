@@ -117,6 +117,30 @@ dir_lookup_harvest(dir_lookup_t *l)
 	return h;
 }
 
+void
+dir_lookup_health(dir_lookup_t *l, dir_health_t *h)
+{
+	char why[256] = "";
+	dir_harvest_t *hv;
+
+	memset(h, 0, sizeof(*h));
+	h->directories = (int)l->ndirs;
+	for (size_t i = 0; i < l->ndirs; i++) {
+		if (dir_ldap_ping(l->dirs[i], why, sizeof(why)) == DIR_OK)
+			h->directories_up++;
+		else if (h->dir_why[0] == '\0')
+			snprintf(h->dir_why, sizeof(h->dir_why), "%s", why);
+	}
+	h->cache = dir_cache_ping(l->cache, h->cache_why, sizeof(h->cache_why));
+	hv = dir_lookup_harvest(l);
+	if (hv == NULL)
+		h->harvest = 2;
+	else if (!dir_harvest_is_redis(hv))
+		h->harvest = 1;
+	else
+		h->harvest = dir_harvest_ping(hv, h->harvest_why, sizeof(h->harvest_why));
+}
+
 size_t
 dir_lookup_ndirs(const dir_lookup_t *l)
 {

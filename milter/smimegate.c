@@ -313,7 +313,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
 	if (*conf->http_listen != '\0' &&
-	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, audit != NULL,
+	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)
 		die("%s", err);
 	drop_privileges(pw);

@@ -21,7 +21,7 @@
 . "$top/tests/lib/slapd.sh"
 . "$top/tests/lib/redis.sh"
 need_gateway
-need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch redis-server redis-cli busybox
+need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch redis-server redis-cli busybox curl jq
 
 P="$T/pki"
 pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
@@ -255,5 +255,54 @@ if mail reply alice@example.com dave@example.net "marker-reply from B"; then
 else
 	not_ok "alice's reply through B delivered ($SMTP_REPLY)"
 fi
+
+# ---- /healthz on A checks each part now: stop redis-server, then slapd ----
+inst A
+gate_stop
+HTTP_PORT=$(free_port) || bail "a free port for HTTP"
+binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
+gate_start -o "HTTPListen=127.0.0.1:$HTTP_PORT" \
+    -o "LDAPDirectories=ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE" ||
+    bail "smimegate A restarted with HTTPListen and a certificate directory"
+health() { # OUT: prints the HTTP status
+	curl -s -o "$1" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$HTTP_PORT/healthz"
+}
+want_health() { # WHAT CODE FIELD...: /healthz answers CODE and says each FIELD
+	_w=$1 _code=$2
+	shift 2
+	_got=$(health "$T/health.json")
+	if [ "$_got" != "$_code" ]; then
+		not_ok "$_w: /healthz $_code (got $_got: $(cat "$T/health.json"))"
+		return
+	fi
+	for _f in "$@"; do
+		if ! grep -qF "$_f" "$T/health.json"; then
+			not_ok "$_w: /healthz says $_f (got $(cat "$T/health.json"))"
+			return
+		fi
+	done
+	ok "$_w: /healthz $_code with $*"
+}
+want_health "all up" 200 '"directory":"up"' '"cache":"up"' '"harvest":"up"' \
+    '"keystore":"up"' '"spool":"up"' '"status":"ok"' '"backend":"ldap"' '"entries":2'
+check "/healthz is JSON" sh -c "jq -e .details.keystore.master_key '$T/health.json' >/dev/null"
+
+redis_stop
+want_health "redis-server stopped" 503 '"cache":"down"' '"harvest":"down"' \
+    '"directory":"up"' '"keystore":"up"' '"status":"unhealthy"'
+redis_start || bail "redis-server started again"
+want_health "redis-server back" 200 '"cache":"up"' '"harvest":"up"' '"status":"ok"'
+
+slapd_stop
+want_health "slapd stopped" 503 '"directory":"down"' '"keystore":"down"' \
+    '"cache":"up"' '"status":"unhealthy"'
+inst A
+mail while-down alice@example.com carol@example.org "slapd down" 2>/dev/null
+case $SMTP_CODE in
+4*) ok "with slapd down, A's Postfix answers a tempfail to alice's mail ($SMTP_CODE)" ;;
+*) not_ok "with slapd down, A's Postfix answers a tempfail to alice's mail (got '$SMTP_REPLY')" ;;
+esac
+slapd_start || bail "slapd started again"
+want_health "slapd back" 200 '"directory":"up"' '"keystore":"up"' '"status":"ok"'
 
 done_testing
