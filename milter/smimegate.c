@@ -289,7 +289,12 @@ reload_conf(void *arg)
 	if (changed(c->socket, f->socket) || changed(c->user, f->user) ||
 	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
 	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
-	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file))
+	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
+	    c->keystore_backend != f->keystore_backend ||
+	    changed(c->keystore_ldap, f->keystore_ldap) ||
+	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
+	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
+	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
 		milt_log(LOG_WARNING, NULL, "reload: Socket, UserID, PidFile, StateDirectory, "
 		    "the keystore and audit keys take effect at restart only");
 	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
