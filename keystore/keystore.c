@@ -13,8 +13,9 @@
  * an index scanned less than KEYSTORE_RACY_NS after the directory's mtime
  * is scanned again on next use ("racy", as git calls it).  With the
  * entries in LDAP (keystore_ldap.c) an index is used for the configured
- * refresh time, and read again when an address is missing from an index
- * older than KEYSTORE_MISS_NS (an entry another gateway imported).
+ * refresh time, and read again when an address missing from an index
+ * older than KEYSTORE_MISS_NS has entries in the directory (imported
+ * through another gateway; one search tells).
  */
 #include "keystore/keystore_int.h"
 
@@ -249,7 +250,7 @@ keystore_touch(keystore_t *ks)
 }
 
 int
-keystore_miss(keystore_t *ks, const keystore_index_t *idx)
+keystore_miss(keystore_t *ks, const keystore_index_t *idx, const char *address)
 {
 	struct timespec now;
 
@@ -257,6 +258,8 @@ keystore_miss(keystore_t *ks, const keystore_index_t *idx)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (ts_diff_ns(&now, &idx->scanned_mono) < KEYSTORE_MISS_NS)
+		return 0;
+	if (address != NULL && keystore_ldap_has(ks->ldap, address, NULL) == 0)
 		return 0;
 	keystore_touch(ks);
 	return 1;
@@ -367,7 +370,7 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
 	if ((n = keystore_index_find(idx, address, &slots)) == 0
-	    && keystore_miss(ks, idx)) {
+	    && keystore_miss(ks, idx, address)) {
 		keystore_index_unref(idx);
 		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 			return rc;

@@ -87,8 +87,9 @@ keystore_t *keystore_open(const char *dir, const char *master_key_file,
  * (the same on every gateway); dir still holds it by default, the lock
  * file and the embedded CA.  An index read from the directory is used for
  * refresh seconds, and read again at once when an address is not in it
- * (at most every two seconds), so an entry imported through one gateway
- * is seen by the others.
+ * but its directory entry holds entries (one search tells; at most every
+ * two seconds), so an entry imported through one gateway is seen by the
+ * others.
  */
 typedef struct keystore_ldap_settings {
 	const char *url;

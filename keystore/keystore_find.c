@@ -48,7 +48,7 @@ keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
 
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
-	if ((e = find_in(idx, issuer, serial, skid)) == NULL && keystore_miss(ks, idx)) {
+	if ((e = find_in(idx, issuer, serial, skid)) == NULL && keystore_miss(ks, idx, NULL)) {
 		keystore_index_unref(idx);
 		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 			return rc;

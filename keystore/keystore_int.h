@@ -179,6 +179,10 @@ keystore_status_t keystore_ldap_scan(keystore_ldap_t *kl,
  * replacing a value for the same certificate. */
 keystore_status_t keystore_ldap_put(keystore_ldap_t *kl,
     const keystore_entry_t *e, keystore_err_t *err);
+/* Whether the directory entry for address holds entries: 1 yes, 0 no
+ * (or no such person), -1 with err when the directory cannot say. */
+int keystore_ldap_has(keystore_ldap_t *kl, const char *address,
+    keystore_err_t *err);
 /* One round trip (a base search of the base DN): KEYSTORE_OK when the
  * directory answers. */
 keystore_status_t keystore_ldap_ping(keystore_ldap_t *kl, keystore_err_t *err);
@@ -227,10 +231,13 @@ keystore_status_t keystore_snapshot(keystore_t *ks, keystore_index_t **idx,
     keystore_err_t *err);
 /* Marks the index stale after a change made through ks. */
 void keystore_touch(keystore_t *ks);
-/* With the entries in LDAP and idx older than a moment: marks the index
- * stale and returns 1, so that the caller looks again (an address missing
- * may have been imported through another gateway).  Else 0. */
-int keystore_miss(keystore_t *ks, const keystore_index_t *idx);
+/* With the entries in LDAP and idx older than a moment, when address (if
+ * not NULL) has entries in the directory or the directory cannot say:
+ * marks the index stale and returns 1, so that the caller looks again (an
+ * entry imported through another gateway).  Else 0.  An address without
+ * entries costs one search, not a reading of the whole directory. */
+int keystore_miss(keystore_t *ks, const keystore_index_t *idx,
+    const char *address);
 /* Stores a new or resealed entry where ks keeps them (dir or LDAP). */
 keystore_status_t keystore_entry_store(keystore_t *ks,
     const keystore_entry_t *entry, keystore_err_t *err);

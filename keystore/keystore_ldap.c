@@ -406,6 +406,24 @@ cert_pem_len(const char *data, size_t len)
 	return p != NULL ? (size_t)(p - data) + sizeof(end) - 1 : len;
 }
 
+int
+keystore_ldap_has(keystore_ldap_t *kl, const char *address, keystore_err_t *err)
+{
+	LDAPMessage *res = NULL;
+	struct berval **vals;
+	int r;
+
+	pthread_mutex_lock(&kl->lock);
+	if ((r = find_person(kl, address, &res, err)) == 1) {
+		vals = ldap_get_values_len(kl->ld, ldap_first_entry(kl->ld, res), kl->attr);
+		r = vals != NULL && vals[0] != NULL;
+		ldap_value_free_len(vals);
+	}
+	pthread_mutex_unlock(&kl->lock);
+	ldap_msgfree(res);
+	return r;
+}
+
 static keystore_status_t
 replace_values(keystore_ldap_t *kl, LDAPMessage *res, struct berval *val,
     keystore_err_t *err)

@@ -174,6 +174,20 @@ for who in alice bob; do
 	fi
 done
 
+# A sender without a key costs B one search for that person, not a reading
+# of every entry in the directory.
+sleep 2
+full_scans() { grep -c 'filter="(userPKCS12=\*)"' "$SLAPD_LOG" 2>/dev/null || true; }
+scans0=$(full_scans)
+if mail nokey carol@example.com dave@example.net "no key for carol"; then
+	check "carol (no key) goes out unsigned through B" log_has "$LINE" "action=unsigned"
+	scans1=$(full_scans)
+	check "no full reading of the directory for her (full scans $scans0 -> $scans1)" \
+	    test "$scans1" = "$scans0"
+else
+	not_ok "carol's mail through B delivered ($SMTP_REPLY)"
+fi
+
 # ---- smimectl on A: export, then rekey (the new master key copied to B,
 # B restarted: it reads every entry again, now sealed under the new key) --
 inst A
