@@ -639,8 +639,6 @@ conf_finish_lookup(milt_conf_t *c, char *err, size_t errlen)
 
 	if (urls == NULL || harvest == NULL)
 		snprintf(err, errlen, "out of memory");
-	else if (c->harvest_store == 1 && *c->redis_server == '\0')
-		snprintf(err, errlen, "HarvestStore: redis needs RedisServer");
 	else if (strstr(c->ldap_filter, "%s") == NULL)
 		snprintf(err, errlen, "LDAPFilter: \"%s\" has no %%s", c->ldap_filter);
 	else if ((c->lookup = dir_lookup_new(&s, why, sizeof(why))) == NULL)
@@ -828,6 +826,11 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			errf(err, errlen, src->set_at[idx], "SignerMap: %s", why);
 			return -1;
 		}
+	}
+	if (c->harvest_store == 1 && *c->redis_server == '\0') {
+		conf_key_find("HarvestStore", &idx);
+		errf(err, errlen, src->set_at[idx], "HarvestStore: redis needs RedisServer");
+		return -1;
 	}
 	if (conf_finish_lookup(c, err, errlen) != 0)
 		return -1;
