@@ -474,7 +474,7 @@ escrow(keystore_ca_t *ca, X509 *cert, EVP_PKEY *key, keystore_err_t *err)
 	rc = keystore_entry_new(cert, chain, key, master, &e, err);
 	OPENSSL_cleanse(master, sizeof(master));
 	if (rc == KEYSTORE_OK)
-		rc = keystore_entry_save(e, ca->ks->dir, err);
+		rc = keystore_entry_store(ca->ks, e, err);
 	keystore_entry_free(e);
 	sk_X509_free(chain);
 	keystore_touch(ca->ks);

@@ -53,6 +53,9 @@ static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
 /* Embedded CA (issue 5); the order is keystore_ca_keytype_t's. */
 static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
+/* Where the keystore's entries live (issue 10). */
+static const char *const ks_backend_names[] = { "file", "ldap", NULL };
+static const char *const harvest_store_names[] = { "file", "redis", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -172,6 +175,14 @@ static const conf_key_t conf_keys[] = {
 	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL },
 	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL },
 	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL },
+	/* Several gateways sharing state (issue 10): the keystore in LDAP */
+	{ "KeystoreBackend", T_ENUM, "file", OFF(keystore_backend), 0, 0, ks_backend_names },
+	{ "KeystoreLDAP", T_STR, "", OFF(keystore_ldap), 0, 0, NULL },
+	{ "KeystoreLDAPAttribute", T_STR, "userPKCS12", OFF(keystore_ldap_attr), 0, 0, NULL },
+	{ "KeystoreLDAPRefresh", T_INT, "60", OFF(keystore_ldap_refresh), 1, 86400, NULL },
+	{ "KeystoreLDAPTimeout", T_INT, "10", OFF(keystore_ldap_timeout), 1, 300, NULL },
+	{ "HarvestStore", T_ENUM, "file", OFF(harvest_store), 0, 0, harvest_store_names },
+	{ "RedisHarvestPrefix", T_STR, "smimegate:harvest:", OFF(redis_harvest_prefix), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -629,6 +640,8 @@ conf_finish_lookup(milt_conf_t *c, char *err, size_t errlen)
 		.ttl_positive = (long)c->cache_positive_ttl,
 		.ttl_negative = (long)c->cache_negative_ttl,
 		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
+		.harvest_redis = c->harvest_store == 1,
+		.harvest_prefix = c->redis_harvest_prefix,
 	};
 
 	if (urls == NULL || harvest == NULL)
@@ -846,11 +859,22 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (c->harvest_store == 1 && *c->redis_server == '\0') {
+		conf_key_find("HarvestStore", &idx);
+		errf(err, errlen, src->set_at[idx], "HarvestStore: redis needs RedisServer");
+		return -1;
+	}
 	if (conf_finish_lookup(c, err, errlen) != 0)
 		return -1;
 	(void)milt_conf_trust_ca(c);
 	if (conf_finish_queue(c, err, errlen) != 0)
 		return -1;
+	if (c->keystore_backend == MILT_KEYSTORE_LDAP && *c->keystore_ldap == '\0') {
+		conf_key_find("KeystoreBackend", &idx);
+		errf(err, errlen, src->set_at[idx],
+		    "KeystoreBackend: ldap needs KeystoreLDAP (the directory's URL)");
+		return -1;
+	}
 	return conf_load_policy(c, src, err, errlen);
 }
 

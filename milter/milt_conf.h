@@ -35,6 +35,9 @@ typedef struct milt_net {
 	unsigned prefix;
 } milt_net_t;
 
+/* KeystoreBackend's values. */
+enum { MILT_KEYSTORE_FILE = 0, MILT_KEYSTORE_LDAP = 1 };
+
 typedef struct milt_conf {
 	int refs;
 	char *file;                    /* where it was read from, or NULL */
@@ -153,6 +156,14 @@ typedef struct milt_conf {
 	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
 	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
 	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
+	/* Several gateways sharing state (issue 10) */
+	int keystore_backend;          /* KeystoreBackend: MILT_KEYSTORE_* */
+	char *keystore_ldap;           /* KeystoreLDAP, the directory's URL */
+	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
+	long long keystore_ldap_refresh; /* KeystoreLDAPRefresh, seconds */
+	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
+	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
+	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };

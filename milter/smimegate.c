@@ -14,6 +14,7 @@
 #include "milter/milt_offline.h"
 #include "milter/milt_queue.h"
 #include "keystore/keystore.h"
+#include "milter/milt_keystore.h"
 #include "smime/smime.h"
 
 #include <errno.h>
@@ -168,8 +169,8 @@ static keystore_t *
 open_keystore(const milt_conf_t *conf, int create)
 {
 	keystore_err_t kerr;
-	keystore_t *ks = keystore_open(conf->keystore_dir, conf->master_key_file,
-	    create ? KEYSTORE_CREATE : 0, &kerr);
+	keystore_t *ks = milt_keystore_open(conf, create ? KEYSTORE_CREATE : 0,
+	    &kerr);
 
 	if (ks == NULL)
 		die("keystore: %s", kerr.msg);
@@ -290,7 +291,12 @@ reload_conf(void *arg)
 	if (changed(c->socket, f->socket) || changed(c->user, f->user) ||
 	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
 	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
-	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file))
+	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
+	    c->keystore_backend != f->keystore_backend ||
+	    changed(c->keystore_ldap, f->keystore_ldap) ||
+	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
+	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
+	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
 		milt_log(LOG_WARNING, NULL, "reload: Socket, UserID, PidFile, StateDirectory, "
 		    "the keystore and audit keys take effect at restart only");
 	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
@@ -314,7 +320,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
 	if (*conf->http_listen != '\0' &&
-	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, audit != NULL,
+	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)
 		die("%s", err);
 	drop_privileges(pw);
