@@ -201,6 +201,8 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+	} else if (r->what == MILT_DO_DISCARD) {
+		rc = SMFIS_DISCARD;     /* issue 6b: every copy is in our spool */
 	}
 	milt_msg_log(m);
 	milt_metrics_message(r->direction, r->action);

@@ -38,7 +38,10 @@ typedef enum milt_do {
 	MILT_DO_REPLACE,            /* replace Content-* headers and body */
 	MILT_DO_REJECT,             /* 5xx */
 	MILT_DO_TEMPFAIL,           /* 4xx: the MTA keeps it and retries */
-	MILT_DO_HOLD                /* the MTA's hold queue; reason says why (issue 6) */
+	MILT_DO_HOLD,               /* the MTA's hold queue; reason says why (issue 6) */
+	MILT_DO_DISCARD             /* accepted and dropped by the MTA: every
+	                               recipient's copy is in our spool (held,
+	                               or a notice to the sender) (issue 6b) */
 } milt_do_t;
 
 #define MILT_RESULT_HDRS 4

@@ -25,11 +25,20 @@
 
 extern char **environ;
 
+/* What a copy is. */
+enum copy_kind {
+	COPY_SEND,                  /* made in its form, marked, to re-inject */
+	COPY_HOLD,                  /* the original, in hold/, decided again later */
+	COPY_REFUSED,               /* refused by policy: nothing written; the
+	                               recipients are named in the notice */
+	COPY_NOTICE                 /* to the sender, from <>: who was refused */
+};
+
 typedef struct copy {
 	char id[QUEUE_ID_MAX];
-	char **rcpts;
+	enum copy_kind kind;
+	char **rcpts;               /* borrowed (del[], m->rcpts), or owned (NOTICE) */
 	size_t n;
-	int hold;
 	int written;
 	char *data;
 	size_t len;
@@ -131,6 +140,54 @@ render(milt_msg_t *m, const milt_result_t *r, const char *mark, size_t *len)
 	return buf;
 }
 
+/* ---- notices ---- */
+
+/*
+ * The text of a notice to sender (the whole message, CRLF line ends,
+ * malloc'ed): what (one line) about the message (ref: the MTA's queue ID
+ * or a spool copy), then list (one "    <rcpt>: why" line per recipient).
+ */
+static char *
+notice_text(const char *sender, const char *ref, const char *subject,
+    const char *what, const char *list)
+{
+	char *text = NULL;
+
+	if (asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
+	    "To: <%s>\r\nSubject: Undelivered Mail: %s\r\nAuto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+	    "Your message (%s%s%.200s%s) %s:\r\n\r\n%s\r\n"
+	    "This notice comes from the S/MIME gateway; do not reply to it.\r\n",
+	    sender, what, ref, *subject ? ", subject \"" : "", subject, *subject ? "\"" : "",
+	    what, list) < 0)
+		return NULL;
+	return text;
+}
+
+/* Appends "    <rcpt>: why\r\n" to *list (malloc'ed); 0 or -1. */
+static int
+list_add(char **list, const char *rcpt, const char *why)
+{
+	char *n;
+
+	if (asprintf(&n, "%s    <%s>: %s\r\n", *list ? *list : "", rcpt, why) < 0)
+		return -1;
+	free(*list);
+	*list = n;
+	return 0;
+}
+
+/* A header value on one line, for the notice's text (bounded). */
+static void
+one_line(char *out, size_t size, const char *v)
+{
+	size_t k = 0;
+
+	for (; v != NULL && *v != '\0' && k + 1 < size; v++)
+		out[k++] = (*v == '\r' || *v == '\n' || *v == '\t') ? ' ' : *v;
+	out[k] = '\0';
+}
+
 /* ---- splitting ---- */
 
 void
@@ -142,7 +199,10 @@ milt_queue_split_free(struct milt_split *s)
 		free(s->del[i]);
 	free(s->del);
 	for (size_t i = 0; i < s->nc; i++) {
-		free(s->c[i].rcpts);    /* the strings are in del */
+		if (s->c[i].kind == COPY_NOTICE)
+			for (size_t j = 0; j < s->c[i].n; j++)
+				free(s->c[i].rcpts[j]);
+		free(s->c[i].rcpts);    /* else the strings are in del or m */
 		free(s->c[i].data);
 	}
 	free(s->c);
@@ -156,6 +216,13 @@ milt_queue_delrcpts(const milt_msg_t *m, size_t *n)
 
 	*n = s ? s->ndel : 0;
 	return s ? s->del : NULL;
+}
+
+/* 1 when mail may be split and held in the spool (a key to mark copies). */
+static int
+spool_usable(const milt_msg_t *m)
+{
+	return m->conf->reinject_keylen > 0 && !m->no_split;
 }
 
 /* A message like m for some of its recipients (those i with pick[i]). */
@@ -192,9 +259,15 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
 	return c;
 }
 
-/* Makes group g's copy into cp; 0, or -1 with m's result final. */
+/*
+ * Makes group g's copy into cp, the group's policy outcome being o: the
+ * copy in its form (SEND), the original (HOLD), or, for a recipient the
+ * policy refuses (reject, or a fallback=notice), nothing but the reason
+ * (REFUSED).  0, or -1 with m's result final (tempfail, out of memory).
+ */
 static int
-copy_make(milt_msg_t *m, const size_t *group, size_t g, copy_t *cp)
+copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
+    copy_t *cp)
 {
 	milt_msg_t *sub = msg_clone(m, group, g);
 	const milt_result_t *r;
@@ -207,10 +280,13 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, copy_t *cp)
 	queue_new_id(cp->id);
 	snprintf(cp->form, sizeof(cp->form), "%s", r->action ? r->action : "");
 	snprintf(cp->reason, sizeof(cp->reason), "%.*s", (int)sizeof(cp->reason) - 1, r->reason);
-	if (r->what == MILT_DO_HOLD) {
-		cp->hold = 1;
+	if (o == POLICY_REJECT || o == POLICY_NOTICE || r->what == MILT_DO_REJECT) {
+		cp->kind = COPY_REFUSED;
+	} else if (r->what == MILT_DO_HOLD) {
+		cp->kind = COPY_HOLD;
 		cp->data = render(m, NULL, NULL, &cp->len);
 	} else if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE) {
+		cp->kind = COPY_SEND;
 		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
 		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) == 0) {
 			snprintf(mark, sizeof(mark), "%s %s", cp->id, mac);
@@ -218,15 +294,12 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, copy_t *cp)
 		}
 	} else {
 		snprintf(why, sizeof(why), "copy for <%s>: %s", sub->rcpts[0], r->reason);
-		if (r->what == MILT_DO_REJECT)
-			milt_msg_fail(m, MILT_FAIL_POLICY, why);
-		else
-			milt_msg_tempfail(m, why);
+		milt_msg_tempfail(m, why);
 		milt_msg_free(sub);
 		return -1;
 	}
 	milt_msg_free(sub);
-	if (cp->data == NULL)
+	if (cp->kind != COPY_REFUSED && cp->data == NULL)
 		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), -1;
 	return 0;
 }
@@ -258,15 +331,92 @@ take_rcpts(milt_msg_t *m, struct milt_split *s, const size_t *group, size_t keep
 	return 0;
 }
 
+/*
+ * Adds to s the notice to m's sender naming the recipients of its REFUSED
+ * copies (none for the null sender: a notice about a notice could loop).
+ * what: the notice's first line.  0, or -1 out of memory.
+ */
+static int
+add_notice(const milt_msg_t *m, struct milt_split *s, const char *what)
+{
+	char *list = NULL, *text, mac[65], mark[QUEUE_ID_MAX + 70], subj[201];
+	copy_t cp = { .kind = COPY_NOTICE };
+	copy_t *grown;
+	int rc = -1;
+
+	if (m->sender == NULL || m->sender[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < s->nc; i++)
+		for (size_t j = 0; s->c[i].kind == COPY_REFUSED && j < s->c[i].n; j++)
+			if (list_add(&list, s->c[i].rcpts[j], s->c[i].reason) != 0)
+				goto out;
+	if (list == NULL)
+		return 0;
+	one_line(subj, sizeof(subj), milt_msg_header(m, "Subject"));
+	queue_new_id(cp.id);
+	snprintf(cp.form, sizeof(cp.form), "notice");
+	snprintf(cp.reason, sizeof(cp.reason), "recipients refused by policy");
+	if ((cp.rcpts = calloc(1, sizeof(char *))) == NULL
+	    || (cp.rcpts[0] = strdup(m->sender)) == NULL)
+		goto out;
+	cp.n = 1;
+	if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp.id, "",
+	    (const char *const *)cp.rcpts, 1, mac) != 0)
+		goto out;
+	snprintf(mark, sizeof(mark), "%s %s", cp.id, mac);
+	if ((text = notice_text(m->sender, m->qid, subj, what, list)) == NULL
+	    || asprintf(&cp.data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, text) < 0)
+		cp.data = NULL;
+	free(text);
+	if (cp.data == NULL || (grown = realloc(s->c, (s->nc + 1) * sizeof(*s->c))) == NULL)
+		goto out;
+	cp.len = strlen(cp.data);
+	s->c = grown;
+	s->c[s->nc++] = cp;
+	memset(&cp, 0, sizeof(cp));
+	rc = 0;
+out:
+	free(list);
+	if (cp.rcpts != NULL)
+		free(cp.rcpts[0]);
+	free(cp.rcpts);
+	free(cp.data);
+	return rc;
+}
+
+/* The group m keeps in the transaction: the first that is delivered, else
+ * the first held; *keep, or -1 when every group is refused. */
+static int
+keep_group(const size_t *group, const enum policy_outcome *out, size_t n, size_t *keep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == POLICY_DELIVER)
+			return *keep = group[i], 0;
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == POLICY_HOLD)
+			return *keep = group[i], 0;
+	return -1;
+}
+
+/* The outcome of group g. */
+static enum policy_outcome
+group_outcome(const size_t *group, const enum policy_outcome *out, size_t n, size_t g)
+{
+	for (size_t i = 0; i < n; i++)
+		if (group[i] == g)
+			return out[i];
+	return POLICY_DELIVER;
+}
+
 int
 milt_queue_split(milt_msg_t *m)
 {
 	size_t n = m->nrcpts, ng = 0, keep = 0, *group, *copy_of;
 	enum policy_outcome *out;
 	struct milt_split *s;
-	int rc = 0, found = 0;
+	int rc = 0;
 
-	if (m->conf->reinject_keylen == 0 || n < 2 || m->no_split)
+	if (!spool_usable(m) || n < 2)
 		return 0;
 	group = calloc(n, sizeof(*group));
 	out = calloc(n, sizeof(*out));
@@ -279,25 +429,22 @@ milt_queue_split(milt_msg_t *m)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (out[i] == POLICY_REJECT || out[i] == POLICY_TEMPFAIL || out[i] == POLICY_NOTICE)
-			ng = 1;         /* decided for the whole message, as before */
-	if (ng < 2)
-		goto out;
-	for (size_t i = 0; i < n && !found; i++)
-		if (out[i] == POLICY_DELIVER)
-			keep = group[i], found = 1;
-	if (!found)
-		keep = group[0];
+		if (out[i] == POLICY_TEMPFAIL)
+			ng = 1;         /* a directory down: the whole message waits */
+	if (ng < 2 || keep_group(group, out, n, &keep) != 0)
+		goto out;       /* one form, or every recipient refused: as a whole */
 	for (size_t g = 0; g < ng; g++) {
 		if (g == keep)
 			continue;
 		copy_of[g] = s->nc;
-		if (copy_make(m, group, g, &s->c[s->nc++]) != 0) {
+		if (copy_make(m, group, g, group_outcome(group, out, n, g), &s->c[s->nc++]) != 0) {
 			rc = 1;
 			goto out;
 		}
 	}
-	if (take_rcpts(m, s, group, keep, copy_of) != 0) {
+	if (take_rcpts(m, s, group, keep, copy_of) != 0
+	    || add_notice(m, s, "was not delivered to these recipients; "
+	    "any others were not affected") != 0) {
 		rc = (milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), 1);
 		goto out;
 	}
@@ -309,6 +456,66 @@ out:
 	free(out);
 	free(copy_of);
 	return rc;
+}
+
+/* 1 when some recipient of m is held (not only refused with a notice). */
+static int
+any_held(const milt_msg_t *m)
+{
+	const milt_policy_res_t *p = m->result.policy;
+
+	for (size_t i = 0; p != NULL && p->forms != NULL && i < p->res.n; i++)
+		if (p->forms[i].outcome == POLICY_HOLD)
+			return 1;
+	return p == NULL || p->forms == NULL;
+}
+
+/* Adds an empty copy to s (grown by one); NULL out of memory. */
+static copy_t *
+copy_add(struct milt_split *s)
+{
+	copy_t *grown = realloc(s->c, (s->nc + 1) * sizeof(*s->c));
+
+	if (grown == NULL)
+		return NULL;
+	s->c = grown;
+	memset(&s->c[s->nc], 0, sizeof(*s->c));
+	return &s->c[s->nc++];
+}
+
+void
+milt_queue_respool(milt_msg_t *m)
+{
+	milt_result_t *r = &m->result;
+	struct milt_split *s = r->split;
+	copy_t *cp;
+	char why[sizeof(r->reason)];
+
+	if (r->what != MILT_DO_HOLD || !spool_usable(m) || m->nrcpts == 0)
+		return;
+	if (s == NULL && (s = r->split = calloc(1, sizeof(*s))) == NULL)
+		return milt_msg_tempfail(m, "spool: out of memory");
+	if ((cp = copy_add(s)) == NULL || (cp->rcpts = calloc(m->nrcpts, sizeof(char *))) == NULL)
+		return milt_msg_tempfail(m, "spool: out of memory");
+	queue_new_id(cp->id);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		cp->rcpts[cp->n++] = m->rcpts[i];
+	snprintf(cp->reason, sizeof(cp->reason), "%s", r->reason);
+	if (any_held(m)) {
+		cp->kind = COPY_HOLD;
+		snprintf(cp->form, sizeof(cp->form), "held");
+		if ((cp->data = render(m, NULL, NULL, &cp->len)) == NULL)
+			return milt_msg_tempfail(m, "spool: out of memory");
+	} else {
+		cp->kind = COPY_REFUSED;
+		if (add_notice(m, s, "was not delivered") != 0)
+			return milt_msg_tempfail(m, "spool: out of memory");
+	}
+	r->what = MILT_DO_DISCARD;
+	snprintf(why, sizeof(why), "%s", r->reason);
+	snprintf(r->reason, sizeof(r->reason), "%.440s (in the gateway's spool%s)", why,
+	    cp->kind == COPY_HOLD ? ", held" : ", the sender notified");
+	r->action = cp->kind == COPY_HOLD ? "held" : "refused";
 }
 
 void
@@ -326,15 +533,36 @@ milt_queue_cancel(milt_msg_t *m)
 	queue_close(q);
 }
 
+/* The log lines of a copy written (or, REFUSED, of recipients dropped). */
+static void
+copy_log(const milt_msg_t *m, const copy_t *cp, const char *notice_id)
+{
+	for (size_t j = 0; j < cp->n; j++) {
+		if (cp->kind == COPY_REFUSED)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, refused: %s; %s%s", cp->rcpts[j],
+			    cp->reason, notice_id ? "notice=" : "no notice (null sender)",
+			    notice_id ? notice_id : "");
+		else if (cp->kind == COPY_NOTICE)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, notice of refused "
+			    "recipients", cp->rcpts[j], cp->id);
+		else
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, %s, form=%s",
+			    cp->rcpts[j], cp->id, cp->kind == COPY_HOLD ? "held" : "to re-inject",
+			    cp->form);
+	}
+}
+
 void
 milt_queue_commit(milt_msg_t *m)
 {
 	struct milt_split *s = m->result.split;
 	milt_do_t what = m->result.what;
+	const char *notice_id = NULL;
 	char err[QUEUE_ERR_MAX];
 	queue_t *q;
 
-	if (s == NULL || (what != MILT_DO_PASS && what != MILT_DO_REPLACE && what != MILT_DO_HOLD))
+	if (s == NULL || (what != MILT_DO_PASS && what != MILT_DO_REPLACE &&
+	    what != MILT_DO_HOLD && what != MILT_DO_DISCARD))
 		return;
 	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK) {
 		milt_msg_tempfail(m, err);
@@ -342,21 +570,24 @@ milt_queue_commit(milt_msg_t *m)
 	}
 	for (size_t i = 0; i < s->nc; i++) {
 		copy_t *cp = &s->c[i];
-		queue_env_t env = { m->sender ? m->sender : "", (const char *const *)cp->rcpts,
-			cp->n, cp->form, cp->reason, m->qid };
+		queue_env_t env = { cp->kind == COPY_NOTICE ? "" : m->sender ? m->sender : "",
+			(const char *const *)cp->rcpts, cp->n, cp->form, cp->reason, m->qid };
 
-		if (queue_put(q, &env, cp->data, cp->len, cp->hold ? QUEUE_HOLD : QUEUE_ACTIVE,
-		    cp->id, err, sizeof(err)) != QUEUE_OK) {
+		if (cp->kind == COPY_REFUSED)
+			continue;
+		if (queue_put(q, &env, cp->data, cp->len, cp->kind == COPY_HOLD ? QUEUE_HOLD
+		    : QUEUE_ACTIVE, cp->id, err, sizeof(err)) != QUEUE_OK) {
 			queue_close(q);
 			milt_msg_tempfail(m, err);     /* cancels what was written */
 			return;
 		}
 		cp->written = 1;
-		for (size_t j = 0; j < cp->n; j++)
-			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, %s, form=%s",
-			    cp->rcpts[j], cp->id, cp->hold ? "held" : "to re-inject", cp->form);
+		if (cp->kind == COPY_NOTICE)
+			notice_id = cp->id;
 	}
 	queue_close(q);
+	for (size_t i = 0; i < s->nc; i++)
+		copy_log(m, &s->c[i], notice_id);
 	milt_queue_kick();
 }
 
@@ -472,6 +703,7 @@ msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
 	if (!bad) {
 		data[e->body_len] = '\0';
 		m->client_internal = 1;
+		m->no_split = 1;        /* decided as a whole; stays held as a whole */
 		snprintf(m->qid, sizeof(m->qid), "%s", e->id);
 		bad |= milt_msg_set_sender(m, e->sender) != 0;
 		for (size_t i = 0; !bad && i < e->nrcpts; i++)
@@ -535,38 +767,27 @@ put_marked(milt_conf_t *conf, queue_t *q, const char *sender, const char *const 
 	return rc;
 }
 
-/* The fallback after HoldTime: a notice to the sender. */
+/* The fallback after HoldTime (or a refusal when decided again): a
+ * notice to the sender; none for the null sender (no loops). */
 static int
 notice(milt_conf_t *conf, queue_t *q, const queue_entry_t *e, const char *why)
 {
 	const char *to[1] = { e->sender };
-	char *text = NULL, *rc = NULL;
-	size_t off = 0;
-	int r;
+	char *list = NULL, *text = NULL, ref[QUEUE_ID_MAX + 80];
+	int r = -1;
 
 	if (e->sender[0] == '\0')
 		return 0;               /* no one to tell */
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		char *n2;
-
-		if (asprintf(&n2, "%s    %s\r\n", rc ? rc : "", e->rcpts[i]) < 0)
-			return free(rc), -1;
-		free(rc);
-		rc = n2;
-	}
-	(void)off;
-	if (asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
-	    "To: <%s>\r\nSubject: Undelivered Mail: %s\r\nAuto-Submitted: auto-replied\r\n"
-	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-	    "Your message (spool copy %s, from %s) was not delivered to:\r\n\r\n%s\r\n"
-	    "It waited for an encryption certificate and was given up: %s.\r\n",
-	    e->sender, why, e->id, e->origin, rc, why) < 0) {
-		free(rc);
-		return -1;
-	}
-	r = put_marked(conf, q, "", to, 1, text, NULL, "notice", e->id);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (list_add(&list, e->rcpts[i], why) != 0)
+			goto out;
+	snprintf(ref, sizeof(ref), "queue ID %s, spool copy %s", e->origin, e->id);
+	if ((text = notice_text(e->sender, ref, "", "waited for an encryption certificate "
+	    "and was not delivered", list ? list : "")) != NULL)
+		r = put_marked(conf, q, "", to, 1, text, NULL, "notice", e->id);
+out:
 	free(text);
-	free(rc);
+	free(list);
 	return r;
 }
 
