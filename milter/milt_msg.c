@@ -434,7 +434,8 @@ milt_msg_process(milt_msg_t *m)
 	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
 	    && milt_result_strip(r, m->conf->result_header) != 0)
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
-	milt_queue_commit(m);       /* issue 6b: copies durable before the answer */
+	if (!m->defer_commit)
+		milt_queue_commit(m);   /* issue 6b: copies durable before the answer */
 	return r;
 }
 

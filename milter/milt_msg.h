@@ -103,6 +103,8 @@ typedef struct milt_msg {
 	int over_limit;             /* enum milt_limit: which limit, when not the size */
 	milt_result_t result;
 	int no_split;               /* issue 6b: never split (offline -t, copies) */
+	int defer_commit;           /* issue 6b: the caller writes the copies
+	                               (milt_queue_commit()) itself, last */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

@@ -40,8 +40,11 @@ typedef struct copy {
 	char **rcpts;               /* borrowed (del[], m->rcpts), or owned (NOTICE) */
 	size_t n;
 	int written;
-	char *data;
-	size_t len;
+	milt_msg_t *sub;            /* SEND: the copy's message and result (its
+	                               bodies in spool files past SpoolMemoryLimit),
+	                               streamed into the entry at commit */
+	char mark[QUEUE_ID_MAX + 70];
+	char *data;                 /* NOTICE: the whole entry (small) */
 	char form[64];
 	char reason[512];
 } copy_t;
@@ -88,20 +91,17 @@ put_value(FILE *fp, const char *v)
 	}
 }
 
-/* The message m as the result r makes it (r NULL: as received), with the
- * mark line first when mark is not NULL; malloc'ed, CRLF line ends. */
-static char *
-render(milt_msg_t *m, const milt_result_t *r, const char *mark, size_t *len)
+/* Writes the message m as the result r makes it (r NULL: as received),
+ * with the mark line first when mark is not NULL, CRLF line ends, to fp,
+ * the body in chunks (never whole in memory).  0, or -1. */
+static int
+render_fp(FILE *fp, milt_msg_t *m, const milt_result_t *r, const char *mark)
 {
-	char *buf = NULL, chunk[8192];
-	size_t sz = 0;
-	FILE *fp = open_memstream(&buf, &sz);
+	char chunk[8192];
 	milt_spool_t *body = m->body;
 	long long off = 0;
 	ssize_t n;
 
-	if (fp == NULL)
-		return NULL;
 	if (mark != NULL)
 		fprintf(fp, "%s: %s\r\n", MILT_QUEUE_MARK, mark);
 	for (size_t i = 0; i < m->nhdrs; i++) {
@@ -129,15 +129,39 @@ render(milt_msg_t *m, const milt_result_t *r, const char *mark, size_t *len)
 	if (r != NULL && r->what == MILT_DO_REPLACE)
 		body = r->new_body;
 	while ((n = milt_spool_read(body, off, chunk, sizeof(chunk))) > 0) {
-		fwrite(chunk, 1, (size_t)n, fp);
+		if (fwrite(chunk, 1, (size_t)n, fp) != (size_t)n)
+			return -1;
 		off += n;
 	}
-	if (fclose(fp) != 0 || n < 0) {
-		free(buf);
-		return NULL;
+	return n < 0 || ferror(fp) ? -1 : 0;
+}
+
+/* What a spool entry's writer (queue_put_with()) writes: text, or m
+ * rendered as r makes it with the mark. */
+struct render_arg {
+	milt_msg_t *m;
+	const milt_result_t *r;
+	const char *mark;
+	const char *text;
+};
+
+static int
+render_writer(int fd, void *arg)
+{
+	const struct render_arg *a = arg;
+	int d = dup(fd), rc;
+	FILE *fp = d >= 0 ? fdopen(d, "w") : NULL;
+
+	if (fp == NULL) {
+		if (d >= 0)
+			close(d);
+		return -1;
 	}
-	*len = sz;
-	return buf;
+	rc = a->text != NULL ? (fputs(a->text, fp) == EOF ? -1 : 0)
+	    : render_fp(fp, a->m, a->r, a->mark);
+	if (fclose(fp) != 0)
+		rc = -1;
+	return rc;
 }
 
 /* ---- notices ---- */
@@ -204,6 +228,7 @@ milt_queue_split_free(struct milt_split *s)
 				free(s->c[i].rcpts[j]);
 		free(s->c[i].rcpts);    /* else the strings are in del or m */
 		free(s->c[i].data);
+		milt_msg_free(s->c[i].sub);
 	}
 	free(s->c);
 	free(s);
@@ -271,7 +296,7 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 {
 	milt_msg_t *sub = msg_clone(m, group, g);
 	const milt_result_t *r;
-	char mark[QUEUE_ID_MAX + 70], mac[65];
+	char mac[65];
 	char why[900];
 
 	if (sub == NULL)
@@ -283,15 +308,17 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 	if (o == POLICY_REJECT || o == POLICY_NOTICE || r->what == MILT_DO_REJECT) {
 		cp->kind = COPY_REFUSED;
 	} else if (r->what == MILT_DO_HOLD) {
-		cp->kind = COPY_HOLD;
-		cp->data = render(m, NULL, NULL, &cp->len);
+		cp->kind = COPY_HOLD;   /* the original, from m at commit */
 	} else if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE) {
 		cp->kind = COPY_SEND;
 		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
-		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) == 0) {
-			snprintf(mark, sizeof(mark), "%s %s", cp->id, mac);
-			cp->data = render(sub, r, mark, &cp->len);
+		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) != 0) {
+			milt_msg_free(sub);
+			return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no mark"), -1;
 		}
+		snprintf(cp->mark, sizeof(cp->mark), "%s %s", cp->id, mac);
+		cp->sub = sub;          /* written at commit, streamed */
+		return 0;
 	} else {
 		snprintf(why, sizeof(why), "copy for <%s>: %s", sub->rcpts[0], r->reason);
 		milt_msg_tempfail(m, why);
@@ -299,8 +326,6 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 		return -1;
 	}
 	milt_msg_free(sub);
-	if (cp->kind != COPY_REFUSED && cp->data == NULL)
-		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), -1;
 	return 0;
 }
 
@@ -370,7 +395,6 @@ add_notice(const milt_msg_t *m, struct milt_split *s, const char *what)
 	free(text);
 	if (cp.data == NULL || (grown = realloc(s->c, (s->nc + 1) * sizeof(*s->c))) == NULL)
 		goto out;
-	cp.len = strlen(cp.data);
 	s->c = grown;
 	s->c[s->nc++] = cp;
 	memset(&cp, 0, sizeof(cp));
@@ -504,8 +528,6 @@ milt_queue_respool(milt_msg_t *m)
 	if (any_held(m)) {
 		cp->kind = COPY_HOLD;
 		snprintf(cp->form, sizeof(cp->form), "held");
-		if ((cp->data = render(m, NULL, NULL, &cp->len)) == NULL)
-			return milt_msg_tempfail(m, "spool: out of memory");
 	} else {
 		cp->kind = COPY_REFUSED;
 		if (add_notice(m, s, "was not delivered") != 0)
@@ -573,9 +595,12 @@ milt_queue_commit(milt_msg_t *m)
 		queue_env_t env = { cp->kind == COPY_NOTICE ? "" : m->sender ? m->sender : "",
 			(const char *const *)cp->rcpts, cp->n, cp->form, cp->reason, m->qid };
 
+		struct render_arg ra = { cp->sub ? cp->sub : m, cp->sub ? &cp->sub->result : NULL,
+			cp->sub ? cp->mark : NULL, cp->data };
+
 		if (cp->kind == COPY_REFUSED)
 			continue;
-		if (queue_put(q, &env, cp->data, cp->len, cp->kind == COPY_HOLD ? QUEUE_HOLD
+		if (queue_put_with(q, &env, render_writer, &ra, cp->kind == COPY_HOLD ? QUEUE_HOLD
 		    : QUEUE_ACTIVE, cp->id, err, sizeof(err)) != QUEUE_OK) {
 			queue_close(q);
 			milt_msg_tempfail(m, err);     /* cancels what was written */
@@ -690,46 +715,88 @@ out:
 	return rc;
 }
 
-/* Parses a held copy back into a message (headers, body). */
+/* The header block of entry e (up to and without the empty line),
+ * malloc'ed and NUL-terminated; *body_off: where the body begins.  Read
+ * in chunks up to the configured header limits; NULL when longer, or not
+ * a message. */
+static char *
+entry_headers(const milt_conf_t *conf, const queue_entry_t *e, long long *body_off)
+{
+	long long cap = conf->max_header_length * (conf->max_headers + 1), got = 0, n;
+	char *buf = NULL, *grown, *end;
+	size_t size = 0;
+
+	for (;;) {
+		if ((long long)size - got < 8193) {
+			if ((long long)size > cap || (grown = realloc(buf, size + 65536)) == NULL)
+				break;
+			buf = grown;
+			size += 65536;
+		}
+		if ((n = queue_entry_read(e, got, buf + got, 8192)) <= 0)
+			break;
+		got += n;
+		buf[got] = '\0';
+		if ((end = strstr(buf + (got - n > 3 ? got - n - 3 : 0), "\r\n\r\n")) != NULL) {
+			*body_off = end - buf + 4;
+			end[2] = '\0';             /* keep the last header's CRLF */
+			return buf;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Adds the headers of block hdrs ("Name: value\r\n" lines, folded lines
+ * kept in their value) to m; 0 or -1. */
+static int
+add_headers(milt_msg_t *m, char *hdrs)
+{
+	char *p = hdrs, *end, *colon, *v;
+
+	for (; *p != '\0'; p = end + 2) {
+		end = strstr(p, "\r\n");
+		while (end != NULL && (end[2] == ' ' || end[2] == '\t'))
+			end = strstr(end + 2, "\r\n");
+		if (end == NULL)
+			return 0;
+		*end = '\0';
+		if ((colon = strchr(p, ':')) == NULL)
+			continue;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (milt_msg_add_header(m, p, v) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Parses a held copy back into a message: the headers, then the body in
+ * chunks into the message's spool (memory bounded like received mail). */
 static milt_msg_t *
 msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
 {
 	milt_msg_t *m = milt_msg_new(conf, ks);
-	char *data = malloc((size_t)e->body_len + 1), *p, *end, *hend;
-	int bad = m == NULL || data == NULL;
+	long long off = 0, n = 0;
+	char *hdrs = m ? entry_headers(conf, e, &off) : NULL, chunk[16384];
+	int bad = hdrs == NULL;
 
-	if (!bad && queue_entry_read(e, 0, data, (size_t)e->body_len) != e->body_len)
-		bad = 1;
 	if (!bad) {
-		data[e->body_len] = '\0';
 		m->client_internal = 1;
 		m->no_split = 1;        /* decided as a whole; stays held as a whole */
 		snprintf(m->qid, sizeof(m->qid), "%s", e->id);
 		bad |= milt_msg_set_sender(m, e->sender) != 0;
 		for (size_t i = 0; !bad && i < e->nrcpts; i++)
 			bad |= milt_msg_add_rcpt(m, e->rcpts[i]) != 0;
-		hend = strstr(data, "\r\n\r\n");
-		bad |= hend == NULL;
-		for (p = data; !bad && p < hend; p = end + 2) {
-			char *colon, *v;
-
-			end = strstr(p, "\r\n");
-			while (end != NULL && end < hend && (end[2] == ' ' || end[2] == '\t'))
-				end = strstr(end + 2, "\r\n");
-			if (end == NULL || end > hend)
-				end = hend;
-			*end = '\0';
-			if ((colon = strchr(p, ':')) == NULL)
-				continue;
-			*colon = '\0';
-			for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-				;
-			bad |= milt_msg_add_header(m, p, v) != 0;
+		bad |= add_headers(m, hdrs) != 0;
+		while (!bad && (n = queue_entry_read(e, off, chunk, sizeof(chunk))) > 0) {
+			bad |= milt_msg_add_body(m, chunk, (size_t)n) != 0;
+			off += n;
 		}
-		if (!bad)
-			bad |= milt_msg_add_body(m, hend + 4, (size_t)(data + e->body_len - hend - 4)) != 0;
+		bad |= n < 0;
 	}
-	free(data);
+	free(hdrs);
 	if (bad) {
 		milt_msg_free(m);
 		return NULL;
@@ -737,38 +804,39 @@ msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
 	return m;
 }
 
-/* Puts data in active/ for rcpts from sender with the mark; 0 or -1. */
+/*
+ * The successor of held entry id (queue_succeed(): same ID, in active/),
+ * marked for its envelope: m as its result makes it, or text.  0 or -1.
+ */
 static int
-put_marked(milt_conf_t *conf, queue_t *q, const char *sender, const char *const *rcpts,
-    size_t n, const char *head, milt_msg_t *m, const char *form, const char *origin)
+put_successor(milt_conf_t *conf, queue_t *q, const char *id, const char *sender,
+    const char *const *rcpts, size_t n, const char *text, milt_msg_t *m,
+    const char *form, const char *origin)
 {
-	char id[QUEUE_ID_MAX], mac[65], mark[QUEUE_ID_MAX + 70], err[QUEUE_ERR_MAX];
-	char *data = NULL;
-	size_t len = 0;
-	int rc = -1;
+	char mac[65], mark[QUEUE_ID_MAX + 70], err[QUEUE_ERR_MAX], *data = NULL;
+	queue_env_t env = { sender, rcpts, n, form, NULL, origin };
+	struct render_arg ra = { m, m ? &m->result : NULL, mark, NULL };
+	int rc;
 
-	queue_new_id(id);
 	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, n,
 	    mac) != 0)
 		return -1;
 	snprintf(mark, sizeof(mark), "%s %s", id, mac);
-	if (m != NULL)
-		data = render(m, &m->result, mark, &len);
-	else if ((len = (size_t)asprintf(&data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, head)) == (size_t)-1)
-		data = NULL;
-	if (data != NULL) {
-		queue_env_t env = { sender, rcpts, n, form, NULL, origin };
-
-		rc = queue_put(q, &env, data, len, QUEUE_ACTIVE, id, err, sizeof(err)) == QUEUE_OK ? 0 : -1;
-		if (rc != 0)
-			milt_log(LOG_ERR, origin, "spool: %s", err);
+	if (text != NULL) {
+		if (asprintf(&data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, text) < 0)
+			return -1;
+		ra.text = data;
 	}
+	rc = queue_succeed(q, id, &env, render_writer, &ra, err, sizeof(err)) == QUEUE_OK ? 0 : -1;
+	if (rc != 0)
+		milt_log(LOG_ERR, origin, "spool: %s", err);
 	free(data);
 	return rc;
 }
 
 /* The fallback after HoldTime (or a refusal when decided again): a
- * notice to the sender; none for the null sender (no loops). */
+ * notice to the sender replaces the held entry (1); none for the null
+ * sender (0: no loops); -1 it could not be written. */
 static int
 notice(milt_conf_t *conf, queue_t *q, const queue_entry_t *e, const char *why)
 {
@@ -784,14 +852,19 @@ notice(milt_conf_t *conf, queue_t *q, const queue_entry_t *e, const char *why)
 	snprintf(ref, sizeof(ref), "queue ID %s, spool copy %s", e->origin, e->id);
 	if ((text = notice_text(e->sender, ref, "", "waited for an encryption certificate "
 	    "and was not delivered", list ? list : "")) != NULL)
-		r = put_marked(conf, q, "", to, 1, text, NULL, "notice", e->id);
+		r = put_successor(conf, q, e->id, "", to, 1, text, NULL, "notice", e->origin)
+		    == 0 ? 1 : -1;
 out:
 	free(text);
 	free(list);
 	return r;
 }
 
-/* Decides a held copy again; moves it on when it is not held any more. */
+/*
+ * Decides a held copy again.  Released (its successor, the copy in its
+ * form, replaces it under the same ID), refused or past HoldTime (a
+ * notice replaces it; with the null sender it is removed), or left held.
+ */
 static void
 redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t now)
 {
@@ -799,31 +872,35 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 	queue_entry_t e;
 	milt_msg_t *m;
 	const milt_result_t *r;
-	int done = 0;
+	int done = -1;              /* 1 replaced, 0 to remove, -1 stays */
 
 	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
 		milt_log(LOG_ERR, NULL, "spool: %s", err);
 		return;
 	}
+	if (e.state != QUEUE_HOLD) {
+		queue_entry_free(&e);   /* succeeded already: the runner sends it */
+		return;
+	}
 	if (now - e.created >= conf->hold_time) {
-		done = notice(conf, q, &e, "held longer than HoldTime") == 0;
+		done = notice(conf, q, &e, "held longer than HoldTime");
 		milt_log(LOG_INFO, e.origin, "spool: copy %s given up after HoldTime%s", id,
-		    done ? ", sender notified" : "");
+		    done == 1 ? ", sender notified" : done == 0 ? ", no notice (null sender)" : "");
 	} else if ((m = msg_from_entry(conf, ks, &e)) != NULL) {
 		r = milt_msg_process(m);
 		if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
-			done = put_marked(conf, q, m->sender, (const char *const *)m->rcpts,
-			    m->nrcpts, NULL, m, r->action, e.origin) == 0;
+			done = put_successor(conf, q, id, m->sender, (const char *const *)m->rcpts,
+			    m->nrcpts, NULL, m, r->action, e.origin) == 0 ? 1 : -1;
 		else if (r->what == MILT_DO_REJECT)
-			done = notice(conf, q, &e, "refused by policy") == 0;
-		if (done)
+			done = notice(conf, q, &e, "refused by policy");
+		if (done >= 0)
 			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s", id, r->action);
-		else if (r->what != MILT_DO_HOLD)
-			milt_queue_cancel(m);
 		milt_msg_free(m);
+	} else {
+		milt_log(LOG_ERR, e.origin, "spool: copy %s cannot be read back", id);
 	}
 	queue_entry_free(&e);
-	if (done && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
+	if (done == 0 && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
 		milt_log(LOG_ERR, NULL, "spool: %s", err);
 }
 
@@ -855,6 +932,13 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 			continue;
 		}
 		ok = submit(conf, &e, err, sizeof(err)) == 0;
+		/* Removed first thing: the window in which a crash sends it
+		 * twice (smimegate(8), CRASHES AND DUPLICATES). */
+		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
+			sent++;
+		else if (ok)
+			milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s",
+			    e.id, err);
 		if (ok)
 			for (size_t j = 0; j < e.nrcpts; j++)
 				milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
@@ -863,8 +947,6 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 			milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later",
 			    e.id, err);
 		queue_entry_free(&e);
-		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
-			sent++;
 	}
 	queue_ids_free(ids, n);
 	queue_close(q);

@@ -387,34 +387,38 @@ test_no_split(void **state)
 /* ---- the runner ---- */
 
 static void
-put_held(const char *sender, const char *rcpt)
+put_held(const char *sender, const char *rcpt, char id[QUEUE_ID_MAX])
 {
 	static const char msg[] = "From: a@example.com\r\nSubject: held one\r\n\r\nheld-body\r\n";
 	const char *rcpts[1] = { rcpt };
 	queue_env_t env = { sender, rcpts, 1, "held", "test", "ORIGQID" };
-	char err[QUEUE_ERR_MAX], id[QUEUE_ID_MAX] = "";
+	char err[QUEUE_ERR_MAX];
 	queue_t *q;
 
+	id[0] = '\0';
 	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
 	assert_int_equal(queue_put(q, &env, msg, sizeof(msg) - 1, QUEUE_HOLD, id, err,
 	    sizeof(err)), QUEUE_OK);
 	queue_close(q);
 }
 
-/* A held copy whose recipient can now be served is released: marked,
- * submitted with ReinjectCommand, gone from the spool. */
+/* A held copy whose recipient can now be served is released: its
+ * successor (same ID, marked) submitted with ReinjectCommand, and both
+ * gone from the spool. */
 static void
 test_run_releases(void **state)
 {
-	char ids[8][QUEUE_ID_MAX], *out, *args;
+	char ids[8][QUEUE_ID_MAX], *out, *args, id[QUEUE_ID_MAX], *want;
 
-	put_held("a@example.com", "b@other.test");
+	put_held("a@example.com", "b@other.test", id);
 	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_non_null(out = unit_read_file(outfile, NULL));
 	assert_non_null(args = unit_read_file(argsfile, NULL));
-	assert_int_equal(strncmp(out, MILT_QUEUE_MARK ": ", strlen(MILT_QUEUE_MARK) + 2), 0);
+	assert_true(asprintf(&want, "%s: %s ", MILT_QUEUE_MARK, id) > 0);
+	assert_int_equal(strncmp(out, want, strlen(want)), 0);
+	free(want);
 	assert_non_null(strstr(out, "held-body"));
 	assert_non_null(strstr(args, "-f a@example.com -- b@other.test"));
 	free(out);
@@ -426,11 +430,11 @@ test_run_releases(void **state)
 static void
 test_run_holdtime(void **state)
 {
-	char ids[8][QUEUE_ID_MAX], *out, *args;
+	char ids[8][QUEUE_ID_MAX], *out, *args, id[QUEUE_ID_MAX];
 	long long saved = conf->hold_time;
 
-	put_held("a@example.com", "c@partner.test");
-	put_held("", "c@partner.test");
+	put_held("a@example.com", "c@partner.test", id);
+	put_held("", "c@partner.test", id);
 	conf->hold_time = 1;
 	sleep(2);
 	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);    /* the one notice */
