@@ -40,6 +40,7 @@ typedef struct copy {
 	char **rcpts;               /* borrowed (del[], m->rcpts), or owned (NOTICE) */
 	size_t n;
 	int written;
+	int dropped;                /* its recipients left the transaction */
 	milt_msg_t *sub;            /* SEND: the copy's message and result (its
 	                               bodies in spool files past SpoolMemoryLimit),
 	                               streamed into the entry at commit */
@@ -350,6 +351,7 @@ take_rcpts(milt_msg_t *m, struct milt_split *s, const size_t *group, size_t keep
 		copy_t *cp = &s->c[copy_of[group[i]]];
 
 		cp->rcpts[cp->n++] = m->rcpts[i];
+		cp->dropped = 1;
 		s->del[s->ndel++] = m->rcpts[i];
 	}
 	m->nrcpts = k;
@@ -537,7 +539,29 @@ milt_queue_respool(milt_msg_t *m)
 	snprintf(why, sizeof(why), "%s", r->reason);
 	snprintf(r->reason, sizeof(r->reason), "%.440s (in the gateway's spool%s)", why,
 	    cp->kind == COPY_HOLD ? ", held" : ", the sender notified");
-	r->action = cp->kind == COPY_HOLD ? "held" : "refused";
+	r->action = cp->kind == COPY_HOLD ? "held" : "rejected";
+}
+
+int
+milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
+    const char **reason)
+{
+	const struct milt_split *s = m->result.split;
+
+	for (size_t i = 0; s != NULL && i < s->nc; i++) {
+		const copy_t *cp = &s->c[i];
+
+		if (!cp->dropped || (cp->kind != COPY_HOLD && cp->kind != COPY_REFUSED))
+			continue;
+		if (k < cp->n) {
+			*rcpt = cp->rcpts[k];
+			*held = cp->kind == COPY_HOLD;
+			*reason = cp->reason;
+			return 1;
+		}
+		k -= cp->n;
+	}
+	return 0;
 }
 
 void

@@ -55,6 +55,12 @@ void milt_queue_commit(milt_msg_t *m);
 /* Removes copies already written (the message was tempfailed after all). */
 void milt_queue_cancel(milt_msg_t *m);
 void milt_queue_split_free(struct milt_split *s);
+/* For the audit: the k-th recipient dropped from the transaction whose
+ * copy is not handed on at once: held (*held 1) or refused by policy;
+ * 1, or 0 past the last.  Copies handed on are audited when they come
+ * back marked. */
+int milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
+    const char **reason);
 /* The recipients the MTA must drop (smfi_delrcpt), and how many. */
 char *const *milt_queue_delrcpts(const milt_msg_t *m, size_t *n);
 

@@ -220,6 +220,10 @@ check "nell receives nothing" test "$(copies "marker-r1" nell@example.net)" -eq 
 check "exactly one notice" test "$(notices "hold test r1")" -eq 1
 check "the gateway logs the refusal per recipient" \
     grep -q "split: to=<rex@example.net>, refused: .*notice=" "$GATE_LOG"
+check "the audit log has a record for rex: rejected" sh -c \
+    "cat '$GATE_STATE'/audit/* | grep '\"rcpt\":\"rex@example.net\"' | grep -q '\"action\":\"rejected\"'"
+check "the audit log has a record for hank: held" sh -c \
+    "cat '$GATE_STATE'/audit/* | grep '\"rcpt\":\"hank@example.net\"' | grep -q '\"action\":\"held\"'"
 
 msg r2 rex@example.net nell@example.net
 if send_mail "$T/m/r2.eml" alice@example.com rex@example.net,nell@example.net; then

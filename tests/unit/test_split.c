@@ -196,6 +196,20 @@ test_three_forms(void **state)
 	assert_string_equal(m->rcpts[0], "b@other.test");
 	assert_string_equal(m->rcpts[1], "e@other.test");
 	assert_dropped(m, gone, 2);
+	/* What the audit records of the dropped: c held, d refused. */
+	{
+		const char *rc, *why;
+		int held;
+
+		assert_int_equal(milt_queue_dropped(m, 0, &rc, &held, &why), 1);
+		assert_string_equal(rc, "c@partner.test");
+		assert_int_equal(held, 1);
+		assert_int_equal(milt_queue_dropped(m, 1, &rc, &held, &why), 1);
+		assert_string_equal(rc, "d@rival.test");
+		assert_int_equal(held, 0);
+		assert_non_null(strstr(why, "action=reject"));
+		assert_int_equal(milt_queue_dropped(m, 2, &rc, &held, &why), 0);
+	}
 
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	data = spool_get(ids[0], &e);
@@ -335,7 +349,7 @@ test_notice_whole(void **state)
 	queue_entry_t e;
 
 	assert_int_equal(r->what, MILT_DO_DISCARD);
-	assert_string_equal(r->action, "refused");
+	assert_string_equal(r->action, "rejected");
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	data = spool_get(ids[0], &e);
