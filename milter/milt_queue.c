@@ -516,6 +516,7 @@ milt_queue_respool(milt_msg_t *m)
 	struct milt_split *s = r->split;
 	copy_t *cp;
 	char why[sizeof(r->reason)];
+	int held = any_held(m);
 
 	if (r->what != MILT_DO_HOLD || !spool_usable(m) || m->nrcpts == 0)
 		return;
@@ -527,19 +528,16 @@ milt_queue_respool(milt_msg_t *m)
 	for (size_t i = 0; i < m->nrcpts; i++)
 		cp->rcpts[cp->n++] = m->rcpts[i];
 	snprintf(cp->reason, sizeof(cp->reason), "%s", r->reason);
-	if (any_held(m)) {
-		cp->kind = COPY_HOLD;
-		snprintf(cp->form, sizeof(cp->form), "held");
-	} else {
-		cp->kind = COPY_REFUSED;
-		if (add_notice(m, s, "was not delivered") != 0)
-			return milt_msg_tempfail(m, "spool: out of memory");
-	}
+	cp->kind = held ? COPY_HOLD : COPY_REFUSED;
+	snprintf(cp->form, sizeof(cp->form), "%s", held ? "held" : "");
+	/* add_notice() grows s->c: cp is not used after it. */
+	if (!held && add_notice(m, s, "was not delivered") != 0)
+		return milt_msg_tempfail(m, "spool: out of memory");
 	r->what = MILT_DO_DISCARD;
 	snprintf(why, sizeof(why), "%s", r->reason);
 	snprintf(r->reason, sizeof(r->reason), "%.440s (in the gateway's spool%s)", why,
-	    cp->kind == COPY_HOLD ? ", held" : ", the sender notified");
-	r->action = cp->kind == COPY_HOLD ? "held" : "rejected";
+	    held ? ", held" : ", the sender notified");
+	r->action = held ? "held" : "rejected";
 }
 
 int
