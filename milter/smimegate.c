@@ -227,20 +227,36 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 }
 
 /* The spool's runner (issue 6b): replays the spool at start, then runs it
- * on every kick (a copy written) and every QueueRunInterval.  It keeps
- * the configuration of the start. */
+ * on every kick (a copy written) and every QueueRunInterval, each run with
+ * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
+ * rules, the directories), held by a reference for that run. */
 static struct { milt_conf_t *conf; keystore_t *ks; } runner;
+
+/* The configuration for the next run: the one in force, else the start's. */
+static milt_conf_t *
+runner_conf(void)
+{
+	milt_conf_t *c = milt_mfapi_conf();
+
+	return c != NULL ? c : milt_conf_ref(runner.conf);
+}
 
 static void *
 queue_runner(void *arg)
 {
-	size_t n = milt_queue_run(runner.conf, runner.ks, 1);
+	milt_conf_t *c = runner_conf();
+	size_t n = milt_queue_run(c, runner.ks, 1);
+	long long wait = c->queue_run_interval;
 
+	milt_conf_unref(c);
 	if (n > 0)
 		milt_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
 	for (;;) {
-		milt_queue_wait(runner.conf->queue_run_interval);
-		(void)milt_queue_run(runner.conf, runner.ks, 0);
+		milt_queue_wait(wait);
+		c = runner_conf();
+		(void)milt_queue_run(c, runner.ks, 0);
+		wait = c->queue_run_interval;
+		milt_conf_unref(c);
 	}
 	return NULL;
 }
