@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 #include <openssl/crypto.h>
 
 #define KEYSTORE_RACY_NS (2LL * 1000000000LL)
@@ -382,6 +383,39 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
 	else
 		rc = give_signer(ks, e, key, cert, chain, err);
+	keystore_index_unref(idx);
+	return rc;
+}
+
+keystore_status_t
+keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
+    keystore_err_t *err)
+{
+	const keystore_slot_t *slots;
+	keystore_index_t *idx;
+	keystore_status_t rc;
+	time_t now = time(NULL);
+	size_t n, i;
+
+	*cert = NULL;
+	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	n = keystore_index_find(idx, address, &slots);
+	for (i = 0; i < n; i++) {           /* newest first */
+		X509 *x = slots[i].entry->cert;
+
+		if (slots[i].entry->info.can_encrypt
+		    && X509_cmp_time(X509_get0_notBefore(x), &now) < 0
+		    && X509_cmp_time(X509_get0_notAfter(x), &now) > 0)
+			break;
+	}
+	if (i == n)
+		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+		    "no certificate to encrypt to for %s", address);
+	else {
+		X509_up_ref(slots[i].entry->cert);
+		*cert = slots[i].entry->cert;
+	}
 	keystore_index_unref(idx);
 	return rc;
 }

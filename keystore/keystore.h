@@ -137,6 +137,15 @@ keystore_status_t keystore_import_p12(keystore_t *ks, const unsigned char *der,
 keystore_status_t keystore_signer(keystore_t *ks, const char *address,
     EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err);
 
+/*
+ * The certificate to encrypt to address with, from the escrow: of the
+ * entries for address (compared as for keystore_signer()) whose
+ * certificate is valid now and allows encryption, the one valid from the
+ * latest date; a new reference.  KEYSTORE_NOTFOUND when there is none.
+ */
+keystore_status_t keystore_recipient(keystore_t *ks, const char *address,
+    X509 **cert, keystore_err_t *err);
+
 /* Calls fn once per entry, ordered by address then not_before; stops when fn
  * returns non-zero and returns that value.  Returns -1 with err filled
  * (err->code != KEYSTORE_OK) when the keystore cannot be read.  fn runs on a

@@ -175,6 +175,7 @@ static const conf_key_t conf_keys[] = {
 	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL },
 	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL },
 	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL },
+	{ "EnrollmentPendingTime", T_INT, "86400", OFF(enroll_pending_time), 1, 2592000, NULL },
 	/* Several gateways sharing state (issue 10): the keystore in LDAP */
 	{ "KeystoreBackend", T_ENUM, "file", OFF(keystore_backend), 0, 0, ks_backend_names },
 	{ "KeystoreLDAP", T_STR, "", OFF(keystore_ldap), 0, 0, NULL },

@@ -156,6 +156,7 @@ typedef struct milt_conf {
 	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
 	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
 	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
+	long long enroll_pending_time; /* EnrollmentPendingTime, seconds */
 	/* Several gateways sharing state (issue 10) */
 	int keystore_backend;          /* KeystoreBackend: MILT_KEYSTORE_* */
 	char *keystore_ldap;           /* KeystoreLDAP, the directory's URL */

@@ -9,8 +9,10 @@
 #include "milter/milt_enroll.h"
 #include "milter/milt_ca.h"
 #include "milter/milt_log.h"
+#include "milter/milt_pending.h"
 #include "milter/milt_pickup.h"
 #include "milter/milt_queue.h"
+#include "milter/milt_seal.h"
 #include "milter/milt_smtp.h"
 
 #include <pthread.h>
@@ -24,6 +26,9 @@
 #include <openssl/x509.h>
 
 static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
+/* Held from looking up a pending enrollment to storing a new one, so two
+ * messages to one recipient at once do not both issue. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Enrollments per envelope sender today (UTC), for EnrollmentMaxPerSender;
  * in memory (a restart starts the day's counts again), under the lock. */
@@ -132,6 +137,16 @@ milt_enroll_possible(const milt_msg_t *m)
 	    && (*c->enroll_smtp != '\0' || (c->reinject_keylen > 0 && *c->reinject_command != '\0'));
 }
 
+/* Hands msg (a whole message) to "to" over EnrollmentSMTP or the spool. */
+static int
+submit(const milt_msg_t *m, const char *to, const char *msg, char *why, size_t size)
+{
+	if (*m->conf->enroll_smtp != '\0')
+		return milt_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
+		    (int)m->conf->enroll_timeout, why, size);
+	return milt_queue_outbox(m->conf, m->conf->enroll_sender, to, msg, m->qid, why, size);
+}
+
 /* One mail to "to": text, then secret (NULL: none) and after. */
 static int
 send_one(const milt_msg_t *m, const char *to, const char *subject, const char *text,
@@ -144,18 +159,64 @@ send_one(const milt_msg_t *m, const char *to, const char *subject, const char *t
 		snprintf(why, size, "cannot compose the message to <%s>", to);
 		return -1;
 	}
-	if (*m->conf->enroll_smtp != '\0')
-		rc = milt_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
-		    (int)m->conf->enroll_timeout, why, size);
-	else
-		rc = milt_queue_outbox(m->conf, m->conf->enroll_sender, to, msg, m->qid,
-		    why, size);
+	rc = submit(m, to, msg, why, size);
 	OPENSSL_clear_free(msg, strlen(msg));
 	return rc;
 }
 
-/* The invitation to rcpt and the notice with the password to the sender;
- * the password is only in what milt_smtp_compose() returns. */
+/*
+ * The notice with the password to the sender: S/MIME-encrypted to the
+ * sender's certificate in the keystore (an employee's), signed with
+ * EnrollmentSender's key when the keystore has one, so that the password
+ * is neither spooled nor sent in clear.  A sender without a certificate
+ * gets it in clear (logged at notice level, without the password).
+ */
+static int
+send_notice(const milt_msg_t *m, const char *to, const char *subject, const char *text,
+    const char *password, char *why, size_t size)
+{
+	char *msg = NULL, *sealed = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *rcert = NULL, *scert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	keystore_err_t err;
+	int rc = -1, sign;
+
+	if (m->keystore == NULL || keystore_recipient(m->keystore, to, &rcert, &err) != KEYSTORE_OK) {
+		milt_log(LOG_NOTICE, m->qid, "enroll: password notice to <%s> sent in clear: "
+		    "no certificate for the sender in the keystore", to);
+		return send_one(m, to, subject, text, password, "\n", why, size);
+	}
+	if (keystore_signer(m->keystore, m->conf->enroll_sender, &key, &scert, &chain, &err)
+	    != KEYSTORE_OK) {
+		key = NULL;
+		scert = NULL;
+		chain = NULL;
+	}
+	sign = key != NULL;
+	if ((msg = milt_smtp_compose(m->conf->enroll_sender, to, subject, text, password, "\n"))
+	    == NULL)
+		snprintf(why, size, "cannot compose the message to <%s>", to);
+	else if ((sealed = milt_seal(msg, rcert, key, scert, chain, why, size)) != NULL)
+		rc = submit(m, to, sealed, why, size);
+	if (msg != NULL)
+		OPENSSL_clear_free(msg, strlen(msg));
+	free(sealed);
+	EVP_PKEY_free(key);
+	X509_free(scert);
+	X509_free(rcert);
+	sk_X509_pop_free(chain, X509_free);
+	if (rc == 0)
+		milt_log(LOG_INFO, m->qid, "enroll: password notice to <%s> encrypted%s", to,
+		    sign ? " and signed" : "");
+	return rc;
+}
+
+/*
+ * The notice with the password to the sender, then the invitation to rcpt
+ * (in this order: no invitation goes out whose password nobody has); the
+ * password is only in what milt_smtp_compose() returns.
+ */
 static int
 send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
     const char *password, char *why, size_t size)
@@ -167,6 +228,15 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	struct tm tm;
 
 	strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", gmtime_r(&exp, &tm));
+	snprintf(subject, sizeof(subject), "Certificate issued for %s: the password", rcpt);
+	snprintf(text, sizeof(text),
+	    "Your message to %s had to be encrypted, and they had no certificate.\n"
+	    "The gateway issued one, encrypted your message to it and sent them a\n"
+	    "one-time download link, valid until %s.\n\n"
+	    "Give them this password by another way than e-mail (phone, in person):\n\n"
+	    "    ", rcpt, until);
+	if (send_notice(m, sender, subject, text, password, why, size) != 0)
+		return -1;
 	snprintf(subject, sizeof(subject), "Encrypted mail from %s: your certificate", sender);
 	snprintf(text, sizeof(text),
 	    "%s has sent you a message that must be encrypted.  You had no\n"
@@ -179,28 +249,19 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	    "Import the file into your mail program; for GnuPG's gpgsm or older\n"
 	    "Windows and macOS choose the legacy format on the download page.\n",
 	    sender, rcpt, until, c->portal_url, token, sender);
-	if (send_one(m, rcpt, subject, text, NULL, NULL, why, size) != 0)
-		return -1;
-	snprintf(subject, sizeof(subject), "Certificate issued for %s: the password", rcpt);
-	snprintf(text, sizeof(text),
-	    "Your message to %s had to be encrypted, and they had no certificate.\n"
-	    "The gateway issued one, encrypted your message to it and sent them a\n"
-	    "one-time download link, valid until %s.\n\n"
-	    "Give them this password by another way than e-mail (phone, in person):\n\n"
-	    "    ", rcpt, until);
-	return send_one(m, sender, subject, text, password, "\n", why, size);
+	return send_one(m, rcpt, subject, text, NULL, NULL, why, size);
 }
 
 /*
- * A certificate issued for rcpt that will not be used (the invitation
- * could not be queued, or publishing failed): it must not stay valid
+ * A certificate issued for rcpt that will not be used (its pending time
+ * is over, or it could not be kept for the retry): it must not stay valid
  * unknown to anyone.  The embedded CA revokes it (a new CRL at once);
  * one from CMPServer, which this gateway cannot revoke, is recorded in
  * StateDirectory/orphans.txt ("SERIAL TIME ADDRESS ISSUER") and logged
  * for the CA's operator.
  */
 static void
-orphan(const milt_msg_t *m, const char *rcpt, X509 *x)
+orphan(const milt_conf_t *c, const char *qid, const char *rcpt, X509 *x)
 {
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
 	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL, *issuer = NULL, path[4200];
@@ -208,28 +269,71 @@ orphan(const milt_msg_t *m, const char *rcpt, X509 *x)
 	FILE *fp;
 
 	if (hex == NULL)
-		milt_log(LOG_ERR, m->qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
-	else if (*m->conf->cmp_server == '\0' && enroll_ca != NULL) {
+		milt_log(LOG_ERR, qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
+	else if (*c->cmp_server == '\0' && enroll_ca != NULL) {
 		if (keystore_ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
-			milt_log(LOG_WARNING, m->qid, "enroll <%s>: certificate %s revoked: "
+			milt_log(LOG_WARNING, qid, "enroll <%s>: certificate %s revoked: "
 			    "never used", rcpt, hex);
 		else
-			milt_log(LOG_ERR, m->qid, "enroll <%s>: certificate %s never used, "
+			milt_log(LOG_ERR, qid, "enroll <%s>: certificate %s never used, "
 			    "cannot revoke it: %s", rcpt, hex, err.msg);
 	} else {
 		issuer = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
-		snprintf(path, sizeof(path), "%s/orphans.txt", m->conf->state_dir);
+		snprintf(path, sizeof(path), "%s/orphans.txt", c->state_dir);
 		if ((fp = fopen(path, "a")) != NULL) {
 			fprintf(fp, "%s %ld %s %s\n", hex, (long)time(NULL), rcpt,
 			    issuer ? issuer : "?");
 			fclose(fp);
 		}
-		milt_log(LOG_ERR, m->qid, "enroll <%s>: certificate %s from %s never used: "
-		    "revoke it at that CA (recorded in %s)", rcpt, hex, m->conf->cmp_server, path);
+		milt_log(LOG_ERR, qid, "enroll <%s>: certificate %s from %s never used: "
+		    "revoke it at that CA (recorded in %s)", rcpt, hex, c->cmp_server, path);
 	}
 	OPENSSL_free(issuer);
 	OPENSSL_free(hex);
 	BN_free(bn);
+}
+
+static void
+orphan_expired(const milt_conf_t *c, const char *rcpt, X509 *x)
+{
+	milt_log(LOG_INFO, NULL, "enroll <%s>: pending certificate not used within "
+	    "EnrollmentPendingTime", rcpt);
+	orphan(c, NULL, rcpt, x);
+}
+
+void
+milt_enroll_sweep(const milt_conf_t *c)
+{
+	(void)milt_pending_sweep(c, orphan_expired);
+}
+
+/*
+ * The certificate for rcpt: the pending one of an earlier try (its key
+ * is in escrow), or a new one, kept as pending at once so that a retry
+ * uses it again.  0 with *x and *kept (1: on disk), or -1 with why.
+ */
+static int
+enroll_cert(const milt_msg_t *m, const char *rcpt, X509 **x, int *kept, int *reused,
+    char *why, size_t size)
+{
+	int local = milt_conf_is_local_domain(m->conf, milt_addr_domain(rcpt));
+	char pwhy[512];
+	int rc = 0;
+
+	*kept = *reused = 0;
+	pthread_mutex_lock(&pending_lock);
+	if ((*x = milt_pending_get(m->conf, rcpt)) != NULL)
+		*kept = *reused = 1;
+	else if ((rc = milt_ca_issue(m->conf, enroll_ca, m->keystore, rcpt, local
+	    ? KEYSTORE_CA_ENCRYPT : KEYSTORE_CA_EXTERNAL, NULL, x, why, size)) == 0) {
+		if (milt_pending_put(m->conf, rcpt, *x, pwhy, sizeof(pwhy)) == 0)
+			*kept = 1;
+		else
+			milt_log(LOG_WARNING, m->qid, "enroll <%s>: cannot keep it pending: %s",
+			    rcpt, pwhy);
+	}
+	pthread_mutex_unlock(&pending_lock);
+	return rc;
 }
 
 int
@@ -237,17 +341,16 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 {
 	char token[MILT_PICKUP_TOKEN_LEN + 1], password[MILT_PICKUP_PASSWORD_LEN + 1];
 	char why[512];
-	int local = milt_conf_is_local_domain(m->conf, milt_addr_domain(rcpt));
 	X509 *x = NULL;
-	int rc = -1;
+	int rc = -1, kept = 0, reused = 0;
 
 	*cert = NULL;
+	milt_enroll_sweep(m->conf);
 	if (enroll_allowed(m, rcpt, why, sizeof(why)) != 0) {
 		milt_log(LOG_WARNING, m->qid, "enroll <%s>: refused: %s", rcpt, why);
 		return 1;
 	}
-	if (milt_ca_issue(m->conf, enroll_ca, m->keystore, rcpt, local ? KEYSTORE_CA_ENCRYPT
-	    : KEYSTORE_CA_EXTERNAL, NULL, &x, why, sizeof(why)) != 0)
+	if (enroll_cert(m, rcpt, &x, &kept, &reused, why, sizeof(why)) != 0)
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, why);
 	else if (milt_pickup_new(m->conf->pickup_dir, rcpt, (long)m->conf->pickup_lifetime,
 	    token, password, why, sizeof(why)) != 0)
@@ -260,14 +363,20 @@ milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert)
 		milt_log(LOG_ERR, m->qid, "enroll <%s>: publish: %s", rcpt, why);
 	} else
 		rc = 0;
-	if (rc != 0 && x != NULL)
-		orphan(m, rcpt, x);
+	if (rc != 0 && x != NULL && kept)
+		milt_log(LOG_WARNING, m->qid, "enroll <%s>: certificate kept pending for the "
+		    "retry (EnrollmentPendingTime %llds)", rcpt, m->conf->enroll_pending_time);
+	else if (rc != 0 && x != NULL)
+		orphan(m->conf, m->qid, rcpt, x);
+	if (rc == 0)
+		milt_pending_drop(m->conf, rcpt);
 	OPENSSL_cleanse(password, sizeof(password));
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc == 0) {
 		(void)quota_count(m->sender ? m->sender : "", 1);
-		milt_log(LOG_INFO, m->qid, "enroll <%s>: certificate issued, key escrowed, "
+		milt_log(LOG_INFO, m->qid, "enroll <%s>: certificate %s, key escrowed, "
 		    "invitation %s, password %s to <%s>", rcpt,
+		    reused ? "of the earlier try used" : "issued",
 		    *m->conf->enroll_smtp ? "sent" : "queued", *m->conf->enroll_smtp ? "sent"
 		    : "queued", m->sender);
 		*cert = x;

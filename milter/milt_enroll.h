@@ -33,6 +33,10 @@ int milt_enroll_possible(const milt_msg_t *m);
  * the policy's fallback applies. */
 int milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert);
 
+/* Revokes pending enrollments older than EnrollmentPendingTime (also
+ * done by each milt_enroll_rcpt()); at start, after milt_enroll_install(). */
+void milt_enroll_sweep(const milt_conf_t *conf);
+
 /* Employees (LocalDomains) without a key, when CAEnrollEmployees: 1 when
  * possible; milt_enroll_employee() issues them a signing and an encryption
  * certificate, keys escrowed: 0, or -1 (logged). */

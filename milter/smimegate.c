@@ -351,6 +351,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	    && (ca_http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
 		die("%s", err);
 	milt_enroll_install(g_ca);
+	milt_enroll_sweep(conf);
 	if (http != NULL && milt_http_start(http) != 0)
 		die("cannot start the HTTP thread: %s", strerror(errno));
 	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
