@@ -34,11 +34,25 @@ cat "$GATE_STATE/ca/root.crt" "$GATE_STATE/ca/issuing.crt" >"$T/trust.pem"
 GATE_OPTS="$GATE_OPTS -o TrustAnchorFile=$T/trust.pem"
 gate_ctl ca issue --profile external alice@example.com >"$T/alice.pem" 2>"$T/alice.err" ||
     { diag_file "$T/alice.err"; bail "alice's certificate issued"; }
-ok "the CA made, alice's key issued and escrowed"
+echo alice-export-pw >"$T/alice.pw"
+gate_ctl keystore export alice@example.com --password-file "$T/alice.pw" --out "$T/alice.p12" \
+    >/dev/null 2>"$T/alice.err" &&
+    openssl pkcs12 -in "$T/alice.p12" -passin "file:$T/alice.pw" -nodes -out "$T/alice.key.pem" \
+    2>>"$T/alice.err" || { diag_file "$T/alice.err"; bail "alice's key exported"; }
+# The gateway's own signing key (EnrollmentSender), for the password notice.
+gate_ctl ca issue --profile sign pki@example.com >"$T/pki.pem" 2>"$T/pki.err" ||
+    { diag_file "$T/pki.err"; bail "the gateway's signing key issued"; }
+ok "the CA made, alice's and the gateway's keys issued and escrowed"
 
 gate_start || bail "smimegate started"
 sink_start || bail "smtp-sink started"
-PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
+# A second re-injection listener that refuses mail to alice (the sender):
+# the password notice cannot be sent, the invitation could.
+NOALICE_PORT=$(free_port) || bail "a free port for re-injection refusing alice"
+echo "alice@example.com REJECT no notices for alice here" >"$T/no-alice"
+PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters=
+127.0.0.1:$NOALICE_PORT inet n - n - - smtpd -o smtpd_milters=
+  -o smtpd_recipient_restrictions=check_recipient_access,texthash:$T/no-alice,permit_mynetworks,reject"
 pf_start "$MILTER_PORT" || bail "Postfix started"
 ok "Postfix with the milter on $SMTP_PORT, re-injection without it on $REINJECT_PORT"
 
@@ -87,12 +101,42 @@ enroll_case() {
 		not_ok "$1: notice with the password to the sender"
 	fi
 	TOKEN=$(tr -d '\r' <"$T/m/$1.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
-	PASSWORD=$(tr -d '\r' <"$T/m/$1.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
+	note_open "$1"
+	PASSWORD=$(tr -d '\r' <"$T/m/$1.note.txt" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
 	check "$1: the invitation has a link, the notice a password" test -n "$TOKEN" -a -n "$PASSWORD"
+	check "$1: the password is not in the notice in clear" \
+	    sh -c "[ -n '$PASSWORD' ] && ! grep -q -F -- '$PASSWORD' '$T/m/$1.note'"
 	check "$1: the password is not in the invitation" sh -c "! grep -q '$PASSWORD' '$T/m/$1.inv'"
 	# sink_fetch takes the first match: move these aside for the next case.
 	mkdir -p "$T/sink-old"
 	grep -l -e "$2" "$SINK_DIR"/* 2>/dev/null | xargs -r mv -t "$T/sink-old"
+}
+# note_open ID: the notice $T/m/ID.note is encrypted to alice and signed by
+# the gateway (pki@example.com): decrypted with alice's key, verified, its
+# text in $T/m/ID.note.txt.
+note_open() {
+	: >"$T/m/$1.note.txt"
+	case $(mime_header "$T/m/$1.note" Content-Type) in
+	*application/pkcs7-mime*enveloped-data*) ok "$1: the notice is S/MIME-encrypted" ;;
+	*) not_ok "$1: the notice is S/MIME-encrypted"; return 1 ;;
+	esac
+	if openssl cms -decrypt -in "$T/m/$1.note" -recip "$T/alice.key.pem" \
+	    -inkey "$T/alice.key.pem" -out "$T/m/$1.note.dec" 2>"$T/m/$1.dec.log"; then
+		ok "$1: the notice decrypts with alice's key (openssl cms)"
+	else
+		not_ok "$1: the notice decrypts with alice's key (openssl cms)"
+		diag_file "$T/m/$1.dec.log" 5
+		return 1
+	fi
+	if openssl cms -verify -in "$T/m/$1.note.dec" -CAfile "$T/trust.pem" \
+	    -signer "$T/m/$1.signer.pem" -out "$T/m/$1.note.txt" 2>"$T/m/$1.ver.log" &&
+	    openssl x509 -in "$T/m/$1.signer.pem" -noout -ext subjectAltName |
+	    grep -q 'email:pki@example.com'; then
+		ok "$1: the notice is signed by the gateway (pki@example.com), verified"
+	else
+		not_ok "$1: the notice is signed by the gateway (pki@example.com), verified"
+		diag_file "$T/m/$1.ver.log" 5
+	fi
 }
 # pickup TOKEN PASSWORD OUT [legacy]: POSTs; prints the HTTP status.
 pickup() {
@@ -244,19 +288,119 @@ else
 	not_ok "bob (no key) to xena: accepted and delivered ($SMTP_REPLY)"
 fi
 
+# ---- the notice cannot be sent: no invitation, tempfail; the retry ------
+# ---- uses the certificate issued by the first try (issue 5) --------------
+# serials ADDR: the serials `smimectl ca list` shows for ADDR, one a line.
+serials() { gate_ctl ca list 2>/dev/null | awk -F'\t' -v a="$1" '$2 == a { print $1 }'; }
+gate_stop
+gate_start -o "EnrollmentSMTP=127.0.0.1:$NOALICE_PORT" || bail "smimegate restarted, notices refused"
+msg twelve quinn@example.net
+send_mail "$T/m/twelve.eml" alice@example.com quinn@example.net
+check "the notice refused: the message is tempfailed ($SMTP_REPLY)" test "$SMTP_CODE" = 451
+check "the notice refused: the log says so" \
+    grep -q 'enroll <quinn@example.net>: invitation: .*alice@example.com' "$GATE_LOG"
+sleep 1
+check "the notice refused: no invitation went out (no dead link)" \
+    sh -c "! grep -q 'quinn@example.net' '$SINK_DIR'/* 2>/dev/null"
+check "the notice refused: nothing for quinn delivered" \
+    sh -c "! grep -q 'marker-twelve' '$SINK_DIR'/* 2>/dev/null"
+q1=$(serials quinn@example.net)
+gate_ctl ca list >"$T/ca-q1.out" 2>&1
+check "one certificate issued for quinn, kept pending, not revoked ($q1)" sh -c \
+    "[ \$(grep -c 'quinn@example.net' '$T/ca-q1.out') -eq 1 ] && grep 'quinn@example.net' '$T/ca-q1.out' | grep -q 'valid\$'"
+check "the log says it is kept for the retry" \
+    grep -q 'enroll <quinn@example.net>: certificate kept pending for the retry' "$GATE_LOG"
+gate_stop
+gate_start || bail "smimegate restarted, re-injection up"
+enroll_case twelve quinn@example.net
+q2=$(serials quinn@example.net)
+check "the retry issued no second certificate: exactly one for quinn ($q2)" \
+    test "$(echo "$q2" | grep -c .)" -eq 1 -a "$q2" = "$q1"
+check "the log says the earlier try's certificate was used" \
+    grep -q 'enroll <quinn@example.net>: certificate of the earlier try used' "$GATE_LOG"
+code=$(pickup "$TOKEN" "$PASSWORD" "$T/quinn.p12")
+openssl pkcs12 -in "$T/quinn.p12" -passin "pass:$PASSWORD" -nodes -out "$T/quinn.pem" 2>/dev/null
+qs=$(openssl x509 -in "$T/quinn.pem" -noout -serial 2>/dev/null | sed 's/^serial=//')
+check "the PKCS#12 from the retry's link holds that certificate (HTTP $code, $qs)" \
+    sh -c "[ '$code' = 200 ] && [ -n '$qs' ] && echo '$q1' | grep -qix '0*$qs'"
+if openssl cms -decrypt -in "$T/m/twelve.got" -recip "$T/quinn.pem" -inkey "$T/quinn.pem" \
+    -out "$T/twelve.txt" 2>"$T/twelve.log" && grep -q marker-twelve "$T/twelve.txt"; then
+	ok "the retried message arrived encrypted to the pending certificate (openssl cms)"
+else
+	not_ok "the retried message arrived encrypted to the pending certificate (openssl cms)"
+	diag_file "$T/twelve.log" 5
+fi
+gate_ctl ca list >"$T/ca-q2.out" 2>&1
+check "quinn's certificate is valid (not revoked) after the retry" sh -c \
+    "grep 'quinn@example.net' '$T/ca-q2.out' | grep -q 'valid\$'"
+check "no pending enrollment is left for quinn" \
+    sh -c "[ -z \"\$(ls -A '$GATE_STATE/enroll-pending' 2>/dev/null)\" ]"
+
+# ---- the password is never in the spool in clear (issue 5) ---------------
+# The gateway's own mail through its spool (EnrollmentSMTP empty) with a
+# ReinjectCommand that fails: the notice and invitation stay held in the
+# spool; they are copied while held, then released.
+gate_stop
+printf '#!/bin/sh\nexit 75\n' >"$T/reinject-down"
+printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" >"$T/reinject-up"
+chmod 0755 "$T/reinject-down" "$T/reinject-up"
+gate_start -o EnrollmentSMTP= -o "ReinjectCommand=$T/reinject-down" ||
+    bail "smimegate restarted, spool, re-injection failing"
+msg thirteen olga@example.net
+if send_mail "$T/m/thirteen.eml" alice@example.com olga@example.net && wait_delivered "$QID"; then
+	ok "thirteen: to olga accepted and delivered, the gateway's mails queued"
+else
+	not_ok "thirteen: to olga accepted and delivered ($SMTP_REPLY)"
+fi
+held() { [ "$(grep -rl 'olga@example.net' "$GATE_STATE/queue" 2>/dev/null | wc -l)" -ge 2 ]; }
+wait_for 50 held
+mkdir -p "$T/held"
+find "$GATE_STATE/queue" -type f -exec cp {} "$T/held/" \;
+check "the notice and the invitation are held in the spool" \
+    test "$(grep -l 'olga@example.net' "$T/held"/* 2>/dev/null | wc -l)" -ge 2
+check "the held notice is S/MIME-encrypted" \
+    sh -c "grep -l 'Subject: Certificate issued for olga' '$T/held'/* | xargs grep -l 'application/pkcs7-mime' | grep -q ."
+gate_stop
+gate_start -o EnrollmentSMTP= -o "ReinjectCommand=$T/reinject-up" ||
+    bail "smimegate restarted, spool, re-injection up"
+if sink_wait "Subject: Certificate issued for olga" "$T/m/thirteen.note" &&
+    sink_wait "Subject: Encrypted mail from alice@example.com" "$T/m/thirteen.inv"; then
+	ok "thirteen: released, the notice and the invitation arrive"
+	note_open thirteen
+	PASSWORD=$(tr -d '\r' <"$T/m/thirteen.note.txt" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
+	check "thirteen: the decrypted notice holds the password" test -n "$PASSWORD"
+	check "thirteen: the password is in no spool file held (in clear)" \
+	    sh -c "[ -n '$PASSWORD' ] && ! grep -r -q -F -- '$PASSWORD' '$T/held'"
+	TOKEN=$(tr -d '\r' <"$T/m/thirteen.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
+	code=$(pickup "$TOKEN" "$PASSWORD" "$T/olga.p12")
+	check "the password from the encrypted notice opens the pickup and the PKCS#12 (HTTP $code)" \
+	    sh -c "[ '$code' = 200 ] && openssl pkcs12 -in '$T/olga.p12' -passin 'pass:$PASSWORD' \
+	    -nokeys -noout 2>/dev/null"
+else
+	not_ok "thirteen: released, the notice and the invitation arrive"
+fi
+check "no password reaches the gateway's log" sh -c "! grep -q -F -- '$PASSWORD' '$GATE_LOG'"
+mkdir -p "$T/sink-old"
+grep -l -e olga@example.net "$SINK_DIR"/* 2>/dev/null | xargs -r mv -t "$T/sink-old"
+
 # ---- the invitation cannot be sent: tempfail, nothing in clear ------------
+# The certificate is kept pending for the retry, and revoked when
+# EnrollmentPendingTime has passed unused (here 1 s, checked at start).
 gate_stop
 dead=$(free_port)
-gate_start -o "EnrollmentSMTP=127.0.0.1:$dead" || bail "smimegate restarted, re-injection down"
+gate_start -o "EnrollmentSMTP=127.0.0.1:$dead" -o EnrollmentPendingTime=1 ||
+    bail "smimegate restarted, re-injection down"
 msg five walt@example.net
 send_mail "$T/m/five.eml" alice@example.com walt@example.net
 check "re-injection down: the message is tempfailed ($SMTP_REPLY)" test "$SMTP_CODE" = 451
 check "re-injection down: nothing for walt delivered" sh -c "! grep -q 'marker-five' '$SINK_DIR'/* 2>/dev/null"
 check "re-injection down: the log says why" grep -q 'enroll <walt@example.net>: invitation: .*cannot connect' "$GATE_LOG"
-# The certificate issued for walt was never used: revoked at once.
+sleep 2
+gate_stop
+gate_start -o EnrollmentPendingTime=1 || bail "smimegate restarted after EnrollmentPendingTime"
 gate_ctl ca list >"$T/ca-list.out" 2>&1
 walt_serial=$(awk -F'\t' '$2 == "walt@example.net" { print $1 }' "$T/ca-list.out" | head -1)
-check "re-injection down: walt's unused certificate is revoked" sh -c \
+check "re-injection down: walt's unused certificate is revoked after EnrollmentPendingTime" sh -c \
     "[ -n '$walt_serial' ] && ! grep 'walt@example.net' '$T/ca-list.out' | grep -q 'valid\$'"
 check "re-injection down: the log says it was revoked" \
     grep -q "enroll <walt@example.net>: certificate $walt_serial revoked: never used" "$GATE_LOG"
