@@ -1,7 +1,8 @@
 /*
  * ctl_spool.c: the durable spool for operators (see ctl_spool.h and
  * queue/queue.h).  list: one line per copy; show ID: its envelope and
- * message; release ID: a held copy is handed on as it is (the operator's
+ * message (of the gateway's own mail the header only, without --body);
+ * release ID: a held copy is handed on as it is (the operator's
  * decision overrides the hold: the original, neither signed nor
  * encrypted), marked so that the gateway passes it, by the running
  * gateway's next spool run; drop ID: removed.
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/crypto.h>
 
 static int
 err_out(const char *msg)
@@ -62,24 +64,48 @@ cmd_list(queue_t *q)
 	return 0;
 }
 
+/* Of the gateway's own mail (invitations, password notices: form "own
+ * mail"), show prints the header only unless asked for the body: it may
+ * hold a pickup link or a password.  k: bytes of buf[0..n) to print;
+ * *nl counts the line ends in a row, 2 at the end of the header. */
+static size_t
+header_part(const char *buf, size_t n, int *nl)
+{
+	size_t k;
+
+	for (k = 0; k < n && *nl < 2; k++) {
+		if (buf[k] == '\n')
+			(*nl)++;
+		else if (buf[k] != '\r')
+			*nl = 0;
+	}
+	return k;
+}
+
 static int
-cmd_show(queue_t *q, const char *id)
+cmd_show(queue_t *q, const char *id, int body)
 {
 	char err[QUEUE_ERR_MAX], buf[16384];
 	queue_entry_t e;
-	long long off = 0, n;
+	long long off = 0, n = 0;
+	int redact, nl = 0;
 
 	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK)
 		return err_out(err);
+	redact = !body && strcmp(e.form, "own mail") == 0;
 	printf("ID: %s\nState: %s\nCreated: %lld\nSender: %s\n", e.id,
 	    queue_state_name(e.state), (long long)e.created, e.sender);
 	for (size_t i = 0; i < e.nrcpts; i++)
 		printf("Rcpt: %s\n", e.rcpts[i]);
 	printf("Form: %s\nReason: %s\nOrigin: %s\n\n", e.form, e.reason, e.origin);
-	while ((n = queue_entry_read(&e, off, buf, sizeof(buf))) > 0) {
-		fwrite(buf, 1, (size_t)n, stdout);
+	while (nl < 2 && (n = queue_entry_read(&e, off, buf, sizeof(buf))) > 0) {
+		fwrite(buf, 1, redact ? header_part(buf, (size_t)n, &nl) : (size_t)n, stdout);
 		off += n;
 	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (redact)
+		printf("[body not shown: the gateway's own mail may hold a pickup link or a "
+		    "password; spool show --body %s shows it]\n", e.id);
 	queue_entry_free(&e);
 	return n < 0 ? err_out("read error") : 0;
 }
@@ -151,8 +177,14 @@ ctl_spool(int argc, char **argv, const milt_conf_t *conf)
 	queue_t *q;
 	int rc;
 
+	int body = argc == 3 && strcmp(argv[0], "show") == 0 && strcmp(argv[1], "--body") == 0;
+
+	if (body) {             /* spool show --body ID */
+		argv[1] = argv[2];
+		argc = 2;
+	}
 	if (argc < 1 || (strcmp(argv[0], "list") == 0 ? argc != 1 : argc != 2)) {
-		fprintf(stderr, "smimectl: spool: want list, or show|release|drop ID\n");
+		fprintf(stderr, "smimectl: spool: want list, or show [--body]|release|drop ID\n");
 		return 2;
 	}
 	if (queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK)
@@ -160,7 +192,7 @@ ctl_spool(int argc, char **argv, const milt_conf_t *conf)
 	if (strcmp(argv[0], "list") == 0)
 		rc = cmd_list(q);
 	else if (strcmp(argv[0], "show") == 0)
-		rc = cmd_show(q, argv[1]);
+		rc = cmd_show(q, argv[1], body);
 	else if (strcmp(argv[0], "release") == 0)
 		rc = cmd_release(q, conf, argv[1]);
 	else if (strcmp(argv[0], "drop") == 0) {

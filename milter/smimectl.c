@@ -69,7 +69,7 @@ static const char usage_text[] =
     "  cache flush [ADDRESS...]\n"
     "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
     "               [--header 'Name: value']... [--content-type TYPE]\n"
-    "  spool list | spool show|release|drop ID\n"
+    "  spool list | spool show [--body] ID | spool release|drop ID\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
     "from $" PASSWORD_ENV ", else from the terminal.\n";
 

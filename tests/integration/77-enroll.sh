@@ -11,8 +11,16 @@
 # over several links lock that address out (PickupClientMaxFailures); the
 # abuse limits (EnrollmentMaxPerSender, EnrollmentAllowDomains,
 # EnrollmentDenyDomains) refuse enrollment, and the fallback applies.  The
-# invitation cannot be sent: the message is tempfailed, nothing goes out in
-# clear, and the certificate issued for it is revoked.
+# notice to alice (who has a certificate in the keystore) is S/MIME-
+# encrypted to her and signed by the gateway (EnrollmentSender's key): it
+# decrypts with her key, and its password opens the PKCS#12; held in the
+# gateway's spool, neither notice nor invitation holds the password in
+# clear, and smimectl spool show leaves their bodies out.  The notice
+# cannot be sent: no invitation goes out, the message is tempfailed, and
+# the retry uses the certificate issued the first time (exactly one).
+# The invitation cannot be sent: the message is tempfailed, nothing goes
+# out in clear, and the certificate kept pending for the retry is revoked
+# once EnrollmentPendingTime has passed.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -360,6 +368,15 @@ check "the notice and the invitation are held in the spool" \
     test "$(grep -l 'olga@example.net' "$T/held"/* 2>/dev/null | wc -l)" -ge 2
 check "the held notice is S/MIME-encrypted" \
     sh -c "grep -l 'Subject: Certificate issued for olga' '$T/held'/* | xargs grep -l 'application/pkcs7-mime' | grep -q ."
+# smimectl spool show: the gateway's own mail without its body (a link, a
+# password); --body shows it.
+inv_id=$(gate_ctl spool list 2>/dev/null | awk '/to=<olga@example.net>/ { print $1 }' | head -1)
+gate_ctl spool show "$inv_id" >"$T/show.out" 2>&1
+gate_ctl spool show --body "$inv_id" >"$T/show-body.out" 2>&1
+check "spool show: the invitation's header, its body (the link) not shown ($inv_id)" sh -c \
+    "grep -q '^Form: own mail' '$T/show.out' && grep -q '^To: olga@example.net' '$T/show.out' &&
+    grep -q 'body not shown' '$T/show.out' && ! grep -q 'pickup?t=' '$T/show.out'"
+check "spool show --body: the invitation's body (the link)" grep -q 'pickup?t=' "$T/show-body.out"
 gate_stop
 gate_start -o EnrollmentSMTP= -o "ReinjectCommand=$T/reinject-up" ||
     bail "smimegate restarted, spool, re-injection up"
