@@ -123,6 +123,8 @@ PASSWORD=$(tr -d '\r' <"$T/m/one.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\
 check "the invitation has a link to the portal, the notice a password" \
     sh -c "[ -n '$TOKEN' ] && [ -n '$PASSWORD' ] && grep -q '$URL/pickup?t=$TOKEN' '$T/m/one.inv'"
 check "the password is not in the invitation" sh -c "! grep -q -- '$PASSWORD' '$T/m/one.inv'"
+check "alice has no certificate: the notice went in clear, logged at notice level" \
+    grep -q 'enroll: password notice to <alice@example.com> sent in clear: no certificate' "$GATE_LOG"
 
 code=$(curl -s -o "$T/xena.p12" -w '%{http_code}' --data-urlencode "t=$TOKEN" \
     --data-urlencode "password=$PASSWORD" "$URL/pickup")
