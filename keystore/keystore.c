@@ -400,7 +400,13 @@ keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
 	*cert = NULL;
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
-	n = keystore_index_find(idx, address, &slots);
+	if ((n = keystore_index_find(idx, address, &slots)) == 0
+	    && keystore_miss(ks, idx, address)) {
+		keystore_index_unref(idx);
+		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+			return rc;
+		n = keystore_index_find(idx, address, &slots);
+	}
 	for (i = 0; i < n; i++) {           /* newest first */
 		X509 *x = slots[i].entry->cert;
 

@@ -1262,6 +1262,47 @@ test_ldap_down(void **state)
 	free(mk);
 }
 
+/* keystore_recipient(): the newest valid certificate that allows
+ * encryption, not a newer signing-only one nor an expired one. */
+static void
+test_recipient(void **state)
+{
+	static const struct {
+		const char *email, *ku;
+		int from, to;
+	} certs[] = {
+		{ "u@example.com", "critical,keyEncipherment", -400, -30 },   /* expired */
+		{ "u@example.com", "critical,keyEncipherment", -10, 365 },    /* the one */
+		{ "u@example.com", "critical,digitalSignature", -1, 365 },    /* newest */
+		{ "v@example.com", "critical,digitalSignature", -1, 365 },
+	};
+	fx_t *f = *state;
+	ident_t id[4];
+	keystore_err_t err;
+	X509 *x = NULL;
+	char fp[65];
+
+	for (size_t i = 0; i < 4; i++) {
+		EVP_PKEY *key = unit_key(UNIT_P256);
+
+		ident_from_cert(&id[i], key, unit_cert_ext(key, ca_cert, ca_key, certs[i].email,
+		    certs[i].from, certs[i].to, certs[i].ku, "emailProtection", 0), PASS);
+		import_ok(f->ks, &id[i]);
+	}
+	WANT_RC("u", keystore_recipient(f->ks, "u@EXAMPLE.com", &x, &err), KEYSTORE_OK, &err);
+	fingerprint(x, fp);
+	if (strcmp(fp, id[1].fp) != 0)
+		fail_msg("recipient: got certificate %.16s, want %.16s", fp, id[1].fp);
+	X509_free(x);
+	WANT_RC("v (signing only)", keystore_recipient(f->ks, "v@example.com", &x, &err),
+	    KEYSTORE_NOTFOUND, &err);
+	assert_null(x);
+	WANT_RC("w (none)", keystore_recipient(f->ks, "w@example.com", &x, &err),
+	    KEYSTORE_NOTFOUND, &err);
+	for (size_t i = 0; i < 4; i++)
+		ident_free(&id[i]);
+}
+
 int
 main(void)
 {
@@ -1290,6 +1331,7 @@ main(void)
 		T(test_refresh),
 		T(test_threads),
 		T(test_ldap_down),
+		T(test_recipient),
 #undef T
 	};
 
