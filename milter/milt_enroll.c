@@ -223,7 +223,7 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 {
 	const milt_conf_t *c = m->conf;
 	const char *sender = m->sender != NULL && *m->sender != '\0' ? m->sender : c->enroll_sender;
-	char text[4096], subject[600], until[64];
+	char text[4096], subject[600], until[64], nwhy[400];
 	time_t exp = time(NULL) + (time_t)c->pickup_lifetime;
 	struct tm tm;
 
@@ -235,8 +235,11 @@ send_mails(const milt_msg_t *m, const char *rcpt, const char *token,
 	    "one-time download link, valid until %s.\n\n"
 	    "Give them this password by another way than e-mail (phone, in person):\n\n"
 	    "    ", rcpt, until);
-	if (send_notice(m, sender, subject, text, password, why, size) != 0)
+	if (send_notice(m, sender, subject, text, password, nwhy, sizeof(nwhy)) != 0) {
+		snprintf(why, size, "password notice to <%s> not sent (so no invitation): %s",
+		    sender, nwhy);
 		return -1;
+	}
 	snprintf(subject, sizeof(subject), "Encrypted mail from %s: your certificate", sender);
 	snprintf(text, sizeof(text),
 	    "%s has sent you a message that must be encrypted.  You had no\n"
