@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 extern char **environ;
 
@@ -45,6 +46,8 @@ typedef struct copy {
 	milt_msg_t *sub;            /* SEND: the copy's message and result (its
 	                               bodies in spool files past SpoolMemoryLimit),
 	                               streamed into the entry at commit */
+	int again;                  /* SEND: made by an earlier attempt of the
+	                               same message (queue_seen()): not again */
 	char mark[QUEUE_ID_MAX + 70];
 	char *data;                 /* NOTICE: the whole entry (small) */
 	char form[64];
@@ -286,6 +289,41 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
 	return c;
 }
 
+/* 1 for the headers that differ each time the same message is received
+ * (trace headers the MTA adds, our mark): not part of its digest. */
+static int
+hdr_varies(const char *name)
+{
+	return strcasecmp(name, "Received") == 0 || strcasecmp(name, "Return-Path") == 0
+	    || strcasecmp(name, MILT_QUEUE_MARK) == 0;
+}
+
+/* SHA-256 of m as received: its headers (but those of hdr_varies()), then
+ * its body; what a copy's ID is made from (queue_dedup_id()).  0 or -1. */
+static int
+msg_digest(const milt_msg_t *m, unsigned char out[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	char chunk[8192];
+	long long off = 0;
+	ssize_t n = 0;
+	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+
+	for (size_t i = 0; ok && i < m->nhdrs; i++)
+		if (!hdr_varies(m->hdrs[i].name))
+			ok = EVP_DigestUpdate(c, m->hdrs[i].name, strlen(m->hdrs[i].name) + 1) == 1
+			    && EVP_DigestUpdate(c, m->hdrs[i].value, strlen(m->hdrs[i].value) + 1) == 1;
+	ok = ok && EVP_DigestUpdate(c, "", 1) == 1;
+	while (ok && (n = milt_spool_read(m->body, off, chunk, sizeof(chunk))) > 0) {
+		ok = EVP_DigestUpdate(c, chunk, (size_t)n) == 1;
+		off += n;
+	}
+	ok = ok && n == 0 && EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
 /*
  * Makes group g's copy into cp, the group's policy outcome being o: the
  * copy in its form (SEND), the original (HOLD), or, for a recipient the
@@ -294,7 +332,7 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
  */
 static int
 copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
-    copy_t *cp)
+    const unsigned char digest[32], copy_t *cp)
 {
 	milt_msg_t *sub = msg_clone(m, group, g);
 	const milt_result_t *r;
@@ -313,6 +351,13 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 		cp->kind = COPY_HOLD;   /* the original, from m at commit */
 	} else if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE) {
 		cp->kind = COPY_SEND;
+		/* Its ID from what it is made of: a message sent again (after
+		 * a crash, a tempfail) makes the same ID, not a second copy. */
+		if (queue_dedup_id(sub->sender, (const char *const *)sub->rcpts, sub->nrcpts,
+		    milt_msg_header(m, "Message-ID"), digest, cp->id) != 0) {
+			milt_msg_free(sub);
+			return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no copy ID"), -1;
+		}
 		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
 		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) != 0) {
 			milt_msg_free(sub);
@@ -439,6 +484,7 @@ int
 milt_queue_split(milt_msg_t *m)
 {
 	size_t n = m->nrcpts, ng = 0, keep = 0, *group, *copy_of;
+	unsigned char digest[32];
 	enum policy_outcome *out;
 	struct milt_split *s;
 	int rc = 0;
@@ -460,11 +506,16 @@ milt_queue_split(milt_msg_t *m)
 			ng = 1;         /* a directory down: the whole message waits */
 	if (ng < 2 || keep_group(group, out, n, &keep) != 0)
 		goto out;       /* one form, or every recipient refused: as a whole */
+	if (msg_digest(m, digest) != 0) {
+		rc = (milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no digest"), 1);
+		goto out;
+	}
 	for (size_t g = 0; g < ng; g++) {
 		if (g == keep)
 			continue;
 		copy_of[g] = s->nc;
-		if (copy_make(m, group, g, group_outcome(group, out, n, g), &s->c[s->nc++]) != 0) {
+		if (copy_make(m, group, g, group_outcome(group, out, n, g), digest,
+		    &s->c[s->nc++]) != 0) {
 			rc = 1;
 			goto out;
 		}
@@ -587,6 +638,10 @@ copy_log(const milt_msg_t *m, const copy_t *cp, const char *notice_id)
 			milt_log(LOG_INFO, m->qid, "split: to=<%s>, refused: %s; %s%s", cp->rcpts[j],
 			    cp->reason, notice_id ? "notice=" : "no notice (null sender)",
 			    notice_id ? notice_id : "");
+		else if (cp->again)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, made by an earlier "
+			    "attempt of this message (in the spool or handed on): not again",
+			    cp->rcpts[j], cp->id);
 		else if (cp->kind == COPY_NOTICE)
 			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, notice of refused "
 			    "recipients", cp->rcpts[j], cp->id);
@@ -623,6 +678,15 @@ milt_queue_commit(milt_msg_t *m)
 
 		if (cp->kind == COPY_REFUSED)
 			continue;
+		if (cp->kind == COPY_SEND && (cp->again = queue_seen(q, cp->id,
+		    m->conf->queue_dedup_time, err, sizeof(err))) != 0) {
+			if (cp->again == 1)
+				continue;
+			cp->again = 0;
+			queue_close(q);
+			milt_msg_tempfail(m, err);     /* cancels what was written */
+			return;
+		}
 		if (queue_put_with(q, &env, render_writer, &ra, cp->kind == COPY_HOLD ? QUEUE_HOLD
 		    : QUEUE_ACTIVE, cp->id, err, sizeof(err)) != QUEUE_OK) {
 			queue_close(q);
@@ -961,6 +1025,9 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 		milt_log(LOG_ERR, NULL, "spool: %s", err);
 }
 
+/* Records of copies handed on looked at per run, at most (queue_prune_sent()). */
+#define PRUNE_MAX 1000
+
 size_t
 milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 {
@@ -989,8 +1056,11 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 			continue;
 		}
 		ok = submit(conf, &e, err, sizeof(err)) == 0;
-		/* Removed first thing: the window in which a crash sends it
-		 * twice (smimegate(8), CRASHES AND DUPLICATES). */
+		/* Recorded as sent (queue_seen()), then removed, first thing:
+		 * the window in which a crash sends it twice (smimegate(8),
+		 * CRASHES AND DUPLICATES). */
+		if (ok && queue_sent(q, ids[i], err, sizeof(err)) != QUEUE_OK)
+			milt_log(LOG_ERR, e.origin, "spool: copy %s: %s", e.id, err);
 		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
 			sent++;
 		else if (ok)
@@ -1006,6 +1076,7 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 		queue_entry_free(&e);
 	}
 	queue_ids_free(ids, n);
+	(void)queue_prune_sent(q, conf->queue_dedup_time, PRUNE_MAX);
 	queue_close(q);
 	return sent;
 }

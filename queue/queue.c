@@ -1,6 +1,7 @@
 /*
  * queue.c: the durable spool (see queue.h): write, list, read, move,
- * remove, recovery of what a crash left half written.
+ * remove, recovery of what a crash left half written, the records of
+ * copies handed on (sent/).
  */
 #include "queue/queue.h"
 #include "util/util.h"
@@ -115,7 +116,7 @@ drop_succeeded(queue_t *q)
 queue_status_t
 queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t errlen)
 {
-	static const char *const subs[] = { "tmp", "active", "hold" };
+	static const char *const subs[] = { "tmp", "active", "hold", "sent" };
 	queue_t *q = calloc(1, sizeof(*q));
 	DIR *d;
 	struct dirent *de;
@@ -132,7 +133,7 @@ queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t 
 		queue_close(q);
 		return fail(err, errlen, QUEUE_ERR_IO, "%s: %s", dir, strerror(errno));
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		char *p = path_of(q, subs[i], NULL);
 
 		if (p == NULL || (mkdir(p, 0700) != 0 && errno != EEXIST)) {
@@ -576,4 +577,94 @@ queue_remove(queue_t *q, const char *id, char *err, size_t errlen)
 			return fail(err, errlen, QUEUE_ERR_IO, "%s: %s", id, strerror(errno));
 	}
 	return fail(err, errlen, QUEUE_ERR_NOENT, "%s: no such spool entry", id);
+}
+
+/* ---- records of copies handed on (sent/) ---- */
+
+/* stat() of sub/id: 1 there, 0 absent, -1 error; *mtime when there. */
+static int
+there(const queue_t *q, const char *sub, const char *id, time_t *mtime)
+{
+	char *p = path_of(q, sub, id);
+	struct stat sb;
+	int r;
+
+	if (p == NULL)
+		return errno = ENOMEM, -1;
+	r = stat(p, &sb) == 0 ? 1 : errno == ENOENT ? 0 : -1;
+	free(p);
+	if (r == 1 && mtime != NULL)
+		*mtime = sb.st_mtime;
+	return r;
+}
+
+int
+queue_seen(queue_t *q, const char *id, long long max_age, char *err, size_t errlen)
+{
+	time_t when = 0;
+	int r;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id), -1;
+	for (int st = QUEUE_ACTIVE; st <= QUEUE_HOLD; st++)
+		if ((r = there(q, state_dir[st], id, NULL)) != 0)
+			goto out;
+	if ((r = there(q, "sent", id, &when)) == 1 && (long long)(time(NULL) - when) >= max_age)
+		r = 0;          /* too old to count; queue_prune_sent() removes it */
+out:
+	if (r < 0)
+		fail(err, errlen, QUEUE_ERR_IO, "%s: %s", id, strerror(errno));
+	return r;
+}
+
+queue_status_t
+queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	char *p;
+	int fd;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
+	if ((p = path_of(q, "sent", id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || futimens(fd, NULL) != 0 || close(fd) != 0 || dir_sync(q, "sent") != 0) {
+		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
+
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return rc;
+	}
+	free(p);
+	return QUEUE_OK;
+}
+
+size_t
+queue_prune_sent(queue_t *q, long long max_age, size_t limit)
+{
+	char *p = path_of(q, "sent", NULL);
+	DIR *d = p ? opendir(p) : NULL;
+	struct dirent *de;
+	time_t now = time(NULL), when;
+	size_t seen = 0, n = 0;
+
+	while (d != NULL && seen < limit && (de = readdir(d)) != NULL) {
+		char *f;
+
+		if (!id_ok(de->d_name))
+			continue;
+		seen++;
+		if (there(q, "sent", de->d_name, &when) == 1 && (long long)(now - when) >= max_age
+		    && (f = path_of(q, "sent", de->d_name)) != NULL) {
+			n += unlink(f) == 0;
+			free(f);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	free(p);
+	if (n > 0)
+		(void)dir_sync(q, "sent");
+	return n;
 }

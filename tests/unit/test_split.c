@@ -5,7 +5,9 @@
  * (envelope, form, the original or the marked copy, the notice), the
  * whole-message hold and notice, the null sender (no notice, at the split
  * and after HoldTime), and the runner releasing a held copy and giving one
- * up.  Sign is off and no directory is configured, so no keystore is
+ * up; a message sent again (a client's retry after a crash) makes no
+ * second copy, neither while the first is in the spool nor after it was
+ * handed on.  Sign is off and no directory is configured, so no keystore is
  * needed; ReinjectCommand is a script that appends what it gets to a file.
  */
 #include <stdarg.h>
@@ -467,6 +469,54 @@ test_run_holdtime(void **state)
 	spool_clear();
 }
 
+/* The same message received again (another Received line) makes the copy of the same ID, and none is
+ * written while the first is in the spool or after it was handed on;
+ * other content makes another copy. */
+static void
+test_sent_again(void **state)
+{
+	const char *to[] = { "b@other.test", "p@plain.test", "q@plain.test" };
+	char ids[8][QUEUE_ID_MAX], first[QUEUE_ID_MAX], *args;
+	milt_msg_t *m;
+
+	for (int round = 0; round < 4; round++) {
+		m = message("<a@example.com>", to, 3);
+		assert_int_equal(milt_msg_add_header(m, "Received", round % 2 ? "from x by y; 1"
+		    : "from x by y; 2"), 0);
+		assert_int_equal(milt_msg_add_header(m, "Message-ID", "<again@example.com>"), 0);
+		if (round == 3)
+			assert_int_equal(milt_msg_add_body(m, "changed\r\n", 9), 0);
+		assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+		assert_int_equal(m->nrcpts, 1);         /* the kept group: as before */
+		milt_msg_free(m);
+		switch (round) {
+		case 0:         /* the first copy */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+			snprintf(first, sizeof(first), "%s", ids[0]);
+			assert_int_equal(strlen(first), QUEUE_DEDUP_ID_LEN);
+			break;
+		case 1:         /* sent again while in the spool: still one */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+			assert_string_equal(ids[0], first);
+			assert_int_equal(milt_queue_run(conf, NULL, 0), 1);
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+			break;
+		case 2:         /* sent again after it was handed on: none */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+			assert_int_equal(milt_queue_run(conf, NULL, 0), 0);
+			break;
+		case 3:         /* another message: another copy */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+			assert_string_not_equal(ids[0], first);
+			break;
+		}
+	}
+	assert_non_null(args = unit_read_file(argsfile, NULL));
+	assert_null(strstr(strstr(args, "\n") + 1, "--"));   /* one submission only */
+	free(args);
+	spool_clear();
+}
+
 int
 main(void)
 {
@@ -481,6 +531,7 @@ main(void)
 		cmocka_unit_test(test_no_split),
 		cmocka_unit_test(test_run_releases),
 		cmocka_unit_test(test_run_holdtime),
+		cmocka_unit_test(test_sent_again),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
