@@ -3,8 +3,11 @@
  *
  * Submission runs ReinjectCommand (Postfix's sendmail(1) by default), so
  * the MTA's own submission path queues the copy: no SMTP client of ours.
- * Its standard input is one end of a socketpair, written with
- * MSG_NOSIGNAL, so a command that exits early cannot kill the gateway.
+ * Its standard input is the spool entry's file (no pipe: a command that
+ * exits early cannot kill the gateway, a gateway that dies cannot cut the
+ * copy short).  A copy is recorded as being handed on before the command
+ * runs (queue_sent()) and as back when it returns through the MTA with its
+ * mark (queue_back()): after a crash in between, it is not handed on again.
  */
 #include "milter/milt_queue.h"
 #include "milter/milt_log.h"
@@ -63,6 +66,21 @@ struct milt_split {
 
 /* ---- the mark ---- */
 
+/* Records that copy id came back through the MTA (queue_back()): the MTA
+ * has it, and a crash before the runner removed it does not make it go
+ * out again.  Best effort: without the record it waits, then goes again. */
+static void
+back(const milt_msg_t *m, const char *id)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+
+	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK
+	    || queue_back(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_WARNING, m->qid, "spool: copy %s came back, not recorded: %s", id, err);
+	queue_close(q);
+}
+
 int
 milt_queue_mark(milt_msg_t *m)
 {
@@ -80,6 +98,7 @@ milt_queue_mark(milt_msg_t *m)
 		return 0;
 	}
 	milt_msg_pass(m, "reinjected", "spool copy %s", id);
+	back(m, id);
 	return 1;
 }
 
@@ -769,16 +788,17 @@ milt_queue_wait(long long secs)
 	pthread_mutex_unlock(&runner.lock);
 }
 
-/* Runs ReinjectCommand for e; 0 when it exited 0. */
+/* Runs ReinjectCommand for e, its standard input the entry's file from
+ * where the message begins: the command reads the whole copy even when
+ * the gateway dies meanwhile (never a truncated copy).  0 when it exited 0. */
 static int
 submit(const milt_conf_t *conf, const queue_entry_t *e, char *err, size_t errlen)
 {
-	char *cmd = strdup(conf->reinject_command), *save = NULL, *tok, buf[16384];
+	char *cmd = strdup(conf->reinject_command), *save = NULL, *tok;
 	char **argv = calloc(e->nrcpts + 64, sizeof(char *));
 	posix_spawn_file_actions_t fa;
 	size_t argc = 0;
-	int sv[2] = { -1, -1 }, status = -1, rc = -1;
-	long long off = 0, n = 0;
+	int status = -1, rc = -1;
 	pid_t pid;
 
 	if (cmd == NULL || argv == NULL) {
@@ -793,44 +813,26 @@ submit(const milt_conf_t *conf, const queue_entry_t *e, char *err, size_t errlen
 	argv[argc++] = "--";
 	for (size_t i = 0; i < e->nrcpts; i++)
 		argv[argc++] = e->rcpts[i];
-	if (argv[0] == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+	if (argv[0] == NULL || lseek(e->fd, e->body_off, SEEK_SET) != e->body_off) {
 		snprintf(err, errlen, "ReinjectCommand: %s", argv[0] ? strerror(errno) : "empty");
 		goto out;
 	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+	posix_spawn_file_actions_adddup2(&fa, e->fd, 0);
 	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: %s", argv[0], strerror(rc));
 		rc = -1;
 		goto out;
 	}
-	while ((n = queue_entry_read(e, off, buf, sizeof(buf))) > 0) {
-		for (long long w = 0; w < n;) {
-			ssize_t k = send(sv[0], buf + w, (size_t)(n - w), MSG_NOSIGNAL);
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				goto done;
-			w += k;
-		}
-		off += n;
-	}
-done:
-	close(sv[0]);
-	sv[0] = -1;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	rc = off == e->body_len && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 	if (rc != 0)
 		snprintf(err, errlen, "%s exited %d", argv[0],
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
 	free(argv);
 	free(cmd);
 	return rc;
@@ -1028,6 +1030,83 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 /* Records of copies handed on looked at per run, at most (queue_prune_sent()). */
 #define PRUNE_MAX 1000
 
+/* How long a copy whose handing on a crash interrupted waits to come back
+ * through the MTA (Postfix's pickup retries a maildrop file the milter
+ * could not take within a minute) before it is handed on again. */
+static long long
+handed_grace(const milt_conf_t *conf)
+{
+	return conf->queue_run_interval * 2 > 120 ? conf->queue_run_interval * 2 : 120;
+}
+
+/* After a crash: 1 when copy e must not be handed on (again) now (it came
+ * back through the MTA: removed; or it may be in the MTA: it waits). */
+static int
+interrupted(const milt_conf_t *conf, queue_t *q, const queue_entry_t *e, int recover)
+{
+	char err[QUEUE_ERR_MAX];
+	long long age;
+	int h = queue_handed(q, e->id, &age);
+
+	if (h == QUEUE_HANDED_BACK) {
+		if (queue_remove(q, e->id, err, sizeof(err)) == QUEUE_OK)
+			milt_log(LOG_INFO, e->origin, "spool: copy %s was handed on before a restart "
+			    "and came back through the MTA: not again", e->id);
+		else
+			milt_log(LOG_ERR, e->origin, "spool: copy %s handed on, not removed: %s",
+			    e->id, err);
+		return 1;
+	}
+	if (h == QUEUE_HANDED_STARTED && age < handed_grace(conf)) {
+		if (recover)
+			milt_log(LOG_INFO, e->origin, "spool: copy %s: its handing on was cut short; "
+			    "it goes again if it has not come back through the MTA in %llds",
+			    e->id, handed_grace(conf) - age);
+		return 1;
+	}
+	if (h == QUEUE_HANDED_STARTED)
+		milt_log(LOG_WARNING, e->origin, "spool: copy %s: handing on cut short %llds ago, "
+		    "not seen back through the MTA: handed on again", e->id, age);
+	return 0;
+}
+
+/* Hands the active copy id on: 1 handed on (and removed), 0 not now,
+ * -1 failed (tried again later). */
+static int
+hand_on(const milt_conf_t *conf, queue_t *q, const char *id, int recover)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_entry_t e;
+	int ok, rc;
+
+	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
+		milt_log(LOG_ERR, NULL, "spool: %s", err);
+		return -1;
+	}
+	if (interrupted(conf, q, &e, recover)) {
+		queue_entry_free(&e);
+		return 0;
+	}
+	/* Recorded as being handed on (queue_seen(), queue_handed()) first;
+	 * then a crash before the removal is the window of smimegate(8),
+	 * CRASHES AND DUPLICATES. */
+	ok = queue_sent(q, id, err, sizeof(err)) == QUEUE_OK
+	    && submit(conf, &e, err, sizeof(err)) == 0;
+	if (ok && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s", e.id, err);
+	if (ok)
+		for (size_t j = 0; j < e.nrcpts; j++)
+			milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
+			    e.rcpts[j], e.id);
+	else
+		milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later", e.id, err);
+	rc = ok ? 1 : -1;
+	if (!ok && queue_unsent(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_ERR, e.origin, "spool: copy %s: %s", e.id, err);
+	queue_entry_free(&e);
+	return rc;
+}
+
 size_t
 milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 {
@@ -1047,34 +1126,8 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 	queue_ids_free(ids, n);
 	if (queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)) != QUEUE_OK)
 		milt_log(LOG_ERR, NULL, "spool: %s", err), n = 0;
-	for (size_t i = 0; i < n; i++) {
-		queue_entry_t e;
-		int ok;
-
-		if (queue_get(q, ids[i], &e, err, sizeof(err)) != QUEUE_OK) {
-			milt_log(LOG_ERR, NULL, "spool: %s", err);
-			continue;
-		}
-		ok = submit(conf, &e, err, sizeof(err)) == 0;
-		/* Recorded as sent (queue_seen()), then removed, first thing:
-		 * the window in which a crash sends it twice (smimegate(8),
-		 * CRASHES AND DUPLICATES). */
-		if (ok && queue_sent(q, ids[i], err, sizeof(err)) != QUEUE_OK)
-			milt_log(LOG_ERR, e.origin, "spool: copy %s: %s", e.id, err);
-		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
-			sent++;
-		else if (ok)
-			milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s",
-			    e.id, err);
-		if (ok)
-			for (size_t j = 0; j < e.nrcpts; j++)
-				milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
-				    e.rcpts[j], e.id);
-		else
-			milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later",
-			    e.id, err);
-		queue_entry_free(&e);
-	}
+	for (size_t i = 0; i < n; i++)
+		sent += hand_on(conf, q, ids[i], recover) == 1;
 	queue_ids_free(ids, n);
 	(void)queue_prune_sent(q, conf->queue_dedup_time, PRUNE_MAX);
 	queue_close(q);

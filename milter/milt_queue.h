@@ -18,10 +18,14 @@
  * runner (milt_queue_run(), one thread in smimegate) submits active
  * copies with ReinjectCommand and removes them, and decides held copies
  * again, or after HoldTime gives them up with a notice to the sender.
+ * A copy's ID comes from the message it is made of (queue_dedup_id()), so
+ * the same message received again makes no second copy while the first is
+ * in the spool or remembered as handed on (QueueDedupTime).
  *
  * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make());
- * milt_queue_mark() passes mail whose mark verifies, unchanged, and strips
- * the header from everything else.
+ * milt_queue_mark() passes mail whose mark verifies, unchanged (recording
+ * that the copy came back through the MTA: queue_back()), and strips the
+ * header from everything else.
  *
  * Threads: the split state belongs to the message (one thread); the
  * runner is one thread; milt_queue_kick() may be called from any.

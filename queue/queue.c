@@ -1,7 +1,7 @@
 /*
  * queue.c: the durable spool (see queue.h): write, list, read, move,
  * remove, recovery of what a crash left half written, the records of
- * copies handed on (sent/).
+ * copies handed on (sent/, back/).
  */
 #include "queue/queue.h"
 #include "util/util.h"
@@ -116,7 +116,7 @@ drop_succeeded(queue_t *q)
 queue_status_t
 queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t errlen)
 {
-	static const char *const subs[] = { "tmp", "active", "hold", "sent" };
+	static const char *const subs[] = { "tmp", "active", "hold", "sent", "back" };
 	queue_t *q = calloc(1, sizeof(*q));
 	DIR *d;
 	struct dirent *de;
@@ -617,18 +617,19 @@ out:
 	return r;
 }
 
-queue_status_t
-queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
+/* Makes (or renews the time of) the empty file sub/id, durably. */
+static queue_status_t
+record(queue_t *q, const char *sub, const char *id, char *err, size_t errlen)
 {
 	char *p;
 	int fd;
 
 	if (!id_ok(id))
 		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
-	if ((p = path_of(q, "sent", id)) == NULL)
+	if ((p = path_of(q, sub, id)) == NULL)
 		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
 	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || futimens(fd, NULL) != 0 || close(fd) != 0 || dir_sync(q, "sent") != 0) {
+	if (fd < 0 || futimens(fd, NULL) != 0 || close(fd) != 0 || dir_sync(q, sub) != 0) {
 		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
 
 		if (fd >= 0)
@@ -640,10 +641,54 @@ queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
 	return QUEUE_OK;
 }
 
-size_t
-queue_prune_sent(queue_t *q, long long max_age, size_t limit)
+queue_status_t
+queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
 {
-	char *p = path_of(q, "sent", NULL);
+	return record(q, "sent", id, err, errlen);
+}
+
+queue_status_t
+queue_back(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	return record(q, "back", id, err, errlen);
+}
+
+queue_status_t
+queue_unsent(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	char *p;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
+	if ((p = path_of(q, "sent", id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	if ((unlink(p) != 0 && errno != ENOENT) || dir_sync(q, "sent") != 0) {
+		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
+
+		free(p);
+		return rc;
+	}
+	free(p);
+	return QUEUE_OK;
+}
+
+int
+queue_handed(queue_t *q, const char *id, long long *age)
+{
+	time_t when = 0;
+
+	*age = 0;
+	if (!id_ok(id) || there(q, "sent", id, &when) != 1)
+		return QUEUE_HANDED_NONE;
+	*age = (long long)(time(NULL) - when);
+	return there(q, "back", id, NULL) == 1 ? QUEUE_HANDED_BACK : QUEUE_HANDED_STARTED;
+}
+
+/* Prunes one records directory (see queue_prune_sent()). */
+static size_t
+prune(queue_t *q, const char *sub, long long max_age, size_t limit)
+{
+	char *p = path_of(q, sub, NULL);
 	DIR *d = p ? opendir(p) : NULL;
 	struct dirent *de;
 	time_t now = time(NULL), when;
@@ -655,8 +700,9 @@ queue_prune_sent(queue_t *q, long long max_age, size_t limit)
 		if (!id_ok(de->d_name))
 			continue;
 		seen++;
-		if (there(q, "sent", de->d_name, &when) == 1 && (long long)(now - when) >= max_age
-		    && (f = path_of(q, "sent", de->d_name)) != NULL) {
+		if (there(q, sub, de->d_name, &when) == 1 && (long long)(now - when) >= max_age
+		    && there(q, state_dir[QUEUE_ACTIVE], de->d_name, NULL) == 0
+		    && (f = path_of(q, sub, de->d_name)) != NULL) {
 			n += unlink(f) == 0;
 			free(f);
 		}
@@ -665,6 +711,12 @@ queue_prune_sent(queue_t *q, long long max_age, size_t limit)
 		closedir(d);
 	free(p);
 	if (n > 0)
-		(void)dir_sync(q, "sent");
+		(void)dir_sync(q, sub);
 	return n;
+}
+
+size_t
+queue_prune_sent(queue_t *q, long long max_age, size_t limit)
+{
+	return prune(q, "sent", max_age, limit) + prune(q, "back", max_age, limit);
 }

@@ -9,9 +9,13 @@
  *   tmp/ID      being written; never read; removed by queue_open()
  *   active/ID   complete, to be submitted (replayed on start)
  *   hold/ID     complete, waiting (enrollment, an operator's release)
- *   sent/ID     empty: a copy with this ID was handed on (its mtime when);
- *               kept QueueDedupTime so that the same copy made again from
- *               a message the client sent twice is not handed on twice
+ *   sent/ID     empty: a copy with this ID is being or was handed on (its
+ *               mtime: when); kept QueueDedupTime so that the same copy
+ *               made again from a message the client sent twice is not
+ *               handed on twice
+ *   back/ID     empty: the copy came back through the MTA with its mark,
+ *               so the MTA has it (a crash before its removal from
+ *               active/ does not make it be handed on again)
  * A file is written in tmp/, fsync'ed, renamed into its state directory
  * and that directory fsync'ed, so an entry is either wholly there or
  * absent.  A move between states is a rename and two directory fsyncs;
@@ -166,12 +170,24 @@ int queue_dedup_id(const char *sender, const char *const *rcpts, size_t nrcpts,
  */
 int queue_seen(queue_t *q, const char *id, long long max_age, char *err, size_t errlen);
 
-/* Records that the copy id was handed on: sent/ID made (or its time
- * renewed) and the directory fsync'ed.  Call before queue_remove(). */
+/* Records that the copy id is being handed on: sent/ID made (or its time
+ * renewed) and the directory fsync'ed.  Call before the submission, and
+ * queue_unsent() when it failed. */
 queue_status_t queue_sent(queue_t *q, const char *id, char *err, size_t errlen);
+queue_status_t queue_unsent(queue_t *q, const char *id, char *err, size_t errlen);
 
-/* Removes records of sent/ older than max_age seconds, looking at no more
- * than limit of them (bounded work per call); how many were removed. */
+/* Records that the copy id came back through the MTA (back/ID). */
+queue_status_t queue_back(queue_t *q, const char *id, char *err, size_t errlen);
+
+/* What is known of the handing on of copy id: QUEUE_HANDED_NONE (no
+ * record: never started), QUEUE_HANDED_STARTED (sent/ID, made *age
+ * seconds ago; not seen back), QUEUE_HANDED_BACK (seen back). */
+enum { QUEUE_HANDED_NONE = 0, QUEUE_HANDED_STARTED, QUEUE_HANDED_BACK };
+int queue_handed(queue_t *q, const char *id, long long *age);
+
+/* Removes records (sent/, back/) older than max_age seconds whose copy is
+ * no longer in active/, looking at no more than limit of each (bounded
+ * work per call); how many were removed. */
 size_t queue_prune_sent(queue_t *q, long long max_age, size_t limit);
 
 #endif

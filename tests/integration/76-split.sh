@@ -175,6 +175,43 @@ else
 	not_ok "replayed mark: accepted and delivered ($SMTP_REPLY)"
 fi
 
+# ---- the MTA refuses after the copies were written (window 1) ------------
+# Postfix's message_size_limit between the signed copy (victor, re-injected)
+# and the encrypted body of the kept group (dave): the client sees 552
+# after victor's copy is in the spool.  The client sends the same message
+# again: victor's copy is the first attempt's (its ID comes from the
+# message), none is made twice.  With the limit lifted, a third sending
+# reaches dave; victor, who has it, gets no second copy (QueueDedupTime).
+msg big dave@example.net victor@example.net
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "line %04d of a long enough body, to make the encrypted copy too big\n", i }' \
+    | make_message "$T/m/big.body"
+cat "$T/m/big.body" >>"$T/m/big.eml"
+sz=$(wc -c <"$T/m/big.eml")
+postconf -c "$PF_DIR/conf" -e "message_size_limit = $((sz * 5 / 4))"
+postfix -c "$PF_DIR/conf" reload >/dev/null 2>&1
+sleep 2
+send_mail "$T/m/big.eml" alice@example.com dave@example.net,victor@example.net
+check "window 1: the MTA refuses the kept group after the split ($SMTP_REPLY)" \
+    test "$SMTP_CODE" = 552
+check "window 1: victor's copy is delivered" wait_copies "<big@example.com>" victor@example.net 1
+send_mail "$T/m/big.eml" alice@example.com dave@example.net,victor@example.net
+check "window 1: sent again, refused again ($SMTP_REPLY)" test "$SMTP_CODE" = 552
+check "window 1: the second attempt makes no copy" \
+    grep -q "split: to=<victor@example.net>, copy=.*made by an earlier attempt" "$GATE_LOG"
+postconf -c "$PF_DIR/conf" -e "message_size_limit = 10240000"
+postfix -c "$PF_DIR/conf" reload >/dev/null 2>&1
+sleep 2
+if send_mail "$T/m/big.eml" alice@example.com dave@example.net,victor@example.net; then
+	ok "window 1: accepted once the limit is lifted"
+else
+	not_ok "window 1: accepted once the limit is lifted ($SMTP_REPLY)"
+fi
+check "window 1: dave has his copy" wait_copies "<big@example.com>" dave@example.net 1
+sleep 2
+check "window 1: victor has exactly one copy of three attempts" \
+    test "$(copies "<big@example.com>" victor@example.net)" -eq 1
+check "window 1: dave has exactly one copy" test "$(copies "<big@example.com>" dave@example.net)" -eq 1
+
 # ---- SIGKILL while mixed mail flows -----------------------------------------
 # Each round sends one message to dave and victor in the background and
 # kills the gateway after a different delay, then restarts it (the spool

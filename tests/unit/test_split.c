@@ -7,7 +7,9 @@
  * and after HoldTime), and the runner releasing a held copy and giving one
  * up; a message sent again (a client's retry after a crash) makes no
  * second copy, neither while the first is in the spool nor after it was
- * handed on.  Sign is off and no directory is configured, so no keystore is
+ * handed on; a copy whose handing on a crash cut short is not handed on
+ * again once it came back through the MTA, and only after a grace time
+ * when it did not.  Sign is off and no directory is configured, so no keystore is
  * needed; ReinjectCommand is a script that appends what it gets to a file.
  */
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -517,6 +520,87 @@ test_sent_again(void **state)
 	spool_clear();
 }
 
+/* A split's one copy, written (its ID into id); its data (malloc'ed). */
+static char *
+one_copy(const char *msgid, char id[QUEUE_ID_MAX])
+{
+	const char *to[] = { "b@other.test", "p@plain.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 2);
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+
+	assert_int_equal(milt_msg_add_header(m, "Message-ID", msgid), 0);
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	milt_msg_free(m);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	snprintf(id, QUEUE_ID_MAX, "%s", ids[0]);
+	data = spool_get(id, &e);
+	queue_entry_free(&e);
+	return data;
+}
+
+/* A crash after the copy id was recorded as being handed on. */
+static void
+crash_while_handing_on(const char *id, long ago)
+{
+	char err[QUEUE_ERR_MAX], *p;
+	struct timespec ts[2];
+	queue_t *q;
+
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_sent(q, id, err, sizeof(err)), QUEUE_OK);
+	queue_close(q);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= ago;
+	ts[1] = ts[0];
+	assert_true(asprintf(&p, "%s/sent/%s", conf->queue_dir, id) > 0);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	free(p);
+}
+
+static void
+test_interrupted(void **state)
+{
+	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], mark[200], *data, *nl, *args;
+	struct stat sb;
+	milt_msg_t *m;
+
+	/* Cut short, not yet back: it waits (not submitted, still there). */
+	data = one_copy("<cut@example.com>", id);
+	crash_while_handing_on(id, 0);
+	assert_int_equal(milt_queue_run(conf, NULL, 1), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	assert_int_equal(stat(argsfile, &sb), -1);
+	/* It comes back through the MTA with its mark: honoured, recorded,
+	 * and the next run removes it without submitting it again. */
+	assert_non_null(nl = strstr(data, "\r\n"));
+	*nl = '\0';
+	snprintf(mark, sizeof(mark), "%s", data + strlen(MILT_QUEUE_MARK) + 2);
+	free(data);
+	assert_non_null(m = milt_msg_new(conf, NULL));
+	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
+	assert_int_equal(milt_msg_add_rcpt(m, "p@plain.test"), 0);
+	assert_int_equal(milt_msg_add_header(m, MILT_QUEUE_MARK, mark), 0);
+	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
+	assert_int_equal(milt_msg_add_body(m, "x\r\n", 3), 0);
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	assert_string_equal(m->result.action, "reinjected");
+	milt_msg_free(m);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_int_equal(stat(argsfile, &sb), -1);          /* never submitted twice */
+
+	/* Cut short longer ago than the grace time, never back: again. */
+	free(one_copy("<cut2@example.com>", id));
+	crash_while_handing_on(id, 100000);
+	assert_int_equal(milt_queue_run(conf, NULL, 1), 1);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_non_null(args = unit_read_file(argsfile, NULL));
+	assert_non_null(strstr(args, "-- p@plain.test"));
+	free(args);
+	spool_clear();
+}
+
 int
 main(void)
 {
@@ -532,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_run_releases),
 		cmocka_unit_test(test_run_holdtime),
 		cmocka_unit_test(test_sent_again),
+		cmocka_unit_test(test_interrupted),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
