@@ -240,18 +240,45 @@ else
 	esac
 fi
 
-# A null sender is never outbound (smimegate(8), DIRECTION): its mail is
-# neither split nor held nor refused, so no notice can answer it (the
-# spool's null-sender paths are unit-tested: test_msg_policy).
-msg r3 dave@example.net rex@example.net
-if send_mail "$T/m/r3.eml" '<>' dave@example.net,rex@example.net; then
-	ok "null sender: accepted"
+# The null sender (a bounce) from inside to the outside is outbound
+# (smimegate(8), DIRECTION): never signed, encrypted as the policy says,
+# never in clear under encrypt=always, and no notice is sent to it.
+# rex (encrypt=always fallback=reject, no certificate): 550 5.7.1.
+msg r4 rex@example.net
+if send_mail "$T/m/r4.eml" '<>' rex@example.net; then
+	not_ok "null sender to rex (always, no certificate): refused (got $SMTP_REPLY)"
 else
-	not_ok "null sender: accepted ($SMTP_REPLY)"
+	case $SMTP_REPLY in
+	550*5.7.1*"<rex@example.net>"*) ok "null sender to rex (always, no certificate): 550 5.7.1 ($SMTP_REPLY)" ;;
+	*) not_ok "null sender to rex (always, no certificate): 550 5.7.1 (got $SMTP_REPLY)" ;;
+	esac
 fi
-check "null sender: dave receives it" wait_copies "<r3@example.com>" dave@example.net 1
+# frank (encrypt=always, his certificate now in slapd) and rex: frank's
+# copy arrives encrypted, rex leaves the transaction, no notice.
+msg r3 frank@example.net rex@example.net
+if send_mail "$T/m/r3.eml" '<>' frank@example.net,rex@example.net; then
+	ok "null sender to frank and rex: accepted"
+else
+	not_ok "null sender to frank and rex: accepted ($SMTP_REPLY)"
+fi
+check "null sender: frank receives it" wait_copies "<r3@example.com>" frank@example.net 1
+if delivered_to "<r3@example.com>" frank@example.net "$T/m/r3.frank"; then
+	keep "$T/m/r3.frank"
+	check "null sender: frank's copy is encrypted to his certificate" decrypts frank "$T/m/r3.frank"
+	check "null sender: frank's copy is not signed (no sender to sign as)" \
+	    grep -q "marker-r3" "$T/m/r3.frank.plain"
+	check "null sender: frank's copy, inside, is the message as sent" sh -c \
+	    "! grep -qi 'pkcs7-signature' '$T/m/r3.frank.plain'"
+	check "null sender: no plaintext on the wire" sh -c "! grep -q marker-r3 '$T/m/r3.frank'"
+else
+	not_ok "null sender: frank's copy found"
+fi
 sleep 1
+check "null sender: rex receives nothing" test "$(copies "marker-r3" rex@example.net)" -eq 0
+check "null sender: rex receives nothing in clear (r4)" test "$(copies "marker-r4" rex@example.net)" -eq 0
 check "null sender: no notice" test "$(notices "hold test r3")" -eq 0
+check "null sender: the gateway logs rex refused, no notice" \
+    grep -q "split: to=<rex@example.net>, refused: .*no notice (null sender)" "$GATE_LOG"
 
 # ---- smimectl spool against the running gateway ----------------------------
 msg v1 review@example.net

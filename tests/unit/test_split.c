@@ -7,7 +7,9 @@
  * and after HoldTime), and the runner releasing a held copy and giving one
  * up; a message sent again (a client's retry after a crash) makes no
  * second copy, neither while the first is in the spool nor after it was
- * handed on; a copy whose handing on a crash cut short is not handed on
+ * handed on; mail from the null sender leaving from inside is decided
+ * like other outbound mail (never signed, never in clear when a rule
+ * says encrypt=always, no notice to it); a copy whose handing on a crash cut short is not handed on
  * again once it came back through the MTA, and only after a grace time
  * when it did not.  Sign is off and no directory is configured, so no keystore is
  * needed; ReinjectCommand is a script that appends what it gets to a file.
@@ -520,6 +522,60 @@ test_sent_again(void **state)
 	spool_clear();
 }
 
+/* The null sender from inside (a bounce) to the outside: the policy
+ * decides, nothing leaves in clear for encrypt=always, no notice is made;
+ * from outside, or to inside only, it is inbound as before. */
+static void
+test_null_sender_outbound(void **state)
+{
+	const char *held[] = { "c@partner.test" }, *rival[] = { "d@rival.test" };
+	const char *notify[] = { "n@notify.test" }, *plain[] = { "b@other.test" };
+	const char *local[] = { "x@example.com" };
+	char ids[8][QUEUE_ID_MAX];
+	const milt_result_t *r;
+	milt_msg_t *m;
+
+	m = message("<>", held, 1);             /* always, hold: held in the spool */
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "outbound");
+	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_string_equal(r->action, "held");
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	milt_msg_free(m);
+	spool_clear();
+
+	m = message("<>", rival, 1);            /* reject: 550 */
+	r = milt_msg_process(m);
+	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_string_equal(r->rcode, "550");
+	assert_string_equal(r->xcode, "5.7.1");
+	milt_msg_free(m);
+
+	m = message("<>", notify, 1);           /* always, notice: not sent, no notice */
+	r = milt_msg_process(m);
+	assert_true(r->what != MILT_DO_PASS && r->what != MILT_DO_REPLACE);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	milt_msg_free(m);
+
+	m = message("<>", plain, 1);            /* no rule against it: passes */
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "outbound");
+	assert_int_equal(r->what, MILT_DO_PASS);
+	milt_msg_free(m);
+
+	m = message("<>", local, 1);            /* to inside: inbound */
+	assert_string_equal(milt_msg_process(m)->direction, "inbound");
+	milt_msg_free(m);
+	m = message("<>", held, 1);             /* from outside: inbound */
+	m->client_internal = 0;
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "inbound");
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	milt_msg_free(m);
+}
+
 /* A split's one copy, written (its ID into id); its data (malloc'ed). */
 static char *
 one_copy(const char *msgid, char id[QUEUE_ID_MAX])
@@ -617,6 +673,7 @@ main(void)
 		cmocka_unit_test(test_run_holdtime),
 		cmocka_unit_test(test_sent_again),
 		cmocka_unit_test(test_interrupted),
+		cmocka_unit_test(test_null_sender_outbound),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
