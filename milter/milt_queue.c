@@ -66,6 +66,21 @@ struct milt_split {
 
 /* ---- the mark ---- */
 
+/* 1 when copy id was released unencrypted by an operator (its record
+ * QueueDirectory/clear/ID, made by smimectl spool release --clear). */
+static int
+released_clear(const milt_msg_t *m, const char *id)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+	int r = 0;
+
+	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) == QUEUE_OK)
+		r = queue_noted(q, "clear", id);
+	queue_close(q);
+	return r;
+}
+
 /* Records that copy id came back through the MTA (queue_back()): the MTA
  * has it, and a crash before the runner removed it does not make it go
  * out again.  Best effort: without the record it waits, then goes again. */
@@ -97,7 +112,11 @@ milt_queue_mark(milt_msg_t *m)
 		    MILT_QUEUE_MARK);
 		return 0;
 	}
-	milt_msg_pass(m, "reinjected", "spool copy %s", id);
+	if (released_clear(m, id))
+		milt_msg_pass(m, "reinjected", "spool copy %s, released unencrypted by the "
+		    "operator (smimectl spool release --clear)", id);
+	else
+		milt_msg_pass(m, "reinjected", "spool copy %s", id);
 	back(m, id);
 	return 1;
 }
@@ -983,6 +1002,51 @@ out:
 	return r;
 }
 
+int
+milt_queue_release(milt_conf_t *conf, keystore_t *ks, const char *id, char *msg,
+    size_t msglen)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_entry_t e;
+	milt_msg_t *m = NULL;
+	const milt_result_t *r;
+	queue_t *q;
+	int rc = -1;
+
+	if (conf->reinject_keylen == 0)
+		return snprintf(msg, msglen, "no re-injection key (ReinjectKeyFile)"), -1;
+	if (queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK)
+		return snprintf(msg, msglen, "%s", err), -1;
+	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
+		snprintf(msg, msglen, "%s", err);
+		queue_close(q);
+		return -1;
+	}
+	if (e.state != QUEUE_HOLD)
+		snprintf(msg, msglen, "not held; the gateway hands active copies on by itself");
+	else if ((m = msg_from_entry(conf, ks, &e)) == NULL)
+		snprintf(msg, msglen, "the held copy cannot be read back");
+	if (m != NULL) {
+		m->released = 1;
+		r = milt_msg_process(m);
+		if (r->what != MILT_DO_PASS && r->what != MILT_DO_REPLACE) {
+			snprintf(msg, msglen, "not released: %s: %.600s; the held copy stays "
+			    "(--clear sends it unencrypted)", r->action ? r->action : "?", r->reason);
+			rc = 1;
+		} else if (put_successor(conf, q, id, m->sender, (const char *const *)m->rcpts,
+		    m->nrcpts, NULL, m, r->action, e.origin) != 0) {
+			snprintf(msg, msglen, "the released copy could not be written");
+		} else {
+			snprintf(msg, msglen, "released: %s (%.600s)", r->action, r->reason);
+			rc = 0;
+		}
+		milt_msg_free(m);
+	}
+	queue_entry_free(&e);
+	queue_close(q);
+	return rc;
+}
+
 /*
  * Decides a held copy again.  Released (its successor, the copy in its
  * form, replaces it under the same ID), refused or past HoldTime (a
@@ -1096,8 +1160,10 @@ hand_on(const milt_conf_t *conf, queue_t *q, const char *id, int recover)
 		milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s", e.id, err);
 	if (ok)
 		for (size_t j = 0; j < e.nrcpts; j++)
-			milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
-			    e.rcpts[j], e.id);
+			milt_log(strcmp(e.form, MILT_QUEUE_CLEAR_FORM) == 0 ? LOG_WARNING : LOG_INFO,
+			    e.origin, "spool: to=<%s>, copy=%s, re-injected%s", e.rcpts[j], e.id,
+			    strcmp(e.form, MILT_QUEUE_CLEAR_FORM) == 0 ? ", released unencrypted "
+			    "by the operator" : "");
 	else
 		milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later", e.id, err);
 	rc = ok ? 1 : -1;

@@ -80,6 +80,24 @@ int milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *r
     const char *msg, const char *origin, char *err, size_t errlen);
 
 /*
+ * An operator's release of held copy id (smimectl spool release): decided
+ * again as the runner would, with its action=hold rules met
+ * (m->released); the copy in the form the policy now gives it (encrypted
+ * to the certificates now known) replaces the held one under the same ID,
+ * for the running gateway's next spool run.  When the policy still
+ * refuses or holds it (a recipient under encrypt=always without a
+ * certificate), or cannot decide now, nothing changes.  0 released, 1 not
+ * released, -1 an error; msg says which and why.
+ */
+int milt_queue_release(milt_conf_t *conf, keystore_t *ks, const char *id, char *msg,
+    size_t msglen);
+
+/* The form of a copy released unencrypted by an operator (smimectl spool
+ * release --clear); such a copy is logged when handed on, and audited when
+ * it comes back through the MTA (QueueDirectory/clear/ID). */
+#define MILT_QUEUE_CLEAR_FORM "released-clear"
+
+/*
  * One run of the spool: submits active copies, decides held ones again.
  * recover: first run after start (half-written entries removed).
  * Returns the number of copies handed on; problems go to the log.

@@ -116,7 +116,7 @@ drop_succeeded(queue_t *q)
 queue_status_t
 queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t errlen)
 {
-	static const char *const subs[] = { "tmp", "active", "hold", "sent", "back" };
+	static const char *const subs[] = { "tmp", "active", "hold", "sent", "back", "clear" };
 	queue_t *q = calloc(1, sizeof(*q));
 	DIR *d;
 	struct dirent *de;
@@ -653,6 +653,27 @@ queue_back(queue_t *q, const char *id, char *err, size_t errlen)
 	return record(q, "back", id, err, errlen);
 }
 
+/* The records a caller may make with queue_note(). */
+static int
+note_kind_ok(const char *kind)
+{
+	return strcmp(kind, "clear") == 0;
+}
+
+queue_status_t
+queue_note(queue_t *q, const char *kind, const char *id, char *err, size_t errlen)
+{
+	if (!note_kind_ok(kind))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.20s: not a kind of record", kind);
+	return record(q, kind, id, err, errlen);
+}
+
+int
+queue_noted(queue_t *q, const char *kind, const char *id)
+{
+	return note_kind_ok(kind) && id_ok(id) && there(q, kind, id, NULL) == 1;
+}
+
 queue_status_t
 queue_unsent(queue_t *q, const char *id, char *err, size_t errlen)
 {
@@ -718,5 +739,6 @@ prune(queue_t *q, const char *sub, long long max_age, size_t limit)
 size_t
 queue_prune_sent(queue_t *q, long long max_age, size_t limit)
 {
-	return prune(q, "sent", max_age, limit) + prune(q, "back", max_age, limit);
+	return prune(q, "sent", max_age, limit) + prune(q, "back", max_age, limit)
+	    + prune(q, "clear", max_age, limit);
 }

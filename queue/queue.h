@@ -16,6 +16,8 @@
  *   back/ID     empty: the copy came back through the MTA with its mark,
  *               so the MTA has it (a crash before its removal from
  *               active/ does not make it be handed on again)
+ *   clear/ID    empty: an operator released the copy unencrypted (its
+ *               audit record says so when it comes back)
  * A file is written in tmp/, fsync'ed, renamed into its state directory
  * and that directory fsync'ed, so an entry is either wholly there or
  * absent.  A move between states is a rename and two directory fsyncs;
@@ -179,13 +181,19 @@ queue_status_t queue_unsent(queue_t *q, const char *id, char *err, size_t errlen
 /* Records that the copy id came back through the MTA (back/ID). */
 queue_status_t queue_back(queue_t *q, const char *id, char *err, size_t errlen);
 
+/* Other records of copy id: kind "clear" (released unencrypted by an
+ * operator).  queue_noted(): 1 when made. */
+queue_status_t queue_note(queue_t *q, const char *kind, const char *id, char *err,
+    size_t errlen);
+int queue_noted(queue_t *q, const char *kind, const char *id);
+
 /* What is known of the handing on of copy id: QUEUE_HANDED_NONE (no
  * record: never started), QUEUE_HANDED_STARTED (sent/ID, made *age
  * seconds ago; not seen back), QUEUE_HANDED_BACK (seen back). */
 enum { QUEUE_HANDED_NONE = 0, QUEUE_HANDED_STARTED, QUEUE_HANDED_BACK };
 int queue_handed(queue_t *q, const char *id, long long *age);
 
-/* Removes records (sent/, back/) older than max_age seconds whose copy is
+/* Removes records (sent/, back/, clear/) older than max_age seconds whose copy is
  * no longer in active/, looking at no more than limit of each (bounded
  * work per call); how many were removed. */
 size_t queue_prune_sent(queue_t *q, long long max_age, size_t limit);

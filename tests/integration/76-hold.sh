@@ -12,7 +12,10 @@
 #    gets one notice naming the refused; all recipients refused: 550 with
 #    the reason.
 #  - smimectl spool list|show|release|drop against the running gateway's
-#    spool (action=hold copies).
+#    spool (action=hold copies).  A release decides the copy again: erin's
+#    (action=hold, a certificate) leaves encrypted; olga's (encrypt=always,
+#    no certificate) is refused and stays held; release --clear sends it
+#    as received, and its audit record says so.
 #  - A 5 MB mixed message: the daemon's peak RSS grows by far less than
 #    the message (copies streamed to the spool).
 #  - SIGHUP: the spool runner takes the new configuration (ReinjectCommand,
@@ -40,6 +43,7 @@ dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
+	ldif_entry erin erin@example.net "userCertificate;binary" "$P/erin.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
 # ldap_add NAME: NAME's entry, with its certificate, appears in slapd.
@@ -61,6 +65,8 @@ to nina@example.net encrypt=always fallback=hold
 to rex@example.net encrypt=always fallback=reject
 to nell@example.net encrypt=always fallback=notice
 to review@example.net action=hold
+to erin@example.net action=hold
+to olga@example.net encrypt=always fallback=hold
 EOF
 # Re-injection into the private Postfix; reinject2 is what a reload sets.
 for s in reinject reinject2; do
@@ -307,6 +313,49 @@ sleep 2
 check "dropped: review never receives v2" test "$(copies "marker-v2" review@example.net)" -eq 0
 check "released: exactly one copy of v1" test "$(copies "<v1@example.com>" review@example.net)" -eq 1
 check "spool release of a copy that is not there fails" ctl_fails spool release "$id2"
+
+# A release decides the copy again: erin (action=hold, her certificate in
+# slapd) receives it encrypted to her certificate.
+msg e1 erin@example.net
+send_mail "$T/m/e1.eml" alice@example.com erin@example.net || not_ok "e1 accepted ($SMTP_REPLY)"
+eid=$(held_for erin@example.net)
+check "erin's copy is held (action=hold)" test -n "$eid"
+check "spool release: erin's copy released" ctl_ok spool release "$eid"
+check "spool release: says how (encrypted)" grep -q "$eid: released: signed+encrypted" "$T/ctl.out"
+check "released: erin receives e1" wait_copies "<e1@example.com>" erin@example.net 1
+if delivered_to "<e1@example.com>" erin@example.net "$T/m/e1.erin"; then
+	keep "$T/m/e1.erin"
+	check "released: erin's copy is encrypted to her certificate" decrypts erin "$T/m/e1.erin"
+	check "released: no plaintext on the wire" sh -c "! grep -q marker-e1 '$T/m/e1.erin'"
+else
+	not_ok "erin's released copy found"
+fi
+# olga: encrypt=always, no certificate: the release is refused, the copy
+# stays held; --clear sends the original, and the audit log says so.
+msg o1 olga@example.net
+send_mail "$T/m/o1.eml" alice@example.com olga@example.net || not_ok "o1 accepted ($SMTP_REPLY)"
+oid=$(held_for olga@example.net)
+check "olga's copy is held (encrypt=always, no certificate)" test -n "$oid"
+gate_ctl spool release "$oid" >"$T/release.o1" 2>&1
+rc=$?
+keep "$T/release.o1"
+check "spool release without a certificate under encrypt=always: refused (exit $rc)" test "$rc" -eq 1
+check "the refusal says why and names --clear" sh -c \
+    "grep -q 'not released: .*olga@example.net.*encrypt=always' '$T/release.o1' && grep -q -- '--clear' '$T/release.o1'"
+check "refused: the copy stays held" test -s "$GATE_STATE/queue/hold/$oid"
+sleep 2
+check "refused: olga receives nothing" test "$(copies "marker-o1" olga@example.net)" -eq 0
+check "spool release --clear: accepted" ctl_ok spool release "$oid" --clear
+check "released --clear: olga receives o1" wait_copies "<o1@example.com>" olga@example.net 1
+if delivered_to "<o1@example.com>" olga@example.net "$T/m/o1.olga"; then
+	check "released --clear: the original, in clear" grep -q "marker-o1" "$T/m/o1.olga"
+else
+	not_ok "olga's released copy found"
+fi
+check "released --clear: the gateway logs it" \
+    grep -q "copy=$oid, re-injected, released unencrypted by the operator" "$GATE_LOG"
+check "released --clear: the audit log says so" wait_for 50 sh -c \
+    "cat '$GATE_STATE'/audit/* | grep '\"rcpt\":\"olga@example.net\"' | grep -q 'released unencrypted by the operator'"
 
 # ---- a large mixed message: the copies are streamed, memory stays bounded --
 # 5 MB (within Postfix's 10 MB limit once encrypted) to dave (encrypted, kept) and quinn (signed only, a copy through the

@@ -35,6 +35,7 @@
 #include "tests/unit/unit_util.h"
 
 static const char rules[] =
+    "to review.test action=hold\n"
     "to rival.test action=reject\n"
     "to partner.test encrypt=always fallback=hold\n"
     "to notify.test encrypt=always fallback=notice\n"
@@ -576,6 +577,41 @@ test_null_sender_outbound(void **state)
 	milt_msg_free(m);
 }
 
+/* An operator's release decides the copy again: action=hold is met (the
+ * copy goes, in its form, under the same ID); encrypt=always without a
+ * certificate still holds it (refused, the copy stays); an active copy
+ * or an unknown ID is an error. */
+static void
+test_release(void **state)
+{
+	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], msg[1024], *data;
+	queue_entry_t e;
+
+	put_held("a@example.com", "r@review.test", id);
+	put_held("a@example.com", "c@partner.test", id2);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "released: "));
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	assert_string_equal(ids[0], id);
+	data = spool_get(id, &e);
+	assert_marked(data, &e);
+	assert_non_null(strstr(data, "held-body"));
+	queue_entry_free(&e);
+	free(data);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "not held"));
+
+	assert_int_equal(milt_queue_release(conf, NULL, id2, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "not released: "));
+	assert_non_null(strstr(msg, "encrypt=always"));
+	assert_non_null(strstr(msg, "--clear"));
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	assert_string_equal(ids[0], id2);
+	assert_int_equal(milt_queue_release(conf, NULL, "0000000000.00000000.000000000000",
+	    msg, sizeof(msg)), -1);
+	spool_clear();
+}
+
 /* A split's one copy, written (its ID into id); its data (malloc'ed). */
 static char *
 one_copy(const char *msgid, char id[QUEUE_ID_MAX])
@@ -674,6 +710,7 @@ main(void)
 		cmocka_unit_test(test_sent_again),
 		cmocka_unit_test(test_interrupted),
 		cmocka_unit_test(test_null_sender_outbound),
+		cmocka_unit_test(test_release),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
