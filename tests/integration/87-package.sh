@@ -55,6 +55,8 @@ check "postinst is valid sh" sh -n "$T/ctl/postinst"
 check "postinst makes the system user smimegate" grep -q 'adduser --system --group --home /var/lib/smimegate' "$T/ctl/postinst"
 check "postinst makes /var/lib/smimegate 0700" grep -q 'install -d -m 0700 -o smimegate' "$T/ctl/postinst"
 check "Depends: adduser" sh -c "dpkg-deb -f '$deb' Depends | grep -q adduser"
+check "the unit lets ReinjectCommand write Postfix's maildrop under ProtectSystem=strict" \
+    grep -q '^ReadWritePaths=-/var/spool/postfix/maildrop' "$R/lib/systemd/system/smimegate.service"
 check "the unit is hardened (ProtectSystem=strict, NoNewPrivileges)" \
     sh -c "grep -q '^ProtectSystem=strict' '$R/lib/systemd/system/smimegate.service' && grep -q '^NoNewPrivileges=yes' '$R/lib/systemd/system/smimegate.service'"
 
@@ -107,6 +109,7 @@ chroot "$S" stat -c '%a %U %G' /var/lib/smimegate /etc/smimegate /etc/smimegate/
 test -x "$S/usr/sbin/smimegate" && echo yes >"$T/in-root.ok"
 chroot "$S" getent passwd smimegate >"$T/user.log" 2>&1
 chroot "$S" getent group smimegate >"$T/group.log" 2>&1
+chroot "$S" id -nG smimegate >"$T/groups.log" 2>&1
 dpkg --root="$S" --purge smimegate >"$T/dpkg-purge.log" 2>&1
 echo \$? >"$T/dpkg-purge.rc"
 umount "$S/proc" 2>/dev/null
@@ -131,6 +134,14 @@ else
 	not_ok "postinst made the system user smimegate in the root (got '$(cat "$T/user.log")')"
 fi
 check "postinst made the group smimegate in the root" grep -q '^smimegate:' "$T/group.log"
+# ReinjectCommand under NoNewPrivileges: postdrop's setgid bit is ignored,
+# so the user needs the group itself (Postfix is installed here).
+if getent group postdrop >/dev/null; then
+	check "postinst put smimegate in group postdrop (got '$(cat "$T/groups.log")')" \
+	    grep -qw postdrop "$T/groups.log"
+else
+	skip "postinst put smimegate in group postdrop" "no group postdrop on this machine"
+fi
 { read -r st_var; read -r st_etc; read -r st_conf; } <"$T/chroot-stat.log"
 check "postinst made /var/lib/smimegate 0700 for the user smimegate (got '$st_var')" \
     test "$st_var" = "700 smimegate smimegate"
