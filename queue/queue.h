@@ -115,7 +115,8 @@ queue_status_t queue_succeed(queue_t *q, const char *id, const queue_env_t *env,
 /* A new entry ID (time, then random). */
 void queue_new_id(char id[QUEUE_ID_MAX]);
 
-/* The IDs in state st, oldest first; *ids is a malloc'ed array of
+/* The IDs in state st, sorted (IDs of queue_new_id() oldest first;
+ * those of queue_dedup_id() carry no time); *ids is a malloc'ed array of
  * malloc'ed strings (queue_ids_free()). */
 queue_status_t queue_list(queue_t *q, queue_state_t st, char ***ids, size_t *n,
     char *err, size_t errlen);
