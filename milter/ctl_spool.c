@@ -2,9 +2,12 @@
  * ctl_spool.c: the durable spool for operators (see ctl_spool.h and
  * queue/queue.h).  list: one line per copy; show ID: its envelope and
  * message (of the gateway's own mail the header only, without --body);
- * release ID: a held copy is handed on as it is (the operator's
- * decision overrides the hold: the original, neither signed nor
- * encrypted), marked so that the gateway passes it, by the running
+ * release ID: a held copy is decided again with its action=hold
+ * rules met (milt_queue_release(): encrypted to the certificates now
+ * known; refused while a recipient under encrypt=always has none);
+ * release ID --clear: handed on as it is (the original, neither signed
+ * nor encrypted), recorded (clear/ID) so that its audit record says so;
+ * either way marked so that the gateway passes it, by the running
  * gateway's next spool run; drop ID: removed.
  */
 #include "milter/ctl_spool.h"
@@ -135,10 +138,11 @@ release_writer(int fd, void *arg)
 	return n < 0 || off != a->e->body_len ? -1 : 0;
 }
 
-/* A held copy is replaced by its marked successor in active/, under the
- * same ID (queue_succeed(): a crash in between cannot send it twice). */
+/* --clear: a held copy is replaced by its marked successor in active/,
+ * the original, under the same ID (queue_succeed(): a crash in between
+ * cannot send it twice), recorded first as released unencrypted. */
 static int
-cmd_release(queue_t *q, const milt_conf_t *conf, const char *id)
+cmd_release_clear(queue_t *q, const milt_conf_t *conf, const char *id)
 {
 	char err[QUEUE_ERR_MAX], mac[65], mark[QUEUE_ID_MAX + 70];
 	queue_entry_t e;
@@ -156,26 +160,60 @@ cmd_release(queue_t *q, const milt_conf_t *conf, const char *id)
 	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, e.sender,
 	    (const char *const *)e.rcpts, e.nrcpts, mac) == 0) {
 		queue_env_t env = { e.sender, (const char *const *)e.rcpts, e.nrcpts,
-			"released", "released by the operator", e.origin };
+			MILT_QUEUE_CLEAR_FORM, "released unencrypted by the operator (--clear)",
+			e.origin };
 		struct release_arg ra = { &e, mark };
 
 		snprintf(mark, sizeof(mark), "%s %s", id, mac);
-		if (queue_succeed(q, id, &env, release_writer, &ra, err, sizeof(err)) == QUEUE_OK)
+		if (queue_note(q, "clear", id, err, sizeof(err)) == QUEUE_OK
+		    && queue_succeed(q, id, &env, release_writer, &ra, err, sizeof(err)) == QUEUE_OK)
 			rc = 0;
 	}
 	queue_entry_free(&e);
 	if (rc != 0)
 		return err_out(err);
-	printf("%s: released\n", id);
+	printf("%s: released unencrypted, as it was received (--clear)\n", id);
 	return 0;
 }
 
+/* Decided again (milt_queue_release()). */
+static int
+cmd_release(milt_conf_t *conf, keystore_t *ks, const char *id)
+{
+	char msg[1024];
+	int rc = milt_queue_release(conf, ks, id, msg, sizeof(msg));
+
+	if (rc != 0)
+		return err_out(msg), 1;
+	printf("%s: %s\n", id, msg);
+	return 0;
+}
+
+/* release ID [--clear]: 1 with --clear, 0 without, -1 not that. */
+static int
+release_clear(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[0], "release") != 0)
+		return -1;
+	if (argc == 2)
+		return strcmp(argv[1], "--clear") == 0 ? -1 : 0;
+	if (argc == 3 && strcmp(argv[1], "--clear") == 0)
+		return 1;
+	return argc == 3 && strcmp(argv[2], "--clear") == 0 ? 1 : -1;
+}
+
 int
-ctl_spool(int argc, char **argv, const milt_conf_t *conf)
+ctl_spool_needs_keystore(int argc, char **argv)
+{
+	return release_clear(argc, argv) == 0;
+}
+
+int
+ctl_spool(int argc, char **argv, milt_conf_t *conf, keystore_t *ks)
 {
 	char err[QUEUE_ERR_MAX];
 	queue_t *q;
-	int rc;
+	int rc, clear = release_clear(argc, argv);
 
 	int body = argc == 3 && strcmp(argv[0], "show") == 0 && strcmp(argv[1], "--body") == 0;
 
@@ -183,8 +221,9 @@ ctl_spool(int argc, char **argv, const milt_conf_t *conf)
 		argv[1] = argv[2];
 		argc = 2;
 	}
-	if (argc < 1 || (strcmp(argv[0], "list") == 0 ? argc != 1 : argc != 2)) {
-		fprintf(stderr, "smimectl: spool: want list, or show [--body]|release|drop ID\n");
+	if (argc < 1 || (strcmp(argv[0], "list") == 0 ? argc != 1
+	    : strcmp(argv[0], "release") == 0 ? clear < 0 : argc != 2)) {
+		fprintf(stderr, "smimectl: spool: want list, show [--body]|drop ID, or release ID [--clear]\n");
 		return 2;
 	}
 	if (queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK)
@@ -193,8 +232,10 @@ ctl_spool(int argc, char **argv, const milt_conf_t *conf)
 		rc = cmd_list(q);
 	else if (strcmp(argv[0], "show") == 0)
 		rc = cmd_show(q, argv[1], body);
-	else if (strcmp(argv[0], "release") == 0)
-		rc = cmd_release(q, conf, argv[1]);
+	else if (clear == 1)
+		rc = cmd_release_clear(q, conf, strcmp(argv[1], "--clear") == 0 ? argv[2] : argv[1]);
+	else if (clear == 0)
+		rc = cmd_release(conf, ks, argv[1]);
 	else if (strcmp(argv[0], "drop") == 0) {
 		rc = queue_remove(q, argv[1], err, sizeof(err)) == QUEUE_OK ? 0 : err_out(err);
 		if (rc == 0)

@@ -137,6 +137,7 @@ static const conf_key_t conf_keys[] = {
 	{ "ReinjectKeyFile", T_PATH, "", OFF(reinject_key_file), 0, 0, NULL },
 	{ "QueueRunInterval", T_INT, "30", OFF(queue_run_interval), 1, 3600, NULL },
 	{ "HoldTime", T_INT, "432000", OFF(hold_time), 1, 31536000, NULL },
+	{ "QueueDedupTime", T_INT, "86400", OFF(queue_dedup_time), 0, 31536000, NULL },
 	/* Operations (issue 10) */
 	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 	/* Limits (issue 9). */

@@ -116,6 +116,7 @@ typedef struct milt_conf {
 	char *reinject_key_file;       /* ReinjectKeyFile */
 	long long queue_run_interval;  /* QueueRunInterval, seconds */
 	long long hold_time;           /* HoldTime, seconds */
+	long long queue_dedup_time;    /* QueueDedupTime, seconds */
 	unsigned char reinject_key[32]; /* read from reinject_key_file */
 	size_t reinject_keylen;        /* 0: no key, mail is not split */
 	/* Operations (issue 10) */

@@ -279,9 +279,21 @@ milt_addr_domain(const char *addr)
 static int
 is_outbound(const milt_msg_t *m)
 {
+	const milt_conf_t *c = m->conf;
+
 	if (m->auth == NULL && !m->client_internal)
 		return 0;
-	return milt_conf_is_local_domain(m->conf, milt_addr_domain(m->sender));
+	if (m->sender != NULL && m->sender[0] != '\0')
+		return milt_conf_is_local_domain(c, milt_addr_domain(m->sender));
+	/* The null sender (a bounce, an auto-reply) from inside: outbound
+	 * when it leaves, so that the policy says whether it must be
+	 * encrypted (it is never signed: milt_outbound.c). */
+	if (c->local_domains == NULL || c->local_domains[0] == NULL)
+		return 0;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!milt_conf_is_local_domain(c, milt_addr_domain(m->rcpts[i])))
+			return 1;
+	return 0;
 }
 
 void

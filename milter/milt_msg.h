@@ -105,6 +105,9 @@ typedef struct milt_msg {
 	int no_split;               /* issue 6b: never split (offline -t, copies) */
 	int defer_commit;           /* issue 6b: the caller writes the copies
 	                               (milt_queue_commit()) itself, last */
+	int released;               /* an operator released it (smimectl spool
+	                               release): action=hold rules are met, the
+	                               encryption rules still apply */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

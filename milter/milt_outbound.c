@@ -162,6 +162,8 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		return milt_msg_pass(m, "pass", "signing disabled (Sign no)");
 	if (kind == SMIME_KIND_SIGNED)
 		return milt_msg_pass(m, "pass", "already signed");
+	if (m->sender == NULL || m->sender[0] == '\0')
+		return milt_msg_pass(m, "unsigned", "the null sender is not signed for");
 	if (!sign)
 		return milt_msg_pass(m, "unsigned", "policy: sign=no for every recipient");
 	if ((addr = milt_msg_from_address(m)) == NULL)
@@ -347,8 +349,8 @@ sender_cert(milt_msg_t *m, X509 *signer)
 		X509_up_ref(signer);
 		return signer;
 	}
-	if (m->sender != NULL && keystore_signer(m->keystore, m->sender, NULL, &cert,
-	    NULL, &kerr) == KEYSTORE_OK)
+	if (m->sender != NULL && m->sender[0] != '\0' && keystore_signer(m->keystore,
+	    m->sender, NULL, &cert, NULL, &kerr) == KEYSTORE_OK)
 		return cert;
 	return NULL;
 }

@@ -132,8 +132,14 @@ resolve(milt_msg_t *m, milt_policy_res_t *p)
 	p->gcm = calloc(n ? n : 1, sizeof(*p->gcm));
 	if (p->forms == NULL || p->group == NULL || p->certs == NULL || p->gcm == NULL)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		policy_resolve(&p->res.d[i], rcpt_cert(m, p, i), &p->forms[i]);
+	for (size_t i = 0; i < n; i++) {
+		policy_decision_t d = p->res.d[i];
+
+		/* Released by an operator: the hold is met, nothing else is. */
+		if (m->released && d.v[POLICY_ACTION] == POLICY_ACT_HOLD)
+			d.v[POLICY_ACTION] = POLICY_ACT_DELIVER;
+		policy_resolve(&d, rcpt_cert(m, p, i), &p->forms[i]);
+	}
 	p->ngroups = policy_group(p->forms, n, p->group);
 	return 0;
 }

@@ -3,8 +3,11 @@
  *
  * Submission runs ReinjectCommand (Postfix's sendmail(1) by default), so
  * the MTA's own submission path queues the copy: no SMTP client of ours.
- * Its standard input is one end of a socketpair, written with
- * MSG_NOSIGNAL, so a command that exits early cannot kill the gateway.
+ * Its standard input is the spool entry's file (no pipe: a command that
+ * exits early cannot kill the gateway, a gateway that dies cannot cut the
+ * copy short).  A copy is recorded as being handed on before the command
+ * runs (queue_sent()) and as back when it returns through the MTA with its
+ * mark (queue_back()): after a crash in between, it is not handed on again.
  */
 #include "milter/milt_queue.h"
 #include "milter/milt_log.h"
@@ -23,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 extern char **environ;
 
@@ -45,6 +49,8 @@ typedef struct copy {
 	milt_msg_t *sub;            /* SEND: the copy's message and result (its
 	                               bodies in spool files past SpoolMemoryLimit),
 	                               streamed into the entry at commit */
+	int again;                  /* SEND: made by an earlier attempt of the
+	                               same message (queue_seen()): not again */
 	char mark[QUEUE_ID_MAX + 70];
 	char *data;                 /* NOTICE: the whole entry (small) */
 	char form[64];
@@ -59,6 +65,36 @@ struct milt_split {
 };
 
 /* ---- the mark ---- */
+
+/* 1 when copy id was released unencrypted by an operator (its record
+ * QueueDirectory/clear/ID, made by smimectl spool release --clear). */
+static int
+released_clear(const milt_msg_t *m, const char *id)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+	int r = 0;
+
+	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) == QUEUE_OK)
+		r = queue_noted(q, "clear", id);
+	queue_close(q);
+	return r;
+}
+
+/* Records that copy id came back through the MTA (queue_back()): the MTA
+ * has it, and a crash before the runner removed it does not make it go
+ * out again.  Best effort: without the record it waits, then goes again. */
+static void
+back(const milt_msg_t *m, const char *id)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+
+	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK
+	    || queue_back(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_WARNING, m->qid, "spool: copy %s came back, not recorded: %s", id, err);
+	queue_close(q);
+}
 
 int
 milt_queue_mark(milt_msg_t *m)
@@ -76,7 +112,12 @@ milt_queue_mark(milt_msg_t *m)
 		    MILT_QUEUE_MARK);
 		return 0;
 	}
-	milt_msg_pass(m, "reinjected", "spool copy %s", id);
+	if (released_clear(m, id))
+		milt_msg_pass(m, "reinjected", "spool copy %s, released unencrypted by the "
+		    "operator (smimectl spool release --clear)", id);
+	else
+		milt_msg_pass(m, "reinjected", "spool copy %s", id);
+	back(m, id);
 	return 1;
 }
 
@@ -286,6 +327,41 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
 	return c;
 }
 
+/* 1 for the headers that differ each time the same message is received
+ * (trace headers the MTA adds, our mark): not part of its digest. */
+static int
+hdr_varies(const char *name)
+{
+	return strcasecmp(name, "Received") == 0 || strcasecmp(name, "Return-Path") == 0
+	    || strcasecmp(name, MILT_QUEUE_MARK) == 0;
+}
+
+/* SHA-256 of m as received: its headers (but those of hdr_varies()), then
+ * its body; what a copy's ID is made from (queue_dedup_id()).  0 or -1. */
+static int
+msg_digest(const milt_msg_t *m, unsigned char out[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	char chunk[8192];
+	long long off = 0;
+	ssize_t n = 0;
+	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+
+	for (size_t i = 0; ok && i < m->nhdrs; i++)
+		if (!hdr_varies(m->hdrs[i].name))
+			ok = EVP_DigestUpdate(c, m->hdrs[i].name, strlen(m->hdrs[i].name) + 1) == 1
+			    && EVP_DigestUpdate(c, m->hdrs[i].value, strlen(m->hdrs[i].value) + 1) == 1;
+	ok = ok && EVP_DigestUpdate(c, "", 1) == 1;
+	while (ok && (n = milt_spool_read(m->body, off, chunk, sizeof(chunk))) > 0) {
+		ok = EVP_DigestUpdate(c, chunk, (size_t)n) == 1;
+		off += n;
+	}
+	ok = ok && n == 0 && EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
 /*
  * Makes group g's copy into cp, the group's policy outcome being o: the
  * copy in its form (SEND), the original (HOLD), or, for a recipient the
@@ -294,7 +370,7 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
  */
 static int
 copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
-    copy_t *cp)
+    const unsigned char digest[32], copy_t *cp)
 {
 	milt_msg_t *sub = msg_clone(m, group, g);
 	const milt_result_t *r;
@@ -313,6 +389,13 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 		cp->kind = COPY_HOLD;   /* the original, from m at commit */
 	} else if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE) {
 		cp->kind = COPY_SEND;
+		/* Its ID from what it is made of: a message sent again (after
+		 * a crash, a tempfail) makes the same ID, not a second copy. */
+		if (queue_dedup_id(sub->sender, (const char *const *)sub->rcpts, sub->nrcpts,
+		    milt_msg_header(m, "Message-ID"), digest, cp->id) != 0) {
+			milt_msg_free(sub);
+			return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no copy ID"), -1;
+		}
 		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
 		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) != 0) {
 			milt_msg_free(sub);
@@ -439,6 +522,7 @@ int
 milt_queue_split(milt_msg_t *m)
 {
 	size_t n = m->nrcpts, ng = 0, keep = 0, *group, *copy_of;
+	unsigned char digest[32];
 	enum policy_outcome *out;
 	struct milt_split *s;
 	int rc = 0;
@@ -460,11 +544,16 @@ milt_queue_split(milt_msg_t *m)
 			ng = 1;         /* a directory down: the whole message waits */
 	if (ng < 2 || keep_group(group, out, n, &keep) != 0)
 		goto out;       /* one form, or every recipient refused: as a whole */
+	if (msg_digest(m, digest) != 0) {
+		rc = (milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no digest"), 1);
+		goto out;
+	}
 	for (size_t g = 0; g < ng; g++) {
 		if (g == keep)
 			continue;
 		copy_of[g] = s->nc;
-		if (copy_make(m, group, g, group_outcome(group, out, n, g), &s->c[s->nc++]) != 0) {
+		if (copy_make(m, group, g, group_outcome(group, out, n, g), digest,
+		    &s->c[s->nc++]) != 0) {
 			rc = 1;
 			goto out;
 		}
@@ -587,6 +676,10 @@ copy_log(const milt_msg_t *m, const copy_t *cp, const char *notice_id)
 			milt_log(LOG_INFO, m->qid, "split: to=<%s>, refused: %s; %s%s", cp->rcpts[j],
 			    cp->reason, notice_id ? "notice=" : "no notice (null sender)",
 			    notice_id ? notice_id : "");
+		else if (cp->again)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, made by an earlier "
+			    "attempt of this message (in the spool or handed on): not again",
+			    cp->rcpts[j], cp->id);
 		else if (cp->kind == COPY_NOTICE)
 			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, notice of refused "
 			    "recipients", cp->rcpts[j], cp->id);
@@ -623,6 +716,15 @@ milt_queue_commit(milt_msg_t *m)
 
 		if (cp->kind == COPY_REFUSED)
 			continue;
+		if (cp->kind == COPY_SEND && (cp->again = queue_seen(q, cp->id,
+		    m->conf->queue_dedup_time, err, sizeof(err))) != 0) {
+			if (cp->again == 1)
+				continue;
+			cp->again = 0;
+			queue_close(q);
+			milt_msg_tempfail(m, err);     /* cancels what was written */
+			return;
+		}
 		if (queue_put_with(q, &env, render_writer, &ra, cp->kind == COPY_HOLD ? QUEUE_HOLD
 		    : QUEUE_ACTIVE, cp->id, err, sizeof(err)) != QUEUE_OK) {
 			queue_close(q);
@@ -705,16 +807,17 @@ milt_queue_wait(long long secs)
 	pthread_mutex_unlock(&runner.lock);
 }
 
-/* Runs ReinjectCommand for e; 0 when it exited 0. */
+/* Runs ReinjectCommand for e, its standard input the entry's file from
+ * where the message begins: the command reads the whole copy even when
+ * the gateway dies meanwhile (never a truncated copy).  0 when it exited 0. */
 static int
 submit(const milt_conf_t *conf, const queue_entry_t *e, char *err, size_t errlen)
 {
-	char *cmd = strdup(conf->reinject_command), *save = NULL, *tok, buf[16384];
+	char *cmd = strdup(conf->reinject_command), *save = NULL, *tok;
 	char **argv = calloc(e->nrcpts + 64, sizeof(char *));
 	posix_spawn_file_actions_t fa;
 	size_t argc = 0;
-	int sv[2] = { -1, -1 }, status = -1, rc = -1;
-	long long off = 0, n = 0;
+	int status = -1, rc = -1;
 	pid_t pid;
 
 	if (cmd == NULL || argv == NULL) {
@@ -729,44 +832,26 @@ submit(const milt_conf_t *conf, const queue_entry_t *e, char *err, size_t errlen
 	argv[argc++] = "--";
 	for (size_t i = 0; i < e->nrcpts; i++)
 		argv[argc++] = e->rcpts[i];
-	if (argv[0] == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+	if (argv[0] == NULL || lseek(e->fd, e->body_off, SEEK_SET) != e->body_off) {
 		snprintf(err, errlen, "ReinjectCommand: %s", argv[0] ? strerror(errno) : "empty");
 		goto out;
 	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+	posix_spawn_file_actions_adddup2(&fa, e->fd, 0);
 	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: %s", argv[0], strerror(rc));
 		rc = -1;
 		goto out;
 	}
-	while ((n = queue_entry_read(e, off, buf, sizeof(buf))) > 0) {
-		for (long long w = 0; w < n;) {
-			ssize_t k = send(sv[0], buf + w, (size_t)(n - w), MSG_NOSIGNAL);
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				goto done;
-			w += k;
-		}
-		off += n;
-	}
-done:
-	close(sv[0]);
-	sv[0] = -1;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	rc = off == e->body_len && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 	if (rc != 0)
 		snprintf(err, errlen, "%s exited %d", argv[0],
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
 	free(argv);
 	free(cmd);
 	return rc;
@@ -917,6 +1002,51 @@ out:
 	return r;
 }
 
+int
+milt_queue_release(milt_conf_t *conf, keystore_t *ks, const char *id, char *msg,
+    size_t msglen)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_entry_t e;
+	milt_msg_t *m = NULL;
+	const milt_result_t *r;
+	queue_t *q;
+	int rc = -1;
+
+	if (conf->reinject_keylen == 0)
+		return snprintf(msg, msglen, "no re-injection key (ReinjectKeyFile)"), -1;
+	if (queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK)
+		return snprintf(msg, msglen, "%s", err), -1;
+	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
+		snprintf(msg, msglen, "%s", err);
+		queue_close(q);
+		return -1;
+	}
+	if (e.state != QUEUE_HOLD)
+		snprintf(msg, msglen, "not held; the gateway hands active copies on by itself");
+	else if ((m = msg_from_entry(conf, ks, &e)) == NULL)
+		snprintf(msg, msglen, "the held copy cannot be read back");
+	if (m != NULL) {
+		m->released = 1;
+		r = milt_msg_process(m);
+		if (r->what != MILT_DO_PASS && r->what != MILT_DO_REPLACE) {
+			snprintf(msg, msglen, "not released: %s: %.600s; the held copy stays "
+			    "(--clear sends it unencrypted)", r->action ? r->action : "?", r->reason);
+			rc = 1;
+		} else if (put_successor(conf, q, id, m->sender, (const char *const *)m->rcpts,
+		    m->nrcpts, NULL, m, r->action, e.origin) != 0) {
+			snprintf(msg, msglen, "the released copy could not be written");
+		} else {
+			snprintf(msg, msglen, "released: %s (%.600s)", r->action, r->reason);
+			rc = 0;
+		}
+		milt_msg_free(m);
+	}
+	queue_entry_free(&e);
+	queue_close(q);
+	return rc;
+}
+
 /*
  * Decides a held copy again.  Released (its successor, the copy in its
  * form, replaces it under the same ID), refused or past HoldTime (a
@@ -961,6 +1091,88 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 		milt_log(LOG_ERR, NULL, "spool: %s", err);
 }
 
+/* Records of copies handed on looked at per run, at most (queue_prune_sent()). */
+#define PRUNE_MAX 1000
+
+/* How long a copy whose handing on a crash interrupted waits to come back
+ * through the MTA (Postfix's pickup retries a maildrop file the milter
+ * could not take within a minute) before it is handed on again. */
+static long long
+handed_grace(const milt_conf_t *conf)
+{
+	return conf->queue_run_interval * 2 > 120 ? conf->queue_run_interval * 2 : 120;
+}
+
+/* After a crash: 1 when copy e must not be handed on (again) now (it came
+ * back through the MTA: removed; or it may be in the MTA: it waits). */
+static int
+interrupted(const milt_conf_t *conf, queue_t *q, const queue_entry_t *e, int recover)
+{
+	char err[QUEUE_ERR_MAX];
+	long long age;
+	int h = queue_handed(q, e->id, &age);
+
+	if (h == QUEUE_HANDED_BACK) {
+		if (queue_remove(q, e->id, err, sizeof(err)) == QUEUE_OK)
+			milt_log(LOG_INFO, e->origin, "spool: copy %s was handed on before a restart "
+			    "and came back through the MTA: not again", e->id);
+		else
+			milt_log(LOG_ERR, e->origin, "spool: copy %s handed on, not removed: %s",
+			    e->id, err);
+		return 1;
+	}
+	if (h == QUEUE_HANDED_STARTED && age < handed_grace(conf)) {
+		if (recover)
+			milt_log(LOG_INFO, e->origin, "spool: copy %s: its handing on was cut short; "
+			    "it goes again if it has not come back through the MTA in %llds",
+			    e->id, handed_grace(conf) - age);
+		return 1;
+	}
+	if (h == QUEUE_HANDED_STARTED)
+		milt_log(LOG_WARNING, e->origin, "spool: copy %s: handing on cut short %llds ago, "
+		    "not seen back through the MTA: handed on again", e->id, age);
+	return 0;
+}
+
+/* Hands the active copy id on: 1 handed on (and removed), 0 not now,
+ * -1 failed (tried again later). */
+static int
+hand_on(const milt_conf_t *conf, queue_t *q, const char *id, int recover)
+{
+	char err[QUEUE_ERR_MAX];
+	queue_entry_t e;
+	int ok, rc;
+
+	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
+		milt_log(LOG_ERR, NULL, "spool: %s", err);
+		return -1;
+	}
+	if (interrupted(conf, q, &e, recover)) {
+		queue_entry_free(&e);
+		return 0;
+	}
+	/* Recorded as being handed on (queue_seen(), queue_handed()) first;
+	 * then a crash before the removal is the window of smimegate(8),
+	 * CRASHES AND DUPLICATES. */
+	ok = queue_sent(q, id, err, sizeof(err)) == QUEUE_OK
+	    && submit(conf, &e, err, sizeof(err)) == 0;
+	if (ok && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s", e.id, err);
+	if (ok)
+		for (size_t j = 0; j < e.nrcpts; j++)
+			milt_log(strcmp(e.form, MILT_QUEUE_CLEAR_FORM) == 0 ? LOG_WARNING : LOG_INFO,
+			    e.origin, "spool: to=<%s>, copy=%s, re-injected%s", e.rcpts[j], e.id,
+			    strcmp(e.form, MILT_QUEUE_CLEAR_FORM) == 0 ? ", released unencrypted "
+			    "by the operator" : "");
+	else
+		milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later", e.id, err);
+	rc = ok ? 1 : -1;
+	if (!ok && queue_unsent(q, id, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_ERR, e.origin, "spool: copy %s: %s", e.id, err);
+	queue_entry_free(&e);
+	return rc;
+}
+
 size_t
 milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 {
@@ -980,32 +1192,10 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 	queue_ids_free(ids, n);
 	if (queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)) != QUEUE_OK)
 		milt_log(LOG_ERR, NULL, "spool: %s", err), n = 0;
-	for (size_t i = 0; i < n; i++) {
-		queue_entry_t e;
-		int ok;
-
-		if (queue_get(q, ids[i], &e, err, sizeof(err)) != QUEUE_OK) {
-			milt_log(LOG_ERR, NULL, "spool: %s", err);
-			continue;
-		}
-		ok = submit(conf, &e, err, sizeof(err)) == 0;
-		/* Removed first thing: the window in which a crash sends it
-		 * twice (smimegate(8), CRASHES AND DUPLICATES). */
-		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
-			sent++;
-		else if (ok)
-			milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s",
-			    e.id, err);
-		if (ok)
-			for (size_t j = 0; j < e.nrcpts; j++)
-				milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
-				    e.rcpts[j], e.id);
-		else
-			milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later",
-			    e.id, err);
-		queue_entry_free(&e);
-	}
+	for (size_t i = 0; i < n; i++)
+		sent += hand_on(conf, q, ids[i], recover) == 1;
 	queue_ids_free(ids, n);
+	(void)queue_prune_sent(q, conf->queue_dedup_time, PRUNE_MAX);
 	queue_close(q);
 	return sent;
 }

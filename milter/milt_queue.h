@@ -18,10 +18,14 @@
  * runner (milt_queue_run(), one thread in smimegate) submits active
  * copies with ReinjectCommand and removes them, and decides held copies
  * again, or after HoldTime gives them up with a notice to the sender.
+ * A copy's ID comes from the message it is made of (queue_dedup_id()), so
+ * the same message received again makes no second copy while the first is
+ * in the spool or remembered as handed on (QueueDedupTime).
  *
  * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make());
- * milt_queue_mark() passes mail whose mark verifies, unchanged, and strips
- * the header from everything else.
+ * milt_queue_mark() passes mail whose mark verifies, unchanged (recording
+ * that the copy came back through the MTA: queue_back()), and strips the
+ * header from everything else.
  *
  * Threads: the split state belongs to the message (one thread); the
  * runner is one thread; milt_queue_kick() may be called from any.
@@ -74,6 +78,24 @@ char *const *milt_queue_delrcpts(const milt_msg_t *m, size_t *n);
  */
 int milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
     const char *msg, const char *origin, char *err, size_t errlen);
+
+/*
+ * An operator's release of held copy id (smimectl spool release): decided
+ * again as the runner would, with its action=hold rules met
+ * (m->released); the copy in the form the policy now gives it (encrypted
+ * to the certificates now known) replaces the held one under the same ID,
+ * for the running gateway's next spool run.  When the policy still
+ * refuses or holds it (a recipient under encrypt=always without a
+ * certificate), or cannot decide now, nothing changes.  0 released, 1 not
+ * released, -1 an error; msg says which and why.
+ */
+int milt_queue_release(milt_conf_t *conf, keystore_t *ks, const char *id, char *msg,
+    size_t msglen);
+
+/* The form of a copy released unencrypted by an operator (smimectl spool
+ * release --clear); such a copy is logged when handed on, and audited when
+ * it comes back through the MTA (QueueDirectory/clear/ID). */
+#define MILT_QUEUE_CLEAR_FORM "released-clear"
 
 /*
  * One run of the spool: submits active copies, decides held ones again.

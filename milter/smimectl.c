@@ -69,7 +69,7 @@ static const char usage_text[] =
     "  cache flush [ADDRESS...]\n"
     "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
     "               [--header 'Name: value']... [--content-type TYPE]\n"
-    "  spool list | spool show [--body] ID | spool release|drop ID\n"
+    "  spool list | spool show [--body] ID | spool drop ID | spool release ID [--clear]\n"
     "The PKCS#12 password comes from --password-file (its first line), else\n"
     "from $" PASSWORD_ENV ", else from the terminal.\n";
 
@@ -592,13 +592,20 @@ static int
 cmd_spool(const ctl_t *c, int argc, char **argv)
 {
 	milt_conf_t *conf;
+	keystore_t *ks = NULL;
 	int rc;
 
 	if (argc < 2)
 		return usage_error("spool: want list, show, release or drop");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
-	rc = ctl_spool(argc - 1, argv + 1, conf);
+	/* A release decides the copy again: it may be signed. */
+	if (ctl_spool_needs_keystore(argc - 1, argv + 1) && (ks = ctl_keystore(conf, 0)) == NULL) {
+		milt_conf_unref(conf);
+		return EXIT_FAIL;
+	}
+	rc = ctl_spool(argc - 1, argv + 1, conf, ks);
+	keystore_free(ks);
 	milt_conf_unref(conf);
 	return rc;
 }

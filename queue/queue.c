@@ -1,6 +1,7 @@
 /*
  * queue.c: the durable spool (see queue.h): write, list, read, move,
- * remove, recovery of what a crash left half written.
+ * remove, recovery of what a crash left half written, the records of
+ * copies handed on (sent/, back/).
  */
 #include "queue/queue.h"
 #include "util/util.h"
@@ -115,7 +116,7 @@ drop_succeeded(queue_t *q)
 queue_status_t
 queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t errlen)
 {
-	static const char *const subs[] = { "tmp", "active", "hold" };
+	static const char *const subs[] = { "tmp", "active", "hold", "sent", "back", "clear" };
 	queue_t *q = calloc(1, sizeof(*q));
 	DIR *d;
 	struct dirent *de;
@@ -132,7 +133,7 @@ queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t 
 		queue_close(q);
 		return fail(err, errlen, QUEUE_ERR_IO, "%s: %s", dir, strerror(errno));
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		char *p = path_of(q, subs[i], NULL);
 
 		if (p == NULL || (mkdir(p, 0700) != 0 && errno != EEXIST)) {
@@ -576,4 +577,168 @@ queue_remove(queue_t *q, const char *id, char *err, size_t errlen)
 			return fail(err, errlen, QUEUE_ERR_IO, "%s: %s", id, strerror(errno));
 	}
 	return fail(err, errlen, QUEUE_ERR_NOENT, "%s: no such spool entry", id);
+}
+
+/* ---- records of copies handed on (sent/) ---- */
+
+/* stat() of sub/id: 1 there, 0 absent, -1 error; *mtime when there. */
+static int
+there(const queue_t *q, const char *sub, const char *id, time_t *mtime)
+{
+	char *p = path_of(q, sub, id);
+	struct stat sb;
+	int r;
+
+	if (p == NULL)
+		return errno = ENOMEM, -1;
+	r = stat(p, &sb) == 0 ? 1 : errno == ENOENT ? 0 : -1;
+	free(p);
+	if (r == 1 && mtime != NULL)
+		*mtime = sb.st_mtime;
+	return r;
+}
+
+int
+queue_seen(queue_t *q, const char *id, long long max_age, char *err, size_t errlen)
+{
+	time_t when = 0;
+	int r;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id), -1;
+	for (int st = QUEUE_ACTIVE; st <= QUEUE_HOLD; st++)
+		if ((r = there(q, state_dir[st], id, NULL)) != 0)
+			goto out;
+	if ((r = there(q, "sent", id, &when)) == 1 && (long long)(time(NULL) - when) >= max_age)
+		r = 0;          /* too old to count; queue_prune_sent() removes it */
+out:
+	if (r < 0)
+		fail(err, errlen, QUEUE_ERR_IO, "%s: %s", id, strerror(errno));
+	return r;
+}
+
+/* Makes (or renews the time of) the empty file sub/id, durably. */
+static queue_status_t
+record(queue_t *q, const char *sub, const char *id, char *err, size_t errlen)
+{
+	char *p;
+	int fd;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
+	if ((p = path_of(q, sub, id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || futimens(fd, NULL) != 0 || close(fd) != 0 || dir_sync(q, sub) != 0) {
+		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
+
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return rc;
+	}
+	free(p);
+	return QUEUE_OK;
+}
+
+queue_status_t
+queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	return record(q, "sent", id, err, errlen);
+}
+
+queue_status_t
+queue_back(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	return record(q, "back", id, err, errlen);
+}
+
+/* The records a caller may make with queue_note(). */
+static int
+note_kind_ok(const char *kind)
+{
+	return strcmp(kind, "clear") == 0;
+}
+
+queue_status_t
+queue_note(queue_t *q, const char *kind, const char *id, char *err, size_t errlen)
+{
+	if (!note_kind_ok(kind))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.20s: not a kind of record", kind);
+	return record(q, kind, id, err, errlen);
+}
+
+int
+queue_noted(queue_t *q, const char *kind, const char *id)
+{
+	return note_kind_ok(kind) && id_ok(id) && there(q, kind, id, NULL) == 1;
+}
+
+queue_status_t
+queue_unsent(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	char *p;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
+	if ((p = path_of(q, "sent", id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	if ((unlink(p) != 0 && errno != ENOENT) || dir_sync(q, "sent") != 0) {
+		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
+
+		free(p);
+		return rc;
+	}
+	free(p);
+	return QUEUE_OK;
+}
+
+int
+queue_handed(queue_t *q, const char *id, long long *age)
+{
+	time_t when = 0;
+
+	*age = 0;
+	if (!id_ok(id) || there(q, "sent", id, &when) != 1)
+		return QUEUE_HANDED_NONE;
+	*age = (long long)(time(NULL) - when);
+	return there(q, "back", id, NULL) == 1 ? QUEUE_HANDED_BACK : QUEUE_HANDED_STARTED;
+}
+
+/* Prunes one records directory (see queue_prune_sent()). */
+static size_t
+prune(queue_t *q, const char *sub, long long max_age, size_t limit)
+{
+	char *p = path_of(q, sub, NULL);
+	DIR *d = p ? opendir(p) : NULL;
+	struct dirent *de;
+	time_t now = time(NULL), when;
+	size_t seen = 0, n = 0;
+
+	while (d != NULL && seen < limit && (de = readdir(d)) != NULL) {
+		char *f;
+
+		if (!id_ok(de->d_name))
+			continue;
+		seen++;
+		if (there(q, sub, de->d_name, &when) == 1 && (long long)(now - when) >= max_age
+		    && there(q, state_dir[QUEUE_ACTIVE], de->d_name, NULL) == 0
+		    && (f = path_of(q, sub, de->d_name)) != NULL) {
+			n += unlink(f) == 0;
+			free(f);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	free(p);
+	if (n > 0)
+		(void)dir_sync(q, sub);
+	return n;
+}
+
+size_t
+queue_prune_sent(queue_t *q, long long max_age, size_t limit)
+{
+	return prune(q, "sent", max_age, limit) + prune(q, "back", max_age, limit)
+	    + prune(q, "clear", max_age, limit);
 }

@@ -9,6 +9,15 @@
  *   tmp/ID      being written; never read; removed by queue_open()
  *   active/ID   complete, to be submitted (replayed on start)
  *   hold/ID     complete, waiting (enrollment, an operator's release)
+ *   sent/ID     empty: a copy with this ID is being or was handed on (its
+ *               mtime: when); kept QueueDedupTime so that the same copy
+ *               made again from a message the client sent twice is not
+ *               handed on twice
+ *   back/ID     empty: the copy came back through the MTA with its mark,
+ *               so the MTA has it (a crash before its removal from
+ *               active/ does not make it be handed on again)
+ *   clear/ID    empty: an operator released the copy unencrypted (its
+ *               audit record says so when it comes back)
  * A file is written in tmp/, fsync'ed, renamed into its state directory
  * and that directory fsync'ed, so an entry is either wholly there or
  * absent.  A move between states is a rename and two directory fsyncs;
@@ -106,7 +115,8 @@ queue_status_t queue_succeed(queue_t *q, const char *id, const queue_env_t *env,
 /* A new entry ID (time, then random). */
 void queue_new_id(char id[QUEUE_ID_MAX]);
 
-/* The IDs in state st, oldest first; *ids is a malloc'ed array of
+/* The IDs in state st, sorted (IDs of queue_new_id() oldest first;
+ * those of queue_dedup_id() carry no time); *ids is a malloc'ed array of
  * malloc'ed strings (queue_ids_free()). */
 queue_status_t queue_list(queue_t *q, queue_state_t st, char ***ids, size_t *n,
     char *err, size_t errlen);
@@ -139,5 +149,54 @@ int queue_mark_make(const unsigned char *key, size_t keylen, const char *id,
     const char *sender, const char *const *rcpts, size_t nrcpts, char out[65]);
 int queue_mark_check(const unsigned char *key, size_t keylen, const char *mark,
     const char *id, const char *sender, const char *const *rcpts, size_t nrcpts);
+
+/*
+ * Duplicate suppression (the ID: queue_dedup.c; the records: queue.c;
+ * smimegate(8), CRASHES AND
+ * DUPLICATES).  A copy made from a message that a client may send again
+ * (after a tempfail) gets an ID that depends only on what it was made
+ * from: lower-case hex of SHA-256 over "smimegate-dedup-v1", the sender,
+ * the number of recipients, the recipients sorted, the Message-ID ("" when
+ * none), each followed by a NUL, then digest (32 octets, of the message as
+ * received).  The recipients' order does not matter.  0, or -1.
+ */
+#define QUEUE_DEDUP_ID_LEN 40
+int queue_dedup_id(const char *sender, const char *const *rcpts, size_t nrcpts,
+    const char *msgid, const unsigned char digest[32], char id[QUEUE_ID_MAX]);
+
+/*
+ * 1 when a copy with this ID is in active/ or hold/, or was handed on
+ * (sent/ID) less than max_age seconds ago; 0 when not; -1 when that cannot
+ * be told (err says why).  active/ and hold/ are looked at before sent/, and
+ * queue_sent() is called before the entry's queue_remove(), so a copy handed
+ * on meanwhile is seen in one of them.
+ */
+int queue_seen(queue_t *q, const char *id, long long max_age, char *err, size_t errlen);
+
+/* Records that the copy id is being handed on: sent/ID made (or its time
+ * renewed) and the directory fsync'ed.  Call before the submission, and
+ * queue_unsent() when it failed. */
+queue_status_t queue_sent(queue_t *q, const char *id, char *err, size_t errlen);
+queue_status_t queue_unsent(queue_t *q, const char *id, char *err, size_t errlen);
+
+/* Records that the copy id came back through the MTA (back/ID). */
+queue_status_t queue_back(queue_t *q, const char *id, char *err, size_t errlen);
+
+/* Other records of copy id: kind "clear" (released unencrypted by an
+ * operator).  queue_noted(): 1 when made. */
+queue_status_t queue_note(queue_t *q, const char *kind, const char *id, char *err,
+    size_t errlen);
+int queue_noted(queue_t *q, const char *kind, const char *id);
+
+/* What is known of the handing on of copy id: QUEUE_HANDED_NONE (no
+ * record: never started), QUEUE_HANDED_STARTED (sent/ID, made *age
+ * seconds ago; not seen back), QUEUE_HANDED_BACK (seen back). */
+enum { QUEUE_HANDED_NONE = 0, QUEUE_HANDED_STARTED, QUEUE_HANDED_BACK };
+int queue_handed(queue_t *q, const char *id, long long *age);
+
+/* Removes records (sent/, back/, clear/) older than max_age seconds whose copy is
+ * no longer in active/, looking at no more than limit of each (bounded
+ * work per call); how many were removed. */
+size_t queue_prune_sent(queue_t *q, long long max_age, size_t limit);
 
 #endif

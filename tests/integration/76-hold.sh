@@ -12,7 +12,10 @@
 #    gets one notice naming the refused; all recipients refused: 550 with
 #    the reason.
 #  - smimectl spool list|show|release|drop against the running gateway's
-#    spool (action=hold copies).
+#    spool (action=hold copies).  A release decides the copy again: erin's
+#    (action=hold, a certificate) leaves encrypted; olga's (encrypt=always,
+#    no certificate) is refused and stays held; release --clear sends it
+#    as received, and its audit record says so.
 #  - A 5 MB mixed message: the daemon's peak RSS grows by far less than
 #    the message (copies streamed to the spool).
 #  - SIGHUP: the spool runner takes the new configuration (ReinjectCommand,
@@ -40,6 +43,7 @@ dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
+	ldif_entry erin erin@example.net "userCertificate;binary" "$P/erin.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
 # ldap_add NAME: NAME's entry, with its certificate, appears in slapd.
@@ -61,6 +65,8 @@ to nina@example.net encrypt=always fallback=hold
 to rex@example.net encrypt=always fallback=reject
 to nell@example.net encrypt=always fallback=notice
 to review@example.net action=hold
+to erin@example.net action=hold
+to olga@example.net encrypt=always fallback=hold
 EOF
 # Re-injection into the private Postfix; reinject2 is what a reload sets.
 for s in reinject reinject2; do
@@ -240,18 +246,45 @@ else
 	esac
 fi
 
-# A null sender is never outbound (smimegate(8), DIRECTION): its mail is
-# neither split nor held nor refused, so no notice can answer it (the
-# spool's null-sender paths are unit-tested: test_msg_policy).
-msg r3 dave@example.net rex@example.net
-if send_mail "$T/m/r3.eml" '<>' dave@example.net,rex@example.net; then
-	ok "null sender: accepted"
+# The null sender (a bounce) from inside to the outside is outbound
+# (smimegate(8), DIRECTION): never signed, encrypted as the policy says,
+# never in clear under encrypt=always, and no notice is sent to it.
+# rex (encrypt=always fallback=reject, no certificate): 550 5.7.1.
+msg r4 rex@example.net
+if send_mail "$T/m/r4.eml" '<>' rex@example.net; then
+	not_ok "null sender to rex (always, no certificate): refused (got $SMTP_REPLY)"
 else
-	not_ok "null sender: accepted ($SMTP_REPLY)"
+	case $SMTP_REPLY in
+	550*5.7.1*"<rex@example.net>"*) ok "null sender to rex (always, no certificate): 550 5.7.1 ($SMTP_REPLY)" ;;
+	*) not_ok "null sender to rex (always, no certificate): 550 5.7.1 (got $SMTP_REPLY)" ;;
+	esac
 fi
-check "null sender: dave receives it" wait_copies "<r3@example.com>" dave@example.net 1
+# frank (encrypt=always, his certificate now in slapd) and rex: frank's
+# copy arrives encrypted, rex leaves the transaction, no notice.
+msg r3 frank@example.net rex@example.net
+if send_mail "$T/m/r3.eml" '<>' frank@example.net,rex@example.net; then
+	ok "null sender to frank and rex: accepted"
+else
+	not_ok "null sender to frank and rex: accepted ($SMTP_REPLY)"
+fi
+check "null sender: frank receives it" wait_copies "<r3@example.com>" frank@example.net 1
+if delivered_to "<r3@example.com>" frank@example.net "$T/m/r3.frank"; then
+	keep "$T/m/r3.frank"
+	check "null sender: frank's copy is encrypted to his certificate" decrypts frank "$T/m/r3.frank"
+	check "null sender: frank's copy is not signed (no sender to sign as)" \
+	    grep -q "marker-r3" "$T/m/r3.frank.plain"
+	check "null sender: frank's copy, inside, is the message as sent" sh -c \
+	    "! grep -qi 'pkcs7-signature' '$T/m/r3.frank.plain'"
+	check "null sender: no plaintext on the wire" sh -c "! grep -q marker-r3 '$T/m/r3.frank'"
+else
+	not_ok "null sender: frank's copy found"
+fi
 sleep 1
+check "null sender: rex receives nothing" test "$(copies "marker-r3" rex@example.net)" -eq 0
+check "null sender: rex receives nothing in clear (r4)" test "$(copies "marker-r4" rex@example.net)" -eq 0
 check "null sender: no notice" test "$(notices "hold test r3")" -eq 0
+check "null sender: the gateway logs rex refused, no notice" \
+    grep -q "split: to=<rex@example.net>, refused: .*no notice (null sender)" "$GATE_LOG"
 
 # ---- smimectl spool against the running gateway ----------------------------
 msg v1 review@example.net
@@ -280,6 +313,49 @@ sleep 2
 check "dropped: review never receives v2" test "$(copies "marker-v2" review@example.net)" -eq 0
 check "released: exactly one copy of v1" test "$(copies "<v1@example.com>" review@example.net)" -eq 1
 check "spool release of a copy that is not there fails" ctl_fails spool release "$id2"
+
+# A release decides the copy again: erin (action=hold, her certificate in
+# slapd) receives it encrypted to her certificate.
+msg e1 erin@example.net
+send_mail "$T/m/e1.eml" alice@example.com erin@example.net || not_ok "e1 accepted ($SMTP_REPLY)"
+eid=$(held_for erin@example.net)
+check "erin's copy is held (action=hold)" test -n "$eid"
+check "spool release: erin's copy released" ctl_ok spool release "$eid"
+check "spool release: says how (encrypted)" grep -q "$eid: released: signed+encrypted" "$T/ctl.out"
+check "released: erin receives e1" wait_copies "<e1@example.com>" erin@example.net 1
+if delivered_to "<e1@example.com>" erin@example.net "$T/m/e1.erin"; then
+	keep "$T/m/e1.erin"
+	check "released: erin's copy is encrypted to her certificate" decrypts erin "$T/m/e1.erin"
+	check "released: no plaintext on the wire" sh -c "! grep -q marker-e1 '$T/m/e1.erin'"
+else
+	not_ok "erin's released copy found"
+fi
+# olga: encrypt=always, no certificate: the release is refused, the copy
+# stays held; --clear sends the original, and the audit log says so.
+msg o1 olga@example.net
+send_mail "$T/m/o1.eml" alice@example.com olga@example.net || not_ok "o1 accepted ($SMTP_REPLY)"
+oid=$(held_for olga@example.net)
+check "olga's copy is held (encrypt=always, no certificate)" test -n "$oid"
+gate_ctl spool release "$oid" >"$T/release.o1" 2>&1
+rc=$?
+keep "$T/release.o1"
+check "spool release without a certificate under encrypt=always: refused (exit $rc)" test "$rc" -eq 1
+check "the refusal says why and names --clear" sh -c \
+    "grep -q 'not released: .*olga@example.net.*encrypt=always' '$T/release.o1' && grep -q -- '--clear' '$T/release.o1'"
+check "refused: the copy stays held" test -s "$GATE_STATE/queue/hold/$oid"
+sleep 2
+check "refused: olga receives nothing" test "$(copies "marker-o1" olga@example.net)" -eq 0
+check "spool release --clear: accepted" ctl_ok spool release "$oid" --clear
+check "released --clear: olga receives o1" wait_copies "<o1@example.com>" olga@example.net 1
+if delivered_to "<o1@example.com>" olga@example.net "$T/m/o1.olga"; then
+	check "released --clear: the original, in clear" grep -q "marker-o1" "$T/m/o1.olga"
+else
+	not_ok "olga's released copy found"
+fi
+check "released --clear: the gateway logs it" \
+    grep -q "copy=$oid, re-injected, released unencrypted by the operator" "$GATE_LOG"
+check "released --clear: the audit log says so" wait_for 50 sh -c \
+    "cat '$GATE_STATE'/audit/* | grep '\"rcpt\":\"olga@example.net\"' | grep -q 'released unencrypted by the operator'"
 
 # ---- a large mixed message: the copies are streamed, memory stays bounded --
 # 5 MB (within Postfix's 10 MB limit once encrypted) to dave (encrypted, kept) and quinn (signed only, a copy through the

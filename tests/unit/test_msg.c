@@ -142,8 +142,10 @@ test_decisions(void **state)
 		{ "two From addresses", NULL, 1, "<alice@example.com>",
 		  "alice@example.com, bob@example.com", NULL, MILT_DO_PASS, "outbound",
 		  "unsigned", "no single From" },
-		{ "null sender", NULL, 1, "<>", "alice@example.com", NULL, MILT_DO_PASS,
-		  "inbound", "pass", NULL },
+		{ "null sender from inside, leaving", NULL, 1, "<>", "alice@example.com", NULL,
+		  MILT_DO_PASS, "outbound", "unsigned", "null sender is not signed for" },
+		{ "null sender from outside", NULL, 0, "<>", "alice@example.com", NULL,
+		  MILT_DO_PASS, "inbound", "pass", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -3,7 +3,9 @@
  * whole, listed oldest first, moved between hold and active, removed; the
  * states a crash can leave (a half-written file in tmp/, a complete entry
  * not yet removed) recover to "absent" and "replayed"; and the
- * re-injection mark verifies only for its own envelope and key.
+ * re-injection mark verifies only for its own envelope and key; a copy's
+ * dedup ID depends on its input only (not on the recipients' order), and
+ * a copy handed on is seen (sent/) until QueueDedupTime, then pruned.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue/queue.h"
@@ -261,6 +265,119 @@ test_succeed_crash(void **state)
 	queue_close(q);
 }
 
+/* The dedup ID: from the input only, recipients in any order; any other
+ * sender, recipient set, Message-ID or digest makes another. */
+static void
+test_dedup_id(void **state)
+{
+	const char *ab[] = { "a@x.test", "b@x.test" }, *ba[] = { "b@x.test", "a@x.test" };
+	const char *a[] = { "a@x.test" }, *abc[] = { "a@x.test", "b@x.test", "c@x.test" };
+	unsigned char d[32] = { 1 }, d2[32] = { 2 };
+	char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX];
+	const struct { const char *sender; const char *const *r; size_t n; const char *mid;
+	    const unsigned char *dg; } other[] = {
+		{ "s@y.test", ab, 2, "<m@y>", d2 },             /* another digest */
+		{ "t@y.test", ab, 2, "<m@y>", d },              /* another sender */
+		{ "s@y.test", a, 1, "<m@y>", d },               /* fewer recipients */
+		{ "s@y.test", abc, 3, "<m@y>", d },             /* more */
+		{ "s@y.test", ab, 2, "<n@y>", d },              /* another Message-ID */
+		{ "s@y.test", ab, 2, NULL, d },                 /* none */
+		{ "", ab, 2, "<m@y>", d },                      /* the null sender */
+	};
+
+	assert_int_equal(queue_dedup_id("s@y.test", ab, 2, "<m@y>", d, id), 0);
+	assert_int_equal(strlen(id), QUEUE_DEDUP_ID_LEN);
+	assert_int_equal(strspn(id, "0123456789abcdef"), QUEUE_DEDUP_ID_LEN);
+	assert_int_equal(queue_dedup_id("s@y.test", ba, 2, "<m@y>", d, id2), 0);
+	assert_string_equal(id, id2);
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		assert_int_equal(queue_dedup_id(other[i].sender, other[i].r, other[i].n,
+		    other[i].mid, other[i].dg, id2), 0);
+		if (strcmp(id, id2) == 0)
+			fail_msg("case %zu: got the same ID %s, want another", i, id2);
+	}
+	/* An ID the spool takes. */
+	{
+		queue_t *q = open_q(NULL);
+		queue_env_t env = { "s@y.test", rcpts, 2, NULL, NULL, NULL };
+		char err[QUEUE_ERR_MAX];
+
+		assert_int_equal(queue_put(q, &env, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
+		    QUEUE_OK);
+		assert_int_equal(queue_seen(q, id, 60, err, sizeof(err)), 1);
+		queue_close(q);
+	}
+}
+
+/* Ages the record sent/id by secs. */
+static void
+age_sent(const char *id, long secs)
+{
+	char *p;
+	struct timespec ts[2];
+
+	assert_true(asprintf(&p, "%s/sent/%s", qdir, id) > 0);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= secs;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	free(p);
+}
+
+/* seen: in active/, in hold/, handed on (sent/) within max_age; not when
+ * never written, nor when the record is older; prune removes only those. */
+static void
+test_seen_sent_prune(void **state)
+{
+	queue_t *q = open_q(NULL);
+	char a[QUEUE_ID_MAX], h[QUEUE_ID_MAX], old[QUEUE_ID_MAX], err[QUEUE_ERR_MAX];
+	char none[QUEUE_ID_MAX];
+	struct stat sb;
+	char *p;
+
+	put(q, QUEUE_ACTIVE, a);
+	put(q, QUEUE_HOLD, h);
+	put(q, QUEUE_ACTIVE, old);
+	queue_new_id(none);
+	assert_int_equal(queue_seen(q, a, 3600, err, sizeof(err)), 1);
+	assert_int_equal(queue_seen(q, h, 3600, err, sizeof(err)), 1);
+	assert_int_equal(queue_seen(q, none, 3600, err, sizeof(err)), 0);
+	assert_int_equal(queue_seen(q, "../x", 3600, err, sizeof(err)), -1);
+	/* Handed on: recorded, then removed; still seen. */
+	assert_int_equal(queue_sent(q, a, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_remove(q, a, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_seen(q, a, 3600, err, sizeof(err)), 1);
+	assert_int_equal(queue_seen(q, a, 0, err, sizeof(err)), 0);    /* QueueDedupTime=0 */
+	assert_int_equal(queue_sent(q, old, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_remove(q, old, err, sizeof(err)), QUEUE_OK);
+	age_sent(old, 7200);
+	assert_int_equal(queue_seen(q, old, 3600, err, sizeof(err)), 0);
+	/* Not a spool entry: list, get and recovery do not see records. */
+	{
+		char **ids;
+		size_t n, rec;
+
+		assert_int_equal(queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)), QUEUE_OK);
+		assert_int_equal(n, 0);
+		queue_ids_free(ids, n);
+		queue_close(q);
+		q = open_q(&rec);
+		assert_int_equal(rec, 0);
+	}
+	/* Prune: the old one goes, the recent stays; limit 0 looks at none. */
+	assert_int_equal(queue_prune_sent(q, 3600, 0), 0);
+	assert_int_equal(queue_prune_sent(q, 3600, 100), 1);
+	assert_true(asprintf(&p, "%s/sent/%s", qdir, old) > 0);
+	assert_int_equal(stat(p, &sb), -1);
+	free(p);
+	assert_true(asprintf(&p, "%s/sent/%s", qdir, a) > 0);
+	assert_int_equal(stat(p, &sb), 0);
+	free(p);
+	assert_int_equal(queue_seen(q, a, 3600, err, sizeof(err)), 1);
+	assert_int_equal(queue_prune_sent(q, 3600, 100), 0);
+	queue_close(q);
+}
+
 int
 main(void)
 {
@@ -272,6 +389,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_succeed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_succeed_crash, setup, teardown),
 		cmocka_unit_test(test_mark),
+		cmocka_unit_test_setup_teardown(test_dedup_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seen_sent_prune, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

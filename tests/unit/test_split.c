@@ -5,7 +5,13 @@
  * (envelope, form, the original or the marked copy, the notice), the
  * whole-message hold and notice, the null sender (no notice, at the split
  * and after HoldTime), and the runner releasing a held copy and giving one
- * up.  Sign is off and no directory is configured, so no keystore is
+ * up; a message sent again (a client's retry after a crash) makes no
+ * second copy, neither while the first is in the spool nor after it was
+ * handed on; mail from the null sender leaving from inside is decided
+ * like other outbound mail (never signed, never in clear when a rule
+ * says encrypt=always, no notice to it); a copy whose handing on a crash cut short is not handed on
+ * again once it came back through the MTA, and only after a grace time
+ * when it did not.  Sign is off and no directory is configured, so no keystore is
  * needed; ReinjectCommand is a script that appends what it gets to a file.
  */
 #include <stdarg.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +35,7 @@
 #include "tests/unit/unit_util.h"
 
 static const char rules[] =
+    "to review.test action=hold\n"
     "to rival.test action=reject\n"
     "to partner.test encrypt=always fallback=hold\n"
     "to notify.test encrypt=always fallback=notice\n"
@@ -467,6 +475,224 @@ test_run_holdtime(void **state)
 	spool_clear();
 }
 
+/* The same message received again (another Received line) makes the copy of the same ID, and none is
+ * written while the first is in the spool or after it was handed on;
+ * other content makes another copy. */
+static void
+test_sent_again(void **state)
+{
+	const char *to[] = { "b@other.test", "p@plain.test", "q@plain.test" };
+	char ids[8][QUEUE_ID_MAX], first[QUEUE_ID_MAX], *args;
+	milt_msg_t *m;
+
+	for (int round = 0; round < 4; round++) {
+		m = message("<a@example.com>", to, 3);
+		assert_int_equal(milt_msg_add_header(m, "Received", round % 2 ? "from x by y; 1"
+		    : "from x by y; 2"), 0);
+		assert_int_equal(milt_msg_add_header(m, "Message-ID", "<again@example.com>"), 0);
+		if (round == 3)
+			assert_int_equal(milt_msg_add_body(m, "changed\r\n", 9), 0);
+		assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+		assert_int_equal(m->nrcpts, 1);         /* the kept group: as before */
+		milt_msg_free(m);
+		switch (round) {
+		case 0:         /* the first copy */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+			snprintf(first, sizeof(first), "%s", ids[0]);
+			assert_int_equal(strlen(first), QUEUE_DEDUP_ID_LEN);
+			break;
+		case 1:         /* sent again while in the spool: still one */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+			assert_string_equal(ids[0], first);
+			assert_int_equal(milt_queue_run(conf, NULL, 0), 1);
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+			break;
+		case 2:         /* sent again after it was handed on: none */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+			assert_int_equal(milt_queue_run(conf, NULL, 0), 0);
+			break;
+		case 3:         /* another message: another copy */
+			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+			assert_string_not_equal(ids[0], first);
+			break;
+		}
+	}
+	assert_non_null(args = unit_read_file(argsfile, NULL));
+	assert_null(strstr(strstr(args, "\n") + 1, "--"));   /* one submission only */
+	free(args);
+	spool_clear();
+}
+
+/* The null sender from inside (a bounce) to the outside: the policy
+ * decides, nothing leaves in clear for encrypt=always, no notice is made;
+ * from outside, or to inside only, it is inbound as before. */
+static void
+test_null_sender_outbound(void **state)
+{
+	const char *held[] = { "c@partner.test" }, *rival[] = { "d@rival.test" };
+	const char *notify[] = { "n@notify.test" }, *plain[] = { "b@other.test" };
+	const char *local[] = { "x@example.com" };
+	char ids[8][QUEUE_ID_MAX];
+	const milt_result_t *r;
+	milt_msg_t *m;
+
+	m = message("<>", held, 1);             /* always, hold: held in the spool */
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "outbound");
+	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_string_equal(r->action, "held");
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	milt_msg_free(m);
+	spool_clear();
+
+	m = message("<>", rival, 1);            /* reject: 550 */
+	r = milt_msg_process(m);
+	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_string_equal(r->rcode, "550");
+	assert_string_equal(r->xcode, "5.7.1");
+	milt_msg_free(m);
+
+	m = message("<>", notify, 1);           /* always, notice: not sent, no notice */
+	r = milt_msg_process(m);
+	assert_true(r->what != MILT_DO_PASS && r->what != MILT_DO_REPLACE);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	milt_msg_free(m);
+
+	m = message("<>", plain, 1);            /* no rule against it: passes */
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "outbound");
+	assert_int_equal(r->what, MILT_DO_PASS);
+	milt_msg_free(m);
+
+	m = message("<>", local, 1);            /* to inside: inbound */
+	assert_string_equal(milt_msg_process(m)->direction, "inbound");
+	milt_msg_free(m);
+	m = message("<>", held, 1);             /* from outside: inbound */
+	m->client_internal = 0;
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "inbound");
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	milt_msg_free(m);
+}
+
+/* An operator's release decides the copy again: action=hold is met (the
+ * copy goes, in its form, under the same ID); encrypt=always without a
+ * certificate still holds it (refused, the copy stays); an active copy
+ * or an unknown ID is an error. */
+static void
+test_release(void **state)
+{
+	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], msg[1024], *data;
+	queue_entry_t e;
+
+	put_held("a@example.com", "r@review.test", id);
+	put_held("a@example.com", "c@partner.test", id2);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "released: "));
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	assert_string_equal(ids[0], id);
+	data = spool_get(id, &e);
+	assert_marked(data, &e);
+	assert_non_null(strstr(data, "held-body"));
+	queue_entry_free(&e);
+	free(data);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "not held"));
+
+	assert_int_equal(milt_queue_release(conf, NULL, id2, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "not released: "));
+	assert_non_null(strstr(msg, "encrypt=always"));
+	assert_non_null(strstr(msg, "--clear"));
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	assert_string_equal(ids[0], id2);
+	assert_int_equal(milt_queue_release(conf, NULL, "0000000000.00000000.000000000000",
+	    msg, sizeof(msg)), -1);
+	spool_clear();
+}
+
+/* A split's one copy, written (its ID into id); its data (malloc'ed). */
+static char *
+one_copy(const char *msgid, char id[QUEUE_ID_MAX])
+{
+	const char *to[] = { "b@other.test", "p@plain.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 2);
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+
+	assert_int_equal(milt_msg_add_header(m, "Message-ID", msgid), 0);
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	milt_msg_free(m);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	snprintf(id, QUEUE_ID_MAX, "%s", ids[0]);
+	data = spool_get(id, &e);
+	queue_entry_free(&e);
+	return data;
+}
+
+/* A crash after the copy id was recorded as being handed on. */
+static void
+crash_while_handing_on(const char *id, long ago)
+{
+	char err[QUEUE_ERR_MAX], *p;
+	struct timespec ts[2];
+	queue_t *q;
+
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_sent(q, id, err, sizeof(err)), QUEUE_OK);
+	queue_close(q);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= ago;
+	ts[1] = ts[0];
+	assert_true(asprintf(&p, "%s/sent/%s", conf->queue_dir, id) > 0);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	free(p);
+}
+
+static void
+test_interrupted(void **state)
+{
+	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], mark[200], *data, *nl, *args;
+	struct stat sb;
+	milt_msg_t *m;
+
+	/* Cut short, not yet back: it waits (not submitted, still there). */
+	data = one_copy("<cut@example.com>", id);
+	crash_while_handing_on(id, 0);
+	assert_int_equal(milt_queue_run(conf, NULL, 1), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	assert_int_equal(stat(argsfile, &sb), -1);
+	/* It comes back through the MTA with its mark: honoured, recorded,
+	 * and the next run removes it without submitting it again. */
+	assert_non_null(nl = strstr(data, "\r\n"));
+	*nl = '\0';
+	snprintf(mark, sizeof(mark), "%s", data + strlen(MILT_QUEUE_MARK) + 2);
+	free(data);
+	assert_non_null(m = milt_msg_new(conf, NULL));
+	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
+	assert_int_equal(milt_msg_add_rcpt(m, "p@plain.test"), 0);
+	assert_int_equal(milt_msg_add_header(m, MILT_QUEUE_MARK, mark), 0);
+	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
+	assert_int_equal(milt_msg_add_body(m, "x\r\n", 3), 0);
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	assert_string_equal(m->result.action, "reinjected");
+	milt_msg_free(m);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_int_equal(stat(argsfile, &sb), -1);          /* never submitted twice */
+
+	/* Cut short longer ago than the grace time, never back: again. */
+	free(one_copy("<cut2@example.com>", id));
+	crash_while_handing_on(id, 100000);
+	assert_int_equal(milt_queue_run(conf, NULL, 1), 1);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_non_null(args = unit_read_file(argsfile, NULL));
+	assert_non_null(strstr(args, "-- p@plain.test"));
+	free(args);
+	spool_clear();
+}
+
 int
 main(void)
 {
@@ -481,6 +707,10 @@ main(void)
 		cmocka_unit_test(test_no_split),
 		cmocka_unit_test(test_run_releases),
 		cmocka_unit_test(test_run_holdtime),
+		cmocka_unit_test(test_sent_again),
+		cmocka_unit_test(test_interrupted),
+		cmocka_unit_test(test_null_sender_outbound),
+		cmocka_unit_test(test_release),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
