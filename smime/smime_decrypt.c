@@ -26,6 +26,7 @@
 
 struct smime_decrypt {
 	int authenticated;
+	smime_limits_t limits;
 	smime_hdrs_t hdrs;
 	smime_err_t err;
 };
@@ -43,6 +44,13 @@ smime_decrypt_free(smime_decrypt_t *d)
 		return;
 	smime_hdrs_clear(&d->hdrs);
 	free(d);
+}
+
+void
+smime_decrypt_set_limits(smime_decrypt_t *d, unsigned max_parts, unsigned max_depth)
+{
+	d->limits.max_parts = max_parts;
+	d->limits.max_depth = max_depth;
 }
 
 int
@@ -202,7 +210,10 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 		return smime_err_crypto(&d->err, "decryption failed");
 	}
 	len = BIO_get_mem_data(mem, (char **)&p);
-	rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
+	/* what was hidden inside passes the same limits as what was not */
+	rc = smime_mime_check_mem(p, (size_t)(len > 0 ? len : 0), &d->limits, &d->err);
+	if (rc == SMIME_OK)
+		rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
 	if (rc == SMIME_OK && smime_write_all(out, arg, p + off, (size_t)len - off) != 0)
 		rc = smime_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
 	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
@@ -227,7 +238,7 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
 	if (body == NULL || lookup == NULL || out == NULL)
 		return smime_err_set(&d->err, SMIME_ERR_USAGE,
 		    "smime_decrypt_run needs a body, a key lookup and a writer");
-	rc = smime_in_load(content_headers, body, &in, &d->err);
+	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
 	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
 		rc = d->err.code;
 	if (rc == SMIME_OK)
