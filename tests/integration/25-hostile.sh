@@ -179,4 +179,16 @@ else
 	not_ok "MaximumRecipients=3: recipients 4 and 5 refused 452 4.5.3 ($n refused)"
 	diag_file "$M/rcpt.err" 8
 fi
+# The same inbound (from outside to local recipients).
+timeout 60 "$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
+    -o LogStderr=yes -o Syslog=no $GATE_OPTS -o MaximumRecipients=3 -t "$M/nul.eml" \
+    --from x@elsewhere.test --rcpt a@example.com --rcpt b@example.com --rcpt c@example.com \
+    --rcpt d@example.com --rcpt e@example.com --client 192.0.2.1 >"$M/rcptin.out" 2>"$M/rcptin.err"
+n=$(grep -c 'refused 452 4.5.3 Too many recipients' "$M/rcptin.err")
+if [ "$n" -eq 2 ] && grep -q 'to=<a@example.com>,<b@example.com>,<c@example.com>, .*action=pass' "$M/rcptin.err"; then
+	ok "inbound MaximumRecipients=3: recipients 4 and 5 refused 452 4.5.3, the message passed for 3"
+else
+	not_ok "inbound MaximumRecipients=3: recipients 4 and 5 refused 452 4.5.3 ($n refused)"
+	diag_file "$M/rcptin.err" 8
+fi
 done_testing
