@@ -431,3 +431,25 @@ dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen)
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
+
+int
+dir_cache_ping(dir_cache_t *c, char *err, size_t errlen)
+{
+	redisContext *ctx;
+	redisReply *r = NULL;
+	int up;
+
+	if (!c->redis)
+		return 1;
+	ctx = redisConnectWithTimeout(c->host, c->port, c->tv);
+	if (ctx != NULL && ctx->err == 0 && redisSetTimeout(ctx, c->tv) == REDIS_OK)
+		r = redisCommand(ctx, "PING");
+	up = r != NULL && r->type == REDIS_REPLY_STATUS;
+	if (!up)
+		snprintf(err, errlen, "%s: %s", c->name, ctx == NULL ? "out of memory"
+		    : ctx->errstr[0] ? ctx->errstr : r != NULL && r->str ? r->str : "no reply");
+	freeReplyObject(r);
+	if (ctx != NULL)
+		redisFree(ctx);
+	return up ? 0 : -1;
+}

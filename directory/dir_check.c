@@ -71,6 +71,16 @@ dir_check_free(dir_check_t *chk)
 	free(chk);
 }
 
+/* One more trust anchor; before the store is shared (dir_lookup.h). */
+int
+dir_check_trust_add(dir_check_t *chk, X509 *cert)
+{
+	int ok = X509_STORE_add_cert(chk->store, cert);
+
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
 int
 dir_check_is_ca(X509 *cert)
 {

@@ -1,21 +1,33 @@
 /*
  * dir_harvest.c: the harvested-certificates store (see dir_harvest.h).
  *
- * One file per (address, certificate): NAME = hex SHA-256 of the
- * normalised address, '-', hex SHA-256 of the certificate's DER, ".pem".
- * The file is a sequence of PEM blocks, written and read by OpenSSL's
+ * A record is a sequence of PEM blocks, written and read by OpenSSL's
  * PEM code: CERTIFICATE, then SMIME CAPABILITIES (the DER as announced,
  * when there was one) and SMIMEGATE SIGNING TIME (decimal seconds).
- * Writes go to a temporary file in the store, fsync'ed, then renamed.
  *
- * Threads: no state but the directory's name; files are replaced
- * atomically, so readers see the old or the new file.
+ * Files: one per (address, certificate), AH/CH.pem, where AH is the hex
+ * SHA-256 of the normalised address (a subdirectory, so a lookup reads
+ * only that address's files) and CH the hex SHA-256 of the certificate's
+ * DER.  Writes go to a temporary file, fsync'ed, then renamed.  Files of
+ * the old flat layout (AH-CH.pem) are moved into place on open.
+ *
+ * Redis: one hash per address, key PREFIX + AH, field CH, value the
+ * record (HSET / HGETALL).  One context, used under h->lock; a command
+ * that fails reconnects once, then the call fails (the lookup then says
+ * "unavailable": a certificate that may be there is never ignored).
+ *
+ * Threads: files are replaced atomically, so readers see the old or the
+ * new file; the Redis context is guarded by h->lock.
  */
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
+#include "util/util.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <hiredis/hiredis.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +39,19 @@
 #include <openssl/pem.h>
 
 #define HARVEST_MAX_FILES 64          /* per address: a bound, not a quota */
+#define HARVEST_FLAT_MAX  100000      /* old-layout files moved on open */
 #define HARVEST_MAX_FILE  (256 * 1024)
 #define PEM_CAPS "SMIME CAPABILITIES"
 #define PEM_TIME "SMIMEGATE SIGNING TIME"
 
 struct dir_harvest {
-	char *dir;
+	char *dir;                  /* the file store, or NULL for Redis */
+	char host[256];
+	int port;
+	char *prefix;
+	struct timeval tv;
+	pthread_mutex_t lock;       /* guards ctx */
+	redisContext *ctx;
 };
 
 static void
@@ -60,6 +79,32 @@ addr_hash(const char *address, char out[65])
 	return 0;
 }
 
+/* Moves the old flat layout's AH-CH.pem files to AH/CH.pem. */
+static void
+migrate_flat(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *from, *sub, *to;
+	int n = 0;
+
+	while (d != NULL && n++ < HARVEST_FLAT_MAX && (de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 64 + 1 + 64 + 4 || de->d_name[64] != '-')
+			continue;
+		from = sub = to = NULL;
+		if (asprintf(&from, "%s/%s", dir, de->d_name) >= 0
+		    && asprintf(&sub, "%s/%.64s", dir, de->d_name) >= 0
+		    && asprintf(&to, "%s/%s", sub, de->d_name + 65) >= 0
+		    && (mkdir(sub, 0700) == 0 || errno == EEXIST))
+			(void)rename(from, to);
+		free(from);
+		free(sub);
+		free(to);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
 dir_harvest_t *
 dir_harvest_open(const char *dir, char *err, size_t errlen)
 {
@@ -83,6 +128,34 @@ dir_harvest_open(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&h->lock, NULL);
+	migrate_flat(dir);
+	return h;
+}
+
+dir_harvest_t *
+dir_harvest_open_redis(const char *server, const char *prefix, int timeout_ms,
+    char *err, size_t errlen)
+{
+	dir_harvest_t *h = calloc(1, sizeof(*h));
+	const char *colon = server != NULL ? strrchr(server, ':') : NULL;
+
+	if (h == NULL || (h->prefix = strdup(prefix != NULL ? prefix : "")) == NULL) {
+		free(h);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	h->tv.tv_sec = timeout_ms / 1000;
+	h->tv.tv_usec = (timeout_ms % 1000) * 1000;
+	if (colon == NULL || colon == server || (size_t)(colon - server) >= sizeof(h->host)
+	    || (h->port = atoi(colon + 1)) <= 0 || h->port > 65535) {
+		snprintf(err, errlen, "harvest: Redis server \"%s\" is not host:port",
+		    server != NULL ? server : "");
+		dir_harvest_free(h);
+		return NULL;
+	}
+	memcpy(h->host, server, (size_t)(colon - server));
 	return h;
 }
 
@@ -91,8 +164,76 @@ dir_harvest_free(dir_harvest_t *h)
 {
 	if (h == NULL)
 		return;
+	if (h->ctx != NULL)
+		redisFree(h->ctx);
+	pthread_mutex_destroy(&h->lock);
+	free(h->prefix);
 	free(h->dir);
 	free(h);
+}
+
+/* ---- Redis (h->lock held) ---- */
+
+/* A command's reply, reconnecting once; NULL with err when Redis is down
+ * or answers an error. */
+static redisReply *
+redis_run(dir_harvest_t *h, char *err, size_t errlen, const char *fmt, ...)
+{
+	redisReply *r = NULL;
+	va_list ap;
+
+	for (int tries = 0; tries < 2 && r == NULL; tries++) {
+		if (h->ctx == NULL) {
+			h->ctx = redisConnectWithTimeout(h->host, h->port, h->tv);
+			if (h->ctx != NULL && (h->ctx->err != 0
+			    || redisSetTimeout(h->ctx, h->tv) != REDIS_OK)) {
+				snprintf(err, errlen, "harvest: Redis %s:%d: %s", h->host,
+				    h->port, h->ctx->errstr);
+				redisFree(h->ctx);
+				h->ctx = NULL;
+				return NULL;
+			}
+			if (h->ctx == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return NULL;
+			}
+		}
+		va_start(ap, fmt);
+		r = redisvCommand(h->ctx, fmt, ap);
+		va_end(ap);
+		if (r == NULL) {
+			snprintf(err, errlen, "harvest: Redis %s:%d: %s", h->host, h->port,
+			    h->ctx->errstr[0] ? h->ctx->errstr : "no reply");
+			redisFree(h->ctx);
+			h->ctx = NULL;
+		}
+	}
+	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "harvest: Redis: %.200s", r->str);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+int
+dir_harvest_ping(dir_harvest_t *h, char *err, size_t errlen)
+{
+	redisReply *r;
+
+	if (h == NULL || h->dir != NULL)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	r = redis_run(h, err, errlen, "PING");
+	pthread_mutex_unlock(&h->lock);
+	freeReplyObject(r);
+	return r != NULL ? 0 : -1;
+}
+
+int
+dir_harvest_is_redis(const dir_harvest_t *h)
+{
+	return h != NULL && h->dir == NULL;
 }
 
 static void
@@ -103,11 +244,10 @@ entry_clear(dir_harvest_entry_t *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Reads one file; 0 with e filled, -1 when unreadable or malformed. */
+/* Reads one record; 0 with e filled, -1 when unreadable or malformed. */
 static int
-read_entry(const char *path, dir_harvest_entry_t *e)
+read_bio(BIO *b, dir_harvest_entry_t *e)
 {
-	BIO *b = BIO_new_file(path, "rb");
 	char *name = NULL, *header = NULL;
 	unsigned char *data = NULL;
 	long len;
@@ -148,6 +288,18 @@ read_entry(const char *path, dir_harvest_entry_t *e)
 }
 
 static int
+read_entry(const char *path, dir_harvest_entry_t *e)
+{
+	return read_bio(BIO_new_file(path, "rb"), e);
+}
+
+static int
+read_mem(const char *data, size_t len, dir_harvest_entry_t *e)
+{
+	return len > HARVEST_MAX_FILE ? -1 : read_bio(BIO_new_mem_buf(data, (int)len), e);
+}
+
+static int
 write_entry(BIO *b, X509 *cert, const unsigned char *caps, size_t caps_len,
     time_t t)
 {
@@ -164,17 +316,116 @@ write_entry(BIO *b, X509 *cert, const unsigned char *caps, size_t caps_len,
 	return BIO_flush(b) == 1 ? 0 : -1;
 }
 
+/* The record for cert, in a new memory BIO. */
+static BIO *
+record_make(X509 *cert, const unsigned char *caps, size_t caps_len, time_t t)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+
+	if (b != NULL && write_entry(b, cert, caps, caps_len, t) != 0) {
+		BIO_free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+static int
+put_file(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
+    time_t signing_time, char *err, size_t errlen)
+{
+	char *sub = NULL, *path = NULL, *tmp = NULL, *data;
+	long len = BIO_get_mem_data(rec, &data);
+	dir_harvest_entry_t old;
+	int fd = -1, rc = -1;
+
+	if (asprintf(&sub, "%s/%s", h->dir, ah) < 0 || (sub != NULL
+	    && (asprintf(&path, "%s/%s.pem", sub, ch) < 0
+	    || asprintf(&tmp, "%s/.tmp-%s-XXXXXX", sub, ch) < 0))) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	if (mkdir(sub, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "harvest: %s: %s", sub, strerror(errno));
+		goto done;
+	}
+	if (read_entry(path, &old) == 0) {
+		int keep = old.signing_time >= signing_time;
+
+		entry_clear(&old);
+		if (keep) {
+			rc = 0;
+			goto done;
+		}
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		snprintf(err, errlen, "harvest: %s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (len <= 0 || util_write_all(fd, data, (size_t)len) != 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "harvest: cannot write %s", tmp);
+		goto done;
+	}
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errlen, "harvest: rename to %s: %s", path, strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	if (fd >= 0) {
+		close(fd);
+		if (rc != 0)
+			unlink(tmp);
+	}
+	free(sub);
+	free(path);
+	free(tmp);
+	return rc;
+}
+
+static int
+put_redis(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
+    time_t signing_time, char *err, size_t errlen)
+{
+	dir_harvest_entry_t old;
+	redisReply *r;
+	char *data;
+	long len = BIO_get_mem_data(rec, &data);
+	int rc = -1;
+
+	pthread_mutex_lock(&h->lock);
+	r = redis_run(h, err, errlen, "HGET %s%s %s", h->prefix, ah, ch);
+	if (r != NULL && r->type == REDIS_REPLY_STRING
+	    && read_mem(r->str, r->len, &old) == 0) {
+		int keep = old.signing_time >= signing_time;
+
+		entry_clear(&old);
+		if (keep) {
+			freeReplyObject(r);
+			pthread_mutex_unlock(&h->lock);
+			return 0;
+		}
+	}
+	if (r != NULL) {
+		freeReplyObject(r);
+		r = redis_run(h, err, errlen, "HSET %s%s %s %b", h->prefix, ah, ch,
+		    data, (size_t)(len > 0 ? len : 0));
+		rc = r != NULL ? 0 : -1;
+		freeReplyObject(r);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
 int
 dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
     const unsigned char *caps, size_t caps_len, time_t signing_time,
     char *err, size_t errlen)
 {
-	char ah[65], ch[65], *path = NULL, *tmp = NULL;
+	char ah[65], ch[65];
 	unsigned char md[32];
 	unsigned int mdlen;
-	dir_harvest_entry_t old;
-	BIO *b = NULL;
-	int fd = -1, rc = -1;
+	BIO *rec;
+	int rc;
 
 	if (h == NULL || address == NULL || cert == NULL ||
 	    strchr(address, '@') == NULL) {
@@ -186,50 +437,15 @@ dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
 		return -1;
 	}
 	hex(md, 32, ch);
-	if (asprintf(&path, "%s/%s-%s.pem", h->dir, ah, ch) < 0) {
-		path = NULL;
-		goto nomem;
+	if ((rec = record_make(cert, caps, caps_len, signing_time)) == NULL) {
+		ERR_clear_error();
+		snprintf(err, errlen, "harvest: cannot encode the certificate");
+		return -1;
 	}
-	if (read_entry(path, &old) == 0) {
-		int keep = old.signing_time >= signing_time;
-		entry_clear(&old);
-		if (keep) {
-			free(path);
-			return 0;
-		}
-	}
-	if (asprintf(&tmp, "%s/.tmp-%s-XXXXXX", h->dir, ah) < 0) {
-		tmp = NULL;
-		goto nomem;
-	}
-	if ((fd = mkstemp(tmp)) < 0) {
-		snprintf(err, errlen, "harvest: %s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	if ((b = BIO_new_fd(fd, BIO_NOCLOSE)) == NULL ||
-	    write_entry(b, cert, caps, caps_len, signing_time) != 0 ||
-	    fsync(fd) != 0) {
-		snprintf(err, errlen, "harvest: cannot write %s", tmp);
-		goto done;
-	}
-	if (rename(tmp, path) != 0) {
-		snprintf(err, errlen, "harvest: rename to %s: %s", path, strerror(errno));
-		goto done;
-	}
-	rc = 0;
-	goto done;
-nomem:
-	snprintf(err, errlen, "out of memory");
-done:
-	BIO_free(b);
-	if (fd >= 0) {
-		close(fd);
-		if (rc != 0)
-			unlink(tmp);
-	}
+	rc = h->dir != NULL ? put_file(h, ah, ch, rec, signing_time, err, errlen)
+	    : put_redis(h, ah, ch, rec, signing_time, err, errlen);
+	BIO_free(rec);
 	ERR_clear_error();
-	free(tmp);
-	free(path);
 	return rc;
 }
 
@@ -241,36 +457,34 @@ newest_first(const void *a, const void *b)
 	return (x->signing_time < y->signing_time) - (x->signing_time > y->signing_time);
 }
 
-int
-dir_harvest_get(dir_harvest_t *h, const char *address,
-    dir_harvest_entry_t **entries, size_t *n, char *err, size_t errlen)
+/* The files in the address's subdirectory. */
+static int
+get_file(dir_harvest_t *h, const char *ah, dir_harvest_entry_t *v, size_t *n,
+    char *err, size_t errlen)
 {
-	char ah[65], *path;
-	dir_harvest_entry_t *v;
+	char *sub, *path;
 	struct dirent *de;
 	DIR *d;
 
-	*entries = NULL;
-	*n = 0;
-	if (h == NULL || address == NULL || addr_hash(address, ah) != 0) {
-		snprintf(err, errlen, "harvest: bad arguments");
-		return -1;
-	}
-	if ((d = opendir(h->dir)) == NULL) {
-		snprintf(err, errlen, "harvest: %s: %s", h->dir, strerror(errno));
-		return -1;
-	}
-	if ((v = calloc(HARVEST_MAX_FILES, sizeof(*v))) == NULL) {
-		closedir(d);
+	if (asprintf(&sub, "%s/%s", h->dir, ah) < 0) {
 		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((d = opendir(sub)) == NULL) {
+		int e = errno;
+
+		free(sub);
+		if (e == ENOENT)
+			return 0;
+		snprintf(err, errlen, "harvest: %s/%s: %s", h->dir, ah, strerror(e));
 		return -1;
 	}
 	while (*n < HARVEST_MAX_FILES && (de = readdir(d)) != NULL) {
 		struct stat st;
 
-		if (strncmp(de->d_name, ah, 64) != 0 || de->d_name[64] != '-')
+		if (strlen(de->d_name) != 64 + 4 || strcmp(de->d_name + 64, ".pem") != 0)
 			continue;
-		if (asprintf(&path, "%s/%s", h->dir, de->d_name) < 0)
+		if (asprintf(&path, "%s/%s", sub, de->d_name) < 0)
 			continue;
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    st.st_size <= HARVEST_MAX_FILE && read_entry(path, &v[*n]) == 0)
@@ -278,9 +492,54 @@ dir_harvest_get(dir_harvest_t *h, const char *address,
 		free(path);
 	}
 	closedir(d);
-	if (*n == 0) {
-		free(v);
-		return 0;
+	free(sub);
+	return 0;
+}
+
+static int
+get_redis(dir_harvest_t *h, const char *ah, dir_harvest_entry_t *v, size_t *n,
+    char *err, size_t errlen)
+{
+	redisReply *r;
+
+	pthread_mutex_lock(&h->lock);
+	r = redis_run(h, err, errlen, "HGETALL %s%s", h->prefix, ah);
+	pthread_mutex_unlock(&h->lock);
+	if (r == NULL)
+		return -1;
+	for (size_t i = 1; r->type == REDIS_REPLY_ARRAY && i < r->elements
+	    && *n < HARVEST_MAX_FILES; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING
+		    && read_mem(r->element[i]->str, r->element[i]->len, &v[*n]) == 0)
+			(*n)++;
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+dir_harvest_get(dir_harvest_t *h, const char *address,
+    dir_harvest_entry_t **entries, size_t *n, char *err, size_t errlen)
+{
+	char ah[65];
+	dir_harvest_entry_t *v;
+	int rc;
+
+	*entries = NULL;
+	*n = 0;
+	if (h == NULL || address == NULL || addr_hash(address, ah) != 0) {
+		snprintf(err, errlen, "harvest: bad arguments");
+		return -1;
+	}
+	if ((v = calloc(HARVEST_MAX_FILES, sizeof(*v))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = h->dir != NULL ? get_file(h, ah, v, n, err, errlen)
+	    : get_redis(h, ah, v, n, err, errlen);
+	if (rc != 0 || *n == 0) {
+		dir_harvest_list_free(v, *n);
+		*n = 0;
+		return rc;
 	}
 	qsort(v, *n, sizeof(*v), newest_first);
 	*entries = v;

@@ -3,13 +3,16 @@
  * mail, kept durably so that the next outbound mail to that person is
  * encrypted, with the algorithms they announced.
  *
- * The store is a directory (StateDirectory/harvest, mode 0700).  Each
- * certificate is one file, named by the SHA-256 of the normalised address
- * (local part as is, domain lower-cased) and the certificate's own
- * SHA-256, holding the certificate and, when the signature carried them,
- * the sender's SMIMECapabilities (DER) and the signing time.  Writes are
- * atomic (temporary file, fsync, rename).  The same certificate harvested
- * again replaces its file when its signing time is newer.
+ * The store is a directory (StateDirectory/harvest, mode 0700), or Redis
+ * when gateways share it.  Each certificate is one record, found by the
+ * SHA-256 of the normalised address (local part as is, domain
+ * lower-cased) and the certificate's own SHA-256, holding the certificate
+ * and, when the signature carried them, the sender's SMIMECapabilities
+ * (DER) and the signing time.  In the directory, a subdirectory per
+ * address hash and a file per certificate, written atomically (temporary
+ * file, fsync, rename); in Redis, a hash per address.  The same
+ * certificate harvested again replaces its record when its signing time
+ * is newer.
  *
  * The store keeps what valid signatures carried; whoever uses a harvested
  * certificate still checks it (chain, validity, revocation, usage) at the
@@ -17,7 +20,7 @@
  *
  * Ownership and threads: dir_harvest_open() returns a handle freed with
  * dir_harvest_free(); one handle may be shared by threads (each call
- * works on files only).  Returned objects are new: the caller frees them
+ * works on files, or on the Redis context under the handle's lock).  Returned objects are new: the caller frees them
  * with dir_harvest_list_free().
  */
 #ifndef DIR_HARVEST_H
@@ -39,7 +42,16 @@ typedef struct dir_harvest_entry {
 
 /* Opens (creating, mode 0700) the store in dir.  NULL with err on failure. */
 dir_harvest_t *dir_harvest_open(const char *dir, char *err, size_t errlen);
+/* The store in Redis ("host:port"), hashes under key prefix; connects on
+ * first use.  NULL with err on bad settings. */
+dir_harvest_t *dir_harvest_open_redis(const char *server, const char *prefix,
+    int timeout_ms, char *err, size_t errlen);
 void dir_harvest_free(dir_harvest_t *h);
+/* 1 when the store is in Redis. */
+int dir_harvest_is_redis(const dir_harvest_t *h);
+/* For a Redis store, a PING: 0 when it answers, -1 with err.  0 for a
+ * directory. */
+int dir_harvest_ping(dir_harvest_t *h, char *err, size_t errlen);
 
 /*
  * Stores cert for address with the capabilities it announced (caps may be
@@ -52,8 +64,8 @@ int dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
 /*
  * Every certificate stored for address, newest signing time first, in a
  * new array of *n entries (NULL and 0 when there is none).  0, or -1
- * with err when the store cannot be read (an unreadable or malformed file
- * is skipped, not an error).
+ * with err when the store cannot be read (Redis down; an unreadable or
+ * malformed record is skipped, not an error).
  */
 int dir_harvest_get(dir_harvest_t *h, const char *address,
     dir_harvest_entry_t **entries, size_t *n, char *err, size_t errlen);

@@ -32,6 +32,7 @@ X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len);
 typedef struct dir_check dir_check_t;
 dir_check_t *dir_check_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_check_free(dir_check_t *chk);
+int dir_check_trust_add(dir_check_t *chk, X509 *cert);
 /*
  * DIR_OK when cert may be encrypted to for address now; DIR_NOTFOUND with
  * why when it is refused; DIR_ERR_UNAVAILABLE when its CRL cannot be had
@@ -60,6 +61,9 @@ dir_status_t dir_ldap_search(dir_ldap_t *d, const char *address,
 /* The filter for address from template: %s replaced by the escaped
  * address, %% by %.  malloc'ed, or NULL. */
 char *dir_ldap_filter(const char *tmpl, const char *address);
+/* One round trip (a base search of the base DN); DIR_OK when the server
+ * answers, else DIR_ERR_UNAVAILABLE with why. */
+dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
 /* Certificates of one attribute value (DER certificate or PKCS#7
  * certs-only, DER), pushed onto certs; the number pushed, or -1. */
 int dir_ldap_parse_value(const unsigned char *der, size_t len,
@@ -85,5 +89,8 @@ void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
     const char *source, char *note, size_t notelen);
 /* 0, or -1 with err. */
 int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
+/* Redis: a PING on a connection of its own (the pool's state aside):
+ * 0 up, -1 down with err; 1 for the in-process cache. */
+int dir_cache_ping(dir_cache_t *c, char *err, size_t errlen);
 
 #endif

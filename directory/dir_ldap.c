@@ -441,3 +441,42 @@ dir_ldap_search(dir_ldap_t *d, const char *address, STACK_OF(X509) **certs,
 		return DIR_ERR_UNAVAILABLE;
 	return DIR_OK;
 }
+
+dir_status_t
+dir_ldap_ping(dir_ldap_t *d, char *why, size_t len)
+{
+	struct timeval tv = { d->search_timeout, 0 };
+	char *attrs[] = { LDAP_NO_ATTRS, NULL };
+	ldap_slot_t *slot;
+	int rc = LDAP_OTHER;
+
+	if ((slot = pool_take(d)) == NULL) {
+		snprintf(why, len, "%s: every handle busy for %d s", d->name,
+		    d->search_timeout);
+		return DIR_ERR_UNAVAILABLE;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		LDAPMessage *res = NULL;
+
+		if (slot->ld == NULL && (rc = slot_open(d, slot, why, len)) != LDAP_SUCCESS) {
+			if (!down(rc))
+				break;
+			continue;
+		}
+		rc = ldap_search_ext_s(slot->ld, d->base, LDAP_SCOPE_BASE,
+		    "(objectClass=*)", attrs, 0, NULL, NULL, &tv, 1, &res);
+		ldap_msgfree(res);
+		/* An answer, even "no such object", is a round trip. */
+		if (rc == LDAP_SUCCESS || rc == LDAP_NO_SUCH_OBJECT
+		    || rc == LDAP_INSUFFICIENT_ACCESS) {
+			rc = LDAP_SUCCESS;
+			break;
+		}
+		snprintf(why, len, "%s: %s", d->name, ldap_err2string(rc));
+		slot_close(slot);
+		if (!down(rc))
+			break;
+	}
+	pool_give(d, slot);
+	return rc == LDAP_SUCCESS ? DIR_OK : DIR_ERR_UNAVAILABLE;
+}

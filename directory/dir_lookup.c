@@ -73,10 +73,20 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (l->harvest_dir != NULL && s->harvest_redis && (l->harvest =
+	    dir_harvest_open_redis(s->redis, s->harvest_prefix, s->redis_timeout_ms,
+	    err, errlen)) == NULL)
+		goto fail;
 	return l;
 fail:
 	dir_lookup_free(l);
 	return NULL;
+}
+
+int
+dir_lookup_trust_add(dir_lookup_t *l, X509 *cert)
+{
+	return dir_check_trust_add(l->chk, cert);
 }
 
 void
@@ -111,6 +121,30 @@ dir_lookup_harvest(dir_lookup_t *l)
 	h = l->harvest;
 	pthread_mutex_unlock(&l->hlock);
 	return h;
+}
+
+void
+dir_lookup_health(dir_lookup_t *l, dir_health_t *h)
+{
+	char why[256] = "";
+	dir_harvest_t *hv;
+
+	memset(h, 0, sizeof(*h));
+	h->directories = (int)l->ndirs;
+	for (size_t i = 0; i < l->ndirs; i++) {
+		if (dir_ldap_ping(l->dirs[i], why, sizeof(why)) == DIR_OK)
+			h->directories_up++;
+		else if (h->dir_why[0] == '\0')
+			snprintf(h->dir_why, sizeof(h->dir_why), "%s", why);
+	}
+	h->cache = dir_cache_ping(l->cache, h->cache_why, sizeof(h->cache_why));
+	hv = dir_lookup_harvest(l);
+	if (hv == NULL)
+		h->harvest = 2;
+	else if (!dir_harvest_is_redis(hv))
+		h->harvest = 1;
+	else
+		h->harvest = dir_harvest_ping(hv, h->harvest_why, sizeof(h->harvest_why));
 }
 
 size_t
@@ -233,8 +267,13 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 		l->harvest = dir_harvest_open(l->harvest_dir, err, sizeof(err));
 	h = l->harvest;
 	pthread_mutex_unlock(&l->hlock);
-	if (h == NULL || dir_harvest_get(h, addr, &v, &n, err, sizeof(err)) != 0)
+	if (h == NULL)
 		return 0;
+	if (dir_harvest_get(h, addr, &v, &n, err, sizeof(err)) != 0) {
+		/* A store that cannot answer may hold the certificate. */
+		snprintf(a->err, sizeof(a->err), "%s", err);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int r = judge(l, a, v[i].cert, NULL, addr, "harvested");
 		if (r < 0)

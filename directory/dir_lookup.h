@@ -71,6 +71,8 @@ typedef struct dir_settings {
 	long ttl_positive, ttl_negative;   /* seconds */
 	size_t mem_cache_size;      /* entries of the in-process cache */
 	const char *harvest_dir;    /* the harvest store ("": none) */
+	int harvest_redis;          /* keep it in Redis (redis) instead */
+	const char *harvest_prefix; /* its Redis keys' prefix */
 	dir_crl_fetch_fn crl_fetch; /* NULL: HTTP */
 	void *crl_fetch_arg;
 } dir_settings_t;
@@ -99,6 +101,9 @@ typedef struct dir_lookup dir_lookup_t;
 /* Reads the CA file and the bind password files; connects to nothing yet. */
 dir_lookup_t *dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_lookup_free(dir_lookup_t *l);
+/* Adds a trust anchor for the certificate checks (the embedded CA's root,
+ * issue 5); only before the lookup is shared with other threads. 0 or -1. */
+int dir_lookup_trust_add(dir_lookup_t *l, X509 *cert);
 
 /* The certificate for address; DIR_OK, DIR_NOTFOUND or an error; the
  * answer is filled in every case (release it with dir_answer_clear()). */
@@ -117,6 +122,22 @@ int dir_lookup_flush(dir_lookup_t *l, const char *address, char *err,
  * Owned by the lookup; shared by threads. */
 struct dir_harvest;
 struct dir_harvest *dir_lookup_harvest(dir_lookup_t *l);
+
+/* What dir_lookup_health() found, for /healthz. */
+typedef struct dir_health {
+	int directories;            /* configured */
+	int directories_up;         /* answered a round trip now */
+	int cache;                  /* 1 in-process, 0 Redis up, -1 Redis down */
+	int harvest;                /* 1 file store, 0 Redis up, -1 Redis down,
+	                               2 none */
+	char dir_why[256];          /* why a directory is down (the first) */
+	char cache_why[256];
+	char harvest_why[256];
+} dir_health_t;
+
+/* Checks every LDAP directory (a round trip each), the cache (Redis PING)
+ * and a harvest store in Redis (PING), each bounded by its timeouts. */
+void dir_lookup_health(dir_lookup_t *l, dir_health_t *h);
 
 /* How many LDAP directories are configured. */
 size_t dir_lookup_ndirs(const dir_lookup_t *l);

@@ -11,7 +11,11 @@
  * Freshness: the index remembers the directory's inode and st_mtim.  A
  * change made in the same timestamp tick as the scan would not show, so
  * an index scanned less than KEYSTORE_RACY_NS after the directory's mtime
- * is scanned again on next use ("racy", as git calls it).
+ * is scanned again on next use ("racy", as git calls it).  With the
+ * entries in LDAP (keystore_ldap.c) an index is used for the configured
+ * refresh time, and read again when an address missing from an index
+ * older than KEYSTORE_MISS_NS has entries in the directory (imported
+ * through another gateway; one search tells).
  */
 #include "keystore/keystore_int.h"
 
@@ -20,9 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 #define KEYSTORE_RACY_NS (2LL * 1000000000LL)
+#define KEYSTORE_MISS_NS (2LL * 1000000000LL)
 
 /* ---- opening ---- */
 
@@ -71,6 +77,7 @@ ks_release(keystore_t *ks)
 {
 	keystore_index_unref(ks->idx);
 	keystore_entry_free(ks->last);
+	keystore_ldap_free(ks->ldap);
 	OPENSSL_cleanse(ks->master, sizeof(ks->master));
 	OPENSSL_cleanse(ks->next, sizeof(ks->next));
 	free(ks->dir);
@@ -78,13 +85,35 @@ ks_release(keystore_t *ks)
 	free(ks);
 }
 
+/* The first index: the directory scanned, or the entries read from LDAP.
+ * An LDAP server that does not answer at start leaves an empty index
+ * marked stale (lookups then fail until it answers), unless a master key
+ * is to be made: never one without knowing that no entry needs the old. */
+static keystore_status_t
+ks_first_index(keystore_t *ks, int create, keystore_err_t *err)
+{
+	keystore_status_t rc;
+
+	if (ks->ldap == NULL)
+		return keystore_index_build(ks->dir, &ks->idx, err);
+	rc = keystore_index_build_ldap(ks->ldap, &ks->idx, err);
+	if (rc != KEYSTORE_ERR_IO || (create && access(ks->master_file, F_OK) != 0))
+		return rc;
+	if ((ks->idx = calloc(1, sizeof(*ks->idx))) == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	atomic_init(&ks->idx->refs, 1);
+	ks->stale = 1;
+	return KEYSTORE_OK;
+}
+
 keystore_t *
-keystore_open(const char *dir, const char *master_key_file, int flags,
-    keystore_err_t *err)
+keystore_open_ex(const char *dir, const char *master_key_file, int flags,
+    const keystore_ldap_settings_t *ldap, keystore_err_t *err)
 {
 	keystore_t *ks = calloc(1, sizeof(*ks));
 	struct stat st;
 	keystore_status_t rc;
+	int create = (flags & KEYSTORE_CREATE) != 0;
 
 	if (ks == NULL) {
 		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
@@ -92,16 +121,17 @@ keystore_open(const char *dir, const char *master_key_file, int flags,
 	}
 	if ((rc = ks_paths(ks, dir, master_key_file, err)) != KEYSTORE_OK)
 		goto fail;
-	if ((flags & KEYSTORE_CREATE) && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+	if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	/* A new master key only for an empty keystore: entries sealed under
 	 * a lost one must make noise, not become silently useless. */
 	if (keystore_dir_check(dir, &st, err) != KEYSTORE_OK
-	    || keystore_index_build(dir, &ks->idx, err) != KEYSTORE_OK
-	    || keystore_master_load(ks->master_file, (flags & KEYSTORE_CREATE)
-	    && ks->idx->n_entries == 0, ks->master, err) != KEYSTORE_OK
+	    || (ldap != NULL && keystore_ldap_new(ldap, &ks->ldap, err) != KEYSTORE_OK)
+	    || ks_first_index(ks, create, err) != KEYSTORE_OK
+	    || keystore_master_load(ks->master_file, create
+	    && ks->idx->n_entries == 0 && !ks->stale, ks->master, err) != KEYSTORE_OK
 	    || ks_locks(ks, err) != KEYSTORE_OK)
 		goto fail;
 	if (keystore_keys_load(ks, err) != KEYSTORE_OK) {
@@ -112,6 +142,13 @@ keystore_open(const char *dir, const char *master_key_file, int flags,
 fail:
 	ks_release(ks);
 	return NULL;
+}
+
+keystore_t *
+keystore_open(const char *dir, const char *master_key_file, int flags,
+    keystore_err_t *err)
+{
+	return keystore_open_ex(dir, master_key_file, flags, NULL, err);
 }
 
 void
@@ -148,6 +185,9 @@ index_fresh(const keystore_t *ks, const struct stat *st,
 		return 0;
 	if (ts_diff_ns(&idx->scanned_mono, mono) >= 0)
 		return 1;
+	if (ks->ldap != NULL)
+		return !ks->stale && ts_diff_ns(mono, &idx->scanned_mono)
+		    < keystore_ldap_refresh(ks->ldap) * 1000000000LL;
 	if (ks->stale || st->st_dev != idx->dir_st.st_dev
 	    || st->st_ino != idx->dir_st.st_ino
 	    || ts_diff_ns(&st->st_mtim, &idx->dir_st.st_mtim) != 0)
@@ -164,7 +204,9 @@ index_take(keystore_t *ks, const struct stat *st, const struct timespec *mono,
 	keystore_status_t rc;
 
 	if (!index_fresh(ks, st, mono)) {
-		if ((rc = keystore_index_build(ks->dir, &idx, err)) != KEYSTORE_OK)
+		rc = ks->ldap != NULL ? keystore_index_build_ldap(ks->ldap, &idx, err)
+		    : keystore_index_build(ks->dir, &idx, err);
+		if (rc != KEYSTORE_OK)
 			return rc;
 		keystore_index_unref(ks->idx);
 		ks->idx = idx;
@@ -205,6 +247,56 @@ keystore_touch(keystore_t *ks)
 	pthread_rwlock_wrlock(&ks->lock);
 	ks->stale = 1;
 	pthread_rwlock_unlock(&ks->lock);
+}
+
+int
+keystore_miss(keystore_t *ks, const keystore_index_t *idx, const char *address)
+{
+	struct timespec now;
+
+	if (ks->ldap == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ts_diff_ns(&now, &idx->scanned_mono) < KEYSTORE_MISS_NS)
+		return 0;
+	if (address != NULL && keystore_ldap_has(ks->ldap, address, NULL) == 0)
+		return 0;
+	keystore_touch(ks);
+	return 1;
+}
+
+keystore_status_t
+keystore_entry_store(keystore_t *ks, const keystore_entry_t *e,
+    keystore_err_t *err)
+{
+	if (ks->ldap != NULL)
+		return keystore_ldap_put(ks->ldap, e, err);
+	return keystore_entry_save(e, ks->dir, err);
+}
+
+void
+keystore_health(keystore_t *ks, keystore_health_t *h)
+{
+	keystore_index_t *idx = NULL;
+	keystore_err_t err;
+	unsigned char zero[KEYSTORE_MASTER_LEN] = { 0 };
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->backend, sizeof(h->backend), "%s", ks->ldap ? "ldap" : "file");
+	pthread_mutex_lock(&ks->master_lock);
+	h->master_loaded = CRYPTO_memcmp(ks->master, zero, sizeof(zero)) != 0;
+	pthread_mutex_unlock(&ks->master_lock);
+	if (ks->ldap != NULL && keystore_ldap_ping(ks->ldap, &err) != KEYSTORE_OK) {
+		snprintf(h->why, sizeof(h->why), "%s", err.msg);
+		return;
+	}
+	if (keystore_snapshot(ks, &idx, &err) != KEYSTORE_OK) {
+		snprintf(h->why, sizeof(h->why), "%s", err.msg);
+		return;
+	}
+	h->readable = 1;
+	h->entries = idx->n_entries;
+	keystore_index_unref(idx);
 }
 
 /* ---- lookups ---- */
@@ -277,7 +369,14 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
-	if ((n = keystore_index_find(idx, address, &slots)) == 0)
+	if ((n = keystore_index_find(idx, address, &slots)) == 0
+	    && keystore_miss(ks, idx, address)) {
+		keystore_index_unref(idx);
+		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+			return rc;
+		n = keystore_index_find(idx, address, &slots);
+	}
+	if (n == 0)
 		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
 	else if ((e = pick_signer(slots, n, why, sizeof(why))) == NULL)
 		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);

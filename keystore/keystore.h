@@ -74,6 +74,47 @@ typedef struct keystore_info {
  */
 keystore_t *keystore_open(const char *dir, const char *master_key_file,
     int flags, keystore_err_t *err);
+
+/*
+ * Entries kept in an LDAP directory (several gateways sharing one
+ * keystore): each entry, byte for byte what the file backend writes (the
+ * certificate, its chain, the key sealed with AES-256-GCM under the master
+ * key), is one value of attribute (default userPKCS12) of the employee's
+ * directory entry, found by filter with the entry's address.  The URL is
+ * RFC 4516's, as in LDAPDirectories:
+ *   ldap://host:port/BASE??SCOPE?FILTER?bindname=DN,x-bindpwfile=FILE
+ * (FILTER default (mail=%s), %25s in a URL).  The master key stays a file
+ * (the same on every gateway); dir still holds it by default, the lock
+ * file and the embedded CA.  An index read from the directory is used for
+ * refresh seconds, and read again at once when an address is not in it
+ * but its directory entry holds entries (one search tells; at most every
+ * two seconds), so an entry imported through one gateway is seen by the
+ * others.
+ */
+typedef struct keystore_ldap_settings {
+	const char *url;
+	const char *attribute;      /* NULL or "": userPKCS12 */
+	int timeout;                /* seconds, connect and each operation */
+	long refresh;               /* seconds */
+} keystore_ldap_settings_t;
+
+/* keystore_open() with the entries in LDAP when ldap is not NULL. */
+keystore_t *keystore_open_ex(const char *dir, const char *master_key_file,
+    int flags, const keystore_ldap_settings_t *ldap, keystore_err_t *err);
+
+/* What keystore_health() found. */
+typedef struct keystore_health {
+	int master_loaded;          /* the master key is in memory */
+	int readable;               /* the entries could be read now */
+	size_t entries;
+	char backend[8];            /* "file" or "ldap" */
+	char why[256];              /* when not readable */
+} keystore_health_t;
+
+/* Checks the keystore now: its entries readable (the directory scanned
+ * or, for LDAP, one round trip) and the master key loaded.  Never fails;
+ * the answer is in h. */
+void keystore_health(keystore_t *ks, keystore_health_t *h);
 void keystore_free(keystore_t *ks);
 
 /*

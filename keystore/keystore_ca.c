@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -473,7 +474,7 @@ escrow(keystore_ca_t *ca, X509 *cert, EVP_PKEY *key, keystore_err_t *err)
 	rc = keystore_entry_new(cert, chain, key, master, &e, err);
 	OPENSSL_cleanse(master, sizeof(master));
 	if (rc == KEYSTORE_OK)
-		rc = keystore_entry_save(e, ca->ks->dir, err);
+		rc = keystore_entry_store(ca->ks, e, err);
 	keystore_entry_free(e);
 	sk_X509_free(chain);
 	keystore_touch(ca->ks);
@@ -490,35 +491,113 @@ serial_hex(X509 *x)
 	return hex;
 }
 
+static int
+address_ok(const char *address)
+{
+	return address != NULL && strchr(address, '@') != NULL && strlen(address) <= 254
+	    && strpbrk(address, ",/\n\r ") == NULL;
+}
+
+/* issued/SERIAL.pem, the CA's record of x.  Under the lock. */
+static keystore_status_t
+record_issued(keystore_ca_t *ca, X509 *x, keystore_err_t *err)
+{
+	char *hex = serial_hex(x), *dir = keystore_path_join(ca->s.dir, "issued"), name[300];
+	keystore_status_t rc;
+
+	if (hex == NULL || dir == NULL)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	else {
+		snprintf(name, sizeof(name), "%s.pem", hex);
+		rc = save_cert(dir, name, x, err);
+	}
+	OPENSSL_free(hex);
+	free(dir);
+	return rc;
+}
+
 keystore_status_t
 keystore_ca_issue(keystore_ca_t *ca, const char *address,
     keystore_ca_profile_t profile, X509 **cert, keystore_err_t *err)
 {
 	EVP_PKEY *key;
 	X509 *x = NULL;
-	char *hex = NULL, name[300];
 	keystore_status_t rc;
 
-	if (address == NULL || strchr(address, '@') == NULL || strlen(address) > 254
-	    || strpbrk(address, ",/\n\r ") != NULL)
+	if (!address_ok(address))
 		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
 	pthread_mutex_lock(&ca->lock);
 	if ((key = keystore_ca_new_key(ca->s.key_type)) == NULL
-	    || (x = issue_cert(ca, address, profile, key)) == NULL
-	    || (hex = serial_hex(x)) == NULL)
+	    || (x = issue_cert(ca, address, profile, key)) == NULL)
 		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
-	else if ((rc = escrow(ca, x, key, err)) == KEYSTORE_OK) {
-		char *dir = keystore_path_join(ca->s.dir, "issued");
-
-		snprintf(name, sizeof(name), "%s.pem", hex);
-		rc = dir ? save_cert(dir, name, x, err)
-		    : keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
-		free(dir);
-	}
+	else if ((rc = escrow(ca, x, key, err)) == KEYSTORE_OK)
+		rc = record_issued(ca, x, err);
 	pthread_mutex_unlock(&ca->lock);
 	EVP_PKEY_free(key);
-	OPENSSL_free(hex);
+	if (rc == KEYSTORE_OK && cert != NULL)
+		*cert = x;
+	else
+		X509_free(x);
+	return rc;
+}
+
+/* The request in req (PEM, else DER), its signature verified. */
+static X509_REQ *
+csr_read(const unsigned char *req, size_t len, keystore_err_t *err)
+{
+	BIO *b = BIO_new_mem_buf(req, (int)len);
+	const unsigned char *p = req;
+	X509_REQ *r = NULL;
+	EVP_PKEY *pub;
+
+	if (len > 0 && len < 1024 * 1024 && b != NULL
+	    && (r = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL) {
+		ERR_clear_error();      /* not PEM: DER then */
+		r = d2i_X509_REQ(NULL, &p, (long)len);
+	}
+	BIO_free(b);
+	if (r == NULL) {
+		keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: not a PKCS#10 request");
+		return NULL;
+	}
+	if ((pub = X509_REQ_get0_pubkey(r)) == NULL || X509_REQ_verify(r, pub) != 1) {
+		keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: the request's signature "
+		    "does not verify");
+		X509_REQ_free(r);
+		return NULL;
+	}
+	if ((EVP_PKEY_is_a(pub, "RSA") && EVP_PKEY_get_bits(pub) < 2048)
+	    || (!EVP_PKEY_is_a(pub, "RSA") && !EVP_PKEY_is_a(pub, "EC"))) {
+		keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: the request's key must be "
+		    "RSA (2048 bits or more) or EC");
+		X509_REQ_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+keystore_status_t
+keystore_ca_issue_csr(keystore_ca_t *ca, const char *address,
+    keystore_ca_profile_t profile, const unsigned char *req, size_t len, X509 **cert,
+    keystore_err_t *err)
+{
+	X509_REQ *r;
+	X509 *x = NULL;
+	keystore_status_t rc;
+
+	if (!address_ok(address))
+		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
+		    address ? address : "(none)");
+	if ((r = csr_read(req, len, err)) == NULL)
+		return err->code;
+	pthread_mutex_lock(&ca->lock);
+	if ((x = issue_cert(ca, address, profile, X509_REQ_get0_pubkey(r))) == NULL)
+		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
+	else
+		rc = record_issued(ca, x, err);
+	pthread_mutex_unlock(&ca->lock);
+	X509_REQ_free(r);
 	if (rc == KEYSTORE_OK && cert != NULL)
 		*cert = x;
 	else

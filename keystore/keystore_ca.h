@@ -65,6 +65,14 @@ void keystore_ca_free(keystore_ca_t *ca);
  * escrows the key in the keystore.  *cert (may be NULL) gets it. */
 keystore_status_t keystore_ca_issue(keystore_ca_t *ca, const char *address,
     keystore_ca_profile_t profile, X509 **cert, keystore_err_t *err);
+/* Issues a certificate for address under profile to the key of an
+ * external PKCS#10 request (DER or PEM in req, len octets): its signature
+ * (proof of possession) must verify, an RSA key have 2048 bits at least;
+ * the request's subject and extensions are ignored (the CA names it as
+ * for keystore_ca_issue).  No key is escrowed.  *cert (may be NULL). */
+keystore_status_t keystore_ca_issue_csr(keystore_ca_t *ca, const char *address,
+    keystore_ca_profile_t profile, const unsigned char *req, size_t len, X509 **cert,
+    keystore_err_t *err);
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
 keystore_status_t keystore_ca_revoke(keystore_ca_t *ca, const char *serial,
     keystore_err_t *err);

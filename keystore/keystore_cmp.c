@@ -86,7 +86,7 @@ cmp_escrow(keystore_t *ks, OSSL_CMP_CTX *ctx, X509 *cert, EVP_PKEY *key,
 	rc = keystore_entry_new(cert, chain, key, master, &e, err);
 	OPENSSL_cleanse(master, sizeof(master));
 	if (rc == KEYSTORE_OK)
-		rc = keystore_entry_save(e, ks->dir, err);
+		rc = keystore_entry_store(ks, e, err);
 	keystore_entry_free(e);
 	sk_X509_pop_free(chain, X509_free);
 	keystore_touch(ks);

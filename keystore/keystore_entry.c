@@ -272,25 +272,40 @@ keystore_entry_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
 /* ---- its file ---- */
 
 keystore_status_t
-keystore_entry_save(const keystore_entry_t *e, const char *dir,
-    keystore_err_t *err)
+keystore_entry_encode(const keystore_entry_t *e, BIO **out, keystore_err_t *err)
 {
 	BIO *b = BIO_new(BIO_s_mem());
-	char *data;
-	long len;
 	int i, ok = b != NULL && PEM_write_bio_X509(b, e->cert);
-	keystore_status_t rc;
 
 	for (i = 0; ok && i < sk_X509_num(e->chain); i++)
 		ok = PEM_write_bio_X509(b, sk_X509_value(e->chain, i));
 	ok = ok && PEM_write_bio(b, KEYSTORE_KEY_PEM_NAME, "", e->sealed,
 	    (long)e->sealed_len) > 0;
-	if (!ok || (len = BIO_get_mem_data(b, &data)) <= 0) {
+	if (!ok) {
 		BIO_free(b);
 		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
-		    "%s/%s: cannot encode the entry", dir, e->file);
+		    "%s: cannot encode the entry", e->file);
 	}
-	rc = keystore_file_write(dir, e->file, data, (size_t)len, 0, NULL, err);
+	*out = b;
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_entry_save(const keystore_entry_t *e, const char *dir,
+    keystore_err_t *err)
+{
+	BIO *b;
+	char *data;
+	long len;
+	keystore_status_t rc;
+
+	if ((rc = keystore_entry_encode(e, &b, err)) != KEYSTORE_OK)
+		return rc;
+	if ((len = BIO_get_mem_data(b, &data)) <= 0)
+		rc = keystore_err_set(err, KEYSTORE_ERR_CRYPTO,
+		    "%s/%s: cannot encode the entry", dir, e->file);
+	else
+		rc = keystore_file_write(dir, e->file, data, (size_t)len, 0, NULL, err);
 	BIO_free(b);
 	return rc;
 }
@@ -356,6 +371,25 @@ parse_blocks(keystore_entry_t *e, BIO *b, const char *path, keystore_err_t *err)
 	return KEYSTORE_OK;
 }
 
+/* Parses an entry's bytes into e; where names them in messages. */
+static keystore_status_t
+entry_parse(keystore_entry_t *e, const unsigned char *data, size_t len,
+    const char *where, keystore_err_t *err)
+{
+	keystore_status_t rc;
+	BIO *b;
+
+	if (len > KEYSTORE_ENTRY_MAX)
+		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: %zu bytes, more than %ld", where, len, KEYSTORE_ENTRY_MAX);
+	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", where);
+	else if ((rc = parse_blocks(e, b, where, err)) == KEYSTORE_OK)
+		rc = entry_describe(e, where, KEYSTORE_ERR_CORRUPT, err);
+	BIO_free(b);
+	return rc;
+}
+
 /* Reads path into e. */
 static keystore_status_t
 entry_read(keystore_entry_t *e, const char *path, keystore_err_t *err)
@@ -363,18 +397,32 @@ entry_read(keystore_entry_t *e, const char *path, keystore_err_t *err)
 	unsigned char *data;
 	size_t len;
 	keystore_status_t rc;
-	BIO *b;
 
 	if ((rc = keystore_file_read(path, KEYSTORE_ENTRY_MAX, &data, &len, err))
 	    != KEYSTORE_OK)
 		return rc;
-	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", path);
-	else if ((rc = parse_blocks(e, b, path, err)) == KEYSTORE_OK)
-		rc = entry_describe(e, path, KEYSTORE_ERR_CORRUPT, err);
-	BIO_free(b);
+	rc = entry_parse(e, data, len, path, err);
 	OPENSSL_free(data);
 	return rc;
+}
+
+keystore_status_t
+keystore_entry_parse(const unsigned char *data, size_t len, const char *where,
+    keystore_entry_t **entry, keystore_err_t *err)
+{
+	keystore_entry_t *e = calloc(1, sizeof(*e));
+	keystore_status_t rc;
+
+	if (e == NULL || (e->chain = sk_X509_new_null()) == NULL)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", where);
+	else
+		rc = entry_parse(e, data, len, where, err);
+	if (rc != KEYSTORE_OK) {
+		keystore_entry_free(e);
+		return rc;
+	}
+	*entry = e;
+	return KEYSTORE_OK;
 }
 
 keystore_status_t

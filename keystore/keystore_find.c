@@ -26,30 +26,41 @@ entry_matches(const keystore_entry_t *e, const X509_NAME *issuer,
 	return 0;
 }
 
+/* The entry matching in idx, or NULL. */
+static const keystore_entry_t *
+find_in(const keystore_index_t *idx, const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid)
+{
+	for (size_t i = 0; i < idx->n_entries; i++)
+		if (entry_matches(idx->entries[i], issuer, serial, skid))
+			return idx->entries[i];
+	return NULL;
+}
+
 keystore_status_t
 keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
     const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, EVP_PKEY **key,
     X509 **cert, keystore_err_t *err)
 {
+	const keystore_entry_t *e;
 	keystore_index_t *idx;
 	keystore_status_t rc;
-	size_t i;
 
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
-	rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
-	    "no escrowed key for that recipient");
-	for (i = 0; i < idx->n_entries; i++) {
-		const keystore_entry_t *e = idx->entries[i];
-
-		if (!entry_matches(e, issuer, serial, skid))
-			continue;
-		if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
-		    && cert != NULL) {
-			X509_up_ref(e->cert);
-			*cert = e->cert;
-		}
-		break;
+	if ((e = find_in(idx, issuer, serial, skid)) == NULL && keystore_miss(ks, idx, NULL)) {
+		keystore_index_unref(idx);
+		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+			return rc;
+		e = find_in(idx, issuer, serial, skid);
+	}
+	if (e == NULL)
+		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+		    "no escrowed key for that recipient");
+	else if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
+	    && cert != NULL) {
+		X509_up_ref(e->cert);
+		*cert = e->cert;
 	}
 	keystore_index_unref(idx);
 	return rc;

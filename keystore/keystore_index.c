@@ -200,6 +200,44 @@ keystore_index_build(const char *dir, keystore_index_t **out, keystore_err_t *er
 	return KEYSTORE_OK;
 }
 
+struct ldap_add {
+	keystore_index_t *idx;
+	size_t cap;
+};
+
+static int
+ldap_add(keystore_entry_t *e, void *arg)
+{
+	struct ldap_add *a = arg;
+
+	return add_entry(a->idx, e, &a->cap);
+}
+
+keystore_status_t
+keystore_index_build_ldap(keystore_ldap_t *kl, keystore_index_t **out,
+    keystore_err_t *err)
+{
+	keystore_index_t *idx = calloc(1, sizeof(*idx));
+	struct ldap_add a = { idx, 0 };
+	keystore_status_t rc;
+
+	if (idx == NULL)
+		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	atomic_init(&idx->refs, 1);
+	clock_gettime(CLOCK_REALTIME, &idx->scanned);
+	clock_gettime(CLOCK_MONOTONIC, &idx->scanned_mono);
+	if ((rc = keystore_ldap_scan(kl, ldap_add, &a, err)) == KEYSTORE_OK
+	    && sort_index(idx) != 0)
+		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		    keystore_ldap_name(kl));
+	if (rc != KEYSTORE_OK) {
+		keystore_index_unref(idx);
+		return rc;
+	}
+	*out = idx;
+	return KEYSTORE_OK;
+}
+
 size_t
 keystore_index_find(const keystore_index_t *idx, const char *address,
     const keystore_slot_t **first)

@@ -12,6 +12,7 @@
  *   keystore_find.c    the key for a CMS RecipientInfo (issuer and serial,
  *                      or subject key identifier)
  *   keystore_rekey.c   the master keys in use, and their rotation
+ *   keystore_ldap.c    the entries kept in an LDAP directory instead of files
  *
  * Ownership: an entry belongs to the index that loaded it (or to the one
  * caller that made it, for an import).  An index is immutable once built
@@ -29,6 +30,8 @@
 #include <sys/types.h>
 
 #include "keystore/keystore.h"
+
+typedef struct keystore_ldap keystore_ldap_t;   /* keystore_ldap.c */
 
 #define KEYSTORE_MASTER_LEN   32
 #define KEYSTORE_FP_LEN       32          /* SHA-256 */
@@ -116,6 +119,12 @@ keystore_status_t keystore_entry_new(X509 *cert, STACK_OF(X509) *chain,
 /* Loads the file name in dir. */
 keystore_status_t keystore_entry_load(const char *dir, const char *name,
     keystore_entry_t **entry, keystore_err_t *err);
+/* Parses an entry from its bytes (the file's); where names them. */
+keystore_status_t keystore_entry_parse(const unsigned char *data, size_t len,
+    const char *where, keystore_entry_t **entry, keystore_err_t *err);
+/* The entry's bytes (the file's), in a new memory BIO. */
+keystore_status_t keystore_entry_encode(const keystore_entry_t *entry,
+    BIO **out, keystore_err_t *err);
 /* Writes entry to dir atomically. */
 keystore_status_t keystore_entry_save(const keystore_entry_t *entry,
     const char *dir, keystore_err_t *err);
@@ -148,11 +157,38 @@ typedef struct keystore_index {
 /* Scans dir; a new index with one reference. */
 keystore_status_t keystore_index_build(const char *dir, keystore_index_t **idx,
     keystore_err_t *err);
+/* The same from the entries in the directory kl. */
+keystore_status_t keystore_index_build_ldap(keystore_ldap_t *kl,
+    keystore_index_t **idx, keystore_err_t *err);
 keystore_index_t *keystore_index_ref(keystore_index_t *idx);
 void keystore_index_unref(keystore_index_t *idx);
 /* The slots for address (newest first): *first and the count. */
 size_t keystore_index_find(const keystore_index_t *idx, const char *address,
     const keystore_slot_t **first);
+
+/* ---- entries in LDAP (keystore_ldap.c) ---- */
+
+keystore_status_t keystore_ldap_new(const keystore_ldap_settings_t *s,
+    keystore_ldap_t **kl, keystore_err_t *err);
+void keystore_ldap_free(keystore_ldap_t *kl);
+/* Calls add once per entry every employee's entry holds; add takes the
+ * entry (returns 0) or fails (-1: out of memory). */
+keystore_status_t keystore_ldap_scan(keystore_ldap_t *kl,
+    int (*add)(keystore_entry_t *e, void *arg), void *arg, keystore_err_t *err);
+/* Stores e in the directory entry of its first address that has one,
+ * replacing a value for the same certificate. */
+keystore_status_t keystore_ldap_put(keystore_ldap_t *kl,
+    const keystore_entry_t *e, keystore_err_t *err);
+/* Whether the directory entry for address holds entries: 1 yes, 0 no
+ * (or no such person), -1 with err when the directory cannot say. */
+int keystore_ldap_has(keystore_ldap_t *kl, const char *address,
+    keystore_err_t *err);
+/* One round trip (a base search of the base DN): KEYSTORE_OK when the
+ * directory answers. */
+keystore_status_t keystore_ldap_ping(keystore_ldap_t *kl, keystore_err_t *err);
+/* Seconds an index built from the directory is used before a new scan. */
+long keystore_ldap_refresh(const keystore_ldap_t *kl);
+const char *keystore_ldap_name(const keystore_ldap_t *kl);
 
 /* ---- keys in use and master key rotation (keystore_rekey.c) ---- */
 
@@ -186,6 +222,7 @@ struct keystore {
 	int stale;                     /* we imported: scan again */
 	pthread_mutex_t import_lock;   /* one import at a time; guards last */
 	keystore_entry_t *last;        /* the last import, for its info */
+	keystore_ldap_t *ldap;         /* entries in LDAP; NULL: in dir */
 };
 
 /* The current index (rebuilt first if the directory changed), with a
@@ -194,6 +231,16 @@ keystore_status_t keystore_snapshot(keystore_t *ks, keystore_index_t **idx,
     keystore_err_t *err);
 /* Marks the index stale after a change made through ks. */
 void keystore_touch(keystore_t *ks);
+/* With the entries in LDAP and idx older than a moment, when address (if
+ * not NULL) has entries in the directory or the directory cannot say:
+ * marks the index stale and returns 1, so that the caller looks again (an
+ * entry imported through another gateway).  Else 0.  An address without
+ * entries costs one search, not a reading of the whole directory. */
+int keystore_miss(keystore_t *ks, const keystore_index_t *idx,
+    const char *address);
+/* Stores a new or resealed entry where ks keeps them (dir or LDAP). */
+keystore_status_t keystore_entry_store(keystore_t *ks,
+    const keystore_entry_t *entry, keystore_err_t *err);
 
 /* ---- shared by the embedded CA and the CMP client (keystore_ca.c) ---- */
 #include "keystore/keystore_ca.h"

@@ -105,7 +105,7 @@ store_entries(keystore_t *ks, STACK_OF(X509) *match, STACK_OF(X509) *rest,
 		if (rc == KEYSTORE_ERR_INPUT)       /* no address: skip it */
 			continue;
 		if (rc == KEYSTORE_OK)
-			rc = keystore_entry_save(e, ks->dir, err);
+			rc = keystore_entry_store(ks, e, err);
 		if (rc != KEYSTORE_OK) {
 			keystore_entry_free(e);
 			break;

@@ -188,7 +188,7 @@ rekey_entry(keystore_t *ks, const keystore_entry_t *e,
 	if (rc == KEYSTORE_OK && strcmp(ne->file, e->file) != 0)
 		rc = keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: file name and certificate disagree", ks->dir, e->file);
-	if (rc == KEYSTORE_OK && (rc = keystore_entry_save(ne, ks->dir, err)) == KEYSTORE_OK)
+	if (rc == KEYSTORE_OK && (rc = keystore_entry_store(ks, ne, err)) == KEYSTORE_OK)
 		(*done)++;
 	keystore_entry_free(ne);
 	return rc;

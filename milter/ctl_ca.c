@@ -4,6 +4,9 @@
  *   ca init                      make the root and the issuing CA
  *   ca issue [--profile P] ADDR  P: sign, encrypt or external (default);
  *                                the key is generated and escrowed
+ *   ca issue [--profile P] --csr FILE ADDR
+ *                                to the key of a PKCS#10 request (not
+ *                                escrowed, not published)
  *   ca revoke SERIAL             and a new CRL
  *   ca list                      serial, address, not after, status
  *   ca crl [--out FILE]          a new CRL (DER) now
@@ -33,33 +36,66 @@ list_one(const keystore_ca_cert_t *c, void *arg)
 	return 0;
 }
 
+/* The whole file (a PKCS#10 request), malloc'ed; NULL when unreadable. */
+static unsigned char *
+read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf = fp != NULL ? malloc(1024 * 1024) : NULL;
+
+	*len = buf != NULL ? fread(buf, 1, 1024 * 1024, fp) : 0;
+	if (fp != NULL)
+		fclose(fp);
+	if (buf != NULL && (*len == 0 || *len == 1024 * 1024)) {
+		free(buf);
+		buf = NULL;
+	}
+	return buf;
+}
+
 static int
 ca_issue(keystore_ca_t *ca, int argc, char **argv, const milt_conf_t *conf)
 {
 	keystore_ca_profile_t p = KEYSTORE_CA_EXTERNAL;
 	keystore_err_t err;
+	keystore_status_t st;
 	X509 *x = NULL;
+	const char *csr = NULL;
+	unsigned char *req = NULL;
+	size_t len = 0;
 	char why[512];
-	int i = 1;
+	int i;
 
-	if (argc == 4 && strcmp(argv[1], "--profile") == 0) {
-		if (strcmp(argv[2], "sign") == 0)
+	for (i = 1; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+		if (strcmp(argv[i], "--csr") == 0)
+			csr = argv[i + 1];
+		else if (strcmp(argv[i], "--profile") != 0)
+			break;
+		else if (strcmp(argv[i + 1], "sign") == 0)
 			p = KEYSTORE_CA_SIGN;
-		else if (strcmp(argv[2], "encrypt") == 0)
+		else if (strcmp(argv[i + 1], "encrypt") == 0)
 			p = KEYSTORE_CA_ENCRYPT;
-		else if (strcmp(argv[2], "external") != 0) {
+		else if (strcmp(argv[i + 1], "external") != 0) {
 			fprintf(stderr, "smimectl: ca issue: profile sign, encrypt or external\n");
 			return 2;
 		}
-		i = 3;
 	}
-	if (argc != i + 1) {
-		fprintf(stderr, "smimectl: ca issue: want [--profile P] ADDRESS\n");
+	if (argc != i + 1 || argv[i][0] == '-') {
+		fprintf(stderr, "smimectl: ca issue: want [--profile P] [--csr FILE] ADDRESS\n");
 		return 2;
 	}
-	if (keystore_ca_issue(ca, argv[i], p, &x, &err) != KEYSTORE_OK)
+	if (csr != NULL && (req = read_file(csr, &len)) == NULL) {
+		fprintf(stderr, "smimectl: ca issue: cannot read %s\n", csr);
+		return 1;
+	}
+	st = csr != NULL ? keystore_ca_issue_csr(ca, argv[i], p, req, len, &x, &err)
+	    : keystore_ca_issue(ca, argv[i], p, &x, &err);
+	free(req);
+	if (st != KEYSTORE_OK)
 		return ca_fail("issue", &err);
-	if (p != KEYSTORE_CA_SIGN && milt_ca_publish(conf, argv[i], x, why, sizeof(why)) != 0)
+	/* Published when the key is escrowed here: the gateway can decrypt. */
+	if (p != KEYSTORE_CA_SIGN && csr == NULL
+	    && milt_ca_publish(conf, argv[i], x, why, sizeof(why)) != 0)
 		fprintf(stderr, "smimectl: ca issue: issued, not published: %s\n", why);
 	PEM_write_X509(stdout, x);
 	X509_free(x);

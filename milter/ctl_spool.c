@@ -9,6 +9,7 @@
 #include "milter/ctl_spool.h"
 #include "milter/milt_queue.h"
 #include "queue/queue.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,14 +84,38 @@ cmd_show(queue_t *q, const char *id)
 	return n < 0 ? err_out("read error") : 0;
 }
 
-/* A held copy goes to active/ with a mark, then leaves hold/. */
+/* The released entry's data: the mark line, then the held message,
+ * copied in chunks. */
+struct release_arg {
+	const queue_entry_t *e;
+	const char *mark;
+};
+
+static int
+release_writer(int fd, void *arg)
+{
+	const struct release_arg *a = arg;
+	char buf[16384];
+	long long off = 0, n;
+	int len = snprintf(buf, sizeof(buf), "%s: %s\r\n", MILT_QUEUE_MARK, a->mark);
+
+	if (util_write_all(fd, buf, (size_t)len) != 0)
+		return -1;
+	while ((n = queue_entry_read(a->e, off, buf, sizeof(buf))) > 0) {
+		if (util_write_all(fd, buf, (size_t)n) != 0)
+			return -1;
+		off += n;
+	}
+	return n < 0 || off != a->e->body_len ? -1 : 0;
+}
+
+/* A held copy is replaced by its marked successor in active/, under the
+ * same ID (queue_succeed(): a crash in between cannot send it twice). */
 static int
 cmd_release(queue_t *q, const milt_conf_t *conf, const char *id)
 {
-	char err[QUEUE_ERR_MAX], nid[QUEUE_ID_MAX], mac[65];
+	char err[QUEUE_ERR_MAX], mac[65], mark[QUEUE_ID_MAX + 70];
 	queue_entry_t e;
-	char *data = NULL;
-	size_t hlen;
 	int rc = 1;
 
 	if (conf->reinject_keylen == 0)
@@ -101,29 +126,21 @@ cmd_release(queue_t *q, const milt_conf_t *conf, const char *id)
 		queue_entry_free(&e);
 		return err_out("not held; the gateway hands active copies on by itself");
 	}
-	queue_new_id(nid);
-	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, nid, e.sender,
+	snprintf(err, sizeof(err), "%s: no mark", id);
+	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, e.sender,
 	    (const char *const *)e.rcpts, e.nrcpts, mac) == 0) {
-		hlen = strlen(MILT_QUEUE_MARK) + strlen(nid) + 70;
-		if ((data = malloc(hlen + (size_t)e.body_len)) != NULL) {
-			hlen = (size_t)snprintf(data, hlen, "%s: %s %s\r\n", MILT_QUEUE_MARK, nid, mac);
-			if (queue_entry_read(&e, 0, data + hlen, (size_t)e.body_len) == e.body_len) {
-				queue_env_t env = { e.sender, (const char *const *)e.rcpts, e.nrcpts,
-					"released", "released by the operator", e.origin };
+		queue_env_t env = { e.sender, (const char *const *)e.rcpts, e.nrcpts,
+			"released", "released by the operator", e.origin };
+		struct release_arg ra = { &e, mark };
 
-				if (queue_put(q, &env, data, hlen + (size_t)e.body_len, QUEUE_ACTIVE,
-				    nid, err, sizeof(err)) == QUEUE_OK &&
-				    queue_remove(q, id, err, sizeof(err)) == QUEUE_OK)
-					rc = 0;
-			} else
-				snprintf(err, sizeof(err), "%s: read error", id);
-		}
+		snprintf(mark, sizeof(mark), "%s %s", id, mac);
+		if (queue_succeed(q, id, &env, release_writer, &ra, err, sizeof(err)) == QUEUE_OK)
+			rc = 0;
 	}
-	free(data);
 	queue_entry_free(&e);
 	if (rc != 0)
 		return err_out(err);
-	printf("%s: released as %s\n", id, nid);
+	printf("%s: released\n", id);
 	return 0;
 }
 

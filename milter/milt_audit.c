@@ -5,6 +5,7 @@
  * seconds and rotates it past AuditRotateSize.
  */
 #include "milter/milt_audit.h"
+#include "milter/milt_queue.h"
 #include "milter/milt_policy.h"
 #include "milter/milt_log.h"
 #include "audit/audit.h"
@@ -188,6 +189,33 @@ record_one(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
 	return 0;
 }
 
+/* Issue 6b: recipients split off and held, or refused by policy, are
+ * not in the transaction any more; one record each, while the message is
+ * known (copies handed on are recorded when they come back). */
+static int
+record_dropped(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
+{
+	const char *rcpt, *why;
+	int held;
+
+	if (rec->action == AUDIT_REJECTED || rec->action == AUDIT_TEMPFAILED)
+		return 0;               /* the whole message was refused: recorded */
+	rec->certs = NULL;
+	rec->ncerts = 0;
+	rec->algorithms = NULL;
+	rec->nalgorithms = 0;
+	rec->rule = NULL;
+	for (size_t k = 0; milt_queue_dropped(m, k, &rcpt, &held, &why); k++) {
+		rec->rcpt = rcpt;
+		rec->action = held ? AUDIT_HELD : AUDIT_REJECTED;
+		rec->reason = why[0] ? why : NULL;
+		if (record_one(ma, m, rec, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
 milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errlen)
 {
@@ -219,5 +247,5 @@ milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errle
 		if (record_one(ma, m, &rec, err, errlen) != 0)
 			return -1;
 	}
-	return 0;
+	return record_dropped(ma, m, &rec, err, errlen);
 }

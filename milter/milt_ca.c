@@ -26,6 +26,8 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#define PORTAL_CLIENTS 1024           /* addresses remembered at once */
+
 struct milt_ca_http {
 	keystore_ca_t *ca;
 	struct event_base *base;
@@ -40,6 +42,14 @@ struct milt_ca_http {
 	keystore_t *ks;
 	char pickup_dir[4096];
 	int max_failures;
+	/* Failed pickups per client address, over all links. */
+	struct portal_client {
+		char addr[64];
+		int failures;
+		time_t since;          /* start of its window; 0: free slot */
+	} clients[PORTAL_CLIENTS];
+	int client_max;
+	long client_window;
 };
 
 void
@@ -259,6 +269,74 @@ portal_p12(struct evhttp_request *req, milt_ca_http_t *h, const char *address,
 	return 0;
 }
 
+/* Copies the request body (n < size of body) out of libevent's buffer,
+ * cleansing every chunk of it before it is drained and freed. */
+static int
+take_body(struct evbuffer *in, char *body, size_t n)
+{
+	struct evbuffer_iovec v[16];
+	int k = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 16);
+	size_t off = 0;
+
+	if (k < 0 || k > 16)
+		return -1;
+	for (int i = 0; i < k && off < n; i++) {
+		size_t c = v[i].iov_len < n - off ? v[i].iov_len : n - off;
+
+		memcpy(body + off, v[i].iov_base, c);
+		OPENSSL_cleanse(v[i].iov_base, c);
+		off += c;
+	}
+	evbuffer_drain(in, n);
+	return off == n ? 0 : -1;
+}
+
+/* Frees the parsed form, its values (the password) cleansed first. */
+static void
+kv_clear(struct evkeyvalq *kv)
+{
+	struct evkeyval *e;
+
+	TAILQ_FOREACH(e, kv, next)
+		if (e->value != NULL)
+			OPENSSL_cleanse(e->value, strlen(e->value));
+	evhttp_clear_headers(kv);
+}
+
+/*
+ * Failed pickups (wrong password, a locked, used or unknown link) per
+ * client address, over all links: PickupClientMaxFailures within
+ * PickupClientWindow and that address is refused (429) until its window
+ * ends.  A fixed table; when full, the oldest window makes room.  Only
+ * the HTTP thread touches it.
+ */
+static struct portal_client *
+portal_client(milt_ca_http_t *h, struct evhttp_request *req, time_t now)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct portal_client *c, *oldest = &h->clients[0];
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (conn != NULL)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	if (addr == NULL)
+		addr = (char *)"?";
+	for (size_t i = 0; i < PORTAL_CLIENTS; i++) {
+		c = &h->clients[i];
+		if (c->since != 0 && now - c->since >= h->client_window)
+			c->since = 0;      /* its window is over */
+		if (c->since != 0 && strcmp(c->addr, addr) == 0)
+			return c;
+		if (c->since < oldest->since)
+			oldest = c;
+	}
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
+	oldest->failures = 0;
+	oldest->since = now;
+	return oldest;
+}
+
 /* POST /pickup: t, password, legacy. */
 static void
 portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
@@ -269,9 +347,16 @@ portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
 	struct evkeyvalq kv;
 	const char *t, *pw, *legacy;
 	enum milt_pickup_status st = MILT_PICKUP_GONE;
+	struct portal_client *client = portal_client(h, req, time(NULL));
 
 	TAILQ_INIT(&kv);
-	if (n >= sizeof(body) || evbuffer_remove(in, body, n) != (int)n) {
+	if (client->failures >= h->client_max) {
+		evbuffer_drain(in, n);
+		portal_text(req, 429, "Too Many Requests",
+		    "Too many failed attempts from your address: try again later.");
+		return;
+	}
+	if (n >= sizeof(body) || take_body(in, body, n) != 0) {
 		portal_text(req, 413, "Too Large", "Request too large.");
 		return;
 	}
@@ -288,8 +373,10 @@ portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
 		}
 	}
 	OPENSSL_cleanse(body, sizeof(body));
-	evhttp_clear_headers(&kv);
+	kv_clear(&kv);
 	free(addr);
+	if (st == MILT_PICKUP_WRONG || st == MILT_PICKUP_LOCKED || st == MILT_PICKUP_GONE)
+		client->failures++;
 	switch (st) {
 	case MILT_PICKUP_OK:
 		return;
@@ -413,6 +500,8 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
 	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", conf->pickup_dir);
 	h->max_failures = (int)conf->pickup_max_failures;
+	h->client_max = (int)conf->pickup_client_max_failures;
+	h->client_window = (long)conf->pickup_client_window;
 	h->ks = ks;
 	h->pipe[0] = h->pipe[1] = -1;
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->ca_http_listen), conf->ca_http_listen);

@@ -27,6 +27,8 @@
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
@@ -51,6 +53,9 @@ static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
 /* Embedded CA (issue 5); the order is keystore_ca_keytype_t's. */
 static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
+/* Where the keystore's entries live (issue 10). */
+static const char *const ks_backend_names[] = { "file", "ldap", NULL };
+static const char *const harvest_store_names[] = { "file", "redis", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -131,7 +136,7 @@ static const conf_key_t conf_keys[] = {
 	{ "ReinjectCommand", T_STR, "/usr/sbin/sendmail -G -i", OFF(reinject_command), 0, 0, NULL },
 	{ "ReinjectKeyFile", T_PATH, "", OFF(reinject_key_file), 0, 0, NULL },
 	{ "QueueRunInterval", T_INT, "30", OFF(queue_run_interval), 1, 3600, NULL },
-	{ "HoldTime", T_INT, "432000", OFF(hold_time), 60, 31536000, NULL },
+	{ "HoldTime", T_INT, "432000", OFF(hold_time), 1, 31536000, NULL },
 	/* Operations (issue 10) */
 	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
 	/* Limits (issue 9). */
@@ -141,7 +146,7 @@ static const conf_key_t conf_keys[] = {
 	{ "MaximumHeaders", T_INT, "1000", OFF(max_headers), 10, 100000, NULL },
 	{ "MaximumRecipients", T_INT, "1000", OFF(max_recipients), 1, 100000, NULL },
 	/* Embedded CA and its HTTP endpoint (issue 5) */
-	{ "CertificateAuthority", T_BOOL, "no", OFF(ca_enable), 0, 0, NULL },
+	{ "CertificateAuthority", T_BOOL, "yes", OFF(ca_enable), 0, 0, NULL },
 	{ "CADirectory", T_PATH, "", OFF(ca_dir), 0, 0, NULL },
 	{ "CAKeyType", T_ENUM, "rsa-2048", OFF(ca_key_type), 0, 0, ca_keytype_names },
 	{ "CAValidityDays", T_INT, "365", OFF(ca_days), 1, 3650, NULL },
@@ -165,6 +170,19 @@ static const conf_key_t conf_keys[] = {
 	{ "PickupDirectory", T_PATH, "", OFF(pickup_dir), 0, 0, NULL },
 	{ "PickupLifetime", T_INT, "604800", OFF(pickup_lifetime), 1, 31536000, NULL },
 	{ "PickupMaxFailures", T_INT, "5", OFF(pickup_max_failures), 1, 100, NULL },
+	{ "PickupClientMaxFailures", T_INT, "20", OFF(pickup_client_max_failures), 1, 100000, NULL },
+	{ "PickupClientWindow", T_INT, "3600", OFF(pickup_client_window), 1, 604800, NULL },
+	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL },
+	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL },
+	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL },
+	/* Several gateways sharing state (issue 10): the keystore in LDAP */
+	{ "KeystoreBackend", T_ENUM, "file", OFF(keystore_backend), 0, 0, ks_backend_names },
+	{ "KeystoreLDAP", T_STR, "", OFF(keystore_ldap), 0, 0, NULL },
+	{ "KeystoreLDAPAttribute", T_STR, "userPKCS12", OFF(keystore_ldap_attr), 0, 0, NULL },
+	{ "KeystoreLDAPRefresh", T_INT, "60", OFF(keystore_ldap_refresh), 1, 86400, NULL },
+	{ "KeystoreLDAPTimeout", T_INT, "10", OFF(keystore_ldap_timeout), 1, 300, NULL },
+	{ "HarvestStore", T_ENUM, "file", OFF(harvest_store), 0, 0, harvest_store_names },
+	{ "RedisHarvestPrefix", T_STR, "smimegate:harvest:", OFF(redis_harvest_prefix), 0, 0, NULL },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -622,6 +640,8 @@ conf_finish_lookup(milt_conf_t *c, char *err, size_t errlen)
 		.ttl_positive = (long)c->cache_positive_ttl,
 		.ttl_negative = (long)c->cache_negative_ttl,
 		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
+		.harvest_redis = c->harvest_store == 1,
+		.harvest_prefix = c->redis_harvest_prefix,
 	};
 
 	if (urls == NULL || harvest == NULL)
@@ -768,6 +788,31 @@ conf_ca_finish(milt_conf_t *c, char *err, size_t errlen)
 	return 0;
 }
 
+int
+milt_conf_trust_ca(milt_conf_t *c)
+{
+	static const char *const names[] = { "root.crt", "issuing.crt" };
+	int n = 0;
+
+	if (!c->ca_enable || c->ca_dir == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *path = path_under(c->ca_dir, names[i]);
+		FILE *fp = path != NULL ? fopen(path, "r") : NULL;
+		X509 *x = fp != NULL ? PEM_read_X509(fp, NULL, NULL, NULL) : NULL;
+
+		if (x != NULL && (c->lookup == NULL || dir_lookup_trust_add(c->lookup, x) == 0)
+		    && (c->trust == NULL || smime_trust_add(c->trust, x) == 0))
+			n++;
+		X509_free(x);
+		if (fp != NULL)
+			fclose(fp);
+		free(path);
+	}
+	ERR_clear_error();
+	return n;
+}
+
 static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
@@ -814,10 +859,22 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (c->harvest_store == 1 && *c->redis_server == '\0') {
+		conf_key_find("HarvestStore", &idx);
+		errf(err, errlen, src->set_at[idx], "HarvestStore: redis needs RedisServer");
+		return -1;
+	}
 	if (conf_finish_lookup(c, err, errlen) != 0)
 		return -1;
+	(void)milt_conf_trust_ca(c);
 	if (conf_finish_queue(c, err, errlen) != 0)
 		return -1;
+	if (c->keystore_backend == MILT_KEYSTORE_LDAP && *c->keystore_ldap == '\0') {
+		conf_key_find("KeystoreBackend", &idx);
+		errf(err, errlen, src->set_at[idx],
+		    "KeystoreBackend: ldap needs KeystoreLDAP (the directory's URL)");
+		return -1;
+	}
 	return conf_load_policy(c, src, err, errlen);
 }
 

@@ -35,6 +35,9 @@ typedef struct milt_net {
 	unsigned prefix;
 } milt_net_t;
 
+/* KeystoreBackend's values. */
+enum { MILT_KEYSTORE_FILE = 0, MILT_KEYSTORE_LDAP = 1 };
+
 typedef struct milt_conf {
 	int refs;
 	char *file;                    /* where it was read from, or NULL */
@@ -141,13 +144,26 @@ typedef struct milt_conf {
 	char *cmp_reference;           /* CMPReference */
 	char *cmp_secret_file;         /* CMPSecretFile */
 	long long cmp_timeout;         /* CMPTimeout, seconds */
-	char *enroll_smtp;             /* EnrollmentSMTP ("" = no enrollment) */
+	char *enroll_smtp;             /* EnrollmentSMTP ("" = through the spool) */
 	char *enroll_sender;           /* EnrollmentSender */
 	long long enroll_timeout;      /* EnrollmentTimeout, seconds */
 	char *portal_url;              /* PortalURL (default http://CAHTTPListen) */
 	char *pickup_dir;              /* PickupDirectory */
 	long long pickup_lifetime;     /* PickupLifetime, seconds */
 	long long pickup_max_failures; /* PickupMaxFailures */
+	long long pickup_client_max_failures; /* PickupClientMaxFailures */
+	long long pickup_client_window; /* PickupClientWindow (seconds) */
+	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
+	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
+	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
+	/* Several gateways sharing state (issue 10) */
+	int keystore_backend;          /* KeystoreBackend: MILT_KEYSTORE_* */
+	char *keystore_ldap;           /* KeystoreLDAP, the directory's URL */
+	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
+	long long keystore_ldap_refresh; /* KeystoreLDAPRefresh, seconds */
+	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
+	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
+	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
@@ -176,6 +192,13 @@ int milt_conf_is_internal_text(const milt_conf_t *conf, const char *addr);
 void milt_conf_print(const milt_conf_t *conf, FILE *fp);
 /* Prints the value of one key; -1 when there is no such key. */
 int milt_conf_print_key(const milt_conf_t *conf, const char *name, FILE *fp);
+/* The embedded CA (issue 5): with CertificateAuthority, its root and
+ * issuing certificates in CADirectory, when there, become trust anchors of
+ * the certificate lookup and of inbound verification, so that what it
+ * issues is trusted without TrustAnchorFile.  milt_conf_load() does it;
+ * smimegate calls it again after making the CA on its first start, before
+ * the configuration is shared.  How many certificates were added. */
+int milt_conf_trust_ca(milt_conf_t *conf);
 /* The names of all keys, NULL-terminated (for docs checks). */
 const char *const *milt_conf_key_names(void);
 

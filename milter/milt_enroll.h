@@ -5,7 +5,9 @@
  * generated and escrowed, a certificate issued and published (harvest
  * store, cache), an invitation with a one-time pickup link (milt_pickup.h)
  * and, to the sender, a notice with the PKCS#12 password, both through
- * EnrollmentSMTP (milt_smtp.h).  Any failure is the caller's tempfail:
+ * EnrollmentSMTP (milt_smtp.h) or, when that is empty, queued in the
+ * durable spool for ReinjectCommand (milt_queue_outbox()).  Any failure
+ * is the caller's tempfail:
  * the message is never delivered in clear.
  *
  * The CA is the daemon's, installed once at start (milt_enroll_install);
@@ -20,11 +22,15 @@
 
 void milt_enroll_install(keystore_ca_t *ca);
 
-/* 1 when recipient rcpt of m can be enrolled now (CA installed, and an
- * EnrollmentSMTP to send the invitation through). */
+/* 1 when recipients of m can be enrolled now (CA installed or CMPServer,
+ * and EnrollmentSMTP or a re-injection key to send the invitation). */
 int milt_enroll_possible(const milt_msg_t *m);
 
-/* Enrolls rcpt: 0 with *cert (the caller's), or -1 (logged). */
+/* Enrolls rcpt: 0 with *cert (the caller's); -1 failed (logged: the
+ * caller tempfails); 1 refused by the abuse limits (logged:
+ * EnrollmentMaxPerSender a day per envelope sender, counted in memory;
+ * EnrollmentAllowDomains, EnrollmentDenyDomains): as if there were no CA,
+ * the policy's fallback applies. */
 int milt_enroll_rcpt(const milt_msg_t *m, const char *rcpt, X509 **cert);
 
 /* Employees (LocalDomains) without a key, when CAEnrollEmployees: 1 when

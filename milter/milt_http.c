@@ -1,10 +1,15 @@
 /*
  * milt_http.c: /healthz and /metrics over evhttp (see milt_http.h).
  * One event base, one thread; milt_http_close() breaks its loop.
+ * /healthz checks each part now, on that thread (each check bounded by
+ * its own timeouts): an LDAP round trip per directory, a Redis PING, the
+ * keystore read and its master key loaded, a file made in the spool and
+ * the queue.
  */
 #include "milter/milt_http.h"
 #include "milter/milt_metrics.h"
 #include "directory/dir_lookup.h"
+#include "keystore/keystore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <json-c/json.h>
 
 struct milt_http {
 	struct event_base *base;
@@ -30,38 +36,8 @@ struct milt_http {
 	int started, stop;
 	milt_conf_get_fn get;
 	int audit_open;
+	keystore_t *ks;             /* the daemon's, for its health; not owned */
 };
-
-/* 1 when host:port accepts a TCP connection within 300 ms. */
-static int
-tcp_up(const char *hostport)
-{
-	char host[256], *colon;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	struct pollfd pfd;
-	int fd, ok = 0, soerr = 0;
-	socklen_t len = sizeof(soerr);
-
-	snprintf(host, sizeof(host), "%s", hostport);
-	if ((colon = strrchr(host, ':')) == NULL)
-		return 0;
-	*colon = '\0';
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-		return 0;
-	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0)) >= 0) {
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			ok = 1;
-		else if (errno == EINPROGRESS) {
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			ok = poll(&pfd, 1, 300) == 1 &&
-			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0;
-		}
-		close(fd);
-	}
-	freeaddrinfo(ai);
-	return ok;
-}
 
 static long
 spool_depth(const char *dir)
@@ -78,13 +54,135 @@ spool_depth(const char *dir)
 	return n;
 }
 
-/* One component: name, state, and whether it counts against health. */
+/* 1 when a file can be made (and is removed) in dir: writable for real,
+ * not only by its mode (a read-only or full file system fails). */
 static int
-part(struct evbuffer *b, int *first, const char *name, const char *state, int needed_down)
+dir_writable(const char *dir, char *why, size_t len)
 {
-	evbuffer_add_printf(b, "%s\"%s\":\"%s\"", *first ? "" : ",", name, state);
-	*first = 0;
+	char path[4096];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/.healthz.XXXXXX", dir) >= (int)sizeof(path)) {
+		snprintf(why, len, "%s: path too long", dir);
+		return 0;
+	}
+	if ((fd = mkstemp(path)) < 0) {
+		snprintf(why, len, "%s: %s", dir, strerror(errno));
+		return 0;
+	}
+	close(fd);
+	unlink(path);
+	return 1;
+}
+
+/* One component: its state (the top-level "name":"state" pair), details
+ * (may be NULL; taken), and whether it is required and down. */
+static int
+part(json_object *top, json_object *details, const char *name,
+    const char *state, json_object *detail, int needed_down)
+{
+	json_object_object_add(top, name, json_object_new_string(state));
+	if (detail != NULL)
+		json_object_object_add(details, name, detail);
 	return needed_down;
+}
+
+static json_object *
+detail_new(const char *why)
+{
+	json_object *d = json_object_new_object();
+
+	if (why != NULL && *why != '\0')
+		json_object_object_add(d, "error", json_object_new_string(why));
+	return d;
+}
+
+/* The directories, the cache and the harvest store.  *optional_down is
+ * set when only the cache (not needed: lookups go to the directories) is
+ * down. */
+static int
+check_lookup(milt_conf_t *c, json_object *top, json_object *det, int *optional_down)
+{
+	dir_health_t dh;
+	json_object *d;
+	int bad = 0;
+
+	if (c->lookup == NULL) {
+		part(top, det, "directory", "none", NULL, 0);
+		part(top, det, "cache", "none", NULL, 0);
+		return 0;
+	}
+	dir_lookup_health(c->lookup, &dh);
+	if (dh.directories == 0)
+		part(top, det, "directory", "none", NULL, 0);
+	else {
+		d = detail_new(dh.dir_why);
+		json_object_object_add(d, "configured", json_object_new_int(dh.directories));
+		json_object_object_add(d, "answering", json_object_new_int(dh.directories_up));
+		bad |= part(top, det, "directory", dh.directories_up == dh.directories
+		    ? "up" : "down", d, dh.directories_up != dh.directories);
+	}
+	if (dh.cache == 1)
+		part(top, det, "cache", "in-process", NULL, 0);
+	else {
+		part(top, det, "cache", dh.cache == 0 ? "up" : "down",
+		    detail_new(dh.cache_why), 0);
+		*optional_down |= dh.cache != 0;
+	}
+	if (dh.harvest == 1)
+		part(top, det, "harvest", "file", NULL, 0);
+	else if (dh.harvest <= 0)
+		bad |= part(top, det, "harvest", dh.harvest == 0 ? "up" : "down",
+		    detail_new(dh.harvest_why), dh.harvest != 0);
+	return bad;
+}
+
+static int
+check_keystore(milt_http_t *h, milt_conf_t *c, json_object *top, json_object *det)
+{
+	keystore_health_t kh;
+	json_object *d;
+	int up;
+
+	if (h->ks == NULL) {
+		up = access(c->keystore_dir, R_OK | X_OK) == 0;
+		return part(top, det, "keystore", up ? "up" : "down", NULL, !up);
+	}
+	keystore_health(h->ks, &kh);
+	up = kh.readable && kh.master_loaded;
+	d = detail_new(!kh.master_loaded ? "no master key loaded" : kh.why);
+	json_object_object_add(d, "backend", json_object_new_string(kh.backend));
+	json_object_object_add(d, "entries", json_object_new_int64((int64_t)kh.entries));
+	json_object_object_add(d, "master_key", json_object_new_boolean(kh.master_loaded));
+	return part(top, det, "keystore", up ? "up" : "down", d, !up);
+}
+
+/* The body spool, and the durable queue when it exists. */
+static int
+check_spools(milt_conf_t *c, json_object *top, json_object *det)
+{
+	char why[512] = "", sub[4096];
+	json_object *d;
+	long depth;
+	int up, bad;
+
+	up = dir_writable(c->spool_dir, why, sizeof(why));
+	d = detail_new(why);
+	json_object_object_add(d, "depth", json_object_new_int64(spool_depth(c->spool_dir)));
+	bad = part(top, det, "spool", up ? "up" : "down", d, !up);
+	if (*c->queue_dir == '\0' || access(c->queue_dir, F_OK) != 0)
+		return bad | part(top, det, "queue", "none", NULL, 0);
+	why[0] = '\0';
+	snprintf(sub, sizeof(sub), "%s/tmp", c->queue_dir);
+	up = dir_writable(access(sub, F_OK) == 0 ? sub : c->queue_dir, why, sizeof(why));
+	d = detail_new(why);
+	snprintf(sub, sizeof(sub), "%s/active", c->queue_dir);
+	depth = spool_depth(sub);
+	json_object_object_add(d, "active", json_object_new_int64(depth < 0 ? 0 : depth));
+	snprintf(sub, sizeof(sub), "%s/hold", c->queue_dir);
+	depth = spool_depth(sub);
+	json_object_object_add(d, "hold", json_object_new_int64(depth < 0 ? 0 : depth));
+	return bad | part(top, det, "queue", up ? "up" : "down", d, !up);
 }
 
 static void
@@ -92,38 +190,37 @@ on_healthz(struct evhttp_request *req, void *arg)
 {
 	milt_http_t *h = arg;
 	milt_conf_t *c = h->get();
+	json_object *top = json_object_new_object(), *det = json_object_new_object();
 	struct evbuffer *b = evbuffer_new();
-	int bad = 0, first = 1, ks, sp, au;
+	int bad = 0, optional_down = 0, au;
+	const char *text;
 
-	if (b == NULL || c == NULL) {
+	if (b == NULL || c == NULL || top == NULL || det == NULL) {
 		evhttp_send_error(req, 503, "no configuration");
 		if (b != NULL)
 			evbuffer_free(b);
+		json_object_put(top);
+		json_object_put(det);
+		if (c != NULL)
+			milt_conf_unref(c);
 		return;
 	}
-	evbuffer_add_printf(b, "{");
-	if (c->lookup == NULL || dir_lookup_ndirs(c->lookup) == 0)
-		part(b, &first, "directory", "none", 0);
-	else
-		bad |= part(b, &first, "directory", milt_metrics_directory_down() ? "down" : "up",
-		    milt_metrics_directory_down());
-	if (*c->redis_server == '\0')
-		part(b, &first, "cache", "in-process", 0);
-	else {
-		int up = tcp_up(c->redis_server);
-		bad |= part(b, &first, "cache", up ? "up" : "down", !up);
-	}
-	ks = access(c->keystore_dir, R_OK | X_OK) == 0;
-	bad |= part(b, &first, "keystore", ks ? "up" : "down", !ks);
-	sp = access(c->spool_dir, W_OK | X_OK) == 0;
-	bad |= part(b, &first, "spool", sp ? "up" : "down", !sp);
+	bad |= check_lookup(c, top, det, &optional_down);
+	bad |= check_keystore(h, c, top, det);
+	bad |= check_spools(c, top, det);
 	if (!c->audit)
-		part(b, &first, "audit", "disabled", 0);
+		part(top, det, "audit", "disabled", NULL, 0);
 	else {
 		au = h->audit_open && access(c->audit_dir, W_OK | X_OK) == 0;
-		bad |= part(b, &first, "audit", au ? "up" : "down", !au);
+		bad |= part(top, det, "audit", au ? "up" : "down", NULL, !au);
 	}
-	evbuffer_add_printf(b, ",\"status\":\"%s\"}\n", bad ? "unhealthy" : "ok");
+	json_object_object_add(top, "status", json_object_new_string(bad ? "unhealthy"
+	    : optional_down ? "degraded" : "ok"));
+	json_object_object_add(top, "details", det);
+	text = json_object_to_json_string_ext(top,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	evbuffer_add_printf(b, "%s\n", text);
+	json_object_put(top);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "application/json");
 	evhttp_send_reply(req, bad ? 503 : 200, bad ? "Service Unavailable" : "OK", b);
@@ -171,8 +268,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 milt_http_t *
-milt_http_open(const char *listen, milt_conf_get_fn get, int audit_open,
-    char *err, size_t errlen)
+milt_http_open(const char *listen, milt_conf_get_fn get, keystore_t *ks,
+    int audit_open, char *err, size_t errlen)
 {
 	char host[256] = "127.0.0.1", *colon;
 	const char *port = listen;
@@ -187,6 +284,7 @@ milt_http_open(const char *listen, milt_conf_get_fn get, int audit_open,
 		return NULL;
 	}
 	h->get = get;
+	h->ks = ks;
 	h->audit_open = audit_open;
 	if ((h->base = event_base_new()) == NULL || (h->http = evhttp_new(h->base)) == NULL) {
 		snprintf(err, errlen, "HTTPListen: cannot set up libevent");

@@ -201,6 +201,8 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+	} else if (r->what == MILT_DO_DISCARD) {
+		rc = SMFIS_DISCARD;     /* issue 6b: every copy is in our spool */
 	}
 	milt_msg_log(m);
 	milt_metrics_message(r->direction, r->action);
@@ -342,6 +344,7 @@ mlfi_eom(SMFICTX *ctx)
 	if (conn == NULL || (m = conn->msg) == NULL)
 		return tempfail(ctx, NULL, "end of message without message context");
 	msg_take_qid(ctx, m);
+	m->defer_commit = 1;
 	r = milt_msg_process(m);
 	if (apply_delrcpts(ctx, m) != 0)
 		milt_msg_tempfail(m, "the MTA refused to drop recipients");
@@ -349,6 +352,12 @@ mlfi_eom(SMFICTX *ctx)
 	    && (apply_headers(ctx, m, r) != 0
 	    || (r->what == MILT_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
 		milt_msg_tempfail(m, "the MTA refused the changes");
+	/* Issue 6b: the copies of the other groups are written (fsync'ed) as
+	 * the last step before the answer, after the kept group's changes
+	 * went to the MTA: a crash before this loses no copy (the client is
+	 * tempfailed), and the window in which one can be sent twice is this
+	 * answer's round trip (smimegate(8), CRASHES AND DUPLICATES). */
+	milt_queue_commit(m);
 	return msg_answer(ctx, conn);
 }
 

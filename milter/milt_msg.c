@@ -302,6 +302,21 @@ milt_msg_pass(milt_msg_t *m, const char *action, const char *fmt, ...)
  * errors answer as OnInternalError says; the reason goes to the log only,
  * never to the client.
  */
+/* The reply to a policy refusal names who and why (issue 6b: every
+ * recipient refused), on one line of printable ASCII without '%'. */
+static void
+policy_reply(milt_result_t *r, const char *reason)
+{
+	size_t k;
+
+	if (strncmp(reason, "policy: ", 8) == 0)
+		reason += 8;
+	k = (size_t)snprintf(r->reply, sizeof(r->reply), "Delivery refused by policy: ");
+	for (; *reason != '\0' && k + 1 < sizeof(r->reply); reason++)
+		r->reply[k++] = *reason >= 0x20 && *reason < 0x7f && *reason != '%' ? *reason : ' ';
+	r->reply[k] = '\0';
+}
+
 void
 milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
@@ -366,7 +381,7 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 	case MILT_FAIL_POLICY:
 		r->rcode = "550";
 		r->xcode = "5.7.1";
-		snprintf(r->reply, sizeof(r->reply), "Delivery refused by policy");
+		policy_reply(r, reason);
 		break;
 	default:
 		r->rcode = "550";
@@ -409,15 +424,18 @@ milt_msg_process(milt_msg_t *m)
 	else if (milt_queue_mark(m))
 		;                       /* issue 6b: our own copy, re-injected */
 	else if (strcmp(r->direction, "outbound") == 0) {
-		if (milt_queue_split(m) == 0)
+		if (milt_queue_split(m) == 0) {
 			milt_outbound_process(m);
+			milt_queue_respool(m);  /* issue 6b: held in our spool */
+		}
 	} else
 		milt_inbound_process(m);
 	/* Our result header is ours alone, whichever way the mail goes. */
 	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
 	    && milt_result_strip(r, m->conf->result_header) != 0)
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
-	milt_queue_commit(m);       /* issue 6b: copies durable before the answer */
+	if (!m->defer_commit)
+		milt_queue_commit(m);   /* issue 6b: copies durable before the answer */
 	return r;
 }
 

@@ -38,7 +38,10 @@ typedef enum milt_do {
 	MILT_DO_REPLACE,            /* replace Content-* headers and body */
 	MILT_DO_REJECT,             /* 5xx */
 	MILT_DO_TEMPFAIL,           /* 4xx: the MTA keeps it and retries */
-	MILT_DO_HOLD                /* the MTA's hold queue; reason says why (issue 6) */
+	MILT_DO_HOLD,               /* the MTA's hold queue; reason says why (issue 6) */
+	MILT_DO_DISCARD             /* accepted and dropped by the MTA: every
+	                               recipient's copy is in our spool (held,
+	                               or a notice to the sender) (issue 6b) */
 } milt_do_t;
 
 #define MILT_RESULT_HDRS 4
@@ -100,6 +103,8 @@ typedef struct milt_msg {
 	int over_limit;             /* enum milt_limit: which limit, when not the size */
 	milt_result_t result;
 	int no_split;               /* issue 6b: never split (offline -t, copies) */
+	int defer_commit;           /* issue 6b: the caller writes the copies
+	                               (milt_queue_commit()) itself, last */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

@@ -69,9 +69,11 @@ rcpt_cert(const milt_msg_t *m, milt_policy_res_t *p, size_t i)
 	/* Enrollment by the embedded CA (issue 5): fails closed. */
 	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && milt_enroll_possible(m)
 	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
-	    || p->res.d[i].v[POLICY_ENROLL]))
-		c = milt_enroll_rcpt(m, m->rcpts[i], &p->certs[i]) == 0
-		    ? POLICY_CERT_FOUND : POLICY_CERT_UNAVAILABLE;
+	    || p->res.d[i].v[POLICY_ENROLL])) {
+		int e = milt_enroll_rcpt(m, m->rcpts[i], &p->certs[i]);
+
+		c = e == 0 ? POLICY_CERT_FOUND : e < 0 ? POLICY_CERT_UNAVAILABLE : c;
+	}
 	return c;
 }
 

@@ -22,17 +22,31 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 extern char **environ;
 
+/* What a copy is. */
+enum copy_kind {
+	COPY_SEND,                  /* made in its form, marked, to re-inject */
+	COPY_HOLD,                  /* the original, in hold/, decided again later */
+	COPY_REFUSED,               /* refused by policy: nothing written; the
+	                               recipients are named in the notice */
+	COPY_NOTICE                 /* to the sender, from <>: who was refused */
+};
+
 typedef struct copy {
 	char id[QUEUE_ID_MAX];
-	char **rcpts;
+	enum copy_kind kind;
+	char **rcpts;               /* borrowed (del[], m->rcpts), or owned (NOTICE) */
 	size_t n;
-	int hold;
 	int written;
-	char *data;
-	size_t len;
+	int dropped;                /* its recipients left the transaction */
+	milt_msg_t *sub;            /* SEND: the copy's message and result (its
+	                               bodies in spool files past SpoolMemoryLimit),
+	                               streamed into the entry at commit */
+	char mark[QUEUE_ID_MAX + 70];
+	char *data;                 /* NOTICE: the whole entry (small) */
 	char form[64];
 	char reason[512];
 } copy_t;
@@ -79,20 +93,17 @@ put_value(FILE *fp, const char *v)
 	}
 }
 
-/* The message m as the result r makes it (r NULL: as received), with the
- * mark line first when mark is not NULL; malloc'ed, CRLF line ends. */
-static char *
-render(milt_msg_t *m, const milt_result_t *r, const char *mark, size_t *len)
+/* Writes the message m as the result r makes it (r NULL: as received),
+ * with the mark line first when mark is not NULL, CRLF line ends, to fp,
+ * the body in chunks (never whole in memory).  0, or -1. */
+static int
+render_fp(FILE *fp, milt_msg_t *m, const milt_result_t *r, const char *mark)
 {
-	char *buf = NULL, chunk[8192];
-	size_t sz = 0;
-	FILE *fp = open_memstream(&buf, &sz);
+	char chunk[8192];
 	milt_spool_t *body = m->body;
 	long long off = 0;
 	ssize_t n;
 
-	if (fp == NULL)
-		return NULL;
 	if (mark != NULL)
 		fprintf(fp, "%s: %s\r\n", MILT_QUEUE_MARK, mark);
 	for (size_t i = 0; i < m->nhdrs; i++) {
@@ -120,15 +131,87 @@ render(milt_msg_t *m, const milt_result_t *r, const char *mark, size_t *len)
 	if (r != NULL && r->what == MILT_DO_REPLACE)
 		body = r->new_body;
 	while ((n = milt_spool_read(body, off, chunk, sizeof(chunk))) > 0) {
-		fwrite(chunk, 1, (size_t)n, fp);
+		if (fwrite(chunk, 1, (size_t)n, fp) != (size_t)n)
+			return -1;
 		off += n;
 	}
-	if (fclose(fp) != 0 || n < 0) {
-		free(buf);
-		return NULL;
+	return n < 0 || ferror(fp) ? -1 : 0;
+}
+
+/* What a spool entry's writer (queue_put_with()) writes: text, or m
+ * rendered as r makes it with the mark. */
+struct render_arg {
+	milt_msg_t *m;
+	const milt_result_t *r;
+	const char *mark;
+	const char *text;
+};
+
+static int
+render_writer(int fd, void *arg)
+{
+	const struct render_arg *a = arg;
+	int d = dup(fd), rc;
+	FILE *fp = d >= 0 ? fdopen(d, "w") : NULL;
+
+	if (fp == NULL) {
+		if (d >= 0)
+			close(d);
+		return -1;
 	}
-	*len = sz;
-	return buf;
+	rc = a->text != NULL ? (fputs(a->text, fp) == EOF ? -1 : 0)
+	    : render_fp(fp, a->m, a->r, a->mark);
+	if (fclose(fp) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* ---- notices ---- */
+
+/*
+ * The text of a notice to sender (the whole message, CRLF line ends,
+ * malloc'ed): what (one line) about the message (ref: the MTA's queue ID
+ * or a spool copy), then list (one "    <rcpt>: why" line per recipient).
+ */
+static char *
+notice_text(const char *sender, const char *ref, const char *subject,
+    const char *what, const char *list)
+{
+	char *text = NULL;
+
+	if (asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
+	    "To: <%s>\r\nSubject: Undelivered Mail: %s\r\nAuto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+	    "Your message (%s%s%.200s%s) %s:\r\n\r\n%s\r\n"
+	    "This notice comes from the S/MIME gateway; do not reply to it.\r\n",
+	    sender, what, ref, *subject ? ", subject \"" : "", subject, *subject ? "\"" : "",
+	    what, list) < 0)
+		return NULL;
+	return text;
+}
+
+/* Appends "    <rcpt>: why\r\n" to *list (malloc'ed); 0 or -1. */
+static int
+list_add(char **list, const char *rcpt, const char *why)
+{
+	char *n;
+
+	if (asprintf(&n, "%s    <%s>: %s\r\n", *list ? *list : "", rcpt, why) < 0)
+		return -1;
+	free(*list);
+	*list = n;
+	return 0;
+}
+
+/* A header value on one line, for the notice's text (bounded). */
+static void
+one_line(char *out, size_t size, const char *v)
+{
+	size_t k = 0;
+
+	for (; v != NULL && *v != '\0' && k + 1 < size; v++)
+		out[k++] = (*v == '\r' || *v == '\n' || *v == '\t') ? ' ' : *v;
+	out[k] = '\0';
 }
 
 /* ---- splitting ---- */
@@ -142,8 +225,12 @@ milt_queue_split_free(struct milt_split *s)
 		free(s->del[i]);
 	free(s->del);
 	for (size_t i = 0; i < s->nc; i++) {
-		free(s->c[i].rcpts);    /* the strings are in del */
+		if (s->c[i].kind == COPY_NOTICE)
+			for (size_t j = 0; j < s->c[i].n; j++)
+				free(s->c[i].rcpts[j]);
+		free(s->c[i].rcpts);    /* else the strings are in del or m */
 		free(s->c[i].data);
+		milt_msg_free(s->c[i].sub);
 	}
 	free(s->c);
 	free(s);
@@ -156,6 +243,13 @@ milt_queue_delrcpts(const milt_msg_t *m, size_t *n)
 
 	*n = s ? s->ndel : 0;
 	return s ? s->del : NULL;
+}
+
+/* 1 when mail may be split and held in the spool (a key to mark copies). */
+static int
+spool_usable(const milt_msg_t *m)
+{
+	return m->conf->reinject_keylen > 0 && !m->no_split;
 }
 
 /* A message like m for some of its recipients (those i with pick[i]). */
@@ -192,13 +286,19 @@ msg_clone(const milt_msg_t *m, const size_t *group, size_t g)
 	return c;
 }
 
-/* Makes group g's copy into cp; 0, or -1 with m's result final. */
+/*
+ * Makes group g's copy into cp, the group's policy outcome being o: the
+ * copy in its form (SEND), the original (HOLD), or, for a recipient the
+ * policy refuses (reject, or a fallback=notice), nothing but the reason
+ * (REFUSED).  0, or -1 with m's result final (tempfail, out of memory).
+ */
 static int
-copy_make(milt_msg_t *m, const size_t *group, size_t g, copy_t *cp)
+copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
+    copy_t *cp)
 {
 	milt_msg_t *sub = msg_clone(m, group, g);
 	const milt_result_t *r;
-	char mark[QUEUE_ID_MAX + 70], mac[65];
+	char mac[65];
 	char why[900];
 
 	if (sub == NULL)
@@ -207,27 +307,27 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, copy_t *cp)
 	queue_new_id(cp->id);
 	snprintf(cp->form, sizeof(cp->form), "%s", r->action ? r->action : "");
 	snprintf(cp->reason, sizeof(cp->reason), "%.*s", (int)sizeof(cp->reason) - 1, r->reason);
-	if (r->what == MILT_DO_HOLD) {
-		cp->hold = 1;
-		cp->data = render(m, NULL, NULL, &cp->len);
+	if (o == POLICY_REJECT || o == POLICY_NOTICE || r->what == MILT_DO_REJECT) {
+		cp->kind = COPY_REFUSED;
+	} else if (r->what == MILT_DO_HOLD) {
+		cp->kind = COPY_HOLD;   /* the original, from m at commit */
 	} else if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE) {
+		cp->kind = COPY_SEND;
 		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
-		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) == 0) {
-			snprintf(mark, sizeof(mark), "%s %s", cp->id, mac);
-			cp->data = render(sub, r, mark, &cp->len);
+		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) != 0) {
+			milt_msg_free(sub);
+			return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no mark"), -1;
 		}
+		snprintf(cp->mark, sizeof(cp->mark), "%s %s", cp->id, mac);
+		cp->sub = sub;          /* written at commit, streamed */
+		return 0;
 	} else {
 		snprintf(why, sizeof(why), "copy for <%s>: %s", sub->rcpts[0], r->reason);
-		if (r->what == MILT_DO_REJECT)
-			milt_msg_fail(m, MILT_FAIL_POLICY, why);
-		else
-			milt_msg_tempfail(m, why);
+		milt_msg_tempfail(m, why);
 		milt_msg_free(sub);
 		return -1;
 	}
 	milt_msg_free(sub);
-	if (cp->data == NULL)
-		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), -1;
 	return 0;
 }
 
@@ -252,10 +352,87 @@ take_rcpts(milt_msg_t *m, struct milt_split *s, const size_t *group, size_t keep
 		copy_t *cp = &s->c[copy_of[group[i]]];
 
 		cp->rcpts[cp->n++] = m->rcpts[i];
+		cp->dropped = 1;
 		s->del[s->ndel++] = m->rcpts[i];
 	}
 	m->nrcpts = k;
 	return 0;
+}
+
+/*
+ * Adds to s the notice to m's sender naming the recipients of its REFUSED
+ * copies (none for the null sender: a notice about a notice could loop).
+ * what: the notice's first line.  0, or -1 out of memory.
+ */
+static int
+add_notice(const milt_msg_t *m, struct milt_split *s, const char *what)
+{
+	char *list = NULL, *text, mac[65], mark[QUEUE_ID_MAX + 70], subj[201];
+	copy_t cp = { .kind = COPY_NOTICE };
+	copy_t *grown;
+	int rc = -1;
+
+	if (m->sender == NULL || m->sender[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < s->nc; i++)
+		for (size_t j = 0; s->c[i].kind == COPY_REFUSED && j < s->c[i].n; j++)
+			if (list_add(&list, s->c[i].rcpts[j], s->c[i].reason) != 0)
+				goto out;
+	if (list == NULL)
+		return 0;
+	one_line(subj, sizeof(subj), milt_msg_header(m, "Subject"));
+	queue_new_id(cp.id);
+	snprintf(cp.form, sizeof(cp.form), "notice");
+	snprintf(cp.reason, sizeof(cp.reason), "recipients refused by policy");
+	if ((cp.rcpts = calloc(1, sizeof(char *))) == NULL
+	    || (cp.rcpts[0] = strdup(m->sender)) == NULL)
+		goto out;
+	cp.n = 1;
+	if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp.id, "",
+	    (const char *const *)cp.rcpts, 1, mac) != 0)
+		goto out;
+	snprintf(mark, sizeof(mark), "%s %s", cp.id, mac);
+	if ((text = notice_text(m->sender, m->qid, subj, what, list)) == NULL
+	    || asprintf(&cp.data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, text) < 0)
+		cp.data = NULL;
+	free(text);
+	if (cp.data == NULL || (grown = realloc(s->c, (s->nc + 1) * sizeof(*s->c))) == NULL)
+		goto out;
+	s->c = grown;
+	s->c[s->nc++] = cp;
+	memset(&cp, 0, sizeof(cp));
+	rc = 0;
+out:
+	free(list);
+	if (cp.rcpts != NULL)
+		free(cp.rcpts[0]);
+	free(cp.rcpts);
+	free(cp.data);
+	return rc;
+}
+
+/* The group m keeps in the transaction: the first that is delivered, else
+ * the first held; *keep, or -1 when every group is refused. */
+static int
+keep_group(const size_t *group, const enum policy_outcome *out, size_t n, size_t *keep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == POLICY_DELIVER)
+			return *keep = group[i], 0;
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == POLICY_HOLD)
+			return *keep = group[i], 0;
+	return -1;
+}
+
+/* The outcome of group g. */
+static enum policy_outcome
+group_outcome(const size_t *group, const enum policy_outcome *out, size_t n, size_t g)
+{
+	for (size_t i = 0; i < n; i++)
+		if (group[i] == g)
+			return out[i];
+	return POLICY_DELIVER;
 }
 
 int
@@ -264,9 +441,9 @@ milt_queue_split(milt_msg_t *m)
 	size_t n = m->nrcpts, ng = 0, keep = 0, *group, *copy_of;
 	enum policy_outcome *out;
 	struct milt_split *s;
-	int rc = 0, found = 0;
+	int rc = 0;
 
-	if (m->conf->reinject_keylen == 0 || n < 2 || m->no_split)
+	if (!spool_usable(m) || n < 2)
 		return 0;
 	group = calloc(n, sizeof(*group));
 	out = calloc(n, sizeof(*out));
@@ -279,25 +456,22 @@ milt_queue_split(milt_msg_t *m)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (out[i] == POLICY_REJECT || out[i] == POLICY_TEMPFAIL || out[i] == POLICY_NOTICE)
-			ng = 1;         /* decided for the whole message, as before */
-	if (ng < 2)
-		goto out;
-	for (size_t i = 0; i < n && !found; i++)
-		if (out[i] == POLICY_DELIVER)
-			keep = group[i], found = 1;
-	if (!found)
-		keep = group[0];
+		if (out[i] == POLICY_TEMPFAIL)
+			ng = 1;         /* a directory down: the whole message waits */
+	if (ng < 2 || keep_group(group, out, n, &keep) != 0)
+		goto out;       /* one form, or every recipient refused: as a whole */
 	for (size_t g = 0; g < ng; g++) {
 		if (g == keep)
 			continue;
 		copy_of[g] = s->nc;
-		if (copy_make(m, group, g, &s->c[s->nc++]) != 0) {
+		if (copy_make(m, group, g, group_outcome(group, out, n, g), &s->c[s->nc++]) != 0) {
 			rc = 1;
 			goto out;
 		}
 	}
-	if (take_rcpts(m, s, group, keep, copy_of) != 0) {
+	if (take_rcpts(m, s, group, keep, copy_of) != 0
+	    || add_notice(m, s, "was not delivered to these recipients; "
+	    "any others were not affected") != 0) {
 		rc = (milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory"), 1);
 		goto out;
 	}
@@ -309,6 +483,84 @@ out:
 	free(out);
 	free(copy_of);
 	return rc;
+}
+
+/* 1 when some recipient of m is held (not only refused with a notice). */
+static int
+any_held(const milt_msg_t *m)
+{
+	const milt_policy_res_t *p = m->result.policy;
+
+	for (size_t i = 0; p != NULL && p->forms != NULL && i < p->res.n; i++)
+		if (p->forms[i].outcome == POLICY_HOLD)
+			return 1;
+	return p == NULL || p->forms == NULL;
+}
+
+/* Adds an empty copy to s (grown by one); NULL out of memory. */
+static copy_t *
+copy_add(struct milt_split *s)
+{
+	copy_t *grown = realloc(s->c, (s->nc + 1) * sizeof(*s->c));
+
+	if (grown == NULL)
+		return NULL;
+	s->c = grown;
+	memset(&s->c[s->nc], 0, sizeof(*s->c));
+	return &s->c[s->nc++];
+}
+
+void
+milt_queue_respool(milt_msg_t *m)
+{
+	milt_result_t *r = &m->result;
+	struct milt_split *s = r->split;
+	copy_t *cp;
+	char why[sizeof(r->reason)];
+	int held = any_held(m);
+
+	if (r->what != MILT_DO_HOLD || !spool_usable(m) || m->nrcpts == 0)
+		return;
+	if (s == NULL && (s = r->split = calloc(1, sizeof(*s))) == NULL)
+		return milt_msg_tempfail(m, "spool: out of memory");
+	if ((cp = copy_add(s)) == NULL || (cp->rcpts = calloc(m->nrcpts, sizeof(char *))) == NULL)
+		return milt_msg_tempfail(m, "spool: out of memory");
+	queue_new_id(cp->id);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		cp->rcpts[cp->n++] = m->rcpts[i];
+	snprintf(cp->reason, sizeof(cp->reason), "%s", r->reason);
+	cp->kind = held ? COPY_HOLD : COPY_REFUSED;
+	snprintf(cp->form, sizeof(cp->form), "%s", held ? "held" : "");
+	/* add_notice() grows s->c: cp is not used after it. */
+	if (!held && add_notice(m, s, "was not delivered") != 0)
+		return milt_msg_tempfail(m, "spool: out of memory");
+	r->what = MILT_DO_DISCARD;
+	snprintf(why, sizeof(why), "%s", r->reason);
+	snprintf(r->reason, sizeof(r->reason), "%.440s (in the gateway's spool%s)", why,
+	    held ? ", held" : ", the sender notified");
+	r->action = held ? "held" : "rejected";
+}
+
+int
+milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
+    const char **reason)
+{
+	const struct milt_split *s = m->result.split;
+
+	for (size_t i = 0; s != NULL && i < s->nc; i++) {
+		const copy_t *cp = &s->c[i];
+
+		if (!cp->dropped || (cp->kind != COPY_HOLD && cp->kind != COPY_REFUSED))
+			continue;
+		if (k < cp->n) {
+			*rcpt = cp->rcpts[k];
+			*held = cp->kind == COPY_HOLD;
+			*reason = cp->reason;
+			return 1;
+		}
+		k -= cp->n;
+	}
+	return 0;
 }
 
 void
@@ -326,15 +578,36 @@ milt_queue_cancel(milt_msg_t *m)
 	queue_close(q);
 }
 
+/* The log lines of a copy written (or, REFUSED, of recipients dropped). */
+static void
+copy_log(const milt_msg_t *m, const copy_t *cp, const char *notice_id)
+{
+	for (size_t j = 0; j < cp->n; j++) {
+		if (cp->kind == COPY_REFUSED)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, refused: %s; %s%s", cp->rcpts[j],
+			    cp->reason, notice_id ? "notice=" : "no notice (null sender)",
+			    notice_id ? notice_id : "");
+		else if (cp->kind == COPY_NOTICE)
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, notice of refused "
+			    "recipients", cp->rcpts[j], cp->id);
+		else
+			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, %s, form=%s",
+			    cp->rcpts[j], cp->id, cp->kind == COPY_HOLD ? "held" : "to re-inject",
+			    cp->form);
+	}
+}
+
 void
 milt_queue_commit(milt_msg_t *m)
 {
 	struct milt_split *s = m->result.split;
 	milt_do_t what = m->result.what;
+	const char *notice_id = NULL;
 	char err[QUEUE_ERR_MAX];
 	queue_t *q;
 
-	if (s == NULL || (what != MILT_DO_PASS && what != MILT_DO_REPLACE && what != MILT_DO_HOLD))
+	if (s == NULL || (what != MILT_DO_PASS && what != MILT_DO_REPLACE &&
+	    what != MILT_DO_HOLD && what != MILT_DO_DISCARD))
 		return;
 	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK) {
 		milt_msg_tempfail(m, err);
@@ -342,22 +615,62 @@ milt_queue_commit(milt_msg_t *m)
 	}
 	for (size_t i = 0; i < s->nc; i++) {
 		copy_t *cp = &s->c[i];
-		queue_env_t env = { m->sender ? m->sender : "", (const char *const *)cp->rcpts,
-			cp->n, cp->form, cp->reason, m->qid };
+		queue_env_t env = { cp->kind == COPY_NOTICE ? "" : m->sender ? m->sender : "",
+			(const char *const *)cp->rcpts, cp->n, cp->form, cp->reason, m->qid };
 
-		if (queue_put(q, &env, cp->data, cp->len, cp->hold ? QUEUE_HOLD : QUEUE_ACTIVE,
-		    cp->id, err, sizeof(err)) != QUEUE_OK) {
+		struct render_arg ra = { cp->sub ? cp->sub : m, cp->sub ? &cp->sub->result : NULL,
+			cp->sub ? cp->mark : NULL, cp->data };
+
+		if (cp->kind == COPY_REFUSED)
+			continue;
+		if (queue_put_with(q, &env, render_writer, &ra, cp->kind == COPY_HOLD ? QUEUE_HOLD
+		    : QUEUE_ACTIVE, cp->id, err, sizeof(err)) != QUEUE_OK) {
 			queue_close(q);
 			milt_msg_tempfail(m, err);     /* cancels what was written */
 			return;
 		}
 		cp->written = 1;
-		for (size_t j = 0; j < cp->n; j++)
-			milt_log(LOG_INFO, m->qid, "split: to=<%s>, copy=%s, %s, form=%s",
-			    cp->rcpts[j], cp->id, cp->hold ? "held" : "to re-inject", cp->form);
+		if (cp->kind == COPY_NOTICE)
+			notice_id = cp->id;
 	}
 	queue_close(q);
+	for (size_t i = 0; i < s->nc; i++)
+		copy_log(m, &s->c[i], notice_id);
 	milt_queue_kick();
+}
+
+/* ---- the gateway's own mail ---- */
+
+int
+milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
+    const char *msg, const char *origin, char *err, size_t errlen)
+{
+	const char *rcpts[1] = { rcpt };
+	queue_env_t env = { sender, rcpts, 1, "own mail", "enrollment", origin };
+	char id[QUEUE_ID_MAX], mac[65];
+	char *data = NULL;
+	queue_t *q = NULL;
+	int len, rc = -1;
+
+	if (conf->reinject_keylen == 0) {
+		snprintf(err, errlen, "no re-injection key (ReinjectKeyFile): cannot mark it");
+		return -1;
+	}
+	queue_new_id(id);
+	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, 1,
+	    mac) != 0 || (len = asprintf(&data, "%s: %s %s\r\n%s", MILT_QUEUE_MARK, id, mac,
+	    msg)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (queue_open(conf->queue_dir, &q, NULL, err, errlen) == QUEUE_OK
+	    && queue_put(q, &env, data, (size_t)len, QUEUE_ACTIVE, id, err, errlen) == QUEUE_OK)
+		rc = 0;
+	queue_close(q);
+	OPENSSL_clear_free(data, (size_t)len);    /* may hold a password */
+	if (rc == 0)
+		milt_queue_kick();
+	return rc;
 }
 
 /* ---- the runner ---- */
@@ -459,45 +772,88 @@ out:
 	return rc;
 }
 
-/* Parses a held copy back into a message (headers, body). */
+/* The header block of entry e (up to and without the empty line),
+ * malloc'ed and NUL-terminated; *body_off: where the body begins.  Read
+ * in chunks up to the configured header limits; NULL when longer, or not
+ * a message. */
+static char *
+entry_headers(const milt_conf_t *conf, const queue_entry_t *e, long long *body_off)
+{
+	long long cap = conf->max_header_length * (conf->max_headers + 1), got = 0, n;
+	char *buf = NULL, *grown, *end;
+	size_t size = 0;
+
+	for (;;) {
+		if ((long long)size - got < 8193) {
+			if ((long long)size > cap || (grown = realloc(buf, size + 65536)) == NULL)
+				break;
+			buf = grown;
+			size += 65536;
+		}
+		if ((n = queue_entry_read(e, got, buf + got, 8192)) <= 0)
+			break;
+		got += n;
+		buf[got] = '\0';
+		if ((end = strstr(buf + (got - n > 3 ? got - n - 3 : 0), "\r\n\r\n")) != NULL) {
+			*body_off = end - buf + 4;
+			end[2] = '\0';             /* keep the last header's CRLF */
+			return buf;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Adds the headers of block hdrs ("Name: value\r\n" lines, folded lines
+ * kept in their value) to m; 0 or -1. */
+static int
+add_headers(milt_msg_t *m, char *hdrs)
+{
+	char *p = hdrs, *end, *colon, *v;
+
+	for (; *p != '\0'; p = end + 2) {
+		end = strstr(p, "\r\n");
+		while (end != NULL && (end[2] == ' ' || end[2] == '\t'))
+			end = strstr(end + 2, "\r\n");
+		if (end == NULL)
+			return 0;
+		*end = '\0';
+		if ((colon = strchr(p, ':')) == NULL)
+			continue;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (milt_msg_add_header(m, p, v) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Parses a held copy back into a message: the headers, then the body in
+ * chunks into the message's spool (memory bounded like received mail). */
 static milt_msg_t *
 msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
 {
 	milt_msg_t *m = milt_msg_new(conf, ks);
-	char *data = malloc((size_t)e->body_len + 1), *p, *end, *hend;
-	int bad = m == NULL || data == NULL;
+	long long off = 0, n = 0;
+	char *hdrs = m ? entry_headers(conf, e, &off) : NULL, chunk[16384];
+	int bad = hdrs == NULL;
 
-	if (!bad && queue_entry_read(e, 0, data, (size_t)e->body_len) != e->body_len)
-		bad = 1;
 	if (!bad) {
-		data[e->body_len] = '\0';
 		m->client_internal = 1;
+		m->no_split = 1;        /* decided as a whole; stays held as a whole */
 		snprintf(m->qid, sizeof(m->qid), "%s", e->id);
 		bad |= milt_msg_set_sender(m, e->sender) != 0;
 		for (size_t i = 0; !bad && i < e->nrcpts; i++)
 			bad |= milt_msg_add_rcpt(m, e->rcpts[i]) != 0;
-		hend = strstr(data, "\r\n\r\n");
-		bad |= hend == NULL;
-		for (p = data; !bad && p < hend; p = end + 2) {
-			char *colon, *v;
-
-			end = strstr(p, "\r\n");
-			while (end != NULL && end < hend && (end[2] == ' ' || end[2] == '\t'))
-				end = strstr(end + 2, "\r\n");
-			if (end == NULL || end > hend)
-				end = hend;
-			*end = '\0';
-			if ((colon = strchr(p, ':')) == NULL)
-				continue;
-			*colon = '\0';
-			for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-				;
-			bad |= milt_msg_add_header(m, p, v) != 0;
+		bad |= add_headers(m, hdrs) != 0;
+		while (!bad && (n = queue_entry_read(e, off, chunk, sizeof(chunk))) > 0) {
+			bad |= milt_msg_add_body(m, chunk, (size_t)n) != 0;
+			off += n;
 		}
-		if (!bad)
-			bad |= milt_msg_add_body(m, hend + 4, (size_t)(data + e->body_len - hend - 4)) != 0;
+		bad |= n < 0;
 	}
-	free(data);
+	free(hdrs);
 	if (bad) {
 		milt_msg_free(m);
 		return NULL;
@@ -505,72 +861,67 @@ msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
 	return m;
 }
 
-/* Puts data in active/ for rcpts from sender with the mark; 0 or -1. */
+/*
+ * The successor of held entry id (queue_succeed(): same ID, in active/),
+ * marked for its envelope: m as its result makes it, or text.  0 or -1.
+ */
 static int
-put_marked(milt_conf_t *conf, queue_t *q, const char *sender, const char *const *rcpts,
-    size_t n, const char *head, milt_msg_t *m, const char *form, const char *origin)
+put_successor(milt_conf_t *conf, queue_t *q, const char *id, const char *sender,
+    const char *const *rcpts, size_t n, const char *text, milt_msg_t *m,
+    const char *form, const char *origin)
 {
-	char id[QUEUE_ID_MAX], mac[65], mark[QUEUE_ID_MAX + 70], err[QUEUE_ERR_MAX];
-	char *data = NULL;
-	size_t len = 0;
-	int rc = -1;
+	char mac[65], mark[QUEUE_ID_MAX + 70], err[QUEUE_ERR_MAX], *data = NULL;
+	queue_env_t env = { sender, rcpts, n, form, NULL, origin };
+	struct render_arg ra = { m, m ? &m->result : NULL, mark, NULL };
+	int rc;
 
-	queue_new_id(id);
 	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, n,
 	    mac) != 0)
 		return -1;
 	snprintf(mark, sizeof(mark), "%s %s", id, mac);
-	if (m != NULL)
-		data = render(m, &m->result, mark, &len);
-	else if ((len = (size_t)asprintf(&data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, head)) == (size_t)-1)
-		data = NULL;
-	if (data != NULL) {
-		queue_env_t env = { sender, rcpts, n, form, NULL, origin };
-
-		rc = queue_put(q, &env, data, len, QUEUE_ACTIVE, id, err, sizeof(err)) == QUEUE_OK ? 0 : -1;
-		if (rc != 0)
-			milt_log(LOG_ERR, origin, "spool: %s", err);
+	if (text != NULL) {
+		if (asprintf(&data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, text) < 0)
+			return -1;
+		ra.text = data;
 	}
+	rc = queue_succeed(q, id, &env, render_writer, &ra, err, sizeof(err)) == QUEUE_OK ? 0 : -1;
+	if (rc != 0)
+		milt_log(LOG_ERR, origin, "spool: %s", err);
 	free(data);
 	return rc;
 }
 
-/* The fallback after HoldTime: a notice to the sender. */
+/* The fallback after HoldTime (or a refusal when decided again): a
+ * notice to the sender replaces the held entry (1); none for the null
+ * sender (0: no loops); -1 it could not be written. */
 static int
 notice(milt_conf_t *conf, queue_t *q, const queue_entry_t *e, const char *why)
 {
 	const char *to[1] = { e->sender };
-	char *text = NULL, *rc = NULL;
-	size_t off = 0;
-	int r;
+	char *list = NULL, *text = NULL, ref[QUEUE_ID_MAX + 80];
+	int r = -1;
 
 	if (e->sender[0] == '\0')
 		return 0;               /* no one to tell */
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		char *n2;
-
-		if (asprintf(&n2, "%s    %s\r\n", rc ? rc : "", e->rcpts[i]) < 0)
-			return free(rc), -1;
-		free(rc);
-		rc = n2;
-	}
-	(void)off;
-	if (asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
-	    "To: <%s>\r\nSubject: Undelivered Mail: %s\r\nAuto-Submitted: auto-replied\r\n"
-	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-	    "Your message (spool copy %s, from %s) was not delivered to:\r\n\r\n%s\r\n"
-	    "It waited for an encryption certificate and was given up: %s.\r\n",
-	    e->sender, why, e->id, e->origin, rc, why) < 0) {
-		free(rc);
-		return -1;
-	}
-	r = put_marked(conf, q, "", to, 1, text, NULL, "notice", e->id);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (list_add(&list, e->rcpts[i], why) != 0)
+			goto out;
+	snprintf(ref, sizeof(ref), "queue ID %s, spool copy %s", e->origin, e->id);
+	if ((text = notice_text(e->sender, ref, "", "waited for an encryption certificate "
+	    "and was not delivered", list ? list : "")) != NULL)
+		r = put_successor(conf, q, e->id, "", to, 1, text, NULL, "notice", e->origin)
+		    == 0 ? 1 : -1;
+out:
 	free(text);
-	free(rc);
+	free(list);
 	return r;
 }
 
-/* Decides a held copy again; moves it on when it is not held any more. */
+/*
+ * Decides a held copy again.  Released (its successor, the copy in its
+ * form, replaces it under the same ID), refused or past HoldTime (a
+ * notice replaces it; with the null sender it is removed), or left held.
+ */
 static void
 redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t now)
 {
@@ -578,31 +929,35 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 	queue_entry_t e;
 	milt_msg_t *m;
 	const milt_result_t *r;
-	int done = 0;
+	int done = -1;              /* 1 replaced, 0 to remove, -1 stays */
 
 	if (queue_get(q, id, &e, err, sizeof(err)) != QUEUE_OK) {
 		milt_log(LOG_ERR, NULL, "spool: %s", err);
 		return;
 	}
+	if (e.state != QUEUE_HOLD) {
+		queue_entry_free(&e);   /* succeeded already: the runner sends it */
+		return;
+	}
 	if (now - e.created >= conf->hold_time) {
-		done = notice(conf, q, &e, "held longer than HoldTime") == 0;
+		done = notice(conf, q, &e, "held longer than HoldTime");
 		milt_log(LOG_INFO, e.origin, "spool: copy %s given up after HoldTime%s", id,
-		    done ? ", sender notified" : "");
+		    done == 1 ? ", sender notified" : done == 0 ? ", no notice (null sender)" : "");
 	} else if ((m = msg_from_entry(conf, ks, &e)) != NULL) {
 		r = milt_msg_process(m);
 		if (r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
-			done = put_marked(conf, q, m->sender, (const char *const *)m->rcpts,
-			    m->nrcpts, NULL, m, r->action, e.origin) == 0;
+			done = put_successor(conf, q, id, m->sender, (const char *const *)m->rcpts,
+			    m->nrcpts, NULL, m, r->action, e.origin) == 0 ? 1 : -1;
 		else if (r->what == MILT_DO_REJECT)
-			done = notice(conf, q, &e, "refused by policy") == 0;
-		if (done)
+			done = notice(conf, q, &e, "refused by policy");
+		if (done >= 0)
 			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s", id, r->action);
-		else if (r->what != MILT_DO_HOLD)
-			milt_queue_cancel(m);
 		milt_msg_free(m);
+	} else {
+		milt_log(LOG_ERR, e.origin, "spool: copy %s cannot be read back", id);
 	}
 	queue_entry_free(&e);
-	if (done && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
+	if (done == 0 && queue_remove(q, id, err, sizeof(err)) != QUEUE_OK)
 		milt_log(LOG_ERR, NULL, "spool: %s", err);
 }
 
@@ -634,6 +989,13 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 			continue;
 		}
 		ok = submit(conf, &e, err, sizeof(err)) == 0;
+		/* Removed first thing: the window in which a crash sends it
+		 * twice (smimegate(8), CRASHES AND DUPLICATES). */
+		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
+			sent++;
+		else if (ok)
+			milt_log(LOG_ERR, e.origin, "spool: copy %s handed on, not removed: %s",
+			    e.id, err);
 		if (ok)
 			for (size_t j = 0; j < e.nrcpts; j++)
 				milt_log(LOG_INFO, e.origin, "spool: to=<%s>, copy=%s, re-injected",
@@ -642,8 +1004,6 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 			milt_log(LOG_WARNING, e.origin, "spool: copy %s: %s; tried again later",
 			    e.id, err);
 		queue_entry_free(&e);
-		if (ok && queue_remove(q, ids[i], err, sizeof(err)) == QUEUE_OK)
-			sent++;
 	}
 	queue_ids_free(ids, n);
 	queue_close(q);

@@ -6,7 +6,12 @@
  * forms, milt_queue_split() keeps the first deliverable group in the SMTP
  * transaction and makes every other group's copy in its own form (the
  * same code path, run on a message with those recipients only); a group
- * that is held keeps the original, to be decided again.  The copies are
+ * that is held keeps the original, to be decided again; a group the
+ * policy refuses (reject, fallback=notice) leaves the transaction and its
+ * recipients are named in one notice to the sender (none for <>), so one
+ * refused recipient never refuses the others.  A message with no
+ * deliverable group is kept held (milt_queue_respool()); one whose every
+ * recipient is refused is answered 550 as a whole.  The copies are
  * written to the spool (fsync'ed) by milt_queue_commit() once the kept
  * group's result is final, before the milter answers, and removed again by
  * milt_queue_cancel() when the message is tempfailed after all.  A
@@ -38,13 +43,37 @@ int milt_queue_mark(milt_msg_t *m);
 /* 0: go on with m (maybe with fewer recipients: m->result.split holds
  * the others and their copies); 1: m->result is final. */
 int milt_queue_split(milt_msg_t *m);
-/* Writes the copies (the result delivers or holds) or drops them. */
+/* After the outbound processing: a message held as a whole (every
+ * recipient held, or refused with fallback=notice) goes to the spool
+ * instead of the MTA's hold queue: the original in hold/ (or a notice to
+ * the sender), and m->result becomes DISCARD.  Nothing without a key, or
+ * for a message that must not be split (a copy, a held copy decided
+ * again, offline -t). */
+void milt_queue_respool(milt_msg_t *m);
+/* Writes the copies (the result delivers, holds or discards) or drops them. */
 void milt_queue_commit(milt_msg_t *m);
 /* Removes copies already written (the message was tempfailed after all). */
 void milt_queue_cancel(milt_msg_t *m);
 void milt_queue_split_free(struct milt_split *s);
+/* For the audit: the k-th recipient dropped from the transaction whose
+ * copy is not handed on at once: held (*held 1) or refused by policy;
+ * 1, or 0 past the last.  Copies handed on are audited when they come
+ * back marked. */
+int milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
+    const char **reason);
 /* The recipients the MTA must drop (smfi_delrcpt), and how many. */
 char *const *milt_queue_delrcpts(const milt_msg_t *m, size_t *n);
+
+/*
+ * The gateway's own mail (issue 5: invitations, password notices), when
+ * EnrollmentSMTP is empty: msg (a whole message, CRLF) from sender to
+ * rcpt is written to the spool's active/ with the mark, durable when this
+ * returns 0, and kicks the runner, which submits it with ReinjectCommand
+ * (retried every QueueRunInterval, replayed after a restart); the mark
+ * keeps the gateway from processing it again.  -1 with err: not queued.
+ */
+int milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
+    const char *msg, const char *origin, char *err, size_t errlen);
 
 /*
  * One run of the spool: submits active copies, decides held ones again.

@@ -1,5 +1,8 @@
 /*
- * milt_smtp.c: the gateway's own mails (see milt_smtp.h).
+ * milt_smtp.c: the gateway's own mails (see milt_smtp.h).  A secret
+ * (the PKCS#12 password) never passes through GMime or stdio's own
+ * buffers: the message is rendered around a random stand-in, and the SMTP
+ * stream writes through a buffer of ours that is cleansed.
  */
 #include "milter/milt_smtp.h"
 
@@ -12,10 +15,27 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <gmime/gmime.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
-char *
-milt_smtp_compose(const char *from, const char *to, const char *subject,
-    const char *text)
+/* A random stand-in of len letters and digits; 0, or -1. */
+static int
+stand_in(char *out, size_t len)
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[MILT_SMTP_SECRET_MAX];
+
+	if (RAND_bytes(r, (int)len) != 1)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		out[i] = alnum[r[i] % (sizeof(alnum) - 1)];
+	out[len] = '\0';
+	return 0;
+}
+
+/* The message rendered by GMime (text with no secret in it). */
+static char *
+compose_gmime(const char *from, const char *to, const char *subject, const char *text)
 {
 	GMimeMessage *msg = g_mime_message_new(TRUE);
 	GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
@@ -37,6 +57,33 @@ milt_smtp_compose(const char *from, const char *to, const char *subject,
 	g_mime_format_options_free(fo);
 	g_object_unref(part);
 	g_object_unref(msg);
+	return out;
+}
+
+char *
+milt_smtp_compose(const char *from, const char *to, const char *subject,
+    const char *text, const char *secret, const char *after)
+{
+	char slot[MILT_SMTP_SECRET_MAX + 1], *body, *out, *at;
+	size_t n = secret != NULL ? strlen(secret) : 0;
+
+	if (secret == NULL)
+		return compose_gmime(from, to, subject, text);
+	if (n == 0 || n > MILT_SMTP_SECRET_MAX || strspn(secret,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != n
+	    || stand_in(slot, n) != 0
+	    || asprintf(&body, "%s%s%s", text, slot, after != NULL ? after : "") < 0)
+		return NULL;
+	out = compose_gmime(from, to, subject, body);
+	free(body);
+	/* Exactly one stand-in in the result, then the secret in its place. */
+	if (out != NULL && ((at = strstr(out, slot)) == NULL || strstr(at + 1, slot) != NULL)) {
+		free(out);
+		out = NULL;
+	}
+	if (out != NULL)
+		memcpy(at, secret, n);
+	OPENSSL_cleanse(slot, sizeof(slot));
 	return out;
 }
 
@@ -129,14 +176,17 @@ int
 milt_smtp_send(const char *hostport, const char *from, const char *to,
     const char *msg, int timeout, char *why, size_t size)
 {
-	char cmd[700];
+	char cmd[700], iobuf[8192];
 	int fd = smtp_connect(hostport, timeout, why, size), rc = -1;
 	FILE *fp;
 
 	if (fd < 0)
 		return -1;
-	if ((fp = fdopen(fd, "r+")) == NULL) {
-		close(fd);
+	if ((fp = fdopen(fd, "r+")) == NULL || setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf)) != 0) {
+		if (fp != NULL)
+			fclose(fp);
+		else
+			close(fd);
 		snprintf(why, size, "out of memory");
 		return -1;
 	}
@@ -158,5 +208,6 @@ milt_smtp_send(const char *hostport, const char *from, const char *to,
 		}
 	}
 	fclose(fp);
+	OPENSSL_cleanse(iobuf, sizeof(iobuf));
 	return rc;
 }

@@ -16,6 +16,7 @@
  */
 #include "milter/milt_conf.h"
 #include "keystore/keystore.h"
+#include "milter/milt_keystore.h"
 #include "milter/ctl_audit.h"
 #include "milter/ctl_lookup.h"
 #include "milter/ctl_policy.h"
@@ -157,7 +158,7 @@ ctl_keystore(const milt_conf_t *conf, int flags)
 
 	if ((flags & KEYSTORE_CREATE) && ctl_make_state(conf) != 0)
 		return NULL;
-	ks = keystore_open(conf->keystore_dir, conf->master_key_file, flags, &kerr);
+	ks = milt_keystore_open(conf, flags, &kerr);
 	if (ks == NULL)
 		fail("keystore: %s", kerr.msg);
 	return ks;

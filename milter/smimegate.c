@@ -14,6 +14,7 @@
 #include "milter/milt_offline.h"
 #include "milter/milt_queue.h"
 #include "keystore/keystore.h"
+#include "milter/milt_keystore.h"
 #include "smime/smime.h"
 
 #include <errno.h>
@@ -168,8 +169,8 @@ static keystore_t *
 open_keystore(const milt_conf_t *conf, int create)
 {
 	keystore_err_t kerr;
-	keystore_t *ks = keystore_open(conf->keystore_dir, conf->master_key_file,
-	    create ? KEYSTORE_CREATE : 0, &kerr);
+	keystore_t *ks = milt_keystore_open(conf, create ? KEYSTORE_CREATE : 0,
+	    &kerr);
 
 	if (ks == NULL)
 		die("keystore: %s", kerr.msg);
@@ -204,7 +205,7 @@ write_pid(const milt_conf_t *conf)
 
 /* The keystore and the audit log, opened as the service user who owns them. */
 static void
-open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
+open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
     milt_audit_t **audit)
 {
 	int as_user = pw != NULL && geteuid() == 0;
@@ -216,28 +217,46 @@ open_state(const milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	*audit = NULL;
 	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
 		die("%s", err);
-	/* The embedded CA (issue 5), made on first start. */
+	/* The embedded CA (issue 5), made on first start, and trusted. */
 	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
 		die("%s", err);
+	if (g_ca != NULL)
+		(void)milt_conf_trust_ca(conf);
 	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
 		die("cannot switch back to root: %s", strerror(errno));
 }
 
 /* The spool's runner (issue 6b): replays the spool at start, then runs it
- * on every kick (a copy written) and every QueueRunInterval.  It keeps
- * the configuration of the start. */
+ * on every kick (a copy written) and every QueueRunInterval, each run with
+ * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
+ * rules, the directories), held by a reference for that run. */
 static struct { milt_conf_t *conf; keystore_t *ks; } runner;
+
+/* The configuration for the next run: the one in force, else the start's. */
+static milt_conf_t *
+runner_conf(void)
+{
+	milt_conf_t *c = milt_mfapi_conf();
+
+	return c != NULL ? c : milt_conf_ref(runner.conf);
+}
 
 static void *
 queue_runner(void *arg)
 {
-	size_t n = milt_queue_run(runner.conf, runner.ks, 1);
+	milt_conf_t *c = runner_conf();
+	size_t n = milt_queue_run(c, runner.ks, 1);
+	long long wait = c->queue_run_interval;
 
+	milt_conf_unref(c);
 	if (n > 0)
 		milt_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
 	for (;;) {
-		milt_queue_wait(runner.conf->queue_run_interval);
-		(void)milt_queue_run(runner.conf, runner.ks, 0);
+		milt_queue_wait(wait);
+		c = runner_conf();
+		(void)milt_queue_run(c, runner.ks, 0);
+		wait = c->queue_run_interval;
+		milt_conf_unref(c);
 	}
 	return NULL;
 }
@@ -288,7 +307,12 @@ reload_conf(void *arg)
 	if (changed(c->socket, f->socket) || changed(c->user, f->user) ||
 	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
 	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
-	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file))
+	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
+	    c->keystore_backend != f->keystore_backend ||
+	    changed(c->keystore_ldap, f->keystore_ldap) ||
+	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
+	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
+	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
 		milt_log(LOG_WARNING, NULL, "reload: Socket, UserID, PidFile, StateDirectory, "
 		    "the keystore and audit keys take effect at restart only");
 	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
@@ -312,7 +336,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
 	if (*conf->http_listen != '\0' &&
-	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, audit != NULL,
+	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)
 		die("%s", err);
 	drop_privileges(pw);

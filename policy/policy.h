@@ -105,7 +105,9 @@ typedef struct policy_result {
 
 /* Loads path.  NULL with err ("path:line: what is wrong") on failure. */
 policy_t *policy_load(const char *path, policy_err_t *err);
-/* The built-in defaults alone (no rules file); NULL when out of memory. */
+/* The built-in policy (no rules file): the defaults, and the built-in
+ * triggers (Sensitivity Company-Confidential or Private, Subject tag
+ * "[encrypt]": encrypt=always enroll=yes); NULL when out of memory. */
 policy_t *policy_builtin(void);
 policy_t *policy_ref(policy_t *p);
 void policy_unref(policy_t *p);

@@ -61,7 +61,7 @@ policy_resolve(const policy_decision_t *d, enum policy_cert cert, policy_form_t 
 		form_deliver(f, d, 1, "certificate found");
 	} else if (cert == POLICY_CERT_UNAVAILABLE) {
 		f->outcome = POLICY_TEMPFAIL;
-		f->why = "the certificate directory is unavailable";
+		f->why = "no certificate can be had now (directory, cache or CA unavailable)";
 	} else if (d->v[POLICY_ENCRYPT] == POLICY_ENC_IF_POSSIBLE) {
 		form_deliver(f, d, 0, cert == POLICY_CERT_UNKNOWN
 		    ? "encrypt=if-possible, no certificate lookup"

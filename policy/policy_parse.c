@@ -100,12 +100,6 @@ policy_new(const char *file)
 }
 
 policy_t *
-policy_builtin(void)
-{
-	return policy_new("");
-}
-
-policy_t *
 policy_ref(policy_t *p)
 {
 	__atomic_add_fetch(&p->refs, 1, __ATOMIC_SEQ_CST);
@@ -542,5 +536,42 @@ policy_load(const char *path, policy_err_t *err)
 		return NULL;
 	}
 	policy_finish(p);
+	return p;
+}
+
+/*
+ * The built-in rules, in force without PolicyFile (a file replaces them
+ * all but the defaults and calendar): the users' own way to ask for
+ * encryption, from Outlook's Sensitivity menu or a Subject tag, makes it
+ * encrypt=always with enrollment, so a recipient without a certificate
+ * is enrolled by the embedded CA (smimegate-policy(5)).
+ */
+static const char *const builtin_lines[] = {
+	"sensitivity company-confidential encrypt=always enroll=yes",
+	"sensitivity private encrypt=always enroll=yes",
+	"subject \"[encrypt]\" strip encrypt=always enroll=yes",
+};
+
+policy_t *
+policy_builtin(void)
+{
+	policy_err_t err = { POLICY_OK, "" };
+	parse_t ps = { "built-in", 0, &err, { NULL }, 0 };
+	policy_t *p = policy_new("");
+	char line[200];
+
+	for (size_t i = 0; p != NULL && i < sizeof(builtin_lines) / sizeof(*builtin_lines); i++) {
+		ps.line = (unsigned)i + 1;
+		snprintf(line, sizeof(line), "%s", builtin_lines[i]);
+		if (parse_line(&ps, p, line) != 0) {
+			policy_unref(p);
+			return NULL;
+		}
+		free(p->rules[p->n - 1].where);
+		if ((p->rules[p->n - 1].where = strdup("built-in")) == NULL) {
+			policy_unref(p);
+			return NULL;
+		}
+	}
 	return p;
 }

@@ -83,6 +83,35 @@ dir_sync(const queue_t *q, const char *sub)
 	return rc;
 }
 
+/* Recovery: a held entry whose successor (queue_succeed(), the same ID)
+ * is already in active/ was replaced when the crash came; it goes. */
+static size_t
+drop_succeeded(queue_t *q)
+{
+	char *p = path_of(q, state_dir[QUEUE_HOLD], NULL), *held, *active;
+	DIR *d = p ? opendir(p) : NULL;
+	struct dirent *de;
+	struct stat sb;
+	size_t n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		held = path_of(q, state_dir[QUEUE_HOLD], de->d_name);
+		active = path_of(q, state_dir[QUEUE_ACTIVE], de->d_name);
+		if (held != NULL && active != NULL && stat(active, &sb) == 0)
+			n += unlink(held) == 0;
+		free(held);
+		free(active);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(p);
+	if (n > 0)
+		(void)dir_sync(q, state_dir[QUEUE_HOLD]);
+	return n;
+}
+
 queue_status_t
 queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t errlen)
 {
@@ -134,6 +163,8 @@ queue_open(const char *dir, queue_t **qp, size_t *nrecovered, char *err, size_t 
 	}
 	if (n > 0)
 		(void)dir_sync(q, "tmp");
+	if (nrecovered != NULL)
+		n += drop_succeeded(q);
 	if (nrecovered != NULL)
 		*nrecovered = n;
 	*qp = q;
@@ -198,9 +229,31 @@ env_text(const queue_env_t *env, size_t *len)
 	return buf;
 }
 
+/* queue_put's writer: the data from memory. */
+struct mem_data { const void *data; size_t len; };
+
+static int
+mem_writer(int fd, void *arg)
+{
+	const struct mem_data *d = arg;
+
+	return util_write_all(fd, d->data, d->len);
+}
+
 queue_status_t
 queue_put(queue_t *q, const queue_env_t *env, const void *data, size_t len,
     queue_state_t st, char id[QUEUE_ID_MAX], char *err, size_t errlen)
+{
+	struct mem_data d = { data, len };
+
+	return queue_put_with(q, env, mem_writer, &d, st, id, err, errlen);
+}
+
+/* Writes tmp/ID (envelope, then what fn writes), fsyncs it and renames it
+ * to state st; *dst gets the final path. */
+static queue_status_t
+put_file(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
+    queue_state_t st, const char *id, char *err, size_t errlen)
 {
 	char *tmp = NULL, *dst = NULL, *hdr;
 	size_t hlen = 0;
@@ -214,12 +267,10 @@ queue_put(queue_t *q, const queue_env_t *env, const void *data, size_t len,
 	for (size_t i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i] == NULL || env->rcpts[i][0] == '\0' || bad_value(env->rcpts[i]))
 			return fail(err, errlen, QUEUE_ERR_ARG, "a bad recipient");
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
 	if ((hdr = env_text(env, &hlen)) == NULL)
 		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
-	if (id[0] == '\0')
-		queue_new_id(id);
-	else if (!id_ok(id))
-		return free(hdr), fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
 	tmp = path_of(q, "tmp", id);
 	dst = path_of(q, state_dir[st], id);
 	if (tmp == NULL || dst == NULL) {
@@ -230,8 +281,9 @@ queue_put(queue_t *q, const queue_env_t *env, const void *data, size_t len,
 		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (util_write_all(fd, hdr, hlen) != 0 || util_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, strerror(errno));
+	if (util_write_all(fd, hdr, hlen) != 0 || fn(fd, arg) != 0 || fsync(fd) != 0) {
+		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, errno ? strerror(errno)
+		    : "the data could not be made");
 		close(fd);
 		unlink(tmp);
 		goto out;
@@ -244,6 +296,40 @@ out:
 	free(hdr);
 	free(tmp);
 	free(dst);
+	return rc;
+}
+
+queue_status_t
+queue_put_with(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
+    queue_state_t st, char id[QUEUE_ID_MAX], char *err, size_t errlen)
+{
+	if (id[0] == '\0')
+		queue_new_id(id);
+	errno = 0;
+	return put_file(q, env, fn, arg, st, id, err, errlen);
+}
+
+queue_status_t
+queue_succeed(queue_t *q, const char *id, const queue_env_t *env, queue_writer_fn fn,
+    void *arg, char *err, size_t errlen)
+{
+	char *held;
+	queue_status_t rc;
+	struct stat sb;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
+	if ((held = path_of(q, state_dir[QUEUE_HOLD], id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	if (stat(held, &sb) != 0) {
+		free(held);
+		return fail(err, errlen, QUEUE_ERR_NOENT, "%s: not held", id);
+	}
+	errno = 0;
+	rc = put_file(q, env, fn, arg, QUEUE_ACTIVE, id, err, errlen);
+	if (rc == QUEUE_OK && (unlink(held) != 0 || dir_sync(q, state_dir[QUEUE_HOLD]) != 0))
+		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", held, strerror(errno));
+	free(held);
 	return rc;
 }
 

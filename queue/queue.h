@@ -68,7 +68,8 @@ typedef struct queue_entry {
 } queue_entry_t;
 
 /* Opens (creating the directories, 0700).  With nrecovered, also
- * recovers: entries left in tmp/ by a crash are removed and counted; only
+ * recovers: entries left in tmp/ by a crash, and held entries whose
+ * successor is in active/ (queue_succeed()), are removed and counted; only
  * the process that starts the gateway may do that (others may be writing). */
 queue_status_t queue_open(const char *dir, queue_t **qp, size_t *nrecovered,
     char *err, size_t errlen);
@@ -81,6 +82,26 @@ void queue_close(queue_t *q);
  */
 queue_status_t queue_put(queue_t *q, const queue_env_t *env, const void *data,
     size_t len, queue_state_t st, char id[QUEUE_ID_MAX], char *err, size_t errlen);
+
+/*
+ * queue_put() with the data written by fn on the open file (for data too
+ * large for memory): fn returns 0, or -1 (errno set, or 0 for "the data
+ * could not be made"), and the entry is then not made.
+ */
+typedef int (*queue_writer_fn)(int fd, void *arg);
+queue_status_t queue_put_with(queue_t *q, const queue_env_t *env, queue_writer_fn fn,
+    void *arg, queue_state_t st, char id[QUEUE_ID_MAX], char *err, size_t errlen);
+
+/*
+ * The held entry id is replaced by its successor (the copy released, or
+ * the notice that gives it up), an active entry with the same ID: written
+ * in tmp/, renamed into active/, then hold/id removed, each step fsync'ed.
+ * A crash between the two leaves both; recovery (queue_open() with
+ * nrecovered) removes the held one, so the successor goes out once and
+ * the held copy is not decided again.
+ */
+queue_status_t queue_succeed(queue_t *q, const char *id, const queue_env_t *env,
+    queue_writer_fn fn, void *arg, char *err, size_t errlen);
 
 /* A new entry ID (time, then random). */
 void queue_new_id(char id[QUEUE_ID_MAX]);

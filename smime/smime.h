@@ -213,6 +213,9 @@ typedef struct smime_trust smime_trust_t;
 smime_trust_t *smime_trust_new(const char *ca_file, int system_store,
     const char *crl_file, const char *crl_dir, char *err, size_t errlen);
 void smime_trust_free(smime_trust_t *t);
+/* Adds one more trust anchor (the embedded CA's root, issue 5); only
+ * before the trust is shared with other threads.  0, or -1. */
+int smime_trust_add(smime_trust_t *t, X509 *cert);
 
 typedef enum smime_verdict {
 	SMIME_VERDICT_NONE = 0,  /* not verified (not signed, or an error) */

@@ -118,6 +118,15 @@ fail:
 	return NULL;
 }
 
+int
+smime_trust_add(smime_trust_t *t, X509 *cert)
+{
+	int ok = X509_STORE_add_cert(t->store, cert);
+
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
 void
 smime_trust_free(smime_trust_t *t)
 {

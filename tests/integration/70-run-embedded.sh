@@ -53,8 +53,11 @@ MILTER_PORT=$(free_port) || bail "a free port for the milter"
 SOCKET="inet:$MILTER_PORT@127.0.0.1"
 RUN_OUT="$T/run.out"
 GATE_LOG="$T/run.err"
+# The embedded CA's portal (on by default, 127.0.0.1:8896) on a free port:
+# the machine is shared.
+HTTP_PORT=$(free_port) || bail "a free port for the portal"
 env --default-signal=INT SMIMEGATE_STATE_DIR="$STATE" \
-    SMIMEGATE_ARGS="-o LocalDomains=example.com -o Socket=$SOCKET" \
+    SMIMEGATE_ARGS="-o LocalDomains=example.com -o Socket=$SOCKET -o CAHTTPListen=127.0.0.1:$HTTP_PORT" \
     sh "$top/contrib/run-embedded" >"$RUN_OUT" 2>"$GATE_LOG" &
 RUN_PID=$!
 at_exit "stop_pid $RUN_PID 150; keep '$RUN_OUT'; keep '$GATE_LOG'"

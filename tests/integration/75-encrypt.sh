@@ -329,17 +329,25 @@ echo "default encrypt=always fallback=reject" >"$T/policy"
 
 gate_stop
 gate_start -o "PolicyFile=$T/policy" || bail "smimegate restarted with encrypt=always"
+# Per recipient (issue 6b): rita is refused, dave still gets his copy.
 msg always-rita rita@example.net dave@example.net
 if send_mail "$T/m/always-rita.eml" alice@example.com rita@example.net,dave@example.net; then
-	not_ok "always, rita's certificate is revoked: rejected (was accepted)"
+	check "always, rita revoked: dave's copy goes on, encrypted" \
+	    log_has "$(gate_logline "$QID")" "to=<dave@example.net>," "action=signed+encrypted"
 else
-	case $SMTP_REPLY in
-	550*5.7.1*) ok "always, rita revoked: 550 5.7.1 ($SMTP_REPLY)" ;;
-	*) not_ok "always, rita revoked: 550 5.7.1 (got $SMTP_REPLY)" ;;
-	esac
+	not_ok "always, rita revoked: dave's copy accepted (got $SMTP_REPLY)"
 fi
 check "always, rita revoked: the log names her and says why" \
-    grep -q "action=rejected, reason=policy: <rita@example.net>: encrypt=always, no certificate" "$GATE_LOG"
+    grep -q "split: to=<rita@example.net>, refused: policy: <rita@example.net>: encrypt=always, no certificate" "$GATE_LOG"
+msg always-rita2 rita@example.net
+if send_mail "$T/m/always-rita2.eml" alice@example.com rita@example.net; then
+	not_ok "always, rita revoked and alone: rejected (was accepted)"
+else
+	case $SMTP_REPLY in
+	550*5.7.1*rita@example.net*) ok "always, rita revoked and alone: 550 5.7.1 naming her ($SMTP_REPLY)" ;;
+	*) not_ok "always, rita revoked and alone: 550 5.7.1 naming her (got $SMTP_REPLY)" ;;
+	esac
+fi
 
 # dave must be encrypted, victor cannot be: refused, never in clear.
 printf 'default encrypt=if-possible\nto dave@example.net encrypt=always\n' >"$T/policy2"

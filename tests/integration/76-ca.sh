@@ -87,6 +87,58 @@ else
 	diag_file "$T/init2.log" 10
 fi
 
+# ---- ca issue --csr: an external PKCS#10 request ---------------------------
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/carol.key" -out "$T/carol.csr" \
+    -subj "/CN=ignored by the CA/O=Elsewhere" >/dev/null 2>&1 || bail "openssl req made a request"
+if gate_ctl ca issue --profile encrypt --csr "$T/carol.csr" carol@example.net \
+    >"$T/carol.pem" 2>"$T/carol.err"; then
+	ok "smimectl ca issue --profile encrypt --csr (openssl req, PEM)"
+else
+	not_ok "smimectl ca issue --profile encrypt --csr (openssl req, PEM)"
+	diag_file "$T/carol.err" 5
+fi
+check "csr: openssl verify -purpose smimeencrypt accepts it" \
+    openssl verify -purpose smimeencrypt -CAfile "$T/root.pem" -untrusted "$T/issuing.pem" "$T/carol.pem"
+check "csr: issued to the request's key" sh -c "[ \"\$(openssl x509 -in '$T/carol.pem' -noout -pubkey)\" \
+    = \"\$(openssl pkey -in '$T/carol.key' -pubout)\" ]"
+check "csr: the CA names it (SAN email, not the request's subject)" sh -c \
+    "openssl x509 -in '$T/carol.pem' -noout -ext subjectAltName | grep -q 'email:carol@example.net' \
+    && ! openssl x509 -in '$T/carol.pem' -noout -subject | grep -q 'ignored'"
+gate_ctl keystore list >"$T/ks-csr.out" 2>&1
+check "csr: the key is not escrowed" sh -c "! grep -q '^carol@example.net' '$T/ks-csr.out'"
+check "csr: ca list has it" grep -q 'carol@example.net' "$(gate_ctl ca list >"$T/list-csr.out" 2>&1; echo "$T/list-csr.out")"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/dave.key" \
+    -outform DER -out "$T/dave.csr" -subj "/CN=dave" >/dev/null 2>&1
+# refused WHAT ARGS...: smimectl ca issue ARGS must fail (stderr in $T/refused.err).
+refused() {
+	_what=$1
+	shift
+	if gate_ctl ca issue "$@" >/dev/null 2>"$T/refused.err"; then
+		not_ok "csr: $_what is refused"
+	else
+		ok "csr: $_what is refused ($(head -1 "$T/refused.err"))"
+	fi
+}
+if gate_ctl ca issue --profile sign --csr "$T/dave.csr" dave@example.net >"$T/dave.pem" 2>&1 &&
+    openssl verify -purpose smimesign -CAfile "$T/root.pem" -untrusted "$T/issuing.pem" \
+    "$T/dave.pem" >/dev/null 2>&1; then
+	ok "csr: a DER request with a P-256 key, profile sign, passes -purpose smimesign"
+else
+	not_ok "csr: a DER request with a P-256 key, profile sign, passes -purpose smimesign"
+	diag_file "$T/dave.pem" 5
+fi
+openssl req -new -newkey rsa:1024 -nodes -keyout "$T/weak.key" -out "$T/weak.csr" -subj "/CN=w" \
+    >/dev/null 2>&1
+refused "a 1024-bit RSA key" --csr "$T/weak.csr" w@example.net
+# A request whose signature does not verify: one bit of the signature flipped.
+openssl req -in "$T/carol.csr" -outform DER -out "$T/bad.der"
+perl -e 'local $/; open my $f, "+<", $ARGV[0] or die; binmode $f; my $d = <$f>;
+    substr($d, length($d) - 5, 1) ^= "\x01"; seek $f, 0, 0; print $f $d;' "$T/bad.der"
+refused "a request whose signature does not verify" --csr "$T/bad.der" b@example.net
+check "csr: ... and says why" grep -q 'does not verify' "$T/refused.err"
+refused "a file that is not a request" --csr "$T/root.pem" b@example.net
+refused "a missing file" --csr "$T/nothing.csr" b@example.net
+
 # ---- the gateway serves the CRL; revocation reaches the lookup -------------
 gate_start || bail "smimegate started with the CA"
 ok "smimegate started with CertificateAuthority=yes"
@@ -100,6 +152,10 @@ check "GET /nothing is 404" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}'
     http://127.0.0.1:$HTTP_PORT/nothing)\" = 404 ]"
 check "the HTTP endpoint listens on loopback only" sh -c "! ss -ltn | grep ':$HTTP_PORT ' | grep -qv '127.0.0.1'"
 
+gate_ctl lookup xena@example.net >"$T/lookup0.out" 2>&1
+keep "$T/lookup0.out"
+check "lookup xena without TrustAnchorFile: the CA's root is trusted by itself" \
+    grep -q '^result: found' "$T/lookup0.out"
 cat "$T/root.pem" "$T/issuing.pem" >"$T/trust.pem"
 GATE_OPTS="$GATE_OPTS -o TrustAnchorFile=$T/trust.pem"
 gate_ctl lookup xena@example.net >"$T/lookup1.out" 2>&1

@@ -7,8 +7,12 @@
 # re-injected through a Postfix smtpd without the milter.  The PKCS#12
 # downloaded from the portal with that password decrypts the message with
 # openssl cms and gpgsm; a second download fails; an expired link fails;
-# wrong passwords fail and lock the link.  The invitation cannot be sent:
-# the message is tempfailed, nothing goes out in clear.
+# wrong passwords fail and lock the link; failures from one client address
+# over several links lock that address out (PickupClientMaxFailures); the
+# abuse limits (EnrollmentMaxPerSender, EnrollmentAllowDomains,
+# EnrollmentDenyDomains) refuse enrollment, and the fallback applies.  The
+# invitation cannot be sent: the message is tempfailed, nothing goes out in
+# clear, and the certificate issued for it is revoked.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -180,6 +184,45 @@ sleep 2
 code=$(pickup "$TOKEN" "$PASSWORD" "$T/yves.p12")
 check "an expired link fails (HTTP $code)" test "$code" = 410
 
+# ---- one client address failing over several links: refused (issue 5) ----
+gate_stop
+gate_start -o PickupClientMaxFailures=3 || bail "smimegate restarted with PickupClientMaxFailures=3"
+enroll_case six ursula@example.net
+fake1=$(printf '%064d' 1) fake2=$(printf '%064d' 2)
+c1=$(pickup "$fake1" guess1 /dev/null); c2=$(pickup "$fake2" guess2 /dev/null)
+c3=$(pickup "$TOKEN" guess3 /dev/null); c4=$(pickup "$TOKEN" "$PASSWORD" "$T/ursula.p12")
+check "3 failures over 3 links from 127.0.0.1, then refused even with the right password ($c1 $c2 $c3 $c4)" \
+    test "$c1$c2$c3$c4" = 410410403429
+code=$(curl -s -o "$T/ursula.p12" -w '%{http_code}' --interface 127.0.0.2 \
+    --data-urlencode "t=$TOKEN" --data-urlencode "password=$PASSWORD" "$URL/pickup")
+check "another client address still picks the link up (HTTP $code)" test "$code" = 200
+check "no password reaches the gateway's log" sh -c "! grep -q -F -- '$PASSWORD' '$GATE_LOG'"
+
+# ---- abuse limits: enrollments per sender a day, domains -----------------
+gate_stop
+gate_start -o EnrollmentMaxPerSender=1 -o EnrollmentDenyDomains=blocked.example ||
+    bail "smimegate restarted with EnrollmentMaxPerSender=1, EnrollmentDenyDomains"
+enroll_case seven vera@example.net
+msg eight wanda@example.net
+send_mail "$T/m/eight.eml" alice@example.com wanda@example.net
+check "the second enrollment of the day for alice is refused: fallback=reject ($SMTP_REPLY)" \
+    test "$SMTP_CODE" = 550
+check "the log says why" grep -q 'enroll <wanda@example.net>: refused: <alice@example.com> has reached EnrollmentMaxPerSender (1)' "$GATE_LOG"
+msg nine x@sub.blocked.example
+send_mail "$T/m/nine.eml" bob@example.com x@sub.blocked.example
+check "a denied domain (and below it) is not enrolled: refused ($SMTP_REPLY)" test "$SMTP_CODE" = 550
+check "the log says the domain is not allowed" \
+    grep -q 'enroll <x@sub.blocked.example>: refused: domain sub.blocked.example not allowed' "$GATE_LOG"
+gate_ctl ca list >"$T/ca-list7.out" 2>&1
+check "neither wanda nor the denied domain got a certificate" \
+    sh -c "! grep -Eq 'wanda@|blocked.example' '$T/ca-list7.out'"
+gate_stop
+gate_start -o EnrollmentAllowDomains=partner.example || bail "smimegate restarted with EnrollmentAllowDomains"
+msg ten yara@example.net
+send_mail "$T/m/ten.eml" alice@example.com yara@example.net
+check "outside EnrollmentAllowDomains: not enrolled, refused ($SMTP_REPLY)" test "$SMTP_CODE" = 550
+enroll_case eleven pia@partner.example
+
 # ---- bob, an employee without a key: one on the spot (CAEnrollEmployees) --
 gate_stop
 gate_start -o CAEnrollEmployees=yes || bail "smimegate restarted with CAEnrollEmployees=yes"
@@ -210,5 +253,15 @@ send_mail "$T/m/five.eml" alice@example.com walt@example.net
 check "re-injection down: the message is tempfailed ($SMTP_REPLY)" test "$SMTP_CODE" = 451
 check "re-injection down: nothing for walt delivered" sh -c "! grep -q 'marker-five' '$SINK_DIR'/* 2>/dev/null"
 check "re-injection down: the log says why" grep -q 'enroll <walt@example.net>: invitation: .*cannot connect' "$GATE_LOG"
+# The certificate issued for walt was never used: revoked at once.
+gate_ctl ca list >"$T/ca-list.out" 2>&1
+walt_serial=$(awk -F'\t' '$2 == "walt@example.net" { print $1 }' "$T/ca-list.out" | head -1)
+check "re-injection down: walt's unused certificate is revoked" sh -c \
+    "[ -n '$walt_serial' ] && ! grep 'walt@example.net' '$T/ca-list.out' | grep -q 'valid\$'"
+check "re-injection down: the log says it was revoked" \
+    grep -q "enroll <walt@example.net>: certificate $walt_serial revoked: never used" "$GATE_LOG"
+curl -sf -o "$T/ca.crl" "$URL/ca.crl"
+check "re-injection down: the served CRL lists it" sh -c "openssl crl -inform DER -in '$T/ca.crl' \
+    -noout -text | tr -d ' :' | grep -qi 'SerialNumber$walt_serial'"
 gate_stop
 done_testing

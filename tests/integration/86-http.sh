@@ -6,8 +6,9 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
+. "$top/tests/lib/redis.sh"
 need_gateway
-need_tools postfix smtp-sink swaks perl curl
+need_tools postfix smtp-sink swaks perl curl jq redis-server
 
 HTTP_PORT=$(free_port) || bail "a free port for HTTP"
 gate_start -o "HTTPListen=127.0.0.1:$HTTP_PORT" -o "SpoolDirectory=$T/spool" ||
@@ -83,5 +84,21 @@ gate_start -o "HTTPListen=$P2" -o "SpoolDirectory=$T/spool" || bail "smimegate r
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P2/healthz")
 check "HTTPListen=PORT serves on 127.0.0.1 (got $code)" test "$code" = 200
 check "HTTPListen=PORT listens on loopback only" sh -c "! ss -ltn 2>/dev/null | grep -q '0.0.0.0:$P2 '"
+
+# The Redis cache is PINGed at each request; lookups do without it, so
+# its loss leaves /healthz at 200, "degraded".
+redis_start || bail "redis-server started"
+gate_stop
+gate_start -o "HTTPListen=$P2" -o "SpoolDirectory=$T/spool" \
+    -o "RedisServer=127.0.0.1:$REDIS_PORT" || bail "smimegate restarted with Redis"
+code=$(curl -s -o "$T/h4" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$P2/healthz")
+check "/healthz with Redis up: 200, cache up, ok (got $code: $(cat "$T/h4"))" \
+    sh -c "[ $code = 200 ] && grep -qF '\"cache\":\"up\"' '$T/h4' && grep -qF '\"status\":\"ok\"' '$T/h4'"
+check "/healthz gives the spool's depth" sh -c "jq -e '.details.spool.depth >= 0' '$T/h4' >/dev/null"
+redis_stop
+code=$(curl -s -o "$T/h5" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$P2/healthz")
+check "/healthz with Redis stopped: 200, cache down, degraded (got $code: $(cat "$T/h5"))" \
+    sh -c "[ $code = 200 ] && grep -qF '\"cache\":\"down\"' '$T/h5' && grep -qF '\"status\":\"degraded\"' '$T/h5'"
+check "/healthz says why the cache is down" sh -c "jq -e '.details.cache.error | length > 0' '$T/h5' >/dev/null"
 
 done_testing

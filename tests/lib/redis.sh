@@ -1,7 +1,8 @@
 # tests/lib/redis.sh: a private redis-server on loopback.  Needs common.sh.
 #
 # redis_start             redis-server on 127.0.0.1:$REDIS_PORT, no
-#                         persistence, its files in $T/redis
+#                         persistence, its files in $T/redis (again
+#                         after redis_stop: the same port)
 # redis_stop
 # redis_restart           the same again on the same port (fault tests)
 # redis_cli ARGS...       redis-cli against it
@@ -9,7 +10,8 @@
 REDIS_DIR="$T/redis"
 
 redis_start() {
-	REDIS_PORT=$(free_port) || bail "a free port for redis-server"
+	# A restart (after redis_stop) keeps the port the gateways know.
+	[ -n "${REDIS_PORT:-}" ] || REDIS_PORT=$(free_port) || bail "a free port for redis-server"
 	mkdir -p "$REDIS_DIR"
 	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
 	    --appendonly no --dir "$REDIS_DIR" --daemonize no \

@@ -7,6 +7,8 @@
 #                         random password in $SLAPD_PWFILE), LDIF loaded
 #                         with slapadd, then slapd -d stats on
 #                         127.0.0.1:$SLAPD_PORT, its log in $SLAPD_LOG
+#                         ($SLAPD_ACL, when set: access lines put before
+#                         the final "access to * by * none")
 # slapd_stop
 # slapd_searches          how many SRCH operations slapd has logged
 # ldif_head               the suffix and ou=people entries
@@ -58,6 +60,7 @@ slapd_start() {
 		echo "rootpw $(cat "$SLAPD_PWFILE")"
 		echo "directory $SLAPD_DIR/db"
 		echo "index mail eq"
+		[ -z "${SLAPD_ACL:-}" ] || printf '%s\n' "$SLAPD_ACL"
 		echo "access to * by * none"
 	} >"$SLAPD_DIR/slapd.conf"
 	if [ -n "${1:-}" ]; then

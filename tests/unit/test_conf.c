@@ -130,6 +130,11 @@ test_bad_files(void **state)
 		{ "Sign yes\nSign no\n", ":2: Sign is set twice" },
 		{ "Socket\n", ":1: \"Socket\": expected a key and a value" },
 		{ "SignerMap /nonexistent/map\n", ":1: SignerMap: /nonexistent/map: No such file" },
+		/* Several gateways (issue 10). */
+		{ "# k\nKeystoreBackend ldap\n", ":2: KeystoreBackend: ldap needs KeystoreLDAP" },
+		{ "KeystoreBackend nfs\n", ":1: KeystoreBackend: \"nfs\"" },
+		{ "HarvestStore redis\n", ":1: HarvestStore: redis needs RedisServer" },
+		{ "KeystoreLDAPRefresh 0\n", ":1: KeystoreLDAPRefresh: \"0\"" },
 	};
 	char err[512], name[32];
 

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/cms.h>
@@ -280,6 +281,111 @@ test_harvest(void **state)
 	X509_free(c2);
 }
 
+/* The store reads only the address's subdirectory, and moves files of the
+ * old flat layout (AH-CH.pem) there when opened. */
+static void
+test_harvest_layout(void **state)
+{
+	char dir[600], sub[900], flat[2200], moved[1200], err[256];
+	dir_harvest_t *h;
+	dir_harvest_entry_t *v;
+	size_t n;
+	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, "l@example.net", -1, 30);
+	struct stat st;
+	FILE *fp;
+	(void)state;
+
+	snprintf(dir, sizeof(dir), "%s/harvest-layout", pki.dir);
+	h = dir_harvest_open(dir, err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(dir_harvest_put(h, "l@example.net", c, NULL, 0, 5, err, sizeof(err)), 0);
+	dir_harvest_free(h);
+	/* Exactly one subdirectory holding one file: move it back flat. */
+	{
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		int nsub = 0;
+
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.') {
+				snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+				nsub++;
+			}
+		closedir(d);
+		if (nsub != 1)
+			fail_msg("got %d entries in the store, want 1 subdirectory", nsub);
+		assert_int_equal(stat(sub, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		d = opendir(sub);
+		assert_non_null(d);
+		moved[0] = '\0';
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				snprintf(moved, sizeof(moved), "%s/%s", sub, de->d_name);
+		closedir(d);
+		assert_true(moved[0] != '\0');
+		snprintf(flat, sizeof(flat), "%s-%s", sub, strrchr(moved, '/') + 1);
+		assert_int_equal(rename(moved, flat), 0);
+	}
+	/* A stray file that is not a record is left alone. */
+	snprintf(moved, sizeof(moved), "%s/README", dir);
+	assert_non_null(fp = fopen(moved, "w"));
+	fclose(fp);
+	h = dir_harvest_open(dir, err, sizeof(err));
+	assert_non_null(h);
+	if (stat(flat, &st) == 0)
+		fail_msg("%s: still there after open, want it moved", flat);
+	assert_int_equal(dir_harvest_get(h, "l@example.net", &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(X509_cmp(v[0].cert, c), 0);
+	dir_harvest_list_free(v, n);
+	assert_int_equal(stat(moved, &st), 0);
+	dir_harvest_free(h);
+	X509_free(c);
+}
+
+/* A harvest store in Redis that does not answer: the lookup says
+ * unavailable (never "no certificate"), and put fails. */
+static void
+test_harvest_redis_down(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256];
+	dir_harvest_entry_t *v;
+	dir_harvest_t *h;
+	dir_lookup_t *l;
+	dir_answer_t a;
+	size_t n;
+	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, "r@example.net", -1, 30);
+	(void)state;
+
+	assert_null(dir_harvest_open_redis("nonsense", "h:", 200, err, sizeof(err)));
+	h = dir_harvest_open_redis("127.0.0.1:1", "h:", 200, err, sizeof(err));
+	assert_non_null(h);
+	assert_true(dir_harvest_is_redis(h));
+	assert_int_equal(dir_harvest_ping(h, err, sizeof(err)), -1);
+	assert_int_equal(dir_harvest_put(h, "r@example.net", c, NULL, 0, 1, err, sizeof(err)), -1);
+	assert_int_equal(dir_harvest_get(h, "r@example.net", &v, &n, err, sizeof(err)), -1);
+	dir_harvest_free(h);
+
+	s.redis = "127.0.0.1:1";
+	s.harvest_dir = "unused";
+	s.harvest_redis = 1;
+	s.harvest_prefix = "h:";
+	l = dir_lookup_new(&s, err, sizeof(err));
+	assert_non_null(l);
+	assert_true(dir_harvest_is_redis(dir_lookup_harvest(l)));
+	{
+		dir_status_t got = dir_lookup_find(l, "r@example.net", &a);
+		if (got != DIR_ERR_UNAVAILABLE)
+			fail_msg("got %d (%s), want unavailable", got, a.err);
+	}
+	dir_answer_clear(&a);
+	dir_lookup_free(l);
+	X509_free(c);
+}
+
 /* ---- the caches ---- */
 
 static void
@@ -426,6 +532,8 @@ main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_crl_policy),
 		cmocka_unit_test(test_harvest),
+		cmocka_unit_test(test_harvest_layout),
+		cmocka_unit_test(test_harvest_redis_down),
 		cmocka_unit_test(test_mem_cache_bound),
 		cmocka_unit_test(test_redis_down),
 		cmocka_unit_test(test_lookup_harvest_and_down),

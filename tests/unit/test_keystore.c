@@ -1208,6 +1208,60 @@ test_threads(void **state)
 	ident_free(&alice);
 }
 
+/* The LDAP backend with no server: bad URLs refused, no master key made
+ * while the directory cannot say whether entries exist, and with one a
+ * handle whose lookups say ERR_IO (a tempfail), never NOTFOUND (unsigned). */
+static void
+test_ldap_down(void **state)
+{
+	fx_t *f = *state;
+	char *dir = path2(f->tmp, "ldapks"), *mk = path2(f->tmp, "ldapks/master.key");
+	keystore_ldap_settings_t s = { "http://127.0.0.1:1/dc=x", NULL, 1, 60 };
+	keystore_health_t h;
+	keystore_err_t err;
+	keystore_t *ks;
+	X509 *cert = NULL;
+
+	assert_null(keystore_open_ex(dir, NULL, KEYSTORE_CREATE, &s, &err));
+	WANT_RC("http URL", err.code, KEYSTORE_ERR_INPUT, &err);
+	s.url = "ldap://127.0.0.1:1/";
+	assert_null(keystore_open_ex(dir, NULL, KEYSTORE_CREATE, &s, &err));
+	WANT_RC("no base DN", err.code, KEYSTORE_ERR_INPUT, &err);
+	s.url = "ldap://127.0.0.1:1/dc=x????x-unknown";
+	assert_null(keystore_open_ex(dir, NULL, KEYSTORE_CREATE, &s, &err));
+	WANT_RC("unknown extension", err.code, KEYSTORE_ERR_INPUT, &err);
+
+	s.url = "ldap://127.0.0.1:1/dc=x";
+	assert_null(keystore_open_ex(dir, NULL, KEYSTORE_CREATE, &s, &err));
+	WANT_RC("down, no master key", err.code, KEYSTORE_ERR_IO, &err);
+	if (access(mk, F_OK) == 0)
+		fail_msg("%s made while the directory could not be read", mk);
+
+	/* With a master key the gateway starts, and its lookups fail. */
+	assert_int_equal(unit_write_file(mk, "0123456789abcdef0123456789abcdef", 32,
+	    0600), 0);
+	ks = keystore_open_ex(dir, NULL, 0, &s, &err);
+	if (ks == NULL)
+		fail_msg("open with a master key: %s", err.msg);
+	WANT_RC("signer while down", keystore_signer(ks, "a@example.com", NULL, &cert,
+	    NULL, &err), KEYSTORE_ERR_IO, &err);
+	assert_null(cert);
+	keystore_health(ks, &h);
+	assert_string_equal(h.backend, "ldap");
+	assert_true(h.master_loaded);
+	assert_false(h.readable);
+	WANT_SUBSTR("health", h.why, "127.0.0.1:1");
+	keystore_free(ks);
+
+	/* The file backend's health. */
+	keystore_health(f->ks, &h);
+	assert_string_equal(h.backend, "file");
+	assert_true(h.master_loaded);
+	assert_true(h.readable);
+	free(dir);
+	free(mk);
+}
+
 int
 main(void)
 {
@@ -1235,6 +1289,7 @@ main(void)
 		T(test_export_roundtrip),
 		T(test_refresh),
 		T(test_threads),
+		T(test_ldap_down),
 #undef T
 	};
 

@@ -1,7 +1,8 @@
 /*
  * test_msg_policy.c: the policy at the end of outbound mail
- * (milter/milt_policy.c): a refusal for one recipient refuses the message
- * (550 5.7.1), a hold holds it (MILT_DO_HOLD), a stripped Subject tag
+ * (milter/milt_policy.c): a refusal for one recipient among others drops
+ * that recipient only, a refusal for all refuses the message (550 5.7.1),
+ * a hold holds it in the gateway's spool (issue 6b), a stripped Subject tag
  * replaces the Subject, and each recipient's rule is there for the audit.
  * Sign is off, so no keystore is needed.
  */
@@ -76,10 +77,27 @@ message(const char *subject, const char *rcpt1, const char *rcpt2)
 	return m;
 }
 
+/* One refused recipient among others leaves the transaction (issue 6b);
+ * the other is kept and the rule of each is there for the audit. */
 static void
-test_reject_one_refuses_all(void **state)
+test_reject_one_keeps_others(void **state)
 {
 	milt_msg_t *m = message("x", "<b@other.test>", "<c@rival.test>");
+	const milt_result_t *r = milt_msg_process(m);
+	char rule[600];
+
+	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(m->nrcpts, 1);
+	assert_string_equal(m->rcpts[0], "b@other.test");
+	assert_non_null(strstr(milt_policy_rule(m, 0, rule, sizeof(rule)), "built-in"));
+	milt_msg_free(m);
+}
+
+/* Every recipient refused: the message, 550 5.7.1. */
+static void
+test_reject_all(void **state)
+{
+	milt_msg_t *m = message("x", "<c@rival.test>", NULL);
 	const milt_result_t *r = milt_msg_process(m);
 	char rule[600];
 
@@ -87,18 +105,18 @@ test_reject_one_refuses_all(void **state)
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
 	assert_non_null(strstr(r->reason, "<c@rival.test>"));
-	assert_non_null(strstr(milt_policy_rule(m, 1, rule, sizeof(rule)), "policy:1: to rival.test"));
-	assert_non_null(strstr(milt_policy_rule(m, 0, rule, sizeof(rule)), "built-in"));
+	assert_non_null(strstr(milt_policy_rule(m, 0, rule, sizeof(rule)), "policy:1: to rival.test"));
 	milt_msg_free(m);
 }
 
+/* Held: in the gateway's spool, the MTA's copy discarded (issue 6b). */
 static void
 test_hold(void **state)
 {
 	milt_msg_t *m = message("x", "<b@partner.test>", NULL);
 	const milt_result_t *r = milt_msg_process(m);
 
-	assert_int_equal(r->what, MILT_DO_HOLD);
+	assert_int_equal(r->what, MILT_DO_DISCARD);
 	assert_string_equal(r->action, "held");
 	assert_non_null(strstr(r->reason, "fallback=hold"));
 	milt_msg_free(m);
@@ -136,7 +154,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reject_one_refuses_all),
+		cmocka_unit_test(test_reject_one_keeps_others),
+		cmocka_unit_test(test_reject_all),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_strip_subject),
 		cmocka_unit_test(test_inbound_untouched),

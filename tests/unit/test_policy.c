@@ -217,6 +217,51 @@ test_inbound_and_builtin(void **state)
 	policy_unref(b);
 }
 
+/* The built-in triggers (no PolicyFile): got/want per message. */
+static void
+test_builtin_triggers(void **state)
+{
+	static const struct {
+		const char *subject, *hname, *hvalue;
+		int want_enc, want_enroll;
+		const char *want_subject;
+	} t[] = {
+		{ "hello", NULL, NULL, E_IFP, 0, NULL },
+		{ "[encrypt] offer", NULL, NULL, E_ALW, 1, "offer" },
+		{ "offer [ENCRYPT]", NULL, NULL, E_ALW, 1, "offer" },
+		{ "hello", "Sensitivity", "Company-Confidential", E_ALW, 1, NULL },
+		{ "hello", "Sensitivity", "private", E_ALW, 1, NULL },
+		{ "hello", "Sensitivity", "Personal", E_IFP, 0, NULL },
+		{ "[secure] hello", NULL, NULL, E_IFP, 0, NULL },
+	};
+	policy_t *b = policy_builtin();
+
+	(void)state;
+	assert_non_null(b);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		policy_hdr_t h = { t[i].hname, t[i].hvalue };
+		policy_msg_t m = { "a@example.com", 1, t[i].subject, &h, t[i].hname ? 1 : 0,
+			NULL, 0, 0, POLICY_OUTBOUND };
+		policy_rcpt_t r = { "x@else.test", 0 };
+		policy_result_t res;
+		policy_err_t err;
+
+		assert_int_equal(policy_decide(b, &m, &r, 1, &res, &err), POLICY_OK);
+		if (res.d[0].v[POLICY_ENCRYPT] != t[i].want_enc
+		    || res.d[0].v[POLICY_ENROLL] != t[i].want_enroll)
+			fail_msg("case %zu (%s): got encrypt=%d enroll=%d, want %d %d", i,
+			    t[i].subject, res.d[0].v[POLICY_ENCRYPT], res.d[0].v[POLICY_ENROLL],
+			    t[i].want_enc, t[i].want_enroll);
+		if (t[i].want_subject != NULL)
+			assert_string_equal(res.subject, t[i].want_subject);
+		else
+			assert_null(res.subject);
+		assert_string_equal(policy_rule_where(res.d[0].decided), "built-in");
+		policy_result_clear(&res);
+	}
+	policy_unref(b);
+}
+
 /* Each fallback, each certificate state. */
 static void
 test_resolve(void **state)
@@ -327,6 +372,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_strip_and_multi),
 		cmocka_unit_test(test_inbound_and_builtin),
+		cmocka_unit_test(test_builtin_triggers),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_malformed),

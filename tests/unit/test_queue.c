@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "queue/queue.h"
 #include "tests/unit/unit_util.h"
@@ -181,6 +183,84 @@ test_mark(void **state)
 	assert_int_equal(queue_mark_make(key, 8, "id1", "a", rcpts, 2, mark), -1);
 }
 
+/* The writer of queue_succeed()'s successor. */
+static int
+succ_writer(int fd, void *arg)
+{
+	const char *text = arg;
+
+	return write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int
+fail_writer(int fd, void *arg)
+{
+	errno = 0;
+	return -1;
+}
+
+/* A held entry's successor takes its ID in active/, the held one goes; a
+ * failing writer leaves the held entry alone and nothing half made. */
+static void
+test_succeed(void **state)
+{
+	queue_t *q = open_q(NULL);
+	queue_env_t env = { "", rcpts, 1, "notice", NULL, "4XyZ" };
+	char id[QUEUE_ID_MAX], err[QUEUE_ERR_MAX], buf[64], **ids;
+	queue_entry_t e;
+	size_t n;
+
+	put(q, QUEUE_HOLD, id);
+	assert_int_equal(queue_succeed(q, id, &env, fail_writer, NULL, err, sizeof(err)),
+	    QUEUE_ERR_IO);
+	assert_int_equal(queue_get(q, id, &e, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(e.state, QUEUE_HOLD);
+	queue_entry_free(&e);
+	assert_int_equal(queue_succeed(q, id, &env, succ_writer, "successor\r\n", err,
+	    sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_get(q, id, &e, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(e.state, QUEUE_ACTIVE);
+	assert_string_equal(e.sender, "");
+	assert_int_equal(queue_entry_read(&e, 0, buf, sizeof(buf)), 11);
+	assert_memory_equal(buf, "successor\r\n", 11);
+	queue_entry_free(&e);
+	assert_int_equal(queue_list(q, QUEUE_HOLD, &ids, &n, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(n, 0);
+	queue_ids_free(ids, n);
+	/* Not held (any more): refused. */
+	assert_int_equal(queue_succeed(q, id, &env, succ_writer, "x", err, sizeof(err)),
+	    QUEUE_ERR_NOENT);
+	queue_close(q);
+}
+
+/* A crash between the successor's rename and the held entry's removal
+ * leaves both; recovery keeps the successor only. */
+static void
+test_succeed_crash(void **state)
+{
+	queue_t *q = open_q(NULL);
+	char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], err[QUEUE_ERR_MAX], **ids;
+	queue_env_t env = { "a@example.com", rcpts, 2, NULL, NULL, NULL };
+	size_t n, rec;
+
+	put(q, QUEUE_HOLD, id);
+	put(q, QUEUE_HOLD, id2);            /* an unrelated held entry stays */
+	assert_int_equal(queue_put(q, &env, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
+	    QUEUE_OK);
+	queue_close(q);
+	q = open_q(&rec);
+	assert_int_equal(rec, 1);
+	assert_int_equal(queue_list(q, QUEUE_HOLD, &ids, &n, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], id2);
+	queue_ids_free(ids, n);
+	assert_int_equal(queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], id);
+	queue_ids_free(ids, n);
+	queue_close(q);
+}
+
 int
 main(void)
 {
@@ -189,6 +269,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list_move_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_succeed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_succeed_crash, setup, teardown),
 		cmocka_unit_test(test_mark),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

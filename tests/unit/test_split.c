@@ -1,0 +1,487 @@
+/*
+ * test_split.c: the split of mixed recipients and the spool entries it
+ * writes (milter/milt_queue.c, issue 6b): which group stays in the
+ * transaction, which recipients leave it, what each spool entry holds
+ * (envelope, form, the original or the marked copy, the notice), the
+ * whole-message hold and notice, the null sender (no notice, at the split
+ * and after HoldTime), and the runner releasing a held copy and giving one
+ * up.  Sign is off and no directory is configured, so no keystore is
+ * needed; ReinjectCommand is a script that appends what it gets to a file.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "milter/milt_conf.h"
+#include "milter/milt_msg.h"
+#include "milter/milt_queue.h"
+#include "queue/queue.h"
+#include "tests/unit/unit_util.h"
+
+static const char rules[] =
+    "to rival.test action=reject\n"
+    "to partner.test encrypt=always fallback=hold\n"
+    "to notify.test encrypt=always fallback=notice\n"
+    "to plain.test sign=no\n";
+
+static char *tmp, *outfile, *argsfile;
+static milt_conf_t *conf;
+
+static int
+setup(void **state)
+{
+	char err[512], *ov[6], *path, *script, *text;
+
+	tmp = unit_tmpdir();
+	assert_true(asprintf(&path, "%s/policy", tmp) > 0);
+	assert_int_equal(unit_write_file(path, rules, strlen(rules), 0644), 0);
+	assert_true(asprintf(&outfile, "%s/submitted", tmp) > 0);
+	assert_true(asprintf(&argsfile, "%s/args", tmp) > 0);
+	assert_true(asprintf(&script, "%s/reinject", tmp) > 0);
+	assert_true(asprintf(&text, "#!/bin/sh\necho \"$*\" >>%s\ncat >>%s\n", argsfile,
+	    outfile) > 0);
+	assert_int_equal(unit_write_file(script, text, strlen(text), 0755), 0);
+	assert_true(asprintf(&ov[0], "StateDirectory=%s", tmp) > 0);
+	assert_true(asprintf(&ov[1], "PolicyFile=%s", path) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "Sign=no";
+	assert_true(asprintf(&ov[4], "ReinjectCommand=%s", script) > 0);
+	ov[5] = "HoldTime=3600";
+	if ((conf = milt_conf_load(NULL, ov, 6, err, sizeof(err))) == NULL)
+		fail_msg("conf: %s", err);
+	mkdir(conf->spool_dir, 0700);
+	assert_true(conf->reinject_keylen > 0);
+	free(ov[0]);
+	free(ov[1]);
+	free(ov[4]);
+	free(path);
+	free(script);
+	free(text);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	milt_conf_unref(conf);
+	unit_rmtree(tmp);
+	free(tmp);
+	free(outfile);
+	free(argsfile);
+	return 0;
+}
+
+/* ---- the spool, as a test sees it ---- */
+
+/* The IDs in state st (at most 8); how many. */
+static size_t
+spool_ids(queue_state_t st, char ids[8][QUEUE_ID_MAX])
+{
+	char err[QUEUE_ERR_MAX], **list;
+	size_t n;
+	queue_t *q;
+
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_list(q, st, &list, &n, err, sizeof(err)), QUEUE_OK);
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		snprintf(ids[i], QUEUE_ID_MAX, "%s", list[i]);
+	queue_ids_free(list, n);
+	queue_close(q);
+	return n;
+}
+
+/* Entry id: its envelope into e (the caller frees it) and its message
+ * (malloc'ed, NUL-terminated). */
+static char *
+spool_get(const char *id, queue_entry_t *e)
+{
+	char err[QUEUE_ERR_MAX], *data;
+	queue_t *q;
+
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_get(q, id, e, err, sizeof(err)), QUEUE_OK);
+	queue_close(q);
+	assert_non_null(data = malloc((size_t)e->body_len + 1));
+	assert_int_equal(queue_entry_read(e, 0, data, (size_t)e->body_len), e->body_len);
+	data[e->body_len] = '\0';
+	return data;
+}
+
+static void
+spool_clear(void)
+{
+	char ids[8][QUEUE_ID_MAX], err[QUEUE_ERR_MAX];
+	queue_t *q;
+
+	for (int st = QUEUE_ACTIVE; st <= QUEUE_HOLD; st++) {
+		size_t n = spool_ids((queue_state_t)st, ids);
+
+		assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(queue_remove(q, ids[i], err, sizeof(err)), QUEUE_OK);
+		queue_close(q);
+	}
+	unlink(outfile);
+	unlink(argsfile);
+}
+
+/* The mark line at the start of data verifies for the entry's envelope. */
+static void
+assert_marked(const char *data, const queue_entry_t *e)
+{
+	char id[QUEUE_ID_MAX], mac[65];
+
+	assert_int_equal(sscanf(data, MILT_QUEUE_MARK ": %47s %64s", id, mac), 2);
+	assert_string_equal(id, e->id);
+	assert_true(queue_mark_check(conf->reinject_key, conf->reinject_keylen, mac, id,
+	    e->sender, (const char *const *)e->rcpts, e->nrcpts));
+}
+
+static milt_msg_t *
+message(const char *sender, const char *const *rcpts, size_t n)
+{
+	milt_msg_t *m = milt_msg_new(conf, NULL);
+
+	assert_non_null(m);
+	m->client_internal = 1;
+	snprintf(m->qid, sizeof(m->qid), "TESTQID");
+	assert_int_equal(milt_msg_set_sender(m, sender), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(milt_msg_add_rcpt(m, rcpts[i]), 0);
+	assert_int_equal(milt_msg_add_header(m, "From", "a@example.com"), 0);
+	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
+	assert_int_equal(milt_msg_add_body(m, "body-marker\r\n", 13), 0);
+	return m;
+}
+
+static void
+assert_dropped(const milt_msg_t *m, const char *const *want, size_t nwant)
+{
+	size_t n;
+	char *const *del = milt_queue_delrcpts(m, &n);
+
+	if (n != nwant)
+		fail_msg("got %zu recipients dropped, want %zu", n, nwant);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(del[i], want[i]);
+}
+
+/* ---- the split ---- */
+
+/* Four recipients, three forms: the deliverable group stays (both of
+ * its recipients), the held one goes to hold/ as the original, the
+ * refused one is named in a notice to the sender. */
+static void
+test_three_forms(void **state)
+{
+	const char *to[] = { "b@other.test", "c@partner.test", "d@rival.test", "e@other.test" };
+	const char *gone[] = { "c@partner.test", "d@rival.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 4);
+	const milt_result_t *r = milt_msg_process(m);
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+
+	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(m->nrcpts, 2);
+	assert_string_equal(m->rcpts[0], "b@other.test");
+	assert_string_equal(m->rcpts[1], "e@other.test");
+	assert_dropped(m, gone, 2);
+	/* What the audit records of the dropped: c held, d refused. */
+	{
+		const char *rc, *why;
+		int held;
+
+		assert_int_equal(milt_queue_dropped(m, 0, &rc, &held, &why), 1);
+		assert_string_equal(rc, "c@partner.test");
+		assert_int_equal(held, 1);
+		assert_int_equal(milt_queue_dropped(m, 1, &rc, &held, &why), 1);
+		assert_string_equal(rc, "d@rival.test");
+		assert_int_equal(held, 0);
+		assert_non_null(strstr(why, "action=reject"));
+		assert_int_equal(milt_queue_dropped(m, 2, &rc, &held, &why), 0);
+	}
+
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.sender, "a@example.com");
+	assert_int_equal(e.nrcpts, 1);
+	assert_string_equal(e.rcpts[0], "c@partner.test");
+	assert_string_equal(e.origin, "TESTQID");
+	assert_non_null(strstr(e.reason, "fallback=hold"));
+	assert_non_null(strstr(data, "Subject: quarterly figures\r\n"));
+	assert_non_null(strstr(data, "\r\n\r\nbody-marker\r\n"));
+	assert_null(strstr(data, MILT_QUEUE_MARK));     /* decided again, not marked */
+	queue_entry_free(&e);
+	free(data);
+
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.sender, "");              /* a notice comes from <> */
+	assert_int_equal(e.nrcpts, 1);
+	assert_string_equal(e.rcpts[0], "a@example.com");
+	assert_string_equal(e.form, "notice");
+	assert_marked(data, &e);
+	assert_non_null(strstr(data, "Subject: Undelivered Mail"));
+	assert_non_null(strstr(data, "<d@rival.test>: "));
+	assert_non_null(strstr(data, "action=reject"));
+	assert_non_null(strstr(data, "TESTQID"));
+	assert_non_null(strstr(data, "quarterly figures"));
+	assert_null(strstr(data, "c@partner.test"));    /* held, not refused */
+	assert_null(strstr(data, "body-marker"));       /* the content stays private */
+	queue_entry_free(&e);
+	free(data);
+	milt_msg_free(m);
+	spool_clear();
+}
+
+/* The group kept is the first deliverable one, wherever it is. */
+static void
+test_keep_deliverable(void **state)
+{
+	const char *to[] = { "c@partner.test", "b@other.test" };
+	const char *gone[] = { "c@partner.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 2);
+	const milt_result_t *r = milt_msg_process(m);
+	char ids[8][QUEUE_ID_MAX];
+
+	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(m->nrcpts, 1);
+	assert_string_equal(m->rcpts[0], "b@other.test");
+	assert_dropped(m, gone, 1);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	milt_msg_free(m);
+	spool_clear();
+}
+
+/* Two deliverable forms: the second group's copy is made in its own form
+ * and written marked, bound to its envelope. */
+static void
+test_send_copy(void **state)
+{
+	const char *to[] = { "b@other.test", "p@plain.test", "q@plain.test" };
+	const char *gone[] = { "p@plain.test", "q@plain.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 3);
+	const milt_result_t *r = milt_msg_process(m);
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+
+	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_dropped(m, gone, 2);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.sender, "a@example.com");
+	assert_int_equal(e.nrcpts, 2);
+	assert_string_equal(e.rcpts[0], "p@plain.test");
+	assert_string_equal(e.rcpts[1], "q@plain.test");
+	assert_marked(data, &e);
+	assert_non_null(strstr(data, "\r\nSubject: quarterly figures\r\n"));
+	assert_non_null(strstr(data, "\r\n\r\nbody-marker\r\n"));
+	queue_entry_free(&e);
+	free(data);
+	milt_msg_free(m);
+	spool_clear();
+}
+
+/* Every recipient refused: 550 naming who and why; nothing written. */
+static void
+test_all_refused(void **state)
+{
+	const char *to[] = { "d@rival.test", "n@notify.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 2);
+	const milt_result_t *r = milt_msg_process(m);
+	char ids[8][QUEUE_ID_MAX];
+
+	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_string_equal(r->rcode, "550");
+	assert_string_equal(r->xcode, "5.7.1");
+	assert_non_null(strstr(r->reply, "Delivery refused by policy: <d@rival.test>"));
+	assert_null(strchr(r->reply, '\n'));
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	milt_msg_free(m);
+}
+
+/* Held as a whole: the original in hold/, the MTA discards its copy. */
+static void
+test_hold_whole(void **state)
+{
+	const char *to[] = { "c@partner.test", "c2@partner.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 2);
+	const milt_result_t *r = milt_msg_process(m);
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+
+	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_string_equal(r->action, "held");
+	assert_non_null(strstr(r->reason, "in the gateway's spool"));
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_int_equal(e.nrcpts, 2);
+	assert_string_equal(e.rcpts[1], "c2@partner.test");
+	assert_non_null(strstr(data, "body-marker"));
+	queue_entry_free(&e);
+	free(data);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	milt_msg_free(m);
+	spool_clear();
+}
+
+/* fallback=notice for the only recipient: discarded, the sender told. */
+static void
+test_notice_whole(void **state)
+{
+	const char *to[] = { "n@notify.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 1);
+	const milt_result_t *r = milt_msg_process(m);
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+
+	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_string_equal(r->action, "rejected");
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.rcpts[0], "a@example.com");
+	assert_non_null(strstr(data, "<n@notify.test>: "));
+	assert_non_null(strstr(data, "fallback=notice"));
+	queue_entry_free(&e);
+	free(data);
+	milt_msg_free(m);
+	spool_clear();
+}
+
+/* A null sender (never outbound through the milter, so called directly):
+ * the refused recipient still leaves, and no notice is written. */
+static void
+test_null_sender_no_notice(void **state)
+{
+	const char *to[] = { "b@other.test", "d@rival.test" };
+	const char *gone[] = { "d@rival.test" };
+	milt_msg_t *m = message("<>", to, 2);
+	char ids[8][QUEUE_ID_MAX];
+
+	assert_int_equal(milt_queue_split(m), 0);
+	assert_dropped(m, gone, 1);
+	m->result.what = MILT_DO_PASS;
+	milt_queue_commit(m);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	milt_msg_free(m);
+}
+
+/* A message that must not be split (offline -t, a copy) is held in the
+ * MTA's queue as before, and nothing is written. */
+static void
+test_no_split(void **state)
+{
+	const char *to[] = { "b@other.test", "c@partner.test" };
+	milt_msg_t *m = message("<a@example.com>", to, 2);
+	const milt_result_t *r;
+	char ids[8][QUEUE_ID_MAX];
+
+	m->no_split = 1;
+	r = milt_msg_process(m);
+	assert_int_equal(r->what, MILT_DO_HOLD);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	milt_msg_free(m);
+}
+
+/* ---- the runner ---- */
+
+static void
+put_held(const char *sender, const char *rcpt, char id[QUEUE_ID_MAX])
+{
+	static const char msg[] = "From: a@example.com\r\nSubject: held one\r\n\r\nheld-body\r\n";
+	const char *rcpts[1] = { rcpt };
+	queue_env_t env = { sender, rcpts, 1, "held", "test", "ORIGQID" };
+	char err[QUEUE_ERR_MAX];
+	queue_t *q;
+
+	id[0] = '\0';
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_put(q, &env, msg, sizeof(msg) - 1, QUEUE_HOLD, id, err,
+	    sizeof(err)), QUEUE_OK);
+	queue_close(q);
+}
+
+/* A held copy whose recipient can now be served is released: its
+ * successor (same ID, marked) submitted with ReinjectCommand, and both
+ * gone from the spool. */
+static void
+test_run_releases(void **state)
+{
+	char ids[8][QUEUE_ID_MAX], *out, *args, id[QUEUE_ID_MAX], *want;
+
+	put_held("a@example.com", "b@other.test", id);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_non_null(out = unit_read_file(outfile, NULL));
+	assert_non_null(args = unit_read_file(argsfile, NULL));
+	assert_true(asprintf(&want, "%s: %s ", MILT_QUEUE_MARK, id) > 0);
+	assert_int_equal(strncmp(out, want, strlen(want)), 0);
+	free(want);
+	assert_non_null(strstr(out, "held-body"));
+	assert_non_null(strstr(args, "-f a@example.com -- b@other.test"));
+	free(out);
+	free(args);
+	spool_clear();
+}
+
+/* After HoldTime: given up; a notice to a real sender, none to <>. */
+static void
+test_run_holdtime(void **state)
+{
+	char ids[8][QUEUE_ID_MAX], *out, *args, id[QUEUE_ID_MAX];
+	long long saved = conf->hold_time;
+
+	put_held("a@example.com", "c@partner.test", id);
+	put_held("", "c@partner.test", id);
+	conf->hold_time = 1;
+	sleep(2);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);    /* the one notice */
+	conf->hold_time = saved;
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
+	assert_non_null(out = unit_read_file(outfile, NULL));
+	assert_non_null(args = unit_read_file(argsfile, NULL));
+	assert_non_null(strstr(args, "-f <> -- a@example.com\n"));
+	assert_null(strstr(strstr(args, "\n") + 1, "--"));   /* one submission only */
+	assert_non_null(strstr(out, "<c@partner.test>: held longer than HoldTime"));
+	assert_non_null(strstr(out, "ORIGQID"));
+	assert_null(strstr(out, "held-body"));
+	free(out);
+	free(args);
+	spool_clear();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_three_forms),
+		cmocka_unit_test(test_keep_deliverable),
+		cmocka_unit_test(test_send_copy),
+		cmocka_unit_test(test_all_refused),
+		cmocka_unit_test(test_hold_whole),
+		cmocka_unit_test(test_notice_whole),
+		cmocka_unit_test(test_null_sender_no_notice),
+		cmocka_unit_test(test_no_split),
+		cmocka_unit_test(test_run_releases),
+		cmocka_unit_test(test_run_holdtime),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
