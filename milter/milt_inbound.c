@@ -240,6 +240,7 @@ in_decrypt(inbound_t *in)
 	}
 	smime_decrypt_set_limits(d, (unsigned)m->conf->max_mime_parts,
 	    (unsigned)m->conf->max_mime_depth);
+	smime_decrypt_set_header_limit(d, (size_t)m->conf->max_header_length);
 	st = smime_decrypt_run(d, in->chdrs, &in->body, in_key_lookup, m,
 	    milt_spool_writer, sp);
 	switch (st) {
@@ -261,7 +262,14 @@ in_decrypt(inbound_t *in)
 		in_item(in, "no-key", "%s", smime_decrypt_error(d));
 		break;
 	case SMIME_ERR_LIMIT:
-		rc = in_refuse_limit(in, "decryption", smime_decrypt_error(d));
+		if (smime_decrypt_header_too_long(d)) {
+			m->over_limit = MILT_LIMIT_HEADER_LENGTH;
+			milt_msg_fail(m, MILT_FAIL_LIMIT, "decrypted header field too long "
+			    "(MaximumHeaderLength)");
+			rc = 1;
+		} else {
+			rc = in_refuse_limit(in, "decryption", smime_decrypt_error(d));
+		}
 		break;
 	case SMIME_ERR_INPUT:
 		in_item(in, "malformed", "%s", smime_decrypt_error(d));

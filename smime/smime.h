@@ -180,6 +180,10 @@ void smime_decrypt_free(smime_decrypt_t *d);
 /* Limits on the MIME structure read (the body, and the decrypted entity),
  * as smime_sign_set_limits(): SMIME_ERR_LIMIT. */
 void smime_decrypt_set_limits(smime_decrypt_t *d, unsigned max_parts, unsigned max_depth);
+/* The longest header field of the decrypted entity (0: no limit); a
+ * longer one is SMIME_ERR_LIMIT, and smime_decrypt_header_too_long() 1. */
+void smime_decrypt_set_header_limit(smime_decrypt_t *d, size_t max);
+int smime_decrypt_header_too_long(const smime_decrypt_t *d);
 smime_status_t smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
     const smime_body_t *body, smime_key_fn lookup, void *lookup_arg,
     smime_write_fn out, void *arg);

@@ -443,6 +443,28 @@ check_object(GMimeObject *obj, unsigned depth, canon_walk_t *w)
 	return SMIME_OK;
 }
 
+smime_status_t
+smime_header_block_check(const unsigned char *p, size_t len, size_t max, smime_err_t *err)
+{
+	size_t field = 0, i = 0;
+
+	while (max != 0 && i < len) {
+		const unsigned char *nl = memchr(p + i, '\n', len - i);
+		size_t l = nl != NULL ? (size_t)(nl - (p + i)) + 1 : len - i, n;
+
+		if (p[i] == '\n' || (p[i] == '\r' && l == 2 && p[i + 1] == '\n'))
+			break;                  /* the empty line: the body follows */
+		/* counted as the milter counts: line ends as LF */
+		n = l >= 2 && p[i + l - 2] == '\r' && p[i + l - 1] == '\n' ? l - 1 : l;
+		field = p[i] == ' ' || p[i] == '\t' ? field + n : n;
+		if (field > max)
+			return smime_err_set(err, SMIME_ERR_LIMIT,
+			    "a header field longer than %zu octets", max);
+		i += l;
+	}
+	return SMIME_OK;
+}
+
 static void
 limits_get(const smime_limits_t *limits, unsigned *parts, unsigned *depth)
 {

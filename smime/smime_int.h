@@ -92,6 +92,12 @@ smime_status_t smime_mime_check_tree(GMimeObject *obj, const smime_limits_t *lim
     smime_err_t *err);
 smime_status_t smime_mime_check_mem(const unsigned char *p, size_t len,
     const smime_limits_t *limits, smime_err_t *err);
+/* SMIME_ERR_LIMIT when a field of the header block at p (to its first
+ * empty line), folds included, is longer than max octets (0: no limit).
+ * Before GMime parses it: its header parser grows its buffer in small
+ * steps, slow for megabytes under the sanitizers' realloc. */
+smime_status_t smime_header_block_check(const unsigned char *p, size_t len, size_t max,
+    smime_err_t *err);
 
 smime_status_t smime_canon_build(const char *content_headers,
     const smime_body_t *body, const char *dir, size_t mem_max,

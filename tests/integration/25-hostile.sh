@@ -65,6 +65,8 @@ for n in ("parts10k", "nest200", "nul", "badutf8", "b64trunc", "noclose"):
     open(os.path.join(d, n + ".ent"), "wb").write(b"\r\n".join(hdrs) + b"\r\n" + b[i + 2:])
 open(os.path.join(d, "hdr10m.ent"), "wb").write(b"Content-Type: text/plain\r\nContent-Description: " +
     b"\r\n ".join([b"x" * 76] * 133000) + b"\r\n\r\nbody\r\n")
+open(os.path.join(d, "hdr1m.ent"), "wb").write(b"Content-Type: text/plain\r\nContent-Description: " +
+    b"\r\n ".join([b"x" * 76] * 13300) + b"\r\n\r\nbody\r\n")
 s = b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
 for i in range(1, 10):
     s += b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i)
@@ -136,7 +138,7 @@ inwrap() { # inwrap ID: M/ID.eml from openssl's output M/ID.cms
 	{ printf 'From: x@elsewhere.test\r\nTo: alice@example.com\r\nSubject: in %s\r\n' "$1"
 	  printf 'Message-ID: <%s@elsewhere.test>\r\n' "$1"; cat "$M/$1.cms"; } >"$M/$1.eml"
 }
-for e in parts10k nest200 nest10 nul badutf8 b64trunc noclose hdr10m; do
+for e in parts10k nest200 nest10 nul badutf8 b64trunc noclose hdr10m hdr1m; do
 	openssl cms -encrypt -binary -aes256 -in "$M/$e.ent" -out "$M/enc-$e.cms" "$T/pki/alice.pem" &&
 	    openssl cms -sign -binary -signer "$T/pki/bob.pem" -inkey "$T/pki/bob.key" \
 	        -in "$M/$e.ent" -out "$M/sig-$e.cms" &&
@@ -160,7 +162,10 @@ inrun sig-parts10k verified -o MaximumMimeParts=20000
 inrun opq-nest10 verified
 inrun enc-nest10 decrypted
 inrun enc-hdr10m "552 5.3.4" -o MaximumMessageSize=50M
-inrun enc-hdr10m decrypted -o MaximumMessageSize=50M -o MaximumHeaderLength=10M
+# (1 MB, not 10: GMime's header parser reallocates in small steps, which
+# takes minutes for 10 MB under make check's AddressSanitizer.)
+inrun enc-hdr1m "552 5.3.4"
+inrun enc-hdr1m decrypted -o MaximumHeaderLength=2M
 for e in nul badutf8 b64trunc noclose; do
 	inrun "enc-$e" decrypted
 	inrun "sig-$e" verified
