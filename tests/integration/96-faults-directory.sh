@@ -200,9 +200,12 @@ nothing() { :; }
 batch sigkill kill_gate nothing
 
 # --- 2. slapd stopped and started again ---------------------------------------
-# Down for 3 s at least: longer than the cache keeps an answer.
+# Down: frank's cached answer dropped, so that his next lookup must ask
+# slapd (refused 4xx, never in clear); dave's still cached a while.  Down
+# for 3 s at least: longer than the cache keeps an answer.
+slapd_down() { slapd_stop; redis_cli del t96:frank@example.net >/dev/null; }
 slapd_again() { sleep 3; slapd_start "" || bail "slapd started again"; }
-batch slapd slapd_stop slapd_again
+batch slapd slapd_down slapd_again
 check "slapd: the outage was felt (messages refused 4xx: the sender retries)" \
     grep -q ' 4[0-9][0-9] -$' "$T/sent-slapd"
 
