@@ -149,8 +149,8 @@ value_make(X509 *cert, int gcm, const char *source, size_t *len)
 	return v;
 }
 
-static enum dir_cache_hit
-value_parse(const unsigned char *v, size_t len, X509 **cert, int *gcm,
+enum dir_cache_hit
+dir_cache_value_parse(const unsigned char *v, size_t len, X509 **cert, int *gcm,
     char *source, size_t srclen)
 {
 	const unsigned char *nl, *p;
@@ -325,7 +325,7 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert, int *gcm,
 			return DIR_CACHE_MISS;
 		r = redis_cmd(slot, "GET %s%s", c->prefix, addr);
 		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE)
-			hit = value_parse((unsigned char *)r->str, r->len, cert, gcm,
+			hit = dir_cache_value_parse((unsigned char *)r->str, r->len, cert, gcm,
 			    source, srclen);
 		redis_give(c, slot, r, note, notelen);
 		return hit;
@@ -338,7 +338,7 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert, int *gcm,
 	}
 	if (e != NULL) {
 		e->used = time(NULL);
-		hit = value_parse(e->val, e->len, cert, gcm, source, srclen);
+		hit = dir_cache_value_parse(e->val, e->len, cert, gcm, source, srclen);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;

@@ -36,7 +36,8 @@ dir_check_new(const dir_settings_t *s, char *err, size_t errlen)
 	dir_check_t *chk = calloc(1, sizeof(*chk));
 
 	if (chk == NULL || (chk->store = X509_STORE_new()) == NULL ||
-	    (chk->crls = dir_crl_new(s->crl_timeout, s->crl_cache_seconds)) == NULL) {
+	    (chk->crls = dir_crl_new(s->crl_timeout, s->crl_cache_seconds,
+	    s->crl_fetch, s->crl_fetch_arg)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		dir_check_free(chk);
 		return NULL;

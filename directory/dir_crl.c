@@ -32,12 +32,14 @@ struct dir_crl {
 	pthread_mutex_t lock;
 	int timeout;
 	long cache_seconds;
+	dir_crl_fetch_fn fetch;         /* NULL: OSSL_HTTP_get */
+	void *fetch_arg;
 	crl_entry_t e[CRL_MAX_ENTRIES];
 	size_t n;
 };
 
 dir_crl_t *
-dir_crl_new(int timeout, long cache_seconds)
+dir_crl_new(int timeout, long cache_seconds, dir_crl_fetch_fn fetch, void *fetch_arg)
 {
 	dir_crl_t *c = calloc(1, sizeof(*c));
 
@@ -46,6 +48,8 @@ dir_crl_new(int timeout, long cache_seconds)
 	pthread_mutex_init(&c->lock, NULL);
 	c->timeout = timeout;
 	c->cache_seconds = cache_seconds;
+	c->fetch = fetch;
+	c->fetch_arg = fetch_arg;
 	return c;
 }
 
@@ -88,8 +92,13 @@ crl_fetch(const dir_crl_t *c, const char *url, char *why, size_t len)
 		snprintf(why, len, "%s: only http:// CRLs are fetched", url);
 		return NULL;
 	}
-	b = OSSL_HTTP_get(url, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
-	    NULL, 1, CRL_MAX_SIZE, c->timeout);
+	if (c->fetch != NULL) {
+		if ((b = c->fetch(c->fetch_arg, url, why, len)) == NULL)
+			return NULL;
+	} else {
+		b = OSSL_HTTP_get(url, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
+		    NULL, 1, CRL_MAX_SIZE, c->timeout);
+	}
 	if (b == NULL) {
 		unsigned long e = ERR_peek_last_error();
 		snprintf(why, len, "cannot fetch the CRL %s: %s", url,

@@ -21,7 +21,8 @@
 
 /* ---- dir_crl.c ---- */
 typedef struct dir_crl dir_crl_t;
-dir_crl_t *dir_crl_new(int timeout, long cache_seconds);
+dir_crl_t *dir_crl_new(int timeout, long cache_seconds, dir_crl_fetch_fn fetch,
+    void *fetch_arg);
 void dir_crl_free(dir_crl_t *c);
 /* The CRL at url (http:// only), from the cache or fetched.  A new
  * reference, or NULL with why. */
@@ -77,6 +78,11 @@ void dir_cache_free(dir_cache_t *c);
 const char *dir_cache_name(const dir_cache_t *c);
 /* The entry for addr (normalised).  POSITIVE: *cert (new reference) and
  * source filled.  note: an outage began or ended (else left alone). */
+/* A value as Redis holds it (anyone who can write there can put one):
+ * DIR_CACHE_POSITIVE with *cert (the caller's), *gcm and source, NEGATIVE,
+ * or MISS when it does not parse. */
+enum dir_cache_hit dir_cache_value_parse(const unsigned char *v, size_t len,
+    X509 **cert, int *gcm, char *source, size_t srclen);
 enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
     int *gcm, char *source, size_t srclen, char *note, size_t notelen);
 void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,

@@ -48,6 +48,11 @@ typedef enum dir_status {
 /* When a certificate's CRL cannot be had. */
 enum dir_crl_policy { DIR_CRL_TEMPFAIL = 0, DIR_CRL_REFUSE, DIR_CRL_ACCEPT };
 
+/* What fetches a CRL (dir_settings_t.crl_fetch): a BIO with the DER
+ * answer for an http:// url, or NULL with why.  Tests and fuzzers stand in
+ * for the network with one; NULL in the settings: HTTP (OSSL_HTTP_get). */
+typedef BIO *(*dir_crl_fetch_fn)(void *arg, const char *url, char *why, size_t len);
+
 typedef struct dir_settings {
 	char *const *ldap_urls;     /* NULL-terminated, in order; NULL: none */
 	const char *filter;         /* the default filter template */
@@ -68,6 +73,8 @@ typedef struct dir_settings {
 	const char *harvest_dir;    /* the harvest store ("": none) */
 	int harvest_redis;          /* keep it in Redis (redis) instead */
 	const char *harvest_prefix; /* its Redis keys' prefix */
+	dir_crl_fetch_fn crl_fetch; /* NULL: HTTP */
+	void *crl_fetch_arg;
 } dir_settings_t;
 
 typedef struct dir_candidate {

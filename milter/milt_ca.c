@@ -453,6 +453,32 @@ http_free(milt_ca_http_t *h)
 	free(h);
 }
 
+/* What the endpoint accepts, and who answers. */
+static void
+http_setup(milt_ca_http_t *h, struct evhttp *http)
+{
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+	evhttp_set_max_body_size(http, 2000);
+	evhttp_set_timeout(http, 30);
+	evhttp_set_gencb(http, http_request, h);
+}
+
+milt_ca_http_t *
+milt_ca_portal_attach(struct evhttp *http, keystore_t *ks, const char *pickup_dir,
+    int max_failures)
+{
+	milt_ca_http_t *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->ks = ks;
+	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", pickup_dir);
+	h->max_failures = max_failures;
+	h->pipe[0] = h->pipe[1] = -1;
+	http_setup(h, http);
+	return h;
+}
+
 milt_ca_http_t *
 milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
     char *why, size_t size)
@@ -493,11 +519,7 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	    || (ca != NULL && event_add(h->timer, &tv) != 0) || event_add(h->wake, NULL) != 0)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else {
-		evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
-		    | EVHTTP_REQ_POST);
-		evhttp_set_max_body_size(h->http, 2000);
-		evhttp_set_timeout(h->http, 30);
-		evhttp_set_gencb(h->http, http_request, h);
+		http_setup(h, h->http);
 		if (ca != NULL)
 			http_crl(-1, 0, h);
 		if (ca != NULL && h->crl == NULL)
@@ -516,7 +538,7 @@ milt_ca_stop(milt_ca_http_t *h)
 {
 	if (h == NULL)
 		return;
-	if (write(h->pipe[1], "x", 1) == 1)
+	if (h->pipe[1] >= 0 && write(h->pipe[1], "x", 1) == 1)
 		pthread_join(h->thread, NULL);
 	http_free(h);
 }

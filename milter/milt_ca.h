@@ -42,5 +42,12 @@ int milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
 milt_ca_http_t *milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca,
     keystore_t *ks, char *why, size_t size);
 void milt_ca_stop(milt_ca_http_t *h);
+/* For tests and fuzzers: the endpoint's request handling (the same
+ * settings and handlers) on the caller's evhttp, run by the caller's loop:
+ * the portal on pickup_dir with ks, no CA, no thread.  milt_ca_stop()
+ * frees the handle (not http). */
+struct evhttp;
+milt_ca_http_t *milt_ca_portal_attach(struct evhttp *http, keystore_t *ks,
+    const char *pickup_dir, int max_failures);
 
 #endif

@@ -15,7 +15,10 @@
  * milt_msg_process() has deleted from the incoming message first: items
  * "keyword (detail)" joined by "; ", documented in smimegate(8).  A
  * failure never goes back to the sender: the message is delivered as it
- * came, with the header saying why.
+ * came, with the header saying why.  The exception is a MIME structure
+ * that passes MaximumMimeParts or MaximumMimeDepth where smimegate reads
+ * it (the body decrypted or verified, what decryption revealed, the
+ * content of opaque signed-data): refused with 554 5.6.0, as outbound.
  *
  * Threads: as the message context (one thread).
  */
@@ -178,7 +181,49 @@ in_key_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
 	}
 }
 
-/* 0 done (whatever the outcome), -1 internal error. */
+/* Refuses the message: its MIME structure passes a limit (554 5.6.0). */
+static int
+in_refuse_limit(inbound_t *in, const char *step, const char *why)
+{
+	char reason[512];
+
+	snprintf(reason, sizeof(reason), "%s: %s (MaximumMimeParts, MaximumMimeDepth)",
+	    step, why);
+	in->m->over_limit = MILT_LIMIT_MIME;
+	milt_msg_fail(in->m, MILT_FAIL_LIMIT, reason);
+	return 1;
+}
+
+/* The header fields decryption revealed pass MaximumHeaderLength and
+ * MaximumHeaders as the message's own did; else the message is refused
+ * (552 5.3.4) and 1 returned. */
+static int
+in_check_inner_headers(inbound_t *in, const smime_decrypt_t *d)
+{
+	milt_msg_t *m = in->m;
+	size_t nh = smime_decrypt_nheaders(d);
+
+	for (size_t i = 0; i < nh; i++) {
+		size_t len = strlen(smime_decrypt_header_name(d, i)) + 3 +
+		    strlen(smime_decrypt_header_value(d, i));
+
+		if ((long long)len > m->conf->max_header_length) {
+			m->over_limit = MILT_LIMIT_HEADER_LENGTH;
+			milt_msg_fail(m, MILT_FAIL_LIMIT, "decrypted header field too long "
+			    "(MaximumHeaderLength)");
+			return 1;
+		}
+	}
+	if ((long long)(m->nhdrs + nh) > m->conf->max_headers) {
+		m->over_limit = MILT_LIMIT_HEADERS;
+		milt_msg_fail(m, MILT_FAIL_LIMIT, "too many header fields with the decrypted "
+		    "ones (MaximumHeaders)");
+		return 1;
+	}
+	return 0;
+}
+
+/* 0 done (whatever the outcome), 1 refused (a limit), -1 internal error. */
 static int
 in_decrypt(inbound_t *in)
 {
@@ -193,10 +238,15 @@ in_decrypt(inbound_t *in)
 		milt_spool_free(sp);
 		return -1;
 	}
+	smime_decrypt_set_limits(d, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth);
+	smime_decrypt_set_header_limit(d, (size_t)m->conf->max_header_length);
 	st = smime_decrypt_run(d, in->chdrs, &in->body, in_key_lookup, m,
 	    milt_spool_writer, sp);
 	switch (st) {
 	case SMIME_OK:
+		if ((rc = in_check_inner_headers(in, d)) != 0)
+			break;
 		if (in_take(in, sp, smime_decrypt_nheaders(d), dec_name, dec_value, d) != 0) {
 			rc = -1;
 			break;
@@ -211,8 +261,17 @@ in_decrypt(inbound_t *in)
 	case SMIME_ERR_NOKEY:
 		in_item(in, "no-key", "%s", smime_decrypt_error(d));
 		break;
+	case SMIME_ERR_LIMIT:
+		if (smime_decrypt_header_too_long(d)) {
+			m->over_limit = MILT_LIMIT_HEADER_LENGTH;
+			milt_msg_fail(m, MILT_FAIL_LIMIT, "decrypted header field too long "
+			    "(MaximumHeaderLength)");
+			rc = 1;
+		} else {
+			rc = in_refuse_limit(in, "decryption", smime_decrypt_error(d));
+		}
+		break;
 	case SMIME_ERR_INPUT:
-	case SMIME_ERR_LIMIT:       /* too many MIME parts: delivered as it is */
 		in_item(in, "malformed", "%s", smime_decrypt_error(d));
 		break;
 	case SMIME_ERR_CRYPTO:
@@ -256,6 +315,7 @@ in_verify(inbound_t *in)
 	milt_spool_t *sp = in_spool(m);
 	char *from = milt_msg_from_address(m);
 	smime_verdict_t vd;
+	smime_status_t st;
 	int rc = 0;
 
 	if (v == NULL || sp == NULL) {
@@ -264,7 +324,14 @@ in_verify(inbound_t *in)
 	}
 	smime_verify_set_from(v, from);
 	smime_verify_set_convert(v, m->conf->convert_opaque);
-	if (smime_verify_run(v, in->chdrs, &in->body, milt_spool_writer, sp) != SMIME_OK) {
+	smime_verify_set_limits(v, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth);
+	st = smime_verify_run(v, in->chdrs, &in->body, milt_spool_writer, sp);
+	if (st == SMIME_ERR_LIMIT) {
+		rc = in_refuse_limit(in, "verification", smime_verify_error(v));
+		goto out;
+	}
+	if (st != SMIME_OK) {
 		in_item(in, "malformed", "signature: %s", smime_verify_error(v));
 		goto out;
 	}
@@ -383,7 +450,7 @@ milt_inbound_process(milt_msg_t *m)
 		rc = in_verify(&in);
 	if (rc == 0)
 		rc = in_result(&in);
-	if (rc != 0)
+	if (rc < 0)
 		milt_msg_fail(m, MILT_FAIL_INTERNAL, "inbound: out of memory or spool failure");
 	in_free_headers(&in);
 	milt_spool_free(in.spool);

@@ -39,7 +39,7 @@ typedef enum smime_status {
 	SMIME_ERR_USAGE,     /* no signer set, bad argument */
 	SMIME_ERR_NOKEY,     /* decryption: no key for any recipient */
 	SMIME_ERR_LIMIT      /* the MIME structure passes a limit set with
-	                        smime_sign_set_limits(): too many parts or
+	                        smime_*_set_limits(): too many parts or
 	                        nested too deep; the message says which */
 } smime_status_t;
 
@@ -177,6 +177,13 @@ typedef struct smime_decrypt smime_decrypt_t;
 
 smime_decrypt_t *smime_decrypt_new(void);
 void smime_decrypt_free(smime_decrypt_t *d);
+/* Limits on the MIME structure read (the body, and the decrypted entity),
+ * as smime_sign_set_limits(): SMIME_ERR_LIMIT. */
+void smime_decrypt_set_limits(smime_decrypt_t *d, unsigned max_parts, unsigned max_depth);
+/* The longest header field of the decrypted entity (0: no limit); a
+ * longer one is SMIME_ERR_LIMIT, and smime_decrypt_header_too_long() 1. */
+void smime_decrypt_set_header_limit(smime_decrypt_t *d, size_t max);
+int smime_decrypt_header_too_long(const smime_decrypt_t *d);
 smime_status_t smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
     const smime_body_t *body, smime_key_fn lookup, void *lookup_arg,
     smime_write_fn out, void *arg);
@@ -238,6 +245,9 @@ void smime_verify_set_time(smime_verify_t *v, time_t when);
 /* Opaque signed-data with a good signature is converted to multipart/signed
  * (written through out; the headers are then listed). */
 void smime_verify_set_convert(smime_verify_t *v, int convert);
+/* Limits on the MIME structure read (the signed entity, and the content
+ * of opaque signed-data), as smime_sign_set_limits(): SMIME_ERR_LIMIT. */
+void smime_verify_set_limits(smime_verify_t *v, unsigned max_parts, unsigned max_depth);
 
 /*
  * Verifies.  SMIME_OK when a verdict was reached (whatever it is); an

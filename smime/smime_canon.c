@@ -415,6 +415,106 @@ smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err)
 	return SMIME_OK;
 }
 
+/* ---- limits of an entity that is only read (inbound) ---- */
+
+static smime_status_t
+check_object(GMimeObject *obj, unsigned depth, canon_walk_t *w)
+{
+	GMimeMessage *msg;
+
+	if (depth >= w->max_depth)
+		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		    "MIME structure nested deeper than %u levels", w->max_depth);
+	if (++w->nparts > w->max_parts)
+		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		    "more than %u MIME parts", w->max_parts);
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		int n = g_mime_multipart_get_count(mp);
+
+		for (int i = 0; i < n; i++)
+			if (check_object(g_mime_multipart_get_part(mp, i), depth + 1, w) != SMIME_OK)
+				return w->err->code;
+	} else if (GMIME_IS_MESSAGE_PART(obj)
+	    && (msg = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj))) != NULL
+	    && g_mime_message_get_mime_part(msg) != NULL) {
+		return check_object(g_mime_message_get_mime_part(msg), depth + 1, w);
+	}
+	return SMIME_OK;
+}
+
+smime_status_t
+smime_header_block_check(const unsigned char *p, size_t len, size_t max, smime_err_t *err)
+{
+	size_t field = 0, i = 0;
+
+	while (max != 0 && i < len) {
+		const unsigned char *nl = memchr(p + i, '\n', len - i);
+		size_t l = nl != NULL ? (size_t)(nl - (p + i)) + 1 : len - i, n;
+
+		if (p[i] == '\n' || (p[i] == '\r' && l == 2 && p[i + 1] == '\n'))
+			break;                  /* the empty line: the body follows */
+		/* counted as the milter counts: line ends as LF */
+		n = l >= 2 && p[i + l - 2] == '\r' && p[i + l - 1] == '\n' ? l - 1 : l;
+		field = p[i] == ' ' || p[i] == '\t' ? field + n : n;
+		if (field > max)
+			return smime_err_set(err, SMIME_ERR_LIMIT,
+			    "a header field longer than %zu octets", max);
+		i += l;
+	}
+	return SMIME_OK;
+}
+
+static void
+limits_get(const smime_limits_t *limits, unsigned *parts, unsigned *depth)
+{
+	*parts = SMIME_PARTS_DEFAULT;
+	*depth = CANON_DEPTH_MAX;
+	if (limits != NULL && limits->max_parts != 0)
+		*parts = limits->max_parts;
+	if (limits != NULL && limits->max_depth != 0 && limits->max_depth < CANON_DEPTH_MAX)
+		*depth = limits->max_depth;
+}
+
+smime_status_t
+smime_mime_check_tree(GMimeObject *obj, const smime_limits_t *limits, smime_err_t *err)
+{
+	canon_walk_t w = { 0, 0, 0, err };
+
+	limits_get(limits, &w.max_parts, &w.max_depth);
+	return obj != NULL ? check_object(obj, 0, &w) : SMIME_OK;
+}
+
+smime_status_t
+smime_mime_check_mem(const unsigned char *p, size_t len, const smime_limits_t *limits,
+    smime_err_t *err)
+{
+	GByteArray *a = g_byte_array_sized_new((guint)len);
+	GMimeStream *st;
+	GMimeParser *parser;
+	GMimeObject *obj = NULL;
+	unsigned parts, depth;
+	smime_status_t rc;
+
+	limits_get(limits, &parts, &depth);
+	g_byte_array_append(a, p, (guint)len);
+	st = g_mime_stream_mem_new_with_byte_array(a);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(st), FALSE);
+	rc = smime_mime_prescan(st, parts, err);
+	if (rc == SMIME_OK) {
+		parser = g_mime_parser_new_with_stream(st);
+		obj = g_mime_parser_construct_part(parser, NULL);
+		g_object_unref(parser);
+		rc = smime_mime_check_tree(obj, limits, err);
+	}
+	if (obj != NULL)
+		g_object_unref(obj);
+	g_object_unref(st);
+	OPENSSL_cleanse(a->data, a->len);       /* it may be decrypted content */
+	g_byte_array_free(a, TRUE);
+	return rc;
+}
+
 /* ---- parse, write ---- */
 
 static smime_status_t

@@ -26,6 +26,9 @@
 
 struct smime_decrypt {
 	int authenticated;
+	smime_limits_t limits;
+	size_t max_header;          /* octets of one decrypted header field */
+	int header_too_long;
 	smime_hdrs_t hdrs;
 	smime_err_t err;
 };
@@ -43,6 +46,25 @@ smime_decrypt_free(smime_decrypt_t *d)
 		return;
 	smime_hdrs_clear(&d->hdrs);
 	free(d);
+}
+
+void
+smime_decrypt_set_limits(smime_decrypt_t *d, unsigned max_parts, unsigned max_depth)
+{
+	d->limits.max_parts = max_parts;
+	d->limits.max_depth = max_depth;
+}
+
+void
+smime_decrypt_set_header_limit(smime_decrypt_t *d, size_t max)
+{
+	d->max_header = max;
+}
+
+int
+smime_decrypt_header_too_long(const smime_decrypt_t *d)
+{
+	return d != NULL && d->header_too_long;
 }
 
 int
@@ -202,7 +224,13 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 		return smime_err_crypto(&d->err, "decryption failed");
 	}
 	len = BIO_get_mem_data(mem, (char **)&p);
-	rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
+	/* what was hidden inside passes the same limits as what was not */
+	rc = smime_header_block_check(p, (size_t)(len > 0 ? len : 0), d->max_header, &d->err);
+	d->header_too_long = rc == SMIME_ERR_LIMIT;
+	if (rc == SMIME_OK)
+		rc = smime_mime_check_mem(p, (size_t)(len > 0 ? len : 0), &d->limits, &d->err);
+	if (rc == SMIME_OK)
+		rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
 	if (rc == SMIME_OK && smime_write_all(out, arg, p + off, (size_t)len - off) != 0)
 		rc = smime_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
 	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
@@ -224,10 +252,11 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
 	smime_err_clear(&d->err);
 	smime_hdrs_clear(&d->hdrs);
 	d->authenticated = 0;
+	d->header_too_long = 0;
 	if (body == NULL || lookup == NULL || out == NULL)
 		return smime_err_set(&d->err, SMIME_ERR_USAGE,
 		    "smime_decrypt_run needs a body, a key lookup and a writer");
-	rc = smime_in_load(content_headers, body, &in, &d->err);
+	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
 	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
 		rc = d->err.code;
 	if (rc == SMIME_OK)

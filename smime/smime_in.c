@@ -36,7 +36,7 @@ in_read_fd(int fd, GByteArray *a)
 
 smime_status_t
 smime_in_load(const char *content_headers, const smime_body_t *body,
-    smime_in_t *in, smime_err_t *err)
+    const smime_limits_t *limits, smime_in_t *in, smime_err_t *err)
 {
 	GMimeStream *st;
 	GMimeParser *p;
@@ -59,7 +59,8 @@ smime_in_load(const char *content_headers, const smime_body_t *body,
 	st = g_mime_stream_mem_new_with_byte_array(all);   /* owns all */
 	/* GMime's parser costs lines times nesting: bound the nesting first
 	 * (issue 9; 20,000 levels took seconds, 50 MB of them would take hours). */
-	if (smime_mime_prescan(st, SMIME_PARTS_DEFAULT, err) != SMIME_OK) {
+	if (smime_mime_prescan(st, limits != NULL && limits->max_parts != 0
+	    ? limits->max_parts : SMIME_PARTS_DEFAULT, err) != SMIME_OK) {
 		g_object_unref(st);
 		return err->code;
 	}
@@ -69,7 +70,7 @@ smime_in_load(const char *content_headers, const smime_body_t *body,
 	g_object_unref(st);
 	if (in->entity == NULL)
 		return smime_err_set(err, SMIME_ERR_INPUT, "the MIME entity does not parse");
-	return SMIME_OK;
+	return smime_mime_check_tree(in->entity, limits, err);
 }
 
 void

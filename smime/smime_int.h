@@ -85,6 +85,19 @@ typedef struct smime_limits {
 /* Before GMime parses in (seekable; left at 0): SMIME_ERR_LIMIT when more
  * lines begin "Content-Type:" than max_parts (smime_canon.c). */
 smime_status_t smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err);
+/* Inbound: SMIME_ERR_LIMIT when a parsed tree, or an entity in memory
+ * (prescanned, parsed, its copy cleansed), has more parts or deeper
+ * nesting than limits (NULL or 0: the defaults) (smime_canon.c). */
+smime_status_t smime_mime_check_tree(GMimeObject *obj, const smime_limits_t *limits,
+    smime_err_t *err);
+smime_status_t smime_mime_check_mem(const unsigned char *p, size_t len,
+    const smime_limits_t *limits, smime_err_t *err);
+/* SMIME_ERR_LIMIT when a field of the header block at p (to its first
+ * empty line), folds included, is longer than max octets (0: no limit).
+ * Before GMime parses it: its header parser grows its buffer in small
+ * steps, slow for megabytes under the sanitizers' realloc. */
+smime_status_t smime_header_block_check(const unsigned char *p, size_t len, size_t max,
+    smime_err_t *err);
 
 smime_status_t smime_canon_build(const char *content_headers,
     const smime_body_t *body, const char *dir, size_t mem_max,
@@ -136,7 +149,8 @@ typedef struct smime_in {
 } smime_in_t;
 
 smime_status_t smime_in_load(const char *content_headers,
-    const smime_body_t *body, smime_in_t *in, smime_err_t *err);
+    const smime_body_t *body, const smime_limits_t *limits, smime_in_t *in,
+    smime_err_t *err);
 void smime_in_clear(smime_in_t *in);
 /* The content of a leaf part with its transfer encoding undone, in a new
  * memory BIO. */

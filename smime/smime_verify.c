@@ -43,6 +43,7 @@ struct smime_verify {
 	char *from;
 	time_t pinned;
 	int convert;
+	smime_limits_t limits;
 	smime_verdict_t verdict;
 	char detail[SMIME_ERRMSG_MAX];
 	char signer[256];
@@ -533,6 +534,23 @@ verify_cms(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content, BIO *eout)
 	return SMIME_OK;
 }
 
+/* The content of opaque signed-data passes the limits too. */
+static smime_status_t
+verify_check_opaque(smime_verify_t *v, BIO *eout)
+{
+	const unsigned char *p;
+	long len = BIO_get_mem_data(eout, (char **)&p);
+
+	return len > 0 ? smime_mime_check_mem(p, (size_t)len, &v->limits, &v->err) : SMIME_OK;
+}
+
+void
+smime_verify_set_limits(smime_verify_t *v, unsigned max_parts, unsigned max_depth)
+{
+	v->limits.max_parts = max_parts;
+	v->limits.max_depth = max_depth;
+}
+
 smime_status_t
 smime_verify_run(smime_verify_t *v, const char *content_headers,
     const smime_body_t *body, smime_write_fn out, void *arg)
@@ -546,13 +564,15 @@ smime_verify_run(smime_verify_t *v, const char *content_headers,
 	if (v == NULL || v->trust == NULL || body == NULL)
 		return SMIME_ERR_USAGE;
 	verify_reset(v);
-	rc = smime_in_load(content_headers, body, &in, &v->err);
+	rc = smime_in_load(content_headers, body, &v->limits, &in, &v->err);
 	if (rc == SMIME_OK && (cms = verify_parse(v, &in, &content, &opaque)) == NULL)
 		rc = v->err.code;
 	if (rc == SMIME_OK && opaque && (eout = BIO_new(BIO_s_mem())) == NULL)
 		rc = smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
 	if (rc == SMIME_OK)
 		rc = verify_cms(v, cms, content, eout);
+	if (rc == SMIME_OK && opaque)
+		rc = verify_check_opaque(v, eout);
 	if (rc == SMIME_OK && opaque && v->convert && out != NULL
 	    && v->verdict != SMIME_VERDICT_FAIL && v->signer_cert != NULL)
 		rc = convert_opaque(v, cms, eout, out, arg);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/err.h>
 
 static char *dir;
 
@@ -76,6 +77,22 @@ fuzz_signer(EVP_PKEY **key, X509 **cert, X509 **ca, EVP_PKEY **ca_key)
 		*ca = cac;
 	if (ca_key != NULL)
 		*ca_key = cak;
+}
+
+X509 *
+fuzz_resign(X509 *x)
+{
+	EVP_PKEY *k, *cak;
+	X509 *c, *ca, *y = X509_dup(x);
+
+	fuzz_signer(&k, &c, &ca, &cak);
+	if (y == NULL || !X509_set_issuer_name(y, X509_get_subject_name(ca))
+	    || X509_sign(y, cak, EVP_sha256()) <= 0) {
+		X509_free(y);
+		ERR_clear_error();
+		return NULL;
+	}
+	return y;
 }
 
 size_t

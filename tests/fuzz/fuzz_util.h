@@ -28,6 +28,11 @@ char *fuzz_strndup(const void *data, size_t len);
  * alice@example.com and the CA that issued it. */
 void fuzz_signer(EVP_PKEY **key, X509 **cert, X509 **ca, EVP_PKEY **ca_key);
 
+/* A copy of x issued by fuzz_signer()'s CA (its issuer name set, signed
+ * with the CA key), so that checks get past the signature; NULL when x
+ * cannot be signed (say, no public key). */
+X509 *fuzz_resign(X509 *x);
+
 /* Cuts for feeding a buffer in pieces: mode 0 whole, 1 byte by byte,
  * 2 at pseudo-random points from seed.  Returns the next piece length. */
 typedef struct fuzz_split {

@@ -6,7 +6,11 @@
 # without its closing boundary.  Each must end cleanly, within a time
 # limit: signed (and verifying), passed, or refused with the reply
 # smimegate.conf(5) documents; never a crash (under make check's
-# sanitizer build too: tests/run fails on any report).
+# sanitizer build too: tests/run fails on any report).  Inbound, the same
+# entities come encrypted to alice (openssl cms -encrypt), signed
+# (detached and opaque): what smimegate decrypts or verifies passes
+# MaximumMimeParts, MaximumMimeDepth and MaximumHeaderLength as outbound
+# mail does, each limit configurable.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/gate.sh"
@@ -50,6 +54,24 @@ for i in range(1, 20000):
 s += b"--b19999\r\nContent-Type: text/plain\r\n\r\nx\r\n" + b"".join(b"--b%d--\r\n" % i for i in range(19999, -1, -1))
 w("signed20k", s + b"\r\n--s\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCA\r\n--s--\r\n")
 w("noclose", H + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>two, and no end\r\n')
+# Inbound entities (content headers + body) to encrypt or sign: the
+# hostile messages without their outer header fields, and two more.
+for n in ("parts10k", "nest200", "nul", "badutf8", "b64trunc", "noclose"):
+    b = open(os.path.join(d, n + ".eml"), "rb").read()
+    i = b.index(b"\r\n\r\n")
+    hdrs = [l for l in b[:i].split(b"\r\n") if l.lower().startswith(b"content-")]
+    if not hdrs:
+        hdrs = [b"Content-Type: text/plain"]
+    open(os.path.join(d, n + ".ent"), "wb").write(b"\r\n".join(hdrs) + b"\r\n" + b[i + 2:])
+open(os.path.join(d, "hdr10m.ent"), "wb").write(b"Content-Type: text/plain\r\nContent-Description: " +
+    b"\r\n ".join([b"x" * 76] * 133000) + b"\r\n\r\nbody\r\n")
+open(os.path.join(d, "hdr1m.ent"), "wb").write(b"Content-Type: text/plain\r\nContent-Description: " +
+    b"\r\n ".join([b"x" * 76] * 13300) + b"\r\n\r\nbody\r\n")
+s = b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+for i in range(1, 10):
+    s += b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i)
+s += b"--b9\r\nContent-Type: text/plain\r\n\r\nten deep\r\n" + b"".join(b"--b%d--\r\n" % i for i in range(9, -1, -1))
+open(os.path.join(d, "nest10.ent"), "wb").write(s)
 PY
 
 # run ID WANT [ARGS...]: smimegate -t M/ID.eml, outbound as alice unless
@@ -75,11 +97,11 @@ run() {
 			not_ok "$_id: signed, openssl cms verifies (exit $_rc, ${_t}s)"
 			diag_file "$M/$_id.err" 5; diag_file "$M/$_id.verify" 5
 		fi ;;
-	pass)
-		if [ "$_rc" -eq 0 ] && grep -q 'action=pass' "$M/$_id.err"; then
-			ok "$_id: inbound, passed unchanged (${_t}s)"
+	pass|decrypted|verified)
+		if [ "$_rc" -eq 0 ] && grep -q "action=$_want" "$M/$_id.err"; then
+			ok "$_id: inbound, $_want (${_t}s)"
 		else
-			not_ok "$_id: inbound, passed unchanged (exit $_rc, ${_t}s)"
+			not_ok "$_id: inbound, $_want (exit $_rc, ${_t}s)"
 			diag_file "$M/$_id.err" 5
 		fi ;;
 	*)
@@ -103,9 +125,52 @@ done
 for id in parts10k nest200 nul badutf8 b64trunc noclose; do
 	run "$id" pass --client 192.0.2.1
 done
-FROM=x@elsewhere.test RCPT=alice@example.com run signed20k pass --client 192.0.2.1
-check "signed20k inbound: X-Smimegate-Result says malformed (too many MIME parts)" \
-    grep -q '^X-Smimegate-Result: malformed (signature: more than 1000 MIME parts)' "$M/signed20k.out"
+FROM=x@elsewhere.test RCPT=alice@example.com run signed20k "554 5.6.0" --client 192.0.2.1
+check "signed20k inbound: the log says why (more than 1000 MIME parts)" \
+    grep -q 'verification: more than 1000 MIME parts' "$M/signed20k.err"
+# The outer header limits hold inbound too.
+run header10m "552 5.3.4" --client 192.0.2.1 -o MaximumMessageSize=50M
+run headers2000 "552 5.3.4" --client 192.0.2.1
+
+# Inbound: the entities encrypted to alice (enc-), signed detached (sig-)
+# and opaque (opq-) by bob, in a message from outside to alice.
+inwrap() { # inwrap ID: M/ID.eml from openssl's output M/ID.cms
+	{ printf 'From: x@elsewhere.test\r\nTo: alice@example.com\r\nSubject: in %s\r\n' "$1"
+	  printf 'Message-ID: <%s@elsewhere.test>\r\n' "$1"; cat "$M/$1.cms"; } >"$M/$1.eml"
+}
+for e in parts10k nest200 nest10 nul badutf8 b64trunc noclose hdr10m hdr1m; do
+	openssl cms -encrypt -binary -aes256 -in "$M/$e.ent" -out "$M/enc-$e.cms" "$T/pki/alice.pem" &&
+	    openssl cms -sign -binary -signer "$T/pki/bob.pem" -inkey "$T/pki/bob.key" \
+	        -in "$M/$e.ent" -out "$M/sig-$e.cms" &&
+	    openssl cms -sign -binary -nodetach -signer "$T/pki/bob.pem" -inkey "$T/pki/bob.key" \
+	        -in "$M/$e.ent" -out "$M/opq-$e.cms" || bail "inbound $e encrypted and signed"
+	for k in enc sig opq; do inwrap "$k-$e"; done
+done
+GATE_OPTS="$GATE_OPTS -o TrustAnchorFile=$T/pki/ca.pem"
+inrun() { FROM=x@elsewhere.test RCPT=alice@example.com run "$@" --client 192.0.2.1; }
+for k in enc sig opq; do
+	inrun "$k-parts10k" "554 5.6.0"
+	inrun "$k-nest200" "554 5.6.0"
+	inrun "$k-nest10" "554 5.6.0" -o MaximumMimeDepth=5
+done
+check "enc-parts10k refused: the log names decryption and the limit" \
+    grep -q 'decryption: more than 1000 MIME parts' "$M/enc-parts10k.err"
+check "enc-nest10 refused: the log names decryption and the depth" \
+    grep -q 'decryption: MIME structure nested deeper than 5 levels' "$M/enc-nest10.err"
+inrun enc-parts10k decrypted -o MaximumMimeParts=20000
+inrun sig-parts10k verified -o MaximumMimeParts=20000
+inrun opq-nest10 verified
+inrun enc-nest10 decrypted
+inrun enc-hdr10m "552 5.3.4" -o MaximumMessageSize=50M
+# (1 MB, not 10: GMime's header parser reallocates in small steps, which
+# takes minutes for 10 MB under make check's AddressSanitizer.)
+inrun enc-hdr1m "552 5.3.4"
+inrun enc-hdr1m decrypted -o MaximumHeaderLength=2M
+for e in nul badutf8 b64trunc noclose; do
+	inrun "enc-$e" decrypted
+	inrun "sig-$e" verified
+	inrun "opq-$e" verified
+done
 
 # Recipients: the ones past MaximumRecipients are refused, 452 4.5.3.
 timeout 60 "$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
@@ -118,5 +183,17 @@ if [ "$n" -eq 2 ] && grep -q 'to=<a@x.test>,<b@x.test>,<c@x.test>, .*action=sign
 else
 	not_ok "MaximumRecipients=3: recipients 4 and 5 refused 452 4.5.3 ($n refused)"
 	diag_file "$M/rcpt.err" 8
+fi
+# The same inbound (from outside to local recipients).
+timeout 60 "$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" \
+    -o LogStderr=yes -o Syslog=no $GATE_OPTS -o MaximumRecipients=3 -t "$M/nul.eml" \
+    --from x@elsewhere.test --rcpt a@example.com --rcpt b@example.com --rcpt c@example.com \
+    --rcpt d@example.com --rcpt e@example.com --client 192.0.2.1 >"$M/rcptin.out" 2>"$M/rcptin.err"
+n=$(grep -c 'refused 452 4.5.3 Too many recipients' "$M/rcptin.err")
+if [ "$n" -eq 2 ] && grep -q 'to=<a@example.com>,<b@example.com>,<c@example.com>, .*action=pass' "$M/rcptin.err"; then
+	ok "inbound MaximumRecipients=3: recipients 4 and 5 refused 452 4.5.3, the message passed for 3"
+else
+	not_ok "inbound MaximumRecipients=3: recipients 4 and 5 refused 452 4.5.3 ($n refused)"
+	diag_file "$M/rcptin.err" 8
 fi
 done_testing

@@ -4,6 +4,7 @@
 #                         persistence, its files in $T/redis (again
 #                         after redis_stop: the same port)
 # redis_stop
+# redis_restart           the same again on the same port (fault tests)
 # redis_cli ARGS...       redis-cli against it
 
 REDIS_DIR="$T/redis"
@@ -27,4 +28,15 @@ redis_stop() {
 
 redis_cli() {
 	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+}
+
+# redis_restart: redis-server again on the same $REDIS_PORT (after
+# redis_stop; empty, as there is no persistence), for fault tests.
+redis_restart() {
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+	    --appendonly no --dir "$REDIS_DIR" --daemonize no \
+	    --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+	REDIS_PID=$!
+	at_exit "stop_pid $REDIS_PID 50"
+	wait_port "$REDIS_PORT" "$REDIS_PID" || { diag_file "$REDIS_DIR/redis.log"; return 1; }
 }

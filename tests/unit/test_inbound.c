@@ -342,6 +342,68 @@ test_verify_garbage(void **state)
 	smime_verify_free(v);
 }
 
+/* A multipart/signed body whose signed part nests depth multiparts, the
+ * innermost with parts leaves; the signature is not one (malloc'ed). */
+static char *
+nested_signed(int depth, int parts)
+{
+	size_t cap = 256 + (size_t)(depth + parts) * 128, o = 0;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	o += (size_t)snprintf(s + o, cap - o, "--s\r\n");
+	for (int i = 0; i < depth; i++)
+		o += (size_t)snprintf(s + o, cap - o, "Content-Type: multipart/mixed; "
+		    "boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i);
+	for (int j = 0; j < parts; j++)
+		o += (size_t)snprintf(s + o, cap - o, "%sContent-Type: text/plain\r\n\r\nx\r\n",
+		    j ? "--bp\r\n" : "Content-Type: multipart/mixed; boundary=\"bp\"\r\n\r\n--bp\r\n");
+	o += (size_t)snprintf(s + o, cap - o, "--bp--\r\n");
+	for (int i = depth - 1; i >= 0; i--)
+		o += (size_t)snprintf(s + o, cap - o, "--b%d--\r\n", i);
+	snprintf(s + o, cap - o, "\r\n--s\r\nContent-Type: application/pkcs7-signature\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCA\r\n--s--\r\n");
+	return s;
+}
+
+/* The limits of smime_verify_set_limits(): past one, SMIME_ERR_LIMIT
+ * before the signature is looked at; within, the (bad) signature. */
+static void
+test_verify_limits(void **state)
+{
+	static const struct {
+		const char *name;
+		int depth, parts;
+		unsigned max_parts, max_depth;
+		smime_status_t want;
+	} cases[] = {
+		{ "5 deep, limit 3", 5, 1, 0, 3, SMIME_ERR_LIMIT },
+		{ "5 deep, default", 5, 1, 0, 0, SMIME_ERR_INPUT },
+		{ "5 deep, limit 10", 5, 1, 0, 10, SMIME_ERR_INPUT },
+		{ "70 deep, default (64 at most)", 70, 1, 5000, 0, SMIME_ERR_LIMIT },
+		{ "50 parts, limit 20", 0, 50, 20, 0, SMIME_ERR_LIMIT },
+		{ "50 parts, default", 0, 50, 0, 0, SMIME_ERR_INPUT },
+		{ "1200 parts, default 1000", 0, 1200, 0, 0, SMIME_ERR_LIMIT },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *body = nested_signed(cases[i].depth, cases[i].parts);
+		smime_verify_t *v = smime_verify_new(f.trust);
+		smime_body_t b = { (const unsigned char *)body, strlen(body), -1 };
+		smime_status_t st;
+
+		smime_verify_set_limits(v, cases[i].max_parts, cases[i].max_depth);
+		st = smime_verify_run(v, "Content-Type: multipart/signed; "
+		    "protocol=\"application/pkcs7-signature\"; boundary=s\n", &b, NULL, NULL);
+		if (st != cases[i].want)
+			fail_msg("%s: got status %d (%s), want %d", cases[i].name, st,
+			    smime_verify_error(v), cases[i].want);
+		free(body);
+		smime_verify_free(v);
+	}
+}
+
 /* ---- keystore: rekey, also resumed after an interruption ---- */
 
 static int
@@ -515,6 +577,7 @@ main(void)
 		cmocka_unit_test(test_decrypt_table),
 		cmocka_unit_test(test_verify_table),
 		cmocka_unit_test(test_verify_garbage),
+		cmocka_unit_test(test_verify_limits),
 		cmocka_unit_test(test_inbound_msg),
 		cmocka_unit_test(test_rekey),
 	};

@@ -1,0 +1,136 @@
+/*
+ * fuzz_http.c: the CA and pickup portal's HTTP endpoint (milt_ca.c, the
+ * same evhttp settings and handlers as CAHTTPListen, through
+ * milt_ca_portal_attach): a whole request from any client, its request
+ * line, path and query (GET /pickup?t=...), headers and form body (POST
+ * /pickup: t, password, legacy).  Each input is one connection over
+ * loopback TCP to a socket evhttp listens on (evhttp_accept_socket), run
+ * by this thread's event loop until the server closes it or a bound is reached.
+ * The pickup directory is empty: every token is unknown.
+ *
+ * Input: the octets the client sends (then it shuts down its side).
+ */
+#include "milter/milt_ca.h"
+#include "tests/fuzz/fuzz_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define ROUNDS_MAX 2000         /* event loop rounds per input */
+
+static struct event_base *base;
+static struct evhttp *http;
+static milt_ca_http_t *portal;
+static int lfd = -1;           /* evhttp's, closed by evhttp_free() */
+static struct sockaddr_in laddr;
+static int debug;               /* FUZZ_HTTP_DEBUG set: the answers to stderr */
+
+static void
+fuzz_http_free(void)
+{
+	milt_ca_stop(portal);
+	evhttp_free(http);
+	event_base_free(base);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	socklen_t len = sizeof(laddr);
+	char *pickup;
+
+	(void)argc;
+	(void)argv;
+	if (asprintf(&pickup, "%s/pickup", fuzz_dir()) < 0 || mkdir(pickup, 0700) != 0
+	    || (base = event_base_new()) == NULL || (http = evhttp_new(base)) == NULL
+	    || (portal = milt_ca_portal_attach(http, NULL, pickup, 5)) == NULL)
+		abort();
+	free(pickup);
+	laddr.sin_family = AF_INET;
+	laddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0
+	    || bind(lfd, (struct sockaddr *)&laddr, sizeof(laddr)) != 0
+	    || listen(lfd, 16) != 0 || getsockname(lfd, (struct sockaddr *)&laddr, &len) != 0
+	    || fcntl(lfd, F_SETFL, O_NONBLOCK) != 0 || evhttp_accept_socket(http, lfd) != 0)
+		abort();
+	debug = getenv("FUZZ_HTTP_DEBUG") != NULL;
+	atexit(fuzz_http_free);
+	return 0;
+}
+
+/*
+ * A client connection, non-blocking.  Closed with an RST (SO_LINGER 0),
+ * so that hundreds of thousands of them leave no TIME_WAIT behind to use
+ * up the loopback ports (a run of 190,000 did: connect failed).  When
+ * connect fails all the same, the loop runs and it is tried again, a
+ * bounded number of times.
+ */
+static int
+client(void)
+{
+	struct linger lg = { 1, 0 };
+
+	for (int tries = 0; tries < 100; tries++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			return -1;
+		if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0
+		    && connect(fd, (struct sockaddr *)&laddr, sizeof(laddr)) == 0
+		    && fcntl(fd, F_SETFL, O_NONBLOCK) == 0)
+			return fd;
+		close(fd);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(10000);
+	}
+	return -1;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+	char buf[65536];
+	int cfd, closed = 0;
+
+	if ((cfd = client()) < 0)
+		abort();
+	for (int round = 0; round < ROUNDS_MAX && !closed; round++) {
+		ssize_t n;
+
+		if (off < size) {
+			n = send(cfd, data + off, size - off, MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+			else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				off = size;     /* the server closed: stop sending */
+			if (off == size)
+				shutdown(cfd, SHUT_WR);
+		} else if (size == 0 && round == 0) {
+			shutdown(cfd, SHUT_WR);
+		}
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		while ((n = read(cfd, buf, sizeof(buf))) > 0)
+			if (debug)
+				fwrite(buf, 1, (size_t)n, stderr);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			closed = 1;
+	}
+	close(cfd);
+	/* let the server see the close and free the connection */
+	for (int round = 0; round < 10; round++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	return 0;
+}
