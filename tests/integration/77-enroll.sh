@@ -22,6 +22,7 @@
 # out in clear, and the certificate kept pending for the retry is revoked
 # once EnrollmentPendingTime has passed.
 . "$(dirname "$0")/../lib/common.sh"
+. "$top/tests/lib/verify.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
@@ -179,22 +180,14 @@ mkdir -p "$G" && chmod 0700 "$G"
 echo allow-loopback-pinentry >"$G/gpg-agent.conf"
 at_exit "GNUPGHOME='$G' gpgconf --kill all"
 echo "$PASSWORD" >"$T/pw"
-# gpgsm 2.2.40 rarely misreads a legacy PKCS#12 OpenSSL wrote ("possibly
-# bad passphrase" with the right one; see 75-encrypt): the link is used, so
-# a new export of the same escrowed key (new salt) is tried, three at most.
-gp_import() {
-	GNUPGHOME="$G" gpgsm --batch --disable-dirmngr --pinentry-mode loopback --passphrase-fd 0 \
-	    --import "$1" <"$T/pw" >"$T/gpgsm-import.log" 2>&1
-}
-gp_ok=1
+# gpgsm 2.2.40 misreads about one legacy PKCS#12 in 150 (see
+# gpgsm_import_p12): the link is used, so a new export of the same escrowed
+# key (new salt) is tried then.
 cp "$T/xena.p12" "$T/xena.try.p12"
-for _try in 1 2 3; do
-	gp_import "$T/xena.try.p12" && { gp_ok=0; break; }
-	grep -q 'possibly bad passphrase' "$T/gpgsm-import.log" || break
-	diag "gpgsm misread the legacy PKCS#12; exporting it again (try $((_try + 1)))"
-	gate_ctl keystore export xena@example.net --legacy --password-file "$T/pw" \
-	    --out "$T/xena.try.p12" >/dev/null 2>&1 || break
-done
+gp_ok=1
+gpgsm_import_p12 "$G" "$T/xena.try.p12" "$T/pw" xena@example.net \
+    gate_ctl keystore export xena@example.net --legacy --password-file "$T/pw" \
+    --out "$T/xena.try.p12" && gp_ok=0
 if [ "$gp_ok" -eq 0 ]; then
 	mime_body "$T/m/one.got" "$T/one.b64"
 	tr -d '\r' <"$T/one.b64" | base64 -d >"$T/one.der"
@@ -205,7 +198,7 @@ if [ "$gp_ok" -eq 0 ]; then
 	    "grep -q DECRYPTION_OKAY '$T/one.gpgsm.status' && grep -q marker-one '$T/one.gpgsm'"
 else
 	not_ok "gpgsm imports the legacy PKCS#12"
-	diag_file "$T/gpgsm-import.log" 5
+	diag_file "$T/xena.try.p12.gpgsm.log" 5
 fi
 code=$(pickup "$TOKEN" "$PASSWORD" "$T/again.out")
 check "a second download fails (HTTP $code)" test "$code" = 410

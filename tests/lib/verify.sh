@@ -11,6 +11,9 @@
 # check_signed WHAT MSG ORIGINAL SIGNER_ADDRESS
 #                          the whole set of assertions for one delivered
 #                          message (see below)
+# gpgsm_import_p12 HOME P12 PASSFILE ADDRESS [REEXPORT...]
+#                          a legacy PKCS#12 into gpgsm, re-exported and
+#                          tried again while gpgsm 2.2.40 misreads it
 
 verifiers_setup() {
 	VER_CA=$1
@@ -151,4 +154,33 @@ check_signed() {
 		not_ok "$_w: tampered copy still splits"
 	fi
 	keep "$_msg"
+}
+
+# gpgsm_import_p12 GNUPGHOME P12 PASSFILE ADDRESS [REEXPORT...]
+# Imports a legacy PKCS#12 into gpgsm and succeeds only when gpgsm then
+# lists ADDRESS's secret key.  gpgsm 2.2.40 misreads about one good
+# legacy PKCS#12 in 150 that OpenSSL wrote, depending on its random salt:
+# "possibly bad passphrase" on the certificate bag, or "data error at
+# shrouded_key_bag.decrypted-text" on the key bag (certificates imported,
+# key not); the same file always fails, a new export (new salt) of the same
+# key and password is read.  So REEXPORT (a command that writes P12 again)
+# runs between tries, five at most.  Returns 0, 1 (never listed; the last
+# log in P12.gpgsm.log), or 2 when gpgsm crashed (it does on EC keys).
+gpgsm_import_p12() {
+	_gh=$1 _p12=$2 _pw=$3 _addr=$4
+	shift 4
+	_try=1
+	while :; do
+		GNUPGHOME="$_gh" gpgsm --batch --disable-dirmngr --pinentry-mode loopback \
+		    --passphrase-fd 0 --import "$_p12" <"$_pw" >"$_p12.gpgsm.log" 2>&1
+		# -K exits 0 even when nothing matches: look for a "crs" record
+		# (a certificate with its secret key).
+		GNUPGHOME="$_gh" gpgsm --batch --disable-dirmngr --with-colons -K "$_addr" \
+		    2>/dev/null | grep -q '^crs:' && return 0
+		grep -q 'Segmentation fault' "$_p12.gpgsm.log" && return 2
+		[ "$_try" -ge 5 ] || [ "$#" -eq 0 ] && return 1
+		diag "gpgsm did not take the key of $_addr from $(basename "$_p12") (try $_try): exporting it again"
+		"$@" >/dev/null 2>&1 || return 1
+		_try=$((_try + 1))
+	done
 }
