@@ -27,7 +27,6 @@ static const double buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 #define NBUCK (sizeof(buckets) / sizeof(buckets[0]))
 static unsigned long hist[NBUCK + 1];
 static unsigned long hist_us;   /* the sum, in microseconds */
-static int dir_down;
 
 static const char *const classes[] = { "internal", "toobig", "unauthorized", "policy", "limit",
 	"audit", "mta", "directory", "other" };
@@ -68,7 +67,6 @@ milt_metrics_lookup(int status, const char *source, double seconds)
 		;
 	ADD(hist[b]);
 	__atomic_add_fetch(&hist_us, (unsigned long)(seconds * 1e6), __ATOMIC_RELAXED);
-	__atomic_store_n(&dir_down, r == 2, __ATOMIC_RELAXED);
 	if (r == 2)
 		milt_metrics_error("directory");
 }
@@ -77,12 +75,6 @@ void
 milt_metrics_error(const char *cls)
 {
 	ADD(errors[idx(classes, NCLS, cls)]);
-}
-
-int
-milt_metrics_directory_down(void)
-{
-	return GET(dir_down);
 }
 
 void

@@ -16,8 +16,6 @@ void milt_metrics_lookup(int status, const char *source, double seconds);
 /* One error of a class: "internal", "toobig", "unauthorized", "policy",
  * "limit", "audit", "mta", "directory". */
 void milt_metrics_error(const char *cls);
-/* 1 when the last lookup found a source down, 0 otherwise. */
-int milt_metrics_directory_down(void);
 /* Writes every counter; spool_depth < 0: no spool to count. */
 void milt_metrics_write(FILE *fp, long spool_depth);
 
