@@ -610,6 +610,13 @@ milt_queue_respool(milt_msg_t *m)
 
 	if (r->what != MILT_DO_HOLD || !spool_usable(m) || m->nrcpts == 0)
 		return;
+	/* A notice to the null sender is never sent: refused instead of
+	 * discarded, so the MTA's bounce (to its postmaster) says what
+	 * happened and nothing vanishes. */
+	if (!held && (m->sender == NULL || m->sender[0] == '\0')) {
+		snprintf(why, sizeof(why), "%s", r->reason);
+		return milt_msg_fail(m, MILT_FAIL_POLICY, why);
+	}
 	if (s == NULL && (s = r->split = calloc(1, sizeof(*s))) == NULL)
 		return milt_msg_tempfail(m, "spool: out of memory");
 	if ((cp = copy_add(s)) == NULL || (cp->rcpts = calloc(m->nrcpts, sizeof(char *))) == NULL)

@@ -553,9 +553,12 @@ test_null_sender_outbound(void **state)
 	assert_string_equal(r->xcode, "5.7.1");
 	milt_msg_free(m);
 
-	m = message("<>", notify, 1);           /* always, notice: not sent, no notice */
+	m = message("<>", notify, 1);           /* always, notice: nobody to tell: 550 */
 	r = milt_msg_process(m);
-	assert_true(r->what != MILT_DO_PASS && r->what != MILT_DO_REPLACE);
+	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_string_equal(r->rcode, "550");
+	assert_string_equal(r->xcode, "5.7.1");
+	assert_non_null(strstr(r->reply, "Delivery refused by policy: <n@notify.test>"));
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	milt_msg_free(m);
