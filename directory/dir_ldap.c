@@ -389,14 +389,66 @@ down(int rc)
 	    rc == LDAP_TIMEOUT || rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY;
 }
 
+/*
+ * One search on a pooled handle, opened (again) where needed and tried a
+ * second time after the server went away.  An answer, even "no such
+ * object" or a size limit reached (and, with denied_answers, "insufficient
+ * access"), is LDAP_SUCCESS; entries go to certs when given.  With
+ * show_filter, why names the filter.
+ */
+static int
+pool_search(dir_ldap_t *d, const char *base, int scope, const char *filter,
+    char **attrs, int sizelimit, int denied_answers, STACK_OF(X509) *certs,
+    int show_filter, char *why, size_t len)
+{
+	struct timeval tv = { d->search_timeout, 0 };
+	ldap_slot_t *slot;
+	int rc = LDAP_OTHER;
+
+	if ((slot = pool_take(d)) == NULL) {
+		snprintf(why, len, "%s: every handle busy for %d s", d->name,
+		    d->search_timeout);
+		return LDAP_BUSY;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		LDAPMessage *res = NULL;
+
+		if (slot->ld == NULL && (rc = slot_open(d, slot, why, len)) != LDAP_SUCCESS) {
+			if (!down(rc))
+				break;
+			continue;
+		}
+		rc = ldap_search_ext_s(slot->ld, base, scope, filter, attrs, 0,
+		    NULL, NULL, &tv, sizelimit, &res);
+		if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED ||
+		    rc == LDAP_NO_SUCH_OBJECT ||
+		    (denied_answers && rc == LDAP_INSUFFICIENT_ACCESS)) {
+			if (certs != NULL && res != NULL)
+				take_entries(slot->ld, res, certs);
+			ldap_msgfree(res);
+			rc = LDAP_SUCCESS;
+			break;
+		}
+		ldap_msgfree(res);
+		if (show_filter)
+			snprintf(why, len, "%s: search %s: %s", d->name, filter,
+			    ldap_err2string(rc));
+		else
+			snprintf(why, len, "%s: %s", d->name, ldap_err2string(rc));
+		slot_close(slot);
+		if (!down(rc))
+			break;
+	}
+	pool_give(d, slot);
+	return rc;
+}
+
 dir_status_t
 dir_ldap_search(dir_ldap_t *d, const char *address, STACK_OF(X509) **certs,
     char *why, size_t len)
 {
-	struct timeval tv = { d->search_timeout, 0 };
-	ldap_slot_t *slot;
 	char *filter;
-	int rc = LDAP_OTHER;
+	int rc;
 
 	*certs = NULL;
 	if ((filter = dir_ldap_filter(d->filter, address)) == NULL ||
@@ -405,78 +457,19 @@ dir_ldap_search(dir_ldap_t *d, const char *address, STACK_OF(X509) **certs,
 		snprintf(why, len, "out of memory");
 		return DIR_ERR_NOMEM;
 	}
-	if ((slot = pool_take(d)) == NULL) {
-		free(filter);
-		snprintf(why, len, "%s: every handle busy for %d s", d->name,
-		    d->search_timeout);
-		return DIR_ERR_UNAVAILABLE;
-	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		LDAPMessage *res = NULL;
-
-		if (slot->ld == NULL && (rc = slot_open(d, slot, why, len)) != LDAP_SUCCESS) {
-			if (!down(rc))
-				break;
-			continue;
-		}
-		rc = ldap_search_ext_s(slot->ld, d->base, d->scope, filter, d->attrs, 0,
-		    NULL, NULL, &tv, LDAP_SIZELIMIT, &res);
-		if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED ||
-		    rc == LDAP_NO_SUCH_OBJECT) {
-			if (res != NULL)
-				take_entries(slot->ld, res, *certs);
-			ldap_msgfree(res);
-			rc = LDAP_SUCCESS;
-			break;
-		}
-		ldap_msgfree(res);
-		snprintf(why, len, "%s: search %s: %s", d->name, filter, ldap_err2string(rc));
-		slot_close(slot);
-		if (!down(rc))
-			break;
-	}
-	pool_give(d, slot);
+	rc = pool_search(d, d->base, d->scope, filter, d->attrs, LDAP_SIZELIMIT, 0,
+	    *certs, 1, why, len);
 	free(filter);
-	if (rc != LDAP_SUCCESS)
-		return DIR_ERR_UNAVAILABLE;
-	return DIR_OK;
+	return rc == LDAP_SUCCESS ? DIR_OK : DIR_ERR_UNAVAILABLE;
 }
 
 dir_status_t
 dir_ldap_ping(dir_ldap_t *d, char *why, size_t len)
 {
-	struct timeval tv = { d->search_timeout, 0 };
 	char *attrs[] = { LDAP_NO_ATTRS, NULL };
-	ldap_slot_t *slot;
-	int rc = LDAP_OTHER;
 
-	if ((slot = pool_take(d)) == NULL) {
-		snprintf(why, len, "%s: every handle busy for %d s", d->name,
-		    d->search_timeout);
-		return DIR_ERR_UNAVAILABLE;
-	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		LDAPMessage *res = NULL;
-
-		if (slot->ld == NULL && (rc = slot_open(d, slot, why, len)) != LDAP_SUCCESS) {
-			if (!down(rc))
-				break;
-			continue;
-		}
-		rc = ldap_search_ext_s(slot->ld, d->base, LDAP_SCOPE_BASE,
-		    "(objectClass=*)", attrs, 0, NULL, NULL, &tv, 1, &res);
-		ldap_msgfree(res);
-		/* An answer, even "no such object", is a round trip. */
-		if (rc == LDAP_SUCCESS || rc == LDAP_NO_SUCH_OBJECT
-		    || rc == LDAP_INSUFFICIENT_ACCESS) {
-			rc = LDAP_SUCCESS;
-			break;
-		}
-		snprintf(why, len, "%s: %s", d->name, ldap_err2string(rc));
-		slot_close(slot);
-		if (!down(rc))
-			break;
-	}
-	pool_give(d, slot);
-	return rc == LDAP_SUCCESS ? DIR_OK : DIR_ERR_UNAVAILABLE;
+	/* An answer, even "no such object" or "insufficient access", is a
+	 * round trip. */
+	return pool_search(d, d->base, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, 1,
+	    NULL, 0, why, len) == LDAP_SUCCESS ? DIR_OK : DIR_ERR_UNAVAILABLE;
 }
