@@ -357,6 +357,29 @@ give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
 	return KEYSTORE_OK;
 }
 
+/*
+ * A snapshot of the index and address's slots in it, read again once when
+ * the address is missing and the store says it may have changed (another
+ * gateway's import, on the LDAP backend).  The caller unrefs *idx.
+ */
+static keystore_status_t
+snapshot_find(keystore_t *ks, const char *address, keystore_index_t **idx,
+    const keystore_slot_t **slots, size_t *n, keystore_err_t *err)
+{
+	keystore_status_t rc;
+
+	if ((rc = keystore_snapshot(ks, idx, err)) != KEYSTORE_OK)
+		return rc;
+	if ((*n = keystore_index_find(*idx, address, slots)) == 0
+	    && keystore_miss(ks, *idx, address)) {
+		keystore_index_unref(*idx);
+		if ((rc = keystore_snapshot(ks, idx, err)) != KEYSTORE_OK)
+			return rc;
+		*n = keystore_index_find(*idx, address, slots);
+	}
+	return KEYSTORE_OK;
+}
+
 keystore_status_t
 keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
     X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
@@ -368,15 +391,8 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 	char why[sizeof(err->msg)];
 	size_t n;
 
-	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
-	if ((n = keystore_index_find(idx, address, &slots)) == 0
-	    && keystore_miss(ks, idx, address)) {
-		keystore_index_unref(idx);
-		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
-			return rc;
-		n = keystore_index_find(idx, address, &slots);
-	}
 	if (n == 0)
 		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
 	else if ((e = pick_signer(slots, n, why, sizeof(why))) == NULL)
@@ -398,15 +414,8 @@ keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
 	size_t n, i;
 
 	*cert = NULL;
-	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
-	if ((n = keystore_index_find(idx, address, &slots)) == 0
-	    && keystore_miss(ks, idx, address)) {
-		keystore_index_unref(idx);
-		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
-			return rc;
-		n = keystore_index_find(idx, address, &slots);
-	}
 	for (i = 0; i < n; i++) {           /* newest first */
 		X509 *x = slots[i].entry->cert;
 
