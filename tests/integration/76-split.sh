@@ -66,34 +66,14 @@ msg() { # ID TO...
 	} | make_message "$T/m/$_id.eml"
 }
 
-# copies MARKER RCPT: how many delivered messages for RCPT contain MARKER
-# (the sink writes one X-Rcpt-Args line per recipient of a delivery; an
-# encrypted copy carries the marker only in its Message-ID).
-copies() {
-	grep -l -F -- "$1" "$SINK_DIR"/* 2>/dev/null | xargs -r grep -l -i "^X-Rcpt-Args: <$2>" |
-	    wc -l | tr -d ' '
-}
-# delivered_to MARKER RCPT OUT: that copy, without the sink's headers.
+# copies MARKER RCPT: how many delivered messages for RCPT contain MARKER;
+# delivered_to MARKER RCPT OUT: the first of them (tests/lib/postfix.sh).
+copies() { sink_count "$1" "$2"; }
 delivered_to() {
-	_f=$(grep -l -F -- "$1" "$SINK_DIR"/* 2>/dev/null | xargs -r grep -l -i "^X-Rcpt-Args: <$2>" | head -1)
-	[ -n "$_f" ] || return 1
-	awk 'BEGIN { s = 0 }
-	    s == 0 && /^X-(Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args): / { next }
-	    s == 0 && /^Received: / { s = 1; next }
-	    s == 1 && /^[ \t]/ { next }
-	    { s = 2; l[++n] = $0 }
-	    END { if (n > 0 && l[n] == "") n--; for (i = 1; i <= n; i++) printf "%s\r\n", l[i] }' \
-	    "$_f" >"$3"
+	_f=$(sink_files "$1" "$2" | head -1)
+	[ -n "$_f" ] && sink_strip "$_f" "$3"
 }
-wait_copies() { # MARKER RCPT N
-	_i=0
-	while [ "$_i" -lt 150 ]; do
-		[ "$(copies "$1" "$2")" -ge "$3" ] && return 0
-		sleep 0.2
-		_i=$((_i + 1))
-	done
-	return 1
-}
+wait_copies() { sink_wait_count "$@"; } # MARKER RCPT N [TRIES]
 
 # ---- one message, three recipients, three forms -------------------------
 msg three dave@example.net victor@example.net nobody@example.net

@@ -21,9 +21,18 @@
 #                         sets SMTP_REPLY (the answer to the end of data),
 #                         SMTP_CODE and QID; 0 when the message was queued
 # wait_delivered QID      waits (bounded) for Postfix to log status=sent
-# sink_fetch MARKER OUT   the delivered message that contains MARKER,
-#                         as the sink saw it, CRLF, without the sink's own
-#                         headers
+# sink_fetch MARKER OUT [RCPT]
+#                         the delivered message that contains MARKER (and
+#                         went to RCPT), as the sink saw it, CRLF, without
+#                         the sink's own headers
+# sink_files MARKER [RCPT] the sink's files that contain MARKER (and went to
+#                         RCPT: the sink writes one X-Rcpt-Args line per
+#                         recipient of a delivery), one a line
+# sink_count MARKER RCPT  how many deliveries to RCPT contain MARKER
+# sink_wait_count MARKER RCPT N [TRIES]
+#                         waits (TRIES x 0.2 s, default 150) for N of them
+# sink_strip FILE OUT     a sink file as the message, CRLF, without the
+#                         sink's own headers
 # strip_received IN OUT   drops the first header (Postfix's Received:)
 #
 # The instance: own config_directory, queue_directory and data_directory;
@@ -210,9 +219,29 @@ wait_delivered() {
 	return 1
 }
 
-sink_fetch() {
-	_f=$(grep -l -F -- "$1" "$SINK_DIR"/* 2>/dev/null | head -1)
-	[ -n "$_f" ] || { diag "no delivered message contains $1"; return 1; }
+sink_files() {
+	if [ -n "${2:-}" ]; then
+		grep -l -F -- "$1" "$SINK_DIR"/* 2>/dev/null | xargs -r grep -l -i "^X-Rcpt-Args: <$2>"
+	else
+		grep -l -F -- "$1" "$SINK_DIR"/* 2>/dev/null
+	fi
+}
+
+sink_count() {
+	sink_files "$1" "$2" | wc -l | tr -d ' '
+}
+
+sink_wait_count() {
+	_i=0
+	while [ "$_i" -lt "${4:-150}" ]; do
+		[ "$(sink_count "$1" "$2")" -ge "$3" ] && return 0
+		sleep 0.2
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+sink_strip() {
 	# The sink writes LF lines: its own X-* headers and a three-line
 	# Received:, the message, then one empty line.
 	awk '
@@ -224,7 +253,13 @@ sink_fetch() {
 	    END {
 		if (n > 0 && l[n] == "") n--
 		for (i = 1; i <= n; i++) printf "%s\r\n", l[i]
-	    }' "$_f" >"$2"
+	    }' "$1" >"$2"
+}
+
+sink_fetch() {
+	_f=$(sink_files "$1" "${3:-}" | head -1)
+	[ -n "$_f" ] || { diag "no delivered message contains $1${3:+ for <$3>}"; return 1; }
+	sink_strip "$_f" "$2"
 }
 
 strip_received() {
