@@ -54,13 +54,6 @@ struct dir_harvest {
 	redisContext *ctx;
 };
 
-static void
-hex(const unsigned char *md, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
 /* hex SHA-256 of the normalised address (65 octets). */
 static int
 addr_hash(const char *address, char out[65])
@@ -75,7 +68,7 @@ addr_hash(const char *address, char out[65])
 	free(n);
 	if (!ok)
 		return -1;
-	hex(md, 32, out);
+	util_hex(out, md, 32);
 	return 0;
 }
 
@@ -436,7 +429,7 @@ dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
 		snprintf(err, errlen, "harvest: cannot hash");
 		return -1;
 	}
-	hex(md, 32, ch);
+	util_hex(ch, md, 32);
 	if ((rec = record_make(cert, caps, caps_len, signing_time)) == NULL) {
 		ERR_clear_error();
 		snprintf(err, errlen, "harvest: cannot encode the certificate");

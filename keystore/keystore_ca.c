@@ -5,6 +5,7 @@
  */
 #include "keystore/keystore_ca.h"
 #include "keystore/keystore_int.h"
+#include "util/util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -44,13 +45,11 @@ ca_password(keystore_t *ks, char pw[65])
 	unsigned char master[KEYSTORE_MASTER_LEN], mac[32];
 	unsigned int n = 0;
 	static const char label[] = "smimegate CA key";
-	int i;
 
 	keystore_master_current(ks, master);
 	HMAC(EVP_sha256(), master, sizeof(master), (const unsigned char *)label,
 	    sizeof(label) - 1, mac, &n);
-	for (i = 0; i < 32; i++)
-		snprintf(pw + 2 * i, 3, "%02x", mac[i]);
+	util_hex(pw, mac, 32);
 	OPENSSL_cleanse(master, sizeof(master));
 	OPENSSL_cleanse(mac, sizeof(mac));
 }

@@ -6,6 +6,7 @@
  * Threads: pure functions of their arguments.
  */
 #include "keystore/keystore_int.h"
+#include "util/util.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -165,12 +166,10 @@ keystore_cert_fingerprint(X509 *cert, char hex[65],
     unsigned char raw[KEYSTORE_FP_LEN])
 {
 	unsigned int n = 0;
-	int i;
 
 	if (!X509_digest(cert, EVP_sha256(), raw, &n) || n != KEYSTORE_FP_LEN)
 		return -1;
-	for (i = 0; i < KEYSTORE_FP_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	util_hex(hex, raw, KEYSTORE_FP_LEN);
 	return 0;
 }
 

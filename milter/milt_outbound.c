@@ -13,6 +13,7 @@
 #include "directory/dir_map.h"
 #include "milter/milt_log.h"
 #include "smime/smime.h"
+#include "util/util.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -85,8 +86,7 @@ result_cert_facts(milt_result_t *r, EVP_PKEY *key, X509 *cert)
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
 
 	if (X509_digest(cert, EVP_sha256(), md, &mdlen))
-		for (unsigned i = 0; i < mdlen && i < 32; i++)
-			sprintf(r->signer_sha256 + 2 * i, "%02x", md[i]);
+		util_hex(r->signer_sha256, md, mdlen < 32 ? mdlen : 32);
 	snprintf(r->signer_serial, sizeof(r->signer_serial), "%s", hex ? hex : "");
 	snprintf(r->sig_alg, sizeof(r->sig_alg), "%s",
 	    EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? "ecdsa-with-SHA256"

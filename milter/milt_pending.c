@@ -5,6 +5,7 @@
  * it was issued.  No secret is stored: the key stays in the keystore.
  */
 #include "milter/milt_pending.h"
+#include "util/util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -48,9 +49,10 @@ pending_path(const milt_conf_t *c, const char *rcpt, char *buf, size_t size)
 		return -1;
 	pending_dir(c, dir, sizeof(dir));
 	off = snprintf(buf, size, "%s/", dir);
-	for (unsigned int i = 0; i < n && off > 0 && (size_t)off + 3 < size; i++)
-		off += snprintf(buf + off, size - (size_t)off, "%02x", md[i]);
-	return off > 0 && (size_t)off + 1 < size ? 0 : -1;
+	if (off <= 0 || (size_t)off + 2 * n + 1 > size)
+		return -1;
+	util_hex(buf + off, md, n);
+	return 0;
 }
 
 /* Reads a pending file: its certificate (and address, when addr). */

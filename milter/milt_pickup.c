@@ -4,6 +4,7 @@
  * hash (hex), expiry (Unix time), wrong passwords so far.
  */
 #include "milter/milt_pickup.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,13 +19,6 @@
 
 #define PBKDF2_ITER 100000
 
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 /* dir/sha256(token) into path; -1 when token is not 64 hex digits. */
 static int
 pickup_path(const char *dir, const char *token, char *path, size_t size)
@@ -36,7 +30,7 @@ pickup_path(const char *dir, const char *token, char *path, size_t size)
 	    || strspn(token, "0123456789abcdef") != MILT_PICKUP_TOKEN_LEN)
 		return -1;
 	EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL);
-	hex(md, sizeof(md), h);
+	util_hex(h, md, sizeof(md));
 	return snprintf(path, size, "%s/%s", dir, h) < (int)size ? 0 : -1;
 }
 
@@ -49,7 +43,7 @@ pw_hash(const char *password, const char *salt_hex, char out[65])
 	    (const unsigned char *)salt_hex, (int)strlen(salt_hex), PBKDF2_ITER,
 	    EVP_sha256(), sizeof(md), md))
 		return -1;
-	hex(md, sizeof(md), out);
+	util_hex(out, md, sizeof(md));
 	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }
@@ -98,11 +92,11 @@ milt_pickup_new(const char *dir, const char *address, long lifetime,
 		snprintf(why, size, "no randomness");
 		return -1;
 	}
-	hex(rnd, sizeof(rnd), token);
+	util_hex(token, rnd, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(prnd); i++)
 		password[i] = alphabet[prnd[i] % (sizeof(alphabet) - 1)];
 	password[MILT_PICKUP_PASSWORD_LEN] = '\0';
-	hex(salt, sizeof(salt), salt_hex);
+	util_hex(salt_hex, salt, sizeof(salt));
 	if (pickup_path(dir, token, path, sizeof(path)) != 0 || pw_hash(password, salt_hex, hash) != 0)
 		snprintf(why, size, "pickup link: cannot make it");
 	else if (pickup_write(path, address, salt_hex, hash, (long)time(NULL) + lifetime, 0) != 0)

@@ -4,6 +4,7 @@
  * never over what is made (a fresh signing time makes every copy differ).
  */
 #include "queue/queue.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,8 @@ queue_dedup_id(const char *sender, const char *const *rcpts, size_t nrcpts,
 		ok = add(c, sorted[i]) == 1;
 	ok = ok && add(c, msgid ? msgid : "") == 1 && EVP_DigestUpdate(c, digest, 32) == 1
 	    && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen * 2 >= QUEUE_DEDUP_ID_LEN;
-	for (size_t i = 0; ok && i < QUEUE_DEDUP_ID_LEN / 2; i++)
-		snprintf(id + 2 * i, 3, "%02x", md[i]);
+	if (ok)
+		util_hex(id, md, QUEUE_DEDUP_ID_LEN / 2);
 	EVP_MD_CTX_free(c);
 	free(sorted);
 	return ok ? 0 : -1;

@@ -3,6 +3,7 @@
  * to one copy's ID and envelope.
  */
 #include "queue/queue.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,7 @@ queue_mark_make(const unsigned char *key, size_t keylen, const char *id,
 	free(buf);
 	if (!ok)
 		return -1;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	util_hex(out, mac, 32);
 	return 0;
 }
 
