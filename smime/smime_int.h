@@ -55,6 +55,11 @@ smime_status_t smime_err_set(smime_err_t *err, smime_status_t code,
 smime_status_t smime_err_crypto(smime_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A fresh MIME boundary, "----smimegate-" and 32 random hex digits, into
+ * buf (SMIME_BOUNDARY_LEN bytes); SMIME_ERR_CRYPTO without randomness. */
+#define SMIME_BOUNDARY_LEN 64
+smime_status_t smime_boundary(char buf[SMIME_BOUNDARY_LEN], smime_err_t *err);
+
 /* ---- spool (smime_spool.c) ---- */
 
 /*

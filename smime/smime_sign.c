@@ -22,6 +22,7 @@
  * Threads: a handle is used by one thread at a time.
  */
 #include "smime/smime_int.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,6 @@
 #include <openssl/rand.h>
 
 #define SIGN_HEADERS_MAX  4
-#define SIGN_BOUNDARY_LEN 64
 #define SIGN_CHUNK        16384
 
 struct smime_sign {
@@ -173,17 +173,18 @@ sign_add_header(smime_sign_t *s, const char *name, const char *value)
 	return SMIME_OK;
 }
 
-static smime_status_t
-sign_boundary(smime_sign_t *s, char *buf, size_t size)
+smime_status_t
+smime_boundary(char buf[SMIME_BOUNDARY_LEN], smime_err_t *err)
 {
+	static const char prefix[] = "----smimegate-";
 	unsigned char rnd[16];
-	size_t i, n;
 
+	_Static_assert(sizeof(prefix) - 1 + 2 * sizeof(rnd) < SMIME_BOUNDARY_LEN,
+	    "the boundary fits");
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return smime_err_crypto(&s->err, "cannot make a boundary");
-	n = (size_t)snprintf(buf, size, "----smimegate-");
-	for (i = 0; i < sizeof(rnd) && n + 3 <= size; i++, n += 2)
-		snprintf(buf + n, size - n, "%02x", rnd[i]);
+		return smime_err_crypto(err, "cannot make a boundary");
+	memcpy(buf, prefix, sizeof(prefix) - 1);
+	util_hex(buf + sizeof(prefix) - 1, rnd, sizeof(rnd));
 	return SMIME_OK;
 }
 
@@ -241,10 +242,10 @@ static smime_status_t
 sign_detached(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
     smime_out_t *o)
 {
-	char boundary[SIGN_BOUNDARY_LEN];
+	char boundary[SMIME_BOUNDARY_LEN];
 	smime_status_t st;
 
-	if ((st = sign_boundary(s, boundary, sizeof(boundary))) != SMIME_OK ||
+	if ((st = smime_boundary(boundary, &s->err)) != SMIME_OK ||
 	    (st = smime_cms_sign_detached(cms, canon, &s->err)) != SMIME_OK ||
 	    (st = sign_detached_headers(s, boundary)) != SMIME_OK)
 		return st;

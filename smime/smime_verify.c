@@ -467,18 +467,14 @@ convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
 	const unsigned char *p;
 	long len = BIO_get_mem_data(content, (char **)&p);
 	const char *micalg = micalg_of(cms);
-	unsigned char rnd[16];
-	char boundary[64], ct[256];
+	char boundary[SMIME_BOUNDARY_LEN], ct[256];
 	smime_out_t *o;
 	smime_status_t rc = SMIME_OK;
 
 	if (len <= 0 || micalg == NULL || has_bare_lf(p, (size_t)len))
 		return SMIME_OK;        /* left as it is */
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return smime_err_crypto(&v->err, "cannot make a boundary");
-	snprintf(boundary, sizeof(boundary), "----smimegate-");
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(boundary + 14 + 2 * i, 3, "%02x", rnd[i]);
+	if ((rc = smime_boundary(boundary, &v->err)) != SMIME_OK)
+		return rc;
 	snprintf(ct, sizeof(ct), "multipart/signed; protocol=\"application/pkcs7-signature\"; "
 	    "micalg=%s; boundary=\"%s\"", micalg, boundary);
 	if (!CMS_set_detached(cms, 1))
