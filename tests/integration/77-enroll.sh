@@ -74,9 +74,6 @@ msg() { # ID TO
 		printf 'Secret for %s: marker-%s.\n' "$2" "$1"
 	} | make_message "$T/m/$1.eml"
 }
-# sink_wait MARKER OUT: waits (bounded) for a delivered message with MARKER.
-sink_has() { grep -l -F -- "$1" "$SINK_DIR"/* >/dev/null 2>&1; }
-sink_wait() { wait_for 100 sink_has "$1" && sink_fetch "$1" "$2"; }
 # enroll_case ID RCPT: sends, waits for the three mails; sets TOKEN, PASSWORD.
 enroll_case() {
 	msg "$1" "$2"

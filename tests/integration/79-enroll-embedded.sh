@@ -75,8 +75,6 @@ msg() {
 		printf 'Secret for %s: marker-%s.\n' "$2" "$1"
 	} | make_message "$T/m/$1.eml"
 }
-sink_has() { grep -l -F -- "$1" "$SINK_DIR"/* >/dev/null 2>&1; }
-sink_wait() { wait_for 300 sink_has "$1" && sink_fetch "$1" "$2"; }
 # delivered ID: the message delivered, encrypted, no plaintext.
 delivered_encrypted() {
 	if wait_delivered "$QID" && sink_fetch "<$1@example.com>" "$T/m/$1.got"; then

@@ -29,6 +29,9 @@
 #                         RCPT: the sink writes one X-Rcpt-Args line per
 #                         recipient of a delivery), one a line
 # sink_count MARKER RCPT  how many deliveries to RCPT contain MARKER
+# sink_wait MARKER OUT [TENTHS]
+#                         waits (bounded, default 30 s) for a delivered
+#                         message that contains MARKER, then sink_fetch
 # sink_wait_count MARKER RCPT N [TRIES]
 #                         waits (TRIES x 0.2 s, default 150) for N of them
 # sink_strip FILE OUT     a sink file as the message, CRLF, without the
@@ -229,6 +232,12 @@ sink_files() {
 
 sink_count() {
 	sink_files "$1" "$2" | wc -l | tr -d ' '
+}
+
+_sink_has() { [ -n "$(sink_files "$1" | head -1)" ]; }
+
+sink_wait() {
+	wait_for "${3:-300}" _sink_has "$1" && sink_fetch "$1" "$2"
 }
 
 sink_wait_count() {
