@@ -37,6 +37,42 @@ signer_authorized(const milt_msg_t *m, const char *addr)
 	return keystore_addr_equal(m->auth, addr);
 }
 
+/* Why the check refused: the login, or the client without one. */
+static void
+unauthorized_why(const milt_msg_t *m, const char *addr, char *why, size_t len)
+{
+	if (m->auth != NULL)
+		snprintf(why, len, "login %s may not sign as <%s>", m->auth, addr);
+	else
+		snprintf(why, len, "a client without a login, not in InternalHosts, "
+		    "may not sign as <%s>", addr);
+}
+
+int
+milt_outbound_signer(milt_msg_t *m)
+{
+	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
+	char *addr, why[512];
+	int rc = 0;
+
+	m->sign_denied = 0;
+	if (!m->conf->sign_outbound || m->sender == NULL || m->sender[0] == '\0'
+	    || kind == SMIME_KIND_SIGNED || kind == SMIME_KIND_ENCRYPTED
+	    || (addr = milt_msg_from_address(m)) == NULL)
+		return 0;
+	if (milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))
+	    && !signer_authorized(m, addr)) {
+		m->sign_denied = 1;
+		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT) {
+			unauthorized_why(m, addr, why, sizeof(why));
+			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
+			rc = 1;
+		}
+	}
+	free(addr);
+	return rc;
+}
+
 /* Joins the Content-* headers (not MIME-Version) as "Name: value\n" lines. */
 static char *
 content_headers(const milt_msg_t *m)
@@ -170,9 +206,9 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {
 		milt_msg_pass(m, "unsigned", "From <%s> is not in LocalDomains", addr);
-	} else if (!signer_authorized(m, addr)) {
+	} else if (m->sign_denied || !signer_authorized(m, addr)) {
 		char why[512];
-		snprintf(why, sizeof(why), "login %s may not sign as <%s>", m->auth, addr);
+		unauthorized_why(m, addr, why, sizeof(why));
 		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT)
 			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
 		else
