@@ -411,8 +411,10 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	int gcm = m->conf->encryption_cipher == MILT_CIPHER_GCM ||
 	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
 	smime_status_t st = SMIME_ERR_NOMEM;
-	char why[600];
+	char why[600], prior[300];
 
+	/* Why it was not signed stays in the reason (the log, the audit). */
+	snprintf(prior, sizeof(prior), "%.*s", (int)sizeof(prior) - 1, signed_now ? "" : r->reason);
 	if (e != NULL && hdrs != NULL && out != NULL) {
 		for (int i = 0; i < sk_X509_num(p->certs); i++)
 			smime_encrypt_add_recipient(e, sk_X509_value(p->certs, i));
@@ -442,8 +444,9 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 			snprintf(r->enc_alg, sizeof(r->enc_alg), "%s",
 			    gcm ? "aes-256-gcm" : "aes-256-cbc");
 			r->enc_ncerts = smime_encrypt_nrecipients(e);
-			snprintf(why, sizeof(why), "%s to %zu certificates%s", r->enc_alg,
-			    r->enc_ncerts, own ? " (the sender's included)" : "");
+			snprintf(why, sizeof(why), "%s%s%s to %zu certificates%s", prior,
+			    prior[0] ? "; " : "", r->enc_alg, r->enc_ncerts,
+			    own ? " (the sender's included)" : "");
 			snprintf(r->reason, sizeof(r->reason), "%.500s", why);
 		}
 	}

@@ -1180,7 +1180,8 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 		else if (r->what == MILT_DO_REJECT)
 			done = notice(conf, q, &e, "refused by policy");
 		if (done >= 0)
-			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s", id, r->action);
+			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s (%s)", id, r->action,
+			    r->reason);
 		milt_msg_free(m);
 	} else {
 		milt_log(LOG_ERR, e.origin, "spool: copy %s cannot be read back", id);
