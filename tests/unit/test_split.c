@@ -11,7 +11,11 @@
  * like other outbound mail (never signed, never in clear when a rule
  * says encrypt=always, no notice to it); a copy whose handing on a crash cut short is not handed on
  * again once it came back through the MTA, and only after a grace time
- * when it did not.  Sign is off and no directory is configured, so no keystore is
+ * when it did not; a mark is honoured once, while its copy is out, and on its
+ * own body only; every copy records its submitter (login, client class) and a
+ * held copy is decided again for it (never signed for a submitter who may not
+ * sign as its From, nor for one not recorded).  Sign is off (on, without a
+ * key, where the signer check is tested) and no directory is configured, so no keystore is
  * needed; ReinjectCommand is a script that appends what it gets to a file.
  */
 #include <stdarg.h>
