@@ -126,8 +126,8 @@ claim(const milt_msg_t *m, const char *id, char *err, size_t errlen)
 	return r;
 }
 
-/* Gives the claim of the copy m is back (the message was tempfailed:
- * the MTA brings it again). */
+/* Gives back the claim of the copy m is (the message was tempfailed:
+ * the MTA brings it again, and its mark must then be honoured). */
 static void
 unclaim(const milt_msg_t *m)
 {

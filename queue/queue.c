@@ -680,12 +680,6 @@ queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
 	return rc == QUEUE_OK ? record(q, "sent", id, err, errlen) : rc;
 }
 
-queue_status_t
-queue_back(queue_t *q, const char *id, char *err, size_t errlen)
-{
-	return record(q, "back", id, err, errlen);
-}
-
 /* The records a caller may make with queue_note(). */
 static int
 note_kind_ok(const char *kind)

@@ -219,9 +219,6 @@ int queue_seen(queue_t *q, const char *id, long long max_age, char *err, size_t 
 queue_status_t queue_sent(queue_t *q, const char *id, char *err, size_t errlen);
 queue_status_t queue_unsent(queue_t *q, const char *id, char *err, size_t errlen);
 
-/* Records that the copy id came back through the MTA (back/ID). */
-queue_status_t queue_back(queue_t *q, const char *id, char *err, size_t errlen);
-
 /*
  * A mark is honoured once: claims copy id as come back, when it is
  * recorded as handed on (sent/ID) and not yet back; back/ID is then made
