@@ -366,7 +366,9 @@ mlfi_eom(SMFICTX *ctx)
 	r = milt_msg_process(m);
 	if (apply_delrcpts(ctx, m) != 0)
 		milt_msg_tempfail(m, "the MTA refused to drop recipients");
-	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
+	/* Held in the MTA too: an operator's release (postsuper -H) hands
+	 * it on without us, so our header goes now. */
+	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE || r->what == MILT_DO_HOLD)
 	    && (apply_headers(ctx, m, r) != 0
 	    || (r->what == MILT_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
 		milt_msg_tempfail(m, "the MTA refused the changes");
