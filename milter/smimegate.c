@@ -388,7 +388,8 @@ reload_conf(void *arg)
 		    "force: %s", err);
 		return NULL;
 	}
-	if (changed(c->socket, f->socket) || changed(c->user, f->user) ||
+	if (changed(c->socket, f->socket) || changed(c->socket_group, f->socket_group) ||
+	    changed(c->user, f->user) ||
 	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
 	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
 	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
@@ -397,8 +398,8 @@ reload_conf(void *arg)
 	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
 	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
 	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
-		milt_log(LOG_WARNING, NULL, "reload: Socket, UserID, PidFile, StateDirectory, "
-		    "the keystore and audit keys take effect at restart only");
+		milt_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
+		    "StateDirectory, the keystore and audit keys take effect at restart only");
 	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
 	return c;
 }
