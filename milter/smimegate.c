@@ -211,7 +211,7 @@ socket_dir(const char *path, const struct passwd *pw, gid_t gid)
 
 	if (dir == NULL || (slash = strrchr(dir, '/')) == NULL)
 		die("out of memory");
-	slash[slash == dir] = '\0';
+	slash[slash == dir] = '\0';       /* "/x.sock": the directory is "/" */
 	if (stat(dir, &st) != 0) {
 		if (errno != ENOENT || mkdir(dir, 0750) != 0)
 			die("cannot create %s (the milter socket's directory): %s", dir,
