@@ -122,9 +122,11 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
  * A connection Postfix's cleanup(8) made up for mail submitted on this
  * host (sendmail(1), then pickup(8)), seen through non_smtpd_milters:
  * without client attributes, Postfix 3 announces "localhost", 127.0.0.1
- * and client port 0 (checked against Postfix 3.7).  No TCP client has
- * port 0.  Such mail is internal only with LocalSubmissionInternal: any
- * local user can run sendmail(1).
+ * and client port 0, then HELO "localhost" (checked against Postfix 3.7;
+ * its j, _, {daemon_name} and {daemon_addr} are those smtpd sends for a
+ * loopback client, so they tell nothing; {mail_mailer} and {mail_host}
+ * are missing).  No TCP client has port 0.  Such mail is internal only
+ * with LocalSubmissionInternal: any local user can run sendmail(1).
  */
 static int
 local_submission(const char *host, const struct sockaddr *sa)
