@@ -170,7 +170,8 @@ ks_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
     const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
 {
 	keystore_err_t kerr;
-	keystore_status_t st = keystore_decrypter(arg, issuer, serial, skid, key, cert, &kerr);
+	keystore_status_t st = keystore_decrypter(arg, "alice@example.com", issuer, serial,
+	    skid, key, cert, &kerr);
 
 	return st == KEYSTORE_OK ? 0 : st == KEYSTORE_NOTFOUND ? 1 : -1;
 }
@@ -414,14 +415,14 @@ count_keys(keystore_t *ks)
 	keystore_err_t kerr;
 	int n = 0;
 
-	if (keystore_decrypter(ks, X509_get_issuer_name(f.alice),
+	if (keystore_decrypter(ks, "alice@example.com", X509_get_issuer_name(f.alice),
 	    X509_get0_serialNumber(f.alice), NULL, &k, &c, &kerr) == KEYSTORE_OK)
 		n++;
 	EVP_PKEY_free(k);
 	X509_free(c);
 	k = NULL;
-	if (keystore_decrypter(ks, NULL, NULL, X509_get0_subject_key_id(f.old), &k, NULL,
-	    &kerr) == KEYSTORE_OK)
+	if (keystore_decrypter(ks, "alice@example.com", NULL, NULL,
+	    X509_get0_subject_key_id(f.old), &k, NULL, &kerr) == KEYSTORE_OK)
 		n++;
 	EVP_PKEY_free(k);
 	return n;
