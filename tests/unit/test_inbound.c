@@ -571,6 +571,117 @@ test_inbound_msg(void **state)
 	milt_conf_unref(conf);
 }
 
+/* ---- issue 14: a key decrypts for its own addressee only ---- */
+
+static void
+test_decrypter_addressee(void **state)
+{
+	static const struct {
+		const char *address;
+		keystore_status_t want;
+	} cases[] = {
+		{ "alice@example.com", KEYSTORE_OK },
+		{ "alice@EXAMPLE.com", KEYSTORE_OK },       /* domain: any case */
+		{ "Alice@example.com", KEYSTORE_NOTFOUND }, /* local part: exact */
+		{ "bob@example.com", KEYSTORE_NOTFOUND },   /* another's key */
+		{ NULL, KEYSTORE_NOTFOUND },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EVP_PKEY *k = NULL;
+		keystore_err_t kerr;
+		keystore_status_t got = keystore_decrypter(f.ks, cases[i].address,
+		    X509_get_issuer_name(f.alice), X509_get0_serialNumber(f.alice), NULL, &k,
+		    NULL, &kerr);
+
+		if (got != cases[i].want)
+			fail_msg("alice's key for %s: got %d, want %d", cases[i].address
+			    ? cases[i].address : "(null)", got, cases[i].want);
+		EVP_PKEY_free(k);
+	}
+}
+
+static void
+test_inbound_decrypt_msg(void **state)
+{
+	static const struct {
+		const char *name;
+		int gcm;
+		const char *rcpts[2];
+		enum milt_unprotected mode;
+		const char *want_action, *want_header;
+	} cases[] = {
+		{ "GCM to alice, for alice", 1, { "alice@example.com", NULL },
+		  MILT_UNPROT_SIGNED, "decrypted", "decrypted (authEnveloped-data" },
+		{ "GCM to alice, for bob", 1, { "bob@example.com", NULL },
+		  MILT_UNPROT_SIGNED, "pass", "no-key (not encrypted to a key of the recipient" },
+		{ "GCM to alice, for alice and bob, not split", 1,
+		  { "alice@example.com", "bob@example.com" }, MILT_UNPROT_DECRYPT, "pass",
+		  "no-key (not decrypted: the recipients differ" },
+		{ "GCM to alice, for alice and an outsider, not split", 1,
+		  { "alice@example.com", "x@remote.test" }, MILT_UNPROT_DECRYPT, "pass",
+		  "no-key (not decrypted: the recipients differ" },
+		{ "CBC, UnprotectedContent signed, unsigned", 0, { "alice@example.com", NULL },
+		  MILT_UNPROT_SIGNED, "pass", "unprotected (enveloped-data is not integrity" },
+		{ "CBC, UnprotectedContent decrypt", 0, { "alice@example.com", NULL },
+		  MILT_UNPROT_DECRYPT, "decrypted", "decrypted (enveloped-data" },
+		{ "CBC, UnprotectedContent keep", 0, { "alice@example.com", NULL },
+		  MILT_UNPROT_KEEP, "pass", "unprotected (enveloped-data is not integrity" },
+		{ "GCM, UnprotectedContent keep", 1, { "alice@example.com", NULL },
+		  MILT_UNPROT_KEEP, "decrypted", "decrypted (authEnveloped-data" },
+	};
+	char *ov[4], err[256];
+	milt_conf_t *conf;
+
+	(void)state;
+	assert_true(asprintf(&ov[0], "StateDirectory=%s", f.dir) > 0);
+	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "TrustSystemStore=no";
+	conf = milt_conf_load(NULL, ov, 4, err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("conf: %s", err);
+	assert_int_equal(conf->unprotected_content, MILT_UNPROT_SIGNED);  /* the default */
+	mkdir(conf->spool_dir, 0700);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		milt_msg_t *m = milt_msg_new(conf, f.ks);
+		char *hdrs = NULL, *body = encrypt_to(f.alice, cases[i].gcm ? EVP_aes_128_gcm()
+		    : EVP_aes_256_cbc(), &hdrs);
+		const milt_result_t *r;
+		int decrypted = strcmp(cases[i].want_action, "decrypted") == 0;
+
+		conf->unprotected_content = (int)cases[i].mode;
+		m->no_split = 1;            /* splitting: test_split, 46-inbound-trust */
+		milt_msg_set_sender(m, "<bob@remote.test>");
+		for (size_t j = 0; j < 2 && cases[i].rcpts[j] != NULL; j++)
+			milt_msg_add_rcpt(m, cases[i].rcpts[j]);
+		milt_msg_add_header(m, "From", "Bob <bob@example.com>");
+		hdrs[strcspn(hdrs, "\n")] = '\0';
+		milt_msg_add_header(m, "Content-Type", hdrs + 14);
+		milt_msg_add_header(m, "Content-Transfer-Encoding", "base64");
+		milt_msg_add_body(m, body, strlen(body));
+		r = milt_msg_process(m);
+		if (strcmp(r->action, cases[i].want_action) != 0)
+			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
+			    r->reason, cases[i].want_action);
+		if (r->what != (decrypted ? MILT_DO_REPLACE : MILT_DO_PASS))
+			fail_msg("%s: got what %d, want %s", cases[i].name, r->what,
+			    decrypted ? "REPLACE" : "PASS");
+		if (r->nset != 1 || strncmp(r->set_value[0], cases[i].want_header,
+		    strlen(cases[i].want_header)) != 0)
+			fail_msg("%s: got header \"%s\", want \"%s...\"", cases[i].name,
+			    r->nset ? r->set_value[0] : "", cases[i].want_header);
+		free(hdrs);
+		free(body);
+		milt_msg_free(m);
+	}
+	conf->unprotected_content = MILT_UNPROT_SIGNED;
+	free(ov[0]);
+	free(ov[1]);
+	milt_conf_unref(conf);
+}
+
 int
 main(void)
 {
@@ -580,6 +691,8 @@ main(void)
 		cmocka_unit_test(test_verify_garbage),
 		cmocka_unit_test(test_verify_limits),
 		cmocka_unit_test(test_inbound_msg),
+		cmocka_unit_test(test_decrypter_addressee),
+		cmocka_unit_test(test_inbound_decrypt_msg),
 		cmocka_unit_test(test_rekey),
 	};
 
