@@ -23,6 +23,8 @@
 #include "keystore/keystore.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_msg.h"
+#include "milter/milt_queue.h"
+#include "queue/queue.h"
 #include "smime/smime.h"
 #include "tests/unit/unit_util.h"
 
@@ -682,6 +684,134 @@ test_inbound_decrypt_msg(void **state)
 	milt_conf_unref(conf);
 }
 
+/* A message from outside to rcpts (NULL-terminated), encrypted to alice
+ * with AES-GCM. */
+static milt_msg_t *
+encrypted_msg(milt_conf_t *conf, const char *const *rcpts)
+{
+	milt_msg_t *m = milt_msg_new(conf, f.ks);
+	char *hdrs = NULL, *body = encrypt_to(f.alice, EVP_aes_128_gcm(), &hdrs);
+
+	milt_msg_set_sender(m, "<bob@remote.test>");
+	for (size_t j = 0; rcpts[j] != NULL; j++)
+		milt_msg_add_rcpt(m, rcpts[j]);
+	milt_msg_add_header(m, "From", "Bob <bob@example.com>");
+	milt_msg_add_header(m, "Message-ID", "<split14@remote.test>");
+	milt_msg_add_header(m, "X-Smimegate-Result", "decrypted (forged)");
+	hdrs[strcspn(hdrs, "\n")] = '\0';
+	milt_msg_add_header(m, "Content-Type", hdrs + 14);
+	milt_msg_add_header(m, "Content-Transfer-Encoding", "base64");
+	milt_msg_add_body(m, body, strlen(body));
+	free(hdrs);
+	free(body);
+	return m;
+}
+
+/* The message text of the one active spool entry (its envelope in *e). */
+static char *
+only_copy(const milt_conf_t *conf, queue_entry_t *e)
+{
+	char err[QUEUE_ERR_MAX], **ids, *data;
+	queue_t *q;
+	size_t n;
+
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_get(q, ids[0], e, err, sizeof(err)), QUEUE_OK);
+	queue_ids_free(ids, n);
+	assert_non_null(data = malloc((size_t)e->body_len + 1));
+	assert_int_equal(queue_entry_read(e, 0, data, (size_t)e->body_len), e->body_len);
+	data[e->body_len] = '\0';
+	assert_int_equal(queue_remove(q, e->id, err, sizeof(err)), QUEUE_OK);
+	queue_close(q);
+	return data;
+}
+
+/* The copy (CRLF text) as it comes back through the MTA, for rcpt. */
+static milt_msg_t *
+copy_back(milt_conf_t *conf, char *text, const char *rcpt)
+{
+	milt_msg_t *m = milt_msg_new(conf, f.ks);
+	char *line = text, *end, *colon;
+
+	milt_msg_set_sender(m, "<bob@remote.test>");
+	milt_msg_add_rcpt(m, rcpt);
+	while ((end = strstr(line, "\r\n")) != NULL && end != line) {
+		*end = '\0';
+		assert_non_null(colon = strchr(line, ':'));
+		*colon = '\0';
+		milt_msg_add_header(m, line, colon + 2);
+		line = end + 2;
+	}
+	assert_non_null(end);
+	milt_msg_add_body(m, end + 2, strlen(end + 2));
+	return m;
+}
+
+/* alice and bob get one message encrypted to alice: alice's group stays
+ * and is decrypted; bob's copy, as it came with no-key, goes to the
+ * spool; when it comes back marked, its result header stays. */
+static void
+test_inbound_split(void **state)
+{
+	static const char *const rcpts[] = { "alice@example.com", "bob@example.com", NULL };
+	char *ov[5], err[256], *text;
+	milt_conf_t *conf;
+	milt_msg_t *m;
+	const milt_result_t *r;
+	queue_entry_t e;
+	size_t ndel;
+	char *const *del;
+
+	(void)state;
+	assert_true(asprintf(&ov[0], "StateDirectory=%s/split", f.dir) > 0);
+	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "TrustSystemStore=no";
+	ov[4] = "ReinjectCommand=/bin/false";
+	snprintf(err, sizeof(err), "%s/split", f.dir);
+	mkdir(err, 0700);
+	conf = milt_conf_load(NULL, ov, 5, err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("conf: %s", err);
+	assert_true(conf->reinject_keylen > 0);
+	mkdir(conf->spool_dir, 0700);
+
+	m = encrypted_msg(conf, rcpts);
+	r = milt_msg_process(m);
+	assert_string_equal(r->action, "decrypted");
+	assert_int_equal(r->what, MILT_DO_REPLACE);
+	assert_int_equal(m->nrcpts, 1);
+	assert_string_equal(m->rcpts[0], "alice@example.com");
+	del = milt_queue_delrcpts(m, &ndel);
+	assert_int_equal(ndel, 1);
+	assert_string_equal(del[0], "bob@example.com");
+	milt_msg_free(m);
+
+	text = only_copy(conf, &e);
+	assert_int_equal(e.nrcpts, 1);
+	assert_string_equal(e.rcpts[0], "bob@example.com");
+	queue_entry_free(&e);
+	if (strstr(text, "X-Smimegate-Result: no-key (not encrypted to a key of the recipient")
+	    == NULL || strstr(text, "application/pkcs7-mime") == NULL
+	    || strstr(text, "(forged)") != NULL || strstr(text, "Hello") != NULL)
+		fail_msg("bob's copy is not the message as it came with no-key: %s", text);
+
+	m = copy_back(conf, text, "bob@example.com");
+	r = milt_msg_process(m);
+	assert_string_equal(r->action, "reinjected");
+	assert_true(milt_result_strips(r, "X-Smimegate-Result"));
+	if (r->nset != 1 || strncmp(r->set_value[0], "no-key (", 8) != 0)
+		fail_msg("the copy back: got header \"%s\", want no-key",
+		    r->nset ? r->set_value[0] : "");
+	milt_msg_free(m);
+	free(text);
+	free(ov[0]);
+	free(ov[1]);
+	milt_conf_unref(conf);
+}
+
 int
 main(void)
 {
@@ -693,6 +823,7 @@ main(void)
 		cmocka_unit_test(test_inbound_msg),
 		cmocka_unit_test(test_decrypter_addressee),
 		cmocka_unit_test(test_inbound_decrypt_msg),
+		cmocka_unit_test(test_inbound_split),
 		cmocka_unit_test(test_rekey),
 	};
 
