@@ -41,7 +41,7 @@
 #include <string.h>
 #include <strings.h>
 #include <gmime/gmime.h>
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 
 #define INBOUND_DETAIL_MAX 200     /* octets of one item's detail */
 
@@ -64,7 +64,7 @@ typedef struct in_outcome {
 	smime_status_t st;
 	int nonlocal;               /* not in LocalDomains: nothing tried */
 	int authenticated;
-	unsigned char digest[32];   /* SMIME_OK: of the plaintext entity */
+	unsigned char digest[32];   /* SMIME_OK: of the plaintext's beginning */
 } in_outcome_t;
 
 /* A key lookup for one recipient's keys only. */
@@ -334,63 +334,6 @@ in_decrypt(inbound_t *in)
 /* ---- 1a. for whom: one outcome per recipient (issue 14) ---- */
 
 static int
-in_digest_writer(void *arg, const void *buf, size_t len)
-{
-	return EVP_DigestUpdate(arg, buf, len) == 1 ? 0 : -1;
-}
-
-/* Adds the decrypted entity's header fields to the digest; 0 or -1. */
-static int
-in_digest_headers(EVP_MD_CTX *md, const smime_decrypt_t *d)
-{
-	for (size_t i = 0; i < smime_decrypt_nheaders(d); i++) {
-		const char *n = smime_decrypt_header_name(d, i);
-		const char *v = smime_decrypt_header_value(d, i);
-
-		if (EVP_DigestUpdate(md, n, strlen(n) + 1) != 1
-		    || EVP_DigestUpdate(md, v, strlen(v) + 1) != 1)
-			return -1;
-	}
-	return 0;
-}
-
-/* What decryption with rcpt's own keys gives (nothing is tried for a
- * recipient who is not local); 0, or -1 out of memory. */
-static int
-in_try(inbound_t *in, const char *rcpt, in_outcome_t *o)
-{
-	milt_msg_t *m = in->m;
-	in_lookup_t lk = { m, rcpt };
-	smime_decrypt_t *d;
-	EVP_MD_CTX *md;
-	unsigned int len = 0;
-	int rc = 0;
-
-	memset(o, 0, sizeof(*o));
-	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(rcpt))) {
-		o->st = SMIME_ERR_NOKEY;
-		o->nonlocal = 1;
-		return 0;
-	}
-	d = in_decrypter(m);
-	md = EVP_MD_CTX_new();
-	if (d == NULL || md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-		rc = -1;
-	else
-		o->st = smime_decrypt_run(d, in->chdrs, &in->body, in_key_lookup, &lk,
-		    in_digest_writer, md);
-	if (rc == 0 && o->st == SMIME_OK) {
-		o->authenticated = smime_decrypt_authenticated(d);
-		if (in_digest_headers(md, d) != 0 || EVP_DigestFinal_ex(md, o->digest, &len) != 1
-		    || len != sizeof(o->digest))
-			rc = -1;
-	}
-	EVP_MD_CTX_free(md);
-	smime_decrypt_free(d);
-	return rc;
-}
-
-static int
 in_same(const in_outcome_t *a, const in_outcome_t *b)
 {
 	return a->st == b->st && a->nonlocal == b->nonlocal && (a->st != SMIME_OK
@@ -406,6 +349,44 @@ in_per_rcpt(const in_outcome_t *o)
 	    || o->st == SMIME_ERR_CRYPTO;
 }
 
+/* What each recipient's own keys give (smime_decrypt_probe(), the body
+ * parsed once); nothing is tried for one who is not local.  0: o[] filled,
+ * 1: an outcome for the message as a whole, -1 out of memory. */
+static int
+in_outcomes(inbound_t *in, in_outcome_t *o)
+{
+	milt_msg_t *m = in->m;
+	in_lookup_t *lk = calloc(m->nrcpts, sizeof(*lk));
+	void **args = calloc(m->nrcpts, sizeof(*args));
+	smime_probe_t *p = calloc(m->nrcpts, sizeof(*p));
+	smime_decrypt_t *d = in_decrypter(m);
+	int rc = -1;
+
+	if (lk != NULL && args != NULL && p != NULL && d != NULL) {
+		for (size_t i = 0; i < m->nrcpts; i++) {
+			o[i].nonlocal = !milt_conf_is_local_domain(m->conf,
+			    milt_addr_domain(m->rcpts[i]));
+			lk[i].m = m;
+			lk[i].rcpt = o[i].nonlocal ? NULL : m->rcpts[i];   /* no key */
+			args[i] = &lk[i];
+		}
+		rc = smime_decrypt_probe(d, in->chdrs, &in->body, in_key_lookup, args,
+		    m->nrcpts, p) == SMIME_OK ? 0 : 1;
+		for (size_t i = 0; rc == 0 && i < m->nrcpts; i++) {
+			o[i].st = p[i].st;
+			o[i].authenticated = p[i].authenticated;
+			memcpy(o[i].digest, p[i].digest, sizeof(o[i].digest));
+		}
+	}
+	if (p != NULL)
+		OPENSSL_cleanse(p, m->nrcpts * sizeof(*p));
+	free(p);
+	free(args);
+	free(lk);
+	smime_decrypt_free(d);
+	return rc;
+}
+
 /*
  * Groups m's recipients by what decryption with their own keys gives:
  * the same group, the same delivered form (group[i]; *ng groups, the
@@ -419,21 +400,21 @@ in_groups(inbound_t *in, size_t *group, size_t *ng)
 	milt_msg_t *m = in->m;
 	in_outcome_t *o = calloc(m->nrcpts, sizeof(*o));
 	size_t i, j;
+	int rc;
 
 	*ng = 1;
 	memset(group, 0, m->nrcpts * sizeof(*group));
 	if (o == NULL)
 		return -1;
-	for (i = 0; i < m->nrcpts; i++) {
-		if (in_try(in, m->rcpts[i], &o[i]) != 0) {
-			free(o);
-			return -1;
-		}
+	if ((rc = in_outcomes(in, o)) != 0) {
+		free(o);
+		return rc < 0 ? -1 : 0;
+	}
+	for (i = 0; i < m->nrcpts; i++)
 		if (!in_per_rcpt(&o[i])) {
 			free(o);
 			return 0;
 		}
-	}
 	*ng = 0;
 	for (i = 0; i < m->nrcpts; i++) {
 		for (j = 0; j < i && !in_same(&o[j], &o[i]); j++)

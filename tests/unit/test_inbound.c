@@ -684,6 +684,98 @@ test_inbound_decrypt_msg(void **state)
 	milt_conf_unref(conf);
 }
 
+/* A stand-in for one recipient's keys: the key of cert, when a
+ * RecipientInfo names cert. */
+struct one_key {
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+static int
+one_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
+{
+	const struct one_key *k = arg;
+
+	(void)skid;
+	if (issuer == NULL || serial == NULL
+	    || X509_NAME_cmp(issuer, X509_get_issuer_name(k->cert)) != 0
+	    || ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(k->cert)) != 0)
+		return 1;
+	EVP_PKEY_up_ref(k->key);
+	X509_up_ref(k->cert);
+	*key = k->key;
+	*cert = k->cert;
+	return 0;
+}
+
+/* encrypted to alice and bob (one content-encryption key), or to alice
+ * with bob's RecipientInfo taken from another message to bob (its own
+ * key: what someone who captured alice's mail can add). */
+static char *
+encrypt_two(int grafted, char **hdrs)
+{
+	STACK_OF(X509) *rcpts = sk_X509_new_null();
+	BIO *in = BIO_new_mem_buf(entity, -1);
+	CMS_ContentInfo *cms, *other = NULL;
+	char *body;
+
+	sk_X509_push(rcpts, f.alice);
+	if (!grafted)
+		sk_X509_push(rcpts, f.bob);
+	cms = CMS_encrypt(rcpts, in, EVP_aes_256_cbc(), CMS_BINARY);
+	assert_non_null(cms);
+	if (grafted) {
+		STACK_OF(CMS_RecipientInfo) *ris;
+
+		sk_X509_pop(rcpts);
+		sk_X509_push(rcpts, f.bob);
+		(void)BIO_reset(in);
+		assert_non_null(other = CMS_encrypt(rcpts, in, EVP_aes_256_cbc(), CMS_BINARY));
+		ris = CMS_get0_RecipientInfos(other);
+		assert_true(sk_CMS_RecipientInfo_push(CMS_get0_RecipientInfos(cms),
+		    sk_CMS_RecipientInfo_delete(ris, 0)) > 0);
+	}
+	body = smime_body(cms, "enveloped-data", hdrs);
+	CMS_ContentInfo_free(cms);
+	CMS_ContentInfo_free(other);
+	BIO_free(in);
+	sk_X509_free(rcpts);
+	return body;
+}
+
+/* smime_decrypt_probe(): each recipient's keys tried on one parse; keys
+ * that open one content-encryption key match, a RecipientInfo grafted
+ * with a key of its own does not. */
+static void
+test_decrypt_probe(void **state)
+{
+	struct one_key alice = { f.alice_key, f.alice }, bob = { f.bob_key, f.bob };
+	struct one_key nobody = { f.self_key, f.self };
+	void *args[3] = { &alice, &bob, &nobody };
+
+	(void)state;
+	for (int grafted = 0; grafted <= 1; grafted++) {
+		char *hdrs, *body = encrypt_two(grafted, &hdrs);
+		smime_body_t b = { (const unsigned char *)body, strlen(body), -1 };
+		smime_decrypt_t *d = smime_decrypt_new();
+		smime_probe_t out[3];
+
+		assert_int_equal(smime_decrypt_probe(d, hdrs, &b, one_lookup, args, 3, out),
+		    SMIME_OK);
+		assert_int_equal(out[0].st, SMIME_OK);
+		assert_int_equal(out[1].st, SMIME_OK);
+		assert_int_equal(out[2].st, SMIME_ERR_NOKEY);
+		assert_int_equal(out[0].authenticated, 0);
+		if ((memcmp(out[0].digest, out[1].digest, 32) == 0) != !grafted)
+			fail_msg("%s: alice's and bob's plaintexts %s", grafted ? "grafted"
+			    : "one key", grafted ? "match" : "differ");
+		smime_decrypt_free(d);
+		free(hdrs);
+		free(body);
+	}
+}
+
 /* A message from outside to rcpts (NULL-terminated), encrypted to alice
  * with AES-GCM. */
 static milt_msg_t *
@@ -822,6 +914,7 @@ main(void)
 		cmocka_unit_test(test_verify_limits),
 		cmocka_unit_test(test_inbound_msg),
 		cmocka_unit_test(test_decrypter_addressee),
+		cmocka_unit_test(test_decrypt_probe),
 		cmocka_unit_test(test_inbound_decrypt_msg),
 		cmocka_unit_test(test_inbound_split),
 		cmocka_unit_test(test_rekey),
