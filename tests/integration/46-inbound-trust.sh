@@ -17,6 +17,9 @@
 # signed by the From address, decrypt always decrypts, keep never does;
 # authEnveloped-data (GCM) is decrypted in every mode.  What was delivered
 # is opened with `openssl cms -decrypt` with the right key at the sink.
+# Thunderbird's (NSS) enveloped mails (../shared/corpora, where present)
+# under the default: encrypted only stays encrypted, signed and encrypted
+# is decrypted.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/mime.sh"
@@ -34,9 +37,13 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/partner.key" -days 30 \
     -subj "/CN=Partner" -addext subjectAltName=email:partner@remote.test \
     -out "$T/partner.pem" >>"$T/pki.log" 2>&1 || bail "the partner's certificate made"
 
+CORPUS="${SMIMEGATE_CORPORA:-$top/../shared/corpora}/thunderbird-smime/smime"
+cat "$P/ca.pem" >"$T/trust.pem"
+[ -d "$CORPUS" ] && cat "$CORPUS/TestCA.pem" >>"$T/trust.pem"
+
 printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" >"$T/reinject"
 chmod 0755 "$T/reinject"
-GATE_OPTS="-o TrustAnchorFile=$P/ca.pem -o QueueRunInterval=1 -o ReinjectCommand=$T/reinject"
+GATE_OPTS="-o TrustAnchorFile=$T/trust.pem -o QueueRunInterval=1 -o ReinjectCommand=$T/reinject"
 gate_import "$P" alice bob ceo helpdesk
 gate_start || bail "smimegate started"
 sink_start || bail "smtp-sink started"
@@ -225,6 +232,36 @@ fi
 if got signed-gcm alice@example.com; then
 	result_is "UnprotectedContent signed, GCM" "decrypted (authEnveloped-data"
 	decrypted_for signed-gcm alice@example.com
+fi
+
+# Thunderbird's mails to Bob, with Bob's key (the default still).
+if [ -d "$CORPUS" ]; then
+	echo nss >"$T/nss.pass"
+	if gate_ctl keystore import "$CORPUS/Bob.p12" --password-file "$T/nss.pass" \
+	    >"$T/import-nss.log" 2>&1; then
+		ok "Thunderbird's Bob.p12 imported"
+	else
+		not_ok "Thunderbird's Bob.p12 imported"
+	fi
+	# tb FILE ID: FILE resent from outside to Bob as ID.
+	tb() {
+		sed "s/^Message-I[Dd]:.*//; 1i Message-ID: <$2@remote.test>" "$CORPUS/$1" |
+		    make_message "$T/m/$2.eml"
+		send "$2" alice@remote.test Bob@example.com
+		got "$2" Bob@example.com
+	}
+	if tb alice.env.eml tb-env; then
+		result_is "Thunderbird alice.env.eml (encrypted only)" "unprotected"
+		case $(mime_header "$T/m/tb-env.Bob@example.com" Content-Type) in
+		*pkcs7-mime*) ok "Thunderbird alice.env.eml: delivered still encrypted" ;;
+		*) not_ok "Thunderbird alice.env.eml: delivered still encrypted" ;;
+		esac
+	fi
+	tb alice.dsig.SHA256.multipart.env.eml tb-dsig-env &&
+	    result_is "Thunderbird alice.dsig.SHA256.multipart.env.eml (signed, then encrypted)" \
+	    "decrypted (enveloped-data, not integrity-protected); pass (signer=<Alice@example.com>)"
+else
+	skip "Thunderbird samples" "$CORPUS is absent"
 fi
 
 gate_stop
