@@ -24,8 +24,9 @@
  *
  * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make());
  * milt_queue_mark() passes mail whose mark verifies, unchanged (recording
- * that the copy came back through the MTA: queue_back()), and strips the
- * header from everything else.
+ * that the copy came back through the MTA: queue_back(); the result header
+ * its own processing gave it kept, issue 14), and strips the header from
+ * everything else.
  *
  * Threads: the split state belongs to the message (one thread); the
  * runner is one thread; milt_queue_kick() may be called from any.
