@@ -178,7 +178,7 @@ dec_set_key(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_key_fn lookup,
 {
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	smime_status_t rc = smime_err_set(&d->err, SMIME_ERR_NOKEY,
-	    "no key for any of %d recipient(s)", sk_CMS_RecipientInfo_num(ris));
+	    "no key for any of its %d RecipientInfo(s)", sk_CMS_RecipientInfo_num(ris));
 	X509_NAME *issuer;
 	ASN1_INTEGER *serial;
 	ASN1_OCTET_STRING *skid;
