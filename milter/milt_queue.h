@@ -30,7 +30,8 @@
  * strips the header from everything else, which is then decided as
  * unmarked mail.  Each copy records its submitter (queue_env_t's login and
  * client); a held copy decided again (the runner, milt_queue_release())
- * is decided for that submitter, the signer check included.
+ * is decided for that submitter, the signer check included.  A copy
+ * honoured keeps the result header its own processing gave it.
  *
  * Threads: the split state belongs to the message (one thread); the
  * runner is one thread; milt_queue_kick() may be called from any.
@@ -52,6 +53,16 @@ int milt_queue_mark(milt_msg_t *m);
 /* 0: go on with m (maybe with fewer recipients: m->result.split holds
  * the others and their copies); 1: m->result is final. */
 int milt_queue_split(milt_msg_t *m);
+/* Inbound (issue 14): recipient i belongs to group[i] (< ng; the same
+ * group: the same delivered form).  The first recipient's group stays in
+ * the transaction; every other group's copy is made by the same path
+ * (milt_msg_process() on a message with those recipients only), marked
+ * and re-injected as milt_queue_split()'s are.  0: go on with m (fewer
+ * recipients; nothing split when the spool is not usable or ng < 2);
+ * 1: m->result is final (tempfail, out of memory). */
+int milt_queue_split_groups(milt_msg_t *m, const size_t *group, size_t ng);
+/* 1 when m may be split (a key to mark copies, and not a copy itself). */
+int milt_queue_can_split(const milt_msg_t *m);
 /* After the outbound processing: a message held as a whole (every
  * recipient held, or refused with fallback=notice) goes to the spool
  * instead of the MTA's hold queue: the original in hold/ (or a notice to
