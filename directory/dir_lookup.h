@@ -68,6 +68,10 @@ typedef struct dir_settings {
 	const char *redis;          /* "host:port", "" = in-process cache */
 	const char *redis_prefix;
 	int redis_timeout_ms;
+	const char *redis_password_file; /* AUTH with its first line ("": none) */
+	const char *redis_user;     /* ACL user for AUTH ("": none) */
+	const char *redis_key_file; /* the key Redis values are sealed with
+	                               (dir_redis.c); needed with redis */
 	long ttl_positive, ttl_negative;   /* seconds */
 	size_t mem_cache_size;      /* entries of the in-process cache */
 	const char *harvest_dir;    /* the harvest store ("": none) */
