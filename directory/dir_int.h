@@ -25,9 +25,11 @@ typedef struct dir_crl dir_crl_t;
 dir_crl_t *dir_crl_new(int timeout, long cache_seconds, dir_crl_fetch_fn fetch,
     void *fetch_arg);
 void dir_crl_free(dir_crl_t *c);
-/* The CRL at url (http:// only), from the cache or fetched.  A new
- * reference, or NULL with why. */
-X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len);
+/* The CRL at url (http:// only), from the cache or fetched within
+ * timeout seconds (and the handle's own timeout; at most CRL_MAX_SIZE
+ * octets).  A new reference, or NULL with why. */
+X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why,
+    size_t len);
 
 /* ---- dir_check.c ---- */
 typedef struct dir_check dir_check_t;

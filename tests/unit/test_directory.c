@@ -236,6 +236,66 @@ test_crl_policy(void **state)
 	X509_free(c);
 }
 
+/* Counts the CRL fetches it is asked for, and answers none. */
+static BIO *
+count_fetch(void *arg, const char *url, char *why, size_t len)
+{
+	(*(int *)arg)++;
+	snprintf(why, len, "%s: no answer (test)", url);
+	return NULL;
+}
+
+/* A certificate that does not chain names a distribution point: nothing
+ * is fetched, whatever CRLUnavailable says, and it is refused as
+ * untrusted; the same from the trusted CA fetches once. */
+static void
+test_crl_untrusted_not_fetched(void **state)
+{
+	static const int policies[] = { DIR_CRL_TEMPFAIL, DIR_CRL_REFUSE, DIR_CRL_ACCEPT };
+	char ext[] = "URI:http://127.0.0.1:1/planted.crl";
+	X509 *bad = unit_cert(pki.key, pki.other_ca, pki.other_key, "a@example.net", -1, 30);
+	X509 *good = unit_cert(pki.key, pki.ca, pki.ca_key, "a@example.net", -1, 30);
+	X509 *v[] = { bad, good };
+	EVP_PKEY *signers[] = { pki.other_key, pki.ca_key };
+	X509 *issuers[] = { pki.other_ca, pki.ca };
+	(void)state;
+
+	for (size_t k = 0; k < 2; k++) {
+		X509V3_CTX ctx;
+		X509_EXTENSION *e;
+
+		X509V3_set_ctx(&ctx, issuers[k], v[k], NULL, NULL, 0);
+		e = X509V3_EXT_conf_nid(NULL, &ctx, NID_crl_distribution_points, ext);
+		assert_non_null(e);
+		X509_add_ext(v[k], e, -1);
+		X509_EXTENSION_free(e);
+		X509_sign(v[k], signers[k], EVP_sha256());
+	}
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		dir_settings_t s = settings();
+		char err[256], why[256] = "";
+		int fetches = 0;
+		dir_check_t *chk;
+		dir_status_t got;
+
+		s.crl_policy = policies[i];
+		s.crl_fetch = count_fetch;
+		s.crl_fetch_arg = &fetches;
+		chk = dir_check_new(&s, err, sizeof(err));
+		assert_non_null(chk);
+		got = dir_check_cert(chk, bad, NULL, "a@example.net", why, sizeof(why));
+		if (got != DIR_NOTFOUND || fetches != 0 || strstr(why, "untrusted") == NULL)
+			fail_msg("policy %d, untrusted: got %d (%s) after %d fetches, want "
+			    "refused as untrusted after none", policies[i], got, why, fetches);
+		(void)dir_check_cert(chk, good, NULL, "a@example.net", why, sizeof(why));
+		if (fetches != 1)
+			fail_msg("policy %d, trusted: %d fetches, want 1", policies[i], fetches);
+		dir_check_free(chk);
+	}
+	X509_free(bad);
+	X509_free(good);
+}
+
 /* ---- the harvest store ---- */
 
 static void
@@ -635,6 +695,7 @@ main(void)
 		cmocka_unit_test(test_harvest_layout),
 		cmocka_unit_test(test_harvest_redis_down),
 		cmocka_unit_test(test_mem_cache_bound),
+		cmocka_unit_test(test_crl_untrusted_not_fetched),
 		cmocka_unit_test(test_redis_down),
 		cmocka_unit_test(test_redis_settings),
 		cmocka_unit_test(test_redis_seal),
