@@ -59,7 +59,7 @@ ok "redis-server on 127.0.0.1:$REDIS_PORT"
 binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
 URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem
-    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT
+    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY
     -o RedisPrefix=t70: -o LDAPSearchTimeout=3 -o LDAPConnectTimeout=2"
 
 # ---- smimectl lookup explains its choice ------------------------------
