@@ -221,7 +221,9 @@ ldap_skip(const char *dn, const char *why, void *arg)
 	keystore_index_t *idx = ((struct ldap_add *)arg)->idx;
 	size_t used = strlen(idx->skipped);
 
-	if (idx->n_skipped++ == 0)
+	if (idx->n_skipped++ == 0 && strstr(why, dn) != NULL)
+		snprintf(idx->skipped, sizeof(idx->skipped), "%s", why);
+	else if (idx->n_skipped == 1)
 		snprintf(idx->skipped, sizeof(idx->skipped), "%s: %s", dn, why);
 	else if (used + 6 < sizeof(idx->skipped) && strstr(idx->skipped, dn) == NULL)
 		snprintf(idx->skipped + used, sizeof(idx->skipped) - used, "; %s", dn);
