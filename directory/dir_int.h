@@ -75,8 +75,9 @@ int dir_ldap_parse_value(const unsigned char *der, size_t len,
 /* ---- dir_redis.c ---- */
 struct redisContext;
 typedef struct dir_redis dir_redis_t;
-/* The first line of a secret file (regular, no symlink, mode 0600 or
- * stricter), malloc'ed; NULL with err.  The caller cleanses it. */
+/* The first line of a secret file (util_secret_read_line(): regular, no
+ * symlink, owner checked, mode 0600 or stricter), malloc'ed; NULL with
+ * err.  Free it with util_secret_free(s, strlen(s)). */
 char *dir_secret_read(const char *path, char *err, size_t errlen);
 /* s->redis ("host:port"), RedisTimeout, the password file and user, and
  * the value key (required).  NULL with err. */

@@ -28,14 +28,10 @@
 #include "directory/dir_int.h"
 #include "util/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -59,46 +55,27 @@ struct dir_redis {
 };
 
 /*
- * The first line of a secret file (a password, a key): a regular file,
- * not a symbolic link, readable by its owner only.  malloc'ed, or NULL
- * with err naming the file.  The one place directory/ reads a secret.
+ * The first line of a secret file (a password, a key), read by the one
+ * reader of secret files (util_secret_read_line(): no symbolic link, a
+ * regular file of ours or root's, no access for group or others).
+ * malloc'ed, or NULL with err naming the file.  The one place directory/
+ * reads a secret.
  */
 char *
 dir_secret_read(const char *path, char *err, size_t errlen)
 {
-	char buf[REDIS_SECRET_MAX + 1], *s = NULL;
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char *s = NULL;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (util_secret_read_line(path, REDIS_SECRET_MAX, &s, err, errlen) != 0)
 		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
-		snprintf(err, errlen, "%s: not a regular file of mode 0600 or stricter", path);
-	else if ((n = read(fd, buf, REDIS_SECRET_MAX)) <= 0)
-		snprintf(err, errlen, "%s: empty or unreadable", path);
-	else {
-		buf[n] = '\0';
-		buf[strcspn(buf, "\r\n")] = '\0';
-		if (buf[0] == '\0')
-			snprintf(err, errlen, "%s: the first line is empty", path);
-		else if ((s = strdup(buf)) == NULL)
-			snprintf(err, errlen, "out of memory");
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-	close(fd);
 	return s;
 }
 
 static void
 secret_free(char *s)
 {
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	if (s != NULL)
+		util_secret_free(s, strlen(s));
 }
 
 static int
