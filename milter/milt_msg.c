@@ -275,21 +275,37 @@ milt_addr_domain(const char *addr)
 	return at ? at + 1 : NULL;
 }
 
-/* Outbound: an authenticated or internal client, and a local sender. */
+/*
+ * Outbound: a local sender from a client the gateway trusts to sign for
+ * (a login, InternalHosts: as before, whatever the recipients), or mail
+ * that leaves: a local (or the null) sender and some recipient outside
+ * LocalDomains, whoever the client is.  The client's trust decides
+ * whether the gateway may sign (milt_outbound.c), never whether the
+ * policy's encryption applies: mail that the MTA lets leave from a client
+ * the gateway does not trust (a host of its mynetworks not in
+ * InternalHosts, a sendmail(1) submission) is encrypted as the policy
+ * says and never signed.  Such mail for local recipients only stays
+ * inbound.
+ */
 static int
 is_outbound(const milt_msg_t *m)
 {
 	const milt_conf_t *c = m->conf;
+	int trusted = m->auth != NULL || m->client_internal;
 
 	if (m->from_spool)
 		return 1;               /* held as outbound mail */
-	if (m->auth == NULL && !m->client_internal)
-		return 0;
-	if (m->sender != NULL && m->sender[0] != '\0')
-		return milt_conf_is_local_domain(c, milt_addr_domain(m->sender));
-	/* The null sender (a bounce, an auto-reply) from inside: outbound
-	 * when it leaves, so that the policy says whether it must be
-	 * encrypted (it is never signed: milt_outbound.c). */
+	if (m->sender != NULL && m->sender[0] != '\0') {
+		if (!milt_conf_is_local_domain(c, milt_addr_domain(m->sender)))
+			return 0;
+		if (trusted)
+			return 1;
+	}
+	/* The null sender (a bounce, an auto-reply), or a local sender
+	 * from an untrusted client: outbound when it leaves, so that the
+	 * policy says whether it must be encrypted (the null sender is
+	 * never signed, nor is mail of an untrusted client:
+	 * milt_outbound.c). */
 	if (c->local_domains == NULL || c->local_domains[0] == NULL)
 		return 0;
 	for (size_t i = 0; i < m->nrcpts; i++)

@@ -38,6 +38,16 @@ signer_authorized(const milt_msg_t *m, const char *addr)
 	return keystore_addr_equal(m->auth, addr);
 }
 
+/* A client the gateway may sign for at all: a login, or InternalHosts
+ * (a sendmail(1) submission only with LocalSubmissionInternal).  Mail of
+ * any other client is outbound when it leaves (milt_msg.c), never signed,
+ * and not refused by UnauthorizedSender reject: it claims nothing. */
+static int
+client_trusted(const milt_msg_t *m)
+{
+	return m->auth != NULL || m->client_internal;
+}
+
 /* Why the check refused: the login, or the client without one. */
 static void
 unauthorized_why(const milt_msg_t *m, const char *addr, char *why, size_t len)
@@ -45,8 +55,16 @@ unauthorized_why(const milt_msg_t *m, const char *addr, char *why, size_t len)
 	if (m->auth != NULL)
 		snprintf(why, len, "login %s may not sign as <%s>", m->auth, addr);
 	else
-		snprintf(why, len, "a client without a login, not in InternalHosts, "
-		    "may not sign as <%s>", addr);
+		snprintf(why, len, "not signed: the client (no login, not in "
+		    "InternalHosts) is not trusted to sign as <%s>", addr);
+}
+
+/* UnauthorizedSender reject applies to a trusted client claiming an
+ * address it may not sign as, never to an untrusted one. */
+static int
+unauthorized_rejects(const milt_msg_t *m)
+{
+	return m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT && client_trusted(m);
 }
 
 int
@@ -64,7 +82,7 @@ milt_outbound_signer(milt_msg_t *m)
 	if (milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))
 	    && !signer_authorized(m, addr)) {
 		m->sign_denied = 1;
-		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT) {
+		if (unauthorized_rejects(m)) {
 			unauthorized_why(m, addr, why, sizeof(why));
 			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
 			rc = 1;
@@ -210,7 +228,7 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 	} else if (m->sign_denied || !signer_authorized(m, addr)) {
 		char why[512];
 		unauthorized_why(m, addr, why, sizeof(why));
-		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT)
+		if (unauthorized_rejects(m))
 			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
 		else
 			milt_msg_pass(m, "unsigned", "%s", why);

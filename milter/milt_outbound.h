@@ -16,7 +16,9 @@ void milt_outbound_process(milt_msg_t *m);
  * InternalHosts client without one) may not sign as its From address,
  * m->sign_denied is set (never signed: not now, not when a held copy is
  * decided again), and with UnauthorizedSender reject the message is
- * refused at once (1: m->result is final).  0: go on.  Mail that would
+ * refused at once (1: m->result is final) when that submitter is a login
+ * or an InternalHosts client; a client trusted with neither is never
+ * signed for and never refused for it.  0: go on.  Mail that would
  * not be signed anyway (Sign no, the null sender, no single local From,
  * already signed or encrypted) is not checked.
  */
