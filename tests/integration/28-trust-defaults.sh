@@ -10,7 +10,8 @@
 #     and the same user in SocketGroup gets through (the test can fail).
 #  2. Through a private Postfix with the gateway in smtpd_milters and
 #     non_smtpd_milters (InternalHosts 127.0.0.0/8, as test.conf says): a
-#     sendmail(1) submission From alice is not signed; a message from the
+#     sendmail(1) submission From alice is not signed (outbound, the
+#     client not trusted to sign: 29-trust-untrusted); a message from the
 #     internal SMTP client still is; with LocalSubmissionInternal yes the
 #     sendmail(1) submission is signed.
 #  3. A body merely labelled encrypted (application/pkcs7-mime with junk,
@@ -175,8 +176,8 @@ msg sm1 bob@elsewhere.test
 if by_sendmail sm1 bob@elsewhere.test && delivered sm1; then
 	check "a sendmail(1) submission From alice is not signed (defaults)" \
 	    sh -c "! grep -qi '^Content-Type: multipart/signed' '$T/m/sm1.got'"
-	check "the gateway logged it as not internal (direction=inbound)" \
-	    grep -q "from=<alice@example.com>, to=<bob@elsewhere.test>, direction=inbound" "$GATE_LOG"
+	check "the gateway logged it as outbound and unsigned (not trusted to sign)" \
+	    grep -q "from=<alice@example.com>, to=<bob@elsewhere.test>, direction=outbound, action=unsigned, reason=not signed: the client (no login, not in InternalHosts) is not trusted" "$GATE_LOG"
 else
 	not_ok "a sendmail(1) submission is delivered"
 	diag_file "$PF_DIR/maillog" 10 maillog

@@ -149,7 +149,7 @@ for p in MT MC; do
 	line ${p}0004 "${p}0004: from=<alice@example.com>" direction=outbound action=unsigned reason=
 	line ${p}0005 "${p}0005: from=<dave@example.com>" direction=outbound action=unsigned reason=
 	line ${p}0006 "${p}0006: from=<alice@example.com>" direction=outbound action=signed
-	line ${p}0007 "${p}0007: from=<alice@example.com>" direction=inbound action=pass
+	line ${p}0007 "${p}0007: from=<alice@example.com>" direction=outbound action=unsigned "not trusted to sign"
 done
 line MC0008 "MC0008: from=<carol@example.com>" direction=outbound action=signed "signer=<carol@example.com>"
 
