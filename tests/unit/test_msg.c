@@ -124,8 +124,11 @@ test_decisions(void **state)
 		{ "login signing as someone else", "mallory@example.com", 0,
 		  "<alice@example.com>", "alice@example.com", NULL, MILT_DO_PASS,
 		  "outbound", "unsigned", "may not sign as <alice@example.com>" },
-		{ "outside client", NULL, 0, "<alice@example.com>", "alice@example.com",
-		  NULL, MILT_DO_PASS, "inbound", "pass", NULL },
+		/* Issue 14: mail that leaves is outbound whoever the client is;
+		 * a client neither logged in nor internal is never signed for. */
+		{ "untrusted client, leaving", NULL, 0, "<alice@example.com>",
+		  "alice@example.com", NULL, MILT_DO_PASS, "outbound", "unsigned",
+		  "is not trusted to sign as <alice@example.com>" },
 		{ "foreign sender from inside", NULL, 1, "<x@elsewhere.example>",
 		  "x@elsewhere.example", NULL, MILT_DO_PASS, "inbound", "pass", NULL },
 		{ "local sender without key", NULL, 1, "<carol@example.com>",
@@ -146,8 +149,9 @@ test_decisions(void **state)
 		  "unsigned", "no single From" },
 		{ "null sender from inside, leaving", NULL, 1, "<>", "alice@example.com", NULL,
 		  MILT_DO_PASS, "outbound", "unsigned", "null sender is not signed for" },
-		{ "null sender from outside", NULL, 0, "<>", "alice@example.com", NULL,
-		  MILT_DO_PASS, "inbound", "pass", NULL },
+		{ "null sender from an untrusted client, leaving", NULL, 0, "<>",
+		  "alice@example.com", NULL, MILT_DO_PASS, "outbound", "unsigned",
+		  "null sender is not signed for" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -136,6 +136,7 @@ test_strip_subject(void **state)
 	milt_msg_free(m);
 }
 
+/* Inbound mail (an outside sender) meets no outbound rule. */
 static void
 test_inbound_untouched(void **state)
 {
@@ -144,9 +145,32 @@ test_inbound_untouched(void **state)
 	char rule[600];
 
 	m->client_internal = 0;
+	assert_int_equal(milt_msg_set_sender(m, "<x@outside.test>"), 0);
 	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "inbound");
 	assert_int_not_equal(r->what, MILT_DO_REJECT);
 	assert_null(milt_policy_rule(m, 0, rule, sizeof(rule)));
+	milt_msg_free(m);
+}
+
+/* Issue 14: a local sender's mail that leaves from a client the gateway
+ * does not trust (no login, not internal) is outbound all the same: the
+ * rules apply (here action=reject); to local recipients only it is
+ * inbound. */
+static void
+test_untrusted_leaving(void **state)
+{
+	milt_msg_t *m = message("x", "<b@rival.test>", NULL);
+	const milt_result_t *r;
+
+	m->client_internal = 0;
+	r = milt_msg_process(m);
+	assert_string_equal(r->direction, "outbound");
+	assert_int_equal(r->what, MILT_DO_REJECT);
+	milt_msg_free(m);
+	m = message("x", "<b@example.com>", NULL);
+	m->client_internal = 0;
+	assert_string_equal(milt_msg_process(m)->direction, "inbound");
 	milt_msg_free(m);
 }
 
@@ -158,6 +182,7 @@ main(void)
 		cmocka_unit_test(test_reject_all),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_strip_subject),
+		cmocka_unit_test(test_untrusted_leaving),
 		cmocka_unit_test(test_inbound_untouched),
 	};
 

@@ -540,9 +540,10 @@ test_sent_again(void **state)
 	spool_clear();
 }
 
-/* The null sender from inside (a bounce) to the outside: the policy
- * decides, nothing leaves in clear for encrypt=always, no notice is made;
- * from outside, or to inside only, it is inbound as before. */
+/* The null sender (a bounce) to the outside: the policy decides, nothing
+ * leaves in clear for encrypt=always, no notice is made, whoever the
+ * client is (issue 14: from an untrusted client too); to inside only it
+ * is inbound as before. */
 static void
 test_null_sender_outbound(void **state)
 {
@@ -589,12 +590,18 @@ test_null_sender_outbound(void **state)
 	m = message("<>", local, 1);            /* to inside: inbound */
 	assert_string_equal(milt_msg_process(m)->direction, "inbound");
 	milt_msg_free(m);
-	m = message("<>", held, 1);             /* from outside: inbound */
+	m = message("<>", local, 1);            /* untrusted, to inside: inbound */
+	m->client_internal = 0;
+	assert_string_equal(milt_msg_process(m)->direction, "inbound");
+	milt_msg_free(m);
+	m = message("<>", held, 1);             /* untrusted, leaving: held */
 	m->client_internal = 0;
 	r = milt_msg_process(m);
-	assert_string_equal(r->direction, "inbound");
-	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_string_equal(r->direction, "outbound");
+	assert_string_equal(r->action, "held");
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	milt_msg_free(m);
+	spool_clear();
 }
 
 /* An operator's release decides the copy again: action=hold is met (the
@@ -815,11 +822,17 @@ test_identity_decided(void **state)
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
 	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "login bob may not sign as <a@example.com>"));
+	/* A copy of a client trusted with neither (or an older entry that
+	 * records none) claims nothing: reject does not apply (issue 14),
+	 * it is released unsigned. */
 	put_held_by("a@example.com", "r@review.test", NULL, NULL, id);   /* older entry */
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
-	assert_non_null(strstr(msg, "without a login"));
-	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 2);
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 2);    /* two notices */
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "released: unsigned"));
+	assert_non_null(strstr(msg, "not trusted to sign"));
+	spool_clear();
+	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);    /* a notice */
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_non_null(out = unit_read_file(outfile, NULL));
 	assert_null(strstr(out, "held-body"));
