@@ -8,6 +8,7 @@
  * Threads: no shared state; an EVP_PKEY may sign from several threads.
  */
 #include "audit/audit_int.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,29 +94,27 @@ is_p256(EVP_PKEY *key)
 	    (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0);
 }
 
+#define AUDIT_KEY_MAX (64 * 1024)
+
+/* The audit key, read by util_secret_read() (no symbolic link, owner us
+ * or root, no access for group or others). */
 static audit_status_t
 read_key(const char *path, EVP_PKEY **key, audit_err_t *err)
 {
-	struct stat st;
-	FILE *f;
+	unsigned char *data;
+	size_t len;
+	char msg[AUDIT_ERR_MAX];
+	BIO *bio;
 
 	*key = NULL;
-	f = fopen(path, "re");
-	if (f == NULL)
-		return audit_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : AUDIT_ERR_IO,
-		    "cannot open the audit key %s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return audit_err_set(err, AUDIT_ERR_KEY, "%s: not a regular file", path);
-	}
-	if (st.st_mode & 077) {
-		fclose(f);
-		return audit_err_set(err, AUDIT_ERR_PERM,
-		    "%s: the audit key is readable or writable by others (mode %03o)",
-		    path, (unsigned)(st.st_mode & 0777));
-	}
-	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
+	if (util_secret_read(path, AUDIT_KEY_MAX, &data, &len, msg, sizeof(msg)) != 0)
+		return audit_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : errno == EPERM
+		    || errno == ELOOP ? AUDIT_ERR_PERM : AUDIT_ERR_IO,
+		    "the audit key: %s", msg);
+	if ((bio = BIO_new_mem_buf(data, (int)len)) != NULL)
+		*key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	util_secret_free(data, len);
 	if (*key == NULL)
 		return audit_err_ssl(err, AUDIT_ERR_KEY, "%s: not a PEM private key", path);
 	if (!is_p256(*key)) {

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -484,9 +485,10 @@ milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
 		    errno ? strerror(errno) : "in use or not permitted");
 		return -1;
 	}
-	/* A unix socket: the MTA's group may write, nobody else. */
+	/* A unix socket: the MTA's group may write, nobody else; a symbolic
+	 * link put in its place is not followed (issue 15). */
 	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
-		(void)chmod(strchr(sock, ':') + 1, 0660);
+		(void)fchmodat(AT_FDCWD, strchr(sock, ':') + 1, 0660, AT_SYMLINK_NOFOLLOW);
 	else if (listener_nodelay() == 0)
 		milt_log(LOG_WARNING, NULL, "%s: cannot set TCP_NODELAY; replies "
 		    "may wait for delayed ACKs", sock);

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,6 +136,7 @@ ctl_make_state(const milt_conf_t *conf)
 {
 	const char *dirs[] = { conf->state_dir, conf->keystore_dir, conf->ca_dir };
 	struct passwd *pw = NULL;
+	char err[PATH_MAX + 100];
 
 	if (geteuid() == 0 && *conf->user != '\0' && (pw = getpwnam(conf->user)) == NULL)
 		return fail("UserID %s: no such user", conf->user);
@@ -144,8 +146,11 @@ ctl_make_state(const milt_conf_t *conf)
 				continue;
 			return fail("cannot create %s: %s", dirs[i], strerror(errno));
 		}
-		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
-			return fail("cannot chown %s: %s", dirs[i], strerror(errno));
+		/* Made just now inside a directory the service user may own:
+		 * never follow what it may have put there since (issue 15). */
+		if (pw != NULL && util_chown_nofollow(dirs[i], pw->pw_uid, pw->pw_gid,
+		    err, sizeof(err)) != 0)
+			return fail("%s", err);
 	}
 	return 0;
 }

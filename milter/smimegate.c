@@ -16,10 +16,12 @@
 #include "keystore/keystore.h"
 #include "milter/milt_keystore.h"
 #include "smime/smime.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -123,22 +125,33 @@ make_dir(const char *path)
 		die("cannot create %s: %s", path, strerror(errno));
 }
 
-/* The state directories, owned by the service user when we run as root. */
+/*
+ * The state directories, owned by the service user when we run as root.
+ * Everything inside StateDirectory is that user's to change, so nothing
+ * there is followed if it is a symbolic link (util_chown_nofollow, issue
+ * 15); StateDirectory itself is the administrator's path, resolved first.
+ */
 static void
 prepare_state(const milt_conf_t *conf, const struct passwd *pw)
 {
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
+	char err[PATH_MAX + 100], *real;
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		make_dir(dirs[i]);
-		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
-			die("cannot chown %s: %s", dirs[i], strerror(errno));
+		if (pw == NULL)
+			continue;
+		real = i == 0 ? realpath(dirs[i], NULL) : NULL;
+		if (util_chown_nofollow(real != NULL ? real : dirs[i], pw->pw_uid,
+		    pw->pw_gid, err, sizeof(err)) != 0)
+			die("%s", err);
+		free(real);
 	}
 	/* The re-injection key (issue 6b), made as root at load: a reload as
 	 * the service user must read it too. */
-	if (pw != NULL && chown(conf->reinject_key_file, pw->pw_uid, pw->pw_gid) != 0
-	    && errno != ENOENT)
-		die("cannot chown %s: %s", conf->reinject_key_file, strerror(errno));
+	if (pw != NULL && util_chown_nofollow(conf->reinject_key_file, pw->pw_uid,
+	    pw->pw_gid, err, sizeof(err)) != 0 && errno != ENOENT)
+		die("%s", err);
 }
 
 static struct passwd *
