@@ -20,6 +20,7 @@
 #define AUDIT_KEY_NAME  "audit.key"
 #define AUDIT_PUB_NAME  "audit.pub"
 #define AUDIT_LOCK_NAME "audit.lock"
+#define AUDIT_HEAD_MAX  256     /* octets of a head file */
 #define AUDIT_TIME_LEN  32      /* room for an RFC 3339 time we write */
 
 /* ---- errors (audit_err.c) ---- */
@@ -97,7 +98,7 @@ void audit_json_record_free(audit_record_t *rec);
 
 /* Loads (creating when create and absent) the key and audit.pub. */
 audit_status_t audit_key_open(const char *key_file, const char *pub_file,
-    int create, EVP_PKEY **key, audit_err_t *err);
+    int create, EVP_PKEY **key, int *created, audit_err_t *err);
 /* Hex SHA-256 of the DER SubjectPublicKeyInfo into out[65]. */
 audit_status_t audit_key_id(EVP_PKEY *key, char out[65], audit_err_t *err);
 /* The base64 signature of a checkpoint (malloc'ed). */

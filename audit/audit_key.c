@@ -10,11 +10,13 @@
 #include "audit/audit_int.h"
 #include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/core_names.h>
@@ -36,6 +38,30 @@ audit_sha256_hex(const void *data, size_t len, char out[65])
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+int
+audit_fingerprint_parse(const char *in, char out[65])
+{
+	size_t n = 0;
+
+	if (strncasecmp(in, "sha256:", 7) == 0)
+		in += 7;
+	for (; *in != '\0'; in++) {
+		if (*in == ':' && n > 0 && n % 2 == 0 && in[1] != '\0')
+			continue;
+		if (!isxdigit((unsigned char)*in) || n == 64)
+			return -1;
+		out[n++] = (char)tolower((unsigned char)*in);
+	}
+	out[n] = '\0';
+	return n == 64 ? 0 : -1;
+}
+
+audit_status_t
+audit_pubkey_fingerprint(EVP_PKEY *key, char out[65], audit_err_t *err)
+{
+	return audit_key_id(key, out, err);
 }
 
 audit_status_t
@@ -173,13 +199,14 @@ check_pub(const char *pub_file, EVP_PKEY *key, audit_err_t *err)
 
 audit_status_t
 audit_key_open(const char *key_file, const char *pub_file, int create,
-    EVP_PKEY **key, audit_err_t *err)
+    EVP_PKEY **key, int *created, audit_err_t *err)
 {
 	audit_status_t st;
 	EVP_PKEY *k = NULL;
-	int exists;
+	int exists = 1;
 
 	*key = NULL;
+	*created = 0;
 	if (create && access(key_file, F_OK) < 0 && errno == ENOENT) {
 		k = EVP_EC_gen("P-256");
 		if (k == NULL)
@@ -188,6 +215,7 @@ audit_key_open(const char *key_file, const char *pub_file, int create,
 		EVP_PKEY_free(k);
 		if (st != AUDIT_OK)
 			return st;
+		*created = !exists;
 	}
 	st = read_key(key_file, &k, err);
 	if (st != AUDIT_OK)

@@ -12,6 +12,7 @@
 #include "smime/smime.h"
 #include "policy/policy.h"
 #include "util/util.h"
+#include "audit/audit.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -101,6 +102,9 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditRotateSize", T_SIZE, "100M", OFF(audit_rotate_size), 0, 64 * GB, NULL },
 	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
+	{ "AuditSyslogCheckpoints", T_BOOL, "yes", OFF(audit_syslog_checkpoints), 0, 0, NULL },
+	{ "AuditKeyFingerprint", T_STR, "", OFF(audit_key_fingerprint), 0, 0, NULL },
+	{ "AuditHeadFile", T_PATH, "", OFF(audit_head_file), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
 	/* Outbound encryption and certificate lookup (issue 3). */
 	{ "EncryptionCipher", T_ENUM, "auto", OFF(encryption_cipher), 0, 0, cipher_names },
@@ -835,6 +839,7 @@ static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
 	size_t idx = 0;
+	char fp[65];
 
 	if (conf_absolute_paths(c) != 0)
 		return snprintf(err, errlen, "cannot make paths absolute: %s",
@@ -856,7 +861,19 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 		free(c->audit_key_file);
 		c->audit_key_file = path_under(c->audit_dir, "audit.key");
 	}
-	if (!c->audit_dir || !c->audit_key_file)
+	if (*c->audit_key_fingerprint != '\0'
+	    && audit_fingerprint_parse(c->audit_key_fingerprint, fp) != 0) {
+		conf_key_find("AuditKeyFingerprint", &idx);
+		errf(err, errlen, src->set_at[idx], "AuditKeyFingerprint: \"%s\" is not "
+		    "a SHA-256 fingerprint (64 hex digits, colons allowed)",
+		    c->audit_key_fingerprint);
+		return -1;
+	}
+	if (*c->audit_head_file == '\0') {
+		free(c->audit_head_file);
+		c->audit_head_file = path_under(c->state_dir, "audit.head");
+	}
+	if (!c->audit_dir || !c->audit_key_file || !c->audit_head_file)
 		return snprintf(err, errlen, "out of memory"), -1;
 	if (c->keystore_dir && *c->master_key_file == '\0') {
 		free(c->master_key_file);

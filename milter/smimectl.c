@@ -63,7 +63,8 @@ static const char usage_text[] =
     "  ca init | ca issue [--profile sign|encrypt|external] ADDRESS\n"
     "  ca revoke SERIAL | ca list | ca crl [--out FILE]\n"
     "  config [-d]\n"
-    "  audit verify [--key FILE.pub] [FILE...]\n"
+    "  audit verify [--key FILE.pub] [--fingerprint HEX] [--head FILE] [FILE...]\n"
+    "  audit fingerprint [--key FILE.pub]\n"
     "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
     "               [--key FILE.pub] [FILE...]\n"
     "  lookup ADDRESS...\n"
@@ -554,10 +555,11 @@ cmd_audit(const ctl_t *c, int argc, char **argv)
 	int rc;
 
 	if (argc < 2)
-		return usage_error("audit: want verify or report");
+		return usage_error("audit: want verify, report or fingerprint");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
-	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir);
+	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir,
+	    conf->audit_key_fingerprint, conf->audit_head_file);
 	milt_conf_unref(conf);
 	return rc;
 }

@@ -1652,7 +1652,7 @@ run_ctl(char **out, int argc, ...)
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	dup2(fd, 1);
 	dup2(fd, 2);
-	rc = ctl_audit(argc, argv, tmp);
+	rc = ctl_audit(argc, argv, tmp, NULL, NULL);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(saved1, 1);
