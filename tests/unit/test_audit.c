@@ -31,6 +31,7 @@
 #include <libxml/xpath.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include "audit/audit.h"
 #include "milter/ctl_audit.h"
@@ -1744,11 +1745,164 @@ test_ctl(void **state)
 	free(pub);
 }
 
+/* ---- the head file, gaps and fingerprints (issue 15) ---- */
+
+static void
+audit_sha256_hex_for_test(const char *line, char out[65])
+{
+	unsigned char md[32];
+
+	SHA256((const unsigned char *)line, strlen(line), md);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+count_cp(void *arg, uint64_t seq, const char *time, const char *hash)
+{
+	(*(int *)arg)++;
+	assert_int_equal(strlen(hash), 64);
+}
+
+static audit_t *
+open_with_head(const char *head, int *ncp)
+{
+	audit_options_t o = { NULL, head, count_cp, ncp };
+	audit_err_t err;
+	audit_t *a = audit_open_ex(tmp, &o, AUDIT_CREATE, &err);
+
+	if (a == NULL)
+		fail_msg("audit_open_ex: %s", err.msg);
+	audit_set_clock(a, fixed_clock, &fixed_now);
+	return a;
+}
+
+static audit_status_t
+verify_head(const char *head, audit_verify_result_t *res)
+{
+	EVP_PKEY *pub = pubkey();
+	audit_head_t h;
+	audit_err_t err;
+	audit_status_t st;
+	char **files;
+	size_t n;
+
+	assert_int_equal(audit_head_read(head, &h, &err), AUDIT_OK);
+	assert_int_equal(audit_files(tmp, &files, &n, &err), AUDIT_OK);
+	st = audit_verify_ex((const char *const *)files, n, pub, &h, res, &err);
+	if (st != AUDIT_OK && st != AUDIT_TAMPERED)
+		fail_msg("audit_verify_ex: %s", err.msg);
+	snprintf(file_copy, sizeof(file_copy), "%s", res->file ? res->file : "");
+	res->file = res->file ? file_copy : NULL;
+	audit_files_free(files, n);
+	EVP_PKEY_free(pub);
+	return st;
+}
+
+static void
+test_head_and_gap(void **state)
+{
+	char *head = path_of("state.head"), *log = path_of("audit.log");
+	audit_verify_result_t res;
+	audit_head_t h;
+	audit_err_t err;
+	lines_t l;
+	audit_t *a;
+	int ncp = 0;
+
+	assert_int_equal(audit_head_read(head, &h, &err), AUDIT_END);
+	a = open_with_head(head, &ncp);
+	assert_true(audit_key_created(a));
+	assert_int_equal(strlen(audit_key_fingerprint(a)), 64);
+	assert_null(audit_gap_note(a));
+	append_n(a, 0, 5);
+	assert_int_equal(audit_checkpoint(a, &err), AUDIT_OK);
+	assert_int_equal(audit_close(a, &err), AUDIT_OK);
+	assert_int_equal(ncp, 2);       /* the file's first, then the one asked */
+	/* The head is the last line: seq 7, its hash. */
+	assert_int_equal(audit_head_read(head, &h, &err), AUDIT_OK);
+	assert_int_equal(h.seq, 7);
+	l = lines_read(log);
+	{
+		char want[65];
+
+		audit_sha256_hex_for_test(l.v[l.n - 1], want);
+		assert_string_equal(h.hash, want);
+	}
+	lines_free(&l);
+	want_intact("with its head", verify_head(head, &res), &res);
+
+	/* A clean reopen: no gap, the key is not new. */
+	a = open_with_head(head, &ncp);
+	assert_false(audit_key_created(a));
+	assert_null(audit_gap_note(a));
+	assert_int_equal(audit_close(a, &err), AUDIT_OK);
+
+	/* Cut at a line boundary before the head's line. */
+	l = lines_read(log);
+	l.n = 3;
+	lines_write(log, &l);
+	l.n = 7;
+	lines_free(&l);
+	want_tampered("cut before the head", verify_head(head, &res), &res,
+	    "audit.log", 3, AUDIT_T_GAP);
+
+	/* Removed: a gap with no line to name, then a gap record at open. */
+	unlink(log);
+	assert_int_equal(verify_head(head, &res), AUDIT_TAMPERED);
+	assert_int_equal(res.what, AUDIT_T_GAP);
+	assert_null(res.file);
+	a = open_with_head(head, &ncp);
+	assert_non_null(audit_gap_note(a));
+	assert_non_null(strstr(audit_gap_note(a), "sealed seq 7"));
+	assert_int_equal(audit_close(a, &err), AUDIT_OK);
+	want_tampered("the gap record", verify_head(head, &res), &res,
+	    "audit.log", 2, AUDIT_T_GAP);
+	l = lines_read(log);
+	assert_int_equal(l.n, 3);       /* checkpoint, gap, checkpoint */
+	assert_non_null(strstr(l.v[1], "\"action\":\"gap\""));
+	lines_free(&l);
+	free(head);
+	free(log);
+}
+
+static void
+test_fingerprint_parse(void **state)
+{
+	static const char hex[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	static const struct { const char *in; int ok; } cases[] = {
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 1 },
+		{ "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF", 1 },
+		{ "SHA256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 1 },
+		{ "01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:"
+		  "01:23:45:67:89:ab:cd:ef", 1 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", 0 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", 0 },
+		{ "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0 },
+		{ "0::123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0 },
+		{ "", 0 },
+	};
+	char out[65];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = audit_fingerprint_parse(cases[i].in, out);
+
+		if ((rc == 0) != cases[i].ok)
+			fail_msg("\"%s\": got %d, want %s", cases[i].in, rc,
+			    cases[i].ok ? "0" : "-1");
+		if (rc == 0)
+			assert_string_equal(out, hex);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_intact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_head_and_gap, setup, teardown),
+		cmocka_unit_test(test_fingerprint_parse),
 		cmocka_unit_test_setup_teardown(test_empty_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_one_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_table, setup, teardown),
