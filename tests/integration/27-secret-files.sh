@@ -112,6 +112,24 @@ ln -s "$T/audit-real.key" "$T/akeys/audit.key"
 daemon_refuses "an audit key that is a symbolic link" "$T/akeys/audit.key: is a symbolic link" \
     -o "AuditKeyFile=$T/akeys/audit.key"
 
+# The milter's unix socket is still made 0660 (chmod without following).
+GATE_STATE="$T/st-sock"
+mkdir -m 0700 "$T/sock"
+"$top/smimegate" -c "$GATE_CONF" -o "StateDirectory=$GATE_STATE" -o CreateMasterKey=yes \
+    -o LogStderr=yes -o Syslog=no -f -o "Socket=unix:$T/sock/milter.sock" \
+    >"$T/sock.log" 2>&1 &
+sock_pid=$!
+at_exit "stop_pid $sock_pid 100"
+has_sock() { [ -S "$T/sock/milter.sock" ]; }
+if wait_for 100 has_sock; then
+	check "a unix milter socket is mode 0660" \
+	    test "$(stat -c %a "$T/sock/milter.sock")" = 660
+else
+	not_ok "a unix milter socket is made"
+	diag_file "$T/sock.log" 5
+fi
+stop_pid "$sock_pid" 100
+
 # ---- as root with UserID: start-up gives nothing away -----------------
 
 if [ "$(id -u)" -ne 0 ] || ! id nobody >/dev/null 2>&1; then
