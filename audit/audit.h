@@ -217,7 +217,14 @@ typedef struct audit_options {
 	const char *head_file;          /* NULL: none */
 	audit_checkpoint_fn on_checkpoint;      /* NULL: none */
 	void *arg;                      /* for on_checkpoint */
+	EVP_PKEY *key;                  /* the audit key already loaded (by
+	                                   root, from a file the service user
+	                                   cannot read); NULL: read key_file */
 } audit_options_t;
+
+/* Reads an audit key file (util_secret_read's checks, PEM, P-256): a new
+ * reference, or NULL with err filled. */
+EVP_PKEY *audit_key_load(const char *path, audit_err_t *err);
 
 /*
  * audit_open() with options (NULL: as audit_open(dir, NULL, ...)).  With

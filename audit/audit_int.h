@@ -98,7 +98,7 @@ void audit_json_record_free(audit_record_t *rec);
 
 /* Loads (creating when create and absent) the key and audit.pub. */
 audit_status_t audit_key_open(const char *key_file, const char *pub_file,
-    int create, EVP_PKEY **key, int *created, audit_err_t *err);
+    int create, EVP_PKEY *given, EVP_PKEY **key, int *created, audit_err_t *err);
 /* Hex SHA-256 of the DER SubjectPublicKeyInfo into out[65]. */
 audit_status_t audit_key_id(EVP_PKEY *key, char out[65], audit_err_t *err);
 /* The base64 signature of a checkpoint (malloc'ed). */

@@ -152,6 +152,15 @@ read_key(const char *path, EVP_PKEY **key, audit_err_t *err)
 }
 
 EVP_PKEY *
+audit_key_load(const char *path, audit_err_t *err)
+{
+	EVP_PKEY *k = NULL;
+
+	(void)read_key(path, &k, err);
+	return k;
+}
+
+EVP_PKEY *
 audit_pubkey_load(const char *path, audit_err_t *err)
 {
 	FILE *f = fopen(path, "re");
@@ -199,7 +208,7 @@ check_pub(const char *pub_file, EVP_PKEY *key, audit_err_t *err)
 
 audit_status_t
 audit_key_open(const char *key_file, const char *pub_file, int create,
-    EVP_PKEY **key, int *created, audit_err_t *err)
+    EVP_PKEY *given, EVP_PKEY **key, int *created, audit_err_t *err)
 {
 	audit_status_t st;
 	EVP_PKEY *k = NULL;
@@ -207,6 +216,17 @@ audit_key_open(const char *key_file, const char *pub_file, int create,
 
 	*key = NULL;
 	*created = 0;
+	if (given != NULL) {            /* loaded by the caller: only check it */
+		if (!is_p256(given))
+			return audit_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA "
+			    "P-256 key", key_file);
+		if ((st = check_pub(pub_file, given, err)) != AUDIT_OK)
+			return st;
+		if (EVP_PKEY_up_ref(given) != 1)
+			return audit_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot keep the audit key");
+		*key = given;
+		return AUDIT_OK;
+	}
 	if (create && access(key_file, F_OK) < 0 && errno == ENOENT) {
 		k = EVP_EC_gen("P-256");
 		if (k == NULL)

@@ -435,7 +435,8 @@ take_lock(audit_t *a, audit_err_t *err)
 }
 
 static audit_status_t
-open_key(audit_t *a, const char *key_file, int create, audit_err_t *err)
+open_key(audit_t *a, const char *key_file, EVP_PKEY *given, int create,
+    audit_err_t *err)
 {
 	char *kf = NULL, *pub = NULL, *tmp = NULL;
 	audit_status_t st = AUDIT_ERR_NOMEM;
@@ -447,7 +448,7 @@ open_key(audit_t *a, const char *key_file, int create, audit_err_t *err)
 		pub = NULL;
 		audit_err_set(err, st, "out of memory");
 	} else
-		st = audit_key_open(kf, pub, create, &a->key, &a->key_created, err);
+		st = audit_key_open(kf, pub, create, given, &a->key, &a->key_created, err);
 	if (st == AUDIT_OK)
 		st = audit_key_id(a->key, a->keyid, err);
 	free(kf);
@@ -620,7 +621,7 @@ record_gap(audit_t *a, audit_err_t *err)
 audit_t *
 audit_open(const char *dir, const char *key_file, int flags, audit_err_t *err)
 {
-	audit_options_t o = { key_file, NULL, NULL, NULL };
+	audit_options_t o = { key_file, NULL, NULL, NULL, NULL };
 
 	return audit_open_ex(dir, &o, flags, err);
 }
@@ -647,7 +648,7 @@ audit_t *
 audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
     audit_err_t *err)
 {
-	static const audit_options_t none = { NULL, NULL, NULL, NULL };
+	static const audit_options_t none = { NULL, NULL, NULL, NULL, NULL };
 	audit_t *a;
 	audit_status_t st;
 
@@ -679,7 +680,7 @@ audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
 	if (st == AUDIT_OK)
 		st = take_lock(a, err);
 	if (st == AUDIT_OK)
-		st = open_key(a, opts->key_file, flags & AUDIT_CREATE, err);
+		st = open_key(a, opts->key_file, opts->key, flags & AUDIT_CREATE, err);
 	if (st == AUDIT_OK)
 		st = find_chain(a, err);
 	if (st == AUDIT_OK)

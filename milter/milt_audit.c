@@ -57,11 +57,11 @@ log_opened(const milt_audit_t *ma, const milt_conf_t *conf)
 }
 
 milt_audit_t *
-milt_audit_open(const milt_conf_t *conf, char *err, size_t errlen)
+milt_audit_open(const milt_conf_t *conf, EVP_PKEY *key, char *err, size_t errlen)
 {
 	milt_audit_t *ma = calloc(1, sizeof(*ma));
 	audit_options_t opts = { conf->audit_key_file, conf->audit_head_file,
-		conf->audit_syslog_checkpoints ? log_checkpoint : NULL, NULL };
+		conf->audit_syslog_checkpoints ? log_checkpoint : NULL, NULL, key };
 	audit_err_t aerr;
 
 	if (ma == NULL || asprintf(&ma->path, "%s/audit.log", conf->audit_dir) < 0) {

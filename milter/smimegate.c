@@ -7,6 +7,7 @@
 #include "milter/milt_ca.h"
 #include "milter/milt_enroll.h"
 #include "milter/milt_audit.h"
+#include "audit/audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
 #include "milter/milt_http.h"
@@ -216,20 +217,42 @@ write_pid(const milt_conf_t *conf)
 	fclose(fp);
 }
 
+/*
+ * An audit key that root owns is read now, as root, so that the service
+ * user (who writes the log) cannot read it and re-sign a rewritten chain
+ * with it (issue 15); any other key is read by the audit log as that user.
+ */
+static EVP_PKEY *
+audit_key_as_root(const milt_conf_t *conf, int as_user)
+{
+	struct stat st;
+	audit_err_t aerr;
+	EVP_PKEY *k;
+
+	if (!as_user || !conf->audit || lstat(conf->audit_key_file, &st) != 0
+	    || st.st_uid != 0)
+		return NULL;
+	if ((k = audit_key_load(conf->audit_key_file, &aerr)) == NULL)
+		die("audit log: %s", aerr.msg);
+	return k;
+}
+
 /* The keystore and the audit log, opened as the service user who owns them. */
 static void
 open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
     milt_audit_t **audit)
 {
 	int as_user = pw != NULL && geteuid() == 0;
+	EVP_PKEY *akey = audit_key_as_root(conf, as_user);
 	char err[700];
 
 	if (as_user && (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0))
 		die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
 	*ks = open_keystore(conf, conf->create_master_key);
 	*audit = NULL;
-	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
+	if (conf->audit && (*audit = milt_audit_open(conf, akey, err, sizeof(err))) == NULL)
 		die("%s", err);
+	EVP_PKEY_free(akey);
 	/* The embedded CA (issue 5), made on first start, and trusted. */
 	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
 		die("%s", err);

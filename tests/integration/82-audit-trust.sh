@@ -179,4 +179,31 @@ gate_stop
 check "a clean restart writes no gap record" \
     test -z "$(jq -c 'select(.action == "gap")' "$LOG")"
 verify "a clean restart: intact" 0 "^intact:" audit verify --fingerprint "$fp"
+
+# ---- a root-owned audit key: read as root, out of the account's reach --
+if [ "$(id -u)" -ne 0 ] || ! id nobody >/dev/null 2>&1; then
+	skip "a root-owned audit key with UserID" "not root, or no user nobody"
+	done_testing
+fi
+GATE_STATE="$T/st-root" MILTER_PORT=""
+GATE_OPTS="-o UserID=nobody"
+gate_start || bail "smimegate started with UserID=nobody"
+gate_stop
+RKEY="$GATE_STATE/audit/audit.key"
+check "UserID=nobody: the audit key is made for nobody" test "$(stat -c %U "$RKEY")" = nobody
+rfp=$(gate_ctl audit fingerprint 2>/dev/null)
+chown root:root "$RKEY"
+check "a root-owned audit key: nobody cannot read it" \
+    sh -c "! su -s /bin/sh nobody -c 'cat $RKEY' >/dev/null 2>&1"
+# Rotation at once: a new file, whose first checkpoint needs the key.
+if gate_start -o AuditRotateSize=1 -o AuditCheckpointInterval=1; then
+	has_rotated() { ls "$GATE_STATE/audit" | grep -q '^audit\.log\.2'; }
+	wait_for 100 has_rotated || diag "no rotation seen"
+	gate_stop
+	verify "a root-owned audit key: the daemon (UserID=nobody) still signs with it" 0 \
+	    "^intact: .*audit.log.2" audit verify --fingerprint "$rfp"
+else
+	not_ok "a root-owned audit key: the daemon (UserID=nobody) starts"
+fi
+GATE_OPTS=""
 done_testing

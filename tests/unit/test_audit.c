@@ -1767,7 +1767,7 @@ count_cp(void *arg, uint64_t seq, const char *time, const char *hash)
 static audit_t *
 open_with_head(const char *head, int *ncp)
 {
-	audit_options_t o = { NULL, head, count_cp, ncp };
+	audit_options_t o = { NULL, head, count_cp, ncp, NULL };
 	audit_err_t err;
 	audit_t *a = audit_open_ex(tmp, &o, AUDIT_CREATE, &err);
 
