@@ -119,8 +119,14 @@ int milt_queue_release(milt_conf_t *conf, keystore_t *ks, const char *id, char *
  * Returns the number of copies handed on; problems go to the log.
  */
 size_t milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover);
-/* Wakes the runner; waits for a kick or secs seconds (the runner). */
+/*
+ * Wakes the runner; waits for a kick or secs seconds (the runner), 1 when
+ * the runner is to end.  milt_queue_stop() (its owner, at shutdown) ends
+ * the wait at once and milt_queue_run() between two copies; the owner
+ * then joins the thread before it frees what the runner uses.
+ */
 void milt_queue_kick(void);
-void milt_queue_wait(long long secs);
+int milt_queue_wait(long long secs);
+void milt_queue_stop(void);
 
 #endif
