@@ -10,10 +10,12 @@
 #include "milter/milt_log.h"
 #include "milter/milt_enroll.h"
 #include "milter/milt_metrics.h"
+#include "smime/smime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Logs what the lookup said of each candidate that was not taken. */
@@ -93,6 +95,36 @@ milt_policy_free(milt_policy_res_t *p)
 	free(p);
 }
 
+/*
+ * Issue 16: 1 when a calendar invitation is somewhere in m's MIME tree
+ * (smime_calendar_find()), for the policy's calendar rule.  Only
+ * multipart mail is parsed (a top-level text/calendar the engine sees
+ * itself); mail that does not parse or passes the MIME limits is not
+ * taken for an invitation (signing refuses what passes the limits).
+ */
+static int
+msg_has_calendar(const milt_msg_t *m)
+{
+	const char *ct = milt_msg_header(m, "Content-Type");
+	smime_body_t body = { NULL, 0, -1 };
+	char *hdrs, why[256];
+	int r;
+
+	while (ct != NULL && (*ct == ' ' || *ct == '\t'))
+		ct++;
+	if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0 ||
+	    (hdrs = milt_msg_content_headers(m)) == NULL)
+		return 0;
+	body.mem = milt_spool_mem(m->body, &body.len);
+	body.fd = milt_spool_fd(m->body);
+	r = smime_calendar_find(hdrs, &body, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth, why, sizeof(why));
+	if (r < 0)
+		milt_log(LOG_INFO, m->qid, "calendar: not looked for: %s", why);
+	free(hdrs);
+	return r > 0;
+}
+
 /* The plain data the engine looks at. */
 static policy_status_t
 decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
@@ -100,7 +132,7 @@ decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
 	policy_hdr_t *hdrs = calloc(m->nhdrs ? m->nhdrs : 1, sizeof(*hdrs));
 	policy_rcpt_t *rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*rcpts));
 	policy_msg_t pm = { m->sender, 1, milt_msg_header(m, "Subject"), hdrs, m->nhdrs,
-		milt_msg_header(m, "Content-Type"), 0, 0, POLICY_OUTBOUND };
+		milt_msg_header(m, "Content-Type"), msg_has_calendar(m), 0, POLICY_OUTBOUND };
 	policy_status_t st = POLICY_ERR_NOMEM;
 
 	if (hdrs != NULL && rcpts != NULL) {

@@ -69,6 +69,14 @@ void smime_init(void);
 /* Classifies a Content-Type header value (NULL: none, so text/plain). */
 smime_kind_t smime_classify(const char *content_type);
 
+/* Issue 16: 1 when the entity (Content-* headers as "Name: value\n" lines,
+ * and the body) holds a calendar invitation anywhere in its MIME tree (a
+ * text/calendar part with a method parameter or a METHOD: line, an
+ * application/ics part); 0 when not; -1 with why when it does not parse
+ * or passes the limits (as smime_sign_set_limits(), 0: the defaults). */
+int smime_calendar_find(const char *content_headers, const smime_body_t *body,
+    unsigned max_parts, unsigned max_depth, char *why, size_t whylen);
+
 smime_sign_t *smime_sign_new(void);
 void smime_sign_free(smime_sign_t *s);
 
