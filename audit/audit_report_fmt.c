@@ -111,7 +111,7 @@ text_outbound(const audit_report_data_t *d, FILE *out)
 	snprintf(label, sizeof(label), "No recipient certificate (%llu people)",
 	    (unsigned long long)t->no_cert_rcpts);
 	text_figure(out, label, t->no_cert, 0);
-	text_figure(out, "To colleagues (internal, never encrypted)", t->out_internal,
+	text_figure(out, "To colleagues (internal, not encrypted)", t->out_internal,
 	    t->out_delivered);
 	fputc('\n', out);
 }
