@@ -12,6 +12,7 @@
 #include "milter/milt_metrics.h"
 #include "smime/smime.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,12 +96,40 @@ milt_policy_free(milt_policy_res_t *p)
 	free(p);
 }
 
+/* 1 when the body names a calendar media type (text/calendar,
+ * application/ics, any case) somewhere: read in chunks, nothing kept. */
+static int
+body_names_calendar(milt_spool_t *sp)
+{
+	static const char *const types[] = { "text/calendar", "application/ics" };
+	enum { OVERLAP = 15 };      /* strlen("application/ics") - 1 */
+	char buf[8192 + OVERLAP];
+	size_t keep = 0;
+	long long off = 0;
+	ssize_t n;
+
+	while ((n = milt_spool_read(sp, off, buf + keep, sizeof(buf) - keep)) > 0) {
+		size_t len = keep + (size_t)n;
+
+		for (size_t i = keep; i < len; i++)
+			buf[i] = (char)tolower((unsigned char)buf[i]);
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+			if (memmem(buf, len, types[t], strlen(types[t])) != NULL)
+				return 1;
+		off += n;
+		keep = len < OVERLAP ? len : OVERLAP;
+		memmove(buf, buf + len - keep, keep);
+	}
+	return 0;
+}
+
 /*
  * Issue 16: 1 when a calendar invitation is somewhere in m's MIME tree
  * (smime_calendar_find()), for the policy's calendar rule.  Only
- * multipart mail is parsed (a top-level text/calendar the engine sees
- * itself); mail that does not parse or passes the MIME limits is not
- * taken for an invitation (signing refuses what passes the limits).
+ * multipart mail whose body names a calendar type is parsed (a top-level
+ * text/calendar the engine sees itself); mail that does not parse or
+ * passes the MIME limits is not taken for an invitation (signing refuses
+ * what passes the limits).
  */
 static int
 msg_has_calendar(const milt_msg_t *m)
@@ -113,7 +142,7 @@ msg_has_calendar(const milt_msg_t *m)
 	while (ct != NULL && (*ct == ' ' || *ct == '\t'))
 		ct++;
 	if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0 ||
-	    (hdrs = milt_msg_content_headers(m)) == NULL)
+	    !body_names_calendar(m->body) || (hdrs = milt_msg_content_headers(m)) == NULL)
 		return 0;
 	body.mem = milt_spool_mem(m->body, &body.len);
 	body.fd = milt_spool_fd(m->body);
