@@ -118,6 +118,9 @@ check "the log names the internal delivery for bob" \
 check "the audit record of bob's copy: signed, rule internal delivery" sh -c \
     "jq -r --arg q '$QID_MIXED' 'select(.qid == \$q and .rcpt == \"bob@example.com\") | .action + \" \" + .rule' '$LOG' | grep -q '^signed .*internal delivery'"
 
+check "the audit record of dave's copy (split off): signed+encrypted, as it left" sh -c \
+    "jq -r --arg q '$QID_MIXED' 'select(.qid == \$q and .rcpt == \"dave@example.net\") | .action' '$LOG' | grep -qx 'signed+encrypted'"
+
 # ---- [encrypt] and Sensitivity to a colleague without a certificate ---------
 trig() { # ID WHAT [HEADER]
 	msg "$1" carol@example.com "" "$2" "${3:-}"
