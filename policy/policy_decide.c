@@ -251,7 +251,8 @@ decide_one(const policy_t *p, const policy_msg_t *m, const policy_rcpt_t *rc,
 	 * internal delivery itself (issue 16); an action (hold, reject) stays. */
 	if (m->sender_local && rc->local)
 		apply(d, &policy_rule_internal);
-	if (m->encrypted || policy_is_encrypted(m->content_type)) {
+	if (m->encrypted == POLICY_BODY_ENCRYPTED || (m->encrypted == POLICY_BODY_LABEL
+	    && policy_is_encrypted(m->content_type))) {
 		apply(d, &policy_rule_encrypted);
 		d->passthrough = 1;
 	}
