@@ -409,7 +409,7 @@ milt_outbound_encrypted(milt_msg_t *m)
 		m->enc_checked = 2;
 		return 0;
 	}
-	if ((chdrs = content_headers(m)) == NULL)
+	if ((chdrs = milt_msg_content_headers(m)) == NULL)
 		return -1;
 	body.mem = milt_spool_mem(m->body, &body.len);
 	body.fd = milt_spool_fd(m->body);
