@@ -1906,6 +1906,9 @@ test_fingerprint_parse(void **state)
 			    cases[i].ok ? "0" : "-1");
 		if (rc == 0)
 			assert_string_equal(out, hex);
+	}
+}
+
 /* Issue 16: colleagues left out of "unencrypted", counted as internal;
  * the trend per day, per week past AUDIT_TREND_DAYS; all formats carry
  * them.  Records added straight to the report, as the reader gives them. */
