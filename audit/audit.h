@@ -104,7 +104,8 @@ typedef enum audit_direction {
  * e.g. already S/MIME or exempt by rule) are outbound deliveries;
  * "decrypted", "verified", "decrypted+verified" and "unsigned" inbound
  * ones; "enrolled": the certificate of sender was added to the directory;
- * "held", "released", "rejected", "tempfailed" as they say.
+ * "held", "released", "rejected", "tempfailed" as they say; "gap": the
+ * log found lines it had written missing (its reason says which).
  */
 typedef enum audit_action {
 	AUDIT_ACTION_UNKNOWN = 0,   /* read back: a value this version does not know */
@@ -122,12 +123,23 @@ typedef enum audit_action {
 	AUDIT_RELEASED,
 	AUDIT_REJECTED,
 	AUDIT_TEMPFAILED,
+	AUDIT_GAP,              /* written by the log itself: lines it wrote are
+	                           gone (see audit_open_ex) */
 	AUDIT_ACTION_COUNT
 } audit_action_t;
 
-/* The "reason" the milter writes when a recipient has no usable
- * certificate; reports count recipients without certificates by it. */
-#define AUDIT_REASON_NO_CERT "no certificate for recipient"
+/* What the milter writes in "reason" when a recipient has no usable
+ * certificate: "...; not encrypted: no certificate for recipient <a>, <b>"
+ * (delivered unencrypted), or "policy: <a>: encrypt=always, no
+ * certificate..." (held, refused).  A report counts a recipient without
+ * a certificate when the reason has AUDIT_REASON_NO_CERT and names the
+ * recipient in angle brackets. */
+#define AUDIT_REASON_NO_CERT "no certificate"
+/* The rule the milter records for mail between local users (policy/), and
+ * the verdict it writes for an inbound signature that verified, whose
+ * signer's certificate is then learned: "pass (signer=<a>)". */
+#define AUDIT_RULE_INTERNAL "internal delivery"
+#define AUDIT_REASON_SIGNER "pass (signer=<"
 
 const char *audit_action_name(audit_action_t a);       /* NULL if invalid */
 audit_action_t audit_action_parse(const char *s);       /* UNKNOWN if unknown */
@@ -184,6 +196,67 @@ typedef struct audit audit_t;
 audit_t *audit_open(const char *dir, const char *key_file, int flags,
     audit_err_t *err);
 
+/*
+ * The head: what the log last sealed, kept by audit_open_ex() in a small
+ * file outside the audit directory ("seq=N hash=H\n", mode 0600, replaced
+ * atomically at every checkpoint), so that removing or cutting the log
+ * files does not remove the memory of what they held.
+ */
+typedef struct audit_head {
+	uint64_t seq;           /* of the last checkpoint written */
+	char hash[65];          /* hex SHA-256 of that line */
+} audit_head_t;
+
+/* Reads a head file: AUDIT_OK, AUDIT_END when there is none, or
+ * AUDIT_ERR_CORRUPT / AUDIT_ERR_IO with err naming the path. */
+audit_status_t audit_head_read(const char *path, audit_head_t *h,
+    audit_err_t *err);
+
+/*
+ * Called after every checkpoint line is on disk, with the mutex held (the
+ * hook must not call into the log): seq, time and the hex SHA-256 of the
+ * checkpoint line (the "prev" of the line after it).  For copies kept
+ * elsewhere (syslog).
+ */
+typedef void (*audit_checkpoint_fn)(void *arg, uint64_t seq, const char *time,
+    const char *hash);
+
+typedef struct audit_options {
+	const char *key_file;           /* NULL: dir/audit.key */
+	const char *head_file;          /* NULL: none */
+	audit_checkpoint_fn on_checkpoint;      /* NULL: none */
+	void *arg;                      /* for on_checkpoint */
+	EVP_PKEY *key;                  /* the audit key already loaded (by
+	                                   root, from a file the service user
+	                                   cannot read); NULL: read key_file */
+} audit_options_t;
+
+/* Reads an audit key file (util_secret_read's checks, PEM, P-256): a new
+ * reference, or NULL with err filled. */
+EVP_PKEY *audit_key_load(const char *path, audit_err_t *err);
+
+/*
+ * audit_open() with options (NULL: as audit_open(dir, NULL, ...)).  With
+ * a head file, on open, when the head
+ * says a checkpoint was written that the files no longer hold (the files
+ * end before its seq, or hold another line there: audit.log removed or
+ * cut, or the chain replaced), the log writes an AUDIT_GAP record saying
+ * so (continuing the chain from what is left) and a checkpoint after it;
+ * audit_gap_note() then returns that record's reason.  The head file is
+ * updated after every checkpoint; a head that cannot be written fails the
+ * checkpoint.
+ */
+audit_t *audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
+    audit_err_t *err);
+
+/* The reason of the gap record written by audit_open_ex(), or NULL. */
+const char *audit_gap_note(const audit_t *a);
+/* The hex SHA-256 of the audit key's public key (what checkpoints carry
+ * as "key" and what a verifier is told to expect), and whether this open
+ * made the key (a first start). */
+const char *audit_key_fingerprint(const audit_t *a);
+int audit_key_created(const audit_t *a);
+
 /* A checkpoint after every n records (0: only on request, rotation and
  * close).  Default AUDIT_CHECKPOINT_EVERY. */
 void audit_set_checkpoint_every(audit_t *a, unsigned n);
@@ -211,6 +284,17 @@ audit_status_t audit_rotate(audit_t *a, audit_err_t *err);
 /* Writes a final checkpoint if needed, then frees a (always). */
 audit_status_t audit_close(audit_t *a, audit_err_t *err);
 
+/*
+ * A key fingerprint as people write it: 64 hex digits, any case, with or
+ * without colons between pairs and a leading "SHA256:" or "sha256:".
+ * Writes the 64 lower-case digits to out; 0, or -1 when in is not one.
+ */
+int audit_fingerprint_parse(const char *in, char out[65]);
+/* The fingerprint of a public key: the hex SHA-256 of its DER
+ * SubjectPublicKeyInfo, as checkpoints carry it in "key". */
+audit_status_t audit_pubkey_fingerprint(EVP_PKEY *key, char out[65],
+    audit_err_t *err);
+
 /* The public key of audit.pub (PEM), or NULL with err filled. */
 EVP_PKEY *audit_pubkey_load(const char *path, audit_err_t *err);
 
@@ -235,7 +319,9 @@ typedef enum audit_tamper {
 	AUDIT_T_TRUNCATED,      /* the file ends in a partial line */
 	AUDIT_T_SIGNATURE,      /* a checkpoint whose signature does not verify */
 	AUDIT_T_FOREIGN_KEY,    /* a checkpoint made with another key */
-	AUDIT_T_NO_CHECKPOINT   /* a file that does not begin with a checkpoint */
+	AUDIT_T_NO_CHECKPOINT,  /* a file that does not begin with a checkpoint */
+	AUDIT_T_GAP             /* lines the gateway wrote are gone: a "gap"
+	                           record, or the head's line missing */
 } audit_tamper_t;
 
 const char *audit_tamper_name(audit_tamper_t t);   /* "changed"... */
@@ -280,6 +366,15 @@ typedef struct audit_verify_result {
  */
 audit_status_t audit_verify(const char *const *files, size_t nfiles,
     EVP_PKEY *pubkey, audit_verify_result_t *res, audit_err_t *err);
+/*
+ * audit_verify(), and also: a "gap" record is AUDIT_T_GAP at its line;
+ * with head (NULL: none), the line of head->seq must be there with
+ * head->hash, else AUDIT_T_GAP (the files end before it: the current
+ * file was removed or cut; another line there: the chain was replaced).
+ */
+audit_status_t audit_verify_ex(const char *const *files, size_t nfiles,
+    EVP_PKEY *pubkey, const audit_head_t *head, audit_verify_result_t *res,
+    audit_err_t *err);
 
 /* ---- reading ---- */
 
@@ -335,12 +430,17 @@ typedef struct audit_totals {
 	uint64_t out_signed;        /* signed or signed+encrypted */
 	uint64_t out_both;          /* signed+encrypted */
 	uint64_t out_clear;         /* clear or pass */
-	uint64_t no_cert;           /* outbound decisions with AUDIT_REASON_NO_CERT */
+	uint64_t no_cert;           /* outbound decisions for a recipient without
+	                               a certificate (AUDIT_REASON_NO_CERT) */
 	uint64_t no_cert_rcpts;     /* distinct such recipients */
 	uint64_t in_total;          /* inbound decisions */
 	uint64_t decrypted;         /* decrypted or decrypted+verified */
 	uint64_t verified;          /* verified or decrypted+verified */
-	uint64_t enrolled;
+	uint64_t enrolled;          /* certificates learned: inbound signatures
+	                               that verified (AUDIT_REASON_SIGNER), and
+	                               "enrolled" records */
+	uint64_t out_internal;      /* outbound to colleagues (AUDIT_RULE_INTERNAL) */
+	uint64_t out_unenc;         /* signed or clear, not internal */
 	uint64_t held, released, rejected, tempfailed;
 	uint64_t failures;          /* held + rejected + tempfailed */
 	uint64_t unreadable;        /* lines that are not records (skipped) */

@@ -29,6 +29,7 @@ static const char *const ACTIONS[AUDIT_ACTION_COUNT] = {
 	[AUDIT_RELEASED] = "released",
 	[AUDIT_REJECTED] = "rejected",
 	[AUDIT_TEMPFAILED] = "tempfailed",
+	[AUDIT_GAP] = "gap",
 };
 
 static const char *const DIRECTIONS[] = {

@@ -8,12 +8,15 @@
  * Threads: no shared state; an EVP_PKEY may sign from several threads.
  */
 #include "audit/audit_int.h"
+#include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/core_names.h>
@@ -35,6 +38,30 @@ audit_sha256_hex(const void *data, size_t len, char out[65])
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+int
+audit_fingerprint_parse(const char *in, char out[65])
+{
+	size_t n = 0;
+
+	if (strncasecmp(in, "sha256:", 7) == 0)
+		in += 7;
+	for (; *in != '\0'; in++) {
+		if (*in == ':' && n > 0 && n % 2 == 0 && in[1] != '\0')
+			continue;
+		if (!isxdigit((unsigned char)*in) || n == 64)
+			return -1;
+		out[n++] = (char)tolower((unsigned char)*in);
+	}
+	out[n] = '\0';
+	return n == 64 ? 0 : -1;
+}
+
+audit_status_t
+audit_pubkey_fingerprint(EVP_PKEY *key, char out[65], audit_err_t *err)
+{
+	return audit_key_id(key, out, err);
 }
 
 audit_status_t
@@ -93,29 +120,27 @@ is_p256(EVP_PKEY *key)
 	    (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0);
 }
 
+#define AUDIT_KEY_MAX (64 * 1024)
+
+/* The audit key, read by util_secret_read() (no symbolic link, owner us
+ * or root, no access for group or others). */
 static audit_status_t
 read_key(const char *path, EVP_PKEY **key, audit_err_t *err)
 {
-	struct stat st;
-	FILE *f;
+	unsigned char *data;
+	size_t len;
+	char msg[AUDIT_ERR_MAX];
+	BIO *bio;
 
 	*key = NULL;
-	f = fopen(path, "re");
-	if (f == NULL)
-		return audit_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : AUDIT_ERR_IO,
-		    "cannot open the audit key %s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return audit_err_set(err, AUDIT_ERR_KEY, "%s: not a regular file", path);
-	}
-	if (st.st_mode & 077) {
-		fclose(f);
-		return audit_err_set(err, AUDIT_ERR_PERM,
-		    "%s: the audit key is readable or writable by others (mode %03o)",
-		    path, (unsigned)(st.st_mode & 0777));
-	}
-	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
+	if (util_secret_read(path, AUDIT_KEY_MAX, &data, &len, msg, sizeof(msg)) != 0)
+		return audit_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : errno == EPERM
+		    || errno == ELOOP ? AUDIT_ERR_PERM : AUDIT_ERR_IO,
+		    "the audit key: %s", msg);
+	if ((bio = BIO_new_mem_buf(data, (int)len)) != NULL)
+		*key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	util_secret_free(data, len);
 	if (*key == NULL)
 		return audit_err_ssl(err, AUDIT_ERR_KEY, "%s: not a PEM private key", path);
 	if (!is_p256(*key)) {
@@ -124,6 +149,15 @@ read_key(const char *path, EVP_PKEY **key, audit_err_t *err)
 		return audit_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA P-256 key", path);
 	}
 	return AUDIT_OK;
+}
+
+EVP_PKEY *
+audit_key_load(const char *path, audit_err_t *err)
+{
+	EVP_PKEY *k = NULL;
+
+	(void)read_key(path, &k, err);
+	return k;
 }
 
 EVP_PKEY *
@@ -174,13 +208,25 @@ check_pub(const char *pub_file, EVP_PKEY *key, audit_err_t *err)
 
 audit_status_t
 audit_key_open(const char *key_file, const char *pub_file, int create,
-    EVP_PKEY **key, audit_err_t *err)
+    EVP_PKEY *given, EVP_PKEY **key, int *created, audit_err_t *err)
 {
 	audit_status_t st;
 	EVP_PKEY *k = NULL;
-	int exists;
+	int exists = 1;
 
 	*key = NULL;
+	*created = 0;
+	if (given != NULL) {            /* loaded by the caller: only check it */
+		if (!is_p256(given))
+			return audit_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA "
+			    "P-256 key", key_file);
+		if ((st = check_pub(pub_file, given, err)) != AUDIT_OK)
+			return st;
+		if (EVP_PKEY_up_ref(given) != 1)
+			return audit_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot keep the audit key");
+		*key = given;
+		return AUDIT_OK;
+	}
 	if (create && access(key_file, F_OK) < 0 && errno == ENOENT) {
 		k = EVP_EC_gen("P-256");
 		if (k == NULL)
@@ -189,6 +235,7 @@ audit_key_open(const char *key_file, const char *pub_file, int create,
 		EVP_PKEY_free(k);
 		if (st != AUDIT_OK)
 			return st;
+		*created = !exists;
 	}
 	st = read_key(key_file, &k, err);
 	if (st != AUDIT_OK)

@@ -44,6 +44,11 @@ struct audit {
 	unsigned every;
 	time_t (*now)(void *);
 	void *now_arg;
+	char *head_path;            /* NULL: no head file */
+	char *gap_note;             /* the gap record written at open, or NULL */
+	int key_created;
+	audit_checkpoint_fn on_cp;
+	void *on_cp_arg;
 };
 
 static time_t
@@ -114,6 +119,64 @@ write_obj(audit_t *a, json_object *o, audit_err_t *err)
 	return st;
 }
 
+/* ---- the head file ---- */
+
+audit_status_t
+audit_head_read(const char *path, audit_head_t *h, audit_err_t *err)
+{
+	unsigned long long seq;
+	unsigned char *data;
+	char msg[AUDIT_ERR_MAX], hash[65];
+	size_t len;
+	int n = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (util_secret_read(path, AUDIT_HEAD_MAX, &data, &len, msg, sizeof(msg)) != 0)
+		return errno == ENOENT ? AUDIT_END : audit_err_set(err, AUDIT_ERR_IO,
+		    "audit head file %s", msg);
+	if (sscanf((char *)data, "seq=%llu hash=%64[0-9a-f]\n%n", &seq, hash, &n) != 2
+	    || strlen(hash) != 64 || (size_t)n != len) {
+		util_secret_free(data, len);
+		return audit_err_set(err, AUDIT_ERR_CORRUPT, "%s: not an audit head "
+		    "file (want \"seq=N hash=HEX\")", path);
+	}
+	util_secret_free(data, len);
+	h->seq = seq;
+	memcpy(h->hash, hash, sizeof(h->hash));
+	return AUDIT_OK;
+}
+
+/* Replaces the head file with the last line's seq and hash (mutex held). */
+static audit_status_t
+write_head(audit_t *a, audit_err_t *err)
+{
+	char *tmp = NULL, *dir = NULL, line[128];
+	int fd = -1, n, ok = 0;
+
+	if (a->head_path == NULL)
+		return AUDIT_OK;
+	n = snprintf(line, sizeof(line), "seq=%llu hash=%s\n",
+	    (unsigned long long)(a->seq - 1), a->prev);
+	if (asprintf(&tmp, "%s.tmp", a->head_path) >= 0 && (dir = strdup(a->head_path)) != NULL
+	    && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) >= 0)
+		ok = util_write_all(fd, line, (size_t)n) == 0 && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = 0;
+	if (ok && rename(tmp, a->head_path) == 0)
+		sync_dir(dirname(dir));
+	else {
+		audit_err_set(err, AUDIT_ERR_IO, "cannot write the audit head file %s: %s",
+		    a->head_path, strerror(errno));
+		if (tmp != NULL)
+			unlink(tmp);
+		ok = 0;
+	}
+	free(tmp);
+	free(dir);
+	return ok ? AUDIT_OK : AUDIT_ERR_IO;
+}
+
 static audit_status_t
 write_checkpoint(audit_t *a, audit_err_t *err)
 {
@@ -135,6 +198,9 @@ write_checkpoint(audit_t *a, audit_err_t *err)
 	if (st == AUDIT_OK) {
 		a->last_is_cp = 1;
 		a->since_cp = 0;
+		if (a->on_cp != NULL)
+			a->on_cp(a->on_cp_arg, a->seq - 1, when, a->prev);
+		st = write_head(a, err);
 	}
 	return st;
 }
@@ -306,6 +372,8 @@ audit_free(audit_t *a)
 	pthread_mutex_destroy(&a->mu);
 	free(a->dir);
 	free(a->path);
+	free(a->head_path);
+	free(a->gap_note);
 	free(a);
 }
 
@@ -367,7 +435,8 @@ take_lock(audit_t *a, audit_err_t *err)
 }
 
 static audit_status_t
-open_key(audit_t *a, const char *key_file, int create, audit_err_t *err)
+open_key(audit_t *a, const char *key_file, EVP_PKEY *given, int create,
+    audit_err_t *err)
 {
 	char *kf = NULL, *pub = NULL, *tmp = NULL;
 	audit_status_t st = AUDIT_ERR_NOMEM;
@@ -379,7 +448,7 @@ open_key(audit_t *a, const char *key_file, int create, audit_err_t *err)
 		pub = NULL;
 		audit_err_set(err, st, "out of memory");
 	} else
-		st = audit_key_open(kf, pub, create, &a->key, err);
+		st = audit_key_open(kf, pub, create, given, &a->key, &a->key_created, err);
 	if (st == AUDIT_OK)
 		st = audit_key_id(a->key, a->keyid, err);
 	free(kf);
@@ -499,12 +568,92 @@ find_chain(audit_t *a, audit_err_t *err)
 	return st;
 }
 
+/*
+ * Compares the head file with where the files end (a->seq - 1, a->prev):
+ * fewer lines than it sealed, or another line at its seq, is a gap, its
+ * words kept in a->gap_note.  More lines is fine (records after the last
+ * checkpoint, or a crash before the head was written).
+ */
+static audit_status_t
+check_head(audit_t *a, audit_err_t *err)
+{
+	audit_head_t h;
+	audit_status_t st;
+	uint64_t last = a->seq - 1;
+	int r = 0;
+
+	if (a->head_path == NULL || (st = audit_head_read(a->head_path, &h, err)) == AUDIT_END)
+		return AUDIT_OK;
+	if (st != AUDIT_OK)
+		return st;
+	if (last < h.seq)
+		r = asprintf(&a->gap_note, "lines the gateway wrote are gone: the log "
+		    "ends at seq %llu, but it had sealed seq %llu (hash %.16s...) "
+		    "before it last stopped (%s removed or cut)", (unsigned long long)last,
+		    (unsigned long long)h.seq, h.hash, AUDIT_LOG_NAME);
+	else if (last == h.seq && strcmp(a->prev, h.hash) != 0)
+		r = asprintf(&a->gap_note, "the log was replaced: its last line, seq "
+		    "%llu, is not the one the gateway wrote (hash %.16s...)",
+		    (unsigned long long)last, h.hash);
+	if (r < 0) {
+		a->gap_note = NULL;
+		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	}
+	return AUDIT_OK;
+}
+
+/* The gap found at open, as a record, sealed at once. */
+static audit_status_t
+record_gap(audit_t *a, audit_err_t *err)
+{
+	audit_record_t rec;
+	audit_status_t st;
+
+	if (a->gap_note == NULL)
+		return AUDIT_OK;
+	memset(&rec, 0, sizeof(rec));
+	rec.action = AUDIT_GAP;
+	rec.reason = a->gap_note;
+	st = audit_append(a, &rec, err);
+	return st == AUDIT_OK ? audit_checkpoint(a, err) : st;
+}
+
 audit_t *
 audit_open(const char *dir, const char *key_file, int flags, audit_err_t *err)
 {
+	audit_options_t o = { key_file, NULL, NULL, NULL, NULL };
+
+	return audit_open_ex(dir, &o, flags, err);
+}
+
+const char *
+audit_gap_note(const audit_t *a)
+{
+	return a->gap_note;
+}
+
+const char *
+audit_key_fingerprint(const audit_t *a)
+{
+	return a->keyid;
+}
+
+int
+audit_key_created(const audit_t *a)
+{
+	return a->key_created;
+}
+
+audit_t *
+audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
+    audit_err_t *err)
+{
+	static const audit_options_t none = { NULL, NULL, NULL, NULL, NULL };
 	audit_t *a;
 	audit_status_t st;
 
+	if (opts == NULL)
+		opts = &none;
 	if (dir == NULL) {
 		audit_err_set(err, AUDIT_ERR_USAGE, "no audit directory");
 		return NULL;
@@ -520,19 +669,26 @@ audit_open(const char *dir, const char *key_file, int flags, audit_err_t *err)
 	a->flags = flags;
 	a->every = AUDIT_CHECKPOINT_EVERY;
 	a->now = clock_now;
+	a->on_cp = opts->on_checkpoint;
+	a->on_cp_arg = opts->arg;
 	if ((a->dir = strdup(dir)) == NULL ||
 	    asprintf(&a->path, "%s/%s", dir, AUDIT_LOG_NAME) < 0) {
 		a->path = NULL;
 		st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
-	}
+	} else if (opts->head_file != NULL && (a->head_path = strdup(opts->head_file)) == NULL)
+		st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	if (st == AUDIT_OK)
 		st = take_lock(a, err);
 	if (st == AUDIT_OK)
-		st = open_key(a, key_file, flags & AUDIT_CREATE, err);
+		st = open_key(a, opts->key_file, opts->key, flags & AUDIT_CREATE, err);
 	if (st == AUDIT_OK)
 		st = find_chain(a, err);
 	if (st == AUDIT_OK)
+		st = check_head(a, err);
+	if (st == AUDIT_OK)
 		st = open_log(a, err);
+	if (st == AUDIT_OK)
+		st = record_gap(a, err);
 	if (st != AUDIT_OK) {
 		audit_free(a);
 		return NULL;

@@ -34,6 +34,8 @@ typedef struct vline {
 	int cp_ok;              /* signature verifies with the given key */
 	int cp_foreign;         /* made with another key */
 	int first_in_file;
+	int gap;                /* a record with action "gap" */
+	char gap_reason[256];
 } vline_t;
 
 typedef struct verifier {
@@ -43,6 +45,8 @@ typedef struct verifier {
 	audit_lines_t *ls;
 	vline_t p2, p1, cur, nx;        /* lines j-2, j-1, j, j+1 */
 	audit_verify_result_t *res;
+	const audit_head_t *head;       /* NULL: none */
+	int head_seen;
 	/* the last valid checkpoint */
 	int have_cp;
 	size_t cp_file;
@@ -60,12 +64,13 @@ static const char *const TAMPER_NAMES[] = {
 	[AUDIT_T_SIGNATURE] = "bad signature",
 	[AUDIT_T_FOREIGN_KEY] = "foreign key",
 	[AUDIT_T_NO_CHECKPOINT] = "no checkpoint",
+	[AUDIT_T_GAP] = "gap",
 };
 
 const char *
 audit_tamper_name(audit_tamper_t t)
 {
-	if ((int)t < 0 || t > AUDIT_T_NO_CHECKPOINT)
+	if ((int)t < 0 || t > AUDIT_T_GAP)
 		return "unknown";
 	return TAMPER_NAMES[t];
 }
@@ -83,6 +88,17 @@ parse_into(verifier_t *v, const audit_rawline_t *l, vline_t *out)
 	out->seq = pl.seq;
 	memcpy(out->prev, pl.prev, sizeof(out->prev));
 	out->checkpoint = pl.checkpoint;
+	if (!pl.checkpoint) {
+		json_object *a, *r;
+
+		out->gap = json_object_object_get_ex(pl.obj, "action", &a)
+		    && json_object_is_type(a, json_type_string)
+		    && strcmp(json_object_get_string(a), "gap") == 0;
+		if (out->gap && json_object_object_get_ex(pl.obj, "reason", &r)
+		    && json_object_is_type(r, json_type_string))
+			snprintf(out->gap_reason, sizeof(out->gap_reason), "%s",
+			    json_object_get_string(r));
+	}
 	if (pl.checkpoint) {
 		out->cp_foreign = strcmp(pl.key, v->keyid) != 0;
 		out->cp_ok = !out->cp_foreign &&
@@ -267,10 +283,46 @@ check_line(verifier_t *v)
 		    "begin with a checkpoint as every log file does: its first lines "
 		    "were removed, or its checkpoints stripped");
 	v->res->last_seq = cur->seq;
+	if (v->head != NULL && cur->seq == v->head->seq) {
+		if (strcmp(cur->hash, v->head->hash) != 0)
+			return tampered(v, cur, AUDIT_T_GAP, "this line (seq %llu) is not "
+			    "the one the gateway wrote there (its head file says hash "
+			    "%.16s...): the log was replaced", (unsigned long long)cur->seq,
+			    v->head->hash);
+		v->head_seen = 1;
+	}
 	if (cur->checkpoint)
 		return check_checkpoint(v);
+	if (cur->gap)
+		return tampered(v, cur, AUDIT_T_GAP, "the gateway recorded a gap in "
+		    "its log here: %s", cur->gap_reason);
 	count_record(v);
 	return AUDIT_OK;
+}
+
+/* The end of the chain: the head's line must have been seen. */
+static audit_status_t
+check_head(verifier_t *v)
+{
+	const vline_t *last = v->p1.present ? &v->p1 : NULL;
+
+	if (v->head == NULL || v->head_seen || v->head->seq == 0)
+		return AUDIT_OK;
+	if (last == NULL) {
+		v->res->what = AUDIT_T_GAP;
+		v->res->file = NULL;
+		v->res->line = 0;
+		snprintf(v->res->msg, sizeof(v->res->msg), "the log is empty or "
+		    "missing, but the gateway wrote up to seq %llu (its head file)",
+		    (unsigned long long)v->head->seq);
+		return AUDIT_TAMPERED;
+	}
+	if (v->res->first_seq > v->head->seq)
+		return AUDIT_OK;        /* older files not given */
+	return tampered(v, last, AUDIT_T_GAP, "the log ends here at seq %llu, but "
+	    "the gateway wrote up to seq %llu (its head file): the current file "
+	    "was removed or cut", (unsigned long long)last->seq,
+	    (unsigned long long)v->head->seq);
 }
 
 static audit_status_t
@@ -290,12 +342,19 @@ walk(verifier_t *v, audit_err_t *err)
 		if ((st = read_next(v, &v->nx, err)) != AUDIT_OK)
 			return st;
 	}
-	return AUDIT_OK;
+	return check_head(v);
 }
 
 audit_status_t
 audit_verify(const char *const *files, size_t nfiles, EVP_PKEY *pubkey,
     audit_verify_result_t *res, audit_err_t *err)
+{
+	return audit_verify_ex(files, nfiles, pubkey, NULL, res, err);
+}
+
+audit_status_t
+audit_verify_ex(const char *const *files, size_t nfiles, EVP_PKEY *pubkey,
+    const audit_head_t *head, audit_verify_result_t *res, audit_err_t *err)
 {
 	verifier_t v;
 	audit_status_t st;
@@ -306,6 +365,7 @@ audit_verify(const char *const *files, size_t nfiles, EVP_PKEY *pubkey,
 	memset(&v, 0, sizeof(v));
 	v.files = files;
 	v.pub = pubkey;
+	v.head = head;
 	v.res = res;
 	res->files = nfiles;
 	if ((st = audit_key_id(pubkey, v.keyid, err)) != AUDIT_OK)

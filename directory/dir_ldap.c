@@ -12,6 +12,7 @@
  * handle at most the search timeout.
  */
 #include "directory/dir_int.h"
+#include "util/util.h"
 #include "util/util_ldap.h"
 
 #include <errno.h>
@@ -90,25 +91,15 @@ dir_ldap_filter(const char *tmpl, const char *address)
 	return f;
 }
 
+/* The bind password file: the first line, read by util_secret_read_line()
+ * (no symbolic link, owner us or root, mode 0600 or 0400). */
 static char *
 read_password(const char *file, char *err, size_t errlen)
 {
-	FILE *fp = fopen(file, "r");
-	char buf[LDAP_PW_MAX], *pw = NULL;
+	char *pw = NULL;
 
-	if (fp == NULL) {
-		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+	if (util_secret_read_line(file, LDAP_PW_MAX, &pw, err, errlen) != 0)
 		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), fp) == NULL) {
-		snprintf(err, errlen, "%s: empty", file);
-	} else {
-		buf[strcspn(buf, "\r\n")] = '\0';
-		if ((pw = strdup(buf)) == NULL)
-			snprintf(err, errlen, "out of memory");
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-	fclose(fp);
 	return pw;
 }
 
@@ -226,10 +217,8 @@ dir_ldap_free(dir_ldap_t *d)
 	for (char **a = d->attrs; a != NULL && *a != NULL; a++)
 		free(*a);
 	free(d->attrs);
-	if (d->bindpw != NULL) {
-		OPENSSL_cleanse(d->bindpw, strlen(d->bindpw));
-		free(d->bindpw);
-	}
+	if (d->bindpw != NULL)
+		util_secret_free(d->bindpw, strlen(d->bindpw));
 	free(d->binddn);
 	free(d->filter);
 	free(d->base);

@@ -328,6 +328,7 @@ ca_mkdirs(const char *dir, keystore_err_t *err)
 	char *issued = keystore_path_join(dir, "issued");
 	keystore_status_t rc = KEYSTORE_OK;
 	struct stat st;
+	char msg[300];
 
 	if (issued == NULL)
 		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
@@ -335,9 +336,10 @@ ca_mkdirs(const char *dir, keystore_err_t *err)
 	    || (mkdir(issued, 0700) != 0 && errno != EEXIST))
 		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot create: %s",
 		    dir, strerror(errno));
-	else if (geteuid() == 0 && stat(dir, &st) == 0 && chown(issued, st.st_uid, st.st_gid) != 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot chown: %s",
-		    issued, strerror(errno));
+	else if (geteuid() == 0 && stat(dir, &st) == 0
+	    && util_chown_nofollow(issued, st.st_uid, st.st_gid, msg, sizeof(msg)) != 0)
+		rc = keystore_err_set(err, errno == ELOOP ? KEYSTORE_ERR_PERM
+		    : KEYSTORE_ERR_IO, "%s", msg);
 	free(issued);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * keystore_file.c: the keystore's file system work: reading a key file
- * only when it is a private regular file, and writing one atomically
+ * only when it is a private regular file (util_secret_read), and writing
+ * one atomically
  * (temporary file, fsync, rename or link, fsync of the directory) so that
  * a reader never sees half an entry, even after a crash.
  *
@@ -29,98 +30,24 @@ keystore_path_join(const char *dir, const char *name)
 	return p;
 }
 
-static keystore_status_t
-open_private(const char *path, int *fdp, struct stat *st, keystore_err_t *err)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0 && errno == ENOENT)
-		return keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", path,
-		    strerror(errno));
-	if (fd < 0 && errno == ELOOP)
-		return keystore_err_set(err, KEYSTORE_ERR_PERM,
-		    "%s: is a symbolic link, want a regular file", path);
-	if (fd < 0)
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path,
-		    strerror(errno));
-	if (fstat(fd, st) != 0) {
-		close(fd);
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path,
-		    strerror(errno));
-	}
-	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		return keystore_err_set(err, KEYSTORE_ERR_PERM,
-		    "%s: not a regular file", path);
-	}
-	if ((st->st_mode & 077) != 0) {
-		close(fd);
-		return keystore_err_set(err, KEYSTORE_ERR_PERM,
-		    "%s: mode 0%03o, want 0600 (no access for group or others)",
-		    path, (unsigned)(st->st_mode & 07777));
-	}
-	*fdp = fd;
-	return KEYSTORE_OK;
-}
-
-/* Reads up to size bytes; -1 on error or when the file holds more. */
-static ssize_t
-read_exact(int fd, unsigned char *buf, size_t size)
-{
-	size_t n = 0;
-	ssize_t r;
-
-	for (;;) {
-		r = read(fd, buf + n, size + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return (ssize_t)n;
-		n += (size_t)r;
-		if (n > size) {
-			errno = EFBIG;
-			return -1;
-		}
-	}
-}
-
 keystore_status_t
 keystore_file_read(const char *path, long max, unsigned char **data,
     size_t *len, keystore_err_t *err)
 {
-	struct stat st;
-	unsigned char *buf;
-	size_t size;
-	ssize_t n;
-	keystore_status_t rc;
-	int fd = -1;
+	char msg[sizeof(err->msg)];
+	keystore_status_t code;
 
-	if ((rc = open_private(path, &fd, &st, err)) != KEYSTORE_OK)
-		return rc;
-	if (st.st_size > max) {
-		close(fd);
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
-		    "%s: %lld bytes, more than %ld", path,
-		    (long long)st.st_size, max);
+	if (util_secret_read(path, max < 0 ? 0 : (size_t)max, data, len, msg,
+	    sizeof(msg)) == 0)
+		return KEYSTORE_OK;
+	switch (errno) {
+	case ENOENT: code = KEYSTORE_NOTFOUND; break;
+	case ELOOP: case EPERM: code = KEYSTORE_ERR_PERM; break;
+	case EFBIG: code = KEYSTORE_ERR_CORRUPT; break;
+	case ENOMEM: code = KEYSTORE_ERR_NOMEM; break;
+	default: code = KEYSTORE_ERR_IO; break;
 	}
-	size = (size_t)st.st_size;
-	if ((buf = OPENSSL_malloc(size + 1)) == NULL) {
-		close(fd);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
-		    path);
-	}
-	n = read_exact(fd, buf, size);
-	close(fd);
-	if (n < 0) {
-		OPENSSL_clear_free(buf, size + 1);
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path,
-		    errno == EFBIG ? "changed while being read" : strerror(errno));
-	}
-	*data = buf;
-	*len = (size_t)n;
-	return KEYSTORE_OK;
+	return keystore_err_set(err, code, "%s", msg);
 }
 
 keystore_status_t

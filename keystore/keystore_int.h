@@ -54,8 +54,9 @@ int keystore_err_ssl_last_is(int lib, int reason);
 /* "dir/name", malloc'ed; NULL when out of memory. */
 char *keystore_path_join(const char *dir, const char *name);
 /*
- * Reads a whole regular file, refusing symbolic links, files larger than
- * max and files with (mode & 077) != 0 (KEYSTORE_ERR_PERM).  *data is
+ * Reads a whole regular file with util_secret_read() (util/util.h):
+ * symbolic links, another owner and (mode & 077) != 0 are
+ * KEYSTORE_ERR_PERM, files larger than max KEYSTORE_ERR_CORRUPT.  *data is
  * OPENSSL_malloc'ed; the caller frees it with OPENSSL_clear_free(*data, *len).
  * ENOENT gives KEYSTORE_NOTFOUND so that callers may create the file.
  */

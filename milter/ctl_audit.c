@@ -1,11 +1,16 @@
 /*
- * ctl_audit.c: `smimectl audit verify [--key FILE] [FILES...]` and
- * `smimectl audit report [--since DATE] [--until DATE] [--format F]
- * [--key FILE] [FILES...]`.  Argument handling and printing only; the
- * work is done by audit/.
+ * ctl_audit.c: `smimectl audit verify [--key FILE] [--fingerprint HEX]
+ * [--head FILE] [FILES...]`, `smimectl audit report [--since DATE]
+ * [--until DATE] [--format F] [same options] [FILES...]` and `smimectl
+ * audit fingerprint [--key FILE]`.  Argument handling and printing only;
+ * the work is done by audit/.
  *
  * Without FILES both read the log files of the audit directory in chain
- * order; without --key they use audit.pub there.  A report also checks
+ * order, check them against the head file (AuditHeadFile: what the
+ * gateway last sealed) and report a missing audit.log as a gap; without
+ * --key they use audit.pub there, and refuse it when its fingerprint is
+ * not --fingerprint (or AuditKeyFingerprint) when one is given: the key
+ * next to the log is only as safe as the log.  A report also checks
  * the log (when the public key can be read) and shows the verdict at its
  * top; it is written even when the log was tampered with, and smimectl
  * then exits 1.
@@ -24,6 +29,8 @@
 
 typedef struct ctl_args {
 	const char *key;
+	const char *fingerprint;
+	const char *head;
 	const char *since;
 	const char *until;
 	const char *format;
@@ -36,9 +43,12 @@ usage(const char *why)
 {
 	if (why != NULL)
 		fprintf(stderr, "smimectl: %s\n", why);
-	fputs("usage: smimectl audit verify [--key FILE.pub] [FILE...]\n"
+	fputs("usage: smimectl audit verify [--key FILE.pub] [--fingerprint HEX]\n"
+	    "                [--head FILE] [FILE...]\n"
 	    "       smimectl audit report [--since DATE] [--until DATE]\n"
-	    "                [--format text|csv|json|html] [--key FILE.pub] [FILE...]\n"
+	    "                [--format text|csv|json|html] [--key FILE.pub]\n"
+	    "                [--fingerprint HEX] [--head FILE] [FILE...]\n"
+	    "       smimectl audit fingerprint [--key FILE.pub]\n"
 	    "DATE is YYYY-MM-DD or an RFC 3339 time such as 2025-03-01T08:00:00Z.\n",
 	    stderr);
 	return 2;
@@ -68,8 +78,10 @@ option(int argc, char **argv, int *i, const char *name, const char **value)
 static int
 parse_args(int argc, char **argv, int report, ctl_args_t *a)
 {
-	static const char *const names[] = { "--key", "--since", "--until", "--format" };
-	const char **slots[] = { &a->key, &a->since, &a->until, &a->format };
+	static const char *const names[] = { "--key", "--fingerprint", "--head",
+		"--since", "--until", "--format" };
+	const char **slots[] = { &a->key, &a->fingerprint, &a->head, &a->since,
+		&a->until, &a->format };
 	int i, k, r;
 
 	memset(a, 0, sizeof(*a));
@@ -78,7 +90,7 @@ parse_args(int argc, char **argv, int report, ctl_args_t *a)
 			i++;
 			break;
 		}
-		for (k = 0, r = 0; k < (report ? 4 : 1) && r == 0; k++)
+		for (k = 0, r = 0; k < (report ? 6 : 3) && r == 0; k++)
 			r = option(argc, argv, &i, names[k], slots[k]);
 		if (r < 0) {
 			fprintf(stderr, "smimectl: %s needs a value\n", argv[i]);
@@ -93,6 +105,9 @@ parse_args(int argc, char **argv, int report, ctl_args_t *a)
 	a->nfiles = argc - i;
 	return 0;
 }
+
+/* The configuration's part: the defaults of --fingerprint and --head. */
+static const char *conf_fingerprint, *conf_head;
 
 /* The files to read: the operands, or the audit directory's log files. */
 static int
@@ -118,11 +133,11 @@ log_files(const ctl_args_t *a, const char *dir, char ***files, size_t *n)
 		fprintf(stderr, "smimectl: %s\n", err.msg);
 		return -1;
 	}
-	if (*n == 0) {
+	if (*n == 0 && !(conf_head != NULL && access(conf_head, F_OK) == 0)) {
 		fprintf(stderr, "smimectl: no audit log files in %s\n", dir);
 		return -1;
 	}
-	return 0;
+	return 0;       /* none, but a head: reported as a gap */
 }
 
 static EVP_PKEY *
@@ -154,8 +169,12 @@ verdict(const audit_verify_result_t *res, audit_status_t st,
 
 	if (f == NULL)
 		return 1;
-	if (st == AUDIT_TAMPERED)
-		fprintf(f, "TAMPERED: %s:%lu: %s", res->file, res->line, res->msg);
+	if (st == AUDIT_TAMPERED && res->file == NULL)
+		fprintf(f, "%s: %s", res->what == AUDIT_T_GAP ? "GAP" : "TAMPERED",
+		    res->msg);
+	else if (st == AUDIT_TAMPERED)
+		fprintf(f, "%s: %s:%lu: %s", res->what == AUDIT_T_GAP ? "GAP" : "TAMPERED",
+		    res->file, res->line, res->msg);
 	else if (st != AUDIT_OK)
 		fprintf(f, "cannot check the log: %s", err->msg);
 	else {
@@ -181,12 +200,116 @@ print_notes(const audit_verify_result_t *res)
 		    res->unsealed_file, res->unsealed_line);
 }
 
+/*
+ * The key must be the one expected (--fingerprint, else the
+ * configuration's): 0, or 1 with *text saying why not.  Without any, a
+ * warning: the key next to the log is trusted.
+ */
+static int
+check_fingerprint(const ctl_args_t *a, EVP_PKEY *pub, const char *keypath,
+    char **text)
+{
+	const char *want = a->fingerprint ? a->fingerprint : conf_fingerprint;
+	char wanthex[65], got[65];
+	audit_err_t err;
+
+	if (want == NULL || *want == '\0') {
+		fprintf(stderr, "smimectl: warning: no expected key fingerprint "
+		    "(--fingerprint or AuditKeyFingerprint): trusting %s, which "
+		    "whoever can rewrite the log can replace\n", keypath);
+		return 0;
+	}
+	if (audit_fingerprint_parse(want, wanthex) != 0)
+		return asprintf(text, "cannot check the log: \"%s\" is not a key "
+		    "fingerprint (64 hex digits)", want) < 0 ? 1 : 1;
+	if (audit_pubkey_fingerprint(pub, got, &err) != AUDIT_OK)
+		return asprintf(text, "cannot check the log: %s", err.msg) < 0 ? 1 : 1;
+	if (strcmp(got, wanthex) == 0)
+		return 0;
+	if (asprintf(text, "REFUSED: %s is not the expected audit key: its "
+	    "fingerprint is %s, want %s; the log may have been re-signed with "
+	    "another key", keypath, got, wanthex) < 0)
+		*text = NULL;
+	return 1;
+}
+
+/* The head to check against: --head, else (reading the directory) the
+ * configuration's; 0 none, 1 *h read, -1 error printed. */
+static int
+load_head(const ctl_args_t *a, audit_head_t *h, char **text)
+{
+	const char *path = a->head ? a->head : a->nfiles == 0 ? conf_head : NULL;
+	audit_status_t st;
+	audit_err_t err;
+
+	if (path == NULL || *path == '\0')
+		return 0;
+	st = audit_head_read(path, h, &err);
+	if (st == AUDIT_END && a->head == NULL)
+		return 0;
+	if (st == AUDIT_END)
+		return asprintf(text, "cannot check the log: %s: no such head file",
+		    path) < 0 ? -1 : -1;
+	if (st != AUDIT_OK)
+		return asprintf(text, "cannot check the log: %s", err.msg) < 0 ? -1 : -1;
+	return 1;
+}
+
+/* Reading the directory: audit.log must be there when the log is. */
+static int
+check_current(const ctl_args_t *a, const char *dir, char **text)
+{
+	char *path = NULL;
+	int gone;
+
+	if (a->nfiles > 0 || asprintf(&path, "%s/audit.log", dir) < 0)
+		return 0;
+	gone = access(path, F_OK) != 0;
+	if (gone && asprintf(text, "GAP: %s: the current file is missing (removed); "
+	    "the files that remain end with a checkpoint", path) < 0)
+		*text = NULL;
+	free(path);
+	return gone;
+}
+
+/*
+ * Checks files: the key against the fingerprint, then the chain against
+ * the head, then the current file.  The verdict in *text (malloc'ed), the
+ * notes to print in *res; returns 0 (intact), 1 (not) or 2 (the log could
+ * not be checked: *text begins "cannot check the log: ").
+ */
+static int
+check_log(const ctl_args_t *a, const char *dir, EVP_PKEY *pub,
+    const char *keypath, char **files, size_t n, audit_verify_result_t *res,
+    char **text)
+{
+	audit_head_t head;
+	audit_status_t st;
+	audit_err_t err;
+	int hr, rc;
+
+	*text = NULL;
+	memset(res, 0, sizeof(*res));
+	if (check_fingerprint(a, pub, keypath, text) != 0)
+		return *text != NULL && strncmp(*text, "cannot", 6) == 0 ? 2 : 1;
+	if ((hr = load_head(a, &head, text)) < 0)
+		return 2;
+	st = audit_verify_ex((const char *const *)files, n, pub, hr ? &head : NULL,
+	    res, &err);
+	rc = verdict(res, st, &err, files, n, text);
+	if (st != AUDIT_OK && st != AUDIT_TAMPERED)
+		return 2;
+	if (rc == 0 && check_current(a, dir, text) != 0) {
+		rc = 1;
+		memset(res, 0, sizeof(*res));
+	}
+	return rc;
+}
+
 static int
 cmd_verify(int argc, char **argv, const char *dir)
 {
 	audit_verify_result_t res;
-	audit_status_t st;
-	audit_err_t err;
 	ctl_args_t a;
 	char **files = NULL, *keypath = NULL, *text = NULL;
 	size_t n = 0;
@@ -197,19 +320,42 @@ cmd_verify(int argc, char **argv, const char *dir)
 		return usage(NULL);
 	pub = load_key(&a, dir, 0, &keypath);
 	if (pub != NULL && log_files(&a, dir, &files, &n) == 0) {
-		st = audit_verify((const char *const *)files, n, pub, &res, &err);
-		rc = verdict(&res, st, &err, files, n, &text);
-		if (st == AUDIT_OK || st == AUDIT_TAMPERED) {
-			printf("%s\n", text ? text : "");
-			if (st == AUDIT_OK)
-				print_notes(&res);
-		} else
-			fprintf(stderr, "smimectl: %s\n", err.msg);
+		rc = check_log(&a, dir, pub, keypath, files, n, &res, &text);
+		if (rc == 2 && text != NULL && strchr(text, ':') != NULL)
+			fprintf(stderr, "smimectl: %s\n", strchr(text, ':') + 2);
+		else
+			printf("%s\n", text ? text : "cannot check the log: out of memory");
+		if (rc == 0)
+			print_notes(&res);
+		rc = rc != 0;
 	}
 	free(text);
 	free(keypath);
 	EVP_PKEY_free(pub);
 	audit_files_free(files, n);
+	return rc;
+}
+
+/* audit fingerprint: what to give to whoever verifies the log. */
+static int
+cmd_fingerprint(int argc, char **argv, const char *dir)
+{
+	ctl_args_t a;
+	char *keypath = NULL, fp[65];
+	audit_err_t err;
+	EVP_PKEY *pub;
+	int rc = 1;
+
+	if (parse_args(argc, argv, 0, &a) < 0 || a.nfiles > 0)
+		return usage(NULL);
+	pub = load_key(&a, dir, 0, &keypath);
+	if (pub != NULL && audit_pubkey_fingerprint(pub, fp, &err) == AUDIT_OK) {
+		printf("%s\n", fp);
+		rc = 0;
+	} else if (pub != NULL)
+		fprintf(stderr, "smimectl: %s\n", err.msg);
+	free(keypath);
+	EVP_PKEY_free(pub);
 	return rc;
 }
 
@@ -243,8 +389,6 @@ report_integrity(audit_report_t *rp, const ctl_args_t *a, const char *dir,
     char **files, size_t n)
 {
 	audit_verify_result_t res;
-	audit_status_t st;
-	audit_err_t err;
 	char *keypath, *text = NULL;
 	EVP_PKEY *pub = load_key(a, dir, a->key == NULL, &keypath);
 	int rc;
@@ -253,8 +397,7 @@ report_integrity(audit_report_t *rp, const ctl_args_t *a, const char *dir,
 		free(keypath);
 		return a->key != NULL;
 	}
-	st = audit_verify((const char *const *)files, n, pub, &res, &err);
-	rc = verdict(&res, st, &err, files, n, &text);
+	rc = check_log(a, dir, pub, keypath, files, n, &res, &text) != 0;
 	audit_report_set_integrity(rp, text ? text : "", rc == 0, NULL);
 	free(text);
 	free(keypath);
@@ -309,12 +452,17 @@ cmd_report(int argc, char **argv, const char *dir)
 }
 
 int
-ctl_audit(int argc, char **argv, const char *audit_dir)
+ctl_audit(int argc, char **argv, const char *audit_dir, const char *fingerprint,
+    const char *head_file)
 {
 	const char *dir = audit_dir ? audit_dir : "/var/lib/smimegate/audit";
 
+	conf_fingerprint = fingerprint;
+	conf_head = head_file;
 	if (argc < 1 || argv[0] == NULL)
-		return usage("audit: verify or report?");
+		return usage("audit: verify, report or fingerprint?");
+	if (strcmp(argv[0], "fingerprint") == 0)
+		return cmd_fingerprint(argc, argv, dir);
 	if (strcmp(argv[0], "verify") == 0)
 		return cmd_verify(argc, argv, dir);
 	if (strcmp(argv[0], "report") == 0)

@@ -11,6 +11,7 @@
  * and errors on stderr ("smimectl: ...").  Returns 0 (intact, report
  * written), 1 (tampering found, or an error) or 2 (usage).
  */
-int ctl_audit(int argc, char **argv, const char *audit_dir);
+int ctl_audit(int argc, char **argv, const char *audit_dir,
+    const char *fingerprint, const char *head_file);
 
 #endif

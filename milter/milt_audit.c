@@ -2,7 +2,9 @@
  * milt_audit.c: the daemon's audit log (see milt_audit.h).  The result of
  * a message (milt_msg.c) becomes one audit record per recipient; the
  * timer thread seals the log with a checkpoint every AuditCheckpointInterval
- * seconds and rotates it past AuditRotateSize.
+ * seconds and rotates it past AuditRotateSize.  Every checkpoint goes to
+ * syslog too (AuditSyslogCheckpoints), the last one is remembered in
+ * AuditHeadFile, and the fingerprint of a new audit key is logged once.
  */
 #include "milter/milt_audit.h"
 #include "milter/milt_queue.h"
@@ -32,10 +34,34 @@ struct milt_audit {
 	int stop;
 };
 
+/* A copy of every checkpoint in syslog, off the gateway's disk. */
+static void
+log_checkpoint(void *arg, uint64_t seq, const char *time, const char *hash)
+{
+	milt_log(LOG_NOTICE, NULL, "audit checkpoint: seq=%llu time=%s hash=%s",
+	    (unsigned long long)seq, time, hash);
+}
+
+/* What the open found worth saying: a new key's fingerprint, a gap. */
+static void
+log_opened(const milt_audit_t *ma, const milt_conf_t *conf)
+{
+	if (audit_key_created(ma->log))
+		milt_log(LOG_NOTICE, NULL, "audit: new audit key %s, fingerprint "
+		    "(SHA-256 of its public key) %s: give it to whoever verifies the "
+		    "log (smimectl audit verify --fingerprint, or AuditKeyFingerprint)",
+		    conf->audit_key_file, audit_key_fingerprint(ma->log));
+	if (audit_gap_note(ma->log) != NULL)
+		milt_log(LOG_WARNING, NULL, "audit: gap recorded in %s: %s",
+		    conf->audit_dir, audit_gap_note(ma->log));
+}
+
 milt_audit_t *
-milt_audit_open(const milt_conf_t *conf, char *err, size_t errlen)
+milt_audit_open(const milt_conf_t *conf, EVP_PKEY *key, char *err, size_t errlen)
 {
 	milt_audit_t *ma = calloc(1, sizeof(*ma));
+	audit_options_t opts = { conf->audit_key_file, conf->audit_head_file,
+		conf->audit_syslog_checkpoints ? log_checkpoint : NULL, NULL, key };
 	audit_err_t aerr;
 
 	if (ma == NULL || asprintf(&ma->path, "%s/audit.log", conf->audit_dir) < 0) {
@@ -51,7 +77,7 @@ milt_audit_open(const milt_conf_t *conf, char *err, size_t errlen)
 	pthread_cond_init(&ma->cond, NULL);
 	/* A log cut in a crash is set aside (audit.log.<time>.damaged, which
 	 * `smimectl audit verify` reports) rather than keeping mail waiting. */
-	ma->log = audit_open(conf->audit_dir, conf->audit_key_file,
+	ma->log = audit_open_ex(conf->audit_dir, &opts,
 	    AUDIT_CREATE | AUDIT_RECOVER | ma->flags, &aerr);
 	if (ma->log == NULL) {
 		snprintf(err, errlen, "audit log: %s", aerr.msg);
@@ -59,6 +85,7 @@ milt_audit_open(const milt_conf_t *conf, char *err, size_t errlen)
 		return NULL;
 	}
 	audit_set_checkpoint_every(ma->log, (unsigned)conf->audit_checkpoint_records);
+	log_opened(ma, conf);
 	return ma;
 }
 
@@ -216,35 +243,64 @@ record_dropped(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
 	return 0;
 }
 
-int
-milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errlen)
+/* One record per recipient of m's result (one with no recipient when it
+ * has none). */
+static int
+record_result(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
 {
 	const milt_result_t *r = &m->result;
 	audit_cert_t cert = { r->signer_sha256, r->signer_serial };
 	const char *algs[2] = { r->sig_alg, NULL };
-	audit_record_t rec;
 	size_t n = m->nrcpts ? m->nrcpts : 1;
 
-	memset(&rec, 0, sizeof(rec));
-	rec.qid = m->qid;
-	rec.msgid = milt_msg_header(m, "Message-ID");
-	rec.subject = milt_msg_header(m, "Subject");
-	rec.direction = audit_direction_of(r);
-	rec.sender = m->sender;
-	rec.action = audit_action_of(r);
-	rec.reason = r->reason[0] ? r->reason : NULL;
+	memset(rec, 0, sizeof(*rec));
+	rec->qid = m->qid;
+	rec->msgid = milt_msg_header(m, "Message-ID");
+	rec->subject = milt_msg_header(m, "Subject");
+	rec->direction = audit_direction_of(r);
+	rec->sender = m->sender;
+	rec->action = audit_action_of(r);
+	rec->reason = r->reason[0] ? r->reason : NULL;
 	if (r->signer_sha256[0] != '\0') {
-		rec.certs = &cert;
-		rec.ncerts = 1;
-		rec.algorithms = algs;
-		rec.nalgorithms = 1;
+		rec->certs = &cert;
+		rec->ncerts = 1;
+		rec->algorithms = algs;
+		rec->nalgorithms = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char rule[600];
 
-		rec.rcpt = m->nrcpts ? m->rcpts[i] : NULL;
-		rec.rule = milt_policy_rule(m, i, rule, sizeof(rule));
-		if (record_one(ma, m, &rec, err, errlen) != 0)
+		rec->rcpt = m->nrcpts ? m->rcpts[i] : NULL;
+		rec->rule = milt_policy_rule(m, i, rule, sizeof(rule));
+		if (record_one(ma, m, rec, err, errlen) != 0)
+			return -1;
+	}
+	rec->certs = NULL;          /* pointed into this frame */
+	rec->ncerts = 0;
+	rec->algorithms = NULL;
+	rec->nalgorithms = 0;
+	rec->rule = NULL;
+	return 0;
+}
+
+int
+milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errlen)
+{
+	audit_record_t rec;
+	const milt_msg_t *c;
+
+	if (record_result(ma, m, &rec, err, errlen) != 0)
+		return -1;
+	/* Issue 16: a split message's copies handed on in their own form
+	 * (an outsider's encrypted copy next to a colleague's signed one)
+	 * are recorded as they leave, so that reports count them by form;
+	 * their return through the MTA is recorded as "released". */
+	for (size_t k = 0; rec.action != AUDIT_TEMPFAILED && rec.action != AUDIT_REJECTED
+	    && (c = milt_queue_copy(m, k)) != NULL; k++) {
+		audit_record_t crec;
+
+		if (record_result(ma, c, &crec, err, errlen) != 0)
 			return -1;
 	}
 	return record_dropped(ma, m, &rec, err, errlen);

@@ -14,13 +14,17 @@
 #define MILT_AUDIT_H
 
 #include <stddef.h>
+#include <openssl/evp.h>
 #include "milter/milt_conf.h"
 #include "milter/milt_msg.h"
 
 typedef struct milt_audit milt_audit_t;
 
 /* Opens (and creates) the log as conf says.  NULL with err on failure. */
-milt_audit_t *milt_audit_open(const milt_conf_t *conf, char *err, size_t errlen);
+/* key: the audit key read by root before the privileges were dropped
+ * (see open_state in smimegate.c), or NULL to read AuditKeyFile here. */
+milt_audit_t *milt_audit_open(const milt_conf_t *conf, EVP_PKEY *key, char *err,
+    size_t errlen);
 /* Starts the checkpoint and rotation thread: 0 or -1. */
 int milt_audit_start(milt_audit_t *ma);
 /* Stops the thread, writes a last checkpoint, frees ma (NULL is fine). */

@@ -10,6 +10,7 @@
 #include "milter/milt_pickup.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -97,23 +98,21 @@ milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
 	return dir_lookup_flush(conf->lookup, address, why, size);
 }
 
-/* The shared secret from CMPSecretFile: one line, the file private. */
+/* The shared secret from CMPSecretFile: its first line, read by
+ * util_secret_read_line() (no symbolic link, owner us or root, 0600). */
 static int
 cmp_secret(const char *path, char *buf, size_t size, char *why, size_t wsize)
 {
-	struct stat st;
-	FILE *fp = fopen(path, "r");
-	int ok = fp != NULL && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077) == 0
-	    && fgets(buf, (int)size, fp) != NULL;
+	char *line = NULL, msg[600];
+	size_t n;
 
-	if (fp != NULL)
-		fclose(fp);
-	if (!ok) {
-		snprintf(why, wsize, "CMPSecretFile %s: unreadable, empty or not private (0600)",
-		    path);
+	if (util_secret_read_line(path, size - 1, &line, msg, sizeof(msg)) != 0) {
+		snprintf(why, wsize, "CMPSecretFile %s", msg);
 		return -1;
 	}
-	buf[strcspn(buf, "\r\n")] = '\0';
+	n = strlen(line);
+	memcpy(buf, line, n + 1);
+	util_secret_free(line, n);
 	return 0;
 }
 

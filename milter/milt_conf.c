@@ -11,6 +11,8 @@
 #include "directory/dir_lookup.h"
 #include "smime/smime.h"
 #include "policy/policy.h"
+#include "util/util.h"
+#include "audit/audit.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -105,6 +107,9 @@ static const conf_key_t conf_keys[] = {
 	{ "AuditRotateSize", T_SIZE, "100M", OFF(audit_rotate_size), 0, 64 * GB, NULL },
 	{ "AuditSubject", T_BOOL, "no", OFF(audit_subject), 0, 0, NULL },
 	{ "AuditSyslog", T_BOOL, "no", OFF(audit_syslog), 0, 0, NULL },
+	{ "AuditSyslogCheckpoints", T_BOOL, "yes", OFF(audit_syslog_checkpoints), 0, 0, NULL },
+	{ "AuditKeyFingerprint", T_STR, "", OFF(audit_key_fingerprint), 0, 0, NULL },
+	{ "AuditHeadFile", T_PATH, "", OFF(audit_head_file), 0, 0, NULL },
 	{ "OnAuditError", T_ENUM, "tempfail", OFF(on_audit_error), 0, 0, on_audit_names },
 	/* Outbound encryption and certificate lookup (issue 3). */
 	{ "EncryptionCipher", T_ENUM, "auto", OFF(encryption_cipher), 0, 0, cipher_names },
@@ -717,12 +722,17 @@ conf_load_policy(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen
 /*
  * The durable spool's directory and the re-injection key (issue 6b): the
  * key is read, or made (32 random octets, 0600) when StateDirectory can
- * hold it; without one, mail is not split (reinject_keylen 0).
+ * hold it; without one, mail is not split (reinject_keylen 0).  It is
+ * read with util_secret_read(): a symbolic link, another owner, group or
+ * other access or a wrong size is refused with the path (issue 15).
  */
 static int
 conf_finish_queue(milt_conf_t *c, char *err, size_t errlen)
 {
-	int fd;
+	unsigned char *k = NULL;
+	size_t klen = 0;
+	char why[600];
+	int fd, e;
 
 	if (*c->queue_dir == '\0') {
 		free(c->queue_dir);
@@ -735,24 +745,34 @@ conf_finish_queue(milt_conf_t *c, char *err, size_t errlen)
 	if (c->queue_dir == NULL || c->reinject_key_file == NULL)
 		return snprintf(err, errlen, "out of memory"), -1;
 	(void)mkdir(c->state_dir, 0700);     /* the first start: the key goes there */
-	if ((fd = open(c->reinject_key_file, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT
-	    && (fd = open(c->reinject_key_file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
-		unsigned char k[sizeof(c->reinject_key)];
+	e = util_secret_read(c->reinject_key_file, sizeof(c->reinject_key), &k, &klen,
+	    why, sizeof(why)) == 0 ? 0 : errno;
+	if (e == ENOENT && (fd = open(c->reinject_key_file,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0) {
+		unsigned char nk[sizeof(c->reinject_key)];
+		int ok = RAND_bytes(nk, sizeof(nk)) == 1
+		    && util_write_all(fd, nk, sizeof(nk)) == 0 && fsync(fd) == 0;
 
-		if (RAND_bytes(k, sizeof(k)) != 1 || write(fd, k, sizeof(k)) != (ssize_t)sizeof(k)
-		    || fsync(fd) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
-			close(fd);
+		OPENSSL_cleanse(nk, sizeof(nk));
+		if (close(fd) != 0 || !ok)
 			unlink(c->reinject_key_file);
-			fd = -1;
-		}
-		OPENSSL_cleanse(k, sizeof(k));
+		else
+			e = util_secret_read(c->reinject_key_file, sizeof(c->reinject_key),
+			    &k, &klen, why, sizeof(why)) == 0 ? 0 : errno;
 	}
-	if (fd >= 0) {
-		ssize_t n = read(fd, c->reinject_key, sizeof(c->reinject_key));
-
-		c->reinject_keylen = n == (ssize_t)sizeof(c->reinject_key) ? (size_t)n : 0;
-		close(fd);
+	/* Absent and not creatable, or not ours to read: no splitting, as
+	 * before; anything unsafe about the file stops the load. */
+	if (e != 0 && e != ENOENT && e != EACCES)
+		return snprintf(err, errlen, "ReinjectKeyFile %s", why), -1;
+	if (k != NULL && klen != sizeof(c->reinject_key)) {
+		util_secret_free(k, klen);
+		return snprintf(err, errlen, "ReinjectKeyFile %s: %zu bytes, want %zu",
+		    c->reinject_key_file, klen, sizeof(c->reinject_key)), -1;
 	}
+	if (k != NULL)
+		memcpy(c->reinject_key, k, klen);
+	c->reinject_keylen = k != NULL ? klen : 0;
+	util_secret_free(k, klen);
 	return 0;
 }
 
@@ -830,6 +850,7 @@ static int
 conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 {
 	size_t idx = 0;
+	char fp[65];
 
 	if (conf_absolute_paths(c) != 0)
 		return snprintf(err, errlen, "cannot make paths absolute: %s",
@@ -851,7 +872,19 @@ conf_finish(milt_conf_t *c, const conf_src_t *src, char *err, size_t errlen)
 		free(c->audit_key_file);
 		c->audit_key_file = path_under(c->audit_dir, "audit.key");
 	}
-	if (!c->audit_dir || !c->audit_key_file)
+	if (*c->audit_key_fingerprint != '\0'
+	    && audit_fingerprint_parse(c->audit_key_fingerprint, fp) != 0) {
+		conf_key_find("AuditKeyFingerprint", &idx);
+		errf(err, errlen, src->set_at[idx], "AuditKeyFingerprint: \"%s\" is not "
+		    "a SHA-256 fingerprint (64 hex digits, colons allowed)",
+		    c->audit_key_fingerprint);
+		return -1;
+	}
+	if (*c->audit_head_file == '\0') {
+		free(c->audit_head_file);
+		c->audit_head_file = path_under(c->state_dir, "audit.head");
+	}
+	if (!c->audit_dir || !c->audit_key_file || !c->audit_head_file)
 		return snprintf(err, errlen, "out of memory"), -1;
 	if (c->keystore_dir && *c->master_key_file == '\0') {
 		free(c->master_key_file);

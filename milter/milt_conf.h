@@ -76,6 +76,9 @@ typedef struct milt_conf {
 	long long audit_rotate_size;   /* AuditRotateSize, 0 = never */
 	int audit_subject;             /* AuditSubject */
 	int audit_syslog;              /* AuditSyslog */
+	int audit_syslog_checkpoints;  /* AuditSyslogCheckpoints */
+	char *audit_key_fingerprint;   /* AuditKeyFingerprint: hex, "" = none */
+	char *audit_head_file;         /* AuditHeadFile */
 	int on_audit_error;            /* OnAuditError: MILT_ON_TEMPFAIL or _ACCEPT */
 
 	/* Outbound encryption and certificate lookup (issue 3). */

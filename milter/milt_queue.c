@@ -809,6 +809,19 @@ milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
 	return 0;
 }
 
+/* Issue 16: copies handed on in their own form, for the audit. */
+const milt_msg_t *
+milt_queue_copy(const milt_msg_t *m, size_t k)
+{
+	const struct milt_split *s = m->result.split;
+
+	for (size_t i = 0; s != NULL && i < s->nc; i++)
+		if (s->c[i].kind == COPY_SEND && s->c[i].written && s->c[i].sub != NULL
+		    && k-- == 0)
+			return s->c[i].sub;
+	return NULL;
+}
+
 void
 milt_queue_cancel(milt_msg_t *m)
 {
@@ -946,7 +959,8 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int kicked;
-} runner = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	int stopping;               /* milt_queue_stop(): the runner ends */
+} runner = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 
 void
 milt_queue_kick(void)
@@ -958,18 +972,42 @@ milt_queue_kick(void)
 }
 
 void
+milt_queue_stop(void)
+{
+	pthread_mutex_lock(&runner.lock);
+	runner.stopping = 1;
+	pthread_cond_signal(&runner.cond);
+	pthread_mutex_unlock(&runner.lock);
+}
+
+/* 1 once milt_queue_stop() was called. */
+static int
+runner_stopping(void)
+{
+	int stop;
+
+	pthread_mutex_lock(&runner.lock);
+	stop = runner.stopping;
+	pthread_mutex_unlock(&runner.lock);
+	return stop;
+}
+
+int
 milt_queue_wait(long long secs)
 {
 	struct timespec ts;
+	int stop;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += (time_t)secs;
 	pthread_mutex_lock(&runner.lock);
-	while (!runner.kicked)
+	while (!runner.kicked && !runner.stopping)
 		if (pthread_cond_timedwait(&runner.cond, &runner.lock, &ts) != 0)
 			break;
 	runner.kicked = 0;
+	stop = runner.stopping;
 	pthread_mutex_unlock(&runner.lock);
+	return stop;
 }
 
 /* Runs ReinjectCommand for e, its standard input the entry's file from
@@ -1357,12 +1395,12 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 	if (nrec > 0)
 		milt_log(LOG_WARNING, NULL, "spool: %zu half-written copies removed", nrec);
 	if (queue_list(q, QUEUE_HOLD, &ids, &n, err, sizeof(err)) == QUEUE_OK)
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !runner_stopping(); i++)
 			redecide(conf, ks, q, ids[i], time(NULL));
 	queue_ids_free(ids, n);
 	if (queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)) != QUEUE_OK)
 		milt_log(LOG_ERR, NULL, "spool: %s", err), n = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !runner_stopping(); i++)
 		sent += hand_on(conf, q, ids[i], recover) == 1;
 	queue_ids_free(ids, n);
 	(void)queue_prune_sent(q, conf->queue_dedup_time, PRUNE_MAX);

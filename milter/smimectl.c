@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,7 +63,8 @@ static const char usage_text[] =
     "  ca init | ca issue [--profile sign|encrypt|external] ADDRESS\n"
     "  ca revoke SERIAL | ca list | ca crl [--out FILE]\n"
     "  config [-d]\n"
-    "  audit verify [--key FILE.pub] [FILE...]\n"
+    "  audit verify [--key FILE.pub] [--fingerprint HEX] [--head FILE] [FILE...]\n"
+    "  audit fingerprint [--key FILE.pub]\n"
     "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
     "               [--key FILE.pub] [FILE...]\n"
     "  lookup ADDRESS...\n"
@@ -135,6 +137,7 @@ ctl_make_state(const milt_conf_t *conf)
 {
 	const char *dirs[] = { conf->state_dir, conf->keystore_dir, conf->ca_dir };
 	struct passwd *pw = NULL;
+	char err[PATH_MAX + 100];
 
 	if (geteuid() == 0 && *conf->user != '\0' && (pw = getpwnam(conf->user)) == NULL)
 		return fail("UserID %s: no such user", conf->user);
@@ -144,8 +147,11 @@ ctl_make_state(const milt_conf_t *conf)
 				continue;
 			return fail("cannot create %s: %s", dirs[i], strerror(errno));
 		}
-		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
-			return fail("cannot chown %s: %s", dirs[i], strerror(errno));
+		/* Made just now inside a directory the service user may own:
+		 * never follow what it may have put there since (issue 15). */
+		if (pw != NULL && util_chown_nofollow(dirs[i], pw->pw_uid, pw->pw_gid,
+		    err, sizeof(err)) != 0)
+			return fail("%s", err);
 	}
 	return 0;
 }
@@ -549,10 +555,11 @@ cmd_audit(const ctl_t *c, int argc, char **argv)
 	int rc;
 
 	if (argc < 2)
-		return usage_error("audit: want verify or report");
+		return usage_error("audit: want verify, report or fingerprint");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
-	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir);
+	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir,
+	    conf->audit_key_fingerprint, conf->audit_head_file);
 	milt_conf_unref(conf);
 	return rc;
 }

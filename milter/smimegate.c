@@ -7,6 +7,7 @@
 #include "milter/milt_ca.h"
 #include "milter/milt_enroll.h"
 #include "milter/milt_audit.h"
+#include "audit/audit.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_log.h"
 #include "milter/milt_http.h"
@@ -16,10 +17,13 @@
 #include "keystore/keystore.h"
 #include "milter/milt_keystore.h"
 #include "smime/smime.h"
+#include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -123,22 +127,33 @@ make_dir(const char *path)
 		die("cannot create %s: %s", path, strerror(errno));
 }
 
-/* The state directories, owned by the service user when we run as root. */
+/*
+ * The state directories, owned by the service user when we run as root.
+ * Everything inside StateDirectory is that user's to change, so nothing
+ * there is followed if it is a symbolic link (util_chown_nofollow, issue
+ * 15); StateDirectory itself is the administrator's path, resolved first.
+ */
 static void
 prepare_state(const milt_conf_t *conf, const struct passwd *pw)
 {
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
+	char err[PATH_MAX + 100], *real;
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		make_dir(dirs[i]);
-		if (pw != NULL && chown(dirs[i], pw->pw_uid, pw->pw_gid) != 0)
-			die("cannot chown %s: %s", dirs[i], strerror(errno));
+		if (pw == NULL)
+			continue;
+		real = i == 0 ? realpath(dirs[i], NULL) : NULL;
+		if (util_chown_nofollow(real != NULL ? real : dirs[i], pw->pw_uid,
+		    pw->pw_gid, err, sizeof(err)) != 0)
+			die("%s", err);
+		free(real);
 	}
 	/* The re-injection key (issue 6b), made as root at load: a reload as
 	 * the service user must read it too. */
-	if (pw != NULL && chown(conf->reinject_key_file, pw->pw_uid, pw->pw_gid) != 0
-	    && errno != ENOENT)
-		die("cannot chown %s: %s", conf->reinject_key_file, strerror(errno));
+	if (pw != NULL && util_chown_nofollow(conf->reinject_key_file, pw->pw_uid,
+	    pw->pw_gid, err, sizeof(err)) != 0 && errno != ENOENT)
+		die("%s", err);
 }
 
 static struct passwd *
@@ -198,7 +213,9 @@ socket_owner(const char *path, const struct passwd *pw, gid_t gid, mode_t mode)
 {
 	uid_t uid = pw != NULL && geteuid() == 0 ? pw->pw_uid : (uid_t)-1;
 
-	if (chown(path, uid, gid) != 0 || chmod(path, mode) != 0)
+	/* Never through a symbolic link put in its place (issue 15). */
+	if (lchown(path, uid, gid) != 0
+	    || fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) != 0)
 		die("%s: cannot give it to group %ld, mode %04o: %s", path, (long)gid,
 		    (unsigned)mode, strerror(errno));
 }
@@ -287,12 +304,33 @@ write_pid(const milt_conf_t *conf)
 	fclose(fp);
 }
 
+/*
+ * An audit key that root owns is read now, as root, so that the service
+ * user (who writes the log) cannot read it and re-sign a rewritten chain
+ * with it (issue 15); any other key is read by the audit log as that user.
+ */
+static EVP_PKEY *
+audit_key_as_root(const milt_conf_t *conf, int as_user)
+{
+	struct stat st;
+	audit_err_t aerr;
+	EVP_PKEY *k;
+
+	if (!as_user || !conf->audit || lstat(conf->audit_key_file, &st) != 0
+	    || st.st_uid != 0)
+		return NULL;
+	if ((k = audit_key_load(conf->audit_key_file, &aerr)) == NULL)
+		die("audit log: %s", aerr.msg);
+	return k;
+}
+
 /* The keystore and the audit log, opened as the service user who owns them. */
 static void
 open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
     milt_audit_t **audit)
 {
 	int as_user = pw != NULL && geteuid() == 0;
+	EVP_PKEY *akey = audit_key_as_root(conf, as_user);
 	char err[700];
 
 	if (as_user && (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0))
@@ -300,8 +338,9 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	*ks = open_keystore(conf, conf->create_master_key);
 	milt_keystore_report(*ks, NULL);
 	*audit = NULL;
-	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
+	if (conf->audit && (*audit = milt_audit_open(conf, akey, err, sizeof(err))) == NULL)
 		die("%s", err);
+	EVP_PKEY_free(akey);
 	/* The embedded CA (issue 5), made on first start, and trusted. */
 	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
 		die("%s", err);
@@ -315,7 +354,7 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
  * on every kick (a copy written) and every QueueRunInterval, each run with
  * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
  * rules, the directories), held by a reference for that run. */
-static struct { milt_conf_t *conf; keystore_t *ks; } runner;
+static struct { milt_conf_t *conf; keystore_t *ks; pthread_t thread; } runner;
 
 /* The configuration for the next run: the one in force, else the start's. */
 static milt_conf_t *
@@ -336,8 +375,7 @@ queue_runner(void *arg)
 	milt_conf_unref(c);
 	if (n > 0)
 		milt_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
-	for (;;) {
-		milt_queue_wait(wait);
+	while (milt_queue_wait(wait) == 0) {
 		c = runner_conf();
 		(void)milt_queue_run(c, runner.ks, 0);
 		wait = c->queue_run_interval;
@@ -349,13 +387,21 @@ queue_runner(void *arg)
 static void
 start_runner(milt_conf_t *conf, keystore_t *ks)
 {
-	pthread_t t;
-
 	runner.conf = milt_conf_ref(conf);
 	runner.ks = ks;
-	if (pthread_create(&t, NULL, queue_runner, NULL) != 0)
+	if (pthread_create(&runner.thread, NULL, queue_runner, NULL) != 0)
 		die("cannot start the spool runner: %s", strerror(errno));
-	pthread_detach(t);
+}
+
+/* Ends the runner (after the copy it is at) and joins it: what it uses,
+ * the keystore and the configuration, is freed after this. */
+static void
+stop_runner(void)
+{
+	milt_queue_stop();
+	pthread_join(runner.thread, NULL);
+	milt_conf_unref(runner.conf);
+	runner.conf = NULL;
 }
 
 /*
@@ -445,6 +491,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	reload_src.first = conf;
 	rc = milt_mfapi_main(reload_conf, NULL);
 	milt_log(LOG_INFO, NULL, "stopping");
+	stop_runner();
 	milt_ca_stop(ca_http);
 	keystore_ca_free(g_ca);
 	milt_http_close(http);

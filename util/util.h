@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * Writes all len bytes of buf to fd, retrying after EINTR and short writes.
@@ -77,5 +78,16 @@ int util_secret_read_line(const char *path, size_t max, char **line, char *err,
     size_t errlen);
 /* Cleanses len + 1 bytes (the data and its NUL) and frees; NULL is fine. */
 void util_secret_free(void *data, size_t len);
+
+/*
+ * Gives path to uid:gid without following a symbolic link: opened with
+ * O_NOFOLLOW, then fchown(2).  Refuses a symbolic link (ELOOP), anything
+ * but a directory or a regular file (EPERM) and a regular file with more
+ * than one hard link (EMLINK).  Returns 0, or -1 with errno set and err
+ * (may be NULL) saying "cannot chown PATH: why".  Use it for every chown
+ * of a path inside a directory another user may write.
+ */
+int util_chown_nofollow(const char *path, uid_t uid, gid_t gid, char *err,
+    size_t errlen);
 
 #endif

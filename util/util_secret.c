@@ -111,9 +111,9 @@ open_checked(const char *path, struct stat *st, char *err, size_t errlen)
 	}
 	if ((st->st_mode & 077) != 0) {
 		close(fd);
-		return fail(err, errlen, EPERM, "%s: mode 0%03o, want 0600 or 0400 "
-		    "(no access for group or others: chmod go= %s)", path,
-		    (unsigned)(st->st_mode & 07777), path);
+		return fail(err, errlen, EPERM, "%s: mode 0%03o, not private (want "
+		    "0600 or 0400, no access for group or others: chmod go= %s)",
+		    path, (unsigned)(st->st_mode & 07777), path);
 	}
 	return fd;
 }

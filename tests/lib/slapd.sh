@@ -48,6 +48,7 @@ slapd_start() {
 	mkdir -p "$SLAPD_DIR/db"
 	chmod 0700 "$SLAPD_DIR"
 	[ -s "$SLAPD_PWFILE" ] || openssl rand -hex 12 >"$SLAPD_PWFILE"
+	chmod 0600 "$SLAPD_PWFILE"      # a bind password file: 0600 or refused
 	{
 		echo "include /etc/ldap/schema/core.schema"
 		echo "include /etc/ldap/schema/cosine.schema"

@@ -31,6 +31,7 @@
 #include <libxml/xpath.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include "audit/audit.h"
 #include "milter/ctl_audit.h"
@@ -1033,13 +1034,18 @@ static const char *const G_DOMAINS[] = { "partner.example", "partner.example",
     "other.example", "third.example", "(none)" };
 static const char *const G_SENDER_KEYS[] = { "alice@example.com", "bob@example.com",
     "carol@example.com", "(empty)", "</td><script>x</script>@example.com" };
-static const char *const G_REASONS[] = { AUDIT_REASON_NO_CERT, "policy",
-    "directory unavailable", "<b>bold</b> & \"q\" </td>" };
+/* As the milter writes them (milter/milt_outbound.c, milt_inbound.c):
+ * the first names the record's recipient (made in gen_records()). */
+static const char *const G_REASONS[] = { "no certificate", "policy",
+    "directory unavailable", "<b>bold</b> & \"q\" </td>",
+    "pass (signer=<s@partner.example>)" };
+#define G_NREASONS 5
 
 typedef struct gen {
 	audit_record_t r;
-	int sender, rcpt;
+	int sender, rcpt, reason;
 	char qid[16];
+	char why[128];
 } gen_t;
 
 static gen_t GEN[NGEN];
@@ -1070,7 +1076,13 @@ gen_records(void)
 		g->r.rcpt = G_RCPTS[g->rcpt];
 		g->r.action = (audit_action_t)(1 + lcg(&seed) % (AUDIT_ACTION_COUNT - 1));
 		g->r.direction = (audit_direction_t)(lcg(&seed) % 4);
-		g->r.reason = G_REASONS[lcg(&seed) % 4];
+		g->reason = (int)(lcg(&seed) % G_NREASONS);
+		g->r.reason = G_REASONS[g->reason];
+		if (g->reason == 0) {
+			snprintf(g->why, sizeof(g->why), "signed; not encrypted: no "
+			    "certificate for recipient <other@x.example>, <%s>", g->r.rcpt);
+			g->r.reason = g->why;
+		}
 		g->r.certs = CERTS;
 		g->r.ncerts = lcg(&seed) % 2 ? 1 : 0;
 	}
@@ -1100,7 +1112,7 @@ count_one(expect_t *x, const gen_t *g, int *nocert_seen)
 
 	x->t.records++;
 	x->t.in_total += g->r.direction == AUDIT_INBOUND;
-	if (out && strcmp(g->r.reason, AUDIT_REASON_NO_CERT) == 0) {
+	if (out && g->reason == 0) {
 		x->t.no_cert++;
 		nocert_seen[d == 0 ? g->rcpt : d] = 1;
 	}
@@ -1118,6 +1130,8 @@ count_one(expect_t *x, const gen_t *g, int *nocert_seen)
 	x->t.decrypted += a == AUDIT_DECRYPTED || a == AUDIT_DECRYPTED_VERIFIED;
 	x->t.verified += a == AUDIT_VERIFIED || a == AUDIT_DECRYPTED_VERIFIED;
 	x->t.enrolled += a == AUDIT_ENROLLED;
+	x->t.enrolled += (a == AUDIT_VERIFIED || a == AUDIT_DECRYPTED_VERIFIED) &&
+	    g->reason == 4;
 	x->t.held += a == AUDIT_HELD;
 	x->t.rejected += a == AUDIT_REJECTED;
 	x->t.tempfailed += a == AUDIT_TEMPFAILED;
@@ -1652,7 +1666,7 @@ run_ctl(char **out, int argc, ...)
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	dup2(fd, 1);
 	dup2(fd, 2);
-	rc = ctl_audit(argc, argv, tmp);
+	rc = ctl_audit(argc, argv, tmp, NULL, NULL);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(saved1, 1);
@@ -1744,11 +1758,238 @@ test_ctl(void **state)
 	free(pub);
 }
 
+/* ---- the head file, gaps and fingerprints (issue 15) ---- */
+
+static void
+audit_sha256_hex_for_test(const char *line, char out[65])
+{
+	unsigned char md[32];
+
+	SHA256((const unsigned char *)line, strlen(line), md);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+count_cp(void *arg, uint64_t seq, const char *time, const char *hash)
+{
+	(*(int *)arg)++;
+	assert_int_equal(strlen(hash), 64);
+}
+
+static audit_t *
+open_with_head(const char *head, int *ncp)
+{
+	audit_options_t o = { NULL, head, count_cp, ncp, NULL };
+	audit_err_t err;
+	audit_t *a = audit_open_ex(tmp, &o, AUDIT_CREATE, &err);
+
+	if (a == NULL)
+		fail_msg("audit_open_ex: %s", err.msg);
+	audit_set_clock(a, fixed_clock, &fixed_now);
+	return a;
+}
+
+static audit_status_t
+verify_head(const char *head, audit_verify_result_t *res)
+{
+	EVP_PKEY *pub = pubkey();
+	audit_head_t h;
+	audit_err_t err;
+	audit_status_t st;
+	char **files;
+	size_t n;
+
+	assert_int_equal(audit_head_read(head, &h, &err), AUDIT_OK);
+	assert_int_equal(audit_files(tmp, &files, &n, &err), AUDIT_OK);
+	st = audit_verify_ex((const char *const *)files, n, pub, &h, res, &err);
+	if (st != AUDIT_OK && st != AUDIT_TAMPERED)
+		fail_msg("audit_verify_ex: %s", err.msg);
+	snprintf(file_copy, sizeof(file_copy), "%s", res->file ? res->file : "");
+	res->file = res->file ? file_copy : NULL;
+	audit_files_free(files, n);
+	EVP_PKEY_free(pub);
+	return st;
+}
+
+static void
+test_head_and_gap(void **state)
+{
+	char *head = path_of("state.head"), *log = path_of("audit.log");
+	audit_verify_result_t res;
+	audit_head_t h;
+	audit_err_t err;
+	lines_t l;
+	audit_t *a;
+	int ncp = 0;
+
+	assert_int_equal(audit_head_read(head, &h, &err), AUDIT_END);
+	a = open_with_head(head, &ncp);
+	assert_true(audit_key_created(a));
+	assert_int_equal(strlen(audit_key_fingerprint(a)), 64);
+	assert_null(audit_gap_note(a));
+	append_n(a, 0, 5);
+	assert_int_equal(audit_checkpoint(a, &err), AUDIT_OK);
+	assert_int_equal(audit_close(a, &err), AUDIT_OK);
+	assert_int_equal(ncp, 2);       /* the file's first, then the one asked */
+	/* The head is the last line: seq 7, its hash. */
+	assert_int_equal(audit_head_read(head, &h, &err), AUDIT_OK);
+	assert_int_equal(h.seq, 7);
+	l = lines_read(log);
+	{
+		char want[65];
+
+		audit_sha256_hex_for_test(l.v[l.n - 1], want);
+		assert_string_equal(h.hash, want);
+	}
+	lines_free(&l);
+	want_intact("with its head", verify_head(head, &res), &res);
+
+	/* A clean reopen: no gap, the key is not new. */
+	a = open_with_head(head, &ncp);
+	assert_false(audit_key_created(a));
+	assert_null(audit_gap_note(a));
+	assert_int_equal(audit_close(a, &err), AUDIT_OK);
+
+	/* Cut at a line boundary before the head's line. */
+	l = lines_read(log);
+	l.n = 3;
+	lines_write(log, &l);
+	l.n = 7;
+	lines_free(&l);
+	want_tampered("cut before the head", verify_head(head, &res), &res,
+	    "audit.log", 3, AUDIT_T_GAP);
+
+	/* Removed: a gap with no line to name, then a gap record at open. */
+	unlink(log);
+	assert_int_equal(verify_head(head, &res), AUDIT_TAMPERED);
+	assert_int_equal(res.what, AUDIT_T_GAP);
+	assert_null(res.file);
+	a = open_with_head(head, &ncp);
+	assert_non_null(audit_gap_note(a));
+	assert_non_null(strstr(audit_gap_note(a), "sealed seq 7"));
+	assert_int_equal(audit_close(a, &err), AUDIT_OK);
+	want_tampered("the gap record", verify_head(head, &res), &res,
+	    "audit.log", 2, AUDIT_T_GAP);
+	l = lines_read(log);
+	assert_int_equal(l.n, 3);       /* checkpoint, gap, checkpoint */
+	assert_non_null(strstr(l.v[1], "\"action\":\"gap\""));
+	lines_free(&l);
+	free(head);
+	free(log);
+}
+
+static void
+test_fingerprint_parse(void **state)
+{
+	static const char hex[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	static const struct { const char *in; int ok; } cases[] = {
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 1 },
+		{ "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF", 1 },
+		{ "SHA256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 1 },
+		{ "01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:"
+		  "01:23:45:67:89:ab:cd:ef", 1 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", 0 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", 0 },
+		{ "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0 },
+		{ "0::123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0 },
+		{ "", 0 },
+	};
+	char out[65];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = audit_fingerprint_parse(cases[i].in, out);
+
+		if ((rc == 0) != cases[i].ok)
+			fail_msg("\"%s\": got %d, want %s", cases[i].in, rc,
+			    cases[i].ok ? "0" : "-1");
+		if (rc == 0)
+			assert_string_equal(out, hex);
+	}
+}
+
+/* Issue 16: colleagues left out of "unencrypted", counted as internal;
+ * the trend per day, per week past AUDIT_TREND_DAYS; all formats carry
+ * them.  Records added straight to the report, as the reader gives them. */
+static void
+test_report_trend_unencrypted(void **state)
+{
+	static const struct {
+		int day;
+		const char *rcpt, *rule, *reason;
+		audit_action_t a;
+	} t[] = {
+		{ 0, "bob@example.com", "built-in: internal delivery: local sender and "
+		    "local recipient, never encrypted", NULL, AUDIT_SIGNED },
+		{ 0, "x@partner.test", NULL, "signed; not encrypted: no certificate for "
+		    "recipient <x@partner.test>", AUDIT_SIGNED },
+		{ 0, "y@partner.test", NULL, NULL, AUDIT_SIGNED_ENCRYPTED },
+		{ 1, "x@partner.test", NULL, NULL, AUDIT_SIGNED_ENCRYPTED },
+		{ 1, "z@else.test", NULL, NULL, AUDIT_CLEAR },
+		{ 70, "y@partner.test", NULL, NULL, AUDIT_SIGNED },
+	};
+	audit_report_t *rp;
+	audit_err_t err;
+	const audit_totals_t *tot;
+	char *txt, *csv, *json, *html;
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t n = pass == 0 ? 5 : 6;
+
+		rp = audit_report_new(0, 0, &err);
+		assert_non_null(rp);
+		for (size_t i = 0; i < n; i++) {
+			audit_entry_t e;
+
+			memset(&e, 0, sizeof(e));
+			e.rec.time = T0 + (time_t)t[i].day * 86400;
+			e.rec.direction = AUDIT_OUTBOUND;
+			e.rec.sender = "alice@example.com";
+			e.rec.rcpt = t[i].rcpt;
+			e.rec.rule = t[i].rule;
+			e.rec.reason = t[i].reason;
+			e.rec.action = t[i].a;
+			assert_int_equal(audit_report_add(rp, &e, &err), AUDIT_OK);
+		}
+		tot = audit_report_totals(rp);
+		assert_int_equal(tot->out_internal, 1);
+		assert_int_equal(tot->out_unenc, pass == 0 ? 2 : 3);
+		assert_int_equal(tot->no_cert, 1);
+		txt = report_text(rp, AUDIT_FMT_TEXT);
+		csv = report_text(rp, AUDIT_FMT_CSV);
+		json = report_text(rp, AUDIT_FMT_JSON);
+		html = report_text(rp, AUDIT_FMT_HTML);
+		if (pass == 0) {
+			assert_non_null(strstr(txt, "Outbound shares per day"));
+			assert_non_null(strstr(csv, "trend,\"2025-"));
+			assert_non_null(strstr(csv, "\"day\",3,1,3,1,33.3,100.0"));
+			assert_non_null(strstr(csv, "unencrypted,\"partner.test\",,1,1,3"));
+			assert_non_null(strstr(json, "\"unit\":\"day\""));
+			assert_null(strstr(csv, "unencrypted,\"example.com\""));  /* colleagues left out */
+			assert_non_null(strstr(html, "id=\"trend-chart\""));
+			assert_non_null(strstr(html, "id=\"unencrypted\""));
+		} else {
+			assert_non_null(strstr(txt, "Outbound shares per week"));
+			assert_non_null(strstr(json, "\"unit\":\"week\""));
+			assert_non_null(strstr(csv, "unencrypted,\"partner.test\",,2,1,4"));
+		}
+		free(txt);
+		free(csv);
+		free(json);
+		free(html);
+		audit_report_free(rp);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_intact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_head_and_gap, setup, teardown),
+		cmocka_unit_test(test_fingerprint_parse),
 		cmocka_unit_test_setup_teardown(test_empty_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_one_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_table, setup, teardown),
@@ -1760,6 +2001,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_totals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_html, setup, teardown),
+		cmocka_unit_test(test_report_trend_unencrypted),
 		cmocka_unit_test_setup_teardown(test_reader_strict, setup, teardown),
 		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test_setup_teardown(test_keys_and_lock, setup, teardown),
