@@ -327,6 +327,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	milt_audit_t *audit;
 	milt_ca_http_t *ca_http = NULL;
 	milt_http_t *http = NULL;
+	milt_httplimit_conf_t lim;
 	char err[512];
 	keystore_t *ks;
 	int rc;
@@ -335,8 +336,9 @@ serve(milt_conf_t *conf, const opts_t *o)
 	open_state(conf, pw, &ks, &audit);
 	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
 		die("%s", err);
+	milt_httplimit_from_conf(conf, 1024, &lim);
 	if (*conf->http_listen != '\0' &&
-	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, ks, audit != NULL,
+	    (http = milt_http_open(conf->http_listen, &lim, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)
 		die("%s", err);
 	drop_privileges(pw);
