@@ -25,7 +25,9 @@ char *fuzz_file(const char *name, const void *data, size_t len);
 char *fuzz_strndup(const void *data, size_t len);
 
 /* The test signer made once: a P-256 key, its certificate for
- * alice@example.com and the CA that issued it. */
+ * alice@example.com and the CA that issued it.  The keys are derived from
+ * fixed labels and the serial numbers fixed, so that inputs encrypted to
+ * alice at one run decrypt at every other (no key is committed). */
 void fuzz_signer(EVP_PKEY **key, X509 **cert, X509 **ca, EVP_PKEY **ca_key);
 
 /* A copy of x issued by fuzz_signer()'s CA (its issuer name set, signed
