@@ -4,11 +4,17 @@
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/unit/unit_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -166,4 +172,120 @@ fuzz_split_next(fuzz_split_t *s, size_t left)
 			return 0;
 		return 1 + s->state % (left < 4096 ? left : 4096);
 	}
+}
+
+/* ---- the responder ---- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	unsigned char *answer, got[1 << 20];
+	size_t answer_len, got_len;
+	unsigned long done;
+	int lfd;
+} rsp = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, { 0 }, 0, 0, 0, -1 };
+
+/* One connection: the answer, then what the client sends. */
+static void
+responder_serve(int fd)
+{
+	unsigned char *copy, buf[65536];
+	size_t len, off = 0, got = 0;
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	pthread_mutex_lock(&rsp.lock);
+	len = rsp.answer_len;
+	copy = malloc(len ? len : 1);
+	if (copy != NULL && len)
+		memcpy(copy, rsp.answer, len);
+	pthread_mutex_unlock(&rsp.lock);
+	while (copy != NULL && off < len
+	    && (n = send(fd, copy + off, len - off, MSG_NOSIGNAL)) > 0)
+		off += (size_t)n;
+	free(copy);
+	shutdown(fd, SHUT_WR);
+	while (poll(&p, 1, 2000) == 1 && (n = read(fd, buf, sizeof(buf))) > 0) {
+		pthread_mutex_lock(&rsp.lock);
+		if (got + (size_t)n <= sizeof(rsp.got))
+			memcpy(rsp.got + got, buf, (size_t)n), got += (size_t)n;
+		pthread_mutex_unlock(&rsp.lock);
+	}
+	close(fd);
+	pthread_mutex_lock(&rsp.lock);
+	rsp.got_len = got;
+	rsp.done++;
+	pthread_cond_broadcast(&rsp.done_cv);
+	pthread_mutex_unlock(&rsp.lock);
+}
+
+static void *
+responder_run(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(rsp.lfd, NULL, NULL);
+
+		if (fd >= 0)
+			responder_serve(fd);
+		else if (errno != EINTR && errno != ECONNABORTED)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+int
+fuzz_responder_start(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	pthread_t t;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((rsp.lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0
+	    || bind(rsp.lfd, (struct sockaddr *)&a, sizeof(a)) != 0
+	    || listen(rsp.lfd, 16) != 0
+	    || getsockname(rsp.lfd, (struct sockaddr *)&a, &len) != 0
+	    || pthread_create(&t, NULL, responder_run, NULL) != 0)
+		abort();
+	pthread_detach(t);
+	return ntohs(a.sin_port);
+}
+
+void
+fuzz_responder_set(const void *data, size_t len)
+{
+	unsigned char *copy = malloc(len ? len : 1);
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&rsp.lock);
+	free(rsp.answer);
+	rsp.answer = copy;
+	rsp.answer_len = len;
+	pthread_mutex_unlock(&rsp.lock);
+}
+
+int
+fuzz_responder_wait(unsigned long n)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&rsp.lock);
+	while (rsp.done < n && rc == 0)
+		rc = pthread_cond_timedwait(&rsp.done_cv, &rsp.lock, &until);
+	rc = rsp.done >= n ? 0 : -1;
+	pthread_mutex_unlock(&rsp.lock);
+	return rc;
+}
+
+const unsigned char *
+fuzz_responder_got(size_t *len)
+{
+	*len = rsp.got_len;
+	return rsp.got;
 }
