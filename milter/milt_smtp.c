@@ -139,8 +139,8 @@ smtp_reply(FILE *fp, char *line, size_t size)
 	return atoi(line);
 }
 
-/* Sends a command on out (NULL: none, just read) and wants a reply of
- * class want on in.  Two streams on the socket: one read-write stream
+/* Sends a command on out (NULL: none; what out holds is sent all the
+ * same) and wants a reply of class want on in.  Two streams on the socket: one read-write stream
  * would need a seek between reading and writing, which a socket refuses
  * when the server sent ahead (replies pipelined, an early banner). */
 static int
@@ -149,7 +149,7 @@ smtp_step(FILE *in, FILE *out, const char *cmd, int want, char *why, size_t size
 	char line[1024];
 	int code;
 
-	if (cmd != NULL && (fputs(cmd, out) == EOF || fflush(out) == EOF)) {
+	if ((cmd != NULL && fputs(cmd, out) == EOF) || fflush(out) == EOF) {
 		snprintf(why, size, "SMTP: cannot send: %s", strerror(errno));
 		return -1;
 	}

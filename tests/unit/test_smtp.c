@@ -86,8 +86,35 @@ test_no_secret(void **state)
  * the client closes. */
 struct script {
 	int lfd;
-	const char *text;
+	const char *text;           /* NULL: a server in lockstep */
 };
+
+/* A server that answers each command (and the message after its final
+ * dot) only once it has read it. */
+static void
+lockstep(int fd)
+{
+	FILE *in = fdopen(dup(fd), "r");
+	char line[2048];
+	int data = 0;
+
+	if (in == NULL || write(fd, "220 ok\r\n", 8) != 8) {
+		if (in != NULL)
+			fclose(in);
+		return;
+	}
+	while (fgets(line, sizeof(line), in) != NULL) {
+		const char *r = data ? (strcmp(line, ".\r\n") == 0 ? "250 queued\r\n" : NULL)
+		    : strncmp(line, "DATA", 4) == 0 ? "354 go\r\n" : "250 ok\r\n";
+
+		if (data && r == NULL)
+			continue;
+		data = !data && strncmp(line, "DATA", 4) == 0;
+		if (write(fd, r, strlen(r)) != (ssize_t)strlen(r))
+			break;
+	}
+	fclose(in);
+}
 
 static void *
 serve(void *arg)
@@ -95,9 +122,11 @@ serve(void *arg)
 	struct script *s = arg;
 	int fd = accept(s->lfd, NULL, NULL);
 	char buf[4096];
-	size_t off = 0, len = strlen(s->text);
+	size_t off = 0, len = s->text != NULL ? strlen(s->text) : 0;
 	ssize_t n;
 
+	if (fd >= 0 && s->text == NULL)
+		lockstep(fd);
 	while (fd >= 0 && off < len && (n = send(fd, s->text + off, len - off, MSG_NOSIGNAL)) > 0)
 		off += (size_t)n;
 	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
@@ -135,6 +164,17 @@ send_to(const char *script, char *why, size_t size)
 static const char dialogue[] = "220 ok\r\n250 hi\r\n250 ok\r\n250 ok\r\n354 go\r\n"
     "250 queued\r\n";
 
+/* A server that waits for each command, and for the whole message. */
+static void
+test_server_lockstep(void **state)
+{
+	char why[512] = "";
+
+	(void)state;
+	if (send_to(NULL, why, sizeof(why)) != 0)
+		fail_msg("one reply at a time: %s", why);
+}
+
 /* A server that sends its replies ahead (pipelining, an early banner):
  * read-ahead on the socket must not break the next write (one "r+"
  * stream did: "cannot send: Illegal seek"). */
@@ -171,6 +211,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_secret_in_place),
 		cmocka_unit_test(test_no_secret),
+		cmocka_unit_test(test_server_lockstep),
 		cmocka_unit_test(test_server_ahead),
 		cmocka_unit_test(test_reply_lines_bounded),
 	};
