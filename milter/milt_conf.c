@@ -56,6 +56,9 @@ static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256",
 /* Where the keystore's entries live (issue 10). */
 static const char *const ks_backend_names[] = { "file", "ldap", NULL };
 static const char *const harvest_store_names[] = { "file", "redis", NULL };
+/* Content without integrity protection (issue 14); the order is
+ * enum milt_unprotected's. */
+static const char *const unprotected_names[] = { "signed", "decrypt", "keep", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -71,14 +74,16 @@ static const int facility_values[] = {
 #define GB (1024LL * 1024 * 1024)
 
 static const conf_key_t conf_keys[] = {
-	{ "Socket", T_SOCKET, "inet:8895@127.0.0.1", OFF(socket), 0, 0, NULL },
+	{ "Socket", T_SOCKET, "unix:/run/smimegate/smimegate.sock", OFF(socket), 0, 0, NULL },
+	{ "SocketGroup", T_STR, "", OFF(socket_group), 0, 0, NULL },
 	{ "StateDirectory", T_PATH, "/var/lib/smimegate", OFF(state_dir), 0, 0, NULL },
 	{ "KeystoreDirectory", T_PATH, "", OFF(keystore_dir), 0, 0, NULL },
 	{ "MasterKeyFile", T_PATH, "", OFF(master_key_file), 0, 0, NULL },
 	{ "CreateMasterKey", T_BOOL, "yes", OFF(create_master_key), 0, 0, NULL },
 	{ "SpoolDirectory", T_PATH, "", OFF(spool_dir), 0, 0, NULL },
 	{ "LocalDomains", T_DOMAINS, "", OFF(local_domains), 0, 0, NULL },
-	{ "InternalHosts", T_NETS, "127.0.0.0/8, ::1/128", OFF(internal_hosts), 0, 0, NULL },
+	{ "InternalHosts", T_NETS, "", OFF(internal_hosts), 0, 0, NULL },
+	{ "LocalSubmissionInternal", T_BOOL, "no", OFF(local_submission_internal), 0, 0, NULL },
 	{ "UserID", T_STR, "", OFF(user), 0, 0, NULL },
 	{ "PidFile", T_PATH, "", OFF(pid_file), 0, 0, NULL },
 	{ "Background", T_BOOL, "yes", OFF(background), 0, 0, NULL },
@@ -122,6 +127,7 @@ static const conf_key_t conf_keys[] = {
 	/* Inbound: decryption, verification, harvesting (issue 4). */
 	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL },
 	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL },
+	{ "UnprotectedContent", T_ENUM, "signed", OFF(unprotected_content), 0, 0, unprotected_names },
 	{ "Verify", T_BOOL, "yes", OFF(verify_inbound), 0, 0, NULL },
 	{ "ConvertOpaqueSigned", T_BOOL, "yes", OFF(convert_opaque), 0, 0, NULL },
 	{ "HarvestCertificates", T_BOOL, "yes", OFF(harvest), 0, 0, NULL },

@@ -49,6 +49,7 @@ typedef struct milt_conf {
 	char *file;                    /* where it was read from, or NULL */
 
 	char *socket;                  /* Socket */
+	char *socket_group;            /* SocketGroup ("" = UserID's group) */
 	char *state_dir;               /* StateDirectory */
 	char *keystore_dir;            /* KeystoreDirectory */
 	char *master_key_file;         /* MasterKeyFile */
@@ -56,6 +57,7 @@ typedef struct milt_conf {
 	char *spool_dir;               /* SpoolDirectory */
 	char **local_domains;          /* LocalDomains, lower case, NULL-terminated */
 	milt_netlist_t internal_hosts; /* InternalHosts */
+	int local_submission_internal; /* LocalSubmissionInternal */
 	char *user;                    /* UserID ("" = keep the user we run as) */
 	char *pid_file;                /* PidFile ("" = none) */
 	int background;                /* Background */
@@ -104,6 +106,7 @@ typedef struct milt_conf {
 	/* Inbound (issue 4): decryption, verification, harvesting. */
 	char *result_header;           /* ResultHeader */
 	int decrypt_inbound;           /* Decrypt */
+	int unprotected_content;       /* UnprotectedContent: enum milt_unprotected */
 	int verify_inbound;            /* Verify */
 	int convert_opaque;            /* ConvertOpaqueSigned */
 	int harvest;                   /* HarvestCertificates */
@@ -179,6 +182,9 @@ typedef struct milt_conf {
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
+/* UnprotectedContent (issue 14): enveloped-data (CBC) is decrypted only
+ * when the plaintext is signed by the From address, always, or never. */
+enum milt_unprotected { MILT_UNPROT_SIGNED = 0, MILT_UNPROT_DECRYPT, MILT_UNPROT_KEEP };
 
 /* The built-in defaults, and where the stock file lives. */
 #define MILT_CONF_DEFAULT_FILE "/etc/smimegate/smimegate.conf"
