@@ -8,14 +8,19 @@
  * after the server closed).
  *
  * Input: byte 0 bit 0 set: the rest is the whole reply (RESP); clear: the
- * rest is one value, sent as the reply [field, value].
+ * rest is one record, sealed with the store's value key (dir_redis_seal(),
+ * RedisKeyFile: a fixed fuzz key) and sent as the reply [field, value],
+ * so that the record parser behind the seal is fuzzed too.
  *
  * FUZZ_REDISHARVEST_SEEDS=DIR writes seeds to DIR (a record of the fuzz
  * certificate, with capabilities and a signing time, as dir_harvest_put()
  * writes it) and exits.
  */
 #include "directory/dir_harvest.h"
+#include "directory/dir_int.h"
+#include "directory/dir_lookup.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "util/util.h"
 #include "tests/unit/unit_util.h"
 
 #include <dirent.h>
@@ -29,6 +34,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static dir_harvest_t *store;
+static dir_redis_t *redis;
+static char hkey[80];           /* the hash of alice@example.com's records */
 
 /* The one file under dir (two levels at most) into *data. */
 static int
@@ -89,12 +96,27 @@ seeds_write(const char *out)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char server[64], err[256];
+	static const char key[] = "fuzz value key: fuzzing only, it protects nothing at all\n";
+	char server[64], err[256], *keyfile;
+	dir_settings_t s;
+	unsigned char md[32];
+	char hex[65];
 
 	(void)argc;
 	(void)argv;
+	memset(&s, 0, sizeof(s));
 	snprintf(server, sizeof(server), "127.0.0.1:%d", fuzz_responder_start());
-	if ((store = dir_harvest_open_redis(server, "fuzz:", 2000, err, sizeof(err))) == NULL) {
+	keyfile = fuzz_file("redis.key", key, sizeof(key) - 1);
+	s.redis = server;
+	s.redis_timeout_ms = 2000;
+	s.redis_password_file = "";
+	s.redis_user = "";
+	s.redis_key_file = keyfile;
+	EVP_Digest("alice@example.com", 17, md, NULL, EVP_sha256(), NULL);
+	util_hex(hex, md, sizeof(md));
+	snprintf(hkey, sizeof(hkey), "fuzz:%s", hex);
+	if ((redis = dir_redis_new(&s, err, sizeof(err))) == NULL
+	    || (store = dir_harvest_open_redis(redis, "fuzz:", err, sizeof(err))) == NULL) {
 		fprintf(stderr, "fuzz_redisharvest: %s\n", err);
 		abort();
 	}
@@ -109,7 +131,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char field[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	dir_harvest_entry_t *v = NULL;
 	char err[256], *reply;
-	size_t n = 0;
+	unsigned char *sealed;
+	size_t n = 0, slen;
 	int len;
 
 	if (size < 1)
@@ -117,14 +140,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 1) {
 		fuzz_responder_set(data + 1, size - 1);
 	} else {
-		len = asprintf(&reply, "*2\r\n$%zu\r\n%s\r\n$%zu\r\n", sizeof(field) - 1, field,
-		    size - 1);
-		if (len < 0 || (reply = realloc(reply, (size_t)len + size + 1)) == NULL)
+		if ((sealed = dir_redis_seal(redis, hkey, field, 0, data + 1, size - 1, &slen))
+		    == NULL)
 			abort();
-		memcpy(reply + len, data + 1, size - 1);
-		memcpy(reply + len + size - 1, "\r\n", 2);
-		fuzz_responder_set(reply, (size_t)len + size + 1);
+		len = asprintf(&reply, "*2\r\n$%zu\r\n%s\r\n$%zu\r\n", sizeof(field) - 1, field,
+		    slen);
+		if (len < 0 || (reply = realloc(reply, (size_t)len + slen + 2)) == NULL)
+			abort();
+		memcpy(reply + len, sealed, slen);
+		memcpy(reply + len + slen, "\r\n", 2);
+		fuzz_responder_set(reply, (size_t)len + slen + 2);
 		free(reply);
+		free(sealed);
 	}
 	if (dir_harvest_get(store, "alice@example.com", &v, &n, err, sizeof(err)) == 0)
 		dir_harvest_list_free(v, n);
