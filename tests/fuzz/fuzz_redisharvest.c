@@ -115,7 +115,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	EVP_Digest("alice@example.com", 17, md, NULL, EVP_sha256(), NULL);
 	util_hex(hex, md, sizeof(md));
 	snprintf(hkey, sizeof(hkey), "fuzz:%s", hex);
-	if ((redis = dir_redis_new(&s, err, sizeof(err))) == NULL
+	redis = dir_redis_new(&s, err, sizeof(err));
+	free(keyfile);             /* read by dir_redis_new() */
+	if (redis == NULL
 	    || (store = dir_harvest_open_redis(redis, "fuzz:", err, sizeof(err))) == NULL) {
 		fprintf(stderr, "fuzz_redisharvest: %s\n", err);
 		abort();
