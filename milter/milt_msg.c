@@ -212,6 +212,25 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 }
 
 char *
+milt_msg_content_headers(const milt_msg_t *m)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < m->nhdrs; i++)
+		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
+			len += strlen(m->hdrs[i].name) + strlen(m->hdrs[i].value) + 3;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < m->nhdrs; i++)
+		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
+			off += (size_t)sprintf(s + off, "%s: %s\n", m->hdrs[i].name,
+			    m->hdrs[i].value);
+	s[off] = '\0';
+	return s;
+}
+
+char *
 milt_msg_from_address(const milt_msg_t *m)
 {
 	const char *value = milt_msg_header(m, "From");
@@ -281,6 +300,8 @@ is_outbound(const milt_msg_t *m)
 {
 	const milt_conf_t *c = m->conf;
 
+	if (m->from_spool)
+		return 1;               /* held as outbound mail */
 	if (m->auth == NULL && !m->client_internal)
 		return 0;
 	if (m->sender != NULL && m->sender[0] != '\0')
@@ -454,7 +475,10 @@ milt_msg_process(milt_msg_t *m)
 	else if (milt_queue_mark(m))
 		;                       /* issue 6b: our own copy, re-injected */
 	else if (strcmp(r->direction, "outbound") == 0) {
-		if (milt_queue_split(m) == 0) {
+		/* Who may sign is known before any hold, split or spool
+		 * decision, so that no copy is made for a refused submitter
+		 * and each copy is decided for the submitter it came with. */
+		if (milt_outbound_signer(m) == 0 && milt_queue_split(m) == 0) {
 			milt_outbound_process(m);
 			milt_queue_respool(m);  /* issue 6b: held in our spool */
 		}

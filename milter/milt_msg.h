@@ -80,6 +80,9 @@ typedef struct milt_result {
 	struct milt_policy_res *policy;
 	/* Split (issue 6b): recipients handed to copies (milt_queue.h). */
 	struct milt_split *split;
+	/* The spool copy this message is, its mark honoured and claimed
+	 * (milt_queue_mark()); "" when none.  A tempfail gives it back. */
+	char marked[48];
 } milt_result_t;
 
 typedef struct milt_msg {
@@ -110,6 +113,11 @@ typedef struct milt_msg {
 	int released;               /* an operator released it (smimectl spool
 	                               release): action=hold rules are met, the
 	                               encryption rules still apply */
+	int from_spool;             /* a held copy read back from the spool: outbound
+	                               (it was held as such), its submitter (auth,
+	                               client_internal) as its entry records */
+	int sign_denied;            /* the submitter may not sign as From (the
+	                               signer check, made before any hold or split) */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */
@@ -174,6 +182,9 @@ int milt_msg_is_content_header(const char *name);
 
 /* The value of the first header field called name, or NULL. */
 const char *milt_msg_header(const milt_msg_t *m, const char *name);
+/* The Content-* header fields (not MIME-Version) as "Name: value\n" lines,
+ * malloc'ed; NULL when out of memory. */
+char *milt_msg_content_headers(const milt_msg_t *m);
 
 /* The one mailbox of the From header (a list of one mailbox, not a
  * group), malloc'ed, or NULL. */

@@ -38,24 +38,40 @@ signer_authorized(const milt_msg_t *m, const char *addr)
 	return keystore_addr_equal(m->auth, addr);
 }
 
-/* Joins the Content-* headers (not MIME-Version) as "Name: value\n" lines. */
-static char *
-content_headers(const milt_msg_t *m)
+/* Why the check refused: the login, or the client without one. */
+static void
+unauthorized_why(const milt_msg_t *m, const char *addr, char *why, size_t len)
 {
-	size_t len = 1, off = 0;
-	char *s;
+	if (m->auth != NULL)
+		snprintf(why, len, "login %s may not sign as <%s>", m->auth, addr);
+	else
+		snprintf(why, len, "a client without a login, not in InternalHosts, "
+		    "may not sign as <%s>", addr);
+}
 
-	for (size_t i = 0; i < m->nhdrs; i++)
-		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
-			len += strlen(m->hdrs[i].name) + strlen(m->hdrs[i].value) + 3;
-	if ((s = malloc(len)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < m->nhdrs; i++)
-		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
-			off += (size_t)sprintf(s + off, "%s: %s\n", m->hdrs[i].name,
-			    m->hdrs[i].value);
-	s[off] = '\0';
-	return s;
+int
+milt_outbound_signer(milt_msg_t *m)
+{
+	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
+	char *addr, why[512];
+	int rc = 0;
+
+	m->sign_denied = 0;
+	if (!m->conf->sign_outbound || m->sender == NULL || m->sender[0] == '\0'
+	    || kind == SMIME_KIND_SIGNED || milt_outbound_encrypted(m) == 1
+	    || (addr = milt_msg_from_address(m)) == NULL)
+		return 0;
+	if (milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))
+	    && !signer_authorized(m, addr)) {
+		m->sign_denied = 1;
+		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT) {
+			unauthorized_why(m, addr, why, sizeof(why));
+			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
+			rc = 1;
+		}
+	}
+	free(addr);
+	return rc;
 }
 
 static int
@@ -103,7 +119,7 @@ sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 {
 	milt_result_t *r = &m->result;
 	smime_sign_t *s = smime_sign_new();
-	char *chdrs = content_headers(m);
+	char *chdrs = milt_msg_content_headers(m);
 	smime_body_t body = { NULL, 0, -1 };
 	smime_status_t st;
 
@@ -171,9 +187,9 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {
 		milt_msg_pass(m, "unsigned", "From <%s> is not in LocalDomains", addr);
-	} else if (!signer_authorized(m, addr)) {
+	} else if (m->sign_denied || !signer_authorized(m, addr)) {
 		char why[512];
-		snprintf(why, sizeof(why), "login %s may not sign as <%s>", m->auth, addr);
+		unauthorized_why(m, addr, why, sizeof(why));
 		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT)
 			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
 		else
@@ -369,7 +385,7 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	int signed_now = r->what == MILT_DO_REPLACE;
 	smime_encrypt_t *e = smime_encrypt_new();
 	X509 *own = sender_cert(m, signer);
-	char *hdrs = signed_now ? result_content_headers(r) : content_headers(m);
+	char *hdrs = signed_now ? result_content_headers(r) : milt_msg_content_headers(m);
 	milt_spool_t *in = signed_now ? r->new_body : m->body;
 	milt_spool_t *out = milt_spool_new(m->conf->spool_dir,
 	    (size_t)m->conf->spool_memory, LLONG_MAX);
@@ -377,8 +393,10 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	int gcm = m->conf->encryption_cipher == MILT_CIPHER_GCM ||
 	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
 	smime_status_t st = SMIME_ERR_NOMEM;
-	char why[600];
+	char why[600], prior[300];
 
+	/* Why it was not signed stays in the reason (the log, the audit). */
+	snprintf(prior, sizeof(prior), "%.*s", (int)sizeof(prior) - 1, signed_now ? "" : r->reason);
 	if (e != NULL && hdrs != NULL && out != NULL) {
 		for (int i = 0; i < sk_X509_num(p->certs); i++)
 			smime_encrypt_add_recipient(e, sk_X509_value(p->certs, i));
@@ -408,8 +426,9 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 			snprintf(r->enc_alg, sizeof(r->enc_alg), "%s",
 			    gcm ? "aes-256-gcm" : "aes-256-cbc");
 			r->enc_ncerts = smime_encrypt_nrecipients(e);
-			snprintf(why, sizeof(why), "%s to %zu certificates%s", r->enc_alg,
-			    r->enc_ncerts, own ? " (the sender's included)" : "");
+			snprintf(why, sizeof(why), "%s%s%s to %zu certificates%s", prior,
+			    prior[0] ? "; " : "", r->enc_alg, r->enc_ncerts,
+			    own ? " (the sender's included)" : "");
 			snprintf(r->reason, sizeof(r->reason), "%.500s", why);
 		}
 	}
@@ -431,7 +450,7 @@ milt_outbound_encrypted(milt_msg_t *m)
 		m->enc_checked = 2;
 		return 0;
 	}
-	if ((chdrs = content_headers(m)) == NULL)
+	if ((chdrs = milt_msg_content_headers(m)) == NULL)
 		return -1;
 	body.mem = milt_spool_mem(m->body, &body.len);
 	body.fd = milt_spool_fd(m->body);
