@@ -498,10 +498,10 @@ static int harvested;
 
 static int
 fake_put(dir_harvest_t *h, const char *address, X509 *cert, const unsigned char *caps,
-    size_t caps_len, time_t signing_time, char *err, size_t errlen)
+    size_t caps_len, time_t signing_time, int preferred, char *err, size_t errlen)
 {
 	(void)h; (void)cert; (void)caps; (void)caps_len; (void)signing_time; (void)err;
-	(void)errlen;
+	(void)errlen; (void)preferred;
 	assert_string_equal(address, "bob@example.com");
 	harvested++;
 	return 0;
