@@ -375,6 +375,20 @@ sender_cert(milt_msg_t *m, X509 *signer)
 	return NULL;
 }
 
+/* 1 when the sender's own certificate would put an ECDH RecipientInfo
+ * into a copy for RSA recipients only, which their clients (NSS) refuse
+ * whole (SplitKeyAgreement, issue 16). */
+static int
+own_breaks_copy(const milt_msg_t *m, const enc_plan_t *p, X509 *own)
+{
+	if (!m->conf->split_key_agreement || !milt_cert_key_agreement(own))
+		return 0;
+	for (int i = 0; i < sk_X509_num(p->certs); i++)
+		if (milt_cert_key_agreement(sk_X509_value(p->certs, i)))
+			return 0;
+	return sk_X509_num(p->certs) > 0;
+}
+
 /*
  * Encrypts what the result holds (the signed entity), or the message as
  * received (PASS), to every recipient and the sender.  Any failure is a
@@ -396,7 +410,13 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
 	smime_status_t st = SMIME_ERR_NOMEM;
 	char why[600];
+	int left_out = 0;
 
+	if (own != NULL && own_breaks_copy(m, p, own)) {
+		X509_free(own);
+		own = NULL;
+		left_out = 1;
+	}
 	if (e != NULL && hdrs != NULL && out != NULL) {
 		for (int i = 0; i < sk_X509_num(p->certs); i++)
 			smime_encrypt_add_recipient(e, sk_X509_value(p->certs, i));
@@ -427,7 +447,9 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 			    gcm ? "aes-256-gcm" : "aes-256-cbc");
 			r->enc_ncerts = smime_encrypt_nrecipients(e);
 			snprintf(why, sizeof(why), "%s to %zu certificates%s", r->enc_alg,
-			    r->enc_ncerts, own ? " (the sender's included)" : "");
+			    r->enc_ncerts, own ? " (the sender's included)" : left_out
+			    ? " (the sender's EC certificate left out: RSA recipients' "
+			    "clients refuse ECDH next to RSA, SplitKeyAgreement)" : "");
 			snprintf(r->reason, sizeof(r->reason), "%.500s", why);
 		}
 	}
