@@ -480,8 +480,13 @@ public class SmimeBc {
 			if (v != null)
 				out.setHeader(h, v);
 		}
+		ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+		out.writeTo(bytes);
+		byte[] b = bytes.toByteArray();
 		try (OutputStream o = new FileOutputStream(a[4])) {
-			out.writeTo(o);
+			o.write(b);
+			if (b.length == 0 || b[b.length - 1] != '\n')
+				o.write(new byte[] { '\r', '\n' });   /* SMTP needs a last line end */
 		}
 		return 0;
 	}
