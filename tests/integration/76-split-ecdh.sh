@@ -8,7 +8,9 @@
 # with key transport RecipientInfos only and NSS cmsutil decrypts it with
 # dave's key; erin's copy is made apart, re-injected through Postfix's
 # sendmail, and openssl and Bouncy Castle decrypt it with erin's key.
-# With SplitKeyAgreement no, one message goes to both.
+# carol, an employee with an EC key, writing to dave: her own (ECDH)
+# RecipientInfo is left out, so NSS reads dave's copy.  With
+# SplitKeyAgreement no, one message goes to both.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/dirpki.sh"
@@ -38,7 +40,7 @@ printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" 
 chmod 0755 "$T/reinject"
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLCheck=no -o QueueRunInterval=1 -o ReinjectCommand=$T/reinject"
-gate_import "$P" alice
+gate_import "$P" alice carol
 verifiers_setup "$P/ca.pem" || bail "verifiers set up"
 if bc_setup; then
 	ok "Bouncy Castle verifier compiled"
@@ -136,6 +138,31 @@ if delivered_to "<mix@example.com>" erin@example.net "$T/m/mix.erin"; then
 	check_signed "erin (inner)" "$T/m/mix.erin.plain" "$T/m/mix.eml" alice@example.com
 else
 	not_ok "erin's copy found"
+fi
+
+# ---- an employee with an EC key writes to an RSA recipient ----------------
+# carol's own RecipientInfo would be ECDH: left out of dave's copy.
+{
+	printf 'From: Carol <carol@example.com>\nTo: dave@example.net\nSubject: ecdh test carol\n'
+	printf 'Message-ID: <carol@example.com>\nMIME-Version: 1.0\n'
+	printf 'Content-Type: text/plain; charset=us-ascii\n\nFor dave: marker-carol.\n'
+} | make_message "$T/m/carol.eml"
+if send_mail "$T/m/carol.eml" carol@example.com dave@example.net && wait_delivered "$QID" &&
+    delivered_to "<carol@example.com>" dave@example.net "$T/m/carol.dave"; then
+	keep "$T/m/carol.dave"
+	check "carol (EC) to dave (RSA): the sender's EC certificate left out, logged" log_has \
+	    "$(gate_logline "$QID")" "action=signed+encrypted" "to 1 certificates" \
+	    "the sender's EC certificate left out"
+	der_of "$T/m/carol.dave" "$T/m/carol.dave.der"
+	if cmsutil -D -i "$T/m/carol.dave.der" -d "sql:$DNSS" -o "$T/m/carol.dave.nss" \
+	    >"$T/m/carol.dave.nss.log" 2>&1 && grep -q marker-carol "$T/m/carol.dave.nss"; then
+		ok "carol (EC) to dave (RSA): dave decrypts with NSS cmsutil"
+	else
+		not_ok "carol (EC) to dave (RSA): dave decrypts with NSS cmsutil"
+		diag_file "$T/m/carol.dave.nss.log" 5
+	fi
+else
+	not_ok "carol (EC) to dave (RSA): delivered ($SMTP_REPLY)"
 fi
 
 # ---- SplitKeyAgreement no: one message for both ----------------------------
