@@ -10,7 +10,8 @@
 # sendmail, and openssl and Bouncy Castle decrypt it with erin's key.
 # carol, an employee with an EC key, writing to dave: her own (ECDH)
 # RecipientInfo is left out, so NSS reads dave's copy.  With
-# SplitKeyAgreement no, one message goes to both.
+# SplitKeyAgreement no, one message goes to both.  AES-256-GCM to erin:
+# Bouncy Castle decrypts it.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/dirpki.sh"
@@ -181,6 +182,29 @@ if send_mail "$T/m/one.eml" alice@example.com dave@example.net,erin@example.net 
 	fi
 else
 	not_ok "SplitKeyAgreement no: accepted and delivered ($SMTP_REPLY)"
+fi
+
+# ---- AES-256-GCM to an EC recipient, as Bouncy Castle reads it -------------
+if [ -n "${BC_CP:-}" ]; then
+	gate_stop
+	gate_start -o EncryptionCipher=aes-256-gcm || bail "smimegate restarted with aes-256-gcm"
+	msg gcm erin@example.net
+	if send_mail "$T/m/gcm.eml" alice@example.com erin@example.net && wait_delivered "$QID" &&
+	    delivered_to "<gcm@example.com>" erin@example.net "$T/m/gcm.erin"; then
+		keep "$T/m/gcm.erin"
+		if bc_decrypt "$T/m/gcm.erin" "$P/erin.key" "$P/erin.pem" - "$T/m/gcm.erin.bc" &&
+		    grep -qx 'content-type: authEnveloped-data' "$T/m/gcm.erin.bc.bc.log" &&
+		    grep -q '^recipient-infos: .*kari' "$T/m/gcm.erin.bc.bc.log" &&
+		    grep -q marker-gcm "$T/m/gcm.erin.bc"; then
+			ok "GCM to erin (ECDH): Bouncy Castle decrypts the authEnveloped-data"
+		else
+			not_ok "GCM to erin (ECDH): Bouncy Castle decrypts the authEnveloped-data"
+			diag_file "$T/m/gcm.erin.bc.bc.log" 5
+		fi
+		check_signed "GCM to erin (inner)" "$T/m/gcm.erin.bc" "$T/m/gcm.eml" alice@example.com
+	else
+		not_ok "GCM to erin: delivered ($SMTP_REPLY)"
+	fi
 fi
 
 done_testing
