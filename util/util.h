@@ -1,8 +1,8 @@
 /*
  * util.h: the few helpers every library of smimegate needs and none owns:
  * writing a whole buffer to a file descriptor, hex digits of a digest or
- * random bytes, and formatting an error message with OpenSSL's queued
- * errors appended.  No state, no logging.
+ * random bytes, formatting an error message with OpenSSL's queued errors
+ * appended, and reading a secret file safely.  No state, no logging.
  *
  * Threads: every function works on its arguments and the calling thread's
  * OpenSSL error queue only.
@@ -31,5 +31,51 @@ void util_hex(char *out, const void *in, size_t n);
  */
 void util_errfmt(char *msg, size_t size, int with_ssl, const char *fmt,
     va_list ap);
+
+/*
+ * Secret files: EVERY file that holds a key or a password (master key,
+ * re-injection key, audit key, LDAP bind and Redis passwords, MAC keys)
+ * is read with util_secret_read() or util_secret_read_line(), never with
+ * fopen().  The file is opened with O_NOFOLLOW (a symbolic link as the
+ * last component is refused, not followed) and must be:
+ *   - a regular file (not a FIFO, device or directory);
+ *   - owned by the effective user, or root, or, when we run as root, by
+ *     the owner of the directory holding it (the service user's state
+ *     directory that smimectl reads as root: that owner could replace
+ *     the file anyway);
+ *   - without any access for group or others (0600 or 0400);
+ *   - at most max bytes long.
+ *
+ * util_secret_read(path, max, &data, &len, err, errlen): returns 0 with
+ * *data holding the *len bytes of the file followed by a NUL (so a text
+ * secret is also a C string), or -1 with *data NULL, errno set and err
+ * (errlen bytes, may be NULL) saying what is wrong and naming the path:
+ *   ENOENT  the file does not exist (callers that create secrets on first
+ *           use test for this one);
+ *   ELOOP   the path is a symbolic link;
+ *   EPERM   not a regular file, wrong owner, or group/other access;
+ *   EFBIG   larger than max;
+ *   other   open/read errors (EACCES, EIO...), ENOMEM.
+ * Free *data with util_secret_free(data, len): it cleanses, then frees.
+ *
+ * util_secret_read_line(path, max, &line, err, errlen): the same checks,
+ * then the first line (without "\r\n" or "\n") as a NUL-terminated
+ * string; an empty first line or a NUL in it is EINVAL.  Everything after
+ * the line is already cleansed; free with util_secret_free(line,
+ * strlen(line)).
+ *
+ * Example (a password file):
+ *   char *pw, err[512];
+ *   if (util_secret_read_line(file, 1024, &pw, err, sizeof(err)) != 0)
+ *           return my_err_set(e, MY_ERR_IO, "%s", err);
+ *   ...use pw...
+ *   util_secret_free(pw, strlen(pw));
+ */
+int util_secret_read(const char *path, size_t max, unsigned char **data,
+    size_t *len, char *err, size_t errlen);
+int util_secret_read_line(const char *path, size_t max, char **line, char *err,
+    size_t errlen);
+/* Cleanses len + 1 bytes (the data and its NUL) and frees; NULL is fine. */
+void util_secret_free(void *data, size_t len);
 
 #endif
