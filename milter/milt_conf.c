@@ -71,14 +71,16 @@ static const int facility_values[] = {
 #define GB (1024LL * 1024 * 1024)
 
 static const conf_key_t conf_keys[] = {
-	{ "Socket", T_SOCKET, "inet:8895@127.0.0.1", OFF(socket), 0, 0, NULL },
+	{ "Socket", T_SOCKET, "unix:/run/smimegate/smimegate.sock", OFF(socket), 0, 0, NULL },
+	{ "SocketGroup", T_STR, "", OFF(socket_group), 0, 0, NULL },
 	{ "StateDirectory", T_PATH, "/var/lib/smimegate", OFF(state_dir), 0, 0, NULL },
 	{ "KeystoreDirectory", T_PATH, "", OFF(keystore_dir), 0, 0, NULL },
 	{ "MasterKeyFile", T_PATH, "", OFF(master_key_file), 0, 0, NULL },
 	{ "CreateMasterKey", T_BOOL, "yes", OFF(create_master_key), 0, 0, NULL },
 	{ "SpoolDirectory", T_PATH, "", OFF(spool_dir), 0, 0, NULL },
 	{ "LocalDomains", T_DOMAINS, "", OFF(local_domains), 0, 0, NULL },
-	{ "InternalHosts", T_NETS, "127.0.0.0/8, ::1/128", OFF(internal_hosts), 0, 0, NULL },
+	{ "InternalHosts", T_NETS, "", OFF(internal_hosts), 0, 0, NULL },
+	{ "LocalSubmissionInternal", T_BOOL, "no", OFF(local_submission_internal), 0, 0, NULL },
 	{ "UserID", T_STR, "", OFF(user), 0, 0, NULL },
 	{ "PidFile", T_PATH, "", OFF(pid_file), 0, 0, NULL },
 	{ "Background", T_BOOL, "yes", OFF(background), 0, 0, NULL },

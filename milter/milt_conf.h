@@ -43,6 +43,7 @@ typedef struct milt_conf {
 	char *file;                    /* where it was read from, or NULL */
 
 	char *socket;                  /* Socket */
+	char *socket_group;            /* SocketGroup ("" = UserID's group) */
 	char *state_dir;               /* StateDirectory */
 	char *keystore_dir;            /* KeystoreDirectory */
 	char *master_key_file;         /* MasterKeyFile */
@@ -51,6 +52,7 @@ typedef struct milt_conf {
 	char **local_domains;          /* LocalDomains, lower case, NULL-terminated */
 	milt_net_t *internal_hosts;    /* InternalHosts */
 	size_t n_internal_hosts;
+	int local_submission_internal; /* LocalSubmissionInternal */
 	char *user;                    /* UserID ("" = keep the user we run as) */
 	char *pid_file;                /* PidFile ("" = none) */
 	int background;                /* Background */

@@ -36,7 +36,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <libmilter/mfapi.h>
@@ -119,6 +118,26 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, len);
 }
 
+/*
+ * A connection Postfix's cleanup(8) made up for mail submitted on this
+ * host (sendmail(1), then pickup(8)), seen through non_smtpd_milters:
+ * without client attributes, Postfix 3 announces "localhost", 127.0.0.1
+ * and client port 0, then HELO "localhost" (checked against Postfix 3.7;
+ * its j, _, {daemon_name} and {daemon_addr} are those smtpd sends for a
+ * loopback client, so they tell nothing; {mail_mailer} and {mail_host}
+ * are missing).  No TCP client has port 0.  Such mail is internal only
+ * with LocalSubmissionInternal: any local user can run sendmail(1).
+ */
+static int
+local_submission(const char *host, const struct sockaddr *sa)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+	return sa != NULL && sa->sa_family == AF_INET && in->sin_port == 0
+	    && ntohl(in->sin_addr.s_addr) == INADDR_LOOPBACK
+	    && host != NULL && strcmp(host, "localhost") == 0;
+}
+
 static sfsistat
 mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
@@ -128,7 +147,8 @@ mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 		return tempfail(ctx, NULL, "connect: out of memory");
 	conn->conf = conf_current();
 	addr_text(sa, conn->addr, sizeof(conn->addr));
-	conn->internal = milt_conf_is_internal(conn->conf, sa);
+	conn->internal = local_submission(host, sa) ? conn->conf->local_submission_internal
+	    : milt_conf_is_internal(conn->conf, sa);
 	smfi_setpriv(ctx, conn);
 	return SMFIS_CONTINUE;
 }
@@ -348,7 +368,9 @@ mlfi_eom(SMFICTX *ctx)
 	r = milt_msg_process(m);
 	if (apply_delrcpts(ctx, m) != 0)
 		milt_msg_tempfail(m, "the MTA refused to drop recipients");
-	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
+	/* Held in the MTA too: an operator's release (postsuper -H) hands
+	 * it on without us, so our header goes now. */
+	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE || r->what == MILT_DO_HOLD)
 	    && (apply_headers(ctx, m, r) != 0
 	    || (r->what == MILT_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
 		milt_msg_tempfail(m, "the MTA refused the changes");
@@ -484,10 +506,15 @@ milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
 		    errno ? strerror(errno) : "in use or not permitted");
 		return -1;
 	}
-	/* A unix socket: the MTA's group may write, nobody else. */
+	/* A unix socket's owner, group and mode: smimegate.c, which knows
+	 * the users.  TCP: anyone who reaches the port speaks for the MTA. */
 	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
-		(void)chmod(strchr(sock, ':') + 1, 0660);
-	else if (listener_nodelay() == 0)
+		return 0;
+	milt_log(LOG_WARNING, NULL, "Socket %s: a TCP socket lets every local user "
+	    "(and every host that reaches it) drive the gateway as the MTA does, "
+	    "claim any login and have mail signed or decrypted; prefer a unix "
+	    "socket (smimegate(8), TRUST BOUNDARIES)", sock);
+	if (listener_nodelay() == 0)
 		milt_log(LOG_WARNING, NULL, "%s: cannot set TCP_NODELAY; replies "
 		    "may wait for delayed ACKs", sock);
 	return 0;

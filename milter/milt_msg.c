@@ -329,6 +329,15 @@ policy_reply(milt_result_t *r, const char *reason)
 	r->reply[k] = '\0';
 }
 
+/* OnInternalError accept delivers the message as it came: never outbound
+ * mail that a rule wants encrypted (encrypt=always), nor when that cannot
+ * be told.  Such mail is tempfailed instead. */
+static int
+accept_unsafe(milt_msg_t *m)
+{
+	return is_outbound(m) && milt_policy_must_encrypt(m) != 0;
+}
+
 void
 milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 {
@@ -347,6 +356,15 @@ milt_msg_fail(milt_msg_t *m, enum milt_fail cls, const char *reason)
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	switch (on) {
 	case MILT_ON_ACCEPT:
+		if (accept_unsafe(m)) {
+			char why[sizeof(r->reason)];
+
+			snprintf(why, sizeof(why), "%.300s; not accepted in clear "
+			    "(OnInternalError accept): a recipient's rules say "
+			    "encrypt=always", reason);
+			milt_msg_tempfail(m, why);
+			return;
+		}
 		r->what = MILT_DO_PASS;
 		r->action = "unsigned";
 		return;
@@ -442,10 +460,12 @@ milt_msg_process(milt_msg_t *m)
 		}
 	} else
 		milt_inbound_process(m);
-	/* Our result header is ours alone, whichever way the mail goes. */
-	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE)
+	/* Our result header is ours alone, whichever way the mail goes: a
+	 * message held in the MTA (released later without us) included. */
+	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE || r->what == MILT_DO_HOLD)
+	    && !milt_result_strips(r, m->conf->result_header)
 	    && milt_result_strip(r, m->conf->result_header) != 0)
-		milt_msg_fail(m, MILT_FAIL_INTERNAL, "out of memory");
+		milt_msg_tempfail(m, "out of memory");
 	if (!m->defer_commit)
 		milt_queue_commit(m);   /* issue 6b: copies durable before the answer */
 	return r;

@@ -105,6 +105,8 @@ typedef struct milt_msg {
 	int no_split;               /* issue 6b: never split (offline -t, copies) */
 	int defer_commit;           /* issue 6b: the caller writes the copies
 	                               (milt_queue_commit()) itself, last */
+	int enc_checked;            /* milt_outbound_encrypted(): 0 not yet,
+	                               1 encrypted, 2 not, -1 unreadable */
 	int released;               /* an operator released it (smimectl spool
 	                               release): action=hold rules are met, the
 	                               encryption rules still apply */

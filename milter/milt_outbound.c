@@ -458,9 +458,37 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	smime_encrypt_free(e);
 }
 
+int
+milt_outbound_encrypted(milt_msg_t *m)
+{
+	char *chdrs;
+	smime_body_t body = { NULL, 0, -1 };
+	int enc = 0;
+
+	if (m->enc_checked != 0)
+		return m->enc_checked == 2 ? 0 : m->enc_checked;
+	if (smime_classify(milt_msg_header(m, "Content-Type")) != SMIME_KIND_ENCRYPTED) {
+		m->enc_checked = 2;
+		return 0;
+	}
+	if ((chdrs = content_headers(m)) == NULL)
+		return -1;
+	body.mem = milt_spool_mem(m->body, &body.len);
+	body.fd = milt_spool_fd(m->body);
+	if (smime_encrypted_check(chdrs, &body, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth, &enc) != SMIME_OK)
+		m->enc_checked = -1;
+	else
+		m->enc_checked = enc ? 1 : 2;
+	free(chdrs);
+	return m->enc_checked == 2 ? 0 : m->enc_checked;
+}
+
 /* An outbound message: the policy (which looks up the recipients'
  * certificates), signing when we may and can, then encryption when every
- * recipient's form says so. */
+ * recipient's form says so.  Only a body that really is encrypted passes
+ * as it is; one merely labelled so is signed and encrypted as the rules
+ * say, like any other. */
 void
 milt_outbound_process(milt_msg_t *m)
 {
@@ -471,8 +499,12 @@ milt_outbound_process(milt_msg_t *m)
 
 	if (milt_policy_outbound(m, &sign))
 		return;
-	if (kind == SMIME_KIND_ENCRYPTED)
+	if ((enc = milt_outbound_encrypted(m)) < 0)
+		return milt_msg_fail(m, MILT_FAIL_INTERNAL, "the body cannot be read");
+	if (enc == 1)
 		return milt_msg_pass(m, "pass", "already encrypted");
+	if (kind == SMIME_KIND_ENCRYPTED)
+		kind = SMIME_KIND_PLAIN;    /* labelled encrypted, and is not */
 	if ((enc = encrypt_plan(m, &plan)) >= 0)
 		sign_step(m, kind, sign, &signer);
 	if (enc > 0 && (m->result.what == MILT_DO_PASS || m->result.what == MILT_DO_REPLACE))

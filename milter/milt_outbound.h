@@ -10,4 +10,9 @@
 
 void milt_outbound_process(milt_msg_t *m);
 
+/* Whether the message really is encrypted (smime_encrypted_check(): a
+ * body merely labelled so is not), checked once and kept in m: 1 or 0,
+ * -1 when the body cannot be read. */
+int milt_outbound_encrypted(milt_msg_t *m);
+
 #endif

@@ -10,6 +10,7 @@
 #include "milter/milt_log.h"
 #include "milter/milt_enroll.h"
 #include "milter/milt_metrics.h"
+#include "milter/milt_outbound.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +103,11 @@ decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
 	policy_msg_t pm = { m->sender, 1, milt_msg_header(m, "Subject"), hdrs, m->nhdrs,
 		milt_msg_header(m, "Content-Type"), 0, 0, POLICY_OUTBOUND };
 	policy_status_t st = POLICY_ERR_NOMEM;
+	/* Passed through as encrypted only when the body really is. */
+	int enc = milt_outbound_encrypted(m);
 
-	if (hdrs != NULL && rcpts != NULL) {
+	pm.encrypted = enc == 1 ? POLICY_BODY_ENCRYPTED : POLICY_BODY_PLAIN;
+	if (hdrs != NULL && rcpts != NULL && enc >= 0) {
 		for (size_t i = 0; i < m->nhdrs; i++) {
 			hdrs[i].name = m->hdrs[i].name;
 			hdrs[i].value = m->hdrs[i].value;
@@ -250,6 +254,31 @@ milt_policy_log(const milt_msg_t *m)
 		    p->ngroups, policy_rule_describe(p->res.d[i].decided, rule, sizeof(rule)),
 		    p->res.d[i].why, f->why);
 	}
+}
+
+int
+milt_policy_must_encrypt(milt_msg_t *m)
+{
+	const milt_policy_res_t *p = m->result.policy;
+	milt_policy_res_t *own = NULL;
+	policy_err_t err;
+	int must = 0;
+
+	if (p == NULL) {
+		if ((own = calloc(1, sizeof(*own))) == NULL)
+			return -1;
+		own->policy = policy_ref(m->conf->policy);
+		if (decide(m, own, &err) != POLICY_OK) {
+			milt_policy_free(own);
+			return -1;
+		}
+		p = own;
+	}
+	for (size_t i = 0; i < p->res.n; i++)
+		must |= p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
+		    && !p->res.d[i].passthrough;
+	milt_policy_free(own);
+	return must;
 }
 
 /* Split (issue 6b): the forms and groups alone, result untouched. */

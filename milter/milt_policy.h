@@ -51,6 +51,12 @@ void milt_policy_free(milt_policy_res_t *p);
  * that is not RSA), 0 for RSA key transport (issue 16). */
 int milt_cert_key_agreement(X509 *cert);
 
+/* 1 when a recipient's rules say encrypt=always and the message is not
+ * really encrypted already (the decision made, or made now), 0 when none
+ * does, -1 when it cannot be told (out of memory): what OnInternalError
+ * accept must not let out in clear. */
+int milt_policy_must_encrypt(milt_msg_t *m);
+
 /* Split (issue 6b): decides for every recipient of m without touching
  * m->result: group[i] and outcome[i] per recipient (arrays of m->nrcpts),
  * *ngroups.  0, or -1 out of memory. */

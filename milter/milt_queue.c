@@ -150,7 +150,10 @@ render_fp(FILE *fp, milt_msg_t *m, const milt_result_t *r, const char *mark)
 	for (size_t i = 0; i < m->nhdrs; i++) {
 		const char *name = m->hdrs[i].name;
 
-		if (strcasecmp(name, MILT_QUEUE_MARK) == 0 || (r != NULL &&
+		/* Our result header never travels in a copy from what came
+		 * in (a held copy released --clear goes out without us). */
+		if (strcasecmp(name, MILT_QUEUE_MARK) == 0
+		    || strcasecmp(name, m->conf->result_header) == 0 || (r != NULL &&
 		    (milt_result_strips(r, name) || (r->what == MILT_DO_REPLACE &&
 		    milt_msg_is_content_header(name)))))
 			continue;

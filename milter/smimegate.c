@@ -163,6 +163,90 @@ drop_privileges(const struct passwd *pw)
 		die("cannot become %s: %s", pw->pw_name, strerror(errno));
 }
 
+/*
+ * The milter socket (unix): whoever may connect to it speaks for the MTA
+ * (any login, any client), so only its owner and SocketGroup may.  Its
+ * directory is made when missing (0750, the service user, SocketGroup);
+ * libmilter binds under umask 0177, then the socket gets the group and
+ * mode 0660.  A directory anyone may write to (without the sticky bit)
+ * is refused: someone else could put a socket of their own there.
+ */
+static const char *
+socket_path(const milt_conf_t *conf)
+{
+	const char *s = conf->socket;
+
+	if (strncmp(s, "unix:", 5) != 0 && strncmp(s, "local:", 6) != 0)
+		return NULL;
+	return strchr(s, ':') + 1;
+}
+
+static gid_t
+socket_gid(const milt_conf_t *conf, const struct passwd *pw)
+{
+	struct group *gr;
+
+	if (*conf->socket_group == '\0')
+		return pw != NULL ? pw->pw_gid : getegid();
+	if ((gr = getgrnam(conf->socket_group)) == NULL)
+		die("SocketGroup %s: no such group", conf->socket_group);
+	return gr->gr_gid;
+}
+
+static void
+socket_owner(const char *path, const struct passwd *pw, gid_t gid, mode_t mode)
+{
+	uid_t uid = pw != NULL && geteuid() == 0 ? pw->pw_uid : (uid_t)-1;
+
+	if (chown(path, uid, gid) != 0 || chmod(path, mode) != 0)
+		die("%s: cannot give it to group %ld, mode %04o: %s", path, (long)gid,
+		    (unsigned)mode, strerror(errno));
+}
+
+static void
+socket_dir(const char *path, const struct passwd *pw, gid_t gid)
+{
+	char *dir = strdup(path), *slash;
+	struct stat st;
+
+	if (dir == NULL || (slash = strrchr(dir, '/')) == NULL)
+		die("out of memory");
+	slash[slash == dir] = '\0';       /* "/x.sock": the directory is "/" */
+	if (stat(dir, &st) != 0) {
+		if (errno != ENOENT || mkdir(dir, 0750) != 0)
+			die("cannot create %s (the milter socket's directory): %s", dir,
+			    strerror(errno));
+		socket_owner(dir, pw, gid, 0750);
+	} else if (!S_ISDIR(st.st_mode) || ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
+		die("%s: not a directory, or anyone may write to it: no place for the "
+		    "milter socket", dir);
+	}
+	free(dir);
+}
+
+static void
+socket_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
+    const struct passwd *pw)
+{
+	const char *path = socket_path(conf);
+	gid_t gid = 0;
+	mode_t old;
+	char err[512];
+	int rc;
+
+	if (path != NULL) {
+		gid = socket_gid(conf, pw);
+		socket_dir(path, pw, gid);
+	}
+	old = umask(0177);
+	rc = milt_mfapi_listen(conf, ks, audit, err, sizeof(err));
+	umask(old);
+	if (rc != 0)
+		die("%s", err);
+	if (path != NULL)
+		socket_owner(path, pw, gid, 0660);
+}
+
 static keystore_ca_t *g_ca;       /* the embedded CA, when enabled */
 
 static keystore_t *
@@ -304,7 +388,8 @@ reload_conf(void *arg)
 		    "force: %s", err);
 		return NULL;
 	}
-	if (changed(c->socket, f->socket) || changed(c->user, f->user) ||
+	if (changed(c->socket, f->socket) || changed(c->socket_group, f->socket_group) ||
+	    changed(c->user, f->user) ||
 	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
 	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
 	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
@@ -313,8 +398,8 @@ reload_conf(void *arg)
 	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
 	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
 	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
-		milt_log(LOG_WARNING, NULL, "reload: Socket, UserID, PidFile, StateDirectory, "
-		    "the keystore and audit keys take effect at restart only");
+		milt_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
+		    "StateDirectory, the keystore and audit keys take effect at restart only");
 	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
 	return c;
 }
@@ -333,8 +418,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 
 	prepare_state(conf, geteuid() == 0 ? pw : NULL);
 	open_state(conf, pw, &ks, &audit);
-	if (milt_mfapi_listen(conf, ks, audit, err, sizeof(err)) != 0)
-		die("%s", err);
+	socket_listen(conf, ks, audit, pw);
 	if (*conf->http_listen != '\0' &&
 	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)

@@ -64,6 +64,9 @@ enum policy_fallback { POLICY_FB_REJECT, POLICY_FB_HOLD, POLICY_FB_NOTICE };
 
 enum policy_direction { POLICY_OUTBOUND, POLICY_INBOUND };
 
+/* policy_msg_t's encrypted. */
+enum { POLICY_BODY_LABEL = 0, POLICY_BODY_ENCRYPTED = 1, POLICY_BODY_PLAIN = 2 };
+
 typedef struct policy_hdr {
 	const char *name;
 	const char *value;
@@ -78,7 +81,11 @@ typedef struct policy_msg {
 	size_t nhdrs;
 	const char *content_type;   /* top-level Content-Type; NULL: text/plain */
 	int calendar;               /* the caller found a text/calendar part */
-	int encrypted;              /* the caller found it already encrypted */
+	int encrypted;              /* POLICY_BODY_*: 1 the caller found it
+	                               already encrypted; 2 it parsed the body
+	                               and found it is not (the Content-Type
+	                               label is then not trusted); 0 the label
+	                               says */
 	enum policy_direction direction;
 } policy_msg_t;
 

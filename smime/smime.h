@@ -68,6 +68,18 @@ void smime_init(void);
 
 /* Classifies a Content-Type header value (NULL: none, so text/plain). */
 smime_kind_t smime_classify(const char *content_type);
+/*
+ * Whether a message (its Content-* header lines, as smime_sign_run()
+ * takes them, and its body) really is encrypted, not merely labelled so:
+ * an application/pkcs7-mime entity whose content OpenSSL parses as CMS
+ * EnvelopedData or AuthEnvelopedData, or a well-formed PGP/MIME
+ * multipart/encrypted (RFC 3156: two parts, "Version: 1", an armoured
+ * PGP MESSAGE).  *encrypted 1 or 0 (a body that does not parse, or past
+ * the limits, is 0); SMIME_OK, or SMIME_ERR_IO / SMIME_ERR_NOMEM.
+ */
+smime_status_t smime_encrypted_check(const char *content_headers,
+    const smime_body_t *body, unsigned max_parts, unsigned max_depth,
+    int *encrypted);
 
 smime_sign_t *smime_sign_new(void);
 void smime_sign_free(smime_sign_t *s);

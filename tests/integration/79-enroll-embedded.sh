@@ -44,7 +44,7 @@ GATE_LOG="$T/run.err"
 printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" "$@"\n' "$PF_DIR" >"$T/sendmail"
 chmod 0755 "$T/sendmail"
 env SMIMEGATE_STATE_DIR="$STATE" \
-    SMIMEGATE_ARGS="-o LocalDomains=example.com -o Socket=$SOCKET
+    SMIMEGATE_ARGS="-o LocalDomains=example.com -o InternalHosts=127.0.0.1 -o Socket=$SOCKET
 	-o CAHTTPListen=127.0.0.1:$HTTP_PORT -o ReinjectCommand=$T/sendmail" \
     sh "$top/contrib/run-embedded" >"$RUN_OUT" 2>"$GATE_LOG" &
 RUN_PID=$!

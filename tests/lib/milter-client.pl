@@ -4,7 +4,7 @@
 # envelope, macros and body chunking, records what the filter asks for at
 # end of message, and writes the message as the MTA would deliver it.
 #
-#   perl milter-client.pl --socket inet:PORT@127.0.0.1 --message FILE
+#   perl milter-client.pl --socket inet:PORT@127.0.0.1|unix:PATH --message FILE
 #       --from ADDR --rcpt ADDR [--rcpt ADDR]... [--ip 127.0.0.1]
 #       [--auth LOGIN] [--qid ID] [--chunks 7,11,30] [--out RESULT]
 #
@@ -24,6 +24,7 @@
 use strict;
 use warnings;
 use IO::Socket::INET;
+use IO::Socket::UNIX;
 use Getopt::Long;
 
 my ($sock, $msgfile, $from, @rcpts, $ip, $auth, $qid, $chunks, $out);
@@ -35,8 +36,9 @@ GetOptions('socket=s' => \$sock, 'message=s' => \$msgfile,
     'out=s' => \$out) or exit 2;
 die "usage: see the comment at the top\n"
     unless $sock && $msgfile && $from && @rcpts;
-my ($port, $host) = $sock =~ /^inet:(\d+)\@(.+)$/
-    or die "only inet:PORT\@HOST sockets\n";
+my ($port, $host) = $sock =~ /^inet:(\d+)\@(.+)$/;
+my ($path) = $sock =~ /^(?:unix|local):(.+)$/;
+die "only inet:PORT\@HOST and unix:PATH sockets\n" unless $port || $path;
 
 # Protocol flags (libmilter/mfdef.h).
 my %NO = (conn => 0x1, helo => 0x2, mail => 0x4, rcpt => 0x8, body => 0x10,
@@ -59,8 +61,10 @@ for my $line (split /\r?\n(?![ \t])/, $head) {
 	push @headers, [$n, $v];
 }
 
-my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
-    Proto => 'tcp', Timeout => 10) or die "connect $sock: $!\n";
+my $s = $path ? IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM)
+    : IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
+    Proto => 'tcp', Timeout => 10);
+die "connect $sock: $!\n" unless $s;
 $s->autoflush(1);
 
 sub send_pkt {

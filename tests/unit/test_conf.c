@@ -53,15 +53,19 @@ test_defaults(void **state)
 	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
 
 	assert_non_null(c);
-	assert_string_equal(c->socket, "inet:8895@127.0.0.1");
+	assert_string_equal(c->socket, "unix:/run/smimegate/smimegate.sock");
+	assert_string_equal(c->socket_group, "");
+	assert_int_equal(c->local_submission_internal, 0);
 	assert_string_equal(c->keystore_dir, "/var/lib/smimegate/keystore");
 	assert_string_equal(c->spool_dir, "/var/lib/smimegate/spool");
 	assert_string_equal(c->master_key_file, "/var/lib/smimegate/keystore/master.key");
 	assert_int_equal(c->max_message_size, 50LL * 1024 * 1024);
 	assert_int_equal(c->on_internal_error, MILT_ON_TEMPFAIL);
 	assert_int_equal(c->signing_mode, MILT_SIGN_DETACHED);
-	assert_true(milt_conf_is_internal_text(c, "127.0.0.1"));
-	assert_true(milt_conf_is_internal_text(c, "::1"));
+	/* Issue 14: no host is internal by default, loopback included. */
+	assert_int_equal(c->n_internal_hosts, 0);
+	assert_false(milt_conf_is_internal_text(c, "127.0.0.1"));
+	assert_false(milt_conf_is_internal_text(c, "::1"));
 	assert_false(milt_conf_is_internal_text(c, "192.0.2.1"));
 	milt_conf_unref(c);
 }
@@ -228,7 +232,7 @@ test_print_and_keys(void **state)
 			fail_msg("key %s missing from milt_conf_print output", keys[n]);
 	}
 	assert_true(n >= 20);
-	assert_non_null(strstr(buf, "InternalHosts = 127.0.0.0/8, ::1/128\n"));
+	assert_non_null(strstr(buf, "InternalHosts = \n"));
 	assert_non_null(strstr(buf, "SyslogFacility = mail\n"));
 	free(buf);
 	milt_conf_unref(c);

@@ -265,6 +265,71 @@ test_errors(void **state)
 	assert_string_equal(smime_encrypt_error(NULL), "no encryption handle");
 }
 
+/* Issue 14: what passes as already encrypted is what parses as such, not
+ * what its Content-Type says. */
+static void
+test_encrypted_check(void **state)
+{
+	static const char body[] = "Content-Type: text/plain\r\n\r\nsecret\r\n";
+	static const char p7[] = "Content-Type: application/pkcs7-mime; "
+	    "smime-type=enveloped-data; name=smime.p7m\nContent-Transfer-Encoding: base64\n";
+	static const char p7auth[] = "Content-Type: application/pkcs7-mime; "
+	    "smime-type=authEnveloped-data\nContent-Transfer-Encoding: base64\n";
+	static const char pgp[] = "Content-Type: multipart/encrypted; "
+	    "protocol=\"application/pgp-encrypted\"; boundary=\"b\"\n";
+	static const char pgp_ok[] = "--b\r\nContent-Type: application/pgp-encrypted\r\n\r\n"
+	    "Version: 1\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+	    "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA1234567890abcdef=\r\n"
+	    "-----END PGP MESSAGE-----\r\n--b--\r\n";
+	static const char pgp_plain[] = "--b\r\nContent-Type: application/pgp-encrypted\r\n\r\n"
+	    "Version: 1\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+	    "secret, in clear\r\n--b--\r\n";
+	static const char pgp_noversion[] = "--b\r\nContent-Type: text/plain\r\n\r\n"
+	    "hello\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+	    "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA1234567890abcdef=\r\n"
+	    "-----END PGP MESSAGE-----\r\n--b--\r\n";
+	buf_t cbc = { NULL, 0 }, gcm = { NULL, 0 };
+	smime_body_t b = { (const unsigned char *)body, strlen(body), -1 };
+	(void)state;
+
+	for (int i = 0; i < 2; i++) {
+		smime_encrypt_t *e = smime_encrypt_new();
+
+		assert_int_equal(smime_encrypt_add_recipient(e, pki.rsa), SMIME_OK);
+		smime_encrypt_set_cipher(e, i ? SMIME_CIPHER_AES256_GCM : SMIME_CIPHER_AES256_CBC);
+		assert_int_equal(smime_encrypt_run(e, "", &b, 1, buf_write, i ? &gcm : &cbc),
+		    SMIME_OK);
+		smime_encrypt_free(e);
+	}
+	{
+		const struct {
+			const char *what, *hdrs, *body;
+			int want;
+		} t[] = {
+			{ "EnvelopedData", p7, (const char *)cbc.p, 1 },
+			{ "AuthEnvelopedData", p7auth, (const char *)gcm.p, 1 },
+			{ "pkcs7-mime label, plain text in base64", p7,
+			  "U2VjcmV0IHRleHQsIGluIGNsZWFyLgo=\r\n", 0 },
+			{ "pkcs7-mime label, not base64 at all", p7, "secret, in clear\r\n", 0 },
+			{ "PGP/MIME, well-formed", pgp, pgp_ok, 1 },
+			{ "multipart/encrypted, plain text inside", pgp, pgp_plain, 0 },
+			{ "multipart/encrypted, no Version: 1 part", pgp, pgp_noversion, 0 },
+			{ "text/plain", "Content-Type: text/plain\n", "secret\r\n", 0 },
+		};
+
+		for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			smime_body_t in = { (const unsigned char *)t[i].body, strlen(t[i].body), -1 };
+			int got = -1;
+
+			assert_int_equal(smime_encrypted_check(t[i].hdrs, &in, 0, 0, &got), SMIME_OK);
+			if (got != t[i].want)
+				fail_msg("%s: got %d, want %d", t[i].what, got, t[i].want);
+		}
+	}
+	free(cbc.p);
+	free(gcm.p);
+}
+
 int
 main(void)
 {
@@ -272,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_canonical),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_encrypted_check),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -134,9 +134,11 @@ test_decisions(void **state)
 		{ "already signed", NULL, 1, "<alice@example.com>", "alice@example.com",
 		  "multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=x",
 		  MILT_DO_PASS, "outbound", "pass", "already signed" },
-		{ "already encrypted", NULL, 1, "<alice@example.com>", "alice@example.com",
-		  "application/pkcs7-mime; smime-type=enveloped-data", MILT_DO_PASS,
-		  "outbound", "pass", "already encrypted" },
+		/* Issue 14: the label alone does not pass (the body is plain
+		 * text); a real EnvelopedData does (test_encrypt, 28-trust-defaults). */
+		{ "labelled encrypted, plain body", NULL, 1, "<alice@example.com>",
+		  "alice@example.com", "application/pkcs7-mime; smime-type=enveloped-data",
+		  MILT_DO_REPLACE, "outbound", "signed", NULL },
 		{ "From not local", NULL, 1, "<alice@example.com>", "eve@elsewhere.example",
 		  NULL, MILT_DO_PASS, "outbound", "unsigned", "not in LocalDomains" },
 		{ "two From addresses", NULL, 1, "<alice@example.com>",

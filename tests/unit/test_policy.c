@@ -191,6 +191,47 @@ test_strip_and_multi(void **state)
 	policy_result_clear(&res);
 }
 
+/* Issue 14: a caller that parsed the body decides what is encrypted; the
+ * Content-Type label alone then counts for nothing. */
+static void
+test_body_checked(void **state)
+{
+	static const struct {
+		const char *what, *ctype;
+		int encrypted, want_passthrough;
+	} t[] = {
+		{ "label only, body not looked at", "application/pkcs7-mime; "
+		  "smime-type=enveloped-data", POLICY_BODY_LABEL, 1 },
+		{ "label, body plain", "application/pkcs7-mime; smime-type=enveloped-data",
+		  POLICY_BODY_PLAIN, 0 },
+		{ "PGP/MIME label, body plain", "multipart/encrypted; "
+		  "protocol=\"application/pgp-encrypted\"", POLICY_BODY_PLAIN, 0 },
+		{ "body encrypted", "application/pkcs7-mime", POLICY_BODY_ENCRYPTED, 1 },
+	};
+	policy_rcpt_t r = { "y@partner.test", 0 };
+	policy_t *b = policy_builtin();
+	(void)state;
+
+	assert_non_null(b);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		policy_msg_t m = { "a@example.com", 1, "[encrypt] x", NULL, 0, t[i].ctype,
+			0, t[i].encrypted, POLICY_OUTBOUND };
+		policy_result_t res;
+		policy_err_t err;
+
+		assert_int_equal(policy_decide(b, &m, &r, 1, &res, &err), POLICY_OK);
+		if (res.d[0].passthrough != t[i].want_passthrough)
+			fail_msg("%s: got passthrough %d, want %d", t[i].what,
+			    res.d[0].passthrough, t[i].want_passthrough);
+		/* the [encrypt] trigger stays in force for a plain body */
+		if (!t[i].want_passthrough && res.d[0].v[POLICY_ENCRYPT] != POLICY_ENC_ALWAYS)
+			fail_msg("%s: got encrypt %d, want always", t[i].what,
+			    res.d[0].v[POLICY_ENCRYPT]);
+		policy_result_clear(&res);
+	}
+	policy_unref(b);
+}
+
 static void
 test_inbound_and_builtin(void **state)
 {
@@ -376,6 +417,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_strip_and_multi),
 		cmocka_unit_test(test_inbound_and_builtin),
+		cmocka_unit_test(test_body_checked),
 		cmocka_unit_test(test_builtin_triggers),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_group),
