@@ -167,13 +167,17 @@ keystore_status_t keystore_export_p12(keystore_t *ks, const char *address,
 /*
  * The escrowed key of the certificate a CMS RecipientInfo names: by its
  * issuer and serial number (issuer and serial not NULL), else by its
- * subject key identifier (skid).  Any entry, expired or not, so that old
- * mail still opens.  KEYSTORE_NOTFOUND when no entry matches.  key and
- * cert are new references (cert may be NULL when not wanted).
+ * subject key identifier (skid); only among the entries of address (whose
+ * certificate names it, as keystore_signer() compares), so that a key
+ * opens mail for its own addressee only.  Any such entry, expired or
+ * not, so that old mail still opens.  KEYSTORE_NOTFOUND when no entry of
+ * address matches (or address is NULL).  key and cert are new references
+ * (cert may be NULL when not wanted).
  */
-keystore_status_t keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
-    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, EVP_PKEY **key,
-    X509 **cert, keystore_err_t *err);
+keystore_status_t keystore_decrypter(keystore_t *ks, const char *address,
+    const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert,
+    keystore_err_t *err);
 
 /*
  * Master key rotation: a new master key, every entry sealed again under

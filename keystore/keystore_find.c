@@ -1,8 +1,10 @@
 /*
  * keystore_find.c: the escrowed key a CMS RecipientInfo names, by the
  * issuer and serial number of the recipient's certificate or by its
- * subject key identifier.  Every entry counts, expired or not: old mail
- * must still open with the key it was encrypted to.
+ * subject key identifier, among the entries of one address (those whose
+ * certificate names it: the index's slots).  Every such entry counts,
+ * expired or not: old mail must still open with the key it was encrypted
+ * to.  A key of another address never answers (issue 14).
  *
  * Threads: works on an index snapshot (see keystore.c).
  */
@@ -26,19 +28,22 @@ entry_matches(const keystore_entry_t *e, const X509_NAME *issuer,
 	return 0;
 }
 
-/* The entry matching in idx, or NULL. */
+/* The entry of address matching in idx, or NULL. */
 static const keystore_entry_t *
-find_in(const keystore_index_t *idx, const X509_NAME *issuer,
+find_in(const keystore_index_t *idx, const char *address, const X509_NAME *issuer,
     const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid)
 {
-	for (size_t i = 0; i < idx->n_entries; i++)
-		if (entry_matches(idx->entries[i], issuer, serial, skid))
-			return idx->entries[i];
+	const keystore_slot_t *slots;
+	size_t n = keystore_index_find(idx, address, &slots);
+
+	for (size_t i = 0; i < n; i++)
+		if (entry_matches(slots[i].entry, issuer, serial, skid))
+			return slots[i].entry;
 	return NULL;
 }
 
 keystore_status_t
-keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
+keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
     const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, EVP_PKEY **key,
     X509 **cert, keystore_err_t *err)
 {
@@ -46,17 +51,20 @@ keystore_decrypter(keystore_t *ks, const X509_NAME *issuer,
 	keystore_index_t *idx;
 	keystore_status_t rc;
 
+	if (address == NULL)
+		return keystore_err_set(err, KEYSTORE_NOTFOUND, "no address to decrypt for");
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
-	if ((e = find_in(idx, issuer, serial, skid)) == NULL && keystore_miss(ks, idx, NULL)) {
+	if ((e = find_in(idx, address, issuer, serial, skid)) == NULL
+	    && keystore_miss(ks, idx, address)) {
 		keystore_index_unref(idx);
 		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 			return rc;
-		e = find_in(idx, issuer, serial, skid);
+		e = find_in(idx, address, issuer, serial, skid);
 	}
 	if (e == NULL)
 		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
-		    "no escrowed key for that recipient");
+		    "no escrowed key of %s for that RecipientInfo", address);
 	else if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
 	    && cert != NULL) {
 		X509_up_ref(e->cert);

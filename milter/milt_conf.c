@@ -56,6 +56,9 @@ static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256",
 /* Where the keystore's entries live (issue 10). */
 static const char *const ks_backend_names[] = { "file", "ldap", NULL };
 static const char *const harvest_store_names[] = { "file", "redis", NULL };
+/* Content without integrity protection (issue 14); the order is
+ * enum milt_unprotected's. */
+static const char *const unprotected_names[] = { "signed", "decrypt", "keep", NULL };
 static const char *const facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -126,6 +129,7 @@ static const conf_key_t conf_keys[] = {
 	/* Inbound: decryption, verification, harvesting (issue 4). */
 	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL },
 	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL },
+	{ "UnprotectedContent", T_ENUM, "signed", OFF(unprotected_content), 0, 0, unprotected_names },
 	{ "Verify", T_BOOL, "yes", OFF(verify_inbound), 0, 0, NULL },
 	{ "ConvertOpaqueSigned", T_BOOL, "yes", OFF(convert_opaque), 0, 0, NULL },
 	{ "HarvestCertificates", T_BOOL, "yes", OFF(harvest), 0, 0, NULL },

@@ -102,6 +102,7 @@ typedef struct milt_conf {
 	/* Inbound (issue 4): decryption, verification, harvesting. */
 	char *result_header;           /* ResultHeader */
 	int decrypt_inbound;           /* Decrypt */
+	int unprotected_content;       /* UnprotectedContent: enum milt_unprotected */
 	int verify_inbound;            /* Verify */
 	int convert_opaque;            /* ConvertOpaqueSigned */
 	int harvest;                   /* HarvestCertificates */
@@ -172,6 +173,9 @@ typedef struct milt_conf {
 } milt_conf_t;
 
 enum milt_cipher { MILT_CIPHER_AUTO = 0, MILT_CIPHER_CBC, MILT_CIPHER_GCM };
+/* UnprotectedContent (issue 14): enveloped-data (CBC) is decrypted only
+ * when the plaintext is signed by the From address, always, or never. */
+enum milt_unprotected { MILT_UNPROT_SIGNED = 0, MILT_UNPROT_DECRYPT, MILT_UNPROT_KEEP };
 
 /* The built-in defaults, and where the stock file lives. */
 #define MILT_CONF_DEFAULT_FILE "/etc/smimegate/smimegate.conf"

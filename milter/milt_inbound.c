@@ -2,9 +2,17 @@
  * milt_inbound.c: what happens to inbound mail for local recipients.
  *
  *   1. A whole body that is S/MIME enveloped-data or authEnveloped-data
- *      is decrypted with the escrowed key its RecipientInfos name, when
- *      every recipient is local (never for a copy that leaves us) and
- *      Decrypt is on.  Nothing else is decrypted (EFAIL).
+ *      is decrypted, when Decrypt is on, for a local recipient with an
+ *      escrowed key of that recipient (its certificate names the
+ *      envelope address) that one of its RecipientInfos names; never
+ *      with another's key, never for a copy that leaves us (issue 14).
+ *      Recipients for whom decryption gives different outcomes (a key or
+ *      none, or keys that open to different plaintext) are split
+ *      (milt_queue_split_groups()): each gets one copy, in its form.
+ *      Enveloped-data without integrity protection (CBC) is delivered
+ *      decrypted as UnprotectedContent says: when the plaintext is signed
+ *      by the From address (verified in step 2), always, or never.
+ *      Nothing else is decrypted (EFAIL).
  *   2. A signed body (the message's own, or what decryption gave) is
  *      verified when Verify is on; opaque signed-data with a good
  *      signature becomes multipart/signed (ConvertOpaqueSigned).
@@ -26,6 +34,7 @@
  */
 #include "milter/milt_inbound.h"
 #include "milter/milt_log.h"
+#include "milter/milt_queue.h"
 #include "smime/smime.h"
 
 #include <limits.h>
@@ -34,6 +43,7 @@
 #include <string.h>
 #include <strings.h>
 #include <gmime/gmime.h>
+#include <openssl/crypto.h>
 
 #define INBOUND_DETAIL_MAX 200     /* octets of one item's detail */
 
@@ -47,7 +57,25 @@ typedef struct inbound {
 	size_t nh;
 	char header[1024];          /* the result header's value */
 	int decrypted, verified;
+	int authenticated;          /* what was decrypted was authEnveloped-data */
+	int passed;                 /* the signature verified: pass */
 } inbound_t;
+
+/* What decryption gives one recipient (issue 14). */
+typedef struct in_outcome {
+	smime_status_t st;
+	int nonlocal;               /* not in LocalDomains: nothing tried */
+	int authenticated;
+	unsigned char digest[32];   /* SMIME_OK: of the plaintext's beginning */
+} in_outcome_t;
+
+/* A key lookup for one recipient's keys only. */
+typedef struct in_lookup {
+	milt_msg_t *m;
+	const char *rcpt;
+} in_lookup_t;
+
+static char *in_message_chdrs(const milt_msg_t *m);
 
 /* ---- small things ---- */
 
@@ -169,18 +197,32 @@ static int
 in_key_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
     const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
 {
-	milt_msg_t *m = arg;
+	const in_lookup_t *lk = arg;
 	keystore_err_t kerr;
 
-	switch (keystore_decrypter(m->keystore, issuer, serial, skid, key, cert, &kerr)) {
+	switch (keystore_decrypter(lk->m->keystore, lk->rcpt, issuer, serial, skid, key,
+	    cert, &kerr)) {
 	case KEYSTORE_OK:
 		return 0;
 	case KEYSTORE_NOTFOUND:
 		return 1;
 	default:
-		milt_log(LOG_ERR, m->qid, "keystore: %s", kerr.msg);
+		milt_log(LOG_ERR, lk->m->qid, "keystore: %s", kerr.msg);
 		return -1;
 	}
+}
+
+static smime_decrypt_t *
+in_decrypter(const milt_msg_t *m)
+{
+	smime_decrypt_t *d = smime_decrypt_new();
+
+	if (d != NULL) {
+		smime_decrypt_set_limits(d, (unsigned)m->conf->max_mime_parts,
+		    (unsigned)m->conf->max_mime_depth);
+		smime_decrypt_set_header_limit(d, (size_t)m->conf->max_header_length);
+	}
+	return d;
 }
 
 /* Refuses the message: its MIME structure passes a limit (554 5.6.0). */
@@ -230,8 +272,9 @@ static int
 in_decrypt(inbound_t *in)
 {
 	milt_msg_t *m = in->m;
-	smime_decrypt_t *d = smime_decrypt_new();
+	smime_decrypt_t *d = in_decrypter(m);
 	milt_spool_t *sp = in_spool(m);
+	in_lookup_t lk = { m, m->rcpts[0] };   /* the group's keys give one plaintext */
 	smime_status_t st;
 	int rc = 0;
 
@@ -240,10 +283,7 @@ in_decrypt(inbound_t *in)
 		milt_spool_free(sp);
 		return -1;
 	}
-	smime_decrypt_set_limits(d, (unsigned)m->conf->max_mime_parts,
-	    (unsigned)m->conf->max_mime_depth);
-	smime_decrypt_set_header_limit(d, (size_t)m->conf->max_header_length);
-	st = smime_decrypt_run(d, in->chdrs, &in->body, in_key_lookup, m,
+	st = smime_decrypt_run(d, in->chdrs, &in->body, in_key_lookup, &lk,
 	    milt_spool_writer, sp);
 	switch (st) {
 	case SMIME_OK:
@@ -255,13 +295,15 @@ in_decrypt(inbound_t *in)
 		}
 		sp = NULL;
 		in->decrypted = 1;
+		in->authenticated = smime_decrypt_authenticated(d);
 		if (smime_decrypt_authenticated(d))
 			in_item(in, "decrypted", "authEnveloped-data, integrity-protected");
 		else
 			in_item(in, "decrypted", "enveloped-data, not integrity-protected");
 		break;
 	case SMIME_ERR_NOKEY:
-		in_item(in, "no-key", "%s", smime_decrypt_error(d));
+		in_item(in, "no-key", "not encrypted to a key of the recipient: %s",
+		    smime_decrypt_error(d));
 		break;
 	case SMIME_ERR_LIMIT:
 		if (smime_decrypt_header_too_long(d)) {
@@ -289,6 +331,161 @@ in_decrypt(inbound_t *in)
 	milt_spool_free(sp);
 	smime_decrypt_free(d);
 	return rc;
+}
+
+/* ---- 1a. for whom: one outcome per recipient (issue 14) ---- */
+
+static int
+in_same(const in_outcome_t *a, const in_outcome_t *b)
+{
+	return a->st == b->st && a->nonlocal == b->nonlocal && (a->st != SMIME_OK
+	    || (a->authenticated == b->authenticated
+	    && memcmp(a->digest, b->digest, sizeof(a->digest)) == 0));
+}
+
+/* 1 for an outcome that depends on whose keys were tried. */
+static int
+in_per_rcpt(const in_outcome_t *o)
+{
+	return o->nonlocal || o->st == SMIME_OK || o->st == SMIME_ERR_NOKEY
+	    || o->st == SMIME_ERR_CRYPTO;
+}
+
+/* What each recipient's own keys give (smime_decrypt_probe(), the body
+ * parsed once); nothing is tried for one who is not local.  0: o[] filled,
+ * 1: an outcome for the message as a whole, -1 out of memory. */
+static int
+in_outcomes(inbound_t *in, in_outcome_t *o)
+{
+	milt_msg_t *m = in->m;
+	in_lookup_t *lk = calloc(m->nrcpts, sizeof(*lk));
+	void **args = calloc(m->nrcpts, sizeof(*args));
+	smime_probe_t *p = calloc(m->nrcpts, sizeof(*p));
+	smime_decrypt_t *d = in_decrypter(m);
+	int rc = -1;
+
+	if (lk != NULL && args != NULL && p != NULL && d != NULL) {
+		for (size_t i = 0; i < m->nrcpts; i++) {
+			o[i].nonlocal = !milt_conf_is_local_domain(m->conf,
+			    milt_addr_domain(m->rcpts[i]));
+			lk[i].m = m;
+			lk[i].rcpt = o[i].nonlocal ? NULL : m->rcpts[i];   /* no key */
+			args[i] = &lk[i];
+		}
+		rc = smime_decrypt_probe(d, in->chdrs, &in->body, in_key_lookup, args,
+		    m->nrcpts, p) == SMIME_OK ? 0 : 1;
+		for (size_t i = 0; rc == 0 && i < m->nrcpts; i++) {
+			o[i].st = p[i].st;
+			o[i].authenticated = p[i].authenticated;
+			memcpy(o[i].digest, p[i].digest, sizeof(o[i].digest));
+		}
+	}
+	if (p != NULL)
+		OPENSSL_cleanse(p, m->nrcpts * sizeof(*p));
+	free(p);
+	free(args);
+	free(lk);
+	smime_decrypt_free(d);
+	return rc;
+}
+
+/*
+ * Groups m's recipients by what decryption with their own keys gives:
+ * the same group, the same delivered form (group[i]; *ng groups, the
+ * first recipient's is 0).  One group when the outcome does not depend
+ * on the recipient (malformed, a limit, a failed lookup: decided for the
+ * message as a whole).  0, or -1 out of memory.
+ */
+static int
+in_groups(inbound_t *in, size_t *group, size_t *ng)
+{
+	milt_msg_t *m = in->m;
+	in_outcome_t *o = calloc(m->nrcpts, sizeof(*o));
+	size_t i, j;
+	int rc;
+
+	*ng = 1;
+	memset(group, 0, m->nrcpts * sizeof(*group));
+	if (o == NULL)
+		return -1;
+	if ((rc = in_outcomes(in, o)) != 0) {
+		free(o);
+		return rc < 0 ? -1 : 0;
+	}
+	for (i = 0; i < m->nrcpts; i++)
+		if (!in_per_rcpt(&o[i])) {
+			free(o);
+			return 0;
+		}
+	*ng = 0;
+	for (i = 0; i < m->nrcpts; i++) {
+		for (j = 0; j < i && !in_same(&o[j], &o[i]); j++)
+			;
+		group[i] = j < i ? group[j] : (*ng)++;
+	}
+	free(o);
+	return 0;
+}
+
+/*
+ * Step 1: recipients with different outcomes are split, each group's
+ * copy decided on its own; then the message is decrypted for the group
+ * that stays, with the keys of its first recipient (the others' give the
+ * same plaintext).  0 go on, 1 the result is final, -1 internal error.
+ */
+static int
+in_step_decrypt(inbound_t *in)
+{
+	milt_msg_t *m = in->m;
+	size_t *group, ng = 1;
+	int rc = 0;
+
+	if (m->nrcpts > 1) {
+		if ((group = calloc(m->nrcpts, sizeof(*group))) == NULL)
+			return -1;
+		if (in_groups(in, group, &ng) != 0)
+			rc = -1;
+		else if (ng > 1 && milt_queue_can_split(m))
+			rc = milt_queue_split_groups(m, group, ng);
+		free(group);
+		if (rc != 0)
+			return rc;
+		if (ng > 1 && m->nrcpts > 1) {
+			in_item(in, "no-key", "not decrypted: the recipients differ in keys "
+			    "and the message is not split");
+			return 0;
+		}
+	}
+	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(m->rcpts[0]))) {
+		in_item(in, "no-key", "not decrypted: the recipient is not local");
+		return 0;
+	}
+	return in_decrypt(in);
+}
+
+/* Back to the body as it came (UnprotectedContent): why says what the
+ * decrypted entity lacked.  0, or -1 out of memory. */
+static int
+in_keep_encrypted(inbound_t *in, const char *why)
+{
+	milt_msg_t *m = in->m;
+
+	in_free_headers(in);
+	milt_spool_free(in->spool);
+	in->spool = NULL;
+	free(in->chdrs);
+	if ((in->chdrs = in_message_chdrs(m)) == NULL)
+		return -1;
+	in->body.mem = milt_spool_mem(m->body, &in->body.len);
+	in->body.fd = milt_spool_fd(m->body);
+	in->decrypted = in->verified = in->passed = 0;
+	m->result.signer[0] = '\0';
+	in->header[0] = '\0';
+	in_item(in, "unprotected", "enveloped-data is not integrity-protected and %s: "
+	    "delivered encrypted", why);
+	milt_log(LOG_INFO, m->qid, "not decrypted: enveloped-data is not "
+	    "integrity-protected and %s (UnprotectedContent)", why);
+	return 0;
 }
 
 /* ---- 2. verification, 3. harvesting ---- */
@@ -346,6 +543,7 @@ in_verify(inbound_t *in)
 	}
 	vd = smime_verify_verdict(v);
 	in->verified = 1;
+	in->passed = vd == SMIME_VERDICT_PASS;
 	if (smime_verify_signer(v)[0] != '\0')
 		snprintf(m->result.signer, sizeof(m->result.signer), "%s", smime_verify_signer(v));
 	if (vd == SMIME_VERDICT_PASS)
@@ -448,15 +646,17 @@ milt_inbound_process(milt_msg_t *m)
 	in.body.mem = milt_spool_mem(m->body, &in.body.len);
 	in.body.fd = milt_spool_fd(m->body);
 	if (m->conf->decrypt_inbound && smime_classify(ct) == SMIME_KIND_ENCRYPTED
-	    && in_is_pkcs7_mime(ct)) {
-		if (!in_rcpts_local(m, 1))
-			in_item(&in, "no-key", "not decrypted: a recipient is not local");
-		else
-			rc = in_decrypt(&in);
-	}
+	    && in_is_pkcs7_mime(ct))
+		rc = in_step_decrypt(&in);
+	if (rc == 0 && in.decrypted && !in.authenticated
+	    && m->conf->unprotected_content == MILT_UNPROT_KEEP)
+		rc = in_keep_encrypted(&in, "UnprotectedContent is keep");
 	if (rc == 0 && m->conf->verify_inbound && m->conf->trust != NULL
 	    && smime_classify(in_content_type(&in)) == SMIME_KIND_SIGNED)
 		rc = in_verify(&in);
+	if (rc == 0 && in.decrypted && !in.authenticated && !in.passed
+	    && m->conf->unprotected_content == MILT_UNPROT_SIGNED)
+		rc = in_keep_encrypted(&in, "not validly signed by the From address");
 	if (rc == 0)
 		rc = in_result(&in);
 	if (rc < 0)

@@ -96,6 +96,20 @@ back(const milt_msg_t *m, const char *id)
 	queue_close(q);
 }
 
+/* Issue 14: a copy made in its form carries the result header of its
+ * own processing (an inbound copy: decrypted, or no-key), rendered after
+ * every incoming one was dropped; it stays when the copy comes back (the
+ * header is deleted from all mail and set again). */
+static void
+keep_result(milt_msg_t *m)
+{
+	const char *v = milt_msg_header(m, m->conf->result_header);
+
+	if (v != NULL && milt_result_set(&m->result, m->conf->result_header, v) != 0)
+		milt_log(LOG_WARNING, m->qid, "spool copy: its %s not kept (out of memory)",
+		    m->conf->result_header);
+}
+
 int
 milt_queue_mark(milt_msg_t *m)
 {
@@ -115,8 +129,10 @@ milt_queue_mark(milt_msg_t *m)
 	if (released_clear(m, id))
 		milt_msg_pass(m, "reinjected", "spool copy %s, released unencrypted by the "
 		    "operator (smimectl spool release --clear)", id);
-	else
+	else {
 		milt_msg_pass(m, "reinjected", "spool copy %s", id);
+		keep_result(m);
+	}
 	back(m, id);
 	return 1;
 }
@@ -573,6 +589,57 @@ out:
 	milt_queue_split_free(s);
 	free(group);
 	free(out);
+	free(copy_of);
+	return rc;
+}
+
+int
+milt_queue_can_split(const milt_msg_t *m)
+{
+	return spool_usable(m);
+}
+
+int
+milt_queue_split_groups(milt_msg_t *m, const size_t *group, size_t ng)
+{
+	size_t n = m->nrcpts, *copy_of;
+	unsigned char digest[32];
+	struct milt_split *s;
+	int rc = 1;
+
+	if (!spool_usable(m) || n < 2 || ng < 2)
+		return 0;
+	copy_of = calloc(ng, sizeof(*copy_of));
+	s = calloc(1, sizeof(*s));
+	if (copy_of == NULL || s == NULL || (s->c = calloc(ng, sizeof(*s->c))) == NULL) {
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory");
+		goto out;
+	}
+	if (msg_digest(m, digest) != 0) {
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no digest");
+		goto out;
+	}
+	for (size_t g = 0; g < ng; g++) {
+		if (g == group[0])
+			continue;
+		copy_of[g] = s->nc;
+		if (copy_make(m, group, g, POLICY_DELIVER, digest, &s->c[s->nc++]) != 0)
+			goto out;
+		if (s->c[s->nc - 1].kind != COPY_SEND) {
+			/* a whole-message refusal or hold comes before any split */
+			milt_msg_tempfail(m, "split: an inbound copy was not made");
+			goto out;
+		}
+	}
+	if (take_rcpts(m, s, group, group[0], copy_of) != 0) {
+		milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: out of memory");
+		goto out;
+	}
+	m->result.split = s;
+	s = NULL;
+	rc = 0;
+out:
+	milt_queue_split_free(s);
 	free(copy_of);
 	return rc;
 }

@@ -24,8 +24,9 @@
  *
  * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make());
  * milt_queue_mark() passes mail whose mark verifies, unchanged (recording
- * that the copy came back through the MTA: queue_back()), and strips the
- * header from everything else.
+ * that the copy came back through the MTA: queue_back(); the result header
+ * its own processing gave it kept, issue 14), and strips the header from
+ * everything else.
  *
  * Threads: the split state belongs to the message (one thread); the
  * runner is one thread; milt_queue_kick() may be called from any.
@@ -47,6 +48,16 @@ int milt_queue_mark(milt_msg_t *m);
 /* 0: go on with m (maybe with fewer recipients: m->result.split holds
  * the others and their copies); 1: m->result is final. */
 int milt_queue_split(milt_msg_t *m);
+/* Inbound (issue 14): recipient i belongs to group[i] (< ng; the same
+ * group: the same delivered form).  The first recipient's group stays in
+ * the transaction; every other group's copy is made by the same path
+ * (milt_msg_process() on a message with those recipients only), marked
+ * and re-injected as milt_queue_split()'s are.  0: go on with m (fewer
+ * recipients; nothing split when the spool is not usable or ng < 2);
+ * 1: m->result is final (tempfail, out of memory). */
+int milt_queue_split_groups(milt_msg_t *m, const size_t *group, size_t ng);
+/* 1 when m may be split (a key to mark copies, and not a copy itself). */
+int milt_queue_can_split(const milt_msg_t *m);
 /* After the outbound processing: a message held as a whole (every
  * recipient held, or refused with fallback=notice) goes to the spool
  * instead of the MTA's hold queue: the original in hold/ (or a notice to

@@ -207,6 +207,29 @@ smime_status_t smime_decrypt_run(smime_decrypt_t *d, const char *content_headers
 /* After a success: 1 for authEnveloped-data (integrity-protected, e.g.
  * AES-GCM), 0 for enveloped-data (e.g. AES-CBC: not integrity-protected). */
 int smime_decrypt_authenticated(const smime_decrypt_t *d);
+
+/*
+ * What decryption would give with each of n key lookups (one per
+ * recipient, args[i] for the lookup), the body parsed once (issue 14):
+ * per lookup, the status smime_decrypt_run() would return for the key
+ * (SMIME_OK, SMIME_ERR_NOKEY, SMIME_ERR_CRYPTO when the key does not open
+ * the content-encryption key, SMIME_ERR_IO when the lookup failed) and,
+ * for SMIME_OK, a SHA-256 of the first octets of the plaintext: two keys
+ * that open the same content-encryption key give the same, two that open
+ * different ones (a RecipientInfo added with a key of its own) differ.
+ * Nothing is checked beyond those octets (no GCM tag, no MIME): a
+ * decryption proper with one of the keys comes after.  Returns SMIME_OK,
+ * or the failure of the message as a whole (not such a body, malformed,
+ * a limit), out[] then untouched.
+ */
+typedef struct smime_probe {
+	smime_status_t st;
+	int authenticated;
+	unsigned char digest[32];
+} smime_probe_t;
+smime_status_t smime_decrypt_probe(smime_decrypt_t *d, const char *content_headers,
+    const smime_body_t *body, smime_key_fn lookup, void *const *args, size_t n,
+    smime_probe_t *out);
 size_t smime_decrypt_nheaders(const smime_decrypt_t *d);
 const char *smime_decrypt_header_name(const smime_decrypt_t *d, size_t i);
 const char *smime_decrypt_header_value(const smime_decrypt_t *d, size_t i);

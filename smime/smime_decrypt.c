@@ -12,7 +12,8 @@
  * (CMS_decrypt_set1_pkey with the certificate, so that only the matching
  * RecipientInfo is tried and a wrong key is an error, not random output).
  * The plaintext entity is split into its Content-* headers (listed) and
- * its body (written).
+ * its body (written).  smime_decrypt_probe() tries several callers' keys
+ * on one parse and digests the first octets each opens to (issue 14).
  *
  * Ownership: the handle owns its header list and error; keys the lookup
  * returns are freed before smime_decrypt_run() returns.  Threads: one
@@ -177,7 +178,7 @@ dec_set_key(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_key_fn lookup,
 {
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	smime_status_t rc = smime_err_set(&d->err, SMIME_ERR_NOKEY,
-	    "no key for any of %d recipient(s)", sk_CMS_RecipientInfo_num(ris));
+	    "no key for any of its %d RecipientInfo(s)", sk_CMS_RecipientInfo_num(ris));
 	X509_NAME *issuer;
 	ASN1_INTEGER *serial;
 	ASN1_OCTET_STRING *skid;
@@ -235,6 +236,65 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 		rc = smime_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
 	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
 	BIO_free(mem);
+	return rc;
+}
+
+/* Octets of plaintext that tell content-encryption keys apart. */
+#define DEC_PROBE_LEN 4096
+
+/* The digest of the first octets of the plaintext, the key set. */
+static smime_status_t
+dec_probe_one(smime_decrypt_t *d, CMS_ContentInfo *cms, unsigned char digest[32])
+{
+	unsigned char buf[DEC_PROBE_LEN];
+	BIO *b = CMS_dataInit(cms, NULL);
+	unsigned int len = 0;
+	int got = 0, n = 0;
+	smime_status_t rc = SMIME_OK;
+
+	if (b == NULL)
+		return smime_err_crypto(&d->err, "decryption failed");
+	while (got < (int)sizeof(buf) && (n = BIO_read(b, buf + got, (int)sizeof(buf) - got)) > 0)
+		got += n;
+	if (got == 0 && n <= 0 && BIO_method_type(b) == BIO_TYPE_CIPHER
+	    && !BIO_get_cipher_status(b))
+		rc = smime_err_crypto(&d->err, "decryption failed");
+	else if (!EVP_Digest(buf, (size_t)got, digest, &len, EVP_sha256(), NULL) || len != 32)
+		rc = smime_err_crypto(&d->err, "SHA-256 failed");
+	OPENSSL_cleanse(buf, sizeof(buf));
+	BIO_free_all(b);
+	return rc;
+}
+
+smime_status_t
+smime_decrypt_probe(smime_decrypt_t *d, const char *content_headers,
+    const smime_body_t *body, smime_key_fn lookup, void *const *args, size_t n,
+    smime_probe_t *out)
+{
+	CMS_ContentInfo *cms = NULL;
+	smime_in_t in;
+	smime_status_t rc;
+
+	if (d == NULL)
+		return SMIME_ERR_USAGE;
+	smime_err_clear(&d->err);
+	d->authenticated = 0;
+	if (body == NULL || lookup == NULL || (n > 0 && (args == NULL || out == NULL)))
+		return smime_err_set(&d->err, SMIME_ERR_USAGE,
+		    "smime_decrypt_probe needs a body, a key lookup and its arguments");
+	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
+	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
+		rc = d->err.code;
+	for (size_t i = 0; rc == SMIME_OK && i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].authenticated = d->authenticated;
+		out[i].st = dec_set_key(d, cms, lookup, args[i]);
+		if (out[i].st == SMIME_OK)
+			out[i].st = dec_probe_one(d, cms, out[i].digest);
+	}
+	CMS_ContentInfo_free(cms);
+	smime_in_clear(&in);
+	ERR_clear_error();
 	return rc;
 }
 

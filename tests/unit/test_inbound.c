@@ -23,6 +23,8 @@
 #include "keystore/keystore.h"
 #include "milter/milt_conf.h"
 #include "milter/milt_msg.h"
+#include "milter/milt_queue.h"
+#include "queue/queue.h"
 #include "smime/smime.h"
 #include "tests/unit/unit_util.h"
 
@@ -170,7 +172,8 @@ ks_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
     const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
 {
 	keystore_err_t kerr;
-	keystore_status_t st = keystore_decrypter(arg, issuer, serial, skid, key, cert, &kerr);
+	keystore_status_t st = keystore_decrypter(arg, "alice@example.com", issuer, serial,
+	    skid, key, cert, &kerr);
 
 	return st == KEYSTORE_OK ? 0 : st == KEYSTORE_NOTFOUND ? 1 : -1;
 }
@@ -490,14 +493,14 @@ count_keys(keystore_t *ks)
 	keystore_err_t kerr;
 	int n = 0;
 
-	if (keystore_decrypter(ks, X509_get_issuer_name(f.alice),
+	if (keystore_decrypter(ks, "alice@example.com", X509_get_issuer_name(f.alice),
 	    X509_get0_serialNumber(f.alice), NULL, &k, &c, &kerr) == KEYSTORE_OK)
 		n++;
 	EVP_PKEY_free(k);
 	X509_free(c);
 	k = NULL;
-	if (keystore_decrypter(ks, NULL, NULL, X509_get0_subject_key_id(f.old), &k, NULL,
-	    &kerr) == KEYSTORE_OK)
+	if (keystore_decrypter(ks, "alice@example.com", NULL, NULL,
+	    X509_get0_subject_key_id(f.old), &k, NULL, &kerr) == KEYSTORE_OK)
 		n++;
 	EVP_PKEY_free(k);
 	return n;
@@ -646,6 +649,337 @@ test_inbound_msg(void **state)
 	milt_conf_unref(conf);
 }
 
+/* ---- issue 14: a key decrypts for its own addressee only ---- */
+
+static void
+test_decrypter_addressee(void **state)
+{
+	static const struct {
+		const char *address;
+		keystore_status_t want;
+	} cases[] = {
+		{ "alice@example.com", KEYSTORE_OK },
+		{ "alice@EXAMPLE.com", KEYSTORE_OK },       /* domain: any case */
+		{ "Alice@example.com", KEYSTORE_NOTFOUND }, /* local part: exact */
+		{ "bob@example.com", KEYSTORE_NOTFOUND },   /* another's key */
+		{ NULL, KEYSTORE_NOTFOUND },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EVP_PKEY *k = NULL;
+		keystore_err_t kerr;
+		keystore_status_t got = keystore_decrypter(f.ks, cases[i].address,
+		    X509_get_issuer_name(f.alice), X509_get0_serialNumber(f.alice), NULL, &k,
+		    NULL, &kerr);
+
+		if (got != cases[i].want)
+			fail_msg("alice's key for %s: got %d, want %d", cases[i].address
+			    ? cases[i].address : "(null)", got, cases[i].want);
+		EVP_PKEY_free(k);
+	}
+}
+
+static void
+test_inbound_decrypt_msg(void **state)
+{
+	static const struct {
+		const char *name;
+		int gcm;
+		const char *rcpts[2];
+		enum milt_unprotected mode;
+		const char *want_action, *want_header;
+	} cases[] = {
+		{ "GCM to alice, for alice", 1, { "alice@example.com", NULL },
+		  MILT_UNPROT_SIGNED, "decrypted", "decrypted (authEnveloped-data" },
+		{ "GCM to alice, for bob", 1, { "bob@example.com", NULL },
+		  MILT_UNPROT_SIGNED, "pass", "no-key (not encrypted to a key of the recipient" },
+		{ "GCM to alice, for alice and bob, not split", 1,
+		  { "alice@example.com", "bob@example.com" }, MILT_UNPROT_DECRYPT, "pass",
+		  "no-key (not decrypted: the recipients differ" },
+		{ "GCM to alice, for alice and an outsider, not split", 1,
+		  { "alice@example.com", "x@remote.test" }, MILT_UNPROT_DECRYPT, "pass",
+		  "no-key (not decrypted: the recipients differ" },
+		{ "CBC, UnprotectedContent signed, unsigned", 0, { "alice@example.com", NULL },
+		  MILT_UNPROT_SIGNED, "pass", "unprotected (enveloped-data is not integrity" },
+		{ "CBC, UnprotectedContent decrypt", 0, { "alice@example.com", NULL },
+		  MILT_UNPROT_DECRYPT, "decrypted", "decrypted (enveloped-data" },
+		{ "CBC, UnprotectedContent keep", 0, { "alice@example.com", NULL },
+		  MILT_UNPROT_KEEP, "pass", "unprotected (enveloped-data is not integrity" },
+		{ "GCM, UnprotectedContent keep", 1, { "alice@example.com", NULL },
+		  MILT_UNPROT_KEEP, "decrypted", "decrypted (authEnveloped-data" },
+	};
+	char *ov[4], err[256];
+	milt_conf_t *conf;
+
+	(void)state;
+	assert_true(asprintf(&ov[0], "StateDirectory=%s", f.dir) > 0);
+	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "TrustSystemStore=no";
+	conf = milt_conf_load(NULL, ov, 4, err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("conf: %s", err);
+	assert_int_equal(conf->unprotected_content, MILT_UNPROT_SIGNED);  /* the default */
+	mkdir(conf->spool_dir, 0700);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		milt_msg_t *m = milt_msg_new(conf, f.ks);
+		char *hdrs = NULL, *body = encrypt_to(f.alice, cases[i].gcm ? EVP_aes_128_gcm()
+		    : EVP_aes_256_cbc(), &hdrs);
+		const milt_result_t *r;
+		int decrypted = strcmp(cases[i].want_action, "decrypted") == 0;
+
+		conf->unprotected_content = (int)cases[i].mode;
+		m->no_split = 1;            /* splitting: test_split, 46-inbound-trust */
+		milt_msg_set_sender(m, "<bob@remote.test>");
+		for (size_t j = 0; j < 2 && cases[i].rcpts[j] != NULL; j++)
+			milt_msg_add_rcpt(m, cases[i].rcpts[j]);
+		milt_msg_add_header(m, "From", "Bob <bob@example.com>");
+		hdrs[strcspn(hdrs, "\n")] = '\0';
+		milt_msg_add_header(m, "Content-Type", hdrs + 14);
+		milt_msg_add_header(m, "Content-Transfer-Encoding", "base64");
+		milt_msg_add_body(m, body, strlen(body));
+		r = milt_msg_process(m);
+		if (strcmp(r->action, cases[i].want_action) != 0)
+			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
+			    r->reason, cases[i].want_action);
+		if (r->what != (decrypted ? MILT_DO_REPLACE : MILT_DO_PASS))
+			fail_msg("%s: got what %d, want %s", cases[i].name, r->what,
+			    decrypted ? "REPLACE" : "PASS");
+		if (r->nset != 1 || strncmp(r->set_value[0], cases[i].want_header,
+		    strlen(cases[i].want_header)) != 0)
+			fail_msg("%s: got header \"%s\", want \"%s...\"", cases[i].name,
+			    r->nset ? r->set_value[0] : "", cases[i].want_header);
+		free(hdrs);
+		free(body);
+		milt_msg_free(m);
+	}
+	conf->unprotected_content = MILT_UNPROT_SIGNED;
+	free(ov[0]);
+	free(ov[1]);
+	milt_conf_unref(conf);
+}
+
+/* A stand-in for one recipient's keys: the key of cert, when a
+ * RecipientInfo names cert. */
+struct one_key {
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+static int
+one_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    const ASN1_OCTET_STRING *skid, EVP_PKEY **key, X509 **cert)
+{
+	const struct one_key *k = arg;
+
+	(void)skid;
+	if (issuer == NULL || serial == NULL
+	    || X509_NAME_cmp(issuer, X509_get_issuer_name(k->cert)) != 0
+	    || ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(k->cert)) != 0)
+		return 1;
+	EVP_PKEY_up_ref(k->key);
+	X509_up_ref(k->cert);
+	*key = k->key;
+	*cert = k->cert;
+	return 0;
+}
+
+/* encrypted to alice and bob (one content-encryption key), or to alice
+ * with bob's RecipientInfo taken from another message to bob (its own
+ * key: what someone who captured alice's mail can add). */
+static char *
+encrypt_two(int grafted, char **hdrs)
+{
+	STACK_OF(X509) *rcpts = sk_X509_new_null();
+	BIO *in = BIO_new_mem_buf(entity, -1);
+	CMS_ContentInfo *cms, *other = NULL;
+	char *body;
+
+	sk_X509_push(rcpts, f.alice);
+	if (!grafted)
+		sk_X509_push(rcpts, f.bob);
+	cms = CMS_encrypt(rcpts, in, EVP_aes_256_cbc(), CMS_BINARY);
+	assert_non_null(cms);
+	if (grafted) {
+		STACK_OF(CMS_RecipientInfo) *ris;
+
+		sk_X509_pop(rcpts);
+		sk_X509_push(rcpts, f.bob);
+		(void)BIO_reset(in);
+		assert_non_null(other = CMS_encrypt(rcpts, in, EVP_aes_256_cbc(), CMS_BINARY));
+		ris = CMS_get0_RecipientInfos(other);
+		assert_true(sk_CMS_RecipientInfo_push(CMS_get0_RecipientInfos(cms),
+		    sk_CMS_RecipientInfo_delete(ris, 0)) > 0);
+	}
+	body = smime_body(cms, "enveloped-data", hdrs);
+	CMS_ContentInfo_free(cms);
+	CMS_ContentInfo_free(other);
+	BIO_free(in);
+	sk_X509_free(rcpts);
+	return body;
+}
+
+/* smime_decrypt_probe(): each recipient's keys tried on one parse; keys
+ * that open one content-encryption key match, a RecipientInfo grafted
+ * with a key of its own does not. */
+static void
+test_decrypt_probe(void **state)
+{
+	struct one_key alice = { f.alice_key, f.alice }, bob = { f.bob_key, f.bob };
+	struct one_key nobody = { f.self_key, f.self };
+	void *args[3] = { &alice, &bob, &nobody };
+
+	(void)state;
+	for (int grafted = 0; grafted <= 1; grafted++) {
+		char *hdrs, *body = encrypt_two(grafted, &hdrs);
+		smime_body_t b = { (const unsigned char *)body, strlen(body), -1 };
+		smime_decrypt_t *d = smime_decrypt_new();
+		smime_probe_t out[3];
+
+		assert_int_equal(smime_decrypt_probe(d, hdrs, &b, one_lookup, args, 3, out),
+		    SMIME_OK);
+		assert_int_equal(out[0].st, SMIME_OK);
+		assert_int_equal(out[1].st, SMIME_OK);
+		assert_int_equal(out[2].st, SMIME_ERR_NOKEY);
+		assert_int_equal(out[0].authenticated, 0);
+		if ((memcmp(out[0].digest, out[1].digest, 32) == 0) != !grafted)
+			fail_msg("%s: alice's and bob's plaintexts %s", grafted ? "grafted"
+			    : "one key", grafted ? "match" : "differ");
+		smime_decrypt_free(d);
+		free(hdrs);
+		free(body);
+	}
+}
+
+/* A message from outside to rcpts (NULL-terminated), encrypted to alice
+ * with AES-GCM. */
+static milt_msg_t *
+encrypted_msg(milt_conf_t *conf, const char *const *rcpts)
+{
+	milt_msg_t *m = milt_msg_new(conf, f.ks);
+	char *hdrs = NULL, *body = encrypt_to(f.alice, EVP_aes_128_gcm(), &hdrs);
+
+	milt_msg_set_sender(m, "<bob@remote.test>");
+	for (size_t j = 0; rcpts[j] != NULL; j++)
+		milt_msg_add_rcpt(m, rcpts[j]);
+	milt_msg_add_header(m, "From", "Bob <bob@example.com>");
+	milt_msg_add_header(m, "Message-ID", "<split14@remote.test>");
+	milt_msg_add_header(m, "X-Smimegate-Result", "decrypted (forged)");
+	hdrs[strcspn(hdrs, "\n")] = '\0';
+	milt_msg_add_header(m, "Content-Type", hdrs + 14);
+	milt_msg_add_header(m, "Content-Transfer-Encoding", "base64");
+	milt_msg_add_body(m, body, strlen(body));
+	free(hdrs);
+	free(body);
+	return m;
+}
+
+/* The message text of the one active spool entry (its envelope in *e). */
+static char *
+only_copy(const milt_conf_t *conf, queue_entry_t *e)
+{
+	char err[QUEUE_ERR_MAX], **ids, *data;
+	queue_t *q;
+	size_t n;
+
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_get(q, ids[0], e, err, sizeof(err)), QUEUE_OK);
+	queue_ids_free(ids, n);
+	assert_non_null(data = malloc((size_t)e->body_len + 1));
+	assert_int_equal(queue_entry_read(e, 0, data, (size_t)e->body_len), e->body_len);
+	data[e->body_len] = '\0';
+	assert_int_equal(queue_remove(q, e->id, err, sizeof(err)), QUEUE_OK);
+	queue_close(q);
+	return data;
+}
+
+/* The copy (CRLF text) as it comes back through the MTA, for rcpt. */
+static milt_msg_t *
+copy_back(milt_conf_t *conf, char *text, const char *rcpt)
+{
+	milt_msg_t *m = milt_msg_new(conf, f.ks);
+	char *line = text, *end, *colon;
+
+	milt_msg_set_sender(m, "<bob@remote.test>");
+	milt_msg_add_rcpt(m, rcpt);
+	while ((end = strstr(line, "\r\n")) != NULL && end != line) {
+		*end = '\0';
+		assert_non_null(colon = strchr(line, ':'));
+		*colon = '\0';
+		milt_msg_add_header(m, line, colon + 2);
+		line = end + 2;
+	}
+	assert_non_null(end);
+	milt_msg_add_body(m, end + 2, strlen(end + 2));
+	return m;
+}
+
+/* alice and bob get one message encrypted to alice: alice's group stays
+ * and is decrypted; bob's copy, as it came with no-key, goes to the
+ * spool; when it comes back marked, its result header stays. */
+static void
+test_inbound_split(void **state)
+{
+	static const char *const rcpts[] = { "alice@example.com", "bob@example.com", NULL };
+	char *ov[5], err[256], *text;
+	milt_conf_t *conf;
+	milt_msg_t *m;
+	const milt_result_t *r;
+	queue_entry_t e;
+	size_t ndel;
+	char *const *del;
+
+	(void)state;
+	assert_true(asprintf(&ov[0], "StateDirectory=%s/split", f.dir) > 0);
+	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
+	ov[2] = "LocalDomains=example.com";
+	ov[3] = "TrustSystemStore=no";
+	ov[4] = "ReinjectCommand=/bin/false";
+	snprintf(err, sizeof(err), "%s/split", f.dir);
+	mkdir(err, 0700);
+	conf = milt_conf_load(NULL, ov, 5, err, sizeof(err));
+	if (conf == NULL)
+		fail_msg("conf: %s", err);
+	assert_true(conf->reinject_keylen > 0);
+	mkdir(conf->spool_dir, 0700);
+
+	m = encrypted_msg(conf, rcpts);
+	r = milt_msg_process(m);
+	assert_string_equal(r->action, "decrypted");
+	assert_int_equal(r->what, MILT_DO_REPLACE);
+	assert_int_equal(m->nrcpts, 1);
+	assert_string_equal(m->rcpts[0], "alice@example.com");
+	del = milt_queue_delrcpts(m, &ndel);
+	assert_int_equal(ndel, 1);
+	assert_string_equal(del[0], "bob@example.com");
+	milt_msg_free(m);
+
+	text = only_copy(conf, &e);
+	assert_int_equal(e.nrcpts, 1);
+	assert_string_equal(e.rcpts[0], "bob@example.com");
+	queue_entry_free(&e);
+	if (strstr(text, "X-Smimegate-Result: no-key (not encrypted to a key of the recipient")
+	    == NULL || strstr(text, "application/pkcs7-mime") == NULL
+	    || strstr(text, "(forged)") != NULL || strstr(text, "Hello") != NULL)
+		fail_msg("bob's copy is not the message as it came with no-key: %s", text);
+
+	m = copy_back(conf, text, "bob@example.com");
+	r = milt_msg_process(m);
+	assert_string_equal(r->action, "reinjected");
+	assert_true(milt_result_strips(r, "X-Smimegate-Result"));
+	if (r->nset != 1 || strncmp(r->set_value[0], "no-key (", 8) != 0)
+		fail_msg("the copy back: got header \"%s\", want no-key",
+		    r->nset ? r->set_value[0] : "");
+	milt_msg_free(m);
+	free(text);
+	free(ov[0]);
+	free(ov[1]);
+	milt_conf_unref(conf);
+}
+
 int
 main(void)
 {
@@ -656,6 +990,10 @@ main(void)
 		cmocka_unit_test(test_verify_garbage),
 		cmocka_unit_test(test_verify_limits),
 		cmocka_unit_test(test_inbound_msg),
+		cmocka_unit_test(test_decrypter_addressee),
+		cmocka_unit_test(test_decrypt_probe),
+		cmocka_unit_test(test_inbound_decrypt_msg),
+		cmocka_unit_test(test_inbound_split),
 		cmocka_unit_test(test_rekey),
 	};
 
