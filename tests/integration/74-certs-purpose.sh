@@ -15,9 +15,9 @@
 #      certificate, SMIMEEncryptionKeyPreference naming it and
 #      SMIMECapabilities (AES-256-GCM, AES-128-GCM, AES-256-CBC, AES-128-CBC).
 #   3. paul's client replies: it takes the certificate our signature's key
-#      preference names (Bouncy Castle, and openssl cms -cmsout -print) and
-#      encrypts to it; the gateway decrypts the reply inbound with ann's
-#      escrowed encryption key.
+#      preference names (Bouncy Castle) and signs and encrypts to it; the
+#      gateway decrypts the reply inbound with ann's escrowed encryption
+#      key.
 #   4. EncryptionCipher aes-256-gcm and SigningMode opaque: Bouncy Castle decrypts
 #      the AES-256-GCM authEnveloped-data and verifies the opaque signature.
 . "$(dirname "$0")/../lib/common.sh"
@@ -183,14 +183,17 @@ fi
 	printf 'Date: Mon, 23 Nov 2026 12:00:00 +0000\nMessage-ID: <paulreply@example.net>\n'
 	printf 'MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\nThanks Ann, marker-paulreply.\n'
 } | make_message "$T/m/paulreply.in"
-bc encrypt "$T/m/paulreply.in" "$T/m/paulreply.raw" "$T/annpref.pem" "$P/paul-enc.pem" \
-    >"$T/bc-enc.log" 2>&1 || diag_file "$T/bc-enc.log"
+# Signed, then encrypted (AES-256-CBC), as his client sends it.
+bc sign "$P/paul-sign.key" "$P/paul-sign.pem" "$T/m/paulreply.in" "$T/m/paulreply.signed" \
+    --enc-cert "$P/paul-enc.pem" >"$T/bc-enc.log" 2>&1 &&
+    bc encrypt "$T/m/paulreply.signed" "$T/m/paulreply.raw" "$T/annpref.pem" "$P/paul-enc.pem" \
+    >>"$T/bc-enc.log" 2>&1 || diag_file "$T/bc-enc.log"
 make_message "$T/m/paulreply.eml" <"$T/m/paulreply.raw"
 if deliver paulreply paul@example.net ann@example.com "$T/m/paulreply.eml"; then
 	res=$(mime_header "$T/m/paulreply.got" X-Smimegate-Result)
 	case $res in
-	decrypted*) ok "paul's encrypted reply: decrypted by the gateway ($res)" ;;
-	*) not_ok "paul's encrypted reply: decrypted by the gateway (got '$res')" ;;
+	decrypted*pass*) ok "paul's signed and encrypted reply: decrypted by the gateway ($res)" ;;
+	*) not_ok "paul's signed and encrypted reply: decrypted by the gateway (got '$res')" ;;
 	esac
 	check "paul's reply: the plaintext delivered to ann" grep -q marker-paulreply "$T/m/paulreply.got"
 else
