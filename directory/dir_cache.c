@@ -5,7 +5,10 @@
  * (hiredis, SET key value EX ttl, keys = prefix + normalised address)
  * when one is configured, else in a bounded in-process table.
  *
- * Value: "P" gcm('0'|'1') source "\n" DER, or "N".
+ * Value: "P" gcm('0'|'1') source "\n" DER, or "N"; in Redis sealed by
+ * dir_redis_seal() for its key until its TTL ends: a value whose seal does
+ * not open (forged, copied from another address, replayed past its time)
+ * is a miss, so the directories are asked.
  *
  * Redis is never needed: a context that fails is dropped, the cache is
  * "down" and answers miss at once; a reconnect is tried at most every
@@ -51,18 +54,16 @@ struct dir_cache {
 	mem_entry_t *mem;
 	size_t nmem, maxmem;
 	/* Redis */
-	int redis;
-	char host[256];
-	int port;
+	const dir_redis_t *redis;   /* borrowed; NULL: in-process */
 	char *prefix;
-	struct timeval tv;
 	redis_slot_t slots[CACHE_REDIS_SLOTS];
 	int down;
 	time_t last_try;
 };
 
 dir_cache_t *
-dir_cache_new(const dir_settings_t *s, char *err, size_t errlen)
+dir_cache_new(const dir_settings_t *s, const dir_redis_t *r, char *err,
+    size_t errlen)
 {
 	dir_cache_t *c = calloc(1, sizeof(*c));
 
@@ -75,26 +76,11 @@ dir_cache_new(const dir_settings_t *s, char *err, size_t errlen)
 	c->ttl_pos = s->ttl_positive;
 	c->ttl_neg = s->ttl_negative;
 	c->maxmem = s->mem_cache_size;
-	c->tv.tv_sec = s->redis_timeout_ms / 1000;
-	c->tv.tv_usec = (s->redis_timeout_ms % 1000) * 1000;
-	if (s->redis != NULL && *s->redis != '\0') {
-		const char *colon = strrchr(s->redis, ':');
-		char *end;
-		long port = colon ? strtol(colon + 1, &end, 10) : 0;
-
-		if (colon == NULL || colon == s->redis || *end != '\0' || port < 1 ||
-		    port > 65535 || (size_t)(colon - s->redis) >= sizeof(c->host)) {
-			snprintf(err, errlen, "\"%s\" is not HOST:PORT", s->redis);
-			dir_cache_free(c);
-			return NULL;
-		}
-		memcpy(c->host, s->redis, (size_t)(colon - s->redis));
-		c->port = (int)port;
-		c->redis = 1;
-		snprintf(c->name, sizeof(c->name), "redis %s:%d", c->host, c->port);
-	} else {
+	c->redis = r;
+	if (r != NULL)
+		snprintf(c->name, sizeof(c->name), "redis %s", dir_redis_name(r));
+	else
 		snprintf(c->name, sizeof(c->name), "memory");
-	}
 	return c;
 }
 
@@ -247,6 +233,7 @@ redis_take(dir_cache_t *c, char *note, size_t notelen)
 {
 	redis_slot_t *slot = NULL;
 	time_t now = time(NULL);
+	char why[256];
 
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < CACHE_REDIS_SLOTS && slot == NULL; i++)
@@ -261,18 +248,12 @@ redis_take(dir_cache_t *c, char *note, size_t notelen)
 	pthread_mutex_unlock(&c->lock);
 	if (slot == NULL || slot->ctx != NULL)
 		return slot;
-
-	slot->ctx = redisConnectWithTimeout(c->host, c->port, c->tv);
-	if (slot->ctx != NULL && slot->ctx->err == 0 &&
-	    redisSetTimeout(slot->ctx, c->tv) == REDIS_OK)
+	if ((slot->ctx = dir_redis_connect(c->redis, why, sizeof(why))) != NULL)
 		return slot;
 	pthread_mutex_lock(&c->lock);
-	redis_note(c, 1, slot->ctx ? slot->ctx->errstr : "out of memory", note, notelen);
-	pthread_mutex_unlock(&c->lock);
-	if (slot->ctx != NULL)
-		redisFree(slot->ctx);
-	slot->ctx = NULL;
+	redis_note(c, 1, why, note, notelen);
 	slot->busy = 0;
+	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
@@ -282,9 +263,9 @@ redis_give(dir_cache_t *c, redis_slot_t *slot, redisReply *reply, char *note,
     size_t notelen)
 {
 	pthread_mutex_lock(&c->lock);
-	if (reply == NULL) {
-		redis_note(c, 1, slot->ctx->errstr[0] ? slot->ctx->errstr : "no reply",
-		    note, notelen);
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		redis_note(c, 1, reply != NULL ? reply->str : slot->ctx->errstr[0] ?
+		    slot->ctx->errstr : "no reply", note, notelen);
 		redisFree(slot->ctx);
 		slot->ctx = NULL;
 	} else {
@@ -307,6 +288,41 @@ redis_cmd(redis_slot_t *slot, const char *fmt, ...)
 	return r;
 }
 
+/* The answer a GET returned, when its seal opens for this key. */
+static enum dir_cache_hit
+redis_value(dir_cache_t *c, const char *addr, const redisReply *r, X509 **cert,
+    int *gcm, char *source, size_t srclen)
+{
+	const unsigned char *data;
+	size_t len;
+	char *key;
+	enum dir_cache_hit hit = DIR_CACHE_MISS;
+
+	if (asprintf(&key, "%s%s", c->prefix, addr) < 0)
+		return DIR_CACHE_MISS;
+	data = dir_redis_open(c->redis, key, NULL, (const unsigned char *)r->str, r->len,
+	    &len);
+	if (data != NULL)
+		hit = dir_cache_value_parse(data, len, cert, gcm, source, srclen);
+	free(key);
+	return hit;
+}
+
+/* value sealed for prefix + addr until now + ttl; NULL when out of memory. */
+static unsigned char *
+redis_seal(dir_cache_t *c, const char *addr, const unsigned char *v, size_t len,
+    long ttl, size_t *outlen)
+{
+	unsigned char *sealed;
+	char *key;
+
+	if (asprintf(&key, "%s%s", c->prefix, addr) < 0)
+		return NULL;
+	sealed = dir_redis_seal(c->redis, key, NULL, time(NULL) + ttl, v, len, outlen);
+	free(key);
+	return sealed;
+}
+
 /* ---- the interface ---- */
 
 enum dir_cache_hit
@@ -325,8 +341,7 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert, int *gcm,
 			return DIR_CACHE_MISS;
 		r = redis_cmd(slot, "GET %s%s", c->prefix, addr);
 		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE)
-			hit = dir_cache_value_parse((unsigned char *)r->str, r->len, cert, gcm,
-			    source, srclen);
+			hit = redis_value(c, addr, r, cert, gcm, source, srclen);
 		redis_give(c, slot, r, note, notelen);
 		return hit;
 	}
@@ -357,11 +372,13 @@ dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
 		return;
 	}
 	if (c->redis) {
-		redis_slot_t *slot = redis_take(c, note, notelen);
+		unsigned char *sealed = redis_seal(c, addr, v, len, ttl, &len);
+		redis_slot_t *slot = sealed ? redis_take(c, note, notelen) : NULL;
 
 		if (slot != NULL)
 			redis_give(c, slot, redis_cmd(slot, "SET %s%s %b EX %ld", c->prefix,
-			    addr, v, len, ttl), note, notelen);
+			    addr, sealed, len, ttl), note, notelen);
+		free(sealed);
 		free(v);
 		return;
 	}
@@ -435,21 +452,23 @@ dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen)
 int
 dir_cache_ping(dir_cache_t *c, char *err, size_t errlen)
 {
-	redisContext *ctx;
+	struct redisContext *ctx;
 	redisReply *r = NULL;
+	char why[256];
 	int up;
 
 	if (!c->redis)
 		return 1;
-	ctx = redisConnectWithTimeout(c->host, c->port, c->tv);
-	if (ctx != NULL && ctx->err == 0 && redisSetTimeout(ctx, c->tv) == REDIS_OK)
-		r = redisCommand(ctx, "PING");
+	if ((ctx = dir_redis_connect(c->redis, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", c->name, why);
+		return -1;
+	}
+	r = redisCommand(ctx, "PING");
 	up = r != NULL && r->type == REDIS_REPLY_STATUS;
 	if (!up)
-		snprintf(err, errlen, "%s: %s", c->name, ctx == NULL ? "out of memory"
-		    : ctx->errstr[0] ? ctx->errstr : r != NULL && r->str ? r->str : "no reply");
+		snprintf(err, errlen, "%s: %s", c->name, ctx->errstr[0] ? ctx->errstr
+		    : r != NULL && r->str ? r->str : "no reply");
 	freeReplyObject(r);
-	if (ctx != NULL)
-		redisFree(ctx);
+	redisFree(ctx);
 	return up ? 0 : -1;
 }

@@ -5,9 +5,10 @@
  * is within its validity period, allows keyEncipherment or keyAgreement
  * (or has no keyUsage), carries emailProtection (or no extendedKeyUsage),
  * and chains to the trust anchors (the CA file and/or the system store)
- * without being revoked: when it names an http:// CRL distribution point
- * and CRLCheck is on, that CRL (dir_crl.c) is part of the verification.
- * A CRL that cannot be had is handled as the policy says.
+ * without being revoked: when it chains, names an http:// CRL
+ * distribution point and CRLCheck is on, that CRL (dir_crl.c) is part of
+ * a second verification.  Nothing is fetched for a certificate that does
+ * not chain.  A CRL that cannot be had is handled as the policy says.
  *
  * Threads: the X509_STORE is read-only after dir_check_new(); each check
  * has its own X509_STORE_CTX.
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -28,6 +30,7 @@ struct dir_check {
 	dir_crl_t *crls;
 	int crl_check;
 	int crl_policy;
+	int crl_timeout;            /* seconds for all of a certificate's CRLs */
 };
 
 dir_check_t *
@@ -44,6 +47,7 @@ dir_check_new(const dir_settings_t *s, char *err, size_t errlen)
 	}
 	chk->crl_check = s->crl_check;
 	chk->crl_policy = s->crl_policy;
+	chk->crl_timeout = s->crl_timeout > 0 ? s->crl_timeout : 10;
 	if (s->ca_file != NULL && *s->ca_file != '\0' &&
 	    !X509_STORE_load_file(chk->store, s->ca_file)) {
 		snprintf(err, errlen, "%s: cannot load trust anchors", s->ca_file);
@@ -147,16 +151,21 @@ cdp_urls(X509 *cert, char *urls[CHECK_MAX_CDP])
 	return n;
 }
 
-/* The CRLs of cert; -1 when it names some and none could be had. */
+/* The CRLs of cert; -1 when it names some and none could be had.  All
+ * its distribution points together get CRLTimeout seconds. */
 static int
 crls_for(dir_check_t *chk, X509 *cert, STACK_OF(X509_CRL) *crls, char *why,
     size_t len)
 {
 	char *urls[CHECK_MAX_CDP];
 	int n = cdp_urls(cert, urls), got = 0;
+	time_t end = time(NULL) + chk->crl_timeout;
 
 	for (int i = 0; i < n; i++) {
-		X509_CRL *crl = got ? NULL : dir_crl_get(chk->crls, urls[i], why, len);
+		long left = (long)(end - time(NULL));
+		X509_CRL *crl = got || left <= 0 ? NULL
+		    : dir_crl_get(chk->crls, urls[i], (int)left, why, len);
+
 		if (crl != NULL && sk_X509_CRL_push(crls, crl))
 			got = 1;
 		else
@@ -166,49 +175,70 @@ crls_for(dir_check_t *chk, X509 *cert, STACK_OF(X509_CRL) *crls, char *why,
 	return n > 0 && !got ? -1 : got;
 }
 
+/* X509_verify_cert() of cert, with crls when not NULL: 1 good, 0 not
+ * (why says so), -1 out of memory. */
+static int
+verify_with(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
+    STACK_OF(X509_CRL) *crls, char *why, size_t len)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int ok, e;
+
+	if (ctx == NULL || !X509_STORE_CTX_init(ctx, chk->store, cert, untrusted)) {
+		X509_STORE_CTX_free(ctx);
+		snprintf(why, len, "cannot set up the verification");
+		return -1;
+	}
+	if (crls != NULL) {
+		X509_STORE_CTX_set0_crls(ctx, crls);
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK);
+	}
+	if ((ok = X509_verify_cert(ctx) == 1) == 0) {
+		e = X509_STORE_CTX_get_error(ctx);
+		snprintf(why, len, "%s%s", X509_verify_cert_error_string(e),
+		    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		    e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+		    e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ? " (untrusted)" : "");
+	}
+	X509_STORE_CTX_free(ctx);
+	return ok;
+}
+
+/*
+ * The chain first, without revocation: a certificate that does not chain
+ * to a trust anchor is refused before anything it names is fetched (its
+ * distribution points are anyone's choice).  Then, with CRLCheck, the
+ * CRL of its distribution point, and the chain again with it.
+ */
 static dir_status_t
 verify_chain(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
     char *why, size_t len)
 {
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+	STACK_OF(X509_CRL) *crls = NULL;
 	dir_status_t st = DIR_NOTFOUND;
-	int have = 0;
+	int r = verify_with(chk, cert, untrusted, NULL, why, len), have;
 
-	if (ctx == NULL || crls == NULL) {
+	if (r <= 0 || !chk->crl_check) {
+		st = r < 0 ? DIR_ERR_NOMEM : r > 0 ? DIR_OK : DIR_NOTFOUND;
+		goto done;
+	}
+	if ((crls = sk_X509_CRL_new_null()) == NULL) {
 		snprintf(why, len, "out of memory");
 		st = DIR_ERR_NOMEM;
 		goto done;
 	}
-	if (chk->crl_check && (have = crls_for(chk, cert, crls, why, len)) < 0) {
-		if (chk->crl_policy == DIR_CRL_TEMPFAIL) {
-			st = DIR_ERR_UNAVAILABLE;
-			goto done;
-		}
-		if (chk->crl_policy == DIR_CRL_REFUSE)
-			goto done;
-		have = 0;               /* DIR_CRL_ACCEPT */
-	}
-	if (!X509_STORE_CTX_init(ctx, chk->store, cert, untrusted)) {
-		snprintf(why, len, "cannot set up the verification");
+	if ((have = crls_for(chk, cert, crls, why, len)) < 0) {
+		st = chk->crl_policy == DIR_CRL_TEMPFAIL ? DIR_ERR_UNAVAILABLE
+		    : chk->crl_policy == DIR_CRL_REFUSE ? DIR_NOTFOUND : DIR_OK;
 		goto done;
 	}
-	if (have > 0) {
-		X509_STORE_CTX_set0_crls(ctx, crls);
-		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK);
+	if (have == 0) {
+		st = DIR_OK;            /* no http:// distribution point */
+		goto done;
 	}
-	if (X509_verify_cert(ctx) == 1)
-		st = DIR_OK;
-	else
-		snprintf(why, len, "%s%s",
-		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
-		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CERT_REVOKED ? "" :
-		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-		    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ?
-		    " (untrusted)" : "");
+	r = verify_with(chk, cert, untrusted, crls, why, len);
+	st = r < 0 ? DIR_ERR_NOMEM : r > 0 ? DIR_OK : DIR_NOTFOUND;
 done:
-	X509_STORE_CTX_free(ctx);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	ERR_clear_error();
 	return st;

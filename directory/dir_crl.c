@@ -83,7 +83,7 @@ crl_expiry(const dir_crl_t *c, X509_CRL *crl, time_t now)
 }
 
 static X509_CRL *
-crl_fetch(const dir_crl_t *c, const char *url, char *why, size_t len)
+crl_fetch(const dir_crl_t *c, const char *url, int timeout, char *why, size_t len)
 {
 	BIO *b;
 	X509_CRL *crl = NULL;
@@ -97,7 +97,7 @@ crl_fetch(const dir_crl_t *c, const char *url, char *why, size_t len)
 			return NULL;
 	} else {
 		b = OSSL_HTTP_get(url, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
-		    NULL, 1, CRL_MAX_SIZE, c->timeout);
+		    NULL, 1, CRL_MAX_SIZE, timeout < c->timeout ? timeout : c->timeout);
 	}
 	if (b == NULL) {
 		unsigned long e = ERR_peek_last_error();
@@ -141,7 +141,7 @@ crl_slot(dir_crl_t *c, const char *url)
 }
 
 X509_CRL *
-dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len)
+dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why, size_t len)
 {
 	time_t now = time(NULL);
 	X509_CRL *crl;
@@ -162,7 +162,7 @@ dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len)
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	crl = crl_fetch(c, url, why, len);
+	crl = crl_fetch(c, url, timeout, why, len);
 	pthread_mutex_lock(&c->lock);
 	if ((e = crl_slot(c, url)) != NULL) {
 		X509_CRL_free(e->crl);

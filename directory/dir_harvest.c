@@ -16,7 +16,11 @@
  * the old flat layout (AH-CH.pem) are moved into place on open.
  *
  * Redis: one hash per address, key PREFIX + AH, field CH, value the
- * record (HSET / HGETALL).  One context, used under h->lock; a command
+ * record sealed by dir_redis_seal() for that key and field (HSET /
+ * HGETALL); a value whose seal does not open is skipped like a malformed
+ * file, so a record written by someone else (without the capabilities
+ * the sender announced, say) is never believed.  One context, connected
+ * and authenticated by dir_redis_connect(), used under h->lock; a command
  * that fails reconnects once, then the call fails (the lookup then says
  * "unavailable": a certificate that may be there is never ignored).
  *
@@ -24,6 +28,7 @@
  * new file; the Redis context is guarded by h->lock.
  */
 #include "directory/dir_harvest.h"
+#include "directory/dir_int.h"
 #include "directory/dir_lookup.h"
 #include "util/util.h"
 
@@ -53,10 +58,8 @@
 
 struct dir_harvest {
 	char *dir;                  /* the file store, or NULL for Redis */
-	char host[256];
-	int port;
+	const dir_redis_t *redis;   /* borrowed: outlives the store */
 	char *prefix;
-	struct timeval tv;
 	pthread_mutex_t lock;       /* guards ctx */
 	redisContext *ctx;
 };
@@ -134,11 +137,10 @@ dir_harvest_open(const char *dir, char *err, size_t errlen)
 }
 
 dir_harvest_t *
-dir_harvest_open_redis(const char *server, const char *prefix, int timeout_ms,
+dir_harvest_open_redis(const struct dir_redis *redis, const char *prefix,
     char *err, size_t errlen)
 {
 	dir_harvest_t *h = calloc(1, sizeof(*h));
-	const char *colon = server != NULL ? strrchr(server, ':') : NULL;
 
 	if (h == NULL || (h->prefix = strdup(prefix != NULL ? prefix : "")) == NULL) {
 		free(h);
@@ -146,16 +148,7 @@ dir_harvest_open_redis(const char *server, const char *prefix, int timeout_ms,
 		return NULL;
 	}
 	pthread_mutex_init(&h->lock, NULL);
-	h->tv.tv_sec = timeout_ms / 1000;
-	h->tv.tv_usec = (timeout_ms % 1000) * 1000;
-	if (colon == NULL || colon == server || (size_t)(colon - server) >= sizeof(h->host)
-	    || (h->port = atoi(colon + 1)) <= 0 || h->port > 65535) {
-		snprintf(err, errlen, "harvest: Redis server \"%s\" is not host:port",
-		    server != NULL ? server : "");
-		dir_harvest_free(h);
-		return NULL;
-	}
-	memcpy(h->host, server, (size_t)(colon - server));
+	h->redis = redis;
 	return h;
 }
 
@@ -184,17 +177,10 @@ redis_run(dir_harvest_t *h, char *err, size_t errlen, const char *fmt, ...)
 
 	for (int tries = 0; tries < 2 && r == NULL; tries++) {
 		if (h->ctx == NULL) {
-			h->ctx = redisConnectWithTimeout(h->host, h->port, h->tv);
-			if (h->ctx != NULL && (h->ctx->err != 0
-			    || redisSetTimeout(h->ctx, h->tv) != REDIS_OK)) {
-				snprintf(err, errlen, "harvest: Redis %s:%d: %s", h->host,
-				    h->port, h->ctx->errstr);
-				redisFree(h->ctx);
-				h->ctx = NULL;
-				return NULL;
-			}
-			if (h->ctx == NULL) {
-				snprintf(err, errlen, "out of memory");
+			char why[256];
+
+			if ((h->ctx = dir_redis_connect(h->redis, why, sizeof(why))) == NULL) {
+				snprintf(err, errlen, "harvest: Redis %s", why);
 				return NULL;
 			}
 		}
@@ -202,7 +188,7 @@ redis_run(dir_harvest_t *h, char *err, size_t errlen, const char *fmt, ...)
 		r = redisvCommand(h->ctx, fmt, ap);
 		va_end(ap);
 		if (r == NULL) {
-			snprintf(err, errlen, "harvest: Redis %s:%d: %s", h->host, h->port,
+			snprintf(err, errlen, "harvest: Redis %s: %s", dir_redis_name(h->redis),
 			    h->ctx->errstr[0] ? h->ctx->errstr : "no reply");
 			redisFree(h->ctx);
 			h->ctx = NULL;
@@ -412,37 +398,64 @@ done:
 	return rc;
 }
 
+/* A record as Redis returned it, its seal opened for key and field;
+ * 0 with e filled, -1 when it does not open or does not parse. */
+static int
+read_sealed(dir_harvest_t *h, const char *key, const char *field,
+    const redisReply *r, dir_harvest_entry_t *e)
+{
+	const unsigned char *data;
+	size_t len;
+
+	if (r->type != REDIS_REPLY_STRING || (data = dir_redis_open(h->redis, key, field,
+	    (const unsigned char *)r->str, r->len, &len)) == NULL)
+		return -1;
+	return read_mem((const char *)data, len, e);
+}
+
 static int
 put_redis(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
     time_t signing_time, char *err, size_t errlen)
 {
 	dir_harvest_entry_t old;
 	redisReply *r;
-	char *data;
+	char *data, *key;
+	unsigned char *sealed = NULL;
 	long len = BIO_get_mem_data(rec, &data);
+	size_t slen = 0;
 	int rc = -1;
 
+	if (asprintf(&key, "%s%s", h->prefix, ah) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((sealed = dir_redis_seal(h->redis, key, ch, 0, (unsigned char *)data,
+	    (size_t)(len > 0 ? len : 0), &slen)) == NULL) {
+		free(key);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	pthread_mutex_lock(&h->lock);
-	r = redis_run(h, err, errlen, "HGET %s%s %s", h->prefix, ah, ch);
-	if (r != NULL && r->type == REDIS_REPLY_STRING
-	    && read_mem(r->str, r->len, &old) == 0) {
+	r = redis_run(h, err, errlen, "HGET %s %s", key, ch);
+	if (r != NULL && read_sealed(h, key, ch, r, &old) == 0) {
 		int keep = old.signing_time >= signing_time;
 
 		entry_clear(&old);
 		if (keep) {
 			freeReplyObject(r);
-			pthread_mutex_unlock(&h->lock);
-			return 0;
+			r = NULL;
+			rc = 0;
 		}
 	}
 	if (r != NULL) {
 		freeReplyObject(r);
-		r = redis_run(h, err, errlen, "HSET %s%s %s %b", h->prefix, ah, ch,
-		    data, (size_t)(len > 0 ? len : 0));
+		r = redis_run(h, err, errlen, "HSET %s %s %b", key, ch, sealed, slen);
 		rc = r != NULL ? 0 : -1;
 		freeReplyObject(r);
 	}
 	pthread_mutex_unlock(&h->lock);
+	free(sealed);
+	free(key);
 	return rc;
 }
 
@@ -540,17 +553,24 @@ get_redis(dir_harvest_t *h, const char *ah, dir_harvest_entry_t *v, size_t *n,
     char *err, size_t errlen)
 {
 	redisReply *r;
+	char *key;
 
+	if (asprintf(&key, "%s%s", h->prefix, ah) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	pthread_mutex_lock(&h->lock);
-	r = redis_run(h, err, errlen, "HGETALL %s%s", h->prefix, ah);
+	r = redis_run(h, err, errlen, "HGETALL %s", key);
 	pthread_mutex_unlock(&h->lock);
+	for (size_t i = 1; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements
+	    && *n < HARVEST_MAX_FILES; i += 2)
+		if (r->element[i - 1]->type == REDIS_REPLY_STRING
+		    && r->element[i - 1]->len == 64 && strlen(r->element[i - 1]->str) == 64
+		    && read_sealed(h, key, r->element[i - 1]->str, r->element[i], &v[*n]) == 0)
+			(*n)++;
+	free(key);
 	if (r == NULL)
 		return -1;
-	for (size_t i = 1; r->type == REDIS_REPLY_ARRAY && i < r->elements
-	    && *n < HARVEST_MAX_FILES; i += 2)
-		if (r->element[i]->type == REDIS_REPLY_STRING
-		    && read_mem(r->element[i]->str, r->element[i]->len, &v[*n]) == 0)
-			(*n)++;
 	freeReplyObject(r);
 	return 0;
 }

@@ -55,10 +55,13 @@ unsigned dir_harvest_purpose(X509 *cert);
 
 /* Opens (creating, mode 0700) the store in dir.  NULL with err on failure. */
 dir_harvest_t *dir_harvest_open(const char *dir, char *err, size_t errlen);
-/* The store in Redis ("host:port"), hashes under key prefix; connects on
- * first use.  NULL with err on bad settings. */
-dir_harvest_t *dir_harvest_open_redis(const char *server, const char *prefix,
-    int timeout_ms, char *err, size_t errlen);
+/* The store in the Redis server of redis (dir_int.h: the connection,
+ * AUTH, the key records are sealed with; borrowed, it must outlive the
+ * store), hashes under key prefix; connects on first use.  NULL with err
+ * when out of memory. */
+struct dir_redis;
+dir_harvest_t *dir_harvest_open_redis(const struct dir_redis *redis,
+    const char *prefix, char *err, size_t errlen);
 void dir_harvest_free(dir_harvest_t *h);
 /* 1 when the store is in Redis. */
 int dir_harvest_is_redis(const dir_harvest_t *h);

@@ -7,6 +7,7 @@
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
  *   dir_ldap.c     one LDAP directory: URL, pool of handles, search
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
+ *   dir_redis.c    what the Redis connections share: AUTH, sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
  *
  * Threads: every object here may be shared; each guards its own state.
@@ -24,9 +25,11 @@ typedef struct dir_crl dir_crl_t;
 dir_crl_t *dir_crl_new(int timeout, long cache_seconds, dir_crl_fetch_fn fetch,
     void *fetch_arg);
 void dir_crl_free(dir_crl_t *c);
-/* The CRL at url (http:// only), from the cache or fetched.  A new
- * reference, or NULL with why. */
-X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, char *why, size_t len);
+/* The CRL at url (http:// only), from the cache or fetched within
+ * timeout seconds (and the handle's own timeout; at most CRL_MAX_SIZE
+ * octets).  A new reference, or NULL with why. */
+X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why,
+    size_t len);
 
 /* ---- dir_check.c ---- */
 typedef struct dir_check dir_check_t;
@@ -69,16 +72,47 @@ dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
 int dir_ldap_parse_value(const unsigned char *der, size_t len,
     STACK_OF(X509) *certs);
 
+/* ---- dir_redis.c ---- */
+struct redisContext;
+typedef struct dir_redis dir_redis_t;
+/* The first line of a secret file (util_secret_read_line(): regular, no
+ * symlink, owner checked, mode 0600 or stricter), malloc'ed; NULL with
+ * err.  Free it with util_secret_free(s, strlen(s)). */
+char *dir_secret_read(const char *path, char *err, size_t errlen);
+/* s->redis ("host:port"), RedisTimeout, the password file and user, and
+ * the value key (required).  NULL with err. */
+dir_redis_t *dir_redis_new(const dir_settings_t *s, char *err, size_t errlen);
+void dir_redis_free(dir_redis_t *r);
+/* "host:port" */
+const char *dir_redis_name(const dir_redis_t *r);
+/* A new connection, timeouts set and AUTH done; NULL with err (never
+ * the password).  The caller frees it with redisFree(). */
+struct redisContext *dir_redis_connect(const dir_redis_t *r, char *err,
+    size_t errlen);
+/* data sealed for Redis key (and hash field, NULL for none) until expires
+ * (0: no end), malloc'ed, *outlen octets; NULL when out of memory. */
+unsigned char *dir_redis_seal(const dir_redis_t *r, const char *key,
+    const char *field, time_t expires, const unsigned char *data, size_t len,
+    size_t *outlen);
+/* The data of a sealed value (a pointer into v, *datalen octets) when its
+ * MAC verifies for key and field and it has not expired; else NULL. */
+const unsigned char *dir_redis_open(const dir_redis_t *r, const char *key,
+    const char *field, const unsigned char *v, size_t len, size_t *datalen);
+
 /* ---- dir_cache.c ---- */
 typedef struct dir_cache dir_cache_t;
 enum dir_cache_hit { DIR_CACHE_MISS = 0, DIR_CACHE_POSITIVE, DIR_CACHE_NEGATIVE };
-dir_cache_t *dir_cache_new(const dir_settings_t *s, char *err, size_t errlen);
+/* In Redis when r is not NULL (borrowed: it outlives the cache), else in
+ * process. */
+dir_cache_t *dir_cache_new(const dir_settings_t *s, const dir_redis_t *r,
+    char *err, size_t errlen);
 void dir_cache_free(dir_cache_t *c);
 /* "redis 127.0.0.1:6379" or "memory". */
 const char *dir_cache_name(const dir_cache_t *c);
 /* The entry for addr (normalised).  POSITIVE: *cert (new reference) and
  * source filled.  note: an outage began or ended (else left alone). */
-/* A value as Redis holds it (anyone who can write there can put one):
+/* A value as Redis holds it once its seal is opened (dir_redis_open()),
+ * or as the in-process table holds it; never trusted further than that:
  * DIR_CACHE_POSITIVE with *cert (the caller's), *gcm and source, NEGATIVE,
  * or MISS when it does not parse. */
 enum dir_cache_hit dir_cache_value_parse(const unsigned char *v, size_t len,

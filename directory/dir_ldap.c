@@ -12,6 +12,7 @@
  * handle at most the search timeout.
  */
 #include "directory/dir_int.h"
+#include "util/util_ldap.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -289,37 +290,13 @@ slot_close(ldap_slot_t *slot)
 static int
 slot_open(dir_ldap_t *d, ldap_slot_t *slot, char *why, size_t len)
 {
-	struct timeval ct = { d->connect_timeout, 0 }, st = { d->search_timeout, 0 };
-	int v3 = LDAP_VERSION3, rc;
+	util_ldap_conn_t c = {
+		.uri = d->uri, .name = d->name, .starttls = d->starttls,
+		.binddn = d->binddn, .bindpw = d->bindpw,
+		.connect_timeout = d->connect_timeout, .timeout = d->search_timeout,
+	};
 
-	if ((rc = ldap_initialize(&slot->ld, d->uri)) != LDAP_SUCCESS) {
-		snprintf(why, len, "%s: %s", d->name, ldap_err2string(rc));
-		return rc;
-	}
-	ldap_set_option(slot->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(slot->ld, LDAP_OPT_NETWORK_TIMEOUT, &ct);
-	ldap_set_option(slot->ld, LDAP_OPT_TIMEOUT, &st);
-	ldap_set_option(slot->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	if (d->starttls && (rc = ldap_start_tls_s(slot->ld, NULL, NULL)) != LDAP_SUCCESS) {
-		snprintf(why, len, "%s: StartTLS: %s", d->name, ldap_err2string(rc));
-		slot_close(slot);
-		return rc;
-	}
-	if (d->binddn != NULL) {
-		struct berval cred;
-
-		cred.bv_val = d->bindpw ? d->bindpw : "";
-		cred.bv_len = strlen(cred.bv_val);
-		rc = ldap_sasl_bind_s(slot->ld, d->binddn, LDAP_SASL_SIMPLE, &cred,
-		    NULL, NULL, NULL);
-		if (rc != LDAP_SUCCESS) {
-			snprintf(why, len, "%s: bind as %s: %s", d->name, d->binddn,
-			    ldap_err2string(rc));
-			slot_close(slot);
-			return rc;
-		}
-	}
-	return LDAP_SUCCESS;
+	return util_ldap_open(&c, &slot->ld, why, len);
 }
 
 int

@@ -25,6 +25,7 @@
 struct dir_lookup {
 	dir_check_t *chk;
 	dir_cache_t *cache;
+	dir_redis_t *redis;         /* the Redis server of cache and harvest */
 	dir_ldap_t *dirs[LOOKUP_MAX_DIRS];
 	size_t ndirs;
 	char *harvest_dir;
@@ -56,8 +57,12 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&l->hlock, NULL);
-	if ((l->chk = dir_check_new(s, err, errlen)) == NULL ||
-	    (l->cache = dir_cache_new(s, err, errlen)) == NULL)
+	if ((l->chk = dir_check_new(s, err, errlen)) == NULL)
+		goto fail;
+	if (s->redis != NULL && *s->redis != '\0' &&
+	    (l->redis = dir_redis_new(s, err, errlen)) == NULL)
+		goto fail;
+	if ((l->cache = dir_cache_new(s, l->redis, err, errlen)) == NULL)
 		goto fail;
 	for (size_t i = 0; s->ldap_urls != NULL && s->ldap_urls[i] != NULL; i++) {
 		if (l->ndirs == LOOKUP_MAX_DIRS) {
@@ -73,9 +78,12 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (l->harvest_dir != NULL && s->harvest_redis && l->redis == NULL) {
+		snprintf(err, errlen, "a harvest store in Redis needs a Redis server");
+		goto fail;
+	}
 	if (l->harvest_dir != NULL && s->harvest_redis && (l->harvest =
-	    dir_harvest_open_redis(s->redis, s->harvest_prefix, s->redis_timeout_ms,
-	    err, errlen)) == NULL)
+	    dir_harvest_open_redis(l->redis, s->harvest_prefix, err, errlen)) == NULL)
 		goto fail;
 	return l;
 fail:
@@ -99,6 +107,7 @@ dir_lookup_free(dir_lookup_t *l)
 	for (size_t i = 0; i < l->ndirs; i++)
 		dir_ldap_free(l->dirs[i]);
 	dir_harvest_free(l->harvest);
+	dir_redis_free(l->redis);
 	free(l->harvest_dir);
 	pthread_mutex_destroy(&l->hlock);
 	free(l);

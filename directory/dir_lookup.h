@@ -2,7 +2,9 @@
  * dir_lookup.h: the certificate to encrypt to, for one recipient address.
  *
  * Sources, in order: the harvested-certificates store (dir_harvest.h),
- * the cache (Redis when configured, else a bounded in-process table),
+ * the cache (Redis when configured, its values sealed with a key the
+ * gateways share and believed only when the seal opens; else a bounded
+ * in-process table),
  * then the LDAP directories in their configured order.  Every candidate
  * is checked (dir_check.c): it chains to the trust anchors (the system
  * store and/or a CA file), is within its validity period, is not revoked
@@ -69,6 +71,10 @@ typedef struct dir_settings {
 	const char *redis;          /* "host:port", "" = in-process cache */
 	const char *redis_prefix;
 	int redis_timeout_ms;
+	const char *redis_password_file; /* AUTH with its first line ("": none) */
+	const char *redis_user;     /* ACL user for AUTH ("": none) */
+	const char *redis_key_file; /* the key Redis values are sealed with
+	                               (dir_redis.c); needed with redis */
 	long ttl_positive, ttl_negative;   /* seconds */
 	size_t mem_cache_size;      /* entries of the in-process cache */
 	const char *harvest_dir;    /* the harvest store ("": none) */
@@ -99,7 +105,8 @@ typedef struct dir_answer {
 
 typedef struct dir_lookup dir_lookup_t;
 
-/* Reads the CA file and the bind password files; connects to nothing yet. */
+/* Reads the CA file, the bind password files and the Redis password and
+ * key files (dir_redis.c); connects to nothing yet. */
 dir_lookup_t *dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_lookup_free(dir_lookup_t *l);
 /* Adds a trust anchor for the certificate checks (the embedded CA's root,

@@ -297,7 +297,32 @@ keystore_health(keystore_t *ks, keystore_health_t *h)
 	}
 	h->readable = 1;
 	h->entries = idx->n_entries;
+	h->skipped = idx->n_skipped;
 	keystore_index_unref(idx);
+}
+
+size_t
+keystore_skipped(keystore_t *ks, int *fresh, char *why, size_t len)
+{
+	keystore_index_t *idx;
+	size_t n;
+
+	pthread_rwlock_rdlock(&ks->lock);
+	idx = ks->idx != NULL ? keystore_index_ref(ks->idx) : NULL;
+	pthread_rwlock_unlock(&ks->lock);
+	*fresh = 0;
+	if (why != NULL && len > 0)
+		why[0] = '\0';
+	if (idx == NULL)
+		return 0;
+	n = idx->n_skipped;
+	if (n > 0) {
+		*fresh = atomic_exchange(&idx->reported, 1) == 0;
+		if (why != NULL)
+			snprintf(why, len, "%s", idx->skipped);
+	}
+	keystore_index_unref(idx);
+	return n;
 }
 
 /* ---- lookups ---- */

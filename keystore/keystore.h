@@ -82,8 +82,9 @@ keystore_t *keystore_open(const char *dir, const char *master_key_file,
  * key), is one value of attribute (default userPKCS12) of the employee's
  * directory entry, found by filter with the entry's address.  The URL is
  * RFC 4516's, as in LDAPDirectories:
- *   ldap://host:port/BASE??SCOPE?FILTER?bindname=DN,x-bindpwfile=FILE
- * (FILTER default (mail=%s), %25s in a URL).  The master key stays a file
+ *   ldap://host:port/BASE??SCOPE?FILTER?bindname=DN,x-bindpwfile=FILE,x-starttls
+ * (FILTER default (mail=%s), %25s in a URL; x-starttls: StartTLS, see
+ * util/util_ldap.h; ldaps:// works too).  The master key stays a file
  * (the same on every gateway); dir still holds it by default, the lock
  * file and the embedded CA.  An index read from the directory is used for
  * refresh seconds, and read again at once when an address is not in it
@@ -107,6 +108,7 @@ typedef struct keystore_health {
 	int master_loaded;          /* the master key is in memory */
 	int readable;               /* the entries could be read now */
 	size_t entries;
+	size_t skipped;             /* directory values left out (unreadable) */
 	char backend[8];            /* "file" or "ldap" */
 	char why[256];              /* when not readable */
 } keystore_health_t;
@@ -115,6 +117,16 @@ typedef struct keystore_health {
  * or, for LDAP, one round trip) and the master key loaded.  Never fails;
  * the answer is in h. */
 void keystore_health(keystore_t *ks, keystore_health_t *h);
+
+/*
+ * Entries in the directory (KeystoreLDAP) that could not be read (not a
+ * keystore entry, damaged, sealed under another master key) are left out
+ * of the index; the others still sign and decrypt.  The number left out
+ * of the index in use, and in why (may be NULL) the first one's DN and
+ * reason and the DNs of the next.  *fresh is 1 on the first call that
+ * sees this index (the caller logs it once per reading), else 0.
+ */
+size_t keystore_skipped(keystore_t *ks, int *fresh, char *why, size_t len);
 void keystore_free(keystore_t *ks);
 
 /*

@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/asn1.h>
@@ -213,12 +214,28 @@ ldap_add(keystore_entry_t *e, void *arg)
 	return add_entry(a->idx, e, &a->cap);
 }
 
+/* A value that did not parse: counted, and the first named. */
+static void
+ldap_skip(const char *dn, const char *why, void *arg)
+{
+	keystore_index_t *idx = ((struct ldap_add *)arg)->idx;
+	size_t used = strlen(idx->skipped);
+
+	if (idx->n_skipped++ == 0 && strstr(why, dn) != NULL)
+		snprintf(idx->skipped, sizeof(idx->skipped), "%s", why);
+	else if (idx->n_skipped == 1)
+		snprintf(idx->skipped, sizeof(idx->skipped), "%s: %s", dn, why);
+	else if (used + 6 < sizeof(idx->skipped) && strstr(idx->skipped, dn) == NULL)
+		snprintf(idx->skipped + used, sizeof(idx->skipped) - used, "; %s", dn);
+}
+
 keystore_status_t
 keystore_index_build_ldap(keystore_ldap_t *kl, keystore_index_t **out,
     keystore_err_t *err)
 {
 	keystore_index_t *idx = calloc(1, sizeof(*idx));
 	struct ldap_add a = { idx, 0 };
+	keystore_ldap_scan_t cb = { ldap_add, ldap_skip, &a };
 	keystore_status_t rc;
 
 	if (idx == NULL)
@@ -226,7 +243,7 @@ keystore_index_build_ldap(keystore_ldap_t *kl, keystore_index_t **out,
 	atomic_init(&idx->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &idx->scanned);
 	clock_gettime(CLOCK_MONOTONIC, &idx->scanned_mono);
-	if ((rc = keystore_ldap_scan(kl, ldap_add, &a, err)) == KEYSTORE_OK
+	if ((rc = keystore_ldap_scan(kl, &cb, err)) == KEYSTORE_OK
 	    && sort_index(idx) != 0)
 		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 		    keystore_ldap_name(kl));

@@ -152,6 +152,9 @@ typedef struct keystore_index {
 	struct stat dir_st;            /* the directory as it was scanned */
 	struct timespec scanned;       /* when (CLOCK_REALTIME), for racy */
 	struct timespec scanned_mono;  /* when (CLOCK_MONOTONIC) */
+	size_t n_skipped;              /* LDAP values that did not parse */
+	char skipped[256];             /* the first ones: DN and why */
+	atomic_int reported;           /* keystore_skipped() told of them */
 } keystore_index_t;
 
 /* Scans dir; a new index with one reference. */
@@ -171,10 +174,18 @@ size_t keystore_index_find(const keystore_index_t *idx, const char *address,
 keystore_status_t keystore_ldap_new(const keystore_ldap_settings_t *s,
     keystore_ldap_t **kl, keystore_err_t *err);
 void keystore_ldap_free(keystore_ldap_t *kl);
-/* Calls add once per entry every employee's entry holds; add takes the
- * entry (returns 0) or fails (-1: out of memory). */
+/* What keystore_ldap_scan() hands each value to: add takes a parsed
+ * entry (returns 0) or fails (-1: out of memory); skip is told of a value
+ * that does not parse (the DN of its directory entry and why). */
+typedef struct keystore_ldap_scan {
+	int (*add)(keystore_entry_t *e, void *arg);
+	void (*skip)(const char *dn, const char *why, void *arg);
+	void *arg;
+} keystore_ldap_scan_t;
+/* Calls cb->add once per entry every employee's entry holds, cb->skip
+ * once per value that is not a readable entry (left out, not an error). */
 keystore_status_t keystore_ldap_scan(keystore_ldap_t *kl,
-    int (*add)(keystore_entry_t *e, void *arg), void *arg, keystore_err_t *err);
+    const keystore_ldap_scan_t *cb, keystore_err_t *err);
 /* Stores e in the directory entry of its first address that has one,
  * replacing a value for the same certificate. */
 keystore_status_t keystore_ldap_put(keystore_ldap_t *kl,

@@ -5,7 +5,9 @@
  * bytes the file backend writes; the master key never leaves the gateway.
  *
  * Reading: one subtree search for (attribute=*) under the base, every
- * value parsed by keystore_entry_parse().  Writing: the employee's entry
+ * value parsed by keystore_entry_parse(); a value that does not parse is
+ * skipped (reported to the caller, who counts it), not fatal.  The
+ * connection: util_ldap_open() (StartTLS with x-starttls).  Writing: the employee's entry
  * is found by the filter with the entry's address (exactly one entry),
  * and the attribute replaced by its old values less any for the same
  * certificate, plus the new one (the Binary syntax of userPKCS12 has no
@@ -17,6 +19,7 @@
  * server gone reconnects once, then answers KEYSTORE_ERR_IO.
  */
 #include "keystore/keystore_int.h"
+#include "util/util_ldap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +42,7 @@ struct keystore_ldap {
 	char *attr;
 	char *binddn;
 	char *bindpw;
+	int starttls;               /* x-starttls */
 	int timeout;
 	long refresh;
 	pthread_mutex_t lock;
@@ -79,6 +83,8 @@ take_exts(keystore_ldap_t *kl, char **exts, keystore_err_t *err)
 		} else if (strncasecmp(e, "x-bindpwfile=", 13) == 0) {
 			if ((kl->bindpw = read_pw(e + 13, err)) == NULL)
 				return err != NULL ? err->code : KEYSTORE_ERR_IO;
+		} else if (strcasecmp(e, "x-starttls") == 0) {
+			kl->starttls = 1;
 		} else
 			return keystore_err_set(err, KEYSTORE_ERR_INPUT,
 			    "%s: unknown URL extension \"%s\"", kl->name, e);
@@ -203,31 +209,17 @@ conn_close(keystore_ldap_t *kl)
 static keystore_status_t
 conn_open(keystore_ldap_t *kl, keystore_err_t *err)
 {
-	struct timeval tv = { kl->timeout, 0 };
-	struct berval cred;
-	int v3 = LDAP_VERSION3, rc;
+	util_ldap_conn_t c = {
+		.uri = kl->uri, .name = kl->name, .starttls = kl->starttls,
+		.binddn = kl->binddn, .bindpw = kl->bindpw,
+		.connect_timeout = kl->timeout, .timeout = kl->timeout,
+	};
+	char why[256];
 
 	if (kl->ld != NULL)
 		return KEYSTORE_OK;
-	if ((rc = ldap_initialize(&kl->ld, kl->uri)) != LDAP_SUCCESS) {
-		kl->ld = NULL;
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", kl->name,
-		    ldap_err2string(rc));
-	}
-	ldap_set_option(kl->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(kl->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	ldap_set_option(kl->ld, LDAP_OPT_TIMEOUT, &tv);
-	ldap_set_option(kl->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	cred.bv_val = kl->bindpw != NULL ? kl->bindpw : "";
-	cred.bv_len = strlen(cred.bv_val);
-	rc = ldap_sasl_bind_s(kl->ld, kl->binddn, LDAP_SASL_SIMPLE, &cred, NULL,
-	    NULL, NULL);
-	if (rc != LDAP_SUCCESS) {
-		conn_close(kl);
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: bind as %s: %s",
-		    kl->name, kl->binddn ? kl->binddn : "(anonymous)",
-		    ldap_err2string(rc));
-	}
+	if (util_ldap_open(&c, &kl->ld, why, sizeof(why)) != LDAP_SUCCESS)
+		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s", why);
 	return KEYSTORE_OK;
 }
 
@@ -278,12 +270,16 @@ keystore_ldap_ping(keystore_ldap_t *kl, keystore_err_t *err)
 
 /* ---- reading ---- */
 
+/* Every value of every entry parsed and handed to add; a value that does
+ * not parse is handed to skip (with its entry's DN and why) and left out:
+ * one damaged value must not take every key with it. */
 static keystore_status_t
-scan_values(keystore_ldap_t *kl, LDAPMessage *res,
-    int (*add)(keystore_entry_t *, void *), void *arg, keystore_err_t *err)
+scan_values(keystore_ldap_t *kl, LDAPMessage *res, const keystore_ldap_scan_t *cb,
+    keystore_err_t *err)
 {
 	keystore_entry_t *e;
-	keystore_status_t rc = KEYSTORE_OK;
+	keystore_status_t rc = KEYSTORE_OK, one;
+	keystore_err_t why = { KEYSTORE_OK, "" };
 
 	for (LDAPMessage *m = ldap_first_entry(kl->ld, res);
 	    rc == KEYSTORE_OK && m != NULL; m = ldap_next_entry(kl->ld, m)) {
@@ -292,9 +288,13 @@ scan_values(keystore_ldap_t *kl, LDAPMessage *res,
 
 		for (size_t i = 0; rc == KEYSTORE_OK && vals != NULL && vals[i] != NULL;
 		    i++) {
-			rc = keystore_entry_parse((unsigned char *)vals[i]->bv_val,
-			    vals[i]->bv_len, dn != NULL ? dn : kl->name, &e, err);
-			if (rc == KEYSTORE_OK && add(e, arg) != 0) {
+			one = keystore_entry_parse((unsigned char *)vals[i]->bv_val,
+			    vals[i]->bv_len, dn != NULL ? dn : kl->name, &e, &why);
+			if (one == KEYSTORE_ERR_NOMEM)
+				rc = keystore_err_set(err, one, "%s", why.msg);
+			else if (one != KEYSTORE_OK)
+				cb->skip(dn != NULL ? dn : kl->name, why.msg, cb->arg);
+			else if (cb->add(e, cb->arg) != 0) {
 				keystore_entry_free(e);
 				rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 			}
@@ -306,8 +306,8 @@ scan_values(keystore_ldap_t *kl, LDAPMessage *res,
 }
 
 keystore_status_t
-keystore_ldap_scan(keystore_ldap_t *kl, int (*add)(keystore_entry_t *, void *),
-    void *arg, keystore_err_t *err)
+keystore_ldap_scan(keystore_ldap_t *kl, const keystore_ldap_scan_t *cb,
+    keystore_err_t *err)
 {
 	char filter[160], *attrs[] = { kl->attr, NULL };
 	LDAPMessage *res = NULL;
@@ -316,7 +316,7 @@ keystore_ldap_scan(keystore_ldap_t *kl, int (*add)(keystore_entry_t *, void *),
 	snprintf(filter, sizeof(filter), "(%s=*)", kl->attr);
 	pthread_mutex_lock(&kl->lock);
 	if (search(kl, kl->base, kl->scope, filter, attrs, 0, &res, err) == 0)
-		rc = scan_values(kl, res, add, arg, err);
+		rc = scan_values(kl, res, cb, err);
 	pthread_mutex_unlock(&kl->lock);
 	ldap_msgfree(res);
 	return rc;

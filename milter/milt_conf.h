@@ -94,6 +94,9 @@ typedef struct milt_conf {
 	char *redis_server;            /* RedisServer ("" = in-process cache) */
 	char *redis_prefix;            /* RedisPrefix */
 	long long redis_timeout;       /* RedisTimeout, milliseconds */
+	char *redis_password_file;     /* RedisPasswordFile ("" = no AUTH) */
+	char *redis_user;              /* RedisUser (ACL user for AUTH) */
+	char *redis_key_file;          /* RedisKeyFile (seals cached values) */
 	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
 	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
 	long long cache_size;          /* CacheSize, entries (in-process cache) */

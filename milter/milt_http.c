@@ -153,6 +153,7 @@ check_keystore(milt_http_t *h, milt_conf_t *c, json_object *top, json_object *de
 	d = detail_new(!kh.master_loaded ? "no master key loaded" : kh.why);
 	json_object_object_add(d, "backend", json_object_new_string(kh.backend));
 	json_object_object_add(d, "entries", json_object_new_int64((int64_t)kh.entries));
+	json_object_object_add(d, "skipped", json_object_new_int64((int64_t)kh.skipped));
 	json_object_object_add(d, "master_key", json_object_new_boolean(kh.master_loaded));
 	return part(top, det, "keystore", up ? "up" : "down", d, !up);
 }

@@ -32,6 +32,7 @@ static const char *const classes[] = { "internal", "toobig", "unauthorized", "po
 	"audit", "mta", "directory", "other" };
 #define NCLS (sizeof(classes) / sizeof(classes[0]))
 static unsigned long errors[NCLS];
+static unsigned long ks_skipped;
 
 static size_t
 idx(const char *const *tab, size_t n, const char *s)
@@ -78,6 +79,12 @@ milt_metrics_error(const char *cls)
 }
 
 void
+milt_metrics_keystore_skipped(size_t n)
+{
+	__atomic_store_n(&ks_skipped, (unsigned long)n, __ATOMIC_RELAXED);
+}
+
+void
 milt_metrics_write(FILE *fp, long spool_depth)
 {
 	unsigned long cum = 0;
@@ -117,6 +124,9 @@ milt_metrics_write(FILE *fp, long spool_depth)
 	    "# TYPE smimegate_errors_total counter\n");
 	for (size_t c = 0; c < NCLS; c++)
 		fprintf(fp, "smimegate_errors_total{class=\"%s\"} %lu\n", classes[c], GET(errors[c]));
+	fprintf(fp, "# HELP smimegate_keystore_entries_skipped Keystore entries in the directory left out as unreadable.\n"
+	    "# TYPE smimegate_keystore_entries_skipped gauge\nsmimegate_keystore_entries_skipped %lu\n",
+	    GET(ks_skipped));
 	if (spool_depth >= 0)
 		fprintf(fp, "# HELP smimegate_spool_files Files in the spool directory.\n"
 		    "# TYPE smimegate_spool_files gauge\nsmimegate_spool_files %ld\n", spool_depth);

@@ -6,6 +6,7 @@
 #ifndef MILT_METRICS_H
 #define MILT_METRICS_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* One message answered: its direction and action (the log line's). */
@@ -16,6 +17,8 @@ void milt_metrics_lookup(int status, const char *source, double seconds);
 /* One error of a class: "internal", "toobig", "unauthorized", "policy",
  * "limit", "audit", "mta", "directory". */
 void milt_metrics_error(const char *cls);
+/* The keystore entries left out as unreadable now (a gauge). */
+void milt_metrics_keystore_skipped(size_t n);
 /* Writes every counter; spool_depth < 0: no spool to count. */
 void milt_metrics_write(FILE *fp, long spool_depth);
 

@@ -6,6 +6,7 @@
  * result.  A message that must be encrypted never leaves in clear: a
  * lookup that cannot be answered or an encryption that fails is a tempfail.
  */
+#include "milter/milt_keystore.h"
 #include "milter/milt_enroll.h"
 #include "milter/milt_outbound.h"
 #include "directory/dir_lookup.h"
@@ -221,6 +222,7 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 			*signer = cert;
 		}
 	}
+	milt_keystore_report(m->keystore, m->qid);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	sk_X509_pop_free(chain, X509_free);

@@ -298,6 +298,7 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	if (as_user && (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0))
 		die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
 	*ks = open_keystore(conf, conf->create_master_key);
+	milt_keystore_report(*ks, NULL);
 	*audit = NULL;
 	if (conf->audit && (*audit = milt_audit_open(conf, err, sizeof(err))) == NULL)
 		die("%s", err);

@@ -232,7 +232,8 @@ enc_setup() {
 	_bdn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
 	LDAP_URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$_bdn,x-bindpwfile=$SLAPD_PWFILE"
 	ENC_OPTS="-o LDAPDirectories=$LDAP_URL -o TrustAnchorFile=$T/pki/ca.pem
-	    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=bench:"
+	    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=bench:
+	    -o RedisKeyFile=$REDIS_KEY"
 }
 
 # enc_logged LOG CERTS: the gateway's log says it signed and encrypted,
@@ -442,7 +443,7 @@ run_lookup() {
 	for _r in cold warm; do
 		_redis=""
 		[ $_r = warm ] && _redis="127.0.0.1:$REDIS_PORT"
-		"$top/tests/bench/lookup" "$_r" "$LDAP_URL" "$T/pki/ca.pem" "$_redis" \
+		LOOKUP_REDIS_KEY=$REDIS_KEY "$top/tests/bench/lookup" "$_r" "$LDAP_URL" "$T/pki/ca.pem" "$_redis" \
 		    "bench-lookup:" "$LOOKUPS" "$RCPT" 1$RCPT 2$RCPT 3$RCPT 4$RCPT 5$RCPT \
 		    >"$T/lookup-$_r.out" 2>&1 || { cat "$T/lookup-$_r.out" >&2; die "lookup $_r failed"; }
 		for _k in rate p50_ms p99_ms; do

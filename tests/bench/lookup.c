@@ -84,6 +84,7 @@ main(int argc, char **argv)
 	s.redis = argv[4];
 	s.redis_prefix = argv[5];
 	s.redis_timeout_ms = 500;
+	s.redis_key_file = getenv("LOOKUP_REDIS_KEY");   /* RedisKeyFile */
 	s.ttl_positive = 86400;
 	s.ttl_negative = 3600;
 	s.mem_cache_size = 10000;

@@ -90,7 +90,7 @@ check "HTTPListen=PORT listens on loopback only" sh -c "! ss -ltn 2>/dev/null | 
 redis_start || bail "redis-server started"
 gate_stop
 gate_start -o "HTTPListen=$P2" -o "SpoolDirectory=$T/spool" \
-    -o "RedisServer=127.0.0.1:$REDIS_PORT" || bail "smimegate restarted with Redis"
+    -o "RedisServer=127.0.0.1:$REDIS_PORT" -o "RedisKeyFile=$REDIS_KEY" || bail "smimegate restarted with Redis"
 code=$(curl -s -o "$T/h4" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$P2/healthz")
 check "/healthz with Redis up: 200, cache up, ok (got $code: $(cat "$T/h4"))" \
     sh -c "[ $code = 200 ] && grep -qF '\"cache\":\"up\"' '$T/h4' && grep -qF '\"status\":\"ok\"' '$T/h4'"

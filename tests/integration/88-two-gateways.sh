@@ -60,6 +60,7 @@ gwdn=$(echo "$GWDN" | sed 's/,/%2c/g')
 KURL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$gwdn,x-bindpwfile=$GWPW"
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=3
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t88:
+    -o RedisKeyFile=$REDIS_KEY
     -o RedisHarvestPrefix=t88h: -o TrustAnchorFile=$P/ca.pem"
 
 # inst A|B: the helpers' globals now name that instance.

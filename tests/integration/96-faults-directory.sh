@@ -45,7 +45,7 @@ printf 'default encrypt=if-possible\nto dave@example.net encrypt=always\nto fran
 binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
 URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem
-    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT
+    -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY
     -o RedisPrefix=t96: -o LDAPSearchTimeout=3 -o LDAPConnectTimeout=2
     -o CachePositiveTTL=2 -o CacheNegativeTTL=2 -o PolicyFile=$T/policy"
 gate_import "$P" alice

@@ -6,16 +6,23 @@
 # redis_stop
 # redis_restart           the same again on the same port (fault tests)
 # redis_cli ARGS...       redis-cli against it
+#
+# $REDIS_ARGS (set before redis_start) adds server options, e.g.
+# "--requirepass SECRET"; $REDIS_KEY is a value key (0600) made by
+# redis_start, for the gateways' RedisKeyFile.
 
 REDIS_DIR="$T/redis"
+REDIS_KEY="$T/redis.key"
 
 redis_start() {
 	# A restart (after redis_stop) keeps the port the gateways know.
 	[ -n "${REDIS_PORT:-}" ] || REDIS_PORT=$(free_port) || bail "a free port for redis-server"
 	mkdir -p "$REDIS_DIR"
+	[ -s "$REDIS_KEY" ] || { (umask 077; openssl rand -hex 32 >"$REDIS_KEY"); }
+	# shellcheck disable=SC2086
 	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
 	    --appendonly no --dir "$REDIS_DIR" --daemonize no \
-	    --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+	    --logfile "$REDIS_DIR/redis.log" ${REDIS_ARGS:-} >/dev/null 2>&1 &
 	REDIS_PID=$!
 	at_exit "stop_pid $REDIS_PID 50"
 	wait_port "$REDIS_PORT" "$REDIS_PID" || { diag_file "$REDIS_DIR/redis.log"; return 1; }
@@ -33,9 +40,10 @@ redis_cli() {
 # redis_restart: redis-server again on the same $REDIS_PORT (after
 # redis_stop; empty, as there is no persistence), for fault tests.
 redis_restart() {
+	# shellcheck disable=SC2086
 	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
 	    --appendonly no --dir "$REDIS_DIR" --daemonize no \
-	    --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+	    --logfile "$REDIS_DIR/redis.log" ${REDIS_ARGS:-} >/dev/null 2>&1 &
 	REDIS_PID=$!
 	at_exit "stop_pid $REDIS_PID 50"
 	wait_port "$REDIS_PORT" "$REDIS_PID" || { diag_file "$REDIS_DIR/redis.log"; return 1; }

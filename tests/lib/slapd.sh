@@ -8,7 +8,9 @@
 #                         with slapadd, then slapd -d stats on
 #                         127.0.0.1:$SLAPD_PORT, its log in $SLAPD_LOG
 #                         ($SLAPD_ACL, when set: access lines put before
-#                         the final "access to * by * none")
+#                         the final "access to * by * none"; $SLAPD_GLOBAL,
+#                         when set: lines of the global section, e.g.
+#                         TLSCertificateFile for StartTLS)
 # slapd_stop
 # slapd_searches          how many SRCH operations slapd has logged
 # ldif_head               the suffix and ou=people entries
@@ -53,6 +55,7 @@ slapd_start() {
 		echo "pidfile $SLAPD_DIR/slapd.pid"
 		echo "modulepath /usr/lib/ldap"
 		echo "moduleload back_mdb"
+		[ -z "${SLAPD_GLOBAL:-}" ] || printf '%s\n' "$SLAPD_GLOBAL"
 		echo "database mdb"
 		echo "maxsize 10485760"
 		echo "suffix \"$SLAPD_SUFFIX\""

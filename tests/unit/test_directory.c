@@ -32,6 +32,7 @@ static struct {
 	X509 *ca, *other_ca;
 	char *dir;
 	char ca_file[512];
+	char key_file[512];         /* a Redis value key, mode 0600 */
 } pki;
 
 static int
@@ -50,6 +51,9 @@ group_setup(void **state)
 	if (fp == NULL || !PEM_write_X509(fp, pki.ca))
 		return -1;
 	fclose(fp);
+	snprintf(pki.key_file, sizeof(pki.key_file), "%s/redis.key", pki.dir);
+	if (unit_write_file(pki.key_file, "0123456789abcdef0123456789abcdef\n", 33, 0600) != 0)
+		return -1;
 	return 0;
 }
 
@@ -77,7 +81,7 @@ settings(void)
 		.crl_check = 1, .crl_policy = DIR_CRL_TEMPFAIL, .crl_timeout = 1,
 		.crl_cache_seconds = 60, .redis = "", .redis_prefix = "t:",
 		.redis_timeout_ms = 200, .ttl_positive = 60, .ttl_negative = 60,
-		.mem_cache_size = 8, .harvest_dir = "",
+		.mem_cache_size = 8, .harvest_dir = "", .redis_key_file = pki.key_file,
 	};
 	return s;
 }
@@ -232,6 +236,66 @@ test_crl_policy(void **state)
 	X509_free(c);
 }
 
+/* Counts the CRL fetches it is asked for, and answers none. */
+static BIO *
+count_fetch(void *arg, const char *url, char *why, size_t len)
+{
+	(*(int *)arg)++;
+	snprintf(why, len, "%s: no answer (test)", url);
+	return NULL;
+}
+
+/* A certificate that does not chain names a distribution point: nothing
+ * is fetched, whatever CRLUnavailable says, and it is refused as
+ * untrusted; the same from the trusted CA fetches once. */
+static void
+test_crl_untrusted_not_fetched(void **state)
+{
+	static const int policies[] = { DIR_CRL_TEMPFAIL, DIR_CRL_REFUSE, DIR_CRL_ACCEPT };
+	char ext[] = "URI:http://127.0.0.1:1/planted.crl";
+	X509 *bad = unit_cert(pki.key, pki.other_ca, pki.other_key, "a@example.net", -1, 30);
+	X509 *good = unit_cert(pki.key, pki.ca, pki.ca_key, "a@example.net", -1, 30);
+	X509 *v[] = { bad, good };
+	EVP_PKEY *signers[] = { pki.other_key, pki.ca_key };
+	X509 *issuers[] = { pki.other_ca, pki.ca };
+	(void)state;
+
+	for (size_t k = 0; k < 2; k++) {
+		X509V3_CTX ctx;
+		X509_EXTENSION *e;
+
+		X509V3_set_ctx(&ctx, issuers[k], v[k], NULL, NULL, 0);
+		e = X509V3_EXT_conf_nid(NULL, &ctx, NID_crl_distribution_points, ext);
+		assert_non_null(e);
+		X509_add_ext(v[k], e, -1);
+		X509_EXTENSION_free(e);
+		X509_sign(v[k], signers[k], EVP_sha256());
+	}
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		dir_settings_t s = settings();
+		char err[256], why[256] = "";
+		int fetches = 0;
+		dir_check_t *chk;
+		dir_status_t got;
+
+		s.crl_policy = policies[i];
+		s.crl_fetch = count_fetch;
+		s.crl_fetch_arg = &fetches;
+		chk = dir_check_new(&s, err, sizeof(err));
+		assert_non_null(chk);
+		got = dir_check_cert(chk, bad, NULL, "a@example.net", why, sizeof(why));
+		if (got != DIR_NOTFOUND || fetches != 0 || strstr(why, "untrusted") == NULL)
+			fail_msg("policy %d, untrusted: got %d (%s) after %d fetches, want "
+			    "refused as untrusted after none", policies[i], got, why, fetches);
+		(void)dir_check_cert(chk, good, NULL, "a@example.net", why, sizeof(why));
+		if (fetches != 1)
+			fail_msg("policy %d, trusted: %d fetches, want 1", policies[i], fetches);
+		dir_check_free(chk);
+	}
+	X509_free(bad);
+	X509_free(good);
+}
+
 /* ---- the harvest store ---- */
 
 static void
@@ -360,16 +424,22 @@ test_harvest_redis_down(void **state)
 	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, "r@example.net", -1, 30);
 	(void)state;
 
-	assert_null(dir_harvest_open_redis("nonsense", "h:", 200, err, sizeof(err)));
-	h = dir_harvest_open_redis("127.0.0.1:1", "h:", 200, err, sizeof(err));
+	dir_redis_t *r;
+
+	s.redis = "nonsense";
+	assert_null(dir_redis_new(&s, err, sizeof(err)));
+	s.redis = "127.0.0.1:1";
+	r = dir_redis_new(&s, err, sizeof(err));
+	assert_non_null(r);
+	h = dir_harvest_open_redis(r, "h:", err, sizeof(err));
 	assert_non_null(h);
 	assert_true(dir_harvest_is_redis(h));
 	assert_int_equal(dir_harvest_ping(h, err, sizeof(err)), -1);
 	assert_int_equal(dir_harvest_put(h, "r@example.net", c, NULL, 0, 1, err, sizeof(err)), -1);
 	assert_int_equal(dir_harvest_get(h, "r@example.net", &v, &n, err, sizeof(err)), -1);
 	dir_harvest_free(h);
+	dir_redis_free(r);
 
-	s.redis = "127.0.0.1:1";
 	s.harvest_dir = "unused";
 	s.harvest_redis = 1;
 	s.harvest_prefix = "h:";
@@ -405,7 +475,7 @@ test_mem_cache_bound(void **state)
 	(void)state;
 
 	s.mem_cache_size = 2;
-	c = dir_cache_new(&s, err, sizeof(err));
+	c = dir_cache_new(&s, NULL, err, sizeof(err));
 	assert_non_null(c);
 	assert_string_equal(dir_cache_name(c), "memory");
 	dir_cache_put(c, "a@x", NULL, 0, NULL, note, sizeof(note));
@@ -432,12 +502,13 @@ test_redis_down(void **state)
 	X509 *cert;
 	int gcm;
 	dir_cache_t *c;
+	dir_redis_t *r;
 	(void)state;
 
-	s.redis = "nonsense";
-	assert_null(dir_cache_new(&s, err, sizeof(err)));
 	s.redis = "127.0.0.1:1";
-	c = dir_cache_new(&s, err, sizeof(err));
+	r = dir_redis_new(&s, err, sizeof(err));
+	assert_non_null(r);
+	c = dir_cache_new(&s, r, err, sizeof(err));
 	assert_non_null(c);
 	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
@@ -449,6 +520,95 @@ test_redis_down(void **state)
 	if (note[0] != '\0')
 		fail_msg("second failure: got note \"%s\", want none (logged once)", note);
 	dir_cache_free(c);
+	dir_redis_free(r);
+}
+
+/* Redis settings: the value key is required, read from a private file. */
+static void
+test_redis_settings(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256], open_key[512];
+	static const char *const bad_server[] = { "nonsense", ":1", "h:0", "h:65536", "h:1x" };
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad_server) / sizeof(bad_server[0]); i++) {
+		s.redis = bad_server[i];
+		if (dir_redis_new(&s, err, sizeof(err)) != NULL)
+			fail_msg("server \"%s\": got a handle, want an error", bad_server[i]);
+	}
+	s.redis = "127.0.0.1:1";
+	s.redis_key_file = "";
+	assert_null(dir_redis_new(&s, err, sizeof(err)));
+	assert_non_null(strstr(err, "RedisKeyFile"));
+	snprintf(open_key, sizeof(open_key), "%s/open.key", pki.dir);
+	assert_int_equal(unit_write_file(open_key, "0123456789abcdef0123456789abcdef", 32,
+	    0644), 0);
+	s.redis_key_file = open_key;
+	assert_null(dir_redis_new(&s, err, sizeof(err)));
+	assert_non_null(strstr(err, "0600"));
+	s.redis_key_file = pki.key_file;
+	s.redis_user = "gw";
+	assert_null(dir_redis_new(&s, err, sizeof(err)));
+	assert_non_null(strstr(err, "RedisPasswordFile"));
+}
+
+/* Sealed values: what opens and what does not. */
+static void
+test_redis_seal(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256], other_key[512];
+	dir_redis_t *r, *other;
+	unsigned char *v, *w;
+	const unsigned char *d;
+	size_t len, wlen, dlen;
+	(void)state;
+
+	s.redis = "127.0.0.1:1";
+	r = dir_redis_new(&s, err, sizeof(err));
+	snprintf(other_key, sizeof(other_key), "%s/other.key", pki.dir);
+	assert_int_equal(unit_write_file(other_key, "ffffffffffffffffffffffffffffffffff", 34,
+	    0600), 0);
+	s.redis_key_file = other_key;
+	other = dir_redis_new(&s, err, sizeof(err));
+	assert_non_null(r);
+	assert_non_null(other);
+	v = dir_redis_seal(r, "t:a@x", NULL, time(NULL) + 60, (const unsigned char *)"N", 1,
+	    &len);
+	assert_non_null(v);
+	d = dir_redis_open(r, "t:a@x", NULL, v, len, &dlen);
+	assert_non_null(d);
+	assert_int_equal(dlen, 1);
+	assert_memory_equal(d, "N", 1);
+	/* Another address, another field, another key, a changed byte, a
+	 * short value, the bare old format: none opens. */
+	assert_null(dir_redis_open(r, "t:b@x", NULL, v, len, &dlen));
+	assert_null(dir_redis_open(r, "t:a@x", "f", v, len, &dlen));
+	assert_null(dir_redis_open(other, "t:a@x", NULL, v, len, &dlen));
+	for (size_t i = 0; i < len; i++) {
+		v[i] ^= 1;
+		if (dir_redis_open(r, "t:a@x", NULL, v, len, &dlen) != NULL)
+			fail_msg("octet %zu changed: the value still opens", i);
+		v[i] ^= 1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (dir_redis_open(r, "t:a@x", NULL, v, i, &dlen) != NULL)
+			fail_msg("cut to %zu octets: the value still opens", i);
+	assert_null(dir_redis_open(r, "t:a@x", NULL, (const unsigned char *)"N", 1, &dlen));
+	/* Expired: not believed. */
+	w = dir_redis_seal(r, "t:a@x", NULL, time(NULL) - 1, (const unsigned char *)"N", 1,
+	    &wlen);
+	assert_null(dir_redis_open(r, "t:a@x", NULL, w, wlen, &dlen));
+	free(w);
+	/* No end (harvest records), with a field. */
+	w = dir_redis_seal(r, "h:k", "f", 0, (const unsigned char *)"rec", 3, &wlen);
+	assert_non_null(dir_redis_open(r, "h:k", "f", w, wlen, &dlen));
+	assert_int_equal(dlen, 3);
+	free(w);
+	free(v);
+	dir_redis_free(r);
+	dir_redis_free(other);
 }
 
 /* ---- dir_lookup_find ---- */
@@ -596,7 +756,10 @@ main(void)
 		cmocka_unit_test(test_harvest_layout),
 		cmocka_unit_test(test_harvest_redis_down),
 		cmocka_unit_test(test_mem_cache_bound),
+		cmocka_unit_test(test_crl_untrusted_not_fetched),
 		cmocka_unit_test(test_redis_down),
+		cmocka_unit_test(test_redis_settings),
+		cmocka_unit_test(test_redis_seal),
 		cmocka_unit_test(test_lookup_harvest_and_down),
 		cmocka_unit_test(test_lookup_harvest_pref),
 	};

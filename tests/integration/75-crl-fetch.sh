@@ -1,0 +1,165 @@
+#!/bin/sh
+# Issue 15: CRLs are fetched for certificates that chain to a trust
+# anchor, and only for them; a distribution point that is dead is handled
+# as CRLUnavailable says, within CRLTimeout.
+#
+# In slapd: mallory@example.net holds a certificate of a root nobody
+# trusts, naming a CRL distribution point on a local port where busybox
+# httpd logs every request: the lookup refuses it as untrusted and that
+# server sees no request (mail to mallory goes out signed only, as
+# encrypt=if-possible says for someone without a usable certificate).
+# dave's certificate (the test root's) names the real CRL: it is fetched,
+# and mail to him is encrypted.  olga's certificate (the test root's)
+# names a distribution point where nothing listens, and pat's one that
+# accepts connections and never answers: under CRLUnavailable tempfail
+# (the default) mail to them tempfails (never in clear); refuse: signed
+# only, as for a recipient without a certificate; accept: encrypted
+# without the revocation check.  Every message goes through smimegate -t.
+. "$(dirname "$0")/../lib/common.sh"
+. "$top/tests/lib/pki.sh"
+. "$top/tests/lib/dirpki.sh"
+. "$top/tests/lib/httpd.sh"
+. "$top/tests/lib/gate.sh"
+. "$top/tests/lib/slapd.sh"
+need_gateway
+need_tools openssl slapd slapadd busybox python3
+
+P="$T/pki"
+pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
+HTTPD_PORT=$(free_port) || bail "a free port for httpd"
+dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
+    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+httpd_start "$P/www" || bail "busybox httpd serves the CRL"
+
+PLANT_PORT=$(free_port) || bail "a free port for the planted distribution point"
+DEAD_PORT=$(free_port) || bail "a free port nobody listens on"
+HANG_PORT=$(free_port) || bail "a free port for a server that never answers"
+
+# ee NAME EMAIL CA CAKEY CRL-URL: a recipient certificate (RSA).
+ee() {
+	cat >"$P/$1.ext" <<EOT
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = emailProtection
+subjectAltName = email:$2
+crlDistributionPoints = URI:$5
+EOT
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$P/$1.key" -subj "/CN=$1" \
+	    -out "$P/$1.csr" >>"$T/ee.log" 2>&1 &&
+	openssl x509 -req -in "$P/$1.csr" -CA "$3" -CAkey "$4" -set_serial "0x$(openssl rand -hex 8)" \
+	    -days 30 -extfile "$P/$1.ext" -out "$P/$1.pem" >>"$T/ee.log" 2>&1 &&
+	openssl x509 -in "$P/$1.pem" -outform DER -out "$P/$1.der"
+}
+ee mallory mallory@example.net "$P/untrusted.pem" "$P/untrusted.key" \
+    "http://127.0.0.1:$PLANT_PORT/planted.crl" &&
+ee olga olga@example.net "$P/ca.pem" "$P/ca.key" "http://127.0.0.1:$DEAD_PORT/dead.crl" &&
+ee pat pat@example.net "$P/ca.pem" "$P/ca.key" "http://127.0.0.1:$HANG_PORT/hang.crl" ||
+    { diag_file "$T/ee.log"; bail "recipient certificates made"; }
+{
+	ldif_head
+	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
+	ldif_entry mallory mallory@example.net "userCertificate;binary" "$P/mallory.der"
+	ldif_entry olga olga@example.net "userCertificate;binary" "$P/olga.der"
+	ldif_entry pat pat@example.net "userCertificate;binary" "$P/pat.der"
+} >"$T/people.ldif"
+slapd_start "$T/people.ldif" || bail "slapd started"
+
+# The planted distribution point: busybox httpd logging every request.
+mkdir -p "$T/plant"
+echo "not a CRL" >"$T/plant/planted.crl"
+busybox httpd -f -vv -p "127.0.0.1:$PLANT_PORT" -h "$T/plant" >"$T/plant.log" 2>&1 &
+PLANT_PID=$!
+at_exit "stop_pid $PLANT_PID 20"
+wait_port "$PLANT_PORT" "$PLANT_PID" || bail "the planted distribution point listens"
+# A server that accepts connections and never answers.
+python3 -c "
+import socket, time
+s = socket.socket()
+s.bind(('127.0.0.1', $HANG_PORT))
+s.listen(16)
+time.sleep(600)
+" &
+HANG_PID=$!
+at_exit "stop_pid $HANG_PID 20"
+wait_port "$HANG_PORT" "$HANG_PID" || bail "the silent server listens"
+
+binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
+URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+BASE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
+    -o CRLTimeout=2"
+GATE_OPTS="$BASE_OPTS"
+gate_import "$P" alice
+mkdir -p "$T/m"
+
+# send ID TO: alice writes to TO through smimegate -t; the output in
+# ID.out, the log in ID.err, the status in $RC, the log line in $LINE.
+send() {
+	make_message "$T/m/$1.eml" <<EOT
+From: Alice <alice@example.com>
+To: <$2>
+Subject: $1
+Date: Mon, 23 Nov 2026 11:00:00 +0000
+Message-ID: <$1@example.com>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+secret-$1: for $2 only.
+EOT
+	gate_run -t "$T/m/$1.eml" --from alice@example.com --rcpt "$2" \
+	    --client 127.0.0.1 >"$T/m/$1.out" 2>"$T/m/$1.err"
+	RC=$?
+	LINE=$(grep 'from=<alice@example.com>' "$T/m/$1.err" | tail -1)
+	keep "$T/m/$1.err"
+}
+
+# is ID encrypted|signed|tempfail WHAT
+is() {
+	case $2 in
+	encrypted) [ "$RC" = 0 ] && log_has "$LINE" "action=signed+encrypted" &&
+	    ! grep -q "secret-$1" "$T/m/$1.out" ;;
+	signed) [ "$RC" = 0 ] && log_has "$LINE" "action=signed," &&
+	    grep -qi 'multipart/signed' "$T/m/$1.out" ;;
+	tempfail) [ "$RC" != 0 ] && grep -qi tempfail "$T/m/$1.err" &&
+	    ! grep -q "secret-$1" "$T/m/$1.out" ;;
+	esac
+	if [ $? = 0 ]; then
+		ok "$3: $2"
+	else
+		not_ok "$3: $2 (status $RC)"
+		diag "line: $LINE"
+		diag_file "$T/m/$1.err" 6
+	fi
+}
+
+# ---- a planted, untrusted certificate --------------------------------------
+for policy in tempfail refuse accept; do
+	GATE_OPTS="$BASE_OPTS -o CRLUnavailable=$policy"
+	send "mallory-$policy" mallory@example.net
+	is "mallory-$policy" signed "CRLUnavailable $policy, mallory's untrusted certificate"
+done
+gate_ctl lookup mallory@example.net >"$T/lookup-mallory.out" 2>&1
+check "smimectl lookup calls mallory's certificate untrusted" grep -q untrusted "$T/lookup-mallory.out"
+n=$(grep -c 'url:' "$T/plant.log")
+check "the planted distribution point saw no request ($n)" test "$n" -eq 0
+
+# ---- a trusted certificate: its CRL is fetched ------------------------------
+GATE_OPTS="$BASE_OPTS"
+send dave dave@example.net
+is dave encrypted "dave (the test root's, CRL served)"
+check "dave's CRL was fetched" grep -q 'url:/ca.crl' "$T/httpd.log"
+
+# ---- dead distribution points ----------------------------------------------
+for who in olga pat; do
+	GATE_OPTS="$BASE_OPTS"
+	send "$who-tempfail" "$who@example.net"
+	is "$who-tempfail" tempfail "$who's CRL cannot be had, CRLUnavailable tempfail (default)"
+	check "the log says why ($who)" grep -q "$who.*CRL\|CRL.*$who\|cannot fetch the CRL" "$T/m/$who-tempfail.err"
+	GATE_OPTS="$BASE_OPTS -o CRLUnavailable=refuse"
+	send "$who-refuse" "$who@example.net"
+	is "$who-refuse" signed "$who's CRL cannot be had, CRLUnavailable refuse"
+	GATE_OPTS="$BASE_OPTS -o CRLUnavailable=accept"
+	send "$who-accept" "$who@example.net"
+	is "$who-accept" encrypted "$who's CRL cannot be had, CRLUnavailable accept"
+done
+
+done_testing
