@@ -100,7 +100,8 @@ cmd_show(queue_t *q, const char *id, int body)
 	    queue_state_name(e.state), (long long)e.created, e.sender);
 	for (size_t i = 0; i < e.nrcpts; i++)
 		printf("Rcpt: %s\n", e.rcpts[i]);
-	printf("Form: %s\nReason: %s\nOrigin: %s\n\n", e.form, e.reason, e.origin);
+	printf("Form: %s\nReason: %s\nOrigin: %s\n", e.form, e.reason, e.origin);
+	printf("Login: %s\nClient: %s\n\n", e.login, e.client[0] ? e.client : "(not recorded)");
 	while (nl < 2 && (n = queue_entry_read(&e, off, buf, sizeof(buf))) > 0) {
 		fwrite(buf, 1, redact ? header_part(buf, (size_t)n, &nl) : (size_t)n, stdout);
 		off += n;
@@ -145,6 +146,7 @@ static int
 cmd_release_clear(queue_t *q, const milt_conf_t *conf, const char *id)
 {
 	char err[QUEUE_ERR_MAX], mac[65], mark[QUEUE_ID_MAX + 70];
+	unsigned char body[32];
 	queue_entry_t e;
 	int rc = 1;
 
@@ -157,11 +159,12 @@ cmd_release_clear(queue_t *q, const milt_conf_t *conf, const char *id)
 		return err_out("not held; the gateway hands active copies on by itself");
 	}
 	snprintf(err, sizeof(err), "%s: no mark", id);
-	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, e.sender,
-	    (const char *const *)e.rcpts, e.nrcpts, mac) == 0) {
+	if (queue_digest_entry(&e, body) == 0 && queue_mark_make(conf->reinject_key,
+	    conf->reinject_keylen, id, e.sender, (const char *const *)e.rcpts, e.nrcpts,
+	    body, mac) == 0) {
 		queue_env_t env = { e.sender, (const char *const *)e.rcpts, e.nrcpts,
 			MILT_QUEUE_CLEAR_FORM, "released unencrypted by the operator (--clear)",
-			e.origin };
+			e.origin, e.login[0] ? e.login : NULL, e.client[0] ? e.client : NULL };
 		struct release_arg ra = { &e, mark };
 
 		snprintf(mark, sizeof(mark), "%s %s", id, mac);

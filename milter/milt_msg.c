@@ -281,6 +281,8 @@ is_outbound(const milt_msg_t *m)
 {
 	const milt_conf_t *c = m->conf;
 
+	if (m->from_spool)
+		return 1;               /* held as outbound mail */
 	if (m->auth == NULL && !m->client_internal)
 		return 0;
 	if (m->sender != NULL && m->sender[0] != '\0')
@@ -454,7 +456,10 @@ milt_msg_process(milt_msg_t *m)
 	else if (milt_queue_mark(m))
 		;                       /* issue 6b: our own copy, re-injected */
 	else if (strcmp(r->direction, "outbound") == 0) {
-		if (milt_queue_split(m) == 0) {
+		/* Who may sign is known before any hold, split or spool
+		 * decision, so that no copy is made for a refused submitter
+		 * and each copy is decided for the submitter it came with. */
+		if (milt_outbound_signer(m) == 0 && milt_queue_split(m) == 0) {
 			milt_outbound_process(m);
 			milt_queue_respool(m);  /* issue 6b: held in our spool */
 		}

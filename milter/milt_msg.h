@@ -80,6 +80,9 @@ typedef struct milt_result {
 	struct milt_policy_res *policy;
 	/* Split (issue 6b): recipients handed to copies (milt_queue.h). */
 	struct milt_split *split;
+	/* The spool copy this message is, its mark honoured and claimed
+	 * (milt_queue_mark()); "" when none.  A tempfail gives it back. */
+	char marked[48];
 } milt_result_t;
 
 typedef struct milt_msg {
@@ -110,6 +113,11 @@ typedef struct milt_msg {
 	int released;               /* an operator released it (smimectl spool
 	                               release): action=hold rules are met, the
 	                               encryption rules still apply */
+	int from_spool;             /* a held copy read back from the spool: outbound
+	                               (it was held as such), its submitter (auth,
+	                               client_internal) as its entry records */
+	int sign_denied;            /* the submitter may not sign as From (the
+	                               signer check, made before any hold or split) */
 } milt_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

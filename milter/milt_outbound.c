@@ -38,6 +38,42 @@ signer_authorized(const milt_msg_t *m, const char *addr)
 	return keystore_addr_equal(m->auth, addr);
 }
 
+/* Why the check refused: the login, or the client without one. */
+static void
+unauthorized_why(const milt_msg_t *m, const char *addr, char *why, size_t len)
+{
+	if (m->auth != NULL)
+		snprintf(why, len, "login %s may not sign as <%s>", m->auth, addr);
+	else
+		snprintf(why, len, "a client without a login, not in InternalHosts, "
+		    "may not sign as <%s>", addr);
+}
+
+int
+milt_outbound_signer(milt_msg_t *m)
+{
+	smime_kind_t kind = smime_classify(milt_msg_header(m, "Content-Type"));
+	char *addr, why[512];
+	int rc = 0;
+
+	m->sign_denied = 0;
+	if (!m->conf->sign_outbound || m->sender == NULL || m->sender[0] == '\0'
+	    || kind == SMIME_KIND_SIGNED || milt_outbound_encrypted(m) == 1
+	    || (addr = milt_msg_from_address(m)) == NULL)
+		return 0;
+	if (milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))
+	    && !signer_authorized(m, addr)) {
+		m->sign_denied = 1;
+		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT) {
+			unauthorized_why(m, addr, why, sizeof(why));
+			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
+			rc = 1;
+		}
+	}
+	free(addr);
+	return rc;
+}
+
 /* Joins the Content-* headers (not MIME-Version) as "Name: value\n" lines. */
 static char *
 content_headers(const milt_msg_t *m)
@@ -191,9 +227,9 @@ sign_step(milt_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		return milt_msg_pass(m, "unsigned", "no single From address");
 	if (!milt_conf_is_local_domain(m->conf, milt_addr_domain(addr))) {
 		milt_msg_pass(m, "unsigned", "From <%s> is not in LocalDomains", addr);
-	} else if (!signer_authorized(m, addr)) {
+	} else if (m->sign_denied || !signer_authorized(m, addr)) {
 		char why[512];
-		snprintf(why, sizeof(why), "login %s may not sign as <%s>", m->auth, addr);
+		unauthorized_why(m, addr, why, sizeof(why));
 		if (m->conf->on_unauthorized_sender == MILT_UNAUTH_REJECT)
 			milt_msg_fail(m, MILT_FAIL_UNAUTHORIZED, why);
 		else
@@ -411,9 +447,11 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	int gcm = m->conf->encryption_cipher == MILT_CIPHER_GCM ||
 	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
 	smime_status_t st = SMIME_ERR_NOMEM;
-	char why[600];
+	char why[600], prior[300];
 	int left_out = 0;
 
+	/* Why it was not signed stays in the reason (the log, the audit). */
+	snprintf(prior, sizeof(prior), "%.*s", (int)sizeof(prior) - 1, signed_now ? "" : r->reason);
 	if (own != NULL && own_breaks_copy(m, p, own)) {
 		X509_free(own);
 		own = NULL;
@@ -448,8 +486,9 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 			snprintf(r->enc_alg, sizeof(r->enc_alg), "%s",
 			    gcm ? "aes-256-gcm" : "aes-256-cbc");
 			r->enc_ncerts = smime_encrypt_nrecipients(e);
-			snprintf(why, sizeof(why), "%s to %zu certificates%s", r->enc_alg,
-			    r->enc_ncerts, own ? " (the sender's included)" : left_out
+			snprintf(why, sizeof(why), "%s%s%s to %zu certificates%s", prior,
+			    prior[0] ? "; " : "", r->enc_alg, r->enc_ncerts,
+			    own ? " (the sender's included)" : left_out
 			    ? " (the sender's EC certificate left out: RSA recipients' "
 			    "clients refuse ECDH next to RSA, SplitKeyAgreement)" : "");
 			snprintf(r->reason, sizeof(r->reason), "%.500s", why);

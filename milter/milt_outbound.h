@@ -10,6 +10,18 @@
 
 void milt_outbound_process(milt_msg_t *m);
 
+/*
+ * The signer check (SignerMap, UnauthorizedSender), made first, before
+ * any hold, split or spool decision: when m's submitter (its login, or an
+ * InternalHosts client without one) may not sign as its From address,
+ * m->sign_denied is set (never signed: not now, not when a held copy is
+ * decided again), and with UnauthorizedSender reject the message is
+ * refused at once (1: m->result is final).  0: go on.  Mail that would
+ * not be signed anyway (Sign no, the null sender, no single local From,
+ * already signed or encrypted) is not checked.
+ */
+int milt_outbound_signer(milt_msg_t *m);
+
 /* Whether the message really is encrypted (smime_encrypted_check(): a
  * body merely labelled so is not), checked once and kept in m: 1 or 0,
  * -1 when the body cannot be read. */

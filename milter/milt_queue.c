@@ -7,7 +7,10 @@
  * exits early cannot kill the gateway, a gateway that dies cannot cut the
  * copy short).  A copy is recorded as being handed on before the command
  * runs (queue_sent()) and as back when it returns through the MTA with its
- * mark (queue_back()): after a crash in between, it is not handed on again.
+ * mark (queue_back_claim()): after a crash in between, it is not handed on
+ * again, and a mark is honoured once, only while its copy is out.  Every
+ * copy made of a client's message records the submitter (login, client
+ * class); a held copy decided again is decided for that submitter.
  */
 #include "milter/milt_queue.h"
 #include "milter/milt_log.h"
@@ -81,18 +84,60 @@ released_clear(const milt_msg_t *m, const char *id)
 	return r;
 }
 
-/* Records that copy id came back through the MTA (queue_back()): the MTA
- * has it, and a crash before the runner removed it does not make it go
- * out again.  Best effort: without the record it waits, then goes again. */
+/* The digest a mark covers (queue_digest_*()) of body b.  0 or -1. */
+static int
+spool_digest(milt_spool_t *b, unsigned char out[32])
+{
+	queue_digest_t *d = queue_digest_new(0);
+	char chunk[8192];
+	long long off = 0;
+	ssize_t n = 0;
+	int rc = d != NULL ? 0 : -1;
+
+	while (rc == 0 && (n = milt_spool_read(b, off, chunk, sizeof(chunk))) > 0) {
+		rc = queue_digest_add(d, chunk, (size_t)n);
+		off += n;
+	}
+	if (rc == 0 && (n < 0 || queue_digest_final(d, out) != 0))
+		rc = -1;
+	queue_digest_free(d);
+	return rc;
+}
+
+/* The body a result r of m delivers (r NULL: as received). */
+static milt_spool_t *
+result_body(milt_msg_t *m, const milt_result_t *r)
+{
+	return r != NULL && r->what == MILT_DO_REPLACE ? r->new_body : m->body;
+}
+
+/* Claims copy id as come back through the MTA (queue_back_claim()): 1
+ * claimed (the MTA has it; a crash before the runner removed it does not
+ * make it go out again), 0 not out or back already, -1 cannot be told. */
+static int
+claim(const milt_msg_t *m, const char *id, char *err, size_t errlen)
+{
+	queue_t *q;
+	int r = -1;
+
+	if (queue_open(m->conf->queue_dir, &q, NULL, err, errlen) == QUEUE_OK)
+		r = queue_back_claim(q, id, err, errlen);
+	queue_close(q);
+	return r;
+}
+
+/* Gives back the claim of the copy m is (the message was tempfailed:
+ * the MTA brings it again, and its mark must then be honoured). */
 static void
-back(const milt_msg_t *m, const char *id)
+unclaim(const milt_msg_t *m)
 {
 	char err[QUEUE_ERR_MAX];
 	queue_t *q;
 
 	if (queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK
-	    || queue_back(q, id, err, sizeof(err)) != QUEUE_OK)
-		milt_log(LOG_WARNING, m->qid, "spool: copy %s came back, not recorded: %s", id, err);
+	    || queue_back_unclaim(q, m->result.marked, err, sizeof(err)) != QUEUE_OK)
+		milt_log(LOG_WARNING, m->qid, "spool: copy %s: its mark stays used: %s",
+		    m->result.marked, err);
 	queue_close(q);
 }
 
@@ -114,18 +159,29 @@ int
 milt_queue_mark(milt_msg_t *m)
 {
 	const char *v = milt_msg_header(m, MILT_QUEUE_MARK);
-	char id[QUEUE_ID_MAX], mac[65];
+	char id[QUEUE_ID_MAX], mac[65], err[QUEUE_ERR_MAX];
+	unsigned char digest[32];
 
 	if (milt_result_strip(&m->result, MILT_QUEUE_MARK) != 0 || v == NULL
 	    || m->conf->reinject_keylen == 0)
 		return 0;
-	if (sscanf(v, "%47s %64s", id, mac) != 2 || !queue_mark_check(m->conf->reinject_key,
-	    m->conf->reinject_keylen, mac, id, m->sender ? m->sender : "",
-	    (const char *const *)m->rcpts, m->nrcpts)) {
-		milt_log(LOG_WARNING, m->qid, "%s: a mark that does not verify: not honoured",
-		    MILT_QUEUE_MARK);
+	if (sscanf(v, "%47s %64s", id, mac) != 2 || spool_digest(m->body, digest) != 0
+	    || !queue_mark_check(m->conf->reinject_key, m->conf->reinject_keylen, mac, id,
+	    m->sender ? m->sender : "", (const char *const *)m->rcpts, m->nrcpts, digest)) {
+		milt_log(LOG_WARNING, m->qid, "%s: a mark that does not verify (not ours, or "
+		    "on another envelope or body): not honoured", MILT_QUEUE_MARK);
 		return 0;
 	}
+	switch (claim(m, id, err, sizeof(err))) {
+	case 0:
+		milt_log(LOG_WARNING, m->qid, "%s: spool copy %s is not out, or came back "
+		    "already (a replay): its mark is not honoured", MILT_QUEUE_MARK, id);
+		return 0;
+	case -1:
+		milt_msg_tempfail(m, err);
+		return 1;
+	}
+	snprintf(m->result.marked, sizeof(m->result.marked), "%s", id);
 	if (released_clear(m, id))
 		milt_msg_pass(m, "reinjected", "spool copy %s, released unencrypted by the "
 		    "operator (smimectl spool release --clear)", id);
@@ -133,8 +189,29 @@ milt_queue_mark(milt_msg_t *m)
 		milt_msg_pass(m, "reinjected", "spool copy %s", id);
 		keep_result(m);
 	}
-	back(m, id);
 	return 1;
+}
+
+/* The submitter's class, as an entry records it (Client:). */
+static const char *
+client_class(const milt_msg_t *m)
+{
+	return m->auth != NULL ? QUEUE_CLIENT_AUTH : m->client_internal ? QUEUE_CLIENT_INTERNAL
+	    : QUEUE_CLIENT_OTHER;
+}
+
+/* Takes the submitter an entry records: a login (authenticated), an
+ * internal host, or neither (other, or not recorded: an entry of an
+ * older version), which may sign as nobody.  0 or -1. */
+static int
+client_from_entry(milt_msg_t *m, const queue_entry_t *e)
+{
+	m->from_spool = 1;
+	m->client_internal = 0;
+	if (strcmp(e->client, QUEUE_CLIENT_AUTH) == 0 && e->login[0] != '\0')
+		return (m->auth = strdup(e->login)) == NULL ? -1 : 0;
+	m->client_internal = strcmp(e->client, QUEUE_CLIENT_INTERNAL) == 0;
+	return 0;
 }
 
 /* ---- rendering a message ---- */
@@ -157,7 +234,7 @@ static int
 render_fp(FILE *fp, milt_msg_t *m, const milt_result_t *r, const char *mark)
 {
 	char chunk[8192];
-	milt_spool_t *body = m->body;
+	milt_spool_t *body;
 	long long off = 0;
 	ssize_t n;
 
@@ -188,8 +265,7 @@ render_fp(FILE *fp, milt_msg_t *m, const milt_result_t *r, const char *mark)
 		fputs("\r\n", fp);
 	}
 	fputs("\r\n", fp);
-	if (r != NULL && r->what == MILT_DO_REPLACE)
-		body = r->new_body;
+	body = result_body(m, r);
 	while ((n = milt_spool_read(body, off, chunk, sizeof(chunk))) > 0) {
 		if (fwrite(chunk, 1, (size_t)n, fp) != (size_t)n)
 			return -1;
@@ -393,6 +469,7 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 {
 	milt_msg_t *sub = msg_clone(m, group, g);
 	const milt_result_t *r;
+	unsigned char body[32];
 	char mac[65];
 	char why[900];
 
@@ -415,8 +492,9 @@ copy_make(milt_msg_t *m, const size_t *group, size_t g, enum policy_outcome o,
 			milt_msg_free(sub);
 			return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no copy ID"), -1;
 		}
-		if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
-		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, mac) != 0) {
+		if (spool_digest(result_body(sub, r), body) != 0
+		    || queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp->id,
+		    sub->sender, (const char *const *)sub->rcpts, sub->nrcpts, body, mac) != 0) {
 			milt_msg_free(sub);
 			return milt_msg_fail(m, MILT_FAIL_INTERNAL, "split: no mark"), -1;
 		}
@@ -469,7 +547,8 @@ take_rcpts(milt_msg_t *m, struct milt_split *s, const size_t *group, size_t keep
 static int
 add_notice(const milt_msg_t *m, struct milt_split *s, const char *what)
 {
-	char *list = NULL, *text, mac[65], mark[QUEUE_ID_MAX + 70], subj[201];
+	char *list = NULL, *text = NULL, mac[65], mark[QUEUE_ID_MAX + 70], subj[201];
+	unsigned char body[32];
 	copy_t cp = { .kind = COPY_NOTICE };
 	copy_t *grown;
 	int rc = -1;
@@ -490,14 +569,14 @@ add_notice(const milt_msg_t *m, struct milt_split *s, const char *what)
 	    || (cp.rcpts[0] = strdup(m->sender)) == NULL)
 		goto out;
 	cp.n = 1;
-	if (queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp.id, "",
-	    (const char *const *)cp.rcpts, 1, mac) != 0)
+	if ((text = notice_text(m->sender, m->qid, subj, what, list)) == NULL
+	    || queue_digest_message(text, strlen(text), body) != 0
+	    || queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp.id, "",
+	    (const char *const *)cp.rcpts, 1, body, mac) != 0)
 		goto out;
 	snprintf(mark, sizeof(mark), "%s %s", cp.id, mac);
-	if ((text = notice_text(m->sender, m->qid, subj, what, list)) == NULL
-	    || asprintf(&cp.data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, text) < 0)
+	if (asprintf(&cp.data, "%s: %s\r\n%s", MILT_QUEUE_MARK, mark, text) < 0)
 		cp.data = NULL;
-	free(text);
 	if (cp.data == NULL || (grown = realloc(s->c, (s->nc + 1) * sizeof(*s->c))) == NULL)
 		goto out;
 	s->c = grown;
@@ -505,6 +584,7 @@ add_notice(const milt_msg_t *m, struct milt_split *s, const char *what)
 	memset(&cp, 0, sizeof(cp));
 	rc = 0;
 out:
+	free(text);
 	free(list);
 	if (cp.rcpts != NULL)
 		free(cp.rcpts[0]);
@@ -736,6 +816,10 @@ milt_queue_cancel(milt_msg_t *m)
 	char err[QUEUE_ERR_MAX];
 	queue_t *q;
 
+	if (m->result.marked[0] != '\0') {
+		unclaim(m);
+		m->result.marked[0] = '\0';
+	}
 	if (s == NULL || queue_open(m->conf->queue_dir, &q, NULL, err, sizeof(err)) != QUEUE_OK)
 		return;
 	for (size_t i = 0; i < s->nc; i++)
@@ -785,8 +869,10 @@ milt_queue_commit(milt_msg_t *m)
 	}
 	for (size_t i = 0; i < s->nc; i++) {
 		copy_t *cp = &s->c[i];
-		queue_env_t env = { cp->kind == COPY_NOTICE ? "" : m->sender ? m->sender : "",
-			(const char *const *)cp->rcpts, cp->n, cp->form, cp->reason, m->qid };
+		int own = cp->kind == COPY_NOTICE;      /* the gateway's: no submitter */
+		queue_env_t env = { own ? "" : m->sender ? m->sender : "",
+			(const char *const *)cp->rcpts, cp->n, cp->form, cp->reason, m->qid,
+			own ? NULL : m->auth, own ? NULL : client_class(m) };
 
 		struct render_arg ra = { cp->sub ? cp->sub : m, cp->sub ? &cp->sub->result : NULL,
 			cp->sub ? cp->mark : NULL, cp->data };
@@ -825,8 +911,9 @@ milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
     const char *msg, const char *origin, char *err, size_t errlen)
 {
 	const char *rcpts[1] = { rcpt };
-	queue_env_t env = { sender, rcpts, 1, "own mail", "enrollment", origin };
+	queue_env_t env = { sender, rcpts, 1, "own mail", "enrollment", origin, NULL, NULL };
 	char id[QUEUE_ID_MAX], mac[65];
+	unsigned char body[32];
 	char *data = NULL;
 	queue_t *q = NULL;
 	int len, rc = -1;
@@ -836,8 +923,9 @@ milt_queue_outbox(const milt_conf_t *conf, const char *sender, const char *rcpt,
 		return -1;
 	}
 	queue_new_id(id);
-	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, 1,
-	    mac) != 0 || (len = asprintf(&data, "%s: %s %s\r\n%s", MILT_QUEUE_MARK, id, mac,
+	if (queue_digest_message(msg, strlen(msg), body) != 0
+	    || queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, 1,
+	    body, mac) != 0 || (len = asprintf(&data, "%s: %s %s\r\n%s", MILT_QUEUE_MARK, id, mac,
 	    msg)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -858,7 +946,8 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int kicked;
-} runner = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	int stopping;               /* milt_queue_stop(): the runner ends */
+} runner = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 
 void
 milt_queue_kick(void)
@@ -870,18 +959,42 @@ milt_queue_kick(void)
 }
 
 void
+milt_queue_stop(void)
+{
+	pthread_mutex_lock(&runner.lock);
+	runner.stopping = 1;
+	pthread_cond_signal(&runner.cond);
+	pthread_mutex_unlock(&runner.lock);
+}
+
+/* 1 once milt_queue_stop() was called. */
+static int
+runner_stopping(void)
+{
+	int stop;
+
+	pthread_mutex_lock(&runner.lock);
+	stop = runner.stopping;
+	pthread_mutex_unlock(&runner.lock);
+	return stop;
+}
+
+int
 milt_queue_wait(long long secs)
 {
 	struct timespec ts;
+	int stop;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += (time_t)secs;
 	pthread_mutex_lock(&runner.lock);
-	while (!runner.kicked)
+	while (!runner.kicked && !runner.stopping)
 		if (pthread_cond_timedwait(&runner.cond, &runner.lock, &ts) != 0)
 			break;
 	runner.kicked = 0;
+	stop = runner.stopping;
 	pthread_mutex_unlock(&runner.lock);
+	return stop;
 }
 
 /* Runs ReinjectCommand for e, its standard input the entry's file from
@@ -1002,7 +1115,7 @@ msg_from_entry(milt_conf_t *conf, keystore_t *ks, const queue_entry_t *e)
 	int bad = hdrs == NULL;
 
 	if (!bad) {
-		m->client_internal = 1;
+		bad |= client_from_entry(m, e) != 0;
 		m->no_split = 1;        /* decided as a whole; stays held as a whole */
 		snprintf(m->qid, sizeof(m->qid), "%s", e->id);
 		bad |= milt_msg_set_sender(m, e->sender) != 0;
@@ -1033,12 +1146,16 @@ put_successor(milt_conf_t *conf, queue_t *q, const char *id, const char *sender,
     const char *form, const char *origin)
 {
 	char mac[65], mark[QUEUE_ID_MAX + 70], err[QUEUE_ERR_MAX], *data = NULL;
-	queue_env_t env = { sender, rcpts, n, form, NULL, origin };
+	queue_env_t env = { sender, rcpts, n, form, NULL, origin,
+		m ? m->auth : NULL, m ? client_class(m) : NULL };
 	struct render_arg ra = { m, m ? &m->result : NULL, mark, NULL };
+	unsigned char body[32];
 	int rc;
 
-	if (queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, n,
-	    mac) != 0)
+	if ((text != NULL ? queue_digest_message(text, strlen(text), body)
+	    : spool_digest(result_body(m, &m->result), body)) != 0
+	    || queue_mark_make(conf->reinject_key, conf->reinject_keylen, id, sender, rcpts, n,
+	    body, mac) != 0)
 		return -1;
 	snprintf(mark, sizeof(mark), "%s %s", id, mac);
 	if (text != NULL) {
@@ -1158,7 +1275,8 @@ redecide(milt_conf_t *conf, keystore_t *ks, queue_t *q, const char *id, time_t n
 		else if (r->what == MILT_DO_REJECT)
 			done = notice(conf, q, &e, "refused by policy");
 		if (done >= 0)
-			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s", id, r->action);
+			milt_log(LOG_INFO, e.origin, "spool: copy %s released: %s (%s)", id, r->action,
+			    r->reason);
 		milt_msg_free(m);
 	} else {
 		milt_log(LOG_ERR, e.origin, "spool: copy %s cannot be read back", id);
@@ -1264,12 +1382,12 @@ milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover)
 	if (nrec > 0)
 		milt_log(LOG_WARNING, NULL, "spool: %zu half-written copies removed", nrec);
 	if (queue_list(q, QUEUE_HOLD, &ids, &n, err, sizeof(err)) == QUEUE_OK)
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !runner_stopping(); i++)
 			redecide(conf, ks, q, ids[i], time(NULL));
 	queue_ids_free(ids, n);
 	if (queue_list(q, QUEUE_ACTIVE, &ids, &n, err, sizeof(err)) != QUEUE_OK)
 		milt_log(LOG_ERR, NULL, "spool: %s", err), n = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !runner_stopping(); i++)
 		sent += hand_on(conf, q, ids[i], recover) == 1;
 	queue_ids_free(ids, n);
 	(void)queue_prune_sent(q, conf->queue_dedup_time, PRUNE_MAX);

@@ -22,11 +22,16 @@
  * the same message received again makes no second copy while the first is
  * in the spool or remembered as handed on (QueueDedupTime).
  *
- * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make());
- * milt_queue_mark() passes mail whose mark verifies, unchanged (recording
- * that the copy came back through the MTA: queue_back(); the result header
- * its own processing gave it kept, issue 14), and strips the header from
- * everything else.
+ * A copy carries MILT_QUEUE_MARK: "ID HMAC" (queue_mark_make(), over the
+ * copy's ID, envelope and body digest); milt_queue_mark() passes mail
+ * whose mark verifies, unchanged, once, while the copy is recorded as
+ * handed on and not yet back (queue_back_claim(), which records it back;
+ * milt_queue_cancel() gives that back when the message is tempfailed), and
+ * strips the header from everything else, which is then decided as
+ * unmarked mail.  Each copy records its submitter (queue_env_t's login and
+ * client); a held copy decided again (the runner, milt_queue_release())
+ * is decided for that submitter, the signer check included.  A copy
+ * honoured keeps the result header its own processing gave it.
  *
  * Threads: the split state belongs to the message (one thread); the
  * runner is one thread; milt_queue_kick() may be called from any.
@@ -114,8 +119,14 @@ int milt_queue_release(milt_conf_t *conf, keystore_t *ks, const char *id, char *
  * Returns the number of copies handed on; problems go to the log.
  */
 size_t milt_queue_run(milt_conf_t *conf, keystore_t *ks, int recover);
-/* Wakes the runner; waits for a kick or secs seconds (the runner). */
+/*
+ * Wakes the runner; waits for a kick or secs seconds (the runner), 1 when
+ * the runner is to end.  milt_queue_stop() (its owner, at shutdown) ends
+ * the wait at once and milt_queue_run() between two copies; the owner
+ * then joins the thread before it frees what the runner uses.
+ */
 void milt_queue_kick(void);
-void milt_queue_wait(long long secs);
+int milt_queue_wait(long long secs);
+void milt_queue_stop(void);
 
 #endif

@@ -315,7 +315,7 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
  * on every kick (a copy written) and every QueueRunInterval, each run with
  * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
  * rules, the directories), held by a reference for that run. */
-static struct { milt_conf_t *conf; keystore_t *ks; } runner;
+static struct { milt_conf_t *conf; keystore_t *ks; pthread_t thread; } runner;
 
 /* The configuration for the next run: the one in force, else the start's. */
 static milt_conf_t *
@@ -336,8 +336,7 @@ queue_runner(void *arg)
 	milt_conf_unref(c);
 	if (n > 0)
 		milt_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
-	for (;;) {
-		milt_queue_wait(wait);
+	while (milt_queue_wait(wait) == 0) {
 		c = runner_conf();
 		(void)milt_queue_run(c, runner.ks, 0);
 		wait = c->queue_run_interval;
@@ -349,13 +348,21 @@ queue_runner(void *arg)
 static void
 start_runner(milt_conf_t *conf, keystore_t *ks)
 {
-	pthread_t t;
-
 	runner.conf = milt_conf_ref(conf);
 	runner.ks = ks;
-	if (pthread_create(&t, NULL, queue_runner, NULL) != 0)
+	if (pthread_create(&runner.thread, NULL, queue_runner, NULL) != 0)
 		die("cannot start the spool runner: %s", strerror(errno));
-	pthread_detach(t);
+}
+
+/* Ends the runner (after the copy it is at) and joins it: what it uses,
+ * the keystore and the configuration, is freed after this. */
+static void
+stop_runner(void)
+{
+	milt_queue_stop();
+	pthread_join(runner.thread, NULL);
+	milt_conf_unref(runner.conf);
+	runner.conf = NULL;
 }
 
 /*
@@ -445,6 +452,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	reload_src.first = conf;
 	rc = milt_mfapi_main(reload_conf, NULL);
 	milt_log(LOG_INFO, NULL, "stopping");
+	stop_runner();
 	milt_ca_stop(ca_http);
 	keystore_ca_free(g_ca);
 	milt_http_close(http);

@@ -221,6 +221,10 @@ env_text(const queue_env_t *env, size_t *len)
 		fprintf(fp, "Reason: %s\n", env->reason);
 	if (env->origin != NULL)
 		fprintf(fp, "Origin: %s\n", env->origin);
+	if (env->login != NULL)
+		fprintf(fp, "Login: %s\n", env->login);
+	if (env->client != NULL)
+		fprintf(fp, "Client: %s\n", env->client);
 	fputc('\n', fp);
 	if (fclose(fp) != 0) {
 		free(buf);
@@ -262,7 +266,8 @@ put_file(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
 	int fd;
 
 	if (bad_value(env->sender) || bad_value(env->form) || bad_value(env->reason)
-	    || bad_value(env->origin) || env->nrcpts == 0 || (st != QUEUE_ACTIVE && st != QUEUE_HOLD))
+	    || bad_value(env->origin) || bad_value(env->login) || bad_value(env->client)
+	    || env->nrcpts == 0 || (st != QUEUE_ACTIVE && st != QUEUE_HOLD))
 		return fail(err, errlen, QUEUE_ERR_ARG, "an envelope value with a line break, "
 		    "or no recipient");
 	for (size_t i = 0; i < env->nrcpts; i++)
@@ -406,6 +411,8 @@ queue_entry_free(queue_entry_t *e)
 	free(e->form);
 	free(e->reason);
 	free(e->origin);
+	free(e->login);
+	free(e->client);
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
 }
@@ -438,7 +445,9 @@ env_line(queue_entry_t *e, const char *line)
 	char **slot = strncmp(line, "Sender:", 7) == 0 ? &e->sender
 	    : strncmp(line, "Form:", 5) == 0 ? &e->form
 	    : strncmp(line, "Reason:", 7) == 0 ? &e->reason
-	    : strncmp(line, "Origin:", 7) == 0 ? &e->origin : NULL;
+	    : strncmp(line, "Origin:", 7) == 0 ? &e->origin
+	    : strncmp(line, "Login:", 6) == 0 ? &e->login
+	    : strncmp(line, "Client:", 7) == 0 ? &e->client : NULL;
 	if (slot == NULL) {
 		free(dup);              /* a later version's key: ignored */
 		return 0;
@@ -476,7 +485,9 @@ env_parse(queue_entry_t *e, char *buf, size_t n)
 		return -1;
 	if ((e->form == NULL && (e->form = strdup("")) == NULL)
 	    || (e->reason == NULL && (e->reason = strdup("")) == NULL)
-	    || (e->origin == NULL && (e->origin = strdup("")) == NULL))
+	    || (e->origin == NULL && (e->origin = strdup("")) == NULL)
+	    || (e->login == NULL && (e->login = strdup("")) == NULL)
+	    || (e->client == NULL && (e->client = strdup("")) == NULL))
 		return -1;
 	return 0;
 }
@@ -641,16 +652,32 @@ record(queue_t *q, const char *sub, const char *id, char *err, size_t errlen)
 	return QUEUE_OK;
 }
 
-queue_status_t
-queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
+/* Removes the record sub/id, durably; absent is fine. */
+static queue_status_t
+unrecord(queue_t *q, const char *sub, const char *id, char *err, size_t errlen)
 {
-	return record(q, "sent", id, err, errlen);
+	char *p;
+
+	if (!id_ok(id))
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
+	if ((p = path_of(q, sub, id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	if ((unlink(p) != 0 && errno != ENOENT) || dir_sync(q, sub) != 0) {
+		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
+
+		free(p);
+		return rc;
+	}
+	free(p);
+	return QUEUE_OK;
 }
 
 queue_status_t
-queue_back(queue_t *q, const char *id, char *err, size_t errlen)
+queue_sent(queue_t *q, const char *id, char *err, size_t errlen)
 {
-	return record(q, "back", id, err, errlen);
+	queue_status_t rc = unrecord(q, "back", id, err, errlen);
+
+	return rc == QUEUE_OK ? record(q, "sent", id, err, errlen) : rc;
 }
 
 /* The records a caller may make with queue_note(). */
@@ -677,20 +704,40 @@ queue_noted(queue_t *q, const char *kind, const char *id)
 queue_status_t
 queue_unsent(queue_t *q, const char *id, char *err, size_t errlen)
 {
+	return unrecord(q, "sent", id, err, errlen);
+}
+
+int
+queue_back_claim(queue_t *q, const char *id, char *err, size_t errlen)
+{
 	char *p;
+	int fd, r;
 
 	if (!id_ok(id))
-		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
-	if ((p = path_of(q, "sent", id)) == NULL)
-		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
-	if ((unlink(p) != 0 && errno != ENOENT) || dir_sync(q, "sent") != 0) {
-		queue_status_t rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
-
-		free(p);
-		return rc;
+		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id), -1;
+	if ((r = there(q, "sent", id, NULL)) != 1) {
+		if (r < 0)
+			fail(err, errlen, QUEUE_ERR_IO, "%s: %s", id, strerror(errno));
+		return r;
 	}
+	if ((p = path_of(q, "back", id)) == NULL)
+		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory"), -1;
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	r = fd >= 0 ? 1 : errno == EEXIST ? 0 : -1;
+	if (fd >= 0 && (close(fd) != 0 || dir_sync(q, "back") != 0)) {
+		(void)unlink(p);
+		r = -1;
+	}
+	if (r < 0)
+		fail(err, errlen, QUEUE_ERR_IO, "%s: %s", p, strerror(errno));
 	free(p);
-	return QUEUE_OK;
+	return r;
+}
+
+queue_status_t
+queue_back_unclaim(queue_t *q, const char *id, char *err, size_t errlen)
+{
+	return unrecord(q, "back", id, err, errlen);
 }
 
 int

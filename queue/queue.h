@@ -24,9 +24,14 @@
  * removal (after the copy was handed on) an unlink and a directory fsync.
  *
  * An entry's file: "smimegate-spool 1\n", then "Key: value" lines
- * (Created, Sender, Rcpt (one per recipient), Form, Reason, Origin),
- * an empty line, and the message as it is to be submitted.  Values never
- * hold a newline (queue_put refuses them).
+ * (Created, Sender, Rcpt (one per recipient), Form, Reason, Origin,
+ * Login, Client), an empty line, and the message as it is to be
+ * submitted.  Values never hold a newline (queue_put refuses them).
+ * Login and Client record who submitted the message a copy was made of
+ * (the SASL login, and QUEUE_CLIENT_*), so that a copy decided again
+ * later is decided for that submitter; an entry without them (the
+ * gateway's own mail, or one written before they existed) reads back
+ * with both "".
  *
  * Ownership and threads: a queue_t is a directory name and may be used by
  * several threads at once (each call opens its own files); an entry
@@ -61,7 +66,14 @@ typedef struct queue_env {
 	const char *form;           /* e.g. "sign,encrypt"; NULL: none */
 	const char *reason;         /* why it is here; NULL: none */
 	const char *origin;         /* the MTA's queue ID it came from; NULL: none */
+	const char *login;          /* the submitter's SASL login; NULL: none */
+	const char *client;         /* the submitter's class (QUEUE_CLIENT_*); NULL: none */
 } queue_env_t;
+
+/* The classes of submitter an entry records (Client:). */
+#define QUEUE_CLIENT_AUTH "authenticated"   /* logged in (Login: says as whom) */
+#define QUEUE_CLIENT_INTERNAL "internal"    /* an InternalHosts client, no login */
+#define QUEUE_CLIENT_OTHER "other"          /* neither */
 
 typedef struct queue_entry {
 	char id[QUEUE_ID_MAX];
@@ -71,6 +83,7 @@ typedef struct queue_entry {
 	char **rcpts;
 	size_t nrcpts;
 	char *form, *reason, *origin;   /* "" when absent */
+	char *login, *client;       /* "" when absent */
 	int fd;                     /* open on the file, read only */
 	long long body_off;         /* where the message begins in it */
 	long long body_len;
@@ -140,15 +153,40 @@ const char *queue_state_name(queue_state_t st);
 
 /*
  * The re-injection mark: lower-case hex HMAC-SHA256 under key of
- * "smimegate-reinject-v1", the entry ID, the sender and every recipient,
- * each followed by a NUL.  It binds the mark to one copy's envelope, so a
- * mark seen on other mail, or made without the key, does not verify.
- * out: 65 octets.  queue_mark_check() compares in constant time; 1 good.
+ * "smimegate-reinject-v2", the entry ID, the sender and every recipient,
+ * each followed by a NUL, then digest (32 octets: queue_digest_*() of the
+ * copy's body).  It binds the mark to one copy's envelope and body, so a
+ * mark seen on other mail, on another body, or made without the key, does
+ * not verify.  out: 65 octets.  queue_mark_check() compares in constant
+ * time; 1 good.  That it is used once is queue_back_claim()'s part.
  */
 int queue_mark_make(const unsigned char *key, size_t keylen, const char *id,
-    const char *sender, const char *const *rcpts, size_t nrcpts, char out[65]);
+    const char *sender, const char *const *rcpts, size_t nrcpts,
+    const unsigned char digest[32], char out[65]);
 int queue_mark_check(const unsigned char *key, size_t keylen, const char *mark,
-    const char *id, const char *sender, const char *const *rcpts, size_t nrcpts);
+    const char *id, const char *sender, const char *const *rcpts, size_t nrcpts,
+    const unsigned char digest[32]);
+
+/*
+ * The digest a mark covers: SHA-256 of a message body as the MTA hands it
+ * back, whatever it did to the line ends on the way: every line end
+ * (CRLF, or a bare LF) counts as CRLF, a last line without one gets one,
+ * and empty lines at the end are ignored (RFC 6376's "simple" body
+ * canonicalization, with bare LFs taken as line ends).  The header, to
+ * which the MTA adds (Received:) and which it may rewrite, is not
+ * covered.  Fed in chunks of any size; with whole, the input is a whole
+ * message and its header block (up to the first empty line) is skipped.
+ * queue_digest_new() NULL: out of memory; _add/_final 0 or -1.
+ */
+typedef struct queue_digest queue_digest_t;
+queue_digest_t *queue_digest_new(int whole);
+int queue_digest_add(queue_digest_t *d, const void *buf, size_t len);
+int queue_digest_final(queue_digest_t *d, unsigned char out[32]);
+void queue_digest_free(queue_digest_t *d);
+/* The digest of a whole message in memory (len octets); 0 or -1. */
+int queue_digest_message(const void *msg, size_t len, unsigned char out[32]);
+/* The digest of entry e's message, read from its file; 0 or -1. */
+int queue_digest_entry(const queue_entry_t *e, unsigned char out[32]);
 
 /*
  * Duplicate suppression (the ID: queue_dedup.c; the records: queue.c;
@@ -174,13 +212,24 @@ int queue_dedup_id(const char *sender, const char *const *rcpts, size_t nrcpts,
 int queue_seen(queue_t *q, const char *id, long long max_age, char *err, size_t errlen);
 
 /* Records that the copy id is being handed on: sent/ID made (or its time
- * renewed) and the directory fsync'ed.  Call before the submission, and
- * queue_unsent() when it failed. */
+ * renewed), a back/ID left from an earlier handing on of the same ID
+ * removed (nothing of this one is back yet), and the directories
+ * fsync'ed.  Call before the submission, and queue_unsent() when it
+ * failed. */
 queue_status_t queue_sent(queue_t *q, const char *id, char *err, size_t errlen);
 queue_status_t queue_unsent(queue_t *q, const char *id, char *err, size_t errlen);
 
-/* Records that the copy id came back through the MTA (back/ID). */
-queue_status_t queue_back(queue_t *q, const char *id, char *err, size_t errlen);
+/*
+ * A mark is honoured once: claims copy id as come back, when it is
+ * recorded as handed on (sent/ID) and not yet back; back/ID is then made
+ * (exclusively: of two messages with the same mark at once, one claims
+ * it) and the directory fsync'ed.  1 claimed; 0 not (never handed on, or
+ * back already: a replay); -1 it cannot be told (err says why).
+ * queue_back_unclaim() undoes a claim (the message that carried the mark
+ * was refused after all, so the MTA will bring it again).
+ */
+int queue_back_claim(queue_t *q, const char *id, char *err, size_t errlen);
+queue_status_t queue_back_unclaim(queue_t *q, const char *id, char *err, size_t errlen);
 
 /* Other records of copy id: kind "clear" (released unencrypted by an
  * operator).  queue_noted(): 1 when made. */

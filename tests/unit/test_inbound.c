@@ -875,7 +875,8 @@ encrypted_msg(milt_conf_t *conf, const char *const *rcpts)
 	return m;
 }
 
-/* The message text of the one active spool entry (its envelope in *e). */
+/* The message text of the one active spool entry (its envelope in *e),
+ * handed on (recorded as such) and removed. */
 static char *
 only_copy(const milt_conf_t *conf, queue_entry_t *e)
 {
@@ -891,6 +892,8 @@ only_copy(const milt_conf_t *conf, queue_entry_t *e)
 	assert_non_null(data = malloc((size_t)e->body_len + 1));
 	assert_int_equal(queue_entry_read(e, 0, data, (size_t)e->body_len), e->body_len);
 	data[e->body_len] = '\0';
+	/* Handed on, as the runner does (a mark is honoured only then). */
+	assert_int_equal(queue_sent(q, e->id, err, sizeof(err)), QUEUE_OK);
 	assert_int_equal(queue_remove(q, e->id, err, sizeof(err)), QUEUE_OK);
 	queue_close(q);
 	return data;

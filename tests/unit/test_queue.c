@@ -3,7 +3,10 @@
  * whole, listed oldest first, moved between hold and active, removed; the
  * states a crash can leave (a half-written file in tmp/, a complete entry
  * not yet removed) recover to "absent" and "replayed"; and the
- * re-injection mark verifies only for its own envelope and key; a copy's
+ * re-injection mark verifies only for its own envelope, body and key, and
+ * is claimed once while its copy is out; the body digest ignores what the
+ * MTA does to line ends and the header; an entry records its submitter
+ * (login, client class); a copy's
  * dedup ID depends on its input only (not on the recipients' order), and
  * a copy handed on is seen (sent/) until QueueDedupTime, then pruned.
  */
@@ -61,7 +64,8 @@ open_q(size_t *rec)
 static void
 put(queue_t *q, queue_state_t st, char id[QUEUE_ID_MAX])
 {
-	queue_env_t env = { "a@example.com", rcpts, 2, "sign,encrypt", "split", "4XyZ" };
+	queue_env_t env = { "a@example.com", rcpts, 2, "sign,encrypt", "split", "4XyZ",
+		"bob", QUEUE_CLIENT_AUTH };
 	char err[QUEUE_ERR_MAX];
 
 	id[0] = '\0';
@@ -85,6 +89,8 @@ test_write_read(void **state)
 	assert_string_equal(e.rcpts[1], "c@example.org");
 	assert_string_equal(e.form, "sign,encrypt");
 	assert_string_equal(e.origin, "4XyZ");
+	assert_string_equal(e.login, "bob");
+	assert_string_equal(e.client, QUEUE_CLIENT_AUTH);
 	assert_int_equal(e.body_len, (long long)strlen(body));
 	n = queue_entry_read(&e, 0, buf, sizeof(buf));
 	assert_int_equal(n, (long long)strlen(body));
@@ -154,14 +160,18 @@ test_refuses_bad_values(void **state)
 {
 	queue_t *q = open_q(NULL);
 	const char *evil[] = { "b@example.net\nRcpt: c@evil" };
-	queue_env_t env = { "a@example.com", evil, 1, NULL, NULL, NULL };
-	queue_env_t none = { "a@example.com", rcpts, 0, NULL, NULL, NULL };
+	queue_env_t env = { "a@example.com", evil, 1, NULL, NULL, NULL, NULL, NULL };
+	queue_env_t none = { "a@example.com", rcpts, 0, NULL, NULL, NULL, NULL, NULL };
+	queue_env_t login = { "a@example.com", rcpts, 2, NULL, NULL, NULL,
+		"bob\nClient: internal", QUEUE_CLIENT_AUTH };
 	char id[QUEUE_ID_MAX] = "", err[QUEUE_ERR_MAX];
 	queue_entry_t e;
 
 	assert_int_equal(queue_put(q, &env, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
 	    QUEUE_ERR_ARG);
 	assert_int_equal(queue_put(q, &none, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
+	    QUEUE_ERR_ARG);
+	assert_int_equal(queue_put(q, &login, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
 	    QUEUE_ERR_ARG);
 	assert_int_equal(queue_get(q, "abc", &e, err, sizeof(err)), QUEUE_ERR_NOENT);
 	queue_close(q);
@@ -173,18 +183,114 @@ test_mark(void **state)
 	const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 	const unsigned char other[32] = "fedcba9876543210fedcba9876543210";
 	const char *one[] = { "b@example.net" };
+	unsigned char d[32], d2[32];
 	char mark[65];
 
-	assert_int_equal(queue_mark_make(key, 32, "id1", "a@example.com", rcpts, 2, mark), 0);
+	memset(d, 1, sizeof(d));
+	memset(d2, 2, sizeof(d2));
+	assert_int_equal(queue_mark_make(key, 32, "id1", "a@example.com", rcpts, 2, d, mark), 0);
 	assert_int_equal(strlen(mark), 64);
-	assert_true(queue_mark_check(key, 32, mark, "id1", "a@example.com", rcpts, 2));
-	assert_false(queue_mark_check(other, 32, mark, "id1", "a@example.com", rcpts, 2));
-	assert_false(queue_mark_check(key, 32, mark, "id2", "a@example.com", rcpts, 2));
-	assert_false(queue_mark_check(key, 32, mark, "id1", "x@example.com", rcpts, 2));
-	assert_false(queue_mark_check(key, 32, mark, "id1", "a@example.com", one, 1));
-	assert_false(queue_mark_check(key, 32, "00", "id1", "a@example.com", rcpts, 2));
-	assert_false(queue_mark_check(key, 32, NULL, "id1", "a@example.com", rcpts, 2));
-	assert_int_equal(queue_mark_make(key, 8, "id1", "a", rcpts, 2, mark), -1);
+	assert_true(queue_mark_check(key, 32, mark, "id1", "a@example.com", rcpts, 2, d));
+	assert_false(queue_mark_check(other, 32, mark, "id1", "a@example.com", rcpts, 2, d));
+	assert_false(queue_mark_check(key, 32, mark, "id2", "a@example.com", rcpts, 2, d));
+	assert_false(queue_mark_check(key, 32, mark, "id1", "x@example.com", rcpts, 2, d));
+	assert_false(queue_mark_check(key, 32, mark, "id1", "a@example.com", one, 1, d));
+	assert_false(queue_mark_check(key, 32, mark, "id1", "a@example.com", rcpts, 2, d2));
+	assert_false(queue_mark_check(key, 32, "00", "id1", "a@example.com", rcpts, 2, d));
+	assert_false(queue_mark_check(key, 32, NULL, "id1", "a@example.com", rcpts, 2, d));
+	assert_int_equal(queue_mark_make(key, 8, "id1", "a", rcpts, 2, d, mark), -1);
+}
+
+/* The digest of text fed in pieces of n octets (0: whole) as a body
+ * (whole 0) or a message (whole 1). */
+static void
+digest_of(const char *text, int whole, size_t n, unsigned char out[32])
+{
+	queue_digest_t *d = queue_digest_new(whole);
+	size_t len = strlen(text);
+
+	assert_non_null(d);
+	for (size_t off = 0; off < len; off += n ? n : len)
+		assert_int_equal(queue_digest_add(d, text + off, n && len - off > n ? n
+		    : len - off), 0);
+	assert_int_equal(queue_digest_final(d, out), 0);
+	queue_digest_free(d);
+}
+
+/* The body digest: what the MTA may do to line ends and the header does
+ * not change it; any change of the content does, wherever it is. */
+static void
+test_digest(void **state)
+{
+	static const char *const same[] = {
+		"line one\r\n\r\nline .three\r\n",
+		"line one\n\nline .three\n",
+		"line one\r\n\nline .three",
+		"line one\n\r\nline .three\r\n\r\n\n\r\n",
+	};
+	static const char *const other[] = {
+		"line one\r\n\r\nline .three \r\n",
+		"line one\r\nline .three\r\n",
+		"\r\nline one\r\n\r\nline .three\r\n",
+		"line one\r\n\r\nline .thre\r\n",
+		"line one\r\r\n\r\nline .three\r\n",
+		"",
+	};
+	unsigned char want[32], got[32];
+	char *msg;
+
+	digest_of(same[0], 0, 0, want);
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		for (size_t n = 0; n < 4; n++) {
+			digest_of(same[i], 0, n, got);
+			if (memcmp(got, want, 32) != 0)
+				fail_msg("body %zu in pieces of %zu: another digest", i, n);
+		}
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		digest_of(other[i], 0, 1, got);
+		if (memcmp(got, want, 32) == 0)
+			fail_msg("changed body %zu: the same digest", i);
+	}
+	/* A whole message: its header block is skipped, whatever it holds. */
+	assert_true(asprintf(&msg, "Received: from x\r\n\tby y\r\nSubject: s\r\n\r\n%s",
+	    same[0]) > 0);
+	for (size_t n = 0; n < 4; n++) {
+		digest_of(msg, 1, n, got);
+		assert_memory_equal(got, want, 32);
+	}
+	assert_int_equal(queue_digest_message(msg, strlen(msg), got), 0);
+	assert_memory_equal(got, want, 32);
+	free(msg);
+	digest_of("Subject: s\n\nline one\n\nline .three\n", 1, 1, got);
+	assert_memory_equal(got, want, 32);
+	digest_of("Subject: s\r\n\r\nline one\r\n\r\nline .three\r\nX", 1, 0, got);
+	assert_memory_not_equal(got, want, 32);
+}
+
+/* A mark is honoured once, while its copy is out: claimed only when sent/
+ * records it and back/ does not; a claim given back may be made again; a
+ * new handing on of the same ID starts afresh. */
+static void
+test_back_claim(void **state)
+{
+	queue_t *q = open_q(NULL);
+	char id[QUEUE_ID_MAX], err[QUEUE_ERR_MAX];
+	long long age;
+
+	put(q, QUEUE_ACTIVE, id);
+	assert_int_equal(queue_back_claim(q, id, err, sizeof(err)), 0);     /* not out */
+	assert_int_equal(queue_sent(q, id, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_back_claim(q, id, err, sizeof(err)), 1);
+	assert_int_equal(queue_handed(q, id, &age), QUEUE_HANDED_BACK);
+	assert_int_equal(queue_back_claim(q, id, err, sizeof(err)), 0);     /* a replay */
+	assert_int_equal(queue_back_unclaim(q, id, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_handed(q, id, &age), QUEUE_HANDED_STARTED);
+	assert_int_equal(queue_back_claim(q, id, err, sizeof(err)), 1);
+	assert_int_equal(queue_sent(q, id, err, sizeof(err)), QUEUE_OK);    /* again */
+	assert_int_equal(queue_handed(q, id, &age), QUEUE_HANDED_STARTED);
+	assert_int_equal(queue_back_claim(q, id, err, sizeof(err)), 1);
+	assert_int_equal(queue_back_claim(q, "../x", err, sizeof(err)), -1);
+	queue_close(q);
 }
 
 /* The writer of queue_succeed()'s successor. */
@@ -209,7 +315,7 @@ static void
 test_succeed(void **state)
 {
 	queue_t *q = open_q(NULL);
-	queue_env_t env = { "", rcpts, 1, "notice", NULL, "4XyZ" };
+	queue_env_t env = { "", rcpts, 1, "notice", NULL, "4XyZ", NULL, NULL };
 	char id[QUEUE_ID_MAX], err[QUEUE_ERR_MAX], buf[64], **ids;
 	queue_entry_t e;
 	size_t n;
@@ -244,7 +350,7 @@ test_succeed_crash(void **state)
 {
 	queue_t *q = open_q(NULL);
 	char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], err[QUEUE_ERR_MAX], **ids;
-	queue_env_t env = { "a@example.com", rcpts, 2, NULL, NULL, NULL };
+	queue_env_t env = { "a@example.com", rcpts, 2, NULL, NULL, NULL, NULL, NULL };
 	size_t n, rec;
 
 	put(q, QUEUE_HOLD, id);
@@ -299,7 +405,7 @@ test_dedup_id(void **state)
 	/* An ID the spool takes. */
 	{
 		queue_t *q = open_q(NULL);
-		queue_env_t env = { "s@y.test", rcpts, 2, NULL, NULL, NULL };
+		queue_env_t env = { "s@y.test", rcpts, 2, NULL, NULL, NULL, NULL, NULL };
 		char err[QUEUE_ERR_MAX];
 
 		assert_int_equal(queue_put(q, &env, "x", 1, QUEUE_ACTIVE, id, err, sizeof(err)),
@@ -389,6 +495,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_succeed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_succeed_crash, setup, teardown),
 		cmocka_unit_test(test_mark),
+		cmocka_unit_test(test_digest),
+		cmocka_unit_test_setup_teardown(test_back_claim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedup_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_sent_prune, setup, teardown),
 	};

@@ -11,7 +11,11 @@
  * like other outbound mail (never signed, never in clear when a rule
  * says encrypt=always, no notice to it); a copy whose handing on a crash cut short is not handed on
  * again once it came back through the MTA, and only after a grace time
- * when it did not.  Sign is off and no directory is configured, so no keystore is
+ * when it did not; a mark is honoured once, while its copy is out, and on its
+ * own body only; every copy records its submitter (login, client class) and a
+ * held copy is decided again for it (never signed for a submitter who may not
+ * sign as its From, nor for one not recorded).  Sign is off (on, without a
+ * key, where the signer check is tested) and no directory is configured, so no keystore is
  * needed; ReinjectCommand is a script that appends what it gets to a file.
  */
 #include <stdarg.h>
@@ -143,16 +147,19 @@ spool_clear(void)
 	unlink(argsfile);
 }
 
-/* The mark line at the start of data verifies for the entry's envelope. */
+/* The mark line at the start of data verifies for the entry's envelope
+ * and the body that follows. */
 static void
 assert_marked(const char *data, const queue_entry_t *e)
 {
 	char id[QUEUE_ID_MAX], mac[65];
+	unsigned char body[32];
 
 	assert_int_equal(sscanf(data, MILT_QUEUE_MARK ": %47s %64s", id, mac), 2);
 	assert_string_equal(id, e->id);
+	assert_int_equal(queue_digest_message(data, strlen(data), body), 0);
 	assert_true(queue_mark_check(conf->reinject_key, conf->reinject_keylen, mac, id,
-	    e->sender, (const char *const *)e->rcpts, e->nrcpts));
+	    e->sender, (const char *const *)e->rcpts, e->nrcpts, body));
 }
 
 static milt_msg_t *
@@ -408,12 +415,16 @@ test_no_split(void **state)
 
 /* ---- the runner ---- */
 
+/* A held entry, its submitter login (authenticated) or client class
+ * (internal, other), or none recorded (login and client NULL: an entry of
+ * an older version). */
 static void
-put_held(const char *sender, const char *rcpt, char id[QUEUE_ID_MAX])
+put_held_by(const char *sender, const char *rcpt, const char *login, const char *client,
+    char id[QUEUE_ID_MAX])
 {
 	static const char msg[] = "From: a@example.com\r\nSubject: held one\r\n\r\nheld-body\r\n";
 	const char *rcpts[1] = { rcpt };
-	queue_env_t env = { sender, rcpts, 1, "held", "test", "ORIGQID" };
+	queue_env_t env = { sender, rcpts, 1, "held", "test", "ORIGQID", login, client };
 	char err[QUEUE_ERR_MAX];
 	queue_t *q;
 
@@ -422,6 +433,12 @@ put_held(const char *sender, const char *rcpt, char id[QUEUE_ID_MAX])
 	assert_int_equal(queue_put(q, &env, msg, sizeof(msg) - 1, QUEUE_HOLD, id, err,
 	    sizeof(err)), QUEUE_OK);
 	queue_close(q);
+}
+
+static void
+put_held(const char *sender, const char *rcpt, char id[QUEUE_ID_MAX])
+{
+	put_held_by(sender, rcpt, NULL, QUEUE_CLIENT_INTERNAL, id);
 }
 
 /* A held copy whose recipient can now be served is released: its
@@ -653,6 +670,177 @@ crash_while_handing_on(const char *id, long ago)
 	free(p);
 }
 
+/* The copy with mark mark, for p@plain.test, as it comes back with body. */
+static milt_msg_t *
+marked_copy(const char *mark, const char *body)
+{
+	milt_msg_t *m = milt_msg_new(conf, NULL);
+
+	assert_non_null(m);
+	m->client_internal = 1;
+	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
+	assert_int_equal(milt_msg_add_rcpt(m, "p@plain.test"), 0);
+	assert_int_equal(milt_msg_add_header(m, "Received", "from localhost by mta; now"), 0);
+	assert_int_equal(milt_msg_add_header(m, MILT_QUEUE_MARK, mark), 0);
+	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
+	assert_int_equal(milt_msg_add_body(m, body, strlen(body)), 0);
+	return m;
+}
+
+/* 1 when m, processed, was honoured as a re-injected copy. */
+static int
+honoured(milt_msg_t *m)
+{
+	const milt_result_t *r = milt_msg_process(m);
+	int yes = r->action != NULL && strcmp(r->action, "reinjected") == 0;
+
+	assert_true(milt_result_strips(r, MILT_QUEUE_MARK));    /* never passed on */
+	milt_msg_free(m);
+	return yes;
+}
+
+/* A mark is honoured once, while its copy is out, on its own body (line
+ * ends as the MTA gives them back): not before the copy was handed on, not
+ * on another body, not a second time; a tempfail after it was honoured
+ * gives it back (the MTA brings the copy again). */
+static void
+test_mark_once(void **state)
+{
+	char id[QUEUE_ID_MAX], mark[200], *data, *nl, err[QUEUE_ERR_MAX];
+	milt_msg_t *m;
+	queue_t *q;
+
+	data = one_copy("<once@example.com>", id);
+	assert_non_null(nl = strstr(data, "\r\n"));
+	*nl = '\0';
+	snprintf(mark, sizeof(mark), "%s", data + strlen(MILT_QUEUE_MARK) + 2);
+	free(data);
+	assert_false(honoured(marked_copy(mark, "body-marker\r\n")));  /* not out yet */
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);             /* handed on */
+	assert_false(honoured(marked_copy(mark, "body-marker, changed\r\n")));
+	assert_false(honoured(marked_copy(mark, "body-marker\r\nmore\r\n")));
+	m = marked_copy(mark, "body-marker\r\n");
+	assert_string_equal(milt_msg_process(m)->action, "reinjected");
+	milt_msg_tempfail(m, "the audit log cannot be written");      /* given back */
+	milt_msg_free(m);
+	assert_true(honoured(marked_copy(mark, "body-marker\n")));      /* LF, as Postfix may */
+	assert_false(honoured(marked_copy(mark, "body-marker\r\n")));  /* a replay */
+	assert_false(honoured(marked_copy(mark, "other\r\n")));
+	/* Refused marks are unmarked mail: decided by the policy (here, as
+	 * from an internal host: outbound, delivered, Sign no). */
+	m = marked_copy(mark, "body-marker\r\n");
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	assert_string_equal(m->result.direction, "outbound");
+	milt_msg_free(m);
+	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_back_unclaim(q, id, err, sizeof(err)), QUEUE_OK);
+	assert_int_equal(queue_unsent(q, id, err, sizeof(err)), QUEUE_OK);
+	queue_close(q);
+	spool_clear();
+}
+
+/* ---- the submitter travels with the copy ---- */
+
+/* A held copy records who submitted the message: the login, the class. */
+static void
+test_identity_recorded(void **state)
+{
+	const char *to[] = { "c@partner.test" }, *to2[] = { "b@other.test", "p@plain.test" };
+	char ids[8][QUEUE_ID_MAX], *data;
+	queue_entry_t e;
+	milt_msg_t *m;
+
+	m = message("<a@example.com>", to, 1);
+	assert_non_null(m->auth = strdup("bob"));
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_DISCARD);
+	milt_msg_free(m);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.login, "bob");
+	assert_string_equal(e.client, QUEUE_CLIENT_AUTH);
+	queue_entry_free(&e);
+	free(data);
+	spool_clear();
+
+	m = message("<a@example.com>", to, 1);          /* internal, no login */
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_DISCARD);
+	milt_msg_free(m);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.login, "");
+	assert_string_equal(e.client, QUEUE_CLIENT_INTERNAL);
+	queue_entry_free(&e);
+	free(data);
+	spool_clear();
+
+	m = message("<a@example.com>", to2, 2);         /* a copy to hand on, too */
+	assert_non_null(m->auth = strdup("bob"));
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	milt_msg_free(m);
+	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
+	data = spool_get(ids[0], &e);
+	assert_string_equal(e.login, "bob");
+	assert_string_equal(e.client, QUEUE_CLIENT_AUTH);
+	queue_entry_free(&e);
+	free(data);
+	spool_clear();
+}
+
+/*
+ * With signing on: a login that may not sign as From is refused before
+ * any hold under UnauthorizedSender reject (nothing held); a held copy of
+ * such a login, or one whose submitter is not recorded (an older entry),
+ * is decided again for that submitter: released unsigned, or, under
+ * reject, not released (release) and given up with a notice (runner).
+ * No keystore: signing as a@example.com for anyone would crash the test.
+ */
+static void
+test_identity_decided(void **state)
+{
+	const char *to[] = { "c@partner.test" };
+	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], msg[1024], *out;
+	int saved_sign = conf->sign_outbound, saved_unauth = conf->on_unauthorized_sender;
+	milt_msg_t *m;
+
+	conf->sign_outbound = 1;
+	conf->on_unauthorized_sender = MILT_UNAUTH_REJECT;
+	m = message("<a@example.com>", to, 1);
+	assert_non_null(m->auth = strdup("bob"));
+	assert_int_equal(milt_msg_process(m)->what, MILT_DO_REJECT);
+	assert_string_equal(m->result.rcode, "550");
+	assert_non_null(strstr(m->result.reason, "login bob may not sign as <a@example.com>"));
+	milt_msg_free(m);
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+
+	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "login bob may not sign as <a@example.com>"));
+	put_held_by("a@example.com", "r@review.test", NULL, NULL, id);   /* older entry */
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "without a login"));
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 2);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 2);    /* two notices */
+	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
+	assert_non_null(out = unit_read_file(outfile, NULL));
+	assert_null(strstr(out, "held-body"));
+	free(out);
+	spool_clear();
+
+	conf->on_unauthorized_sender = MILT_UNAUTH_PASS;
+	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "released: unsigned"));
+	assert_non_null(strstr(msg, "login bob may not sign"));
+	put_held_by("a@example.com", "r@review.test", NULL, QUEUE_CLIENT_OTHER, id);
+	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "released: unsigned"));
+	put_held_by("a@example.com", "b@other.test", NULL, NULL, id);
+	assert_int_equal(milt_queue_run(conf, NULL, 0), 3);    /* unsigned, all three */
+	spool_clear();
+	conf->sign_outbound = saved_sign;
+	conf->on_unauthorized_sender = saved_unauth;
+}
+
 static void
 test_interrupted(void **state)
 {
@@ -672,12 +860,7 @@ test_interrupted(void **state)
 	*nl = '\0';
 	snprintf(mark, sizeof(mark), "%s", data + strlen(MILT_QUEUE_MARK) + 2);
 	free(data);
-	assert_non_null(m = milt_msg_new(conf, NULL));
-	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
-	assert_int_equal(milt_msg_add_rcpt(m, "p@plain.test"), 0);
-	assert_int_equal(milt_msg_add_header(m, MILT_QUEUE_MARK, mark), 0);
-	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
-	assert_int_equal(milt_msg_add_body(m, "x\r\n", 3), 0);
+	m = marked_copy(mark, "body-marker\r\n");
 	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
 	assert_string_equal(m->result.action, "reinjected");
 	milt_msg_free(m);
@@ -712,6 +895,9 @@ main(void)
 		cmocka_unit_test(test_run_holdtime),
 		cmocka_unit_test(test_sent_again),
 		cmocka_unit_test(test_interrupted),
+		cmocka_unit_test(test_mark_once),
+		cmocka_unit_test(test_identity_recorded),
+		cmocka_unit_test(test_identity_decided),
 		cmocka_unit_test(test_null_sender_outbound),
 		cmocka_unit_test(test_release),
 	};
