@@ -125,9 +125,18 @@ typedef enum audit_action {
 	AUDIT_ACTION_COUNT
 } audit_action_t;
 
-/* The "reason" the milter writes when a recipient has no usable
- * certificate; reports count recipients without certificates by it. */
-#define AUDIT_REASON_NO_CERT "no certificate for recipient"
+/* What the milter writes in "reason" when a recipient has no usable
+ * certificate: "...; not encrypted: no certificate for recipient <a>, <b>"
+ * (delivered unencrypted), or "policy: <a>: encrypt=always, no
+ * certificate..." (held, refused).  A report counts a recipient without
+ * a certificate when the reason has AUDIT_REASON_NO_CERT and names the
+ * recipient in angle brackets. */
+#define AUDIT_REASON_NO_CERT "no certificate"
+/* The rule the milter records for mail between local users (policy/), and
+ * the verdict it writes for an inbound signature that verified, whose
+ * signer's certificate is then learned: "pass (signer=<a>)". */
+#define AUDIT_RULE_INTERNAL "internal delivery"
+#define AUDIT_REASON_SIGNER "pass (signer=<"
 
 const char *audit_action_name(audit_action_t a);       /* NULL if invalid */
 audit_action_t audit_action_parse(const char *s);       /* UNKNOWN if unknown */
@@ -335,12 +344,17 @@ typedef struct audit_totals {
 	uint64_t out_signed;        /* signed or signed+encrypted */
 	uint64_t out_both;          /* signed+encrypted */
 	uint64_t out_clear;         /* clear or pass */
-	uint64_t no_cert;           /* outbound decisions with AUDIT_REASON_NO_CERT */
+	uint64_t no_cert;           /* outbound decisions for a recipient without
+	                               a certificate (AUDIT_REASON_NO_CERT) */
 	uint64_t no_cert_rcpts;     /* distinct such recipients */
 	uint64_t in_total;          /* inbound decisions */
 	uint64_t decrypted;         /* decrypted or decrypted+verified */
 	uint64_t verified;          /* verified or decrypted+verified */
-	uint64_t enrolled;
+	uint64_t enrolled;          /* certificates learned: inbound signatures
+	                               that verified (AUDIT_REASON_SIGNER), and
+	                               "enrolled" records */
+	uint64_t out_internal;      /* outbound to colleagues (AUDIT_RULE_INTERNAL) */
+	uint64_t out_unenc;         /* signed or clear, not internal */
 	uint64_t held, released, rejected, tempfailed;
 	uint64_t failures;          /* held + rejected + tempfailed */
 	uint64_t unreadable;        /* lines that are not records (skipped) */

@@ -8,8 +8,9 @@
  * characters and replaces what XML may not contain (control characters,
  * invalid UTF-8, U+FFFE/U+FFFF), so the page is well-formed XML as well
  * as HTML.  Elements holding figures carry ids (n-delivered, pct-encrypted
- * ...) and tables ids (by-domain, by-sender, no-cert, enrolled, decrypted,
- * failures) so that tests and scripts can find them.
+ * ...) and tables ids (trend, by-domain, by-sender, unencrypted, no-cert,
+ * enrolled, decrypted, failures; the trend chart: trend-chart) so that
+ * tests and scripts can find them.
  *
  * Threads: works on the caller's report and stream only.
  */
@@ -155,6 +156,52 @@ svg_chart(FILE *out, const char *title, const bar_t *bars, size_t n,
 	fputs("</svg>\n", out);
 }
 
+/* Issue 16: the encrypted and signed share per day or week as columns,
+ * two per point, 0 to 100 % high; a label under every few points. */
+#define TREND_H     160     /* 100 % */
+#define TREND_LEFT  40
+static void
+svg_trend(FILE *out, const audit_trend_point_t *p, size_t n, const char *unit)
+{
+	static const char *const colors[2] = { "#1f5fa8", "#8cb8e6" };
+	static const char *const names[2] = { "encrypted", "signed" };
+	int slot = n ? (CHART_W - TREND_LEFT - 10) / (int)n : 0, bw, every;
+	char pct[16];
+
+	slot = slot < 4 ? 4 : slot > 60 ? 60 : slot;
+	bw = slot / 2 - 1 > 0 ? slot / 2 - 1 : 1;
+	every = 70 / slot + 1;
+	fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"trend-chart\" "
+	    "viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" aria-label=\"Share of "
+	    "outgoing mail encrypted and signed per %s\" font-family=\"sans-serif\" "
+	    "font-size=\"11\">\n", TREND_LEFT + (int)n * slot + 10, TREND_H + 40, unit);
+	for (int g = 0; g <= 100; g += 50)
+		fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ccc\"/>"
+		    "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d%%</text>\n", TREND_LEFT,
+		    10 + TREND_H - g * TREND_H / 100, TREND_LEFT + (int)n * slot,
+		    10 + TREND_H - g * TREND_H / 100, TREND_LEFT - 4,
+		    14 + TREND_H - g * TREND_H / 100, g);
+	for (size_t i = 0; i < n; i++) {
+		int x = TREND_LEFT + (int)i * slot;
+
+		for (int s = 0; s < 2; s++) {
+			uint64_t v = p[i].n[s == 0 ? M_ENC : M_SIGNED];
+			int h = p[i].n[M_TOTAL] ? (int)(v * TREND_H / p[i].n[M_TOTAL]) : 0;
+
+			audit_pct(v, p[i].n[M_TOTAL], pct, sizeof(pct));
+			fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+			    "fill=\"%s\"><title>%s %s: %s%% %s (%llu of %llu)</title></rect>\n",
+			    x + 1 + s * (bw + 1), 10 + TREND_H - h, bw, h > 0 ? h : 1, colors[s],
+			    unit, p[i].start, pct, names[s], (unsigned long long)v,
+			    (unsigned long long)p[i].n[M_TOTAL]);
+		}
+		if (i % (size_t)every == 0)
+			fprintf(out, "<text x=\"%d\" y=\"%d\">%s</text>\n", x, TREND_H + 28,
+			    p[i].start);
+	}
+	fputs("</svg>\n", out);
+}
+
 static void
 legend(FILE *out, const char *a, const char *b)
 {
@@ -251,6 +298,8 @@ summary(const audit_report_data_t *d, FILE *out)
 	    "have no certificate for the recipient");
 	figure_n(out, "n-failures", t->failures, "were held back, refused or delayed "
 	    "(see Failures below)");
+	figure_n(out, "n-internal", t->out_internal, "went to colleagues (signed only: "
+	    "mail between colleagues is never encrypted)");
 	fprintf(out, "</div>\n<p class=\"explain\"><span id=\"n-both\">%llu</span> "
 	    "messages were both signed and encrypted.</p>\n",
 	    (unsigned long long)t->out_both);
@@ -292,6 +341,75 @@ shares(const audit_map_t *m, const char *id, const char *title,
 		    (unsigned long long)(*it)->n[M_ENC], pe,
 		    (unsigned long long)(*it)->n[M_SIGNED], ps);
 	}
+	fputs("</tbody>\n</table>\n", out);
+	free(v);
+	return AUDIT_OK;
+}
+
+/* Issue 16: the trend chart and its table (id "trend"). */
+static audit_status_t
+trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
+{
+	audit_trend_point_t *p;
+	const char *unit;
+	char pe[16], ps[16];
+	size_t n;
+
+	if (audit_report_trend(d, &p, &n, &unit) != 0)
+		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	fprintf(out, "<h2>The trend</h2>\n<p class=\"explain\">The share of outgoing "
+	    "mail that was encrypted (dark) and signed (light), per %s over the "
+	    "period, so that a change is seen at a glance.</p>\n", unit);
+	if (n > 0) {
+		legend(out, "encrypted", "signed");
+		svg_trend(out, p, n, unit);
+	}
+	fprintf(out, "<table id=\"trend\">\n<thead><tr><th>%s</th><th class=\"n\">"
+	    "messages</th><th class=\"n\">encrypted %%</th><th class=\"n\">signed %%"
+	    "</th></tr></thead>\n<tbody>\n", strcmp(unit, "week") == 0 ? "week of" : "day");
+	for (size_t i = 0; i < n; i++) {
+		audit_pct(p[i].n[M_ENC], p[i].n[M_TOTAL], pe, sizeof(pe));
+		audit_pct(p[i].n[M_SIGNED], p[i].n[M_TOTAL], ps, sizeof(ps));
+		fprintf(out, "<tr><td>%s</td><td class=\"n\">%llu</td><td class=\"n\">%s</td>"
+		    "<td class=\"n\">%s</td></tr>\n", p[i].start,
+		    (unsigned long long)p[i].n[M_TOTAL], pe, ps);
+	}
+	if (n == 0)
+		fputs("<tr><td colspan=\"4\">None in this period.</td></tr>\n", out);
+	fputs("</tbody>\n</table>\n", out);
+	free(p);
+	return AUDIT_OK;
+}
+
+/* Issue 16: recipient domains most often sent mail unencrypted (table id
+ * "unencrypted"), colleagues left out. */
+static audit_status_t
+unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
+{
+	size_t n = 0, i, shown = 0;
+	audit_map_item_t **v = audit_map_sorted(m, U_UNENC, &n);
+	char pu[16];
+
+	if (v == NULL && audit_map_count(m) > 0)
+		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	fputs("<h2>Who most often got our mail unencrypted</h2>\n<p class=\"explain\">"
+	    "The organisations (by mail domain) whose people most often received our "
+	    "mail without encryption, and how often that was because we hold no "
+	    "certificate for the recipient: the people to ask for one.  Mail between "
+	    "colleagues is left out (it never leaves the company).</p>\n"
+	    "<table id=\"unencrypted\">\n<thead><tr><th>domain</th><th class=\"n\">"
+	    "unencrypted</th><th class=\"n\">no certificate</th><th class=\"n\">"
+	    "% of its mail</th></tr></thead>\n<tbody>\n", out);
+	for (i = 0; i < n && v[i]->n[U_UNENC] > 0; i++, shown++) {
+		audit_pct(v[i]->n[U_UNENC], v[i]->n[U_TOTAL], pu, sizeof(pu));
+		fputs("<tr><td>", out);
+		html_put(out, v[i]->key);
+		fprintf(out, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
+		    "<td class=\"n\">%s</td></tr>\n", (unsigned long long)v[i]->n[U_UNENC],
+		    (unsigned long long)v[i]->n[U_NO_CERT], pu);
+	}
+	if (shown == 0)
+		fputs("<tr><td colspan=\"4\">None in this period.</td></tr>\n", out);
 	fputs("</tbody>\n</table>\n", out);
 	free(v);
 	return AUDIT_OK;
@@ -409,6 +527,8 @@ audit_report_html(const audit_report_data_t *d, time_t gen, FILE *out,
 {
 	head(d, gen, out);
 	summary(d, out);
+	if (trend(d, out, err) != AUDIT_OK)
+		return AUDIT_ERR_NOMEM;
 	if (shares(d->by_domain, "by-domain", "Outgoing mail by recipient organisation",
 	    "domain", "For each organisation we write to, the share of messages "
 	    "that were encrypted (dark) and signed (light).  A short dark bar "
@@ -417,6 +537,7 @@ audit_report_html(const audit_report_data_t *d, time_t gen, FILE *out,
 	    out, err) ||
 	    shares(d->by_sender, "by-sender", "Outgoing mail by sender", "sender",
 	    "The same for each person or system sending mail.", out, err) ||
+	    unencrypted(d->unenc, out, err) ||
 	    counts(d->no_cert, "no-cert", "Recipients without a certificate",
 	    "We could not encrypt mail to these people because we hold no "
 	    "certificate for them.  One signed message from them is usually "
@@ -426,8 +547,9 @@ audit_report_html(const audit_report_data_t *d, time_t gen, FILE *out,
 	    "to try again later, and the reason it gave.", "what happened", "reason",
 	    1, out, err) ||
 	    counts(d->enrolled, "enrolled", "Certificates learned",
-	    "Certificates of outside correspondents the gateway collected from "
-	    "their signed mail, so that mail to them can be encrypted.", "address",
+	    "Outside correspondents whose signed mail the gateway verified: their "
+	    "certificates are collected (when the gateway is set to), so that mail "
+	    "to them can be encrypted.", "address",
 	    "certificate fingerprint (SHA-256)", 0, out, err) ||
 	    counts(d->decrypted, "decrypted", "Encrypted mail opened for employees",
 	    "Incoming encrypted messages the gateway decrypted, by recipient.",

@@ -158,6 +158,14 @@ audit_map_item_t **audit_map_sorted(const audit_map_t *m, int col, size_t *n);
 /* ---- the report's internals (audit_report.c), for the writers ---- */
 
 enum { M_TOTAL = 0, M_ENC, M_SIGNED, M_BOTH, M_CLEAR };
+/* Counters of an item of unenc (recipient domains sent mail unencrypted). */
+enum { U_UNENC = 0, U_NO_CERT, U_TOTAL };
+
+/* One point of the trend: outbound deliveries of one day or week (UTC). */
+typedef struct audit_trend_point {
+	char start[11];             /* YYYY-MM-DD: the day, or the week's Monday */
+	uint64_t n[5];              /* M_TOTAL, M_ENC, M_SIGNED, M_BOTH, M_CLEAR */
+} audit_trend_point_t;
 
 typedef struct audit_report_data {
 	time_t since, until;
@@ -168,6 +176,8 @@ typedef struct audit_report_data {
 	audit_map_t *enrolled;      /* by enrolled address; extra: a fingerprint */
 	audit_map_t *decrypted;     /* by recipient */
 	audit_map_t *failures;      /* by "action: reason" */
+	audit_map_t *unenc;         /* by recipient domain: U_* (not internal) */
+	audit_map_t *by_day;        /* outbound by "YYYY-MM-DD": M_* */
 	char *integrity;
 	int integrity_ok;
 	int has_integrity;
@@ -185,6 +195,13 @@ audit_status_t audit_report_json(const audit_report_data_t *d, time_t gen,
     FILE *out, audit_err_t *err);
 audit_status_t audit_report_html(const audit_report_data_t *d, time_t gen,
     FILE *out, audit_err_t *err);
+/* The trend of outbound shares over the report's period, in days (a
+ * period of up to AUDIT_TREND_DAYS days) or weeks from Monday: a malloc'ed
+ * array in time order (*n 0 and NULL when there is no outbound record),
+ * *unit "day" or "week".  0, or -1 without memory. */
+#define AUDIT_TREND_DAYS 62
+int audit_report_trend(const audit_report_data_t *d, audit_trend_point_t **pts,
+    size_t *n, const char **unit);
 /* The share num/den in percent rounded to one decimal ("0.0" when den 0). */
 void audit_pct(uint64_t num, uint64_t den, char *out, size_t outlen);
 

@@ -111,7 +111,64 @@ text_outbound(const audit_report_data_t *d, FILE *out)
 	snprintf(label, sizeof(label), "No recipient certificate (%llu people)",
 	    (unsigned long long)t->no_cert_rcpts);
 	text_figure(out, label, t->no_cert, 0);
+	text_figure(out, "To colleagues (internal, not encrypted)", t->out_internal,
+	    t->out_delivered);
 	fputc('\n', out);
+}
+
+/* Issue 16: recipient domains most often sent mail unencrypted. */
+static audit_status_t
+text_unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
+{
+	audit_map_item_t **v;
+	char pu[16];
+	size_t n, i, shown = 0;
+
+	if (sorted(m, U_UNENC, &v, &n, err) != AUDIT_OK)
+		return AUDIT_ERR_NOMEM;
+	fprintf(out, "Recipients most often sent mail unencrypted (by domain, colleagues "
+	    "left out)\n  %-40s %11s %14s %16s\n", "DOMAIN", "UNENCRYPTED",
+	    "NO CERTIFICATE", "OF ITS MAIL");
+	for (i = 0; i < n && v[i]->n[U_UNENC] > 0; i++, shown++) {
+		audit_pct(v[i]->n[U_UNENC], v[i]->n[U_TOTAL], pu, sizeof(pu));
+		fputs("  ", out);
+		put_safe(out, v[i]->key);
+		fprintf(out, "%*s %11llu %14llu %15s%%\n",
+		    (int)(strlen(v[i]->key) < 40 ? 40 - strlen(v[i]->key) : 0), "",
+		    (unsigned long long)v[i]->n[U_UNENC],
+		    (unsigned long long)v[i]->n[U_NO_CERT], pu);
+	}
+	if (shown == 0)
+		fputs("  (none)\n", out);
+	fputc('\n', out);
+	free(v);
+	return AUDIT_OK;
+}
+
+/* Issue 16: the encrypted and signed share per day or week. */
+static audit_status_t
+text_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
+{
+	audit_trend_point_t *p;
+	const char *unit;
+	char pe[16], ps[16];
+	size_t n;
+
+	if (audit_report_trend(d, &p, &n, &unit) != 0)
+		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	fprintf(out, "Outbound shares per %s\n  %-12s %8s %10s %10s\n", unit,
+	    strcmp(unit, "week") == 0 ? "WEEK OF" : "DAY", "TOTAL", "ENCRYPTED", "SIGNED");
+	for (size_t i = 0; i < n; i++) {
+		audit_pct(p[i].n[M_ENC], p[i].n[M_TOTAL], pe, sizeof(pe));
+		audit_pct(p[i].n[M_SIGNED], p[i].n[M_TOTAL], ps, sizeof(ps));
+		fprintf(out, "  %-12s %8llu %9s%% %9s%%\n", p[i].start,
+		    (unsigned long long)p[i].n[M_TOTAL], pe, ps);
+	}
+	if (n == 0)
+		fputs("  (none)\n", out);
+	fputc('\n', out);
+	free(p);
+	return AUDIT_OK;
 }
 
 static audit_status_t
@@ -185,12 +242,14 @@ audit_report_text(const audit_report_data_t *d, time_t gen, FILE *out,
 
 	text_header(d, gen, out);
 	text_outbound(d, out);
-	if (text_shares(d->by_domain, "Outbound by recipient domain", "DOMAIN", out, err) ||
+	if (text_trend(d, out, err) ||
+	    text_shares(d->by_domain, "Outbound by recipient domain", "DOMAIN", out, err) ||
 	    text_shares(d->by_sender, "Outbound by sender", "SENDER", out, err) ||
+	    text_unencrypted(d->unenc, out, err) ||
 	    text_counts(d->no_cert, "Recipients without a certificate", "RECIPIENT",
 	    NULL, 0, out, err) ||
-	    text_counts(d->enrolled, "Certificates enrolled", "ADDRESS",
-	    "CERTIFICATE SHA-256", 0, out, err) ||
+	    text_counts(d->enrolled, "Certificates learned (signatures verified)",
+	    "ADDRESS", "CERTIFICATE SHA-256", 0, out, err) ||
 	    text_counts(d->decrypted, "Decrypted for", "RECIPIENT", NULL, 0, out, err) ||
 	    text_counts(d->failures, "Failures", "WHAT", "REASON", 1, out, err))
 		return AUDIT_ERR_NOMEM;
@@ -285,6 +344,44 @@ csv_counts(const audit_map_t *m, const char *section, int failures, FILE *out,
 	return AUDIT_OK;
 }
 
+/* unencrypted,DOMAIN,,unencrypted,no_certificate,total (of its mail) */
+static audit_status_t
+csv_unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
+{
+	audit_map_item_t **v;
+	size_t n, i;
+
+	if (sorted(m, U_UNENC, &v, &n, err) != AUDIT_OK)
+		return AUDIT_ERR_NOMEM;
+	for (i = 0; i < n && v[i]->n[U_UNENC] > 0; i++)
+		csv_row(out, "unencrypted", v[i]->key, NULL, 3, v[i]->n);
+	free(v);
+	return AUDIT_OK;
+}
+
+/* trend,START,day|week,total,encrypted,signed,signed_and_encrypted,%,% */
+static audit_status_t
+csv_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
+{
+	audit_trend_point_t *p;
+	const char *unit;
+	char pe[16], ps[16];
+	size_t n;
+
+	if (audit_report_trend(d, &p, &n, &unit) != 0)
+		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		audit_pct(p[i].n[M_ENC], p[i].n[M_TOTAL], pe, sizeof(pe));
+		audit_pct(p[i].n[M_SIGNED], p[i].n[M_TOTAL], ps, sizeof(ps));
+		fprintf(out, "trend,\"%s\",\"%s\",%llu,%llu,%llu,%llu,%s,%s\r\n", p[i].start,
+		    unit, (unsigned long long)p[i].n[M_TOTAL],
+		    (unsigned long long)p[i].n[M_ENC], (unsigned long long)p[i].n[M_SIGNED],
+		    (unsigned long long)p[i].n[M_BOTH], pe, ps);
+	}
+	free(p);
+	return AUDIT_OK;
+}
+
 static void
 csv_totals(const audit_report_data_t *d, time_t gen, FILE *out)
 {
@@ -296,6 +393,8 @@ csv_totals(const audit_report_data_t *d, time_t gen, FILE *out)
 		{ "outbound_signed_and_encrypted", t->out_both },
 		{ "outbound_clear", t->out_clear },
 		{ "outbound_no_certificate", t->no_cert },
+		{ "outbound_internal", t->out_internal },
+		{ "outbound_unencrypted", t->out_unenc },
 		{ "recipients_without_certificate", t->no_cert_rcpts },
 		{ "inbound", t->in_total }, { "decrypted", t->decrypted },
 		{ "verified", t->verified }, { "enrolled", t->enrolled },
@@ -328,6 +427,8 @@ audit_report_csv(const audit_report_data_t *d, time_t gen, FILE *out,
 	csv_totals(d, gen, out);
 	if (csv_shares(d->by_domain, "domain", out, err) ||
 	    csv_shares(d->by_sender, "sender", out, err) ||
+	    csv_trend(d, out, err) ||
+	    csv_unencrypted(d->unenc, out, err) ||
 	    csv_counts(d->no_cert, "no_certificate", 0, out, err) ||
 	    csv_counts(d->enrolled, "enrolled", 0, out, err) ||
 	    csv_counts(d->decrypted, "decrypted", 0, out, err) ||
@@ -395,6 +496,8 @@ json_totals(const audit_totals_t *t, int *failed)
 	jset(o, "percent_signed", jpct(t->out_signed, t->out_delivered), failed);
 	jset(o, "outbound_no_certificate", jnum(t->no_cert), failed);
 	jset(o, "recipients_without_certificate", jnum(t->no_cert_rcpts), failed);
+	jset(o, "outbound_internal", jnum(t->out_internal), failed);
+	jset(o, "outbound_unencrypted", jnum(t->out_unenc), failed);
 	jset(o, "inbound", jnum(t->in_total), failed);
 	jset(o, "decrypted", jnum(t->decrypted), failed);
 	jset(o, "verified", jnum(t->verified), failed);
@@ -471,6 +574,65 @@ json_list(const audit_map_t *m, int kind, const char *name, const char *extra,
 	return arr;
 }
 
+/* Issue 16: [{"domain":..,"unencrypted":..,"no_certificate":..,"total":..}] */
+static json_object *
+json_unencrypted(const audit_map_t *m, int *failed)
+{
+	json_object *arr = json_object_new_array(), *o;
+	audit_map_item_t **v;
+	size_t n, i;
+
+	v = audit_map_sorted(m, U_UNENC, &n);
+	if (arr == NULL || (v == NULL && audit_map_count(m) > 0))
+		*failed = 1;
+	for (i = 0; !*failed && i < n && v[i]->n[U_UNENC] > 0; i++) {
+		if ((o = json_object_new_object()) == NULL)
+			*failed = 1;
+		jset(o, "domain", json_object_new_string(v[i]->key), failed);
+		jset(o, "unencrypted", jnum(v[i]->n[U_UNENC]), failed);
+		jset(o, "no_certificate", jnum(v[i]->n[U_NO_CERT]), failed);
+		jset(o, "total", jnum(v[i]->n[U_TOTAL]), failed);
+		jset(o, "percent_unencrypted", jpct(v[i]->n[U_UNENC], v[i]->n[U_TOTAL]), failed);
+		if (*failed || json_object_array_add(arr, o) < 0) {
+			json_object_put(o);
+			*failed = 1;
+		}
+	}
+	free(v);
+	return arr;
+}
+
+/* Issue 16: {"unit":"day"|"week","points":[{"start":..,"total":..,...}]} */
+static json_object *
+json_trend(const audit_report_data_t *d, int *failed)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array(), *pt;
+	audit_trend_point_t *p = NULL;
+	const char *unit = "day";
+	size_t n = 0;
+
+	if (o == NULL || arr == NULL || audit_report_trend(d, &p, &n, &unit) != 0)
+		*failed = 1;
+	for (size_t i = 0; !*failed && i < n; i++) {
+		if ((pt = json_object_new_object()) == NULL)
+			*failed = 1;
+		jset(pt, "start", json_object_new_string(p[i].start), failed);
+		jset(pt, "total", jnum(p[i].n[M_TOTAL]), failed);
+		jset(pt, "encrypted", jnum(p[i].n[M_ENC]), failed);
+		jset(pt, "signed", jnum(p[i].n[M_SIGNED]), failed);
+		jset(pt, "percent_encrypted", jpct(p[i].n[M_ENC], p[i].n[M_TOTAL]), failed);
+		jset(pt, "percent_signed", jpct(p[i].n[M_SIGNED], p[i].n[M_TOTAL]), failed);
+		if (*failed || json_object_array_add(arr, pt) < 0) {
+			json_object_put(pt);
+			*failed = 1;
+		}
+	}
+	free(p);
+	jset(o, "unit", json_object_new_string(unit), failed);
+	jset(o, "points", arr, failed);
+	return o;
+}
+
 /* {"ok":..,"text":..}, or null when the log was not checked. */
 static void
 jset_integrity(json_object *parent, const audit_report_data_t *d, int *failed)
@@ -504,6 +666,8 @@ audit_report_json(const audit_report_data_t *d, time_t gen, FILE *out,
 	jset(o, "totals", json_totals(&d->t, &failed), &failed);
 	jset(o, "by_domain", json_list(d->by_domain, 0, "domain", NULL, &failed), &failed);
 	jset(o, "by_sender", json_list(d->by_sender, 0, "sender", NULL, &failed), &failed);
+	jset(o, "trend", json_trend(d, &failed), &failed);
+	jset(o, "unencrypted", json_unencrypted(d->unenc, &failed), &failed);
 	jset(o, "no_certificate", json_list(d->no_cert, 1, "recipient", NULL, &failed),
 	    &failed);
 	jset(o, "enrolled", json_list(d->enrolled, 1, "address", "sha256", &failed),

@@ -216,35 +216,64 @@ record_dropped(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
 	return 0;
 }
 
-int
-milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errlen)
+/* One record per recipient of m's result (one with no recipient when it
+ * has none). */
+static int
+record_result(milt_audit_t *ma, const milt_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
 {
 	const milt_result_t *r = &m->result;
 	audit_cert_t cert = { r->signer_sha256, r->signer_serial };
 	const char *algs[2] = { r->sig_alg, NULL };
-	audit_record_t rec;
 	size_t n = m->nrcpts ? m->nrcpts : 1;
 
-	memset(&rec, 0, sizeof(rec));
-	rec.qid = m->qid;
-	rec.msgid = milt_msg_header(m, "Message-ID");
-	rec.subject = milt_msg_header(m, "Subject");
-	rec.direction = audit_direction_of(r);
-	rec.sender = m->sender;
-	rec.action = audit_action_of(r);
-	rec.reason = r->reason[0] ? r->reason : NULL;
+	memset(rec, 0, sizeof(*rec));
+	rec->qid = m->qid;
+	rec->msgid = milt_msg_header(m, "Message-ID");
+	rec->subject = milt_msg_header(m, "Subject");
+	rec->direction = audit_direction_of(r);
+	rec->sender = m->sender;
+	rec->action = audit_action_of(r);
+	rec->reason = r->reason[0] ? r->reason : NULL;
 	if (r->signer_sha256[0] != '\0') {
-		rec.certs = &cert;
-		rec.ncerts = 1;
-		rec.algorithms = algs;
-		rec.nalgorithms = 1;
+		rec->certs = &cert;
+		rec->ncerts = 1;
+		rec->algorithms = algs;
+		rec->nalgorithms = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char rule[600];
 
-		rec.rcpt = m->nrcpts ? m->rcpts[i] : NULL;
-		rec.rule = milt_policy_rule(m, i, rule, sizeof(rule));
-		if (record_one(ma, m, &rec, err, errlen) != 0)
+		rec->rcpt = m->nrcpts ? m->rcpts[i] : NULL;
+		rec->rule = milt_policy_rule(m, i, rule, sizeof(rule));
+		if (record_one(ma, m, rec, err, errlen) != 0)
+			return -1;
+	}
+	rec->certs = NULL;          /* pointed into this frame */
+	rec->ncerts = 0;
+	rec->algorithms = NULL;
+	rec->nalgorithms = 0;
+	rec->rule = NULL;
+	return 0;
+}
+
+int
+milt_audit_record(milt_audit_t *ma, const milt_msg_t *m, char *err, size_t errlen)
+{
+	audit_record_t rec;
+	const milt_msg_t *c;
+
+	if (record_result(ma, m, &rec, err, errlen) != 0)
+		return -1;
+	/* Issue 16: a split message's copies handed on in their own form
+	 * (an outsider's encrypted copy next to a colleague's signed one)
+	 * are recorded as they leave, so that reports count them by form;
+	 * their return through the MTA is recorded as "released". */
+	for (size_t k = 0; rec.action != AUDIT_TEMPFAILED && rec.action != AUDIT_REJECTED
+	    && (c = milt_queue_copy(m, k)) != NULL; k++) {
+		audit_record_t crec;
+
+		if (record_result(ma, c, &crec, err, errlen) != 0)
 			return -1;
 	}
 	return record_dropped(ma, m, &rec, err, errlen);

@@ -212,6 +212,25 @@ milt_msg_header(const milt_msg_t *m, const char *name)
 }
 
 char *
+milt_msg_content_headers(const milt_msg_t *m)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < m->nhdrs; i++)
+		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
+			len += strlen(m->hdrs[i].name) + strlen(m->hdrs[i].value) + 3;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < m->nhdrs; i++)
+		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
+			off += (size_t)sprintf(s + off, "%s: %s\n", m->hdrs[i].name,
+			    m->hdrs[i].value);
+	s[off] = '\0';
+	return s;
+}
+
+char *
 milt_msg_from_address(const milt_msg_t *m)
 {
 	const char *value = milt_msg_header(m, "From");

@@ -182,6 +182,9 @@ int milt_msg_is_content_header(const char *name);
 
 /* The value of the first header field called name, or NULL. */
 const char *milt_msg_header(const milt_msg_t *m, const char *name);
+/* The Content-* header fields (not MIME-Version) as "Name: value\n" lines,
+ * malloc'ed; NULL when out of memory. */
+char *milt_msg_content_headers(const milt_msg_t *m);
 
 /* The one mailbox of the From header (a list of one mailbox, not a
  * group), malloc'ed, or NULL. */

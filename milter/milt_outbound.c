@@ -74,26 +74,6 @@ milt_outbound_signer(milt_msg_t *m)
 	return rc;
 }
 
-/* Joins the Content-* headers (not MIME-Version) as "Name: value\n" lines. */
-static char *
-content_headers(const milt_msg_t *m)
-{
-	size_t len = 1, off = 0;
-	char *s;
-
-	for (size_t i = 0; i < m->nhdrs; i++)
-		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
-			len += strlen(m->hdrs[i].name) + strlen(m->hdrs[i].value) + 3;
-	if ((s = malloc(len)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < m->nhdrs; i++)
-		if (strncasecmp(m->hdrs[i].name, "Content-", 8) == 0)
-			off += (size_t)sprintf(s + off, "%s: %s\n", m->hdrs[i].name,
-			    m->hdrs[i].value);
-	s[off] = '\0';
-	return s;
-}
-
 static int
 result_take_headers(milt_result_t *r, const smime_sign_t *s)
 {
@@ -157,7 +137,7 @@ sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 {
 	milt_result_t *r = &m->result;
 	smime_sign_t *s = smime_sign_new();
-	char *chdrs = content_headers(m);
+	char *chdrs = milt_msg_content_headers(m);
 	smime_body_t body = { NULL, 0, -1 };
 	smime_status_t st;
 
@@ -439,7 +419,7 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	int signed_now = r->what == MILT_DO_REPLACE;
 	smime_encrypt_t *e = smime_encrypt_new();
 	X509 *own = sender_cert(m, signer);
-	char *hdrs = signed_now ? result_content_headers(r) : content_headers(m);
+	char *hdrs = signed_now ? result_content_headers(r) : milt_msg_content_headers(m);
 	milt_spool_t *in = signed_now ? r->new_body : m->body;
 	milt_spool_t *out = milt_spool_new(m->conf->spool_dir,
 	    (size_t)m->conf->spool_memory, LLONG_MAX);
@@ -512,7 +492,7 @@ milt_outbound_encrypted(milt_msg_t *m)
 		m->enc_checked = 2;
 		return 0;
 	}
-	if ((chdrs = content_headers(m)) == NULL)
+	if ((chdrs = milt_msg_content_headers(m)) == NULL)
 		return -1;
 	body.mem = milt_spool_mem(m->body, &body.len);
 	body.fd = milt_spool_fd(m->body);

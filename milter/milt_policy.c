@@ -11,10 +11,13 @@
 #include "milter/milt_enroll.h"
 #include "milter/milt_metrics.h"
 #include "milter/milt_outbound.h"
+#include "smime/smime.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Logs what the lookup said of each candidate that was not taken. */
@@ -94,6 +97,64 @@ milt_policy_free(milt_policy_res_t *p)
 	free(p);
 }
 
+/* 1 when the body names a calendar media type (text/calendar,
+ * application/ics, any case) somewhere: read in chunks, nothing kept. */
+static int
+body_names_calendar(milt_spool_t *sp)
+{
+	static const char *const types[] = { "text/calendar", "application/ics" };
+	enum { OVERLAP = 15 };      /* strlen("application/ics") - 1 */
+	char buf[8192 + OVERLAP];
+	size_t keep = 0;
+	long long off = 0;
+	ssize_t n;
+
+	while ((n = milt_spool_read(sp, off, buf + keep, sizeof(buf) - keep)) > 0) {
+		size_t len = keep + (size_t)n;
+
+		for (size_t i = keep; i < len; i++)
+			buf[i] = (char)tolower((unsigned char)buf[i]);
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+			if (memmem(buf, len, types[t], strlen(types[t])) != NULL)
+				return 1;
+		off += n;
+		keep = len < OVERLAP ? len : OVERLAP;
+		memmove(buf, buf + len - keep, keep);
+	}
+	return 0;
+}
+
+/*
+ * Issue 16: 1 when a calendar invitation is somewhere in m's MIME tree
+ * (smime_calendar_find()), for the policy's calendar rule.  Only
+ * multipart mail whose body names a calendar type is parsed (a top-level
+ * text/calendar the engine sees itself); mail that does not parse or
+ * passes the MIME limits is not taken for an invitation (signing refuses
+ * what passes the limits).
+ */
+static int
+msg_has_calendar(const milt_msg_t *m)
+{
+	const char *ct = milt_msg_header(m, "Content-Type");
+	smime_body_t body = { NULL, 0, -1 };
+	char *hdrs, why[256];
+	int r;
+
+	while (ct != NULL && (*ct == ' ' || *ct == '\t'))
+		ct++;
+	if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0 ||
+	    !body_names_calendar(m->body) || (hdrs = milt_msg_content_headers(m)) == NULL)
+		return 0;
+	body.mem = milt_spool_mem(m->body, &body.len);
+	body.fd = milt_spool_fd(m->body);
+	r = smime_calendar_find(hdrs, &body, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth, why, sizeof(why));
+	if (r < 0)
+		milt_log(LOG_INFO, m->qid, "calendar: not looked for: %s", why);
+	free(hdrs);
+	return r > 0;
+}
+
 /* The plain data the engine looks at. */
 static policy_status_t
 decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
@@ -101,7 +162,7 @@ decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
 	policy_hdr_t *hdrs = calloc(m->nhdrs ? m->nhdrs : 1, sizeof(*hdrs));
 	policy_rcpt_t *rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*rcpts));
 	policy_msg_t pm = { m->sender, 1, milt_msg_header(m, "Subject"), hdrs, m->nhdrs,
-		milt_msg_header(m, "Content-Type"), 0, 0, POLICY_OUTBOUND };
+		milt_msg_header(m, "Content-Type"), msg_has_calendar(m), 0, POLICY_OUTBOUND };
 	policy_status_t st = POLICY_ERR_NOMEM;
 	/* Passed through as encrypted only when the body really is. */
 	int enc = milt_outbound_encrypted(m);

@@ -809,6 +809,19 @@ milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
 	return 0;
 }
 
+/* Issue 16: copies handed on in their own form, for the audit. */
+const milt_msg_t *
+milt_queue_copy(const milt_msg_t *m, size_t k)
+{
+	const struct milt_split *s = m->result.split;
+
+	for (size_t i = 0; s != NULL && i < s->nc; i++)
+		if (s->c[i].kind == COPY_SEND && s->c[i].written && s->c[i].sub != NULL
+		    && k-- == 0)
+			return s->c[i].sub;
+	return NULL;
+}
+
 void
 milt_queue_cancel(milt_msg_t *m)
 {

@@ -77,10 +77,15 @@ void milt_queue_cancel(milt_msg_t *m);
 void milt_queue_split_free(struct milt_split *s);
 /* For the audit: the k-th recipient dropped from the transaction whose
  * copy is not handed on at once: held (*held 1) or refused by policy;
- * 1, or 0 past the last.  Copies handed on are audited when they come
- * back marked. */
+ * 1, or 0 past the last.  Copies handed on are audited as they are made
+ * (milt_queue_copy()) and when they come back marked. */
 int milt_queue_dropped(const milt_msg_t *m, size_t k, const char **rcpt, int *held,
     const char **reason);
+/* Issue 16, for the audit: the k-th copy written in this transaction to
+ * be handed on in its own form (its recipients and result: e.g. an
+ * outsider's encrypted copy next to a colleague's signed one); NULL past
+ * the last.  Valid while m is. */
+const milt_msg_t *milt_queue_copy(const milt_msg_t *m, size_t k);
 /* The recipients the MTA must drop (smfi_delrcpt), and how many. */
 char *const *milt_queue_delrcpts(const milt_msg_t *m, size_t *n);
 

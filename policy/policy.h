@@ -17,7 +17,12 @@
  * specific, the domain, the address), the recipient side (the same), then
  * "internal" (local sender and local recipient), "calendar"
  * (text/calendar mail), and the triggers (subject, header, sensitivity)
- * in file order.  Mail already encrypted is passed through: never signed
+ * in file order.  Mail between local users (local sender and local
+ * recipient) is then never encrypted nor enrolled (the built-in rule
+ * "internal delivery": it does not leave the company, and the colleague's
+ * client has no key for it); encrypt=always and the triggers are met by
+ * the internal delivery, an action (hold, reject) still holds, and sign
+ * stays as the rules say.  Mail already encrypted is passed through: never signed
  * or encrypted again, whatever a rule says (a hold or reject still holds).
  *
  * No libmilter, no logging, no exit: errors are codes plus a message.

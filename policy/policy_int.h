@@ -50,6 +50,7 @@ extern const policy_rule_t policy_rule_defaults;
 extern const policy_rule_t policy_rule_calendar;
 extern const policy_rule_t policy_rule_encrypted;
 extern const policy_rule_t policy_rule_inbound;
+extern const policy_rule_t policy_rule_internal;
 
 /* 1 when addr's domain is dom or (wildcard) below it.  Case-insensitive. */
 int policy_domain_match(const char *addr_domain, const char *dom, int wildcard);

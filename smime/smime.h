@@ -81,6 +81,14 @@ smime_status_t smime_encrypted_check(const char *content_headers,
     const smime_body_t *body, unsigned max_parts, unsigned max_depth,
     int *encrypted);
 
+/* Issue 16: 1 when the entity (Content-* headers as "Name: value\n" lines,
+ * and the body) holds a calendar invitation anywhere in its MIME tree (a
+ * text/calendar part with a method parameter or a METHOD: line, an
+ * application/ics part); 0 when not; -1 with why when it does not parse
+ * or passes the limits (as smime_sign_set_limits(), 0: the defaults). */
+int smime_calendar_find(const char *content_headers, const smime_body_t *body,
+    unsigned max_parts, unsigned max_depth, char *why, size_t whylen);
+
 smime_sign_t *smime_sign_new(void);
 void smime_sign_free(smime_sign_t *s);
 

@@ -1033,13 +1033,18 @@ static const char *const G_DOMAINS[] = { "partner.example", "partner.example",
     "other.example", "third.example", "(none)" };
 static const char *const G_SENDER_KEYS[] = { "alice@example.com", "bob@example.com",
     "carol@example.com", "(empty)", "</td><script>x</script>@example.com" };
-static const char *const G_REASONS[] = { AUDIT_REASON_NO_CERT, "policy",
-    "directory unavailable", "<b>bold</b> & \"q\" </td>" };
+/* As the milter writes them (milter/milt_outbound.c, milt_inbound.c):
+ * the first names the record's recipient (made in gen_records()). */
+static const char *const G_REASONS[] = { "no certificate", "policy",
+    "directory unavailable", "<b>bold</b> & \"q\" </td>",
+    "pass (signer=<s@partner.example>)" };
+#define G_NREASONS 5
 
 typedef struct gen {
 	audit_record_t r;
-	int sender, rcpt;
+	int sender, rcpt, reason;
 	char qid[16];
+	char why[128];
 } gen_t;
 
 static gen_t GEN[NGEN];
@@ -1070,7 +1075,13 @@ gen_records(void)
 		g->r.rcpt = G_RCPTS[g->rcpt];
 		g->r.action = (audit_action_t)(1 + lcg(&seed) % (AUDIT_ACTION_COUNT - 1));
 		g->r.direction = (audit_direction_t)(lcg(&seed) % 4);
-		g->r.reason = G_REASONS[lcg(&seed) % 4];
+		g->reason = (int)(lcg(&seed) % G_NREASONS);
+		g->r.reason = G_REASONS[g->reason];
+		if (g->reason == 0) {
+			snprintf(g->why, sizeof(g->why), "signed; not encrypted: no "
+			    "certificate for recipient <other@x.example>, <%s>", g->r.rcpt);
+			g->r.reason = g->why;
+		}
 		g->r.certs = CERTS;
 		g->r.ncerts = lcg(&seed) % 2 ? 1 : 0;
 	}
@@ -1100,7 +1111,7 @@ count_one(expect_t *x, const gen_t *g, int *nocert_seen)
 
 	x->t.records++;
 	x->t.in_total += g->r.direction == AUDIT_INBOUND;
-	if (out && strcmp(g->r.reason, AUDIT_REASON_NO_CERT) == 0) {
+	if (out && g->reason == 0) {
 		x->t.no_cert++;
 		nocert_seen[d == 0 ? g->rcpt : d] = 1;
 	}
@@ -1118,6 +1129,8 @@ count_one(expect_t *x, const gen_t *g, int *nocert_seen)
 	x->t.decrypted += a == AUDIT_DECRYPTED || a == AUDIT_DECRYPTED_VERIFIED;
 	x->t.verified += a == AUDIT_VERIFIED || a == AUDIT_DECRYPTED_VERIFIED;
 	x->t.enrolled += a == AUDIT_ENROLLED;
+	x->t.enrolled += (a == AUDIT_VERIFIED || a == AUDIT_DECRYPTED_VERIFIED) &&
+	    g->reason == 4;
 	x->t.held += a == AUDIT_HELD;
 	x->t.rejected += a == AUDIT_REJECTED;
 	x->t.tempfailed += a == AUDIT_TEMPFAILED;
@@ -1744,6 +1757,80 @@ test_ctl(void **state)
 	free(pub);
 }
 
+/* Issue 16: colleagues left out of "unencrypted", counted as internal;
+ * the trend per day, per week past AUDIT_TREND_DAYS; all formats carry
+ * them.  Records added straight to the report, as the reader gives them. */
+static void
+test_report_trend_unencrypted(void **state)
+{
+	static const struct {
+		int day;
+		const char *rcpt, *rule, *reason;
+		audit_action_t a;
+	} t[] = {
+		{ 0, "bob@example.com", "built-in: internal delivery: local sender and "
+		    "local recipient, never encrypted", NULL, AUDIT_SIGNED },
+		{ 0, "x@partner.test", NULL, "signed; not encrypted: no certificate for "
+		    "recipient <x@partner.test>", AUDIT_SIGNED },
+		{ 0, "y@partner.test", NULL, NULL, AUDIT_SIGNED_ENCRYPTED },
+		{ 1, "x@partner.test", NULL, NULL, AUDIT_SIGNED_ENCRYPTED },
+		{ 1, "z@else.test", NULL, NULL, AUDIT_CLEAR },
+		{ 70, "y@partner.test", NULL, NULL, AUDIT_SIGNED },
+	};
+	audit_report_t *rp;
+	audit_err_t err;
+	const audit_totals_t *tot;
+	char *txt, *csv, *json, *html;
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t n = pass == 0 ? 5 : 6;
+
+		rp = audit_report_new(0, 0, &err);
+		assert_non_null(rp);
+		for (size_t i = 0; i < n; i++) {
+			audit_entry_t e;
+
+			memset(&e, 0, sizeof(e));
+			e.rec.time = T0 + (time_t)t[i].day * 86400;
+			e.rec.direction = AUDIT_OUTBOUND;
+			e.rec.sender = "alice@example.com";
+			e.rec.rcpt = t[i].rcpt;
+			e.rec.rule = t[i].rule;
+			e.rec.reason = t[i].reason;
+			e.rec.action = t[i].a;
+			assert_int_equal(audit_report_add(rp, &e, &err), AUDIT_OK);
+		}
+		tot = audit_report_totals(rp);
+		assert_int_equal(tot->out_internal, 1);
+		assert_int_equal(tot->out_unenc, pass == 0 ? 2 : 3);
+		assert_int_equal(tot->no_cert, 1);
+		txt = report_text(rp, AUDIT_FMT_TEXT);
+		csv = report_text(rp, AUDIT_FMT_CSV);
+		json = report_text(rp, AUDIT_FMT_JSON);
+		html = report_text(rp, AUDIT_FMT_HTML);
+		if (pass == 0) {
+			assert_non_null(strstr(txt, "Outbound shares per day"));
+			assert_non_null(strstr(csv, "trend,\"2025-"));
+			assert_non_null(strstr(csv, "\"day\",3,1,3,1,33.3,100.0"));
+			assert_non_null(strstr(csv, "unencrypted,\"partner.test\",,1,1,3"));
+			assert_non_null(strstr(json, "\"unit\":\"day\""));
+			assert_null(strstr(csv, "unencrypted,\"example.com\""));  /* colleagues left out */
+			assert_non_null(strstr(html, "id=\"trend-chart\""));
+			assert_non_null(strstr(html, "id=\"unencrypted\""));
+		} else {
+			assert_non_null(strstr(txt, "Outbound shares per week"));
+			assert_non_null(strstr(json, "\"unit\":\"week\""));
+			assert_non_null(strstr(csv, "unencrypted,\"partner.test\",,2,1,4"));
+		}
+		free(txt);
+		free(csv);
+		free(json);
+		free(html);
+		audit_report_free(rp);
+	}
+}
+
 int
 main(void)
 {
@@ -1760,6 +1847,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_totals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_html, setup, teardown),
+		cmocka_unit_test(test_report_trend_unencrypted),
 		cmocka_unit_test_setup_teardown(test_reader_strict, setup, teardown),
 		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test_setup_teardown(test_keys_and_lock, setup, teardown),

@@ -96,10 +96,12 @@ static const pcase_t cases[] = {
 	{ "sender side kept where recipient side is silent", "ceo@example.com", "z@partner.test", 0, NULL, NULL, NULL, NULL, 1, E_ALW, DLV, 6 },
 	{ "recipient action=reject", "a@example.com", "z@rival.test", 0, NULL, NULL, NULL, NULL, 1, E_IFP, POLICY_ACT_REJECT, 10 },
 	{ "null sender", "", "y@else.test", 0, NULL, NULL, NULL, NULL, 1, E_IFP, DLV, 2 },
-	{ "internal", "a@example.com", "b@example.com", 1, NULL, NULL, NULL, NULL, 0, E_NEV, DLV, 11 },
+	{ "internal (recorded as the built-in internal delivery)", "a@example.com", "b@example.com", 1, NULL, NULL, NULL, NULL, 0, E_NEV, DLV, 0 },
 	/* triggers */
 	{ "subject tag", "a@example.com", "y@else.test", 0, "Re: [SECURE] pay", NULL, NULL, NULL, 1, E_ALW, DLV, 12 },
-	{ "subject tag over internal", "a@example.com", "b@example.com", 1, "[secure] x", NULL, NULL, NULL, 0, E_ALW, DLV, 12 },
+	{ "internal: a subject tag is met by internal delivery", "a@example.com", "b@example.com", 1, "[secure] x", NULL, NULL, NULL, 0, E_NEV, DLV, 0 },
+	{ "internal: sensitivity is met by internal delivery", "a@example.com", "b@example.com", 1, NULL, "Sensitivity", "Company-Confidential", NULL, 0, E_NEV, DLV, 0 },
+	{ "internal: an action still holds", "a@example.com", "b@example.com", 1, NULL, "Sensitivity", "private", NULL, 0, E_NEV, POLICY_ACT_HOLD, 16 },
 	{ "subject without tag", "a@example.com", "y@else.test", 0, "secure", NULL, NULL, NULL, 1, E_IFP, DLV, 2 },
 	{ "header pattern", "a@example.com", "y@else.test", 0, NULL, "x-classification", " Confidential ", NULL, 1, E_ALW, DLV, 13 },
 	{ "header pattern not matching", "a@example.com", "y@else.test", 0, NULL, "X-Classification", "public", NULL, 1, E_IFP, DLV, 2 },
@@ -303,6 +305,44 @@ test_builtin_triggers(void **state)
 	policy_unref(b);
 }
 
+/* Issue 16: a colleague (local sender and recipient) is never encrypted
+ * to nor enrolled, whatever the built-in triggers ask; an outsider of the
+ * same message still is. */
+static void
+test_builtin_colleague(void **state)
+{
+	static const char *const subjects[] = { "[encrypt] offer", "hello" };
+	policy_hdr_t h = { "Sensitivity", "Company-Confidential" };
+	policy_rcpt_t r[2] = { { "bob@example.com", 1 }, { "x@else.test", 0 } };
+	policy_t *b = policy_builtin();
+	char buf[300];
+
+	(void)state;
+	assert_non_null(b);
+	for (size_t i = 0; i < 2; i++) {
+		policy_msg_t m = { "a@example.com", 1, subjects[i], &h, i, NULL, 0, 0,
+			POLICY_OUTBOUND };
+		policy_result_t res;
+		policy_err_t err;
+		policy_form_t f;
+
+		assert_int_equal(policy_decide(b, &m, r, 2, &res, &err), POLICY_OK);
+		assert_int_equal(res.d[0].v[POLICY_ENCRYPT], POLICY_ENC_NEVER);
+		assert_int_equal(res.d[0].v[POLICY_ENROLL], 0);
+		assert_int_equal(res.d[0].v[POLICY_SIGN], 1);
+		assert_non_null(strstr(policy_rule_describe(res.d[0].decided, buf,
+		    sizeof(buf)), "internal delivery"));
+		policy_resolve(&res.d[0], POLICY_CERT_NONE, &f);
+		assert_int_equal(f.outcome, POLICY_DELIVER);
+		assert_int_equal(f.encrypt, 0);
+		assert_int_equal(f.enroll, 0);
+		assert_int_equal(res.d[1].v[POLICY_ENCRYPT], POLICY_ENC_ALWAYS);
+		assert_int_equal(res.d[1].v[POLICY_ENROLL], 1);
+		policy_result_clear(&res);
+	}
+	policy_unref(b);
+}
+
 /* Each fallback, each certificate state. */
 static void
 test_resolve(void **state)
@@ -419,6 +459,7 @@ main(void)
 		cmocka_unit_test(test_inbound_and_builtin),
 		cmocka_unit_test(test_body_checked),
 		cmocka_unit_test(test_builtin_triggers),
+		cmocka_unit_test(test_builtin_colleague),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_malformed),

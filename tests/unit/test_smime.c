@@ -579,6 +579,75 @@ test_classify(void **state)
 	}
 }
 
+/* Issue 16: invitations anywhere in the tree; got/want per shape. */
+static void
+test_calendar_find(void **state)
+{
+	static const char ics_req[] = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\n"
+	    "BEGIN:VEVENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+	static const char ics_none[] = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+	    "END:VCALENDAR\r\n";
+	static const struct {
+		const char *name, *ct, *pre;
+		int ics;                /* 0: none, 1: with METHOD, 2: without */
+		const char *post;
+		int want;
+	} t[] = {
+		{ "outlook: alternative, method parameter",
+		  "Content-Type: multipart/alternative; boundary=b\n",
+		  "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+		  "Content-Type: text/html\r\n\r\n<p>hi</p>\r\n--b\r\n"
+		  "Content-Type: text/calendar; method=REQUEST\r\n\r\n", 1, "--b--\r\n", 1 },
+		{ "nested in mixed, METHOD line only",
+		  "Content-Type: multipart/mixed; boundary=m\n",
+		  "--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n"
+		  "--a\r\nContent-Type: text/plain\r\n\r\nhi\r\n--a\r\n"
+		  "Content-Type: text/calendar\r\n\r\n", 1, "--a--\r\n--m--\r\n", 1 },
+		{ "application/ics attachment",
+		  "Content-Type: multipart/mixed; boundary=m\n",
+		  "--m\r\nContent-Type: text/plain\r\n\r\nhi\r\n--m\r\n"
+		  "Content-Type: application/ics; name=invite.ics\r\n\r\nX\r\n", 0,
+		  "--m--\r\n", 1 },
+		{ "calendar file without METHOD",
+		  "Content-Type: multipart/mixed; boundary=m\n",
+		  "--m\r\nContent-Type: text/plain\r\n\r\nhi\r\n--m\r\n"
+		  "Content-Type: text/calendar\r\n\r\n", 2, "--m--\r\n", 0 },
+		{ "inside an attached message: not this message's",
+		  "Content-Type: multipart/mixed; boundary=m\n",
+		  "--m\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n"
+		  "Content-Type: text/calendar; method=REQUEST\r\n\r\n", 1, "--m--\r\n", 0 },
+		{ "plain text", "Content-Type: text/plain\n", "METHOD:REQUEST\r\n", 0, "", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *body, why[200];
+		smime_body_t b = { NULL, 0, -1 };
+		int got;
+
+		assert_true(asprintf(&body, "%s%s%s", t[i].pre, t[i].ics == 1 ? ics_req
+		    : t[i].ics == 2 ? ics_none : "", t[i].post) > 0);
+		b.mem = (const unsigned char *)body;
+		b.len = strlen(body);
+		got = smime_calendar_find(t[i].ct, &b, 0, 0, why, sizeof(why));
+		if (got != t[i].want)
+			fail_msg("%s: got %d, want %d", t[i].name, got, t[i].want);
+		free(body);
+	}
+	{
+		/* Deeper than the limit: an error, not an invitation. */
+		const char *deep = "--a\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+		    "--b\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nX\r\n"
+		    "--b--\r\n--a--\r\n";
+		smime_body_t b = { (const unsigned char *)deep, strlen(deep), -1 };
+		char why[200] = "";
+
+		assert_int_equal(smime_calendar_find("Content-Type: multipart/mixed; "
+		    "boundary=a\n", &b, 0, 2, why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "deeper"));
+	}
+}
+
 /* Plain ASCII is signed as it is, only with CRLF line ends. */
 static void
 test_sign_plain_ascii(void **state)
@@ -1524,6 +1593,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_calendar_find),
 		cmocka_unit_test(test_sign_plain_ascii),
 		cmocka_unit_test(test_signature_lines),
 		cmocka_unit_test(test_sign_utf8),
