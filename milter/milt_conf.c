@@ -114,6 +114,8 @@ static const conf_key_t conf_keys[] = {
 	/* Outbound encryption and certificate lookup (issue 3). */
 	{ "EncryptionCipher", T_ENUM, "auto", OFF(encryption_cipher), 0, 0, cipher_names },
 	{ "RSAKeyTransport", T_ENUM, "pkcs1", OFF(rsa_key_transport), 0, 0, keytransport_names },
+	/* Issue 16: ECDH recipients apart from RSA ones (NSS refuses the mix). */
+	{ "SplitKeyAgreement", T_BOOL, "yes", OFF(split_key_agreement), 0, 0, NULL },
 	{ "LDAPDirectories", T_STR, "", OFF(ldap_directories), 0, 0, NULL },
 	{ "LDAPFilter", T_STR, "(mail=%s)", OFF(ldap_filter), 0, 0, NULL },
 	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL },

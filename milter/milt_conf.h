@@ -89,6 +89,7 @@ typedef struct milt_conf {
 	/* Outbound encryption and certificate lookup (issue 3). */
 	int encryption_cipher;         /* EncryptionCipher: enum milt_cipher */
 	int rsa_key_transport;         /* RSAKeyTransport: 0 pkcs1, 1 oaep */
+	int split_key_agreement;       /* SplitKeyAgreement (issue 16) */
 	char *ldap_directories;        /* LDAPDirectories: URLs, white space between */
 	char *ldap_filter;             /* LDAPFilter */
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */

@@ -287,6 +287,22 @@ if send_mail "$T/m/bob1.eml" bob@example.com xena@example.net && wait_delivered 
 	gate_ctl keystore list >"$T/ks2.out" 2>&1
 	check "bob has a signing and an encryption key in escrow" sh -c \
 	    "grep '^bob@example.com' '$T/ks2.out' | grep -q '	sign	' && grep '^bob@example.com' '$T/ks2.out' | grep -q '	encrypt	'"
+	# Issue 16: the sender's copy goes to bob's encryption certificate, never
+	# to the signing-only one (RecipientInfos name them by serial number).
+	enc_ser=$(awk -F'\t' '$1 == "bob@example.com" && $5 == "encrypt" { print $3 }' "$T/ks2.out")
+	sig_ser=$(awk -F'\t' '$1 == "bob@example.com" && $5 == "sign" { print $3 }' "$T/ks2.out")
+	sink_fetch "<bob1@example.com>" "$T/m/bob1.got" &&
+	    openssl cms -cmsout -print -in "$T/m/bob1.got" 2>/dev/null |
+	    sed -n 's/^ *serialNumber: *//p' >"$T/bob1.serials"
+	dec() { python3 -c "import sys; print(int(sys.argv[1], 16))" "$1" 2>/dev/null; }
+	if [ -n "$enc_ser" ] && [ -n "$sig_ser" ] &&
+	    grep -qix -e "$(dec "$enc_ser")" -e "0x$enc_ser" "$T/bob1.serials" &&
+	    ! grep -qix -e "$(dec "$sig_ser")" -e "0x$sig_ser" "$T/bob1.serials"; then
+		ok "bob's own copy is encrypted to his encryption certificate, not the signing one"
+	else
+		not_ok "bob's own copy is encrypted to his encryption certificate, not the signing one"
+		diag "encryption $enc_ser, signing $sig_ser; RecipientInfo serials: $(tr '\n' ' ' <"$T/bob1.serials")"
+	fi
 else
 	not_ok "bob (no key) to xena: accepted and delivered ($SMTP_REPLY)"
 fi
