@@ -65,7 +65,7 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
 
 # Test-only programs the integration scripts drive (never installed).
-TOOLS_BIN = tests/tools/mimetool
+TOOLS_BIN = tests/tools/mimetool tests/tools/pickuptool
 
 PROGS = smimegate smimectl
 
@@ -111,6 +111,10 @@ unit: $(UNIT_BIN)
 # mimetool: GMime takes delivered messages apart for tests/lib/mime.sh.
 tests/tools/mimetool: tests/tools/mimetool.o
 	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+# pickuptool: a pickup link without the mail flow (86-http-limits).
+tests/tools/pickuptool: tests/tools/pickuptool.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
 
 tools: $(TOOLS_BIN)
 

@@ -3,7 +3,11 @@
  *
  * A record is a sequence of PEM blocks, written and read by OpenSSL's
  * PEM code: CERTIFICATE, then SMIME CAPABILITIES (the DER as announced,
- * when there was one) and SMIMEGATE SIGNING TIME (decimal seconds).
+ * when there was one), SMIMEGATE SIGNING TIME (decimal seconds),
+ * SMIMEGATE PURPOSE ("sign", "encrypt" or "sign,encrypt", what its
+ * keyUsage allows) and, when the signature's key preference named it,
+ * SMIMEGATE KEY PREFERENCE ("yes").  Records written before these two
+ * existed read as purpose from the certificate, not preferred.
  *
  * Files: one per (address, certificate), AH/CH.pem, where AH is the hex
  * SHA-256 of the normalised address (a subdirectory, so a lookup reads
@@ -42,12 +46,15 @@
 #include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #define HARVEST_MAX_FILES 64          /* per address: a bound, not a quota */
 #define HARVEST_FLAT_MAX  100000      /* old-layout files moved on open */
 #define HARVEST_MAX_FILE  (256 * 1024)
 #define PEM_CAPS "SMIME CAPABILITIES"
 #define PEM_TIME "SMIMEGATE SIGNING TIME"
+#define PEM_PURPOSE "SMIMEGATE PURPOSE"
+#define PEM_PREF "SMIMEGATE KEY PREFERENCE"
 
 struct dir_harvest {
 	char *dir;                  /* the file store, or NULL for Redis */
@@ -245,6 +252,8 @@ read_bio(BIO *b, dir_harvest_entry_t *e)
 			e->caps = data;
 			e->caps_len = (size_t)len;
 			data = NULL;
+		} else if (strcmp(name, PEM_PREF) == 0) {
+			e->preferred = len == 3 && memcmp(data, "yes", 3) == 0;
 		} else if (strcmp(name, PEM_TIME) == 0 && len > 0 && len < 24) {
 			char buf[24];
 			memcpy(buf, data, (size_t)len);
@@ -263,6 +272,7 @@ read_bio(BIO *b, dir_harvest_entry_t *e)
 		entry_clear(e);
 		return -1;
 	}
+	e->purpose = dir_harvest_purpose(e->cert);
 	return 0;
 }
 
@@ -278,9 +288,33 @@ read_mem(const char *data, size_t len, dir_harvest_entry_t *e)
 	return len > HARVEST_MAX_FILE ? -1 : read_bio(BIO_new_mem_buf(data, (int)len), e);
 }
 
+unsigned
+dir_harvest_purpose(X509 *cert)
+{
+	/* X509_get_key_usage() gives all bits when there is no keyUsage. */
+	uint32_t ku = X509_get_key_usage(cert);
+
+	return ((ku & KU_DIGITAL_SIGNATURE) ? DIR_HARVEST_SIGN : 0)
+	    | ((ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)) ? DIR_HARVEST_ENCRYPT : 0);
+}
+
+static int
+write_purpose(BIO *b, X509 *cert, int preferred)
+{
+	static const char *const names[] = { "", "sign", "encrypt", "sign,encrypt" };
+	const char *p = names[dir_harvest_purpose(cert) & 3];
+
+	if (*p != '\0' && !PEM_write_bio(b, PEM_PURPOSE, "", (const unsigned char *)p,
+	    (long)strlen(p)))
+		return -1;
+	if (preferred && !PEM_write_bio(b, PEM_PREF, "", (const unsigned char *)"yes", 3))
+		return -1;
+	return 0;
+}
+
 static int
 write_entry(BIO *b, X509 *cert, const unsigned char *caps, size_t caps_len,
-    time_t t)
+    time_t t, int preferred)
 {
 	char buf[24];
 	int n = snprintf(buf, sizeof(buf), "%lld", (long long)t);
@@ -292,16 +326,19 @@ write_entry(BIO *b, X509 *cert, const unsigned char *caps, size_t caps_len,
 		return -1;
 	if (!PEM_write_bio(b, PEM_TIME, "", (unsigned char *)buf, n))
 		return -1;
+	if (write_purpose(b, cert, preferred) != 0)
+		return -1;
 	return BIO_flush(b) == 1 ? 0 : -1;
 }
 
 /* The record for cert, in a new memory BIO. */
 static BIO *
-record_make(X509 *cert, const unsigned char *caps, size_t caps_len, time_t t)
+record_make(X509 *cert, const unsigned char *caps, size_t caps_len, time_t t,
+    int preferred)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 
-	if (b != NULL && write_entry(b, cert, caps, caps_len, t) != 0) {
+	if (b != NULL && write_entry(b, cert, caps, caps_len, t, preferred) != 0) {
 		BIO_free(b);
 		b = NULL;
 	}
@@ -427,6 +464,15 @@ dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
     const unsigned char *caps, size_t caps_len, time_t signing_time,
     char *err, size_t errlen)
 {
+	return dir_harvest_put_pref(h, address, cert, caps, caps_len, signing_time, 0,
+	    err, errlen);
+}
+
+int
+dir_harvest_put_pref(dir_harvest_t *h, const char *address, X509 *cert,
+    const unsigned char *caps, size_t caps_len, time_t signing_time,
+    int preferred, char *err, size_t errlen)
+{
 	char ah[65], ch[65];
 	unsigned char md[32];
 	unsigned int mdlen;
@@ -443,7 +489,7 @@ dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
 		return -1;
 	}
 	util_hex(ch, md, 32);
-	if ((rec = record_make(cert, caps, caps_len, signing_time)) == NULL) {
+	if ((rec = record_make(cert, caps, caps_len, signing_time, preferred)) == NULL) {
 		ERR_clear_error();
 		snprintf(err, errlen, "harvest: cannot encode the certificate");
 		return -1;

@@ -14,6 +14,12 @@
  * certificate harvested again replaces its record when its signing time
  * is newer.
  *
+ * A signed message may carry more than its signer's certificate: a
+ * separate encryption certificate, named by the signer's
+ * SMIMEEncryptionKeyPreference.  Each is a record of its own, with its
+ * purpose (from keyUsage) and whether that signature preferred it for
+ * encryption; dir_lookup.c chooses the preferred one.
+ *
  * The store keeps what valid signatures carried; whoever uses a harvested
  * certificate still checks it (chain, validity, revocation, usage) at the
  * time of use, as for any other source.
@@ -38,7 +44,14 @@ typedef struct dir_harvest_entry {
 	unsigned char *caps;        /* SMIMECapabilities DER, or NULL */
 	size_t caps_len;
 	time_t signing_time;        /* 0 when the signature had none */
+	unsigned purpose;           /* DIR_HARVEST_SIGN | DIR_HARVEST_ENCRYPT */
+	int preferred;              /* the signature's key preference named it */
 } dir_harvest_entry_t;
+
+/* A certificate's purpose, from its keyUsage (all when it has none). */
+#define DIR_HARVEST_SIGN    0x1     /* digitalSignature */
+#define DIR_HARVEST_ENCRYPT 0x2     /* keyEncipherment or keyAgreement */
+unsigned dir_harvest_purpose(X509 *cert);
 
 /* Opens (creating, mode 0700) the store in dir.  NULL with err on failure. */
 dir_harvest_t *dir_harvest_open(const char *dir, char *err, size_t errlen);
@@ -63,6 +76,12 @@ int dir_harvest_ping(dir_harvest_t *h, char *err, size_t errlen);
 int dir_harvest_put(dir_harvest_t *h, const char *address, X509 *cert,
     const unsigned char *caps, size_t caps_len, time_t signing_time,
     char *err, size_t errlen);
+
+/* dir_harvest_put() of a certificate the signature's key preference named
+ * (preferred 1) or did not (0). */
+int dir_harvest_put_pref(dir_harvest_t *h, const char *address, X509 *cert,
+    const unsigned char *caps, size_t caps_len, time_t signing_time,
+    int preferred, char *err, size_t errlen);
 
 /*
  * Every certificate stored for address, newest signing time first, in a

@@ -266,7 +266,7 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 	dir_harvest_t *h;
 	size_t n = 0, best = 0;
 	char err[256];
-	int crl_down = 0;
+	int crl_down = 0, pref = 0;
 	struct stat st;
 
 	if (l->harvest_dir == NULL)
@@ -283,11 +283,19 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 		snprintf(a->err, sizeof(a->err), "%s", err);
 		return -1;
 	}
+	/* Newest signing time first: the latest key preference wins, then
+	 * (no usable preferred one) the newest certificate. */
 	for (size_t i = 0; i < n; i++) {
-		int r = judge(l, a, v[i].cert, NULL, addr, "harvested");
+		int r = judge(l, a, v[i].cert, NULL, addr, v[i].preferred
+		    ? "harvested (the signer's key preference)" : "harvested");
 		if (r < 0)
 			crl_down = 1;
-		if (r > 0 && newer(v[i].cert, a->cert)) {
+		if (r > 0 && v[i].preferred && !pref) {
+			choose(a, v[i].cert, "harvested from a signed message "
+			    "(the signer's key preference)", a->ncands - 1);
+			best = i;
+			pref = 1;
+		} else if (r > 0 && !pref && newer(v[i].cert, a->cert)) {
 			choose(a, v[i].cert, "harvested from a signed message", a->ncands - 1);
 			best = i;
 		}

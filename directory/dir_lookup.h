@@ -12,7 +12,8 @@
  * allows keyEncipherment or keyAgreement, carries emailProtection or no
  * extendedKeyUsage, and names the address in subjectAltName (local part
  * exact, domain case-insensitive).  Of the usable ones the newest
- * (latest notBefore) wins.  A cached certificate is checked again on use.
+ * (latest notBefore) wins.  Among harvested certificates, the one the
+ * latest signature's SMIMEEncryptionKeyPreference named wins first.  A cached certificate is checked again on use.
  *
  * Each LDAP directory is an RFC 4516 URL, parsed by libldap:
  *   ldap://host:port/BASE?ATTRS?SCOPE?FILTER?EXTENSIONS

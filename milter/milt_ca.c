@@ -12,11 +12,13 @@
 #include "directory/dir_lookup.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/queue.h>
@@ -28,11 +30,13 @@
 #include <openssl/x509.h>
 
 #define PORTAL_CLIENTS 1024           /* addresses remembered at once */
+#define PORTAL_MAX_BODY 2000          /* octets: the pickup form */
 
 struct milt_ca_http {
 	keystore_ca_t *ca;
 	struct event_base *base;
 	struct evhttp *http;
+	milt_httplimit_t *limit;
 	struct event *timer, *wake;
 	int pipe[2];
 	pthread_t thread;
@@ -43,6 +47,8 @@ struct milt_ca_http {
 	keystore_t *ks;
 	char pickup_dir[4096];
 	int max_failures;
+	/* PickupTrustedProxies (a copy): their X-Forwarded-For names the client. */
+	milt_netlist_t proxies;
 	/* Failed pickups per client address, over all links. */
 	struct portal_client {
 		char addr[64];
@@ -302,25 +308,68 @@ kv_clear(struct evkeyvalq *kv)
 	evhttp_clear_headers(kv);
 }
 
+/* The last address of the last X-Forwarded-For header (the one the
+ * proxy in front of us appended) into buf; 0, or -1 when there is none
+ * or it is not an IPv4 or IPv6 address. */
+static int
+forwarded_for(struct evhttp_request *req, char *buf, size_t size)
+{
+	struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+	struct evkeyval *e;
+	const char *last = NULL, *p;
+	unsigned char bin[16];
+	size_t len;
+
+	TAILQ_FOREACH(e, hs, next)
+		if (strcasecmp(e->key, "X-Forwarded-For") == 0)
+			last = e->value;
+	if (last == NULL)
+		return -1;
+	p = strrchr(last, ',') != NULL ? strrchr(last, ',') + 1 : last;
+	p += strspn(p, " \t");
+	len = strcspn(p, " \t");
+	if (len == 0 || len >= size)
+		return -1;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1
+	    ? 0 : -1;
+}
+
+/* The client's address: the peer's, or behind a trusted proxy the one
+ * it forwards for. */
+static void
+client_address(milt_ca_http_t *h, struct evhttp_request *req, char *buf, size_t size)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	char *peer = NULL;
+	ev_uint16_t port = 0;
+
+	if (conn != NULL)
+		evhttp_connection_get_peer(conn, &peer, &port);
+	if (peer != NULL && milt_netlist_match_text(&h->proxies, peer)
+	    && forwarded_for(req, buf, size) == 0)
+		return;
+	snprintf(buf, size, "%s", peer != NULL ? peer : "?");
+}
+
 /*
  * Failed pickups (wrong password, a locked, used or unknown link) per
- * client address, over all links: PickupClientMaxFailures within
- * PickupClientWindow and that address is refused (429) until its window
- * ends.  A fixed table; when full, the oldest window makes room.  Only
- * the HTTP thread touches it.
+ * client address (client_address()), over all links: with
+ * PickupClientMaxFailures within PickupClientWindow that address may try
+ * no more links that do not exist (429) until its window ends; a live
+ * link it names is still checked, its own counter (PickupMaxFailures)
+ * limiting wrong passwords.  So junk from any number of clients never
+ * locks out a recipient holding a live link.  A fixed table; when full,
+ * the oldest window makes room.  Only the HTTP thread touches it.
  */
 static struct portal_client *
 portal_client(milt_ca_http_t *h, struct evhttp_request *req, time_t now)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	struct portal_client *c, *oldest = &h->clients[0];
-	char *addr = NULL;
-	ev_uint16_t port = 0;
+	char addr[INET6_ADDRSTRLEN + 1];
 
-	if (conn != NULL)
-		evhttp_connection_get_peer(conn, &addr, &port);
-	if (addr == NULL)
-		addr = (char *)"?";
+	client_address(h, req, addr, sizeof(addr));
 	for (size_t i = 0; i < PORTAL_CLIENTS; i++) {
 		c = &h->clients[i];
 		if (c->since != 0 && now - c->since >= h->client_window)
@@ -349,19 +398,21 @@ portal_pickup(struct evhttp_request *req, milt_ca_http_t *h)
 	struct portal_client *client = portal_client(h, req, time(NULL));
 
 	TAILQ_INIT(&kv);
-	if (client->failures >= h->client_max) {
-		evbuffer_drain(in, n);
-		portal_text(req, 429, "Too Many Requests",
-		    "Too many failed attempts from your address: try again later.");
-		return;
-	}
 	if (n >= sizeof(body) || take_body(in, body, n) != 0) {
 		portal_text(req, 413, "Too Large", "Request too large.");
 		return;
 	}
 	body[n] = '\0';
-	if (evhttp_parse_query_str(body, &kv) == 0 && token_ok(t = evhttp_find_header(&kv, "t"))
-	    && (pw = evhttp_find_header(&kv, "password")) != NULL) {
+	t = evhttp_parse_query_str(body, &kv) == 0 ? evhttp_find_header(&kv, "t") : NULL;
+	if (client->failures >= h->client_max
+	    && !(token_ok(t) && milt_pickup_live(h->pickup_dir, t))) {
+		OPENSSL_cleanse(body, sizeof(body));
+		kv_clear(&kv);
+		portal_text(req, 429, "Too Many Requests",
+		    "Too many failed attempts from your address: try again later.");
+		return;
+	}
+	if (token_ok(t) && (pw = evhttp_find_header(&kv, "password")) != NULL) {
 		legacy = evhttp_find_header(&kv, "legacy");
 		st = milt_pickup_check(h->pickup_dir, t, pw, h->max_failures, time(NULL), &addr);
 		if (st == MILT_PICKUP_OK) {
@@ -441,6 +492,8 @@ http_free(milt_ca_http_t *h)
 		event_free(h->wake);
 	if (h->http)
 		evhttp_free(h->http);
+	milt_httplimit_free(h->limit);     /* after the connections, before the base */
+	free(h->proxies.v);
 	if (h->base)
 		event_base_free(h->base);
 	if (h->pipe[0] >= 0) {
@@ -452,19 +505,37 @@ http_free(milt_ca_http_t *h)
 	free(h);
 }
 
-/* What the endpoint accepts, and who answers. */
-static void
-http_setup(milt_ca_http_t *h, struct evhttp *http)
+/* What the endpoint accepts, its limits, and who answers; 0 or -1. */
+static int
+http_setup(milt_ca_http_t *h, struct evhttp *http, const milt_httplimit_conf_t *lim)
 {
+	milt_httplimit_conf_t l = *lim;
+
+	l.max_body = PORTAL_MAX_BODY;
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-	evhttp_set_max_body_size(http, 2000);
-	evhttp_set_timeout(http, 30);
-	evhttp_set_gencb(http, http_request, h);
+	h->limit = milt_httplimit_attach(http, &l, http_request, h);
+	return h->limit != NULL ? 0 : -1;
+}
+
+/* The portal's limits (a copy of the proxies). */
+static int
+portal_limits(milt_ca_http_t *h, const milt_portal_limits_t *pl)
+{
+	h->max_failures = pl->max_failures;
+	h->client_max = pl->client_max;
+	h->client_window = pl->client_window;
+	if (pl->proxies == NULL || pl->proxies->n == 0)
+		return 0;
+	if ((h->proxies.v = calloc(pl->proxies->n, sizeof(*h->proxies.v))) == NULL)
+		return -1;
+	memcpy(h->proxies.v, pl->proxies->v, pl->proxies->n * sizeof(*h->proxies.v));
+	h->proxies.n = pl->proxies->n;
+	return 0;
 }
 
 milt_ca_http_t *
 milt_ca_portal_attach(struct evhttp *http, keystore_t *ks, const char *pickup_dir,
-    int max_failures)
+    const milt_portal_limits_t *pl, const milt_httplimit_conf_t *lim)
 {
 	milt_ca_http_t *h = calloc(1, sizeof(*h));
 
@@ -472,10 +543,22 @@ milt_ca_portal_attach(struct evhttp *http, keystore_t *ks, const char *pickup_di
 		return NULL;
 	h->ks = ks;
 	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", pickup_dir);
-	h->max_failures = max_failures;
 	h->pipe[0] = h->pipe[1] = -1;
-	http_setup(h, http);
+	if (portal_limits(h, pl) != 0 || http_setup(h, http, lim) != 0) {
+		free(h->proxies.v);
+		free(h);
+		return NULL;
+	}
 	return h;
+}
+
+void
+milt_ca_portal_limits(const milt_conf_t *conf, milt_portal_limits_t *pl)
+{
+	pl->max_failures = (int)conf->pickup_max_failures;
+	pl->client_max = (int)conf->pickup_client_max_failures;
+	pl->client_window = (long)conf->pickup_client_window;
+	pl->proxies = &conf->pickup_proxies;
 }
 
 milt_ca_http_t *
@@ -487,6 +570,8 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	char host[256];
 	const char *colon = strrchr(conf->ca_http_listen, ':');
 	X509 *x = ca != NULL ? keystore_ca_issuer(ca) : NULL;
+	milt_portal_limits_t pl;
+	milt_httplimit_conf_t lim;
 	int n;
 
 	if (h == NULL || colon == NULL) {
@@ -498,17 +583,17 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	h->ca = ca;
 	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
 	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", conf->pickup_dir);
-	h->max_failures = (int)conf->pickup_max_failures;
-	h->client_max = (int)conf->pickup_client_max_failures;
-	h->client_window = (long)conf->pickup_client_window;
+	milt_ca_portal_limits(conf, &pl);
+	milt_httplimit_from_conf(conf, PORTAL_MAX_BODY, &lim);
 	h->ks = ks;
 	h->pipe[0] = h->pipe[1] = -1;
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->ca_http_listen), conf->ca_http_listen);
 	n = x != NULL ? i2d_X509(x, &h->crt) : 0;
 	X509_free(x);
 	h->crt_len = n > 0 ? (size_t)n : 0;
-	if (n < 0 || pipe(h->pipe) != 0 || (h->base = event_base_new()) == NULL
-	    || (h->http = evhttp_new(h->base)) == NULL)
+	if (n < 0 || portal_limits(h, &pl) != 0 || pipe(h->pipe) != 0
+	    || (h->base = event_base_new()) == NULL || (h->http = evhttp_new(h->base)) == NULL
+	    || http_setup(h, h->http, &lim) != 0)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else if (evhttp_bind_socket(h->http, host, (ev_uint16_t)atoi(colon + 1)) != 0)
 		snprintf(why, size, "CAHTTPListen %s: cannot bind: %s", conf->ca_http_listen,
@@ -518,7 +603,6 @@ milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 	    || (ca != NULL && event_add(h->timer, &tv) != 0) || event_add(h->wake, NULL) != 0)
 		snprintf(why, size, "HTTP endpoint: out of resources");
 	else {
-		http_setup(h, h->http);
 		if (ca != NULL)
 			http_crl(-1, 0, h);
 		if (ca != NULL && h->crl == NULL)

@@ -14,6 +14,7 @@
 
 #include "keystore/keystore_ca.h"
 #include "milter/milt_conf.h"
+#include "milter/milt_httplimit.h"
 
 typedef struct milt_ca_http milt_ca_http_t;
 
@@ -42,12 +43,24 @@ int milt_ca_publish(const milt_conf_t *conf, const char *address, X509 *cert,
 milt_ca_http_t *milt_ca_start(const milt_conf_t *conf, keystore_ca_t *ca,
     keystore_t *ks, char *why, size_t size);
 void milt_ca_stop(milt_ca_http_t *h);
+/* The pickup portal's failure limits. */
+typedef struct milt_portal_limits {
+	int max_failures;              /* PickupMaxFailures: wrong passwords a link */
+	int client_max;                /* PickupClientMaxFailures */
+	long client_window;            /* PickupClientWindow, seconds */
+	const milt_netlist_t *proxies; /* PickupTrustedProxies (copied) */
+} milt_portal_limits_t;
+
+/* Fills pl from conf (proxies points into conf). */
+void milt_ca_portal_limits(const milt_conf_t *conf, milt_portal_limits_t *pl);
+
 /* For tests and fuzzers: the endpoint's request handling (the same
- * settings and handlers) on the caller's evhttp, run by the caller's loop:
- * the portal on pickup_dir with ks, no CA, no thread.  milt_ca_stop()
- * frees the handle (not http). */
+ * settings, limits and handlers) on the caller's evhttp, run by the
+ * caller's loop: the portal on pickup_dir with ks, no CA, no thread.
+ * milt_ca_stop() frees the handle (not http): call it after evhttp_free(). */
 struct evhttp;
 milt_ca_http_t *milt_ca_portal_attach(struct evhttp *http, keystore_t *ks,
-    const char *pickup_dir, int max_failures);
+    const char *pickup_dir, const milt_portal_limits_t *pl,
+    const milt_httplimit_conf_t *lim);
 
 #endif

@@ -114,6 +114,8 @@ static const conf_key_t conf_keys[] = {
 	/* Outbound encryption and certificate lookup (issue 3). */
 	{ "EncryptionCipher", T_ENUM, "auto", OFF(encryption_cipher), 0, 0, cipher_names },
 	{ "RSAKeyTransport", T_ENUM, "pkcs1", OFF(rsa_key_transport), 0, 0, keytransport_names },
+	/* Issue 16: ECDH recipients apart from RSA ones (NSS refuses the mix). */
+	{ "SplitKeyAgreement", T_BOOL, "yes", OFF(split_key_agreement), 0, 0, NULL },
 	{ "LDAPDirectories", T_STR, "", OFF(ldap_directories), 0, 0, NULL },
 	{ "LDAPFilter", T_STR, "(mail=%s)", OFF(ldap_filter), 0, 0, NULL },
 	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL },
@@ -154,6 +156,11 @@ static const conf_key_t conf_keys[] = {
 	{ "QueueDedupTime", T_INT, "86400", OFF(queue_dedup_time), 0, 31536000, NULL },
 	/* Operations (issue 10) */
 	{ "HTTPListen", T_STR, "", OFF(http_listen), 0, 0, NULL },
+	/* Limits of both HTTP listeners (issue 15) */
+	{ "HTTPMaxHeaderSize", T_SIZE, "16K", OFF(http_max_header_size), 1 * KB, 1 * MB, NULL },
+	{ "HTTPMaxHeaders", T_INT, "100", OFF(http_max_headers), 10, 10000, NULL },
+	{ "HTTPMaxConnections", T_INT, "100", OFF(http_max_connections), 1, 100000, NULL },
+	{ "HTTPRequestTimeout", T_INT, "20", OFF(http_request_timeout), 1, 3600, NULL },
 	/* Limits (issue 9). */
 	{ "MaximumMimeParts", T_INT, "1000", OFF(max_mime_parts), 1, 100000, NULL },
 	{ "MaximumMimeDepth", T_INT, "32", OFF(max_mime_depth), 1, 64, NULL },
@@ -187,6 +194,7 @@ static const conf_key_t conf_keys[] = {
 	{ "PickupMaxFailures", T_INT, "5", OFF(pickup_max_failures), 1, 100, NULL },
 	{ "PickupClientMaxFailures", T_INT, "20", OFF(pickup_client_max_failures), 1, 100000, NULL },
 	{ "PickupClientWindow", T_INT, "3600", OFF(pickup_client_window), 1, 604800, NULL },
+	{ "PickupTrustedProxies", T_NETS, "", OFF(pickup_proxies), 0, 0, NULL },
 	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL },
 	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL },
 	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL },
@@ -496,9 +504,9 @@ conf_set(milt_conf_t *c, const conf_key_t *k, const char *v, const char *where,
 		free_list(list);
 		if (nets == NULL)
 			return errf(err, errlen, where, "out of memory"), -1;
-		free(c->internal_hosts);
-		c->internal_hosts = nets;
-		c->n_internal_hosts = n;
+		free(((milt_netlist_t *)base)->v);
+		((milt_netlist_t *)base)->v = nets;
+		((milt_netlist_t *)base)->n = n;
 		return 0;
 	}
 	}
@@ -992,11 +1000,13 @@ milt_conf_unref(milt_conf_t *c)
 		case T_DOMAINS:
 			free_list(*(char ***)base);
 			break;
+		case T_NETS:
+			free(((milt_netlist_t *)base)->v);
+			break;
 		default:
 			break;
 		}
 	}
-	free(c->internal_hosts);
 	dir_map_free(c->signer_map);
 	dir_lookup_free(c->lookup);
 	smime_trust_free(c->trust);
@@ -1033,7 +1043,7 @@ net_match(const milt_net_t *n, int family, const unsigned char *addr)
 }
 
 static int
-is_internal(const milt_conf_t *c, int family, const unsigned char *addr)
+netlist_match(const milt_netlist_t *l, int family, const unsigned char *addr)
 {
 	unsigned char v4[4];
 
@@ -1043,11 +1053,17 @@ is_internal(const milt_conf_t *c, int family, const unsigned char *addr)
 		family = AF_INET;
 		addr = v4;
 	}
-	for (size_t i = 0; i < c->n_internal_hosts; i++) {
-		if (net_match(&c->internal_hosts[i], family, addr))
+	for (size_t i = 0; i < l->n; i++) {
+		if (net_match(&l->v[i], family, addr))
 			return 1;
 	}
 	return 0;
+}
+
+static int
+is_internal(const milt_conf_t *c, int family, const unsigned char *addr)
+{
+	return netlist_match(&c->internal_hosts, family, addr);
 }
 
 int
@@ -1067,14 +1083,20 @@ milt_conf_is_internal(const milt_conf_t *c, const struct sockaddr *sa)
 int
 milt_conf_is_internal_text(const milt_conf_t *c, const char *text)
 {
+	return milt_netlist_match_text(&c->internal_hosts, text);
+}
+
+int
+milt_netlist_match_text(const milt_netlist_t *l, const char *text)
+{
 	unsigned char addr[16];
 
 	if (text == NULL)
 		return 0;
 	if (inet_pton(AF_INET, text, addr) == 1)
-		return is_internal(c, AF_INET, addr);
+		return netlist_match(l, AF_INET, addr);
 	if (inet_pton(AF_INET6, text, addr) == 1)
-		return is_internal(c, AF_INET6, addr);
+		return netlist_match(l, AF_INET6, addr);
 	return 0;
 }
 
@@ -1108,9 +1130,9 @@ print_value(const milt_conf_t *c, const conf_key_t *k, FILE *fp)
 			fprintf(fp, "%s%s", p == *(char **const *)base ? "" : ", ", *p);
 		break;
 	case T_NETS:
-		for (size_t i = 0; i < c->n_internal_hosts; i++) {
+		for (size_t i = 0; i < ((const milt_netlist_t *)base)->n; i++) {
 			char buf[INET6_ADDRSTRLEN];
-			const milt_net_t *n = &c->internal_hosts[i];
+			const milt_net_t *n = &((const milt_netlist_t *)base)->v[i];
 
 			inet_ntop(n->family, n->addr, buf, sizeof(buf));
 			fprintf(fp, "%s%s/%u", i ? ", " : "", buf, n->prefix);

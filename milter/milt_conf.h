@@ -35,6 +35,12 @@ typedef struct milt_net {
 	unsigned prefix;
 } milt_net_t;
 
+/* A list of networks (InternalHosts, PickupTrustedProxies). */
+typedef struct milt_netlist {
+	milt_net_t *v;
+	size_t n;
+} milt_netlist_t;
+
 /* KeystoreBackend's values. */
 enum { MILT_KEYSTORE_FILE = 0, MILT_KEYSTORE_LDAP = 1 };
 
@@ -50,8 +56,7 @@ typedef struct milt_conf {
 	int create_master_key;         /* CreateMasterKey */
 	char *spool_dir;               /* SpoolDirectory */
 	char **local_domains;          /* LocalDomains, lower case, NULL-terminated */
-	milt_net_t *internal_hosts;    /* InternalHosts */
-	size_t n_internal_hosts;
+	milt_netlist_t internal_hosts; /* InternalHosts */
 	int local_submission_internal; /* LocalSubmissionInternal */
 	char *user;                    /* UserID ("" = keep the user we run as) */
 	char *pid_file;                /* PidFile ("" = none) */
@@ -84,6 +89,7 @@ typedef struct milt_conf {
 	/* Outbound encryption and certificate lookup (issue 3). */
 	int encryption_cipher;         /* EncryptionCipher: enum milt_cipher */
 	int rsa_key_transport;         /* RSAKeyTransport: 0 pkcs1, 1 oaep */
+	int split_key_agreement;       /* SplitKeyAgreement (issue 16) */
 	char *ldap_directories;        /* LDAPDirectories: URLs, white space between */
 	char *ldap_filter;             /* LDAPFilter */
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
@@ -130,6 +136,10 @@ typedef struct milt_conf {
 	size_t reinject_keylen;        /* 0: no key, mail is not split */
 	/* Operations (issue 10) */
 	char *http_listen;             /* HTTPListen ("" = no endpoints) */
+	long long http_max_header_size; /* HTTPMaxHeaderSize, octets (both listeners) */
+	long long http_max_headers;    /* HTTPMaxHeaders */
+	long long http_max_connections; /* HTTPMaxConnections, per listener */
+	long long http_request_timeout; /* HTTPRequestTimeout, seconds */
 	/* Limits on what a sender sizes (issue 9). */
 	long long max_mime_parts;      /* MaximumMimeParts */
 	long long max_mime_depth;      /* MaximumMimeDepth */
@@ -163,6 +173,7 @@ typedef struct milt_conf {
 	long long pickup_max_failures; /* PickupMaxFailures */
 	long long pickup_client_max_failures; /* PickupClientMaxFailures */
 	long long pickup_client_window; /* PickupClientWindow (seconds) */
+	milt_netlist_t pickup_proxies; /* PickupTrustedProxies */
 	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
 	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
 	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
@@ -201,6 +212,8 @@ int milt_conf_is_local_domain(const milt_conf_t *conf, const char *domain);
 int milt_conf_is_internal(const milt_conf_t *conf, const struct sockaddr *sa);
 /* The same for a textual IPv4 or IPv6 address ("127.0.0.1", "::1"). */
 int milt_conf_is_internal_text(const milt_conf_t *conf, const char *addr);
+/* 1 when the textual address is in one of list's networks. */
+int milt_netlist_match_text(const milt_netlist_t *list, const char *addr);
 
 /* Prints every key with its value as "Key = value" (postconf style). */
 void milt_conf_print(const milt_conf_t *conf, FILE *fp);

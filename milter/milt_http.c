@@ -7,6 +7,7 @@
  * the queue.
  */
 #include "milter/milt_http.h"
+#include "milter/milt_httplimit.h"
 #include "milter/milt_metrics.h"
 #include "directory/dir_lookup.h"
 #include "keystore/keystore.h"
@@ -31,6 +32,7 @@
 struct milt_http {
 	struct event_base *base;
 	struct evhttp *http;
+	milt_httplimit_t *limit;
 	struct event *tick;
 	pthread_t thread;
 	int started, stop;
@@ -258,6 +260,20 @@ on_metrics(struct evhttp_request *req, void *arg)
 	milt_conf_unref(c);
 }
 
+/* The two paths (GET and HEAD only: evhttp answers 405 to the rest). */
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+
+	if (path != NULL && strcmp(path, "/healthz") == 0)
+		on_healthz(req, arg);
+	else if (path != NULL && strcmp(path, "/metrics") == 0)
+		on_metrics(req, arg);
+	else
+		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+}
+
 /* Stopping without libevent_pthreads: the loop looks at a flag 5 times a second. */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -269,8 +285,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 milt_http_t *
-milt_http_open(const char *listen, milt_conf_get_fn get, keystore_t *ks,
-    int audit_open, char *err, size_t errlen)
+milt_http_open(const char *listen, const milt_httplimit_conf_t *lim,
+    milt_conf_get_fn get, keystore_t *ks, int audit_open, char *err, size_t errlen)
 {
 	char host[256] = "127.0.0.1", *colon;
 	const char *port = listen;
@@ -301,9 +317,10 @@ milt_http_open(const char *listen, milt_conf_get_fn get, keystore_t *ks,
 		}
 	}
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_timeout(h->http, 10);
-	evhttp_set_cb(h->http, "/healthz", on_healthz, h);
-	evhttp_set_cb(h->http, "/metrics", on_metrics, h);
+	if ((h->limit = milt_httplimit_attach(h->http, lim, on_request, h)) == NULL) {
+		snprintf(err, errlen, "HTTPListen: out of memory");
+		goto fail;
+	}
 	if (evhttp_bind_socket(h->http, host, (unsigned short)atoi(port)) != 0) {
 		snprintf(err, errlen, "HTTPListen %s: cannot listen: %s", listen, strerror(errno));
 		goto fail;
@@ -345,6 +362,7 @@ milt_http_close(milt_http_t *h)
 		event_free(h->tick);
 	if (h->http != NULL)
 		evhttp_free(h->http);
+	milt_httplimit_free(h->limit);  /* after the connections, before the base */
 	if (h->base != NULL)
 		event_base_free(h->base);
 	free(h);

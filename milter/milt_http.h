@@ -12,16 +12,17 @@
 
 #include <stddef.h>
 #include "milter/milt_conf.h"
+#include "milter/milt_httplimit.h"
 #include "keystore/keystore.h"
 
 typedef milt_conf_t *(*milt_conf_get_fn)(void);
 typedef struct milt_http milt_http_t;
 
-/* Binds (call before dropping privileges); NULL with err on failure.  ks
- * (may be NULL) is the daemon's keystore, checked by /healthz; it must
- * outlive the endpoints. */
-milt_http_t *milt_http_open(const char *listen, milt_conf_get_fn get, keystore_t *ks,
-    int audit_open, char *err, size_t errlen);
+/* Binds (call before dropping privileges); NULL with err on failure.  lim:
+ * the listener's limits (milt_httplimit.h).  ks (may be NULL) is the
+ * daemon's keystore, checked by /healthz; it must outlive the endpoints. */
+milt_http_t *milt_http_open(const char *listen, const milt_httplimit_conf_t *lim,
+    milt_conf_get_fn get, keystore_t *ks, int audit_open, char *err, size_t errlen);
 /* Starts the serving thread; 0 or -1. */
 int milt_http_start(milt_http_t *h);
 /* Stops the thread and frees; NULL is fine. */

@@ -16,8 +16,10 @@
  *   2. A signed body (the message's own, or what decryption gave) is
  *      verified when Verify is on; opaque signed-data with a good
  *      signature becomes multipart/signed (ConvertOpaqueSigned).
- *   3. The signer's certificate and capabilities of a signature that
- *      passed are harvested (HarvestCertificates, m->harvest_put).
+ *   3. The signer's certificates (its own, and a separate encryption
+ *      certificate its key preference names) and capabilities of a
+ *      signature that passed are harvested (HarvestCertificates,
+ *      m->harvest_put).
  *
  * What happened goes into one header (ResultHeader), which
  * milt_msg_process() has deleted from the incoming message first: items
@@ -488,6 +490,9 @@ in_keep_encrypted(inbound_t *in, const char *why)
 
 /* ---- 2. verification, 3. harvesting ---- */
 
+/* Every certificate of the signature that names the signer (its own, and
+ * a separate encryption certificate), each with whether the signer's key
+ * preference named it. */
 static void
 in_harvest(inbound_t *in, const smime_verify_t *v)
 {
@@ -495,13 +500,17 @@ in_harvest(inbound_t *in, const smime_verify_t *v)
 	const unsigned char *caps;
 	size_t caps_len;
 	char err[256];
+	X509 *x;
+	int pref;
 
 	if (!m->conf->harvest || m->harvest == NULL || m->harvest_put == NULL)
 		return;
 	caps = smime_verify_caps(v, &caps_len);
-	if (m->harvest_put(m->harvest, smime_verify_signer(v), smime_verify_signer_cert(v),
-	    caps, caps_len, smime_verify_signing_time(v), err, sizeof(err)) != 0)
-		milt_log(LOG_WARNING, m->qid, "harvest <%s>: %s", smime_verify_signer(v), err);
+	for (size_t i = 0; (x = smime_verify_cert(v, i, &pref)) != NULL; i++)
+		if (m->harvest_put(m->harvest, smime_verify_signer(v), x, caps, caps_len,
+		    smime_verify_signing_time(v), pref, err, sizeof(err)) != 0)
+			milt_log(LOG_WARNING, m->qid, "harvest <%s>: %s",
+			    smime_verify_signer(v), err);
 }
 
 static int

@@ -37,7 +37,7 @@ milt_msg_new(milt_conf_t *conf, keystore_t *ks)
 	 * outbound encryption reads first. */
 	if (conf->harvest && conf->lookup != NULL &&
 	    (m->harvest = dir_lookup_harvest(conf->lookup)) != NULL)
-		m->harvest_put = dir_harvest_put;
+		m->harvest_put = dir_harvest_put_pref;
 	m->body = milt_spool_new(conf->spool_dir, (size_t)conf->spool_memory,
 	    conf->max_message_size);
 	if (m->body == NULL) {

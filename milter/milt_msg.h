@@ -22,11 +22,11 @@
 #include "keystore/keystore.h"
 #include "directory/dir_harvest.h"
 
-/* Stores a harvested certificate: dir_harvest_put() (directory/), or a
- * test's stand-in. */
+/* Stores a harvested certificate: dir_harvest_put_pref() (directory/), or
+ * a test's stand-in; preferred: the signer's key preference named it. */
 typedef int (*milt_harvest_fn)(dir_harvest_t *h, const char *address,
     X509 *cert, const unsigned char *caps, size_t caps_len,
-    time_t signing_time, char *err, size_t errlen);
+    time_t signing_time, int preferred, char *err, size_t errlen);
 
 typedef struct milt_hdr {
 	char *name;

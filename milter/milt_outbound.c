@@ -130,6 +130,24 @@ result_cert_facts(milt_result_t *r, EVP_PKEY *key, X509 *cert)
 	BN_free(bn);
 }
 
+/* The signer's encryption certificate (keystore_recipient(): keyUsage
+ * keyEncipherment or keyAgreement, never a signing-only one), carried in
+ * the signature and named by its key preference, so that partners reply
+ * to it.  None in the keystore: the signature names none. */
+static smime_status_t
+sign_enc_cert(milt_msg_t *m, smime_sign_t *s, const char *addr)
+{
+	X509 *enc = NULL;
+	keystore_err_t kerr;
+	smime_status_t st;
+
+	if (keystore_recipient(m->keystore, addr, &enc, &kerr) != KEYSTORE_OK)
+		return SMIME_OK;
+	st = smime_sign_set_encryption_cert(s, enc);
+	X509_free(enc);
+	return st;
+}
+
 /* Signs the message as addr with the given key; fills the result. */
 static void
 sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
@@ -154,6 +172,8 @@ sign_with(milt_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 	smime_sign_set_limits(s, (unsigned)m->conf->max_mime_parts,
 	    (unsigned)m->conf->max_mime_depth);
 	st = smime_sign_set_signer(s, key, cert, chain);
+	if (st == SMIME_OK)
+		st = sign_enc_cert(m, s, addr);
 	if (st == SMIME_OK)
 		st = smime_sign_run(s, chdrs, &body, milt_spool_writer, r->new_body);
 	if (st != SMIME_OK) {
@@ -373,22 +393,36 @@ result_take_enc_headers(milt_result_t *r, const smime_encrypt_t *e)
 	return 0;
 }
 
-/* The sender's own certificate for the sent copy: the signer's, else the
- * keystore's for the envelope sender; NULL when there is none. */
+/* The sender's own certificate for the sent copy: the keystore's
+ * encryption certificate (keyEncipherment or keyAgreement; never a
+ * signing-only one) of the signer's address when we signed, else of the
+ * envelope sender; NULL when there is none. */
 static X509 *
 sender_cert(milt_msg_t *m, X509 *signer)
 {
+	const char *addr = signer != NULL && m->result.signer[0] != '\0'
+	    ? m->result.signer : m->sender;
 	X509 *cert = NULL;
 	keystore_err_t kerr;
 
-	if (signer != NULL) {
-		X509_up_ref(signer);
-		return signer;
-	}
-	if (m->sender != NULL && m->sender[0] != '\0' && keystore_signer(m->keystore,
-	    m->sender, NULL, &cert, NULL, &kerr) == KEYSTORE_OK)
+	if (addr != NULL && addr[0] != '\0' && keystore_recipient(m->keystore,
+	    addr, &cert, &kerr) == KEYSTORE_OK)
 		return cert;
 	return NULL;
+}
+
+/* 1 when the sender's own certificate would put an ECDH RecipientInfo
+ * into a copy for RSA recipients only, which their clients (NSS) refuse
+ * whole (SplitKeyAgreement, issue 16). */
+static int
+own_breaks_copy(const milt_msg_t *m, const enc_plan_t *p, X509 *own)
+{
+	if (!m->conf->split_key_agreement || !milt_cert_key_agreement(own))
+		return 0;
+	for (int i = 0; i < sk_X509_num(p->certs); i++)
+		if (milt_cert_key_agreement(sk_X509_value(p->certs, i)))
+			return 0;
+	return sk_X509_num(p->certs) > 0;
 }
 
 /*
@@ -412,9 +446,15 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	    (m->conf->encryption_cipher == MILT_CIPHER_AUTO && p->gcm_all);
 	smime_status_t st = SMIME_ERR_NOMEM;
 	char why[600], prior[300];
+	int left_out = 0;
 
 	/* Why it was not signed stays in the reason (the log, the audit). */
 	snprintf(prior, sizeof(prior), "%.*s", (int)sizeof(prior) - 1, signed_now ? "" : r->reason);
+	if (own != NULL && own_breaks_copy(m, p, own)) {
+		X509_free(own);
+		own = NULL;
+		left_out = 1;
+	}
 	if (e != NULL && hdrs != NULL && out != NULL) {
 		for (int i = 0; i < sk_X509_num(p->certs); i++)
 			smime_encrypt_add_recipient(e, sk_X509_value(p->certs, i));
@@ -446,7 +486,9 @@ encrypt_with(milt_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 			r->enc_ncerts = smime_encrypt_nrecipients(e);
 			snprintf(why, sizeof(why), "%s%s%s to %zu certificates%s", prior,
 			    prior[0] ? "; " : "", r->enc_alg, r->enc_ncerts,
-			    own ? " (the sender's included)" : "");
+			    own ? " (the sender's included)" : left_out
+			    ? " (the sender's EC certificate left out: RSA recipients' "
+			    "clients refuse ECDH next to RSA, SplitKeyAgreement)" : "");
 			snprintf(r->reason, sizeof(r->reason), "%.500s", why);
 		}
 	}

@@ -144,6 +144,14 @@ milt_pickup_check(const char *dir, const char *token, const char *password,
 	return *address != NULL ? MILT_PICKUP_OK : MILT_PICKUP_ERROR;
 }
 
+int
+milt_pickup_live(const char *dir, const char *token)
+{
+	char path[4096];
+
+	return pickup_path(dir, token, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+}
+
 void
 milt_pickup_used(const char *dir, const char *token)
 {

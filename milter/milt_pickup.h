@@ -37,6 +37,9 @@ int milt_pickup_new(const char *dir, const char *address, long lifetime,
  * caller frees it) and the link stays until milt_pickup_used(). */
 enum milt_pickup_status milt_pickup_check(const char *dir, const char *token,
     const char *password, int max_failures, time_t now, char **address);
+/* 1 when token names a link in dir (used, expired or locked ones
+ * included until removed), else 0; nothing is counted. */
+int milt_pickup_live(const char *dir, const char *token);
 /* The link has served: it is removed. */
 void milt_pickup_used(const char *dir, const char *token);
 

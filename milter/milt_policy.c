@@ -185,6 +185,25 @@ decide(milt_msg_t *m, milt_policy_res_t *p, policy_err_t *err)
 	return st;
 }
 
+/* Issue 16: a recipient encrypted to an EC key (an ECDH
+ * KeyAgreeRecipientInfo) is a form of its own when SplitKeyAgreement is
+ * on: NSS refuses a whole message that holds one, so RSA recipients get a
+ * copy without it. */
+static void
+form_key_agreement(const milt_msg_t *m, milt_policy_res_t *p, size_t i)
+{
+	if (m->conf->split_key_agreement && p->forms[i].encrypt && p->certs[i] != NULL)
+		p->forms[i].key_agreement = milt_cert_key_agreement(p->certs[i]);
+}
+
+int
+milt_cert_key_agreement(X509 *cert)
+{
+	EVP_PKEY *k = X509_get0_pubkey(cert);
+
+	return k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA;
+}
+
 /* The forms and their groups. */
 static int
 resolve(milt_msg_t *m, milt_policy_res_t *p)
@@ -204,6 +223,7 @@ resolve(milt_msg_t *m, milt_policy_res_t *p)
 		if (m->released && d.v[POLICY_ACTION] == POLICY_ACT_HOLD)
 			d.v[POLICY_ACTION] = POLICY_ACT_DELIVER;
 		policy_resolve(&d, rcpt_cert(m, p, i), &p->forms[i]);
+		form_key_agreement(m, p, i);
 	}
 	p->ngroups = policy_group(p->forms, n, p->group);
 	return 0;
@@ -290,7 +310,8 @@ milt_policy_log(const milt_msg_t *m)
 
 		milt_log(LOG_INFO, m->qid, "policy: to=<%s>, form=%s%s%s, copy=%zu/%zu, "
 		    "rule=%s, why=%s (%s)", m->rcpts[i], policy_outcome_name(f->outcome),
-		    f->sign ? ",sign" : "", f->encrypt ? ",encrypt" : "", p->group[i] + 1,
+		    f->sign ? ",sign" : "", !f->encrypt ? "" : f->key_agreement
+		    ? ",encrypt(ecdh)" : ",encrypt", p->group[i] + 1,
 		    p->ngroups, policy_rule_describe(p->res.d[i].decided, rule, sizeof(rule)),
 		    p->res.d[i].why, f->why);
 	}

@@ -47,6 +47,10 @@ const char *milt_policy_rule(const milt_msg_t *m, size_t i, char *buf, size_t le
 
 void milt_policy_free(milt_policy_res_t *p);
 
+/* 1 when encrypting to cert makes an ECDH KeyAgreeRecipientInfo (a key
+ * that is not RSA), 0 for RSA key transport (issue 16). */
+int milt_cert_key_agreement(X509 *cert);
+
 /* 1 when a recipient's rules say encrypt=always and the message is not
  * really encrypted already (the decision made, or made now), 0 when none
  * does, -1 when it cannot be told (out of memory): what OnInternalError

@@ -121,30 +121,39 @@ smtp_connect(const char *hostport, int timeout, char *why, size_t size)
 	return fd;
 }
 
-/* Reads one (multi-line) reply; its code, or -1. */
+/* Reads one (multi-line, at most SMTP_REPLY_LINES lines) reply; its
+ * code, or -1. */
+#define SMTP_REPLY_LINES 100
+
 static int
 smtp_reply(FILE *fp, char *line, size_t size)
 {
+	int n = 0;
+
 	do {
-		if (fgets(line, (int)size, fp) == NULL || strlen(line) < 4)
+		if (n++ == SMTP_REPLY_LINES || fgets(line, (int)size, fp) == NULL
+		    || strlen(line) < 4)
 			return -1;
 	} while (line[3] == '-');
 	line[strcspn(line, "\r\n")] = '\0';
 	return atoi(line);
 }
 
-/* Sends a command (NULL: none, just read) and wants a reply of class want. */
+/* Sends a command on out (NULL: none; what out holds is sent all the
+ * same) and wants a reply of class want on in.  Two streams on the socket: one read-write stream
+ * would need a seek between reading and writing, which a socket refuses
+ * when the server sent ahead (replies pipelined, an early banner). */
 static int
-smtp_step(FILE *fp, const char *cmd, int want, char *why, size_t size)
+smtp_step(FILE *in, FILE *out, const char *cmd, int want, char *why, size_t size)
 {
 	char line[1024];
 	int code;
 
-	if (cmd != NULL && (fputs(cmd, fp) == EOF || fflush(fp) == EOF)) {
+	if ((cmd != NULL && fputs(cmd, out) == EOF) || fflush(out) == EOF) {
 		snprintf(why, size, "SMTP: cannot send: %s", strerror(errno));
 		return -1;
 	}
-	if ((code = smtp_reply(fp, line, sizeof(line))) / 100 != want) {
+	if ((code = smtp_reply(in, line, sizeof(line))) / 100 != want) {
 		snprintf(why, size, "SMTP: %s%.*s: %s", cmd ? "after " : "greeting",
 		    cmd ? (int)strcspn(cmd, "\r\n") : 0, cmd ? cmd : "",
 		    code < 0 ? "no answer" : line);
@@ -177,14 +186,21 @@ milt_smtp_send(const char *hostport, const char *from, const char *to,
     const char *msg, int timeout, char *why, size_t size)
 {
 	char cmd[700], iobuf[8192];
-	int fd = smtp_connect(hostport, timeout, why, size), rc = -1;
-	FILE *fp;
+	int fd = smtp_connect(hostport, timeout, why, size), rc = -1, wfd;
+	FILE *in = NULL, *out = NULL;
 
 	if (fd < 0)
 		return -1;
-	if ((fp = fdopen(fd, "r+")) == NULL || setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf)) != 0) {
-		if (fp != NULL)
-			fclose(fp);
+	/* The message (with the secret) goes through out's buffer, iobuf. */
+	if ((wfd = dup(fd)) < 0 || (in = fdopen(fd, "r")) == NULL
+	    || (out = fdopen(wfd, "w")) == NULL
+	    || setvbuf(out, iobuf, _IOFBF, sizeof(iobuf)) != 0) {
+		if (out != NULL)
+			fclose(out);
+		else if (wfd >= 0)
+			close(wfd);
+		if (in != NULL)
+			fclose(in);
 		else
 			close(fd);
 		snprintf(why, size, "out of memory");
@@ -193,21 +209,22 @@ milt_smtp_send(const char *hostport, const char *from, const char *to,
 	if (strpbrk(from, "\r\n<>") != NULL || strpbrk(to, "\r\n<>") != NULL
 	    || strlen(from) > 300 || strlen(to) > 300)
 		snprintf(why, size, "SMTP: unusable address");
-	else if (smtp_step(fp, NULL, 2, why, size) == 0
-	    && smtp_step(fp, "HELO localhost\r\n", 2, why, size) == 0
+	else if (smtp_step(in, out, NULL, 2, why, size) == 0
+	    && smtp_step(in, out, "HELO localhost\r\n", 2, why, size) == 0
 	    && (snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>\r\n", from),
-	    smtp_step(fp, cmd, 2, why, size)) == 0
+	    smtp_step(in, out, cmd, 2, why, size)) == 0
 	    && (snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", to),
-	    smtp_step(fp, cmd, 2, why, size)) == 0
-	    && smtp_step(fp, "DATA\r\n", 3, why, size) == 0) {
-		if (smtp_data(fp, msg) != 0)
+	    smtp_step(in, out, cmd, 2, why, size)) == 0
+	    && smtp_step(in, out, "DATA\r\n", 3, why, size) == 0) {
+		if (smtp_data(out, msg) != 0)
 			snprintf(why, size, "SMTP: cannot send the message: %s", strerror(errno));
-		else if (smtp_step(fp, NULL, 2, why, size) == 0) {
+		else if (smtp_step(in, out, NULL, 2, why, size) == 0) {
 			rc = 0;
-			fputs("QUIT\r\n", fp);
+			fputs("QUIT\r\n", out);
 		}
 	}
-	fclose(fp);
+	fclose(out);
+	fclose(in);
 	OPENSSL_cleanse(iobuf, sizeof(iobuf));
 	return rc;
 }

@@ -459,6 +459,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 	milt_audit_t *audit;
 	milt_ca_http_t *ca_http = NULL;
 	milt_http_t *http = NULL;
+	milt_httplimit_conf_t lim;
 	char err[512];
 	keystore_t *ks;
 	int rc;
@@ -466,8 +467,9 @@ serve(milt_conf_t *conf, const opts_t *o)
 	prepare_state(conf, geteuid() == 0 ? pw : NULL);
 	open_state(conf, pw, &ks, &audit);
 	socket_listen(conf, ks, audit, pw);
+	milt_httplimit_from_conf(conf, 1024, &lim);
 	if (*conf->http_listen != '\0' &&
-	    (http = milt_http_open(conf->http_listen, milt_mfapi_conf, ks, audit != NULL,
+	    (http = milt_http_open(conf->http_listen, &lim, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)
 		die("%s", err);
 	drop_privileges(pw);

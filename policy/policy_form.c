@@ -87,7 +87,8 @@ form_equal(const policy_form_t *a, const policy_form_t *b)
 {
 	return a->outcome == b->outcome && a->sign == b->sign &&
 	    a->encrypt == b->encrypt && a->enroll == b->enroll &&
-	    a->passthrough == b->passthrough;
+	    a->passthrough == b->passthrough &&
+	    a->key_agreement == b->key_agreement;
 }
 
 size_t

@@ -95,6 +95,11 @@ void smime_sign_free(smime_sign_t *s);
 /* The signer: key, its certificate and the chain to include (may be NULL). */
 smime_status_t smime_sign_set_signer(smime_sign_t *s, EVP_PKEY *key,
     X509 *cert, STACK_OF(X509) *chain);
+/* The signer's encryption certificate (after smime_sign_set_signer(), which
+ * forgets it; NULL: none): carried in the SignedData and named by the
+ * SMIMEEncryptionKeyPreference attribute (RFC 8551 2.5.3, and Microsoft's
+ * for Outlook), so that replies are encrypted to it. */
+smime_status_t smime_sign_set_encryption_cert(smime_sign_t *s, X509 *enc);
 /* opaque != 0: application/pkcs7-mime signed-data instead of multipart/signed. */
 void smime_sign_set_opaque(smime_sign_t *s, int opaque);
 /* Where temporary files go (NULL: $TMPDIR or /tmp); data up to mem_max
@@ -311,6 +316,13 @@ const char *smime_verify_signer(const smime_verify_t *v);
 X509 *smime_verify_signer_cert(const smime_verify_t *v);
 const unsigned char *smime_verify_caps(const smime_verify_t *v, size_t *len);
 time_t smime_verify_signing_time(const smime_verify_t *v);
+/* The certificates of the first signer's SignedData that name the signer's
+ * address: its own first, then any other end-entity one (a separate
+ * encryption certificate).  *preferred (may be NULL) is 1 for the one the
+ * signer's SMIMEEncryptionKeyPreference (or Microsoft's attribute) names.
+ * Owned by v; NULL past the end. */
+size_t smime_verify_ncerts(const smime_verify_t *v);
+X509 *smime_verify_cert(const smime_verify_t *v, size_t i, int *preferred);
 int smime_verify_converted(const smime_verify_t *v);
 size_t smime_verify_nheaders(const smime_verify_t *v);
 const char *smime_verify_header_name(const smime_verify_t *v, size_t i);

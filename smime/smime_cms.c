@@ -4,6 +4,10 @@
  * messageDigest, signingTime (OpenSSL adds the time when it signs) and
  * SMIMECapabilities announcing AES-256-GCM, AES-128-GCM, AES-256-CBC and
  * AES-128-CBC; the signer's certificate and the chain are included.
+ * When the signer has a separate encryption certificate, it is included
+ * too and named by SMIMEEncryptionKeyPreference (RFC 8551 2.5.3), so
+ * that the partner's client encrypts its reply to it, not to the signing
+ * key.
  *
  * Content never sits in memory: it is read from the canonical spool in
  * chunks.  Detached: through CMS_dataInit()/CMS_dataFinal(), then DER.
@@ -41,7 +45,7 @@ cms_add_caps(CMS_SignerInfo *si)
 
 CMS_ContentInfo *
 smime_cms_sign_new(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
-    int detached, smime_err_t *err)
+    X509 *enc, int detached, smime_err_t *err)
 {
 	unsigned int flags = CMS_BINARY | CMS_PARTIAL |
 	    (detached ? CMS_DETACHED : CMS_STREAM);
@@ -55,6 +59,12 @@ smime_cms_sign_new(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	si = CMS_add1_signer(cms, cert, key, EVP_sha256(), flags | CMS_NOSMIMECAP);
 	if (si == NULL || !cms_add_caps(si)) {
 		smime_err_crypto(err, "cannot add the signer");
+		CMS_ContentInfo_free(cms);
+		return NULL;
+	}
+	if (enc != NULL && ((X509_cmp(enc, cert) != 0 && !CMS_add1_cert(cms, enc))
+	    || !smime_keypref_add(si, enc))) {
+		smime_err_crypto(err, "cannot add the encryption certificate");
 		CMS_ContentInfo_free(cms);
 		return NULL;
 	}

@@ -10,6 +10,8 @@
  *   smime_canon.c     the entity to sign, made canonical (CRLF) and 7-bit
  *   smime_out.c       output through the caller's writer, raw or base64
  *   smime_cms.c       the CMS SignedData: signer, attributes, streaming
+ *   smime_keypref.c   the SMIMEEncryptionKeyPreference attribute (RFC 8551
+ *                     2.5.3, and Microsoft's): written and read
  *   smime_sign.c      the smime_sign_t handle: multipart/signed and opaque
  *   smime_encrypt.c   the smime_encrypt_t handle: EnvelopedData and
  *                     AuthEnvelopedData
@@ -131,9 +133,20 @@ int smime_out_failed(const smime_out_t *o);
  * A SignedData ready to take content (CMS_PARTIAL): the signer with
  * SHA-256, signingTime and our SMIMECapabilities, its certificate and the
  * chain.  detached: the content is not embedded; else streamed (BER).
+ * enc (may be NULL): the signer's encryption certificate, included and
+ * named by the key preference attributes (smime_keypref.c).
  */
 CMS_ContentInfo *smime_cms_sign_new(EVP_PKEY *key, X509 *cert,
-    STACK_OF(X509) *chain, int detached, smime_err_t *err);
+    STACK_OF(X509) *chain, X509 *enc, int detached, smime_err_t *err);
+
+/* ---- the key preference (smime_keypref.c) ---- */
+
+/* Adds SMIMEEncryptionKeyPreference and Microsoft's attribute naming enc
+ * (issuerAndSerialNumber); 1, or 0 on an OpenSSL error. */
+int smime_keypref_add(CMS_SignerInfo *si, X509 *enc);
+/* 1 when the signer's key preference names cert, 0 when it names another,
+ * -1 when it has none. */
+int smime_keypref_names(CMS_SignerInfo *si, X509 *cert);
 /* Detached: digests the spool and signs; the caller then writes the DER. */
 smime_status_t smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
     smime_err_t *err);

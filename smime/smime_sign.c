@@ -37,6 +37,7 @@ struct smime_sign {
 	EVP_PKEY *key;
 	X509 *cert;
 	STACK_OF(X509) *chain;
+	X509 *enc;                      /* the signer's encryption certificate */
 	int opaque;
 	char *tmpdir;                   /* NULL: $TMPDIR or /tmp */
 	int tmpdir_nomem;               /* set_tmpdir could not copy it */
@@ -74,9 +75,11 @@ sign_clear_signer(smime_sign_t *s)
 	EVP_PKEY_free(s->key);
 	X509_free(s->cert);
 	sk_X509_pop_free(s->chain, X509_free);
+	X509_free(s->enc);
 	s->key = NULL;
 	s->cert = NULL;
 	s->chain = NULL;
+	s->enc = NULL;
 }
 
 void
@@ -110,6 +113,20 @@ smime_sign_set_signer(smime_sign_t *s, EVP_PKEY *key, X509 *cert,
 	X509_up_ref(cert);
 	s->key = key;
 	s->cert = cert;
+	return SMIME_OK;
+}
+
+smime_status_t
+smime_sign_set_encryption_cert(smime_sign_t *s, X509 *enc)
+{
+	if (s == NULL || s->cert == NULL)
+		return SMIME_ERR_USAGE;
+	X509_free(s->enc);
+	s->enc = NULL;
+	if (enc != NULL) {
+		X509_up_ref(enc);
+		s->enc = enc;
+	}
 	return SMIME_OK;
 }
 
@@ -302,7 +319,8 @@ sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
 	CMS_ContentInfo *cms;
 	smime_status_t st;
 
-	cms = smime_cms_sign_new(s->key, s->cert, s->chain, !s->opaque, &s->err);
+	cms = smime_cms_sign_new(s->key, s->cert, s->chain, s->enc, !s->opaque,
+	    &s->err);
 	if (cms == NULL)
 		return s->err.code;
 	st = s->opaque ? sign_opaque(s, cms, canon, o) : sign_detached(s, cms, canon, o);

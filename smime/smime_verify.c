@@ -48,6 +48,8 @@ struct smime_verify {
 	char detail[SMIME_ERRMSG_MAX];
 	char signer[256];
 	X509 *signer_cert;
+	STACK_OF(X509) *own;        /* certificates naming the signer */
+	int preferred;              /* index in own the key preference names, or -1 */
 	unsigned char *caps;
 	size_t caps_len;
 	time_t signing_time;
@@ -72,8 +74,10 @@ smime_verify_new(const smime_trust_t *trust)
 {
 	smime_verify_t *v = calloc(1, sizeof(*v));
 
-	if (v != NULL)
+	if (v != NULL) {
 		v->trust = trust;
+		v->preferred = -1;
+	}
 	return v;
 }
 
@@ -81,8 +85,11 @@ static void
 verify_reset(smime_verify_t *v)
 {
 	X509_free(v->signer_cert);
+	sk_X509_pop_free(v->own, X509_free);
 	OPENSSL_free(v->caps);
 	smime_hdrs_clear(&v->hdrs);
+	v->own = NULL;
+	v->preferred = -1;
 	v->signer_cert = NULL;
 	v->caps = NULL;
 	v->caps_len = 0;
@@ -121,6 +128,22 @@ time_t smime_verify_signing_time(const smime_verify_t *v) { return v->signing_ti
 int smime_verify_converted(const smime_verify_t *v) { return v->converted; }
 size_t smime_verify_nheaders(const smime_verify_t *v) { return v->hdrs.n; }
 const char *smime_verify_error(const smime_verify_t *v) { return v->err.msg; }
+
+size_t
+smime_verify_ncerts(const smime_verify_t *v)
+{
+	return (size_t)sk_X509_num(v->own);
+}
+
+X509 *
+smime_verify_cert(const smime_verify_t *v, size_t i, int *preferred)
+{
+	if (i >= (size_t)sk_X509_num(v->own))
+		return NULL;
+	if (preferred != NULL)
+		*preferred = v->preferred == (int)i;
+	return sk_X509_value(v->own, (int)i);
+}
 
 const unsigned char *
 smime_verify_caps(const smime_verify_t *v, size_t *len)
@@ -351,6 +374,49 @@ signer_address(smime_verify_t *v, X509 *cert)
 	X509_email_free(emails);
 }
 
+/* 1 when cert names addr (subjectAltName rfc822Name, or emailAddress). */
+static int
+cert_names(X509 *cert, const char *addr)
+{
+	STACK_OF(OPENSSL_STRING) *emails = X509_get1_email(cert);
+	int found = 0;
+
+	for (int i = 0; !found && i < sk_OPENSSL_STRING_num(emails); i++)
+		found = addr_equal(sk_OPENSSL_STRING_value(emails, i), addr);
+	X509_email_free(emails);
+	return found;
+}
+
+/* The first signer's certificate and every other end-entity certificate
+ * of the SignedData that names the signer's address (a separate
+ * encryption certificate), and which of them the signer's key preference
+ * names.  The certificates set is not signed: each is only a candidate,
+ * checked like any other when it is used. */
+static void
+signer_certs(smime_verify_t *v, CMS_SignerInfo *si, X509 *signer, STACK_OF(X509) *certs)
+{
+	if (v->signer[0] == '\0' || (v->own = sk_X509_new_null()) == NULL)
+		return;
+	X509_up_ref(signer);
+	if (!sk_X509_push(v->own, signer)) {
+		X509_free(signer);
+		return;
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		if (X509_cmp(x, signer) == 0 || X509_check_ca(x) != 0
+		    || !cert_names(x, v->signer))
+			continue;
+		X509_up_ref(x);
+		if (!sk_X509_push(v->own, x))
+			X509_free(x);
+	}
+	for (int i = 0; v->preferred < 0 && i < sk_X509_num(v->own); i++)
+		if (smime_keypref_names(si, sk_X509_value(v->own, i)) == 1)
+			v->preferred = i;
+}
+
 /* A missing or stale CRL is no verdict: revocation is checked where a
  * current CRL is available. */
 static int
@@ -420,6 +486,7 @@ verify_signers(smime_verify_t *v, CMS_ContentInfo *cms)
 			v->signing_time = t;
 			signer_caps(v, si);
 			signer_address(v, signer);
+			signer_certs(v, si, signer, certs);
 		}
 	}
 	sk_X509_pop_free(certs, X509_free);

@@ -6,12 +6,19 @@
  * /pickup: t, password, legacy).  Each input is one connection over
  * loopback TCP to a socket evhttp listens on (evhttp_accept_socket), run
  * by this thread's event loop until the server closes it or a bound is reached.
- * The pickup directory is empty: every token is unknown.
+ * The pickup directory holds one live link, token LIVE_TOKEN (the seeds
+ * use it; its password is random, so its wrong-password path runs), put
+ * back as new before each input; every other token is unknown.  The
+ * client limits are high enough never to answer 429 by themselves, and
+ * 127.0.0.1 is a trusted proxy, so X-Forwarded-For is parsed too.  The
+ * listener's limits are the defaults' (milt_httplimit.h).
  *
  * Input: the octets the client sends (then it shuts down its side).
  */
 #include "milter/milt_ca.h"
+#include "milter/milt_pickup.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,11 +31,13 @@
 #include <unistd.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/evp.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define ROUNDS_MAX 2000         /* event loop rounds per input */
+#define LIVE_TOKEN "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static struct event_base *base;
 static struct evhttp *http;
@@ -36,27 +45,69 @@ static milt_ca_http_t *portal;
 static int lfd = -1;           /* evhttp's, closed by evhttp_free() */
 static struct sockaddr_in laddr;
 static int debug;               /* FUZZ_HTTP_DEBUG set: the answers to stderr */
+static char live_path[4200];    /* the live link's record */
+static char live_record[1024];  /* as new */
+static size_t live_len;
 
 static void
 fuzz_http_free(void)
 {
-	milt_ca_stop(portal);
 	evhttp_free(http);
+	milt_ca_stop(portal);
 	event_base_free(base);
+}
+
+/* The record of a new link, moved to LIVE_TOKEN's name (the file is
+ * named by the token's SHA-256) and kept to be put back. */
+static void
+live_link(const char *dir)
+{
+	char token[MILT_PICKUP_TOKEN_LEN + 1], pw[MILT_PICKUP_PASSWORD_LEN + 1];
+	char why[256], from[4200], hex[65];
+	unsigned char md[32];
+	FILE *fp;
+
+	if (milt_pickup_new(dir, "alice@example.com", 86400, token, pw, why, sizeof(why)) != 0)
+		abort();
+	EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL);
+	util_hex(hex, md, sizeof(md));
+	snprintf(from, sizeof(from), "%s/%s", dir, hex);
+	EVP_Digest(LIVE_TOKEN, strlen(LIVE_TOKEN), md, NULL, EVP_sha256(), NULL);
+	util_hex(hex, md, sizeof(md));
+	snprintf(live_path, sizeof(live_path), "%s/%s", dir, hex);
+	if (rename(from, live_path) != 0 || (fp = fopen(live_path, "r")) == NULL)
+		abort();
+	live_len = fread(live_record, 1, sizeof(live_record), fp);
+	fclose(fp);
+}
+
+static void
+live_reset(void)
+{
+	FILE *fp = fopen(live_path, "w");
+
+	if (fp == NULL || fwrite(live_record, 1, live_len, fp) != live_len)
+		abort();
+	fclose(fp);
 }
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	socklen_t len = sizeof(laddr);
+	milt_net_t loop = { AF_INET, { 127, 0, 0, 1 }, 32 };
+	milt_netlist_t proxies = { &loop, 1 };
+	milt_portal_limits_t pl = { 5, 1000000000, 3600, &proxies };
+	milt_httplimit_conf_t lim = { 16384, 100, 2000, 100, 20 };
 	char *pickup;
 
 	(void)argc;
 	(void)argv;
 	if (asprintf(&pickup, "%s/pickup", fuzz_dir()) < 0 || mkdir(pickup, 0700) != 0
 	    || (base = event_base_new()) == NULL || (http = evhttp_new(base)) == NULL
-	    || (portal = milt_ca_portal_attach(http, NULL, pickup, 5)) == NULL)
+	    || (portal = milt_ca_portal_attach(http, NULL, pickup, &pl, &lim)) == NULL)
 		abort();
+	live_link(pickup);
 	free(pickup);
 	laddr.sin_family = AF_INET;
 	laddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -105,6 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char buf[65536];
 	int cfd, closed = 0;
 
+	live_reset();
 	if ((cfd = client()) < 0)
 		abort();
 	for (int round = 0; round < ROUNDS_MAX && !closed; round++) {

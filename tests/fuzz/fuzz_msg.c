@@ -14,6 +14,13 @@
  * white space continues the field; a line without a colon ends the
  * block).  Each input goes through twice, whole and split: the decision
  * must not depend on how the body arrived.
+ *
+ * alice's key is the same at every run (fuzz_signer()), so the seeds
+ * encrypted to her (inbound-*-fixed, written by FUZZ_MSG_SEEDS=DIR: an
+ * EnvelopedData, an AuthEnvelopedData and a message signed without
+ * signed attributes inside one)
+ * decrypt, and what lies inside is fuzzed too.  FUZZ_MSG_DEBUG set: each
+ * decision to stderr.
  */
 #include "keystore/keystore.h"
 #include "milter/milt_conf.h"
@@ -26,12 +33,81 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static milt_conf_t *conf[2];    /* detached, opaque */
 static keystore_t *ks;
+static int debug;
+
+/* An inbound message to alice encrypted to her certificate with cipher
+ * (signed by her first when sign), as fuzz input (inbound, whole) in
+ * dir/name. */
+static void
+seed_write(const char *dir, const char *name, const EVP_CIPHER *cipher, int sign)
+{
+	static const char text[] = "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	    "Inside the envelope: fuzz me.\r\n";
+	EVP_PKEY *key;
+	X509 *cert;
+	BIO *in = BIO_new_mem_buf(text, -1), *inner = BIO_new(BIO_s_mem());
+	BIO *out = BIO_new(BIO_s_mem());
+	STACK_OF(X509) *to = sk_X509_new_null();
+	CMS_ContentInfo *s = NULL, *e = NULL;
+	char path[4200];
+	const char *p;
+	long n;
+	FILE *fp;
+
+	fuzz_signer(&key, &cert, NULL, NULL);
+	if (in == NULL || inner == NULL || out == NULL || to == NULL || !sk_X509_push(to, cert))
+		abort();
+	if (sign) {
+		BIO *again = BIO_new_mem_buf(text, -1);
+
+		unsigned fl = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
+
+		if ((s = CMS_sign(NULL, NULL, NULL, NULL, fl)) == NULL || again == NULL
+		    || CMS_add1_signer(s, cert, key, EVP_sha256(), fl | CMS_NOATTR) == NULL
+		    || !CMS_final(s, in, NULL, fl)
+		    || !SMIME_write_CMS(inner, s, again, CMS_DETACHED | CMS_BINARY)) {
+			ERR_print_errors_fp(stderr);
+			abort();
+		}
+		BIO_free(again);
+	} else if (BIO_write(inner, text, (int)strlen(text)) <= 0)
+		abort();
+	if ((e = CMS_encrypt(to, inner, cipher, CMS_BINARY)) == NULL)
+		abort();
+	BIO_printf(out, "%s", "\010\001\002\003\004From: bob@elsewhere.test\r\n"
+	    "To: alice@example.com\r\nSubject: fuzz seed\r\n");
+	if (!SMIME_write_CMS(out, e, NULL, 0))
+		abort();
+	n = BIO_get_mem_data(out, &p);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fp = fopen(path, "wb")) == NULL || fwrite(p, 1, (size_t)n, fp) != (size_t)n)
+		abort();
+	fclose(fp);
+	CMS_ContentInfo_free(s);
+	CMS_ContentInfo_free(e);
+	sk_X509_free(to);
+	BIO_free(in);
+	BIO_free(inner);
+	BIO_free(out);
+}
+
+static void
+seeds_write(const char *dir)
+{
+	seed_write(dir, "inbound-enveloped-fixed", EVP_aes_256_cbc(), 0);
+	seed_write(dir, "inbound-authenveloped-fixed", EVP_aes_256_gcm(), 0);
+	seed_write(dir, "inbound-signed-enveloped-fixed", EVP_aes_256_cbc(), 1);
+	exit(0);
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -68,6 +144,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	free(p12);
+	if (getenv("FUZZ_MSG_SEEDS") != NULL)
+		seeds_write(getenv("FUZZ_MSG_SEEDS"));
+	debug = getenv("FUZZ_MSG_DEBUG") != NULL;
 	return 0;
 }
 
@@ -155,6 +234,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	ra = run(a, data + 5, size - 5, &whole, data[0] & 8);
 	rb = run(b, data + 5, size - 5, &split, data[0] & 8);
+	if (debug)
+		fprintf(stderr, "fuzz_msg: %s (%s)\n", ra->action, ra->reason);
 	if (ra->what != rb->what || strcmp(ra->action, rb->action) != 0) {
 		fprintf(stderr, "fuzz_msg: whole: %s (%s); split mode %d: %s (%s)\n",
 		    ra->action, ra->reason, split.mode, rb->action, rb->reason);

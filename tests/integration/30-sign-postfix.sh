@@ -1,8 +1,9 @@
 #!/bin/sh
 # Outbound signing through a real Postfix: mail from an InternalHosts client
 # (127.0.0.1, InternalHosts 127.0.0.0/8) with a local sender that has a key
-# is delivered to smtp-sink as multipart/signed, and openssl, gpgsm and NSS
-# all verify it against the test root, and reject a tampered copy.
+# is delivered to smtp-sink as multipart/signed, and openssl, gpgsm, NSS
+# and Bouncy Castle all verify it against the test root, and reject a
+# tampered copy.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/mime.sh"
@@ -14,6 +15,14 @@ need_tools openssl gpgsm gpgconf certutil cmsutil postfix smtp-sink swaks perl
 
 pki_make "$T/pki" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 verifiers_setup "$T/pki/ca.pem" || bail "verifiers set up"
+# Bouncy Castle checks every signature too (check_signed), when java is there.
+if bc_setup; then
+	ok "Bouncy Castle verifier compiled"
+elif [ -n "$BC_SKIP" ]; then
+	skip "Bouncy Castle verifies each signature" "$BC_SKIP"
+else
+	bail "Bouncy Castle verifier compiled (tests/tools/SmimeBc.java)"
+fi
 gate_import "$T/pki" alice
 gate_start || bail "smimegate started"
 ok "smimegate listening on 127.0.0.1:$MILTER_PORT"

@@ -11,7 +11,7 @@
 # using its own key, the signature inside verifies, and the sender's key
 # decrypts it too.  Redis stopped: mail still flows; slapd stopped:
 # mail under encrypt=always (PolicyFile) is tempfailed and nothing goes
-# out in clear.
+# out in clear.  Bouncy Castle decrypts every copy too (ECDH included).
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/dirpki.sh"
@@ -158,6 +158,13 @@ check "a forged cache value is not believed; rita's revoked certificate is refus
 # ---- mail through Postfix ----------------------------------------------
 
 verifiers_setup "$P/ca.pem" || bail "verifiers set up"
+if bc_setup; then
+	ok "Bouncy Castle compiled: it decrypts every copy too"
+elif [ -n "$BC_SKIP" ]; then
+	skip "Bouncy Castle decrypts every copy" "$BC_SKIP"
+else
+	bail "Bouncy Castle compiled (tests/tools/SmimeBc.java)"
+fi
 gate_import "$P" alice
 gate_start || bail "smimegate started (built-in policy: encrypt=if-possible)"
 sink_start || bail "smtp-sink started"
@@ -250,6 +257,16 @@ decrypt_all() {
 	else
 		not_ok "$da_w: $da_n decrypts with NSS cmsutil"
 		diag_file "$da_m.$da_n.nss.log" 5
+	fi
+	# Bouncy Castle reads ECDH and GCM, which gpgsm 2.2.40 and NSS 3.87 cannot.
+	if [ -n "${BC_CP:-}" ]; then
+		if bc_decrypt "$da_m" "$da_p.key" "$da_p.pem" - "$da_m.$da_n.bc" &&
+		    cmp -s "$da_m.$da_n.bc" "$da_m.$da_n.openssl"; then
+			ok "$da_w: $da_n decrypts with Bouncy Castle: the same plaintext as openssl"
+		else
+			not_ok "$da_w: $da_n decrypts with Bouncy Castle: the same plaintext as openssl"
+			diag_file "$da_m.$da_n.bc.bc.log" 5
+		fi
 	fi
 	check "$da_w: $da_n: openssl, gpgsm and NSS got the same plaintext" \
 	    sh -c "cmp -s '$da_m.$da_n.openssl' '$da_m.$da_n.gpgsm' && cmp -s '$da_m.$da_n.openssl' '$da_m.$da_n.nss'"

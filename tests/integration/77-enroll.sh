@@ -8,7 +8,8 @@
 # downloaded from the portal with that password decrypts the message with
 # openssl cms and gpgsm; a second download fails; an expired link fails;
 # wrong passwords fail and lock the link; failures from one client address
-# over several links lock that address out (PickupClientMaxFailures); the
+# over several links lock that address out of links that do not exist
+# (PickupClientMaxFailures), never out of a live one; the
 # abuse limits (EnrollmentMaxPerSender, EnrollmentAllowDomains,
 # EnrollmentDenyDomains) refuse enrollment, and the fallback applies.  The
 # notice to alice (who has a certificate in the keystore) is S/MIME-
@@ -231,13 +232,17 @@ gate_stop
 gate_start -o PickupClientMaxFailures=3 || bail "smimegate restarted with PickupClientMaxFailures=3"
 enroll_case six ursula@example.net
 fake1=$(printf '%064d' 1) fake2=$(printf '%064d' 2)
+fake3=$(printf '%064d' 3)
 c1=$(pickup "$fake1" guess1 /dev/null); c2=$(pickup "$fake2" guess2 /dev/null)
-c3=$(pickup "$TOKEN" guess3 /dev/null); c4=$(pickup "$TOKEN" "$PASSWORD" "$T/ursula.p12")
-check "3 failures over 3 links from 127.0.0.1, then refused even with the right password ($c1 $c2 $c3 $c4)" \
+c3=$(pickup "$TOKEN" guess3 /dev/null); c4=$(pickup "$fake3" guess4 /dev/null)
+check "3 failures over 3 links from 127.0.0.1, then refused for a link that does not exist ($c1 $c2 $c3 $c4)" \
     test "$c1$c2$c3$c4" = 410410403429
-code=$(curl -s -o "$T/ursula.p12" -w '%{http_code}' --interface 127.0.0.2 \
-    --data-urlencode "t=$TOKEN" --data-urlencode "password=$PASSWORD" "$URL/pickup")
-check "another client address still picks the link up (HTTP $code)" test "$code" = 200
+code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 \
+    --data-urlencode "t=$fake3" --data-urlencode "password=x" "$URL/pickup")
+check "another client address is not refused (HTTP $code)" test "$code" = 410
+code=$(pickup "$TOKEN" "$PASSWORD" "$T/ursula.p12")
+check "the address over its limit still picks up a live link: junk locks no recipient out (HTTP $code)" \
+    test "$code" = 200
 check "no password reaches the gateway's log" sh -c "! grep -q -F -- '$PASSWORD' '$GATE_LOG'"
 
 # ---- abuse limits: enrollments per sender a day, domains -----------------
@@ -282,6 +287,22 @@ if send_mail "$T/m/bob1.eml" bob@example.com xena@example.net && wait_delivered 
 	gate_ctl keystore list >"$T/ks2.out" 2>&1
 	check "bob has a signing and an encryption key in escrow" sh -c \
 	    "grep '^bob@example.com' '$T/ks2.out' | grep -q '	sign	' && grep '^bob@example.com' '$T/ks2.out' | grep -q '	encrypt	'"
+	# Issue 16: the sender's copy goes to bob's encryption certificate, never
+	# to the signing-only one (RecipientInfos name them by serial number).
+	enc_ser=$(awk -F'\t' '$1 == "bob@example.com" && $5 == "encrypt" { print $3 }' "$T/ks2.out")
+	sig_ser=$(awk -F'\t' '$1 == "bob@example.com" && $5 == "sign" { print $3 }' "$T/ks2.out")
+	sink_fetch "<bob1@example.com>" "$T/m/bob1.got" &&
+	    openssl cms -cmsout -print -in "$T/m/bob1.got" 2>/dev/null |
+	    sed -n 's/^ *serialNumber: *//p' >"$T/bob1.serials"
+	dec() { python3 -c "import sys; print(int(sys.argv[1], 16))" "$1" 2>/dev/null; }
+	if [ -n "$enc_ser" ] && [ -n "$sig_ser" ] &&
+	    grep -qix -e "$(dec "$enc_ser")" -e "0x$enc_ser" "$T/bob1.serials" &&
+	    ! grep -qix -e "$(dec "$sig_ser")" -e "0x$sig_ser" "$T/bob1.serials"; then
+		ok "bob's own copy is encrypted to his encryption certificate, not the signing one"
+	else
+		not_ok "bob's own copy is encrypted to his encryption certificate, not the signing one"
+		diag "encryption $enc_ser, signing $sig_ser; RecipientInfo serials: $(tr '\n' ' ' <"$T/bob1.serials")"
+	fi
 else
 	not_ok "bob (no key) to xena: accepted and delivered ($SMTP_REPLY)"
 fi

@@ -92,3 +92,37 @@ pki_email() {
 	openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null |
 	    sed -n 's/.*email:\([^, ]*\).*/\1/p'
 }
+
+# pki_split DIR NAME CN DOMAIN rsa|ec: separate certificates by purpose
+# for NAME@DOMAIN, as CAEnrollEmployees issues them (run pki_make DIR
+# first): NAME-sign.{pem,key,p12} with keyUsage digitalSignature (and
+# nonRepudiation) only, NAME-enc.{pem,key,p12} with keyEncipherment (RSA)
+# or keyAgreement (EC) only; both EKU emailProtection, from the test root.
+pki_split() {
+	_d=$1 _n=$2 _cn=$3 _dom=$4 _kt=$5
+	_ku=keyEncipherment
+	[ "$_kt" = ec ] && _ku=keyAgreement
+	for _p in sign enc; do
+		_k=$_ku
+		[ "$_p" = sign ] && _k="digitalSignature, nonRepudiation"
+		printf '[ x ]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, %s\nextendedKeyUsage = emailProtection\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\nsubjectAltName = email:%s@%s\n' \
+		    "$_k" "$_n" "$_dom" >"$_d/$_n-$_p.ext"
+		if [ "$_kt" = ec ]; then
+			set -- -newkey ec -pkeyopt ec_paramgen_curve:P-256
+		else
+			set -- -newkey rsa:2048
+		fi
+		PKI_EMAIL=unused openssl req -new -config "$_d/openssl.cnf" "$@" -nodes \
+		    -keyout "$_d/$_n-$_p.key" -out "$_d/$_n-$_p.csr" \
+		    -subj "/O=Example/CN=$_cn ($_p)/emailAddress=$_n@$_dom" \
+		    >>"$_d/openssl.log" 2>&1 &&
+		openssl x509 -req -in "$_d/$_n-$_p.csr" -CA "$_d/ca.pem" -CAkey "$_d/ca.key" \
+		    -set_serial "0x$(openssl rand -hex 8)" -days 30 -sha256 \
+		    -extfile "$_d/$_n-$_p.ext" -extensions x -out "$_d/$_n-$_p.pem" \
+		    >>"$_d/openssl.log" 2>&1 &&
+		openssl pkcs12 -export -inkey "$_d/$_n-$_p.key" -in "$_d/$_n-$_p.pem" \
+		    -certfile "$_d/ca.pem" -name "$_cn ($_p) <$_n@$_dom>" \
+		    -passout "file:$_d/p12.pass" -out "$_d/$_n-$_p.p12" \
+		    >>"$_d/openssl.log" 2>&1 || { tail -5 "$_d/openssl.log"; return 1; }
+	done
+}

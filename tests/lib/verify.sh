@@ -1,7 +1,8 @@
-# tests/lib/verify.sh: three independent S/MIME verifiers, each trusting
+# tests/lib/verify.sh: independent S/MIME verifiers, each trusting
 # only the test root: OpenSSL (`openssl cms -verify`, parsing the S/MIME
 # message itself), GnuPG (`gpgsm --verify` on the base64 signature and the
-# first part's exact bytes) and NSS, Thunderbird's library (`cmsutil -D`).
+# first part's exact bytes), NSS, Thunderbird's library (`cmsutil -D`), and
+# Bouncy Castle (bc_* below; check_signed uses it after bc_setup).
 # Needs common.sh and mime.sh.
 #
 # verifiers_setup CA.pem   a private GNUPGHOME and NSS database under $T
@@ -118,6 +119,15 @@ check_signed() {
 		not_ok "$_w: NSS cmsutil -D"
 		diag_file "$_sd/nss.err" 10 "cmsutil"
 	fi
+	# Bouncy Castle, when the script set it up (bc_setup).
+	if [ -n "${BC_CP:-}" ]; then
+		if bc_verify "$_msg" && grep -qx "signer: $_signer" "$_msg.bc.log"; then
+			ok "$_w: Bouncy Castle verifies (signer $_signer)"
+		else
+			not_ok "$_w: Bouncy Castle verifies (signer $_signer)"
+			diag_file "$_msg.bc.log" 10 "SmimeBc verify"
+		fi
+	fi
 
 	if mime_leaves "$_orig" "$_msg.want" && mime_leaves "$_sd/content" "$_msg.got" &&
 	    mime_same_content "$_msg.want" "$_msg.got"; then
@@ -149,6 +159,16 @@ check_signed() {
 			not_ok "$_w: NSS rejects a tampered copy"
 		else
 			ok "$_w: NSS rejects a tampered copy"
+		fi
+		if [ -z "${BC_CP:-}" ]; then
+			:
+		elif bc_verify "$_bad"; then
+			not_ok "$_w: Bouncy Castle rejects a tampered copy"
+		elif grep -q '^signature: bad' "$_bad.bc.log"; then
+			ok "$_w: Bouncy Castle rejects a tampered copy (bad signature)"
+		else
+			not_ok "$_w: Bouncy Castle rejects a tampered copy (bad signature)"
+			diag_file "$_bad.bc.log" 10 "SmimeBc verify"
 		fi
 	else
 		not_ok "$_w: tampered copy still splits"
@@ -183,4 +203,49 @@ gpgsm_import_p12() {
 		"$@" >/dev/null 2>&1 || return 1
 		_try=$((_try + 1))
 	done
+}
+
+# ---- Bouncy Castle (issue 16), a fourth independent peer ---------------
+# Reads what gpgsm 2.2.40 and NSS 3.87 cannot: AES-GCM (AuthEnvelopedData)
+# and ECDH.  tests/tools/SmimeBc.java is compiled with javac into
+# tests/out/bc when it is newer than what is there (never committed).
+#
+# bc_setup                 compiles; 0, or 1 with the reason in $BC_SKIP
+#                          (only when java, javac or the jars are absent)
+# bc ARGS...               runs SmimeBc (verify|keypref|decrypt|sign|encrypt)
+# bc_verify MSG [SIGNER]   SmimeBc verify against $VER_CA; output in MSG.bc.log
+# bc_decrypt MSG KEY CERT|- PASSFILE|- OUT   output in OUT.bc.log
+BC_JARS="/usr/share/java/bcprov.jar /usr/share/java/bcpkix.jar /usr/share/java/bcutil.jar
+    /usr/share/java/bcmail.jar /usr/share/java/javax.mail.jar /usr/share/java/javax.activation.jar"
+
+bc_setup() {
+	BC_SKIP=""
+	for _t in java javac; do
+		command -v "$_t" >/dev/null 2>&1 ||
+		    { BC_SKIP="$_t is not installed (default-jdk-headless)"; return 1; }
+	done
+	BC_CP=""
+	for _j in $BC_JARS; do
+		[ -f "$_j" ] || { BC_SKIP="$_j is not installed (libbcmail-java)"; return 1; }
+		BC_CP="$BC_CP$_j:"
+	done
+	_src="$top/tests/tools/SmimeBc.java" _out="$top/tests/out/bc"
+	BC_CP="$BC_CP$_out"
+	[ -f "$_out/SmimeBc.class" ] && [ "$_out/SmimeBc.class" -nt "$_src" ] && return 0
+	rm -rf "$_out.tmp.$$" && mkdir -p "$_out.tmp.$$" &&
+	    javac -nowarn -d "$_out.tmp.$$" -cp "$BC_CP" "$_src" >"$T/javac.log" 2>&1 ||
+	    { diag_file "$T/javac.log" 20 javac; rm -rf "$_out.tmp.$$"; return 2; }
+	rm -rf "$_out" && mv "$_out.tmp.$$" "$_out"
+}
+
+bc() {
+	java -cp "$BC_CP" SmimeBc "$@"
+}
+
+bc_verify() {
+	bc verify "$1" "$VER_CA" ${2:+"$2"} >"$1.bc.log" 2>&1
+}
+
+bc_decrypt() {
+	bc decrypt "$@" >"$5.bc.log" 2>&1
 }

@@ -63,7 +63,7 @@ test_defaults(void **state)
 	assert_int_equal(c->on_internal_error, MILT_ON_TEMPFAIL);
 	assert_int_equal(c->signing_mode, MILT_SIGN_DETACHED);
 	/* Issue 14: no host is internal by default, loopback included. */
-	assert_int_equal(c->n_internal_hosts, 0);
+	assert_int_equal(c->internal_hosts.n, 0);
 	assert_false(milt_conf_is_internal_text(c, "127.0.0.1"));
 	assert_false(milt_conf_is_internal_text(c, "::1"));
 	assert_false(milt_conf_is_internal_text(c, "192.0.2.1"));
@@ -238,6 +238,47 @@ test_print_and_keys(void **state)
 	milt_conf_unref(c);
 }
 
+/* The HTTP limits and PickupTrustedProxies (issue 15). */
+static void
+test_http_limits(void **state)
+{
+	char err[512];
+	char *ov[] = { "PickupTrustedProxies=192.0.2.0/24, 2001:db8::7",
+	    "HTTPMaxHeaderSize=8K", "HTTPRequestTimeout=5" };
+	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
+
+	(void)state;
+	if (c == NULL)
+		fail_msg("defaults: %s", err);
+	assert_int_equal(c->http_max_header_size, 16384);
+	assert_int_equal(c->http_max_headers, 100);
+	assert_int_equal(c->http_max_connections, 100);
+	assert_int_equal(c->http_request_timeout, 20);
+	assert_int_equal(c->pickup_proxies.n, 0);
+	assert_false(milt_netlist_match_text(&c->pickup_proxies, "127.0.0.1"));
+	milt_conf_unref(c);
+	if ((c = milt_conf_load(NULL, ov, 3, err, sizeof(err))) == NULL)
+		fail_msg("overrides: %s", err);
+	assert_int_equal(c->http_max_header_size, 8192);
+	assert_int_equal(c->http_request_timeout, 5);
+	assert_int_equal(c->pickup_proxies.n, 2);
+	assert_true(milt_netlist_match_text(&c->pickup_proxies, "192.0.2.200"));
+	assert_true(milt_netlist_match_text(&c->pickup_proxies, "::ffff:192.0.2.1"));
+	assert_true(milt_netlist_match_text(&c->pickup_proxies, "2001:db8::7"));
+	assert_false(milt_netlist_match_text(&c->pickup_proxies, "2001:db8::8"));
+	assert_false(milt_netlist_match_text(&c->pickup_proxies, "198.51.100.1"));
+	assert_false(milt_netlist_match_text(&c->pickup_proxies, "not an address"));
+	/* InternalHosts keeps its own list. */
+	assert_false(milt_conf_is_internal_text(c, "192.0.2.200"));
+	milt_conf_unref(c);
+	ov[0] = "PickupTrustedProxies=192.0.2.0/40";
+	assert_null(milt_conf_load(NULL, ov, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "PickupTrustedProxies"));
+	ov[0] = "HTTPMaxHeaders=5";
+	assert_null(milt_conf_load(NULL, ov, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "HTTPMaxHeaders"));
+}
+
 static void
 test_signer_map(void **state)
 {
@@ -285,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_print_and_keys),
 		cmocka_unit_test(test_signer_map),
+		cmocka_unit_test(test_http_limits),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);

@@ -613,6 +613,67 @@ test_redis_seal(void **state)
 
 /* ---- dir_lookup_find ---- */
 
+/* Issue 16: harvested certificates by purpose; the signer's key
+ * preference wins over a newer certificate; the latest preference wins;
+ * a signing-only certificate is never chosen. */
+static void
+test_lookup_harvest_pref(void **state)
+{
+	dir_settings_t s = settings();
+	char hdir[600], err[256];
+	X509 *sign = unit_cert_ext(pki.key, pki.ca, pki.ca_key, "p@example.net", -1, 30,
+	    "critical, digitalSignature", "emailProtection", 0);
+	X509 *a = unit_cert_ext(pki.key, pki.ca, pki.ca_key, "p@example.net", -3, 30,
+	    "critical, keyEncipherment", "emailProtection", 0);
+	X509 *b = unit_cert_ext(pki.key, pki.ca, pki.ca_key, "p@example.net", -2, 30,
+	    "critical, keyEncipherment", "emailProtection", 0);
+	dir_harvest_entry_t *v;
+	dir_harvest_t *h;
+	dir_lookup_t *l;
+	dir_answer_t ans;
+	size_t n;
+	(void)state;
+
+	snprintf(hdir, sizeof(hdir), "%s/harvest-pref", pki.dir);
+	h = dir_harvest_open(hdir, err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(dir_harvest_put_pref(h, "p@example.net", sign, NULL, 0, 10, 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(dir_harvest_put_pref(h, "p@example.net", a, NULL, 0, 10, 1, err,
+	    sizeof(err)), 0);
+	assert_int_equal(dir_harvest_put_pref(h, "p@example.net", b, NULL, 0, 5, 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(dir_harvest_get(h, "p@example.net", &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		unsigned want = X509_cmp(v[i].cert, sign) == 0 ? DIR_HARVEST_SIGN : DIR_HARVEST_ENCRYPT;
+		if (v[i].purpose != want)
+			fail_msg("record %zu: got purpose %u, want %u", i, v[i].purpose, want);
+		assert_int_equal(v[i].preferred, X509_cmp(v[i].cert, a) == 0);
+	}
+	dir_harvest_list_free(v, n);
+
+	s.harvest_dir = hdir;
+	l = dir_lookup_new(&s, err, sizeof(err));
+	assert_non_null(l);
+	assert_int_equal(dir_lookup_find(l, "p@example.net", &ans), DIR_OK);
+	if (X509_cmp(ans.cert, a) != 0)
+		fail_msg("got %s, want the preferred certificate", ans.source);
+	assert_non_null(strstr(ans.source, "key preference"));
+	dir_answer_clear(&ans);
+	/* A later signature prefers b. */
+	assert_int_equal(dir_harvest_put_pref(h, "p@example.net", b, NULL, 0, 20, 1, err,
+	    sizeof(err)), 0);
+	assert_int_equal(dir_lookup_find(l, "p@example.net", &ans), DIR_OK);
+	assert_int_equal(X509_cmp(ans.cert, b), 0);
+	dir_answer_clear(&ans);
+	dir_lookup_free(l);
+	dir_harvest_free(h);
+	X509_free(sign);
+	X509_free(a);
+	X509_free(b);
+}
+
 static void
 test_lookup_harvest_and_down(void **state)
 {
@@ -700,6 +761,7 @@ main(void)
 		cmocka_unit_test(test_redis_settings),
 		cmocka_unit_test(test_redis_seal),
 		cmocka_unit_test(test_lookup_harvest_and_down),
+		cmocka_unit_test(test_lookup_harvest_pref),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

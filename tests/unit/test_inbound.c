@@ -326,6 +326,82 @@ test_verify_table(void **state)
 	}
 }
 
+/* Issue 16: a signature made with a separate encryption certificate
+ * carries it and names it (SMIMEEncryptionKeyPreference); verification
+ * lists the certificates naming the signer, that one preferred, and
+ * leaves out a certificate of someone else that came along. */
+static void
+test_verify_keypref(void **state)
+{
+	EVP_PKEY *sk = unit_key(UNIT_RSA2048), *ek = unit_key(UNIT_RSA2048);
+	X509 *sc = unit_cert_ext(sk, f.ca, f.ca_key, "bob@example.com", -1, 30,
+	    "critical, digitalSignature", "emailProtection", 0);
+	X509 *ec = unit_cert_ext(ek, f.ca, f.ca_key, "bob@example.com", -1, 30,
+	    "critical, keyEncipherment", "emailProtection", 0);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	smime_sign_t *s = smime_sign_new();
+	smime_verify_t *v = smime_verify_new(f.trust);
+	smime_body_t b = { (const unsigned char *)entity_body, strlen(entity_body), -1 };
+	struct buf out = { NULL, 0 }, conv = { NULL, 0 };
+	char *hdrs = NULL;
+	int pref = -1;
+
+	(void)state;
+	sk_X509_push(chain, f.alice);       /* someone else's: not the signer's */
+	assert_int_equal(smime_sign_set_signer(s, sk, sc, chain), SMIME_OK);
+	assert_int_equal(smime_sign_set_encryption_cert(s, ec), SMIME_OK);
+	smime_sign_set_opaque(s, 1);
+	assert_int_equal(smime_sign_run(s, "Content-Type: text/plain\n", &b, buf_write, &out),
+	    SMIME_OK);
+	for (size_t i = 0; i < smime_sign_nheaders(s); i++) {
+		char *h = NULL;
+
+		if (strncmp(smime_sign_header_name(s, i), "Content-", 8) != 0)
+			continue;
+		assert_true(asprintf(&h, "%s%s: %s\n", hdrs ? hdrs : "",
+		    smime_sign_header_name(s, i), smime_sign_header_value(s, i)) > 0);
+		free(hdrs);
+		hdrs = h;
+	}
+	assert_non_null(hdrs);
+	b.mem = (const unsigned char *)out.p;
+	b.len = out.len;
+	smime_verify_set_from(v, "bob@example.com");
+	assert_int_equal(smime_verify_run(v, hdrs, &b, buf_write, &conv), SMIME_OK);
+	assert_int_equal(smime_verify_verdict(v), SMIME_VERDICT_PASS);
+	assert_int_equal(smime_verify_ncerts(v), 2);
+	assert_int_equal(X509_cmp(smime_verify_cert(v, 0, &pref), sc), 0);
+	assert_int_equal(pref, 0);
+	assert_int_equal(X509_cmp(smime_verify_cert(v, 1, &pref), ec), 0);
+	assert_int_equal(pref, 1);
+	assert_null(smime_verify_cert(v, 2, &pref));
+	/* Without the encryption certificate: the signer's alone, not preferred. */
+	free(out.p);
+	out.p = NULL;
+	out.len = 0;
+	assert_int_equal(smime_sign_set_signer(s, sk, sc, NULL), SMIME_OK);
+	b.mem = (const unsigned char *)entity_body;
+	b.len = strlen(entity_body);
+	assert_int_equal(smime_sign_run(s, "Content-Type: text/plain\n", &b, buf_write, &out),
+	    SMIME_OK);
+	b.mem = (const unsigned char *)out.p;
+	b.len = out.len;
+	assert_int_equal(smime_verify_run(v, hdrs, &b, NULL, NULL), SMIME_OK);
+	assert_int_equal(smime_verify_ncerts(v), 1);
+	assert_non_null(smime_verify_cert(v, 0, &pref));
+	assert_int_equal(pref, 0);
+	free(out.p);
+	free(conv.p);
+	free(hdrs);
+	smime_verify_free(v);
+	smime_sign_free(s);
+	sk_X509_free(chain);
+	X509_free(sc);
+	X509_free(ec);
+	EVP_PKEY_free(sk);
+	EVP_PKEY_free(ek);
+}
+
 static void
 test_verify_garbage(void **state)
 {
@@ -501,10 +577,10 @@ static int harvested;
 
 static int
 fake_put(dir_harvest_t *h, const char *address, X509 *cert, const unsigned char *caps,
-    size_t caps_len, time_t signing_time, char *err, size_t errlen)
+    size_t caps_len, time_t signing_time, int preferred, char *err, size_t errlen)
 {
 	(void)h; (void)cert; (void)caps; (void)caps_len; (void)signing_time; (void)err;
-	(void)errlen;
+	(void)errlen; (void)preferred;
 	assert_string_equal(address, "bob@example.com");
 	harvested++;
 	return 0;
@@ -913,6 +989,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decrypt_table),
 		cmocka_unit_test(test_verify_table),
+		cmocka_unit_test(test_verify_keypref),
 		cmocka_unit_test(test_verify_garbage),
 		cmocka_unit_test(test_verify_limits),
 		cmocka_unit_test(test_inbound_msg),

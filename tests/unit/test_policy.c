@@ -404,6 +404,10 @@ test_group(void **state)
 	assert_int_equal(g[1], 1);
 	assert_int_equal(g[2], 2);
 	assert_int_equal(g[3], 1);
+	/* Issue 16: an ECDH recipient is a group of its own. */
+	f[3].key_agreement = 1;
+	assert_int_equal(policy_group(f, 4, g), 4);
+	assert_int_equal(g[3], 3);
 }
 
 /* Malformed files: each names its file and line. */
