@@ -19,6 +19,7 @@
  */
 #include "milter/ctl_audit.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,22 @@ print_notes(const audit_verify_result_t *res)
 		    res->unsealed_file, res->unsealed_line);
 }
 
+/* *text becomes the formatted message, or NULL when there is no memory
+ * for it (the caller then prints a generic failure). */
+static void set_text(char **text, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_text(char **text, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(text, fmt, ap) < 0)
+		*text = NULL;
+	va_end(ap);
+}
+
 /*
  * The key must be the one expected (--fingerprint, else the
  * configuration's): 0, or 1 with *text saying why not.  Without any, a
@@ -219,17 +236,20 @@ check_fingerprint(const ctl_args_t *a, EVP_PKEY *pub, const char *keypath,
 		    "whoever can rewrite the log can replace\n", keypath);
 		return 0;
 	}
-	if (audit_fingerprint_parse(want, wanthex) != 0)
-		return asprintf(text, "cannot check the log: \"%s\" is not a key "
-		    "fingerprint (64 hex digits)", want) < 0 ? 1 : 1;
-	if (audit_pubkey_fingerprint(pub, got, &err) != AUDIT_OK)
-		return asprintf(text, "cannot check the log: %s", err.msg) < 0 ? 1 : 1;
+	if (audit_fingerprint_parse(want, wanthex) != 0) {
+		set_text(text, "cannot check the log: \"%s\" is not a key "
+		    "fingerprint (64 hex digits)", want);
+		return 1;
+	}
+	if (audit_pubkey_fingerprint(pub, got, &err) != AUDIT_OK) {
+		set_text(text, "cannot check the log: %s", err.msg);
+		return 1;
+	}
 	if (strcmp(got, wanthex) == 0)
 		return 0;
-	if (asprintf(text, "REFUSED: %s is not the expected audit key: its "
+	set_text(text, "REFUSED: %s is not the expected audit key: its "
 	    "fingerprint is %s, want %s; the log may have been re-signed with "
-	    "another key", keypath, got, wanthex) < 0)
-		*text = NULL;
+	    "another key", keypath, got, wanthex);
 	return 1;
 }
 
@@ -247,11 +267,14 @@ load_head(const ctl_args_t *a, audit_head_t *h, char **text)
 	st = audit_head_read(path, h, &err);
 	if (st == AUDIT_END && a->head == NULL)
 		return 0;
-	if (st == AUDIT_END)
-		return asprintf(text, "cannot check the log: %s: no such head file",
-		    path) < 0 ? -1 : -1;
-	if (st != AUDIT_OK)
-		return asprintf(text, "cannot check the log: %s", err.msg) < 0 ? -1 : -1;
+	if (st == AUDIT_END) {
+		set_text(text, "cannot check the log: %s: no such head file", path);
+		return -1;
+	}
+	if (st != AUDIT_OK) {
+		set_text(text, "cannot check the log: %s", err.msg);
+		return -1;
+	}
 	return 1;
 }
 
