@@ -122,15 +122,17 @@ run headers2000 "552 5.3.4"
 for id in nul badutf8 b64trunc noclose; do
 	run "$id" signed
 done
+# Inbound: from outside to a local recipient (mail from a local sender to
+# an outsider leaves, whoever the client is: outbound).
 for id in parts10k nest200 nul badutf8 b64trunc noclose; do
-	run "$id" pass --client 192.0.2.1
+	FROM=x@elsewhere.test RCPT=alice@example.com run "$id" pass --client 192.0.2.1
 done
 FROM=x@elsewhere.test RCPT=alice@example.com run signed20k "554 5.6.0" --client 192.0.2.1
 check "signed20k inbound: the log says why (more than 1000 MIME parts)" \
     grep -q 'verification: more than 1000 MIME parts' "$M/signed20k.err"
 # The outer header limits hold inbound too.
-run header10m "552 5.3.4" --client 192.0.2.1 -o MaximumMessageSize=50M
-run headers2000 "552 5.3.4" --client 192.0.2.1
+FROM=x@elsewhere.test RCPT=alice@example.com run header10m "552 5.3.4" --client 192.0.2.1 -o MaximumMessageSize=50M
+FROM=x@elsewhere.test RCPT=alice@example.com run headers2000 "552 5.3.4" --client 192.0.2.1
 
 # Inbound: the entities encrypted to alice (enc-), signed detached (sig-)
 # and opaque (opq-) by bob, in a message from outside to alice.
