@@ -34,7 +34,7 @@
 #include <openssl/sha.h>
 
 #include "audit/audit.h"
-#include "milter/ctl_audit.h"
+#include "ctl/ctl_audit.h"
 #include "tests/unit/unit_util.h"
 
 #define T0 ((time_t)1740830400)     /* 2025-03-01T12:00:00Z */
@@ -1034,7 +1034,7 @@ static const char *const G_DOMAINS[] = { "partner.example", "partner.example",
     "other.example", "third.example", "(none)" };
 static const char *const G_SENDER_KEYS[] = { "alice@example.com", "bob@example.com",
     "carol@example.com", "(empty)", "</td><script>x</script>@example.com" };
-/* As the milter writes them (milter/milt_outbound.c, milt_inbound.c):
+/* As the milter writes them (milter/mail_outbound.c, mail_inbound.c):
  * the first names the record's recipient (made in gen_records()). */
 static const char *const G_REASONS[] = { "no certificate", "policy",
     "directory unavailable", "<b>bold</b> & \"q\" </td>",
