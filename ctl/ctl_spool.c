@@ -3,7 +3,7 @@
  * queue/queue.h).  list: one line per copy; show ID: its envelope and
  * message (of the gateway's own mail the header only, without --body);
  * release ID: a held copy is decided again with its action=hold
- * rules met (mail_queue_release(): encrypted to the certificates now
+ * rules met (mail_runner_release(): encrypted to the certificates now
  * known; refused while a recipient under encrypt=always has none);
  * release ID --clear: handed on as it is (the original, neither signed
  * nor encrypted), recorded (clear/ID) so that its audit record says so;
@@ -11,7 +11,7 @@
  * gateway's next spool run; drop ID: removed.
  */
 #include "ctl/ctl_spool.h"
-#include "mail/mail_queue.h"
+#include "mail/mail_runner.h"
 #include "queue/queue.h"
 #include "util/util.h"
 
@@ -127,7 +127,7 @@ release_writer(int fd, void *arg)
 	const struct release_arg *a = arg;
 	char buf[16384];
 	long long off = 0, n;
-	int len = snprintf(buf, sizeof(buf), "%s: %s\r\n", MAIL_QUEUE_MARK, a->mark);
+	int len = snprintf(buf, sizeof(buf), "%s: %s\r\n", QUEUE_MARK_HEADER, a->mark);
 
 	if (util_write_all(fd, buf, (size_t)len) != 0)
 		return -1;
@@ -163,7 +163,7 @@ cmd_release_clear(queue_t *q, const conf_t *conf, const char *id)
 	    conf->reinject_keylen, id, e.sender, (const char *const *)e.rcpts, e.nrcpts,
 	    body, mac) == 0) {
 		queue_env_t env = { e.sender, (const char *const *)e.rcpts, e.nrcpts,
-			MAIL_QUEUE_CLEAR_FORM, "released unencrypted by the operator (--clear)",
+			MAIL_RUNNER_CLEAR_FORM, "released unencrypted by the operator (--clear)",
 			e.origin, e.login[0] ? e.login : NULL, e.client[0] ? e.client : NULL };
 		struct release_arg ra = { &e, mark };
 
@@ -179,12 +179,12 @@ cmd_release_clear(queue_t *q, const conf_t *conf, const char *id)
 	return 0;
 }
 
-/* Decided again (mail_queue_release()). */
+/* Decided again (mail_runner_release()). */
 static int
 cmd_release(conf_t *conf, keystore_t *ks, const char *id)
 {
 	char msg[1024];
-	int rc = mail_queue_release(conf, ks, id, msg, sizeof(msg));
+	int rc = mail_runner_release(conf, ks, id, msg, sizeof(msg));
 
 	if (rc != 0)
 		return err_out(msg), 1;

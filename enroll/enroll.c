@@ -11,7 +11,7 @@
 #include "ops/ops_log.h"
 #include "enroll/enroll_pending.h"
 #include "enroll/enroll_pickup.h"
-#include "mail/mail_queue.h"
+#include "enroll/enroll_outbox.h"
 #include "enroll/enroll_seal.h"
 #include "net/net_smtp.h"
 
@@ -144,7 +144,7 @@ submit(const mail_msg_t *m, const char *to, const char *msg, char *why, size_t s
 	if (*m->conf->enroll_smtp != '\0')
 		return net_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
 		    (int)m->conf->enroll_timeout, why, size);
-	return mail_queue_outbox(m->conf, m->conf->enroll_sender, to, msg, m->qid, why, size);
+	return enroll_outbox_put(m->conf, m->conf->enroll_sender, to, msg, m->qid, why, size);
 }
 
 /* One mail to "to": text, then secret (NULL: none) and after. */

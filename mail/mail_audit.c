@@ -7,7 +7,6 @@
  * AuditHeadFile, and the fingerprint of a new audit key is logged once.
  */
 #include "mail/mail_audit.h"
-#include "mail/mail_queue.h"
 #include "mail/mail_policy.h"
 #include "ops/ops_log.h"
 #include "audit/audit.h"
@@ -179,7 +178,7 @@ audit_action_of(const mail_result_t *r)
 		{ "verified", AUDIT_VERIFIED },
 		{ "decrypted+verified", AUDIT_DECRYPTED_VERIFIED },
 		{ "held", AUDIT_HELD },
-		{ "reinjected", AUDIT_RELEASED },   /* a spool copy back (issue 6b) */
+		{ "reinjected", AUDIT_RELEASED },   /* a spool copy back */
 	};
 
 	for (size_t i = 0; r->action != NULL && i < sizeof(map) / sizeof(map[0]); i++)
@@ -216,7 +215,7 @@ record_one(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
 	return 0;
 }
 
-/* Issue 6b: recipients split off and held, or refused by policy, are
+/* Recipients split off and held, or refused by policy, are
  * not in the transaction any more; one record each, while the message is
  * known (copies handed on are recorded when they come back). */
 static int
@@ -233,7 +232,7 @@ record_dropped(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
 	rec->algorithms = NULL;
 	rec->nalgorithms = 0;
 	rec->rule = NULL;
-	for (size_t k = 0; mail_queue_dropped(m, k, &rcpt, &held, &why); k++) {
+	for (size_t k = 0; mail_msg_dropped(m, k, &rcpt, &held, &why); k++) {
 		rec->rcpt = rcpt;
 		rec->action = held ? AUDIT_HELD : AUDIT_REJECTED;
 		rec->reason = why[0] ? why : NULL;
@@ -292,12 +291,12 @@ mail_audit_record(mail_audit_t *ma, const mail_msg_t *m, char *err, size_t errle
 
 	if (record_result(ma, m, &rec, err, errlen) != 0)
 		return -1;
-	/* Issue 16: a split message's copies handed on in their own form
+	/* A split message's copies handed on in their own form
 	 * (an outsider's encrypted copy next to a colleague's signed one)
 	 * are recorded as they leave, so that reports count them by form;
 	 * their return through the MTA is recorded as "released". */
 	for (size_t k = 0; rec.action != AUDIT_TEMPFAILED && rec.action != AUDIT_REJECTED
-	    && (c = mail_queue_copy(m, k)) != NULL; k++) {
+	    && (c = mail_msg_copy(m, k)) != NULL; k++) {
 		audit_record_t crec;
 
 		if (record_result(ma, c, &crec, err, errlen) != 0)

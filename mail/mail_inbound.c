@@ -5,10 +5,12 @@
  *      is decrypted, when Decrypt is on, for a local recipient with an
  *      escrowed key of that recipient (its certificate names the
  *      envelope address) that one of its RecipientInfos names; never
- *      with another's key, never for a copy that leaves us (issue 14).
+ *      with another's key, never for a copy that leaves us.
  *      Recipients for whom decryption gives different outcomes (a key or
- *      none, or keys that open to different plaintext) are split
- *      (mail_queue_split_groups()): each gets one copy, in its form.
+ *      none, or keys that open to different plaintext) are split: their
+ *      groups go back to the pipeline in the result, which makes each
+ *      other group's copy, in its form, and calls this again for the
+ *      group that stays.
  *      Enveloped-data without integrity protection (CBC) is delivered
  *      decrypted as UnprotectedContent says: when the plaintext is signed
  *      by the From address (verified in step 2), always, or never.
@@ -21,8 +23,8 @@
  *      signature that passed are harvested (HarvestCertificates,
  *      m->harvest_put).
  *
- * What happened goes into one header (ResultHeader), which
- * mail_msg_process() has deleted from the incoming message first: items
+ * What happened goes into one header (ResultHeader), which the pipeline
+ * deletes from the incoming message (mail_pipeline.c): items
  * "keyword (detail)" joined by "; ", documented in smimegate(8).  A
  * failure never goes back to the sender: the message is delivered as it
  * came, with the header saying why.  The exception is a MIME structure
@@ -34,7 +36,6 @@
  */
 #include "mail/mail_inbound.h"
 #include "ops/ops_log.h"
-#include "mail/mail_queue.h"
 #include "smime/smime.h"
 
 #include <limits.h>
@@ -46,6 +47,7 @@
 #include <openssl/crypto.h>
 
 #define INBOUND_DETAIL_MAX 200     /* octets of one item's detail */
+#define IN_SPLIT 2                 /* the recipients are to be split first */
 
 /* The message's state as it goes through the steps. */
 typedef struct inbound {
@@ -61,7 +63,7 @@ typedef struct inbound {
 	int passed;                 /* the signature verified: pass */
 } inbound_t;
 
-/* What decryption gives one recipient (issue 14). */
+/* What decryption gives one recipient. */
 typedef struct in_outcome {
 	smime_status_t st;
 	int nonlocal;               /* not in LocalDomains: nothing tried */
@@ -333,7 +335,7 @@ in_decrypt(inbound_t *in)
 	return rc;
 }
 
-/* ---- 1a. for whom: one outcome per recipient (issue 14) ---- */
+/* ---- 1a. for whom: one outcome per recipient ---- */
 
 static int
 in_same(const in_outcome_t *a, const in_outcome_t *b)
@@ -428,33 +430,39 @@ in_groups(inbound_t *in, size_t *group, size_t *ng)
 }
 
 /*
- * Step 1: recipients with different outcomes are split, each group's
- * copy decided on its own; then the message is decrypted for the group
- * that stays, with the keys of its first recipient (the others' give the
- * same plaintext).  0 go on, 1 the result is final, -1 internal error.
+ * Step 1: recipients with different outcomes are split first: their
+ * groups go to the result (m->result.group, ngroups) and the pipeline
+ * makes each other group's copy (IN_SPLIT); called again, the message is
+ * decrypted for the group that stays, with the keys of its first
+ * recipient (the others' give the same plaintext).  0 go on, IN_SPLIT,
+ * -1 internal error.
  */
 static int
 in_step_decrypt(inbound_t *in)
 {
 	mail_msg_t *m = in->m;
-	size_t *group, ng = 1;
-	int rc = 0;
+	mail_result_t *r = &m->result;
+	size_t *group, ng = r->ngroups;
 
-	if (m->nrcpts > 1) {
+	if (ng == 0 && m->nrcpts > 1) {
 		if ((group = calloc(m->nrcpts, sizeof(*group))) == NULL)
 			return -1;
-		if (in_groups(in, group, &ng) != 0)
-			rc = -1;
-		else if (ng > 1 && mail_queue_can_split(m))
-			rc = mail_queue_split_groups(m, group, ng);
-		free(group);
-		if (rc != 0)
-			return rc;
-		if (ng > 1 && m->nrcpts > 1) {
-			in_item(in, "no-key", "not decrypted: the recipients differ in keys "
-			    "and the message is not split");
-			return 0;
+		if (in_groups(in, group, &ng) != 0) {
+			free(group);
+			return -1;
 		}
+		if (ng > 1 && mail_msg_can_split(m)) {
+			free(r->group);
+			r->group = group;
+			r->ngroups = ng;
+			return IN_SPLIT;
+		}
+		free(group);
+	}
+	if (ng > 1 && m->nrcpts > 1) {
+		in_item(in, "no-key", "not decrypted: the recipients differ in keys "
+		    "and the message is not split");
+		return 0;
 	}
 	if (!conf_is_local_domain(m->conf, mail_addr_domain(m->rcpts[0]))) {
 		in_item(in, "no-key", "not decrypted: the recipient is not local");
@@ -632,17 +640,19 @@ in_message_chdrs(const mail_msg_t *m)
 	return s;
 }
 
-void
+int
 mail_inbound_process(mail_msg_t *m)
 {
 	inbound_t in = { .m = m, .body = { NULL, 0, -1 } };
 	const char *ct = mail_msg_header(m, "Content-Type");
 	int rc = 0;
 
-	if (!in_rcpts_local(m, 0))
-		return mail_msg_pass(m, "pass", "%s", "");
+	/* Called again after a split (m->result.ngroups set), whatever
+	 * recipients stayed. */
+	if (m->result.ngroups == 0 && !in_rcpts_local(m, 0))
+		return mail_msg_pass(m, "pass", "%s", ""), 0;
 	if ((in.chdrs = in_message_chdrs(m)) == NULL)
-		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "out of memory");
+		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "out of memory"), 0;
 	in.body.mem = mail_spool_mem(m->body, &in.body.len);
 	in.body.fd = mail_spool_fd(m->body);
 	if (m->conf->decrypt_inbound && smime_classify(ct) == SMIME_KIND_ENCRYPTED
@@ -664,4 +674,5 @@ mail_inbound_process(mail_msg_t *m)
 	in_free_headers(&in);
 	mail_spool_free(in.spool);
 	free(in.chdrs);
+	return rc == IN_SPLIT;
 }

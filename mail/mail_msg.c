@@ -1,17 +1,14 @@
 /*
- * mail_msg.c: the message context and the decision at end of message
- * (see mail_msg.h): the direction, then mail_outbound.c or mail_inbound.c.
+ * mail_msg.c: the message context and its result, as data (see
+ * mail_msg.h): collecting, accessors, the result's setters and frees.
  * What a failure class answers is decided in mail_msg_fail(), the one
- * table of SMTP replies.
+ * table of SMTP replies.  Nothing here calls a stage of the pipeline.
  */
 #include "mail/mail_msg.h"
 #include "ops/ops_metrics.h"
 #include "directory/dir_lookup.h"
-#include "mail/mail_inbound.h"
 #include "ops/ops_log.h"
-#include "mail/mail_outbound.h"
-#include "mail/mail_policy.h"
-#include "mail/mail_queue.h"
+#include "smime/smime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -33,7 +30,7 @@ mail_msg_new(conf_t *conf, keystore_t *ks)
 	m->conf = conf_ref(conf);
 	m->keystore = ks;
 	strcpy(m->qid, "NOQUEUE");
-	/* The harvest store is the lookup's (issue 3): what inbound stores,
+	/* The harvest store is the lookup's: what inbound stores,
 	 * outbound encryption reads first. */
 	if (conf->harvest && conf->lookup != NULL &&
 	    (m->harvest = dir_lookup_harvest(conf->lookup)) != NULL)
@@ -47,8 +44,45 @@ mail_msg_new(conf_t *conf, keystore_t *ks)
 	return m;
 }
 
-static void
-result_clear(mail_result_t *r)
+void
+mail_result_policy_free(mail_policy_res_t *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; p->certs != NULL && i < p->res.n; i++)
+		X509_free(p->certs[i]);
+	free(p->certs);
+	free(p->gcm);
+	policy_result_clear(&p->res);
+	policy_unref(p->policy);
+	free(p->forms);
+	free(p->group);
+	free(p);
+}
+
+void
+mail_result_split_free(mail_split_t *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->ndel; i++)
+		free(s->del[i]);
+	free(s->del);
+	for (size_t i = 0; i < s->nc; i++) {
+		if (s->c[i].kind == MAIL_COPY_NOTICE)
+			for (size_t j = 0; j < s->c[i].n; j++)
+				free(s->c[i].rcpts[j]);
+		free(s->c[i].rcpts);    /* else the strings are in del or m */
+		free(s->c[i].data);
+		mail_msg_free(s->c[i].sub);
+	}
+	free(s->c);
+	free(s->group);
+	free(s);
+}
+
+void
+mail_result_clear(mail_result_t *r)
 {
 	for (size_t i = 0; i < r->nadd; i++) {
 		free(r->add_name[i]);
@@ -63,8 +97,10 @@ result_clear(mail_result_t *r)
 		free(r->set_value[i]);
 	}
 	mail_spool_free(r->new_body);
-	mail_policy_free(r->policy);
-	mail_queue_split_free(r->split);
+	mail_result_policy_free(r->policy);
+	mail_result_policy_free(r->plan);
+	free(r->group);
+	mail_result_split_free(r->split);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -73,7 +109,7 @@ mail_msg_free(mail_msg_t *m)
 {
 	if (m == NULL)
 		return;
-	result_clear(&m->result);
+	mail_result_clear(&m->result);
 	for (size_t i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
@@ -296,7 +332,7 @@ mail_addr_domain(const char *addr)
 
 /*
  * Outbound: a local sender from a client the gateway trusts to sign for
- * (a login, InternalHosts: as before, whatever the recipients), or mail
+ * (a login, InternalHosts, whatever the recipients), or mail
  * that leaves: a local (or the null) sender and some recipient outside
  * LocalDomains, whoever the client is.  The client's trust decides
  * whether the gateway may sign (mail_outbound.c), never whether the
@@ -306,8 +342,8 @@ mail_addr_domain(const char *addr)
  * says and never signed.  Such mail for local recipients only stays
  * inbound.
  */
-static int
-is_outbound(const mail_msg_t *m)
+int
+mail_msg_outbound(const mail_msg_t *m)
 {
 	const conf_t *c = m->conf;
 	int trusted = m->auth != NULL || m->client_internal;
@@ -333,6 +369,38 @@ is_outbound(const mail_msg_t *m)
 	return 0;
 }
 
+int
+mail_msg_encrypted(mail_msg_t *m)
+{
+	char *chdrs;
+	smime_body_t body = { NULL, 0, -1 };
+	int enc = 0;
+
+	if (m->enc_checked != 0)
+		return m->enc_checked == 2 ? 0 : m->enc_checked;
+	if (smime_classify(mail_msg_header(m, "Content-Type")) != SMIME_KIND_ENCRYPTED) {
+		m->enc_checked = 2;
+		return 0;
+	}
+	if ((chdrs = mail_msg_content_headers(m)) == NULL)
+		return -1;
+	body.mem = mail_spool_mem(m->body, &body.len);
+	body.fd = mail_spool_fd(m->body);
+	if (smime_encrypted_check(chdrs, &body, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth, &enc) != SMIME_OK)
+		m->enc_checked = -1;
+	else
+		m->enc_checked = enc ? 1 : 2;
+	free(chdrs);
+	return m->enc_checked == 2 ? 0 : m->enc_checked;
+}
+
+int
+mail_msg_can_split(const mail_msg_t *m)
+{
+	return m->conf->reinject_keylen > 0 && !m->no_split;
+}
+
 void
 mail_msg_pass(mail_msg_t *m, const char *action, const char *fmt, ...)
 {
@@ -351,8 +419,8 @@ mail_msg_pass(mail_msg_t *m, const char *action, const char *fmt, ...)
  * errors answer as OnInternalError says; the reason goes to the log only,
  * never to the client.
  */
-/* The reply to a policy refusal names who and why (issue 6b: every
- * recipient refused), on one line of printable ASCII without '%'. */
+/* The reply to a policy refusal names who and why (every recipient
+ * refused), on one line of printable ASCII without '%'. */
 static void
 policy_reply(mail_result_t *r, const char *reason)
 {
@@ -366,13 +434,30 @@ policy_reply(mail_result_t *r, const char *reason)
 	r->reply[k] = '\0';
 }
 
+/* 1 when a recipient's rules say encrypt=always and the message is not
+ * really encrypted already (the decision passes it through), 0 when none
+ * does, -1 when it cannot be told (the policy decided nothing yet). */
+static int
+must_encrypt(const mail_msg_t *m)
+{
+	const mail_policy_res_t *p = m->result.policy ? m->result.policy : m->result.plan;
+	int must = 0;
+
+	if (p == NULL)
+		return -1;
+	for (size_t i = 0; i < p->res.n; i++)
+		must |= p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
+		    && !p->res.d[i].passthrough;
+	return must;
+}
+
 /* OnInternalError accept delivers the message as it came: never outbound
  * mail that a rule wants encrypted (encrypt=always), nor when that cannot
  * be told.  Such mail is tempfailed instead. */
 static int
 accept_unsafe(mail_msg_t *m)
 {
-	return is_outbound(m) && mail_policy_must_encrypt(m) != 0;
+	return mail_msg_outbound(m) && must_encrypt(m) != 0;
 }
 
 void
@@ -465,7 +550,6 @@ mail_msg_tempfail(mail_msg_t *m, const char *reason)
 
 	mail_spool_free(r->new_body);
 	r->new_body = NULL;
-	mail_queue_cancel(m);       /* issue 6b: copies already written go */
 	r->signer[0] = '\0';
 	r->what = MAIL_DO_TEMPFAIL;
 	r->action = "tempfail";
@@ -475,40 +559,24 @@ mail_msg_tempfail(mail_msg_t *m, const char *reason)
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
 
-const mail_result_t *
-mail_msg_process(mail_msg_t *m)
+/* One log line per recipient the policy decided for: the form, the rule
+ * that decided, why. */
+static void
+policy_log(const mail_msg_t *m)
 {
-	mail_result_t *r = &m->result;
+	const mail_policy_res_t *p = m->result.policy;
+	char rule[600];
 
-	result_clear(r);
-	r->direction = is_outbound(m) ? "outbound" : "inbound";
-	if (m->too_big && m->over_limit == MAIL_LIMIT_HEADER_LENGTH)
-		mail_msg_fail(m, MAIL_FAIL_LIMIT, "header field too long (MaximumHeaderLength)");
-	else if (m->too_big && m->over_limit == MAIL_LIMIT_HEADERS)
-		mail_msg_fail(m, MAIL_FAIL_LIMIT, "too many header fields (MaximumHeaders)");
-	else if (m->too_big)
-		mail_msg_fail(m, MAIL_FAIL_TOOBIG, "message too large (MaximumMessageSize)");
-	else if (mail_queue_mark(m))
-		;                       /* issue 6b: our own copy, re-injected */
-	else if (strcmp(r->direction, "outbound") == 0) {
-		/* Who may sign is known before any hold, split or spool
-		 * decision, so that no copy is made for a refused submitter
-		 * and each copy is decided for the submitter it came with. */
-		if (mail_outbound_signer(m) == 0 && mail_queue_split(m) == 0) {
-			mail_outbound_process(m);
-			mail_queue_respool(m);  /* issue 6b: held in our spool */
-		}
-	} else
-		mail_inbound_process(m);
-	/* Our result header is ours alone, whichever way the mail goes: a
-	 * message held in the MTA (released later without us) included. */
-	if ((r->what == MAIL_DO_PASS || r->what == MAIL_DO_REPLACE || r->what == MAIL_DO_HOLD)
-	    && !mail_result_strips(r, m->conf->result_header)
-	    && mail_result_strip(r, m->conf->result_header) != 0)
-		mail_msg_tempfail(m, "out of memory");
-	if (!m->defer_commit)
-		mail_queue_commit(m);   /* issue 6b: copies durable before the answer */
-	return r;
+	for (size_t i = 0; p != NULL && i < p->res.n; i++) {
+		const policy_form_t *f = &p->forms[i];
+
+		ops_log(LOG_INFO, m->qid, "policy: to=<%s>, form=%s%s%s, copy=%zu/%zu, "
+		    "rule=%s, why=%s (%s)", m->rcpts[i], policy_outcome_name(f->outcome),
+		    f->sign ? ",sign" : "", !f->encrypt ? "" : f->key_agreement
+		    ? ",encrypt(ecdh)" : ",encrypt", p->group[i] + 1,
+		    p->ngroups, policy_rule_describe(p->res.d[i].decided, rule, sizeof(rule)),
+		    p->res.d[i].why, f->why);
+	}
 }
 
 void
@@ -528,5 +596,48 @@ mail_msg_log(const mail_msg_t *m)
 	    r->action ? r->action : "none",
 	    r->signer[0] ? ", signer=<" : "", r->signer, r->signer[0] ? ">" : "",
 	    r->reason[0] ? ", reason=" : "", r->reason);
-	mail_policy_log(m);
+	policy_log(m);
+}
+
+char *const *
+mail_msg_delrcpts(const mail_msg_t *m, size_t *n)
+{
+	const mail_split_t *s = m->result.split;
+
+	*n = s ? s->ndel : 0;
+	return s ? s->del : NULL;
+}
+
+int
+mail_msg_dropped(const mail_msg_t *m, size_t k, const char **rcpt, int *held,
+    const char **reason)
+{
+	const mail_split_t *s = m->result.split;
+
+	for (size_t i = 0; s != NULL && i < s->nc; i++) {
+		const mail_copy_t *cp = &s->c[i];
+
+		if (!cp->dropped || (cp->kind != MAIL_COPY_HOLD && cp->kind != MAIL_COPY_REFUSED))
+			continue;
+		if (k < cp->n) {
+			*rcpt = cp->rcpts[k];
+			*held = cp->kind == MAIL_COPY_HOLD;
+			*reason = cp->reason;
+			return 1;
+		}
+		k -= cp->n;
+	}
+	return 0;
+}
+
+const mail_msg_t *
+mail_msg_copy(const mail_msg_t *m, size_t k)
+{
+	const mail_split_t *s = m->result.split;
+
+	for (size_t i = 0; s != NULL && i < s->nc; i++)
+		if (s->c[i].kind == MAIL_COPY_SEND && s->c[i].written && s->c[i].sub != NULL
+		    && k-- == 0)
+			return s->c[i].sub;
+	return NULL;
 }

@@ -1,17 +1,22 @@
 /*
- * mail_msg.h: one message in the gateway, and what to do with it.
+ * mail_msg.h: one message in the gateway, as data: the message context
+ * and its result.
  *
  * The message context collects what the MTA (or the offline mode) hands
- * over: client, login, envelope, headers, body (spooled).  At the end,
- * mail_msg_process() decides and prepares the result as plain data: keep
- * the message, or replace its Content-* headers and body, or reject or
- * tempfail it with an SMTP reply.  It knows nothing of libmilter: the
- * milter glue (milt_mfapi.c) and the offline mode (milt_offline.c) apply
- * the result each in its own way.
+ * over: client, login, envelope, headers, body (spooled).  The pipeline
+ * (mail_pipeline.h) decides and fills the result as plain data: keep the
+ * message, or replace its Content-* headers and body, or reject or
+ * tempfail it with an SMTP reply; the policy's decisions and the copies
+ * split off for other recipients are parts of the result.  What is here
+ * reads and sets that data (accessors, the result's setters, the one
+ * table of failure answers, the log line) and calls no stage.  It knows
+ * nothing of libmilter: the milter glue (milt_mfapi.c) and the offline
+ * mode (milt_offline.c) apply the result each in its own way.
  *
  * Ownership and threads: a context belongs to one connection and is used
- * by one thread; mail_msg_free() releases it and its result, and is the
- * one place that does.  It holds a reference to the configuration.
+ * by one thread; mail_msg_free() releases it and its result (the copies'
+ * messages included), and is the one place that does.  It holds a
+ * reference to the configuration.
  */
 #ifndef MAIL_MSG_H
 #define MAIL_MSG_H
@@ -21,6 +26,8 @@
 #include "mail/mail_spool.h"
 #include "keystore/keystore.h"
 #include "directory/dir_harvest.h"
+#include "policy/policy.h"
+#include "queue/queue.h"
 
 /* Stores a harvested certificate: dir_harvest_put_pref() (directory/), or
  * a test's stand-in; preferred: the signer's key preference named it. */
@@ -38,15 +45,73 @@ typedef enum mail_do {
 	MAIL_DO_REPLACE,            /* replace Content-* headers and body */
 	MAIL_DO_REJECT,             /* 5xx */
 	MAIL_DO_TEMPFAIL,           /* 4xx: the MTA keeps it and retries */
-	MAIL_DO_HOLD,               /* the MTA's hold queue; reason says why (issue 6) */
+	MAIL_DO_HOLD,               /* the MTA's hold queue; reason says why */
 	MAIL_DO_DISCARD             /* accepted and dropped by the MTA: every
 	                               recipient's copy is in our spool (held,
-	                               or a notice to the sender) (issue 6b) */
+	                               or a notice to the sender) */
 } mail_do_t;
 
 #define MAIL_RESULT_HDRS 4
-struct mail_policy_res;
-struct mail_split;
+struct mail_msg;
+
+/*
+ * The policy's decision and form per recipient of an outbound message
+ * (filled by mail_policy.c), for the signing, the encryption, the split,
+ * the log and the audit.
+ */
+typedef struct mail_policy_res {
+	policy_t *policy;           /* a reference: the rules the decisions name */
+	policy_result_t res;        /* per recipient, in the order of m->rcpts */
+	policy_form_t *forms;       /* per recipient */
+	size_t *group;              /* per recipient: its copy (policy_group()) */
+	size_t ngroups;
+	/* Per recipient: the certificate dir_lookup_find() chose (ours, or
+	 * NULL) and whether its holder announced AES-256-GCM. */
+	X509 **certs;
+	int *gcm;
+} mail_policy_res_t;
+
+/* What a copy split off a message is (mail_split.h). */
+typedef enum mail_copy_kind {
+	MAIL_COPY_SEND,             /* made in its form, marked, to re-inject */
+	MAIL_COPY_HOLD,             /* the original, in hold/, decided again later */
+	MAIL_COPY_REFUSED,          /* refused by policy: nothing written; the
+	                               recipients are named in the notice */
+	MAIL_COPY_NOTICE            /* to the sender, from <>: who was refused */
+} mail_copy_kind_t;
+
+typedef struct mail_copy {
+	char id[QUEUE_ID_MAX];
+	mail_copy_kind_t kind;
+	size_t group;               /* planned: the group of recipients it is for */
+	enum policy_outcome outcome;        /* planned: that group's outcome */
+	char **rcpts;               /* borrowed (del[], m->rcpts), or owned (NOTICE) */
+	size_t n;
+	int written;
+	int dropped;                /* its recipients left the transaction */
+	struct mail_msg *sub;       /* SEND: the copy's message and result (its
+	                               bodies in spool files past SpoolMemoryLimit),
+	                               streamed into the entry at commit */
+	int again;                  /* SEND: made by an earlier attempt of the
+	                               same message (queue_seen()): not again */
+	char mark[QUEUE_ID_MAX + 70];
+	char *data;                 /* NOTICE: the whole entry (small) */
+	char form[64];
+	char reason[512];
+} mail_copy_t;
+
+/* The recipients of a message handed to copies, and the copies. */
+typedef struct mail_split {
+	char **del;                 /* recipients the MTA drops */
+	size_t ndel;
+	mail_copy_t *c;
+	size_t nc;
+	/* While it is planned and made (mail_split.c): */
+	size_t *group;              /* per recipient of the message: its group */
+	size_t keep;                /* the group that stays in the transaction */
+	int inbound;                /* copies of inbound mail: each must be sent */
+	unsigned char digest[32];   /* of the message as received (copy IDs) */
+} mail_split_t;
 
 typedef struct mail_result {
 	mail_do_t what;
@@ -65,7 +130,7 @@ typedef struct mail_result {
 	char signer_serial[80];
 	char sig_alg[64];           /* e.g. sha256WithRSAEncryption */
 	char reason[512];
-	/* Encryption (issue 3). */
+	/* Encryption. */
 	char enc_alg[16];           /* "aes-256-cbc" or "aes-256-gcm" once encrypted */
 	size_t enc_ncerts;          /* certificates encrypted to, the sender's included */
 	/* PASS and REPLACE alike: every header called strip[i] is deleted
@@ -75,18 +140,27 @@ typedef struct mail_result {
 	size_t nstrip;
 	char *set_name[MAIL_RESULT_HDRS], *set_value[MAIL_RESULT_HDRS];
 	size_t nset;
-	/* Policy (issue 6): the decision and form per recipient (mail_policy.h),
+	/* Outbound: the decision and form per recipient (mail_policy.h),
 	 * NULL when not decided. */
-	struct mail_policy_res *policy;
-	/* Split (issue 6b): recipients handed to copies (mail_queue.h). */
-	struct mail_split *split;
+	mail_policy_res_t *policy;
+	/* Outbound, while the split runs: the decisions it is planned on (all
+	 * recipients), for mail_msg_fail(); NULL otherwise. */
+	mail_policy_res_t *plan;
+	/* Inbound: recipients whose decryption differs, in ngroups groups
+	 * (group[i] per recipient), for the pipeline to split; NULL when
+	 * the inbound stage did not ask for a split. */
+	size_t *group;
+	size_t ngroups;
+	/* Recipients handed to copies (mail_split.h). */
+	mail_split_t *split;
 	/* The spool copy this message is, its mark honoured and claimed
-	 * (mail_queue_mark()); "" when none.  A tempfail gives it back. */
+	 * (mail_split_mark()); "" when none.  mail_pipeline_tempfail()
+	 * gives it back. */
 	char marked[48];
 } mail_result_t;
 
 typedef struct mail_msg {
-	conf_t *conf;          /* a reference of our own */
+	conf_t *conf;               /* a reference of our own */
 	keystore_t *keystore;       /* shared, not ours */
 	dir_harvest_t *harvest;     /* shared, not ours; NULL: no harvesting */
 	mail_harvest_fn harvest_put;
@@ -105,10 +179,10 @@ typedef struct mail_msg {
 	                               over_limit says */
 	int over_limit;             /* enum mail_limit: which limit, when not the size */
 	mail_result_t result;
-	int no_split;               /* issue 6b: never split (offline -t, copies) */
-	int defer_commit;           /* issue 6b: the caller writes the copies
-	                               (mail_queue_commit()) itself, last */
-	int enc_checked;            /* mail_outbound_encrypted(): 0 not yet,
+	int no_split;               /* never split (offline -t, copies) */
+	int defer_commit;           /* the caller writes the copies
+	                               (mail_split_commit()) itself, last */
+	int enc_checked;            /* mail_msg_encrypted(): 0 not yet,
 	                               1 encrypted, 2 not, -1 unreadable */
 	int released;               /* an operator released it (smimectl spool
 	                               release): action=hold rules are met, the
@@ -136,10 +210,6 @@ int mail_msg_add_rcpt(mail_msg_t *m, const char *rcpt);
 int mail_msg_add_header(mail_msg_t *m, const char *name, const char *value);
 int mail_msg_add_body(mail_msg_t *m, const void *buf, size_t len);
 
-/* Decides and prepares m->result.  Never fails: failures become a result
- * (TEMPFAIL, REJECT or PASS as OnInternalError says). */
-const mail_result_t *mail_msg_process(mail_msg_t *m);
-
 /* The result: the message goes on unchanged; action and reason for the
  * log and the audit. */
 void mail_msg_pass(mail_msg_t *m, const char *action, const char *fmt, ...)
@@ -152,7 +222,7 @@ enum mail_fail { MAIL_FAIL_INTERNAL, MAIL_FAIL_TOOBIG, MAIL_FAIL_UNAUTHORIZED,
 	MAIL_FAIL_POLICY,
 	MAIL_FAIL_LIMIT };
 
-/* The limits besides the size (issue 9), each with its own reply:
+/* The limits besides the size, each with its own reply:
  *   header field > MaximumHeaderLength     552 5.3.4
  *   more than MaximumHeaders fields        552 5.3.4
  *   more than MaximumMimeParts parts,
@@ -161,6 +231,10 @@ enum mail_fail { MAIL_FAIL_INTERNAL, MAIL_FAIL_TOOBIG, MAIL_FAIL_UNAUTHORIZED,
  *                                          past it (mail_msg_add_rcpt: 1) */
 enum mail_limit { MAIL_LIMIT_NONE = 0, MAIL_LIMIT_HEADER_LENGTH, MAIL_LIMIT_HEADERS,
 	MAIL_LIMIT_MIME };
+/* OnInternalError accept delivers the message as it came, but never
+ * outbound mail that a rule wants encrypted (encrypt=always: read from
+ * the policy's decisions, or those the split is planned on), nor when
+ * that cannot be told: such mail is tempfailed instead. */
 void mail_msg_fail(mail_msg_t *m, enum mail_fail cls, const char *reason);
 
 /* Adds a header name to delete, or a header to add, to a result; 0, or
@@ -174,8 +248,33 @@ int mail_result_strips(const mail_result_t *r, const char *name);
 const char *mail_addr_domain(const char *addr);
 
 /* Turns the result into a temporary failure (451 4.3.0) for reason, as
- * when something the gateway needs failed after the decision. */
+ * when something the gateway needs failed.  It sets the result only:
+ * copies already written and a mark claimed are given back by
+ * mail_pipeline_tempfail(). */
 void mail_msg_tempfail(mail_msg_t *m, const char *reason);
+
+/* Empties a result (what it holds freed), as before a decision. */
+void mail_result_clear(mail_result_t *r);
+void mail_result_policy_free(mail_policy_res_t *p);
+void mail_result_split_free(mail_split_t *s);
+
+/*
+ * The direction: 1 outbound, 0 inbound.  Outbound: a local sender from
+ * a client the gateway trusts to sign for (a login, InternalHosts), or
+ * mail that leaves (a local or the null sender and some recipient
+ * outside LocalDomains, whoever the client is), or a held copy read back
+ * from the spool.
+ */
+int mail_msg_outbound(const mail_msg_t *m);
+
+/* Whether the message really is encrypted (smime_encrypted_check(): a
+ * body merely labelled so is not), checked once and kept in m: 1 or 0,
+ * -1 when the body cannot be read. */
+int mail_msg_encrypted(mail_msg_t *m);
+
+/* 1 when m may be split and held in the spool (a key to mark copies,
+ * and not a message that must stay whole: a copy, offline -t). */
+int mail_msg_can_split(const mail_msg_t *m);
 
 /* 1 for the headers a REPLACE result removes (Content-*, MIME-Version). */
 int mail_msg_is_content_header(const char *name);
@@ -190,8 +289,23 @@ char *mail_msg_content_headers(const mail_msg_t *m);
  * group), malloc'ed, or NULL. */
 char *mail_msg_from_address(const mail_msg_t *m);
 
-/* Writes the Postfix-style log line for the result. */
+/* Writes the Postfix-style log line for the result, then one line per
+ * recipient the policy decided for (the form, the rule, why). */
 void mail_msg_log(const mail_msg_t *m);
+
+/* The recipients the MTA must drop (smfi_delrcpt), and how many. */
+char *const *mail_msg_delrcpts(const mail_msg_t *m, size_t *n);
+/* For the audit: the k-th recipient dropped from the transaction whose
+ * copy is not handed on at once: held (*held 1) or refused by policy;
+ * 1, or 0 past the last.  Copies handed on are audited as they are made
+ * (mail_msg_copy()) and when they come back marked. */
+int mail_msg_dropped(const mail_msg_t *m, size_t k, const char **rcpt, int *held,
+    const char **reason);
+/* For the audit: the k-th copy written in this transaction to be handed
+ * on in its own form (its recipients and result: e.g. an outsider's
+ * encrypted copy next to a colleague's signed one); NULL past the last.
+ * Valid while m is. */
+const mail_msg_t *mail_msg_copy(const mail_msg_t *m, size_t k);
 
 /* Strips the angle brackets (and ESMTP parameters) from an SMTP path:
  * "<a@b> SIZE=1" -> "a@b".  Returns a new string, or NULL. */

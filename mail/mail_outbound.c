@@ -40,8 +40,9 @@ signer_authorized(const mail_msg_t *m, const char *addr)
 
 /* A client the gateway may sign for at all: a login, or InternalHosts
  * (a sendmail(1) submission only with LocalSubmissionInternal).  Mail of
- * any other client is outbound when it leaves (mail_msg.c), never signed,
- * and not refused by UnauthorizedSender reject: it claims nothing. */
+ * any other client is outbound when it leaves (mail_msg_outbound()),
+ * never signed, and not refused by UnauthorizedSender reject: it claims
+ * nothing. */
 static int
 client_trusted(const mail_msg_t *m)
 {
@@ -76,7 +77,7 @@ mail_outbound_signer(mail_msg_t *m)
 
 	m->sign_denied = 0;
 	if (!m->conf->sign_outbound || m->sender == NULL || m->sender[0] == '\0'
-	    || kind == SMIME_KIND_SIGNED || mail_outbound_encrypted(m) == 1
+	    || kind == SMIME_KIND_SIGNED || mail_msg_encrypted(m) == 1
 	    || (addr = mail_msg_from_address(m)) == NULL)
 		return 0;
 	if (conf_is_local_domain(m->conf, mail_addr_domain(addr))
@@ -234,7 +235,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 			mail_msg_pass(m, "unsigned", "%s", why);
 	} else if ((ks = keystore_signer(m->keystore, addr, &key, &cert, &chain,
 	    &kerr)) == KEYSTORE_NOTFOUND && enroll_employee_possible(m)) {
-		/* An employee without a key: one from the embedded CA (issue 5). */
+		/* An employee without a key: one from the embedded CA. */
 		if (enroll_employee(m, addr) != 0)
 			mail_msg_tempfail(m, "no key for the sender, and the CA failed");
 		else if (keystore_signer(m->keystore, addr, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
@@ -263,7 +264,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 	free(addr);
 }
 
-/* ---- encryption (issue 3) ---- */
+/* ---- encryption ---- */
 
 typedef struct enc_plan {
 	STACK_OF(X509) *certs;      /* one per recipient */
@@ -413,7 +414,7 @@ sender_cert(mail_msg_t *m, X509 *signer)
 
 /* 1 when the sender's own certificate would put an ECDH RecipientInfo
  * into a copy for RSA recipients only, which their clients (NSS) refuse
- * whole (SplitKeyAgreement, issue 16). */
+ * whole (SplitKeyAgreement). */
 static int
 own_breaks_copy(const mail_msg_t *m, const enc_plan_t *p, X509 *own)
 {
@@ -497,32 +498,6 @@ encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	smime_encrypt_free(e);
 }
 
-int
-mail_outbound_encrypted(mail_msg_t *m)
-{
-	char *chdrs;
-	smime_body_t body = { NULL, 0, -1 };
-	int enc = 0;
-
-	if (m->enc_checked != 0)
-		return m->enc_checked == 2 ? 0 : m->enc_checked;
-	if (smime_classify(mail_msg_header(m, "Content-Type")) != SMIME_KIND_ENCRYPTED) {
-		m->enc_checked = 2;
-		return 0;
-	}
-	if ((chdrs = mail_msg_content_headers(m)) == NULL)
-		return -1;
-	body.mem = mail_spool_mem(m->body, &body.len);
-	body.fd = mail_spool_fd(m->body);
-	if (smime_encrypted_check(chdrs, &body, (unsigned)m->conf->max_mime_parts,
-	    (unsigned)m->conf->max_mime_depth, &enc) != SMIME_OK)
-		m->enc_checked = -1;
-	else
-		m->enc_checked = enc ? 1 : 2;
-	free(chdrs);
-	return m->enc_checked == 2 ? 0 : m->enc_checked;
-}
-
 /* An outbound message: the policy (which looks up the recipients'
  * certificates), signing when we may and can, then encryption when every
  * recipient's form says so.  Only a body that really is encrypted passes
@@ -538,7 +513,7 @@ mail_outbound_process(mail_msg_t *m)
 
 	if (mail_policy_outbound(m, &sign))
 		return;
-	if ((enc = mail_outbound_encrypted(m)) < 0)
+	if ((enc = mail_msg_encrypted(m)) < 0)
 		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "the body cannot be read");
 	if (enc == 1)
 		return mail_msg_pass(m, "pass", "already encrypted");

@@ -1,7 +1,8 @@
 /*
- * mail_outbound.h: outbound mail: sign it when the sender may and can.
- * Called by mail_msg_process() for a message whose direction is outbound;
- * fills m->result.  Threads: as the message context (one thread).
+ * mail_outbound.h: outbound mail: sign it when the sender may and can,
+ * encrypt it as the policy says.  Called by the pipeline
+ * (mail_pipeline.c) for a message whose direction is outbound; fills
+ * m->result.  Threads: as the message context (one thread).
  */
 #ifndef MAIL_OUTBOUND_H
 #define MAIL_OUTBOUND_H
@@ -23,10 +24,5 @@ void mail_outbound_process(mail_msg_t *m);
  * already signed or encrypted) is not checked.
  */
 int mail_outbound_signer(mail_msg_t *m);
-
-/* Whether the message really is encrypted (smime_encrypted_check(): a
- * body merely labelled so is not), checked once and kept in m: 1 or 0,
- * -1 when the body cannot be read. */
-int mail_outbound_encrypted(mail_msg_t *m);
 
 #endif

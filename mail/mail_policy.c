@@ -10,7 +10,6 @@
 #include "ops/ops_log.h"
 #include "enroll/enroll.h"
 #include "ops/ops_metrics.h"
-#include "mail/mail_outbound.h"
 #include "smime/smime.h"
 
 #include <ctype.h>
@@ -70,7 +69,7 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 		    : POLICY_CERT_NONE;
 	}
 	dir_answer_clear(&a);
-	/* Enrollment by the embedded CA (issue 5): fails closed. */
+	/* Enrollment by the embedded CA: fails closed. */
 	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && enroll_possible(m)
 	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
 	    || p->res.d[i].v[POLICY_ENROLL])) {
@@ -79,22 +78,6 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 		c = e == 0 ? POLICY_CERT_FOUND : e < 0 ? POLICY_CERT_UNAVAILABLE : c;
 	}
 	return c;
-}
-
-void
-mail_policy_free(mail_policy_res_t *p)
-{
-	if (p == NULL)
-		return;
-	for (size_t i = 0; p->certs != NULL && i < p->res.n; i++)
-		X509_free(p->certs[i]);
-	free(p->certs);
-	free(p->gcm);
-	policy_result_clear(&p->res);
-	policy_unref(p->policy);
-	free(p->forms);
-	free(p->group);
-	free(p);
 }
 
 /* 1 when the body names a calendar media type (text/calendar,
@@ -125,7 +108,7 @@ body_names_calendar(mail_spool_t *sp)
 }
 
 /*
- * Issue 16: 1 when a calendar invitation is somewhere in m's MIME tree
+ * 1 when a calendar invitation is somewhere in m's MIME tree
  * (smime_calendar_find()), for the policy's calendar rule.  Only
  * multipart mail whose body names a calendar type is parsed (a top-level
  * text/calendar the engine sees itself); mail that does not parse or
@@ -165,7 +148,7 @@ decide(mail_msg_t *m, mail_policy_res_t *p, policy_err_t *err)
 		mail_msg_header(m, "Content-Type"), msg_has_calendar(m), 0, POLICY_OUTBOUND };
 	policy_status_t st = POLICY_ERR_NOMEM;
 	/* Passed through as encrypted only when the body really is. */
-	int enc = mail_outbound_encrypted(m);
+	int enc = mail_msg_encrypted(m);
 
 	pm.encrypted = enc == 1 ? POLICY_BODY_ENCRYPTED : POLICY_BODY_PLAIN;
 	if (hdrs != NULL && rcpts != NULL && enc >= 0) {
@@ -185,7 +168,7 @@ decide(mail_msg_t *m, mail_policy_res_t *p, policy_err_t *err)
 	return st;
 }
 
-/* Issue 16: a recipient encrypted to an EC key (an ECDH
+/* A recipient encrypted to an EC key (an ECDH
  * KeyAgreeRecipientInfo) is a form of its own when SplitKeyAgreement is
  * on: NSS refuses a whole message that holds one, so RSA recipients get a
  * copy without it. */
@@ -299,69 +282,19 @@ mail_policy_rule(const mail_msg_t *m, size_t i, char *buf, size_t len)
 	return policy_rule_describe(p->res.d[i].decided, buf, len);
 }
 
-void
-mail_policy_log(const mail_msg_t *m)
-{
-	const mail_policy_res_t *p = m->result.policy;
-	char rule[600];
-
-	for (size_t i = 0; p != NULL && i < p->res.n; i++) {
-		const policy_form_t *f = &p->forms[i];
-
-		ops_log(LOG_INFO, m->qid, "policy: to=<%s>, form=%s%s%s, copy=%zu/%zu, "
-		    "rule=%s, why=%s (%s)", m->rcpts[i], policy_outcome_name(f->outcome),
-		    f->sign ? ",sign" : "", !f->encrypt ? "" : f->key_agreement
-		    ? ",encrypt(ecdh)" : ",encrypt", p->group[i] + 1,
-		    p->ngroups, policy_rule_describe(p->res.d[i].decided, rule, sizeof(rule)),
-		    p->res.d[i].why, f->why);
-	}
-}
-
-int
-mail_policy_must_encrypt(mail_msg_t *m)
-{
-	const mail_policy_res_t *p = m->result.policy;
-	mail_policy_res_t *own = NULL;
-	policy_err_t err;
-	int must = 0;
-
-	if (p == NULL) {
-		if ((own = calloc(1, sizeof(*own))) == NULL)
-			return -1;
-		own->policy = policy_ref(m->conf->policy);
-		if (decide(m, own, &err) != POLICY_OK) {
-			mail_policy_free(own);
-			return -1;
-		}
-		p = own;
-	}
-	for (size_t i = 0; i < p->res.n; i++)
-		must |= p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
-		    && !p->res.d[i].passthrough;
-	mail_policy_free(own);
-	return must;
-}
-
-/* Split (issue 6b): the forms and groups alone, result untouched. */
-int
-mail_policy_groups(mail_msg_t *m, size_t *group, enum policy_outcome *outcome,
-    size_t *ngroups)
+/* The forms and groups alone, result untouched. */
+mail_policy_res_t *
+mail_policy_groups(mail_msg_t *m)
 {
 	mail_policy_res_t *p = calloc(1, sizeof(*p));
 	policy_err_t err;
-	int rc = -1;
 
 	if (p == NULL)
-		return -1;
+		return NULL;
 	p->policy = policy_ref(m->conf->policy);
-	if (decide(m, p, &err) == POLICY_OK && resolve(m, p) == 0) {
-		for (size_t i = 0; i < p->res.n; i++) {
-			group[i] = p->group[i];
-			outcome[i] = p->forms[i].outcome;
-		}
-		*ngroups = p->ngroups;
-		rc = 0;
+	if (decide(m, p, &err) != POLICY_OK || resolve(m, p) != 0) {
+		mail_result_policy_free(p);
+		return NULL;
 	}
-	mail_policy_free(p);
-	return rc;
+	return p;
 }

@@ -25,7 +25,8 @@
 #include "ops/ops_log.h"
 #include "ops/ops_metrics.h"
 #include "mail/mail_msg.h"
-#include "mail/mail_queue.h"
+#include "mail/mail_pipeline.h"
+#include "mail/mail_split.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -211,18 +212,18 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 		ops_log(LOG_ERR, m->qid, "%s", err);
 		ops_metrics_error("audit");
 		if (conn->conf->on_audit_error == CONF_ON_TEMPFAIL)
-			mail_msg_tempfail(m, "the audit log cannot be written");
+			mail_pipeline_tempfail(m, "the audit log cannot be written");
 	}
-	/* Policy (issue 6): held in the MTA's hold queue. */
+	/* Policy: held in the MTA's hold queue. */
 	if (r->what == MAIL_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS) {
 		ops_metrics_error("mta");
-		mail_msg_tempfail(m, "the MTA refused to hold the message");
+		mail_pipeline_tempfail(m, "the MTA refused to hold the message");
 	}
 	if (r->what == MAIL_DO_TEMPFAIL || r->what == MAIL_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MAIL_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 	} else if (r->what == MAIL_DO_DISCARD) {
-		rc = SMFIS_DISCARD;     /* issue 6b: every copy is in our spool */
+		rc = SMFIS_DISCARD;     /* every copy is in our spool */
 	}
 	mail_msg_log(m);
 	ops_metrics_message(r->direction, r->action);
@@ -234,7 +235,7 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 static sfsistat
 too_big(SMFICTX *ctx, milt_conn_t *conn)
 {
-	mail_msg_process(conn->msg);
+	mail_pipeline_process(conn->msg);
 	return msg_answer(ctx, conn);
 }
 
@@ -334,13 +335,13 @@ apply_body(SMFICTX *ctx, mail_result_t *r)
 	return off == mail_spool_size(r->new_body) ? 0 : -1;
 }
 
-/* Split (issue 6b): the recipients whose copies are in the spool leave
+/* Split: the recipients whose copies are in the spool leave
  * this transaction. */
 static int
 apply_delrcpts(SMFICTX *ctx, const mail_msg_t *m)
 {
 	size_t n;
-	char *const *del = mail_queue_delrcpts(m, &n);
+	char *const *del = mail_msg_delrcpts(m, &n);
 	char buf[1100];
 
 	if (m->result.what != MAIL_DO_PASS && m->result.what != MAIL_DO_REPLACE &&
@@ -365,21 +366,21 @@ mlfi_eom(SMFICTX *ctx)
 		return tempfail(ctx, NULL, "end of message without message context");
 	msg_take_qid(ctx, m);
 	m->defer_commit = 1;
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	if (apply_delrcpts(ctx, m) != 0)
-		mail_msg_tempfail(m, "the MTA refused to drop recipients");
+		mail_pipeline_tempfail(m, "the MTA refused to drop recipients");
 	/* Held in the MTA too: an operator's release (postsuper -H) hands
 	 * it on without us, so our header goes now. */
 	if ((r->what == MAIL_DO_PASS || r->what == MAIL_DO_REPLACE || r->what == MAIL_DO_HOLD)
 	    && (apply_headers(ctx, m, r) != 0
 	    || (r->what == MAIL_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
-		mail_msg_tempfail(m, "the MTA refused the changes");
-	/* Issue 6b: the copies of the other groups are written (fsync'ed) as
+		mail_pipeline_tempfail(m, "the MTA refused the changes");
+	/* The copies of the other groups are written (fsync'ed) as
 	 * the last step before the answer, after the kept group's changes
 	 * went to the MTA: a crash before this loses no copy (the client is
 	 * tempfailed), and the window in which one can be sent twice is this
 	 * answer's round trip (smimegate(8), CRASHES AND DUPLICATES). */
-	mail_queue_commit(m);
+	mail_split_commit(m);
 	return msg_answer(ctx, conn);
 }
 

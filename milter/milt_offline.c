@@ -7,6 +7,7 @@
 #include "milter/milt_offline.h"
 #include "ops/ops_log.h"
 #include "mail/mail_msg.h"
+#include "mail/mail_pipeline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,7 +186,7 @@ milt_offline_run(conf_t *conf, keystore_t *ks, const milt_offline_args_t *a,
 	if (m == NULL)
 		return snprintf(err, errlen, "cannot set up the message (spool %s)",
 		    conf->spool_dir), -1;
-	m->no_split = 1;            /* -t shows one result; no copies sent (issue 6b) */
+	m->no_split = 1;            /* -t shows one result; no copies sent */
 	if ((fd = open(a->input, O_RDONLY)) < 0) {
 		snprintf(err, errlen, "%s: %s", a->input, strerror(errno));
 		goto done;
@@ -214,7 +215,7 @@ milt_offline_run(conf_t *conf, keystore_t *ks, const milt_offline_args_t *a,
 	if ((off = feed_headers(m, fd, err, errlen)) < 0 ||
 	    feed_body(m, fd, off, err, errlen) != 0)
 		goto done;
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	mail_msg_log(m);
 	if (r->what == MAIL_DO_HOLD) {
 		snprintf(err, errlen, "the message would be held: %s", r->reason);

@@ -13,7 +13,8 @@
 #include "ops/ops_http.h"
 #include "milter/milt_mfapi.h"
 #include "milter/milt_offline.h"
-#include "mail/mail_queue.h"
+#include "mail/mail_runner.h"
+#include "queue/queue_wake.h"
 #include "keystore/keystore.h"
 #include "ops/ops_keystore.h"
 #include "smime/smime.h"
@@ -369,15 +370,15 @@ static void *
 queue_runner(void *arg)
 {
 	conf_t *c = runner_conf();
-	size_t n = mail_queue_run(c, runner.ks, 1);
+	size_t n = mail_runner_run(c, runner.ks, 1);
 	long long wait = c->queue_run_interval;
 
 	conf_unref(c);
 	if (n > 0)
 		ops_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
-	while (mail_queue_wait(wait) == 0) {
+	while (queue_wait(wait) == 0) {
 		c = runner_conf();
-		(void)mail_queue_run(c, runner.ks, 0);
+		(void)mail_runner_run(c, runner.ks, 0);
 		wait = c->queue_run_interval;
 		conf_unref(c);
 	}
@@ -398,7 +399,7 @@ start_runner(conf_t *conf, keystore_t *ks)
 static void
 stop_runner(void)
 {
-	mail_queue_stop();
+	queue_stop();
 	pthread_join(runner.thread, NULL);
 	conf_unref(runner.conf);
 	runner.conf = NULL;

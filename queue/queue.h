@@ -151,6 +151,10 @@ queue_status_t queue_remove(queue_t *q, const char *id, char *err, size_t errlen
 
 const char *queue_state_name(queue_state_t st);
 
+/* The header line a copy carries its mark in, first in the message:
+ * "QUEUE_MARK_HEADER: ID MARK". */
+#define QUEUE_MARK_HEADER "X-Smimegate-Reinject"
+
 /*
  * The re-injection mark: lower-case hex HMAC-SHA256 under key of
  * "smimegate-reinject-v2", the entry ID, the sender and every recipient,

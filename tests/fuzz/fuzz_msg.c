@@ -2,7 +2,7 @@
  * fuzz_msg.c: a message through the milter's message context, the path
  * of mail from Postfix and of the offline mode: header fields with
  * mail_msg_add_header(), the body with mail_msg_add_body(), then
- * mail_msg_process(): outbound from alice@example.com, whose key the
+ * mail_pipeline_process(): outbound from alice@example.com, whose key the
  * keystore holds (made at start-up), so that it is signed; or inbound to
  * her (decryption, verification, the result header; issue 4's path).
  *
@@ -25,6 +25,7 @@
 #include "keystore/keystore.h"
 #include "conf/conf.h"
 #include "mail/mail_msg.h"
+#include "mail/mail_pipeline.h"
 #include "smime/smime.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/unit/unit_util.h"
@@ -213,7 +214,7 @@ run(mail_msg_t *m, const uint8_t *d, size_t n, fuzz_split_t *split, int inbound)
 		if (mail_msg_add_body(m, d + off, piece) != 0)
 			break;
 	}
-	return mail_msg_process(m);
+	return mail_pipeline_process(m);
 }
 
 int

@@ -23,7 +23,7 @@
 #include "keystore/keystore.h"
 #include "conf/conf.h"
 #include "mail/mail_msg.h"
-#include "mail/mail_queue.h"
+#include "mail/mail_pipeline.h"
 #include "queue/queue.h"
 #include "smime/smime.h"
 #include "tests/unit/unit_util.h"
@@ -629,7 +629,7 @@ test_inbound_msg(void **state)
 			mail_msg_add_header(m, "Content-Type", hdrs + 14);
 		}
 		mail_msg_add_body(m, body, strlen(body));
-		r = mail_msg_process(m);
+		r = mail_pipeline_process(m);
 		if (strcmp(r->action, cases[i].want_action) != 0)
 			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
 			    r->reason, cases[i].want_action);
@@ -739,7 +739,7 @@ test_inbound_decrypt_msg(void **state)
 		mail_msg_add_header(m, "Content-Type", hdrs + 14);
 		mail_msg_add_header(m, "Content-Transfer-Encoding", "base64");
 		mail_msg_add_body(m, body, strlen(body));
-		r = mail_msg_process(m);
+		r = mail_pipeline_process(m);
 		if (strcmp(r->action, cases[i].want_action) != 0)
 			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
 			    r->reason, cases[i].want_action);
@@ -950,12 +950,12 @@ test_inbound_split(void **state)
 	mkdir(conf->spool_dir, 0700);
 
 	m = encrypted_msg(conf, rcpts);
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->action, "decrypted");
 	assert_int_equal(r->what, MAIL_DO_REPLACE);
 	assert_int_equal(m->nrcpts, 1);
 	assert_string_equal(m->rcpts[0], "alice@example.com");
-	del = mail_queue_delrcpts(m, &ndel);
+	del = mail_msg_delrcpts(m, &ndel);
 	assert_int_equal(ndel, 1);
 	assert_string_equal(del[0], "bob@example.com");
 	mail_msg_free(m);
@@ -970,7 +970,7 @@ test_inbound_split(void **state)
 		fail_msg("bob's copy is not the message as it came with no-key: %s", text);
 
 	m = copy_back(conf, text, "bob@example.com");
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->action, "reinjected");
 	assert_true(mail_result_strips(r, "X-Smimegate-Result"));
 	if (r->nset != 1 || strncmp(r->set_value[0], "no-key (", 8) != 0)

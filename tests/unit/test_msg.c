@@ -1,6 +1,6 @@
 /*
- * test_msg.c: the decision at end of message (milter/mail_msg.c) and the
- * body spool (milter/mail_spool.c), with a real keystore holding a key for
+ * test_msg.c: the decision at end of message (mail/mail_pipeline.c) and the
+ * body spool (mail/mail_spool.c), with a real keystore holding a key for
  * alice@example.com: direction, the signing-oracle check, already signed
  * mail, senders without keys, size limits, and the spool's move from
  * memory to a file.
@@ -20,6 +20,7 @@
 #include "conf/conf.h"
 #include "mail/mail_msg.h"
 #include "mail/mail_spool.h"
+#include "mail/mail_pipeline.h"
 #include "keystore/keystore.h"
 #include "smime/smime.h"
 #include "tests/unit/unit_util.h"
@@ -157,7 +158,7 @@ test_decisions(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const msg_case_t *c = &cases[i];
 		mail_msg_t *m = make_msg(c);
-		const mail_result_t *r = mail_msg_process(m);
+		const mail_result_t *r = mail_pipeline_process(m);
 
 		if (r->what != c->want_do || strcmp(r->direction, c->want_dir) != 0 ||
 		    strcmp(r->action, c->want_action) != 0)
@@ -193,7 +194,7 @@ test_unauthorized_reject(void **state)
 	conf = conf_load(NULL, ovs, 3, err, sizeof(err));
 	assert_non_null(conf);
 	m = make_msg(&c);
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
@@ -225,7 +226,7 @@ test_too_big(void **state)
 		rc = mail_msg_add_body(m, big, sizeof(big));
 	assert_int_equal(rc, -1);
 	assert_true(m->too_big);
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "552");
 	assert_string_equal(r->xcode, "5.3.4");

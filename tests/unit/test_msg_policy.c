@@ -1,6 +1,6 @@
 /*
  * test_msg_policy.c: the policy at the end of outbound mail
- * (milter/mail_policy.c): a refusal for one recipient among others drops
+ * (mail/mail_policy.c): a refusal for one recipient among others drops
  * that recipient only, a refusal for all refuses the message (550 5.7.1),
  * a hold holds it in the gateway's spool (issue 6b), a stripped Subject tag
  * replaces the Subject, and each recipient's rule is there for the audit.
@@ -20,6 +20,7 @@
 #include "conf/conf.h"
 #include "mail/mail_msg.h"
 #include "mail/mail_policy.h"
+#include "mail/mail_pipeline.h"
 #include "tests/unit/unit_util.h"
 
 static const char rules[] =
@@ -83,7 +84,7 @@ static void
 test_reject_one_keeps_others(void **state)
 {
 	mail_msg_t *m = message("x", "<b@other.test>", "<c@rival.test>");
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char rule[600];
 
 	assert_int_equal(r->what, MAIL_DO_PASS);
@@ -98,7 +99,7 @@ static void
 test_reject_all(void **state)
 {
 	mail_msg_t *m = message("x", "<c@rival.test>", NULL);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char rule[600];
 
 	assert_int_equal(r->what, MAIL_DO_REJECT);
@@ -114,7 +115,7 @@ static void
 test_hold(void **state)
 {
 	mail_msg_t *m = message("x", "<b@partner.test>", NULL);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 
 	assert_int_equal(r->what, MAIL_DO_DISCARD);
 	assert_string_equal(r->action, "held");
@@ -126,7 +127,7 @@ static void
 test_strip_subject(void **state)
 {
 	mail_msg_t *m = message("[secure] plans", "<b@other.test>", NULL);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 
 	assert_int_equal(r->what, MAIL_DO_PASS);
 	assert_true(mail_result_strips(r, "Subject"));
@@ -146,7 +147,7 @@ test_inbound_untouched(void **state)
 
 	m->client_internal = 0;
 	assert_int_equal(mail_msg_set_sender(m, "<x@outside.test>"), 0);
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->direction, "inbound");
 	assert_int_not_equal(r->what, MAIL_DO_REJECT);
 	assert_null(mail_policy_rule(m, 0, rule, sizeof(rule)));
@@ -164,13 +165,13 @@ test_untrusted_leaving(void **state)
 	const mail_result_t *r;
 
 	m->client_internal = 0;
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->direction, "outbound");
 	assert_int_equal(r->what, MAIL_DO_REJECT);
 	mail_msg_free(m);
 	m = message("x", "<b@example.com>", NULL);
 	m->client_internal = 0;
-	assert_string_equal(mail_msg_process(m)->direction, "inbound");
+	assert_string_equal(mail_pipeline_process(m)->direction, "inbound");
 	mail_msg_free(m);
 }
 

@@ -1,6 +1,6 @@
 /*
  * test_split.c: the split of mixed recipients and the spool entries it
- * writes (milter/mail_queue.c, issue 6b): which group stays in the
+ * writes (mail/mail_split.c, mail/mail_runner.c): which group stays in the
  * transaction, which recipients leave it, what each spool entry holds
  * (envelope, form, the original or the marked copy, the notice), the
  * whole-message hold and notice, the null sender (no notice, at the split
@@ -34,7 +34,9 @@
 
 #include "conf/conf.h"
 #include "mail/mail_msg.h"
-#include "mail/mail_queue.h"
+#include "mail/mail_pipeline.h"
+#include "mail/mail_runner.h"
+#include "mail/mail_split.h"
 #include "queue/queue.h"
 #include "tests/unit/unit_util.h"
 
@@ -155,7 +157,7 @@ assert_marked(const char *data, const queue_entry_t *e)
 	char id[QUEUE_ID_MAX], mac[65];
 	unsigned char body[32];
 
-	assert_int_equal(sscanf(data, MAIL_QUEUE_MARK ": %47s %64s", id, mac), 2);
+	assert_int_equal(sscanf(data, QUEUE_MARK_HEADER ": %47s %64s", id, mac), 2);
 	assert_string_equal(id, e->id);
 	assert_int_equal(queue_digest_message(data, strlen(data), body), 0);
 	assert_true(queue_mark_check(conf->reinject_key, conf->reinject_keylen, mac, id,
@@ -183,7 +185,7 @@ static void
 assert_dropped(const mail_msg_t *m, const char *const *want, size_t nwant)
 {
 	size_t n;
-	char *const *del = mail_queue_delrcpts(m, &n);
+	char *const *del = mail_msg_delrcpts(m, &n);
 
 	if (n != nwant)
 		fail_msg("got %zu recipients dropped, want %zu", n, nwant);
@@ -202,7 +204,7 @@ test_three_forms(void **state)
 	const char *to[] = { "b@other.test", "c@partner.test", "d@rival.test", "e@other.test" };
 	const char *gone[] = { "c@partner.test", "d@rival.test" };
 	mail_msg_t *m = message("<a@example.com>", to, 4);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
@@ -216,14 +218,14 @@ test_three_forms(void **state)
 		const char *rc, *why;
 		int held;
 
-		assert_int_equal(mail_queue_dropped(m, 0, &rc, &held, &why), 1);
+		assert_int_equal(mail_msg_dropped(m, 0, &rc, &held, &why), 1);
 		assert_string_equal(rc, "c@partner.test");
 		assert_int_equal(held, 1);
-		assert_int_equal(mail_queue_dropped(m, 1, &rc, &held, &why), 1);
+		assert_int_equal(mail_msg_dropped(m, 1, &rc, &held, &why), 1);
 		assert_string_equal(rc, "d@rival.test");
 		assert_int_equal(held, 0);
 		assert_non_null(strstr(why, "action=reject"));
-		assert_int_equal(mail_queue_dropped(m, 2, &rc, &held, &why), 0);
+		assert_int_equal(mail_msg_dropped(m, 2, &rc, &held, &why), 0);
 	}
 
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
@@ -235,7 +237,7 @@ test_three_forms(void **state)
 	assert_non_null(strstr(e.reason, "fallback=hold"));
 	assert_non_null(strstr(data, "Subject: quarterly figures\r\n"));
 	assert_non_null(strstr(data, "\r\n\r\nbody-marker\r\n"));
-	assert_null(strstr(data, MAIL_QUEUE_MARK));     /* decided again, not marked */
+	assert_null(strstr(data, QUEUE_MARK_HEADER));     /* decided again, not marked */
 	queue_entry_free(&e);
 	free(data);
 
@@ -266,7 +268,7 @@ test_keep_deliverable(void **state)
 	const char *to[] = { "c@partner.test", "b@other.test" };
 	const char *gone[] = { "c@partner.test" };
 	mail_msg_t *m = message("<a@example.com>", to, 2);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char ids[8][QUEUE_ID_MAX];
 
 	assert_int_equal(r->what, MAIL_DO_PASS);
@@ -287,7 +289,7 @@ test_send_copy(void **state)
 	const char *to[] = { "b@other.test", "p@plain.test", "q@plain.test" };
 	const char *gone[] = { "p@plain.test", "q@plain.test" };
 	mail_msg_t *m = message("<a@example.com>", to, 3);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
@@ -315,7 +317,7 @@ test_all_refused(void **state)
 {
 	const char *to[] = { "d@rival.test", "n@notify.test" };
 	mail_msg_t *m = message("<a@example.com>", to, 2);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char ids[8][QUEUE_ID_MAX];
 
 	assert_int_equal(r->what, MAIL_DO_REJECT);
@@ -334,7 +336,7 @@ test_hold_whole(void **state)
 {
 	const char *to[] = { "c@partner.test", "c2@partner.test" };
 	mail_msg_t *m = message("<a@example.com>", to, 2);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
@@ -359,7 +361,7 @@ test_notice_whole(void **state)
 {
 	const char *to[] = { "n@notify.test" };
 	mail_msg_t *m = message("<a@example.com>", to, 1);
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
@@ -387,10 +389,10 @@ test_null_sender_no_notice(void **state)
 	mail_msg_t *m = message("<>", to, 2);
 	char ids[8][QUEUE_ID_MAX];
 
-	assert_int_equal(mail_queue_split(m), 0);
+	assert_int_equal(mail_pipeline_split(m), 0);
 	assert_dropped(m, gone, 1);
 	m->result.what = MAIL_DO_PASS;
-	mail_queue_commit(m);
+	mail_split_commit(m);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	mail_msg_free(m);
@@ -407,7 +409,7 @@ test_no_split(void **state)
 	char ids[8][QUEUE_ID_MAX];
 
 	m->no_split = 1;
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_int_equal(r->what, MAIL_DO_HOLD);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	mail_msg_free(m);
@@ -450,12 +452,12 @@ test_run_releases(void **state)
 	char ids[8][QUEUE_ID_MAX], *out, *args, id[QUEUE_ID_MAX], *want;
 
 	put_held("a@example.com", "b@other.test", id);
-	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);
+	assert_int_equal(mail_runner_run(conf, NULL, 0), 1);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_non_null(out = unit_read_file(outfile, NULL));
 	assert_non_null(args = unit_read_file(argsfile, NULL));
-	assert_true(asprintf(&want, "%s: %s ", MAIL_QUEUE_MARK, id) > 0);
+	assert_true(asprintf(&want, "%s: %s ", QUEUE_MARK_HEADER, id) > 0);
 	assert_int_equal(strncmp(out, want, strlen(want)), 0);
 	free(want);
 	assert_non_null(strstr(out, "held-body"));
@@ -476,7 +478,7 @@ test_run_holdtime(void **state)
 	put_held("", "c@partner.test", id);
 	conf->hold_time = 1;
 	sleep(2);
-	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);    /* the one notice */
+	assert_int_equal(mail_runner_run(conf, NULL, 0), 1);    /* the one notice */
 	conf->hold_time = saved;
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
@@ -509,7 +511,7 @@ test_sent_again(void **state)
 		assert_int_equal(mail_msg_add_header(m, "Message-ID", "<again@example.com>"), 0);
 		if (round == 3)
 			assert_int_equal(mail_msg_add_body(m, "changed\r\n", 9), 0);
-		assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+		assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_PASS);
 		assert_int_equal(m->nrcpts, 1);         /* the kept group: as before */
 		mail_msg_free(m);
 		switch (round) {
@@ -521,12 +523,12 @@ test_sent_again(void **state)
 		case 1:         /* sent again while in the spool: still one */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 			assert_string_equal(ids[0], first);
-			assert_int_equal(mail_queue_run(conf, NULL, 0), 1);
+			assert_int_equal(mail_runner_run(conf, NULL, 0), 1);
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 			break;
 		case 2:         /* sent again after it was handed on: none */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
-			assert_int_equal(mail_queue_run(conf, NULL, 0), 0);
+			assert_int_equal(mail_runner_run(conf, NULL, 0), 0);
 			break;
 		case 3:         /* another message: another copy */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
@@ -555,7 +557,7 @@ test_null_sender_outbound(void **state)
 	mail_msg_t *m;
 
 	m = message("<>", held, 1);             /* always, hold: held in the spool */
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->direction, "outbound");
 	assert_int_equal(r->what, MAIL_DO_DISCARD);
 	assert_string_equal(r->action, "held");
@@ -565,14 +567,14 @@ test_null_sender_outbound(void **state)
 	spool_clear();
 
 	m = message("<>", rival, 1);            /* reject: 550 */
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
 	mail_msg_free(m);
 
 	m = message("<>", notify, 1);           /* always, notice: nobody to tell: 550 */
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
@@ -582,21 +584,21 @@ test_null_sender_outbound(void **state)
 	mail_msg_free(m);
 
 	m = message("<>", plain, 1);            /* no rule against it: passes */
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->direction, "outbound");
 	assert_int_equal(r->what, MAIL_DO_PASS);
 	mail_msg_free(m);
 
 	m = message("<>", local, 1);            /* to inside: inbound */
-	assert_string_equal(mail_msg_process(m)->direction, "inbound");
+	assert_string_equal(mail_pipeline_process(m)->direction, "inbound");
 	mail_msg_free(m);
 	m = message("<>", local, 1);            /* untrusted, to inside: inbound */
 	m->client_internal = 0;
-	assert_string_equal(mail_msg_process(m)->direction, "inbound");
+	assert_string_equal(mail_pipeline_process(m)->direction, "inbound");
 	mail_msg_free(m);
 	m = message("<>", held, 1);             /* untrusted, leaving: held */
 	m->client_internal = 0;
-	r = mail_msg_process(m);
+	r = mail_pipeline_process(m);
 	assert_string_equal(r->direction, "outbound");
 	assert_string_equal(r->action, "held");
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
@@ -616,7 +618,7 @@ test_release(void **state)
 
 	put_held("a@example.com", "r@review.test", id);
 	put_held("a@example.com", "c@partner.test", id2);
-	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: "));
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	assert_string_equal(ids[0], id);
@@ -625,16 +627,16 @@ test_release(void **state)
 	assert_non_null(strstr(data, "held-body"));
 	queue_entry_free(&e);
 	free(data);
-	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), -1);
+	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), -1);
 	assert_non_null(strstr(msg, "not held"));
 
-	assert_int_equal(mail_queue_release(conf, NULL, id2, msg, sizeof(msg)), 1);
+	assert_int_equal(mail_runner_release(conf, NULL, id2, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "not released: "));
 	assert_non_null(strstr(msg, "encrypt=always"));
 	assert_non_null(strstr(msg, "--clear"));
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	assert_string_equal(ids[0], id2);
-	assert_int_equal(mail_queue_release(conf, NULL, "0000000000.00000000.000000000000",
+	assert_int_equal(mail_runner_release(conf, NULL, "0000000000.00000000.000000000000",
 	    msg, sizeof(msg)), -1);
 	spool_clear();
 }
@@ -649,7 +651,7 @@ one_copy(const char *msgid, char id[QUEUE_ID_MAX])
 	queue_entry_t e;
 
 	assert_int_equal(mail_msg_add_header(m, "Message-ID", msgid), 0);
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_PASS);
 	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	snprintf(id, QUEUE_ID_MAX, "%s", ids[0]);
@@ -688,7 +690,7 @@ marked_copy(const char *mark, const char *body)
 	assert_int_equal(mail_msg_set_sender(m, "<a@example.com>"), 0);
 	assert_int_equal(mail_msg_add_rcpt(m, "p@plain.test"), 0);
 	assert_int_equal(mail_msg_add_header(m, "Received", "from localhost by mta; now"), 0);
-	assert_int_equal(mail_msg_add_header(m, MAIL_QUEUE_MARK, mark), 0);
+	assert_int_equal(mail_msg_add_header(m, QUEUE_MARK_HEADER, mark), 0);
 	assert_int_equal(mail_msg_add_header(m, "Subject", "quarterly figures"), 0);
 	assert_int_equal(mail_msg_add_body(m, body, strlen(body)), 0);
 	return m;
@@ -698,10 +700,10 @@ marked_copy(const char *mark, const char *body)
 static int
 honoured(mail_msg_t *m)
 {
-	const mail_result_t *r = mail_msg_process(m);
+	const mail_result_t *r = mail_pipeline_process(m);
 	int yes = r->action != NULL && strcmp(r->action, "reinjected") == 0;
 
-	assert_true(mail_result_strips(r, MAIL_QUEUE_MARK));    /* never passed on */
+	assert_true(mail_result_strips(r, QUEUE_MARK_HEADER));    /* never passed on */
 	mail_msg_free(m);
 	return yes;
 }
@@ -720,15 +722,15 @@ test_mark_once(void **state)
 	data = one_copy("<once@example.com>", id);
 	assert_non_null(nl = strstr(data, "\r\n"));
 	*nl = '\0';
-	snprintf(mark, sizeof(mark), "%s", data + strlen(MAIL_QUEUE_MARK) + 2);
+	snprintf(mark, sizeof(mark), "%s", data + strlen(QUEUE_MARK_HEADER) + 2);
 	free(data);
 	assert_false(honoured(marked_copy(mark, "body-marker\r\n")));  /* not out yet */
-	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);             /* handed on */
+	assert_int_equal(mail_runner_run(conf, NULL, 0), 1);             /* handed on */
 	assert_false(honoured(marked_copy(mark, "body-marker, changed\r\n")));
 	assert_false(honoured(marked_copy(mark, "body-marker\r\nmore\r\n")));
 	m = marked_copy(mark, "body-marker\r\n");
-	assert_string_equal(mail_msg_process(m)->action, "reinjected");
-	mail_msg_tempfail(m, "the audit log cannot be written");      /* given back */
+	assert_string_equal(mail_pipeline_process(m)->action, "reinjected");
+	mail_pipeline_tempfail(m, "the audit log cannot be written");      /* given back */
 	mail_msg_free(m);
 	assert_true(honoured(marked_copy(mark, "body-marker\n")));      /* LF, as Postfix may */
 	assert_false(honoured(marked_copy(mark, "body-marker\r\n")));  /* a replay */
@@ -736,7 +738,7 @@ test_mark_once(void **state)
 	/* Refused marks are unmarked mail: decided by the policy (here, as
 	 * from an internal host: outbound, delivered, Sign no). */
 	m = marked_copy(mark, "body-marker\r\n");
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_PASS);
 	assert_string_equal(m->result.direction, "outbound");
 	mail_msg_free(m);
 	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
@@ -759,7 +761,7 @@ test_identity_recorded(void **state)
 
 	m = message("<a@example.com>", to, 1);
 	assert_non_null(m->auth = strdup("bob"));
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_DISCARD);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_DISCARD);
 	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	data = spool_get(ids[0], &e);
@@ -770,7 +772,7 @@ test_identity_recorded(void **state)
 	spool_clear();
 
 	m = message("<a@example.com>", to, 1);          /* internal, no login */
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_DISCARD);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_DISCARD);
 	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	data = spool_get(ids[0], &e);
@@ -782,7 +784,7 @@ test_identity_recorded(void **state)
 
 	m = message("<a@example.com>", to2, 2);         /* a copy to hand on, too */
 	assert_non_null(m->auth = strdup("bob"));
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_PASS);
 	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	data = spool_get(ids[0], &e);
@@ -813,26 +815,26 @@ test_identity_decided(void **state)
 	conf->on_unauthorized_sender = CONF_UNAUTH_REJECT;
 	m = message("<a@example.com>", to, 1);
 	assert_non_null(m->auth = strdup("bob"));
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_REJECT);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_REJECT);
 	assert_string_equal(m->result.rcode, "550");
 	assert_non_null(strstr(m->result.reason, "login bob may not sign as <a@example.com>"));
 	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
-	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
+	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "login bob may not sign as <a@example.com>"));
 	/* A copy of a client trusted with neither (or an older entry that
 	 * records none) claims nothing: reject does not apply (issue 14),
 	 * it is released unsigned. */
 	put_held_by("a@example.com", "r@review.test", NULL, NULL, id);   /* older entry */
-	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: unsigned"));
 	assert_non_null(strstr(msg, "not trusted to sign"));
 	spool_clear();
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
-	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);    /* a notice */
+	assert_int_equal(mail_runner_run(conf, NULL, 0), 1);    /* a notice */
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_non_null(out = unit_read_file(outfile, NULL));
 	assert_null(strstr(out, "held-body"));
@@ -841,14 +843,14 @@ test_identity_decided(void **state)
 
 	conf->on_unauthorized_sender = CONF_UNAUTH_PASS;
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
-	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: unsigned"));
 	assert_non_null(strstr(msg, "login bob may not sign"));
 	put_held_by("a@example.com", "r@review.test", NULL, QUEUE_CLIENT_OTHER, id);
-	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: unsigned"));
 	put_held_by("a@example.com", "b@other.test", NULL, NULL, id);
-	assert_int_equal(mail_queue_run(conf, NULL, 0), 3);    /* unsigned, all three */
+	assert_int_equal(mail_runner_run(conf, NULL, 0), 3);    /* unsigned, all three */
 	spool_clear();
 	conf->sign_outbound = saved_sign;
 	conf->on_unauthorized_sender = saved_unauth;
@@ -864,27 +866,27 @@ test_interrupted(void **state)
 	/* Cut short, not yet back: it waits (not submitted, still there). */
 	data = one_copy("<cut@example.com>", id);
 	crash_while_handing_on(id, 0);
-	assert_int_equal(mail_queue_run(conf, NULL, 1), 0);
+	assert_int_equal(mail_runner_run(conf, NULL, 1), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	assert_int_equal(stat(argsfile, &sb), -1);
 	/* It comes back through the MTA with its mark: honoured, recorded,
 	 * and the next run removes it without submitting it again. */
 	assert_non_null(nl = strstr(data, "\r\n"));
 	*nl = '\0';
-	snprintf(mark, sizeof(mark), "%s", data + strlen(MAIL_QUEUE_MARK) + 2);
+	snprintf(mark, sizeof(mark), "%s", data + strlen(QUEUE_MARK_HEADER) + 2);
 	free(data);
 	m = marked_copy(mark, "body-marker\r\n");
-	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+	assert_int_equal(mail_pipeline_process(m)->what, MAIL_DO_PASS);
 	assert_string_equal(m->result.action, "reinjected");
 	mail_msg_free(m);
-	assert_int_equal(mail_queue_run(conf, NULL, 0), 0);
+	assert_int_equal(mail_runner_run(conf, NULL, 0), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_int_equal(stat(argsfile, &sb), -1);          /* never submitted twice */
 
 	/* Cut short longer ago than the grace time, never back: again. */
 	free(one_copy("<cut2@example.com>", id));
 	crash_while_handing_on(id, 100000);
-	assert_int_equal(mail_queue_run(conf, NULL, 1), 1);
+	assert_int_equal(mail_runner_run(conf, NULL, 1), 1);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_non_null(args = unit_read_file(argsfile, NULL));
 	assert_non_null(strstr(args, "-- p@plain.test"));
