@@ -231,7 +231,9 @@ enum mail_fail { MAIL_FAIL_INTERNAL, MAIL_FAIL_TOOBIG, MAIL_FAIL_UNAUTHORIZED,
  *                                          past it (mail_msg_add_rcpt: 1) */
 enum mail_limit { MAIL_LIMIT_NONE = 0, MAIL_LIMIT_HEADER_LENGTH, MAIL_LIMIT_HEADERS,
 	MAIL_LIMIT_MIME };
-/* OnInternalError accept delivers the message as it came, but never
+
+/* Sets m's result to the failure class cls answers (reason: for the log
+ * and the audit).  OnInternalError accept delivers the message as it came, but never
  * outbound mail that a rule wants encrypted (encrypt=always: read from
  * the policy's decisions, or those the split is planned on), nor when
  * that cannot be told: such mail is tempfailed instead. */

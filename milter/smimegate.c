@@ -351,7 +351,7 @@ open_state(conf_t *conf, const struct passwd *pw, keystore_t **ks,
 		die("cannot switch back to root: %s", strerror(errno));
 }
 
-/* The spool's runner (issue 6b): replays the spool at start, then runs it
+/* The spool's runner (mail_runner.h): replays the spool at start, then runs it
  * on every kick (a copy written) and every QueueRunInterval, each run with
  * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
  * rules, the directories), held by a reference for that run. */
