@@ -179,12 +179,13 @@ int
 mail_split_plan(mail_msg_t *m, const size_t *group, const enum policy_outcome *outcome,
     size_t ng, mail_split_t **sp)
 {
-	size_t n = m->nrcpts, keep = group[0];
+	size_t n = m->nrcpts, keep;
 	mail_split_t *s;
 
 	*sp = NULL;
 	if (!mail_msg_can_split(m) || n < 2 || ng < 2)
 		return 0;
+	keep = group[0];
 	for (size_t i = 0; outcome != NULL && i < n; i++)
 		if (outcome[i] == POLICY_TEMPFAIL)
 			return 0;       /* a directory down: the whole message waits */
