@@ -109,7 +109,9 @@ done
 
 # --- --version ----------------------------------------------------------------
 
-want=$(sed -n '1s/^[^(]*(\([^)-]*\).*/\1/p' "$top/debian/changelog")
+want=$(awk 'NR == 1 { v = $2; gsub(/[()]/, "", v); sub(/-[^-]*$/, "", v); print v; exit }' \
+    "$top/debian/changelog")
+[ -n "$want" ] || bail "debian/changelog has a version"
 for _p in smimectl smimegate; do
 	"$top/$_p" --version >"$T/v.out" 2>"$T/v.err"
 	_rc=$?
