@@ -487,12 +487,11 @@ cmd_rekey(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
-/* keystore import|list|export|rekey ... */
+/* keystore import|list|export|rekey ...: argv[1] names one (main() found
+ * it in the table of commands). */
 static int
 cmd_keystore(const ctl_t *c, int argc, char **argv)
 {
-	if (argc < 2)
-		return usage_error("keystore: want import, list, export or rekey");
 	if (strcmp(argv[1], "rekey") == 0)
 		return cmd_rekey(c, argc - 1, argv + 1);
 	if (strcmp(argv[1], "import") == 0)
@@ -530,15 +529,13 @@ cmd_config(const ctl_t *c, int argc, char **argv)
 	return 0;
 }
 
-/* audit verify|report ...: the audit log of the configuration (ctl_audit.c) */
+/* audit verify|report|fingerprint: the audit log (ctl_audit.c) */
 static int
 cmd_audit(const ctl_t *c, int argc, char **argv)
 {
 	conf_t *conf;
 	int rc;
 
-	if (argc < 2)
-		return usage_error("audit: want verify, report or fingerprint");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir,
@@ -568,8 +565,6 @@ cmd_policy(const ctl_t *c, int argc, char **argv)
 	conf_t *conf;
 	int rc;
 
-	if (argc < 2)
-		return usage_error("policy: want explain");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	rc = ctl_policy(argc - 1, argv + 1, conf);
@@ -585,8 +580,6 @@ cmd_spool(const ctl_t *c, int argc, char **argv)
 	keystore_t *ks = NULL;
 	int rc;
 
-	if (argc < 2)
-		return usage_error("spool: want list, show, release or drop");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	/* A release decides the copy again: it may be signed. */
@@ -608,8 +601,6 @@ cmd_ca(const ctl_t *c, int argc, char **argv)
 	keystore_t *ks = NULL;
 	int rc = EXIT_FAIL;
 
-	if (argc < 2)
-		return usage_error("ca: want init, issue, revoke, list or crl");
 	if ((conf = ctl_conf(c)) != NULL && ctl_make_state(conf) == 0
 	    && (ks = ctl_keystore(conf, conf->create_master_key ? KEYSTORE_CREATE : 0)) != NULL)
 		rc = ctl_ca(argc - 1, argv + 1, conf, ks);
