@@ -467,6 +467,36 @@ test_flags(void **state)
 	conf_unref(b);
 }
 
+/* Docs track code: smimegate.conf(5)'s RELOADING lists exactly the keys
+ * the table flags as read at start only (run from the top of the tree). */
+static void
+test_flags_documented(void **state)
+{
+	FILE *fp = fopen("docs/smimegate.conf.5", "r");
+	char line[512], key[128];
+	int in = 0, listed = 0;
+	size_t nflagged = 0;
+
+	if (fp == NULL)
+		skip();
+	for (size_t n = 0; n < conf_nkeys; n++)
+		nflagged += (conf_keys[n].flags & CONF_RESTART) != 0;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, ".SH ", 4) == 0)
+			in = strncmp(line, ".SH RELOADING", 13) == 0;
+		if (!in || (sscanf(line, ".BR %127[A-Za-z0-9]", key) != 1
+		    && sscanf(line, ".B %127[A-Za-z0-9]", key) != 1))
+			continue;
+		if (strcmp(key, "SIGHUP") == 0 || strcmp(key, "smimegate") == 0)
+			continue;
+		if (!conf_key_restart(key))
+			fail_msg("%s is listed in RELOADING but not flagged CONF_RESTART", key);
+		listed++;
+	}
+	fclose(fp);
+	assert_int_equal(listed, (int)nflagged);
+}
+
 int
 main(void)
 {
@@ -483,6 +513,7 @@ main(void)
 		cmocka_unit_test(test_load_writes_nothing),
 		cmocka_unit_test(test_derived_defaults),
 		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_flags_documented),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
