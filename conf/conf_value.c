@@ -175,115 +175,157 @@ valid_socket(const char *v)
 	return *at == '\0' || (*at == '@' && at[1] != '\0');
 }
 
+/* The setters of each type: the value at base from its text v; 0, or -1
+ * with err filled as "where: Key: ...". */
+typedef struct setter {
+	const conf_key_t *k;
+	const char *where;
+	char *err;
+	size_t errlen;
+} setter_t;
+
+static int
+set_string(const setter_t *st, void *base, const char *v)
+{
+	char *s;
+
+	if (st->k->type == T_SOCKET && !valid_socket(v))
+		return conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not "
+		    "inet:PORT@HOST or unix:/PATH", st->k->name, v), -1;
+	if ((s = strdup(v)) == NULL)
+		return conf_errf(st->err, st->errlen, st->where, "out of memory"), -1;
+	free(*(char **)base);
+	*(char **)base = s;
+	return 0;
+}
+
+static int
+set_bool(const setter_t *st, void *base, const char *v)
+{
+	if (parse_bool(v, (int *)base) == 0)
+		return 0;
+	conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not yes or no",
+	    st->k->name, v);
+	return -1;
+}
+
+static int
+set_size(const setter_t *st, void *base, const char *v)
+{
+	const conf_key_t *k = st->k;
+	long long n;
+
+	if (parse_size(v, &n) != 0 || n < k->min || n > k->max)
+		return conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not a "
+		    "size from %lld to %lld (suffixes K, M, G)", k->name, v, k->min,
+		    k->max), -1;
+	*(long long *)base = n;
+	return 0;
+}
+
+static int
+set_int(const setter_t *st, void *base, const char *v)
+{
+	const conf_key_t *k = st->k;
+	long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < k->min || n > k->max)
+		return conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not a "
+		    "number from %lld to %lld", k->name, v, k->min, k->max), -1;
+	*(long long *)base = n;
+	return 0;
+}
+
+static int
+set_enum(const setter_t *st, void *base, const char *v)
+{
+	const conf_key_t *k = st->k;
+
+	for (int i = 0; k->enums[i] != NULL; i++) {
+		if (strcasecmp(v, k->enums[i]) == 0) {
+			*(int *)base = conf_enum_value(k, i);
+			return 0;
+		}
+	}
+	conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not one of the "
+	    "allowed values", k->name, v);
+	return -1;
+}
+
+/* Domain names, lower case. */
+static int
+set_domains(const setter_t *st, void *base, const char *v)
+{
+	char **list = conf_list_split(v);
+
+	if (list == NULL)
+		return conf_errf(st->err, st->errlen, st->where, "out of memory"), -1;
+	for (char **p = list; *p != NULL; p++) {
+		for (char *q = *p; *q != '\0'; q++)
+			*q = (char)tolower((unsigned char)*q);
+		if (strchr(*p, '@') != NULL || **p == '.') {
+			conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not a "
+			    "domain name", st->k->name, *p);
+			conf_list_free(list);
+			return -1;
+		}
+	}
+	conf_list_free(*(char ***)base);
+	*(char ***)base = list;
+	return 0;
+}
+
+/* Networks: addresses or address/prefix. */
+static int
+set_nets(const setter_t *st, void *base, const char *v)
+{
+	char **list = conf_list_split(v);
+	conf_netlist_t *l = base;
+	size_t n = 0;
+	conf_net_t *nets;
+
+	if (list == NULL)
+		return conf_errf(st->err, st->errlen, st->where, "out of memory"), -1;
+	while (list[n] != NULL)
+		n++;
+	nets = calloc(n ? n : 1, sizeof(*nets));
+	for (size_t i = 0; nets != NULL && i < n; i++) {
+		if (conf_net_parse(list[i], &nets[i]) != 0) {
+			conf_errf(st->err, st->errlen, st->where, "%s: \"%s\" is not an "
+			    "address or address/prefix", st->k->name, list[i]);
+			free(nets);
+			conf_list_free(list);
+			return -1;
+		}
+	}
+	conf_list_free(list);
+	if (nets == NULL)
+		return conf_errf(st->err, st->errlen, st->where, "out of memory"), -1;
+	free(l->v);
+	l->v = nets;
+	l->n = n;
+	return 0;
+}
+
 /* Sets one key from its textual value; 0 or -1 with err filled. */
 int
 conf_value_set(conf_t *c, const conf_key_t *k, const char *v, const char *where,
     char *err, size_t errlen)
 {
-	char *base = (char *)c + k->off;
+	const setter_t st = { k, where, err, errlen };
+	void *base = (char *)c + k->off;
 
 	switch (k->type) {
-	case T_SOCKET:
-		if (!valid_socket(v)) {
-			conf_errf(err, errlen, where, "%s: \"%s\" is not inet:PORT@HOST or unix:/PATH",
-			    k->name, v);
-			return -1;
-		}
-		/* FALLTHROUGH */
-	case T_STR:
-	case T_PATH: {
-		char *s = strdup(v);
-		if (s == NULL)
-			return conf_errf(err, errlen, where, "out of memory"), -1;
-		free(*(char **)base);
-		*(char **)base = s;
-		return 0;
-	}
-	case T_BOOL:
-		if (parse_bool(v, (int *)base) != 0) {
-			conf_errf(err, errlen, where, "%s: \"%s\" is not yes or no", k->name, v);
-			return -1;
-		}
-		return 0;
-	case T_SIZE: {
-		long long n;
-		if (parse_size(v, &n) != 0 || n < k->min || n > k->max) {
-			conf_errf(err, errlen, where, "%s: \"%s\" is not a size from %lld to %lld "
-			    "(suffixes K, M, G)", k->name, v, k->min, k->max);
-			return -1;
-		}
-		*(long long *)base = n;
-		return 0;
-	}
-	case T_INT: {
-		long long n;
-		char *end;
-
-		errno = 0;
-		n = strtoll(v, &end, 10);
-		if (errno != 0 || end == v || *end != '\0' || n < k->min || n > k->max) {
-			conf_errf(err, errlen, where, "%s: \"%s\" is not a number from %lld to %lld",
-			    k->name, v, k->min, k->max);
-			return -1;
-		}
-		*(long long *)base = n;
-		return 0;
-	}
-	case T_ENUM:
-		for (int i = 0; k->enums[i] != NULL; i++) {
-			if (strcasecmp(v, k->enums[i]) == 0) {
-				*(int *)base = conf_enum_value(k, i);
-				return 0;
-			}
-		}
-		conf_errf(err, errlen, where, "%s: \"%s\" is not one of the allowed values",
-		    k->name, v);
-		return -1;
-	case T_DOMAINS: {
-		char **list = conf_list_split(v);
-		if (list == NULL)
-			return conf_errf(err, errlen, where, "out of memory"), -1;
-		for (char **p = list; *p != NULL; p++) {
-			for (char *q = *p; *q != '\0'; q++)
-				*q = (char)tolower((unsigned char)*q);
-			if (strchr(*p, '@') != NULL || **p == '.') {
-				conf_errf(err, errlen, where, "%s: \"%s\" is not a domain name",
-				    k->name, *p);
-				conf_list_free(list);
-				return -1;
-			}
-		}
-		conf_list_free(*(char ***)base);
-		*(char ***)base = list;
-		return 0;
-	}
-	case T_NETS: {
-		char **list = conf_list_split(v);
-		size_t n = 0;
-		conf_net_t *nets;
-
-		if (list == NULL)
-			return conf_errf(err, errlen, where, "out of memory"), -1;
-		while (list[n] != NULL)
-			n++;
-		nets = calloc(n ? n : 1, sizeof(*nets));
-		for (size_t i = 0; nets != NULL && i < n; i++) {
-			if (conf_net_parse(list[i], &nets[i]) != 0) {
-				conf_errf(err, errlen, where, "%s: \"%s\" is not an address or "
-				    "address/prefix", k->name, list[i]);
-				free(nets);
-				conf_list_free(list);
-				return -1;
-			}
-		}
-		conf_list_free(list);
-		if (nets == NULL)
-			return conf_errf(err, errlen, where, "out of memory"), -1;
-		free(((conf_netlist_t *)base)->v);
-		((conf_netlist_t *)base)->v = nets;
-		((conf_netlist_t *)base)->n = n;
-		return 0;
-	}
+	case T_SOCKET: case T_STR: case T_PATH: return set_string(&st, base, v);
+	case T_BOOL: return set_bool(&st, base, v);
+	case T_SIZE: return set_size(&st, base, v);
+	case T_INT: return set_int(&st, base, v);
+	case T_ENUM: return set_enum(&st, base, v);
+	case T_DOMAINS: return set_domains(&st, base, v);
+	case T_NETS: return set_nets(&st, base, v);
 	}
 	return -1;
 }
