@@ -128,8 +128,7 @@ make_dir(const char *path)
 }
 
 /*
- * The state directories and the re-injection key (conf_prepare(): the
- * start alone makes files), owned by the service user when we run as root.
+ * The state directories, owned by the service user when we run as root.
  * Everything inside StateDirectory is that user's to change, so nothing
  * there is followed if it is a symbolic link (util_chown_nofollow);
  * StateDirectory itself is the administrator's path, resolved first.
@@ -140,6 +139,7 @@ prepare_state(conf_t *conf, const struct passwd *pw)
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
 	char err[PATH_MAX + 100], *real;
 
+	/* The start alone makes files: StateDirectory, the re-injection key. */
 	if (conf_prepare(conf, err, sizeof(err)) != 0)
 		die("%s", err);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -411,9 +411,7 @@ stop_runner(void)
  * SIGHUP: the file and the -o options read again, validated fully (rules,
  * trust anchors, CRLs, directories); NULL keeps the configuration in force
  * and logs why ("file:line: ...").  What is opened once at start-up (the
- * socket, the user, the state, the keystore, the audit log, the HTTP
- * listeners) stays: each key the table flags as read at start only that
- * changed is logged as a warning.
+ * socket, the user, the state, the keystore, the audit log) stays.
  */
 static struct {
 	const opts_t *o;
