@@ -142,15 +142,18 @@ make_dir(const char *path)
 /*
  * The state directories, owned by the service user when we run as root.
  * Everything inside StateDirectory is that user's to change, so nothing
- * there is followed if it is a symbolic link (util_chown_nofollow, issue
- * 15); StateDirectory itself is the administrator's path, resolved first.
+ * there is followed if it is a symbolic link (util_chown_nofollow);
+ * StateDirectory itself is the administrator's path, resolved first.
  */
 static void
-prepare_state(const conf_t *conf, const struct passwd *pw)
+prepare_state(conf_t *conf, const struct passwd *pw)
 {
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
 	char err[PATH_MAX + 100], *real;
 
+	/* The start alone makes files: StateDirectory, the re-injection key. */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		die("%s", err);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		make_dir(dirs[i]);
 		if (pw == NULL)
@@ -161,8 +164,8 @@ prepare_state(const conf_t *conf, const struct passwd *pw)
 			die("%s", err);
 		free(real);
 	}
-	/* The re-injection key (issue 6b), made as root at load: a reload as
-	 * the service user must read it too. */
+	/* The re-injection key, made as root above: a reload as the service
+	 * user must read it too. */
 	if (pw != NULL && util_chown_nofollow(conf->reinject_key_file, pw->pw_uid,
 	    pw->pw_gid, err, sizeof(err)) != 0 && errno != ENOENT)
 		die("%s", err);
@@ -427,16 +430,10 @@ static struct {
 	const conf_t *first;
 } reload_src;
 
-static int
-changed(const char *a, const char *b)
-{
-	return strcmp(a, b) != 0;
-}
-
 static conf_t *
 reload_conf(void *arg)
 {
-	const conf_t *f = reload_src.first;
+	const char *key;
 	conf_t *c;
 	char err[1024];
 
@@ -447,18 +444,9 @@ reload_conf(void *arg)
 		    "force: %s", err);
 		return NULL;
 	}
-	if (changed(c->socket, f->socket) || changed(c->socket_group, f->socket_group) ||
-	    changed(c->user, f->user) ||
-	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
-	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
-	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
-	    c->keystore_backend != f->keystore_backend ||
-	    changed(c->keystore_ldap, f->keystore_ldap) ||
-	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
-	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
-	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
-		ops_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
-		    "StateDirectory, the keystore and audit keys take effect at restart only");
+	for (size_t i = 0; (key = conf_restart_changed(reload_src.first, c, &i)) != NULL;)
+		ops_log(LOG_WARNING, NULL, "reload: %s changed; takes effect after a "
+		    "restart", key);
 	ops_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
 	return c;
 }
