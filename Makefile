@@ -75,6 +75,13 @@ $(LIBS_A):
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# The version --version prints: debian/changelog's, without the Debian
+# revision (its one place; a release adds a changelog entry).
+VERSION    := $(shell awk 'NR == 1 { v = $$2; gsub(/[()]/, "", v); \
+              sub(/-[^-]*$$/, "", v); print v; exit }' debian/changelog)
+milter/smimegate.o ctl/smimectl.o: CPPFLAGS += -DSMIMEGATE_VERSION='"$(VERSION)"'
+milter/smimegate.o ctl/smimectl.o: debian/changelog
+
 smimegate: milter/smimegate.o $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
 
@@ -114,7 +121,7 @@ tests/bench/lookup: tests/bench/lookup.o $(LIBS_A)
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh
 
-# ---- fuzzing (issue 9): libFuzzer harnesses tests/fuzz/fuzz_*.c -------
+# ---- fuzzing: libFuzzer harnesses tests/fuzz/fuzz_*.c -------
 # Built with clang, -fsanitize=fuzzer,address,undefined, from objects of
 # their own under tests/fuzz/obj/ (the programs' objects stay as they are).
 #   make fuzz FUZZ_SECONDS=60     each harness for that long (tests/fuzz/run)
@@ -154,7 +161,7 @@ layers: $(patsubst %.c,%.o,$(ALL_SRC))
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@sh tests/layers
 
-# make check builds and runs everything under the sanitizers (issue 9):
+# make check builds and runs everything under the sanitizers:
 # CHECK_SANITIZE (default address,undefined, or SANITIZE when given; empty
 # for a plain build).  The objects are rebuilt for it, and again by a
 # later plain `make` (.build-flags).  tests/run fails on any sanitizer report.

@@ -4,7 +4,7 @@
  * mail_msg_add_header(), the body with mail_msg_add_body(), then
  * mail_pipeline_process(): outbound from alice@example.com, whose key the
  * keystore holds (made at start-up), so that it is signed; or inbound to
- * her (decryption, verification, the result header; issue 4's path).
+ * her (decryption, verification, the result header).
  *
  * Input: byte 0 picks the body split (bits 0-1: whole, byte by byte, at
  * pseudo-random points, 3 as 2), the signing mode (bit 2: opaque) and the
@@ -130,6 +130,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		ov[4] = i ? "SigningMode=opaque" : "SigningMode=detached";
 		/* A small memory threshold: bodies also go through the file. */
 		conf[i] = conf_load(NULL, ov, 5, err, sizeof(err));
+		/* The start's re-injection key: mail to several kinds of
+		 * recipients is split, as in the daemon. */
+		if (conf[i] != NULL && conf_prepare(conf[i], err, sizeof(err)) != 0) {
+			conf_unref(conf[i]);
+			conf[i] = NULL;
+		}
 		if (conf[i] == NULL) {
 			fprintf(stderr, "fuzz_msg: %s\n", err);
 			abort();

@@ -326,7 +326,7 @@ test_verify_table(void **state)
 	}
 }
 
-/* Issue 16: a signature made with a separate encryption certificate
+/* A signature made with a separate encryption certificate
  * carries it and names it (SMIMEEncryptionKeyPreference); verification
  * lists the certificates naming the signer, that one preferred, and
  * leaves out a certificate of someone else that came along. */
@@ -649,7 +649,7 @@ test_inbound_msg(void **state)
 	conf_unref(conf);
 }
 
-/* ---- issue 14: a key decrypts for its own addressee only ---- */
+/* ---- a key decrypts for its own addressee only ---- */
 
 static void
 test_decrypter_addressee(void **state)
@@ -946,6 +946,9 @@ test_inbound_split(void **state)
 	conf = conf_load(NULL, ov, 5, err, sizeof(err));
 	if (conf == NULL)
 		fail_msg("conf: %s", err);
+	assert_int_equal(conf->reinject_keylen, 0);     /* loading writes nothing */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
 	assert_true(conf->reinject_keylen > 0);
 	mkdir(conf->spool_dir, 0700);
 

@@ -2,7 +2,7 @@
  * test_msg_policy.c: the policy at the end of outbound mail
  * (mail/mail_policy.c): a refusal for one recipient among others drops
  * that recipient only, a refusal for all refuses the message (550 5.7.1),
- * a hold holds it in the gateway's spool (issue 6b), a stripped Subject tag
+ * a hold holds it in the gateway's spool, a stripped Subject tag
  * replaces the Subject, and each recipient's rule is there for the audit.
  * Sign is off, so no keystore is needed.
  */
@@ -45,6 +45,9 @@ setup(void **state)
 	ov[3] = "Sign=no";
 	if ((conf = conf_load(NULL, ov, 4, err, sizeof(err))) == NULL)
 		fail_msg("conf: %s", err);
+	/* The start's re-injection key: mail is split per recipient. */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	free(ov[0]);
 	free(ov[1]);
@@ -78,7 +81,7 @@ message(const char *subject, const char *rcpt1, const char *rcpt2)
 	return m;
 }
 
-/* One refused recipient among others leaves the transaction (issue 6b);
+/* One refused recipient among others leaves the transaction;
  * the other is kept and the rule of each is there for the audit. */
 static void
 test_reject_one_keeps_others(void **state)
@@ -110,7 +113,7 @@ test_reject_all(void **state)
 	mail_msg_free(m);
 }
 
-/* Held: in the gateway's spool, the MTA's copy discarded (issue 6b). */
+/* Held: in the gateway's spool, the MTA's copy discarded. */
 static void
 test_hold(void **state)
 {
@@ -154,7 +157,7 @@ test_inbound_untouched(void **state)
 	mail_msg_free(m);
 }
 
-/* Issue 14: a local sender's mail that leaves from a client the gateway
+/* A local sender's mail that leaves from a client the gateway
  * does not trust (no login, not internal) is outbound all the same: the
  * rules apply (here action=reject); to local recipients only it is
  * inbound. */

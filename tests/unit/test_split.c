@@ -72,6 +72,8 @@ setup(void **state)
 	ov[5] = "HoldTime=3600";
 	if ((conf = conf_load(NULL, ov, 6, err, sizeof(err))) == NULL)
 		fail_msg("conf: %s", err);
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	assert_true(conf->reinject_keylen > 0);
 	free(ov[0]);
@@ -544,7 +546,7 @@ test_sent_again(void **state)
 
 /* The null sender (a bounce) to the outside: the policy decides, nothing
  * leaves in clear for encrypt=always, no notice is made, whoever the
- * client is (issue 14: from an untrusted client too); to inside only it
+ * client is (from an untrusted client too); to inside only it
  * is inbound as before. */
 static void
 test_null_sender_outbound(void **state)
@@ -825,7 +827,7 @@ test_identity_decided(void **state)
 	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "login bob may not sign as <a@example.com>"));
 	/* A copy of a client trusted with neither (or an older entry that
-	 * records none) claims nothing: reject does not apply (issue 14),
+	 * records none) claims nothing: reject does not apply,
 	 * it is released unsigned. */
 	put_held_by("a@example.com", "r@review.test", NULL, NULL, id);   /* older entry */
 	assert_int_equal(mail_runner_release(conf, NULL, id, msg, sizeof(msg)), 0);
