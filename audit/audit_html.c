@@ -318,7 +318,7 @@ shares(const audit_map_t *m, const char *id, const char *title,
 	char pe[16], ps[16];
 
 	if (v == NULL && n > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<h2>%s</h2>\n<p class=\"explain\">%s</p>\n", title, explain);
 	for (i = 0; i < nb; i++)
 		bars[i] = (bar_t){ v[i]->key, { v[i]->n[M_ENC], v[i]->n[M_SIGNED] },
@@ -356,7 +356,7 @@ trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
 	size_t n;
 
 	if (audit_report_trend(d, &p, &n, &unit) != 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<h2>The trend</h2>\n<p class=\"explain\">The share of outgoing "
 	    "mail that was encrypted (dark) and signed (light), per %s over the "
 	    "period, so that a change is seen at a glance.</p>\n", unit);
@@ -391,7 +391,7 @@ unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
 	char pu[16];
 
 	if (v == NULL && audit_map_count(m) > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fputs("<h2>Who most often got our mail unencrypted</h2>\n<p class=\"explain\">"
 	    "The organisations (by mail domain) whose people most often received our "
 	    "mail without encryption, and how often that was because we hold no "
@@ -453,11 +453,11 @@ counts(const audit_map_t *m, const char *id, const char *title,
 	const char *sep;
 
 	if (v == NULL && n > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<h2>%s</h2>\n<p class=\"explain\">%s</p>\n", title, explain);
 	if (failures && nb > 0 && failure_chart(v, nb, title, out) < 0) {
 		free(v);
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	}
 	fprintf(out, "<table id=\"%s\">\n<thead><tr><th>%s</th><th class=\"n\">times"
 	    "</th>", id, col1);

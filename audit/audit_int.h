@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "audit/audit.h"
+#include "util/util_buf.h"
 
 #define AUDIT_ZERO_HASH \
 	"0000000000000000000000000000000000000000000000000000000000000000"
@@ -22,31 +23,6 @@
 #define AUDIT_LOCK_NAME "audit.lock"
 #define AUDIT_HEAD_MAX  256     /* octets of a head file */
 #define AUDIT_TIME_LEN  32      /* room for an RFC 3339 time we write */
-
-/* ---- errors (audit_err.c) ---- */
-
-/* Fills err (may be NULL) and returns code; clears OpenSSL's queue. */
-audit_status_t audit_err_set(audit_err_t *err, audit_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same, with OpenSSL's first queued error appended. */
-audit_status_t audit_err_ssl(audit_err_t *err, audit_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* ---- a growable buffer with a hard maximum (audit_buf.c) ---- */
-
-typedef struct audit_buf {
-	char *data;             /* NUL-terminated when not NULL */
-	size_t len;
-	size_t cap;
-	size_t max;             /* len never exceeds this */
-	int failed;             /* out of memory or max reached: data is short */
-} audit_buf_t;
-
-void audit_buf_init(audit_buf_t *b, size_t max);
-void audit_buf_free(audit_buf_t *b);
-/* Appends; 0, or -1 (and b->failed) when it would exceed max or no memory. */
-int audit_buf_add(audit_buf_t *b, const void *p, size_t n);
-int audit_buf_addc(audit_buf_t *b, char c);
 
 /* ---- UTF-8 (audit_utf8.c) ---- */
 
@@ -58,7 +34,7 @@ size_t audit_utf8_seq(const unsigned char *s, size_t n);
  * sequence becomes U+FFFD; at most max octets of output, cut at a
  * character boundary and then ended with U+2026.  0, or -1 without memory.
  */
-int audit_utf8_clean(const char *s, size_t max, audit_buf_t *out);
+int audit_utf8_clean(const char *s, size_t max, util_buf_t *out);
 
 /* ---- JSON lines (audit_json.c) ---- */
 

@@ -33,7 +33,7 @@ audit_report_new(time_t since, time_t until, audit_err_t *err)
 	audit_report_data_t *d;
 
 	if (rp == NULL) {
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	d = &rp->d;
@@ -50,7 +50,7 @@ audit_report_new(time_t since, time_t until, audit_err_t *err)
 	if (!d->by_domain || !d->by_sender || !d->no_cert || !d->enrolled ||
 	    !d->decrypted || !d->failures || !d->unenc || !d->by_day) {
 		audit_report_free(rp);
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	return rp;
@@ -322,11 +322,11 @@ audit_report_add(audit_report_t *rp, const audit_entry_t *e, audit_err_t *err)
 	if (r->direction == AUDIT_OUTBOUND && reason_no_cert(r->reason, r->rcpt)) {
 		d->t.no_cert++;
 		if (count_one(d->no_cert, address_key(r->rcpt), NULL) < 0)
-			return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+			return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		d->t.no_cert_rcpts = audit_map_count(d->no_cert);
 	}
 	if (add_action(d, r) < 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	return AUDIT_OK;
 }
 
@@ -362,7 +362,7 @@ audit_report_set_integrity(audit_report_t *rp, const char *text, int ok,
 	char *copy = strdup(text ? text : "");
 
 	if (copy == NULL)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	free(rp->d.integrity);
 	rp->d.integrity = copy;
 	rp->d.integrity_ok = ok;
@@ -499,9 +499,9 @@ audit_report_write(const audit_report_t *rp, audit_format_t fmt,
 		st = audit_report_html(&rp->d, generated, out, err);
 		break;
 	default:
-		return audit_err_set(err, AUDIT_ERR_USAGE, "unknown report format");
+		return util_err_set(err, AUDIT_ERR_USAGE, "unknown report format");
 	}
 	if (st == AUDIT_OK && (fflush(out) != 0 || ferror(out)))
-		st = audit_err_set(err, AUDIT_ERR_IO, "cannot write the report");
+		st = util_err_set(err, AUDIT_ERR_IO, "cannot write the report");
 	return st;
 }

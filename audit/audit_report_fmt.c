@@ -49,7 +49,7 @@ sorted(const audit_map_t *m, int col, audit_map_item_t ***v, size_t *n,
 {
 	*v = audit_map_sorted(m, col, n);
 	if (*v == NULL && audit_map_count(m) > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	return AUDIT_OK;
 }
 
@@ -155,7 +155,7 @@ text_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
 	size_t n;
 
 	if (audit_report_trend(d, &p, &n, &unit) != 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "Outbound shares per %s\n  %-12s %8s %10s %10s\n", unit,
 	    strcmp(unit, "week") == 0 ? "WEEK OF" : "DAY", "TOTAL", "ENCRYPTED", "SIGNED");
 	for (size_t i = 0; i < n; i++) {
@@ -369,7 +369,7 @@ csv_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
 	size_t n;
 
 	if (audit_report_trend(d, &p, &n, &unit) != 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		audit_pct(p[i].n[M_ENC], p[i].n[M_TOTAL], pe, sizeof(pe));
 		audit_pct(p[i].n[M_SIGNED], p[i].n[M_TOTAL], ps, sizeof(ps));
@@ -679,5 +679,5 @@ audit_report_json(const audit_report_data_t *d, time_t gen, FILE *out,
 		fprintf(out, "%s\n", json_object_to_json_string_ext(o,
 		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
-	return failed ? audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory") : AUDIT_OK;
+	return failed ? util_err_set(err, AUDIT_ERR_NOMEM, "out of memory") : AUDIT_OK;
 }

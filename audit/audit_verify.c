@@ -360,7 +360,7 @@ audit_verify_ex(const char *const *files, size_t nfiles, EVP_PKEY *pubkey,
 	audit_status_t st;
 
 	if (res == NULL || pubkey == NULL || (files == NULL && nfiles > 0))
-		return audit_err_set(err, AUDIT_ERR_USAGE, "audit_verify: missing argument");
+		return util_err_set(err, AUDIT_ERR_USAGE, "audit_verify: missing argument");
 	memset(res, 0, sizeof(*res));
 	memset(&v, 0, sizeof(v));
 	v.files = files;

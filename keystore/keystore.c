@@ -43,7 +43,7 @@ ks_paths(keystore_t *ks, const char *dir, const char *master_key_file,
 	else
 		ks->master_file = keystore_path_join(dir, "master.key");
 	if (ks->dir == NULL || ks->master_file == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 		    dir);
 	return KEYSTORE_OK;
 }
@@ -55,7 +55,7 @@ ks_locks(keystore_t *ks, keystore_err_t *err)
 	int rc;
 
 	if ((rc = pthread_rwlockattr_init(&attr)) != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "rwlock: %s",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "rwlock: %s",
 		    strerror(rc));
 	pthread_rwlockattr_setkind_np(&attr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -68,7 +68,7 @@ ks_locks(keystore_t *ks, keystore_err_t *err)
 		pthread_rwlock_destroy(&ks->lock);
 	}
 	if (rc != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
 		    strerror(rc));
 	return KEYSTORE_OK;
 }
@@ -101,7 +101,7 @@ ks_first_index(keystore_t *ks, int create, keystore_err_t *err)
 	if (rc != KEYSTORE_ERR_IO || (create && access(ks->master_file, F_OK) != 0))
 		return rc;
 	if ((ks->idx = calloc(1, sizeof(*ks->idx))) == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	atomic_init(&ks->idx->refs, 1);
 	ks->stale = 1;
 	return KEYSTORE_OK;
@@ -117,13 +117,13 @@ keystore_open_ex(const char *dir, const char *master_key_file, int flags,
 	int create = (flags & KEYSTORE_CREATE) != 0;
 
 	if (ks == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
 		return NULL;
 	}
 	if ((rc = ks_paths(ks, dir, master_key_file, err)) != KEYSTORE_OK)
 		goto fail;
 	if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir, strerror(errno));
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	/* A new master key only for an empty keystore: entries sealed under
@@ -288,11 +288,11 @@ keystore_health(keystore_t *ks, keystore_health_t *h)
 	h->master_loaded = CRYPTO_memcmp(ks->master, zero, sizeof(zero)) != 0;
 	pthread_mutex_unlock(&ks->master_lock);
 	if (ks->ldap != NULL && keystore_ldap_ping(ks->ldap, &err) != KEYSTORE_OK) {
-		snprintf(h->why, sizeof(h->why), "%s", err.msg);
+		snprintf(h->why, sizeof(h->why), "%.*s", (int)sizeof(h->why) - 1, err.msg);
 		return;
 	}
 	if (keystore_snapshot(ks, &idx, &err) != KEYSTORE_OK) {
-		snprintf(h->why, sizeof(h->why), "%s", err.msg);
+		snprintf(h->why, sizeof(h->why), "%.*s", (int)sizeof(h->why) - 1, err.msg);
 		return;
 	}
 	h->readable = 1;
@@ -367,7 +367,7 @@ give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
 	keystore_status_t rc;
 
 	if (chain != NULL && (c = X509_chain_up_ref(e->chain)) == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (key != NULL
 	    && (rc = keystore_key_of((keystore_t *)ks, e, key, err)) != KEYSTORE_OK) {
 		sk_X509_pop_free(c, X509_free);
@@ -419,9 +419,9 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
 	if (n == 0)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
+		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
 	else if ((e = pick_signer(slots, n, why, sizeof(why))) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
+		rc = util_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
 	else
 		rc = give_signer(ks, e, key, cert, chain, err);
 	keystore_index_unref(idx);
@@ -450,7 +450,7 @@ keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
 			break;
 	}
 	if (i == n)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no certificate to encrypt to for %s", address);
 	else {
 		X509_up_ref(slots[i].entry->cert);

@@ -52,7 +52,7 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 	keystore_status_t rc;
 
 	if (address == NULL)
-		return keystore_err_set(err, KEYSTORE_NOTFOUND, "no address to decrypt for");
+		return util_err_set(err, KEYSTORE_NOTFOUND, "no address to decrypt for");
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
 	if ((e = find_in(idx, address, issuer, serial, skid)) == NULL
@@ -63,7 +63,7 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 		e = find_in(idx, address, issuer, serial, skid);
 	}
 	if (e == NULL)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no escrowed key of %s for that RecipientInfo", address);
 	else if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
 	    && cert != NULL) {

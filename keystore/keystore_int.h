@@ -2,7 +2,6 @@
  * keystore_int.h: what the files of keystore/ share and nobody else sees.
  *
  *   keystore.c         the handle: open, free, index freshness, lookups
- *   keystore_err.c     filling a keystore_err_t, draining OpenSSL's queue
  *   keystore_file.c    safe file reading and atomic file writing
  *   keystore_master.c  the master key file
  *   keystore_entry.c   one entry: its PEM file, its key sealed with AES-GCM
@@ -37,17 +36,6 @@ typedef struct keystore_ldap keystore_ldap_t;   /* keystore_ldap.c */
 #define KEYSTORE_FP_LEN       32          /* SHA-256 */
 #define KEYSTORE_KEY_PEM_NAME "SMIMEGATE ENCRYPTED PRIVATE KEY"
 #define KEYSTORE_ENTRY_MAX    (1024L * 1024L)   /* an entry file's size limit */
-
-/* ---- errors (keystore_err.c) ---- */
-
-/* Fills err (may be NULL) and returns code.  Clears OpenSSL's queue. */
-keystore_status_t keystore_err_set(keystore_err_t *err, keystore_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same, appending ": " and OpenSSL's first queued error, if any. */
-keystore_status_t keystore_err_ssl(keystore_err_t *err, keystore_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* 1 when OpenSSL's latest queued error is from library lib with reason. */
-int keystore_err_ssl_last_is(int lib, int reason);
 
 /* ---- files (keystore_file.c) ---- */
 

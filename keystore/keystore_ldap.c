@@ -62,7 +62,7 @@ read_pw(const char *file, keystore_err_t *err)
 		return NULL;
 	if ((pw = calloc(1, len + 1)) == NULL) {
 		OPENSSL_clear_free(data, len);
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	memcpy(pw, data, len);
@@ -79,14 +79,14 @@ take_exts(keystore_ldap_t *kl, char **exts, keystore_err_t *err)
 
 		if (strncasecmp(e, "bindname=", 9) == 0) {
 			if ((kl->binddn = strdup(e + 9)) == NULL)
-				return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+				return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		} else if (strncasecmp(e, "x-bindpwfile=", 13) == 0) {
 			if ((kl->bindpw = read_pw(e + 13, err)) == NULL)
 				return err != NULL ? err->code : KEYSTORE_ERR_IO;
 		} else if (strcasecmp(e, "x-starttls") == 0) {
 			kl->starttls = 1;
 		} else
-			return keystore_err_set(err, KEYSTORE_ERR_INPUT,
+			return util_err_set(err, KEYSTORE_ERR_INPUT,
 			    "%s: unknown URL extension \"%s\"", kl->name, e);
 	}
 	return KEYSTORE_OK;
@@ -115,7 +115,7 @@ take_url(keystore_ldap_t *kl, const char *url, keystore_err_t *err)
 	    || lud->lud_host == NULL || lud->lud_dn == NULL || *lud->lud_dn == '\0') {
 		if (lud != NULL)
 			ldap_free_urldesc(lud);
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		return util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "%s: not an LDAP URL with a host and a base DN",
 		    url != NULL ? url : "(none)");
 	}
@@ -130,7 +130,7 @@ take_url(keystore_ldap_t *kl, const char *url, keystore_err_t *err)
 	    ? lud->lud_scope : LDAP_SCOPE_SUBTREE;
 	kl->filter = strdup(lud->lud_filter != NULL ? lud->lud_filter : "(mail=%s)");
 	if (kl->uri == NULL || kl->name == NULL || kl->base == NULL || kl->filter == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else
 		rc = take_exts(kl, lud->lud_exts, err);
 	ldap_free_urldesc(lud);
@@ -147,12 +147,12 @@ keystore_ldap_new(const keystore_ldap_settings_t *s, keystore_ldap_t **out,
 	keystore_status_t rc;
 
 	if (kl == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&kl->lock, NULL);
 	kl->timeout = s->timeout > 0 ? s->timeout : 10;
 	kl->refresh = s->refresh > 0 ? s->refresh : 60;
 	if ((kl->attr = strdup(attr)) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else
 		rc = take_url(kl, s->url, err);
 	if (rc != KEYSTORE_OK) {
@@ -219,7 +219,7 @@ conn_open(keystore_ldap_t *kl, keystore_err_t *err)
 	if (kl->ld != NULL)
 		return KEYSTORE_OK;
 	if (util_ldap_open(&c, &kl->ld, why, sizeof(why)) != LDAP_SUCCESS)
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
 	return KEYSTORE_OK;
 }
 
@@ -246,7 +246,7 @@ search(keystore_ldap_t *kl, const char *base, int scope, const char *filter,
 			conn_close(kl);
 	}
 	if (rc != LDAP_SUCCESS) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: search %s: %s", kl->name,
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: search %s: %s", kl->name,
 		    filter, ldap_err2string(rc));
 		return -1;
 	}
@@ -291,12 +291,12 @@ scan_values(keystore_ldap_t *kl, LDAPMessage *res, const keystore_ldap_scan_t *c
 			one = keystore_entry_parse((unsigned char *)vals[i]->bv_val,
 			    vals[i]->bv_len, dn != NULL ? dn : kl->name, &e, &why);
 			if (one == KEYSTORE_ERR_NOMEM)
-				rc = keystore_err_set(err, one, "%s", why.msg);
+				rc = util_err_set(err, one, "%s", why.msg);
 			else if (one != KEYSTORE_OK)
 				cb->skip(dn != NULL ? dn : kl->name, why.msg, cb->arg);
 			else if (cb->add(e, cb->arg) != 0) {
 				keystore_entry_free(e);
-				rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+				rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 			}
 		}
 		ldap_value_free_len(vals);
@@ -361,7 +361,7 @@ find_person(keystore_ldap_t *kl, const char *address, LDAPMessage **res,
 	int n, r;
 
 	if (f == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return -1;
 	}
 	r = search(kl, kl->base, kl->scope, f, attrs, 2, res, err);
@@ -369,7 +369,7 @@ find_person(keystore_ldap_t *kl, const char *address, LDAPMessage **res,
 	if (r != 0)
 		return -1;
 	if ((n = ldap_count_entries(kl->ld, *res)) > 1) {
-		keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "%s: more than one entry for %s", kl->name, address);
 		return -1;
 	}
@@ -438,12 +438,12 @@ replace_values(keystore_ldap_t *kl, LDAPMessage *res, struct berval *val,
 
 	if (dn == NULL || (v = merge_values(old, val,
 	    cert_pem_len(val->bv_val, val->bv_len))) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM,
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM,
 		    "%s: out of memory or too many entries", kl->name);
 	else {
 		mod.mod_bvalues = v;
 		if ((r = ldap_modify_ext_s(kl->ld, dn, mods, NULL, NULL)) != LDAP_SUCCESS)
-			rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: modify %s: %s",
+			rc = util_err_set(err, KEYSTORE_ERR_IO, "%s: modify %s: %s",
 			    kl->name, dn, ldap_err2string(r));
 		free(v);
 	}
@@ -478,7 +478,7 @@ keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
 	if (found == 1)
 		rc = replace_values(kl, res, &val, err);
 	else if (found == 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		rc = util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "%s: no directory entry for %s to keep the key in", kl->name,
 		    e->addresses[0]);
 	else

@@ -53,7 +53,7 @@ keystore_keys_load(keystore_t *ks, keystore_err_t *err)
 	keystore_status_t rc, nrc = KEYSTORE_NOTFOUND;
 
 	if (np == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	rc = keystore_master_load(ks->master_file, 0, cur, err);
 	if (rc == KEYSTORE_OK) {
 		keystore_err_t nerr;
@@ -61,7 +61,7 @@ keystore_keys_load(keystore_t *ks, keystore_err_t *err)
 		nrc = keystore_master_load(np, 0, next, &nerr);
 		if (nrc != KEYSTORE_OK && access(np, F_OK) == 0) {
 			/* Present but unreadable: say so rather than ignore it. */
-			rc = keystore_err_set(err, nerr.code, "%s", nerr.msg);
+			rc = util_err_set(err, nerr.code, "%s", nerr.msg);
 		}
 	}
 	free(np);
@@ -129,10 +129,10 @@ keystore_dir_lock(const char *dir, int *fd, keystore_err_t *err)
 
 	*fd = -1;
 	if (path == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (f < 0 || flock(f, LOCK_EX) != 0) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path, strerror(errno));
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", path, strerror(errno));
 		if (f >= 0)
 			close(f);
 		free(path);
@@ -186,7 +186,7 @@ rekey_entry(keystore_t *ks, const keystore_entry_t *e,
 	rc = keystore_entry_new(e->cert, e->chain, key, next, &ne, err);
 	EVP_PKEY_free(key);
 	if (rc == KEYSTORE_OK && strcmp(ne->file, e->file) != 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		rc = util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: file name and certificate disagree", ks->dir, e->file);
 	if (rc == KEYSTORE_OK && (rc = keystore_entry_store(ks, ne, err)) == KEYSTORE_OK)
 		(*done)++;
@@ -202,9 +202,9 @@ rekey_commit(keystore_t *ks, const char *np, keystore_err_t *err)
 	int fd;
 
 	if (dir == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (rename(np, ks->master_file) != 0) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "rename %s to %s: %s", np,
+		util_err_set(err, KEYSTORE_ERR_IO, "rename %s to %s: %s", np,
 		    ks->master_file, strerror(errno));
 		free(dir);
 		return KEYSTORE_ERR_IO;
@@ -213,7 +213,7 @@ rekey_commit(keystore_t *ks, const char *np, keystore_err_t *err)
 		*(slash == dir ? slash + 1 : slash) = '\0';
 	fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) != 0) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: fsync: %s", dir,
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: fsync: %s", dir,
 		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -236,7 +236,7 @@ keystore_rekey(keystore_t *ks, size_t *count, keystore_err_t *err)
 	int lock = -1;
 
 	if (np == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) != KEYSTORE_OK)
 		goto out;
 	if ((rc = rekey_next(ks, np, next, err)) != KEYSTORE_OK

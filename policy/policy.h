@@ -38,6 +38,8 @@
 
 #include <stddef.h>
 
+#include "util/util_err.h"
+
 typedef struct policy policy_t;
 typedef struct policy_rule policy_rule_t;
 
@@ -48,10 +50,8 @@ typedef enum policy_status {
 	POLICY_ERR_NOMEM
 } policy_status_t;
 
-typedef struct policy_err {
-	policy_status_t code;
-	char msg[512];
-} policy_err_t;
+/* The error: a policy_status_t and a message (util/util_err.h). */
+typedef util_err_t policy_err_t;
 
 /* The settings, each inherited on its own. */
 enum policy_key {

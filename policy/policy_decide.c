@@ -312,9 +312,7 @@ policy_decide(const policy_t *p, const policy_msg_t *m, const policy_rcpt_t *rcp
 	return POLICY_OK;
 nomem:
 	policy_result_clear(out);
-	err->code = POLICY_ERR_NOMEM;
-	snprintf(err->msg, sizeof(err->msg), "policy: out of memory");
-	return POLICY_ERR_NOMEM;
+	return util_err_set(err, POLICY_ERR_NOMEM, "policy: out of memory");
 }
 
 void

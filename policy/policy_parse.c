@@ -170,8 +170,7 @@ perr(parse_t *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ps->err->code = POLICY_ERR_SYNTAX;
-	snprintf(ps->err->msg, sizeof(ps->err->msg), "%s:%u: %s", ps->file, ps->line, msg);
+	util_err_set(ps->err, POLICY_ERR_SYNTAX, "%s:%u: %s", ps->file, ps->line, msg);
 	return -1;
 }
 
@@ -481,10 +480,8 @@ parse_line(parse_t *ps, policy_t *p, char *line)
 		goto fail;
 	return 0;
 fail:
-	if (ps->err->code == POLICY_OK) {
-		ps->err->code = POLICY_ERR_NOMEM;
-		snprintf(ps->err->msg, sizeof(ps->err->msg), "%s: out of memory", ps->file);
-	}
+	if (ps->err->code == POLICY_OK)
+		util_err_set(ps->err, POLICY_ERR_NOMEM, "%s: out of memory", ps->file);
 	rule_free(&r);
 	return -1;
 }
@@ -509,16 +506,13 @@ policy_load(const char *path, policy_err_t *err)
 	FILE *fp;
 	int rc = 0;
 
-	err->code = POLICY_OK;
-	err->msg[0] = '\0';
+	util_err_clear(err);
 	if (p == NULL) {
-		err->code = POLICY_ERR_NOMEM;
-		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", path);
+		util_err_set(err, POLICY_ERR_NOMEM, "%s: out of memory", path);
 		return NULL;
 	}
 	if ((fp = fopen(path, "r")) == NULL) {
-		err->code = POLICY_ERR_IO;
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
+		util_err_set(err, POLICY_ERR_IO, "%s: %s", path, strerror(errno));
 		policy_unref(p);
 		return NULL;
 	}
@@ -530,8 +524,7 @@ policy_load(const char *path, policy_err_t *err)
 			rc = parse_line(&ps, p, line);
 	}
 	if (rc == 0 && ferror(fp)) {
-		err->code = POLICY_ERR_IO;
-		snprintf(err->msg, sizeof(err->msg), "%s: read error", path);
+		util_err_set(err, POLICY_ERR_IO, "%s: read error", path);
 		rc = -1;
 	}
 	free(line);

@@ -81,7 +81,7 @@ smime_calendar_find(const char *content_headers, const smime_body_t *body,
 	smime_in_t in;
 	int r = -1;
 
-	smime_err_clear(&err);
+	util_err_clear(&err);
 	if (smime_in_load(content_headers, body, &limits, &in, &err) == SMIME_OK)
 		r = cal_find(in.entity);
 	if (r < 0 && why != NULL)

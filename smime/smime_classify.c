@@ -133,7 +133,7 @@ smime_encrypted_check(const char *content_headers, const smime_body_t *body,
 	smime_status_t st;
 
 	*encrypted = 0;
-	smime_err_clear(&err);
+	util_err_clear(&err);
 	st = smime_in_load(content_headers, body, &limits, &in, &err);
 	if (st == SMIME_ERR_IO || st == SMIME_ERR_NOMEM) {
 		smime_in_clear(&in);

@@ -3,8 +3,6 @@
  *
  *   smime_init.c      smime_init(): GMime's one-time set-up
  *   smime_classify.c  smime_classify(): what a Content-Type says
- *   smime_err.c       the error of a job: a code and a message, with
- *                     OpenSSL's error queue drained into it
  *   smime_spool.c     a GMimeStream kept in memory up to a limit, then in
  *                     an unlinked temporary file
  *   smime_canon.c     the entity to sign, made canonical (CRLF) and 7-bit
@@ -37,25 +35,16 @@
 #include <openssl/x509_vfy.h>
 
 #include "smime/smime.h"
+#include "util/util_err.h"
 
-#define SMIME_ERRMSG_MAX     512                 /* an error message, truncated */
 #define SMIME_MEM_DEFAULT (1024u * 1024u)     /* spool in memory up to this */
 
-/* ---- errors (smime_err.c) ---- */
+/* ---- errors ---- */
 
-typedef struct smime_err {
-	smime_status_t code;
-	char msg[SMIME_ERRMSG_MAX];
-} smime_err_t;
-
-void smime_err_clear(smime_err_t *err);
-/* Fills err and returns code.  Clears OpenSSL's error queue. */
-smime_status_t smime_err_set(smime_err_t *err, smime_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* SMIME_ERR_CRYPTO, the message followed by every error OpenSSL queued
- * (the queue is cleared). */
-smime_status_t smime_err_crypto(smime_err_t *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* A smime_status_t and a message (util/util_err.h): failures set it with
+ * util_err_set(), or util_err_ssl(err, SMIME_ERR_CRYPTO, ...) to append
+ * what OpenSSL queued. */
+typedef util_err_t smime_err_t;
 
 /* A fresh MIME boundary, "----smimegate-" and 32 random hex digits, into
  * buf (SMIME_BOUNDARY_LEN bytes); SMIME_ERR_CRYPTO without randomness. */
