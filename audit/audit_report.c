@@ -19,6 +19,7 @@
  * Threads: one report, one thread.
  */
 #include "audit/audit_int.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -82,41 +83,28 @@ audit_report_totals(const audit_report_t *rp)
 	return &rp->d.t;
 }
 
-static void
-lower(char *s)
-{
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
 /* An address with its domain in lower case; "(none)" for none. */
 static char *
 address_key(const char *addr)
 {
-	char *k, *at;
-
 	if (addr == NULL)
 		return strdup("(none)");
 	if (*addr == '\0')
 		return strdup("(empty)");
-	k = strdup(addr);
-	if (k != NULL && (at = strrchr(k, '@')) != NULL)
-		lower(at);
-	return k;
+	return util_addr_normalize(addr);
 }
 
 /* The domain of an address, lower case; "(none)" without one. */
 static char *
 domain_key(const char *addr)
 {
-	const char *at = addr ? strrchr(addr, '@') : NULL;
+	const char *dom = util_addr_domain(addr);
 	char *k;
 
-	if (at == NULL || at[1] == '\0')
+	if (dom == NULL || *dom == '\0')
 		return strdup("(none)");
-	k = strdup(at + 1);
-	if (k != NULL)
-		lower(k);
+	if ((k = strdup(dom)) != NULL)
+		util_addr_lower(k);
 	return k;
 }
 

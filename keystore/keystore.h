@@ -201,8 +201,4 @@ keystore_status_t keystore_decrypter(keystore_t *ks, const char *address,
 keystore_status_t keystore_rekey(keystore_t *ks, size_t *count,
     keystore_err_t *err);
 
-/* Compares two mail addresses as RFC 5321 does: local part exact, domain
- * case-insensitive.  Returns 1 when they are the same mailbox. */
-int keystore_addr_equal(const char *a, const char *b);
-
 #endif

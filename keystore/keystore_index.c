@@ -8,6 +8,7 @@
  * keystore.c publishes a newer one; the last unref frees the entries.
  */
 #include "keystore/keystore_int.h"
+#include "util/util_addr.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -140,7 +141,7 @@ add_slots(keystore_index_t *idx, keystore_entry_t *e, const char **min)
 	*min = NULL;
 	for (j = 0; e->addresses[j] != NULL; j++) {
 		s = &idx->slots[idx->n_slots];
-		if ((s->addr = keystore_addr_normalize(e->addresses[j])) == NULL)
+		if ((s->addr = util_addr_normalize(e->addresses[j])) == NULL)
 			return -1;
 		s->entry = e;
 		idx->n_slots++;
@@ -259,7 +260,7 @@ size_t
 keystore_index_find(const keystore_index_t *idx, const char *address,
     const keystore_slot_t **first)
 {
-	keystore_slot_t key = { .addr = keystore_addr_normalize(address) };
+	keystore_slot_t key = { .addr = util_addr_normalize(address) };
 	const keystore_slot_t *s = NULL, *end = idx->slots + idx->n_slots;
 	size_t lo = 0, hi = idx->n_slots, mid;
 	int c;

@@ -84,8 +84,6 @@ int keystore_cert_info(X509 *cert, keystore_info_t *info);
 /* NULL when cert may sign mail now, else why not (static text, with the
  * date in buf). */
 const char *keystore_cert_why_not_signer(X509 *cert, char *buf, size_t size);
-/* "local@domain" with the domain in lower case, malloc'ed. */
-char *keystore_addr_normalize(const char *addr);
 
 /* ---- entries (keystore_entry.c) ---- */
 

@@ -4,6 +4,7 @@
  * message, writes the result; no state of its own.
  */
 #include "policy/policy_int.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -11,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static const char *
-domain_of(const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-
-	return at ? at + 1 : NULL;
-}
 
 int
 policy_domain_match(const char *dom, const char *pat, int wildcard)
@@ -32,17 +25,6 @@ policy_domain_match(const char *dom, const char *pat, int wildcard)
 	dl = strlen(dom);
 	pl = strlen(pat);
 	return dl > pl + 1 && dom[dl - pl - 1] == '.' && strcasecmp(dom + dl - pl, pat) == 0;
-}
-
-/* Local part exact, domain case-insensitive (RFC 5321). */
-static int
-addr_equal(const char *a, const char *b)
-{
-	const char *da = domain_of(a), *db = domain_of(b);
-
-	if (da == NULL || db == NULL || da - a != db - b)
-		return 0;
-	return strncmp(a, b, (size_t)(da - a)) == 0 && strcasecmp(da, db) == 0;
 }
 
 static void
@@ -82,7 +64,7 @@ static void
 apply_side(policy_decision_t *d, const policy_t *p, enum policy_sel sel,
     const char *addr)
 {
-	const char *dom = domain_of(addr);
+	const char *dom = util_addr_domain(addr);
 	const policy_rule_t *r;
 	size_t after = 0;
 
@@ -98,7 +80,7 @@ apply_side(policy_decision_t *d, const policy_t *p, enum policy_sel sel,
 			apply(d, &p->rules[i]);
 	for (size_t i = 0; i < p->n; i++)
 		if (p->rules[i].sel == sel && p->rules[i].match == MATCH_ADDRESS &&
-		    addr_equal(addr, p->rules[i].arg))
+		    util_addr_equal(addr, p->rules[i].arg))
 			apply(d, &p->rules[i]);
 }
 

@@ -9,6 +9,7 @@
  * half-parsed is ever returned.
  */
 #include "policy/policy_int.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -247,13 +248,6 @@ valid_domain(const char *d)
 	return label > 0;
 }
 
-static void
-lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
 /* from/to PATTERN: an address, a domain or *.domain. */
 static int
 parse_pattern(parse_t *ps, policy_rule_t *r, const char *pat)
@@ -273,13 +267,13 @@ parse_pattern(parse_t *ps, policy_rule_t *r, const char *pat)
 
 		if (at == pat || !valid_domain(dom))
 			return perr(ps, "\"%s\" is not an address local-part@domain", pat);
-		lower(dom);
+		util_addr_lower(dom);
 		return 0;
 	}
 	if (!valid_domain(r->arg))
 		return perr(ps, "\"%s%s\" is not a domain, *.domain or address",
 		    r->match == MATCH_WILDCARD ? "*." : "", pat);
-	lower(r->arg);
+	util_addr_lower(r->arg);
 	return 0;
 }
 

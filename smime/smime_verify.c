@@ -28,6 +28,7 @@
  * Threads: one thread at a time per handle; the trust is shared read-only.
  */
 #include "smime/smime_int.h"
+#include "util/util_addr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,17 +341,6 @@ signer_caps(smime_verify_t *v, CMS_SignerInfo *si)
 		v->caps_len = (size_t)ASN1_STRING_length(s);
 }
 
-/* RFC 5321: local part exact, domain case-insensitive. */
-static int
-addr_equal(const char *a, const char *b)
-{
-	const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
-
-	if (at_a == NULL || at_b == NULL || at_a - a != at_b - b)
-		return 0;
-	return strncmp(a, b, (size_t)(at_a - a)) == 0 && strcasecmp(at_a, at_b) == 0;
-}
-
 /* Notes the signer's address: From when the certificate names it, else
  * the first it names; MISMATCH when From is not among them. */
 static void
@@ -360,7 +350,7 @@ signer_address(smime_verify_t *v, X509 *cert)
 	int i, n = sk_OPENSSL_STRING_num(emails);
 
 	for (i = 0; v->from != NULL && i < n; i++)
-		if (addr_equal(sk_OPENSSL_STRING_value(emails, i), v->from))
+		if (util_addr_equal(sk_OPENSSL_STRING_value(emails, i), v->from))
 			break;
 	if (v->from != NULL && i < n)
 		snprintf(v->signer, sizeof(v->signer), "%s", v->from);
@@ -382,7 +372,7 @@ cert_names(X509 *cert, const char *addr)
 	int found = 0;
 
 	for (int i = 0; !found && i < sk_OPENSSL_STRING_num(emails); i++)
-		found = addr_equal(sk_OPENSSL_STRING_value(emails, i), addr);
+		found = util_addr_equal(sk_OPENSSL_STRING_value(emails, i), addr);
 	X509_email_free(emails);
 	return found;
 }

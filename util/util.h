@@ -3,7 +3,7 @@
  * writing a whole buffer to a file descriptor, hex digits of a digest or
  * random bytes, reading a secret file safely.  No state, no logging.
  * The error type is util_err.h, the bounded buffer util_buf.h, addresses
- * util_addr.h.
+ * util_addr.h; this header includes them.
  *
  * Threads: every function works on its arguments and the calling thread's
  * OpenSSL error queue only.
@@ -14,6 +14,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "util/util_addr.h"
+#include "util/util_buf.h"
+#include "util/util_err.h"
 
 /*
  * Writes all len bytes of buf to fd, retrying after EINTR and short writes.
