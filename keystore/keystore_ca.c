@@ -4,7 +4,12 @@
  * what goes in them and where the files live.
  */
 #include "keystore/keystore_ca.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 #include "util/util.h"
 
 #include <ctype.h>

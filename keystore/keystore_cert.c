@@ -5,7 +5,7 @@
  *
  * Threads: pure functions of their arguments.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_cert.h"
 #include "util/util.h"
 #include "util/util_addr.h"
 

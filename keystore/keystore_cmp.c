@@ -2,7 +2,11 @@
  * keystore_cmp.c: enrollment over CMP (see keystore_cmp.h).
  */
 #include "keystore/keystore_cmp.h"
+#include "keystore/keystore_ca.h"
+#include "keystore/keystore_entry.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 
 #include <stdlib.h>
 #include <string.h>

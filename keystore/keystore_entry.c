@@ -14,7 +14,10 @@
  * lives only inside keystore_entry_key()/keystore_entry_new() and is
  * cleansed there.  An entry is immutable once made, so threads may share it.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_master.h"
 
 #include <limits.h>
 #include <stdlib.h>

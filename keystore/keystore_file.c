@@ -8,7 +8,7 @@
  * Threads: no shared state; errno and the calling thread's OpenSSL error
  * queue only.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_file.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -8,7 +8,11 @@
  *
  * Threads: works on an index snapshot (see keystore.c).
  */
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 
 #include <openssl/x509v3.h>
 

@@ -7,7 +7,10 @@
  * reference count (atomic), so a reader keeps the snapshot it took while
  * keystore.c publishes a newer one; the last unref frees the entries.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_index.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_ldap.h"
 #include "util/util_addr.h"
 
 #include <dirent.h>

@@ -18,7 +18,9 @@
  * Threads: one LDAP handle, used under kl->lock; a call that finds the
  * server gone reconnects once, then answers KEYSTORE_ERR_IO.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_ldap.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
 #include "util/util_ldap.h"
 
 #include <errno.h>

@@ -6,7 +6,8 @@
  * Ownership: the key is copied into the caller's buffer; every other copy
  * is cleansed before it is freed.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_master.h"
+#include "keystore/keystore_file.h"
 
 #include <stdlib.h>
 #include <string.h>

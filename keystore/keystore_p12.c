@@ -13,7 +13,13 @@
  *
  * Threads: imports on one handle are serialized by ks->import_lock.
  */
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 
 #include <limits.h>
 #include <stdlib.h>
