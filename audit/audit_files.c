@@ -7,6 +7,8 @@
  * Threads: no shared state.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_lines.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -9,7 +9,10 @@
  * audit_line_t owns its object and is released by audit_line_free().
  * Threads: no shared state; json-c objects are used by one thread.
  */
+#include "audit/audit_json.h"
+#include "util/util_buf.h"
 #include "audit/audit_int.h"
+#include "audit/audit_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
  * cleanses the private key); signatures are malloc'ed strings.
  * Threads: no shared state; an EVP_PKEY may sign from several threads.
  */
+#include "audit/audit_key.h"
 #include "audit/audit_int.h"
 #include "util/util.h"
 

@@ -7,6 +7,8 @@
  * line handed out is valid until the next call.  files[] is the caller's.
  * Threads: one reader, one thread.
  */
+#include "audit/audit_lines.h"
+#include "util/util_buf.h"
 #include "audit/audit_int.h"
 
 #include <errno.h>

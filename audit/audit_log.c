@@ -13,6 +13,9 @@
  * JSON of a record is built before the lock is taken.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_key.h"
+#include "audit/audit_lines.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -7,6 +7,8 @@
  * Threads: one reader, one thread.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_lines.h"
 
 #include <stdlib.h>
 #include <string.h>

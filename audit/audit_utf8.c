@@ -7,7 +7,9 @@
  *
  * Threads: pure functions.
  */
+#include "audit/audit_utf8.h"
 #include "audit/audit_int.h"
+#include "util/util_buf.h"
 
 #include <string.h>
 

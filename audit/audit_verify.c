@@ -14,6 +14,9 @@
  * Threads: no shared state.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_key.h"
+#include "audit/audit_lines.h"
 
 #include <stdio.h>
 #include <stdlib.h>
