@@ -4,6 +4,7 @@
  * message, writes the result; no state of its own.
  */
 #include "policy/policy_int.h"
+#include "policy/policy_parse.h"
 #include "util/util_addr.h"
 
 #include <ctype.h>
@@ -13,7 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-int
+/* 1 when addr's domain dom is pat or (wildcard) below it.  Case-insensitive. */
+static int
 policy_domain_match(const char *dom, const char *pat, int wildcard)
 {
 	size_t dl, pl;
@@ -158,9 +160,9 @@ media_type(const char *ct, char *buf, size_t len)
 	return buf;
 }
 
-/* Encrypted: S/MIME enveloped (or no smime-type, as old clients write
- * it), or PGP/MIME. */
-int
+/* 1 for a Content-Type of mail already encrypted: S/MIME enveloped (or
+ * pkcs7-mime without smime-type, as old clients write it), or PGP/MIME. */
+static int
 policy_is_encrypted(const char *ct)
 {
 	char type[128];

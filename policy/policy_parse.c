@@ -8,6 +8,7 @@
  * is "file:line: what is wrong"; the first one stops the load, and nothing
  * half-parsed is ever returned.
  */
+#include "policy/policy_parse.h"
 #include "policy/policy_int.h"
 #include "util/util_addr.h"
 

@@ -16,6 +16,7 @@
  * Threads: no state; needs smime_init() first.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_in.h"
 
 #include <stdio.h>
 #include <string.h>

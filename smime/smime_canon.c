@@ -32,7 +32,9 @@
  * Ownership: smime_canon_build() returns a spool the caller unrefs; all
  * intermediate objects are freed before it returns.  Threads: no state.
  */
+#include "smime/smime_canon.h"
 #include "smime/smime_int.h"
+#include "smime/smime_spool.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -8,6 +8,7 @@
  * Threads: no state; needs smime_init() first.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_in.h"
 
 #include <string.h>
 #include <openssl/err.h>

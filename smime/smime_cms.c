@@ -17,7 +17,10 @@
  * Ownership: smime_cms_sign_new() returns a CMS_ContentInfo the caller
  * frees with CMS_ContentInfo_free().  Threads: no shared state.
  */
+#include "smime/smime_cms.h"
 #include "smime/smime_int.h"
+#include "smime/smime_keypref.h"
+#include "smime/smime_spool.h"
 
 #include <errno.h>
 #include <string.h>

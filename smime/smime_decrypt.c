@@ -20,6 +20,8 @@
  * thread at a time per handle.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_in.h"
 
 #include <stdlib.h>
 #include <string.h>

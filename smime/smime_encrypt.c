@@ -9,6 +9,10 @@
  * Ownership: see smime.h.  Threads: one job, one thread.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_cms.h"
+#include "smime/smime_out.h"
+#include "smime/smime_spool.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,8 @@
  * Ownership: smime_in_clear() frees what smime_in_load() made;
  * smime_hdrs_clear() frees a list.  Threads: no state.
  */
+#include "smime/smime_in.h"
+#include "smime/smime_canon.h"
 #include "smime/smime_int.h"
 
 #include <errno.h>

@@ -21,7 +21,11 @@
  * certificate and chain; smime_sign_free() drops them.
  * Threads: a handle is used by one thread at a time.
  */
+#include "smime/smime_sign.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_cms.h"
 #include "smime/smime_int.h"
+#include "smime/smime_out.h"
 #include "util/util.h"
 
 #include <stdio.h>

@@ -28,6 +28,11 @@
  * Threads: one thread at a time per handle; the trust is shared read-only.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_in.h"
+#include "smime/smime_keypref.h"
+#include "smime/smime_out.h"
+#include "smime/smime_sign.h"
 #include "util/util_addr.h"
 
 #include <stdio.h>
