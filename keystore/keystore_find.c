@@ -4,7 +4,7 @@
  * subject key identifier, among the entries of one address (those whose
  * certificate names it: the index's slots).  Every such entry counts,
  * expired or not: old mail must still open with the key it was encrypted
- * to.  A key of another address never answers (issue 14).
+ * to.  A key of another address never answers.
  *
  * Threads: works on an index snapshot (see keystore.c).
  */

@@ -168,8 +168,8 @@ typedef struct policy_form {
 	int passthrough;
 	const char *why;            /* static text: why this outcome */
 	int key_agreement;          /* encrypt to an EC key (ECDH), kept apart
-	                               from RSA ones (issue 16; set by the
-	                               caller after policy_resolve()) */
+	                               from RSA ones (set by the caller
+	                               after policy_resolve()) */
 } policy_form_t;
 
 void policy_resolve(const policy_decision_t *d, enum policy_cert cert,

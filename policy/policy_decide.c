@@ -232,7 +232,7 @@ decide_one(const policy_t *p, const policy_msg_t *m, const policy_rcpt_t *rc,
 		if (trigger_matches(&p->rules[i], m))
 			apply(d, &p->rules[i]);
 	/* After the triggers: encrypt=always and enrollment are met by the
-	 * internal delivery itself (issue 16); an action (hold, reject) stays. */
+	 * internal delivery itself; an action (hold, reject) stays. */
 	if (m->sender_local && rc->local)
 		apply(d, &policy_rule_internal);
 	if (m->encrypted == POLICY_BODY_ENCRYPTED || (m->encrypted == POLICY_BODY_LABEL

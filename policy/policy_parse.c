@@ -35,7 +35,7 @@ const policy_rule_t policy_rule_encrypted = { SEL_BUILTIN, MATCH_NONE, NULL, NUL
 	{ 0, POLICY_ENC_NEVER, 0, 0, 0 },
 	1u << POLICY_SIGN | 1u << POLICY_ENCRYPT | 1u << POLICY_ENROLL,
 	B("already encrypted") };
-/* Mail between local users (issue 16): it does not leave the company and
+/* Mail between local users: it does not leave the company and
  * the colleague's client has no key for it; signed as the policy says. */
 const policy_rule_t policy_rule_internal = { SEL_BUILTIN, MATCH_NONE, NULL, NULL, 0,
 	{ 0, POLICY_ENC_NEVER, 0, 0, 0 }, 1u << POLICY_ENCRYPT | 1u << POLICY_ENROLL,

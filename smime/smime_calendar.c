@@ -1,6 +1,6 @@
 /*
- * smime_calendar.c: is there a calendar invitation anywhere in a message
- * (issue 16)?  Outlook sends multipart/alternative (text/plain, text/html,
+ * smime_calendar.c: is there a calendar invitation anywhere in a
+ * message?  Outlook sends multipart/alternative (text/plain, text/html,
  * text/calendar; method=REQUEST), Thunderbird and Gmail nest that in
  * multipart/mixed next to an application/ics (or text/calendar) .ics
  * attachment.  Encrypted, clients cannot act on them, so the policy's

@@ -13,7 +13,7 @@
  * RecipientInfo is tried and a wrong key is an error, not random output).
  * The plaintext entity is split into its Content-* headers (listed) and
  * its body (written).  smime_decrypt_probe() tries several callers' keys
- * on one parse and digests the first octets each opens to (issue 14).
+ * on one parse and digests the first octets each opens to.
  *
  * Ownership: the handle owns its header list and error; keys the lookup
  * returns are freed before smime_decrypt_run() returns.  Threads: one

@@ -60,7 +60,7 @@ smime_in_load(const char *content_headers, const smime_body_t *body,
 	g_byte_array_append(all, in->body->data, in->body->len);
 	st = g_mime_stream_mem_new_with_byte_array(all);   /* owns all */
 	/* GMime's parser costs lines times nesting: bound the nesting first
-	 * (issue 9; 20,000 levels took seconds, 50 MB of them would take hours). */
+	 * (20,000 levels took seconds, 50 MB of them would take hours). */
 	if (smime_mime_prescan(st, limits != NULL && limits->max_parts != 0
 	    ? limits->max_parts : SMIME_PARTS_DEFAULT, err) != SMIME_OK) {
 		g_object_unref(st);
