@@ -55,6 +55,10 @@ LIBS_A += policy/libpolicy.a
 # The durable spool (issue 6).
 QUEUE_SRC    = $(wildcard queue/*.c)
 LIBS_A += queue/libqueue.a
+# The backends, one client each (LDAP, Redis), below the libraries that
+# use them and above util/.
+NET_SRC      = $(wildcard net/*.c)
+LIBS_A += net/libnet.a
 # Helpers every library needs and none owns (write a whole buffer, error
 # text with OpenSSL's queue); last, since all the others use it.
 UTIL_SRC     = $(wildcard util/*.c)
@@ -87,6 +91,7 @@ directory/libdir.a: $(DIR_SRC:.c=.o)
 audit/libaudit.a: $(AUDIT_SRC:.c=.o)
 policy/libpolicy.a: $(POLICY_SRC:.c=.o)
 queue/libqueue.a: $(QUEUE_SRC:.c=.o)
+net/libnet.a: $(NET_SRC:.c=.o)
 milter/libmilt.a: $(MILT_SRC:.c=.o)
 util/libutil.a: $(UTIL_SRC:.c=.o)
 $(LIBS_A):
@@ -126,8 +131,8 @@ tests/bench/nullmilter: tests/bench/nullmilter.o
 	$(CC) $(LDFLAGS) -o $@ $< $(MILTER_LIBS)
 tests/bench/floor: tests/bench/floor.o
 	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
-tests/bench/lookup: tests/bench/lookup.o directory/libdir.a keystore/libkeystore.a smime/libsmime.a util/libutil.a
-	$(CC) $(LDFLAGS) -o $@ $< directory/libdir.a keystore/libkeystore.a smime/libsmime.a util/libutil.a $(PKG_LIBS)
+tests/bench/lookup: tests/bench/lookup.o directory/libdir.a keystore/libkeystore.a smime/libsmime.a net/libnet.a util/libutil.a
+	$(CC) $(LDFLAGS) -o $@ $< directory/libdir.a keystore/libkeystore.a smime/libsmime.a net/libnet.a util/libutil.a $(PKG_LIBS)
 
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh
@@ -147,7 +152,7 @@ FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) -Wno-format-nonliteral $(WERROR) $(FUZZ_
 FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN      = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(filter-out tests/fuzz/fuzz_util.c,$(FUZZ_SRC)))
 FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(SMIME_SRC) $(KEYSTORE_SRC) \
-                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(QUEUE_SRC) $(MILT_SRC) $(UTIL_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
+                $(DIR_SRC) $(AUDIT_SRC) $(POLICY_SRC) $(QUEUE_SRC) $(MILT_SRC) $(NET_SRC) $(UTIL_SRC) tests/unit/unit_util.c tests/fuzz/fuzz_util.c)
 
 $(FUZZ_OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
@@ -164,10 +169,10 @@ fuzz: fuzzers
 
 # The libraries never know libmilter, never log and never exit (style.md 1).
 layers:
-	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] queue/*.[ch] util/*.[ch] milter/*.[ch] \
+	@bad=$$(grep -ln 'libmilter/mfapi.h' smime/*.[ch] keystore/*.[ch] directory/*.[ch] audit/*.[ch] policy/*.[ch] queue/*.[ch] net/*.[ch] util/*.[ch] milter/*.[ch] \
 	        | grep -v '^milter/milt_mfapi.c$$' || true); \
 	 if [ -n "$$bad" ]; then echo "layers: libmilter outside milter/milt_mfapi.c: $$bad"; exit 1; fi
-	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c queue/*.c util/*.c || true); \
+	@bad=$$(grep -lnE '\<(syslog|exit|abort)[[:space:]]*\(' smime/*.c keystore/*.c directory/*.c audit/*.c policy/*.c queue/*.c net/*.c util/*.c || true); \
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 

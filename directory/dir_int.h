@@ -5,7 +5,8 @@
  *   dir_check.c    is this certificate usable for this address now?
  *                  (trust anchors, validity, CRL, usage, EKU, SAN)
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
- *   dir_ldap.c     one LDAP directory: URL, pool of handles, search
+ *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
+ *                  (the client, its pool and URL: net/net_ldap.h)
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
  *   dir_redis.c    what the Redis connections share: AUTH, sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
@@ -61,9 +62,6 @@ const char *dir_ldap_name(const dir_ldap_t *d);
  */
 dir_status_t dir_ldap_search(dir_ldap_t *d, const char *address,
     STACK_OF(X509) **certs, char *why, size_t len);
-/* The filter for address from template: %s replaced by the escaped
- * address, %% by %.  malloc'ed, or NULL. */
-char *dir_ldap_filter(const char *tmpl, const char *address);
 /* One round trip (a base search of the base DN); DIR_OK when the server
  * answers, else DIR_ERR_UNAVAILABLE with why. */
 dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
