@@ -153,7 +153,4 @@ size_t dir_lookup_ndirs(const dir_lookup_t *l);
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);
 
-/* "local@domain" with the domain lower-cased, malloc'ed, or NULL. */
-char *dir_addr_normalize(const char *address);
-
 #endif
