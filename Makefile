@@ -52,7 +52,7 @@ MILT_SRC     = $(filter-out milter/smimegate.c milter/smimectl.c,$(wildcard milt
 LIBS_A = milter/libmilt.a directory/libdir.a smime/libsmime.a keystore/libkeystore.a \
          audit/libaudit.a
 LIBS_A += policy/libpolicy.a
-# The durable spool (issue 6).
+# The durable spool.
 QUEUE_SRC    = $(wildcard queue/*.c)
 LIBS_A += queue/libqueue.a
 # The backends, one client each (LDAP, Redis), below the libraries that
@@ -137,7 +137,7 @@ tests/bench/lookup: tests/bench/lookup.o directory/libdir.a keystore/libkeystore
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh
 
-# ---- fuzzing (issue 9): libFuzzer harnesses tests/fuzz/fuzz_*.c -------
+# ---- fuzzing: libFuzzer harnesses tests/fuzz/fuzz_*.c -------
 # Built with clang, -fsanitize=fuzzer,address,undefined, from objects of
 # their own under tests/fuzz/obj/ (the programs' objects stay as they are).
 #   make fuzz FUZZ_SECONDS=60     each harness for that long (tests/fuzz/run)
@@ -176,7 +176,7 @@ layers:
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@echo "layers: ok"
 
-# make check builds and runs everything under the sanitizers (issue 9):
+# make check builds and runs everything under the sanitizers:
 # CHECK_SANITIZE (default address,undefined, or SANITIZE when given; empty
 # for a plain build).  The objects are rebuilt for it, and again by a
 # later plain `make` (.build-flags).  tests/run fails on any sanitizer report.

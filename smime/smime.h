@@ -81,7 +81,7 @@ smime_status_t smime_encrypted_check(const char *content_headers,
     const smime_body_t *body, unsigned max_parts, unsigned max_depth,
     int *encrypted);
 
-/* Issue 16: 1 when the entity (Content-* headers as "Name: value\n" lines,
+/* 1 when the entity (Content-* headers as "Name: value\n" lines,
  * and the body) holds a calendar invitation anywhere in its MIME tree (a
  * text/calendar part with a method parameter or a METHOD: line, an
  * application/ics part); 0 when not; -1 with why when it does not parse
@@ -218,7 +218,7 @@ int smime_decrypt_authenticated(const smime_decrypt_t *d);
 
 /*
  * What decryption would give with each of n key lookups (one per
- * recipient, args[i] for the lookup), the body parsed once (issue 14):
+ * recipient, args[i] for the lookup), the body parsed once:
  * per lookup, the status smime_decrypt_run() would return for the key
  * (SMIME_OK, SMIME_ERR_NOKEY, SMIME_ERR_CRYPTO when the key does not open
  * the content-encryption key, SMIME_ERR_IO when the lookup failed) and,
