@@ -9,7 +9,7 @@
  * Outbound figures count records whose direction is "outbound"; each is
  * one recipient of one message.  Failures count held, rejected and
  * tempfailed records of any direction, by action and reason.  What the
- * milter writes (milter/milt_audit.c) decides what is counted: a
+ * milter writes (milter/mail_audit.c) decides what is counted: a
  * recipient without a certificate is named in the reason next to
  * AUDIT_REASON_NO_CERT; mail to a colleague has the rule
  * AUDIT_RULE_INTERNAL; a certificate is learned from an inbound signature

@@ -2,7 +2,7 @@
  * milt_mfapi.c: the milter glue, and the only file that knows libmilter.
  *
  * Callbacks are dispatchers: they hand what the MTA says to the message
- * context (milt_msg.c) and, at end of message, apply its result with
+ * context (mail_msg.c) and, at end of message, apply its result with
  * smfi_* calls.  Two contexts: a connection (pinned configuration, client)
  * set as libmilter's private pointer, and the message it owns, freed by
  * conn_msg_end() from eom, abort and close alike.  close may come with no
@@ -21,11 +21,11 @@
  * thread only wakes the reload thread, so it is back in sigwait() at once.
  */
 #include "milter/milt_mfapi.h"
-#include "milter/milt_audit.h"
-#include "milter/milt_log.h"
-#include "milter/milt_metrics.h"
-#include "milter/milt_msg.h"
-#include "milter/milt_queue.h"
+#include "mail/mail_audit.h"
+#include "ops/ops_log.h"
+#include "ops/ops_metrics.h"
+#include "mail/mail_msg.h"
+#include "mail/mail_queue.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,38 +43,38 @@
 #define BODY_CHUNK 65536
 
 typedef struct milt_conn {
-	milt_conf_t *conf;
+	conf_t *conf;
 	char addr[64];
 	int internal;
-	milt_msg_t *msg;
+	mail_msg_t *msg;
 } milt_conn_t;
 
 static struct {
 	pthread_mutex_t lock;
-	milt_conf_t *conf;
+	conf_t *conf;
 	keystore_t *ks;
-	milt_audit_t *audit;        /* NULL: AuditLog no */
+	mail_audit_t *audit;        /* NULL: AuditLog no */
 } gw = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL };
 
-static milt_conf_t *
+static conf_t *
 conf_current(void)
 {
-	milt_conf_t *c;
+	conf_t *c;
 
 	pthread_mutex_lock(&gw.lock);
-	c = milt_conf_ref(gw.conf);
+	c = conf_ref(gw.conf);
 	pthread_mutex_unlock(&gw.lock);
 	return c;
 }
 
-/* The configuration in force, with a reference (milt_http.c's getter). */
-milt_conf_t *
+/* The configuration in force, with a reference (ops_http.c's getter). */
+conf_t *
 milt_mfapi_conf(void)
 {
-	milt_conf_t *c;
+	conf_t *c;
 
 	pthread_mutex_lock(&gw.lock);
-	c = gw.conf != NULL ? milt_conf_ref(gw.conf) : NULL;
+	c = gw.conf != NULL ? conf_ref(gw.conf) : NULL;
 	pthread_mutex_unlock(&gw.lock);
 	return c;
 }
@@ -82,13 +82,13 @@ milt_mfapi_conf(void)
 static void
 conn_msg_end(milt_conn_t *conn)
 {
-	milt_msg_free(conn->msg);
+	mail_msg_free(conn->msg);
 	conn->msg = NULL;
 }
 
 /* The queue ID, as soon as the MTA tells it. */
 static void
-msg_take_qid(SMFICTX *ctx, milt_msg_t *m)
+msg_take_qid(SMFICTX *ctx, mail_msg_t *m)
 {
 	const char *qid;
 
@@ -101,7 +101,7 @@ msg_take_qid(SMFICTX *ctx, milt_msg_t *m)
 static sfsistat
 tempfail(SMFICTX *ctx, const char *qid, const char *why)
 {
-	milt_log(LOG_WARNING, qid, "%s: answering tempfail", why);
+	ops_log(LOG_WARNING, qid, "%s: answering tempfail", why);
 	smfi_setreply(ctx, "451", "4.3.0", "Temporary gateway failure, try again later");
 	return SMFIS_TEMPFAIL;
 }
@@ -148,7 +148,7 @@ mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	conn->conf = conf_current();
 	addr_text(sa, conn->addr, sizeof(conn->addr));
 	conn->internal = local_submission(host, sa) ? conn->conf->local_submission_internal
-	    : milt_conf_is_internal(conn->conf, sa);
+	    : conf_is_internal(conn->conf, sa);
 	smfi_setpriv(ctx, conn);
 	return SMFIS_CONTINUE;
 }
@@ -158,12 +158,12 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	milt_conn_t *conn = smfi_getpriv(ctx);
 	const char *auth;
-	milt_msg_t *m;
+	mail_msg_t *m;
 
 	if (conn == NULL)
 		return tempfail(ctx, NULL, "MAIL FROM without connection context");
 	conn_msg_end(conn);
-	if ((m = conn->msg = milt_msg_new(conn->conf, gw.ks)) == NULL)
+	if ((m = conn->msg = mail_msg_new(conn->conf, gw.ks)) == NULL)
 		return tempfail(ctx, NULL, "MAIL FROM: out of memory");
 	msg_take_qid(ctx, m);
 	snprintf(m->client_addr, sizeof(m->client_addr), "%s", conn->addr);
@@ -171,7 +171,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	if ((auth = smfi_getsymval(ctx, "{auth_authen}")) != NULL && *auth != '\0' &&
 	    (m->auth = strdup(auth)) == NULL)
 		return tempfail(ctx, m->qid, "MAIL FROM: out of memory");
-	if (milt_msg_set_sender(m, argv[0]) != 0)
+	if (mail_msg_set_sender(m, argv[0]) != 0)
 		return tempfail(ctx, m->qid, "MAIL FROM: out of memory");
 	return SMFIS_CONTINUE;
 }
@@ -183,12 +183,12 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 
 	if (conn == NULL || conn->msg == NULL)
 		return tempfail(ctx, NULL, "RCPT TO without message context");
-	switch (milt_msg_add_rcpt(conn->msg, argv[0])) {
+	switch (mail_msg_add_rcpt(conn->msg, argv[0])) {
 	case 0:
 		return SMFIS_CONTINUE;
 	case 1:     /* past MaximumRecipients: this one is refused */
-		smfi_setreply(ctx, MILT_RCPT_LIMIT_RCODE, MILT_RCPT_LIMIT_XCODE,
-		    MILT_RCPT_LIMIT_REPLY);
+		smfi_setreply(ctx, MAIL_RCPT_LIMIT_RCODE, MAIL_RCPT_LIMIT_XCODE,
+		    MAIL_RCPT_LIMIT_REPLY);
 		return SMFIS_TEMPFAIL;
 	}
 	return tempfail(ctx, conn->msg->qid, "RCPT TO: out of memory");
@@ -202,30 +202,30 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 static sfsistat
 msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 {
-	milt_msg_t *m = conn->msg;
-	milt_result_t *r = &m->result;
+	mail_msg_t *m = conn->msg;
+	mail_result_t *r = &m->result;
 	sfsistat rc = SMFIS_CONTINUE;
 	char err[600];
 
-	if (gw.audit != NULL && milt_audit_record(gw.audit, m, err, sizeof(err)) != 0) {
-		milt_log(LOG_ERR, m->qid, "%s", err);
-		milt_metrics_error("audit");
-		if (conn->conf->on_audit_error == MILT_ON_TEMPFAIL)
-			milt_msg_tempfail(m, "the audit log cannot be written");
+	if (gw.audit != NULL && mail_audit_record(gw.audit, m, err, sizeof(err)) != 0) {
+		ops_log(LOG_ERR, m->qid, "%s", err);
+		ops_metrics_error("audit");
+		if (conn->conf->on_audit_error == CONF_ON_TEMPFAIL)
+			mail_msg_tempfail(m, "the audit log cannot be written");
 	}
 	/* Policy (issue 6): held in the MTA's hold queue. */
-	if (r->what == MILT_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS) {
-		milt_metrics_error("mta");
-		milt_msg_tempfail(m, "the MTA refused to hold the message");
+	if (r->what == MAIL_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS) {
+		ops_metrics_error("mta");
+		mail_msg_tempfail(m, "the MTA refused to hold the message");
 	}
-	if (r->what == MILT_DO_TEMPFAIL || r->what == MILT_DO_REJECT) {
+	if (r->what == MAIL_DO_TEMPFAIL || r->what == MAIL_DO_REJECT) {
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
-		rc = r->what == MILT_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
-	} else if (r->what == MILT_DO_DISCARD) {
+		rc = r->what == MAIL_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+	} else if (r->what == MAIL_DO_DISCARD) {
 		rc = SMFIS_DISCARD;     /* issue 6b: every copy is in our spool */
 	}
-	milt_msg_log(m);
-	milt_metrics_message(r->direction, r->action);
+	mail_msg_log(m);
+	ops_metrics_message(r->direction, r->action);
 	conn_msg_end(conn);
 	return rc;
 }
@@ -234,7 +234,7 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 static sfsistat
 too_big(SMFICTX *ctx, milt_conn_t *conn)
 {
-	milt_msg_process(conn->msg);
+	mail_msg_process(conn->msg);
 	return msg_answer(ctx, conn);
 }
 
@@ -246,7 +246,7 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 	if (conn == NULL || conn->msg == NULL)
 		return tempfail(ctx, NULL, "header without message context");
 	msg_take_qid(ctx, conn->msg);
-	if (milt_msg_add_header(conn->msg, name, value) != 0)
+	if (mail_msg_add_header(conn->msg, name, value) != 0)
 		return conn->msg->too_big ? too_big(ctx, conn)
 		    : tempfail(ctx, conn->msg->qid, "header: out of memory");
 	return SMFIS_CONTINUE;
@@ -267,24 +267,24 @@ static sfsistat
 mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	milt_conn_t *conn = smfi_getpriv(ctx);
-	milt_msg_t *m;
+	mail_msg_t *m;
 
 	if (conn == NULL || (m = conn->msg) == NULL)
 		return tempfail(ctx, NULL, "body without message context");
-	if (milt_msg_add_body(m, chunk, len) != 0) {
+	if (mail_msg_add_body(m, chunk, len) != 0) {
 		if (m->too_big)
 			return too_big(ctx, conn);
-		return tempfail(ctx, m->qid, milt_spool_error(m->body));
+		return tempfail(ctx, m->qid, mail_spool_error(m->body));
 	}
 	return SMFIS_CONTINUE;
 }
 
 /* 1 when the result deletes this header of the message. */
 static int
-hdr_goes(const milt_result_t *r, const char *name)
+hdr_goes(const mail_result_t *r, const char *name)
 {
-	return milt_result_strips(r, name)
-	    || (r->what == MILT_DO_REPLACE && milt_msg_is_content_header(name));
+	return mail_result_strips(r, name)
+	    || (r->what == MAIL_DO_REPLACE && mail_msg_is_content_header(name));
 }
 
 /*
@@ -293,7 +293,7 @@ hdr_goes(const milt_result_t *r, const char *name)
  * content headers (REPLACE) and the result's own.
  */
 static int
-apply_headers(SMFICTX *ctx, const milt_msg_t *m, const milt_result_t *r)
+apply_headers(SMFICTX *ctx, const mail_msg_t *m, const mail_result_t *r)
 {
 	/* Highest index first, so the indexes of the others stay right. */
 	for (size_t i = m->nhdrs; i-- > 0;) {
@@ -306,7 +306,7 @@ apply_headers(SMFICTX *ctx, const milt_msg_t *m, const milt_result_t *r)
 		if (smfi_chgheader(ctx, m->hdrs[i].name, idx, NULL) != MI_SUCCESS)
 			return -1;
 	}
-	for (size_t i = 0; r->what == MILT_DO_REPLACE && i < r->nadd; i++)
+	for (size_t i = 0; r->what == MAIL_DO_REPLACE && i < r->nadd; i++)
 		if (smfi_addheader(ctx, r->add_name[i], r->add_value[i]) != MI_SUCCESS)
 			return -1;
 	for (size_t i = 0; i < r->nset; i++)
@@ -317,7 +317,7 @@ apply_headers(SMFICTX *ctx, const milt_msg_t *m, const milt_result_t *r)
 
 /* Applies a REPLACE result's new body. */
 static int
-apply_body(SMFICTX *ctx, milt_result_t *r)
+apply_body(SMFICTX *ctx, mail_result_t *r)
 {
 	unsigned char *buf;
 	long long off = 0;
@@ -325,26 +325,26 @@ apply_body(SMFICTX *ctx, milt_result_t *r)
 
 	if ((buf = malloc(BODY_CHUNK)) == NULL)
 		return -1;
-	while ((n = milt_spool_read(r->new_body, off, buf, BODY_CHUNK)) > 0) {
+	while ((n = mail_spool_read(r->new_body, off, buf, BODY_CHUNK)) > 0) {
 		if (smfi_replacebody(ctx, buf, (int)n) != MI_SUCCESS)
 			break;
 		off += n;
 	}
 	free(buf);
-	return off == milt_spool_size(r->new_body) ? 0 : -1;
+	return off == mail_spool_size(r->new_body) ? 0 : -1;
 }
 
 /* Split (issue 6b): the recipients whose copies are in the spool leave
  * this transaction. */
 static int
-apply_delrcpts(SMFICTX *ctx, const milt_msg_t *m)
+apply_delrcpts(SMFICTX *ctx, const mail_msg_t *m)
 {
 	size_t n;
-	char *const *del = milt_queue_delrcpts(m, &n);
+	char *const *del = mail_queue_delrcpts(m, &n);
 	char buf[1100];
 
-	if (m->result.what != MILT_DO_PASS && m->result.what != MILT_DO_REPLACE &&
-	    m->result.what != MILT_DO_HOLD)
+	if (m->result.what != MAIL_DO_PASS && m->result.what != MAIL_DO_REPLACE &&
+	    m->result.what != MAIL_DO_HOLD)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(buf, sizeof(buf), "<%s>", del[i]);
@@ -358,28 +358,28 @@ static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	milt_conn_t *conn = smfi_getpriv(ctx);
-	const milt_result_t *r;
-	milt_msg_t *m;
+	const mail_result_t *r;
+	mail_msg_t *m;
 
 	if (conn == NULL || (m = conn->msg) == NULL)
 		return tempfail(ctx, NULL, "end of message without message context");
 	msg_take_qid(ctx, m);
 	m->defer_commit = 1;
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	if (apply_delrcpts(ctx, m) != 0)
-		milt_msg_tempfail(m, "the MTA refused to drop recipients");
+		mail_msg_tempfail(m, "the MTA refused to drop recipients");
 	/* Held in the MTA too: an operator's release (postsuper -H) hands
 	 * it on without us, so our header goes now. */
-	if ((r->what == MILT_DO_PASS || r->what == MILT_DO_REPLACE || r->what == MILT_DO_HOLD)
+	if ((r->what == MAIL_DO_PASS || r->what == MAIL_DO_REPLACE || r->what == MAIL_DO_HOLD)
 	    && (apply_headers(ctx, m, r) != 0
-	    || (r->what == MILT_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
-		milt_msg_tempfail(m, "the MTA refused the changes");
+	    || (r->what == MAIL_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
+		mail_msg_tempfail(m, "the MTA refused the changes");
 	/* Issue 6b: the copies of the other groups are written (fsync'ed) as
 	 * the last step before the answer, after the kept group's changes
 	 * went to the MTA: a crash before this loses no copy (the client is
 	 * tempfailed), and the window in which one can be sent twice is this
 	 * answer's round trip (smimegate(8), CRASHES AND DUPLICATES). */
-	milt_queue_commit(m);
+	mail_queue_commit(m);
 	return msg_answer(ctx, conn);
 }
 
@@ -416,7 +416,7 @@ mlfi_close(SMFICTX *ctx)
 	if (conn == NULL)
 		return SMFIS_CONTINUE;
 	conn_msg_end(conn);
-	milt_conf_unref(conn->conf);
+	conf_unref(conn->conf);
 	free(conn);
 	smfi_setpriv(ctx, NULL);
 	return SMFIS_CONTINUE;
@@ -487,13 +487,13 @@ signals_block(void)
 }
 
 int
-milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
+milt_mfapi_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
     char *err, size_t errlen)
 {
 	const char *sock = conf->socket;
 
 	signals_block();
-	gw.conf = milt_conf_ref(conf);
+	gw.conf = conf_ref(conf);
 	gw.ks = ks;
 	gw.audit = audit;
 	if (smfi_setconn((char *)sock) != MI_SUCCESS ||
@@ -510,12 +510,12 @@ milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
 	 * the users.  TCP: anyone who reaches the port speaks for the MTA. */
 	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
 		return 0;
-	milt_log(LOG_WARNING, NULL, "Socket %s: a TCP socket lets every local user "
+	ops_log(LOG_WARNING, NULL, "Socket %s: a TCP socket lets every local user "
 	    "(and every host that reaches it) drive the gateway as the MTA does, "
 	    "claim any login and have mail signed or decrypted; prefer a unix "
 	    "socket (smimegate(8), TRUST BOUNDARIES)", sock);
 	if (listener_nodelay() == 0)
-		milt_log(LOG_WARNING, NULL, "%s: cannot set TCP_NODELAY; replies "
+		ops_log(LOG_WARNING, NULL, "%s: cannot set TCP_NODELAY; replies "
 		    "may wait for delayed ACKs", sock);
 	return 0;
 }
@@ -531,15 +531,15 @@ static struct {
 
 /* Publishes conf (one reference, taken over); open connections keep theirs. */
 void
-milt_mfapi_swap(milt_conf_t *conf)
+milt_mfapi_swap(conf_t *conf)
 {
-	milt_conf_t *old;
+	conf_t *old;
 
 	pthread_mutex_lock(&gw.lock);
 	old = gw.conf;
 	gw.conf = conf;
 	pthread_mutex_unlock(&gw.lock);
-	milt_conf_unref(old);
+	conf_unref(old);
 }
 
 static void *
@@ -547,7 +547,7 @@ reload_thread(void *arg)
 {
 	pthread_mutex_lock(&rl.lock);
 	for (;;) {
-		milt_conf_t *c;
+		conf_t *c;
 
 		while (!rl.asked && !rl.stop)
 			pthread_cond_wait(&rl.cond, &rl.lock);
@@ -610,7 +610,7 @@ out:
 	pthread_mutex_unlock(&rl.lock);
 	pthread_join(rld, NULL);
 	pthread_mutex_lock(&gw.lock);
-	milt_conf_unref(gw.conf);
+	conf_unref(gw.conf);
 	gw.conf = NULL;
 	pthread_mutex_unlock(&gw.lock);
 	return sv.rc == MI_SUCCESS ? 0 : -1;

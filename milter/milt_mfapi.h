@@ -15,17 +15,17 @@
 #define MILT_MFAPI_H
 
 #include <stddef.h>
-#include "milter/milt_conf.h"
+#include "conf/conf.h"
 #include "keystore/keystore.h"
-#include "milter/milt_audit.h"
+#include "mail/mail_audit.h"
 
 /* audit may be NULL (AuditLog no); it is borrowed like the keystore. */
-int milt_mfapi_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
+int milt_mfapi_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
     char *err, size_t errlen);
-typedef milt_conf_t *(*milt_reload_fn)(void *arg);
+typedef conf_t *(*milt_reload_fn)(void *arg);
 int milt_mfapi_main(milt_reload_fn reload, void *arg);
-void milt_mfapi_swap(milt_conf_t *conf);
+void milt_mfapi_swap(conf_t *conf);
 /* The configuration in force with one more reference, or NULL. */
-milt_conf_t *milt_mfapi_conf(void);
+conf_t *milt_mfapi_conf(void);
 
 #endif

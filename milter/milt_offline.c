@@ -5,8 +5,8 @@
  * message: kept headers, added headers, the blank line, the body.
  */
 #include "milter/milt_offline.h"
-#include "milter/milt_log.h"
-#include "milter/milt_msg.h"
+#include "ops/ops_log.h"
+#include "mail/mail_msg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +62,7 @@ header_field_too_long(int fd, long long max)
 
 /* Feeds the header fields; returns the body offset in the file, or -1. */
 static long long
-feed_headers(milt_msg_t *m, int fd, char *err, size_t errlen)
+feed_headers(mail_msg_t *m, int fd, char *err, size_t errlen)
 {
 	GMimeStream *st;
 	GMimeParser *p;
@@ -71,7 +71,7 @@ feed_headers(milt_msg_t *m, int fd, char *err, size_t errlen)
 
 	if (header_field_too_long(fd, m->conf->max_header_length)) {
 		m->too_big = 1;
-		m->over_limit = MILT_LIMIT_HEADER_LENGTH;
+		m->over_limit = MAIL_LIMIT_HEADER_LENGTH;
 		return 0;
 	}
 	st = g_mime_stream_fs_new(dup(fd));
@@ -86,7 +86,7 @@ feed_headers(milt_msg_t *m, int fd, char *err, size_t errlen)
 	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		char *v = milter_value(g_mime_header_get_raw_value(h));
-		int rc = v ? milt_msg_add_header(m, g_mime_header_get_name(h), v) : -1;
+		int rc = v ? mail_msg_add_header(m, g_mime_header_get_name(h), v) : -1;
 
 		free(v);
 		if (rc != 0 && !m->too_big) {
@@ -105,7 +105,7 @@ done:
 
 /* Skips the blank line at off; feeds the rest of the file as the body. */
 static int
-feed_body(milt_msg_t *m, int fd, long long off, char *err, size_t errlen)
+feed_body(mail_msg_t *m, int fd, long long off, char *err, size_t errlen)
 {
 	unsigned char *buf = malloc(CHUNK);
 	char nl[2];
@@ -119,8 +119,8 @@ feed_body(milt_msg_t *m, int fd, long long off, char *err, size_t errlen)
 	else if (n == 2 && nl[0] == '\r' && nl[1] == '\n')
 		off += 2;
 	while ((n = pread(fd, buf, CHUNK, off)) > 0) {
-		if (milt_msg_add_body(m, buf, (size_t)n) != 0 && !m->too_big) {
-			snprintf(err, errlen, "%s", milt_spool_error(m->body));
+		if (mail_msg_add_body(m, buf, (size_t)n) != 0 && !m->too_big) {
+			snprintf(err, errlen, "%s", mail_spool_error(m->body));
 			free(buf);
 			return -1;
 		}
@@ -146,10 +146,10 @@ write_header(FILE *out, const char *name, const char *value)
 }
 
 static int
-write_result(const milt_msg_t *m, FILE *out)
+write_result(const mail_msg_t *m, FILE *out)
 {
-	const milt_result_t *r = &m->result;
-	milt_spool_t *body = r->what == MILT_DO_REPLACE ? r->new_body : m->body;
+	const mail_result_t *r = &m->result;
+	mail_spool_t *body = r->what == MAIL_DO_REPLACE ? r->new_body : m->body;
 	unsigned char *buf = malloc(CHUNK);
 	long long off = 0;
 	ssize_t n;
@@ -157,15 +157,15 @@ write_result(const milt_msg_t *m, FILE *out)
 	if (buf == NULL)
 		return -1;
 	for (size_t i = 0; i < m->nhdrs; i++)
-		if ((r->what != MILT_DO_REPLACE || !milt_msg_is_content_header(m->hdrs[i].name))
-		    && !milt_result_strips(r, m->hdrs[i].name))
+		if ((r->what != MAIL_DO_REPLACE || !mail_msg_is_content_header(m->hdrs[i].name))
+		    && !mail_result_strips(r, m->hdrs[i].name))
 			write_header(out, m->hdrs[i].name, m->hdrs[i].value);
-	for (size_t i = 0; r->what == MILT_DO_REPLACE && i < r->nadd; i++)
+	for (size_t i = 0; r->what == MAIL_DO_REPLACE && i < r->nadd; i++)
 		write_header(out, r->add_name[i], r->add_value[i]);
 	for (size_t i = 0; i < r->nset; i++)
 		write_header(out, r->set_name[i], r->set_value[i]);
 	fputs("\r\n", out);
-	while ((n = milt_spool_read(body, off, buf, CHUNK)) > 0) {
+	while ((n = mail_spool_read(body, off, buf, CHUNK)) > 0) {
 		fwrite(buf, 1, (size_t)n, out);
 		off += n;
 	}
@@ -174,11 +174,11 @@ write_result(const milt_msg_t *m, FILE *out)
 }
 
 int
-milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a,
+milt_offline_run(conf_t *conf, keystore_t *ks, const milt_offline_args_t *a,
     FILE *out, char *err, size_t errlen)
 {
-	milt_msg_t *m = milt_msg_new(conf, ks);
-	const milt_result_t *r;
+	mail_msg_t *m = mail_msg_new(conf, ks);
+	const mail_result_t *r;
 	long long off;
 	int fd = -1, rc = -1;
 
@@ -192,20 +192,20 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 	}
 	if (!a->inbound && a->client != NULL) {
 		snprintf(m->client_addr, sizeof(m->client_addr), "%s", a->client);
-		m->client_internal = milt_conf_is_internal_text(conf, a->client);
+		m->client_internal = conf_is_internal_text(conf, a->client);
 	}
 	if ((!a->inbound && a->auth != NULL && (m->auth = strdup(a->auth)) == NULL) ||
-	    milt_msg_set_sender(m, a->from) != 0) {
+	    mail_msg_set_sender(m, a->from) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < a->nrcpts; i++) {
-		int rrc = milt_msg_add_rcpt(m, a->rcpts[i]);
+		int rrc = mail_msg_add_rcpt(m, a->rcpts[i]);
 
 		if (rrc == 1)   /* as the milter: this recipient refused, the rest go on */
-			milt_log(LOG_WARNING, m->qid, "to=<%s>: refused %s %s %s (MaximumRecipients)",
-			    a->rcpts[i], MILT_RCPT_LIMIT_RCODE, MILT_RCPT_LIMIT_XCODE,
-			    MILT_RCPT_LIMIT_REPLY);
+			ops_log(LOG_WARNING, m->qid, "to=<%s>: refused %s %s %s (MaximumRecipients)",
+			    a->rcpts[i], MAIL_RCPT_LIMIT_RCODE, MAIL_RCPT_LIMIT_XCODE,
+			    MAIL_RCPT_LIMIT_REPLY);
 		else if (rrc != 0) {
 			snprintf(err, errlen, "out of memory");
 			goto done;
@@ -214,14 +214,14 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 	if ((off = feed_headers(m, fd, err, errlen)) < 0 ||
 	    feed_body(m, fd, off, err, errlen) != 0)
 		goto done;
-	r = milt_msg_process(m);
-	milt_msg_log(m);
-	if (r->what == MILT_DO_HOLD) {
+	r = mail_msg_process(m);
+	mail_msg_log(m);
+	if (r->what == MAIL_DO_HOLD) {
 		snprintf(err, errlen, "the message would be held: %s", r->reason);
 		rc = 1;
 		goto done;
 	}
-	if (r->what == MILT_DO_REJECT || r->what == MILT_DO_TEMPFAIL) {
+	if (r->what == MAIL_DO_REJECT || r->what == MAIL_DO_TEMPFAIL) {
 		snprintf(err, errlen, "the message would be answered %s %s %s",
 		    r->rcode, r->xcode, r->reply);
 		rc = 1;
@@ -235,6 +235,6 @@ milt_offline_run(milt_conf_t *conf, keystore_t *ks, const milt_offline_args_t *a
 done:
 	if (fd >= 0)
 		close(fd);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * milt_offline.h: `smimegate -t`: one message from a file through the same
- * code path as the milter (milt_msg.c), the result on a stream.  Admins
+ * code path as the milter (mail_msg.c), the result on a stream.  Admins
  * use it to see what the gateway would do; tests use it too.
  */
 #ifndef MILT_OFFLINE_H
@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include "milter/milt_conf.h"
+#include "conf/conf.h"
 #include "keystore/keystore.h"
 
 typedef struct milt_offline_args {
@@ -23,7 +23,7 @@ typedef struct milt_offline_args {
 
 /* 0 when the message was processed (whatever the decision; a reject or
  * tempfail is reported on stderr and gives 1), -1 on error with err. */
-int milt_offline_run(milt_conf_t *conf, keystore_t *ks,
+int milt_offline_run(conf_t *conf, keystore_t *ks,
     const milt_offline_args_t *args, FILE *out, char *err, size_t errlen);
 
 #endif

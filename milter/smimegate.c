@@ -4,18 +4,18 @@
  * (-t), or serve the milter socket.  Exiting with a message is allowed
  * here, at start-up, and nowhere else.
  */
-#include "milter/milt_ca.h"
-#include "milter/milt_enroll.h"
-#include "milter/milt_audit.h"
+#include "ca/ca_serve.h"
+#include "enroll/enroll.h"
+#include "mail/mail_audit.h"
 #include "audit/audit.h"
-#include "milter/milt_conf.h"
-#include "milter/milt_log.h"
-#include "milter/milt_http.h"
+#include "conf/conf.h"
+#include "ops/ops_log.h"
+#include "ops/ops_http.h"
 #include "milter/milt_mfapi.h"
 #include "milter/milt_offline.h"
-#include "milter/milt_queue.h"
+#include "mail/mail_queue.h"
 #include "keystore/keystore.h"
-#include "milter/milt_keystore.h"
+#include "ops/ops_keystore.h"
 #include "smime/smime.h"
 #include "util/util.h"
 
@@ -134,7 +134,7 @@ make_dir(const char *path)
  * 15); StateDirectory itself is the administrator's path, resolved first.
  */
 static void
-prepare_state(const milt_conf_t *conf, const struct passwd *pw)
+prepare_state(const conf_t *conf, const struct passwd *pw)
 {
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
 	char err[PATH_MAX + 100], *real;
@@ -157,7 +157,7 @@ prepare_state(const milt_conf_t *conf, const struct passwd *pw)
 }
 
 static struct passwd *
-service_user(const milt_conf_t *conf)
+service_user(const conf_t *conf)
 {
 	struct passwd *pw;
 
@@ -187,7 +187,7 @@ drop_privileges(const struct passwd *pw)
  * is refused: someone else could put a socket of their own there.
  */
 static const char *
-socket_path(const milt_conf_t *conf)
+socket_path(const conf_t *conf)
 {
 	const char *s = conf->socket;
 
@@ -197,7 +197,7 @@ socket_path(const milt_conf_t *conf)
 }
 
 static gid_t
-socket_gid(const milt_conf_t *conf, const struct passwd *pw)
+socket_gid(const conf_t *conf, const struct passwd *pw)
 {
 	struct group *gr;
 
@@ -242,7 +242,7 @@ socket_dir(const char *path, const struct passwd *pw, gid_t gid)
 }
 
 static void
-socket_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
+socket_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
     const struct passwd *pw)
 {
 	const char *path = socket_path(conf);
@@ -267,10 +267,10 @@ socket_listen(milt_conf_t *conf, keystore_t *ks, milt_audit_t *audit,
 static keystore_ca_t *g_ca;       /* the embedded CA, when enabled */
 
 static keystore_t *
-open_keystore(const milt_conf_t *conf, int create)
+open_keystore(const conf_t *conf, int create)
 {
 	keystore_err_t kerr;
-	keystore_t *ks = milt_keystore_open(conf, create ? KEYSTORE_CREATE : 0,
+	keystore_t *ks = ops_keystore_open(conf, create ? KEYSTORE_CREATE : 0,
 	    &kerr);
 
 	if (ks == NULL)
@@ -280,7 +280,7 @@ open_keystore(const milt_conf_t *conf, int create)
 
 /* -n: the configuration loaded; check what it names that exists. */
 static int
-check_only(const milt_conf_t *conf)
+check_only(const conf_t *conf)
 {
 	struct stat st;
 
@@ -290,14 +290,14 @@ check_only(const milt_conf_t *conf)
 }
 
 static void
-write_pid(const milt_conf_t *conf)
+write_pid(const conf_t *conf)
 {
 	FILE *fp;
 
 	if (*conf->pid_file == '\0')
 		return;
 	if ((fp = fopen(conf->pid_file, "w")) == NULL) {
-		milt_log(LOG_ERR, NULL, "cannot write %s: %s", conf->pid_file, strerror(errno));
+		ops_log(LOG_ERR, NULL, "cannot write %s: %s", conf->pid_file, strerror(errno));
 		return;
 	}
 	fprintf(fp, "%ld\n", (long)getpid());
@@ -310,7 +310,7 @@ write_pid(const milt_conf_t *conf)
  * with it (issue 15); any other key is read by the audit log as that user.
  */
 static EVP_PKEY *
-audit_key_as_root(const milt_conf_t *conf, int as_user)
+audit_key_as_root(const conf_t *conf, int as_user)
 {
 	struct stat st;
 	audit_err_t aerr;
@@ -326,8 +326,8 @@ audit_key_as_root(const milt_conf_t *conf, int as_user)
 
 /* The keystore and the audit log, opened as the service user who owns them. */
 static void
-open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
-    milt_audit_t **audit)
+open_state(conf_t *conf, const struct passwd *pw, keystore_t **ks,
+    mail_audit_t **audit)
 {
 	int as_user = pw != NULL && geteuid() == 0;
 	EVP_PKEY *akey = audit_key_as_root(conf, as_user);
@@ -336,16 +336,16 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
 	if (as_user && (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0))
 		die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
 	*ks = open_keystore(conf, conf->create_master_key);
-	milt_keystore_report(*ks, NULL);
+	ops_keystore_report(*ks, NULL);
 	*audit = NULL;
-	if (conf->audit && (*audit = milt_audit_open(conf, akey, err, sizeof(err))) == NULL)
+	if (conf->audit && (*audit = mail_audit_open(conf, akey, err, sizeof(err))) == NULL)
 		die("%s", err);
 	EVP_PKEY_free(akey);
 	/* The embedded CA (issue 5), made on first start, and trusted. */
-	if (conf->ca_enable && (g_ca = milt_ca_open(conf, *ks, err, sizeof(err))) == NULL)
+	if (conf->ca_enable && (g_ca = ca_serve_open(conf, *ks, err, sizeof(err))) == NULL)
 		die("%s", err);
 	if (g_ca != NULL)
-		(void)milt_conf_trust_ca(conf);
+		(void)conf_trust_ca(conf);
 	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
 		die("cannot switch back to root: %s", strerror(errno));
 }
@@ -354,40 +354,40 @@ open_state(milt_conf_t *conf, const struct passwd *pw, keystore_t **ks,
  * on every kick (a copy written) and every QueueRunInterval, each run with
  * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
  * rules, the directories), held by a reference for that run. */
-static struct { milt_conf_t *conf; keystore_t *ks; pthread_t thread; } runner;
+static struct { conf_t *conf; keystore_t *ks; pthread_t thread; } runner;
 
 /* The configuration for the next run: the one in force, else the start's. */
-static milt_conf_t *
+static conf_t *
 runner_conf(void)
 {
-	milt_conf_t *c = milt_mfapi_conf();
+	conf_t *c = milt_mfapi_conf();
 
-	return c != NULL ? c : milt_conf_ref(runner.conf);
+	return c != NULL ? c : conf_ref(runner.conf);
 }
 
 static void *
 queue_runner(void *arg)
 {
-	milt_conf_t *c = runner_conf();
-	size_t n = milt_queue_run(c, runner.ks, 1);
+	conf_t *c = runner_conf();
+	size_t n = mail_queue_run(c, runner.ks, 1);
 	long long wait = c->queue_run_interval;
 
-	milt_conf_unref(c);
+	conf_unref(c);
 	if (n > 0)
-		milt_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
-	while (milt_queue_wait(wait) == 0) {
+		ops_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
+	while (mail_queue_wait(wait) == 0) {
 		c = runner_conf();
-		(void)milt_queue_run(c, runner.ks, 0);
+		(void)mail_queue_run(c, runner.ks, 0);
 		wait = c->queue_run_interval;
-		milt_conf_unref(c);
+		conf_unref(c);
 	}
 	return NULL;
 }
 
 static void
-start_runner(milt_conf_t *conf, keystore_t *ks)
+start_runner(conf_t *conf, keystore_t *ks)
 {
-	runner.conf = milt_conf_ref(conf);
+	runner.conf = conf_ref(conf);
 	runner.ks = ks;
 	if (pthread_create(&runner.thread, NULL, queue_runner, NULL) != 0)
 		die("cannot start the spool runner: %s", strerror(errno));
@@ -398,9 +398,9 @@ start_runner(milt_conf_t *conf, keystore_t *ks)
 static void
 stop_runner(void)
 {
-	milt_queue_stop();
+	mail_queue_stop();
 	pthread_join(runner.thread, NULL);
-	milt_conf_unref(runner.conf);
+	conf_unref(runner.conf);
 	runner.conf = NULL;
 }
 
@@ -412,7 +412,7 @@ stop_runner(void)
  */
 static struct {
 	const opts_t *o;
-	const milt_conf_t *first;
+	const conf_t *first;
 } reload_src;
 
 static int
@@ -421,17 +421,17 @@ changed(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
-static milt_conf_t *
+static conf_t *
 reload_conf(void *arg)
 {
-	const milt_conf_t *f = reload_src.first;
-	milt_conf_t *c;
+	const conf_t *f = reload_src.first;
+	conf_t *c;
 	char err[1024];
 
-	c = milt_conf_load(reload_src.o->conf_file, reload_src.o->overrides,
+	c = conf_load(reload_src.o->conf_file, reload_src.o->overrides,
 	    reload_src.o->noverrides, err, sizeof(err));
 	if (c == NULL) {
-		milt_log(LOG_ERR, NULL, "reload failed, keeping the configuration in "
+		ops_log(LOG_ERR, NULL, "reload failed, keeping the configuration in "
 		    "force: %s", err);
 		return NULL;
 	}
@@ -445,21 +445,21 @@ reload_conf(void *arg)
 	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
 	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
 	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
-		milt_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
+		ops_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
 		    "StateDirectory, the keystore and audit keys take effect at restart only");
-	milt_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
+	ops_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
 	return c;
 }
 
 static int
-serve(milt_conf_t *conf, const opts_t *o)
+serve(conf_t *conf, const opts_t *o)
 {
 	int foreground = o->foreground;
 	struct passwd *pw = service_user(conf);
-	milt_audit_t *audit;
-	milt_ca_http_t *ca_http = NULL;
-	milt_http_t *http = NULL;
-	milt_httplimit_conf_t lim;
+	mail_audit_t *audit;
+	ca_serve_http_t *ca_http = NULL;
+	ops_http_t *http = NULL;
+	net_httplimit_conf_t lim;
 	char err[512];
 	keystore_t *ks;
 	int rc;
@@ -467,37 +467,37 @@ serve(milt_conf_t *conf, const opts_t *o)
 	prepare_state(conf, geteuid() == 0 ? pw : NULL);
 	open_state(conf, pw, &ks, &audit);
 	socket_listen(conf, ks, audit, pw);
-	milt_httplimit_from_conf(conf, 1024, &lim);
+	net_httplimit_from_conf(conf, 1024, &lim);
 	if (*conf->http_listen != '\0' &&
-	    (http = milt_http_open(conf->http_listen, &lim, milt_mfapi_conf, ks, audit != NULL,
+	    (http = ops_http_open(conf->http_listen, &lim, milt_mfapi_conf, ks, audit != NULL,
 	    err, sizeof(err))) == NULL)
 		die("%s", err);
 	drop_privileges(pw);
 	if (!foreground && conf->background && daemon(0, 0) != 0)
 		die("cannot go to the background: %s", strerror(errno));
 	write_pid(conf);
-	if (audit != NULL && milt_audit_start(audit) != 0)
+	if (audit != NULL && mail_audit_start(audit) != 0)
 		die("cannot start the audit timer: %s", strerror(errno));
 	start_runner(conf, ks);
 
 	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->ca_http_listen != '\0'
-	    && (ca_http = milt_ca_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
+	    && (ca_http = ca_serve_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
 		die("%s", err);
-	milt_enroll_install(g_ca);
-	milt_enroll_sweep(conf);
-	if (http != NULL && milt_http_start(http) != 0)
+	enroll_install(g_ca);
+	enroll_sweep(conf);
+	if (http != NULL && ops_http_start(http) != 0)
 		die("cannot start the HTTP thread: %s", strerror(errno));
-	milt_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
+	ops_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
 	    conf->state_dir);
 	reload_src.o = o;
 	reload_src.first = conf;
 	rc = milt_mfapi_main(reload_conf, NULL);
-	milt_log(LOG_INFO, NULL, "stopping");
+	ops_log(LOG_INFO, NULL, "stopping");
 	stop_runner();
-	milt_ca_stop(ca_http);
+	ca_serve_stop(ca_http);
 	keystore_ca_free(g_ca);
-	milt_http_close(http);
-	milt_audit_close(audit);
+	ops_http_close(http);
+	mail_audit_close(audit);
 	if (*conf->pid_file != '\0')
 		unlink(conf->pid_file);
 	keystore_free(ks);
@@ -505,7 +505,7 @@ serve(milt_conf_t *conf, const opts_t *o)
 }
 
 static int
-offline(milt_conf_t *conf, const milt_offline_args_t *args)
+offline(conf_t *conf, const milt_offline_args_t *args)
 {
 	char err[512];
 	keystore_t *ks;
@@ -524,33 +524,33 @@ int
 main(int argc, char **argv)
 {
 	opts_t o;
-	milt_conf_t *conf;
+	conf_t *conf;
 	char err[1024];
 	int rc;
 
 	memset(&o, 0, sizeof(o));
 	parse_opts(argc, argv, &o);
-	if (o.conf_file == NULL && access(MILT_CONF_DEFAULT_FILE, F_OK) == 0)
-		o.conf_file = MILT_CONF_DEFAULT_FILE;
-	conf = milt_conf_load(o.conf_file, o.overrides, o.noverrides, err, sizeof(err));
+	if (o.conf_file == NULL && access(CONF_DEFAULT_FILE, F_OK) == 0)
+		o.conf_file = CONF_DEFAULT_FILE;
+	conf = conf_load(o.conf_file, o.overrides, o.noverrides, err, sizeof(err));
 	if (conf == NULL)
 		die("%s", err);
 	if (o.print_key != NULL) {
-		rc = milt_conf_print_key(conf, o.print_key, stdout);
-		milt_conf_unref(conf);
+		rc = conf_print_key(conf, o.print_key, stdout);
+		conf_unref(conf);
 		if (rc != 0)
 			die("-P %s: unknown key", o.print_key);
 		return 0;
 	}
 	smime_init();
-	milt_log_open("smimegate", conf);
+	ops_log_open("smimegate", conf);
 	if (o.check)
 		rc = check_only(conf);
 	else if (o.off.input != NULL) {
-		milt_log_stderr(1);
+		ops_log_stderr(1);
 		rc = offline(conf, &o.off);
 	} else
 		rc = serve(conf, &o);
-	milt_conf_unref(conf);
+	conf_unref(conf);
 	return rc;
 }

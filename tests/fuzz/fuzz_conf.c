@@ -1,11 +1,11 @@
 /*
- * fuzz_conf.c: the configuration file and -o overrides (milt_conf_load).
+ * fuzz_conf.c: the configuration file and -o overrides (conf_load).
  *
  * Input: the file's text, then optionally a NUL and overrides separated
  * by NULs ("Key=Value").  A configuration that loads is printed (every
  * key) to /dev/null and queried, then released.
  */
-#include "milter/milt_conf.h"
+#include "conf/conf.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <stdio.h>
@@ -26,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *ov[MAX_OVERRIDES];
 	size_t nov = 0, restlen = nul ? size - flen - 1 : 0;
 	char err[1024];
-	milt_conf_t *c;
+	conf_t *c;
 
 	/* The system's CA store is no input, and loading it each time would
 	 * slow the harness a hundredfold; the input may set it again. */
@@ -35,19 +35,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ov[nov++] = rest + off;
 		off += strlen(rest + off) + 1;
 	}
-	c = milt_conf_load(file, ov, nov, err, sizeof(err));
+	c = conf_load(file, ov, nov, err, sizeof(err));
 	if (c != NULL) {
 		FILE *null = fopen("/dev/null", "w");
 		if (null != NULL) {
-			milt_conf_print(c, null);
-			milt_conf_print_key(c, "LocalDomains", null);
+			conf_print(c, null);
+			conf_print_key(c, "LocalDomains", null);
 			fclose(null);
 		}
-		(void)milt_conf_is_local_domain(c, "example.com");
-		(void)milt_conf_is_internal_text(c, "10.1.2.3");
-		(void)milt_conf_is_internal_text(c, "::1");
-		milt_conf_unref(milt_conf_ref(c));
-		milt_conf_unref(c);
+		(void)conf_is_local_domain(c, "example.com");
+		(void)conf_is_internal_text(c, "10.1.2.3");
+		(void)conf_is_internal_text(c, "::1");
+		conf_unref(conf_ref(c));
+		conf_unref(c);
 	} else if (strlen(err) == 0) {
 		abort();    /* a refusal always says why */
 	}

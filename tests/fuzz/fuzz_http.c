@@ -1,7 +1,7 @@
 /*
- * fuzz_http.c: the CA and pickup portal's HTTP endpoint (milt_ca.c, the
+ * fuzz_http.c: the CA and pickup portal's HTTP endpoint (ca_serve.c, the
  * same evhttp settings and handlers as CAHTTPListen, through
- * milt_ca_portal_attach): a whole request from any client, its request
+ * ca_serve_portal_attach): a whole request from any client, its request
  * line, path and query (GET /pickup?t=...), headers and form body (POST
  * /pickup: t, password, legacy).  Each input is one connection over
  * loopback TCP to a socket evhttp listens on (evhttp_accept_socket), run
@@ -11,12 +11,12 @@
  * back as new before each input; every other token is unknown.  The
  * client limits are high enough never to answer 429 by themselves, and
  * 127.0.0.1 is a trusted proxy, so X-Forwarded-For is parsed too.  The
- * listener's limits are the defaults' (milt_httplimit.h).
+ * listener's limits are the defaults' (net_httplimit.h).
  *
  * Input: the octets the client sends (then it shuts down its side).
  */
-#include "milter/milt_ca.h"
-#include "milter/milt_pickup.h"
+#include "ca/ca_serve.h"
+#include "enroll/enroll_pickup.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "util/util.h"
 
@@ -41,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static struct event_base *base;
 static struct evhttp *http;
-static milt_ca_http_t *portal;
+static ca_serve_http_t *portal;
 static int lfd = -1;           /* evhttp's, closed by evhttp_free() */
 static struct sockaddr_in laddr;
 static int debug;               /* FUZZ_HTTP_DEBUG set: the answers to stderr */
@@ -53,7 +53,7 @@ static void
 fuzz_http_free(void)
 {
 	evhttp_free(http);
-	milt_ca_stop(portal);
+	ca_serve_stop(portal);
 	event_base_free(base);
 }
 
@@ -62,12 +62,12 @@ fuzz_http_free(void)
 static void
 live_link(const char *dir)
 {
-	char token[MILT_PICKUP_TOKEN_LEN + 1], pw[MILT_PICKUP_PASSWORD_LEN + 1];
+	char token[ENROLL_PICKUP_TOKEN_LEN + 1], pw[ENROLL_PICKUP_PASSWORD_LEN + 1];
 	char why[256], from[4200], hex[65];
 	unsigned char md[32];
 	FILE *fp;
 
-	if (milt_pickup_new(dir, "alice@example.com", 86400, token, pw, why, sizeof(why)) != 0)
+	if (enroll_pickup_new(dir, "alice@example.com", 86400, token, pw, why, sizeof(why)) != 0)
 		abort();
 	EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL);
 	util_hex(hex, md, sizeof(md));
@@ -95,17 +95,17 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	socklen_t len = sizeof(laddr);
-	milt_net_t loop = { AF_INET, { 127, 0, 0, 1 }, 32 };
-	milt_netlist_t proxies = { &loop, 1 };
-	milt_portal_limits_t pl = { 5, 1000000000, 3600, &proxies };
-	milt_httplimit_conf_t lim = { 16384, 100, 2000, 100, 20 };
+	conf_net_t loop = { AF_INET, { 127, 0, 0, 1 }, 32 };
+	conf_netlist_t proxies = { &loop, 1 };
+	ca_portal_limits_t pl = { 5, 1000000000, 3600, &proxies };
+	net_httplimit_conf_t lim = { 16384, 100, 2000, 100, 20 };
 	char *pickup;
 
 	(void)argc;
 	(void)argv;
 	if (asprintf(&pickup, "%s/pickup", fuzz_dir()) < 0 || mkdir(pickup, 0700) != 0
 	    || (base = event_base_new()) == NULL || (http = evhttp_new(base)) == NULL
-	    || (portal = milt_ca_portal_attach(http, NULL, pickup, &pl, &lim)) == NULL)
+	    || (portal = ca_serve_portal_attach(http, NULL, pickup, &pl, &lim)) == NULL)
 		abort();
 	live_link(pickup);
 	free(pickup);

@@ -1,10 +1,10 @@
 /*
  * fuzz_msg.c: a message through the milter's message context, the path
  * of mail from Postfix and of the offline mode: header fields with
- * milt_msg_add_header(), the body with milt_msg_add_body(), then
- * milt_msg_process(): outbound from alice@example.com, whose key the
+ * mail_msg_add_header(), the body with mail_msg_add_body(), then
+ * mail_msg_process(): outbound from alice@example.com, whose key the
  * keystore holds (made at start-up), so that it is signed; or inbound to
- * her (decryption, verification, the result header; issue 4's path).
+ * her (decryption, verification, the result header).
  *
  * Input: byte 0 picks the body split (bits 0-1: whole, byte by byte, at
  * pseudo-random points, 3 as 2), the signing mode (bit 2: opaque) and the
@@ -23,8 +23,8 @@
  * decision to stderr.
  */
 #include "keystore/keystore.h"
-#include "milter/milt_conf.h"
-#include "milter/milt_msg.h"
+#include "conf/conf.h"
+#include "mail/mail_msg.h"
 #include "smime/smime.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/unit/unit_util.h"
@@ -40,7 +40,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static milt_conf_t *conf[2];    /* detached, opaque */
+static conf_t *conf[2];    /* detached, opaque */
 static keystore_t *ks;
 static int debug;
 
@@ -128,7 +128,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (int i = 0; i < 2; i++) {
 		ov[4] = i ? "SigningMode=opaque" : "SigningMode=detached";
 		/* A small memory threshold: bodies also go through the file. */
-		conf[i] = milt_conf_load(NULL, ov, 5, err, sizeof(err));
+		conf[i] = conf_load(NULL, ov, 5, err, sizeof(err));
 		if (conf[i] == NULL) {
 			fprintf(stderr, "fuzz_msg: %s\n", err);
 			abort();
@@ -161,7 +161,7 @@ line_len(const uint8_t *p, size_t left)
 
 /* Feeds the header fields; returns the offset of the body. */
 static size_t
-feed_headers(milt_msg_t *m, const uint8_t *d, size_t n)
+feed_headers(mail_msg_t *m, const uint8_t *d, size_t n)
 {
 	size_t off = 0;
 
@@ -187,7 +187,7 @@ feed_headers(milt_msg_t *m, const uint8_t *d, size_t n)
 			ve--;
 		/* The milter protocol carries C strings: a NUL ends the value. */
 		value = fuzz_strndup(d + off + vs, ve - vs);
-		(void)milt_msg_add_header(m, name, value);
+		(void)mail_msg_add_header(m, name, value);
 		free(name);
 		free(value);
 		off += flen;
@@ -195,34 +195,34 @@ feed_headers(milt_msg_t *m, const uint8_t *d, size_t n)
 	return off;
 }
 
-static const milt_result_t *
-run(milt_msg_t *m, const uint8_t *d, size_t n, fuzz_split_t *split, int inbound)
+static const mail_result_t *
+run(mail_msg_t *m, const uint8_t *d, size_t n, fuzz_split_t *split, int inbound)
 {
 	size_t off = feed_headers(m, d, n), piece;
 
 	if (inbound) {
-		(void)milt_msg_set_sender(m, "<bob@elsewhere.test>");
-		(void)milt_msg_add_rcpt(m, "<alice@example.com>");
+		(void)mail_msg_set_sender(m, "<bob@elsewhere.test>");
+		(void)mail_msg_add_rcpt(m, "<alice@example.com>");
 	} else {
-		(void)milt_msg_set_sender(m, "<alice@example.com>");
-		(void)milt_msg_add_rcpt(m, "<bob@example.net>");
+		(void)mail_msg_set_sender(m, "<alice@example.com>");
+		(void)mail_msg_add_rcpt(m, "<bob@example.net>");
 		m->auth = strdup("alice@example.com");
 	}
 	for (; off < n; off += piece) {
 		piece = fuzz_split_next(split, n - off);
-		if (milt_msg_add_body(m, d + off, piece) != 0)
+		if (mail_msg_add_body(m, d + off, piece) != 0)
 			break;
 	}
-	return milt_msg_process(m);
+	return mail_msg_process(m);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_split_t whole = { 0, 0 }, split;
-	milt_msg_t *a, *b;
-	const milt_result_t *ra, *rb;
-	milt_conf_t *c;
+	mail_msg_t *a, *b;
+	const mail_result_t *ra, *rb;
+	conf_t *c;
 
 	if (size < 5)
 		return 0;
@@ -230,7 +230,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	split.mode = data[0] & 3;
 	split.state = ((uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
 	    (uint32_t)data[3] << 8 | data[4]) | 1;
-	if ((a = milt_msg_new(c, ks)) == NULL || (b = milt_msg_new(c, ks)) == NULL)
+	if ((a = mail_msg_new(c, ks)) == NULL || (b = mail_msg_new(c, ks)) == NULL)
 		abort();
 	ra = run(a, data + 5, size - 5, &whole, data[0] & 8);
 	rb = run(b, data + 5, size - 5, &split, data[0] & 8);
@@ -241,9 +241,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    ra->action, ra->reason, split.mode, rb->action, rb->reason);
 		abort();
 	}
-	if (ra->what == MILT_DO_REPLACE && (ra->nadd == 0 || ra->new_body == NULL))
+	if (ra->what == MAIL_DO_REPLACE && (ra->nadd == 0 || ra->new_body == NULL))
 		abort();
-	milt_msg_free(a);
-	milt_msg_free(b);
+	mail_msg_free(a);
+	mail_msg_free(b);
 	return 0;
 }

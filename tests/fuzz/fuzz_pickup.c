@@ -1,10 +1,10 @@
 /*
  * fuzz_pickup.c: the enrollment records the portal and the enrollment
  * code read back from StateDirectory: a pickup link's record
- * (milt_pickup.c: address, salt, hash, expiry, failures; read by
- * milt_pickup_check(), rewritten on a wrong password) and a pending
- * enrollment (milt_pending.c: the address and a certificate in PEM; read by
- * milt_pending_get() and milt_pending_sweep()).  A damaged or planted file
+ * (enroll_pickup.c: address, salt, hash, expiry, failures; read by
+ * enroll_pickup_check(), rewritten on a wrong password) and a pending
+ * enrollment (enroll_pending.c: the address and a certificate in PEM; read by
+ * enroll_pending_get() and enroll_pending_sweep()).  A damaged or planted file
  * must never be believed beyond what it says, nor crash the daemon.
  *
  * Input: byte 0: mode; bit 0 clear: 8 octets of password (NUL ends it),
@@ -12,12 +12,12 @@
  * pending file for xena@example.net.
  *
  * FUZZ_PICKUP_SEEDS=DIR writes seeds to DIR (a fresh record from
- * milt_pickup_new(), its password random, and a pending file of the fuzz
+ * enroll_pickup_new(), its password random, and a pending file of the fuzz
  * certificate) and exits.
  */
-#include "milter/milt_conf.h"
-#include "milter/milt_pending.h"
-#include "milter/milt_pickup.h"
+#include "conf/conf.h"
+#include "enroll/enroll_pending.h"
+#include "enroll/enroll_pickup.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/unit/unit_util.h"
 #include "util/util.h"
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define TOKEN "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define RCPT "xena@example.net"
 
-static milt_conf_t *conf;
+static conf_t *conf;
 static char pickup_dir[4200], record_path[4300], pending_path[4300];
 
 /* dir/hex(sha256(s)) into out. */
@@ -54,14 +54,14 @@ hashed(const char *dir, const char *s, char *out, size_t size)
 static void
 seeds_write(const char *out)
 {
-	char token[MILT_PICKUP_TOKEN_LEN + 1], pw[MILT_PICKUP_PASSWORD_LEN + 1];
+	char token[ENROLL_PICKUP_TOKEN_LEN + 1], pw[ENROLL_PICKUP_PASSWORD_LEN + 1];
 	char why[256], path[4300], *rec;
 	EVP_PKEY *k;
 	X509 *c;
 	size_t len;
 	FILE *fp;
 
-	if (milt_pickup_new(pickup_dir, "alice@example.com", 3600, token, pw, why,
+	if (enroll_pickup_new(pickup_dir, "alice@example.com", 3600, token, pw, why,
 	    sizeof(why)) != 0)
 		abort();
 	hashed(pickup_dir, token, path, sizeof(path));
@@ -83,7 +83,7 @@ seeds_write(const char *out)
 }
 
 static void
-expired(const milt_conf_t *c, const char *rcpt, X509 *x)
+expired(const conf_t *c, const char *rcpt, X509 *x)
 {
 	(void)c;
 	(void)rcpt;
@@ -99,7 +99,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	snprintf(state, sizeof(state), "StateDirectory=%s", fuzz_dir());
-	if ((conf = milt_conf_load(NULL, ov, 4, err, sizeof(err))) == NULL) {
+	if ((conf = conf_load(NULL, ov, 4, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "fuzz_pickup: %s\n", err);
 		abort();
 	}
@@ -124,12 +124,12 @@ pickup(const uint8_t *data, size_t size)
 		abort();
 	memcpy(pw, data, n);
 	pw[n] = '\0';
-	if (milt_pickup_check(pickup_dir, TOKEN, pw, 5, 1764000000, &addr) == MILT_PICKUP_OK
+	if (enroll_pickup_check(pickup_dir, TOKEN, pw, 5, 1764000000, &addr) == ENROLL_PICKUP_OK
 	    && addr == NULL)
 		abort();
 	free(addr);
-	(void)milt_pickup_live(pickup_dir, TOKEN);
-	milt_pickup_used(pickup_dir, TOKEN);
+	(void)enroll_pickup_live(pickup_dir, TOKEN);
+	enroll_pickup_used(pickup_dir, TOKEN);
 }
 
 int
@@ -145,9 +145,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (unit_write_file(pending_path, data + 1, size - 1, 0600) != 0)
 		abort();
-	if ((x = milt_pending_get(conf, RCPT)) != NULL)
+	if ((x = enroll_pending_get(conf, RCPT)) != NULL)
 		X509_free(x);
-	(void)milt_pending_sweep(conf, expired);
+	(void)enroll_pending_sweep(conf, expired);
 	ERR_clear_error();
 	return 0;
 }

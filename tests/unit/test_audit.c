@@ -34,7 +34,7 @@
 #include <openssl/sha.h>
 
 #include "audit/audit.h"
-#include "milter/ctl_audit.h"
+#include "ctl/ctl_audit.h"
 #include "tests/unit/unit_util.h"
 
 #define T0 ((time_t)1740830400)     /* 2025-03-01T12:00:00Z */
@@ -1034,7 +1034,7 @@ static const char *const G_DOMAINS[] = { "partner.example", "partner.example",
     "other.example", "third.example", "(none)" };
 static const char *const G_SENDER_KEYS[] = { "alice@example.com", "bob@example.com",
     "carol@example.com", "(empty)", "</td><script>x</script>@example.com" };
-/* As the milter writes them (milter/milt_outbound.c, milt_inbound.c):
+/* As the milter writes them (milter/mail_outbound.c, mail_inbound.c):
  * the first names the record's recipient (made in gen_records()). */
 static const char *const G_REASONS[] = { "no certificate", "policy",
     "directory unavailable", "<b>bold</b> & \"q\" </td>",
@@ -1758,7 +1758,7 @@ test_ctl(void **state)
 	free(pub);
 }
 
-/* ---- the head file, gaps and fingerprints (issue 15) ---- */
+/* ---- the head file, gaps and fingerprints ---- */
 
 static void
 audit_sha256_hex_for_test(const char *line, char out[65])
@@ -1909,7 +1909,7 @@ test_fingerprint_parse(void **state)
 	}
 }
 
-/* Issue 16: colleagues left out of "unencrypted", counted as internal;
+/* Colleagues left out of "unencrypted", counted as internal;
  * the trend per day, per week past AUDIT_TREND_DAYS; all formats carry
  * them.  Records added straight to the report, as the reader gives them. */
 static void

@@ -1,5 +1,5 @@
 /*
- * test_conf.c: the configuration loader (milter/milt_conf.c) and the
+ * test_conf.c: the configuration loader (milter/conf.c) and the
  * SignerMap file (directory/dir_map.c): good files, every kind of bad
  * line reported as file:line, -o overrides, derived defaults, and the
  * InternalHosts and LocalDomains matches.
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "milter/milt_conf.h"
+#include "conf/conf.h"
 #include "directory/dir_map.h"
 #include "tests/unit/unit_util.h"
 
@@ -50,7 +50,7 @@ static void
 test_defaults(void **state)
 {
 	char err[512];
-	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
+	conf_t *c = conf_load(NULL, NULL, 0, err, sizeof(err));
 
 	assert_non_null(c);
 	assert_string_equal(c->socket, "unix:/run/smimegate/smimegate.sock");
@@ -60,14 +60,14 @@ test_defaults(void **state)
 	assert_string_equal(c->spool_dir, "/var/lib/smimegate/spool");
 	assert_string_equal(c->master_key_file, "/var/lib/smimegate/keystore/master.key");
 	assert_int_equal(c->max_message_size, 50LL * 1024 * 1024);
-	assert_int_equal(c->on_internal_error, MILT_ON_TEMPFAIL);
-	assert_int_equal(c->signing_mode, MILT_SIGN_DETACHED);
-	/* Issue 14: no host is internal by default, loopback included. */
+	assert_int_equal(c->on_internal_error, CONF_ON_TEMPFAIL);
+	assert_int_equal(c->signing_mode, CONF_SIGN_DETACHED);
+	/* No host is internal by default, loopback included. */
 	assert_int_equal(c->internal_hosts.n, 0);
-	assert_false(milt_conf_is_internal_text(c, "127.0.0.1"));
-	assert_false(milt_conf_is_internal_text(c, "::1"));
-	assert_false(milt_conf_is_internal_text(c, "192.0.2.1"));
-	milt_conf_unref(c);
+	assert_false(conf_is_internal_text(c, "127.0.0.1"));
+	assert_false(conf_is_internal_text(c, "::1"));
+	assert_false(conf_is_internal_text(c, "192.0.2.1"));
+	conf_unref(c);
 }
 
 static void
@@ -86,29 +86,29 @@ test_good_file(void **state)
 	    "OnInternalError   accept\n"
 	    "SigningMode       opaque\n"
 	    "Background        no\n");
-	milt_conf_t *c = milt_conf_load(path, NULL, 0, err, sizeof(err));
+	conf_t *c = conf_load(path, NULL, 0, err, sizeof(err));
 
 	if (c == NULL)
 		fail_msg("load: %s", err);
 	assert_string_equal(c->socket, "unix:/run/smimegate/milter.sock");
 	assert_string_equal(c->keystore_dir, "/srv/smg/keystore");
-	assert_true(milt_conf_is_local_domain(c, "example.com"));
-	assert_true(milt_conf_is_local_domain(c, "EXAMPLE.org"));
-	assert_true(milt_conf_is_local_domain(c, "sub.example.net"));
-	assert_false(milt_conf_is_local_domain(c, "example.net"));
-	assert_false(milt_conf_is_local_domain(c, NULL));
+	assert_true(conf_is_local_domain(c, "example.com"));
+	assert_true(conf_is_local_domain(c, "EXAMPLE.org"));
+	assert_true(conf_is_local_domain(c, "sub.example.net"));
+	assert_false(conf_is_local_domain(c, "example.net"));
+	assert_false(conf_is_local_domain(c, NULL));
 	assert_int_equal(c->max_message_size, 10LL * 1024 * 1024);
 	assert_int_equal(c->spool_memory, 64LL * 1024);
-	assert_int_equal(c->on_internal_error, MILT_ON_ACCEPT);
-	assert_int_equal(c->signing_mode, MILT_SIGN_OPAQUE);
+	assert_int_equal(c->on_internal_error, CONF_ON_ACCEPT);
+	assert_int_equal(c->signing_mode, CONF_SIGN_OPAQUE);
 	assert_int_equal(c->background, 0);
-	assert_true(milt_conf_is_internal_text(c, "10.200.3.4"));
-	assert_true(milt_conf_is_internal_text(c, "192.0.2.7"));
-	assert_false(milt_conf_is_internal_text(c, "192.0.2.8"));
-	assert_true(milt_conf_is_internal_text(c, "2001:db8:1::5"));
-	assert_true(milt_conf_is_internal_text(c, "::ffff:10.1.1.1"));
-	assert_false(milt_conf_is_internal_text(c, "127.0.0.1"));
-	milt_conf_unref(c);
+	assert_true(conf_is_internal_text(c, "10.200.3.4"));
+	assert_true(conf_is_internal_text(c, "192.0.2.7"));
+	assert_false(conf_is_internal_text(c, "192.0.2.8"));
+	assert_true(conf_is_internal_text(c, "2001:db8:1::5"));
+	assert_true(conf_is_internal_text(c, "::ffff:10.1.1.1"));
+	assert_false(conf_is_internal_text(c, "127.0.0.1"));
+	conf_unref(c);
 	free(path);
 }
 
@@ -134,7 +134,7 @@ test_bad_files(void **state)
 		{ "Sign yes\nSign no\n", ":2: Sign is set twice" },
 		{ "Socket\n", ":1: \"Socket\": expected a key and a value" },
 		{ "SignerMap /nonexistent/map\n", ":1: SignerMap: /nonexistent/map: No such file" },
-		/* Several gateways (issue 10). */
+		/* Several gateways. */
 		{ "# k\nKeystoreBackend ldap\n", ":2: KeystoreBackend: ldap needs KeystoreLDAP" },
 		{ "KeystoreBackend nfs\n", ":1: KeystoreBackend: \"nfs\"" },
 		{ "HarvestStore redis\n", ":1: HarvestStore: redis needs RedisServer" },
@@ -144,12 +144,12 @@ test_bad_files(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *path;
-		milt_conf_t *c;
+		conf_t *c;
 
 		snprintf(name, sizeof(name), "bad%zu.conf", i);
 		path = write_conf(name, cases[i].text);
 		err[0] = '\0';
-		c = milt_conf_load(path, NULL, 0, err, sizeof(err));
+		c = conf_load(path, NULL, 0, err, sizeof(err));
 		if (c != NULL)
 			fail_msg("case %zu (%s): loaded, want error %s", i, cases[i].text,
 			    cases[i].want);
@@ -165,7 +165,7 @@ test_relative_paths(void **state)
 {
 	char err[512], cwd[4096], want[4200];
 	char *ov[] = { "StateDirectory=./var", "SignerMap=" };
-	milt_conf_t *c = milt_conf_load(NULL, ov, 2, err, sizeof(err));
+	conf_t *c = conf_load(NULL, ov, 2, err, sizeof(err));
 
 	assert_non_null(c);
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
@@ -174,7 +174,7 @@ test_relative_paths(void **state)
 	snprintf(want, sizeof(want), "%s/var/keystore/master.key", cwd);
 	assert_string_equal(c->master_key_file, want);
 	assert_string_equal(c->signer_map_file, "");
-	milt_conf_unref(c);
+	conf_unref(c);
 }
 
 static void
@@ -182,7 +182,7 @@ test_missing_file(void **state)
 {
 	char err[512];
 
-	assert_null(milt_conf_load("/nonexistent/smimegate.conf", NULL, 0, err, sizeof(err)));
+	assert_null(conf_load("/nonexistent/smimegate.conf", NULL, 0, err, sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent/smimegate.conf: No such file"));
 }
 
@@ -194,20 +194,20 @@ test_overrides(void **state)
 	char *ov[] = { "Sign=yes", "statedirectory=/tmp/x", "LocalDomains = example.org" };
 	char *bad[] = { "Nope=1" };
 	char *noeq[] = { "Sign" };
-	milt_conf_t *c = milt_conf_load(path, ov, 3, err, sizeof(err));
+	conf_t *c = conf_load(path, ov, 3, err, sizeof(err));
 
 	if (c == NULL)
 		fail_msg("load: %s", err);
 	assert_int_equal(c->sign_outbound, 1);
 	assert_string_equal(c->state_dir, "/tmp/x");
 	assert_string_equal(c->spool_dir, "/tmp/x/spool");
-	assert_false(milt_conf_is_local_domain(c, "example.com"));
-	assert_true(milt_conf_is_local_domain(c, "example.org"));
-	milt_conf_unref(c);
+	assert_false(conf_is_local_domain(c, "example.com"));
+	assert_true(conf_is_local_domain(c, "example.org"));
+	conf_unref(c);
 
-	assert_null(milt_conf_load(path, bad, 1, err, sizeof(err)));
+	assert_null(conf_load(path, bad, 1, err, sizeof(err)));
 	assert_string_equal(err, "-o Nope=1: unknown key \"Nope\"");
-	assert_null(milt_conf_load(path, noeq, 1, err, sizeof(err)));
+	assert_null(conf_load(path, noeq, 1, err, sizeof(err)));
 	assert_non_null(strstr(err, "-o Sign: \"Sign\": expected Key=Value"));
 	free(path);
 }
@@ -217,35 +217,35 @@ test_print_and_keys(void **state)
 {
 	char err[512], *buf = NULL;
 	size_t len = 0;
-	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
+	conf_t *c = conf_load(NULL, NULL, 0, err, sizeof(err));
 	FILE *fp = open_memstream(&buf, &len);
-	const char *const *keys = milt_conf_key_names();
+	const char *const *keys = conf_key_names();
 	size_t n = 0;
 
 	assert_non_null(c);
-	milt_conf_print(c, fp);
+	conf_print(c, fp);
 	fclose(fp);
 	for (; keys[n] != NULL; n++) {
 		char want[128];
 		snprintf(want, sizeof(want), "%s = ", keys[n]);
 		if (strstr(buf, want) == NULL)
-			fail_msg("key %s missing from milt_conf_print output", keys[n]);
+			fail_msg("key %s missing from conf_print output", keys[n]);
 	}
 	assert_true(n >= 20);
 	assert_non_null(strstr(buf, "InternalHosts = \n"));
 	assert_non_null(strstr(buf, "SyslogFacility = mail\n"));
 	free(buf);
-	milt_conf_unref(c);
+	conf_unref(c);
 }
 
-/* The HTTP limits and PickupTrustedProxies (issue 15). */
+/* The HTTP limits and PickupTrustedProxies. */
 static void
 test_http_limits(void **state)
 {
 	char err[512];
 	char *ov[] = { "PickupTrustedProxies=192.0.2.0/24, 2001:db8::7",
 	    "HTTPMaxHeaderSize=8K", "HTTPRequestTimeout=5" };
-	milt_conf_t *c = milt_conf_load(NULL, NULL, 0, err, sizeof(err));
+	conf_t *c = conf_load(NULL, NULL, 0, err, sizeof(err));
 
 	(void)state;
 	if (c == NULL)
@@ -255,27 +255,27 @@ test_http_limits(void **state)
 	assert_int_equal(c->http_max_connections, 100);
 	assert_int_equal(c->http_request_timeout, 20);
 	assert_int_equal(c->pickup_proxies.n, 0);
-	assert_false(milt_netlist_match_text(&c->pickup_proxies, "127.0.0.1"));
-	milt_conf_unref(c);
-	if ((c = milt_conf_load(NULL, ov, 3, err, sizeof(err))) == NULL)
+	assert_false(conf_netlist_match_text(&c->pickup_proxies, "127.0.0.1"));
+	conf_unref(c);
+	if ((c = conf_load(NULL, ov, 3, err, sizeof(err))) == NULL)
 		fail_msg("overrides: %s", err);
 	assert_int_equal(c->http_max_header_size, 8192);
 	assert_int_equal(c->http_request_timeout, 5);
 	assert_int_equal(c->pickup_proxies.n, 2);
-	assert_true(milt_netlist_match_text(&c->pickup_proxies, "192.0.2.200"));
-	assert_true(milt_netlist_match_text(&c->pickup_proxies, "::ffff:192.0.2.1"));
-	assert_true(milt_netlist_match_text(&c->pickup_proxies, "2001:db8::7"));
-	assert_false(milt_netlist_match_text(&c->pickup_proxies, "2001:db8::8"));
-	assert_false(milt_netlist_match_text(&c->pickup_proxies, "198.51.100.1"));
-	assert_false(milt_netlist_match_text(&c->pickup_proxies, "not an address"));
+	assert_true(conf_netlist_match_text(&c->pickup_proxies, "192.0.2.200"));
+	assert_true(conf_netlist_match_text(&c->pickup_proxies, "::ffff:192.0.2.1"));
+	assert_true(conf_netlist_match_text(&c->pickup_proxies, "2001:db8::7"));
+	assert_false(conf_netlist_match_text(&c->pickup_proxies, "2001:db8::8"));
+	assert_false(conf_netlist_match_text(&c->pickup_proxies, "198.51.100.1"));
+	assert_false(conf_netlist_match_text(&c->pickup_proxies, "not an address"));
 	/* InternalHosts keeps its own list. */
-	assert_false(milt_conf_is_internal_text(c, "192.0.2.200"));
-	milt_conf_unref(c);
+	assert_false(conf_is_internal_text(c, "192.0.2.200"));
+	conf_unref(c);
 	ov[0] = "PickupTrustedProxies=192.0.2.0/40";
-	assert_null(milt_conf_load(NULL, ov, 1, err, sizeof(err)));
+	assert_null(conf_load(NULL, ov, 1, err, sizeof(err)));
 	assert_non_null(strstr(err, "PickupTrustedProxies"));
 	ov[0] = "HTTPMaxHeaders=5";
-	assert_null(milt_conf_load(NULL, ov, 1, err, sizeof(err)));
+	assert_null(conf_load(NULL, ov, 1, err, sizeof(err)));
 	assert_non_null(strstr(err, "HTTPMaxHeaders"));
 }
 

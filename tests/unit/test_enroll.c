@@ -1,8 +1,8 @@
 /*
- * test_enroll.c: two pieces of enrollment (issue 5).  milt_seal(): the
+ * test_enroll.c: two pieces of enrollment.  enroll_seal(): the
  * password notice, signed and/or encrypted, keeps its envelope headers
  * outside, holds the password only inside the CMS (it decrypts to it with
- * the recipient's key, and the signature verifies); milt_pending: a
+ * the recipient's key, and the signature verifies); mail_pending: a
  * certificate kept for the retry is found again, not after
  * EnrollmentPendingTime, and the sweep hands it to be revoked and removes
  * it.
@@ -25,10 +25,10 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-#include "milter/milt_conf.h"
-#include "milter/milt_pending.h"
-#include "milter/milt_seal.h"
-#include "milter/milt_smtp.h"
+#include "conf/conf.h"
+#include "enroll/enroll_pending.h"
+#include "enroll/enroll_seal.h"
+#include "net/net_smtp.h"
 #include "smime/smime.h"
 #include "unit_util.h"
 
@@ -111,7 +111,7 @@ verifies(const char *entity)
 static void
 test_seal(void **state)
 {
-	char *msg = milt_smtp_compose("pki@example.com", "alice@example.com",
+	char *msg = net_smtp_compose("pki@example.com", "alice@example.com",
 	    "Certificate issued for x@example.net: the password",
 	    "Give them this password:\n\n    ", SECRET, "\n");
 	char why[256];
@@ -119,7 +119,7 @@ test_seal(void **state)
 	(void)state;
 	assert_non_null(msg);
 	for (int sign = 0; sign <= 1; sign++) {
-		char *sealed = milt_seal(msg, alice_cert, sign ? pki_key : NULL,
+		char *sealed = enroll_seal(msg, alice_cert, sign ? pki_key : NULL,
 		    sign ? pki_cert : NULL, NULL, why, sizeof(why));
 		char *plain;
 
@@ -143,7 +143,7 @@ test_seal(void **state)
 		OPENSSL_clear_free(plain, strlen(plain));
 		free(sealed);
 	}
-	assert_null(milt_seal("no header block", alice_cert, NULL, NULL, NULL, why, sizeof(why)));
+	assert_null(enroll_seal("no header block", alice_cert, NULL, NULL, NULL, why, sizeof(why)));
 	OPENSSL_clear_free(msg, strlen(msg));
 }
 
@@ -151,7 +151,7 @@ static int expired_n;
 static char expired_addr[256];
 
 static void
-expire(const milt_conf_t *c, const char *rcpt, X509 *x)
+expire(const conf_t *c, const char *rcpt, X509 *x)
 {
 	(void)c;
 	expired_n++;
@@ -173,7 +173,7 @@ static void
 test_pending(void **state)
 {
 	char tmpl[] = "/tmp/test_enroll.XXXXXX", dir[256], why[256], cmd[300];
-	milt_conf_t c;
+	conf_t c;
 	X509 *x;
 
 	(void)state;
@@ -183,28 +183,28 @@ test_pending(void **state)
 	c.enroll_pending_time = 3600;
 	snprintf(dir, sizeof(dir), "%s/enroll-pending", tmpl);
 
-	assert_null(milt_pending_get(&c, "alice@example.com"));
-	if (milt_pending_put(&c, "alice@Example.COM", alice_cert, why, sizeof(why)) != 0)
+	assert_null(enroll_pending_get(&c, "alice@example.com"));
+	if (enroll_pending_put(&c, "alice@Example.COM", alice_cert, why, sizeof(why)) != 0)
 		fail_msg("put: %s", why);
-	x = milt_pending_get(&c, "alice@example.com");      /* the domain's case */
+	x = enroll_pending_get(&c, "alice@example.com");      /* the domain's case */
 	assert_non_null(x);
 	assert_int_equal(X509_cmp(x, alice_cert), 0);
 	X509_free(x);
-	assert_null(milt_pending_get(&c, "Alice@example.com")); /* the local part's */
-	assert_int_equal(milt_pending_sweep(&c, expire), 0);    /* young: kept */
+	assert_null(enroll_pending_get(&c, "Alice@example.com")); /* the local part's */
+	assert_int_equal(enroll_pending_sweep(&c, expire), 0);    /* young: kept */
 	assert_int_equal(expired_n, 0);
 
 	age_files(dir, 3601);
-	assert_null(milt_pending_get(&c, "alice@example.com")); /* too old to use */
-	assert_int_equal(milt_pending_sweep(&c, expire), 1);
+	assert_null(enroll_pending_get(&c, "alice@example.com")); /* too old to use */
+	assert_int_equal(enroll_pending_sweep(&c, expire), 1);
 	assert_int_equal(expired_n, 1);
 	assert_string_equal(expired_addr, "alice@Example.COM");
-	assert_null(milt_pending_get(&c, "alice@example.com"));
-	assert_int_equal(milt_pending_sweep(&c, expire), 0);    /* removed */
+	assert_null(enroll_pending_get(&c, "alice@example.com"));
+	assert_int_equal(enroll_pending_sweep(&c, expire), 0);    /* removed */
 
-	assert_int_equal(milt_pending_put(&c, "alice@example.com", alice_cert, why, sizeof(why)), 0);
-	milt_pending_drop(&c, "alice@example.com");
-	assert_null(milt_pending_get(&c, "alice@example.com"));
+	assert_int_equal(enroll_pending_put(&c, "alice@example.com", alice_cert, why, sizeof(why)), 0);
+	enroll_pending_drop(&c, "alice@example.com");
+	assert_null(enroll_pending_get(&c, "alice@example.com"));
 	assert_int_equal(expired_n, 1);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);

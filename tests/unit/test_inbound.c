@@ -21,9 +21,9 @@
 #include <openssl/pem.h>
 
 #include "keystore/keystore.h"
-#include "milter/milt_conf.h"
-#include "milter/milt_msg.h"
-#include "milter/milt_queue.h"
+#include "conf/conf.h"
+#include "mail/mail_msg.h"
+#include "mail/mail_queue.h"
 #include "queue/queue.h"
 #include "smime/smime.h"
 #include "tests/unit/unit_util.h"
@@ -326,7 +326,7 @@ test_verify_table(void **state)
 	}
 }
 
-/* Issue 16: a signature made with a separate encryption certificate
+/* A signature made with a separate encryption certificate
  * carries it and names it (SMIMEEncryptionKeyPreference); verification
  * lists the certificates naming the signer, that one preferred, and
  * leaves out a certificate of someone else that came along. */
@@ -599,7 +599,7 @@ test_inbound_msg(void **state)
 		{ "signed by bob", 1, "verified", "pass (signer=<bob@example.com>)", 1 },
 	};
 	char *ov[4], err[256], ks_dir[512];
-	milt_conf_t *conf;
+	conf_t *conf;
 
 	(void)state;
 	snprintf(ks_dir, sizeof(ks_dir), "%s/ks", f.dir);
@@ -607,33 +607,33 @@ test_inbound_msg(void **state)
 	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
 	ov[2] = "LocalDomains=example.com";
 	ov[3] = "TrustSystemStore=no";
-	conf = milt_conf_load(NULL, ov, 4, err, sizeof(err));
+	conf = conf_load(NULL, ov, 4, err, sizeof(err));
 	if (conf == NULL)
 		fail_msg("conf: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		milt_msg_t *m = milt_msg_new(conf, f.ks);
+		mail_msg_t *m = mail_msg_new(conf, f.ks);
 		char *hdrs = NULL, *body = cases[i].signed_msg
 		    ? sign_as(f.bob, f.bob_key, 0, 0, &hdrs) : strdup("hi\r\n");
-		const milt_result_t *r;
+		const mail_result_t *r;
 
 		harvested = 0;
 		m->harvest = (dir_harvest_t *)m;     /* any non-NULL handle */
 		m->harvest_put = fake_put;
-		milt_msg_set_sender(m, "<bob@remote.test>");
-		milt_msg_add_rcpt(m, "<alice@example.com>");
-		milt_msg_add_header(m, "From", "Bob <bob@example.com>");
-		milt_msg_add_header(m, "X-Smimegate-Result", "pass (forged)");
+		mail_msg_set_sender(m, "<bob@remote.test>");
+		mail_msg_add_rcpt(m, "<alice@example.com>");
+		mail_msg_add_header(m, "From", "Bob <bob@example.com>");
+		mail_msg_add_header(m, "X-Smimegate-Result", "pass (forged)");
 		if (hdrs != NULL) {
 			hdrs[strcspn(hdrs, "\n")] = '\0';
-			milt_msg_add_header(m, "Content-Type", hdrs + 14);
+			mail_msg_add_header(m, "Content-Type", hdrs + 14);
 		}
-		milt_msg_add_body(m, body, strlen(body));
-		r = milt_msg_process(m);
+		mail_msg_add_body(m, body, strlen(body));
+		r = mail_msg_process(m);
 		if (strcmp(r->action, cases[i].want_action) != 0)
 			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
 			    r->reason, cases[i].want_action);
-		assert_true(milt_result_strips(r, "x-smimegate-result"));
+		assert_true(mail_result_strips(r, "x-smimegate-result"));
 		if (cases[i].want_header == NULL)
 			assert_int_equal(r->nset, 0);
 		else if (r->nset != 1 || strcmp(r->set_value[0], cases[i].want_header) != 0)
@@ -642,14 +642,14 @@ test_inbound_msg(void **state)
 		assert_int_equal(harvested, cases[i].want_harvest);
 		free(hdrs);
 		free(body);
-		milt_msg_free(m);
+		mail_msg_free(m);
 	}
 	free(ov[0]);
 	free(ov[1]);
-	milt_conf_unref(conf);
+	conf_unref(conf);
 }
 
-/* ---- issue 14: a key decrypts for its own addressee only ---- */
+/* ---- a key decrypts for its own addressee only ---- */
 
 static void
 test_decrypter_addressee(void **state)
@@ -687,63 +687,63 @@ test_inbound_decrypt_msg(void **state)
 		const char *name;
 		int gcm;
 		const char *rcpts[2];
-		enum milt_unprotected mode;
+		enum conf_unprotected mode;
 		const char *want_action, *want_header;
 	} cases[] = {
 		{ "GCM to alice, for alice", 1, { "alice@example.com", NULL },
-		  MILT_UNPROT_SIGNED, "decrypted", "decrypted (authEnveloped-data" },
+		  CONF_UNPROT_SIGNED, "decrypted", "decrypted (authEnveloped-data" },
 		{ "GCM to alice, for bob", 1, { "bob@example.com", NULL },
-		  MILT_UNPROT_SIGNED, "pass", "no-key (not encrypted to a key of the recipient" },
+		  CONF_UNPROT_SIGNED, "pass", "no-key (not encrypted to a key of the recipient" },
 		{ "GCM to alice, for alice and bob, not split", 1,
-		  { "alice@example.com", "bob@example.com" }, MILT_UNPROT_DECRYPT, "pass",
+		  { "alice@example.com", "bob@example.com" }, CONF_UNPROT_DECRYPT, "pass",
 		  "no-key (not decrypted: the recipients differ" },
 		{ "GCM to alice, for alice and an outsider, not split", 1,
-		  { "alice@example.com", "x@remote.test" }, MILT_UNPROT_DECRYPT, "pass",
+		  { "alice@example.com", "x@remote.test" }, CONF_UNPROT_DECRYPT, "pass",
 		  "no-key (not decrypted: the recipients differ" },
 		{ "CBC, UnprotectedContent signed, unsigned", 0, { "alice@example.com", NULL },
-		  MILT_UNPROT_SIGNED, "pass", "unprotected (enveloped-data is not integrity" },
+		  CONF_UNPROT_SIGNED, "pass", "unprotected (enveloped-data is not integrity" },
 		{ "CBC, UnprotectedContent decrypt", 0, { "alice@example.com", NULL },
-		  MILT_UNPROT_DECRYPT, "decrypted", "decrypted (enveloped-data" },
+		  CONF_UNPROT_DECRYPT, "decrypted", "decrypted (enveloped-data" },
 		{ "CBC, UnprotectedContent keep", 0, { "alice@example.com", NULL },
-		  MILT_UNPROT_KEEP, "pass", "unprotected (enveloped-data is not integrity" },
+		  CONF_UNPROT_KEEP, "pass", "unprotected (enveloped-data is not integrity" },
 		{ "GCM, UnprotectedContent keep", 1, { "alice@example.com", NULL },
-		  MILT_UNPROT_KEEP, "decrypted", "decrypted (authEnveloped-data" },
+		  CONF_UNPROT_KEEP, "decrypted", "decrypted (authEnveloped-data" },
 	};
 	char *ov[4], err[256];
-	milt_conf_t *conf;
+	conf_t *conf;
 
 	(void)state;
 	assert_true(asprintf(&ov[0], "StateDirectory=%s", f.dir) > 0);
 	assert_true(asprintf(&ov[1], "TrustAnchorFile=%s/ca.pem", f.dir) > 0);
 	ov[2] = "LocalDomains=example.com";
 	ov[3] = "TrustSystemStore=no";
-	conf = milt_conf_load(NULL, ov, 4, err, sizeof(err));
+	conf = conf_load(NULL, ov, 4, err, sizeof(err));
 	if (conf == NULL)
 		fail_msg("conf: %s", err);
-	assert_int_equal(conf->unprotected_content, MILT_UNPROT_SIGNED);  /* the default */
+	assert_int_equal(conf->unprotected_content, CONF_UNPROT_SIGNED);  /* the default */
 	mkdir(conf->spool_dir, 0700);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		milt_msg_t *m = milt_msg_new(conf, f.ks);
+		mail_msg_t *m = mail_msg_new(conf, f.ks);
 		char *hdrs = NULL, *body = encrypt_to(f.alice, cases[i].gcm ? EVP_aes_128_gcm()
 		    : EVP_aes_256_cbc(), &hdrs);
-		const milt_result_t *r;
+		const mail_result_t *r;
 		int decrypted = strcmp(cases[i].want_action, "decrypted") == 0;
 
 		conf->unprotected_content = (int)cases[i].mode;
 		m->no_split = 1;            /* splitting: test_split, 46-inbound-trust */
-		milt_msg_set_sender(m, "<bob@remote.test>");
+		mail_msg_set_sender(m, "<bob@remote.test>");
 		for (size_t j = 0; j < 2 && cases[i].rcpts[j] != NULL; j++)
-			milt_msg_add_rcpt(m, cases[i].rcpts[j]);
-		milt_msg_add_header(m, "From", "Bob <bob@example.com>");
+			mail_msg_add_rcpt(m, cases[i].rcpts[j]);
+		mail_msg_add_header(m, "From", "Bob <bob@example.com>");
 		hdrs[strcspn(hdrs, "\n")] = '\0';
-		milt_msg_add_header(m, "Content-Type", hdrs + 14);
-		milt_msg_add_header(m, "Content-Transfer-Encoding", "base64");
-		milt_msg_add_body(m, body, strlen(body));
-		r = milt_msg_process(m);
+		mail_msg_add_header(m, "Content-Type", hdrs + 14);
+		mail_msg_add_header(m, "Content-Transfer-Encoding", "base64");
+		mail_msg_add_body(m, body, strlen(body));
+		r = mail_msg_process(m);
 		if (strcmp(r->action, cases[i].want_action) != 0)
 			fail_msg("%s: got action %s (%s), want %s", cases[i].name, r->action,
 			    r->reason, cases[i].want_action);
-		if (r->what != (decrypted ? MILT_DO_REPLACE : MILT_DO_PASS))
+		if (r->what != (decrypted ? MAIL_DO_REPLACE : MAIL_DO_PASS))
 			fail_msg("%s: got what %d, want %s", cases[i].name, r->what,
 			    decrypted ? "REPLACE" : "PASS");
 		if (r->nset != 1 || strncmp(r->set_value[0], cases[i].want_header,
@@ -752,12 +752,12 @@ test_inbound_decrypt_msg(void **state)
 			    r->nset ? r->set_value[0] : "", cases[i].want_header);
 		free(hdrs);
 		free(body);
-		milt_msg_free(m);
+		mail_msg_free(m);
 	}
-	conf->unprotected_content = MILT_UNPROT_SIGNED;
+	conf->unprotected_content = CONF_UNPROT_SIGNED;
 	free(ov[0]);
 	free(ov[1]);
-	milt_conf_unref(conf);
+	conf_unref(conf);
 }
 
 /* A stand-in for one recipient's keys: the key of cert, when a
@@ -854,22 +854,22 @@ test_decrypt_probe(void **state)
 
 /* A message from outside to rcpts (NULL-terminated), encrypted to alice
  * with AES-GCM. */
-static milt_msg_t *
-encrypted_msg(milt_conf_t *conf, const char *const *rcpts)
+static mail_msg_t *
+encrypted_msg(conf_t *conf, const char *const *rcpts)
 {
-	milt_msg_t *m = milt_msg_new(conf, f.ks);
+	mail_msg_t *m = mail_msg_new(conf, f.ks);
 	char *hdrs = NULL, *body = encrypt_to(f.alice, EVP_aes_128_gcm(), &hdrs);
 
-	milt_msg_set_sender(m, "<bob@remote.test>");
+	mail_msg_set_sender(m, "<bob@remote.test>");
 	for (size_t j = 0; rcpts[j] != NULL; j++)
-		milt_msg_add_rcpt(m, rcpts[j]);
-	milt_msg_add_header(m, "From", "Bob <bob@example.com>");
-	milt_msg_add_header(m, "Message-ID", "<split14@remote.test>");
-	milt_msg_add_header(m, "X-Smimegate-Result", "decrypted (forged)");
+		mail_msg_add_rcpt(m, rcpts[j]);
+	mail_msg_add_header(m, "From", "Bob <bob@example.com>");
+	mail_msg_add_header(m, "Message-ID", "<split14@remote.test>");
+	mail_msg_add_header(m, "X-Smimegate-Result", "decrypted (forged)");
 	hdrs[strcspn(hdrs, "\n")] = '\0';
-	milt_msg_add_header(m, "Content-Type", hdrs + 14);
-	milt_msg_add_header(m, "Content-Transfer-Encoding", "base64");
-	milt_msg_add_body(m, body, strlen(body));
+	mail_msg_add_header(m, "Content-Type", hdrs + 14);
+	mail_msg_add_header(m, "Content-Transfer-Encoding", "base64");
+	mail_msg_add_body(m, body, strlen(body));
 	free(hdrs);
 	free(body);
 	return m;
@@ -878,7 +878,7 @@ encrypted_msg(milt_conf_t *conf, const char *const *rcpts)
 /* The message text of the one active spool entry (its envelope in *e),
  * handed on (recorded as such) and removed. */
 static char *
-only_copy(const milt_conf_t *conf, queue_entry_t *e)
+only_copy(const conf_t *conf, queue_entry_t *e)
 {
 	char err[QUEUE_ERR_MAX], **ids, *data;
 	queue_t *q;
@@ -900,23 +900,23 @@ only_copy(const milt_conf_t *conf, queue_entry_t *e)
 }
 
 /* The copy (CRLF text) as it comes back through the MTA, for rcpt. */
-static milt_msg_t *
-copy_back(milt_conf_t *conf, char *text, const char *rcpt)
+static mail_msg_t *
+copy_back(conf_t *conf, char *text, const char *rcpt)
 {
-	milt_msg_t *m = milt_msg_new(conf, f.ks);
+	mail_msg_t *m = mail_msg_new(conf, f.ks);
 	char *line = text, *end, *colon;
 
-	milt_msg_set_sender(m, "<bob@remote.test>");
-	milt_msg_add_rcpt(m, rcpt);
+	mail_msg_set_sender(m, "<bob@remote.test>");
+	mail_msg_add_rcpt(m, rcpt);
 	while ((end = strstr(line, "\r\n")) != NULL && end != line) {
 		*end = '\0';
 		assert_non_null(colon = strchr(line, ':'));
 		*colon = '\0';
-		milt_msg_add_header(m, line, colon + 2);
+		mail_msg_add_header(m, line, colon + 2);
 		line = end + 2;
 	}
 	assert_non_null(end);
-	milt_msg_add_body(m, end + 2, strlen(end + 2));
+	mail_msg_add_body(m, end + 2, strlen(end + 2));
 	return m;
 }
 
@@ -928,9 +928,9 @@ test_inbound_split(void **state)
 {
 	static const char *const rcpts[] = { "alice@example.com", "bob@example.com", NULL };
 	char *ov[5], err[256], *text;
-	milt_conf_t *conf;
-	milt_msg_t *m;
-	const milt_result_t *r;
+	conf_t *conf;
+	mail_msg_t *m;
+	const mail_result_t *r;
 	queue_entry_t e;
 	size_t ndel;
 	char *const *del;
@@ -943,22 +943,22 @@ test_inbound_split(void **state)
 	ov[4] = "ReinjectCommand=/bin/false";
 	snprintf(err, sizeof(err), "%s/split", f.dir);
 	mkdir(err, 0700);
-	conf = milt_conf_load(NULL, ov, 5, err, sizeof(err));
+	conf = conf_load(NULL, ov, 5, err, sizeof(err));
 	if (conf == NULL)
 		fail_msg("conf: %s", err);
 	assert_true(conf->reinject_keylen > 0);
 	mkdir(conf->spool_dir, 0700);
 
 	m = encrypted_msg(conf, rcpts);
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	assert_string_equal(r->action, "decrypted");
-	assert_int_equal(r->what, MILT_DO_REPLACE);
+	assert_int_equal(r->what, MAIL_DO_REPLACE);
 	assert_int_equal(m->nrcpts, 1);
 	assert_string_equal(m->rcpts[0], "alice@example.com");
-	del = milt_queue_delrcpts(m, &ndel);
+	del = mail_queue_delrcpts(m, &ndel);
 	assert_int_equal(ndel, 1);
 	assert_string_equal(del[0], "bob@example.com");
-	milt_msg_free(m);
+	mail_msg_free(m);
 
 	text = only_copy(conf, &e);
 	assert_int_equal(e.nrcpts, 1);
@@ -970,17 +970,17 @@ test_inbound_split(void **state)
 		fail_msg("bob's copy is not the message as it came with no-key: %s", text);
 
 	m = copy_back(conf, text, "bob@example.com");
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	assert_string_equal(r->action, "reinjected");
-	assert_true(milt_result_strips(r, "X-Smimegate-Result"));
+	assert_true(mail_result_strips(r, "X-Smimegate-Result"));
 	if (r->nset != 1 || strncmp(r->set_value[0], "no-key (", 8) != 0)
 		fail_msg("the copy back: got header \"%s\", want no-key",
 		    r->nset ? r->set_value[0] : "");
-	milt_msg_free(m);
+	mail_msg_free(m);
 	free(text);
 	free(ov[0]);
 	free(ov[1]);
-	milt_conf_unref(conf);
+	conf_unref(conf);
 }
 
 int

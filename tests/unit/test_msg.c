@@ -1,6 +1,6 @@
 /*
- * test_msg.c: the decision at end of message (milter/milt_msg.c) and the
- * body spool (milter/milt_spool.c), with a real keystore holding a key for
+ * test_msg.c: the decision at end of message (milter/mail_msg.c) and the
+ * body spool (milter/mail_spool.c), with a real keystore holding a key for
  * alice@example.com: direction, the signing-oracle check, already signed
  * mail, senders without keys, size limits, and the spool's move from
  * memory to a file.
@@ -17,16 +17,16 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "milter/milt_conf.h"
-#include "milter/milt_msg.h"
-#include "milter/milt_spool.h"
+#include "conf/conf.h"
+#include "mail/mail_msg.h"
+#include "mail/mail_spool.h"
 #include "keystore/keystore.h"
 #include "smime/smime.h"
 #include "tests/unit/unit_util.h"
 
 static char *tmp;
 static keystore_t *ks;
-static milt_conf_t *conf;
+static conf_t *conf;
 
 static int
 setup(void **state)
@@ -46,7 +46,7 @@ setup(void **state)
 	assert_true(asprintf(&ov[0], "StateDirectory=%s", tmp) > 0);
 	assert_true(asprintf(&ov[1], "SignerMap=%s", map) > 0);
 	ov[2] = "LocalDomains=example.com";
-	conf = milt_conf_load(NULL, ov, 3, err, sizeof(err));
+	conf = conf_load(NULL, ov, 3, err, sizeof(err));
 	if (conf == NULL)
 		fail_msg("conf: %s", err);
 	free(ov[0]);
@@ -71,7 +71,7 @@ static int
 teardown(void **state)
 {
 	keystore_free(ks);
-	milt_conf_unref(conf);
+	conf_unref(conf);
 	unit_rmtree(tmp);
 	free(tmp);
 	return 0;
@@ -84,29 +84,29 @@ typedef struct msg_case {
 	const char *sender;      /* envelope */
 	const char *from;        /* From header */
 	const char *ctype;       /* Content-Type, or NULL */
-	milt_do_t want_do;
+	mail_do_t want_do;
 	const char *want_dir;
 	const char *want_action;
 	const char *want_reason; /* substring, or NULL */
 } msg_case_t;
 
-static milt_msg_t *
+static mail_msg_t *
 make_msg(const msg_case_t *c)
 {
-	milt_msg_t *m = milt_msg_new(conf, ks);
+	mail_msg_t *m = mail_msg_new(conf, ks);
 	const char *body = "Hello,\r\nthis is a test.\r\n";
 
 	assert_non_null(m);
 	if (c->auth != NULL)
 		m->auth = strdup(c->auth);
 	m->client_internal = c->internal;
-	assert_int_equal(milt_msg_set_sender(m, c->sender), 0);
-	assert_int_equal(milt_msg_add_rcpt(m, "<bob@elsewhere.example>"), 0);
-	assert_int_equal(milt_msg_add_header(m, "From", c->from), 0);
-	assert_int_equal(milt_msg_add_header(m, "Subject", "test"), 0);
+	assert_int_equal(mail_msg_set_sender(m, c->sender), 0);
+	assert_int_equal(mail_msg_add_rcpt(m, "<bob@elsewhere.example>"), 0);
+	assert_int_equal(mail_msg_add_header(m, "From", c->from), 0);
+	assert_int_equal(mail_msg_add_header(m, "Subject", "test"), 0);
 	if (c->ctype != NULL)
-		assert_int_equal(milt_msg_add_header(m, "Content-Type", c->ctype), 0);
-	assert_int_equal(milt_msg_add_body(m, body, strlen(body)), 0);
+		assert_int_equal(mail_msg_add_header(m, "Content-Type", c->ctype), 0);
+	assert_int_equal(mail_msg_add_body(m, body, strlen(body)), 0);
 	return m;
 }
 
@@ -115,49 +115,49 @@ test_decisions(void **state)
 {
 	static const msg_case_t cases[] = {
 		{ "internal host, key holder", NULL, 1, "<alice@example.com>",
-		  "Alice <alice@example.com>", "text/plain", MILT_DO_REPLACE,
+		  "Alice <alice@example.com>", "text/plain", MAIL_DO_REPLACE,
 		  "outbound", "signed", NULL },
 		{ "authenticated as herself", "alice@example.com", 0, "<alice@example.com>",
-		  "alice@example.com", NULL, MILT_DO_REPLACE, "outbound", "signed", NULL },
+		  "alice@example.com", NULL, MAIL_DO_REPLACE, "outbound", "signed", NULL },
 		{ "login in SignerMap", "shared", 0, "<alice@example.com>",
-		  "alice@example.com", NULL, MILT_DO_REPLACE, "outbound", "signed", NULL },
+		  "alice@example.com", NULL, MAIL_DO_REPLACE, "outbound", "signed", NULL },
 		{ "login signing as someone else", "mallory@example.com", 0,
-		  "<alice@example.com>", "alice@example.com", NULL, MILT_DO_PASS,
+		  "<alice@example.com>", "alice@example.com", NULL, MAIL_DO_PASS,
 		  "outbound", "unsigned", "may not sign as <alice@example.com>" },
-		/* Issue 14: mail that leaves is outbound whoever the client is;
+		/* Mail that leaves is outbound whoever the client is;
 		 * a client neither logged in nor internal is never signed for. */
 		{ "untrusted client, leaving", NULL, 0, "<alice@example.com>",
-		  "alice@example.com", NULL, MILT_DO_PASS, "outbound", "unsigned",
+		  "alice@example.com", NULL, MAIL_DO_PASS, "outbound", "unsigned",
 		  "is not trusted to sign as <alice@example.com>" },
 		{ "foreign sender from inside", NULL, 1, "<x@elsewhere.example>",
-		  "x@elsewhere.example", NULL, MILT_DO_PASS, "inbound", "pass", NULL },
+		  "x@elsewhere.example", NULL, MAIL_DO_PASS, "inbound", "pass", NULL },
 		{ "local sender without key", NULL, 1, "<carol@example.com>",
-		  "carol@example.com", NULL, MILT_DO_PASS, "outbound", "unsigned",
+		  "carol@example.com", NULL, MAIL_DO_PASS, "outbound", "unsigned",
 		  "carol@example.com" },
 		{ "already signed", NULL, 1, "<alice@example.com>", "alice@example.com",
 		  "multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=x",
-		  MILT_DO_PASS, "outbound", "pass", "already signed" },
-		/* Issue 14: the label alone does not pass (the body is plain
+		  MAIL_DO_PASS, "outbound", "pass", "already signed" },
+		/* The label alone does not pass (the body is plain
 		 * text); a real EnvelopedData does (test_encrypt, 28-trust-defaults). */
 		{ "labelled encrypted, plain body", NULL, 1, "<alice@example.com>",
 		  "alice@example.com", "application/pkcs7-mime; smime-type=enveloped-data",
-		  MILT_DO_REPLACE, "outbound", "signed", NULL },
+		  MAIL_DO_REPLACE, "outbound", "signed", NULL },
 		{ "From not local", NULL, 1, "<alice@example.com>", "eve@elsewhere.example",
-		  NULL, MILT_DO_PASS, "outbound", "unsigned", "not in LocalDomains" },
+		  NULL, MAIL_DO_PASS, "outbound", "unsigned", "not in LocalDomains" },
 		{ "two From addresses", NULL, 1, "<alice@example.com>",
-		  "alice@example.com, bob@example.com", NULL, MILT_DO_PASS, "outbound",
+		  "alice@example.com, bob@example.com", NULL, MAIL_DO_PASS, "outbound",
 		  "unsigned", "no single From" },
 		{ "null sender from inside, leaving", NULL, 1, "<>", "alice@example.com", NULL,
-		  MILT_DO_PASS, "outbound", "unsigned", "null sender is not signed for" },
+		  MAIL_DO_PASS, "outbound", "unsigned", "null sender is not signed for" },
 		{ "null sender from an untrusted client, leaving", NULL, 0, "<>",
-		  "alice@example.com", NULL, MILT_DO_PASS, "outbound", "unsigned",
+		  "alice@example.com", NULL, MAIL_DO_PASS, "outbound", "unsigned",
 		  "null sender is not signed for" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const msg_case_t *c = &cases[i];
-		milt_msg_t *m = make_msg(c);
-		const milt_result_t *r = milt_msg_process(m);
+		mail_msg_t *m = make_msg(c);
+		const mail_result_t *r = mail_msg_process(m);
 
 		if (r->what != c->want_do || strcmp(r->direction, c->want_dir) != 0 ||
 		    strcmp(r->action, c->want_action) != 0)
@@ -167,13 +167,13 @@ test_decisions(void **state)
 		if (c->want_reason != NULL && strstr(r->reason, c->want_reason) == NULL)
 			fail_msg("%s: reason \"%s\", want it to contain \"%s\"", c->name,
 			    r->reason, c->want_reason);
-		if (r->what == MILT_DO_REPLACE) {
+		if (r->what == MAIL_DO_REPLACE) {
 			assert_non_null(r->new_body);
 			assert_true(r->nadd >= 2);
 			assert_string_equal(r->signer, "alice@example.com");
-			assert_true(milt_spool_size(r->new_body) > 500);
+			assert_true(mail_spool_size(r->new_body) > 500);
 		}
-		milt_msg_free(m);
+		mail_msg_free(m);
 	}
 }
 
@@ -181,24 +181,24 @@ static void
 test_unauthorized_reject(void **state)
 {
 	char err[512], *ov[] = { "UnauthorizedSender=reject" };
-	milt_conf_t *saved = conf;
+	conf_t *saved = conf;
 	msg_case_t c = { "", "mallory@example.com", 0, "<alice@example.com>",
 	    "alice@example.com", NULL, 0, NULL, NULL, NULL };
-	milt_msg_t *m;
-	const milt_result_t *r;
+	mail_msg_t *m;
+	const mail_result_t *r;
 	char *state_ov;
 
 	assert_true(asprintf(&state_ov, "StateDirectory=%s", tmp) > 0);
 	char *ovs[] = { ov[0], state_ov, "LocalDomains=example.com" };
-	conf = milt_conf_load(NULL, ovs, 3, err, sizeof(err));
+	conf = conf_load(NULL, ovs, 3, err, sizeof(err));
 	assert_non_null(conf);
 	m = make_msg(&c);
-	r = milt_msg_process(m);
-	assert_int_equal(r->what, MILT_DO_REJECT);
+	r = mail_msg_process(m);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
-	milt_msg_free(m);
-	milt_conf_unref(conf);
+	mail_msg_free(m);
+	conf_unref(conf);
 	conf = saved;
 	free(state_ov);
 }
@@ -207,30 +207,30 @@ static void
 test_too_big(void **state)
 {
 	char err[512], *state_ov;
-	milt_conf_t *saved = conf;
+	conf_t *saved = conf;
 	msg_case_t c = { "", NULL, 1, "<alice@example.com>", "alice@example.com",
 	    NULL, 0, NULL, NULL, NULL };
 	char big[4096];
-	milt_msg_t *m;
-	const milt_result_t *r;
+	mail_msg_t *m;
+	const mail_result_t *r;
 	int rc = 0;
 
 	assert_true(asprintf(&state_ov, "StateDirectory=%s", tmp) > 0);
 	char *ovs[] = { "MaximumMessageSize=8K", state_ov, "LocalDomains=example.com" };
-	conf = milt_conf_load(NULL, ovs, 3, err, sizeof(err));
+	conf = conf_load(NULL, ovs, 3, err, sizeof(err));
 	assert_non_null(conf);
 	m = make_msg(&c);
 	memset(big, 'x', sizeof(big));
 	for (int i = 0; i < 4 && rc == 0; i++)
-		rc = milt_msg_add_body(m, big, sizeof(big));
+		rc = mail_msg_add_body(m, big, sizeof(big));
 	assert_int_equal(rc, -1);
 	assert_true(m->too_big);
-	r = milt_msg_process(m);
-	assert_int_equal(r->what, MILT_DO_REJECT);
+	r = mail_msg_process(m);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "552");
 	assert_string_equal(r->xcode, "5.3.4");
-	milt_msg_free(m);
-	milt_conf_unref(conf);
+	mail_msg_free(m);
+	conf_unref(conf);
 	conf = saved;
 	free(state_ov);
 }
@@ -238,7 +238,7 @@ test_too_big(void **state)
 static void
 test_spool(void **state)
 {
-	milt_spool_t *sp = milt_spool_new(tmp, 100, 1000);
+	mail_spool_t *sp = mail_spool_new(tmp, 100, 1000);
 	unsigned char buf[300], back[1000];
 	size_t len;
 	long long off = 0;
@@ -246,24 +246,24 @@ test_spool(void **state)
 
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (unsigned char)i;
-	assert_int_equal(milt_spool_write(sp, buf, 60), MILT_SPOOL_OK);
-	assert_non_null(milt_spool_mem(sp, &len));
+	assert_int_equal(mail_spool_write(sp, buf, 60), MAIL_SPOOL_OK);
+	assert_non_null(mail_spool_mem(sp, &len));
 	assert_int_equal(len, 60);
-	assert_int_equal(milt_spool_fd(sp), -1);
-	assert_int_equal(milt_spool_write(sp, buf, 300), MILT_SPOOL_OK);
-	assert_null(milt_spool_mem(sp, &len));
-	assert_true(milt_spool_fd(sp) >= 0);
-	assert_int_equal(milt_spool_size(sp), 360);
-	while ((n = milt_spool_read(sp, off, back + off, 77)) > 0)
+	assert_int_equal(mail_spool_fd(sp), -1);
+	assert_int_equal(mail_spool_write(sp, buf, 300), MAIL_SPOOL_OK);
+	assert_null(mail_spool_mem(sp, &len));
+	assert_true(mail_spool_fd(sp) >= 0);
+	assert_int_equal(mail_spool_size(sp), 360);
+	while ((n = mail_spool_read(sp, off, back + off, 77)) > 0)
 		off += n;
 	assert_int_equal(off, 360);
 	assert_memory_equal(back, buf, 60);
 	assert_memory_equal(back + 60, buf, 300);
-	assert_int_equal(milt_spool_write(sp, buf, 300), MILT_SPOOL_OK);
-	assert_int_equal(milt_spool_write(sp, buf, 300), MILT_SPOOL_OK);
-	assert_int_equal(milt_spool_write(sp, buf, 300), MILT_SPOOL_TOOBIG);
-	assert_int_equal(milt_spool_size(sp), 960);
-	milt_spool_free(sp);
+	assert_int_equal(mail_spool_write(sp, buf, 300), MAIL_SPOOL_OK);
+	assert_int_equal(mail_spool_write(sp, buf, 300), MAIL_SPOOL_OK);
+	assert_int_equal(mail_spool_write(sp, buf, 300), MAIL_SPOOL_TOOBIG);
+	assert_int_equal(mail_spool_size(sp), 960);
+	mail_spool_free(sp);
 }
 
 static void
@@ -275,7 +275,7 @@ test_unbracket(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *got = milt_msg_unbracket(cases[i][0]);
+		char *got = mail_msg_unbracket(cases[i][0]);
 		if (strcmp(got, cases[i][1]) != 0)
 			fail_msg("unbracket(%s): got \"%s\", want \"%s\"", cases[i][0], got,
 			    cases[i][1]);

@@ -1,8 +1,8 @@
 /*
  * test_msg_policy.c: the policy at the end of outbound mail
- * (milter/milt_policy.c): a refusal for one recipient among others drops
+ * (milter/mail_policy.c): a refusal for one recipient among others drops
  * that recipient only, a refusal for all refuses the message (550 5.7.1),
- * a hold holds it in the gateway's spool (issue 6b), a stripped Subject tag
+ * a hold holds it in the gateway's spool, a stripped Subject tag
  * replaces the Subject, and each recipient's rule is there for the audit.
  * Sign is off, so no keystore is needed.
  */
@@ -17,9 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "milter/milt_conf.h"
-#include "milter/milt_msg.h"
-#include "milter/milt_policy.h"
+#include "conf/conf.h"
+#include "mail/mail_msg.h"
+#include "mail/mail_policy.h"
 #include "tests/unit/unit_util.h"
 
 static const char rules[] =
@@ -28,7 +28,7 @@ static const char rules[] =
     "subject \"[secure]\" strip\n";
 
 static char *tmp;
-static milt_conf_t *conf;
+static conf_t *conf;
 
 static int
 setup(void **state)
@@ -42,7 +42,7 @@ setup(void **state)
 	assert_true(asprintf(&ov[1], "PolicyFile=%s", path) > 0);
 	ov[2] = "LocalDomains=example.com";
 	ov[3] = "Sign=no";
-	if ((conf = milt_conf_load(NULL, ov, 4, err, sizeof(err))) == NULL)
+	if ((conf = conf_load(NULL, ov, 4, err, sizeof(err))) == NULL)
 		fail_msg("conf: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	free(ov[0]);
@@ -54,124 +54,124 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	milt_conf_unref(conf);
+	conf_unref(conf);
 	unit_rmtree(tmp);
 	free(tmp);
 	return 0;
 }
 
-static milt_msg_t *
+static mail_msg_t *
 message(const char *subject, const char *rcpt1, const char *rcpt2)
 {
-	milt_msg_t *m = milt_msg_new(conf, NULL);
+	mail_msg_t *m = mail_msg_new(conf, NULL);
 
 	assert_non_null(m);
 	m->client_internal = 1;
-	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
-	assert_int_equal(milt_msg_add_rcpt(m, rcpt1), 0);
+	assert_int_equal(mail_msg_set_sender(m, "<a@example.com>"), 0);
+	assert_int_equal(mail_msg_add_rcpt(m, rcpt1), 0);
 	if (rcpt2 != NULL)
-		assert_int_equal(milt_msg_add_rcpt(m, rcpt2), 0);
-	assert_int_equal(milt_msg_add_header(m, "From", "a@example.com"), 0);
-	assert_int_equal(milt_msg_add_header(m, "Subject", subject), 0);
-	assert_int_equal(milt_msg_add_body(m, "hi\r\n", 4), 0);
+		assert_int_equal(mail_msg_add_rcpt(m, rcpt2), 0);
+	assert_int_equal(mail_msg_add_header(m, "From", "a@example.com"), 0);
+	assert_int_equal(mail_msg_add_header(m, "Subject", subject), 0);
+	assert_int_equal(mail_msg_add_body(m, "hi\r\n", 4), 0);
 	return m;
 }
 
-/* One refused recipient among others leaves the transaction (issue 6b);
+/* One refused recipient among others leaves the transaction;
  * the other is kept and the rule of each is there for the audit. */
 static void
 test_reject_one_keeps_others(void **state)
 {
-	milt_msg_t *m = message("x", "<b@other.test>", "<c@rival.test>");
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("x", "<b@other.test>", "<c@rival.test>");
+	const mail_result_t *r = mail_msg_process(m);
 	char rule[600];
 
-	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(r->what, MAIL_DO_PASS);
 	assert_int_equal(m->nrcpts, 1);
 	assert_string_equal(m->rcpts[0], "b@other.test");
-	assert_non_null(strstr(milt_policy_rule(m, 0, rule, sizeof(rule)), "built-in"));
-	milt_msg_free(m);
+	assert_non_null(strstr(mail_policy_rule(m, 0, rule, sizeof(rule)), "built-in"));
+	mail_msg_free(m);
 }
 
 /* Every recipient refused: the message, 550 5.7.1. */
 static void
 test_reject_all(void **state)
 {
-	milt_msg_t *m = message("x", "<c@rival.test>", NULL);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("x", "<c@rival.test>", NULL);
+	const mail_result_t *r = mail_msg_process(m);
 	char rule[600];
 
-	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
 	assert_non_null(strstr(r->reason, "<c@rival.test>"));
-	assert_non_null(strstr(milt_policy_rule(m, 0, rule, sizeof(rule)), "policy:1: to rival.test"));
-	milt_msg_free(m);
+	assert_non_null(strstr(mail_policy_rule(m, 0, rule, sizeof(rule)), "policy:1: to rival.test"));
+	mail_msg_free(m);
 }
 
-/* Held: in the gateway's spool, the MTA's copy discarded (issue 6b). */
+/* Held: in the gateway's spool, the MTA's copy discarded. */
 static void
 test_hold(void **state)
 {
-	milt_msg_t *m = message("x", "<b@partner.test>", NULL);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("x", "<b@partner.test>", NULL);
+	const mail_result_t *r = mail_msg_process(m);
 
-	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_int_equal(r->what, MAIL_DO_DISCARD);
 	assert_string_equal(r->action, "held");
 	assert_non_null(strstr(r->reason, "fallback=hold"));
-	milt_msg_free(m);
+	mail_msg_free(m);
 }
 
 static void
 test_strip_subject(void **state)
 {
-	milt_msg_t *m = message("[secure] plans", "<b@other.test>", NULL);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("[secure] plans", "<b@other.test>", NULL);
+	const mail_result_t *r = mail_msg_process(m);
 
-	assert_int_equal(r->what, MILT_DO_PASS);
-	assert_true(milt_result_strips(r, "Subject"));
+	assert_int_equal(r->what, MAIL_DO_PASS);
+	assert_true(mail_result_strips(r, "Subject"));
 	assert_int_equal(r->nset, 1);
 	assert_string_equal(r->set_name[0], "Subject");
 	assert_string_equal(r->set_value[0], "plans");
-	milt_msg_free(m);
+	mail_msg_free(m);
 }
 
 /* Inbound mail (an outside sender) meets no outbound rule. */
 static void
 test_inbound_untouched(void **state)
 {
-	milt_msg_t *m = message("[secure] x", "<b@rival.test>", NULL);
-	const milt_result_t *r;
+	mail_msg_t *m = message("[secure] x", "<b@rival.test>", NULL);
+	const mail_result_t *r;
 	char rule[600];
 
 	m->client_internal = 0;
-	assert_int_equal(milt_msg_set_sender(m, "<x@outside.test>"), 0);
-	r = milt_msg_process(m);
+	assert_int_equal(mail_msg_set_sender(m, "<x@outside.test>"), 0);
+	r = mail_msg_process(m);
 	assert_string_equal(r->direction, "inbound");
-	assert_int_not_equal(r->what, MILT_DO_REJECT);
-	assert_null(milt_policy_rule(m, 0, rule, sizeof(rule)));
-	milt_msg_free(m);
+	assert_int_not_equal(r->what, MAIL_DO_REJECT);
+	assert_null(mail_policy_rule(m, 0, rule, sizeof(rule)));
+	mail_msg_free(m);
 }
 
-/* Issue 14: a local sender's mail that leaves from a client the gateway
+/* A local sender's mail that leaves from a client the gateway
  * does not trust (no login, not internal) is outbound all the same: the
  * rules apply (here action=reject); to local recipients only it is
  * inbound. */
 static void
 test_untrusted_leaving(void **state)
 {
-	milt_msg_t *m = message("x", "<b@rival.test>", NULL);
-	const milt_result_t *r;
+	mail_msg_t *m = message("x", "<b@rival.test>", NULL);
+	const mail_result_t *r;
 
 	m->client_internal = 0;
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	assert_string_equal(r->direction, "outbound");
-	assert_int_equal(r->what, MILT_DO_REJECT);
-	milt_msg_free(m);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
+	mail_msg_free(m);
 	m = message("x", "<b@example.com>", NULL);
 	m->client_internal = 0;
-	assert_string_equal(milt_msg_process(m)->direction, "inbound");
-	milt_msg_free(m);
+	assert_string_equal(mail_msg_process(m)->direction, "inbound");
+	mail_msg_free(m);
 }
 
 int

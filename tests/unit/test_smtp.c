@@ -1,5 +1,5 @@
 /*
- * test_smtp.c: the gateway's own mails (milter/milt_smtp.c): a message
+ * test_smtp.c: the gateway's own mails (milter/net_smtp.c): a message
  * with a secret (the PKCS#12 password) holds it exactly once, where it
  * belongs, in a 7-bit body GMime rendered around a stand-in; a secret
  * that is not letters and digits is refused rather than mangled.  A
@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <openssl/crypto.h>
 
-#include "milter/milt_smtp.h"
+#include "net/net_smtp.h"
 #include "smime/smime.h"
 
 static size_t
@@ -51,7 +51,7 @@ test_secret_in_place(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char *m = milt_smtp_compose("pki@example.com", "bob@example.net", "Subject",
+		char *m = net_smtp_compose("pki@example.com", "bob@example.net", "Subject",
 		    t[i].text, t[i].secret, t[i].after);
 
 		if (t[i].want == NULL) {
@@ -72,7 +72,7 @@ test_secret_in_place(void **state)
 static void
 test_no_secret(void **state)
 {
-	char *m = milt_smtp_compose("pki@example.com", "bob@example.net", "Hello",
+	char *m = net_smtp_compose("pki@example.com", "bob@example.net", "Hello",
 	    "Just text.\n", NULL, NULL);
 
 	(void)state;
@@ -136,7 +136,7 @@ serve(void *arg)
 	return NULL;
 }
 
-/* milt_smtp_send() against script; its return, why in why. */
+/* net_smtp_send() against script; its return, why in why. */
 static int
 send_to(const char *script, char *why, size_t size)
 {
@@ -154,7 +154,7 @@ send_to(const char *script, char *why, size_t size)
 	assert_int_equal(getsockname(s.lfd, (struct sockaddr *)&a, &alen), 0);
 	assert_int_equal(pthread_create(&t, NULL, serve, &s), 0);
 	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ntohs(a.sin_port));
-	rc = milt_smtp_send(hostport, "pki@example.com", "bob@example.net",
+	rc = net_smtp_send(hostport, "pki@example.com", "bob@example.net",
 	    "Subject: x\r\n\r\nbody\r\n", 5, why, size);
 	pthread_join(t, NULL);
 	close(s.lfd);

@@ -1,6 +1,6 @@
 /*
  * test_split.c: the split of mixed recipients and the spool entries it
- * writes (milter/milt_queue.c, issue 6b): which group stays in the
+ * writes (mail/mail_queue.c): which group stays in the
  * transaction, which recipients leave it, what each spool entry holds
  * (envelope, form, the original or the marked copy, the notice), the
  * whole-message hold and notice, the null sender (no notice, at the split
@@ -32,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "milter/milt_conf.h"
-#include "milter/milt_msg.h"
-#include "milter/milt_queue.h"
+#include "conf/conf.h"
+#include "mail/mail_msg.h"
+#include "mail/mail_queue.h"
 #include "queue/queue.h"
 #include "tests/unit/unit_util.h"
 
@@ -46,7 +46,7 @@ static const char rules[] =
     "to plain.test sign=no\n";
 
 static char *tmp, *outfile, *argsfile;
-static milt_conf_t *conf;
+static conf_t *conf;
 
 static int
 setup(void **state)
@@ -68,7 +68,7 @@ setup(void **state)
 	ov[3] = "Sign=no";
 	assert_true(asprintf(&ov[4], "ReinjectCommand=%s", script) > 0);
 	ov[5] = "HoldTime=3600";
-	if ((conf = milt_conf_load(NULL, ov, 6, err, sizeof(err))) == NULL)
+	if ((conf = conf_load(NULL, ov, 6, err, sizeof(err))) == NULL)
 		fail_msg("conf: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	assert_true(conf->reinject_keylen > 0);
@@ -84,7 +84,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	milt_conf_unref(conf);
+	conf_unref(conf);
 	unit_rmtree(tmp);
 	free(tmp);
 	free(outfile);
@@ -155,35 +155,35 @@ assert_marked(const char *data, const queue_entry_t *e)
 	char id[QUEUE_ID_MAX], mac[65];
 	unsigned char body[32];
 
-	assert_int_equal(sscanf(data, MILT_QUEUE_MARK ": %47s %64s", id, mac), 2);
+	assert_int_equal(sscanf(data, MAIL_QUEUE_MARK ": %47s %64s", id, mac), 2);
 	assert_string_equal(id, e->id);
 	assert_int_equal(queue_digest_message(data, strlen(data), body), 0);
 	assert_true(queue_mark_check(conf->reinject_key, conf->reinject_keylen, mac, id,
 	    e->sender, (const char *const *)e->rcpts, e->nrcpts, body));
 }
 
-static milt_msg_t *
+static mail_msg_t *
 message(const char *sender, const char *const *rcpts, size_t n)
 {
-	milt_msg_t *m = milt_msg_new(conf, NULL);
+	mail_msg_t *m = mail_msg_new(conf, NULL);
 
 	assert_non_null(m);
 	m->client_internal = 1;
 	snprintf(m->qid, sizeof(m->qid), "TESTQID");
-	assert_int_equal(milt_msg_set_sender(m, sender), 0);
+	assert_int_equal(mail_msg_set_sender(m, sender), 0);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(milt_msg_add_rcpt(m, rcpts[i]), 0);
-	assert_int_equal(milt_msg_add_header(m, "From", "a@example.com"), 0);
-	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
-	assert_int_equal(milt_msg_add_body(m, "body-marker\r\n", 13), 0);
+		assert_int_equal(mail_msg_add_rcpt(m, rcpts[i]), 0);
+	assert_int_equal(mail_msg_add_header(m, "From", "a@example.com"), 0);
+	assert_int_equal(mail_msg_add_header(m, "Subject", "quarterly figures"), 0);
+	assert_int_equal(mail_msg_add_body(m, "body-marker\r\n", 13), 0);
 	return m;
 }
 
 static void
-assert_dropped(const milt_msg_t *m, const char *const *want, size_t nwant)
+assert_dropped(const mail_msg_t *m, const char *const *want, size_t nwant)
 {
 	size_t n;
-	char *const *del = milt_queue_delrcpts(m, &n);
+	char *const *del = mail_queue_delrcpts(m, &n);
 
 	if (n != nwant)
 		fail_msg("got %zu recipients dropped, want %zu", n, nwant);
@@ -201,12 +201,12 @@ test_three_forms(void **state)
 {
 	const char *to[] = { "b@other.test", "c@partner.test", "d@rival.test", "e@other.test" };
 	const char *gone[] = { "c@partner.test", "d@rival.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 4);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("<a@example.com>", to, 4);
+	const mail_result_t *r = mail_msg_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
-	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(r->what, MAIL_DO_PASS);
 	assert_int_equal(m->nrcpts, 2);
 	assert_string_equal(m->rcpts[0], "b@other.test");
 	assert_string_equal(m->rcpts[1], "e@other.test");
@@ -216,14 +216,14 @@ test_three_forms(void **state)
 		const char *rc, *why;
 		int held;
 
-		assert_int_equal(milt_queue_dropped(m, 0, &rc, &held, &why), 1);
+		assert_int_equal(mail_queue_dropped(m, 0, &rc, &held, &why), 1);
 		assert_string_equal(rc, "c@partner.test");
 		assert_int_equal(held, 1);
-		assert_int_equal(milt_queue_dropped(m, 1, &rc, &held, &why), 1);
+		assert_int_equal(mail_queue_dropped(m, 1, &rc, &held, &why), 1);
 		assert_string_equal(rc, "d@rival.test");
 		assert_int_equal(held, 0);
 		assert_non_null(strstr(why, "action=reject"));
-		assert_int_equal(milt_queue_dropped(m, 2, &rc, &held, &why), 0);
+		assert_int_equal(mail_queue_dropped(m, 2, &rc, &held, &why), 0);
 	}
 
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
@@ -235,7 +235,7 @@ test_three_forms(void **state)
 	assert_non_null(strstr(e.reason, "fallback=hold"));
 	assert_non_null(strstr(data, "Subject: quarterly figures\r\n"));
 	assert_non_null(strstr(data, "\r\n\r\nbody-marker\r\n"));
-	assert_null(strstr(data, MILT_QUEUE_MARK));     /* decided again, not marked */
+	assert_null(strstr(data, MAIL_QUEUE_MARK));     /* decided again, not marked */
 	queue_entry_free(&e);
 	free(data);
 
@@ -255,7 +255,7 @@ test_three_forms(void **state)
 	assert_null(strstr(data, "body-marker"));       /* the content stays private */
 	queue_entry_free(&e);
 	free(data);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 }
 
@@ -265,17 +265,17 @@ test_keep_deliverable(void **state)
 {
 	const char *to[] = { "c@partner.test", "b@other.test" };
 	const char *gone[] = { "c@partner.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 2);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("<a@example.com>", to, 2);
+	const mail_result_t *r = mail_msg_process(m);
 	char ids[8][QUEUE_ID_MAX];
 
-	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(r->what, MAIL_DO_PASS);
 	assert_int_equal(m->nrcpts, 1);
 	assert_string_equal(m->rcpts[0], "b@other.test");
 	assert_dropped(m, gone, 1);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 }
 
@@ -286,12 +286,12 @@ test_send_copy(void **state)
 {
 	const char *to[] = { "b@other.test", "p@plain.test", "q@plain.test" };
 	const char *gone[] = { "p@plain.test", "q@plain.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 3);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("<a@example.com>", to, 3);
+	const mail_result_t *r = mail_msg_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
-	assert_int_equal(r->what, MILT_DO_PASS);
+	assert_int_equal(r->what, MAIL_DO_PASS);
 	assert_dropped(m, gone, 2);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
@@ -305,7 +305,7 @@ test_send_copy(void **state)
 	assert_non_null(strstr(data, "\r\n\r\nbody-marker\r\n"));
 	queue_entry_free(&e);
 	free(data);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 }
 
@@ -314,18 +314,18 @@ static void
 test_all_refused(void **state)
 {
 	const char *to[] = { "d@rival.test", "n@notify.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 2);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("<a@example.com>", to, 2);
+	const mail_result_t *r = mail_msg_process(m);
 	char ids[8][QUEUE_ID_MAX];
 
-	assert_int_equal(r->what, MILT_DO_REJECT);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
 	assert_non_null(strstr(r->reply, "Delivery refused by policy: <d@rival.test>"));
 	assert_null(strchr(r->reply, '\n'));
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 }
 
 /* Held as a whole: the original in hold/, the MTA discards its copy. */
@@ -333,12 +333,12 @@ static void
 test_hold_whole(void **state)
 {
 	const char *to[] = { "c@partner.test", "c2@partner.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 2);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("<a@example.com>", to, 2);
+	const mail_result_t *r = mail_msg_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
-	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_int_equal(r->what, MAIL_DO_DISCARD);
 	assert_string_equal(r->action, "held");
 	assert_non_null(strstr(r->reason, "in the gateway's spool"));
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
@@ -349,7 +349,7 @@ test_hold_whole(void **state)
 	queue_entry_free(&e);
 	free(data);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 }
 
@@ -358,12 +358,12 @@ static void
 test_notice_whole(void **state)
 {
 	const char *to[] = { "n@notify.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 1);
-	const milt_result_t *r = milt_msg_process(m);
+	mail_msg_t *m = message("<a@example.com>", to, 1);
+	const mail_result_t *r = mail_msg_process(m);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
-	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_int_equal(r->what, MAIL_DO_DISCARD);
 	assert_string_equal(r->action, "rejected");
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
@@ -373,7 +373,7 @@ test_notice_whole(void **state)
 	assert_non_null(strstr(data, "fallback=notice"));
 	queue_entry_free(&e);
 	free(data);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 }
 
@@ -384,16 +384,16 @@ test_null_sender_no_notice(void **state)
 {
 	const char *to[] = { "b@other.test", "d@rival.test" };
 	const char *gone[] = { "d@rival.test" };
-	milt_msg_t *m = message("<>", to, 2);
+	mail_msg_t *m = message("<>", to, 2);
 	char ids[8][QUEUE_ID_MAX];
 
-	assert_int_equal(milt_queue_split(m), 0);
+	assert_int_equal(mail_queue_split(m), 0);
 	assert_dropped(m, gone, 1);
-	m->result.what = MILT_DO_PASS;
-	milt_queue_commit(m);
+	m->result.what = MAIL_DO_PASS;
+	mail_queue_commit(m);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 }
 
 /* A message that must not be split (offline -t, a copy) is held in the
@@ -402,15 +402,15 @@ static void
 test_no_split(void **state)
 {
 	const char *to[] = { "b@other.test", "c@partner.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 2);
-	const milt_result_t *r;
+	mail_msg_t *m = message("<a@example.com>", to, 2);
+	const mail_result_t *r;
 	char ids[8][QUEUE_ID_MAX];
 
 	m->no_split = 1;
-	r = milt_msg_process(m);
-	assert_int_equal(r->what, MILT_DO_HOLD);
+	r = mail_msg_process(m);
+	assert_int_equal(r->what, MAIL_DO_HOLD);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 }
 
 /* ---- the runner ---- */
@@ -450,12 +450,12 @@ test_run_releases(void **state)
 	char ids[8][QUEUE_ID_MAX], *out, *args, id[QUEUE_ID_MAX], *want;
 
 	put_held("a@example.com", "b@other.test", id);
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);
+	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_non_null(out = unit_read_file(outfile, NULL));
 	assert_non_null(args = unit_read_file(argsfile, NULL));
-	assert_true(asprintf(&want, "%s: %s ", MILT_QUEUE_MARK, id) > 0);
+	assert_true(asprintf(&want, "%s: %s ", MAIL_QUEUE_MARK, id) > 0);
 	assert_int_equal(strncmp(out, want, strlen(want)), 0);
 	free(want);
 	assert_non_null(strstr(out, "held-body"));
@@ -476,7 +476,7 @@ test_run_holdtime(void **state)
 	put_held("", "c@partner.test", id);
 	conf->hold_time = 1;
 	sleep(2);
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);    /* the one notice */
+	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);    /* the one notice */
 	conf->hold_time = saved;
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
@@ -500,18 +500,18 @@ test_sent_again(void **state)
 {
 	const char *to[] = { "b@other.test", "p@plain.test", "q@plain.test" };
 	char ids[8][QUEUE_ID_MAX], first[QUEUE_ID_MAX], *args;
-	milt_msg_t *m;
+	mail_msg_t *m;
 
 	for (int round = 0; round < 4; round++) {
 		m = message("<a@example.com>", to, 3);
-		assert_int_equal(milt_msg_add_header(m, "Received", round % 2 ? "from x by y; 1"
+		assert_int_equal(mail_msg_add_header(m, "Received", round % 2 ? "from x by y; 1"
 		    : "from x by y; 2"), 0);
-		assert_int_equal(milt_msg_add_header(m, "Message-ID", "<again@example.com>"), 0);
+		assert_int_equal(mail_msg_add_header(m, "Message-ID", "<again@example.com>"), 0);
 		if (round == 3)
-			assert_int_equal(milt_msg_add_body(m, "changed\r\n", 9), 0);
-		assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+			assert_int_equal(mail_msg_add_body(m, "changed\r\n", 9), 0);
+		assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
 		assert_int_equal(m->nrcpts, 1);         /* the kept group: as before */
-		milt_msg_free(m);
+		mail_msg_free(m);
 		switch (round) {
 		case 0:         /* the first copy */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
@@ -521,12 +521,12 @@ test_sent_again(void **state)
 		case 1:         /* sent again while in the spool: still one */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 			assert_string_equal(ids[0], first);
-			assert_int_equal(milt_queue_run(conf, NULL, 0), 1);
+			assert_int_equal(mail_queue_run(conf, NULL, 0), 1);
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 			break;
 		case 2:         /* sent again after it was handed on: none */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
-			assert_int_equal(milt_queue_run(conf, NULL, 0), 0);
+			assert_int_equal(mail_queue_run(conf, NULL, 0), 0);
 			break;
 		case 3:         /* another message: another copy */
 			assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
@@ -542,7 +542,7 @@ test_sent_again(void **state)
 
 /* The null sender (a bounce) to the outside: the policy decides, nothing
  * leaves in clear for encrypt=always, no notice is made, whoever the
- * client is (issue 14: from an untrusted client too); to inside only it
+ * client is (from an untrusted client too); to inside only it
  * is inbound as before. */
 static void
 test_null_sender_outbound(void **state)
@@ -551,56 +551,56 @@ test_null_sender_outbound(void **state)
 	const char *notify[] = { "n@notify.test" }, *plain[] = { "b@other.test" };
 	const char *local[] = { "x@example.com" };
 	char ids[8][QUEUE_ID_MAX];
-	const milt_result_t *r;
-	milt_msg_t *m;
+	const mail_result_t *r;
+	mail_msg_t *m;
 
 	m = message("<>", held, 1);             /* always, hold: held in the spool */
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	assert_string_equal(r->direction, "outbound");
-	assert_int_equal(r->what, MILT_DO_DISCARD);
+	assert_int_equal(r->what, MAIL_DO_DISCARD);
 	assert_string_equal(r->action, "held");
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 
 	m = message("<>", rival, 1);            /* reject: 550 */
-	r = milt_msg_process(m);
-	assert_int_equal(r->what, MILT_DO_REJECT);
+	r = mail_msg_process(m);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
-	milt_msg_free(m);
+	mail_msg_free(m);
 
 	m = message("<>", notify, 1);           /* always, notice: nobody to tell: 550 */
-	r = milt_msg_process(m);
-	assert_int_equal(r->what, MILT_DO_REJECT);
+	r = mail_msg_process(m);
+	assert_int_equal(r->what, MAIL_DO_REJECT);
 	assert_string_equal(r->rcode, "550");
 	assert_string_equal(r->xcode, "5.7.1");
 	assert_non_null(strstr(r->reply, "Delivery refused by policy: <n@notify.test>"));
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
-	milt_msg_free(m);
+	mail_msg_free(m);
 
 	m = message("<>", plain, 1);            /* no rule against it: passes */
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	assert_string_equal(r->direction, "outbound");
-	assert_int_equal(r->what, MILT_DO_PASS);
-	milt_msg_free(m);
+	assert_int_equal(r->what, MAIL_DO_PASS);
+	mail_msg_free(m);
 
 	m = message("<>", local, 1);            /* to inside: inbound */
-	assert_string_equal(milt_msg_process(m)->direction, "inbound");
-	milt_msg_free(m);
+	assert_string_equal(mail_msg_process(m)->direction, "inbound");
+	mail_msg_free(m);
 	m = message("<>", local, 1);            /* untrusted, to inside: inbound */
 	m->client_internal = 0;
-	assert_string_equal(milt_msg_process(m)->direction, "inbound");
-	milt_msg_free(m);
+	assert_string_equal(mail_msg_process(m)->direction, "inbound");
+	mail_msg_free(m);
 	m = message("<>", held, 1);             /* untrusted, leaving: held */
 	m->client_internal = 0;
-	r = milt_msg_process(m);
+	r = mail_msg_process(m);
 	assert_string_equal(r->direction, "outbound");
 	assert_string_equal(r->action, "held");
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
-	milt_msg_free(m);
+	mail_msg_free(m);
 	spool_clear();
 }
 
@@ -616,7 +616,7 @@ test_release(void **state)
 
 	put_held("a@example.com", "r@review.test", id);
 	put_held("a@example.com", "c@partner.test", id2);
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: "));
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	assert_string_equal(ids[0], id);
@@ -625,16 +625,16 @@ test_release(void **state)
 	assert_non_null(strstr(data, "held-body"));
 	queue_entry_free(&e);
 	free(data);
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), -1);
+	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), -1);
 	assert_non_null(strstr(msg, "not held"));
 
-	assert_int_equal(milt_queue_release(conf, NULL, id2, msg, sizeof(msg)), 1);
+	assert_int_equal(mail_queue_release(conf, NULL, id2, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "not released: "));
 	assert_non_null(strstr(msg, "encrypt=always"));
 	assert_non_null(strstr(msg, "--clear"));
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	assert_string_equal(ids[0], id2);
-	assert_int_equal(milt_queue_release(conf, NULL, "0000000000.00000000.000000000000",
+	assert_int_equal(mail_queue_release(conf, NULL, "0000000000.00000000.000000000000",
 	    msg, sizeof(msg)), -1);
 	spool_clear();
 }
@@ -644,13 +644,13 @@ static char *
 one_copy(const char *msgid, char id[QUEUE_ID_MAX])
 {
 	const char *to[] = { "b@other.test", "p@plain.test" };
-	milt_msg_t *m = message("<a@example.com>", to, 2);
+	mail_msg_t *m = message("<a@example.com>", to, 2);
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
 
-	assert_int_equal(milt_msg_add_header(m, "Message-ID", msgid), 0);
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
-	milt_msg_free(m);
+	assert_int_equal(mail_msg_add_header(m, "Message-ID", msgid), 0);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	snprintf(id, QUEUE_ID_MAX, "%s", ids[0]);
 	data = spool_get(id, &e);
@@ -678,31 +678,31 @@ crash_while_handing_on(const char *id, long ago)
 }
 
 /* The copy with mark mark, for p@plain.test, as it comes back with body. */
-static milt_msg_t *
+static mail_msg_t *
 marked_copy(const char *mark, const char *body)
 {
-	milt_msg_t *m = milt_msg_new(conf, NULL);
+	mail_msg_t *m = mail_msg_new(conf, NULL);
 
 	assert_non_null(m);
 	m->client_internal = 1;
-	assert_int_equal(milt_msg_set_sender(m, "<a@example.com>"), 0);
-	assert_int_equal(milt_msg_add_rcpt(m, "p@plain.test"), 0);
-	assert_int_equal(milt_msg_add_header(m, "Received", "from localhost by mta; now"), 0);
-	assert_int_equal(milt_msg_add_header(m, MILT_QUEUE_MARK, mark), 0);
-	assert_int_equal(milt_msg_add_header(m, "Subject", "quarterly figures"), 0);
-	assert_int_equal(milt_msg_add_body(m, body, strlen(body)), 0);
+	assert_int_equal(mail_msg_set_sender(m, "<a@example.com>"), 0);
+	assert_int_equal(mail_msg_add_rcpt(m, "p@plain.test"), 0);
+	assert_int_equal(mail_msg_add_header(m, "Received", "from localhost by mta; now"), 0);
+	assert_int_equal(mail_msg_add_header(m, MAIL_QUEUE_MARK, mark), 0);
+	assert_int_equal(mail_msg_add_header(m, "Subject", "quarterly figures"), 0);
+	assert_int_equal(mail_msg_add_body(m, body, strlen(body)), 0);
 	return m;
 }
 
 /* 1 when m, processed, was honoured as a re-injected copy. */
 static int
-honoured(milt_msg_t *m)
+honoured(mail_msg_t *m)
 {
-	const milt_result_t *r = milt_msg_process(m);
+	const mail_result_t *r = mail_msg_process(m);
 	int yes = r->action != NULL && strcmp(r->action, "reinjected") == 0;
 
-	assert_true(milt_result_strips(r, MILT_QUEUE_MARK));    /* never passed on */
-	milt_msg_free(m);
+	assert_true(mail_result_strips(r, MAIL_QUEUE_MARK));    /* never passed on */
+	mail_msg_free(m);
 	return yes;
 }
 
@@ -714,31 +714,31 @@ static void
 test_mark_once(void **state)
 {
 	char id[QUEUE_ID_MAX], mark[200], *data, *nl, err[QUEUE_ERR_MAX];
-	milt_msg_t *m;
+	mail_msg_t *m;
 	queue_t *q;
 
 	data = one_copy("<once@example.com>", id);
 	assert_non_null(nl = strstr(data, "\r\n"));
 	*nl = '\0';
-	snprintf(mark, sizeof(mark), "%s", data + strlen(MILT_QUEUE_MARK) + 2);
+	snprintf(mark, sizeof(mark), "%s", data + strlen(MAIL_QUEUE_MARK) + 2);
 	free(data);
 	assert_false(honoured(marked_copy(mark, "body-marker\r\n")));  /* not out yet */
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);             /* handed on */
+	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);             /* handed on */
 	assert_false(honoured(marked_copy(mark, "body-marker, changed\r\n")));
 	assert_false(honoured(marked_copy(mark, "body-marker\r\nmore\r\n")));
 	m = marked_copy(mark, "body-marker\r\n");
-	assert_string_equal(milt_msg_process(m)->action, "reinjected");
-	milt_msg_tempfail(m, "the audit log cannot be written");      /* given back */
-	milt_msg_free(m);
+	assert_string_equal(mail_msg_process(m)->action, "reinjected");
+	mail_msg_tempfail(m, "the audit log cannot be written");      /* given back */
+	mail_msg_free(m);
 	assert_true(honoured(marked_copy(mark, "body-marker\n")));      /* LF, as Postfix may */
 	assert_false(honoured(marked_copy(mark, "body-marker\r\n")));  /* a replay */
 	assert_false(honoured(marked_copy(mark, "other\r\n")));
 	/* Refused marks are unmarked mail: decided by the policy (here, as
 	 * from an internal host: outbound, delivered, Sign no). */
 	m = marked_copy(mark, "body-marker\r\n");
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
 	assert_string_equal(m->result.direction, "outbound");
-	milt_msg_free(m);
+	mail_msg_free(m);
 	assert_int_equal(queue_open(conf->queue_dir, &q, NULL, err, sizeof(err)), QUEUE_OK);
 	assert_int_equal(queue_back_unclaim(q, id, err, sizeof(err)), QUEUE_OK);
 	assert_int_equal(queue_unsent(q, id, err, sizeof(err)), QUEUE_OK);
@@ -755,12 +755,12 @@ test_identity_recorded(void **state)
 	const char *to[] = { "c@partner.test" }, *to2[] = { "b@other.test", "p@plain.test" };
 	char ids[8][QUEUE_ID_MAX], *data;
 	queue_entry_t e;
-	milt_msg_t *m;
+	mail_msg_t *m;
 
 	m = message("<a@example.com>", to, 1);
 	assert_non_null(m->auth = strdup("bob"));
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_DISCARD);
-	milt_msg_free(m);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_DISCARD);
+	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	data = spool_get(ids[0], &e);
 	assert_string_equal(e.login, "bob");
@@ -770,8 +770,8 @@ test_identity_recorded(void **state)
 	spool_clear();
 
 	m = message("<a@example.com>", to, 1);          /* internal, no login */
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_DISCARD);
-	milt_msg_free(m);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_DISCARD);
+	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
 	data = spool_get(ids[0], &e);
 	assert_string_equal(e.login, "");
@@ -782,8 +782,8 @@ test_identity_recorded(void **state)
 
 	m = message("<a@example.com>", to2, 2);         /* a copy to hand on, too */
 	assert_non_null(m->auth = strdup("bob"));
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
-	milt_msg_free(m);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
+	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	data = spool_get(ids[0], &e);
 	assert_string_equal(e.login, "bob");
@@ -807,48 +807,48 @@ test_identity_decided(void **state)
 	const char *to[] = { "c@partner.test" };
 	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], msg[1024], *out;
 	int saved_sign = conf->sign_outbound, saved_unauth = conf->on_unauthorized_sender;
-	milt_msg_t *m;
+	mail_msg_t *m;
 
 	conf->sign_outbound = 1;
-	conf->on_unauthorized_sender = MILT_UNAUTH_REJECT;
+	conf->on_unauthorized_sender = CONF_UNAUTH_REJECT;
 	m = message("<a@example.com>", to, 1);
 	assert_non_null(m->auth = strdup("bob"));
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_REJECT);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_REJECT);
 	assert_string_equal(m->result.rcode, "550");
 	assert_non_null(strstr(m->result.reason, "login bob may not sign as <a@example.com>"));
-	milt_msg_free(m);
+	mail_msg_free(m);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
+	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "login bob may not sign as <a@example.com>"));
 	/* A copy of a client trusted with neither (or an older entry that
-	 * records none) claims nothing: reject does not apply (issue 14),
+	 * records none) claims nothing: reject does not apply,
 	 * it is released unsigned. */
 	put_held_by("a@example.com", "r@review.test", NULL, NULL, id);   /* older entry */
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: unsigned"));
 	assert_non_null(strstr(msg, "not trusted to sign"));
 	spool_clear();
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 1);
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 1);    /* a notice */
+	assert_int_equal(mail_queue_run(conf, NULL, 0), 1);    /* a notice */
 	assert_int_equal(spool_ids(QUEUE_HOLD, ids), 0);
 	assert_non_null(out = unit_read_file(outfile, NULL));
 	assert_null(strstr(out, "held-body"));
 	free(out);
 	spool_clear();
 
-	conf->on_unauthorized_sender = MILT_UNAUTH_PASS;
+	conf->on_unauthorized_sender = CONF_UNAUTH_PASS;
 	put_held_by("a@example.com", "r@review.test", "bob", QUEUE_CLIENT_AUTH, id);
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: unsigned"));
 	assert_non_null(strstr(msg, "login bob may not sign"));
 	put_held_by("a@example.com", "r@review.test", NULL, QUEUE_CLIENT_OTHER, id);
-	assert_int_equal(milt_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
+	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
 	assert_non_null(strstr(msg, "released: unsigned"));
 	put_held_by("a@example.com", "b@other.test", NULL, NULL, id);
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 3);    /* unsigned, all three */
+	assert_int_equal(mail_queue_run(conf, NULL, 0), 3);    /* unsigned, all three */
 	spool_clear();
 	conf->sign_outbound = saved_sign;
 	conf->on_unauthorized_sender = saved_unauth;
@@ -859,32 +859,32 @@ test_interrupted(void **state)
 {
 	char ids[8][QUEUE_ID_MAX], id[QUEUE_ID_MAX], mark[200], *data, *nl, *args;
 	struct stat sb;
-	milt_msg_t *m;
+	mail_msg_t *m;
 
 	/* Cut short, not yet back: it waits (not submitted, still there). */
 	data = one_copy("<cut@example.com>", id);
 	crash_while_handing_on(id, 0);
-	assert_int_equal(milt_queue_run(conf, NULL, 1), 0);
+	assert_int_equal(mail_queue_run(conf, NULL, 1), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 1);
 	assert_int_equal(stat(argsfile, &sb), -1);
 	/* It comes back through the MTA with its mark: honoured, recorded,
 	 * and the next run removes it without submitting it again. */
 	assert_non_null(nl = strstr(data, "\r\n"));
 	*nl = '\0';
-	snprintf(mark, sizeof(mark), "%s", data + strlen(MILT_QUEUE_MARK) + 2);
+	snprintf(mark, sizeof(mark), "%s", data + strlen(MAIL_QUEUE_MARK) + 2);
 	free(data);
 	m = marked_copy(mark, "body-marker\r\n");
-	assert_int_equal(milt_msg_process(m)->what, MILT_DO_PASS);
+	assert_int_equal(mail_msg_process(m)->what, MAIL_DO_PASS);
 	assert_string_equal(m->result.action, "reinjected");
-	milt_msg_free(m);
-	assert_int_equal(milt_queue_run(conf, NULL, 0), 0);
+	mail_msg_free(m);
+	assert_int_equal(mail_queue_run(conf, NULL, 0), 0);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_int_equal(stat(argsfile, &sb), -1);          /* never submitted twice */
 
 	/* Cut short longer ago than the grace time, never back: again. */
 	free(one_copy("<cut2@example.com>", id));
 	crash_while_handing_on(id, 100000);
-	assert_int_equal(milt_queue_run(conf, NULL, 1), 1);
+	assert_int_equal(mail_queue_run(conf, NULL, 1), 1);
 	assert_int_equal(spool_ids(QUEUE_ACTIVE, ids), 0);
 	assert_non_null(args = unit_read_file(argsfile, NULL));
 	assert_non_null(strstr(args, "-- p@plain.test"));

@@ -1,0 +1,232 @@
+/*
+ * conf.h: smimegate's configuration, one table of typed keys.
+ *
+ * The file has "Key value" lines in the style of opendkim.conf; '#' starts
+ * a comment; keys are case-insensitive.  Every key has a type, a default
+ * and bounds in the table of conf.c; the whole file is parsed,
+ * overrides (-o Key=Value) applied, and the result validated, including
+ * the files it names, before anything uses it.  A problem is reported as
+ * "file:line: what is wrong" (or "-o Key=Value: ...").
+ *
+ * Ownership and threads: conf_load() returns a configuration with one
+ * reference.  It is never changed after loading; a connection pins the one
+ * in force with conf_ref() and drops it with conf_unref(), so a
+ * reload can publish a new one while old connections keep theirs.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct dir_map;
+struct smime_trust;
+struct policy;
+
+enum conf_on_error { CONF_ON_TEMPFAIL = 0, CONF_ON_ACCEPT, CONF_ON_REJECT };
+enum conf_unauth { CONF_UNAUTH_PASS = 0, CONF_UNAUTH_REJECT };
+enum conf_sigmode { CONF_SIGN_DETACHED = 0, CONF_SIGN_OPAQUE };
+
+/* One network of InternalHosts. */
+typedef struct conf_net {
+	int family;                    /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned prefix;
+} conf_net_t;
+
+/* A list of networks (InternalHosts, PickupTrustedProxies). */
+typedef struct conf_netlist {
+	conf_net_t *v;
+	size_t n;
+} conf_netlist_t;
+
+/* KeystoreBackend's values. */
+enum { CONF_KEYSTORE_FILE = 0, CONF_KEYSTORE_LDAP = 1 };
+
+typedef struct conf {
+	int refs;
+	char *file;                    /* where it was read from, or NULL */
+
+	char *socket;                  /* Socket */
+	char *socket_group;            /* SocketGroup ("" = UserID's group) */
+	char *state_dir;               /* StateDirectory */
+	char *keystore_dir;            /* KeystoreDirectory */
+	char *master_key_file;         /* MasterKeyFile */
+	int create_master_key;         /* CreateMasterKey */
+	char *spool_dir;               /* SpoolDirectory */
+	char **local_domains;          /* LocalDomains, lower case, NULL-terminated */
+	conf_netlist_t internal_hosts; /* InternalHosts */
+	int local_submission_internal; /* LocalSubmissionInternal */
+	char *user;                    /* UserID ("" = keep the user we run as) */
+	char *pid_file;                /* PidFile ("" = none) */
+	int background;                /* Background */
+	long long max_message_size;    /* MaximumMessageSize, octets */
+	long long spool_memory;        /* SpoolMemoryLimit, octets */
+	int syslog;                    /* Syslog */
+	int syslog_facility;           /* SyslogFacility, LOG_* value */
+	int log_stderr;                /* LogStderr */
+	int on_internal_error;         /* OnInternalError: enum conf_on_error */
+	int on_unauthorized_sender;    /* UnauthorizedSender: enum conf_unauth */
+	char *signer_map_file;         /* SignerMap ("" = none) */
+	struct dir_map *signer_map;    /* loaded from signer_map_file */
+	int signing_mode;              /* SigningMode: enum conf_sigmode */
+	int sign_outbound;             /* Sign */
+
+	int audit;                     /* AuditLog */
+	char *audit_dir;               /* AuditDirectory */
+	char *audit_key_file;          /* AuditKeyFile */
+	long long audit_checkpoint_records; /* AuditCheckpointRecords */
+	long long audit_checkpoint_seconds; /* AuditCheckpointInterval */
+	long long audit_rotate_size;   /* AuditRotateSize, 0 = never */
+	int audit_subject;             /* AuditSubject */
+	int audit_syslog;              /* AuditSyslog */
+	int audit_syslog_checkpoints;  /* AuditSyslogCheckpoints */
+	char *audit_key_fingerprint;   /* AuditKeyFingerprint: hex, "" = none */
+	char *audit_head_file;         /* AuditHeadFile */
+	int on_audit_error;            /* OnAuditError: CONF_ON_TEMPFAIL or _ACCEPT */
+
+	/* Outbound encryption and certificate lookup (issue 3). */
+	int encryption_cipher;         /* EncryptionCipher: enum conf_cipher */
+	int rsa_key_transport;         /* RSAKeyTransport: 0 pkcs1, 1 oaep */
+	int split_key_agreement;       /* SplitKeyAgreement (issue 16) */
+	char *ldap_directories;        /* LDAPDirectories: URLs, white space between */
+	char *ldap_filter;             /* LDAPFilter */
+	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
+	long long ldap_search_timeout; /* LDAPSearchTimeout, seconds */
+	long long ldap_pool_size;      /* LDAPPoolSize */
+	int crl_check;                 /* CRLCheck */
+	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
+	long long crl_timeout;         /* CRLTimeout, seconds */
+	long long crl_cache_time;      /* CRLCacheTime, seconds */
+	char *redis_server;            /* RedisServer ("" = in-process cache) */
+	char *redis_prefix;            /* RedisPrefix */
+	long long redis_timeout;       /* RedisTimeout, milliseconds */
+	char *redis_password_file;     /* RedisPasswordFile ("" = no AUTH) */
+	char *redis_user;              /* RedisUser (ACL user for AUTH) */
+	char *redis_key_file;          /* RedisKeyFile (seals cached values) */
+	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
+	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
+	long long cache_size;          /* CacheSize, entries (in-process cache) */
+	struct dir_lookup *lookup;     /* built from the keys above, with
+	                                  TrustAnchorFile and TrustSystemStore */
+	/* Inbound (issue 4): decryption, verification, harvesting. */
+	char *result_header;           /* ResultHeader */
+	int decrypt_inbound;           /* Decrypt */
+	int unprotected_content;       /* UnprotectedContent: enum conf_unprotected */
+	int verify_inbound;            /* Verify */
+	int convert_opaque;            /* ConvertOpaqueSigned */
+	int harvest;                   /* HarvestCertificates */
+	char *trust_anchor_file;       /* TrustAnchorFile ("" = none) */
+	int trust_system;              /* TrustSystemStore */
+	char *crl_file;                /* CRLFile ("" = none) */
+	char *crl_dir;                 /* CRLDirectory ("" = none) */
+	struct smime_trust *trust;     /* loaded from the four above */
+	/* Policy (issue 6) */
+	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
+	struct policy *policy;         /* loaded from policy_file; never NULL */
+	/* The durable spool, re-injection, hold (issue 6b) */
+	char *queue_dir;               /* QueueDirectory */
+	char *reinject_command;        /* ReinjectCommand */
+	char *reinject_key_file;       /* ReinjectKeyFile */
+	long long queue_run_interval;  /* QueueRunInterval, seconds */
+	long long hold_time;           /* HoldTime, seconds */
+	long long queue_dedup_time;    /* QueueDedupTime, seconds */
+	unsigned char reinject_key[32]; /* read from reinject_key_file */
+	size_t reinject_keylen;        /* 0: no key, mail is not split */
+	/* Operations (issue 10) */
+	char *http_listen;             /* HTTPListen ("" = no endpoints) */
+	long long http_max_header_size; /* HTTPMaxHeaderSize, octets (both listeners) */
+	long long http_max_headers;    /* HTTPMaxHeaders */
+	long long http_max_connections; /* HTTPMaxConnections, per listener */
+	long long http_request_timeout; /* HTTPRequestTimeout, seconds */
+	/* Limits on what a sender sizes (issue 9). */
+	long long max_mime_parts;      /* MaximumMimeParts */
+	long long max_mime_depth;      /* MaximumMimeDepth */
+	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
+	long long max_headers;         /* MaximumHeaders, fields */
+	long long max_recipients;      /* MaximumRecipients */
+	/* Embedded CA and its HTTP endpoint (issue 5) */
+	int ca_enable;                 /* CertificateAuthority */
+	char *ca_dir;                  /* CADirectory */
+	int ca_key_type;               /* CAKeyType: keystore_ca_keytype_t */
+	long long ca_days;             /* CAValidityDays */
+	long long ca_root_days;        /* CARootValidityDays */
+	char *ca_subject;              /* CASubject */
+	char *ca_crl_url;              /* CACRLURL (default on CAHTTPListen) */
+	char *ca_issuer_url;           /* CAIssuerURL (default on CAHTTPListen) */
+	long long ca_crl_interval;     /* CACRLInterval, seconds */
+	long long ca_crl_days;         /* CACRLDays */
+	char *ca_http_listen;          /* CAHTTPListen ("" = no CA endpoint, portal) */
+	int ca_enroll_employees;       /* CAEnrollEmployees */
+	char *cmp_server;              /* CMPServer ("" = the embedded CA issues) */
+	char *cmp_path;                /* CMPPath */
+	char *cmp_reference;           /* CMPReference */
+	char *cmp_secret_file;         /* CMPSecretFile */
+	long long cmp_timeout;         /* CMPTimeout, seconds */
+	char *enroll_smtp;             /* EnrollmentSMTP ("" = through the spool) */
+	char *enroll_sender;           /* EnrollmentSender */
+	long long enroll_timeout;      /* EnrollmentTimeout, seconds */
+	char *portal_url;              /* PortalURL (default http://CAHTTPListen) */
+	char *pickup_dir;              /* PickupDirectory */
+	long long pickup_lifetime;     /* PickupLifetime, seconds */
+	long long pickup_max_failures; /* PickupMaxFailures */
+	long long pickup_client_max_failures; /* PickupClientMaxFailures */
+	long long pickup_client_window; /* PickupClientWindow (seconds) */
+	conf_netlist_t pickup_proxies; /* PickupTrustedProxies */
+	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
+	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
+	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
+	long long enroll_pending_time; /* EnrollmentPendingTime, seconds */
+	/* Several gateways sharing state (issue 10) */
+	int keystore_backend;          /* KeystoreBackend: CONF_KEYSTORE_* */
+	char *keystore_ldap;           /* KeystoreLDAP, the directory's URL */
+	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
+	long long keystore_ldap_refresh; /* KeystoreLDAPRefresh, seconds */
+	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
+	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
+	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
+} conf_t;
+
+enum conf_cipher { CONF_CIPHER_AUTO = 0, CONF_CIPHER_CBC, CONF_CIPHER_GCM };
+/* UnprotectedContent (issue 14): enveloped-data (CBC) is decrypted only
+ * when the plaintext is signed by the From address, always, or never. */
+enum conf_unprotected { CONF_UNPROT_SIGNED = 0, CONF_UNPROT_DECRYPT, CONF_UNPROT_KEEP };
+
+/* The built-in defaults, and where the stock file lives. */
+#define CONF_DEFAULT_FILE "/etc/smimegate/smimegate.conf"
+
+/*
+ * Loads file (NULL: defaults only) and applies overrides, each "Key=Value".
+ * Returns NULL with a message in err on any problem.
+ */
+conf_t *conf_load(const char *file, char *const *overrides,
+    size_t noverrides, char *err, size_t errlen);
+
+conf_t *conf_ref(conf_t *conf);
+void conf_unref(conf_t *conf);
+
+/* 1 when domain (case-insensitive) is one of LocalDomains. */
+int conf_is_local_domain(const conf_t *conf, const char *domain);
+/* 1 when the address is in InternalHosts. */
+int conf_is_internal(const conf_t *conf, const struct sockaddr *sa);
+/* The same for a textual IPv4 or IPv6 address ("127.0.0.1", "::1"). */
+int conf_is_internal_text(const conf_t *conf, const char *addr);
+/* 1 when the textual address is in one of list's networks. */
+int conf_netlist_match_text(const conf_netlist_t *list, const char *addr);
+
+/* Prints every key with its value as "Key = value" (postconf style). */
+void conf_print(const conf_t *conf, FILE *fp);
+/* Prints the value of one key; -1 when there is no such key. */
+int conf_print_key(const conf_t *conf, const char *name, FILE *fp);
+/* The embedded CA (issue 5): with CertificateAuthority, its root and
+ * issuing certificates in CADirectory, when there, become trust anchors of
+ * the certificate lookup and of inbound verification, so that what it
+ * issues is trusted without TrustAnchorFile.  conf_load() does it;
+ * smimegate calls it again after making the CA on its first start, before
+ * the configuration is shared.  How many certificates were added. */
+int conf_trust_ca(conf_t *conf);
+/* The names of all keys, NULL-terminated (for docs checks). */
+const char *const *conf_key_names(void);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * ctl_ca.c: smimectl's commands for the embedded CA (see ctl_ca.h).
+ *
+ *   ca init                      make the root and the issuing CA
+ *   ca issue [--profile P] ADDR  P: sign, encrypt or external (default);
+ *                                the key is generated and escrowed
+ *   ca issue [--profile P] --csr FILE ADDR
+ *                                to the key of a PKCS#10 request (not
+ *                                escrowed, not published)
+ *   ca revoke SERIAL             and a new CRL
+ *   ca list                      serial, address, not after, status
+ *   ca crl [--out FILE]          a new CRL (DER) now
+ *   ca cmp [--key FILE] ADDR     a certificate from CMPServer over CMP,
+ *                                the key (new, or FILE) escrowed
+ */
+#include "ctl/ctl_ca.h"
+#include "ca/ca_serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/pem.h>
+
+static int
+ca_fail(const char *what, const keystore_err_t *err)
+{
+	fprintf(stderr, "smimectl: ca %s: %s\n", what, err->msg);
+	return 1;
+}
+
+static int
+list_one(const keystore_ca_cert_t *c, void *arg)
+{
+	printf("%s\t%s\t%s\t%s\n", c->serial, c->address, c->not_after,
+	    c->revoked ? "revoked" : "valid");
+	return 0;
+}
+
+/* The whole file (a PKCS#10 request), malloc'ed; NULL when unreadable. */
+static unsigned char *
+read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf = fp != NULL ? malloc(1024 * 1024) : NULL;
+
+	*len = buf != NULL ? fread(buf, 1, 1024 * 1024, fp) : 0;
+	if (fp != NULL)
+		fclose(fp);
+	if (buf != NULL && (*len == 0 || *len == 1024 * 1024)) {
+		free(buf);
+		buf = NULL;
+	}
+	return buf;
+}
+
+static int
+ca_issue(keystore_ca_t *ca, int argc, char **argv, const conf_t *conf)
+{
+	keystore_ca_profile_t p = KEYSTORE_CA_EXTERNAL;
+	keystore_err_t err;
+	keystore_status_t st;
+	X509 *x = NULL;
+	const char *csr = NULL;
+	unsigned char *req = NULL;
+	size_t len = 0;
+	char why[512];
+	int i;
+
+	for (i = 1; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+		if (strcmp(argv[i], "--csr") == 0)
+			csr = argv[i + 1];
+		else if (strcmp(argv[i], "--profile") != 0)
+			break;
+		else if (strcmp(argv[i + 1], "sign") == 0)
+			p = KEYSTORE_CA_SIGN;
+		else if (strcmp(argv[i + 1], "encrypt") == 0)
+			p = KEYSTORE_CA_ENCRYPT;
+		else if (strcmp(argv[i + 1], "external") != 0) {
+			fprintf(stderr, "smimectl: ca issue: profile sign, encrypt or external\n");
+			return 2;
+		}
+	}
+	if (argc != i + 1 || argv[i][0] == '-') {
+		fprintf(stderr, "smimectl: ca issue: want [--profile P] [--csr FILE] ADDRESS\n");
+		return 2;
+	}
+	if (csr != NULL && (req = read_file(csr, &len)) == NULL) {
+		fprintf(stderr, "smimectl: ca issue: cannot read %s\n", csr);
+		return 1;
+	}
+	st = csr != NULL ? keystore_ca_issue_csr(ca, argv[i], p, req, len, &x, &err)
+	    : keystore_ca_issue(ca, argv[i], p, &x, &err);
+	free(req);
+	if (st != KEYSTORE_OK)
+		return ca_fail("issue", &err);
+	/* Published when the key is escrowed here: the gateway can decrypt. */
+	if (p != KEYSTORE_CA_SIGN && csr == NULL
+	    && ca_serve_publish(conf, argv[i], x, why, sizeof(why)) != 0)
+		fprintf(stderr, "smimectl: ca issue: issued, not published: %s\n", why);
+	PEM_write_X509(stdout, x);
+	X509_free(x);
+	return 0;
+}
+
+static int
+ca_crl(keystore_ca_t *ca, int argc, char **argv)
+{
+	keystore_err_t err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if (keystore_ca_crl(ca, &der, &len, &err) != KEYSTORE_OK)
+		return ca_fail("crl", &err);
+	if (argc == 3 && strcmp(argv[1], "--out") == 0) {
+		if ((fp = fopen(argv[2], "wb")) == NULL || fwrite(der, 1, len, fp) != len
+		    || fclose(fp) != 0) {
+			fprintf(stderr, "smimectl: ca crl: cannot write %s\n", argv[2]);
+			OPENSSL_free(der);
+			return 1;
+		}
+	}
+	OPENSSL_free(der);
+	return 0;
+}
+
+static int
+ca_cmp(int argc, char **argv, const conf_t *conf, keystore_t *ks)
+{
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	FILE *fp;
+	char why[512];
+	int i = 1;
+
+	if (argc == 4 && strcmp(argv[1], "--key") == 0) {
+		if ((fp = fopen(argv[2], "r")) == NULL
+		    || (key = PEM_read_PrivateKey(fp, NULL, NULL, NULL)) == NULL) {
+			fprintf(stderr, "smimectl: ca cmp: cannot read the key %s\n", argv[2]);
+			if (fp != NULL)
+				fclose(fp);
+			return 1;
+		}
+		fclose(fp);
+		i = 3;
+	}
+	if (argc != i + 1 || *conf->cmp_server == '\0') {
+		fprintf(stderr, "smimectl: ca cmp: want [--key FILE] ADDRESS, and CMPServer\n");
+		EVP_PKEY_free(key);
+		return 2;
+	}
+	if (ca_serve_issue(conf, NULL, ks, argv[i], KEYSTORE_CA_EXTERNAL, key, &x, why,
+	    sizeof(why)) != 0) {
+		fprintf(stderr, "smimectl: ca cmp: %s\n", why);
+		EVP_PKEY_free(key);
+		return 1;
+	}
+	PEM_write_X509(stdout, x);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return 0;
+}
+
+int
+ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
+{
+	keystore_ca_settings_t s;
+	keystore_ca_t *ca;
+	keystore_err_t err;
+	int rc;
+
+	ca_serve_settings(conf, &s);
+	if (strcmp(argv[0], "cmp") == 0)
+		return ca_cmp(argc, argv, conf, ks);
+	if (strcmp(argv[0], "init") == 0) {
+		if (argc != 1) {
+			fprintf(stderr, "smimectl: ca init: no arguments\n");
+			return 2;
+		}
+		if (keystore_ca_init(ks, &s, &err) != KEYSTORE_OK)
+			return ca_fail("init", &err);
+		printf("CA made in %s\n", s.dir);
+		return 0;
+	}
+	if ((ca = keystore_ca_open(ks, &s, &err)) == NULL)
+		return ca_fail(argv[0], &err);
+	if (strcmp(argv[0], "issue") == 0)
+		rc = ca_issue(ca, argc, argv, conf);
+	else if (strcmp(argv[0], "revoke") == 0 && argc == 2)
+		rc = keystore_ca_revoke(ca, argv[1], &err) == KEYSTORE_OK ? 0
+		    : ca_fail("revoke", &err);
+	else if (strcmp(argv[0], "list") == 0 && argc == 1)
+		rc = keystore_ca_foreach(ca, list_one, NULL, &err) < 0
+		    ? ca_fail("list", &err) : 0;
+	else if (strcmp(argv[0], "crl") == 0)
+		rc = ca_crl(ca, argc, argv);
+	else {
+		fprintf(stderr, "smimectl: ca: want init, issue, revoke SERIAL, list or crl\n");
+		rc = 2;
+	}
+	keystore_ca_free(ca);
+	return rc;
+}

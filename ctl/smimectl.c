@@ -1,0 +1,696 @@
+/*
+ * smimectl.c: the admin tool's main(): global options (-c, -o), the
+ * configuration, then one command:
+ *
+ *     keystore import FILE.p12 [--password-file F]
+ *     keystore list
+ *     keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]
+ *     keystore rekey
+ *     config [-d]
+ *
+ * main() only dispatches; each command is one function that returns the
+ * exit status: 0 done, 1 failed (a message "smimectl: ..." on stderr), 2
+ * usage.  Passwords come from a file, SMIMEGATE_P12_PASSWORD or the
+ * terminal, never from the command line, and are cleansed after use.
+ * Single-threaded; exiting is done by main() alone.
+ */
+#include "conf/conf.h"
+#include "keystore/keystore.h"
+#include "ops/ops_keystore.h"
+#include "ctl/ctl_audit.h"
+#include "ctl/ctl_lookup.h"
+#include "ctl/ctl_policy.h"
+#include "ctl/ctl_spool.h"
+#include "ctl/ctl_ca.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+
+#define EXIT_FAIL      1
+#define EXIT_USAGE     2
+#define MAX_OVERRIDES  256
+#define PASSWORD_MAX   1024
+#define P12_MAX        (16L * 1024 * 1024)
+#define PASSWORD_ENV   "SMIMEGATE_P12_PASSWORD"
+
+typedef struct ctl {
+	const char *conf_file;         /* -c */
+	char *overrides[MAX_OVERRIDES];/* -o */
+	size_t noverrides;
+} ctl_t;
+
+static const char usage_text[] =
+    "usage: smimectl [-c FILE] [-o Key=Value]... COMMAND ...\n"
+    "commands:\n"
+    "  keystore import FILE.p12 [--password-file F]\n"
+    "  keystore list\n"
+    "  keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]\n"
+    "  keystore rekey\n"
+    "  ca init | ca issue [--profile sign|encrypt|external] ADDRESS\n"
+    "  ca revoke SERIAL | ca list | ca crl [--out FILE]\n"
+    "  config [-d]\n"
+    "  audit verify [--key FILE.pub] [--fingerprint HEX] [--head FILE] [FILE...]\n"
+    "  audit fingerprint [--key FILE.pub]\n"
+    "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
+    "               [--key FILE.pub] [FILE...]\n"
+    "  lookup ADDRESS...\n"
+    "  cache flush [ADDRESS...]\n"
+    "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
+    "               [--header 'Name: value']... [--content-type TYPE]\n"
+    "  spool list | spool show [--body] ID | spool drop ID | spool release ID [--clear]\n"
+    "The PKCS#12 password comes from --password-file (its first line), else\n"
+    "from $" PASSWORD_ENV ", else from the terminal.\n";
+
+/* ---- messages ---- */
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "smimectl: ..." and returns EXIT_FAIL. */
+static int
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("smimectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+/* Prints "smimectl: ..." and the usage; returns EXIT_USAGE. */
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("smimectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'smimectl -h' for the usage.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- configuration and keystore ---- */
+
+/* The configuration: -c FILE, else the stock file if it exists, else the
+ * built-in defaults; then the -o overrides. */
+static conf_t *
+ctl_conf(const ctl_t *c)
+{
+	const char *file = c->conf_file;
+	conf_t *conf;
+	char err[1024];
+
+	if (file == NULL && access(CONF_DEFAULT_FILE, F_OK) == 0)
+		file = CONF_DEFAULT_FILE;
+	conf = conf_load(file, c->overrides, c->noverrides, err, sizeof(err));
+	if (conf == NULL)
+		fail("%s", err);
+	return conf;
+}
+
+/*
+ * The state and keystore directories, as the daemon makes them on its
+ * first start: mode 0700 and, when root runs us and UserID is set, owned
+ * by that user, so that the daemon can read what we write.
+ */
+static int
+ctl_make_state(const conf_t *conf)
+{
+	const char *dirs[] = { conf->state_dir, conf->keystore_dir, conf->ca_dir };
+	struct passwd *pw = NULL;
+	char err[PATH_MAX + 100];
+
+	if (geteuid() == 0 && *conf->user != '\0' && (pw = getpwnam(conf->user)) == NULL)
+		return fail("UserID %s: no such user", conf->user);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (mkdir(dirs[i], 0700) != 0) {
+			if (errno == EEXIST)
+				continue;
+			return fail("cannot create %s: %s", dirs[i], strerror(errno));
+		}
+		/* Made just now inside a directory the service user may own:
+		 * never follow what it may have put there since (issue 15). */
+		if (pw != NULL && util_chown_nofollow(dirs[i], pw->pw_uid, pw->pw_gid,
+		    err, sizeof(err)) != 0)
+			return fail("%s", err);
+	}
+	return 0;
+}
+
+static keystore_t *
+ctl_keystore(const conf_t *conf, int flags)
+{
+	keystore_err_t kerr;
+	keystore_t *ks;
+
+	if ((flags & KEYSTORE_CREATE) && ctl_make_state(conf) != 0)
+		return NULL;
+	ks = ops_keystore_open(conf, flags, &kerr);
+	if (ks == NULL)
+		fail("keystore: %s", kerr.msg);
+	return ks;
+}
+
+/* ---- files and passwords ---- */
+
+/* Reads the first line of path into buf (without its end of line). */
+static int
+password_from_file(const char *path, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r = 0;
+	char *nl;
+	int e, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail("%s: %s", path, strerror(errno));
+	/* read(2) into buf itself: no stdio buffer keeps a copy. */
+	while (n < size - 1 && memchr(buf, '\n', n) == NULL) {
+		if ((r = read(fd, buf + n, size - 1 - n)) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	e = errno;
+	close(fd);
+	if ((nl = memchr(buf, '\n', n)) != NULL)
+		n = (size_t)(nl - buf);
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	OPENSSL_cleanse(buf + n, size - n);        /* zeros: also terminates */
+	if (r < 0 || (nl == NULL && n == size - 1)) {
+		OPENSSL_cleanse(buf, size);
+		return r < 0 ? fail("%s: %s", path, strerror(e))
+		    : fail("%s: password longer than %zu characters", path, size - 2);
+	}
+	return 0;
+}
+
+/* The password: --password-file, else the environment, else the terminal
+ * (asked twice when verify). */
+static int
+ctl_password(const char *file, const char *prompt, int verify, char *buf,
+    size_t size)
+{
+	const char *env = getenv(PASSWORD_ENV);
+
+	memset(buf, 0, size);
+	if (file != NULL)
+		return password_from_file(file, buf, size);
+	if (env != NULL) {
+		if (strlen(env) >= size)
+			return fail("$%s: password longer than %zu characters",
+			    PASSWORD_ENV, size - 1);
+		memcpy(buf, env, strlen(env));
+		/* Wipe it where it was too: /proc/PID/environ shows that memory. */
+		OPENSSL_cleanse((char *)env, strlen(env));
+		return 0;
+	}
+	if (EVP_read_pw_string(buf, (int)size, prompt, verify) != 0) {
+		OPENSSL_cleanse(buf, size);
+		ERR_clear_error();
+		return fail("no password from the terminal (none there, or the "
+		    "two entries differ); use --password-file or $%s",
+		    PASSWORD_ENV);
+	}
+	return 0;
+}
+
+/* Reads a whole file of at most P12_MAX bytes (malloc'ed). */
+static int
+read_file(const char *path, unsigned char **data, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	size_t n;
+
+	if (fp == NULL)
+		return fail("%s: %s", path, strerror(errno));
+	if ((buf = malloc(P12_MAX + 1)) == NULL) {
+		fclose(fp);
+		return fail("%s: out of memory", path);
+	}
+	n = fread(buf, 1, P12_MAX + 1, fp);
+	if (ferror(fp) || n > P12_MAX) {
+		fclose(fp);
+		free(buf);
+		return n > P12_MAX ? fail("%s: larger than %ld bytes", path, P12_MAX)
+		    : fail("%s: read error", path);
+	}
+	fclose(fp);
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+/* Writes der to path (mode 0600), or to stdout when path is NULL. */
+static int
+write_output(const char *path, const unsigned char *der, size_t len)
+{
+	int fd;
+
+	if (path == NULL) {
+		if (isatty(STDOUT_FILENO))
+			return fail("not writing a PKCS#12 to a terminal (use --out FILE)");
+		if (util_write_all(STDOUT_FILENO, der, len) != 0)
+			return fail("standard output: %s", strerror(errno));
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail("%s: %s", path, strerror(errno));
+	if (fchmod(fd, 0600) != 0 || util_write_all(fd, der, len) != 0) {
+		fail("%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return EXIT_FAIL;
+	}
+	if (close(fd) != 0) {
+		unlink(path);
+		return fail("%s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+/* ---- sub-command options ---- */
+
+typedef struct subopts {
+	const char *password_file;
+	const char *out;
+	int legacy;
+	int defaults;                  /* config -d */
+} subopts_t;
+
+/*
+ * Parses the options of command name (argv[0] is its last word); allowed
+ * lists the ones it takes ("p" password-file, "o" out, "l" legacy, "d" -d).
+ * Returns the index of the first operand, or -1 after a usage message.
+ */
+static int
+parse_subopts(const char *name, int argc, char **argv, const char *allowed,
+    subopts_t *o)
+{
+	static const struct option longopts[] = {
+		{ "password-file", required_argument, NULL, 'p' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "legacy", no_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	optind = 0;                    /* GNU: start afresh at argv[1] */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "d", longopts, NULL)) != -1) {
+		if (ch == '?' || strchr(allowed, ch) == NULL) {
+			usage_error("%s: unknown option or missing value: %s", name,
+			    argv[optind - 1]);
+			return -1;
+		}
+		if (ch == 'p')
+			o->password_file = optarg;
+		else if (ch == 'o')
+			o->out = optarg;
+		else if (ch == 'l')
+			o->legacy = 1;
+		else if (ch == 'd')
+			o->defaults = 1;
+	}
+	return optind;
+}
+
+/* ---- commands ---- */
+
+static void
+print_addresses(const keystore_info_t *info, FILE *fp)
+{
+	size_t i;
+
+	for (i = 0; info->addresses[i] != NULL; i++)
+		fprintf(fp, "%s%s", i ? "," : "", info->addresses[i]);
+}
+
+/* keystore import FILE.p12 [--password-file F] */
+static int
+cmd_import(const ctl_t *c, int argc, char **argv)
+{
+	char pw[PASSWORD_MAX], prompt[300];
+	unsigned char *der = NULL;
+	size_t len = 0;
+	keystore_info_t info;
+	keystore_err_t kerr;
+	keystore_status_t st;
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	OSSL_PROVIDER *legacy;
+	subopts_t o;
+	int i = parse_subopts("keystore import", argc, argv, "p", &o), rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 1)
+		return usage_error("keystore import: want one FILE.p12");
+	snprintf(prompt, sizeof(prompt), "Password for %s:", argv[i]);
+	/* Old PKCS#12 files use RC2 or RC4, which OpenSSL 3 keeps there. */
+	legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	ERR_clear_error();
+	if ((conf = ctl_conf(c)) == NULL
+	    || (ks = ctl_keystore(conf, conf->create_master_key ? KEYSTORE_CREATE : 0))
+	    == NULL || read_file(argv[i], &der, &len) != 0
+	    || ctl_password(o.password_file, prompt, 0, pw, sizeof(pw)) != 0)
+		goto out;
+	st = keystore_import_p12(ks, der, len, pw, &info, &kerr);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (st != KEYSTORE_OK) {
+		fail("%s: %s", argv[i], kerr.msg);
+		goto out;
+	}
+	printf("imported ");
+	print_addresses(&info, stdout);
+	printf(": %s\n", info.fingerprint);
+	rc = 0;
+out:
+	OPENSSL_clear_free(der, len);
+	keystore_free(ks);
+	conf_unref(conf);
+	if (legacy != NULL)
+		OSSL_PROVIDER_unload(legacy);
+	return rc;
+}
+
+static int
+list_one(const keystore_info_t *info, void *arg)
+{
+	FILE *fp = arg;
+
+	print_addresses(info, fp);
+	fprintf(fp, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", info->fingerprint,
+	    info->serial, info->not_after,
+	    info->can_sign && info->can_encrypt ? "sign,encrypt"
+	    : info->can_sign ? "sign" : info->can_encrypt ? "encrypt" : "-",
+	    info->not_before, info->subject, info->issuer);
+	return 0;
+}
+
+/* keystore list: one line per entry, tab-separated: addresses,
+ * fingerprint, serial, not after, usage, not before, subject, issuer. */
+static int
+cmd_list(const ctl_t *c, int argc, char **argv)
+{
+	keystore_err_t kerr;
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	subopts_t o;
+	int i = parse_subopts("keystore list", argc, argv, "", &o), rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 0)
+		return usage_error("keystore list: unexpected argument %s", argv[i]);
+	if ((conf = ctl_conf(c)) != NULL && (ks = ctl_keystore(conf, 0)) != NULL) {
+		if (keystore_foreach(ks, list_one, stdout, &kerr) != 0)
+			fail("keystore: %s", kerr.msg);
+		else if (fflush(stdout) != 0)
+			fail("standard output: %s", strerror(errno));
+		else
+			rc = 0;
+	}
+	keystore_free(ks);
+	conf_unref(conf);
+	return rc;
+}
+
+/* keystore export ADDRESS [--out FILE] [--legacy] [--password-file F] */
+static int
+cmd_export(const ctl_t *c, int argc, char **argv)
+{
+	char pw[PASSWORD_MAX];
+	unsigned char *der = NULL;
+	size_t len = 0;
+	keystore_err_t kerr;
+	keystore_status_t st;
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	subopts_t o;
+	int i = parse_subopts("keystore export", argc, argv, "pol", &o), rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 1)
+		return usage_error("keystore export: want one ADDRESS");
+	if ((conf = ctl_conf(c)) == NULL || (ks = ctl_keystore(conf, 0)) == NULL
+	    || ctl_password(o.password_file, "Password for the exported file:", 1,
+	    pw, sizeof(pw)) != 0)
+		goto out;
+	st = keystore_export_p12(ks, argv[i], pw, o.legacy, &der, &len, &kerr);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (st != KEYSTORE_OK)
+		fail("%s", kerr.msg);
+	else if (write_output(o.out, der, len) == 0)
+		rc = 0;
+out:
+	OPENSSL_clear_free(der, len);
+	keystore_free(ks);
+	conf_unref(conf);
+	return rc;
+}
+
+/* keystore rekey: every entry sealed again under a new master key. */
+static int
+cmd_rekey(const ctl_t *c, int argc, char **argv)
+{
+	keystore_err_t kerr;
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	subopts_t o;
+	size_t n = 0;
+	int i = parse_subopts("keystore rekey", argc, argv, "", &o), rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 0)
+		return usage_error("keystore rekey: unexpected argument %s", argv[i]);
+	if ((conf = ctl_conf(c)) != NULL && (ks = ctl_keystore(conf, 0)) != NULL) {
+		if (keystore_rekey(ks, &n, &kerr) != KEYSTORE_OK)
+			fail("keystore rekey: %s (run it again to finish; every entry "
+			    "still opens)", kerr.msg);
+		else {
+			printf("rekeyed %zu entries under a new master key\n", n);
+			rc = fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+		}
+	}
+	keystore_free(ks);
+	conf_unref(conf);
+	return rc;
+}
+
+/* keystore import|list|export|rekey ... */
+static int
+cmd_keystore(const ctl_t *c, int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("keystore: want import, list, export or rekey");
+	if (strcmp(argv[1], "rekey") == 0)
+		return cmd_rekey(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "import") == 0)
+		return cmd_import(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_list(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0)
+		return cmd_export(c, argc - 1, argv + 1);
+	return usage_error("keystore: unknown command %s", argv[1]);
+}
+
+/* config [-d]: the configuration in force, or the built-in defaults. */
+static int
+cmd_config(const ctl_t *c, int argc, char **argv)
+{
+	conf_t *conf;
+	subopts_t o;
+	char err[1024];
+	int i = parse_subopts("config", argc, argv, "d", &o);
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 0)
+		return usage_error("config: unexpected argument %s", argv[i]);
+	if (o.defaults)
+		conf = conf_load(NULL, NULL, 0, err, sizeof(err));
+	else
+		conf = ctl_conf(c);
+	if (conf == NULL)
+		return o.defaults ? fail("%s", err) : EXIT_FAIL;
+	conf_print(conf, stdout);
+	conf_unref(conf);
+	if (fflush(stdout) != 0)
+		return fail("standard output: %s", strerror(errno));
+	return 0;
+}
+
+/* audit verify|report ...: the audit log of the configuration (ctl_audit.c) */
+static int
+cmd_audit(const ctl_t *c, int argc, char **argv)
+{
+	conf_t *conf;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("audit: want verify, report or fingerprint");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir,
+	    conf->audit_key_fingerprint, conf->audit_head_file);
+	conf_unref(conf);
+	return rc;
+}
+
+/* lookup ADDRESS... / cache flush: the certificate lookup (ctl_lookup.c) */
+static int
+cmd_lookup(const ctl_t *c, int argc, char **argv, int cache)
+{
+	conf_t *conf;
+	int rc;
+
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = cache ? ctl_cache(conf->lookup, argc, argv) : ctl_lookup(conf->lookup, argc, argv);
+	conf_unref(conf);
+	return rc;
+}
+
+/* policy explain ...: the decision per recipient (ctl_policy.c) */
+static int
+cmd_policy(const ctl_t *c, int argc, char **argv)
+{
+	conf_t *conf;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("policy: want explain");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	rc = ctl_policy(argc - 1, argv + 1, conf);
+	conf_unref(conf);
+	return rc;
+}
+
+/* spool list|show|release|drop (ctl_spool.c, issue 6b) */
+static int
+cmd_spool(const ctl_t *c, int argc, char **argv)
+{
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("spool: want list, show, release or drop");
+	if ((conf = ctl_conf(c)) == NULL)
+		return EXIT_FAIL;
+	/* A release decides the copy again: it may be signed. */
+	if (ctl_spool_needs_keystore(argc - 1, argv + 1) && (ks = ctl_keystore(conf, 0)) == NULL) {
+		conf_unref(conf);
+		return EXIT_FAIL;
+	}
+	rc = ctl_spool(argc - 1, argv + 1, conf, ks);
+	keystore_free(ks);
+	conf_unref(conf);
+	return rc;
+}
+
+/* ca init|issue|revoke|list|crl: the embedded CA (ctl_ca.c, issue 5) */
+static int
+cmd_ca(const ctl_t *c, int argc, char **argv)
+{
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	int rc = EXIT_FAIL;
+
+	if (argc < 2)
+		return usage_error("ca: want init, issue, revoke, list or crl");
+	if ((conf = ctl_conf(c)) != NULL && ctl_make_state(conf) == 0
+	    && (ks = ctl_keystore(conf, conf->create_master_key ? KEYSTORE_CREATE : 0)) != NULL)
+		rc = ctl_ca(argc - 1, argv + 1, conf, ks);
+	keystore_free(ks);
+	if (conf != NULL)
+		conf_unref(conf);
+	return rc;
+}
+
+/* ---- main ---- */
+
+/* -c, -o, -h; returns the index of the command, or -1 with *rc set. */
+static int
+parse_global(int argc, char **argv, ctl_t *c, int *rc)
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "+c:o:h")) != -1) {
+		if (ch == 'c') {
+			c->conf_file = optarg;
+		} else if (ch == 'o' && c->noverrides < MAX_OVERRIDES) {
+			c->overrides[c->noverrides++] = optarg;
+		} else if (ch == 'h') {
+			fputs(usage_text, stdout);
+			*rc = 0;
+			return -1;
+		} else {
+			*rc = ch == 'o' ? usage_error("too many -o options")
+			    : usage_error("unknown option or missing value: %s",
+			    argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		*rc = usage_error("no command");
+		return -1;
+	}
+	return optind;
+}
+
+int
+main(int argc, char **argv)
+{
+	ctl_t c;
+	int i, rc = 0;
+
+	memset(&c, 0, sizeof(c));
+	umask(077);
+	if ((i = parse_global(argc, argv, &c, &rc)) < 0)
+		return rc;
+	if (strcmp(argv[i], "keystore") == 0)
+		return cmd_keystore(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "config") == 0)
+		return cmd_config(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "audit") == 0)
+		return cmd_audit(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "lookup") == 0 || strcmp(argv[i], "cache") == 0)
+		return cmd_lookup(&c, argc - i, argv + i, argv[i][0] == 'c');
+	if (strcmp(argv[i], "policy") == 0)
+		return cmd_policy(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "spool") == 0)
+		return cmd_spool(&c, argc - i, argv + i);
+	if (strcmp(argv[i], "ca") == 0)
+		return cmd_ca(&c, argc - i, argv + i);
+	return usage_error("unknown command %s", argv[i]);
+}

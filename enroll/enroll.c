@@ -1,0 +1,415 @@
+/*
+ * enroll.c: enrollment of recipients without a certificate (see
+ * enroll.h).  The order keeps a failure harmless: issue and escrow,
+ * make the pickup link, send (or queue, see mail_queue_outbox()) both
+ * mails, and only then publish the
+ * certificate, so that a message tempfailed on the way enrolls again on
+ * its retry instead of being encrypted to a key nobody was told about.
+ */
+#include "enroll/enroll.h"
+#include "ca/ca_serve.h"
+#include "ops/ops_log.h"
+#include "enroll/enroll_pending.h"
+#include "enroll/enroll_pickup.h"
+#include "mail/mail_queue.h"
+#include "enroll/enroll_seal.h"
+#include "net/net_smtp.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
+/* Held from looking up a pending enrollment to storing a new one, so two
+ * messages to one recipient at once do not both issue. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Enrollments per envelope sender today (UTC), for EnrollmentMaxPerSender;
+ * in memory (a restart starts the day's counts again), under the lock. */
+#define QUOTA_MAX 100000
+static struct {
+	pthread_mutex_t lock;
+	long day;
+	struct quota { char *sender; int n; } *t;
+	size_t n, cap;
+} quota = { PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0, 0 };
+
+void
+enroll_install(keystore_ca_t *ca)
+{
+	enroll_ca = ca;
+}
+
+/* The count of sender today; with add, one more first.  -1: the table is
+ * full (or out of memory), counted as over the limit. */
+static int
+quota_count(const char *sender, int add)
+{
+	long today = (long)(time(NULL) / 86400);
+	struct quota *q = NULL;
+	int n = -1;
+
+	pthread_mutex_lock(&quota.lock);
+	if (quota.day != today) {
+		for (size_t i = 0; i < quota.n; i++)
+			free(quota.t[i].sender);
+		quota.n = 0;
+		quota.day = today;
+	}
+	for (size_t i = 0; i < quota.n && q == NULL; i++)
+		if (strcasecmp(quota.t[i].sender, sender) == 0)
+			q = &quota.t[i];
+	if (q == NULL && add && quota.n < QUOTA_MAX) {
+		if (quota.n == quota.cap) {
+			size_t cap = quota.cap ? quota.cap * 2 : 64;
+			struct quota *t = realloc(quota.t, cap * sizeof(*t));
+
+			if (t != NULL) {
+				quota.t = t;
+				quota.cap = cap;
+			}
+		}
+		if (quota.n < quota.cap && (quota.t[quota.n].sender = strdup(sender)) != NULL) {
+			q = &quota.t[quota.n++];
+			q->n = 0;
+		}
+	}
+	if (q != NULL)
+		n = add ? ++q->n : q->n;
+	else if (!add)
+		n = quota.n < QUOTA_MAX ? 0 : -1;
+	pthread_mutex_unlock(&quota.lock);
+	return n;
+}
+
+/* 1 when domain, or a domain above it, is in list. */
+static int
+domain_in(char *const *list, const char *domain)
+{
+	for (; list != NULL && *list != NULL; list++) {
+		size_t n = strlen(domain), k = strlen(*list);
+
+		if (strcasecmp(domain, *list) == 0
+		    || (n > k && domain[n - k - 1] == '.' && strcasecmp(domain + n - k, *list) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* The abuse limits: 0 may enroll rcpt, or -1 with why. */
+static int
+enroll_allowed(const mail_msg_t *m, const char *rcpt, char *why, size_t size)
+{
+	const conf_t *c = m->conf;
+	const char *dom = mail_addr_domain(rcpt), *sender = m->sender ? m->sender : "";
+	int n;
+
+	if (dom == NULL || domain_in(c->enroll_deny_domains, dom)
+	    || (c->enroll_allow_domains != NULL && *c->enroll_allow_domains != NULL
+	    && !domain_in(c->enroll_allow_domains, dom))) {
+		snprintf(why, size, "domain %s not allowed (EnrollmentAllowDomains, "
+		    "EnrollmentDenyDomains)", dom ? dom : "(none)");
+		return -1;
+	}
+	if (c->enroll_max_per_sender > 0
+	    && ((n = quota_count(sender, 0)) < 0 || n >= c->enroll_max_per_sender)) {
+		snprintf(why, size, "<%s> has reached EnrollmentMaxPerSender (%lld) today",
+		    sender, c->enroll_max_per_sender);
+		return -1;
+	}
+	return 0;
+}
+
+/* The gateway's mail goes out over EnrollmentSMTP, or else through the
+ * spool and ReinjectCommand (with the mark), which needs the key. */
+int
+enroll_possible(const mail_msg_t *m)
+{
+	const conf_t *c = m->conf;
+
+	return (enroll_ca != NULL || *c->cmp_server != '\0')
+	    && (*c->enroll_smtp != '\0' || (c->reinject_keylen > 0 && *c->reinject_command != '\0'));
+}
+
+/* Hands msg (a whole message) to "to" over EnrollmentSMTP or the spool. */
+static int
+submit(const mail_msg_t *m, const char *to, const char *msg, char *why, size_t size)
+{
+	if (*m->conf->enroll_smtp != '\0')
+		return net_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
+		    (int)m->conf->enroll_timeout, why, size);
+	return mail_queue_outbox(m->conf, m->conf->enroll_sender, to, msg, m->qid, why, size);
+}
+
+/* One mail to "to": text, then secret (NULL: none) and after. */
+static int
+send_one(const mail_msg_t *m, const char *to, const char *subject, const char *text,
+    const char *secret, const char *after, char *why, size_t size)
+{
+	char *msg = net_smtp_compose(m->conf->enroll_sender, to, subject, text, secret, after);
+	int rc;
+
+	if (msg == NULL) {
+		snprintf(why, size, "cannot compose the message to <%s>", to);
+		return -1;
+	}
+	rc = submit(m, to, msg, why, size);
+	OPENSSL_clear_free(msg, strlen(msg));
+	return rc;
+}
+
+/*
+ * The notice with the password to the sender: S/MIME-encrypted to the
+ * sender's certificate in the keystore (an employee's), signed with
+ * EnrollmentSender's key when the keystore has one, so that the password
+ * is neither spooled nor sent in clear.  A sender without a certificate
+ * gets it in clear (logged at notice level, without the password).
+ */
+static int
+send_notice(const mail_msg_t *m, const char *to, const char *subject, const char *text,
+    const char *password, char *why, size_t size)
+{
+	char *msg = NULL, *sealed = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *rcert = NULL, *scert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	keystore_err_t err;
+	int rc = -1, sign;
+
+	if (m->keystore == NULL || keystore_recipient(m->keystore, to, &rcert, &err) != KEYSTORE_OK) {
+		ops_log(LOG_NOTICE, m->qid, "enroll: password notice to <%s> sent in clear: "
+		    "no certificate for the sender in the keystore", to);
+		return send_one(m, to, subject, text, password, "\n", why, size);
+	}
+	if (keystore_signer(m->keystore, m->conf->enroll_sender, &key, &scert, &chain, &err)
+	    != KEYSTORE_OK) {
+		key = NULL;
+		scert = NULL;
+		chain = NULL;
+	}
+	sign = key != NULL;
+	if ((msg = net_smtp_compose(m->conf->enroll_sender, to, subject, text, password, "\n"))
+	    == NULL)
+		snprintf(why, size, "cannot compose the message to <%s>", to);
+	else if ((sealed = enroll_seal(msg, rcert, key, scert, chain, why, size)) != NULL)
+		rc = submit(m, to, sealed, why, size);
+	if (msg != NULL)
+		OPENSSL_clear_free(msg, strlen(msg));
+	free(sealed);
+	EVP_PKEY_free(key);
+	X509_free(scert);
+	X509_free(rcert);
+	sk_X509_pop_free(chain, X509_free);
+	if (rc == 0)
+		ops_log(LOG_INFO, m->qid, "enroll: password notice to <%s> encrypted%s", to,
+		    sign ? " and signed" : "");
+	return rc;
+}
+
+/*
+ * The notice with the password to the sender, then the invitation to rcpt
+ * (in this order: no invitation goes out whose password nobody has); the
+ * password is only in what net_smtp_compose() returns.
+ */
+static int
+send_mails(const mail_msg_t *m, const char *rcpt, const char *token,
+    const char *password, char *why, size_t size)
+{
+	const conf_t *c = m->conf;
+	const char *sender = m->sender != NULL && *m->sender != '\0' ? m->sender : c->enroll_sender;
+	char text[4096], subject[600], until[64], nwhy[400];
+	time_t exp = time(NULL) + (time_t)c->pickup_lifetime;
+	struct tm tm;
+
+	strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", gmtime_r(&exp, &tm));
+	snprintf(subject, sizeof(subject), "Certificate issued for %s: the password", rcpt);
+	snprintf(text, sizeof(text),
+	    "Your message to %s had to be encrypted, and they had no certificate.\n"
+	    "The gateway issued one, encrypted your message to it and sent them a\n"
+	    "one-time download link, valid until %s.\n\n"
+	    "Give them this password by another way than e-mail (phone, in person):\n\n"
+	    "    ", rcpt, until);
+	if (send_notice(m, sender, subject, text, password, nwhy, sizeof(nwhy)) != 0) {
+		snprintf(why, size, "password notice to <%s> not sent (so no invitation): %s",
+		    sender, nwhy);
+		return -1;
+	}
+	snprintf(subject, sizeof(subject), "Encrypted mail from %s: your certificate", sender);
+	snprintf(text, sizeof(text),
+	    "%s has sent you a message that must be encrypted.  You had no\n"
+	    "S/MIME certificate, so our gateway issued one for %s and encrypted\n"
+	    "the message to it.\n\n"
+	    "Download your key and certificate (PKCS#12) once, before %s:\n\n"
+	    "    %s/pickup?t=%s\n\n"
+	    "The password comes from %s by another way (phone, in person).\n"
+	    "The link works once; after a few wrong passwords it is locked.\n"
+	    "Import the file into your mail program; for GnuPG's gpgsm or older\n"
+	    "Windows and macOS choose the legacy format on the download page.\n",
+	    sender, rcpt, until, c->portal_url, token, sender);
+	return send_one(m, rcpt, subject, text, NULL, NULL, why, size);
+}
+
+/*
+ * A certificate issued for rcpt that will not be used (its pending time
+ * is over, or it could not be kept for the retry): it must not stay valid
+ * unknown to anyone.  The embedded CA revokes it (a new CRL at once);
+ * one from CMPServer, which this gateway cannot revoke, is recorded in
+ * StateDirectory/orphans.txt ("SERIAL TIME ADDRESS ISSUER") and logged
+ * for the CA's operator.
+ */
+static void
+orphan(const conf_t *c, const char *qid, const char *rcpt, X509 *x)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL, *issuer = NULL, path[4200];
+	keystore_err_t err;
+	FILE *fp;
+
+	if (hex == NULL)
+		ops_log(LOG_ERR, qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
+	else if (*c->cmp_server == '\0' && enroll_ca != NULL) {
+		if (keystore_ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
+			ops_log(LOG_WARNING, qid, "enroll <%s>: certificate %s revoked: "
+			    "never used", rcpt, hex);
+		else
+			ops_log(LOG_ERR, qid, "enroll <%s>: certificate %s never used, "
+			    "cannot revoke it: %s", rcpt, hex, err.msg);
+	} else {
+		issuer = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
+		snprintf(path, sizeof(path), "%s/orphans.txt", c->state_dir);
+		if ((fp = fopen(path, "a")) != NULL) {
+			fprintf(fp, "%s %ld %s %s\n", hex, (long)time(NULL), rcpt,
+			    issuer ? issuer : "?");
+			fclose(fp);
+		}
+		ops_log(LOG_ERR, qid, "enroll <%s>: certificate %s from %s never used: "
+		    "revoke it at that CA (recorded in %s)", rcpt, hex, c->cmp_server, path);
+	}
+	OPENSSL_free(issuer);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
+static void
+orphan_expired(const conf_t *c, const char *rcpt, X509 *x)
+{
+	ops_log(LOG_INFO, NULL, "enroll <%s>: pending certificate not used within "
+	    "EnrollmentPendingTime", rcpt);
+	orphan(c, NULL, rcpt, x);
+}
+
+void
+enroll_sweep(const conf_t *c)
+{
+	(void)enroll_pending_sweep(c, orphan_expired);
+}
+
+/*
+ * The certificate for rcpt: the pending one of an earlier try (its key
+ * is in escrow), or a new one, kept as pending at once so that a retry
+ * uses it again.  0 with *x and *kept (1: on disk), or -1 with why.
+ */
+static int
+enroll_cert(const mail_msg_t *m, const char *rcpt, X509 **x, int *kept, int *reused,
+    char *why, size_t size)
+{
+	int local = conf_is_local_domain(m->conf, mail_addr_domain(rcpt));
+	char pwhy[512];
+	int rc = 0;
+
+	*kept = *reused = 0;
+	pthread_mutex_lock(&pending_lock);
+	if ((*x = enroll_pending_get(m->conf, rcpt)) != NULL)
+		*kept = *reused = 1;
+	else if ((rc = ca_serve_issue(m->conf, enroll_ca, m->keystore, rcpt, local
+	    ? KEYSTORE_CA_ENCRYPT : KEYSTORE_CA_EXTERNAL, NULL, x, why, size)) == 0) {
+		if (enroll_pending_put(m->conf, rcpt, *x, pwhy, sizeof(pwhy)) == 0)
+			*kept = 1;
+		else
+			ops_log(LOG_WARNING, m->qid, "enroll <%s>: cannot keep it pending: %s",
+			    rcpt, pwhy);
+	}
+	pthread_mutex_unlock(&pending_lock);
+	return rc;
+}
+
+int
+enroll_rcpt(const mail_msg_t *m, const char *rcpt, X509 **cert)
+{
+	char token[ENROLL_PICKUP_TOKEN_LEN + 1], password[ENROLL_PICKUP_PASSWORD_LEN + 1];
+	char why[512];
+	X509 *x = NULL;
+	int rc = -1, kept = 0, reused = 0;
+
+	*cert = NULL;
+	enroll_sweep(m->conf);
+	if (enroll_allowed(m, rcpt, why, sizeof(why)) != 0) {
+		ops_log(LOG_WARNING, m->qid, "enroll <%s>: refused: %s", rcpt, why);
+		return 1;
+	}
+	if (enroll_cert(m, rcpt, &x, &kept, &reused, why, sizeof(why)) != 0)
+		ops_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, why);
+	else if (enroll_pickup_new(m->conf->pickup_dir, rcpt, (long)m->conf->pickup_lifetime,
+	    token, password, why, sizeof(why)) != 0)
+		ops_log(LOG_ERR, m->qid, "enroll <%s>: %s", rcpt, why);
+	else if (send_mails(m, rcpt, token, password, why, sizeof(why)) != 0) {
+		enroll_pickup_used(m->conf->pickup_dir, token);
+		ops_log(LOG_ERR, m->qid, "enroll <%s>: invitation: %s", rcpt, why);
+	} else if (ca_serve_publish(m->conf, rcpt, x, why, sizeof(why)) != 0) {
+		enroll_pickup_used(m->conf->pickup_dir, token);
+		ops_log(LOG_ERR, m->qid, "enroll <%s>: publish: %s", rcpt, why);
+	} else
+		rc = 0;
+	if (rc != 0 && x != NULL && kept)
+		ops_log(LOG_WARNING, m->qid, "enroll <%s>: certificate kept pending for the "
+		    "retry (EnrollmentPendingTime %llds)", rcpt, m->conf->enroll_pending_time);
+	else if (rc != 0 && x != NULL)
+		orphan(m->conf, m->qid, rcpt, x);
+	if (rc == 0)
+		enroll_pending_drop(m->conf, rcpt);
+	OPENSSL_cleanse(password, sizeof(password));
+	OPENSSL_cleanse(token, sizeof(token));
+	if (rc == 0) {
+		(void)quota_count(m->sender ? m->sender : "", 1);
+		ops_log(LOG_INFO, m->qid, "enroll <%s>: certificate %s, key escrowed, "
+		    "invitation %s, password %s to <%s>", rcpt,
+		    reused ? "of the earlier try used" : "issued",
+		    *m->conf->enroll_smtp ? "sent" : "queued", *m->conf->enroll_smtp ? "sent"
+		    : "queued", m->sender);
+		*cert = x;
+	} else
+		X509_free(x);
+	return rc;
+}
+
+int
+enroll_employee_possible(const mail_msg_t *m)
+{
+	return enroll_ca != NULL && m->conf->ca_enroll_employees;
+}
+
+int
+enroll_employee(const mail_msg_t *m, const char *addr)
+{
+	keystore_err_t err;
+	X509 *enc = NULL;
+	char why[512];
+
+	if (keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_SIGN, NULL, &err) != KEYSTORE_OK
+	    || keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
+		ops_log(LOG_ERR, m->qid, "enroll employee <%s>: CA: %s", addr, err.msg);
+		return -1;
+	}
+	if (ca_serve_publish(m->conf, addr, enc, why, sizeof(why)) != 0)
+		ops_log(LOG_WARNING, m->qid, "enroll employee <%s>: publish: %s", addr, why);
+	X509_free(enc);
+	ops_log(LOG_INFO, m->qid, "enroll employee <%s>: signing and encryption "
+	    "certificates issued, keys escrowed", addr);
+	return 0;
+}

@@ -1,0 +1,307 @@
+/*
+ * mail_audit.c: the daemon's audit log (see mail_audit.h).  The result of
+ * a message (mail_msg.c) becomes one audit record per recipient; the
+ * timer thread seals the log with a checkpoint every AuditCheckpointInterval
+ * seconds and rotates it past AuditRotateSize.  Every checkpoint goes to
+ * syslog too (AuditSyslogCheckpoints), the last one is remembered in
+ * AuditHeadFile, and the fingerprint of a new audit key is logged once.
+ */
+#include "mail/mail_audit.h"
+#include "mail/mail_queue.h"
+#include "mail/mail_policy.h"
+#include "ops/ops_log.h"
+#include "audit/audit.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+struct mail_audit {
+	audit_t *log;
+	char *path;                 /* the current file, for its size */
+	int flags;                  /* AUDIT_SUBJECT */
+	int to_syslog;
+	long long interval;         /* seconds between checkpoints */
+	long long rotate_size;      /* 0: never */
+	pthread_t thread;
+	int running;
+	pthread_mutex_t lock;       /* guards stop, with cond */
+	pthread_cond_t cond;
+	int stop;
+};
+
+/* A copy of every checkpoint in syslog, off the gateway's disk. */
+static void
+log_checkpoint(void *arg, uint64_t seq, const char *time, const char *hash)
+{
+	ops_log(LOG_NOTICE, NULL, "audit checkpoint: seq=%llu time=%s hash=%s",
+	    (unsigned long long)seq, time, hash);
+}
+
+/* What the open found worth saying: a new key's fingerprint, a gap. */
+static void
+log_opened(const mail_audit_t *ma, const conf_t *conf)
+{
+	if (audit_key_created(ma->log))
+		ops_log(LOG_NOTICE, NULL, "audit: new audit key %s, fingerprint "
+		    "(SHA-256 of its public key) %s: give it to whoever verifies the "
+		    "log (smimectl audit verify --fingerprint, or AuditKeyFingerprint)",
+		    conf->audit_key_file, audit_key_fingerprint(ma->log));
+	if (audit_gap_note(ma->log) != NULL)
+		ops_log(LOG_WARNING, NULL, "audit: gap recorded in %s: %s",
+		    conf->audit_dir, audit_gap_note(ma->log));
+}
+
+mail_audit_t *
+mail_audit_open(const conf_t *conf, EVP_PKEY *key, char *err, size_t errlen)
+{
+	mail_audit_t *ma = calloc(1, sizeof(*ma));
+	audit_options_t opts = { conf->audit_key_file, conf->audit_head_file,
+		conf->audit_syslog_checkpoints ? log_checkpoint : NULL, NULL, key };
+	audit_err_t aerr;
+
+	if (ma == NULL || asprintf(&ma->path, "%s/audit.log", conf->audit_dir) < 0) {
+		free(ma);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ma->flags = conf->audit_subject ? AUDIT_SUBJECT : 0;
+	ma->to_syslog = conf->audit_syslog;
+	ma->interval = conf->audit_checkpoint_seconds;
+	ma->rotate_size = conf->audit_rotate_size;
+	pthread_mutex_init(&ma->lock, NULL);
+	pthread_cond_init(&ma->cond, NULL);
+	/* A log cut in a crash is set aside (audit.log.<time>.damaged, which
+	 * `smimectl audit verify` reports) rather than keeping mail waiting. */
+	ma->log = audit_open_ex(conf->audit_dir, &opts,
+	    AUDIT_CREATE | AUDIT_RECOVER | ma->flags, &aerr);
+	if (ma->log == NULL) {
+		snprintf(err, errlen, "audit log: %s", aerr.msg);
+		mail_audit_close(ma);
+		return NULL;
+	}
+	audit_set_checkpoint_every(ma->log, (unsigned)conf->audit_checkpoint_records);
+	log_opened(ma, conf);
+	return ma;
+}
+
+/* Rotates when the current file has grown past AuditRotateSize. */
+static void
+audit_maybe_rotate(mail_audit_t *ma)
+{
+	struct stat st;
+	audit_err_t aerr;
+
+	if (ma->rotate_size == 0 || stat(ma->path, &st) != 0 ||
+	    st.st_size < ma->rotate_size)
+		return;
+	if (audit_rotate(ma->log, &aerr) != AUDIT_OK)
+		ops_log(LOG_ERR, NULL, "audit log rotation: %s", aerr.msg);
+	else
+		ops_log(LOG_INFO, NULL, "audit log rotated at %lld octets",
+		    (long long)st.st_size);
+}
+
+static void *
+audit_timer(void *arg)
+{
+	mail_audit_t *ma = arg;
+	audit_err_t aerr;
+	struct timespec until;
+
+	pthread_mutex_lock(&ma->lock);
+	while (!ma->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ma->interval;
+		while (!ma->stop &&
+		    pthread_cond_timedwait(&ma->cond, &ma->lock, &until) != ETIMEDOUT)
+			;
+		if (ma->stop)
+			break;
+		pthread_mutex_unlock(&ma->lock);
+		if (audit_checkpoint(ma->log, &aerr) != AUDIT_OK)
+			ops_log(LOG_ERR, NULL, "audit checkpoint: %s", aerr.msg);
+		audit_maybe_rotate(ma);
+		pthread_mutex_lock(&ma->lock);
+	}
+	pthread_mutex_unlock(&ma->lock);
+	return NULL;
+}
+
+int
+mail_audit_start(mail_audit_t *ma)
+{
+	if (pthread_create(&ma->thread, NULL, audit_timer, ma) != 0)
+		return -1;
+	ma->running = 1;
+	return 0;
+}
+
+void
+mail_audit_close(mail_audit_t *ma)
+{
+	audit_err_t aerr;
+
+	if (ma == NULL)
+		return;
+	if (ma->running) {
+		pthread_mutex_lock(&ma->lock);
+		ma->stop = 1;
+		pthread_cond_signal(&ma->cond);
+		pthread_mutex_unlock(&ma->lock);
+		pthread_join(ma->thread, NULL);
+	}
+	if (ma->log != NULL && audit_close(ma->log, &aerr) != AUDIT_OK)
+		ops_log(LOG_ERR, NULL, "audit log close: %s", aerr.msg);
+	pthread_cond_destroy(&ma->cond);
+	pthread_mutex_destroy(&ma->lock);
+	free(ma->path);
+	free(ma);
+}
+
+/* The result's action in the audit's words. */
+static audit_action_t
+audit_action_of(const mail_result_t *r)
+{
+	static const struct { const char *action; audit_action_t a; } map[] = {
+		{ "signed", AUDIT_SIGNED },
+		{ "encrypted", AUDIT_ENCRYPTED },
+		{ "signed+encrypted", AUDIT_SIGNED_ENCRYPTED },
+		{ "pass", AUDIT_PASS },
+		{ "unsigned", AUDIT_CLEAR },     /* left the gateway unsigned */
+		{ "rejected", AUDIT_REJECTED },
+		{ "tempfail", AUDIT_TEMPFAILED },
+		{ "decrypted", AUDIT_DECRYPTED },
+		{ "verified", AUDIT_VERIFIED },
+		{ "decrypted+verified", AUDIT_DECRYPTED_VERIFIED },
+		{ "held", AUDIT_HELD },
+		{ "reinjected", AUDIT_RELEASED },   /* a spool copy back (issue 6b) */
+	};
+
+	for (size_t i = 0; r->action != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].action, r->action) == 0)
+			return map[i].a;
+	return AUDIT_ACTION_UNKNOWN;
+}
+
+static audit_direction_t
+audit_direction_of(const mail_result_t *r)
+{
+	if (r->direction == NULL)
+		return AUDIT_DIR_NONE;
+	return strcmp(r->direction, "outbound") == 0 ? AUDIT_OUTBOUND : AUDIT_INBOUND;
+}
+
+static int
+record_one(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
+{
+	audit_err_t aerr;
+
+	if (audit_append(ma->log, rec, &aerr) != AUDIT_OK) {
+		snprintf(err, errlen, "audit log: %s", aerr.msg);
+		return -1;
+	}
+	if (ma->to_syslog) {
+		char *json = audit_record_json(rec, ma->flags, &aerr);
+
+		if (json != NULL)
+			ops_log(LOG_INFO, m->qid, "audit: %s", json);
+		free(json);
+	}
+	return 0;
+}
+
+/* Issue 6b: recipients split off and held, or refused by policy, are
+ * not in the transaction any more; one record each, while the message is
+ * known (copies handed on are recorded when they come back). */
+static int
+record_dropped(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
+{
+	const char *rcpt, *why;
+	int held;
+
+	if (rec->action == AUDIT_REJECTED || rec->action == AUDIT_TEMPFAILED)
+		return 0;               /* the whole message was refused: recorded */
+	rec->certs = NULL;
+	rec->ncerts = 0;
+	rec->algorithms = NULL;
+	rec->nalgorithms = 0;
+	rec->rule = NULL;
+	for (size_t k = 0; mail_queue_dropped(m, k, &rcpt, &held, &why); k++) {
+		rec->rcpt = rcpt;
+		rec->action = held ? AUDIT_HELD : AUDIT_REJECTED;
+		rec->reason = why[0] ? why : NULL;
+		if (record_one(ma, m, rec, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One record per recipient of m's result (one with no recipient when it
+ * has none). */
+static int
+record_result(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
+    char *err, size_t errlen)
+{
+	const mail_result_t *r = &m->result;
+	audit_cert_t cert = { r->signer_sha256, r->signer_serial };
+	const char *algs[2] = { r->sig_alg, NULL };
+	size_t n = m->nrcpts ? m->nrcpts : 1;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->qid = m->qid;
+	rec->msgid = mail_msg_header(m, "Message-ID");
+	rec->subject = mail_msg_header(m, "Subject");
+	rec->direction = audit_direction_of(r);
+	rec->sender = m->sender;
+	rec->action = audit_action_of(r);
+	rec->reason = r->reason[0] ? r->reason : NULL;
+	if (r->signer_sha256[0] != '\0') {
+		rec->certs = &cert;
+		rec->ncerts = 1;
+		rec->algorithms = algs;
+		rec->nalgorithms = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char rule[600];
+
+		rec->rcpt = m->nrcpts ? m->rcpts[i] : NULL;
+		rec->rule = mail_policy_rule(m, i, rule, sizeof(rule));
+		if (record_one(ma, m, rec, err, errlen) != 0)
+			return -1;
+	}
+	rec->certs = NULL;          /* pointed into this frame */
+	rec->ncerts = 0;
+	rec->algorithms = NULL;
+	rec->nalgorithms = 0;
+	rec->rule = NULL;
+	return 0;
+}
+
+int
+mail_audit_record(mail_audit_t *ma, const mail_msg_t *m, char *err, size_t errlen)
+{
+	audit_record_t rec;
+	const mail_msg_t *c;
+
+	if (record_result(ma, m, &rec, err, errlen) != 0)
+		return -1;
+	/* Issue 16: a split message's copies handed on in their own form
+	 * (an outsider's encrypted copy next to a colleague's signed one)
+	 * are recorded as they leave, so that reports count them by form;
+	 * their return through the MTA is recorded as "released". */
+	for (size_t k = 0; rec.action != AUDIT_TEMPFAILED && rec.action != AUDIT_REJECTED
+	    && (c = mail_queue_copy(m, k)) != NULL; k++) {
+		audit_record_t crec;
+
+		if (record_result(ma, c, &crec, err, errlen) != 0)
+			return -1;
+	}
+	return record_dropped(ma, m, &rec, err, errlen);
+}

@@ -1,0 +1,367 @@
+/*
+ * mail_policy.c: the policy at the end of an outbound message (see
+ * mail_policy.h).  The certificate of each recipient is looked up with
+ * the configuration's dir_lookup_t (directory/dir_lookup.h) by rcpt_cert()
+ * and kept for the encryption (mail_outbound.c); why the candidates not
+ * chosen were refused, and a cache outage, go to the log.
+ */
+#include "mail/mail_policy.h"
+#include "directory/dir_lookup.h"
+#include "ops/ops_log.h"
+#include "enroll/enroll.h"
+#include "ops/ops_metrics.h"
+#include "mail/mail_outbound.h"
+#include "smime/smime.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Logs what the lookup said of each candidate that was not taken. */
+static void
+log_answer(const mail_msg_t *m, const char *rcpt, const dir_answer_t *a)
+{
+	if (a->note[0] != '\0')
+		ops_log(LOG_WARNING, m->qid, "%s", a->note);
+	for (size_t i = 0; i < a->ncands; i++)
+		if (strcmp(a->cands[i].verdict, "chosen") != 0)
+			ops_log(LOG_INFO, m->qid, "recipient <%s>: certificate %s serial %s "
+			    "from %s not used: %s", rcpt, a->cands[i].subject,
+			    a->cands[i].serial, a->cands[i].source, a->cands[i].verdict);
+}
+
+/*
+ * What is known of recipient i's certificate: looked up only when its
+ * rule may encrypt.  UNKNOWN when there was nothing to look in (no
+ * directory configured, nothing harvested or cached for it).
+ */
+static enum policy_cert
+rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
+{
+	dir_lookup_t *l = m->conf->lookup;
+	enum policy_cert c;
+	dir_answer_t a;
+	dir_status_t st;
+	struct timespec t0, t1;
+
+	if (l == NULL || p->res.d[i].passthrough ||
+	    p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_NEVER)
+		return POLICY_CERT_UNKNOWN;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st = dir_lookup_find(l, m->rcpts[i], &a);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ops_metrics_lookup((int)st, a.source, (double)(t1.tv_sec - t0.tv_sec)
+	    + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	log_answer(m, m->rcpts[i], &a);
+	if (st == DIR_OK) {
+		p->certs[i] = a.cert;
+		p->gcm[i] = a.gcm;
+		a.cert = NULL;
+		c = POLICY_CERT_FOUND;
+	} else if (st == DIR_ERR_UNAVAILABLE || st == DIR_ERR_NOMEM) {
+		ops_log(LOG_WARNING, m->qid, "recipient <%s>: certificate lookup: %s",
+		    m->rcpts[i], a.err);
+		c = POLICY_CERT_UNAVAILABLE;
+	} else {
+		c = dir_lookup_ndirs(l) == 0 && a.ncands == 0 ? POLICY_CERT_UNKNOWN
+		    : POLICY_CERT_NONE;
+	}
+	dir_answer_clear(&a);
+	/* Enrollment by the embedded CA (issue 5): fails closed. */
+	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && enroll_possible(m)
+	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
+	    || p->res.d[i].v[POLICY_ENROLL])) {
+		int e = enroll_rcpt(m, m->rcpts[i], &p->certs[i]);
+
+		c = e == 0 ? POLICY_CERT_FOUND : e < 0 ? POLICY_CERT_UNAVAILABLE : c;
+	}
+	return c;
+}
+
+void
+mail_policy_free(mail_policy_res_t *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; p->certs != NULL && i < p->res.n; i++)
+		X509_free(p->certs[i]);
+	free(p->certs);
+	free(p->gcm);
+	policy_result_clear(&p->res);
+	policy_unref(p->policy);
+	free(p->forms);
+	free(p->group);
+	free(p);
+}
+
+/* 1 when the body names a calendar media type (text/calendar,
+ * application/ics, any case) somewhere: read in chunks, nothing kept. */
+static int
+body_names_calendar(mail_spool_t *sp)
+{
+	static const char *const types[] = { "text/calendar", "application/ics" };
+	enum { OVERLAP = 15 };      /* strlen("application/ics") - 1 */
+	char buf[8192 + OVERLAP];
+	size_t keep = 0;
+	long long off = 0;
+	ssize_t n;
+
+	while ((n = mail_spool_read(sp, off, buf + keep, sizeof(buf) - keep)) > 0) {
+		size_t len = keep + (size_t)n;
+
+		for (size_t i = keep; i < len; i++)
+			buf[i] = (char)tolower((unsigned char)buf[i]);
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+			if (memmem(buf, len, types[t], strlen(types[t])) != NULL)
+				return 1;
+		off += n;
+		keep = len < OVERLAP ? len : OVERLAP;
+		memmove(buf, buf + len - keep, keep);
+	}
+	return 0;
+}
+
+/*
+ * Issue 16: 1 when a calendar invitation is somewhere in m's MIME tree
+ * (smime_calendar_find()), for the policy's calendar rule.  Only
+ * multipart mail whose body names a calendar type is parsed (a top-level
+ * text/calendar the engine sees itself); mail that does not parse or
+ * passes the MIME limits is not taken for an invitation (signing refuses
+ * what passes the limits).
+ */
+static int
+msg_has_calendar(const mail_msg_t *m)
+{
+	const char *ct = mail_msg_header(m, "Content-Type");
+	smime_body_t body = { NULL, 0, -1 };
+	char *hdrs, why[256];
+	int r;
+
+	while (ct != NULL && (*ct == ' ' || *ct == '\t'))
+		ct++;
+	if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0 ||
+	    !body_names_calendar(m->body) || (hdrs = mail_msg_content_headers(m)) == NULL)
+		return 0;
+	body.mem = mail_spool_mem(m->body, &body.len);
+	body.fd = mail_spool_fd(m->body);
+	r = smime_calendar_find(hdrs, &body, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth, why, sizeof(why));
+	if (r < 0)
+		ops_log(LOG_INFO, m->qid, "calendar: not looked for: %s", why);
+	free(hdrs);
+	return r > 0;
+}
+
+/* The plain data the engine looks at. */
+static policy_status_t
+decide(mail_msg_t *m, mail_policy_res_t *p, policy_err_t *err)
+{
+	policy_hdr_t *hdrs = calloc(m->nhdrs ? m->nhdrs : 1, sizeof(*hdrs));
+	policy_rcpt_t *rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*rcpts));
+	policy_msg_t pm = { m->sender, 1, mail_msg_header(m, "Subject"), hdrs, m->nhdrs,
+		mail_msg_header(m, "Content-Type"), msg_has_calendar(m), 0, POLICY_OUTBOUND };
+	policy_status_t st = POLICY_ERR_NOMEM;
+	/* Passed through as encrypted only when the body really is. */
+	int enc = mail_outbound_encrypted(m);
+
+	pm.encrypted = enc == 1 ? POLICY_BODY_ENCRYPTED : POLICY_BODY_PLAIN;
+	if (hdrs != NULL && rcpts != NULL && enc >= 0) {
+		for (size_t i = 0; i < m->nhdrs; i++) {
+			hdrs[i].name = m->hdrs[i].name;
+			hdrs[i].value = m->hdrs[i].value;
+		}
+		for (size_t i = 0; i < m->nrcpts; i++) {
+			rcpts[i].addr = m->rcpts[i];
+			rcpts[i].local = conf_is_local_domain(m->conf,
+			    mail_addr_domain(m->rcpts[i]));
+		}
+		st = policy_decide(p->policy, &pm, rcpts, m->nrcpts, &p->res, err);
+	}
+	free(hdrs);
+	free(rcpts);
+	return st;
+}
+
+/* Issue 16: a recipient encrypted to an EC key (an ECDH
+ * KeyAgreeRecipientInfo) is a form of its own when SplitKeyAgreement is
+ * on: NSS refuses a whole message that holds one, so RSA recipients get a
+ * copy without it. */
+static void
+form_key_agreement(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
+{
+	if (m->conf->split_key_agreement && p->forms[i].encrypt && p->certs[i] != NULL)
+		p->forms[i].key_agreement = mail_cert_key_agreement(p->certs[i]);
+}
+
+int
+mail_cert_key_agreement(X509 *cert)
+{
+	EVP_PKEY *k = X509_get0_pubkey(cert);
+
+	return k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA;
+}
+
+/* The forms and their groups. */
+static int
+resolve(mail_msg_t *m, mail_policy_res_t *p)
+{
+	size_t n = p->res.n;
+
+	p->forms = calloc(n ? n : 1, sizeof(*p->forms));
+	p->group = calloc(n ? n : 1, sizeof(*p->group));
+	p->certs = calloc(n ? n : 1, sizeof(*p->certs));
+	p->gcm = calloc(n ? n : 1, sizeof(*p->gcm));
+	if (p->forms == NULL || p->group == NULL || p->certs == NULL || p->gcm == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		policy_decision_t d = p->res.d[i];
+
+		/* Released by an operator: the hold is met, nothing else is. */
+		if (m->released && d.v[POLICY_ACTION] == POLICY_ACT_HOLD)
+			d.v[POLICY_ACTION] = POLICY_ACT_DELIVER;
+		policy_resolve(&d, rcpt_cert(m, p, i), &p->forms[i]);
+		form_key_agreement(m, p, i);
+	}
+	p->ngroups = policy_group(p->forms, n, p->group);
+	return 0;
+}
+
+/* The first recipient whose outcome is o, or -1. */
+static long
+first_with(const mail_policy_res_t *p, enum policy_outcome o)
+{
+	for (size_t i = 0; i < p->res.n; i++)
+		if (p->forms[i].outcome == o)
+			return (long)i;
+	return -1;
+}
+
+/* Refused, held or tempfailed as a whole because of recipient i. */
+static int
+whole_message(mail_msg_t *m, const mail_policy_res_t *p, long i)
+{
+	mail_result_t *r = &m->result;
+	enum policy_outcome o = p->forms[i].outcome;
+	char why[1200];
+
+	snprintf(why, sizeof(why), "policy: <%.300s>: %s; %s", m->rcpts[i],
+	    p->forms[i].why, p->res.d[i].why);
+	if (o == POLICY_REJECT) {
+		mail_msg_fail(m, MAIL_FAIL_POLICY, why);
+	} else if (o == POLICY_TEMPFAIL) {
+		mail_msg_tempfail(m, why);
+	} else {
+		r->what = MAIL_DO_HOLD;
+		r->action = "held";
+		snprintf(r->reason, sizeof(r->reason), "%.*s", (int)sizeof(r->reason) - 1, why);
+	}
+	return 1;
+}
+
+int
+mail_policy_outbound(mail_msg_t *m, int *sign)
+{
+	mail_result_t *r = &m->result;
+	mail_policy_res_t *p = calloc(1, sizeof(*p));
+	static const enum policy_outcome order[] = { POLICY_TEMPFAIL, POLICY_REJECT,
+		POLICY_HOLD, POLICY_NOTICE };
+	policy_err_t err;
+	long i;
+
+	*sign = 0;
+	if (p == NULL)
+		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "policy: out of memory"), 1;
+	p->policy = policy_ref(m->conf->policy);
+	r->policy = p;
+	if (decide(m, p, &err) != POLICY_OK || resolve(m, p) != 0)
+		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "policy: out of memory"), 1;
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+		if ((i = first_with(p, order[k])) >= 0)
+			return whole_message(m, p, i);
+	for (size_t k = 0; k < p->res.n; k++)
+		*sign |= p->forms[k].sign && !p->forms[k].passthrough;
+	if (p->res.subject != NULL && (mail_result_strip(r, "Subject") != 0 ||
+	    mail_result_set(r, "Subject", p->res.subject) != 0))
+		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "policy: out of memory"), 1;
+	return 0;
+}
+
+const char *
+mail_policy_rule(const mail_msg_t *m, size_t i, char *buf, size_t len)
+{
+	const mail_policy_res_t *p = m->result.policy;
+
+	if (p == NULL || i >= p->res.n)
+		return NULL;
+	return policy_rule_describe(p->res.d[i].decided, buf, len);
+}
+
+void
+mail_policy_log(const mail_msg_t *m)
+{
+	const mail_policy_res_t *p = m->result.policy;
+	char rule[600];
+
+	for (size_t i = 0; p != NULL && i < p->res.n; i++) {
+		const policy_form_t *f = &p->forms[i];
+
+		ops_log(LOG_INFO, m->qid, "policy: to=<%s>, form=%s%s%s, copy=%zu/%zu, "
+		    "rule=%s, why=%s (%s)", m->rcpts[i], policy_outcome_name(f->outcome),
+		    f->sign ? ",sign" : "", !f->encrypt ? "" : f->key_agreement
+		    ? ",encrypt(ecdh)" : ",encrypt", p->group[i] + 1,
+		    p->ngroups, policy_rule_describe(p->res.d[i].decided, rule, sizeof(rule)),
+		    p->res.d[i].why, f->why);
+	}
+}
+
+int
+mail_policy_must_encrypt(mail_msg_t *m)
+{
+	const mail_policy_res_t *p = m->result.policy;
+	mail_policy_res_t *own = NULL;
+	policy_err_t err;
+	int must = 0;
+
+	if (p == NULL) {
+		if ((own = calloc(1, sizeof(*own))) == NULL)
+			return -1;
+		own->policy = policy_ref(m->conf->policy);
+		if (decide(m, own, &err) != POLICY_OK) {
+			mail_policy_free(own);
+			return -1;
+		}
+		p = own;
+	}
+	for (size_t i = 0; i < p->res.n; i++)
+		must |= p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
+		    && !p->res.d[i].passthrough;
+	mail_policy_free(own);
+	return must;
+}
+
+/* Split (issue 6b): the forms and groups alone, result untouched. */
+int
+mail_policy_groups(mail_msg_t *m, size_t *group, enum policy_outcome *outcome,
+    size_t *ngroups)
+{
+	mail_policy_res_t *p = calloc(1, sizeof(*p));
+	policy_err_t err;
+	int rc = -1;
+
+	if (p == NULL)
+		return -1;
+	p->policy = policy_ref(m->conf->policy);
+	if (decide(m, p, &err) == POLICY_OK && resolve(m, p) == 0) {
+		for (size_t i = 0; i < p->res.n; i++) {
+			group[i] = p->group[i];
+			outcome[i] = p->forms[i].outcome;
+		}
+		*ngroups = p->ngroups;
+		rc = 0;
+	}
+	mail_policy_free(p);
+	return rc;
+}

@@ -1,0 +1,39 @@
+/*
+ * ops_keystore.c: opens the keystore the configuration names (see
+ * ops_keystore.h), and reports the entries it had to leave out.  No
+ * state.
+ */
+#include "ops/ops_keystore.h"
+#include "ops/ops_log.h"
+#include "ops/ops_metrics.h"
+
+keystore_t *
+ops_keystore_open(const conf_t *conf, int flags, keystore_err_t *err)
+{
+	keystore_ldap_settings_t s = {
+		.url = conf->keystore_ldap,
+		.attribute = conf->keystore_ldap_attr,
+		.timeout = (int)conf->keystore_ldap_timeout,
+		.refresh = (long)conf->keystore_ldap_refresh,
+	};
+
+	return keystore_open_ex(conf->keystore_dir, conf->master_key_file, flags,
+	    conf->keystore_backend == CONF_KEYSTORE_LDAP ? &s : NULL, err);
+}
+
+void
+ops_keystore_report(keystore_t *ks, const char *qid)
+{
+	char why[256];
+	int fresh;
+	size_t n;
+
+	if (ks == NULL)
+		return;
+	n = keystore_skipped(ks, &fresh, why, sizeof(why));
+	ops_metrics_keystore_skipped(n);
+	if (fresh)
+		ops_log(LOG_WARNING, qid, "keystore: %zu entr%s of the directory "
+		    "skipped (cannot be read; the others are used): %s", n,
+		    n == 1 ? "y" : "ies", why);
+}

@@ -1,0 +1,22 @@
+/*
+ * ops_keystore.h: the keystore the configuration names, opened the same
+ * way by smimegate and smimectl: files in KeystoreDirectory, or entries
+ * in the directory KeystoreLDAP when KeystoreBackend is ldap.
+ *
+ * Ownership: the handle is the caller's (keystore_free()).
+ */
+#ifndef OPS_KEYSTORE_H
+#define OPS_KEYSTORE_H
+
+#include "keystore/keystore.h"
+#include "conf/conf.h"
+
+/* keystore_open_ex() with conf's settings; NULL with err filled. */
+keystore_t *ops_keystore_open(const conf_t *conf, int flags,
+    keystore_err_t *err);
+/* Entries of the directory left out as unreadable (keystore_skipped()):
+ * logged once per reading of the directory (with qid, may be NULL), and
+ * their number published in /metrics.  Callable from any thread. */
+void ops_keystore_report(keystore_t *ks, const char *qid);
+
+#endif
