@@ -283,11 +283,20 @@ const char *smime_decrypt_error(const smime_decrypt_t *d);
  */
 typedef struct smime_trust smime_trust_t;
 
-/* ca_file, crl_file, crl_dir: NULL or "" for none.  NULL with err filled
- * when a named file cannot be read or holds nothing usable. */
+/*
+ * The one builder of a trust store (signature verification here, the
+ * certificate checks of directory/): the anchors of ca_file and/or the
+ * system's store, and the revocation source: CRLs loaded from crl_file
+ * and crl_dir (checked for every certificate whose issuer has one), or
+ * none (both NULL or "") when the caller hands CRLs to each verification
+ * itself (directory/dir_check.c fetches them over HTTP).  NULL with err
+ * filled when a named file cannot be read or holds nothing usable.
+ */
 smime_trust_t *smime_trust_new(const char *ca_file, int system_store,
     const char *crl_file, const char *crl_dir, char *err, size_t errlen);
 void smime_trust_free(smime_trust_t *t);
+/* The X509_STORE for X509_STORE_CTX_init(); read-only once shared. */
+X509_STORE *smime_trust_store(const smime_trust_t *t);
 /* Adds one more trust anchor (the embedded CA's root); only
  * before the trust is shared with other threads.  0, or -1. */
 int smime_trust_add(smime_trust_t *t, X509 *cert);
