@@ -29,6 +29,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "util/util_err.h"
+
 typedef enum keystore_status {
 	KEYSTORE_OK = 0,
 	KEYSTORE_NOTFOUND,      /* no (usable) entry for that address */
@@ -41,10 +43,8 @@ typedef enum keystore_status {
 	KEYSTORE_ERR_NOMEM
 } keystore_status_t;
 
-typedef struct keystore_err {
-	keystore_status_t code;
-	char msg[256];
-} keystore_err_t;
+/* The error: a keystore_status_t and a message (util/util_err.h). */
+typedef util_err_t keystore_err_t;
 
 typedef struct keystore keystore_t;
 
@@ -84,7 +84,7 @@ keystore_t *keystore_open(const char *dir, const char *master_key_file,
  * RFC 4516's, as in LDAPDirectories:
  *   ldap://host:port/BASE??SCOPE?FILTER?bindname=DN,x-bindpwfile=FILE,x-starttls
  * (FILTER default (mail=%s), %25s in a URL; x-starttls: StartTLS, see
- * util/util_ldap.h; ldaps:// works too).  The master key stays a file
+ * net/net_ldap.h; ldaps:// works too).  The master key stays a file
  * (the same on every gateway); dir still holds it by default, the lock
  * file and the embedded CA.  An index read from the directory is used for
  * refresh seconds, and read again at once when an address is not in it
@@ -200,9 +200,5 @@ keystore_status_t keystore_decrypter(keystore_t *ks, const char *address,
  */
 keystore_status_t keystore_rekey(keystore_t *ks, size_t *count,
     keystore_err_t *err);
-
-/* Compares two mail addresses as RFC 5321 does: local part exact, domain
- * case-insensitive.  Returns 1 when they are the same mailbox. */
-int keystore_addr_equal(const char *a, const char *b);
 
 #endif
