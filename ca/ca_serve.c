@@ -557,8 +557,8 @@ http_ca(ca_serve_http_t *h, net_http_t *srv, long interval, char *why, size_t si
 }
 
 ca_serve_http_t *
-ca_serve_attach(net_http_t *srv, const conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
-    char *why, size_t size)
+ca_serve_http_open(net_http_t *srv, const conf_t *conf, keystore_ca_t *ca,
+    keystore_t *ks, char *why, size_t size)
 {
 	ca_serve_http_t *h = calloc(1, sizeof(*h));
 	ca_portal_limits_t pl;

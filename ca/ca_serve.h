@@ -7,10 +7,10 @@
  * /pickup?t=TOKEN, a form; POST /pickup, the PKCS#12 once, with the
  * password; enroll_pickup.h).
  *
- * Ownership and threads: ca_serve_attach() returns a handle whose handlers
- * and timer run on the server's loop thread; free it with ca_serve_free()
- * after that loop ended and before net_http_free().  It borrows ks and ca,
- * which must outlive it.
+ * Ownership and threads: ca_serve_http_open() returns a handle whose
+ * handlers and timer run on the server's loop thread; free it with
+ * ca_serve_free() after that loop ended and before net_http_free().  It
+ * borrows ks and ca, which must outlive it.
  */
 #ifndef CA_SERVE_H
 #define CA_SERVE_H
@@ -48,7 +48,7 @@ int ca_serve_publish(const conf_t *conf, const char *address, X509 *cert,
 /* Serves the CA's files and the portal on srv (CAHTTPListen's, the limits'
  * max_body CA_SERVE_MAX_BODY) and signs a first CRL; NULL with why filled.
  * ca NULL (enrollment over CMP only): the portal alone. */
-ca_serve_http_t *ca_serve_attach(net_http_t *srv, const conf_t *conf,
+ca_serve_http_t *ca_serve_http_open(net_http_t *srv, const conf_t *conf,
     keystore_ca_t *ca, keystore_t *ks, char *why, size_t size);
 /* NULL is fine. */
 void ca_serve_free(ca_serve_http_t *h);

@@ -283,7 +283,7 @@ ca_open(milt_gateway_t *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "CAHTTPListen: %s", why);
 		return -1;
 	}
-	gw->ca_http = ca_serve_attach(gw->ca_loop.srv, conf, gw->ca, gw->ks, err, errlen);
+	gw->ca_http = ca_serve_http_open(gw->ca_loop.srv, conf, gw->ca, gw->ks, err, errlen);
 	return gw->ca_http != NULL ? 0 : -1;
 }
 

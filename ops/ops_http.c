@@ -1,9 +1,9 @@
 /*
  * ops_http.c: the handlers of /healthz and /metrics (see ops_http.h), on
  * the HTTPListen server's loop (net_http.h).  /healthz checks each part
- * now, on that loop's thread (each check bounded by its own timeouts): an LDAP round trip per directory, a Redis PING, the
- * keystore read and its master key loaded, a file made in the spool and
- * the queue.
+ * now, on that loop's thread (each check bounded by its own timeouts):
+ * an LDAP round trip per directory, a Redis PING, the keystore read and
+ * its master key loaded, a file made in the spool and the queue.
  */
 #include "ops/ops_http.h"
 #include "ops/ops_metrics.h"
