@@ -1,11 +1,11 @@
 /*
  * test_net_http.c: the HTTP server base (net/net_http.c).  Listen
  * addresses in every form both listeners take (host:port, [v6]:port, a
- * port alone on 127.0.0.1), table-driven, and the ones refused; a bind
- * failure comes back as an error naming the address; a server answers by
- * path (a route, the default, 404) on its loop in a thread, and
- * net_http_stop() from another thread ends that loop, also when it is
- * called before the loop runs.
+ * port alone on 127.0.0.1), table-driven, and the ones refused; [::1]
+ * bound through its brackets; a bind failure comes back as an error
+ * naming the address; a server answers by path (a route, the default,
+ * 404) on its loop in a thread, and net_http_stop() from another thread
+ * ends that loop, also when it is called before the loop runs.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -174,6 +174,31 @@ test_routes_and_stop(void **state)
 	net_http_free(h);
 }
 
+/* An IPv6 address in brackets binds that address (skipped without ::1). */
+static void
+test_bind_v6(void **state)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+		.sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t len = sizeof(a);
+	char listen[64], err[256];
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	net_http_t *h;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0
+	    || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		skip();
+	}
+	close(fd);
+	snprintf(listen, sizeof(listen), "[::1]:%u", ntohs(a.sin6_port));
+	h = net_http_new(listen, &lim, err, sizeof(err));
+	if (h == NULL)
+		fail_msg("%s: %s", listen, err);
+	net_http_free(h);
+}
+
 /* Stopped before its loop runs: the loop ends at its first turn. */
 static void
 test_stop_first(void **state)
@@ -199,6 +224,7 @@ main(void)
 		cmocka_unit_test(test_listen_parse),
 		cmocka_unit_test(test_bind_error),
 		cmocka_unit_test(test_routes_and_stop),
+		cmocka_unit_test(test_bind_v6),
 		cmocka_unit_test(test_stop_first),
 	};
 
