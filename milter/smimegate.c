@@ -41,15 +41,22 @@ typedef struct opts {
 	char *rcpts[MAX_RCPTS];
 } opts_t;
 
-static void
-usage(void)
+#ifndef SMIMEGATE_VERSION
+#error "SMIMEGATE_VERSION: the Makefile passes debian/changelog's version"
+#endif
+
+/* The usage: on stdout with exit 0 for -h, on stderr with exit 2 for a
+ * usage error. */
+static void __attribute__((noreturn))
+usage(FILE *fp, int rc)
 {
-	fprintf(stderr,
+	fprintf(fp,
 	    "usage: smimegate [-c file] [-o key=value]... [-f] [-n] [-P key]\n"
 	    "       smimegate [-c file] [-o key=value]... -t in.eml --from addr\n"
 	    "                 --rcpt addr [--rcpt addr]... [--auth login] [--client ip]\n"
-	    "                 [--inbound]\n");
-	exit(2);
+	    "                 [--inbound]\n"
+	    "       smimegate -h | --help | --version\n");
+	exit(fflush(fp) == 0 ? rc : 1);
 }
 
 static void
@@ -62,6 +69,7 @@ parse_opts(int argc, char **argv, opts_t *o)
 		{ "client", required_argument, NULL, 'C' },
 		{ "inbound", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -71,7 +79,7 @@ parse_opts(int argc, char **argv, opts_t *o)
 		case 'c': o->conf_file = optarg; break;
 		case 'o':
 			if (o->noverrides == MAX_OVERRIDES || strchr(optarg, '=') == NULL)
-				usage();
+				usage(stderr, 2);
 			o->overrides[o->noverrides++] = optarg;
 			break;
 		case 'f': o->foreground = 1; break;
@@ -81,23 +89,27 @@ parse_opts(int argc, char **argv, opts_t *o)
 		case 'F': o->off.from = optarg; break;
 		case 'R':
 			if (o->off.nrcpts == MAX_RCPTS)
-				usage();
+				usage(stderr, 2);
 			o->rcpts[o->off.nrcpts++] = optarg;
 			break;
 		case 'A': o->off.auth = optarg; break;
 		case 'C': o->off.client = optarg; break;
 		case 'I': o->off.inbound = 1; break;
-		default: usage();
+		case 'h': usage(stdout, 0);
+		case 'V':
+			printf("smimegate %s\n", SMIMEGATE_VERSION);
+			exit(fflush(stdout) == 0 ? 0 : 1);
+		default: usage(stderr, 2);
 		}
 	}
 	o->off.rcpts = o->rcpts;
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 	if (o->off.input != NULL && (o->off.from == NULL || o->off.nrcpts == 0))
-		usage();
+		usage(stderr, 2);
 	if (o->off.input == NULL && (o->off.from || o->off.nrcpts || o->off.auth ||
 	    o->off.client || o->off.inbound))
-		usage();
+		usage(stderr, 2);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
