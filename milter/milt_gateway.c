@@ -317,22 +317,18 @@ milt_gateway_start(milt_gateway_t *gw, char *err, size_t errlen)
 
 /* ---- reload (SIGHUP) ---- */
 
-static int
-changed(const char *a, const char *b)
-{
-	return strcmp(a, b) != 0;
-}
-
 /*
  * The file and the -o options read again, validated fully (rules, trust
  * anchors, CRLs, directories); NULL keeps the configuration in force and
  * logs why ("file:line: ...").  What is opened once at start-up (the
- * socket, the user, the state, the keystore, the audit log) stays.
+ * socket, the user, the state, the keystore, the audit log, the HTTP
+ * listeners) stays: each key the table flags as read at start only that
+ * changed is logged as a warning.
  */
 static conf_t *
 gateway_reload(milt_gateway_t *gw)
 {
-	const conf_t *f = gw->conf;
+	const char *key;
 	conf_t *c;
 	char err[1024];
 
@@ -343,18 +339,9 @@ gateway_reload(milt_gateway_t *gw)
 		    "force: %s", err);
 		return NULL;
 	}
-	if (changed(c->socket, f->socket) || changed(c->socket_group, f->socket_group) ||
-	    changed(c->user, f->user) ||
-	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
-	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
-	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
-	    c->keystore_backend != f->keystore_backend ||
-	    changed(c->keystore_ldap, f->keystore_ldap) ||
-	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
-	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
-	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
-		ops_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
-		    "StateDirectory, the keystore and audit keys take effect at restart only");
+	for (size_t i = 0; (key = conf_restart_changed(gw->conf, c, &i)) != NULL;)
+		ops_log(LOG_WARNING, NULL, "reload: %s changed; takes effect after a "
+		    "restart", key);
 	ops_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
 	return c;
 }

@@ -141,11 +141,14 @@ make_dir(const char *path)
  * StateDirectory itself is the administrator's path, resolved first.
  */
 static void
-prepare_state(const conf_t *conf, const struct passwd *pw)
+prepare_state(conf_t *conf, const struct passwd *pw)
 {
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
 	char err[PATH_MAX + 100], *real;
 
+	/* The start alone makes files: StateDirectory, the re-injection key. */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		die("%s", err);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		make_dir(dirs[i]);
 		if (pw == NULL)
@@ -156,8 +159,8 @@ prepare_state(const conf_t *conf, const struct passwd *pw)
 			die("%s", err);
 		free(real);
 	}
-	/* The re-injection key, made as root at load: a reload as the
-	 * service user must read it too. */
+	/* The re-injection key, made as root above: a reload as the service
+	 * user must read it too. */
 	if (pw != NULL && util_chown_nofollow(conf->reinject_key_file, pw->pw_uid,
 	    pw->pw_gid, err, sizeof(err)) != 0 && errno != ENOENT)
 		die("%s", err);
