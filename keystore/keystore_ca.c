@@ -4,7 +4,12 @@
  * what goes in them and where the files live.
  */
 #include "keystore/keystore_ca.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -62,7 +67,7 @@ write_bio(const char *dir, const char *name, BIO *b, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (len <= 0)
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
 	rc = keystore_file_write(dir, name, data, (size_t)len, 0, NULL, err);
 	OPENSSL_cleanse(data, (size_t)len);
 	return rc;
@@ -78,7 +83,7 @@ save_key(keystore_ca_t *ca, const char *name, EVP_PKEY *key, keystore_err_t *err
 	ca_password(ca->ks, pw);
 	if (b == NULL || !PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(),
 	    pw, (int)strlen(pw), NULL, NULL))
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encrypt the key",
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encrypt the key",
 		    ca->s.dir, name);
 	else
 		rc = write_bio(ca->s.dir, name, b, err);
@@ -94,7 +99,7 @@ save_cert(const char *dir, const char *name, X509 *cert, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (b == NULL || !PEM_write_bio_X509(b, cert))
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
 	else
 		rc = write_bio(dir, name, b, err);
 	BIO_free(b);
@@ -111,14 +116,14 @@ read_bio(const char *dir, const char *name, BIO **out, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (path == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	rc = keystore_file_read(path, CA_FILE_MAX, &data, &len, err);
 	free(path);
 	if (rc != KEYSTORE_OK)
 		return rc;
 	*out = BIO_new(BIO_s_mem());
 	if (*out == NULL || BIO_write(*out, data, (int)len) != (int)len)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	OPENSSL_clear_free(data, len);
 	return rc;
 }
@@ -130,7 +135,7 @@ load_cert(const char *dir, const char *name, X509 **cert, keystore_err_t *err)
 	keystore_status_t rc = read_bio(dir, name, &b, err);
 
 	if (rc == KEYSTORE_OK && (*cert = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT, "%s/%s: not a certificate", dir, name);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT, "%s/%s: not a certificate", dir, name);
 	BIO_free(b);
 	return rc;
 }
@@ -144,7 +149,7 @@ load_key(keystore_ca_t *ca, const char *name, EVP_PKEY **key, keystore_err_t *er
 
 	ca_password(ca->ks, pw);
 	if (rc == KEYSTORE_OK && (*key = PEM_read_bio_PrivateKey(b, NULL, NULL, pw)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: cannot decrypt the key (another master key?)", ca->s.dir, name);
 	OPENSSL_cleanse(pw, sizeof(pw));
 	BIO_free_all(b);
@@ -284,13 +289,13 @@ ca_make(keystore_ca_t *ca, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (rkey == NULL || ikey == NULL || rn == NULL || in == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_INPUT,
+		rc = util_err_ssl(err, KEYSTORE_ERR_INPUT,
 		    "CA: cannot make keys or names (CASubject \"%s\"?)", ca->s.subject);
 	else if ((ca->root = make_cert(rn, rkey, NULL, NULL, ca->s.ca_days,
 	    root_nids, root_vals)) == NULL
 	    || (ca->issuer = make_cert(in, ikey, ca->root, rkey, ca->s.ca_days,
 	    int_nids, int_vals)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot make the certificates");
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot make the certificates");
 	else if ((rc = save_key(ca, "root.key", rkey, err)) == KEYSTORE_OK
 	    && (rc = save_key(ca, "issuing.key", ikey, err)) == KEYSTORE_OK
 	    && (rc = save_cert(ca->s.dir, "root.crt", ca->root, err)) == KEYSTORE_OK) {
@@ -313,7 +318,7 @@ ca_new(keystore_t *ks, const keystore_ca_settings_t *s, keystore_err_t *err)
 	keystore_ca_t *ca = calloc(1, sizeof(*ca));
 
 	if (ca == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	ca->ks = ks;
@@ -331,14 +336,14 @@ ca_mkdirs(const char *dir, keystore_err_t *err)
 	char msg[300];
 
 	if (issued == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if ((mkdir(dir, 0700) != 0 && errno != EEXIST)
 	    || (mkdir(issued, 0700) != 0 && errno != EEXIST))
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot create: %s",
+		rc = util_err_set(err, KEYSTORE_ERR_IO, "%s: cannot create: %s",
 		    dir, strerror(errno));
 	else if (geteuid() == 0 && stat(dir, &st) == 0
 	    && util_chown_nofollow(issued, st.st_uid, st.st_gid, msg, sizeof(msg)) != 0)
-		rc = keystore_err_set(err, errno == ELOOP ? KEYSTORE_ERR_PERM
+		rc = util_err_set(err, errno == ELOOP ? KEYSTORE_ERR_PERM
 		    : KEYSTORE_ERR_IO, "%s", msg);
 	free(issued);
 	return rc;
@@ -355,7 +360,7 @@ keystore_ca_init(keystore_t *ks, const keystore_ca_settings_t *s, keystore_err_t
 
 	free(p);
 	if (exists)
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "%s: the CA exists already", s->dir);
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: the CA exists already", s->dir);
 	if ((rc = ca_mkdirs(s->dir, err)) != KEYSTORE_OK)
 		return rc;
 	if ((ca = ca_new(ks, s, err)) == NULL)
@@ -378,7 +383,7 @@ keystore_ca_open(keystore_t *ks, const keystore_ca_settings_t *s, keystore_err_t
 	    || load_key(ca, "issuing.key", &ca->issuer_key, err) != KEYSTORE_OK
 	    || X509_check_private_key(ca->issuer, ca->issuer_key) != 1) {
 		if (err != NULL && err->code == KEYSTORE_OK)
-			keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+			util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 			    "%s: issuing.key does not match issuing.crt", s->dir);
 		keystore_ca_free(ca);
 		return NULL;
@@ -469,7 +474,7 @@ escrow(keystore_ca_t *ca, X509 *cert, EVP_PKEY *key, keystore_err_t *err)
 	if (chain == NULL || !sk_X509_push(chain, ca->issuer)
 	    || !sk_X509_push(chain, ca->root)) {
 		sk_X509_free(chain);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	keystore_master_current(ca->ks, master);
 	rc = keystore_entry_new(cert, chain, key, master, &e, err);
@@ -507,7 +512,7 @@ record_issued(keystore_ca_t *ca, X509 *x, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (hex == NULL || dir == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else {
 		snprintf(name, sizeof(name), "%s.pem", hex);
 		rc = save_cert(dir, name, x, err);
@@ -526,12 +531,12 @@ keystore_ca_issue(keystore_ca_t *ca, const char *address,
 	keystore_status_t rc;
 
 	if (!address_ok(address))
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
 	pthread_mutex_lock(&ca->lock);
 	if ((key = keystore_ca_new_key(ca->s.key_type)) == NULL
 	    || (x = issue_cert(ca, address, profile, key)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
 	else if ((rc = escrow(ca, x, key, err)) == KEYSTORE_OK)
 		rc = record_issued(ca, x, err);
 	pthread_mutex_unlock(&ca->lock);
@@ -559,18 +564,18 @@ csr_read(const unsigned char *req, size_t len, keystore_err_t *err)
 	}
 	BIO_free(b);
 	if (r == NULL) {
-		keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: not a PKCS#10 request");
+		util_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: not a PKCS#10 request");
 		return NULL;
 	}
 	if ((pub = X509_REQ_get0_pubkey(r)) == NULL || X509_REQ_verify(r, pub) != 1) {
-		keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: the request's signature "
+		util_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: the request's signature "
 		    "does not verify");
 		X509_REQ_free(r);
 		return NULL;
 	}
 	if ((EVP_PKEY_is_a(pub, "RSA") && EVP_PKEY_get_bits(pub) < 2048)
 	    || (!EVP_PKEY_is_a(pub, "RSA") && !EVP_PKEY_is_a(pub, "EC"))) {
-		keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: the request's key must be "
+		util_err_set(err, KEYSTORE_ERR_INPUT, "CA: the request's key must be "
 		    "RSA (2048 bits or more) or EC");
 		X509_REQ_free(r);
 		return NULL;
@@ -588,13 +593,13 @@ keystore_ca_issue_csr(keystore_ca_t *ca, const char *address,
 	keystore_status_t rc;
 
 	if (!address_ok(address))
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
 	if ((r = csr_read(req, len, err)) == NULL)
 		return err->code;
 	pthread_mutex_lock(&ca->lock);
 	if ((x = issue_cert(ca, address, profile, X509_REQ_get0_pubkey(r))) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
 	else
 		rc = record_issued(ca, x, err);
 	pthread_mutex_unlock(&ca->lock);
@@ -677,7 +682,7 @@ make_crl(keystore_ca_t *ca, unsigned char **der, size_t *len, keystore_err_t *er
 		    && (n = i2d_X509_CRL(crl, &buf)) > 0;
 	}
 	if (rc == KEYSTORE_OK && !ok)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot sign a CRL");
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot sign a CRL");
 	if (rc == KEYSTORE_OK)
 		rc = keystore_file_write(ca->s.dir, "crl.der", buf, (size_t)n, 0, NULL, err);
 	if (rc == KEYSTORE_OK && der != NULL) {
@@ -728,14 +733,14 @@ revoked_add(keystore_ca_t *ca, const char *serial, keystore_err_t *err)
 	keystore_status_t rc = read_bio(ca->s.dir, "revoked.txt", &b, err);
 
 	if (out == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else if (rc == KEYSTORE_OK)
 		while ((n = BIO_read(b, buf, sizeof(buf))) > 0)
 			BIO_write(out, buf, n);
 	if (rc == KEYSTORE_NOTFOUND)
 		rc = KEYSTORE_OK;
 	if (rc == KEYSTORE_OK && BIO_printf(out, "%s %ld\n", serial, (long)time(NULL)) <= 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (rc == KEYSTORE_OK)
 		rc = write_bio(ca->s.dir, "revoked.txt", out, err);
 	BIO_free(b);
@@ -753,16 +758,16 @@ keystore_ca_revoke(keystore_ca_t *ca, const char *serial, keystore_err_t *err)
 	keystore_status_t rc = KEYSTORE_OK;
 
 	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
-		rc = keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+		rc = util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
 	for (i = 0; i <= n && i < sizeof(name); i++)
 		name[i] = (char)toupper((unsigned char)serial[i]);
 	if (rc == KEYSTORE_OK && (dir == NULL || asprintf(&path, "%s/%s.pem", dir, name) < 0)) {
 		path = NULL;
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	if (rc == KEYSTORE_OK) {
 		if (stat(path, &st) != 0)
-			rc = keystore_err_set(err, KEYSTORE_ERR_INPUT,
+			rc = util_err_set(err, KEYSTORE_ERR_INPUT,
 			    "CA: no certificate with serial %s", serial);
 	}
 	pthread_mutex_lock(&ca->lock);
@@ -793,7 +798,7 @@ keystore_ca_foreach(keystore_ca_t *ca, int (*fn)(const keystore_ca_cert_t *, voi
 	int nomem, rc = 0;
 
 	if (d == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot read: %s",
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: cannot read: %s",
 		    dir ? dir : ca->s.dir, strerror(errno));
 		free(dir);
 		return -1;

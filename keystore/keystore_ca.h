@@ -1,5 +1,5 @@
 /*
- * keystore_ca.h: the embedded certificate authority (issue 5).
+ * keystore_ca.h: the embedded certificate authority.
  *
  * A CA is a directory (0700): a self-signed root and an issuing
  * intermediate (root.crt, root.key, issuing.crt, issuing.key), their keys
@@ -87,5 +87,14 @@ keystore_status_t keystore_ca_crl(keystore_ca_t *ca, unsigned char **der,
 /* The issuing and root certificates (new references). */
 X509 *keystore_ca_issuer(keystore_ca_t *ca);
 X509 *keystore_ca_root(keystore_ca_t *ca);
+
+/* ---- for keystore_cmp.c, which issues keys of the same kinds ---- */
+
+/* A new key of the template's type. */
+EVP_PKEY *keystore_ca_new_key(keystore_ca_keytype_t t);
+/* The configured subject fields ("O=Example,C=DE") plus CN and, when not
+ * NULL, emailAddress; NULL when a field is malformed or out of memory. */
+X509_NAME *keystore_ca_make_name(const char *fields, const char *cn,
+    const char *email);
 
 #endif

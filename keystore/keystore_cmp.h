@@ -1,8 +1,8 @@
 /*
  * keystore_cmp.h: certificates from an external CA over CMP (RFC 4210,
  * OpenSSL's OSSL_CMP_* client), protected with a shared secret (PBM), the
- * key generated here and escrowed in the keystore like the embedded CA's
- * (issue 5).
+ * key generated here and escrowed in the keystore like the embedded
+ * CA's.
  *
  * Blocking, bounded by the timeout; thread-safe (a CMP context per call).
  * Errors: keystore_status_t with a keystore_err_t (KEYSTORE_ERR_IO when
