@@ -1,9 +1,9 @@
 /*
  * ca_serve.c: the embedded CA in the gateway (see ca_serve.h): settings,
- * first-start creation, and the HTTP endpoint for the CRL and the issuer
- * certificate.  The endpoint runs one libevent loop in its own thread;
- * everything it touches (the CRL buffer) belongs to that thread, and
- * ca_serve_stop() wakes it through a pipe.
+ * first-start creation, and the handlers of the CAHTTPListen server
+ * (net_http.h) for the CRL and the issuer certificate.  Everything the
+ * handlers and the CRL timer touch (the CRL buffer) belongs to that
+ * server's loop thread.
  */
 #include "ca/ca_serve.h"
 #include "keystore/keystore_cmp.h"
@@ -14,7 +14,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +29,15 @@
 #include <openssl/x509.h>
 
 #define PORTAL_CLIENTS 1024           /* addresses remembered at once */
-#define PORTAL_MAX_BODY 2000          /* octets: the pickup form */
 
 struct ca_serve_http {
 	keystore_ca_t *ca;
-	struct event_base *base;
-	struct evhttp *http;
-	net_httplimit_t *limit;
-	struct event *timer, *wake;
-	int pipe[2];
-	pthread_t thread;
+	net_httplimit_t *limit;        /* ca_serve_portal_attach()'s only */
+	struct event *timer;           /* the CRL's, on the server's loop */
 	unsigned char *crl, *crt;      /* DER */
 	size_t crl_len, crt_len;
 	char crl_path[4096];           /* CADirectory/crl.der */
-	/* The pickup portal (issue 5). */
+	/* The pickup portal. */
 	keystore_t *ks;
 	char pickup_dir[4096];
 	int max_failures;
@@ -468,50 +462,28 @@ http_request(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
 
-static void
-http_wake(evutil_socket_t fd, short what, void *arg)
+void
+ca_serve_free(ca_serve_http_t *h)
 {
-	event_base_loopbreak(arg);
-}
-
-static void *
-http_run(void *arg)
-{
-	ca_serve_http_t *h = arg;
-
-	event_base_dispatch(h->base);
-	return NULL;
-}
-
-static void
-http_free(ca_serve_http_t *h)
-{
+	if (h == NULL)
+		return;
 	if (h->timer)
 		event_free(h->timer);
-	if (h->wake)
-		event_free(h->wake);
-	if (h->http)
-		evhttp_free(h->http);
-	net_httplimit_free(h->limit);     /* after the connections, before the base */
+	net_httplimit_free(h->limit);
 	free(h->proxies.v);
-	if (h->base)
-		event_base_free(h->base);
-	if (h->pipe[0] >= 0) {
-		close(h->pipe[0]);
-		close(h->pipe[1]);
-	}
 	OPENSSL_free(h->crl);
 	OPENSSL_free(h->crt);
 	free(h);
 }
 
-/* What the endpoint accepts, its limits, and who answers; 0 or -1. */
+/* The limits and handler on the caller's evhttp (ca_serve_portal_attach);
+ * 0 or -1. */
 static int
 http_setup(ca_serve_http_t *h, struct evhttp *http, const net_httplimit_conf_t *lim)
 {
 	net_httplimit_conf_t l = *lim;
 
-	l.max_body = PORTAL_MAX_BODY;
+	l.max_body = CA_SERVE_MAX_BODY;
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	h->limit = net_httplimit_attach(http, &l, http_request, h);
 	return h->limit != NULL ? 0 : -1;
@@ -543,7 +515,6 @@ ca_serve_portal_attach(struct evhttp *http, keystore_t *ks, const char *pickup_d
 		return NULL;
 	h->ks = ks;
 	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", pickup_dir);
-	h->pipe[0] = h->pipe[1] = -1;
 	if (portal_limits(h, pl) != 0 || http_setup(h, http, lim) != 0) {
 		free(h->proxies.v);
 		free(h);
@@ -561,67 +532,55 @@ ca_serve_portal_limits(const conf_t *conf, ca_portal_limits_t *pl)
 	pl->proxies = &conf->pickup_proxies;
 }
 
+/* The issuer certificate (DER) and the CRL timer, first run now; 0 or -1
+ * with why. */
+static int
+http_ca(ca_serve_http_t *h, net_http_t *srv, long interval, char *why, size_t size)
+{
+	struct timeval tv = { (time_t)interval, 0 };
+	X509 *x = keystore_ca_issuer(h->ca);
+	int n = x != NULL ? i2d_X509(x, &h->crt) : 0;
+
+	X509_free(x);
+	h->crt_len = n > 0 ? (size_t)n : 0;
+	if (n < 0 || (h->timer = event_new(net_http_base(srv), -1, EV_PERSIST, http_crl, h))
+	    == NULL || event_add(h->timer, &tv) != 0) {
+		snprintf(why, size, "HTTP endpoint: out of resources");
+		return -1;
+	}
+	http_crl(-1, 0, h);
+	if (h->crl == NULL) {
+		snprintf(why, size, "CA: cannot make a CRL");
+		return -1;
+	}
+	return 0;
+}
+
 ca_serve_http_t *
-ca_serve_start(const conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
-    char *why, size_t size)
+ca_serve_http_open(net_http_t *srv, const conf_t *conf, keystore_ca_t *ca,
+    keystore_t *ks, char *why, size_t size)
 {
 	ca_serve_http_t *h = calloc(1, sizeof(*h));
-	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
-	char host[256];
-	const char *colon = strrchr(conf->ca_http_listen, ':');
-	X509 *x = ca != NULL ? keystore_ca_issuer(ca) : NULL;
 	ca_portal_limits_t pl;
-	net_httplimit_conf_t lim;
-	int n;
 
-	if (h == NULL || colon == NULL) {
-		snprintf(why, size, "CAHTTPListen: cannot start");
-		free(h);
-		X509_free(x);
+	if (h == NULL) {
+		snprintf(why, size, "HTTP endpoint: out of memory");
 		return NULL;
 	}
 	h->ca = ca;
+	h->ks = ks;
 	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
 	snprintf(h->pickup_dir, sizeof(h->pickup_dir), "%s", conf->pickup_dir);
 	ca_serve_portal_limits(conf, &pl);
-	net_httplimit_from_conf(conf, PORTAL_MAX_BODY, &lim);
-	h->ks = ks;
-	h->pipe[0] = h->pipe[1] = -1;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->ca_http_listen), conf->ca_http_listen);
-	n = x != NULL ? i2d_X509(x, &h->crt) : 0;
-	X509_free(x);
-	h->crt_len = n > 0 ? (size_t)n : 0;
-	if (n < 0 || portal_limits(h, &pl) != 0 || pipe(h->pipe) != 0
-	    || (h->base = event_base_new()) == NULL || (h->http = evhttp_new(h->base)) == NULL
-	    || http_setup(h, h->http, &lim) != 0)
-		snprintf(why, size, "HTTP endpoint: out of resources");
-	else if (evhttp_bind_socket(h->http, host, (ev_uint16_t)atoi(colon + 1)) != 0)
-		snprintf(why, size, "CAHTTPListen %s: cannot bind: %s", conf->ca_http_listen,
-		    strerror(errno));
-	else if ((h->timer = event_new(h->base, -1, EV_PERSIST, http_crl, h)) == NULL
-	    || (h->wake = event_new(h->base, h->pipe[0], EV_READ, http_wake, h->base)) == NULL
-	    || (ca != NULL && event_add(h->timer, &tv) != 0) || event_add(h->wake, NULL) != 0)
-		snprintf(why, size, "HTTP endpoint: out of resources");
-	else {
-		if (ca != NULL)
-			http_crl(-1, 0, h);
-		if (ca != NULL && h->crl == NULL)
-			snprintf(why, size, "CA: cannot make a CRL");
-		else if (pthread_create(&h->thread, NULL, http_run, h) == 0)
-			return h;
-		else
-			snprintf(why, size, "HTTP endpoint: cannot start a thread");
+	if (ca != NULL && http_ca(h, srv, (long)conf->ca_crl_interval, why, size) != 0)
+		goto fail;
+	if (portal_limits(h, &pl) != 0 || net_http_route(srv, NULL, http_request, h) != 0) {
+		snprintf(why, size, "HTTP endpoint: out of memory");
+		goto fail;
 	}
-	http_free(h);
+	net_http_allow(srv, EVHTTP_REQ_POST);
+	return h;
+fail:
+	ca_serve_free(h);
 	return NULL;
-}
-
-void
-ca_serve_stop(ca_serve_http_t *h)
-{
-	if (h == NULL)
-		return;
-	if (h->pipe[1] >= 0 && write(h->pipe[1], "x", 1) == 1)
-		pthread_join(h->thread, NULL);
-	http_free(h);
 }

@@ -53,7 +53,7 @@ static void
 fuzz_http_free(void)
 {
 	evhttp_free(http);
-	ca_serve_stop(portal);
+	ca_serve_free(portal);
 	event_base_free(base);
 }
 
