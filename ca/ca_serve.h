@@ -1,13 +1,15 @@
 /*
- * ca_serve.h: the gateway's side of the embedded CA (issue 5): its settings
- * from the configuration, and the HTTP endpoint (libevent's evhttp, on
- * CAHTTPListen) that serves the CRL (/ca.crl, re-issued every CACRLInterval)
- * and the issuing certificate (/ca.crt) from its own thread, and the
- * enrollment pickup portal (GET /pickup?t=TOKEN, a form; POST /pickup, the
- * PKCS#12 once, with the password; enroll_pickup.h).
+ * ca_serve.h: the gateway's side of the embedded CA: its settings from
+ * the configuration, first-start creation, issuing (the embedded CA or
+ * CMPServer) and publishing, and the HTTP endpoint (libevent's evhttp,
+ * on CAHTTPListen) that serves the CRL (/ca.crl, re-issued every
+ * CACRLInterval) and the issuing certificate (/ca.crt) from its own
+ * thread.  The gateway adds a handler of its own to the endpoint (the
+ * enrollment pickup portal, enroll/enroll_portal.h); this side knows
+ * nothing of it.
  *
  * Ownership: ca_serve_start() returns a handle that ca_serve_stop() stops and
- * frees; it borrows ks and ca, which must outlive it.
+ * frees; it borrows ca and the handler's arg, which must outlive it.
  */
 #ifndef CA_SERVE_H
 #define CA_SERVE_H
@@ -38,29 +40,27 @@ keystore_ca_t *ca_serve_open(const conf_t *conf, keystore_t *ks,
 int ca_serve_publish(const conf_t *conf, const char *address, X509 *cert,
     char *why, size_t size);
 
-/* Binds CAHTTPListen and serves from a thread; NULL with why filled.  ca
- * NULL (enrollment over CMP only): the portal alone. */
-ca_serve_http_t *ca_serve_start(const conf_t *conf, keystore_ca_t *ca,
-    keystore_t *ks, char *why, size_t size);
-void ca_serve_stop(ca_serve_http_t *h);
-/* The pickup portal's failure limits. */
-typedef struct ca_portal_limits {
-	int max_failures;              /* PickupMaxFailures: wrong passwords a link */
-	int client_max;                /* PickupClientMaxFailures */
-	long client_window;            /* PickupClientWindow, seconds */
-	const conf_netlist_t *proxies; /* PickupTrustedProxies (copied) */
-} ca_portal_limits_t;
+struct evhttp;
+struct evhttp_request;
 
-/* Fills pl from conf (proxies points into conf). */
-void ca_serve_portal_limits(const conf_t *conf, ca_portal_limits_t *pl);
+/* A handler added to the endpoint: called on its thread for each request
+ * within the limits, before the CA's own paths; returns 1 when it
+ * answered req, 0 to leave req to the endpoint (404, or 405 for a method
+ * other than GET). */
+typedef int (*ca_serve_handler_t)(struct evhttp_request *req, void *arg);
+
+/* Binds CAHTTPListen and serves from a thread, with handler (may be
+ * NULL) called with arg; NULL with why filled.  ca NULL (enrollment over
+ * CMP only): the handler alone. */
+ca_serve_http_t *ca_serve_start(const conf_t *conf, keystore_ca_t *ca,
+    ca_serve_handler_t handler, void *arg, char *why, size_t size);
+void ca_serve_stop(ca_serve_http_t *h);
 
 /* For tests and fuzzers: the endpoint's request handling (the same
- * settings, limits and handlers) on the caller's evhttp, run by the
- * caller's loop: the portal on pickup_dir with ks, no CA, no thread.
- * ca_serve_stop() frees the handle (not http): call it after evhttp_free(). */
-struct evhttp;
-ca_serve_http_t *ca_serve_portal_attach(struct evhttp *http, keystore_t *ks,
-    const char *pickup_dir, const ca_portal_limits_t *pl,
-    const net_httplimit_conf_t *lim);
+ * settings, limits and handler) on the caller's evhttp, run by the
+ * caller's loop: no CA, no thread.  ca_serve_stop() frees the handle
+ * (not http): call it after evhttp_free(). */
+ca_serve_http_t *ca_serve_attach(struct evhttp *http, const net_httplimit_conf_t *lim,
+    ca_serve_handler_t handler, void *arg);
 
 #endif

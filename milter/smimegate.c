@@ -6,6 +6,7 @@
  */
 #include "ca/ca_serve.h"
 #include "enroll/enroll.h"
+#include "enroll/enroll_portal.h"
 #include "mail/mail_audit.h"
 #include "audit/audit.h"
 #include "conf/conf.h"
@@ -458,6 +459,7 @@ serve(conf_t *conf, const opts_t *o)
 	struct passwd *pw = service_user(conf);
 	mail_audit_t *audit;
 	ca_serve_http_t *ca_http = NULL;
+	enroll_portal_t *portal = NULL;
 	ops_http_t *http = NULL;
 	net_httplimit_conf_t lim;
 	char err[512];
@@ -481,8 +483,10 @@ serve(conf_t *conf, const opts_t *o)
 	start_runner(conf, ks);
 
 	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->ca_http_listen != '\0'
-	    && (ca_http = ca_serve_start(conf, g_ca, ks, err, sizeof(err))) == NULL)
-		die("%s", err);
+	    && ((portal = enroll_portal_open(conf, ks)) == NULL
+	    || (ca_http = ca_serve_start(conf, g_ca, enroll_portal_handle, portal, err,
+	    sizeof(err))) == NULL))
+		die("%s", portal == NULL ? "pickup portal: out of memory" : err);
 	enroll_install(g_ca);
 	enroll_sweep(conf);
 	if (http != NULL && ops_http_start(http) != 0)
@@ -495,6 +499,7 @@ serve(conf_t *conf, const opts_t *o)
 	ops_log(LOG_INFO, NULL, "stopping");
 	stop_runner();
 	ca_serve_stop(ca_http);
+	enroll_portal_free(portal);
 	keystore_ca_free(g_ca);
 	ops_http_close(http);
 	mail_audit_close(audit);
