@@ -1,12 +1,14 @@
 /*
  * ca_serve.c: the embedded CA in the gateway (see ca_serve.h): settings,
- * first-start creation, and the HTTP endpoint for the CRL and the issuer
- * certificate.  The endpoint runs one libevent loop in its own thread;
- * everything it touches (the CRL buffer) belongs to that thread, and
- * ca_serve_stop() wakes it through a pipe.
+ * first-start creation, issuing (the CA or CMP) and publishing, and the
+ * HTTP endpoint for the CRL and the issuer certificate, with the handler
+ * the gateway adds (the pickup portal).  The endpoint runs one libevent
+ * loop in its own thread; everything it touches (the CRL buffer, the
+ * handler's state) belongs to that thread, and ca_serve_stop() wakes it
+ * through a pipe.
  */
 #include "ca/ca_serve.h"
-#include "keystore/keystore_cmp.h"
+#include "ca/ca_cmp.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
 #include "util/util.h"
@@ -25,9 +27,10 @@
 #include <openssl/x509.h>
 
 #define PORTAL_MAX_BODY 2000          /* octets: a request's body (the pickup form) */
+#define CMP_SECRET_MAX 511            /* octets: CMPSecretFile */
 
 struct ca_serve_http {
-	keystore_ca_t *ca;
+	ca_t *ca;
 	struct event_base *base;
 	struct evhttp *http;
 	net_httplimit_t *limit;
@@ -42,11 +45,11 @@ struct ca_serve_http {
 };
 
 void
-ca_serve_settings(const conf_t *c, keystore_ca_settings_t *s)
+ca_serve_settings(const conf_t *c, ca_settings_t *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->dir = c->ca_dir;
-	s->key_type = (keystore_ca_keytype_t)c->ca_key_type;
+	s->key_type = (ca_keytype_t)c->ca_key_type;
 	s->days = (long)c->ca_days;
 	s->ca_days = (long)c->ca_root_days;
 	s->crl_days = (long)c->ca_crl_days;
@@ -55,17 +58,17 @@ ca_serve_settings(const conf_t *c, keystore_ca_settings_t *s)
 	s->issuer_url = c->ca_issuer_url;
 }
 
-keystore_ca_t *
+ca_t *
 ca_serve_open(const conf_t *conf, keystore_t *ks, char *why, size_t size)
 {
-	keystore_ca_settings_t s;
+	ca_settings_t s;
 	keystore_err_t err;
-	keystore_ca_t *ca;
+	ca_t *ca;
 
 	ca_serve_settings(conf, &s);
-	if ((ca = keystore_ca_open(ks, &s, &err)) == NULL && err.code == KEYSTORE_NOTFOUND
-	    && keystore_ca_init(ks, &s, &err) == KEYSTORE_OK)
-		ca = keystore_ca_open(ks, &s, &err);
+	if ((ca = ca_open(ks, &s, &err)) == NULL && err.code == KEYSTORE_NOTFOUND
+	    && ca_init(ks, &s, &err) == KEYSTORE_OK)
+		ca = ca_open(ks, &s, &err);
 	if (ca == NULL)
 		snprintf(why, size, "CA: %s", err.msg);
 	return ca;
@@ -86,33 +89,15 @@ ca_serve_publish(const conf_t *conf, const char *address, X509 *cert,
 	return dir_lookup_flush(conf->lookup, address, why, size);
 }
 
-/* The shared secret from CMPSecretFile: its first line, read by
- * util_secret_read_line() (no symbolic link, owner us or root, 0600). */
-static int
-cmp_secret(const char *path, char *buf, size_t size, char *why, size_t wsize)
-{
-	char *line = NULL, msg[600];
-	size_t n;
-
-	if (util_secret_read_line(path, size - 1, &line, msg, sizeof(msg)) != 0) {
-		snprintf(why, wsize, "CMPSecretFile %s", msg);
-		return -1;
-	}
-	n = strlen(line);
-	memcpy(buf, line, n + 1);
-	util_secret_free(line, n);
-	return 0;
-}
-
 int
-ca_serve_issue(const conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
-    const char *address, keystore_ca_profile_t profile, EVP_PKEY *key, X509 **cert,
+ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
+    const char *address, ca_profile_t profile, EVP_PKEY *key, X509 **cert,
     char *why, size_t size)
 {
 	keystore_err_t err;
-	char secret[512];
-	keystore_cmp_settings_t s = { conf->cmp_server, conf->cmp_path, conf->cmp_reference,
-		secret, conf->ca_subject, (keystore_ca_keytype_t)conf->ca_key_type,
+	char *secret = NULL, msg[600];
+	ca_cmp_settings_t s = { conf->cmp_server, conf->cmp_path, conf->cmp_reference,
+		NULL, conf->ca_subject, (ca_keytype_t)conf->ca_key_type,
 		(int)conf->cmp_timeout };
 	keystore_status_t rc;
 
@@ -121,12 +106,18 @@ ca_serve_issue(const conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
 			snprintf(why, size, "no CA");
 			return -1;
 		}
-		rc = keystore_ca_issue(ca, address, profile, cert, &err);
+		rc = ca_issue(ca, address, profile, cert, &err);
 	} else {
-		if (cmp_secret(conf->cmp_secret_file, secret, sizeof(secret), why, size) != 0)
+		/* CMPSecretFile's first line (no symbolic link, owner us or
+		 * root, 0600). */
+		if (util_secret_read_line(conf->cmp_secret_file, CMP_SECRET_MAX, &secret,
+		    msg, sizeof(msg)) != 0) {
+			snprintf(why, size, "CMPSecretFile %s", msg);
 			return -1;
-		rc = keystore_cmp_enroll(ks, &s, address, key, cert, &err);
-		OPENSSL_cleanse(secret, sizeof(secret));
+		}
+		s.secret = secret;
+		rc = ca_cmp_enroll(ks, &s, address, key, cert, &err);
+		util_secret_free(secret, strlen(secret));
 	}
 	if (rc != KEYSTORE_OK)
 		snprintf(why, size, "%s", err.msg);
@@ -142,7 +133,7 @@ http_crl(evutil_socket_t fd, short what, void *arg)
 	unsigned char *der;
 	size_t len;
 
-	if (keystore_ca_crl(h->ca, &der, &len, &err) != KEYSTORE_OK)
+	if (ca_crl(h->ca, &der, &len, &err) != KEYSTORE_OK)
 		return;                /* keep serving the last one until nextUpdate */
 	OPENSSL_free(h->crl);
 	h->crl = der;
@@ -270,14 +261,14 @@ ca_serve_attach(struct evhttp *http, const net_httplimit_conf_t *lim,
 }
 
 ca_serve_http_t *
-ca_serve_start(const conf_t *conf, keystore_ca_t *ca, ca_serve_handler_t handler,
+ca_serve_start(const conf_t *conf, ca_t *ca, ca_serve_handler_t handler,
     void *arg, char *why, size_t size)
 {
 	ca_serve_http_t *h = calloc(1, sizeof(*h));
 	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
 	char host[256];
 	const char *colon = strrchr(conf->ca_http_listen, ':');
-	X509 *x = ca != NULL ? keystore_ca_issuer(ca) : NULL;
+	X509 *x = ca != NULL ? ca_issuer(ca) : NULL;
 	net_httplimit_conf_t lim;
 	int n;
 

@@ -14,25 +14,25 @@
 #ifndef CA_SERVE_H
 #define CA_SERVE_H
 
-#include "keystore/keystore_ca.h"
+#include "ca/ca.h"
 #include "conf/conf.h"
 #include "net/net_httplimit.h"
 
 typedef struct ca_serve_http ca_serve_http_t;
 
 /* Fills s from conf (pointers into conf). */
-void ca_serve_settings(const conf_t *conf, keystore_ca_settings_t *s);
+void ca_serve_settings(const conf_t *conf, ca_settings_t *s);
 
 /* Issues a certificate for address under profile, key escrowed: over CMP
  * when CMPServer is set (key: NULL, or one to use), else from ca (may
  * then not be NULL).  0 with *cert, or -1 with why. */
-int ca_serve_issue(const conf_t *conf, keystore_ca_t *ca, keystore_t *ks,
-    const char *address, keystore_ca_profile_t profile, EVP_PKEY *key, X509 **cert,
+int ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
+    const char *address, ca_profile_t profile, EVP_PKEY *key, X509 **cert,
     char *why, size_t size);
 
 /* Opens the CA of conf, making it first when it does not exist yet.
  * NULL with a message in why on failure. */
-keystore_ca_t *ca_serve_open(const conf_t *conf, keystore_t *ks,
+ca_t *ca_serve_open(const conf_t *conf, keystore_t *ks,
     char *why, size_t size);
 
 /* Publishes an issued certificate for address: into the harvest store,
@@ -52,7 +52,7 @@ typedef int (*ca_serve_handler_t)(struct evhttp_request *req, void *arg);
 /* Binds CAHTTPListen and serves from a thread, with handler (may be
  * NULL) called with arg; NULL with why filled.  ca NULL (enrollment over
  * CMP only): the handler alone. */
-ca_serve_http_t *ca_serve_start(const conf_t *conf, keystore_ca_t *ca,
+ca_serve_http_t *ca_serve_start(const conf_t *conf, ca_t *ca,
     ca_serve_handler_t handler, void *arg, char *why, size_t size);
 void ca_serve_stop(ca_serve_http_t *h);
 

@@ -53,7 +53,7 @@ static const char *const on_audit_names[] = { "tempfail", "accept", NULL };
 static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm", NULL };
 static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
-/* Embedded CA (issue 5); the order is keystore_ca_keytype_t's. */
+/* CAKeyType; the order is ca_keytype_t's. */
 static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
 /* Where the keystore's entries live (issue 10). */
 static const char *const ks_backend_names[] = { "file", "ldap", NULL };

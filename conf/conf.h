@@ -149,7 +149,7 @@ typedef struct conf {
 	/* Embedded CA and its HTTP endpoint (issue 5) */
 	int ca_enable;                 /* CertificateAuthority */
 	char *ca_dir;                  /* CADirectory */
-	int ca_key_type;               /* CAKeyType: keystore_ca_keytype_t */
+	int ca_key_type;               /* CAKeyType: ca_keytype_t */
 	long long ca_days;             /* CAValidityDays */
 	long long ca_root_days;        /* CARootValidityDays */
 	char *ca_subject;              /* CASubject */

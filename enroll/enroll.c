@@ -25,7 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
+static ca_t *enroll_ca;      /* set once before the milter starts */
 /* Held from looking up a pending enrollment to storing a new one, so two
  * messages to one recipient at once do not both issue. */
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,7 +41,7 @@ static struct {
 } quota = { PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0, 0 };
 
 void
-enroll_install(keystore_ca_t *ca)
+enroll_install(ca_t *ca)
 {
 	enroll_ca = ca;
 }
@@ -281,7 +281,7 @@ orphan(const conf_t *c, const char *qid, const char *rcpt, X509 *x)
 	if (hex == NULL)
 		ops_log(LOG_ERR, qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
 	else if (*c->cmp_server == '\0' && enroll_ca != NULL) {
-		if (keystore_ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
+		if (ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
 			ops_log(LOG_WARNING, qid, "enroll <%s>: certificate %s revoked: "
 			    "never used", rcpt, hex);
 		else
@@ -335,7 +335,7 @@ enroll_cert(const enroll_req_t *r, const char *rcpt, X509 **x, int *kept, int *r
 	if ((*x = enroll_pending_get(r->conf, rcpt)) != NULL)
 		*kept = *reused = 1;
 	else if ((rc = ca_serve_issue(r->conf, enroll_ca, r->ks, rcpt, local
-	    ? KEYSTORE_CA_ENCRYPT : KEYSTORE_CA_EXTERNAL, NULL, x, why, size)) == 0) {
+	    ? CA_ENCRYPT : CA_EXTERNAL, NULL, x, why, size)) == 0) {
 		if (enroll_pending_put(r->conf, rcpt, *x, pwhy, sizeof(pwhy)) == 0)
 			*kept = 1;
 		else
@@ -408,8 +408,8 @@ enroll_employee(const conf_t *conf, const char *qid, const char *addr)
 	X509 *enc = NULL;
 	char why[512];
 
-	if (keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_SIGN, NULL, &err) != KEYSTORE_OK
-	    || keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
+	if (ca_issue(enroll_ca, addr, CA_SIGN, NULL, &err) != KEYSTORE_OK
+	    || ca_issue(enroll_ca, addr, CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
 		ops_log(LOG_ERR, qid, "enroll employee <%s>: CA: %s", addr, err.msg);
 		return -1;
 	}

@@ -18,7 +18,7 @@
 #define ENROLL_H
 
 #include <openssl/x509.h>
-#include "keystore/keystore_ca.h"
+#include "ca/ca.h"
 #include "conf/conf.h"
 #include "keystore/keystore.h"
 
@@ -30,7 +30,7 @@ typedef struct enroll_req {
 	const char *sender;         /* the envelope sender; may be NULL */
 } enroll_req_t;
 
-void enroll_install(keystore_ca_t *ca);
+void enroll_install(ca_t *ca);
 
 /* 1 when recipients can be enrolled now under conf (CA installed or
  * CMPServer, and EnrollmentSMTP or a re-injection key to send the

@@ -40,12 +40,7 @@ typedef struct keystore_ldap keystore_ldap_t;   /* keystore_ldap.c */
 
 /* ---- errors (keystore_err.c) ---- */
 
-/* Fills err (may be NULL) and returns code.  Clears OpenSSL's queue. */
-keystore_status_t keystore_err_set(keystore_err_t *err, keystore_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same, appending ": " and OpenSSL's first queued error, if any. */
-keystore_status_t keystore_err_ssl(keystore_err_t *err, keystore_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* keystore_err_set() and keystore_err_ssl() are in keystore.h. */
 /* 1 when OpenSSL's latest queued error is from library lib with reason. */
 int keystore_err_ssl_last_is(int lib, int reason);
 
@@ -53,25 +48,7 @@ int keystore_err_ssl_last_is(int lib, int reason);
 
 /* "dir/name", malloc'ed; NULL when out of memory. */
 char *keystore_path_join(const char *dir, const char *name);
-/*
- * Reads a whole regular file with util_secret_read() (util/util.h):
- * symbolic links, another owner and (mode & 077) != 0 are
- * KEYSTORE_ERR_PERM, files larger than max KEYSTORE_ERR_CORRUPT.  *data is
- * OPENSSL_malloc'ed; the caller frees it with OPENSSL_clear_free(*data, *len).
- * ENOENT gives KEYSTORE_NOTFOUND so that callers may create the file.
- */
-keystore_status_t keystore_file_read(const char *path, long max,
-    unsigned char **data, size_t *len, keystore_err_t *err);
-/*
- * Writes data to dir/name atomically, mode 0600: a temporary file, fsync,
- * then rename() (replacing) or, when exclusive, link() (never replacing:
- * if dir/name exists, nothing is written, *exists is set and KEYSTORE_OK
- * returned), then fsync of dir.  When running as root the file is given
- * to the owner of dir, the service user the daemon reads it as.
- */
-keystore_status_t keystore_file_write(const char *dir, const char *name,
-    const void *data, size_t len, int exclusive, int *exists,
-    keystore_err_t *err);
+/* keystore_file_read() and keystore_file_write() are in keystore.h. */
 /* Checks dir is a directory not writable by group or others. */
 keystore_status_t keystore_dir_check(const char *dir, struct stat *st,
     keystore_err_t *err);
@@ -253,14 +230,5 @@ int keystore_miss(keystore_t *ks, const keystore_index_t *idx,
 /* Stores a new or resealed entry where ks keeps them (dir or LDAP). */
 keystore_status_t keystore_entry_store(keystore_t *ks,
     const keystore_entry_t *entry, keystore_err_t *err);
-
-/* ---- shared by the embedded CA and the CMP client (keystore_ca.c) ---- */
-#include "keystore/keystore_ca.h"
-/* A new key of the template's type. */
-EVP_PKEY *keystore_ca_new_key(keystore_ca_keytype_t t);
-/* The configured subject fields ("O=Example,C=DE") plus CN and, when not
- * NULL, emailAddress; NULL when a field is malformed or out of memory. */
-X509_NAME *keystore_ca_make_name(const char *fields, const char *cn,
-    const char *email);
 
 #endif

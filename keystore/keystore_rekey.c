@@ -19,10 +19,14 @@
  * opening its entries.  Import and rekey hold an advisory lock on
  * dir/.lock, so no entry is sealed under a key that is on its way out.
  *
+ * keystore_master_derive() gives others a secret derived from the
+ * current key (the embedded CA encrypts its own keys with one).
+ *
  * Threads: ks->master_lock guards the key copies in the handle; key
  * material copied out of it is cleansed by whoever took it.
  */
 #include "keystore/keystore_int.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +36,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 char *
@@ -85,6 +90,20 @@ keystore_master_current(keystore_t *ks, unsigned char key[KEYSTORE_MASTER_LEN])
 	pthread_mutex_lock(&ks->master_lock);
 	memcpy(key, ks->master, KEYSTORE_MASTER_LEN);
 	pthread_mutex_unlock(&ks->master_lock);
+}
+
+void
+keystore_master_derive(keystore_t *ks, const char *label, char hex[65])
+{
+	unsigned char master[KEYSTORE_MASTER_LEN], mac[32];
+	unsigned int n = 0;
+
+	keystore_master_current(ks, master);
+	HMAC(EVP_sha256(), master, sizeof(master), (const unsigned char *)label,
+	    strlen(label), mac, &n);
+	util_hex(hex, mac, 32);
+	OPENSSL_cleanse(master, sizeof(master));
+	OPENSSL_cleanse(mac, sizeof(mac));
 }
 
 /* Tries the keys the handle holds now; KEYSTORE_ERR_CORRUPT when neither

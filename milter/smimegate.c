@@ -265,7 +265,7 @@ socket_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
 		socket_owner(path, pw, gid, 0660);
 }
 
-static keystore_ca_t *g_ca;       /* the embedded CA, when enabled */
+static ca_t *g_ca;       /* the embedded CA, when enabled */
 
 static keystore_t *
 open_keystore(const conf_t *conf, int create)
@@ -500,7 +500,7 @@ serve(conf_t *conf, const opts_t *o)
 	stop_runner();
 	ca_serve_stop(ca_http);
 	enroll_portal_free(portal);
-	keystore_ca_free(g_ca);
+	ca_free(g_ca);
 	ops_http_close(http);
 	mail_audit_close(audit);
 	if (*conf->pid_file != '\0')
