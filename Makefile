@@ -114,7 +114,7 @@ tests/bench/lookup: tests/bench/lookup.o $(LIBS_A)
 bench: deps all $(BENCH_BIN)
 	sh tests/bench/bench.sh
 
-# ---- fuzzing (issue 9): libFuzzer harnesses tests/fuzz/fuzz_*.c -------
+# ---- fuzzing: libFuzzer harnesses tests/fuzz/fuzz_*.c -------
 # Built with clang, -fsanitize=fuzzer,address,undefined, from objects of
 # their own under tests/fuzz/obj/ (the programs' objects stay as they are).
 #   make fuzz FUZZ_SECONDS=60     each harness for that long (tests/fuzz/run)
@@ -154,7 +154,7 @@ layers: $(patsubst %.c,%.o,$(ALL_SRC))
 	 if [ -n "$$bad" ]; then echo "layers: a library logs or exits: $$bad"; exit 1; fi
 	@sh tests/layers
 
-# make check builds and runs everything under the sanitizers (issue 9):
+# make check builds and runs everything under the sanitizers:
 # CHECK_SANITIZE (default address,undefined, or SANITIZE when given; empty
 # for a plain build).  The objects are rebuilt for it, and again by a
 # later plain `make` (.build-flags).  tests/run fails on any sanitizer report.

@@ -1,23 +1,19 @@
 /*
- * mail_spool.c: memory-then-file body storage (see mail_spool.h).
+ * mail_spool.c: a message body with a hard size limit (see mail_spool.h).
+ * The memory-then-file storage is smime/'s store (smime_store_t), the one
+ * the S/MIME jobs use inside; this adds the limit and the error text.
  */
 #include "mail/mail_spool.h"
-#include "util/util.h"
+#include "smime/smime.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct mail_spool {
-	char *dir;
-	size_t mem_max;
+	smime_store_t *store;
 	long long max;
-	unsigned char *mem;
-	size_t memlen, memcap;
-	int fd;
 	long long size;
 	char err[256];
 };
@@ -29,13 +25,11 @@ mail_spool_new(const char *dir, size_t mem_max, long long max)
 
 	if (sp == NULL)
 		return NULL;
-	if ((sp->dir = strdup(dir)) == NULL) {
+	if ((sp->store = smime_store_new(dir, mem_max)) == NULL) {
 		free(sp);
 		return NULL;
 	}
-	sp->mem_max = mem_max;
 	sp->max = max;
-	sp->fd = -1;
 	return sp;
 }
 
@@ -44,79 +38,30 @@ mail_spool_free(mail_spool_t *sp)
 {
 	if (sp == NULL)
 		return;
-	if (sp->fd >= 0)
-		close(sp->fd);
-	free(sp->mem);
-	free(sp->dir);
+	smime_store_free(sp->store);
 	free(sp);
 }
 
-/* Moves the data to a new unlinked file in the spool directory. */
 static int
-spool_to_file(mail_spool_t *sp)
+store_failed(mail_spool_t *sp, const char *op)
 {
-	char path[4096];
+	const char *what;
+	int e = smime_store_error(sp->store, &what);
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/body.XXXXXX", sp->dir) >= sizeof(path)) {
-		snprintf(sp->err, sizeof(sp->err), "spool path too long");
-		return MAIL_SPOOL_EIO;
-	}
-	if ((sp->fd = mkstemp(path)) < 0) {
-		snprintf(sp->err, sizeof(sp->err), "create %.180s: %s", path, strerror(errno));
-		return MAIL_SPOOL_EIO;
-	}
-	unlink(path);
-	if (util_write_all(sp->fd, sp->mem, sp->memlen) != 0) {
-		snprintf(sp->err, sizeof(sp->err), "write %.180s: %s", path, strerror(errno));
-		return MAIL_SPOOL_EIO;
-	}
-	free(sp->mem);
-	sp->mem = NULL;
-	sp->memlen = sp->memcap = 0;
-	return MAIL_SPOOL_OK;
-}
-
-static int
-mem_append(mail_spool_t *sp, const void *buf, size_t len)
-{
-	if (sp->memlen + len > sp->memcap) {
-		size_t cap = sp->memcap ? sp->memcap : 8192;
-		unsigned char *p;
-
-		while (cap < sp->memlen + len)
-			cap *= 2;
-		if ((p = realloc(sp->mem, cap)) == NULL) {
-			snprintf(sp->err, sizeof(sp->err), "out of memory");
-			return MAIL_SPOOL_EIO;
-		}
-		sp->mem = p;
-		sp->memcap = cap;
-	}
-	memcpy(sp->mem + sp->memlen, buf, len);
-	sp->memlen += len;
-	return MAIL_SPOOL_OK;
+	snprintf(sp->err, sizeof(sp->err), "%s spool: %s: %s", op, what,
+	    strerror(e != 0 ? e : EIO));
+	return MAIL_SPOOL_EIO;
 }
 
 int
 mail_spool_write(mail_spool_t *sp, const void *buf, size_t len)
 {
-	int rc;
-
 	if ((long long)len > sp->max - sp->size) {
 		snprintf(sp->err, sizeof(sp->err), "larger than %lld octets", sp->max);
 		return MAIL_SPOOL_TOOBIG;
 	}
-	if (sp->fd < 0 && sp->memlen + len > sp->mem_max &&
-	    (rc = spool_to_file(sp)) != MAIL_SPOOL_OK)
-		return rc;
-	if (sp->fd >= 0) {
-		if (util_write_all(sp->fd, buf, len) != 0) {
-			snprintf(sp->err, sizeof(sp->err), "write spool: %s", strerror(errno));
-			return MAIL_SPOOL_EIO;
-		}
-	} else if ((rc = mem_append(sp, buf, len)) != MAIL_SPOOL_OK) {
-		return rc;
-	}
+	if (smime_store_write(sp->store, buf, len) != 0)
+		return store_failed(sp, "write");
 	sp->size += (long long)len;
 	return MAIL_SPOOL_OK;
 }
@@ -136,36 +81,22 @@ mail_spool_size(const mail_spool_t *sp)
 const unsigned char *
 mail_spool_mem(const mail_spool_t *sp, size_t *len)
 {
-	*len = sp->memlen;
-	if (sp->fd >= 0)
-		return NULL;
-	return sp->mem != NULL ? sp->mem : (const unsigned char *)"";
+	return smime_store_mem(sp->store, len);
 }
 
 int
 mail_spool_fd(const mail_spool_t *sp)
 {
-	return sp->fd;
+	return smime_store_fd(sp->store);
 }
 
 ssize_t
 mail_spool_read(mail_spool_t *sp, long long off, void *buf, size_t len)
 {
-	ssize_t r;
+	ssize_t r = smime_store_pread(sp->store, off, buf, len);
 
-	if (off >= sp->size)
-		return 0;
-	if ((long long)len > sp->size - off)
-		len = (size_t)(sp->size - off);
-	if (sp->fd < 0) {
-		memcpy(buf, sp->mem + off, len);
-		return (ssize_t)len;
-	}
-	do
-		r = pread(sp->fd, buf, len, (off_t)off);
-	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		snprintf(sp->err, sizeof(sp->err), "read spool: %s", strerror(errno));
+		store_failed(sp, "read");
 	return r;
 }
 

@@ -1,8 +1,9 @@
 /*
  * mail_spool.h: a message body being received or built.  Data stays in
  * memory up to a threshold, then moves to an unlinked file in the spool
- * directory, so memory stays bounded whatever the size; a hard maximum
- * refuses more (the sender-sized limit, MaximumMessageSize).
+ * directory, so memory stays bounded whatever the size (smime/'s store,
+ * smime_store_t, does that); a hard maximum refuses more (the
+ * sender-sized limit, MaximumMessageSize).
  *
  * Ownership and threads: one spool belongs to one message context and is
  * used by one thread; mail_spool_free() closes the file.

@@ -26,6 +26,7 @@
 #define SMIME_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -61,6 +62,28 @@ typedef struct smime_body {
 	int fd;                     /* else a file, read from offset 0 (its
 	                               offset is moved; it is not closed) */
 } smime_body_t;
+
+/*
+ * A body being received or built: in memory up to mem_max octets, then in
+ * a temporary file in dir (NULL: $TMPDIR or /tmp), unlinked at once, so
+ * memory stays bounded whatever the size.  The same store the S/MIME jobs
+ * use inside (smime_spool.c).  Writes append; smime_store_mem() is the
+ * data while in memory (NULL once in the file), smime_store_fd() the file
+ * (-1 while in memory), for a smime_body_t; smime_store_pread() reads at
+ * an offset whichever it is.  Errors: -1, and smime_store_error() gives
+ * errno of the first failure and what failed.  One thread at a time.
+ */
+typedef struct smime_store smime_store_t;
+smime_store_t *smime_store_new(const char *dir, size_t mem_max);
+void smime_store_free(smime_store_t *st);
+int smime_store_write(smime_store_t *st, const void *buf, size_t len);
+/* smime_store_write() with the signature of smime_write_fn. */
+int smime_store_append(void *st, const void *buf, size_t len);
+long long smime_store_size(smime_store_t *st);
+const unsigned char *smime_store_mem(smime_store_t *st, size_t *len);
+int smime_store_fd(smime_store_t *st);
+ssize_t smime_store_pread(smime_store_t *st, long long off, void *buf, size_t len);
+int smime_store_error(smime_store_t *st, const char **what);
 
 typedef struct smime_sign smime_sign_t;
 

@@ -10,6 +10,10 @@
  * is passed to the current inner stream.  The first failure is kept
  * (errno and what failed) for smime_spool_error().
  *
+ * smime_store_*() (smime.h) is the same spool for code outside smime/:
+ * the gateway keeps the bodies it receives and builds in one, and hands
+ * them to the S/MIME jobs as smime_body_t (memory, or the file).
+ *
  * Ownership: the caller unrefs the spool.  Substreams (a persistent
  * GMimeParser makes them) share the inner stream's buffer or descriptor
  * and hold a reference to the spool, which lives as long as they do; the
@@ -269,4 +273,94 @@ int
 smime_spool_on_disk(GMimeStream *spool)
 {
 	return SPOOL(spool)->on_disk;
+}
+
+/* ---- smime_store_t: the spool for callers outside smime/ (smime.h) ---- */
+
+smime_store_t *
+smime_store_new(const char *dir, size_t mem_max)
+{
+	return (smime_store_t *)smime_spool_new(dir, mem_max);
+}
+
+void
+smime_store_free(smime_store_t *st)
+{
+	if (st != NULL)
+		g_object_unref((GMimeStream *)st);
+}
+
+int
+smime_store_write(smime_store_t *st, const void *buf, size_t len)
+{
+	GMimeStream *s = (GMimeStream *)st;
+
+	if (len == 0)
+		return 0;
+	return g_mime_stream_write(s, (const char *)buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+int
+smime_store_append(void *st, const void *buf, size_t len)
+{
+	return smime_store_write(st, buf, len);
+}
+
+long long
+smime_store_size(smime_store_t *st)
+{
+	return (long long)g_mime_stream_length((GMimeStream *)st);
+}
+
+const unsigned char *
+smime_store_mem(smime_store_t *st, size_t *len)
+{
+	SmimeSpool *sp = (SmimeSpool *)st;
+	GByteArray *ba;
+
+	*len = 0;
+	if (sp->on_disk)
+		return NULL;
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(sp->inner));
+	*len = ba->len;
+	return ba->data != NULL ? ba->data : (const unsigned char *)"";
+}
+
+int
+smime_store_fd(smime_store_t *st)
+{
+	SmimeSpool *sp = (SmimeSpool *)st;
+
+	return sp->on_disk ? GMIME_STREAM_FS(sp->inner)->fd : -1;
+}
+
+ssize_t
+smime_store_pread(smime_store_t *st, long long off, void *buf, size_t len)
+{
+	SmimeSpool *sp = (SmimeSpool *)st;
+	long long size = smime_store_size(st);
+	const unsigned char *mem;
+	size_t mlen;
+	ssize_t r;
+
+	if (off >= size)
+		return 0;
+	if ((long long)len > size - off)
+		len = (size_t)(size - off);
+	if ((mem = smime_store_mem(st, &mlen)) != NULL) {
+		memcpy(buf, mem + off, len);
+		return (ssize_t)len;
+	}
+	do
+		r = pread(GMIME_STREAM_FS(sp->inner)->fd, buf, len, (off_t)off);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		spool_fail(sp, errno, "cannot read a temporary file");
+	return r;
+}
+
+int
+smime_store_error(smime_store_t *st, const char **what)
+{
+	return smime_spool_error((GMimeStream *)st, what);
 }

@@ -4,7 +4,7 @@
  * mail_msg_add_header(), the body with mail_msg_add_body(), then
  * mail_msg_process(): outbound from alice@example.com, whose key the
  * keystore holds (made at start-up), so that it is signed; or inbound to
- * her (decryption, verification, the result header; issue 4's path).
+ * her (decryption, verification, the result header).
  *
  * Input: byte 0 picks the body split (bits 0-1: whole, byte by byte, at
  * pseudo-random points, 3 as 2), the signing mode (bit 2: opaque) and the

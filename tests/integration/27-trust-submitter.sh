@@ -1,6 +1,6 @@
 #!/bin/sh
 # Who submitted a message travels with its spool copies, and a
-# re-injection mark is honoured once, on its own body (issue 14), end to
+# re-injection mark is honoured once, on its own body, end to
 # end through a private Postfix with SMTP AUTH (Cyrus SASL, as 50-sasl)
 # and slapd for the recipients' certificates (as 76-hold).
 #
@@ -37,24 +37,14 @@ need_tools openssl gpgsm gpgconf certutil cmsutil postfix smtp-sink swaks perl s
 postconf -a 2>/dev/null | grep -qx cyrus || bail "Postfix lists cyrus in postconf -a"
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
 	ldif_entry erin erin@example.net "userCertificate;binary" "$P/erin.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
-# ldap_add NAME: NAME's entry, with its certificate, appears in slapd.
-ldap_add() {
-	{ ldif_entry "$1" "$1@example.net" "userCertificate;binary" "$P/$1.der"; } >"$T/$1.ldif"
-	printf '%s' "$(cat "$SLAPD_PWFILE")" >"$T/ldap.pw"
-	ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT/" -D "$SLAPD_ROOTDN" -y "$T/ldap.pw" \
-	    -f "$T/$1.ldif" >"$T/$1.ldapadd.log" 2>&1 || { diag_file "$T/$1.ldapadd.log"; return 1; }
-}
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 cat >"$T/policy" <<EOF
 default encrypt=if-possible
 to frank@example.net encrypt=always fallback=hold
@@ -172,7 +162,7 @@ keep "$T/f1.show"
 check "the held copy records bob's login" grep -q "^Login: bob@example.com$" "$T/f1.show"
 check "the held copy records the client class" grep -q "^Client: authenticated$" "$T/f1.show"
 check "the held file holds them" grep -q "^Login: bob@example.com$" "$GATE_STATE/queue/hold/$f1"
-check "frank's certificate appears in the directory" ldap_add frank
+check "frank's certificate appears in the directory" slapd_add_cert frank
 unsigned_inside f1 frank
 signed_inside f2 frank
 check "the log says why bob's copy is unsigned" \

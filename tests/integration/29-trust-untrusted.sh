@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 14: mail that leaves from a client the gateway does not trust to
+# Mail that leaves from a client the gateway does not trust to
 # sign for (no login, not in InternalHosts; a sendmail(1) submission
 # without LocalSubmissionInternal) is outbound: encrypted as the policy
 # says, never signed, and under encrypt=always without a certificate
@@ -30,9 +30,7 @@ need_gateway
 need_tools openssl postfix postqueue smtp-sink swaks perl slapd slapadd sendmail
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 gate_import "$P" alice
 mkdir -p "$T/m"
 
@@ -41,8 +39,7 @@ mkdir -p "$T/m"
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 cat >"$T/policy" <<EOF
 default encrypt=if-possible
 to dave@example.net encrypt=always fallback=reject

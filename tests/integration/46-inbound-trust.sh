@@ -1,5 +1,5 @@
 #!/bin/sh
-# Inbound decryption decides per envelope recipient (issue 14), through a
+# Inbound decryption decides per envelope recipient, through a
 # real Postfix.  A key decrypts a message for a recipient only when its
 # certificate names that recipient:
 #   - mail encrypted to the CEO only, sent to alice, reaches alice still
@@ -41,8 +41,7 @@ CORPUS="${SMIMEGATE_CORPORA:-$top/../shared/corpora}/thunderbird-smime/smime"
 cat "$P/ca.pem" >"$T/trust.pem"
 [ -d "$CORPUS" ] && cat "$CORPUS/TestCA.pem" >>"$T/trust.pem"
 
-printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" >"$T/reinject"
-chmod 0755 "$T/reinject"
+pf_reinject "$T/reinject"
 GATE_OPTS="-o TrustAnchorFile=$T/trust.pem -o QueueRunInterval=1 -o ReinjectCommand=$T/reinject"
 gate_import "$P" alice bob ceo helpdesk
 gate_start || bail "smimegate started"

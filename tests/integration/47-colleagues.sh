@@ -1,5 +1,5 @@
 #!/bin/sh
-# Mail to colleagues (issue 16): a LocalDomains recipient is never
+# Mail to colleagues: a LocalDomains recipient is never
 # encrypted by the gateway (nothing decrypts it on the way to the
 # colleague's mailbox), whatever certificate the directory has for them;
 # it is signed as the policy says.  One message from alice to bob
@@ -23,9 +23,7 @@ need_tools openssl gpgsm gpgconf certutil cmsutil postfix smtp-sink swaks perl s
     slapadd sendmail jq
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 openssl x509 -in "$P/bob.pem" -outform DER -out "$P/bob.der" || bail "bob's certificate as DER"
 {
 	ldif_head
@@ -34,10 +32,8 @@ openssl x509 -in "$P/bob.pem" -outform DER -out "$P/bob.der" || bail "bob's cert
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
-printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" >"$T/reinject"
-chmod 0755 "$T/reinject"
+URL=$(slapd_url)
+pf_reinject "$T/reinject"
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLCheck=no -o QueueRunInterval=1 -o ReinjectCommand=$T/reinject"
 gate_import "$P" alice

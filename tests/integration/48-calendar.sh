@@ -1,5 +1,5 @@
 #!/bin/sh
-# Calendar invitations anywhere in the MIME tree (issue 16).  Outlook,
+# Calendar invitations anywhere in the MIME tree.  Outlook,
 # Thunderbird and Gmail send invitations as multipart mail: Outlook a
 # multipart/alternative of text/plain, text/html and text/calendar;
 # method=REQUEST; Thunderbird and Gmail nest the text/calendar in
@@ -22,16 +22,13 @@ need_tools openssl gpgsm gpgconf certutil cmsutil postfix smtp-sink swaks perl s
     slapadd base64
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLCheck=no"
 gate_import "$P" alice

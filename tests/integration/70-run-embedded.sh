@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 2's acceptance: the README's run command starts the gateway, and a
+# The README's run command starts the gateway, and a
 # message sent through a Postfix attached to it as the README says comes
 # out signed and verifies with gpgsm.
 #

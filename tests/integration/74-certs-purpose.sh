@@ -1,5 +1,5 @@
 #!/bin/sh
-# Certificates by purpose (issue 16), through Postfix, checked at the sink.
+# Certificates by purpose, through Postfix, checked at the sink.
 #
 # ann@example.com has separate signing and encryption certificates in the
 # keystore (as CAEnrollEmployees issues them); paul@example.net, a partner,

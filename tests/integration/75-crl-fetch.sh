@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 15: CRLs are fetched for certificates that chain to a trust
+# CRLs are fetched for certificates that chain to a trust
 # anchor, and only for them; a distribution point that is dead is handled
 # as CRLUnavailable says, within CRLTimeout.
 #
@@ -25,10 +25,8 @@ need_gateway
 need_tools openssl slapd slapadd busybox python3
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 HTTPD_PORT=$(free_port) || bail "a free port for httpd"
-dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 
 PLANT_PORT=$(free_port) || bail "a free port for the planted distribution point"
@@ -83,8 +81,7 @@ HANG_PID=$!
 at_exit "stop_pid $HANG_PID 20"
 wait_port "$HANG_PORT" "$HANG_PID" || bail "the silent server listens"
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 BASE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLTimeout=2"
 GATE_OPTS="$BASE_OPTS"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Outbound encryption to directory certificates, cached in Redis (issue 3).
+# Outbound encryption to directory certificates, cached in Redis.
 #
 # A real slapd (bind DN and password file, userCertificate;binary and
 # userSMIMECertificate), redis-server, and busybox httpd serving the CRL,
@@ -27,10 +27,8 @@ need_tools openssl gpgsm gpgconf certutil cmsutil pk12util postfix smtp-sink swa
     perl slapd slapadd redis-server redis-cli busybox
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 HTTPD_PORT=$(free_port) || bail "a free port for httpd"
-dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 ok "busybox httpd serves the CRL on 127.0.0.1:$HTTPD_PORT"
 
@@ -56,8 +54,7 @@ redis_start || bail "redis-server started"
 ok "redis-server on 127.0.0.1:$REDIS_PORT"
 
 # RFC 4516 URL: the bind DN's commas are %2c inside the extension.
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem
     -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY
     -o RedisPrefix=t70: -o LDAPSearchTimeout=3 -o LDAPConnectTimeout=2"
@@ -325,7 +322,7 @@ msg mixed dave@example.net victor@example.net
 if send_mail "$T/m/mixed.eml" alice@example.com dave@example.net,victor@example.net &&
     wait_delivered "$QID" && sink_fetch "<mixed@example.com>" "$T/m/mixed.got"; then
 	_l=$(gate_logline "$QID")
-	# Split (issue 6b): dave's copy encrypted in the transaction, victor's
+	# Split: dave's copy encrypted in the transaction, victor's
 	# signed only, in the spool (76-split follows it to the sink).
 	check "if-possible, victor has no usable certificate: dave's copy encrypted" \
 	    log_has "$_l" "to=<dave@example.net>," "action=signed+encrypted"
@@ -342,7 +339,7 @@ echo "default encrypt=always fallback=reject" >"$T/policy"
 
 gate_stop
 gate_start -o "PolicyFile=$T/policy" || bail "smimegate restarted with encrypt=always"
-# Per recipient (issue 6b): rita is refused, dave still gets his copy.
+# Per recipient: rita is refused, dave still gets his copy.
 msg always-rita rita@example.net dave@example.net
 if send_mail "$T/m/always-rita.eml" alice@example.com rita@example.net,dave@example.net; then
 	check "always, rita revoked: dave's copy goes on, encrypted" \
@@ -367,7 +364,7 @@ printf 'default encrypt=if-possible\nto dave@example.net encrypt=always\n' >"$T/
 gate_stop
 gate_start -o "PolicyFile=$T/policy2" || bail "smimegate restarted with a rule for dave"
 msg mixed-always dave@example.net victor@example.net
-# Split (issue 6b): each gets its own copy; dave's never in clear.
+# Split: each gets its own copy; dave's never in clear.
 if send_mail "$T/m/mixed-always.eml" alice@example.com dave@example.net,victor@example.net &&
     wait_delivered "$QID" && sink_fetch "<mixed-always@example.com>" "$T/m/mixed-always.got"; then
 	check "dave encrypt=always, victor without a certificate: dave's copy encrypted" \

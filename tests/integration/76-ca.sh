@@ -1,5 +1,5 @@
 #!/bin/sh
-# The embedded CA (issue 5): smimectl ca init makes a root and an issuing
+# The embedded CA: smimectl ca init makes a root and an issuing
 # CA whose keys are encrypted at rest; ca issue makes certificates with
 # the profiles' key usages, emailProtection, the rfc822Name SAN, the CRL
 # distribution point and the issuer URL, escrows their keys and publishes

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Across issues 4 and 3: after a signed message from an outsider arrives,
+# Harvest and reply: after a signed message from an outsider arrives,
 # a reply to them goes out encrypted.
 #
 # dave@example.net is in no directory (no LDAP configured at all).  A
@@ -22,10 +22,8 @@ need_gateway
 need_tools openssl gpgsm gpgconf postfix smtp-sink swaks perl busybox
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 HTTPD_PORT=$(free_port) || bail "a free port for httpd"
-dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 
 GATE_OPTS="-o TrustAnchorFile=$P/ca.pem"

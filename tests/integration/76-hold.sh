@@ -1,6 +1,6 @@
 #!/bin/sh
 # Hold and release, per-recipient refusals and the spool commands, end to
-# end through Postfix (issue 6b).
+# end through Postfix.
 #
 #  - A message for frank (encrypt=always fallback=hold, no certificate
 #    yet) is answered 250, waits in the gateway's spool (hold/, on disk;
@@ -37,26 +37,15 @@ export ASAN_OPTIONS
 need_tools openssl gpgsm gpgconf postfix smtp-sink swaks perl slapd slapadd ldapadd sendmail
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
 	ldif_entry erin erin@example.net "userCertificate;binary" "$P/erin.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
-# ldap_add NAME: NAME's entry, with its certificate, appears in slapd.
-ldap_add() {
-	{ ldif_entry "$1" "$1@example.net" "userCertificate;binary" "$P/$1.der"; } >"$T/$1.ldif"
-	# -y takes the whole file as the password: no newline.
-	printf '%s' "$(cat "$SLAPD_PWFILE")" >"$T/ldap.pw"
-	ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT/" -D "$SLAPD_ROOTDN" -y "$T/ldap.pw" \
-	    -f "$T/$1.ldif" >"$T/$1.ldapadd.log" 2>&1 || { diag_file "$T/$1.ldapadd.log"; return 1; }
-}
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 cat >"$T/policy" <<EOF
 default encrypt=if-possible
 to frank@example.net encrypt=always fallback=hold
@@ -70,9 +59,7 @@ to olga@example.net encrypt=always fallback=hold
 EOF
 # Re-injection into the private Postfix; reinject2 is what a reload sets.
 for s in reinject reinject2; do
-	printf '#!/bin/sh\necho "$*" >>"%s/%s.args"\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' \
-	    "$T" "$s" "$PF_DIR" >"$T/$s"
-	chmod 0755 "$T/$s"
+	pf_reinject "$T/$s" "$T/$s.args"
 done
 # The configuration file (SIGHUP reads it again); the -o options hold what
 # does not change.
@@ -156,7 +143,7 @@ check "Postfix discarded its copy: its queue is empty" wait_for 50 pf_queue_empt
 sleep 2
 check "nothing reaches frank while his certificate is missing" test "$(copies "marker-h1" frank@example.net)" -eq 0
 check "still held after several spool runs" test -s "$GATE_STATE/queue/hold/$hid"
-check "frank's certificate appears in the directory" ldap_add frank
+check "frank's certificate appears in the directory" slapd_add_cert frank
 check "released: frank receives one copy" wait_copies "<h1@example.com>" frank@example.net 1
 if delivered_to "<h1@example.com>" frank@example.net "$T/m/h1.frank"; then
 	keep "$T/m/h1.frank"
@@ -176,7 +163,7 @@ send_mail "$T/m/h2.eml" alice@example.com dave@example.net,hank@example.net ||
 check "mixed hold: dave receives his copy at once" wait_copies "<h2@example.com>" dave@example.net 1
 hid=$(held_for hank@example.net)
 check "mixed hold: hank's copy is held" test -n "$hid"
-check "hank's certificate appears in the directory" ldap_add hank
+check "hank's certificate appears in the directory" slapd_add_cert hank
 check "mixed hold: hank's copy is released" wait_copies "<h2@example.com>" hank@example.net 1
 if delivered_to "<h2@example.com>" hank@example.net "$T/m/h2.hank"; then
 	check "hank's copy is encrypted to his certificate" decrypts hank "$T/m/h2.hank"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# EC recipients next to RSA ones (issue 16, SplitKeyAgreement).
+# EC recipients next to RSA ones (SplitKeyAgreement).
 #
 # NSS (Thunderbird) refuses a whole message that holds an ECDH
 # KeyAgreeRecipientInfo, so an RSA recipient could not read a message
@@ -25,9 +25,7 @@ need_tools openssl gpgsm gpgconf certutil cmsutil pk12util postfix smtp-sink swa
     slapd slapadd sendmail
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
@@ -35,10 +33,8 @@ dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
-printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" >"$T/reinject"
-chmod 0755 "$T/reinject"
+URL=$(slapd_url)
+pf_reinject "$T/reinject"
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLCheck=no -o QueueRunInterval=1 -o ReinjectCommand=$T/reinject"
 gate_import "$P" alice carol

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Mixed recipients, re-injection and hold through the durable spool
-# (issue 6b).
+#.
 #
 # One message from alice to dave (a certificate in slapd), victor (no
 # usable certificate, encrypt=if-possible) and nobody (no certificate,
@@ -25,9 +25,7 @@ need_gateway
 need_tools openssl gpgsm gpgconf postfix smtp-sink swaks perl slapd slapadd sendmail
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
@@ -35,14 +33,11 @@ dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 printf 'default encrypt=if-possible\nto nobody@example.net encrypt=always fallback=hold\n' \
     >"$T/policy"
 # Re-injection into the private Postfix: its sendmail, its config.
-printf '#!/bin/sh\necho "$*" >>"%s/reinject.args"\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' \
-    "$T" "$PF_DIR" >"$T/reinject"
-chmod 0755 "$T/reinject"
+pf_reinject "$T/reinject" "$T/reinject.args"
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLCheck=no -o PolicyFile=$T/policy -o QueueRunInterval=1
     -o ReinjectCommand=$T/reinject"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Enrollment of unknown external recipients by the embedded CA (issue 5),
+# Enrollment of unknown external recipients by the embedded CA,
 # end to end through Postfix.  Under encrypt=always, mail to an address
 # without a certificate reaches it encrypted to a certificate issued on the
 # spot (key escrowed); the recipient gets an invitation with a one-time
@@ -227,7 +227,7 @@ sleep 2
 code=$(pickup "$TOKEN" "$PASSWORD" "$T/yves.p12")
 check "an expired link fails (HTTP $code)" test "$code" = 410
 
-# ---- one client address failing over several links: refused (issue 5) ----
+# ---- one client address failing over several links: refused ----
 gate_stop
 gate_start -o PickupClientMaxFailures=3 || bail "smimegate restarted with PickupClientMaxFailures=3"
 enroll_case six ursula@example.net
@@ -287,7 +287,7 @@ if send_mail "$T/m/bob1.eml" bob@example.com xena@example.net && wait_delivered 
 	gate_ctl keystore list >"$T/ks2.out" 2>&1
 	check "bob has a signing and an encryption key in escrow" sh -c \
 	    "grep '^bob@example.com' '$T/ks2.out' | grep -q '	sign	' && grep '^bob@example.com' '$T/ks2.out' | grep -q '	encrypt	'"
-	# Issue 16: the sender's copy goes to bob's encryption certificate, never
+	# The sender's copy goes to bob's encryption certificate, never
 	# to the signing-only one (RecipientInfos name them by serial number).
 	enc_ser=$(awk -F'\t' '$1 == "bob@example.com" && $5 == "encrypt" { print $3 }' "$T/ks2.out")
 	sig_ser=$(awk -F'\t' '$1 == "bob@example.com" && $5 == "sign" { print $3 }' "$T/ks2.out")
@@ -308,7 +308,7 @@ else
 fi
 
 # ---- the notice cannot be sent: no invitation, tempfail; the retry ------
-# ---- uses the certificate issued by the first try (issue 5) --------------
+# ---- uses the certificate issued by the first try --------------
 # serials ADDR: the serials `smimectl ca list` shows for ADDR, one a line.
 serials() { gate_ctl ca list 2>/dev/null | awk -F'\t' -v a="$1" '$2 == a { print $1 }'; }
 gate_stop
@@ -355,14 +355,14 @@ check "quinn's certificate is valid (not revoked) after the retry" sh -c \
 check "no pending enrollment is left for quinn" \
     sh -c "[ -z \"\$(ls -A '$GATE_STATE/enroll-pending' 2>/dev/null)\" ]"
 
-# ---- the password is never in the spool in clear (issue 5) ---------------
+# ---- the password is never in the spool in clear ---------------
 # The gateway's own mail through its spool (EnrollmentSMTP empty) with a
 # ReinjectCommand that fails: the notice and invitation stay held in the
 # spool; they are copied while held, then released.
 gate_stop
 printf '#!/bin/sh\nexit 75\n' >"$T/reinject-down"
-printf '#!/bin/sh\nexec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR" >"$T/reinject-up"
-chmod 0755 "$T/reinject-down" "$T/reinject-up"
+chmod 0755 "$T/reinject-down"
+pf_reinject "$T/reinject-up"
 gate_start -o EnrollmentSMTP= -o "ReinjectCommand=$T/reinject-down" ||
     bail "smimegate restarted, spool, re-injection failing"
 msg thirteen olga@example.net

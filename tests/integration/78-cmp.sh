@@ -1,5 +1,5 @@
 #!/bin/sh
-# Enrollment over CMP (issue 5): OpenSSL's OSSL_CMP_* client in smimectl
+# Enrollment over CMP: OpenSSL's OSSL_CMP_* client in smimectl
 # and the gateway against `openssl cmp` as a mock server.  The mock server
 # listens on all interfaces, so the whole script runs in a private network
 # namespace (unshare -rn) with only its own loopback.  A certificate is

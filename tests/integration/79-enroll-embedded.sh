@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 5's acceptance: the embedded defaults (the README's run command)
+# Enrollment on the embedded defaults (the README's run command)
 # enroll an external recipient without any other service.
 #
 # The gateway is started exactly as `make run` starts it (contrib/run-

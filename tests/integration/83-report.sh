@@ -1,6 +1,6 @@
 #!/bin/sh
 # The compliance report on records the daemon wrote through Postfix
-# (issue 16), not hand-made ones.  Mail from alice: to dave (certificate
+#, not hand-made ones.  Mail from alice: to dave (certificate
 # in slapd: encrypted), twice to victor@partner.test and once to
 # olga@partner.test (no certificate: signed only), to the colleague
 # bob@example.com (internal, never encrypted); from outside, a message
@@ -20,16 +20,13 @@ need_gateway
 need_tools openssl postfix smtp-sink swaks perl slapd slapadd jq xmllint
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-dirpki_make "$P" "http://127.0.0.1:9/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P"
 {
 	ldif_head
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
 } >"$T/people.ldif"
 slapd_start "$T/people.ldif" || bail "slapd started"
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o CRLCheck=no -o InternalHosts=127.0.0.1/32"
 gate_import "$P" alice

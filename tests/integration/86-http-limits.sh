@@ -1,5 +1,5 @@
 #!/bin/sh
-# The limits of both HTTP listeners (issue 15): the operations endpoint
+# The limits of both HTTP listeners: the operations endpoint
 # (HTTPListen: /healthz, /metrics) and the CA and pickup portal
 # (CAHTTPListen).  Each takes a flood of small header lines (the daemon's
 # memory stays bounded, read from /proc, and the connection is closed), a

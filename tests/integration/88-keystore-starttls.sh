@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 15: the keystore in a directory (KeystoreBackend ldap) over
+# The keystore in a directory (KeystoreBackend ldap) over
 # StartTLS, and one unreadable entry there costs only that entry.
 #
 # slapd offers StartTLS (a server certificate of the test root for
@@ -46,8 +46,7 @@ security tls=1"
 slapd_start "$T/people.ldif" || bail "slapd started with StartTLS"
 chmod 0600 "$SLAPD_PWFILE"
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-KURL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+KURL=$(slapd_url)
 export LDAPTLS_CACERT="$P/ca.pem"
 if LDAPTLS_CACERT="$P/ca.pem" ldapsearch -x -ZZ -H "ldap://127.0.0.1:$SLAPD_PORT" \
     -D "$SLAPD_ROOTDN" -w "$(cat "$SLAPD_PWFILE")" -b "$SLAPD_BASE" -s one uid >"$T/zz.out" 2>&1; then

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 10: two gateways sharing state through one slapd and one
+# Two gateways sharing state through one slapd and one
 # redis-server, each with its own state directory, milter port and
 # private Postfix (A and B), one smtp-sink behind both.
 #
@@ -24,10 +24,8 @@ need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch redis-server redis-cli busybox curl jq
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 HTTPD_PORT=$(free_port) || bail "a free port for httpd"
-dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 
 # ---- the directory: people, the gateways' DN, another reader -------------
@@ -275,9 +273,7 @@ fi
 inst A
 gate_stop
 HTTP_PORT=$(free_port) || bail "a free port for HTTP"
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-gate_start -o "HTTPListen=127.0.0.1:$HTTP_PORT" \
-    -o "LDAPDirectories=ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE" ||
+gate_start -o "HTTPListen=127.0.0.1:$HTTP_PORT" -o "LDAPDirectories=$(slapd_url)" ||
     bail "smimegate A restarted with HTTPListen and a certificate directory"
 health() { # OUT: prints the HTTP status
 	curl -s -o "$1" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$HTTP_PORT/healthz"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# S/MIME and DKIM in one Postfix (issue 16).  smimegate must run before
+# S/MIME and DKIM in one Postfix.  smimegate must run before
 # the DKIM signer: smimegate replaces the body (and Content-Type) when it
 # signs, which would break a DKIM signature made earlier.  OpenDKIM, started
 # here on a loopback port with a key made by opendkim-genkey and a

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 15: the Redis the gateways share is a hostile neighbour's too.
+# The Redis the gateways share is a hostile neighbour's too.
 #
 # redis-server with requirepass (and an ACL user): the gateway configured
 # with the password (RedisPasswordFile, or RedisUser and its password)
@@ -29,10 +29,8 @@ need_gateway
 need_tools openssl slapd slapadd redis-server redis-cli busybox sha256sum base64
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 HTTPD_PORT=$(free_port) || bail "a free port for httpd"
-dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 {
 	ldif_head
@@ -51,8 +49,7 @@ rcli() { REDISCLI_AUTH=$(cat "$T/redis.pw") redis_cli "$@" 2>/dev/null; }
 check "redis-server refuses a client without the password" \
     sh -c "redis-cli -h 127.0.0.1 -p $REDIS_PORT get x 2>&1 | grep -q NOAUTH"
 
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 BASE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem -o TrustSystemStore=no
     -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY -o RedisPrefix=t89:
     -o HarvestStore=redis -o RedisHarvestPrefix=t89h: -o CacheNegativeTTL=600"

@@ -28,10 +28,8 @@ need_gateway
 need_tools openssl postfix smtp-sink swaks perl slapd slapadd redis-server redis-cli busybox
 
 P="$T/pki"
-pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
 HTTPD_PORT=$(free_port) || bail "a free port for httpd"
-dirpki_make "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl" >"$T/dirpki.log" 2>&1 ||
-    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 {
 	ldif_head
@@ -42,8 +40,7 @@ slapd_start "$T/people.ldif" || bail "slapd started"
 redis_start || bail "redis-server started"
 printf 'default encrypt=if-possible\nto dave@example.net encrypt=always\nto frank@example.net encrypt=always\n' \
     >"$T/policy"
-binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
-URL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$binddn,x-bindpwfile=$SLAPD_PWFILE"
+URL=$(slapd_url)
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem
     -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY
     -o RedisPrefix=t96: -o LDAPSearchTimeout=3 -o LDAPConnectTimeout=2

@@ -15,6 +15,15 @@
 #   NAME.pem NAME.key; for the good ones NAME.p12 and NAME.legacy.p12
 #   (password p12.pass), NAME.p7c (PKCS#7 certs-only, DER, with the root)
 #   and NAME.der; www/ca.crl (DER), the CRL to serve at CRL_URL.
+#
+# dirpki_setup DIR [CRL_URL]  pki_make DIR and dirpki_make DIR CRL_URL
+#   (default a URL nobody answers), logs in $T; bails when either fails.
+
+dirpki_setup() {
+	pki_make "$1" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
+	dirpki_make "$1" "${2:-http://127.0.0.1:9/ca.crl}" >"$T/dirpki.log" 2>&1 ||
+	    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
+}
 
 dirpki_make() {
 	_d=$1 _url=$2

@@ -37,6 +37,10 @@
 # sink_strip FILE OUT     a sink file as the message, CRLF, without the
 #                         sink's own headers
 # strip_received IN OUT   drops the first header (Postfix's Received:)
+# pf_reinject FILE [ARGS] writes FILE, a ReinjectCommand that hands the
+#                         message to this Postfix with its sendmail(1)
+#                         (-G -i); with ARGS, each call's arguments are
+#                         appended to that file first
 #
 # The instance: own config_directory, queue_directory and data_directory;
 # every service unchrooted; no DNS (bracketed next hop); no local delivery;
@@ -313,4 +317,13 @@ EOF
 	sasldblistusers2 -f "$_db" >"$SASL_DIR/users.list" 2>>"$T/sasl.log" ||
 	    { diag_file "$T/sasl.log"; return 1; }
 	keep "$SASL_DIR/users.list" sasldb-users.list
+}
+
+pf_reinject() {
+	{
+		echo '#!/bin/sh'
+		[ -z "${2:-}" ] || printf 'echo "$*" >>"%s"\n' "$2"
+		printf 'exec /usr/sbin/sendmail -C "%s/conf" -G -i "$@"\n' "$PF_DIR"
+	} >"$1"
+	chmod 0755 "$1"
 }

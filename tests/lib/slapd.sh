@@ -17,6 +17,12 @@
 # ldif_entry NAME MAIL [ATTR FILE]...
 #                         an inetOrgPerson entry uid=NAME under ou=people;
 #                         each ATTR gets FILE's bytes (base64 in the LDIF)
+# slapd_add_cert NAME     adds NAME's entry (NAME@example.net, with
+#                         $P/NAME.der as its userCertificate) to the
+#                         running slapd with ldapadd
+# slapd_url               the LDAPDirectories URL of this slapd: base
+#                         ou=people, bound as the rootdn with its password
+#                         file
 
 SLAPD_DIR="$T/slapd"
 SLAPD_LOG="$T/slapd/slapd.log"
@@ -85,4 +91,17 @@ slapd_stop() {
 
 slapd_searches() {
 	grep -c ' SRCH base=' "$SLAPD_LOG" 2>/dev/null || true
+}
+
+slapd_url() {
+	_binddn=$(echo "$SLAPD_ROOTDN" | sed 's/,/%2c/g')
+	echo "ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$_binddn,x-bindpwfile=$SLAPD_PWFILE"
+}
+
+slapd_add_cert() {
+	ldif_entry "$1" "$1@example.net" "userCertificate;binary" "$P/$1.der" >"$T/$1.ldif"
+	# -y takes the whole file as the password: no newline.
+	printf '%s' "$(cat "$SLAPD_PWFILE")" >"$T/ldap.pw"
+	ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT/" -D "$SLAPD_ROOTDN" -y "$T/ldap.pw" \
+	    -f "$T/$1.ldif" >"$T/$1.ldapadd.log" 2>&1 || { diag_file "$T/$1.ldapadd.log"; return 1; }
 }

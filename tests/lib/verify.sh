@@ -205,7 +205,7 @@ gpgsm_import_p12() {
 	done
 }
 
-# ---- Bouncy Castle (issue 16), a fourth independent peer ---------------
+# ---- Bouncy Castle, a fourth independent peer ---------------
 # Reads what gpgsm 2.2.40 and NSS 3.87 cannot: AES-GCM (AuthEnvelopedData)
 # and ECDH.  tests/tools/SmimeBc.java is compiled with javac into
 # tests/out/bc when it is newer than what is there (never committed).

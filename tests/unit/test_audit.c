@@ -1758,7 +1758,7 @@ test_ctl(void **state)
 	free(pub);
 }
 
-/* ---- the head file, gaps and fingerprints (issue 15) ---- */
+/* ---- the head file, gaps and fingerprints ---- */
 
 static void
 audit_sha256_hex_for_test(const char *line, char out[65])
@@ -1909,7 +1909,7 @@ test_fingerprint_parse(void **state)
 	}
 }
 
-/* Issue 16: colleagues left out of "unencrypted", counted as internal;
+/* Colleagues left out of "unencrypted", counted as internal;
  * the trend per day, per week past AUDIT_TREND_DAYS; all formats carry
  * them.  Records added straight to the report, as the reader gives them. */
 static void

@@ -62,7 +62,7 @@ test_defaults(void **state)
 	assert_int_equal(c->max_message_size, 50LL * 1024 * 1024);
 	assert_int_equal(c->on_internal_error, CONF_ON_TEMPFAIL);
 	assert_int_equal(c->signing_mode, CONF_SIGN_DETACHED);
-	/* Issue 14: no host is internal by default, loopback included. */
+	/* No host is internal by default, loopback included. */
 	assert_int_equal(c->internal_hosts.n, 0);
 	assert_false(conf_is_internal_text(c, "127.0.0.1"));
 	assert_false(conf_is_internal_text(c, "::1"));
@@ -134,7 +134,7 @@ test_bad_files(void **state)
 		{ "Sign yes\nSign no\n", ":2: Sign is set twice" },
 		{ "Socket\n", ":1: \"Socket\": expected a key and a value" },
 		{ "SignerMap /nonexistent/map\n", ":1: SignerMap: /nonexistent/map: No such file" },
-		/* Several gateways (issue 10). */
+		/* Several gateways. */
 		{ "# k\nKeystoreBackend ldap\n", ":2: KeystoreBackend: ldap needs KeystoreLDAP" },
 		{ "KeystoreBackend nfs\n", ":1: KeystoreBackend: \"nfs\"" },
 		{ "HarvestStore redis\n", ":1: HarvestStore: redis needs RedisServer" },
@@ -238,7 +238,7 @@ test_print_and_keys(void **state)
 	conf_unref(c);
 }
 
-/* The HTTP limits and PickupTrustedProxies (issue 15). */
+/* The HTTP limits and PickupTrustedProxies. */
 static void
 test_http_limits(void **state)
 {

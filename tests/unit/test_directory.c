@@ -613,7 +613,7 @@ test_redis_seal(void **state)
 
 /* ---- dir_lookup_find ---- */
 
-/* Issue 16: harvested certificates by purpose; the signer's key
+/* Harvested certificates by purpose; the signer's key
  * preference wins over a newer certificate; the latest preference wins;
  * a signing-only certificate is never chosen. */
 static void

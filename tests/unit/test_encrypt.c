@@ -265,7 +265,7 @@ test_errors(void **state)
 	assert_string_equal(smime_encrypt_error(NULL), "no encryption handle");
 }
 
-/* Issue 14: what passes as already encrypted is what parses as such, not
+/* What passes as already encrypted is what parses as such, not
  * what its Content-Type says. */
 static void
 test_encrypted_check(void **state)

@@ -1,5 +1,5 @@
 /*
- * test_enroll.c: two pieces of enrollment (issue 5).  enroll_seal(): the
+ * test_enroll.c: two pieces of enrollment.  enroll_seal(): the
  * password notice, signed and/or encrypted, keeps its envelope headers
  * outside, holds the password only inside the CMS (it decrypts to it with
  * the recipient's key, and the signature verifies); mail_pending: a

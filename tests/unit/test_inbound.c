@@ -326,7 +326,7 @@ test_verify_table(void **state)
 	}
 }
 
-/* Issue 16: a signature made with a separate encryption certificate
+/* A signature made with a separate encryption certificate
  * carries it and names it (SMIMEEncryptionKeyPreference); verification
  * lists the certificates naming the signer, that one preferred, and
  * leaves out a certificate of someone else that came along. */
@@ -649,7 +649,7 @@ test_inbound_msg(void **state)
 	conf_unref(conf);
 }
 
-/* ---- issue 14: a key decrypts for its own addressee only ---- */
+/* ---- a key decrypts for its own addressee only ---- */
 
 static void
 test_decrypter_addressee(void **state)

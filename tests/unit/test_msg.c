@@ -124,7 +124,7 @@ test_decisions(void **state)
 		{ "login signing as someone else", "mallory@example.com", 0,
 		  "<alice@example.com>", "alice@example.com", NULL, MAIL_DO_PASS,
 		  "outbound", "unsigned", "may not sign as <alice@example.com>" },
-		/* Issue 14: mail that leaves is outbound whoever the client is;
+		/* Mail that leaves is outbound whoever the client is;
 		 * a client neither logged in nor internal is never signed for. */
 		{ "untrusted client, leaving", NULL, 0, "<alice@example.com>",
 		  "alice@example.com", NULL, MAIL_DO_PASS, "outbound", "unsigned",
@@ -137,7 +137,7 @@ test_decisions(void **state)
 		{ "already signed", NULL, 1, "<alice@example.com>", "alice@example.com",
 		  "multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=x",
 		  MAIL_DO_PASS, "outbound", "pass", "already signed" },
-		/* Issue 14: the label alone does not pass (the body is plain
+		/* The label alone does not pass (the body is plain
 		 * text); a real EnvelopedData does (test_encrypt, 28-trust-defaults). */
 		{ "labelled encrypted, plain body", NULL, 1, "<alice@example.com>",
 		  "alice@example.com", "application/pkcs7-mime; smime-type=enveloped-data",

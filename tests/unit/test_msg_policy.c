@@ -2,7 +2,7 @@
  * test_msg_policy.c: the policy at the end of outbound mail
  * (milter/mail_policy.c): a refusal for one recipient among others drops
  * that recipient only, a refusal for all refuses the message (550 5.7.1),
- * a hold holds it in the gateway's spool (issue 6b), a stripped Subject tag
+ * a hold holds it in the gateway's spool, a stripped Subject tag
  * replaces the Subject, and each recipient's rule is there for the audit.
  * Sign is off, so no keystore is needed.
  */
@@ -77,7 +77,7 @@ message(const char *subject, const char *rcpt1, const char *rcpt2)
 	return m;
 }
 
-/* One refused recipient among others leaves the transaction (issue 6b);
+/* One refused recipient among others leaves the transaction;
  * the other is kept and the rule of each is there for the audit. */
 static void
 test_reject_one_keeps_others(void **state)
@@ -109,7 +109,7 @@ test_reject_all(void **state)
 	mail_msg_free(m);
 }
 
-/* Held: in the gateway's spool, the MTA's copy discarded (issue 6b). */
+/* Held: in the gateway's spool, the MTA's copy discarded. */
 static void
 test_hold(void **state)
 {
@@ -153,7 +153,7 @@ test_inbound_untouched(void **state)
 	mail_msg_free(m);
 }
 
-/* Issue 14: a local sender's mail that leaves from a client the gateway
+/* A local sender's mail that leaves from a client the gateway
  * does not trust (no login, not internal) is outbound all the same: the
  * rules apply (here action=reject); to local recipients only it is
  * inbound. */

@@ -193,7 +193,7 @@ test_strip_and_multi(void **state)
 	policy_result_clear(&res);
 }
 
-/* Issue 14: a caller that parsed the body decides what is encrypted; the
+/* A caller that parsed the body decides what is encrypted; the
  * Content-Type label alone then counts for nothing. */
 static void
 test_body_checked(void **state)
@@ -305,7 +305,7 @@ test_builtin_triggers(void **state)
 	policy_unref(b);
 }
 
-/* Issue 16: a colleague (local sender and recipient) is never encrypted
+/* A colleague (local sender and recipient) is never encrypted
  * to nor enrolled, whatever the built-in triggers ask; an outsider of the
  * same message still is. */
 static void
@@ -404,7 +404,7 @@ test_group(void **state)
 	assert_int_equal(g[1], 1);
 	assert_int_equal(g[2], 2);
 	assert_int_equal(g[3], 1);
-	/* Issue 16: an ECDH recipient is a group of its own. */
+	/* An ECDH recipient is a group of its own. */
 	f[3].key_agreement = 1;
 	assert_int_equal(policy_group(f, 4, g), 4);
 	assert_int_equal(g[3], 3);

@@ -579,7 +579,7 @@ test_classify(void **state)
 	}
 }
 
-/* Issue 16: invitations anywhere in the tree; got/want per shape. */
+/* Invitations anywhere in the tree; got/want per shape. */
 static void
 test_calendar_find(void **state)
 {

@@ -1,6 +1,6 @@
 /*
  * test_split.c: the split of mixed recipients and the spool entries it
- * writes (milter/mail_queue.c, issue 6b): which group stays in the
+ * writes (mail/mail_queue.c): which group stays in the
  * transaction, which recipients leave it, what each spool entry holds
  * (envelope, form, the original or the marked copy, the notice), the
  * whole-message hold and notice, the null sender (no notice, at the split
@@ -542,7 +542,7 @@ test_sent_again(void **state)
 
 /* The null sender (a bounce) to the outside: the policy decides, nothing
  * leaves in clear for encrypt=always, no notice is made, whoever the
- * client is (issue 14: from an untrusted client too); to inside only it
+ * client is (from an untrusted client too); to inside only it
  * is inbound as before. */
 static void
 test_null_sender_outbound(void **state)
@@ -823,7 +823,7 @@ test_identity_decided(void **state)
 	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "login bob may not sign as <a@example.com>"));
 	/* A copy of a client trusted with neither (or an older entry that
-	 * records none) claims nothing: reject does not apply (issue 14),
+	 * records none) claims nothing: reject does not apply,
 	 * it is released unsigned. */
 	put_held_by("a@example.com", "r@review.test", NULL, NULL, id);   /* older entry */
 	assert_int_equal(mail_queue_release(conf, NULL, id, msg, sizeof(msg)), 0);
