@@ -75,6 +75,13 @@ $(LIBS_A):
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# The version --version prints: debian/changelog's, without the Debian
+# revision (its one place; a release adds a changelog entry).
+VERSION    := $(shell awk 'NR == 1 { v = $$2; gsub(/[()]/, "", v); \
+              sub(/-[^-]*$$/, "", v); print v; exit }' debian/changelog)
+milter/smimegate.o ctl/smimectl.o: CPPFLAGS += -DSMIMEGATE_VERSION='"$(VERSION)"'
+milter/smimegate.o ctl/smimectl.o: debian/changelog
+
 smimegate: milter/smimegate.o $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
 

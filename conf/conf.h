@@ -3,15 +3,26 @@
  *
  * The file has "Key value" lines in the style of opendkim.conf; '#' starts
  * a comment; keys are case-insensitive.  Every key has a type, a default
- * and bounds in the table of conf.c; the whole file is parsed,
- * overrides (-o Key=Value) applied, and the result validated, including
- * the files it names, before anything uses it.  A problem is reported as
+ * (which may name other keys: KeystoreDirectory is under StateDirectory),
+ * bounds and flags in the table of conf_table.c.  A configuration comes in
+ * two steps:
+ *   conf_parse()   the file, the overrides (-o Key=Value), the derived
+ *                  defaults and the checks across keys: data only, no file
+ *                  but the configuration is opened, nothing is written;
+ *   conf_build()   the objects the values name: the certificate lookup,
+ *                  the trust store, the policy, the signer map, the
+ *                  re-injection key (files read, none written).
+ * conf_load() is both, what the start, a SIGHUP reload, smimegate -n and
+ * smimectl use.  Only the start calls conf_prepare(), which makes
+ * StateDirectory and the re-injection key.  A problem is reported as
  * "file:line: what is wrong" (or "-o Key=Value: ...").
  *
- * Ownership and threads: conf_load() returns a configuration with one
- * reference.  It is never changed after loading; a connection pins the one
- * in force with conf_ref() and drops it with conf_unref(), so a
- * reload can publish a new one while old connections keep theirs.
+ * Ownership and threads: conf_parse() and conf_load() return a
+ * configuration with one reference.  It is never changed after loading
+ * (but by conf_prepare() and conf_trust_ca() at start, before it is
+ * shared); a connection pins the one in force with conf_ref() and drops it
+ * with conf_unref(), so a reload can publish a new one while old
+ * connections keep theirs.
  */
 #ifndef CONF_H
 #define CONF_H
@@ -44,9 +55,12 @@ typedef struct conf_netlist {
 /* KeystoreBackend's values. */
 enum { CONF_KEYSTORE_FILE = 0, CONF_KEYSTORE_LDAP = 1 };
 
+struct conf_src;
+
 typedef struct conf {
 	int refs;
 	char *file;                    /* where it was read from, or NULL */
+	struct conf_src *src;          /* where each key was set (conf_int.h) */
 
 	char *socket;                  /* Socket */
 	char *socket_group;            /* SocketGroup ("" = UserID's group) */
@@ -86,10 +100,10 @@ typedef struct conf {
 	char *audit_head_file;         /* AuditHeadFile */
 	int on_audit_error;            /* OnAuditError: CONF_ON_TEMPFAIL or _ACCEPT */
 
-	/* Outbound encryption and certificate lookup (issue 3). */
+	/* Outbound encryption and the certificate lookup. */
 	int encryption_cipher;         /* EncryptionCipher: enum conf_cipher */
 	int rsa_key_transport;         /* RSAKeyTransport: 0 pkcs1, 1 oaep */
-	int split_key_agreement;       /* SplitKeyAgreement (issue 16) */
+	int split_key_agreement;       /* SplitKeyAgreement */
 	char *ldap_directories;        /* LDAPDirectories: URLs, white space between */
 	char *ldap_filter;             /* LDAPFilter */
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
@@ -110,7 +124,7 @@ typedef struct conf {
 	long long cache_size;          /* CacheSize, entries (in-process cache) */
 	struct dir_lookup *lookup;     /* built from the keys above, with
 	                                  TrustAnchorFile and TrustSystemStore */
-	/* Inbound (issue 4): decryption, verification, harvesting. */
+	/* Inbound: decryption, verification, harvesting. */
 	char *result_header;           /* ResultHeader */
 	int decrypt_inbound;           /* Decrypt */
 	int unprotected_content;       /* UnprotectedContent: enum conf_unprotected */
@@ -122,31 +136,31 @@ typedef struct conf {
 	char *crl_file;                /* CRLFile ("" = none) */
 	char *crl_dir;                 /* CRLDirectory ("" = none) */
 	struct smime_trust *trust;     /* loaded from the four above */
-	/* Policy (issue 6) */
+	/* The policy rules. */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */
-	/* The durable spool, re-injection, hold (issue 6b) */
+	/* The durable spool, re-injection, hold. */
 	char *queue_dir;               /* QueueDirectory */
 	char *reinject_command;        /* ReinjectCommand */
 	char *reinject_key_file;       /* ReinjectKeyFile */
 	long long queue_run_interval;  /* QueueRunInterval, seconds */
 	long long hold_time;           /* HoldTime, seconds */
 	long long queue_dedup_time;    /* QueueDedupTime, seconds */
-	unsigned char reinject_key[32]; /* read from reinject_key_file */
+	unsigned char reinject_key[32]; /* read from reinject_key_file (conf_build) */
 	size_t reinject_keylen;        /* 0: no key, mail is not split */
-	/* Operations (issue 10) */
+	/* The operations endpoints. */
 	char *http_listen;             /* HTTPListen ("" = no endpoints) */
 	long long http_max_header_size; /* HTTPMaxHeaderSize, octets (both listeners) */
 	long long http_max_headers;    /* HTTPMaxHeaders */
 	long long http_max_connections; /* HTTPMaxConnections, per listener */
 	long long http_request_timeout; /* HTTPRequestTimeout, seconds */
-	/* Limits on what a sender sizes (issue 9). */
+	/* Limits on what a sender sizes. */
 	long long max_mime_parts;      /* MaximumMimeParts */
 	long long max_mime_depth;      /* MaximumMimeDepth */
 	long long max_header_length;   /* MaximumHeaderLength, octets of one field */
 	long long max_headers;         /* MaximumHeaders, fields */
 	long long max_recipients;      /* MaximumRecipients */
-	/* Embedded CA and its HTTP endpoint (issue 5) */
+	/* The embedded CA, CMP, enrollment and the pickup portal. */
 	int ca_enable;                 /* CertificateAuthority */
 	char *ca_dir;                  /* CADirectory */
 	int ca_key_type;               /* CAKeyType: ca_keytype_t */
@@ -178,7 +192,7 @@ typedef struct conf {
 	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
 	char **enroll_deny_domains;    /* EnrollmentDenyDomains */
 	long long enroll_pending_time; /* EnrollmentPendingTime, seconds */
-	/* Several gateways sharing state (issue 10) */
+	/* Several gateways sharing state. */
 	int keystore_backend;          /* KeystoreBackend: CONF_KEYSTORE_* */
 	char *keystore_ldap;           /* KeystoreLDAP, the directory's URL */
 	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
@@ -189,7 +203,7 @@ typedef struct conf {
 } conf_t;
 
 enum conf_cipher { CONF_CIPHER_AUTO = 0, CONF_CIPHER_CBC, CONF_CIPHER_GCM };
-/* UnprotectedContent (issue 14): enveloped-data (CBC) is decrypted only
+/* UnprotectedContent: enveloped-data (CBC) is decrypted only
  * when the plaintext is signed by the From address, always, or never. */
 enum conf_unprotected { CONF_UNPROT_SIGNED = 0, CONF_UNPROT_DECRYPT, CONF_UNPROT_KEEP };
 
@@ -197,11 +211,21 @@ enum conf_unprotected { CONF_UNPROT_SIGNED = 0, CONF_UNPROT_DECRYPT, CONF_UNPROT
 #define CONF_DEFAULT_FILE "/etc/smimegate/smimegate.conf"
 
 /*
- * Loads file (NULL: defaults only) and applies overrides, each "Key=Value".
- * Returns NULL with a message in err on any problem.
+ * Reads file (NULL: defaults only), applies overrides, each "Key=Value",
+ * derives and checks: data only.  NULL with a message in err on any problem.
  */
+conf_t *conf_parse(const char *file, char *const *overrides,
+    size_t noverrides, char *err, size_t errlen);
+/* Builds the objects of a parsed configuration (once): 0, or -1 with err
+ * naming the key's file:line where it helps. */
+int conf_build(conf_t *conf, char *err, size_t errlen);
+/* conf_parse() then conf_build(). */
 conf_t *conf_load(const char *file, char *const *overrides,
     size_t noverrides, char *err, size_t errlen);
+/* The start's files: StateDirectory (0700) and the re-injection key when
+ * missing, which is then read into conf.  0, or -1 with err (an unsafe key
+ * file).  Call before conf is shared, as the user who will own them. */
+int conf_prepare(conf_t *conf, char *err, size_t errlen);
 
 conf_t *conf_ref(conf_t *conf);
 void conf_unref(conf_t *conf);
@@ -219,14 +243,20 @@ int conf_netlist_match_text(const conf_netlist_t *list, const char *addr);
 void conf_print(const conf_t *conf, FILE *fp);
 /* Prints the value of one key; -1 when there is no such key. */
 int conf_print_key(const conf_t *conf, const char *name, FILE *fp);
-/* The embedded CA (issue 5): with CertificateAuthority, its root and
+/* The embedded CA: with CertificateAuthority, its root and
  * issuing certificates in CADirectory, when there, become trust anchors of
  * the certificate lookup and of inbound verification, so that what it
- * issues is trusted without TrustAnchorFile.  conf_load() does it;
+ * issues is trusted without TrustAnchorFile.  conf_build() does it;
  * smimegate calls it again after making the CA on its first start, before
  * the configuration is shared.  How many certificates were added. */
 int conf_trust_ca(conf_t *conf);
 /* The names of all keys, NULL-terminated (for docs checks). */
 const char *const *conf_key_names(void);
+/* 1 when the daemon reads the key at start only (a reload cannot change it). */
+int conf_key_restart(const char *name);
+/* The next key read at start only whose value differs between a and b,
+ * from *pos on (start with 0), or NULL when there is none left:
+ *   for (size_t i = 0; (k = conf_restart_changed(a, b, &i)) != NULL;) ... */
+const char *conf_restart_changed(const conf_t *a, const conf_t *b, size_t *pos);
 
 #endif

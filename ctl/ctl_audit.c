@@ -1,9 +1,7 @@
 /*
- * ctl_audit.c: `smimectl audit verify [--key FILE] [--fingerprint HEX]
- * [--head FILE] [FILES...]`, `smimectl audit report [--since DATE]
- * [--until DATE] [--format F] [same options] [FILES...]` and `smimectl
- * audit fingerprint [--key FILE]`.  Argument handling and printing only;
- * the work is done by audit/.
+ * ctl_audit.c: `smimectl audit verify`, `audit report` and `audit
+ * fingerprint` (their usage: ctl_cmd.c).  Argument handling and printing
+ * only; the work is done by audit/.
  *
  * Without FILES both read the log files of the audit directory in chain
  * order, check them against the head file (AuditHeadFile: what the
@@ -39,19 +37,12 @@ typedef struct ctl_args {
 	int nfiles;
 } ctl_args_t;
 
+/* A usage error: the message; smimectl's main() then prints the usage. */
 static int
 usage(const char *why)
 {
 	if (why != NULL)
 		fprintf(stderr, "smimectl: %s\n", why);
-	fputs("usage: smimectl audit verify [--key FILE.pub] [--fingerprint HEX]\n"
-	    "                [--head FILE] [FILE...]\n"
-	    "       smimectl audit report [--since DATE] [--until DATE]\n"
-	    "                [--format text|csv|json|html] [--key FILE.pub]\n"
-	    "                [--fingerprint HEX] [--head FILE] [FILE...]\n"
-	    "       smimectl audit fingerprint [--key FILE.pub]\n"
-	    "DATE is YYYY-MM-DD or an RFC 3339 time such as 2025-03-01T08:00:00Z.\n",
-	    stderr);
 	return 2;
 }
 
@@ -369,8 +360,10 @@ cmd_fingerprint(int argc, char **argv, const char *dir)
 	EVP_PKEY *pub;
 	int rc = 1;
 
-	if (parse_args(argc, argv, 0, &a) < 0 || a.nfiles > 0)
+	if (parse_args(argc, argv, 0, &a) < 0)
 		return usage(NULL);
+	if (a.nfiles > 0)
+		return usage("audit fingerprint: unexpected argument");
 	pub = load_key(&a, dir, 0, &keypath);
 	if (pub != NULL && audit_pubkey_fingerprint(pub, fp, &err) == AUDIT_OK) {
 		printf("%s\n", fp);

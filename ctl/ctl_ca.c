@@ -12,6 +12,8 @@
  *   ca crl [--out FILE]          a new CRL (DER) now
  *   ca cmp [--key FILE] ADDR     a certificate from CMPServer over CMP,
  *                                the key (new, or FILE) escrowed
+ *
+ * The usage smimectl prints is in ctl_cmd.c.  Single-threaded command code.
  */
 #include "ctl/ctl_ca.h"
 #include "ca/ca_serve.h"

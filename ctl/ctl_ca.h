@@ -1,6 +1,7 @@
 /*
- * ctl_ca.h: `smimectl ca init|issue|revoke|list|crl`, the embedded CA
- * (issue 5), called by smimectl's dispatcher with argv[0] the sub-command.
+ * ctl_ca.h: `smimectl ca init|issue|revoke|list|crl|cmp`, the embedded CA
+ * and a certificate over CMP, called by smimectl's dispatcher with argv[0]
+ * the sub-command.
  */
 #ifndef CTL_CA_H
 #define CTL_CA_H
@@ -8,7 +9,8 @@
 #include "keystore/keystore.h"
 #include "conf/conf.h"
 
-/* Prints on stdout, errors on stderr; returns 0, 1 (error) or 2 (usage). */
+/* Prints on stdout, errors on stderr; returns 0, 1 (error) or 2 (a usage
+ * error: a message; the caller prints the usage). */
 int ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks);
 
 #endif

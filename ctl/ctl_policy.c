@@ -1,6 +1,5 @@
 /*
- * ctl_policy.c: `smimectl policy explain --from A --rcpt B [--rcpt C]
- * [--subject S] [--header 'Name: value'] [--content-type T]`: what the
+ * ctl_policy.c: `smimectl policy explain` (its usage: ctl_cmd.c): what the
  * policy decides for each recipient of an outbound message, the rule that
  * decided, the rule behind every setting, and the form delivered with and
  * without a certificate.  Local or not comes from LocalDomains.
@@ -29,10 +28,7 @@ typedef struct explain_args {
 static int
 usage(const char *why)
 {
-	fprintf(stderr, "smimectl: policy explain: %s\n"
-	    "usage: smimectl policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...]\n"
-	    "           [--subject TEXT] [--header 'Name: value']... [--content-type TYPE]\n",
-	    why);
+	fprintf(stderr, "smimectl: policy explain: %s\n", why);
 	return 2;
 }
 

@@ -1,6 +1,7 @@
 /*
- * ctl_spool.h: `smimectl spool list|show|release|drop`, called by
- * smimectl's dispatcher with argv[0] the subcommand (issue 6b).
+ * ctl_spool.h: `smimectl spool list|show|release|drop`, the durable spool
+ * of held and waiting copies, called by smimectl's dispatcher with argv[0]
+ * the subcommand.
  */
 #ifndef CTL_SPOOL_H
 #define CTL_SPOOL_H

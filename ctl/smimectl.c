@@ -1,17 +1,16 @@
 /*
- * smimectl.c: the admin tool's main(): global options (-c, -o), the
- * configuration, then one command:
- *
- *     keystore import FILE.p12 [--password-file F]
- *     keystore list
- *     keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]
- *     keystore rekey
- *     config [-d]
+ * smimectl.c: the admin tool's main(): global options (-c, -o, --help,
+ * --version), then one command of the table in ctl_cmd.c, whose --help
+ * and options are checked there before any work; then the configuration
+ * and the command.  The keystore commands (import, list, export, rekey)
+ * and config are here; the others are in ctl_audit.c, ctl_ca.c,
+ * ctl_lookup.c, ctl_policy.c and ctl_spool.c.
  *
  * main() only dispatches; each command is one function that returns the
  * exit status: 0 done, 1 failed (a message "smimectl: ..." on stderr), 2
- * usage.  Passwords come from a file, SMIMEGATE_P12_PASSWORD or the
- * terminal, never from the command line, and are cleansed after use.
+ * usage (a message, then main() prints the command's usage on stderr).
+ * Passwords come from a file, SMIMEGATE_P12_PASSWORD or the terminal,
+ * never from the command line, and are cleansed after use.
  * Single-threaded; exiting is done by main() alone.
  */
 #include "conf/conf.h"
@@ -22,6 +21,7 @@
 #include "ctl/ctl_policy.h"
 #include "ctl/ctl_spool.h"
 #include "ctl/ctl_ca.h"
+#include "ctl/ctl_cmd.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -53,27 +53,9 @@ typedef struct ctl {
 	size_t noverrides;
 } ctl_t;
 
-static const char usage_text[] =
-    "usage: smimectl [-c FILE] [-o Key=Value]... COMMAND ...\n"
-    "commands:\n"
-    "  keystore import FILE.p12 [--password-file F]\n"
-    "  keystore list\n"
-    "  keystore export ADDRESS [--out FILE] [--legacy] [--password-file F]\n"
-    "  keystore rekey\n"
-    "  ca init | ca issue [--profile sign|encrypt|external] ADDRESS\n"
-    "  ca revoke SERIAL | ca list | ca crl [--out FILE]\n"
-    "  config [-d]\n"
-    "  audit verify [--key FILE.pub] [--fingerprint HEX] [--head FILE] [FILE...]\n"
-    "  audit fingerprint [--key FILE.pub]\n"
-    "  audit report [--since DATE] [--until DATE] [--format text|csv|json|html]\n"
-    "               [--key FILE.pub] [FILE...]\n"
-    "  lookup ADDRESS...\n"
-    "  cache flush [ADDRESS...]\n"
-    "  policy explain --from ADDRESS --rcpt ADDRESS [--rcpt ...] [--subject S]\n"
-    "               [--header 'Name: value']... [--content-type TYPE]\n"
-    "  spool list | spool show [--body] ID | spool drop ID | spool release ID [--clear]\n"
-    "The PKCS#12 password comes from --password-file (its first line), else\n"
-    "from $" PASSWORD_ENV ", else from the terminal.\n";
+#ifndef SMIMEGATE_VERSION
+#error "SMIMEGATE_VERSION: the Makefile passes debian/changelog's version"
+#endif
 
 /* ---- messages ---- */
 
@@ -94,7 +76,8 @@ fail(const char *fmt, ...)
 	return EXIT_FAIL;
 }
 
-/* Prints "smimectl: ..." and the usage; returns EXIT_USAGE. */
+/* Prints "smimectl: ..." and returns EXIT_USAGE; main() then prints the
+ * command's usage. */
 static int
 usage_error(const char *fmt, ...)
 {
@@ -104,7 +87,7 @@ usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'smimectl -h' for the usage.\n", stderr);
+	fputc('\n', stderr);
 	return EXIT_USAGE;
 }
 
@@ -148,7 +131,7 @@ ctl_make_state(const conf_t *conf)
 			return fail("cannot create %s: %s", dirs[i], strerror(errno));
 		}
 		/* Made just now inside a directory the service user may own:
-		 * never follow what it may have put there since (issue 15). */
+		 * never follow a link it may have put there since. */
 		if (pw != NULL && util_chown_nofollow(dirs[i], pw->pw_uid, pw->pw_gid,
 		    err, sizeof(err)) != 0)
 			return fail("%s", err);
@@ -504,12 +487,11 @@ cmd_rekey(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
-/* keystore import|list|export|rekey ... */
+/* keystore import|list|export|rekey ...: argv[1] names one (main() found
+ * it in the table of commands). */
 static int
 cmd_keystore(const ctl_t *c, int argc, char **argv)
 {
-	if (argc < 2)
-		return usage_error("keystore: want import, list, export or rekey");
 	if (strcmp(argv[1], "rekey") == 0)
 		return cmd_rekey(c, argc - 1, argv + 1);
 	if (strcmp(argv[1], "import") == 0)
@@ -547,15 +529,13 @@ cmd_config(const ctl_t *c, int argc, char **argv)
 	return 0;
 }
 
-/* audit verify|report ...: the audit log of the configuration (ctl_audit.c) */
+/* audit verify|report|fingerprint: the audit log (ctl_audit.c) */
 static int
 cmd_audit(const ctl_t *c, int argc, char **argv)
 {
 	conf_t *conf;
 	int rc;
 
-	if (argc < 2)
-		return usage_error("audit: want verify, report or fingerprint");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	rc = ctl_audit(argc - 1, argv + 1, conf->audit_dir,
@@ -585,8 +565,6 @@ cmd_policy(const ctl_t *c, int argc, char **argv)
 	conf_t *conf;
 	int rc;
 
-	if (argc < 2)
-		return usage_error("policy: want explain");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	rc = ctl_policy(argc - 1, argv + 1, conf);
@@ -594,7 +572,7 @@ cmd_policy(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
-/* spool list|show|release|drop (ctl_spool.c, issue 6b) */
+/* spool list|show|release|drop: the durable spool (ctl_spool.c) */
 static int
 cmd_spool(const ctl_t *c, int argc, char **argv)
 {
@@ -602,8 +580,6 @@ cmd_spool(const ctl_t *c, int argc, char **argv)
 	keystore_t *ks = NULL;
 	int rc;
 
-	if (argc < 2)
-		return usage_error("spool: want list, show, release or drop");
 	if ((conf = ctl_conf(c)) == NULL)
 		return EXIT_FAIL;
 	/* A release decides the copy again: it may be signed. */
@@ -617,7 +593,7 @@ cmd_spool(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
-/* ca init|issue|revoke|list|crl: the embedded CA (ctl_ca.c, issue 5) */
+/* ca init|issue|revoke|list|crl|cmp: the embedded CA (ctl_ca.c) */
 static int
 cmd_ca(const ctl_t *c, int argc, char **argv)
 {
@@ -625,8 +601,6 @@ cmd_ca(const ctl_t *c, int argc, char **argv)
 	keystore_t *ks = NULL;
 	int rc = EXIT_FAIL;
 
-	if (argc < 2)
-		return usage_error("ca: want init, issue, revoke, list or crl");
 	if ((conf = ctl_conf(c)) != NULL && ctl_make_state(conf) == 0
 	    && (ks = ctl_keystore(conf, conf->create_master_key ? KEYSTORE_CREATE : 0)) != NULL)
 		rc = ctl_ca(argc - 1, argv + 1, conf, ks);
@@ -638,59 +612,118 @@ cmd_ca(const ctl_t *c, int argc, char **argv)
 
 /* ---- main ---- */
 
-/* -c, -o, -h; returns the index of the command, or -1 with *rc set. */
+/* -c, -o, -h, --help, --version; returns the index of the command, or -1
+ * with *rc set. */
 static int
 parse_global(int argc, char **argv, ctl_t *c, int *rc)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "+c:o:h")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:o:h", longopts, NULL)) != -1) {
 		if (ch == 'c') {
 			c->conf_file = optarg;
 		} else if (ch == 'o' && c->noverrides < MAX_OVERRIDES) {
 			c->overrides[c->noverrides++] = optarg;
-		} else if (ch == 'h') {
-			fputs(usage_text, stdout);
-			*rc = 0;
+		} else if (ch == 'h' || ch == 'V') {
+			if (ch == 'h')
+				ctl_cmd_usage(stdout, NULL);
+			else
+				printf("smimectl %s\n", SMIMEGATE_VERSION);
+			*rc = fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 			return -1;
 		} else {
 			*rc = ch == 'o' ? usage_error("too many -o options")
 			    : usage_error("unknown option or missing value: %s",
 			    argv[optind - 1]);
+			ctl_cmd_usage(stderr, NULL);
 			return -1;
 		}
 	}
 	if (optind >= argc) {
 		*rc = usage_error("no command");
+		ctl_cmd_usage(stderr, NULL);
 		return -1;
 	}
 	return optind;
 }
 
+/* A group's word alone ("keystore", "keystore --help") or an unknown
+ * command: the group's usage or the whole usage. */
+static int
+no_command(int argc, char **argv)
+{
+	if (!ctl_cmd_is_group(argv[0])) {
+		usage_error("unknown command %s", argv[0]);
+		ctl_cmd_usage(stderr, NULL);
+		return EXIT_USAGE;
+	}
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		ctl_cmd_usage(stdout, argv[0]);
+		return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+	}
+	if (argc > 1)
+		usage_error("%s: unknown command %s", argv[0], argv[1]);
+	else
+		usage_error("%s: which command?", argv[0]);
+	ctl_cmd_usage(stderr, argv[0]);
+	return EXIT_USAGE;
+}
+
+/* The command of argv[0..], its options already checked. */
+static int
+dispatch(const ctl_t *c, int argc, char **argv)
+{
+	if (strcmp(argv[0], "keystore") == 0)
+		return cmd_keystore(c, argc, argv);
+	if (strcmp(argv[0], "config") == 0)
+		return cmd_config(c, argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return cmd_audit(c, argc, argv);
+	if (strcmp(argv[0], "lookup") == 0 || strcmp(argv[0], "cache") == 0)
+		return cmd_lookup(c, argc, argv, argv[0][0] == 'c');
+	if (strcmp(argv[0], "policy") == 0)
+		return cmd_policy(c, argc, argv);
+	if (strcmp(argv[0], "spool") == 0)
+		return cmd_spool(c, argc, argv);
+	if (strcmp(argv[0], "ca") == 0)
+		return cmd_ca(c, argc, argv);
+	return usage_error("%s: not dispatched", argv[0]);
+}
+
 int
 main(int argc, char **argv)
 {
+	const ctl_cmd_t *cmd;
+	char why[300];
 	ctl_t c;
-	int i, rc = 0;
+	int i, words, rc = 0;
 
 	memset(&c, 0, sizeof(c));
 	umask(077);
 	if ((i = parse_global(argc, argv, &c, &rc)) < 0)
 		return rc;
-	if (strcmp(argv[i], "keystore") == 0)
-		return cmd_keystore(&c, argc - i, argv + i);
-	if (strcmp(argv[i], "config") == 0)
-		return cmd_config(&c, argc - i, argv + i);
-	if (strcmp(argv[i], "audit") == 0)
-		return cmd_audit(&c, argc - i, argv + i);
-	if (strcmp(argv[i], "lookup") == 0 || strcmp(argv[i], "cache") == 0)
-		return cmd_lookup(&c, argc - i, argv + i, argv[i][0] == 'c');
-	if (strcmp(argv[i], "policy") == 0)
-		return cmd_policy(&c, argc - i, argv + i);
-	if (strcmp(argv[i], "spool") == 0)
-		return cmd_spool(&c, argc - i, argv + i);
-	if (strcmp(argv[i], "ca") == 0)
-		return cmd_ca(&c, argc - i, argv + i);
-	return usage_error("unknown command %s", argv[i]);
+	argc -= i;
+	argv += i;
+	if ((cmd = ctl_cmd_find(argc, argv, &words)) == NULL)
+		return no_command(argc, argv);
+	switch (ctl_cmd_check(cmd, argc - words, argv + words, why, sizeof(why))) {
+	case CTL_CMD_HELP:
+		ctl_cmd_usage(stdout, ctl_cmd_name(cmd));
+		return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+	case CTL_CMD_BAD:
+		rc = usage_error("%s", why);
+		break;
+	case CTL_CMD_RUN:
+		rc = dispatch(&c, argc, argv);
+		break;
+	}
+	if (rc == EXIT_USAGE)
+		ctl_cmd_usage(stderr, ctl_cmd_name(cmd));
+	return rc;
 }

@@ -47,15 +47,22 @@ typedef struct opts {
 	char *rcpts[MAX_RCPTS];
 } opts_t;
 
-static void
-usage(void)
+#ifndef SMIMEGATE_VERSION
+#error "SMIMEGATE_VERSION: the Makefile passes debian/changelog's version"
+#endif
+
+/* The usage: on stdout with exit 0 for -h, on stderr with exit 2 for a
+ * usage error. */
+static void __attribute__((noreturn))
+usage(FILE *fp, int rc)
 {
-	fprintf(stderr,
+	fprintf(fp,
 	    "usage: smimegate [-c file] [-o key=value]... [-f] [-n] [-P key]\n"
 	    "       smimegate [-c file] [-o key=value]... -t in.eml --from addr\n"
 	    "                 --rcpt addr [--rcpt addr]... [--auth login] [--client ip]\n"
-	    "                 [--inbound]\n");
-	exit(2);
+	    "                 [--inbound]\n"
+	    "       smimegate -h | --help | --version\n");
+	exit(fflush(fp) == 0 ? rc : 1);
 }
 
 static void
@@ -68,6 +75,7 @@ parse_opts(int argc, char **argv, opts_t *o)
 		{ "client", required_argument, NULL, 'C' },
 		{ "inbound", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -77,7 +85,7 @@ parse_opts(int argc, char **argv, opts_t *o)
 		case 'c': o->conf_file = optarg; break;
 		case 'o':
 			if (o->noverrides == MAX_OVERRIDES || strchr(optarg, '=') == NULL)
-				usage();
+				usage(stderr, 2);
 			o->overrides[o->noverrides++] = optarg;
 			break;
 		case 'f': o->foreground = 1; break;
@@ -87,23 +95,27 @@ parse_opts(int argc, char **argv, opts_t *o)
 		case 'F': o->off.from = optarg; break;
 		case 'R':
 			if (o->off.nrcpts == MAX_RCPTS)
-				usage();
+				usage(stderr, 2);
 			o->rcpts[o->off.nrcpts++] = optarg;
 			break;
 		case 'A': o->off.auth = optarg; break;
 		case 'C': o->off.client = optarg; break;
 		case 'I': o->off.inbound = 1; break;
-		default: usage();
+		case 'h': usage(stdout, 0);
+		case 'V':
+			printf("smimegate %s\n", SMIMEGATE_VERSION);
+			exit(fflush(stdout) == 0 ? 0 : 1);
+		default: usage(stderr, 2);
 		}
 	}
 	o->off.rcpts = o->rcpts;
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 	if (o->off.input != NULL && (o->off.from == NULL || o->off.nrcpts == 0))
-		usage();
+		usage(stderr, 2);
 	if (o->off.input == NULL && (o->off.from || o->off.nrcpts || o->off.auth ||
 	    o->off.client || o->off.inbound))
-		usage();
+		usage(stderr, 2);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -131,15 +143,18 @@ make_dir(const char *path)
 /*
  * The state directories, owned by the service user when we run as root.
  * Everything inside StateDirectory is that user's to change, so nothing
- * there is followed if it is a symbolic link (util_chown_nofollow, issue
- * 15); StateDirectory itself is the administrator's path, resolved first.
+ * there is followed if it is a symbolic link (util_chown_nofollow);
+ * StateDirectory itself is the administrator's path, resolved first.
  */
 static void
-prepare_state(const conf_t *conf, const struct passwd *pw)
+prepare_state(conf_t *conf, const struct passwd *pw)
 {
 	const char *dirs[] = { conf->state_dir, conf->spool_dir, conf->keystore_dir };
 	char err[PATH_MAX + 100], *real;
 
+	/* The start alone makes files: StateDirectory, the re-injection key. */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		die("%s", err);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		make_dir(dirs[i]);
 		if (pw == NULL)
@@ -150,8 +165,8 @@ prepare_state(const conf_t *conf, const struct passwd *pw)
 			die("%s", err);
 		free(real);
 	}
-	/* The re-injection key (issue 6b), made as root at load: a reload as
-	 * the service user must read it too. */
+	/* The re-injection key, made as root above: a reload as the service
+	 * user must read it too. */
 	if (pw != NULL && util_chown_nofollow(conf->reinject_key_file, pw->pw_uid,
 	    pw->pw_gid, err, sizeof(err)) != 0 && errno != ENOENT)
 		die("%s", err);
@@ -416,16 +431,10 @@ static struct {
 	const conf_t *first;
 } reload_src;
 
-static int
-changed(const char *a, const char *b)
-{
-	return strcmp(a, b) != 0;
-}
-
 static conf_t *
 reload_conf(void *arg)
 {
-	const conf_t *f = reload_src.first;
+	const char *key;
 	conf_t *c;
 	char err[1024];
 
@@ -436,18 +445,9 @@ reload_conf(void *arg)
 		    "force: %s", err);
 		return NULL;
 	}
-	if (changed(c->socket, f->socket) || changed(c->socket_group, f->socket_group) ||
-	    changed(c->user, f->user) ||
-	    changed(c->state_dir, f->state_dir) || changed(c->keystore_dir, f->keystore_dir) ||
-	    changed(c->master_key_file, f->master_key_file) || c->audit != f->audit ||
-	    changed(c->audit_dir, f->audit_dir) || changed(c->pid_file, f->pid_file) ||
-	    c->keystore_backend != f->keystore_backend ||
-	    changed(c->keystore_ldap, f->keystore_ldap) ||
-	    changed(c->keystore_ldap_attr, f->keystore_ldap_attr) ||
-	    c->keystore_ldap_refresh != f->keystore_ldap_refresh ||
-	    c->keystore_ldap_timeout != f->keystore_ldap_timeout)
-		ops_log(LOG_WARNING, NULL, "reload: Socket, SocketGroup, UserID, PidFile, "
-		    "StateDirectory, the keystore and audit keys take effect at restart only");
+	for (size_t i = 0; (key = conf_restart_changed(reload_src.first, c, &i)) != NULL;)
+		ops_log(LOG_WARNING, NULL, "reload: %s changed; takes effect after a "
+		    "restart", key);
 	ops_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
 	return c;
 }

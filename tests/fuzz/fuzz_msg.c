@@ -129,6 +129,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		ov[4] = i ? "SigningMode=opaque" : "SigningMode=detached";
 		/* A small memory threshold: bodies also go through the file. */
 		conf[i] = conf_load(NULL, ov, 5, err, sizeof(err));
+		/* The start's re-injection key: mail to several kinds of
+		 * recipients is split, as in the daemon. */
+		if (conf[i] != NULL && conf_prepare(conf[i], err, sizeof(err)) != 0) {
+			conf_unref(conf[i]);
+			conf[i] = NULL;
+		}
 		if (conf[i] == NULL) {
 			fprintf(stderr, "fuzz_msg: %s\n", err);
 			abort();

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Configuration: `smimegate -n` accepts the test configuration, refuses
 # broken ones naming file:line, and `smimectl config -d` prints every key.
+# Reading a configuration writes nothing: -n and smimectl config leave an
+# empty StateDirectory empty (only the daemon's start makes files there).
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/gate.sh"
 need_gateway
@@ -124,6 +126,55 @@ if gate_ctl config -d >"$T/config-d.out" 2>"$T/config-d.err"; then
 else
 	not_ok "smimectl config -d"
 	diag_file "$T/config-d.err" 10 "smimectl"
+fi
+
+# Reading a configuration writes nothing, as root too: a fresh, empty
+# StateDirectory is still empty after -n and smimectl config (-d).
+fresh="$T/fresh"
+mkdir -m 0700 "$fresh"
+cp "$GATE_CONF" "$T/fresh.conf"
+echo "StateDirectory $fresh" >>"$T/fresh.conf"
+"$top/smimegate" -n -c "$T/fresh.conf" >"$T/fresh-n.out" 2>&1
+rc=$?
+left=$(ls -A "$fresh")
+if [ "$rc" -eq 0 ] && [ -z "$left" ]; then
+	ok "smimegate -n -c FILE leaves an empty StateDirectory empty"
+else
+	not_ok "smimegate -n -c FILE leaves an empty StateDirectory empty"
+	diag "exit status $rc; in $fresh: $(echo $left)"
+	diag_file "$T/fresh-n.out" 5 "smimegate -n"
+fi
+for args in "config" "config -d"; do
+	# shellcheck disable=SC2086
+	"$top/smimectl" -c "$T/fresh.conf" $args >"$T/fresh-ctl.out" 2>&1
+	rc=$?
+	left=$(ls -A "$fresh")
+	if [ "$rc" -eq 0 ] && [ -z "$left" ]; then
+		ok "smimectl -c FILE $args leaves an empty StateDirectory empty"
+	else
+		not_ok "smimectl -c FILE $args leaves an empty StateDirectory empty"
+		diag "exit status $rc; in $fresh: $(echo $left)"
+		diag_file "$T/fresh-ctl.out" 5 "smimectl $args"
+	fi
+done
+rmdir "$fresh"
+check "smimegate -n -c FILE does not make a missing StateDirectory" \
+    sh -c '"$1" -n -c "$2" >/dev/null 2>&1 && test ! -e "$3"' sh "$top/smimegate" \
+    "$T/fresh.conf" "$fresh"
+# config -d reads the built-in defaults: StateDirectory /var/lib/smimegate,
+# looked at in a mount namespace of its own, on an empty /var/lib.
+if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
+	left=$(unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /var/lib &&
+	    "$1" config -d >/dev/null && ls -A /var/lib' sh "$top/smimectl" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ -z "$left" ]; then
+		ok "smimectl config -d makes nothing under /var/lib (the default StateDirectory)"
+	else
+		not_ok "smimectl config -d makes nothing under /var/lib (the default StateDirectory)"
+		diag "exit status $rc; in /var/lib: $(echo $left)"
+	fi
+else
+	skip "smimectl config -d makes nothing under /var/lib" "needs root and unshare -m"
 fi
 
 done_testing

@@ -2,8 +2,11 @@
 # Daemon habits, through a real Postfix: SIGHUP reloads the configuration
 # (a changed LocalDomains) without dropping connections: an SMTP session
 # opened before the reload keeps the configuration it started with, new
-# ones follow the new file; a broken file keeps the old configuration and
-# the log names file:line; the pid file; the privilege drop to UserID.
+# ones follow the new file; a key read at start only (HTTPListen, the
+# Pickup* limits) that a reload changes is logged as a warning, one line
+# each, and a key that takes effect at once is not; a broken file keeps
+# the old configuration and the log names file:line; the pid file; the
+# privilege drop to UserID.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
@@ -72,6 +75,22 @@ else
 	not_ok "a session open across the reload still works"
 	diag_file "$T/held.out" 5 "held session"
 fi
+
+# Keys read at start only: a reload warns for each that changed.
+printf 'HTTPListen 127.0.0.1:%s\nPickupMaxFailures 7\n' "$(free_port)" >>"$GATE_CONF"
+kill -HUP "$GATE_PID"
+wait_for 50 sh -c '[ "$(grep -c "reloaded $1" "$2")" -ge 2 ]' sh "$GATE_CONF" "$GATE_LOG"
+for k in HTTPListen PickupMaxFailures; do
+	check "reload: '$k changed; takes effect after a restart' logged once" \
+	    test "$(grep -c "$k changed; takes effect after a restart" "$GATE_LOG")" = 1
+done
+if grep -q "LocalDomains changed" "$GATE_LOG"; then
+	not_ok "reload: no restart warning for LocalDomains (it takes effect at once)"
+else
+	ok "reload: no restart warning for LocalDomains (it takes effect at once)"
+fi
+check "after the second reload: mail still follows the new LocalDomains (outbound)" \
+    test "$(direction second)" = outbound
 
 # A broken file: the daemon keeps the configuration in force.
 printf 'NoSuchKey yes\n' >>"$GATE_CONF"

@@ -1,8 +1,9 @@
 /*
- * test_conf.c: the configuration loader (milter/conf.c) and the
- * SignerMap file (directory/dir_map.c): good files, every kind of bad
- * line reported as file:line, -o overrides, derived defaults, and the
- * InternalHosts and LocalDomains matches.
+ * test_conf.c: the configuration (conf/) and the SignerMap file
+ * (directory/dir_map.c): good files, every kind of bad line reported as
+ * file:line, -o overrides, derived defaults, the table's flags, loading
+ * that writes nothing while the start's conf_prepare() makes the
+ * re-injection key, and the InternalHosts and LocalDomains matches.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,12 +11,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "conf/conf.h"
+#include "conf/conf_int.h"
 #include "directory/dir_map.h"
 #include "tests/unit/unit_util.h"
 
@@ -134,7 +138,7 @@ test_bad_files(void **state)
 		{ "Sign yes\nSign no\n", ":2: Sign is set twice" },
 		{ "Socket\n", ":1: \"Socket\": expected a key and a value" },
 		{ "SignerMap /nonexistent/map\n", ":1: SignerMap: /nonexistent/map: No such file" },
-		/* Several gateways. */
+		/* Several gateways sharing state. */
 		{ "# k\nKeystoreBackend ldap\n", ":2: KeystoreBackend: ldap needs KeystoreLDAP" },
 		{ "KeystoreBackend nfs\n", ":1: KeystoreBackend: \"nfs\"" },
 		{ "HarvestStore redis\n", ":1: HarvestStore: redis needs RedisServer" },
@@ -314,6 +318,185 @@ test_signer_map(void **state)
 	free(bad2);
 }
 
+
+/* Entries in dir, "." and ".." aside; -1 when it cannot be read. */
+static int
+dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* Loading writes nothing (smimegate -n, smimectl, a reload); the start's
+ * conf_prepare() makes StateDirectory and the re-injection key. */
+static void
+test_load_writes_nothing(void **state)
+{
+	char err[512], *state_ov, *absent_ov, *absent, *key;
+	char *ov[2];
+	struct stat st;
+	conf_t *c;
+
+	assert_true(asprintf(&state_ov, "StateDirectory=%s/state", tmp) > 0);
+	assert_true(asprintf(&absent, "%s/absent", tmp) > 0);
+	assert_true(asprintf(&absent_ov, "StateDirectory=%s", absent) > 0);
+	assert_true(asprintf(&key, "%s/state/reinject.key", tmp) > 0);
+	assert_int_equal(mkdir(state_ov + strlen("StateDirectory="), 0700), 0);
+	ov[0] = state_ov;
+	ov[1] = "TrustSystemStore=no";
+	if ((c = conf_load(NULL, ov, 2, err, sizeof(err))) == NULL)
+		fail_msg("load: %s", err);
+	assert_int_equal(dir_entries(c->state_dir), 0);
+	assert_int_equal(c->reinject_keylen, 0);
+	if (conf_prepare(c, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
+	assert_int_equal(c->reinject_keylen, 32);
+	assert_int_equal(lstat(key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	conf_unref(c);
+	/* The next load reads the key the start made. */
+	if ((c = conf_load(NULL, ov, 2, err, sizeof(err))) == NULL)
+		fail_msg("load again: %s", err);
+	assert_int_equal(c->reinject_keylen, 32);
+	conf_unref(c);
+
+	ov[0] = absent_ov;
+	if ((c = conf_load(NULL, ov, 2, err, sizeof(err))) == NULL)
+		fail_msg("load: %s", err);
+	assert_int_equal(c->reinject_keylen, 0);
+	conf_unref(c);
+	assert_int_not_equal(lstat(absent, &st), 0);
+	free(state_ov);
+	free(absent_ov);
+	free(absent);
+	free(key);
+}
+
+/* Defaults that name other keys, expanded when the key is empty. */
+static void
+test_derived_defaults(void **state)
+{
+	char err[512];
+	char *ov[] = { "StateDirectory=/s", "AuditDirectory=/a", "CAHTTPListen=",
+	    "LocalDomains=b.example, c.example", "CACRLURL=http://crl.example/x.crl",
+	    "QueueDirectory=" };
+	conf_t *c = conf_parse(NULL, ov, 6, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("parse: %s", err);
+	assert_string_equal(c->keystore_dir, "/s/keystore");
+	assert_string_equal(c->master_key_file, "/s/keystore/master.key");
+	assert_string_equal(c->audit_key_file, "/a/audit.key");
+	assert_string_equal(c->audit_head_file, "/s/audit.head");
+	assert_string_equal(c->queue_dir, "/s/queue");
+	assert_string_equal(c->reinject_key_file, "/s/reinject.key");
+	assert_string_equal(c->ca_dir, "/s/ca");
+	assert_string_equal(c->pickup_dir, "/s/pickup");
+	assert_string_equal(c->ca_crl_url, "http://crl.example/x.crl");
+	assert_string_equal(c->ca_issuer_url, "");
+	assert_string_equal(c->portal_url, "");
+	assert_string_equal(c->enroll_sender, "postmaster@b.example");
+	assert_null(c->lookup);          /* parsing builds nothing */
+	assert_null(c->policy);
+	conf_unref(c);
+
+	ov[2] = "CAHTTPListen=ca.example:8080";
+	ov[3] = "LocalDomains=";
+	if ((c = conf_parse(NULL, ov, 4, err, sizeof(err))) == NULL)
+		fail_msg("parse: %s", err);
+	assert_string_equal(c->ca_crl_url, "http://ca.example:8080/ca.crl");
+	assert_string_equal(c->ca_issuer_url, "http://ca.example:8080/ca.crt");
+	assert_string_equal(c->portal_url, "http://ca.example:8080");
+	assert_string_equal(c->enroll_sender, "postmaster@localhost");
+	conf_unref(c);
+}
+
+/* The rows' flags: derived defaults are strings or paths, a secret is
+ * never a value (the key names a file), and the keys read at start only. */
+static void
+test_flags(void **state)
+{
+	static const char *const restart[] = { "Socket", "UserID", "StateDirectory",
+	    "HTTPListen", "CAHTTPListen", "PickupDirectory", "PickupMaxFailures",
+	    "PickupClientMaxFailures", "PickupClientWindow", "PickupTrustedProxies",
+	    "KeystoreBackend", "AuditLog", NULL };
+	static const char *const reload[] = { "LocalDomains", "PolicyFile",
+	    "ReinjectCommand", "HoldTime", "PickupLifetime", NULL };
+	char err[512];
+	char *ov[] = { "HTTPListen=127.0.0.1:9999", "LocalDomains=example.net",
+	    "PickupTrustedProxies=192.0.2.1", "PolicyFile=" };
+	conf_t *a, *b;
+	const char *k;
+	size_t i = 0;
+
+	for (size_t n = 0; n < conf_nkeys; n++) {
+		if (conf_key_derived(&conf_keys[n]) && conf_keys[n].type != T_STR
+		    && conf_keys[n].type != T_PATH)
+			fail_msg("%s: a derived default that is not a string", conf_keys[n].name);
+		if ((conf_keys[n].flags & CONF_SECRET) && conf_keys[n].type != T_PATH)
+			fail_msg("%s: a secret that is not a file name", conf_keys[n].name);
+	}
+	for (const char *const *p = restart; *p != NULL; p++)
+		if (!conf_key_restart(*p))
+			fail_msg("%s is read at start only", *p);
+	for (const char *const *p = reload; *p != NULL; p++)
+		if (conf_key_restart(*p))
+			fail_msg("%s takes effect at a reload", *p);
+	assert_false(conf_key_restart("NoSuchKey"));
+
+	a = conf_parse(NULL, NULL, 0, err, sizeof(err));
+	b = conf_parse(NULL, ov, 4, err, sizeof(err));
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_null(conf_restart_changed(a, a, &i));
+	i = 0;
+	assert_string_equal(conf_restart_changed(a, b, &i), "HTTPListen");
+	k = conf_restart_changed(a, b, &i);
+	assert_non_null(k);
+	assert_string_equal(k, "PickupTrustedProxies");
+	assert_null(conf_restart_changed(a, b, &i));
+	conf_unref(a);
+	conf_unref(b);
+}
+
+/* Docs track code: smimegate.conf(5)'s RELOADING lists exactly the keys
+ * the table flags as read at start only (run from the top of the tree). */
+static void
+test_flags_documented(void **state)
+{
+	FILE *fp = fopen("docs/smimegate.conf.5", "r");
+	char line[512], key[128];
+	int in = 0, listed = 0;
+	size_t nflagged = 0;
+
+	if (fp == NULL)
+		skip();
+	for (size_t n = 0; n < conf_nkeys; n++)
+		nflagged += (conf_keys[n].flags & CONF_RESTART) != 0;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, ".SH ", 4) == 0)
+			in = strncmp(line, ".SH RELOADING", 13) == 0;
+		if (!in || (sscanf(line, ".BR %127[A-Za-z0-9]", key) != 1
+		    && sscanf(line, ".B %127[A-Za-z0-9]", key) != 1))
+			continue;
+		if (strcmp(key, "SIGHUP") == 0 || strcmp(key, "smimegate") == 0)
+			continue;
+		if (!conf_key_restart(key))
+			fail_msg("%s is listed in RELOADING but not flagged CONF_RESTART", key);
+		listed++;
+	}
+	fclose(fp);
+	assert_int_equal(listed, (int)nflagged);
+}
+
 int
 main(void)
 {
@@ -327,6 +510,10 @@ main(void)
 		cmocka_unit_test(test_print_and_keys),
 		cmocka_unit_test(test_signer_map),
 		cmocka_unit_test(test_http_limits),
+		cmocka_unit_test(test_load_writes_nothing),
+		cmocka_unit_test(test_derived_defaults),
+		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_flags_documented),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);

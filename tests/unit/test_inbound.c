@@ -946,6 +946,9 @@ test_inbound_split(void **state)
 	conf = conf_load(NULL, ov, 5, err, sizeof(err));
 	if (conf == NULL)
 		fail_msg("conf: %s", err);
+	assert_int_equal(conf->reinject_keylen, 0);     /* loading writes nothing */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
 	assert_true(conf->reinject_keylen > 0);
 	mkdir(conf->spool_dir, 0700);
 

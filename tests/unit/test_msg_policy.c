@@ -44,6 +44,9 @@ setup(void **state)
 	ov[3] = "Sign=no";
 	if ((conf = conf_load(NULL, ov, 4, err, sizeof(err))) == NULL)
 		fail_msg("conf: %s", err);
+	/* The start's re-injection key: mail is split per recipient. */
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	free(ov[0]);
 	free(ov[1]);

@@ -70,6 +70,8 @@ setup(void **state)
 	ov[5] = "HoldTime=3600";
 	if ((conf = conf_load(NULL, ov, 6, err, sizeof(err))) == NULL)
 		fail_msg("conf: %s", err);
+	if (conf_prepare(conf, err, sizeof(err)) != 0)
+		fail_msg("prepare: %s", err);
 	mkdir(conf->spool_dir, 0700);
 	assert_true(conf->reinject_keylen > 0);
 	free(ov[0]);
