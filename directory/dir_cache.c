@@ -20,6 +20,7 @@
  * thread that finds every context busy treats it as a miss (no waiting).
  */
 #include "directory/dir_int.h"
+#include "net/net_redis.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -248,7 +249,7 @@ redis_take(dir_cache_t *c, char *note, size_t notelen)
 	pthread_mutex_unlock(&c->lock);
 	if (slot == NULL || slot->ctx != NULL)
 		return slot;
-	if ((slot->ctx = dir_redis_connect(c->redis, why, sizeof(why))) != NULL)
+	if ((slot->ctx = net_redis_connect(dir_redis_client(c->redis), why, sizeof(why))) != NULL)
 		return slot;
 	pthread_mutex_lock(&c->lock);
 	redis_note(c, 1, why, note, notelen);
@@ -459,7 +460,7 @@ dir_cache_ping(dir_cache_t *c, char *err, size_t errlen)
 
 	if (!c->redis)
 		return 1;
-	if ((ctx = dir_redis_connect(c->redis, why, sizeof(why))) == NULL) {
+	if ((ctx = net_redis_connect(dir_redis_client(c->redis), why, sizeof(why))) == NULL) {
 		snprintf(err, errlen, "%s: %s", c->name, why);
 		return -1;
 	}

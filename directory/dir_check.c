@@ -10,11 +10,16 @@
  * a second verification.  Nothing is fetched for a certificate that does
  * not chain.  A CRL that cannot be had is handled as the policy says.
  *
+ * The trust store is smime_trust_new()'s (the one builder), with the
+ * anchors only: the revocation source here is the CRL fetched for each
+ * certificate, handed to its verification.
+ *
  * Threads: the X509_STORE is read-only after dir_check_new(); each check
  * has its own X509_STORE_CTX.
  */
 #include "directory/dir_int.h"
 #include "keystore/keystore.h"
+#include "smime/smime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +31,7 @@
 #define CHECK_MAX_CDP 4
 
 struct dir_check {
-	X509_STORE *store;
+	smime_trust_t *trust;       /* anchors only: CRLs come per check */
 	dir_crl_t *crls;
 	int crl_check;
 	int crl_policy;
@@ -38,8 +43,7 @@ dir_check_new(const dir_settings_t *s, char *err, size_t errlen)
 {
 	dir_check_t *chk = calloc(1, sizeof(*chk));
 
-	if (chk == NULL || (chk->store = X509_STORE_new()) == NULL ||
-	    (chk->crls = dir_crl_new(s->crl_timeout, s->crl_cache_seconds,
+	if (chk == NULL || (chk->crls = dir_crl_new(s->crl_timeout, s->crl_cache_seconds,
 	    s->crl_fetch, s->crl_fetch_arg)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		dir_check_free(chk);
@@ -48,20 +52,12 @@ dir_check_new(const dir_settings_t *s, char *err, size_t errlen)
 	chk->crl_check = s->crl_check;
 	chk->crl_policy = s->crl_policy;
 	chk->crl_timeout = s->crl_timeout > 0 ? s->crl_timeout : 10;
-	if (s->ca_file != NULL && *s->ca_file != '\0' &&
-	    !X509_STORE_load_file(chk->store, s->ca_file)) {
-		snprintf(err, errlen, "%s: cannot load trust anchors", s->ca_file);
-		ERR_clear_error();
+	/* The revocation source is dir_crl.c's, per certificate: no CRL files. */
+	if ((chk->trust = smime_trust_new(s->ca_file, s->system_store, NULL, NULL,
+	    err, errlen)) == NULL) {
 		dir_check_free(chk);
 		return NULL;
 	}
-	if (s->system_store && !X509_STORE_set_default_paths(chk->store)) {
-		snprintf(err, errlen, "cannot load the system trust store");
-		ERR_clear_error();
-		dir_check_free(chk);
-		return NULL;
-	}
-	ERR_clear_error();
 	return chk;
 }
 
@@ -70,7 +66,7 @@ dir_check_free(dir_check_t *chk)
 {
 	if (chk == NULL)
 		return;
-	X509_STORE_free(chk->store);
+	smime_trust_free(chk->trust);
 	dir_crl_free(chk->crls);
 	free(chk);
 }
@@ -79,10 +75,7 @@ dir_check_free(dir_check_t *chk)
 int
 dir_check_trust_add(dir_check_t *chk, X509 *cert)
 {
-	int ok = X509_STORE_add_cert(chk->store, cert);
-
-	ERR_clear_error();
-	return ok ? 0 : -1;
+	return smime_trust_add(chk->trust, cert);
 }
 
 int
@@ -184,7 +177,7 @@ verify_with(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	int ok, e;
 
-	if (ctx == NULL || !X509_STORE_CTX_init(ctx, chk->store, cert, untrusted)) {
+	if (ctx == NULL || !X509_STORE_CTX_init(ctx, smime_trust_store(chk->trust), cert, untrusted)) {
 		X509_STORE_CTX_free(ctx);
 		snprintf(why, len, "cannot set up the verification");
 		return -1;

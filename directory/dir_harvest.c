@@ -19,17 +19,18 @@
  * record sealed by dir_redis_seal() for that key and field (HSET /
  * HGETALL); a value whose seal does not open is skipped like a malformed
  * file, so a record written by someone else (without the capabilities
- * the sender announced, say) is never believed.  One context, connected
- * and authenticated by dir_redis_connect(), used under h->lock; a command
- * that fails reconnects once, then the call fails (the lookup then says
+ * the sender announced, say) is never believed.  One context of the
+ * Redis client (net/net_redis.h), used under h->lock; a command that
+ * fails reconnects once (net_redis_command()), then the call fails (the lookup then says
  * "unavailable": a certificate that may be there is never ignored).
  *
  * Threads: files are replaced atomically, so readers see the old or the
  * new file; the Redis context is guarded by h->lock.
  */
+#include "directory/dir_addr.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_int.h"
-#include "directory/dir_lookup.h"
+#include "net/net_redis.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -167,38 +168,21 @@ dir_harvest_free(dir_harvest_t *h)
 
 /* ---- Redis (h->lock held) ---- */
 
-/* A command's reply, reconnecting once; NULL with err when Redis is down
- * or answers an error. */
+/* A command's reply, reconnecting once (net_redis_vcommand()); NULL with
+ * err when Redis is down or answers an error. */
 static redisReply *
 redis_run(dir_harvest_t *h, char *err, size_t errlen, const char *fmt, ...)
 {
-	redisReply *r = NULL;
+	redisReply *r;
+	char why[400];
 	va_list ap;
 
-	for (int tries = 0; tries < 2 && r == NULL; tries++) {
-		if (h->ctx == NULL) {
-			char why[256];
-
-			if ((h->ctx = dir_redis_connect(h->redis, why, sizeof(why))) == NULL) {
-				snprintf(err, errlen, "harvest: Redis %s", why);
-				return NULL;
-			}
-		}
-		va_start(ap, fmt);
-		r = redisvCommand(h->ctx, fmt, ap);
-		va_end(ap);
-		if (r == NULL) {
-			snprintf(err, errlen, "harvest: Redis %s: %s", dir_redis_name(h->redis),
-			    h->ctx->errstr[0] ? h->ctx->errstr : "no reply");
-			redisFree(h->ctx);
-			h->ctx = NULL;
-		}
-	}
-	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "harvest: Redis: %.200s", r->str);
-		freeReplyObject(r);
-		return NULL;
-	}
+	va_start(ap, fmt);
+	r = net_redis_vcommand(dir_redis_client(h->redis), &h->ctx, why, sizeof(why),
+	    fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		snprintf(err, errlen, "harvest: Redis %s", why);
 	return r;
 }
 

@@ -5,10 +5,12 @@
  *   dir_check.c    is this certificate usable for this address now?
  *                  (trust anchors, validity, CRL, usage, EKU, SAN)
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
- *   dir_ldap.c     one LDAP directory: URL, pool of handles, search
+ *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
+ *                  (the client, its pool and URL: net/net_ldap.h)
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
- *   dir_redis.c    what the Redis connections share: AUTH, sealed values
+ *   dir_redis.c    the Redis server (net/net_redis.h) and its sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
+ *   dir_addr.c     the spelling of an address its keys use (dir_addr.h)
  *
  * Threads: every object here may be shared; each guards its own state.
  * Errors: a dir_status_t and a message in a caller's buffer.
@@ -61,9 +63,6 @@ const char *dir_ldap_name(const dir_ldap_t *d);
  */
 dir_status_t dir_ldap_search(dir_ldap_t *d, const char *address,
     STACK_OF(X509) **certs, char *why, size_t len);
-/* The filter for address from template: %s replaced by the escaped
- * address, %% by %.  malloc'ed, or NULL. */
-char *dir_ldap_filter(const char *tmpl, const char *address);
 /* One round trip (a base search of the base DN); DIR_OK when the server
  * answers, else DIR_ERR_UNAVAILABLE with why. */
 dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
@@ -73,22 +72,17 @@ int dir_ldap_parse_value(const unsigned char *der, size_t len,
     STACK_OF(X509) *certs);
 
 /* ---- dir_redis.c ---- */
-struct redisContext;
 typedef struct dir_redis dir_redis_t;
-/* The first line of a secret file (util_secret_read_line(): regular, no
- * symlink, owner checked, mode 0600 or stricter), malloc'ed; NULL with
- * err.  Free it with util_secret_free(s, strlen(s)). */
-char *dir_secret_read(const char *path, char *err, size_t errlen);
-/* s->redis ("host:port"), RedisTimeout, the password file and user, and
- * the value key (required).  NULL with err. */
+struct net_redis;
+/* s->redis ("host:port"), RedisTimeout, the password file and user (the
+ * client of net/net_redis.h), and the value key (required).  NULL with
+ * err. */
 dir_redis_t *dir_redis_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_redis_free(dir_redis_t *r);
 /* "host:port" */
 const char *dir_redis_name(const dir_redis_t *r);
-/* A new connection, timeouts set and AUTH done; NULL with err (never
- * the password).  The caller frees it with redisFree(). */
-struct redisContext *dir_redis_connect(const dir_redis_t *r, char *err,
-    size_t errlen);
+/* The Redis client (net_redis_connect(), net_redis_command()). */
+const struct net_redis *dir_redis_client(const dir_redis_t *r);
 /* data sealed for Redis key (and hash field, NULL for none) until expires
  * (0: no end), malloc'ed, *outlen octets; NULL when out of memory. */
 unsigned char *dir_redis_seal(const dir_redis_t *r, const char *key,

@@ -7,10 +7,10 @@
  * Threads: the handle is shared; the harvest store is opened (once, under
  * a mutex) when its directory first exists; the search counter is atomic.
  */
+#include "directory/dir_addr.h"
 #include "directory/dir_int.h"
 #include "directory/dir_harvest.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,18 +34,6 @@ struct dir_lookup {
 	time_t harvest_tried;
 	unsigned long searches;
 };
-
-char *
-dir_addr_normalize(const char *address)
-{
-	char *n = strdup(address), *p;
-
-	if (n == NULL || (p = strrchr(n, '@')) == NULL)
-		return n;
-	for (; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return n;
-}
 
 dir_lookup_t *
 dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)

@@ -109,8 +109,8 @@ typedef struct dir_lookup dir_lookup_t;
  * key files (dir_redis.c); connects to nothing yet. */
 dir_lookup_t *dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_lookup_free(dir_lookup_t *l);
-/* Adds a trust anchor for the certificate checks (the embedded CA's root,
- * issue 5); only before the lookup is shared with other threads. 0 or -1. */
+/* Adds a trust anchor for the certificate checks (the embedded CA's
+ * root); only before the lookup is shared with other threads. 0 or -1. */
 int dir_lookup_trust_add(dir_lookup_t *l, X509 *cert);
 
 /* The certificate for address; DIR_OK, DIR_NOTFOUND or an error; the
@@ -152,8 +152,5 @@ size_t dir_lookup_ndirs(const dir_lookup_t *l);
 
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);
-
-/* "local@domain" with the domain lower-cased, malloc'ed, or NULL. */
-char *dir_addr_normalize(const char *address);
 
 #endif

@@ -1,12 +1,8 @@
 /*
- * dir_redis.c: what every Redis connection of directory/ shares (the
- * lookup cache, dir_cache.c, and the harvest store, dir_harvest.c): the
- * server, the timeouts, AUTH, and the key values are authenticated with.
- *
- * Connections: redisConnectWithTimeout, redisSetTimeout, then AUTH with
- * the password of RedisPasswordFile (and the ACL user RedisUser, Redis 6
- * and later: "AUTH user password") before any other command; a server
- * that refuses the password gives no context.
+ * dir_redis.c: the directory's Redis server (the lookup cache,
+ * dir_cache.c, and the harvest store, dir_harvest.c): the client of
+ * net/net_redis.h (the server, timeouts, AUTH with RedisPasswordFile and
+ * RedisUser), and the key the values are authenticated with.
  *
  * Values: whoever can write to Redis can put any bytes there, so each
  * value is sealed with HMAC-SHA256 under a key the gateways share
@@ -22,110 +18,51 @@
  * whoever can write to Redis from deleting values (AUTH is the guard).
  *
  * Ownership and threads: a dir_redis_t is immutable after dir_redis_new()
- * and may be shared; the password and key are cleansed when it is freed.
- * A context from dir_redis_connect() is the caller's (redisFree()).
+ * and may be shared; the key is cleansed when it is freed.
  */
 #include "directory/dir_int.h"
+#include "net/net_redis.h"
 #include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define REDIS_SECRET_MAX  1024
+#define REDIS_KEY_MAX     1024        /* octets of the key file */
 #define REDIS_KEY_MIN     32          /* octets of the value key */
 #define SEAL_TAG          "v1:"
 #define SEAL_MAC_HEX      64
 
 struct dir_redis {
-	char host[256];
-	int port;
-	char name[300];             /* "host:port" */
-	struct timeval tv;
-	char *user;                 /* ACL user, or NULL */
-	char *password;             /* NULL: no AUTH */
+	net_redis_t *client;
 	unsigned char *key;
 	size_t keylen;
 	EVP_MAC *mac;               /* HMAC, fetched once */
 };
 
-/*
- * The first line of a secret file (a password, a key), read by the one
- * reader of secret files (util_secret_read_line(): no symbolic link, a
- * regular file of ours or root's, no access for group or others).
- * malloc'ed, or NULL with err naming the file.  The one place directory/
- * reads a secret.
- */
-char *
-dir_secret_read(const char *path, char *err, size_t errlen)
-{
-	char *s = NULL;
-
-	if (util_secret_read_line(path, REDIS_SECRET_MAX, &s, err, errlen) != 0)
-		return NULL;
-	return s;
-}
-
-static void
-secret_free(char *s)
-{
-	if (s != NULL)
-		util_secret_free(s, strlen(s));
-}
-
+/* The value key: the first line of RedisKeyFile, read by the one reader
+ * of secret files (no symbolic link, owner us or root, mode 0600). */
 static int
-parse_server(dir_redis_t *r, const char *server, char *err, size_t errlen)
+load_key(dir_redis_t *r, const char *file, char *err, size_t errlen)
 {
-	const char *colon = strrchr(server, ':');
-	char *end;
-	long port = colon ? strtol(colon + 1, &end, 10) : 0;
+	char *k = NULL;
 
-	if (colon == NULL || colon == server || *end != '\0' || port < 1 ||
-	    port > 65535 || (size_t)(colon - server) >= sizeof(r->host)) {
-		snprintf(err, errlen, "Redis server \"%s\" is not HOST:PORT", server);
-		return -1;
-	}
-	memcpy(r->host, server, (size_t)(colon - server));
-	r->port = (int)port;
-	snprintf(r->name, sizeof(r->name), "%s:%d", r->host, r->port);
-	return 0;
-}
-
-static int
-load_secrets(dir_redis_t *r, const dir_settings_t *s, char *err, size_t errlen)
-{
-	char *k;
-
-	if (s->redis_user != NULL && *s->redis_user != '\0' &&
-	    (s->redis_password_file == NULL || *s->redis_password_file == '\0')) {
-		snprintf(err, errlen, "RedisUser needs RedisPasswordFile");
-		return -1;
-	}
-	if (s->redis_user != NULL && *s->redis_user != '\0' &&
-	    (r->user = strdup(s->redis_user)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (s->redis_password_file != NULL && *s->redis_password_file != '\0' &&
-	    (r->password = dir_secret_read(s->redis_password_file, err, errlen)) == NULL)
-		return -1;
-	if (s->redis_key_file == NULL || *s->redis_key_file == '\0') {
+	if (file == NULL || *file == '\0') {
 		snprintf(err, errlen, "Redis needs RedisKeyFile (the key its values are "
 		    "authenticated with, the same on every gateway)");
 		return -1;
 	}
-	if ((k = dir_secret_read(s->redis_key_file, err, errlen)) == NULL)
+	if (util_secret_read_line(file, REDIS_KEY_MAX, &k, err, errlen) != 0)
 		return -1;
 	r->keylen = strlen(k);
 	r->key = (unsigned char *)k;
 	if (r->keylen < REDIS_KEY_MIN) {
 		snprintf(err, errlen, "%s: the key is shorter than %d characters",
-		    s->redis_key_file, REDIS_KEY_MIN);
+		    file, REDIS_KEY_MIN);
 		return -1;
 	}
 	return 0;
@@ -134,19 +71,23 @@ load_secrets(dir_redis_t *r, const dir_settings_t *s, char *err, size_t errlen)
 dir_redis_t *
 dir_redis_new(const dir_settings_t *s, char *err, size_t errlen)
 {
+	net_redis_settings_t ns = {
+		.server = s->redis, .timeout_ms = s->redis_timeout_ms,
+		.password_file = s->redis_password_file, .user = s->redis_user,
+	};
 	dir_redis_t *r = calloc(1, sizeof(*r));
 
 	if (r == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	r->tv.tv_sec = s->redis_timeout_ms / 1000;
-	r->tv.tv_usec = (s->redis_timeout_ms % 1000) * 1000;
-	if ((r->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+	if (s->redis_user != NULL && *s->redis_user != '\0' &&
+	    (s->redis_password_file == NULL || *s->redis_password_file == '\0'))
+		snprintf(err, errlen, "RedisUser needs RedisPasswordFile");
+	else if ((r->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
 		snprintf(err, errlen, "OpenSSL has no HMAC");
-	if (r->mac == NULL ||
-	    parse_server(r, s->redis != NULL ? s->redis : "", err, errlen) != 0 ||
-	    load_secrets(r, s, err, errlen) != 0) {
+	if (r->mac == NULL || (r->client = net_redis_new(&ns, err, errlen)) == NULL ||
+	    load_key(r, s->redis_key_file, err, errlen) != 0) {
 		dir_redis_free(r);
 		return NULL;
 	}
@@ -159,59 +100,22 @@ dir_redis_free(dir_redis_t *r)
 	if (r == NULL)
 		return;
 	EVP_MAC_free(r->mac);
-	free(r->user);
-	secret_free(r->password);
-	secret_free((char *)r->key);
+	net_redis_free(r->client);
+	if (r->key != NULL)
+		util_secret_free(r->key, r->keylen);
 	free(r);
 }
 
 const char *
 dir_redis_name(const dir_redis_t *r)
 {
-	return r->name;
+	return net_redis_name(r->client);
 }
 
-/* AUTH on a new context: 0, or -1 with err (the server's answer, never
- * the password). */
-static int
-redis_auth(const dir_redis_t *r, redisContext *ctx, char *err, size_t errlen)
+const net_redis_t *
+dir_redis_client(const dir_redis_t *r)
 {
-	redisReply *rep;
-	int ok;
-
-	if (r->password == NULL)
-		return 0;
-	rep = r->user != NULL ? redisCommand(ctx, "AUTH %s %s", r->user, r->password)
-	    : redisCommand(ctx, "AUTH %s", r->password);
-	ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
-	if (!ok)
-		snprintf(err, errlen, "%s: AUTH%s%s refused: %.120s", r->name,
-		    r->user ? " as " : "", r->user ? r->user : "",
-		    rep == NULL ? (ctx->errstr[0] ? ctx->errstr : "no reply")
-		    : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-	freeReplyObject(rep);
-	return ok ? 0 : -1;
-}
-
-redisContext *
-dir_redis_connect(const dir_redis_t *r, char *err, size_t errlen)
-{
-	redisContext *ctx = redisConnectWithTimeout(r->host, r->port, r->tv);
-
-	if (ctx == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (ctx->err != 0 || redisSetTimeout(ctx, r->tv) != REDIS_OK) {
-		snprintf(err, errlen, "%s: %s", r->name, ctx->errstr);
-		redisFree(ctx);
-		return NULL;
-	}
-	if (redis_auth(r, ctx, err, errlen) != 0) {
-		redisFree(ctx);
-		return NULL;
-	}
-	return ctx;
+	return r->client;
 }
 
 /* HMAC-SHA256 over the key, the field, the expiry and the data, as 64 hex

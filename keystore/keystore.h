@@ -84,7 +84,7 @@ keystore_t *keystore_open(const char *dir, const char *master_key_file,
  * RFC 4516's, as in LDAPDirectories:
  *   ldap://host:port/BASE??SCOPE?FILTER?bindname=DN,x-bindpwfile=FILE,x-starttls
  * (FILTER default (mail=%s), %25s in a URL; x-starttls: StartTLS, see
- * util/util_ldap.h; ldaps:// works too).  The master key stays a file
+ * net/net_ldap.h; ldaps:// works too).  The master key stays a file
  * (the same on every gateway); dir still holds it by default, the lock
  * file and the embedded CA.  An index read from the directory is used for
  * refresh seconds, and read again at once when an address is not in it

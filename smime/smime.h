@@ -104,7 +104,7 @@ smime_status_t smime_encrypted_check(const char *content_headers,
     const smime_body_t *body, unsigned max_parts, unsigned max_depth,
     int *encrypted);
 
-/* Issue 16: 1 when the entity (Content-* headers as "Name: value\n" lines,
+/* 1 when the entity (Content-* headers as "Name: value\n" lines,
  * and the body) holds a calendar invitation anywhere in its MIME tree (a
  * text/calendar part with a method parameter or a METHOD: line, an
  * application/ics part); 0 when not; -1 with why when it does not parse
@@ -241,7 +241,7 @@ int smime_decrypt_authenticated(const smime_decrypt_t *d);
 
 /*
  * What decryption would give with each of n key lookups (one per
- * recipient, args[i] for the lookup), the body parsed once (issue 14):
+ * recipient, args[i] for the lookup), the body parsed once:
  * per lookup, the status smime_decrypt_run() would return for the key
  * (SMIME_OK, SMIME_ERR_NOKEY, SMIME_ERR_CRYPTO when the key does not open
  * the content-encryption key, SMIME_ERR_IO when the lookup failed) and,
@@ -283,12 +283,21 @@ const char *smime_decrypt_error(const smime_decrypt_t *d);
  */
 typedef struct smime_trust smime_trust_t;
 
-/* ca_file, crl_file, crl_dir: NULL or "" for none.  NULL with err filled
- * when a named file cannot be read or holds nothing usable. */
+/*
+ * The one builder of a trust store (signature verification here, the
+ * certificate checks of directory/): the anchors of ca_file and/or the
+ * system's store, and the revocation source: CRLs loaded from crl_file
+ * and crl_dir (checked for every certificate whose issuer has one), or
+ * none (both NULL or "") when the caller hands CRLs to each verification
+ * itself (directory/dir_check.c fetches them over HTTP).  NULL with err
+ * filled when a named file cannot be read or holds nothing usable.
+ */
 smime_trust_t *smime_trust_new(const char *ca_file, int system_store,
     const char *crl_file, const char *crl_dir, char *err, size_t errlen);
 void smime_trust_free(smime_trust_t *t);
-/* Adds one more trust anchor (the embedded CA's root, issue 5); only
+/* The X509_STORE for X509_STORE_CTX_init(); read-only once shared. */
+X509_STORE *smime_trust_store(const smime_trust_t *t);
+/* Adds one more trust anchor (the embedded CA's root); only
  * before the trust is shared with other threads.  0, or -1. */
 int smime_trust_add(smime_trust_t *t, X509 *cert);
 

@@ -1,6 +1,7 @@
 /*
  * smime_trust.c: smime_trust_t, the trust anchors and CRLs signatures
- * are checked against: an X509_STORE filled once from the configured CA
+ * (and, without CRLs, the directory's certificates) are checked against:
+ * an X509_STORE filled once from the configured CA
  * file and/or the system's default store, and the CRLs of a file and of
  * every regular file in a directory (PEM, several per file, or one DER).
  * When any CRL is loaded, revocation is checked for every certificate of
@@ -125,6 +126,12 @@ smime_trust_add(smime_trust_t *t, X509 *cert)
 
 	ERR_clear_error();
 	return ok ? 0 : -1;
+}
+
+X509_STORE *
+smime_trust_store(const smime_trust_t *t)
+{
+	return t->store;
 }
 
 void

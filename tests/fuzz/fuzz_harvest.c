@@ -14,6 +14,7 @@
  *   mode 2  the rest is written as a store file of alice@example.com
  *           (a damaged or planted file), then alice is looked up.
  */
+#include "directory/dir_addr.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
 #include "tests/fuzz/fuzz_util.h"

@@ -25,6 +25,7 @@
 #include "directory/dir_harvest.h"
 #include "directory/dir_int.h"
 #include "directory/dir_lookup.h"
+#include "net/net_ldap.h"
 #include "tests/unit/unit_util.h"
 
 static struct {
@@ -101,7 +102,7 @@ test_filter(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char *got = dir_ldap_filter(t[i].tmpl, t[i].addr);
+		char *got = net_ldap_filter(t[i].tmpl, t[i].addr);
 		if (got == NULL || strcmp(got, t[i].want) != 0)
 			fail_msg("filter %s with %s: got %s, want %s", t[i].tmpl,
 			    t[i].addr, got ? got : "NULL", t[i].want);
