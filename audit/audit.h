@@ -60,6 +60,8 @@
 #include <time.h>
 #include <openssl/evp.h>
 
+#include "util/util_err.h"
+
 typedef enum audit_status {
 	AUDIT_OK = 0,
 	AUDIT_END,            /* audit_reader_next(): no more lines */
@@ -76,10 +78,8 @@ typedef enum audit_status {
 
 #define AUDIT_ERR_MAX 512
 
-typedef struct audit_err {
-	audit_status_t code;
-	char msg[AUDIT_ERR_MAX];
-} audit_err_t;
+/* The error: an audit_status_t and a message (util/util_err.h). */
+typedef util_err_t audit_err_t;
 
 #define AUDIT_FIELD_MAX 2048            /* octets of one string field */
 #define AUDIT_LINE_MAX  (1024 * 1024)   /* longer lines are not ours */

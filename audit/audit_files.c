@@ -7,6 +7,8 @@
  * Threads: no shared state.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_lines.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -102,13 +104,13 @@ scan(const char *dir, ordered_t **v, size_t *n, audit_err_t *err)
 	int live;
 
 	if (d == NULL)
-		return audit_err_set(err, AUDIT_ERR_IO, "cannot read the directory %s: %s",
+		return util_err_set(err, AUDIT_ERR_IO, "cannot read the directory %s: %s",
 		    dir, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		if (is_log_name(de->d_name, &live) &&
 		    add_file(v, n, &cap, dir, de->d_name, live) < 0) {
 			closedir(d);
-			return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+			return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		}
 	}
 	closedir(d);
@@ -126,7 +128,7 @@ audit_files(const char *dir, char ***files, size_t *n, audit_err_t *err)
 	*n = 0;
 	st = scan(dir, &v, &count, err);
 	if (st == AUDIT_OK && count > 0 && (*files = calloc(count, sizeof(char *))) == NULL)
-		st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		st = util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	if (st != AUDIT_OK) {
 		for (i = 0; i < count; i++)
 			free(v[i].path);

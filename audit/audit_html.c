@@ -12,9 +12,15 @@
  * enrolled, decrypted, failures; the trend chart: trend-chart) so that
  * tests and scripts can find them.
  *
- * Threads: works on the caller's report and stream only.
+ * It takes the report's view (audit_view.h): rows sorted, trend made.
+ *
+ * Threads: works on the caller's view and stream only.
  */
+#include "audit/audit_html.h"
 #include "audit/audit_int.h"
+#include "audit/audit_map.h"
+#include "audit/audit_utf8.h"
+#include "audit/audit_view.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +162,7 @@ svg_chart(FILE *out, const char *title, const bar_t *bars, size_t n,
 	fputs("</svg>\n", out);
 }
 
-/* Issue 16: the encrypted and signed share per day or week as columns,
+/* The encrypted and signed share per day or week as columns,
  * two per point, 0 to 100 % high; a label under every few points. */
 #define TREND_H     160     /* 100 % */
 #define TREND_LEFT  40
@@ -308,17 +314,15 @@ summary(const audit_report_data_t *d, FILE *out)
 }
 
 /* Rows of a share table and the chart of its first CHART_ROWS. */
-static audit_status_t
-shares(const audit_map_t *m, const char *id, const char *title,
-    const char *who, const char *explain, FILE *out, audit_err_t *err)
+static void
+shares(const audit_rows_t *r, const char *id, const char *title,
+    const char *who, const char *explain, FILE *out)
 {
-	audit_map_item_t **v = audit_map_sorted(m, M_TOTAL, &(size_t){0}), **it;
-	size_t n = audit_map_count(m), i, nb = n < CHART_ROWS ? n : CHART_ROWS;
+	audit_map_item_t *const *v = r->v, *const *it;
+	size_t n = r->n, i, nb = n < CHART_ROWS ? n : CHART_ROWS;
 	bar_t bars[CHART_ROWS];
 	char pe[16], ps[16];
 
-	if (v == NULL && n > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<h2>%s</h2>\n<p class=\"explain\">%s</p>\n", title, explain);
 	for (i = 0; i < nb; i++)
 		bars[i] = (bar_t){ v[i]->key, { v[i]->n[M_ENC], v[i]->n[M_SIGNED] },
@@ -342,21 +346,17 @@ shares(const audit_map_t *m, const char *id, const char *title,
 		    (unsigned long long)(*it)->n[M_SIGNED], ps);
 	}
 	fputs("</tbody>\n</table>\n", out);
-	free(v);
-	return AUDIT_OK;
 }
 
-/* Issue 16: the trend chart and its table (id "trend"). */
-static audit_status_t
-trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
+/* The trend chart and its table (id "trend"). */
+static void
+trend(const audit_view_t *v, FILE *out)
 {
-	audit_trend_point_t *p;
-	const char *unit;
+	const audit_trend_point_t *p = v->trend;
+	const char *unit = v->unit;
 	char pe[16], ps[16];
-	size_t n;
+	size_t n = v->ntrend;
 
-	if (audit_report_trend(d, &p, &n, &unit) != 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<h2>The trend</h2>\n<p class=\"explain\">The share of outgoing "
 	    "mail that was encrypted (dark) and signed (light), per %s over the "
 	    "period, so that a change is seen at a glance.</p>\n", unit);
@@ -377,21 +377,16 @@ trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
 	if (n == 0)
 		fputs("<tr><td colspan=\"4\">None in this period.</td></tr>\n", out);
 	fputs("</tbody>\n</table>\n", out);
-	free(p);
-	return AUDIT_OK;
 }
 
-/* Issue 16: recipient domains most often sent mail unencrypted (table id
+/* The recipient domains most often sent mail unencrypted (table id
  * "unencrypted"), colleagues left out. */
-static audit_status_t
-unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
+static void
+unencrypted(const audit_rows_t *r, FILE *out)
 {
-	size_t n = 0, i, shown = 0;
-	audit_map_item_t **v = audit_map_sorted(m, U_UNENC, &n);
+	audit_map_item_t *const *v = r->v;
 	char pu[16];
 
-	if (v == NULL && audit_map_count(m) > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fputs("<h2>Who most often got our mail unencrypted</h2>\n<p class=\"explain\">"
 	    "The organisations (by mail domain) whose people most often received our "
 	    "mail without encryption, and how often that was because we hold no "
@@ -400,7 +395,7 @@ unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
 	    "<table id=\"unencrypted\">\n<thead><tr><th>domain</th><th class=\"n\">"
 	    "unencrypted</th><th class=\"n\">no certificate</th><th class=\"n\">"
 	    "% of its mail</th></tr></thead>\n<tbody>\n", out);
-	for (i = 0; i < n && v[i]->n[U_UNENC] > 0; i++, shown++) {
+	for (size_t i = 0; i < r->n; i++) {
 		audit_pct(v[i]->n[U_UNENC], v[i]->n[U_TOTAL], pu, sizeof(pu));
 		fputs("<tr><td>", out);
 		html_put(out, v[i]->key);
@@ -408,16 +403,14 @@ unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
 		    "<td class=\"n\">%s</td></tr>\n", (unsigned long long)v[i]->n[U_UNENC],
 		    (unsigned long long)v[i]->n[U_NO_CERT], pu);
 	}
-	if (shown == 0)
+	if (r->n == 0)
 		fputs("<tr><td colspan=\"4\">None in this period.</td></tr>\n", out);
 	fputs("</tbody>\n</table>\n", out);
-	free(v);
-	return AUDIT_OK;
 }
 
 /* The chart of the first n failures, labelled "action: reason". */
 static int
-failure_chart(audit_map_item_t **v, size_t n, const char *title, FILE *out)
+failure_chart(audit_map_item_t *const *v, size_t n, const char *title, FILE *out)
 {
 	char *labels[CHART_ROWS] = { NULL };
 	bar_t bars[CHART_ROWS] = { { NULL, { 0, 0 }, 0 } };
@@ -444,21 +437,17 @@ failure_chart(audit_map_item_t **v, size_t n, const char *title, FILE *out)
 /* A table of counts: name, count, and a third column (extra string or a
  * failure's reason) when col3 is not NULL. */
 static audit_status_t
-counts(const audit_map_t *m, const char *id, const char *title,
+counts(const audit_rows_t *r, const char *id, const char *title,
     const char *explain, const char *col1, const char *col3, int failures,
     FILE *out, audit_err_t *err)
 {
-	size_t n = audit_map_count(m), i, nb = n < CHART_ROWS ? n : CHART_ROWS;
-	audit_map_item_t **v = audit_map_sorted(m, 0, &(size_t){0});
+	audit_map_item_t *const *v = r->v;
+	size_t n = r->n, i, nb = n < CHART_ROWS ? n : CHART_ROWS;
 	const char *sep;
 
-	if (v == NULL && n > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<h2>%s</h2>\n<p class=\"explain\">%s</p>\n", title, explain);
-	if (failures && nb > 0 && failure_chart(v, nb, title, out) < 0) {
-		free(v);
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
-	}
+	if (failures && nb > 0 && failure_chart(v, nb, title, out) < 0)
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "<table id=\"%s\">\n<thead><tr><th>%s</th><th class=\"n\">times"
 	    "</th>", id, col1);
 	if (col3 != NULL)
@@ -483,7 +472,6 @@ counts(const audit_map_t *m, const char *id, const char *title,
 		fprintf(out, "<tr><td colspan=\"%d\">None in this period.</td></tr>\n",
 		    col3 ? 3 : 2);
 	fputs("</tbody>\n</table>\n", out);
-	free(v);
 	return AUDIT_OK;
 }
 
@@ -522,36 +510,37 @@ about(const audit_report_data_t *d, FILE *out)
 }
 
 audit_status_t
-audit_report_html(const audit_report_data_t *d, time_t gen, FILE *out,
+audit_report_html(const audit_view_t *v, time_t gen, FILE *out,
     audit_err_t *err)
 {
+	const audit_report_data_t *d = v->d;
+
 	head(d, gen, out);
 	summary(d, out);
-	if (trend(d, out, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
-	if (shares(d->by_domain, "by-domain", "Outgoing mail by recipient organisation",
+	trend(v, out);
+	shares(&v->by_domain, "by-domain", "Outgoing mail by recipient organisation",
 	    "domain", "For each organisation we write to, the share of messages "
 	    "that were encrypted (dark) and signed (light).  A short dark bar "
 	    "usually means people there have not given us a certificate yet.  The "
 	    "chart shows the organisations with the most mail; the table has all.",
-	    out, err) ||
-	    shares(d->by_sender, "by-sender", "Outgoing mail by sender", "sender",
-	    "The same for each person or system sending mail.", out, err) ||
-	    unencrypted(d->unenc, out, err) ||
-	    counts(d->no_cert, "no-cert", "Recipients without a certificate",
+	    out);
+	shares(&v->by_sender, "by-sender", "Outgoing mail by sender", "sender",
+	    "The same for each person or system sending mail.", out);
+	unencrypted(&v->unenc, out);
+	if (counts(&v->no_cert, "no-cert", "Recipients without a certificate",
 	    "We could not encrypt mail to these people because we hold no "
 	    "certificate for them.  One signed message from them is usually "
 	    "enough to fix this.", "recipient", NULL, 0, out, err) ||
-	    counts(d->failures, "failures", "Failures and their reasons",
+	    counts(&v->failures, "failures", "Failures and their reasons",
 	    "Messages the gateway held back, refused, or asked the sending server "
 	    "to try again later, and the reason it gave.", "what happened", "reason",
 	    1, out, err) ||
-	    counts(d->enrolled, "enrolled", "Certificates learned",
+	    counts(&v->enrolled, "enrolled", "Certificates learned",
 	    "Outside correspondents whose signed mail the gateway verified: their "
 	    "certificates are collected (when the gateway is set to), so that mail "
 	    "to them can be encrypted.", "address",
 	    "certificate fingerprint (SHA-256)", 0, out, err) ||
-	    counts(d->decrypted, "decrypted", "Encrypted mail opened for employees",
+	    counts(&v->decrypted, "decrypted", "Encrypted mail opened for employees",
 	    "Incoming encrypted messages the gateway decrypted, by recipient.",
 	    "recipient", NULL, 0, out, err))
 		return AUDIT_ERR_NOMEM;

@@ -9,7 +9,10 @@
  * audit_line_t owns its object and is released by audit_line_free().
  * Threads: no shared state; json-c objects are used by one thread.
  */
+#include "audit/audit_json.h"
+#include "util/util_buf.h"
 #include "audit/audit_int.h"
+#include "audit/audit_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,19 +108,19 @@ jb_put(jb_t *b, json_object *parent, const char *key, json_object *val,
 static json_object *
 jstr(const char *s, int *failed)
 {
-	audit_buf_t buf;
+	util_buf_t buf;
 	json_object *o;
 
 	if (s == NULL)
 		return NULL;
-	audit_buf_init(&buf, AUDIT_FIELD_MAX + 16);
+	util_buf_init(&buf, AUDIT_FIELD_MAX + 16);
 	if (audit_utf8_clean(s, AUDIT_FIELD_MAX, &buf) < 0) {
-		audit_buf_free(&buf);
+		util_buf_free(&buf);
 		*failed = 1;
 		return NULL;
 	}
 	o = json_object_new_string_len(buf.data, (int)buf.len);
-	audit_buf_free(&buf);
+	util_buf_free(&buf);
 	if (o == NULL)
 		*failed = 1;
 	return o;
@@ -181,7 +184,7 @@ audit_json_record(const audit_record_t *rec, time_t now, int flags,
 
 	if (audit_action_name(rec->action) == NULL) {
 		json_object_put(b.o);
-		audit_err_set(err, AUDIT_ERR_USAGE, "audit record without a valid action");
+		util_err_set(err, AUDIT_ERR_USAGE, "audit record without a valid action");
 		return NULL;
 	}
 	if (b.o == NULL)
@@ -206,7 +209,7 @@ audit_json_record(const audit_record_t *rec, time_t now, int flags,
 		jb_str(&b, b.o, "prev", prev);
 	if (b.failed) {
 		json_object_put(b.o);
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory building an audit record");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory building an audit record");
 		return NULL;
 	}
 	return b.o;
@@ -228,7 +231,7 @@ audit_json_checkpoint(uint64_t seq, const char *time, const char *prev,
 	jb_str(&b, b.o, "key", key);
 	if (b.failed) {
 		json_object_put(b.o);
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory building a checkpoint");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory building a checkpoint");
 		return NULL;
 	}
 	return b.o;
@@ -243,7 +246,7 @@ audit_json_line(json_object *o, size_t *len, audit_err_t *err)
 	char *line;
 
 	if (s == NULL || (line = strndup(s, n)) == NULL) {
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory writing JSON");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory writing JSON");
 		return NULL;
 	}
 	if (len != NULL)
@@ -258,7 +261,7 @@ audit_record_json(const audit_record_t *rec, int flags, audit_err_t *err)
 	char *line;
 
 	if (rec == NULL) {
-		audit_err_set(err, AUDIT_ERR_USAGE, "no audit record");
+		util_err_set(err, AUDIT_ERR_USAGE, "no audit record");
 		return NULL;
 	}
 	o = audit_json_record(rec, time(NULL), flags, 0, NULL, err);

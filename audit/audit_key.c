@@ -7,6 +7,7 @@
  * cleanses the private key); signatures are malloc'ed strings.
  * Threads: no shared state; an EVP_PKEY may sign from several threads.
  */
+#include "audit/audit_key.h"
 #include "audit/audit_int.h"
 #include "util/util.h"
 
@@ -71,7 +72,7 @@ audit_key_id(EVP_PKEY *key, char out[65], audit_err_t *err)
 	int len = i2d_PUBKEY(key, &der);
 
 	if (len <= 0)
-		return audit_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot encode the audit public key");
+		return util_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot encode the audit public key");
 	audit_sha256_hex(der, (size_t)len, out);
 	OPENSSL_free(der);
 	return AUDIT_OK;
@@ -91,20 +92,20 @@ write_pem(const char *path, int mode, EVP_PKEY *key, int private,
 	if (*exists)
 		return AUDIT_OK;
 	if (fd < 0)
-		return audit_err_set(err, AUDIT_ERR_IO, "cannot create %s: %s",
+		return util_err_set(err, AUDIT_ERR_IO, "cannot create %s: %s",
 		    path, strerror(errno));
 	f = fdopen(fd, "w");
 	if (f == NULL) {
 		close(fd);
 		unlink(path);
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "cannot write %s", path);
+		return util_err_set(err, AUDIT_ERR_NOMEM, "cannot write %s", path);
 	}
 	ok = private ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) :
 	    PEM_write_PUBKEY(f, key);
 	ok = ok && fflush(f) == 0 && fsync(fd) == 0;
 	if (fclose(f) != 0 || !ok) {
 		unlink(path);
-		return audit_err_ssl(err, AUDIT_ERR_IO, "cannot write %s", path);
+		return util_err_ssl(err, AUDIT_ERR_IO, "cannot write %s", path);
 	}
 	return AUDIT_OK;
 }
@@ -134,7 +135,7 @@ read_key(const char *path, EVP_PKEY **key, audit_err_t *err)
 
 	*key = NULL;
 	if (util_secret_read(path, AUDIT_KEY_MAX, &data, &len, msg, sizeof(msg)) != 0)
-		return audit_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : errno == EPERM
+		return util_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : errno == EPERM
 		    || errno == ELOOP ? AUDIT_ERR_PERM : AUDIT_ERR_IO,
 		    "the audit key: %s", msg);
 	if ((bio = BIO_new_mem_buf(data, (int)len)) != NULL)
@@ -142,11 +143,11 @@ read_key(const char *path, EVP_PKEY **key, audit_err_t *err)
 	BIO_free(bio);
 	util_secret_free(data, len);
 	if (*key == NULL)
-		return audit_err_ssl(err, AUDIT_ERR_KEY, "%s: not a PEM private key", path);
+		return util_err_ssl(err, AUDIT_ERR_KEY, "%s: not a PEM private key", path);
 	if (!is_p256(*key)) {
 		EVP_PKEY_free(*key);
 		*key = NULL;
-		return audit_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA P-256 key", path);
+		return util_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA P-256 key", path);
 	}
 	return AUDIT_OK;
 }
@@ -167,18 +168,18 @@ audit_pubkey_load(const char *path, audit_err_t *err)
 	EVP_PKEY *pub;
 
 	if (f == NULL) {
-		audit_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : AUDIT_ERR_IO,
+		util_err_set(err, errno == ENOENT ? AUDIT_ERR_KEY : AUDIT_ERR_IO,
 		    "cannot open the audit public key %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	pub = PEM_read_PUBKEY(f, NULL, NULL, NULL);
 	fclose(f);
 	if (pub == NULL)
-		audit_err_ssl(err, AUDIT_ERR_KEY, "%s: not a PEM public key", path);
+		util_err_ssl(err, AUDIT_ERR_KEY, "%s: not a PEM public key", path);
 	else if (!is_p256(pub)) {
 		EVP_PKEY_free(pub);
 		pub = NULL;
-		audit_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA P-256 key", path);
+		util_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA P-256 key", path);
 	}
 	return pub;
 }
@@ -200,7 +201,7 @@ check_pub(const char *pub_file, EVP_PKEY *key, audit_err_t *err)
 	if (pub == NULL)
 		return err ? err->code : AUDIT_ERR_KEY;
 	st = EVP_PKEY_eq(key, pub) == 1 ? AUDIT_OK :
-	    audit_err_set(err, AUDIT_ERR_KEY,
+	    util_err_set(err, AUDIT_ERR_KEY,
 	    "%s does not hold the public key of the audit key", pub_file);
 	EVP_PKEY_free(pub);
 	return st;
@@ -218,19 +219,19 @@ audit_key_open(const char *key_file, const char *pub_file, int create,
 	*created = 0;
 	if (given != NULL) {            /* loaded by the caller: only check it */
 		if (!is_p256(given))
-			return audit_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA "
+			return util_err_set(err, AUDIT_ERR_KEY, "%s: not an ECDSA "
 			    "P-256 key", key_file);
 		if ((st = check_pub(pub_file, given, err)) != AUDIT_OK)
 			return st;
 		if (EVP_PKEY_up_ref(given) != 1)
-			return audit_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot keep the audit key");
+			return util_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot keep the audit key");
 		*key = given;
 		return AUDIT_OK;
 	}
 	if (create && access(key_file, F_OK) < 0 && errno == ENOENT) {
 		k = EVP_EC_gen("P-256");
 		if (k == NULL)
-			return audit_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot make an audit key");
+			return util_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot make an audit key");
 		st = write_pem(key_file, 0600, k, 1, &exists, err);
 		EVP_PKEY_free(k);
 		if (st != AUDIT_OK)
@@ -275,7 +276,7 @@ audit_key_sign(EVP_PKEY *key, uint64_t seq, const char *time,
 	    (sig = OPENSSL_malloc(siglen)) == NULL ||
 	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)msg, strlen(msg)) != 1 ||
 	    (b64 = malloc(4 * ((siglen + 2) / 3) + 1)) == NULL) {
-		audit_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot sign a checkpoint");
+		util_err_ssl(err, AUDIT_ERR_CRYPTO, "cannot sign a checkpoint");
 	} else
 		EVP_EncodeBlock((unsigned char *)b64, sig, (int)siglen);
 	OPENSSL_free(sig);

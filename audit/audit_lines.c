@@ -7,6 +7,8 @@
  * line handed out is valid until the next call.  files[] is the caller's.
  * Threads: one reader, one thread.
  */
+#include "audit/audit_lines.h"
+#include "util/util_buf.h"
 #include "audit/audit_int.h"
 
 #include <errno.h>
@@ -27,7 +29,7 @@ struct audit_lines {
 	unsigned long lineno;
 	char chunk[CHUNK];
 	size_t pos, end;
-	audit_buf_t line;
+	util_buf_t line;
 };
 
 audit_lines_t *
@@ -36,12 +38,12 @@ audit_lines_open(const char *const *files, size_t nfiles, audit_err_t *err)
 	audit_lines_t *ls = calloc(1, sizeof(*ls));
 
 	if (ls == NULL) {
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	ls->files = files;
 	ls->nfiles = nfiles;
-	audit_buf_init(&ls->line, AUDIT_LINE_MAX);
+	util_buf_init(&ls->line, AUDIT_LINE_MAX);
 	return ls;
 }
 
@@ -52,7 +54,7 @@ audit_lines_free(audit_lines_t *ls)
 		return;
 	if (ls->f != NULL)
 		fclose(ls->f);
-	audit_buf_free(&ls->line);
+	util_buf_free(&ls->line);
 	free(ls);
 }
 
@@ -66,7 +68,7 @@ line_add(audit_lines_t *ls, const char *p, size_t n, int *too_long)
 		*too_long = 1;
 		n = room;
 	}
-	return audit_buf_add(&ls->line, p, n);
+	return util_buf_add(&ls->line, p, n);
 }
 
 /* Fills the chunk; 1 read, 0 end of file, -1 error. */
@@ -92,7 +94,7 @@ read_line(audit_lines_t *ls, audit_rawline_t *l)
 
 	ls->line.len = 0;
 	ls->line.failed = 0;
-	if (audit_buf_add(&ls->line, "", 0) < 0)
+	if (util_buf_add(&ls->line, "", 0) < 0)
 		return -1;
 	for (;;) {
 		if (ls->pos == ls->end && (r = fill(ls)) <= 0) {
@@ -126,14 +128,14 @@ audit_lines_next(audit_lines_t *ls, audit_rawline_t *l, audit_err_t *err)
 				return AUDIT_END;
 			ls->f = fopen(ls->files[ls->cur], "re");
 			if (ls->f == NULL)
-				return audit_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s",
+				return util_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s",
 				    ls->files[ls->cur], strerror(errno));
 			ls->lineno = 0;
 			ls->pos = ls->end = 0;
 		}
 		r = read_line(ls, l);
 		if (r < 0)
-			return audit_err_set(err, AUDIT_ERR_IO, "cannot read %s: %s",
+			return util_err_set(err, AUDIT_ERR_IO, "cannot read %s: %s",
 			    ls->files[ls->cur], strerror(errno ? errno : EIO));
 		if (r > 0)
 			break;
@@ -182,7 +184,7 @@ audit_lines_last(const char *path, char **line, size_t *len, int *partial,
 	*partial = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		audit_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		util_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return AUDIT_ERR_IO;
@@ -194,7 +196,7 @@ audit_lines_last(const char *path, char **line, size_t *len, int *partial,
 		if (buf == NULL || pread(fd, buf, n, st.st_size - (off_t)n) != (ssize_t)n) {
 			close(fd);
 			free(buf);
-			return audit_err_set(err, buf ? AUDIT_ERR_IO : AUDIT_ERR_NOMEM,
+			return util_err_set(err, buf ? AUDIT_ERR_IO : AUDIT_ERR_NOMEM,
 			    "cannot read %s", path);
 		}
 		if (last_in(buf, n, n == (size_t)st.st_size, &start, len, partial) == 0) {
@@ -206,7 +208,7 @@ audit_lines_last(const char *path, char **line, size_t *len, int *partial,
 		if (win > AUDIT_LINE_MAX) {
 			close(fd);
 			free(buf);
-			return audit_err_set(err, AUDIT_ERR_CORRUPT,
+			return util_err_set(err, AUDIT_ERR_CORRUPT,
 			    "%s: the last line is too long to be a record", path);
 		}
 	}

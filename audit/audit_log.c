@@ -13,6 +13,9 @@
  * JSON of a record is built before the lock is taken.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_key.h"
+#include "audit/audit_lines.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -82,14 +85,14 @@ write_line(audit_t *a, char *line, size_t len, audit_err_t *err)
 	int e;
 
 	if (a->broken)
-		return audit_err_set(err, AUDIT_ERR_IO, "%s: a failed write could not "
+		return util_err_set(err, AUDIT_ERR_IO, "%s: a failed write could not "
 		    "be undone; the log must be reopened", a->path);
 	line[len] = '\n';
 	if (util_write_all(a->fd, line, len + 1) < 0 || fdatasync(a->fd) < 0) {
 		e = errno;
 		line[len] = '\0';
 		a->broken = ftruncate(a->fd, a->size) < 0;
-		return audit_err_set(err, AUDIT_ERR_IO, "cannot write %s: %s",
+		return util_err_set(err, AUDIT_ERR_IO, "cannot write %s: %s",
 		    a->path, strerror(e));
 	}
 	line[len] = '\0';
@@ -112,7 +115,7 @@ write_obj(audit_t *a, json_object *o, audit_err_t *err)
 	room = realloc(line, len + 2);
 	if (room == NULL) {
 		free(line);
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	}
 	st = write_line(a, room, len, err);
 	free(room);
@@ -132,12 +135,12 @@ audit_head_read(const char *path, audit_head_t *h, audit_err_t *err)
 
 	memset(h, 0, sizeof(*h));
 	if (util_secret_read(path, AUDIT_HEAD_MAX, &data, &len, msg, sizeof(msg)) != 0)
-		return errno == ENOENT ? AUDIT_END : audit_err_set(err, AUDIT_ERR_IO,
+		return errno == ENOENT ? AUDIT_END : util_err_set(err, AUDIT_ERR_IO,
 		    "audit head file %s", msg);
 	if (sscanf((char *)data, "seq=%llu hash=%64[0-9a-f]\n%n", &seq, hash, &n) != 2
 	    || strlen(hash) != 64 || (size_t)n != len) {
 		util_secret_free(data, len);
-		return audit_err_set(err, AUDIT_ERR_CORRUPT, "%s: not an audit head "
+		return util_err_set(err, AUDIT_ERR_CORRUPT, "%s: not an audit head "
 		    "file (want \"seq=N hash=HEX\")", path);
 	}
 	util_secret_free(data, len);
@@ -166,7 +169,7 @@ write_head(audit_t *a, audit_err_t *err)
 	if (ok && rename(tmp, a->head_path) == 0)
 		sync_dir(dirname(dir));
 	else {
-		audit_err_set(err, AUDIT_ERR_IO, "cannot write the audit head file %s: %s",
+		util_err_set(err, AUDIT_ERR_IO, "cannot write the audit head file %s: %s",
 		    a->head_path, strerror(errno));
 		if (tmp != NULL)
 			unlink(tmp);
@@ -223,7 +226,7 @@ open_log(audit_t *a, audit_err_t *err)
 
 	a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (a->fd < 0 || fstat(a->fd, &st) < 0) {
-		rc = audit_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s",
+		rc = util_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s",
 		    a->path, strerror(errno));
 		close_log(a);
 		return rc;
@@ -255,7 +258,7 @@ audit_append(audit_t *a, const audit_record_t *rec, audit_err_t *err)
 	json_object *o, *v;
 
 	if (a == NULL || rec == NULL)
-		return audit_err_set(err, AUDIT_ERR_USAGE, "audit_append without a log or record");
+		return util_err_set(err, AUDIT_ERR_USAGE, "audit_append without a log or record");
 	o = audit_json_record(rec, a->now(a->now_arg), a->flags, 1,
 	    AUDIT_ZERO_HASH, err);
 	if (o == NULL)
@@ -266,7 +269,7 @@ audit_append(audit_t *a, const audit_record_t *rec, audit_err_t *err)
 	    !json_object_set_int64(v, (int64_t)a->seq) ||
 	    !json_object_object_get_ex(o, "prev", &v) ||
 	    !json_object_set_string(v, a->prev)))
-		st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		st = util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	if (st == AUDIT_OK)
 		st = write_obj(a, o, err);
 	if (st == AUDIT_OK) {
@@ -285,7 +288,7 @@ audit_checkpoint(audit_t *a, audit_err_t *err)
 	audit_status_t st;
 
 	if (a == NULL)
-		return audit_err_set(err, AUDIT_ERR_USAGE, "audit_checkpoint without a log");
+		return util_err_set(err, AUDIT_ERR_USAGE, "audit_checkpoint without a log");
 	pthread_mutex_lock(&a->mu);
 	st = ensure_open(a, err);
 	if (st == AUDIT_OK && !a->last_is_cp)
@@ -309,7 +312,7 @@ rename_aside(const char *dir, const char *path, time_t now, const char *suffix,
 	for (i = 0; i < 1000; i++) {
 		if ((i ? asprintf(&to, "%s/%s.%s.%d%s", dir, AUDIT_LOG_NAME, stamp, i, suffix) :
 		    asprintf(&to, "%s/%s.%s%s", dir, AUDIT_LOG_NAME, stamp, suffix)) < 0)
-			return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+			return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		r = renameat2(AT_FDCWD, path, AT_FDCWD, to, RENAME_NOREPLACE);
 		free(to);
 		if (r == 0) {
@@ -319,7 +322,7 @@ rename_aside(const char *dir, const char *path, time_t now, const char *suffix,
 		if (errno != EEXIST)
 			break;
 	}
-	return audit_err_set(err, AUDIT_ERR_IO, "cannot rename %s: %s", path,
+	return util_err_set(err, AUDIT_ERR_IO, "cannot rename %s: %s", path,
 	    strerror(errno));
 }
 
@@ -329,7 +332,7 @@ audit_rotate(audit_t *a, audit_err_t *err)
 	audit_status_t st;
 
 	if (a == NULL)
-		return audit_err_set(err, AUDIT_ERR_USAGE, "audit_rotate without a log");
+		return util_err_set(err, AUDIT_ERR_USAGE, "audit_rotate without a log");
 	pthread_mutex_lock(&a->mu);
 	st = ensure_open(a, err);
 	if (st == AUDIT_OK && !a->last_is_cp)
@@ -398,14 +401,14 @@ check_dir(const char *dir, int create, audit_err_t *err)
 	struct stat st;
 
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return audit_err_set(err, AUDIT_ERR_IO, "cannot create %s: %s",
+		return util_err_set(err, AUDIT_ERR_IO, "cannot create %s: %s",
 		    dir, strerror(errno));
 	if (stat(dir, &st) < 0)
-		return audit_err_set(err, AUDIT_ERR_IO, "%s: %s", dir, strerror(errno));
+		return util_err_set(err, AUDIT_ERR_IO, "%s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return audit_err_set(err, AUDIT_ERR_IO, "%s: not a directory", dir);
+		return util_err_set(err, AUDIT_ERR_IO, "%s: not a directory", dir);
 	if (st.st_mode & 022)
-		return audit_err_set(err, AUDIT_ERR_PERM,
+		return util_err_set(err, AUDIT_ERR_PERM,
 		    "%s: the audit directory is writable by others (mode %03o)",
 		    dir, (unsigned)(st.st_mode & 0777));
 	return AUDIT_OK;
@@ -417,15 +420,15 @@ take_lock(audit_t *a, audit_err_t *err)
 	char *path;
 
 	if (asprintf(&path, "%s/%s", a->dir, AUDIT_LOCK_NAME) < 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	a->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (a->lockfd < 0) {
-		audit_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		util_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 		free(path);
 		return AUDIT_ERR_IO;
 	}
 	if (flock(a->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		audit_err_set(err, AUDIT_ERR_BUSY, "%s: another process writes this audit log",
+		util_err_set(err, AUDIT_ERR_BUSY, "%s: another process writes this audit log",
 		    path);
 		free(path);
 		return AUDIT_ERR_BUSY;
@@ -446,7 +449,7 @@ open_key(audit_t *a, const char *key_file, EVP_PKEY *given, int create,
 	    (tmp = strdup(kf)) == NULL ||
 	    asprintf(&pub, "%s/%s", dirname(tmp), AUDIT_PUB_NAME) < 0) {
 		pub = NULL;
-		audit_err_set(err, st, "out of memory");
+		util_err_set(err, st, "out of memory");
 	} else
 		st = audit_key_open(kf, pub, create, given, &a->key, &a->key_created, err);
 	if (st == AUDIT_OK)
@@ -466,7 +469,7 @@ continue_after(audit_t *a, const char *file, const char *line, size_t len,
 	const char *why;
 
 	if (audit_json_parse(line, len, &pl, &why) < 0)
-		return audit_err_set(err, AUDIT_ERR_CORRUPT,
+		return util_err_set(err, AUDIT_ERR_CORRUPT,
 		    "%s: the last line is %s; run smimectl audit verify", file, why);
 	a->seq = pl.seq + 1;
 	a->last_is_cp = pl.checkpoint;
@@ -493,7 +496,7 @@ last_good_line(const char *path, char **out, size_t *outlen, audit_err_t *err)
 		audit_line_free(&pl);
 		free(*out);
 		if ((*out = strndup(l.data, l.len)) == NULL)
-			st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+			st = util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		*outlen = l.len;
 	}
 	audit_lines_free(ls);
@@ -532,7 +535,7 @@ damaged(audit_t *a, const char *file, int partial, audit_err_t *err)
 	if (strcmp(file, a->path) != 0)
 		return after_last_good(a, file, err);
 	if (!(a->flags & AUDIT_RECOVER))
-		return audit_err_set(err, AUDIT_ERR_CORRUPT,
+		return util_err_set(err, AUDIT_ERR_CORRUPT,
 		    "%s %s; run smimectl audit verify, then start with the recover option",
 		    file, why);
 	st = after_last_good(a, file, err);
@@ -597,7 +600,7 @@ check_head(audit_t *a, audit_err_t *err)
 		    (unsigned long long)last, h.hash);
 	if (r < 0) {
 		a->gap_note = NULL;
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	}
 	return AUDIT_OK;
 }
@@ -655,13 +658,13 @@ audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
 	if (opts == NULL)
 		opts = &none;
 	if (dir == NULL) {
-		audit_err_set(err, AUDIT_ERR_USAGE, "no audit directory");
+		util_err_set(err, AUDIT_ERR_USAGE, "no audit directory");
 		return NULL;
 	}
 	st = check_dir(dir, flags & AUDIT_CREATE, err);
 	if (st != AUDIT_OK || (a = calloc(1, sizeof(*a))) == NULL) {
 		if (st == AUDIT_OK)
-			audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+			util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&a->mu, NULL);
@@ -674,9 +677,9 @@ audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
 	if ((a->dir = strdup(dir)) == NULL ||
 	    asprintf(&a->path, "%s/%s", dir, AUDIT_LOG_NAME) < 0) {
 		a->path = NULL;
-		st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		st = util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	} else if (opts->head_file != NULL && (a->head_path = strdup(opts->head_file)) == NULL)
-		st = audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		st = util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	if (st == AUDIT_OK)
 		st = take_lock(a, err);
 	if (st == AUDIT_OK)

@@ -5,6 +5,7 @@
  * Ownership: the map owns its items and their strings.
  * Threads: one map, one thread.
  */
+#include "audit/audit_map.h"
 #include "audit/audit_int.h"
 
 #include <stdlib.h>

@@ -7,6 +7,8 @@
  * Threads: one reader, one thread.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_lines.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,7 @@ audit_reader_open(const char *const *files, size_t nfiles, audit_err_t *err)
 	audit_reader_t *r = calloc(1, sizeof(*r));
 
 	if (r == NULL) {
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	r->files = files;
@@ -68,10 +70,10 @@ audit_reader_next(audit_reader_t *r, const audit_entry_t **e, audit_err_t *err)
 	if (st != AUDIT_OK)
 		return st;
 	if (l.too_long || audit_json_parse(l.data, l.len, &r->line, &why) < 0)
-		return audit_err_set(err, AUDIT_ERR_CORRUPT, "%s:%lu: not a record: %s",
+		return util_err_set(err, AUDIT_ERR_CORRUPT, "%s:%lu: not a record: %s",
 		    r->files[l.file], l.lineno, l.too_long ? "a line too long" : why);
 	if (audit_json_to_record(&r->line, &en->rec) < 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	en->seq = r->line.seq;
 	en->checkpoint = r->line.checkpoint;
 	memcpy(en->prev, r->line.prev, sizeof(en->prev));

@@ -3,8 +3,9 @@
  * report: outbound shares encrypted and signed by recipient domain, by
  * sender and by day (the trend), the recipient domains most often sent
  * mail unencrypted, recipients without certificates, certificates
- * learned, decryptions and failures.  The writers (audit_report_fmt.c,
- * audit_html.c) only format.
+ * learned, decryptions and failures.  audit_report_write() orders them
+ * (audit_view.c) and hands them to a writer (audit_report_fmt.c,
+ * audit_html.c), which only formats.
  *
  * Outbound figures count records whose direction is "outbound"; each is
  * one recipient of one message.  Failures count held, rejected and
@@ -19,12 +20,21 @@
  * Threads: one report, one thread.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_html.h"
+#include "audit/audit_map.h"
+#include "audit/audit_report_fmt.h"
+#include "audit/audit_view.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+struct audit_report {
+	audit_report_data_t d;
+};
 
 audit_report_t *
 audit_report_new(time_t since, time_t until, audit_err_t *err)
@@ -33,7 +43,7 @@ audit_report_new(time_t since, time_t until, audit_err_t *err)
 	audit_report_data_t *d;
 
 	if (rp == NULL) {
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	d = &rp->d;
@@ -50,7 +60,7 @@ audit_report_new(time_t since, time_t until, audit_err_t *err)
 	if (!d->by_domain || !d->by_sender || !d->no_cert || !d->enrolled ||
 	    !d->decrypted || !d->failures || !d->unenc || !d->by_day) {
 		audit_report_free(rp);
-		audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	return rp;
@@ -82,41 +92,28 @@ audit_report_totals(const audit_report_t *rp)
 	return &rp->d.t;
 }
 
-static void
-lower(char *s)
-{
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
 /* An address with its domain in lower case; "(none)" for none. */
 static char *
 address_key(const char *addr)
 {
-	char *k, *at;
-
 	if (addr == NULL)
 		return strdup("(none)");
 	if (*addr == '\0')
 		return strdup("(empty)");
-	k = strdup(addr);
-	if (k != NULL && (at = strrchr(k, '@')) != NULL)
-		lower(at);
-	return k;
+	return util_addr_normalize(addr);
 }
 
 /* The domain of an address, lower case; "(none)" without one. */
 static char *
 domain_key(const char *addr)
 {
-	const char *at = addr ? strrchr(addr, '@') : NULL;
+	const char *dom = util_addr_domain(addr);
 	char *k;
 
-	if (at == NULL || at[1] == '\0')
+	if (dom == NULL || *dom == '\0')
 		return strdup("(none)");
-	k = strdup(at + 1);
-	if (k != NULL)
-		lower(k);
+	if ((k = strdup(dom)) != NULL)
+		util_addr_lower(k);
 	return k;
 }
 
@@ -171,7 +168,7 @@ is_internal(const audit_record_t *r)
 	return r->rule != NULL && strstr(r->rule, AUDIT_RULE_INTERNAL) != NULL;
 }
 
-/* Issue 16: recipient domains sent mail unencrypted (not colleagues:
+/* Recipient domains sent mail unencrypted (not colleagues:
  * mail between local users is never encrypted by design). */
 static int
 add_unencrypted(audit_report_data_t *d, const audit_record_t *r)
@@ -322,11 +319,11 @@ audit_report_add(audit_report_t *rp, const audit_entry_t *e, audit_err_t *err)
 	if (r->direction == AUDIT_OUTBOUND && reason_no_cert(r->reason, r->rcpt)) {
 		d->t.no_cert++;
 		if (count_one(d->no_cert, address_key(r->rcpt), NULL) < 0)
-			return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+			return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 		d->t.no_cert_rcpts = audit_map_count(d->no_cert);
 	}
 	if (add_action(d, r) < 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	return AUDIT_OK;
 }
 
@@ -362,106 +359,12 @@ audit_report_set_integrity(audit_report_t *rp, const char *text, int ok,
 	char *copy = strdup(text ? text : "");
 
 	if (copy == NULL)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	free(rp->d.integrity);
 	rp->d.integrity = copy;
 	rp->d.integrity_ok = ok;
 	rp->d.has_integrity = 1;
 	return AUDIT_OK;
-}
-
-/* The Monday (UTC) of the week of day ("YYYY-MM-DD") into out[11]. */
-static void
-week_of(const char *day, char out[11])
-{
-	struct tm tm;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (strptime(day, "%Y-%m-%d", &tm) == NULL) {
-		snprintf(out, 11, "%.10s", day);
-		return;
-	}
-	t = timegm(&tm);
-	t -= (time_t)((tm.tm_wday + 6) % 7) * 86400;
-	if (gmtime_r(&t, &tm) == NULL || strftime(out, 11, "%Y-%m-%d", &tm) == 0)
-		snprintf(out, 11, "%.10s", day);
-}
-
-static int
-point_cmp(const void *a, const void *b)
-{
-	return strcmp(((const audit_trend_point_t *)a)->start,
-	    ((const audit_trend_point_t *)b)->start);
-}
-
-/* Days between the first and the last of the sorted points. */
-static long
-span_days(const audit_trend_point_t *p, size_t n)
-{
-	struct tm a, b;
-
-	memset(&a, 0, sizeof(a));
-	memset(&b, 0, sizeof(b));
-	if (n < 2 || strptime(p[0].start, "%Y-%m-%d", &a) == NULL ||
-	    strptime(p[n - 1].start, "%Y-%m-%d", &b) == NULL)
-		return 0;
-	return (long)((timegm(&b) - timegm(&a)) / 86400);
-}
-
-int
-audit_report_trend(const audit_report_data_t *d, audit_trend_point_t **pts,
-    size_t *n, const char **unit)
-{
-	size_t nd = 0, k = 0;
-	audit_map_item_t **v = audit_map_sorted(d->by_day, M_TOTAL, &nd);
-	audit_trend_point_t *p;
-
-	*pts = NULL;
-	*n = 0;
-	*unit = "day";
-	if (v == NULL)
-		return audit_map_count(d->by_day) > 0 ? -1 : 0;
-	if ((p = calloc(nd, sizeof(*p))) == NULL) {
-		free(v);
-		return -1;
-	}
-	for (size_t i = 0; i < nd; i++) {
-		snprintf(p[i].start, sizeof(p[i].start), "%.10s", v[i]->key);
-		memcpy(p[i].n, v[i]->n, sizeof(p[i].n));
-	}
-	free(v);
-	qsort(p, nd, sizeof(*p), point_cmp);
-	if (d->since != 0 && d->until != 0 ? d->until - d->since > AUDIT_TREND_DAYS * 86400L
-	    : span_days(p, nd) > AUDIT_TREND_DAYS) {
-		*unit = "week";
-		for (size_t i = 0; i < nd; i++) {
-			char w[11];
-
-			week_of(p[i].start, w);
-			if (k > 0 && strcmp(p[k - 1].start, w) == 0) {
-				for (int j = 0; j < 5; j++)
-					p[k - 1].n[j] += p[i].n[j];
-				continue;
-			}
-			p[k] = p[i];
-			memcpy(p[k].start, w, sizeof(w));
-			k++;
-		}
-		nd = k;
-	}
-	*pts = p;
-	*n = nd;
-	return 0;
-}
-
-void
-audit_pct(uint64_t num, uint64_t den, char *out, size_t outlen)
-{
-	uint64_t tenths = den ? (num * 1000 + den / 2) / den : 0;
-
-	snprintf(out, outlen, "%llu.%llu", (unsigned long long)(tenths / 10),
-	    (unsigned long long)(tenths % 10));
 }
 
 int
@@ -483,25 +386,23 @@ audit_status_t
 audit_report_write(const audit_report_t *rp, audit_format_t fmt,
     time_t generated, FILE *out, audit_err_t *err)
 {
+	static audit_status_t (*const writers[])(const audit_view_t *, time_t,
+	    FILE *, audit_err_t *) = {
+		[AUDIT_FMT_TEXT] = audit_report_text,
+		[AUDIT_FMT_CSV] = audit_report_csv,
+		[AUDIT_FMT_JSON] = audit_report_json,
+		[AUDIT_FMT_HTML] = audit_report_html,
+	};
+	audit_view_t v;
 	audit_status_t st;
 
-	switch (fmt) {
-	case AUDIT_FMT_TEXT:
-		st = audit_report_text(&rp->d, generated, out, err);
-		break;
-	case AUDIT_FMT_CSV:
-		st = audit_report_csv(&rp->d, generated, out, err);
-		break;
-	case AUDIT_FMT_JSON:
-		st = audit_report_json(&rp->d, generated, out, err);
-		break;
-	case AUDIT_FMT_HTML:
-		st = audit_report_html(&rp->d, generated, out, err);
-		break;
-	default:
-		return audit_err_set(err, AUDIT_ERR_USAGE, "unknown report format");
-	}
+	if ((unsigned)fmt >= sizeof(writers) / sizeof(writers[0]) || writers[fmt] == NULL)
+		return util_err_set(err, AUDIT_ERR_USAGE, "unknown report format");
+	if (audit_view_build(&rp->d, &v) != 0)
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	st = writers[fmt](&v, generated, out, err);
+	audit_view_free(&v);
 	if (st == AUDIT_OK && (fflush(out) != 0 || ferror(out)))
-		st = audit_err_set(err, AUDIT_ERR_IO, "cannot write the report");
+		st = util_err_set(err, AUDIT_ERR_IO, "cannot write the report");
 	return st;
 }

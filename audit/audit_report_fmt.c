@@ -8,12 +8,19 @@
  * text cell and defuses cells a spreadsheet would run as a formula
  * (=, +, -, @ first) with a leading apostrophe; json-c escapes for JSON.
  *
- * Threads: works on the caller's report and stream only.
+ * Each takes the report's view (audit_view.h): rows sorted, trend made,
+ * so that writing never fails for want of memory (JSON's objects aside).
+ *
+ * Threads: works on the caller's view and stream only.
  */
+#include "audit/audit_report_fmt.h"
 #include "audit/audit_int.h"
+#include "audit/audit_map.h"
+#include "audit/audit_view.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
 /* ---- shared ---- */
 
@@ -40,28 +47,6 @@ put_safe(FILE *out, const char *s)
 		else
 			fputc(*p, out);
 	}
-}
-
-/* The items of m sorted by column col; *v NULL and *n 0 when empty. */
-static audit_status_t
-sorted(const audit_map_t *m, int col, audit_map_item_t ***v, size_t *n,
-    audit_err_t *err)
-{
-	*v = audit_map_sorted(m, col, n);
-	if (*v == NULL && audit_map_count(m) > 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
-	return AUDIT_OK;
-}
-
-/* The action and the reason of a failures key. */
-static const char *
-failure_reason(const char *key, char *action, size_t len)
-{
-	const char *sep = strchr(key, '\x1f');
-	size_t n = sep ? (size_t)(sep - key) : strlen(key);
-
-	snprintf(action, len, "%.*s", (int)n, key);
-	return sep ? sep + 1 : "";
 }
 
 /* ---- text ---- */
@@ -116,20 +101,17 @@ text_outbound(const audit_report_data_t *d, FILE *out)
 	fputc('\n', out);
 }
 
-/* Issue 16: recipient domains most often sent mail unencrypted. */
-static audit_status_t
-text_unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
+/* The recipient domains most often sent mail unencrypted. */
+static void
+text_unencrypted(const audit_rows_t *r, FILE *out)
 {
-	audit_map_item_t **v;
+	audit_map_item_t *const *v = r->v;
 	char pu[16];
-	size_t n, i, shown = 0;
 
-	if (sorted(m, U_UNENC, &v, &n, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
 	fprintf(out, "Recipients most often sent mail unencrypted (by domain, colleagues "
 	    "left out)\n  %-40s %11s %14s %16s\n", "DOMAIN", "UNENCRYPTED",
 	    "NO CERTIFICATE", "OF ITS MAIL");
-	for (i = 0; i < n && v[i]->n[U_UNENC] > 0; i++, shown++) {
+	for (size_t i = 0; i < r->n; i++) {
 		audit_pct(v[i]->n[U_UNENC], v[i]->n[U_TOTAL], pu, sizeof(pu));
 		fputs("  ", out);
 		put_safe(out, v[i]->key);
@@ -138,24 +120,20 @@ text_unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
 		    (unsigned long long)v[i]->n[U_UNENC],
 		    (unsigned long long)v[i]->n[U_NO_CERT], pu);
 	}
-	if (shown == 0)
+	if (r->n == 0)
 		fputs("  (none)\n", out);
 	fputc('\n', out);
-	free(v);
-	return AUDIT_OK;
 }
 
-/* Issue 16: the encrypted and signed share per day or week. */
-static audit_status_t
-text_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
+/* The encrypted and signed share per day or week. */
+static void
+text_trend(const audit_view_t *v, FILE *out)
 {
-	audit_trend_point_t *p;
-	const char *unit;
+	const audit_trend_point_t *p = v->trend;
+	const char *unit = v->unit;
 	char pe[16], ps[16];
-	size_t n;
+	size_t n = v->ntrend;
 
-	if (audit_report_trend(d, &p, &n, &unit) != 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
 	fprintf(out, "Outbound shares per %s\n  %-12s %8s %10s %10s\n", unit,
 	    strcmp(unit, "week") == 0 ? "WEEK OF" : "DAY", "TOTAL", "ENCRYPTED", "SIGNED");
 	for (size_t i = 0; i < n; i++) {
@@ -167,20 +145,16 @@ text_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
 	if (n == 0)
 		fputs("  (none)\n", out);
 	fputc('\n', out);
-	free(p);
-	return AUDIT_OK;
 }
 
-static audit_status_t
-text_shares(const audit_map_t *m, const char *title, const char *col,
-    FILE *out, audit_err_t *err)
+static void
+text_shares(const audit_rows_t *r, const char *title, const char *col,
+    FILE *out)
 {
-	audit_map_item_t **v;
+	audit_map_item_t *const *v = r->v;
 	char pe[16], ps[16];
-	size_t n, i;
+	size_t n = r->n, i;
 
-	if (sorted(m, M_TOTAL, &v, &n, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
 	fprintf(out, "%s\n  %-40s %8s %16s %16s\n", title, col, "TOTAL",
 	    "ENCRYPTED", "SIGNED");
 	for (i = 0; i < n; i++) {
@@ -197,26 +171,22 @@ text_shares(const audit_map_t *m, const char *title, const char *col,
 	if (n == 0)
 		fputs("  (none)\n", out);
 	fputc('\n', out);
-	free(v);
-	return AUDIT_OK;
 }
 
 /* A table of one count per key; col3 names a third column: the extra
  * string, or for failures the reason (the key's second part). */
-static audit_status_t
-text_counts(const audit_map_t *m, const char *title, const char *col1,
-    const char *col3, int failures, FILE *out, audit_err_t *err)
+static void
+text_counts(const audit_rows_t *r, const char *title, const char *col1,
+    const char *col3, int failures, FILE *out)
 {
-	audit_map_item_t **v;
+	audit_map_item_t *const *v = r->v;
 	const char *name, *third;
 	char action[32];
-	size_t n, i, len;
+	size_t n = r->n, i, len;
 
-	if (sorted(m, 0, &v, &n, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
 	fprintf(out, "%s\n  %-40s %8s  %s\n", title, col1, "COUNT", col3 ? col3 : "");
 	for (i = 0; i < n; i++) {
-		third = failures ? failure_reason(v[i]->key, action, sizeof(action)) :
+		third = failures ? audit_failure_split(v[i]->key, action, sizeof(action)) :
 		    v[i]->extra;
 		name = failures ? action : v[i]->key;
 		len = strlen(name);
@@ -230,29 +200,27 @@ text_counts(const audit_map_t *m, const char *title, const char *col1,
 	if (n == 0)
 		fputs("  (none)\n", out);
 	fputc('\n', out);
-	free(v);
-	return AUDIT_OK;
 }
 
 audit_status_t
-audit_report_text(const audit_report_data_t *d, time_t gen, FILE *out,
+audit_report_text(const audit_view_t *v, time_t gen, FILE *out,
     audit_err_t *err)
 {
+	const audit_report_data_t *d = v->d;
 	const audit_totals_t *t = &d->t;
 
 	text_header(d, gen, out);
 	text_outbound(d, out);
-	if (text_trend(d, out, err) ||
-	    text_shares(d->by_domain, "Outbound by recipient domain", "DOMAIN", out, err) ||
-	    text_shares(d->by_sender, "Outbound by sender", "SENDER", out, err) ||
-	    text_unencrypted(d->unenc, out, err) ||
-	    text_counts(d->no_cert, "Recipients without a certificate", "RECIPIENT",
-	    NULL, 0, out, err) ||
-	    text_counts(d->enrolled, "Certificates learned (signatures verified)",
-	    "ADDRESS", "CERTIFICATE SHA-256", 0, out, err) ||
-	    text_counts(d->decrypted, "Decrypted for", "RECIPIENT", NULL, 0, out, err) ||
-	    text_counts(d->failures, "Failures", "WHAT", "REASON", 1, out, err))
-		return AUDIT_ERR_NOMEM;
+	text_trend(v, out);
+	text_shares(&v->by_domain, "Outbound by recipient domain", "DOMAIN", out);
+	text_shares(&v->by_sender, "Outbound by sender", "SENDER", out);
+	text_unencrypted(&v->unenc, out);
+	text_counts(&v->no_cert, "Recipients without a certificate", "RECIPIENT",
+	    NULL, 0, out);
+	text_counts(&v->enrolled, "Certificates learned (signatures verified)",
+	    "ADDRESS", "CERTIFICATE SHA-256", 0, out);
+	text_counts(&v->decrypted, "Decrypted for", "RECIPIENT", NULL, 0, out);
+	text_counts(&v->failures, "Failures", "WHAT", "REASON", 1, out);
 	fputs("Inbound mail\n", out);
 	text_figure(out, "Received", t->in_total, 0);
 	text_figure(out, "Decrypted", t->decrypted, 0);
@@ -300,16 +268,13 @@ csv_row(FILE *out, const char *section, const char *name, const char *detail,
 	fputs("\r\n", out);
 }
 
-static audit_status_t
-csv_shares(const audit_map_t *m, const char *section, FILE *out, audit_err_t *err)
+static void
+csv_shares(const audit_rows_t *r, const char *section, FILE *out)
 {
-	audit_map_item_t **v;
+	audit_map_item_t *const *v = r->v;
 	char pe[16], ps[16];
-	size_t n, i;
 
-	if (sorted(m, M_TOTAL, &v, &n, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < r->n; i++) {
 		audit_pct(v[i]->n[M_ENC], v[i]->n[M_TOTAL], pe, sizeof(pe));
 		audit_pct(v[i]->n[M_SIGNED], v[i]->n[M_TOTAL], ps, sizeof(ps));
 		fprintf(out, "%s,", section);
@@ -320,57 +285,39 @@ csv_shares(const audit_map_t *m, const char *section, FILE *out, audit_err_t *er
 		    (unsigned long long)v[i]->n[M_SIGNED],
 		    (unsigned long long)v[i]->n[M_BOTH], pe, ps);
 	}
-	free(v);
-	return AUDIT_OK;
 }
 
-static audit_status_t
-csv_counts(const audit_map_t *m, const char *section, int failures, FILE *out,
-    audit_err_t *err)
+static void
+csv_counts(const audit_rows_t *r, const char *section, int failures, FILE *out)
 {
-	audit_map_item_t **v;
+	audit_map_item_t *const *v = r->v;
 	char action[32];
 	const char *detail;
-	size_t n, i;
 
-	if (sorted(m, 0, &v, &n, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		detail = failures ? failure_reason(v[i]->key, action, sizeof(action)) :
+	for (size_t i = 0; i < r->n; i++) {
+		detail = failures ? audit_failure_split(v[i]->key, action, sizeof(action)) :
 		    v[i]->extra;
 		csv_row(out, section, failures ? action : v[i]->key, detail, 1, &v[i]->n[0]);
 	}
-	free(v);
-	return AUDIT_OK;
 }
 
 /* unencrypted,DOMAIN,,unencrypted,no_certificate,total (of its mail) */
-static audit_status_t
-csv_unencrypted(const audit_map_t *m, FILE *out, audit_err_t *err)
+static void
+csv_unencrypted(const audit_rows_t *r, FILE *out)
 {
-	audit_map_item_t **v;
-	size_t n, i;
-
-	if (sorted(m, U_UNENC, &v, &n, err) != AUDIT_OK)
-		return AUDIT_ERR_NOMEM;
-	for (i = 0; i < n && v[i]->n[U_UNENC] > 0; i++)
-		csv_row(out, "unencrypted", v[i]->key, NULL, 3, v[i]->n);
-	free(v);
-	return AUDIT_OK;
+	for (size_t i = 0; i < r->n; i++)
+		csv_row(out, "unencrypted", r->v[i]->key, NULL, 3, r->v[i]->n);
 }
 
 /* trend,START,day|week,total,encrypted,signed,signed_and_encrypted,%,% */
-static audit_status_t
-csv_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
+static void
+csv_trend(const audit_view_t *v, FILE *out)
 {
-	audit_trend_point_t *p;
-	const char *unit;
+	const audit_trend_point_t *p = v->trend;
+	const char *unit = v->unit;
 	char pe[16], ps[16];
-	size_t n;
 
-	if (audit_report_trend(d, &p, &n, &unit) != 0)
-		return audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < v->ntrend; i++) {
 		audit_pct(p[i].n[M_ENC], p[i].n[M_TOTAL], pe, sizeof(pe));
 		audit_pct(p[i].n[M_SIGNED], p[i].n[M_TOTAL], ps, sizeof(ps));
 		fprintf(out, "trend,\"%s\",\"%s\",%llu,%llu,%llu,%llu,%s,%s\r\n", p[i].start,
@@ -378,8 +325,6 @@ csv_trend(const audit_report_data_t *d, FILE *out, audit_err_t *err)
 		    (unsigned long long)p[i].n[M_ENC], (unsigned long long)p[i].n[M_SIGNED],
 		    (unsigned long long)p[i].n[M_BOTH], pe, ps);
 	}
-	free(p);
-	return AUDIT_OK;
 }
 
 static void
@@ -419,21 +364,20 @@ csv_totals(const audit_report_data_t *d, time_t gen, FILE *out)
 }
 
 audit_status_t
-audit_report_csv(const audit_report_data_t *d, time_t gen, FILE *out,
+audit_report_csv(const audit_view_t *v, time_t gen, FILE *out,
     audit_err_t *err)
 {
 	fputs("section,name,detail,total,encrypted,signed,signed_and_encrypted,"
 	    "percent_encrypted,percent_signed\r\n", out);
-	csv_totals(d, gen, out);
-	if (csv_shares(d->by_domain, "domain", out, err) ||
-	    csv_shares(d->by_sender, "sender", out, err) ||
-	    csv_trend(d, out, err) ||
-	    csv_unencrypted(d->unenc, out, err) ||
-	    csv_counts(d->no_cert, "no_certificate", 0, out, err) ||
-	    csv_counts(d->enrolled, "enrolled", 0, out, err) ||
-	    csv_counts(d->decrypted, "decrypted", 0, out, err) ||
-	    csv_counts(d->failures, "failure", 1, out, err))
-		return AUDIT_ERR_NOMEM;
+	csv_totals(v->d, gen, out);
+	csv_shares(&v->by_domain, "domain", out);
+	csv_shares(&v->by_sender, "sender", out);
+	csv_trend(v, out);
+	csv_unencrypted(&v->unenc, out);
+	csv_counts(&v->no_cert, "no_certificate", 0, out);
+	csv_counts(&v->enrolled, "enrolled", 0, out);
+	csv_counts(&v->decrypted, "decrypted", 0, out);
+	csv_counts(&v->failures, "failure", 1, out);
 	return AUDIT_OK;
 }
 
@@ -539,7 +483,7 @@ json_count(const audit_map_item_t *it, const char *name, const char *extra,
 	if (o == NULL)
 		*failed = 1;
 	if (failures) {
-		reason = failure_reason(it->key, action, sizeof(action));
+		reason = audit_failure_split(it->key, action, sizeof(action));
 		jset(o, "action", json_object_new_string(action), failed);
 		jset(o, "reason", json_object_new_string(reason), failed);
 	} else
@@ -552,17 +496,15 @@ json_count(const audit_map_item_t *it, const char *name, const char *extra,
 
 /* kind 0: shares named name; 1: counts; 2: failures. */
 static json_object *
-json_list(const audit_map_t *m, int kind, const char *name, const char *extra,
+json_list(const audit_rows_t *r, int kind, const char *name, const char *extra,
     int *failed)
 {
 	json_object *arr = json_object_new_array(), *o;
-	audit_map_item_t **v;
-	size_t n, i;
+	audit_map_item_t *const *v = r->v;
 
-	v = audit_map_sorted(m, 0, &n);
-	if (arr == NULL || (v == NULL && audit_map_count(m) > 0))
+	if (arr == NULL)
 		*failed = 1;
-	for (i = 0; !*failed && i < n; i++) {
+	for (size_t i = 0; !*failed && i < r->n; i++) {
 		o = kind == 0 ? json_share(v[i], name, failed) :
 		    json_count(v[i], name, extra, kind == 2, failed);
 		if (o == NULL || json_object_array_add(arr, o) < 0) {
@@ -570,22 +512,19 @@ json_list(const audit_map_t *m, int kind, const char *name, const char *extra,
 			*failed = 1;
 		}
 	}
-	free(v);
 	return arr;
 }
 
-/* Issue 16: [{"domain":..,"unencrypted":..,"no_certificate":..,"total":..}] */
+/* [{"domain":..,"unencrypted":..,"no_certificate":..,"total":..}] */
 static json_object *
-json_unencrypted(const audit_map_t *m, int *failed)
+json_unencrypted(const audit_rows_t *r, int *failed)
 {
 	json_object *arr = json_object_new_array(), *o;
-	audit_map_item_t **v;
-	size_t n, i;
+	audit_map_item_t *const *v = r->v;
 
-	v = audit_map_sorted(m, U_UNENC, &n);
-	if (arr == NULL || (v == NULL && audit_map_count(m) > 0))
+	if (arr == NULL)
 		*failed = 1;
-	for (i = 0; !*failed && i < n && v[i]->n[U_UNENC] > 0; i++) {
+	for (size_t i = 0; !*failed && i < r->n; i++) {
 		if ((o = json_object_new_object()) == NULL)
 			*failed = 1;
 		jset(o, "domain", json_object_new_string(v[i]->key), failed);
@@ -598,22 +537,19 @@ json_unencrypted(const audit_map_t *m, int *failed)
 			*failed = 1;
 		}
 	}
-	free(v);
 	return arr;
 }
 
-/* Issue 16: {"unit":"day"|"week","points":[{"start":..,"total":..,...}]} */
+/* {"unit":"day"|"week","points":[{"start":..,"total":..,...}]} */
 static json_object *
-json_trend(const audit_report_data_t *d, int *failed)
+json_trend(const audit_view_t *v, int *failed)
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array(), *pt;
-	audit_trend_point_t *p = NULL;
-	const char *unit = "day";
-	size_t n = 0;
+	const audit_trend_point_t *p = v->trend;
 
-	if (o == NULL || arr == NULL || audit_report_trend(d, &p, &n, &unit) != 0)
+	if (o == NULL || arr == NULL)
 		*failed = 1;
-	for (size_t i = 0; !*failed && i < n; i++) {
+	for (size_t i = 0; !*failed && i < v->ntrend; i++) {
 		if ((pt = json_object_new_object()) == NULL)
 			*failed = 1;
 		jset(pt, "start", json_object_new_string(p[i].start), failed);
@@ -627,8 +563,7 @@ json_trend(const audit_report_data_t *d, int *failed)
 			*failed = 1;
 		}
 	}
-	free(p);
-	jset(o, "unit", json_object_new_string(unit), failed);
+	jset(o, "unit", json_object_new_string(v->unit), failed);
 	jset(o, "points", arr, failed);
 	return o;
 }
@@ -653,9 +588,10 @@ jset_integrity(json_object *parent, const audit_report_data_t *d, int *failed)
 }
 
 audit_status_t
-audit_report_json(const audit_report_data_t *d, time_t gen, FILE *out,
+audit_report_json(const audit_view_t *v, time_t gen, FILE *out,
     audit_err_t *err)
 {
+	const audit_report_data_t *d = v->d;
 	json_object *o = json_object_new_object();
 	int failed = o == NULL;
 
@@ -664,20 +600,20 @@ audit_report_json(const audit_report_data_t *d, time_t gen, FILE *out,
 	jset_time(o, "until", d->until, &failed);
 	jset_integrity(o, d, &failed);
 	jset(o, "totals", json_totals(&d->t, &failed), &failed);
-	jset(o, "by_domain", json_list(d->by_domain, 0, "domain", NULL, &failed), &failed);
-	jset(o, "by_sender", json_list(d->by_sender, 0, "sender", NULL, &failed), &failed);
-	jset(o, "trend", json_trend(d, &failed), &failed);
-	jset(o, "unencrypted", json_unencrypted(d->unenc, &failed), &failed);
-	jset(o, "no_certificate", json_list(d->no_cert, 1, "recipient", NULL, &failed),
+	jset(o, "by_domain", json_list(&v->by_domain, 0, "domain", NULL, &failed), &failed);
+	jset(o, "by_sender", json_list(&v->by_sender, 0, "sender", NULL, &failed), &failed);
+	jset(o, "trend", json_trend(v, &failed), &failed);
+	jset(o, "unencrypted", json_unencrypted(&v->unenc, &failed), &failed);
+	jset(o, "no_certificate", json_list(&v->no_cert, 1, "recipient", NULL, &failed),
 	    &failed);
-	jset(o, "enrolled", json_list(d->enrolled, 1, "address", "sha256", &failed),
+	jset(o, "enrolled", json_list(&v->enrolled, 1, "address", "sha256", &failed),
 	    &failed);
-	jset(o, "decrypted", json_list(d->decrypted, 1, "recipient", NULL, &failed),
+	jset(o, "decrypted", json_list(&v->decrypted, 1, "recipient", NULL, &failed),
 	    &failed);
-	jset(o, "failures", json_list(d->failures, 2, NULL, NULL, &failed), &failed);
+	jset(o, "failures", json_list(&v->failures, 2, NULL, NULL, &failed), &failed);
 	if (!failed)
 		fprintf(out, "%s\n", json_object_to_json_string_ext(o,
 		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
-	return failed ? audit_err_set(err, AUDIT_ERR_NOMEM, "out of memory") : AUDIT_OK;
+	return failed ? util_err_set(err, AUDIT_ERR_NOMEM, "out of memory") : AUDIT_OK;
 }

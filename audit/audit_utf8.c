@@ -7,7 +7,9 @@
  *
  * Threads: pure functions.
  */
+#include "audit/audit_utf8.h"
 #include "audit/audit_int.h"
+#include "util/util_buf.h"
 
 #include <string.h>
 
@@ -56,7 +58,7 @@ audit_utf8_seq(const unsigned char *s, size_t n)
 }
 
 int
-audit_utf8_clean(const char *str, size_t max, audit_buf_t *out)
+audit_utf8_clean(const char *str, size_t max, util_buf_t *out)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n = strlen(str), i = 0, k;
@@ -68,12 +70,12 @@ audit_utf8_clean(const char *str, size_t max, audit_buf_t *out)
 		piece = k ? (const char *)s + i : REPLACEMENT;
 		plen = k ? k : sizeof(REPLACEMENT) - 1;
 		if (out->len + plen > max)
-			return audit_buf_add(out, ELLIPSIS, sizeof(ELLIPSIS) - 1);
-		if (audit_buf_add(out, piece, plen) < 0)
+			return util_buf_add(out, ELLIPSIS, sizeof(ELLIPSIS) - 1);
+		if (util_buf_add(out, piece, plen) < 0)
 			return -1;
 		i += k ? k : 1;
 	}
 	if (out->data == NULL)
-		return audit_buf_add(out, "", 0);
+		return util_buf_add(out, "", 0);
 	return 0;
 }

@@ -14,6 +14,9 @@
  * Threads: no shared state.
  */
 #include "audit/audit_int.h"
+#include "audit/audit_json.h"
+#include "audit/audit_key.h"
+#include "audit/audit_lines.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,7 +363,7 @@ audit_verify_ex(const char *const *files, size_t nfiles, EVP_PKEY *pubkey,
 	audit_status_t st;
 
 	if (res == NULL || pubkey == NULL || (files == NULL && nfiles > 0))
-		return audit_err_set(err, AUDIT_ERR_USAGE, "audit_verify: missing argument");
+		return util_err_set(err, AUDIT_ERR_USAGE, "audit_verify: missing argument");
 	memset(res, 0, sizeof(*res));
 	memset(&v, 0, sizeof(v));
 	v.files = files;

@@ -42,7 +42,7 @@ save_key(ca_t *ca, const char *name, EVP_PKEY *key, keystore_err_t *err)
 	ca_password(ca->ks, pw);
 	if (b == NULL || !PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(),
 	    pw, (int)strlen(pw), NULL, NULL))
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encrypt the key",
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encrypt the key",
 		    ca->s.dir, name);
 	else
 		rc = ca_file_write_bio(ca->s.dir, name, b, err);
@@ -61,7 +61,7 @@ load_key(ca_t *ca, const char *name, EVP_PKEY **key, keystore_err_t *err)
 
 	ca_password(ca->ks, pw);
 	if (rc == KEYSTORE_OK && (*key = PEM_read_bio_PrivateKey(b, NULL, NULL, pw)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: cannot decrypt the key (another master key?)", ca->s.dir, name);
 	OPENSSL_cleanse(pw, sizeof(pw));
 	BIO_free_all(b);
@@ -201,13 +201,13 @@ ca_make(ca_t *ca, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (rkey == NULL || ikey == NULL || rn == NULL || in == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_INPUT,
+		rc = util_err_ssl(err, KEYSTORE_ERR_INPUT,
 		    "CA: cannot make keys or names (CASubject \"%s\"?)", ca->s.subject);
 	else if ((ca->root = make_cert(rn, rkey, NULL, NULL, ca->s.ca_days,
 	    root_nids, root_vals)) == NULL
 	    || (ca->issuer = make_cert(in, ikey, ca->root, rkey, ca->s.ca_days,
 	    int_nids, int_vals)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot make the certificates");
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot make the certificates");
 	else if ((rc = save_key(ca, "root.key", rkey, err)) == KEYSTORE_OK
 	    && (rc = save_key(ca, "issuing.key", ikey, err)) == KEYSTORE_OK
 	    && (rc = ca_file_save_cert(ca->s.dir, "root.crt", ca->root, err)) == KEYSTORE_OK) {
@@ -230,7 +230,7 @@ ca_new(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 	ca_t *ca = calloc(1, sizeof(*ca));
 
 	if (ca == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	ca->ks = ks;
@@ -248,14 +248,14 @@ ca_mkdirs(const char *dir, keystore_err_t *err)
 	char msg[300];
 
 	if (issued == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if ((mkdir(dir, 0700) != 0 && errno != EEXIST)
 	    || (mkdir(issued, 0700) != 0 && errno != EEXIST))
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot create: %s",
+		rc = util_err_set(err, KEYSTORE_ERR_IO, "%s: cannot create: %s",
 		    dir, strerror(errno));
 	else if (geteuid() == 0 && stat(dir, &st) == 0
 	    && util_chown_nofollow(issued, st.st_uid, st.st_gid, msg, sizeof(msg)) != 0)
-		rc = keystore_err_set(err, errno == ELOOP ? KEYSTORE_ERR_PERM
+		rc = util_err_set(err, errno == ELOOP ? KEYSTORE_ERR_PERM
 		    : KEYSTORE_ERR_IO, "%s", msg);
 	free(issued);
 	return rc;
@@ -272,7 +272,7 @@ ca_init(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 
 	free(p);
 	if (exists)
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "%s: the CA exists already", s->dir);
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: the CA exists already", s->dir);
 	if ((rc = ca_mkdirs(s->dir, err)) != KEYSTORE_OK)
 		return rc;
 	if ((ca = ca_new(ks, s, err)) == NULL)
@@ -295,7 +295,7 @@ ca_open(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 	    || load_key(ca, "issuing.key", &ca->issuer_key, err) != KEYSTORE_OK
 	    || X509_check_private_key(ca->issuer, ca->issuer_key) != 1) {
 		if (err != NULL && err->code == KEYSTORE_OK)
-			keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+			util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 			    "%s: issuing.key does not match issuing.crt", s->dir);
 		ca_free(ca);
 		return NULL;
@@ -384,7 +384,7 @@ escrow(ca_t *ca, X509 *cert, EVP_PKEY *key, keystore_err_t *err)
 	if (chain == NULL || !sk_X509_push(chain, ca->issuer)
 	    || !sk_X509_push(chain, ca->root)) {
 		sk_X509_free(chain);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	rc = keystore_escrow(ca->ks, cert, chain, key, err);
 	sk_X509_free(chain);
@@ -416,7 +416,7 @@ record_issued(ca_t *ca, X509 *x, keystore_err_t *err)
 	keystore_status_t rc;
 
 	if (hex == NULL || dir == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else {
 		snprintf(name, sizeof(name), "%s.pem", hex);
 		rc = ca_file_save_cert(dir, name, x, err);
@@ -435,12 +435,12 @@ ca_issue(ca_t *ca, const char *address,
 	keystore_status_t rc;
 
 	if (!address_ok(address))
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
 	pthread_mutex_lock(&ca->lock);
 	if ((key = ca_new_key(ca->s.key_type)) == NULL
 	    || (x = issue_cert(ca, address, profile, key)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
 	else if ((rc = escrow(ca, x, key, err)) == KEYSTORE_OK)
 		rc = record_issued(ca, x, err);
 	pthread_mutex_unlock(&ca->lock);
@@ -468,18 +468,18 @@ csr_read(const unsigned char *req, size_t len, keystore_err_t *err)
 	}
 	BIO_free(b);
 	if (r == NULL) {
-		keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: not a PKCS#10 request");
+		util_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: not a PKCS#10 request");
 		return NULL;
 	}
 	if ((pub = X509_REQ_get0_pubkey(r)) == NULL || X509_REQ_verify(r, pub) != 1) {
-		keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: the request's signature "
+		util_err_ssl(err, KEYSTORE_ERR_INPUT, "CA: the request's signature "
 		    "does not verify");
 		X509_REQ_free(r);
 		return NULL;
 	}
 	if ((EVP_PKEY_is_a(pub, "RSA") && EVP_PKEY_get_bits(pub) < 2048)
 	    || (!EVP_PKEY_is_a(pub, "RSA") && !EVP_PKEY_is_a(pub, "EC"))) {
-		keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: the request's key must be "
+		util_err_set(err, KEYSTORE_ERR_INPUT, "CA: the request's key must be "
 		    "RSA (2048 bits or more) or EC");
 		X509_REQ_free(r);
 		return NULL;
@@ -497,13 +497,13 @@ ca_issue_csr(ca_t *ca, const char *address,
 	keystore_status_t rc;
 
 	if (!address_ok(address))
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
 	if ((r = csr_read(req, len, err)) == NULL)
 		return err->code;
 	pthread_mutex_lock(&ca->lock);
 	if ((x = issue_cert(ca, address, profile, X509_REQ_get0_pubkey(r))) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot issue for %s", address);
 	else
 		rc = record_issued(ca, x, err);
 	pthread_mutex_unlock(&ca->lock);

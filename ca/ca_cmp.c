@@ -80,7 +80,7 @@ cmp_escrow(keystore_t *ks, OSSL_CMP_CTX *ctx, X509 *cert, EVP_PKEY *key,
 	keystore_status_t rc;
 
 	if (chain == NULL && (chain = sk_X509_new_null()) == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	rc = keystore_escrow(ks, cert, chain, key, err);
 	sk_X509_pop_free(chain, X509_free);
 	return rc;
@@ -101,14 +101,14 @@ ca_cmp_enroll(keystore_t *ks, const ca_cmp_settings_t *s,
 	else
 		EVP_PKEY_up_ref(k);
 	if (k == NULL || (ctx = cmp_ctx(s, address, k)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "CMP %s: cannot set up the request",
+		rc = util_err_ssl(err, KEYSTORE_ERR_INPUT, "CMP %s: cannot set up the request",
 		    s->server);
 	else if ((x = OSSL_CMP_exec_IR_ses(ctx)) == NULL) {
 		cmp_why(ctx, status, sizeof(status));
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_IO, "CMP %s: no certificate for %s (%s)",
+		rc = util_err_ssl(err, KEYSTORE_ERR_IO, "CMP %s: no certificate for %s (%s)",
 		    s->server, address, status);
 	} else if ((x = X509_dup(x)) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else
 		rc = cmp_escrow(ks, ctx, x, k, err);
 	OSSL_CMP_CTX_free(ctx);

@@ -89,7 +89,7 @@ make_crl(ca_t *ca, unsigned char **der, size_t *len, keystore_err_t *err)
 		    && (n = i2d_X509_CRL(crl, &buf)) > 0;
 	}
 	if (rc == KEYSTORE_OK && !ok)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot sign a CRL");
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot sign a CRL");
 	if (rc == KEYSTORE_OK)
 		rc = keystore_file_write(ca->s.dir, "crl.der", buf, (size_t)n, 0, NULL, err);
 	if (rc == KEYSTORE_OK && der != NULL) {
@@ -140,14 +140,14 @@ revoked_add(ca_t *ca, const char *serial, keystore_err_t *err)
 	keystore_status_t rc = ca_file_read_bio(ca->s.dir, "revoked.txt", &b, err);
 
 	if (out == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else if (rc == KEYSTORE_OK)
 		while ((n = BIO_read(b, buf, sizeof(buf))) > 0)
 			BIO_write(out, buf, n);
 	if (rc == KEYSTORE_NOTFOUND)
 		rc = KEYSTORE_OK;
 	if (rc == KEYSTORE_OK && BIO_printf(out, "%s %ld\n", serial, (long)time(NULL)) <= 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (rc == KEYSTORE_OK)
 		rc = ca_file_write_bio(ca->s.dir, "revoked.txt", out, err);
 	BIO_free(b);
@@ -165,16 +165,16 @@ ca_revoke(ca_t *ca, const char *serial, keystore_err_t *err)
 	keystore_status_t rc = KEYSTORE_OK;
 
 	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
-		rc = keystore_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+		rc = util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
 	for (i = 0; i <= n && i < sizeof(name); i++)
 		name[i] = (char)toupper((unsigned char)serial[i]);
 	if (rc == KEYSTORE_OK && (dir == NULL || asprintf(&path, "%s/%s.pem", dir, name) < 0)) {
 		path = NULL;
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	if (rc == KEYSTORE_OK) {
 		if (stat(path, &st) != 0)
-			rc = keystore_err_set(err, KEYSTORE_ERR_INPUT,
+			rc = util_err_set(err, KEYSTORE_ERR_INPUT,
 			    "CA: no certificate with serial %s", serial);
 	}
 	pthread_mutex_lock(&ca->lock);
@@ -205,7 +205,7 @@ ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),
 	int rc = 0;
 
 	if (d == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: cannot read: %s",
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: cannot read: %s",
 		    dir ? dir : ca->s.dir, strerror(errno));
 		free(dir);
 		return -1;

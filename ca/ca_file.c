@@ -30,7 +30,7 @@ ca_file_write_bio(const char *dir, const char *name, BIO *b, keystore_err_t *err
 	keystore_status_t rc;
 
 	if (len <= 0)
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
 	rc = keystore_file_write(dir, name, data, (size_t)len, 0, NULL, err);
 	OPENSSL_cleanse(data, (size_t)len);
 	return rc;
@@ -43,7 +43,7 @@ ca_file_save_cert(const char *dir, const char *name, X509 *cert, keystore_err_t 
 	keystore_status_t rc;
 
 	if (b == NULL || !PEM_write_bio_X509(b, cert))
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "%s/%s: cannot encode", dir, name);
 	else
 		rc = ca_file_write_bio(dir, name, b, err);
 	BIO_free(b);
@@ -59,14 +59,14 @@ ca_file_read_bio(const char *dir, const char *name, BIO **out, keystore_err_t *e
 	keystore_status_t rc;
 
 	if (path == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	rc = keystore_file_read(path, CA_FILE_MAX, &data, &len, err);
 	free(path);
 	if (rc != KEYSTORE_OK)
 		return rc;
 	*out = BIO_new(BIO_s_mem());
 	if (*out == NULL || BIO_write(*out, data, (int)len) != (int)len)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	OPENSSL_clear_free(data, len);
 	return rc;
 }
@@ -78,7 +78,7 @@ ca_file_load_cert(const char *dir, const char *name, X509 **cert, keystore_err_t
 	keystore_status_t rc = ca_file_read_bio(dir, name, &b, err);
 
 	if (rc == KEYSTORE_OK && (*cert = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
-		rc = keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT, "%s/%s: not a certificate", dir, name);
+		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT, "%s/%s: not a certificate", dir, name);
 	BIO_free(b);
 	return rc;
 }

@@ -18,8 +18,8 @@
  * has its own X509_STORE_CTX.
  */
 #include "directory/dir_int.h"
-#include "keystore/keystore.h"
 #include "smime/smime.h"
+#include "util/util_addr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +104,7 @@ names_address(X509 *cert, const char *address)
 			continue;
 		if ((s = strndup((const char *)d, (size_t)len)) == NULL)
 			break;
-		found = keystore_addr_equal(s, address);
+		found = util_addr_equal(s, address);
 		free(s);
 	}
 	GENERAL_NAMES_free(gens);

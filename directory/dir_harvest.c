@@ -27,7 +27,7 @@
  * Threads: files are replaced atomically, so readers see the old or the
  * new file; the Redis context is guarded by h->lock.
  */
-#include "directory/dir_addr.h"
+#include "util/util_addr.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_int.h"
 #include "net/net_redis.h"
@@ -70,7 +70,7 @@ static int
 addr_hash(const char *address, char out[65])
 {
 	unsigned char md[32];
-	char *n = dir_addr_normalize(address);
+	char *n = util_addr_normalize(address);
 	int ok;
 
 	if (n == NULL)

@@ -10,7 +10,6 @@
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
  *   dir_redis.c    the Redis server (net/net_redis.h) and its sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
- *   dir_addr.c     the spelling of an address its keys use (dir_addr.h)
  *
  * Threads: every object here may be shared; each guards its own state.
  * Errors: a dir_status_t and a message in a caller's buffer.

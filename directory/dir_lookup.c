@@ -7,7 +7,7 @@
  * Threads: the handle is shared; the harvest store is opened (once, under
  * a mutex) when its directory first exists; the search counter is atomic.
  */
-#include "directory/dir_addr.h"
+#include "util/util_addr.h"
 #include "directory/dir_int.h"
 #include "directory/dir_harvest.h"
 
@@ -398,7 +398,7 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 		snprintf(a->err, sizeof(a->err), "not a usable address");
 		return DIR_ERR_INPUT;
 	}
-	if ((addr = dir_addr_normalize(address)) == NULL) {
+	if ((addr = util_addr_normalize(address)) == NULL) {
 		snprintf(a->err, sizeof(a->err), "out of memory");
 		return DIR_ERR_NOMEM;
 	}
@@ -440,7 +440,7 @@ found:
 int
 dir_lookup_flush(dir_lookup_t *l, const char *address, char *err, size_t errlen)
 {
-	char *addr = address ? dir_addr_normalize(address) : NULL;
+	char *addr = address ? util_addr_normalize(address) : NULL;
 	int rc;
 
 	if (address != NULL && addr == NULL) {

@@ -5,7 +5,7 @@
  * per employee) that a linear search costs less than the message it guards.
  */
 #include "directory/dir_map.h"
-#include "keystore/keystore.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -163,7 +163,7 @@ dir_map_allows(const dir_map_t *map, const char *login, const char *address)
 {
 	for (size_t i = 0; map != NULL && i < map->n; i++) {
 		if (strcasecmp(map->pairs[i].login, login) == 0 &&
-		    keystore_addr_equal(map->pairs[i].address, address))
+		    util_addr_equal(map->pairs[i].address, address))
 			return 1;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include "mail/mail_queue.h"
 #include "enroll/enroll_seal.h"
 #include "net/net_smtp.h"
+#include "util/util_addr.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -88,15 +89,6 @@ quota_count(const char *sender, int add)
 	return n;
 }
 
-/* The domain of an address (after the last '@'), or NULL. */
-static const char *
-addr_domain(const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-
-	return at ? at + 1 : NULL;
-}
-
 /* 1 when domain, or a domain above it, is in list. */
 static int
 domain_in(char *const *list, const char *domain)
@@ -116,7 +108,7 @@ static int
 enroll_allowed(const enroll_req_t *r, const char *rcpt, char *why, size_t size)
 {
 	const conf_t *c = r->conf;
-	const char *dom = addr_domain(rcpt), *sender = r->sender ? r->sender : "";
+	const char *dom = util_addr_domain(rcpt), *sender = r->sender ? r->sender : "";
 	int n;
 
 	if (dom == NULL || domain_in(c->enroll_deny_domains, dom)
@@ -326,7 +318,7 @@ static int
 enroll_cert(const enroll_req_t *r, const char *rcpt, X509 **x, int *kept, int *reused,
     char *why, size_t size)
 {
-	int local = conf_is_local_domain(r->conf, addr_domain(rcpt));
+	int local = conf_is_local_domain(r->conf, util_addr_domain(rcpt));
 	char pwhy[512];
 	int rc = 0;
 

@@ -1,23 +1,22 @@
 /*
  * keystore.c: the keystore handle: opening (directory, master key, first
- * scan), keeping the index fresh, and the lookups keystore_signer() and
- * keystore_foreach().  PKCS#12 import and export are in keystore_p12.c.
+ * scan), health, and the lookups keystore_signer(), keystore_recipient()
+ * and keystore_foreach().  Keeping the index fresh is keystore_snapshot.c;
+ * PKCS#12 import and export are in keystore_p12.c.
  *
  * Threads: ks->lock (a writer-preferring rwlock) guards ks->idx and
  * ks->stale only; a lookup takes a reference to the index under the read
- * lock and works on that snapshot without any lock.  A rebuild runs under
- * the write lock, so one thread scans while the others wait for its result.
- *
- * Freshness: the index remembers the directory's inode and st_mtim.  A
- * change made in the same timestamp tick as the scan would not show, so
- * an index scanned less than KEYSTORE_RACY_NS after the directory's mtime
- * is scanned again on next use ("racy", as git calls it).  With the
- * entries in LDAP (keystore_ldap.c) an index is used for the configured
- * refresh time, and read again when an address missing from an index
- * older than KEYSTORE_MISS_NS has entries in the directory (imported
- * through another gateway; one search tells).
+ * lock (keystore_snapshot()) and works on that snapshot without any lock.
  */
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_index.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_ldap.h"
+#include "keystore/keystore_master.h"
+#include "keystore/keystore_snapshot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,9 +26,6 @@
 #include <unistd.h>
 #include <time.h>
 #include <openssl/crypto.h>
-
-#define KEYSTORE_RACY_NS (2LL * 1000000000LL)
-#define KEYSTORE_MISS_NS (2LL * 1000000000LL)
 
 /* ---- opening ---- */
 
@@ -43,7 +39,7 @@ ks_paths(keystore_t *ks, const char *dir, const char *master_key_file,
 	else
 		ks->master_file = keystore_path_join(dir, "master.key");
 	if (ks->dir == NULL || ks->master_file == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 		    dir);
 	return KEYSTORE_OK;
 }
@@ -55,7 +51,7 @@ ks_locks(keystore_t *ks, keystore_err_t *err)
 	int rc;
 
 	if ((rc = pthread_rwlockattr_init(&attr)) != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "rwlock: %s",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "rwlock: %s",
 		    strerror(rc));
 	pthread_rwlockattr_setkind_np(&attr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -68,7 +64,7 @@ ks_locks(keystore_t *ks, keystore_err_t *err)
 		pthread_rwlock_destroy(&ks->lock);
 	}
 	if (rc != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
 		    strerror(rc));
 	return KEYSTORE_OK;
 }
@@ -101,7 +97,7 @@ ks_first_index(keystore_t *ks, int create, keystore_err_t *err)
 	if (rc != KEYSTORE_ERR_IO || (create && access(ks->master_file, F_OK) != 0))
 		return rc;
 	if ((ks->idx = calloc(1, sizeof(*ks->idx))) == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	atomic_init(&ks->idx->refs, 1);
 	ks->stale = 1;
 	return KEYSTORE_OK;
@@ -117,13 +113,13 @@ keystore_open_ex(const char *dir, const char *master_key_file, int flags,
 	int create = (flags & KEYSTORE_CREATE) != 0;
 
 	if (ks == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
 		return NULL;
 	}
 	if ((rc = ks_paths(ks, dir, master_key_file, err)) != KEYSTORE_OK)
 		goto fail;
 	if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir, strerror(errno));
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	/* A new master key only for an empty keystore: entries sealed under
@@ -163,118 +159,6 @@ keystore_free(keystore_t *ks)
 	ks_release(ks);
 }
 
-/* ---- freshness ---- */
-
-static long long
-ts_diff_ns(const struct timespec *a, const struct timespec *b)
-{
-	return (a->tv_sec - b->tv_sec) * 1000000000LL + (a->tv_nsec - b->tv_nsec);
-}
-
-/*
- * 1 when ks->idx may serve a call that began at mono (lock held): it was
- * scanned after that, or it still shows the directory st and was not
- * scanned in the same tick as the directory's last change.
- */
-static int
-index_fresh(const keystore_t *ks, const struct stat *st,
-    const struct timespec *mono)
-{
-	const keystore_index_t *idx = ks->idx;
-
-	if (idx == NULL)
-		return 0;
-	if (ts_diff_ns(&idx->scanned_mono, mono) >= 0)
-		return 1;
-	if (ks->ldap != NULL)
-		return !ks->stale && ts_diff_ns(mono, &idx->scanned_mono)
-		    < keystore_ldap_refresh(ks->ldap) * 1000000000LL;
-	if (ks->stale || st->st_dev != idx->dir_st.st_dev
-	    || st->st_ino != idx->dir_st.st_ino
-	    || ts_diff_ns(&st->st_mtim, &idx->dir_st.st_mtim) != 0)
-		return 0;
-	return ts_diff_ns(&idx->scanned, &idx->dir_st.st_mtim) >= KEYSTORE_RACY_NS;
-}
-
-/* Takes a reference to ks->idx, rebuilt first unless fresh (lock held). */
-static keystore_status_t
-index_take(keystore_t *ks, const struct stat *st, const struct timespec *mono,
-    keystore_index_t **out, keystore_err_t *err)
-{
-	keystore_index_t *idx;
-	keystore_status_t rc;
-
-	if (!index_fresh(ks, st, mono)) {
-		rc = ks->ldap != NULL ? keystore_index_build_ldap(ks->ldap, &idx, err)
-		    : keystore_index_build(ks->dir, &idx, err);
-		if (rc != KEYSTORE_OK)
-			return rc;
-		keystore_index_unref(ks->idx);
-		ks->idx = idx;
-		ks->stale = 0;
-	}
-	*out = keystore_index_ref(ks->idx);
-	return KEYSTORE_OK;
-}
-
-keystore_status_t
-keystore_snapshot(keystore_t *ks, keystore_index_t **idx, keystore_err_t *err)
-{
-	struct timespec mono;
-	struct stat st;
-	keystore_status_t rc;
-
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	if ((rc = keystore_dir_check(ks->dir, &st, err)) != KEYSTORE_OK)
-		return rc;
-	pthread_rwlock_rdlock(&ks->lock);
-	if (index_fresh(ks, &st, &mono)) {
-		*idx = keystore_index_ref(ks->idx);
-		pthread_rwlock_unlock(&ks->lock);
-		return KEYSTORE_OK;
-	}
-	pthread_rwlock_unlock(&ks->lock);
-	/* Whoever gets the write lock first scans; the others waiting
-	 * find an index scanned after their call began. */
-	pthread_rwlock_wrlock(&ks->lock);
-	rc = index_take(ks, &st, &mono, idx, err);
-	pthread_rwlock_unlock(&ks->lock);
-	return rc;
-}
-
-void
-keystore_touch(keystore_t *ks)
-{
-	pthread_rwlock_wrlock(&ks->lock);
-	ks->stale = 1;
-	pthread_rwlock_unlock(&ks->lock);
-}
-
-int
-keystore_miss(keystore_t *ks, const keystore_index_t *idx, const char *address)
-{
-	struct timespec now;
-
-	if (ks->ldap == NULL)
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (ts_diff_ns(&now, &idx->scanned_mono) < KEYSTORE_MISS_NS)
-		return 0;
-	if (address != NULL && keystore_ldap_has(ks->ldap, address, NULL) == 0)
-		return 0;
-	keystore_touch(ks);
-	return 1;
-}
-
-keystore_status_t
-keystore_entry_store(keystore_t *ks, const keystore_entry_t *e,
-    keystore_err_t *err)
-{
-	if (ks->ldap != NULL)
-		return keystore_ldap_put(ks->ldap, e, err);
-	return keystore_entry_save(e, ks->dir, err);
-}
-
 void
 keystore_health(keystore_t *ks, keystore_health_t *h)
 {
@@ -288,11 +172,11 @@ keystore_health(keystore_t *ks, keystore_health_t *h)
 	h->master_loaded = CRYPTO_memcmp(ks->master, zero, sizeof(zero)) != 0;
 	pthread_mutex_unlock(&ks->master_lock);
 	if (ks->ldap != NULL && keystore_ldap_ping(ks->ldap, &err) != KEYSTORE_OK) {
-		snprintf(h->why, sizeof(h->why), "%s", err.msg);
+		snprintf(h->why, sizeof(h->why), "%.*s", (int)sizeof(h->why) - 1, err.msg);
 		return;
 	}
 	if (keystore_snapshot(ks, &idx, &err) != KEYSTORE_OK) {
-		snprintf(h->why, sizeof(h->why), "%s", err.msg);
+		snprintf(h->why, sizeof(h->why), "%.*s", (int)sizeof(h->why) - 1, err.msg);
 		return;
 	}
 	h->readable = 1;
@@ -367,7 +251,7 @@ give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
 	keystore_status_t rc;
 
 	if (chain != NULL && (c = X509_chain_up_ref(e->chain)) == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (key != NULL
 	    && (rc = keystore_key_of((keystore_t *)ks, e, key, err)) != KEYSTORE_OK) {
 		sk_X509_pop_free(c, X509_free);
@@ -419,9 +303,9 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
 	if (n == 0)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
+		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
 	else if ((e = pick_signer(slots, n, why, sizeof(why))) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
+		rc = util_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
 	else
 		rc = give_signer(ks, e, key, cert, chain, err);
 	keystore_index_unref(idx);
@@ -450,7 +334,7 @@ keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
 			break;
 	}
 	if (i == n)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no certificate to encrypt to for %s", address);
 	else {
 		X509_up_ref(slots[i].entry->cert);

@@ -29,6 +29,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "util/util_err.h"
+
 typedef enum keystore_status {
 	KEYSTORE_OK = 0,
 	KEYSTORE_NOTFOUND,      /* no (usable) entry for that address */
@@ -41,10 +43,8 @@ typedef enum keystore_status {
 	KEYSTORE_ERR_NOMEM
 } keystore_status_t;
 
-typedef struct keystore_err {
-	keystore_status_t code;
-	char msg[256];
-} keystore_err_t;
+/* The error: a keystore_status_t and a message (util/util_err.h). */
+typedef util_err_t keystore_err_t;
 
 typedef struct keystore keystore_t;
 
@@ -201,10 +201,6 @@ keystore_status_t keystore_decrypter(keystore_t *ks, const char *address,
 keystore_status_t keystore_rekey(keystore_t *ks, size_t *count,
     keystore_err_t *err);
 
-/* Compares two mail addresses as RFC 5321 does: local part exact, domain
- * case-insensitive.  Returns 1 when they are the same mailbox. */
-int keystore_addr_equal(const char *a, const char *b);
-
 /*
  * For the embedded CA and the CMP client (ca/), which keep their keys in
  * the escrow and their files the way the keystore keeps its own.
@@ -245,12 +241,5 @@ keystore_status_t keystore_file_read(const char *path, long max,
 keystore_status_t keystore_file_write(const char *dir, const char *name,
     const void *data, size_t len, int exclusive, int *exists,
     keystore_err_t *err);
-
-/* Fills err (may be NULL) and returns code.  Clears OpenSSL's queue. */
-keystore_status_t keystore_err_set(keystore_err_t *err, keystore_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same, appending ": " and OpenSSL's queued errors, if any. */
-keystore_status_t keystore_err_ssl(keystore_err_t *err, keystore_status_t code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -5,8 +5,9 @@
  *
  * Threads: pure functions of their arguments.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_cert.h"
 #include "util/util.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -18,41 +19,6 @@
 #include <openssl/x509v3.h>
 
 /* ---- addresses ---- */
-
-/* The last '@' splits local part and domain: a quoted local part may hold
- * one. */
-static const char *
-addr_at(const char *a)
-{
-	return strrchr(a, '@');
-}
-
-int
-keystore_addr_equal(const char *a, const char *b)
-{
-	const char *at_a, *at_b;
-
-	if (a == NULL || b == NULL)
-		return 0;
-	at_a = addr_at(a);
-	at_b = addr_at(b);
-	if (at_a == NULL || at_b == NULL)
-		return at_a == at_b && strcmp(a, b) == 0;
-	return at_a - a == at_b - b && memcmp(a, b, (size_t)(at_a - a)) == 0
-	    && strcasecmp(at_a + 1, at_b + 1) == 0;
-}
-
-char *
-keystore_addr_normalize(const char *addr)
-{
-	char *n = strdup(addr), *p;
-
-	if (n == NULL || (p = strrchr(n, '@')) == NULL)
-		return n;
-	for (; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return n;
-}
 
 /* A plausible mailbox: local@domain, both non-empty, printable, no space. */
 static int
@@ -92,7 +58,7 @@ strv_add(char ***v, size_t *n, const char *s, size_t len)
 	if ((a = strndup(s, len)) == NULL)
 		return -1;
 	for (i = 0; i < *n; i++)
-		if (keystore_addr_equal((*v)[i], a)) {
+		if (util_addr_equal((*v)[i], a)) {
 			free(a);
 			return 0;
 		}

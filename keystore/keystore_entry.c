@@ -14,7 +14,10 @@
  * lives only inside keystore_entry_key()/keystore_entry_new() and is
  * cleansed there.  An entry is immutable once made, so threads may share it.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_master.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -66,7 +69,7 @@ key_to_der(EVP_PKEY *key, unsigned char **der, size_t *len, keystore_err_t *err)
 
 	if (n <= 0 || (*der = OPENSSL_malloc((size_t)n)) == NULL) {
 		PKCS8_PRIV_KEY_INFO_free(p8);
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "cannot encode the private key");
 	}
 	p = *der;
@@ -111,7 +114,7 @@ key_from_der(const unsigned char *der, size_t len, EVP_PKEY **key,
 	*key = p8 ? key_from_p8(p8) : NULL;
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (*key == NULL)
-		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: the decrypted private key does not parse", dir, file);
 	return KEYSTORE_OK;
 }
@@ -144,7 +147,7 @@ seal(const unsigned char *master, const unsigned char *fp,
 	    o + 1 + NONCE_LEN + len)) {
 		EVP_CIPHER_CTX_free(ctx);
 		OPENSSL_free(o);
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "cannot encrypt the private key");
 	}
 	EVP_CIPHER_CTX_free(ctx);
@@ -167,12 +170,12 @@ unseal(const unsigned char *master, const keystore_entry_t *e, const char *dir,
 
 	if (e->sealed_len <= 1 + NONCE_LEN + TAG_LEN || e->sealed_len > INT_MAX
 	    || s[0] != SEAL_VERSION)
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: encrypted key block: bad length or version", dir, e->file);
 	len = e->sealed_len - 1 - NONCE_LEN - TAG_LEN;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL || (o = OPENSSL_malloc(len)) == NULL) {
 		EVP_CIPHER_CTX_free(ctx);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s/%s: out of memory",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s/%s: out of memory",
 		    dir, e->file);
 	}
 	make_aad(aad, e->fp);
@@ -185,7 +188,7 @@ unseal(const unsigned char *master, const keystore_entry_t *e, const char *dir,
 	EVP_CIPHER_CTX_free(ctx);
 	if (!ok) {
 		OPENSSL_clear_free(o, len);
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s/%s: the private key fails its integrity check "
 		    "(file altered, or another master key)", dir, e->file);
 	}
@@ -222,18 +225,18 @@ entry_describe(keystore_entry_t *e, const char *where,
 
 	if (keystore_cert_fingerprint(e->cert, hex, e->fp) != 0
 	    || keystore_cert_info(e->cert, &e->info) != 0)
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "%s: cannot read the certificate", where ? where : "import");
 	if (e->file == NULL && (e->file = malloc(sizeof(hex) + 4)) != NULL)
 		snprintf(e->file, sizeof(hex) + 4, "%s.pem", hex);
 	if (e->file == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (strncmp(e->file, hex, 64) != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: the certificate's fingerprint is %s", where ? where : e->file,
 		    hex);
 	if ((e->addresses = keystore_cert_addresses(e->cert, &nomem)) == NULL)
-		return keystore_err_set(err, nomem ? KEYSTORE_ERR_NOMEM
+		return util_err_set(err, nomem ? KEYSTORE_ERR_NOMEM
 		    : no_address, "%s%s: no mail address in the certificate "
 		    "(subjectAltName rfc822Name or subject emailAddress)",
 		    where ? where : "certificate ", where ? "" : e->info.subject);
@@ -252,7 +255,7 @@ keystore_entry_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
 
 	if (e == NULL || (e->chain = X509_chain_up_ref(chain)) == NULL) {
 		free(e);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	X509_up_ref(cert);
 	e->cert = cert;
@@ -283,7 +286,7 @@ keystore_entry_encode(const keystore_entry_t *e, BIO **out, keystore_err_t *err)
 	    (long)e->sealed_len) > 0;
 	if (!ok) {
 		BIO_free(b);
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "%s: cannot encode the entry", e->file);
 	}
 	*out = b;
@@ -302,7 +305,7 @@ keystore_entry_save(const keystore_entry_t *e, const char *dir,
 	if ((rc = keystore_entry_encode(e, &b, err)) != KEYSTORE_OK)
 		return rc;
 	if ((len = BIO_get_mem_data(b, &data)) <= 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_CRYPTO,
+		rc = util_err_set(err, KEYSTORE_ERR_CRYPTO,
 		    "%s/%s: cannot encode the entry", dir, e->file);
 	else
 		rc = keystore_file_write(dir, e->file, data, (size_t)len, 0, NULL, err);
@@ -319,7 +322,7 @@ take_block(keystore_entry_t *e, const char *name, unsigned char **data,
 	X509 *x;
 
 	if (e->sealed != NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: a PEM block after the key", path);
 	if (strcmp(name, KEYSTORE_KEY_PEM_NAME) == 0 && e->cert != NULL) {
 		e->sealed = *data;
@@ -328,18 +331,18 @@ take_block(keystore_entry_t *e, const char *name, unsigned char **data,
 		return KEYSTORE_OK;
 	}
 	if (strcmp(name, PEM_STRING_X509) != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: unexpected PEM block \"%.40s\"", path, name);
 	if ((x = d2i_X509(NULL, &p, len)) == NULL || p != *data + len) {
 		X509_free(x);
-		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: a certificate does not parse", path);
 	}
 	if (e->cert == NULL)
 		e->cert = x;
 	else if (!sk_X509_push(e->chain, x)) {
 		X509_free(x);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	return KEYSTORE_OK;
 }
@@ -361,12 +364,12 @@ parse_blocks(keystore_entry_t *e, BIO *b, const char *path, keystore_err_t *err)
 	}
 	if (rc != KEYSTORE_OK)
 		return rc;
-	if (!keystore_err_ssl_last_is(ERR_LIB_PEM, PEM_R_NO_START_LINE))
-		return keystore_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+	if (!util_err_ssl_last_is(ERR_LIB_PEM, PEM_R_NO_START_LINE))
+		return util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: bad PEM", path);
 	ERR_clear_error();
 	if (e->sealed == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: no certificate and encrypted key", path);
 	return KEYSTORE_OK;
 }
@@ -380,10 +383,10 @@ entry_parse(keystore_entry_t *e, const unsigned char *data, size_t len,
 	BIO *b;
 
 	if (len > KEYSTORE_ENTRY_MAX)
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: %zu bytes, more than %ld", where, len, KEYSTORE_ENTRY_MAX);
 	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", where);
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", where);
 	else if ((rc = parse_blocks(e, b, where, err)) == KEYSTORE_OK)
 		rc = entry_describe(e, where, KEYSTORE_ERR_CORRUPT, err);
 	BIO_free(b);
@@ -414,7 +417,7 @@ keystore_entry_parse(const unsigned char *data, size_t len, const char *where,
 	keystore_status_t rc;
 
 	if (e == NULL || (e->chain = sk_X509_new_null()) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", where);
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", where);
 	else
 		rc = entry_parse(e, data, len, where, err);
 	if (rc != KEYSTORE_OK) {
@@ -435,7 +438,7 @@ keystore_entry_load(const char *dir, const char *name, keystore_entry_t **entry,
 
 	if (path == NULL || e == NULL || (e->file = strdup(name)) == NULL
 	    || (e->chain = sk_X509_new_null()) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", name);
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", name);
 	else
 		rc = entry_read(e, path, err);
 	free(path);

@@ -8,7 +8,7 @@
  * Threads: no shared state; errno and the calling thread's OpenSSL error
  * queue only.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_file.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -47,20 +47,20 @@ keystore_file_read(const char *path, long max, unsigned char **data,
 	case ENOMEM: code = KEYSTORE_ERR_NOMEM; break;
 	default: code = KEYSTORE_ERR_IO; break;
 	}
-	return keystore_err_set(err, code, "%s", msg);
+	return util_err_set(err, code, "%s", msg);
 }
 
 keystore_status_t
 keystore_dir_check(const char *dir, struct stat *st, keystore_err_t *err)
 {
 	if (stat(dir, st) != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
 		    strerror(errno));
 	if (!S_ISDIR(st->st_mode))
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: not a directory",
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s: not a directory",
 		    dir);
 	if ((st->st_mode & 022) != 0)
-		return keystore_err_set(err, KEYSTORE_ERR_PERM,
+		return util_err_set(err, KEYSTORE_ERR_PERM,
 		    "%s: directory mode 0%03o, writable by group or others",
 		    dir, (unsigned)(st->st_mode & 07777));
 	return KEYSTORE_OK;
@@ -75,20 +75,20 @@ write_temp(const char *dir, char *tmp, const void *data, size_t len,
 	int fd = mkostemp(tmp, O_CLOEXEC);
 
 	if (fd < 0)
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp,
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp,
 		    strerror(errno));
 	/* Root writes for whoever owns the keystore (the daemon's user). */
 	if (fchmod(fd, 0600) != 0
 	    || (geteuid() == 0 && stat(dir, &st) == 0
 	    && fchown(fd, st.st_uid, st.st_gid) != 0)
 	    || util_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return KEYSTORE_ERR_IO;
 	}
 	if (close(fd) != 0) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		unlink(tmp);
 		return KEYSTORE_ERR_IO;
 	}
@@ -101,7 +101,7 @@ sync_dir(const char *dir, keystore_err_t *err)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0 || fsync(fd) != 0) {
-		keystore_err_set(err, KEYSTORE_ERR_IO, "%s: fsync: %s", dir,
+		util_err_set(err, KEYSTORE_ERR_IO, "%s: fsync: %s", dir,
 		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -125,7 +125,7 @@ keystore_file_write(const char *dir, const char *name, const void *data,
 	if (final == NULL || tmp == NULL) {
 		free(final);
 		free(tmp);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 		    name);
 	}
 	snprintf(tmp, n, "%s/.%s.XXXXXX", dir, name);
@@ -136,7 +136,7 @@ keystore_file_write(const char *dir, const char *name, const void *data,
 	if (moved != 0 && exclusive && errno == EEXIST && exists != NULL)
 		*exists = 1;
 	else if (moved != 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", final,
+		rc = util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", final,
 		    strerror(errno));
 	if (exclusive || moved != 0)
 		unlink(tmp);

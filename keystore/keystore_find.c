@@ -4,11 +4,15 @@
  * subject key identifier, among the entries of one address (those whose
  * certificate names it: the index's slots).  Every such entry counts,
  * expired or not: old mail must still open with the key it was encrypted
- * to.  A key of another address never answers (issue 14).
+ * to.  A key of another address never answers.
  *
  * Threads: works on an index snapshot (see keystore.c).
  */
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 
 #include <openssl/x509v3.h>
 
@@ -52,7 +56,7 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 	keystore_status_t rc;
 
 	if (address == NULL)
-		return keystore_err_set(err, KEYSTORE_NOTFOUND, "no address to decrypt for");
+		return util_err_set(err, KEYSTORE_NOTFOUND, "no address to decrypt for");
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
 	if ((e = find_in(idx, address, issuer, serial, skid)) == NULL
@@ -63,7 +67,7 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 		e = find_in(idx, address, issuer, serial, skid);
 	}
 	if (e == NULL)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND,
+		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no escrowed key of %s for that RecipientInfo", address);
 	else if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
 	    && cert != NULL) {

@@ -7,7 +7,11 @@
  * reference count (atomic), so a reader keeps the snapshot it took while
  * keystore.c publishes a newer one; the last unref frees the entries.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_index.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_ldap.h"
+#include "util/util_addr.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -99,7 +103,7 @@ scan(keystore_index_t *idx, const char *dir, keystore_err_t *err)
 	size_t cap = 0;
 
 	if (d == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
 		    strerror(errno));
 	while (rc == KEYSTORE_OK && (errno = 0, de = readdir(d)) != NULL) {
 		if (!keystore_entry_name_ok(de->d_name))
@@ -108,12 +112,12 @@ scan(keystore_index_t *idx, const char *dir, keystore_err_t *err)
 			break;
 		if (add_entry(idx, e, &cap) != 0) {
 			keystore_entry_free(e);
-			rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+			rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 			    dir);
 		}
 	}
 	if (rc == KEYSTORE_OK && errno != 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
+		rc = util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", dir,
 		    strerror(errno));
 	closedir(d);
 	return rc;
@@ -140,7 +144,7 @@ add_slots(keystore_index_t *idx, keystore_entry_t *e, const char **min)
 	*min = NULL;
 	for (j = 0; e->addresses[j] != NULL; j++) {
 		s = &idx->slots[idx->n_slots];
-		if ((s->addr = keystore_addr_normalize(e->addresses[j])) == NULL)
+		if ((s->addr = util_addr_normalize(e->addresses[j])) == NULL)
 			return -1;
 		s->entry = e;
 		idx->n_slots++;
@@ -184,7 +188,7 @@ keystore_index_build(const char *dir, keystore_index_t **out, keystore_err_t *er
 	keystore_status_t rc;
 
 	if (idx == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
 	atomic_init(&idx->refs, 1);
 	/* Stat first: a change made while scanning then shows as stale. */
 	clock_gettime(CLOCK_REALTIME, &idx->scanned);
@@ -192,7 +196,7 @@ keystore_index_build(const char *dir, keystore_index_t **out, keystore_err_t *er
 	if ((rc = keystore_dir_check(dir, &idx->dir_st, err)) == KEYSTORE_OK
 	    && (rc = scan(idx, dir, err)) == KEYSTORE_OK
 	    && sort_index(idx) != 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
 	if (rc != KEYSTORE_OK) {
 		keystore_index_unref(idx);
 		return rc;
@@ -239,13 +243,13 @@ keystore_index_build_ldap(keystore_ldap_t *kl, keystore_index_t **out,
 	keystore_status_t rc;
 
 	if (idx == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	atomic_init(&idx->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &idx->scanned);
 	clock_gettime(CLOCK_MONOTONIC, &idx->scanned_mono);
 	if ((rc = keystore_ldap_scan(kl, &cb, err)) == KEYSTORE_OK
 	    && sort_index(idx) != 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 		    keystore_ldap_name(kl));
 	if (rc != KEYSTORE_OK) {
 		keystore_index_unref(idx);
@@ -259,7 +263,7 @@ size_t
 keystore_index_find(const keystore_index_t *idx, const char *address,
     const keystore_slot_t **first)
 {
-	keystore_slot_t key = { .addr = keystore_addr_normalize(address) };
+	keystore_slot_t key = { .addr = util_addr_normalize(address) };
 	const keystore_slot_t *s = NULL, *end = idx->slots + idx->n_slots;
 	size_t lo = 0, hi = idx->n_slots, mid;
 	int c;

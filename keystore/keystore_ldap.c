@@ -19,7 +19,8 @@
  * gone reconnects once, then answers KEYSTORE_ERR_IO.  kl->lock makes a
  * write (read the values, replace them) one step for this gateway.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_ldap.h"
+#include "keystore/keystore_entry.h"
 #include "net/net_ldap.h"
 
 #include <errno.h>
@@ -67,11 +68,11 @@ take_url(keystore_ldap_t *kl, const keystore_ldap_settings_t *s,
 	int e;
 
 	if (s->url == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT, "no KeystoreLDAP URL");
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "no KeystoreLDAP URL");
 	if ((e = net_ldap_new(&ns, &kl->client, msg, sizeof(msg))) != 0)
-		return keystore_err_set(err, new_status(e), "%s", msg);
+		return util_err_set(err, new_status(e), "%s", msg);
 	if (*net_ldap_base(kl->client) == '\0')
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		return util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "%s: not an LDAP URL with a host and a base DN", s->url);
 	kl->filter = net_ldap_url_filter(kl->client) != NULL ?
 	    net_ldap_url_filter(kl->client) : "(mail=%s)";
@@ -88,11 +89,11 @@ keystore_ldap_new(const keystore_ldap_settings_t *s, keystore_ldap_t **out,
 	keystore_status_t rc;
 
 	if (kl == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&kl->lock, NULL);
 	kl->refresh = s->refresh > 0 ? s->refresh : 60;
 	if ((kl->attr = strdup(attr)) == NULL)
-		rc = keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else
 		rc = take_url(kl, s, err);
 	if (rc != KEYSTORE_OK) {
@@ -135,7 +136,7 @@ search(keystore_ldap_t *kl, net_ldap_query_t *q, keystore_err_t *err)
 
 	q->base = net_ldap_base(kl->client);
 	if (net_ldap_search(kl->client, q, why, sizeof(why)) != LDAP_SUCCESS)
-		return keystore_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
 	return KEYSTORE_OK;
 }
 
@@ -178,12 +179,12 @@ scan_value(const char *dn, const char *attr, const unsigned char *val,
 		return 0;
 	one = keystore_entry_parse(val, len, where, &e, &why);
 	if (one == KEYSTORE_ERR_NOMEM)
-		sc->rc = keystore_err_set(sc->err, one, "%s", why.msg);
+		sc->rc = util_err_set(sc->err, one, "%s", why.msg);
 	else if (one != KEYSTORE_OK)
 		sc->cb->skip(where, why.msg, sc->cb->arg);
 	else if (sc->cb->add(e, sc->cb->arg) != 0) {
 		keystore_entry_free(e);
-		sc->rc = keystore_err_set(sc->err, KEYSTORE_ERR_NOMEM, "out of memory");
+		sc->rc = util_err_set(sc->err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	return sc->rc != KEYSTORE_OK;
 }
@@ -273,7 +274,7 @@ find_person(keystore_ldap_t *kl, const char *address, person_t *p,
 
 	p->attr = kl->attr;
 	if (f == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return -1;
 	}
 	rc = search(kl, &q, err);
@@ -281,11 +282,11 @@ find_person(keystore_ldap_t *kl, const char *address, person_t *p,
 	if (rc != KEYSTORE_OK)
 		return -1;
 	if (p->nomem) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return -1;
 	}
 	if (p->nentries > 1) {
-		keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "%s: more than one entry for %s", keystore_ldap_name(kl), address);
 		return -1;
 	}
@@ -299,7 +300,7 @@ keystore_ldap_has(keystore_ldap_t *kl, const char *address, keystore_err_t *err)
 	int r;
 
 	if (p == NULL) {
-		keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 		return -1;
 	}
 	if ((r = find_person(kl, address, p, err)) == 1)
@@ -333,7 +334,7 @@ replace_values(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
 	keystore_status_t rc = KEYSTORE_OK;
 
 	if (p->dn == NULL || p->toomany || (v = calloc(p->nvals + 1, sizeof(*v))) == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM,
+		return util_err_set(err, KEYSTORE_ERR_NOMEM,
 		    "%s: out of memory or too many entries", keystore_ldap_name(kl));
 	for (size_t i = 0; i < p->nvals; i++)
 		if (p->vals[i].len < certlen
@@ -342,7 +343,7 @@ replace_values(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
 	v[k++] = *val;
 	if (net_ldap_replace(kl->client, p->dn, kl->attr, v, k, why, sizeof(why))
 	    != LDAP_SUCCESS)
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+		rc = util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
 	free(v);
 	return rc;
 }
@@ -360,7 +361,7 @@ keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
 	int found = 0;
 
 	if (p == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if ((rc = keystore_entry_encode(e, &b, err)) != KEYSTORE_OK) {
 		free(p);
 		return rc;
@@ -378,7 +379,7 @@ keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
 	if (found == 1)
 		rc = replace_values(kl, p, &val, err);
 	else if (found == 0)
-		rc = keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		rc = util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "%s: no directory entry for %s to keep the key in",
 		    keystore_ldap_name(kl), e->addresses[0]);
 	else

@@ -6,7 +6,8 @@
  * Ownership: the key is copied into the caller's buffer; every other copy
  * is cleansed before it is freed.
  */
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_master.h"
+#include "keystore/keystore_file.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ master_read(const char *path, unsigned char key[KEYSTORE_MASTER_LEN],
 		return rc;
 	if (len != KEYSTORE_MASTER_LEN) {
 		OPENSSL_clear_free(data, len);
-		return keystore_err_set(err, KEYSTORE_ERR_CORRUPT,
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: %zu bytes, want %d", path, len, KEYSTORE_MASTER_LEN);
 	}
 	memcpy(key, data, KEYSTORE_MASTER_LEN);
@@ -44,7 +45,7 @@ master_create(const char *path, keystore_err_t *err)
 	int exists;
 
 	if (dir == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory",
 		    path);
 	if ((slash = strrchr(dir, '/')) != NULL) {
 		*slash = '\0';
@@ -53,7 +54,7 @@ master_create(const char *path, keystore_err_t *err)
 	}
 	if (RAND_priv_bytes(key, sizeof(key)) != 1) {
 		free(dir);
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "%s: no random bytes", path);
 	}
 	rc = keystore_file_write(d, name, key, sizeof(key), 1, &exists, err);
@@ -74,7 +75,7 @@ keystore_master_load(const char *path, int create,
 			rc = master_read(path, key, err);
 	}
 	if (rc == KEYSTORE_NOTFOUND)
-		rc = keystore_err_set(err, KEYSTORE_ERR_IO,
+		rc = util_err_set(err, KEYSTORE_ERR_IO,
 		    "%s: no master key file", path);
 	return rc;
 }

@@ -16,7 +16,13 @@
  *
  * Threads: imports on one handle are serialized by ks->import_lock.
  */
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_cert.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -38,15 +44,15 @@ p12_parse(const unsigned char *der, size_t len, const char *password,
 	int ok;
 
 	if (p12 == NULL)
-		return keystore_err_ssl(err, KEYSTORE_ERR_INPUT, "not a PKCS#12 file");
+		return util_err_ssl(err, KEYSTORE_ERR_INPUT, "not a PKCS#12 file");
 	*key = NULL;
 	ok = PKCS12_parse(p12, password, key, &cert, &ca);
 	PKCS12_free(p12);
-	if (!ok && keystore_err_ssl_last_is(ERR_LIB_PKCS12, PKCS12_R_MAC_VERIFY_FAILURE))
-		return keystore_err_set(err, KEYSTORE_ERR_PASSWORD,
+	if (!ok && util_err_ssl_last_is(ERR_LIB_PKCS12, PKCS12_R_MAC_VERIFY_FAILURE))
+		return util_err_set(err, KEYSTORE_ERR_PASSWORD,
 		    "wrong password (the PKCS#12 MAC does not verify)");
 	if (!ok)
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "cannot read the PKCS#12");
 	if (ca == NULL)
 		ca = sk_X509_new_null();
@@ -54,11 +60,11 @@ p12_parse(const unsigned char *der, size_t len, const char *password,
 		X509_free(cert);
 		sk_X509_pop_free(ca, X509_free);
 		EVP_PKEY_free(*key);
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	*certs = ca;
 	if (*key == NULL)
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		return util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "the PKCS#12 holds no private key");
 	return KEYSTORE_OK;
 }
@@ -82,9 +88,9 @@ split_certs(STACK_OF(X509) *certs, EVP_PKEY *key, STACK_OF(X509) **match,
 	}
 	ERR_clear_error();              /* EVP_PKEY_eq of unlike key types */
 	if (!ok)
-		return keystore_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (sk_X509_num(*match) == 0)
-		return keystore_err_set(err, KEYSTORE_ERR_INPUT,
+		return util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "no certificate in the PKCS#12 matches its private key");
 	return KEYSTORE_OK;
 }
@@ -181,14 +187,14 @@ p12_build(const keystore_entry_t *e, EVP_PKEY *key, const char *password,
 	if (p12 == NULL || (legacy && !PKCS12_set_mac(p12, pass, -1, NULL, 0,
 	    PKCS12_DEFAULT_ITER, EVP_sha1()))) {
 		PKCS12_free(p12);
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "%s: cannot make the PKCS#12", e->file);
 	}
 	*der = NULL;
 	n = i2d_PKCS12(p12, der);
 	PKCS12_free(p12);
 	if (n <= 0)
-		return keystore_err_ssl(err, KEYSTORE_ERR_CRYPTO,
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO,
 		    "%s: cannot encode the PKCS#12", e->file);
 	*len = (size_t)n;
 	return KEYSTORE_OK;
@@ -206,7 +212,7 @@ keystore_export_p12(keystore_t *ks, const char *address, const char *password,
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
 	if (keystore_index_find(idx, address, &slots) == 0)
-		rc = keystore_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
+		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
 	else if ((rc = keystore_key_of(ks, slots[0].entry, &key, err))
 	    == KEYSTORE_OK)
 		rc = p12_build(slots[0].entry, key, password, legacy, der, len, err);

@@ -35,7 +35,7 @@ signer_authorized(const mail_msg_t *m, const char *addr)
 		return m->client_internal;
 	if (map != NULL && dir_map_has_login(map, m->auth))
 		return dir_map_allows(map, m->auth, addr);
-	return keystore_addr_equal(m->auth, addr);
+	return util_addr_equal(m->auth, addr);
 }
 
 /* A client the gateway may sign for at all: a login, or InternalHosts

@@ -38,6 +38,8 @@
 
 #include <stddef.h>
 
+#include "util/util_err.h"
+
 typedef struct policy policy_t;
 typedef struct policy_rule policy_rule_t;
 
@@ -48,10 +50,8 @@ typedef enum policy_status {
 	POLICY_ERR_NOMEM
 } policy_status_t;
 
-typedef struct policy_err {
-	policy_status_t code;
-	char msg[512];
-} policy_err_t;
+/* The error: a policy_status_t and a message (util/util_err.h). */
+typedef util_err_t policy_err_t;
 
 /* The settings, each inherited on its own. */
 enum policy_key {
@@ -168,8 +168,8 @@ typedef struct policy_form {
 	int passthrough;
 	const char *why;            /* static text: why this outcome */
 	int key_agreement;          /* encrypt to an EC key (ECDH), kept apart
-	                               from RSA ones (issue 16; set by the
-	                               caller after policy_resolve()) */
+	                               from RSA ones (set by the caller
+	                               after policy_resolve()) */
 } policy_form_t;
 
 void policy_resolve(const policy_decision_t *d, enum policy_cert cert,

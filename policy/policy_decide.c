@@ -4,6 +4,8 @@
  * message, writes the result; no state of its own.
  */
 #include "policy/policy_int.h"
+#include "policy/policy_parse.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -12,15 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *
-domain_of(const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-
-	return at ? at + 1 : NULL;
-}
-
-int
+/* 1 when addr's domain dom is pat or (wildcard) below it.  Case-insensitive. */
+static int
 policy_domain_match(const char *dom, const char *pat, int wildcard)
 {
 	size_t dl, pl;
@@ -32,17 +27,6 @@ policy_domain_match(const char *dom, const char *pat, int wildcard)
 	dl = strlen(dom);
 	pl = strlen(pat);
 	return dl > pl + 1 && dom[dl - pl - 1] == '.' && strcasecmp(dom + dl - pl, pat) == 0;
-}
-
-/* Local part exact, domain case-insensitive (RFC 5321). */
-static int
-addr_equal(const char *a, const char *b)
-{
-	const char *da = domain_of(a), *db = domain_of(b);
-
-	if (da == NULL || db == NULL || da - a != db - b)
-		return 0;
-	return strncmp(a, b, (size_t)(da - a)) == 0 && strcasecmp(da, db) == 0;
 }
 
 static void
@@ -82,7 +66,7 @@ static void
 apply_side(policy_decision_t *d, const policy_t *p, enum policy_sel sel,
     const char *addr)
 {
-	const char *dom = domain_of(addr);
+	const char *dom = util_addr_domain(addr);
 	const policy_rule_t *r;
 	size_t after = 0;
 
@@ -98,7 +82,7 @@ apply_side(policy_decision_t *d, const policy_t *p, enum policy_sel sel,
 			apply(d, &p->rules[i]);
 	for (size_t i = 0; i < p->n; i++)
 		if (p->rules[i].sel == sel && p->rules[i].match == MATCH_ADDRESS &&
-		    addr_equal(addr, p->rules[i].arg))
+		    util_addr_equal(addr, p->rules[i].arg))
 			apply(d, &p->rules[i]);
 }
 
@@ -176,9 +160,9 @@ media_type(const char *ct, char *buf, size_t len)
 	return buf;
 }
 
-/* Encrypted: S/MIME enveloped (or no smime-type, as old clients write
- * it), or PGP/MIME. */
-int
+/* 1 for a Content-Type of mail already encrypted: S/MIME enveloped (or
+ * pkcs7-mime without smime-type, as old clients write it), or PGP/MIME. */
+static int
 policy_is_encrypted(const char *ct)
 {
 	char type[128];
@@ -248,7 +232,7 @@ decide_one(const policy_t *p, const policy_msg_t *m, const policy_rcpt_t *rc,
 		if (trigger_matches(&p->rules[i], m))
 			apply(d, &p->rules[i]);
 	/* After the triggers: encrypt=always and enrollment are met by the
-	 * internal delivery itself (issue 16); an action (hold, reject) stays. */
+	 * internal delivery itself; an action (hold, reject) stays. */
 	if (m->sender_local && rc->local)
 		apply(d, &policy_rule_internal);
 	if (m->encrypted == POLICY_BODY_ENCRYPTED || (m->encrypted == POLICY_BODY_LABEL
@@ -312,9 +296,7 @@ policy_decide(const policy_t *p, const policy_msg_t *m, const policy_rcpt_t *rcp
 	return POLICY_OK;
 nomem:
 	policy_result_clear(out);
-	err->code = POLICY_ERR_NOMEM;
-	snprintf(err->msg, sizeof(err->msg), "policy: out of memory");
-	return POLICY_ERR_NOMEM;
+	return util_err_set(err, POLICY_ERR_NOMEM, "policy: out of memory");
 }
 
 void

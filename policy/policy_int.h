@@ -2,6 +2,8 @@
  * policy_int.h: inside the policy engine (policy/): the rule and policy
  * structures shared by the parser (policy_parse.c), the decision
  * (policy_decide.c) and the forms (policy_form.c).  Not for other folders.
+ * Types only: the parser's built-in rules, which the decision applies,
+ * are declared in policy_parse.h.
  */
 #ifndef POLICY_INT_H
 #define POLICY_INT_H
@@ -44,19 +46,5 @@ struct policy {
 	size_t n, cap;
 	const policy_rule_t *calendar;   /* the file's, or the built-in one */
 };
-
-/* The built-in rules (policy_parse.c). */
-extern const policy_rule_t policy_rule_defaults;
-extern const policy_rule_t policy_rule_calendar;
-extern const policy_rule_t policy_rule_encrypted;
-extern const policy_rule_t policy_rule_inbound;
-extern const policy_rule_t policy_rule_internal;
-
-/* 1 when addr's domain is dom or (wildcard) below it.  Case-insensitive. */
-int policy_domain_match(const char *addr_domain, const char *dom, int wildcard);
-
-/* 1 for a Content-Type of mail already encrypted (S/MIME enveloped, or
- * pkcs7-mime without smime-type as old clients write it; PGP/MIME). */
-int policy_is_encrypted(const char *content_type);
 
 #endif

@@ -8,7 +8,9 @@
  * is "file:line: what is wrong"; the first one stops the load, and nothing
  * half-parsed is ever returned.
  */
+#include "policy/policy_parse.h"
 #include "policy/policy_int.h"
+#include "util/util_addr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,7 +35,7 @@ const policy_rule_t policy_rule_encrypted = { SEL_BUILTIN, MATCH_NONE, NULL, NUL
 	{ 0, POLICY_ENC_NEVER, 0, 0, 0 },
 	1u << POLICY_SIGN | 1u << POLICY_ENCRYPT | 1u << POLICY_ENROLL,
 	B("already encrypted") };
-/* Mail between local users (issue 16): it does not leave the company and
+/* Mail between local users: it does not leave the company and
  * the colleague's client has no key for it; signed as the policy says. */
 const policy_rule_t policy_rule_internal = { SEL_BUILTIN, MATCH_NONE, NULL, NULL, 0,
 	{ 0, POLICY_ENC_NEVER, 0, 0, 0 }, 1u << POLICY_ENCRYPT | 1u << POLICY_ENROLL,
@@ -170,8 +172,7 @@ perr(parse_t *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ps->err->code = POLICY_ERR_SYNTAX;
-	snprintf(ps->err->msg, sizeof(ps->err->msg), "%s:%u: %s", ps->file, ps->line, msg);
+	util_err_set(ps->err, POLICY_ERR_SYNTAX, "%s:%u: %s", ps->file, ps->line, msg);
 	return -1;
 }
 
@@ -248,13 +249,6 @@ valid_domain(const char *d)
 	return label > 0;
 }
 
-static void
-lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
 /* from/to PATTERN: an address, a domain or *.domain. */
 static int
 parse_pattern(parse_t *ps, policy_rule_t *r, const char *pat)
@@ -274,13 +268,13 @@ parse_pattern(parse_t *ps, policy_rule_t *r, const char *pat)
 
 		if (at == pat || !valid_domain(dom))
 			return perr(ps, "\"%s\" is not an address local-part@domain", pat);
-		lower(dom);
+		util_addr_lower(dom);
 		return 0;
 	}
 	if (!valid_domain(r->arg))
 		return perr(ps, "\"%s%s\" is not a domain, *.domain or address",
 		    r->match == MATCH_WILDCARD ? "*." : "", pat);
-	lower(r->arg);
+	util_addr_lower(r->arg);
 	return 0;
 }
 
@@ -481,10 +475,8 @@ parse_line(parse_t *ps, policy_t *p, char *line)
 		goto fail;
 	return 0;
 fail:
-	if (ps->err->code == POLICY_OK) {
-		ps->err->code = POLICY_ERR_NOMEM;
-		snprintf(ps->err->msg, sizeof(ps->err->msg), "%s: out of memory", ps->file);
-	}
+	if (ps->err->code == POLICY_OK)
+		util_err_set(ps->err, POLICY_ERR_NOMEM, "%s: out of memory", ps->file);
 	rule_free(&r);
 	return -1;
 }
@@ -509,16 +501,13 @@ policy_load(const char *path, policy_err_t *err)
 	FILE *fp;
 	int rc = 0;
 
-	err->code = POLICY_OK;
-	err->msg[0] = '\0';
+	util_err_clear(err);
 	if (p == NULL) {
-		err->code = POLICY_ERR_NOMEM;
-		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", path);
+		util_err_set(err, POLICY_ERR_NOMEM, "%s: out of memory", path);
 		return NULL;
 	}
 	if ((fp = fopen(path, "r")) == NULL) {
-		err->code = POLICY_ERR_IO;
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
+		util_err_set(err, POLICY_ERR_IO, "%s: %s", path, strerror(errno));
 		policy_unref(p);
 		return NULL;
 	}
@@ -530,8 +519,7 @@ policy_load(const char *path, policy_err_t *err)
 			rc = parse_line(&ps, p, line);
 	}
 	if (rc == 0 && ferror(fp)) {
-		err->code = POLICY_ERR_IO;
-		snprintf(err->msg, sizeof(err->msg), "%s: read error", path);
+		util_err_set(err, POLICY_ERR_IO, "%s: read error", path);
 		rc = -1;
 	}
 	free(line);

@@ -5,6 +5,7 @@
  */
 #include "queue/queue.h"
 #include "util/util.h"
+#include "util/util_buf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -201,37 +202,30 @@ bad_value(const char *v)
 	return v != NULL && strpbrk(v, "\r\n") != NULL;
 }
 
-/* The envelope lines, malloc'ed. */
-static char *
-env_text(const queue_env_t *env, size_t *len)
+/* Appends "name: value\n" when value is not NULL. */
+static void
+env_put(util_buf_t *b, const char *name, const char *value)
 {
-	char *buf = NULL;
-	size_t sz = 0;
-	FILE *fp = open_memstream(&buf, &sz);
+	if (value != NULL)
+		util_buf_printf(b, "%s: %s\n", name, value);
+}
 
-	if (fp == NULL)
-		return NULL;
-	fprintf(fp, "%sCreated: %lld\nSender: %s\n", MAGIC, (long long)time(NULL),
-	    env->sender ? env->sender : "");
+/* The envelope lines into b (at most HDR_MAX octets, what queue_open()
+ * reads back); 0, or -1 with errno ENOMEM or EMSGSIZE. */
+static int
+env_text(const queue_env_t *env, util_buf_t *b)
+{
+	util_buf_init(b, HDR_MAX);
+	util_buf_printf(b, "%sCreated: %lld\n", MAGIC, (long long)time(NULL));
+	env_put(b, "Sender", env->sender ? env->sender : "");
 	for (size_t i = 0; i < env->nrcpts; i++)
-		fprintf(fp, "Rcpt: %s\n", env->rcpts[i]);
-	if (env->form != NULL)
-		fprintf(fp, "Form: %s\n", env->form);
-	if (env->reason != NULL)
-		fprintf(fp, "Reason: %s\n", env->reason);
-	if (env->origin != NULL)
-		fprintf(fp, "Origin: %s\n", env->origin);
-	if (env->login != NULL)
-		fprintf(fp, "Login: %s\n", env->login);
-	if (env->client != NULL)
-		fprintf(fp, "Client: %s\n", env->client);
-	fputc('\n', fp);
-	if (fclose(fp) != 0) {
-		free(buf);
-		return NULL;
-	}
-	*len = sz;
-	return buf;
+		env_put(b, "Rcpt", env->rcpts[i]);
+	env_put(b, "Form", env->form);
+	env_put(b, "Reason", env->reason);
+	env_put(b, "Origin", env->origin);
+	env_put(b, "Login", env->login);
+	env_put(b, "Client", env->client);
+	return util_buf_addc(b, '\n');
 }
 
 /* queue_put's writer: the data from memory. */
@@ -260,8 +254,8 @@ static queue_status_t
 put_file(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
     queue_state_t st, const char *id, char *err, size_t errlen)
 {
-	char *tmp = NULL, *dst = NULL, *hdr;
-	size_t hlen = 0;
+	char *tmp = NULL, *dst = NULL;
+	util_buf_t hdr;
 	queue_status_t rc = QUEUE_OK;
 	int fd;
 
@@ -275,8 +269,13 @@ put_file(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
 			return fail(err, errlen, QUEUE_ERR_ARG, "a bad recipient");
 	if (!id_ok(id))
 		return fail(err, errlen, QUEUE_ERR_ARG, "%.60s: not a spool ID", id);
-	if ((hdr = env_text(env, &hlen)) == NULL)
+	if (env_text(env, &hdr) != 0) {
+		util_buf_free(&hdr);
+		if (errno == EMSGSIZE)
+			return fail(err, errlen, QUEUE_ERR_ARG, "an envelope of more than "
+			    "%d octets", HDR_MAX);
 		return fail(err, errlen, QUEUE_ERR_NOMEM, "out of memory");
+	}
 	tmp = path_of(q, "tmp", id);
 	dst = path_of(q, state_dir[st], id);
 	if (tmp == NULL || dst == NULL) {
@@ -287,7 +286,7 @@ put_file(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
 		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (util_write_all(fd, hdr, hlen) != 0 || fn(fd, arg) != 0 || fsync(fd) != 0) {
+	if (util_write_all(fd, hdr.data, hdr.len) != 0 || fn(fd, arg) != 0 || fsync(fd) != 0) {
 		rc = fail(err, errlen, QUEUE_ERR_IO, "%s: %s", tmp, errno ? strerror(errno)
 		    : "the data could not be made");
 		close(fd);
@@ -299,7 +298,7 @@ put_file(queue_t *q, const queue_env_t *env, queue_writer_fn fn, void *arg,
 		unlink(tmp);
 	}
 out:
-	free(hdr);
+	util_buf_free(&hdr);
 	free(tmp);
 	free(dst);
 	return rc;

@@ -10,40 +10,54 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
+/* Feeds n octets to the MAC; *ok stays 0 once an update failed. */
+static void
+mac_add(EVP_MAC_CTX *c, const void *p, size_t n, int *ok)
+{
+	if (*ok && !EVP_MAC_update(c, p, n))
+		*ok = 0;
+}
+
+/* The MAC covers, each NUL-terminated: the label, the ID, the sender and
+ * each recipient; then the 32 octets of the body digest.  It is computed
+ * as they come, without a copy of them. */
 int
 queue_mark_make(const unsigned char *key, size_t keylen, const char *id,
     const char *sender, const char *const *rcpts, size_t nrcpts,
     const unsigned char digest[32], char out[65])
 {
 	static const char label[] = "smimegate-reinject-v2";
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *fp;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end()
+	};
+	unsigned char tag[EVP_MAX_MD_SIZE];
+	size_t taglen = 0;
+	EVP_MAC *mac;
+	EVP_MAC_CTX *c;
 	int ok;
 
 	out[0] = '\0';
-	if (keylen < 16 || digest == NULL || (fp = open_memstream(&buf, &len)) == NULL)
+	if (keylen < 16 || digest == NULL)
 		return -1;
-	fwrite(label, 1, sizeof(label), fp);
-	fwrite(id, 1, strlen(id) + 1, fp);
-	fwrite(sender, 1, strlen(sender) + 1, fp);
+	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	c = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+	ok = c != NULL && EVP_MAC_init(c, key, keylen, params);
+	mac_add(c, label, sizeof(label), &ok);
+	mac_add(c, id, strlen(id) + 1, &ok);
+	mac_add(c, sender, strlen(sender) + 1, &ok);
 	for (size_t i = 0; i < nrcpts; i++)
-		fwrite(rcpts[i], 1, strlen(rcpts[i]) + 1, fp);
-	fwrite(digest, 1, 32, fp);
-	if (fclose(fp) != 0) {
-		free(buf);
-		return -1;
-	}
-	ok = HMAC(EVP_sha256(), key, (int)keylen, (unsigned char *)buf, len, mac,
-	    &maclen) != NULL && maclen == 32;
-	free(buf);
+		mac_add(c, rcpts[i], strlen(rcpts[i]) + 1, &ok);
+	mac_add(c, digest, 32, &ok);
+	ok = ok && EVP_MAC_final(c, tag, &taglen, sizeof(tag)) && taglen == 32;
+	EVP_MAC_CTX_free(c);
+	EVP_MAC_free(mac);
 	if (!ok)
 		return -1;
-	util_hex(out, mac, 32);
+	util_hex(out, tag, 32);
 	return 0;
 }
 

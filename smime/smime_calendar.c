@@ -1,6 +1,6 @@
 /*
- * smime_calendar.c: is there a calendar invitation anywhere in a message
- * (issue 16)?  Outlook sends multipart/alternative (text/plain, text/html,
+ * smime_calendar.c: is there a calendar invitation anywhere in a
+ * message?  Outlook sends multipart/alternative (text/plain, text/html,
  * text/calendar; method=REQUEST), Thunderbird and Gmail nest that in
  * multipart/mixed next to an application/ics (or text/calendar) .ics
  * attachment.  Encrypted, clients cannot act on them, so the policy's
@@ -16,6 +16,7 @@
  * Threads: no state; needs smime_init() first.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_in.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,7 +82,7 @@ smime_calendar_find(const char *content_headers, const smime_body_t *body,
 	smime_in_t in;
 	int r = -1;
 
-	smime_err_clear(&err);
+	util_err_clear(&err);
 	if (smime_in_load(content_headers, body, &limits, &in, &err) == SMIME_OK)
 		r = cal_find(in.entity);
 	if (r < 0 && why != NULL)

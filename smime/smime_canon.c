@@ -32,7 +32,9 @@
  * Ownership: smime_canon_build() returns a spool the caller unrefs; all
  * intermediate objects are freed before it returns.  Threads: no state.
  */
+#include "smime/smime_canon.h"
 #include "smime/smime_int.h"
+#include "smime/smime_spool.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -100,8 +102,8 @@ canon_io_error(GMimeStream *spool, int read_errno, smime_err_t *err)
 	int e = smime_spool_error(spool, &what);
 
 	if (e != 0)
-		return smime_err_set(err, SMIME_ERR_IO, "%s: %s", what, strerror(e));
-	return smime_err_set(err, SMIME_ERR_IO, "cannot read the message body: %s",
+		return util_err_set(err, SMIME_ERR_IO, "%s: %s", what, strerror(e));
+	return util_err_set(err, SMIME_ERR_IO, "cannot read the message body: %s",
 	    strerror(read_errno != 0 ? read_errno : EIO));
 }
 
@@ -346,10 +348,10 @@ static smime_status_t
 canon_fix_object(GMimeObject *obj, int depth, canon_walk_t *w)
 {
 	if ((unsigned)depth >= w->max_depth)
-		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		return util_err_set(w->err, SMIME_ERR_LIMIT,
 		    "MIME structure nested deeper than %u levels", w->max_depth);
 	if (++w->nparts > w->max_parts)
-		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		return util_err_set(w->err, SMIME_ERR_LIMIT,
 		    "more than %u MIME parts", w->max_parts);
 	canon_fix_headers(obj);
 	if (GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj))
@@ -401,7 +403,7 @@ smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err)
 					in_name = 0;
 			} else if (c == ':') {
 				if (++n > max_parts)
-					return smime_err_set(err, SMIME_ERR_LIMIT,
+					return util_err_set(err, SMIME_ERR_LIMIT,
 					    "more than %u MIME parts", max_parts);
 				in_name = 0;
 			} else if (c != ' ' && c != '\t') {
@@ -423,10 +425,10 @@ check_object(GMimeObject *obj, unsigned depth, canon_walk_t *w)
 	GMimeMessage *msg;
 
 	if (depth >= w->max_depth)
-		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		return util_err_set(w->err, SMIME_ERR_LIMIT,
 		    "MIME structure nested deeper than %u levels", w->max_depth);
 	if (++w->nparts > w->max_parts)
-		return smime_err_set(w->err, SMIME_ERR_LIMIT,
+		return util_err_set(w->err, SMIME_ERR_LIMIT,
 		    "more than %u MIME parts", w->max_parts);
 	if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
@@ -458,7 +460,7 @@ smime_header_block_check(const unsigned char *p, size_t len, size_t max, smime_e
 		n = l >= 2 && p[i + l - 2] == '\r' && p[i + l - 1] == '\n' ? l - 1 : l;
 		field = p[i] == ' ' || p[i] == '\t' ? field + n : n;
 		if (field > max)
-			return smime_err_set(err, SMIME_ERR_LIMIT,
+			return util_err_set(err, SMIME_ERR_LIMIT,
 			    "a header field longer than %zu octets", max);
 		i += l;
 	}
@@ -528,7 +530,7 @@ canon_parse(GMimeStream *in, GMimeObject **objp, smime_err_t *err)
 	obj = g_mime_parser_construct_part(parser, NULL);
 	g_object_unref(parser);
 	if (obj == NULL)
-		return smime_err_set(err, SMIME_ERR_INPUT,
+		return util_err_set(err, SMIME_ERR_INPUT,
 		    "the message cannot be parsed as MIME");
 	/* No Content-Type: RFC 2045 5.2 says what it is; say it explicitly. */
 	if (!g_mime_header_list_contains(g_mime_object_get_header_list(obj),
@@ -560,7 +562,7 @@ canon_write(GMimeObject *obj, GMimeStream *in, GMimeStream *out, smime_err_t *er
 	if (smime_spool_error(in, NULL) != 0)
 		return canon_io_error(in, 0, err);
 	if (n < 0 || rc != 0)
-		return smime_err_set(err, SMIME_ERR_IO,
+		return util_err_set(err, SMIME_ERR_IO,
 		    "cannot write the canonical entity");
 	g_mime_stream_reset(out);
 	return SMIME_OK;
@@ -580,7 +582,7 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
 	if (content_headers == NULL)
 		content_headers = "";
 	if (canon_headers_have_blank(content_headers))
-		return smime_err_set(err, SMIME_ERR_USAGE,
+		return util_err_set(err, SMIME_ERR_USAGE,
 		    "the content headers contain an empty line");
 	in = smime_spool_new(dir, mem_max);
 	if (limits != NULL && limits->max_parts != 0)

@@ -8,6 +8,7 @@
  * Threads: no state; needs smime_init() first.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_in.h"
 
 #include <string.h>
 #include <openssl/err.h>
@@ -133,7 +134,7 @@ smime_encrypted_check(const char *content_headers, const smime_body_t *body,
 	smime_status_t st;
 
 	*encrypted = 0;
-	smime_err_clear(&err);
+	util_err_clear(&err);
 	st = smime_in_load(content_headers, body, &limits, &in, &err);
 	if (st == SMIME_ERR_IO || st == SMIME_ERR_NOMEM) {
 		smime_in_clear(&in);

@@ -17,7 +17,10 @@
  * Ownership: smime_cms_sign_new() returns a CMS_ContentInfo the caller
  * frees with CMS_ContentInfo_free().  Threads: no shared state.
  */
+#include "smime/smime_cms.h"
 #include "smime/smime_int.h"
+#include "smime/smime_keypref.h"
+#include "smime/smime_spool.h"
 
 #include <errno.h>
 #include <string.h>
@@ -53,18 +56,18 @@ smime_cms_sign_new(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	CMS_SignerInfo *si;
 
 	if (cms == NULL) {
-		smime_err_crypto(err, "cannot start a CMS SignedData");
+		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start a CMS SignedData");
 		return NULL;
 	}
 	si = CMS_add1_signer(cms, cert, key, EVP_sha256(), flags | CMS_NOSMIMECAP);
 	if (si == NULL || !cms_add_caps(si)) {
-		smime_err_crypto(err, "cannot add the signer");
+		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot add the signer");
 		CMS_ContentInfo_free(cms);
 		return NULL;
 	}
 	if (enc != NULL && ((X509_cmp(enc, cert) != 0 && !CMS_add1_cert(cms, enc))
 	    || !smime_keypref_add(si, enc))) {
-		smime_err_crypto(err, "cannot add the encryption certificate");
+		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot add the encryption certificate");
 		CMS_ContentInfo_free(cms);
 		return NULL;
 	}
@@ -86,7 +89,7 @@ cms_read_error(GMimeStream *data, smime_err_t *err)
 	const char *what;
 	int e = smime_spool_error(data, &what);
 
-	return smime_err_set(err, SMIME_ERR_IO, "%s: %s",
+	return util_err_set(err, SMIME_ERR_IO, "%s: %s",
 	    e != 0 ? what : "cannot read the canonical entity",
 	    strerror(e != 0 ? e : EIO));
 }
@@ -114,7 +117,7 @@ smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
 	int rc;
 
 	if (dbio == NULL)
-		return smime_err_crypto(err, "cannot start the digest");
+		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start the digest");
 	rc = cms_pump(data, dbio);
 	if (rc == 0 && !CMS_dataFinal(cms, dbio))
 		rc = -2;
@@ -122,7 +125,7 @@ smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
 	if (rc == -1)
 		return cms_read_error(data, err);
 	if (rc != 0)
-		return smime_err_crypto(err, "cannot sign");
+		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot sign");
 	return SMIME_OK;
 }
 
@@ -134,7 +137,7 @@ smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data, BIO *bio,
 	int rc;
 
 	if (top == NULL)
-		return smime_err_crypto(err, "cannot start the CMS stream");
+		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start the CMS stream");
 	rc = cms_pump(data, top);
 	if (rc == 0 && BIO_flush(top) <= 0)
 		rc = -2;
@@ -146,6 +149,6 @@ smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data, BIO *bio,
 	if (rc == -1)
 		return cms_read_error(data, err);
 	if (rc != 0)
-		return smime_err_crypto(err, "cannot write the CMS stream");
+		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot write the CMS stream");
 	return SMIME_OK;
 }

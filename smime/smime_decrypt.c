@@ -13,13 +13,15 @@
  * RecipientInfo is tried and a wrong key is an error, not random output).
  * The plaintext entity is split into its Content-* headers (listed) and
  * its body (written).  smime_decrypt_probe() tries several callers' keys
- * on one parse and digests the first octets each opens to (issue 14).
+ * on one parse and digests the first octets each opens to.
  *
  * Ownership: the handle owns its header list and error; keys the lookup
  * returns are freed before smime_decrypt_run() returns.  Threads: one
  * thread at a time per handle.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_in.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +113,7 @@ dec_parse(smime_decrypt_t *d, const smime_in_t *in)
 	int nid;
 
 	if (!GMIME_IS_PART(in->entity)) {
-		smime_err_set(&d->err, SMIME_ERR_INPUT, "not a single encrypted body");
+		util_err_set(&d->err, SMIME_ERR_INPUT, "not a single encrypted body");
 		return NULL;
 	}
 	ct = g_mime_object_get_content_type(in->entity);
@@ -120,7 +122,7 @@ dec_parse(smime_decrypt_t *d, const smime_in_t *in)
 	    || g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
 	    || (st != NULL && g_ascii_strcasecmp(st, "enveloped-data") != 0
 	    && g_ascii_strcasecmp(st, "authEnveloped-data") != 0)) {
-		smime_err_set(&d->err, SMIME_ERR_INPUT,
+		util_err_set(&d->err, SMIME_ERR_INPUT,
 		    "not application/pkcs7-mime enveloped-data");
 		return NULL;
 	}
@@ -129,14 +131,14 @@ dec_parse(smime_decrypt_t *d, const smime_in_t *in)
 	cms = d2i_CMS_bio(b, NULL);
 	BIO_free(b);
 	if (cms == NULL) {
-		smime_err_crypto(&d->err, "malformed CMS");
+		util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "malformed CMS");
 		d->err.code = SMIME_ERR_INPUT;
 		return NULL;
 	}
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
 	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData) {
 		CMS_ContentInfo_free(cms);
-		smime_err_set(&d->err, SMIME_ERR_INPUT, "the CMS content is %s, not "
+		util_err_set(&d->err, SMIME_ERR_INPUT, "the CMS content is %s, not "
 		    "enveloped data", OBJ_nid2sn(nid));
 		return NULL;
 	}
@@ -177,7 +179,7 @@ dec_set_key(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_key_fn lookup,
     void *lookup_arg)
 {
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
-	smime_status_t rc = smime_err_set(&d->err, SMIME_ERR_NOKEY,
+	smime_status_t rc = util_err_set(&d->err, SMIME_ERR_NOKEY,
 	    "no key for any of its %d RecipientInfo(s)", sk_CMS_RecipientInfo_num(ris));
 	X509_NAME *issuer;
 	ASN1_INTEGER *serial;
@@ -192,13 +194,13 @@ dec_set_key(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_key_fn lookup,
 			continue;
 		found = lookup(lookup_arg, issuer, serial, skid, &key, &cert);
 		if (found < 0)
-			rc = smime_err_set(&d->err, SMIME_ERR_IO, "the key lookup failed");
+			rc = util_err_set(&d->err, SMIME_ERR_IO, "the key lookup failed");
 		if (found != 0)
 			continue;
 		if (CMS_decrypt_set1_pkey(cms, key, cert))
 			rc = SMIME_OK;
 		else
-			rc = smime_err_crypto(&d->err, "the escrowed key does not open "
+			rc = util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "the escrowed key does not open "
 			    "the message");
 		EVP_PKEY_free(key);
 		X509_free(cert);
@@ -219,10 +221,10 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 	long len;
 
 	if (mem == NULL)
-		return smime_err_set(&d->err, SMIME_ERR_NOMEM, "out of memory");
+		return util_err_set(&d->err, SMIME_ERR_NOMEM, "out of memory");
 	if (!CMS_decrypt(cms, NULL, NULL, NULL, mem, CMS_BINARY)) {
 		BIO_free(mem);
-		return smime_err_crypto(&d->err, "decryption failed");
+		return util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
 	}
 	len = BIO_get_mem_data(mem, (char **)&p);
 	/* what was hidden inside passes the same limits as what was not */
@@ -233,7 +235,7 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 	if (rc == SMIME_OK)
 		rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
 	if (rc == SMIME_OK && smime_write_all(out, arg, p + off, (size_t)len - off) != 0)
-		rc = smime_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
+		rc = util_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
 	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
 	BIO_free(mem);
 	return rc;
@@ -253,14 +255,14 @@ dec_probe_one(smime_decrypt_t *d, CMS_ContentInfo *cms, unsigned char digest[32]
 	smime_status_t rc = SMIME_OK;
 
 	if (b == NULL)
-		return smime_err_crypto(&d->err, "decryption failed");
+		return util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
 	while (got < (int)sizeof(buf) && (n = BIO_read(b, buf + got, (int)sizeof(buf) - got)) > 0)
 		got += n;
 	if (got == 0 && n <= 0 && BIO_method_type(b) == BIO_TYPE_CIPHER
 	    && !BIO_get_cipher_status(b))
-		rc = smime_err_crypto(&d->err, "decryption failed");
+		rc = util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
 	else if (!EVP_Digest(buf, (size_t)got, digest, &len, EVP_sha256(), NULL) || len != 32)
-		rc = smime_err_crypto(&d->err, "SHA-256 failed");
+		rc = util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "SHA-256 failed");
 	OPENSSL_cleanse(buf, sizeof(buf));
 	BIO_free_all(b);
 	return rc;
@@ -277,10 +279,10 @@ smime_decrypt_probe(smime_decrypt_t *d, const char *content_headers,
 
 	if (d == NULL)
 		return SMIME_ERR_USAGE;
-	smime_err_clear(&d->err);
+	util_err_clear(&d->err);
 	d->authenticated = 0;
 	if (body == NULL || lookup == NULL || (n > 0 && (args == NULL || out == NULL)))
-		return smime_err_set(&d->err, SMIME_ERR_USAGE,
+		return util_err_set(&d->err, SMIME_ERR_USAGE,
 		    "smime_decrypt_probe needs a body, a key lookup and its arguments");
 	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
 	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
@@ -309,12 +311,12 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
 
 	if (d == NULL)
 		return SMIME_ERR_USAGE;
-	smime_err_clear(&d->err);
+	util_err_clear(&d->err);
 	smime_hdrs_clear(&d->hdrs);
 	d->authenticated = 0;
 	d->header_too_long = 0;
 	if (body == NULL || lookup == NULL || out == NULL)
-		return smime_err_set(&d->err, SMIME_ERR_USAGE,
+		return util_err_set(&d->err, SMIME_ERR_USAGE,
 		    "smime_decrypt_run needs a body, a key lookup and a writer");
 	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
 	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)

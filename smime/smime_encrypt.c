@@ -9,6 +9,10 @@
  * Ownership: see smime.h.  Threads: one job, one thread.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_cms.h"
+#include "smime/smime_out.h"
+#include "smime/smime_spool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +79,7 @@ smime_encrypt_add_recipient(smime_encrypt_t *e, X509 *cert)
 		if (X509_cmp(sk_X509_value(e->rcpts, i), cert) == 0)
 			return SMIME_OK;
 	if (!sk_X509_push(e->rcpts, cert))
-		return smime_err_set(&e->err, SMIME_ERR_NOMEM, "cannot add a recipient");
+		return util_err_set(&e->err, SMIME_ERR_NOMEM, "cannot add a recipient");
 	X509_up_ref(cert);
 	return SMIME_OK;
 }
@@ -142,7 +146,7 @@ enc_add_header(smime_encrypt_t *e, const char *name, const char *value)
 
 	if (v == NULL || e->nheaders == ENC_HEADERS_MAX) {
 		free(v);
-		return smime_err_set(&e->err, SMIME_ERR_NOMEM, "cannot store a header");
+		return util_err_set(&e->err, SMIME_ERR_NOMEM, "cannot store a header");
 	}
 	e->hname[e->nheaders] = name;
 	e->hvalue[e->nheaders++] = v;
@@ -161,7 +165,7 @@ enc_raw_entity(smime_encrypt_t *e, const char *hdrs, const smime_body_t *body,
 	int bad = 0;
 
 	if (s == NULL)
-		return smime_err_set(&e->err, SMIME_ERR_NOMEM, "cannot make a spool");
+		return util_err_set(&e->err, SMIME_ERR_NOMEM, "cannot make a spool");
 	for (const char *p = hdrs ? hdrs : ""; *p && !bad; p++) {
 		if (*p == '\n' && (p == hdrs || p[-1] != '\r'))
 			bad |= g_mime_stream_write(s, "\r", 1) != 1;
@@ -176,7 +180,7 @@ enc_raw_entity(smime_encrypt_t *e, const char *hdrs, const smime_body_t *body,
 			bad |= g_mime_stream_write(s, buf, (size_t)n) != n;
 	if (bad || g_mime_stream_reset(s) != 0) {
 		g_object_unref(s);
-		return smime_err_set(&e->err, SMIME_ERR_IO, "cannot spool the entity");
+		return util_err_set(&e->err, SMIME_ERR_IO, "cannot spool the entity");
 	}
 	*out = s;
 	return SMIME_OK;
@@ -191,7 +195,7 @@ enc_cms_new(smime_encrypt_t *e)
 	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, c, flags);
 
 	if (cms == NULL) {
-		smime_err_crypto(&e->err, "cannot start the CMS EnvelopedData");
+		util_err_ssl(&e->err, SMIME_ERR_CRYPTO, "cannot start the CMS EnvelopedData");
 		return NULL;
 	}
 	for (int i = 0; i < sk_X509_num(e->rcpts); i++) {
@@ -206,7 +210,7 @@ enc_cms_new(smime_encrypt_t *e)
 		    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0))) {
 			char name[256];
 			X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
-			smime_err_crypto(&e->err, "cannot add the recipient %s", name);
+			util_err_ssl(&e->err, SMIME_ERR_CRYPTO, "cannot add the recipient %s", name);
 			CMS_ContentInfo_free(cms);
 			return NULL;
 		}
@@ -241,24 +245,24 @@ smime_encrypt_run(smime_encrypt_t *e, const char *content_headers,
 	if (e == NULL)
 		return SMIME_ERR_USAGE;
 	enc_clear_headers(e);
-	smime_err_clear(&e->err);
+	util_err_clear(&e->err);
 	if (body == NULL || out == NULL || sk_X509_num(e->rcpts) == 0)
-		return smime_err_set(&e->err, SMIME_ERR_USAGE,
+		return util_err_set(&e->err, SMIME_ERR_USAGE,
 		    "encryption needs a body, a writer and a recipient");
 	if (e->tmpdir_nomem)
-		return smime_err_set(&e->err, SMIME_ERR_NOMEM, "cannot store the tmpdir");
+		return util_err_set(&e->err, SMIME_ERR_NOMEM, "cannot store the tmpdir");
 	st = raw ? enc_raw_entity(e, content_headers, body, &ent) :
 	    smime_canon_build(content_headers, body, e->tmpdir, e->mem_max, NULL, &ent, &e->err);
 	if (st == SMIME_OK && (cms = enc_cms_new(e)) == NULL)
 		st = e->err.code;
 	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)
-		st = smime_err_set(&e->err, SMIME_ERR_NOMEM, "cannot set up the output");
+		st = util_err_set(&e->err, SMIME_ERR_NOMEM, "cannot set up the output");
 	if (st == SMIME_OK)
 		st = smime_cms_sign_stream(cms, ent, smime_out_base64_bio(o), &e->err);
 	if (st == SMIME_OK && smime_out_base64_end(o) != 0)
 		st = SMIME_ERR_IO;
 	if (o != NULL && smime_out_failed(o))
-		st = smime_err_set(&e->err, SMIME_ERR_IO, "the output writer failed");
+		st = util_err_set(&e->err, SMIME_ERR_IO, "the output writer failed");
 	if (st == SMIME_OK)
 		st = enc_headers(e);
 	smime_out_free(o);

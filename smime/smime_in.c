@@ -7,6 +7,8 @@
  * Ownership: smime_in_clear() frees what smime_in_load() made;
  * smime_hdrs_clear() frees a list.  Threads: no state.
  */
+#include "smime/smime_in.h"
+#include "smime/smime_canon.h"
 #include "smime/smime_int.h"
 
 #include <errno.h>
@@ -47,7 +49,7 @@ smime_in_load(const char *content_headers, const smime_body_t *body,
 	if (body->mem != NULL)
 		g_byte_array_append(in->body, body->mem, (guint)body->len);
 	else if (body->fd >= 0 && in_read_fd(body->fd, in->body) != 0)
-		return smime_err_set(err, SMIME_ERR_IO, "cannot read the body: %s",
+		return util_err_set(err, SMIME_ERR_IO, "cannot read the body: %s",
 		    strerror(errno));
 	/* headers, the blank line, the body: one stream GMime parses */
 	all = g_byte_array_new();
@@ -58,7 +60,7 @@ smime_in_load(const char *content_headers, const smime_body_t *body,
 	g_byte_array_append(all, in->body->data, in->body->len);
 	st = g_mime_stream_mem_new_with_byte_array(all);   /* owns all */
 	/* GMime's parser costs lines times nesting: bound the nesting first
-	 * (issue 9; 20,000 levels took seconds, 50 MB of them would take hours). */
+	 * (20,000 levels took seconds, 50 MB of them would take hours). */
 	if (smime_mime_prescan(st, limits != NULL && limits->max_parts != 0
 	    ? limits->max_parts : SMIME_PARTS_DEFAULT, err) != SMIME_OK) {
 		g_object_unref(st);
@@ -69,7 +71,7 @@ smime_in_load(const char *content_headers, const smime_body_t *body,
 	g_object_unref(p);
 	g_object_unref(st);
 	if (in->entity == NULL)
-		return smime_err_set(err, SMIME_ERR_INPUT, "the MIME entity does not parse");
+		return util_err_set(err, SMIME_ERR_INPUT, "the MIME entity does not parse");
 	return smime_mime_check_tree(in->entity, limits, err);
 }
 
@@ -92,13 +94,13 @@ smime_in_part_bio(GMimePart *part, smime_err_t *err)
 	BIO *b;
 
 	if (w == NULL) {
-		smime_err_set(err, SMIME_ERR_INPUT, "the part has no content");
+		util_err_set(err, SMIME_ERR_INPUT, "the part has no content");
 		return NULL;
 	}
 	mem = g_mime_stream_mem_new();
 	if (g_mime_data_wrapper_write_to_stream(w, mem) < 0) {
 		g_object_unref(mem);
-		smime_err_set(err, SMIME_ERR_INPUT, "cannot decode the part");
+		util_err_set(err, SMIME_ERR_INPUT, "cannot decode the part");
 		return NULL;
 	}
 	a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
@@ -106,7 +108,7 @@ smime_in_part_bio(GMimePart *part, smime_err_t *err)
 	if (b == NULL || (a->len > 0 && BIO_write(b, a->data, (int)a->len) != (int)a->len)) {
 		BIO_free(b);
 		g_object_unref(mem);
-		smime_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+		util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	g_object_unref(mem);
@@ -120,14 +122,14 @@ smime_hdrs_add(smime_hdrs_t *h, const char *name, const char *value,
     smime_err_t *err)
 {
 	if (h->n == SMIME_IN_HEADERS_MAX)
-		return smime_err_set(err, SMIME_ERR_INPUT, "more than %d header fields",
+		return util_err_set(err, SMIME_ERR_INPUT, "more than %d header fields",
 		    SMIME_IN_HEADERS_MAX);
 	h->name[h->n] = strdup(name);
 	h->value[h->n] = strdup(value);
 	if (h->name[h->n] == NULL || h->value[h->n] == NULL) {
 		free(h->name[h->n]);
 		free(h->value[h->n]);
-		return smime_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+		return util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
 	}
 	h->n++;
 	return SMIME_OK;
@@ -186,7 +188,7 @@ smime_hdrs_split(const unsigned char *data, size_t len, smime_hdrs_t *h,
 	if (obj == NULL) {
 		g_object_unref(p);
 		g_object_unref(st);
-		return smime_err_set(err, SMIME_ERR_INPUT, "the inner entity does not parse");
+		return util_err_set(err, SMIME_ERR_INPUT, "the inner entity does not parse");
 	}
 	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
 	for (int i = 0; rc == SMIME_OK && i < g_mime_header_list_get_count(hl); i++) {
@@ -196,7 +198,7 @@ smime_hdrs_split(const unsigned char *data, size_t len, smime_hdrs_t *h,
 		if (!hdrs_is_content(g_mime_header_get_name(hd)))
 			continue;
 		if ((v = hdrs_value(g_mime_header_get_raw_value(hd))) == NULL)
-			rc = smime_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+			rc = util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
 		else
 			rc = smime_hdrs_add(h, g_mime_header_get_name(hd), v, err);
 		free(v);

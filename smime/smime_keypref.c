@@ -17,6 +17,7 @@
  *
  * Threads: no shared state.
  */
+#include "smime/smime_keypref.h"
 #include "smime/smime_int.h"
 
 #include <openssl/asn1t.h>

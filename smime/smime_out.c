@@ -11,6 +11,7 @@
  * Threads: an object serves one job in one thread; the method is shared,
  * read-only.
  */
+#include "smime/smime_out.h"
 #include "smime/smime_int.h"
 
 #include <pthread.h>

@@ -21,7 +21,11 @@
  * certificate and chain; smime_sign_free() drops them.
  * Threads: a handle is used by one thread at a time.
  */
+#include "smime/smime_sign.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_cms.h"
 #include "smime/smime_int.h"
+#include "smime/smime_out.h"
 #include "util/util.h"
 
 #include <stdio.h>
@@ -99,16 +103,16 @@ smime_sign_set_signer(smime_sign_t *s, EVP_PKEY *key, X509 *cert,
 {
 	if (s == NULL)
 		return SMIME_ERR_USAGE;
-	smime_err_clear(&s->err);
+	util_err_clear(&s->err);
 	if (key == NULL || cert == NULL)
-		return smime_err_set(&s->err, SMIME_ERR_USAGE,
+		return util_err_set(&s->err, SMIME_ERR_USAGE,
 		    "a signer needs a key and a certificate");
 	if (!X509_check_private_key(cert, key))
-		return smime_err_set(&s->err, SMIME_ERR_USAGE,
+		return util_err_set(&s->err, SMIME_ERR_USAGE,
 		    "the key does not match the certificate");
 	sign_clear_signer(s);
 	if (chain != NULL && (s->chain = X509_chain_up_ref(chain)) == NULL)
-		return smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot copy the chain");
+		return util_err_set(&s->err, SMIME_ERR_NOMEM, "cannot copy the chain");
 	EVP_PKEY_up_ref(key);
 	X509_up_ref(cert);
 	s->key = key;
@@ -183,7 +187,7 @@ sign_add_header(smime_sign_t *s, const char *name, const char *value)
 
 	if (v == NULL || s->nheaders == SIGN_HEADERS_MAX) {
 		free(v);
-		return smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot store a header");
+		return util_err_set(&s->err, SMIME_ERR_NOMEM, "cannot store a header");
 	}
 	s->hname[s->nheaders] = name;
 	s->hvalue[s->nheaders++] = v;
@@ -199,7 +203,7 @@ smime_boundary(char buf[SMIME_BOUNDARY_LEN], smime_err_t *err)
 	_Static_assert(sizeof(prefix) - 1 + 2 * sizeof(rnd) < SMIME_BOUNDARY_LEN,
 	    "the boundary fits");
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return smime_err_crypto(err, "cannot make a boundary");
+		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot make a boundary");
 	memcpy(buf, prefix, sizeof(prefix) - 1);
 	util_hex(buf + sizeof(prefix) - 1, rnd, sizeof(rnd));
 	return SMIME_OK;
@@ -268,11 +272,11 @@ sign_detached(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
 		return st;
 	sign_write_detached_head(o, boundary);
 	if (sign_copy_entity(canon, o) == -1)
-		return smime_err_set(&s->err, SMIME_ERR_IO,
+		return util_err_set(&s->err, SMIME_ERR_IO,
 		    "cannot read the canonical entity");
 	sign_write_signature_head(o, boundary);
 	if (!i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
-		return smime_err_crypto(&s->err, "cannot encode the signature");
+		return util_err_ssl(&s->err, SMIME_ERR_CRYPTO, "cannot encode the signature");
 	smime_out_base64_end(o);
 	smime_out_puts(o, "\r\n--");
 	smime_out_puts(o, boundary);
@@ -303,12 +307,12 @@ static smime_status_t
 sign_check(smime_sign_t *s, const smime_body_t *body, smime_write_fn out)
 {
 	if (s->key == NULL)
-		return smime_err_set(&s->err, SMIME_ERR_USAGE, "no signer set");
+		return util_err_set(&s->err, SMIME_ERR_USAGE, "no signer set");
 	if (body == NULL || out == NULL)
-		return smime_err_set(&s->err, SMIME_ERR_USAGE,
+		return util_err_set(&s->err, SMIME_ERR_USAGE,
 		    "smime_sign_run needs a body and a writer");
 	if (s->tmpdir_nomem)
-		return smime_err_set(&s->err, SMIME_ERR_NOMEM,
+		return util_err_set(&s->err, SMIME_ERR_NOMEM,
 		    "cannot store the temporary directory");
 	return SMIME_OK;
 }
@@ -326,7 +330,7 @@ sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
 	st = s->opaque ? sign_opaque(s, cms, canon, o) : sign_detached(s, cms, canon, o);
 	CMS_ContentInfo_free(cms);
 	if (smime_out_failed(o))
-		st = smime_err_set(&s->err, SMIME_ERR_IO, "the output writer failed");
+		st = util_err_set(&s->err, SMIME_ERR_IO, "the output writer failed");
 	return st;
 }
 
@@ -348,13 +352,13 @@ smime_sign_run(smime_sign_t *s, const char *content_headers,
 	if (s == NULL)
 		return SMIME_ERR_USAGE;
 	sign_clear_headers(s);
-	smime_err_clear(&s->err);
+	util_err_clear(&s->err);
 	if ((st = sign_check(s, body, out)) != SMIME_OK)
 		return st;
 	st = smime_canon_build(content_headers, body, s->tmpdir, s->mem_max,
 	    &s->limits, &canon, &s->err);
 	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)
-		st = smime_err_set(&s->err, SMIME_ERR_NOMEM, "cannot set up the output");
+		st = util_err_set(&s->err, SMIME_ERR_NOMEM, "cannot set up the output");
 	if (st == SMIME_OK)
 		st = sign_job(s, canon, o);
 	smime_out_free(o);

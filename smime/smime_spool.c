@@ -20,6 +20,7 @@
  * spool must not be written to once substreams exist.
  * Threads: one thread at a time, like any GMimeStream.
  */
+#include "smime/smime_spool.h"
 #include "smime/smime_int.h"
 
 #include <errno.h>

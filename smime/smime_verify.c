@@ -28,6 +28,12 @@
  * Threads: one thread at a time per handle; the trust is shared read-only.
  */
 #include "smime/smime_int.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_in.h"
+#include "smime/smime_keypref.h"
+#include "smime/smime_out.h"
+#include "smime/smime_sign.h"
+#include "util/util_addr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +51,7 @@ struct smime_verify {
 	int convert;
 	smime_limits_t limits;
 	smime_verdict_t verdict;
-	char detail[SMIME_ERRMSG_MAX];
+	char detail[UTIL_ERR_MAX];
 	char signer[256];
 	X509 *signer_cert;
 	STACK_OF(X509) *own;        /* certificates naming the signer */
@@ -98,7 +104,7 @@ verify_reset(smime_verify_t *v)
 	v->verdict = SMIME_VERDICT_NONE;
 	v->detail[0] = '\0';
 	v->signer[0] = '\0';
-	smime_err_clear(&v->err);
+	util_err_clear(&v->err);
 }
 
 void
@@ -226,17 +232,17 @@ detached_content(smime_verify_t *v, const smime_in_t *in, const char *boundary)
 	BIO *b;
 
 	if (find_boundary(p, len, boundary, &pos, &s0) != 0)
-		return smime_err_set(&v->err, SMIME_ERR_INPUT, "no first boundary"), NULL;
+		return util_err_set(&v->err, SMIME_ERR_INPUT, "no first boundary"), NULL;
 	from = pos;
 	if (find_boundary(p, len, boundary, &pos, &end) != 0 || end < from)
-		return smime_err_set(&v->err, SMIME_ERR_INPUT, "no second boundary"), NULL;
+		return util_err_set(&v->err, SMIME_ERR_INPUT, "no second boundary"), NULL;
 	/* The line break before the boundary belongs to the boundary. */
 	if (end > from && p[end - 1] == '\n')
 		end--;
 	if (end > from && p[end - 1] == '\r')
 		end--;
 	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		return smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
+		return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
 	for (size_t i = from, run = from; i <= end; i++) {
 		if (i == end || (p[i] == '\n' && (i == from || p[i - 1] != '\r'))) {
 			if (i > run && BIO_write(b, p + run, (int)(i - run)) != (int)(i - run))
@@ -249,7 +255,7 @@ detached_content(smime_verify_t *v, const smime_in_t *in, const char *boundary)
 	return b;
 nomem:
 	BIO_free(b);
-	return smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
+	return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
 }
 
 /* ---- parsing ---- */
@@ -261,14 +267,14 @@ cms_of_part(smime_verify_t *v, GMimeObject *part)
 	BIO *b;
 
 	if (part == NULL || !GMIME_IS_PART(part))
-		return smime_err_set(&v->err, SMIME_ERR_INPUT, "no signature part"), NULL;
+		return util_err_set(&v->err, SMIME_ERR_INPUT, "no signature part"), NULL;
 	if ((b = smime_in_part_bio(GMIME_PART(part), &v->err)) == NULL)
 		return NULL;
 	cms = d2i_CMS_bio(b, NULL);
 	BIO_free(b);
 	if (cms == NULL || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		CMS_ContentInfo_free(cms);
-		smime_err_crypto(&v->err, "malformed CMS SignedData");
+		util_err_ssl(&v->err, SMIME_ERR_CRYPTO, "malformed CMS SignedData");
 		v->err.code = SMIME_ERR_INPUT;
 		return NULL;
 	}
@@ -291,7 +297,7 @@ verify_parse(smime_verify_t *v, const smime_in_t *in, BIO **content, int *opaque
 		if (proto == NULL || boundary == NULL
 		    || (g_ascii_strcasecmp(proto, "application/pkcs7-signature") != 0
 		    && g_ascii_strcasecmp(proto, "application/x-pkcs7-signature") != 0))
-			return smime_err_set(&v->err, SMIME_ERR_INPUT,
+			return util_err_set(&v->err, SMIME_ERR_INPUT,
 			    "multipart/signed, but not S/MIME"), NULL;
 		if ((cms = cms_of_part(v, g_mime_multipart_get_part(
 		    GMIME_MULTIPART(in->entity), 1))) == NULL)
@@ -308,7 +314,7 @@ verify_parse(smime_verify_t *v, const smime_in_t *in, BIO **content, int *opaque
 		*opaque = 1;
 		return cms_of_part(v, in->entity);
 	}
-	return smime_err_set(&v->err, SMIME_ERR_INPUT, "not a signed message"), NULL;
+	return util_err_set(&v->err, SMIME_ERR_INPUT, "not a signed message"), NULL;
 }
 
 /* ---- facts of a signer ---- */
@@ -340,17 +346,6 @@ signer_caps(smime_verify_t *v, CMS_SignerInfo *si)
 		v->caps_len = (size_t)ASN1_STRING_length(s);
 }
 
-/* RFC 5321: local part exact, domain case-insensitive. */
-static int
-addr_equal(const char *a, const char *b)
-{
-	const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
-
-	if (at_a == NULL || at_b == NULL || at_a - a != at_b - b)
-		return 0;
-	return strncmp(a, b, (size_t)(at_a - a)) == 0 && strcasecmp(at_a, at_b) == 0;
-}
-
 /* Notes the signer's address: From when the certificate names it, else
  * the first it names; MISMATCH when From is not among them. */
 static void
@@ -360,7 +355,7 @@ signer_address(smime_verify_t *v, X509 *cert)
 	int i, n = sk_OPENSSL_STRING_num(emails);
 
 	for (i = 0; v->from != NULL && i < n; i++)
-		if (addr_equal(sk_OPENSSL_STRING_value(emails, i), v->from))
+		if (util_addr_equal(sk_OPENSSL_STRING_value(emails, i), v->from))
 			break;
 	if (v->from != NULL && i < n)
 		snprintf(v->signer, sizeof(v->signer), "%s", v->from);
@@ -382,7 +377,7 @@ cert_names(X509 *cert, const char *addr)
 	int found = 0;
 
 	for (int i = 0; !found && i < sk_OPENSSL_STRING_num(emails); i++)
-		found = addr_equal(sk_OPENSSL_STRING_value(emails, i), addr);
+		found = util_addr_equal(sk_OPENSSL_STRING_value(emails, i), addr);
 	X509_email_free(emails);
 	return found;
 }
@@ -545,9 +540,9 @@ convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
 	snprintf(ct, sizeof(ct), "multipart/signed; protocol=\"application/pkcs7-signature\"; "
 	    "micalg=%s; boundary=\"%s\"", micalg, boundary);
 	if (!CMS_set_detached(cms, 1))
-		return smime_err_crypto(&v->err, "cannot detach the content");
+		return util_err_ssl(&v->err, SMIME_ERR_CRYPTO, "cannot detach the content");
 	if ((o = smime_out_new(out, arg)) == NULL)
-		return smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
+		return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
 	smime_out_puts(o, "This is an S/MIME signed message\r\n\r\n--");
 	smime_out_puts(o, boundary);
 	smime_out_puts(o, "\r\n");
@@ -558,13 +553,13 @@ convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
 	    "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n");
 	if (!i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
-		rc = smime_err_crypto(&v->err, "cannot encode the signature");
+		rc = util_err_ssl(&v->err, SMIME_ERR_CRYPTO, "cannot encode the signature");
 	smime_out_base64_end(o);
 	smime_out_puts(o, "\r\n--");
 	smime_out_puts(o, boundary);
 	smime_out_puts(o, "--\r\n");
 	if (rc == SMIME_OK && smime_out_failed(o))
-		rc = smime_err_set(&v->err, SMIME_ERR_IO, "the output writer failed");
+		rc = util_err_set(&v->err, SMIME_ERR_IO, "the output writer failed");
 	smime_out_free(o);
 	if (rc == SMIME_OK && (rc = smime_hdrs_add(&v->hdrs, "MIME-Version", "1.0",
 	    &v->err)) == SMIME_OK && (rc = smime_hdrs_add(&v->hdrs, "Content-Type",
@@ -631,7 +626,7 @@ smime_verify_run(smime_verify_t *v, const char *content_headers,
 	if (rc == SMIME_OK && (cms = verify_parse(v, &in, &content, &opaque)) == NULL)
 		rc = v->err.code;
 	if (rc == SMIME_OK && opaque && (eout = BIO_new(BIO_s_mem())) == NULL)
-		rc = smime_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
+		rc = util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
 	if (rc == SMIME_OK)
 		rc = verify_cms(v, cms, content, eout);
 	if (rc == SMIME_OK && opaque)

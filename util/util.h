@@ -1,8 +1,9 @@
 /*
  * util.h: the few helpers every library of smimegate needs and none owns:
  * writing a whole buffer to a file descriptor, hex digits of a digest or
- * random bytes, formatting an error message with OpenSSL's queued errors
- * appended, and reading a secret file safely.  No state, no logging.
+ * random bytes, reading a secret file safely.  No state, no logging.
+ * The error type is util_err.h, the bounded buffer util_buf.h, addresses
+ * util_addr.h; this header includes them.
  *
  * Threads: every function works on its arguments and the calling thread's
  * OpenSSL error queue only.
@@ -14,6 +15,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/util_addr.h"
+#include "util/util_buf.h"
+#include "util/util_err.h"
+
 /*
  * Writes all len bytes of buf to fd, retrying after EINTR and short writes.
  * Returns 0, or -1 with errno set (a write that returns 0 counts as EIO).
@@ -23,15 +28,6 @@ int util_write_all(int fd, const void *buf, size_t len);
 /* Writes the n bytes at in as 2n lower-case hex digits and a NUL to out
  * (2n + 1 bytes). */
 void util_hex(char *out, const void *in, size_t n);
-
-/*
- * Formats fmt/ap into msg (size bytes, always terminated).  With with_ssl,
- * appends ": " and each error queued by OpenSSL ("; " between) while room
- * is left.  The calling thread's OpenSSL error queue is empty afterwards
- * either way, so that a stale error never lands in a later message.
- */
-void util_errfmt(char *msg, size_t size, int with_ssl, const char *fmt,
-    va_list ap);
 
 /*
  * Secret files: EVERY file that holds a key or a password (master key,

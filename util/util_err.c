@@ -1,9 +1,11 @@
 /*
- * util_err.c: util_errfmt, the message part of every library's error
- * setter (smime_err_*, keystore_err_*, audit_err_*): the caller's text,
- * then OpenSSL's queued errors, and the queue emptied in one place.
+ * util_err.c: filling a util_err_t (util_err.h), the error of every
+ * library: the caller's text, then OpenSSL's queued errors, and the queue
+ * emptied in one place.
+ *
+ * Threads: works on the caller's err and the calling thread's queue only.
  */
-#include "util/util.h"
+#include "util/util_err.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,4 +38,52 @@ util_errfmt(char *msg, size_t size, int with_ssl, const char *fmt, va_list ap)
 			sep = "; ";
 	}
 	ERR_clear_error();
+}
+
+void
+util_err_clear(util_err_t *err)
+{
+	err->code = 0;
+	err->msg[0] = '\0';
+}
+
+static void
+err_vset(util_err_t *err, int code, int with_ssl, const char *fmt, va_list ap)
+{
+	if (err != NULL) {
+		err->code = code;
+		util_errfmt(err->msg, sizeof(err->msg), with_ssl, fmt, ap);
+	} else {
+		ERR_clear_error();
+	}
+}
+
+int
+util_err_set(util_err_t *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(err, code, 0, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int
+util_err_ssl(util_err_t *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(err, code, 1, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int
+util_err_ssl_last_is(int lib, int reason)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return e != 0 && ERR_GET_LIB(e) == lib && ERR_GET_REASON(e) == reason;
 }

@@ -8,7 +8,7 @@
  * Input: the attribute value.
  */
 #include "directory/dir_int.h"
-#include "keystore/keystore.h"
+#include "util/util_addr.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <stdlib.h>
@@ -36,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int j = 0; gens != NULL && j < sk_GENERAL_NAME_num(gens); j++) {
 			GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, j);
 			if (g->type == GEN_EMAIL)
-				(void)keystore_addr_equal((const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
+				(void)util_addr_equal((const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
 				    "alice@example.com");
 		}
 		GENERAL_NAMES_free(gens);

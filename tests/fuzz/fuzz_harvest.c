@@ -14,7 +14,7 @@
  *   mode 2  the rest is written as a store file of alice@example.com
  *           (a damaged or planted file), then alice is looked up.
  */
-#include "directory/dir_addr.h"
+#include "util/util_addr.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -73,7 +73,7 @@ static void
 plant(const uint8_t *data, size_t len)
 {
 	unsigned char md[32];
-	char name[200], *n = dir_addr_normalize("alice@example.com");
+	char name[200], *n = util_addr_normalize("alice@example.com");
 	int o;
 
 	if (n == NULL || !EVP_Digest(n, strlen(n), md, NULL, EVP_sha256(), NULL))

@@ -15,7 +15,8 @@
  * certificate) and exits.
  */
 #include "keystore/keystore.h"
-#include "keystore/keystore_int.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_master.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/unit/unit_util.h"
 

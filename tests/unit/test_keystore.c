@@ -358,34 +358,6 @@ test_entry_format(void **state)
 }
 
 static void
-test_addr_equal(void **state)
-{
-	static const struct { const char *a, *b; int want; } cases[] = {
-		{ "alice@example.com", "alice@example.com", 1 },
-		{ "alice@example.com", "alice@EXAMPLE.COM", 1 },
-		{ "Alice@example.com", "alice@example.com", 0 },
-		{ "ALICE@example.com", "alice@example.com", 0 },
-		{ "alice@example.com", "alice@example.org", 0 },
-		{ "alice@example.com", "alice@example.co", 0 },
-		{ "alice@example.com", "alic@example.com", 0 },
-		{ "\"a@b\"@Example.com", "\"a@b\"@example.COM", 1 },
-		{ "postmaster", "postmaster", 1 },
-		{ "postmaster", "Postmaster", 0 },
-		{ "alice", "alice@example.com", 0 },
-		{ "", "", 1 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int got = keystore_addr_equal(cases[i].a, cases[i].b);
-		if (got != cases[i].want)
-			fail_msg("keystore_addr_equal(\"%s\", \"%s\"): got %d, want %d",
-			    cases[i].a, cases[i].b, got, cases[i].want);
-	}
-	assert_int_equal(keystore_addr_equal(NULL, "a@b"), 0);
-}
-
-static void
 test_addr_case_lookup(void **state)
 {
 	static const struct { const char *query; int found; } cases[] = {
@@ -1310,7 +1282,6 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_import_list_signer),
 		T(test_entry_format),
-		cmocka_unit_test(test_addr_equal),
 		T(test_addr_case_lookup),
 		T(test_wrong_password),
 		T(test_empty_password),

@@ -1,0 +1,56 @@
+/*
+ * smime_in.h: inbound input: the entity in memory, parsed; a part's
+ * decoded content; header lists.
+ *
+ * Internal to smime/: declares smime_in.c's functions only; each file of
+ * smime/ includes the headers of the files it calls.
+ */
+#ifndef SMIME_IN_H
+#define SMIME_IN_H
+
+#include <stddef.h>
+#include <gmime/gmime.h>
+#include <openssl/bio.h>
+
+#include "smime/smime.h"
+#include "smime/smime_canon.h"
+#include "smime/smime_int.h"
+
+#define SMIME_IN_HEADERS_MAX 64   /* Content-* headers of an inner entity */
+
+/* An inbound entity: the body's octets in memory and the entity GMime
+ * parsed from the content headers and that body. */
+typedef struct smime_in {
+	GByteArray *body;
+	GMimeObject *entity;
+} smime_in_t;
+
+smime_status_t smime_in_load(const char *content_headers,
+    const smime_body_t *body, const smime_limits_t *limits, smime_in_t *in,
+    smime_err_t *err);
+void smime_in_clear(smime_in_t *in);
+/* The content of a leaf part with its transfer encoding undone, in a new
+ * memory BIO. */
+BIO *smime_in_part_bio(GMimePart *part, smime_err_t *err);
+
+/* A list of header fields (name, value without the leading space, folds
+ * as LF + white space, no final line end). */
+typedef struct smime_hdrs {
+	size_t n;
+	char *name[SMIME_IN_HEADERS_MAX];
+	char *value[SMIME_IN_HEADERS_MAX];
+} smime_hdrs_t;
+
+smime_status_t smime_hdrs_add(smime_hdrs_t *h, const char *name,
+    const char *value, smime_err_t *err);
+void smime_hdrs_clear(smime_hdrs_t *h);
+/* Splits a MIME entity (octets) into its Content-* and MIME-Version
+ * headers (into h; others dropped) and the offset of its body. */
+smime_status_t smime_hdrs_split(const unsigned char *data, size_t len,
+    smime_hdrs_t *h, size_t *body_off, smime_err_t *err);
+
+/* Writes len octets through fn in chunks; 0 or -1. */
+int smime_write_all(smime_write_fn fn, void *arg, const unsigned char *p,
+    size_t len);
+
+#endif
