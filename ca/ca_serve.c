@@ -1,11 +1,11 @@
 /*
  * ca_serve.c: the embedded CA in the gateway (see ca_serve.h): settings,
  * first-start creation, issuing (the CA or CMP) and publishing, and the
- * HTTP endpoint for the CRL and the issuer certificate, with the handler
- * the gateway adds (the pickup portal).  The endpoint runs one libevent
- * loop in its own thread; everything it touches (the CRL buffer, the
- * handler's state) belongs to that thread, and ca_serve_stop() wakes it
- * through a pipe.
+ * handlers of the CAHTTPListen server (net_http.h) for the CRL and the
+ * issuer certificate, with the handler the gateway adds (the pickup
+ * portal).  Everything the handlers and the CRL timer touch (the CRL
+ * buffer, the added handler's state) belongs to that server's loop
+ * thread.
  */
 #include "ca/ca_serve.h"
 #include "ca/ca_cmp.h"
@@ -14,7 +14,6 @@
 #include "util/util.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +25,12 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-#define PORTAL_MAX_BODY 2000          /* octets: a request's body (the pickup form) */
 #define CMP_SECRET_MAX 511            /* octets: CMPSecretFile */
 
 struct ca_serve_http {
 	ca_t *ca;
-	struct event_base *base;
-	struct evhttp *http;
-	net_httplimit_t *limit;
-	struct event *timer, *wake;
-	int pipe[2];
-	pthread_t thread;
+	net_httplimit_t *limit;        /* ca_serve_attach()'s only */
+	struct event *timer;           /* the CRL's, on the server's loop */
 	unsigned char *crl, *crt;      /* DER */
 	size_t crl_len, crt_len;
 	char crl_path[4096];           /* CADirectory/crl.der */
@@ -194,49 +188,27 @@ http_request(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
 
-static void
-http_wake(evutil_socket_t fd, short what, void *arg)
+void
+ca_serve_free(ca_serve_http_t *h)
 {
-	event_base_loopbreak(arg);
-}
-
-static void *
-http_run(void *arg)
-{
-	ca_serve_http_t *h = arg;
-
-	event_base_dispatch(h->base);
-	return NULL;
-}
-
-static void
-http_free(ca_serve_http_t *h)
-{
+	if (h == NULL)
+		return;
 	if (h->timer)
 		event_free(h->timer);
-	if (h->wake)
-		event_free(h->wake);
-	if (h->http)
-		evhttp_free(h->http);
-	net_httplimit_free(h->limit);     /* after the connections, before the base */
-	if (h->base)
-		event_base_free(h->base);
-	if (h->pipe[0] >= 0) {
-		close(h->pipe[0]);
-		close(h->pipe[1]);
-	}
+	net_httplimit_free(h->limit);
 	OPENSSL_free(h->crl);
 	OPENSSL_free(h->crt);
 	free(h);
 }
 
-/* What the endpoint accepts, its limits, and who answers; 0 or -1. */
+/* The limits and handler on the caller's evhttp (ca_serve_attach); 0 or
+ * -1. */
 static int
 http_setup(ca_serve_http_t *h, struct evhttp *http, const net_httplimit_conf_t *lim)
 {
 	net_httplimit_conf_t l = *lim;
 
-	l.max_body = PORTAL_MAX_BODY;
+	l.max_body = CA_SERVE_MAX_BODY;
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	h->limit = net_httplimit_attach(http, &l, http_request, h);
 	return h->limit != NULL ? 0 : -1;
@@ -252,7 +224,6 @@ ca_serve_attach(struct evhttp *http, const net_httplimit_conf_t *lim,
 		return NULL;
 	h->handler = handler;
 	h->handler_arg = arg;
-	h->pipe[0] = h->pipe[1] = -1;
 	if (http_setup(h, http, lim) != 0) {
 		free(h);
 		return NULL;
@@ -260,65 +231,53 @@ ca_serve_attach(struct evhttp *http, const net_httplimit_conf_t *lim,
 	return h;
 }
 
+/* The issuer certificate (DER) and the CRL timer, first run now; 0 or -1
+ * with why. */
+static int
+http_ca(ca_serve_http_t *h, net_http_t *srv, long interval, char *why, size_t size)
+{
+	struct timeval tv = { (time_t)interval, 0 };
+	X509 *x = ca_issuer(h->ca);
+	int n = x != NULL ? i2d_X509(x, &h->crt) : 0;
+
+	X509_free(x);
+	h->crt_len = n > 0 ? (size_t)n : 0;
+	if (n < 0 || (h->timer = event_new(net_http_base(srv), -1, EV_PERSIST, http_crl, h))
+	    == NULL || event_add(h->timer, &tv) != 0) {
+		snprintf(why, size, "HTTP endpoint: out of resources");
+		return -1;
+	}
+	http_crl(-1, 0, h);
+	if (h->crl == NULL) {
+		snprintf(why, size, "CA: cannot make a CRL");
+		return -1;
+	}
+	return 0;
+}
+
 ca_serve_http_t *
-ca_serve_start(const conf_t *conf, ca_t *ca, ca_serve_handler_t handler,
-    void *arg, char *why, size_t size)
+ca_serve_http_open(net_http_t *srv, const conf_t *conf, ca_t *ca,
+    ca_serve_handler_t handler, void *arg, char *why, size_t size)
 {
 	ca_serve_http_t *h = calloc(1, sizeof(*h));
-	struct timeval tv = { (time_t)conf->ca_crl_interval, 0 };
-	char host[256];
-	const char *colon = strrchr(conf->ca_http_listen, ':');
-	X509 *x = ca != NULL ? ca_issuer(ca) : NULL;
-	net_httplimit_conf_t lim;
-	int n;
 
-	if (h == NULL || colon == NULL) {
-		snprintf(why, size, "CAHTTPListen: cannot start");
-		free(h);
-		X509_free(x);
+	if (h == NULL) {
+		snprintf(why, size, "HTTP endpoint: out of memory");
 		return NULL;
 	}
 	h->ca = ca;
-	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
-	net_httplimit_from_conf(conf, PORTAL_MAX_BODY, &lim);
 	h->handler = handler;
 	h->handler_arg = arg;
-	h->pipe[0] = h->pipe[1] = -1;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->ca_http_listen), conf->ca_http_listen);
-	n = x != NULL ? i2d_X509(x, &h->crt) : 0;
-	X509_free(x);
-	h->crt_len = n > 0 ? (size_t)n : 0;
-	if (n < 0 || pipe(h->pipe) != 0
-	    || (h->base = event_base_new()) == NULL || (h->http = evhttp_new(h->base)) == NULL
-	    || http_setup(h, h->http, &lim) != 0)
-		snprintf(why, size, "HTTP endpoint: out of resources");
-	else if (evhttp_bind_socket(h->http, host, (ev_uint16_t)atoi(colon + 1)) != 0)
-		snprintf(why, size, "CAHTTPListen %s: cannot bind: %s", conf->ca_http_listen,
-		    strerror(errno));
-	else if ((h->timer = event_new(h->base, -1, EV_PERSIST, http_crl, h)) == NULL
-	    || (h->wake = event_new(h->base, h->pipe[0], EV_READ, http_wake, h->base)) == NULL
-	    || (ca != NULL && event_add(h->timer, &tv) != 0) || event_add(h->wake, NULL) != 0)
-		snprintf(why, size, "HTTP endpoint: out of resources");
-	else {
-		if (ca != NULL)
-			http_crl(-1, 0, h);
-		if (ca != NULL && h->crl == NULL)
-			snprintf(why, size, "CA: cannot make a CRL");
-		else if (pthread_create(&h->thread, NULL, http_run, h) == 0)
-			return h;
-		else
-			snprintf(why, size, "HTTP endpoint: cannot start a thread");
+	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
+	if (ca != NULL && http_ca(h, srv, (long)conf->ca_crl_interval, why, size) != 0)
+		goto fail;
+	if (net_http_route(srv, NULL, http_request, h) != 0) {
+		snprintf(why, size, "HTTP endpoint: out of memory");
+		goto fail;
 	}
-	http_free(h);
+	net_http_allow(srv, EVHTTP_REQ_POST);
+	return h;
+fail:
+	ca_serve_free(h);
 	return NULL;
-}
-
-void
-ca_serve_stop(ca_serve_http_t *h)
-{
-	if (h == NULL)
-		return;
-	if (h->pipe[1] >= 0 && write(h->pipe[1], "x", 1) == 1)
-		pthread_join(h->thread, NULL);
-	http_free(h);
 }

@@ -1,22 +1,26 @@
 /*
- * ca_serve.h: the gateway's side of the embedded CA: its settings from
- * the configuration, first-start creation, issuing (the embedded CA or
- * CMPServer) and publishing, and the HTTP endpoint (libevent's evhttp,
- * on CAHTTPListen) that serves the CRL (/ca.crl, re-issued every
- * CACRLInterval) and the issuing certificate (/ca.crt) from its own
- * thread.  The gateway adds a handler of its own to the endpoint (the
- * enrollment pickup portal, enroll/enroll_portal.h); this side knows
- * nothing of it.
+ * ca_serve.h: the gateway's side of the embedded CA: its settings from the
+ * configuration, issuing (the embedded CA or CMPServer) and publishing,
+ * and the handlers of the CAHTTPListen server (net_http.h) that serve the
+ * CRL (/ca.crl, re-issued every CACRLInterval by a timer on that server's
+ * loop) and the issuing certificate (/ca.crt).  The gateway adds a
+ * handler of its own to that server (the enrollment pickup portal,
+ * enroll/enroll_portal.h); this side knows nothing of it.
  *
- * Ownership: ca_serve_start() returns a handle that ca_serve_stop() stops and
- * frees; it borrows ca and the handler's arg, which must outlive it.
- */
-#ifndef CA_SERVE_H
+ * Ownership and threads: ca_serve_http_open() returns a handle whose
+ * handlers and timer run on the server's loop thread; free it with
+ * ca_serve_free() after that loop ended and before net_http_free().  It
+ * borrows ca and the handler's arg, which must outlive it.
+ */#ifndef CA_SERVE_H
 #define CA_SERVE_H
 
 #include "ca/ca.h"
 #include "conf/conf.h"
+#include "net/net_http.h"
 #include "net/net_httplimit.h"
+
+/* Octets: the largest request body on CAHTTPListen (the pickup form). */
+#define CA_SERVE_MAX_BODY 2000
 
 typedef struct ca_serve_http ca_serve_http_t;
 
@@ -43,23 +47,24 @@ int ca_serve_publish(const conf_t *conf, const char *address, X509 *cert,
 struct evhttp;
 struct evhttp_request;
 
-/* A handler added to the endpoint: called on its thread for each request
- * within the limits, before the CA's own paths; returns 1 when it
- * answered req, 0 to leave req to the endpoint (404, or 405 for a method
- * other than GET). */
+/* A handler added to the server: called on its loop thread for each
+ * request within the limits, before the CA's own paths; returns 1 when it
+ * answered req, 0 to leave req to the CA (404, or 405 for a method other
+ * than GET). */
 typedef int (*ca_serve_handler_t)(struct evhttp_request *req, void *arg);
 
-/* Binds CAHTTPListen and serves from a thread, with handler (may be
- * NULL) called with arg; NULL with why filled.  ca NULL (enrollment over
- * CMP only): the handler alone. */
-ca_serve_http_t *ca_serve_start(const conf_t *conf, ca_t *ca,
-    ca_serve_handler_t handler, void *arg, char *why, size_t size);
-void ca_serve_stop(ca_serve_http_t *h);
+/* Serves the CA's files on srv (CAHTTPListen's, the limits' max_body
+ * CA_SERVE_MAX_BODY), with handler (may be NULL) called with arg, and
+ * signs a first CRL; NULL with why filled.  ca NULL (enrollment over CMP
+ * only): the handler alone. */
+ca_serve_http_t *ca_serve_http_open(net_http_t *srv, const conf_t *conf,
+    ca_t *ca, ca_serve_handler_t handler, void *arg, char *why, size_t size);
+/* NULL is fine. */
+void ca_serve_free(ca_serve_http_t *h);
 
-/* For tests and fuzzers: the endpoint's request handling (the same
- * settings, limits and handler) on the caller's evhttp, run by the
- * caller's loop: no CA, no thread.  ca_serve_stop() frees the handle
- * (not http): call it after evhttp_free(). */
+/* For tests and fuzzers: the same request handling (limits and handler)
+ * on the caller's evhttp, run by the caller's loop: no CA, no thread.
+ * ca_serve_free() frees the handle (not http): call it after evhttp_free(). */
 ca_serve_http_t *ca_serve_attach(struct evhttp *http, const net_httplimit_conf_t *lim,
     ca_serve_handler_t handler, void *arg);
 

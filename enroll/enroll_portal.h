@@ -10,7 +10,7 @@
  *
  * The portal runs on the CA endpoint's HTTP server (CAHTTPListen,
  * ca/ca_serve.h): the gateway hands enroll_portal_handle() and the handle
- * to ca_serve_start(), which calls it for every request within the
+ * to ca_serve_http_open(), which calls it for every request within the
  * server's limits.
  *
  * Ownership and threads: enroll_portal_new() returns a handle freed with

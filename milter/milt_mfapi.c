@@ -12,13 +12,11 @@
  * state is the configuration in force (taken under a lock, pinned per
  * connection) and the keystore (thread-safe).
  *
- * Signals (milt_mfapi_main): libmilter's own signal thread stops the
- * filter on SIGHUP, SIGTERM and SIGINT.  We keep SIGHUP from it: every
- * thread blocks the three from milt_mfapi_listen() on, smfi_main() runs in
- * a thread of its own, and the main thread waits in sigwait() for SIGHUP
- * alone, so Linux hands it SIGHUP (a process signal goes to the main thread
- * first when it waits for it) and SIGTERM/SIGINT to libmilter.  The main
- * thread only wakes the reload thread, so it is back in sigwait() at once.
+ * Signals: libmilter's own signal thread (started by smfi_main()) stops
+ * the filter on SIGHUP, SIGTERM and SIGINT.  Every thread blocks the three
+ * (and SIGUSR2) from milt_mfapi_listen() on, so that the gateway
+ * (milt_gateway.c) can keep SIGHUP for itself: it runs milt_mfapi_run() in
+ * a thread of its own and waits for SIGHUP in its main thread.
  */
 #include "milter/milt_mfapi.h"
 #include "mail/mail_audit.h"
@@ -213,7 +211,7 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 		if (conn->conf->on_audit_error == CONF_ON_TEMPFAIL)
 			mail_msg_tempfail(m, "the audit log cannot be written");
 	}
-	/* Policy (issue 6): held in the MTA's hold queue. */
+	/* Policy: held in the MTA's hold queue. */
 	if (r->what == MAIL_DO_HOLD && smfi_quarantine(ctx, r->reason) != MI_SUCCESS) {
 		ops_metrics_error("mta");
 		mail_msg_tempfail(m, "the MTA refused to hold the message");
@@ -222,7 +220,7 @@ msg_answer(SMFICTX *ctx, milt_conn_t *conn)
 		smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode, r->reply);
 		rc = r->what == MAIL_DO_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 	} else if (r->what == MAIL_DO_DISCARD) {
-		rc = SMFIS_DISCARD;     /* issue 6b: every copy is in our spool */
+		rc = SMFIS_DISCARD;     /* every copy is in our spool */
 	}
 	mail_msg_log(m);
 	ops_metrics_message(r->direction, r->action);
@@ -334,8 +332,8 @@ apply_body(SMFICTX *ctx, mail_result_t *r)
 	return off == mail_spool_size(r->new_body) ? 0 : -1;
 }
 
-/* Split (issue 6b): the recipients whose copies are in the spool leave
- * this transaction. */
+/* Split: the recipients whose copies are in the spool leave this
+ * transaction. */
 static int
 apply_delrcpts(SMFICTX *ctx, const mail_msg_t *m)
 {
@@ -374,7 +372,7 @@ mlfi_eom(SMFICTX *ctx)
 	    && (apply_headers(ctx, m, r) != 0
 	    || (r->what == MAIL_DO_REPLACE && apply_body(ctx, &m->result) != 0)))
 		mail_msg_tempfail(m, "the MTA refused the changes");
-	/* Issue 6b: the copies of the other groups are written (fsync'ed) as
+	/* The copies of the other groups are written (fsync'ed) as
 	 * the last step before the answer, after the kept group's changes
 	 * went to the MTA: a crash before this loses no copy (the client is
 	 * tempfailed), and the window in which one can be sent twice is this
@@ -520,16 +518,8 @@ milt_mfapi_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
 	return 0;
 }
 
-/* Reload (SIGHUP): the main thread asks, this thread does the work. */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int asked, stop;
-	milt_reload_fn fn;
-	void *arg;
-} rl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL, NULL };
-
-/* Publishes conf (one reference, taken over); open connections keep theirs. */
+/* Publishes conf (one reference, taken over; NULL drops the one in
+ * force); open connections keep theirs. */
 void
 milt_mfapi_swap(conf_t *conf)
 {
@@ -539,79 +529,12 @@ milt_mfapi_swap(conf_t *conf)
 	old = gw.conf;
 	gw.conf = conf;
 	pthread_mutex_unlock(&gw.lock);
-	conf_unref(old);
-}
-
-static void *
-reload_thread(void *arg)
-{
-	pthread_mutex_lock(&rl.lock);
-	for (;;) {
-		conf_t *c;
-
-		while (!rl.asked && !rl.stop)
-			pthread_cond_wait(&rl.cond, &rl.lock);
-		if (rl.stop)
-			break;
-		rl.asked = 0;
-		pthread_mutex_unlock(&rl.lock);
-		if ((c = rl.fn(rl.arg)) != NULL)
-			milt_mfapi_swap(c);
-		pthread_mutex_lock(&rl.lock);
-	}
-	pthread_mutex_unlock(&rl.lock);
-	return NULL;
-}
-
-static struct {
-	pthread_t main;
-	int rc;
-} sv;
-
-static void *
-serve_thread(void *arg)
-{
-	sv.rc = smfi_main();
-	pthread_kill(sv.main, SIGUSR2);
-	return NULL;
+	if (old != NULL)
+		conf_unref(old);
 }
 
 int
-milt_mfapi_main(milt_reload_fn reload, void *arg)
+milt_mfapi_run(void)
 {
-	pthread_t srv, rld;
-	sigset_t wait;
-	int sig = 0;
-
-	signals_block();
-	rl.fn = reload;
-	rl.arg = arg;
-	sv.main = pthread_self();
-	if (pthread_create(&rld, NULL, reload_thread, NULL) != 0)
-		return -1;
-	if (pthread_create(&srv, NULL, serve_thread, NULL) != 0) {
-		sv.rc = MI_FAILURE;
-		goto out;
-	}
-	sigemptyset(&wait);
-	sigaddset(&wait, SIGHUP);
-	sigaddset(&wait, SIGUSR2);
-	while (sigwait(&wait, &sig) == 0 && sig == SIGHUP) {
-		pthread_mutex_lock(&rl.lock);
-		rl.asked = 1;
-		pthread_cond_signal(&rl.cond);
-		pthread_mutex_unlock(&rl.lock);
-	}
-	pthread_join(srv, NULL);
-out:
-	pthread_mutex_lock(&rl.lock);
-	rl.stop = 1;
-	pthread_cond_signal(&rl.cond);
-	pthread_mutex_unlock(&rl.lock);
-	pthread_join(rld, NULL);
-	pthread_mutex_lock(&gw.lock);
-	conf_unref(gw.conf);
-	gw.conf = NULL;
-	pthread_mutex_unlock(&gw.lock);
-	return sv.rc == MI_SUCCESS ? 0 : -1;
+	return smfi_main() == MI_SUCCESS ? 0 : -1;
 }

@@ -1,20 +1,15 @@
 /*
  * smimegate.c: the milter daemon's main(): options, configuration, state
  * directories, then one of: check (-n), print a key (-P), the offline mode
- * (-t), or serve the milter socket.  Exiting with a message is allowed
- * here, at start-up, and nowhere else.
+ * (-t), or serve: the gateway built (milt_gateway.h, which owns every
+ * thread), its milter socket given to the right owner, privileges
+ * dropped, libmilter run, the gateway stopped.  Exiting with a message is
+ * allowed here, at start-up, and nowhere else.
  */
-#include "ca/ca_serve.h"
-#include "enroll/enroll.h"
-#include "enroll/enroll_portal.h"
-#include "mail/mail_audit.h"
-#include "audit/audit.h"
 #include "conf/conf.h"
 #include "ops/ops_log.h"
-#include "ops/ops_http.h"
-#include "milter/milt_mfapi.h"
+#include "milter/milt_gateway.h"
 #include "milter/milt_offline.h"
-#include "mail/mail_queue.h"
 #include "keystore/keystore.h"
 #include "ops/ops_keystore.h"
 #include "smime/smime.h"
@@ -25,7 +20,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -229,7 +223,7 @@ socket_owner(const char *path, const struct passwd *pw, gid_t gid, mode_t mode)
 {
 	uid_t uid = pw != NULL && geteuid() == 0 ? pw->pw_uid : (uid_t)-1;
 
-	/* Never through a symbolic link put in its place (issue 15). */
+	/* Never through a symbolic link put in its place. */
 	if (lchown(path, uid, gid) != 0
 	    || fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) != 0)
 		die("%s: cannot give it to group %ld, mode %04o: %s", path, (long)gid,
@@ -258,8 +252,7 @@ socket_dir(const char *path, const struct passwd *pw, gid_t gid)
 }
 
 static void
-socket_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
-    const struct passwd *pw)
+socket_listen(const conf_t *conf, milt_gateway_t *gw, const struct passwd *pw)
 {
 	const char *path = socket_path(conf);
 	gid_t gid = 0;
@@ -272,15 +265,13 @@ socket_listen(conf_t *conf, keystore_t *ks, mail_audit_t *audit,
 		socket_dir(path, pw, gid);
 	}
 	old = umask(0177);
-	rc = milt_mfapi_listen(conf, ks, audit, err, sizeof(err));
+	rc = milt_gateway_listen(gw, err, sizeof(err));
 	umask(old);
 	if (rc != 0)
 		die("%s", err);
 	if (path != NULL)
 		socket_owner(path, pw, gid, 0660);
 }
-
-static ca_t *g_ca;       /* the embedded CA, when enabled */
 
 static keystore_t *
 open_keystore(const conf_t *conf, int create)
@@ -320,192 +311,33 @@ write_pid(const conf_t *conf)
 	fclose(fp);
 }
 
-/*
- * An audit key that root owns is read now, as root, so that the service
- * user (who writes the log) cannot read it and re-sign a rewritten chain
- * with it (issue 15); any other key is read by the audit log as that user.
- */
-static EVP_PKEY *
-audit_key_as_root(const conf_t *conf, int as_user)
-{
-	struct stat st;
-	audit_err_t aerr;
-	EVP_PKEY *k;
-
-	if (!as_user || !conf->audit || lstat(conf->audit_key_file, &st) != 0
-	    || st.st_uid != 0)
-		return NULL;
-	if ((k = audit_key_load(conf->audit_key_file, &aerr)) == NULL)
-		die("audit log: %s", aerr.msg);
-	return k;
-}
-
-/* The keystore and the audit log, opened as the service user who owns them. */
-static void
-open_state(conf_t *conf, const struct passwd *pw, keystore_t **ks,
-    mail_audit_t **audit)
-{
-	int as_user = pw != NULL && geteuid() == 0;
-	EVP_PKEY *akey = audit_key_as_root(conf, as_user);
-	char err[700];
-
-	if (as_user && (setegid(pw->pw_gid) != 0 || seteuid(pw->pw_uid) != 0))
-		die("cannot switch to %s: %s", pw->pw_name, strerror(errno));
-	*ks = open_keystore(conf, conf->create_master_key);
-	ops_keystore_report(*ks, NULL);
-	*audit = NULL;
-	if (conf->audit && (*audit = mail_audit_open(conf, akey, err, sizeof(err))) == NULL)
-		die("%s", err);
-	EVP_PKEY_free(akey);
-	/* The embedded CA (issue 5), made on first start, and trusted. */
-	if (conf->ca_enable && (g_ca = ca_serve_open(conf, *ks, err, sizeof(err))) == NULL)
-		die("%s", err);
-	if (g_ca != NULL)
-		(void)conf_trust_ca(conf);
-	if (as_user && (seteuid(0) != 0 || setegid(0) != 0))
-		die("cannot switch back to root: %s", strerror(errno));
-}
-
-/* The spool's runner (issue 6b): replays the spool at start, then runs it
- * on every kick (a copy written) and every QueueRunInterval, each run with
- * the configuration in force (a SIGHUP's: ReinjectCommand, HoldTime, the
- * rules, the directories), held by a reference for that run. */
-static struct { conf_t *conf; keystore_t *ks; pthread_t thread; } runner;
-
-/* The configuration for the next run: the one in force, else the start's. */
-static conf_t *
-runner_conf(void)
-{
-	conf_t *c = milt_mfapi_conf();
-
-	return c != NULL ? c : conf_ref(runner.conf);
-}
-
-static void *
-queue_runner(void *arg)
-{
-	conf_t *c = runner_conf();
-	size_t n = mail_queue_run(c, runner.ks, 1);
-	long long wait = c->queue_run_interval;
-
-	conf_unref(c);
-	if (n > 0)
-		ops_log(LOG_INFO, NULL, "spool: %zu copies replayed at start", n);
-	while (mail_queue_wait(wait) == 0) {
-		c = runner_conf();
-		(void)mail_queue_run(c, runner.ks, 0);
-		wait = c->queue_run_interval;
-		conf_unref(c);
-	}
-	return NULL;
-}
-
-static void
-start_runner(conf_t *conf, keystore_t *ks)
-{
-	runner.conf = conf_ref(conf);
-	runner.ks = ks;
-	if (pthread_create(&runner.thread, NULL, queue_runner, NULL) != 0)
-		die("cannot start the spool runner: %s", strerror(errno));
-}
-
-/* Ends the runner (after the copy it is at) and joins it: what it uses,
- * the keystore and the configuration, is freed after this. */
-static void
-stop_runner(void)
-{
-	mail_queue_stop();
-	pthread_join(runner.thread, NULL);
-	conf_unref(runner.conf);
-	runner.conf = NULL;
-}
-
-/*
- * SIGHUP: the file and the -o options read again, validated fully (rules,
- * trust anchors, CRLs, directories); NULL keeps the configuration in force
- * and logs why ("file:line: ...").  What is opened once at start-up (the
- * socket, the user, the state, the keystore, the audit log) stays.
- */
-static struct {
-	const opts_t *o;
-	const conf_t *first;
-} reload_src;
-
-static conf_t *
-reload_conf(void *arg)
-{
-	const char *key;
-	conf_t *c;
-	char err[1024];
-
-	c = conf_load(reload_src.o->conf_file, reload_src.o->overrides,
-	    reload_src.o->noverrides, err, sizeof(err));
-	if (c == NULL) {
-		ops_log(LOG_ERR, NULL, "reload failed, keeping the configuration in "
-		    "force: %s", err);
-		return NULL;
-	}
-	for (size_t i = 0; (key = conf_restart_changed(reload_src.first, c, &i)) != NULL;)
-		ops_log(LOG_WARNING, NULL, "reload: %s changed; takes effect after a "
-		    "restart", key);
-	ops_log(LOG_INFO, NULL, "reloaded %s", c->file != NULL ? c->file : "the defaults");
-	return c;
-}
-
+/* The daemon: the gateway built (milt_gateway.h), libmilter run, the
+ * gateway stopped. */
 static int
 serve(conf_t *conf, const opts_t *o)
 {
-	int foreground = o->foreground;
+	milt_gateway_src_t src = { o->conf_file, o->overrides, o->noverrides };
 	struct passwd *pw = service_user(conf);
-	mail_audit_t *audit;
-	ca_serve_http_t *ca_http = NULL;
-	enroll_portal_t *portal = NULL;
-	ops_http_t *http = NULL;
-	net_httplimit_conf_t lim;
-	char err[512];
-	keystore_t *ks;
+	milt_gateway_t *gw;
+	char err[1024];
 	int rc;
 
 	prepare_state(conf, geteuid() == 0 ? pw : NULL);
-	open_state(conf, pw, &ks, &audit);
-	socket_listen(conf, ks, audit, pw);
-	net_httplimit_from_conf(conf, 1024, &lim);
-	if (*conf->http_listen != '\0' &&
-	    (http = ops_http_open(conf->http_listen, &lim, milt_mfapi_conf, ks, audit != NULL,
-	    err, sizeof(err))) == NULL)
+	if ((gw = milt_gateway_open(conf, &src, pw, err, sizeof(err))) == NULL)
 		die("%s", err);
+	socket_listen(conf, gw, pw);
 	drop_privileges(pw);
-	if (!foreground && conf->background && daemon(0, 0) != 0)
+	if (!o->foreground && conf->background && daemon(0, 0) != 0)
 		die("cannot go to the background: %s", strerror(errno));
 	write_pid(conf);
-	if (audit != NULL && mail_audit_start(audit) != 0)
-		die("cannot start the audit timer: %s", strerror(errno));
-	start_runner(conf, ks);
-
-	if ((g_ca != NULL || *conf->cmp_server != '\0') && *conf->ca_http_listen != '\0'
-	    && ((portal = enroll_portal_open(conf, ks)) == NULL
-	    || (ca_http = ca_serve_start(conf, g_ca, enroll_portal_handle, portal, err,
-	    sizeof(err))) == NULL))
-		die("%s", portal == NULL ? "pickup portal: out of memory" : err);
-	enroll_install(g_ca);
-	enroll_sweep(conf);
-	if (http != NULL && ops_http_start(http) != 0)
-		die("cannot start the HTTP thread: %s", strerror(errno));
-	ops_log(LOG_INFO, NULL, "starting: socket %s, state %s", conf->socket,
-	    conf->state_dir);
-	reload_src.o = o;
-	reload_src.first = conf;
-	rc = milt_mfapi_main(reload_conf, NULL);
-	ops_log(LOG_INFO, NULL, "stopping");
-	stop_runner();
-	ca_serve_stop(ca_http);
-	enroll_portal_free(portal);
-	ca_free(g_ca);
-	ops_http_close(http);
-	mail_audit_close(audit);
+	if (milt_gateway_start(gw, err, sizeof(err)) != 0) {
+		milt_gateway_stop(gw);
+		die("%s", err);
+	}
+	rc = milt_gateway_serve(gw);
+	milt_gateway_stop(gw);
 	if (*conf->pid_file != '\0')
 		unlink(conf->pid_file);
-	keystore_free(ks);
 	return rc == 0 ? 0 : 1;
 }
 

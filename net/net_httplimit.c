@@ -38,16 +38,6 @@ struct net_httplimit {
 	int open;
 };
 
-void
-net_httplimit_from_conf(const conf_t *conf, long max_body, net_httplimit_conf_t *lim)
-{
-	lim->max_header_size = (long)conf->http_max_header_size;
-	lim->max_headers = (int)conf->http_max_headers;
-	lim->max_body = max_body;
-	lim->max_connections = (int)conf->http_max_connections;
-	lim->timeout = (int)conf->http_request_timeout;
-}
-
 static void
 conn_forget(struct conn *c)
 {

@@ -13,6 +13,9 @@
  * the connection with 413 (evhttp), more than HTTPMaxHeaders lines are
  * answered 431 before any handler runs.
  *
+ * The limits come as plain numbers (net_httplimit_conf_t); the daemon
+ * fills them from its configuration keys of those names.
+ *
  * Ownership and threads: net_httplimit_attach() sets the evhttp's
  * request callback and limits and returns a handle used by the loop's
  * thread only; free it with net_httplimit_free() after evhttp_free() and
@@ -22,7 +25,6 @@
 #define NET_HTTPLIMIT_H
 
 #include <stddef.h>
-#include "conf/conf.h"
 
 struct evhttp;
 struct evhttp_request;
@@ -37,10 +39,6 @@ typedef struct net_httplimit_conf {
 
 typedef struct net_httplimit net_httplimit_t;
 typedef void (*net_httplimit_cb)(struct evhttp_request *req, void *arg);
-
-/* The limits of conf, with max_body for this listener. */
-void net_httplimit_from_conf(const conf_t *conf, long max_body,
-    net_httplimit_conf_t *lim);
 
 /* Sets lim on http and cb as its only request callback,
  * called for requests within the limits.  NULL when out of memory. */

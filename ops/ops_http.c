@@ -1,41 +1,28 @@
 /*
- * ops_http.c: /healthz and /metrics over evhttp (see ops_http.h).
- * One event base, one thread; ops_http_close() breaks its loop.
- * /healthz checks each part now, on that thread (each check bounded by
- * its own timeouts): an LDAP round trip per directory, a Redis PING, the
- * keystore read and its master key loaded, a file made in the spool and
- * the queue.
+ * ops_http.c: the handlers of /healthz and /metrics (see ops_http.h), on
+ * the HTTPListen server's loop (net_http.h).  /healthz checks each part
+ * now, on that loop's thread (each check bounded by its own timeouts):
+ * an LDAP round trip per directory, a Redis PING, the keystore read and
+ * its master key loaded, a file made in the spool and the queue.
  */
 #include "ops/ops_http.h"
-#include "net/net_httplimit.h"
 #include "ops/ops_metrics.h"
 #include "directory/dir_lookup.h"
 #include "keystore/keystore.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <json-c/json.h>
 
 struct ops_http {
-	struct event_base *base;
-	struct evhttp *http;
-	net_httplimit_t *limit;
-	struct event *tick;
-	pthread_t thread;
-	int started, stop;
 	conf_get_fn get;
 	int audit_open;
 	keystore_t *ks;             /* the daemon's, for its health; not owned */
@@ -260,110 +247,26 @@ on_metrics(struct evhttp_request *req, void *arg)
 	conf_unref(c);
 }
 
-/* The two paths (GET and HEAD only: evhttp answers 405 to the rest). */
-static void
-on_request(struct evhttp_request *req, void *arg)
-{
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-
-	if (path != NULL && strcmp(path, "/healthz") == 0)
-		on_healthz(req, arg);
-	else if (path != NULL && strcmp(path, "/metrics") == 0)
-		on_metrics(req, arg);
-	else
-		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
-}
-
-/* Stopping without libevent_pthreads: the loop looks at a flag 5 times a second. */
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	ops_http_t *h = arg;
-
-	if (__atomic_load_n(&h->stop, __ATOMIC_SEQ_CST))
-		event_base_loopbreak(h->base);
-}
-
 ops_http_t *
-ops_http_open(const char *listen, const net_httplimit_conf_t *lim,
-    conf_get_fn get, keystore_t *ks, int audit_open, char *err, size_t errlen)
+ops_http_attach(net_http_t *srv, conf_get_fn get, keystore_t *ks, int audit_open)
 {
-	char host[256] = "127.0.0.1", *colon;
-	const char *port = listen;
-	ops_http_t *h;
+	ops_http_t *h = calloc(1, sizeof(*h));
 
-	if ((colon = strrchr(listen, ':')) != NULL) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
-		port = colon + 1;
-	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		snprintf(err, errlen, "HTTPListen: out of memory");
+	if (h == NULL)
 		return NULL;
-	}
 	h->get = get;
 	h->ks = ks;
 	h->audit_open = audit_open;
-	if ((h->base = event_base_new()) == NULL || (h->http = evhttp_new(h->base)) == NULL) {
-		snprintf(err, errlen, "HTTPListen: cannot set up libevent");
-		goto fail;
-	}
-	{
-		struct timeval tv = { 0, 200000 };
-
-		if ((h->tick = event_new(h->base, -1, EV_PERSIST, on_tick, h)) == NULL ||
-		    event_add(h->tick, &tv) != 0) {
-			snprintf(err, errlen, "HTTPListen: cannot set up libevent");
-			goto fail;
-		}
-	}
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	if ((h->limit = net_httplimit_attach(h->http, lim, on_request, h)) == NULL) {
-		snprintf(err, errlen, "HTTPListen: out of memory");
-		goto fail;
-	}
-	if (evhttp_bind_socket(h->http, host, (unsigned short)atoi(port)) != 0) {
-		snprintf(err, errlen, "HTTPListen %s: cannot listen: %s", listen, strerror(errno));
-		goto fail;
+	if (net_http_route(srv, "/healthz", on_healthz, h) != 0
+	    || net_http_route(srv, "/metrics", on_metrics, h) != 0) {
+		free(h);
+		return NULL;
 	}
 	return h;
-fail:
-	ops_http_close(h);
-	return NULL;
-}
-
-static void *
-http_thread(void *arg)
-{
-	ops_http_t *h = arg;
-
-	event_base_dispatch(h->base);
-	return NULL;
-}
-
-int
-ops_http_start(ops_http_t *h)
-{
-	if (pthread_create(&h->thread, NULL, http_thread, h) != 0)
-		return -1;
-	h->started = 1;
-	return 0;
 }
 
 void
-ops_http_close(ops_http_t *h)
+ops_http_free(ops_http_t *h)
 {
-	if (h == NULL)
-		return;
-	if (h->started) {
-		__atomic_store_n(&h->stop, 1, __ATOMIC_SEQ_CST);
-		pthread_join(h->thread, NULL);
-	}
-	if (h->tick != NULL)
-		event_free(h->tick);
-	if (h->http != NULL)
-		evhttp_free(h->http);
-	net_httplimit_free(h->limit);  /* after the connections, before the base */
-	if (h->base != NULL)
-		event_base_free(h->base);
 	free(h);
 }

@@ -1,31 +1,33 @@
 /*
- * ops_http.h: the daemon's HTTP endpoints (libevent's evhttp), on one
- * thread of their own: GET /healthz (the state of the directory, the
- * cache, the keystore, the spool and the audit log; 200 when every one in
- * use is up, 503 otherwise) and GET /metrics (ops_metrics.h).
- * HTTPListen names the address ("" = no endpoints; "PORT" alone binds
- * 127.0.0.1).  The checks read the configuration in force through the
- * getter, which returns a reference the caller drops.
+ * ops_http.h: the daemon's HTTP endpoints, as handlers on the HTTPListen
+ * server (net_http.h; GET and HEAD): GET /healthz (the state of the
+ * directory, the cache, the keystore, the spool and the audit log; 200
+ * when every one in use is up, 503 otherwise) and GET /metrics
+ * (ops_metrics.h).  The checks read the configuration in force through the
+ * getter, which returns a reference the caller drops (NULL: none, 503).
+ *
+ * Ownership and threads: the handlers run on the server's loop thread.
+ * ops_http_free() after that loop ended; ks (may be NULL) is the daemon's
+ * keystore, checked by /healthz, borrowed.
  */
 #ifndef OPS_HTTP_H
 #define OPS_HTTP_H
 
 #include <stddef.h>
 #include "conf/conf.h"
-#include "net/net_httplimit.h"
+#include "net/net_http.h"
 #include "keystore/keystore.h"
+
+/* Octets: the largest request body on HTTPListen. */
+#define OPS_HTTP_MAX_BODY 1024
 
 typedef conf_t *(*conf_get_fn)(void);
 typedef struct ops_http ops_http_t;
 
-/* Binds (call before dropping privileges); NULL with err on failure.  lim:
- * the listener's limits (net_httplimit.h).  ks (may be NULL) is the
- * daemon's keystore, checked by /healthz; it must outlive the endpoints. */
-ops_http_t *ops_http_open(const char *listen, const net_httplimit_conf_t *lim,
-    conf_get_fn get, keystore_t *ks, int audit_open, char *err, size_t errlen);
-/* Starts the serving thread; 0 or -1. */
-int ops_http_start(ops_http_t *h);
-/* Stops the thread and frees; NULL is fine. */
-void ops_http_close(ops_http_t *h);
+/* Routes /healthz and /metrics of srv here; NULL when out of memory. */
+ops_http_t *ops_http_attach(net_http_t *srv, conf_get_fn get, keystore_t *ks,
+    int audit_open);
+/* NULL is fine. */
+void ops_http_free(ops_http_t *h);
 
 #endif

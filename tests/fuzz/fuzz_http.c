@@ -55,7 +55,7 @@ static void
 fuzz_http_free(void)
 {
 	evhttp_free(http);
-	ca_serve_stop(server);
+	ca_serve_free(server);
 	enroll_portal_free(portal);
 	event_base_free(base);
 }

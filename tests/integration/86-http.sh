@@ -101,4 +101,63 @@ check "/healthz with Redis stopped: 200, cache down, degraded (got $code: $(cat 
     sh -c "[ $code = 200 ] && grep -qF '\"cache\":\"down\"' '$T/h5' && grep -qF '\"status\":\"degraded\"' '$T/h5'"
 check "/healthz says why the cache is down" sh -c "jq -e '.details.cache.error | length > 0' '$T/h5' >/dev/null"
 
+# SIGTERM with every thread busy: the embedded CA enrolls an outsider
+# (encrypt=always), whose invitation and password notice go through the
+# spool; a spool run hands them on through a slow ReinjectCommand while
+# both HTTP servers are up (the CA's with its CRL timer) and a client
+# holds an HTTP request half sent.  The gateway stops and joins its
+# threads before it frees what they use: every copy the run started is
+# finished and logged, the daemon exits 0 by itself, and the sanitizers
+# (SMIMEGATE_SANITIZE builds) report nothing.
+gate_stop
+printf '#!/bin/sh\necho "$*" >>"%s/reinject.started"\nsleep 2\ncat >/dev/null\nexit 0\n' "$T" \
+    >"$T/slow-reinject"
+chmod 0755 "$T/slow-reinject"
+printf 'to far@elsewhere.test encrypt=always\n' >"$T/policy"
+P3=$(free_port)
+gate_start -o "HTTPListen=$P2" -o "SpoolDirectory=$T/spool" -o "PolicyFile=$T/policy" \
+    -o "ReinjectCommand=$T/slow-reinject" -o QueueRunInterval=1 \
+    -o CertificateAuthority=yes -o "CAHTTPListen=127.0.0.1:$P3" ||
+    bail "smimegate restarted with the CA and both HTTP servers"
+printf 'From: dave@example.com\r\nTo: far@elsewhere.test\r\nSubject: far\r\n\r\nbody\r\n' \
+    >"$T/m/far.eml"
+send_mail "$T/m/far.eml" dave@example.com far@elsewhere.test ||
+    not_ok "mail to an outsider to enroll accepted ($SMTP_REPLY)"
+wait_for 100 test -e "$T/reinject.started"
+check "a spool run is handing a copy on" test -e "$T/reinject.started"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P3/ca.crl")
+check "the CA's HTTP server answers (got $code)" test "$code" = 200
+perl -MIO::Socket::INET -e '
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $ARGV[0]) or exit 1;
+    print $s "GET /healthz HTTP/1.1\r\nHost: x\r\n"; sleep 8' "$P2" &
+half=$!
+at_exit "kill $half 2>/dev/null"
+sleep 0.3
+pid=$GATE_PID
+kill -TERM "$pid"
+i=0
+while [ $i -lt 150 ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if kill -0 "$pid" 2>/dev/null; then
+	not_ok "SIGTERM during a spool run: the daemon ends by itself"
+	kill -KILL "$pid" 2>/dev/null
+fi
+wait "$pid"
+rc=$?
+GATE_PID=""
+check "SIGTERM during a spool run, HTTP up: exit 0 (got $rc)" test "$rc" = 0
+started=$(wc -l <"$T/reinject.started")
+done_n=$(grep -c "smimegate\[$pid\]: .*spool: to=.*re-injected" "$GATE_LOG")
+check "SIGTERM during a spool run: every copy started was finished and logged \
+($started started, $done_n logged)" test "$started" -eq "$done_n"
+san=$(echo "${ASAN_OPTIONS:-}" | sed -n 's/.*log_path=\([^:]*\).*/\1/p')
+if [ -n "$san" ]; then
+	check "SIGTERM during a spool run: no sanitizer report from the daemon" \
+	    sh -c "! ls '$(dirname "$san")' | grep -q '\\.$pid\$'"
+else
+	skip "no sanitizer report at SIGTERM" "not a sanitizer run"
+fi
+
 done_testing
