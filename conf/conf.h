@@ -163,7 +163,7 @@ typedef struct conf {
 	/* The embedded CA, CMP, enrollment and the pickup portal. */
 	int ca_enable;                 /* CertificateAuthority */
 	char *ca_dir;                  /* CADirectory */
-	int ca_key_type;               /* CAKeyType: keystore_ca_keytype_t */
+	int ca_key_type;               /* CAKeyType: ca_keytype_t */
 	long long ca_days;             /* CAValidityDays */
 	long long ca_root_days;        /* CARootValidityDays */
 	char *ca_subject;              /* CASubject */

@@ -31,7 +31,7 @@ static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm"
 static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 /* The order is enum dir_crl_policy's. */
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
-/* The order is keystore_ca_keytype_t's. */
+/* The order is ca_keytype_t's. */
 static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
 /* Where the keystore's entries and harvested certificates live. */
 static const char *const ks_backend_names[] = { "file", "ldap", NULL };

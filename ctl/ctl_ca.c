@@ -31,7 +31,7 @@ ca_fail(const char *what, const keystore_err_t *err)
 }
 
 static int
-list_one(const keystore_ca_cert_t *c, void *arg)
+list_one(const ca_cert_t *c, void *arg)
 {
 	printf("%s\t%s\t%s\t%s\n", c->serial, c->address, c->not_after,
 	    c->revoked ? "revoked" : "valid");
@@ -56,9 +56,9 @@ read_file(const char *path, size_t *len)
 }
 
 static int
-ca_issue(keystore_ca_t *ca, int argc, char **argv, const conf_t *conf)
+cmd_issue(ca_t *ca, int argc, char **argv, const conf_t *conf)
 {
-	keystore_ca_profile_t p = KEYSTORE_CA_EXTERNAL;
+	ca_profile_t p = CA_EXTERNAL;
 	keystore_err_t err;
 	keystore_status_t st;
 	X509 *x = NULL;
@@ -74,9 +74,9 @@ ca_issue(keystore_ca_t *ca, int argc, char **argv, const conf_t *conf)
 		else if (strcmp(argv[i], "--profile") != 0)
 			break;
 		else if (strcmp(argv[i + 1], "sign") == 0)
-			p = KEYSTORE_CA_SIGN;
+			p = CA_SIGN;
 		else if (strcmp(argv[i + 1], "encrypt") == 0)
-			p = KEYSTORE_CA_ENCRYPT;
+			p = CA_ENCRYPT;
 		else if (strcmp(argv[i + 1], "external") != 0) {
 			fprintf(stderr, "smimectl: ca issue: profile sign, encrypt or external\n");
 			return 2;
@@ -90,13 +90,13 @@ ca_issue(keystore_ca_t *ca, int argc, char **argv, const conf_t *conf)
 		fprintf(stderr, "smimectl: ca issue: cannot read %s\n", csr);
 		return 1;
 	}
-	st = csr != NULL ? keystore_ca_issue_csr(ca, argv[i], p, req, len, &x, &err)
-	    : keystore_ca_issue(ca, argv[i], p, &x, &err);
+	st = csr != NULL ? ca_issue_csr(ca, argv[i], p, req, len, &x, &err)
+	    : ca_issue(ca, argv[i], p, &x, &err);
 	free(req);
 	if (st != KEYSTORE_OK)
 		return ca_fail("issue", &err);
 	/* Published when the key is escrowed here: the gateway can decrypt. */
-	if (p != KEYSTORE_CA_SIGN && csr == NULL
+	if (p != CA_SIGN && csr == NULL
 	    && ca_serve_publish(conf, argv[i], x, why, sizeof(why)) != 0)
 		fprintf(stderr, "smimectl: ca issue: issued, not published: %s\n", why);
 	PEM_write_X509(stdout, x);
@@ -105,14 +105,14 @@ ca_issue(keystore_ca_t *ca, int argc, char **argv, const conf_t *conf)
 }
 
 static int
-ca_crl(keystore_ca_t *ca, int argc, char **argv)
+cmd_crl(ca_t *ca, int argc, char **argv)
 {
 	keystore_err_t err;
 	unsigned char *der = NULL;
 	size_t len = 0;
 	FILE *fp;
 
-	if (keystore_ca_crl(ca, &der, &len, &err) != KEYSTORE_OK)
+	if (ca_crl(ca, &der, &len, &err) != KEYSTORE_OK)
 		return ca_fail("crl", &err);
 	if (argc == 3 && strcmp(argv[1], "--out") == 0) {
 		if ((fp = fopen(argv[2], "wb")) == NULL || fwrite(der, 1, len, fp) != len
@@ -151,7 +151,7 @@ ca_cmp(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 		EVP_PKEY_free(key);
 		return 2;
 	}
-	if (ca_serve_issue(conf, NULL, ks, argv[i], KEYSTORE_CA_EXTERNAL, key, &x, why,
+	if (ca_serve_issue(conf, NULL, ks, argv[i], CA_EXTERNAL, key, &x, why,
 	    sizeof(why)) != 0) {
 		fprintf(stderr, "smimectl: ca cmp: %s\n", why);
 		EVP_PKEY_free(key);
@@ -166,8 +166,8 @@ ca_cmp(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 int
 ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 {
-	keystore_ca_settings_t s;
-	keystore_ca_t *ca;
+	ca_settings_t s;
+	ca_t *ca;
 	keystore_err_t err;
 	int rc;
 
@@ -179,27 +179,27 @@ ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 			fprintf(stderr, "smimectl: ca init: no arguments\n");
 			return 2;
 		}
-		if (keystore_ca_init(ks, &s, &err) != KEYSTORE_OK)
+		if (ca_init(ks, &s, &err) != KEYSTORE_OK)
 			return ca_fail("init", &err);
 		printf("CA made in %s\n", s.dir);
 		return 0;
 	}
-	if ((ca = keystore_ca_open(ks, &s, &err)) == NULL)
+	if ((ca = ca_open(ks, &s, &err)) == NULL)
 		return ca_fail(argv[0], &err);
 	if (strcmp(argv[0], "issue") == 0)
-		rc = ca_issue(ca, argc, argv, conf);
+		rc = cmd_issue(ca, argc, argv, conf);
 	else if (strcmp(argv[0], "revoke") == 0 && argc == 2)
-		rc = keystore_ca_revoke(ca, argv[1], &err) == KEYSTORE_OK ? 0
+		rc = ca_revoke(ca, argv[1], &err) == KEYSTORE_OK ? 0
 		    : ca_fail("revoke", &err);
 	else if (strcmp(argv[0], "list") == 0 && argc == 1)
-		rc = keystore_ca_foreach(ca, list_one, NULL, &err) < 0
+		rc = ca_foreach(ca, list_one, NULL, &err) < 0
 		    ? ca_fail("list", &err) : 0;
 	else if (strcmp(argv[0], "crl") == 0)
-		rc = ca_crl(ca, argc, argv);
+		rc = cmd_crl(ca, argc, argv);
 	else {
 		fprintf(stderr, "smimectl: ca: want init, issue, revoke SERIAL, list or crl\n");
 		rc = 2;
 	}
-	keystore_ca_free(ca);
+	ca_free(ca);
 	return rc;
 }

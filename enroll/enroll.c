@@ -1,10 +1,10 @@
 /*
  * enroll.c: enrollment of recipients without a certificate (see
  * enroll.h).  The order keeps a failure harmless: issue and escrow,
- * make the pickup link, send (or queue, see mail_queue_outbox()) both
- * mails, and only then publish the
- * certificate, so that a message tempfailed on the way enrolls again on
- * its retry instead of being encrypted to a key nobody was told about.
+ * make the pickup link, send (or queue in the spool) both mails, and only
+ * then publish the certificate, so that a message tempfailed on the way
+ * enrolls again on its retry instead of being encrypted to a key nobody
+ * was told about.
  */
 #include "enroll/enroll.h"
 #include "ca/ca_serve.h"
@@ -14,6 +14,7 @@
 #include "enroll/enroll_outbox.h"
 #include "enroll/enroll_seal.h"
 #include "net/net_smtp.h"
+#include "util/util_addr.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-static keystore_ca_t *enroll_ca;      /* set once before the milter starts */
+static ca_t *enroll_ca;      /* set once before the milter starts */
 /* Held from looking up a pending enrollment to storing a new one, so two
  * messages to one recipient at once do not both issue. */
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,7 +42,7 @@ static struct {
 } quota = { PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0, 0 };
 
 void
-enroll_install(keystore_ca_t *ca)
+enroll_install(ca_t *ca)
 {
 	enroll_ca = ca;
 }
@@ -104,10 +105,10 @@ domain_in(char *const *list, const char *domain)
 
 /* The abuse limits: 0 may enroll rcpt, or -1 with why. */
 static int
-enroll_allowed(const mail_msg_t *m, const char *rcpt, char *why, size_t size)
+enroll_allowed(const enroll_req_t *r, const char *rcpt, char *why, size_t size)
 {
-	const conf_t *c = m->conf;
-	const char *dom = mail_addr_domain(rcpt), *sender = m->sender ? m->sender : "";
+	const conf_t *c = r->conf;
+	const char *dom = util_addr_domain(rcpt), *sender = r->sender ? r->sender : "";
 	int n;
 
 	if (dom == NULL || domain_in(c->enroll_deny_domains, dom)
@@ -129,37 +130,35 @@ enroll_allowed(const mail_msg_t *m, const char *rcpt, char *why, size_t size)
 /* The gateway's mail goes out over EnrollmentSMTP, or else through the
  * spool and ReinjectCommand (with the mark), which needs the key. */
 int
-enroll_possible(const mail_msg_t *m)
+enroll_possible(const conf_t *c)
 {
-	const conf_t *c = m->conf;
-
 	return (enroll_ca != NULL || *c->cmp_server != '\0')
 	    && (*c->enroll_smtp != '\0' || (c->reinject_keylen > 0 && *c->reinject_command != '\0'));
 }
 
 /* Hands msg (a whole message) to "to" over EnrollmentSMTP or the spool. */
 static int
-submit(const mail_msg_t *m, const char *to, const char *msg, char *why, size_t size)
+submit(const enroll_req_t *r, const char *to, const char *msg, char *why, size_t size)
 {
-	if (*m->conf->enroll_smtp != '\0')
-		return net_smtp_send(m->conf->enroll_smtp, m->conf->enroll_sender, to, msg,
-		    (int)m->conf->enroll_timeout, why, size);
-	return enroll_outbox_put(m->conf, m->conf->enroll_sender, to, msg, m->qid, why, size);
+	if (*r->conf->enroll_smtp != '\0')
+		return net_smtp_send(r->conf->enroll_smtp, r->conf->enroll_sender, to, msg,
+		    (int)r->conf->enroll_timeout, why, size);
+	return enroll_outbox_put(r->conf, r->conf->enroll_sender, to, msg, r->qid, why, size);
 }
 
 /* One mail to "to": text, then secret (NULL: none) and after. */
 static int
-send_one(const mail_msg_t *m, const char *to, const char *subject, const char *text,
+send_one(const enroll_req_t *r, const char *to, const char *subject, const char *text,
     const char *secret, const char *after, char *why, size_t size)
 {
-	char *msg = net_smtp_compose(m->conf->enroll_sender, to, subject, text, secret, after);
+	char *msg = net_smtp_compose(r->conf->enroll_sender, to, subject, text, secret, after);
 	int rc;
 
 	if (msg == NULL) {
 		snprintf(why, size, "cannot compose the message to <%s>", to);
 		return -1;
 	}
-	rc = submit(m, to, msg, why, size);
+	rc = submit(r, to, msg, why, size);
 	OPENSSL_clear_free(msg, strlen(msg));
 	return rc;
 }
@@ -172,7 +171,7 @@ send_one(const mail_msg_t *m, const char *to, const char *subject, const char *t
  * gets it in clear (logged at notice level, without the password).
  */
 static int
-send_notice(const mail_msg_t *m, const char *to, const char *subject, const char *text,
+send_notice(const enroll_req_t *r, const char *to, const char *subject, const char *text,
     const char *password, char *why, size_t size)
 {
 	char *msg = NULL, *sealed = NULL;
@@ -182,23 +181,23 @@ send_notice(const mail_msg_t *m, const char *to, const char *subject, const char
 	keystore_err_t err;
 	int rc = -1, sign;
 
-	if (m->keystore == NULL || keystore_recipient(m->keystore, to, &rcert, &err) != KEYSTORE_OK) {
-		ops_log(LOG_NOTICE, m->qid, "enroll: password notice to <%s> sent in clear: "
+	if (r->ks == NULL || keystore_recipient(r->ks, to, &rcert, &err) != KEYSTORE_OK) {
+		ops_log(LOG_NOTICE, r->qid, "enroll: password notice to <%s> sent in clear: "
 		    "no certificate for the sender in the keystore", to);
-		return send_one(m, to, subject, text, password, "\n", why, size);
+		return send_one(r, to, subject, text, password, "\n", why, size);
 	}
-	if (keystore_signer(m->keystore, m->conf->enroll_sender, &key, &scert, &chain, &err)
+	if (keystore_signer(r->ks, r->conf->enroll_sender, &key, &scert, &chain, &err)
 	    != KEYSTORE_OK) {
 		key = NULL;
 		scert = NULL;
 		chain = NULL;
 	}
 	sign = key != NULL;
-	if ((msg = net_smtp_compose(m->conf->enroll_sender, to, subject, text, password, "\n"))
+	if ((msg = net_smtp_compose(r->conf->enroll_sender, to, subject, text, password, "\n"))
 	    == NULL)
 		snprintf(why, size, "cannot compose the message to <%s>", to);
 	else if ((sealed = enroll_seal(msg, rcert, key, scert, chain, why, size)) != NULL)
-		rc = submit(m, to, sealed, why, size);
+		rc = submit(r, to, sealed, why, size);
 	if (msg != NULL)
 		OPENSSL_clear_free(msg, strlen(msg));
 	free(sealed);
@@ -207,7 +206,7 @@ send_notice(const mail_msg_t *m, const char *to, const char *subject, const char
 	X509_free(rcert);
 	sk_X509_pop_free(chain, X509_free);
 	if (rc == 0)
-		ops_log(LOG_INFO, m->qid, "enroll: password notice to <%s> encrypted%s", to,
+		ops_log(LOG_INFO, r->qid, "enroll: password notice to <%s> encrypted%s", to,
 		    sign ? " and signed" : "");
 	return rc;
 }
@@ -218,11 +217,11 @@ send_notice(const mail_msg_t *m, const char *to, const char *subject, const char
  * password is only in what net_smtp_compose() returns.
  */
 static int
-send_mails(const mail_msg_t *m, const char *rcpt, const char *token,
+send_mails(const enroll_req_t *r, const char *rcpt, const char *token,
     const char *password, char *why, size_t size)
 {
-	const conf_t *c = m->conf;
-	const char *sender = m->sender != NULL && *m->sender != '\0' ? m->sender : c->enroll_sender;
+	const conf_t *c = r->conf;
+	const char *sender = r->sender != NULL && *r->sender != '\0' ? r->sender : c->enroll_sender;
 	char text[4096], subject[600], until[64], nwhy[400];
 	time_t exp = time(NULL) + (time_t)c->pickup_lifetime;
 	struct tm tm;
@@ -235,7 +234,7 @@ send_mails(const mail_msg_t *m, const char *rcpt, const char *token,
 	    "one-time download link, valid until %s.\n\n"
 	    "Give them this password by another way than e-mail (phone, in person):\n\n"
 	    "    ", rcpt, until);
-	if (send_notice(m, sender, subject, text, password, nwhy, sizeof(nwhy)) != 0) {
+	if (send_notice(r, sender, subject, text, password, nwhy, sizeof(nwhy)) != 0) {
 		snprintf(why, size, "password notice to <%s> not sent (so no invitation): %s",
 		    sender, nwhy);
 		return -1;
@@ -252,7 +251,7 @@ send_mails(const mail_msg_t *m, const char *rcpt, const char *token,
 	    "Import the file into your mail program; for GnuPG's gpgsm or older\n"
 	    "Windows and macOS choose the legacy format on the download page.\n",
 	    sender, rcpt, until, c->portal_url, token, sender);
-	return send_one(m, rcpt, subject, text, NULL, NULL, why, size);
+	return send_one(r, rcpt, subject, text, NULL, NULL, why, size);
 }
 
 /*
@@ -274,7 +273,7 @@ orphan(const conf_t *c, const char *qid, const char *rcpt, X509 *x)
 	if (hex == NULL)
 		ops_log(LOG_ERR, qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
 	else if (*c->cmp_server == '\0' && enroll_ca != NULL) {
-		if (keystore_ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
+		if (ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
 			ops_log(LOG_WARNING, qid, "enroll <%s>: certificate %s revoked: "
 			    "never used", rcpt, hex);
 		else
@@ -316,23 +315,23 @@ enroll_sweep(const conf_t *c)
  * uses it again.  0 with *x and *kept (1: on disk), or -1 with why.
  */
 static int
-enroll_cert(const mail_msg_t *m, const char *rcpt, X509 **x, int *kept, int *reused,
+enroll_cert(const enroll_req_t *r, const char *rcpt, X509 **x, int *kept, int *reused,
     char *why, size_t size)
 {
-	int local = conf_is_local_domain(m->conf, mail_addr_domain(rcpt));
+	int local = conf_is_local_domain(r->conf, util_addr_domain(rcpt));
 	char pwhy[512];
 	int rc = 0;
 
 	*kept = *reused = 0;
 	pthread_mutex_lock(&pending_lock);
-	if ((*x = enroll_pending_get(m->conf, rcpt)) != NULL)
+	if ((*x = enroll_pending_get(r->conf, rcpt)) != NULL)
 		*kept = *reused = 1;
-	else if ((rc = ca_serve_issue(m->conf, enroll_ca, m->keystore, rcpt, local
-	    ? KEYSTORE_CA_ENCRYPT : KEYSTORE_CA_EXTERNAL, NULL, x, why, size)) == 0) {
-		if (enroll_pending_put(m->conf, rcpt, *x, pwhy, sizeof(pwhy)) == 0)
+	else if ((rc = ca_serve_issue(r->conf, enroll_ca, r->ks, rcpt, local
+	    ? CA_ENCRYPT : CA_EXTERNAL, NULL, x, why, size)) == 0) {
+		if (enroll_pending_put(r->conf, rcpt, *x, pwhy, sizeof(pwhy)) == 0)
 			*kept = 1;
 		else
-			ops_log(LOG_WARNING, m->qid, "enroll <%s>: cannot keep it pending: %s",
+			ops_log(LOG_WARNING, r->qid, "enroll <%s>: cannot keep it pending: %s",
 			    rcpt, pwhy);
 	}
 	pthread_mutex_unlock(&pending_lock);
@@ -340,7 +339,7 @@ enroll_cert(const mail_msg_t *m, const char *rcpt, X509 **x, int *kept, int *reu
 }
 
 int
-enroll_rcpt(const mail_msg_t *m, const char *rcpt, X509 **cert)
+enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 {
 	char token[ENROLL_PICKUP_TOKEN_LEN + 1], password[ENROLL_PICKUP_PASSWORD_LEN + 1];
 	char why[512];
@@ -348,40 +347,40 @@ enroll_rcpt(const mail_msg_t *m, const char *rcpt, X509 **cert)
 	int rc = -1, kept = 0, reused = 0;
 
 	*cert = NULL;
-	enroll_sweep(m->conf);
-	if (enroll_allowed(m, rcpt, why, sizeof(why)) != 0) {
-		ops_log(LOG_WARNING, m->qid, "enroll <%s>: refused: %s", rcpt, why);
+	enroll_sweep(r->conf);
+	if (enroll_allowed(r, rcpt, why, sizeof(why)) != 0) {
+		ops_log(LOG_WARNING, r->qid, "enroll <%s>: refused: %s", rcpt, why);
 		return 1;
 	}
-	if (enroll_cert(m, rcpt, &x, &kept, &reused, why, sizeof(why)) != 0)
-		ops_log(LOG_ERR, m->qid, "enroll <%s>: CA: %s", rcpt, why);
-	else if (enroll_pickup_new(m->conf->pickup_dir, rcpt, (long)m->conf->pickup_lifetime,
+	if (enroll_cert(r, rcpt, &x, &kept, &reused, why, sizeof(why)) != 0)
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: CA: %s", rcpt, why);
+	else if (enroll_pickup_new(r->conf->pickup_dir, rcpt, (long)r->conf->pickup_lifetime,
 	    token, password, why, sizeof(why)) != 0)
-		ops_log(LOG_ERR, m->qid, "enroll <%s>: %s", rcpt, why);
-	else if (send_mails(m, rcpt, token, password, why, sizeof(why)) != 0) {
-		enroll_pickup_used(m->conf->pickup_dir, token);
-		ops_log(LOG_ERR, m->qid, "enroll <%s>: invitation: %s", rcpt, why);
-	} else if (ca_serve_publish(m->conf, rcpt, x, why, sizeof(why)) != 0) {
-		enroll_pickup_used(m->conf->pickup_dir, token);
-		ops_log(LOG_ERR, m->qid, "enroll <%s>: publish: %s", rcpt, why);
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: %s", rcpt, why);
+	else if (send_mails(r, rcpt, token, password, why, sizeof(why)) != 0) {
+		enroll_pickup_used(r->conf->pickup_dir, token);
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: invitation: %s", rcpt, why);
+	} else if (ca_serve_publish(r->conf, rcpt, x, why, sizeof(why)) != 0) {
+		enroll_pickup_used(r->conf->pickup_dir, token);
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: publish: %s", rcpt, why);
 	} else
 		rc = 0;
 	if (rc != 0 && x != NULL && kept)
-		ops_log(LOG_WARNING, m->qid, "enroll <%s>: certificate kept pending for the "
-		    "retry (EnrollmentPendingTime %llds)", rcpt, m->conf->enroll_pending_time);
+		ops_log(LOG_WARNING, r->qid, "enroll <%s>: certificate kept pending for the "
+		    "retry (EnrollmentPendingTime %llds)", rcpt, r->conf->enroll_pending_time);
 	else if (rc != 0 && x != NULL)
-		orphan(m->conf, m->qid, rcpt, x);
+		orphan(r->conf, r->qid, rcpt, x);
 	if (rc == 0)
-		enroll_pending_drop(m->conf, rcpt);
+		enroll_pending_drop(r->conf, rcpt);
 	OPENSSL_cleanse(password, sizeof(password));
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc == 0) {
-		(void)quota_count(m->sender ? m->sender : "", 1);
-		ops_log(LOG_INFO, m->qid, "enroll <%s>: certificate %s, key escrowed, "
+		(void)quota_count(r->sender ? r->sender : "", 1);
+		ops_log(LOG_INFO, r->qid, "enroll <%s>: certificate %s, key escrowed, "
 		    "invitation %s, password %s to <%s>", rcpt,
 		    reused ? "of the earlier try used" : "issued",
-		    *m->conf->enroll_smtp ? "sent" : "queued", *m->conf->enroll_smtp ? "sent"
-		    : "queued", m->sender);
+		    *r->conf->enroll_smtp ? "sent" : "queued", *r->conf->enroll_smtp ? "sent"
+		    : "queued", r->sender);
 		*cert = x;
 	} else
 		X509_free(x);
@@ -389,27 +388,27 @@ enroll_rcpt(const mail_msg_t *m, const char *rcpt, X509 **cert)
 }
 
 int
-enroll_employee_possible(const mail_msg_t *m)
+enroll_employee_possible(const conf_t *conf)
 {
-	return enroll_ca != NULL && m->conf->ca_enroll_employees;
+	return enroll_ca != NULL && conf->ca_enroll_employees;
 }
 
 int
-enroll_employee(const mail_msg_t *m, const char *addr)
+enroll_employee(const conf_t *conf, const char *qid, const char *addr)
 {
 	keystore_err_t err;
 	X509 *enc = NULL;
 	char why[512];
 
-	if (keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_SIGN, NULL, &err) != KEYSTORE_OK
-	    || keystore_ca_issue(enroll_ca, addr, KEYSTORE_CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
-		ops_log(LOG_ERR, m->qid, "enroll employee <%s>: CA: %s", addr, err.msg);
+	if (ca_issue(enroll_ca, addr, CA_SIGN, NULL, &err) != KEYSTORE_OK
+	    || ca_issue(enroll_ca, addr, CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
+		ops_log(LOG_ERR, qid, "enroll employee <%s>: CA: %s", addr, err.msg);
 		return -1;
 	}
-	if (ca_serve_publish(m->conf, addr, enc, why, sizeof(why)) != 0)
-		ops_log(LOG_WARNING, m->qid, "enroll employee <%s>: publish: %s", addr, why);
+	if (ca_serve_publish(conf, addr, enc, why, sizeof(why)) != 0)
+		ops_log(LOG_WARNING, qid, "enroll employee <%s>: publish: %s", addr, why);
 	X509_free(enc);
-	ops_log(LOG_INFO, m->qid, "enroll employee <%s>: signing and encryption "
+	ops_log(LOG_INFO, qid, "enroll employee <%s>: signing and encryption "
 	    "certificates issued, keys escrowed", addr);
 	return 0;
 }

@@ -1,15 +1,16 @@
 /*
- * enroll.h: enrollment by the embedded CA in the outbound path
- * (issue 5).  A recipient the policy wants encrypted (encrypt=always, or
- * enroll=yes) without a usable certificate gets one on the spot: a key
- * generated and escrowed, a certificate issued and published (harvest
- * store, cache), an invitation with a one-time pickup link (enroll_pickup.h)
- * and, to the sender, a notice with the PKCS#12 password, both through
- * EnrollmentSMTP (net_smtp.h) or, when that is empty, queued in the
- * durable spool for ReinjectCommand (mail_queue_outbox()).  Any failure
- * is the caller's tempfail:
- * the message is never delivered in clear.
+ * enroll.h: enrolling outsiders in the outbound path.  A recipient the
+ * policy wants encrypted (encrypt=always, or enroll=yes) without a usable
+ * certificate gets one on the spot: a key generated and escrowed, a
+ * certificate issued (the embedded CA, or CMPServer) and published
+ * (harvest store, cache), an invitation with a one-time pickup link
+ * (enroll_pickup.h) and, to the sender, a notice with the PKCS#12
+ * password, both through EnrollmentSMTP (net_smtp.h) or, when that is
+ * empty, queued in the durable spool for ReinjectCommand.  Any failure is
+ * the caller's tempfail: the message is never delivered in clear.
+ * Employees without a key may get theirs the same way (CAEnrollEmployees).
  *
+ * The callers hand in plain data (enroll_req_t), not their message.
  * The CA is the daemon's, installed once at start (enroll_install);
  * without it nothing is enrolled.  Thread-safe (the CA serializes issuing).
  */
@@ -17,30 +18,40 @@
 #define ENROLL_H
 
 #include <openssl/x509.h>
-#include "keystore/keystore_ca.h"
-#include "mail/mail_msg.h"
+#include "ca/ca.h"
+#include "conf/conf.h"
+#include "keystore/keystore.h"
 
-void enroll_install(keystore_ca_t *ca);
+/* What an enrollment needs of the message that asks for it (borrowed). */
+typedef struct enroll_req {
+	const conf_t *conf;
+	keystore_t *ks;             /* for the sealed notice; may be NULL */
+	const char *qid;            /* for the log lines; may be NULL */
+	const char *sender;         /* the envelope sender; may be NULL */
+} enroll_req_t;
 
-/* 1 when recipients of m can be enrolled now (CA installed or CMPServer,
- * and EnrollmentSMTP or a re-injection key to send the invitation). */
-int enroll_possible(const mail_msg_t *m);
+void enroll_install(ca_t *ca);
 
-/* Enrolls rcpt: 0 with *cert (the caller's); -1 failed (logged: the
- * caller tempfails); 1 refused by the abuse limits (logged:
+/* 1 when recipients can be enrolled now under conf (CA installed or
+ * CMPServer, and EnrollmentSMTP or a re-injection key to send the
+ * invitation). */
+int enroll_possible(const conf_t *conf);
+
+/* Enrolls rcpt for r: 0 with *cert (the caller's); -1 failed (logged:
+ * the caller tempfails); 1 refused by the abuse limits (logged:
  * EnrollmentMaxPerSender a day per envelope sender, counted in memory;
  * EnrollmentAllowDomains, EnrollmentDenyDomains): as if there were no CA,
  * the policy's fallback applies. */
-int enroll_rcpt(const mail_msg_t *m, const char *rcpt, X509 **cert);
+int enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert);
 
 /* Revokes pending enrollments older than EnrollmentPendingTime (also
  * done by each enroll_rcpt()); at start, after enroll_install(). */
 void enroll_sweep(const conf_t *conf);
 
 /* Employees (LocalDomains) without a key, when CAEnrollEmployees: 1 when
- * possible; enroll_employee() issues them a signing and an encryption
- * certificate, keys escrowed: 0, or -1 (logged). */
-int enroll_employee_possible(const mail_msg_t *m);
-int enroll_employee(const mail_msg_t *m, const char *addr);
+ * possible; enroll_employee() issues addr a signing and an encryption
+ * certificate, keys escrowed: 0, or -1 (logged with qid). */
+int enroll_employee_possible(const conf_t *conf);
+int enroll_employee(const conf_t *conf, const char *qid, const char *addr);
 
 #endif

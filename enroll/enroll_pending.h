@@ -1,5 +1,5 @@
 /*
- * enroll_pending.h: pending enrollments (issue 5).  A certificate issued for
+ * enroll_pending.h: pending enrollments.  A certificate issued for
  * a recipient whose message was then tempfailed is kept here, one file per
  * recipient in StateDirectory/enroll-pending, so that the retry uses it
  * again instead of issuing (and revoking) another; its key is in escrow

@@ -1,10 +1,11 @@
 /*
  * enroll_pickup.h: one-time pickup links for enrolled recipients' PKCS#12
- * (issue 5).  A link carries a random token; the store (a 0700 directory)
- * keeps, per token, a file named by the token's SHA-256 holding the
- * address, a PBKDF2 hash of the password, the expiry and the count of
- * wrong passwords: neither token nor password is stored.  The password
- * goes to the sender, the link to the recipient.
+ * (the portal, enroll_portal.h, checks them).  A link carries a random
+ * token; the store (a 0700 directory) keeps, per token, a file named by
+ * the token's SHA-256 holding the address, a PBKDF2 hash of the
+ * password, the expiry and the count of wrong passwords: neither token
+ * nor password is stored.  The password goes to the sender, the link to
+ * the recipient.
  *
  * Threads: the portal's one thread checks and uses links; new links are
  * written atomically (temporary file, rename) from any thread.

@@ -1,5 +1,5 @@
 /*
- * enroll_seal.h: S/MIME protection of the gateway's own mails (issue 5: the
+ * enroll_seal.h: S/MIME protection of the gateway's own mails (the
  * password notice to the sender): a whole message, signed by the
  * gateway's key when it has one, then encrypted to one certificate.
  *

@@ -201,4 +201,45 @@ keystore_status_t keystore_decrypter(keystore_t *ks, const char *address,
 keystore_status_t keystore_rekey(keystore_t *ks, size_t *count,
     keystore_err_t *err);
 
+/*
+ * For the embedded CA and the CMP client (ca/), which keep their keys in
+ * the escrow and their files the way the keystore keeps its own.
+ */
+
+/* Escrows key with cert and its chain (copied; may be empty) as a new
+ * entry, sealed under the current master key, as an import does. */
+keystore_status_t keystore_escrow(keystore_t *ks, X509 *cert,
+    STACK_OF(X509) *chain, EVP_PKEY *key, keystore_err_t *err);
+
+/* A secret derived from the current master key for a purpose: the
+ * HMAC-SHA256 of label under it, as 64 lower-case hex digits and a NUL.
+ * The caller cleanses hex after use. */
+void keystore_master_derive(keystore_t *ks, const char *label, char hex[65]);
+
+/* Fills info from cert as keystore_foreach() shows an entry (addresses
+ * left NULL), and first (size bytes) with the first address it names
+ * ("" when none).  0, or -1 when something could not be read. */
+int keystore_cert_describe(X509 *cert, keystore_info_t *info, char *first,
+    size_t size);
+
+/*
+ * Reads a whole regular file with util_secret_read() (util/util.h):
+ * symbolic links, another owner and (mode & 077) != 0 are
+ * KEYSTORE_ERR_PERM, files larger than max KEYSTORE_ERR_CORRUPT.  *data is
+ * OPENSSL_malloc'ed; the caller frees it with OPENSSL_clear_free(*data, *len).
+ * ENOENT gives KEYSTORE_NOTFOUND so that callers may create the file.
+ */
+keystore_status_t keystore_file_read(const char *path, long max,
+    unsigned char **data, size_t *len, keystore_err_t *err);
+/*
+ * Writes data to dir/name atomically, mode 0600: a temporary file, fsync,
+ * then rename() (replacing) or, when exclusive, link() (never replacing:
+ * if dir/name exists, nothing is written, *exists is set and KEYSTORE_OK
+ * returned), then fsync of dir.  When running as root the file is given
+ * to the owner of dir, the service user the daemon reads it as.
+ */
+keystore_status_t keystore_file_write(const char *dir, const char *name,
+    const void *data, size_t len, int exclusive, int *exists,
+    keystore_err_t *err);
+
 #endif

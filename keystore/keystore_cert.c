@@ -203,6 +203,17 @@ keystore_cert_info(X509 *cert, keystore_info_t *info)
 	return 0;
 }
 
+int
+keystore_cert_describe(X509 *cert, keystore_info_t *info, char *first, size_t size)
+{
+	int nomem, rc = keystore_cert_info(cert, info);
+	char **v = keystore_cert_addresses(cert, &nomem);
+
+	snprintf(first, size, "%s", v != NULL ? v[0] : "");
+	keystore_strv_free(v);
+	return rc == 0 && !nomem ? 0 : -1;
+}
+
 /* ---- signing ---- */
 
 const char *

@@ -18,8 +18,6 @@
  *   keystore_keys.c    the master keys in use, the import/rekey lock
  *   keystore_rekey.c   the master key's rotation
  *   keystore_ldap.c    the entries kept in an LDAP directory instead of files
- *   keystore_ca.c      the embedded CA (keystore_ca.h)
- *   keystore_cmp.c     certificates from an external CA over CMP
  *
  * Threads: the locks below guard what their comments say.
  */

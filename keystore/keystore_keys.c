@@ -7,6 +7,9 @@
  * lock on dir/.lock (keystore_dir_lock()), so no entry is sealed under a
  * key that is on its way out.
  *
+ * keystore_master_derive() gives others a secret derived from the
+ * current key (the embedded CA encrypts its own keys with one).
+ *
  * Threads: ks->master_lock guards the key copies in the handle; key
  * material copied out of it is cleansed by whoever took it.
  */
@@ -15,6 +18,7 @@
 #include "keystore/keystore_file.h"
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_master.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +28,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
 
 char *
 keystore_master_next_path(const char *master_file)
@@ -137,4 +142,18 @@ keystore_dir_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);              /* releases the flock */
+}
+
+void
+keystore_master_derive(keystore_t *ks, const char *label, char hex[65])
+{
+	unsigned char master[KEYSTORE_MASTER_LEN], mac[32];
+	unsigned int n = 0;
+
+	keystore_master_current(ks, master);
+	HMAC(EVP_sha256(), master, sizeof(master), (const unsigned char *)label,
+	    strlen(label), mac, &n);
+	util_hex(hex, mac, 32);
+	OPENSSL_cleanse(master, sizeof(master));
+	OPENSSL_cleanse(mac, sizeof(mac));
 }

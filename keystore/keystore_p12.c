@@ -11,6 +11,9 @@
  * is the caller's, to free with OPENSSL_clear_free().  ks->last keeps the
  * last imported entry so that info->addresses stay valid after return.
  *
+ * keystore_escrow() stores a key and certificate made elsewhere (the
+ * embedded CA's, CMP's) as an import does.
+ *
  * Threads: imports on one handle are serialized by ks->import_lock.
  */
 #include "keystore/keystore_entry.h"
@@ -215,5 +218,23 @@ keystore_export_p12(keystore_t *ks, const char *address, const char *password,
 		rc = p12_build(slots[0].entry, key, password, legacy, der, len, err);
 	EVP_PKEY_free(key);
 	keystore_index_unref(idx);
+	return rc;
+}
+
+keystore_status_t
+keystore_escrow(keystore_t *ks, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+    keystore_err_t *err)
+{
+	unsigned char master[KEYSTORE_MASTER_LEN];
+	keystore_entry_t *e = NULL;
+	keystore_status_t rc;
+
+	keystore_master_current(ks, master);
+	rc = keystore_entry_new(cert, chain, key, master, &e, err);
+	OPENSSL_cleanse(master, sizeof(master));
+	if (rc == KEYSTORE_OK)
+		rc = keystore_entry_store(ks, e, err);
+	keystore_entry_free(e);
+	keystore_touch(ks);
 	return rc;
 }

@@ -234,9 +234,9 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		else
 			mail_msg_pass(m, "unsigned", "%s", why);
 	} else if ((ks = keystore_signer(m->keystore, addr, &key, &cert, &chain,
-	    &kerr)) == KEYSTORE_NOTFOUND && enroll_employee_possible(m)) {
+	    &kerr)) == KEYSTORE_NOTFOUND && enroll_employee_possible(m->conf)) {
 		/* An employee without a key: one from the embedded CA. */
-		if (enroll_employee(m, addr) != 0)
+		if (enroll_employee(m->conf, m->qid, addr) != 0)
 			mail_msg_tempfail(m, "no key for the sender, and the CA failed");
 		else if (keystore_signer(m->keystore, addr, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
 			mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);

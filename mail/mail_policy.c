@@ -70,10 +70,11 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 	}
 	dir_answer_clear(&a);
 	/* Enrollment by the embedded CA: fails closed. */
-	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && enroll_possible(m)
+	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && enroll_possible(m->conf)
 	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
 	    || p->res.d[i].v[POLICY_ENROLL])) {
-		int e = enroll_rcpt(m, m->rcpts[i], &p->certs[i]);
+		enroll_req_t r = { m->conf, m->keystore, m->qid, m->sender };
+		int e = enroll_rcpt(&r, m->rcpts[i], &p->certs[i]);
 
 		c = e == 0 ? POLICY_CERT_FOUND : e < 0 ? POLICY_CERT_UNAVAILABLE : c;
 	}

@@ -18,6 +18,7 @@
 #include "milter/milt_mfapi.h"
 #include "ca/ca_serve.h"
 #include "enroll/enroll.h"
+#include "enroll/enroll_portal.h"
 #include "audit/audit.h"
 #include "mail/mail_runner.h"
 #include "queue/queue_wake.h"
@@ -47,11 +48,12 @@ struct milt_gateway {
 	milt_gateway_src_t src;
 	keystore_t *ks;
 	mail_audit_t *audit;           /* NULL: AuditLog no */
-	keystore_ca_t *ca;             /* the embedded CA, when enabled */
+	ca_t *ca;                      /* the embedded CA, when enabled */
 	int listening;                 /* milt_mfapi_listen() took conf */
 	struct http_loop ops_loop, ca_loop;
 	ops_http_t *ops;
 	ca_serve_http_t *ca_http;
+	enroll_portal_t *portal;       /* the pickup portal, on ca_http's server */
 	pthread_t runner;
 	int runner_running;
 	struct {
@@ -270,7 +272,7 @@ http_loop_stop(struct http_loop *l)
 
 /* CAHTTPListen, for the CA or for enrollment over CMP (the portal). */
 static int
-ca_open(milt_gateway_t *gw, char *err, size_t errlen)
+ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 {
 	const conf_t *conf = gw->conf;
 	net_httplimit_conf_t lim;
@@ -284,7 +286,12 @@ ca_open(milt_gateway_t *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "CAHTTPListen: %s", why);
 		return -1;
 	}
-	gw->ca_http = ca_serve_http_open(gw->ca_loop.srv, conf, gw->ca, gw->ks, err, errlen);
+	if ((gw->portal = enroll_portal_open(conf, gw->ks)) == NULL) {
+		snprintf(err, errlen, "pickup portal: out of memory");
+		return -1;
+	}
+	gw->ca_http = ca_serve_http_open(gw->ca_loop.srv, conf, gw->ca, enroll_portal_handle,
+	    gw->portal, err, errlen);
 	return gw->ca_http != NULL ? 0 : -1;
 }
 
@@ -302,7 +309,7 @@ milt_gateway_start(milt_gateway_t *gw, char *err, size_t errlen)
 		return -1;
 	}
 	gw->runner_running = 1;
-	if (ca_open(gw, err, errlen) != 0)
+	if (ca_endpoint_open(gw, err, errlen) != 0)
 		return -1;
 	enroll_install(gw->ca);
 	enroll_sweep(gw->conf);
@@ -460,10 +467,11 @@ milt_gateway_stop(milt_gateway_t *gw)
 	ca_serve_free(gw->ca_http);    /* its CRL timer, before its server */
 	net_http_free(gw->ops_loop.srv);
 	net_http_free(gw->ca_loop.srv);
+	enroll_portal_free(gw->portal);  /* after the server that calls it */
 	if (gw->listening)
 		milt_mfapi_swap(NULL);
 	enroll_install(NULL);
-	keystore_ca_free(gw->ca);
+	ca_free(gw->ca);
 	keystore_free(gw->ks);
 	pthread_cond_destroy(&gw->reload.cond);
 	pthread_mutex_destroy(&gw->reload.lock);

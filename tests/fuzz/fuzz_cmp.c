@@ -1,5 +1,5 @@
 /*
- * fuzz_cmp.c: the answer of a CMP server (keystore_cmp_enroll(): OpenSSL's
+ * fuzz_cmp.c: the answer of a CMP server (ca_cmp_enroll(): OpenSSL's
  * HTTP client and CMP message parsing and checks as the gateway sets them
  * up, CMPServer, shared-secret protection).  The server is the fuzz
  * responder on 127.0.0.1 (fuzz_util.h).  The key is fixed (fuzz_signer())
@@ -14,7 +14,7 @@
  * parses and checks as an answer), and HTTP errors.
  */
 #include "keystore/keystore.h"
-#include "keystore/keystore_cmp.h"
+#include "ca/ca_cmp.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <stdio.h>
@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static keystore_t *ks;
 static char server[64];
-static keystore_cmp_settings_t settings = { server, "pkix/", "fuzzref", "fuzz-secret",
-	"O=smimegate fuzz", KEYSTORE_CA_P256, 2 };
+static ca_cmp_settings_t settings = { server, "pkix/", "fuzzref", "fuzz-secret",
+	"O=smimegate fuzz", CA_P256, 2 };
 
 static void
 enroll(void)
@@ -38,7 +38,7 @@ enroll(void)
 	X509 *cert, *x = NULL;
 
 	fuzz_signer(&key, &cert, NULL, NULL);
-	if (keystore_cmp_enroll(ks, &settings, "xena@example.net", key, &x, &err) == KEYSTORE_OK)
+	if (ca_cmp_enroll(ks, &settings, "xena@example.net", key, &x, &err) == KEYSTORE_OK)
 		X509_free(x);
 	ERR_clear_error();
 }

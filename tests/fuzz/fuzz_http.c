@@ -1,7 +1,7 @@
 /*
- * fuzz_http.c: the CA and pickup portal's HTTP endpoint (ca_serve.c, the
- * same evhttp settings and handlers as CAHTTPListen, through
- * ca_serve_portal_attach): a whole request from any client, its request
+ * fuzz_http.c: the CA and pickup portal's HTTP endpoint (ca_serve.c with
+ * enroll_portal.c's handler, the same evhttp settings and handlers as
+ * CAHTTPListen, through ca_serve_attach): a whole request from any client, its request
  * line, path and query (GET /pickup?t=...), headers and form body (POST
  * /pickup: t, password, legacy).  Each input is one connection over
  * loopback TCP to a socket evhttp listens on (evhttp_accept_socket), run
@@ -16,6 +16,7 @@
  * Input: the octets the client sends (then it shuts down its side).
  */
 #include "ca/ca_serve.h"
+#include "enroll/enroll_portal.h"
 #include "enroll/enroll_pickup.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "util/util.h"
@@ -41,7 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static struct event_base *base;
 static struct evhttp *http;
-static ca_serve_http_t *portal;
+static ca_serve_http_t *server;
+static enroll_portal_t *portal;
 static int lfd = -1;           /* evhttp's, closed by evhttp_free() */
 static struct sockaddr_in laddr;
 static int debug;               /* FUZZ_HTTP_DEBUG set: the answers to stderr */
@@ -53,7 +55,8 @@ static void
 fuzz_http_free(void)
 {
 	evhttp_free(http);
-	ca_serve_free(portal);
+	ca_serve_free(server);
+	enroll_portal_free(portal);
 	event_base_free(base);
 }
 
@@ -97,7 +100,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	socklen_t len = sizeof(laddr);
 	conf_net_t loop = { AF_INET, { 127, 0, 0, 1 }, 32 };
 	conf_netlist_t proxies = { &loop, 1 };
-	ca_portal_limits_t pl = { 5, 1000000000, 3600, &proxies };
+	enroll_portal_limits_t pl = { 5, 1000000000, 3600, &proxies };
 	net_httplimit_conf_t lim = { 16384, 100, 2000, 100, 20 };
 	char *pickup;
 
@@ -105,7 +108,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (asprintf(&pickup, "%s/pickup", fuzz_dir()) < 0 || mkdir(pickup, 0700) != 0
 	    || (base = event_base_new()) == NULL || (http = evhttp_new(base)) == NULL
-	    || (portal = ca_serve_portal_attach(http, NULL, pickup, &pl, &lim)) == NULL)
+	    || (portal = enroll_portal_new(NULL, pickup, &pl)) == NULL
+	    || (server = ca_serve_attach(http, &lim, enroll_portal_handle, portal)) == NULL)
 		abort();
 	live_link(pickup);
 	free(pickup);

@@ -1,5 +1,5 @@
 /*
- * test_ca.c: the embedded CA (keystore/keystore_ca.c): init, the
+ * test_ca.c: the embedded CA (ca/ca.c, ca/ca_crl.c): init, the
  * profiles' extensions (table-driven, got/want), escrow, revocation in the
  * CRL, and a CA that does not open under another master key.
  */
@@ -13,13 +13,13 @@
 #include <cmocka.h>
 #include <openssl/x509v3.h>
 
-#include "keystore/keystore_ca.h"
+#include "ca/ca.h"
 #include "tests/unit/unit_util.h"
 
 typedef struct fx {
 	char *dir, cadir[600], ksdir[600];
 	keystore_t *ks;
-	keystore_ca_settings_t s;
+	ca_settings_t s;
 	keystore_err_t err;
 } fx_t;
 
@@ -34,11 +34,11 @@ setup(void **state)
 	f->ks = keystore_open(f->ksdir, NULL, KEYSTORE_CREATE, &f->err);
 	if (f->ks == NULL)
 		fail_msg("keystore_open: %s", f->err.msg);
-	f->s = (keystore_ca_settings_t){ .dir = f->cadir, .key_type = KEYSTORE_CA_RSA2048,
+	f->s = (ca_settings_t){ .dir = f->cadir, .key_type = CA_RSA2048,
 	    .days = 365, .ca_days = 3650, .crl_days = 7, .subject = "O=Test,C=DE",
 	    .crl_url = "http://127.0.0.1:1/ca.crl", .issuer_url = "http://127.0.0.1:1/ca.crt" };
-	if (keystore_ca_init(f->ks, &f->s, &f->err) != KEYSTORE_OK)
-		fail_msg("keystore_ca_init: %s", f->err.msg);
+	if (ca_init(f->ks, &f->s, &f->err) != KEYSTORE_OK)
+		fail_msg("ca_init: %s", f->err.msg);
 	*state = f;
 	return 0;
 }
@@ -59,15 +59,15 @@ static void
 test_profiles(void **state)
 {
 	static const struct {
-		keystore_ca_profile_t p;
+		ca_profile_t p;
 		uint32_t ku_want, ku_not;
 	} cases[] = {
-		{ KEYSTORE_CA_SIGN, KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION, KU_KEY_ENCIPHERMENT },
-		{ KEYSTORE_CA_ENCRYPT, KU_KEY_ENCIPHERMENT, KU_DIGITAL_SIGNATURE },
-		{ KEYSTORE_CA_EXTERNAL, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT, KU_KEY_CERT_SIGN },
+		{ CA_SIGN, KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION, KU_KEY_ENCIPHERMENT },
+		{ CA_ENCRYPT, KU_KEY_ENCIPHERMENT, KU_DIGITAL_SIGNATURE },
+		{ CA_EXTERNAL, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT, KU_KEY_CERT_SIGN },
 	};
 	fx_t *f = *state;
-	keystore_ca_t *ca = keystore_ca_open(f->ks, &f->s, &f->err);
+	ca_t *ca = ca_open(f->ks, &f->s, &f->err);
 	size_t i;
 
 	assert_non_null(ca);
@@ -77,7 +77,7 @@ test_profiles(void **state)
 		GENERAL_NAME *gn;
 		uint32_t ku;
 
-		assert_int_equal(keystore_ca_issue(ca, "p@example.net", cases[i].p, &x, &f->err),
+		assert_int_equal(ca_issue(ca, "p@example.net", cases[i].p, &x, &f->err),
 		    KEYSTORE_OK);
 		ku = X509_get_key_usage(x);
 		if ((ku & cases[i].ku_want) != cases[i].ku_want || (ku & cases[i].ku_not) != 0)
@@ -101,7 +101,7 @@ test_profiles(void **state)
 		}
 		X509_free(x);
 	}
-	keystore_ca_free(ca);
+	ca_free(ca);
 }
 
 static int
@@ -115,7 +115,7 @@ static void
 test_escrow_and_revoke(void **state)
 {
 	fx_t *f = *state;
-	keystore_ca_t *ca = keystore_ca_open(f->ks, &f->s, &f->err);
+	ca_t *ca = ca_open(f->ks, &f->s, &f->err);
 	X509 *x = NULL;
 	EVP_PKEY *key = NULL;
 	unsigned char *der = NULL;
@@ -128,7 +128,7 @@ test_escrow_and_revoke(void **state)
 	int n = 0;
 
 	assert_non_null(ca);
-	assert_int_equal(keystore_ca_issue(ca, "q@example.net", KEYSTORE_CA_EXTERNAL, &x,
+	assert_int_equal(ca_issue(ca, "q@example.net", CA_EXTERNAL, &x,
 	    &f->err), KEYSTORE_OK);
 	assert_int_equal(keystore_foreach(f->ks, count_entries, &n, &f->err), 0);
 	assert_int_equal(n, 1);
@@ -137,14 +137,14 @@ test_escrow_and_revoke(void **state)
 	assert_int_equal(X509_check_private_key(x, key), 1);
 	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
 	hex = BN_bn2hex(bn);
-	assert_int_equal(keystore_ca_revoke(ca, hex, &f->err), KEYSTORE_OK);
-	assert_int_equal(keystore_ca_revoke(ca, "00DEAD", &f->err), KEYSTORE_ERR_INPUT);
-	assert_int_equal(keystore_ca_crl(ca, &der, &len, &f->err), KEYSTORE_OK);
+	assert_int_equal(ca_revoke(ca, hex, &f->err), KEYSTORE_OK);
+	assert_int_equal(ca_revoke(ca, "00DEAD", &f->err), KEYSTORE_ERR_INPUT);
+	assert_int_equal(ca_crl(ca, &der, &len, &f->err), KEYSTORE_OK);
 	p = der;
 	crl = d2i_X509_CRL(NULL, &p, (long)len);
 	assert_non_null(crl);
 	{
-		X509 *issuer = keystore_ca_issuer(ca);
+		X509 *issuer = ca_issuer(ca);
 
 		assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(issuer)), 1);
 		X509_free(issuer);
@@ -157,7 +157,7 @@ test_escrow_and_revoke(void **state)
 	BN_free(bn);
 	EVP_PKEY_free(key);
 	X509_free(x);
-	keystore_ca_free(ca);
+	ca_free(ca);
 }
 
 static void
@@ -170,9 +170,9 @@ test_other_master_key(void **state)
 	snprintf(other, sizeof(other), "%s/other", f->dir);
 	ks2 = keystore_open(other, NULL, KEYSTORE_CREATE, &f->err);
 	assert_non_null(ks2);
-	assert_null(keystore_ca_open(ks2, &f->s, &f->err));
+	assert_null(ca_open(ks2, &f->s, &f->err));
 	assert_int_equal(f->err.code, KEYSTORE_ERR_CORRUPT);
-	assert_int_equal(keystore_ca_init(ks2, &f->s, &f->err), KEYSTORE_ERR_INPUT);
+	assert_int_equal(ca_init(ks2, &f->s, &f->err), KEYSTORE_ERR_INPUT);
 	keystore_free(ks2);
 }
 

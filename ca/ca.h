@@ -1,5 +1,6 @@
 /*
- * keystore_ca.h: the embedded certificate authority.
+ * ca.h: the embedded certificate authority, a library-like part of the
+ * daemon's ca/ that keeps its keys through keystore's public API.
  *
  * A CA is a directory (0700): a self-signed root and an issuing
  * intermediate (root.crt, root.key, issuing.crt, issuing.key), their keys
@@ -9,92 +10,83 @@
  * with a new key have that key escrowed in the keystore (an entry like an
  * imported one), which is what lets a profile carry keyEncipherment.
  *
- * Ownership: keystore_ca_open() returns a handle freed with
- * keystore_ca_free(); it borrows ks, which must outlive it.  Certificates
- * and buffers handed out are the caller's.
+ * Ownership: ca_open() returns a handle freed with ca_free(); it borrows
+ * ks, which must outlive it.  Certificates and buffers handed out are the
+ * caller's.
  * Threads: calls on one handle are serialized by its mutex.
  * Errors: keystore_status_t and a keystore_err_t, as keystore.h; never
  * logs, never exits.
  */
-#ifndef KEYSTORE_CA_H
-#define KEYSTORE_CA_H
+#ifndef CA_H
+#define CA_H
 
 #include "keystore/keystore.h"
 
-typedef enum keystore_ca_keytype {
-	KEYSTORE_CA_RSA2048 = 0, KEYSTORE_CA_RSA3072, KEYSTORE_CA_P256
-} keystore_ca_keytype_t;
+typedef enum ca_keytype {
+	CA_RSA2048 = 0, CA_RSA3072, CA_P256
+} ca_keytype_t;
 
-typedef enum keystore_ca_profile {
-	KEYSTORE_CA_SIGN = 0,       /* employee: digitalSignature, nonRepudiation */
-	KEYSTORE_CA_ENCRYPT,        /* employee: keyEncipherment (keyAgreement for EC) */
-	KEYSTORE_CA_EXTERNAL        /* external recipient: both */
-} keystore_ca_profile_t;
+typedef enum ca_profile {
+	CA_SIGN = 0,                /* employee: digitalSignature, nonRepudiation */
+	CA_ENCRYPT,                 /* employee: keyEncipherment (keyAgreement for EC) */
+	CA_EXTERNAL                 /* external recipient: both */
+} ca_profile_t;
 
-typedef struct keystore_ca_settings {
+typedef struct ca_settings {
 	const char *dir;            /* the CA directory */
-	keystore_ca_keytype_t key_type;
+	ca_keytype_t key_type;
 	long days;                  /* validity of issued certificates */
 	long ca_days;               /* validity of the root and intermediate */
 	long crl_days;              /* a CRL's nextUpdate, from now */
 	const char *subject;        /* "O=Example,C=DE": fields of every name */
 	const char *crl_url;        /* crlDistributionPoints, "" = none */
 	const char *issuer_url;     /* authorityInfoAccess caIssuers, "" = none */
-} keystore_ca_settings_t;
+} ca_settings_t;
 
-typedef struct keystore_ca keystore_ca_t;
+typedef struct ca ca_t;
 
-/* One issued certificate, for keystore_ca_foreach(). */
-typedef struct keystore_ca_cert {
+/* One issued certificate, for ca_foreach(). */
+typedef struct ca_cert {
 	const char *serial;         /* upper-case hex */
 	const char *address;
 	const char *not_after;      /* "YYYY-MM-DD HH:MM:SS UTC" */
 	long revoked;               /* 0, or when (Unix time) */
-} keystore_ca_cert_t;
+} ca_cert_t;
 
 /* Makes the root and the intermediate; KEYSTORE_ERR_INPUT when the CA
  * exists already. */
-keystore_status_t keystore_ca_init(keystore_t *ks,
-    const keystore_ca_settings_t *s, keystore_err_t *err);
-/* KEYSTORE_NOTFOUND when the CA has not been made. */
-keystore_ca_t *keystore_ca_open(keystore_t *ks, const keystore_ca_settings_t *s,
+keystore_status_t ca_init(keystore_t *ks, const ca_settings_t *s,
     keystore_err_t *err);
-void keystore_ca_free(keystore_ca_t *ca);
+/* KEYSTORE_NOTFOUND when the CA has not been made. */
+ca_t *ca_open(keystore_t *ks, const ca_settings_t *s,
+    keystore_err_t *err);
+void ca_free(ca_t *ca);
 
 /* Generates a key, issues a certificate for address under profile and
  * escrows the key in the keystore.  *cert (may be NULL) gets it. */
-keystore_status_t keystore_ca_issue(keystore_ca_t *ca, const char *address,
-    keystore_ca_profile_t profile, X509 **cert, keystore_err_t *err);
+keystore_status_t ca_issue(ca_t *ca, const char *address,
+    ca_profile_t profile, X509 **cert, keystore_err_t *err);
 /* Issues a certificate for address under profile to the key of an
  * external PKCS#10 request (DER or PEM in req, len octets): its signature
  * (proof of possession) must verify, an RSA key have 2048 bits at least;
  * the request's subject and extensions are ignored (the CA names it as
- * for keystore_ca_issue).  No key is escrowed.  *cert (may be NULL). */
-keystore_status_t keystore_ca_issue_csr(keystore_ca_t *ca, const char *address,
-    keystore_ca_profile_t profile, const unsigned char *req, size_t len, X509 **cert,
+ * for ca_issue).  No key is escrowed.  *cert (may be NULL). */
+keystore_status_t ca_issue_csr(ca_t *ca, const char *address,
+    ca_profile_t profile, const unsigned char *req, size_t len, X509 **cert,
     keystore_err_t *err);
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
-keystore_status_t keystore_ca_revoke(keystore_ca_t *ca, const char *serial,
+keystore_status_t ca_revoke(ca_t *ca, const char *serial,
     keystore_err_t *err);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
-int keystore_ca_foreach(keystore_ca_t *ca,
-    int (*fn)(const keystore_ca_cert_t *c, void *arg), void *arg,
+int ca_foreach(ca_t *ca,
+    int (*fn)(const ca_cert_t *c, void *arg), void *arg,
     keystore_err_t *err);
 /* Signs a new CRL, stores it as crl.der and gives its DER (*der is
  * OPENSSL_malloc'ed; der may be NULL when not wanted). */
-keystore_status_t keystore_ca_crl(keystore_ca_t *ca, unsigned char **der,
+keystore_status_t ca_crl(ca_t *ca, unsigned char **der,
     size_t *len, keystore_err_t *err);
 /* The issuing and root certificates (new references). */
-X509 *keystore_ca_issuer(keystore_ca_t *ca);
-X509 *keystore_ca_root(keystore_ca_t *ca);
-
-/* ---- for keystore_cmp.c, which issues keys of the same kinds ---- */
-
-/* A new key of the template's type. */
-EVP_PKEY *keystore_ca_new_key(keystore_ca_keytype_t t);
-/* The configured subject fields ("O=Example,C=DE") plus CN and, when not
- * NULL, emailAddress; NULL when a field is malformed or out of memory. */
-X509_NAME *keystore_ca_make_name(const char *fields, const char *cn,
-    const char *email);
+X509 *ca_issuer(ca_t *ca);
+X509 *ca_root(ca_t *ca);
 
 #endif

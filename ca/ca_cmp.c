@@ -1,12 +1,9 @@
 /*
- * keystore_cmp.c: enrollment over CMP (see keystore_cmp.h).
+ * ca_cmp.c: certificates from an external CA over CMP (see ca_cmp.h);
+ * the key is escrowed through keystore's public API.
  */
-#include "keystore/keystore_cmp.h"
-#include "keystore/keystore_ca.h"
-#include "keystore/keystore_entry.h"
-#include "keystore/keystore_int.h"
-#include "keystore/keystore_keys.h"
-#include "keystore/keystore_snapshot.h"
+#include "ca/ca_cmp.h"
+#include "ca/ca_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +29,12 @@ cmp_san(OSSL_CMP_CTX *ctx, const char *address)
 }
 
 static OSSL_CMP_CTX *
-cmp_ctx(const keystore_cmp_settings_t *s, const char *address, EVP_PKEY *key)
+cmp_ctx(const ca_cmp_settings_t *s, const char *address, EVP_PKEY *key)
 {
 	OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(NULL, NULL);
 	char host[256];
 	const char *colon = strrchr(s->server, ':');
-	X509_NAME *name = keystore_ca_make_name(s->subject, address, NULL);
+	X509_NAME *name = ca_make_name(s->subject, address, NULL);
 	int ok = ctx != NULL && name != NULL && colon != NULL
 	    && (size_t)(colon - s->server) < sizeof(host);
 
@@ -79,26 +76,18 @@ static keystore_status_t
 cmp_escrow(keystore_t *ks, OSSL_CMP_CTX *ctx, X509 *cert, EVP_PKEY *key,
     keystore_err_t *err)
 {
-	unsigned char master[KEYSTORE_MASTER_LEN];
 	STACK_OF(X509) *chain = OSSL_CMP_CTX_get1_extraCertsIn(ctx);
-	keystore_entry_t *e = NULL;
 	keystore_status_t rc;
 
 	if (chain == NULL && (chain = sk_X509_new_null()) == NULL)
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
-	keystore_master_current(ks, master);
-	rc = keystore_entry_new(cert, chain, key, master, &e, err);
-	OPENSSL_cleanse(master, sizeof(master));
-	if (rc == KEYSTORE_OK)
-		rc = keystore_entry_store(ks, e, err);
-	keystore_entry_free(e);
+	rc = keystore_escrow(ks, cert, chain, key, err);
 	sk_X509_pop_free(chain, X509_free);
-	keystore_touch(ks);
 	return rc;
 }
 
 keystore_status_t
-keystore_cmp_enroll(keystore_t *ks, const keystore_cmp_settings_t *s,
+ca_cmp_enroll(keystore_t *ks, const ca_cmp_settings_t *s,
     const char *address, EVP_PKEY *key, X509 **cert, keystore_err_t *err)
 {
 	EVP_PKEY *k = key;
@@ -108,7 +97,7 @@ keystore_cmp_enroll(keystore_t *ks, const keystore_cmp_settings_t *s,
 	keystore_status_t rc;
 
 	if (k == NULL)
-		k = keystore_ca_new_key(s->key_type);
+		k = ca_new_key(s->key_type);
 	else
 		EVP_PKEY_up_ref(k);
 	if (k == NULL || (ctx = cmp_ctx(s, address, k)) == NULL)
