@@ -121,7 +121,7 @@ print_decision(const char *rcpt, const policy_decision_t *d)
 static int
 explain(const conf_t *conf, const explain_args_t *a)
 {
-	policy_msg_t m = { a->from, conf_is_local_domain(conf, mail_addr_domain(a->from)),
+	policy_msg_t m = { a->from, conf_is_local_domain(conf, util_addr_domain(a->from)),
 		a->subject, a->hdrs, a->nhdrs, a->ctype, 0, 0, POLICY_OUTBOUND };
 	policy_rcpt_t r[MAX_ITEMS];
 	policy_result_t res;
@@ -130,7 +130,7 @@ explain(const conf_t *conf, const explain_args_t *a)
 
 	for (size_t i = 0; i < a->nrcpts; i++) {
 		r[i].addr = a->rcpts[i];
-		r[i].local = conf_is_local_domain(conf, mail_addr_domain(a->rcpts[i]));
+		r[i].local = conf_is_local_domain(conf, util_addr_domain(a->rcpts[i]));
 	}
 	if (policy_decide(conf->policy, &m, r, a->nrcpts, &res, &err) != POLICY_OK) {
 		fprintf(stderr, "smimectl: %s\n", err.msg);

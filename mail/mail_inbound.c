@@ -147,7 +147,7 @@ in_rcpts_local(const mail_msg_t *m, int all)
 	size_t local = 0;
 
 	for (size_t i = 0; i < m->nrcpts; i++)
-		local += conf_is_local_domain(m->conf, mail_addr_domain(m->rcpts[i]));
+		local += conf_is_local_domain(m->conf, util_addr_domain(m->rcpts[i]));
 	return m->nrcpts > 0 && (all ? local == m->nrcpts : local > 0);
 }
 
@@ -369,7 +369,7 @@ in_outcomes(inbound_t *in, in_outcome_t *o)
 	if (lk != NULL && args != NULL && p != NULL && d != NULL) {
 		for (size_t i = 0; i < m->nrcpts; i++) {
 			o[i].nonlocal = !conf_is_local_domain(m->conf,
-			    mail_addr_domain(m->rcpts[i]));
+			    util_addr_domain(m->rcpts[i]));
 			lk[i].m = m;
 			lk[i].rcpt = o[i].nonlocal ? NULL : m->rcpts[i];   /* no key */
 			args[i] = &lk[i];
@@ -464,7 +464,7 @@ in_step_decrypt(inbound_t *in)
 		    "and the message is not split");
 		return 0;
 	}
-	if (!conf_is_local_domain(m->conf, mail_addr_domain(m->rcpts[0]))) {
+	if (!conf_is_local_domain(m->conf, util_addr_domain(m->rcpts[0]))) {
 		in_item(in, "no-key", "not decrypted: the recipient is not local");
 		return 0;
 	}

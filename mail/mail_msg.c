@@ -322,14 +322,6 @@ mail_result_strips(const mail_result_t *r, const char *name)
 	return 0;
 }
 
-const char *
-mail_addr_domain(const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-
-	return at ? at + 1 : NULL;
-}
-
 /*
  * Outbound: a local sender from a client the gateway trusts to sign for
  * (a login, InternalHosts, whatever the recipients), or mail
@@ -351,7 +343,7 @@ mail_msg_outbound(const mail_msg_t *m)
 	if (m->from_spool)
 		return 1;               /* held as outbound mail */
 	if (m->sender != NULL && m->sender[0] != '\0') {
-		if (!conf_is_local_domain(c, mail_addr_domain(m->sender)))
+		if (!conf_is_local_domain(c, util_addr_domain(m->sender)))
 			return 0;
 		if (trusted)
 			return 1;
@@ -364,7 +356,7 @@ mail_msg_outbound(const mail_msg_t *m)
 	if (c->local_domains == NULL || c->local_domains[0] == NULL)
 		return 0;
 	for (size_t i = 0; i < m->nrcpts; i++)
-		if (!conf_is_local_domain(c, mail_addr_domain(m->rcpts[i])))
+		if (!conf_is_local_domain(c, util_addr_domain(m->rcpts[i])))
 			return 1;
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "conf/conf.h"
 #include "mail/mail_spool.h"
 #include "keystore/keystore.h"
+#include "util/util_addr.h"
 #include "directory/dir_harvest.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
@@ -245,9 +246,6 @@ int mail_result_strip(mail_result_t *r, const char *name);
 int mail_result_set(mail_result_t *r, const char *name, const char *value);
 /* 1 when the result deletes headers called name. */
 int mail_result_strips(const mail_result_t *r, const char *name);
-
-/* The domain of an address (after the last '@'), or NULL. */
-const char *mail_addr_domain(const char *addr);
 
 /* Turns the result into a temporary failure (451 4.3.0) for reason, as
  * when something the gateway needs failed.  It sets the result only:

@@ -80,7 +80,7 @@ mail_outbound_signer(mail_msg_t *m)
 	    || kind == SMIME_KIND_SIGNED || mail_msg_encrypted(m) == 1
 	    || (addr = mail_msg_from_address(m)) == NULL)
 		return 0;
-	if (conf_is_local_domain(m->conf, mail_addr_domain(addr))
+	if (conf_is_local_domain(m->conf, util_addr_domain(addr))
 	    && !signer_authorized(m, addr)) {
 		m->sign_denied = 1;
 		if (unauthorized_rejects(m)) {
@@ -224,7 +224,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		return mail_msg_pass(m, "unsigned", "policy: sign=no for every recipient");
 	if ((addr = mail_msg_from_address(m)) == NULL)
 		return mail_msg_pass(m, "unsigned", "no single From address");
-	if (!conf_is_local_domain(m->conf, mail_addr_domain(addr))) {
+	if (!conf_is_local_domain(m->conf, util_addr_domain(addr))) {
 		mail_msg_pass(m, "unsigned", "From <%s> is not in LocalDomains", addr);
 	} else if (m->sign_denied || !signer_authorized(m, addr)) {
 		char why[512];

@@ -160,7 +160,7 @@ decide(mail_msg_t *m, mail_policy_res_t *p, policy_err_t *err)
 		for (size_t i = 0; i < m->nrcpts; i++) {
 			rcpts[i].addr = m->rcpts[i];
 			rcpts[i].local = conf_is_local_domain(m->conf,
-			    mail_addr_domain(m->rcpts[i]));
+			    util_addr_domain(m->rcpts[i]));
 		}
 		st = policy_decide(p->policy, &pm, rcpts, m->nrcpts, &p->res, err);
 	}

@@ -1,10 +1,10 @@
 /*
  * net_smtp.h: a minimal SMTP client for the mails the gateway writes
- * itself (enrollment invitations and notices, issue 5), and their
+ * itself (enrollment invitations and notices), and their
  * composition with GMime.
  *
  * Used when EnrollmentSMTP is set; by default the mails go through the
- * durable spool and ReinjectCommand instead (mail_queue_outbox()).
+ * durable spool and ReinjectCommand instead (enroll_outbox_put()).
  * Why SMTP as an option: no fork/exec from the threaded milter, no setgid
  * postdrop, any MTA works, and the answer (or its absence) is known before
  * the message that caused it is accepted, so a failure becomes a
