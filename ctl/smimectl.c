@@ -62,18 +62,27 @@ typedef struct ctl {
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Prints "smimectl: ..." on standard error; returns code. */
+static int
+say(int code, const char *fmt, va_list ap)
+{
+	fputs("smimectl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return code;
+}
+
 /* Prints "smimectl: ..." and returns EXIT_FAIL. */
 static int
 fail(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fputs("smimectl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = say(EXIT_FAIL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_FAIL;
+	return rc;
 }
 
 /* Prints "smimectl: ..." and returns EXIT_USAGE; main() then prints the
@@ -82,13 +91,12 @@ static int
 usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fputs("smimectl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = say(EXIT_USAGE, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_USAGE;
+	return rc;
 }
 
 /* ---- configuration and keystore ---- */
