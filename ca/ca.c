@@ -242,7 +242,7 @@ ca_new(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 static keystore_status_t
 ca_mkdirs(const char *dir, keystore_err_t *err)
 {
-	char *issued = ca_file_path(dir, "issued");
+	char *issued = keystore_path_join(dir, "issued");
 	keystore_status_t rc = KEYSTORE_OK;
 	struct stat st;
 	char msg[300];
@@ -266,7 +266,7 @@ ca_init(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 {
 	ca_t *ca;
 	keystore_status_t rc;
-	char *p = ca_file_path(s->dir, "issuing.crt");
+	char *p = keystore_path_join(s->dir, "issuing.crt");
 	struct stat st;
 	int exists = p != NULL && stat(p, &st) == 0;
 
@@ -412,7 +412,7 @@ address_ok(const char *address)
 static keystore_status_t
 record_issued(ca_t *ca, X509 *x, keystore_err_t *err)
 {
-	char *hex = serial_hex(x), *dir = ca_file_path(ca->s.dir, "issued"), name[300];
+	char *hex = serial_hex(x), *dir = keystore_path_join(ca->s.dir, "issued"), name[300];
 	keystore_status_t rc;
 
 	if (hex == NULL || dir == NULL)

@@ -158,7 +158,7 @@ revoked_add(ca_t *ca, const char *serial, keystore_err_t *err)
 keystore_status_t
 ca_revoke(ca_t *ca, const char *serial, keystore_err_t *err)
 {
-	char name[120], *dir = ca_file_path(ca->s.dir, "issued"), *path = NULL;
+	char name[120], *dir = keystore_path_join(ca->s.dir, "issued"), *path = NULL;
 	find_rev_t f = { name, 0 };
 	struct stat st;
 	size_t i, n = strlen(serial);
@@ -196,7 +196,7 @@ int
 ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),
     void *arg, keystore_err_t *err)
 {
-	char *dir = ca_file_path(ca->s.dir, "issued"), serial[120];
+	char *dir = keystore_path_join(ca->s.dir, "issued"), serial[120];
 	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *de;
 	keystore_info_t info;

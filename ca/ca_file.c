@@ -11,17 +11,6 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
-char *
-ca_file_path(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 keystore_status_t
 ca_file_write_bio(const char *dir, const char *name, BIO *b, keystore_err_t *err)
 {
@@ -53,7 +42,7 @@ ca_file_save_cert(const char *dir, const char *name, X509 *cert, keystore_err_t 
 keystore_status_t
 ca_file_read_bio(const char *dir, const char *name, BIO **out, keystore_err_t *err)
 {
-	char *path = ca_file_path(dir, name);
+	char *path = keystore_path_join(dir, name);
 	unsigned char *data = NULL;
 	size_t len = 0;
 	keystore_status_t rc;

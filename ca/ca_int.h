@@ -30,8 +30,6 @@ struct ca {
 
 /* ---- files (ca_file.c) ---- */
 
-/* "dir/name", malloc'ed; NULL when out of memory. */
-char *ca_file_path(const char *dir, const char *name);
 /* Writes the memory BIO b to dir/name (keystore_file_write()). */
 keystore_status_t ca_file_write_bio(const char *dir, const char *name, BIO *b,
     keystore_err_t *err);

@@ -222,6 +222,8 @@ void keystore_master_derive(keystore_t *ks, const char *label, char hex[65]);
 int keystore_cert_describe(X509 *cert, keystore_info_t *info, char *first,
     size_t size);
 
+/* "dir/name", malloc'ed; NULL when out of memory. */
+char *keystore_path_join(const char *dir, const char *name);
 /*
  * Reads a whole regular file with util_secret_read() (util/util.h):
  * symbolic links, another owner and (mode & 077) != 0 are

@@ -12,9 +12,8 @@
 
 #include "keystore/keystore.h"
 
-/* "dir/name", malloc'ed; NULL when out of memory. */
-char *keystore_path_join(const char *dir, const char *name);
-/* keystore_file_read() and keystore_file_write() are public: keystore.h. */
+/* keystore_path_join(), keystore_file_read() and keystore_file_write()
+ * are public: keystore.h. */
 /* Checks dir is a directory not writable by group or others. */
 keystore_status_t keystore_dir_check(const char *dir, struct stat *st,
     keystore_err_t *err);
