@@ -44,9 +44,12 @@
  * call.  Everything else returned is new and freed by the matching _free.
  *
  * Threads: one audit_t may be shared by every thread; appends, checkpoints
- * and rotation are serialised by its mutex.  One process at a time may
- * write a log directory (an exclusive lock on audit.lock).  Readers,
- * verifiers and reports are used by one thread at a time each.
+ * and rotation are serialised by its mutex.  Processes: several may write
+ * one log directory (the daemon, and smimectl recording a key event):
+ * each write takes an exclusive flock(2) on audit.lock and, when another
+ * process wrote since, first reads the last line again, so the chain
+ * stays one.  Readers, verifiers and reports are used by one thread at a
+ * time each.
  *
  * Errors: calls that can fail return an audit_status_t and, when err is
  * not NULL, fill it with the code and a message naming the file.
@@ -71,7 +74,7 @@ typedef enum audit_status {
 	AUDIT_ERR_PERM,       /* a key or directory with unsafe permissions */
 	AUDIT_ERR_KEY,        /* audit key missing, not P-256, or audit.pub mismatch */
 	AUDIT_ERR_CORRUPT,    /* a line that is not a record of this log */
-	AUDIT_ERR_BUSY,       /* another process writes this log directory */
+	AUDIT_ERR_BUSY,       /* (not returned any more: several processes may write) */
 	AUDIT_ERR_CRYPTO,     /* OpenSSL failed otherwise */
 	AUDIT_ERR_NOMEM
 } audit_status_t;
@@ -105,7 +108,8 @@ typedef enum audit_direction {
  * "decrypted", "verified", "decrypted+verified" and "unsigned" inbound
  * ones; "enrolled": the certificate of sender was added to the directory;
  * "held", "released", "rejected", "tempfailed" as they say; "gap": the
- * log found lines it had written missing (its reason says which).
+ * log found lines it had written missing (its reason says which); the
+ * key events below (AUDIT_KEY_IMPORTED...) are not about mail.
  */
 typedef enum audit_action {
 	AUDIT_ACTION_UNKNOWN = 0,   /* read back: a value this version does not know */
@@ -125,6 +129,17 @@ typedef enum audit_action {
 	AUDIT_TEMPFAILED,
 	AUDIT_GAP,              /* written by the log itself: lines it wrote are
 	                           gone (see audit_open_ex) */
+	/* Key events (no message: direction and qid null; "sender" names
+	 * the key's address, "certs" its certificate, "reason" who or what
+	 * did it).  Logs written before these were added stay readable. */
+	AUDIT_KEY_IMPORTED,     /* "key-imported": a PKCS#12 into the keystore */
+	AUDIT_KEY_EXPORTED,     /* "key-exported": a key out of the keystore */
+	AUDIT_CERT_ISSUED,      /* "cert-issued": by the embedded CA or over CMP */
+	AUDIT_CERT_RENEWED,     /* "cert-renewed": a new certificate (and key)
+	                           in place of one about to expire */
+	AUDIT_CERT_REVOKED,     /* "cert-revoked" */
+	AUDIT_KEY_RETIRED,      /* "key-retired": no more signing or encrypting */
+	AUDIT_KEY_DESTROYED,    /* "key-destroyed": an escrowed key removed */
 	AUDIT_ACTION_COUNT
 } audit_action_t;
 

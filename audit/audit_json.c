@@ -33,6 +33,13 @@ static const char *const ACTIONS[AUDIT_ACTION_COUNT] = {
 	[AUDIT_REJECTED] = "rejected",
 	[AUDIT_TEMPFAILED] = "tempfailed",
 	[AUDIT_GAP] = "gap",
+	[AUDIT_KEY_IMPORTED] = "key-imported",
+	[AUDIT_KEY_EXPORTED] = "key-exported",
+	[AUDIT_CERT_ISSUED] = "cert-issued",
+	[AUDIT_CERT_RENEWED] = "cert-renewed",
+	[AUDIT_CERT_REVOKED] = "cert-revoked",
+	[AUDIT_KEY_RETIRED] = "key-retired",
+	[AUDIT_KEY_DESTROYED] = "key-destroyed",
 };
 
 static const char *const DIRECTIONS[] = {

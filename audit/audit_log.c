@@ -11,6 +11,11 @@
  * Threads: every entry point except open and close takes the handle's
  * mutex, so any number of threads may append through one handle; the
  * JSON of a record is built before the lock is taken.
+ * Processes: every write (record, checkpoint, rotation) takes an
+ * exclusive flock(2) on audit.lock for its duration, and first reads the
+ * tail again when audit.log is not where this handle left it (another
+ * process appended or rotated): so the daemon and smimectl append to one
+ * chain, each line's "prev" the hash of the line really before it.
  */
 #include "audit/audit_int.h"
 #include "audit/audit_json.h"
@@ -36,6 +41,8 @@ struct audit {
 	int fd;                     /* -1 after a failed rotation */
 	int lockfd;
 	off_t size;                 /* where the next line starts */
+	dev_t dev;                  /* of the file fd is open on */
+	ino_t ino;
 	EVP_PKEY *key;
 	char keyid[65];
 	int flags;
@@ -208,6 +215,19 @@ write_checkpoint(audit_t *a, audit_err_t *err)
 	return st;
 }
 
+/* A file root made just now in the log directory goes to the directory's
+ * owner (the service user the daemon writes as), else the daemon could
+ * not open it after smimectl made it. */
+static void
+give_to_dir_owner(const char *dir, int fd, const struct stat *fst)
+{
+	struct stat dst;
+
+	if (geteuid() == 0 && stat(dir, &dst) == 0
+	    && (fst->st_uid != dst.st_uid || fst->st_gid != dst.st_gid))
+		(void)fchown(fd, dst.st_uid, dst.st_gid);
+}
+
 static void
 close_log(audit_t *a)
 {
@@ -232,8 +252,11 @@ open_log(audit_t *a, audit_err_t *err)
 		return rc;
 	}
 	a->size = st.st_size;
+	a->dev = st.st_dev;
+	a->ino = st.st_ino;
 	if (a->size > 0)
 		return AUDIT_OK;
+	give_to_dir_owner(a->dir, a->fd, &st);
 	sync_dir(a->dir);
 	rc = write_checkpoint(a, err);
 	if (rc != AUDIT_OK)
@@ -241,12 +264,49 @@ open_log(audit_t *a, audit_err_t *err)
 	return rc;
 }
 
+static audit_status_t find_chain(audit_t *a, audit_err_t *err);
+
+/* 1 when audit.log is still the file fd is open on, ending where this
+ * handle last wrote. */
+static int
+tail_unchanged(const audit_t *a)
+{
+	struct stat st;
+
+	return a->fd >= 0 && stat(a->path, &st) == 0 && st.st_dev == a->dev
+	    && st.st_ino == a->ino && st.st_size == a->size;
+}
+
+/* The log open and this handle's seq and prev those of its last line,
+ * read again when another process wrote since (flock held). */
 static audit_status_t
 ensure_open(audit_t *a, audit_err_t *err)
 {
-	if (a->fd >= 0)
+	audit_status_t st;
+
+	if (tail_unchanged(a))
 		return AUDIT_OK;
+	close_log(a);
+	if ((st = find_chain(a, err)) != AUDIT_OK)
+		return st;
 	return open_log(a, err);
+}
+
+/* The handle's mutex, then the log directory's lock (every writing
+ * process takes it around each write). */
+static void
+lock_log(audit_t *a)
+{
+	pthread_mutex_lock(&a->mu);
+	while (flock(a->lockfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+}
+
+static void
+unlock_log(audit_t *a)
+{
+	(void)flock(a->lockfd, LOCK_UN);
+	pthread_mutex_unlock(&a->mu);
 }
 
 /* ---- entry points ---- */
@@ -263,7 +323,7 @@ audit_append(audit_t *a, const audit_record_t *rec, audit_err_t *err)
 	    AUDIT_ZERO_HASH, err);
 	if (o == NULL)
 		return err ? err->code : AUDIT_ERR_NOMEM;
-	pthread_mutex_lock(&a->mu);
+	lock_log(a);
 	st = ensure_open(a, err);
 	if (st == AUDIT_OK && (!json_object_object_get_ex(o, "seq", &v) ||
 	    !json_object_set_int64(v, (int64_t)a->seq) ||
@@ -277,7 +337,7 @@ audit_append(audit_t *a, const audit_record_t *rec, audit_err_t *err)
 		if (++a->since_cp >= a->every && a->every > 0)
 			(void)write_checkpoint(a, NULL);
 	}
-	pthread_mutex_unlock(&a->mu);
+	unlock_log(a);
 	json_object_put(o);
 	return st;
 }
@@ -289,11 +349,11 @@ audit_checkpoint(audit_t *a, audit_err_t *err)
 
 	if (a == NULL)
 		return util_err_set(err, AUDIT_ERR_USAGE, "audit_checkpoint without a log");
-	pthread_mutex_lock(&a->mu);
+	lock_log(a);
 	st = ensure_open(a, err);
 	if (st == AUDIT_OK && !a->last_is_cp)
 		st = write_checkpoint(a, err);
-	pthread_mutex_unlock(&a->mu);
+	unlock_log(a);
 	return st;
 }
 
@@ -333,7 +393,7 @@ audit_rotate(audit_t *a, audit_err_t *err)
 
 	if (a == NULL)
 		return util_err_set(err, AUDIT_ERR_USAGE, "audit_rotate without a log");
-	pthread_mutex_lock(&a->mu);
+	lock_log(a);
 	st = ensure_open(a, err);
 	if (st == AUDIT_OK && !a->last_is_cp)
 		st = write_checkpoint(a, err);
@@ -343,7 +403,7 @@ audit_rotate(audit_t *a, audit_err_t *err)
 		close_log(a);
 		st = open_log(a, err);
 	}
-	pthread_mutex_unlock(&a->mu);
+	unlock_log(a);
 	return st;
 }
 
@@ -387,8 +447,13 @@ audit_close(audit_t *a, audit_err_t *err)
 
 	if (a == NULL)
 		return AUDIT_OK;
-	if (a->fd >= 0 && !a->last_is_cp)
-		st = write_checkpoint(a, err);
+	if (a->fd >= 0) {
+		lock_log(a);
+		st = ensure_open(a, err);
+		if (st == AUDIT_OK && !a->last_is_cp)
+			st = write_checkpoint(a, err);
+		unlock_log(a);
+	}
 	audit_free(a);
 	return st;
 }
@@ -417,22 +482,18 @@ check_dir(const char *dir, int create, audit_err_t *err)
 static audit_status_t
 take_lock(audit_t *a, audit_err_t *err)
 {
+	struct stat st;
 	char *path;
 
 	if (asprintf(&path, "%s/%s", a->dir, AUDIT_LOCK_NAME) < 0)
 		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
-	a->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (a->lockfd < 0) {
+	a->lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (a->lockfd < 0 || fstat(a->lockfd, &st) < 0) {
 		util_err_set(err, AUDIT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 		free(path);
 		return AUDIT_ERR_IO;
 	}
-	if (flock(a->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		util_err_set(err, AUDIT_ERR_BUSY, "%s: another process writes this audit log",
-		    path);
-		free(path);
-		return AUDIT_ERR_BUSY;
-	}
+	give_to_dir_owner(a->dir, a->lockfd, &st);
 	free(path);
 	return AUDIT_OK;
 }
@@ -684,12 +745,15 @@ audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
 		st = take_lock(a, err);
 	if (st == AUDIT_OK)
 		st = open_key(a, opts->key_file, opts->key, flags & AUDIT_CREATE, err);
-	if (st == AUDIT_OK)
+	if (st == AUDIT_OK) {
+		lock_log(a);
 		st = find_chain(a, err);
-	if (st == AUDIT_OK)
-		st = check_head(a, err);
-	if (st == AUDIT_OK)
-		st = open_log(a, err);
+		if (st == AUDIT_OK)
+			st = check_head(a, err);
+		if (st == AUDIT_OK)
+			st = open_log(a, err);
+		unlock_log(a);
+	}
 	if (st == AUDIT_OK)
 		st = record_gap(a, err);
 	if (st != AUDIT_OK) {
