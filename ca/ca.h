@@ -77,6 +77,15 @@ keystore_status_t ca_issue_csr(ca_t *ca, const char *address,
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
 keystore_status_t ca_revoke(ca_t *ca, const char *serial,
     keystore_err_t *err);
+/* 1 when cert was issued by this CA's issuing certificate. */
+int ca_issued_here(ca_t *ca, X509 *cert);
+/* 1 when cert was issued here and is revoked (revoked.txt), or when that
+ * cannot be read; 0 otherwise (also for certificates of other CAs). */
+int ca_revoked(ca_t *ca, X509 *cert);
+/* The certificate issued with serial (hex): issued/SERIAL.pem, a new
+ * reference; KEYSTORE_NOTFOUND when there is none. */
+keystore_status_t ca_issued(ca_t *ca, const char *serial, X509 **cert,
+    keystore_err_t *err);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,
     int (*fn)(const ca_cert_t *c, void *arg), void *arg,

@@ -230,3 +230,55 @@ ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),
 	free(dir);
 	return rc;
 }
+
+/* ---- what a certificate is to this CA ---- */
+
+int
+ca_issued_here(ca_t *ca, X509 *cert)
+{
+	return cert != NULL && X509_check_issued(ca->issuer, cert) == X509_V_OK;
+}
+
+int
+ca_revoked(ca_t *ca, X509 *cert)
+{
+	BIGNUM *bn;
+	char *hex;
+	find_rev_t f = { NULL, 0 };
+
+	if (!ca_issued_here(ca, cert))
+		return 0;
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	BN_free(bn);
+	if (hex == NULL)
+		return 1;              /* cannot tell: never sign with it */
+	f.serial = hex;
+	pthread_mutex_lock(&ca->lock);
+	if (revoked_each(ca, find_revoked, &f, NULL) != KEYSTORE_OK)
+		f.when = 1;            /* unreadable: the same */
+	pthread_mutex_unlock(&ca->lock);
+	OPENSSL_free(hex);
+	return f.when != 0;
+}
+
+keystore_status_t
+ca_issued(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
+{
+	char name[120], *dir;
+	size_t i, n = strlen(serial);
+	keystore_status_t rc;
+
+	*cert = NULL;
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s",
+		    serial);
+	for (i = 0; i < n; i++)
+		name[i] = (char)toupper((unsigned char)serial[i]);
+	memcpy(name + n, ".pem", 5);
+	if ((dir = keystore_path_join(ca->s.dir, "issued")) == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	rc = ca_file_load_cert(dir, name, cert, err);
+	free(dir);
+	return rc;
+}

@@ -173,6 +173,8 @@ typedef struct conf {
 	long long ca_crl_days;         /* CACRLDays */
 	char *ca_http_listen;          /* CAHTTPListen ("" = no CA endpoint, portal) */
 	int ca_enroll_employees;       /* CAEnrollEmployees */
+	long long renew_before_days;   /* RenewBefore, days (0: no renewal) */
+	long long renew_interval;      /* RenewInterval, seconds between checks */
 	char *cmp_server;              /* CMPServer ("" = the embedded CA issues) */
 	char *cmp_path;                /* CMPPath */
 	char *cmp_reference;           /* CMPReference */

@@ -164,6 +164,8 @@ const conf_key_t conf_keys[] = {
 	{ "CMPSecretFile", T_PATH, "", OFF(cmp_secret_file), 0, 0, NULL, S },
 	{ "CMPTimeout", T_INT, "30", OFF(cmp_timeout), 1, 300, NULL, 0 },
 	{ "CAEnrollEmployees", T_BOOL, "no", OFF(ca_enroll_employees), 0, 0, NULL, 0 },
+	{ "RenewBefore", T_INT, "30", OFF(renew_before_days), 0, 3650, NULL, 0 },
+	{ "RenewInterval", T_INT, "3600", OFF(renew_interval), 1, 604800, NULL, 0 },
 	{ "EnrollmentSMTP", T_STR, "", OFF(enroll_smtp), 0, 0, NULL, 0 },
 	{ "EnrollmentSender", T_STR, "postmaster@${LocalDomains?$LocalDomains}${LocalDomains:localhost}", OFF(enroll_sender), 0, 0, NULL, 0 },
 	{ "EnrollmentTimeout", T_INT, "30", OFF(enroll_timeout), 1, 300, NULL, 0 },

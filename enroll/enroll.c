@@ -387,6 +387,18 @@ enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 	return rc;
 }
 
+const char *
+enroll_signer_check(X509 *cert, void *arg)
+{
+	int *revoked = arg;
+
+	if (enroll_ca == NULL || !ca_revoked(enroll_ca, cert))
+		return NULL;
+	if (revoked != NULL)
+		*revoked = 1;
+	return "revoked at the embedded CA";
+}
+
 int
 enroll_employee_possible(const conf_t *conf)
 {

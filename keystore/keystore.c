@@ -225,7 +225,8 @@ why_append(char *buf, size_t size, const keystore_entry_t *e, const char *why)
 /* The newest entry in slots[0..n) that may sign now, or NULL with the
  * reasons in why. */
 static const keystore_entry_t *
-pick_signer(const keystore_slot_t *slots, size_t n, char *why, size_t size)
+pick_signer(const keystore_slot_t *slots, size_t n, keystore_check_fn check,
+    void *arg, char *why, size_t size)
 {
 	char date[48];
 	const char *reason;
@@ -235,6 +236,8 @@ pick_signer(const keystore_slot_t *slots, size_t n, char *why, size_t size)
 	for (i = 0; i < n; i++) {           /* newest first */
 		reason = keystore_cert_why_not_signer(slots[i].entry->cert, date,
 		    sizeof(date));
+		if (reason == NULL && check != NULL)
+			reason = check(slots[i].entry->cert, arg);
 		if (reason == NULL)
 			return slots[i].entry;
 		why_append(why, size, slots[i].entry, reason);
@@ -293,6 +296,14 @@ keystore_status_t
 keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
     X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
 {
+	return keystore_signer_checked(ks, address, NULL, NULL, key, cert, chain, err);
+}
+
+keystore_status_t
+keystore_signer_checked(keystore_t *ks, const char *address,
+    keystore_check_fn check, void *arg, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **chain, keystore_err_t *err)
+{
 	const keystore_entry_t *e;
 	const keystore_slot_t *slots;
 	keystore_index_t *idx;
@@ -304,7 +315,7 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 		return rc;
 	if (n == 0)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
-	else if ((e = pick_signer(slots, n, why, sizeof(why))) == NULL)
+	else if ((e = pick_signer(slots, n, check, arg, why, sizeof(why))) == NULL)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
 	else
 		rc = give_signer(ks, e, key, cert, chain, err);

@@ -26,6 +26,7 @@
 #define KEYSTORE_H
 
 #include <stddef.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -56,6 +57,7 @@ typedef struct keystore_info {
 	char issuer[256];
 	char not_before[32];    /* "YYYY-MM-DD HH:MM:SS UTC" */
 	char not_after[32];
+	time_t expires;         /* not_after as a time */
 	int can_sign;           /* keyUsage allows digitalSignature (or absent) */
 	int can_encrypt;        /* keyUsage allows keyEncipherment/keyAgreement (or absent) */
 	const char *const *addresses;  /* NULL-terminated, valid during the callback */
@@ -150,6 +152,16 @@ keystore_status_t keystore_signer(keystore_t *ks, const char *address,
     EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err);
 
 /*
+ * keystore_signer(), where check (may be NULL) may refuse an entry the
+ * keystore would take: it returns NULL to accept cert, or why not
+ * ("revoked"), which err->msg then names.  check runs without a lock held.
+ */
+typedef const char *(*keystore_check_fn)(X509 *cert, void *arg);
+keystore_status_t keystore_signer_checked(keystore_t *ks, const char *address,
+    keystore_check_fn check, void *arg, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **chain, keystore_err_t *err);
+
+/*
  * The certificate to encrypt to address with, from the escrow: of the
  * entries for address (compared as for keystore_signer()) whose
  * certificate is valid now and allows encryption, the one valid from the
@@ -165,6 +177,35 @@ keystore_status_t keystore_recipient(keystore_t *ks, const char *address,
 int keystore_foreach(keystore_t *ks,
     int (*fn)(const keystore_info_t *info, void *arg), void *arg,
     keystore_err_t *err);
+
+/* The certificate of an address that expires soon (keystore_expiring). */
+typedef struct keystore_expiry {
+	char address[320];
+	char fingerprint[65];
+	char serial[80];
+	char subject[256];
+	char issuer[256];
+	char not_after[32];
+	time_t expires;
+	int sign;               /* it is the address's newest for signing */
+	int encrypt;            /* ... for encryption */
+} keystore_expiry_t;
+
+/*
+ * Of each address's entries, the newest (latest notAfter) that may sign
+ * and the newest that may encrypt (one entry, both flags, when it is
+ * both), when it expires before the time before (those expired too).
+ * Older entries (kept to decrypt old mail) are left out: a renewed
+ * certificate is not "expiring".  *out: a malloc'ed array of *n, ordered
+ * by expiry (the caller frees it); -1 with err when the keystore cannot
+ * be read, else 0.
+ */
+int keystore_expiring(keystore_t *ks, time_t before, keystore_expiry_t **out,
+    size_t *n, keystore_err_t *err);
+
+/* Reads the entries again at the next lookup (another gateway may have
+ * changed the shared keystore; KeystoreBackend ldap). */
+void keystore_reread(keystore_t *ks);
 
 /*
  * Exports the newest entry for address as a PKCS#12 (DER, malloc'ed, the

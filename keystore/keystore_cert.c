@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -179,6 +180,15 @@ serial_text(X509 *cert, char *buf, size_t size)
 	return 0;
 }
 
+/* t as a time_t (0 when unreadable). */
+static time_t
+time_of(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	return ASN1_TIME_to_tm(t, &tm) ? timegm(&tm) : 0;
+}
+
 int
 keystore_cert_info(X509 *cert, keystore_info_t *info)
 {
@@ -197,6 +207,7 @@ keystore_cert_info(X509 *cert, keystore_info_t *info)
 	    sizeof(info->not_before));
 	time_text(X509_get0_notAfter(cert), info->not_after,
 	    sizeof(info->not_after));
+	info->expires = time_of(X509_get0_notAfter(cert));
 	/* X509_get_key_usage() gives all bits when there is no keyUsage. */
 	info->can_sign = (ku & KU_DIGITAL_SIGNATURE) != 0;
 	info->can_encrypt = (ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)) != 0;

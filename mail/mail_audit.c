@@ -131,6 +131,12 @@ audit_timer(void *arg)
 	return NULL;
 }
 
+audit_t *
+mail_audit_log(mail_audit_t *ma)
+{
+	return ma != NULL ? ma->log : NULL;
+}
+
 int
 mail_audit_start(mail_audit_t *ma)
 {

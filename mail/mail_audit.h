@@ -25,6 +25,9 @@ typedef struct mail_audit mail_audit_t;
  * (see open_state in smimegate.c), or NULL to read AuditKeyFile here. */
 mail_audit_t *mail_audit_open(const conf_t *conf, EVP_PKEY *key, char *err,
     size_t errlen);
+/* The open log, for key events (ops_audit_install); owned by ma. */
+struct audit;
+struct audit *mail_audit_log(mail_audit_t *ma);
 /* Starts the checkpoint and rotation thread: 0 or -1. */
 int mail_audit_start(mail_audit_t *ma);
 /* Stops the thread, writes a last checkpoint, frees ma (NULL is fine). */

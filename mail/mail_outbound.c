@@ -213,6 +213,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 	STACK_OF(X509) *chain = NULL;
 	keystore_err_t kerr;
 	keystore_status_t ks;
+	int revoked = 0;
 
 	if (!m->conf->sign_outbound)
 		return mail_msg_pass(m, "pass", "signing disabled (Sign no)");
@@ -233,12 +234,14 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 			mail_msg_fail(m, MAIL_FAIL_UNAUTHORIZED, why);
 		else
 			mail_msg_pass(m, "unsigned", "%s", why);
-	} else if ((ks = keystore_signer(m->keystore, addr, &key, &cert, &chain,
-	    &kerr)) == KEYSTORE_NOTFOUND && enroll_employee_possible(m->conf)) {
+	} else if ((ks = keystore_signer_checked(m->keystore, addr, enroll_signer_check,
+	    &revoked, &key, &cert, &chain, &kerr)) == KEYSTORE_NOTFOUND && !revoked
+	    && enroll_employee_possible(m->conf)) {
 		/* An employee without a key: one from the embedded CA. */
 		if (enroll_employee(m->conf, m->qid, addr) != 0)
 			mail_msg_tempfail(m, "no key for the sender, and the CA failed");
-		else if (keystore_signer(m->keystore, addr, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
+		else if (keystore_signer_checked(m->keystore, addr, enroll_signer_check,
+		    NULL, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
 			mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 		else
 			sign_with(m, addr, key, cert, chain);
@@ -247,6 +250,11 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 			*signer = cert;
 		}
 	} else if (ks == KEYSTORE_NOTFOUND) {
+		/* No key that may sign (expired, revoked): what the policy does
+		 * without one (unsigned; an employee whose certificate was
+		 * revoked is not given a new one on the spot). */
+		if (revoked)
+			ops_log(LOG_WARNING, m->qid, "not signed as <%s>: %s", addr, kerr.msg);
 		mail_msg_pass(m, "unsigned", "%s", kerr.msg);
 	} else if (ks != KEYSTORE_OK) {
 		mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);

@@ -7,6 +7,8 @@
  *   - the audit log's checkpoint timer (mail_audit_start/close);
  *   - the spool runner (runner_loop: mail_runner_run on every kick and
  *     every QueueRunInterval, ended by queue_stop);
+ *   - the renewal of employees' certificates (renew_loop: ca_renew_due
+ *     every RenewInterval, with the embedded CA only, ended by renew_tell);
  *   - one loop per HTTP server (net_http_run, ended by net_http_stop);
  *     the CA's CRL timer is an event on its server's loop;
  *   - the reload thread (SIGHUP; reload_loop), woken by the main thread;
@@ -16,6 +18,7 @@
  */
 #include "milter/milt_gateway.h"
 #include "milter/milt_mfapi.h"
+#include "ca/ca_renew.h"
 #include "ca/ca_serve.h"
 #include "enroll/enroll.h"
 #include "enroll/enroll_portal.h"
@@ -23,6 +26,7 @@
 #include "mail/mail_runner.h"
 #include "queue/queue_wake.h"
 #include "net/net_http.h"
+#include "ops/ops_audit.h"
 #include "ops/ops_http.h"
 #include "ops/ops_keystore.h"
 #include "ops/ops_log.h"
@@ -34,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/stat.h>
+#include <openssl/rand.h>
 
 /* An HTTP server and the thread that runs its loop. */
 struct http_loop {
@@ -56,6 +62,12 @@ struct milt_gateway {
 	enroll_portal_t *portal;       /* the pickup portal, on ca_http's server */
 	pthread_t runner;
 	int runner_running;
+	struct {
+		pthread_mutex_t lock;
+		pthread_cond_t cond;
+		int stop, running;
+		pthread_t thread;
+	} renew;
 	struct {
 		pthread_mutex_t lock;
 		pthread_cond_t cond;
@@ -126,6 +138,7 @@ open_as_user(milt_gateway_t *gw, EVP_PKEY *akey, char *err, size_t errlen)
 	ops_keystore_report(gw->ks, NULL);
 	if (conf->audit && (gw->audit = mail_audit_open(conf, akey, err, errlen)) == NULL)
 		return -1;
+	ops_audit_install(mail_audit_log(gw->audit));
 	if (conf->ca_enable && (gw->ca = ca_serve_open(conf, gw->ks, err, errlen)) == NULL)
 		return -1;
 	if (gw->ca != NULL)
@@ -195,6 +208,8 @@ milt_gateway_open(conf_t *conf, const milt_gateway_src_t *src,
 	gw->src = *src;
 	pthread_mutex_init(&gw->reload.lock, NULL);
 	pthread_cond_init(&gw->reload.cond, NULL);
+	pthread_mutex_init(&gw->renew.lock, NULL);
+	pthread_cond_init(&gw->renew.cond, NULL);
 	if (open_state(gw, pw, err, errlen) != 0 || ops_open(gw, err, errlen) != 0) {
 		milt_gateway_stop(gw);
 		return NULL;
@@ -233,6 +248,98 @@ runner_loop(void *arg)
 		conf_unref(c);
 	}
 	return NULL;
+}
+
+/* ---- renewal of employees' certificates ---- */
+
+static void
+renew_logged(void *arg, const keystore_expiry_t *old, X509 *renewed,
+    const char *why)
+{
+	keystore_info_t info;
+	char first[8];
+
+	if (renewed != NULL && keystore_cert_describe(renewed, &info, first,
+	    sizeof(first)) != 0)
+		snprintf(info.serial, sizeof(info.serial), "?");
+	if (renewed != NULL && why == NULL)
+		ops_log(LOG_INFO, NULL, "renew <%s>: certificate %s (expires %s) "
+		    "renewed: new certificate %s, new key escrowed, the old one kept "
+		    "for decryption", old->address, old->serial, old->not_after,
+		    info.serial);
+	else
+		ops_log(renewed != NULL ? LOG_WARNING : LOG_ERR, NULL, "renew <%s>: "
+		    "certificate %s (expires %s)%s%s: %s", old->address, old->serial,
+		    old->not_after, renewed != NULL ? " renewed as " : " not renewed",
+		    renewed != NULL ? info.serial : "", why);
+}
+
+/* Waits seconds, or until asked to stop: 1 when asked. */
+static int
+renew_wait(milt_gateway_t *gw, long long seconds)
+{
+	struct timespec until;
+	int stop;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)seconds;
+	pthread_mutex_lock(&gw->renew.lock);
+	while (!gw->renew.stop
+	    && pthread_cond_timedwait(&gw->renew.cond, &gw->renew.lock, &until) != ETIMEDOUT)
+		;
+	stop = gw->renew.stop;
+	pthread_mutex_unlock(&gw->renew.lock);
+	return stop;
+}
+
+/* Every RenewInterval (the first time at a random moment within the first
+ * minute, so that gateways sharing a keystore rarely check together):
+ * the due certificates renewed. */
+static void *
+renew_loop(void *arg)
+{
+	milt_gateway_t *gw = arg;
+	conf_t *c = conf_now(gw);
+	long long first = c->renew_interval < 60 ? c->renew_interval : 60;
+	unsigned char r = 0;
+	char why[600];
+
+	conf_unref(c);
+	(void)RAND_bytes(&r, 1);
+	for (long long wait = 1 + r % first; !renew_wait(gw, wait);) {
+		c = conf_now(gw);
+		if (ca_renew_due(c, gw->ca, gw->ks, renew_logged, NULL, why, sizeof(why)) < 0)
+			ops_log(LOG_ERR, NULL, "renew: %s", why);
+		wait = c->renew_interval;
+		conf_unref(c);
+	}
+	return NULL;
+}
+
+static int
+renew_start(milt_gateway_t *gw)
+{
+	int rc;
+
+	if (gw->ca == NULL)
+		return 0;
+	if ((rc = pthread_create(&gw->renew.thread, NULL, renew_loop, gw)) != 0)
+		return rc;
+	gw->renew.running = 1;
+	return 0;
+}
+
+static void
+renew_stop(milt_gateway_t *gw)
+{
+	if (!gw->renew.running)
+		return;
+	pthread_mutex_lock(&gw->renew.lock);
+	gw->renew.stop = 1;
+	pthread_cond_signal(&gw->renew.cond);
+	pthread_mutex_unlock(&gw->renew.lock);
+	pthread_join(gw->renew.thread, NULL);
+	gw->renew.running = 0;
 }
 
 /* ---- the HTTP servers ---- */
@@ -309,6 +416,10 @@ milt_gateway_start(milt_gateway_t *gw, char *err, size_t errlen)
 		return -1;
 	}
 	gw->runner_running = 1;
+	if ((rc = renew_start(gw)) != 0) {
+		snprintf(err, errlen, "cannot start the renewal thread: %s", strerror(rc));
+		return -1;
+	}
 	if (ca_endpoint_open(gw, err, errlen) != 0)
 		return -1;
 	enroll_install(gw->ca);
@@ -453,6 +564,8 @@ threads_stop(milt_gateway_t *gw)
 		pthread_join(gw->runner, NULL);
 		gw->runner_running = 0;
 	}
+	renew_stop(gw);
+	ops_audit_install(NULL);
 	mail_audit_close(gw->audit);   /* joins its timer */
 	gw->audit = NULL;
 }
@@ -475,6 +588,8 @@ milt_gateway_stop(milt_gateway_t *gw)
 	keystore_free(gw->ks);
 	pthread_cond_destroy(&gw->reload.cond);
 	pthread_mutex_destroy(&gw->reload.lock);
+	pthread_cond_destroy(&gw->renew.cond);
+	pthread_mutex_destroy(&gw->renew.lock);
 	conf_unref(gw->conf);
 	free(gw);
 }

@@ -218,6 +218,26 @@ on_healthz(struct evhttp_request *req, void *arg)
 	conf_unref(c);
 }
 
+/* The keystore's certificates expiring within RenewBefore, and expired
+ * (each address's newest for signing and for encryption only: a renewed
+ * one is not counted); nothing when the keystore cannot be read. */
+static void
+cert_metrics(ops_http_t *h, const conf_t *c, FILE *fp)
+{
+	time_t now = time(NULL);
+	keystore_expiry_t *v;
+	keystore_err_t err;
+	size_t n, expired = 0;
+
+	if (h->ks == NULL || keystore_expiring(h->ks, now + (time_t)c->renew_before_days
+	    * 86400, &v, &n, &err) != 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		expired += v[i].expires <= now;
+	free(v);
+	ops_metrics_certs(fp, n - expired, expired);
+}
+
 static void
 on_metrics(struct evhttp_request *req, void *arg)
 {
@@ -232,6 +252,8 @@ on_metrics(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, "out of memory");
 	} else {
 		ops_metrics_write(fp, c != NULL ? spool_depth(c->spool_dir) : -1);
+		if (c != NULL)
+			cert_metrics(h, c, fp);
 		fclose(fp);
 		fp = NULL;
 		evbuffer_add(b, text, len);

@@ -131,3 +131,16 @@ ops_metrics_write(FILE *fp, long spool_depth)
 		fprintf(fp, "# HELP smimegate_spool_files Files in the spool directory.\n"
 		    "# TYPE smimegate_spool_files gauge\nsmimegate_spool_files %ld\n", spool_depth);
 }
+
+void
+ops_metrics_certs(FILE *fp, size_t expiring, size_t expired)
+{
+	fprintf(fp, "# HELP smimegate_certificates_expiring Keystore certificates (each "
+	    "address's newest for signing and for encryption) expiring within RenewBefore.\n"
+	    "# TYPE smimegate_certificates_expiring gauge\nsmimegate_certificates_expiring %zu\n",
+	    expiring);
+	fprintf(fp, "# HELP smimegate_certificates_expired Keystore certificates (each "
+	    "address's newest for signing and for encryption) expired.\n"
+	    "# TYPE smimegate_certificates_expired gauge\nsmimegate_certificates_expired %zu\n",
+	    expired);
+}

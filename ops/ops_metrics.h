@@ -19,6 +19,9 @@ void ops_metrics_lookup(int status, const char *source, double seconds);
 void ops_metrics_error(const char *cls);
 /* The keystore entries left out as unreadable now (a gauge). */
 void ops_metrics_keystore_skipped(size_t n);
+/* Writes the gauges of certificates expiring within RenewBefore (not yet
+ * expired) and expired, counted by the caller at the scrape. */
+void ops_metrics_certs(FILE *fp, size_t expiring, size_t expired);
 /* Writes every counter; spool_depth < 0: no spool to count. */
 void ops_metrics_write(FILE *fp, long spool_depth);
 

@@ -1,0 +1,200 @@
+/*
+ * ca_renew.c: employees' certificates renewed before they expire (see
+ * ca_renew.h).
+ */
+#include "ca/ca_renew.h"
+#include "ca/ca_serve.h"
+#include "ops/ops_audit.h"
+#include "util/util_addr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <limits.h>
+#include <time.h>
+
+#define DAY 86400LL
+
+/* The one-line name of the CA's issuing certificate, as keystore_info_t
+ * shows issuers. */
+static int
+issuer_name(ca_t *ca, char *out, size_t len)
+{
+	X509 *x = ca_issuer(ca);
+	keystore_info_t info;
+	char first[8];
+	int rc = keystore_cert_describe(x, &info, first, sizeof(first));
+
+	snprintf(out, len, "%s", info.subject);
+	X509_free(x);
+	return rc;
+}
+
+/* 1 when the CA's record says serial is revoked. */
+static int
+serial_revoked(ca_t *ca, const char *serial)
+{
+	keystore_err_t err;
+	X509 *x = NULL;
+	int r;
+
+	if (ca_issued(ca, serial, &x, &err) != KEYSTORE_OK)
+		return 0;
+	r = ca_revoked(ca, x);
+	X509_free(x);
+	return r;
+}
+
+/* e is an employee's, from this CA, and not revoked there. */
+static int
+renewable(const conf_t *conf, ca_t *ca, const char *issuer,
+    const keystore_expiry_t *e)
+{
+	return conf_is_local_domain(conf, util_addr_domain(e->address))
+	    && strcmp(e->issuer, issuer) == 0 && !serial_revoked(ca, e->serial);
+}
+
+/* Still the address's newest of its use, still due (before), after the
+ * keystore was read again: else another gateway renewed it meanwhile. */
+static int
+still_due(keystore_t *ks, const keystore_expiry_t *old, time_t before)
+{
+	keystore_expiry_t *v;
+	keystore_err_t err;
+	size_t n;
+	int found = 0;
+
+	keystore_reread(ks);
+	if (keystore_expiring(ks, before, &v, &n, &err) != 0)
+		return 0;
+	for (size_t i = 0; i < n && !found; i++)
+		found = strcasecmp(v[i].address, old->address) == 0
+		    && strcmp(v[i].fingerprint, old->fingerprint) == 0
+		    && v[i].sign == old->sign && v[i].encrypt == old->encrypt;
+	free(v);
+	return found;
+}
+
+/*
+ * After a successful renewal: the new encryption certificate published
+ * where the gateway publishes issued ones (the harvest store and the
+ * cache, ca_serve_publish()).  Publication to a partners' directory hooks
+ * in here too.  why: a failure, left to the caller to report.
+ */
+static int
+renew_publish(const conf_t *conf, const char *address, X509 *cert, char *why,
+    size_t len)
+{
+	return ca_serve_publish(conf, address, cert, why, len);
+}
+
+/* The audit record of a renewal. */
+static int
+renew_audit(const conf_t *conf, const keystore_expiry_t *old, X509 *cert,
+    char *why, size_t len)
+{
+	char reason[300];
+	ops_key_event_t ev = { AUDIT_CERT_RENEWED, old->address, cert, NULL, NULL,
+		NULL, reason };
+
+	snprintf(reason, sizeof(reason), "renews serial %s (%s, expires %s)",
+	    old->serial, old->sign && old->encrypt ? "sign,encrypt"
+	    : old->sign ? "sign" : "encrypt", old->not_after);
+	return ops_audit_key_event(conf, &ev, why, len);
+}
+
+/* A new certificate for old's address and use(s), key escrowed. */
+static void
+renew_one(const conf_t *conf, ca_t *ca, keystore_t *ks,
+    const keystore_expiry_t *old, ca_renew_fn fn, void *arg)
+{
+	ca_profile_t p = old->sign && old->encrypt ? CA_EXTERNAL
+	    : old->sign ? CA_SIGN : CA_ENCRYPT;
+	keystore_err_t err;
+	X509 *x = NULL;
+	char why[600] = "";
+
+	if (ca_issue(ca, old->address, p, &x, &err) != KEYSTORE_OK) {
+		fn(arg, old, NULL, err.msg);
+		return;
+	}
+	if (renew_audit(conf, old, x, why, sizeof(why)) != 0)
+		fn(arg, old, x, why);
+	else if (old->encrypt && renew_publish(conf, old->address, x, why,
+	    sizeof(why)) != 0) {
+		char msg[700];
+
+		snprintf(msg, sizeof(msg), "renewed, not published: %s", why);
+		fn(arg, old, x, msg);
+	} else
+		fn(arg, old, x, NULL);
+	X509_free(x);
+}
+
+/* Renews the items of v that match (address NULL: every due one). */
+static int
+renew_list(const conf_t *conf, ca_t *ca, keystore_t *ks, keystore_expiry_t *v,
+    size_t n, const char *address, time_t before, ca_renew_fn fn, void *arg)
+{
+	char issuer[256];
+	int count = 0;
+
+	if (issuer_name(ca, issuer, sizeof(issuer)) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (address != NULL && strcasecmp(v[i].address, address) != 0)
+			continue;
+		if (!renewable(conf, ca, issuer, &v[i]))
+			continue;
+		if (address == NULL && !still_due(ks, &v[i], before)) {
+			fn(arg, &v[i], NULL, "renewed meanwhile (another gateway)");
+			continue;
+		}
+		renew_one(conf, ca, ks, &v[i], fn, arg);
+		count++;
+	}
+	return count;
+}
+
+static int
+renew(const conf_t *conf, ca_t *ca, keystore_t *ks, const char *address,
+    time_t before, ca_renew_fn fn, void *arg, char *why, size_t len)
+{
+	keystore_expiry_t *v;
+	keystore_err_t err;
+	size_t n;
+	int count;
+
+	if (keystore_expiring(ks, before, &v, &n, &err) != 0) {
+		snprintf(why, len, "keystore: %s", err.msg);
+		return -1;
+	}
+	count = renew_list(conf, ca, ks, v, n, address, before, fn, arg);
+	free(v);
+	return count;
+}
+
+int
+ca_renew_due(const conf_t *conf, ca_t *ca, keystore_t *ks, ca_renew_fn fn,
+    void *arg, char *why, size_t len)
+{
+	if (conf->renew_before_days <= 0)
+		return 0;
+	if (conf->renew_before_days >= conf->ca_days) {
+		snprintf(why, len, "RenewBefore (%lld days) is not shorter than "
+		    "CAValidityDays (%lld): nothing renewed", conf->renew_before_days,
+		    conf->ca_days);
+		return -1;
+	}
+	keystore_reread(ks);
+	return renew(conf, ca, ks, NULL, time(NULL) + conf->renew_before_days * DAY,
+	    fn, arg, why, len);
+}
+
+int
+ca_renew_address(const conf_t *conf, ca_t *ca, keystore_t *ks,
+    const char *address, ca_renew_fn fn, void *arg, char *why, size_t len)
+{
+	return renew(conf, ca, ks, address, (time_t)LLONG_MAX, fn, arg, why, len);
+}
