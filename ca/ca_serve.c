@@ -9,6 +9,7 @@
  */
 #include "ca/ca_serve.h"
 #include "ca/ca_cmp.h"
+#include "ops/ops_audit.h"
 #include "directory/dir_harvest.h"
 #include "directory/dir_lookup.h"
 #include "util/util.h"
@@ -83,6 +84,39 @@ ca_serve_publish(const conf_t *conf, const char *address, X509 *cert,
 	return dir_lookup_flush(conf->lookup, address, why, size);
 }
 
+/* The audit record of a certificate just issued (*cert, which is
+ * dropped when the record cannot be written: the caller fails). */
+static int
+issued_audit(const conf_t *conf, const char *address, ca_profile_t profile,
+    X509 **cert, char *why, size_t size)
+{
+	static const char *const names[] = { "sign", "encrypt", "external" };
+	char reason[600];
+
+	if (*conf->cmp_server != '\0')
+		snprintf(reason, sizeof(reason), "issued over CMP by %s", conf->cmp_server);
+	else
+		snprintf(reason, sizeof(reason), "issued by the embedded CA, profile %s",
+		    names[profile]);
+	if (ca_serve_key_event(conf, AUDIT_CERT_ISSUED, address, cert ? *cert : NULL,
+	    reason, why, size) == 0)
+		return 0;
+	if (cert != NULL) {
+		X509_free(*cert);
+		*cert = NULL;
+	}
+	return -1;
+}
+
+int
+ca_serve_key_event(const conf_t *conf, audit_action_t action,
+    const char *address, X509 *cert, const char *reason, char *why, size_t size)
+{
+	ops_key_event_t ev = { action, address, cert, NULL, NULL, NULL, reason };
+
+	return ops_audit_key_event(conf, &ev, why, size);
+}
+
 int
 ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
     const char *address, ca_profile_t profile, EVP_PKEY *key, X509 **cert,
@@ -113,9 +147,11 @@ ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
 		rc = ca_cmp_enroll(ks, &s, address, key, cert, &err);
 		util_secret_free(secret, strlen(secret));
 	}
-	if (rc != KEYSTORE_OK)
+	if (rc != KEYSTORE_OK) {
 		snprintf(why, size, "%s", err.msg);
-	return rc == KEYSTORE_OK ? 0 : -1;
+		return -1;
+	}
+	return issued_audit(conf, address, profile, cert, why, size);
 }
 
 /* Re-issues the CRL (timer callback; also at start). */

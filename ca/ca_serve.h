@@ -15,6 +15,7 @@
 #define CA_SERVE_H
 
 #include "ca/ca.h"
+#include "audit/audit.h"
 #include "conf/conf.h"
 #include "net/net_http.h"
 #include "net/net_httplimit.h"
@@ -29,10 +30,17 @@ void ca_serve_settings(const conf_t *conf, ca_settings_t *s);
 
 /* Issues a certificate for address under profile, key escrowed: over CMP
  * when CMPServer is set (key: NULL, or one to use), else from ca (may
- * then not be NULL).  0 with *cert, or -1 with why. */
+ * then not be NULL), and records it in the audit log (cert-issued).  0
+ * with *cert, or -1 with why. */
 int ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
     const char *address, ca_profile_t profile, EVP_PKEY *key, X509 **cert,
     char *why, size_t size);
+
+/* A key event of the CA (cert-issued, cert-revoked...) in the audit log:
+ * ops_audit_key_event() with cert's facts and reason.  0, or -1 with why.
+ * ca_serve_issue() records its issues itself. */
+int ca_serve_key_event(const conf_t *conf, audit_action_t action,
+    const char *address, X509 *cert, const char *reason, char *why, size_t size);
 
 /* Opens the CA of conf, making it first when it does not exist yet.
  * NULL with a message in why on failure. */

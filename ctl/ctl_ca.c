@@ -21,12 +21,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/pem.h>
 
 static int
 ca_fail(const char *what, const keystore_err_t *err)
 {
 	fprintf(stderr, "smimectl: ca %s: %s\n", what, err->msg);
+	return 1;
+}
+
+/* A key event done by this command, in the audit log: 0, or 1 with a
+ * message. */
+static int
+ctl_ca_event(const conf_t *conf, audit_action_t action, const char *address,
+    X509 *cert, const char *what)
+{
+	char reason[300], why[700];
+
+	snprintf(reason, sizeof(reason), "smimectl %s (uid %ld)", what, (long)getuid());
+	if (ca_serve_key_event(conf, action, address, cert, reason, why, sizeof(why)) == 0)
+		return 0;
+	fprintf(stderr, "smimectl: %s\n", why);
 	return 1;
 }
 
@@ -95,6 +111,11 @@ cmd_issue(ca_t *ca, int argc, char **argv, const conf_t *conf)
 	free(req);
 	if (st != KEYSTORE_OK)
 		return ca_fail("issue", &err);
+	if (ctl_ca_event(conf, AUDIT_CERT_ISSUED, argv[i], x, csr != NULL ? "ca issue --csr"
+	    : "ca issue") != 0) {
+		X509_free(x);
+		return 1;
+	}
 	/* Published when the key is escrowed here: the gateway can decrypt. */
 	if (p != CA_SIGN && csr == NULL
 	    && ca_serve_publish(conf, argv[i], x, why, sizeof(why)) != 0)
@@ -102,6 +123,26 @@ cmd_issue(ca_t *ca, int argc, char **argv, const conf_t *conf)
 	PEM_write_X509(stdout, x);
 	X509_free(x);
 	return 0;
+}
+
+/* ca revoke SERIAL, recorded in the audit log. */
+static int
+cmd_revoke(ca_t *ca, const char *serial, const conf_t *conf)
+{
+	keystore_err_t err;
+	keystore_info_t info;
+	X509 *x = NULL;
+	char addr[400] = "";
+	int rc;
+
+	if (ca_revoke(ca, serial, &err) != KEYSTORE_OK)
+		return ca_fail("revoke", &err);
+	if (ca_issued(ca, serial, &x, &err) == KEYSTORE_OK)
+		(void)keystore_cert_describe(x, &info, addr, sizeof(addr));
+	rc = ctl_ca_event(conf, AUDIT_CERT_REVOKED, addr[0] ? addr : NULL, x,
+	    "ca revoke");
+	X509_free(x);
+	return rc;
 }
 
 static int
@@ -189,8 +230,7 @@ ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 	if (strcmp(argv[0], "issue") == 0)
 		rc = cmd_issue(ca, argc, argv, conf);
 	else if (strcmp(argv[0], "revoke") == 0 && argc == 2)
-		rc = ca_revoke(ca, argv[1], &err) == KEYSTORE_OK ? 0
-		    : ca_fail("revoke", &err);
+		rc = cmd_revoke(ca, argv[1], conf);
 	else if (strcmp(argv[0], "list") == 0 && argc == 1)
 		rc = ca_foreach(ca, list_one, NULL, &err) < 0
 		    ? ca_fail("list", &err) : 0;

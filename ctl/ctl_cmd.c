@@ -33,6 +33,8 @@ static const ctl_cmd_t commands[] = {
 	{ "keystore export", "ADDRESS [--out FILE] [--legacy] [--password-file F]",
 	  "--out= --legacy --password-file=", 1, 1, password_note },
 	{ "keystore rekey", "", "", 0, 0, NULL },
+	{ "keystore expiring", "[--days N]", "--days=", 0, 0, NULL },
+	{ "keystore renew", "ADDRESS", "", 1, 1, NULL },
 	{ "ca init", "", "", 0, 0, NULL },
 	{ "ca issue", "[--profile sign|encrypt|external] [--csr FILE] ADDRESS",
 	  "--profile= --csr=", 1, 1, NULL },

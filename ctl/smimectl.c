@@ -2,8 +2,8 @@
  * smimectl.c: the admin tool's main(): global options (-c, -o, --help,
  * --version), then one command of the table in ctl_cmd.c, whose --help
  * and options are checked there before any work; then the configuration
- * and the command.  The keystore commands (import, list, export, rekey)
- * and config are here; the others are in ctl_audit.c, ctl_ca.c,
+ * and the command.  The keystore commands (import, list, export, rekey,
+ * expiring, renew) and config are here; the others are in ctl_audit.c, ctl_ca.c,
  * ctl_lookup.c, ctl_policy.c and ctl_spool.c.
  *
  * main() only dispatches; each command is one function that returns the
@@ -15,7 +15,10 @@
  */
 #include "conf/conf.h"
 #include "keystore/keystore.h"
+#include "ops/ops_audit.h"
 #include "ops/ops_keystore.h"
+#include "ca/ca_renew.h"
+#include "ca/ca_serve.h"
 #include "ctl/ctl_audit.h"
 #include "ctl/ctl_lookup.h"
 #include "ctl/ctl_policy.h"
@@ -33,11 +36,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pkcs12.h>
 #include <openssl/provider.h>
 
 #define EXIT_FAIL      1
@@ -119,14 +124,15 @@ ctl_conf(const ctl_t *c)
 }
 
 /*
- * The state and keystore directories, as the daemon makes them on its
+ * The state, keystore, CA and audit directories, as the daemon makes them on its
  * first start: mode 0700 and, when root runs us and UserID is set, owned
  * by that user, so that the daemon can read what we write.
  */
 static int
 ctl_make_state(const conf_t *conf)
 {
-	const char *dirs[] = { conf->state_dir, conf->keystore_dir, conf->ca_dir };
+	const char *dirs[] = { conf->state_dir, conf->keystore_dir, conf->ca_dir,
+		conf->audit ? conf->audit_dir : conf->ca_dir };
 	struct passwd *pw = NULL;
 	char err[PATH_MAX + 100];
 
@@ -288,13 +294,15 @@ write_output(const char *path, const unsigned char *der, size_t len)
 typedef struct subopts {
 	const char *password_file;
 	const char *out;
+	const char *days;              /* keystore expiring --days */
 	int legacy;
 	int defaults;                  /* config -d */
 } subopts_t;
 
 /*
  * Parses the options of command name (argv[0] is its last word); allowed
- * lists the ones it takes ("p" password-file, "o" out, "l" legacy, "d" -d).
+ * lists the ones it takes ("p" password-file, "o" out, "l" legacy, "d" -d,
+ * "D" days).
  * Returns the index of the first operand, or -1 after a usage message.
  */
 static int
@@ -305,6 +313,7 @@ parse_subopts(const char *name, int argc, char **argv, const char *allowed,
 		{ "password-file", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "legacy", no_argument, NULL, 'l' },
+		{ "days", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -324,10 +333,32 @@ parse_subopts(const char *name, int argc, char **argv, const char *allowed,
 			o->out = optarg;
 		else if (ch == 'l')
 			o->legacy = 1;
+		else if (ch == 'D')
+			o->days = optarg;
 		else if (ch == 'd')
 			o->defaults = 1;
 	}
 	return optind;
+}
+
+/* ---- key events ---- */
+
+/* Records a key event done by this command (ops_audit_key_event); 0, or
+ * a message and EXIT_FAIL. */
+static int
+ctl_key_event(const conf_t *conf, audit_action_t action, const char *address,
+    X509 *cert, const keystore_info_t *info, const char *what)
+{
+	char reason[400], err[700];
+	ops_key_event_t ev = { action, address, cert, info ? info->fingerprint : NULL,
+		info ? info->serial : NULL, NULL, reason };
+
+	snprintf(reason, sizeof(reason), "smimectl %s (uid %ld)", what, (long)getuid());
+	if (conf->audit && ctl_make_state(conf) != 0)
+		return EXIT_FAIL;
+	if (ops_audit_key_event(conf, &ev, err, sizeof(err)) != 0)
+		return fail("%s", err);
+	return 0;
 }
 
 /* ---- commands ---- */
@@ -379,7 +410,8 @@ cmd_import(const ctl_t *c, int argc, char **argv)
 	printf("imported ");
 	print_addresses(&info, stdout);
 	printf(": %s\n", info.fingerprint);
-	rc = 0;
+	rc = ctl_key_event(conf, AUDIT_KEY_IMPORTED, info.addresses[0], NULL, &info,
+	    "keystore import");
 out:
 	OPENSSL_clear_free(der, len);
 	keystore_free(ks);
@@ -431,6 +463,24 @@ cmd_list(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* The certificate of an exported PKCS#12, for the audit record; NULL
+ * when it cannot be read (the record then names the address only). */
+static X509 *
+exported_cert(const unsigned char *der, size_t len, const char *pw)
+{
+	const unsigned char *p = der;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+
+	if (p12 == NULL || !PKCS12_parse(p12, pw, &key, &cert, NULL))
+		cert = NULL;
+	EVP_PKEY_free(key);
+	PKCS12_free(p12);
+	ERR_clear_error();
+	return cert;
+}
+
 /* keystore export ADDRESS [--out FILE] [--legacy] [--password-file F] */
 static int
 cmd_export(const ctl_t *c, int argc, char **argv)
@@ -442,6 +492,7 @@ cmd_export(const ctl_t *c, int argc, char **argv)
 	keystore_status_t st;
 	conf_t *conf;
 	keystore_t *ks = NULL;
+	X509 *cert = NULL;
 	subopts_t o;
 	int i = parse_subopts("keystore export", argc, argv, "pol", &o), rc = EXIT_FAIL;
 
@@ -454,12 +505,17 @@ cmd_export(const ctl_t *c, int argc, char **argv)
 	    pw, sizeof(pw)) != 0)
 		goto out;
 	st = keystore_export_p12(ks, argv[i], pw, o.legacy, &der, &len, &kerr);
+	if (st == KEYSTORE_OK)
+		cert = exported_cert(der, len, pw);
 	OPENSSL_cleanse(pw, sizeof(pw));
+	/* On record before the key leaves. */
 	if (st != KEYSTORE_OK)
 		fail("%s", kerr.msg);
-	else if (write_output(o.out, der, len) == 0)
+	else if (ctl_key_event(conf, AUDIT_KEY_EXPORTED, argv[i], cert, NULL,
+	    "keystore export") == 0 && write_output(o.out, der, len) == 0)
 		rc = 0;
 out:
+	X509_free(cert);
 	OPENSSL_clear_free(der, len);
 	keystore_free(ks);
 	conf_unref(conf);
@@ -495,6 +551,121 @@ cmd_rekey(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* keystore expiring [--days N]: each address's newest signing and
+ * encryption certificates expiring within N days (default RenewBefore)
+ * or expired, soonest first, tab-separated: address, serial, not after,
+ * use, "expired" or "in N days", fingerprint, issuer. */
+static int
+cmd_expiring(const ctl_t *c, int argc, char **argv)
+{
+	keystore_expiry_t *v = NULL;
+	keystore_err_t kerr;
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	subopts_t o;
+	long long days = 0;
+	char *end;
+	size_t n = 0;
+	time_t now = time(NULL);
+	int i = parse_subopts("keystore expiring", argc, argv, "D", &o), rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 0)
+		return usage_error("keystore expiring: unexpected argument %s", argv[i]);
+	if (o.days != NULL && ((days = strtoll(o.days, &end, 10)) < 0 || *end != '\0'
+	    || end == o.days || days > 36500))
+		return usage_error("keystore expiring: --days wants 0 to 36500");
+	if ((conf = ctl_conf(c)) == NULL || (ks = ctl_keystore(conf, 0)) == NULL)
+		goto out;
+	if (o.days == NULL)
+		days = conf->renew_before_days;
+	if (keystore_expiring(ks, now + (time_t)days * 86400, &v, &n, &kerr) != 0) {
+		fail("keystore: %s", kerr.msg);
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		printf("%s\t%s\t%s\t%s\t", v[k].address, v[k].serial, v[k].not_after,
+		    v[k].sign && v[k].encrypt ? "sign,encrypt" : v[k].sign ? "sign" : "encrypt");
+		if (v[k].expires <= now)
+			printf("expired");
+		else
+			printf("in %lld days", (long long)(v[k].expires - now) / 86400);
+		printf("\t%s\t%s\n", v[k].fingerprint, v[k].issuer);
+	}
+	rc = fflush(stdout) == 0 ? 0 : fail("standard output: %s", strerror(errno));
+out:
+	free(v);
+	keystore_free(ks);
+	conf_unref(conf);
+	return rc;
+}
+
+static void
+renew_printed(void *arg, const keystore_expiry_t *old, X509 *renewed,
+    const char *why)
+{
+	keystore_info_t info;
+	char first[8];
+	int *failed = arg;
+
+	if (renewed == NULL || why != NULL)
+		*failed = 1;
+	if (renewed == NULL) {
+		fprintf(stderr, "smimectl: keystore renew: %s: certificate %s not "
+		    "renewed: %s\n", old->address, old->serial, why);
+		return;
+	}
+	(void)keystore_cert_describe(renewed, &info, first, sizeof(first));
+	printf("renewed %s: certificate %s (%s) replaced by %s, expires %s\n",
+	    old->address, old->serial, old->sign && old->encrypt ? "sign,encrypt"
+	    : old->sign ? "sign" : "encrypt", info.serial, info.not_after);
+	if (why != NULL)
+		fprintf(stderr, "smimectl: keystore renew: %s: %s\n", old->address, why);
+}
+
+/* keystore renew ADDRESS: the address's newest signing and encryption
+ * certificates of the embedded CA issued again, with new keys. */
+static int
+cmd_renew(const ctl_t *c, int argc, char **argv)
+{
+	keystore_err_t kerr;
+	ca_settings_t s;
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	ca_t *ca = NULL;
+	subopts_t o;
+	char why[600];
+	int n, failed = 0, i = parse_subopts("keystore renew", argc, argv, "", &o);
+	int rc = EXIT_FAIL;
+
+	if (i < 0)
+		return EXIT_USAGE;
+	if (argc - i != 1)
+		return usage_error("keystore renew: want one ADDRESS");
+	if ((conf = ctl_conf(c)) == NULL || (ks = ctl_keystore(conf, 0)) == NULL)
+		goto out;
+	ca_serve_settings(conf, &s);
+	if ((ca = ca_open(ks, &s, &kerr)) == NULL) {
+		fail("CA: %s", kerr.msg);
+		goto out;
+	}
+	n = ca_renew_address(conf, ca, ks, argv[i], renew_printed, &failed, why,
+	    sizeof(why));
+	if (n < 0)
+		fail("%s", why);
+	else if (n == 0)
+		fail("%s: no certificate of the embedded CA to renew (not in "
+		    "LocalDomains, revoked, or of another CA)", argv[i]);
+	else
+		rc = failed ? EXIT_FAIL : 0;
+out:
+	ca_free(ca);
+	keystore_free(ks);
+	conf_unref(conf);
+	return rc;
+}
+
 /* keystore import|list|export|rekey ...: argv[1] names one (main() found
  * it in the table of commands). */
 static int
@@ -508,6 +679,10 @@ cmd_keystore(const ctl_t *c, int argc, char **argv)
 		return cmd_list(c, argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_export(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "expiring") == 0)
+		return cmd_expiring(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "renew") == 0)
+		return cmd_renew(c, argc - 1, argv + 1);
 	return usage_error("keystore: unknown command %s", argv[1]);
 }
 

@@ -273,9 +273,13 @@ orphan(const conf_t *c, const char *qid, const char *rcpt, X509 *x)
 	if (hex == NULL)
 		ops_log(LOG_ERR, qid, "enroll <%s>: an unused certificate: out of memory", rcpt);
 	else if (*c->cmp_server == '\0' && enroll_ca != NULL) {
-		if (ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK)
+		if (ca_revoke(enroll_ca, hex, &err) == KEYSTORE_OK) {
 			ops_log(LOG_WARNING, qid, "enroll <%s>: certificate %s revoked: "
 			    "never used", rcpt, hex);
+			if (ca_serve_key_event(c, AUDIT_CERT_REVOKED, rcpt, x, "never used "
+			    "(enrollment given up)", path, sizeof(path)) != 0)
+				ops_log(LOG_ERR, qid, "enroll <%s>: %s", rcpt, path);
+		}
 		else
 			ops_log(LOG_ERR, qid, "enroll <%s>: certificate %s never used, "
 			    "cannot revoke it: %s", rcpt, hex, err.msg);
@@ -412,11 +416,24 @@ enroll_employee(const conf_t *conf, const char *qid, const char *addr)
 	X509 *enc = NULL;
 	char why[512];
 
-	if (ca_issue(enroll_ca, addr, CA_SIGN, NULL, &err) != KEYSTORE_OK
+	X509 *sig = NULL;
+
+	if (ca_issue(enroll_ca, addr, CA_SIGN, &sig, &err) != KEYSTORE_OK
 	    || ca_issue(enroll_ca, addr, CA_ENCRYPT, &enc, &err) != KEYSTORE_OK) {
 		ops_log(LOG_ERR, qid, "enroll employee <%s>: CA: %s", addr, err.msg);
+		X509_free(sig);
 		return -1;
 	}
+	if (ca_serve_key_event(conf, AUDIT_CERT_ISSUED, addr, sig, "issued by the "
+	    "embedded CA, profile sign (CAEnrollEmployees)", why, sizeof(why)) != 0
+	    || ca_serve_key_event(conf, AUDIT_CERT_ISSUED, addr, enc, "issued by the "
+	    "embedded CA, profile encrypt (CAEnrollEmployees)", why, sizeof(why)) != 0) {
+		ops_log(LOG_ERR, qid, "enroll employee <%s>: %s", addr, why);
+		X509_free(sig);
+		X509_free(enc);
+		return -1;
+	}
+	X509_free(sig);
 	if (ca_serve_publish(conf, addr, enc, why, sizeof(why)) != 0)
 		ops_log(LOG_WARNING, qid, "enroll employee <%s>: publish: %s", addr, why);
 	X509_free(enc);
