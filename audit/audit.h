@@ -459,6 +459,9 @@ typedef struct audit_totals {
 	uint64_t held, released, rejected, tempfailed;
 	uint64_t failures;          /* held + rejected + tempfailed */
 	uint64_t unreadable;        /* lines that are not records (skipped) */
+	uint64_t key_events;        /* key-imported, key-exported, cert-issued,
+	                               cert-renewed, cert-revoked, key-retired,
+	                               key-destroyed records */
 } audit_totals_t;
 
 typedef struct audit_report audit_report_t;

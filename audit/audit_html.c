@@ -542,7 +542,11 @@ audit_report_html(const audit_view_t *v, time_t gen, FILE *out,
 	    "certificate fingerprint (SHA-256)", 0, out, err) ||
 	    counts(&v->decrypted, "decrypted", "Encrypted mail opened for employees",
 	    "Incoming encrypted messages the gateway decrypted, by recipient.",
-	    "recipient", NULL, 0, out, err))
+	    "recipient", NULL, 0, out, err) ||
+	    counts(&v->key_events, "key-events", "Key events",
+	    "Employees' keys and certificates: imported, exported, issued, "
+	    "renewed, revoked, retired and destroyed, by person.", "what happened",
+	    "address", 1, out, err))
 		return AUDIT_ERR_NOMEM;
 	inbound(d, out);
 	about(d, out);

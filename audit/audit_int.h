@@ -45,6 +45,8 @@ typedef struct audit_report_data {
 	audit_map_t *enrolled;      /* by enrolled address; extra: a fingerprint */
 	audit_map_t *decrypted;     /* by recipient */
 	audit_map_t *failures;      /* by "action\x1freason" */
+	audit_map_t *key_events;    /* by "action\x1faddress"; extra: the last
+	                               certificate's serial */
 	audit_map_t *unenc;         /* by recipient domain: U_* (not internal) */
 	audit_map_t *by_day;        /* outbound by "YYYY-MM-DD": M_* */
 	char *integrity;

@@ -14,7 +14,9 @@
  * recipient without a certificate is named in the reason next to
  * AUDIT_REASON_NO_CERT; mail to a colleague has the rule
  * AUDIT_RULE_INTERNAL; a certificate is learned from an inbound signature
- * that verified (AUDIT_REASON_SIGNER).
+ * that verified (AUDIT_REASON_SIGNER).  Key events (imports, exports,
+ * issues, renewals, revocations, retirements, destruction) are counted by
+ * action and address.
  *
  * Ownership: the report owns its tables; entries added are copied.
  * Threads: one report, one thread.
@@ -57,7 +59,8 @@ audit_report_new(time_t since, time_t until, audit_err_t *err)
 	d->failures = audit_map_new();
 	d->unenc = audit_map_new();
 	d->by_day = audit_map_new();
-	if (!d->by_domain || !d->by_sender || !d->no_cert || !d->enrolled ||
+	d->key_events = audit_map_new();
+	if (!d->key_events || !d->by_domain || !d->by_sender || !d->no_cert || !d->enrolled ||
 	    !d->decrypted || !d->failures || !d->unenc || !d->by_day) {
 		audit_report_free(rp);
 		util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
@@ -82,6 +85,7 @@ audit_report_free(audit_report_t *rp)
 	audit_map_free(d->failures);
 	audit_map_free(d->unenc);
 	audit_map_free(d->by_day);
+	audit_map_free(d->key_events);
 	free(d->integrity);
 	free(rp);
 }
@@ -271,6 +275,32 @@ add_learned(audit_report_data_t *d, const audit_record_t *r)
 	return 0;
 }
 
+/* A key event (import, export, issue, renewal, revocation, retirement,
+ * destruction): counted by action and address, the last serial kept. */
+static int
+add_key_event(audit_report_data_t *d, const audit_record_t *r)
+{
+	char *addr = address_key(r->sender), *key = NULL;
+	int rc;
+
+	if (addr == NULL || asprintf(&key, "%s\x1f%s", audit_action_name(r->action),
+	    addr) < 0) {
+		free(addr);
+		return -1;
+	}
+	free(addr);
+	d->t.key_events++;
+	rc = count_one(d->key_events, key, r->ncerts > 0 && r->certs[0].serial
+	    ? r->certs[0].serial : NULL);
+	return rc;
+}
+
+static int
+is_key_event(audit_action_t a)
+{
+	return a >= AUDIT_KEY_IMPORTED && a <= AUDIT_KEY_DESTROYED;
+}
+
 /* Counts the action of one record; 0 or -1 without memory. */
 static int
 add_action(audit_report_data_t *d, const audit_record_t *r)
@@ -279,6 +309,8 @@ add_action(audit_report_data_t *d, const audit_record_t *r)
 	audit_totals_t *t = &d->t;
 	int out = r->direction == AUDIT_OUTBOUND;
 
+	if (is_key_event(a))
+		return add_key_event(d, r);
 	if (out && (a == AUDIT_SIGNED || a == AUDIT_ENCRYPTED || a == AUDIT_PASS ||
 	    a == AUDIT_SIGNED_ENCRYPTED || a == AUDIT_CLEAR) && add_outbound(d, r) < 0)
 		return -1;

@@ -221,6 +221,8 @@ audit_report_text(const audit_view_t *v, time_t gen, FILE *out,
 	    "ADDRESS", "CERTIFICATE SHA-256", 0, out);
 	text_counts(&v->decrypted, "Decrypted for", "RECIPIENT", NULL, 0, out);
 	text_counts(&v->failures, "Failures", "WHAT", "REASON", 1, out);
+	text_counts(&v->key_events, "Key events (imports, exports, issues, renewals, "
+	    "revocations, retirements, destruction)", "WHAT", "ADDRESS", 1, out);
 	fputs("Inbound mail\n", out);
 	text_figure(out, "Received", t->in_total, 0);
 	text_figure(out, "Decrypted", t->decrypted, 0);
@@ -228,6 +230,7 @@ audit_report_text(const audit_view_t *v, time_t gen, FILE *out,
 	fputs("\nOther\n", out);
 	text_figure(out, "Records in the period", t->records, 0);
 	text_figure(out, "Released from hold", t->released, 0);
+	text_figure(out, "Key events", t->key_events, 0);
 	text_figure(out, "Unreadable lines skipped", t->unreadable, 0);
 	return AUDIT_OK;
 }
@@ -346,6 +349,7 @@ csv_totals(const audit_report_data_t *d, time_t gen, FILE *out)
 		{ "held", t->held }, { "released", t->released },
 		{ "rejected", t->rejected }, { "tempfailed", t->tempfailed },
 		{ "failures", t->failures }, { "unreadable_lines", t->unreadable },
+		{ "key_events", t->key_events },
 	};
 	char a[AUDIT_TIME_LEN], b[AUDIT_TIME_LEN], g[AUDIT_TIME_LEN];
 	size_t i;
@@ -378,6 +382,7 @@ audit_report_csv(const audit_view_t *v, time_t gen, FILE *out,
 	csv_counts(&v->enrolled, "enrolled", 0, out);
 	csv_counts(&v->decrypted, "decrypted", 0, out);
 	csv_counts(&v->failures, "failure", 1, out);
+	csv_counts(&v->key_events, "key_event", 1, out);
 	return AUDIT_OK;
 }
 
@@ -452,6 +457,7 @@ json_totals(const audit_totals_t *t, int *failed)
 	jset(o, "tempfailed", jnum(t->tempfailed), failed);
 	jset(o, "failures", jnum(t->failures), failed);
 	jset(o, "unreadable_lines", jnum(t->unreadable), failed);
+	jset(o, "key_events", jnum(t->key_events), failed);
 	return o;
 }
 
@@ -472,9 +478,11 @@ json_share(const audit_map_item_t *it, const char *name, int *failed)
 	return o;
 }
 
+/* second: the name of a split key's second part ("reason", "address"),
+ * or NULL for a key of one part named name. */
 static json_object *
 json_count(const audit_map_item_t *it, const char *name, const char *extra,
-    int failures, int *failed)
+    const char *second, int *failed)
 {
 	json_object *o = json_object_new_object();
 	char action[32];
@@ -482,10 +490,10 @@ json_count(const audit_map_item_t *it, const char *name, const char *extra,
 
 	if (o == NULL)
 		*failed = 1;
-	if (failures) {
+	if (second != NULL) {
 		reason = audit_failure_split(it->key, action, sizeof(action));
 		jset(o, "action", json_object_new_string(action), failed);
-		jset(o, "reason", json_object_new_string(reason), failed);
+		jset(o, second, json_object_new_string(reason), failed);
 	} else
 		jset(o, name, json_object_new_string(it->key), failed);
 	jset(o, "count", jnum(it->n[0]), failed);
@@ -494,7 +502,7 @@ json_count(const audit_map_item_t *it, const char *name, const char *extra,
 	return o;
 }
 
-/* kind 0: shares named name; 1: counts; 2: failures. */
+/* kind 0: shares named name; 1: counts; 2: failures; 3: key events. */
 static json_object *
 json_list(const audit_rows_t *r, int kind, const char *name, const char *extra,
     int *failed)
@@ -506,7 +514,8 @@ json_list(const audit_rows_t *r, int kind, const char *name, const char *extra,
 		*failed = 1;
 	for (size_t i = 0; !*failed && i < r->n; i++) {
 		o = kind == 0 ? json_share(v[i], name, failed) :
-		    json_count(v[i], name, extra, kind == 2, failed);
+		    json_count(v[i], name, extra, kind == 2 ? "reason" : kind == 3
+		    ? "address" : NULL, failed);
 		if (o == NULL || json_object_array_add(arr, o) < 0) {
 			json_object_put(o);
 			*failed = 1;
@@ -611,6 +620,8 @@ audit_report_json(const audit_view_t *v, time_t gen, FILE *out,
 	jset(o, "decrypted", json_list(&v->decrypted, 1, "recipient", NULL, &failed),
 	    &failed);
 	jset(o, "failures", json_list(&v->failures, 2, NULL, NULL, &failed), &failed);
+	jset(o, "key_events", json_list(&v->key_events, 3, NULL, "serial", &failed),
+	    &failed);
 	if (!failed)
 		fprintf(out, "%s\n", json_object_to_json_string_ext(o,
 		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

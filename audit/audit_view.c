@@ -142,6 +142,7 @@ audit_view_build(const audit_report_data_t *d, audit_view_t *v)
 	    rows_make(d->enrolled, 0, &v->enrolled) < 0 ||
 	    rows_make(d->decrypted, 0, &v->decrypted) < 0 ||
 	    rows_make(d->failures, 0, &v->failures) < 0 ||
+	    rows_make(d->key_events, 0, &v->key_events) < 0 ||
 	    trend_make(d, &v->trend, &v->ntrend, &v->unit) < 0) {
 		audit_view_free(v);
 		return -1;
@@ -159,6 +160,7 @@ audit_view_free(audit_view_t *v)
 	free(v->enrolled.v);
 	free(v->decrypted.v);
 	free(v->failures.v);
+	free(v->key_events.v);
 	free(v->trend);
 	memset(v, 0, sizeof(*v));
 }

@@ -42,6 +42,8 @@ typedef struct audit_view {
 	audit_rows_t enrolled;          /* n[0]; extra: a fingerprint */
 	audit_rows_t decrypted;         /* n[0] */
 	audit_rows_t failures;          /* n[0]; key "action\x1freason" */
+	audit_rows_t key_events;        /* n[0]; key "action\x1faddress";
+	                                   extra: the last serial */
 	audit_trend_point_t *trend;     /* in time order; NULL when ntrend is 0 */
 	size_t ntrend;
 	const char *unit;               /* of the trend: "day" or "week" */
