@@ -16,43 +16,31 @@
 
 #define DAY 86400LL
 
-/* The one-line name of the CA's issuing certificate, as keystore_info_t
- * shows issuers. */
+/* 1 when this CA's record of e's serial is e's certificate (issued here,
+ * not by another CA of the same name) and is not revoked. */
 static int
-issuer_name(ca_t *ca, char *out, size_t len)
+issued_here_unrevoked(ca_t *ca, const keystore_expiry_t *e)
 {
-	X509 *x = ca_issuer(ca);
 	keystore_info_t info;
-	char first[8];
-	int rc = keystore_cert_describe(x, &info, first, sizeof(first));
-
-	snprintf(out, len, "%s", info.subject);
-	X509_free(x);
-	return rc;
-}
-
-/* 1 when the CA's record says serial is revoked. */
-static int
-serial_revoked(ca_t *ca, const char *serial)
-{
 	keystore_err_t err;
 	X509 *x = NULL;
-	int r;
+	char first[8];
+	int r = 0;
 
-	if (ca_issued(ca, serial, &x, &err) != KEYSTORE_OK)
-		return 0;
-	r = ca_revoked(ca, x);
+	if (ca_issued(ca, e->serial, &x, &err) == KEYSTORE_OK
+	    && keystore_cert_describe(x, &info, first, sizeof(first)) == 0)
+		r = strcmp(info.fingerprint, e->fingerprint) == 0 && ca_issued_here(ca, x)
+		    && !ca_revoked(ca, x);
 	X509_free(x);
 	return r;
 }
 
 /* e is an employee's, from this CA, and not revoked there. */
 static int
-renewable(const conf_t *conf, ca_t *ca, const char *issuer,
-    const keystore_expiry_t *e)
+renewable(const conf_t *conf, ca_t *ca, const keystore_expiry_t *e)
 {
 	return conf_is_local_domain(conf, util_addr_domain(e->address))
-	    && strcmp(e->issuer, issuer) == 0 && !serial_revoked(ca, e->serial);
+	    && issued_here_unrevoked(ca, e);
 }
 
 /* Still the address's newest of its use, still due (before), after the
@@ -137,15 +125,12 @@ static int
 renew_list(const conf_t *conf, ca_t *ca, keystore_t *ks, keystore_expiry_t *v,
     size_t n, const char *address, time_t before, ca_renew_fn fn, void *arg)
 {
-	char issuer[256];
 	int count = 0;
 
-	if (issuer_name(ca, issuer, sizeof(issuer)) != 0)
-		return 0;
 	for (size_t i = 0; i < n; i++) {
 		if (address != NULL && strcasecmp(v[i].address, address) != 0)
 			continue;
-		if (!renewable(conf, ca, issuer, &v[i]))
+		if (!renewable(conf, ca, &v[i]))
 			continue;
 		if (address == NULL && !still_due(ks, &v[i], before)) {
 			fn(arg, &v[i], NULL, "renewed meanwhile (another gateway)");
