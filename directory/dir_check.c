@@ -237,6 +237,31 @@ done:
 	return st;
 }
 
+/*
+ * Known revoked: trusted (the chain first, as verify_chain() does, so that
+ * nothing an untrusted certificate names is fetched), a CRL to be had,
+ * and the chain with it fails as revoked.
+ */
+int
+dir_check_revoked(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
+    char *why, size_t len)
+{
+	STACK_OF(X509_CRL) *crls;
+	int r = 0;
+
+	why[0] = '\0';
+	if (!chk->crl_check || verify_with(chk, cert, untrusted, NULL, why, len) != 1)
+		return 0;
+	if ((crls = sk_X509_CRL_new_null()) == NULL)
+		return 0;
+	if (crls_for(chk, cert, crls, why, len) > 0
+	    && verify_with(chk, cert, untrusted, crls, why, len) == 0)
+		r = strstr(why, X509_verify_cert_error_string(X509_V_ERR_CERT_REVOKED)) != NULL;
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	ERR_clear_error();
+	return r;
+}
+
 dir_status_t
 dir_check_cert(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
     const char *address, char *why, size_t len)

@@ -44,6 +44,10 @@ int dir_check_trust_add(dir_check_t *chk, X509 *cert);
  */
 dir_status_t dir_check_cert(dir_check_t *chk, X509 *cert,
     STACK_OF(X509) *untrusted, const char *address, char *why, size_t len);
+/* 1 when cert chains to the anchors and its CRL lists it; else 0 (see
+ * dir_lookup_revoked()). */
+int dir_check_revoked(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
+    char *why, size_t len);
 /* 1 when cert is a CA certificate (basicConstraints CA:TRUE). */
 int dir_check_is_ca(X509 *cert);
 

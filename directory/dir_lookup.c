@@ -85,6 +85,13 @@ dir_lookup_trust_add(dir_lookup_t *l, X509 *cert)
 	return dir_check_trust_add(l->chk, cert);
 }
 
+int
+dir_lookup_revoked(dir_lookup_t *l, X509 *cert, STACK_OF(X509) *chain,
+    char *why, size_t len)
+{
+	return dir_check_revoked(l->chk, cert, chain, why, len);
+}
+
 void
 dir_lookup_free(dir_lookup_t *l)
 {

@@ -119,6 +119,16 @@ dir_status_t dir_lookup_find(dir_lookup_t *l, const char *address,
     dir_answer_t *a);
 void dir_answer_clear(dir_answer_t *a);
 
+/*
+ * 1 when cert is known revoked: it chains to the trust anchors (with the
+ * intermediates in chain, may be NULL) and the CRL of its distribution
+ * point lists it (CRLCheck; the CRL fetched and cached as for the
+ * lookup); 0 otherwise, also when that cannot be told (untrusted, no
+ * CRL to be had: why then says so).  For the signing key's certificate.
+ */
+int dir_lookup_revoked(dir_lookup_t *l, X509 *cert, STACK_OF(X509) *chain,
+    char *why, size_t len);
+
 /* Drops the cache entry of address, or every entry (address NULL).
  * 0, or -1 with err (the cache cannot be reached). */
 int dir_lookup_flush(dir_lookup_t *l, const char *address, char *err,

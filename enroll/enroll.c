@@ -391,16 +391,12 @@ enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 	return rc;
 }
 
-const char *
-enroll_signer_check(X509 *cert, void *arg)
+int
+enroll_ca_revoked(X509 *cert)
 {
-	int *revoked = arg;
-
-	if (enroll_ca == NULL || !ca_revoked(enroll_ca, cert))
-		return NULL;
-	if (revoked != NULL)
-		*revoked = 1;
-	return "revoked at the embedded CA";
+	if (enroll_ca == NULL || !ca_issued_here(enroll_ca, cert))
+		return -1;
+	return ca_revoked(enroll_ca, cert);
 }
 
 int

@@ -52,10 +52,9 @@ void enroll_sweep(const conf_t *conf);
  * possible; enroll_employee() issues addr a signing and an encryption
  * certificate, keys escrowed: 0, or -1 (logged with qid). */
 int enroll_employee_possible(const conf_t *conf);
-/* A keystore_check_fn for keystore_signer_checked(): refuses a
- * certificate the installed CA issued and revoked ("revoked at the
- * embedded CA"), and then sets *(int *)arg (may be NULL) to 1. */
-const char *enroll_signer_check(X509 *cert, void *arg);
+/* What the installed CA's record says of cert: 1 revoked there, 0 issued
+ * there and not revoked, -1 not the CA's (or no CA installed). */
+int enroll_ca_revoked(X509 *cert);
 int enroll_employee(const conf_t *conf, const char *qid, const char *addr);
 
 #endif

@@ -237,7 +237,7 @@ pick_signer(const keystore_slot_t *slots, size_t n, keystore_check_fn check,
 		reason = keystore_cert_why_not_signer(slots[i].entry->cert, date,
 		    sizeof(date));
 		if (reason == NULL && check != NULL)
-			reason = check(slots[i].entry->cert, arg);
+			reason = check(slots[i].entry->cert, slots[i].entry->chain, arg);
 		if (reason == NULL)
 			return slots[i].entry;
 		why_append(why, size, slots[i].entry, reason);

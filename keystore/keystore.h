@@ -156,7 +156,8 @@ keystore_status_t keystore_signer(keystore_t *ks, const char *address,
  * keystore would take: it returns NULL to accept cert, or why not
  * ("revoked"), which err->msg then names.  check runs without a lock held.
  */
-typedef const char *(*keystore_check_fn)(X509 *cert, void *arg);
+typedef const char *(*keystore_check_fn)(X509 *cert, STACK_OF(X509) *chain,
+    void *arg);
 keystore_status_t keystore_signer_checked(keystore_t *ks, const char *address,
     keystore_check_fn check, void *arg, EVP_PKEY **key, X509 **cert,
     STACK_OF(X509) **chain, keystore_err_t *err);

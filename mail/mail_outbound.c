@@ -202,6 +202,29 @@ done:
 	smime_sign_free(s);
 }
 
+/* What may not sign although the keystore would take it: a certificate
+ * revoked at the embedded CA (its record), or else known revoked by its
+ * CRL (CRLCheck; the lookup's cache).  revoked is set when one was. */
+struct signer_check {
+	const conf_t *conf;
+	int revoked;
+	char why[256];
+};
+
+static const char *
+signer_refused(X509 *cert, STACK_OF(X509) *chain, void *arg)
+{
+	struct signer_check *c = arg;
+	int r = enroll_ca_revoked(cert);
+
+	if (r < 0 && c->conf->lookup != NULL)
+		r = dir_lookup_revoked(c->conf->lookup, cert, chain, c->why,
+		    sizeof(c->why)) == 1 ? 2 : 0;
+	if (r > 0)
+		c->revoked = 1;
+	return r == 1 ? "revoked at the embedded CA" : r == 2 ? "revoked (CRL)" : NULL;
+}
+
 /* Signing: fills the result (REPLACE when signed).  *signer gets the
  * signer's certificate (a new reference) when it signed. */
 static void
@@ -213,7 +236,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 	STACK_OF(X509) *chain = NULL;
 	keystore_err_t kerr;
 	keystore_status_t ks;
-	int revoked = 0;
+	struct signer_check chk = { m->conf, 0, "" };
 
 	if (!m->conf->sign_outbound)
 		return mail_msg_pass(m, "pass", "signing disabled (Sign no)");
@@ -234,14 +257,14 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 			mail_msg_fail(m, MAIL_FAIL_UNAUTHORIZED, why);
 		else
 			mail_msg_pass(m, "unsigned", "%s", why);
-	} else if ((ks = keystore_signer_checked(m->keystore, addr, enroll_signer_check,
-	    &revoked, &key, &cert, &chain, &kerr)) == KEYSTORE_NOTFOUND && !revoked
+	} else if ((ks = keystore_signer_checked(m->keystore, addr, signer_refused,
+	    &chk, &key, &cert, &chain, &kerr)) == KEYSTORE_NOTFOUND && !chk.revoked
 	    && enroll_employee_possible(m->conf)) {
 		/* An employee without a key: one from the embedded CA. */
 		if (enroll_employee(m->conf, m->qid, addr) != 0)
 			mail_msg_tempfail(m, "no key for the sender, and the CA failed");
-		else if (keystore_signer_checked(m->keystore, addr, enroll_signer_check,
-		    NULL, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
+		else if (keystore_signer_checked(m->keystore, addr, signer_refused,
+		    &chk, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
 			mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 		else
 			sign_with(m, addr, key, cert, chain);
@@ -253,7 +276,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		/* No key that may sign (expired, revoked): what the policy does
 		 * without one (unsigned; an employee whose certificate was
 		 * revoked is not given a new one on the spot). */
-		if (revoked)
+		if (chk.revoked)
 			ops_log(LOG_WARNING, m->qid, "not signed as <%s>: %s", addr, kerr.msg);
 		mail_msg_pass(m, "unsigned", "%s", kerr.msg);
 	} else if (ks != KEYSTORE_OK) {
