@@ -5,12 +5,18 @@
 # goes out as the policy has it for a sender without a usable key
 # (unsigned), the log line with the queue ID says why (revoked), and
 # CAEnrollEmployees does not hand her a fresh key on the spot.
+# Then a certificate of another CA (the test root's, imported): rita's,
+# which the CRL of its distribution point (busybox httpd) lists as
+# revoked, never signs (smimegate -t); dave's, listed nowhere, signs.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
+. "$top/tests/lib/pki.sh"
+. "$top/tests/lib/dirpki.sh"
+. "$top/tests/lib/httpd.sh"
 need_gateway
-need_tools openssl postfix smtp-sink swaks
+need_tools openssl postfix smtp-sink swaks busybox
 
 HTTP_PORT=$(free_port) || bail "a free port for the CA endpoint"
 GATE_OPTS="-o CertificateAuthority=yes -o CAHTTPListen=127.0.0.1:$HTTP_PORT
@@ -66,4 +72,29 @@ gate_ctl keystore list >"$T/ks.out" 2>&1
 check "CAEnrollEmployees did not issue alice a new key on the spot" \
     test "$(grep -c '^alice@example.com' "$T/ks.out")" -eq 2
 gate_stop
+
+# ---- another CA's certificate, revoked by its CRL -------------------------
+P="$T/pki"
+HTTPD_PORT=$(free_port) || bail "a free port for httpd"
+dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
+httpd_start "$P/www" || bail "busybox httpd serves the CRL"
+openssl pkcs12 -export -inkey "$P/rita.key" -in "$P/rita.pem" -certfile "$P/ca.pem" \
+    -passout "file:$P/p12.pass" -out "$P/rita.p12" >/dev/null 2>&1 || bail "rita.p12"
+GATE_OPTS="-o TrustAnchorFile=$P/ca.pem -o LocalDomains=example.com,example.net"
+gate_import "$P" rita dave
+# offline ID FROM: smimegate -t; $LINE its log line, output in $T/m/ID.out
+offline() {
+	printf 'From: <%s>\nTo: <carol@remote.test>\nSubject: %s\nMessage-ID: <%s@example.net>\n\nHello.\n' \
+	    "$2" "$1" "$1" | make_message "$T/m/$1.eml"
+	gate_run -t "$T/m/$1.eml" --from "$2" --rcpt carol@remote.test --client 127.0.0.1 \
+	    >"$T/m/$1.out" 2>"$T/m/$1.err"
+	LINE=$(grep "from=<$2>" "$T/m/$1.err" | tail -1)
+	keep "$T/m/$1.err"
+}
+offline crl-dave dave@example.net
+check "dave (the test root's, not revoked): signed" log_has "$LINE" "action=signed"
+offline crl-rita rita@example.net
+check "rita (revoked by the CRL): not signed, the log says revoked (CRL)" \
+    log_has "$LINE" "action=unsigned" "revoked (CRL)"
+check "rita: no multipart/signed" sh -c "! grep -qi multipart/signed '$T/m/crl-rita.out'"
 done_testing
