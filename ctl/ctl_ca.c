@@ -40,8 +40,11 @@ ctl_ca_event(const conf_t *conf, audit_action_t action, const char *address,
 	char reason[300], why[700];
 
 	snprintf(reason, sizeof(reason), "smimectl %s (uid %ld)", what, (long)getuid());
-	if (ca_serve_key_event(conf, action, address, cert, reason, why, sizeof(why)) == 0)
+	if (ca_serve_key_event(conf, action, address, cert, reason, why, sizeof(why)) == 0) {
+		if (why[0] != '\0')
+			fprintf(stderr, "smimectl: warning: %s %s\n", what, why);
 		return 0;
+	}
 	fprintf(stderr, "smimectl: %s\n", why);
 	return 1;
 }

@@ -358,6 +358,8 @@ ctl_key_event(const conf_t *conf, audit_action_t action, const char *address,
 		return EXIT_FAIL;
 	if (ops_audit_key_event(conf, &ev, err, sizeof(err)) != 0)
 		return fail("%s", err);
+	if (err[0] != '\0')
+		fprintf(stderr, "smimectl: warning: %s %s\n", what, err);
 	return 0;
 }
 

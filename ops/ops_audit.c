@@ -5,8 +5,10 @@
 #include "ops/ops_audit.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -44,7 +46,7 @@ static audit_status_t
 append_alone(const conf_t *conf, const audit_record_t *rec, audit_err_t *aerr)
 {
 	audit_options_t opts = { conf->audit_key_file, NULL, NULL, NULL, NULL };
-	audit_t *log = audit_open_ex(conf->audit_dir, &opts, AUDIT_CREATE, aerr);
+	audit_t *log = audit_open_ex(conf->audit_dir, &opts, 0, aerr);
 	audit_status_t st;
 
 	if (log == NULL)
@@ -79,6 +81,15 @@ ops_audit_key_event(const conf_t *conf, const ops_key_event_t *ev,
 	if (c.sha256 != NULL || c.serial != NULL) {
 		rec.certs = &c;
 		rec.ncerts = 1;
+	}
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (installed == NULL && access(conf->audit_key_file, F_OK) != 0 && errno == ENOENT) {
+		/* The daemon makes the audit key (and says its fingerprint) at
+		 * its first start; before it, there is no log to write to. */
+		snprintf(err, errlen, "not in the audit log: it has no key yet "
+		    "(%s; made at the gateway's first start)", conf->audit_key_file);
+		return 0;
 	}
 	st = installed != NULL ? audit_append(installed, &rec, &aerr)
 	    : append_alone(conf, &rec, &aerr);

@@ -40,7 +40,10 @@ typedef struct ops_key_event {
 } ops_key_event_t;
 
 /* Records ev.  Nothing when AuditLog is no.  Returns 0 once the record is
- * on disk, or -1 with err. */
+ * on disk, or -1 with err.  Without the daemon's log and before the
+ * audit key exists (the gateway makes it at its first start, and logs its
+ * fingerprint), nothing can be written: 0, with err saying so (err[0] is
+ * '\0' otherwise). */
 int ops_audit_key_event(const conf_t *conf, const ops_key_event_t *ev,
     char *err, size_t errlen);
 

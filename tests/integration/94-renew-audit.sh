@@ -20,12 +20,19 @@ GATE_OPTS="-o CertificateAuthority=yes -o CAHTTPListen=127.0.0.1:$HTTP_PORT
     -o AuditCheckpointRecords=7"
 LOG="$GATE_STATE/audit/audit.log"
 gate_import "$P" alice
-check "import before the daemon ran: a key-imported record" sh -c \
-    "grep '\"action\":\"key-imported\"' '$LOG' | grep -q '\"sender\":\"alice@example.com\"'"
-fp=$(openssl x509 -in "$P/alice.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
-check "... naming the certificate's SHA-256" sh -c "grep '\"action\":\"key-imported\"' '$LOG' | grep -q '$fp'"
+check "import before the first start: not recorded (no audit key yet), and said so" \
+    grep -q 'warning: keystore import not in the audit log: it has no key yet' "$T/import-alice.log"
+check "... and smimectl made no audit key (the daemon makes it and logs its fingerprint)" \
+    test ! -e "$GATE_STATE/audit/audit.key"
 
 gate_start || bail "smimegate started"
+check "the daemon made the audit key at its first start and logged its fingerprint" \
+    grep -q 'audit: new audit key' "$GATE_LOG"
+gate_import "$P" bob
+check "import while the daemon runs: a key-imported record" sh -c \
+    "grep '\"action\":\"key-imported\"' '$LOG' | grep -q '\"sender\":\"bob@example.com\"'"
+fp=$(openssl x509 -in "$P/bob.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
+check "... naming the certificate's SHA-256" sh -c "grep '\"action\":\"key-imported\"' '$LOG' | grep -q '$fp'"
 sink_start || bail "smtp-sink started"
 pf_start "$MILTER_PORT" || bail "Postfix started"
 mkdir -p "$T/m"
