@@ -77,6 +77,10 @@ keystore_status_t ca_issue_csr(ca_t *ca, const char *address,
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
 keystore_status_t ca_revoke(ca_t *ca, const char *serial,
     keystore_err_t *err);
+/* The certificate issued with that serial (hex), a new reference;
+ * KEYSTORE_NOTFOUND when the CA issued none. */
+keystore_status_t ca_issued_cert(ca_t *ca, const char *serial, X509 **cert,
+    keystore_err_t *err);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,
     int (*fn)(const ca_cert_t *c, void *arg), void *arg,
