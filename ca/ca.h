@@ -63,7 +63,8 @@ ca_t *ca_open(keystore_t *ks, const ca_settings_t *s,
 void ca_free(ca_t *ca);
 
 /* Generates a key, issues a certificate for address under profile and
- * escrows the key in the keystore.  *cert (may be NULL) gets it. */
+ * escrows the key in the keystore.  *cert (may be NULL) gets it.  Both
+ * issuing calls refuse a retired address (KEYSTORE_RETIRED). */
 keystore_status_t ca_issue(ca_t *ca, const char *address,
     ca_profile_t profile, X509 **cert, keystore_err_t *err);
 /* Issues a certificate for address under profile to the key of an

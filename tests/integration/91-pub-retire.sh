@@ -18,8 +18,9 @@
 # purge-retired` past the retention (RetireRetention=0 for that run)
 # destroys the key (the entry file gone, the record 0600); then the same
 # inbound mail stays encrypted with a log line that says her keys were
-# destroyed.  The gateway's own sweep (its spool runner) destroys bob's
-# key once he is retired under RetireRetention=0.
+# destroyed.  The embedded CA issues nothing to the retired alice; bob's
+# certificate from it is revoked when he is retired, and the gateway's own
+# sweep (its spool runner) destroys both his keys under RetireRetention=0.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/dirpki.sh"
@@ -229,8 +230,23 @@ check "the log says alice's keys were destroyed" \
 # ---- the gateway's own sweep --------------------------------------------
 gate_stop
 gate_start -o RetireRetention=0 || bail "smimegate restarted with RetireRetention=0"
-gate_ctl keystore retire bob@example.com >"$T/retire-bob.out" 2>&1 || diag_file "$T/retire-bob.out" 5
-swept() { grep -q "retired <bob@example.com>: key of certificate .* destroyed" "$GATE_LOG"; }
-check "the gateway's spool runner destroys bob's key, and logs it" wait_for 100 swept
-check "bob's entry file is gone" test "$(ls "$KS" | grep -c '\.pem$')" -eq $((FPF - 2))
+# bob also holds a certificate of the embedded CA: retire revokes it.
+CAOPTS="-o CertificateAuthority=yes -o CAHTTPListen="
+gate_ctl $CAOPTS ca init >"$T/cainit.log" 2>&1 || diag_file "$T/cainit.log" 5
+gate_ctl $CAOPTS ca issue --profile encrypt bob@example.com >"$T/bob-ca.pem" 2>"$T/bob-ca.err" ||
+    diag_file "$T/bob-ca.err" 5
+BSERIAL=$(openssl x509 -in "$T/bob-ca.pem" -noout -serial 2>/dev/null | sed 's/.*=//')
+if gate_ctl $CAOPTS ca issue --profile sign alice@example.com >/dev/null 2>"$T/alice-ca.err"; then
+	not_ok "the CA issues nothing to the retired alice (it did)"
+else
+	check "the CA issues nothing to the retired alice, saying why" grep -q "retired" "$T/alice-ca.err"
+fi
+gate_ctl $CAOPTS keystore retire bob@example.com >"$T/retire-bob.out" 2>&1 || diag_file "$T/retire-bob.out" 5
+check "retire revokes bob's certificate at the embedded CA" \
+    sh -c "test -n '$BSERIAL' && grep -q 'revoked $BSERIAL' '$T/retire-bob.out'"
+gate_ctl $CAOPTS ca list >"$T/ca-list.out" 2>&1
+check "ca list shows it revoked" grep -q "^$BSERIAL	bob@example.com	.*	revoked" "$T/ca-list.out"
+swept() { [ "$(grep -c "retired <bob@example.com>: key of certificate .* destroyed" "$GATE_LOG")" -eq 2 ]; }
+check "the gateway's spool runner destroys bob's two keys, and logs each" wait_for 100 swept
+check "bob's entry files are gone" test "$(ls "$KS" | grep -c '\.pem$')" -eq $((FPF - 2))
 done_testing
