@@ -13,14 +13,16 @@
 # what to run, and `smimectl keystore publish` writes her entry once slapd
 # is back.  `smimectl ca issue --profile encrypt` publishes with the CA's
 # chain, `ca revoke` removes it; an outsider's certificate is published
-# only with PublishOutsiders yes.  A filter-breaking address finds
-# nothing else.  A bad PublishDirectory fails the configuration check.
+# only with PublishOutsiders yes.  Through Postfix, the gateway publishes
+# an employee it gives a key (CAEnrollEmployees) and an outsider it
+# enrolls on the spot.  A filter-breaking address finds nothing else.  A bad PublishDirectory fails the configuration check.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
+. "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
 . "$top/tests/lib/slapd.sh"
 need_gateway
-need_tools openssl slapd slapadd ldapsearch base64
+need_tools openssl slapd slapadd ldapsearch base64 postfix smtp-sink swaks perl
 
 P="$T/pki"
 pki_make "$P" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
@@ -150,6 +152,34 @@ gate_ctl $CAOPTS -o PublishOutsiders=yes ca issue --profile external yves@partne
 lookup yves@partner.example "$T/l-yves"
 check "an outsider's certificate is published with PublishOutsiders yes" \
     same_cert "$T/l-yves.der" "$T/yves.pem"
+
+# The gateway's own issuing, through Postfix: an employee without a key
+# (CAEnrollEmployees) and an outside recipient enrolled on the spot
+# (enroll=yes) with PublishOutsiders yes, both published with the chain.
+HTTP_PORT=$(free_port) || bail "a free port for the portal"
+pf_reinject "$T/reinject"
+printf 'to olga@partner.example enroll=yes\n' >"$T/policy"
+gate_start $CAOPTS -o CAHTTPListen=127.0.0.1:$HTTP_PORT -o CAEnrollEmployees=yes \
+    -o PublishOutsiders=yes -o PolicyFile=$T/policy -o ReinjectCommand=$T/reinject \
+    -o QueueRunInterval=1 || bail "smimegate started with the CA"
+sink_start || bail "smtp-sink started"
+pf_start "$MILTER_PORT" || bail "Postfix started with the milter"
+mkdir -p "$T/m"
+for who in gina:partner@remote.test gina:olga@partner.example; do
+	to=${who#*:}
+	printf 'From: gina@example.com\nTo: %s\nSubject: hello\nMessage-ID: <%s@example.com>\n\nmarker\n' \
+	    "$to" "$(echo "$to" | tr '@.' '__')" | make_message "$T/m/$to.eml"
+	send_mail "$T/m/$to.eml" gina@example.com "$to" || not_ok "gina to $to: 250 ($SMTP_REPLY)"
+done
+lookup gina@example.com "$T/l-gina"
+openssl pkcs7 -inform DER -in "$T/l-gina.p7" -print_certs >"$T/gina.certs" 2>/dev/null
+check "an employee enrolled by the gateway (CAEnrollEmployees) is published with the chain" \
+    test "$(grep -c 'BEGIN CERTIFICATE' "$T/gina.certs")" -eq 3
+check "the gateway logged the publication" grep -q "publish <gina@example.com>: certificate written" "$GATE_LOG"
+lookup olga@partner.example "$T/l-olga"
+openssl pkcs7 -inform DER -in "$T/l-olga.p7" -print_certs >"$T/olga.certs" 2>/dev/null
+check "an outsider enrolled on the spot is published (PublishOutsiders yes)" \
+    test "$(grep -c 'BEGIN CERTIFICATE' "$T/olga.certs")" -eq 3
 
 # The configuration check reads the URL and its password file.
 check "a PublishDirectory that is no LDAP URL fails the configuration" \
