@@ -15,7 +15,8 @@
 # chain, `ca revoke` removes it; an outsider's certificate is published
 # only with PublishOutsiders yes.  Through Postfix, the gateway publishes
 # an employee it gives a key (CAEnrollEmployees) and an outsider it
-# enrolls on the spot.  A filter-breaking address finds nothing else.  A bad PublishDirectory fails the configuration check.
+# enrolls on the spot.  A filter-breaking address finds nothing else.
+# Retire with the directory down fails clearly and finishes when run again.  A bad PublishDirectory fails the configuration check.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/postfix.sh"
@@ -180,6 +181,25 @@ lookup olga@partner.example "$T/l-olga"
 openssl pkcs7 -inform DER -in "$T/l-olga.p7" -print_certs >"$T/olga.certs" 2>/dev/null
 check "an outsider enrolled on the spot is published (PublishOutsiders yes)" \
     test "$(grep -c 'BEGIN CERTIFICATE' "$T/olga.certs")" -eq 3
+
+# Retire while the directory is down: retired at once, the step that
+# failed said, and running it again finishes the job.
+slapd_stop
+if gate_ctl keystore retire bob@example.com >"$T/retire1.out" 2>"$T/retire1.err"; then
+	not_ok "retire with the directory down exits 1 (it said done)"
+else
+	check "retire with the directory down says to run it again" \
+	    grep -q "is retired, but a step failed; run it again" "$T/retire1.err"
+fi
+check "bob is retired all the same" grep -q "retired bob@example.com" "$T/retire1.out"
+slapd_start || bail "slapd started again"
+check "bob's certificate is still in the directory meanwhile" sh -c \
+    "ldapsearch -x -LLL -H ldap://127.0.0.1:$SLAPD_PORT -b '$SLAPD_SUFFIX' \
+    '(mail=bob@example.com)' 'userCertificate;binary' | grep -q '^userCertificate'"
+check "retire run again finishes" gate_ctl keystore retire bob@example.com
+check "bob's certificate has left the directory" sh -c \
+    "! ldapsearch -x -LLL -H ldap://127.0.0.1:$SLAPD_PORT -b '$SLAPD_SUFFIX' \
+    '(mail=bob@example.com)' 'userCertificate;binary' userSMIMECertificate | grep -q '^user'"
 
 # The configuration check reads the URL and its password file.
 check "a PublishDirectory that is no LDAP URL fails the configuration" \
