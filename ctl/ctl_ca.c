@@ -3,11 +3,13 @@
  *
  *   ca init                      make the root and the issuing CA
  *   ca issue [--profile P] ADDR  P: sign, encrypt or external (default);
- *                                the key is generated and escrowed
+ *                                the key is generated and escrowed; encrypt
+ *                                (and external, PublishOutsiders) published
  *   ca issue [--profile P] --csr FILE ADDR
  *                                to the key of a PKCS#10 request (not
  *                                escrowed, not published)
- *   ca revoke SERIAL             and a new CRL
+ *   ca revoke SERIAL             and a new CRL; out of PublishDirectory
+ *                                when it is the certificate published
  *   ca list                      serial, address, not after, status
  *   ca crl [--out FILE]          a new CRL (DER) now
  *   ca cmp [--key FILE] ADDR     a certificate from CMPServer over CMP,

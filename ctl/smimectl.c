@@ -4,7 +4,8 @@
  * and options are checked there before any work; then the configuration
  * and the command.  The keystore commands (import, list, export, rekey)
  * and config are here; the others are in ctl_audit.c, ctl_ca.c,
- * ctl_lookup.c, ctl_policy.c and ctl_spool.c.
+ * ctl_lookup.c, ctl_policy.c, ctl_publish.c (keystore publish, retire,
+ * purge-retired) and ctl_spool.c.
  *
  * main() only dispatches; each command is one function that returns the
  * exit status: 0 done, 1 failed (a message "smimectl: ..." on stderr), 2
