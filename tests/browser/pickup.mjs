@@ -231,9 +231,11 @@ async function formPage(ctx, name) {
 // that the rest of the run still says something about a page that lacks
 // them; the contract items have failed already) any post form's.
 async function submit(page, password) {
-	const form = (await page.$('form#pickup-form')) ? 'form#pickup-form' : 'form[method="post" i]';
+	const ours = (await page.$('form#pickup-form')) !== null;
+	const form = ours ? 'form#pickup-form' : 'form[method="post" i]';
 	await page.fill(`${form} input[name="password"]`, password, { timeout: WAIT });
-	await page.click(`${form} button`, { timeout: WAIT, noWaitAfter: true });
+	await page.click(`${form} button${ours ? '[type="submit"]' : ''}`,
+	    { timeout: WAIT, noWaitAfter: true });
 }
 
 async function submitForPage(page, password) {
