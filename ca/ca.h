@@ -63,7 +63,8 @@ ca_t *ca_open(keystore_t *ks, const ca_settings_t *s,
 void ca_free(ca_t *ca);
 
 /* Generates a key, issues a certificate for address under profile and
- * escrows the key in the keystore.  *cert (may be NULL) gets it. */
+ * escrows the key in the keystore.  *cert (may be NULL) gets it.  Both
+ * issuing calls refuse a retired address (KEYSTORE_RETIRED). */
 keystore_status_t ca_issue(ca_t *ca, const char *address,
     ca_profile_t profile, X509 **cert, keystore_err_t *err);
 /* Issues a certificate for address under profile to the key of an
@@ -82,9 +83,9 @@ int ca_issued_here(ca_t *ca, X509 *cert);
 /* 1 when cert was issued here and is revoked (revoked.txt), or when that
  * cannot be read; 0 otherwise (also for certificates of other CAs). */
 int ca_revoked(ca_t *ca, X509 *cert);
-/* The certificate issued with serial (hex): issued/SERIAL.pem, a new
- * reference; KEYSTORE_NOTFOUND when there is none. */
-keystore_status_t ca_issued(ca_t *ca, const char *serial, X509 **cert,
+/* The certificate issued with that serial (hex), a new reference;
+ * KEYSTORE_NOTFOUND when the CA issued none. */
+keystore_status_t ca_issued_cert(ca_t *ca, const char *serial, X509 **cert,
     keystore_err_t *err);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,

@@ -192,6 +192,26 @@ ca_revoke(ca_t *ca, const char *serial, keystore_err_t *err)
 
 /* ---- listing ---- */
 
+keystore_status_t
+ca_issued_cert(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
+{
+	char name[128], *dir;
+	size_t i, n = strlen(serial);
+	keystore_status_t rc;
+
+	*cert = NULL;
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+	for (i = 0; i < n; i++)
+		name[i] = (char)toupper((unsigned char)serial[i]);
+	snprintf(name + n, sizeof(name) - n, ".pem");
+	if ((dir = keystore_path_join(ca->s.dir, "issued")) == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	rc = ca_file_load_cert(dir, name, cert, err);
+	free(dir);
+	return rc;
+}
+
 int
 ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),
     void *arg, keystore_err_t *err)
@@ -260,25 +280,4 @@ ca_revoked(ca_t *ca, X509 *cert)
 	pthread_mutex_unlock(&ca->lock);
 	OPENSSL_free(hex);
 	return f.when != 0;
-}
-
-keystore_status_t
-ca_issued(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
-{
-	char name[120], *dir;
-	size_t i, n = strlen(serial);
-	keystore_status_t rc;
-
-	*cert = NULL;
-	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
-		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s",
-		    serial);
-	for (i = 0; i < n; i++)
-		name[i] = (char)toupper((unsigned char)serial[i]);
-	memcpy(name + n, ".pem", 5);
-	if ((dir = keystore_path_join(ca->s.dir, "issued")) == NULL)
-		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
-	rc = ca_file_load_cert(dir, name, cert, err);
-	free(dir);
-	return rc;
 }

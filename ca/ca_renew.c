@@ -5,6 +5,7 @@
 #include "ca/ca_renew.h"
 #include "ca/ca_serve.h"
 #include "ops/ops_audit.h"
+#include "ops/ops_publish.h"
 #include "util/util_addr.h"
 
 #include <stdio.h>
@@ -27,7 +28,7 @@ issued_here_unrevoked(ca_t *ca, const keystore_expiry_t *e)
 	char first[8];
 	int r = 0;
 
-	if (ca_issued(ca, e->serial, &x, &err) == KEYSTORE_OK
+	if (ca_issued_cert(ca, e->serial, &x, &err) == KEYSTORE_OK
 	    && keystore_cert_describe(x, &info, first, sizeof(first)) == 0)
 		r = strcmp(info.fingerprint, e->fingerprint) == 0 && ca_issued_here(ca, x)
 		    && !ca_revoked(ca, x);
@@ -65,15 +66,27 @@ still_due(keystore_t *ks, const keystore_expiry_t *old, time_t before)
 }
 
 /*
- * After a successful renewal: the new encryption certificate published
- * where the gateway publishes issued ones (the harvest store and the
- * cache, ca_serve_publish()).  Publication to a partners' directory hooks
- * in here too.  why: a failure, left to the caller to report.
+ * After a successful renewal, the one call point of publication: the new
+ * encryption certificate in the harvest store and the cache
+ * (ca_serve_publish()), and with the CA's chain in PublishDirectory
+ * (ops_publish(), which logs its own failure).  why: the harvest store's
+ * failure, left to the caller to report.
  */
 static int
-renew_publish(const conf_t *conf, const char *address, X509 *cert, char *why,
-    size_t len)
+renew_publish(const conf_t *conf, ca_t *ca, const char *address, X509 *cert,
+    char *why, size_t len)
 {
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509 *x;
+
+	if (chain != NULL) {
+		if ((x = ca_issuer(ca)) != NULL && !sk_X509_push(chain, x))
+			X509_free(x);
+		if ((x = ca_root(ca)) != NULL && !sk_X509_push(chain, x))
+			X509_free(x);
+	}
+	(void)ops_publish(conf, NULL, address, cert, chain, 0);
+	sk_X509_pop_free(chain, X509_free);
 	return ca_serve_publish(conf, address, cert, why, len);
 }
 
@@ -109,7 +122,7 @@ renew_one(const conf_t *conf, ca_t *ca, keystore_t *ks,
 	}
 	if (renew_audit(conf, old, x, why, sizeof(why)) != 0)
 		fn(arg, old, x, why);
-	else if (old->encrypt && renew_publish(conf, old->address, x, why,
+	else if (old->encrypt && renew_publish(conf, ca, old->address, x, why,
 	    sizeof(why)) != 0) {
 		char msg[700];
 
