@@ -12,6 +12,7 @@
 #include "ca/ca_serve.h"
 #include "directory/dir_lookup.h"
 #include "keystore/keystore_retire.h"
+#include "ops/ops_audit.h"
 #include "ops/ops_publish.h"
 #include "util/util_addr.h"
 
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- publishing ---- */
 
@@ -158,6 +160,44 @@ pick_serial(const ca_cert_t *c, void *arg)
 	return 0;
 }
 
+/* A key event of this command in the audit log (ops_audit_key_event);
+ * 0, or -1 with a message. */
+static int
+retire_audit(const conf_t *conf, audit_action_t action, const char *address,
+    X509 *cert, const keystore_info_t *info, const char *what)
+{
+	char reason[300], why[700];
+	ops_key_event_t ev = { action, address, cert, info ? info->fingerprint : NULL,
+		info ? info->serial : NULL, NULL, reason };
+
+	snprintf(reason, sizeof(reason), "smimectl %s (uid %ld)", what, (long)getuid());
+	if (ops_audit_key_event(conf, &ev, why, sizeof(why)) != 0) {
+		fprintf(stderr, "smimectl: %s: %s\n", what, why);
+		return -1;
+	}
+	if (why[0] != '\0')
+		fprintf(stderr, "smimectl: warning: %s %s\n", what, why);
+	return 0;
+}
+
+/* The audit record of a revocation by retire. */
+static int
+revoked_audit(const conf_t *conf, ca_t *ca, const char *serial)
+{
+	keystore_err_t err;
+	X509 *x = NULL;
+	char addr[320] = "";
+	int rc;
+
+	if (ca_issued_cert(ca, serial, &x, &err) == KEYSTORE_OK
+	    && keystore_cert_describe(x, &(keystore_info_t){ 0 }, addr, sizeof(addr)) != 0)
+		addr[0] = '\0';
+	rc = retire_audit(conf, AUDIT_CERT_REVOKED, addr[0] ? addr : NULL, x, NULL,
+	    "keystore retire");
+	X509_free(x);
+	return rc;
+}
+
 /* Step 2: every certificate the embedded CA issued to them revoked (and
  * a new CRL).  0, or -1 (said). */
 static int
@@ -192,8 +232,10 @@ retire_revoke(const conf_t *conf, keystore_t *ks, char *const *who)
 			fprintf(stderr, "smimectl: keystore retire: revoke %s: %s\n",
 			    r.serials.v[i], err.msg);
 			rc = -1;
-		} else
+		} else {
 			printf("revoked %s at the embedded CA\n", r.serials.v[i]);
+			rc = revoked_audit(conf, ca, r.serials.v[i]);
+		}
 	}
 	list_free(&r.serials);
 	ca_free(ca);
@@ -240,9 +282,13 @@ ctl_retire(const conf_t *conf, keystore_t *ks, const char *address)
 		fprintf(stderr, "smimectl: keystore retire: %s\n", kerr.msg);
 		return 1;
 	}
-	for (size_t i = 0; who[i] != NULL; i++)
+	rc = 0;
+	for (size_t i = 0; who[i] != NULL; i++) {
 		printf("retired %s: no longer signed as nor encrypted to\n", who[i]);
-	rc = retire_revoke(conf, ks, who);
+		rc |= retire_audit(conf, AUDIT_KEY_RETIRED, who[i], NULL, NULL,
+		    "keystore retire");
+	}
+	rc |= retire_revoke(conf, ks, who);
 	rc |= retire_unpublish(conf, who);
 	end = now + (time_t)conf->retire_retention;
 	if (gmtime_r(&end, &tm) == NULL || strftime(until, sizeof(until), "%Y-%m-%d", &tm) == 0)
@@ -261,6 +307,8 @@ static void
 say_destroyed(const char *address, const keystore_info_t *info, void *arg)
 {
 	printf("destroyed the key of %s, certificate %s\n", address, info->fingerprint);
+	(void)retire_audit(arg, AUDIT_KEY_DESTROYED, address, NULL, info,
+	    "keystore purge-retired");
 }
 
 int
@@ -270,7 +318,7 @@ ctl_purge_retired(const conf_t *conf, keystore_t *ks)
 	size_t n = 0;
 
 	if (keystore_retire_purge(ks, conf->retire_retention, time(NULL), say_destroyed,
-	    NULL, &n, &kerr) != KEYSTORE_OK) {
+	    (void *)conf, &n, &kerr) != KEYSTORE_OK) {
 		fprintf(stderr, "smimectl: keystore purge-retired: %s (%zu keys destroyed "
 		    "before)\n", kerr.msg, n);
 		return 1;

@@ -4,6 +4,7 @@
  * state.
  */
 #include "ops/ops_keystore.h"
+#include "ops/ops_audit.h"
 #include "ops/ops_log.h"
 #include "ops/ops_metrics.h"
 #include "keystore/keystore_retire.h"
@@ -44,8 +45,15 @@ ops_keystore_report(keystore_t *ks, const char *qid)
 static void
 log_destroyed(const char *address, const keystore_info_t *info, void *arg)
 {
+	ops_key_event_t ev = { AUDIT_KEY_DESTROYED, address, NULL, info->fingerprint,
+		info->serial, NULL, "RetireRetention over (the gateway)" };
+	char why[600];
+
 	ops_log(LOG_NOTICE, NULL, "keystore: retired <%s>: key of certificate %s "
 	    "destroyed (RetireRetention over)", address, info->fingerprint);
+	if (ops_audit_key_event(arg, &ev, why, sizeof(why)) != 0)
+		ops_log(LOG_ERR, NULL, "keystore: retired <%s>: key destroyed, not in the "
+		    "audit log: %s", address, why);
 }
 
 void
@@ -57,7 +65,7 @@ ops_keystore_purge(const conf_t *conf, keystore_t *ks)
 	if (ks == NULL || conf->keystore_backend == CONF_KEYSTORE_LDAP)
 		return;
 	if (keystore_retire_purge(ks, conf->retire_retention, time(NULL), log_destroyed,
-	    NULL, &n, &err) != KEYSTORE_OK)
+	    (void *)conf, &n, &err) != KEYSTORE_OK)
 		ops_log(LOG_ERR, NULL, "keystore: retired keys not destroyed: %s (%zu "
 		    "destroyed before)", err.msg, n);
 }

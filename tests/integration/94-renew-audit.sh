@@ -1,7 +1,8 @@
 #!/bin/sh
 # Key events in the audit log: keystore import and export, CA issue and
 # revoke (smimectl), and the gateway's own issues, each an audit record
-# ("key-imported", "key-exported", "cert-issued", "cert-revoked") naming
+# ("key-imported", "key-exported", "cert-issued", "cert-revoked"), and
+# pub's retire and purge-retired ("key-retired", "key-destroyed"), naming
 # the address and the certificate.  smimectl appends while the daemon
 # holds the log and mail flows through it: the chain stays one, and
 # `smimectl audit verify` says intact, during and after.  The report
@@ -62,6 +63,9 @@ gate_ctl ca issue --profile encrypt dora@example.com >"$T/dora.pem" 2>"$T/dora.e
 check "smimectl ca issue while the daemon runs" test -s "$T/dora.pem"
 SER=$(openssl x509 -in "$T/dora.pem" -noout -serial | cut -d= -f2)
 check "smimectl ca revoke while the daemon runs" gate_ctl ca revoke "$SER"
+check "smimectl keystore retire dora while the daemon runs" gate_ctl keystore retire dora@example.com
+check "smimectl keystore purge-retired (RetireRetention 0) destroys dora's key" \
+    gate_ctl -o RetireRetention=0 keystore purge-retired
 wait "$MAILER"
 check "every message of the flow was accepted" sh -c "! grep -q fail '$T/mailer.out'"
 check "six exports while mail flowed" test ! -s "$T/export.err"
@@ -86,6 +90,9 @@ check "mail records too (12 outbound)" test "$(grep -c '"direction":"outbound"' 
 check "cert-issued for dora, with the serial" sh -c "grep '\"action\":\"cert-issued\"' '$LOG' \
     | grep '\"sender\":\"dora@example.com\"' | grep -qi '$SER'"
 check "cert-revoked for dora" sh -c "grep '\"action\":\"cert-revoked\"' '$LOG' | grep -q dora@example.com"
+check "key-retired for dora" sh -c "grep '\"action\":\"key-retired\"' '$LOG' | grep -q dora@example.com"
+check "key-destroyed for dora, naming the certificate" sh -c "grep '\"action\":\"key-destroyed\"' '$LOG' \
+    | grep 'dora@example.com' | grep -q '\"sha256\":\"[0-9a-f]\{64\}\"'"
 check "records say who (smimectl and the uid)" sh -c "grep '\"action\":\"key-exported\"' '$LOG' \
     | grep -q 'smimectl keystore export (uid '"
 check "the seq runs 1, 2, 3... without a gap or a repeat" sh -c \
@@ -96,8 +103,8 @@ keep "$T/report.txt"
 check "report (text): a key events section with key-exported alice" sh -c \
     "grep -q '^Key events' '$T/report.txt' && grep -Eq 'key-exported +6 +alice@example.com' '$T/report.txt'"
 gate_ctl audit report --format json >"$T/report.json" 2>"$T/report.err"
-check "report (json): key_events total 9 (1 import, 6 exports, 1 issue, 1 revoke)" \
-    test "$(jq .totals.key_events "$T/report.json")" -eq 9
+check "report (json): key_events total 11 (import, 6 exports, issue, revoke, retire, destroy)" \
+    test "$(jq .totals.key_events "$T/report.json")" -eq 11
 check "report (json): cert-revoked dora with its serial" sh -c "jq -e '.key_events[] \
     | select(.action == \"cert-revoked\" and .address == \"dora@example.com\")' '$T/report.json' >/dev/null"
 
