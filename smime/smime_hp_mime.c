@@ -368,22 +368,34 @@ hp_ld_seen(GMimePart *part, void *arg)
 
 /* The drafts' legacy display part: the first part of the payload's
  * multipart, text/plain or text/rfc822-headers, protected-headers="v1". */
-static void
-hp_v1_take(smime_hp_in_t *h, GMimeObject *payload)
+static int
+hp_v1_has(GMimeObject *payload)
 {
-	GMimeObject *first, *gone;
+	GMimeObject *first;
 	GMimeContentType *ct;
 	const char *v1;
 
 	if (!GMIME_IS_MULTIPART(payload) || GMIME_IS_MULTIPART_SIGNED(payload)
 	    || g_mime_multipart_get_count(GMIME_MULTIPART(payload)) < 2)
-		return;
+		return 0;
 	first = g_mime_multipart_get_part(GMIME_MULTIPART(payload), 0);
 	ct = g_mime_object_get_content_type(first);
 	v1 = g_mime_object_get_content_type_parameter(first, "protected-headers");
-	if (ct == NULL || v1 == NULL || g_ascii_strcasecmp(v1, "v1") != 0
-	    || !(g_mime_content_type_is_type(ct, "text", "plain")
-	    || g_mime_content_type_is_type(ct, "text", "rfc822-headers")))
+	return ct != NULL && v1 != NULL && g_ascii_strcasecmp(v1, "v1") == 0
+	    && (g_mime_content_type_is_type(ct, "text", "plain")
+	    || g_mime_content_type_is_type(ct, "text", "rfc822-headers"));
+}
+
+/* take: 1 out it goes, 0 only whether there is one. */
+static void
+hp_v1_take(smime_hp_in_t *h, GMimeObject *payload, int take)
+{
+	GMimeObject *gone;
+
+	if (!hp_v1_has(payload))
+		return;
+	h->legacy = 1;
+	if (!take)
 		return;
 	gone = g_mime_multipart_remove_at(GMIME_MULTIPART(payload), 0);
 	if (gone != NULL)
@@ -445,11 +457,13 @@ smime_hp_in_run(smime_hp_in_t *h, const char *headers, const smime_body_t *body,
 		st = hp_read_fields(h, payload);
 	if (st == SMIME_OK && h->mode != SMIME_HP_NONE && !h->is_signed) {
 		if (h->mode == SMIME_HP_V1)
-			hp_v1_take(h, payload);
+			hp_v1_take(h, payload, 1);
 		else
 			hp_walk_main(payload, 0, hp_ld_take, h);
 		hp_unmark(payload);
 		st = hp_write(h, in.entity, out, arg);
+	} else if (st == SMIME_OK && h->mode == SMIME_HP_V1) {
+		hp_v1_take(h, payload, 0);
 	} else if (st == SMIME_OK && h->mode != SMIME_HP_NONE) {
 		hp_walk_main(payload, 0, hp_ld_seen, h);
 	}
