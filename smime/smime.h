@@ -367,7 +367,7 @@ const char *smime_verify_header_value(const smime_verify_t *v, size_t i);
 const char *smime_verify_error(const smime_verify_t *v);
 
 /*
- * ---- Header protection, RFC 9788 (smime_hp.c, smime_hp_mime.c) ----
+ * ---- Header protection, RFC 9788 (smime_hp.c, smime_hp_mark.c, smime_hp_read.c) ----
  *
  * Outbound, the message's header fields go inside the Cryptographic
  * Payload (the entity signed, or encrypted when not signed) and its

@@ -34,6 +34,7 @@
  */
 #include "smime/smime_canon.h"
 #include "smime/smime_hp.h"
+#include "smime/smime_hp_mark.h"
 #include "smime/smime_int.h"
 #include "smime/smime_spool.h"
 

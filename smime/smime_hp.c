@@ -3,7 +3,7 @@
  * which fields go inside the Cryptographic Payload, the baseline Header
  * Confidentiality Policy, the header block a protected payload starts
  * with, and what inbound does with a protected field that differs from
- * the outer one (see smime.h).  The MIME side is smime_hp_mime.c.
+ * the outer one (see smime.h).  The MIME side is smime_hp_mark.c (outbound) and smime_hp_read.c (inbound).
  *
  * Ownership: smime_hp_block() returns a string its caller frees.
  * Threads: no state.
