@@ -77,6 +77,10 @@ keystore_status_t ca_issue_csr(ca_t *ca, const char *address,
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
 keystore_status_t ca_revoke(ca_t *ca, const char *serial,
     keystore_err_t *err);
+/* 1 when this CA issued cert and has revoked it, 0 when it did not
+ * revoke it (or did not issue it: not its to say), -1 when its list of
+ * revoked certificates cannot be read. */
+int ca_revoked(ca_t *ca, X509 *cert);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,
     int (*fn)(const ca_cert_t *c, void *arg), void *arg,
