@@ -7,6 +7,7 @@
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
  *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
  *                  (the client, its pool and URL: net/net_ldap.h)
+ *   dir_partner.c  partner gateways' lookup services (PartnerLookup)
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
  *   dir_redis.c    the Redis server (net/net_redis.h) and its sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
@@ -69,6 +70,28 @@ dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
  * certs-only, DER), pushed onto certs; the number pushed, or -1. */
 int dir_ldap_parse_value(const unsigned char *der, size_t len,
     STACK_OF(X509) *certs);
+
+/* ---- dir_partner.c ---- */
+typedef struct dir_partner dir_partner_t;
+/* pairs: DOMAIN URL DOMAIN URL ... (NULL-terminated; NULL: none); each
+ * URL http:// without a query.  NULL with err. */
+dir_partner_t *dir_partner_new(char *const *pairs, int timeout, char *err,
+    size_t errlen);
+void dir_partner_free(dir_partner_t *dp);
+size_t dir_partner_count(const dir_partner_t *dp);
+/* The URL asked for address's domain, or NULL when no partner serves it. */
+const char *dir_partner_url(dir_partner_t *dp, const char *address);
+/*
+ * The certificates address's partner answers (a new stack, maybe empty:
+ * it has none, or its answer did not parse, why then saying so): DIR_OK;
+ * DIR_NOTFOUND (*certs NULL) when no partner serves its domain;
+ * DIR_ERR_UNAVAILABLE with why when the partner did not answer (a
+ * timeout, a refused connection, an answer over the size limit, a status
+ * other than 200 and 404), and then for PARTNER_RETRY_AFTER seconds
+ * without asking.  Nothing is checked here (dir_check.c does).
+ */
+dir_status_t dir_partner_fetch(dir_partner_t *dp, const char *address,
+    STACK_OF(X509) **certs, char *why, size_t len);
 
 /* ---- dir_redis.c ---- */
 typedef struct dir_redis dir_redis_t;

@@ -1,6 +1,7 @@
 /*
  * dir_lookup.c: the dir_lookup_t of dir_lookup.h: harvested certificates,
- * then the cache, then each LDAP directory in order; every candidate
+ * then the cache, then each LDAP directory in order, then the partner
+ * gateway of the recipient's domain; every candidate
  * checked by dir_check.c, the newest usable one chosen, the answer
  * cached (positive or negative; never an "unavailable").
  *
@@ -28,6 +29,7 @@ struct dir_lookup {
 	dir_redis_t *redis;         /* the Redis server of cache and harvest */
 	dir_ldap_t *dirs[LOOKUP_MAX_DIRS];
 	size_t ndirs;
+	dir_partner_t *partners;
 	char *harvest_dir;
 	dir_harvest_t *harvest;
 	pthread_mutex_t hlock;
@@ -61,6 +63,9 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 			goto fail;
 		l->ndirs++;
 	}
+	if ((l->partners = dir_partner_new(s->partners, s->partner_timeout, err,
+	    errlen)) == NULL)
+		goto fail;
 	if (s->harvest_dir != NULL && *s->harvest_dir != '\0' &&
 	    (l->harvest_dir = strdup(s->harvest_dir)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -94,6 +99,7 @@ dir_lookup_free(dir_lookup_t *l)
 	dir_cache_free(l->cache);
 	for (size_t i = 0; i < l->ndirs; i++)
 		dir_ldap_free(l->dirs[i]);
+	dir_partner_free(l->partners);
 	dir_harvest_free(l->harvest);
 	dir_redis_free(l->redis);
 	free(l->harvest_dir);
@@ -364,6 +370,45 @@ from_ldap(dir_lookup_t *l, dir_ldap_t *d, const char *addr, dir_answer_t *a)
 	return a->cert != NULL ? 1 : crl_down ? -1 : 0;
 }
 
+/* The partner gateway of addr's domain: 1 chosen, 0 none (or no
+ * partner), -1 unavailable.  Its answer is checked as a directory's, its
+ * certificates the untrusted intermediates of each other. */
+static int
+from_partner(dir_lookup_t *l, const char *addr, dir_answer_t *a)
+{
+	STACK_OF(X509) *certs = NULL;
+	char why[512] = "", source[200];
+	const char *url = dir_partner_url(l->partners, addr);
+	int crl_down = 0;
+	dir_status_t st;
+
+	if (url == NULL)
+		return 0;
+	snprintf(source, sizeof(source), "partner %s", url);
+	st = dir_partner_fetch(l->partners, addr, &certs, why, sizeof(why));
+	if (st != DIR_OK) {
+		snprintf(a->err, sizeof(a->err), "%s", why);
+		sk_X509_pop_free(certs, X509_free);
+		return st == DIR_NOTFOUND ? 0 : -1;
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		int r;
+
+		if (dir_check_is_ca(x))
+			continue;
+		r = judge(l, a, x, certs, addr, source);
+		crl_down |= r < 0;
+		if (r > 0 && newer(x, a->cert))
+			choose(a, x, source, a->ncands - 1);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	if (a->cert == NULL && crl_down)
+		snprintf(a->err, sizeof(a->err), "%s: a certificate's CRL cannot be had",
+		    source);
+	return a->cert != NULL ? 1 : crl_down ? -1 : 0;
+}
+
 /* Usable candidates that were not chosen say so. */
 static void
 verdicts_final(dir_answer_t *a)
@@ -420,6 +465,12 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 		}
 		unavailable |= r < 0;
 	}
+	if ((r = from_partner(l, addr, a)) > 0) {
+		dir_cache_put(l->cache, addr, a->cert, a->gcm, a->source,
+		    a->note, sizeof(a->note));
+		goto found;
+	}
+	unavailable |= r < 0;
 	verdicts_final(a);
 	if (unavailable) {
 		free(addr);
