@@ -80,7 +80,7 @@ dir_partner_t *dir_partner_new(char *const *pairs, int timeout, char *err,
 void dir_partner_free(dir_partner_t *dp);
 size_t dir_partner_count(const dir_partner_t *dp);
 /* The URL asked for address's domain, or NULL when no partner serves it. */
-const char *dir_partner_url(dir_partner_t *dp, const char *address);
+const char *dir_partner_url(const dir_partner_t *dp, const char *address);
 /*
  * The certificates address's partner answers (a new stack, maybe empty:
  * it has none, or its answer did not parse, why then saying so): DIR_OK;

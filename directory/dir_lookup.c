@@ -156,6 +156,12 @@ dir_lookup_ndirs(const dir_lookup_t *l)
 	return l->ndirs;
 }
 
+const char *
+dir_lookup_partner(const dir_lookup_t *l, const char *address)
+{
+	return dir_partner_url(l->partners, address);
+}
+
 unsigned long
 dir_lookup_searches(const dir_lookup_t *l)
 {

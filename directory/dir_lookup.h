@@ -154,6 +154,9 @@ void dir_lookup_health(dir_lookup_t *l, dir_health_t *h);
 
 /* How many LDAP directories are configured. */
 size_t dir_lookup_ndirs(const dir_lookup_t *l);
+/* The partner lookup service (PartnerLookup) asked for address's
+ * domain, or NULL when there is none. */
+const char *dir_lookup_partner(const dir_lookup_t *l, const char *address);
 
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);

@@ -128,18 +128,18 @@ dir_partner_count(const dir_partner_t *dp)
 
 /* The partner of address's domain, or NULL. */
 static struct partner *
-partner_of(dir_partner_t *dp, const char *address)
+partner_of(const dir_partner_t *dp, const char *address)
 {
 	const char *dom = util_addr_domain(address);
 
 	for (size_t i = 0; dom != NULL && dp != NULL && i < dp->n; i++)
 		if (strcasecmp(dp->p[i].domain, dom) == 0)
-			return &dp->p[i];
+			return (struct partner *)&dp->p[i];
 	return NULL;
 }
 
 const char *
-dir_partner_url(dir_partner_t *dp, const char *address)
+dir_partner_url(const dir_partner_t *dp, const char *address)
 {
 	struct partner *p = partner_of(dp, address);
 

@@ -150,12 +150,13 @@ check "a request line over HTTPMaxHeaderSize is refused, not served ($CODE)" \
 get post "/certs?mail=alice@example.com" -X POST -d x=1
 check "POST /certs is not served ($CODE)" sh -c "[ '$CODE' != 200 ] && ! grep -q BEGIN '$T/post.body'"
 check "the portal still answers /pickup" sh -c "curl -s -o /dev/null -w '%{http_code}' --max-time 20 \
-    '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' | grep -qx 404"
+    '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' | grep -qx 200"
 check "the CA still answers /ca.crt" sh -c "curl -s -o /dev/null -w '%{http_code}' --max-time 20 \
     '$BASE/ca.crt' | grep -qx 200"
 
 # ---- the per-client limit -----------------------------------------------------------
-# Every GET /certs above counted (the 400s too): 21 so far.
+# Every GET /certs the portal saw above counted, the 400s too: 14 so far
+# (evhttp refused the huge one, the POST is not a lookup).
 i=0 first=""
 while [ $i -lt $((LIMIT + 5)) ]; do
 	get rate "/certs?mail=alice@example.com"
@@ -167,11 +168,11 @@ while [ $i -lt $((LIMIT + 5)) ]; do
 	i=$((i + 1))
 done
 check "after LookupClientMaxRequests ($LIMIT) lookups, 429 (at request $first of this loop)" \
-    test -n "$first"
+    test "$first" = $((LIMIT - 14))
 check "... and 429 it stays ($CODE)" test "$CODE" = 429
 check "... a 429 holds no certificate" sh -c "[ -n '$first' ] && ! grep -q BEGIN '$T/rate429.body'"
 check "... the pickup form is not limited by lookups" sh -c "curl -s -o /dev/null -w '%{http_code}' \
-    --max-time 20 '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' | grep -qx 404"
+    --max-time 20 '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' | grep -qx 200"
 
 check "the gateway still runs" kill -0 "$GATE_PID"
 done_testing
