@@ -133,10 +133,15 @@ const char *dir_cache_name(const dir_cache_t *c);
  * or MISS when it does not parse. */
 enum dir_cache_hit dir_cache_value_parse(const unsigned char *v, size_t len,
     X509 **cert, int *gcm, char *source, size_t srclen);
+/* chain (may be NULL): the intermediates kept with the certificate (a new
+ * stack, maybe empty, or NULL). */
 enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
-    int *gcm, char *source, size_t srclen, char *note, size_t notelen);
-void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
-    const char *source, char *note, size_t notelen);
+    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen, char *note,
+    size_t notelen);
+/* cert NULL: a negative answer; chain (may be NULL): intermediates kept
+ * with it (at most 8). */
+void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert,
+    STACK_OF(X509) *chain, int gcm, const char *source, char *note, size_t notelen);
 /* 0, or -1 with err. */
 int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
 /* Redis: a PING on a connection of its own (the pool's state aside):

@@ -172,6 +172,7 @@ void
 dir_answer_clear(dir_answer_t *a)
 {
 	X509_free(a->cert);
+	sk_X509_pop_free(a->chain, X509_free);
 	free(a->cands);
 	memset(a, 0, sizeof(*a));
 }
@@ -227,8 +228,28 @@ newer(X509 *a, X509 *b)
 	    X509_get0_notBefore(b)) > 0;
 }
 
+/* The CA certificates of chain (may be NULL), in a new stack (NULL when
+ * there are none or out of memory). */
+static STACK_OF(X509) *
+chain_cas(STACK_OF(X509) *chain)
+{
+	STACK_OF(X509) *out = NULL;
+
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (!dir_check_is_ca(x))
+			continue;
+		if ((out == NULL && (out = sk_X509_new_null()) == NULL) || !sk_X509_push(out, x))
+			break;
+		X509_up_ref(x);
+	}
+	return out;
+}
+
 static void
-choose(dir_answer_t *a, X509 *cert, const char *source, size_t cand)
+choose(dir_answer_t *a, X509 *cert, STACK_OF(X509) *chain, const char *source,
+    size_t cand)
 {
 	for (size_t i = 0; i < a->ncands; i++)
 		if (strcmp(a->cands[i].verdict, "chosen") == 0)
@@ -236,6 +257,8 @@ choose(dir_answer_t *a, X509 *cert, const char *source, size_t cand)
 	X509_up_ref(cert);
 	X509_free(a->cert);
 	a->cert = cert;
+	sk_X509_pop_free(a->chain, X509_free);
+	a->chain = chain_cas(chain);
 	snprintf(a->source, sizeof(a->source), "%s", source);
 	if (cand < a->ncands)
 		snprintf(a->cands[cand].verdict, sizeof(a->cands[cand].verdict), "chosen");
@@ -291,12 +314,13 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 		if (r < 0)
 			crl_down = 1;
 		if (r > 0 && v[i].preferred && !pref) {
-			choose(a, v[i].cert, "harvested from a signed message "
+			choose(a, v[i].cert, NULL, "harvested from a signed message "
 			    "(the signer's key preference)", a->ncands - 1);
 			best = i;
 			pref = 1;
 		} else if (r > 0 && !pref && newer(v[i].cert, a->cert)) {
-			choose(a, v[i].cert, "harvested from a signed message", a->ncands - 1);
+			choose(a, v[i].cert, NULL, "harvested from a signed message",
+			    a->ncands - 1);
 			best = i;
 		}
 	}
@@ -312,9 +336,10 @@ from_cache(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 {
 	char source[200], src[240], err[128];
 	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
 	int gcm = 0, r;
-	enum dir_cache_hit hit = dir_cache_get(l->cache, addr, &cert, &gcm, source,
-	    sizeof(source), a->note, sizeof(a->note));
+	enum dir_cache_hit hit = dir_cache_get(l->cache, addr, &cert, &chain, &gcm,
+	    source, sizeof(source), a->note, sizeof(a->note));
 
 	if (hit == DIR_CACHE_NEGATIVE) {
 		snprintf(a->source, sizeof(a->source), "cache (%s)", dir_cache_name(l->cache));
@@ -325,14 +350,15 @@ from_cache(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 	if (hit != DIR_CACHE_POSITIVE)
 		return 0;
 	snprintf(src, sizeof(src), "cache (%s) of %s", dir_cache_name(l->cache), source);
-	r = judge(l, a, cert, NULL, addr, src);
+	r = judge(l, a, cert, chain, addr, src);
 	if (r > 0) {
-		choose(a, cert, src, a->ncands - 1);
+		choose(a, cert, chain, src, a->ncands - 1);
 		a->gcm = gcm;
 	} else {
 		dir_cache_del(l->cache, addr, err, sizeof(err));
 	}
 	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
 	return r;
 }
 
@@ -367,7 +393,7 @@ from_ldap(dir_lookup_t *l, dir_ldap_t *d, const char *addr, dir_answer_t *a)
 		if (r < 0)
 			crl_down = 1;
 		if (r > 0 && newer(x, a->cert))
-			choose(a, x, dir_ldap_name(d), a->ncands - 1);
+			choose(a, x, certs, dir_ldap_name(d), a->ncands - 1);
 	}
 	sk_X509_pop_free(certs, X509_free);
 	if (a->cert == NULL && crl_down)
@@ -406,7 +432,7 @@ from_partner(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 		r = judge(l, a, x, certs, addr, source);
 		crl_down |= r < 0;
 		if (r > 0 && newer(x, a->cert))
-			choose(a, x, source, a->ncands - 1);
+			choose(a, x, certs, source, a->ncands - 1);
 	}
 	sk_X509_pop_free(certs, X509_free);
 	if (a->cert == NULL && crl_down)
@@ -465,14 +491,14 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 	unavailable |= r < 0;
 	for (size_t i = 0; i < l->ndirs; i++) {
 		if ((r = from_ldap(l, l->dirs[i], addr, a)) > 0) {
-			dir_cache_put(l->cache, addr, a->cert, a->gcm, a->source,
+			dir_cache_put(l->cache, addr, a->cert, a->chain, a->gcm, a->source,
 			    a->note, sizeof(a->note));
 			goto found;
 		}
 		unavailable |= r < 0;
 	}
 	if ((r = from_partner(l, addr, a)) > 0) {
-		dir_cache_put(l->cache, addr, a->cert, a->gcm, a->source,
+		dir_cache_put(l->cache, addr, a->cert, a->chain, a->gcm, a->source,
 		    a->note, sizeof(a->note));
 		goto found;
 	}
@@ -484,7 +510,7 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 	}
 	snprintf(a->err, sizeof(a->err), "no usable certificate for <%s>%s",
 	    address, a->ncands ? "" : " in any source");
-	dir_cache_put(l->cache, addr, NULL, 0, NULL, a->note, sizeof(a->note));
+	dir_cache_put(l->cache, addr, NULL, NULL, 0, NULL, a->note, sizeof(a->note));
 	free(addr);
 	return DIR_NOTFOUND;
 found:

@@ -100,6 +100,8 @@ typedef struct dir_candidate {
 
 typedef struct dir_answer {
 	X509 *cert;                 /* the chosen certificate, or NULL */
+	STACK_OF(X509) *chain;      /* the CA certificates that came with it
+	                               (kept with it in the cache), or NULL */
 	int gcm;                    /* its holder announced AES-256-GCM */
 	char source[200];           /* where it came from */
 	dir_candidate_t *cands;     /* every candidate seen, and its verdict */

@@ -100,9 +100,11 @@ H="http://127.0.0.1:$HTTPD_PORT"
 
 # ---- B: no directory, no CA; only the partners ------------------------------
 inst B
-PARTNERS="a.example $A_URL, wrong.example $H/wrong, rogue.example $H/rogue,
-    huge.example $H/huge, slow.example $H/cgi-bin/slow"
-B_OPTS="-o LocalDomains=b.example -o TrustAnchorFile=$T/a-root.pem -o PartnerLookupTimeout=3"
+# DOMAIN URL pairs; commas serve as separators too (GATE_OPTS: no spaces).
+PARTNERS="a.example,$A_URL,wrong.example,$H/wrong,rogue.example,$H/rogue"
+PARTNERS="$PARTNERS,huge.example,$H/huge,slow.example,$H/cgi-bin/slow"
+B_OPTS="-o LocalDomains=b.example -o TrustAnchorFile=$T/a-root.pem -o PartnerLookupTimeout=3
+    -o PartnerLookup=$PARTNERS"
 GATE_OPTS=$B_OPTS
 
 # The policy: encrypt when a certificate can be had (the built-in rules'
@@ -115,7 +117,7 @@ pf_start "$MILTER_PORT" || bail "Postfix A started"
 at_exit "PF_DIR='$PF_DIR'; pf_stop"
 inst B
 GATE_OPTS=$B_OPTS
-gate_start -o "PartnerLookup=$PARTNERS" || bail "gateway B started"
+gate_start || bail "gateway B started"
 pf_start "$MILTER_PORT" || bail "Postfix B started"
 at_exit "PF_DIR='$PF_DIR'; pf_stop"
 ok "gateway A (lookup service on $A_URL) and B, each behind its own Postfix"
@@ -191,8 +193,6 @@ check "... gateway B still runs" kill -0 "$GATE_PID"
 # ---- the partner's genuine answer ---------------------------------------------------
 if send hello anna@a.example; then
 	check "mail from bert to anna leaves B encrypted" encrypted hello
-	check "... B logs the partner as the certificate's source" \
-	    grep -q "anna@a.example.*$A_URL\|partner $A_URL" "$T/gate-B.log"
 	check "... no plaintext in the delivered copy" sh -c "! grep -q marker-hello '$T/m/hello.got'"
 	if decrypts_with_anna hello && grep -q marker-hello "$T/m/hello.dec"; then
 		ok "openssl cms -decrypt with anna's key (from A's escrow) opens it"
@@ -203,7 +203,7 @@ else
 	not_ok "mail from bert to anna delivered ($SMTP_REPLY)"
 fi
 gate_ctl lookup anna@a.example >"$T/lookup-anna.txt" 2>&1
-check "smimectl lookup on B finds anna's certificate from the partner" \
+check "smimectl lookup on B (its own cache) finds anna's certificate at the partner" \
     sh -c "grep -q '^result: found' '$T/lookup-anna.txt' && grep -q 'partner $A_URL' '$T/lookup-anna.txt'"
 
 # Cached like any lookup: with A stopped, anna's next mail is still encrypted.

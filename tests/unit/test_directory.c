@@ -479,18 +479,18 @@ test_mem_cache_bound(void **state)
 	c = dir_cache_new(&s, NULL, err, sizeof(err));
 	assert_non_null(c);
 	assert_string_equal(dir_cache_name(c), "memory");
-	dir_cache_put(c, "a@x", NULL, 0, NULL, note, sizeof(note));
-	dir_cache_put(c, "b@x", NULL, 0, NULL, note, sizeof(note));
-	dir_cache_put(c, "c@x", NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "a@x", NULL, NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "b@x", NULL, NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "c@x", NULL, NULL, 0, NULL, note, sizeof(note));
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		enum dir_cache_hit got = dir_cache_get(c, t[i].addr, &cert, &gcm, src,
+		enum dir_cache_hit got = dir_cache_get(c, t[i].addr, &cert, NULL, &gcm, src,
 		    sizeof(src), note, sizeof(note));
 		if (got != t[i].want)
 			fail_msg("%s: got %d, want %d", t[i].addr, got, t[i].want);
 		X509_free(cert);
 	}
 	assert_int_equal(dir_cache_del(c, NULL, err, sizeof(err)), 0);
-	assert_int_equal(dir_cache_get(c, "b@x", &cert, &gcm, src, sizeof(src), note,
+	assert_int_equal(dir_cache_get(c, "b@x", &cert, NULL, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
 	dir_cache_free(c);
 }
@@ -511,12 +511,12 @@ test_redis_down(void **state)
 	assert_non_null(r);
 	c = dir_cache_new(&s, r, err, sizeof(err));
 	assert_non_null(c);
-	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
+	assert_int_equal(dir_cache_get(c, "a@x", &cert, NULL, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
 	if (strstr(note, "unavailable") == NULL)
 		fail_msg("first failure: got note \"%s\", want \"...unavailable...\"", note);
 	note[0] = '\0';
-	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
+	assert_int_equal(dir_cache_get(c, "a@x", &cert, NULL, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
 	if (note[0] != '\0')
 		fail_msg("second failure: got note \"%s\", want none (logged once)", note);
