@@ -1,9 +1,10 @@
 /*
  * dir_partner.c: partner gateways' lookup services (PartnerLookup), one
  * more source of certificates for the recipients of their domains: the
- * partner's URL asked, with OpenSSL's HTTP client (OSSL_HTTP_get, a
- * timeout, a size limit), for URL?mail=ADDRESS&format=p7c, the address
- * percent-encoded by libevent (evhttp_uriencode).  What comes back is a
+ * partner's URL asked, with OpenSSL's HTTP client (OSSL_HTTP_transfer, a
+ * timeout, a size limit, no redirection followed), for
+ * URL?mail=ADDRESS&format=p7c, the address percent-encoded by libevent
+ * (evhttp_uriencode).  What comes back is a
  * certs-only PKCS#7 (or one DER certificate); dir_lookup.c checks every
  * certificate in it as any other candidate (dir_check.c: the address,
  * the chain to our trust anchors, revocation), so a partner can make us
@@ -36,6 +37,7 @@
 struct partner {
 	char *domain;               /* lower case */
 	char *url;                  /* http://host[:port]/path */
+	char *host, *port, *path;   /* its parts (OSSL_HTTP_parse_url) */
 	time_t down_until;
 	char why[200];
 };
@@ -55,6 +57,9 @@ dir_partner_free(dir_partner_t *dp)
 	for (size_t i = 0; i < dp->n; i++) {
 		free(dp->p[i].domain);
 		free(dp->p[i].url);
+		OPENSSL_free(dp->p[i].host);
+		OPENSSL_free(dp->p[i].port);
+		OPENSSL_free(dp->p[i].path);
 	}
 	pthread_mutex_destroy(&dp->lock);
 	free(dp);
@@ -65,6 +70,7 @@ static int
 partner_add(dir_partner_t *dp, const char *domain, const char *url, char *err,
     size_t errlen)
 {
+	struct partner *p = &dp->p[dp->n < PARTNER_MAX ? dp->n : 0];
 	int port = 0, ssl = 0;
 
 	if (dp->n == PARTNER_MAX) {
@@ -76,20 +82,19 @@ partner_add(dir_partner_t *dp, const char *domain, const char *url, char *err,
 		return -1;
 	}
 	if (strncmp(url, "http://", 7) != 0 || strpbrk(url, "?#") != NULL
-	    || !OSSL_HTTP_parse_url(url, &ssl, NULL, NULL, NULL, &port, NULL, NULL, NULL)) {
+	    || !OSSL_HTTP_parse_url(url, &ssl, NULL, &p->host, &p->port, &port, &p->path,
+	    NULL, NULL)) {
 		ERR_clear_error();
 		snprintf(err, errlen, "PartnerLookup %s: \"%s\" is not an http:// URL "
 		    "without query", domain, url);
 		return -1;
 	}
-	if ((dp->p[dp->n].domain = strdup(domain)) == NULL
-	    || (dp->p[dp->n].url = strdup(url)) == NULL) {
-		free(dp->p[dp->n].domain);
+	dp->n++;                    /* freed with the rest from here on */
+	if ((p->domain = strdup(domain)) == NULL || (p->url = strdup(url)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	util_addr_lower(dp->p[dp->n].domain);
-	dp->n++;
+	util_addr_lower(p->domain);
 	return 0;
 }
 
@@ -169,21 +174,22 @@ static BIO *
 partner_get(const dir_partner_t *dp, const struct partner *p, const char *address,
     int *notfound, char *why, size_t len)
 {
-	char *enc = evhttp_uriencode(address, -1, 0), *url = NULL;
+	char *enc = evhttp_uriencode(address, -1, 0), *path = NULL;
 	unsigned long e;
 	BIO *b = NULL;
 
 	*notfound = 0;
-	if (enc == NULL || asprintf(&url, "%s?mail=%s&format=p7c", p->url, enc) < 0) {
+	if (enc == NULL || asprintf(&path, "%s?mail=%s&format=p7c", p->path, enc) < 0) {
 		free(enc);
 		snprintf(why, len, "out of memory");
 		return NULL;
 	}
 	free(enc);
 	ERR_clear_error();
-	b = OSSL_HTTP_get(url, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
-	    NULL, 1, PARTNER_MAX_SIZE, dp->timeout);
-	free(url);
+	/* A redirection is an error here: the partner's URL is the one asked. */
+	b = OSSL_HTTP_transfer(NULL, p->host, p->port, path, 0, NULL, NULL, NULL, NULL,
+	    NULL, NULL, 0, NULL, NULL, NULL, NULL, 1, PARTNER_MAX_SIZE, dp->timeout, 0);
+	free(path);
 	if (b != NULL)
 		return b;
 	e = ERR_peek_last_error();

@@ -95,6 +95,14 @@ printf 'Content-Type: application/pkcs7-mime\r\n\r\n'
 cat '$W/wrong.der'
 EOF
 chmod 0755 "$W/cgi-bin/slow"
+# redirect: a 302 to another URL (the wrong answer under another name);
+# the partner's URL is the one asked, a redirection is not followed.
+cp "$W/wrong" "$W/elsewhere"
+cat >"$W/cgi-bin/redirect" <<'EOF'
+#!/bin/sh
+printf 'Status: 302 Found\r\nLocation: /elsewhere\r\nContent-Type: text/plain\r\n\r\nmoved\r\n'
+EOF
+chmod 0755 "$W/cgi-bin/redirect"
 httpd_start "$W" || bail "busybox httpd serves the bad partners"
 H="http://127.0.0.1:$HTTPD_PORT"
 
@@ -103,6 +111,7 @@ inst B
 # DOMAIN URL pairs; commas serve as separators too (GATE_OPTS: no spaces).
 PARTNERS="a.example,$A_URL,wrong.example,$H/wrong,rogue.example,$H/rogue"
 PARTNERS="$PARTNERS,huge.example,$H/huge,slow.example,$H/cgi-bin/slow"
+PARTNERS="$PARTNERS,redirect.example,$H/cgi-bin/redirect"
 B_OPTS="-o LocalDomains=b.example -o TrustAnchorFile=$T/a-root.pem -o PartnerLookupTimeout=3
     -o PartnerLookup=$PARTNERS"
 GATE_OPTS=$B_OPTS
@@ -190,6 +199,15 @@ check "... B says the partner is unavailable" \
     grep -q "recipient <victim@slow.example>: certificate lookup: partner slow.example" "$T/gate-B.log"
 check "... gateway B still runs" kill -0 "$GATE_PID"
 
+# A redirection: not followed (the partner counts as unavailable).
+send redirect victim@redirect.example
+case $SMTP_CODE in
+4*) ok "redirection: B's Postfix answers a tempfail ($SMTP_REPLY)" ;;
+*) not_ok "redirection: B's Postfix answers a tempfail (got '$SMTP_REPLY')" ;;
+esac
+check "... the partner's CGI was asked" grep -q 'url:/cgi-bin/redirect' "$T/httpd.log"
+check "... and the place it points to never was" sh -c "! grep -q 'url:/elsewhere' '$T/httpd.log'"
+
 # ---- the partner's genuine answer ---------------------------------------------------
 if send hello anna@a.example; then
 	check "mail from bert to anna leaves B encrypted" encrypted hello
@@ -201,6 +219,13 @@ if send hello anna@a.example; then
 	fi
 else
 	not_ok "mail from bert to anna delivered ($SMTP_REPLY)"
+fi
+# A 404 (no certificate at the partner) is an answer, not an outage.
+if send nobody nobody@a.example; then
+	check "a colleague of anna without a certificate (404): delivered unencrypted" \
+	    sh -c "! grep -qi 'application/pkcs7-mime' '$T/m/nobody.got'"
+else
+	not_ok "a colleague of anna without a certificate (404): delivered ($SMTP_REPLY)"
 fi
 gate_ctl lookup anna@a.example >"$T/lookup-anna.txt" 2>&1
 check "smimectl lookup on B (its own cache) finds anna's certificate at the partner" \
