@@ -74,9 +74,11 @@ int dir_ldap_parse_value(const unsigned char *der, size_t len,
 /* ---- dir_partner.c ---- */
 typedef struct dir_partner dir_partner_t;
 /* pairs: DOMAIN URL DOMAIN URL ... (NULL-terminated; NULL: none); each
- * URL http:// without a query.  NULL with err. */
-dir_partner_t *dir_partner_new(char *const *pairs, int timeout, char *err,
-    size_t errlen);
+ * URL http:// or https:// without a query; https:// servers verified
+ * against ca_file ("" or NULL: none) and/or the system's store.  NULL
+ * with err. */
+dir_partner_t *dir_partner_new(char *const *pairs, int timeout,
+    const char *ca_file, int system_store, char *err, size_t errlen);
 void dir_partner_free(dir_partner_t *dp);
 size_t dir_partner_count(const dir_partner_t *dp);
 /* The URL asked for address's domain, or NULL when no partner serves it. */

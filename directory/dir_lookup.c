@@ -63,8 +63,8 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 			goto fail;
 		l->ndirs++;
 	}
-	if ((l->partners = dir_partner_new(s->partners, s->partner_timeout, err,
-	    errlen)) == NULL)
+	if ((l->partners = dir_partner_new(s->partners, s->partner_timeout, s->ca_file,
+	    s->system_store, err, errlen)) == NULL)
 		goto fail;
 	if (s->harvest_dir != NULL && *s->harvest_dir != '\0' &&
 	    (l->harvest_dir = strdup(s->harvest_dir)) == NULL) {

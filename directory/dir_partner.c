@@ -4,7 +4,11 @@
  * partner's URL asked, with OpenSSL's HTTP client (OSSL_HTTP_transfer, a
  * timeout, a size limit, no redirection followed), for
  * URL?mail=ADDRESS&format=p7c, the address percent-encoded by libevent
- * (evhttp_uriencode).  What comes back is a
+ * (evhttp_uriencode).  An https:// partner is asked over TLS (1.2 at
+ * least): its server certificate must chain to the lookup's trust anchors
+ * (TrustAnchorFile and/or the system store) and name the URL's host (a
+ * DNS name, or the IP address written in the URL); no proxy is used for
+ * it.  What comes back is a
  * certs-only PKCS#7 (or one DER certificate); dir_lookup.c checks every
  * certificate in it as any other candidate (dir_check.c: the address,
  * the chain to our trust anchors, revocation), so a partner can make us
@@ -19,6 +23,7 @@
 #include "directory/dir_int.h"
 #include "util/util_addr.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,8 @@
 #include <openssl/err.h>
 #include <openssl/http.h>
 #include <openssl/httperr.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define PARTNER_MAX          64
 #define PARTNER_MAX_SIZE     (256L * 1024)  /* octets of an answer */
@@ -38,6 +45,7 @@ struct partner {
 	char *domain;               /* lower case */
 	char *url;                  /* http://host[:port]/path */
 	char *host, *port, *path;   /* its parts (OSSL_HTTP_parse_url) */
+	int tls;                    /* https:// */
 	time_t down_until;
 	char why[200];
 };
@@ -45,6 +53,7 @@ struct partner {
 struct dir_partner {
 	pthread_mutex_t lock;
 	int timeout;
+	SSL_CTX *tls;               /* for https:// partners, else NULL */
 	struct partner p[PARTNER_MAX];
 	size_t n;
 };
@@ -61,6 +70,7 @@ dir_partner_free(dir_partner_t *dp)
 		OPENSSL_free(dp->p[i].port);
 		OPENSSL_free(dp->p[i].path);
 	}
+	SSL_CTX_free(dp->tls);
 	pthread_mutex_destroy(&dp->lock);
 	free(dp);
 }
@@ -81,14 +91,16 @@ partner_add(dir_partner_t *dp, const char *domain, const char *url, char *err,
 		snprintf(err, errlen, "PartnerLookup: \"%s\" is not a domain", domain);
 		return -1;
 	}
-	if (strncmp(url, "http://", 7) != 0 || strpbrk(url, "?#") != NULL
+	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+	    || strpbrk(url, "?#") != NULL
 	    || !OSSL_HTTP_parse_url(url, &ssl, NULL, &p->host, &p->port, &port, &p->path,
 	    NULL, NULL)) {
 		ERR_clear_error();
-		snprintf(err, errlen, "PartnerLookup %s: \"%s\" is not an http:// URL "
-		    "without query", domain, url);
+		snprintf(err, errlen, "PartnerLookup %s: \"%s\" is not an http:// or "
+		    "https:// URL without query", domain, url);
 		return -1;
 	}
+	p->tls = ssl;
 	dp->n++;                    /* freed with the rest from here on */
 	if ((p->domain = strdup(domain)) == NULL || (p->url = strdup(url)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -98,8 +110,36 @@ partner_add(dir_partner_t *dp, const char *domain, const char *url, char *err,
 	return 0;
 }
 
+/* The TLS client of https:// partners: peers verified against ca_file
+ * and/or the system's store.  0, or -1 with err. */
+static int
+partner_tls(dir_partner_t *dp, const char *ca_file, int system_store, char *err,
+    size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int ok = ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+
+	if (ok && ca_file != NULL && *ca_file != '\0')
+		ok = SSL_CTX_load_verify_locations(ctx, ca_file, NULL);
+	if (ok && system_store)
+		ok = SSL_CTX_set_default_verify_paths(ctx);
+	if (!ok) {
+		unsigned long e = ERR_peek_last_error();
+
+		snprintf(err, errlen, "PartnerLookup: TLS client: %s",
+		    e ? ERR_reason_error_string(e) : "out of memory");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	dp->tls = ctx;
+	return 0;
+}
+
 dir_partner_t *
-dir_partner_new(char *const *pairs, int timeout, char *err, size_t errlen)
+dir_partner_new(char *const *pairs, int timeout, const char *ca_file,
+    int system_store, char *err, size_t errlen)
 {
 	dir_partner_t *dp = calloc(1, sizeof(*dp));
 	size_t i;
@@ -118,11 +158,16 @@ dir_partner_new(char *const *pairs, int timeout, char *err, size_t errlen)
 		if (partner_add(dp, pairs[i], pairs[i + 1], err, errlen) != 0)
 			break;
 	}
-	if (pairs != NULL && pairs[i] != NULL) {
-		dir_partner_free(dp);
-		return NULL;
-	}
+	if (pairs != NULL && pairs[i] != NULL)
+		goto fail;
+	for (size_t j = 0; j < dp->n; j++)
+		if (dp->p[j].tls && dp->tls == NULL
+		    && partner_tls(dp, ca_file, system_store, err, errlen) != 0)
+			goto fail;
 	return dp;
+fail:
+	dir_partner_free(dp);
+	return NULL;
 }
 
 size_t
@@ -168,6 +213,57 @@ answered_404(void)
 	return found;
 }
 
+/* What the TLS callback needs: the client and the host to verify. */
+struct tls_arg {
+	SSL_CTX *ctx;
+	const char *host;
+};
+
+/* The host name (or IP address) the peer's certificate must name, and
+ * SNI for a name; 1, or 0. */
+static int
+tls_peer_name(SSL *ssl, const char *host)
+{
+	unsigned char ip[16];
+
+	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1)
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	return SSL_set_tlsext_host_name(ssl, host) && SSL_set1_host(ssl, host);
+}
+
+/* OSSL_HTTP_transfer()'s bio_update_fn: TLS on the connection when it
+ * opens (detail: use_ssl), taken off when it closes (as OpenSSL's own
+ * applications do). */
+static BIO *
+tls_cb(BIO *bio, void *arg, int connect, int detail)
+{
+	const struct tls_arg *t = arg;
+	BIO *sbio, *cbio;
+	SSL *ssl;
+
+	if (connect && detail) {
+		if ((sbio = BIO_new(BIO_f_ssl())) == NULL)
+			return NULL;
+		if ((ssl = SSL_new(t->ctx)) == NULL || !tls_peer_name(ssl, t->host)) {
+			SSL_free(ssl);
+			BIO_free(sbio);
+			return NULL;
+		}
+		SSL_set_connect_state(ssl);
+		BIO_set_ssl(sbio, ssl, BIO_CLOSE);
+		return BIO_push(sbio, bio);
+	}
+	if (!connect && BIO_method_type(bio) == BIO_TYPE_SSL) {
+		(void)ERR_set_mark();
+		BIO_ssl_shutdown(bio);
+		cbio = BIO_pop(bio);
+		BIO_free(bio);
+		(void)ERR_pop_to_mark();
+		return cbio;
+	}
+	return bio;
+}
+
 /* The answer to URL?mail=ADDRESS&format=p7c: a BIO, or NULL with *notfound
  * set for a 404, else with why. */
 static BIO *
@@ -175,6 +271,7 @@ partner_get(const dir_partner_t *dp, const struct partner *p, const char *addres
     int *notfound, char *why, size_t len)
 {
 	char *enc = evhttp_uriencode(address, -1, 0), *path = NULL;
+	struct tls_arg t = { dp->tls, p->host };
 	unsigned long e;
 	BIO *b = NULL;
 
@@ -186,9 +283,11 @@ partner_get(const dir_partner_t *dp, const struct partner *p, const char *addres
 	}
 	free(enc);
 	ERR_clear_error();
-	/* A redirection is an error here: the partner's URL is the one asked. */
-	b = OSSL_HTTP_transfer(NULL, p->host, p->port, path, 0, NULL, NULL, NULL, NULL,
-	    NULL, NULL, 0, NULL, NULL, NULL, NULL, 1, PARTNER_MAX_SIZE, dp->timeout, 0);
+	/* A redirection is an error here: the partner's URL is the one asked.
+	 * https://: no proxy ("": none), since none is tunnelled. */
+	b = OSSL_HTTP_transfer(NULL, p->host, p->port, path, p->tls, p->tls ? "" : NULL,
+	    NULL, NULL, NULL, p->tls ? tls_cb : NULL, p->tls ? &t : NULL, 0, NULL, NULL,
+	    NULL, NULL, 1, PARTNER_MAX_SIZE, dp->timeout, 0);
 	free(path);
 	if (b != NULL)
 		return b;

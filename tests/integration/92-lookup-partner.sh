@@ -231,6 +231,49 @@ gate_ctl lookup anna@a.example >"$T/lookup-anna.txt" 2>&1
 check "smimectl lookup on B (its own cache) finds anna's certificate at the partner" \
     sh -c "grep -q '^result: found' '$T/lookup-anna.txt' && grep -q 'partner $A_URL' '$T/lookup-anna.txt'"
 
+# ---- https:// partners: the server's certificate is verified ---------------
+# openssl s_server -WWW serves A's answer for anna over TLS, with a
+# certificate for 127.0.0.1 (good) or for 127.0.0.2 only (wrong host).
+mkdir -p "$T/tls/www"
+curl -s --max-time 20 -o "$T/tls/www/certs?mail=anna%40a.example&format=p7c" \
+    "$A_URL?mail=anna%40a.example&format=p7c"
+for n in good:127.0.0.1 wrong:127.0.0.2; do
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls/${n%%:*}.key" \
+	    -out "$T/tls/${n%%:*}.pem" -days 2 -subj "/CN=partner tls ${n%%:*}" \
+	    -addext "subjectAltName=IP:${n#*:}" >/dev/null 2>&1 || bail "a TLS certificate"
+done
+cat "$T/a-root.pem" "$T/tls/good.pem" "$T/tls/wrong.pem" >"$T/tls/trust.pem"
+tls_server() { # NAME: s_server -WWW with that certificate on $TLS_PORT
+	TLS_PORT=$(free_port) || bail "a free port for s_server"
+	(cd "$T/tls/www" && exec openssl s_server -quiet -WWW -accept "127.0.0.1:$TLS_PORT" \
+	    -cert "$T/tls/$1.pem" -key "$T/tls/$1.key") >"$T/tls/$1.log" 2>&1 &
+	TLS_PID=$!
+	at_exit "stop_pid $TLS_PID 20"
+	wait_port "$TLS_PORT" "$TLS_PID" || bail "openssl s_server ($1)"
+}
+# tls_lookup TRUSTFILE: smimectl lookup anna@a.example on B's state with
+# only the https:// partner; the output in $T/tls/out.
+tls_lookup() {
+	"$top/smimectl" -c "$GATE_CONF" -o "StateDirectory=$T/state-B" -o LocalDomains=b.example \
+	    -o "TrustAnchorFile=$1" -o PartnerLookupTimeout=3 \
+	    -o "PartnerLookup=a.example,https://127.0.0.1:$TLS_PORT/certs" \
+	    lookup anna@a.example >"$T/tls/out" 2>&1
+}
+tls_server good
+tls_lookup "$T/tls/trust.pem"
+check "https:// partner with a trusted certificate for its address: anna's certificate found" \
+    sh -c "grep -q '^result: found' '$T/tls/out' && grep -q 'partner https://127.0.0.1:$TLS_PORT/certs' '$T/tls/out'"
+[ -s "$T/tls/out" ] && ! grep -q '^result: found' "$T/tls/out" && diag_file "$T/tls/out" 8
+tls_lookup "$T/a-root.pem"
+check "https:// partner whose certificate is not trusted: unavailable" \
+    grep -q '^result: unavailable' "$T/tls/out"
+stop_pid "$TLS_PID" 20
+tls_server wrong
+tls_lookup "$T/tls/trust.pem"
+check "https:// partner whose trusted certificate names another host: unavailable" \
+    grep -q '^result: unavailable' "$T/tls/out"
+stop_pid "$TLS_PID" 20
+
 # Cached like any lookup: with A stopped, anna's next mail is still encrypted.
 inst A
 gate_stop

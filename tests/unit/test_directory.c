@@ -543,7 +543,8 @@ test_partner_settings(void **state)
 		{ { "a.example", "http://127.0.0.1:8896/certs", NULL }, 1 },
 		{ { "a.example", "http://h/certs", "B.Example", "http://h:81/x", NULL }, 1 },
 		{ { "a.example", NULL }, 0 },                         /* no URL */
-		{ { "a.example", "https://h/certs", NULL }, 0 },      /* http:// only */
+		{ { "a.example", "https://h/certs", NULL }, 1 },
+		{ { "a.example", "https://h:8443/certs", "b.example", "http://h/c", NULL }, 1 },
 		{ { "a.example", "ftp://h/certs", NULL }, 0 },
 		{ { "a.example", "http://h/certs?mail=x", NULL }, 0 }, /* a query */
 		{ { "a.example", "http://h/certs#f", NULL }, 0 },
@@ -555,8 +556,8 @@ test_partner_settings(void **state)
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		dir_partner_t *dp = dir_partner_new((char *const *)t[i].pairs, 5, err,
-		    sizeof(err));
+		dir_partner_t *dp = dir_partner_new((char *const *)t[i].pairs, 5, NULL,
+		    0, err, sizeof(err));
 
 		if ((dp != NULL) != t[i].ok)
 			fail_msg("case %zu (%s %s): got %s, want %s", i,
@@ -571,7 +572,7 @@ test_partner_url(void **state)
 {
 	char *const pairs[] = { "A.Example", "http://h/certs", NULL };
 	char err[256];
-	dir_partner_t *dp = dir_partner_new(pairs, 5, err, sizeof(err));
+	dir_partner_t *dp = dir_partner_new(pairs, 5, NULL, 0, err, sizeof(err));
 	static const struct { const char *addr; int found; } t[] = {
 		{ "anna@a.example", 1 },
 		{ "anna@A.EXAMPLE", 1 },
@@ -601,7 +602,7 @@ test_partner_down(void **state)
 {
 	char *const pairs[] = { "a.example", "http://127.0.0.1:1/certs", NULL };
 	char err[256], why[512] = "";
-	dir_partner_t *dp = dir_partner_new(pairs, 2, err, sizeof(err));
+	dir_partner_t *dp = dir_partner_new(pairs, 2, NULL, 0, err, sizeof(err));
 	STACK_OF(X509) *certs = NULL;
 	(void)state;
 
