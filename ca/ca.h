@@ -82,6 +82,10 @@ keystore_status_t ca_revoke(ca_t *ca, const char *serial,
  * KEYSTORE_NOTFOUND when the CA issued none. */
 keystore_status_t ca_issued_cert(ca_t *ca, const char *serial, X509 **cert,
     keystore_err_t *err);
+/* 1 when this CA issued cert and has revoked it, 0 when it did not
+ * revoke it (or did not issue it: not its to say), -1 when its list of
+ * revoked certificates cannot be read. */
+int ca_revoked(ca_t *ca, X509 *cert);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,
     int (*fn)(const ca_cert_t *c, void *arg), void *arg,
