@@ -190,7 +190,56 @@ ca_revoke(ca_t *ca, const char *serial, keystore_err_t *err)
 	return rc;
 }
 
+/* ---- one certificate's state ---- */
+
+int
+ca_revoked(ca_t *ca, X509 *cert)
+{
+	BIGNUM *bn;
+	char *hex;
+	char serial[120];
+	find_rev_t f = { serial, 0 };
+	keystore_status_t rc;
+
+	if (X509_NAME_cmp(X509_get_issuer_name(cert),
+	    X509_get_subject_name(ca->issuer)) != 0)
+		return 0;                 /* not ours to say */
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	BN_free(bn);
+	if (hex == NULL)
+		return -1;
+	snprintf(serial, sizeof(serial), "%s", hex);
+	OPENSSL_free(hex);
+	pthread_mutex_lock(&ca->lock);
+	rc = revoked_each(ca, find_revoked, &f, NULL);
+	pthread_mutex_unlock(&ca->lock);
+	if (rc != KEYSTORE_OK)
+		return -1;
+	return f.when != 0;
+}
+
 /* ---- listing ---- */
+
+keystore_status_t
+ca_issued_cert(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
+{
+	char name[128], *dir;
+	size_t i, n = strlen(serial);
+	keystore_status_t rc;
+
+	*cert = NULL;
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+	for (i = 0; i < n; i++)
+		name[i] = (char)toupper((unsigned char)serial[i]);
+	snprintf(name + n, sizeof(name) - n, ".pem");
+	if ((dir = keystore_path_join(ca->s.dir, "issued")) == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	rc = ca_file_load_cert(dir, name, cert, err);
+	free(dir);
+	return rc;
+}
 
 int
 ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),

@@ -109,6 +109,13 @@ typedef struct conf {
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
 	long long ldap_search_timeout; /* LDAPSearchTimeout, seconds */
 	long long ldap_pool_size;      /* LDAPPoolSize */
+	char *publish_directory;       /* PublishDirectory, an LDAP URL */
+	char *publish_branch;          /* PublishBranch, a DN */
+	int publish_outsiders;         /* PublishOutsiders */
+	long long publish_timeout;     /* PublishTimeout, seconds */
+	long long retire_retention;    /* RetireRetention, seconds */
+	char *partner_lookup;          /* PartnerLookup: DOMAIN URL pairs */
+	long long partner_lookup_timeout; /* PartnerLookupTimeout, seconds */
 	int crl_check;                 /* CRLCheck */
 	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
 	long long crl_timeout;         /* CRLTimeout, seconds */
@@ -188,6 +195,8 @@ typedef struct conf {
 	long long pickup_client_max_failures; /* PickupClientMaxFailures */
 	long long pickup_client_window; /* PickupClientWindow (seconds) */
 	conf_netlist_t pickup_proxies; /* PickupTrustedProxies */
+	int lookup_service;            /* LookupService: GET /certs on CAHTTPListen */
+	long long lookup_client_max;   /* LookupClientMaxRequests a PickupClientWindow */
 	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
 	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
 	char **enroll_deny_domains;    /* EnrollmentDenyDomains */

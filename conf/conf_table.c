@@ -100,6 +100,15 @@ const conf_key_t conf_keys[] = {
 	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL, 0 },
 	{ "LDAPSearchTimeout", T_INT, "10", OFF(ldap_search_timeout), 1, 300, NULL, 0 },
 	{ "LDAPPoolSize", T_INT, "4", OFF(ldap_pool_size), 1, 32, NULL, 0 },
+	/* Our people's certificates published in a directory; leavers. */
+	{ "PublishDirectory", T_STR, "", OFF(publish_directory), 0, 0, NULL, 0 },
+	{ "PublishBranch", T_STR, "", OFF(publish_branch), 0, 0, NULL, 0 },
+	{ "PublishOutsiders", T_BOOL, "no", OFF(publish_outsiders), 0, 0, NULL, 0 },
+	{ "PublishTimeout", T_INT, "10", OFF(publish_timeout), 1, 300, NULL, 0 },
+	{ "RetireRetention", T_INT, "31536000", OFF(retire_retention), 0, 3153600000LL, NULL, 0 },
+	/* Partner gateways' lookup services, per recipient domain. */
+	{ "PartnerLookup", T_STR, "", OFF(partner_lookup), 0, 0, NULL, 0 },
+	{ "PartnerLookupTimeout", T_INT, "10", OFF(partner_lookup_timeout), 1, 300, NULL, 0 },
 	{ "CRLCheck", T_BOOL, "yes", OFF(crl_check), 0, 0, NULL, 0 },
 	{ "CRLUnavailable", T_ENUM, "tempfail", OFF(crl_unavailable), 0, 0, crl_names, 0 },
 	{ "CRLTimeout", T_INT, "10", OFF(crl_timeout), 1, 300, NULL, 0 },
@@ -174,6 +183,9 @@ const conf_key_t conf_keys[] = {
 	{ "PickupClientMaxFailures", T_INT, "20", OFF(pickup_client_max_failures), 1, 100000, NULL, R },
 	{ "PickupClientWindow", T_INT, "3600", OFF(pickup_client_window), 1, 604800, NULL, R },
 	{ "PickupTrustedProxies", T_NETS, "", OFF(pickup_proxies), 0, 0, NULL, R },
+	/* The public-key retrieval service (GET /certs) on the same server. */
+	{ "LookupService", T_BOOL, "no", OFF(lookup_service), 0, 0, NULL, R },
+	{ "LookupClientMaxRequests", T_INT, "100", OFF(lookup_client_max), 1, 1000000, NULL, R },
 	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL, 0 },
 	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL, 0 },
 	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL, 0 },

@@ -7,6 +7,7 @@
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
  *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
  *                  (the client, its pool and URL: net/net_ldap.h)
+ *   dir_partner.c  partner gateways' lookup services (PartnerLookup)
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
  *   dir_redis.c    the Redis server (net/net_redis.h) and its sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
@@ -70,6 +71,30 @@ dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
 int dir_ldap_parse_value(const unsigned char *der, size_t len,
     STACK_OF(X509) *certs);
 
+/* ---- dir_partner.c ---- */
+typedef struct dir_partner dir_partner_t;
+/* pairs: DOMAIN URL DOMAIN URL ... (NULL-terminated; NULL: none); each
+ * URL http:// or https:// without a query; https:// servers verified
+ * against ca_file ("" or NULL: none) and/or the system's store.  NULL
+ * with err. */
+dir_partner_t *dir_partner_new(char *const *pairs, int timeout,
+    const char *ca_file, int system_store, char *err, size_t errlen);
+void dir_partner_free(dir_partner_t *dp);
+size_t dir_partner_count(const dir_partner_t *dp);
+/* The URL asked for address's domain, or NULL when no partner serves it. */
+const char *dir_partner_url(const dir_partner_t *dp, const char *address);
+/*
+ * The certificates address's partner answers (a new stack, maybe empty:
+ * it has none, or its answer did not parse, why then saying so): DIR_OK;
+ * DIR_NOTFOUND (*certs NULL) when no partner serves its domain;
+ * DIR_ERR_UNAVAILABLE with why when the partner did not answer (a
+ * timeout, a refused connection, an answer over the size limit, a status
+ * other than 200 and 404), and then for PARTNER_RETRY_AFTER seconds
+ * without asking.  Nothing is checked here (dir_check.c does).
+ */
+dir_status_t dir_partner_fetch(dir_partner_t *dp, const char *address,
+    STACK_OF(X509) **certs, char *why, size_t len);
+
 /* ---- dir_redis.c ---- */
 typedef struct dir_redis dir_redis_t;
 struct net_redis;
@@ -110,10 +135,15 @@ const char *dir_cache_name(const dir_cache_t *c);
  * or MISS when it does not parse. */
 enum dir_cache_hit dir_cache_value_parse(const unsigned char *v, size_t len,
     X509 **cert, int *gcm, char *source, size_t srclen);
+/* chain (may be NULL): the intermediates kept with the certificate (a new
+ * stack, maybe empty, or NULL). */
 enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
-    int *gcm, char *source, size_t srclen, char *note, size_t notelen);
-void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
-    const char *source, char *note, size_t notelen);
+    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen, char *note,
+    size_t notelen);
+/* cert NULL: a negative answer; chain (may be NULL): intermediates kept
+ * with it (at most 8). */
+void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert,
+    STACK_OF(X509) *chain, int gcm, const char *source, char *note, size_t notelen);
 /* 0, or -1 with err. */
 int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
 /* Redis: a PING on a connection of its own (the pool's state aside):

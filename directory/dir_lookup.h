@@ -5,7 +5,9 @@
  * the cache (Redis when configured, its values sealed with a key the
  * gateways share and believed only when the seal opens; else a bounded
  * in-process table),
- * then the LDAP directories in their configured order.  Every candidate
+ * then the LDAP directories in their configured order, then the lookup
+ * service of the partner gateway that serves the recipient's domain
+ * (PartnerLookup, dir_partner.c), if any.  Every candidate
  * is checked (dir_check.c): it chains to the trust anchors (the system
  * store and/or a CA file), is within its validity period, is not revoked
  * (the CRL of its distribution point, fetched over HTTP and cached),
@@ -82,6 +84,9 @@ typedef struct dir_settings {
 	const char *harvest_prefix; /* its Redis keys' prefix */
 	dir_crl_fetch_fn crl_fetch; /* NULL: HTTP */
 	void *crl_fetch_arg;
+	char *const *partners;      /* PartnerLookup: DOMAIN URL ..., NULL-
+	                               terminated; NULL: none */
+	int partner_timeout;        /* seconds for a partner's answer */
 } dir_settings_t;
 
 typedef struct dir_candidate {
@@ -95,6 +100,8 @@ typedef struct dir_candidate {
 
 typedef struct dir_answer {
 	X509 *cert;                 /* the chosen certificate, or NULL */
+	STACK_OF(X509) *chain;      /* the CA certificates that came with it
+	                               (kept with it in the cache), or NULL */
 	int gcm;                    /* its holder announced AES-256-GCM */
 	char source[200];           /* where it came from */
 	dir_candidate_t *cands;     /* every candidate seen, and its verdict */
@@ -149,6 +156,9 @@ void dir_lookup_health(dir_lookup_t *l, dir_health_t *h);
 
 /* How many LDAP directories are configured. */
 size_t dir_lookup_ndirs(const dir_lookup_t *l);
+/* The partner lookup service (PartnerLookup) asked for address's
+ * domain, or NULL when there is none. */
+const char *dir_lookup_partner(const dir_lookup_t *l, const char *address);
 
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);

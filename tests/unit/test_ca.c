@@ -137,7 +137,16 @@ test_escrow_and_revoke(void **state)
 	assert_int_equal(X509_check_private_key(x, key), 1);
 	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
 	hex = BN_bn2hex(bn);
+	assert_int_equal(ca_revoked(ca, x), 0);
 	assert_int_equal(ca_revoke(ca, hex, &f->err), KEYSTORE_OK);
+	assert_int_equal(ca_revoked(ca, x), 1);
+	{
+		/* Another issuer's certificate: not this CA's to say. */
+		X509 *root = ca_root(ca);
+
+		assert_int_equal(ca_revoked(ca, root), 0);
+		X509_free(root);
+	}
 	assert_int_equal(ca_revoke(ca, "00DEAD", &f->err), KEYSTORE_ERR_INPUT);
 	assert_int_equal(ca_crl(ca, &der, &len, &f->err), KEYSTORE_OK);
 	p = der;
