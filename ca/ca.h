@@ -41,6 +41,7 @@ typedef struct ca_settings {
 	const char *subject;        /* "O=Example,C=DE": fields of every name */
 	const char *crl_url;        /* crlDistributionPoints, "" = none */
 	const char *issuer_url;     /* authorityInfoAccess caIssuers, "" = none */
+	const char *ocsp_url;       /* authorityInfoAccess OCSP, "" or NULL = none */
 } ca_settings_t;
 
 typedef struct ca ca_t;
@@ -81,6 +82,24 @@ keystore_status_t ca_revoke(ca_t *ca, const char *serial,
 int ca_foreach(ca_t *ca,
     int (*fn)(const ca_cert_t *c, void *arg), void *arg,
     keystore_err_t *err);
+/* What the CA's record says of the certificate with serial (hex, as
+ * ca_cert_t's): issued and not revoked, revoked (*when, Unix time), or
+ * not issued by this CA (also for a malformed serial). */
+typedef enum ca_status { CA_STATUS_UNKNOWN = 0, CA_STATUS_GOOD, CA_STATUS_REVOKED }
+    ca_status_t;
+ca_status_t ca_cert_status(ca_t *ca, const char *serial, long *when);
+/* Octets: the largest OCSP request ca_ocsp_respond() reads. */
+#define CA_OCSP_MAX_REQUEST 2000
+/* The DER OCSP response (RFC 6960) to the DER request (req, len): per
+ * certificate asked about, good, revoked (with its time) or unknown
+ * (another issuer, or a serial this CA did not issue) from
+ * ca_cert_status(); thisUpdate now, nextUpdate in next seconds; the
+ * request's nonce echoed; signed by the issuing CA's key.  A request that
+ * does not parse, is larger than CA_OCSP_MAX_REQUEST or asks about more
+ * than a few certificates gets malformedRequest.  *resp is
+ * OPENSSL_malloc'ed; 0, or -1 when out of memory. */
+int ca_ocsp_respond(ca_t *ca, const unsigned char *req, size_t len, long next,
+    unsigned char **resp, size_t *resplen);
 /* Signs a new CRL, stores it as crl.der and gives its DER (*der is
  * OPENSSL_malloc'ed; der may be NULL when not wanted). */
 keystore_status_t ca_crl(ca_t *ca, unsigned char **der,

@@ -190,6 +190,36 @@ ca_revoke(ca_t *ca, const char *serial, keystore_err_t *err)
 	return rc;
 }
 
+ca_status_t
+ca_cert_status(ca_t *ca, const char *serial, long *when)
+{
+	char name[120], *dir = keystore_path_join(ca->s.dir, "issued"), *path = NULL;
+	find_rev_t f = { name, 0 };
+	struct stat st;
+	size_t i, n = strlen(serial);
+	ca_status_t rc = CA_STATUS_UNKNOWN;
+
+	*when = 0;
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n || dir == NULL) {
+		free(dir);
+		return CA_STATUS_UNKNOWN;
+	}
+	for (i = 0; i <= n; i++)
+		name[i] = (char)toupper((unsigned char)serial[i]);
+	if (asprintf(&path, "%s/%s.pem", dir, name) < 0)
+		path = NULL;
+	pthread_mutex_lock(&ca->lock);
+	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode)
+	    && revoked_each(ca, find_revoked, &f, NULL) == KEYSTORE_OK) {
+		rc = f.when != 0 ? CA_STATUS_REVOKED : CA_STATUS_GOOD;
+		*when = f.when;
+	}
+	pthread_mutex_unlock(&ca->lock);
+	free(path);
+	free(dir);
+	return rc;
+}
+
 /* ---- listing ---- */
 
 int
