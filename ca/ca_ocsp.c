@@ -22,9 +22,10 @@
 
 #define OCSP_MAX_IDS 8          /* certificates asked about in one request */
 
-/* What the CA says of one CertID: V_OCSP_CERTSTATUS_*, *when if revoked. */
+/* What the CA says of one CertID: V_OCSP_CERTSTATUS_*, *when and *reason
+ * (-1: none) if revoked. */
 static int
-id_status(ca_t *ca, OCSP_CERTID *cid, long *when)
+id_status(ca_t *ca, OCSP_CERTID *cid, long *when, int *reason)
 {
 	ASN1_OBJECT *md = NULL;
 	ASN1_INTEGER *serial = NULL;
@@ -36,6 +37,7 @@ id_status(ca_t *ca, OCSP_CERTID *cid, long *when)
 	ca_status_t st;
 
 	*when = 0;
+	*reason = -1;
 	if (!OCSP_id_get0_info(NULL, &md, NULL, &serial, cid)
 	    || (dgst = EVP_get_digestbyobj(md)) == NULL
 	    || (ours = OCSP_cert_to_id(dgst, NULL, ca->issuer)) == NULL
@@ -43,7 +45,7 @@ id_status(ca_t *ca, OCSP_CERTID *cid, long *when)
 	    || (bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL
 	    || BN_is_negative(bn) || (hex = BN_bn2hex(bn)) == NULL)
 		goto done;
-	st = ca_cert_status(ca, hex, when);
+	st = ca_cert_status(ca, hex, when, reason);
 	status = st == CA_STATUS_GOOD ? V_OCSP_CERTSTATUS_GOOD : st == CA_STATUS_REVOKED
 	    ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_UNKNOWN;
 done:
@@ -64,14 +66,14 @@ add_statuses(ca_t *ca, OCSP_REQUEST *req, OCSP_BASICRESP *bs, long next)
 	for (int i = 0; ok && i < OCSP_request_onereq_count(req); i++) {
 		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i));
 		long when;
-		int status = id_status(ca, cid, &when);
+		int reason, status = id_status(ca, cid, &when, &reason);
 
 		ASN1_TIME_free(rev);
 		rev = status == V_OCSP_CERTSTATUS_REVOKED ? ASN1_TIME_set(NULL, (time_t)when)
 		    : NULL;
 		ok = (status != V_OCSP_CERTSTATUS_REVOKED || rev != NULL)
-		    && OCSP_basic_add1_status(bs, cid, status, OCSP_REVOKED_STATUS_NOSTATUS,
-		    rev, now, upto) != NULL;
+		    && OCSP_basic_add1_status(bs, cid, status, reason >= 0 ? reason
+		    : OCSP_REVOKED_STATUS_NOSTATUS, rev, now, upto) != NULL;
 	}
 	ASN1_TIME_free(rev);
 	ASN1_TIME_free(now);

@@ -7,7 +7,7 @@
  *   ca issue [--profile P] --csr FILE ADDR
  *                                to the key of a PKCS#10 request (not
  *                                escrowed, not published)
- *   ca revoke SERIAL             and a new CRL
+ *   ca revoke SERIAL [--reason R] and a new CRL
  *   ca list                      serial, address, not after, status
  *   ca crl [--out FILE]          a new CRL (DER) now
  *   ca cmp [--key FILE] ADDR     a certificate from CMPServer over CMP,
@@ -163,6 +163,36 @@ ca_cmp(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 	return 0;
 }
 
+/* ca revoke SERIAL [--reason NAME] */
+static int
+cmd_revoke(ca_t *ca, int argc, char **argv)
+{
+	const char *serial = NULL, *name = NULL;
+	keystore_err_t err;
+	int reason = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else if (strncmp(argv[i], "--reason=", 9) == 0)
+			name = argv[i] + 9;
+		else if (serial == NULL && argv[i][0] != '-')
+			serial = argv[i];
+		else
+			serial = name = "";
+	}
+	if (serial == NULL || *serial == '\0' || (name != NULL
+	    && (reason = ca_reason_code(name)) < 0)) {
+		fprintf(stderr, "smimectl: ca revoke: want SERIAL [--reason keyCompromise|"
+		    "cACompromise|affiliationChanged|superseded|cessationOfOperation|"
+		    "certificateHold|removeFromCRL|privilegeWithdrawn|aACompromise|"
+		    "unspecified]\n");
+		return 2;
+	}
+	return ca_revoke_reason(ca, serial, reason, &err) == KEYSTORE_OK ? 0
+	    : ca_fail("revoke", &err);
+}
+
 int
 ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 {
@@ -188,9 +218,8 @@ ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 		return ca_fail(argv[0], &err);
 	if (strcmp(argv[0], "issue") == 0)
 		rc = cmd_issue(ca, argc, argv, conf);
-	else if (strcmp(argv[0], "revoke") == 0 && argc == 2)
-		rc = ca_revoke(ca, argv[1], &err) == KEYSTORE_OK ? 0
-		    : ca_fail("revoke", &err);
+	else if (strcmp(argv[0], "revoke") == 0)
+		rc = cmd_revoke(ca, argc, argv);
 	else if (strcmp(argv[0], "list") == 0 && argc == 1)
 		rc = ca_foreach(ca, list_one, NULL, &err) < 0
 		    ? ca_fail("list", &err) : 0;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The embedded CA as an OCSP responder on CAHTTPListen, with `openssl
 # ocsp` as the client: certificates issued under CAOCSPURL name it;
-# good, revoked after `smimectl ca revoke` (with its time), unknown for
+# good, revoked after `smimectl ca revoke` (with its time, and its
+# reason when --reason gives one, in the CRL too), unknown for
 # a serial the CA did not issue and for another issuer's certificate;
 # the nonce echoed; the response verified by openssl against the CA's
 # root; GET /ocsp/BASE64 (RFC 6960 appendix A) as well as POST.  Refused:
@@ -25,7 +26,7 @@ CA="$GATE_STATE/ca"
 gate_ctl ca init >"$T/init.log" 2>&1 || { diag_file "$T/init.log"; bail "smimectl ca init"; }
 cp "$CA/root.crt" "$T/root.pem"
 cp "$CA/issuing.crt" "$T/issuing.pem"
-for n in xena yuri; do
+for n in xena yuri zoe; do
 	gate_ctl ca issue --profile external "$n@example.net" >"$T/$n.pem" 2>"$T/$n.err" ||
 	    { diag_file "$T/$n.err"; bail "smimectl ca issue $n"; }
 done
@@ -81,6 +82,16 @@ says "$T/revoked.out" "Revocation Time:" "... with the time of revocation"
 says "$T/revoked.out" "Response verify OK" "... and the response verifies"
 ocsp yuri "$T/yuri.out" -cert "$T/yuri.pem"
 says "$T/yuri.out" "yuri.pem: good" "yuri still good"
+zserial=$(openssl x509 -in "$T/zoe.pem" -noout -serial | cut -d= -f2)
+check "ca revoke refuses a reason RFC 5280 does not name" sh -c \
+    "! $top/smimectl -c $GATE_CONF -o StateDirectory=$GATE_STATE ca revoke $zserial \
+    --reason whim >/dev/null 2>&1"
+gate_ctl ca revoke "$zserial" --reason keyCompromise >"$T/revoke-zoe.log" 2>&1 ||
+    { diag_file "$T/revoke-zoe.log"; not_ok "ca revoke --reason keyCompromise"; }
+ocsp zoe "$T/zoe.out" -cert "$T/zoe.pem"
+says "$T/zoe.out" "Reason: keyCompromise" "revoked with --reason keyCompromise: the answer gives the reason"
+openssl crl -inform DER -in "$CA/crl.der" -noout -text >"$T/crl.txt" 2>&1
+says "$T/crl.txt" "Key Compromise" "... and so does the CRL"
 
 # ---- unknown ---------------------------------------------------------------
 ocsp none "$T/unknown.out" -serial 0x1234ABCD
