@@ -18,11 +18,17 @@
  * of the CertID, until its nextUpdate and at most OCSPCacheTime seconds;
  * a response without nextUpdate is kept OCSPCacheTime seconds.
  *
- * Threads: the handle is read-only after dir_ocsp_new(); the cache has
- * its own lock; each check has its own request and response.
+ * A responder that gives no answer at all (refused, timed out) is not
+ * asked again for OCSP_RETRY_AFTER seconds (a table of OCSP_DOWN_MAX
+ * URLs), so that a dead one does not cost OCSPTimeout per message.
+ *
+ * Threads: the settings are read-only after dir_ocsp_new(); one mutex
+ * guards the table of silent responders; the cache has its own lock; each
+ * check has its own request and response.
  */
 #include "directory/dir_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +41,18 @@
 
 #define OCSP_MAX_SIZE   (64L * 1024)     /* octets of a response */
 #define OCSP_KEY_PREFIX "ocsp:"
+#define OCSP_RETRY_AFTER 30              /* seconds a silent responder rests */
+#define OCSP_DOWN_MAX    16
+
+typedef struct ocsp_down {
+	char url[256];
+	char why[200];
+	time_t until;
+} ocsp_down_t;
 
 struct dir_ocsp {
+	pthread_mutex_t lock;       /* down[] */
+	ocsp_down_t down[OCSP_DOWN_MAX];
 	int timeout;                /* seconds per request */
 	long cache_seconds;         /* keep an answer at most this long */
 	dir_cache_t *cache;         /* borrowed; NULL: nothing kept */
@@ -51,6 +67,7 @@ dir_ocsp_new(const dir_settings_t *s)
 
 	if (o == NULL)
 		return NULL;
+	pthread_mutex_init(&o->lock, NULL);
 	o->timeout = s->ocsp_timeout > 0 ? s->ocsp_timeout : 10;
 	o->cache_seconds = s->ocsp_cache_seconds;
 	o->fetch = s->ocsp_fetch;
@@ -61,7 +78,51 @@ dir_ocsp_new(const dir_settings_t *s)
 void
 dir_ocsp_free(dir_ocsp_t *o)
 {
+	if (o == NULL)
+		return;
+	pthread_mutex_destroy(&o->lock);
 	free(o);
+}
+
+/* 1 (why filled) when url gave no answer less than OCSP_RETRY_AFTER ago. */
+static int
+down_get(dir_ocsp_t *o, const char *url, char *why, size_t len)
+{
+	time_t now = time(NULL);
+	int down = 0;
+
+	pthread_mutex_lock(&o->lock);
+	for (int i = 0; !down && i < OCSP_DOWN_MAX; i++)
+		if (o->down[i].until > now && strcmp(o->down[i].url, url) == 0) {
+			snprintf(why, len, "%s (not asked again until %lds from now)",
+			    o->down[i].why, (long)(o->down[i].until - now));
+			down = 1;
+		}
+	pthread_mutex_unlock(&o->lock);
+	return down;
+}
+
+/* Remembers that url gave no answer (the slot of url, else the oldest). */
+static void
+down_put(dir_ocsp_t *o, const char *url, const char *why)
+{
+	int slot = 0;
+
+	if (strlen(url) >= sizeof(o->down[0].url))
+		return;
+	pthread_mutex_lock(&o->lock);
+	for (int i = 0; i < OCSP_DOWN_MAX; i++) {
+		if (strcmp(o->down[i].url, url) == 0) {
+			slot = i;
+			break;
+		}
+		if (o->down[i].until < o->down[slot].until)
+			slot = i;
+	}
+	snprintf(o->down[slot].url, sizeof(o->down[slot].url), "%s", url);
+	snprintf(o->down[slot].why, sizeof(o->down[slot].why), "%s", why);
+	o->down[slot].until = time(NULL) + OCSP_RETRY_AFTER;
+	pthread_mutex_unlock(&o->lock);
 }
 
 void
@@ -316,11 +377,16 @@ ask(dir_ocsp_t *o, const char *url, OCSP_CERTID *id, X509 *issuer, X509_STORE *s
 
 	if (req == NULL || certs == NULL || !sk_X509_push(certs, issuer))
 		snprintf(why, len, "out of memory");
+	else if (down_get(o, url, why, len))
+		;
 	else if ((der = ocsp_fetch(o, url, req, &derlen, why, len)) != NULL)
 		r = dir_ocsp_response_check(der, derlen, req, id, store, certs, DIR_OCSP_SKEW,
 		    o->cache_seconds > 0 ? o->cache_seconds : DIR_OCSP_SKEW, until, why, len);
-	else if (why[0] == '\0')
-		snprintf(why, len, "OCSP responder %s: no answer", url);
+	else {
+		if (why[0] == '\0')
+			snprintf(why, len, "OCSP responder %s: no answer", url);
+		down_put(o, url, why);
+	}
 	free(der);
 	sk_X509_free(certs);
 	OCSP_REQUEST_free(req);

@@ -312,12 +312,53 @@ test_status_cached(void **state)
 	X509_free(cert);
 }
 
+static BIO *
+fetch_silent(void *arg, const char *url, const unsigned char *reqder, size_t reqlen,
+    char *why, size_t len)
+{
+	(void)arg;
+	(void)url;
+	(void)reqder;
+	(void)reqlen;
+	fetches++;
+	snprintf(why, len, "connection refused");
+	return NULL;
+}
+
+/* A responder that does not answer is not asked again for a while. */
+static void
+test_silent_responder(void **state)
+{
+	X509 *cert = X509_dup(pki.ee);
+	X509V3_CTX ctx;
+	X509_EXTENSION *aia;
+	dir_settings_t s = { .ocsp_check = 1, .ocsp_timeout = 1, .ocsp_cache_seconds = 600,
+		.ocsp_fetch = fetch_silent };
+	dir_ocsp_t *o = dir_ocsp_new(&s);
+	char why[256];
+
+	(void)state;
+	X509V3_set_ctx(&ctx, pki.ca, cert, NULL, NULL, 0);
+	aia = X509V3_EXT_conf_nid(NULL, &ctx, NID_info_access, "OCSP;URI:http://127.0.0.1:9/x");
+	X509_add_ext(cert, aia, -1);
+	X509_EXTENSION_free(aia);
+	fetches = 0;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, why,
+		    sizeof(why)), DIR_OCSP_UNAVAILABLE);
+	assert_int_equal(fetches, 1);
+	assert_non_null(strstr(why, "not asked again"));
+	dir_ocsp_free(o);
+	X509_free(cert);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_response_checks),
 		cmocka_unit_test(test_status_cached),
+		cmocka_unit_test(test_silent_responder),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
