@@ -337,7 +337,7 @@ cache_write(dir_ocsp_t *o, const char *key, dir_ocsp_result_t r, const char *why
 	char v[300], note[256];
 	long ttl = (long)(until - time(NULL));
 
-	if (o->cache == NULL || key == NULL || ttl <= 0)
+	if (o->cache == NULL || key == NULL || ttl <= 0 || o->cache_seconds <= 0)
 		return;
 	snprintf(v, sizeof(v), "%c%s", r == DIR_OCSP_GOOD ? 'G' : r == DIR_OCSP_REVOKED
 	    ? 'R' : 'U', why);
