@@ -120,6 +120,11 @@ typedef struct conf {
 	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
 	long long crl_timeout;         /* CRLTimeout, seconds */
 	long long crl_cache_time;      /* CRLCacheTime, seconds */
+	int ocsp_check;                /* OCSPCheck */
+	int ocsp_unavailable;          /* OCSPUnavailable: enum dir_ocsp_policy */
+	int ocsp_unknown;              /* OCSPUnknown: enum dir_ocsp_unknown */
+	long long ocsp_timeout;        /* OCSPTimeout, seconds */
+	long long ocsp_cache_time;     /* OCSPCacheTime, seconds */
 	char *redis_server;            /* RedisServer ("" = in-process cache) */
 	char *redis_prefix;            /* RedisPrefix */
 	long long redis_timeout;       /* RedisTimeout, milliseconds */
@@ -176,6 +181,7 @@ typedef struct conf {
 	char *ca_subject;              /* CASubject */
 	char *ca_crl_url;              /* CACRLURL (default on CAHTTPListen) */
 	char *ca_issuer_url;           /* CAIssuerURL (default on CAHTTPListen) */
+	char *ca_ocsp_url;             /* CAOCSPURL ("" = none) */
 	long long ca_crl_interval;     /* CACRLInterval, seconds */
 	long long ca_crl_days;         /* CACRLDays */
 	char *ca_http_listen;          /* CAHTTPListen ("" = no CA endpoint, portal) */

@@ -5,6 +5,11 @@
  * (hiredis, SET key value EX ttl, keys = prefix + normalised address)
  * when one is configured, else in a bounded in-process table.
  *
+ * Other answers kept under a key of their own (dir_cache_blob_get/put:
+ * OCSP answers of dir_ocsp.c, keys "ocsp:" + hex, which no normalised
+ * address equals) live in the same table or Redis, sealed the same way,
+ * for the time their caller gives.
+ *
  * Value: "P" gcm('0'|'1') source "\n" DER, or "N"; in Redis sealed by
  * dir_redis_seal() for its key until its TTL ends: a value whose seal does
  * not open (forged, copied from another address, replayed past its time)
@@ -432,6 +437,78 @@ dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, STACK_OF(X509) *chai
 	}
 	pthread_mutex_lock(&c->lock);
 	mem_put(c, addr, v, len, ttl);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int
+dir_cache_blob_get(dir_cache_t *c, const char *key, unsigned char **v, size_t *len,
+    char *note, size_t notelen)
+{
+	const unsigned char *data;
+	int hit = 0;
+
+	*v = NULL;
+	if (c->redis) {
+		redis_slot_t *slot = redis_take(c, note, notelen);
+		redisReply *r;
+		char *full;
+
+		if (slot == NULL)
+			return 0;
+		r = redis_cmd(slot, "GET %s%s", c->prefix, key);
+		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE
+		    && asprintf(&full, "%s%s", c->prefix, key) >= 0) {
+			data = dir_redis_open(c->redis, full, NULL, (const unsigned char *)r->str,
+			    r->len, len);
+			if (data != NULL && (*v = malloc(*len ? *len : 1)) != NULL) {
+				memcpy(*v, data, *len);
+				hit = 1;
+			}
+			free(full);
+		}
+		redis_give(c, slot, r, note, notelen);
+		return hit;
+	}
+	pthread_mutex_lock(&c->lock);
+	mem_entry_t *e = mem_find(c, key);
+	if (e != NULL && e->expires <= time(NULL)) {
+		mem_drop(c, e);
+		e = NULL;
+	}
+	if (e != NULL && (*v = malloc(e->len ? e->len : 1)) != NULL) {
+		e->used = time(NULL);
+		memcpy(*v, e->val, e->len);
+		*len = e->len;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+void
+dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
+    size_t len, long ttl, char *note, size_t notelen)
+{
+	unsigned char *copy;
+
+	if (ttl <= 0 || len > CACHE_MAX_VALUE / 2)
+		return;
+	if (c->redis) {
+		size_t slen;
+		unsigned char *sealed = redis_seal(c, key, v, len, ttl, &slen);
+		redis_slot_t *slot = sealed ? redis_take(c, note, notelen) : NULL;
+
+		if (slot != NULL)
+			redis_give(c, slot, redis_cmd(slot, "SET %s%s %b EX %ld", c->prefix,
+			    key, sealed, slen, ttl), note, notelen);
+		free(sealed);
+		return;
+	}
+	if ((copy = malloc(len ? len : 1)) == NULL)
+		return;
+	memcpy(copy, v, len);
+	pthread_mutex_lock(&c->lock);
+	mem_put(c, key, copy, len, ttl);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -5,6 +5,7 @@
  *   dir_check.c    is this certificate usable for this address now?
  *                  (trust anchors, validity, CRL, usage, EKU, SAN)
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
+ *   dir_ocsp.c     OCSP: asked, the answer checked, kept in the cache tier
  *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
  *                  (the client, its pool and URL: net/net_ldap.h)
  *   dir_partner.c  partner gateways' lookup services (PartnerLookup)
@@ -20,6 +21,7 @@
 
 #include "directory/dir_lookup.h"
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 /* ---- dir_crl.c ---- */
@@ -33,11 +35,49 @@ void dir_crl_free(dir_crl_t *c);
 X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why,
     size_t len);
 
+/* ---- dir_ocsp.c ---- */
+typedef struct dir_cache dir_cache_t;
+typedef struct dir_ocsp dir_ocsp_t;
+typedef enum dir_ocsp_result {
+	DIR_OCSP_NONE = 0,          /* the certificate names no http:// responder */
+	DIR_OCSP_GOOD,
+	DIR_OCSP_REVOKED,
+	DIR_OCSP_UNKNOWN,
+	DIR_OCSP_UNAVAILABLE        /* no answer, or one that fails a check */
+} dir_ocsp_result_t;
+/* Seconds a response's thisUpdate/nextUpdate may be off. */
+#define DIR_OCSP_SKEW 300
+dir_ocsp_t *dir_ocsp_new(const dir_settings_t *s);
+void dir_ocsp_free(dir_ocsp_t *o);
+/* Where answers are kept (borrowed; before the handle is shared). */
+void dir_ocsp_cache_set(dir_ocsp_t *o, dir_cache_t *c);
+const char *dir_ocsp_result_name(dir_ocsp_result_t r);
+/* The first http:// OCSP URL of cert's authorityInfoAccess (malloc'ed),
+ * or NULL. */
+char *dir_ocsp_url(X509 *cert);
+/* cert's status from its responder (issuer: the certificate that issued
+ * it; store: the trust anchors; untrusted: intermediates, may be NULL),
+ * from the cache when an answer is kept.  why says what, always. */
+dir_ocsp_result_t dir_ocsp_status(dir_ocsp_t *o, X509 *cert, X509 *issuer,
+    X509_STORE *store, STACK_OF(X509) *untrusted, char *why, size_t len);
+/* The checks of one response (der, derlen) to req about id: successful,
+ * nonce (when it has one) equal to req's, signed by the issuer or its
+ * delegated responder chained to store (certs: the issuer and
+ * intermediates), for id, thisUpdate/nextUpdate within skew seconds
+ * (without nextUpdate: thisUpdate at most max_age old).  GOOD, REVOKED or
+ * UNKNOWN with *until (keep it until then: nextUpdate, at most max_age
+ * from now), else UNAVAILABLE; why says what. */
+dir_ocsp_result_t dir_ocsp_response_check(const unsigned char *der, size_t derlen,
+    OCSP_REQUEST *req, OCSP_CERTID *id, X509_STORE *store, STACK_OF(X509) *certs,
+    long skew, long max_age, time_t *until, char *why, size_t len);
+
 /* ---- dir_check.c ---- */
 typedef struct dir_check dir_check_t;
 dir_check_t *dir_check_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_check_free(dir_check_t *chk);
 int dir_check_trust_add(dir_check_t *chk, X509 *cert);
+/* Where OCSP answers are kept (dir_ocsp_cache_set()). */
+void dir_check_cache_set(dir_check_t *chk, dir_cache_t *c);
 /*
  * DIR_OK when cert may be encrypted to for address now; DIR_NOTFOUND with
  * why when it is refused; DIR_ERR_UNAVAILABLE when its CRL cannot be had
@@ -118,7 +158,6 @@ const unsigned char *dir_redis_open(const dir_redis_t *r, const char *key,
     const char *field, const unsigned char *v, size_t len, size_t *datalen);
 
 /* ---- dir_cache.c ---- */
-typedef struct dir_cache dir_cache_t;
 enum dir_cache_hit { DIR_CACHE_MISS = 0, DIR_CACHE_POSITIVE, DIR_CACHE_NEGATIVE };
 /* In Redis when r is not NULL (borrowed: it outlives the cache), else in
  * process. */
@@ -144,6 +183,13 @@ enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
  * with it (at most 8). */
 void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert,
     STACK_OF(X509) *chain, int gcm, const char *source, char *note, size_t notelen);
+/* Another answer under key (no normalised address equals it): 1 with *v
+ * (malloc'ed, *len octets) when one is kept and, in Redis, its seal
+ * opens; else 0.  put keeps len octets of v for ttl seconds. */
+int dir_cache_blob_get(dir_cache_t *c, const char *key, unsigned char **v,
+    size_t *len, char *note, size_t notelen);
+void dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
+    size_t len, long ttl, char *note, size_t notelen);
 /* 0, or -1 with err. */
 int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
 /* Redis: a PING on a connection of its own (the pool's state aside):

@@ -54,6 +54,7 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 		goto fail;
 	if ((l->cache = dir_cache_new(s, l->redis, err, errlen)) == NULL)
 		goto fail;
+	dir_check_cache_set(l->chk, l->cache);
 	for (size_t i = 0; s->ldap_urls != NULL && s->ldap_urls[i] != NULL; i++) {
 		if (l->ndirs == LOOKUP_MAX_DIRS) {
 			snprintf(err, errlen, "more than %d directories", LOOKUP_MAX_DIRS);

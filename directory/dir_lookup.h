@@ -10,9 +10,10 @@
  * (PartnerLookup, dir_partner.c), if any.  Every candidate
  * is checked (dir_check.c): it chains to the trust anchors (the system
  * store and/or a CA file), is within its validity period, is not revoked
- * (the CRL of its distribution point, fetched over HTTP and cached),
- * allows keyEncipherment or keyAgreement, carries emailProtection or no
- * extendedKeyUsage, and names the address in subjectAltName (local part
+ * (what the OCSP responder it names answers, checked and cached; else,
+ * or as the fallback, the CRL of its distribution point, fetched over
+ * HTTP and cached), allows keyEncipherment or keyAgreement, carries
+ * emailProtection or no extendedKeyUsage, and names the address in subjectAltName (local part
  * exact, domain case-insensitive).  Of the usable ones the newest
  * (latest notBefore) wins.  Among harvested certificates, the one the
  * latest signature's SMIMEEncryptionKeyPreference named wins first.  A cached certificate is checked again on use.
@@ -53,6 +54,18 @@ typedef enum dir_status {
 /* When a certificate's CRL cannot be had. */
 enum dir_crl_policy { DIR_CRL_TEMPFAIL = 0, DIR_CRL_REFUSE, DIR_CRL_ACCEPT };
 
+/* When a certificate's OCSP responder gives no usable answer (none,
+ * tryLater, internalError, or one that fails a check). */
+enum dir_ocsp_policy { DIR_OCSP_CRL = 0, DIR_OCSP_TEMPFAIL, DIR_OCSP_REFUSE,
+	DIR_OCSP_ACCEPT };
+/* When it answers "unknown". */
+enum dir_ocsp_unknown { DIR_OCSP_UNKNOWN_REFUSE = 0, DIR_OCSP_UNKNOWN_CRL };
+
+/* What asks an OCSP responder (dir_settings_t.ocsp_fetch): a BIO with the
+ * DER response to the DER request req at url, or NULL with why (tests). */
+typedef BIO *(*dir_ocsp_fetch_fn)(void *arg, const char *url,
+    const unsigned char *req, size_t reqlen, char *why, size_t len);
+
 /* What fetches a CRL (dir_settings_t.crl_fetch): a BIO with the DER
  * answer for an http:// url, or NULL with why.  Tests and fuzzers stand in
  * for the network with one; NULL in the settings: HTTP (OSSL_HTTP_get). */
@@ -70,6 +83,13 @@ typedef struct dir_settings {
 	int crl_policy;             /* enum dir_crl_policy */
 	int crl_timeout;            /* seconds */
 	long crl_cache_seconds;     /* keep a CRL at most this long */
+	int ocsp_check;             /* ask the responder a certificate names */
+	int ocsp_unavailable;       /* enum dir_ocsp_policy */
+	int ocsp_unknown;           /* enum dir_ocsp_unknown */
+	int ocsp_timeout;           /* seconds */
+	long ocsp_cache_seconds;    /* keep an answer at most this long */
+	dir_ocsp_fetch_fn ocsp_fetch; /* NULL: HTTP */
+	void *ocsp_fetch_arg;
 	const char *redis;          /* "host:port", "" = in-process cache */
 	const char *redis_prefix;
 	int redis_timeout_ms;
