@@ -31,7 +31,7 @@ issued_here_unrevoked(ca_t *ca, const keystore_expiry_t *e)
 	if (ca_issued_cert(ca, e->serial, &x, &err) == KEYSTORE_OK
 	    && keystore_cert_describe(x, &info, first, sizeof(first)) == 0)
 		r = strcmp(info.fingerprint, e->fingerprint) == 0 && ca_issued_here(ca, x)
-		    && !ca_revoked(ca, x);
+		    && ca_revoked(ca, x) == 0;
 	X509_free(x);
 	return r;
 }

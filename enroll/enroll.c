@@ -417,7 +417,7 @@ enroll_ca_revoked(X509 *cert)
 {
 	if (enroll_ca == NULL || !ca_issued_here(enroll_ca, cert))
 		return -1;
-	return ca_revoked(enroll_ca, cert);
+	return ca_revoked(enroll_ca, cert) != 0;   /* unreadable: as revoked */
 }
 
 int
