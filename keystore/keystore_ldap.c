@@ -4,7 +4,8 @@
  * (default userPKCS12) of an employee's entry is one keystore entry, the
  * bytes the file backend writes; the master key never leaves the gateway.
  *
- * Reading: one subtree search for (attribute=*) under the base, every
+ * Reading: one subtree search for (attribute=*) under the base (less the
+ * gateways' shared records, keystore_record.c), every
  * value parsed by keystore_entry_parse(); a value that does not parse is
  * skipped (reported to the caller, who counts it), not fatal.  The
  * connection is the LDAP client's (net/net_ldap.h: the URL, bind, StartTLS,
@@ -127,6 +128,12 @@ keystore_ldap_name(const keystore_ldap_t *kl)
 	return net_ldap_name(kl->client);
 }
 
+net_ldap_t *
+keystore_ldap_client(const keystore_ldap_t *kl)
+{
+	return kl->client;
+}
+
 /* A search under the URL's base (only an answer with LDAP_SUCCESS
  * counts); KEYSTORE_OK or KEYSTORE_ERR_IO with err. */
 static keystore_status_t
@@ -201,7 +208,9 @@ keystore_ldap_scan(keystore_ldap_t *kl, const keystore_ldap_scan_t *cb,
 	};
 	keystore_status_t rc;
 
-	snprintf(filter, sizeof(filter), "(%s=*)", kl->attr);
+	/* keystore_record.c's shared records are not people's entries */
+	snprintf(filter, sizeof(filter), "(&(%s=*)(!(employeeType=smimegate-record)))",
+	    kl->attr);
 	if ((rc = search(kl, &q, err)) != KEYSTORE_OK)
 		return rc;
 	return sc.rc;

@@ -1,0 +1,480 @@
+/*
+ * keystore_record.c: records the gateways share in the directory next to
+ * the keystore's entries (see keystore_record_add() in keystore.h): the
+ * embedded CA, what it issued and revoked, pending enrollments and pickup
+ * links.
+ *
+ * A record KIND/NAME is the entry
+ *   cn=KIND-NAME,ou=smimegate,BASE    (BASE: the KeystoreLDAP URL's)
+ *   objectClass: inetOrgPerson, sn: KIND, employeeType: smimegate-record,
+ *   employeeNumber: VERSION, userPKCS12: the sealed data
+ * so that the ACL that keeps userPKCS12 to the gateways' bind DN keeps
+ * the records too, and the keystore's own reading (userPKCS12 of every
+ * person) leaves them out by employeeType.  The data is sealed with
+ * AES-256-GCM under a key derived from the master key: "SGR1", IV (12),
+ * tag (16), ciphertext; the additional data is "KIND-NAME" and the
+ * version, so a value moved to another record or another version does not
+ * open.  Who can write the directory can still delete a record or put an
+ * older one back; who reads it learns nothing but the names.
+ *
+ * Conditions: an add fails when the entry exists (LDAP_ALREADY_EXISTS: the
+ * other gateway was first); an update deletes the old version's value and
+ * adds the new one in one modify, which fails when another gateway
+ * changed it first; a delete succeeds once.  The container ou=smimegate
+ * is made on the first add that needs it.
+ *
+ * Threads: the LDAP client guards its handles; nothing else is shared.
+ */
+#include "keystore/keystore_int.h"
+#include "keystore/keystore_ldap.h"
+#include "net/net_ldap.h"
+#include "util/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#define REC_MAGIC "SGR1"
+#define REC_IV 12
+#define REC_TAG 16
+#define REC_HEAD (4 + REC_IV + REC_TAG)
+#define REC_MAX (1024 * 1024)
+#define REC_CONTAINER "ou=smimegate"
+#define REC_TYPE "smimegate-record"
+
+int
+keystore_shared(const keystore_t *ks)
+{
+	return ks != NULL && ks->ldap != NULL;
+}
+
+/* ---- sealing ---- */
+
+static void
+rec_key(keystore_t *ks, unsigned char key[32])
+{
+	char hex[65];
+
+	keystore_master_derive(ks, "smimegate shared record", hex);
+	for (int i = 0; i < 32; i++) {
+		unsigned int b = 0;
+
+		sscanf(hex + 2 * i, "%2x", &b);
+		key[i] = (unsigned char)b;
+	}
+	OPENSSL_cleanse(hex, sizeof(hex));
+}
+
+static int
+rec_aad(char *aad, size_t size, const char *cn, long version)
+{
+	int n = snprintf(aad, size, "%s\n%ld", cn, version);
+
+	return n > 0 && (size_t)n < size ? n : -1;
+}
+
+/* Seals data for cn at version: malloc'ed *out of *olen octets. */
+static keystore_status_t
+rec_seal(keystore_t *ks, const char *cn, long version, const void *data,
+    size_t len, unsigned char **out, size_t *olen, keystore_err_t *err)
+{
+	unsigned char key[32], *o = malloc(REC_HEAD + len + 1);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	char aad[300];
+	int n = 0, f = 0, alen = rec_aad(aad, sizeof(aad), cn, version);
+	int ok = o != NULL && c != NULL && alen > 0 && len < REC_MAX;
+
+	rec_key(ks, key);
+	if (ok) {
+		memcpy(o, REC_MAGIC, 4);
+		ok = RAND_bytes(o + 4, REC_IV) == 1
+		    && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, o + 4) == 1
+		    && EVP_EncryptUpdate(c, NULL, &n, (unsigned char *)aad, alen) == 1
+		    && EVP_EncryptUpdate(c, o + REC_HEAD, &n, data, (int)len) == 1
+		    && EVP_EncryptFinal_ex(c, o + REC_HEAD + n, &f) == 1
+		    && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, REC_TAG, o + 4 + REC_IV) == 1;
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(c);
+	if (!ok) {
+		free(o);
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "record %s: cannot seal it", cn);
+	}
+	*out = o;
+	*olen = REC_HEAD + (size_t)n + (size_t)f;
+	return KEYSTORE_OK;
+}
+
+/* Opens a sealed value of cn at version: *out (OPENSSL_malloc'ed, NUL
+ * after the *olen octets; OPENSSL_clear_free()). */
+static keystore_status_t
+rec_open(keystore_t *ks, const char *cn, long version, const unsigned char *in,
+    size_t len, unsigned char **out, size_t *olen, keystore_err_t *err)
+{
+	unsigned char key[32], *o;
+	EVP_CIPHER_CTX *c;
+	char aad[300];
+	int n = 0, f = 0, ok, alen = rec_aad(aad, sizeof(aad), cn, version);
+
+	if (len < REC_HEAD || len > REC_MAX || memcmp(in, REC_MAGIC, 4) != 0 || alen < 0)
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT, "record %s: not sealed", cn);
+	if ((o = OPENSSL_malloc(len - REC_HEAD + 1)) == NULL
+	    || (c = EVP_CIPHER_CTX_new()) == NULL) {
+		OPENSSL_free(o);
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	rec_key(ks, key);
+	ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in + 4) == 1
+	    && EVP_DecryptUpdate(c, NULL, &n, (unsigned char *)aad, alen) == 1
+	    && EVP_DecryptUpdate(c, o, &n, in + REC_HEAD, (int)(len - REC_HEAD)) == 1
+	    && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, REC_TAG,
+	    (void *)(in + 4 + REC_IV)) == 1
+	    && EVP_DecryptFinal_ex(c, o + n, &f) == 1;
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(c);
+	if (!ok) {
+		OPENSSL_clear_free(o, len - REC_HEAD + 1);
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "record %s: does not open (forged, moved, or another master key)", cn);
+	}
+	o[n + f] = '\0';
+	*out = o;
+	*olen = (size_t)(n + f);
+	return KEYSTORE_OK;
+}
+
+/* ---- names ---- */
+
+static int
+name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= max && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.") == n;
+}
+
+/* cn ("KIND-NAME") and dn of a record; -1 when a name is not allowed. */
+static int
+rec_names(keystore_t *ks, const char *kind, const char *name, char *cn,
+    size_t cnsize, char *dn, size_t dnsize)
+{
+	const char *base = net_ldap_base(keystore_ldap_client(ks->ldap));
+
+	if (!name_ok(kind, 32) || !name_ok(name, 160))
+		return -1;
+	snprintf(cn, cnsize, "%s-%s", kind, name);
+	return snprintf(dn, dnsize, "cn=%s,%s,%s", cn, REC_CONTAINER, base)
+	    < (int)dnsize ? 0 : -1;
+}
+
+static keystore_status_t
+rec_need(keystore_t *ks, keystore_err_t *err)
+{
+	if (ks->ldap == NULL)
+		return util_err_set(err, KEYSTORE_ERR_INPUT,
+		    "shared records need the keystore in a directory");
+	return KEYSTORE_OK;
+}
+
+/* ---- adding ---- */
+
+static int
+add_container(net_ldap_t *l, char *why, size_t len)
+{
+	char dn[1200], *oc[] = { "organizationalUnit", NULL }, *ou[] = { "smimegate", NULL };
+	LDAPMod m1 = { LDAP_MOD_ADD, "objectClass", { oc } };
+	LDAPMod m2 = { LDAP_MOD_ADD, "ou", { ou } };
+	LDAPMod *mods[] = { &m1, &m2, NULL };
+	int rc;
+
+	snprintf(dn, sizeof(dn), "%s,%s", REC_CONTAINER, net_ldap_base(l));
+	rc = net_ldap_add(l, dn, mods, why, len);
+	return rc == LDAP_ALREADY_EXISTS ? LDAP_SUCCESS : rc;
+}
+
+keystore_status_t
+keystore_record_add(keystore_t *ks, const char *kind, const char *name,
+    const void *data, size_t len, int *exists, keystore_err_t *err)
+{
+	char cn[200], dn[1400], why[sizeof(err->msg)], *kindv[] = { (char *)kind, NULL };
+	char *oc[] = { "inetOrgPerson", NULL }, *type[] = { REC_TYPE, NULL };
+	char *ver[] = { "1", NULL }, *cnv[] = { cn, NULL };
+	unsigned char *sealed = NULL;
+	size_t slen = 0;
+	struct berval bv, *bvs[] = { &bv, NULL };
+	LDAPMod m[] = {
+		{ LDAP_MOD_ADD, "objectClass", { oc } }, { LDAP_MOD_ADD, "cn", { cnv } },
+		{ LDAP_MOD_ADD, "sn", { kindv } }, { LDAP_MOD_ADD, "employeeType", { type } },
+		{ LDAP_MOD_ADD, "employeeNumber", { ver } },
+		{ LDAP_MOD_ADD | LDAP_MOD_BVALUES, "userPKCS12", { NULL } },
+	};
+	LDAPMod *mods[] = { &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], NULL };
+	net_ldap_t *l;
+	keystore_status_t rc;
+	int lrc;
+
+	*exists = 0;
+	if ((rc = rec_need(ks, err)) != KEYSTORE_OK)
+		return rc;
+	l = keystore_ldap_client(ks->ldap);
+	if (rec_names(ks, kind, name, cn, sizeof(cn), dn, sizeof(dn)) != 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s/%s: bad name", kind, name);
+	if ((rc = rec_seal(ks, cn, 1, data, len, &sealed, &slen, err)) != KEYSTORE_OK)
+		return rc;
+	bv.bv_val = (char *)sealed;
+	bv.bv_len = slen;
+	m[5].mod_bvalues = bvs;
+	lrc = net_ldap_add(l, dn, mods, why, sizeof(why));
+	if (lrc == LDAP_NO_SUCH_OBJECT && add_container(l, why, sizeof(why)) == LDAP_SUCCESS)
+		lrc = net_ldap_add(l, dn, mods, why, sizeof(why));
+	free(sealed);
+	if (lrc == LDAP_ALREADY_EXISTS) {
+		*exists = 1;
+		return KEYSTORE_OK;
+	}
+	if (lrc != LDAP_SUCCESS)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+	return KEYSTORE_OK;
+}
+
+/* ---- reading ---- */
+
+struct rec_found {
+	keystore_t *ks;
+	const char *kind;
+	int (*fn)(const char *name, const unsigned char *data, size_t len,
+	    long version, void *arg);
+	void *arg;
+	char cn[200];
+	long version;
+	unsigned char *val;
+	size_t vlen;
+	int have_cn, stop, nomem;
+	size_t skipped;
+};
+
+static void
+found_reset(struct rec_found *f)
+{
+	free(f->val);
+	f->val = NULL;
+	f->vlen = 0;
+	f->version = 0;
+	f->have_cn = 0;
+	f->cn[0] = '\0';
+}
+
+/* The entry collected: opened and handed to fn. */
+static void
+found_flush(struct rec_found *f)
+{
+	unsigned char *data = NULL;
+	size_t len = 0, kl = strlen(f->kind);
+
+	if (f->val != NULL && f->have_cn && f->fn != NULL && !f->stop
+	    && strncmp(f->cn, f->kind, kl) == 0 && f->cn[kl] == '-') {
+		if (rec_open(f->ks, f->cn, f->version, f->val, f->vlen, &data, &len, NULL)
+		    == KEYSTORE_OK) {
+			f->stop = f->fn(f->cn + kl + 1, data, len, f->version, f->arg);
+			OPENSSL_clear_free(data, len + 1);
+		} else
+			f->skipped++;
+	}
+	found_reset(f);
+}
+
+static int
+found_value(const char *dn, const char *attr, const unsigned char *val,
+    size_t len, void *arg)
+{
+	struct rec_found *f = arg;
+
+	(void)dn;
+	if (attr == NULL) {
+		found_flush(f);
+		return f->stop;
+	}
+	if (strcasecmp(attr, "cn") == 0 && len < sizeof(f->cn)) {
+		memcpy(f->cn, val, len);
+		f->cn[len] = '\0';
+		f->have_cn = 1;
+	} else if (strcasecmp(attr, "employeeNumber") == 0 && len < 20) {
+		char v[24];
+
+		memcpy(v, val, len);
+		v[len] = '\0';
+		f->version = atol(v);
+	} else if (strncasecmp(attr, "userPKCS12", 10) == 0 && f->val == NULL && len <= REC_MAX) {
+		if ((f->val = malloc(len > 0 ? len : 1)) == NULL) {
+			f->nomem = 1;
+			return 1;
+		}
+		memcpy(f->val, val, len);
+		f->vlen = len;
+	}
+	return 0;
+}
+
+/* One search for the records of kind (name NULL: every one) under the
+ * container; each opened record to f->fn. */
+static keystore_status_t
+rec_search(keystore_t *ks, const char *kind, const char *name,
+    struct rec_found *f, keystore_err_t *err)
+{
+	char base[1200], filter[300], why[sizeof(err->msg)];
+	char *attrs[] = { "cn", "employeeNumber", "userPKCS12", NULL };
+	net_ldap_t *l = keystore_ldap_client(ks->ldap);
+	net_ldap_query_t q = {
+		.base = base, .scope = LDAP_SCOPE_ONELEVEL, .filter = filter, .attrs = attrs,
+		.flags = NET_LDAP_NOOBJECT, .visit = found_value, .arg = f,
+	};
+	int rc;
+
+	if (!name_ok(kind, 32) || (name != NULL && !name_ok(name, 160)))
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s: bad name", kind);
+	snprintf(base, sizeof(base), "%s,%s", REC_CONTAINER, net_ldap_base(l));
+	if (name != NULL)
+		snprintf(filter, sizeof(filter), "(&(employeeType=%s)(cn=%s-%s))", REC_TYPE,
+		    kind, name);
+	else
+		snprintf(filter, sizeof(filter), "(&(employeeType=%s)(sn=%s))", REC_TYPE, kind);
+	f->ks = ks;
+	f->kind = kind;
+	rc = net_ldap_search(l, &q, why, sizeof(why));
+	found_flush(f);
+	if (rc != LDAP_SUCCESS)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+	if (f->nomem)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	return KEYSTORE_OK;
+}
+
+struct rec_one {
+	unsigned char *data;
+	size_t len;
+	long version;
+};
+
+static int
+one_take(const char *name, const unsigned char *data, size_t len, long version,
+    void *arg)
+{
+	struct rec_one *o = arg;
+
+	(void)name;
+	if ((o->data = OPENSSL_malloc(len + 1)) == NULL)
+		return 1;
+	memcpy(o->data, data, len);
+	o->data[len] = '\0';
+	o->len = len;
+	o->version = version;
+	return 1;
+}
+
+keystore_status_t
+keystore_record_get(keystore_t *ks, const char *kind, const char *name,
+    unsigned char **data, size_t *len, long *version, keystore_err_t *err)
+{
+	struct rec_one o = { NULL, 0, 0 };
+	struct rec_found f = { .fn = one_take, .arg = &o };
+	keystore_status_t rc;
+
+	if ((rc = rec_need(ks, err)) != KEYSTORE_OK
+	    || (rc = rec_search(ks, kind, name, &f, err)) != KEYSTORE_OK)
+		return rc;
+	if (o.data == NULL && f.skipped > 0)
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT, "record %s-%s: does not open "
+		    "(forged, moved, or another master key)", kind, name);
+	if (o.data == NULL)
+		return util_err_set(err, KEYSTORE_NOTFOUND, "no record %s-%s", kind, name);
+	*data = o.data;
+	*len = o.len;
+	if (version != NULL)
+		*version = o.version;
+	return KEYSTORE_OK;
+}
+
+int
+keystore_record_foreach(keystore_t *ks, const char *kind,
+    int (*fn)(const char *name, const unsigned char *data, size_t len,
+    long version, void *arg), void *arg, keystore_err_t *err)
+{
+	struct rec_found f = { .fn = fn, .arg = arg };
+
+	if (rec_need(ks, err) != KEYSTORE_OK || rec_search(ks, kind, NULL, &f, err)
+	    != KEYSTORE_OK)
+		return -1;
+	return f.stop;
+}
+
+/* ---- changing ---- */
+
+keystore_status_t
+keystore_record_update(keystore_t *ks, const char *kind, const char *name,
+    long version, const void *data, size_t len, int *conflict, keystore_err_t *err)
+{
+	char cn[200], dn[1400], why[sizeof(err->msg)], oldv[24], newv[24];
+	char *ov[] = { oldv, NULL }, *nv[] = { newv, NULL };
+	unsigned char *sealed = NULL;
+	size_t slen = 0;
+	struct berval bv, *bvs[] = { &bv, NULL };
+	LDAPMod m[] = {
+		{ LDAP_MOD_DELETE, "employeeNumber", { ov } },
+		{ LDAP_MOD_ADD, "employeeNumber", { nv } },
+		{ LDAP_MOD_REPLACE | LDAP_MOD_BVALUES, "userPKCS12", { NULL } },
+	};
+	LDAPMod *mods[] = { &m[0], &m[1], &m[2], NULL };
+	keystore_status_t rc;
+	int lrc;
+
+	*conflict = 0;
+	if ((rc = rec_need(ks, err)) != KEYSTORE_OK)
+		return rc;
+	if (rec_names(ks, kind, name, cn, sizeof(cn), dn, sizeof(dn)) != 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s/%s: bad name", kind, name);
+	snprintf(oldv, sizeof(oldv), "%ld", version);
+	snprintf(newv, sizeof(newv), "%ld", version + 1);
+	if ((rc = rec_seal(ks, cn, version + 1, data, len, &sealed, &slen, err)) != KEYSTORE_OK)
+		return rc;
+	bv.bv_val = (char *)sealed;
+	bv.bv_len = slen;
+	m[2].mod_bvalues = bvs;
+	lrc = net_ldap_modify(keystore_ldap_client(ks->ldap), dn, mods, why, sizeof(why));
+	free(sealed);
+	if (lrc == LDAP_NO_SUCH_ATTRIBUTE || lrc == LDAP_NO_SUCH_OBJECT
+	    || lrc == LDAP_TYPE_OR_VALUE_EXISTS) {
+		*conflict = 1;
+		return KEYSTORE_OK;
+	}
+	if (lrc != LDAP_SUCCESS)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_record_delete(keystore_t *ks, const char *kind, const char *name,
+    int *gone, keystore_err_t *err)
+{
+	char cn[200], dn[1400], why[sizeof(err->msg)];
+	keystore_status_t rc;
+	int lrc;
+
+	*gone = 0;
+	if ((rc = rec_need(ks, err)) != KEYSTORE_OK)
+		return rc;
+	if (rec_names(ks, kind, name, cn, sizeof(cn), dn, sizeof(dn)) != 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s/%s: bad name", kind, name);
+	lrc = net_ldap_delete(keystore_ldap_client(ks->ldap), dn, why, sizeof(why));
+	if (lrc == LDAP_NO_SUCH_OBJECT) {
+		*gone = 1;
+		return KEYSTORE_OK;
+	}
+	if (lrc != LDAP_SUCCESS)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+	return KEYSTORE_OK;
+}
