@@ -44,7 +44,11 @@ static struct {
 void
 enroll_install(ca_t *ca)
 {
+	keystore_t *ks = ca != NULL ? ca_keystore(ca) : NULL;
+
 	enroll_ca = ca;
+	enroll_pickup_share(ks);      /* in the directory when the keystore is */
+	enroll_pending_share(ks);
 }
 
 /* The count of sender today; with add, one more first.  -1: the table is

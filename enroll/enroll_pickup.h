@@ -7,8 +7,21 @@
  * nor password is stored.  The password goes to the sender, the link to
  * the recipient.
  *
+ * Several gateways: once enroll_pickup_share() names a keystore kept in
+ * a directory (KeystoreBackend ldap), the records are the keystore's
+ * shared records there instead (keystore.h, keystore_record_add(): sealed
+ * under the master key, in userPKCS12 of entries only the gateways' bind
+ * DN reads), so that a link made on one gateway works on any: the wrong
+ * passwords are counted in the record (a conditional update, retried
+ * when another gateway counted at the same time), and the right password
+ * takes the link at once (the record deleted, which succeeds on one
+ * gateway only), before the download: a link serves once across all of
+ * them.  Not in Redis: whoever can write Redis could put back a record
+ * taken, and the download needs the escrowed key, which is in the
+ * directory anyway.  dir is then unused.
+ *
  * Threads: the portal's one thread checks and uses links; new links are
- * written atomically (temporary file, rename) from any thread.
+ * written atomically (temporary file, rename; an LDAP add) from any thread.
  */
 #ifndef ENROLL_PICKUP_H
 #define ENROLL_PICKUP_H
@@ -27,6 +40,12 @@ enum enroll_pickup_status {
 	ENROLL_PICKUP_LOCKED,       /* too many wrong passwords */
 	ENROLL_PICKUP_ERROR
 };
+
+#include "keystore/keystore.h"
+
+/* Keeps the records in ks's directory from now on (NULL: in dir again);
+ * once at start, before any thread uses links. */
+void enroll_pickup_share(keystore_t *ks);
 
 /* A new link for address valid lifetime seconds: token and password are
  * filled (NUL-terminated).  0, or -1 with why. */

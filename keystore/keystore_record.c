@@ -183,20 +183,6 @@ rec_need(keystore_t *ks, keystore_err_t *err)
 
 /* ---- adding ---- */
 
-static int
-add_container(net_ldap_t *l, char *why, size_t len)
-{
-	char dn[1200], *oc[] = { "organizationalUnit", NULL }, *ou[] = { "smimegate", NULL };
-	LDAPMod m1 = { LDAP_MOD_ADD, "objectClass", { oc } };
-	LDAPMod m2 = { LDAP_MOD_ADD, "ou", { ou } };
-	LDAPMod *mods[] = { &m1, &m2, NULL };
-	int rc;
-
-	snprintf(dn, sizeof(dn), "%s,%s", REC_CONTAINER, net_ldap_base(l));
-	rc = net_ldap_add(l, dn, mods, why, len);
-	return rc == LDAP_ALREADY_EXISTS ? LDAP_SUCCESS : rc;
-}
-
 keystore_status_t
 keystore_record_add(keystore_t *ks, const char *kind, const char *name,
     const void *data, size_t len, int *exists, keystore_err_t *err)
@@ -230,7 +216,8 @@ keystore_record_add(keystore_t *ks, const char *kind, const char *name,
 	bv.bv_len = slen;
 	m[5].mod_bvalues = bvs;
 	lrc = net_ldap_add(l, dn, mods, why, sizeof(why));
-	if (lrc == LDAP_NO_SUCH_OBJECT && add_container(l, why, sizeof(why)) == LDAP_SUCCESS)
+	if (lrc == LDAP_NO_SUCH_OBJECT
+	    && keystore_ldap_container(ks->ldap, why, sizeof(why)) == LDAP_SUCCESS)
 		lrc = net_ldap_add(l, dn, mods, why, sizeof(why));
 	free(sealed);
 	if (lrc == LDAP_ALREADY_EXISTS) {
@@ -244,48 +231,55 @@ keystore_record_add(keystore_t *ks, const char *kind, const char *name,
 
 /* ---- reading ---- */
 
-struct rec_found {
-	keystore_t *ks;
-	const char *kind;
-	int (*fn)(const char *name, const unsigned char *data, size_t len,
-	    long version, void *arg);
-	void *arg;
+/* One entry as the search gave it (still sealed). */
+struct rec_raw {
 	char cn[200];
 	long version;
 	unsigned char *val;
 	size_t vlen;
-	int have_cn, stop, nomem;
-	size_t skipped;
+};
+
+/* What a search collects: every entry first, opened and handed to the
+ * caller's function after the search, so that the function may use the
+ * directory itself (the client's handle is free again by then). */
+struct rec_found {
+	struct rec_raw cur, *all;
+	size_t n, cap;
+	int have_cn, nomem;
 };
 
 static void
-found_reset(struct rec_found *f)
-{
-	free(f->val);
-	f->val = NULL;
-	f->vlen = 0;
-	f->version = 0;
-	f->have_cn = 0;
-	f->cn[0] = '\0';
-}
-
-/* The entry collected: opened and handed to fn. */
-static void
 found_flush(struct rec_found *f)
 {
-	unsigned char *data = NULL;
-	size_t len = 0, kl = strlen(f->kind);
+	struct rec_raw *t;
 
-	if (f->val != NULL && f->have_cn && f->fn != NULL && !f->stop
-	    && strncmp(f->cn, f->kind, kl) == 0 && f->cn[kl] == '-') {
-		if (rec_open(f->ks, f->cn, f->version, f->val, f->vlen, &data, &len, NULL)
-		    == KEYSTORE_OK) {
-			f->stop = f->fn(f->cn + kl + 1, data, len, f->version, f->arg);
-			OPENSSL_clear_free(data, len + 1);
-		} else
-			f->skipped++;
-	}
-	found_reset(f);
+	if (f->cur.val != NULL && f->have_cn && !f->nomem) {
+		if (f->n == f->cap) {
+			size_t cap = f->cap ? f->cap * 2 : 16;
+
+			if ((t = realloc(f->all, cap * sizeof(*t))) == NULL) {
+				f->nomem = 1;
+				free(f->cur.val);
+				goto reset;
+			}
+			f->all = t;
+			f->cap = cap;
+		}
+		f->all[f->n++] = f->cur;
+	} else
+		free(f->cur.val);
+reset:
+	memset(&f->cur, 0, sizeof(f->cur));
+	f->have_cn = 0;
+}
+
+static void
+found_free(struct rec_found *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->all[i].val);
+	free(f->all);
+	free(f->cur.val);
 }
 
 static int
@@ -297,31 +291,32 @@ found_value(const char *dn, const char *attr, const unsigned char *val,
 	(void)dn;
 	if (attr == NULL) {
 		found_flush(f);
-		return f->stop;
+		return f->nomem;
 	}
-	if (strcasecmp(attr, "cn") == 0 && len < sizeof(f->cn)) {
-		memcpy(f->cn, val, len);
-		f->cn[len] = '\0';
+	if (strcasecmp(attr, "cn") == 0 && len < sizeof(f->cur.cn)) {
+		memcpy(f->cur.cn, val, len);
+		f->cur.cn[len] = '\0';
 		f->have_cn = 1;
 	} else if (strcasecmp(attr, "employeeNumber") == 0 && len < 20) {
 		char v[24];
 
 		memcpy(v, val, len);
 		v[len] = '\0';
-		f->version = atol(v);
-	} else if (strncasecmp(attr, "userPKCS12", 10) == 0 && f->val == NULL && len <= REC_MAX) {
-		if ((f->val = malloc(len > 0 ? len : 1)) == NULL) {
+		f->cur.version = atol(v);
+	} else if (strncasecmp(attr, "userPKCS12", 10) == 0 && f->cur.val == NULL
+	    && len <= REC_MAX) {
+		if ((f->cur.val = malloc(len > 0 ? len : 1)) == NULL) {
 			f->nomem = 1;
 			return 1;
 		}
-		memcpy(f->val, val, len);
-		f->vlen = len;
+		memcpy(f->cur.val, val, len);
+		f->cur.vlen = len;
 	}
 	return 0;
 }
 
 /* One search for the records of kind (name NULL: every one) under the
- * container; each opened record to f->fn. */
+ * container, collected in f. */
 static keystore_status_t
 rec_search(keystore_t *ks, const char *kind, const char *name,
     struct rec_found *f, keystore_err_t *err)
@@ -343,8 +338,6 @@ rec_search(keystore_t *ks, const char *kind, const char *name,
 		    kind, name);
 	else
 		snprintf(filter, sizeof(filter), "(&(employeeType=%s)(sn=%s))", REC_TYPE, kind);
-	f->ks = ks;
-	f->kind = kind;
 	rc = net_ldap_search(l, &q, why, sizeof(why));
 	found_flush(f);
 	if (rc != LDAP_SUCCESS)
@@ -352,6 +345,34 @@ rec_search(keystore_t *ks, const char *kind, const char *name,
 	if (f->nomem)
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	return KEYSTORE_OK;
+}
+
+/* Opens the collected records of kind and hands each to fn until it says
+ * stop; *skipped counts those that do not open.  fn's answer. */
+static int
+found_each(keystore_t *ks, const char *kind, struct rec_found *f,
+    int (*fn)(const char *, const unsigned char *, size_t, long, void *), void *arg,
+    size_t *skipped)
+{
+	size_t kl = strlen(kind);
+	unsigned char *data;
+	size_t len;
+	int stop = 0;
+
+	for (size_t i = 0; i < f->n && !stop; i++) {
+		struct rec_raw *r = &f->all[i];
+
+		if (strncasecmp(r->cn, kind, kl) != 0 || r->cn[kl] != '-')
+			continue;
+		if (rec_open(ks, r->cn, r->version, r->val, r->vlen, &data, &len, NULL)
+		    != KEYSTORE_OK) {
+			(*skipped)++;
+			continue;
+		}
+		stop = fn(r->cn + kl + 1, data, len, r->version, arg);
+		OPENSSL_clear_free(data, len + 1);
+	}
+	return stop;
 }
 
 struct rec_one {
@@ -381,13 +402,18 @@ keystore_record_get(keystore_t *ks, const char *kind, const char *name,
     unsigned char **data, size_t *len, long *version, keystore_err_t *err)
 {
 	struct rec_one o = { NULL, 0, 0 };
-	struct rec_found f = { .fn = one_take, .arg = &o };
+	struct rec_found f;
+	size_t skipped = 0;
 	keystore_status_t rc;
 
-	if ((rc = rec_need(ks, err)) != KEYSTORE_OK
-	    || (rc = rec_search(ks, kind, name, &f, err)) != KEYSTORE_OK)
+	memset(&f, 0, sizeof(f));
+	if ((rc = rec_need(ks, err)) == KEYSTORE_OK
+	    && (rc = rec_search(ks, kind, name, &f, err)) == KEYSTORE_OK)
+		(void)found_each(ks, kind, &f, one_take, &o, &skipped);
+	found_free(&f);
+	if (rc != KEYSTORE_OK)
 		return rc;
-	if (o.data == NULL && f.skipped > 0)
+	if (o.data == NULL && skipped > 0)
 		return util_err_set(err, KEYSTORE_ERR_CORRUPT, "record %s-%s: does not open "
 		    "(forged, moved, or another master key)", kind, name);
 	if (o.data == NULL)
@@ -404,12 +430,16 @@ keystore_record_foreach(keystore_t *ks, const char *kind,
     int (*fn)(const char *name, const unsigned char *data, size_t len,
     long version, void *arg), void *arg, keystore_err_t *err)
 {
-	struct rec_found f = { .fn = fn, .arg = arg };
+	struct rec_found f;
+	size_t skipped = 0;
+	int rc = -1;
 
-	if (rec_need(ks, err) != KEYSTORE_OK || rec_search(ks, kind, NULL, &f, err)
-	    != KEYSTORE_OK)
-		return -1;
-	return f.stop;
+	memset(&f, 0, sizeof(f));
+	if (rec_need(ks, err) == KEYSTORE_OK && rec_search(ks, kind, NULL, &f, err)
+	    == KEYSTORE_OK)
+		rc = found_each(ks, kind, &f, fn, arg, &skipped);
+	found_free(&f);
+	return rc;
 }
 
 /* ---- changing ---- */
