@@ -86,14 +86,18 @@ inst() {
 }
 ctl() { gate_ctl -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" "$@"; }
 # ldap_admin ARGS...: ldapsearch as the rootdn (who may read everything)
+ROOTPW="$T/root.pw"
+tr -d '\n' <"$SLAPD_PWFILE" >"$ROOTPW"
 ldap_admin() {
 	ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$SLAPD_PORT" \
-	    -D "$SLAPD_ROOTDN" -y "$SLAPD_PWFILE" "$@"
+	    -D "$SLAPD_ROOTDN" -y "$ROOTPW" "$@"
 }
 
 # ---- one master key, then ca init on both at once ------------------------
 inst A
-ctl keystore list >"$T/list-A.txt" 2>&1 || { diag_file "$T/list-A.txt"; bail "A's master key"; }
+# smimectl ca makes the master key (no CA yet: it says so)
+ctl ca list >"$T/list-A.txt" 2>&1
+test -s "$T/state-A/keystore/master.key" || { diag_file "$T/list-A.txt"; bail "A's master key"; }
 mkdir -p "$T/state-B/keystore" && chmod 0700 "$T/state-B" "$T/state-B/keystore"
 cp "$T/state-A/keystore/master.key" "$T/state-B/keystore/master.key" &&
     chmod 0600 "$T/state-B/keystore/master.key"
@@ -270,7 +274,7 @@ FTOKEN=$(openssl rand -hex 32)
 FHASH=$(printf '%s' "$FTOKEN" | openssl dgst -sha256 -r | cut -d' ' -f1)
 sed -e "s/cn=pickup-$TOKHASH/cn=pickup-$FHASH/" -e "s/^cn: pickup-$TOKHASH/cn: pickup-$FHASH/" \
     "$T/pickup.ldif" >"$T/forged.ldif"
-if ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "$SLAPD_ROOTDN" -y "$SLAPD_PWFILE" \
+if ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "$SLAPD_ROOTDN" -y "$ROOTPW" \
     -f "$T/forged.ldif" >"$T/forged.log" 2>&1; then
 	inst B
 	code=$(pickup "$FTOKEN" "$XPASSWORD" "$T/forged.out")
