@@ -340,4 +340,35 @@ else
 	diag_file "$T/bob.verify" 5
 fi
 
+# ---- a pending enrollment made on A is used by B ----------------------------
+# A cannot send the invitation (its EnrollmentSMTP refuses): the message
+# is tempfailed and the certificate kept pending in the directory; the
+# retry through B uses that certificate instead of issuing another.
+inst A
+DEAD_PORT=$(free_port) || bail "a free port"
+gate_stop
+gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" -o "EnrollmentSMTP=127.0.0.1:$DEAD_PORT" ||
+    bail "smimegate A restarted without a way to send invitations"
+msg pend alice@example.com zed@example.net
+send_mail "$T/m/pend.eml" alice@example.com zed@example.net
+case $SMTP_CODE in
+4*) ok "A tempfails alice's mail to zed: the invitation cannot go out ($SMTP_CODE)" ;;
+*) not_ok "A tempfails alice's mail to zed (got '$SMTP_REPLY')" ;;
+esac
+ZHASH=$(printf '%s' zed@example.net | openssl dgst -sha256 -r | cut -d' ' -f1)
+ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pending-$ZHASH)" dn >"$T/pending.ldif" 2>&1
+check "the pending enrollment is in the directory" grep -q "^dn: cn=pending-$ZHASH," "$T/pending.ldif"
+inst B
+if send_mail "$T/m/pend.eml" alice@example.com zed@example.net && wait_delivered "$QID"; then
+	ok "the retry through B is delivered"
+else
+	not_ok "the retry through B is delivered ($SMTP_REPLY)"
+fi
+check "B used the certificate A kept pending" grep -q 'enroll <zed@example.net>: certificate of the earlier try used' "$GATE_LOG"
+ctl ca list >"$T/list-zed.txt" 2>&1
+nz=$(grep -c 'zed@example.net' "$T/list-zed.txt")
+check "one certificate issued for zed ($nz)" test "$nz" -eq 1
+ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pending-$ZHASH)" dn >"$T/pending2.ldif" 2>&1
+check "and the pending entry is gone" sh -c "! grep -q '^dn: cn=pending' '$T/pending2.ldif'"
+
 done_testing
