@@ -362,10 +362,10 @@ enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 	    token, password, why, sizeof(why)) != 0)
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: %s", rcpt, why);
 	else if (send_mails(r, rcpt, token, password, why, sizeof(why)) != 0) {
-		enroll_pickup_used(r->conf->pickup_dir, token);
+		(void)enroll_pickup_used(r->conf->pickup_dir, token);
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: invitation: %s", rcpt, why);
 	} else if (ca_serve_publish(r->conf, rcpt, x, why, sizeof(why)) != 0) {
-		enroll_pickup_used(r->conf->pickup_dir, token);
+		(void)enroll_pickup_used(r->conf->pickup_dir, token);
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: publish: %s", rcpt, why);
 	} else
 		rc = 0;

@@ -255,8 +255,6 @@ shared_check_once(const char *name, const char *password, int max_failures, time
 		}
 		return r.failures >= max_failures ? ENROLL_PICKUP_LOCKED : ENROLL_PICKUP_WRONG;
 	}
-	if ((rc = shared_take(name)) != 0)       /* another gateway took it first */
-		return rc > 0 ? ENROLL_PICKUP_GONE : ENROLL_PICKUP_ERROR;
 	*address = strdup(r.addr);
 	return *address != NULL ? ENROLL_PICKUP_OK : ENROLL_PICKUP_ERROR;
 }
@@ -324,16 +322,12 @@ enroll_pickup_live(const char *dir, const char *token)
 	return pickup_path(dir, token, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
 }
 
-void
+int
 enroll_pickup_used(const char *dir, const char *token)
 {
 	char path[4096], name[65];
 
-	if (shared_ks != NULL) {         /* taken by the check already */
-		if (token_name(token, name) == 0)
-			(void)shared_take(name);
-		return;
-	}
-	if (pickup_path(dir, token, path, sizeof(path)) == 0)
-		unlink(path);
+	if (shared_ks != NULL)
+		return token_name(token, name) == 0 && shared_take(name) == 0 ? 0 : -1;
+	return pickup_path(dir, token, path, sizeof(path)) == 0 && unlink(path) == 0 ? 0 : -1;
 }

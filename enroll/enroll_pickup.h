@@ -13,10 +13,10 @@
  * under the master key, in userPKCS12 of entries only the gateways' bind
  * DN reads), so that a link made on one gateway works on any: the wrong
  * passwords are counted in the record (a conditional update, retried
- * when another gateway counted at the same time), and the right password
- * takes the link at once (the record deleted, which succeeds on one
- * gateway only), before the download: a link serves once across all of
- * them.  Not in Redis: whoever can write Redis could put back a record
+ * when another gateway counted at the same time), and the download is
+ * handed out only by the gateway whose enroll_pickup_used() removed the
+ * record (an LDAP delete succeeds once): a link serves once across all
+ * of them.  Not in Redis: whoever can write Redis could put back a record
  * taken, and the download needs the escrowed key, which is in the
  * directory anyway.  dir is then unused.
  *
@@ -60,7 +60,10 @@ enum enroll_pickup_status enroll_pickup_check(const char *dir, const char *token
 /* 1 when token names a link in dir (used, expired or locked ones
  * included until removed), else 0; nothing is counted. */
 int enroll_pickup_live(const char *dir, const char *token);
-/* The link has served: it is removed. */
-void enroll_pickup_used(const char *dir, const char *token);
+/* The link has served: it is removed.  0 when this call removed it, -1
+ * when it was gone already (another download, on this gateway or,
+ * shared, on another, took it first) or cannot be removed: the caller
+ * must not hand out what the link gives then. */
+int enroll_pickup_used(const char *dir, const char *token);
 
 #endif

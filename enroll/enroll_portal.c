@@ -85,10 +85,12 @@ portal_form(struct evhttp_request *req)
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
-/* The PKCS#12 of address under password, as the reply. */
+/* The PKCS#12 of address under password, as the reply, once the link
+ * t is taken (removed by this call: no other download, here or on another
+ * gateway, got it first).  0 sent, -1 not made, 1 the link was gone. */
 static int
-portal_p12(struct evhttp_request *req, enroll_portal_t *h, const char *address,
-    const char *password, int legacy)
+portal_p12(struct evhttp_request *req, enroll_portal_t *h, const char *t,
+    const char *address, const char *password, int legacy)
 {
 	keystore_err_t err;
 	unsigned char *der = NULL;
@@ -97,6 +99,10 @@ portal_p12(struct evhttp_request *req, enroll_portal_t *h, const char *address,
 	if (keystore_export_p12(h->ks, address, password, legacy, &der, &len, &err)
 	    != KEYSTORE_OK)
 		return -1;
+	if (enroll_pickup_used(h->pickup_dir, t) != 0) {
+		OPENSSL_clear_free(der, len);
+		return 1;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "application/x-pkcs12");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition",
@@ -250,10 +256,10 @@ portal_pickup(struct evhttp_request *req, enroll_portal_t *h)
 		legacy = evhttp_find_header(&kv, "legacy");
 		st = enroll_pickup_check(h->pickup_dir, t, pw, h->max_failures, time(NULL), &addr);
 		if (st == ENROLL_PICKUP_OK) {
-			if (portal_p12(req, h, addr, pw, legacy != NULL && *legacy == '1') == 0)
-				enroll_pickup_used(h->pickup_dir, t);
-			else
-				st = ENROLL_PICKUP_ERROR;
+			int sent = portal_p12(req, h, t, addr, pw, legacy != NULL && *legacy == '1');
+
+			st = sent == 0 ? ENROLL_PICKUP_OK : sent > 0 ? ENROLL_PICKUP_GONE
+			    : ENROLL_PICKUP_ERROR;
 		}
 	}
 	OPENSSL_cleanse(body, sizeof(body));
