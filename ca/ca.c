@@ -187,13 +187,9 @@ ca_cn(const ca_settings_t *s, const char *what)
 static keystore_status_t
 shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey, keystore_err_t *err)
 {
-	char pw[65];
 	int exists = 0;
-	keystore_status_t rc;
+	keystore_status_t rc = ca_shared_save(ca, rkey, ikey, &exists, err);
 
-	ca_password(ca->ks, pw);
-	rc = ca_shared_save(ca, rkey, ikey, pw, &exists, err);
-	OPENSSL_cleanse(pw, sizeof(pw));
 	if (rc == KEYSTORE_OK && exists)
 		rc = util_err_set(err, KEYSTORE_ERR_INPUT,
 		    "the CA in the directory exists already (another gateway made it)");
@@ -327,12 +323,8 @@ ca_init(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 static keystore_status_t
 shared_open(ca_t *ca, keystore_err_t *err)
 {
-	char pw[65];
-	keystore_status_t rc;
+	keystore_status_t rc = ca_shared_load(ca, err);
 
-	ca_password(ca->ks, pw);
-	rc = ca_shared_load(ca, pw, err);
-	OPENSSL_cleanse(pw, sizeof(pw));
 	if (rc == KEYSTORE_OK && X509_check_private_key(ca->issuer, ca->issuer_key) != 1)
 		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
 		    "CA in the directory: the issuing key does not match its certificate");

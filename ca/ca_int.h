@@ -46,12 +46,12 @@ keystore_status_t ca_file_load_cert(const char *dir, const char *name, X509 **ce
 
 /* ---- the CA in the directory (ca_shared.c) ---- */
 
-/* Stores the new CA (certificates, keys encrypted with password pw)
+/* Stores the new CA (certificates and keys, in one sealed record)
  * unless another gateway stored one first: *exists 1 then. */
 keystore_status_t ca_shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey,
-    const char *pw, int *exists, keystore_err_t *err);
+    int *exists, keystore_err_t *err);
 /* Loads root, issuer and issuer_key; KEYSTORE_NOTFOUND when none. */
-keystore_status_t ca_shared_load(ca_t *ca, const char *pw, keystore_err_t *err);
+keystore_status_t ca_shared_load(ca_t *ca, keystore_err_t *err);
 /* Records an issued certificate (by its serial, hex). */
 keystore_status_t ca_shared_issued(ca_t *ca, const char *serial, X509 *x,
     keystore_err_t *err);

@@ -5,7 +5,8 @@
  * keystore_record_add()), each sealed under the master key:
  *
  *   ca/keys          root and issuing certificates, then their keys
- *                    (PKCS#8, encrypted as the files of a CA directory are)
+ *                    (PKCS#8: the record's seal protects them, and a
+ *                    rekey of the master key seals it again)
  *   caissued/SERIAL  a certificate the CA issued (PEM)
  *   carevoked/SERIAL when it was revoked (Unix time, decimal)
  *
@@ -30,8 +31,8 @@
 #define K_REVOKED "carevoked"
 
 keystore_status_t
-ca_shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey, const char *pw,
-    int *exists, keystore_err_t *err)
+ca_shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey, int *exists,
+    keystore_err_t *err)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data;
@@ -39,10 +40,9 @@ ca_shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey, const char *pw,
 	keystore_status_t rc;
 
 	if (b == NULL || !PEM_write_bio_X509(b, ca->root) || !PEM_write_bio_X509(b, ca->issuer)
-	    || !PEM_write_bio_PKCS8PrivateKey(b, rkey, EVP_aes_256_cbc(), pw,
-	    (int)strlen(pw), NULL, NULL)
-	    || !PEM_write_bio_PKCS8PrivateKey(b, ikey, EVP_aes_256_cbc(), pw,
-	    (int)strlen(pw), NULL, NULL) || (len = BIO_get_mem_data(b, &data)) <= 0) {
+	    || !PEM_write_bio_PKCS8PrivateKey(b, rkey, NULL, NULL, 0, NULL, NULL)
+	    || !PEM_write_bio_PKCS8PrivateKey(b, ikey, NULL, NULL, 0, NULL, NULL)
+	    || (len = BIO_get_mem_data(b, &data)) <= 0) {
 		BIO_free(b);
 		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot encode its keys");
 	}
@@ -53,7 +53,7 @@ ca_shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey, const char *pw,
 }
 
 keystore_status_t
-ca_shared_load(ca_t *ca, const char *pw, keystore_err_t *err)
+ca_shared_load(ca_t *ca, keystore_err_t *err)
 {
 	unsigned char *data = NULL;
 	size_t len = 0;
@@ -66,8 +66,8 @@ ca_shared_load(ca_t *ca, const char *pw, keystore_err_t *err)
 	if ((b = BIO_new_mem_buf(data, (int)len)) == NULL
 	    || (ca->root = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL
 	    || (ca->issuer = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL
-	    || (rkey = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)pw)) == NULL
-	    || (ca->issuer_key = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)pw)) == NULL)
+	    || (rkey = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) == NULL
+	    || (ca->issuer_key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) == NULL)
 		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT, "CA in the directory: "
 		    "cannot read its certificates and keys (another master key?)");
 	EVP_PKEY_free(rkey);        /* the root key signs nothing day to day */

@@ -23,10 +23,14 @@
  * changed it first; a delete succeeds once.  The container ou=smimegate
  * is made on the first add that needs it.
  *
+ * A rekey (keystore_rekey.c) seals every record again under the next
+ * master key; until it ends, readers open a record with either key.
+ *
  * Threads: the LDAP client guards its handles; nothing else is shared.
  */
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_ldap.h"
+#include "keystore/keystore_record.h"
 #include "net/net_ldap.h"
 #include "util/util.h"
 
@@ -36,6 +40,7 @@
 #include <strings.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #define REC_MAGIC "SGR1"
@@ -54,19 +59,35 @@ keystore_shared(const keystore_t *ks)
 
 /* ---- sealing ---- */
 
+/* The records' key under a master key: HMAC-SHA256 of a label. */
 static void
-rec_key(keystore_t *ks, unsigned char key[32])
+rec_key_of(const unsigned char master[KEYSTORE_MASTER_LEN], unsigned char key[32])
 {
-	char hex[65];
+	static const char label[] = "smimegate shared record";
+	unsigned int n = 0;
 
-	keystore_master_derive(ks, "smimegate shared record", hex);
-	for (int i = 0; i < 32; i++) {
-		unsigned int b = 0;
+	HMAC(EVP_sha256(), master, KEYSTORE_MASTER_LEN, (const unsigned char *)label,
+	    sizeof(label) - 1, key, &n);
+}
 
-		sscanf(hex + 2 * i, "%2x", &b);
-		key[i] = (unsigned char)b;
-	}
-	OPENSSL_cleanse(hex, sizeof(hex));
+/* Under the current master key (which = 0), or the next one of an
+ * unfinished rekey (1; -1 when there is none). */
+static int
+rec_key(keystore_t *ks, int which, unsigned char key[32])
+{
+	unsigned char master[KEYSTORE_MASTER_LEN];
+	int have = 1;
+
+	pthread_mutex_lock(&ks->master_lock);
+	if (which == 0)
+		memcpy(master, ks->master, sizeof(master));
+	else if ((have = ks->has_next))
+		memcpy(master, ks->next, sizeof(master));
+	pthread_mutex_unlock(&ks->master_lock);
+	if (have)
+		rec_key_of(master, key);
+	OPENSSL_cleanse(master, sizeof(master));
+	return have ? 0 : -1;
 }
 
 static int
@@ -79,16 +100,15 @@ rec_aad(char *aad, size_t size, const char *cn, long version)
 
 /* Seals data for cn at version: malloc'ed *out of *olen octets. */
 static keystore_status_t
-rec_seal(keystore_t *ks, const char *cn, long version, const void *data,
+rec_seal_with(const unsigned char key[32], const char *cn, long version, const void *data,
     size_t len, unsigned char **out, size_t *olen, keystore_err_t *err)
 {
-	unsigned char key[32], *o = malloc(REC_HEAD + len + 1);
+	unsigned char *o = malloc(REC_HEAD + len + 1);
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	char aad[300];
 	int n = 0, f = 0, alen = rec_aad(aad, sizeof(aad), cn, version);
 	int ok = o != NULL && c != NULL && alen > 0 && len < REC_MAX;
 
-	rec_key(ks, key);
 	if (ok) {
 		memcpy(o, REC_MAGIC, 4);
 		ok = RAND_bytes(o + 4, REC_IV) == 1
@@ -98,7 +118,6 @@ rec_seal(keystore_t *ks, const char *cn, long version, const void *data,
 		    && EVP_EncryptFinal_ex(c, o + REC_HEAD + n, &f) == 1
 		    && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, REC_TAG, o + 4 + REC_IV) == 1;
 	}
-	OPENSSL_cleanse(key, sizeof(key));
 	EVP_CIPHER_CTX_free(c);
 	if (!ok) {
 		free(o);
@@ -109,13 +128,28 @@ rec_seal(keystore_t *ks, const char *cn, long version, const void *data,
 	return KEYSTORE_OK;
 }
 
-/* Opens a sealed value of cn at version: *out (OPENSSL_malloc'ed, NUL
- * after the *olen octets; OPENSSL_clear_free()). */
+/* Seals under the current master key. */
 static keystore_status_t
-rec_open(keystore_t *ks, const char *cn, long version, const unsigned char *in,
+rec_seal(keystore_t *ks, const char *cn, long version, const void *data,
     size_t len, unsigned char **out, size_t *olen, keystore_err_t *err)
 {
-	unsigned char key[32], *o;
+	unsigned char key[32];
+	keystore_status_t rc;
+
+	(void)rec_key(ks, 0, key);
+	rc = rec_seal_with(key, cn, version, data, len, out, olen, err);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+/* Opens a sealed value of cn at version with key: *out (OPENSSL_malloc'ed,
+ * NUL after the *olen octets; OPENSSL_clear_free()). */
+static keystore_status_t
+rec_open_with(const unsigned char key[32], const char *cn, long version,
+    const unsigned char *in, size_t len, unsigned char **out, size_t *olen,
+    keystore_err_t *err)
+{
+	unsigned char *o;
 	EVP_CIPHER_CTX *c;
 	char aad[300];
 	int n = 0, f = 0, ok, alen = rec_aad(aad, sizeof(aad), cn, version);
@@ -127,14 +161,12 @@ rec_open(keystore_t *ks, const char *cn, long version, const unsigned char *in,
 		OPENSSL_free(o);
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
-	rec_key(ks, key);
 	ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in + 4) == 1
 	    && EVP_DecryptUpdate(c, NULL, &n, (unsigned char *)aad, alen) == 1
 	    && EVP_DecryptUpdate(c, o, &n, in + REC_HEAD, (int)(len - REC_HEAD)) == 1
 	    && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, REC_TAG,
 	    (void *)(in + 4 + REC_IV)) == 1
 	    && EVP_DecryptFinal_ex(c, o + n, &f) == 1;
-	OPENSSL_cleanse(key, sizeof(key));
 	EVP_CIPHER_CTX_free(c);
 	if (!ok) {
 		OPENSSL_clear_free(o, len - REC_HEAD + 1);
@@ -145,6 +177,22 @@ rec_open(keystore_t *ks, const char *cn, long version, const unsigned char *in,
 	*out = o;
 	*olen = (size_t)(n + f);
 	return KEYSTORE_OK;
+}
+
+/* Opens with the current master key, else the next one of a rekey. */
+static keystore_status_t
+rec_open(keystore_t *ks, const char *cn, long version, const unsigned char *in,
+    size_t len, unsigned char **out, size_t *olen, keystore_err_t *err)
+{
+	unsigned char key[32];
+	keystore_status_t rc;
+
+	(void)rec_key(ks, 0, key);
+	rc = rec_open_with(key, cn, version, in, len, out, olen, err);
+	if (rc == KEYSTORE_ERR_CORRUPT && rec_key(ks, 1, key) == 0)
+		rc = rec_open_with(key, cn, version, in, len, out, olen, err);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
 }
 
 /* ---- names ---- */
@@ -315,8 +363,8 @@ found_value(const char *dn, const char *attr, const unsigned char *val,
 	return 0;
 }
 
-/* One search for the records of kind (name NULL: every one) under the
- * container, collected in f. */
+/* One search for the records of kind (name NULL: every one; kind NULL:
+ * every record) under the container, collected in f. */
 static keystore_status_t
 rec_search(keystore_t *ks, const char *kind, const char *name,
     struct rec_found *f, keystore_err_t *err)
@@ -330,10 +378,12 @@ rec_search(keystore_t *ks, const char *kind, const char *name,
 	};
 	int rc;
 
-	if (!name_ok(kind, 32) || (name != NULL && !name_ok(name, 160)))
+	if ((kind != NULL && !name_ok(kind, 32)) || (name != NULL && !name_ok(name, 160)))
 		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s: bad name", kind);
 	snprintf(base, sizeof(base), "%s,%s", REC_CONTAINER, net_ldap_base(l));
-	if (name != NULL)
+	if (kind == NULL)
+		snprintf(filter, sizeof(filter), "(employeeType=%s)", REC_TYPE);
+	else if (name != NULL)
 		snprintf(filter, sizeof(filter), "(&(employeeType=%s)(cn=%s-%s))", REC_TYPE,
 		    kind, name);
 	else
@@ -444,14 +494,38 @@ keystore_record_foreach(keystore_t *ks, const char *kind,
 
 /* ---- changing ---- */
 
+static keystore_status_t rec_modify(keystore_t *ks, const char *dn, long version,
+    unsigned char *sealed, size_t slen, int *conflict, keystore_err_t *err);
+
 keystore_status_t
 keystore_record_update(keystore_t *ks, const char *kind, const char *name,
     long version, const void *data, size_t len, int *conflict, keystore_err_t *err)
 {
-	char cn[200], dn[1400], why[sizeof(err->msg)], oldv[24], newv[24];
-	char *ov[] = { oldv, NULL }, *nv[] = { newv, NULL };
+	char cn[200], dn[1400];
 	unsigned char *sealed = NULL;
 	size_t slen = 0;
+	keystore_status_t rc;
+
+	*conflict = 0;
+	if ((rc = rec_need(ks, err)) != KEYSTORE_OK)
+		return rc;
+	if (rec_names(ks, kind, name, cn, sizeof(cn), dn, sizeof(dn)) != 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s/%s: bad name", kind, name);
+	if ((rc = rec_seal(ks, cn, version + 1, data, len, &sealed, &slen, err)) != KEYSTORE_OK)
+		return rc;
+	rc = rec_modify(ks, dn, version, sealed, slen, conflict, err);
+	free(sealed);
+	return rc;
+}
+
+/* The record dn at version gets the sealed value of version + 1, if no
+ * other gateway changed it first (else *conflict). */
+static keystore_status_t
+rec_modify(keystore_t *ks, const char *dn, long version, unsigned char *sealed,
+    size_t slen, int *conflict, keystore_err_t *err)
+{
+	char why[sizeof(err->msg)], oldv[24], newv[24];
+	char *ov[] = { oldv, NULL }, *nv[] = { newv, NULL };
 	struct berval bv, *bvs[] = { &bv, NULL };
 	LDAPMod m[] = {
 		{ LDAP_MOD_DELETE, "employeeNumber", { ov } },
@@ -459,23 +533,15 @@ keystore_record_update(keystore_t *ks, const char *kind, const char *name,
 		{ LDAP_MOD_REPLACE | LDAP_MOD_BVALUES, "userPKCS12", { NULL } },
 	};
 	LDAPMod *mods[] = { &m[0], &m[1], &m[2], NULL };
-	keystore_status_t rc;
 	int lrc;
 
 	*conflict = 0;
-	if ((rc = rec_need(ks, err)) != KEYSTORE_OK)
-		return rc;
-	if (rec_names(ks, kind, name, cn, sizeof(cn), dn, sizeof(dn)) != 0)
-		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s/%s: bad name", kind, name);
 	snprintf(oldv, sizeof(oldv), "%ld", version);
 	snprintf(newv, sizeof(newv), "%ld", version + 1);
-	if ((rc = rec_seal(ks, cn, version + 1, data, len, &sealed, &slen, err)) != KEYSTORE_OK)
-		return rc;
 	bv.bv_val = (char *)sealed;
 	bv.bv_len = slen;
 	m[2].mod_bvalues = bvs;
 	lrc = net_ldap_modify(keystore_ldap_client(ks->ldap), dn, mods, why, sizeof(why));
-	free(sealed);
 	if (lrc == LDAP_NO_SUCH_ATTRIBUTE || lrc == LDAP_NO_SUCH_OBJECT
 	    || lrc == LDAP_TYPE_OR_VALUE_EXISTS) {
 		*conflict = 1;
@@ -507,4 +573,63 @@ keystore_record_delete(keystore_t *ks, const char *kind, const char *name,
 	if (lrc != LDAP_SUCCESS)
 		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
 	return KEYSTORE_OK;
+}
+
+/* ---- the master key's rotation ---- */
+
+/* One record sealed again under next (unless next opens it already). */
+static keystore_status_t
+rekey_one(keystore_t *ks, const struct rec_raw *r, const unsigned char nkey[32],
+    size_t *done, keystore_err_t *err)
+{
+	char dn[1400];
+	unsigned char *data = NULL, *sealed = NULL;
+	size_t len = 0, slen = 0;
+	int conflict = 0;
+	keystore_status_t rc;
+
+	if (rec_open_with(nkey, r->cn, r->version, r->val, r->vlen, &data, &len, NULL)
+	    == KEYSTORE_OK) {
+		OPENSSL_clear_free(data, len + 1);
+		return KEYSTORE_OK;
+	}
+	/* One that no key opens (forged, or sealed under a lost key) is of
+	 * no use to any gateway: left as it is, as a scan leaves it out. */
+	if ((rc = rec_open(ks, r->cn, r->version, r->val, r->vlen, &data, &len, NULL))
+	    != KEYSTORE_OK)
+		return rc == KEYSTORE_ERR_CORRUPT ? KEYSTORE_OK
+		    : util_err_set(err, rc, "record %s: cannot open it", r->cn);
+	rc = rec_seal_with(nkey, r->cn, r->version + 1, data, len, &sealed, &slen, err);
+	OPENSSL_clear_free(data, len + 1);
+	snprintf(dn, sizeof(dn), "cn=%s,%s,%s", r->cn, REC_CONTAINER,
+	    net_ldap_base(keystore_ldap_client(ks->ldap)));
+	if (rc == KEYSTORE_OK)
+		rc = rec_modify(ks, dn, r->version, sealed, slen, &conflict, err);
+	free(sealed);
+	if (rc == KEYSTORE_OK && conflict)
+		rc = util_err_set(err, KEYSTORE_ERR_IO, "record %s changed during the rekey: "
+		    "run it again", r->cn);
+	if (rc == KEYSTORE_OK)
+		(*done)++;
+	return rc;
+}
+
+keystore_status_t
+keystore_record_rekey(keystore_t *ks, const unsigned char next[KEYSTORE_MASTER_LEN],
+    size_t *done, keystore_err_t *err)
+{
+	struct rec_found f;
+	unsigned char nkey[32];
+	keystore_status_t rc;
+
+	if (ks->ldap == NULL)
+		return KEYSTORE_OK;
+	memset(&f, 0, sizeof(f));
+	rec_key_of(next, nkey);
+	rc = rec_search(ks, NULL, NULL, &f, err);
+	for (size_t i = 0; rc == KEYSTORE_OK && i < f.n; i++)
+		rc = rekey_one(ks, &f.all[i], nkey, done, err);
+	OPENSSL_cleanse(nkey, sizeof(nkey));
+	found_free(&f);
+	return rc;
 }

@@ -371,4 +371,36 @@ check "one certificate issued for zed ($nz)" test "$nz" -eq 1
 ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pending-$ZHASH)" dn >"$T/pending2.ldif" 2>&1
 check "and the pending entry is gone" sh -c "! grep -q '^dn: cn=pending' '$T/pending2.ldif'"
 
+# ---- a rekey through A seals the CA's records again; B, given the new
+# master key, still is the same CA with the same revocations ----------------
+inst A
+gate_stop
+if ctl keystore rekey >"$T/rekey.log" 2>&1; then
+	ok "smimectl keystore rekey on A"
+else
+	not_ok "smimectl keystore rekey on A"
+	diag_file "$T/rekey.log" 5
+fi
+cp "$T/state-A/keystore/master.key" "$T/state-B/keystore/master.key.tmp" &&
+    chmod 0600 "$T/state-B/keystore/master.key.tmp" &&
+    mv "$T/state-B/keystore/master.key.tmp" "$T/state-B/keystore/master.key"
+inst B
+gate_stop
+gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" || bail "smimegate B restarted with the new master key"
+wait_port "$HTTP_PORT" "$GATE_PID" 100
+curl -s -o "$T/ca-B2.der" "$URL/ca.crt"
+openssl x509 -inform DER -in "$T/ca-B2.der" -noout -fingerprint -sha256 >"$T/fp-B2" 2>&1
+check "after the rekey B opens the same CA" cmp -s "$T/fp-A" "$T/fp-B2"
+ctl ca crl --out "$T/crl-B2.der" >/dev/null 2>&1
+openssl crl -inform DER -in "$T/crl-B2.der" -noout -text >"$T/crl-B2.txt" 2>&1
+check "and its CRL still lists what A revoked" grep -q "Serial Number: $sb" "$T/crl-B2.txt"
+if ctl ca issue --profile external vic@example.net >"$T/vic.pem" 2>"$T/vic.err" &&
+    openssl verify -CAfile "$T/state-A/ca/root.crt" -untrusted "$T/state-A/ca/issuing.crt" \
+    "$T/vic.pem" >/dev/null 2>&1; then
+	ok "and issues certificates that verify"
+else
+	not_ok "and issues certificates that verify"
+	diag_file "$T/vic.err" 5
+fi
+
 done_testing
