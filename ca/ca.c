@@ -7,6 +7,7 @@
  * public API.
  */
 #include "ca/ca_int.h"
+#include "keystore/keystore_retire.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -493,6 +494,15 @@ record_issued(ca_t *ca, X509 *x, keystore_err_t *err)
 	return rc;
 }
 
+/* A retired address (keystore_retire.h) gets no certificate: KEYSTORE_RETIRED. */
+static keystore_status_t
+not_retired(ca_t *ca, const char *address, keystore_err_t *err)
+{
+	char *const one[] = { (char *)address, NULL };
+
+	return keystore_retired_check(ca->ks, one, err);
+}
+
 keystore_status_t
 ca_issue(ca_t *ca, const char *address,
     ca_profile_t profile, X509 **cert, keystore_err_t *err)
@@ -504,6 +514,8 @@ ca_issue(ca_t *ca, const char *address,
 	if (!address_ok(address))
 		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
+	if ((rc = not_retired(ca, address, err)) != KEYSTORE_OK)
+		return rc;
 	pthread_mutex_lock(&ca->lock);
 	if ((key = ca_new_key(ca->s.key_type)) == NULL
 	    || (x = issue_cert(ca, address, profile, key)) == NULL)
@@ -566,6 +578,8 @@ ca_issue_csr(ca_t *ca, const char *address,
 	if (!address_ok(address))
 		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
+	if ((rc = not_retired(ca, address, err)) != KEYSTORE_OK)
+		return rc;
 	if ((r = csr_read(req, len, err)) == NULL)
 		return err->code;
 	pthread_mutex_lock(&ca->lock);

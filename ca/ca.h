@@ -70,7 +70,8 @@ ca_t *ca_open(keystore_t *ks, const ca_settings_t *s,
 void ca_free(ca_t *ca);
 
 /* Generates a key, issues a certificate for address under profile and
- * escrows the key in the keystore.  *cert (may be NULL) gets it. */
+ * escrows the key in the keystore.  *cert (may be NULL) gets it.  Both
+ * issuing calls refuse a retired address (KEYSTORE_RETIRED). */
 keystore_status_t ca_issue(ca_t *ca, const char *address,
     ca_profile_t profile, X509 **cert, keystore_err_t *err);
 /* Issues a certificate for address under profile to the key of an
@@ -83,6 +84,10 @@ keystore_status_t ca_issue_csr(ca_t *ca, const char *address,
     keystore_err_t *err);
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
 keystore_status_t ca_revoke(ca_t *ca, const char *serial,
+    keystore_err_t *err);
+/* The certificate issued with that serial (hex), a new reference;
+ * KEYSTORE_NOTFOUND when the CA issued none. */
+keystore_status_t ca_issued_cert(ca_t *ca, const char *serial, X509 **cert,
     keystore_err_t *err);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,

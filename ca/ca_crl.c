@@ -308,7 +308,7 @@ ca_lookup(ca_t *ca, const char *serial, X509 **cert, long *revoked,
 	X509 *x = NULL;
 	keystore_status_t rc;
 
-	if (n == 0 || n >= 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
 		return util_err_set(err, KEYSTORE_NOTFOUND, "CA: not a serial number: %s", serial);
 	for (i = 0; i <= n; i++)
 		name[i] = (char)toupper((unsigned char)serial[i]);
@@ -330,4 +330,15 @@ ca_lookup(ca_t *ca, const char *serial, X509 **cert, long *revoked,
 	else
 		X509_free(x);
 	return KEYSTORE_OK;
+}
+
+keystore_status_t
+ca_issued_cert(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
+{
+	size_t n = strlen(serial);
+
+	*cert = NULL;
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+	return ca_lookup(ca, serial, cert, NULL, err);
 }

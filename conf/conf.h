@@ -109,6 +109,11 @@ typedef struct conf {
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
 	long long ldap_search_timeout; /* LDAPSearchTimeout, seconds */
 	long long ldap_pool_size;      /* LDAPPoolSize */
+	char *publish_directory;       /* PublishDirectory, an LDAP URL */
+	char *publish_branch;          /* PublishBranch, a DN */
+	int publish_outsiders;         /* PublishOutsiders */
+	long long publish_timeout;     /* PublishTimeout, seconds */
+	long long retire_retention;    /* RetireRetention, seconds */
 	int crl_check;                 /* CRLCheck */
 	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
 	long long crl_timeout;         /* CRLTimeout, seconds */

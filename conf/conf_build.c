@@ -8,6 +8,7 @@
  */
 #include "conf/conf_int.h"
 #include "directory/dir_map.h"
+#include "directory/dir_publish.h"
 #include "directory/dir_lookup.h"
 #include "smime/smime.h"
 #include "policy/policy.h"
@@ -170,6 +171,20 @@ conf_trust_ca(conf_t *c)
 	return n;
 }
 
+/* PublishDirectory: its URL and bind password file (dir_publish.h). */
+static int
+build_publish(const conf_t *c, char *err, size_t errlen)
+{
+	dir_publish_settings_t s = { c->publish_directory, c->publish_branch,
+		(int)c->publish_timeout };
+	char why[512];
+
+	if (dir_publish_check(&s, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, errlen, "PublishDirectory: %s", why);
+	return -1;
+}
+
 int
 conf_build(conf_t *c, char *err, size_t errlen)
 {
@@ -178,7 +193,7 @@ conf_build(conf_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (build_trust(c, err, errlen) != 0 || build_signer_map(c, err, errlen) != 0
-	    || build_lookup(c, err, errlen) != 0)
+	    || build_lookup(c, err, errlen) != 0 || build_publish(c, err, errlen) != 0)
 		return -1;
 	(void)conf_trust_ca(c);
 	if (conf_reinject_key_read(c, err, errlen) != 0)

@@ -100,6 +100,12 @@ const conf_key_t conf_keys[] = {
 	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL, 0 },
 	{ "LDAPSearchTimeout", T_INT, "10", OFF(ldap_search_timeout), 1, 300, NULL, 0 },
 	{ "LDAPPoolSize", T_INT, "4", OFF(ldap_pool_size), 1, 32, NULL, 0 },
+	/* Our people's certificates published in a directory; leavers. */
+	{ "PublishDirectory", T_STR, "", OFF(publish_directory), 0, 0, NULL, 0 },
+	{ "PublishBranch", T_STR, "", OFF(publish_branch), 0, 0, NULL, 0 },
+	{ "PublishOutsiders", T_BOOL, "no", OFF(publish_outsiders), 0, 0, NULL, 0 },
+	{ "PublishTimeout", T_INT, "10", OFF(publish_timeout), 1, 300, NULL, 0 },
+	{ "RetireRetention", T_INT, "31536000", OFF(retire_retention), 0, 3153600000LL, NULL, 0 },
 	{ "CRLCheck", T_BOOL, "yes", OFF(crl_check), 0, 0, NULL, 0 },
 	{ "CRLUnavailable", T_ENUM, "tempfail", OFF(crl_unavailable), 0, 0, crl_names, 0 },
 	{ "CRLTimeout", T_INT, "10", OFF(crl_timeout), 1, 300, NULL, 0 },

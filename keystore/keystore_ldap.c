@@ -371,7 +371,7 @@ keystore_ldap_container(keystore_ldap_t *kl, char *why, size_t len)
 	int rc;
 
 	snprintf(dn, sizeof(dn), "ou=smimegate,%s", net_ldap_base(kl->client));
-	rc = net_ldap_add(kl->client, dn, mods, why, len);
+	rc = net_ldap_add_mods(kl->client, dn, mods, why, len);
 	return rc == LDAP_ALREADY_EXISTS ? LDAP_SUCCESS : rc;
 }
 
@@ -403,10 +403,10 @@ add_contact(keystore_ldap_t *kl, const char *address, const net_ldap_value_t *va
 		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "cannot hash %s", address);
 	util_hex(uid, md, sizeof(md));
 	snprintf(dn, sizeof(dn), "uid=%s,ou=smimegate,%s", uid, net_ldap_base(kl->client));
-	rc = net_ldap_add(kl->client, dn, mods, why, sizeof(why));
+	rc = net_ldap_add_mods(kl->client, dn, mods, why, sizeof(why));
 	if (rc == LDAP_NO_SUCH_OBJECT && keystore_ldap_container(kl, why, sizeof(why))
 	    == LDAP_SUCCESS)
-		rc = net_ldap_add(kl->client, dn, mods, why, sizeof(why));
+		rc = net_ldap_add_mods(kl->client, dn, mods, why, sizeof(why));
 	if (rc != LDAP_SUCCESS)
 		return util_err_set(err, KEYSTORE_ERR_IO, "%s: no entry for %s, and cannot "
 		    "make one: %s", keystore_ldap_name(kl), address, why);

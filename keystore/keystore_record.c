@@ -263,10 +263,10 @@ keystore_record_add(keystore_t *ks, const char *kind, const char *name,
 	bv.bv_val = (char *)sealed;
 	bv.bv_len = slen;
 	m[5].mod_bvalues = bvs;
-	lrc = net_ldap_add(l, dn, mods, why, sizeof(why));
+	lrc = net_ldap_add_mods(l, dn, mods, why, sizeof(why));
 	if (lrc == LDAP_NO_SUCH_OBJECT
 	    && keystore_ldap_container(ks->ldap, why, sizeof(why)) == LDAP_SUCCESS)
-		lrc = net_ldap_add(l, dn, mods, why, sizeof(why));
+		lrc = net_ldap_add_mods(l, dn, mods, why, sizeof(why));
 	free(sealed);
 	if (lrc == LDAP_ALREADY_EXISTS) {
 		*exists = 1;
@@ -541,7 +541,7 @@ rec_modify(keystore_t *ks, const char *dn, long version, unsigned char *sealed,
 	bv.bv_val = (char *)sealed;
 	bv.bv_len = slen;
 	m[2].mod_bvalues = bvs;
-	lrc = net_ldap_modify(keystore_ldap_client(ks->ldap), dn, mods, why, sizeof(why));
+	lrc = net_ldap_modify_mods(keystore_ldap_client(ks->ldap), dn, mods, why, sizeof(why));
 	if (lrc == LDAP_NO_SUCH_ATTRIBUTE || lrc == LDAP_NO_SUCH_OBJECT
 	    || lrc == LDAP_TYPE_OR_VALUE_EXISTS) {
 		*conflict = 1;

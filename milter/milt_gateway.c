@@ -6,7 +6,8 @@
  * Threads, each started here and joined in milt_gateway_stop():
  *   - the audit log's checkpoint timer (mail_audit_start/close);
  *   - the spool runner (runner_loop: mail_runner_run on every kick and
- *     every QueueRunInterval, ended by queue_stop);
+ *     every QueueRunInterval, ended by queue_stop; it also destroys the
+ *     keys of leavers past RetireRetention, ops_keystore_purge);
  *   - one loop per HTTP server (net_http_run, ended by net_http_stop);
  *     the CA's CRL timer is an event on its server's loop;
  *   - the reload thread (SIGHUP; reload_loop), woken by the main thread;
@@ -229,6 +230,7 @@ runner_loop(void *arg)
 	while (queue_wait(wait) == 0) {
 		c = conf_now(gw);
 		(void)mail_runner_run(c, gw->ks, 0);
+		ops_keystore_purge(c, gw->ks);     /* leavers' keys past retention */
 		wait = c->queue_run_interval;
 		conf_unref(c);
 	}

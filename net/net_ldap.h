@@ -126,18 +126,42 @@ typedef struct net_ldap_value {
 int net_ldap_replace(net_ldap_t *l, const char *dn, const char *attr,
     const net_ldap_value_t *vals, size_t n, char *why, size_t len);
 
+/* One attribute and its values, for net_ldap_modify() and net_ldap_add(). */
+typedef struct net_ldap_attr {
+	const char *name;
+	const net_ldap_value_t *vals;
+	size_t n;                   /* 0: (replace) the attribute removed */
+} net_ldap_attr_t;
+
+/* Replaces every value of each of the n attributes of the entry dn, in
+ * one modify operation (all or nothing); an attribute with no values is
+ * removed (nothing happens when the entry has none).  LDAP_SUCCESS, or
+ * the result code with why. */
+int net_ldap_modify(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
+    size_t n, char *why, size_t len);
+
+/* Adds the entry dn with the n attributes.  LDAP_SUCCESS, or the result
+ * code with why ("NAME: add DN: ..."). */
+int net_ldap_add(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
+    size_t n, char *why, size_t len);
+
+/* "ATTR=VALUE,PARENT", VALUE escaped as RFC 4514 says (libldap's
+ * ldap_rdn2str()); malloc'ed, or NULL. */
+char *net_ldap_dn_child(const char *attr, const char *value, const char *parent);
+
 /*
- * One add (mods: the entry's attributes, LDAP_MOD_ADD), modify or delete
- * of dn.  LDAP_SUCCESS, or the result code with why ("NAME: add DN: ...").
+ * One add (mods: the entry's attributes, LDAP_MOD_ADD), modify (any
+ * LDAPMod: a delete of one value and an add of another make a condition)
+ * or delete of dn.  LDAP_SUCCESS, or the result code with why ("NAME: add DN: ...").
  * The answers that say something of the entry rather than of the
  * connection (LDAP_ALREADY_EXISTS, LDAP_NO_SUCH_OBJECT,
  * LDAP_NO_SUCH_ATTRIBUTE, LDAP_TYPE_OR_VALUE_EXISTS) are never retried:
  * an add that finds the entry made, or a modify whose delete of a value
  * finds it gone, is how two gateways learn which of them won.
  */
-int net_ldap_add(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
+int net_ldap_add_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
     size_t len);
-int net_ldap_modify(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
+int net_ldap_modify_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
     size_t len);
 int net_ldap_delete(net_ldap_t *l, const char *dn, char *why, size_t len);
 

@@ -25,6 +25,7 @@
 #include "directory/dir_harvest.h"
 #include "directory/dir_int.h"
 #include "directory/dir_lookup.h"
+#include "directory/dir_publish.h"
 #include "net/net_ldap.h"
 #include "tests/unit/unit_util.h"
 
@@ -745,6 +746,46 @@ test_lookup_harvest_and_down(void **state)
 	X509_free(old);
 }
 
+
+/* userSMIMECertificate's value: a certs-only PKCS#7 with the certificate
+ * first and the chain, a copy of the certificate in the chain left out;
+ * a publication without a directory fails, never silently. */
+static void
+test_publish_p7(void **state)
+{
+	X509 *cert = unit_cert(pki.key, pki.ca, pki.ca_key, "pub@example.net", -1, 30);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	dir_publish_settings_t none = { "", "", 5 }, bad = { "http://x/", "", 5 };
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	PKCS7 *p7;
+	char why[256] = "";
+
+	assert_non_null(cert);
+	assert_true(sk_X509_push(chain, cert) && X509_up_ref(cert));
+	assert_true(sk_X509_push(chain, pki.ca) && X509_up_ref(pki.ca));
+	assert_int_equal(dir_publish_p7(cert, chain, &der, &len), 0);
+	p = der;
+	p7 = d2i_PKCS7(NULL, &p, (long)len);
+	assert_non_null(p7);
+	assert_true(PKCS7_type_is_signed(p7));
+	assert_int_equal(sk_X509_num(p7->d.sign->cert), 2);
+	assert_int_equal(X509_cmp(sk_X509_value(p7->d.sign->cert, 0), cert), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(p7->d.sign->cert, 1), pki.ca), 0);
+	assert_int_equal(sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info), 0);
+	PKCS7_free(p7);
+	OPENSSL_free(der);
+	assert_int_equal(dir_publish_enabled(&none), 0);
+	assert_int_equal(dir_publish(&none, "pub@example.net", cert, chain, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "no PublishDirectory"));
+	assert_int_equal(dir_publish_check(&none, why, sizeof(why)), 0);
+	assert_int_equal(dir_publish_check(&bad, why, sizeof(why)), -1);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
+}
+
 int
 main(void)
 {
@@ -763,6 +804,7 @@ main(void)
 		cmocka_unit_test(test_redis_seal),
 		cmocka_unit_test(test_lookup_harvest_and_down),
 		cmocka_unit_test(test_lookup_harvest_pref),
+		cmocka_unit_test(test_publish_p7),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

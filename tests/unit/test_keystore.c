@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "keystore/keystore.h"
+#include "keystore/keystore_retire.h"
 #include "tests/unit/unit_util.h"
 
 #define PASS "correct horse"
@@ -44,7 +45,7 @@ status_name(keystore_status_t s)
 {
 	static const char *const names[] = {
 		"OK", "NOTFOUND", "ERR_PERM", "ERR_IO", "ERR_CORRUPT",
-		"ERR_PASSWORD", "ERR_INPUT", "ERR_CRYPTO", "ERR_NOMEM",
+		"ERR_PASSWORD", "ERR_INPUT", "ERR_CRYPTO", "ERR_NOMEM", "RETIRED",
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
@@ -1275,6 +1276,128 @@ test_recipient(void **state)
 		ident_free(&id[i]);
 }
 
+
+/* ---- leavers ---- */
+
+static keystore_status_t
+decrypter(keystore_t *ks, const char *address, const ident_t *id,
+    keystore_err_t *err)
+{
+	EVP_PKEY *key = NULL;
+	keystore_status_t rc = keystore_decrypter(ks, address,
+	    X509_get_issuer_name(id->cert), X509_get0_serialNumber(id->cert), NULL,
+	    &key, NULL, err);
+
+	if (rc == KEYSTORE_OK)
+		WANT_INT("the decryption key is the original", EVP_PKEY_eq(key, id->key), 1);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+static void
+on_destroyed(const char *address, const keystore_info_t *info, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/*
+ * Retired: no signer, no recipient, no new import; the key still
+ * decrypts until the retention is over, then the entry file is gone and
+ * the decrypter says the keys were destroyed.  The others are untouched.
+ */
+static void
+test_retire(void **state)
+{
+	fx_t *f = *state;
+	ident_t alice, bob;
+	keystore_retired_t r;
+	keystore_err_t err;
+	X509 *x = NULL;
+	char **who = NULL, *entry;
+	size_t n = 99;
+	int seen = 0;
+	const time_t t0 = 1700000000;
+
+	ident_make(&alice, "alice@example.com", -1, 365);
+	ident_make(&bob, "bob@example.com", -1, 365);
+	import_ok(f->ks, &alice);
+	import_ok(f->ks, &bob);
+	WANT_RC("not retired yet", keystore_retired_get(f->ks, "alice@example.com", &r,
+	    &err), KEYSTORE_NOTFOUND, &err);
+	WANT_RC("retire", keystore_retire(f->ks, "alice@example.com", t0, &who, &err),
+	    KEYSTORE_OK, &err);
+	assert_string_equal(who[0], "alice@example.com");
+	assert_null(who[1]);
+	keystore_retire_list_free(who);
+	want_no_signer(f->ks, "alice@example.com", KEYSTORE_RETIRED, "retired on");
+	want_signer(f->ks, "bob@example.com", &bob);
+	WANT_RC("no recipient", keystore_recipient(f->ks, "alice@example.com", &x, &err),
+	    KEYSTORE_RETIRED, &err);
+	assert_null(x);
+	WANT_RC("no new import", keystore_import_p12(f->ks, alice.p12, alice.len, PASS,
+	    NULL, &err), KEYSTORE_RETIRED, &err);
+	WANT_RC("still decrypts", decrypter(f->ks, "alice@example.com", &alice, &err),
+	    KEYSTORE_OK, &err);
+	WANT_RC("retire again keeps the date", keystore_retire(f->ks, "alice@example.com",
+	    t0 + 50, NULL, &err), KEYSTORE_OK, &err);
+	WANT_RC("record", keystore_retired_get(f->ks, "alice@example.com", &r, &err),
+	    KEYSTORE_OK, &err);
+	WANT_INT("retired at", r.retired, (long long)t0);
+
+	WANT_RC("purge within the retention", keystore_retire_purge(f->ks, 3600,
+	    t0 + 3599, on_destroyed, &seen, &n, &err), KEYSTORE_OK, &err);
+	WANT_INT("nothing destroyed yet", (long long)n, 0);
+	entry = entry_path(f, &alice);
+	WANT_INT("entry still there", access(entry, F_OK), 0);
+	WANT_RC("purge after it", keystore_retire_purge(f->ks, 3600, t0 + 3600,
+	    on_destroyed, &seen, &n, &err), KEYSTORE_OK, &err);
+	WANT_INT("one destroyed", (long long)n, 1);
+	WANT_INT("callback heard of it", seen, 1);
+	WANT_INT("entry file gone", access(entry, F_OK), -1);
+	WANT_RC("decrypter: destroyed", decrypter(f->ks, "alice@example.com", &alice,
+	    &err), KEYSTORE_RETIRED, &err);
+	WANT_SUBSTR("decrypter", err.msg, "keys destroyed on");
+	WANT_RC("record says destroyed", keystore_retired_get(f->ks, "alice@example.com",
+	    &r, &err), KEYSTORE_OK, &err);
+	WANT_INT("destroyed at", r.destroyed, (long long)t0 + 3600);
+	want_signer(f->ks, "bob@example.com", &bob);
+	WANT_RC("bob still decrypts", decrypter(f->ks, "bob@example.com", &bob, &err),
+	    KEYSTORE_OK, &err);
+	free(entry);
+	ident_free(&alice);
+	ident_free(&bob);
+}
+
+/* An entry file replaced by a symbolic link: the purge fails and never
+ * writes through the link. */
+static void
+test_retire_symlink(void **state)
+{
+	fx_t *f = *state;
+	ident_t bob;
+	keystore_err_t err;
+	char *entry, *victim = path2(f->tmp, "victim"), *got;
+	size_t n = 0, len = 0;
+
+	ident_make(&bob, "bob@example.com", -1, 365);
+	import_ok(f->ks, &bob);
+	WANT_RC("retire", keystore_retire(f->ks, "bob@example.com", 1000, NULL, &err),
+	    KEYSTORE_OK, &err);
+	entry = entry_path(f, &bob);
+	assert_int_equal(unit_write_file(victim, "precious\n", 9, 0600), 0);
+	assert_int_equal(unlink(entry), 0);
+	assert_int_equal(symlink(victim, entry), 0);
+	if (keystore_retire_purge(f->ks, 0, 2000, NULL, NULL, &n, &err) == KEYSTORE_OK)
+		fail_msg("purge through a symbolic link succeeded");
+	got = unit_read_file(victim, &len);
+	assert_non_null(got);
+	assert_string_equal(got, "precious\n");
+	free(got);
+	free(entry);
+	free(victim);
+	ident_free(&bob);
+}
+
 int
 main(void)
 {
@@ -1303,6 +1426,8 @@ main(void)
 		T(test_threads),
 		T(test_ldap_down),
 		T(test_recipient),
+		T(test_retire),
+		T(test_retire_symlink),
 #undef T
 	};
 
