@@ -413,7 +413,7 @@ issue_cert(ca_t *ca, const char *address, ca_profile_t profile,
 {
 	int nids[10], n = 0;
 	const char *vals[10];
-	char san[300], cdp[600], aia[600];
+	char san[300], cdp[600], aia[1200];
 	X509_NAME *name = ca_make_name(ca->s.subject, address, address);
 	X509 *x;
 
@@ -428,8 +428,13 @@ issue_cert(ca_t *ca, const char *address, ca_profile_t profile,
 		snprintf(cdp, sizeof(cdp), "URI:%s", ca->s.crl_url);
 		nids[n] = NID_crl_distribution_points; vals[n++] = cdp;
 	}
-	if (ca->s.issuer_url != NULL && *ca->s.issuer_url != '\0') {
-		snprintf(aia, sizeof(aia), "caIssuers;URI:%s", ca->s.issuer_url);
+	aia[0] = '\0';
+	if (ca->s.ocsp_url != NULL && *ca->s.ocsp_url != '\0')
+		snprintf(aia, sizeof(aia), "OCSP;URI:%s", ca->s.ocsp_url);
+	if (ca->s.issuer_url != NULL && *ca->s.issuer_url != '\0')
+		snprintf(aia + strlen(aia), sizeof(aia) - strlen(aia), "%scaIssuers;URI:%s",
+		    aia[0] ? "," : "", ca->s.issuer_url);
+	if (aia[0] != '\0') {
 		nids[n] = NID_info_access; vals[n++] = aia;
 	}
 	nids[n] = 0;

@@ -4,6 +4,7 @@
  *
  *   ca.c        keys at rest, making certificates, init and open, issuing
  *   ca_crl.c    revocation, CRLs and the list of issued certificates
+ *   ca_ocsp.c   the OCSP responder (answers from ca_cert_status())
  *   ca_file.c   reading and writing the CA directory's files
  *   ca_shared.c the CA kept in the directory for several gateways
  *   ca_cmp.c    certificates from an external CA over CMP
@@ -59,12 +60,14 @@ keystore_status_t ca_shared_issued(ca_t *ca, const char *serial, X509 *x,
  * when none. */
 keystore_status_t ca_shared_cert(ca_t *ca, const char *serial, X509 **x,
     keystore_err_t *err);
-/* Records serial revoked at when (a second revocation keeps the first). */
+/* Records serial revoked at when for reason (a CRLReason code, -1: none;
+ * a second revocation keeps the first). */
 keystore_status_t ca_shared_revoke(ca_t *ca, const char *serial, long when,
-    keystore_err_t *err);
-/* fn(serial, when) per revocation; stops when fn returns non-zero. */
+    int reason, keystore_err_t *err);
+/* fn(serial, when, reason or -1) per revocation; stops when fn returns
+ * non-zero. */
 keystore_status_t ca_shared_revoked(ca_t *ca,
-    int (*fn)(const char *serial, long when, void *arg), void *arg,
+    int (*fn)(const char *serial, long when, int reason, void *arg), void *arg,
     keystore_err_t *err);
 /* fn(serial, cert) per issued certificate; stops when fn returns non-zero. */
 int ca_shared_each(ca_t *ca, int (*fn)(const char *serial, X509 *x, void *arg),

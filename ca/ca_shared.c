@@ -8,7 +8,8 @@
  *                    (PKCS#8: the record's seal protects them, and a
  *                    rekey of the master key seals it again)
  *   caissued/SERIAL  a certificate the CA issued (PEM)
- *   carevoked/SERIAL when it was revoked (Unix time, decimal)
+ *   carevoked/SERIAL when it was revoked (Unix time) and the reason
+ *                    (a CRLReason code, -1: none), decimal
  *
  * The first gateway to add ca/keys makes the CA; one that finds it made
  * (a race of two first starts) drops its own and loads the other's.
@@ -122,17 +123,18 @@ ca_shared_cert(ca_t *ca, const char *serial, X509 **x, keystore_err_t *err)
 }
 
 keystore_status_t
-ca_shared_revoke(ca_t *ca, const char *serial, long when, keystore_err_t *err)
+ca_shared_revoke(ca_t *ca, const char *serial, long when, int reason,
+    keystore_err_t *err)
 {
-	char t[32];
+	char t[48];
 	int exists = 0;
 
-	snprintf(t, sizeof(t), "%ld", when);
+	snprintf(t, sizeof(t), "%ld %d", when, reason);
 	return keystore_record_add(ca->ks, K_REVOKED, serial, t, strlen(t), &exists, err);
 }
 
 struct rev_walk {
-	int (*fn)(const char *, long, void *);
+	int (*fn)(const char *, long, int, void *);
 	void *arg;
 };
 
@@ -140,14 +142,18 @@ static int
 rev_one(const char *name, const unsigned char *data, size_t len, long version, void *arg)
 {
 	struct rev_walk *w = arg;
+	long when = 0;
+	int reason = -1;
 
 	(void)len;
 	(void)version;
-	return w->fn(name, atol((const char *)data), w->arg);
+	if (sscanf((const char *)data, "%ld %d", &when, &reason) < 1)
+		return 0;
+	return w->fn(name, when, reason >= 0 && reason <= 10 ? reason : -1, w->arg);
 }
 
 keystore_status_t
-ca_shared_revoked(ca_t *ca, int (*fn)(const char *, long, void *), void *arg,
+ca_shared_revoked(ca_t *ca, int (*fn)(const char *, long, int, void *), void *arg,
     keystore_err_t *err)
 {
 	struct rev_walk w = { fn, arg };

@@ -36,6 +36,7 @@ static int
 build_lookup(conf_t *c, char *err, size_t errlen)
 {
 	char **urls = conf_list_split_ws(c->ldap_directories);
+	char **partners = conf_list_split(c->partner_lookup);
 	char *harvest = path_under(c->state_dir, "harvest");
 	char why[512];
 	dir_settings_t s = {
@@ -46,6 +47,9 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 		.ca_file = c->trust_anchor_file, .system_store = c->trust_system,
 		.crl_check = c->crl_check, .crl_policy = c->crl_unavailable,
 		.crl_timeout = (int)c->crl_timeout, .crl_cache_seconds = (long)c->crl_cache_time,
+		.ocsp_check = c->ocsp_check, .ocsp_unavailable = c->ocsp_unavailable,
+		.ocsp_unknown = c->ocsp_unknown, .ocsp_timeout = (int)c->ocsp_timeout,
+		.ocsp_cache_seconds = (long)c->ocsp_cache_time,
 		.redis = c->redis_server, .redis_prefix = c->redis_prefix,
 		.redis_timeout_ms = (int)c->redis_timeout,
 		.redis_password_file = c->redis_password_file,
@@ -55,13 +59,15 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
 		.harvest_redis = c->harvest_store == 1,
 		.harvest_prefix = c->redis_harvest_prefix,
+		.partners = partners, .partner_timeout = (int)c->partner_lookup_timeout,
 	};
 
-	if (urls == NULL || harvest == NULL)
+	if (urls == NULL || harvest == NULL || partners == NULL)
 		snprintf(err, errlen, "out of memory");
 	else if ((c->lookup = dir_lookup_new(&s, why, sizeof(why))) == NULL)
 		snprintf(err, errlen, "certificate lookup: %s", why);
 	conf_list_free(urls);
+	conf_list_free(partners);
 	free(harvest);
 	return c->lookup ? 0 : -1;
 }

@@ -8,7 +8,7 @@
  *   ca issue [--profile P] --csr FILE ADDR
  *                                to the key of a PKCS#10 request (not
  *                                escrowed, not published)
- *   ca revoke SERIAL             and a new CRL; out of PublishDirectory
+ *   ca revoke SERIAL [--reason R] and a new CRL; out of PublishDirectory
  *                                when it is the certificate published
  *   ca list                      serial, address, not after, status
  *   ca crl [--out FILE]          a new CRL (DER) now
@@ -89,15 +89,13 @@ dir_publish_issued(ca_t *ca, const conf_t *conf, const char *address, X509 *x,
 /* ca revoke SERIAL: revoked, a new CRL, and out of PublishDirectory when
  * that certificate is what the directory shows. */
 static int
-cmd_revoke(ca_t *ca, const char *serial, const conf_t *conf)
+revoke_unpublish(ca_t *ca, const char *serial, const conf_t *conf)
 {
 	dir_publish_settings_t s;
 	keystore_err_t err;
 	X509 *x = NULL;
 	char why[512], addr[320];
 
-	if (ca_revoke(ca, serial, &err) != KEYSTORE_OK)
-		return ca_fail("revoke", &err);
 	ops_publish_settings(conf, &s);
 	if (!dir_publish_enabled(&s) || ca_issued_cert(ca, serial, &x, &err) != KEYSTORE_OK
 	    || keystore_cert_describe(x, &(keystore_info_t){ 0 }, addr, sizeof(addr)) != 0
@@ -222,6 +220,37 @@ ca_cmp(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 	return 0;
 }
 
+/* ca revoke SERIAL [--reason NAME] */
+static int
+cmd_revoke(ca_t *ca, int argc, char **argv, const conf_t *conf)
+{
+	const char *serial = NULL, *name = NULL;
+	keystore_err_t err;
+	int reason = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else if (strncmp(argv[i], "--reason=", 9) == 0)
+			name = argv[i] + 9;
+		else if (serial == NULL && argv[i][0] != '-')
+			serial = argv[i];
+		else
+			serial = name = "";
+	}
+	if (serial == NULL || *serial == '\0' || (name != NULL
+	    && (reason = ca_reason_code(name)) < 0)) {
+		fprintf(stderr, "smimectl: ca revoke: want SERIAL [--reason keyCompromise|"
+		    "cACompromise|affiliationChanged|superseded|cessationOfOperation|"
+		    "certificateHold|removeFromCRL|privilegeWithdrawn|aACompromise|"
+		    "unspecified]\n");
+		return 2;
+	}
+	if (ca_revoke_reason(ca, serial, reason, &err) != KEYSTORE_OK)
+		return ca_fail("revoke", &err);
+	return revoke_unpublish(ca, serial, conf);
+}
+
 int
 ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 {
@@ -247,8 +276,8 @@ ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 		return ca_fail(argv[0], &err);
 	if (strcmp(argv[0], "issue") == 0)
 		rc = cmd_issue(ca, argc, argv, conf);
-	else if (strcmp(argv[0], "revoke") == 0 && argc == 2)
-		rc = cmd_revoke(ca, argv[1], conf);
+	else if (strcmp(argv[0], "revoke") == 0)
+		rc = cmd_revoke(ca, argc, argv, conf);
 	else if (strcmp(argv[0], "list") == 0 && argc == 1)
 		rc = ca_foreach(ca, list_one, NULL, &err) < 0
 		    ? ca_fail("list", &err) : 0;

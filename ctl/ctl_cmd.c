@@ -39,7 +39,7 @@ static const ctl_cmd_t commands[] = {
 	{ "ca init", "", "", 0, 0, NULL },
 	{ "ca issue", "[--profile sign|encrypt|external] [--csr FILE] ADDRESS",
 	  "--profile= --csr=", 1, 1, NULL },
-	{ "ca revoke", "SERIAL", "", 1, 1, NULL },
+	{ "ca revoke", "SERIAL [--reason keyCompromise|superseded|...]", "--reason=", 1, 1, NULL },
 	{ "ca list", "", "", 0, 0, NULL },
 	{ "ca crl", "[--out FILE]", "--out=", 0, 0, NULL },
 	{ "ca cmp", "[--key FILE] ADDRESS", "--key=", 1, 1, NULL },

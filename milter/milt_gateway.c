@@ -272,7 +272,8 @@ http_loop_stop(struct http_loop *l)
 	l->running = 0;
 }
 
-/* CAHTTPListen, for the CA or for enrollment over CMP (the portal). */
+/* CAHTTPListen, for the CA, for enrollment over CMP (the portal) or for
+ * the lookup service (on the portal). */
 static int
 ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 {
@@ -280,7 +281,8 @@ ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 	net_httplimit_conf_t lim;
 	char why[512];
 
-	if ((gw->ca == NULL && *conf->cmp_server == '\0') || *conf->ca_http_listen == '\0')
+	if ((gw->ca == NULL && *conf->cmp_server == '\0' && !conf->lookup_service)
+	    || *conf->ca_http_listen == '\0')
 		return 0;
 	http_limits(conf, CA_SERVE_MAX_BODY, &lim);
 	if ((gw->ca_loop.srv = net_http_new(conf->ca_http_listen, &lim, why,
@@ -292,6 +294,7 @@ ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "pickup portal: out of memory");
 		return -1;
 	}
+	enroll_portal_ca(gw->portal, gw->ca);
 	gw->ca_http = ca_serve_http_open(gw->ca_loop.srv, conf, gw->ca, enroll_portal_handle,
 	    gw->portal, err, errlen);
 	return gw->ca_http != NULL ? 0 : -1;

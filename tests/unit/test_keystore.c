@@ -551,6 +551,66 @@ test_usage(void **state)
 	}
 }
 
+/* What the lookup service may show of an address: its valid encryption
+ * certificates (newest first) and their chains, nothing that only signs,
+ * has expired or is a CA. */
+static void
+test_public_certs(void **state)
+{
+	static const struct {
+		const char *ku, *eku;
+		int from, to;
+		int shown;
+	} cases[] = {
+		{ "critical,digitalSignature,keyEncipherment", "emailProtection", -3, 30, 1 },
+		{ "critical,keyAgreement", "emailProtection", -2, 30, 1 },
+		{ NULL, NULL, -1, 30, 1 },                           /* no usages: any */
+		{ "critical,digitalSignature", "emailProtection", -1, 30, 0 },
+		{ "critical,keyEncipherment", "serverAuth", -1, 30, 0 },
+		{ "critical,keyEncipherment", "emailProtection", -30, -1, 0 }, /* expired */
+		{ "critical,keyEncipherment", "emailProtection", 2, 30, 0 },   /* not yet */
+	};
+	fx_t *f = *state;
+	X509 *certs[sizeof(cases) / sizeof(cases[0])];
+	STACK_OF(X509) *out = NULL, *chain = NULL;
+	STACK_OF(X509) *with = sk_X509_new_null();
+	keystore_err_t err;
+	size_t i;
+
+	assert_non_null(with);
+	assert_true(sk_X509_push(with, ca_cert));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EVP_PKEY *key = unit_key(UNIT_P256);
+
+		certs[i] = unit_cert_ext(key, ca_cert, ca_key, "pub@example.com",
+		    cases[i].from, cases[i].to, cases[i].ku, cases[i].eku, 0);
+		assert_non_null(certs[i]);
+		if (keystore_escrow(f->ks, certs[i], with, key, &err) != KEYSTORE_OK)
+			fail_msg("case %zu: escrow: %s", i, err.msg);
+		EVP_PKEY_free(key);
+	}
+	assert_int_equal(keystore_public_certs(f->ks, "pub@example.com", &out, &chain,
+	    &err), KEYSTORE_OK);
+	assert_int_equal(sk_X509_num(out), 3);
+	/* Newest (latest notBefore) first. */
+	assert_int_equal(X509_cmp(sk_X509_value(out, 0), certs[2]), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(out, 1), certs[1]), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(out, 2), certs[0]), 0);
+	assert_int_equal(sk_X509_num(chain), 1);              /* the CA, once */
+	assert_int_equal(X509_cmp(sk_X509_value(chain, 0), ca_cert), 0);
+	sk_X509_pop_free(out, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	assert_int_equal(keystore_public_certs(f->ks, "PUB@example.com", &out, &chain,
+	    &err), KEYSTORE_NOTFOUND);
+	assert_null(out);
+	assert_null(chain);
+	assert_int_equal(keystore_public_certs(f->ks, "nobody@example.com", &out, &chain,
+	    &err), KEYSTORE_NOTFOUND);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		X509_free(certs[i]);
+	sk_X509_free(with);
+}
+
 static void
 test_perm_master(void **state)
 {
@@ -1411,6 +1471,7 @@ main(void)
 		T(test_bad_input),
 		T(test_subject_email),
 		T(test_usage),
+		T(test_public_certs),
 		T(test_perm_master),
 		T(test_perm_entry),
 		T(test_perm_dir),
