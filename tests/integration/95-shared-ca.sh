@@ -8,7 +8,7 @@
 # CA (the loser is told it exists); its keys, sealed under the master key,
 # sit in userPKCS12 of an entry under ou=smimegate that only the gateways'
 # DN reads; both gateways serve the same issuer.  Serials issued through A
-# and B differ and both verify; a revocation through A is in B's CRL; the
+# and B differ and both verify; a revocation through A is in B's CRL and OCSP answers; the
 # CRL numbers differ.  Enrollment: mail from alice through A to an
 # outsider (xena@example.net) enrolls her; the pickup on B with the
 # password gives the PKCS#12 that decrypts the message; a second pickup on
@@ -194,6 +194,16 @@ if openssl verify -crl_check -CAfile "$T/state-A/ca/root.crt" -untrusted "$T/sta
 else
 	not_ok "openssl verify with B's CRL: ugo's certificate revoked"
 fi
+# B's OCSP responder (CAHTTPListen) answers from the same record.
+ocsp_b() { # CERT: openssl ocsp against B's running responder
+	openssl ocsp -issuer "$T/state-A/ca/issuing.crt" -cert "$T/$1.pem" \
+	    -url "http://127.0.0.1:$HTTP_B/ocsp" -CAfile "$T/state-A/ca/root.crt" \
+	    -verify_other "$T/state-A/ca/issuing.crt" -timeout 10 >"$T/ocsp-$1.txt" 2>&1
+}
+ocsp_b ugo
+check "B's OCSP responder says revoked for what A revoked" grep -q "ugo.pem: revoked" "$T/ocsp-ugo.txt"
+ocsp_b una
+check "and good for what A issued and did not revoke" grep -q "una.pem: good" "$T/ocsp-una.txt"
 na=$(sed -n '/CRL Number/{n;s/ //gp}' "$T/crl-A.txt")
 nb=$(sed -n '/CRL Number/{n;s/ //gp}' "$T/crl-B.txt")
 check "A's and B's CRLs carry CRL numbers, and different ones ($na, $nb)" \
