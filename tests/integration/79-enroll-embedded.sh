@@ -116,10 +116,11 @@ check "the gateway's own mail went through its spool and ReinjectCommand, marked
     sh -c "[ \$(grep -c 'action=reinjected' '$GATE_LOG') -ge 2 ]"
 check "the mark is stripped from what is delivered" \
     sh -c "! grep -qi '^X-Smimegate-Reinject' '$T/m/one.inv' '$T/m/one.note'"
-TOKEN=$(tr -d '\r' <"$T/m/one.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
+mime_part_text "$T/m/one.inv" text/plain "$T/m/one.inv.txt"
+TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/one.inv.txt" | head -1)
 PASSWORD=$(tr -d '\r' <"$T/m/one.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
 check "the invitation has a link to the portal, the notice a password" \
-    sh -c "[ -n '$TOKEN' ] && [ -n '$PASSWORD' ] && grep -q '$URL/pickup?t=$TOKEN' '$T/m/one.inv'"
+    sh -c "[ -n '$TOKEN' ] && [ -n '$PASSWORD' ] && grep -q '$URL/pickup?t=$TOKEN' '$T/m/one.inv.txt'"
 check "the password is not in the invitation" sh -c "! grep -q -- '$PASSWORD' '$T/m/one.inv'"
 check "alice has no certificate: the notice went in clear, logged at notice level" \
     grep -q 'enroll: password notice to <alice@example.com> sent in clear: no certificate' "$GATE_LOG"
