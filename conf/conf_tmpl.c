@@ -200,6 +200,7 @@ conf_tmpl_build(conf_t *c, char *err, size_t errlen)
 {
 	struct conf_templates *ts = calloc(1, sizeof(*ts));
 	char why[1000], buf[128];
+	const char *key = "TemplateDirectory";
 	size_t i;
 	int rc = -1;
 
@@ -213,9 +214,11 @@ conf_tmpl_build(conf_t *c, char *err, size_t errlen)
 		for (ts->def = 0; i == ts->n && ts->def < ts->n
 		    && strcmp(ts->l[ts->def].name, c->template_language) != 0; ts->def++)
 			;
-		if (i == ts->n && ts->def == ts->n)
-			snprintf(why, sizeof(why), "TemplateLanguage %s: no such directory in %s",
+		if (i == ts->n && ts->def == ts->n) {
+			key = "TemplateLanguage";
+			snprintf(why, sizeof(why), "%s: no such directory in %s",
 			    c->template_language, c->template_dir);
+		}
 		else if (i == ts->n)
 			rc = 0;
 	}
@@ -224,8 +227,8 @@ conf_tmpl_build(conf_t *c, char *err, size_t errlen)
 		return 0;
 	}
 	templates_free(ts);
-	conf_errf(err, errlen, conf_where(c, conf_key_index("TemplateDirectory"), buf,
-	    sizeof(buf)), "TemplateDirectory: %s", why);
+	conf_errf(err, errlen, conf_where(c, conf_key_index(key), buf, sizeof(buf)), "%s: %s",
+	    key, why);
 	return -1;
 }
 
