@@ -165,6 +165,36 @@ send_one(const enroll_req_t *r, const char *to, const char *subject, const char 
 }
 
 /*
+ * The key EnrollmentSender signs the gateway's mails with: the keystore's,
+ * or, when it has none and the embedded CA issues, one issued now (once:
+ * escrowed like an employee's).  0 with the key, or -1: none.
+ */
+static int
+sender_key(const enroll_req_t *r, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	const char *from = r->conf->enroll_sender;
+	keystore_err_t err;
+	int rc;
+
+	if (r->ks == NULL)
+		return -1;
+	pthread_mutex_lock(&lock);
+	if ((rc = keystore_signer(r->ks, from, key, cert, chain, &err)) != KEYSTORE_OK
+	    && enroll_ca != NULL && *r->conf->cmp_server == '\0') {
+		if (ca_issue(enroll_ca, from, CA_SIGN, NULL, &err) == KEYSTORE_OK) {
+			ops_log(LOG_INFO, r->qid, "enroll: EnrollmentSender <%s> had no signing "
+			    "key: one issued by the embedded CA, escrowed", from);
+			rc = keystore_signer(r->ks, from, key, cert, chain, &err);
+		} else
+			ops_log(LOG_WARNING, r->qid, "enroll: no signing key for EnrollmentSender "
+			    "<%s>: %s", from, err.msg);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc == KEYSTORE_OK ? 0 : -1;
+}
+
+/*
  * The notice with the password to the sender: S/MIME-encrypted to the
  * sender's certificate in the keystore (an employee's), signed with
  * EnrollmentSender's key when the keystore has one, so that the password
@@ -187,8 +217,7 @@ send_notice(const enroll_req_t *r, const char *to, const char *subject, const ch
 		    "no certificate for the sender in the keystore", to);
 		return send_one(r, to, subject, text, password, after, why, size);
 	}
-	if (keystore_signer(r->ks, r->conf->enroll_sender, &key, &scert, &chain, &err)
-	    != KEYSTORE_OK) {
+	if (sender_key(r, &key, &scert, &chain) != 0) {
 		key = NULL;
 		scert = NULL;
 		chain = NULL;
@@ -278,15 +307,13 @@ invite_mail(const enroll_req_t *r, const char *rcpt, const char **v, char *why, 
 	EVP_PKEY *key = NULL;
 	X509 *scert = NULL;
 	STACK_OF(X509) *chain = NULL;
-	keystore_err_t err;
 	int rc = -1;
 
 	if (txt == NULL || html == NULL || mail_split(txt, subject, sizeof(subject), &body) != 0
 	    || (msg = net_smtp_compose_alt(r->conf->enroll_sender, rcpt, subject, body, html))
 	    == NULL)
 		snprintf(why, size, "cannot compose the invitation to <%s>", rcpt);
-	else if (r->ks == NULL || keystore_signer(r->ks, r->conf->enroll_sender, &key, &scert,
-	    &chain, &err) != KEYSTORE_OK) {
+	else if (sender_key(r, &key, &scert, &chain) != 0) {
 		ops_log(LOG_NOTICE, r->qid, "enroll: invitation to <%s> not signed: no key for "
 		    "EnrollmentSender <%s> in the keystore", rcpt, r->conf->enroll_sender);
 		rc = submit(r, rcpt, msg, why, size);
