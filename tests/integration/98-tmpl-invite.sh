@@ -196,8 +196,8 @@ check "one: the subject is English" grep -q '^Subject: Encrypted mail from alice
 page() { curl -s -A "$1" -o "$2" -w '%{http_code}' "$URL/pickup?t=$TOKEN${3:-}"; }
 code=$(page "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0" "$T/win.html")
 check "the page answers (HTTP $code)" test "$code" = 200
-for want in '<html lang="en">' '<meta name="viewport"' '<form id="pickup-form" method="post"' \
-    '<label for="password">' '<input id="password" name="password" type="password"' \
+for want in '<html lang="en">' '<meta name="viewport"' '<form id="pickup-form" method="post">' \
+    '<label for="password">' '<input id="password" name="password" type="password">' \
     '<button type="submit">' '<a id="root-cert" href="/ca.crt">' \
     "<code id=\"root-fingerprint\">$FP</code>" "value=\"$TOKEN\""; do
 	check "the page has $want" grep -qF -- "$want" "$T/win.html"
