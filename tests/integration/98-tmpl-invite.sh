@@ -15,7 +15,9 @@
 # for is the one downloaded (AES or 3DES PKCS#12).  Error pages say what
 # to do next with their HTTP status.  A broken template (an unknown field,
 # an unclosed "{{", a missing file, a language that is not there) and a
-# bad policy language stop `smimegate -n` with the file and line.
+# bad policy language stop `smimegate -n` with the file and line.  A
+# reload (SIGHUP) reads edited templates; a broken one is refused with
+# its file:line, and the templates in force stay.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -97,7 +99,7 @@ GATE_OPTS="$GATE_OPTS -o TrustAnchorFile=$T/trust.pem"
 gate_ctl ca issue --profile sign pki@example.com >"$T/pki.pem" 2>"$T/pki.err" ||
     { diag_file "$T/pki.err"; bail "the gateway's signing key issued"; }
 FP=$(openssl x509 -in "$GATE_STATE/ca/issuing.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
-gate_start -o "CompanyName=$COMPANY" || bail "smimegate started"
+gate_start -o "CompanyName=$COMPANY" -o "TemplateDirectory=$TPL" || bail "smimegate started"
 sink_start || bail "smtp-sink started"
 PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
 pf_start "$MILTER_PORT" || bail "Postfix started"
@@ -268,9 +270,30 @@ check "too many wrong passwords: 429, the German locked page, what to do next ($
     "[ '$code' = 429 ] && grep -q '<main id=\"error\" data-reason=\"locked\">' '$T/locked.html' &&
     grep -q '<p class=\"next\">' '$T/locked.html' && grep -q '<html lang=\"de\">' '$T/locked.html'"
 
+# ---- a reload reads the templates again; a broken one keeps those in force --
+# reloaded N: the Nth reload (done or failed) is in the log.
+reloaded() { [ "$(grep -c -e 'reloaded ' -e 'reload failed' "$GATE_LOG")" -ge "$1" ]; }
+sed -i 's|<h1>Read the encrypted e-mail from {{company}}</h1>|<h1>Edited heading for {{company}}</h1>|' \
+    "$TPL/en/pickup.html"
+kill -HUP "$GATE_PID"
+wait_for 100 reloaded 1
+page "Mozilla/5.0 (Windows NT 10.0)" "$T/edited.html" >/dev/null
+check "after an edit and SIGHUP the page has the new text" \
+    grep -q '<h1>Edited heading for Example &amp; Partners</h1>' "$T/edited.html"
+sed -i 's|<h1>Edited heading|<h1>{{headline}} Edited heading|' "$TPL/en/pickup.html"
+line=$(grep -n '{{headline}}' "$TPL/en/pickup.html" | cut -d: -f1)
+kill -HUP "$GATE_PID"
+wait_for 100 reloaded 2
+check "a broken template on reload: refused, the log names file:line" \
+    grep -q "reload failed.*$TPL/en/pickup.html:$line: unknown field {{headline}}" "$GATE_LOG"
+page "Mozilla/5.0 (Windows NT 10.0)" "$T/kept.html" >/dev/null
+check "a broken template on reload: the templates in force stay" \
+    grep -q '<h1>Edited heading for Example &amp; Partners</h1>' "$T/kept.html"
+cp "$top/conf/templates/en/pickup.html" "$TPL/en/pickup.html"
+
 # ---- an expired link -------------------------------------------------------
 gate_stop
-gate_start -o "CompanyName=$COMPANY" -o PickupLifetime=1 || bail "smimegate restarted, PickupLifetime=1"
+gate_start -o "CompanyName=$COMPANY" -o "TemplateDirectory=$TPL" -o PickupLifetime=1 || bail "smimegate restarted, PickupLifetime=1"
 enroll three yves@en.example
 mime_part_text "$T/m/three.inv" text/plain "$T/m/three.txt"
 TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/three.txt" | head -1)
