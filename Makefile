@@ -10,9 +10,12 @@
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make check CHECK_SANITIZE=   the same without sanitizers
 #   make fuzz FUZZ_SECONDS=600    each libFuzzer harness for that long
+#   make screenshots     the pickup page in chromium (99-browser-pickup), its
+#                        phone and desktop screenshots copied into docs/img
 #
 # The README's commands go through contrib/bootstrap, which installs the
-# Debian packages of contrib/debian-packages.txt first.
+# Debian packages of contrib/debian-packages.txt (and the browser tests'
+# npm packages) first.
 
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
@@ -183,6 +186,15 @@ deps:
 
 run: deps all
 	sh contrib/run-embedded
+
+# The admin guide's pictures of the pickup page: the browser test takes
+# them (under tests/out); a maintainer copies them in and commits them.
+.PHONY: screenshots
+screenshots: deps all tools
+	sh tests/run 99-browser-pickup
+	mkdir -p docs/img
+	cp tests/out/99-browser-pickup/pickup-phone.png docs/img/pickup-phone.png
+	cp tests/out/99-browser-pickup/pickup-desktop.png docs/img/pickup-desktop.png
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \

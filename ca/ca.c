@@ -7,6 +7,7 @@
  * public API.
  */
 #include "ca/ca_int.h"
+#include "keystore/keystore_retire.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -348,7 +349,7 @@ issue_cert(ca_t *ca, const char *address, ca_profile_t profile,
 {
 	int nids[10], n = 0;
 	const char *vals[10];
-	char san[300], cdp[600], aia[600];
+	char san[300], cdp[600], aia[1200];
 	X509_NAME *name = ca_make_name(ca->s.subject, address, address);
 	X509 *x;
 
@@ -363,8 +364,13 @@ issue_cert(ca_t *ca, const char *address, ca_profile_t profile,
 		snprintf(cdp, sizeof(cdp), "URI:%s", ca->s.crl_url);
 		nids[n] = NID_crl_distribution_points; vals[n++] = cdp;
 	}
-	if (ca->s.issuer_url != NULL && *ca->s.issuer_url != '\0') {
-		snprintf(aia, sizeof(aia), "caIssuers;URI:%s", ca->s.issuer_url);
+	aia[0] = '\0';
+	if (ca->s.ocsp_url != NULL && *ca->s.ocsp_url != '\0')
+		snprintf(aia, sizeof(aia), "OCSP;URI:%s", ca->s.ocsp_url);
+	if (ca->s.issuer_url != NULL && *ca->s.issuer_url != '\0')
+		snprintf(aia + strlen(aia), sizeof(aia) - strlen(aia), "%scaIssuers;URI:%s",
+		    aia[0] ? "," : "", ca->s.issuer_url);
+	if (aia[0] != '\0') {
 		nids[n] = NID_info_access; vals[n++] = aia;
 	}
 	nids[n] = 0;
@@ -426,6 +432,15 @@ record_issued(ca_t *ca, X509 *x, keystore_err_t *err)
 	return rc;
 }
 
+/* A retired address (keystore_retire.h) gets no certificate: KEYSTORE_RETIRED. */
+static keystore_status_t
+not_retired(ca_t *ca, const char *address, keystore_err_t *err)
+{
+	char *const one[] = { (char *)address, NULL };
+
+	return keystore_retired_check(ca->ks, one, err);
+}
+
 keystore_status_t
 ca_issue(ca_t *ca, const char *address,
     ca_profile_t profile, X509 **cert, keystore_err_t *err)
@@ -437,6 +452,8 @@ ca_issue(ca_t *ca, const char *address,
 	if (!address_ok(address))
 		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
+	if ((rc = not_retired(ca, address, err)) != KEYSTORE_OK)
+		return rc;
 	pthread_mutex_lock(&ca->lock);
 	if ((key = ca_new_key(ca->s.key_type)) == NULL
 	    || (x = issue_cert(ca, address, profile, key)) == NULL)
@@ -499,6 +516,8 @@ ca_issue_csr(ca_t *ca, const char *address,
 	if (!address_ok(address))
 		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a mail address: %s",
 		    address ? address : "(none)");
+	if ((rc = not_retired(ca, address, err)) != KEYSTORE_OK)
+		return rc;
 	if ((r = csr_read(req, len, err)) == NULL)
 		return err->code;
 	pthread_mutex_lock(&ca->lock);

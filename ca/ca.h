@@ -41,6 +41,7 @@ typedef struct ca_settings {
 	const char *subject;        /* "O=Example,C=DE": fields of every name */
 	const char *crl_url;        /* crlDistributionPoints, "" = none */
 	const char *issuer_url;     /* authorityInfoAccess caIssuers, "" = none */
+	const char *ocsp_url;       /* authorityInfoAccess OCSP, "" or NULL = none */
 } ca_settings_t;
 
 typedef struct ca ca_t;
@@ -63,7 +64,8 @@ ca_t *ca_open(keystore_t *ks, const ca_settings_t *s,
 void ca_free(ca_t *ca);
 
 /* Generates a key, issues a certificate for address under profile and
- * escrows the key in the keystore.  *cert (may be NULL) gets it. */
+ * escrows the key in the keystore.  *cert (may be NULL) gets it.  Both
+ * issuing calls refuse a retired address (KEYSTORE_RETIRED). */
 keystore_status_t ca_issue(ca_t *ca, const char *address,
     ca_profile_t profile, X509 **cert, keystore_err_t *err);
 /* Issues a certificate for address under profile to the key of an
@@ -77,10 +79,46 @@ keystore_status_t ca_issue_csr(ca_t *ca, const char *address,
 /* Marks the certificate with that serial (hex) revoked and makes a CRL. */
 keystore_status_t ca_revoke(ca_t *ca, const char *serial,
     keystore_err_t *err);
+/* The certificate issued with that serial (hex), a new reference;
+ * KEYSTORE_NOTFOUND when the CA issued none. */
+keystore_status_t ca_issued_cert(ca_t *ca, const char *serial, X509 **cert,
+    keystore_err_t *err);
+/* 1 when this CA issued cert and has revoked it, 0 when it did not
+ * revoke it (or did not issue it: not its to say), -1 when its list of
+ * revoked certificates cannot be read. */
+int ca_revoked(ca_t *ca, X509 *cert);
+/* The same with a CRL reason code (RFC 5280: 0 unspecified, 1
+ * keyCompromise, ... 10 aACompromise; -1 none), kept with the revocation
+ * and given in the CRL and OCSP answers. */
+keystore_status_t ca_revoke_reason(ca_t *ca, const char *serial, int reason,
+    keystore_err_t *err);
+/* The code of a reason name as RFC 5280 spells it ("keyCompromise",
+ * "superseded", ...; case-insensitive), or -1. */
+int ca_reason_code(const char *name);
 /* Calls fn per issued certificate; stops when it returns non-zero. */
 int ca_foreach(ca_t *ca,
     int (*fn)(const ca_cert_t *c, void *arg), void *arg,
     keystore_err_t *err);
+/* What the CA's record says of the certificate with serial (hex, as
+ * ca_cert_t's): issued and not revoked, revoked (*when, Unix time;
+ * *reason, a CRL reason code or -1), or not issued by this CA (also for a
+ * malformed serial). */
+typedef enum ca_status { CA_STATUS_UNKNOWN = 0, CA_STATUS_GOOD, CA_STATUS_REVOKED }
+    ca_status_t;
+ca_status_t ca_cert_status(ca_t *ca, const char *serial, long *when, int *reason);
+/* Octets: the largest OCSP request ca_ocsp_respond() reads. */
+#define CA_OCSP_MAX_REQUEST 2000
+/* The DER OCSP response (RFC 6960) to the DER request (req, len): per
+ * certificate asked about, good, revoked (with its time) or unknown
+ * (another issuer, or a serial this CA did not issue) from
+ * ca_cert_status(), the revocation's reason when one was given;
+ * thisUpdate now, nextUpdate in next seconds; the
+ * request's nonce echoed; signed by the issuing CA's key.  A request that
+ * does not parse, is larger than CA_OCSP_MAX_REQUEST or asks about more
+ * than a few certificates gets malformedRequest.  *resp is
+ * OPENSSL_malloc'ed; 0, or -1 when out of memory. */
+int ca_ocsp_respond(ca_t *ca, const unsigned char *req, size_t len, long next,
+    unsigned char **resp, size_t *resplen);
 /* Signs a new CRL, stores it as crl.der and gives its DER (*der is
  * OPENSSL_malloc'ed; der may be NULL when not wanted). */
 keystore_status_t ca_crl(ca_t *ca, unsigned char **der,

@@ -4,6 +4,7 @@
  *
  *   ca.c        keys at rest, making certificates, init and open, issuing
  *   ca_crl.c    revocation, CRLs and the list of issued certificates
+ *   ca_ocsp.c   the OCSP responder (answers from ca_cert_status())
  *   ca_file.c   reading and writing the CA directory's files
  *   ca_cmp.c    certificates from an external CA over CMP
  *

@@ -1,9 +1,10 @@
 /*
  * ca_serve.c: the embedded CA in the gateway (see ca_serve.h): settings,
  * first-start creation, issuing (the CA or CMP) and publishing, and the
- * handlers of the CAHTTPListen server (net_http.h) for the CRL and the
- * issuer certificate, with the handler the gateway adds (the pickup
- * portal).  Everything the handlers and the CRL timer touch (the CRL
+ * handlers of the CAHTTPListen server (net_http.h) for the CRL, the
+ * issuer certificate and OCSP (POST /ocsp, GET /ocsp/BASE64: RFC 6960
+ * appendix A; the answer is ca_ocsp_respond()'s), with the handler the
+ * gateway adds (the pickup portal).  Everything the handlers and the CRL timer touch (the CRL
  * buffer, the added handler's state) belongs to that server's loop
  * thread.
  */
@@ -23,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #define CMP_SECRET_MAX 511            /* octets: CMPSecretFile */
@@ -34,6 +36,7 @@ struct ca_serve_http {
 	unsigned char *crl, *crt;      /* DER */
 	size_t crl_len, crt_len;
 	char crl_path[4096];           /* CADirectory/crl.der */
+	long ocsp_next;                /* seconds: an OCSP answer's nextUpdate */
 	ca_serve_handler_t handler;    /* the gateway's (the pickup portal) */
 	void *handler_arg;
 };
@@ -50,6 +53,7 @@ ca_serve_settings(const conf_t *c, ca_settings_t *s)
 	s->subject = c->ca_subject;
 	s->crl_url = c->ca_crl_url;
 	s->issuer_url = c->ca_issuer_url;
+	s->ocsp_url = c->ca_ocsp_url;
 }
 
 ca_t *
@@ -169,6 +173,64 @@ http_send(struct evhttp_request *req, const char *type, const unsigned char *der
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
+/* The request of GET /ocsp/BASE64 (URL-encoded base64 of the DER) in
+ * *der (malloc'ed); its length, or 0. */
+static size_t
+ocsp_get_request(const char *uri, unsigned char **der)
+{
+	size_t n = 0, len = 0;
+	char *b64 = evhttp_uridecode(uri + strlen("/ocsp/"), 0, &n);
+	int got;
+
+	*der = NULL;
+	if (b64 != NULL && n > 0 && n % 4 == 0 && n <= 4 * (CA_OCSP_MAX_REQUEST / 3 + 1)
+	    && strlen(b64) == n && (*der = malloc(n)) != NULL
+	    && (got = EVP_DecodeBlock(*der, (unsigned char *)b64, (int)n)) > 0) {
+		len = (size_t)got - (b64[n - 1] == '=') - (b64[n - 2] == '=');
+	}
+	free(b64);
+	return len;
+}
+
+/* POST /ocsp or GET /ocsp/...: 1 when answered. */
+static int
+http_ocsp(ca_serve_http_t *h, struct evhttp_request *req, const char *uri,
+    enum evhttp_cmd_type cmd)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	unsigned char *der = NULL, *resp = NULL;
+	size_t len = 0, rlen = 0;
+
+	if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/ocsp") == 0) {
+		if (ct == NULL || strcasecmp(ct, "application/ocsp-request") != 0) {
+			evhttp_send_error(req, 415, NULL);
+			return 1;
+		}
+		len = evbuffer_get_length(in);
+		if (len > CA_OCSP_MAX_REQUEST) {
+			evhttp_send_error(req, 413, NULL);
+			return 1;
+		}
+		der = len > 0 ? malloc(len) : NULL;
+		if (der != NULL && evbuffer_copyout(in, der, len) != (ev_ssize_t)len)
+			len = 0;
+	} else if (cmd == EVHTTP_REQ_GET && strncmp(uri, "/ocsp/", 6) == 0) {
+		len = ocsp_get_request(uri, &der);
+	} else {
+		return 0;
+	}
+	if (ca_ocsp_respond(h->ca, der, der != NULL ? len : 0, h->ocsp_next, &resp,
+	    &rlen) == 0)
+		http_send(req, "application/ocsp-response", resp, rlen);
+	else
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+	OPENSSL_free(resp);
+	free(der);
+	return 1;
+}
+
 static void
 http_request(struct evhttp_request *req, void *arg)
 {
@@ -177,6 +239,8 @@ http_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
 	if (h->handler != NULL && h->handler(req, h->handler_arg))
+		return;
+	if (h->ca != NULL && http_ocsp(h, req, uri, cmd))
 		return;
 	if (cmd != EVHTTP_REQ_GET)
 		evhttp_send_error(req, 405, NULL);
@@ -269,6 +333,7 @@ ca_serve_http_open(net_http_t *srv, const conf_t *conf, ca_t *ca,
 	h->handler = handler;
 	h->handler_arg = arg;
 	snprintf(h->crl_path, sizeof(h->crl_path), "%s/crl.der", conf->ca_dir);
+	h->ocsp_next = (long)conf->ca_crl_interval;
 	if (ca != NULL && http_ca(h, srv, (long)conf->ca_crl_interval, why, size) != 0)
 		goto fail;
 	if (net_http_route(srv, NULL, http_request, h) != 0) {

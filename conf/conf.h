@@ -110,10 +110,22 @@ typedef struct conf {
 	long long ldap_connect_timeout; /* LDAPConnectTimeout, seconds */
 	long long ldap_search_timeout; /* LDAPSearchTimeout, seconds */
 	long long ldap_pool_size;      /* LDAPPoolSize */
+	char *publish_directory;       /* PublishDirectory, an LDAP URL */
+	char *publish_branch;          /* PublishBranch, a DN */
+	int publish_outsiders;         /* PublishOutsiders */
+	long long publish_timeout;     /* PublishTimeout, seconds */
+	long long retire_retention;    /* RetireRetention, seconds */
+	char *partner_lookup;          /* PartnerLookup: DOMAIN URL pairs */
+	long long partner_lookup_timeout; /* PartnerLookupTimeout, seconds */
 	int crl_check;                 /* CRLCheck */
 	int crl_unavailable;           /* CRLUnavailable: enum dir_crl_policy */
 	long long crl_timeout;         /* CRLTimeout, seconds */
 	long long crl_cache_time;      /* CRLCacheTime, seconds */
+	int ocsp_check;                /* OCSPCheck */
+	int ocsp_unavailable;          /* OCSPUnavailable: enum dir_ocsp_policy */
+	int ocsp_unknown;              /* OCSPUnknown: enum dir_ocsp_unknown */
+	long long ocsp_timeout;        /* OCSPTimeout, seconds */
+	long long ocsp_cache_time;     /* OCSPCacheTime, seconds */
 	char *redis_server;            /* RedisServer ("" = in-process cache) */
 	char *redis_prefix;            /* RedisPrefix */
 	long long redis_timeout;       /* RedisTimeout, milliseconds */
@@ -170,6 +182,7 @@ typedef struct conf {
 	char *ca_subject;              /* CASubject */
 	char *ca_crl_url;              /* CACRLURL (default on CAHTTPListen) */
 	char *ca_issuer_url;           /* CAIssuerURL (default on CAHTTPListen) */
+	char *ca_ocsp_url;             /* CAOCSPURL ("" = none) */
 	long long ca_crl_interval;     /* CACRLInterval, seconds */
 	long long ca_crl_days;         /* CACRLDays */
 	char *ca_http_listen;          /* CAHTTPListen ("" = no CA endpoint, portal) */
@@ -189,6 +202,8 @@ typedef struct conf {
 	long long pickup_client_max_failures; /* PickupClientMaxFailures */
 	long long pickup_client_window; /* PickupClientWindow (seconds) */
 	conf_netlist_t pickup_proxies; /* PickupTrustedProxies */
+	int lookup_service;            /* LookupService: GET /certs on CAHTTPListen */
+	long long lookup_client_max;   /* LookupClientMaxRequests a PickupClientWindow */
 	long long enroll_max_per_sender; /* EnrollmentMaxPerSender (a day; 0: none) */
 	char **enroll_allow_domains;   /* EnrollmentAllowDomains (NULL/empty: all) */
 	char **enroll_deny_domains;    /* EnrollmentDenyDomains */

@@ -9,6 +9,7 @@
  */
 #include "conf/conf_int.h"
 #include "directory/dir_map.h"
+#include "directory/dir_publish.h"
 #include "directory/dir_lookup.h"
 #include "smime/smime.h"
 #include "policy/policy.h"
@@ -36,6 +37,7 @@ static int
 build_lookup(conf_t *c, char *err, size_t errlen)
 {
 	char **urls = conf_list_split_ws(c->ldap_directories);
+	char **partners = conf_list_split(c->partner_lookup);
 	char *harvest = path_under(c->state_dir, "harvest");
 	char why[512];
 	dir_settings_t s = {
@@ -46,6 +48,9 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 		.ca_file = c->trust_anchor_file, .system_store = c->trust_system,
 		.crl_check = c->crl_check, .crl_policy = c->crl_unavailable,
 		.crl_timeout = (int)c->crl_timeout, .crl_cache_seconds = (long)c->crl_cache_time,
+		.ocsp_check = c->ocsp_check, .ocsp_unavailable = c->ocsp_unavailable,
+		.ocsp_unknown = c->ocsp_unknown, .ocsp_timeout = (int)c->ocsp_timeout,
+		.ocsp_cache_seconds = (long)c->ocsp_cache_time,
 		.redis = c->redis_server, .redis_prefix = c->redis_prefix,
 		.redis_timeout_ms = (int)c->redis_timeout,
 		.redis_password_file = c->redis_password_file,
@@ -55,13 +60,15 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
 		.harvest_redis = c->harvest_store == 1,
 		.harvest_prefix = c->redis_harvest_prefix,
+		.partners = partners, .partner_timeout = (int)c->partner_lookup_timeout,
 	};
 
-	if (urls == NULL || harvest == NULL)
+	if (urls == NULL || harvest == NULL || partners == NULL)
 		snprintf(err, errlen, "out of memory");
 	else if ((c->lookup = dir_lookup_new(&s, why, sizeof(why))) == NULL)
 		snprintf(err, errlen, "certificate lookup: %s", why);
 	conf_list_free(urls);
+	conf_list_free(partners);
 	free(harvest);
 	return c->lookup ? 0 : -1;
 }
@@ -171,6 +178,20 @@ conf_trust_ca(conf_t *c)
 	return n;
 }
 
+/* PublishDirectory: its URL and bind password file (dir_publish.h). */
+static int
+build_publish(const conf_t *c, char *err, size_t errlen)
+{
+	dir_publish_settings_t s = { c->publish_directory, c->publish_branch,
+		(int)c->publish_timeout };
+	char why[512];
+
+	if (dir_publish_check(&s, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, errlen, "PublishDirectory: %s", why);
+	return -1;
+}
+
 int
 conf_build(conf_t *c, char *err, size_t errlen)
 {
@@ -179,7 +200,7 @@ conf_build(conf_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (build_trust(c, err, errlen) != 0 || build_signer_map(c, err, errlen) != 0
-	    || build_lookup(c, err, errlen) != 0)
+	    || build_lookup(c, err, errlen) != 0 || build_publish(c, err, errlen) != 0)
 		return -1;
 	(void)conf_trust_ca(c);
 	if (conf_reinject_key_read(c, err, errlen) != 0 || conf_tmpl_build(c, err, errlen) != 0)

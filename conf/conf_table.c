@@ -31,6 +31,9 @@ static const char *const cipher_names[] = { "auto", "aes-256-cbc", "aes-256-gcm"
 static const char *const keytransport_names[] = { "pkcs1", "oaep", NULL };
 /* The order is enum dir_crl_policy's. */
 static const char *const crl_names[] = { "tempfail", "refuse", "accept", NULL };
+/* The orders are enum dir_ocsp_policy's and enum dir_ocsp_unknown's. */
+static const char *const ocsp_names[] = { "crl", "tempfail", "refuse", "accept", NULL };
+static const char *const ocsp_unknown_names[] = { "refuse", "crl", NULL };
 /* The order is ca_keytype_t's. */
 static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
 /* Where the keystore's entries and harvested certificates live. */
@@ -106,10 +109,24 @@ const conf_key_t conf_keys[] = {
 	{ "LDAPConnectTimeout", T_INT, "5", OFF(ldap_connect_timeout), 1, 300, NULL, 0 },
 	{ "LDAPSearchTimeout", T_INT, "10", OFF(ldap_search_timeout), 1, 300, NULL, 0 },
 	{ "LDAPPoolSize", T_INT, "4", OFF(ldap_pool_size), 1, 32, NULL, 0 },
+	/* Our people's certificates published in a directory; leavers. */
+	{ "PublishDirectory", T_STR, "", OFF(publish_directory), 0, 0, NULL, 0 },
+	{ "PublishBranch", T_STR, "", OFF(publish_branch), 0, 0, NULL, 0 },
+	{ "PublishOutsiders", T_BOOL, "no", OFF(publish_outsiders), 0, 0, NULL, 0 },
+	{ "PublishTimeout", T_INT, "10", OFF(publish_timeout), 1, 300, NULL, 0 },
+	{ "RetireRetention", T_INT, "31536000", OFF(retire_retention), 0, 3153600000LL, NULL, 0 },
+	/* Partner gateways' lookup services, per recipient domain. */
+	{ "PartnerLookup", T_STR, "", OFF(partner_lookup), 0, 0, NULL, 0 },
+	{ "PartnerLookupTimeout", T_INT, "10", OFF(partner_lookup_timeout), 1, 300, NULL, 0 },
 	{ "CRLCheck", T_BOOL, "yes", OFF(crl_check), 0, 0, NULL, 0 },
 	{ "CRLUnavailable", T_ENUM, "tempfail", OFF(crl_unavailable), 0, 0, crl_names, 0 },
 	{ "CRLTimeout", T_INT, "10", OFF(crl_timeout), 1, 300, NULL, 0 },
 	{ "CRLCacheTime", T_INT, "3600", OFF(crl_cache_time), 0, 604800, NULL, 0 },
+	{ "OCSPCheck", T_BOOL, "yes", OFF(ocsp_check), 0, 0, NULL, 0 },
+	{ "OCSPUnavailable", T_ENUM, "crl", OFF(ocsp_unavailable), 0, 0, ocsp_names, 0 },
+	{ "OCSPUnknown", T_ENUM, "refuse", OFF(ocsp_unknown), 0, 0, ocsp_unknown_names, 0 },
+	{ "OCSPTimeout", T_INT, "10", OFF(ocsp_timeout), 1, 300, NULL, 0 },
+	{ "OCSPCacheTime", T_INT, "3600", OFF(ocsp_cache_time), 0, 604800, NULL, 0 },
 	{ "RedisServer", T_STR, "", OFF(redis_server), 0, 0, NULL, 0 },
 	{ "RedisPrefix", T_STR, "smimegate:cert:", OFF(redis_prefix), 0, 0, NULL, 0 },
 	{ "RedisTimeout", T_INT, "500", OFF(redis_timeout), 10, 60000, NULL, 0 },
@@ -161,6 +178,7 @@ const conf_key_t conf_keys[] = {
 	{ "CASubject", T_STR, "O=smimegate", OFF(ca_subject), 0, 0, NULL, R },
 	{ "CACRLURL", T_STR, "${CAHTTPListen?http://$CAHTTPListen/ca.crl}", OFF(ca_crl_url), 0, 0, NULL, R },
 	{ "CAIssuerURL", T_STR, "${CAHTTPListen?http://$CAHTTPListen/ca.crt}", OFF(ca_issuer_url), 0, 0, NULL, R },
+	{ "CAOCSPURL", T_STR, "", OFF(ca_ocsp_url), 0, 0, NULL, R },
 	{ "CACRLInterval", T_INT, "3600", OFF(ca_crl_interval), 60, 604800, NULL, R },
 	{ "CACRLDays", T_INT, "7", OFF(ca_crl_days), 1, 365, NULL, R },
 	{ "CAHTTPListen", T_STR, "127.0.0.1:8896", OFF(ca_http_listen), 0, 0, NULL, R },
@@ -180,6 +198,9 @@ const conf_key_t conf_keys[] = {
 	{ "PickupClientMaxFailures", T_INT, "20", OFF(pickup_client_max_failures), 1, 100000, NULL, R },
 	{ "PickupClientWindow", T_INT, "3600", OFF(pickup_client_window), 1, 604800, NULL, R },
 	{ "PickupTrustedProxies", T_NETS, "", OFF(pickup_proxies), 0, 0, NULL, R },
+	/* The public-key retrieval service (GET /certs) on the same server. */
+	{ "LookupService", T_BOOL, "no", OFF(lookup_service), 0, 0, NULL, R },
+	{ "LookupClientMaxRequests", T_INT, "100", OFF(lookup_client_max), 1, 1000000, NULL, R },
 	{ "EnrollmentMaxPerSender", T_INT, "20", OFF(enroll_max_per_sender), 0, 1000000, NULL, 0 },
 	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL, 0 },
 	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL, 0 },

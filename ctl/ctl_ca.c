@@ -3,11 +3,13 @@
  *
  *   ca init                      make the root and the issuing CA
  *   ca issue [--profile P] ADDR  P: sign, encrypt or external (default);
- *                                the key is generated and escrowed
+ *                                the key is generated and escrowed; encrypt
+ *                                (and external, PublishOutsiders) published
  *   ca issue [--profile P] --csr FILE ADDR
  *                                to the key of a PKCS#10 request (not
  *                                escrowed, not published)
- *   ca revoke SERIAL             and a new CRL
+ *   ca revoke SERIAL [--reason R] and a new CRL; out of PublishDirectory
+ *                                when it is the certificate published
  *   ca list                      serial, address, not after, status
  *   ca crl [--out FILE]          a new CRL (DER) now
  *   ca cmp [--key FILE] ADDR     a certificate from CMPServer over CMP,
@@ -17,6 +19,7 @@
  */
 #include "ctl/ctl_ca.h"
 #include "ca/ca_serve.h"
+#include "ops/ops_publish.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +56,58 @@ read_file(const char *path, size_t *len)
 		buf = NULL;
 	}
 	return buf;
+}
+
+/* PublishDirectory: an employee's encryption certificate (CA_ENCRYPT),
+ * an outsider's (CA_EXTERNAL) when PublishOutsiders says so; with the
+ * CA's chain.  A failure is a warning: the certificate stands. */
+static void
+dir_publish_issued(ca_t *ca, const conf_t *conf, const char *address, X509 *x,
+    int outsider)
+{
+	dir_publish_settings_t s;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509 *c;
+	char why[512];
+
+	ops_publish_settings(conf, &s);
+	if (!dir_publish_enabled(&s) || (outsider && !conf->publish_outsiders)) {
+		sk_X509_free(chain);
+		return;
+	}
+	if (chain != NULL && (c = ca_issuer(ca)) != NULL && !sk_X509_push(chain, c))
+		X509_free(c);
+	if (chain != NULL && (c = ca_root(ca)) != NULL && !sk_X509_push(chain, c))
+		X509_free(c);
+	if (dir_publish(&s, address, x, chain, why, sizeof(why)) != 0)
+		fprintf(stderr, "smimectl: warning: ca issue: issued, but not in the "
+		    "directory: %s; run smimectl keystore publish %s when it answers\n",
+		    why, address);
+	sk_X509_pop_free(chain, X509_free);
+}
+
+/* ca revoke SERIAL: revoked, a new CRL, and out of PublishDirectory when
+ * that certificate is what the directory shows. */
+static int
+revoke_unpublish(ca_t *ca, const char *serial, const conf_t *conf)
+{
+	dir_publish_settings_t s;
+	keystore_err_t err;
+	X509 *x = NULL;
+	char why[512], addr[320];
+
+	ops_publish_settings(conf, &s);
+	if (!dir_publish_enabled(&s) || ca_issued_cert(ca, serial, &x, &err) != KEYSTORE_OK
+	    || keystore_cert_describe(x, &(keystore_info_t){ 0 }, addr, sizeof(addr)) != 0
+	    || *addr == '\0') {
+		X509_free(x);
+		return 0;
+	}
+	if (dir_unpublish(&s, addr, x, why, sizeof(why)) < 0)
+		fprintf(stderr, "smimectl: warning: ca revoke: revoked, but still in the "
+		    "directory: %s\n", why);
+	X509_free(x);
+	return 0;
 }
 
 static int
@@ -99,6 +154,8 @@ cmd_issue(ca_t *ca, int argc, char **argv, const conf_t *conf)
 	if (p != CA_SIGN && csr == NULL
 	    && ca_serve_publish(conf, argv[i], x, why, sizeof(why)) != 0)
 		fprintf(stderr, "smimectl: ca issue: issued, not published: %s\n", why);
+	if (p != CA_SIGN && csr == NULL)
+		dir_publish_issued(ca, conf, argv[i], x, p == CA_EXTERNAL);
 	PEM_write_X509(stdout, x);
 	X509_free(x);
 	return 0;
@@ -163,6 +220,37 @@ ca_cmp(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 	return 0;
 }
 
+/* ca revoke SERIAL [--reason NAME] */
+static int
+cmd_revoke(ca_t *ca, int argc, char **argv, const conf_t *conf)
+{
+	const char *serial = NULL, *name = NULL;
+	keystore_err_t err;
+	int reason = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else if (strncmp(argv[i], "--reason=", 9) == 0)
+			name = argv[i] + 9;
+		else if (serial == NULL && argv[i][0] != '-')
+			serial = argv[i];
+		else
+			serial = name = "";
+	}
+	if (serial == NULL || *serial == '\0' || (name != NULL
+	    && (reason = ca_reason_code(name)) < 0)) {
+		fprintf(stderr, "smimectl: ca revoke: want SERIAL [--reason keyCompromise|"
+		    "cACompromise|affiliationChanged|superseded|cessationOfOperation|"
+		    "certificateHold|removeFromCRL|privilegeWithdrawn|aACompromise|"
+		    "unspecified]\n");
+		return 2;
+	}
+	if (ca_revoke_reason(ca, serial, reason, &err) != KEYSTORE_OK)
+		return ca_fail("revoke", &err);
+	return revoke_unpublish(ca, serial, conf);
+}
+
 int
 ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 {
@@ -188,9 +276,8 @@ ctl_ca(int argc, char **argv, const conf_t *conf, keystore_t *ks)
 		return ca_fail(argv[0], &err);
 	if (strcmp(argv[0], "issue") == 0)
 		rc = cmd_issue(ca, argc, argv, conf);
-	else if (strcmp(argv[0], "revoke") == 0 && argc == 2)
-		rc = ca_revoke(ca, argv[1], &err) == KEYSTORE_OK ? 0
-		    : ca_fail("revoke", &err);
+	else if (strcmp(argv[0], "revoke") == 0)
+		rc = cmd_revoke(ca, argc, argv, conf);
 	else if (strcmp(argv[0], "list") == 0 && argc == 1)
 		rc = ca_foreach(ca, list_one, NULL, &err) < 0
 		    ? ca_fail("list", &err) : 0;

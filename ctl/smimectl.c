@@ -4,7 +4,8 @@
  * and options are checked there before any work; then the configuration
  * and the command.  The keystore commands (import, list, export, rekey)
  * and config are here; the others are in ctl_audit.c, ctl_ca.c,
- * ctl_lookup.c, ctl_policy.c and ctl_spool.c.
+ * ctl_lookup.c, ctl_policy.c, ctl_publish.c (keystore publish, retire,
+ * purge-retired) and ctl_spool.c.
  *
  * main() only dispatches; each command is one function that returns the
  * exit status: 0 done, 1 failed (a message "smimectl: ..." on stderr), 2
@@ -19,6 +20,7 @@
 #include "ctl/ctl_audit.h"
 #include "ctl/ctl_lookup.h"
 #include "ctl/ctl_policy.h"
+#include "ctl/ctl_publish.h"
 #include "ctl/ctl_spool.h"
 #include "ctl/ctl_ca.h"
 #include "ctl/ctl_cmd.h"
@@ -379,6 +381,7 @@ cmd_import(const ctl_t *c, int argc, char **argv)
 	printf("imported ");
 	print_addresses(&info, stdout);
 	printf(": %s\n", info.fingerprint);
+	ctl_publish_imported(conf, ks, &info);
 	rc = 0;
 out:
 	OPENSSL_clear_free(der, len);
@@ -495,11 +498,36 @@ cmd_rekey(const ctl_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* keystore publish|retire|purge-retired ...: PublishDirectory and
+ * leavers (ctl_publish.c). */
+static int
+cmd_leavers(const ctl_t *c, int argc, char **argv)
+{
+	conf_t *conf;
+	keystore_t *ks = NULL;
+	int rc = EXIT_FAIL;
+
+	if ((conf = ctl_conf(c)) != NULL && (ks = ctl_keystore(conf, 0)) != NULL) {
+		if (strcmp(argv[1], "publish") == 0)
+			rc = ctl_publish(conf, ks, argc > 2 ? argv[2] : NULL);
+		else if (strcmp(argv[1], "retire") == 0)
+			rc = ctl_retire(conf, ks, argv[2]);
+		else
+			rc = ctl_purge_retired(conf, ks);
+	}
+	keystore_free(ks);
+	conf_unref(conf);
+	return fflush(stdout) == 0 ? rc : EXIT_FAIL;
+}
+
 /* keystore import|list|export|rekey ...: argv[1] names one (main() found
  * it in the table of commands). */
 static int
 cmd_keystore(const ctl_t *c, int argc, char **argv)
 {
+	if (strcmp(argv[1], "publish") == 0 || strcmp(argv[1], "retire") == 0
+	    || strcmp(argv[1], "purge-retired") == 0)
+		return cmd_leavers(c, argc, argv);
 	if (strcmp(argv[1], "rekey") == 0)
 		return cmd_rekey(c, argc - 1, argv + 1);
 	if (strcmp(argv[1], "import") == 0)

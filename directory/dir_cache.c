@@ -5,6 +5,11 @@
  * (hiredis, SET key value EX ttl, keys = prefix + normalised address)
  * when one is configured, else in a bounded in-process table.
  *
+ * Other answers kept under a key of their own (dir_cache_blob_get/put:
+ * OCSP answers of dir_ocsp.c, keys "ocsp:" + hex, which no normalised
+ * address equals) live in the same table or Redis, sealed the same way,
+ * for the time their caller gives.
+ *
  * Value: "P" gcm('0'|'1') source "\n" DER, or "N"; in Redis sealed by
  * dir_redis_seal() for its key until its TTL ends: a value whose seal does
  * not open (forged, copied from another address, replayed past its time)
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 #include <hiredis/hiredis.h>
+#include <openssl/err.h>
 
 #define CACHE_REDIS_SLOTS 4
 #define CACHE_RETRY       5          /* seconds between reconnect attempts */
@@ -111,15 +117,27 @@ dir_cache_name(const dir_cache_t *c)
 
 /* ---- values ---- */
 
-static unsigned char *
-value_make(X509 *cert, int gcm, const char *source, size_t *len)
-{
-	unsigned char *der = NULL, *v;
-	int dlen = cert ? i2d_X509(cert, &der) : 0;
-	size_t slen = source ? strcspn(source, "\n") : 0;
+#define CACHE_MAX_CHAIN 8           /* intermediates kept with a certificate */
 
-	if (cert != NULL && dlen <= 0)
+/* "N", or "P", '0'|'1', the source, "\n", the certificate's DER, then the
+ * DER of each certificate of chain (at most CACHE_MAX_CHAIN): what came
+ * with it, so that checking it again needs no source (a reader that knows
+ * no chain reads the certificate and ignores the rest). */
+static unsigned char *
+value_make(X509 *cert, STACK_OF(X509) *chain, int gcm, const char *source, size_t *len)
+{
+	unsigned char *v = NULL, *d;
+	BIO *b = cert ? BIO_new(BIO_s_mem()) : NULL;
+	size_t slen = source ? strcspn(source, "\n") : 0;
+	long dlen = 0;
+	int ok = b != NULL && i2d_X509_bio(b, cert);
+
+	for (int i = 0; ok && i < sk_X509_num(chain) && i < CACHE_MAX_CHAIN; i++)
+		ok = i2d_X509_bio(b, sk_X509_value(chain, i));
+	if (cert != NULL && (!ok || (dlen = BIO_get_mem_data(b, (char **)&d)) <= 0)) {
+		BIO_free(b);
 		return NULL;
+	}
 	*len = cert ? 3 + slen + (size_t)dlen : 1;
 	if ((v = malloc(*len)) != NULL) {
 		if (cert == NULL) {
@@ -129,11 +147,38 @@ value_make(X509 *cert, int gcm, const char *source, size_t *len)
 			v[1] = gcm ? '1' : '0';
 			memcpy(v + 2, source, slen);
 			v[2 + slen] = '\n';
-			memcpy(v + 3 + slen, der, (size_t)dlen);
+			memcpy(v + 3 + slen, d, (size_t)dlen);
 		}
 	}
-	OPENSSL_free(der);
+	BIO_free(b);
 	return v;
+}
+
+/* The certificates after the first of a positive value, in a new stack
+ * (maybe empty); NULL when out of memory or the value is not positive. */
+static STACK_OF(X509) *
+value_chain(const unsigned char *v, size_t len)
+{
+	const unsigned char *nl, *p, *end = v + len;
+	STACK_OF(X509) *chain;
+	X509 *x;
+
+	if (len < 4 || v[0] != 'P' || (nl = memchr(v + 2, '\n', len - 2)) == NULL)
+		return NULL;
+	p = nl + 1;
+	if ((x = d2i_X509(NULL, &p, (long)(end - p))) == NULL)
+		return NULL;
+	X509_free(x);
+	if ((chain = sk_X509_new_null()) == NULL)
+		return NULL;
+	while (p < end && sk_X509_num(chain) < CACHE_MAX_CHAIN
+	    && (x = d2i_X509(NULL, &p, (long)(end - p))) != NULL)
+		if (!sk_X509_push(chain, x)) {
+			X509_free(x);
+			break;
+		}
+	ERR_clear_error();
+	return chain;
 }
 
 enum dir_cache_hit
@@ -292,7 +337,7 @@ redis_cmd(redis_slot_t *slot, const char *fmt, ...)
 /* The answer a GET returned, when its seal opens for this key. */
 static enum dir_cache_hit
 redis_value(dir_cache_t *c, const char *addr, const redisReply *r, X509 **cert,
-    int *gcm, char *source, size_t srclen)
+    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen)
 {
 	const unsigned char *data;
 	size_t len;
@@ -305,6 +350,8 @@ redis_value(dir_cache_t *c, const char *addr, const redisReply *r, X509 **cert,
 	    &len);
 	if (data != NULL)
 		hit = dir_cache_value_parse(data, len, cert, gcm, source, srclen);
+	if (hit == DIR_CACHE_POSITIVE && chain != NULL)
+		*chain = value_chain(data, len);
 	free(key);
 	return hit;
 }
@@ -327,12 +374,15 @@ redis_seal(dir_cache_t *c, const char *addr, const unsigned char *v, size_t len,
 /* ---- the interface ---- */
 
 enum dir_cache_hit
-dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert, int *gcm,
-    char *source, size_t srclen, char *note, size_t notelen)
+dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
+    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen, char *note,
+    size_t notelen)
 {
 	enum dir_cache_hit hit = DIR_CACHE_MISS;
 
 	*cert = NULL;
+	if (chain != NULL)
+		*chain = NULL;
 	*gcm = 0;
 	if (c->redis) {
 		redis_slot_t *slot = redis_take(c, note, notelen);
@@ -342,7 +392,7 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert, int *gcm,
 			return DIR_CACHE_MISS;
 		r = redis_cmd(slot, "GET %s%s", c->prefix, addr);
 		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE)
-			hit = redis_value(c, addr, r, cert, gcm, source, srclen);
+			hit = redis_value(c, addr, r, cert, chain, gcm, source, srclen);
 		redis_give(c, slot, r, note, notelen);
 		return hit;
 	}
@@ -355,17 +405,19 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert, int *gcm,
 	if (e != NULL) {
 		e->used = time(NULL);
 		hit = dir_cache_value_parse(e->val, e->len, cert, gcm, source, srclen);
+		if (hit == DIR_CACHE_POSITIVE && chain != NULL)
+			*chain = value_chain(e->val, e->len);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
 }
 
 void
-dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
-    const char *source, char *note, size_t notelen)
+dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, STACK_OF(X509) *chain,
+    int gcm, const char *source, char *note, size_t notelen)
 {
 	size_t len;
-	unsigned char *v = value_make(cert, gcm, source, &len);
+	unsigned char *v = value_make(cert, chain, gcm, source, &len);
 	long ttl = cert ? c->ttl_pos : c->ttl_neg;
 
 	if (v == NULL || ttl <= 0) {
@@ -385,6 +437,78 @@ dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
 	}
 	pthread_mutex_lock(&c->lock);
 	mem_put(c, addr, v, len, ttl);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int
+dir_cache_blob_get(dir_cache_t *c, const char *key, unsigned char **v, size_t *len,
+    char *note, size_t notelen)
+{
+	const unsigned char *data;
+	int hit = 0;
+
+	*v = NULL;
+	if (c->redis) {
+		redis_slot_t *slot = redis_take(c, note, notelen);
+		redisReply *r;
+		char *full;
+
+		if (slot == NULL)
+			return 0;
+		r = redis_cmd(slot, "GET %s%s", c->prefix, key);
+		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE
+		    && asprintf(&full, "%s%s", c->prefix, key) >= 0) {
+			data = dir_redis_open(c->redis, full, NULL, (const unsigned char *)r->str,
+			    r->len, len);
+			if (data != NULL && (*v = malloc(*len ? *len : 1)) != NULL) {
+				memcpy(*v, data, *len);
+				hit = 1;
+			}
+			free(full);
+		}
+		redis_give(c, slot, r, note, notelen);
+		return hit;
+	}
+	pthread_mutex_lock(&c->lock);
+	mem_entry_t *e = mem_find(c, key);
+	if (e != NULL && e->expires <= time(NULL)) {
+		mem_drop(c, e);
+		e = NULL;
+	}
+	if (e != NULL && (*v = malloc(e->len ? e->len : 1)) != NULL) {
+		e->used = time(NULL);
+		memcpy(*v, e->val, e->len);
+		*len = e->len;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+void
+dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
+    size_t len, long ttl, char *note, size_t notelen)
+{
+	unsigned char *copy;
+
+	if (ttl <= 0 || len > CACHE_MAX_VALUE / 2)
+		return;
+	if (c->redis) {
+		size_t slen;
+		unsigned char *sealed = redis_seal(c, key, v, len, ttl, &slen);
+		redis_slot_t *slot = sealed ? redis_take(c, note, notelen) : NULL;
+
+		if (slot != NULL)
+			redis_give(c, slot, redis_cmd(slot, "SET %s%s %b EX %ld", c->prefix,
+			    key, sealed, slen, ttl), note, notelen);
+		free(sealed);
+		return;
+	}
+	if ((copy = malloc(len ? len : 1)) == NULL)
+		return;
+	memcpy(copy, v, len);
+	pthread_mutex_lock(&c->lock);
+	mem_put(c, key, copy, len, ttl);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -7,8 +7,13 @@
  * and chains to the trust anchors (the CA file and/or the system store)
  * without being revoked: when it chains, names an http:// CRL
  * distribution point and CRLCheck is on, that CRL (dir_crl.c) is part of
- * a second verification.  Nothing is fetched for a certificate that does
- * not chain.  A CRL that cannot be had is handled as the policy says.
+ * a second verification.  Before the CRL, with OCSPCheck on, a
+ * certificate that names an http:// OCSP responder (authorityInfoAccess)
+ * is asked about there (dir_ocsp.c): good, revoked and unknown decide
+ * (unknown as OCSPUnknown says); no usable answer falls back to the CRL
+ * (fetched then even under CRLCheck no) or as OCSPUnavailable says.
+ * Nothing is fetched for a certificate that does not chain.  A CRL that
+ * cannot be had is handled as the policy says.
  *
  * The trust store is smime_trust_new()'s (the one builder), with the
  * anchors only: the revocation source here is the CRL fetched for each
@@ -33,6 +38,8 @@
 struct dir_check {
 	smime_trust_t *trust;       /* anchors only: CRLs come per check */
 	dir_crl_t *crls;
+	dir_ocsp_t *ocsp;           /* NULL: OCSPCheck no */
+	int ocsp_unavailable, ocsp_unknown;
 	int crl_check;
 	int crl_policy;
 	int crl_timeout;            /* seconds for all of a certificate's CRLs */
@@ -49,6 +56,13 @@ dir_check_new(const dir_settings_t *s, char *err, size_t errlen)
 		dir_check_free(chk);
 		return NULL;
 	}
+	if (s->ocsp_check && (chk->ocsp = dir_ocsp_new(s)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		dir_check_free(chk);
+		return NULL;
+	}
+	chk->ocsp_unavailable = s->ocsp_unavailable;
+	chk->ocsp_unknown = s->ocsp_unknown;
 	chk->crl_check = s->crl_check;
 	chk->crl_policy = s->crl_policy;
 	chk->crl_timeout = s->crl_timeout > 0 ? s->crl_timeout : 10;
@@ -68,6 +82,7 @@ dir_check_free(dir_check_t *chk)
 		return;
 	smime_trust_free(chk->trust);
 	dir_crl_free(chk->crls);
+	dir_ocsp_free(chk->ocsp);
 	free(chk);
 }
 
@@ -76,6 +91,13 @@ int
 dir_check_trust_add(dir_check_t *chk, X509 *cert)
 {
 	return smime_trust_add(chk->trust, cert);
+}
+
+void
+dir_check_cache_set(dir_check_t *chk, dir_cache_t *c)
+{
+	if (chk->ocsp != NULL)
+		dir_ocsp_cache_set(chk->ocsp, c);
 }
 
 int
@@ -169,10 +191,11 @@ crls_for(dir_check_t *chk, X509 *cert, STACK_OF(X509_CRL) *crls, char *why,
 }
 
 /* X509_verify_cert() of cert, with crls when not NULL: 1 good, 0 not
- * (why says so), -1 out of memory. */
+ * (why says so), -1 out of memory.  issuer (may be NULL): the certificate
+ * that issued cert in the chain built (a new reference) when good. */
 static int
 verify_with(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
-    STACK_OF(X509_CRL) *crls, char *why, size_t len)
+    STACK_OF(X509_CRL) *crls, X509 **issuer, char *why, size_t len)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	int ok, e;
@@ -193,15 +216,61 @@ verify_with(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
 		    e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
 		    e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ? " (untrusted)" : "");
 	}
+	if (ok && issuer != NULL) {
+		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+		*issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
+		if (*issuer != NULL)
+			X509_up_ref(*issuer);
+	}
 	X509_STORE_CTX_free(ctx);
 	return ok;
+}
+
+/* What OCSP says about cert (issued by issuer): DIR_OK or DIR_NOTFOUND
+ * decided, DIR_ERR_UNAVAILABLE under OCSPUnavailable tempfail; -1: the
+ * CRL decides (no responder named, or the fallback: *fallback set). */
+static int
+check_ocsp(dir_check_t *chk, X509 *cert, X509 *issuer, STACK_OF(X509) *untrusted,
+    int *fallback, char *why, size_t len)
+{
+	dir_ocsp_result_t r;
+
+	*fallback = 0;
+	if (chk->ocsp == NULL || issuer == NULL)
+		return -1;
+	r = dir_ocsp_status(chk->ocsp, cert, issuer, smime_trust_store(chk->trust),
+	    untrusted, why, len);
+	switch (r) {
+	case DIR_OCSP_NONE:
+		return -1;
+	case DIR_OCSP_GOOD:
+		return DIR_OK;
+	case DIR_OCSP_REVOKED:
+		return DIR_NOTFOUND;
+	case DIR_OCSP_UNKNOWN:
+		if (chk->ocsp_unknown == DIR_OCSP_UNKNOWN_REFUSE)
+			return DIR_NOTFOUND;
+		break;
+	default:
+		if (chk->ocsp_unavailable == DIR_OCSP_TEMPFAIL)
+			return DIR_ERR_UNAVAILABLE;
+		if (chk->ocsp_unavailable == DIR_OCSP_REFUSE)
+			return DIR_NOTFOUND;
+		if (chk->ocsp_unavailable == DIR_OCSP_ACCEPT)
+			return DIR_OK;
+		break;
+	}
+	*fallback = 1;
+	return -1;
 }
 
 /*
  * The chain first, without revocation: a certificate that does not chain
  * to a trust anchor is refused before anything it names is fetched (its
- * distribution points are anyone's choice).  Then, with CRLCheck, the
- * CRL of its distribution point, and the chain again with it.
+ * distribution points are anyone's choice).  Then OCSP (check_ocsp());
+ * then, with CRLCheck or as OCSP's fallback, the CRL of its distribution
+ * point, and the chain again with it.  A fallback to a certificate
+ * without a CRL is handled as CRLUnavailable says.
  */
 static dir_status_t
 verify_chain(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
@@ -209,9 +278,19 @@ verify_chain(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
 {
 	STACK_OF(X509_CRL) *crls = NULL;
 	dir_status_t st = DIR_NOTFOUND;
-	int r = verify_with(chk, cert, untrusted, NULL, why, len), have;
+	X509 *issuer = NULL;
+	char owhy[256] = "";
+	int r = verify_with(chk, cert, untrusted, NULL, &issuer, why, len), have;
+	int fallback = 0, o = r > 0 ? check_ocsp(chk, cert, issuer, untrusted, &fallback,
+	    owhy, sizeof(owhy)) : -1;
 
-	if (r <= 0 || !chk->crl_check) {
+	if (o >= 0) {
+		st = (dir_status_t)o;
+		if (st != DIR_OK)
+			snprintf(why, len, "%s", owhy);
+		goto done;
+	}
+	if (r <= 0 || (!chk->crl_check && !fallback)) {
 		st = r < 0 ? DIR_ERR_NOMEM : r > 0 ? DIR_OK : DIR_NOTFOUND;
 		goto done;
 	}
@@ -220,7 +299,10 @@ verify_chain(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
 		st = DIR_ERR_NOMEM;
 		goto done;
 	}
-	if ((have = crls_for(chk, cert, crls, why, len)) < 0) {
+	if ((have = crls_for(chk, cert, crls, why, len)) < 0
+	    || (have == 0 && fallback)) {
+		if (have == 0)
+			snprintf(why, len, "%s; no CRL to fall back to", owhy);
 		st = chk->crl_policy == DIR_CRL_TEMPFAIL ? DIR_ERR_UNAVAILABLE
 		    : chk->crl_policy == DIR_CRL_REFUSE ? DIR_NOTFOUND : DIR_OK;
 		goto done;
@@ -229,9 +311,12 @@ verify_chain(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
 		st = DIR_OK;            /* no http:// distribution point */
 		goto done;
 	}
-	r = verify_with(chk, cert, untrusted, crls, why, len);
+	r = verify_with(chk, cert, untrusted, crls, NULL, why, len);
 	st = r < 0 ? DIR_ERR_NOMEM : r > 0 ? DIR_OK : DIR_NOTFOUND;
+	if (fallback && st == DIR_NOTFOUND)
+		snprintf(why + strlen(why), len - strlen(why), " (CRL; OCSP: %s)", owhy);
 done:
+	X509_free(issuer);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	ERR_clear_error();
 	return st;

@@ -5,8 +5,10 @@
  *   dir_check.c    is this certificate usable for this address now?
  *                  (trust anchors, validity, CRL, usage, EKU, SAN)
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
+ *   dir_ocsp.c     OCSP: asked, the answer checked, kept in the cache tier
  *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
  *                  (the client, its pool and URL: net/net_ldap.h)
+ *   dir_partner.c  partner gateways' lookup services (PartnerLookup)
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
  *   dir_redis.c    the Redis server (net/net_redis.h) and its sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
@@ -19,6 +21,7 @@
 
 #include "directory/dir_lookup.h"
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 /* ---- dir_crl.c ---- */
@@ -32,11 +35,49 @@ void dir_crl_free(dir_crl_t *c);
 X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why,
     size_t len);
 
+/* ---- dir_ocsp.c ---- */
+typedef struct dir_cache dir_cache_t;
+typedef struct dir_ocsp dir_ocsp_t;
+typedef enum dir_ocsp_result {
+	DIR_OCSP_NONE = 0,          /* the certificate names no http:// responder */
+	DIR_OCSP_GOOD,
+	DIR_OCSP_REVOKED,
+	DIR_OCSP_UNKNOWN,
+	DIR_OCSP_UNAVAILABLE        /* no answer, or one that fails a check */
+} dir_ocsp_result_t;
+/* Seconds a response's thisUpdate/nextUpdate may be off. */
+#define DIR_OCSP_SKEW 300
+dir_ocsp_t *dir_ocsp_new(const dir_settings_t *s);
+void dir_ocsp_free(dir_ocsp_t *o);
+/* Where answers are kept (borrowed; before the handle is shared). */
+void dir_ocsp_cache_set(dir_ocsp_t *o, dir_cache_t *c);
+const char *dir_ocsp_result_name(dir_ocsp_result_t r);
+/* The first http:// OCSP URL of cert's authorityInfoAccess (malloc'ed),
+ * or NULL. */
+char *dir_ocsp_url(X509 *cert);
+/* cert's status from its responder (issuer: the certificate that issued
+ * it; store: the trust anchors; untrusted: intermediates, may be NULL),
+ * from the cache when an answer is kept.  why says what, always. */
+dir_ocsp_result_t dir_ocsp_status(dir_ocsp_t *o, X509 *cert, X509 *issuer,
+    X509_STORE *store, STACK_OF(X509) *untrusted, char *why, size_t len);
+/* The checks of one response (der, derlen) to req about id: successful,
+ * nonce (when it has one) equal to req's, signed by the issuer or its
+ * delegated responder chained to store (certs: the issuer and
+ * intermediates), for id, thisUpdate/nextUpdate within skew seconds
+ * (without nextUpdate: thisUpdate at most max_age old).  GOOD, REVOKED or
+ * UNKNOWN with *until (keep it until then: nextUpdate, at most max_age
+ * from now), else UNAVAILABLE; why says what. */
+dir_ocsp_result_t dir_ocsp_response_check(const unsigned char *der, size_t derlen,
+    OCSP_REQUEST *req, OCSP_CERTID *id, X509_STORE *store, STACK_OF(X509) *certs,
+    long skew, long max_age, time_t *until, char *why, size_t len);
+
 /* ---- dir_check.c ---- */
 typedef struct dir_check dir_check_t;
 dir_check_t *dir_check_new(const dir_settings_t *s, char *err, size_t errlen);
 void dir_check_free(dir_check_t *chk);
 int dir_check_trust_add(dir_check_t *chk, X509 *cert);
+/* Where OCSP answers are kept (dir_ocsp_cache_set()). */
+void dir_check_cache_set(dir_check_t *chk, dir_cache_t *c);
 /*
  * DIR_OK when cert may be encrypted to for address now; DIR_NOTFOUND with
  * why when it is refused; DIR_ERR_UNAVAILABLE when its CRL cannot be had
@@ -70,6 +111,30 @@ dir_status_t dir_ldap_ping(dir_ldap_t *d, char *why, size_t len);
 int dir_ldap_parse_value(const unsigned char *der, size_t len,
     STACK_OF(X509) *certs);
 
+/* ---- dir_partner.c ---- */
+typedef struct dir_partner dir_partner_t;
+/* pairs: DOMAIN URL DOMAIN URL ... (NULL-terminated; NULL: none); each
+ * URL http:// or https:// without a query; https:// servers verified
+ * against ca_file ("" or NULL: none) and/or the system's store.  NULL
+ * with err. */
+dir_partner_t *dir_partner_new(char *const *pairs, int timeout,
+    const char *ca_file, int system_store, char *err, size_t errlen);
+void dir_partner_free(dir_partner_t *dp);
+size_t dir_partner_count(const dir_partner_t *dp);
+/* The URL asked for address's domain, or NULL when no partner serves it. */
+const char *dir_partner_url(const dir_partner_t *dp, const char *address);
+/*
+ * The certificates address's partner answers (a new stack, maybe empty:
+ * it has none, or its answer did not parse, why then saying so): DIR_OK;
+ * DIR_NOTFOUND (*certs NULL) when no partner serves its domain;
+ * DIR_ERR_UNAVAILABLE with why when the partner did not answer (a
+ * timeout, a refused connection, an answer over the size limit, a status
+ * other than 200 and 404), and then for PARTNER_RETRY_AFTER seconds
+ * without asking.  Nothing is checked here (dir_check.c does).
+ */
+dir_status_t dir_partner_fetch(dir_partner_t *dp, const char *address,
+    STACK_OF(X509) **certs, char *why, size_t len);
+
 /* ---- dir_redis.c ---- */
 typedef struct dir_redis dir_redis_t;
 struct net_redis;
@@ -93,7 +158,6 @@ const unsigned char *dir_redis_open(const dir_redis_t *r, const char *key,
     const char *field, const unsigned char *v, size_t len, size_t *datalen);
 
 /* ---- dir_cache.c ---- */
-typedef struct dir_cache dir_cache_t;
 enum dir_cache_hit { DIR_CACHE_MISS = 0, DIR_CACHE_POSITIVE, DIR_CACHE_NEGATIVE };
 /* In Redis when r is not NULL (borrowed: it outlives the cache), else in
  * process. */
@@ -110,10 +174,22 @@ const char *dir_cache_name(const dir_cache_t *c);
  * or MISS when it does not parse. */
 enum dir_cache_hit dir_cache_value_parse(const unsigned char *v, size_t len,
     X509 **cert, int *gcm, char *source, size_t srclen);
+/* chain (may be NULL): the intermediates kept with the certificate (a new
+ * stack, maybe empty, or NULL). */
 enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
-    int *gcm, char *source, size_t srclen, char *note, size_t notelen);
-void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, int gcm,
-    const char *source, char *note, size_t notelen);
+    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen, char *note,
+    size_t notelen);
+/* cert NULL: a negative answer; chain (may be NULL): intermediates kept
+ * with it (at most 8). */
+void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert,
+    STACK_OF(X509) *chain, int gcm, const char *source, char *note, size_t notelen);
+/* Another answer under key (no normalised address equals it): 1 with *v
+ * (malloc'ed, *len octets) when one is kept and, in Redis, its seal
+ * opens; else 0.  put keeps len octets of v for ttl seconds. */
+int dir_cache_blob_get(dir_cache_t *c, const char *key, unsigned char **v,
+    size_t *len, char *note, size_t notelen);
+void dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
+    size_t len, long ttl, char *note, size_t notelen);
 /* 0, or -1 with err. */
 int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
 /* Redis: a PING on a connection of its own (the pool's state aside):

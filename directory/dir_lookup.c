@@ -1,6 +1,7 @@
 /*
  * dir_lookup.c: the dir_lookup_t of dir_lookup.h: harvested certificates,
- * then the cache, then each LDAP directory in order; every candidate
+ * then the cache, then each LDAP directory in order, then the partner
+ * gateway of the recipient's domain; every candidate
  * checked by dir_check.c, the newest usable one chosen, the answer
  * cached (positive or negative; never an "unavailable").
  *
@@ -28,6 +29,7 @@ struct dir_lookup {
 	dir_redis_t *redis;         /* the Redis server of cache and harvest */
 	dir_ldap_t *dirs[LOOKUP_MAX_DIRS];
 	size_t ndirs;
+	dir_partner_t *partners;
 	char *harvest_dir;
 	dir_harvest_t *harvest;
 	pthread_mutex_t hlock;
@@ -52,6 +54,7 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 		goto fail;
 	if ((l->cache = dir_cache_new(s, l->redis, err, errlen)) == NULL)
 		goto fail;
+	dir_check_cache_set(l->chk, l->cache);
 	for (size_t i = 0; s->ldap_urls != NULL && s->ldap_urls[i] != NULL; i++) {
 		if (l->ndirs == LOOKUP_MAX_DIRS) {
 			snprintf(err, errlen, "more than %d directories", LOOKUP_MAX_DIRS);
@@ -61,6 +64,9 @@ dir_lookup_new(const dir_settings_t *s, char *err, size_t errlen)
 			goto fail;
 		l->ndirs++;
 	}
+	if ((l->partners = dir_partner_new(s->partners, s->partner_timeout, s->ca_file,
+	    s->system_store, err, errlen)) == NULL)
+		goto fail;
 	if (s->harvest_dir != NULL && *s->harvest_dir != '\0' &&
 	    (l->harvest_dir = strdup(s->harvest_dir)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -94,6 +100,7 @@ dir_lookup_free(dir_lookup_t *l)
 	dir_cache_free(l->cache);
 	for (size_t i = 0; i < l->ndirs; i++)
 		dir_ldap_free(l->dirs[i]);
+	dir_partner_free(l->partners);
 	dir_harvest_free(l->harvest);
 	dir_redis_free(l->redis);
 	free(l->harvest_dir);
@@ -150,6 +157,12 @@ dir_lookup_ndirs(const dir_lookup_t *l)
 	return l->ndirs;
 }
 
+const char *
+dir_lookup_partner(const dir_lookup_t *l, const char *address)
+{
+	return dir_partner_url(l->partners, address);
+}
+
 unsigned long
 dir_lookup_searches(const dir_lookup_t *l)
 {
@@ -160,6 +173,7 @@ void
 dir_answer_clear(dir_answer_t *a)
 {
 	X509_free(a->cert);
+	sk_X509_pop_free(a->chain, X509_free);
 	free(a->cands);
 	memset(a, 0, sizeof(*a));
 }
@@ -215,8 +229,28 @@ newer(X509 *a, X509 *b)
 	    X509_get0_notBefore(b)) > 0;
 }
 
+/* The CA certificates of chain (may be NULL), in a new stack (NULL when
+ * there are none or out of memory). */
+static STACK_OF(X509) *
+chain_cas(STACK_OF(X509) *chain)
+{
+	STACK_OF(X509) *out = NULL;
+
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (!dir_check_is_ca(x))
+			continue;
+		if ((out == NULL && (out = sk_X509_new_null()) == NULL) || !sk_X509_push(out, x))
+			break;
+		X509_up_ref(x);
+	}
+	return out;
+}
+
 static void
-choose(dir_answer_t *a, X509 *cert, const char *source, size_t cand)
+choose(dir_answer_t *a, X509 *cert, STACK_OF(X509) *chain, const char *source,
+    size_t cand)
 {
 	for (size_t i = 0; i < a->ncands; i++)
 		if (strcmp(a->cands[i].verdict, "chosen") == 0)
@@ -224,6 +258,8 @@ choose(dir_answer_t *a, X509 *cert, const char *source, size_t cand)
 	X509_up_ref(cert);
 	X509_free(a->cert);
 	a->cert = cert;
+	sk_X509_pop_free(a->chain, X509_free);
+	a->chain = chain_cas(chain);
 	snprintf(a->source, sizeof(a->source), "%s", source);
 	if (cand < a->ncands)
 		snprintf(a->cands[cand].verdict, sizeof(a->cands[cand].verdict), "chosen");
@@ -279,12 +315,13 @@ from_harvest(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 		if (r < 0)
 			crl_down = 1;
 		if (r > 0 && v[i].preferred && !pref) {
-			choose(a, v[i].cert, "harvested from a signed message "
+			choose(a, v[i].cert, NULL, "harvested from a signed message "
 			    "(the signer's key preference)", a->ncands - 1);
 			best = i;
 			pref = 1;
 		} else if (r > 0 && !pref && newer(v[i].cert, a->cert)) {
-			choose(a, v[i].cert, "harvested from a signed message", a->ncands - 1);
+			choose(a, v[i].cert, NULL, "harvested from a signed message",
+			    a->ncands - 1);
 			best = i;
 		}
 	}
@@ -300,9 +337,10 @@ from_cache(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 {
 	char source[200], src[240], err[128];
 	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
 	int gcm = 0, r;
-	enum dir_cache_hit hit = dir_cache_get(l->cache, addr, &cert, &gcm, source,
-	    sizeof(source), a->note, sizeof(a->note));
+	enum dir_cache_hit hit = dir_cache_get(l->cache, addr, &cert, &chain, &gcm,
+	    source, sizeof(source), a->note, sizeof(a->note));
 
 	if (hit == DIR_CACHE_NEGATIVE) {
 		snprintf(a->source, sizeof(a->source), "cache (%s)", dir_cache_name(l->cache));
@@ -313,14 +351,15 @@ from_cache(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 	if (hit != DIR_CACHE_POSITIVE)
 		return 0;
 	snprintf(src, sizeof(src), "cache (%s) of %s", dir_cache_name(l->cache), source);
-	r = judge(l, a, cert, NULL, addr, src);
+	r = judge(l, a, cert, chain, addr, src);
 	if (r > 0) {
-		choose(a, cert, src, a->ncands - 1);
+		choose(a, cert, chain, src, a->ncands - 1);
 		a->gcm = gcm;
 	} else {
 		dir_cache_del(l->cache, addr, err, sizeof(err));
 	}
 	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
 	return r;
 }
 
@@ -355,12 +394,51 @@ from_ldap(dir_lookup_t *l, dir_ldap_t *d, const char *addr, dir_answer_t *a)
 		if (r < 0)
 			crl_down = 1;
 		if (r > 0 && newer(x, a->cert))
-			choose(a, x, dir_ldap_name(d), a->ncands - 1);
+			choose(a, x, certs, dir_ldap_name(d), a->ncands - 1);
 	}
 	sk_X509_pop_free(certs, X509_free);
 	if (a->cert == NULL && crl_down)
 		snprintf(a->err, sizeof(a->err), "%s: a certificate's CRL cannot be had",
 		    dir_ldap_name(d));
+	return a->cert != NULL ? 1 : crl_down ? -1 : 0;
+}
+
+/* The partner gateway of addr's domain: 1 chosen, 0 none (or no
+ * partner), -1 unavailable.  Its answer is checked as a directory's, its
+ * certificates the untrusted intermediates of each other. */
+static int
+from_partner(dir_lookup_t *l, const char *addr, dir_answer_t *a)
+{
+	STACK_OF(X509) *certs = NULL;
+	char why[512] = "", source[200];
+	const char *url = dir_partner_url(l->partners, addr);
+	int crl_down = 0;
+	dir_status_t st;
+
+	if (url == NULL)
+		return 0;
+	snprintf(source, sizeof(source), "partner %s", url);
+	st = dir_partner_fetch(l->partners, addr, &certs, why, sizeof(why));
+	if (st != DIR_OK) {
+		snprintf(a->err, sizeof(a->err), "%s", why);
+		sk_X509_pop_free(certs, X509_free);
+		return st == DIR_NOTFOUND ? 0 : -1;
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		int r;
+
+		if (dir_check_is_ca(x))
+			continue;
+		r = judge(l, a, x, certs, addr, source);
+		crl_down |= r < 0;
+		if (r > 0 && newer(x, a->cert))
+			choose(a, x, certs, source, a->ncands - 1);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	if (a->cert == NULL && crl_down)
+		snprintf(a->err, sizeof(a->err), "%s: a certificate's CRL cannot be had",
+		    source);
 	return a->cert != NULL ? 1 : crl_down ? -1 : 0;
 }
 
@@ -414,12 +492,18 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 	unavailable |= r < 0;
 	for (size_t i = 0; i < l->ndirs; i++) {
 		if ((r = from_ldap(l, l->dirs[i], addr, a)) > 0) {
-			dir_cache_put(l->cache, addr, a->cert, a->gcm, a->source,
+			dir_cache_put(l->cache, addr, a->cert, a->chain, a->gcm, a->source,
 			    a->note, sizeof(a->note));
 			goto found;
 		}
 		unavailable |= r < 0;
 	}
+	if ((r = from_partner(l, addr, a)) > 0) {
+		dir_cache_put(l->cache, addr, a->cert, a->chain, a->gcm, a->source,
+		    a->note, sizeof(a->note));
+		goto found;
+	}
+	unavailable |= r < 0;
 	verdicts_final(a);
 	if (unavailable) {
 		free(addr);
@@ -427,7 +511,7 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 	}
 	snprintf(a->err, sizeof(a->err), "no usable certificate for <%s>%s",
 	    address, a->ncands ? "" : " in any source");
-	dir_cache_put(l->cache, addr, NULL, 0, NULL, a->note, sizeof(a->note));
+	dir_cache_put(l->cache, addr, NULL, NULL, 0, NULL, a->note, sizeof(a->note));
 	free(addr);
 	return DIR_NOTFOUND;
 found:

@@ -5,12 +5,15 @@
  * the cache (Redis when configured, its values sealed with a key the
  * gateways share and believed only when the seal opens; else a bounded
  * in-process table),
- * then the LDAP directories in their configured order.  Every candidate
+ * then the LDAP directories in their configured order, then the lookup
+ * service of the partner gateway that serves the recipient's domain
+ * (PartnerLookup, dir_partner.c), if any.  Every candidate
  * is checked (dir_check.c): it chains to the trust anchors (the system
  * store and/or a CA file), is within its validity period, is not revoked
- * (the CRL of its distribution point, fetched over HTTP and cached),
- * allows keyEncipherment or keyAgreement, carries emailProtection or no
- * extendedKeyUsage, and names the address in subjectAltName (local part
+ * (what the OCSP responder it names answers, checked and cached; else,
+ * or as the fallback, the CRL of its distribution point, fetched over
+ * HTTP and cached), allows keyEncipherment or keyAgreement, carries
+ * emailProtection or no extendedKeyUsage, and names the address in subjectAltName (local part
  * exact, domain case-insensitive).  Of the usable ones the newest
  * (latest notBefore) wins.  Among harvested certificates, the one the
  * latest signature's SMIMEEncryptionKeyPreference named wins first.  A cached certificate is checked again on use.
@@ -51,6 +54,18 @@ typedef enum dir_status {
 /* When a certificate's CRL cannot be had. */
 enum dir_crl_policy { DIR_CRL_TEMPFAIL = 0, DIR_CRL_REFUSE, DIR_CRL_ACCEPT };
 
+/* When a certificate's OCSP responder gives no usable answer (none,
+ * tryLater, internalError, or one that fails a check). */
+enum dir_ocsp_policy { DIR_OCSP_CRL = 0, DIR_OCSP_TEMPFAIL, DIR_OCSP_REFUSE,
+	DIR_OCSP_ACCEPT };
+/* When it answers "unknown". */
+enum dir_ocsp_unknown { DIR_OCSP_UNKNOWN_REFUSE = 0, DIR_OCSP_UNKNOWN_CRL };
+
+/* What asks an OCSP responder (dir_settings_t.ocsp_fetch): a BIO with the
+ * DER response to the DER request req at url, or NULL with why (tests). */
+typedef BIO *(*dir_ocsp_fetch_fn)(void *arg, const char *url,
+    const unsigned char *req, size_t reqlen, char *why, size_t len);
+
 /* What fetches a CRL (dir_settings_t.crl_fetch): a BIO with the DER
  * answer for an http:// url, or NULL with why.  Tests and fuzzers stand in
  * for the network with one; NULL in the settings: HTTP (OSSL_HTTP_get). */
@@ -68,6 +83,13 @@ typedef struct dir_settings {
 	int crl_policy;             /* enum dir_crl_policy */
 	int crl_timeout;            /* seconds */
 	long crl_cache_seconds;     /* keep a CRL at most this long */
+	int ocsp_check;             /* ask the responder a certificate names */
+	int ocsp_unavailable;       /* enum dir_ocsp_policy */
+	int ocsp_unknown;           /* enum dir_ocsp_unknown */
+	int ocsp_timeout;           /* seconds */
+	long ocsp_cache_seconds;    /* keep an answer at most this long */
+	dir_ocsp_fetch_fn ocsp_fetch; /* NULL: HTTP */
+	void *ocsp_fetch_arg;
 	const char *redis;          /* "host:port", "" = in-process cache */
 	const char *redis_prefix;
 	int redis_timeout_ms;
@@ -82,6 +104,9 @@ typedef struct dir_settings {
 	const char *harvest_prefix; /* its Redis keys' prefix */
 	dir_crl_fetch_fn crl_fetch; /* NULL: HTTP */
 	void *crl_fetch_arg;
+	char *const *partners;      /* PartnerLookup: DOMAIN URL ..., NULL-
+	                               terminated; NULL: none */
+	int partner_timeout;        /* seconds for a partner's answer */
 } dir_settings_t;
 
 typedef struct dir_candidate {
@@ -95,6 +120,8 @@ typedef struct dir_candidate {
 
 typedef struct dir_answer {
 	X509 *cert;                 /* the chosen certificate, or NULL */
+	STACK_OF(X509) *chain;      /* the CA certificates that came with it
+	                               (kept with it in the cache), or NULL */
 	int gcm;                    /* its holder announced AES-256-GCM */
 	char source[200];           /* where it came from */
 	dir_candidate_t *cands;     /* every candidate seen, and its verdict */
@@ -149,6 +176,9 @@ void dir_lookup_health(dir_lookup_t *l, dir_health_t *h);
 
 /* How many LDAP directories are configured. */
 size_t dir_lookup_ndirs(const dir_lookup_t *l);
+/* The partner lookup service (PartnerLookup) asked for address's
+ * domain, or NULL when there is none. */
+const char *dir_lookup_partner(const dir_lookup_t *l, const char *address);
 
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);

@@ -9,6 +9,7 @@
 #include "enroll/enroll.h"
 #include "ca/ca_serve.h"
 #include "ops/ops_log.h"
+#include "ops/ops_publish.h"
 #include "enroll/enroll_pending.h"
 #include "enroll/enroll_pickup.h"
 #include "enroll/enroll_outbox.h"
@@ -443,6 +444,25 @@ enroll_cert(const enroll_req_t *r, const char *rcpt, X509 **x, int *kept, int *r
 	return rc;
 }
 
+/* PublishDirectory: cert with the embedded CA's chain (none over CMP);
+ * a failure is logged by ops_publish() and changes nothing here. */
+static void
+publish(const conf_t *conf, const char *qid, const char *addr, X509 *cert,
+    int outsider)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509 *x;
+
+	if (enroll_ca != NULL && chain != NULL) {
+		if ((x = ca_issuer(enroll_ca)) != NULL && !sk_X509_push(chain, x))
+			X509_free(x);
+		if ((x = ca_root(enroll_ca)) != NULL && !sk_X509_push(chain, x))
+			X509_free(x);
+	}
+	(void)ops_publish(conf, qid, addr, cert, chain, outsider);
+	sk_X509_pop_free(chain, X509_free);
+}
+
 int
 enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 {
@@ -486,6 +506,7 @@ enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 		    reused ? "of the earlier try used" : "issued",
 		    *r->conf->enroll_smtp ? "sent" : "queued", *r->conf->enroll_smtp ? "sent"
 		    : "queued", r->sender);
+		publish(r->conf, r->qid, rcpt, x, 1);
 		*cert = x;
 	} else
 		X509_free(x);
@@ -512,6 +533,7 @@ enroll_employee(const conf_t *conf, const char *qid, const char *addr)
 	}
 	if (ca_serve_publish(conf, addr, enc, why, sizeof(why)) != 0)
 		ops_log(LOG_WARNING, qid, "enroll employee <%s>: publish: %s", addr, why);
+	publish(conf, qid, addr, enc, 0);
 	X509_free(enc);
 	ops_log(LOG_INFO, qid, "enroll employee <%s>: signing and encryption "
 	    "certificates issued, keys escrowed", addr);

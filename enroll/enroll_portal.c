@@ -6,6 +6,7 @@
  * thread's; the password is cleansed from every buffer it passed through.
  */
 #include "enroll/enroll_portal.h"
+#include "enroll/enroll_lookup.h"
 #include "enroll/enroll_pickup.h"
 #include "enroll/enroll_text.h"
 
@@ -25,6 +26,7 @@
 
 struct enroll_portal {
 	keystore_t *ks;
+	ca_t *ca;                      /* borrowed (may be NULL): revocations */
 	char pickup_dir[4096];
 	int max_failures;
 	/* PickupTrustedProxies (a copy): their X-Forwarded-For names the client. */
@@ -33,6 +35,7 @@ struct enroll_portal {
 	struct enroll_portal_client {
 		char addr[64];
 		int failures;
+		int lookups;           /* GET /certs in this window */
 		time_t since;          /* start of its window; 0: free slot */
 	} clients[PORTAL_CLIENTS];
 	int client_max;
@@ -41,6 +44,8 @@ struct enroll_portal {
 	conf_t *conf;
 	conf_t *(*conf_fn)(void *);
 	void *conf_arg;
+	int lookup_on;                 /* LookupService */
+	int lookup_max;                /* LookupClientMaxRequests */
 };
 
 static void
@@ -375,6 +380,7 @@ portal_client(enroll_portal_t *h, struct evhttp_request *req, time_t now)
 	}
 	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
 	oldest->failures = 0;
+	oldest->lookups = 0;
 	oldest->since = now;
 	return oldest;
 }
@@ -455,6 +461,23 @@ portal_pickup(struct evhttp_request *req, enroll_portal_t *h)
 	}
 }
 
+/* GET /certs: the lookup service (enroll_lookup.h), within the
+ * client's LookupClientMaxRequests a PickupClientWindow (the same table of
+ * clients as the failed pickups). */
+static void
+portal_lookup(struct evhttp_request *req, enroll_portal_t *h)
+{
+	struct enroll_portal_client *client = portal_client(h, req, time(NULL));
+
+	if (client->lookups >= h->lookup_max) {
+		portal_text(req, 429, "Too Many Requests",
+		    "Too many lookups from your address: try again later.");
+		return;
+	}
+	client->lookups++;
+	enroll_lookup_answer(req, h->ks, h->ca);
+}
+
 int
 enroll_portal_handle(struct evhttp_request *req, void *arg)
 {
@@ -462,6 +485,11 @@ enroll_portal_handle(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
+	if (path != NULL && strcmp(path, "/certs") == 0 && h->lookup_on
+	    && cmd == EVHTTP_REQ_GET) {
+		portal_lookup(req, h);
+		return 1;
+	}
 	if (path == NULL || strcmp(path, "/pickup") != 0)
 		return 0;
 	if (cmd == EVHTTP_REQ_POST)
@@ -480,6 +508,8 @@ portal_limits(enroll_portal_t *h, const enroll_portal_limits_t *pl)
 	h->max_failures = pl->max_failures;
 	h->client_max = pl->client_max;
 	h->client_window = pl->client_window;
+	h->lookup_on = pl->lookup_on;
+	h->lookup_max = pl->lookup_max;
 	if (pl->proxies == NULL || pl->proxies->n == 0)
 		return 0;
 	if ((h->proxies.v = calloc(pl->proxies->n, sizeof(*h->proxies.v))) == NULL)
@@ -496,6 +526,8 @@ enroll_portal_limits(const conf_t *conf, enroll_portal_limits_t *pl)
 	pl->client_max = (int)conf->pickup_client_max_failures;
 	pl->client_window = (long)conf->pickup_client_window;
 	pl->proxies = &conf->pickup_proxies;
+	pl->lookup_on = conf->lookup_service;
+	pl->lookup_max = (int)conf->lookup_client_max;
 }
 
 enroll_portal_t *
@@ -532,6 +564,12 @@ enroll_portal_follow(enroll_portal_t *h, conf_t *(*fn)(void *), void *arg)
 {
 	h->conf_fn = fn;
 	h->conf_arg = arg;
+}
+
+void
+enroll_portal_ca(enroll_portal_t *h, ca_t *ca)
+{
+	h->ca = ca;
 }
 
 void

@@ -11,6 +11,10 @@
  * the one PickupTrustedProxies name in X-Forwarded-For when the peer is
  * one of them.
  *
+ * With LookupService on, GET /certs is the public-key retrieval service
+ * (enroll_lookup.h), LookupClientMaxRequests per client address within
+ * PickupClientWindow (the same table of clients; over it, 429).
+ *
  * The portal runs on the CA endpoint's HTTP server (CAHTTPListen,
  * ca/ca_serve.h): the gateway hands enroll_portal_handle() and the handle
  * to ca_serve_http_open(), which calls it for every request within the
@@ -24,6 +28,7 @@
 #ifndef ENROLL_PORTAL_H
 #define ENROLL_PORTAL_H
 
+#include "ca/ca.h"
 #include "conf/conf.h"
 #include "keystore/keystore.h"
 
@@ -37,6 +42,8 @@ typedef struct enroll_portal_limits {
 	int client_max;                /* PickupClientMaxFailures */
 	long client_window;            /* PickupClientWindow, seconds */
 	const conf_netlist_t *proxies; /* PickupTrustedProxies (copied) */
+	int lookup_on;                 /* LookupService: GET /certs */
+	int lookup_max;                /* LookupClientMaxRequests */
 } enroll_portal_limits_t;
 
 /* Fills pl from conf (proxies points into conf). */
@@ -54,8 +61,12 @@ enroll_portal_t *enroll_portal_open(conf_t *conf, keystore_t *ks);
  * portal drops; call before the server runs. */
 void enroll_portal_follow(enroll_portal_t *p, conf_t *(*fn)(void *), void *arg);
 void enroll_portal_free(enroll_portal_t *p);
+/* The embedded CA whose revocations the lookup service honours
+ * (borrowed; NULL: none); before the server runs. */
+void enroll_portal_ca(enroll_portal_t *p, ca_t *ca);
 
-/* Answers req when it is the portal's (GET or POST /pickup) and returns
+/* Answers req when it is the portal's (GET or POST /pickup, GET /certs
+ * when the lookup service is on) and returns
  * 1; returns 0, answering nothing, for any other request.  arg: the
  * handle. */
 int enroll_portal_handle(struct evhttp_request *req, void *arg);

@@ -16,6 +16,7 @@
 #include "keystore/keystore_keys.h"
 #include "keystore/keystore_ldap.h"
 #include "keystore/keystore_master.h"
+#include "keystore/keystore_retire.h"
 #include "keystore/keystore_snapshot.h"
 
 #include <errno.h>
@@ -289,6 +290,16 @@ snapshot_find(keystore_t *ks, const char *address, keystore_index_t **idx,
 	return KEYSTORE_OK;
 }
 
+/* KEYSTORE_OK unless address is retired (KEYSTORE_RETIRED, with when)
+ * or its record cannot be read (then neither signed as nor encrypted to). */
+static keystore_status_t
+address_active(keystore_t *ks, const char *address, keystore_err_t *err)
+{
+	char *const one[] = { (char *)address, NULL };
+
+	return keystore_retired_check(ks, one, err);
+}
+
 keystore_status_t
 keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
     X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
@@ -300,6 +311,8 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 	char why[sizeof(err->msg)];
 	size_t n;
 
+	if ((rc = address_active(ks, address, err)) != KEYSTORE_OK)
+		return rc;
 	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
 	if (n == 0)
@@ -313,8 +326,8 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 }
 
 keystore_status_t
-keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
-    keystore_err_t *err)
+keystore_recipient_chain(keystore_t *ks, const char *address, X509 **cert,
+    STACK_OF(X509) **chain, keystore_err_t *err)
 {
 	const keystore_slot_t *slots;
 	keystore_index_t *idx;
@@ -323,6 +336,10 @@ keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
 	size_t n, i;
 
 	*cert = NULL;
+	if (chain != NULL)
+		*chain = NULL;
+	if ((rc = address_active(ks, address, err)) != KEYSTORE_OK)
+		return rc;
 	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
 	for (i = 0; i < n; i++) {           /* newest first */
@@ -336,12 +353,21 @@ keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
 	if (i == n)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no certificate to encrypt to for %s", address);
+	else if (chain != NULL && (*chain = X509_chain_up_ref(slots[i].entry->chain)) == NULL)
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else {
 		X509_up_ref(slots[i].entry->cert);
 		*cert = slots[i].entry->cert;
 	}
 	keystore_index_unref(idx);
 	return rc;
+}
+
+keystore_status_t
+keystore_recipient(keystore_t *ks, const char *address, X509 **cert,
+    keystore_err_t *err)
+{
+	return keystore_recipient_chain(ks, address, cert, NULL, err);
 }
 
 int

@@ -40,7 +40,8 @@ typedef enum keystore_status {
 	KEYSTORE_ERR_PASSWORD,  /* wrong PKCS#12 password */
 	KEYSTORE_ERR_INPUT,     /* unusable input: no key, no address, key/cert mismatch */
 	KEYSTORE_ERR_CRYPTO,    /* OpenSSL failed for another reason */
-	KEYSTORE_ERR_NOMEM
+	KEYSTORE_ERR_NOMEM,
+	KEYSTORE_RETIRED        /* the address is retired (keystore_retire.h) */
 } keystore_status_t;
 
 /* The error: a keystore_status_t and a message (util/util_err.h). */
@@ -157,6 +158,23 @@ keystore_status_t keystore_signer(keystore_t *ks, const char *address,
  */
 keystore_status_t keystore_recipient(keystore_t *ks, const char *address,
     X509 **cert, keystore_err_t *err);
+/* keystore_recipient() with that entry's chain (a new stack; chain may
+ * be NULL when not wanted): what PublishDirectory shows of address. */
+keystore_status_t keystore_recipient_chain(keystore_t *ks, const char *address,
+    X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err);
+
+/*
+ * What anyone may be shown of address (the public-key retrieval service):
+ * the certificates of its entries that are valid now, allow encryption
+ * (keyEncipherment or keyAgreement, or no keyUsage), carry emailProtection
+ * (or no extendedKeyUsage) and are not CA certificates, newest first, in
+ * *certs; the chains that came with them, each certificate once, in
+ * *chain.  Both new stacks the caller frees (sk_X509_pop_free).  Never a
+ * key.  KEYSTORE_NOTFOUND (both NULL) when there is none.  Revocation is
+ * the caller's to check (the CA that issued them knows).
+ */
+keystore_status_t keystore_public_certs(keystore_t *ks, const char *address,
+    STACK_OF(X509) **certs, STACK_OF(X509) **chain, keystore_err_t *err);
 
 /* Calls fn once per entry, ordered by address then not_before; stops when fn
  * returns non-zero and returns that value.  Returns -1 with err filled

@@ -12,6 +12,7 @@
 #include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_keys.h"
+#include "keystore/keystore_retire.h"
 #include "keystore/keystore_snapshot.h"
 
 #include <openssl/x509v3.h>
@@ -46,6 +47,17 @@ find_in(const keystore_index_t *idx, const char *address, const X509_NAME *issue
 	return NULL;
 }
 
+/* 1 when address is retired and its keys destroyed (err says when). */
+static int
+retired_gone(keystore_t *ks, const char *address, keystore_err_t *err)
+{
+	keystore_retired_t r;
+	char *const one[] = { (char *)address, NULL };
+
+	return keystore_retired_get(ks, address, &r, NULL) == KEYSTORE_OK
+	    && r.destroyed > 0 && keystore_retired_check(ks, one, err) == KEYSTORE_RETIRED;
+}
+
 keystore_status_t
 keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
     const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, EVP_PKEY **key,
@@ -66,7 +78,9 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 			return rc;
 		e = find_in(idx, address, issuer, serial, skid);
 	}
-	if (e == NULL)
+	if (e == NULL && retired_gone(ks, address, err))
+		rc = KEYSTORE_RETIRED;
+	else if (e == NULL)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no escrowed key of %s for that RecipientInfo", address);
 	else if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK

@@ -15,9 +15,11 @@
  *   keystore_p12.c     PKCS#12 import and export
  *   keystore_find.c    the key for a CMS RecipientInfo (issuer and serial,
  *                      or subject key identifier)
+ *   keystore_public.c  the certificates anyone may see (lookup service)
  *   keystore_keys.c    the master keys in use, the import/rekey lock
  *   keystore_rekey.c   the master key's rotation
  *   keystore_ldap.c    the entries kept in an LDAP directory instead of files
+ *   keystore_retire.c  leavers: the retirement record, destroying keys
  *
  * Threads: the locks below guard what their comments say.
  */

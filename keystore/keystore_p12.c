@@ -22,6 +22,7 @@
 #include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_keys.h"
+#include "keystore/keystore_retire.h"
 #include "keystore/keystore_snapshot.h"
 
 #include <limits.h>
@@ -113,6 +114,8 @@ store_entries(keystore_t *ks, STACK_OF(X509) *match, STACK_OF(X509) *rest,
 		    master, &e, err);
 		if (rc == KEYSTORE_ERR_INPUT)       /* no address: skip it */
 			continue;
+		if (rc == KEYSTORE_OK)
+			rc = keystore_retired_check(ks, e->addresses, err);
 		if (rc == KEYSTORE_OK)
 			rc = keystore_entry_store(ks, e, err);
 		if (rc != KEYSTORE_OK) {
@@ -232,6 +235,8 @@ keystore_escrow(keystore_t *ks, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key
 	keystore_master_current(ks, master);
 	rc = keystore_entry_new(cert, chain, key, master, &e, err);
 	OPENSSL_cleanse(master, sizeof(master));
+	if (rc == KEYSTORE_OK)
+		rc = keystore_retired_check(ks, e->addresses, err);
 	if (rc == KEYSTORE_OK)
 		rc = keystore_entry_store(ks, e, err);
 	keystore_entry_free(e);

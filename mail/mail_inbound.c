@@ -208,6 +208,10 @@ in_key_lookup(void *arg, const X509_NAME *issuer, const ASN1_INTEGER *serial,
 		return 0;
 	case KEYSTORE_NOTFOUND:
 		return 1;
+	case KEYSTORE_RETIRED:         /* a leaver's keys, destroyed */
+		ops_log(LOG_WARNING, lk->m->qid, "not decrypted for <%s>: %s", lk->rcpt,
+		    kerr.msg);
+		return 1;
 	default:
 		ops_log(LOG_ERR, lk->m->qid, "keystore: %s", kerr.msg);
 		return -1;

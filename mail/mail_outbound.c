@@ -248,6 +248,10 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		}
 	} else if (ks == KEYSTORE_NOTFOUND) {
 		mail_msg_pass(m, "unsigned", "%s", kerr.msg);
+	} else if (ks == KEYSTORE_RETIRED) {
+		/* A leaver (smimectl keystore retire): never signed as, no new
+		 * key; the message goes on unsigned, as for no key. */
+		mail_msg_pass(m, "unsigned", "not signed: %s", kerr.msg);
 	} else if (ks != KEYSTORE_OK) {
 		mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 	} else {

@@ -65,8 +65,8 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 		    m->rcpts[i], a.err);
 		c = POLICY_CERT_UNAVAILABLE;
 	} else {
-		c = dir_lookup_ndirs(l) == 0 && a.ncands == 0 ? POLICY_CERT_UNKNOWN
-		    : POLICY_CERT_NONE;
+		c = dir_lookup_ndirs(l) == 0 && dir_lookup_partner(l, m->rcpts[i]) == NULL
+		    && a.ncands == 0 ? POLICY_CERT_UNKNOWN : POLICY_CERT_NONE;
 	}
 	dir_answer_clear(&a);
 	/* Enrollment by the embedded CA: fails closed. */

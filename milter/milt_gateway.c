@@ -6,7 +6,8 @@
  * Threads, each started here and joined in milt_gateway_stop():
  *   - the audit log's checkpoint timer (mail_audit_start/close);
  *   - the spool runner (runner_loop: mail_runner_run on every kick and
- *     every QueueRunInterval, ended by queue_stop);
+ *     every QueueRunInterval, ended by queue_stop; it also destroys the
+ *     keys of leavers past RetireRetention, ops_keystore_purge);
  *   - one loop per HTTP server (net_http_run, ended by net_http_stop);
  *     the CA's CRL timer is an event on its server's loop;
  *   - the reload thread (SIGHUP; reload_loop), woken by the main thread;
@@ -229,6 +230,7 @@ runner_loop(void *arg)
 	while (queue_wait(wait) == 0) {
 		c = conf_now(gw);
 		(void)mail_runner_run(c, gw->ks, 0);
+		ops_keystore_purge(c, gw->ks);     /* leavers' keys past retention */
 		wait = c->queue_run_interval;
 		conf_unref(c);
 	}
@@ -277,7 +279,8 @@ portal_conf(void *arg)
 	return conf_now(arg);
 }
 
-/* CAHTTPListen, for the CA or for enrollment over CMP (the portal). */
+/* CAHTTPListen, for the CA, for enrollment over CMP (the portal) or for
+ * the lookup service (on the portal). */
 static int
 ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 {
@@ -285,7 +288,8 @@ ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 	net_httplimit_conf_t lim;
 	char why[512];
 
-	if ((gw->ca == NULL && *conf->cmp_server == '\0') || *conf->ca_http_listen == '\0')
+	if ((gw->ca == NULL && *conf->cmp_server == '\0' && !conf->lookup_service)
+	    || *conf->ca_http_listen == '\0')
 		return 0;
 	http_limits(conf, CA_SERVE_MAX_BODY, &lim);
 	if ((gw->ca_loop.srv = net_http_new(conf->ca_http_listen, &lim, why,
@@ -298,6 +302,7 @@ ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 		return -1;
 	}
 	enroll_portal_follow(gw->portal, portal_conf, gw);  /* its texts follow reloads */
+	enroll_portal_ca(gw->portal, gw->ca);
 	gw->ca_http = ca_serve_http_open(gw->ca_loop.srv, conf, gw->ca, enroll_portal_handle,
 	    gw->portal, err, errlen);
 	return gw->ca_http != NULL ? 0 : -1;

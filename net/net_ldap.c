@@ -492,3 +492,110 @@ net_ldap_replace(net_ldap_t *l, const char *dn, const char *attr,
 
 	return pool_run(l, replace_one, &op, why, len);
 }
+
+/* ---- modify and add with several attributes ---- */
+
+struct mods_op {
+	const char *dn;
+	const net_ldap_attr_t *attrs;
+	size_t n;
+	int add;                    /* 1: add the entry, 0: replace values */
+};
+
+/* The LDAPMod array for attrs (one allocation each; free with mods_free). */
+static LDAPMod **
+mods_make(const net_ldap_attr_t *attrs, size_t n, int op)
+{
+	LDAPMod **mods = calloc(n + 1, sizeof(*mods));
+
+	for (size_t i = 0; mods != NULL && i < n; i++) {
+		const net_ldap_attr_t *a = &attrs[i];
+		/* The mod, then its value pointers, then the bervals. */
+		size_t size = sizeof(LDAPMod) + (a->n + 1) * sizeof(struct berval *)
+		    + a->n * sizeof(struct berval);
+		char *p = calloc(1, size);
+		struct berval **v, *bv;
+
+		if ((mods[i] = (LDAPMod *)p) == NULL) {
+			for (size_t k = 0; k < i; k++)
+				free(mods[k]);
+			free(mods);
+			return NULL;
+		}
+		v = (struct berval **)(p + sizeof(LDAPMod));
+		bv = (struct berval *)(p + sizeof(LDAPMod) + (a->n + 1) * sizeof(*v));
+		for (size_t k = 0; k < a->n; k++) {
+			bv[k].bv_val = (char *)a->vals[k].data;
+			bv[k].bv_len = a->vals[k].len;
+			v[k] = &bv[k];
+		}
+		mods[i]->mod_op = op | LDAP_MOD_BVALUES;
+		mods[i]->mod_type = (char *)a->name;
+		mods[i]->mod_bvalues = a->n > 0 || op == LDAP_MOD_REPLACE ? v : NULL;
+	}
+	return mods;
+}
+
+static void
+mods_free(LDAPMod **mods)
+{
+	for (size_t i = 0; mods != NULL && mods[i] != NULL; i++)
+		free(mods[i]);
+	free(mods);
+}
+
+static int
+mods_one(net_ldap_t *l, LDAP *ld, const void *op, char *why, size_t len)
+{
+	const struct mods_op *m = op;
+	LDAPMod **mods = mods_make(m->attrs, m->n, m->add ? LDAP_MOD_ADD
+	    : LDAP_MOD_REPLACE);
+	int rc = LDAP_NO_MEMORY;
+
+	if (mods != NULL)
+		rc = m->add ? ldap_add_ext_s(ld, m->dn, mods, NULL, NULL)
+		    : ldap_modify_ext_s(ld, m->dn, mods, NULL, NULL);
+	if (rc != LDAP_SUCCESS)
+		snprintf(why, len, "%s: %s %s: %s", l->name, m->add ? "add" : "modify",
+		    m->dn, ldap_err2string(rc));
+	mods_free(mods);
+	return rc;
+}
+
+int
+net_ldap_modify(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
+    size_t n, char *why, size_t len)
+{
+	struct mods_op op = { dn, attrs, n, 0 };
+
+	return pool_run(l, mods_one, &op, why, len);
+}
+
+int
+net_ldap_add(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
+    size_t n, char *why, size_t len)
+{
+	struct mods_op op = { dn, attrs, n, 1 };
+
+	return pool_run(l, mods_one, &op, why, len);
+}
+
+char *
+net_ldap_dn_child(const char *attr, const char *value, const char *parent)
+{
+	LDAPAVA ava, *avas[2] = { &ava, NULL };
+	char *rdn = NULL, *dn = NULL;
+
+	memset(&ava, 0, sizeof(ava));
+	ava.la_attr.bv_val = (char *)attr;
+	ava.la_attr.bv_len = strlen(attr);
+	ava.la_value.bv_val = (char *)value;
+	ava.la_value.bv_len = strlen(value);
+	ava.la_flags = LDAP_AVA_STRING;
+	if (ldap_rdn2str(avas, &rdn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		return NULL;
+	if (asprintf(&dn, "%s%s%s", rdn, *parent != '\0' ? "," : "", parent) < 0)
+		dn = NULL;
+	ldap_memfree(rdn);
+	return dn;
+}

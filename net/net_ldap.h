@@ -126,4 +126,27 @@ typedef struct net_ldap_value {
 int net_ldap_replace(net_ldap_t *l, const char *dn, const char *attr,
     const net_ldap_value_t *vals, size_t n, char *why, size_t len);
 
+/* One attribute and its values, for net_ldap_modify() and net_ldap_add(). */
+typedef struct net_ldap_attr {
+	const char *name;
+	const net_ldap_value_t *vals;
+	size_t n;                   /* 0: (replace) the attribute removed */
+} net_ldap_attr_t;
+
+/* Replaces every value of each of the n attributes of the entry dn, in
+ * one modify operation (all or nothing); an attribute with no values is
+ * removed (nothing happens when the entry has none).  LDAP_SUCCESS, or
+ * the result code with why. */
+int net_ldap_modify(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
+    size_t n, char *why, size_t len);
+
+/* Adds the entry dn with the n attributes.  LDAP_SUCCESS, or the result
+ * code with why ("NAME: add DN: ..."). */
+int net_ldap_add(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
+    size_t n, char *why, size_t len);
+
+/* "ATTR=VALUE,PARENT", VALUE escaped as RFC 4514 says (libldap's
+ * ldap_rdn2str()); malloc'ed, or NULL. */
+char *net_ldap_dn_child(const char *attr, const char *value, const char *parent);
+
 #endif

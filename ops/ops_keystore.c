@@ -6,6 +6,9 @@
 #include "ops/ops_keystore.h"
 #include "ops/ops_log.h"
 #include "ops/ops_metrics.h"
+#include "keystore/keystore_retire.h"
+
+#include <time.h>
 
 keystore_t *
 ops_keystore_open(const conf_t *conf, int flags, keystore_err_t *err)
@@ -36,4 +39,25 @@ ops_keystore_report(keystore_t *ks, const char *qid)
 		ops_log(LOG_WARNING, qid, "keystore: %zu entr%s of the directory "
 		    "skipped (cannot be read; the others are used): %s", n,
 		    n == 1 ? "y" : "ies", why);
+}
+
+static void
+log_destroyed(const char *address, const keystore_info_t *info, void *arg)
+{
+	ops_log(LOG_NOTICE, NULL, "keystore: retired <%s>: key of certificate %s "
+	    "destroyed (RetireRetention over)", address, info->fingerprint);
+}
+
+void
+ops_keystore_purge(const conf_t *conf, keystore_t *ks)
+{
+	keystore_err_t err;
+	size_t n = 0;
+
+	if (ks == NULL || conf->keystore_backend == CONF_KEYSTORE_LDAP)
+		return;
+	if (keystore_retire_purge(ks, conf->retire_retention, time(NULL), log_destroyed,
+	    NULL, &n, &err) != KEYSTORE_OK)
+		ops_log(LOG_ERR, NULL, "keystore: retired keys not destroyed: %s (%zu "
+		    "destroyed before)", err.msg, n);
 }

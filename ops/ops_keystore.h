@@ -18,5 +18,10 @@ keystore_t *ops_keystore_open(const conf_t *conf, int flags,
  * logged once per reading of the directory (with qid, may be NULL), and
  * their number published in /metrics.  Callable from any thread. */
 void ops_keystore_report(keystore_t *ks, const char *qid);
+/* The keys of addresses retired more than RetireRetention ago destroyed
+ * (keystore_retire_purge()), each destruction and a failure logged; the
+ * gateway's spool runner calls it on each run.  Nothing with
+ * KeystoreBackend ldap. */
+void ops_keystore_purge(const conf_t *conf, keystore_t *ks);
 
 #endif

@@ -301,6 +301,10 @@ X509_STORE *smime_trust_store(const smime_trust_t *t);
  * before the trust is shared with other threads.  0, or -1. */
 int smime_trust_add(smime_trust_t *t, X509 *cert);
 
+/* certs as a certs-only PKCS#7 (DER, *der OPENSSL_malloc'ed, *len
+ * octets; smime_certsonly.c).  0, or -1 (out of memory). */
+int smime_certs_only(STACK_OF(X509) *certs, unsigned char **der, size_t *len);
+
 typedef enum smime_verdict {
 	SMIME_VERDICT_NONE = 0,  /* not verified (not signed, or an error) */
 	SMIME_VERDICT_PASS,      /* good signature, trusted, signer is From */

@@ -22,6 +22,7 @@
  *   smime_decrypt.c   the smime_decrypt_t handle: enveloped and
  *                     authEnveloped data
  *   smime_trust.c     smime_trust_t: trust anchors and CRLs
+ *   smime_certsonly.c certificates as a certs-only PKCS#7
  *   smime_verify.c    the smime_verify_t handle
  *
  * Ownership: every constructor here returns a new object its caller frees

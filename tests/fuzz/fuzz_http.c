@@ -100,7 +100,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	socklen_t len = sizeof(laddr);
 	conf_net_t loop = { AF_INET, { 127, 0, 0, 1 }, 32 };
 	conf_netlist_t proxies = { &loop, 1 };
-	enroll_portal_limits_t pl = { 5, 1000000000, 3600, &proxies };
+	/* The lookup service on too (no keystore: every lookup is a 404). */
+	enroll_portal_limits_t pl = { 5, 1000000000, 3600, &proxies, 1, 1000000000 };
 	net_httplimit_conf_t lim = { 16384, 100, 2000, 100, 20 };
 	char *pickup;
 

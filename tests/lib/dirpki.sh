@@ -16,17 +16,23 @@
 #   (password p12.pass), NAME.p7c (PKCS#7 certs-only, DER, with the root)
 #   and NAME.der; www/ca.crl (DER), the CRL to serve at CRL_URL.
 #
-# dirpki_setup DIR [CRL_URL]  pki_make DIR and dirpki_make DIR CRL_URL
-#   (default a URL nobody answers), logs in $T; bails when either fails.
+# dirpki_make DIR CRL_URL OCSP_URL: the same, every certificate of the
+#   test root also naming OCSP_URL as its OCSP responder (authorityInfoAccess);
+#   DIR/index.txt is then the index `openssl ocsp -index` answers from.
+#
+# dirpki_setup DIR [CRL_URL [OCSP_URL]]  pki_make DIR and dirpki_make DIR
+#   CRL_URL (default a URL nobody answers) [OCSP_URL], logs in $T; bails
+#   when either fails.
 
 dirpki_setup() {
 	pki_make "$1" >"$T/pki.log" 2>&1 || { diag_file "$T/pki.log"; bail "test PKI made"; }
-	dirpki_make "$1" "${2:-http://127.0.0.1:9/ca.crl}" >"$T/dirpki.log" 2>&1 ||
+	dirpki_make "$1" "${2:-http://127.0.0.1:9/ca.crl}" ${3:+"$3"} >"$T/dirpki.log" 2>&1 ||
 	    { diag_file "$T/dirpki.log"; bail "directory PKI made"; }
 }
 
 dirpki_make() {
-	_d=$1 _url=$2
+	_d=$1 _url=$2 _aia=
+	[ -z "${3:-}" ] || _aia="authorityInfoAccess = OCSP;URI:$3"
 	mkdir -p "$_d/newcerts" "$_d/www"
 	: >"$_d/index.txt"
 	echo 1000 >"$_d/serial"
@@ -63,12 +69,14 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = emailProtection
 subjectAltName = email:\$ENV::PKI_EMAIL
 crlDistributionPoints = URI:$_url
+$_aia
 [ ee_ec ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyAgreement
 extendedKeyUsage = emailProtection
 subjectAltName = email:\$ENV::PKI_EMAIL
 crlDistributionPoints = URI:$_url
+$_aia
 [ ee_noeku ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment

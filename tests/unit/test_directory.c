@@ -25,6 +25,7 @@
 #include "directory/dir_harvest.h"
 #include "directory/dir_int.h"
 #include "directory/dir_lookup.h"
+#include "directory/dir_publish.h"
 #include "net/net_ldap.h"
 #include "tests/unit/unit_util.h"
 
@@ -479,20 +480,148 @@ test_mem_cache_bound(void **state)
 	c = dir_cache_new(&s, NULL, err, sizeof(err));
 	assert_non_null(c);
 	assert_string_equal(dir_cache_name(c), "memory");
-	dir_cache_put(c, "a@x", NULL, 0, NULL, note, sizeof(note));
-	dir_cache_put(c, "b@x", NULL, 0, NULL, note, sizeof(note));
-	dir_cache_put(c, "c@x", NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "a@x", NULL, NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "b@x", NULL, NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "c@x", NULL, NULL, 0, NULL, note, sizeof(note));
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		enum dir_cache_hit got = dir_cache_get(c, t[i].addr, &cert, &gcm, src,
+		enum dir_cache_hit got = dir_cache_get(c, t[i].addr, &cert, NULL, &gcm, src,
 		    sizeof(src), note, sizeof(note));
 		if (got != t[i].want)
 			fail_msg("%s: got %d, want %d", t[i].addr, got, t[i].want);
 		X509_free(cert);
 	}
 	assert_int_equal(dir_cache_del(c, NULL, err, sizeof(err)), 0);
-	assert_int_equal(dir_cache_get(c, "b@x", &cert, &gcm, src, sizeof(src), note,
+	assert_int_equal(dir_cache_get(c, "b@x", &cert, NULL, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
 	dir_cache_free(c);
+}
+
+/* A certificate cached with the CA certificates that came with it gets
+ * them back; a reader that wants no chain still reads the certificate. */
+static void
+test_mem_cache_chain(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256], note[256] = "", src[64];
+	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, "k@example.net", -1, 30), *got;
+	STACK_OF(X509) *chain = sk_X509_new_null(), *back = NULL;
+	int gcm;
+	dir_cache_t *cache;
+	(void)state;
+
+	assert_non_null(c);
+	assert_true(sk_X509_push(chain, pki.ca));
+	cache = dir_cache_new(&s, NULL, err, sizeof(err));
+	assert_non_null(cache);
+	dir_cache_put(cache, "k@example.net", c, chain, 1, "partner http://p/certs", note,
+	    sizeof(note));
+	assert_int_equal(dir_cache_get(cache, "k@example.net", &got, &back, &gcm, src,
+	    sizeof(src), note, sizeof(note)), DIR_CACHE_POSITIVE);
+	assert_int_equal(X509_cmp(got, c), 0);
+	assert_int_equal(gcm, 1);
+	assert_string_equal(src, "partner http://p/certs");
+	assert_non_null(back);
+	assert_int_equal(sk_X509_num(back), 1);
+	assert_int_equal(X509_cmp(sk_X509_value(back, 0), pki.ca), 0);
+	X509_free(got);
+	sk_X509_pop_free(back, X509_free);
+	assert_int_equal(dir_cache_get(cache, "k@example.net", &got, NULL, &gcm, src,
+	    sizeof(src), note, sizeof(note)), DIR_CACHE_POSITIVE);
+	assert_int_equal(X509_cmp(got, c), 0);
+	X509_free(got);
+	dir_cache_free(cache);
+	sk_X509_free(chain);
+	X509_free(c);
+}
+
+/* ---- partners (PartnerLookup) ---- */
+
+static void
+test_partner_settings(void **state)
+{
+	static const struct { const char *pairs[5]; int ok; } t[] = {
+		{ { NULL }, 1 },
+		{ { "a.example", "http://127.0.0.1:8896/certs", NULL }, 1 },
+		{ { "a.example", "http://h/certs", "B.Example", "http://h:81/x", NULL }, 1 },
+		{ { "a.example", NULL }, 0 },                         /* no URL */
+		{ { "a.example", "https://h/certs", NULL }, 1 },
+		{ { "a.example", "https://h:8443/certs", "b.example", "http://h/c", NULL }, 1 },
+		{ { "a.example", "ftp://h/certs", NULL }, 0 },
+		{ { "a.example", "http://h/certs?mail=x", NULL }, 0 }, /* a query */
+		{ { "a.example", "http://h/certs#f", NULL }, 0 },
+		{ { "a.example", "not a url", NULL }, 0 },
+		{ { "x@a.example", "http://h/certs", NULL }, 0 },     /* not a domain */
+		{ { "a.example/x", "http://h/certs", NULL }, 0 },
+	};
+	char err[256];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		dir_partner_t *dp = dir_partner_new((char *const *)t[i].pairs, 5, NULL,
+		    0, err, sizeof(err));
+
+		if ((dp != NULL) != t[i].ok)
+			fail_msg("case %zu (%s %s): got %s, want %s", i,
+			    t[i].pairs[0] ? t[i].pairs[0] : "-", t[i].pairs[1] ? t[i].pairs[1] : "-",
+			    dp ? "accepted" : err, t[i].ok ? "accepted" : "refused");
+		dir_partner_free(dp);
+	}
+}
+
+static void
+test_partner_url(void **state)
+{
+	char *const pairs[] = { "A.Example", "http://h/certs", NULL };
+	char err[256];
+	dir_partner_t *dp = dir_partner_new(pairs, 5, NULL, 0, err, sizeof(err));
+	static const struct { const char *addr; int found; } t[] = {
+		{ "anna@a.example", 1 },
+		{ "anna@A.EXAMPLE", 1 },
+		{ "anna@sub.a.example", 0 },   /* the domain exactly */
+		{ "anna@a.example.org", 0 },
+		{ "anna@b.example", 0 },
+		{ "a.example", 0 },            /* no @ */
+	};
+	(void)state;
+
+	assert_non_null(dp);
+	assert_int_equal(dir_partner_count(dp), 1);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *u = dir_partner_url(dp, t[i].addr);
+
+		if ((u != NULL) != t[i].found)
+			fail_msg("%s: got %s, want %s", t[i].addr, u ? u : "none",
+			    t[i].found ? "http://h/certs" : "none");
+	}
+	dir_partner_free(dp);
+}
+
+/* A partner that does not answer is unavailable, and is not asked again
+ * at once; a domain without a partner is not found. */
+static void
+test_partner_down(void **state)
+{
+	char *const pairs[] = { "a.example", "http://127.0.0.1:1/certs", NULL };
+	char err[256], why[512] = "";
+	dir_partner_t *dp = dir_partner_new(pairs, 2, NULL, 0, err, sizeof(err));
+	STACK_OF(X509) *certs = NULL;
+	(void)state;
+
+	assert_non_null(dp);
+	assert_int_equal(dir_partner_fetch(dp, "x@b.example", &certs, why, sizeof(why)),
+	    DIR_NOTFOUND);
+	assert_null(certs);
+	assert_int_equal(dir_partner_fetch(dp, "x@a.example", &certs, why, sizeof(why)),
+	    DIR_ERR_UNAVAILABLE);
+	sk_X509_pop_free(certs, X509_free);
+	if (strstr(why, "partner a.example") == NULL)
+		fail_msg("why: got \"%s\", want it to name the partner", why);
+	assert_int_equal(dir_partner_fetch(dp, "y@a.example", &certs, why, sizeof(why)),
+	    DIR_ERR_UNAVAILABLE);
+	sk_X509_pop_free(certs, X509_free);
+	if (strstr(why, "not asked again") == NULL)
+		fail_msg("second try: got \"%s\", want \"...not asked again...\"", why);
+	dir_partner_free(dp);
 }
 
 static void
@@ -511,12 +640,12 @@ test_redis_down(void **state)
 	assert_non_null(r);
 	c = dir_cache_new(&s, r, err, sizeof(err));
 	assert_non_null(c);
-	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
+	assert_int_equal(dir_cache_get(c, "a@x", &cert, NULL, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
 	if (strstr(note, "unavailable") == NULL)
 		fail_msg("first failure: got note \"%s\", want \"...unavailable...\"", note);
 	note[0] = '\0';
-	assert_int_equal(dir_cache_get(c, "a@x", &cert, &gcm, src, sizeof(src), note,
+	assert_int_equal(dir_cache_get(c, "a@x", &cert, NULL, &gcm, src, sizeof(src), note,
 	    sizeof(note)), DIR_CACHE_MISS);
 	if (note[0] != '\0')
 		fail_msg("second failure: got note \"%s\", want none (logged once)", note);
@@ -745,6 +874,46 @@ test_lookup_harvest_and_down(void **state)
 	X509_free(old);
 }
 
+
+/* userSMIMECertificate's value: a certs-only PKCS#7 with the certificate
+ * first and the chain, a copy of the certificate in the chain left out;
+ * a publication without a directory fails, never silently. */
+static void
+test_publish_p7(void **state)
+{
+	X509 *cert = unit_cert(pki.key, pki.ca, pki.ca_key, "pub@example.net", -1, 30);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	dir_publish_settings_t none = { "", "", 5 }, bad = { "http://x/", "", 5 };
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	PKCS7 *p7;
+	char why[256] = "";
+
+	assert_non_null(cert);
+	assert_true(sk_X509_push(chain, cert) && X509_up_ref(cert));
+	assert_true(sk_X509_push(chain, pki.ca) && X509_up_ref(pki.ca));
+	assert_int_equal(dir_publish_p7(cert, chain, &der, &len), 0);
+	p = der;
+	p7 = d2i_PKCS7(NULL, &p, (long)len);
+	assert_non_null(p7);
+	assert_true(PKCS7_type_is_signed(p7));
+	assert_int_equal(sk_X509_num(p7->d.sign->cert), 2);
+	assert_int_equal(X509_cmp(sk_X509_value(p7->d.sign->cert, 0), cert), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(p7->d.sign->cert, 1), pki.ca), 0);
+	assert_int_equal(sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info), 0);
+	PKCS7_free(p7);
+	OPENSSL_free(der);
+	assert_int_equal(dir_publish_enabled(&none), 0);
+	assert_int_equal(dir_publish(&none, "pub@example.net", cert, chain, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "no PublishDirectory"));
+	assert_int_equal(dir_publish_check(&none, why, sizeof(why)), 0);
+	assert_int_equal(dir_publish_check(&bad, why, sizeof(why)), -1);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
+}
+
 int
 main(void)
 {
@@ -757,12 +926,17 @@ main(void)
 		cmocka_unit_test(test_harvest_layout),
 		cmocka_unit_test(test_harvest_redis_down),
 		cmocka_unit_test(test_mem_cache_bound),
+		cmocka_unit_test(test_mem_cache_chain),
+		cmocka_unit_test(test_partner_settings),
+		cmocka_unit_test(test_partner_url),
+		cmocka_unit_test(test_partner_down),
 		cmocka_unit_test(test_crl_untrusted_not_fetched),
 		cmocka_unit_test(test_redis_down),
 		cmocka_unit_test(test_redis_settings),
 		cmocka_unit_test(test_redis_seal),
 		cmocka_unit_test(test_lookup_harvest_and_down),
 		cmocka_unit_test(test_lookup_harvest_pref),
+		cmocka_unit_test(test_publish_p7),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

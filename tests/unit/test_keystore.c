@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "keystore/keystore.h"
+#include "keystore/keystore_retire.h"
 #include "tests/unit/unit_util.h"
 
 #define PASS "correct horse"
@@ -44,7 +45,7 @@ status_name(keystore_status_t s)
 {
 	static const char *const names[] = {
 		"OK", "NOTFOUND", "ERR_PERM", "ERR_IO", "ERR_CORRUPT",
-		"ERR_PASSWORD", "ERR_INPUT", "ERR_CRYPTO", "ERR_NOMEM",
+		"ERR_PASSWORD", "ERR_INPUT", "ERR_CRYPTO", "ERR_NOMEM", "RETIRED",
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
@@ -548,6 +549,66 @@ test_usage(void **state)
 			    cases[i].why);
 		ident_free(&id);
 	}
+}
+
+/* What the lookup service may show of an address: its valid encryption
+ * certificates (newest first) and their chains, nothing that only signs,
+ * has expired or is a CA. */
+static void
+test_public_certs(void **state)
+{
+	static const struct {
+		const char *ku, *eku;
+		int from, to;
+		int shown;
+	} cases[] = {
+		{ "critical,digitalSignature,keyEncipherment", "emailProtection", -3, 30, 1 },
+		{ "critical,keyAgreement", "emailProtection", -2, 30, 1 },
+		{ NULL, NULL, -1, 30, 1 },                           /* no usages: any */
+		{ "critical,digitalSignature", "emailProtection", -1, 30, 0 },
+		{ "critical,keyEncipherment", "serverAuth", -1, 30, 0 },
+		{ "critical,keyEncipherment", "emailProtection", -30, -1, 0 }, /* expired */
+		{ "critical,keyEncipherment", "emailProtection", 2, 30, 0 },   /* not yet */
+	};
+	fx_t *f = *state;
+	X509 *certs[sizeof(cases) / sizeof(cases[0])];
+	STACK_OF(X509) *out = NULL, *chain = NULL;
+	STACK_OF(X509) *with = sk_X509_new_null();
+	keystore_err_t err;
+	size_t i;
+
+	assert_non_null(with);
+	assert_true(sk_X509_push(with, ca_cert));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EVP_PKEY *key = unit_key(UNIT_P256);
+
+		certs[i] = unit_cert_ext(key, ca_cert, ca_key, "pub@example.com",
+		    cases[i].from, cases[i].to, cases[i].ku, cases[i].eku, 0);
+		assert_non_null(certs[i]);
+		if (keystore_escrow(f->ks, certs[i], with, key, &err) != KEYSTORE_OK)
+			fail_msg("case %zu: escrow: %s", i, err.msg);
+		EVP_PKEY_free(key);
+	}
+	assert_int_equal(keystore_public_certs(f->ks, "pub@example.com", &out, &chain,
+	    &err), KEYSTORE_OK);
+	assert_int_equal(sk_X509_num(out), 3);
+	/* Newest (latest notBefore) first. */
+	assert_int_equal(X509_cmp(sk_X509_value(out, 0), certs[2]), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(out, 1), certs[1]), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(out, 2), certs[0]), 0);
+	assert_int_equal(sk_X509_num(chain), 1);              /* the CA, once */
+	assert_int_equal(X509_cmp(sk_X509_value(chain, 0), ca_cert), 0);
+	sk_X509_pop_free(out, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	assert_int_equal(keystore_public_certs(f->ks, "PUB@example.com", &out, &chain,
+	    &err), KEYSTORE_NOTFOUND);
+	assert_null(out);
+	assert_null(chain);
+	assert_int_equal(keystore_public_certs(f->ks, "nobody@example.com", &out, &chain,
+	    &err), KEYSTORE_NOTFOUND);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		X509_free(certs[i]);
+	sk_X509_free(with);
 }
 
 static void
@@ -1275,6 +1336,128 @@ test_recipient(void **state)
 		ident_free(&id[i]);
 }
 
+
+/* ---- leavers ---- */
+
+static keystore_status_t
+decrypter(keystore_t *ks, const char *address, const ident_t *id,
+    keystore_err_t *err)
+{
+	EVP_PKEY *key = NULL;
+	keystore_status_t rc = keystore_decrypter(ks, address,
+	    X509_get_issuer_name(id->cert), X509_get0_serialNumber(id->cert), NULL,
+	    &key, NULL, err);
+
+	if (rc == KEYSTORE_OK)
+		WANT_INT("the decryption key is the original", EVP_PKEY_eq(key, id->key), 1);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+static void
+on_destroyed(const char *address, const keystore_info_t *info, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/*
+ * Retired: no signer, no recipient, no new import; the key still
+ * decrypts until the retention is over, then the entry file is gone and
+ * the decrypter says the keys were destroyed.  The others are untouched.
+ */
+static void
+test_retire(void **state)
+{
+	fx_t *f = *state;
+	ident_t alice, bob;
+	keystore_retired_t r;
+	keystore_err_t err;
+	X509 *x = NULL;
+	char **who = NULL, *entry;
+	size_t n = 99;
+	int seen = 0;
+	const time_t t0 = 1700000000;
+
+	ident_make(&alice, "alice@example.com", -1, 365);
+	ident_make(&bob, "bob@example.com", -1, 365);
+	import_ok(f->ks, &alice);
+	import_ok(f->ks, &bob);
+	WANT_RC("not retired yet", keystore_retired_get(f->ks, "alice@example.com", &r,
+	    &err), KEYSTORE_NOTFOUND, &err);
+	WANT_RC("retire", keystore_retire(f->ks, "alice@example.com", t0, &who, &err),
+	    KEYSTORE_OK, &err);
+	assert_string_equal(who[0], "alice@example.com");
+	assert_null(who[1]);
+	keystore_retire_list_free(who);
+	want_no_signer(f->ks, "alice@example.com", KEYSTORE_RETIRED, "retired on");
+	want_signer(f->ks, "bob@example.com", &bob);
+	WANT_RC("no recipient", keystore_recipient(f->ks, "alice@example.com", &x, &err),
+	    KEYSTORE_RETIRED, &err);
+	assert_null(x);
+	WANT_RC("no new import", keystore_import_p12(f->ks, alice.p12, alice.len, PASS,
+	    NULL, &err), KEYSTORE_RETIRED, &err);
+	WANT_RC("still decrypts", decrypter(f->ks, "alice@example.com", &alice, &err),
+	    KEYSTORE_OK, &err);
+	WANT_RC("retire again keeps the date", keystore_retire(f->ks, "alice@example.com",
+	    t0 + 50, NULL, &err), KEYSTORE_OK, &err);
+	WANT_RC("record", keystore_retired_get(f->ks, "alice@example.com", &r, &err),
+	    KEYSTORE_OK, &err);
+	WANT_INT("retired at", r.retired, (long long)t0);
+
+	WANT_RC("purge within the retention", keystore_retire_purge(f->ks, 3600,
+	    t0 + 3599, on_destroyed, &seen, &n, &err), KEYSTORE_OK, &err);
+	WANT_INT("nothing destroyed yet", (long long)n, 0);
+	entry = entry_path(f, &alice);
+	WANT_INT("entry still there", access(entry, F_OK), 0);
+	WANT_RC("purge after it", keystore_retire_purge(f->ks, 3600, t0 + 3600,
+	    on_destroyed, &seen, &n, &err), KEYSTORE_OK, &err);
+	WANT_INT("one destroyed", (long long)n, 1);
+	WANT_INT("callback heard of it", seen, 1);
+	WANT_INT("entry file gone", access(entry, F_OK), -1);
+	WANT_RC("decrypter: destroyed", decrypter(f->ks, "alice@example.com", &alice,
+	    &err), KEYSTORE_RETIRED, &err);
+	WANT_SUBSTR("decrypter", err.msg, "keys destroyed on");
+	WANT_RC("record says destroyed", keystore_retired_get(f->ks, "alice@example.com",
+	    &r, &err), KEYSTORE_OK, &err);
+	WANT_INT("destroyed at", r.destroyed, (long long)t0 + 3600);
+	want_signer(f->ks, "bob@example.com", &bob);
+	WANT_RC("bob still decrypts", decrypter(f->ks, "bob@example.com", &bob, &err),
+	    KEYSTORE_OK, &err);
+	free(entry);
+	ident_free(&alice);
+	ident_free(&bob);
+}
+
+/* An entry file replaced by a symbolic link: the purge fails and never
+ * writes through the link. */
+static void
+test_retire_symlink(void **state)
+{
+	fx_t *f = *state;
+	ident_t bob;
+	keystore_err_t err;
+	char *entry, *victim = path2(f->tmp, "victim"), *got;
+	size_t n = 0, len = 0;
+
+	ident_make(&bob, "bob@example.com", -1, 365);
+	import_ok(f->ks, &bob);
+	WANT_RC("retire", keystore_retire(f->ks, "bob@example.com", 1000, NULL, &err),
+	    KEYSTORE_OK, &err);
+	entry = entry_path(f, &bob);
+	assert_int_equal(unit_write_file(victim, "precious\n", 9, 0600), 0);
+	assert_int_equal(unlink(entry), 0);
+	assert_int_equal(symlink(victim, entry), 0);
+	if (keystore_retire_purge(f->ks, 0, 2000, NULL, NULL, &n, &err) == KEYSTORE_OK)
+		fail_msg("purge through a symbolic link succeeded");
+	got = unit_read_file(victim, &len);
+	assert_non_null(got);
+	assert_string_equal(got, "precious\n");
+	free(got);
+	free(entry);
+	free(victim);
+	ident_free(&bob);
+}
+
 int
 main(void)
 {
@@ -1288,6 +1471,7 @@ main(void)
 		T(test_bad_input),
 		T(test_subject_email),
 		T(test_usage),
+		T(test_public_certs),
 		T(test_perm_master),
 		T(test_perm_entry),
 		T(test_perm_dir),
@@ -1303,6 +1487,8 @@ main(void)
 		T(test_threads),
 		T(test_ldap_down),
 		T(test_recipient),
+		T(test_retire),
+		T(test_retire_symlink),
 #undef T
 	};
 

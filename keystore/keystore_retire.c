@@ -1,0 +1,417 @@
+/*
+ * keystore_retire.c: leavers (see keystore_retire.h): the retirement
+ * record of an address, retiring an address and its aliases, and the
+ * destruction of their keys after the retention.
+ *
+ * Threads: records are files, read on each call; retire and purge hold
+ * the keystore's lock file (keystore_dir_lock()) so that no import or
+ * rekey writes an entry meanwhile.
+ */
+#include "keystore/keystore_retire.h"
+#include "keystore/keystore_entry.h"
+#include "keystore/keystore_file.h"
+#include "keystore/keystore_index.h"
+#include "keystore/keystore_int.h"
+#include "keystore/keystore_keys.h"
+#include "keystore/keystore_snapshot.h"
+#include "util/util.h"
+#include "util/util_addr.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#define RECORD_PREFIX "retired-"
+#define RECORD_NAME_LEN (sizeof(RECORD_PREFIX) + 2 * SHA256_DIGEST_LENGTH)
+#define RECORD_MAX 4096L
+
+/* ---- the record ---- */
+
+/* "retired-<hex>" for address; -1 when it does not normalize. */
+static int
+record_name(const char *address, char name[RECORD_NAME_LEN])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *norm = util_addr_normalize(address);
+
+	if (norm == NULL)
+		return -1;
+	SHA256((const unsigned char *)norm, strlen(norm), md);
+	free(norm);
+	memcpy(name, RECORD_PREFIX, sizeof(RECORD_PREFIX) - 1);
+	util_hex(name + sizeof(RECORD_PREFIX) - 1, md, sizeof(md));
+	return 0;
+}
+
+static void
+record_parse(const char *text, keystore_retired_t *r)
+{
+	const char *line = text;
+
+	memset(r, 0, sizeof(*r));
+	while (line != NULL && *line != '\0') {
+		size_t n = strcspn(line, "\n");
+
+		if (strncmp(line, "address ", 8) == 0 && n - 8 < sizeof(r->address))
+			snprintf(r->address, sizeof(r->address), "%.*s", (int)(n - 8), line + 8);
+		else if (strncmp(line, "retired ", 8) == 0)
+			r->retired = strtoll(line + 8, NULL, 10);
+		else if (strncmp(line, "destroyed ", 10) == 0)
+			r->destroyed = strtoll(line + 10, NULL, 10);
+		line = line[n] != '\0' ? line + n + 1 : NULL;
+	}
+}
+
+/* The record in file name of dir: KEYSTORE_NOTFOUND when there is none. */
+static keystore_status_t
+record_load(const char *dir, const char *name, keystore_retired_t *r,
+    keystore_err_t *err)
+{
+	char *path = keystore_path_join(dir, name), *text;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	keystore_status_t rc;
+
+	if (path == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	rc = keystore_file_read(path, RECORD_MAX, &data, &len, err);
+	free(path);
+	if (rc != KEYSTORE_OK)
+		return rc;
+	if ((text = malloc(len + 1)) == NULL) {
+		OPENSSL_clear_free(data, len);
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	memcpy(text, data, len);
+	text[len] = '\0';
+	record_parse(text, r);
+	free(text);
+	OPENSSL_clear_free(data, len);
+	if (r->address[0] == '\0' || r->retired <= 0)
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT, "%s/%s: not a retirement "
+		    "record", dir, name);
+	return KEYSTORE_OK;
+}
+
+static keystore_status_t
+record_save(const char *dir, const keystore_retired_t *r, keystore_err_t *err)
+{
+	char name[RECORD_NAME_LEN], text[KEYSTORE_ADDR_MAX + 100];
+	int n;
+
+	if (record_name(r->address, name) != 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: not an address", r->address);
+	n = snprintf(text, sizeof(text), "address %s\nretired %lld\n", r->address,
+	    r->retired);
+	if (r->destroyed > 0)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "destroyed %lld\n",
+		    r->destroyed);
+	return keystore_file_write(dir, name, text, (size_t)n, 0, NULL, err);
+}
+
+keystore_status_t
+keystore_retired_get(keystore_t *ks, const char *address, keystore_retired_t *r,
+    keystore_err_t *err)
+{
+	char name[RECORD_NAME_LEN];
+	keystore_err_t e2;
+	keystore_status_t rc;
+
+	if (record_name(address, name) != 0)
+		return util_err_set(err, KEYSTORE_NOTFOUND, "%s: not an address", address);
+	rc = record_load(ks->dir, name, r, err != NULL ? err : &e2);
+	if (rc == KEYSTORE_NOTFOUND && err != NULL)
+		util_err_set(err, KEYSTORE_NOTFOUND, "%s is not retired", address);
+	return rc;
+}
+
+static void
+fmt_time(long long t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, size, "@%lld", t);
+}
+
+keystore_status_t
+keystore_retired_check(keystore_t *ks, char *const *addresses, keystore_err_t *err)
+{
+	keystore_retired_t r;
+	keystore_status_t rc;
+	char when[40];
+
+	for (size_t i = 0; addresses != NULL && addresses[i] != NULL; i++) {
+		rc = keystore_retired_get(ks, addresses[i], &r, err);
+		if (rc == KEYSTORE_NOTFOUND)
+			continue;
+		if (rc != KEYSTORE_OK)
+			return rc;
+		fmt_time(r.retired, when, sizeof(when));
+		if (r.destroyed > 0) {
+			char gone[40];
+
+			fmt_time(r.destroyed, gone, sizeof(gone));
+			return util_err_set(err, KEYSTORE_RETIRED, "%s retired on %s, its keys "
+			    "destroyed on %s", addresses[i], when, gone);
+		}
+		return util_err_set(err, KEYSTORE_RETIRED, "%s retired on %s",
+		    addresses[i], when);
+	}
+	return KEYSTORE_OK;
+}
+
+/* ---- retiring ---- */
+
+/* Appends address to *list (*n entries) unless an equal one is there. */
+static int
+list_add(char ***list, size_t *n, const char *address)
+{
+	char **nl;
+
+	for (size_t i = 0; i < *n; i++)
+		if (util_addr_equal((*list)[i], address))
+			return 0;
+	if ((nl = realloc(*list, (*n + 2) * sizeof(*nl))) == NULL)
+		return -1;
+	*list = nl;
+	if ((nl[*n] = strdup(address)) == NULL)
+		return -1;
+	nl[++*n] = NULL;
+	return 0;
+}
+
+void
+keystore_retire_list_free(char **all)
+{
+	for (size_t i = 0; all != NULL && all[i] != NULL; i++)
+		free(all[i]);
+	free(all);
+}
+
+/* address and every address its entries name, in *list. */
+static keystore_status_t
+person_addresses(keystore_t *ks, const char *address, char ***list,
+    keystore_err_t *err)
+{
+	const keystore_slot_t *slots;
+	keystore_index_t *idx;
+	keystore_status_t rc;
+	size_t n = 0, count = 0;
+	int bad;
+
+	*list = NULL;
+	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	bad = list_add(list, &count, address);
+	n = keystore_index_find(idx, address, &slots);
+	for (size_t i = 0; !bad && i < n; i++)
+		for (size_t j = 0; !bad && slots[i].entry->addresses[j] != NULL; j++)
+			bad = list_add(list, &count, slots[i].entry->addresses[j]);
+	keystore_index_unref(idx);
+	if (bad) {
+		keystore_retire_list_free(*list);
+		*list = NULL;
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	return KEYSTORE_OK;
+}
+
+/* A record for each address of list that has none yet. */
+static keystore_status_t
+retire_all(keystore_t *ks, char **list, time_t now, keystore_err_t *err)
+{
+	keystore_retired_t r;
+	keystore_status_t rc = KEYSTORE_OK;
+
+	for (size_t i = 0; rc == KEYSTORE_OK && list[i] != NULL; i++) {
+		if ((rc = keystore_retired_get(ks, list[i], &r, err)) != KEYSTORE_NOTFOUND)
+			continue;
+		memset(&r, 0, sizeof(r));
+		if (strlen(list[i]) >= sizeof(r.address))
+			return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: too long", list[i]);
+		snprintf(r.address, sizeof(r.address), "%s", list[i]);
+		r.retired = (long long)now;
+		rc = record_save(ks->dir, &r, err);
+	}
+	return rc;
+}
+
+keystore_status_t
+keystore_retire(keystore_t *ks, const char *address, time_t now, char ***all,
+    keystore_err_t *err)
+{
+	char **list = NULL, *norm = util_addr_normalize(address);
+	keystore_status_t rc;
+	int lock = -1;
+
+	if (all != NULL)
+		*all = NULL;
+	if (norm == NULL || strchr(norm, '@') == NULL) {
+		free(norm);
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: not an address", address);
+	}
+	free(norm);
+	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) != KEYSTORE_OK)
+		return rc;
+	if ((rc = person_addresses(ks, address, &list, err)) == KEYSTORE_OK)
+		rc = retire_all(ks, list, now, err);
+	keystore_dir_unlock(lock);
+	keystore_touch(ks);
+	if (rc == KEYSTORE_OK && all != NULL)
+		*all = list;
+	else
+		keystore_retire_list_free(list);
+	return rc;
+}
+
+/* ---- destroying keys ---- */
+
+/* Overwrites the regular file dir/name with zeros, syncs and removes it,
+ * never through a link.  KEYSTORE_NOTFOUND when it is gone already. */
+static keystore_status_t
+destroy_file(const char *dir, const char *name, keystore_err_t *err)
+{
+	static const unsigned char zeros[4096];
+	char *path = keystore_path_join(dir, name);
+	struct stat st;
+	off_t left;
+	int fd;
+
+	if (path == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		int e = errno;
+
+		free(path);
+		return e == ENOENT ? util_err_set(err, KEYSTORE_NOTFOUND, "gone")
+		    : util_err_set(err, e == ELOOP ? KEYSTORE_ERR_PERM : KEYSTORE_ERR_IO,
+		    "%s/%s: %s", dir, name, strerror(e));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		free(path);
+		return util_err_set(err, KEYSTORE_ERR_PERM, "%s/%s: not a regular file",
+		    dir, name);
+	}
+	for (left = st.st_size; left > 0; left -= (off_t)sizeof(zeros))
+		if (util_write_all(fd, zeros, left < (off_t)sizeof(zeros) ? (size_t)left
+		    : sizeof(zeros)) != 0)
+			break;
+	if (left > 0 || fsync(fd) != 0 || close(fd) != 0 || unlink(path) != 0) {
+		int e = errno;
+
+		if (left > 0)
+			close(fd);
+		free(path);
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s/%s: %s", dir, name, strerror(e));
+	}
+	free(path);
+	return KEYSTORE_OK;
+}
+
+static void
+dir_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+struct purge {
+	keystore_t *ks;
+	long long retention;
+	time_t now;
+	keystore_purge_fn fn;
+	void *arg;
+	size_t count;
+};
+
+/* The keys of r's address destroyed, then the record says so. */
+static keystore_status_t
+purge_one(struct purge *p, keystore_retired_t *r, keystore_err_t *err)
+{
+	const keystore_slot_t *slots;
+	keystore_index_t *idx;
+	keystore_status_t rc;
+	size_t n;
+
+	if ((rc = keystore_snapshot(p->ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	n = keystore_index_find(idx, r->address, &slots);
+	for (size_t i = 0; rc == KEYSTORE_OK && i < n; i++) {
+		const keystore_entry_t *e = slots[i].entry;
+
+		rc = destroy_file(p->ks->dir, e->file, err);
+		if (rc == KEYSTORE_NOTFOUND) {         /* an alias took it already */
+			rc = KEYSTORE_OK;
+			continue;
+		}
+		if (rc == KEYSTORE_OK && p->fn != NULL)
+			p->fn(r->address, &e->info, p->arg);
+		p->count += rc == KEYSTORE_OK;
+	}
+	keystore_index_unref(idx);
+	dir_sync(p->ks->dir);
+	keystore_touch(p->ks);
+	if (rc != KEYSTORE_OK)
+		return rc;
+	r->destroyed = (long long)p->now;
+	return record_save(p->ks->dir, r, err);
+}
+
+static keystore_status_t
+purge_scan(struct purge *p, keystore_err_t *err)
+{
+	DIR *d = opendir(p->ks->dir);
+	struct dirent *de;
+	keystore_retired_t r;
+	keystore_status_t rc = KEYSTORE_OK;
+
+	if (d == NULL)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s: %s", p->ks->dir, strerror(errno));
+	while (rc == KEYSTORE_OK && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, RECORD_PREFIX, sizeof(RECORD_PREFIX) - 1) != 0
+		    || strlen(de->d_name) != RECORD_NAME_LEN - 1)
+			continue;
+		if ((rc = record_load(p->ks->dir, de->d_name, &r, err)) != KEYSTORE_OK)
+			break;
+		if (r.destroyed == 0 && r.retired + p->retention <= (long long)p->now)
+			rc = purge_one(p, &r, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+keystore_status_t
+keystore_retire_purge(keystore_t *ks, long long retention, time_t now,
+    keystore_purge_fn fn, void *arg, size_t *count, keystore_err_t *err)
+{
+	struct purge p = { ks, retention, now, fn, arg, 0 };
+	keystore_status_t rc;
+	int lock = -1;
+
+	if (count != NULL)
+		*count = 0;
+	if (ks->ldap != NULL)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "the keys are kept in LDAP "
+		    "(KeystoreBackend ldap): remove the retired entries' values there");
+	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) != KEYSTORE_OK)
+		return rc;
+	rc = purge_scan(&p, err);
+	keystore_dir_unlock(lock);
+	if (count != NULL)
+		*count = p.count;
+	return rc;
+}
