@@ -61,6 +61,8 @@ typedef struct inbound {
 	int decrypted, verified;
 	int authenticated;          /* what was decrypted was authEnveloped-data */
 	int passed;                 /* the signature verified: pass */
+	char *inner;                /* the decrypted entity's other header fields
+	                               ("Name: value\n" lines): protected ones */
 } inbound_t;
 
 /* What decryption gives one recipient. */
@@ -273,6 +275,27 @@ in_check_inner_headers(inbound_t *in, const smime_decrypt_t *d)
 	return 0;
 }
 
+/* The decrypted entity's other header fields, for header protection. */
+static int
+in_keep_inner(inbound_t *in, const smime_decrypt_t *d)
+{
+	size_t n = smime_decrypt_ninner(d);
+	char **names = calloc(n + 1, sizeof(char *)), **values = calloc(n + 1, sizeof(char *));
+	int rc = -1;
+
+	if (names != NULL && values != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			names[i] = (char *)smime_decrypt_inner_name(d, i);
+			values[i] = (char *)smime_decrypt_inner_value(d, i);
+		}
+		free(in->inner);
+		rc = (in->inner = in_join(names, values, n, 0)) != NULL ? 0 : -1;
+	}
+	free(names);
+	free(values);
+	return rc;
+}
+
 /* 0 done (whatever the outcome), 1 refused (a limit), -1 internal error. */
 static int
 in_decrypt(inbound_t *in)
@@ -300,6 +323,10 @@ in_decrypt(inbound_t *in)
 			break;
 		}
 		sp = NULL;
+		if (in_keep_inner(in, d) != 0) {
+			rc = -1;
+			break;
+		}
 		in->decrypted = 1;
 		in->authenticated = smime_decrypt_authenticated(d);
 		if (smime_decrypt_authenticated(d))
@@ -577,6 +604,151 @@ out:
 	return rc;
 }
 
+/* ---- 4. header protection (RFC 9788) ---- */
+
+static const char *hp_name(const void *h, size_t i) { return smime_hp_in_header_name(h, i); }
+static const char *hp_value(const void *h, size_t i) { return smime_hp_in_header_value(h, i); }
+
+/* Appends name to a list of names in buf ("Subject,To"). */
+static void
+in_hp_list(char *buf, size_t size, const char *name)
+{
+	size_t off = strlen(buf);
+
+	if (off < size)
+		snprintf(buf + off, size - off, "%s%s", off ? "," : "", name);
+}
+
+/* What each protected field does to the outer message (smime_hp_judge()):
+ * restored or overriding fields replace the outer ones; the lists name
+ * what was restored, what differed and won, what differed and lost. */
+static int
+in_hp_apply(inbound_t *in, const smime_hp_in_t *h, char *restored, char *over,
+    char *refused, size_t size)
+{
+	mail_msg_t *m = in->m;
+	mail_result_t *r = &m->result;
+	const char *signer = in->passed && r->signer[0] != '\0' ? r->signer : NULL;
+
+	for (size_t i = 0; i < smime_hp_in_nfields(h); i++) {
+		const char *name = smime_hp_in_field_name(h, i);
+		const char *inner = smime_hp_in_field_value(h, i);
+		smime_hp_verdict_t v;
+
+		if (!smime_hp_restorable(name) || smime_hp_in_field(h, name) != inner
+		    || mail_result_strips(r, name))
+			continue;           /* the first of each name only */
+		v = smime_hp_judge(name, inner, mail_msg_header(m, name),
+		    smime_hp_in_recorded(h, name), in->passed, signer);
+		if (v == SMIME_HP_REFUSED) {
+			in_hp_list(refused, size, name);
+			continue;
+		}
+		if (v == SMIME_HP_SAME)
+			continue;
+		in_hp_list(v == SMIME_HP_RESTORE ? restored : over, size, name);
+		if (mail_result_strip(r, name) != 0 || mail_result_set(r, name, inner) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Outer sender and destination fields the payload does not have: with a
+ * signature over the payload they go (the sender's are inside), without
+ * one they are only named. */
+static int
+in_hp_outer_only(inbound_t *in, const smime_hp_in_t *h, char *list, size_t size)
+{
+	static const char *const names[] = { "From", "Sender", "Reply-To", "To", "Cc",
+		"Subject", "Followup-To", NULL };
+	mail_msg_t *m = in->m;
+
+	for (size_t i = 0; names[i] != NULL; i++) {
+		if (smime_hp_in_field(h, names[i]) != NULL
+		    || mail_msg_header(m, names[i]) == NULL)
+			continue;
+		in_hp_list(list, size, names[i]);
+		if (in->passed && !mail_result_strips(&m->result, names[i])
+		    && mail_result_strip(&m->result, names[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+in_hp_item(inbound_t *in, const smime_hp_in_t *h, const char *restored,
+    const char *over, const char *refused, const char *outer_only)
+{
+	int legacy = smime_hp_in_legacy(h);
+
+	in_item(in, "headers-protected", "hp=%s%s%s%s%s%s%s%s%s%s%s",
+	    smime_hp_mode_name(smime_hp_in_mode(h)),
+	    restored[0] ? " restored=" : "", restored,
+	    over[0] ? " differs-inner-kept=" : "", over,
+	    refused[0] ? " differs-outer-kept=" : "", refused,
+	    outer_only[0] ? (in->passed ? " unprotected-dropped=" : " unprotected=") : "",
+	    outer_only,
+	    legacy == 2 ? " legacy-display-removed" : legacy == 1
+	    ? " legacy-display-kept-under-signature" : "",
+	    in->passed ? "" : " unsigned-or-unverified");
+	if (over[0] != '\0' || refused[0] != '\0')
+		ops_log(LOG_WARNING, in->m->qid, "protected header fields differ from the "
+		    "outer ones: inner kept: %s; outer kept: %s", over[0] ? over : "-",
+		    refused[0] ? refused : "-");
+}
+
+/* After decryption and verification: a protected payload's fields go to
+ * the outer message as smime_hp_judge() says, and a payload not under a
+ * signature loses its legacy display.  0, 1 refused (a limit), -1 error. */
+static int
+in_hp(inbound_t *in)
+{
+	mail_msg_t *m = in->m;
+	smime_hp_in_t *h = smime_hp_in_new();
+	mail_spool_t *sp = in_spool(m);
+	char restored[200] = "", over[200] = "", refused[200] = "", outer_only[200] = "";
+	char *hdrs = NULL;
+	smime_status_t st;
+	int rc = 0;
+
+	if (h == NULL || sp == NULL || asprintf(&hdrs, "%s%s",
+	    in->decrypted && in->inner != NULL ? in->inner : "", in->chdrs) < 0) {
+		hdrs = NULL;
+		rc = -1;
+		goto out;
+	}
+	smime_hp_in_set_limits(h, (unsigned)m->conf->max_mime_parts,
+	    (unsigned)m->conf->max_mime_depth);
+	st = smime_hp_in_run(h, hdrs, &in->body, mail_spool_writer, sp);
+	if (st == SMIME_ERR_LIMIT) {
+		rc = in_refuse_limit(in, "header protection", smime_hp_in_error(h));
+		goto out;
+	}
+	if (st != SMIME_OK) {
+		ops_log(LOG_INFO, m->qid, "header protection not read: %s", smime_hp_in_error(h));
+		goto out;
+	}
+	if (smime_hp_in_mode(h) == SMIME_HP_NONE)
+		goto out;
+	if (in_hp_apply(in, h, restored, over, refused, sizeof(restored)) != 0
+	    || in_hp_outer_only(in, h, outer_only, sizeof(outer_only)) != 0) {
+		rc = -1;
+		goto out;
+	}
+	in_hp_item(in, h, restored, over, refused, outer_only);
+	if (smime_hp_in_rewritten(h)) {
+		if (in_take(in, sp, smime_hp_in_nheaders(h), hp_name, hp_value, h) != 0)
+			rc = -1;
+		else
+			sp = NULL;
+	}
+out:
+	free(hdrs);
+	mail_spool_free(sp);
+	smime_hp_in_free(h);
+	return rc;
+}
+
 /* ---- the result ---- */
 
 static int
@@ -671,6 +843,8 @@ mail_inbound_process(mail_msg_t *m)
 	if (rc == 0 && in.decrypted && !in.authenticated && !in.passed
 	    && m->conf->unprotected_content == CONF_UNPROT_SIGNED)
 		rc = in_keep_encrypted(&in, "not validly signed by the From address");
+	if (rc == 0 && (in.decrypted || in.verified))
+		rc = in_hp(&in);
 	if (rc == 0)
 		rc = in_result(&in);
 	if (rc < 0)
@@ -678,5 +852,6 @@ mail_inbound_process(mail_msg_t *m)
 	in_free_headers(&in);
 	mail_spool_free(in.spool);
 	free(in.chdrs);
+	free(in.inner);
 	return rc == IN_SPLIT;
 }

@@ -583,10 +583,11 @@ mail_msg_log(const mail_msg_t *m)
 		off += (size_t)snprintf(to + off, sizeof(to) - off, "%s<%s>",
 		    i ? "," : "", m->rcpts[i]);
 	ops_log(r->what == MAIL_DO_TEMPFAIL ? LOG_WARNING : LOG_INFO, m->qid,
-	    "from=<%s>, to=%s, direction=%s, action=%s%s%s%s%s%s",
+	    "from=<%s>, to=%s, direction=%s, action=%s%s%s%s%s%s%s%s",
 	    m->sender ? m->sender : "", to, r->direction ? r->direction : "none",
 	    r->action ? r->action : "none",
 	    r->signer[0] ? ", signer=<" : "", r->signer, r->signer[0] ? ">" : "",
+	    r->hp[0] ? ", hp=" : "", r->hp,
 	    r->reason[0] ? ", reason=" : "", r->reason);
 	policy_log(m);
 }

@@ -52,7 +52,7 @@ typedef enum mail_do {
 	                               or a notice to the sender) */
 } mail_do_t;
 
-#define MAIL_RESULT_HDRS 4
+#define MAIL_RESULT_HDRS 32          /* header protection restores or obscures a dozen */
 struct mail_msg;
 
 /*
@@ -134,6 +134,9 @@ typedef struct mail_result {
 	/* Encryption. */
 	char enc_alg[16];           /* "aes-256-cbc" or "aes-256-gcm" once encrypted */
 	size_t enc_ncerts;          /* certificates encrypted to, the sender's included */
+	/* Header protection (RFC 9788): "clear" or "cipher" once the
+	 * message's header fields went inside; "" when not. */
+	char hp[8];
 	/* PASS and REPLACE alike: every header called strip[i] is deleted
 	 * (so nobody outside can forge ours), then set_name[i]: set_value[i]
 	 * are added.  Filled by mail_result_strip() / mail_result_set(). */

@@ -149,10 +149,121 @@ sign_enc_cert(mail_msg_t *m, smime_sign_t *s, const char *addr)
 	return st;
 }
 
+/* ---- header protection (RFC 9788) ---- */
+
+/* The message's header fields as they would leave (the result's
+ * strips and sets applied: a Subject tag the policy took out), for the
+ * payload; the fields point into m and its result. */
+typedef struct hp_plan {
+	smime_hp_out_t out;         /* mode NONE: no header protection */
+	smime_hp_field_t *fields;
+} hp_plan_t;
+
+/* 1 when every recipient's form says header-protection=on. */
+static int
+hp_wanted(const mail_msg_t *m)
+{
+	const mail_policy_res_t *pol = m->result.policy;
+
+	if (pol == NULL || pol->forms == NULL || pol->res.n == 0)
+		return 0;
+	for (size_t i = 0; i < pol->res.n; i++)
+		if (!pol->forms[i].hp)
+			return 0;
+	return 1;
+}
+
+/* Our own fields (the result header, the re-injection mark) are not
+ * the sender's: they never go inside. */
+static int
+hp_ours(const mail_msg_t *m, const char *name)
+{
+	return strcasecmp(name, m->conf->result_header) == 0
+	    || strcasecmp(name, QUEUE_MARK_HEADER) == 0;
+}
+
+/* 0, or -1 out of memory. */
+static int
+hp_prepare(mail_msg_t *m, int encrypt, hp_plan_t *p)
+{
+	const mail_result_t *r = &m->result;
+	size_t n = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (!hp_wanted(m))
+		return 0;
+	if ((p->fields = calloc(m->nhdrs + r->nset + 1, sizeof(*p->fields))) == NULL)
+		return -1;
+	for (size_t i = 0; i < m->nhdrs; i++)
+		if (!mail_result_strips(r, m->hdrs[i].name) && !hp_ours(m, m->hdrs[i].name)) {
+			p->fields[n].name = m->hdrs[i].name;
+			p->fields[n++].value = m->hdrs[i].value;
+		}
+	for (size_t i = 0; i < r->nset; i++)
+		if (!hp_ours(m, r->set_name[i])) {
+			p->fields[n].name = r->set_name[i];
+			p->fields[n++].value = r->set_value[i];
+		}
+	p->out.mode = encrypt ? SMIME_HP_CIPHER : SMIME_HP_CLEAR;
+	p->out.fields = p->fields;
+	p->out.n = n;
+	p->out.legacy_display = 1;
+	return 0;
+}
+
+/* The outer field name becomes value (NULL: removed), after whatever
+ * the result already did to it.  0, or -1 out of memory. */
+static int
+hp_outer_set(mail_result_t *r, const char *name, const char *value)
+{
+	if (!mail_result_strips(r, name) && mail_result_strip(r, name) != 0)
+		return -1;
+	for (size_t i = 0; i < r->nset; i++) {
+		char *v;
+
+		if (strcasecmp(r->set_name[i], name) != 0)
+			continue;
+		if (value != NULL) {
+			if ((v = strdup(value)) == NULL)
+				return -1;
+			free(r->set_value[i]);
+			r->set_value[i] = v;
+			return 0;
+		}
+		free(r->set_name[i]);
+		free(r->set_value[i]);
+		memmove(&r->set_name[i], &r->set_name[i + 1], (r->nset - i - 1) * sizeof(char *));
+		memmove(&r->set_value[i], &r->set_value[i + 1], (r->nset - i - 1) * sizeof(char *));
+		r->nset--;
+		return 0;
+	}
+	return value != NULL ? mail_result_set(r, name, value) : 0;
+}
+
+/* After the payload was encrypted with its fields inside: the outer
+ * ones obscured by the baseline policy (smime_hp_baseline()).  The new
+ * values are copied first: hp_outer_set() frees what fields point to. */
+static int
+hp_obscure(mail_msg_t *m, const hp_plan_t *p)
+{
+	for (size_t i = 0; i < p->out.n; i++) {
+		const char *name = p->out.fields[i].name, *v = p->out.fields[i].value;
+		const char *outer = smime_hp_baseline(name, v);
+		char nm[128];
+
+		if (outer == v || !smime_hp_protectable(name))
+			continue;
+		snprintf(nm, sizeof(nm), "%s", name);
+		if (hp_outer_set(&m->result, nm, outer) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Signs the message as addr with the given key; fills the result. */
 static void
 sign_with(mail_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
-    STACK_OF(X509) *chain)
+    STACK_OF(X509) *chain, const hp_plan_t *hp)
 {
 	mail_result_t *r = &m->result;
 	smime_sign_t *s = smime_sign_new();
@@ -172,6 +283,7 @@ sign_with(mail_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 	smime_sign_set_tmpdir(s, m->conf->spool_dir, (size_t)m->conf->spool_memory);
 	smime_sign_set_limits(s, (unsigned)m->conf->max_mime_parts,
 	    (unsigned)m->conf->max_mime_depth);
+	smime_sign_set_hp(s, &hp->out);
 	st = smime_sign_set_signer(s, key, cert, chain);
 	if (st == SMIME_OK)
 		st = sign_enc_cert(m, s, addr);
@@ -191,6 +303,8 @@ sign_with(mail_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 	}
 	r->what = MAIL_DO_REPLACE;
 	r->action = "signed";
+	if (hp->out.mode != SMIME_HP_NONE)
+		snprintf(r->hp, sizeof(r->hp), "%s", smime_hp_mode_name(hp->out.mode));
 	snprintf(r->signer, sizeof(r->signer), "%s", addr);
 	result_cert_facts(r, key, cert);
 done:
@@ -205,7 +319,8 @@ done:
 /* Signing: fills the result (REPLACE when signed).  *signer gets the
  * signer's certificate (a new reference) when it signed. */
 static void
-sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
+sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer,
+    const hp_plan_t *hp)
 {
 	char *addr = NULL;
 	EVP_PKEY *key = NULL;
@@ -241,7 +356,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 		else if (keystore_signer(m->keystore, addr, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
 			mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 		else
-			sign_with(m, addr, key, cert, chain);
+			sign_with(m, addr, key, cert, chain, hp);
 		if (m->result.what == MAIL_DO_REPLACE && signer != NULL) {
 			X509_up_ref(cert);
 			*signer = cert;
@@ -255,7 +370,7 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer)
 	} else if (ks != KEYSTORE_OK) {
 		mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 	} else {
-		sign_with(m, addr, key, cert, chain);
+		sign_with(m, addr, key, cert, chain, hp);
 		if (m->result.what == MAIL_DO_REPLACE && signer != NULL) {
 			X509_up_ref(cert);
 			*signer = cert;
@@ -436,7 +551,8 @@ own_breaks_copy(const mail_msg_t *m, const enc_plan_t *p, X509 *own)
  * tempfail, whatever OnInternalError says: never in clear.
  */
 static void
-encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
+encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind,
+    const hp_plan_t *hp)
 {
 	mail_result_t *r = &m->result;
 	int signed_now = r->what == MAIL_DO_REPLACE;
@@ -468,6 +584,12 @@ encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 		smime_encrypt_set_cipher(e, gcm ? SMIME_CIPHER_AES256_GCM : SMIME_CIPHER_AES256_CBC);
 		smime_encrypt_set_oaep(e, m->conf->rsa_key_transport == 1);
 		smime_encrypt_set_tmpdir(e, m->conf->spool_dir, (size_t)m->conf->spool_memory);
+		if (!signed_now && kind != SMIME_KIND_SIGNED) {
+			smime_encrypt_set_hp(e, &hp->out);
+			if (hp->out.mode != SMIME_HP_NONE)
+				snprintf(r->hp, sizeof(r->hp), "%s",
+				    smime_hp_mode_name(hp->out.mode));
+		}
 		body.mem = mail_spool_mem(in, &body.len);
 		body.fd = mail_spool_fd(in);
 		st = smime_encrypt_run(e, hdrs, &body, signed_now || kind == SMIME_KIND_SIGNED,
@@ -481,7 +603,8 @@ encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind)
 	} else {
 		result_drop_replacement(r);
 		r->new_body = out;
-		if (result_take_enc_headers(r, e) != 0) {
+		if (result_take_enc_headers(r, e) != 0 || (strcmp(r->hp, "cipher") == 0
+		    && hp_obscure(m, hp) != 0)) {
 			mail_msg_tempfail(m, "out of memory");
 		} else {
 			r->what = MAIL_DO_REPLACE;
@@ -513,6 +636,7 @@ mail_outbound_process(mail_msg_t *m)
 	smime_kind_t kind = smime_classify(mail_msg_header(m, "Content-Type"));
 	X509 *signer = NULL;
 	enc_plan_t plan;
+	hp_plan_t hp = { { SMIME_HP_NONE, NULL, 0, 0 }, NULL };
 	int enc, sign;
 
 	if (mail_policy_outbound(m, &sign))
@@ -523,10 +647,14 @@ mail_outbound_process(mail_msg_t *m)
 		return mail_msg_pass(m, "pass", "already encrypted");
 	if (kind == SMIME_KIND_ENCRYPTED)
 		kind = SMIME_KIND_PLAIN;    /* labelled encrypted, and is not */
-	if ((enc = encrypt_plan(m, &plan)) >= 0)
-		sign_step(m, kind, sign, &signer);
+	if ((enc = encrypt_plan(m, &plan)) >= 0 && hp_prepare(m, enc > 0, &hp) != 0) {
+		mail_msg_fail(m, MAIL_FAIL_INTERNAL, "out of memory");
+		enc = -1;
+	} else if (enc >= 0) {
+		sign_step(m, kind, sign, &signer, &hp);
+	}
 	if (enc > 0 && (m->result.what == MAIL_DO_PASS || m->result.what == MAIL_DO_REPLACE))
-		encrypt_with(m, &plan, signer, kind);
+		encrypt_with(m, &plan, signer, kind, &hp);
 	else if (enc == 0 && plan.missing[0] != '\0' &&
 	    (m->result.what == MAIL_DO_PASS || m->result.what == MAIL_DO_REPLACE)) {
 		mail_result_t *r = &m->result;
@@ -536,4 +664,5 @@ mail_outbound_process(mail_msg_t *m)
 	}
 	X509_free(signer);
 	sk_X509_pop_free(plan.certs, X509_free);
+	free(hp.fields);
 }

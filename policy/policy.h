@@ -60,6 +60,7 @@ enum policy_key {
 	POLICY_ENROLL,              /* 0 or 1: ask for a certificate when none */
 	POLICY_ACTION,              /* enum policy_action */
 	POLICY_FALLBACK,            /* enum policy_fallback */
+	POLICY_HP,                  /* header-protection: 0 off, 1 on (RFC 9788) */
 	POLICY_LANGUAGE,            /* the language of the gateway's mails and pages
 	                               to the recipient: 0 the default
 	                               (TemplateLanguage), else a tag packed by
@@ -177,6 +178,8 @@ typedef struct policy_form {
 	int encrypt;
 	int enroll;                 /* HOLD: start an enrollment */
 	int passthrough;
+	int hp;                     /* DELIVER: protect the header fields
+	                               (header-protection=on) */
 	const char *why;            /* static text: why this outcome */
 	int key_agreement;          /* encrypt to an EC key (ECDH), kept apart
 	                               from RSA ones (set by the caller

@@ -14,6 +14,7 @@ form_deliver(policy_form_t *f, const policy_decision_t *d, int encrypt,
 	f->outcome = POLICY_DELIVER;
 	f->sign = d->v[POLICY_SIGN];
 	f->encrypt = encrypt;
+	f->hp = d->v[POLICY_HP];
 	f->why = why;
 }
 
@@ -87,7 +88,7 @@ form_equal(const policy_form_t *a, const policy_form_t *b)
 {
 	return a->outcome == b->outcome && a->sign == b->sign &&
 	    a->encrypt == b->encrypt && a->enroll == b->enroll &&
-	    a->passthrough == b->passthrough &&
+	    a->passthrough == b->passthrough && a->hp == b->hp &&
 	    a->key_agreement == b->key_agreement;
 }
 

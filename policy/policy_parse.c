@@ -27,7 +27,7 @@
 
 #define B(text) (char *)"built-in", (char *)(text)
 const policy_rule_t policy_rule_defaults = { SEL_BUILTIN, MATCH_NONE, NULL, NULL, 0,
-	{ 1, POLICY_ENC_IF_POSSIBLE, 0, POLICY_ACT_DELIVER, POLICY_FB_REJECT },
+	{ 1, POLICY_ENC_IF_POSSIBLE, 0, POLICY_ACT_DELIVER, POLICY_FB_REJECT, 1 },
 	ALL_KEYS, B("defaults") };
 const policy_rule_t policy_rule_calendar = { SEL_BUILTIN, MATCH_NONE, NULL, NULL, 0,
 	{ 0, POLICY_ENC_NEVER, 0, 0, 0 }, 1u << POLICY_ENCRYPT, B("calendar") };
@@ -49,14 +49,16 @@ const policy_rule_t policy_rule_inbound = { SEL_BUILTIN, MATCH_NONE, NULL, NULL,
 /* ---- names ---- */
 
 static const char *const key_names[POLICY_NKEYS + 1] = {
-	"sign", "encrypt", "enroll", "action", "fallback", "language", NULL
+	"sign", "encrypt", "enroll", "action", "fallback", "header-protection", "language",
+	NULL
 };
 static const char *const yesno[] = { "no", "yes", NULL };
 static const char *const enc_names[] = { "never", "if-possible", "always", NULL };
 static const char *const act_names[] = { "deliver", "hold", "reject", NULL };
 static const char *const fb_names[] = { "reject", "hold", "notice", NULL };
+static const char *const onoff[] = { "off", "on", NULL };
 static const char *const *const value_names[POLICY_NKEYS] = {
-	yesno, enc_names, yesno, act_names, fb_names, NULL
+	yesno, enc_names, yesno, act_names, fb_names, onoff, NULL
 };
 
 /* Language tags packed in base 38: 0 ends, a-z 1-26, 0-9 27-36, '-' 37. */
@@ -410,7 +412,7 @@ parse_setting(parse_t *ps, policy_rule_t *r, char *tok)
 	*eq = '\0';
 	if ((k = lookup_name(key_names, tok)) < 0)
 		return perr(ps, "unknown setting \"%s\" (want sign, encrypt, enroll, "
-		    "action, fallback or language)", tok);
+		    "action, fallback, header-protection or language)", tok);
 	if (k == POLICY_LANGUAGE && (v = policy_language_value(eq + 1)) < 0)
 		return perr(ps, "language: \"%s\" is not a language tag (de, fr, pt-br)",
 		    eq + 1);

@@ -262,6 +262,11 @@ smime_status_t smime_decrypt_probe(smime_decrypt_t *d, const char *content_heade
     const smime_body_t *body, smime_key_fn lookup, void *const *args, size_t n,
     smime_probe_t *out);
 size_t smime_decrypt_nheaders(const smime_decrypt_t *d);
+/* The other header fields of the decrypted entity (its protected ones,
+ * RFC 9788), up to 64; not written with the body. */
+size_t smime_decrypt_ninner(const smime_decrypt_t *d);
+const char *smime_decrypt_inner_name(const smime_decrypt_t *d, size_t i);
+const char *smime_decrypt_inner_value(const smime_decrypt_t *d, size_t i);
 const char *smime_decrypt_header_name(const smime_decrypt_t *d, size_t i);
 const char *smime_decrypt_header_value(const smime_decrypt_t *d, size_t i);
 const char *smime_decrypt_error(const smime_decrypt_t *d);
@@ -364,5 +369,132 @@ size_t smime_verify_nheaders(const smime_verify_t *v);
 const char *smime_verify_header_name(const smime_verify_t *v, size_t i);
 const char *smime_verify_header_value(const smime_verify_t *v, size_t i);
 const char *smime_verify_error(const smime_verify_t *v);
+
+/*
+ * ---- Header protection, RFC 9788 (smime_hp.c, smime_hp_mark.c, smime_hp_read.c) ----
+ *
+ * Outbound, the message's header fields go inside the Cryptographic
+ * Payload (the entity signed, or encrypted when not signed) and its
+ * Content-Type says hp="clear" (signed only) or hp="cipher" (encrypted).
+ * For hp="cipher" the outer header fields are obscured by the baseline
+ * Header Confidentiality Policy (smime_hp_baseline(): Subject becomes
+ * "[...]", Keywords and Comments go, the rest stays as it is), each outer
+ * field as sent is recorded inside as "HP-Outer: Name: value", and the
+ * main body's text/plain parts may get a Legacy Display Element (the
+ * obscured user-facing fields as "Name: value" lines, then an empty line,
+ * at the top of the text; hp-legacy-display="1" on the part) for clients
+ * that know nothing of header protection.
+ */
+typedef enum smime_hp_mode {
+	SMIME_HP_NONE = 0,          /* no header protection */
+	SMIME_HP_CLEAR,             /* hp="clear": signed only */
+	SMIME_HP_CIPHER,            /* hp="cipher": encrypted */
+	SMIME_HP_V1                 /* protected-headers="v1" (the drafts before
+	                               RFC 9788; read, never written) */
+} smime_hp_mode_t;
+
+/* One header field: its name, and its value as the MTA hands it over
+ * (no leading space, folds as LF + white space). */
+typedef struct smime_hp_field {
+	const char *name;
+	const char *value;
+} smime_hp_field_t;
+
+/* What a signing or encryption job protects (borrowed by the job until
+ * its run returns). */
+typedef struct smime_hp_out {
+	smime_hp_mode_t mode;       /* CLEAR or CIPHER; NONE: nothing */
+	const smime_hp_field_t *fields;  /* the message's header fields as the
+	                               sender wrote them (smime_hp_protectable()
+	                               picks which go inside) */
+	size_t n;
+	int legacy_display;         /* CIPHER: add the Legacy Display Element */
+} smime_hp_out_t;
+
+/* "hp" parameter value of a mode ("clear", "cipher"), or "none"/"v1". */
+const char *smime_hp_mode_name(smime_hp_mode_t mode);
+/* 1 for Content-* and MIME-Version (the MIME structure's own fields). */
+int smime_hp_structural(const char *name);
+/* 1 for a field that goes inside the payload: not structural, not one
+ * the transport adds (Received, Return-Path, DKIM-Signature, ARC-*,
+ * Authentication-Results, Delivered-To, X-Original-To), not HP-Outer. */
+int smime_hp_protectable(const char *name);
+/* The baseline Header Confidentiality Policy (hcp_baseline): the outer
+ * value of a protected field: "[...]" for Subject, NULL (removed) for
+ * Keywords and Comments, value itself for every other field. */
+const char *smime_hp_baseline(const char *name, const char *value);
+/* 1 for the user-facing fields (Subject, From, To, Cc, Date, Reply-To,
+ * Followup-To): those a Legacy Display Element shows. */
+int smime_hp_user_facing(const char *name);
+/* 1 for the fields inbound restores to the outer message (originator,
+ * destination, identification and informational fields of RFC 5322). */
+int smime_hp_restorable(const char *name);
+
+/* Sets header protection on a job (NULL or mode NONE: none).  For
+ * encryption it applies only when the entity is not raw. */
+void smime_sign_set_hp(smime_sign_t *s, const smime_hp_out_t *hp);
+void smime_encrypt_set_hp(smime_encrypt_t *e, const smime_hp_out_t *hp);
+
+/*
+ * Inbound: what the gateway does with one protected field (inner: its
+ * value inside the payload; outer: the outer message's, NULL when it has
+ * none; recorded: what the payload's HP-Outer says was sent outside for
+ * that name, NULL when nothing; verified: the signature over the payload
+ * passed; signer: the signer's address (NULL: none)).
+ */
+typedef enum smime_hp_verdict {
+	SMIME_HP_SAME = 0,          /* the outer value is the inner one */
+	SMIME_HP_RESTORE,           /* the sender obscured or removed it
+	                               (HP-Outer, or Subject "[...]"/"..."):
+	                               the inner value is restored */
+	SMIME_HP_OVERRIDE,          /* they differ and the signature passed:
+	                               the inner value wins (reported) */
+	SMIME_HP_REFUSED            /* they differ, or the field names a sender
+	                               (From, Sender, Reply-To) without a
+	                               signature vouching for it: the outer
+	                               value stays (reported) */
+} smime_hp_verdict_t;
+
+smime_hp_verdict_t smime_hp_judge(const char *name, const char *inner,
+    const char *outer, const char *recorded, int verified, const char *signer);
+/* "same", "restored", "override", "refused". */
+const char *smime_hp_verdict_name(smime_hp_verdict_t v);
+
+/*
+ * Reading a protected entity (a decrypted one, or a signed body): the
+ * Cryptographic Payload is the first part of a multipart/signed, else
+ * the entity itself (its other header fields are then given with the
+ * content headers, as "Name: value\n" lines).  Its mode, its protected
+ * fields and HP-Outer records are listed.  When the payload is not under
+ * a signature, the entity is written anew through out (the Legacy Display
+ * Element of text/plain parts, or the draft's legacy display part, taken
+ * out; the hp and protected-headers parameters dropped, since the outer
+ * message now carries the fields) and its Content-* headers listed;
+ * under a signature nothing is changed (that would break it).
+ */
+typedef struct smime_hp_in smime_hp_in_t;
+
+smime_hp_in_t *smime_hp_in_new(void);
+void smime_hp_in_free(smime_hp_in_t *h);
+void smime_hp_in_set_limits(smime_hp_in_t *h, unsigned max_parts, unsigned max_depth);
+smime_status_t smime_hp_in_run(smime_hp_in_t *h, const char *headers,
+    const smime_body_t *body, smime_write_fn out, void *arg);
+smime_hp_mode_t smime_hp_in_mode(const smime_hp_in_t *h);
+int smime_hp_in_signed(const smime_hp_in_t *h);     /* payload under a signature */
+size_t smime_hp_in_nfields(const smime_hp_in_t *h);
+const char *smime_hp_in_field_name(const smime_hp_in_t *h, size_t i);
+const char *smime_hp_in_field_value(const smime_hp_in_t *h, size_t i);
+/* The first protected field called name, or NULL. */
+const char *smime_hp_in_field(const smime_hp_in_t *h, const char *name);
+/* What HP-Outer recorded for name, or NULL. */
+const char *smime_hp_in_recorded(const smime_hp_in_t *h, const char *name);
+/* 1 when a legacy display element or part was found, 2 when taken out. */
+int smime_hp_in_legacy(const smime_hp_in_t *h);
+/* 1 when the entity was written anew (its headers then listed). */
+int smime_hp_in_rewritten(const smime_hp_in_t *h);
+size_t smime_hp_in_nheaders(const smime_hp_in_t *h);
+const char *smime_hp_in_header_name(const smime_hp_in_t *h, size_t i);
+const char *smime_hp_in_header_value(const smime_hp_in_t *h, size_t i);
+const char *smime_hp_in_error(const smime_hp_in_t *h);
 
 #endif

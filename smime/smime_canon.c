@@ -33,11 +33,14 @@
  * intermediate objects are freed before it returns.  Threads: no state.
  */
 #include "smime/smime_canon.h"
+#include "smime/smime_hp.h"
+#include "smime/smime_hp_mark.h"
 #include "smime/smime_int.h"
 #include "smime/smime_spool.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -571,11 +574,12 @@ canon_write(GMimeObject *obj, GMimeStream *in, GMimeStream *out, smime_err_t *er
 smime_status_t
 smime_canon_build(const char *content_headers, const smime_body_t *body,
     const char *dir, size_t mem_max, const smime_limits_t *limits,
-    GMimeStream **canon, smime_err_t *err)
+    const smime_hp_out_t *hp, GMimeStream **canon, smime_err_t *err)
 {
 	canon_walk_t w = { SMIME_PARTS_DEFAULT, CANON_DEPTH_MAX, 0, err };
 	GMimeStream *in = NULL, *out = NULL;
 	GMimeObject *obj = NULL;
+	char *block = NULL;
 	smime_status_t st;
 
 	*canon = NULL;
@@ -584,6 +588,16 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
 	if (canon_headers_have_blank(content_headers))
 		return util_err_set(err, SMIME_ERR_USAGE,
 		    "the content headers contain an empty line");
+	if (hp != NULL && hp->mode != SMIME_HP_NONE) {
+		if ((block = smime_hp_block(hp, content_headers)) == NULL)
+			return util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+		if (canon_headers_have_blank(block)) {
+			free(block);
+			return util_err_set(err, SMIME_ERR_USAGE,
+			    "a protected header field contains an empty line");
+		}
+		content_headers = block;
+	}
 	in = smime_spool_new(dir, mem_max);
 	if (limits != NULL && limits->max_parts != 0)
 		w.max_parts = limits->max_parts;
@@ -594,6 +608,8 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
 		st = smime_mime_prescan(in, w.max_parts, err);
 	if (st == SMIME_OK)
 		st = canon_parse(in, &obj, err);
+	if (st == SMIME_OK && hp != NULL)
+		smime_hp_mark(obj, hp);     /* before the fix: it encodes what it adds */
 	if (st == SMIME_OK)
 		st = canon_fix_object(obj, 0, &w);
 	if (st == SMIME_OK) {
@@ -603,6 +619,7 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
 	if (obj != NULL)
 		g_object_unref(obj);        /* its substreams share in's storage */
 	g_object_unref(in);
+	free(block);
 	if (st != SMIME_OK && out != NULL)
 		g_object_unref(out);
 	else

@@ -41,8 +41,11 @@ smime_status_t smime_mime_check_mem(const unsigned char *p, size_t len,
 smime_status_t smime_header_block_check(const unsigned char *p, size_t len, size_t max,
     smime_err_t *err);
 
+/* hp (NULL: none): the entity is a Cryptographic Payload whose header
+ * fields are protected (RFC 9788, smime_hp.h). */
 smime_status_t smime_canon_build(const char *content_headers,
     const smime_body_t *body, const char *dir, size_t mem_max,
-    const smime_limits_t *limits, GMimeStream **canon, smime_err_t *err);
+    const smime_limits_t *limits, const smime_hp_out_t *hp, GMimeStream **canon,
+    smime_err_t *err);
 
 #endif

@@ -33,6 +33,7 @@ struct smime_decrypt {
 	size_t max_header;          /* octets of one decrypted header field */
 	int header_too_long;
 	smime_hdrs_t hdrs;
+	smime_hdrs_t inner;         /* the entity's other header fields */
 	smime_err_t err;
 };
 
@@ -48,6 +49,7 @@ smime_decrypt_free(smime_decrypt_t *d)
 	if (d == NULL)
 		return;
 	smime_hdrs_clear(&d->hdrs);
+	smime_hdrs_clear(&d->inner);
 	free(d);
 }
 
@@ -92,6 +94,24 @@ const char *
 smime_decrypt_header_value(const smime_decrypt_t *d, size_t i)
 {
 	return d != NULL && i < d->hdrs.n ? d->hdrs.value[i] : NULL;
+}
+
+size_t
+smime_decrypt_ninner(const smime_decrypt_t *d)
+{
+	return d != NULL ? d->inner.n : 0;
+}
+
+const char *
+smime_decrypt_inner_name(const smime_decrypt_t *d, size_t i)
+{
+	return d != NULL && i < d->inner.n ? d->inner.name[i] : NULL;
+}
+
+const char *
+smime_decrypt_inner_value(const smime_decrypt_t *d, size_t i)
+{
+	return d != NULL && i < d->inner.n ? d->inner.value[i] : NULL;
 }
 
 const char *
@@ -233,7 +253,8 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 	if (rc == SMIME_OK)
 		rc = smime_mime_check_mem(p, (size_t)(len > 0 ? len : 0), &d->limits, &d->err);
 	if (rc == SMIME_OK)
-		rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &off, &d->err);
+		rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &d->inner, &off,
+		    &d->err);
 	if (rc == SMIME_OK && smime_write_all(out, arg, p + off, (size_t)len - off) != 0)
 		rc = util_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
 	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
@@ -313,6 +334,7 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
 		return SMIME_ERR_USAGE;
 	util_err_clear(&d->err);
 	smime_hdrs_clear(&d->hdrs);
+	smime_hdrs_clear(&d->inner);
 	d->authenticated = 0;
 	d->header_too_long = 0;
 	if (body == NULL || lookup == NULL || out == NULL)
@@ -325,8 +347,10 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
 		rc = dec_set_key(d, cms, lookup, lookup_arg);
 	if (rc == SMIME_OK)
 		rc = dec_output(d, cms, out, arg);
-	if (rc != SMIME_OK)
+	if (rc != SMIME_OK) {
 		smime_hdrs_clear(&d->hdrs);
+		smime_hdrs_clear(&d->inner);
+	}
 	CMS_ContentInfo_free(cms);
 	smime_in_clear(&in);
 	ERR_clear_error();

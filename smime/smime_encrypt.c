@@ -30,6 +30,7 @@ struct smime_encrypt {
 	char *tmpdir;
 	int tmpdir_nomem;
 	size_t mem_max;
+	smime_hp_out_t hp;          /* borrowed fields; mode NONE: none */
 	size_t nheaders;
 	const char *hname[ENC_HEADERS_MAX];
 	char *hvalue[ENC_HEADERS_MAX];
@@ -113,6 +114,17 @@ smime_encrypt_set_tmpdir(smime_encrypt_t *e, const char *dir, size_t mem_max)
 	e->tmpdir = dir != NULL ? strdup(dir) : NULL;
 	e->tmpdir_nomem = dir != NULL && e->tmpdir == NULL;
 	e->mem_max = mem_max;
+}
+
+void
+smime_encrypt_set_hp(smime_encrypt_t *e, const smime_hp_out_t *hp)
+{
+	if (e == NULL)
+		return;
+	if (hp != NULL)
+		e->hp = *hp;
+	else
+		memset(&e->hp, 0, sizeof(e->hp));
 }
 
 size_t
@@ -252,7 +264,8 @@ smime_encrypt_run(smime_encrypt_t *e, const char *content_headers,
 	if (e->tmpdir_nomem)
 		return util_err_set(&e->err, SMIME_ERR_NOMEM, "cannot store the tmpdir");
 	st = raw ? enc_raw_entity(e, content_headers, body, &ent) :
-	    smime_canon_build(content_headers, body, e->tmpdir, e->mem_max, NULL, &ent, &e->err);
+	    smime_canon_build(content_headers, body, e->tmpdir, e->mem_max, NULL,
+	    e->hp.mode != SMIME_HP_NONE ? &e->hp : NULL, &ent, &e->err);
 	if (st == SMIME_OK && (cms = enc_cms_new(e)) == NULL)
 		st = e->err.code;
 	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)

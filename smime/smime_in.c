@@ -147,8 +147,8 @@ smime_hdrs_clear(smime_hdrs_t *h)
 
 /* A raw value as a milter hands it over: no leading white space, CRLF
  * folds as LF, no final line end. */
-static char *
-hdrs_value(const char *raw)
+char *
+smime_hdrs_raw_value(const char *raw)
 {
 	size_t len, i, o = 0;
 	char *v;
@@ -176,7 +176,7 @@ hdrs_is_content(const char *name)
 
 smime_status_t
 smime_hdrs_split(const unsigned char *data, size_t len, smime_hdrs_t *h,
-    size_t *body_off, smime_err_t *err)
+    smime_hdrs_t *others, size_t *body_off, smime_err_t *err)
 {
 	GMimeStream *st = g_mime_stream_mem_new_with_buffer((const char *)data, len);
 	GMimeParser *p = g_mime_parser_new_with_stream(st);
@@ -195,12 +195,15 @@ smime_hdrs_split(const unsigned char *data, size_t len, smime_hdrs_t *h,
 		GMimeHeader *hd = g_mime_header_list_get_header_at(hl, i);
 		char *v;
 
-		if (!hdrs_is_content(g_mime_header_get_name(hd)))
+		int content = hdrs_is_content(g_mime_header_get_name(hd));
+
+		if (!content && (others == NULL || others->n == SMIME_IN_HEADERS_MAX))
 			continue;
-		if ((v = hdrs_value(g_mime_header_get_raw_value(hd))) == NULL)
+		if ((v = smime_hdrs_raw_value(g_mime_header_get_raw_value(hd))) == NULL)
 			rc = util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
 		else
-			rc = smime_hdrs_add(h, g_mime_header_get_name(hd), v, err);
+			rc = smime_hdrs_add(content ? h : others,
+			    g_mime_header_get_name(hd), v, err);
 		free(v);
 	}
 	end = g_mime_parser_get_headers_end(p);

@@ -44,10 +44,14 @@ typedef struct smime_hdrs {
 smime_status_t smime_hdrs_add(smime_hdrs_t *h, const char *name,
     const char *value, smime_err_t *err);
 void smime_hdrs_clear(smime_hdrs_t *h);
+/* A raw value as a milter hands it over: no leading white space, CRLF
+ * folds as LF, no final line end; malloc'ed, NULL when out of memory. */
+char *smime_hdrs_raw_value(const char *raw);
 /* Splits a MIME entity (octets) into its Content-* and MIME-Version
- * headers (into h; others dropped) and the offset of its body. */
+ * headers (into h), its other headers (into others, the first
+ * SMIME_IN_HEADERS_MAX; NULL: dropped) and the offset of its body. */
 smime_status_t smime_hdrs_split(const unsigned char *data, size_t len,
-    smime_hdrs_t *h, size_t *body_off, smime_err_t *err);
+    smime_hdrs_t *h, smime_hdrs_t *others, size_t *body_off, smime_err_t *err);
 
 /* Writes len octets through fn in chunks; 0 or -1. */
 int smime_write_all(smime_write_fn fn, void *arg, const unsigned char *p,

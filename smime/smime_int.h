@@ -2,7 +2,8 @@
  * smime_int.h: the types and constants the files of smime/ share and
  * nobody else sees.  Types only: each file's functions are declared in a
  * header of its own (smime_spool.h, smime_canon.h, smime_out.h,
- * smime_cms.h, smime_keypref.h, smime_in.h, smime_sign.h), and each file
+ * smime_cms.h, smime_keypref.h, smime_in.h, smime_sign.h, smime_hp.h,
+ * smime_hp_mark.h), and each file
  * includes the headers of the files it calls.
  *
  *   smime_init.c      smime_init(): GMime's one-time set-up
@@ -24,6 +25,11 @@
  *   smime_trust.c     smime_trust_t: trust anchors and CRLs
  *   smime_certsonly.c certificates as a certs-only PKCS#7
  *   smime_verify.c    the smime_verify_t handle
+ *   smime_hp.c        header protection (RFC 9788): the fields, the baseline
+ *                     confidentiality policy, the verdicts
+ *   smime_hp_mark.c   header protection: the marks and legacy display put
+ *                     on a payload; the main body parts
+ *   smime_hp_read.c   the smime_hp_in_t handle: a protected entity read
  *
  * Ownership: every constructor here returns a new object its caller frees
  * (g_object_unref for GMime objects, the matching _free() otherwise).

@@ -47,6 +47,7 @@ struct smime_sign {
 	int tmpdir_nomem;               /* set_tmpdir could not copy it */
 	size_t mem_max;
 	smime_limits_t limits;
+	smime_hp_out_t hp;              /* borrowed fields; mode NONE: none */
 	size_t nheaders;
 	const char *hname[SIGN_HEADERS_MAX];
 	char *hvalue[SIGN_HEADERS_MAX];
@@ -335,6 +336,17 @@ sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
 }
 
 void
+smime_sign_set_hp(smime_sign_t *s, const smime_hp_out_t *hp)
+{
+	if (s == NULL)
+		return;
+	if (hp != NULL)
+		s->hp = *hp;
+	else
+		memset(&s->hp, 0, sizeof(s->hp));
+}
+
+void
 smime_sign_set_limits(smime_sign_t *s, unsigned max_parts, unsigned max_depth)
 {
 	s->limits.max_parts = max_parts;
@@ -356,7 +368,7 @@ smime_sign_run(smime_sign_t *s, const char *content_headers,
 	if ((st = sign_check(s, body, out)) != SMIME_OK)
 		return st;
 	st = smime_canon_build(content_headers, body, s->tmpdir, s->mem_max,
-	    &s->limits, &canon, &s->err);
+	    &s->limits, s->hp.mode != SMIME_HP_NONE ? &s->hp : NULL, &canon, &s->err);
 	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)
 		st = util_err_set(&s->err, SMIME_ERR_NOMEM, "cannot set up the output");
 	if (st == SMIME_OK)

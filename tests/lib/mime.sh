@@ -60,6 +60,12 @@ mime_same_content() {
 		text/*)
 			_mime_text_norm "$1/$_i.body" "$1/$_i.norm"
 			_mime_text_norm "$2/$_i.body" "$2/$_i.norm"
+			# Header protection (RFC 9788): the Legacy Display
+			# Element the gateway puts first is no change of content.
+			if grep -qi 'hp-legacy-display' "$2/$_i.hdr" 2>/dev/null; then
+				awk 'd { print; next } /^$/ { d = 1 }' "$2/$_i.norm" >"$2/$_i.nold"
+				_mime_text_norm "$2/$_i.nold" "$2/$_i.norm"
+			fi
 			_a="$1/$_i.norm" _b="$2/$_i.norm" ;;
 		*)
 			_a="$1/$_i.body" _b="$2/$_i.body" ;;
