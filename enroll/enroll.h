@@ -28,6 +28,8 @@ typedef struct enroll_req {
 	keystore_t *ks;             /* for the sealed notice; may be NULL */
 	const char *qid;            /* for the log lines; may be NULL */
 	const char *sender;         /* the envelope sender; may be NULL */
+	const char *lang;           /* the policy's language for the recipient
+	                               (TemplateDirectory); NULL or "": TemplateLanguage */
 } enroll_req_t;
 
 /* Installs the CA (NULL: none).  When its keystore is kept in a
