@@ -38,7 +38,10 @@ OPT        ?= -O2 -g
 ifneq ($(SANITIZE),)
 SAN_FLAGS   = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 endif
-CPPFLAGS   += -I. -D_GNU_SOURCE
+# TemplateDirectory's default: the tree's templates for a build run from
+# the tree; a package builds with TEMPLATEDIR=/etc/smimegate/templates.
+TEMPLATEDIR ?= $(CURDIR)/conf/templates
+CPPFLAGS   += -I. -D_GNU_SOURCE -DSMIMEGATE_TEMPLATEDIR='"$(TEMPLATEDIR)"'
 CFLAGS     += -std=c11 $(OPT) $(WARN) $(WERROR) $(SAN_FLAGS) $(PKG_CFLAGS) \
               -pthread -MMD -MP
 LDFLAGS    += $(SAN_FLAGS) -pthread
@@ -202,6 +205,10 @@ install: all
 	install -m 0644 docs/smimegate.8 docs/smimectl.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf ] || \
 	  install -m 0644 conf/smimegate.conf $(DESTDIR)$(SYSCONFDIR)/smimegate/smimegate.conf
+	# The templates (build with TEMPLATEDIR=$(SYSCONFDIR)/smimegate/templates
+	# to make them the default); an administrator's edited set is kept.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/smimegate/templates ] || \
+	  cp -R conf/templates $(DESTDIR)$(SYSCONFDIR)/smimegate/templates
 
 clean:
 	rm -f $(PROGS) $(LIBS_A) $(UNIT_BIN) $(BENCH_BIN) $(TOOLS_BIN) .build-flags */*.o */*/*.o */*.d */*/*.d

@@ -184,6 +184,19 @@ ca_cn(const ca_settings_t *s, const char *what)
 	return p;
 }
 
+/* The new CA into the directory, unless another gateway was first. */
+static keystore_status_t
+shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey, keystore_err_t *err)
+{
+	int exists = 0;
+	keystore_status_t rc = ca_shared_save(ca, rkey, ikey, &exists, err);
+
+	if (rc == KEYSTORE_OK && exists)
+		rc = util_err_set(err, KEYSTORE_ERR_INPUT,
+		    "the CA in the directory exists already (another gateway made it)");
+	return rc;
+}
+
 static keystore_status_t
 ca_make(ca_t *ca, keystore_err_t *err)
 {
@@ -209,10 +222,13 @@ ca_make(ca_t *ca, keystore_err_t *err)
 	    || (ca->issuer = make_cert(in, ikey, ca->root, rkey, ca->s.ca_days,
 	    int_nids, int_vals)) == NULL)
 		rc = util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "CA: cannot make the certificates");
+	else if (ca->shared)
+		rc = shared_save(ca, rkey, ikey, err);
 	else if ((rc = save_key(ca, "root.key", rkey, err)) == KEYSTORE_OK
 	    && (rc = save_key(ca, "issuing.key", ikey, err)) == KEYSTORE_OK
-	    && (rc = ca_file_save_cert(ca->s.dir, "root.crt", ca->root, err)) == KEYSTORE_OK) {
+	    && (rc = ca_file_save_cert(ca->s.dir, "root.crt", ca->root, err)) == KEYSTORE_OK)
 		rc = ca_file_save_cert(ca->s.dir, "issuing.crt", ca->issuer, err);
+	if (rc == KEYSTORE_OK) {
 		EVP_PKEY_up_ref(ikey);
 		ca->issuer_key = ikey;
 	}
@@ -236,6 +252,7 @@ ca_new(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 	}
 	ca->ks = ks;
 	ca->s = *s;
+	ca->shared = keystore_shared(ks);
 	pthread_mutex_init(&ca->lock, NULL);
 	return ca;
 }
@@ -262,6 +279,21 @@ ca_mkdirs(const char *dir, keystore_err_t *err)
 	return rc;
 }
 
+/* 1 when the directory holds a CA, 0 not, -1 when it cannot say. */
+static int
+shared_exists(keystore_t *ks)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	keystore_err_t err;
+	keystore_status_t rc = keystore_record_get(ks, "ca", "keys", &data, &len, NULL, &err);
+
+	if (rc == KEYSTORE_OK)
+		OPENSSL_clear_free(data, len + 1);
+	return rc == KEYSTORE_OK || rc == KEYSTORE_ERR_CORRUPT ? 1
+	    : rc == KEYSTORE_NOTFOUND ? 0 : -1;
+}
+
 keystore_status_t
 ca_init(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 {
@@ -269,9 +301,12 @@ ca_init(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 	keystore_status_t rc;
 	char *p = keystore_path_join(s->dir, "issuing.crt");
 	struct stat st;
-	int exists = p != NULL && stat(p, &st) == 0;
+	int exists = keystore_shared(ks) ? shared_exists(ks)
+	    : p != NULL && stat(p, &st) == 0;
 
 	free(p);
+	if (exists < 0)
+		return util_err_set(err, KEYSTORE_ERR_IO, "CA: the directory does not answer");
 	if (exists)
 		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: the CA exists already", s->dir);
 	if ((rc = ca_mkdirs(s->dir, err)) != KEYSTORE_OK)
@@ -284,6 +319,22 @@ ca_init(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 	return rc;
 }
 
+/* The CA from the directory; its certificates (not its keys) written to
+ * the CA directory too, for the administrator and the CRL. */
+static keystore_status_t
+shared_open(ca_t *ca, keystore_err_t *err)
+{
+	keystore_status_t rc = ca_shared_load(ca, err);
+
+	if (rc == KEYSTORE_OK && X509_check_private_key(ca->issuer, ca->issuer_key) != 1)
+		rc = util_err_ssl(err, KEYSTORE_ERR_CORRUPT,
+		    "CA in the directory: the issuing key does not match its certificate");
+	if (rc == KEYSTORE_OK && (rc = ca_mkdirs(ca->s.dir, err)) == KEYSTORE_OK
+	    && (rc = ca_file_save_cert(ca->s.dir, "root.crt", ca->root, err)) == KEYSTORE_OK)
+		rc = ca_file_save_cert(ca->s.dir, "issuing.crt", ca->issuer, err);
+	return rc;
+}
+
 ca_t *
 ca_open(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 {
@@ -291,6 +342,13 @@ ca_open(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 
 	if (ca == NULL)
 		return NULL;
+	if (ca->shared) {
+		if (shared_open(ca, err) != KEYSTORE_OK) {
+			ca_free(ca);
+			return NULL;
+		}
+		return ca;
+	}
 	if (ca_file_load_cert(s->dir, "root.crt", &ca->root, err) != KEYSTORE_OK
 	    || ca_file_load_cert(s->dir, "issuing.crt", &ca->issuer, err) != KEYSTORE_OK
 	    || load_key(ca, "issuing.key", &ca->issuer_key, err) != KEYSTORE_OK
@@ -321,6 +379,12 @@ ca_issuer(ca_t *ca)
 {
 	X509_up_ref(ca->issuer);
 	return ca->issuer;
+}
+
+keystore_t *
+ca_keystore(ca_t *ca)
+{
+	return ca->ks;
 }
 
 X509 *
@@ -414,7 +478,8 @@ address_ok(const char *address)
 	    && strpbrk(address, ",/\n\r ") == NULL;
 }
 
-/* issued/SERIAL.pem, the CA's record of x.  Under the lock. */
+/* issued/SERIAL.pem, or the record in the directory: the CA's record of
+ * x.  Under the lock. */
 static keystore_status_t
 record_issued(ca_t *ca, X509 *x, keystore_err_t *err)
 {
@@ -423,6 +488,8 @@ record_issued(ca_t *ca, X509 *x, keystore_err_t *err)
 
 	if (hex == NULL || dir == NULL)
 		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	else if (ca->shared)
+		rc = ca_shared_issued(ca, hex, x, err);
 	else {
 		snprintf(name, sizeof(name), "%s.pem", hex);
 		rc = ca_file_save_cert(dir, name, x, err);

@@ -6,7 +6,14 @@
  * intermediate (root.crt, root.key, issuing.crt, issuing.key), their keys
  * encrypted PKCS#8 (AES-256) under a password derived from the keystore's
  * master key; issued/SERIAL.pem, one per certificate issued; revoked.txt,
- * "SERIAL UNIXTIME" lines; crl.der, the latest CRL.  Certificates issued
+ * "SERIAL UNIXTIME" lines; crl.der, the latest CRL.  When the keystore
+ * is in a directory (KeystoreBackend ldap, keystore_shared()), the CA is
+ * kept there instead, for every gateway of that directory (ca_shared.c):
+ * its certificates and keys, what it issued and revoked; the CA
+ * directory then holds copies of the two certificates and this gateway's
+ * latest CRL only.  Serial numbers are random (127 bits) and CRL numbers
+ * the time of signing in microseconds, so that gateways sharing the CA
+ * never give one number twice.  Certificates issued
  * with a new key have that key escrowed in the keystore (an entry like an
  * imported one), which is what lets a profile carry keyEncipherment.
  *
@@ -125,6 +132,14 @@ int ca_ocsp_respond(ca_t *ca, const unsigned char *req, size_t len, long next,
  * OPENSSL_malloc'ed; der may be NULL when not wanted). */
 keystore_status_t ca_crl(ca_t *ca, unsigned char **der,
     size_t *len, keystore_err_t *err);
+/* The certificate the CA issued with serial (hex, any case): a new
+ * reference in *cert (may be NULL when not wanted) and in *revoked when
+ * it was revoked (Unix time), else 0.  KEYSTORE_NOTFOUND when the CA
+ * issued no such certificate.  Both backends (files, directory). */
+keystore_status_t ca_lookup(ca_t *ca, const char *serial, X509 **cert,
+    long *revoked, keystore_err_t *err);
+/* The keystore the CA was opened with (borrowed). */
+keystore_t *ca_keystore(ca_t *ca);
 /* The issuing and root certificates (new references). */
 X509 *ca_issuer(ca_t *ca);
 X509 *ca_root(ca_t *ca);

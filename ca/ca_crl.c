@@ -21,7 +21,8 @@
 
 /* ---- revocation and CRLs ---- */
 
-/* Calls fn(serial, when, reason or -1) per line of revoked.txt. */
+/* Calls fn(serial, when, reason or -1) per line of revoked.txt (per
+ * record in the directory). */
 static keystore_status_t
 revoked_each(ca_t *ca, int (*fn)(const char *, long, int, void *), void *arg,
     keystore_err_t *err)
@@ -30,9 +31,11 @@ revoked_each(ca_t *ca, int (*fn)(const char *, long, int, void *), void *arg,
 	char line[200], serial[100];
 	long when;
 	int reason, n;
-	keystore_status_t rc = ca_file_read_bio(ca->s.dir, "revoked.txt", &b, err);
+	keystore_status_t rc;
 
-	if (rc == KEYSTORE_NOTFOUND) {
+	if (ca->shared)
+		return ca_shared_revoked(ca, fn, arg, err);
+	if ((rc = ca_file_read_bio(ca->s.dir, "revoked.txt", &b, err)) == KEYSTORE_NOTFOUND) {
 		if (err != NULL)
 			err->code = KEYSTORE_OK;
 		return KEYSTORE_OK;
@@ -74,6 +77,32 @@ add_revoked(const char *serial, long when, int reason, void *arg)
 	return ok ? 0 : -1;
 }
 
+/*
+ * The CRL number: the time in microseconds, and above the last one this
+ * handle gave, so that it grows on each gateway and two gateways signing
+ * one CA's CRLs do not give one number to different lists (RFC 5280
+ * 5.2.3 wants it to grow; clocks in step keep it so across gateways).
+ */
+static int
+add_crl_number(ca_t *ca, X509_CRL *crl)
+{
+	struct timespec ts;
+	unsigned long long n;
+	ASN1_INTEGER *ai = ASN1_INTEGER_new();
+	int ok;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	if (n <= ca->crl_last)
+		n = ca->crl_last + 1;
+	ok = ai != NULL && ASN1_INTEGER_set_uint64(ai, (uint64_t)n)
+	    && X509_CRL_add1_ext_i2d(crl, NID_crl_number, ai, 0, 0) == 1;
+	if (ok)
+		ca->crl_last = n;
+	ASN1_INTEGER_free(ai);
+	return ok;
+}
+
 static keystore_status_t
 make_crl(ca_t *ca, unsigned char **der, size_t *len, keystore_err_t *err)
 {
@@ -93,7 +122,7 @@ make_crl(ca_t *ca, unsigned char **der, size_t *len, keystore_err_t *err)
 	if (ok && rc == KEYSTORE_OK) {
 		X509V3_set_ctx(&ctx, ca->issuer, NULL, NULL, crl, 0);
 		akid = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-		ok = akid != NULL && X509_CRL_add_ext(crl, akid, -1);
+		ok = akid != NULL && X509_CRL_add_ext(crl, akid, -1) && add_crl_number(ca, crl);
 		X509_EXTENSION_free(akid);
 		ok = ok && X509_CRL_sort(crl)
 		    && X509_CRL_sign(crl, ca->issuer_key, EVP_sha256()) > 0
@@ -205,15 +234,19 @@ ca_revoke_reason(ca_t *ca, const char *serial, int reason, keystore_err_t *err)
 		path = NULL;
 		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
-	if (rc == KEYSTORE_OK) {
-		if (stat(path, &st) != 0)
-			rc = util_err_set(err, KEYSTORE_ERR_INPUT,
-			    "CA: no certificate with serial %s", serial);
-	}
+	if (rc == KEYSTORE_OK && ca->shared)
+		rc = ca_shared_cert(ca, name, NULL, err);
+	else if (rc == KEYSTORE_OK && stat(path, &st) != 0)
+		rc = KEYSTORE_NOTFOUND;
+	if (rc == KEYSTORE_NOTFOUND)
+		rc = util_err_set(err, KEYSTORE_ERR_INPUT,
+		    "CA: no certificate with serial %s", serial);
 	pthread_mutex_lock(&ca->lock);
-	if (rc == KEYSTORE_OK)
+	if (rc == KEYSTORE_OK && ca->shared)
+		rc = ca_shared_revoke(ca, name, (long)time(NULL), reason, err);
+	else if (rc == KEYSTORE_OK)
 		rc = revoked_each(ca, find_revoked, &f, err);
-	if (rc == KEYSTORE_OK && f.when == 0)
+	if (rc == KEYSTORE_OK && !ca->shared && f.when == 0)
 		rc = revoked_add(ca, name, reason, err);
 	if (rc == KEYSTORE_OK)
 		rc = make_crl(ca, NULL, NULL, err);
@@ -272,7 +305,8 @@ ca_cert_status(ca_t *ca, const char *serial, long *when, int *reason)
 	if (asprintf(&path, "%s/%s.pem", dir, name) < 0)
 		path = NULL;
 	pthread_mutex_lock(&ca->lock);
-	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode)
+	if ((ca->shared ? ca_shared_cert(ca, name, NULL, NULL) == KEYSTORE_OK
+	    : path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
 	    && revoked_each(ca, find_revoked, &f, NULL) == KEYSTORE_OK) {
 		rc = f.when != 0 ? CA_STATUS_REVOKED : CA_STATUS_GOOD;
 		*when = f.when;
@@ -286,39 +320,60 @@ ca_cert_status(ca_t *ca, const char *serial, long *when, int *reason)
 
 /* ---- listing ---- */
 
-keystore_status_t
-ca_issued_cert(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
+/* When serial was revoked (Unix time), or 0. */
+static long
+revoked_when(ca_t *ca, const char *serial)
 {
-	char name[128], *dir;
-	size_t i, n = strlen(serial);
-	keystore_status_t rc;
+	find_rev_t f = { serial, 0, -1 };
+	unsigned char *data = NULL;
+	size_t len = 0;
 
-	*cert = NULL;
-	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
-		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
-	for (i = 0; i < n; i++)
-		name[i] = (char)toupper((unsigned char)serial[i]);
-	snprintf(name + n, sizeof(name) - n, ".pem");
-	if ((dir = keystore_path_join(ca->s.dir, "issued")) == NULL)
-		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
-	rc = ca_file_load_cert(dir, name, cert, err);
-	free(dir);
-	return rc;
+	if (!ca->shared) {
+		revoked_each(ca, find_revoked, &f, NULL);
+		return f.when;
+	}
+	if (keystore_record_get(ca->ks, "carevoked", serial, &data, &len, NULL, NULL)
+	    != KEYSTORE_OK)
+		return 0;
+	f.when = atol((const char *)data);
+	OPENSSL_clear_free(data, len + 1);
+	return f.when > 0 ? f.when : 1;
+}
+
+struct each {
+	ca_t *ca;
+	int (*fn)(const ca_cert_t *, void *);
+	void *arg;
+};
+
+static int
+each_cert(const char *serial, X509 *x, void *arg)
+{
+	struct each *e = arg;
+	keystore_info_t info;
+	char addr[400];
+	ca_cert_t c = { serial, addr, info.not_after, 0 };
+
+	(void)keystore_cert_describe(x, &info, addr, sizeof(addr));
+	c.revoked = revoked_when(e->ca, serial);
+	return e->fn(&c, e->arg);
 }
 
 int
 ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),
     void *arg, keystore_err_t *err)
 {
-	char *dir = keystore_path_join(ca->s.dir, "issued"), serial[120];
-	DIR *d = dir ? opendir(dir) : NULL;
+	char *dir, serial[120];
+	DIR *d;
 	struct dirent *de;
-	keystore_info_t info;
+	struct each e = { ca, fn, arg };
 	X509 *x;
-	char addr[400];
 	int rc = 0;
 
-	if (d == NULL) {
+	if (ca->shared)
+		return ca_shared_each(ca, each_cert, &e, err);
+	dir = keystore_path_join(ca->s.dir, "issued");
+	if ((d = dir ? opendir(dir) : NULL) == NULL) {
 		util_err_set(err, KEYSTORE_ERR_IO, "%s: cannot read: %s",
 		    dir ? dir : ca->s.dir, strerror(errno));
 		free(dir);
@@ -326,18 +381,12 @@ ca_foreach(ca_t *ca, int (*fn)(const ca_cert_t *, void *),
 	}
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
-		find_rev_t f = { serial, 0, -1 };
 
 		if (n < 5 || n > 100 || strcmp(de->d_name + n - 4, ".pem") != 0
 		    || ca_file_load_cert(dir, de->d_name, &x, err) != KEYSTORE_OK)
 			continue;
 		snprintf(serial, sizeof(serial), "%.*s", (int)(n - 4), de->d_name);
-		revoked_each(ca, find_revoked, &f, NULL);
-		(void)keystore_cert_describe(x, &info, addr, sizeof(addr));
-		{
-			ca_cert_t c = { serial, addr, info.not_after, f.when };
-			rc = fn(&c, arg);
-		}
+		rc = each_cert(serial, x, &e);
 		X509_free(x);
 	}
 	closedir(d);
@@ -351,4 +400,48 @@ int
 ca_issued_here(ca_t *ca, X509 *cert)
 {
 	return cert != NULL && X509_check_issued(ca->issuer, cert) == X509_V_OK;
+}
+
+keystore_status_t
+ca_lookup(ca_t *ca, const char *serial, X509 **cert, long *revoked,
+    keystore_err_t *err)
+{
+	char name[120], file[130], *dir;
+	size_t i, n = strlen(serial);
+	X509 *x = NULL;
+	keystore_status_t rc;
+
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		return util_err_set(err, KEYSTORE_NOTFOUND, "CA: not a serial number: %s", serial);
+	for (i = 0; i <= n; i++)
+		name[i] = (char)toupper((unsigned char)serial[i]);
+	if (ca->shared)
+		rc = ca_shared_cert(ca, name, &x, err);
+	else if ((dir = keystore_path_join(ca->s.dir, "issued")) == NULL)
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	else {
+		snprintf(file, sizeof(file), "%s.pem", name);
+		rc = ca_file_load_cert(dir, file, &x, err);
+		free(dir);
+	}
+	if (rc != KEYSTORE_OK)
+		return rc;
+	if (revoked != NULL)
+		*revoked = revoked_when(ca, name);
+	if (cert != NULL)
+		*cert = x;
+	else
+		X509_free(x);
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+ca_issued_cert(ca_t *ca, const char *serial, X509 **cert, keystore_err_t *err)
+{
+	size_t n = strlen(serial);
+
+	*cert = NULL;
+	if (n == 0 || n > 100 || strspn(serial, "0123456789abcdefABCDEF") != n)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "CA: not a serial number: %s", serial);
+	return ca_lookup(ca, serial, cert, NULL, err);
 }

@@ -6,6 +6,7 @@
  *   ca_crl.c    revocation, CRLs and the list of issued certificates
  *   ca_ocsp.c   the OCSP responder (answers from ca_cert_status())
  *   ca_file.c   reading and writing the CA directory's files
+ *   ca_shared.c the CA kept in the directory for several gateways
  *   ca_cmp.c    certificates from an external CA over CMP
  *
  * The CA keeps its keys and files through keystore's public API
@@ -27,6 +28,8 @@ struct ca {
 	pthread_mutex_t lock;          /* serializes issuing, revoking, CRLs */
 	X509 *root, *issuer;
 	EVP_PKEY *issuer_key;
+	int shared;                    /* kept in the directory (ca_shared.c) */
+	unsigned long long crl_last;   /* the last CRL number this handle signed */
 };
 
 /* ---- files (ca_file.c) ---- */
@@ -41,6 +44,34 @@ keystore_status_t ca_file_save_cert(const char *dir, const char *name, X509 *cer
     keystore_err_t *err);
 keystore_status_t ca_file_load_cert(const char *dir, const char *name, X509 **cert,
     keystore_err_t *err);
+
+/* ---- the CA in the directory (ca_shared.c) ---- */
+
+/* Stores the new CA (certificates and keys, in one sealed record)
+ * unless another gateway stored one first: *exists 1 then. */
+keystore_status_t ca_shared_save(ca_t *ca, EVP_PKEY *rkey, EVP_PKEY *ikey,
+    int *exists, keystore_err_t *err);
+/* Loads root, issuer and issuer_key; KEYSTORE_NOTFOUND when none. */
+keystore_status_t ca_shared_load(ca_t *ca, keystore_err_t *err);
+/* Records an issued certificate (by its serial, hex). */
+keystore_status_t ca_shared_issued(ca_t *ca, const char *serial, X509 *x,
+    keystore_err_t *err);
+/* The issued certificate of serial (x may be NULL): KEYSTORE_NOTFOUND
+ * when none. */
+keystore_status_t ca_shared_cert(ca_t *ca, const char *serial, X509 **x,
+    keystore_err_t *err);
+/* Records serial revoked at when for reason (a CRLReason code, -1: none;
+ * a second revocation keeps the first). */
+keystore_status_t ca_shared_revoke(ca_t *ca, const char *serial, long when,
+    int reason, keystore_err_t *err);
+/* fn(serial, when, reason or -1) per revocation; stops when fn returns
+ * non-zero. */
+keystore_status_t ca_shared_revoked(ca_t *ca,
+    int (*fn)(const char *serial, long when, int reason, void *arg), void *arg,
+    keystore_err_t *err);
+/* fn(serial, cert) per issued certificate; stops when fn returns non-zero. */
+int ca_shared_each(ca_t *ca, int (*fn)(const char *serial, X509 *x, void *arg),
+    void *arg, keystore_err_t *err);
 
 /* ---- shared by the CA and the CMP client (ca.c) ---- */
 

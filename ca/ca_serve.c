@@ -64,10 +64,21 @@ ca_serve_open(const conf_t *conf, keystore_t *ks, char *why, size_t size)
 	keystore_err_t err;
 	ca_t *ca;
 
+	keystore_err_t ierr;
+	keystore_status_t irc;
+
 	ca_serve_settings(conf, &s);
-	if ((ca = ca_open(ks, &s, &err)) == NULL && err.code == KEYSTORE_NOTFOUND
-	    && ca_init(ks, &s, &err) == KEYSTORE_OK)
-		ca = ca_open(ks, &s, &err);
+	/* Two gateways of one directory starting at once both find no CA:
+	 * one makes it, the other's ca_init() says it exists and it opens
+	 * the first one's. */
+	if ((ca = ca_open(ks, &s, &err)) == NULL && err.code == KEYSTORE_NOTFOUND) {
+		irc = ca_init(ks, &s, &ierr);
+		if ((irc == KEYSTORE_OK || (irc == KEYSTORE_ERR_INPUT && keystore_shared(ks)))
+		    && (ca = ca_open(ks, &s, &err)) == NULL && irc != KEYSTORE_OK)
+			err = ierr;
+		else if (irc != KEYSTORE_OK && ca == NULL)
+			err = ierr;
+	}
 	if (ca == NULL)
 		snprintf(why, size, "CA: %s", err.msg);
 	return ca;

@@ -34,6 +34,7 @@
 struct dir_map;
 struct smime_trust;
 struct policy;
+struct conf_templates;
 
 enum conf_on_error { CONF_ON_TEMPFAIL = 0, CONF_ON_ACCEPT, CONF_ON_REJECT };
 enum conf_unauth { CONF_UNAUTH_PASS = 0, CONF_UNAUTH_REJECT };
@@ -217,6 +218,11 @@ typedef struct conf {
 	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
 	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
 	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
+	/* The texts of the gateway's own mails and pages. */
+	char *template_dir;            /* TemplateDirectory */
+	char *template_language;       /* TemplateLanguage */
+	char *company_name;            /* CompanyName */
+	struct conf_templates *templates; /* loaded from template_dir (conf_tmpl.c) */
 } conf_t;
 
 enum conf_cipher { CONF_CIPHER_AUTO = 0, CONF_CIPHER_CBC, CONF_CIPHER_GCM };
@@ -267,6 +273,46 @@ int conf_print_key(const conf_t *conf, const char *name, FILE *fp);
  * smimegate calls it again after making the CA on its first start, before
  * the configuration is shared.  How many certificates were added. */
 int conf_trust_ca(conf_t *conf);
+/*
+ * The templates of the gateway's own mails and pages (TemplateDirectory:
+ * a directory per language, each with every file below; style.css beside
+ * them), loaded and checked by conf_build().  A mail's text template
+ * starts with a "Subject: ..." line and an empty line.
+ */
+enum conf_tmpl_id {
+	CONF_TMPL_INVITE_TXT, CONF_TMPL_INVITE_HTML, CONF_TMPL_PASSWORD_TXT,
+	CONF_TMPL_HOLD_TXT, CONF_TMPL_REFUSAL_TXT, CONF_TMPL_PICKUP_HTML,
+	CONF_TMPL_HOWTO_OUTLOOK_WINDOWS, CONF_TMPL_HOWTO_OUTLOOK_MAC,
+	CONF_TMPL_HOWTO_APPLE_MAIL_MACOS, CONF_TMPL_HOWTO_APPLE_MAIL_IOS,
+	CONF_TMPL_HOWTO_THUNDERBIRD, CONF_TMPL_HOWTO_ANDROID,
+	CONF_TMPL_FORMAT_MODERN, CONF_TMPL_FORMAT_LEGACY,
+	CONF_TMPL_ERROR_WRONG_PASSWORD, CONF_TMPL_ERROR_USED, CONF_TMPL_ERROR_EXPIRED,
+	CONF_TMPL_ERROR_LOCKED, CONF_TMPL_ERROR_OTHER,
+	CONF_TMPL_N
+};
+/* The named fields, {{name}} in a template (conf_tmpl.c says which
+ * template may use which). */
+enum conf_tmpl_field {
+	CONF_TF_SENDER, CONF_TF_RECIPIENT, CONF_TF_LINK, CONF_TF_EXPIRY, CONF_TF_COMPANY,
+	CONF_TF_ROOT_FINGERPRINT, CONF_TF_LANG, CONF_TF_PASSWORD, CONF_TF_PORTAL,
+	CONF_TF_TOKEN, CONF_TF_HOWTO, CONF_TF_FORMAT_NOTE, CONF_TF_MODERN_CHECKED,
+	CONF_TF_LEGACY_CHECKED, CONF_TF_PLATFORM, CONF_TF_STYLE, CONF_TF_SUBJECT,
+	CONF_TF_REFERENCE, CONF_TF_LIST, CONF_TF_N
+};
+/* The file name of a template ("invite.html"). */
+const char *conf_tmpl_file(enum conf_tmpl_id id);
+/* The language of the templates used for want (a language tag, NULL or
+ * "": TemplateLanguage): want when TemplateDirectory has it, else
+ * TemplateLanguage. */
+const char *conf_tmpl_language(const conf_t *conf, const char *want);
+/* Template id in language want (conf_tmpl_language()) with values[f] for
+ * each field f (NULL: empty; CONF_TF_COMPANY, CONF_TF_LANG and
+ * CONF_TF_STYLE are filled when NULL); HTML templates get their values
+ * escaped, but for {{howto}}, {{format_note}} and {{style}}, which are
+ * made of other templates.  Malloc'ed, or NULL when out of memory or no
+ * templates are loaded. */
+char *conf_tmpl_render(const conf_t *conf, const char *want, enum conf_tmpl_id id,
+    const char *const *values);
 /* The names of all keys, NULL-terminated (for docs checks). */
 const char *const *conf_key_names(void);
 /* 1 when the daemon reads the key at start only (a reload cannot change it). */

@@ -4,7 +4,8 @@
  * verification, the policy rules, the signer map, the re-injection key and
  * the embedded CA's certificates as trust anchors.  It reads the files the
  * values name and writes none.  The same step serves the start, a SIGHUP
- * reload and smimegate -n (through conf_load()).
+ * reload and smimegate -n (through conf_load()).  The templates of the
+ * gateway's mails and pages are loaded and checked here too (conf_tmpl.c).
  */
 #include "conf/conf_int.h"
 #include "directory/dir_map.h"
@@ -202,7 +203,7 @@ conf_build(conf_t *c, char *err, size_t errlen)
 	    || build_lookup(c, err, errlen) != 0 || build_publish(c, err, errlen) != 0)
 		return -1;
 	(void)conf_trust_ca(c);
-	if (conf_reinject_key_read(c, err, errlen) != 0)
+	if (conf_reinject_key_read(c, err, errlen) != 0 || conf_tmpl_build(c, err, errlen) != 0)
 		return -1;
 	return build_policy(c, err, errlen);
 }

@@ -11,8 +11,10 @@
  *                   other keys, expanded
  *   conf_check.c    checks across keys (no file is opened)
  *   conf_parse.c    the file and the -o overrides into a conf_t
+ *   conf_tmpl.c     the templates of the gateway's mails and pages
  *   conf_build.c    the objects a configuration names (lookup, trust
- *                   store, policy, signer map, the re-injection key)
+ *                   store, policy, signer map, the re-injection key,
+ *                   the templates)
  *   conf_prepare.c  the start's files: StateDirectory, the re-injection key
  *   conf_print.c    smimectl config, and the keys a reload cannot change
  */
@@ -77,6 +79,11 @@ char **conf_list_split(const char *value);
 char **conf_list_split_ws(const char *value);
 void conf_list_free(char **list);
 int conf_net_parse(const char *text, conf_net_t *net);
+
+/* TemplateDirectory's templates (conf_tmpl.c): loaded by conf_build(),
+ * freed with the configuration. */
+int conf_tmpl_build(conf_t *c, char *err, size_t errlen);
+void conf_tmpl_free(conf_t *c);
 
 /* Steps of conf_parse(): 0, or -1 with err filled. */
 int conf_derive(conf_t *c, char *err, size_t errlen);

@@ -228,6 +228,7 @@ conf_unref(conf_t *c)
 	dir_lookup_free(c->lookup);
 	smime_trust_free(c->trust);
 	policy_unref(c->policy);
+	conf_tmpl_free(c);
 	OPENSSL_cleanse(c->reinject_key, sizeof(c->reinject_key));
 	src_free(c->src);
 	free(c->file);

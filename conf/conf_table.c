@@ -50,6 +50,12 @@ static const int facility_values[] = {
 	LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7
 };
 
+/* TemplateDirectory's default: the build names it (make TEMPLATEDIR=...);
+ * a build from the tree uses the tree's conf/templates. */
+#ifndef SMIMEGATE_TEMPLATEDIR
+#define SMIMEGATE_TEMPLATEDIR "/etc/smimegate/templates"
+#endif
+
 #define OFF(f) offsetof(conf_t, f)
 #define KB 1024LL
 #define MB (1024LL * 1024)
@@ -201,6 +207,10 @@ const conf_key_t conf_keys[] = {
 	{ "EnrollmentAllowDomains", T_DOMAINS, "", OFF(enroll_allow_domains), 0, 0, NULL, 0 },
 	{ "EnrollmentDenyDomains", T_DOMAINS, "", OFF(enroll_deny_domains), 0, 0, NULL, 0 },
 	{ "EnrollmentPendingTime", T_INT, "86400", OFF(enroll_pending_time), 1, 2592000, NULL, 0 },
+	/* The texts of the invitation, the notices and the pickup pages. */
+	{ "TemplateDirectory", T_PATH, SMIMEGATE_TEMPLATEDIR, OFF(template_dir), 0, 0, NULL, 0 },
+	{ "TemplateLanguage", T_STR, "en", OFF(template_language), 0, 0, NULL, 0 },
+	{ "CompanyName", T_STR, "${LocalDomains?$LocalDomains}${LocalDomains:smimegate}", OFF(company_name), 0, 0, NULL, 0 },
 	/* Several gateways sharing state: the keystore in LDAP, harvest in Redis. */
 	{ "KeystoreBackend", T_ENUM, "file", OFF(keystore_backend), 0, 0, ks_backend_names, R },
 	{ "KeystoreLDAP", T_STR, "", OFF(keystore_ldap), 0, 0, NULL, R },

@@ -729,8 +729,8 @@ cmd_config(const ctl_t *c, int argc, char **argv)
 		return EXIT_USAGE;
 	if (argc - i != 0)
 		return usage_error("config: unexpected argument %s", argv[i]);
-	if (o.defaults)
-		conf = conf_load(NULL, NULL, 0, err, sizeof(err));
+	if (o.defaults)             /* values only: nothing to build */
+		conf = conf_parse(NULL, NULL, 0, err, sizeof(err));
 	else
 		conf = ctl_conf(c);
 	if (conf == NULL)

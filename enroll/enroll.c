@@ -14,6 +14,7 @@
 #include "enroll/enroll_pickup.h"
 #include "enroll/enroll_outbox.h"
 #include "enroll/enroll_seal.h"
+#include "enroll/enroll_text.h"
 #include "net/net_smtp.h"
 #include "util/util_addr.h"
 
@@ -45,7 +46,11 @@ static struct {
 void
 enroll_install(ca_t *ca)
 {
+	keystore_t *ks = ca != NULL ? ca_keystore(ca) : NULL;
+
 	enroll_ca = ca;
+	enroll_pickup_share(ks);      /* in the directory when the keystore is */
+	enroll_pending_share(ks);
 }
 
 /* The count of sender today; with add, one more first.  -1: the table is
@@ -147,7 +152,7 @@ submit(const enroll_req_t *r, const char *to, const char *msg, char *why, size_t
 	return enroll_outbox_put(r->conf, r->conf->enroll_sender, to, msg, r->qid, why, size);
 }
 
-/* One mail to "to": text, then secret (NULL: none) and after. */
+/* One text mail to "to": text, then secret (NULL: none) and after. */
 static int
 send_one(const enroll_req_t *r, const char *to, const char *subject, const char *text,
     const char *secret, const char *after, char *why, size_t size)
@@ -165,6 +170,36 @@ send_one(const enroll_req_t *r, const char *to, const char *subject, const char 
 }
 
 /*
+ * The key EnrollmentSender signs the gateway's mails with: the keystore's,
+ * or, when it has none and the embedded CA issues, one issued now (once:
+ * escrowed like an employee's).  0 with the key, or -1: none.
+ */
+static int
+sender_key(const enroll_req_t *r, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	const char *from = r->conf->enroll_sender;
+	keystore_err_t err;
+	int rc;
+
+	if (r->ks == NULL)
+		return -1;
+	pthread_mutex_lock(&lock);
+	if ((rc = keystore_signer(r->ks, from, key, cert, chain, &err)) != KEYSTORE_OK
+	    && enroll_ca != NULL && *r->conf->cmp_server == '\0') {
+		if (ca_issue(enroll_ca, from, CA_SIGN, NULL, &err) == KEYSTORE_OK) {
+			ops_log(LOG_INFO, r->qid, "enroll: EnrollmentSender <%s> had no signing "
+			    "key: one issued by the embedded CA, escrowed", from);
+			rc = keystore_signer(r->ks, from, key, cert, chain, &err);
+		} else
+			ops_log(LOG_WARNING, r->qid, "enroll: no signing key for EnrollmentSender "
+			    "<%s>: %s", from, err.msg);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc == KEYSTORE_OK ? 0 : -1;
+}
+
+/*
  * The notice with the password to the sender: S/MIME-encrypted to the
  * sender's certificate in the keystore (an employee's), signed with
  * EnrollmentSender's key when the keystore has one, so that the password
@@ -173,7 +208,7 @@ send_one(const enroll_req_t *r, const char *to, const char *subject, const char 
  */
 static int
 send_notice(const enroll_req_t *r, const char *to, const char *subject, const char *text,
-    const char *password, char *why, size_t size)
+    const char *password, const char *after, char *why, size_t size)
 {
 	char *msg = NULL, *sealed = NULL;
 	EVP_PKEY *key = NULL;
@@ -185,16 +220,15 @@ send_notice(const enroll_req_t *r, const char *to, const char *subject, const ch
 	if (r->ks == NULL || keystore_recipient(r->ks, to, &rcert, &err) != KEYSTORE_OK) {
 		ops_log(LOG_NOTICE, r->qid, "enroll: password notice to <%s> sent in clear: "
 		    "no certificate for the sender in the keystore", to);
-		return send_one(r, to, subject, text, password, "\n", why, size);
+		return send_one(r, to, subject, text, password, after, why, size);
 	}
-	if (keystore_signer(r->ks, r->conf->enroll_sender, &key, &scert, &chain, &err)
-	    != KEYSTORE_OK) {
+	if (sender_key(r, &key, &scert, &chain) != 0) {
 		key = NULL;
 		scert = NULL;
 		chain = NULL;
 	}
 	sign = key != NULL;
-	if ((msg = net_smtp_compose(r->conf->enroll_sender, to, subject, text, password, "\n"))
+	if ((msg = net_smtp_compose(r->conf->enroll_sender, to, subject, text, password, after))
 	    == NULL)
 		snprintf(why, size, "cannot compose the message to <%s>", to);
 	else if ((sealed = enroll_seal(msg, rcert, key, scert, chain, why, size)) != NULL)
@@ -212,10 +246,100 @@ send_notice(const enroll_req_t *r, const char *to, const char *subject, const ch
 	return rc;
 }
 
+/* A rendered mail template into its subject (the first line's, without
+ * "Subject:") and *body (what follows the empty line, in place). */
+static int
+mail_split(char *msg, char *subject, size_t size, char **body)
+{
+	char *nl = strchr(msg, '\n');
+	const char *s = msg + 8;
+
+	if (nl == NULL || strncasecmp(msg, "Subject:", 8) != 0)
+		return -1;
+	*nl = '\0';
+	s += strspn(s, " \t");
+	snprintf(subject, size, "%.*s", (int)strcspn(s, "\r"), s);
+	*body = nl + 1 + (nl[1] == '\r');
+	*body += **body == '\n';
+	return 0;
+}
+
+/* The template fields of both mails about rcpt's enrollment. */
+static void
+mail_fields(const enroll_req_t *r, const char *rcpt, const char *sender,
+    const char **v, char *until, size_t size, char *fp)
+{
+	enroll_text_time(time(NULL) + (time_t)r->conf->pickup_lifetime, until, size);
+	enroll_text_fingerprint(r->conf, fp);
+	v[CONF_TF_SENDER] = sender;
+	v[CONF_TF_RECIPIENT] = rcpt;
+	v[CONF_TF_EXPIRY] = until;
+	v[CONF_TF_ROOT_FINGERPRINT] = fp;
+}
+
+/* The password notice to sender, from its template (TemplateLanguage:
+ * it goes to an employee); the password stands where {{password}} is. */
+static int
+notice_mail(const enroll_req_t *r, const char *sender, const char **v,
+    const char *password, char *why, size_t size)
+{
+	char *msg, *body, *at, subject[600];
+	int rc = -1;
+
+	v[CONF_TF_PASSWORD] = "\x01";    /* a template holds no control character */
+	msg = conf_tmpl_render(r->conf, NULL, CONF_TMPL_PASSWORD_TXT, v);
+	v[CONF_TF_PASSWORD] = NULL;
+	if (msg == NULL || mail_split(msg, subject, sizeof(subject), &body) != 0
+	    || (at = strchr(body, '\x01')) == NULL || strchr(at + 1, '\x01') != NULL)
+		snprintf(why, size, "password notice: the template %s has no {{password}} "
+		    "(or out of memory)", conf_tmpl_file(CONF_TMPL_PASSWORD_TXT));
+	else {
+		*at = '\0';
+		rc = send_notice(r, sender, subject, body, password, at + 1, why, size);
+	}
+	free(msg);
+	return rc;
+}
+
+/* The invitation to rcpt: text and HTML, signed as EnrollmentSender when
+ * the keystore has its key. */
+static int
+invite_mail(const enroll_req_t *r, const char *rcpt, const char **v, char *why, size_t size)
+{
+	char *txt = conf_tmpl_render(r->conf, r->lang, CONF_TMPL_INVITE_TXT, v);
+	char *html = conf_tmpl_render(r->conf, r->lang, CONF_TMPL_INVITE_HTML, v);
+	char *body, *msg = NULL, *sig = NULL, subject[600];
+	EVP_PKEY *key = NULL;
+	X509 *scert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	int rc = -1;
+
+	if (txt == NULL || html == NULL || mail_split(txt, subject, sizeof(subject), &body) != 0
+	    || (msg = net_smtp_compose_alt(r->conf->enroll_sender, rcpt, subject, body, html))
+	    == NULL)
+		snprintf(why, size, "cannot compose the invitation to <%s>", rcpt);
+	else if (sender_key(r, &key, &scert, &chain) != 0) {
+		ops_log(LOG_NOTICE, r->qid, "enroll: invitation to <%s> not signed: no key for "
+		    "EnrollmentSender <%s> in the keystore", rcpt, r->conf->enroll_sender);
+		rc = submit(r, rcpt, msg, why, size);
+	} else if ((sig = enroll_sign(msg, key, scert, chain, why, size)) != NULL)
+		rc = submit(r, rcpt, sig, why, size);
+	free(txt);
+	free(html);
+	free(msg);
+	free(sig);
+	EVP_PKEY_free(key);
+	X509_free(scert);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
 /*
  * The notice with the password to the sender, then the invitation to rcpt
  * (in this order: no invitation goes out whose password nobody has); the
- * password is only in what net_smtp_compose() returns.
+ * password is only in what net_smtp_compose() returns.  Their texts come
+ * from the templates (TemplateDirectory), the invitation's in the
+ * policy's language for rcpt.
  */
 static int
 send_mails(const enroll_req_t *r, const char *rcpt, const char *token,
@@ -223,36 +347,21 @@ send_mails(const enroll_req_t *r, const char *rcpt, const char *token,
 {
 	const conf_t *c = r->conf;
 	const char *sender = r->sender != NULL && *r->sender != '\0' ? r->sender : c->enroll_sender;
-	char text[4096], subject[600], until[64], nwhy[400];
-	time_t exp = time(NULL) + (time_t)c->pickup_lifetime;
-	struct tm tm;
+	const char *v[CONF_TF_N] = { 0 };
+	const char *lang = conf_tmpl_language(c, r->lang);
+	char until[64], nwhy[400], fp[ENROLL_TEXT_FP_MAX], link[4400];
 
-	strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", gmtime_r(&exp, &tm));
-	snprintf(subject, sizeof(subject), "Certificate issued for %s: the password", rcpt);
-	snprintf(text, sizeof(text),
-	    "Your message to %s had to be encrypted, and they had no certificate.\n"
-	    "The gateway issued one, encrypted your message to it and sent them a\n"
-	    "one-time download link, valid until %s.\n\n"
-	    "Give them this password by another way than e-mail (phone, in person):\n\n"
-	    "    ", rcpt, until);
-	if (send_notice(r, sender, subject, text, password, nwhy, sizeof(nwhy)) != 0) {
+	mail_fields(r, rcpt, sender, v, until, sizeof(until), fp);
+	if (notice_mail(r, sender, v, password, nwhy, sizeof(nwhy)) != 0) {
 		snprintf(why, size, "password notice to <%s> not sent (so no invitation): %s",
 		    sender, nwhy);
 		return -1;
 	}
-	snprintf(subject, sizeof(subject), "Encrypted mail from %s: your certificate", sender);
-	snprintf(text, sizeof(text),
-	    "%s has sent you a message that must be encrypted.  You had no\n"
-	    "S/MIME certificate, so our gateway issued one for %s and encrypted\n"
-	    "the message to it.\n\n"
-	    "Download your key and certificate (PKCS#12) once, before %s:\n\n"
-	    "    %s/pickup?t=%s\n\n"
-	    "The password comes from %s by another way (phone, in person).\n"
-	    "The link works once; after a few wrong passwords it is locked.\n"
-	    "Import the file into your mail program; for GnuPG's gpgsm or older\n"
-	    "Windows and macOS choose the legacy format on the download page.\n",
-	    sender, rcpt, until, c->portal_url, token, sender);
-	return send_one(r, rcpt, subject, text, NULL, NULL, why, size);
+	snprintf(link, sizeof(link), "%s/pickup?t=%s%s%s", c->portal_url, token,
+	    strcmp(lang, c->template_language) != 0 ? "&l=" : "",
+	    strcmp(lang, c->template_language) != 0 ? lang : "");
+	v[CONF_TF_LINK] = link;
+	return invite_mail(r, rcpt, v, why, size);
 }
 
 /*
@@ -382,10 +491,10 @@ enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 	    token, password, why, sizeof(why)) != 0)
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: %s", rcpt, why);
 	else if (send_mails(r, rcpt, token, password, why, sizeof(why)) != 0) {
-		enroll_pickup_used(r->conf->pickup_dir, token);
+		(void)enroll_pickup_used(r->conf->pickup_dir, token);
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: invitation: %s", rcpt, why);
 	} else if (ca_serve_publish(r->conf, rcpt, x, why, sizeof(why)) != 0) {
-		enroll_pickup_used(r->conf->pickup_dir, token);
+		(void)enroll_pickup_used(r->conf->pickup_dir, token);
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: publish: %s", rcpt, why);
 	} else
 		rc = 0;

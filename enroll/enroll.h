@@ -28,8 +28,14 @@ typedef struct enroll_req {
 	keystore_t *ks;             /* for the sealed notice; may be NULL */
 	const char *qid;            /* for the log lines; may be NULL */
 	const char *sender;         /* the envelope sender; may be NULL */
+	const char *lang;           /* the policy's language for the recipient
+	                               (TemplateDirectory); NULL or "": TemplateLanguage */
 } enroll_req_t;
 
+/* Installs the CA (NULL: none).  When its keystore is kept in a
+ * directory, pending enrollments and pickup links are kept there too
+ * (enroll_pending_share(), enroll_pickup_share()): any gateway of that
+ * directory then serves them. */
 void enroll_install(ca_t *ca);
 
 /* 1 when recipients can be enrolled now under conf (CA installed or

@@ -8,6 +8,11 @@
  *
  * Files are written whole (temporary file, fsync, rename); the callers
  * serialize per process (enroll.c holds a lock around get/issue/put).
+ * Several gateways: once enroll_pending_share() names a keystore kept in
+ * a directory (KeystoreBackend ldap), the entries are its shared records
+ * there ("pending", named as the files are; keystore.h), so that a retry
+ * reaching another gateway uses the same certificate; of two gateways
+ * sweeping one expired entry, the one whose delete succeeds revokes it.
  * Nothing here logs; errors are returned with a reason.
  */
 #ifndef ENROLL_PENDING_H
@@ -16,6 +21,12 @@
 #include <stddef.h>
 #include <openssl/x509.h>
 #include "conf/conf.h"
+
+#include "keystore/keystore.h"
+
+/* Keeps the entries in ks's directory from now on (NULL: files again);
+ * once at start, before any thread enrolls. */
+void enroll_pending_share(keystore_t *ks);
 
 /* The pending certificate for rcpt, younger than EnrollmentPendingTime
  * and valid now (a new reference), or NULL. */

@@ -7,8 +7,21 @@
  * nor password is stored.  The password goes to the sender, the link to
  * the recipient.
  *
+ * Several gateways: once enroll_pickup_share() names a keystore kept in
+ * a directory (KeystoreBackend ldap), the records are the keystore's
+ * shared records there instead (keystore.h, keystore_record_add(): sealed
+ * under the master key, in userPKCS12 of entries only the gateways' bind
+ * DN reads), so that a link made on one gateway works on any: the wrong
+ * passwords are counted in the record (a conditional update, retried
+ * when another gateway counted at the same time), and the download is
+ * handed out only by the gateway whose enroll_pickup_used() removed the
+ * record (an LDAP delete succeeds once): a link serves once across all
+ * of them.  Not in Redis: whoever can write Redis could put back a record
+ * taken, and the download needs the escrowed key, which is in the
+ * directory anyway.  dir is then unused.
+ *
  * Threads: the portal's one thread checks and uses links; new links are
- * written atomically (temporary file, rename) from any thread.
+ * written atomically (temporary file, rename; an LDAP add) from any thread.
  */
 #ifndef ENROLL_PICKUP_H
 #define ENROLL_PICKUP_H
@@ -28,6 +41,12 @@ enum enroll_pickup_status {
 	ENROLL_PICKUP_ERROR
 };
 
+#include "keystore/keystore.h"
+
+/* Keeps the records in ks's directory from now on (NULL: in dir again);
+ * once at start, before any thread uses links. */
+void enroll_pickup_share(keystore_t *ks);
+
 /* A new link for address valid lifetime seconds: token and password are
  * filled (NUL-terminated).  0, or -1 with why. */
 int enroll_pickup_new(const char *dir, const char *address, long lifetime,
@@ -41,7 +60,10 @@ enum enroll_pickup_status enroll_pickup_check(const char *dir, const char *token
 /* 1 when token names a link in dir (used, expired or locked ones
  * included until removed), else 0; nothing is counted. */
 int enroll_pickup_live(const char *dir, const char *token);
-/* The link has served: it is removed. */
-void enroll_pickup_used(const char *dir, const char *token);
+/* The link has served: it is removed.  0 when this call removed it, -1
+ * when it was gone already (another download, on this gateway or,
+ * shared, on another, took it first) or cannot be removed: the caller
+ * must not hand out what the link gives then. */
+int enroll_pickup_used(const char *dir, const char *token);
 
 #endif

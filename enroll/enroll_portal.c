@@ -8,6 +8,7 @@
 #include "enroll/enroll_portal.h"
 #include "enroll/enroll_lookup.h"
 #include "enroll/enroll_pickup.h"
+#include "enroll/enroll_text.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -39,6 +40,10 @@ struct enroll_portal {
 	} clients[PORTAL_CLIENTS];
 	int client_max;
 	long client_window;
+	/* The templates' configuration: conf_fn's (the one in force), else conf. */
+	conf_t *conf;
+	conf_t *(*conf_fn)(void *);
+	void *conf_arg;
 	int lookup_on;                 /* LookupService */
 	int lookup_max;                /* LookupClientMaxRequests */
 };
@@ -52,6 +57,64 @@ portal_text(struct evhttp_request *req, int code, const char *reason, const char
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
+/* The configuration whose templates the pages use now (one reference),
+ * or NULL: plain text pages. */
+static conf_t *
+portal_conf(enroll_portal_t *h)
+{
+	if (h->conf_fn != NULL)
+		return h->conf_fn(h->conf_arg);
+	return h->conf != NULL ? conf_ref(h->conf) : NULL;
+}
+
+/* A page of the templates as the reply (text: the plain text one when
+ * there are no templates). */
+static void
+portal_page(struct evhttp_request *req, enroll_portal_t *h, int code, const char *reason,
+    enum conf_tmpl_id id, const char **v, const char *text)
+{
+	conf_t *c = portal_conf(h);
+	char *page = c != NULL ? conf_tmpl_render(c, v[CONF_TF_LANG], id, v) : NULL;
+	struct evkeyvalq *hs = evhttp_request_get_output_headers(req);
+
+	conf_unref(c);
+	if (page == NULL) {
+		portal_text(req, code, reason, text);
+		return;
+	}
+	evhttp_add_header(hs, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(hs, "Cache-Control", "no-store");
+	evhttp_add_header(hs, "Content-Security-Policy", "default-src 'none'; style-src "
+	    "'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+	    "frame-ancestors 'none'");
+	evhttp_add_header(hs, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(hs, "Referrer-Policy", "no-referrer");
+	evbuffer_add(evhttp_request_get_output_buffer(req), page, strlen(page));
+	free(page);
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+/* An error page: what went wrong and what to do next (lang: the
+ * visitor's; token: for the way back to the form, or NULL). */
+static void
+portal_error(struct evhttp_request *req, enroll_portal_t *h, int code, const char *reason,
+    enum conf_tmpl_id id, const char *lang, const char *token, const char *text)
+{
+	const char *v[CONF_TF_N] = { 0 };
+	char link[ENROLL_PICKUP_TOKEN_LEN + 64];
+	conf_t *c = portal_conf(h);
+
+	lang = c != NULL ? conf_tmpl_language(c, lang) : NULL;
+	if (token != NULL) {
+		snprintf(link, sizeof(link), "/pickup?t=%s%s%s", token, lang ? "&l=" : "",
+		    lang ? lang : "");
+		v[CONF_TF_LINK] = link;
+	}
+	v[CONF_TF_LANG] = lang;
+	portal_page(req, h, code, reason, id, v, text);
+	conf_unref(c);
+}
+
 static int
 token_ok(const char *t)
 {
@@ -59,41 +122,140 @@ token_ok(const char *t)
 	    && strspn(t, "0123456789abcdef") == ENROLL_PICKUP_TOKEN_LEN;
 }
 
-/* GET /pickup?t=TOKEN: the form. */
+/*
+ * The visitor's platform, from the User-Agent: its name, whether it needs
+ * the legacy PKCS#12 (3DES, SHA-1 MAC: Apple's keychains and Android's
+ * installer before their recent versions, Windows before 10; the user
+ * agent does not tell those versions apart any more, so all of them get
+ * it, which every version reads), and the import instructions that come
+ * first (bits of CONF_TMPL_HOWTO_* - CONF_TMPL_HOWTO_OUTLOOK_WINDOWS).
+ */
+struct platform {
+	const char *ua;             /* in the User-Agent */
+	const char *name;
+	int legacy;
+	unsigned first;
+};
+#define HOWTO(x) (1u << (CONF_TMPL_HOWTO_##x - CONF_TMPL_HOWTO_OUTLOOK_WINDOWS))
+static const struct platform platforms[] = {
+	{ "iPhone", "iOS", 1, HOWTO(APPLE_MAIL_IOS) },
+	{ "iPad", "iPadOS", 1, HOWTO(APPLE_MAIL_IOS) },
+	{ "Android", "Android", 1, HOWTO(ANDROID) },
+	{ "Windows NT 10", "Windows", 0, HOWTO(OUTLOOK_WINDOWS) },
+	{ "Windows", "Windows", 1, HOWTO(OUTLOOK_WINDOWS) },
+	{ "Macintosh", "macOS", 1, HOWTO(OUTLOOK_MAC) | HOWTO(APPLE_MAIL_MACOS) },
+	{ "CrOS", "ChromeOS", 0, HOWTO(ANDROID) },
+	{ "Linux", "Linux", 0, HOWTO(THUNDERBIRD) },
+	{ "", "\u2014", 0, 0 },       /* unknown: the modern form, the usual order */
+};
+#define HOWTO_N (CONF_TMPL_HOWTO_ANDROID - CONF_TMPL_HOWTO_OUTLOOK_WINDOWS + 1)
+
+static const struct platform *
+portal_platform(struct evhttp_request *req)
+{
+	const char *ua = evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent");
+	size_t i = 0;
+
+	while (ua != NULL && *platforms[i].ua != '\0' && strstr(ua, platforms[i].ua) == NULL)
+		i++;
+	return ua != NULL ? &platforms[i] : &platforms[sizeof(platforms) / sizeof(platforms[0]) - 1];
+}
+
+/* The import instructions, the platform's first, each in the usual order. */
+static char *
+portal_howto(const conf_t *c, const char *lang, const struct platform *pf, const char **v)
+{
+	char *out = NULL, *sec;
+	size_t len = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < HOWTO_N; i++) {
+			if (((pf->first >> i) & 1) != (pass == 0))
+				continue;
+			if ((sec = conf_tmpl_render(c, lang, CONF_TMPL_HOWTO_OUTLOOK_WINDOWS + i, v))
+			    == NULL) {
+				free(out);
+				return NULL;
+			}
+			char *grown = realloc(out, len + strlen(sec) + 1);
+
+			if (grown == NULL) {
+				free(sec);
+				free(out);
+				return NULL;
+			}
+			out = grown;
+			memcpy(out + len, sec, strlen(sec) + 1);
+			len += strlen(sec);
+			free(sec);
+		}
+	return out;
+}
+
+/* The form's page for token t, in lang. */
 static void
-portal_form(struct evhttp_request *req)
+portal_form_page(struct evhttp_request *req, enroll_portal_t *h, const char *t,
+    const char *lang)
+{
+	const struct platform *pf = portal_platform(req);
+	const char *v[CONF_TF_N] = { 0 };
+	char fp[ENROLL_TEXT_FP_MAX], *howto = NULL, *note = NULL;
+	conf_t *c = portal_conf(h);
+
+	if (c != NULL) {
+		enroll_text_fingerprint(c, fp);
+		v[CONF_TF_ROOT_FINGERPRINT] = fp;
+		v[CONF_TF_PLATFORM] = pf->name;
+		v[CONF_TF_LANG] = lang = conf_tmpl_language(c, lang);
+		howto = portal_howto(c, lang, pf, v);
+		note = conf_tmpl_render(c, lang, pf->legacy ? CONF_TMPL_FORMAT_LEGACY
+		    : CONF_TMPL_FORMAT_MODERN, v);
+	}
+	v[CONF_TF_TOKEN] = t;
+	v[CONF_TF_HOWTO] = howto;
+	v[CONF_TF_FORMAT_NOTE] = note;
+	v[CONF_TF_MODERN_CHECKED] = pf->legacy ? "" : "checked";
+	v[CONF_TF_LEGACY_CHECKED] = pf->legacy ? "checked" : "";
+	portal_page(req, h, HTTP_OK, "OK", CONF_TMPL_PICKUP_HTML, v,
+	    "Your S/MIME key and certificate: POST t, password and format (modern, legacy) "
+	    "to /pickup.");
+	free(howto);
+	free(note);
+	conf_unref(c);
+}
+
+/* GET /pickup?t=TOKEN[&l=LANG]: the form; a link that is not there any
+ * more (used) says so at once. */
+static void
+portal_form(struct evhttp_request *req, enroll_portal_t *h)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *q = evhttp_uri_get_query(u);
 	struct evkeyvalq kv;
-	const char *t;
+	const char *t = NULL, *lang = NULL;
 
 	TAILQ_INIT(&kv);
-	if (q == NULL || evhttp_parse_query_str(q, &kv) != 0
-	    || !token_ok(t = evhttp_find_header(&kv, "t"))) {
-		evhttp_clear_headers(&kv);
-		portal_text(req, HTTP_NOTFOUND, "Not Found", "No such pickup link.");
-		return;
+	if (q != NULL && evhttp_parse_query_str(q, &kv) == 0) {
+		t = evhttp_find_header(&kv, "t");
+		lang = evhttp_find_header(&kv, "l");
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/html; charset=utf-8");
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-	    "<!DOCTYPE html>\n<html><head><title>Certificate pickup</title></head><body>\n"
-	    "<h1>Your S/MIME key and certificate</h1>\n"
-	    "<form method=\"post\" action=\"/pickup\">\n"
-	    "<input type=\"hidden\" name=\"t\" value=\"%s\">\n"
-	    "<label>Password <input type=\"password\" name=\"password\"></label>\n"
-	    "<label><input type=\"checkbox\" name=\"legacy\" value=\"1\"> legacy format "
-	    "(GnuPG gpgsm, older Windows and macOS)</label>\n"
-	    "<button>Download (once)</button>\n</form></body></html>\n", t);
+	if (!token_ok(t))
+		portal_error(req, h, HTTP_NOTFOUND, "Not Found", CONF_TMPL_ERROR_USED, lang, NULL,
+		    "No such pickup link.");
+	else if (!enroll_pickup_live(h->pickup_dir, t))
+		portal_error(req, h, 410, "Gone", CONF_TMPL_ERROR_USED, lang, NULL,
+		    "This link has expired or has been used.");
+	else
+		portal_form_page(req, h, t, lang);
 	evhttp_clear_headers(&kv);
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
-/* The PKCS#12 of address under password, as the reply. */
+/* The PKCS#12 of address under password, as the reply, once the link
+ * t is taken (removed by this call: no other download, here or on another
+ * gateway, got it first).  0 sent, -1 not made, 1 the link was gone. */
 static int
-portal_p12(struct evhttp_request *req, enroll_portal_t *h, const char *address,
-    const char *password, int legacy)
+portal_p12(struct evhttp_request *req, enroll_portal_t *h, const char *t,
+    const char *address, const char *password, int legacy)
 {
 	keystore_err_t err;
 	unsigned char *der = NULL;
@@ -102,6 +264,10 @@ portal_p12(struct evhttp_request *req, enroll_portal_t *h, const char *address,
 	if (keystore_export_p12(h->ks, address, password, legacy, &der, &len, &err)
 	    != KEYSTORE_OK)
 		return -1;
+	if (enroll_pickup_used(h->pickup_dir, t) != 0) {
+		OPENSSL_clear_free(der, len);
+		return 1;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "application/x-pkcs12");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition",
@@ -225,43 +391,52 @@ portal_client(enroll_portal_t *h, struct evhttp_request *req, time_t now)
 	return oldest;
 }
 
-/* POST /pickup: t, password, legacy. */
+/* POST /pickup: t, password, format (modern, legacy; or legacy=1), l. */
 static void
 portal_pickup(struct evhttp_request *req, enroll_portal_t *h)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t n = evbuffer_get_length(in);
-	char body[2048], *addr = NULL;
+	char body[2048], *addr = NULL, tok[ENROLL_PICKUP_TOKEN_LEN + 1] = "";
 	struct evkeyvalq kv;
-	const char *t, *pw, *legacy;
+	const char *t, *pw, *legacy, *format, *lang = NULL;
+	char lbuf[16] = "";
 	enum enroll_pickup_status st = ENROLL_PICKUP_GONE;
 	struct enroll_portal_client *client = portal_client(h, req, time(NULL));
 
 	TAILQ_INIT(&kv);
 	if (n >= sizeof(body) || take_body(in, body, n) != 0) {
-		portal_text(req, 413, "Too Large", "Request too large.");
+		portal_error(req, h, 413, "Too Large", CONF_TMPL_ERROR_OTHER, NULL, NULL,
+		    "Request too large.");
 		return;
 	}
 	body[n] = '\0';
 	t = evhttp_parse_query_str(body, &kv) == 0 ? evhttp_find_header(&kv, "t") : NULL;
+	if ((lang = evhttp_find_header(&kv, "l")) != NULL)
+		snprintf(lbuf, sizeof(lbuf), "%s", lang);
+	lang = *lbuf != '\0' ? lbuf : NULL;
 	if (client->failures >= h->client_max
 	    && !(token_ok(t) && enroll_pickup_live(h->pickup_dir, t))) {
 		OPENSSL_cleanse(body, sizeof(body));
 		kv_clear(&kv);
-		portal_text(req, 429, "Too Many Requests",
+		portal_error(req, h, 429, "Too Many Requests", CONF_TMPL_ERROR_OTHER, lang, NULL,
 		    "Too many failed attempts from your address: try again later.");
 		return;
 	}
 	if (token_ok(t) && (pw = evhttp_find_header(&kv, "password")) != NULL) {
 		legacy = evhttp_find_header(&kv, "legacy");
+		format = evhttp_find_header(&kv, "format");
 		st = enroll_pickup_check(h->pickup_dir, t, pw, h->max_failures, time(NULL), &addr);
 		if (st == ENROLL_PICKUP_OK) {
-			if (portal_p12(req, h, addr, pw, legacy != NULL && *legacy == '1') == 0)
-				enroll_pickup_used(h->pickup_dir, t);
-			else
-				st = ENROLL_PICKUP_ERROR;
+			int sent = portal_p12(req, h, t, addr, pw, (legacy != NULL && *legacy == '1')
+			    || (format != NULL && strcmp(format, "legacy") == 0));
+
+			st = sent == 0 ? ENROLL_PICKUP_OK : sent > 0 ? ENROLL_PICKUP_GONE
+			    : ENROLL_PICKUP_ERROR;
 		}
 	}
+	if (token_ok(t))
+		snprintf(tok, sizeof(tok), "%s", t);
 	OPENSSL_cleanse(body, sizeof(body));
 	kv_clear(&kv);
 	free(addr);
@@ -271,18 +446,24 @@ portal_pickup(struct evhttp_request *req, enroll_portal_t *h)
 	case ENROLL_PICKUP_OK:
 		return;
 	case ENROLL_PICKUP_WRONG:
-		portal_text(req, 403, "Forbidden", "Wrong password.");
+		portal_error(req, h, 403, "Forbidden", CONF_TMPL_ERROR_WRONG_PASSWORD, lang, tok,
+		    "Wrong password.");
 		return;
 	case ENROLL_PICKUP_LOCKED:
-		portal_text(req, 429, "Too Many Requests",
+		portal_error(req, h, 429, "Too Many Requests", CONF_TMPL_ERROR_LOCKED, lang, NULL,
 		    "Too many wrong passwords: this link is locked. Ask the sender.");
 		return;
 	case ENROLL_PICKUP_EXPIRED:
+		portal_error(req, h, 410, "Gone", CONF_TMPL_ERROR_EXPIRED, lang, NULL,
+		    "This link has expired.");
+		return;
 	case ENROLL_PICKUP_GONE:
-		portal_text(req, 410, "Gone", "This link has expired or has been used.");
+		portal_error(req, h, 410, "Gone", CONF_TMPL_ERROR_USED, lang, NULL,
+		    "This link has been used, or does not exist.");
 		return;
 	default:
-		portal_text(req, HTTP_INTERNAL, "Internal Error", "Please try again later.");
+		portal_error(req, h, HTTP_INTERNAL, "Internal Error", CONF_TMPL_ERROR_OTHER, lang,
+		    NULL, "Please try again later.");
 	}
 }
 
@@ -320,7 +501,7 @@ enroll_portal_handle(struct evhttp_request *req, void *arg)
 	if (cmd == EVHTTP_REQ_POST)
 		portal_pickup(req, h);
 	else if (cmd == EVHTTP_REQ_GET)
-		portal_form(req);
+		portal_form(req, h);
 	else
 		return 0;
 	return 1;
@@ -372,12 +553,23 @@ enroll_portal_new(keystore_t *ks, const char *pickup_dir, const enroll_portal_li
 }
 
 enroll_portal_t *
-enroll_portal_open(const conf_t *conf, keystore_t *ks)
+enroll_portal_open(conf_t *conf, keystore_t *ks)
 {
 	enroll_portal_limits_t pl;
 
+	enroll_portal_t *h;
+
 	enroll_portal_limits(conf, &pl);
-	return enroll_portal_new(ks, conf->pickup_dir, &pl);
+	if ((h = enroll_portal_new(ks, conf->pickup_dir, &pl)) != NULL)
+		h->conf = conf_ref(conf);
+	return h;
+}
+
+void
+enroll_portal_follow(enroll_portal_t *h, conf_t *(*fn)(void *), void *arg)
+{
+	h->conf_fn = fn;
+	h->conf_arg = arg;
 }
 
 void
@@ -391,6 +583,7 @@ enroll_portal_free(enroll_portal_t *h)
 {
 	if (h == NULL)
 		return;
+	conf_unref(h->conf);
 	free(h->proxies.v);
 	free(h);
 }

@@ -1,8 +1,11 @@
 /*
  * enroll_portal.h: the pickup portal, where an enrolled outsider fetches
  * the key and certificate issued for them, once: GET /pickup?t=TOKEN
- * answers the form, POST /pickup (t, password, legacy) the PKCS#12 under
- * that password (enroll_pickup.h checks the link and counts its wrong
+ * (&l=LANG) answers the page (what this is, the form, the file format
+ * chosen for the visitor's platform, import instructions, the CA's
+ * certificate and fingerprint; from the templates, TemplateDirectory),
+ * POST /pickup (t, password, format=modern|legacy, l) the PKCS#12 under
+ * that password, or an error page saying what to do next (enroll_pickup.h checks the link and counts its wrong
  * passwords).  Failed pickups are also counted per client address:
  * PickupClientMaxFailures within PickupClientWindow, the address being
  * the one PickupTrustedProxies name in X-Forwarded-For when the peer is
@@ -51,7 +54,12 @@ void enroll_portal_limits(const conf_t *conf, enroll_portal_limits_t *pl);
  * the Pickup* limits). */
 enroll_portal_t *enroll_portal_new(keystore_t *ks, const char *pickup_dir,
     const enroll_portal_limits_t *pl);
-enroll_portal_t *enroll_portal_open(const conf_t *conf, keystore_t *ks);
+enroll_portal_t *enroll_portal_open(conf_t *conf, keystore_t *ks);
+/* The pages' templates (TemplateDirectory) come from conf given to
+ * enroll_portal_open() (none: plain text pages), or, once this is called,
+ * from fn(arg): the configuration in force, one reference that the
+ * portal drops; call before the server runs. */
+void enroll_portal_follow(enroll_portal_t *p, conf_t *(*fn)(void *), void *arg);
 void enroll_portal_free(enroll_portal_t *p);
 /* The embedded CA whose revocations the lookup service honours
  * (borrowed; NULL: none); before the server runs. */

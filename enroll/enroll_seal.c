@@ -173,3 +173,33 @@ done:
 	buf_clear(&enc);
 	return res;
 }
+
+char *
+enroll_sign(const char *msg, EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
+    char *why, size_t size)
+{
+	const char *sep = strstr(msg, "\r\n\r\n");
+	buf_t content = { 0 }, rest = { 0 }, sh = { 0 }, sig = { 0 }, out = { 0 };
+	smime_body_t body = { NULL, 0, -1 };
+	char *res = NULL;
+
+	if (sep == NULL) {
+		snprintf(why, size, "no header block");
+		return NULL;
+	}
+	body.mem = (const unsigned char *)sep + 4;
+	body.len = strlen(sep + 4);
+	if (split_headers(msg, sep + 2, &content, &rest) != 0 || buf_add(&content, "", 0) != 0)
+		snprintf(why, size, "out of memory");
+	else if (seal_sign(&content, &body, key, signer, chain, &sh, &sig, why, size) == 0
+	    && (buf_add(&out, rest.p ? rest.p : "", rest.len) != 0
+	    || buf_add(&out, sh.p ? sh.p : "", sh.len) != 0 || buf_add(&out, "\r\n", 2) != 0
+	    || buf_add(&out, sig.p ? sig.p : "", sig.len) != 0 || (res = strdup(out.p)) == NULL))
+		snprintf(why, size, "out of memory");
+	buf_clear(&content);
+	buf_clear(&rest);
+	buf_clear(&sh);
+	buf_clear(&sig);
+	buf_clear(&out);
+	return res;
+}

@@ -1,7 +1,8 @@
 /*
  * enroll_seal.h: S/MIME protection of the gateway's own mails (the
  * password notice to the sender): a whole message, signed by the
- * gateway's key when it has one, then encrypted to one certificate.
+ * gateway's key when it has one, then encrypted to one certificate; or
+ * signed only (the invitation to the recipient).
  *
  * The input holds a secret: every buffer this makes of the plaintext is
  * cleansed before it is freed.  Thread-safe (no shared state).
@@ -22,5 +23,10 @@
  */
 char *enroll_seal(const char *msg, X509 *to, EVP_PKEY *key, X509 *signer,
     STACK_OF(X509) *chain, char *why, size_t size);
+
+/* The same, signed only (multipart/signed): for a mail without a secret
+ * (the invitation). */
+char *enroll_sign(const char *msg, EVP_PKEY *key, X509 *signer, STACK_OF(X509) *chain,
+    char *why, size_t size);
 
 #endif

@@ -282,6 +282,47 @@ void keystore_master_derive(keystore_t *ks, const char *label, char hex[65]);
 int keystore_cert_describe(X509 *cert, keystore_info_t *info, char *first,
     size_t size);
 
+/*
+ * Records the gateways share (the embedded CA and what it issued and
+ * revoked, pending enrollments, pickup links), kept in the directory
+ * next to the entries when the keystore is there (keystore_shared() 1;
+ * else every call answers KEYSTORE_ERR_INPUT and the callers keep their
+ * own files).  A record is named by kind and name (letters, digits and
+ * dots); its data is sealed with AES-256-GCM under a key derived from the
+ * master key, bound to its name and version: a value forged, moved to
+ * another record or version, or sealed under another master key does not
+ * open (KEYSTORE_ERR_CORRUPT; foreach leaves it out).  See
+ * keystore_record.c for the entries.
+ */
+int keystore_shared(const keystore_t *ks);
+/* Adds the record at version 1 unless it exists: *exists 1 then, nothing
+ * written (the other gateway was first). */
+keystore_status_t keystore_record_add(keystore_t *ks, const char *kind,
+    const char *name, const void *data, size_t len, int *exists,
+    keystore_err_t *err);
+/* The record's data (OPENSSL_malloc'ed, a NUL after *len octets; the
+ * caller frees it with OPENSSL_clear_free(*data, *len + 1)) and version
+ * (may be NULL).  KEYSTORE_NOTFOUND when there is none. */
+keystore_status_t keystore_record_get(keystore_t *ks, const char *kind,
+    const char *name, unsigned char **data, size_t *len, long *version,
+    keystore_err_t *err);
+/* Replaces the record's data if it is still at version (then version+1);
+ * *conflict 1 and nothing written when another gateway changed or
+ * removed it first. */
+keystore_status_t keystore_record_update(keystore_t *ks, const char *kind,
+    const char *name, long version, const void *data, size_t len,
+    int *conflict, keystore_err_t *err);
+/* Removes the record; *gone 1 when it was not there (removed by another
+ * gateway first): of two gateways removing one record, one sees 0. */
+keystore_status_t keystore_record_delete(keystore_t *ks, const char *kind,
+    const char *name, int *gone, keystore_err_t *err);
+/* Calls fn per record of kind (data valid during the call) until it
+ * returns non-zero, and returns that; -1 with err when the directory
+ * cannot be read. */
+int keystore_record_foreach(keystore_t *ks, const char *kind,
+    int (*fn)(const char *name, const unsigned char *data, size_t len,
+    long version, void *arg), void *arg, keystore_err_t *err);
+
 /* "dir/name", malloc'ed; NULL when out of memory. */
 char *keystore_path_join(const char *dir, const char *name);
 /*

@@ -19,6 +19,7 @@
  *   keystore_keys.c    the master keys in use, the import/rekey lock
  *   keystore_rekey.c   the master key's rotation
  *   keystore_ldap.c    the entries kept in an LDAP directory instead of files
+ *   keystore_record.c  the gateways' shared records in that directory
  *   keystore_retire.c  leavers: the retirement record, destroying keys
  *
  * Threads: the locks below guard what their comments say.

@@ -4,7 +4,8 @@
  * (default userPKCS12) of an employee's entry is one keystore entry, the
  * bytes the file backend writes; the master key never leaves the gateway.
  *
- * Reading: one subtree search for (attribute=*) under the base, every
+ * Reading: one subtree search for (attribute=*) under the base (less the
+ * gateways' shared records, keystore_record.c), every
  * value parsed by keystore_entry_parse(); a value that does not parse is
  * skipped (reported to the caller, who counts it), not fatal.  The
  * connection is the LDAP client's (net/net_ldap.h: the URL, bind, StartTLS,
@@ -12,7 +13,9 @@
  * is found by the filter with the entry's address (exactly one entry),
  * and the attribute replaced by its old values less any for the same
  * certificate, plus the new one (the Binary syntax of userPKCS12 has no
- * equality rule, so single values cannot be deleted).  Two gateways
+ * equality rule, so single values cannot be deleted).  An address with
+ * no entry (an outsider the CA enrolled) gets one of its own under
+ * ou=smimegate (add_contact()).  Two gateways
  * importing for the same person at the same instant: the last write wins.
  *
  * Threads: the client guards its handle; a call that finds the server
@@ -22,12 +25,14 @@
 #include "keystore/keystore_ldap.h"
 #include "keystore/keystore_entry.h"
 #include "net/net_ldap.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #define KS_LDAP_MAX_VALS 256          /* entries per employee */
@@ -127,6 +132,12 @@ keystore_ldap_name(const keystore_ldap_t *kl)
 	return net_ldap_name(kl->client);
 }
 
+net_ldap_t *
+keystore_ldap_client(const keystore_ldap_t *kl)
+{
+	return kl->client;
+}
+
 /* A search under the URL's base (only an answer with LDAP_SUCCESS
  * counts); KEYSTORE_OK or KEYSTORE_ERR_IO with err. */
 static keystore_status_t
@@ -201,7 +212,9 @@ keystore_ldap_scan(keystore_ldap_t *kl, const keystore_ldap_scan_t *cb,
 	};
 	keystore_status_t rc;
 
-	snprintf(filter, sizeof(filter), "(%s=*)", kl->attr);
+	/* keystore_record.c's shared records are not people's entries */
+	snprintf(filter, sizeof(filter), "(&(%s=*)(!(employeeType=smimegate-record)))",
+	    kl->attr);
 	if ((rc = search(kl, &q, err)) != KEYSTORE_OK)
 		return rc;
 	return sc.rc;
@@ -348,6 +361,58 @@ replace_values(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
 	return rc;
 }
 
+int
+keystore_ldap_container(keystore_ldap_t *kl, char *why, size_t len)
+{
+	char dn[1200], *oc[] = { "organizationalUnit", NULL }, *ou[] = { "smimegate", NULL };
+	LDAPMod m1 = { LDAP_MOD_ADD, "objectClass", { oc } };
+	LDAPMod m2 = { LDAP_MOD_ADD, "ou", { ou } };
+	LDAPMod *mods[] = { &m1, &m2, NULL };
+	int rc;
+
+	snprintf(dn, sizeof(dn), "ou=smimegate,%s", net_ldap_base(kl->client));
+	rc = net_ldap_add_mods(kl->client, dn, mods, why, len);
+	return rc == LDAP_ALREADY_EXISTS ? LDAP_SUCCESS : rc;
+}
+
+/*
+ * An address without a person's entry (an outsider the CA enrolled): an
+ * entry of its own under ou=smimegate, uid the SHA-256 of the address,
+ * so that every gateway finds the escrowed key as it finds an employee's.
+ */
+static keystore_status_t
+add_contact(keystore_ldap_t *kl, const char *address, const net_ldap_value_t *val,
+    keystore_err_t *err)
+{
+	unsigned char md[32];
+	char uid[65], dn[1400], why[sizeof(err->msg)];
+	char *oc[] = { "inetOrgPerson", NULL }, *uidv[] = { uid, NULL };
+	char *addr[] = { (char *)address, NULL };
+	struct berval bv = { val->len, (char *)val->data }, *bvs[] = { &bv, NULL };
+	LDAPMod m[] = {
+		{ LDAP_MOD_ADD, "objectClass", { oc } }, { LDAP_MOD_ADD, "uid", { uidv } },
+		{ LDAP_MOD_ADD, "cn", { addr } }, { LDAP_MOD_ADD, "sn", { addr } },
+		{ LDAP_MOD_ADD, "mail", { addr } },
+		{ LDAP_MOD_ADD | LDAP_MOD_BVALUES, kl->attr, { NULL } },
+	};
+	LDAPMod *mods[] = { &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], NULL };
+	int rc;
+
+	m[5].mod_bvalues = bvs;
+	if (EVP_Digest(address, strlen(address), md, NULL, EVP_sha256(), NULL) != 1)
+		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "cannot hash %s", address);
+	util_hex(uid, md, sizeof(md));
+	snprintf(dn, sizeof(dn), "uid=%s,ou=smimegate,%s", uid, net_ldap_base(kl->client));
+	rc = net_ldap_add_mods(kl->client, dn, mods, why, sizeof(why));
+	if (rc == LDAP_NO_SUCH_OBJECT && keystore_ldap_container(kl, why, sizeof(why))
+	    == LDAP_SUCCESS)
+		rc = net_ldap_add_mods(kl->client, dn, mods, why, sizeof(why));
+	if (rc != LDAP_SUCCESS)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s: no entry for %s, and cannot "
+		    "make one: %s", keystore_ldap_name(kl), address, why);
+	return KEYSTORE_OK;
+}
+
 keystore_status_t
 keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
     keystore_err_t *err)
@@ -379,9 +444,7 @@ keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
 	if (found == 1)
 		rc = replace_values(kl, p, &val, err);
 	else if (found == 0)
-		rc = util_err_set(err, KEYSTORE_ERR_INPUT,
-		    "%s: no directory entry for %s to keep the key in",
-		    keystore_ldap_name(kl), e->addresses[0]);
+		rc = add_contact(kl, e->addresses[0], &val, err);
 	else
 		rc = err != NULL && err->code != KEYSTORE_OK ? err->code : KEYSTORE_ERR_IO;
 	pthread_mutex_unlock(&kl->lock);

@@ -41,5 +41,11 @@ keystore_status_t keystore_ldap_ping(keystore_ldap_t *kl, keystore_err_t *err);
 /* Seconds an index built from the directory is used before a new scan. */
 long keystore_ldap_refresh(const keystore_ldap_t *kl);
 const char *keystore_ldap_name(const keystore_ldap_t *kl);
+/* Makes ou=smimegate under the base, where the gateways keep their
+ * records and outsiders' entries (an LDAP result code; it existing is
+ * LDAP_SUCCESS). */
+int keystore_ldap_container(keystore_ldap_t *kl, char *why, size_t len);
+/* The LDAP client (for keystore_record.c's shared records). */
+struct net_ldap *keystore_ldap_client(const keystore_ldap_t *kl);
 
 #endif

@@ -214,6 +214,12 @@ keystore_export_p12(keystore_t *ks, const char *address, const char *password,
 
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
+	/* Escrowed by another gateway (LDAP): read the directory again once. */
+	if (keystore_index_find(idx, address, &slots) == 0 && keystore_miss(ks, idx, address)) {
+		keystore_index_unref(idx);
+		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+			return rc;
+	}
 	if (keystore_index_find(idx, address, &slots) == 0)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
 	else if ((rc = keystore_key_of(ks, slots[0].entry, &key, err))

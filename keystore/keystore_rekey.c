@@ -10,7 +10,8 @@
  *      finds one there was interrupted and carries on with it;
  *   2. each entry is sealed again under the new key and replaced
  *      atomically (temporary file, fsync, rename); an entry the new key
- *      already opens is left as it is;
+ *      already opens is left as it is; so are, on the LDAP backend, the
+ *      gateways' shared records (keystore_record.c);
  *   3. the new key file is renamed over the master key file, and the
  *      directory synced.
  *
@@ -26,6 +27,7 @@
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_keys.h"
 #include "keystore/keystore_master.h"
+#include "keystore/keystore_record.h"
 #include "keystore/keystore_snapshot.h"
 
 #include <errno.h>
@@ -118,7 +120,7 @@ keystore_rekey(keystore_t *ks, size_t *count, keystore_err_t *err)
 	keystore_index_t *idx = NULL;
 	char *np = keystore_master_next_path(ks->master_file);
 	keystore_status_t rc;
-	size_t i, done = 0;
+	size_t i, done = 0, records = 0;
 	int lock = -1;
 
 	if (np == NULL)
@@ -131,6 +133,8 @@ keystore_rekey(keystore_t *ks, size_t *count, keystore_err_t *err)
 		goto out;
 	for (i = 0; rc == KEYSTORE_OK && i < idx->n_entries; i++)
 		rc = rekey_entry(ks, idx->entries[i], next, &done, err);
+	if (rc == KEYSTORE_OK)      /* the gateways' shared records (LDAP) */
+		rc = keystore_record_rekey(ks, next, &records, err);
 	if (rc == KEYSTORE_OK && (rc = rekey_commit(ks, np, err)) == KEYSTORE_OK)
 		rc = keystore_keys_load(ks, err);
 	if (rc == KEYSTORE_OK && count != NULL)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <gmime/gmime.h>
 
 mail_spool_t *
 mail_entry_body(mail_msg_t *m, const mail_result_t *r)
@@ -119,20 +120,53 @@ mail_entry_writer(int fd, void *arg)
 	return rc;
 }
 
-char *
-mail_entry_notice(const char *sender, const char *ref, const char *subject,
-    const char *what, const char *list)
+/* text with every line end made CRLF (malloc'ed), or NULL. */
+static char *
+crlf(const char *text)
 {
-	char *text = NULL;
+	size_t n = 0;
+	char *out, *o;
 
-	if (asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
-	    "To: <%s>\r\nSubject: Undelivered Mail: %s\r\nAuto-Submitted: auto-replied\r\n"
-	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-	    "Your message (%s%s%.200s%s) %s:\r\n\r\n%s\r\n"
-	    "This notice comes from the S/MIME gateway; do not reply to it.\r\n",
-	    sender, what, ref, *subject ? ", subject \"" : "", subject, *subject ? "\"" : "",
-	    what, list) < 0)
+	for (const char *p = text; *p != '\0'; p++)
+		n += *p == '\n' ? 2 : *p != '\r';
+	if ((out = o = malloc(n + 1)) == NULL)
 		return NULL;
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == '\n')
+			*o++ = '\r';
+		if (*p != '\r')
+			*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+char *
+mail_entry_notice(const conf_t *conf, enum conf_tmpl_id id, const char *sender,
+    const char *ref, const char *subject, const char *list)
+{
+	const char *v[CONF_TF_N] = { 0 };
+	char *t, *nl, *body = NULL, *subj = NULL, *text = NULL;
+
+	v[CONF_TF_SENDER] = sender;
+	v[CONF_TF_REFERENCE] = ref;
+	v[CONF_TF_SUBJECT] = subject;
+	v[CONF_TF_LIST] = list;
+	if ((t = conf_tmpl_render(conf, NULL, id, v)) == NULL || (nl = strchr(t, '\n')) == NULL)
+		goto out;
+	*nl = '\0';
+	nl[-(nl > t && nl[-1] == '\r')] = '\0';
+	subj = g_mime_utils_header_encode_text(NULL, t + 8 + strspn(t + 8, " \t"), "utf-8");
+	if (subj == NULL || (body = crlf(nl + 1 + strspn(nl + 1, "\r\n"))) == NULL
+	    || asprintf(&text, "From: Mail Delivery System <MAILER-DAEMON>\r\n"
+	    "To: <%s>\r\nSubject: %s\r\nAuto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n%s", sender, subj, body) < 0)
+		text = NULL;
+out:
+	g_free(subj);
+	free(body);
+	free(t);
 	return text;
 }
 

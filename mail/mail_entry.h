@@ -38,12 +38,13 @@ const char *mail_entry_client(const mail_msg_t *m);
 
 /*
  * The text of a notice to sender (the whole message, CRLF line ends,
- * malloc'ed; NULL out of memory): what (one line) about the message
- * (ref: the MTA's queue ID or a spool copy), then list (one
- * "    <rcpt>: why" line per recipient).
+ * malloc'ed; NULL out of memory) from template id (CONF_TMPL_HOLD_TXT,
+ * CONF_TMPL_REFUSAL_TXT) in TemplateLanguage: about the message (ref:
+ * the MTA's queue ID or a spool copy; subject its Subject, may be ""),
+ * with list (one "    <rcpt>: why" line per recipient).
  */
-char *mail_entry_notice(const char *sender, const char *ref, const char *subject,
-    const char *what, const char *list);
+char *mail_entry_notice(const conf_t *conf, enum conf_tmpl_id id, const char *sender,
+    const char *ref, const char *subject, const char *list);
 /* Appends "    <rcpt>: why\r\n" to *list (malloc'ed); 0 or -1. */
 int mail_entry_list_add(char **list, const char *rcpt, const char *why);
 

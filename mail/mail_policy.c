@@ -73,7 +73,9 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && enroll_possible(m->conf)
 	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS
 	    || p->res.d[i].v[POLICY_ENROLL])) {
-		enroll_req_t r = { m->conf, m->keystore, m->qid, m->sender };
+		char lang[8];
+		enroll_req_t r = { m->conf, m->keystore, m->qid, m->sender,
+			policy_language(p->res.d[i].v[POLICY_LANGUAGE], lang, sizeof(lang)) };
 		int e = enroll_rcpt(&r, m->rcpts[i], &p->certs[i]);
 
 		c = e == 0 ? POLICY_CERT_FOUND : e < 0 ? POLICY_CERT_UNAVAILABLE : c;

@@ -232,8 +232,8 @@ notice(conf_t *conf, queue_t *q, const queue_entry_t *e, const char *why)
 		if (mail_entry_list_add(&list, e->rcpts[i], why) != 0)
 			goto out;
 	snprintf(ref, sizeof(ref), "queue ID %s, spool copy %s", e->origin, e->id);
-	if ((text = mail_entry_notice(e->sender, ref, "", "waited for an encryption certificate "
-	    "and was not delivered", list ? list : "")) != NULL)
+	if ((text = mail_entry_notice(conf, CONF_TMPL_HOLD_TXT, e->sender, ref, "",
+	    list ? list : "")) != NULL)
 		r = put_successor(conf, q, e->id, "", to, 1, text, NULL, "notice", e->origin)
 		    == 0 ? 1 : -1;
 out:

@@ -354,10 +354,10 @@ one_line(char *out, size_t size, const char *v)
 /*
  * Adds to s the notice to m's sender naming the recipients of its REFUSED
  * copies (none for the null sender: a notice about a notice could loop).
- * what: the notice's first line.  0, or -1 out of memory.
+ * Its text: the template refusal.txt.  0, or -1 out of memory.
  */
 static int
-add_notice(const mail_msg_t *m, mail_split_t *s, const char *what)
+add_notice(const mail_msg_t *m, mail_split_t *s)
 {
 	char *list = NULL, *text = NULL, mac[65], mark[QUEUE_ID_MAX + 70], subj[201];
 	unsigned char body[32];
@@ -381,7 +381,8 @@ add_notice(const mail_msg_t *m, mail_split_t *s, const char *what)
 	    || (cp.rcpts[0] = strdup(m->sender)) == NULL)
 		goto out;
 	cp.n = 1;
-	if ((text = mail_entry_notice(m->sender, m->qid, subj, what, list)) == NULL
+	if ((text = mail_entry_notice(m->conf, CONF_TMPL_REFUSAL_TXT, m->sender, m->qid, subj,
+	    list)) == NULL
 	    || queue_digest_message(text, strlen(text), body) != 0
 	    || queue_mark_make(m->conf->reinject_key, m->conf->reinject_keylen, cp.id, "",
 	    (const char *const *)cp.rcpts, 1, body, mac) != 0)
@@ -408,8 +409,7 @@ out:
 int
 mail_split_finish(mail_msg_t *m, mail_split_t *s)
 {
-	if (take_rcpts(m, s) != 0 || (!s->inbound && add_notice(m, s, "was not delivered "
-	    "to these recipients; any others were not affected") != 0)) {
+	if (take_rcpts(m, s) != 0 || (!s->inbound && add_notice(m, s) != 0)) {
 		mail_result_split_free(s);
 		return mail_msg_fail(m, MAIL_FAIL_INTERNAL, "split: out of memory"), -1;
 	}
@@ -475,7 +475,7 @@ mail_split_respool(mail_msg_t *m)
 	cp->kind = held ? MAIL_COPY_HOLD : MAIL_COPY_REFUSED;
 	snprintf(cp->form, sizeof(cp->form), "%s", held ? "held" : "");
 	/* add_notice() grows s->c: cp is not used after it. */
-	if (!held && add_notice(m, s, "was not delivered") != 0)
+	if (!held && add_notice(m, s) != 0)
 		return mail_msg_tempfail(m, "spool: out of memory");
 	r->what = MAIL_DO_DISCARD;
 	snprintf(why, sizeof(why), "%s", r->reason);

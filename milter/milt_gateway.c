@@ -379,6 +379,13 @@ http_loop_stop(struct http_loop *l)
 	l->running = 0;
 }
 
+/* The configuration in force, for the portal's pages. */
+static conf_t *
+portal_conf(void *arg)
+{
+	return conf_now(arg);
+}
+
 /* CAHTTPListen, for the CA, for enrollment over CMP (the portal) or for
  * the lookup service (on the portal). */
 static int
@@ -397,10 +404,11 @@ ca_endpoint_open(milt_gateway_t *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "CAHTTPListen: %s", why);
 		return -1;
 	}
-	if ((gw->portal = enroll_portal_open(conf, gw->ks)) == NULL) {
+	if ((gw->portal = enroll_portal_open(gw->conf, gw->ks)) == NULL) {
 		snprintf(err, errlen, "pickup portal: out of memory");
 		return -1;
 	}
+	enroll_portal_follow(gw->portal, portal_conf, gw);  /* its texts follow reloads */
 	enroll_portal_ca(gw->portal, gw->ca);
 	gw->ca_http = ca_serve_http_open(gw->ca_loop.srv, conf, gw->ca, enroll_portal_handle,
 	    gw->portal, err, errlen);

@@ -369,7 +369,10 @@ main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	if (o.conf_file == NULL && access(CONF_DEFAULT_FILE, F_OK) == 0)
 		o.conf_file = CONF_DEFAULT_FILE;
-	conf = conf_load(o.conf_file, o.overrides, o.noverrides, err, sizeof(err));
+	/* -P prints a value: the configuration parsed, nothing built. */
+	conf = o.print_key != NULL
+	    ? conf_parse(o.conf_file, o.overrides, o.noverrides, err, sizeof(err))
+	    : conf_load(o.conf_file, o.overrides, o.noverrides, err, sizeof(err));
 	if (conf == NULL)
 		die("%s", err);
 	if (o.print_key != NULL) {

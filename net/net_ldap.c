@@ -599,3 +599,70 @@ net_ldap_dn_child(const char *attr, const char *value, const char *parent)
 	ldap_memfree(rdn);
 	return dn;
 }
+
+/* ---- add, modify, delete with the caller's LDAPMods ---- */
+
+struct lmods_op {
+	const char *dn;
+	LDAPMod **mods;
+	int what;                   /* 'a' add, 'm' modify, 'd' delete */
+	int *verdict;               /* the answer about the entry, if any */
+};
+
+/* Answers that are the caller's to judge, not a broken connection. */
+static int
+is_verdict(int rc)
+{
+	return rc == LDAP_ALREADY_EXISTS || rc == LDAP_NO_SUCH_OBJECT
+	    || rc == LDAP_NO_SUCH_ATTRIBUTE || rc == LDAP_TYPE_OR_VALUE_EXISTS;
+}
+
+/* One operation; a verdict is handed back in *m->verdict with
+ * LDAP_SUCCESS, so that the pool keeps the handle and does not retry. */
+static int
+lmods_one(net_ldap_t *l, LDAP *ld, const void *op, char *why, size_t len)
+{
+	const struct lmods_op *m = op;
+	const char *verb = m->what == 'a' ? "add" : m->what == 'm' ? "modify" : "delete";
+	int rc;
+
+	if (m->what == 'a')
+		rc = ldap_add_ext_s(ld, m->dn, m->mods, NULL, NULL);
+	else if (m->what == 'm')
+		rc = ldap_modify_ext_s(ld, m->dn, m->mods, NULL, NULL);
+	else
+		rc = ldap_delete_ext_s(ld, m->dn, NULL, NULL);
+	if (rc != LDAP_SUCCESS)
+		snprintf(why, len, "%s: %s %s: %s", l->name, verb, m->dn, ldap_err2string(rc));
+	*m->verdict = rc;
+	return is_verdict(rc) ? LDAP_SUCCESS : rc;
+}
+
+static int
+lmods_pool(net_ldap_t *l, const char *dn, LDAPMod **mods, int what, char *why,
+    size_t len)
+{
+	int verdict = LDAP_SUCCESS;
+	struct lmods_op op = { dn, mods, what, &verdict };
+	int rc = pool_run(l, lmods_one, &op, why, len);
+
+	return rc == LDAP_SUCCESS ? verdict : rc;
+}
+
+int
+net_ldap_add_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why, size_t len)
+{
+	return lmods_pool(l, dn, mods, 'a', why, len);
+}
+
+int
+net_ldap_modify_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why, size_t len)
+{
+	return lmods_pool(l, dn, mods, 'm', why, len);
+}
+
+int
+net_ldap_delete(net_ldap_t *l, const char *dn, char *why, size_t len)
+{
+	return lmods_pool(l, dn, NULL, 'd', why, len);
+}

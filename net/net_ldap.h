@@ -149,4 +149,20 @@ int net_ldap_add(net_ldap_t *l, const char *dn, const net_ldap_attr_t *attrs,
  * ldap_rdn2str()); malloc'ed, or NULL. */
 char *net_ldap_dn_child(const char *attr, const char *value, const char *parent);
 
+/*
+ * One add (mods: the entry's attributes, LDAP_MOD_ADD), modify (any
+ * LDAPMod: a delete of one value and an add of another make a condition)
+ * or delete of dn.  LDAP_SUCCESS, or the result code with why ("NAME: add DN: ...").
+ * The answers that say something of the entry rather than of the
+ * connection (LDAP_ALREADY_EXISTS, LDAP_NO_SUCH_OBJECT,
+ * LDAP_NO_SUCH_ATTRIBUTE, LDAP_TYPE_OR_VALUE_EXISTS) are never retried:
+ * an add that finds the entry made, or a modify whose delete of a value
+ * finds it gone, is how two gateways learn which of them won.
+ */
+int net_ldap_add_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
+    size_t len);
+int net_ldap_modify_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
+    size_t len);
+int net_ldap_delete(net_ldap_t *l, const char *dn, char *why, size_t len);
+
 #endif

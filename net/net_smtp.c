@@ -60,6 +60,50 @@ compose_gmime(const char *from, const char *to, const char *subject, const char 
 	return out;
 }
 
+/* A text part of subtype sub, UTF-8, quoted-printable (7-bit safe for a
+ * signature, readable in the raw). */
+static GMimeTextPart *
+text_part(const char *sub, const char *text)
+{
+	GMimeTextPart *part = g_mime_text_part_new_with_subtype(sub);
+
+	g_mime_text_part_set_text(part, text);
+	g_mime_text_part_set_charset(part, "utf-8");
+	g_mime_part_set_content_encoding(GMIME_PART(part), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+	return part;
+}
+
+char *
+net_smtp_compose_alt(const char *from, const char *to, const char *subject,
+    const char *text, const char *html)
+{
+	GMimeMessage *msg = g_mime_message_new(TRUE);
+	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
+	GMimeTextPart *tp = text_part("plain", text), *hp = text_part("html", html);
+	GMimeFormatOptions *fo = g_mime_format_options_clone(NULL);
+	GDateTime *now = g_date_time_new_now_local();
+	char *s, *out;
+
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, from);
+	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, to);
+	g_mime_message_set_subject(msg, subject, "utf-8");
+	g_mime_message_set_date(msg, now);
+	g_mime_multipart_add(alt, GMIME_OBJECT(tp));
+	g_mime_multipart_add(alt, GMIME_OBJECT(hp));
+	g_mime_message_set_mime_part(msg, GMIME_OBJECT(alt));
+	s = g_mime_object_to_string(GMIME_OBJECT(msg), fo);
+	out = s != NULL ? strdup(s) : NULL;
+	g_free(s);
+	g_date_time_unref(now);
+	g_mime_format_options_free(fo);
+	g_object_unref(tp);
+	g_object_unref(hp);
+	g_object_unref(alt);
+	g_object_unref(msg);
+	return out;
+}
+
 char *
 net_smtp_compose(const char *from, const char *to, const char *subject,
     const char *text, const char *secret, const char *after)

@@ -34,6 +34,12 @@
 char *net_smtp_compose(const char *from, const char *to, const char *subject,
     const char *text, const char *secret, const char *after);
 
+/* A multipart/alternative message (malloc'ed, CRLF line ends): text
+ * (text/plain) and html (text/html), both UTF-8 and quoted-printable.
+ * NULL when out of memory. */
+char *net_smtp_compose_alt(const char *from, const char *to, const char *subject,
+    const char *text, const char *html);
+
 /* Sends msg from from to to via hostport ("127.0.0.1:10026").  0, or -1
  * with why filled.  The stream's buffer is cleansed before it returns. */
 int net_smtp_send(const char *hostport, const char *from, const char *to,

@@ -61,6 +61,10 @@ enum policy_key {
 	POLICY_ACTION,              /* enum policy_action */
 	POLICY_FALLBACK,            /* enum policy_fallback */
 	POLICY_HP,                  /* header-protection: 0 off, 1 on (RFC 9788) */
+	POLICY_LANGUAGE,            /* the language of the gateway's mails and pages
+	                               to the recipient: 0 the default
+	                               (TemplateLanguage), else a tag packed by
+	                               policy_language_value() */
 	POLICY_NKEYS
 };
 enum policy_encrypt { POLICY_ENC_NEVER, POLICY_ENC_IF_POSSIBLE, POLICY_ENC_ALWAYS };
@@ -139,9 +143,16 @@ const char *policy_rule_text(const policy_rule_t *r);
 /* "FILE:LINE: SELECTOR", for logs and audit records (into buf). */
 const char *policy_rule_describe(const policy_rule_t *r, char *buf, size_t len);
 
-/* Names of keys and values, as the rules file writes them. */
+/* Names of keys and values, as the rules file writes them (a language's
+ * name is in a buffer of the calling thread, good until its next call). */
 const char *policy_key_name(enum policy_key k);
 const char *policy_value_name(enum policy_key k, int v);
+/* language=TAG: a tag of 2 or 3 letters, optionally "-" and a region, at
+ * most 5 characters ("de", "fr", "pt-br"), packed into an int; -1 when tag
+ * is not one.  "default" is 0.  policy_language() unpacks it into buf (at
+ * least 6 octets): "" for 0. */
+int policy_language_value(const char *tag);
+const char *policy_language(int v, char *buf, size_t size);
 
 /* ---- the form to deliver ---- */
 

@@ -49,7 +49,8 @@ const policy_rule_t policy_rule_inbound = { SEL_BUILTIN, MATCH_NONE, NULL, NULL,
 /* ---- names ---- */
 
 static const char *const key_names[POLICY_NKEYS + 1] = {
-	"sign", "encrypt", "enroll", "action", "fallback", "header-protection", NULL
+	"sign", "encrypt", "enroll", "action", "fallback", "header-protection", "language",
+	NULL
 };
 static const char *const yesno[] = { "no", "yes", NULL };
 static const char *const enc_names[] = { "never", "if-possible", "always", NULL };
@@ -57,8 +58,39 @@ static const char *const act_names[] = { "deliver", "hold", "reject", NULL };
 static const char *const fb_names[] = { "reject", "hold", "notice", NULL };
 static const char *const onoff[] = { "off", "on", NULL };
 static const char *const *const value_names[POLICY_NKEYS] = {
-	yesno, enc_names, yesno, act_names, fb_names, onoff
+	yesno, enc_names, yesno, act_names, fb_names, onoff, NULL
 };
+
+/* Language tags packed in base 38: 0 ends, a-z 1-26, 0-9 27-36, '-' 37. */
+#define LANG_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+int
+policy_language_value(const char *tag)
+{
+	size_t n = strspn(tag, "abcdefghijklmnopqrstuvwxyz"), len = strlen(tag);
+	int v = 0;
+
+	if (strcmp(tag, "default") == 0)
+		return 0;
+	if (n < 2 || n > 3 || len > 5 || (len > n && (tag[n] != '-' || len < n + 2
+	    || strspn(tag + n + 1, LANG_DIGITS) != len - n - 1
+	    || strchr(tag + n + 1, '-') != NULL)))
+		return -1;
+	for (size_t i = len; i-- > 0;)
+		v = v * 38 + (int)(strchr(LANG_DIGITS, tag[i]) - LANG_DIGITS) + 1;
+	return v;
+}
+
+const char *
+policy_language(int v, char *buf, size_t size)
+{
+	size_t k = 0;
+
+	for (; v > 0 && k + 1 < size; v /= 38)
+		buf[k++] = LANG_DIGITS[v % 38 - 1];
+	buf[k] = '\0';
+	return buf;
+}
 
 const char *
 policy_key_name(enum policy_key k)
@@ -71,8 +103,12 @@ policy_value_name(enum policy_key k, int v)
 {
 	const char *const *names;
 
+	static __thread char lang[8];
+
 	if ((unsigned)k >= POLICY_NKEYS || v < 0)
 		return "?";
+	if (k == POLICY_LANGUAGE)
+		return v == 0 ? "default" : policy_language(v, lang, sizeof(lang));
 	names = value_names[k];
 	for (int i = 0; names[i] != NULL; i++)
 		if (i == v)
@@ -376,8 +412,11 @@ parse_setting(parse_t *ps, policy_rule_t *r, char *tok)
 	*eq = '\0';
 	if ((k = lookup_name(key_names, tok)) < 0)
 		return perr(ps, "unknown setting \"%s\" (want sign, encrypt, enroll, "
-		    "action, fallback or header-protection)", tok);
-	if ((v = lookup_name(value_names[k], eq + 1)) < 0)
+		    "action, fallback, header-protection or language)", tok);
+	if (k == POLICY_LANGUAGE && (v = policy_language_value(eq + 1)) < 0)
+		return perr(ps, "language: \"%s\" is not a language tag (de, fr, pt-br)",
+		    eq + 1);
+	if (k != POLICY_LANGUAGE && (v = lookup_name(value_names[k], eq + 1)) < 0)
 		return perr(ps, "%s: \"%s\" is not one of the allowed values", tok, eq + 1);
 	if (r->set & (1u << k))
 		return perr(ps, "%s is set twice", key_names[k]);

@@ -107,7 +107,8 @@ enroll_case() {
 	else
 		not_ok "$1: notice with the password to the sender"
 	fi
-	TOKEN=$(tr -d '\r' <"$T/m/$1.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
+	mime_part_text "$T/m/$1.inv" text/plain "$T/m/$1.inv.txt"
+	TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/$1.inv.txt" | head -1)
 	note_open "$1"
 	PASSWORD=$(tr -d '\r' <"$T/m/$1.note.txt" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
 	check "$1: the invitation has a link, the notice a password" test -n "$TOKEN" -a -n "$PASSWORD"
@@ -387,7 +388,8 @@ gate_ctl spool show --body "$inv_id" >"$T/show-body.out" 2>&1
 check "spool show: the invitation's header, its body (the link) not shown ($inv_id)" sh -c \
     "grep -q '^Form: own mail' '$T/show.out' && grep -q '^To: olga@example.net' '$T/show.out' &&
     grep -q 'body not shown' '$T/show.out' && ! grep -q 'pickup?t=' '$T/show.out'"
-check "spool show --body: the invitation's body (the link)" grep -q 'pickup?t=' "$T/show-body.out"
+# (the body is quoted-printable: "=" is "=3D")
+check "spool show --body: the invitation's body (the link)" grep -q 'pickup?t=3D[0-9a-f]' "$T/show-body.out"
 gate_stop
 gate_start -o EnrollmentSMTP= -o "ReinjectCommand=$T/reinject-up" ||
     bail "smimegate restarted, spool, re-injection up"
@@ -399,7 +401,8 @@ if sink_wait "Subject: Certificate issued for olga" "$T/m/thirteen.note" &&
 	check "thirteen: the decrypted notice holds the password" test -n "$PASSWORD"
 	check "thirteen: the password is in no spool file held (in clear)" \
 	    sh -c "[ -n '$PASSWORD' ] && ! grep -r -q -F -- '$PASSWORD' '$T/held'"
-	TOKEN=$(tr -d '\r' <"$T/m/thirteen.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
+	mime_part_text "$T/m/thirteen.inv" text/plain "$T/m/thirteen.inv.txt"
+	TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/thirteen.inv.txt" | head -1)
 	code=$(pickup "$TOKEN" "$PASSWORD" "$T/olga.p12")
 	check "the password from the encrypted notice opens the pickup and the PKCS#12 (HTTP $code)" \
 	    sh -c "[ '$code' = 200 ] && openssl pkcs12 -in '$T/olga.p12' -passin 'pass:$PASSWORD' \

@@ -14,7 +14,8 @@
 # goes out through its spool and sendmail, carrying the mark.
 #
 # Checked: the message reaches the sink encrypted, the invitation reaches
-# the recipient and the password the sender (and not the recipient), the
+# the recipient (signed as EnrollmentSender, whose key the CA issued on
+# the way) and the password the sender (and not the recipient), the
 # PKCS#12 fetched from the portal with that password decrypts the message
 # with openssl cms; the next message to the recipient, without a trigger,
 # is encrypted to the issued certificate (found, trusted, CRL from the
@@ -116,11 +117,19 @@ check "the gateway's own mail went through its spool and ReinjectCommand, marked
     sh -c "[ \$(grep -c 'action=reinjected' '$GATE_LOG') -ge 2 ]"
 check "the mark is stripped from what is delivered" \
     sh -c "! grep -qi '^X-Smimegate-Reinject' '$T/m/one.inv' '$T/m/one.note'"
-TOKEN=$(tr -d '\r' <"$T/m/one.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
+mime_part_text "$T/m/one.inv" text/plain "$T/m/one.inv.txt"
+TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/one.inv.txt" | head -1)
 PASSWORD=$(tr -d '\r' <"$T/m/one.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
 check "the invitation has a link to the portal, the notice a password" \
-    sh -c "[ -n '$TOKEN' ] && [ -n '$PASSWORD' ] && grep -q '$URL/pickup?t=$TOKEN' '$T/m/one.inv'"
+    sh -c "[ -n '$TOKEN' ] && [ -n '$PASSWORD' ] && grep -q '$URL/pickup?t=$TOKEN' '$T/m/one.inv.txt'"
 check "the password is not in the invitation" sh -c "! grep -q -- '$PASSWORD' '$T/m/one.inv'"
+# The gateway's sender identity had no key: the embedded CA issued one,
+# and the invitation is signed with it.
+cat "$STATE/ca/root.crt" "$STATE/ca/issuing.crt" >"$T/ca-chain.pem"
+check "the invitation is signed as EnrollmentSender (postmaster@example.com), verified" sh -c \
+    "openssl cms -verify -in '$T/m/one.inv' -CAfile '$T/ca-chain.pem' -signer '$T/inv.signer' \
+    -out /dev/null 2>/dev/null && openssl x509 -in '$T/inv.signer' -noout -ext subjectAltName |
+    grep -q 'email:postmaster@example.com'"
 check "alice has no certificate: the notice went in clear, logged at notice level" \
     grep -q 'enroll: password notice to <alice@example.com> sent in clear: no certificate' "$GATE_LOG"
 

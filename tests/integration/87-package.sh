@@ -36,10 +36,14 @@ dpkg -x "$deb" "$T/root"
 R="$T/root"
 for f in usr/sbin/smimegate usr/sbin/smimectl etc/smimegate/smimegate.conf \
     lib/systemd/system/smimegate.service usr/share/man/man8/smimegate.8.gz \
-    usr/share/man/man5/smimegate.conf.5.gz; do
+    usr/share/man/man5/smimegate.conf.5.gz etc/smimegate/templates/en/invite.txt \
+    etc/smimegate/templates/de/pickup.html etc/smimegate/templates/style.css; do
 	check "the package holds /$f" test -e "$R/$f"
 done
-if "$R/usr/sbin/smimegate" -n -c "$R/etc/smimegate/smimegate.conf" >"$T/n.log" 2>&1; then
+# Run from the unpacked tree, not its root: the templates are under $R
+# (the chrooted run below finds them at their default, /etc/smimegate).
+TPL="TemplateDirectory=$R/etc/smimegate/templates"
+if "$R/usr/sbin/smimegate" -n -c "$R/etc/smimegate/smimegate.conf" -o "$TPL" >"$T/n.log" 2>&1; then
 	ok "the packaged smimegate -n accepts the packaged configuration"
 else
 	not_ok "the packaged smimegate -n accepts the packaged configuration"
@@ -47,7 +51,9 @@ else
 fi
 check "the packaged configuration runs as UserID smimegate" \
     grep -q '^UserID  *smimegate' "$R/etc/smimegate/smimegate.conf"
-check "the packaged smimectl runs" sh -c "'$R/usr/sbin/smimectl' config -d >/dev/null"
+check "the packaged smimectl runs" sh -c "'$R/usr/sbin/smimectl' -o '$TPL' config -d >/dev/null"
+check "the packaged binaries' TemplateDirectory is the packaged one" sh -c \
+    "'$R/usr/sbin/smimegate' -P TemplateDirectory | grep -qx /etc/smimegate/templates"
 
 mkdir -p "$T/ctl"
 dpkg-deb -e "$deb" "$T/ctl"

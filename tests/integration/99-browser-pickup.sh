@@ -107,7 +107,7 @@ enroll() {
 	fi
 	text_of "$(inv_file "$2" "$1")" "$T/m/$1.inv"
 	text_of "$(note_file "$2")" "$T/m/$1.note"
-	TOKEN=$(tr -d '\r' <"$T/m/$1.inv" | grep -o 'pickup?t=[0-9a-f]\{64\}' | head -1 | cut -d= -f2)
+	TOKEN=$(tr -d '\r' <"$T/m/$1.inv" | grep -a -o 'pickup?t=[0-9a-f]\{64\}' | head -1 | cut -d= -f2)
 	PASSWORD=$(tr -d '\r' <"$T/m/$1.note" | sed -n 's/^[[:space:]]*\([A-Za-z0-9]\{20\}\)[[:space:]]*$/\1/p' | head -1)
 	check "$1: the invitation to $2 has a pickup link, the notice to alice a password" \
 	    test -n "$TOKEN" -a -n "$PASSWORD"

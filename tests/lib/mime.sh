@@ -87,3 +87,14 @@ mime_body() {
 mime_header() {
 	"$MIMETOOL" header "$1" "$2" 2>/dev/null
 }
+
+# mime_part_text MSG TYPE OUT: the decoded bodies of MSG's leaves of media
+# type TYPE (text/plain, text/html), one after the other, CRs removed.
+mime_part_text() {
+	: >"$3"
+	mime_leaves "$1" "$3.d" || return 1
+	for _t in "$3.d"/*.type; do
+		[ "$(cat "$_t")" = "$2" ] && tr -d '\r' <"${_t%.type}.body" >>"$3"
+	done
+	[ -s "$3" ]
+}

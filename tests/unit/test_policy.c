@@ -411,6 +411,42 @@ test_group(void **state)
 }
 
 /* Malformed files: each names its file and line. */
+/* language=TAG: the recipient's side over the sender's, "default" back
+ * to TemplateLanguage (0); tags round-trip. */
+static void
+test_language(void **state)
+{
+	static const char text[] = "from boss@example.com language=fr\n"
+	    "to de.example language=de\nto *.br.example language=pt-br\n"
+	    "to en.de.example language=default\n";
+	policy_msg_t m = { "boss@example.com", 1, NULL, NULL, 0, NULL, 0, 0, POLICY_OUTBOUND };
+	policy_rcpt_t r[4] = { { "a@de.example", 0 }, { "b@x.br.example", 0 },
+		{ "c@other.example", 0 }, { "d@en.de.example", 0 } };
+	static const char *const want[4] = { "de", "pt-br", "fr", "" };
+	char *f, buf[8];
+	policy_result_t res;
+	policy_err_t err;
+	policy_t *p;
+
+	(void)state;
+	assert_true(asprintf(&f, "%s/lang", tmp) > 0);
+	assert_int_equal(unit_write_file(f, text, strlen(text), 0644), 0);
+	if ((p = policy_load(f, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(policy_decide(p, &m, r, 4, &res, &err), POLICY_OK);
+	for (int i = 0; i < 4; i++)
+		if (strcmp(policy_language(res.d[i].v[POLICY_LANGUAGE], buf, sizeof(buf)), want[i]) != 0)
+			fail_msg("%s: got language \"%s\", want \"%s\"", r[i].addr, buf, want[i]);
+	assert_string_equal(policy_value_name(POLICY_LANGUAGE, res.d[3].v[POLICY_LANGUAGE]), "default");
+	policy_result_clear(&res);
+	m.sender = "someone@example.com";
+	assert_int_equal(policy_decide(p, &m, &r[2], 1, &res, &err), POLICY_OK);
+	assert_int_equal(res.d[0].v[POLICY_LANGUAGE], 0);
+	policy_result_clear(&res);
+	policy_unref(p);
+	free(f);
+}
+
 static void
 test_malformed(void **state)
 {
@@ -429,6 +465,9 @@ test_malformed(void **state)
 		{ "to example.com sign=yes\nto EXAMPLE.com sign=no\n", 2, "again (first at" },
 		{ "default sign=yes\ndefault sign=no\n", 2, "again" },
 		{ "default sign\n", 1, "want key=value" },
+		{ "to example.com language=deutsch\n", 1, "not a language tag" },
+		{ "to example.com language=de-\n", 1, "not a language tag" },
+		{ "to example.com language=DE\n", 1, "not a language tag" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -463,6 +502,7 @@ main(void)
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_language),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
