@@ -170,10 +170,25 @@ msg three yves@example.net "[encrypt] the contract"
 send_mail "$T/m/three.eml" alice@example.com yves@example.net ||
     not_ok "three: accepted ($SMTP_REPLY)"
 delivered_encrypted three
-check "three: the tag is stripped from the Subject" \
-    sh -c "tr -d '\r' <'$T/m/three.got' | grep -qx 'Subject: the contract'"
+# Header protection is on by default: outside, the Subject is "[...]";
+# the real one, inside, has lost its tag (yves picks up his key to see).
+check "three: the outer Subject is obscured, the tag not shown" \
+    sh -c "tr -d '\r' <'$T/m/three.got' | grep -qx 'Subject: \[\.\.\.\]' &&
+    ! grep -q 'encrypt\]' '$T/m/three.got'"
 check "three: yves is invited" sink_wait "Subject: Certificate issued for yves@example.net" \
     "$T/m/three.note"
+sink_fetch "Subject: Encrypted mail from alice@example.com" "$T/m/three.inv" yves@example.net
+mime_part_text "$T/m/three.inv" text/plain "$T/m/three.inv.txt"
+TOKEN3=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/three.inv.txt" | head -1)
+PASSWORD3=$(tr -d '\r' <"$T/m/three.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
+curl -s -o "$T/yves.p12" --data-urlencode "t=$TOKEN3" \
+    --data-urlencode "password=$PASSWORD3" "$URL/pickup"
+openssl pkcs12 -in "$T/yves.p12" -passin "pass:$PASSWORD3" -nodes -out "$T/yves.pem" 2>/dev/null
+openssl cms -decrypt -in "$T/m/three.got" -recip "$T/yves.pem" -inkey "$T/yves.pem" \
+    -out "$T/three.plain" 2>/dev/null
+check "three: inside, the real Subject without its tag (yves decrypts)" \
+    sh -c "tr -d '\r' <'$T/three.plain' | grep -qx 'Subject: the contract' &&
+    grep -q marker-three '$T/three.plain'"
 
 # ---- no trigger, no certificate: signed only, nobody enrolled ------------
 msg four zack@example.net "lunch"

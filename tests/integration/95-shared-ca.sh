@@ -235,9 +235,12 @@ enroll() {
 	*application/pkcs7-mime*) ok "$1: delivered encrypted" ;;
 	*) not_ok "$1: delivered encrypted" ;;
 	esac
-	sink_wait "Subject: Encrypted mail from alice@example.com" "$T/m/$1.inv"
 	sink_wait "Subject: Certificate issued for $2" "$T/m/$1.note"
-	TOKEN=$(tr -d '\r' <"$T/m/$1.inv" | sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' | head -1)
+	# the invitation is multipart/alternative, quoted-printable: decoded
+	sink_wait_count "Subject: Encrypted mail from alice@example.com" "$2" 1 &&
+	    sink_fetch "Subject: Encrypted mail from alice@example.com" "$T/m/$1.inv" "$2" &&
+	    mime_part_text "$T/m/$1.inv" text/plain "$T/m/$1.inv.txt"
+	TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/$1.inv.txt" 2>/dev/null | head -1)
 	PASSWORD=$(tr -d '\r' <"$T/m/$1.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
 	check "$1: an invitation with a link, a notice with a password" \
 	    test -n "$TOKEN" -a -n "$PASSWORD"
