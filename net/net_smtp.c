@@ -33,12 +33,12 @@ stand_in(char *out, size_t len)
 	return 0;
 }
 
-/* The message rendered by GMime (text with no secret in it). */
+/* A message from, to, subject, dated now, whose body is part, rendered
+ * with CRLF lines by GMime (malloc'ed; NULL when out of memory). */
 static char *
-compose_gmime(const char *from, const char *to, const char *subject, const char *text)
+compose_with(const char *from, const char *to, const char *subject, GMimeObject *part)
 {
 	GMimeMessage *msg = g_mime_message_new(TRUE);
-	GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
 	GMimeFormatOptions *fo = g_mime_format_options_clone(NULL);
 	GDateTime *now = g_date_time_new_now_local();
 	char *s, *out;
@@ -48,15 +48,26 @@ compose_gmime(const char *from, const char *to, const char *subject, const char 
 	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, to);
 	g_mime_message_set_subject(msg, subject, "utf-8");
 	g_mime_message_set_date(msg, now);
-	g_mime_text_part_set_text(part, text);
-	g_mime_message_set_mime_part(msg, GMIME_OBJECT(part));
+	g_mime_message_set_mime_part(msg, part);
 	s = g_mime_object_to_string(GMIME_OBJECT(msg), fo);
 	out = s != NULL ? strdup(s) : NULL;
 	g_free(s);
 	g_date_time_unref(now);
 	g_mime_format_options_free(fo);
-	g_object_unref(part);
 	g_object_unref(msg);
+	return out;
+}
+
+/* The message rendered by GMime (text with no secret in it). */
+static char *
+compose_gmime(const char *from, const char *to, const char *subject, const char *text)
+{
+	GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
+	char *out;
+
+	g_mime_text_part_set_text(part, text);
+	out = compose_with(from, to, subject, GMIME_OBJECT(part));
+	g_object_unref(part);
 	return out;
 }
 
@@ -77,30 +88,16 @@ char *
 net_smtp_compose_alt(const char *from, const char *to, const char *subject,
     const char *text, const char *html)
 {
-	GMimeMessage *msg = g_mime_message_new(TRUE);
 	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
 	GMimeTextPart *tp = text_part("plain", text), *hp = text_part("html", html);
-	GMimeFormatOptions *fo = g_mime_format_options_clone(NULL);
-	GDateTime *now = g_date_time_new_now_local();
-	char *s, *out;
+	char *out;
 
-	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
-	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, from);
-	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, to);
-	g_mime_message_set_subject(msg, subject, "utf-8");
-	g_mime_message_set_date(msg, now);
 	g_mime_multipart_add(alt, GMIME_OBJECT(tp));
 	g_mime_multipart_add(alt, GMIME_OBJECT(hp));
-	g_mime_message_set_mime_part(msg, GMIME_OBJECT(alt));
-	s = g_mime_object_to_string(GMIME_OBJECT(msg), fo);
-	out = s != NULL ? strdup(s) : NULL;
-	g_free(s);
-	g_date_time_unref(now);
-	g_mime_format_options_free(fo);
+	out = compose_with(from, to, subject, GMIME_OBJECT(alt));
 	g_object_unref(tp);
 	g_object_unref(hp);
 	g_object_unref(alt);
-	g_object_unref(msg);
 	return out;
 }
 
