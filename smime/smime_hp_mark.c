@@ -22,6 +22,12 @@
 #include <strings.h>
 
 #define HP_WALK_DEPTH 8         /* main body parts looked for this deep */
+/* A Legacy Display Element is put in front of a text part only up to
+ * this size (its content, as it stands): the part is copied into memory
+ * to do it, and the element is optional (RFC 9788), so a larger part,
+ * or one whose size is not known, goes without; memory stays bounded
+ * for large messages. */
+#define HP_LD_PART_MAX (256 * 1024)
 
 /* ---- the main body parts ---- */
 
@@ -155,9 +161,13 @@ hp_ld_put(GMimePart *part, void *arg)
 	GMimeObject *obj = GMIME_OBJECT(part);
 	const char *cs = g_mime_object_get_content_type_parameter(obj, "charset");
 	int ascii = hp_ascii(ld);
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
+	gint64 len = src != NULL ? g_mime_stream_length(src) : -1;
 	GMimeStream *old, *mem;
 
-	if (!hp_charset_fits(cs, ascii) || (old = smime_hp_decoded(part)) == NULL)
+	if (len < 0 || len > HP_LD_PART_MAX || !hp_charset_fits(cs, ascii)
+	    || (old = smime_hp_decoded(part)) == NULL)
 		return;
 	mem = g_mime_stream_mem_new();
 	g_mime_stream_write_string(mem, ld);
