@@ -11,6 +11,9 @@
 # retirement, and the copy encrypted to dave is not encrypted to bob's
 # certificate (bob's key cannot open it).  Read as the gateways' bind DN,
 # the record shows neither bob's address nor anything but sealed data.
+# Failing closed: a record in the directory that does not open (forged, or
+# sealed under another master key) makes B refuse to sign as its address
+# (a tempfail), never "not retired".
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/dirpki.sh"
@@ -19,7 +22,7 @@
 . "$top/tests/lib/gate.sh"
 . "$top/tests/lib/slapd.sh"
 need_gateway
-need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch
+need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch ldapadd
 
 P="$T/pki"
 dirpki_setup "$P"
@@ -162,4 +165,31 @@ if mail s2 alice@example.com dave@example.net; then
 else
 	not_ok "s2 through B delivered ($SMTP_REPLY)"
 fi
+
+# ---- fail closed: a record that does not open ----------------------------
+# A value put in as alice's retirement record that is not sealed under the
+# master key (forged, or another master key): B must not take it for "not
+# retired" and sign as alice; it refuses (a tempfail) instead.
+AH=$(printf '%s' alice@example.com | openssl dgst -sha256 -r | cut -d' ' -f1)
+{
+	printf 'dn: cn=retired-%s,ou=smimegate,%s\nobjectClass: inetOrgPerson\n' "$AH" "$SLAPD_BASE"
+	printf 'cn: retired-%s\nsn: retired\nemployeeType: smimegate-record\n' "$AH"
+	printf 'employeeNumber: 1\nuserPKCS12:: %s\n' "$(printf 'SGR1not-a-sealed-record-at-all-xxxxxxxxxxx' | base64 -w 0)"
+} >"$T/forged.ldif"
+if ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "$GWDN" -y "$GWPW" -f "$T/forged.ldif" \
+    >"$T/forged.log" 2>&1; then
+	ok "a forged retirement record for alice added to the directory"
+else
+	not_ok "a forged retirement record for alice added to the directory"
+	diag_file "$T/forged.log" 5
+fi
+sleep 2
+inst B
+mail f1 alice@example.com dave@example.net
+case $SMTP_CODE in
+4*) ok "B refuses alice's mail while her record does not open ($SMTP_CODE)" ;;
+*) not_ok "B refuses alice's mail while her record does not open (got '$SMTP_REPLY', $LINE)" ;;
+esac
+check "B's log says the record does not open" \
+    grep -q "retirement record retired-$AH in the directory does not open" "$GATE_LOG"
 done_testing
