@@ -1,8 +1,8 @@
 /*
  * keystore_record.c: records the gateways share in the directory next to
  * the keystore's entries (see keystore_record_add() in keystore.h): the
- * embedded CA, what it issued and revoked, pending enrollments and pickup
- * links.
+ * embedded CA, what it issued and revoked, pending enrollments, pickup
+ * links and retirements (keystore_retire.c).
  *
  * A record KIND/NAME is the entry
  *   cn=KIND-NAME,ou=smimegate,BASE    (BASE: the KeystoreLDAP URL's)
