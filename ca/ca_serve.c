@@ -34,8 +34,8 @@ struct ca_serve_http {
 	ca_t *ca;
 	net_httplimit_t *limit;        /* ca_serve_attach()'s only */
 	struct event *timer;           /* the CRL's, on the server's loop */
-	unsigned char *crl, *crt;      /* DER */
-	size_t crl_len, crt_len;
+	unsigned char *crl, *crt, *root; /* DER: CRL, issuing CA, root */
+	size_t crl_len, crt_len, root_len;
 	char crl_path[4096];           /* CADirectory/crl.der */
 	long ocsp_next;                /* seconds: an OCSP answer's nextUpdate */
 	ca_serve_handler_t handler;    /* the gateway's (the pickup portal) */
@@ -295,6 +295,8 @@ http_request(struct evhttp_request *req, void *arg)
 		http_send(req, "application/pkix-crl", h->crl, h->crl_len);
 	else if (strcmp(uri, "/ca.crt") == 0 && h->crt_len > 0)
 		http_send(req, "application/pkix-cert", h->crt, h->crt_len);
+	else if (strcmp(uri, "/root.crt") == 0 && h->root_len > 0)
+		http_send(req, "application/pkix-cert", h->root, h->root_len);
 	else
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
@@ -309,6 +311,7 @@ ca_serve_free(ca_serve_http_t *h)
 	net_httplimit_free(h->limit);
 	OPENSSL_free(h->crl);
 	OPENSSL_free(h->crt);
+	OPENSSL_free(h->root);
 	free(h);
 }
 
@@ -342,18 +345,22 @@ ca_serve_attach(struct evhttp *http, const net_httplimit_conf_t *lim,
 	return h;
 }
 
-/* The issuer certificate (DER) and the CRL timer, first run now; 0 or -1
- * with why. */
+/* The issuer and root certificates (DER: /ca.crt is the issuer that
+ * issued certificates name, /root.crt the anchor people are asked to
+ * trust) and the CRL timer, first run now; 0 or -1 with why. */
 static int
 http_ca(ca_serve_http_t *h, net_http_t *srv, long interval, char *why, size_t size)
 {
 	struct timeval tv = { (time_t)interval, 0 };
-	X509 *x = ca_issuer(h->ca);
+	X509 *x = ca_issuer(h->ca), *r = ca_root(h->ca);
 	int n = x != NULL ? i2d_X509(x, &h->crt) : 0;
+	int m = r != NULL ? i2d_X509(r, &h->root) : 0;
 
 	X509_free(x);
+	X509_free(r);
 	h->crt_len = n > 0 ? (size_t)n : 0;
-	if (n < 0 || (h->timer = event_new(net_http_base(srv), -1, EV_PERSIST, http_crl, h))
+	h->root_len = m > 0 ? (size_t)m : 0;
+	if (n < 0 || m < 0 || (h->timer = event_new(net_http_base(srv), -1, EV_PERSIST, http_crl, h))
 	    == NULL || event_add(h->timer, &tv) != 0) {
 		snprintf(why, size, "HTTP endpoint: out of resources");
 		return -1;

@@ -22,7 +22,7 @@ enroll_text_fingerprint(const conf_t *c, char fp[ENROLL_TEXT_FP_MAX])
 	fp[0] = '\0';
 	if (!c->ca_enable)
 		return;
-	snprintf(path, sizeof(path), "%s/issuing.crt", c->ca_dir);
+	snprintf(path, sizeof(path), "%s/root.crt", c->ca_dir);
 	if ((f = fopen(path, "r")) != NULL) {
 		x = PEM_read_X509(f, NULL, NULL, NULL);
 		fclose(f);

@@ -15,8 +15,9 @@
 /* Room for a SHA-256 fingerprint, colon-separated upper-case hex. */
 #define ENROLL_TEXT_FP_MAX (32 * 3)
 
-/* The SHA-256 fingerprint of the certificate /ca.crt serves (the embedded
- * CA's issuing certificate in CADirectory) into fp; "" when there is none
+/* The SHA-256 fingerprint of the certificate /root.crt serves (the
+ * embedded CA's self-signed root in CADirectory, what people are asked
+ * to trust) into fp; "" when there is none
  * (CertificateAuthority no, or not made yet). */
 void enroll_text_fingerprint(const conf_t *conf, char fp[ENROLL_TEXT_FP_MAX]);
 

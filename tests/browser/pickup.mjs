@@ -24,7 +24,7 @@
 //   type="password">, <button type="submit">; radios name="format" with
 //   values modern and legacy, one preselected; <section class="howto"
 //   id="howto-..."> for the six clients in CLIENTS order, the visitor's
-//   own first; <a id="root-cert" href="/ca.crt"> and <code
+//   own first; <a id="root-cert" href="/root.crt"> and <code
 //   id="root-fingerprint"> (SHA-256, colon hex); error pages <main
 //   id="error" data-reason="wrong-password|used|expired|locked"> with an
 //   <h1> and a <p class="next">.
@@ -186,7 +186,7 @@ async function checkRoot(page, where) {
 	try {
 		p = href === null ? null : new URL(href, page.url()).pathname;
 	} catch { /* reported below */ }
-	check(p === '/ca.crt', `${where}: <a id="root-cert" href="/ca.crt"> (${href})`);
+	check(p === '/root.crt', `${where}: <a id="root-cert" href="/root.crt"> (${href})`);
 	const code = await page.$('code#root-fingerprint');
 	const fp = code ? (await code.innerText()).trim() : '';
 	check(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fp),

@@ -7,7 +7,7 @@
 # signed as EnrollmentSender (openssl cms -verify), and both parts carry
 # every field: the sender, the recipient, the pickup link, its expiry,
 # the company (CompanyName, with an "&" that the HTML part escapes) and
-# the SHA-256 fingerprint of the CA certificate /ca.crt serves.  A
+# the SHA-256 fingerprint of the root certificate /root.crt serves.  A
 # recipient whose domain's policy says language=de gets the German set,
 # and its link opens the German page.  The page keeps the markup contract
 # the browser tests rely on, preselects the file format for the visitor's
@@ -98,7 +98,7 @@ cat "$GATE_STATE/ca/root.crt" "$GATE_STATE/ca/issuing.crt" >"$T/trust.pem"
 GATE_OPTS="$GATE_OPTS -o TrustAnchorFile=$T/trust.pem"
 gate_ctl ca issue --profile sign pki@example.com >"$T/pki.pem" 2>"$T/pki.err" ||
     { diag_file "$T/pki.err"; bail "the gateway's signing key issued"; }
-FP=$(openssl x509 -in "$GATE_STATE/ca/issuing.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
+FP=$(openssl x509 -in "$GATE_STATE/ca/root.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
 gate_start -o "CompanyName=$COMPANY" -o "TemplateDirectory=$TPL" || bail "smimegate started"
 sink_start || bail "smtp-sink started"
 PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
@@ -200,7 +200,7 @@ code=$(page "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0" "$T/win.htm
 check "the page answers (HTTP $code)" test "$code" = 200
 for want in '<html lang="en">' '<meta name="viewport"' '<form id="pickup-form" method="post">' \
     '<label for="password">' '<input id="password" name="password" type="password">' \
-    '<button type="submit">' '<a id="root-cert" href="/ca.crt">' \
+    '<button type="submit">' '<a id="root-cert" href="/root.crt">' \
     "<code id=\"root-fingerprint\">$FP</code>" "value=\"$TOKEN\""; do
 	check "the page has $want" grep -qF -- "$want" "$T/win.html"
 done
@@ -224,8 +224,8 @@ check "Linux: modern, Thunderbird first ($(checked "$T/linux.html"), $(first "$T
 page "Mozilla/5.0 (Linux; Android 10; K) Chrome/120.0 Mobile" "$T/android.html" >/dev/null
 check "Android: legacy, Android first ($(checked "$T/android.html"), $(first "$T/android.html"))" \
     test "$(checked "$T/android.html")/$(first "$T/android.html")" = legacy/android
-curl -s -o "$T/ca.der" "$URL/ca.crt"
-check "the fingerprint shown is the one of /ca.crt" sh -c \
+curl -s -o "$T/ca.der" "$URL/root.crt"
+check "the fingerprint shown is the one of /root.crt" sh -c \
     "[ \"\$(openssl x509 -inform DER -in '$T/ca.der' -noout -fingerprint -sha256 | sed 's/.*=//')\" = '$FP' ]"
 
 # post TOKEN PASSWORD OUT [field=value...]: the status

@@ -21,7 +21,7 @@
 # - typing xena's password and submitting, with JavaScript off, downloads
 #   the PKCS#12 exactly once; it opens with openssl pkcs12 and decrypts the message that
 #   waited for her with openssl cms; the page's root fingerprint is the
-#   SHA-256 fingerprint of /ca.crt.
+#   SHA-256 fingerprint of /root.crt, a self-signed root.
 # `make screenshots` copies the two form screenshots into docs/img.
 #
 # Skips when node, chromium or the npm packages are missing (the README's
@@ -171,26 +171,23 @@ else
 	not_ok "its key decrypts the message that waited for xena (openssl cms -decrypt)"
 	diag_file "$T/cms.log" 5
 fi
-curl -sf -o "$T/ca.crt" "$URL/ca.crt"
-want=$( { openssl x509 -in "$T/ca.crt" -noout -fingerprint -sha256 2>/dev/null ||
-    openssl x509 -inform DER -in "$T/ca.crt" -noout -fingerprint -sha256 2>/dev/null; } |
+curl -sf -o "$T/root.crt" "$URL/root.crt"
+want=$( { openssl x509 -in "$T/root.crt" -noout -fingerprint -sha256 2>/dev/null ||
+    openssl x509 -inform DER -in "$T/root.crt" -noout -fingerprint -sha256 2>/dev/null; } |
     sed 's/^.*=//' | tr 'a-f' 'A-F')
 got=$(tr -d ' \r\n' <"$T/fingerprint" 2>/dev/null | tr 'a-f' 'A-F')
 if [ -n "$want" ] && [ "$got" = "$want" ]; then
-	ok "the page's root fingerprint is /ca.crt's SHA-256 fingerprint"
+	ok "the page's root fingerprint is /root.crt's SHA-256 fingerprint"
 else
-	not_ok "the page's root fingerprint is /ca.crt's SHA-256 fingerprint"
+	not_ok "the page's root fingerprint is /root.crt's SHA-256 fingerprint"
 	diag "page:    ${got:-none}"
-	diag "ca.crt:  ${want:-none (no /ca.crt)}"
+	diag "root.crt:  ${want:-none (no /root.crt)}"
 fi
-# The contract names /ca.crt the root; the portal serves the issuing CA
-# there (CAIssuerURL): said here, not checked.
-if [ -s "$T/ca.crt" ]; then
-	subj=$(openssl x509 -inform DER -in "$T/ca.crt" -noout -subject 2>/dev/null | sed 's/^subject=//')
-	iss=$(openssl x509 -inform DER -in "$T/ca.crt" -noout -issuer 2>/dev/null | sed 's/^issuer=//')
-	[ -n "$subj" ] && [ "$subj" != "$iss" ] &&
-	    diag "note: /ca.crt is not self-signed (subject $subj, issuer $iss)"
-fi
+# What people are asked to trust is the root: self-signed, and the anchor
+# of xena's certificate.
+subj=$(openssl x509 -inform DER -in "$T/root.crt" -noout -subject 2>/dev/null | sed 's/^subject=//')
+iss=$(openssl x509 -inform DER -in "$T/root.crt" -noout -issuer 2>/dev/null | sed 's/^issuer=//')
+check "/root.crt is self-signed (a root)" test -n "$subj" -a "$subj" = "$iss"
 check "no password reaches the gateway's log" \
     sh -c "! grep -q -F -e '$XENA_PW' -e '$ZOE_PW' -e '$YVES_PW' '$GATE_LOG'"
 diag "screenshots: $(cd "$ART" && ls ./*.png 2>/dev/null | tr '\n' ' ')"
