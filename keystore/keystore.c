@@ -64,6 +64,11 @@ ks_locks(keystore_t *ks, keystore_err_t *err)
 		pthread_mutex_destroy(&ks->import_lock);
 		pthread_rwlock_destroy(&ks->lock);
 	}
+	if (rc == 0 && (rc = pthread_mutex_init(&ks->retired_lock, NULL)) != 0) {
+		pthread_mutex_destroy(&ks->master_lock);
+		pthread_mutex_destroy(&ks->import_lock);
+		pthread_rwlock_destroy(&ks->lock);
+	}
 	if (rc != 0)
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "locks: %s",
 		    strerror(rc));
@@ -76,6 +81,7 @@ ks_release(keystore_t *ks)
 	keystore_index_unref(ks->idx);
 	keystore_entry_free(ks->last);
 	keystore_ldap_free(ks->ldap);
+	keystore_retired_set_free(ks->retired);
 	OPENSSL_cleanse(ks->master, sizeof(ks->master));
 	OPENSSL_cleanse(ks->next, sizeof(ks->next));
 	free(ks->dir);
@@ -157,6 +163,7 @@ keystore_free(keystore_t *ks)
 	pthread_rwlock_destroy(&ks->lock);
 	pthread_mutex_destroy(&ks->import_lock);
 	pthread_mutex_destroy(&ks->master_lock);
+	pthread_mutex_destroy(&ks->retired_lock);
 	ks_release(ks);
 }
 

@@ -284,8 +284,8 @@ int keystore_cert_describe(X509 *cert, keystore_info_t *info, char *first,
 
 /*
  * Records the gateways share (the embedded CA and what it issued and
- * revoked, pending enrollments, pickup links), kept in the directory
- * next to the entries when the keystore is there (keystore_shared() 1;
+ * revoked, pending enrollments, pickup links, retirements), kept in the
+ * directory next to the entries when the keystore is there (keystore_shared() 1;
  * else every call answers KEYSTORE_ERR_INPUT and the callers keep their
  * own files).  A record is named by kind and name (letters, digits and
  * dots); its data is sealed with AES-256-GCM under a key derived from the

@@ -49,6 +49,8 @@ struct keystore {
 	pthread_mutex_t import_lock;   /* one import at a time; guards last */
 	keystore_entry_t *last;        /* the last import, for its info */
 	keystore_ldap_t *ldap;         /* entries in LDAP; NULL: in dir */
+	pthread_mutex_t retired_lock;  /* guards retired (keystore_retire.c) */
+	struct keystore_retired_set *retired;   /* LDAP: the records read last */
 };
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * keystore_record.c: records the gateways share in the directory next to
  * the keystore's entries (see keystore_record_add() in keystore.h): the
- * embedded CA, what it issued and revoked, pending enrollments and pickup
- * links.
+ * embedded CA, what it issued and revoked, pending enrollments, pickup
+ * links and retirements (keystore_retire.c).
  *
  * A record KIND/NAME is the entry
  *   cn=KIND-NAME,ou=smimegate,BASE    (BASE: the KeystoreLDAP URL's)
@@ -398,11 +398,12 @@ rec_search(keystore_t *ks, const char *kind, const char *name,
 }
 
 /* Opens the collected records of kind and hands each to fn until it says
- * stop; *skipped counts those that do not open.  fn's answer. */
+ * stop; *skipped counts those that do not open, handed to fn with data
+ * NULL when all.  fn's answer. */
 static int
 found_each(keystore_t *ks, const char *kind, struct rec_found *f,
     int (*fn)(const char *, const unsigned char *, size_t, long, void *), void *arg,
-    size_t *skipped)
+    size_t *skipped, int all)
 {
 	size_t kl = strlen(kind);
 	unsigned char *data;
@@ -417,6 +418,8 @@ found_each(keystore_t *ks, const char *kind, struct rec_found *f,
 		if (rec_open(ks, r->cn, r->version, r->val, r->vlen, &data, &len, NULL)
 		    != KEYSTORE_OK) {
 			(*skipped)++;
+			if (all)
+				stop = fn(r->cn + kl + 1, NULL, 0, r->version, arg);
 			continue;
 		}
 		stop = fn(r->cn + kl + 1, data, len, r->version, arg);
@@ -459,7 +462,7 @@ keystore_record_get(keystore_t *ks, const char *kind, const char *name,
 	memset(&f, 0, sizeof(f));
 	if ((rc = rec_need(ks, err)) == KEYSTORE_OK
 	    && (rc = rec_search(ks, kind, name, &f, err)) == KEYSTORE_OK)
-		(void)found_each(ks, kind, &f, one_take, &o, &skipped);
+		(void)found_each(ks, kind, &f, one_take, &o, &skipped, 0);
 	found_free(&f);
 	if (rc != KEYSTORE_OK)
 		return rc;
@@ -475,10 +478,10 @@ keystore_record_get(keystore_t *ks, const char *kind, const char *name,
 	return KEYSTORE_OK;
 }
 
-int
-keystore_record_foreach(keystore_t *ks, const char *kind,
+static int
+record_each(keystore_t *ks, const char *kind,
     int (*fn)(const char *name, const unsigned char *data, size_t len,
-    long version, void *arg), void *arg, keystore_err_t *err)
+    long version, void *arg), void *arg, int all, keystore_err_t *err)
 {
 	struct rec_found f;
 	size_t skipped = 0;
@@ -487,9 +490,25 @@ keystore_record_foreach(keystore_t *ks, const char *kind,
 	memset(&f, 0, sizeof(f));
 	if (rec_need(ks, err) == KEYSTORE_OK && rec_search(ks, kind, NULL, &f, err)
 	    == KEYSTORE_OK)
-		rc = found_each(ks, kind, &f, fn, arg, &skipped);
+		rc = found_each(ks, kind, &f, fn, arg, &skipped, all);
 	found_free(&f);
 	return rc;
+}
+
+int
+keystore_record_foreach(keystore_t *ks, const char *kind,
+    int (*fn)(const char *name, const unsigned char *data, size_t len,
+    long version, void *arg), void *arg, keystore_err_t *err)
+{
+	return record_each(ks, kind, fn, arg, 0, err);
+}
+
+int
+keystore_record_foreach_all(keystore_t *ks, const char *kind,
+    int (*fn)(const char *name, const unsigned char *data, size_t len,
+    long version, void *arg), void *arg, keystore_err_t *err)
+{
+	return record_each(ks, kind, fn, arg, 1, err);
 }
 
 /* ---- changing ---- */

@@ -3,9 +3,11 @@
  * record of an address, retiring an address and its aliases, and the
  * destruction of their keys after the retention.
  *
- * Threads: records are files, read on each call; retire and purge hold
- * the keystore's lock file (keystore_dir_lock()) so that no import or
- * rekey writes an entry meanwhile.
+ * Threads: file records are read on each call; directory records
+ * (KeystoreBackend ldap) through the keystore's cache of them, under its
+ * retired_lock; retire and purge hold the keystore's lock file
+ * (keystore_dir_lock()) so that no import or rekey writes an entry
+ * meanwhile.
  */
 #include "keystore/keystore_retire.h"
 #include "keystore/keystore_entry.h"
@@ -13,6 +15,8 @@
 #include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_keys.h"
+#include "keystore/keystore_ldap.h"
+#include "keystore/keystore_record.h"
 #include "keystore/keystore_snapshot.h"
 #include "util/util.h"
 #include "util/util_addr.h"
@@ -23,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
@@ -31,6 +37,8 @@
 #define RECORD_PREFIX "retired-"
 #define RECORD_NAME_LEN (sizeof(RECORD_PREFIX) + 2 * SHA256_DIGEST_LENGTH)
 #define RECORD_MAX 4096L
+#define RECORD_KIND "retired"     /* the shared record's kind (keystore.h) */
+#define RECORD_HEX (2 * SHA256_DIGEST_LENGTH)
 
 /* ---- the record ---- */
 
@@ -100,20 +108,190 @@ record_load(const char *dir, const char *name, keystore_retired_t *r,
 	return KEYSTORE_OK;
 }
 
-static keystore_status_t
-record_save(const char *dir, const keystore_retired_t *r, keystore_err_t *err)
+/* The record's text in text (size octets): its length, -1 when the
+ * address does not normalize. */
+static int
+record_format(const keystore_retired_t *r, char *name, char *text, size_t size)
 {
-	char name[RECORD_NAME_LEN], text[KEYSTORE_ADDR_MAX + 100];
 	int n;
 
 	if (record_name(r->address, name) != 0)
-		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: not an address", r->address);
-	n = snprintf(text, sizeof(text), "address %s\nretired %lld\n", r->address,
-	    r->retired);
+		return -1;
+	n = snprintf(text, size, "address %s\nretired %lld\n", r->address, r->retired);
 	if (r->destroyed > 0)
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "destroyed %lld\n",
-		    r->destroyed);
-	return keystore_file_write(dir, name, text, (size_t)n, 0, NULL, err);
+		n += snprintf(text + n, size - (size_t)n, "destroyed %lld\n", r->destroyed);
+	return n;
+}
+
+/* ---- the records in the directory (KeystoreBackend ldap) ---- */
+
+/* One shared record as read: bad when it does not open, does not parse,
+ * or names an address that is not its name's. */
+struct retired_one {
+	char hex[RECORD_HEX + 1];
+	int bad;
+	keystore_retired_t r;
+};
+
+/* Every shared record of kind RECORD_KIND, sorted by hex, as read at at
+ * (CLOCK_MONOTONIC). */
+struct keystore_retired_set {
+	struct timespec at;
+	size_t n, cap;
+	struct retired_one *v;
+	int nomem;
+};
+
+void
+keystore_retired_set_free(struct keystore_retired_set *set)
+{
+	if (set == NULL)
+		return;
+	free(set->v);
+	free(set);
+}
+
+/* keystore_record_foreach_all()'s fn: the record name (hex) in set. */
+static int
+set_take(const char *name, const unsigned char *data, size_t len, long version,
+    void *arg)
+{
+	struct keystore_retired_set *set = arg;
+	struct retired_one *o;
+	char want[RECORD_NAME_LEN], text[RECORD_MAX + 1];
+
+	(void)version;
+	if (strlen(name) != RECORD_HEX)   /* no address's: no lookup names it */
+		return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		struct retired_one *nv = realloc(set->v, cap * sizeof(*nv));
+
+		if (nv == NULL) {
+			set->nomem = 1;
+			return 1;
+		}
+		set->v = nv;
+		set->cap = cap;
+	}
+	o = &set->v[set->n++];
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < RECORD_HEX; i++)
+		o->hex[i] = (char)((name[i] >= 'A' && name[i] <= 'F') ? name[i] - 'A' + 'a'
+		    : name[i]);
+	o->bad = 1;
+	if (data == NULL || len > RECORD_MAX)
+		return 0;
+	memcpy(text, data, len);
+	text[len] = '\0';
+	record_parse(text, &o->r);
+	o->bad = o->r.address[0] == '\0' || o->r.retired <= 0
+	    || record_name(o->r.address, want) != 0
+	    || strcmp(want + sizeof(RECORD_PREFIX) - 1, o->hex) != 0;
+	return 0;
+}
+
+static int
+one_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct retired_one *)a)->hex,
+	    ((const struct retired_one *)b)->hex);
+}
+
+/* Reads every retirement record of the directory into ks->retired; on
+ * failure the old reading stays (expired: the next call tries again). */
+static keystore_status_t
+shared_read(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
+{
+	struct keystore_retired_set *set = calloc(1, sizeof(*set));
+
+	if (set == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (keystore_record_foreach_all(ks, RECORD_KIND, set_take, set, err) < 0) {
+		keystore_retired_set_free(set);
+		return KEYSTORE_ERR_IO;        /* err says why */
+	}
+	if (set->nomem) {
+		keystore_retired_set_free(set);
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	}
+	if (set->n > 1)
+		qsort(set->v, set->n, sizeof(*set->v), one_cmp);
+	set->at = *now;
+	keystore_retired_set_free(ks->retired);
+	ks->retired = set;
+	return KEYSTORE_OK;
+}
+
+/* The shared record of name ("retired-<hex>"), from the reading of the
+ * directory at most KeystoreLDAPRefresh seconds old. */
+static keystore_status_t
+shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
+    keystore_err_t *err)
+{
+	struct retired_one key, *o;
+	struct timespec now;
+	keystore_status_t rc = KEYSTORE_OK;
+
+	memset(&key, 0, sizeof(key));
+	snprintf(key.hex, sizeof(key.hex), "%s", name + sizeof(RECORD_PREFIX) - 1);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&ks->retired_lock);
+	if (ks->retired == NULL || now.tv_sec - ks->retired->at.tv_sec
+	    >= keystore_ldap_refresh(ks->ldap) || now.tv_sec < ks->retired->at.tv_sec)
+		rc = shared_read(ks, &now, err);
+	if (rc == KEYSTORE_OK) {
+		o = ks->retired->n == 0 ? NULL : bsearch(&key, ks->retired->v,
+		    ks->retired->n, sizeof(*o), one_cmp);
+		if (o == NULL)
+			rc = util_err_set(err, KEYSTORE_NOTFOUND, "not retired");
+		else if (o->bad)
+			rc = util_err_set(err, KEYSTORE_ERR_CORRUPT, "retirement record %s-%s "
+			    "in the directory does not open or names another address "
+			    "(forged, moved, or another master key)", RECORD_KIND, key.hex);
+		else
+			*r = o->r;
+	}
+	pthread_mutex_unlock(&ks->retired_lock);
+	return rc;
+}
+
+/* The next lookup reads the directory again. */
+static void
+shared_forget(keystore_t *ks)
+{
+	pthread_mutex_lock(&ks->retired_lock);
+	keystore_retired_set_free(ks->retired);
+	ks->retired = NULL;
+	pthread_mutex_unlock(&ks->retired_lock);
+}
+
+/* The record added to the directory; one there already (another gateway
+ * retired the address first) is left as it is. */
+static keystore_status_t
+shared_save(keystore_t *ks, const char *name, const char *text, size_t len,
+    keystore_err_t *err)
+{
+	keystore_status_t rc;
+	int exists = 0;
+
+	rc = keystore_record_add(ks, RECORD_KIND, name + sizeof(RECORD_PREFIX) - 1,
+	    text, len, &exists, err);
+	shared_forget(ks);
+	return rc;
+}
+
+static keystore_status_t
+record_save(keystore_t *ks, const keystore_retired_t *r, keystore_err_t *err)
+{
+	char name[RECORD_NAME_LEN], text[KEYSTORE_ADDR_MAX + 100];
+	int n = record_format(r, name, text, sizeof(text));
+
+	if (n < 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: not an address", r->address);
+	if (ks->ldap != NULL)
+		return shared_save(ks, name, text, (size_t)n, err);
+	return keystore_file_write(ks->dir, name, text, (size_t)n, 0, NULL, err);
 }
 
 keystore_status_t
@@ -126,7 +304,11 @@ keystore_retired_get(keystore_t *ks, const char *address, keystore_retired_t *r,
 
 	if (record_name(address, name) != 0)
 		return util_err_set(err, KEYSTORE_NOTFOUND, "%s: not an address", address);
-	rc = record_load(ks->dir, name, r, err != NULL ? err : &e2);
+	/* With the directory, a file left by an older version still counts. */
+	rc = ks->ldap != NULL ? shared_load(ks, name, r, err != NULL ? err : &e2)
+	    : KEYSTORE_NOTFOUND;
+	if (rc == KEYSTORE_NOTFOUND)
+		rc = record_load(ks->dir, name, r, err != NULL ? err : &e2);
 	if (rc == KEYSTORE_NOTFOUND && err != NULL)
 		util_err_set(err, KEYSTORE_NOTFOUND, "%s is not retired", address);
 	return rc;
@@ -240,7 +422,7 @@ retire_all(keystore_t *ks, char **list, time_t now, keystore_err_t *err)
 			return util_err_set(err, KEYSTORE_ERR_INPUT, "%s: too long", list[i]);
 		snprintf(r.address, sizeof(r.address), "%s", list[i]);
 		r.retired = (long long)now;
-		rc = record_save(ks->dir, &r, err);
+		rc = record_save(ks, &r, err);
 	}
 	return rc;
 }
@@ -262,6 +444,8 @@ keystore_retire(keystore_t *ks, const char *address, time_t now, char ***all,
 	free(norm);
 	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) != KEYSTORE_OK)
 		return rc;
+	if (ks->ldap != NULL)
+		shared_forget(ks);              /* what the directory says now */
 	if ((rc = person_addresses(ks, address, &list, err)) == KEYSTORE_OK)
 		rc = retire_all(ks, list, now, err);
 	keystore_dir_unlock(lock);
@@ -368,7 +552,7 @@ purge_one(struct purge *p, keystore_retired_t *r, keystore_err_t *err)
 	if (rc != KEYSTORE_OK)
 		return rc;
 	r->destroyed = (long long)p->now;
-	return record_save(p->ks->dir, r, err);
+	return record_save(p->ks, r, err);
 }
 
 static keystore_status_t

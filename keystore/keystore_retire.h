@@ -12,11 +12,26 @@
  * following links and refused with unsafe permissions, as entries are),
  * lines "address A", "retired UNIXTIME" and, once destroyed, "destroyed
  * UNIXTIME".  Only who may write the keystore directory (root, the
- * service user) can retire or un-retire; nothing here un-retires.  The
- * record lives in the keystore directory with either backend (with
- * KeystoreBackend ldap, on the gateway where it was made).
+ * service user) can retire or un-retire; nothing here un-retires.
  *
- * Threads: any; the record is read on each lookup (one open(2)).
+ * With KeystoreBackend ldap the record is instead a shared record in the
+ * directory (keystore_record_add() in keystore.h: kind "retired", the same
+ * hex name, the same text sealed under the master key), so that every
+ * gateway sharing the keystore sees it.  Each gateway reads all the
+ * retirement records at once and keeps that answer for KeystoreLDAPRefresh
+ * seconds (the keystore's refresh): a retirement made on one gateway is
+ * seen by the others within that delay; the gateway that retires sees it
+ * at once.  Failing closed: when the records cannot be read, or the one of
+ * an address does not open (forged, moved, another master key) or names
+ * another address, keystore_retired_get() and keystore_retired_check()
+ * answer an error, never "not retired", so the address is neither signed
+ * as nor encrypted to.  Only who may write the directory's records (the
+ * gateways' bind DN) can retire or un-retire.  keystore_retire_purge()
+ * answers KEYSTORE_ERR_INPUT with this backend.
+ *
+ * Threads: any; file records are read on each lookup (one open(2));
+ * directory records through the cache, guarded by the keystore's
+ * retired_lock (held during a reading of the directory).
  */
 #ifndef KEYSTORE_RETIRE_H
 #define KEYSTORE_RETIRE_H
@@ -72,5 +87,10 @@ keystore_status_t keystore_retire_purge(keystore_t *ks, long long retention,
 
 /* Frees what keystore_retire() gave in *all. */
 void keystore_retire_list_free(char **all);
+
+/* Internal to keystore/ (keystore_free()): the records read from the
+ * directory last (KeystoreBackend ldap); NULL is fine. */
+struct keystore_retired_set;
+void keystore_retired_set_free(struct keystore_retired_set *set);
 
 #endif
