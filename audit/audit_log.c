@@ -217,15 +217,19 @@ write_checkpoint(audit_t *a, audit_err_t *err)
 
 /* A file root made just now in the log directory goes to the directory's
  * owner (the service user the daemon writes as), else the daemon could
- * not open it after smimectl made it. */
-static void
-give_to_dir_owner(const char *dir, int fd, const struct stat *fst)
+ * not open it after smimectl made it.  AUDIT_OK, or an error naming path. */
+static audit_status_t
+give_to_dir_owner(const char *dir, int fd, const struct stat *fst, const char *path,
+    audit_err_t *err)
 {
 	struct stat dst;
 
 	if (geteuid() == 0 && stat(dir, &dst) == 0
-	    && (fst->st_uid != dst.st_uid || fst->st_gid != dst.st_gid))
-		(void)fchown(fd, dst.st_uid, dst.st_gid);
+	    && (fst->st_uid != dst.st_uid || fst->st_gid != dst.st_gid)
+	    && fchown(fd, dst.st_uid, dst.st_gid) != 0)
+		return util_err_set(err, AUDIT_ERR_IO, "cannot give %s to the owner of %s: %s",
+		    path, dir, strerror(errno));
+	return AUDIT_OK;
 }
 
 static void
@@ -256,7 +260,10 @@ open_log(audit_t *a, audit_err_t *err)
 	a->ino = st.st_ino;
 	if (a->size > 0)
 		return AUDIT_OK;
-	give_to_dir_owner(a->dir, a->fd, &st);
+	if ((rc = give_to_dir_owner(a->dir, a->fd, &st, a->path, err)) != AUDIT_OK) {
+		close_log(a);
+		return rc;
+	}
 	sync_dir(a->dir);
 	rc = write_checkpoint(a, err);
 	if (rc != AUDIT_OK)
@@ -484,6 +491,7 @@ take_lock(audit_t *a, audit_err_t *err)
 {
 	struct stat st;
 	char *path;
+	audit_status_t rc;
 
 	if (asprintf(&path, "%s/%s", a->dir, AUDIT_LOCK_NAME) < 0)
 		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
@@ -493,9 +501,9 @@ take_lock(audit_t *a, audit_err_t *err)
 		free(path);
 		return AUDIT_ERR_IO;
 	}
-	give_to_dir_owner(a->dir, a->lockfd, &st);
+	rc = give_to_dir_owner(a->dir, a->lockfd, &st, path, err);
 	free(path);
-	return AUDIT_OK;
+	return rc;
 }
 
 static audit_status_t
