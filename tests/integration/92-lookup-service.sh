@@ -149,8 +149,11 @@ check "a request line over HTTPMaxHeaderSize is refused, not served ($CODE)" \
     sh -c "[ '$CODE' != 200 ] && ! grep -q BEGIN '$T/huge.body'"
 get post "/certs?mail=alice@example.com" -X POST -d x=1
 check "POST /certs is not served ($CODE)" sh -c "[ '$CODE' != 200 ] && ! grep -q BEGIN '$T/post.body'"
-check "the portal still answers /pickup" sh -c "curl -s -o /dev/null -w '%{http_code}' --max-time 20 \
-    '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' | grep -qx 200"
+# an unknown link gets the portal's own page for it: 410, not a refusal
+check "the portal still answers /pickup (an unknown link: 410, its page)" sh -c "curl -s \
+    -o '$T/pk1.body' -w '%{http_code}' --max-time 20 \
+    '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' |
+    grep -qx 410 && grep -q 'id=\"error\"' '$T/pk1.body'"
 check "the CA still answers /ca.crt" sh -c "curl -s -o /dev/null -w '%{http_code}' --max-time 20 \
     '$BASE/ca.crt' | grep -qx 200"
 
@@ -171,8 +174,10 @@ check "after LookupClientMaxRequests ($LIMIT) lookups, 429 (at request $first of
     test "$first" = $((LIMIT - 14))
 check "... and 429 it stays ($CODE)" test "$CODE" = 429
 check "... a 429 holds no certificate" sh -c "[ -n '$first' ] && ! grep -q BEGIN '$T/rate429.body'"
-check "... the pickup form is not limited by lookups" sh -c "curl -s -o /dev/null -w '%{http_code}' \
-    --max-time 20 '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' | grep -qx 200"
+check "... the pickup page is not limited by lookups (410, not 429)" sh -c "curl -s \
+    -o '$T/pk2.body' -w '%{http_code}' --max-time 20 \
+    '$BASE/pickup?t=0000000000000000000000000000000000000000000000000000000000000000' |
+    grep -qx 410 && grep -q 'id=\"error\"' '$T/pk2.body'"
 
 check "the gateway still runs" kill -0 "$GATE_PID"
 done_testing
