@@ -316,6 +316,11 @@ keystore_status_t keystore_record_update(keystore_t *ks, const char *kind,
  * gateway first): of two gateways removing one record, one sees 0. */
 keystore_status_t keystore_record_delete(keystore_t *ks, const char *kind,
     const char *name, int *gone, keystore_err_t *err);
+/* Removes the record only if it is still at version (an LDAP assertion,
+ * RFC 4528); *conflict 1 and nothing removed when another gateway changed
+ * or removed it first. */
+keystore_status_t keystore_record_delete_at(keystore_t *ks, const char *kind,
+    const char *name, long version, int *conflict, keystore_err_t *err);
 /* Calls fn per record of kind (data valid during the call) until it
  * returns non-zero, and returns that; -1 with err when the directory
  * cannot be read. */
