@@ -93,13 +93,18 @@ keystore_t *keystore_open(const char *dir, const char *master_key_file,
  * refresh seconds, and read again at once when an address is not in it
  * but its directory entry holds entries (one search tells; at most every
  * two seconds), so an entry imported through one gateway is seen by the
- * others.
+ * others.  When the directory cannot be read (an outage), an index and a
+ * list of retirements that were read whole are used on for at most
+ * max_stale seconds beyond refresh (KeystoreLDAPMaxStale; a new reading
+ * tried at most every few seconds meanwhile); after that, or with 0,
+ * lookups fail (the caller tempfails), never answering from nothing.
  */
 typedef struct keystore_ldap_settings {
 	const char *url;
 	const char *attribute;      /* NULL or "": userPKCS12 */
 	int timeout;                /* seconds, connect and each operation */
 	long refresh;               /* seconds */
+	long max_stale;             /* seconds (0: none): see below */
 } keystore_ldap_settings_t;
 
 /* keystore_open() with the entries in LDAP when ldap is not NULL. */

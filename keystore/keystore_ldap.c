@@ -42,6 +42,7 @@ struct keystore_ldap {
 	const char *filter;         /* template, %s = the address */
 	char *attr;
 	long refresh;
+	long max_stale;
 	pthread_mutex_t lock;       /* one write at a time */
 };
 
@@ -97,6 +98,7 @@ keystore_ldap_new(const keystore_ldap_settings_t *s, keystore_ldap_t **out,
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&kl->lock, NULL);
 	kl->refresh = s->refresh > 0 ? s->refresh : 60;
+	kl->max_stale = s->max_stale > 0 ? s->max_stale : 0;
 	if ((kl->attr = strdup(attr)) == NULL)
 		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else
@@ -124,6 +126,12 @@ long
 keystore_ldap_refresh(const keystore_ldap_t *kl)
 {
 	return kl->refresh;
+}
+
+long
+keystore_ldap_max_stale(const keystore_ldap_t *kl)
+{
+	return kl->max_stale;
 }
 
 const char *

@@ -137,6 +137,7 @@ struct retired_one {
  * (CLOCK_MONOTONIC). */
 struct keystore_retired_set {
 	struct timespec at;
+	time_t retry;                  /* directory down: no new reading before */
 	size_t n, cap;
 	struct retired_one *v;
 	int nomem;
@@ -223,6 +224,29 @@ shared_read(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
 	return KEYSTORE_OK;
 }
 
+/*
+ * The list read again (lock held); when the directory cannot be read,
+ * the last whole reading is used on for KeystoreLDAPMaxStale seconds
+ * beyond the refresh (a new reading tried every KEYSTORE_LDAP_RETRY
+ * seconds meanwhile), then the failure is the caller's: fail closed.
+ */
+static keystore_status_t
+shared_refresh(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
+{
+	struct keystore_retired_set *old = ks->retired;
+	long max = keystore_ldap_max_stale(ks->ldap);
+	keystore_status_t rc;
+
+	if (old != NULL && max > 0 && now->tv_sec < old->retry)
+		return KEYSTORE_OK;
+	if ((rc = shared_read(ks, now, err)) == KEYSTORE_OK || old == NULL || max <= 0
+	    || now->tv_sec < old->at.tv_sec
+	    || now->tv_sec - old->at.tv_sec >= keystore_ldap_refresh(ks->ldap) + max)
+		return rc;
+	old->retry = now->tv_sec + KEYSTORE_LDAP_RETRY;
+	return KEYSTORE_OK;
+}
+
 /* The shared record of name ("retired-<hex>"), from the reading of the
  * directory at most KeystoreLDAPRefresh seconds old. */
 static keystore_status_t
@@ -239,7 +263,7 @@ shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
 	pthread_mutex_lock(&ks->retired_lock);
 	if (ks->retired == NULL || now.tv_sec - ks->retired->at.tv_sec
 	    >= keystore_ldap_refresh(ks->ldap) || now.tv_sec < ks->retired->at.tv_sec)
-		rc = shared_read(ks, &now, err);
+		rc = shared_refresh(ks, &now, err);
 	if (rc == KEYSTORE_OK) {
 		o = ks->retired->n == 0 ? NULL : bsearch(&key, ks->retired->v,
 		    ks->retired->n, sizeof(*o), one_cmp);

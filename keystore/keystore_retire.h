@@ -21,7 +21,9 @@
  * retirement records at once and keeps that answer for KeystoreLDAPRefresh
  * seconds (the keystore's refresh): a retirement made on one gateway is
  * seen by the others within that delay; the gateway that retires sees it
- * at once.  Failing closed: when the records cannot be read, or the one of
+ * at once.  A directory outage: the last list read whole is used on for
+ * KeystoreLDAPMaxStale seconds beyond that delay (keystore.h).  Failing
+ * closed: when the records cannot be read (and no such list is left), or the one of
  * an address does not open (forged, moved, another master key) or names
  * another address, keystore_retired_get() and keystore_retired_check()
  * answer an error, never "not retired", so the address is neither signed

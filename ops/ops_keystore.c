@@ -19,6 +19,7 @@ ops_keystore_open(const conf_t *conf, int flags, keystore_err_t *err)
 		.attribute = conf->keystore_ldap_attr,
 		.timeout = (int)conf->keystore_ldap_timeout,
 		.refresh = (long)conf->keystore_ldap_refresh,
+		.max_stale = (long)conf->keystore_ldap_max_stale,
 	};
 
 	return keystore_open_ex(conf->keystore_dir, conf->master_key_file, flags,
