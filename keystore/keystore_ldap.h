@@ -31,6 +31,10 @@ keystore_status_t keystore_ldap_scan(keystore_ldap_t *kl,
  * replacing a value for the same certificate. */
 keystore_status_t keystore_ldap_put(keystore_ldap_t *kl,
     const keystore_entry_t *e, keystore_err_t *err);
+/* Removes e's value from the directory entries of its addresses
+ * (keystore_retire_purge()); *removed counts the values removed. */
+keystore_status_t keystore_ldap_remove(keystore_ldap_t *kl,
+    const keystore_entry_t *e, size_t *removed, keystore_err_t *err);
 /* Whether the directory entry for address holds entries: 1 yes, 0 no
  * (or no such person), -1 with err when the directory cannot say. */
 int keystore_ldap_has(keystore_ldap_t *kl, const char *address,
