@@ -69,13 +69,15 @@ keystore_lease_read(keystore_t *ks, const char *name, time_t now,
 	unsigned char *data = NULL;
 	size_t len = 0;
 	keystore_status_t rc;
+	char copy[sizeof(l->name)];
 
 	(void)now;
-	if ((rc = lease_init(ks, name, l, err)) != KEYSTORE_OK)
+	snprintf(copy, sizeof(copy), "%s", name);      /* name may be l->name */
+	if ((rc = lease_init(ks, copy, l, err)) != KEYSTORE_OK)
 		return rc;
 	if (!l->shared)
-		return util_err_set(err, KEYSTORE_NOTFOUND, "no lease %s", name);
-	rc = keystore_record_get(ks, LEASE_KIND, name, &data, &len, &l->version, err);
+		return util_err_set(err, KEYSTORE_NOTFOUND, "no lease %s", copy);
+	rc = keystore_record_get(ks, LEASE_KIND, copy, &data, &len, &l->version, err);
 	if (rc == KEYSTORE_OK) {
 		lease_parse(l, data, len);
 		OPENSSL_clear_free(data, len + 1);
@@ -123,9 +125,11 @@ keystore_lease_take(keystore_t *ks, const char *name, long long ttl, time_t now,
 {
 	keystore_status_t rc;
 	size_t len = 0;
-	char *text;
+	char *text, copy[sizeof(l->name)];
 	int done = 0;
 
+	snprintf(copy, sizeof(copy), "%s", name);      /* name may be l->name */
+	name = copy;
 	if ((rc = lease_init(ks, name, l, err)) != KEYSTORE_OK)
 		return rc;
 	if (!l->shared) {

@@ -139,6 +139,7 @@ struct retired_one {
 struct keystore_retired_set {
 	struct timespec at;
 	time_t retry;                  /* directory down: no new reading before */
+	int forgotten;                 /* read again at the next lookup */
 	size_t n, cap;
 	struct retired_one *v;
 	int nomem;
@@ -236,13 +237,13 @@ shared_refresh(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
 {
 	struct keystore_retired_set *old = ks->retired;
 	long max = keystore_ldap_max_stale(ks->ldap);
+	int usable = old != NULL && max > 0 && now->tv_sec >= old->at.tv_sec
+	    && now->tv_sec - old->at.tv_sec < keystore_ldap_refresh(ks->ldap) + max;
 	keystore_status_t rc;
 
-	if (old != NULL && max > 0 && now->tv_sec < old->retry)
+	if (usable && now->tv_sec < old->retry)
 		return KEYSTORE_OK;
-	if ((rc = shared_read(ks, now, err)) == KEYSTORE_OK || old == NULL || max <= 0
-	    || now->tv_sec < old->at.tv_sec
-	    || now->tv_sec - old->at.tv_sec >= keystore_ldap_refresh(ks->ldap) + max)
+	if ((rc = shared_read(ks, now, err)) == KEYSTORE_OK || !usable)
 		return rc;
 	old->retry = now->tv_sec + KEYSTORE_LDAP_RETRY;
 	return KEYSTORE_OK;
@@ -262,8 +263,9 @@ shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
 	snprintf(key.hex, sizeof(key.hex), "%s", name + sizeof(RECORD_PREFIX) - 1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&ks->retired_lock);
-	if (ks->retired == NULL || now.tv_sec - ks->retired->at.tv_sec
-	    >= keystore_ldap_refresh(ks->ldap) || now.tv_sec < ks->retired->at.tv_sec)
+	if (ks->retired == NULL || ks->retired->forgotten || now.tv_sec
+	    - ks->retired->at.tv_sec >= keystore_ldap_refresh(ks->ldap)
+	    || now.tv_sec < ks->retired->at.tv_sec)
 		rc = shared_refresh(ks, &now, err);
 	if (rc == KEYSTORE_OK) {
 		o = ks->retired->n == 0 ? NULL : bsearch(&key, ks->retired->v,
@@ -281,13 +283,16 @@ shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
 	return rc;
 }
 
-/* The next lookup reads the directory again. */
+/* The next lookup reads the directory again (the list read last is kept
+ * for an outage, shared_refresh()). */
 static void
 shared_forget(keystore_t *ks)
 {
 	pthread_mutex_lock(&ks->retired_lock);
-	keystore_retired_set_free(ks->retired);
-	ks->retired = NULL;
+	if (ks->retired != NULL) {
+		ks->retired->forgotten = 1;
+		ks->retired->retry = 0;
+	}
 	pthread_mutex_unlock(&ks->retired_lock);
 }
 
