@@ -61,7 +61,7 @@ REINJECT_PORT=$(free_port) || bail "a free port"
 POLICY="$T/policy"
 printf 'default encrypt=if-possible\nto example.net encrypt=always fallback=reject\n' >"$POLICY"
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=3
-    -o KeystoreLDAPRefresh=1 -o KeystoreLDAPMaxStale=8
+    -o KeystoreLDAPRefresh=1 -o KeystoreLDAPMaxStale=20
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t95r:
     -o RedisKeyFile=$REDIS_KEY -o RedisHarvestPrefix=t95rh:
     -o CertificateAuthority=yes -o EnrollmentSMTP=127.0.0.1:$REINJECT_PORT
@@ -96,8 +96,8 @@ openssl cms -encrypt -aes256 -in "$T/inner-old.txt" -out "$T/old.cms" "$T/oldenc
     bail "openssl cms -encrypt to the old certificate"
 
 # ---- A renews; B sees it ------------------------------------------------
-# The gateways' own sweep of leavers' keys: RetireRetention 20 s, every 2 s.
-SWEEP="-o RetireRetention=20 -o QueueRunInterval=2"
+# The gateways' own sweep of leavers' keys: RetireRetention 45 s, every 2 s.
+SWEEP="-o RetireRetention=45 -o QueueRunInterval=2"
 # shellcheck disable=SC2086
 sink_start || bail "smtp-sink started"
 PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
@@ -242,11 +242,11 @@ pkcs12_of() { # NAME: how many userPKCS12 values NAME's entry holds
 check "erin's and dora's keys are in the directory" \
     test "$(pkcs12_of erin)" -ge 1 -a "$(pkcs12_of dora)" -ge 1
 ctl keystore retire erin@example.com >"$T/retire-erin.out" 2>&1 || diag_file "$T/retire-erin.out" 3
-sleep 7
+sleep 15       # erin past the purge's RetireRetention (12 s), dora not
 ctl keystore retire dora@example.com >"$T/retire-dora.out" 2>&1 || diag_file "$T/retire-dora.out" 3
 na0=$(pkcs12_of alice)
 inst B
-if ctl -o RetireRetention=5 keystore purge-retired >"$T/purge.out" 2>&1; then
+if ctl -o RetireRetention=12 keystore purge-retired >"$T/purge.out" 2>&1; then
 	ok "smimectl keystore purge-retired on B with the keystore in the directory"
 else
 	not_ok "smimectl keystore purge-retired on B with the keystore in the directory"
@@ -258,16 +258,16 @@ check "dora, retired within RetireRetention, keeps hers" test "$(pkcs12_of dora)
 check "alice, not retired, keeps every key ($na0)" test "$(pkcs12_of alice)" -eq "$na0"
 check "the destruction is audited" grep -q '"action":"key-destroyed"' "$T/state-B/audit/audit.log"
 inst A
-ctl -o RetireRetention=5 keystore purge-retired >"$T/purge2.out" 2>&1
+ctl -o RetireRetention=12 keystore purge-retired >"$T/purge2.out" 2>&1
 check "a second purge (on A) destroys nothing more" grep -q '^0 keys destroyed' "$T/purge2.out"
 check "dora still keeps hers" test "$(pkcs12_of dora)" -ge 1
 
 # ---- the gateways' sweep: dora's key, once ----------------------------------
 _dora_gone() { grep -q 'keystore: retired <dora@example.com>: key of certificate' "$T/gate-A.log" "$T/gate-B.log"; }
-if wait_for 600 _dora_gone; then
-	ok "a gateway's sweep destroyed dora's key past RetireRetention (20 s)"
+if wait_for 1200 _dora_gone; then
+	ok "a gateway's sweep destroyed dora's key past RetireRetention (45 s)"
 else
-	not_ok "a gateway's sweep destroyed dora's key past RetireRetention (20 s)"
+	not_ok "a gateway's sweep destroyed dora's key past RetireRetention (45 s)"
 fi
 sleep 5        # both sweeps ran again meanwhile
 check "dora's key is gone from the directory" test "$(pkcs12_of dora)" -eq 0
@@ -302,7 +302,7 @@ else
 	not_ok "slapd down past KeystoreLDAPRefresh: A still signs with the lists read last ($SMTP_REPLY)"
 	diag_file "$GATE_LOG" 5
 fi
-sleep 9        # past KeystoreLDAPRefresh + KeystoreLDAPMaxStale (1 + 8 s)
+sleep 22       # past KeystoreLDAPRefresh + KeystoreLDAPMaxStale (1 + 20 s)
 sign down2
 case $SMTP_CODE in
 4*) ok "past KeystoreLDAPMaxStale: A tempfails ($SMTP_CODE)" ;;
