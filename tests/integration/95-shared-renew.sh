@@ -242,6 +242,20 @@ pkcs12_of() { # NAME: how many userPKCS12 values NAME's entry holds
 check "erin's and dora's keys are in the directory" \
     test "$(pkcs12_of erin)" -ge 1 -a "$(pkcs12_of dora)" -ge 1
 ctl keystore retire erin@example.com >"$T/retire-erin.out" 2>&1 || diag_file "$T/retire-erin.out" 3
+# The attack: whoever can write the directory (not the master key) moves
+# erin's genuine, sealed retirement record under alice's name.  It must
+# not make a purge destroy alice's keys.
+EH=$(printf '%s' erin@example.com | openssl dgst -sha256 -r | cut -d' ' -f1)
+AH=$(printf '%s' alice@example.com | openssl dgst -sha256 -r | cut -d' ' -f1)
+ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=retired-$EH)" >"$T/erin-rec.ldif" 2>&1
+sed -e "s/retired-$EH/retired-$AH/g" "$T/erin-rec.ldif" >"$T/moved.ldif"
+if grep -q "^dn: cn=retired-$AH," "$T/moved.ldif" && ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" \
+    -D "$SLAPD_ROOTDN" -y "$ROOTPW" -f "$T/moved.ldif" >"$T/moved.log" 2>&1; then
+	ok "erin's sealed retirement record copied under alice's name in the directory"
+else
+	not_ok "erin's sealed retirement record copied under alice's name in the directory"
+	diag_file "$T/moved.log" 5
+fi
 sleep 15       # erin past the purge's RetireRetention (12 s), dora not
 ctl keystore retire dora@example.com >"$T/retire-dora.out" 2>&1 || diag_file "$T/retire-dora.out" 3
 na0=$(pkcs12_of alice)
@@ -255,7 +269,8 @@ fi
 check "it destroyed erin's key, one ($(tail -1 "$T/purge.out"))" grep -q '^1 keys destroyed' "$T/purge.out"
 check "erin's key is gone from the directory" test "$(pkcs12_of erin)" -eq 0
 check "dora, retired within RetireRetention, keeps hers" test "$(pkcs12_of dora)" -ge 1
-check "alice, not retired, keeps every key ($na0)" test "$(pkcs12_of alice)" -eq "$na0"
+check "alice, not retired (a moved record names her), keeps every key ($na0)" \
+    test "$(pkcs12_of alice)" -eq "$na0"
 check "the destruction is audited" grep -q '"action":"key-destroyed"' "$T/state-B/audit/audit.log"
 inst A
 ctl -o RetireRetention=12 keystore purge-retired >"$T/purge2.out" 2>&1
