@@ -254,6 +254,12 @@ on_metrics(struct evhttp_request *req, void *arg)
 		ops_metrics_write(fp, c != NULL ? spool_depth(c->spool_dir) : -1);
 		if (c != NULL)
 			cert_metrics(h, c, fp);
+		if (h->ks != NULL) {
+			keystore_keycache_stats_t st;
+
+			keystore_keycache_stats(h->ks, &st);
+			ops_metrics_keycache(fp, &st);
+		}
 		fclose(fp);
 		fp = NULL;
 		evbuffer_add(b, text, len);

@@ -144,3 +144,19 @@ ops_metrics_certs(FILE *fp, size_t expiring, size_t expired)
 	    "# TYPE smimegate_certificates_expired gauge\nsmimegate_certificates_expired %zu\n",
 	    expired);
 }
+
+void
+ops_metrics_keycache(FILE *fp, const keystore_keycache_stats_t *st)
+{
+	fprintf(fp, "# HELP smimegate_keycache_hits Private keys given from memory "
+	    "(KeyCacheTime), not decrypted.\n"
+	    "# TYPE smimegate_keycache_hits counter\nsmimegate_keycache_hits %llu\n",
+	    st->hits);
+	fprintf(fp, "# HELP smimegate_keycache_misses Private keys decrypted while "
+	    "keys are kept.\n"
+	    "# TYPE smimegate_keycache_misses counter\nsmimegate_keycache_misses %llu\n",
+	    st->misses);
+	fprintf(fp, "# HELP smimegate_keycache_keys Decrypted private keys kept now.\n"
+	    "# TYPE smimegate_keycache_keys gauge\nsmimegate_keycache_keys %zu\n",
+	    st->keys);
+}
