@@ -126,6 +126,25 @@ audit_key_as_root(const conf_t *conf, int as_user, EVP_PKEY **key, char *err,
 	return 0;
 }
 
+/* LeakSanitizer's, present in a SANITIZE=address build only. */
+extern void __lsan_register_root_region(const void *p, size_t size)
+    __attribute__((weak));
+
+/* Under LeakSanitizer: the secure heap (an mmap of its own, which it does
+ * not scan) holds the only pointers to some of OpenSSL's objects (the
+ * DRBGs' cipher contexts), so it is a root region: [p - size, p + size)
+ * around a chunk of it covers it (only readable pages are scanned). */
+static void
+secure_heap_lsan(size_t size)
+{
+	unsigned char *p;
+
+	if (__lsan_register_root_region == NULL || (p = OPENSSL_secure_malloc(1)) == NULL)
+		return;
+	__lsan_register_root_region(p - size, 2 * size);
+	OPENSSL_secure_free(p);
+}
+
 /*
  * OpenSSL's secure heap, where it decodes private keys' numbers: pages
  * locked (mlock) and left out of core dumps (MADV_DONTDUMP), made once,
@@ -143,8 +162,10 @@ secure_heap_init(const conf_t *conf)
 
 	while (size < want && size < (64 << 20))
 		size <<= 1;
-	if ((rc = CRYPTO_secure_malloc_init(size, 32)) == 1)
+	if ((rc = CRYPTO_secure_malloc_init(size, 32)) == 1) {
+		secure_heap_lsan(size);
 		return size;
+	}
 	if (rc == 2)
 		CRYPTO_secure_malloc_done();
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
