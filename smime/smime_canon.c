@@ -83,14 +83,19 @@ prescan_feed(canon_prescan_t *ps, const char *buf, size_t len)
 
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
+		const char *nl;
 
+		if (!ps->in_name) {             /* on to the next line */
+			if ((nl = memchr(buf + i, '\n', len - i)) == NULL)
+				break;
+			i = (size_t)(nl - buf);
+			c = '\n';
+		}
 		if (c == '\n') {
 			ps->at_start = ps->in_name = 1;
 			ps->match = 0;
 			continue;
 		}
-		if (!ps->in_name)
-			continue;
 		if (ps->match < sizeof(ct) - 1) {
 			if ((char)tolower((unsigned char)c) == ct[ps->match] &&
 			    (ps->at_start || ps->match))
