@@ -83,14 +83,36 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 	return c;
 }
 
+/* 1 when buf[0..len) holds a calendar media type (any case): each '/'
+ * is looked at with what stands around it. */
+static int
+names_calendar(const char *buf, size_t len)
+{
+	static const struct { const char *type; size_t slash; } types[] = {
+		{ "text/calendar", 4 }, { "application/ics", 11 },
+	};
+	const char *p = buf, *end = buf + len;
+
+	while ((p = memchr(p, '/', (size_t)(end - p))) != NULL) {
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+			size_t tl = strlen(types[t].type), at = (size_t)(p - buf);
+
+			if (at >= types[t].slash && at - types[t].slash + tl <= len &&
+			    strncasecmp(p - types[t].slash, types[t].type, tl) == 0)
+				return 1;
+		}
+		p++;
+	}
+	return 0;
+}
+
 /* 1 when the body names a calendar media type (text/calendar,
  * application/ics, any case) somewhere: read in chunks, nothing kept. */
 static int
 body_names_calendar(mail_spool_t *sp)
 {
-	static const char *const types[] = { "text/calendar", "application/ics" };
 	enum { OVERLAP = 15 };      /* strlen("application/ics") - 1 */
-	char buf[8192 + OVERLAP];
+	char buf[65536 + OVERLAP];
 	size_t keep = 0;
 	long long off = 0;
 	ssize_t n;
@@ -98,11 +120,8 @@ body_names_calendar(mail_spool_t *sp)
 	while ((n = mail_spool_read(sp, off, buf + keep, sizeof(buf) - keep)) > 0) {
 		size_t len = keep + (size_t)n;
 
-		for (size_t i = keep; i < len; i++)
-			buf[i] = (char)tolower((unsigned char)buf[i]);
-		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
-			if (memmem(buf, len, types[t], strlen(types[t])) != NULL)
-				return 1;
+		if (names_calendar(buf, len))
+			return 1;
 		off += n;
 		keep = len < OVERLAP ? len : OVERLAP;
 		memmove(buf, buf + len - keep, keep);

@@ -38,19 +38,24 @@ milter_value(const char *raw)
  * MaximumHeaderLength is refused at once, as Postfix's header_size_limit
  * would cut it (GMime grows its header buffer step by step: a 10 MB field
  * took minutes under AddressSanitizer).  1 when one is too long.
+ * *block_end: an offset past the blank line that ends the header block
+ * (GMime then parses the header block only, not the whole message), or -1.
  */
 static int
-header_field_too_long(int fd, long long max)
+header_field_too_long(int fd, long long max, long long *block_end)
 {
 	FILE *fp = fdopen(dup(fd), "r");
 	long long field = 0;
 	int c, bol = 1, too_long = 0;
 
+	*block_end = -1;
 	if (fp == NULL)
 		return 0;
 	while (!too_long && (c = getc(fp)) != EOF) {
-		if (bol && (c == '\n' || c == '\r'))
+		if (bol && (c == '\n' || c == '\r')) {
+			*block_end = ftell(fp) + 1;     /* the LF of a CRLF too */
 			break;                      /* the blank line ends the block */
+		}
 		if (bol && c != ' ' && c != '\t')
 			field = 0;                  /* a new field, not a continuation */
 		bol = c == '\n';
@@ -68,14 +73,15 @@ feed_headers(mail_msg_t *m, int fd, char *err, size_t errlen)
 	GMimeStream *st;
 	GMimeParser *p;
 	GMimeObject *obj;
-	long long end = -1;
+	long long end = -1, block_end;
 
-	if (header_field_too_long(fd, m->conf->max_header_length)) {
+	if (header_field_too_long(fd, m->conf->max_header_length, &block_end)) {
 		m->too_big = 1;
 		m->over_limit = MAIL_LIMIT_HEADER_LENGTH;
 		return 0;
 	}
-	st = g_mime_stream_fs_new(dup(fd));
+	st = block_end > 0 ? g_mime_stream_fs_new_with_bounds(dup(fd), 0, block_end)
+	    : g_mime_stream_fs_new(dup(fd));
 	p = g_mime_parser_new_with_stream(st);
 	obj = g_mime_parser_construct_part(p, NULL);
 

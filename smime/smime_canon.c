@@ -25,12 +25,21 @@
  * (smime_sign_set_limits; CANON_DEPTH_MAX at most) is refused, the parts
  * counted once cheaply before parsing (smime_mime_prescan) and exactly after.
  *
+ * The body is read from its descriptor in large chunks, and the parts are
+ * counted (smime_mime_prescan's count) as it is copied, not in a pass of
+ * their own.
+ *
  * The result is written with CRLF line ends everywhere (GMime's DOS
  * newline format, then a unix2dos filter for what GMime writes verbatim,
- * such as epilogues) to a new spool.
+ * such as epilogues) to the caller's stream: smime_canon_prepare() parses
+ * and fixes, smime_canon_write() writes the tree straight into whatever
+ * consumes it (the signature's digest and the output: nothing of it is
+ * copied to a spool first); smime_canon_build() writes it to a new spool.
  *
- * Ownership: smime_canon_build() returns a spool the caller unrefs; all
- * intermediate objects are freed before it returns.  Threads: no state.
+ * Ownership: smime_canon_prepare() returns a handle (the tree and the spool
+ * its parts are read from) that smime_canon_free() frees;
+ * smime_canon_build() returns a spool the caller unrefs, all intermediate
+ * objects freed before it returns.  Threads: no state.
  */
 #include "smime/smime_canon.h"
 #include "smime/smime_hp.h"
@@ -48,6 +57,63 @@
 #define CANON_DEPTH_MAX  64      /* nesting of multiparts and messages */
 #define CANON_CHUNK      65536
 
+/* ---- counting the parts: lines that begin "Content-Type:" ---- */
+
+typedef struct canon_prescan {
+	size_t match;           /* octets of "content-type" matched at line start */
+	int at_start, in_name;
+	unsigned long n;
+	unsigned max_parts;
+} canon_prescan_t;
+
+static void
+prescan_init(canon_prescan_t *ps, unsigned max_parts)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->at_start = ps->in_name = 1;
+	ps->max_parts = max_parts;
+}
+
+/* 0, or -1 once more than max_parts were counted.  CRLF or LF line ends
+ * count the same (a CR only ever stops a match, as the LF after it does). */
+static int
+prescan_feed(canon_prescan_t *ps, const char *buf, size_t len)
+{
+	static const char ct[] = "content-type";
+
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		const char *nl;
+
+		if (!ps->in_name) {             /* on to the next line */
+			if ((nl = memchr(buf + i, '\n', len - i)) == NULL)
+				break;
+			i = (size_t)(nl - buf);
+			c = '\n';
+		}
+		if (c == '\n') {
+			ps->at_start = ps->in_name = 1;
+			ps->match = 0;
+			continue;
+		}
+		if (ps->match < sizeof(ct) - 1) {
+			if ((char)tolower((unsigned char)c) == ct[ps->match] &&
+			    (ps->at_start || ps->match))
+				ps->match++;
+			else
+				ps->in_name = 0;
+		} else if (c == ':') {
+			if (++ps->n > ps->max_parts)
+				return -1;
+			ps->in_name = 0;
+		} else if (c != ' ' && c != '\t') {
+			ps->in_name = 0;
+		}
+		ps->at_start = 0;
+	}
+	return 0;
+}
+
 /* ---- input: headers + blank line + body, LF line ends, into a spool ---- */
 
 /* 1 when the header block has an empty line, which would end it early. */
@@ -64,38 +130,53 @@ canon_headers_have_blank(const char *h)
 	return 0;
 }
 
+/* Writes to the normalising stream and counts the parts: 0, -1 (write)
+ * or -2 (too many parts). */
 static int
-canon_write_all(GMimeStream *s, const char *buf, size_t len)
+canon_write_all(GMimeStream *s, canon_prescan_t *ps, const char *buf, size_t len)
 {
 	size_t n;
 
 	for (; len > 0; buf += n, len -= n) {
 		n = len < CANON_CHUNK ? len : CANON_CHUNK;
+		if (prescan_feed(ps, buf, n) != 0)
+			return -2;
 		if (g_mime_stream_write(s, buf, n) != (ssize_t)n)
 			return -1;
 	}
 	return 0;
 }
 
-/* Copies the body from a file descriptor, read from offset 0. */
+/* Copies the body from a file descriptor, read from offset 0 in large
+ * chunks (pread: no seek per read); as canon_write_all. */
 static int
-canon_copy_fd(int fd, GMimeStream *dst, int *read_errno)
+canon_copy_fd(int fd, GMimeStream *dst, canon_prescan_t *ps, int *read_errno)
 {
-	GMimeStream *src;
-	gint64 n;
+	char *buf = malloc(CANON_CHUNK);
+	off_t off = 0;
+	ssize_t n;
+	int rc = 0;
 
-	if (lseek(fd, 0, SEEK_SET) != 0) {
-		*read_errno = errno;
+	if (buf == NULL) {
+		*read_errno = ENOMEM;
 		return -1;
 	}
-	src = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
-	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(src), FALSE);
-	errno = 0;
-	n = g_mime_stream_write_to_stream(src, dst);
-	if (n < 0)
-		*read_errno = errno != 0 ? errno : EIO;
-	g_object_unref(src);
-	return n < 0 ? -1 : 0;
+	for (;;) {
+		do
+			n = pread(fd, buf, CANON_CHUNK, off);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			break;
+		off += n;
+		if ((rc = canon_write_all(dst, ps, buf, (size_t)n)) != 0)
+			break;
+	}
+	if (n < 0) {
+		*read_errno = errno;
+		rc = -1;
+	}
+	free(buf);
+	return rc;
 }
 
 static smime_status_t
@@ -110,31 +191,35 @@ canon_io_error(GMimeStream *spool, int read_errno, smime_err_t *err)
 	    strerror(read_errno != 0 ? read_errno : EIO));
 }
 
+/* Copies headers, blank line and body into spool with LF line ends,
+ * counting the parts on the way (SMIME_ERR_LIMIT past max_parts). */
 static smime_status_t
 canon_normalise(const char *headers, const smime_body_t *body, GMimeStream *spool,
-    smime_err_t *err)
+    unsigned max_parts, smime_err_t *err)
 {
 	GMimeStream *f = g_mime_stream_filter_new(spool);
 	GMimeFilter *d2u = g_mime_filter_dos2unix_new(FALSE);
 	size_t hlen = strlen(headers);
 	int rc = 0, read_errno = 0;
+	canon_prescan_t ps;
 
+	prescan_init(&ps, max_parts);
 	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), d2u);
 	g_object_unref(d2u);
-	if (hlen > 0 && canon_write_all(f, headers, hlen) != 0)
-		rc = -1;
-	if (rc == 0 && hlen > 0 && headers[hlen - 1] != '\n' &&
-	    g_mime_stream_write(f, "\n", 1) != 1)
-		rc = -1;
-	if (rc == 0 && g_mime_stream_write(f, "\n", 1) != 1)
-		rc = -1;
+	rc = canon_write_all(f, &ps, headers, hlen);
+	if (rc == 0 && hlen > 0 && headers[hlen - 1] != '\n')
+		rc = canon_write_all(f, &ps, "\n", 1);
+	if (rc == 0)
+		rc = canon_write_all(f, &ps, "\n", 1);
 	if (rc == 0 && body->mem != NULL)
-		rc = canon_write_all(f, (const char *)body->mem, body->len);
+		rc = canon_write_all(f, &ps, (const char *)body->mem, body->len);
 	else if (rc == 0 && body->fd >= 0)
-		rc = canon_copy_fd(body->fd, f, &read_errno);
+		rc = canon_copy_fd(body->fd, f, &ps, &read_errno);
 	if (rc == 0 && g_mime_stream_flush(f) != 0)
 		rc = -1;
 	g_object_unref(f);
+	if (rc == -2)
+		return util_err_set(err, SMIME_ERR_LIMIT, "more than %u MIME parts", max_parts);
 	if (rc != 0 || smime_spool_error(spool, NULL) != 0)
 		return canon_io_error(spool, read_errno, err);
 	g_mime_stream_reset(spool);
@@ -379,42 +464,17 @@ canon_fix_object(GMimeObject *obj, int depth, canon_walk_t *w)
 smime_status_t
 smime_mime_prescan(GMimeStream *in, unsigned max_parts, smime_err_t *err)
 {
-	static const char ct[] = "content-type";
 	char buf[CANON_CHUNK];
-	size_t match = 0;       /* octets of "content-type" matched at line start */
-	int at_start = 1, in_name = 1;
-	unsigned long n = 0;
+	canon_prescan_t ps;
 	ssize_t got;
 
+	prescan_init(&ps, max_parts);
 	if (g_mime_stream_reset(in) != 0)
 		return canon_io_error(in, 0, err);
-	while ((got = g_mime_stream_read(in, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < got; i++) {
-			char c = buf[i];
-
-			if (c == '\n') {
-				at_start = in_name = 1;
-				match = 0;
-				continue;
-			}
-			if (!in_name)
-				continue;
-			if (match < sizeof(ct) - 1) {
-				if ((char)tolower((unsigned char)c) == ct[match] && (at_start || match))
-					match++;
-				else
-					in_name = 0;
-			} else if (c == ':') {
-				if (++n > max_parts)
-					return util_err_set(err, SMIME_ERR_LIMIT,
-					    "more than %u MIME parts", max_parts);
-				in_name = 0;
-			} else if (c != ' ' && c != '\t') {
-				in_name = 0;
-			}
-			at_start = 0;
-		}
-	}
+	while ((got = g_mime_stream_read(in, buf, sizeof(buf))) > 0)
+		if (prescan_feed(&ps, buf, (size_t)got) != 0)
+			return util_err_set(err, SMIME_ERR_LIMIT,
+			    "more than %u MIME parts", max_parts);
 	if (got < 0 || g_mime_stream_reset(in) != 0)
 		return canon_io_error(in, 0, err);
 	return SMIME_OK;
@@ -544,8 +604,25 @@ canon_parse(GMimeStream *in, GMimeObject **objp, smime_err_t *err)
 	return SMIME_OK;
 }
 
-static smime_status_t
-canon_write(GMimeObject *obj, GMimeStream *in, GMimeStream *out, smime_err_t *err)
+struct smime_canon {
+	GMimeStream *in;        /* the normalised input; the parts read from it */
+	GMimeObject *obj;
+};
+
+void
+smime_canon_free(smime_canon_t *c)
+{
+	if (c == NULL)
+		return;
+	if (c->obj != NULL)
+		g_object_unref(c->obj);     /* its substreams share in's storage */
+	if (c->in != NULL)
+		g_object_unref(c->in);
+	free(c);
+}
+
+smime_status_t
+smime_canon_write(smime_canon_t *c, GMimeStream *out, smime_err_t *err)
 {
 	GMimeFormatOptions *fmt = g_mime_format_options_new();
 	GMimeStream *f = g_mime_stream_filter_new(out);
@@ -556,19 +633,79 @@ canon_write(GMimeObject *obj, GMimeStream *in, GMimeStream *out, smime_err_t *er
 	g_mime_format_options_set_newline_format(fmt, GMIME_NEWLINE_FORMAT_DOS);
 	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), u2d);
 	g_object_unref(u2d);
-	n = g_mime_object_write_to_stream(obj, fmt, f);
-	rc = g_mime_stream_flush(f);
+	n = g_mime_object_write_to_stream(c->obj, fmt, f);
+	rc = n < 0 ? -1 : g_mime_stream_flush(f);
 	g_object_unref(f);
 	g_mime_format_options_free(fmt);
-	if (smime_spool_error(out, NULL) != 0)
-		return canon_io_error(out, 0, err);
-	if (smime_spool_error(in, NULL) != 0)
-		return canon_io_error(in, 0, err);
+	if (smime_spool_error(c->in, NULL) != 0)
+		return canon_io_error(c->in, 0, err);
 	if (n < 0 || rc != 0)
 		return util_err_set(err, SMIME_ERR_IO,
 		    "cannot write the canonical entity");
-	g_mime_stream_reset(out);
 	return SMIME_OK;
+}
+
+/* The protected header block in front of the content headers (*block,
+ * freed by the caller), or the content headers as they are. */
+static smime_status_t
+canon_headers(const char *content_headers, const smime_hp_out_t *hp,
+    char **block, const char **headers, smime_err_t *err)
+{
+	*block = NULL;
+	*headers = content_headers != NULL ? content_headers : "";
+	if (canon_headers_have_blank(*headers))
+		return util_err_set(err, SMIME_ERR_USAGE,
+		    "the content headers contain an empty line");
+	if (hp == NULL || hp->mode == SMIME_HP_NONE)
+		return SMIME_OK;
+	if ((*block = smime_hp_block(hp, *headers)) == NULL)
+		return util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+	if (canon_headers_have_blank(*block))
+		return util_err_set(err, SMIME_ERR_USAGE,
+		    "a protected header field contains an empty line");
+	*headers = *block;
+	return SMIME_OK;
+}
+
+smime_status_t
+smime_canon_prepare(const char *content_headers, const smime_body_t *body,
+    const char *dir, size_t mem_max, const smime_limits_t *limits,
+    const smime_hp_out_t *hp, smime_canon_t **cp, smime_err_t *err)
+{
+	canon_walk_t w = { SMIME_PARTS_DEFAULT, CANON_DEPTH_MAX, 0, err };
+	smime_canon_t *c;
+	const char *headers;
+	char *block;
+	smime_status_t st;
+
+	*cp = NULL;
+	st = canon_headers(content_headers, hp, &block, &headers, err);
+	if (st != SMIME_OK) {
+		free(block);
+		return st;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		free(block);
+		return util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+	}
+	c->in = smime_spool_new(dir, mem_max);
+	if (limits != NULL && limits->max_parts != 0)
+		w.max_parts = limits->max_parts;
+	if (limits != NULL && limits->max_depth != 0 && limits->max_depth < CANON_DEPTH_MAX)
+		w.max_depth = limits->max_depth;
+	st = canon_normalise(headers, body, c->in, w.max_parts, err);
+	free(block);
+	if (st == SMIME_OK)
+		st = canon_parse(c->in, &c->obj, err);
+	if (st == SMIME_OK && hp != NULL)
+		smime_hp_mark(c->obj, hp);  /* before the fix: it encodes what it adds */
+	if (st == SMIME_OK)
+		st = canon_fix_object(c->obj, 0, &w);
+	if (st != SMIME_OK)
+		smime_canon_free(c);
+	else
+		*cp = c;
+	return st;
 }
 
 smime_status_t
@@ -576,53 +713,26 @@ smime_canon_build(const char *content_headers, const smime_body_t *body,
     const char *dir, size_t mem_max, const smime_limits_t *limits,
     const smime_hp_out_t *hp, GMimeStream **canon, smime_err_t *err)
 {
-	canon_walk_t w = { SMIME_PARTS_DEFAULT, CANON_DEPTH_MAX, 0, err };
-	GMimeStream *in = NULL, *out = NULL;
-	GMimeObject *obj = NULL;
-	char *block = NULL;
+	smime_canon_t *c = NULL;
+	GMimeStream *out = NULL;
 	smime_status_t st;
 
 	*canon = NULL;
-	if (content_headers == NULL)
-		content_headers = "";
-	if (canon_headers_have_blank(content_headers))
-		return util_err_set(err, SMIME_ERR_USAGE,
-		    "the content headers contain an empty line");
-	if (hp != NULL && hp->mode != SMIME_HP_NONE) {
-		if ((block = smime_hp_block(hp, content_headers)) == NULL)
-			return util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
-		if (canon_headers_have_blank(block)) {
-			free(block);
-			return util_err_set(err, SMIME_ERR_USAGE,
-			    "a protected header field contains an empty line");
-		}
-		content_headers = block;
-	}
-	in = smime_spool_new(dir, mem_max);
-	if (limits != NULL && limits->max_parts != 0)
-		w.max_parts = limits->max_parts;
-	if (limits != NULL && limits->max_depth != 0 && limits->max_depth < CANON_DEPTH_MAX)
-		w.max_depth = limits->max_depth;
-	st = canon_normalise(content_headers, body, in, err);
-	if (st == SMIME_OK)
-		st = smime_mime_prescan(in, w.max_parts, err);
-	if (st == SMIME_OK)
-		st = canon_parse(in, &obj, err);
-	if (st == SMIME_OK && hp != NULL)
-		smime_hp_mark(obj, hp);     /* before the fix: it encodes what it adds */
-	if (st == SMIME_OK)
-		st = canon_fix_object(obj, 0, &w);
+	st = smime_canon_prepare(content_headers, body, dir, mem_max, limits, hp,
+	    &c, err);
 	if (st == SMIME_OK) {
 		out = smime_spool_new(dir, mem_max);
-		st = canon_write(obj, in, out, err);
+		st = smime_canon_write(c, out, err);
+		if (smime_spool_error(out, NULL) != 0)
+			st = canon_io_error(out, 0, err);
 	}
-	if (obj != NULL)
-		g_object_unref(obj);        /* its substreams share in's storage */
-	g_object_unref(in);
-	free(block);
-	if (st != SMIME_OK && out != NULL)
-		g_object_unref(out);
-	else
-		*canon = out;
-	return st;
+	smime_canon_free(c);
+	if (st != SMIME_OK) {
+		if (out != NULL)
+			g_object_unref(out);
+		return st;
+	}
+	g_mime_stream_reset(out);
+	*canon = out;
+	return SMIME_OK;
 }

@@ -41,8 +41,22 @@ smime_status_t smime_mime_check_mem(const unsigned char *p, size_t len,
 smime_status_t smime_header_block_check(const unsigned char *p, size_t len, size_t max,
     smime_err_t *err);
 
+/* The entity parsed and fixed, ready to be written (smime_canon.c). */
+typedef struct smime_canon smime_canon_t;
+
 /* hp (NULL: none): the entity is a Cryptographic Payload whose header
- * fields are protected (RFC 9788, smime_hp.h). */
+ * fields are protected (RFC 9788, smime_hp.h).  *cp: freed with
+ * smime_canon_free(). */
+smime_status_t smime_canon_prepare(const char *content_headers,
+    const smime_body_t *body, const char *dir, size_t mem_max,
+    const smime_limits_t *limits, const smime_hp_out_t *hp, smime_canon_t **cp,
+    smime_err_t *err);
+/* Writes the canonical entity (CRLF) to out, which may be anything
+ * writable (a spool, a stream into OpenSSL). */
+smime_status_t smime_canon_write(smime_canon_t *c, GMimeStream *out, smime_err_t *err);
+void smime_canon_free(smime_canon_t *c);
+
+/* smime_canon_prepare(), then smime_canon_write() to a new spool. */
 smime_status_t smime_canon_build(const char *content_headers,
     const smime_body_t *body, const char *dir, size_t mem_max,
     const smime_limits_t *limits, const smime_hp_out_t *hp, GMimeStream **canon,

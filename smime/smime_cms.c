@@ -9,10 +9,14 @@
  * that the partner's client encrypts its reply to it, not to the signing
  * key.
  *
- * Content never sits in memory: it is read from the canonical spool in
- * chunks.  Detached: through CMS_dataInit()/CMS_dataFinal(), then DER.
- * Opaque: through BIO_new_CMS(), which writes the SignedData as it goes
- * (BER, indefinite lengths, as "openssl cms -stream" does).
+ * Content never sits in memory: it is written into a BIO chain as it is
+ * made (smime_cms_*_begin(), then the caller writes, then *_end()), or
+ * read from a spool in chunks (smime_cms_sign_stream()).  Detached:
+ * through CMS_dataInit()/CMS_dataFinal() with the output as the content
+ * BIO, so that the entity is digested on its way out (as SMIME_write_ASN1
+ * does for multipart/signed), then DER.  Opaque: through BIO_new_CMS(),
+ * which writes the SignedData as it goes (BER, indefinite lengths, as
+ * "openssl cms -stream" does).
  *
  * Ownership: smime_cms_sign_new() returns a CMS_ContentInfo the caller
  * frees with CMS_ContentInfo_free().  Threads: no shared state.
@@ -109,31 +113,63 @@ cms_pump(GMimeStream *data, BIO *bio)
 	return n < 0 ? -1 : 0;
 }
 
-smime_status_t
-smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
-    smime_err_t *err)
+/* Frees the BIOs pushed on top of bio, not bio. */
+static void
+cms_pop_to(BIO *top, BIO *bio)
 {
-	BIO *dbio = CMS_dataInit(cms, NULL);
-	int rc;
+	BIO *next;
+
+	while (top != NULL && top != bio) {
+		next = BIO_pop(top);
+		BIO_free(top);
+		top = next;
+	}
+}
+
+BIO *
+smime_cms_detached_begin(CMS_ContentInfo *cms, BIO *out, smime_err_t *err)
+{
+	BIO *dbio = CMS_dataInit(cms, out);
 
 	if (dbio == NULL)
-		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start the digest");
-	rc = cms_pump(data, dbio);
-	if (rc == 0 && !CMS_dataFinal(cms, dbio))
-		rc = -2;
-	BIO_free_all(dbio);
-	if (rc == -1)
-		return cms_read_error(data, err);
-	if (rc != 0)
-		return util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot sign");
-	return SMIME_OK;
+		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start the digest");
+	return dbio;
+}
+
+smime_status_t
+smime_cms_detached_end(CMS_ContentInfo *cms, BIO *dbio, BIO *out,
+    smime_status_t st, smime_err_t *err)
+{
+	if (st == SMIME_OK && !CMS_dataFinal(cms, dbio))
+		st = util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot sign");
+	cms_pop_to(dbio, out);
+	return st;
+}
+
+BIO *
+smime_cms_stream_begin(CMS_ContentInfo *cms, BIO *out, smime_err_t *err)
+{
+	BIO *top = BIO_new_CMS(out, cms);
+
+	if (top == NULL)
+		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start the CMS stream");
+	return top;
+}
+
+smime_status_t
+smime_cms_stream_end(BIO *top, BIO *out, smime_status_t st, smime_err_t *err)
+{
+	if (st == SMIME_OK && BIO_flush(top) <= 0)
+		st = util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot write the CMS stream");
+	cms_pop_to(top, out);
+	return st;
 }
 
 smime_status_t
 smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data, BIO *bio,
     smime_err_t *err)
 {
-	BIO *top = BIO_new_CMS(bio, cms), *next;
+	BIO *top = BIO_new_CMS(bio, cms);
 	int rc;
 
 	if (top == NULL)
@@ -141,11 +177,7 @@ smime_cms_sign_stream(CMS_ContentInfo *cms, GMimeStream *data, BIO *bio,
 	rc = cms_pump(data, top);
 	if (rc == 0 && BIO_flush(top) <= 0)
 		rc = -2;
-	while (top != NULL && top != bio) {     /* free what BIO_new_CMS pushed */
-		next = BIO_pop(top);
-		BIO_free(top);
-		top = next;
-	}
+	cms_pop_to(top, bio);                   /* free what BIO_new_CMS pushed */
 	if (rc == -1)
 		return cms_read_error(data, err);
 	if (rc != 0)

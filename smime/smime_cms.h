@@ -24,8 +24,18 @@
 CMS_ContentInfo *smime_cms_sign_new(EVP_PKEY *key, X509 *cert,
     STACK_OF(X509) *chain, X509 *enc, int detached, smime_err_t *err);
 
-/* Detached: digests the spool and signs; the caller then writes the DER. */
-smime_status_t smime_cms_sign_detached(CMS_ContentInfo *cms, GMimeStream *data,
+/* Detached: a BIO that digests what is written to it and passes it on to
+ * out; then _end() signs (when st, the writing's status, is SMIME_OK;
+ * else it returns st) and frees the BIOs pushed on out, not out; the
+ * caller then writes the DER. */
+BIO *smime_cms_detached_begin(CMS_ContentInfo *cms, BIO *out, smime_err_t *err);
+smime_status_t smime_cms_detached_end(CMS_ContentInfo *cms, BIO *dbio, BIO *out,
+    smime_status_t st, smime_err_t *err);
+/* Opaque: a BIO whose input becomes the content of the SignedData (any
+ * CMS_STREAM content type) written to out; _end() finishes it (as above)
+ * and frees the BIOs pushed on out, not out. */
+BIO *smime_cms_stream_begin(CMS_ContentInfo *cms, BIO *out, smime_err_t *err);
+smime_status_t smime_cms_stream_end(BIO *top, BIO *out, smime_status_t st,
     smime_err_t *err);
 /* Opaque: streams the spool into the SignedData written to bio (any
  * CMS_STREAM content type: EnvelopedData too). */

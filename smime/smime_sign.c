@@ -2,20 +2,23 @@
  * smime_sign.c: the smime_sign_t handle of smime.h, one signing job, and
  * the MIME framing of its output.
  *
- * A job builds the canonical entity (smime_canon.c), signs it (smime_cms.c)
- * and writes the new body through the caller's writer (smime_out.c):
+ * A job parses and fixes the entity (smime_canon.c), then streams it: GMime
+ * writes the canonical entity into OpenSSL's CMS BIO chain (smime_cms.c),
+ * which digests it and passes it to the output (smime_out.c, buffered),
+ * so that the canonical entity is never copied to a spool of its own:
  *
- *   detached  a preamble, the canonical entity exactly as signed, and an
- *             application/pkcs7-signature part, in a multipart/signed
- *             whose boundary is random ("----smimegate-" and 32 hex
- *             digits from RAND_bytes: it cannot occur in the entity but
- *             by a 2^-128 chance, so the entity is not searched for it).
- *             The signature is computed before anything is written.
+ *   detached  a preamble, the canonical entity exactly as signed (digested
+ *             on its way out), and an application/pkcs7-signature part,
+ *             in a multipart/signed whose boundary is random
+ *             ("----smimegate-" and 32 hex digits from RAND_bytes: it
+ *             cannot occur in the entity but by a 2^-128 chance, so the
+ *             entity is not searched for it).
  *   opaque    application/pkcs7-mime; smime-type=signed-data, the
  *             SignedData holding the entity, written as it is made.
  *
  * Every output line ends in CRLF.  On failure, whatever was written is to
- * be thrown away; the headers are listed only after a success.
+ * be thrown away (the caller's writer gets the output as it is made); the
+ * headers are listed only after a success.
  *
  * Ownership: see smime.h.  The handle holds its own references to the key,
  * certificate and chain; smime_sign_free() drops them.
@@ -35,7 +38,6 @@
 #include <openssl/rand.h>
 
 #define SIGN_HEADERS_MAX  4
-#define SIGN_CHUNK        16384
 
 struct smime_sign {
 	EVP_PKEY *key;
@@ -210,22 +212,6 @@ smime_boundary(char buf[SMIME_BOUNDARY_LEN], smime_err_t *err)
 	return SMIME_OK;
 }
 
-/* Copies the canonical entity to the output; 0, -1 (read) or -2 (write). */
-static int
-sign_copy_entity(GMimeStream *canon, smime_out_t *o)
-{
-	char buf[SIGN_CHUNK];
-	ssize_t n = 0;
-
-	if (g_mime_stream_reset(canon) != 0)
-		return -1;
-	while (!g_mime_stream_eos(canon) &&
-	    (n = g_mime_stream_read(canon, buf, sizeof(buf))) > 0)
-		if (smime_out_write(o, buf, (size_t)n) != 0)
-			return -2;
-	return n < 0 ? -1 : 0;
-}
-
 static void
 sign_write_detached_head(smime_out_t *o, const char *boundary)
 {
@@ -260,21 +246,35 @@ sign_detached_headers(smime_sign_t *s, const char *boundary)
 	return st == SMIME_OK ? sign_add_header(s, "Content-Type", ct) : st;
 }
 
+/* Writes the canonical entity into bio (a CMS BIO chain). */
 static smime_status_t
-sign_detached(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
+sign_write_entity(smime_sign_t *s, smime_canon_t *canon, BIO *bio)
+{
+	GMimeStream *stream = smime_out_bio_stream(bio);
+	smime_status_t st = smime_canon_write(canon, stream, &s->err);
+
+	g_object_unref(stream);
+	return st;
+}
+
+static smime_status_t
+sign_detached(smime_sign_t *s, CMS_ContentInfo *cms, smime_canon_t *canon,
     smime_out_t *o)
 {
 	char boundary[SMIME_BOUNDARY_LEN];
 	smime_status_t st;
+	BIO *dbio;
 
 	if ((st = smime_boundary(boundary, &s->err)) != SMIME_OK ||
-	    (st = smime_cms_sign_detached(cms, canon, &s->err)) != SMIME_OK ||
 	    (st = sign_detached_headers(s, boundary)) != SMIME_OK)
 		return st;
 	sign_write_detached_head(o, boundary);
-	if (sign_copy_entity(canon, o) == -1)
-		return util_err_set(&s->err, SMIME_ERR_IO,
-		    "cannot read the canonical entity");
+	if ((dbio = smime_cms_detached_begin(cms, smime_out_raw_bio(o), &s->err)) == NULL)
+		return s->err.code;
+	st = sign_write_entity(s, canon, dbio);
+	st = smime_cms_detached_end(cms, dbio, smime_out_raw_bio(o), st, &s->err);
+	if (st != SMIME_OK)
+		return st;
 	sign_write_signature_head(o, boundary);
 	if (!i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
 		return util_err_ssl(&s->err, SMIME_ERR_CRYPTO, "cannot encode the signature");
@@ -286,10 +286,11 @@ sign_detached(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
 }
 
 static smime_status_t
-sign_opaque(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
+sign_opaque(smime_sign_t *s, CMS_ContentInfo *cms, smime_canon_t *canon,
     smime_out_t *o)
 {
 	smime_status_t st;
+	BIO *top;
 
 	if ((st = sign_add_header(s, "MIME-Version", "1.0")) != SMIME_OK ||
 	    (st = sign_add_header(s, "Content-Type", "application/pkcs7-mime; "
@@ -298,10 +299,14 @@ sign_opaque(smime_sign_t *s, CMS_ContentInfo *cms, GMimeStream *canon,
 	    (st = sign_add_header(s, "Content-Disposition",
 	    "attachment; filename=smime.p7m")) != SMIME_OK)
 		return st;
-	st = smime_cms_sign_stream(cms, canon, smime_out_base64_bio(o), &s->err);
-	if (st == SMIME_OK)
-		smime_out_base64_end(o);
-	return st;
+	if ((top = smime_cms_stream_begin(cms, smime_out_base64_bio(o), &s->err)) == NULL)
+		return s->err.code;
+	st = sign_write_entity(s, canon, top);
+	st = smime_cms_stream_end(top, smime_out_base64_bio(o), st, &s->err);
+	if (st != SMIME_OK)
+		return st;
+	smime_out_base64_end(o);
+	return SMIME_OK;
 }
 
 static smime_status_t
@@ -319,7 +324,7 @@ sign_check(smime_sign_t *s, const smime_body_t *body, smime_write_fn out)
 }
 
 static smime_status_t
-sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
+sign_job(smime_sign_t *s, smime_canon_t *canon, smime_out_t *o)
 {
 	CMS_ContentInfo *cms;
 	smime_status_t st;
@@ -330,6 +335,8 @@ sign_job(smime_sign_t *s, GMimeStream *canon, smime_out_t *o)
 		return s->err.code;
 	st = s->opaque ? sign_opaque(s, cms, canon, o) : sign_detached(s, cms, canon, o);
 	CMS_ContentInfo_free(cms);
+	if (st == SMIME_OK)
+		smime_out_flush(o);
 	if (smime_out_failed(o))
 		st = util_err_set(&s->err, SMIME_ERR_IO, "the output writer failed");
 	return st;
@@ -357,7 +364,7 @@ smime_status_t
 smime_sign_run(smime_sign_t *s, const char *content_headers,
     const smime_body_t *body, smime_write_fn out, void *arg)
 {
-	GMimeStream *canon = NULL;
+	smime_canon_t *canon = NULL;
 	smime_out_t *o = NULL;
 	smime_status_t st;
 
@@ -367,15 +374,15 @@ smime_sign_run(smime_sign_t *s, const char *content_headers,
 	util_err_clear(&s->err);
 	if ((st = sign_check(s, body, out)) != SMIME_OK)
 		return st;
-	st = smime_canon_build(content_headers, body, s->tmpdir, s->mem_max,
+	st = smime_canon_prepare(content_headers, body, s->tmpdir, s->mem_max,
 	    &s->limits, s->hp.mode != SMIME_HP_NONE ? &s->hp : NULL, &canon, &s->err);
-	if (st == SMIME_OK && (o = smime_out_new(out, arg)) == NULL)
+	if (st == SMIME_OK && ((o = smime_out_new(out, arg)) == NULL ||
+	    smime_out_buffer(o) != 0))
 		st = util_err_set(&s->err, SMIME_ERR_NOMEM, "cannot set up the output");
 	if (st == SMIME_OK)
 		st = sign_job(s, canon, o);
 	smime_out_free(o);
-	if (canon != NULL)
-		g_object_unref(canon);
+	smime_canon_free(canon);
 	if (st != SMIME_OK)
 		sign_clear_headers(s);
 	ERR_clear_error();              /* leave the thread's queue empty */

@@ -5,8 +5,8 @@
  * bounded whatever the size of the message.
  *
  * It wraps a GMimeStreamMem and, once a write would pass mem_max, copies
- * that into a GMimeStreamFs on a file created (and at once unlinked) in
- * the configured directory and carries on there.  Every other operation
+ * that into a file stream (smime_spool_file.c) on a file created (and at
+ * once unlinked) in the configured directory and carries on there.  Every other operation
  * is passed to the current inner stream.  The first failure is kept
  * (errno and what failed) for smime_spool_error().
  *
@@ -22,6 +22,7 @@
  */
 #include "smime/smime_spool.h"
 #include "smime/smime_int.h"
+#include "smime/smime_spool_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,7 @@
 
 typedef struct _SmimeSpool {
 	GMimeStream parent;
-	GMimeStream *inner;     /* GMimeStreamMem, then GMimeStreamFs */
+	GMimeStream *inner;     /* GMimeStreamMem, then smime_spool_file */
 	char *dir;              /* NULL: $TMPDIR or /tmp */
 	size_t mem_max;
 	int on_disk;
@@ -104,7 +105,11 @@ spool_to_disk(SmimeSpool *sp)
 
 	if (fd < 0)
 		return -1;
-	fs = g_mime_stream_fs_new(fd);          /* owns and closes fd */
+	if ((fs = smime_spool_file_new(fd)) == NULL) {     /* owns and closes fd */
+		spool_fail(sp, ENOMEM, "cannot make a temporary file stream");
+		close(fd);
+		return -1;
+	}
 	if ((ba->len > 0 && g_mime_stream_write(fs, (const char *)ba->data,
 	    ba->len) != (ssize_t)ba->len) || g_mime_stream_seek(fs, pos,
 	    GMIME_STREAM_SEEK_SET) != pos) {
@@ -332,7 +337,7 @@ smime_store_fd(smime_store_t *st)
 {
 	SmimeSpool *sp = (SmimeSpool *)st;
 
-	return sp->on_disk ? GMIME_STREAM_FS(sp->inner)->fd : -1;
+	return sp->on_disk ? smime_spool_file_fd(sp->inner) : -1;
 }
 
 ssize_t
@@ -353,7 +358,7 @@ smime_store_pread(smime_store_t *st, long long off, void *buf, size_t len)
 		return (ssize_t)len;
 	}
 	do
-		r = pread(GMIME_STREAM_FS(sp->inner)->fd, buf, len, (off_t)off);
+		r = pread(smime_spool_file_fd(sp->inner), buf, len, (off_t)off);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		spool_fail(sp, errno, "cannot read a temporary file");

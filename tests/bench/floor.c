@@ -5,7 +5,9 @@
  * S/MIME message of SIZE octets: one RSA-2048 private-key signature (PKCS#1
  * v1.5 over a SHA-256 digest), one RSA-2048 public-key encryption of a
  * 32-octet content key (one per recipient), SHA-256 over SIZE octets, and
- * AES-256-CBC and AES-256-GCM over SIZE octets.  Each figure is CPU time
+ * AES-256-CBC and AES-256-GCM over SIZE octets; inbound, one RSA-2048
+ * signature verification (per signature or certificate checked) and one
+ * RSA-2048 private-key decryption of a content key.  Each figure is CPU time
  * (CLOCK_PROCESS_CPUTIME_ID) per operation, averaged over enough runs to
  * last about ITER_SECONDS.  Output: "name=seconds" lines.
  *
@@ -78,6 +80,59 @@ op_encrypt(void)
 }
 
 static void
+op_verify(void)
+{
+	static unsigned char sig[512];
+	static size_t siglen;
+	unsigned char md[32];
+	EVP_PKEY_CTX *c;
+
+	memset(md, 0x5a, sizeof(md));
+	if (siglen == 0) {              /* the signature, made once */
+		siglen = sizeof(sig);
+		if ((c = EVP_PKEY_CTX_new(key, NULL)) == NULL || EVP_PKEY_sign_init(c) <= 0 ||
+		    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) <= 0 ||
+		    EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) <= 0 ||
+		    EVP_PKEY_sign(c, sig, &siglen, md, sizeof(md)) <= 0)
+			fail("RSA sign (for verify)");
+		EVP_PKEY_CTX_free(c);
+	}
+	c = EVP_PKEY_CTX_new(key, NULL);
+	if (c == NULL || EVP_PKEY_verify_init(c) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_verify(c, sig, siglen, md, sizeof(md)) != 1)
+		fail("RSA verify");
+	EVP_PKEY_CTX_free(c);
+}
+
+static void
+op_decrypt(void)
+{
+	static unsigned char wrapped[512];
+	static size_t wlen;
+	unsigned char cek[512];
+	size_t ceklen = sizeof(cek);
+	EVP_PKEY_CTX *c;
+
+	if (wlen == 0) {                /* the wrapped key, made once */
+		memset(cek, 0xa5, 32);
+		wlen = sizeof(wrapped);
+		if ((c = EVP_PKEY_CTX_new(key, NULL)) == NULL || EVP_PKEY_encrypt_init(c) <= 0 ||
+		    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) <= 0 ||
+		    EVP_PKEY_encrypt(c, wrapped, &wlen, cek, 32) <= 0)
+			fail("RSA encrypt (for decrypt)");
+		EVP_PKEY_CTX_free(c);
+	}
+	c = EVP_PKEY_CTX_new(key, NULL);
+	if (c == NULL || EVP_PKEY_decrypt_init(c) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) <= 0 ||
+	    EVP_PKEY_decrypt(c, cek, &ceklen, wrapped, wlen) <= 0 || ceklen != 32)
+		fail("RSA decrypt");
+	EVP_PKEY_CTX_free(c);
+}
+
+static void
 op_sha256(void)
 {
 	unsigned char md[32];
@@ -137,6 +192,8 @@ main(int argc, char **argv)
 		fail("RSA key generation");
 	printf("rsa_sign=%.9f\n", measure(op_sign));
 	printf("rsa_encrypt=%.9f\n", measure(op_encrypt));
+	printf("rsa_verify=%.9f\n", measure(op_verify));
+	printf("rsa_decrypt=%.9f\n", measure(op_decrypt));
 	printf("sha256=%.9f\n", measure(op_sha256));
 	printf("aes_cbc=%.9f\n", measure(op_aes_cbc));
 	printf("aes_gcm=%.9f\n", measure(op_aes_gcm));
