@@ -160,6 +160,8 @@ cert_request(OSSL_CMP_SRV_CTX *srv, const OSSL_CMP_MSG *req, int id,
 	if (strcmp(mode, "reject") == 0 || crm == NULL || (*out = issue(crm, kur)) == NULL)
 		return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_rejection,
 		    1 << OSSL_CMP_PKIFAILUREINFO_badRequest, "refused");
+	if (!kur && (*capubs = sk_X509_new_null()) != NULL)   /* the CA, as EJBCA does */
+		X509_add_cert(*capubs, ca_cert, X509_ADD_FLAG_UP_REF);
 	return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 }
 
