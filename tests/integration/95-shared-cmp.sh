@@ -11,7 +11,8 @@
 # on A is refused.  yves is enrolled through B.  Attacks: yves's link with
 # xena's password is refused; xena's sealed record put under yves's link
 # (whoever can write the directory) releases nothing; wrong passwords on
-# A and B count against one link on both and lock it on both.
+# A and B count against one link on both and lock it on both.  A pending
+# enrollment made on A (its invitation could not go out) is used by B.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -232,6 +233,33 @@ check "wrong passwords on A, B, A: refused, the third locks ($code 403 $c2 $c3)"
 inst B
 c4=$(pickup "$YTOKEN" "$YPASSWORD" "$T/w4.out")
 check "the link is locked on B too, even with the right password (HTTP $c4)" test "$c4" = 429
+# ---- a pending enrollment made on A is used by B ---------------------------
+# A cannot send the invitation (its EnrollmentSMTP refuses): the message
+# is tempfailed and the certificate kept pending in the directory; the
+# retry through B uses that certificate instead of asking the CMP CA again.
+inst A
+DEAD_PORT=$(free_port) || bail "a free port"
+gate_stop
+gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" -o "EnrollmentSMTP=127.0.0.1:$DEAD_PORT" ||
+    bail "smimegate A restarted without a way to send invitations"
+msg pend alice@example.com zed@example.net
+send_mail "$T/m/pend.eml" alice@example.com zed@example.net
+case $SMTP_CODE in
+4*) ok "A tempfails alice's mail to zed: the invitation cannot go out ($SMTP_CODE)" ;;
+*) not_ok "A tempfails alice's mail to zed (got '$SMTP_REPLY')" ;;
+esac
+ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pending-$(hash zed@example.net))" dn \
+    >"$T/pending.ldif" 2>&1
+check "the pending enrollment is in the directory" grep -q "^dn: cn=pending-" "$T/pending.ldif"
+inst B
+if send_mail "$T/m/pend.eml" alice@example.com zed@example.net && wait_delivered "$QID"; then
+	ok "the retry through B is delivered"
+else
+	not_ok "the retry through B is delivered ($SMTP_REPLY)"
+fi
+check "B used the certificate A kept pending" \
+    grep -q 'enroll <zed@example.net>: certificate of the earlier try used' "$GATE_LOG"
+check "the CMP CA was asked once for zed" test "$(grep -c 'issued ir zed@' "$T/cmpserver.log")" -eq 1
 for i in A B; do
 	inst "$i"
 	gate_stop
