@@ -13,6 +13,8 @@
 # (whoever can write the directory) releases nothing; wrong passwords on
 # A and B count against one link on both and lock it on both.  A pending
 # enrollment made on A (its invitation could not go out) is used by B.
+# An employee's certificate enrolled over CMP through A keeps its origin
+# in the directory, and B renews it over CMP.
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
@@ -32,6 +34,7 @@ openssl rand -hex 12 | tr -d "\n" >"$GWPW" && chmod 0600 "$GWPW"
 {
 	ldif_head
 	ldif_entry alice alice@example.com
+	ldif_entry bob bob@example.com
 	ldif_entry pki pki@example.com
 	printf 'dn: %s\nobjectClass: applicationProcess\n' "$GWDN"
 	printf 'objectClass: simpleSecurityObject\ncn: smimegate\nuserPassword: %s\n\n' "$(cat "$GWPW")"
@@ -233,6 +236,24 @@ check "wrong passwords on A, B, A: refused, the third locks ($code 403 $c2 $c3)"
 inst B
 c4=$(pickup "$YTOKEN" "$YPASSWORD" "$T/w4.out")
 check "the link is locked on B too, even with the right password (HTTP $c4)" test "$c4" = 429
+# ---- an employee's certificate over CMP: its origin in the directory -------
+# bob enrolled over CMP through A; the sealed value in the directory says
+# where it came from, and B renews it over CMP (a kur signed with bob's key).
+inst A
+gate_ctl ca cmp bob@example.com >"$T/bob.pem" 2>"$T/bob.err" || diag_file "$T/bob.err" 5
+ldap_admin -b "$SLAPD_BASE" "(mail=bob@example.com)" userPKCS12 >"$T/bob.ldif" 2>&1
+sed -n 's/^userPKCS12:: //p' "$T/bob.ldif" | base64 -d >"$T/bob.value" 2>/dev/null
+check "bob's entry in the directory records its origin (cmp 127.0.0.1:$CMP_PORT ...)" \
+    grep -q "^Origin: cmp 127.0.0.1:$CMP_PORT pkix/ ref1" "$T/bob.value"
+inst B
+gate_ctl keystore renew bob@example.com >"$T/bobrenew.out" 2>"$T/bobrenew.err"
+check "B renews it over CMP from the shared keystore ($(head -c 100 "$T/bobrenew.out"))" \
+    sh -c "grep -q '^renewed bob@example.com' '$T/bobrenew.out' && grep -q 'issued kur bob@example.com' '$T/cmpserver.log'"
+ldap_admin -b "$SLAPD_BASE" "(mail=bob@example.com)" userPKCS12 >"$T/bob2.ldif" 2>&1
+check "bob's directory entry now holds both keys, each with its origin" \
+    test "$(sed -n 's/^userPKCS12:: //p' "$T/bob2.ldif" | while read -r v; do
+	    printf '%s' "$v" | base64 -d | grep -c '^Origin: cmp'; done | grep -c 1)" -eq 2
+
 # ---- a pending enrollment made on A is used by B ---------------------------
 # A cannot send the invitation (its EnrollmentSMTP refuses): the message
 # is tempfailed and the certificate kept pending in the directory; the
