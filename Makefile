@@ -60,7 +60,7 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
 
 # Test-only programs the integration scripts drive (never installed).
-TOOLS_BIN = tests/tools/mimetool tests/tools/pickuptool
+TOOLS_BIN = tests/tools/mimetool tests/tools/pickuptool tests/tools/cmpserver
 
 PROGS = smimegate smimectl
 
@@ -110,6 +110,10 @@ tests/tools/mimetool: tests/tools/mimetool.o
 # pickuptool: a pickup link without the mail flow (86-http-limits).
 tests/tools/pickuptool: tests/tools/pickuptool.o $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS)
+
+# cmpserver: a CMP CA that issues to the requested key (94-renew-cmp, 95-shared-cmp).
+tests/tools/cmpserver: tests/tools/cmpserver.o
+	$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
 tools: $(TOOLS_BIN)
 

@@ -1,10 +1,13 @@
 /*
  * ca_renew.c: employees' certificates renewed before they expire (see
- * ca_renew.h).
+ * ca_renew.h): by the embedded CA, or over CMP for one that came over
+ * CMP (its entry's origin, ca_cmp.h).
  */
 #include "ca/ca_renew.h"
+#include "ca/ca_cmp.h"
 #include "ca/ca_serve.h"
 #include "keystore/keystore_lease.h"
+#include "keystore/keystore_retire.h"
 #include "ops/ops_audit.h"
 #include "ops/ops_publish.h"
 #include "util/util_addr.h"
@@ -37,12 +40,23 @@ issued_here_unrevoked(ca_t *ca, const keystore_expiry_t *e)
 	return r;
 }
 
-/* e is an employee's, from this CA, and not revoked there. */
+/* 1 when e's entry came over CMP (keystore_escrow_origin()). */
+static int
+from_cmp(const keystore_expiry_t *e)
+{
+	return strncmp(e->origin, CA_CMP_ORIGIN, strlen(CA_CMP_ORIGIN)) == 0;
+}
+
+/* e is an employee's, and from this CA and not revoked there, or from
+ * CMP with CMPServer set. */
 static int
 renewable(const conf_t *conf, ca_t *ca, const keystore_expiry_t *e)
 {
-	return conf_is_local_domain(conf, util_addr_domain(e->address))
-	    && issued_here_unrevoked(ca, e);
+	if (!conf_is_local_domain(conf, util_addr_domain(e->address)))
+		return 0;
+	if (from_cmp(e))
+		return *conf->cmp_server != '\0';
+	return ca != NULL && issued_here_unrevoked(ca, e);
 }
 
 /* Still the address's newest of its use, still due (before), after the
@@ -74,8 +88,16 @@ still_due(keystore_t *ks, const keystore_expiry_t *old, time_t before)
  * failure, left to the caller to report.
  */
 static int
-renew_publish(const conf_t *conf, ca_t *ca, const char *address, X509 *cert,
-    char *why, size_t len)
+renew_publish(const conf_t *conf, const char *address, X509 *cert,
+    STACK_OF(X509) *chain, char *why, size_t len)
+{
+	(void)ops_publish(conf, NULL, address, cert, chain, 0);
+	return ca_serve_publish(conf, address, cert, why, len);
+}
+
+/* The embedded CA's chain (issuing, root), for publication. */
+static STACK_OF(X509) *
+ca_chain(ca_t *ca)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	X509 *x;
@@ -86,9 +108,7 @@ renew_publish(const conf_t *conf, ca_t *ca, const char *address, X509 *cert,
 		if ((x = ca_root(ca)) != NULL && !sk_X509_push(chain, x))
 			X509_free(x);
 	}
-	(void)ops_publish(conf, NULL, address, cert, chain, 0);
-	sk_X509_pop_free(chain, X509_free);
-	return ca_serve_publish(conf, address, cert, why, len);
+	return chain;
 }
 
 /* The audit record of a renewal. */
@@ -100,10 +120,69 @@ renew_audit(const conf_t *conf, const keystore_expiry_t *old, X509 *cert,
 	ops_key_event_t ev = { AUDIT_CERT_RENEWED, old->address, cert, NULL, NULL,
 		NULL, reason };
 
-	snprintf(reason, sizeof(reason), "renews serial %s (%s, expires %s)",
+	snprintf(reason, sizeof(reason), "renews serial %s (%s, expires %s)%s%s%s",
 	    old->serial, old->sign && old->encrypt ? "sign,encrypt"
-	    : old->sign ? "sign" : "encrypt", old->not_after);
+	    : old->sign ? "sign" : "encrypt", old->not_after,
+	    from_cmp(old) ? " over CMP (" : "", from_cmp(old) ? conf->cmp_renewal
+	    ? "ir" : "kur" : "", from_cmp(old) ? ")" : "");
 	return ops_audit_key_event(conf, &ev, why, len);
+}
+
+/*
+ * Over CMP (old came over CMP): a kur signed with the old key, or an ir
+ * under the shared secret (CMPRenewal), from CMPServer; the new key
+ * escrowed with the origin, the old entry kept.  0 with *x and *chain
+ * (the old entry's CA certificates), or -1 with why.
+ */
+static int
+renew_cmp(const conf_t *conf, keystore_t *ks, const keystore_expiry_t *old,
+    X509 **x, STACK_OF(X509) **chain, char *why, size_t len)
+{
+	char *const one[] = { (char *)old->address, NULL };
+	ca_cmp_old_t o = { NULL, NULL, NULL };
+	ca_cmp_settings_t s;
+	keystore_err_t err;
+	int kur = conf->cmp_renewal == 0, rc = -1;
+
+	if (keystore_retired_check(ks, one, &err) != KEYSTORE_OK
+	    || keystore_escrowed(ks, old->address, old->fingerprint, &o.key, &o.cert,
+	    &o.chain, &err) != KEYSTORE_OK)
+		snprintf(why, len, "%s", err.msg);
+	else if (ca_serve_cmp_settings(conf, !kur, &s, why, len) == 0) {
+		if (ca_cmp_renew(ks, &s, old->address, &o, kur, x, &err) == KEYSTORE_OK) {
+			*chain = o.chain;
+			o.chain = NULL;
+			rc = 0;
+		} else
+			snprintf(why, len, "%s", err.msg);
+		ca_serve_cmp_done(&s);
+	}
+	EVP_PKEY_free(o.key);
+	X509_free(o.cert);
+	sk_X509_pop_free(o.chain, X509_free);
+	return rc;
+}
+
+/* The new certificate for old: from the embedded CA, or over CMP for one
+ * that came over CMP.  0 with *x and *chain (to publish it with), or -1
+ * with why. */
+static int
+renew_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
+    const keystore_expiry_t *old, X509 **x, STACK_OF(X509) **chain, char *why,
+    size_t len)
+{
+	ca_profile_t p = old->sign && old->encrypt ? CA_EXTERNAL
+	    : old->sign ? CA_SIGN : CA_ENCRYPT;
+	keystore_err_t err;
+
+	if (from_cmp(old))
+		return renew_cmp(conf, ks, old, x, chain, why, len);
+	if (ca_issue(ca, old->address, p, x, &err) != KEYSTORE_OK) {
+		snprintf(why, len, "%s", err.msg);
+		return -1;
+	}
+	*chain = ca_chain(ca);
+	return 0;
 }
 
 /* A new certificate for old's address and use(s), key escrowed. */
@@ -111,19 +190,17 @@ static void
 renew_one(const conf_t *conf, ca_t *ca, keystore_t *ks,
     const keystore_expiry_t *old, ca_renew_fn fn, void *arg)
 {
-	ca_profile_t p = old->sign && old->encrypt ? CA_EXTERNAL
-	    : old->sign ? CA_SIGN : CA_ENCRYPT;
-	keystore_err_t err;
+	STACK_OF(X509) *chain = NULL;
 	X509 *x = NULL;
 	char why[600] = "";
 
-	if (ca_issue(ca, old->address, p, &x, &err) != KEYSTORE_OK) {
-		fn(arg, old, NULL, err.msg);
+	if (renew_issue(conf, ca, ks, old, &x, &chain, why, sizeof(why)) != 0) {
+		fn(arg, old, NULL, why);
 		return;
 	}
 	if (renew_audit(conf, old, x, why, sizeof(why)) != 0)
 		fn(arg, old, x, why);
-	else if (old->encrypt && renew_publish(conf, ca, old->address, x, why,
+	else if (old->encrypt && renew_publish(conf, old->address, x, chain, why,
 	    sizeof(why)) != 0) {
 		char msg[700];
 
@@ -131,6 +208,7 @@ renew_one(const conf_t *conf, ca_t *ca, keystore_t *ks,
 		fn(arg, old, x, msg);
 	} else
 		fn(arg, old, x, NULL);
+	sk_X509_pop_free(chain, X509_free);
 	X509_free(x);
 }
 
@@ -183,8 +261,11 @@ renew_list(const conf_t *conf, ca_t *ca, keystore_t *ks, keystore_expiry_t *v,
 	for (size_t i = 0; i < n; i++) {
 		if (address != NULL && strcasecmp(v[i].address, address) != 0)
 			continue;
-		if (!renewable(conf, ca, &v[i]))
+		if (!renewable(conf, ca, &v[i])) {
+			if (from_cmp(&v[i]) && *conf->cmp_server == '\0')
+				fn(arg, &v[i], NULL, "obtained over CMP, and CMPServer is not set");
 			continue;
+		}
 		count += renew_leased(conf, ca, ks, &v[i], before, fn, arg);
 	}
 	return count;
@@ -212,9 +293,9 @@ int
 ca_renew_due(const conf_t *conf, ca_t *ca, keystore_t *ks, ca_renew_fn fn,
     void *arg, char *why, size_t len)
 {
-	if (conf->renew_before_days <= 0)
+	if (conf->renew_before_days <= 0 || (ca == NULL && *conf->cmp_server == '\0'))
 		return 0;
-	if (conf->renew_before_days >= conf->ca_days) {
+	if (ca != NULL && conf->renew_before_days >= conf->ca_days) {
 		snprintf(why, len, "RenewBefore (%lld days) is not shorter than "
 		    "CAValidityDays (%lld): nothing renewed", conf->renew_before_days,
 		    conf->ca_days);

@@ -5,9 +5,16 @@
  * encryption certificate (keystore_expiring()) was issued by the embedded
  * CA, is not revoked there, and expires within RenewBefore days (or has
  * expired) gets a new certificate of the same use with a new key from
- * that CA, escrowed; the old entries stay and still decrypt.  Every
+ * that CA, escrowed; the old entries stay and still decrypt.  One that
+ * came over CMP (its entry's origin, ca_cmp.h) is renewed over CMP from
+ * CMPServer instead (CMPRenewal: a kur signed with the old key, or an
+ * ir), in the same function that renews one certificate (renew_one in
+ * ca_renew.c), so whatever wraps one renewal wraps both.  A failure (the
+ * server down, an answer refused) leaves the old certificate in use and
+ * goes to fn; the next run tries again.  Every
  * renewal is an audit record (cert-renewed, ops_audit.h), and a new
  * encryption certificate is published (renew_publish in ca_renew.c).
+ * ca may be NULL (CMPServer only): then only certificates from CMP.
  *
  * Several gateways sharing the keystore (KeystoreBackend ldap): each
  * renewal is done under a lease in the directory named by the old

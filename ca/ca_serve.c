@@ -133,15 +133,43 @@ ca_serve_key_event(const conf_t *conf, audit_action_t action,
 }
 
 int
+ca_serve_cmp_settings(const conf_t *conf, int secret, ca_cmp_settings_t *s,
+    char *why, size_t size)
+{
+	char *sec = NULL, msg[600];
+
+	memset(s, 0, sizeof(*s));
+	s->server = conf->cmp_server;
+	s->path = conf->cmp_path;
+	s->reference = conf->cmp_reference;
+	s->subject = conf->ca_subject;
+	s->key_type = (ca_keytype_t)conf->ca_key_type;
+	s->timeout = (int)conf->cmp_timeout;
+	/* CMPSecretFile's first line (no symbolic link, owner us or root, 0600). */
+	if (secret && util_secret_read_line(conf->cmp_secret_file, CMP_SECRET_MAX, &sec,
+	    msg, sizeof(msg)) != 0) {
+		snprintf(why, size, "CMPSecretFile %s", msg);
+		return -1;
+	}
+	s->secret = sec;
+	return 0;
+}
+
+void
+ca_serve_cmp_done(ca_cmp_settings_t *s)
+{
+	if (s->secret != NULL)
+		util_secret_free((char *)s->secret, strlen(s->secret));
+	s->secret = NULL;
+}
+
+int
 ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
     const char *address, ca_profile_t profile, EVP_PKEY *key, X509 **cert,
     char *why, size_t size)
 {
 	keystore_err_t err;
-	char *secret = NULL, msg[600];
-	ca_cmp_settings_t s = { conf->cmp_server, conf->cmp_path, conf->cmp_reference,
-		NULL, conf->ca_subject, (ca_keytype_t)conf->ca_key_type,
-		(int)conf->cmp_timeout };
+	ca_cmp_settings_t s;
 	keystore_status_t rc;
 
 	if (*conf->cmp_server == '\0') {
@@ -151,16 +179,10 @@ ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
 		}
 		rc = ca_issue(ca, address, profile, cert, &err);
 	} else {
-		/* CMPSecretFile's first line (no symbolic link, owner us or
-		 * root, 0600). */
-		if (util_secret_read_line(conf->cmp_secret_file, CMP_SECRET_MAX, &secret,
-		    msg, sizeof(msg)) != 0) {
-			snprintf(why, size, "CMPSecretFile %s", msg);
+		if (ca_serve_cmp_settings(conf, 1, &s, why, size) != 0)
 			return -1;
-		}
-		s.secret = secret;
 		rc = ca_cmp_enroll(ks, &s, address, key, cert, &err);
-		util_secret_free(secret, strlen(secret));
+		ca_serve_cmp_done(&s);
 	}
 	if (rc != KEYSTORE_OK) {
 		snprintf(why, size, "%s", err.msg);

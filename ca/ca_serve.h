@@ -15,6 +15,7 @@
 #define CA_SERVE_H
 
 #include "ca/ca.h"
+#include "ca/ca_cmp.h"
 #include "audit/audit.h"
 #include "conf/conf.h"
 #include "net/net_http.h"
@@ -35,6 +36,13 @@ void ca_serve_settings(const conf_t *conf, ca_settings_t *s);
 int ca_serve_issue(const conf_t *conf, ca_t *ca, keystore_t *ks,
     const char *address, ca_profile_t profile, EVP_PKEY *key, X509 **cert,
     char *why, size_t size);
+
+/* CMPServer's settings from conf (pointers into conf), with the shared
+ * secret read from CMPSecretFile when secret is 1 (a kur needs none).
+ * 0, or -1 with why; ca_serve_cmp_done() cleanses the secret. */
+int ca_serve_cmp_settings(const conf_t *conf, int secret, ca_cmp_settings_t *s,
+    char *why, size_t size);
+void ca_serve_cmp_done(ca_cmp_settings_t *s);
 
 /* A key event of the CA (cert-issued, cert-revoked...) in the audit log:
  * ops_audit_key_event() with cert's facts and reason.  0, or -1 with why.

@@ -200,6 +200,7 @@ typedef struct conf {
 	char *cmp_reference;           /* CMPReference */
 	char *cmp_secret_file;         /* CMPSecretFile */
 	long long cmp_timeout;         /* CMPTimeout, seconds */
+	int cmp_renewal;               /* CMPRenewal: 0 kur, 1 ir (ca_cmp.h) */
 	char *enroll_smtp;             /* EnrollmentSMTP ("" = through the spool) */
 	char *enroll_sender;           /* EnrollmentSender */
 	long long enroll_timeout;      /* EnrollmentTimeout, seconds */

@@ -36,6 +36,8 @@ static const char *const ocsp_names[] = { "crl", "tempfail", "refuse", "accept",
 static const char *const ocsp_unknown_names[] = { "refuse", "crl", NULL };
 /* The order is ca_keytype_t's. */
 static const char *const ca_keytype_names[] = { "rsa-2048", "rsa-3072", "p-256", NULL };
+/* How a certificate from CMPServer is renewed (ca_cmp.h). */
+static const char *const cmp_renewal_names[] = { "kur", "ir", NULL };
 /* Where the keystore's entries and harvested certificates live. */
 static const char *const ks_backend_names[] = { "file", "ldap", NULL };
 static const char *const harvest_store_names[] = { "file", "redis", NULL };
@@ -193,6 +195,7 @@ const conf_key_t conf_keys[] = {
 	{ "CMPReference", T_STR, "", OFF(cmp_reference), 0, 0, NULL, 0 },
 	{ "CMPSecretFile", T_PATH, "", OFF(cmp_secret_file), 0, 0, NULL, S },
 	{ "CMPTimeout", T_INT, "30", OFF(cmp_timeout), 1, 300, NULL, 0 },
+	{ "CMPRenewal", T_ENUM, "kur", OFF(cmp_renewal), 0, 0, cmp_renewal_names, 0 },
 	{ "CAEnrollEmployees", T_BOOL, "no", OFF(ca_enroll_employees), 0, 0, NULL, 0 },
 	{ "RenewBefore", T_INT, "30", OFF(renew_before_days), 0, 3650, NULL, 0 },
 	{ "RenewInterval", T_INT, "3600", OFF(renew_interval), 1, 604800, NULL, 0 },

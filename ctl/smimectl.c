@@ -651,7 +651,8 @@ cmd_renew(const ctl_t *c, int argc, char **argv)
 	if ((conf = ctl_conf(c)) == NULL || (ks = ctl_keystore(conf, 0)) == NULL)
 		goto out;
 	ca_serve_settings(conf, &s);
-	if ((ca = ca_open(ks, &s, &kerr)) == NULL) {
+	if ((ca = ca_open(ks, &s, &kerr)) == NULL
+	    && *conf->cmp_server == '\0') {
 		fail("CA: %s", kerr.msg);
 		goto out;
 	}
@@ -660,8 +661,8 @@ cmd_renew(const ctl_t *c, int argc, char **argv)
 	if (n < 0)
 		fail("%s", why);
 	else if (n == 0 && !failed)        /* else renew_printed() said why */
-		fail("%s: no certificate of the embedded CA to renew (not in "
-		    "LocalDomains, revoked, or of another CA)", argv[i]);
+		fail("%s: no certificate of the embedded CA or from CMPServer to "
+		    "renew (not in LocalDomains, revoked, or of another CA)", argv[i]);
 	else
 		rc = failed ? EXIT_FAIL : 0;
 out:

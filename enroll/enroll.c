@@ -47,10 +47,10 @@ static struct {
 } quota = { PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0, 0 };
 
 void
-enroll_install(ca_t *ca)
+enroll_install(ca_t *ca, keystore_t *ks)
 {
-	keystore_t *ks = ca != NULL ? ca_keystore(ca) : NULL;
-
+	if (ks == NULL && ca != NULL)
+		ks = ca_keystore(ca);
 	enroll_ca = ca;
 	enroll_pickup_share(ks);      /* in the directory when the keystore is */
 	enroll_pending_share(ks);

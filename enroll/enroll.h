@@ -11,8 +11,9 @@
  * Employees without a key may get theirs the same way (CAEnrollEmployees).
  *
  * The callers hand in plain data (enroll_req_t), not their message.
- * The CA is the daemon's, installed once at start (enroll_install);
- * without it nothing is enrolled.  Thread-safe (the CA serializes issuing).
+ * The CA is the daemon's, installed once at start with its keystore
+ * (enroll_install);
+ * without it and without CMPServer nothing is enrolled.  Thread-safe (the CA serializes issuing).
  */
 #ifndef ENROLL_H
 #define ENROLL_H
@@ -32,11 +33,13 @@ typedef struct enroll_req {
 	                               (TemplateDirectory); NULL or "": TemplateLanguage */
 } enroll_req_t;
 
-/* Installs the CA (NULL: none).  When its keystore is kept in a
- * directory, pending enrollments and pickup links are kept there too
- * (enroll_pending_share(), enroll_pickup_share()): any gateway of that
- * directory then serves them. */
-void enroll_install(ca_t *ca);
+/* Installs the CA (NULL: none, e.g. CMPServer only) and the keystore
+ * (NULL: the CA's).  When the keystore is kept in a directory
+ * (KeystoreBackend ldap), pending enrollments and pickup links are kept
+ * there too (enroll_pending_share(), enroll_pickup_share()), with or
+ * without the embedded CA: any gateway of that directory then serves
+ * them. */
+void enroll_install(ca_t *ca, keystore_t *ks);
 
 /* 1 when recipients can be enrolled now under conf (CA installed or
  * CMPServer, and EnrollmentSMTP or a re-injection key to send the

@@ -50,6 +50,9 @@ typedef util_err_t keystore_err_t;
 
 typedef struct keystore keystore_t;
 
+/* Octets: the longest origin an entry records (keystore_escrow_origin()). */
+#define KEYSTORE_ORIGIN_MAX 255
+
 /* What smimectl keystore list shows of one entry. */
 typedef struct keystore_info {
 	char fingerprint[65];   /* SHA-256 of the certificate's DER, lower-case hex */
@@ -62,6 +65,8 @@ typedef struct keystore_info {
 	int can_sign;           /* keyUsage allows digitalSignature (or absent) */
 	int can_encrypt;        /* keyUsage allows keyEncipherment/keyAgreement (or absent) */
 	const char *const *addresses;  /* NULL-terminated, valid during the callback */
+	const char *origin;     /* where the entry came from (keystore_escrow_origin()),
+	                           NULL: not said (imported, the embedded CA's) */
 } keystore_info_t;
 
 /* Creation flags for keystore_open(). */
@@ -213,6 +218,7 @@ typedef struct keystore_expiry {
 	time_t expires;
 	int sign;               /* it is the address's newest for signing */
 	int encrypt;            /* ... for encryption */
+	char origin[KEYSTORE_ORIGIN_MAX + 1];   /* keystore_info_t's, "" none */
 } keystore_expiry_t;
 
 /*
@@ -305,6 +311,24 @@ keystore_status_t keystore_rekey(keystore_t *ks, size_t *count,
  * entry, sealed under the current master key, as an import does. */
 keystore_status_t keystore_escrow(keystore_t *ks, X509 *cert,
     STACK_OF(X509) *chain, EVP_PKEY *key, keystore_err_t *err);
+
+/* keystore_escrow() for a certificate that came from somewhere the
+ * keystore should remember (a CMP server: ca_cmp.h): origin, at most
+ * KEYSTORE_ORIGIN_MAX printable ASCII characters, is kept with the entry,
+ * bound to its sealed key (both backends), and shown as
+ * keystore_info_t's and keystore_expiry_t's origin.  NULL: as
+ * keystore_escrow(). */
+keystore_status_t keystore_escrow_origin(keystore_t *ks, X509 *cert,
+    STACK_OF(X509) *chain, EVP_PKEY *key, const char *origin,
+    keystore_err_t *err);
+
+/* The entry whose certificate has fingerprint (keystore_info_t's, hex)
+ * among address's: its key, certificate and chain (new references; each
+ * may be NULL when not wanted), expired or not.  KEYSTORE_NOTFOUND when
+ * address has no such entry. */
+keystore_status_t keystore_escrowed(keystore_t *ks, const char *address,
+    const char *fingerprint, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **chain, keystore_err_t *err);
 
 /* A secret derived from the current master key for a purpose: the
  * HMAC-SHA256 of label under it, as 64 lower-case hex digits and a NUL.

@@ -8,6 +8,12 @@
  * under the master key, with the version octet and the certificate's
  * SHA-256 as additional data, so a key moved next to another certificate,
  * or any changed byte, fails the tag check (KEYSTORE_ERR_CORRUPT).
+ * An entry that says where it came from (a certificate obtained over CMP:
+ * keystore_escrow_origin()) carries it as the key block's one PEM header
+ * "Origin: TEXT", and its key is sealed as version 2, whose additional
+ * data is the version, the SHA-256 and TEXT: an origin added, removed or
+ * changed fails the tag check too.  The LDAP backend stores these same
+ * bytes, so both backends keep the origin.
  *
  * Ownership: an entry owns its certificate, chain, sealed key and
  * addresses; keystore_entry_free() releases them.  Decrypted key material
@@ -28,9 +34,11 @@
 #include <openssl/rand.h>
 
 #define SEAL_VERSION 1
+#define SEAL_ORIGIN  2               /* the origin in the additional data */
 #define NONCE_LEN    12
 #define TAG_LEN      16
-#define AAD_LEN      (1 + KEYSTORE_FP_LEN)
+#define AAD_LEN      (1 + KEYSTORE_FP_LEN + KEYSTORE_ORIGIN_MAX)
+#define ORIGIN_HDR   "Origin: "
 
 int
 keystore_entry_name_ok(const char *name)
@@ -54,7 +62,22 @@ keystore_entry_free(keystore_entry_t *e)
 	sk_X509_pop_free(e->chain, X509_free);
 	OPENSSL_free(e->sealed);
 	keystore_strv_free(e->addresses);
+	free(e->origin);
 	free(e);
+}
+
+/* 1 when o may be an origin: 1..KEYSTORE_ORIGIN_MAX printable ASCII. */
+static int
+origin_ok(const char *o)
+{
+	size_t n = strlen(o);
+
+	if (n == 0 || n > KEYSTORE_ORIGIN_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (o[i] < 0x20 || o[i] > 0x7e)
+			return 0;
+	return 1;
 }
 
 /* ---- sealing ---- */
@@ -119,28 +142,34 @@ key_from_der(const unsigned char *der, size_t len, EVP_PKEY **key,
 	return KEYSTORE_OK;
 }
 
-static void
-make_aad(unsigned char aad[AAD_LEN], const unsigned char fp[KEYSTORE_FP_LEN])
+/* The additional data of a seal (version 1 without origin, 2 with);
+ * returns its length. */
+static int
+make_aad(unsigned char aad[AAD_LEN], const unsigned char fp[KEYSTORE_FP_LEN],
+    const char *origin)
 {
-	aad[0] = SEAL_VERSION;
+	size_t n = origin != NULL ? strlen(origin) : 0;
+
+	aad[0] = origin != NULL ? SEAL_ORIGIN : SEAL_VERSION;
 	memcpy(aad + 1, fp, KEYSTORE_FP_LEN);
+	memcpy(aad + 1 + KEYSTORE_FP_LEN, origin != NULL ? origin : "", n);
+	return (int)(1 + KEYSTORE_FP_LEN + n);
 }
 
 /* out = version | nonce | ciphertext | tag, OPENSSL_malloc'ed. */
 static keystore_status_t
-seal(const unsigned char *master, const unsigned char *fp,
+seal(const unsigned char *master, const unsigned char *fp, const char *origin,
     const unsigned char *pt, size_t len, unsigned char **out, size_t *outlen,
     keystore_err_t *err)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	unsigned char aad[AAD_LEN], *o = OPENSSL_malloc(1 + NONCE_LEN + len + TAG_LEN);
-	int n, fin;
+	int n, fin, alen = make_aad(aad, fp, origin);
 
-	make_aad(aad, fp);
 	if (ctx == NULL || o == NULL || len > INT_MAX
 	    || RAND_bytes(o + 1, NONCE_LEN) != 1
 	    || !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, o + 1)
-	    || !EVP_EncryptUpdate(ctx, NULL, &n, aad, AAD_LEN)
+	    || !EVP_EncryptUpdate(ctx, NULL, &n, aad, alen)
 	    || !EVP_EncryptUpdate(ctx, o + 1 + NONCE_LEN, &n, pt, (int)len)
 	    || !EVP_EncryptFinal_ex(ctx, o + 1 + NONCE_LEN + n, &fin)
 	    || !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
@@ -151,7 +180,7 @@ seal(const unsigned char *master, const unsigned char *fp,
 		    "cannot encrypt the private key");
 	}
 	EVP_CIPHER_CTX_free(ctx);
-	o[0] = SEAL_VERSION;
+	o[0] = aad[0];
 	*out = o;
 	*outlen = 1 + NONCE_LEN + len + TAG_LEN;
 	return KEYSTORE_OK;
@@ -166,21 +195,22 @@ unseal(const unsigned char *master, const keystore_entry_t *e, const char *dir,
 	unsigned char aad[AAD_LEN], *o;
 	EVP_CIPHER_CTX *ctx;
 	size_t len;
-	int n, fin, ok;
+	int n, fin, ok, alen;
 
 	if (e->sealed_len <= 1 + NONCE_LEN + TAG_LEN || e->sealed_len > INT_MAX
-	    || s[0] != SEAL_VERSION)
+	    || s[0] != (e->origin != NULL ? SEAL_ORIGIN : SEAL_VERSION))
 		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
-		    "%s/%s: encrypted key block: bad length or version", dir, e->file);
+		    "%s/%s: encrypted key block: bad length or version (or an origin "
+		    "that does not belong)", dir, e->file);
 	len = e->sealed_len - 1 - NONCE_LEN - TAG_LEN;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL || (o = OPENSSL_malloc(len)) == NULL) {
 		EVP_CIPHER_CTX_free(ctx);
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "%s/%s: out of memory",
 		    dir, e->file);
 	}
-	make_aad(aad, e->fp);
+	alen = make_aad(aad, e->fp, e->origin);
 	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, s + 1)
-	    && EVP_DecryptUpdate(ctx, NULL, &n, aad, AAD_LEN)
+	    && EVP_DecryptUpdate(ctx, NULL, &n, aad, alen)
 	    && EVP_DecryptUpdate(ctx, o, &n, s + 1 + NONCE_LEN, (int)len)
 	    && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
 	    (void *)(s + 1 + NONCE_LEN + len))
@@ -241,27 +271,34 @@ entry_describe(keystore_entry_t *e, const char *where,
 		    "(subjectAltName rfc822Name or subject emailAddress)",
 		    where ? where : "certificate ", where ? "" : e->info.subject);
 	e->info.addresses = (const char *const *)e->addresses;
+	e->info.origin = e->origin;
 	return KEYSTORE_OK;
 }
 
 keystore_status_t
 keystore_entry_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
-    const unsigned char *master, keystore_entry_t **entry, keystore_err_t *err)
+    const char *origin, const unsigned char *master, keystore_entry_t **entry,
+    keystore_err_t *err)
 {
-	keystore_entry_t *e = calloc(1, sizeof(*e));
+	keystore_entry_t *e;
 	unsigned char *der = NULL;
 	size_t len = 0;
 	keystore_status_t rc;
 
-	if (e == NULL || (e->chain = X509_chain_up_ref(chain)) == NULL) {
-		free(e);
+	if (origin != NULL && !origin_ok(origin))
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "an entry's origin: at most %d "
+		    "printable characters", KEYSTORE_ORIGIN_MAX);
+	if ((e = calloc(1, sizeof(*e))) == NULL
+	    || (origin != NULL && (e->origin = strdup(origin)) == NULL)
+	    || (e->chain = X509_chain_up_ref(chain)) == NULL) {
+		keystore_entry_free(e);
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	}
 	X509_up_ref(cert);
 	e->cert = cert;
 	if ((rc = entry_describe(e, NULL, KEYSTORE_ERR_INPUT, err)) == KEYSTORE_OK
 	    && (rc = key_to_der(key, &der, &len, err)) == KEYSTORE_OK) {
-		rc = seal(master, e->fp, der, len, &e->sealed, &e->sealed_len, err);
+		rc = seal(master, e->fp, e->origin, der, len, &e->sealed, &e->sealed_len, err);
 		OPENSSL_clear_free(der, len);
 	}
 	if (rc != KEYSTORE_OK) {
@@ -278,11 +315,14 @@ keystore_status_t
 keystore_entry_encode(const keystore_entry_t *e, BIO **out, keystore_err_t *err)
 {
 	BIO *b = BIO_new(BIO_s_mem());
+	char hdr[sizeof(ORIGIN_HDR) + KEYSTORE_ORIGIN_MAX + 2] = "";
 	int i, ok = b != NULL && PEM_write_bio_X509(b, e->cert);
 
 	for (i = 0; ok && i < sk_X509_num(e->chain); i++)
 		ok = PEM_write_bio_X509(b, sk_X509_value(e->chain, i));
-	ok = ok && PEM_write_bio(b, KEYSTORE_KEY_PEM_NAME, "", e->sealed,
+	if (e->origin != NULL)
+		snprintf(hdr, sizeof(hdr), "%s%s\n", ORIGIN_HDR, e->origin);
+	ok = ok && PEM_write_bio(b, KEYSTORE_KEY_PEM_NAME, hdr, e->sealed,
 	    (long)e->sealed_len) > 0;
 	if (!ok) {
 		BIO_free(b);
@@ -313,10 +353,29 @@ keystore_entry_save(const keystore_entry_t *e, const char *dir,
 	return rc;
 }
 
-/* Takes one PEM block (name, data) into e; frees nothing. */
+/* The key block's header: nothing, or one "Origin: TEXT" line. */
 static keystore_status_t
-take_block(keystore_entry_t *e, const char *name, unsigned char **data,
-    long len, const char *path, keystore_err_t *err)
+take_origin(keystore_entry_t *e, const char *header, const char *path,
+    keystore_err_t *err)
+{
+	size_t n = strlen(header);
+
+	if (n == 0)
+		return KEYSTORE_OK;
+	if (header[n - 1] == '\n')
+		n--;
+	if (strncmp(header, ORIGIN_HDR, strlen(ORIGIN_HDR)) != 0
+	    || (e->origin = strndup(header + strlen(ORIGIN_HDR), n - strlen(ORIGIN_HDR)))
+	    == NULL || !origin_ok(e->origin))
+		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
+		    "%s: the key block's header is not an origin", path);
+	return KEYSTORE_OK;
+}
+
+/* Takes one PEM block (name, header, data) into e; frees nothing. */
+static keystore_status_t
+take_block(keystore_entry_t *e, const char *name, const char *header,
+    unsigned char **data, long len, const char *path, keystore_err_t *err)
 {
 	const unsigned char *p = *data;
 	X509 *x;
@@ -325,6 +384,10 @@ take_block(keystore_entry_t *e, const char *name, unsigned char **data,
 		return util_err_set(err, KEYSTORE_ERR_CORRUPT,
 		    "%s: a PEM block after the key", path);
 	if (strcmp(name, KEYSTORE_KEY_PEM_NAME) == 0 && e->cert != NULL) {
+		keystore_status_t rc = take_origin(e, header, path, err);
+
+		if (rc != KEYSTORE_OK)
+			return rc;
 		e->sealed = *data;
 		e->sealed_len = (size_t)len;
 		*data = NULL;
@@ -356,7 +419,7 @@ parse_blocks(keystore_entry_t *e, BIO *b, const char *path, keystore_err_t *err)
 	keystore_status_t rc = KEYSTORE_OK;
 
 	while (rc == KEYSTORE_OK && PEM_read_bio(b, &name, &header, &data, &len)) {
-		rc = take_block(e, name, &data, len, path, err);
+		rc = take_block(e, name, header, &data, len, path, err);
 		OPENSSL_free(name);
 		OPENSSL_free(header);
 		OPENSSL_free(data);

@@ -29,13 +29,16 @@ typedef struct keystore_entry {
 	size_t sealed_len;
 	char **addresses;              /* NULL-terminated */
 	keystore_info_t info;          /* info.addresses points to addresses */
+	char *origin;                  /* where it came from (keystore_escrow_origin()),
+	                                  bound to the sealed key; NULL: none said */
 } keystore_entry_t;
 
 /* A new entry for cert (up-ref'ed), chain (copied, certs up-ref'ed) and
- * key, sealed under master. */
+ * key, sealed under master; origin (copied; NULL: none) is sealed with
+ * the key (KEYSTORE_ORIGIN_MAX octets, printable, no line end). */
 keystore_status_t keystore_entry_new(X509 *cert, STACK_OF(X509) *chain,
-    EVP_PKEY *key, const unsigned char *master, keystore_entry_t **entry,
-    keystore_err_t *err);
+    EVP_PKEY *key, const char *origin, const unsigned char *master,
+    keystore_entry_t **entry, keystore_err_t *err);
 /* Loads the file name in dir. */
 keystore_status_t keystore_entry_load(const char *dir, const char *name,
     keystore_entry_t **entry, keystore_err_t *err);

@@ -51,6 +51,7 @@ gather(const keystore_info_t *info, void *arg)
 		e->expires = info->expires;
 		e->sign = info->can_sign;
 		e->encrypt = info->can_encrypt;
+		snprintf(e->origin, sizeof(e->origin), "%s", info->origin ? info->origin : "");
 	}
 	return 0;
 }

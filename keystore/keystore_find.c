@@ -4,7 +4,8 @@
  * subject key identifier, among the entries of one address (those whose
  * certificate names it: the index's slots).  Every such entry counts,
  * expired or not: old mail must still open with the key it was encrypted
- * to.  A key of another address never answers.
+ * to.  A key of another address never answers.  Also one entry by its
+ * fingerprint (keystore_escrowed(), for renewals over CMP).
  *
  * The key comes through the cache of decrypted keys (keystore_keycache.c),
  * asked for the entry found here only.
@@ -19,6 +20,7 @@
 #include "keystore/keystore_retire.h"
 #include "keystore/keystore_snapshot.h"
 
+#include <string.h>
 #include <openssl/x509v3.h>
 
 static int
@@ -98,6 +100,61 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 		X509_up_ref(e->cert);
 		*cert = e->cert;
 	}
+	keystore_index_unref(idx);
+	return rc;
+}
+
+/* The entry of address with the fingerprint fp (hex) in idx, or NULL. */
+static const keystore_entry_t *
+find_fp(const keystore_index_t *idx, const char *address, const char *fp)
+{
+	const keystore_slot_t *slots;
+	size_t n = keystore_index_find(idx, address, &slots);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(slots[i].entry->info.fingerprint, fp) == 0)
+			return slots[i].entry;
+	return NULL;
+}
+
+/* What keystore_escrowed() hands out of e. */
+static keystore_status_t
+escrowed_out(keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **chain, keystore_err_t *err)
+{
+	keystore_status_t rc = KEYSTORE_OK;
+
+	if (chain != NULL && (*chain = X509_chain_up_ref(e->chain)) == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (key != NULL && (rc = keystore_key_of(ks, e, key, err)) != KEYSTORE_OK) {
+		if (chain != NULL) {
+			sk_X509_pop_free(*chain, X509_free);
+			*chain = NULL;
+		}
+		return rc;
+	}
+	if (cert != NULL) {
+		X509_up_ref(e->cert);
+		*cert = e->cert;
+	}
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+keystore_escrowed(keystore_t *ks, const char *address, const char *fingerprint,
+    EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
+{
+	const keystore_entry_t *e;
+	keystore_index_t *idx;
+	keystore_status_t rc;
+
+	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	if ((e = find_fp(idx, address, fingerprint)) == NULL)
+		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no entry of %s with the "
+		    "fingerprint %.16s...", address, fingerprint);
+	else
+		rc = escrowed_out(ks, e, key, cert, chain, err);
 	keystore_index_unref(idx);
 	return rc;
 }

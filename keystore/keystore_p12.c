@@ -111,7 +111,7 @@ store_entries(keystore_t *ks, STACK_OF(X509) *match, STACK_OF(X509) *rest,
 	keystore_master_current(ks, master);
 	for (i = 0; i < sk_X509_num(match); i++) {
 		rc = keystore_entry_new(sk_X509_value(match, i), rest, key,
-		    master, &e, err);
+		    NULL, master, &e, err);
 		if (rc == KEYSTORE_ERR_INPUT)       /* no address: skip it */
 			continue;
 		if (rc == KEYSTORE_OK)
@@ -234,12 +234,19 @@ keystore_status_t
 keystore_escrow(keystore_t *ks, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
     keystore_err_t *err)
 {
+	return keystore_escrow_origin(ks, cert, chain, key, NULL, err);
+}
+
+keystore_status_t
+keystore_escrow_origin(keystore_t *ks, X509 *cert, STACK_OF(X509) *chain,
+    EVP_PKEY *key, const char *origin, keystore_err_t *err)
+{
 	unsigned char master[KEYSTORE_MASTER_LEN];
 	keystore_entry_t *e = NULL;
 	keystore_status_t rc;
 
 	keystore_master_current(ks, master);
-	rc = keystore_entry_new(cert, chain, key, master, &e, err);
+	rc = keystore_entry_new(cert, chain, key, origin, master, &e, err);
 	OPENSSL_cleanse(master, sizeof(master));
 	if (rc == KEYSTORE_OK)
 		rc = keystore_retired_check(ks, e->addresses, err);

@@ -71,7 +71,7 @@ rekey_entry(keystore_t *ks, const keystore_entry_t *e,
 	}
 	if ((rc = keystore_keys_try(ks, e, &key, err)) != KEYSTORE_OK)
 		return rc;
-	rc = keystore_entry_new(e->cert, e->chain, key, next, &ne, err);
+	rc = keystore_entry_new(e->cert, e->chain, key, e->origin, next, &ne, err);
 	EVP_PKEY_free(key);
 	if (rc == KEYSTORE_OK && strcmp(ne->file, e->file) != 0)
 		rc = util_err_set(err, KEYSTORE_ERR_CORRUPT,

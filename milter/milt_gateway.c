@@ -10,7 +10,8 @@
  *     keys of leavers past RetireRetention, ops_keystore_purge, and drops
  *     decrypted keys kept past KeyCacheTime);
  *   - the renewal of employees' certificates (renew_loop: ca_renew_due
- *     every RenewInterval, with the embedded CA only, ended by renew_stop);
+ *     every RenewInterval, with the embedded CA or CMPServer, ended by
+ *     renew_stop);
  *   - one loop per HTTP server (net_http_run, ended by net_http_stop);
  *     the CA's CRL timer is an event on its server's loop;
  *   - the reload thread (SIGHUP; reload_loop), woken by the main thread;
@@ -382,7 +383,7 @@ renew_start(milt_gateway_t *gw)
 {
 	int rc;
 
-	if (gw->ca == NULL)
+	if (gw->ca == NULL && *gw->conf->cmp_server == '\0')
 		return 0;
 	if ((rc = pthread_create(&gw->renew.thread, NULL, renew_loop, gw)) != 0)
 		return rc;
@@ -494,7 +495,7 @@ milt_gateway_start(milt_gateway_t *gw, char *err, size_t errlen)
 	}
 	if (ca_endpoint_open(gw, err, errlen) != 0)
 		return -1;
-	enroll_install(gw->ca);
+	enroll_install(gw->ca, gw->ks);   /* shared records with KeystoreBackend ldap */
 	enroll_sweep(gw->conf);
 	if ((rc = http_loop_start(&gw->ca_loop)) != 0
 	    || (rc = http_loop_start(&gw->ops_loop)) != 0) {
@@ -657,7 +658,7 @@ milt_gateway_stop(milt_gateway_t *gw)
 	enroll_portal_free(gw->portal);  /* after the server that calls it */
 	if (gw->listening)
 		milt_mfapi_swap(NULL);
-	enroll_install(NULL);
+	enroll_install(NULL, NULL);
 	ca_free(gw->ca);
 	keystore_free(gw->ks);
 	pthread_cond_destroy(&gw->reload.cond);

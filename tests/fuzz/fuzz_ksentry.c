@@ -43,7 +43,7 @@ seed(const char *dir, const char *name, STACK_OF(X509) *chain)
 	long n;
 
 	fuzz_signer(&k, &c, NULL, NULL);
-	if (keystore_entry_new(c, chain, k, master, &e, &err) != KEYSTORE_OK
+	if (keystore_entry_new(c, chain, k, NULL, master, &e, &err) != KEYSTORE_OK
 	    || keystore_entry_encode(e, &b, &err) != KEYSTORE_OK
 	    || (n = BIO_get_mem_data(b, &p)) <= 0)
 		abort();

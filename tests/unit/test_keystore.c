@@ -611,6 +611,66 @@ test_public_certs(void **state)
 	sk_X509_free(with);
 }
 
+/* An entry's origin (keystore_escrow_origin()): shown by
+ * keystore_expiring(), kept by a rekey, bound to the sealed key (changed
+ * or taken out: the key does not open); a bad origin is refused. */
+static void
+test_origin(void **state)
+{
+	static const char *const origin = "cmp 127.0.0.1:8829 pkix/ ref1";
+	fx_t *f = *state;
+	EVP_PKEY *key = unit_key(UNIT_P256), *got = NULL;
+	X509 *cert = unit_cert_ext(key, ca_cert, ca_key, "orig@example.com", -1, 10,
+	    NULL, NULL, 0);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	keystore_expiry_t *v = NULL;
+	keystore_info_t info;
+	keystore_err_t err;
+	keystore_t *ks;
+	char first[8], *path, *data, *at, name[80];
+	size_t n = 0, len;
+
+	assert_non_null(cert);
+	assert_true(sk_X509_push(chain, ca_cert));
+	WANT_RC("origin with a line end", keystore_escrow_origin(f->ks, cert, chain, key,
+	    "cmp x\nInjected: y", &err), KEYSTORE_ERR_INPUT, &err);
+	WANT_RC("escrow with origin", keystore_escrow_origin(f->ks, cert, chain, key, origin,
+	    &err), KEYSTORE_OK, &err);
+	assert_int_equal(keystore_expiring(f->ks, time(NULL) + 30 * 86400, &v, &n, &err), 0);
+	WANT_INT("expiring entries", n, 1);
+	WANT_SUBSTR("expiring: origin", v[0].origin, origin);
+	WANT_RC("escrowed by fingerprint", keystore_escrowed(f->ks, "orig@example.com",
+	    v[0].fingerprint, &got, NULL, NULL, &err), KEYSTORE_OK, &err);
+	assert_int_equal(EVP_PKEY_eq(got, key), 1);
+	EVP_PKEY_free(got);
+	got = NULL;
+	free(v);
+	v = NULL;
+	WANT_RC("rekey", keystore_rekey(f->ks, NULL, &err), KEYSTORE_OK, &err);
+	assert_int_equal(keystore_expiring(f->ks, time(NULL) + 30 * 86400, &v, &n, &err), 0);
+	WANT_SUBSTR("origin after a rekey", n == 1 ? v[0].origin : "", origin);
+	free(v);
+	/* The origin changed in the file: the key no longer opens. */
+	assert_int_equal(keystore_cert_describe(cert, &info, first, sizeof(first)), 0);
+	snprintf(name, sizeof(name), "%s.pem", info.fingerprint);
+	path = path2(f->dir, name);
+	data = unit_read_file(path, &len);
+	assert_non_null(data);
+	assert_non_null(at = strstr(data, "ref1"));
+	at[3] = '2';
+	assert_int_equal(unit_write_file(path, data, len, 0600), 0);
+	ks = keystore_open(f->dir, NULL, 0, &err);
+	assert_non_null(ks);
+	WANT_RC("origin changed", keystore_escrowed(ks, "orig@example.com", info.fingerprint,
+	    &got, NULL, NULL, &err), KEYSTORE_ERR_CORRUPT, &err);
+	keystore_free(ks);
+	free(data);
+	free(path);
+	sk_X509_free(chain);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
 static void
 test_perm_master(void **state)
 {
@@ -1472,6 +1532,7 @@ main(void)
 		T(test_subject_email),
 		T(test_usage),
 		T(test_public_certs),
+		T(test_origin),
 		T(test_perm_master),
 		T(test_perm_entry),
 		T(test_perm_dir),
