@@ -254,6 +254,7 @@ ca_new(keystore_t *ks, const ca_settings_t *s, keystore_err_t *err)
 	ca->s = *s;
 	ca->shared = keystore_shared(ks);
 	pthread_mutex_init(&ca->lock, NULL);
+	pthread_mutex_init(&ca->rev_lock, NULL);
 	return ca;
 }
 
@@ -370,6 +371,8 @@ ca_free(ca_t *ca)
 	X509_free(ca->root);
 	X509_free(ca->issuer);
 	EVP_PKEY_free(ca->issuer_key);
+	ca_shared_revset_free(ca->revs);
+	pthread_mutex_destroy(&ca->rev_lock);
 	pthread_mutex_destroy(&ca->lock);
 	free(ca);
 }

@@ -258,14 +258,32 @@ ca_revoke_reason(ca_t *ca, const char *serial, int reason, keystore_err_t *err)
 
 /* ---- one certificate's state ---- */
 
+/* serial's (upper-case hex) revocation: *when 0 when none.  The shared
+ * CA answers from its copy of the records (ca_shared_revocation()). */
+static keystore_status_t
+revocation(ca_t *ca, const char *serial, long *when, int *reason)
+{
+	find_rev_t f = { serial, 0, -1 };
+	keystore_status_t rc;
+
+	if (ca->shared)
+		return ca_shared_revocation(ca, serial, when, reason, NULL);
+	pthread_mutex_lock(&ca->lock);
+	rc = revoked_each(ca, find_revoked, &f, NULL);
+	pthread_mutex_unlock(&ca->lock);
+	*when = f.when;
+	*reason = f.reason;
+	return rc;
+}
+
 int
 ca_revoked(ca_t *ca, X509 *cert)
 {
 	BIGNUM *bn;
 	char *hex;
 	char serial[120];
-	find_rev_t f = { serial, 0, -1 };
-	keystore_status_t rc;
+	long when;
+	int reason;
 
 	if (X509_NAME_cmp(X509_get_issuer_name(cert),
 	    X509_get_subject_name(ca->issuer)) != 0)
@@ -277,19 +295,15 @@ ca_revoked(ca_t *ca, X509 *cert)
 		return -1;
 	snprintf(serial, sizeof(serial), "%s", hex);
 	OPENSSL_free(hex);
-	pthread_mutex_lock(&ca->lock);
-	rc = revoked_each(ca, find_revoked, &f, NULL);
-	pthread_mutex_unlock(&ca->lock);
-	if (rc != KEYSTORE_OK)
+	if (revocation(ca, serial, &when, &reason) != KEYSTORE_OK)
 		return -1;
-	return f.when != 0;
+	return when != 0;
 }
 
 ca_status_t
 ca_cert_status(ca_t *ca, const char *serial, long *when, int *reason)
 {
 	char name[120], *dir = keystore_path_join(ca->s.dir, "issued"), *path = NULL;
-	find_rev_t f = { name, 0, -1 };
 	struct stat st;
 	size_t i, n = strlen(serial);
 	ca_status_t rc = CA_STATUS_UNKNOWN;
@@ -304,15 +318,14 @@ ca_cert_status(ca_t *ca, const char *serial, long *when, int *reason)
 		name[i] = (char)toupper((unsigned char)serial[i]);
 	if (asprintf(&path, "%s/%s.pem", dir, name) < 0)
 		path = NULL;
-	pthread_mutex_lock(&ca->lock);
 	if ((ca->shared ? ca_shared_cert(ca, name, NULL, NULL) == KEYSTORE_OK
 	    : path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-	    && revoked_each(ca, find_revoked, &f, NULL) == KEYSTORE_OK) {
-		rc = f.when != 0 ? CA_STATUS_REVOKED : CA_STATUS_GOOD;
-		*when = f.when;
-		*reason = f.reason;
+	    && revocation(ca, name, when, reason) == KEYSTORE_OK)
+		rc = *when != 0 ? CA_STATUS_REVOKED : CA_STATUS_GOOD;
+	else {
+		*when = 0;
+		*reason = -1;
 	}
-	pthread_mutex_unlock(&ca->lock);
 	free(path);
 	free(dir);
 	return rc;

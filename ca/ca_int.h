@@ -30,6 +30,8 @@ struct ca {
 	EVP_PKEY *issuer_key;
 	int shared;                    /* kept in the directory (ca_shared.c) */
 	unsigned long long crl_last;   /* the last CRL number this handle signed */
+	pthread_mutex_t rev_lock;      /* guards revs (taken after lock, if both) */
+	struct ca_revset *revs;        /* shared: the revocations read last */
 };
 
 /* ---- files (ca_file.c) ---- */
@@ -69,6 +71,17 @@ keystore_status_t ca_shared_revoke(ca_t *ca, const char *serial, long when,
 keystore_status_t ca_shared_revoked(ca_t *ca,
     int (*fn)(const char *serial, long when, int reason, void *arg), void *arg,
     keystore_err_t *err);
+/*
+ * serial's revocation (*when 0: none; *reason a CRLReason code or -1)
+ * from the copy of every revocation record read last, read again after
+ * KeystoreLDAPRefresh seconds, used on through an outage for
+ * KeystoreLDAPMaxStale seconds (keystore_reading_due()); then the
+ * failure (the caller fails closed).  Takes ca->rev_lock; a revocation
+ * this gateway writes (ca_shared_revoke()) is in the copy at once.
+ */
+keystore_status_t ca_shared_revocation(ca_t *ca, const char *serial, long *when,
+    int *reason, keystore_err_t *err);
+void ca_shared_revset_free(struct ca_revset *set);
 /* fn(serial, cert) per issued certificate; stops when fn returns non-zero. */
 int ca_shared_each(ca_t *ca, int (*fn)(const char *serial, X509 *x, void *arg),
     void *arg, keystore_err_t *err);

@@ -16,11 +16,21 @@
  * Serial numbers are random (127 bits), so gateways issuing at once need
  * not agree on a counter; a revocation is a record of its own, added
  * once, so every gateway's CRL lists what any of them revoked.
+ *
+ * Whether a certificate is revoked (at each signing) is answered from a
+ * copy of every revocation record, kept sorted in ca->revs under
+ * ca->rev_lock and read again by the keystore's rules for copies read
+ * whole (keystore_reading_due(): KeystoreLDAPRefresh, and through an
+ * outage KeystoreLDAPMaxStale); a revocation this gateway writes goes
+ * into the copy at once, another gateway's shows within the refresh.
+ * CRLs read the records afresh.
  */
 #include "ca/ca_int.h"
 #include "util/util.h"
 
 #include <stdio.h>
+#include <strings.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -122,15 +132,152 @@ ca_shared_cert(ca_t *ca, const char *serial, X509 **x, keystore_err_t *err)
 	return rc;
 }
 
+/* ---- the copy of the revocations ---- */
+
+struct ca_rev {
+	char serial[104];
+	long when;
+	int reason;
+};
+
+struct ca_revset {
+	keystore_reading_t rd;
+	struct ca_rev *v;
+	size_t n, cap;
+	int nomem;
+};
+
+void
+ca_shared_revset_free(struct ca_revset *set)
+{
+	if (set == NULL)
+		return;
+	free(set->v);
+	free(set);
+}
+
+static int
+rev_cmp(const void *a, const void *b)
+{
+	return strcasecmp(((const struct ca_rev *)a)->serial,
+	    ((const struct ca_rev *)b)->serial);
+}
+
+static struct ca_rev *
+revset_find(const struct ca_revset *set, const char *serial)
+{
+	struct ca_rev key;
+
+	if (set->n == 0 || strlen(serial) >= sizeof(key.serial))
+		return NULL;
+	snprintf(key.serial, sizeof(key.serial), "%s", serial);
+	return bsearch(&key, set->v, set->n, sizeof(key), rev_cmp);
+}
+
+/* Appends a revocation (unsorted); a serial too long is no serial of ours. */
+static int
+revset_take(const char *serial, long when, int reason, void *arg)
+{
+	struct ca_revset *set = arg;
+	struct ca_rev *v;
+
+	if (strlen(serial) >= sizeof(v->serial))
+		return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+
+		if ((v = realloc(set->v, cap * sizeof(*v))) == NULL) {
+			set->nomem = 1;
+			return 1;
+		}
+		set->v = v;
+		set->cap = cap;
+	}
+	v = &set->v[set->n++];
+	snprintf(v->serial, sizeof(v->serial), "%s", serial);
+	v->when = when;
+	v->reason = reason;
+	return 0;
+}
+
+/* Every revocation record read into a new ca->revs (rev_lock held); on
+ * failure the old copy stays. */
+static keystore_status_t
+revset_read(ca_t *ca, time_t now, keystore_err_t *err)
+{
+	struct ca_revset *set = calloc(1, sizeof(*set));
+	keystore_status_t rc;
+
+	if (set == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	rc = ca_shared_revoked(ca, revset_take, set, err);
+	if (rc == KEYSTORE_OK && set->nomem)
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if (rc != KEYSTORE_OK) {
+		ca_shared_revset_free(set);
+		return rc;
+	}
+	if (set->n > 1)
+		qsort(set->v, set->n, sizeof(*set->v), rev_cmp);
+	set->rd.at = now;
+	ca_shared_revset_free(ca->revs);
+	ca->revs = set;
+	return KEYSTORE_OK;
+}
+
+keystore_status_t
+ca_shared_revocation(ca_t *ca, const char *serial, long *when, int *reason,
+    keystore_err_t *err)
+{
+	struct timespec now;
+	struct ca_rev *r;
+	keystore_status_t rc = KEYSTORE_OK;
+
+	*when = 0;
+	*reason = -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&ca->rev_lock);
+	if ((ca->revs == NULL || keystore_reading_due(ca->ks, &ca->revs->rd, now.tv_sec))
+	    && (rc = revset_read(ca, now.tv_sec, err)) != KEYSTORE_OK
+	    && ca->revs != NULL && keystore_reading_keep(ca->ks, &ca->revs->rd, now.tv_sec))
+		rc = KEYSTORE_OK;            /* the copy read last, through the outage */
+	if (rc == KEYSTORE_OK && (r = revset_find(ca->revs, serial)) != NULL) {
+		*when = r->when > 0 ? r->when : 1;
+		*reason = r->reason;
+	}
+	pthread_mutex_unlock(&ca->rev_lock);
+	return rc;
+}
+
+/* This gateway's revocation in the copy at once (the first one kept). */
+static void
+revset_note(ca_t *ca, const char *serial, long when, int reason)
+{
+	pthread_mutex_lock(&ca->rev_lock);
+	if (ca->revs != NULL && revset_find(ca->revs, serial) == NULL) {
+		if (revset_take(serial, when, reason, ca->revs) == 0 && ca->revs->n > 1)
+			qsort(ca->revs->v, ca->revs->n, sizeof(*ca->revs->v), rev_cmp);
+		else if (ca->revs->nomem) {  /* the copy cannot hold it: read again */
+			ca_shared_revset_free(ca->revs);
+			ca->revs = NULL;
+		}
+	}
+	pthread_mutex_unlock(&ca->rev_lock);
+}
+
 keystore_status_t
 ca_shared_revoke(ca_t *ca, const char *serial, long when, int reason,
     keystore_err_t *err)
 {
 	char t[48];
 	int exists = 0;
+	keystore_status_t rc;
 
 	snprintf(t, sizeof(t), "%ld %d", when, reason);
-	return keystore_record_add(ca->ks, K_REVOKED, serial, t, strlen(t), &exists, err);
+	rc = keystore_record_add(ca->ks, K_REVOKED, serial, t, strlen(t), &exists, err);
+	if (rc == KEYSTORE_OK)
+		revset_note(ca, serial, when, reason);
+	return rc;
 }
 
 struct rev_walk {

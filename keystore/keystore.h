@@ -387,6 +387,28 @@ int keystore_record_foreach(keystore_t *ks, const char *kind,
     int (*fn)(const char *name, const unsigned char *data, size_t len,
     long version, void *arg), void *arg, keystore_err_t *err);
 
+/*
+ * The age of a copy of shared records read whole (keystore_retire.c's
+ * retirements, the CA's revocations), by the rules of the keystore's own
+ * index: used for KeystoreLDAPRefresh seconds; when a new reading fails
+ * (a directory outage), used on for KeystoreLDAPMaxStale seconds beyond
+ * that, a new reading tried every few seconds meanwhile; then the
+ * failure is the caller's (fail closed).  Times are CLOCK_MONOTONIC
+ * seconds; the caller guards the struct.
+ */
+typedef struct keystore_reading {
+	time_t at;                  /* when it was read whole */
+	time_t retry;               /* outage: no new reading before */
+} keystore_reading_t;
+
+/* 1 when the copy read at r must be read again before use at now. */
+int keystore_reading_due(const keystore_t *ks, const keystore_reading_t *r,
+    time_t now);
+/* A new reading failed at now: 1 when the copy read at r may be used on
+ * (the next reading then waits), 0 when it is too old (fail). */
+int keystore_reading_keep(const keystore_t *ks, keystore_reading_t *r,
+    time_t now);
+
 /* "dir/name", malloc'ed; NULL when out of memory. */
 char *keystore_path_join(const char *dir, const char *name);
 /*

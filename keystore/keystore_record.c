@@ -677,3 +677,34 @@ keystore_record_rekey(keystore_t *ks, const unsigned char next[KEYSTORE_MASTER_L
 	found_free(&f);
 	return rc;
 }
+
+/* ---- copies read whole ---- */
+
+/* The copy read at r may serve during an outage at now. */
+static int
+reading_stale_ok(const keystore_t *ks, const keystore_reading_t *r, time_t now)
+{
+	long max = ks->ldap != NULL ? keystore_ldap_max_stale(ks->ldap) : 0;
+
+	return max > 0 && now >= r->at
+	    && now - r->at < keystore_ldap_refresh(ks->ldap) + max;
+}
+
+int
+keystore_reading_due(const keystore_t *ks, const keystore_reading_t *r, time_t now)
+{
+	long refresh = ks->ldap != NULL ? keystore_ldap_refresh(ks->ldap) : 0;
+
+	if (now >= r->at && now - r->at < refresh)
+		return 0;
+	return !(reading_stale_ok(ks, r, now) && now < r->retry);
+}
+
+int
+keystore_reading_keep(const keystore_t *ks, keystore_reading_t *r, time_t now)
+{
+	if (!reading_stale_ok(ks, r, now))
+		return 0;
+	r->retry = now + KEYSTORE_LDAP_RETRY;
+	return 1;
+}

@@ -138,8 +138,7 @@ struct retired_one {
 /* Every shared record of kind RECORD_KIND, sorted by hex, as read at at
  * (CLOCK_MONOTONIC). */
 struct keystore_retired_set {
-	struct timespec at;
-	time_t retry;                  /* directory down: no new reading before */
+	keystore_reading_t rd;         /* when read, when to try again */
 	int forgotten;                 /* read again at the next lookup */
 	size_t n, cap;
 	struct retired_one *v;
@@ -221,7 +220,7 @@ shared_read(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
 	}
 	if (set->n > 1)
 		qsort(set->v, set->n, sizeof(*set->v), one_cmp);
-	set->at = *now;
+	set->rd.at = now->tv_sec;
 	keystore_retired_set_free(ks->retired);
 	ks->retired = set;
 	return KEYSTORE_OK;
@@ -237,16 +236,11 @@ static keystore_status_t
 shared_refresh(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
 {
 	struct keystore_retired_set *old = ks->retired;
-	long max = keystore_ldap_max_stale(ks->ldap);
-	int usable = old != NULL && max > 0 && now->tv_sec >= old->at.tv_sec
-	    && now->tv_sec - old->at.tv_sec < keystore_ldap_refresh(ks->ldap) + max;
 	keystore_status_t rc;
 
-	if (usable && now->tv_sec < old->retry)
-		return KEYSTORE_OK;
-	if ((rc = shared_read(ks, now, err)) == KEYSTORE_OK || !usable)
+	if ((rc = shared_read(ks, now, err)) == KEYSTORE_OK || old == NULL
+	    || !keystore_reading_keep(ks, &old->rd, now->tv_sec))
 		return rc;
-	old->retry = now->tv_sec + KEYSTORE_LDAP_RETRY;
 	return KEYSTORE_OK;
 }
 
@@ -264,9 +258,9 @@ shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
 	snprintf(key.hex, sizeof(key.hex), "%s", name + sizeof(RECORD_PREFIX) - 1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&ks->retired_lock);
-	if (ks->retired == NULL || ks->retired->forgotten || now.tv_sec
-	    - ks->retired->at.tv_sec >= keystore_ldap_refresh(ks->ldap)
-	    || now.tv_sec < ks->retired->at.tv_sec)
+	if (ks->retired == NULL || (ks->retired->forgotten
+	    && now.tv_sec >= ks->retired->rd.retry)
+	    || keystore_reading_due(ks, &ks->retired->rd, now.tv_sec))
 		rc = shared_refresh(ks, &now, err);
 	if (rc == KEYSTORE_OK) {
 		o = ks->retired->n == 0 ? NULL : bsearch(&key, ks->retired->v,
@@ -292,7 +286,7 @@ shared_forget(keystore_t *ks)
 	pthread_mutex_lock(&ks->retired_lock);
 	if (ks->retired != NULL) {
 		ks->retired->forgotten = 1;
-		ks->retired->retry = 0;
+		ks->retired->rd.retry = 0;
 	}
 	pthread_mutex_unlock(&ks->retired_lock);
 }

@@ -295,9 +295,8 @@ check "erin's destruction was not repeated by a sweep" \
 # ---- a directory outage ----------------------------------------------------
 inst A
 # sign ID: gina's mail to carol@remote.test through A; 0 when signed.
-# (An employee's certificate from the embedded CA is checked against its
-# revocation records in the directory at each signing: not during an
-# outage.)
+# (gina's key is from another PKI; the embedded CA's revocations through
+# an outage: 95-shared-revcache.)
 sign() {
 	{
 		printf 'From: Gina <gina@example.com>\nTo: <carol@remote.test>\nSubject: %s\n' "$1"
