@@ -6,8 +6,9 @@
 # the same as what was encrypted or signed, the result header is right,
 # and the daemon's peak RSS growth (VmHWM, reset through clear_refs, as
 # 76-hold measures it) stays under 32 MB.  Then 2 MB messages (on the
-# spool's file path too) tampered inside: the streamed checks still catch
-# it (a GCM tag, a signature over the detached and the opaque content).
+# spool's file path too) in BER with indefinite lengths and segments, and
+# tampered inside: the streamed checks still catch it (a GCM tag, a
+# signature over the detached and the opaque content).
 . "$(dirname "$0")/../lib/common.sh"
 . "$top/tests/lib/pki.sh"
 . "$top/tests/lib/mime.sh"
@@ -167,8 +168,26 @@ if deliver clear; then
 fi
 rm -f "$T/clear.p7" "$T/m/clear.eml"* "$T/big13.txt" "$T/big18.txt"
 
-# ---- 2 MB, tampered inside -----------------------------------------------
+# ---- 2 MB, BER as streaming encoders write it ------------------------------
+# Indefinite lengths, the content in OCTET STRING segments (openssl -stream,
+# as Outlook and Thunderbird write it): the segments are joined.
 entity "$T/small.txt" 1
+openssl cms -encrypt -stream -aes-256-gcm -binary -in "$T/small.txt" "$P/alice.pem" \
+    >"$T/encber.p7" 2>>"$T/openssl.log"
+wrap encber "$T/encber.p7"
+if deliver encber; then
+	result_is encber "decrypted (authEnveloped-data, integrity-protected)"
+	same_body encber "$T/small.txt"
+fi
+openssl cms -sign -stream -nodetach -md sha256 -binary -in "$T/small.txt" \
+    -signer "$P/bob.pem" -inkey "$P/bob.key" >"$T/opaqueber.p7" 2>>"$T/openssl.log"
+wrap opaqueber "$T/opaqueber.p7"
+if deliver opaqueber; then
+	result_is opaqueber "pass (signer=<bob@example.com>)"
+	verified_content opaqueber "$T/small.txt"
+fi
+
+# ---- 2 MB, tampered inside -----------------------------------------------
 # flip OFFSET FILE: one octet of FILE changed at OFFSET.
 flip() {
 	perl -e 'open(my $f, "+<", $ARGV[1]) or die; seek($f, $ARGV[0], 0); read($f, my $c, 1);
