@@ -12,7 +12,16 @@
  * (CMS_decrypt_set1_pkey with the certificate, so that only the matching
  * RecipientInfo is tried and a wrong key is an error, not random output).
  * The plaintext entity is split into its Content-* headers (listed) and
- * its body (written).  smime_decrypt_probe() tries several callers' keys
+ * its body (written).
+ *
+ * Memory: the body, the decoded CMS and the plaintext are spools (files
+ * past 1 MB, in the directory smime_decrypt_set_tmpdir() names); the CMS
+ * is decoded without its encrypted content (smime_detach.c), which
+ * CMS_decrypt reads as detached content, in chunks, through a BIO over
+ * the spool (smime_bio.c), writing the plaintext into another.  What
+ * stays in memory: the CMS structure without the content (RecipientInfos,
+ * certificates), the header fields, buffers.  OpenSSL checks the GCM tag
+ * (and CBC padding) at the end; the plaintext is used only after that.  smime_decrypt_probe() tries several callers' keys
  * on one parse and digests the first octets each opens to.
  *
  * Ownership: the handle owns its header list and error; keys the lookup

@@ -1,8 +1,10 @@
 /*
  * smime_in.c: what decryption and verification share: the inbound entity
- * (content headers and body) read into memory and parsed by GMime, the
- * decoded content of one part, and lists of header fields split off a
- * MIME entity.
+ * (content headers and body) in a spool (memory up to SMIME_MEM_DEFAULT,
+ * then an unlinked file) parsed by GMime with the stream persisted, so
+ * that the parts' contents stay in the spool; the decoded content of one
+ * part, into a spool too; an entity in a stream checked and split into
+ * its header fields and the offset of its body; lists of header fields.
  *
  * Ownership: smime_in_clear() frees what smime_in_load() made;
  * smime_hdrs_clear() frees a list.  Threads: no state.

@@ -5,9 +5,14 @@
  *
  *   detached  the first part's octets are cut out of the body exactly as
  *             they arrived (between the first two boundary lines), bare
- *             LFs made CRLF (the canonical form that was signed); the
- *             second part's decoded content is the CMS SignedData.
- *   opaque    the decoded body is the SignedData holding the entity.
+ *             LFs made CRLF (the canonical form that was signed), into a
+ *             spool; the second part's decoded content is the CMS
+ *             SignedData.
+ *   opaque    the decoded body is the SignedData holding the entity; the
+ *             entity is set apart into a spool as it is decoded
+ *             (smime_detach.c) and verified as detached content.
+ * Either way CMS_verify reads the content in chunks from the spool (a
+ * file past 1 MB, smime_verify_set_tmpdir()), not from memory.
  *
  * Checks, in this order, each giving its verdict: every signature over
  * the content (CMS_verify without chain checks: FAIL); each signer's
