@@ -153,7 +153,7 @@ copy(walk_t *w, gint64 from, gint64 to, GByteArray *a)
 	char buf[DETACH_CHUNK];
 
 	if (a != NULL && (w->framed += (size_t)(to - from)) > SMIME_DETACH_FRAME_MAX) {
-		util_err_set(w->err, SMIME_ERR_LIMIT, "the CMS structure outside its content "
+		util_err_set(w->err, SMIME_ERR_INPUT, "the CMS structure outside its content "
 		    "passes %u octets", SMIME_DETACH_FRAME_MAX);
 		return -1;
 	}

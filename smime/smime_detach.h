@@ -22,8 +22,9 @@
  * AuthEnvelopedData or SignedData.  Returns the ContentInfo without the
  * content (encryptedContent, eContent), and the content's octets in a new
  * spool in tmpdir (*content, at 0; NULL when there is none: OpenSSL then
- * says so).  NULL with err (SMIME_ERR_INPUT: malformed, SMIME_ERR_LIMIT:
- * past SMIME_DETACH_FRAME_MAX, SMIME_ERR_IO) otherwise.
+ * says so).  NULL with err (SMIME_ERR_INPUT: malformed, or past
+ * SMIME_DETACH_FRAME_MAX: delivered as it came, not refused; SMIME_ERR_IO)
+ * otherwise.
  */
 CMS_ContentInfo *smime_detach_read(GMimeStream *der, const char *tmpdir,
     GMimeStream **content, smime_err_t *err);
