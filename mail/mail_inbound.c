@@ -225,6 +225,10 @@ in_decrypter(const mail_msg_t *m)
 {
 	smime_decrypt_t *d = smime_decrypt_new();
 
+	if (d != NULL && smime_decrypt_set_tmpdir(d, m->conf->spool_dir) != 0) {
+		smime_decrypt_free(d);
+		return NULL;
+	}
 	if (d != NULL) {
 		smime_decrypt_set_limits(d, (unsigned)m->conf->max_mime_parts,
 		    (unsigned)m->conf->max_mime_depth);
@@ -563,7 +567,7 @@ in_verify(inbound_t *in)
 	smime_status_t st;
 	int rc = 0;
 
-	if (v == NULL || sp == NULL) {
+	if (v == NULL || sp == NULL || smime_verify_set_tmpdir(v, m->conf->spool_dir) != 0) {
 		rc = -1;
 		goto out;
 	}
@@ -711,7 +715,8 @@ in_hp(inbound_t *in)
 	smime_status_t st;
 	int rc = 0;
 
-	if (h == NULL || sp == NULL || asprintf(&hdrs, "%s%s",
+	if (h == NULL || sp == NULL || smime_hp_in_set_tmpdir(h, m->conf->spool_dir) != 0
+	    || asprintf(&hdrs, "%s%s",
 	    in->decrypted && in->inner != NULL ? in->inner : "", in->chdrs) < 0) {
 		hdrs = NULL;
 		rc = -1;

@@ -231,6 +231,11 @@ void smime_decrypt_set_limits(smime_decrypt_t *d, unsigned max_parts, unsigned m
 /* The longest header field of the decrypted entity (0: no limit); a
  * longer one is SMIME_ERR_LIMIT, and smime_decrypt_header_too_long() 1. */
 void smime_decrypt_set_header_limit(smime_decrypt_t *d, size_t max);
+/* Where the body, the ciphertext and the plaintext are spooled past 1 MB
+ * (unlinked files; NULL: $TMPDIR or /tmp): memory stays bounded whatever
+ * the size.  0, or -1 out of memory.  The same for verification and
+ * header protection below. */
+int smime_decrypt_set_tmpdir(smime_decrypt_t *d, const char *dir);
 int smime_decrypt_header_too_long(const smime_decrypt_t *d);
 smime_status_t smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
     const smime_body_t *body, smime_key_fn lookup, void *lookup_arg,
@@ -337,6 +342,7 @@ void smime_verify_set_convert(smime_verify_t *v, int convert);
 /* Limits on the MIME structure read (the signed entity, and the content
  * of opaque signed-data), as smime_sign_set_limits(): SMIME_ERR_LIMIT. */
 void smime_verify_set_limits(smime_verify_t *v, unsigned max_parts, unsigned max_depth);
+int smime_verify_set_tmpdir(smime_verify_t *v, const char *dir);
 
 /*
  * Verifies.  SMIME_OK when a verdict was reached (whatever it is); an
@@ -477,6 +483,7 @@ typedef struct smime_hp_in smime_hp_in_t;
 smime_hp_in_t *smime_hp_in_new(void);
 void smime_hp_in_free(smime_hp_in_t *h);
 void smime_hp_in_set_limits(smime_hp_in_t *h, unsigned max_parts, unsigned max_depth);
+int smime_hp_in_set_tmpdir(smime_hp_in_t *h, const char *dir);
 smime_status_t smime_hp_in_run(smime_hp_in_t *h, const char *headers,
     const smime_body_t *body, smime_write_fn out, void *arg);
 smime_hp_mode_t smime_hp_in_mode(const smime_hp_in_t *h);

@@ -9,6 +9,7 @@
  */
 #include "smime/smime_int.h"
 #include "smime/smime_in.h"
+#include "smime/smime_detach.h"
 
 #include <string.h>
 #include <openssl/err.h>
@@ -57,18 +58,22 @@ smime_classify(const char *content_type)
 
 /* ---- smime_encrypted_check(): labelled encrypted, and really is ---- */
 
-/* The part's content decodes to a CMS EnvelopedData or AuthEnvelopedData. */
+/* The part's content decodes to a CMS EnvelopedData or AuthEnvelopedData
+ * (read with its content set apart: memory stays bounded). */
 static int
 check_cms(GMimeObject *entity, smime_err_t *err)
 {
 	CMS_ContentInfo *cms;
-	BIO *b;
+	GMimeStream *der, *content = NULL;
 	int nid;
 
-	if (!GMIME_IS_PART(entity) || (b = smime_in_part_bio(GMIME_PART(entity), err)) == NULL)
+	if (!GMIME_IS_PART(entity)
+	    || (der = smime_in_part_decoded(GMIME_PART(entity), NULL, err)) == NULL)
 		return 0;
-	cms = d2i_CMS_bio(b, NULL);
-	BIO_free(b);
+	cms = smime_detach_read(der, NULL, &content, err);
+	g_object_unref(der);
+	if (content != NULL)
+		g_object_unref(content);
 	nid = cms != NULL ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();

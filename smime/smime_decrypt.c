@@ -12,7 +12,16 @@
  * (CMS_decrypt_set1_pkey with the certificate, so that only the matching
  * RecipientInfo is tried and a wrong key is an error, not random output).
  * The plaintext entity is split into its Content-* headers (listed) and
- * its body (written).  smime_decrypt_probe() tries several callers' keys
+ * its body (written).
+ *
+ * Memory: the body, the decoded CMS and the plaintext are spools (files
+ * past 1 MB, in the directory smime_decrypt_set_tmpdir() names); the CMS
+ * is decoded without its encrypted content (smime_detach.c), which
+ * CMS_decrypt reads as detached content, in chunks, through a BIO over
+ * the spool (smime_bio.c), writing the plaintext into another.  What
+ * stays in memory: the CMS structure without the content (RecipientInfos,
+ * certificates), the header fields, buffers.  OpenSSL checks the GCM tag
+ * (and CBC padding) at the end; the plaintext is used only after that.  smime_decrypt_probe() tries several callers' keys
  * on one parse and digests the first octets each opens to.
  *
  * Ownership: the handle owns its header list and error; keys the lookup
@@ -22,6 +31,9 @@
 #include "smime/smime_int.h"
 #include "smime/smime_canon.h"
 #include "smime/smime_in.h"
+#include "smime/smime_bio.h"
+#include "smime/smime_detach.h"
+#include "smime/smime_spool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +46,7 @@ struct smime_decrypt {
 	int header_too_long;
 	smime_hdrs_t hdrs;
 	smime_hdrs_t inner;         /* the entity's other header fields */
+	char *tmpdir;               /* NULL: $TMPDIR or /tmp */
 	smime_err_t err;
 };
 
@@ -50,7 +63,20 @@ smime_decrypt_free(smime_decrypt_t *d)
 		return;
 	smime_hdrs_clear(&d->hdrs);
 	smime_hdrs_clear(&d->inner);
+	free(d->tmpdir);
 	free(d);
+}
+
+int
+smime_decrypt_set_tmpdir(smime_decrypt_t *d, const char *dir)
+{
+	char *copy = dir != NULL ? strdup(dir) : NULL;
+
+	if (dir != NULL && copy == NULL)
+		return -1;
+	free(d->tmpdir);
+	d->tmpdir = copy;
+	return 0;
 }
 
 void
@@ -122,16 +148,18 @@ smime_decrypt_error(const smime_decrypt_t *d)
 
 /* ---- one job ---- */
 
-/* The CMS of a whole pkcs7-mime enveloped body, or NULL with err. */
+/* The CMS of a whole pkcs7-mime enveloped body without its encrypted
+ * content, which goes to *content (smime_detach.c); NULL with err. */
 static CMS_ContentInfo *
-dec_parse(smime_decrypt_t *d, const smime_in_t *in)
+dec_parse(smime_decrypt_t *d, const smime_in_t *in, GMimeStream **content)
 {
 	GMimeContentType *ct;
 	const char *st;
 	CMS_ContentInfo *cms;
-	BIO *b;
+	GMimeStream *der;
 	int nid;
 
+	*content = NULL;
 	if (!GMIME_IS_PART(in->entity)) {
 		util_err_set(&d->err, SMIME_ERR_INPUT, "not a single encrypted body");
 		return NULL;
@@ -146,18 +174,18 @@ dec_parse(smime_decrypt_t *d, const smime_in_t *in)
 		    "not application/pkcs7-mime enveloped-data");
 		return NULL;
 	}
-	if ((b = smime_in_part_bio(GMIME_PART(in->entity), &d->err)) == NULL)
+	if ((der = smime_in_part_decoded(GMIME_PART(in->entity), d->tmpdir, &d->err)) == NULL)
 		return NULL;
-	cms = d2i_CMS_bio(b, NULL);
-	BIO_free(b);
-	if (cms == NULL) {
-		util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "malformed CMS");
-		d->err.code = SMIME_ERR_INPUT;
+	cms = smime_detach_read(der, d->tmpdir, content, &d->err);
+	g_object_unref(der);
+	if (cms == NULL)
 		return NULL;
-	}
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
 	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData) {
 		CMS_ContentInfo_free(cms);
+		if (*content != NULL)
+			g_object_unref(*content);
+		*content = NULL;
 		util_err_set(&d->err, SMIME_ERR_INPUT, "the CMS content is %s, not "
 		    "enveloped data", OBJ_nid2sn(nid));
 		return NULL;
@@ -166,6 +194,19 @@ dec_parse(smime_decrypt_t *d, const smime_in_t *in)
 	return cms;
 }
 
+/* A BIO reading the encrypted content from its start (NULL: none, which
+ * OpenSSL reports); *failed when one cannot be made. */
+static BIO *
+dec_content_bio(GMimeStream *content, int *failed)
+{
+	BIO *b = NULL;
+
+	*failed = 0;
+	if (content != NULL && (g_mime_stream_reset(content) != 0
+	    || (b = smime_bio_stream(content)) == NULL))
+		*failed = 1;
+	return b;
+}
 /* The identifier of one RecipientInfo; 0, or -1 for a kind we skip. */
 static int
 dec_rid(CMS_RecipientInfo *ri, X509_NAME **issuer, ASN1_INTEGER **serial,
@@ -230,35 +271,41 @@ dec_set_key(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_key_fn lookup,
 	return rc;
 }
 
-/* Decrypts into memory; splits; writes the body. */
+/* Decrypts into a spool (a file past SMIME_MEM_DEFAULT); checks what
+ * was hidden inside against the same limits as what was not; splits it;
+ * writes the body. */
 static smime_status_t
-dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *arg)
+dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, GMimeStream *content,
+    smime_write_fn out, void *arg)
 {
-	BIO *mem = BIO_new(BIO_s_mem());
-	const unsigned char *p;
-	smime_status_t rc;
-	size_t off = 0;
-	long len;
+	GMimeStream *plain = smime_spool_new(d->tmpdir, SMIME_MEM_DEFAULT);
+	BIO *bo = smime_bio_stream(plain), *bi;
+	smime_status_t rc = SMIME_OK;
+	gint64 off = 0;
+	int failed, ok;
 
-	if (mem == NULL)
-		return util_err_set(&d->err, SMIME_ERR_NOMEM, "out of memory");
-	if (!CMS_decrypt(cms, NULL, NULL, NULL, mem, CMS_BINARY)) {
-		BIO_free(mem);
-		return util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
+	bi = dec_content_bio(content, &failed);
+	if (bo == NULL || failed)
+		rc = util_err_set(&d->err, SMIME_ERR_NOMEM, "out of memory");
+	if (rc == SMIME_OK) {
+		ok = CMS_decrypt(cms, NULL, NULL, bi, bo, CMS_BINARY);
+		if (smime_spool_error(plain, NULL) != 0)
+			rc = util_err_set(&d->err, SMIME_ERR_IO, "cannot write a temporary file");
+		else if (!ok)
+			rc = util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
 	}
-	len = BIO_get_mem_data(mem, (char **)&p);
-	/* what was hidden inside passes the same limits as what was not */
-	rc = smime_header_block_check(p, (size_t)(len > 0 ? len : 0), d->max_header, &d->err);
-	d->header_too_long = rc == SMIME_ERR_LIMIT;
+	BIO_free(bi);
+	BIO_free(bo);
+	if (rc == SMIME_OK) {
+		rc = smime_in_header_check(plain, d->max_header, &d->err);
+		d->header_too_long = rc == SMIME_ERR_LIMIT;
+	}
 	if (rc == SMIME_OK)
-		rc = smime_mime_check_mem(p, (size_t)(len > 0 ? len : 0), &d->limits, &d->err);
-	if (rc == SMIME_OK)
-		rc = smime_hdrs_split(p, (size_t)(len > 0 ? len : 0), &d->hdrs, &d->inner, &off,
-		    &d->err);
-	if (rc == SMIME_OK && smime_write_all(out, arg, p + off, (size_t)len - off) != 0)
+		rc = smime_in_entity_split(plain, &d->limits, &d->hdrs, &d->inner, &off, &d->err);
+	if (rc == SMIME_OK && smime_in_stream_out(plain, off, out, arg) != 0)
 		rc = util_err_set(&d->err, SMIME_ERR_IO, "the output writer failed");
-	OPENSSL_cleanse((void *)p, (size_t)(len > 0 ? len : 0));
-	BIO_free(mem);
+	smime_spool_cleanse(plain);
+	g_object_unref(plain);
 	return rc;
 }
 
@@ -267,16 +314,21 @@ dec_output(smime_decrypt_t *d, CMS_ContentInfo *cms, smime_write_fn out, void *a
 
 /* The digest of the first octets of the plaintext, the key set. */
 static smime_status_t
-dec_probe_one(smime_decrypt_t *d, CMS_ContentInfo *cms, unsigned char digest[32])
+dec_probe_one(smime_decrypt_t *d, CMS_ContentInfo *cms, GMimeStream *content,
+    unsigned char digest[32])
 {
 	unsigned char buf[DEC_PROBE_LEN];
-	BIO *b = CMS_dataInit(cms, NULL);
 	unsigned int len = 0;
-	int got = 0, n = 0;
+	int got = 0, n = 0, failed;
+	BIO *src = dec_content_bio(content, &failed), *b;
 	smime_status_t rc = SMIME_OK;
 
-	if (b == NULL)
+	if (failed)
+		return util_err_set(&d->err, SMIME_ERR_NOMEM, "out of memory");
+	if ((b = CMS_dataInit(cms, src)) == NULL) {
+		BIO_free(src);
 		return util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
+	}
 	while (got < (int)sizeof(buf) && (n = BIO_read(b, buf + got, (int)sizeof(buf) - got)) > 0)
 		got += n;
 	if (got == 0 && n <= 0 && BIO_method_type(b) == BIO_TYPE_CIPHER
@@ -295,6 +347,7 @@ smime_decrypt_probe(smime_decrypt_t *d, const char *content_headers,
     smime_probe_t *out)
 {
 	CMS_ContentInfo *cms = NULL;
+	GMimeStream *content = NULL;
 	smime_in_t in;
 	smime_status_t rc;
 
@@ -305,16 +358,18 @@ smime_decrypt_probe(smime_decrypt_t *d, const char *content_headers,
 	if (body == NULL || lookup == NULL || (n > 0 && (args == NULL || out == NULL)))
 		return util_err_set(&d->err, SMIME_ERR_USAGE,
 		    "smime_decrypt_probe needs a body, a key lookup and its arguments");
-	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
-	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
+	rc = smime_in_load_at(d->tmpdir, content_headers, body, &d->limits, &in, &d->err);
+	if (rc == SMIME_OK && (cms = dec_parse(d, &in, &content)) == NULL)
 		rc = d->err.code;
 	for (size_t i = 0; rc == SMIME_OK && i < n; i++) {
 		memset(&out[i], 0, sizeof(out[i]));
 		out[i].authenticated = d->authenticated;
 		out[i].st = dec_set_key(d, cms, lookup, args[i]);
 		if (out[i].st == SMIME_OK)
-			out[i].st = dec_probe_one(d, cms, out[i].digest);
+			out[i].st = dec_probe_one(d, cms, content, out[i].digest);
 	}
+	if (content != NULL)
+		g_object_unref(content);
 	CMS_ContentInfo_free(cms);
 	smime_in_clear(&in);
 	ERR_clear_error();
@@ -327,6 +382,7 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
     smime_write_fn out, void *arg)
 {
 	CMS_ContentInfo *cms = NULL;
+	GMimeStream *content = NULL;
 	smime_in_t in;
 	smime_status_t rc;
 
@@ -340,17 +396,19 @@ smime_decrypt_run(smime_decrypt_t *d, const char *content_headers,
 	if (body == NULL || lookup == NULL || out == NULL)
 		return util_err_set(&d->err, SMIME_ERR_USAGE,
 		    "smime_decrypt_run needs a body, a key lookup and a writer");
-	rc = smime_in_load(content_headers, body, &d->limits, &in, &d->err);
-	if (rc == SMIME_OK && (cms = dec_parse(d, &in)) == NULL)
+	rc = smime_in_load_at(d->tmpdir, content_headers, body, &d->limits, &in, &d->err);
+	if (rc == SMIME_OK && (cms = dec_parse(d, &in, &content)) == NULL)
 		rc = d->err.code;
 	if (rc == SMIME_OK)
 		rc = dec_set_key(d, cms, lookup, lookup_arg);
 	if (rc == SMIME_OK)
-		rc = dec_output(d, cms, out, arg);
+		rc = dec_output(d, cms, content, out, arg);
 	if (rc != SMIME_OK) {
 		smime_hdrs_clear(&d->hdrs);
 		smime_hdrs_clear(&d->inner);
 	}
+	if (content != NULL)
+		g_object_unref(content);
 	CMS_ContentInfo_free(cms);
 	smime_in_clear(&in);
 	ERR_clear_error();

@@ -11,6 +11,7 @@
  */
 #include "smime/smime_hp_mark.h"
 #include "smime/smime_in.h"
+#include "smime/smime_spool.h"
 #include "smime/smime_int.h"
 
 #include <stdlib.h>
@@ -25,8 +26,13 @@ struct smime_hp_in {
 	smime_hdrs_t fields;        /* the payload's protected fields */
 	smime_hdrs_t recorded;      /* HP-Outer: name, value */
 	smime_hdrs_t hdrs;          /* the rewritten entity's Content-* */
+	char *tmpdir;               /* NULL: $TMPDIR or /tmp */
 	smime_err_t err;
 };
+
+/* Octets at the start of a text part searched for its Legacy Display
+ * Element (a few header fields and an empty line). */
+#define HP_LD_WINDOW 65536
 
 /* ---- inbound ---- */
 
@@ -53,7 +59,20 @@ smime_hp_in_free(smime_hp_in_t *h)
 	if (h == NULL)
 		return;
 	hp_in_reset(h);
+	free(h->tmpdir);
 	free(h);
+}
+
+int
+smime_hp_in_set_tmpdir(smime_hp_in_t *h, const char *dir)
+{
+	char *copy = dir != NULL ? strdup(dir) : NULL;
+
+	if (dir != NULL && copy == NULL)
+		return -1;
+	free(h->tmpdir);
+	h->tmpdir = copy;
+	return 0;
 }
 
 void
@@ -146,36 +165,41 @@ hp_block_is_fields(const char *p, size_t len)
 }
 
 /* Takes the Legacy Display Element (the first lines, to the first empty
- * line, all header fields) out of a text/plain part that says it has one. */
+ * line, all header fields, within HP_LD_WINDOW octets) out of a text part
+ * that says it has one; the part decoded into a spool, the rest of it
+ * becomes the content. */
 static void
 hp_ld_take(GMimePart *part, void *arg)
 {
 	smime_hp_in_t *h = arg;
 	GMimeObject *obj = GMIME_OBJECT(part);
 	const char *flag = g_mime_object_get_content_type_parameter(obj, "hp-legacy-display");
-	GMimeStream *dec, *mem;
-	GByteArray *a;
-	const char *p, *end, *blank;
+	GMimeStream *dec, *rest;
+	smime_err_t err;
+	char buf[HP_LD_WINDOW];
+	const char *blank;
+	ssize_t n, got = 0;
 
-	if (flag == NULL || strcmp(flag, "1") != 0 || (dec = smime_hp_decoded(part)) == NULL)
+	if (flag == NULL || strcmp(flag, "1") != 0
+	    || (dec = smime_in_part_decoded(part, h->tmpdir, &err)) == NULL)
 		return;
 	h->legacy |= 1;
-	a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(dec));
-	p = (const char *)a->data;
-	end = p + a->len;
-	blank = g_strstr_len(p, (gssize)a->len, "\n\n");
+	while (got < (ssize_t)sizeof(buf)
+	    && (n = g_mime_stream_read(dec, buf + got, sizeof(buf) - (size_t)got)) > 0)
+		got += n;
+	blank = g_strstr_len(buf, got, "\n\n");
 	if (blank == NULL)
-		blank = g_strstr_len(p, (gssize)a->len, "\r\n\r\n");
-	if (blank != NULL && hp_block_is_fields(p, a->len)) {
-		const char *body = blank + (blank[1] == '\n' ? 2 : 4);
-		mem = g_mime_stream_mem_new();
-		g_mime_stream_write(mem, body, (size_t)(end - body));
-		smime_hp_set_content(part, mem);
-		g_object_unref(mem);
+		blank = g_strstr_len(buf, got, "\r\n\r\n");
+	if (blank != NULL && hp_block_is_fields(buf, (size_t)got)) {
+		gint64 body = (blank - buf) + (blank[1] == '\n' ? 2 : 4);
+
+		rest = g_mime_stream_substream(dec, body, g_mime_stream_length(dec));
+		smime_hp_set_content(part, rest);
+		g_object_unref(rest);
 		smime_hp_param_drop(obj, "hp-legacy-display");
 		h->legacy = 2;
 	}
-	OPENSSL_cleanse(a->data, a->len);
+	OPENSSL_cleanse(buf, sizeof(buf));
 	g_object_unref(dec);
 }
 
@@ -235,25 +259,24 @@ hp_unmark(GMimeObject *payload)
 	smime_hp_param_drop(payload, "protected-headers");
 }
 
-/* Writes the entity's body through out and lists its Content-* headers. */
+/* Writes the entity into a spool, then its body through out, and lists
+ * its Content-* headers. */
 static smime_status_t
 hp_write(smime_hp_in_t *h, GMimeObject *entity, smime_write_fn out, void *arg)
 {
-	GMimeStream *mem = g_mime_stream_mem_new();
-	GByteArray *a;
-	smime_status_t st;
-	size_t off = 0;
+	GMimeStream *sp = smime_spool_new(h->tmpdir, SMIME_MEM_DEFAULT);
+	smime_status_t st = SMIME_OK;
+	gint64 off = 0;
 
-	if (g_mime_object_write_to_stream(entity, NULL, mem) < 0) {
-		g_object_unref(mem);
-		return util_err_set(&h->err, SMIME_ERR_IO, "cannot write the entity");
-	}
-	a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	st = smime_hdrs_split(a->data, a->len, &h->hdrs, NULL, &off, &h->err);
-	if (st == SMIME_OK && smime_write_all(out, arg, a->data + off, a->len - off) != 0)
+	if (g_mime_object_write_to_stream(entity, NULL, sp) < 0
+	    || smime_spool_error(sp, NULL) != 0)
+		st = util_err_set(&h->err, SMIME_ERR_IO, "cannot write the entity");
+	if (st == SMIME_OK)
+		st = smime_in_entity_split(sp, &h->limits, &h->hdrs, NULL, &off, &h->err);
+	if (st == SMIME_OK && smime_in_stream_out(sp, off, out, arg) != 0)
 		st = util_err_set(&h->err, SMIME_ERR_IO, "the output writer failed");
-	OPENSSL_cleanse(a->data, a->len);
-	g_object_unref(mem);
+	smime_spool_cleanse(sp);
+	g_object_unref(sp);
 	h->rewritten = st == SMIME_OK;
 	return st;
 }
@@ -269,7 +292,8 @@ smime_hp_in_run(smime_hp_in_t *h, const char *headers, const smime_body_t *body,
 	if (h == NULL || body == NULL || out == NULL)
 		return SMIME_ERR_USAGE;
 	hp_in_reset(h);
-	if ((st = smime_in_load(headers, body, &h->limits, &in, &h->err)) != SMIME_OK)
+	if ((st = smime_in_load_at(h->tmpdir, headers, body, &h->limits, &in, &h->err))
+	    != SMIME_OK)
 		return st;
 	payload = in.entity;
 	if (GMIME_IS_MULTIPART_SIGNED(payload)

@@ -1,8 +1,10 @@
 /*
  * smime_in.c: what decryption and verification share: the inbound entity
- * (content headers and body) read into memory and parsed by GMime, the
- * decoded content of one part, and lists of header fields split off a
- * MIME entity.
+ * (content headers and body) in a spool (memory up to SMIME_MEM_DEFAULT,
+ * then an unlinked file) parsed by GMime with the stream persisted, so
+ * that the parts' contents stay in the spool; the decoded content of one
+ * part, into a spool too; an entity in a stream checked and split into
+ * its header fields and the offset of its body; lists of header fields.
  *
  * Ownership: smime_in_clear() frees what smime_in_load() made;
  * smime_hdrs_clear() frees a list.  Threads: no state.
@@ -10,6 +12,7 @@
 #include "smime/smime_in.h"
 #include "smime/smime_canon.h"
 #include "smime/smime_int.h"
+#include "smime/smime_spool.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,58 +21,70 @@
 
 #define IN_CHUNK 65536
 
+/* Appends the body (memory, or the file from offset 0) to s. */
 static int
-in_read_fd(int fd, GByteArray *a)
+in_copy_body(const smime_body_t *body, GMimeStream *s)
 {
-	unsigned char buf[IN_CHUNK];
-	ssize_t n;
+	GMimeStream *src;
+	gint64 n;
 
-	if (lseek(fd, 0, SEEK_SET) != 0)
+	if (body->mem != NULL)
+		return body->len == 0 || g_mime_stream_write(s, (const char *)body->mem,
+		    body->len) == (ssize_t)body->len ? 0 : -1;
+	if (body->fd < 0)
+		return 0;
+	if (lseek(body->fd, 0, SEEK_SET) != 0)
 		return -1;
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return (int)n;
-		g_byte_array_append(a, buf, (guint)n);
-	}
+	src = g_mime_stream_fs_new_with_bounds(body->fd, 0, -1);
+	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(src), FALSE);
+	n = g_mime_stream_write_to_stream(src, s);
+	g_object_unref(src);
+	return n < 0 ? -1 : 0;
 }
 
 smime_status_t
 smime_in_load(const char *content_headers, const smime_body_t *body,
     const smime_limits_t *limits, smime_in_t *in, smime_err_t *err)
 {
-	GMimeStream *st;
+	return smime_in_load_at(NULL, content_headers, body, limits, in, err);
+}
+
+/*
+ * Headers, the blank line, the body: one spool (a file past
+ * SMIME_MEM_DEFAULT), which GMime parses with the stream persisted: the
+ * parts' contents stay in the spool (substreams), not in memory.
+ */
+smime_status_t
+smime_in_load_at(const char *tmpdir, const char *content_headers,
+    const smime_body_t *body, const smime_limits_t *limits, smime_in_t *in,
+    smime_err_t *err)
+{
 	GMimeParser *p;
-	GByteArray *all;
+	size_t hlen = content_headers != NULL ? strlen(content_headers) : 0;
+	const char *what;
+	int e;
 
 	memset(in, 0, sizeof(*in));
-	in->body = g_byte_array_new();
-	if (body->mem != NULL)
-		g_byte_array_append(in->body, body->mem, (guint)body->len);
-	else if (body->fd >= 0 && in_read_fd(body->fd, in->body) != 0)
-		return util_err_set(err, SMIME_ERR_IO, "cannot read the body: %s",
+	in->tmpdir = tmpdir;
+	in->all = smime_spool_new(tmpdir, SMIME_MEM_DEFAULT);
+	if ((hlen > 0 && g_mime_stream_write(in->all, content_headers, hlen) != (ssize_t)hlen)
+	    || g_mime_stream_write(in->all, "\n", 1) != 1
+	    || (in->body_off = g_mime_stream_tell(in->all)) < 0
+	    || in_copy_body(body, in->all) != 0) {
+		e = smime_spool_error(in->all, &what);
+		return e != 0 ? util_err_set(err, SMIME_ERR_IO, "%s: %s", what, strerror(e))
+		    : util_err_set(err, SMIME_ERR_IO, "cannot read the body: %s",
 		    strerror(errno));
-	/* headers, the blank line, the body: one stream GMime parses */
-	all = g_byte_array_new();
-	if (content_headers != NULL)
-		g_byte_array_append(all, (const guint8 *)content_headers,
-		    (guint)strlen(content_headers));
-	g_byte_array_append(all, (const guint8 *)"\n", 1);
-	g_byte_array_append(all, in->body->data, in->body->len);
-	st = g_mime_stream_mem_new_with_byte_array(all);   /* owns all */
+	}
 	/* GMime's parser costs lines times nesting: bound the nesting first
 	 * (20,000 levels took seconds, 50 MB of them would take hours). */
-	if (smime_mime_prescan(st, limits != NULL && limits->max_parts != 0
-	    ? limits->max_parts : SMIME_PARTS_DEFAULT, err) != SMIME_OK) {
-		g_object_unref(st);
+	if (smime_mime_prescan(in->all, limits != NULL && limits->max_parts != 0
+	    ? limits->max_parts : SMIME_PARTS_DEFAULT, err) != SMIME_OK)
 		return err->code;
-	}
-	p = g_mime_parser_new_with_stream(st);
+	p = g_mime_parser_new_with_stream(in->all);
+	g_mime_parser_set_persist_stream(p, TRUE);
 	in->entity = g_mime_parser_construct_part(p, NULL);
 	g_object_unref(p);
-	g_object_unref(st);
 	if (in->entity == NULL)
 		return util_err_set(err, SMIME_ERR_INPUT, "the MIME entity does not parse");
 	return smime_mime_check_tree(in->entity, limits, err);
@@ -80,9 +95,47 @@ smime_in_clear(smime_in_t *in)
 {
 	if (in->entity != NULL)
 		g_object_unref(in->entity);
-	if (in->body != NULL)
-		g_byte_array_free(in->body, TRUE);
+	if (in->all != NULL)
+		g_object_unref(in->all);
 	memset(in, 0, sizeof(*in));
+}
+
+GMimeStream *
+smime_in_part_decoded(GMimePart *part, const char *tmpdir, smime_err_t *err)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeStream *s;
+	const char *what;
+	int e;
+
+	if (w == NULL) {
+		util_err_set(err, SMIME_ERR_INPUT, "the part has no content");
+		return NULL;
+	}
+	s = smime_spool_new(tmpdir, SMIME_MEM_DEFAULT);
+	if (g_mime_data_wrapper_write_to_stream(w, s) < 0 || g_mime_stream_reset(s) != 0) {
+		if ((e = smime_spool_error(s, &what)) != 0)
+			util_err_set(err, SMIME_ERR_IO, "%s: %s", what, strerror(e));
+		else
+			util_err_set(err, SMIME_ERR_INPUT, "cannot decode the part");
+		g_object_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+smime_in_stream_out(GMimeStream *s, gint64 from, smime_write_fn fn, void *arg)
+{
+	char buf[IN_CHUNK];
+	ssize_t n;
+
+	if (g_mime_stream_seek(s, from, GMIME_STREAM_SEEK_SET) != from)
+		return -1;
+	while ((n = g_mime_stream_read(s, buf, sizeof(buf))) > 0)
+		if (fn(arg, buf, (size_t)n) != 0)
+			return -1;
+	return n < 0 ? -1 : 0;
 }
 
 BIO *
@@ -174,53 +227,6 @@ hdrs_is_content(const char *name)
 	    || g_ascii_strcasecmp(name, "MIME-Version") == 0;
 }
 
-smime_status_t
-smime_hdrs_split(const unsigned char *data, size_t len, smime_hdrs_t *h,
-    smime_hdrs_t *others, size_t *body_off, smime_err_t *err)
-{
-	GMimeStream *st = g_mime_stream_mem_new_with_buffer((const char *)data, len);
-	GMimeParser *p = g_mime_parser_new_with_stream(st);
-	GMimeObject *obj = g_mime_parser_construct_part(p, NULL);
-	smime_status_t rc = SMIME_OK;
-	gint64 end;
-	size_t off;
-
-	if (obj == NULL) {
-		g_object_unref(p);
-		g_object_unref(st);
-		return util_err_set(err, SMIME_ERR_INPUT, "the inner entity does not parse");
-	}
-	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
-	for (int i = 0; rc == SMIME_OK && i < g_mime_header_list_get_count(hl); i++) {
-		GMimeHeader *hd = g_mime_header_list_get_header_at(hl, i);
-		char *v;
-
-		int content = hdrs_is_content(g_mime_header_get_name(hd));
-
-		if (!content && (others == NULL || others->n == SMIME_IN_HEADERS_MAX))
-			continue;
-		if ((v = smime_hdrs_raw_value(g_mime_header_get_raw_value(hd))) == NULL)
-			rc = util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
-		else
-			rc = smime_hdrs_add(content ? h : others,
-			    g_mime_header_get_name(hd), v, err);
-		free(v);
-	}
-	end = g_mime_parser_get_headers_end(p);
-	g_object_unref(obj);
-	g_object_unref(p);
-	g_object_unref(st);
-	if (rc != SMIME_OK)
-		return rc;
-	off = end > 0 && (size_t)end <= len ? (size_t)end : 0;
-	if (off < len && data[off] == '\n')
-		off++;
-	else if (off + 1 < len && data[off] == '\r' && data[off + 1] == '\n')
-		off += 2;
-	*body_off = off;
-	return SMIME_OK;
-}
-
 int
 smime_write_all(smime_write_fn fn, void *arg, const unsigned char *p, size_t len)
 {
@@ -232,4 +238,116 @@ smime_write_all(smime_write_fn fn, void *arg, const unsigned char *p, size_t len
 			return -1;
 	}
 	return 0;
+}
+
+/* ---- an entity in a stream: checked, split ---- */
+
+/* smime_header_block_check() over a stream, in chunks. */
+smime_status_t
+smime_in_header_check(GMimeStream *s, size_t max, smime_err_t *err)
+{
+	char buf[IN_CHUNK];
+	size_t field = 0, l = 0;    /* l: octets of the current line so far */
+	char c0 = 0, last = 0;
+	ssize_t n;
+
+	if (max == 0)
+		return SMIME_OK;
+	if (g_mime_stream_reset(s) != 0)
+		return util_err_set(err, SMIME_ERR_IO, "cannot read a temporary file");
+	while ((n = g_mime_stream_read(s, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			size_t base;
+
+			if (l++ == 0)
+				c0 = c;
+			base = c0 == ' ' || c0 == '\t' ? field : 0;
+			if (c != '\n') {
+				last = c;
+				if (base + l > max)
+					goto over;
+				continue;
+			}
+			if (l == 1 || (l == 2 && c0 == '\r'))
+				return SMIME_OK;        /* the empty line */
+			field = base + (l >= 2 && last == '\r' ? l - 1 : l);
+			if (field > max)
+				goto over;
+			l = 0;
+		}
+	}
+	if (n < 0)
+		return util_err_set(err, SMIME_ERR_IO, "cannot read a temporary file");
+	if (l > 0 && (c0 == ' ' || c0 == '\t' ? field : 0) + l > max)
+		goto over;
+	return SMIME_OK;
+over:
+	return util_err_set(err, SMIME_ERR_LIMIT, "a header field longer than %zu octets", max);
+}
+
+/* The header fields of a parsed entity: Content-* and MIME-Version into
+ * h, the others into others (the first SMIME_IN_HEADERS_MAX; NULL:
+ * dropped). */
+static smime_status_t
+in_entity_headers(GMimeObject *obj, smime_hdrs_t *h, smime_hdrs_t *others,
+    smime_err_t *err)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+	smime_status_t rc = SMIME_OK;
+
+	for (int i = 0; rc == SMIME_OK && i < g_mime_header_list_get_count(hl); i++) {
+		GMimeHeader *hd = g_mime_header_list_get_header_at(hl, i);
+		int content = hdrs_is_content(g_mime_header_get_name(hd));
+		char *v;
+
+		if (!content && (others == NULL || others->n == SMIME_IN_HEADERS_MAX))
+			continue;
+		if ((v = smime_hdrs_raw_value(g_mime_header_get_raw_value(hd))) == NULL)
+			rc = util_err_set(err, SMIME_ERR_NOMEM, "out of memory");
+		else
+			rc = smime_hdrs_add(content ? h : others, g_mime_header_get_name(hd), v, err);
+		free(v);
+	}
+	return rc;
+}
+
+smime_status_t
+smime_in_entity_split(GMimeStream *s, const smime_limits_t *limits, smime_hdrs_t *h,
+    smime_hdrs_t *others, gint64 *body_off, smime_err_t *err)
+{
+	GMimeParser *p;
+	GMimeObject *obj;
+	smime_status_t rc;
+	char two[2];
+	gint64 end;
+	ssize_t n = 0;
+
+	if ((rc = smime_mime_prescan(s, limits != NULL && limits->max_parts != 0
+	    ? limits->max_parts : SMIME_PARTS_DEFAULT, err)) != SMIME_OK)
+		return rc;
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	if ((obj = g_mime_parser_construct_part(p, NULL)) == NULL) {
+		g_object_unref(p);
+		return util_err_set(err, SMIME_ERR_INPUT, "the inner entity does not parse");
+	}
+	rc = smime_mime_check_tree(obj, limits, err);
+	if (rc == SMIME_OK)
+		rc = in_entity_headers(obj, h, others, err);
+	end = g_mime_parser_get_headers_end(p);
+	g_object_unref(obj);
+	g_object_unref(p);
+	if (rc != SMIME_OK)
+		return rc;
+	if (end < 0 || g_mime_stream_seek(s, end, GMIME_STREAM_SEEK_SET) != end)
+		end = 0;
+	else
+		n = g_mime_stream_read(s, two, sizeof(two));
+	if (n >= 1 && two[0] == '\n')
+		end++;
+	else if (n == 2 && two[0] == '\r' && two[1] == '\n')
+		end += 2;
+	*body_off = end;
+	return SMIME_OK;
 }

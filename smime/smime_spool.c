@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 typedef struct _SmimeSpool {
 	GMimeStream parent;
@@ -273,6 +274,19 @@ smime_spool_error(GMimeStream *spool, const char **what)
 	if (what != NULL)
 		*what = sp->err_what != NULL ? sp->err_what : "no error";
 	return sp->err;
+}
+
+void
+smime_spool_cleanse(GMimeStream *spool)
+{
+	SmimeSpool *sp = SPOOL(spool);
+	GByteArray *ba;
+
+	if (sp->on_disk || sp->inner == NULL)
+		return;
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(sp->inner));
+	if (ba != NULL && ba->len > 0)
+		OPENSSL_cleanse(ba->data, ba->len);
 }
 
 int

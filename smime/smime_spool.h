@@ -21,6 +21,8 @@
 GMimeStream *smime_spool_new(const char *dir, size_t mem_max);
 /* errno of the first failure (0: none), with what failed in *what. */
 int smime_spool_error(GMimeStream *spool, const char **what);
+/* Overwrites the data while it is in memory (decrypted content). */
+void smime_spool_cleanse(GMimeStream *spool);
 /* 1 when the data went to a file. */
 int smime_spool_on_disk(GMimeStream *spool);
 

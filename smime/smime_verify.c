@@ -5,9 +5,14 @@
  *
  *   detached  the first part's octets are cut out of the body exactly as
  *             they arrived (between the first two boundary lines), bare
- *             LFs made CRLF (the canonical form that was signed); the
- *             second part's decoded content is the CMS SignedData.
- *   opaque    the decoded body is the SignedData holding the entity.
+ *             LFs made CRLF (the canonical form that was signed), into a
+ *             spool; the second part's decoded content is the CMS
+ *             SignedData.
+ *   opaque    the decoded body is the SignedData holding the entity; the
+ *             entity is set apart into a spool as it is decoded
+ *             (smime_detach.c) and verified as detached content.
+ * Either way CMS_verify reads the content in chunks from the spool (a
+ * file past 1 MB, smime_verify_set_tmpdir()), not from memory.
  *
  * Checks, in this order, each giving its verdict: every signature over
  * the content (CMS_verify without chain checks: FAIL); each signer's
@@ -30,6 +35,9 @@
 #include "smime/smime_int.h"
 #include "smime/smime_canon.h"
 #include "smime/smime_in.h"
+#include "smime/smime_bio.h"
+#include "smime/smime_detach.h"
+#include "smime/smime_spool.h"
 #include "smime/smime_keypref.h"
 #include "smime/smime_out.h"
 #include "smime/smime_sign.h"
@@ -61,6 +69,7 @@ struct smime_verify {
 	time_t signing_time;
 	int converted;
 	smime_hdrs_t hdrs;
+	char *tmpdir;               /* NULL: $TMPDIR or /tmp */
 	smime_err_t err;
 };
 
@@ -114,6 +123,7 @@ smime_verify_free(smime_verify_t *v)
 		return;
 	verify_reset(v);
 	free(v->from);
+	free(v->tmpdir);
 	free(v);
 }
 
@@ -191,105 +201,172 @@ verdict(smime_verify_t *v, smime_verdict_t what, const char *fmt, ...)
 
 /* ---- the detached content ---- */
 
-/* Finds the next line "--boundary" (then only white space, or "--") at or
- * after *pos; *start gets where it begins, *pos where the next line does. */
+#define VERIFY_CHUNK 65536
+#define VERIFY_LINE_HEAD 1024       /* octets of a line kept to match a boundary */
+
+/* 1 when a line (its first hn octets in head; tail_ok: only white space
+ * after them) is "--boundary", then "--" or not, then only white space. */
 static int
-find_boundary(const unsigned char *p, size_t len, const char *b, size_t *pos,
-    size_t *start)
+is_boundary(const char *head, size_t hn, int tail_ok, const char *b, size_t blen)
 {
-	size_t blen = strlen(b), i = *pos;
+	size_t j = 2 + blen;
 
-	while (i < len) {
-		size_t eol = i;
+	if (blen + 4 > VERIFY_LINE_HEAD || hn < j || head[0] != '-' || head[1] != '-'
+	    || memcmp(head + 2, b, blen) != 0)
+		return 0;
+	if (j + 1 < hn && head[j] == '-' && head[j + 1] == '-')
+		j += 2;
+	while (j < hn && (head[j] == ' ' || head[j] == '\t' || head[j] == '\r'))
+		j++;
+	return j == hn && tail_ok;
+}
 
-		while (eol < len && p[eol] != '\n')
-			eol++;
-		if (eol - i >= blen + 2 && p[i] == '-' && p[i + 1] == '-'
-		    && memcmp(p + i + 2, b, blen) == 0) {
-			size_t j = i + 2 + blen;
+/* Finds the next line "--boundary" (then only white space, or "--") at or
+ * after *pos in s; *start gets where it begins, *pos where the next line
+ * does.  0, -1 none, -2 a read error. */
+static int
+find_boundary(GMimeStream *s, const char *b, gint64 *pos, gint64 *start)
+{
+	char buf[VERIFY_CHUNK], head[VERIFY_LINE_HEAD];
+	size_t hn = 0, blen = strlen(b);
+	gint64 off = *pos, line = *pos;
+	int tail_ok = 1;
+	ssize_t n;
 
-			if (j + 1 < eol && p[j] == '-' && p[j + 1] == '-')
-				j += 2;
-			while (j < eol && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r'))
-				j++;
-			if (j == eol) {
-				*start = i;
-				*pos = eol < len ? eol + 1 : len;
-				return 0;
+	if (g_mime_stream_seek(s, off, GMIME_STREAM_SEEK_SET) != off)
+		return -2;
+	while ((n = g_mime_stream_read(s, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				if (is_boundary(head, hn, tail_ok, b, blen)) {
+					*start = line;
+					*pos = off + i + 1;
+					return 0;
+				}
+				line = off + i + 1;
+				hn = 0;
+				tail_ok = 1;
+			} else if (hn < sizeof(head)) {
+				head[hn++] = buf[i];
+			} else if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') {
+				tail_ok = 0;
 			}
 		}
-		i = eol + 1;
+		off += n;
+	}
+	if (n < 0)
+		return -2;
+	if (line < off && is_boundary(head, hn, tail_ok, b, blen)) {
+		*start = line;
+		*pos = off;
+		return 0;
 	}
 	return -1;
 }
 
-/* The first part's octets, with bare LFs made CRLF, in a new memory BIO. */
-static BIO *
+/* Copies octets [from, to) of s into dst, bare LFs made CRLF. */
+static int
+copy_crlf(GMimeStream *s, gint64 from, gint64 to, GMimeStream *dst)
+{
+	char buf[VERIFY_CHUNK], out[2 * VERIFY_CHUNK];
+	char prev = 0;                  /* a LF at from is bare */
+	ssize_t n;
+
+	if (g_mime_stream_seek(s, from, GMIME_STREAM_SEEK_SET) != from)
+		return -1;
+	while (from < to) {
+		size_t want = to - from < (gint64)sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+		size_t o = 0;
+
+		if ((n = g_mime_stream_read(s, buf, want)) <= 0)
+			return -1;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n' && prev != '\r')
+				out[o++] = '\r';
+			out[o++] = buf[i];
+			prev = buf[i];
+		}
+		if (g_mime_stream_write(dst, out, o) != (ssize_t)o)
+			return -1;
+		from += n;
+	}
+	return 0;
+}
+
+/* The first part's octets, with bare LFs made CRLF, in a new spool. */
+static GMimeStream *
 detached_content(smime_verify_t *v, const smime_in_t *in, const char *boundary)
 {
-	const unsigned char *p = in->body->data;
-	size_t len = in->body->len, pos = 0, s0, from, end;
-	BIO *b;
+	gint64 pos = in->body_off, s0, from, end;
+	GMimeStream *dst;
+	char c;
+	int r;
 
-	if (find_boundary(p, len, boundary, &pos, &s0) != 0)
-		return util_err_set(&v->err, SMIME_ERR_INPUT, "no first boundary"), NULL;
+	if ((r = find_boundary(in->all, boundary, &pos, &s0)) != 0)
+		return util_err_set(&v->err, r == -2 ? SMIME_ERR_IO : SMIME_ERR_INPUT,
+		    "no first boundary"), NULL;
 	from = pos;
-	if (find_boundary(p, len, boundary, &pos, &end) != 0 || end < from)
-		return util_err_set(&v->err, SMIME_ERR_INPUT, "no second boundary"), NULL;
+	if ((r = find_boundary(in->all, boundary, &pos, &end)) != 0 || end < from)
+		return util_err_set(&v->err, r == -2 ? SMIME_ERR_IO : SMIME_ERR_INPUT,
+		    "no second boundary"), NULL;
 	/* The line break before the boundary belongs to the boundary. */
-	if (end > from && p[end - 1] == '\n')
+	for (int k = 0; k < 2 && end > from; k++) {
+		if (g_mime_stream_seek(in->all, end - 1, GMIME_STREAM_SEEK_SET) != end - 1
+		    || g_mime_stream_read(in->all, &c, 1) != 1)
+			return util_err_set(&v->err, SMIME_ERR_IO, "cannot read the body"), NULL;
+		if (c != (k == 0 ? '\n' : '\r'))
+			break;
 		end--;
-	if (end > from && p[end - 1] == '\r')
-		end--;
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
-	for (size_t i = from, run = from; i <= end; i++) {
-		if (i == end || (p[i] == '\n' && (i == from || p[i - 1] != '\r'))) {
-			if (i > run && BIO_write(b, p + run, (int)(i - run)) != (int)(i - run))
-				goto nomem;
-			if (i < end && BIO_write(b, "\r\n", 2) != 2)
-				goto nomem;
-			run = i + 1;
-		}
 	}
-	return b;
-nomem:
-	BIO_free(b);
-	return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
+	dst = smime_spool_new(v->tmpdir, SMIME_MEM_DEFAULT);
+	if (copy_crlf(in->all, from, end, dst) != 0 || g_mime_stream_reset(dst) != 0) {
+		g_object_unref(dst);
+		return util_err_set(&v->err, SMIME_ERR_IO, "cannot copy the signed part"), NULL;
+	}
+	return dst;
 }
 
 /* ---- parsing ---- */
 
+/* The SignedData of a part, its content (opaque) apart in *content. */
 static CMS_ContentInfo *
-cms_of_part(smime_verify_t *v, GMimeObject *part)
+cms_of_part(smime_verify_t *v, GMimeObject *part, GMimeStream **content)
 {
 	CMS_ContentInfo *cms;
-	BIO *b;
+	GMimeStream *der;
 
+	*content = NULL;
 	if (part == NULL || !GMIME_IS_PART(part))
 		return util_err_set(&v->err, SMIME_ERR_INPUT, "no signature part"), NULL;
-	if ((b = smime_in_part_bio(GMIME_PART(part), &v->err)) == NULL)
+	if ((der = smime_in_part_decoded(GMIME_PART(part), v->tmpdir, &v->err)) == NULL)
 		return NULL;
-	cms = d2i_CMS_bio(b, NULL);
-	BIO_free(b);
-	if (cms == NULL || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+	cms = smime_detach_read(der, v->tmpdir, content, &v->err);
+	g_object_unref(der);
+	if (cms != NULL && OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		CMS_ContentInfo_free(cms);
-		util_err_ssl(&v->err, SMIME_ERR_CRYPTO, "malformed CMS SignedData");
-		v->err.code = SMIME_ERR_INPUT;
-		return NULL;
+		cms = NULL;
+		util_err_set(&v->err, SMIME_ERR_INPUT, "malformed CMS SignedData: not signed data");
 	}
+	if (cms == NULL && *content != NULL) {
+		g_object_unref(*content);
+		*content = NULL;
+	}
+	if (cms == NULL && v->err.code == SMIME_ERR_CRYPTO)
+		v->err.code = SMIME_ERR_INPUT;
 	return cms;
 }
 
-/* The SignedData, and for detached signatures the content; *opaque set. */
+/* The SignedData, and the content (detached: the first part; opaque: the
+ * encapsulated content), NULL when there is none; *opaque set. */
 static CMS_ContentInfo *
-verify_parse(smime_verify_t *v, const smime_in_t *in, BIO **content, int *opaque)
+verify_parse(smime_verify_t *v, const smime_in_t *in, GMimeStream **content, int *opaque)
 {
 	GMimeContentType *ct = g_mime_object_get_content_type(in->entity);
 	const char *st = g_mime_content_type_get_parameter(ct, "smime-type");
 	const char *proto = g_mime_content_type_get_parameter(ct, "protocol");
 	const char *boundary = g_mime_content_type_get_parameter(ct, "boundary");
 	CMS_ContentInfo *cms;
+	GMimeStream *inside = NULL;
 
 	*content = NULL;
 	*opaque = 0;
@@ -300,8 +377,10 @@ verify_parse(smime_verify_t *v, const smime_in_t *in, BIO **content, int *opaque
 			return util_err_set(&v->err, SMIME_ERR_INPUT,
 			    "multipart/signed, but not S/MIME"), NULL;
 		if ((cms = cms_of_part(v, g_mime_multipart_get_part(
-		    GMIME_MULTIPART(in->entity), 1))) == NULL)
+		    GMIME_MULTIPART(in->entity), 1), &inside)) == NULL)
 			return NULL;
+		if (inside != NULL)         /* the first part is what counts */
+			g_object_unref(inside);
 		if ((*content = detached_content(v, in, boundary)) == NULL) {
 			CMS_ContentInfo_free(cms);
 			return NULL;
@@ -312,7 +391,7 @@ verify_parse(smime_verify_t *v, const smime_in_t *in, BIO **content, int *opaque
 	    || g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
 	    && st != NULL && g_ascii_strcasecmp(st, "signed-data") == 0) {
 		*opaque = 1;
-		return cms_of_part(v, in->entity);
+		return cms_of_part(v, in->entity, content);
 	}
 	return util_err_set(&v->err, SMIME_ERR_INPUT, "not a signed message"), NULL;
 }
@@ -513,28 +592,46 @@ micalg_of(CMS_ContentInfo *cms)
 	}
 }
 
+/* 1 when s has a LF without a CR before it, 0 not, -1 a read error. */
 static int
-has_bare_lf(const unsigned char *p, size_t len)
+has_bare_lf(GMimeStream *s)
 {
-	for (size_t i = 0; i < len; i++)
-		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
-			return 1;
-	return 0;
+	char buf[VERIFY_CHUNK], prev = 0;
+	ssize_t n;
+
+	if (g_mime_stream_reset(s) != 0)
+		return -1;
+	while ((n = g_mime_stream_read(s, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; prev = buf[i++])
+			if (buf[i] == '\n' && prev != '\r')
+				return 1;
+	return n < 0 ? -1 : 0;
+}
+
+static int
+out_stream(void *o, const void *buf, size_t len)
+{
+	smime_out_write(o, buf, len);
+	return smime_out_failed(o) ? -1 : 0;
 }
 
 static smime_status_t
-convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
+convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, GMimeStream *content,
     smime_write_fn out, void *arg)
 {
-	const unsigned char *p;
-	long len = BIO_get_mem_data(content, (char **)&p);
+	gint64 len = g_mime_stream_length(content);
 	const char *micalg = micalg_of(cms);
 	char boundary[SMIME_BOUNDARY_LEN], ct[256];
 	smime_out_t *o;
 	smime_status_t rc = SMIME_OK;
+	int bare;
 
-	if (len <= 0 || micalg == NULL || has_bare_lf(p, (size_t)len))
+	if (len <= 0 || micalg == NULL)
 		return SMIME_OK;        /* left as it is */
+	if ((bare = has_bare_lf(content)) < 0)
+		return util_err_set(&v->err, SMIME_ERR_IO, "cannot read a temporary file");
+	if (bare)
+		return SMIME_OK;
 	if ((rc = smime_boundary(boundary, &v->err)) != SMIME_OK)
 		return rc;
 	snprintf(ct, sizeof(ct), "multipart/signed; protocol=\"application/pkcs7-signature\"; "
@@ -546,13 +643,14 @@ convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
 	smime_out_puts(o, "This is an S/MIME signed message\r\n\r\n--");
 	smime_out_puts(o, boundary);
 	smime_out_puts(o, "\r\n");
-	smime_out_write(o, p, (size_t)len);
+	if (smime_in_stream_out(content, 0, out_stream, o) != 0 && !smime_out_failed(o))
+		rc = util_err_set(&v->err, SMIME_ERR_IO, "cannot read a temporary file");
 	smime_out_puts(o, "\r\n--");
 	smime_out_puts(o, boundary);
 	smime_out_puts(o, "\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
 	    "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n");
-	if (!i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
+	if (rc == SMIME_OK && !i2d_CMS_bio(smime_out_base64_bio(o), cms) && !smime_out_failed(o))
 		rc = util_err_ssl(&v->err, SMIME_ERR_CRYPTO, "cannot encode the signature");
 	smime_out_base64_end(o);
 	smime_out_puts(o, "\r\n--");
@@ -570,14 +668,22 @@ convert_opaque(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content,
 
 /* ---- one job ---- */
 
-/* Checks the signatures; SMIME_OK with a verdict. */
+/* Checks the signatures over the content (read from its start, in
+ * chunks); SMIME_OK with a verdict. */
 static smime_status_t
-verify_cms(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content, BIO *eout)
+verify_cms(smime_verify_t *v, CMS_ContentInfo *cms, GMimeStream *content)
 {
+	BIO *b = NULL;
 	unsigned long e;
+	int ok;
 
-	if (CMS_verify(cms, NULL, v->trust->store, content, eout,
-	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) > 0) {
+	if (content != NULL && (g_mime_stream_reset(content) != 0
+	    || (b = smime_bio_stream(content)) == NULL))
+		return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
+	ok = CMS_verify(cms, NULL, v->trust->store, b, NULL,
+	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) > 0;
+	BIO_free(b);
+	if (ok) {
 		verdict(v, SMIME_VERDICT_PASS, "good signature");
 		verify_signers(v, cms);
 		return SMIME_OK;
@@ -594,12 +700,18 @@ verify_cms(smime_verify_t *v, CMS_ContentInfo *cms, BIO *content, BIO *eout)
 
 /* The content of opaque signed-data passes the limits too. */
 static smime_status_t
-verify_check_opaque(smime_verify_t *v, BIO *eout)
+verify_check_opaque(smime_verify_t *v, GMimeStream *content)
 {
-	const unsigned char *p;
-	long len = BIO_get_mem_data(eout, (char **)&p);
+	smime_hdrs_t h = { 0 };
+	smime_status_t rc;
+	gint64 off;
 
-	return len > 0 ? smime_mime_check_mem(p, (size_t)len, &v->limits, &v->err) : SMIME_OK;
+	if (content == NULL || g_mime_stream_length(content) <= 0)
+		return SMIME_OK;
+	rc = smime_in_entity_split(content, &v->limits, &h, NULL, &off, &v->err);
+	smime_hdrs_clear(&h);
+	/* what does not parse is not refused here: the verdict stands */
+	return rc == SMIME_ERR_LIMIT || rc == SMIME_ERR_IO ? rc : SMIME_OK;
 }
 
 void
@@ -609,12 +721,24 @@ smime_verify_set_limits(smime_verify_t *v, unsigned max_parts, unsigned max_dept
 	v->limits.max_depth = max_depth;
 }
 
+int
+smime_verify_set_tmpdir(smime_verify_t *v, const char *dir)
+{
+	char *copy = dir != NULL ? strdup(dir) : NULL;
+
+	if (dir != NULL && copy == NULL)
+		return -1;
+	free(v->tmpdir);
+	v->tmpdir = copy;
+	return 0;
+}
+
 smime_status_t
 smime_verify_run(smime_verify_t *v, const char *content_headers,
     const smime_body_t *body, smime_write_fn out, void *arg)
 {
 	CMS_ContentInfo *cms = NULL;
-	BIO *content = NULL, *eout = NULL;
+	GMimeStream *content = NULL;
 	smime_in_t in;
 	smime_status_t rc;
 	int opaque = 0;
@@ -622,25 +746,23 @@ smime_verify_run(smime_verify_t *v, const char *content_headers,
 	if (v == NULL || v->trust == NULL || body == NULL)
 		return SMIME_ERR_USAGE;
 	verify_reset(v);
-	rc = smime_in_load(content_headers, body, &v->limits, &in, &v->err);
+	rc = smime_in_load_at(v->tmpdir, content_headers, body, &v->limits, &in, &v->err);
 	if (rc == SMIME_OK && (cms = verify_parse(v, &in, &content, &opaque)) == NULL)
 		rc = v->err.code;
-	if (rc == SMIME_OK && opaque && (eout = BIO_new(BIO_s_mem())) == NULL)
-		rc = util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory");
 	if (rc == SMIME_OK)
-		rc = verify_cms(v, cms, content, eout);
+		rc = verify_cms(v, cms, content);
 	if (rc == SMIME_OK && opaque)
-		rc = verify_check_opaque(v, eout);
-	if (rc == SMIME_OK && opaque && v->convert && out != NULL
+		rc = verify_check_opaque(v, content);
+	if (rc == SMIME_OK && opaque && v->convert && out != NULL && content != NULL
 	    && v->verdict != SMIME_VERDICT_FAIL && v->signer_cert != NULL)
-		rc = convert_opaque(v, cms, eout, out, arg);
+		rc = convert_opaque(v, cms, content, out, arg);
 	if (rc != SMIME_OK) {
 		v->verdict = SMIME_VERDICT_NONE;
 		smime_hdrs_clear(&v->hdrs);
 		v->converted = 0;
 	}
-	BIO_free(content);
-	BIO_free(eout);
+	if (content != NULL)
+		g_object_unref(content);
 	CMS_ContentInfo_free(cms);
 	smime_in_clear(&in);
 	ERR_clear_error();
