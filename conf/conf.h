@@ -135,6 +135,7 @@ typedef struct conf {
 	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
 	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
 	long long cache_size;          /* CacheSize, entries (in-process cache) */
+	long long verdict_cache_size;  /* VerdictCacheSize, checks' verdicts kept */
 	struct dir_lookup *lookup;     /* built from the keys above, with
 	                                  TrustAnchorFile and TrustSystemStore */
 	/* Inbound: decryption, verification, harvesting. */

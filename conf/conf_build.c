@@ -58,6 +58,7 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 		.ttl_positive = (long)c->cache_positive_ttl,
 		.ttl_negative = (long)c->cache_negative_ttl,
 		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
+		.verdict_cache_size = (size_t)c->verdict_cache_size,
 		.harvest_redis = c->harvest_store == 1,
 		.harvest_prefix = c->redis_harvest_prefix,
 		.partners = partners, .partner_timeout = (int)c->partner_lookup_timeout,

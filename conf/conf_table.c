@@ -136,6 +136,7 @@ const conf_key_t conf_keys[] = {
 	{ "CachePositiveTTL", T_INT, "86400", OFF(cache_positive_ttl), 0, 31536000, NULL, 0 },
 	{ "CacheNegativeTTL", T_INT, "3600", OFF(cache_negative_ttl), 0, 31536000, NULL, 0 },
 	{ "CacheSize", T_INT, "10000", OFF(cache_size), 0, 10000000, NULL, 0 },
+	{ "VerdictCacheSize", T_INT, "4096", OFF(verdict_cache_size), 0, 1000000, NULL, 0 },
 	/* Inbound: decryption, verification, harvesting. */
 	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL, 0 },
 	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL, 0 },
