@@ -88,6 +88,7 @@ main(int argc, char **argv)
 	s.ttl_positive = 86400;
 	s.ttl_negative = 3600;
 	s.mem_cache_size = 10000;
+	s.verdict_cache_size = 4096;    /* VerdictCacheSize, the default */
 	s.harvest_dir = "";
 	if ((l = dir_lookup_new(&s, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "lookup: %s\n", err);
