@@ -217,6 +217,9 @@ typedef struct conf {
 	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
 	long long keystore_ldap_refresh; /* KeystoreLDAPRefresh, seconds */
 	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
+	long long keystore_ldap_max_stale; /* KeystoreLDAPMaxStale, seconds (0: none) */
+	long long shared_lease_time;   /* SharedLeaseTime, seconds */
+	long long shared_lease_wait;   /* SharedLeaseWait, seconds */
 	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
 	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
 	/* The texts of the gateway's own mails and pages. */

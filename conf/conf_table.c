@@ -218,6 +218,9 @@ const conf_key_t conf_keys[] = {
 	{ "KeystoreLDAPAttribute", T_STR, "userPKCS12", OFF(keystore_ldap_attr), 0, 0, NULL, R },
 	{ "KeystoreLDAPRefresh", T_INT, "60", OFF(keystore_ldap_refresh), 1, 86400, NULL, R },
 	{ "KeystoreLDAPTimeout", T_INT, "10", OFF(keystore_ldap_timeout), 1, 300, NULL, R },
+	{ "KeystoreLDAPMaxStale", T_INT, "900", OFF(keystore_ldap_max_stale), 0, 86400, NULL, R },
+	{ "SharedLeaseTime", T_INT, "300", OFF(shared_lease_time), 5, 86400, NULL, 0 },
+	{ "SharedLeaseWait", T_INT, "10", OFF(shared_lease_wait), 0, 120, NULL, 0 },
 	{ "HarvestStore", T_ENUM, "file", OFF(harvest_store), 0, 0, harvest_store_names, 0 },
 	{ "RedisHarvestPrefix", T_STR, "smimegate:harvest:", OFF(redis_harvest_prefix), 0, 0, NULL, 0 },
 };
