@@ -129,6 +129,7 @@ typedef struct conf {
 	char *redis_server;            /* RedisServer ("" = in-process cache) */
 	char *redis_prefix;            /* RedisPrefix */
 	long long redis_timeout;       /* RedisTimeout, milliseconds */
+	long long redis_pool_wait;     /* RedisPoolWait, milliseconds */
 	char *redis_password_file;     /* RedisPasswordFile ("" = no AUTH) */
 	char *redis_user;              /* RedisUser (ACL user for AUTH) */
 	char *redis_key_file;          /* RedisKeyFile (seals cached values) */
@@ -136,6 +137,9 @@ typedef struct conf {
 	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
 	long long cache_size;          /* CacheSize, entries (in-process cache) */
 	long long verdict_cache_size;  /* VerdictCacheSize, checks' verdicts kept */
+	long long cache_tier_size;     /* CacheTierSize, entries (before Redis) */
+	long long cache_tier_ttl;      /* CacheTierTTL, seconds */
+	long long cache_stale_time;    /* CacheStaleTime, seconds */
 	struct dir_lookup *lookup;     /* built from the keys above, with
 	                                  TrustAnchorFile and TrustSystemStore */
 	/* Inbound: decryption, verification, harvesting. */

@@ -130,6 +130,7 @@ const conf_key_t conf_keys[] = {
 	{ "RedisServer", T_STR, "", OFF(redis_server), 0, 0, NULL, 0 },
 	{ "RedisPrefix", T_STR, "smimegate:cert:", OFF(redis_prefix), 0, 0, NULL, 0 },
 	{ "RedisTimeout", T_INT, "500", OFF(redis_timeout), 10, 60000, NULL, 0 },
+	{ "RedisPoolWait", T_INT, "200", OFF(redis_pool_wait), 0, 60000, NULL, 0 },
 	{ "RedisPasswordFile", T_PATH, "", OFF(redis_password_file), 0, 0, NULL, S },
 	{ "RedisUser", T_STR, "", OFF(redis_user), 0, 0, NULL, 0 },
 	{ "RedisKeyFile", T_PATH, "", OFF(redis_key_file), 0, 0, NULL, S },
@@ -137,6 +138,9 @@ const conf_key_t conf_keys[] = {
 	{ "CacheNegativeTTL", T_INT, "3600", OFF(cache_negative_ttl), 0, 31536000, NULL, 0 },
 	{ "CacheSize", T_INT, "10000", OFF(cache_size), 0, 10000000, NULL, 0 },
 	{ "VerdictCacheSize", T_INT, "4096", OFF(verdict_cache_size), 0, 1000000, NULL, 0 },
+	{ "CacheTierSize", T_INT, "1000", OFF(cache_tier_size), 0, 1000000, NULL, 0 },
+	{ "CacheTierTTL", T_INT, "60", OFF(cache_tier_ttl), 1, 86400, NULL, 0 },
+	{ "CacheStaleTime", T_INT, "3600", OFF(cache_stale_time), 0, 604800, NULL, 0 },
 	/* Inbound: decryption, verification, harvesting. */
 	{ "ResultHeader", T_STR, "X-Smimegate-Result", OFF(result_header), 0, 0, NULL, 0 },
 	{ "Decrypt", T_BOOL, "yes", OFF(decrypt_inbound), 0, 0, NULL, 0 },

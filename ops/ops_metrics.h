@@ -27,6 +27,11 @@ void ops_metrics_certs(FILE *fp, size_t expiring, size_t expired);
  * kept now. */
 void ops_metrics_verdicts(FILE *fp, unsigned long hits, unsigned long misses,
     size_t kept);
+/* Writes the certificate cache's counters (dir_lookup_cache_stats(): the
+ * in-process tier, stale answers, waits for a Redis connection), counted
+ * by the cache since the configuration in force was loaded. */
+struct dir_cache_stats;
+void ops_metrics_cache(FILE *fp, const struct dir_cache_stats *st);
 /* Writes every counter; spool_depth < 0: no spool to count. */
 void ops_metrics_write(FILE *fp, long spool_depth);
 

@@ -89,6 +89,10 @@ main(int argc, char **argv)
 	s.ttl_negative = 3600;
 	s.mem_cache_size = 10000;
 	s.verdict_cache_size = 4096;    /* VerdictCacheSize, the default */
+	s.tier_size = 1000;         /* CacheTierSize, CacheTierTTL, RedisPoolWait */
+	s.tier_ttl = 60;
+	s.redis_pool_wait_ms = 200;
+	s.stale_seconds = 3600;     /* CacheStaleTime */
 	s.harvest_dir = "";
 	if ((l = dir_lookup_new(&s, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "lookup: %s\n", err);
