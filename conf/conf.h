@@ -69,6 +69,8 @@ typedef struct conf {
 	char *keystore_dir;            /* KeystoreDirectory */
 	char *master_key_file;         /* MasterKeyFile */
 	int create_master_key;         /* CreateMasterKey */
+	long long key_cache_time;      /* KeyCacheTime, seconds; 0: keys not kept */
+	long long key_cache_size;      /* KeyCacheSize, decrypted keys kept at most */
 	char *spool_dir;               /* SpoolDirectory */
 	char **local_domains;          /* LocalDomains, lower case, NULL-terminated */
 	conf_netlist_t internal_hosts; /* InternalHosts */

@@ -70,6 +70,8 @@ const conf_key_t conf_keys[] = {
 	{ "KeystoreDirectory", T_PATH, "$StateDirectory/keystore", OFF(keystore_dir), 0, 0, NULL, R },
 	{ "MasterKeyFile", T_PATH, "$KeystoreDirectory/master.key", OFF(master_key_file), 0, 0, NULL, R | S },
 	{ "CreateMasterKey", T_BOOL, "yes", OFF(create_master_key), 0, 0, NULL, R },
+	{ "KeyCacheTime", T_INT, "300", OFF(key_cache_time), 0, 86400, NULL, 0 },
+	{ "KeyCacheSize", T_INT, "256", OFF(key_cache_size), 0, 4096, NULL, 0 },
 	{ "SpoolDirectory", T_PATH, "$StateDirectory/spool", OFF(spool_dir), 0, 0, NULL, 0 },
 	{ "LocalDomains", T_DOMAINS, "", OFF(local_domains), 0, 0, NULL, 0 },
 	{ "InternalHosts", T_NETS, "", OFF(internal_hosts), 0, 0, NULL, 0 },

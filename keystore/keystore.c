@@ -13,6 +13,7 @@
 #include "keystore/keystore_entry.h"
 #include "keystore/keystore_file.h"
 #include "keystore/keystore_index.h"
+#include "keystore/keystore_keycache.h"
 #include "keystore/keystore_keys.h"
 #include "keystore/keystore_ldap.h"
 #include "keystore/keystore_master.h"
@@ -82,6 +83,7 @@ ks_release(keystore_t *ks)
 	keystore_entry_free(ks->last);
 	keystore_ldap_free(ks->ldap);
 	keystore_retired_set_free(ks->retired);
+	keystore_keycache_free(ks->keycache);
 	OPENSSL_cleanse(ks->master, sizeof(ks->master));
 	OPENSSL_cleanse(ks->next, sizeof(ks->next));
 	free(ks->dir);
@@ -138,6 +140,11 @@ keystore_open_ex(const char *dir, const char *master_key_file, int flags,
 	    && ks->idx->n_entries == 0 && !ks->stale, ks->master, err) != KEYSTORE_OK
 	    || ks_locks(ks, err) != KEYSTORE_OK)
 		goto fail;
+	if ((ks->keycache = keystore_keycache_new()) == NULL) {
+		util_err_set(err, KEYSTORE_ERR_NOMEM, "%s: out of memory", dir);
+		keystore_free(ks);
+		return NULL;
+	}
 	if (keystore_keys_load(ks, err) != KEYSTORE_OK) {
 		keystore_free(ks);
 		return NULL;
@@ -231,10 +238,11 @@ why_append(char *buf, size_t size, const keystore_entry_t *e, const char *why)
 }
 
 /* The newest entry in slots[0..n) that may sign now, or NULL with the
- * reasons in why. */
+ * reasons in why.  The key kept of an entry refused (expired, revoked)
+ * is dropped. */
 static const keystore_entry_t *
-pick_signer(const keystore_slot_t *slots, size_t n, keystore_check_fn check,
-    void *arg, char *why, size_t size)
+pick_signer(keystore_t *ks, const keystore_slot_t *slots, size_t n,
+    keystore_check_fn check, void *arg, char *why, size_t size)
 {
 	char date[48];
 	const char *reason;
@@ -249,14 +257,16 @@ pick_signer(const keystore_slot_t *slots, size_t n, keystore_check_fn check,
 		if (reason == NULL)
 			return slots[i].entry;
 		why_append(why, size, slots[i].entry, reason);
+		keystore_keycache_drop_entry(ks->keycache, slots[i].entry);
 	}
 	return NULL;
 }
 
-/* Hands out the entry's key, certificate and chain (each optional). */
+/* Hands out the entry's key (kept for addr, the normalized address of
+ * its slot), certificate and chain (each optional). */
 static keystore_status_t
-give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
-    X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
+give_signer(keystore_t *ks, const char *addr, const keystore_entry_t *e,
+    EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain, keystore_err_t *err)
 {
 	STACK_OF(X509) *c = NULL;
 	keystore_status_t rc;
@@ -264,7 +274,7 @@ give_signer(const keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
 	if (chain != NULL && (c = X509_chain_up_ref(e->chain)) == NULL)
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	if (key != NULL
-	    && (rc = keystore_key_of((keystore_t *)ks, e, key, err)) != KEYSTORE_OK) {
+	    && (rc = keystore_key_kept(ks, addr, e, key, err)) != KEYSTORE_OK) {
 		sk_X509_pop_free(c, X509_free);
 		return rc;
 	}
@@ -301,13 +311,17 @@ snapshot_find(keystore_t *ks, const char *address, keystore_index_t **idx,
 }
 
 /* KEYSTORE_OK unless address is retired (KEYSTORE_RETIRED, with when)
- * or its record cannot be read (then neither signed as nor encrypted to). */
+ * or its record cannot be read (then neither signed as nor encrypted to;
+ * the keys kept for it are dropped). */
 static keystore_status_t
 address_active(keystore_t *ks, const char *address, keystore_err_t *err)
 {
 	char *const one[] = { (char *)address, NULL };
+	keystore_status_t rc = keystore_retired_check(ks, one, err);
 
-	return keystore_retired_check(ks, one, err);
+	if (rc != KEYSTORE_OK)
+		keystore_keycache_drop_address(ks->keycache, address);
+	return rc;
 }
 
 keystore_status_t
@@ -335,10 +349,10 @@ keystore_signer_checked(keystore_t *ks, const char *address,
 		return rc;
 	if (n == 0)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND, "no key for %s", address);
-	else if ((e = pick_signer(slots, n, check, arg, why, sizeof(why))) == NULL)
+	else if ((e = pick_signer(ks, slots, n, check, arg, why, sizeof(why))) == NULL)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
 	else
-		rc = give_signer(ks, e, key, cert, chain, err);
+		rc = give_signer(ks, slots[0].addr, e, key, cert, chain, err);
 	keystore_index_unref(idx);
 	return rc;
 }

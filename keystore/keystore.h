@@ -257,6 +257,36 @@ keystore_status_t keystore_decrypter(keystore_t *ks, const char *address,
     keystore_err_t *err);
 
 /*
+ * Decrypted private keys kept in memory (the handle starts keeping none),
+ * so that signing and decrypting cost no unsealing and no decoding: a key
+ * is kept ttl seconds from its decryption (0: none kept), at most max
+ * keys, and only while OpenSSL's secure heap is in use (locked pages
+ * excluded from core dumps; the daemon initialises it, this library never
+ * does) and uses less than heap_limit octets (0: no such limit).  A key
+ * is given only to the lookup that chose its entry as without the cache,
+ * for the same address, certificate and sealed bytes: never for another
+ * address, a retired address, a refused (revoked) certificate, or an
+ * entry replaced or sealed again.  Dropped (cleansed): all of them by
+ * keystore_keycache_set() and _flush() and when the master keys are
+ * read again (rekey); an address's when it is found retired.
+ * keystore_keycache_set() returns the number dropped.
+ */
+typedef struct keystore_keycache_stats {
+	unsigned long long hits;       /* keys given from memory */
+	unsigned long long misses;     /* keys decrypted while keeping was on */
+	unsigned long long dropped;    /* keys dropped (expired, evicted, flushed) */
+	size_t keys;                   /* kept now */
+	int kept;                      /* keeping is on: ttl, max, secure heap */
+} keystore_keycache_stats_t;
+size_t keystore_keycache_set(keystore_t *ks, long long ttl, size_t max,
+    size_t heap_limit);
+size_t keystore_keycache_flush(keystore_t *ks);
+/* Drops the keys older than the time to live now (the daemon calls it
+ * from time to time: a key nobody asks for again goes too). */
+void keystore_keycache_expire(keystore_t *ks);
+void keystore_keycache_stats(keystore_t *ks, keystore_keycache_stats_t *st);
+
+/*
  * Master key rotation: a new master key, every entry sealed again under
  * it, then the new key put in place of the old.  Interrupted at any
  * point, every entry still opens (with the old or the new key), and

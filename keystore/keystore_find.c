@@ -6,11 +6,15 @@
  * expired or not: old mail must still open with the key it was encrypted
  * to.  A key of another address never answers.
  *
+ * The key comes through the cache of decrypted keys (keystore_keycache.c),
+ * asked for the entry found here only.
+ *
  * Threads: works on an index snapshot (see keystore.c).
  */
 #include "keystore/keystore_entry.h"
 #include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keycache.h"
 #include "keystore/keystore_keys.h"
 #include "keystore/keystore_retire.h"
 #include "keystore/keystore_snapshot.h"
@@ -33,17 +37,20 @@ entry_matches(const keystore_entry_t *e, const X509_NAME *issuer,
 	return 0;
 }
 
-/* The entry of address matching in idx, or NULL. */
+/* The entry of address matching in idx, or NULL; *addr: the normalized
+ * address of its slot (valid while idx is). */
 static const keystore_entry_t *
 find_in(const keystore_index_t *idx, const char *address, const X509_NAME *issuer,
-    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid)
+    const ASN1_INTEGER *serial, const ASN1_OCTET_STRING *skid, const char **addr)
 {
 	const keystore_slot_t *slots;
 	size_t n = keystore_index_find(idx, address, &slots);
 
 	for (size_t i = 0; i < n; i++)
-		if (entry_matches(slots[i].entry, issuer, serial, skid))
+		if (entry_matches(slots[i].entry, issuer, serial, skid)) {
+			*addr = slots[i].addr;
 			return slots[i].entry;
+		}
 	return NULL;
 }
 
@@ -64,6 +71,7 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
     X509 **cert, keystore_err_t *err)
 {
 	const keystore_entry_t *e;
+	const char *addr = NULL;
 	keystore_index_t *idx;
 	keystore_status_t rc;
 
@@ -71,19 +79,21 @@ keystore_decrypter(keystore_t *ks, const char *address, const X509_NAME *issuer,
 		return util_err_set(err, KEYSTORE_NOTFOUND, "no address to decrypt for");
 	if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 		return rc;
-	if ((e = find_in(idx, address, issuer, serial, skid)) == NULL
+	if ((e = find_in(idx, address, issuer, serial, skid, &addr)) == NULL
 	    && keystore_miss(ks, idx, address)) {
 		keystore_index_unref(idx);
 		if ((rc = keystore_snapshot(ks, &idx, err)) != KEYSTORE_OK)
 			return rc;
-		e = find_in(idx, address, issuer, serial, skid);
+		e = find_in(idx, address, issuer, serial, skid, &addr);
 	}
-	if (e == NULL && retired_gone(ks, address, err))
+	if (e == NULL && retired_gone(ks, address, err)) {
+		keystore_keycache_drop_address(ks->keycache, address);
 		rc = KEYSTORE_RETIRED;
+	}
 	else if (e == NULL)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no escrowed key of %s for that RecipientInfo", address);
-	else if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK
+	else if ((rc = keystore_key_kept(ks, addr, e, key, err)) == KEYSTORE_OK
 	    && cert != NULL) {
 		X509_up_ref(e->cert);
 		*cert = e->cert;

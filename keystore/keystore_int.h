@@ -21,6 +21,7 @@
  *   keystore_ldap.c    the entries kept in an LDAP directory instead of files
  *   keystore_record.c  the gateways' shared records in that directory
  *   keystore_retire.c  leavers: the retirement record, destroying keys
+ *   keystore_keycache.c  decrypted keys kept for a bounded time
  *
  * Threads: the locks below guard what their comments say.
  */
@@ -52,6 +53,7 @@ struct keystore {
 	keystore_ldap_t *ldap;         /* entries in LDAP; NULL: in dir */
 	pthread_mutex_t retired_lock;  /* guards retired (keystore_retire.c) */
 	struct keystore_retired_set *retired;   /* LDAP: the records read last */
+	struct keystore_keycache *keycache;     /* its own lock (keystore_keycache.c) */
 };
 
 #endif

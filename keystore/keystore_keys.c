@@ -10,6 +10,9 @@
  * keystore_master_derive() gives others a secret derived from the
  * current key (the embedded CA encrypts its own keys with one).
  *
+ * keystore_key_kept() is keystore_key_of() through the cache of decrypted
+ * keys (keystore_keycache.c), which every new master key read empties.
+ *
  * Threads: ks->master_lock guards the key copies in the handle; key
  * material copied out of it is cleansed by whoever took it.
  */
@@ -17,6 +20,7 @@
 #include "keystore/keystore_entry.h"
 #include "keystore/keystore_file.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keycache.h"
 #include "keystore/keystore_master.h"
 #include "util/util.h"
 
@@ -62,13 +66,22 @@ keystore_keys_load(keystore_t *ks, keystore_err_t *err)
 	}
 	free(np);
 	if (rc == KEYSTORE_OK) {
+		int changed;
+
 		pthread_mutex_lock(&ks->master_lock);
+		changed = CRYPTO_memcmp(ks->master, cur, sizeof(cur)) != 0
+		    || ks->has_next != (nrc == KEYSTORE_OK)
+		    || (ks->has_next && CRYPTO_memcmp(ks->next, next, sizeof(next)) != 0);
 		memcpy(ks->master, cur, sizeof(cur));
 		if ((ks->has_next = nrc == KEYSTORE_OK))
 			memcpy(ks->next, next, sizeof(next));
 		else
 			OPENSSL_cleanse(ks->next, sizeof(ks->next));
 		pthread_mutex_unlock(&ks->master_lock);
+		/* A rekey (ours or another process's): keys decrypted under
+		 * the old keys are not kept on. */
+		if (changed)
+			keystore_keycache_drop_all(ks->keycache);
 	}
 	OPENSSL_cleanse(cur, sizeof(cur));
 	OPENSSL_cleanse(next, sizeof(next));
@@ -112,6 +125,20 @@ keystore_key_of(keystore_t *ks, const keystore_entry_t *e, EVP_PKEY **key,
 	/* Rekeyed since we read the key files: read them again, once. */
 	if (rc == KEYSTORE_ERR_CORRUPT && keystore_keys_load(ks, NULL) == KEYSTORE_OK)
 		rc = keystore_keys_try(ks, e, key, err);
+	return rc;
+}
+
+keystore_status_t
+keystore_key_kept(keystore_t *ks, const char *addr, const keystore_entry_t *e,
+    EVP_PKEY **key, keystore_err_t *err)
+{
+	unsigned long long gen;
+	keystore_status_t rc;
+
+	if (keystore_keycache_get(ks->keycache, addr, e, key, &gen))
+		return KEYSTORE_OK;
+	if ((rc = keystore_key_of(ks, e, key, err)) == KEYSTORE_OK)
+		keystore_keycache_put(ks->keycache, addr, e, *key, gen);
 	return rc;
 }
 

@@ -29,6 +29,11 @@ keystore_status_t keystore_keys_try(keystore_t *ks, const keystore_entry_t *e,
  * again, as when smimectl rekeyed under a running daemon) the new one. */
 keystore_status_t keystore_key_of(keystore_t *ks, const keystore_entry_t *e,
     EVP_PKEY **key, keystore_err_t *err);
+/* keystore_key_of() through the cache of decrypted keys: the key kept
+ * for e found under addr (the normalized address of its index slot), or
+ * e's key decrypted now and kept (keystore_keycache.h). */
+keystore_status_t keystore_key_kept(keystore_t *ks, const char *addr,
+    const keystore_entry_t *e, EVP_PKEY **key, keystore_err_t *err);
 /* The master key new entries are sealed with (copied out; cleanse it). */
 void keystore_master_current(keystore_t *ks, unsigned char key[KEYSTORE_MASTER_LEN]);
 /* An exclusive advisory lock on dir/.lock (import and rekey) in *fd. */

@@ -14,6 +14,7 @@
 #include "keystore/keystore_file.h"
 #include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
+#include "keystore/keystore_keycache.h"
 #include "keystore/keystore_keys.h"
 #include "keystore/keystore_lease.h"
 #include "keystore/keystore_ldap.h"
@@ -478,6 +479,8 @@ keystore_retire(keystore_t *ks, const char *address, time_t now, char ***all,
 		shared_forget(ks);              /* what the directory says now */
 	if ((rc = person_addresses(ks, address, &list, err)) == KEYSTORE_OK)
 		rc = retire_all(ks, list, now, err);
+	for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+		keystore_keycache_drop_address(ks->keycache, list[i]);
 	keystore_dir_unlock(lock);
 	keystore_touch(ks);
 	if (rc == KEYSTORE_OK && all != NULL)
@@ -769,6 +772,8 @@ keystore_retire_purge(keystore_t *ks, long long retention, time_t now,
 	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) != KEYSTORE_OK)
 		return rc;
 	rc = ks->ldap != NULL ? shared_purge(&p, err) : purge_scan(&p, err);
+	if (p.count > 0)                /* destroyed: not kept in memory either */
+		keystore_keycache_drop_all(ks->keycache);
 	keystore_dir_unlock(lock);
 	if (count != NULL)
 		*count = p.count;

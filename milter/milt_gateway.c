@@ -7,7 +7,8 @@
  *   - the audit log's checkpoint timer (mail_audit_start/close);
  *   - the spool runner (runner_loop: mail_runner_run on every kick and
  *     every QueueRunInterval, ended by queue_stop; it also destroys the
- *     keys of leavers past RetireRetention, ops_keystore_purge);
+ *     keys of leavers past RetireRetention, ops_keystore_purge, and drops
+ *     decrypted keys kept past KeyCacheTime);
  *   - the renewal of employees' certificates (renew_loop: ca_renew_due
  *     every RenewInterval, with the embedded CA only, ended by renew_stop);
  *   - one loop per HTTP server (net_http_run, ended by net_http_stop);
@@ -40,7 +41,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 /* An HTTP server and the thread that runs its loop. */
@@ -77,6 +80,7 @@ struct milt_gateway {
 	} reload;
 	pthread_t main;                /* milt_gateway_serve()'s, for SIGUSR2 */
 	int milter_rc;
+	size_t secure_heap;            /* OpenSSL's, octets; 0: not in use */
 };
 
 /* The configuration in force, else the start's; one reference. */
@@ -122,6 +126,57 @@ audit_key_as_root(const conf_t *conf, int as_user, EVP_PKEY **key, char *err,
 	return 0;
 }
 
+/* LeakSanitizer's, present in a SANITIZE=address build only. */
+extern void __lsan_register_root_region(const void *p, size_t size)
+    __attribute__((weak));
+
+/* Under LeakSanitizer: the secure heap (an mmap of its own, which it does
+ * not scan) holds the only pointers to some of OpenSSL's objects (the
+ * DRBGs' cipher contexts), so it is a root region: [p - size, p + size)
+ * around a chunk of it covers it (only readable pages are scanned). */
+static void
+secure_heap_lsan(size_t size)
+{
+	unsigned char *p;
+
+	if (__lsan_register_root_region == NULL || (p = OPENSSL_secure_malloc(1)) == NULL)
+		return;
+	__lsan_register_root_region(p - size, 2 * size);
+	OPENSSL_secure_free(p);
+}
+
+/*
+ * OpenSSL's secure heap, where it decodes private keys' numbers: pages
+ * locked (mlock) and left out of core dumps (MADV_DONTDUMP), made once,
+ * as root, before the keys are read.  Sized for KeyCacheSize keys (8 KB
+ * each, twice over: keys in use need room too), 1 to 64 MB; the keystore
+ * keeps keys in half of it at most.  When the pages cannot be locked
+ * (RLIMIT_MEMLOCK) it is not used, and no decrypted key is kept.
+ */
+static size_t
+secure_heap_init(const conf_t *conf)
+{
+	size_t want = (size_t)conf->key_cache_size * 8192 * 2, size = 1 << 20;
+	struct rlimit rl;
+	int rc;
+
+	while (size < want && size < (64 << 20))
+		size <<= 1;
+	if ((rc = CRYPTO_secure_malloc_init(size, 32)) == 1) {
+		secure_heap_lsan(size);
+		return size;
+	}
+	if (rc == 2)
+		CRYPTO_secure_malloc_done();
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+		rl.rlim_cur = 0;
+	ops_log(LOG_WARNING, NULL, "cannot lock %zu KB of memory for private keys "
+	    "(RLIMIT_MEMLOCK %llu KB): decrypted keys are not kept (KeyCacheTime "
+	    "has no effect)", size >> 10, rl.rlim_cur == RLIM_INFINITY ? 0ULL
+	    : (unsigned long long)rl.rlim_cur >> 10);
+	return 0;
+}
+
 /* The keystore, the audit log and the embedded CA (made on first start,
  * and trusted), as the user they belong to. */
 static int
@@ -137,6 +192,7 @@ open_as_user(milt_gateway_t *gw, EVP_PKEY *akey, char *err, size_t errlen)
 		return -1;
 	}
 	ops_keystore_report(gw->ks, NULL);
+	ops_keystore_keycache(gw->ks, conf, gw->secure_heap / 2, NULL);
 	if (conf->audit && (gw->audit = mail_audit_open(conf, akey, err, errlen)) == NULL)
 		return -1;
 	ops_audit_install(mail_audit_log(gw->audit));
@@ -211,6 +267,8 @@ milt_gateway_open(conf_t *conf, const milt_gateway_src_t *src,
 	pthread_cond_init(&gw->reload.cond, NULL);
 	pthread_mutex_init(&gw->renew.lock, NULL);
 	pthread_cond_init(&gw->renew.cond, NULL);
+	if (!CRYPTO_secure_malloc_initialized())
+		gw->secure_heap = secure_heap_init(conf);
 	if (open_state(gw, pw, err, errlen) != 0 || ops_open(gw, err, errlen) != 0) {
 		milt_gateway_stop(gw);
 		return NULL;
@@ -246,6 +304,7 @@ runner_loop(void *arg)
 		c = conf_now(gw);
 		(void)mail_runner_run(c, gw->ks, 0);
 		ops_keystore_purge(c, gw->ks);     /* leavers' keys past retention */
+		keystore_keycache_expire(gw->ks);  /* kept keys past KeyCacheTime */
 		wait = c->queue_run_interval;
 		conf_unref(c);
 	}
@@ -493,8 +552,10 @@ reload_loop(void *arg)
 			break;
 		gw->reload.asked = 0;
 		pthread_mutex_unlock(&gw->reload.lock);
-		if ((c = gateway_reload(gw)) != NULL)
+		if ((c = gateway_reload(gw)) != NULL) {
+			ops_keystore_keycache(gw->ks, c, gw->secure_heap / 2, "reload");
 			milt_mfapi_swap(c);
+		}
 		pthread_mutex_lock(&gw->reload.lock);
 	}
 	pthread_mutex_unlock(&gw->reload.lock);

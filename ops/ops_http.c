@@ -272,6 +272,12 @@ on_metrics(struct evhttp_request *req, void *arg)
 			dir_lookup_cache_stats(c->lookup, &st);
 			ops_metrics_cache(fp, &st);
 		}
+		if (h->ks != NULL) {
+			keystore_keycache_stats_t st;
+
+			keystore_keycache_stats(h->ks, &st);
+			ops_metrics_keycache(fp, &st);
+		}
 		fclose(fp);
 		fp = NULL;
 		evbuffer_add(b, text, len);

@@ -82,3 +82,24 @@ ops_keystore_purge(const conf_t *conf, keystore_t *ks)
 		ops_log(LOG_ERR, NULL, "keystore: retired keys not destroyed: %s (%zu "
 		    "destroyed before)", err.msg, n);
 }
+
+void
+ops_keystore_keycache(keystore_t *ks, const conf_t *conf, size_t heap_limit,
+    const char *why)
+{
+	long long ttl = heap_limit > 0 ? conf->key_cache_time : 0;
+	size_t n;
+
+	if (ks == NULL)
+		return;
+	n = keystore_keycache_set(ks, ttl, (size_t)conf->key_cache_size, heap_limit);
+	if (why != NULL)
+		ops_log(LOG_INFO, NULL, "keystore: key cache dropped on %s: %zu key%s",
+		    why, n, n == 1 ? "" : "s");
+	if (ttl > 0 && conf->key_cache_size > 0)
+		ops_log(LOG_INFO, NULL, "keystore: decrypted keys kept %llds, at most "
+		    "%lld, in locked memory", ttl, conf->key_cache_size);
+	else
+		ops_log(LOG_INFO, NULL, "keystore: decrypted keys not kept (%s)",
+		    heap_limit == 0 ? "no locked memory" : "KeyCacheTime or KeyCacheSize 0");
+}

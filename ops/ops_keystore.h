@@ -25,4 +25,12 @@ void ops_keystore_report(keystore_t *ks, const char *qid);
  * (each is a search of the directory's records). */
 void ops_keystore_purge(const conf_t *conf, keystore_t *ks);
 
+/* The decrypted keys ks keeps (keystore_keycache_set()) as conf says
+ * (KeyCacheTime, KeyCacheSize), with heap_limit octets of OpenSSL's
+ * secure heap at most (0: the secure heap is not in use: nothing kept).
+ * Drops the keys kept; logs what is kept, and how many were dropped when
+ * why (e.g. "reload") is not NULL. */
+void ops_keystore_keycache(keystore_t *ks, const conf_t *conf, size_t heap_limit,
+    const char *why);
+
 #endif

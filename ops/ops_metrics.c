@@ -185,3 +185,19 @@ ops_metrics_cache(FILE *fp, const dir_cache_stats_t *st)
 	    "smimegate_redis_pool_waits_total{outcome=\"timeout\"} %lu\n",
 	    st->pool_waits - st->pool_timeouts, st->pool_timeouts);
 }
+
+void
+ops_metrics_keycache(FILE *fp, const keystore_keycache_stats_t *st)
+{
+	fprintf(fp, "# HELP smimegate_keycache_hits Private keys given from memory "
+	    "(KeyCacheTime), not decrypted.\n"
+	    "# TYPE smimegate_keycache_hits counter\nsmimegate_keycache_hits %llu\n",
+	    st->hits);
+	fprintf(fp, "# HELP smimegate_keycache_misses Private keys decrypted while "
+	    "keys are kept.\n"
+	    "# TYPE smimegate_keycache_misses counter\nsmimegate_keycache_misses %llu\n",
+	    st->misses);
+	fprintf(fp, "# HELP smimegate_keycache_keys Decrypted private keys kept now.\n"
+	    "# TYPE smimegate_keycache_keys gauge\nsmimegate_keycache_keys %zu\n",
+	    st->keys);
+}

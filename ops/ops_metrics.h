@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "keystore/keystore.h"
+
 /* One message answered: its direction and action (the log line's). */
 void ops_metrics_message(const char *direction, const char *action);
 /* One certificate lookup: its status (dir_status_t), the answer's source
@@ -34,5 +36,7 @@ struct dir_cache_stats;
 void ops_metrics_cache(FILE *fp, const struct dir_cache_stats *st);
 /* Writes every counter; spool_depth < 0: no spool to count. */
 void ops_metrics_write(FILE *fp, long spool_depth);
+/* The decrypted keys kept in memory (keystore_keycache_stats()). */
+void ops_metrics_keycache(FILE *fp, const keystore_keycache_stats_t *st);
 
 #endif

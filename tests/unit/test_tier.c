@@ -428,7 +428,7 @@ static void
 test_pool_wait(void **state)
 {
 	char err[256], server[64];
-	int port, fd = listener(&port), changed;
+	int port = 0, fd = listener(&port), changed;
 	net_redis_settings_t ns = { .server = server, .timeout_ms = 200 };
 	net_redis_t *r;
 	net_redis_pool_t *p;
