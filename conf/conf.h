@@ -138,6 +138,7 @@ typedef struct conf {
 	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
 	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
 	long long cache_size;          /* CacheSize, entries (in-process cache) */
+	long long verdict_cache_size;  /* VerdictCacheSize, checks' verdicts kept */
 	long long cache_tier_size;     /* CacheTierSize, entries (before Redis) */
 	long long cache_tier_ttl;      /* CacheTierTTL, seconds */
 	long long cache_stale_time;    /* CacheStaleTime, seconds */

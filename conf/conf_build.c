@@ -58,6 +58,7 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 		.ttl_positive = (long)c->cache_positive_ttl,
 		.ttl_negative = (long)c->cache_negative_ttl,
 		.mem_cache_size = (size_t)c->cache_size, .harvest_dir = harvest,
+		.verdict_cache_size = (size_t)c->verdict_cache_size,
 		.tier_size = (size_t)c->cache_tier_size, .tier_ttl = (long)c->cache_tier_ttl,
 		.redis_pool_wait_ms = (int)c->redis_pool_wait,
 		.stale_seconds = (long)c->cache_stale_time,

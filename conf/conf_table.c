@@ -141,6 +141,7 @@ const conf_key_t conf_keys[] = {
 	{ "CachePositiveTTL", T_INT, "86400", OFF(cache_positive_ttl), 0, 31536000, NULL, 0 },
 	{ "CacheNegativeTTL", T_INT, "3600", OFF(cache_negative_ttl), 0, 31536000, NULL, 0 },
 	{ "CacheSize", T_INT, "10000", OFF(cache_size), 0, 10000000, NULL, 0 },
+	{ "VerdictCacheSize", T_INT, "4096", OFF(verdict_cache_size), 0, 1000000, NULL, 0 },
 	{ "CacheTierSize", T_INT, "1000", OFF(cache_tier_size), 0, 1000000, NULL, 0 },
 	{ "CacheTierTTL", T_INT, "60", OFF(cache_tier_ttl), 1, 86400, NULL, 0 },
 	{ "CacheStaleTime", T_INT, "3600", OFF(cache_stale_time), 0, 604800, NULL, 0 },

@@ -5,7 +5,13 @@
  * comes first.  A failed fetch is remembered for a short while too, so
  * that a dead CRL server does not cost a timeout per message.
  *
- * Threads: one mutex guards the table; fetching happens without it.
+ * The table's generation grows whenever it takes in a fetch's outcome
+ * (a CRL, or a failure), so that a verdict built on an older CRL
+ * (dir_verdict.c) is not believed after a newer one came in, even one
+ * fetched before the older one's time was up (after an eviction).
+ *
+ * Threads: one mutex guards the table; fetching happens without it; the
+ * generation is atomic.
  */
 #include "directory/dir_int.h"
 
@@ -36,6 +42,7 @@ struct dir_crl {
 	void *fetch_arg;
 	crl_entry_t e[CRL_MAX_ENTRIES];
 	size_t n;
+	unsigned long gen;
 };
 
 dir_crl_t *
@@ -140,19 +147,30 @@ crl_slot(dir_crl_t *c, const char *url)
 	return &c->e[oldest];
 }
 
-X509_CRL *
-dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why, size_t len)
+unsigned long
+dir_crl_generation(dir_crl_t *c)
 {
-	time_t now = time(NULL);
+	return __atomic_load_n(&c->gen, __ATOMIC_SEQ_CST);
+}
+
+X509_CRL *
+dir_crl_get(dir_crl_t *c, const char *url, int timeout, time_t *until, int *fetched,
+    char *why, size_t len)
+{
+	time_t now = time(NULL), ignored;
 	X509_CRL *crl;
 	crl_entry_t *e;
 
+	if (until == NULL)
+		until = &ignored;
+	*until = 0;
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->e[i];
 		if (strcmp(e->url, url) != 0 || e->expires <= now)
 			continue;
 		crl = e->crl;
+		*until = e->expires;
 		if (crl != NULL)
 			X509_CRL_up_ref(crl);
 		else
@@ -171,7 +189,13 @@ dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why, size_t len)
 			X509_CRL_up_ref(crl);
 		snprintf(e->why, sizeof(e->why), "%s", crl ? "" : why);
 		e->expires = crl ? crl_expiry(c, crl, now) : now + CRL_RETRY_AFTER;
+		*until = e->expires;
 	}
+	__atomic_add_fetch(&c->gen, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&c->lock);
+	if (fetched != NULL)
+		(*fetched)++;
+	if (crl != NULL && *until == 0)
+		*until = crl_expiry(c, crl, now);
 	return crl;
 }

@@ -5,6 +5,7 @@
  *   dir_check.c    is this certificate usable for this address now?
  *                  (trust anchors, validity, CRL, usage, EKU, SAN)
  *   dir_crl.c      CRLs fetched over HTTP (OSSL_HTTP_get) and cached
+ *   dir_verdict.c  the checks' good verdicts kept with what they depended on
  *   dir_ocsp.c     OCSP: asked, the answer checked, kept in the cache tier
  *   dir_ldap.c     one LDAP directory: filter, attributes, certificates
  *                  (the client, its pool and URL: net/net_ldap.h)
@@ -32,9 +33,41 @@ dir_crl_t *dir_crl_new(int timeout, long cache_seconds, dir_crl_fetch_fn fetch,
 void dir_crl_free(dir_crl_t *c);
 /* The CRL at url (http:// only), from the cache or fetched within
  * timeout seconds (and the handle's own timeout; at most CRL_MAX_SIZE
- * octets).  A new reference, or NULL with why. */
-X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, char *why,
-    size_t len);
+ * octets).  A new reference, or NULL with why.  until (may be NULL): when
+ * the table stops using it (its nextUpdate, at most cache_seconds);
+ * fetched (may be NULL): incremented when this call fetched (and so
+ * moved the generation by one). */
+X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, time_t *until,
+    int *fetched, char *why, size_t len);
+/* Grows by one whenever the table takes in a fetch (a CRL or a failure). */
+unsigned long dir_crl_generation(dir_crl_t *c);
+
+/* ---- dir_verdict.c ---- */
+typedef struct dir_verdict dir_verdict_t;
+#define DIR_VERDICT_KEYLEN 32
+/* What a verdict says a certificate is good for. */
+enum dir_verdict_purpose { DIR_VERDICT_ENCRYPT = 1, DIR_VERDICT_NOT_REVOKED };
+/* A table of at most max verdicts; NULL when max is 0 (none kept) or out
+ * of memory. */
+dir_verdict_t *dir_verdict_new(size_t max);
+void dir_verdict_free(dir_verdict_t *v);
+size_t dir_verdict_capacity(const dir_verdict_t *v);
+/* The key of a check: SHA-256 of purpose, policy (the settings that
+ * decide it), cert's DER and every untrusted certificate's DER.  0 or -1. */
+int dir_verdict_key(int purpose, unsigned policy, X509 *cert,
+    STACK_OF(X509) *untrusted, unsigned char key[DIR_VERDICT_KEYLEN]);
+/* 1 when a verdict is kept under key with generation gen and from <= now <
+ * until; else 0 (a stale one is dropped).  v NULL: 0. */
+int dir_verdict_get(dir_verdict_t *v, const unsigned char key[DIR_VERDICT_KEYLEN],
+    unsigned long gen, time_t now);
+/* Keeps a good verdict under key, holding from .. until for generation gen. */
+void dir_verdict_put(dir_verdict_t *v, const unsigned char key[DIR_VERDICT_KEYLEN],
+    unsigned long gen, time_t from, time_t until);
+void dir_verdict_clear(dir_verdict_t *v);
+/* Verdicts kept now; hits and misses of dir_verdict_get() so far. */
+size_t dir_verdict_count(dir_verdict_t *v);
+void dir_verdict_stats(const dir_verdict_t *v, unsigned long *hits,
+    unsigned long *misses);
 
 /* ---- dir_ocsp.c ---- */
 typedef struct dir_cache dir_cache_t;
@@ -58,9 +91,12 @@ const char *dir_ocsp_result_name(dir_ocsp_result_t r);
 char *dir_ocsp_url(X509 *cert);
 /* cert's status from its responder (issuer: the certificate that issued
  * it; store: the trust anchors; untrusted: intermediates, may be NULL),
- * from the cache when an answer is kept.  why says what, always. */
+ * from the cache when an answer is kept.  why says what, always.  until
+ * (may be NULL): how long the answer holds (its nextUpdate, at most
+ * OCSPCacheTime), 0 when that is not known. */
 dir_ocsp_result_t dir_ocsp_status(dir_ocsp_t *o, X509 *cert, X509 *issuer,
-    X509_STORE *store, STACK_OF(X509) *untrusted, char *why, size_t len);
+    X509_STORE *store, STACK_OF(X509) *untrusted, time_t *until, char *why,
+    size_t len);
 /* The checks of one response (der, derlen) to req about id: successful,
  * nonce (when it has one) equal to req's, signed by the issuer or its
  * delegated responder chained to store (certs: the issuer and
@@ -92,6 +128,8 @@ int dir_check_revoked(dir_check_t *chk, X509 *cert, STACK_OF(X509) *untrusted,
     char *why, size_t len);
 /* 1 when cert is a CA certificate (basicConstraints CA:TRUE). */
 int dir_check_is_ca(X509 *cert);
+/* The kept verdicts (dir_verdict.c; NULL when VerdictCacheSize is 0). */
+dir_verdict_t *dir_check_verdicts(dir_check_t *chk);
 
 /* ---- dir_ldap.c ---- */
 typedef struct dir_ldap dir_ldap_t;

@@ -189,6 +189,16 @@ dir_lookup_searches(const dir_lookup_t *l)
 }
 
 void
+dir_lookup_verdicts(const dir_lookup_t *l, unsigned long *hits, unsigned long *misses,
+    size_t *kept)
+{
+	dir_verdict_t *v = dir_check_verdicts(l->chk);
+
+	dir_verdict_stats(v, hits, misses);
+	*kept = dir_verdict_count(v);
+}
+
+void
 dir_answer_clear(dir_answer_t *a)
 {
 	X509_free(a->cert);
@@ -580,6 +590,7 @@ dir_lookup_flush(dir_lookup_t *l, const char *address, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	dir_verdict_clear(dir_check_verdicts(l->chk));
 	rc = dir_cache_del(l->cache, addr, err, errlen);
 	free(addr);
 	return rc;

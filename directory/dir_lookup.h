@@ -16,7 +16,10 @@
  * emailProtection or no extendedKeyUsage, and names the address in subjectAltName (local part
  * exact, domain case-insensitive).  Of the usable ones the newest
  * (latest notBefore) wins.  Among harvested certificates, the one the
- * latest signature's SMIMEEncryptionKeyPreference named wins first.  A cached certificate is checked again on use.
+ * latest signature's SMIMEEncryptionKeyPreference named wins first.  A cached certificate is checked again on use;
+ * the expensive part of a check (the chain, OCSP, the CRL) is answered
+ * from a kept good verdict while everything it rested on holds
+ * (VerdictCacheSize; dir_verdict.c).
  *
  * Each LDAP directory is an RFC 4516 URL, parsed by libldap:
  *   ldap://host:port/BASE?ATTRS?SCOPE?FILTER?EXTENSIONS
@@ -99,6 +102,8 @@ typedef struct dir_settings {
 	                               (dir_redis.c); needed with redis */
 	long ttl_positive, ttl_negative;   /* seconds */
 	size_t mem_cache_size;      /* entries of the in-process cache */
+	size_t verdict_cache_size;  /* checks' good verdicts kept in process
+	                               (dir_verdict.c); 0: none */
 	size_t tier_size;           /* with redis: entries of the tier before it */
 	long tier_ttl;              /* seconds in the tier at most (never past
 	                               the Redis entry's own time) */
@@ -162,8 +167,8 @@ void dir_answer_clear(dir_answer_t *a);
 int dir_lookup_revoked(dir_lookup_t *l, X509 *cert, STACK_OF(X509) *chain,
     char *why, size_t len);
 
-/* Drops the cache entry of address, or every entry (address NULL).
- * 0, or -1 with err (the cache cannot be reached). */
+/* Drops the cache entry of address, or every entry (address NULL), and
+ * every kept verdict.  0, or -1 with err (the cache cannot be reached). */
 int dir_lookup_flush(dir_lookup_t *l, const char *address, char *err,
     size_t errlen);
 
@@ -210,5 +215,10 @@ void dir_lookup_cache_stats(const dir_lookup_t *l, dir_cache_stats_t *st);
 
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);
+
+/* Certificate checks answered from a kept verdict (hits) and checked
+ * anew (misses) by this handle, and the verdicts kept now. */
+void dir_lookup_verdicts(const dir_lookup_t *l, unsigned long *hits,
+    unsigned long *misses, size_t *kept);
 
 #endif

@@ -16,7 +16,10 @@
  * A checked answer is kept in the cache tier (dir_cache_blob_put: memory,
  * or Redis sealed like every value there) under "ocsp:" and the SHA-256
  * of the CertID, until its nextUpdate and at most OCSPCacheTime seconds;
- * a response without nextUpdate is kept OCSPCacheTime seconds.
+ * a response without nextUpdate is kept OCSPCacheTime seconds.  The
+ * value is the verdict's letter, why, and after a NUL the time it holds
+ * until (decimal), which the caller's verdict may not outlive; a value
+ * without it (an older gateway's) holds for no verdict.
  *
  * A responder that gives no answer at all (refused, timed out) is not
  * asked again for OCSP_RETRY_AFTER seconds (a table of OCSP_DOWN_MAX
@@ -309,20 +312,31 @@ cache_key(OCSP_CERTID *id)
 	return key;
 }
 
-/* A cached answer: 'G', 'R' or 'U', then why.  1 when there is one. */
+/* A cached answer: 'G', 'R' or 'U', then why, then NUL and until.  1
+ * when there is one; *until 0 when the value does not say. */
 static int
-cache_read(dir_ocsp_t *o, const char *key, dir_ocsp_result_t *r, char *why, size_t len)
+cache_read(dir_ocsp_t *o, const char *key, dir_ocsp_result_t *r, time_t *until,
+    char *why, size_t len)
 {
 	unsigned char *v = NULL;
-	size_t vlen = 0;
-	char note[256];
+	size_t vlen = 0, wlen;
+	char note[256], num[24];
 	int hit = o->cache != NULL && key != NULL
 	    && dir_cache_blob_get(o->cache, key, &v, &vlen, note, sizeof(note));
+	const unsigned char *nul;
 
+	*until = 0;
 	if (hit && vlen >= 1 && (v[0] == 'G' || v[0] == 'R' || v[0] == 'U')) {
 		*r = v[0] == 'G' ? DIR_OCSP_GOOD : v[0] == 'R' ? DIR_OCSP_REVOKED
 		    : DIR_OCSP_UNKNOWN;
-		snprintf(why, len, "%.*s (cached)", (int)(vlen - 1), (const char *)v + 1);
+		nul = memchr(v + 1, '\0', vlen - 1);
+		wlen = nul != NULL ? (size_t)(nul - v) - 1 : vlen - 1;
+		snprintf(why, len, "%.*s (cached)", (int)wlen, (const char *)v + 1);
+		if (nul != NULL && (size_t)(v + vlen - nul - 1) < sizeof(num)) {
+			memcpy(num, nul + 1, (size_t)(v + vlen - nul - 1));
+			num[v + vlen - nul - 1] = '\0';
+			*until = (time_t)strtoll(num, NULL, 10);
+		}
 	} else {
 		hit = 0;
 	}
@@ -336,13 +350,15 @@ cache_write(dir_ocsp_t *o, const char *key, dir_ocsp_result_t r, const char *why
 {
 	char v[300], note[256];
 	long ttl = (long)(until - time(NULL));
+	int n;
 
 	if (o->cache == NULL || key == NULL || ttl <= 0 || o->cache_seconds <= 0)
 		return;
-	snprintf(v, sizeof(v), "%c%s", r == DIR_OCSP_GOOD ? 'G' : r == DIR_OCSP_REVOKED
-	    ? 'R' : 'U', why);
-	dir_cache_blob_put(o->cache, key, (const unsigned char *)v, strlen(v), ttl, note,
-	    sizeof(note));
+	n = snprintf(v, sizeof(v), "%c%.200s%c%lld", r == DIR_OCSP_GOOD ? 'G'
+	    : r == DIR_OCSP_REVOKED ? 'R' : 'U', why, '\0', (long long)until);
+	if (n > 0 && (size_t)n < sizeof(v))
+		dir_cache_blob_put(o->cache, key, (const unsigned char *)v, (size_t)n, ttl,
+		    note, sizeof(note));
 }
 
 /* A request for id with a nonce; NULL when out of memory. */
@@ -395,13 +411,15 @@ ask(dir_ocsp_t *o, const char *url, OCSP_CERTID *id, X509 *issuer, X509_STORE *s
 
 dir_ocsp_result_t
 dir_ocsp_status(dir_ocsp_t *o, X509 *cert, X509 *issuer, X509_STORE *store,
-    STACK_OF(X509) *untrusted, char *why, size_t len)
+    STACK_OF(X509) *untrusted, time_t *until_out, char *why, size_t len)
 {
 	char *url = dir_ocsp_url(cert), *key = NULL, msg[256] = "";
 	OCSP_CERTID *id = NULL;
 	dir_ocsp_result_t r = DIR_OCSP_NONE;
 	time_t until = 0;
 
+	if (until_out != NULL)
+		*until_out = 0;
 	if (url == NULL)
 		return DIR_OCSP_NONE;
 	r = DIR_OCSP_UNAVAILABLE;
@@ -410,13 +428,18 @@ dir_ocsp_status(dir_ocsp_t *o, X509 *cert, X509 *issuer, X509_STORE *store,
 		goto done;
 	}
 	key = cache_key(id);
-	if (cache_read(o, key, &r, why, len))
+	if (cache_read(o, key, &r, &until, why, len))
 		goto done;
 	r = ask(o, url, id, issuer, store, untrusted, &until, msg, sizeof(msg));
 	snprintf(why, len, "%s", msg);
 	if (r == DIR_OCSP_GOOD || r == DIR_OCSP_REVOKED || r == DIR_OCSP_UNKNOWN)
 		cache_write(o, key, r, msg, until);
+	if (o->cache_seconds <= 0 || !(r == DIR_OCSP_GOOD || r == DIR_OCSP_REVOKED
+	    || r == DIR_OCSP_UNKNOWN))
+		until = 0;              /* OCSPCacheTime 0: no answer is kept */
 done:
+	if (until_out != NULL)
+		*until_out = until;
 	ERR_clear_error();
 	OCSP_CERTID_free(id);
 	free(key);

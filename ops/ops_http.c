@@ -239,6 +239,16 @@ cert_metrics(ops_http_t *h, const conf_t *c, FILE *fp)
 }
 
 static void
+verdict_metrics(const conf_t *c, FILE *fp)
+{
+	unsigned long hits, misses;
+	size_t kept;
+
+	dir_lookup_verdicts(c->lookup, &hits, &misses, &kept);
+	ops_metrics_verdicts(fp, hits, misses, kept);
+}
+
+static void
 on_metrics(struct evhttp_request *req, void *arg)
 {
 	ops_http_t *h = arg;
@@ -254,6 +264,8 @@ on_metrics(struct evhttp_request *req, void *arg)
 		ops_metrics_write(fp, c != NULL ? spool_depth(c->spool_dir) : -1);
 		if (c != NULL)
 			cert_metrics(h, c, fp);
+		if (c != NULL && c->lookup != NULL)
+			verdict_metrics(c, fp);
 		if (c != NULL && c->lookup != NULL) {
 			dir_cache_stats_t st;
 

@@ -134,6 +134,22 @@ ops_metrics_write(FILE *fp, long spool_depth)
 }
 
 void
+ops_metrics_verdicts(FILE *fp, unsigned long hits, unsigned long misses, size_t kept)
+{
+	fprintf(fp, "# HELP smimegate_verdict_cache_hits_total Certificate checks answered "
+	    "from a kept verdict (since the last reload).\n"
+	    "# TYPE smimegate_verdict_cache_hits_total counter\n"
+	    "smimegate_verdict_cache_hits_total %lu\n"
+	    "# HELP smimegate_verdict_cache_misses_total Certificate checks made anew "
+	    "(since the last reload).\n"
+	    "# TYPE smimegate_verdict_cache_misses_total counter\n"
+	    "smimegate_verdict_cache_misses_total %lu\n"
+	    "# HELP smimegate_verdict_cache_entries Verdicts kept now.\n"
+	    "# TYPE smimegate_verdict_cache_entries gauge\n"
+	    "smimegate_verdict_cache_entries %zu\n", hits, misses, kept);
+}
+
+void
 ops_metrics_certs(FILE *fp, size_t expiring, size_t expired)
 {
 	fprintf(fp, "# HELP smimegate_certificates_expiring Keystore certificates (each "

@@ -24,6 +24,11 @@ void ops_metrics_keystore_skipped(size_t n);
 /* Writes the gauges of certificates expiring within RenewBefore (not yet
  * expired) and expired, counted by the caller at the scrape. */
 void ops_metrics_certs(FILE *fp, size_t expiring, size_t expired);
+/* Writes the certificate check's kept verdicts (VerdictCacheSize): hits
+ * and misses since the configuration in force was built, and how many are
+ * kept now. */
+void ops_metrics_verdicts(FILE *fp, unsigned long hits, unsigned long misses,
+    size_t kept);
 /* Writes the certificate cache's counters (dir_lookup_cache_stats(): the
  * in-process tier, stale answers, waits for a Redis connection), counted
  * by the cache since the configuration in force was loaded. */

@@ -88,6 +88,7 @@ main(int argc, char **argv)
 	s.ttl_positive = 86400;
 	s.ttl_negative = 3600;
 	s.mem_cache_size = 10000;
+	s.verdict_cache_size = 4096;    /* VerdictCacheSize, the default */
 	s.tier_size = 1000;         /* CacheTierSize, CacheTierTTL, RedisPoolWait */
 	s.tier_ttl = 60;
 	s.redis_pool_wait_ms = 200;

@@ -127,8 +127,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    || (o = dir_ocsp_new(&s)) == NULL)
 		abort();
 	dir_ocsp_cache_set(o, cache);
-	r1 = dir_ocsp_status(o, cert, ca, store, NULL, why, sizeof(why));
-	r2 = dir_ocsp_status(o, cert, ca, store, NULL, why, sizeof(why));
+	r1 = dir_ocsp_status(o, cert, ca, store, NULL, NULL, why, sizeof(why));
+	r2 = dir_ocsp_status(o, cert, ca, store, NULL, NULL, why, sizeof(why));
 	if (r1 != r2 && r1 != DIR_OCSP_UNAVAILABLE)
 		abort();
 	if (memchr(why, '\0', sizeof(why)) == NULL)

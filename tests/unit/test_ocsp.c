@@ -296,15 +296,15 @@ test_status_cached(void **state)
 	assert_non_null(o);
 	dir_ocsp_cache_set(o, cache);
 	fetches = 0;
-	assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, why, sizeof(why)),
+	assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, NULL, why, sizeof(why)),
 	    DIR_OCSP_REVOKED);
 	assert_non_null(strstr(why, "keyCompromise"));
-	assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, why, sizeof(why)),
+	assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, NULL, why, sizeof(why)),
 	    DIR_OCSP_REVOKED);
 	assert_non_null(strstr(why, "cached"));
 	assert_int_equal(fetches, 1);
 	/* No responder named: nothing asked. */
-	assert_int_equal(dir_ocsp_status(o, pki.ee, pki.ca, pki.store, NULL, why,
+	assert_int_equal(dir_ocsp_status(o, pki.ee, pki.ca, pki.store, NULL, NULL, why,
 	    sizeof(why)), DIR_OCSP_NONE);
 	assert_int_equal(fetches, 1);
 	dir_ocsp_free(o);
@@ -344,7 +344,7 @@ test_silent_responder(void **state)
 	X509_EXTENSION_free(aia);
 	fetches = 0;
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, why,
+		assert_int_equal(dir_ocsp_status(o, cert, pki.ca, pki.store, NULL, NULL, why,
 		    sizeof(why)), DIR_OCSP_UNAVAILABLE);
 	assert_int_equal(fetches, 1);
 	assert_non_null(strstr(why, "not asked again"));
