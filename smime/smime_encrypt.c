@@ -203,7 +203,7 @@ enc_cms_new(smime_encrypt_t *e)
 {
 	unsigned int flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
 	const EVP_CIPHER *c = e->cipher == SMIME_CIPHER_AES256_GCM ?
-	    EVP_aes_256_gcm() : EVP_aes_256_cbc();
+	    util_alg_aes256_gcm() : util_alg_aes256_cbc();
 	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, c, flags);
 
 	if (cms == NULL) {
