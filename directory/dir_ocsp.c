@@ -27,6 +27,7 @@
  * check has its own request and response.
  */
 #include "directory/dir_int.h"
+#include "util/util_alg.h"
 
 #include <pthread.h>
 #include <stdio.h>

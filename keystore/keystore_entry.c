@@ -18,6 +18,7 @@
 #include "keystore/keystore_cert.h"
 #include "keystore/keystore_file.h"
 #include "keystore/keystore_master.h"
+#include "util/util_alg.h"
 
 #include <limits.h>
 #include <stdlib.h>

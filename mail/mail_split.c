@@ -9,6 +9,7 @@
 #include "ops/ops_log.h"
 #include "queue/queue.h"
 #include "queue/queue_wake.h"
+#include "util/util_alg.h"
 
 #include <stdio.h>
 #include <stdlib.h>

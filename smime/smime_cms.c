@@ -21,6 +21,7 @@
 #include "smime/smime_int.h"
 #include "smime/smime_keypref.h"
 #include "smime/smime_spool.h"
+#include "util/util_alg.h"
 
 #include <errno.h>
 #include <string.h>

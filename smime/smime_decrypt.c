@@ -22,6 +22,7 @@
 #include "smime/smime_int.h"
 #include "smime/smime_canon.h"
 #include "smime/smime_in.h"
+#include "util/util_alg.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,6 +13,7 @@
 #include "smime/smime_cms.h"
 #include "smime/smime_out.h"
 #include "smime/smime_spool.h"
+#include "util/util_alg.h"
 
 #include <stdlib.h>
 #include <string.h>
