@@ -4,6 +4,7 @@
  */
 #include "ca/ca_renew.h"
 #include "ca/ca_serve.h"
+#include "keystore/keystore_lease.h"
 #include "ops/ops_audit.h"
 #include "ops/ops_publish.h"
 #include "util/util_addr.h"
@@ -133,6 +134,45 @@ renew_one(const conf_t *conf, ca_t *ca, keystore_t *ks,
 	X509_free(x);
 }
 
+/*
+ * renew_one() for old by this gateway only: under the lease
+ * "renew.SERIAL" in the shared directory (keystore_lease.h), and only if
+ * old is, read again once the lease is ours, still the address's newest
+ * of its use and due by before; else another gateway renewed it (or is
+ * renewing it) and fn hears so.  The lease is given back after: the new
+ * certificate is in the keystore by then, so whoever takes it next finds
+ * old renewed.  1 when renew_one() ran.
+ */
+static int
+renew_leased(const conf_t *conf, ca_t *ca, keystore_t *ks,
+    const keystore_expiry_t *old, time_t before, ca_renew_fn fn, void *arg)
+{
+	keystore_lease_t *l = malloc(sizeof(*l));
+	keystore_err_t err;
+	char name[100], msg[600];
+	int ran = 0;
+
+	snprintf(name, sizeof(name), "renew.%s", old->serial);
+	if (l == NULL)
+		fn(arg, old, NULL, "out of memory");
+	else if (keystore_lease_take(ks, name, conf->shared_lease_time, time(NULL), l, &err)
+	    != KEYSTORE_OK) {
+		snprintf(msg, sizeof(msg), "cannot take the renewal lease: %s", err.msg);
+		fn(arg, old, NULL, msg);
+	} else if (!l->held)
+		fn(arg, old, NULL, "being renewed by another gateway (lease held)");
+	else if (!still_due(ks, old, before))
+		fn(arg, old, NULL, "renewed meanwhile (another gateway)");
+	else {
+		renew_one(conf, ca, ks, old, fn, arg);
+		ran = 1;
+	}
+	if (l != NULL && l->held)
+		(void)keystore_lease_release(ks, l, &err);
+	free(l);
+	return ran;
+}
+
 /* Renews the items of v that match (address NULL: every due one). */
 static int
 renew_list(const conf_t *conf, ca_t *ca, keystore_t *ks, keystore_expiry_t *v,
@@ -145,12 +185,7 @@ renew_list(const conf_t *conf, ca_t *ca, keystore_t *ks, keystore_expiry_t *v,
 			continue;
 		if (!renewable(conf, ca, &v[i]))
 			continue;
-		if (address == NULL && !still_due(ks, &v[i], before)) {
-			fn(arg, &v[i], NULL, "renewed meanwhile (another gateway)");
-			continue;
-		}
-		renew_one(conf, ca, ks, &v[i], fn, arg);
-		count++;
+		count += renew_leased(conf, ca, ks, &v[i], before, fn, arg);
 	}
 	return count;
 }

@@ -9,10 +9,13 @@
  * renewal is an audit record (cert-renewed, ops_audit.h), and a new
  * encryption certificate is published (renew_publish in ca_renew.c).
  *
- * Several gateways sharing the keystore (KeystoreBackend ldap): the
- * keystore is read again just before each renewal, and an address whose
- * certificate is no longer the expiring one (renewed by another gateway
- * meanwhile) is skipped.
+ * Several gateways sharing the keystore (KeystoreBackend ldap): each
+ * renewal is done under a lease in the directory named by the old
+ * certificate's serial (keystore_lease.h, SharedLeaseTime), so that one
+ * gateway renews it while the others skip it; once the lease is held the
+ * keystore is read again, and a certificate that is no longer the
+ * address's newest (renewed by another gateway meanwhile) is skipped,
+ * smimectl keystore renew's too.
  *
  * Threads: ca serializes issuing; the caller's keystore handle may be
  * shared.  Nothing here logs: each outcome goes to the caller's fn.

@@ -129,12 +129,16 @@ typedef struct conf {
 	char *redis_server;            /* RedisServer ("" = in-process cache) */
 	char *redis_prefix;            /* RedisPrefix */
 	long long redis_timeout;       /* RedisTimeout, milliseconds */
+	long long redis_pool_wait;     /* RedisPoolWait, milliseconds */
 	char *redis_password_file;     /* RedisPasswordFile ("" = no AUTH) */
 	char *redis_user;              /* RedisUser (ACL user for AUTH) */
 	char *redis_key_file;          /* RedisKeyFile (seals cached values) */
 	long long cache_positive_ttl;  /* CachePositiveTTL, seconds */
 	long long cache_negative_ttl;  /* CacheNegativeTTL, seconds */
 	long long cache_size;          /* CacheSize, entries (in-process cache) */
+	long long cache_tier_size;     /* CacheTierSize, entries (before Redis) */
+	long long cache_tier_ttl;      /* CacheTierTTL, seconds */
+	long long cache_stale_time;    /* CacheStaleTime, seconds */
 	struct dir_lookup *lookup;     /* built from the keys above, with
 	                                  TrustAnchorFile and TrustSystemStore */
 	/* Inbound: decryption, verification, harvesting. */
@@ -216,6 +220,9 @@ typedef struct conf {
 	char *keystore_ldap_attr;      /* KeystoreLDAPAttribute */
 	long long keystore_ldap_refresh; /* KeystoreLDAPRefresh, seconds */
 	long long keystore_ldap_timeout; /* KeystoreLDAPTimeout, seconds */
+	long long keystore_ldap_max_stale; /* KeystoreLDAPMaxStale, seconds (0: none) */
+	long long shared_lease_time;   /* SharedLeaseTime, seconds */
+	long long shared_lease_wait;   /* SharedLeaseWait, seconds */
 	int harvest_store;             /* HarvestStore: 0 file, 1 redis */
 	char *redis_harvest_prefix;    /* RedisHarvestPrefix */
 	/* The texts of the gateway's own mails and pages. */

@@ -659,7 +659,7 @@ cmd_renew(const ctl_t *c, int argc, char **argv)
 	    sizeof(why));
 	if (n < 0)
 		fail("%s", why);
-	else if (n == 0)
+	else if (n == 0 && !failed)        /* else renew_printed() said why */
 		fail("%s: no certificate of the embedded CA to renew (not in "
 		    "LocalDomains, revoked, or of another CA)", argv[i]);
 	else

@@ -3,31 +3,45 @@
  * chosen certificate, DER, with where it came from) for the positive TTL,
  * negative ones ("no certificate") for the negative TTL.  In Redis
  * (hiredis, SET key value EX ttl, keys = prefix + normalised address)
- * when one is configured, else in a bounded in-process table.
+ * when one is configured, else in a bounded in-process table (dir_tier.c).
+ *
+ * The tier: with Redis, a small in-process table (CacheTierSize entries)
+ * stands in front of it for hot entries: an entry read from or written to
+ * Redis is kept there at most CacheTierTTL seconds and never past the end
+ * of the Redis entry's own time (its seal's expiry), so a warm recipient
+ * costs no round trip.  A reload makes a new cache, so a new empty tier.
+ *
+ * Stale answers: a positive entry stays in the in-process table
+ * CacheStaleTime seconds past the end of its time (Redis's, or its TTL
+ * without Redis), served only by dir_cache_get_stale(): the lookup asks
+ * for it when the directories cannot answer, and checks the certificate
+ * again as for any cached one (validity, revocation).  Negative entries
+ * are never served stale.
  *
  * Other answers kept under a key of their own (dir_cache_blob_get/put:
  * OCSP answers of dir_ocsp.c, keys "ocsp:" + hex, which no normalised
  * address equals) live in the same table or Redis, sealed the same way,
- * for the time their caller gives.
+ * for the time their caller gives (in the tier: never stale).
  *
  * Value: "P" gcm('0'|'1') source "\n" DER, or "N"; in Redis sealed by
  * dir_redis_seal() for its key until its TTL ends: a value whose seal does
  * not open (forged, copied from another address, replayed past its time)
  * is a miss, so the directories are asked.
  *
- * Redis is never needed: a context that fails is dropped, the cache is
- * "down" and answers miss at once; a reconnect is tried at most every
- * CACHE_RETRY seconds.  The first failure and the recovery each leave one
- * note for the caller to log, so an outage is logged once.
+ * Redis is never needed: its connections come from a pool
+ * (net_redis_pool_*, CACHE_REDIS_SLOTS of them); a thread that finds them
+ * all busy waits at most RedisPoolWait, then counts a miss.  When Redis
+ * fails the cache is "down" and answers miss at once; a reconnect is
+ * tried at most every CACHE_RETRY seconds.  The first failure and the
+ * recovery each leave one note for the caller to log, so an outage is
+ * logged once.
  *
- * Threads: one mutex guards the table, the down state and the Redis
- * contexts' busy flags; a context is used by one thread at a time, and a
- * thread that finds every context busy treats it as a miss (no waiting).
+ * Threads: the tier and the pool each have their own lock; the counters
+ * are atomic.
  */
 #include "directory/dir_int.h"
 #include "net/net_redis.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,31 +55,19 @@
 #define CACHE_MAX_VALUE   (64 * 1024)
 #define CACHE_SCAN_MAX    100000     /* SCAN rounds of a full flush */
 
-typedef struct mem_entry {
-	char *addr;
-	unsigned char *val;
-	size_t len;
-	time_t expires, used;
-} mem_entry_t;
-
-typedef struct redis_slot {
-	redisContext *ctx;
-	int busy;
-} redis_slot_t;
+#define ADD(x) __atomic_add_fetch(&(x), 1, __ATOMIC_RELAXED)
+#define GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 struct dir_cache {
-	pthread_mutex_t lock;
 	char name[300];
 	long ttl_pos, ttl_neg;
-	/* in-process */
-	mem_entry_t *mem;
-	size_t nmem, maxmem;
-	/* Redis */
+	long tier_ttl;              /* with Redis: at most this long in the tier */
+	long stale;                 /* positives kept this long past their time */
+	dir_tier_t *tier;           /* the whole cache without Redis, else the tier */
 	const dir_redis_t *redis;   /* borrowed; NULL: in-process */
 	char *prefix;
-	redis_slot_t slots[CACHE_REDIS_SLOTS];
-	int down;
-	time_t last_try;
+	net_redis_pool_t *pool;
+	unsigned long tier_hits, tier_misses, stale_served;
 };
 
 dir_cache_t *
@@ -74,15 +76,18 @@ dir_cache_new(const dir_settings_t *s, const dir_redis_t *r, char *err,
 {
 	dir_cache_t *c = calloc(1, sizeof(*c));
 
-	if (c == NULL || (c->prefix = strdup(s->redis_prefix ? s->redis_prefix : "")) == NULL) {
-		free(c);
+	if (c == NULL || (c->prefix = strdup(s->redis_prefix ? s->redis_prefix : "")) == NULL
+	    || (c->tier = dir_tier_new(r != NULL ? s->tier_size : s->mem_cache_size)) == NULL
+	    || (r != NULL && (c->pool = net_redis_pool_new(dir_redis_client(r),
+	    CACHE_REDIS_SLOTS, s->redis_pool_wait_ms, CACHE_RETRY)) == NULL)) {
+		dir_cache_free(c);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&c->lock, NULL);
 	c->ttl_pos = s->ttl_positive;
 	c->ttl_neg = s->ttl_negative;
-	c->maxmem = s->mem_cache_size;
+	c->tier_ttl = s->tier_ttl;
+	c->stale = s->stale_seconds;
 	c->redis = r;
 	if (r != NULL)
 		snprintf(c->name, sizeof(c->name), "redis %s", dir_redis_name(r));
@@ -96,16 +101,9 @@ dir_cache_free(dir_cache_t *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->nmem; i++) {
-		free(c->mem[i].addr);
-		free(c->mem[i].val);
-	}
-	free(c->mem);
-	for (int i = 0; i < CACHE_REDIS_SLOTS; i++)
-		if (c->slots[i].ctx != NULL)
-			redisFree(c->slots[i].ctx);
+	dir_tier_free(c->tier);
+	net_redis_pool_free(c->pool);
 	free(c->prefix);
-	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
@@ -113,6 +111,18 @@ const char *
 dir_cache_name(const dir_cache_t *c)
 {
 	return c->name;
+}
+
+void
+dir_cache_stats(dir_cache_t *c, dir_cache_stats_t *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->tier_hits = GET(c->tier_hits);
+	st->tier_misses = GET(c->tier_misses);
+	st->stale_served = GET(c->stale_served);
+	st->tier_entries = dir_tier_count(c->tier);
+	if (c->pool != NULL)
+		net_redis_pool_stats(c->pool, &st->pool_waits, &st->pool_timeouts);
 }
 
 /* ---- values ---- */
@@ -199,65 +209,33 @@ dir_cache_value_parse(const unsigned char *v, size_t len, X509 **cert, int *gcm,
 	return DIR_CACHE_POSITIVE;
 }
 
-/* ---- in-process ---- */
-
-static mem_entry_t *
-mem_find(dir_cache_t *c, const char *addr)
+/* A value's answer, with its chain when asked. */
+static enum dir_cache_hit
+value_decode(const unsigned char *v, size_t len, X509 **cert, STACK_OF(X509) **chain,
+    int *gcm, char *source, size_t srclen)
 {
-	for (size_t i = 0; i < c->nmem; i++)
-		if (strcmp(c->mem[i].addr, addr) == 0)
-			return &c->mem[i];
-	return NULL;
+	enum dir_cache_hit hit = dir_cache_value_parse(v, len, cert, gcm, source, srclen);
+
+	if (hit == DIR_CACHE_POSITIVE && chain != NULL)
+		*chain = value_chain(v, len);
+	return hit;
 }
 
-static void
-mem_drop(dir_cache_t *c, mem_entry_t *e)
-{
-	free(e->addr);
-	free(e->val);
-	*e = c->mem[--c->nmem];
-}
+/* ---- the in-process table ---- */
 
+/* Keeps v for key: until (the end of its time; 0: none known, then the
+ * tier's own), at most the tier's time with Redis; a positive one kept
+ * for stale use after. */
 static void
-mem_put(dir_cache_t *c, const char *addr, unsigned char *val, size_t len, long ttl)
+tier_keep(dir_cache_t *c, const char *key, const unsigned char *v, size_t len,
+    time_t until, int may_stale)
 {
-	time_t now = time(NULL);
-	mem_entry_t *e = mem_find(c, addr);
+	time_t now = time(NULL), fresh = until;
 
-	if (e == NULL && c->maxmem == 0) {
-		free(val);
-		return;
-	}
-	if (e == NULL && c->nmem == c->maxmem) {   /* evict: expired, else LRU */
-		size_t victim = 0;
-		for (size_t i = 0; i < c->nmem; i++) {
-			if (c->mem[i].expires <= now) {
-				victim = i;
-				break;
-			}
-			if (c->mem[i].used < c->mem[victim].used)
-				victim = i;
-		}
-		mem_drop(c, &c->mem[victim]);
-	}
-	if (e == NULL) {
-		if (c->mem == NULL && (c->mem = calloc(c->maxmem, sizeof(*c->mem))) == NULL) {
-			free(val);
-			return;
-		}
-		e = &c->mem[c->nmem];
-		if ((e->addr = strdup(addr)) == NULL) {
-			free(val);
-			return;
-		}
-		c->nmem++;
-	} else {
-		free(e->val);
-	}
-	e->val = val;
-	e->len = len;
-	e->expires = now + ttl;
-	e->used = now;
+	if (c->redis != NULL && (fresh == 0 || fresh > now + c->tier_ttl))
+		fresh = now + c->tier_ttl;
+	(void)dir_tier_put(c->tier, key, v, len, fresh,
+	    may_stale && until != 0 && c->stale > 0 ? until + c->stale : 0, now);
 }
 
 /* ---- Redis ---- */
@@ -265,110 +243,104 @@ mem_put(dir_cache_t *c, const char *addr, unsigned char *val, size_t len, long t
 static void
 redis_note(dir_cache_t *c, int down, const char *why, char *note, size_t notelen)
 {
-	if (down && !c->down)
+	if (down)
 		snprintf(note, notelen, "cache %.80s unavailable (%.80s): looking up "
 		    "in the directories until it is back", c->name, why);
-	else if (!down && c->down)
+	else
 		snprintf(note, notelen, "cache %.200s is back", c->name);
-	c->down = down;
 }
 
-/* A connected context, or NULL (down, busy, or cannot connect). */
-static redis_slot_t *
+/* A connected context from the pool, or NULL (down, or busy past the
+ * wait). */
+static redisContext *
 redis_take(dir_cache_t *c, char *note, size_t notelen)
 {
-	redis_slot_t *slot = NULL;
-	time_t now = time(NULL);
+	redisContext *ctx;
 	char why[256];
+	int changed;
 
-	pthread_mutex_lock(&c->lock);
-	for (int i = 0; i < CACHE_REDIS_SLOTS && slot == NULL; i++)
-		if (!c->slots[i].busy)
-			slot = &c->slots[i];
-	if (slot != NULL && slot->ctx == NULL && c->down && now - c->last_try < CACHE_RETRY)
-		slot = NULL;
-	if (slot != NULL)
-		slot->busy = 1;
-	if (slot != NULL && slot->ctx == NULL)
-		c->last_try = now;
-	pthread_mutex_unlock(&c->lock);
-	if (slot == NULL || slot->ctx != NULL)
-		return slot;
-	if ((slot->ctx = net_redis_connect(dir_redis_client(c->redis), why, sizeof(why))) != NULL)
-		return slot;
-	pthread_mutex_lock(&c->lock);
-	redis_note(c, 1, why, note, notelen);
-	slot->busy = 0;
-	pthread_mutex_unlock(&c->lock);
+	if (net_redis_pool_take(c->pool, &ctx, &changed, why, sizeof(why)) == NET_REDIS_TAKEN)
+		return ctx;
+	if (changed)
+		redis_note(c, 1, why, note, notelen);
 	return NULL;
 }
 
-/* Gives the slot back; reply NULL means the context failed. */
+/* Gives the context back; reply NULL (or an error) means it failed. */
 static void
-redis_give(dir_cache_t *c, redis_slot_t *slot, redisReply *reply, char *note,
+redis_give(dir_cache_t *c, redisContext *ctx, redisReply *reply, char *note,
     size_t notelen)
 {
-	pthread_mutex_lock(&c->lock);
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		redis_note(c, 1, reply != NULL ? reply->str : slot->ctx->errstr[0] ?
-		    slot->ctx->errstr : "no reply", note, notelen);
-		redisFree(slot->ctx);
-		slot->ctx = NULL;
-	} else {
-		redis_note(c, 0, "", note, notelen);
-	}
-	slot->busy = 0;
-	pthread_mutex_unlock(&c->lock);
+	int failed = reply == NULL || reply->type == REDIS_REPLY_ERROR;
+	char why[256] = "";
+
+	if (failed)
+		snprintf(why, sizeof(why), "%s", reply != NULL ? reply->str
+		    : ctx->errstr[0] ? ctx->errstr : "no reply");
+	if (net_redis_pool_give(c->pool, ctx, failed))
+		redis_note(c, failed, why, note, notelen);
 	freeReplyObject(reply);
 }
 
 static redisReply *
-redis_cmd(redis_slot_t *slot, const char *fmt, ...)
+redis_cmd(redisContext *ctx, const char *fmt, ...)
 {
 	va_list ap;
 	redisReply *r;
 
 	va_start(ap, fmt);
-	r = redisvCommand(slot->ctx, fmt, ap);
+	r = redisvCommand(ctx, fmt, ap);
 	va_end(ap);
 	return r;
 }
 
-/* The answer a GET returned, when its seal opens for this key. */
-static enum dir_cache_hit
-redis_value(dir_cache_t *c, const char *addr, const redisReply *r, X509 **cert,
-    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen)
+/* GET prefix + key: the data of its value (malloc'ed, *len octets) when
+ * its seal opens, and the end of its time; NULL otherwise. */
+static unsigned char *
+redis_get(dir_cache_t *c, const char *key, size_t *len, time_t *until, char *note,
+    size_t notelen)
 {
+	redisContext *ctx = redis_take(c, note, notelen);
 	const unsigned char *data;
-	size_t len;
-	char *key;
-	enum dir_cache_hit hit = DIR_CACHE_MISS;
+	unsigned char *v = NULL;
+	redisReply *r;
+	char *full;
 
-	if (asprintf(&key, "%s%s", c->prefix, addr) < 0)
-		return DIR_CACHE_MISS;
-	data = dir_redis_open(c->redis, key, NULL, (const unsigned char *)r->str, r->len,
-	    &len);
-	if (data != NULL)
-		hit = dir_cache_value_parse(data, len, cert, gcm, source, srclen);
-	if (hit == DIR_CACHE_POSITIVE && chain != NULL)
-		*chain = value_chain(data, len);
-	free(key);
-	return hit;
+	if (ctx == NULL)
+		return NULL;
+	r = redis_cmd(ctx, "GET %s%s", c->prefix, key);
+	if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE
+	    && asprintf(&full, "%s%s", c->prefix, key) >= 0) {
+		data = dir_redis_open(c->redis, full, NULL, (const unsigned char *)r->str,
+		    r->len, len);
+		if (data != NULL && (v = malloc(*len ? *len : 1)) != NULL) {
+			memcpy(v, data, *len);
+			*until = dir_redis_expiry((const unsigned char *)r->str, r->len);
+		}
+		free(full);
+	}
+	redis_give(c, ctx, r, note, notelen);
+	return v;
 }
 
-/* value sealed for prefix + addr until now + ttl; NULL when out of memory. */
-static unsigned char *
-redis_seal(dir_cache_t *c, const char *addr, const unsigned char *v, size_t len,
-    long ttl, size_t *outlen)
+/* SET prefix + key, sealed until now + ttl. */
+static void
+redis_set(dir_cache_t *c, const char *key, const unsigned char *v, size_t len,
+    long ttl, char *note, size_t notelen)
 {
 	unsigned char *sealed;
-	char *key;
+	redisContext *ctx;
+	size_t slen;
+	char *full;
 
-	if (asprintf(&key, "%s%s", c->prefix, addr) < 0)
-		return NULL;
-	sealed = dir_redis_seal(c->redis, key, NULL, time(NULL) + ttl, v, len, outlen);
-	free(key);
-	return sealed;
+	if (asprintf(&full, "%s%s", c->prefix, key) < 0)
+		return;
+	sealed = dir_redis_seal(c->redis, full, NULL, time(NULL) + ttl, v, len, &slen);
+	if (sealed != NULL && (ctx = redis_take(c, note, notelen)) != NULL)
+		redis_give(c, ctx, redis_cmd(ctx, "SET %s %b EX %ld", full, sealed, slen,
+		    ttl), note, notelen);
+	free(sealed);
+	free(full);
 }
 
 /* ---- the interface ---- */
@@ -379,36 +351,47 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
     size_t notelen)
 {
 	enum dir_cache_hit hit = DIR_CACHE_MISS;
+	unsigned char *v;
+	size_t len;
+	time_t until = 0;
 
 	*cert = NULL;
 	if (chain != NULL)
 		*chain = NULL;
 	*gcm = 0;
-	if (c->redis) {
-		redis_slot_t *slot = redis_take(c, note, notelen);
-		redisReply *r;
-
-		if (slot == NULL)
+	if (dir_tier_get(c->tier, addr, 0, time(NULL), &v, &len) == DIR_TIER_FRESH) {
+		ADD(c->tier_hits);
+	} else {
+		ADD(c->tier_misses);
+		if (c->redis == NULL || (v = redis_get(c, addr, &len, &until, note,
+		    notelen)) == NULL)
 			return DIR_CACHE_MISS;
-		r = redis_cmd(slot, "GET %s%s", c->prefix, addr);
-		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE)
-			hit = redis_value(c, addr, r, cert, chain, gcm, source, srclen);
-		redis_give(c, slot, r, note, notelen);
-		return hit;
+		tier_keep(c, addr, v, len, until, 1);
 	}
-	pthread_mutex_lock(&c->lock);
-	mem_entry_t *e = mem_find(c, addr);
-	if (e != NULL && e->expires <= time(NULL)) {
-		mem_drop(c, e);
-		e = NULL;
-	}
-	if (e != NULL) {
-		e->used = time(NULL);
-		hit = dir_cache_value_parse(e->val, e->len, cert, gcm, source, srclen);
-		if (hit == DIR_CACHE_POSITIVE && chain != NULL)
-			*chain = value_chain(e->val, e->len);
-	}
-	pthread_mutex_unlock(&c->lock);
+	hit = value_decode(v, len, cert, chain, gcm, source, srclen);
+	free(v);
+	return hit;
+}
+
+enum dir_cache_hit
+dir_cache_get_stale(dir_cache_t *c, const char *addr, X509 **cert,
+    STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen)
+{
+	enum dir_cache_hit hit = DIR_CACHE_MISS;
+	unsigned char *v;
+	size_t len;
+
+	*cert = NULL;
+	if (chain != NULL)
+		*chain = NULL;
+	*gcm = 0;
+	if (dir_tier_get(c->tier, addr, 1, time(NULL), &v, &len) == DIR_TIER_NONE)
+		return DIR_CACHE_MISS;
+	if (len > 0 && v[0] == 'P')
+		hit = value_decode(v, len, cert, chain, gcm, source, srclen);
+	if (hit == DIR_CACHE_POSITIVE)
+		ADD(c->stale_served);
+	free(v);
 	return hit;
 }
 
@@ -420,117 +403,58 @@ dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, STACK_OF(X509) *chai
 	unsigned char *v = value_make(cert, chain, gcm, source, &len);
 	long ttl = cert ? c->ttl_pos : c->ttl_neg;
 
-	if (v == NULL || ttl <= 0) {
-		free(v);
-		return;
+	if (v != NULL && ttl > 0) {
+		tier_keep(c, addr, v, len, time(NULL) + ttl, cert != NULL);
+		if (c->redis != NULL)
+			redis_set(c, addr, v, len, ttl, note, notelen);
 	}
-	if (c->redis) {
-		unsigned char *sealed = redis_seal(c, addr, v, len, ttl, &len);
-		redis_slot_t *slot = sealed ? redis_take(c, note, notelen) : NULL;
-
-		if (slot != NULL)
-			redis_give(c, slot, redis_cmd(slot, "SET %s%s %b EX %ld", c->prefix,
-			    addr, sealed, len, ttl), note, notelen);
-		free(sealed);
-		free(v);
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	mem_put(c, addr, v, len, ttl);
-	pthread_mutex_unlock(&c->lock);
+	free(v);
 }
 
 int
 dir_cache_blob_get(dir_cache_t *c, const char *key, unsigned char **v, size_t *len,
     char *note, size_t notelen)
 {
-	const unsigned char *data;
-	int hit = 0;
+	time_t until = 0;
 
-	*v = NULL;
-	if (c->redis) {
-		redis_slot_t *slot = redis_take(c, note, notelen);
-		redisReply *r;
-		char *full;
-
-		if (slot == NULL)
-			return 0;
-		r = redis_cmd(slot, "GET %s%s", c->prefix, key);
-		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len <= CACHE_MAX_VALUE
-		    && asprintf(&full, "%s%s", c->prefix, key) >= 0) {
-			data = dir_redis_open(c->redis, full, NULL, (const unsigned char *)r->str,
-			    r->len, len);
-			if (data != NULL && (*v = malloc(*len ? *len : 1)) != NULL) {
-				memcpy(*v, data, *len);
-				hit = 1;
-			}
-			free(full);
-		}
-		redis_give(c, slot, r, note, notelen);
-		return hit;
-	}
-	pthread_mutex_lock(&c->lock);
-	mem_entry_t *e = mem_find(c, key);
-	if (e != NULL && e->expires <= time(NULL)) {
-		mem_drop(c, e);
-		e = NULL;
-	}
-	if (e != NULL && (*v = malloc(e->len ? e->len : 1)) != NULL) {
-		e->used = time(NULL);
-		memcpy(*v, e->val, e->len);
-		*len = e->len;
-		hit = 1;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return hit;
+	if (dir_tier_get(c->tier, key, 0, time(NULL), v, len) == DIR_TIER_FRESH)
+		return 1;
+	if (c->redis == NULL || (*v = redis_get(c, key, len, &until, note, notelen)) == NULL)
+		return 0;
+	tier_keep(c, key, *v, *len, until, 0);
+	return 1;
 }
 
 void
 dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
     size_t len, long ttl, char *note, size_t notelen)
 {
-	unsigned char *copy;
-
 	if (ttl <= 0 || len > CACHE_MAX_VALUE / 2)
 		return;
-	if (c->redis) {
-		size_t slen;
-		unsigned char *sealed = redis_seal(c, key, v, len, ttl, &slen);
-		redis_slot_t *slot = sealed ? redis_take(c, note, notelen) : NULL;
-
-		if (slot != NULL)
-			redis_give(c, slot, redis_cmd(slot, "SET %s%s %b EX %ld", c->prefix,
-			    key, sealed, slen, ttl), note, notelen);
-		free(sealed);
-		return;
-	}
-	if ((copy = malloc(len ? len : 1)) == NULL)
-		return;
-	memcpy(copy, v, len);
-	pthread_mutex_lock(&c->lock);
-	mem_put(c, key, copy, len, ttl);
-	pthread_mutex_unlock(&c->lock);
+	tier_keep(c, key, v, len, time(NULL) + ttl, 0);
+	if (c->redis != NULL)
+		redis_set(c, key, v, len, ttl, note, notelen);
 }
 
 static int
-redis_flush_all(dir_cache_t *c, redis_slot_t *slot, char *note, size_t notelen)
+redis_flush_all(dir_cache_t *c, redisContext *ctx, char *note, size_t notelen)
 {
 	char cursor[32] = "0";
 	redisReply *r = NULL;
 
 	for (int round = 0; round < CACHE_SCAN_MAX; round++) {
-		r = redis_cmd(slot, "SCAN %s MATCH %s* COUNT 1000", cursor, c->prefix);
+		r = redis_cmd(ctx, "SCAN %s MATCH %s* COUNT 1000", cursor, c->prefix);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		    r->element[0]->type != REDIS_REPLY_STRING)
 			break;
 		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
 		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			redisReply *d = redis_cmd(slot, "DEL %b", r->element[1]->element[i]->str,
+			redisReply *d = redis_cmd(ctx, "DEL %b", r->element[1]->element[i]->str,
 			    r->element[1]->element[i]->len);
 			freeReplyObject(d);
 		}
 		if (strcmp(cursor, "0") == 0) {
-			redis_give(c, slot, r, note, notelen);
+			redis_give(c, ctx, r, note, notelen);
 			return 0;
 		}
 		freeReplyObject(r);
@@ -540,7 +464,7 @@ redis_flush_all(dir_cache_t *c, redis_slot_t *slot, char *note, size_t notelen)
 		freeReplyObject(r);
 		r = NULL;
 	}
-	redis_give(c, slot, r, note, notelen);
+	redis_give(c, ctx, r, note, notelen);
 	return -1;
 }
 
@@ -548,30 +472,26 @@ int
 dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen)
 {
 	char note[256] = "";
+	redisContext *ctx;
+	redisReply *r;
+	int ok;
 
-	if (c->redis) {
-		redis_slot_t *slot = redis_take(c, note, sizeof(note));
-
-		if (slot == NULL) {
-			snprintf(err, errlen, "%s", note[0] ? note : "cache unavailable");
-			return -1;
-		}
-		if (addr == NULL)
-			return redis_flush_all(c, slot, note, sizeof(note)) == 0 ? 0 :
-			    (snprintf(err, errlen, "SCAN/DEL failed"), -1);
-		redisReply *r = redis_cmd(slot, "DEL %s%s", c->prefix, addr);
-		int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
-		redis_give(c, slot, r, note, sizeof(note));
-		if (!ok)
-			snprintf(err, errlen, "DEL failed");
-		return ok ? 0 : -1;
+	dir_tier_del(c->tier, addr);
+	if (c->redis == NULL)
+		return 0;
+	if ((ctx = redis_take(c, note, sizeof(note))) == NULL) {
+		snprintf(err, errlen, "%s", note[0] ? note : "cache unavailable");
+		return -1;
 	}
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = c->nmem; i-- > 0;)
-		if (addr == NULL || strcmp(c->mem[i].addr, addr) == 0)
-			mem_drop(c, &c->mem[i]);
-	pthread_mutex_unlock(&c->lock);
-	return 0;
+	if (addr == NULL)
+		return redis_flush_all(c, ctx, note, sizeof(note)) == 0 ? 0 :
+		    (snprintf(err, errlen, "SCAN/DEL failed"), -1);
+	r = redis_cmd(ctx, "DEL %s%s", c->prefix, addr);
+	ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+	redis_give(c, ctx, r, note, sizeof(note));
+	if (!ok)
+		snprintf(err, errlen, "DEL failed");
+	return ok ? 0 : -1;
 }
 
 int

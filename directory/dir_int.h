@@ -10,6 +10,7 @@
  *                  (the client, its pool and URL: net/net_ldap.h)
  *   dir_partner.c  partner gateways' lookup services (PartnerLookup)
  *   dir_cache.c    Redis cache (hiredis) or the in-process table
+ *   dir_tier.c     the in-process table (alone, or the tier before Redis)
  *   dir_redis.c    the Redis server (net/net_redis.h) and its sealed values
  *   dir_harvest.c  the harvested-certificates store (dir_harvest.h)
  *
@@ -160,6 +161,28 @@ unsigned char *dir_redis_seal(const dir_redis_t *r, const char *key,
  * MAC verifies for key and field and it has not expired; else NULL. */
 const unsigned char *dir_redis_open(const dir_redis_t *r, const char *key,
     const char *field, const unsigned char *v, size_t len, size_t *datalen);
+/* The expiry of a sealed value that dir_redis_open() opened (0: none). */
+time_t dir_redis_expiry(const unsigned char *v, size_t len);
+
+/* ---- dir_tier.c ---- */
+typedef struct dir_tier dir_tier_t;
+enum dir_tier_hit { DIR_TIER_NONE = 0, DIR_TIER_FRESH, DIR_TIER_STALE };
+/* At most max entries (0: holds nothing).  NULL when out of memory. */
+dir_tier_t *dir_tier_new(size_t max);
+void dir_tier_free(dir_tier_t *t);
+/* A copy of len octets of v under key, an answer until fresh_until, then
+ * kept for a stale use until stale_until (not after fresh_until: never);
+ * replaces key's entry; when full, the least recently used goes.  Nothing
+ * is kept when fresh_until <= now.  0, or -1 when out of memory. */
+int dir_tier_put(dir_tier_t *t, const char *key, const unsigned char *v,
+    size_t len, time_t fresh_until, time_t stale_until, time_t now);
+/* FRESH, or STALE (only when stale_ok: past fresh_until, before
+ * stale_until), with *v (malloc'ed, the caller's) and *len; else NONE. */
+enum dir_tier_hit dir_tier_get(dir_tier_t *t, const char *key, int stale_ok,
+    time_t now, unsigned char **v, size_t *len);
+/* Drops key's entry, or every entry (key NULL). */
+void dir_tier_del(dir_tier_t *t, const char *key);
+size_t dir_tier_count(dir_tier_t *t);
 
 /* ---- dir_cache.c ---- */
 enum dir_cache_hit { DIR_CACHE_MISS = 0, DIR_CACHE_POSITIVE, DIR_CACHE_NEGATIVE };
@@ -183,6 +206,14 @@ enum dir_cache_hit dir_cache_value_parse(const unsigned char *v, size_t len,
 enum dir_cache_hit dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
     STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen, char *note,
     size_t notelen);
+/* A positive entry kept past its time for a stale use (the in-process
+ * table, CacheStaleTime), or a fresh one: POSITIVE as dir_cache_get(),
+ * else MISS (never NEGATIVE).  Only when the directories cannot answer;
+ * the certificate must be checked again as any cached one. */
+enum dir_cache_hit dir_cache_get_stale(dir_cache_t *c, const char *addr,
+    X509 **cert, STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen);
+/* The counters since the cache was made. */
+void dir_cache_stats(dir_cache_t *c, dir_cache_stats_t *st);
 /* cert NULL: a negative answer; chain (may be NULL): intermediates kept
  * with it (at most 8). */
 void dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert,
@@ -196,6 +227,8 @@ void dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
     size_t len, long ttl, char *note, size_t notelen);
 /* 0, or -1 with err. */
 int dir_cache_del(dir_cache_t *c, const char *addr, char *err, size_t errlen);
+/* The cache a lookup keeps its answers in (tests). */
+dir_cache_t *dir_lookup_cache_of(dir_lookup_t *l);
 /* Redis: a PING on a connection of its own (the pool's state aside):
  * 0 up, -1 down with err; 1 for the in-process cache. */
 int dir_cache_ping(dir_cache_t *c, char *err, size_t errlen);

@@ -170,6 +170,18 @@ dir_lookup_partner(const dir_lookup_t *l, const char *address)
 	return dir_partner_url(l->partners, address);
 }
 
+dir_cache_t *
+dir_lookup_cache_of(dir_lookup_t *l)
+{
+	return l->cache;
+}
+
+void
+dir_lookup_cache_stats(const dir_lookup_t *l, dir_cache_stats_t *st)
+{
+	dir_cache_stats(l->cache, st);
+}
+
 unsigned long
 dir_lookup_searches(const dir_lookup_t *l)
 {
@@ -370,6 +382,34 @@ from_cache(dir_lookup_t *l, const char *addr, dir_answer_t *a)
 	return r;
 }
 
+/* When the sources that could answer cannot: a positive cached answer
+ * past its time (dir_cache_get_stale()), checked again as any cached
+ * certificate (validity, revocation).  1 chosen, 0 none or refused. */
+static int
+from_stale(dir_lookup_t *l, const char *addr, dir_answer_t *a)
+{
+	char source[200], src[300];
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	int gcm = 0, r = 0;
+
+	if (dir_cache_get_stale(l->cache, addr, &cert, &chain, &gcm, source,
+	    sizeof(source)) != DIR_CACHE_POSITIVE)
+		return 0;
+	snprintf(src, sizeof(src), "cache (%s) of %s, kept past its time: the "
+	    "directories cannot answer", dir_cache_name(l->cache), source);
+	if ((r = judge(l, a, cert, chain, addr, src)) > 0) {
+		choose(a, cert, chain, src, a->ncands - 1);
+		a->gcm = gcm;
+		if (a->note[0] == '\0')
+			snprintf(a->note, sizeof(a->note), "<%s>: a cached certificate used "
+			    "past its time (CacheStaleTime): %.160s", addr, a->err);
+	}
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	return r > 0;
+}
+
 /* One directory: 1 chosen, 0 none, -1 unavailable. */
 static int
 from_ldap(dir_lookup_t *l, dir_ldap_t *d, const char *addr, dir_answer_t *a)
@@ -511,6 +551,8 @@ dir_lookup_find(dir_lookup_t *l, const char *address, dir_answer_t *a)
 		goto found;
 	}
 	unavailable |= r < 0;
+	if (unavailable && from_stale(l, addr, a))
+		goto found;
 	verdicts_final(a);
 	if (unavailable) {
 		free(addr);

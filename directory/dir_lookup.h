@@ -99,6 +99,12 @@ typedef struct dir_settings {
 	                               (dir_redis.c); needed with redis */
 	long ttl_positive, ttl_negative;   /* seconds */
 	size_t mem_cache_size;      /* entries of the in-process cache */
+	size_t tier_size;           /* with redis: entries of the tier before it */
+	long tier_ttl;              /* seconds in the tier at most (never past
+	                               the Redis entry's own time) */
+	int redis_pool_wait_ms;     /* wait for a busy Redis connection */
+	long stale_seconds;         /* positive answers served this long past
+	                               their time while the directories are down */
 	const char *harvest_dir;    /* the harvest store ("": none) */
 	int harvest_redis;          /* keep it in Redis (redis) instead */
 	const char *harvest_prefix; /* its Redis keys' prefix */
@@ -189,6 +195,18 @@ size_t dir_lookup_ndirs(const dir_lookup_t *l);
 /* The partner lookup service (PartnerLookup) asked for address's
  * domain, or NULL when there is none. */
 const char *dir_lookup_partner(const dir_lookup_t *l, const char *address);
+
+/* The cache's counters (since the handle was made: a reload starts
+ * again). */
+typedef struct dir_cache_stats {
+	unsigned long tier_hits;    /* answered by the in-process table */
+	unsigned long tier_misses;  /* not there (asked of Redis, if any) */
+	unsigned long stale_served; /* positive answers used past their time */
+	unsigned long pool_waits;   /* Redis connections waited for */
+	unsigned long pool_timeouts; /* ... in vain (counted as misses) */
+	size_t tier_entries;        /* in the table now */
+} dir_cache_stats_t;
+void dir_lookup_cache_stats(const dir_lookup_t *l, dir_cache_stats_t *st);
 
 /* How many LDAP searches this handle made (for tests and statistics). */
 unsigned long dir_lookup_searches(const dir_lookup_t *l);

@@ -188,3 +188,14 @@ dir_redis_open(const dir_redis_t *r, const char *key, const char *field,
 		return NULL;
 	return colon + 1;
 }
+
+time_t
+dir_redis_expiry(const unsigned char *v, size_t len)
+{
+	const size_t head = sizeof(SEAL_TAG) - 1 + SEAL_MAC_HEX + 1;
+	long long t = 0;
+
+	for (size_t i = head; i < len && v[i] >= '0' && v[i] <= '9' && i < head + 20; i++)
+		t = t * 10 + (v[i] - '0');
+	return (time_t)t;
+}

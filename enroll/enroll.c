@@ -15,6 +15,7 @@
 #include "enroll/enroll_outbox.h"
 #include "enroll/enroll_seal.h"
 #include "enroll/enroll_text.h"
+#include "keystore/keystore_lease.h"
 #include "net/net_smtp.h"
 #include "util/util_addr.h"
 
@@ -26,6 +27,8 @@
 #include <time.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 static ca_t *enroll_ca;      /* set once before the milter starts */
@@ -471,20 +474,16 @@ publish(const conf_t *conf, const char *qid, const char *addr, X509 *cert,
 	sk_X509_pop_free(chain, X509_free);
 }
 
-int
-enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
+/* The enrollment of rcpt by this gateway (its lease held): 0 with *cert,
+ * or -1 (logged). */
+static int
+enroll_held(const enroll_req_t *r, const char *rcpt, X509 **cert)
 {
 	char token[ENROLL_PICKUP_TOKEN_LEN + 1], password[ENROLL_PICKUP_PASSWORD_LEN + 1];
 	char why[512];
 	X509 *x = NULL;
 	int rc = -1, kept = 0, reused = 0;
 
-	*cert = NULL;
-	enroll_sweep(r->conf);
-	if (enroll_allowed(r, rcpt, why, sizeof(why)) != 0) {
-		ops_log(LOG_WARNING, r->qid, "enroll <%s>: refused: %s", rcpt, why);
-		return 1;
-	}
 	if (enroll_cert(r, rcpt, &x, &kept, &reused, why, sizeof(why)) != 0)
 		ops_log(LOG_ERR, r->qid, "enroll <%s>: CA: %s", rcpt, why);
 	else if (enroll_pickup_new(r->conf->pickup_dir, rcpt, (long)r->conf->pickup_lifetime,
@@ -518,6 +517,157 @@ enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
 		*cert = x;
 	} else
 		X509_free(x);
+	return rc;
+}
+
+/* ---- one enrollment of a recipient among several gateways ---- */
+
+/* The lease of rcpt's enrollment (keystore_lease.h): "enroll.HEX", HEX the
+ * SHA-256 of the normalized address. */
+static int
+lease_name(const char *rcpt, char *name, size_t size)
+{
+	unsigned char md[32];
+	char hex[65], *norm = util_addr_normalize(rcpt);
+	int ok = norm != NULL && EVP_Digest(norm, strlen(norm), md, NULL, EVP_sha256(),
+	    NULL) == 1;
+
+	free(norm);
+	if (!ok)
+		return -1;
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(name, size, "enroll.%s", hex);
+	return 0;
+}
+
+/* The certificate a winner's note holds ("cert" and its PEM), or NULL. */
+static X509 *
+note_cert(const char *note)
+{
+	BIO *b;
+	X509 *x = NULL;
+
+	if (strncmp(note, "cert\n", 5) != 0
+	    || (b = BIO_new_mem_buf(note + 5, -1)) == NULL)
+		return NULL;
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	return x;
+}
+
+/*
+ * Another gateway (or thread) holds rcpt's lease: its outcome awaited for
+ * SharedLeaseWait seconds.  1 with *x (the certificate it enrolled rcpt
+ * with, from its note); 0 the lease given back (its try failed) or
+ * expired, and now held here; -1 nothing known in time, or the directory
+ * cannot say (the caller tempfails).
+ */
+static int
+lease_wait(const enroll_req_t *r, keystore_t *ks, keystore_lease_t *l, X509 **x)
+{
+	const struct timespec pause = { 0, 250000000L };
+	time_t until = time(NULL) + (time_t)r->conf->shared_lease_wait;
+	char name[sizeof(l->name)];
+	keystore_err_t err;
+
+	snprintf(name, sizeof(name), "%s", l->name);
+	for (;;) {
+		if (l->held)
+			return 0;
+		if (l->note[0] != '\0')
+			return (*x = note_cert(l->note)) != NULL ? 1 : -1;
+		if (time(NULL) >= until)
+			return -1;
+		nanosleep(&pause, NULL);
+		if (keystore_lease_take(ks, name, r->conf->shared_lease_time, time(NULL), l,
+		    &err) != KEYSTORE_OK) {
+			ops_log(LOG_ERR, r->qid, "enroll: lease %s: %s", name, err.msg);
+			return -1;
+		}
+	}
+}
+
+/* The lease of rcpt taken, or awaited (lease_wait()'s answer). */
+static int
+lease_get(const enroll_req_t *r, keystore_t *ks, const char *rcpt,
+    keystore_lease_t *l, X509 **x)
+{
+	char name[sizeof(l->name)];
+	keystore_err_t err;
+
+	if (lease_name(rcpt, name, sizeof(name)) != 0) {
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: not an address", rcpt);
+		return -1;
+	}
+	if (keystore_lease_take(ks, name, r->conf->shared_lease_time, time(NULL), l, &err)
+	    != KEYSTORE_OK) {
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: lease: %s", rcpt, err.msg);
+		return -1;
+	}
+	return lease_wait(r, ks, l, x);
+}
+
+/* The outcome in the lease: x (enrolled) kept SharedLeaseTime for the
+ * others to read; NULL (failed) the lease given back for the retry. */
+static void
+lease_done(const enroll_req_t *r, keystore_t *ks, const char *rcpt,
+    keystore_lease_t *l, X509 *x)
+{
+	keystore_err_t err;
+	BIO *b = x != NULL ? BIO_new(BIO_s_mem()) : NULL;
+	char *pem, *note = NULL;
+	long n;
+	int lost = 0;
+
+	if (b != NULL && PEM_write_bio_X509(b, x) && (n = BIO_get_mem_data(b, &pem)) > 0
+	    && (note = malloc((size_t)n + 6)) != NULL) {
+		snprintf(note, (size_t)n + 6, "cert\n%.*s", (int)n, pem);
+		if (keystore_lease_note(ks, l, note, time(NULL), r->conf->shared_lease_time,
+		    &lost, &err) != KEYSTORE_OK)
+			ops_log(LOG_WARNING, r->qid, "enroll <%s>: lease: %s", rcpt, err.msg);
+	} else if (keystore_lease_release(ks, l, &err) != KEYSTORE_OK)
+		ops_log(LOG_WARNING, r->qid, "enroll <%s>: lease: %s", rcpt, err.msg);
+	free(note);
+	BIO_free(b);
+}
+
+/*
+ * Of several gateways (KeystoreBackend ldap) enrolling rcpt at once, one
+ * issues, under the lease of rcpt's enrollment; the others wait up to
+ * SharedLeaseWait for it and encrypt to its certificate (no invitation of
+ * their own: the winner's went out), or tempfail.
+ */
+int
+enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert)
+{
+	keystore_t *ks = enroll_ca != NULL ? ca_keystore(enroll_ca) : r->ks;
+	keystore_lease_t *l;
+	char why[512];
+	int rc;
+
+	*cert = NULL;
+	enroll_sweep(r->conf);
+	if (enroll_allowed(r, rcpt, why, sizeof(why)) != 0) {
+		ops_log(LOG_WARNING, r->qid, "enroll <%s>: refused: %s", rcpt, why);
+		return 1;
+	}
+	if ((l = malloc(sizeof(*l))) == NULL) {
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: out of memory", rcpt);
+		return -1;
+	}
+	if ((rc = lease_get(r, ks, rcpt, l, cert)) == 0) {
+		rc = enroll_held(r, rcpt, cert);
+		lease_done(r, ks, rcpt, l, rc == 0 ? *cert : NULL);
+	} else if (rc > 0) {
+		ops_log(LOG_INFO, r->qid, "enroll <%s>: enrolled by another gateway "
+		    "meanwhile: its certificate used, no second one issued", rcpt);
+		rc = 0;
+	} else
+		ops_log(LOG_ERR, r->qid, "enroll <%s>: another gateway is enrolling it and "
+		    "said nothing within SharedLeaseWait (%llds): tempfail", rcpt,
+		    r->conf->shared_lease_wait);
+	free(l);
 	return rc;
 }
 

@@ -47,7 +47,11 @@ int enroll_possible(const conf_t *conf);
  * the caller tempfails); 1 refused by the abuse limits (logged:
  * EnrollmentMaxPerSender a day per envelope sender, counted in memory;
  * EnrollmentAllowDomains, EnrollmentDenyDomains): as if there were no CA,
- * the policy's fallback applies. */
+ * the policy's fallback applies.  Several gateways sharing the keystore
+ * (KeystoreBackend ldap): one enrolls rcpt at a time, under a lease in the
+ * directory (keystore_lease.h); one that finds it held waits up to
+ * SharedLeaseWait and then answers 0 with the winner's certificate (no
+ * second certificate, no second invitation), or -1 (tempfail). */
 int enroll_rcpt(const enroll_req_t *r, const char *rcpt, X509 **cert);
 
 /* Revokes pending enrollments older than EnrollmentPendingTime (also

@@ -93,13 +93,18 @@ keystore_t *keystore_open(const char *dir, const char *master_key_file,
  * refresh seconds, and read again at once when an address is not in it
  * but its directory entry holds entries (one search tells; at most every
  * two seconds), so an entry imported through one gateway is seen by the
- * others.
+ * others.  When the directory cannot be read (an outage), an index and a
+ * list of retirements that were read whole are used on for at most
+ * max_stale seconds beyond refresh (KeystoreLDAPMaxStale; a new reading
+ * tried at most every few seconds meanwhile); after that, or with 0,
+ * lookups fail (the caller tempfails), never answering from nothing.
  */
 typedef struct keystore_ldap_settings {
 	const char *url;
 	const char *attribute;      /* NULL or "": userPKCS12 */
 	int timeout;                /* seconds, connect and each operation */
 	long refresh;               /* seconds */
+	long max_stale;             /* seconds (0: none): see below */
 } keystore_ldap_settings_t;
 
 /* keystore_open() with the entries in LDAP when ldap is not NULL. */
@@ -316,6 +321,11 @@ keystore_status_t keystore_record_update(keystore_t *ks, const char *kind,
  * gateway first): of two gateways removing one record, one sees 0. */
 keystore_status_t keystore_record_delete(keystore_t *ks, const char *kind,
     const char *name, int *gone, keystore_err_t *err);
+/* Removes the record only if it is still at version (an LDAP assertion,
+ * RFC 4528); *conflict 1 and nothing removed when another gateway changed
+ * or removed it first. */
+keystore_status_t keystore_record_delete_at(keystore_t *ks, const char *kind,
+    const char *name, long version, int *conflict, keystore_err_t *err);
 /* Calls fn per record of kind (data valid during the call) until it
  * returns non-zero, and returns that; -1 with err when the directory
  * cannot be read. */

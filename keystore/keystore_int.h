@@ -46,6 +46,7 @@ struct keystore {
 	pthread_rwlock_t lock;         /* guards idx and stale */
 	keystore_index_t *idx;
 	int stale;                     /* we imported: scan again */
+	struct timespec ldap_retry;    /* LDAP down: no new scan before (mono) */
 	pthread_mutex_t import_lock;   /* one import at a time; guards last */
 	keystore_entry_t *last;        /* the last import, for its info */
 	keystore_ldap_t *ldap;         /* entries in LDAP; NULL: in dir */

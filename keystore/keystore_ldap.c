@@ -42,6 +42,7 @@ struct keystore_ldap {
 	const char *filter;         /* template, %s = the address */
 	char *attr;
 	long refresh;
+	long max_stale;
 	pthread_mutex_t lock;       /* one write at a time */
 };
 
@@ -97,6 +98,7 @@ keystore_ldap_new(const keystore_ldap_settings_t *s, keystore_ldap_t **out,
 		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&kl->lock, NULL);
 	kl->refresh = s->refresh > 0 ? s->refresh : 60;
+	kl->max_stale = s->max_stale > 0 ? s->max_stale : 0;
 	if ((kl->attr = strdup(attr)) == NULL)
 		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
 	else
@@ -124,6 +126,12 @@ long
 keystore_ldap_refresh(const keystore_ldap_t *kl)
 {
 	return kl->refresh;
+}
+
+long
+keystore_ldap_max_stale(const keystore_ldap_t *kl)
+{
+	return kl->max_stale;
 }
 
 const char *
@@ -336,10 +344,11 @@ cert_pem_len(const char *data, size_t len)
 }
 
 /* The entry's values less any for the same certificate (their first PEM
- * block is the same), plus val. */
+ * block is the same), plus val unless drop; *removed (may be NULL) counts
+ * the values left out. */
 static keystore_status_t
-replace_values(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
-    keystore_err_t *err)
+values_write(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
+    int drop, size_t *removed, keystore_err_t *err)
 {
 	size_t certlen = cert_pem_len(val->data, val->len), k = 0;
 	net_ldap_value_t *v;
@@ -353,12 +362,26 @@ replace_values(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
 		if (p->vals[i].len < certlen
 		    || memcmp(p->vals[i].data, val->data, certlen) != 0)
 			v[k++] = p->vals[i];
-	v[k++] = *val;
+	if (removed != NULL)
+		*removed = p->nvals - k;
+	if (drop && k == p->nvals) {          /* nothing of it here */
+		free(v);
+		return KEYSTORE_OK;
+	}
+	if (!drop)
+		v[k++] = *val;
 	if (net_ldap_replace(kl->client, p->dn, kl->attr, v, k, why, sizeof(why))
 	    != LDAP_SUCCESS)
 		rc = util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
 	free(v);
 	return rc;
+}
+
+static keystore_status_t
+replace_values(keystore_ldap_t *kl, person_t *p, const net_ldap_value_t *val,
+    keystore_err_t *err)
+{
+	return values_write(kl, p, val, 0, NULL, err);
 }
 
 int
@@ -447,6 +470,51 @@ keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
 		rc = add_contact(kl, e->addresses[0], &val, err);
 	else
 		rc = err != NULL && err->code != KEYSTORE_OK ? err->code : KEYSTORE_ERR_IO;
+	pthread_mutex_unlock(&kl->lock);
+	person_clear(p);
+	free(p);
+	BIO_free(b);
+	return rc;
+}
+
+/*
+ * The value of e removed from the directory entry of each of its
+ * addresses that holds it (the rest of the values stay): the key is gone
+ * from the directory.  *removed: how many values went (0: none held it).
+ */
+keystore_status_t
+keystore_ldap_remove(keystore_ldap_t *kl, const keystore_entry_t *e,
+    size_t *removed, keystore_err_t *err)
+{
+	person_t *p = calloc(1, sizeof(*p));
+	net_ldap_value_t val;
+	keystore_status_t rc;
+	BIO *b = NULL;
+	char *data;
+	long len;
+	size_t n = 0;
+
+	*removed = 0;
+	if (p == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if ((rc = keystore_entry_encode(e, &b, err)) != KEYSTORE_OK) {
+		free(p);
+		return rc;
+	}
+	len = BIO_get_mem_data(b, &data);
+	val.data = data;
+	val.len = len > 0 ? (size_t)len : 0;
+	p->copy = 1;
+	pthread_mutex_lock(&kl->lock);
+	for (size_t i = 0; rc == KEYSTORE_OK && e->addresses[i] != NULL; i++) {
+		person_clear(p);
+		p->nentries = 0;
+		if (find_person(kl, e->addresses[i], p, err) < 0)
+			rc = err != NULL && err->code != KEYSTORE_OK ? err->code : KEYSTORE_ERR_IO;
+		else if (p->nentries == 1 && (rc = values_write(kl, p, &val, 1, &n, err))
+		    == KEYSTORE_OK)
+			*removed += n;
+	}
 	pthread_mutex_unlock(&kl->lock);
 	person_clear(p);
 	free(p);

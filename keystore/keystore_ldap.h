@@ -31,6 +31,10 @@ keystore_status_t keystore_ldap_scan(keystore_ldap_t *kl,
  * replacing a value for the same certificate. */
 keystore_status_t keystore_ldap_put(keystore_ldap_t *kl,
     const keystore_entry_t *e, keystore_err_t *err);
+/* Removes e's value from the directory entries of its addresses
+ * (keystore_retire_purge()); *removed counts the values removed. */
+keystore_status_t keystore_ldap_remove(keystore_ldap_t *kl,
+    const keystore_entry_t *e, size_t *removed, keystore_err_t *err);
 /* Whether the directory entry for address holds entries: 1 yes, 0 no
  * (or no such person), -1 with err when the directory cannot say. */
 int keystore_ldap_has(keystore_ldap_t *kl, const char *address,
@@ -40,6 +44,12 @@ int keystore_ldap_has(keystore_ldap_t *kl, const char *address,
 keystore_status_t keystore_ldap_ping(keystore_ldap_t *kl, keystore_err_t *err);
 /* Seconds an index built from the directory is used before a new scan. */
 long keystore_ldap_refresh(const keystore_ldap_t *kl);
+/* Seconds beyond the refresh that a reading is used on while the
+ * directory cannot be read (0: none). */
+long keystore_ldap_max_stale(const keystore_ldap_t *kl);
+/* Seconds between two tries to read the directory while it cannot be
+ * read and an older reading is used. */
+#define KEYSTORE_LDAP_RETRY 2
 const char *keystore_ldap_name(const keystore_ldap_t *kl);
 /* Makes ou=smimegate under the base, where the gateways keep their
  * records and outsiders' entries (an LDAP result code; it existing is

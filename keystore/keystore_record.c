@@ -594,6 +594,31 @@ keystore_record_delete(keystore_t *ks, const char *kind, const char *name,
 	return KEYSTORE_OK;
 }
 
+keystore_status_t
+keystore_record_delete_at(keystore_t *ks, const char *kind, const char *name,
+    long version, int *conflict, keystore_err_t *err)
+{
+	char cn[200], dn[1400], why[sizeof(err->msg)], assertion[64];
+	keystore_status_t rc;
+	int lrc;
+
+	*conflict = 0;
+	if ((rc = rec_need(ks, err)) != KEYSTORE_OK)
+		return rc;
+	if (rec_names(ks, kind, name, cn, sizeof(cn), dn, sizeof(dn)) != 0)
+		return util_err_set(err, KEYSTORE_ERR_INPUT, "record %s/%s: bad name", kind, name);
+	snprintf(assertion, sizeof(assertion), "(employeeNumber=%ld)", version);
+	lrc = net_ldap_delete_if(keystore_ldap_client(ks->ldap), dn, assertion, why,
+	    sizeof(why));
+	if (lrc == LDAP_NO_SUCH_OBJECT || lrc == LDAP_ASSERTION_FAILED) {
+		*conflict = 1;
+		return KEYSTORE_OK;
+	}
+	if (lrc != LDAP_SUCCESS)
+		return util_err_set(err, KEYSTORE_ERR_IO, "%s", why);
+	return KEYSTORE_OK;
+}
+
 /* ---- the master key's rotation ---- */
 
 /* One record sealed again under next (unless next opens it already). */

@@ -15,6 +15,7 @@
 #include "keystore/keystore_index.h"
 #include "keystore/keystore_int.h"
 #include "keystore/keystore_keys.h"
+#include "keystore/keystore_lease.h"
 #include "keystore/keystore_ldap.h"
 #include "keystore/keystore_record.h"
 #include "keystore/keystore_snapshot.h"
@@ -137,6 +138,8 @@ struct retired_one {
  * (CLOCK_MONOTONIC). */
 struct keystore_retired_set {
 	struct timespec at;
+	time_t retry;                  /* directory down: no new reading before */
+	int forgotten;                 /* read again at the next lookup */
 	size_t n, cap;
 	struct retired_one *v;
 	int nomem;
@@ -223,6 +226,29 @@ shared_read(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
 	return KEYSTORE_OK;
 }
 
+/*
+ * The list read again (lock held); when the directory cannot be read,
+ * the last whole reading is used on for KeystoreLDAPMaxStale seconds
+ * beyond the refresh (a new reading tried every KEYSTORE_LDAP_RETRY
+ * seconds meanwhile), then the failure is the caller's: fail closed.
+ */
+static keystore_status_t
+shared_refresh(keystore_t *ks, const struct timespec *now, keystore_err_t *err)
+{
+	struct keystore_retired_set *old = ks->retired;
+	long max = keystore_ldap_max_stale(ks->ldap);
+	int usable = old != NULL && max > 0 && now->tv_sec >= old->at.tv_sec
+	    && now->tv_sec - old->at.tv_sec < keystore_ldap_refresh(ks->ldap) + max;
+	keystore_status_t rc;
+
+	if (usable && now->tv_sec < old->retry)
+		return KEYSTORE_OK;
+	if ((rc = shared_read(ks, now, err)) == KEYSTORE_OK || !usable)
+		return rc;
+	old->retry = now->tv_sec + KEYSTORE_LDAP_RETRY;
+	return KEYSTORE_OK;
+}
+
 /* The shared record of name ("retired-<hex>"), from the reading of the
  * directory at most KeystoreLDAPRefresh seconds old. */
 static keystore_status_t
@@ -237,9 +263,10 @@ shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
 	snprintf(key.hex, sizeof(key.hex), "%s", name + sizeof(RECORD_PREFIX) - 1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&ks->retired_lock);
-	if (ks->retired == NULL || now.tv_sec - ks->retired->at.tv_sec
-	    >= keystore_ldap_refresh(ks->ldap) || now.tv_sec < ks->retired->at.tv_sec)
-		rc = shared_read(ks, &now, err);
+	if (ks->retired == NULL || ks->retired->forgotten || now.tv_sec
+	    - ks->retired->at.tv_sec >= keystore_ldap_refresh(ks->ldap)
+	    || now.tv_sec < ks->retired->at.tv_sec)
+		rc = shared_refresh(ks, &now, err);
 	if (rc == KEYSTORE_OK) {
 		o = ks->retired->n == 0 ? NULL : bsearch(&key, ks->retired->v,
 		    ks->retired->n, sizeof(*o), one_cmp);
@@ -256,13 +283,16 @@ shared_load(keystore_t *ks, const char *name, keystore_retired_t *r,
 	return rc;
 }
 
-/* The next lookup reads the directory again. */
+/* The next lookup reads the directory again (the list read last is kept
+ * for an outage, shared_refresh()). */
 static void
 shared_forget(keystore_t *ks)
 {
 	pthread_mutex_lock(&ks->retired_lock);
-	keystore_retired_set_free(ks->retired);
-	ks->retired = NULL;
+	if (ks->retired != NULL) {
+		ks->retired->forgotten = 1;
+		ks->retired->retry = 0;
+	}
 	pthread_mutex_unlock(&ks->retired_lock);
 }
 
@@ -578,6 +608,154 @@ purge_scan(struct purge *p, keystore_err_t *err)
 	return rc;
 }
 
+/* ---- destroying keys kept in the directory (KeystoreBackend ldap) ---- */
+
+#define PURGE_LEASE 600           /* seconds one gateway may take for one person */
+
+/* The retirement records that open and name their address, with their
+ * versions. */
+struct shared_rec {
+	char hex[RECORD_HEX + 1];
+	long version;
+	keystore_retired_t r;
+};
+struct shared_list {
+	struct shared_rec *v;
+	size_t n, cap;
+	int nomem;
+};
+
+static int
+list_take(const char *name, const unsigned char *data, size_t len, long version,
+    void *arg)
+{
+	struct shared_list *l = arg;
+	struct shared_rec *o;
+	char want[RECORD_NAME_LEN], text[RECORD_MAX + 1];
+
+	if (strlen(name) != RECORD_HEX || len > RECORD_MAX)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct shared_rec *nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (nv == NULL) {
+			l->nomem = 1;
+			return 1;
+		}
+		l->v = nv;
+		l->cap = cap;
+	}
+	o = &l->v[l->n];
+	memset(o, 0, sizeof(*o));
+	memcpy(text, data, len);
+	text[len] = '\0';
+	record_parse(text, &o->r);
+	if (o->r.address[0] == '\0' || o->r.retired <= 0
+	    || record_name(o->r.address, want) != 0
+	    || strcasecmp(want + sizeof(RECORD_PREFIX) - 1, name) != 0)
+		return 0;                  /* names another address: never acted on */
+	snprintf(o->hex, sizeof(o->hex), "%s", name);
+	o->version = version;
+	l->n++;
+	return 0;
+}
+
+/* 1 when every address e names is retired at or before the retention's
+ * start: a key that is also someone else's (not retired, or retired
+ * later) is not destroyed. */
+static int
+entry_all_past(struct purge *p, const keystore_entry_t *e)
+{
+	keystore_retired_t r;
+
+	for (size_t i = 0; e->addresses[i] != NULL; i++)
+		if (keystore_retired_get(p->ks, e->addresses[i], &r, NULL) != KEYSTORE_OK
+		    || r.retired + p->retention > (long long)p->now)
+			return 0;
+	return 1;
+}
+
+/* The values of r's address's entries removed from the directory. */
+static keystore_status_t
+shared_destroy(struct purge *p, const keystore_retired_t *r, keystore_err_t *err)
+{
+	const keystore_slot_t *slots;
+	keystore_index_t *idx;
+	keystore_status_t rc;
+	size_t n, removed;
+
+	keystore_touch(p->ks);                 /* what the directory holds now */
+	if ((rc = keystore_snapshot(p->ks, &idx, err)) != KEYSTORE_OK)
+		return rc;
+	n = keystore_index_find(idx, r->address, &slots);
+	for (size_t i = 0; rc == KEYSTORE_OK && i < n; i++) {
+		const keystore_entry_t *e = slots[i].entry;
+
+		if (!entry_all_past(p, e))
+			continue;
+		removed = 0;
+		rc = keystore_ldap_remove(p->ks->ldap, e, &removed, err);
+		if (rc == KEYSTORE_OK && removed > 0) {
+			if (p->fn != NULL)
+				p->fn(r->address, &e->info, p->arg);
+			p->count++;
+		}
+	}
+	keystore_index_unref(idx);
+	keystore_touch(p->ks);
+	return rc;
+}
+
+/* One leaver's keys destroyed under the lease purge.HEX (of several
+ * gateways one does it, and audits it), then the record says so. */
+static keystore_status_t
+shared_purge_one(struct purge *p, const struct shared_rec *s, keystore_err_t *err)
+{
+	keystore_lease_t *l = malloc(sizeof(*l));
+	char lname[RECORD_HEX + 8], name[RECORD_NAME_LEN], text[KEYSTORE_ADDR_MAX + 100];
+	keystore_retired_t r = s->r;
+	keystore_status_t rc;
+	int conflict = 0, n;
+
+	if (l == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	snprintf(lname, sizeof(lname), "purge.%s", s->hex);
+	if ((rc = keystore_lease_take(p->ks, lname, PURGE_LEASE, p->now, l, err))
+	    == KEYSTORE_OK && l->held && (rc = shared_destroy(p, &r, err)) == KEYSTORE_OK) {
+		r.destroyed = (long long)p->now;
+		if ((n = record_format(&r, name, text, sizeof(text))) < 0)
+			rc = util_err_set(err, KEYSTORE_ERR_INPUT, "%s: not an address", r.address);
+		else
+			rc = keystore_record_update(p->ks, RECORD_KIND, s->hex, s->version, text,
+			    (size_t)n, &conflict, err);
+	}
+	if (l->held)
+		(void)keystore_lease_release(p->ks, l, NULL);
+	free(l);
+	return rc;
+}
+
+static keystore_status_t
+shared_purge(struct purge *p, keystore_err_t *err)
+{
+	struct shared_list list = { NULL, 0, 0, 0 };
+	keystore_status_t rc = KEYSTORE_OK;
+
+	shared_forget(p->ks);                  /* what the directory says now */
+	if (keystore_record_foreach(p->ks, RECORD_KIND, list_take, &list, err) < 0)
+		rc = err != NULL && err->code != KEYSTORE_OK ? err->code : KEYSTORE_ERR_IO;
+	else if (list.nomem)
+		rc = util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; rc == KEYSTORE_OK && i < list.n; i++)
+		if (list.v[i].r.destroyed == 0
+		    && list.v[i].r.retired + p->retention <= (long long)p->now)
+			rc = shared_purge_one(p, &list.v[i], err);
+	free(list.v);
+	shared_forget(p->ks);
+	return rc;
+}
+
 keystore_status_t
 keystore_retire_purge(keystore_t *ks, long long retention, time_t now,
     keystore_purge_fn fn, void *arg, size_t *count, keystore_err_t *err)
@@ -588,12 +766,9 @@ keystore_retire_purge(keystore_t *ks, long long retention, time_t now,
 
 	if (count != NULL)
 		*count = 0;
-	if (ks->ldap != NULL)
-		return util_err_set(err, KEYSTORE_ERR_INPUT, "the keys are kept in LDAP "
-		    "(KeystoreBackend ldap): remove the retired entries' values there");
 	if ((rc = keystore_dir_lock(ks->dir, &lock, err)) != KEYSTORE_OK)
 		return rc;
-	rc = purge_scan(&p, err);
+	rc = ks->ldap != NULL ? shared_purge(&p, err) : purge_scan(&p, err);
 	keystore_dir_unlock(lock);
 	if (count != NULL)
 		*count = p.count;

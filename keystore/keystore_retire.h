@@ -21,13 +21,14 @@
  * retirement records at once and keeps that answer for KeystoreLDAPRefresh
  * seconds (the keystore's refresh): a retirement made on one gateway is
  * seen by the others within that delay; the gateway that retires sees it
- * at once.  Failing closed: when the records cannot be read, or the one of
+ * at once.  A directory outage: the last list read whole is used on for
+ * KeystoreLDAPMaxStale seconds beyond that delay (keystore.h).  Failing
+ * closed: when the records cannot be read (and no such list is left), or the one of
  * an address does not open (forged, moved, another master key) or names
  * another address, keystore_retired_get() and keystore_retired_check()
  * answer an error, never "not retired", so the address is neither signed
  * as nor encrypted to.  Only who may write the directory's records (the
- * gateways' bind DN) can retire or un-retire.  keystore_retire_purge()
- * answers KEYSTORE_ERR_INPUT with this backend.
+ * gateways' bind DN) can retire or un-retire.
  *
  * Threads: any; file records are read on each lookup (one open(2));
  * directory records through the cache, guarded by the keystore's
@@ -78,8 +79,12 @@ typedef void (*keystore_purge_fn)(const char *address,
  * zeros, synced and removed (opened without following a link), then the
  * record says "destroyed".  fn (may be NULL) hears of each entry;
  * *count (may be NULL) gets their number.  Under the keystore's lock
- * file.  KEYSTORE_ERR_INPUT with KeystoreBackend ldap (the values are
- * the directory's to remove).
+ * file.  With KeystoreBackend ldap the entries' values are removed from
+ * the directory entries that hold them, each leaver under a lease in the
+ * directory (keystore_lease.h, purge.HEX) so that of several gateways one
+ * destroys and reports it; a key whose certificate also names an address
+ * not retired, or retired within the retention, is kept; the record then
+ * says "destroyed" (a conditional update).
  */
 keystore_status_t keystore_retire_purge(keystore_t *ks, long long retention,
     time_t now, keystore_purge_fn fn, void *arg, size_t *count,

@@ -9,7 +9,10 @@
  * entries in LDAP (keystore_ldap.c) an index is used for the configured
  * refresh time, and read again when an address missing from an index
  * older than KEYSTORE_MISS_NS has entries in the directory (imported
- * through another gateway; one search tells).
+ * through another gateway; one search tells).  When the directory cannot
+ * be read, an index read whole is used on for KeystoreLDAPMaxStale
+ * seconds beyond the refresh, a new scan tried every KEYSTORE_LDAP_RETRY
+ * seconds meanwhile; then the failure is the caller's.
  *
  * Threads: ks->lock (a writer-preferring rwlock) guards ks->idx and
  * ks->stale only.  A rebuild runs under the write lock, so one thread
@@ -60,6 +63,29 @@ index_fresh(const keystore_t *ks, const struct stat *st,
 	return ts_diff_ns(&idx->scanned, &idx->dir_st.st_mtim) >= KEYSTORE_RACY_NS;
 }
 
+/* LDAP: ks->idx, read whole, is young enough to be used on while the
+ * directory cannot be read (KeystoreLDAPMaxStale; lock held). */
+static int
+index_stale_ok(const keystore_t *ks, const struct timespec *mono)
+{
+	long max = ks->ldap != NULL ? keystore_ldap_max_stale(ks->ldap) : 0;
+
+	return max > 0 && ks->idx != NULL && ts_diff_ns(mono, &ks->idx->scanned_mono)
+	    < (keystore_ldap_refresh(ks->ldap) + max) * 1000000000LL;
+}
+
+/* A scan failed: ks->idx used on (and no new scan for KEYSTORE_LDAP_RETRY
+ * seconds) while index_stale_ok(); else the failure (lock held). */
+static keystore_status_t
+index_keep(keystore_t *ks, const struct timespec *mono, keystore_status_t rc)
+{
+	if (!index_stale_ok(ks, mono))
+		return rc;
+	ks->ldap_retry = *mono;
+	ks->ldap_retry.tv_sec += KEYSTORE_LDAP_RETRY;
+	return KEYSTORE_OK;
+}
+
 /* Takes a reference to ks->idx, rebuilt first unless fresh (lock held). */
 static keystore_status_t
 index_take(keystore_t *ks, const struct stat *st, const struct timespec *mono,
@@ -68,14 +94,18 @@ index_take(keystore_t *ks, const struct stat *st, const struct timespec *mono,
 	keystore_index_t *idx;
 	keystore_status_t rc;
 
-	if (!index_fresh(ks, st, mono)) {
+	if (!index_fresh(ks, st, mono) && !(index_stale_ok(ks, mono)
+	    && ts_diff_ns(&ks->ldap_retry, mono) > 0)) {
 		rc = ks->ldap != NULL ? keystore_index_build_ldap(ks->ldap, &idx, err)
 		    : keystore_index_build(ks->dir, &idx, err);
-		if (rc != KEYSTORE_OK)
-			return rc;
-		keystore_index_unref(ks->idx);
-		ks->idx = idx;
-		ks->stale = 0;
+		if (rc != KEYSTORE_OK) {        /* the old one kept, or the failure */
+			if (ks->ldap == NULL || index_keep(ks, mono, rc) != KEYSTORE_OK)
+				return rc;
+		} else {
+			keystore_index_unref(ks->idx);
+			ks->idx = idx;
+			ks->stale = 0;
+		}
 	}
 	*out = keystore_index_ref(ks->idx);
 	return KEYSTORE_OK;

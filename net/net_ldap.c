@@ -607,6 +607,7 @@ struct lmods_op {
 	LDAPMod **mods;
 	int what;                   /* 'a' add, 'm' modify, 'd' delete */
 	int *verdict;               /* the answer about the entry, if any */
+	const char *assertion;      /* RFC 4528 filter the entry must match, or NULL */
 };
 
 /* Answers that are the caller's to judge, not a broken connection. */
@@ -614,7 +615,18 @@ static int
 is_verdict(int rc)
 {
 	return rc == LDAP_ALREADY_EXISTS || rc == LDAP_NO_SUCH_OBJECT
-	    || rc == LDAP_NO_SUCH_ATTRIBUTE || rc == LDAP_TYPE_OR_VALUE_EXISTS;
+	    || rc == LDAP_NO_SUCH_ATTRIBUTE || rc == LDAP_TYPE_OR_VALUE_EXISTS
+	    || rc == LDAP_ASSERTION_FAILED;
+}
+
+/* The critical assertion control for m (NULL in *ctrl when m has none). */
+static int
+lmods_assert(LDAP *ld, const struct lmods_op *m, LDAPControl **ctrl)
+{
+	*ctrl = NULL;
+	if (m->assertion == NULL)
+		return LDAP_SUCCESS;
+	return ldap_create_assertion_control(ld, (char *)m->assertion, 1, ctrl);
 }
 
 /* One operation; a verdict is handed back in *m->verdict with
@@ -624,14 +636,23 @@ lmods_one(net_ldap_t *l, LDAP *ld, const void *op, char *why, size_t len)
 {
 	const struct lmods_op *m = op;
 	const char *verb = m->what == 'a' ? "add" : m->what == 'm' ? "modify" : "delete";
+	LDAPControl *ctrl = NULL, *ctrls[] = { NULL, NULL };
 	int rc;
 
+	if ((rc = lmods_assert(ld, m, &ctrl)) != LDAP_SUCCESS) {
+		snprintf(why, len, "%s: %s %s: assertion control: %s", l->name, verb, m->dn,
+		    ldap_err2string(rc));
+		*m->verdict = rc;
+		return LDAP_SUCCESS;        /* the handle is sound; nothing to retry */
+	}
+	ctrls[0] = ctrl;
 	if (m->what == 'a')
-		rc = ldap_add_ext_s(ld, m->dn, m->mods, NULL, NULL);
+		rc = ldap_add_ext_s(ld, m->dn, m->mods, ctrls, NULL);
 	else if (m->what == 'm')
-		rc = ldap_modify_ext_s(ld, m->dn, m->mods, NULL, NULL);
+		rc = ldap_modify_ext_s(ld, m->dn, m->mods, ctrls, NULL);
 	else
-		rc = ldap_delete_ext_s(ld, m->dn, NULL, NULL);
+		rc = ldap_delete_ext_s(ld, m->dn, ctrls, NULL);
+	ldap_control_free(ctrl);
 	if (rc != LDAP_SUCCESS)
 		snprintf(why, len, "%s: %s %s: %s", l->name, verb, m->dn, ldap_err2string(rc));
 	*m->verdict = rc;
@@ -639,14 +660,21 @@ lmods_one(net_ldap_t *l, LDAP *ld, const void *op, char *why, size_t len)
 }
 
 static int
-lmods_pool(net_ldap_t *l, const char *dn, LDAPMod **mods, int what, char *why,
-    size_t len)
+lmods_pool_if(net_ldap_t *l, const char *dn, LDAPMod **mods, int what,
+    const char *assertion, char *why, size_t len)
 {
 	int verdict = LDAP_SUCCESS;
-	struct lmods_op op = { dn, mods, what, &verdict };
+	struct lmods_op op = { dn, mods, what, &verdict, assertion };
 	int rc = pool_run(l, lmods_one, &op, why, len);
 
 	return rc == LDAP_SUCCESS ? verdict : rc;
+}
+
+static int
+lmods_pool(net_ldap_t *l, const char *dn, LDAPMod **mods, int what, char *why,
+    size_t len)
+{
+	return lmods_pool_if(l, dn, mods, what, NULL, why, len);
 }
 
 int
@@ -665,4 +693,11 @@ int
 net_ldap_delete(net_ldap_t *l, const char *dn, char *why, size_t len)
 {
 	return lmods_pool(l, dn, NULL, 'd', why, len);
+}
+
+int
+net_ldap_delete_if(net_ldap_t *l, const char *dn, const char *assertion, char *why,
+    size_t len)
+{
+	return lmods_pool_if(l, dn, NULL, 'd', assertion, why, len);
 }

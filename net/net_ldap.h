@@ -164,5 +164,10 @@ int net_ldap_add_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
 int net_ldap_modify_mods(net_ldap_t *l, const char *dn, LDAPMod **mods, char *why,
     size_t len);
 int net_ldap_delete(net_ldap_t *l, const char *dn, char *why, size_t len);
+/* net_ldap_delete() only while the entry matches the filter assertion
+ * (the RFC 4528 assertion control, critical): LDAP_ASSERTION_FAILED, never
+ * retried, when another gateway changed it first. */
+int net_ldap_delete_if(net_ldap_t *l, const char *dn, const char *assertion,
+    char *why, size_t len);
 
 #endif

@@ -15,6 +15,11 @@
  * context is used by one thread at a time and belongs to the caller
  * (redisFree()).  No logging; errors in the caller's buffer, never with
  * the password.
+ *
+ * A pool (net_redis_pool_*) shares a few contexts between threads: each
+ * context is used by one thread at a time; a thread that finds them all
+ * busy waits for one, at most the pool's wait, instead of going without.
+ * The pool has its own lock and condition variable; it may be shared.
  */
 #ifndef SMIMEGATE_NET_REDIS_H
 #define SMIMEGATE_NET_REDIS_H
@@ -61,5 +66,36 @@ struct redisReply *net_redis_command(const net_redis_t *r,
 struct redisReply *net_redis_vcommand(const net_redis_t *r,
     struct redisContext **ctx, char *err, size_t errlen, const char *fmt,
     va_list ap);
+
+/* ---- a pool of contexts ---- */
+typedef struct net_redis_pool net_redis_pool_t;
+
+enum net_redis_take {
+	NET_REDIS_TAKEN = 0,        /* *ctx is a connected context, ours */
+	NET_REDIS_BUSY,             /* every context stayed busy for the wait */
+	NET_REDIS_DOWN              /* no connection (err says why) */
+};
+
+/* At most size contexts to r's server (borrowed: it outlives the pool);
+ * a thread waits at most wait_ms for a busy one; after a failure a new
+ * connection is tried at most every retry seconds (meanwhile take
+ * answers DOWN at once).  NULL when out of memory. */
+net_redis_pool_t *net_redis_pool_new(const net_redis_t *r, int size,
+    int wait_ms, int retry);
+/* Every context must have been given back. */
+void net_redis_pool_free(net_redis_pool_t *p);
+/* A context for this thread: an idle one, else a new connection in a
+ * free place, else (all busy) the first given back within the wait.
+ * *changed: 1 when this call found the server down (it was up). */
+enum net_redis_take net_redis_pool_take(net_redis_pool_t *p,
+    struct redisContext **ctx, int *changed, char *err, size_t errlen);
+/* Gives ctx back; failed: it must not be used again (freed here), and
+ * the server counts as down.  1 when the server's state changed by this
+ * (went down, or came back), else 0. */
+int net_redis_pool_give(net_redis_pool_t *p, struct redisContext *ctx,
+    int failed);
+/* Takes that had to wait, and those that waited in vain (since made). */
+void net_redis_pool_stats(net_redis_pool_t *p, unsigned long *waits,
+    unsigned long *timeouts);
 
 #endif

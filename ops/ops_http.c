@@ -254,6 +254,12 @@ on_metrics(struct evhttp_request *req, void *arg)
 		ops_metrics_write(fp, c != NULL ? spool_depth(c->spool_dir) : -1);
 		if (c != NULL)
 			cert_metrics(h, c, fp);
+		if (c != NULL && c->lookup != NULL) {
+			dir_cache_stats_t st;
+
+			dir_lookup_cache_stats(c->lookup, &st);
+			ops_metrics_cache(fp, &st);
+		}
 		fclose(fp);
 		fp = NULL;
 		evbuffer_add(b, text, len);

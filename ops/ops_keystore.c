@@ -9,6 +9,7 @@
 #include "ops/ops_metrics.h"
 #include "keystore/keystore_retire.h"
 
+#include <pthread.h>
 #include <time.h>
 
 keystore_t *
@@ -19,6 +20,7 @@ ops_keystore_open(const conf_t *conf, int flags, keystore_err_t *err)
 		.attribute = conf->keystore_ldap_attr,
 		.timeout = (int)conf->keystore_ldap_timeout,
 		.refresh = (long)conf->keystore_ldap_refresh,
+		.max_stale = (long)conf->keystore_ldap_max_stale,
 	};
 
 	return keystore_open_ex(conf->keystore_dir, conf->master_key_file, flags,
@@ -59,10 +61,21 @@ log_destroyed(const char *address, const keystore_info_t *info, void *arg)
 void
 ops_keystore_purge(const conf_t *conf, keystore_t *ks)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static time_t last;
+	time_t now = time(NULL);
 	keystore_err_t err;
 	size_t n = 0;
+	int skip;
 
-	if (ks == NULL || conf->keystore_backend == CONF_KEYSTORE_LDAP)
+	if (ks == NULL)
+		return;
+	pthread_mutex_lock(&lock);
+	skip = keystore_shared(ks) && now >= last && now - last < conf->keystore_ldap_refresh;
+	if (!skip)
+		last = now;
+	pthread_mutex_unlock(&lock);
+	if (skip)
 		return;
 	if (keystore_retire_purge(ks, conf->retire_retention, time(NULL), log_destroyed,
 	    (void *)conf, &n, &err) != KEYSTORE_OK)

@@ -20,8 +20,9 @@ keystore_t *ops_keystore_open(const conf_t *conf, int flags,
 void ops_keystore_report(keystore_t *ks, const char *qid);
 /* The keys of addresses retired more than RetireRetention ago destroyed
  * (keystore_retire_purge()), each destruction and a failure logged; the
- * gateway's spool runner calls it on each run.  Nothing with
- * KeystoreBackend ldap. */
+ * gateway's spool runner calls it on each run (one thread); with
+ * KeystoreBackend ldap at most once every KeystoreLDAPRefresh seconds
+ * (each is a search of the directory's records). */
 void ops_keystore_purge(const conf_t *conf, keystore_t *ks);
 
 #endif

@@ -4,6 +4,7 @@
  * appears from input.
  */
 #include "ops/ops_metrics.h"
+#include "directory/dir_lookup.h"
 
 #include <string.h>
 
@@ -143,4 +144,28 @@ ops_metrics_certs(FILE *fp, size_t expiring, size_t expired)
 	    "address's newest for signing and for encryption) expired.\n"
 	    "# TYPE smimegate_certificates_expired gauge\nsmimegate_certificates_expired %zu\n",
 	    expired);
+}
+
+void
+ops_metrics_cache(FILE *fp, const dir_cache_stats_t *st)
+{
+	fprintf(fp, "# HELP smimegate_cache_tier_total Cache lookups of the in-process "
+	    "tier (since the last reload), by result.\n"
+	    "# TYPE smimegate_cache_tier_total counter\n"
+	    "smimegate_cache_tier_total{result=\"hit\"} %lu\n"
+	    "smimegate_cache_tier_total{result=\"miss\"} %lu\n", st->tier_hits,
+	    st->tier_misses);
+	fprintf(fp, "# HELP smimegate_cache_tier_entries Entries in the in-process tier.\n"
+	    "# TYPE smimegate_cache_tier_entries gauge\nsmimegate_cache_tier_entries %zu\n",
+	    st->tier_entries);
+	fprintf(fp, "# HELP smimegate_cache_stale_total Cached certificates used past "
+	    "their time while the directories could not answer (CacheStaleTime).\n"
+	    "# TYPE smimegate_cache_stale_total counter\nsmimegate_cache_stale_total %lu\n",
+	    st->stale_served);
+	fprintf(fp, "# HELP smimegate_redis_pool_waits_total Waits for a busy Redis "
+	    "connection, by outcome (timeout: counted as a cache miss).\n"
+	    "# TYPE smimegate_redis_pool_waits_total counter\n"
+	    "smimegate_redis_pool_waits_total{outcome=\"served\"} %lu\n"
+	    "smimegate_redis_pool_waits_total{outcome=\"timeout\"} %lu\n",
+	    st->pool_waits - st->pool_timeouts, st->pool_timeouts);
 }

@@ -22,6 +22,11 @@ void ops_metrics_keystore_skipped(size_t n);
 /* Writes the gauges of certificates expiring within RenewBefore (not yet
  * expired) and expired, counted by the caller at the scrape. */
 void ops_metrics_certs(FILE *fp, size_t expiring, size_t expired);
+/* Writes the certificate cache's counters (dir_lookup_cache_stats(): the
+ * in-process tier, stale answers, waits for a Redis connection), counted
+ * by the cache since the configuration in force was loaded. */
+struct dir_cache_stats;
+void ops_metrics_cache(FILE *fp, const struct dir_cache_stats *st);
 /* Writes every counter; spool_depth < 0: no spool to count. */
 void ops_metrics_write(FILE *fp, long spool_depth);
 

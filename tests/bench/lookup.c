@@ -88,6 +88,10 @@ main(int argc, char **argv)
 	s.ttl_positive = 86400;
 	s.ttl_negative = 3600;
 	s.mem_cache_size = 10000;
+	s.tier_size = 1000;         /* CacheTierSize, CacheTierTTL, RedisPoolWait */
+	s.tier_ttl = 60;
+	s.redis_pool_wait_ms = 200;
+	s.stale_seconds = 3600;     /* CacheStaleTime */
 	s.harvest_dir = "";
 	if ((l = dir_lookup_new(&s, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "lookup: %s\n", err);

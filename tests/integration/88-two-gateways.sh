@@ -20,6 +20,7 @@
 . "$top/tests/lib/gate.sh"
 . "$top/tests/lib/slapd.sh"
 . "$top/tests/lib/redis.sh"
+. "$top/tests/lib/twogw.sh"
 need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch redis-server redis-cli busybox curl jq
 
@@ -54,24 +55,11 @@ slapd_start "$T/people.ldif" || bail "slapd started"
 redis_start || bail "redis-server started"
 ok "slapd on 127.0.0.1:$SLAPD_PORT, redis-server on 127.0.0.1:$REDIS_PORT"
 
-gwdn=$(echo "$GWDN" | sed 's/,/%2c/g')
-KURL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$gwdn,x-bindpwfile=$GWPW"
+twogw_kurl
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=3
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t88:
     -o RedisKeyFile=$REDIS_KEY
     -o RedisHarvestPrefix=t88h: -o TrustAnchorFile=$P/ca.pem"
-
-# inst A|B: the helpers' globals now name that instance.
-inst() {
-	if [ -n "${CUR:-}" ]; then
-		eval "MP_$CUR=\${MILTER_PORT:-}; SP_$CUR=\${SMTP_PORT:-}; GP_$CUR=\${GATE_PID:-}"
-	fi
-	CUR=$1
-	GATE_STATE="$T/state-$1"
-	GATE_LOG="$T/gate-$1.log"
-	PF_DIR="$T/pf-$1"
-	eval "MILTER_PORT=\${MP_$1:-}; SMTP_PORT=\${SP_$1:-}; GATE_PID=\${GP_$1:-}"
-}
 
 ldap_pkcs12() { # BINDDN PWFILE OUT: alice's userPKCS12 values as that DN sees them
 	ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$SLAPD_PORT" \
@@ -112,18 +100,11 @@ gate_ctl keystore list >"$T/list-A.txt" 2>&1
 check "smimectl keystore list on A shows alice" grep -q alice@example.com "$T/list-A.txt"
 
 # B shares the master key file (copied, as an administrator would).
-mkdir -p "$T/state-B/keystore" && chmod 0700 "$T/state-B" "$T/state-B/keystore"
-cp "$T/state-A/keystore/master.key" "$T/state-B/keystore/master.key" &&
-    chmod 0600 "$T/state-B/keystore/master.key"
+twogw_share_master
 
 # ---- both gateways and their Postfix instances ---------------------------
 sink_start || bail "smtp-sink started"
-for i in A B; do
-	inst "$i"
-	gate_start || bail "smimegate $i started"
-	pf_start "$MILTER_PORT" || bail "Postfix $i started with smtpd_milters"
-	at_exit "PF_DIR='$PF_DIR'; pf_stop"
-done
+for i in A B; do twogw_start "$i"; done
 ok "gateway A (milter $MP_A) and B (milter $MILTER_PORT), each behind its own Postfix"
 inst B
 gate_ctl keystore list >"$T/list-B.txt" 2>&1

@@ -21,23 +21,20 @@
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
 . "$top/tests/lib/slapd.sh"
+. "$top/tests/lib/twogw.sh"
 need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch ldapadd
 
 P="$T/pki"
 dirpki_setup "$P"
 
-GWDN="cn=smimegate,$SLAPD_SUFFIX"
-GWPW="$T/gw.pw"
-openssl rand -hex 12 | tr -d "\n" >"$GWPW" && chmod 0600 "$GWPW"
+twogw_gw_secret
 {
 	ldif_head
 	ldif_entry alice alice@example.com
 	ldif_entry bob bob@example.com
 	ldif_entry dave dave@example.net "userCertificate;binary" "$P/dave.der"
-	printf 'dn: cn=smimegate,%s\nobjectClass: applicationProcess\n' "$SLAPD_SUFFIX"
-	printf 'objectClass: simpleSecurityObject\ncn: smimegate\nuserPassword: %s\n\n' \
-	    "$(cat "$GWPW")"
+	twogw_gw_ldif smimegate "$GWPW"
 } >"$T/people.ldif"
 SLAPD_ACL="access to attrs=userPassword by anonymous auth by * none
 access to attrs=userPKCS12 by dn.exact=\"$GWDN\" write by * none
@@ -45,35 +42,16 @@ access to * by dn.exact=\"$GWDN\" write by users read by * read"
 slapd_start "$T/people.ldif" || bail "slapd started"
 ok "slapd on 127.0.0.1:$SLAPD_PORT"
 
-gwdn=$(echo "$GWDN" | sed 's/,/%2c/g')
-KURL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$gwdn,x-bindpwfile=$GWPW"
+twogw_kurl
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=3
     -o KeystoreLDAPRefresh=1 -o LDAPDirectories=$(slapd_url) -o TrustAnchorFile=$P/ca.pem
     -o CRLCheck=no -o CacheNegativeTTL=0 -o CachePositiveTTL=0"
 
-inst() {
-	if [ -n "${CUR:-}" ]; then
-		eval "MP_$CUR=\${MILTER_PORT:-}; SP_$CUR=\${SMTP_PORT:-}; GP_$CUR=\${GATE_PID:-}"
-	fi
-	CUR=$1
-	GATE_STATE="$T/state-$1"
-	GATE_LOG="$T/gate-$1.log"
-	PF_DIR="$T/pf-$1"
-	eval "MILTER_PORT=\${MP_$1:-}; SMTP_PORT=\${SP_$1:-}; GATE_PID=\${GP_$1:-}"
-}
-
 inst A
 gate_import "$P" alice bob
-mkdir -p "$T/state-B/keystore" && chmod 0700 "$T/state-B" "$T/state-B/keystore"
-cp "$T/state-A/keystore/master.key" "$T/state-B/keystore/master.key" &&
-    chmod 0600 "$T/state-B/keystore/master.key"
+twogw_share_master
 sink_start || bail "smtp-sink started"
-for i in A B; do
-	inst "$i"
-	gate_start || bail "smimegate $i started"
-	pf_start "$MILTER_PORT" || bail "Postfix $i started with smtpd_milters"
-	at_exit "PF_DIR='$PF_DIR'; pf_stop"
-done
+for i in A B; do twogw_start "$i"; done
 ok "gateway A (milter $MP_A) and B (milter $MILTER_PORT), each behind its own Postfix"
 mkdir -p "$T/m"
 

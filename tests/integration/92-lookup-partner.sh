@@ -23,20 +23,9 @@
 . "$top/tests/lib/mime.sh"
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/gate.sh"
+. "$top/tests/lib/twogw.sh"
 need_gateway
 need_tools openssl postfix smtp-sink swaks busybox curl
-
-# inst A|B: the helpers' globals now name that instance (as 88-two-gateways).
-inst() {
-	if [ -n "${CUR:-}" ]; then
-		eval "MP_$CUR=\${MILTER_PORT:-}; SP_$CUR=\${SMTP_PORT:-}; GP_$CUR=\${GATE_PID:-}"
-	fi
-	CUR=$1
-	GATE_STATE="$T/state-$1"
-	GATE_LOG="$T/gate-$1.log"
-	PF_DIR="$T/pf-$1"
-	eval "MILTER_PORT=\${MP_$1:-}; SMTP_PORT=\${SP_$1:-}; GATE_PID=\${GP_$1:-}"
-}
 
 PORT_A=$(free_port) || bail "a free port for A's CAHTTPListen"
 A_URL="http://127.0.0.1:$PORT_A/certs"
@@ -119,16 +108,10 @@ GATE_OPTS=$B_OPTS
 # The policy: encrypt when a certificate can be had (the built-in rules'
 # default for outbound mail, written out so that the test says it).
 sink_start || bail "smtp-sink started"
-inst A
 GATE_OPTS=$A_OPTS
-gate_start || bail "gateway A started"
-pf_start "$MILTER_PORT" || bail "Postfix A started"
-at_exit "PF_DIR='$PF_DIR'; pf_stop"
-inst B
+twogw_start A
 GATE_OPTS=$B_OPTS
-gate_start || bail "gateway B started"
-pf_start "$MILTER_PORT" || bail "Postfix B started"
-at_exit "PF_DIR='$PF_DIR'; pf_stop"
+twogw_start B
 ok "gateway A (lookup service on $A_URL) and B, each behind its own Postfix"
 gate_ctl keystore list >"$T/list-B.txt" 2>&1
 check "B holds no key or certificate of anna" sh -c "! grep -q anna '$T/list-B.txt'"

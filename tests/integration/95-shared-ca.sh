@@ -25,6 +25,7 @@
 . "$top/tests/lib/gate.sh"
 . "$top/tests/lib/slapd.sh"
 . "$top/tests/lib/redis.sh"
+. "$top/tests/lib/twogw.sh"
 need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch ldapadd redis-server \
     redis-cli curl
@@ -63,27 +64,14 @@ HTTP_B=$(free_port) || bail "a free port"
 REINJECT_PORT=$(free_port) || bail "a free port"
 POLICY="$T/policy"
 printf 'default encrypt=if-possible\nto example.net encrypt=always fallback=reject\n' >"$POLICY"
-gwdn=$(echo "$GWDN" | sed 's/,/%2c/g')
-KURL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$gwdn,x-bindpwfile=$GWPW"
+twogw_kurl
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=5
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t95:
     -o RedisKeyFile=$REDIS_KEY -o RedisHarvestPrefix=t95h:
     -o CertificateAuthority=yes -o EnrollmentSMTP=127.0.0.1:$REINJECT_PORT
     -o EnrollmentSender=pki@example.com -o PolicyFile=$POLICY -o PickupMaxFailures=3"
 
-# inst A|B: the helpers' globals now name that instance.
-inst() {
-	if [ -n "${CUR:-}" ]; then
-		eval "MP_$CUR=\${MILTER_PORT:-}; SP_$CUR=\${SMTP_PORT:-}; GP_$CUR=\${GATE_PID:-}"
-	fi
-	CUR=$1
-	GATE_STATE="$T/state-$1"
-	GATE_LOG="$T/gate-$1.log"
-	PF_DIR="$T/pf-$1"
-	eval "MILTER_PORT=\${MP_$1:-}; SMTP_PORT=\${SP_$1:-}; GATE_PID=\${GP_$1:-}"
-	eval "HTTP_PORT=\$HTTP_$1"
-	URL="http://127.0.0.1:$HTTP_PORT"
-}
+# inst A|B (tests/lib/twogw.sh) sets HTTP_PORT and URL from HTTP_A/HTTP_B.
 ctl() { gate_ctl -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" "$@"; }
 # ldap_admin ARGS...: ldapsearch as the rootdn (who may read everything)
 ROOTPW="$T/root.pw"
@@ -98,9 +86,7 @@ inst A
 # smimectl ca makes the master key (no CA yet: it says so)
 ctl ca list >"$T/list-A.txt" 2>&1
 test -s "$T/state-A/keystore/master.key" || { diag_file "$T/list-A.txt"; bail "A's master key"; }
-mkdir -p "$T/state-B/keystore" && chmod 0700 "$T/state-B" "$T/state-B/keystore"
-cp "$T/state-A/keystore/master.key" "$T/state-B/keystore/master.key" &&
-    chmod 0600 "$T/state-B/keystore/master.key"
+twogw_share_master
 inst A
 ctl ca init >"$T/init-A.log" 2>&1 &
 pa=$!

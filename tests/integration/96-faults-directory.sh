@@ -3,7 +3,8 @@
 # Postfix (milter_default_action = tempfail) under a policy that REQUIRES
 # encryption for some recipients (smimegate-policy(5): dave and frank
 # encrypt=always, others if-possible), their certificates in slapd and
-# cached in Redis (CachePositiveTTL 2 s: lookups go to both).  One batch
+# cached in Redis (CachePositiveTTL 2 s: lookups go to both; no answer
+# used past its time, CacheStaleTime 0, so the outage is felt).  One batch
 # per fault, each fault made after a quarter of the batch was sent and
 # undone after a half:
 #  1. smimegate killed (SIGKILL) and restarted;
@@ -44,7 +45,8 @@ URL=$(slapd_url)
 GATE_OPTS="-o LDAPDirectories=$URL -o TrustAnchorFile=$P/ca.pem
     -o TrustSystemStore=no -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY
     -o RedisPrefix=t96: -o LDAPSearchTimeout=3 -o LDAPConnectTimeout=2
-    -o CachePositiveTTL=2 -o CacheNegativeTTL=2 -o PolicyFile=$T/policy"
+    -o CachePositiveTTL=2 -o CacheNegativeTTL=2 -o PolicyFile=$T/policy
+    -o CacheStaleTime=0"
 gate_import "$P" alice
 gate_ctl lookup dave@example.net >"$T/warm.out" 2>&1
 check "dave's certificate found in slapd and cached in Redis" \

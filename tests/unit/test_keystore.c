@@ -1249,7 +1249,7 @@ test_ldap_down(void **state)
 {
 	fx_t *f = *state;
 	char *dir = path2(f->tmp, "ldapks"), *mk = path2(f->tmp, "ldapks/master.key");
-	keystore_ldap_settings_t s = { "http://127.0.0.1:1/dc=x", NULL, 1, 60 };
+	keystore_ldap_settings_t s = { "http://127.0.0.1:1/dc=x", NULL, 1, 60, 0 };
 	keystore_health_t h;
 	keystore_err_t err;
 	keystore_t *ks;
