@@ -44,7 +44,8 @@
  * call.  Everything else returned is new and freed by the matching _free.
  *
  * Threads: one audit_t may be shared by every thread; appends, checkpoints
- * and rotation are serialised by its mutex.  Processes: several may write
+ * and rotation are serialised by it (appends arriving together are
+ * written together: see audit_append).  Processes: several may write
  * one log directory (the daemon, and smimectl recording a key event):
  * each write takes an exclusive flock(2) on audit.lock and, when another
  * process wrote since, first reads the last line again, so the chain
@@ -228,7 +229,7 @@ audit_status_t audit_head_read(const char *path, audit_head_t *h,
     audit_err_t *err);
 
 /*
- * Called after every checkpoint line is on disk, with the mutex held (the
+ * Called after every checkpoint line is on disk, while the log is held (the
  * hook must not call into the log): seq, time and the hex SHA-256 of the
  * checkpoint line (the "prev" of the line after it).  For copies kept
  * elsewhere (syslog).
@@ -279,9 +280,13 @@ void audit_set_checkpoint_every(audit_t *a, unsigned n);
 void audit_set_clock(audit_t *a, time_t (*now)(void *arg), void *arg);
 
 /*
- * Appends one record and returns once it is on disk (one write(2) and
- * fdatasync(2)).  On failure the file is cut back to where it was, the
- * chain does not move, and the caller should not deliver the message.
+ * Appends one record and returns once it is on disk.  Group commit: the
+ * records of every thread appending at the same time are written in
+ * their queue order with one write(2) and one fdatasync(2), by one of
+ * those threads; records arriving during that sync share the next one.
+ * On failure (of the write or the sync, which fails every record it
+ * covered) the file is cut back to where that batch began, the chain
+ * does not move, and the caller should not deliver the message.
  * A failed automatic checkpoint does not fail the append; it is retried
  * with the next one.
  */

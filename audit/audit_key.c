@@ -33,7 +33,7 @@ audit_sha256_hex(const void *data, size_t len, char out[65])
 	unsigned int mdlen = 0;
 	size_t i;
 
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	EVP_Digest(data, len, md, &mdlen, util_alg_sha256(), NULL);
 	for (i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];

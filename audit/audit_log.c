@@ -5,17 +5,30 @@
  * breaking the chain; picks the chain up again from the last line on
  * open.
  *
+ * Group commit: records are queued, and whichever appending thread finds
+ * nobody writing becomes the writer: it takes every record queued so far,
+ * gives each its seq and prev in queue order, writes them with one
+ * write(2) and one fdatasync(2), and answers each.  Records queued while
+ * it writes wait for the next writer (one of their own threads), so one
+ * fdatasync covers every record that arrived during the one before.  A
+ * failed write or sync fails every record of its batch and cuts the file
+ * back to where the batch began: no caller is told "on disk" unless its
+ * own line is.
+ *
  * Ownership: audit_open() returns a handle that owns the file, the lock
  * file and the audit key; audit_close() writes a last checkpoint and
  * frees it all.
- * Threads: every entry point except open and close takes the handle's
- * mutex, so any number of threads may append through one handle; the
- * JSON of a record is built before the lock is taken.
- * Processes: every write (record, checkpoint, rotation) takes an
- * exclusive flock(2) on audit.lock for its duration, and first reads the
- * tail again when audit.log is not where this handle left it (another
- * process appended or rotated): so the daemon and smimectl append to one
- * chain, each line's "prev" the hash of the line really before it.
+ * Threads: the handle's mutex guards the queue and the "busy" token only;
+ * the thread holding the token (a batch writer, a checkpoint, rotation)
+ * alone touches the file and the chain state, without the mutex.  Any
+ * number of threads may append through one handle; the JSON of a record
+ * is built before it is queued.
+ * Processes: every write (a batch, a checkpoint, rotation) takes an
+ * exclusive flock(2) on audit.lock for its duration (up to its sync), and
+ * first reads the tail again when audit.log is not where this handle left
+ * it (another process appended or rotated): so the daemon and smimectl
+ * append to one chain, each line's "prev" the hash of the line really
+ * before it.
  */
 #include "audit/audit_int.h"
 #include "audit/audit_json.h"
@@ -34,8 +47,23 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+/* A record waiting to be written: on the stack of the thread appending
+ * it, in the queue until a writer takes it; st and err are the writer's
+ * answer, read by the owner once done is set (both under the mutex). */
+typedef struct pending {
+	struct pending *next;
+	json_object *o;
+	audit_status_t st;
+	audit_err_t err;
+	int done;
+} pending_t;
+
 struct audit {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;         /* guards busy and the queue */
+	pthread_cond_t cv;          /* busy cleared or a record answered */
+	int busy;                   /* a thread owns everything below */
+	pending_t *queue;           /* oldest first */
+	pending_t **queue_end;
 	char *dir;
 	char *path;                 /* dir/audit.log */
 	int fd;                     /* -1 after a failed rotation */
@@ -78,32 +106,43 @@ sync_dir(const char *dir)
 	}
 }
 
-/* ---- writing lines (mutex held) ---- */
+/* ---- writing lines (token held) ---- */
 
 /*
- * Appends line (len octets, with room for one more) and a newline.  A
- * failed write is cut off again; when even that fails the handle refuses
- * every later write (the file ends in a partial line, which audit_open()
- * will not continue without AUDIT_RECOVER).
+ * Appends len octets (whole lines) at a->size and syncs them.  A failed
+ * write or sync is cut off again; when even that fails the handle
+ * refuses every later write (the file ends in a partial line, which
+ * audit_open() will not continue without AUDIT_RECOVER).
  */
 static audit_status_t
-write_line(audit_t *a, char *line, size_t len, audit_err_t *err)
+commit(audit_t *a, const char *data, size_t len, audit_err_t *err)
 {
 	int e;
 
 	if (a->broken)
 		return util_err_set(err, AUDIT_ERR_IO, "%s: a failed write could not "
 		    "be undone; the log must be reopened", a->path);
-	line[len] = '\n';
-	if (util_write_all(a->fd, line, len + 1) < 0 || fdatasync(a->fd) < 0) {
+	if (util_write_all(a->fd, data, len) < 0 || fdatasync(a->fd) < 0) {
 		e = errno;
-		line[len] = '\0';
 		a->broken = ftruncate(a->fd, a->size) < 0;
 		return util_err_set(err, AUDIT_ERR_IO, "cannot write %s: %s",
 		    a->path, strerror(e));
 	}
+	a->size += (off_t)len;
+	return AUDIT_OK;
+}
+
+/* Appends line (len octets, with room for one more) and a newline. */
+static audit_status_t
+write_line(audit_t *a, char *line, size_t len, audit_err_t *err)
+{
+	audit_status_t st;
+
+	line[len] = '\n';
+	st = commit(a, line, len + 1, err);
 	line[len] = '\0';
-	a->size += (off_t)len + 1;
+	if (st != AUDIT_OK)
+		return st;
 	audit_sha256_hex(line, len, a->prev);
 	a->seq++;
 	return AUDIT_OK;
@@ -156,7 +195,7 @@ audit_head_read(const char *path, audit_head_t *h, audit_err_t *err)
 	return AUDIT_OK;
 }
 
-/* Replaces the head file with the last line's seq and hash (mutex held). */
+/* Replaces the head file with the last line's seq and hash (token held). */
 static audit_status_t
 write_head(audit_t *a, audit_err_t *err)
 {
@@ -299,20 +338,167 @@ ensure_open(audit_t *a, audit_err_t *err)
 	return open_log(a, err);
 }
 
-/* The handle's mutex, then the log directory's lock (every writing
- * process takes it around each write). */
+/* The token: waits until no other thread writes, then owns the file
+ * and the chain state. */
+static void
+take(audit_t *a)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->busy)
+		pthread_cond_wait(&a->cv, &a->mu);
+	a->busy = 1;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+give(audit_t *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->busy = 0;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+flock_log(audit_t *a)
+{
+	while (flock(a->lockfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+}
+
+/* The token, then the log directory's lock (every writing process takes
+ * it around each write). */
 static void
 lock_log(audit_t *a)
 {
-	pthread_mutex_lock(&a->mu);
-	while (flock(a->lockfd, LOCK_EX) < 0 && errno == EINTR)
-		;
+	take(a);
+	flock_log(a);
 }
 
 static void
 unlock_log(audit_t *a)
 {
 	(void)flock(a->lockfd, LOCK_UN);
+	give(a);
+}
+
+/* ---- group commit ---- */
+
+/* p's record with the chain's next seq and prev, as a line and a newline
+ * at the end of b; the chain moves past it.  AUDIT_OK, or NOMEM. */
+static audit_status_t
+batch_add(audit_t *a, util_buf_t *b, pending_t *p)
+{
+	json_object *v;
+	size_t len;
+	char *line;
+
+	if (!json_object_object_get_ex(p->o, "seq", &v) ||
+	    !json_object_set_int64(v, (int64_t)a->seq) ||
+	    !json_object_object_get_ex(p->o, "prev", &v) ||
+	    !json_object_set_string(v, a->prev) ||
+	    (line = audit_json_line(p->o, &len, &p->err)) == NULL)
+		return util_err_set(&p->err, AUDIT_ERR_NOMEM, "out of memory");
+	if (util_buf_add(b, line, len) < 0 || util_buf_addc(b, '\n') < 0) {
+		free(line);
+		return util_err_set(&p->err, AUDIT_ERR_NOMEM, "out of memory");
+	}
+	audit_sha256_hex(line, len, a->prev);
+	a->seq++;
+	free(line);
+	return AUDIT_OK;
+}
+
+/* Every record of the batch whose line was made fails with err. */
+static void
+batch_fail(pending_t *batch, const audit_err_t *err)
+{
+	pending_t *p;
+
+	for (p = batch; p != NULL; p = p->next)
+		if (p->st == AUDIT_OK) {
+			p->st = (audit_status_t)err->code;
+			p->err = *err;
+		}
+}
+
+/* Writes the batch (token held): one write, one sync for all its lines.
+ * Each record's st and err say how it went. */
+static void
+batch_write(audit_t *a, pending_t *batch)
+{
+	char prev[65];
+	uint64_t seq, n = 0;
+	audit_err_t err;
+	util_buf_t b;
+	pending_t *p;
+
+	util_err_clear(&err);
+	flock_log(a);
+	err.code = ensure_open(a, &err);
+	if (err.code != AUDIT_OK) {
+		batch_fail(batch, &err);
+		(void)flock(a->lockfd, LOCK_UN);
+		return;
+	}
+	seq = a->seq;
+	memcpy(prev, a->prev, sizeof(prev));
+	util_buf_init(&b, (size_t)-1);
+	for (p = batch; p != NULL; p = p->next)
+		if ((p->st = batch_add(a, &b, p)) == AUDIT_OK)
+			n++;
+	if (n > 0 && commit(a, b.data, b.len, &err) != AUDIT_OK) {
+		a->seq = seq;
+		memcpy(a->prev, prev, sizeof(prev));
+		batch_fail(batch, &err);
+	} else if (n > 0) {
+		a->last_is_cp = 0;
+		a->since_cp += n;
+		if (a->since_cp >= a->every && a->every > 0)
+			(void)write_checkpoint(a, NULL);
+	}
+	util_buf_free(&b);
+	(void)flock(a->lockfd, LOCK_UN);
+}
+
+/* Answers the batch (mutex held): its owners may return from now on. */
+static void
+batch_done(pending_t *batch)
+{
+	pending_t *p, *next;
+
+	for (p = batch; p != NULL; p = next) {
+		next = p->next;
+		p->done = 1;
+	}
+}
+
+/* Queues me and waits for its answer, writing a batch (me's and whatever
+ * else is queued) whenever nobody else is. */
+static void
+queue_and_wait(audit_t *a, pending_t *me)
+{
+	pending_t *batch;
+
+	pthread_mutex_lock(&a->mu);
+	*a->queue_end = me;
+	a->queue_end = &me->next;
+	while (!me->done) {
+		if (a->busy) {
+			pthread_cond_wait(&a->cv, &a->mu);
+			continue;
+		}
+		a->busy = 1;
+		batch = a->queue;
+		a->queue = NULL;
+		a->queue_end = &a->queue;
+		pthread_mutex_unlock(&a->mu);
+		batch_write(a, batch);
+		pthread_mutex_lock(&a->mu);
+		batch_done(batch);
+		a->busy = 0;
+		pthread_cond_broadcast(&a->cv);
+	}
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -321,32 +507,20 @@ unlock_log(audit_t *a)
 audit_status_t
 audit_append(audit_t *a, const audit_record_t *rec, audit_err_t *err)
 {
-	audit_status_t st;
-	json_object *o, *v;
+	pending_t me;
 
 	if (a == NULL || rec == NULL)
 		return util_err_set(err, AUDIT_ERR_USAGE, "audit_append without a log or record");
-	o = audit_json_record(rec, a->now(a->now_arg), a->flags, 1,
+	memset(&me, 0, sizeof(me));
+	me.o = audit_json_record(rec, a->now(a->now_arg), a->flags, 1,
 	    AUDIT_ZERO_HASH, err);
-	if (o == NULL)
+	if (me.o == NULL)
 		return err ? err->code : AUDIT_ERR_NOMEM;
-	lock_log(a);
-	st = ensure_open(a, err);
-	if (st == AUDIT_OK && (!json_object_object_get_ex(o, "seq", &v) ||
-	    !json_object_set_int64(v, (int64_t)a->seq) ||
-	    !json_object_object_get_ex(o, "prev", &v) ||
-	    !json_object_set_string(v, a->prev)))
-		st = util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
-	if (st == AUDIT_OK)
-		st = write_obj(a, o, err);
-	if (st == AUDIT_OK) {
-		a->last_is_cp = 0;
-		if (++a->since_cp >= a->every && a->every > 0)
-			(void)write_checkpoint(a, NULL);
-	}
-	unlock_log(a);
-	json_object_put(o);
-	return st;
+	queue_and_wait(a, &me);
+	json_object_put(me.o);
+	if (err != NULL)
+		*err = me.err;
+	return me.st;
 }
 
 audit_status_t
@@ -417,18 +591,18 @@ audit_rotate(audit_t *a, audit_err_t *err)
 void
 audit_set_checkpoint_every(audit_t *a, unsigned n)
 {
-	pthread_mutex_lock(&a->mu);
+	take(a);
 	a->every = n;
-	pthread_mutex_unlock(&a->mu);
+	give(a);
 }
 
 void
 audit_set_clock(audit_t *a, time_t (*now)(void *arg), void *arg)
 {
-	pthread_mutex_lock(&a->mu);
+	take(a);
 	a->now = now ? now : clock_now;
 	a->now_arg = arg;
-	pthread_mutex_unlock(&a->mu);
+	give(a);
 }
 
 static void
@@ -439,6 +613,7 @@ audit_free(audit_t *a)
 	if (a->lockfd >= 0)
 		close(a->lockfd);
 	EVP_PKEY_free(a->key);
+	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a->dir);
 	free(a->path);
@@ -737,6 +912,8 @@ audit_open_ex(const char *dir, const audit_options_t *opts, int flags,
 		return NULL;
 	}
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->queue_end = &a->queue;
 	a->fd = a->lockfd = -1;
 	a->flags = flags;
 	a->every = AUDIT_CHECKPOINT_EVERY;

@@ -75,7 +75,7 @@ addr_hash(const char *address, char out[65])
 
 	if (n == NULL)
 		return -1;
-	ok = EVP_Digest(n, strlen(n), md, NULL, EVP_sha256(), NULL);
+	ok = EVP_Digest(n, strlen(n), md, NULL, util_alg_sha256(), NULL);
 	free(n);
 	if (!ok)
 		return -1;
@@ -468,7 +468,7 @@ dir_harvest_put_pref(dir_harvest_t *h, const char *address, X509 *cert,
 		snprintf(err, errlen, "harvest: needs an address and a certificate");
 		return -1;
 	}
-	if (addr_hash(address, ah) != 0 || !X509_digest(cert, EVP_sha256(), md, &mdlen)) {
+	if (addr_hash(address, ah) != 0 || !X509_digest(cert, util_alg_sha256(), md, &mdlen)) {
 		snprintf(err, errlen, "harvest: cannot hash");
 		return -1;
 	}

@@ -30,6 +30,7 @@
  * check has its own request and response.
  */
 #include "directory/dir_int.h"
+#include "util/util_alg.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -302,7 +303,7 @@ cache_key(OCSP_CERTID *id)
 	int n = i2d_OCSP_CERTID(id, &der);
 	char *key = NULL;
 
-	if (n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL)
+	if (n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, util_alg_sha256(), NULL)
 	    && (key = malloc(sizeof(OCSP_KEY_PREFIX) + 2 * mdlen)) != NULL) {
 		strcpy(key, OCSP_KEY_PREFIX);
 		for (unsigned int i = 0; i < mdlen; i++)

@@ -134,7 +134,7 @@ keystore_cert_fingerprint(X509 *cert, char hex[65],
 {
 	unsigned int n = 0;
 
-	if (!X509_digest(cert, EVP_sha256(), raw, &n) || n != KEYSTORE_FP_LEN)
+	if (!X509_digest(cert, util_alg_sha256(), raw, &n) || n != KEYSTORE_FP_LEN)
 		return -1;
 	util_hex(hex, raw, KEYSTORE_FP_LEN);
 	return 0;

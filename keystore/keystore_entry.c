@@ -24,6 +24,7 @@
 #include "keystore/keystore_cert.h"
 #include "keystore/keystore_file.h"
 #include "keystore/keystore_master.h"
+#include "util/util_alg.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -168,7 +169,7 @@ seal(const unsigned char *master, const unsigned char *fp, const char *origin,
 
 	if (ctx == NULL || o == NULL || len > INT_MAX
 	    || RAND_bytes(o + 1, NONCE_LEN) != 1
-	    || !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, o + 1)
+	    || !EVP_EncryptInit_ex(ctx, util_alg_aes256_gcm(), NULL, master, o + 1)
 	    || !EVP_EncryptUpdate(ctx, NULL, &n, aad, alen)
 	    || !EVP_EncryptUpdate(ctx, o + 1 + NONCE_LEN, &n, pt, (int)len)
 	    || !EVP_EncryptFinal_ex(ctx, o + 1 + NONCE_LEN + n, &fin)
@@ -209,7 +210,7 @@ unseal(const unsigned char *master, const keystore_entry_t *e, const char *dir,
 		    dir, e->file);
 	}
 	alen = make_aad(aad, e->fp, e->origin);
-	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, s + 1)
+	ok = EVP_DecryptInit_ex(ctx, util_alg_aes256_gcm(), NULL, master, s + 1)
 	    && EVP_DecryptUpdate(ctx, NULL, &n, aad, alen)
 	    && EVP_DecryptUpdate(ctx, o, &n, s + 1 + NONCE_LEN, (int)len)
 	    && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,

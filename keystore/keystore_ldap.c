@@ -422,7 +422,7 @@ add_contact(keystore_ldap_t *kl, const char *address, const net_ldap_value_t *va
 	int rc;
 
 	m[5].mod_bvalues = bvs;
-	if (EVP_Digest(address, strlen(address), md, NULL, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(address, strlen(address), md, NULL, util_alg_sha256(), NULL) != 1)
 		return util_err_ssl(err, KEYSTORE_ERR_CRYPTO, "cannot hash %s", address);
 	util_hex(uid, md, sizeof(md));
 	snprintf(dn, sizeof(dn), "uid=%s,ou=smimegate,%s", uid, net_ldap_base(kl->client));

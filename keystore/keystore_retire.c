@@ -53,7 +53,7 @@ record_name(const char *address, char name[RECORD_NAME_LEN])
 
 	if (norm == NULL)
 		return -1;
-	SHA256((const unsigned char *)norm, strlen(norm), md);
+	EVP_Digest(norm, strlen(norm), md, NULL, util_alg_sha256(), NULL);
 	free(norm);
 	memcpy(name, RECORD_PREFIX, sizeof(RECORD_PREFIX) - 1);
 	util_hex(name + sizeof(RECORD_PREFIX) - 1, md, sizeof(md));

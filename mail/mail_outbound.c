@@ -121,7 +121,7 @@ result_cert_facts(mail_result_t *r, EVP_PKEY *key, X509 *cert)
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
 
-	if (X509_digest(cert, EVP_sha256(), md, &mdlen))
+	if (X509_digest(cert, util_alg_sha256(), md, &mdlen))
 		util_hex(r->signer_sha256, md, mdlen < 32 ? mdlen : 32);
 	snprintf(r->signer_serial, sizeof(r->signer_serial), "%s", hex ? hex : "");
 	snprintf(r->sig_alg, sizeof(r->sig_alg), "%s",

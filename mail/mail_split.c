@@ -9,6 +9,7 @@
 #include "ops/ops_log.h"
 #include "queue/queue.h"
 #include "queue/queue_wake.h"
+#include "util/util_alg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +136,7 @@ msg_digest(const mail_msg_t *m, unsigned char out[32])
 	char chunk[8192];
 	long long off = 0;
 	ssize_t n = 0;
-	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+	int ok = c != NULL && EVP_DigestInit_ex(c, util_alg_sha256(), NULL) == 1;
 
 	for (size_t i = 0; ok && i < m->nhdrs; i++)
 		if (!hdr_varies(m->hdrs[i].name))

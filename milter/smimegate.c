@@ -392,5 +392,6 @@ main(int argc, char **argv)
 	} else
 		rc = serve(conf, &o);
 	conf_unref(conf);
+	util_alg_free();        /* every thread joined: the fetched algorithms */
 	return rc;
 }

@@ -25,6 +25,7 @@
 #include "smime/smime_int.h"
 #include "smime/smime_keypref.h"
 #include "smime/smime_spool.h"
+#include "util/util_alg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -63,7 +64,7 @@ smime_cms_sign_new(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot start a CMS SignedData");
 		return NULL;
 	}
-	si = CMS_add1_signer(cms, cert, key, EVP_sha256(), flags | CMS_NOSMIMECAP);
+	si = CMS_add1_signer(cms, cert, key, util_alg_sha256(), flags | CMS_NOSMIMECAP);
 	if (si == NULL || !cms_add_caps(si)) {
 		util_err_ssl(err, SMIME_ERR_CRYPTO, "cannot add the signer");
 		CMS_ContentInfo_free(cms);

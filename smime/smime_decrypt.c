@@ -34,6 +34,7 @@
 #include "smime/smime_bio.h"
 #include "smime/smime_detach.h"
 #include "smime/smime_spool.h"
+#include "util/util_alg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -334,7 +335,7 @@ dec_probe_one(smime_decrypt_t *d, CMS_ContentInfo *cms, GMimeStream *content,
 	if (got == 0 && n <= 0 && BIO_method_type(b) == BIO_TYPE_CIPHER
 	    && !BIO_get_cipher_status(b))
 		rc = util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "decryption failed");
-	else if (!EVP_Digest(buf, (size_t)got, digest, &len, EVP_sha256(), NULL) || len != 32)
+	else if (!EVP_Digest(buf, (size_t)got, digest, &len, util_alg_sha256(), NULL) || len != 32)
 		rc = util_err_ssl(&d->err, SMIME_ERR_CRYPTO, "SHA-256 failed");
 	OPENSSL_cleanse(buf, sizeof(buf));
 	BIO_free_all(b);

@@ -13,6 +13,7 @@
 #include "smime/smime_cms.h"
 #include "smime/smime_out.h"
 #include "smime/smime_spool.h"
+#include "util/util_alg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -203,7 +204,7 @@ enc_cms_new(smime_encrypt_t *e)
 {
 	unsigned int flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
 	const EVP_CIPHER *c = e->cipher == SMIME_CIPHER_AES256_GCM ?
-	    EVP_aes_256_gcm() : EVP_aes_256_cbc();
+	    util_alg_aes256_gcm() : util_alg_aes256_cbc();
 	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, c, flags);
 
 	if (cms == NULL) {

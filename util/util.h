@@ -1,9 +1,11 @@
 /*
  * util.h: the few helpers every library of smimegate needs and none owns:
  * writing a whole buffer to a file descriptor, hex digits of a digest or
- * random bytes, reading a secret file safely.  No state, no logging.
+ * random bytes, reading a secret file safely.  No logging; the one state
+ * is util_alg.h's algorithms, fetched once per process.
  * The error type is util_err.h, the bounded buffer util_buf.h, addresses
- * util_addr.h; this header includes them.
+ * util_addr.h, the algorithms fetched once util_alg.h; this header
+ * includes them.
  *
  * Threads: every function works on its arguments and the calling thread's
  * OpenSSL error queue only.
@@ -16,6 +18,7 @@
 #include <sys/types.h>
 
 #include "util/util_addr.h"
+#include "util/util_alg.h"
 #include "util/util_buf.h"
 #include "util/util_err.h"
 
