@@ -18,7 +18,9 @@
  * of enveloped data, primitive or in segments, or the OCTET STRING inside
  * the [0] EXPLICIT of signed data) go to a spool.  d2i then decodes the
  * structure alone: a ContentInfo whose content is absent, which CMS
- * allows and OpenSSL reads as detached.
+ * allows and OpenSSL reads as detached.  What the walk cannot frame and
+ * is at most SMIME_DETACH_FRAME_MAX octets is decoded whole, the old
+ * way, and its content set apart after (whole()).
  *
  * Bounds: nesting (indefinite lengths skipped) at most DETACH_DEPTH, the
  * structure outside the content SMIME_DETACH_FRAME_MAX octets.
@@ -176,14 +178,16 @@ copy(walk_t *w, gint64 from, gint64 to, GByteArray *a)
 /* The octets of an OCTET STRING (any tag at the top: [0] IMPLICIT),
  * primitive or in segments, to the content spool; its end in *end. */
 static int
-octets(walk_t *w, const tlv_t *t, int top, int depth, gint64 *end)
+octets(walk_t *w, const tlv_t *t, int depth, gint64 *end)
 {
 	gint64 pend = t->len >= 0 ? t->off + t->hlen + t->len : -1, pos = t->off + t->hlen;
 	tlv_t c;
 	int r;
 
-	if (!top && (t->tag != V_ASN1_OCTET_STRING || t->cls != V_ASN1_UNIVERSAL))
-		return bad(w, "a segment of the content is not an OCTET STRING");
+	/* A segment's tag is not checked: X.690 wants OCTET STRINGs, but
+	 * OpenSSL's decoder (which reads the rest, and read the whole before
+	 * the walk existed) collects segments of any tag, so the walk sets
+	 * apart exactly the octets OpenSSL would have used. */
 	if (depth >= DETACH_DEPTH)
 		return bad(w, "nested too deep");
 	if (!t->cons) {
@@ -191,7 +195,7 @@ octets(walk_t *w, const tlv_t *t, int top, int depth, gint64 *end)
 		return copy(w, pos, pend, NULL);
 	}
 	while ((r = next_child(w, t, pend, &pos, &c)) == 1)
-		if (octets(w, &c, 0, depth + 1, &pos) != 0)
+		if (octets(w, &c, depth + 1, &pos) != 0)
 			return -1;
 	*end = pos;
 	return r;
@@ -209,10 +213,10 @@ detach_content(walk_t *w, const tlv_t *t, int explicit, gint64 *end)
 		return bad(w, "two contents");
 	w->content = smime_spool_new(w->tmpdir, SMIME_MEM_DEFAULT);
 	if (!explicit)
-		return octets(w, t, 1, 0, end);
+		return octets(w, t, 0, end);
 	if (!t->cons || next_child(w, t, pend, &pos, &c) != 1)
 		return bad(w, "the content is not an OCTET STRING");
-	if (octets(w, &c, 0, 1, &pos) != 0)
+	if (octets(w, &c, 1, &pos) != 0)
 		return -1;
 	if (next_child(w, t, pend, &pos, &c) != 0)
 		return bad(w, "more than one content");
@@ -348,6 +352,39 @@ out:
 	return rc;
 }
 
+/* The old way, for a structure small enough to hold whole: OpenSSL
+ * decodes all of it, the content moves to a spool and the structure is
+ * marked detached.  It reads what OpenSSL reads but the walk cannot
+ * frame, e.g. a zero length in long form that ends a parent written
+ * anew: OpenSSL's length check wants one octet more inside the parent,
+ * which the original (indefinite) parent had. */
+static CMS_ContentInfo *
+whole(walk_t *w)
+{
+	GByteArray *a = g_byte_array_new();
+	CMS_ContentInfo *cms = NULL;
+	ASN1_OCTET_STRING **pos;
+	const unsigned char *p;
+
+	w->framed = 0;
+	if (copy(w, 0, w->size, a) == 0) {
+		p = a->data;
+		cms = d2i_CMS_ContentInfo(NULL, &p, (long)a->len);
+		ERR_clear_error();
+	}
+	g_byte_array_free(a, TRUE);
+	if (cms == NULL || (pos = CMS_get0_content(cms)) == NULL || *pos == NULL)
+		return cms;
+	w->content = smime_spool_new(w->tmpdir, SMIME_MEM_DEFAULT);
+	if (g_mime_stream_write(w->content, (const char *)ASN1_STRING_get0_data(*pos),
+	    (size_t)ASN1_STRING_length(*pos)) != (ssize_t)ASN1_STRING_length(*pos)
+	    || !CMS_set_detached(cms, 1)) {
+		CMS_ContentInfo_free(cms);
+		return NULL;
+	}
+	return cms;
+}
+
 CMS_ContentInfo *
 smime_detach_read(GMimeStream *der, const char *tmpdir, GMimeStream **content,
     smime_err_t *err)
@@ -368,6 +405,18 @@ smime_detach_read(GMimeStream *der, const char *tmpdir, GMimeStream **content,
 		}
 	}
 	g_byte_array_free(a, TRUE);
+	if (cms == NULL && w.size > 0 && w.size <= (gint64)SMIME_DETACH_FRAME_MAX
+	    && err->code != SMIME_ERR_IO) {
+		smime_err_t keep = *err;
+
+		if (w.content != NULL)
+			g_object_unref(w.content);
+		w.content = NULL;
+		if ((cms = whole(&w)) == NULL)
+			*err = keep;            /* the walk's reason */
+		else
+			util_err_clear(err);
+	}
 	if (cms != NULL && w.content != NULL && smime_spool_error(w.content, NULL) != 0) {
 		util_err_set(err, SMIME_ERR_IO, "cannot write a temporary file");
 		CMS_ContentInfo_free(cms);
