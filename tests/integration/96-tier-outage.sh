@@ -103,7 +103,8 @@ rm -f "$T/outage-done"
 ) &
 loader=$!
 wait_for 1200 _sent_at_least $((base + MIN_MSGS * NR / 4)) || diag "load: slow delivery"
-diag "slapd stopped after $((($(sent_count) - base) / NR)) messages"
+at_stop=$((($(sent_count) - base) / NR))
+diag "slapd stopped after $at_stop messages"
 slapd_stop
 port_accepts "$SLAPD_PORT" && diag "slapd's port still accepts"
 sleep $OUTAGE
@@ -120,8 +121,10 @@ wait_for 300 _drained || diag "Postfix's queue not empty after 30 s"
 delivered=$(($(sent_count) - base))
 tf=$(tempfails)
 echo "# figures: load: $total messages to $NR recipients, slapd down ${OUTAGE}s after a quarter; deliveries $delivered of $((total * NR)), tempfails (451) $tf"
-check "outage: every message was still in flight after slapd stopped ($during of $total done)" \
-    test "$during" -lt "$total"
+# what counts is mail going through while slapd was down (on a fast
+# machine the whole load may be done within the outage)
+check "outage: messages went through while slapd was down ($((during - at_stop)) of $total)" \
+    test "$during" -gt "$at_stop"
 check "outage: no message refused 4xx while slapd was down ($tf)" test "$tf" -eq 0
 check "outage: every message delivered to every recipient ($delivered of $((total * NR)))" \
     test "$delivered" -eq $((total * NR))
