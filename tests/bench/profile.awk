@@ -3,7 +3,13 @@
 # of that process (tests/bench/profile.sh runs it for BENCH_PROFILE=1).
 #
 #   perf script -i FILE -F comm,tid,ip,sym,dso |
-#       awk -v own=smimegate [-v ninc=15] [-v nself=10] [-v nown=10] -f profile.awk
+#       awk -v own=smimegate [-v noinline=FILE] [-v ninc=15] [-v nself=10] \
+#           [-v nown=10] -f profile.awk
+#
+# perf lists the functions inlined at an address as frames marked
+# (inlined) without their object; FILE, the same recording through
+# `perf script --no-inline` with the same fields, gives it (without FILE,
+# the object of a real frame at the same address, else "?").
 #
 # Every sample counts once; shares are of all samples in the input (record
 # one process with -p and they are that process's).  Prints:
@@ -19,8 +25,7 @@
 #   - a last line "top ours: SHARE% FUNCTION" (the first line of "our
 #     code"), or "top ours: none" when no sample has a frame of `own`.
 # A function is named "NAME  OBJECT" (OBJECT the file name of its binary,
-# "kernel" for the kernel); frames perf marks (inlined) belong to the
-# object of the real frame at their address.  Ties are broken by name, so that
+# "kernel" for the kernel).  Ties are broken by name, so that
 # the output is the same for the same input.  POSIX awk (mawk, gawk).
 
 BEGIN {
@@ -43,18 +48,16 @@ function obj(p) {
 function flush(   i, j, k, seen, ownleaf) {
 	if (nframes == 0) return
 	total++
-	# An (inlined) frame is in the object of the real frame at the same
-	# address, listed below it; perf sometimes lists none (an inlined
-	# frame at an address of its own): then the object of the frame above
-	# it (its callee, most often in the same library), else below.
+	# (inlined) frames: their object from the same sample without inline
+	# expansion (-v noinline), where each address is one real frame.
+	if (noinline != "") real_objects()
+	# Else, or where that has no frame at the address: the object of the
+	# real frame at the same address listed below it, if any; else "?".
 	for (i = 1; i <= nframes; i++) {
 		if (fobj[i] != "inlined") continue
 		for (j = i + 1; j <= nframes && fobj[j] == "inlined" && fip[j] == fip[i]; j++)
 			;
-		if (j <= nframes && fip[j] == fip[i]) fobj[i] = fobj[j]
-		else if (i > 1) fobj[i] = fobj[i - 1]
-		else if (j <= nframes) fobj[i] = fobj[j]
-		else fobj[i] = "?"
+		fobj[i] = j <= nframes && fip[j] == fip[i] ? fobj[j] : "?"
 	}
 	self[fsym[1] "  " fobj[1]]++
 	ownleaf = ""
@@ -68,9 +71,44 @@ function flush(   i, j, k, seen, ownleaf) {
 		if (ownleaf == "" && fobj[i] == own) ownleaf = fsym[i]
 	}
 	if (ownleaf == "") ownleaf = "(no frame of " own ")"
-	else ours_any++
 	ours[ownleaf]++
 	nframes = 0
+}
+
+# real_objects: reads the next sample of the file noinline (the same
+# recording, `perf script --no-inline`, the samples in the same order) and
+# gives each (inlined) frame the object of its address there, walking
+# both stacks outwards together.
+function real_objects(   line, n, rip, robj, k, i, ip, r) {
+	n = 0
+	# Frames up to the blank line after them (a sample without frames,
+	# which the main input skips too, is skipped).
+	while ((r = (getline line < noinline)) > 0) {
+		if (line ~ /^[ \t]*$/ || line ~ /^[^ \t]/) {   # blank, header
+			if (n > 0) break
+			continue
+		}
+		sub(/^[ \t]+/, "", line)
+		ip = line
+		sub(/[ \t].*/, "", ip)
+		n++
+		rip[n] = ip
+		robj[n] = "?"
+		if (match(line, / \([^()]*\)$/))
+			robj[n] = obj(substr(line, RSTART + 2, RLENGTH - 3))
+	}
+	if (r < 0) {
+		printf "profile.awk: cannot read %s\n", noinline > "/dev/stderr"
+		noinline = ""
+		return
+	}
+	k = 1
+	for (i = 1; i <= nframes && k <= n; i++) {
+		while (k <= n && rip[k] != fip[i]) k++
+		if (k > n) break
+		if (fobj[i] == "inlined") fobj[i] = robj[k]
+		else k++                # a real frame ends its address's group
+	}
 }
 
 # A header line ("comm tid"), or the blank line after a sample: ends the

@@ -98,10 +98,15 @@ prof_stop() {
 }
 
 # prof_summary FILE OWN: the summary of one recording (profile.awk),
-# OWN the file name of the profiled program.
+# OWN the file name of the profiled program.  perf script twice: with the
+# functions inlined at each address (the names), and without (the object
+# of each address, which perf does not print for an inlined frame).
 prof_summary() {
+	perf script --no-inline -i "$1" -F comm,tid,ip,sym,dso >"$T/prof-noinline.txt" 2>/dev/null
 	perf script -i "$1" -F comm,tid,ip,sym,dso 2>/dev/null |
-	    LC_ALL=C awk -v own="$2" -f "$top/tests/bench/profile.awk"
+	    LC_ALL=C awk -v own="$2" -v noinline="$T/prof-noinline.txt" \
+	    -f "$top/tests/bench/profile.awk"
+	rm -f "$T/prof-noinline.txt"
 }
 
 # prof_report: summarises every recorded row into $PROF_OUT and keeps
