@@ -24,8 +24,8 @@
 #                   in tests/out/bench-profile.txt, and each row's top
 #                   function of ours printed under the table
 #                   (tests/bench/profile.sh).  Without a usable perf: one
-#                   line, and the bench as usual.  The CPU figures of a
-#                   profiled run include perf's own cost [0]
+#                   line, and the bench as usual.  A profiled run's CPU
+#                   figures include some of the sampling's cost [0]
 #   BENCH_PROFILE_FREQ  samples per second for BENCH_PROFILE [999]
 #
 # Rows that need a feature this build lacks (encryption, directory

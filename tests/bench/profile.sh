@@ -44,7 +44,7 @@ prof_init() {
 	at_exit '[ -n "$PROF_PID" ] && kill -KILL "$PROF_PID"'
 	rm -f "$top"/tests/out/prof-*.data "$top"/tests/out/prof-*.data.old "$PROF_OUT"
 	: >"$T/prof.done"
-	echo "bench: BENCH_PROFILE=1: recording the milter during each row (CPU figures include perf's cost)" >&2
+	echo "bench: BENCH_PROFILE=1: recording the milter during each row (its CPU figures then include some of the sampling)" >&2
 }
 
 # prof_ctl COMMAND: sends enable or disable to the running perf and waits
