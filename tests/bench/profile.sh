@@ -141,7 +141,7 @@ prof_label() {
 	e) echo "inbound: verify" ;;
 	f) echo "inbound: decrypt" ;;
 	g) echo "inbound: decrypt + verify" ;;
-	large) echo "the large message, signed by the daemon" ;;
+	large) echo "the large message (daemon)" ;;
 	*) echo "$1" ;;
 	esac
 }
