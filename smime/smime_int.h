@@ -66,6 +66,7 @@ typedef util_err_t smime_err_t;
 struct smime_trust {
 	X509_STORE *store;
 	int ncrls;                  /* CRLs loaded: revocation is checked */
+	unsigned long gen;          /* smime_trust_generation() */
 };
 
 #endif
