@@ -784,7 +784,8 @@ test_signer_warm(void **state)
 	cert_spec_t sp = { pki.ca, pki.ca_key, "s@example.net", 4242, -60, 86400, NULL, NULL };
 	cert_spec_t fp = { pki.other_ca, pki.other_key, "s@example.net", 4242, -60, 86400,
 		NULL, NULL };
-	X509 *x = mk(&sp, pki.key), *forged = mk(&fp, pki.key);
+	X509 *x = mk(&sp, pki.key), *forged = mk(&fp, pki.key), *altered;
+	const ASN1_BIT_STRING *sig;
 	smime_trust_t *t = trust_of(pki.ca_file, NULL);
 	dir_verdict_t *vt = dir_verdict_new(64);
 	unsigned long h, m;
@@ -801,9 +802,19 @@ test_signer_warm(void **state)
 	    SMIME_VERDICT_FAIL, "tampered content, signer warm");
 	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "warm again");
 	assert_int_equal(dir_verdict_count(vt), 1);
+	/* The same certificate but one octet of its CA's signature: neither
+	 * the decoded certificate (smime_certcache.c) nor the verdict of the
+	 * good one may stand in for it. */
+	assert_non_null(altered = X509_dup(x));
+	X509_get0_signature(&sig, NULL, altered);
+	((ASN1_BIT_STRING *)sig)->data[8] ^= 0x01;
+	WANT_SIGNED(t, vt, altered, NULL, 0, SMIME_VERDICT_UNTRUSTED,
+	    "the warm certificate with its CA's signature broken");
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "and the good one after it");
 	dir_verdict_free(vt);
 	smime_trust_free(t);
 	X509_free(x);
+	X509_free(altered);
 	X509_free(forged);
 }
 
