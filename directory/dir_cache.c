@@ -10,10 +10,11 @@
  * Redis is kept there at most CacheTierTTL seconds and never past the end
  * of the Redis entry's own time (its seal's expiry), so a warm recipient
  * costs no round trip.  A reload makes a new cache, so a new empty tier.
- * A positive entry is parsed once, when it is kept (read from Redis or
- * put): the tier holds the certificate and chain it parsed into next to
- * the value, and a hit hands out references to them (dir_tier_put_certs,
- * dir_tier_get_certs), so a warm recipient costs no decoding either.
+ * A positive entry's certificate and chain are kept in the tier next to
+ * its value, as objects: those it was made of (put), or parsed from it
+ * once (read from Redis); a hit hands out references to them
+ * (dir_tier_put_certs, dir_tier_get_certs), so a warm recipient costs no
+ * decoding either.
  *
  * Stale answers: a positive entry stays in the in-process table
  * CacheStaleTime seconds past the end of its time (Redis's, or its TTL
@@ -469,29 +470,38 @@ dir_cache_get_stale(dir_cache_t *c, const char *addr, X509 **cert,
 	return hit;
 }
 
+/* The first CACHE_MAX_CHAIN certificates of chain (may be NULL) in a
+ * new stack that holds no references: what value_make() keeps of it. */
+static STACK_OF(X509) *
+chain_kept(STACK_OF(X509) *chain)
+{
+	int n = sk_X509_num(chain) < CACHE_MAX_CHAIN ? sk_X509_num(chain) : CACHE_MAX_CHAIN;
+	STACK_OF(X509) *out = sk_X509_new_reserve(NULL, n > 0 ? n : 1);
+
+	for (int i = 0; out != NULL && i < n; i++)
+		(void)sk_X509_push(out, sk_X509_value(chain, i));
+	return out;
+}
+
 void
 dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, STACK_OF(X509) *chain,
     int gcm, const char *source, char *note, size_t notelen)
 {
-	size_t len;
+	size_t len = 0;
 	unsigned char *v = value_make(cert, chain, gcm, source, &len);
 	long ttl = cert ? c->ttl_pos : c->ttl_neg;
-	X509 *x = NULL;
-	STACK_OF(X509) *ch = NULL;
-	char src[8];
-	int g;
+	STACK_OF(X509) *kept = cert != NULL ? chain_kept(chain) : NULL;
 
 	if (v != NULL && ttl > 0) {
-		/* The tier holds what its value parses into, as a reader of
-		 * Redis would get it, not the caller's objects. */
-		if (cert != NULL)
-			(void)value_decode(v, len, &x, &ch, &g, src, sizeof(src));
-		tier_keep(c, addr, v, len, x, ch, time(NULL) + ttl, cert != NULL);
+		/* The tier holds the objects the value was made of (a value
+		 * that parses into them: no parse needed); without a chain
+		 * (out of memory) none, and a reader parses the value. */
+		tier_keep(c, addr, v, len, kept ? cert : NULL, kept, time(NULL) + ttl,
+		    cert != NULL);
 		if (c->redis != NULL)
 			redis_set(c, addr, v, len, ttl, note, notelen);
 	}
-	X509_free(x);
-	sk_X509_pop_free(ch, X509_free);
+	sk_X509_free(kept);
 	free(v);
 }
 

@@ -25,6 +25,7 @@
  * Threads: one mutex guards the table; the counters are atomic.
  */
 #include "directory/dir_int.h"
+#include "util/util_alg.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -108,7 +109,7 @@ dir_verdict_key(int purpose, unsigned policy, X509 *cert, STACK_OF(X509) *untrus
 	count[1] = (unsigned char)(n >> 16);
 	count[2] = (unsigned char)(n >> 8);
 	count[3] = (unsigned char)n;
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)
+	if (md == NULL || !EVP_DigestInit_ex(md, util_alg_sha256(), NULL)
 	    || !EVP_DigestUpdate(md, head, sizeof(head)) || digest_cert(md, cert) != 0
 	    || !EVP_DigestUpdate(md, count, sizeof(count)))
 		goto done;
