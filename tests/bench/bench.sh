@@ -16,6 +16,17 @@
 #   BENCH_ONLY      a space-separated subset of: e2e inbound wide cpu large
 #                   naive lookup (inbound and wide measure the do-nothing
 #                   milter too when e2e is not among them)
+#   BENCH_PROFILE   1: where the milter's CPU goes, per row (t, b, c, d, h,
+#                   e, f, g, unix socket, and the large message through the
+#                   daemon): `perf record -p` of the milter process while
+#                   the row's measured messages run, in tests/out/prof-ROW.data,
+#                   summarised (inclusive and self shares, our own code)
+#                   in tests/out/bench-profile.txt, and each row's top
+#                   function of ours printed under the table
+#                   (tests/bench/profile.sh).  Without a usable perf: one
+#                   line, and the bench as usual.  A profiled run's CPU
+#                   figures include some of the sampling's cost [0]
+#   BENCH_PROFILE_FREQ  samples per second for BENCH_PROFILE [999]
 #
 # Rows that need a feature this build lacks (encryption, directory
 # lookups) print "n/a (not built)".  Nothing here asserts a speed: the
@@ -33,6 +44,7 @@
 . "$top/tests/lib/slapd.sh"
 . "$top/tests/lib/redis.sh"
 . "$top/tests/lib/httpd.sh"
+. "$top/tests/bench/profile.sh"
 
 N=${BENCH_MESSAGES:-1000}
 N_ALL=$N
@@ -185,6 +197,7 @@ e2e() {
 	source_mail "$WARM" "$_r" || die "$_row: smtp-source failed (warm-up)"
 	wait_sent $((_base + WARM * _r)) || die "$_row: warm-up not delivered"
 	_best=0 _bestcpu=n/a _i=0 _all=""
+	prof_start "$_row" "$_pid"
 	while [ $_i -lt "$REPEAT" ]; do
 		_i=$((_i + 1))
 		_base=$(sent_count)
@@ -200,6 +213,7 @@ e2e() {
 		[ -n "$_pid" ] &&
 		    _bestcpu=$(calc "($(cpu_ticks "$_pid") - $_c0) * 1000 / $TICK / $N" 3)
 	done
+	prof_stop $((N * REPEAT))
 	put "$_row.rate" "$_best"
 	[ -n "$_pid" ] && put "$_row.cpu_ms" "$_bestcpu"
 	printf '  %-28s %6s msg/s (runs:%s)\n' "$_row" "$_best" "$_all" >&2
@@ -510,10 +524,12 @@ run_large() {
 	echo 5 >"/proc/$GATE_UNIX_PID/clear_refs" 2>/dev/null
 	_rss0=$(status_kb "$GATE_UNIX_PID" VmRSS)
 	_c0=$(cpu_ticks "$GATE_UNIX_PID")
+	prof_start large "$GATE_UNIX_PID"
 	_t0=$(now)
 	send_mail "$T/large.eml" "$FROM" "$RCPT" || die "the large message was refused: $SMTP_REPLY"
 	wait_delivered "$QID" || die "the large message was not delivered"
 	_t1=$(now)
+	prof_stop 1
 	put large.daemon.e2e_s "$(calc "$_t1 - $_t0" 2)"
 	put large.daemon.cpu_s "$(calc "($(cpu_ticks "$GATE_UNIX_PID") - $_c0) / $TICK" 2)"
 	put large.daemon.rss_growth_mb "$(calc "($(status_kb "$GATE_UNIX_PID" VmHWM) - $_rss0) / 1024" 1)"
@@ -730,6 +746,7 @@ write_json() {
 [ -n "${BENCH_LIB:-}" ] && return 0
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+prof_init
 bench_setup
 want e2e && run_e2e
 want inbound && run_inbound
@@ -739,6 +756,7 @@ want large && run_large
 want naive && run_naive
 want lookup && run_lookup
 put_ratios
-print_table | tee "$TXT"
+prof_report
+{ print_table; prof_table; } | tee "$TXT"
 write_json || die "cannot write $JSON"
 echo "figures: $JSON"
