@@ -91,7 +91,7 @@ twogw_reader() {
 twogw_people() {
 	{
 		ldif_head
-		for _n in "$@"; do ldif_entry "$_n" "$_n@example.com"; done
+		for _twogw_n in "$@"; do ldif_entry "$_twogw_n" "$_twogw_n@example.com"; done
 		twogw_gw_ldif smimegate "$GWPW"
 		if [ -n "${RDPW:-}" ]; then twogw_gw_ldif reader "$RDPW"; fi
 	} >"$T/people.ldif"
@@ -159,15 +159,15 @@ twogw_start() {
 }
 
 twogw_start_portals() {
-	for _i in A B; do
-		eval "_twogw_http=\$HTTP_$_i"
-		if [ "$_i" = A ]; then
+	for _twogw_i in A B; do
+		eval "_twogw_http=\$HTTP_$_twogw_i"
+		if [ "$_twogw_i" = A ]; then
 			PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
 		else
 			PF_MASTER_EXTRA=""
 		fi
-		twogw_start "$_i" -o "CAHTTPListen=127.0.0.1:$_twogw_http" "$@"
-		wait_port "$HTTP_PORT" "$GATE_PID" 100 || bail "the portal of $_i listens"
+		twogw_start "$_twogw_i" -o "CAHTTPListen=127.0.0.1:$_twogw_http" "$@"
+		wait_port "$HTTP_PORT" "$GATE_PID" 100 || bail "the portal of $CUR listens"
 	done
 }
 
