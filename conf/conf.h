@@ -33,6 +33,7 @@
 
 struct dir_map;
 struct smime_trust;
+struct dir_verdict;
 struct policy;
 struct conf_templates;
 
@@ -156,6 +157,8 @@ typedef struct conf {
 	char *crl_file;                /* CRLFile ("" = none) */
 	char *crl_dir;                 /* CRLDirectory ("" = none) */
 	struct smime_trust *trust;     /* loaded from the four above */
+	struct dir_verdict *signer_verdicts; /* signers' good chain checks
+	                                  against trust (VerdictCacheSize) */
 	/* The policy rules. */
 	char *policy_file;             /* PolicyFile ("" = the built-in rules) */
 	struct policy *policy;         /* loaded from policy_file; never NULL */

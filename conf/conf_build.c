@@ -11,6 +11,7 @@
 #include "directory/dir_map.h"
 #include "directory/dir_publish.h"
 #include "directory/dir_lookup.h"
+#include "directory/dir_verdict.h"
 #include "smime/smime.h"
 #include "policy/policy.h"
 #include "util/util.h"
@@ -77,7 +78,8 @@ build_lookup(conf_t *c, char *err, size_t errlen)
 	return c->lookup ? 0 : -1;
 }
 
-/* Inbound verification: the trust anchors and CRLs loaded. */
+/* Inbound verification: the trust anchors and CRLs loaded, and the table
+ * of the signers' good chain checks against them. */
 static int
 build_trust(conf_t *c, char *err, size_t errlen)
 {
@@ -90,6 +92,8 @@ build_trust(conf_t *c, char *err, size_t errlen)
 	    c->crl_dir, why, sizeof(why));
 	if (c->trust == NULL)
 		return snprintf(err, errlen, "%s", why), -1;
+	/* NULL (none kept) when VerdictCacheSize is 0 or out of memory */
+	c->signer_verdicts = dir_verdict_new((size_t)c->verdict_cache_size);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "conf/conf_int.h"
 #include "directory/dir_map.h"
 #include "directory/dir_lookup.h"
+#include "directory/dir_verdict.h"
 #include "smime/smime.h"
 #include "policy/policy.h"
 
@@ -226,6 +227,7 @@ conf_unref(conf_t *c)
 		conf_value_free(c, &conf_keys[i]);
 	dir_map_free(c->signer_map);
 	dir_lookup_free(c->lookup);
+	dir_verdict_free(c->signer_verdicts);
 	smime_trust_free(c->trust);
 	policy_unref(c->policy);
 	conf_tmpl_free(c);

@@ -12,7 +12,10 @@
  * Files: one per (address, certificate), AH/CH.pem, where AH is the hex
  * SHA-256 of the normalised address (a subdirectory, so a lookup reads
  * only that address's files) and CH the hex SHA-256 of the certificate's
- * DER.  Writes go to a temporary file, fsync'ed, then renamed.  Files of
+ * DER.  A put keeps the record there when it holds the same certificate
+ * (its DER hashes to CH; not decoded) with a signing time as recent or
+ * more, else writes it anew.  Writes go to a temporary file, fsync'ed,
+ * then renamed.  Files of
  * the old flat layout (AH-CH.pem) are moved into place on open.
  *
  * Redis: one hash per address, key PREFIX + AH, field CH, value the
@@ -260,6 +263,47 @@ read_bio(BIO *b, dir_harvest_entry_t *e)
 	return 0;
 }
 
+/*
+ * The signing time of a record, without decoding its certificate (a
+ * record is replaced only by a newer signature, and a put happens for
+ * every verified message): 0 when the record holds a CERTIFICATE whose
+ * DER hashes to ch (the certificate being put, as its name says) and a
+ * signing time; else -1, and the record is written anew.
+ */
+static int
+read_time(BIO *b, const char *ch, time_t *t)
+{
+	char *name = NULL, *header = NULL, hex[65], buf[24];
+	unsigned char *data = NULL, md[32];
+	unsigned int mdlen = 0;
+	long len;
+	int cert_ok = 0, time_ok = 0;
+
+	if (b == NULL)
+		return -1;
+	while (PEM_read_bio(b, &name, &header, &data, &len) == 1) {
+		if (strcmp(name, PEM_STRING_X509) == 0 && !cert_ok && len > 0
+		    && EVP_Digest(data, (size_t)len, md, &mdlen, util_alg_sha256(), NULL)
+		    && mdlen == 32) {
+			util_hex(hex, md, 32);
+			cert_ok = strcmp(hex, ch) == 0;
+		} else if (strcmp(name, PEM_TIME) == 0 && len > 0 && len < 24) {
+			memcpy(buf, data, (size_t)len);
+			buf[len] = '\0';
+			*t = (time_t)strtoll(buf, NULL, 10);
+			time_ok = 1;
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		name = header = NULL;
+		data = NULL;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return cert_ok && time_ok ? 0 : -1;
+}
+
 static int
 read_entry(const char *path, dir_harvest_entry_t *e)
 {
@@ -335,7 +379,7 @@ put_file(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
 {
 	char *sub = NULL, *path = NULL, *tmp = NULL, *data;
 	long len = BIO_get_mem_data(rec, &data);
-	dir_harvest_entry_t old;
+	time_t old;
 	int fd = -1, rc = -1;
 
 	if (asprintf(&sub, "%s/%s", h->dir, ah) < 0 || (sub != NULL
@@ -348,14 +392,9 @@ put_file(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
 		snprintf(err, errlen, "harvest: %s: %s", sub, strerror(errno));
 		goto done;
 	}
-	if (read_entry(path, &old) == 0) {
-		int keep = old.signing_time >= signing_time;
-
-		entry_clear(&old);
-		if (keep) {
-			rc = 0;
-			goto done;
-		}
+	if (read_time(BIO_new_file(path, "rb"), ch, &old) == 0 && old >= signing_time) {
+		rc = 0;
+		goto done;
 	}
 	if ((fd = mkstemp(tmp)) < 0) {
 		snprintf(err, errlen, "harvest: %s: %s", tmp, strerror(errno));
@@ -397,12 +436,27 @@ read_sealed(dir_harvest_t *h, const char *key, const char *field,
 	return read_mem((const char *)data, len, e);
 }
 
+/* The signing time of a record as Redis returned it (read_time()), its
+ * seal opened for key and field; 0, or -1. */
+static int
+read_sealed_time(dir_harvest_t *h, const char *key, const char *field,
+    const redisReply *r, time_t *t)
+{
+	const unsigned char *data;
+	size_t len;
+
+	if (r->type != REDIS_REPLY_STRING || (data = dir_redis_open(h->redis, key, field,
+	    (const unsigned char *)r->str, r->len, &len)) == NULL || len > HARVEST_MAX_FILE)
+		return -1;
+	return read_time(BIO_new_mem_buf(data, (int)len), field, t);
+}
+
 static int
 put_redis(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
     time_t signing_time, char *err, size_t errlen)
 {
-	dir_harvest_entry_t old;
 	redisReply *r;
+	time_t old;
 	char *data, *key;
 	unsigned char *sealed = NULL;
 	long len = BIO_get_mem_data(rec, &data);
@@ -421,15 +475,10 @@ put_redis(dir_harvest_t *h, const char *ah, const char *ch, BIO *rec,
 	}
 	pthread_mutex_lock(&h->lock);
 	r = redis_run(h, err, errlen, "HGET %s %s", key, ch);
-	if (r != NULL && read_sealed(h, key, ch, r, &old) == 0) {
-		int keep = old.signing_time >= signing_time;
-
-		entry_clear(&old);
-		if (keep) {
-			freeReplyObject(r);
-			r = NULL;
-			rc = 0;
-		}
+	if (r != NULL && read_sealed_time(h, key, ch, r, &old) == 0 && old >= signing_time) {
+		freeReplyObject(r);
+		r = NULL;
+		rc = 0;
 	}
 	if (r != NULL) {
 		freeReplyObject(r);

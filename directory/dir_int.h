@@ -22,6 +22,7 @@
 #define DIR_INT_H
 
 #include "directory/dir_lookup.h"
+#include "directory/dir_verdict.h"
 
 #include <openssl/ocsp.h>
 #include <openssl/x509.h>
@@ -42,32 +43,7 @@ X509_CRL *dir_crl_get(dir_crl_t *c, const char *url, int timeout, time_t *until,
 /* Grows by one whenever the table takes in a fetch (a CRL or a failure). */
 unsigned long dir_crl_generation(dir_crl_t *c);
 
-/* ---- dir_verdict.c ---- */
-typedef struct dir_verdict dir_verdict_t;
-#define DIR_VERDICT_KEYLEN 32
-/* What a verdict says a certificate is good for. */
-enum dir_verdict_purpose { DIR_VERDICT_ENCRYPT = 1, DIR_VERDICT_NOT_REVOKED };
-/* A table of at most max verdicts; NULL when max is 0 (none kept) or out
- * of memory. */
-dir_verdict_t *dir_verdict_new(size_t max);
-void dir_verdict_free(dir_verdict_t *v);
-size_t dir_verdict_capacity(const dir_verdict_t *v);
-/* The key of a check: SHA-256 of purpose, policy (the settings that
- * decide it), cert's DER and every untrusted certificate's DER.  0 or -1. */
-int dir_verdict_key(int purpose, unsigned policy, X509 *cert,
-    STACK_OF(X509) *untrusted, unsigned char key[DIR_VERDICT_KEYLEN]);
-/* 1 when a verdict is kept under key with generation gen and from <= now <
- * until; else 0 (a stale one is dropped).  v NULL: 0. */
-int dir_verdict_get(dir_verdict_t *v, const unsigned char key[DIR_VERDICT_KEYLEN],
-    unsigned long gen, time_t now);
-/* Keeps a good verdict under key, holding from .. until for generation gen. */
-void dir_verdict_put(dir_verdict_t *v, const unsigned char key[DIR_VERDICT_KEYLEN],
-    unsigned long gen, time_t from, time_t until);
-void dir_verdict_clear(dir_verdict_t *v);
-/* Verdicts kept now; hits and misses of dir_verdict_get() so far. */
-size_t dir_verdict_count(dir_verdict_t *v);
-void dir_verdict_stats(const dir_verdict_t *v, unsigned long *hits,
-    unsigned long *misses);
+/* ---- dir_verdict.c: directory/dir_verdict.h ---- */
 
 /* ---- dir_ocsp.c ---- */
 typedef struct dir_cache dir_cache_t;

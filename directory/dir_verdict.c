@@ -22,9 +22,17 @@
  * replaced when a set is full.  It belongs to one dir_check_t, so a
  * reload (which builds a new lookup) drops it.
  *
+ * dir_verdict_chain_cache() lends a table to smime_verify.c for the
+ * chain checks of inbound signers (purpose DIR_VERDICT_SIGNER): the
+ * generation is then the trust's (smime_trust_generation(): another
+ * trust, a reload or an anchor added is another generation) and the
+ * window the verification times the check holds for (smime_verify.c:
+ * the chain's validity, and the loaded CRLs' thisUpdate and nextUpdate).
+ *
  * Threads: one mutex guards the table; the counters are atomic.
  */
 #include "directory/dir_int.h"
+#include "util/util_alg.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -108,7 +116,7 @@ dir_verdict_key(int purpose, unsigned policy, X509 *cert, STACK_OF(X509) *untrus
 	count[1] = (unsigned char)(n >> 16);
 	count[2] = (unsigned char)(n >> 8);
 	count[3] = (unsigned char)n;
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)
+	if (md == NULL || !EVP_DigestInit_ex(md, util_alg_sha256(), NULL)
 	    || !EVP_DigestUpdate(md, head, sizeof(head)) || digest_cert(md, cert) != 0
 	    || !EVP_DigestUpdate(md, count, sizeof(count)))
 		goto done;
@@ -219,4 +227,34 @@ dir_verdict_stats(const dir_verdict_t *v, unsigned long *hits, unsigned long *mi
 {
 	*hits = v != NULL ? __atomic_load_n(&v->hits, __ATOMIC_RELAXED) : 0;
 	*misses = v != NULL ? __atomic_load_n(&v->misses, __ATOMIC_RELAXED) : 0;
+}
+
+/* ---- the chain checks of inbound signers (smime_chain_cache_t) ---- */
+
+static int
+chain_get(void *arg, X509 *cert, STACK_OF(X509) *untrusted, unsigned long gen,
+    time_t when)
+{
+	unsigned char key[DIR_VERDICT_KEYLEN];
+
+	return dir_verdict_key(DIR_VERDICT_SIGNER, 0, cert, untrusted, key) == 0
+	    && dir_verdict_get(arg, key, gen, when);
+}
+
+static void
+chain_put(void *arg, X509 *cert, STACK_OF(X509) *untrusted, unsigned long gen,
+    time_t from, time_t until)
+{
+	unsigned char key[DIR_VERDICT_KEYLEN];
+
+	if (dir_verdict_key(DIR_VERDICT_SIGNER, 0, cert, untrusted, key) == 0)
+		dir_verdict_put(arg, key, gen, from, until);
+}
+
+void
+dir_verdict_chain_cache(dir_verdict_t *v, smime_chain_cache_t *c)
+{
+	c->get = v != NULL ? chain_get : NULL;
+	c->put = v != NULL ? chain_put : NULL;
+	c->arg = v;
 }

@@ -17,7 +17,10 @@
  *      Nothing else is decrypted (EFAIL).
  *   2. A signed body (the message's own, or what decryption gave) is
  *      verified when Verify is on; opaque signed-data with a good
- *      signature becomes multipart/signed (ConvertOpaqueSigned).
+ *      signature becomes multipart/signed (ConvertOpaqueSigned).  A
+ *      signer's good chain check is kept in the configuration's table
+ *      (conf->signer_verdicts, VerdictCacheSize) for as long as it holds;
+ *      the signature itself is verified every time.
  *   3. The signer's certificates (its own, and a separate encryption
  *      certificate its key preference names) and capabilities of a
  *      signature that passed are harvested (HarvestCertificates,
@@ -35,6 +38,7 @@
  * Threads: as the message context (one thread).
  */
 #include "mail/mail_inbound.h"
+#include "directory/dir_verdict.h"
 #include "ops/ops_log.h"
 #include "smime/smime.h"
 
@@ -563,6 +567,7 @@ in_verify(inbound_t *in)
 	smime_verify_t *v = smime_verify_new(m->conf->trust);
 	mail_spool_t *sp = in_spool(m);
 	char *from = mail_msg_from_address(m);
+	smime_chain_cache_t cache;
 	smime_verdict_t vd;
 	smime_status_t st;
 	int rc = 0;
@@ -572,6 +577,8 @@ in_verify(inbound_t *in)
 		goto out;
 	}
 	smime_verify_set_from(v, from);
+	dir_verdict_chain_cache(m->conf->signer_verdicts, &cache);
+	smime_verify_set_chain_cache(v, &cache);
 	smime_verify_set_convert(v, m->conf->convert_opaque);
 	smime_verify_set_limits(v, (unsigned)m->conf->max_mime_parts,
 	    (unsigned)m->conf->max_mime_depth);

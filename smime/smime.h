@@ -310,6 +310,11 @@ X509_STORE *smime_trust_store(const smime_trust_t *t);
 /* Adds one more trust anchor (the embedded CA's root); only
  * before the trust is shared with other threads.  0, or -1. */
 int smime_trust_add(smime_trust_t *t, X509 *cert);
+/* What a chain check against t depended on: a number taken afresh from
+ * one process-wide counter by smime_trust_new() and by each
+ * smime_trust_add(), so no two trusts (another CA file, other CRLs, a
+ * reload) and no two states of one trust share it. */
+unsigned long smime_trust_generation(const smime_trust_t *t);
 
 /* certs as a certs-only PKCS#7 (DER, *der OPENSSL_malloc'ed, *len
  * octets; smime_certsonly.c).  0, or -1 (out of memory). */
@@ -343,6 +348,25 @@ void smime_verify_set_convert(smime_verify_t *v, int convert);
  * of opaque signed-data), as smime_sign_set_limits(): SMIME_ERR_LIMIT. */
 void smime_verify_set_limits(smime_verify_t *v, unsigned max_parts, unsigned max_depth);
 int smime_verify_set_tmpdir(smime_verify_t *v, const char *dir);
+
+/*
+ * A cache of signers' chain checks, kept by the caller (smime/ keeps
+ * none; directory/dir_verdict.h has one).  get: 1 when a check of cert,
+ * offered with untrusted, under trust generation gen, was good for
+ * verification time when; put: such a check was good, for every time
+ * from <= when < until.  Only the chain (trust, validity, CRLs) comes
+ * from it: every signature is verified on every run.  A check that
+ * rested on no answer (a CRL missing or out of date) is not put.
+ */
+typedef struct smime_chain_cache {
+	int (*get)(void *arg, X509 *cert, STACK_OF(X509) *untrusted,
+	    unsigned long gen, time_t when);
+	void (*put)(void *arg, X509 *cert, STACK_OF(X509) *untrusted,
+	    unsigned long gen, time_t from, time_t until);
+	void *arg;
+} smime_chain_cache_t;
+/* Copied; NULL: none (every chain is built). */
+void smime_verify_set_chain_cache(smime_verify_t *v, const smime_chain_cache_t *c);
 
 /*
  * Verifies.  SMIME_OK when a verdict was reached (whatever it is); an

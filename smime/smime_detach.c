@@ -22,6 +22,13 @@
  * is at most SMIME_DETACH_FRAME_MAX octets is decoded whole, the old
  * way, and its content set apart after (whole()).
  *
+ * The certificates of SignedData (its [0] CertificateSet) are left out
+ * of the frame too when each is a plain Certificate, none twice, at most
+ * DETACH_CERTS: each comes from smime_certcache.c (decoded once per
+ * process from the same octets) and is added back, in order, after d2i
+ * (CMS_add1_cert).  The certificates are not signed; OpenSSL holds them
+ * the same either way.  Otherwise they stay in the frame.
+ *
  * Bounds: nesting (indefinite lengths skipped) at most DETACH_DEPTH, the
  * structure outside the content SMIME_DETACH_FRAME_MAX octets.
  * Ownership: the caller frees the ContentInfo and unrefs the spool.
@@ -29,6 +36,7 @@
  */
 #include "smime/smime_detach.h"
 #include "smime/smime_spool.h"
+#include "smime/smime_certcache.h"
 
 #include <string.h>
 #include <openssl/asn1.h>
@@ -38,6 +46,7 @@
 #define DETACH_DEPTH 30         /* OpenSSL's own limit of nested encodings */
 #define DETACH_HEAD 256         /* more than any header ASN1_get_object takes */
 #define DETACH_CHUNK 65536
+#define DETACH_CERTS 16         /* certificates taken from the cache, at most */
 
 typedef struct walk {
 	GMimeStream *s;
@@ -46,6 +55,7 @@ typedef struct walk {
 	size_t framed;              /* octets copied outside the content */
 	const char *tmpdir;
 	smime_err_t *err;
+	STACK_OF(X509) *certs;      /* SignedData's, left out of the frame */
 } walk_t;
 
 /* One element's header. */
@@ -224,6 +234,59 @@ detach_content(walk_t *w, const tlv_t *t, int explicit, gint64 *end)
 	return 0;
 }
 
+/* The certificates ([0] CertificateSet of SignedData, c) from
+ * smime_certcache.c into w->certs: the element's end, or 0 when they stay
+ * in the frame (not all plain certificates, one twice, too many), -1 on
+ * an error. */
+static gint64
+take_certs(walk_t *w, const tlv_t *c)
+{
+	gint64 pend = c->len >= 0 ? c->off + c->hlen + c->len : -1, pos = c->off + c->hlen, end;
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	tlv_t x;
+	int r;
+
+	if (certs == NULL)
+		return util_err_set(w->err, SMIME_ERR_NOMEM, "out of memory"), -1;
+	while ((r = next_child(w, c, pend, &pos, &x)) == 1) {
+		GByteArray *a;
+		X509 *cert = NULL;
+
+		if (x.tag != V_ASN1_SEQUENCE || x.cls != V_ASN1_UNIVERSAL || !x.cons
+		    || x.len < 0 || sk_X509_num(certs) >= DETACH_CERTS)
+			break;
+		end = x.off + x.hlen + x.len;
+		if (end > w->size || (pend >= 0 && end > pend))
+			break;
+		a = g_byte_array_new();
+		if (copy(w, x.off, end, a) == 0)
+			cert = smime_certcache_d2i(a->data, a->len);
+		g_byte_array_free(a, TRUE);
+		if (cert == NULL)
+			break;
+		for (int i = 0; i < sk_X509_num(certs); i++)
+			if (X509_cmp(sk_X509_value(certs, i), cert) == 0) {
+				X509_free(cert);
+				cert = NULL;
+				break;
+			}
+		if (cert == NULL || !sk_X509_push(certs, cert)) {
+			X509_free(cert);
+			break;
+		}
+		pos = end;
+	}
+	if (r != 0 || sk_X509_num(certs) == 0) {
+		sk_X509_pop_free(certs, X509_free);
+		if (w->err->code == SMIME_ERR_IO || w->err->code == SMIME_ERR_NOMEM)
+			return -1;
+		util_err_clear(w->err);
+		return 0;
+	}
+	w->certs = certs;
+	return pos;
+}
+
 /* Appends a definite header, then the octets of b. */
 static void
 wrap(GByteArray *a, int tag, int cls, const GByteArray *b)
@@ -244,6 +307,7 @@ children(walk_t *w, const tlv_t *t, int cut, int explicit, GByteArray *a, int le
     gint64 *endp)
 {
 	gint64 pend = t->len >= 0 ? t->off + t->hlen + t->len : -1, pos = t->off + t->hlen, end;
+	int sd = explicit && levels == 1 && !cut;   /* t is the SignedData */
 	tlv_t c;
 	int r;
 
@@ -252,6 +316,10 @@ children(walk_t *w, const tlv_t *t, int cut, int explicit, GByteArray *a, int le
 			if (detach_content(w, &c, explicit, &end) != 0)
 				return -1;
 			cut = 0;
+		} else if (sd && c.tag == 0 && c.cons
+		    && c.cls == V_ASN1_CONTEXT_SPECIFIC && w->certs == NULL
+		    && (end = take_certs(w, &c)) > 0) {
+			;                   /* the certificates, from the cache */
 		} else if (levels > 0 && c.tag == V_ASN1_SEQUENCE && c.cls == V_ASN1_UNIVERSAL
 		    && c.cons) {
 			GByteArray *inner = g_byte_array_new();
@@ -385,11 +453,24 @@ whole(walk_t *w)
 	return cms;
 }
 
+/* The certificates left out of the frame, back in order; 0 or -1. */
+static int
+certs_back(CMS_ContentInfo *cms, STACK_OF(X509) *certs, smime_err_t *err)
+{
+	for (int i = 0; i < sk_X509_num(certs); i++)
+		if (!CMS_add1_cert(cms, sk_X509_value(certs, i))) {
+			util_err_ssl(err, SMIME_ERR_CRYPTO, "malformed CMS: its certificates");
+			err->code = SMIME_ERR_INPUT;
+			return -1;
+		}
+	return 0;
+}
+
 CMS_ContentInfo *
 smime_detach_read(GMimeStream *der, const char *tmpdir, GMimeStream **content,
     smime_err_t *err)
 {
-	walk_t w = { der, g_mime_stream_length(der), NULL, 0, tmpdir, err };
+	walk_t w = { der, g_mime_stream_length(der), NULL, 0, tmpdir, err, NULL };
 	GByteArray *a = g_byte_array_new();
 	CMS_ContentInfo *cms = NULL;
 	const unsigned char *p;
@@ -402,8 +483,13 @@ smime_detach_read(GMimeStream *der, const char *tmpdir, GMimeStream **content,
 		if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)a->len)) == NULL) {
 			util_err_ssl(err, SMIME_ERR_CRYPTO, "malformed CMS");
 			err->code = SMIME_ERR_INPUT;
+		} else if (certs_back(cms, w.certs, err) != 0) {
+			CMS_ContentInfo_free(cms);
+			cms = NULL;
 		}
 	}
+	sk_X509_pop_free(w.certs, X509_free);
+	w.certs = NULL;
 	g_byte_array_free(a, TRUE);
 	if (cms == NULL && w.size > 0 && w.size <= (gint64)SMIME_DETACH_FRAME_MAX
 	    && err->code != SMIME_ERR_IO) {

@@ -3,7 +3,7 @@
  * nobody else sees.  Types only: each file's functions are declared in a
  * header of its own (smime_spool.h, smime_canon.h, smime_out.h,
  * smime_cms.h, smime_keypref.h, smime_in.h, smime_sign.h, smime_hp.h,
- * smime_hp_mark.h, smime_detach.h, smime_bio.h), and each file
+ * smime_hp_mark.h, smime_detach.h, smime_certcache.h, smime_bio.h), and each file
  * includes the headers of the files it calls.
  *
  *   smime_init.c      smime_init(): GMime's one-time set-up
@@ -23,6 +23,8 @@
  *                     an entity checked and split; header lists
  *   smime_detach.c    a CMS structure read with its content set apart
  *                     (decrypted and verified as detached, in chunks)
+ *   smime_certcache.c certificates decoded once per process (the
+ *                     signers' and CAs' that signed messages carry)
  *   smime_bio.c       an OpenSSL BIO over a GMimeStream
  *   smime_decrypt.c   the smime_decrypt_t handle: enveloped and
  *                     authEnveloped data
@@ -66,6 +68,7 @@ typedef util_err_t smime_err_t;
 struct smime_trust {
 	X509_STORE *store;
 	int ncrls;                  /* CRLs loaded: revocation is checked */
+	unsigned long gen;          /* smime_trust_generation() */
 };
 
 #endif

@@ -9,7 +9,9 @@
  *
  * Ownership and threads: made and freed by the caller; once made it is
  * only read, and OpenSSL's X509_STORE may serve any number of
- * verifications at once.
+ * verifications at once.  The generations come from one process-wide
+ * atomic counter (trust_gens), so that a cache of chain checks never
+ * takes one trust's (or one state's) for another's.
  */
 #include "smime/smime_int.h"
 
@@ -21,6 +23,14 @@
 #include <sys/stat.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+
+static unsigned long trust_gens;   /* the last generation handed out */
+
+static unsigned long
+trust_next_gen(void)
+{
+	return __atomic_add_fetch(&trust_gens, 1, __ATOMIC_SEQ_CST);
+}
 
 /* Adds the CRLs of one file; their count, or -1. */
 static int
@@ -111,6 +121,7 @@ smime_trust_new(const char *ca_file, int system_store, const char *crl_file,
 	}
 	if (t->ncrls > 0)
 		X509_STORE_set_flags(t->store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	t->gen = trust_next_gen();
 	ERR_clear_error();
 	return t;
 fail:
@@ -124,8 +135,15 @@ smime_trust_add(smime_trust_t *t, X509 *cert)
 {
 	int ok = X509_STORE_add_cert(t->store, cert);
 
+	__atomic_store_n(&t->gen, trust_next_gen(), __ATOMIC_SEQ_CST);
 	ERR_clear_error();
 	return ok ? 0 : -1;
+}
+
+unsigned long
+smime_trust_generation(const smime_trust_t *t)
+{
+	return __atomic_load_n(&t->gen, __ATOMIC_SEQ_CST);
 }
 
 X509_STORE *

@@ -43,6 +43,7 @@
 #include "smime/smime_sign.h"
 #include "util/util_addr.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ struct smime_verify {
 	int converted;
 	smime_hdrs_t hdrs;
 	char *tmpdir;               /* NULL: $TMPDIR or /tmp */
+	smime_chain_cache_t cache;  /* get NULL: none */
 	smime_err_t err;
 };
 
@@ -135,6 +137,15 @@ smime_verify_set_from(smime_verify_t *v, const char *from)
 }
 
 void smime_verify_set_time(smime_verify_t *v, time_t when) { v->pinned = when; }
+
+void
+smime_verify_set_chain_cache(smime_verify_t *v, const smime_chain_cache_t *c)
+{
+	if (c != NULL && c->get != NULL && c->put != NULL)
+		v->cache = *c;
+	else
+		memset(&v->cache, 0, sizeof(v->cache));
+}
 void smime_verify_set_convert(smime_verify_t *v, int convert) { v->convert = convert != 0; }
 smime_verdict_t smime_verify_verdict(const smime_verify_t *v) { return v->verdict; }
 const char *smime_verify_detail(const smime_verify_t *v) { return v->detail; }
@@ -492,27 +503,101 @@ signer_certs(smime_verify_t *v, CMS_SignerInfo *si, X509 *signer, STACK_OF(X509)
 }
 
 /* A missing or stale CRL is no verdict: revocation is checked where a
- * current CRL is available. */
+ * current CRL is available.  A check that let one pass rested on no
+ * answer (the int the context's app data points to is set): it is not
+ * cached. */
 static int
 chain_cb(int ok, X509_STORE_CTX *ctx)
 {
+	int *no_answer = X509_STORE_CTX_get_app_data(ctx);
+
 	switch (X509_STORE_CTX_get_error(ctx)) {
 	case X509_V_ERR_UNABLE_TO_GET_CRL:
 	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
 	case X509_V_ERR_CRL_NOT_YET_VALID:
 	case X509_V_ERR_CRL_HAS_EXPIRED:
+		if (no_answer != NULL)
+			*no_answer = 1;
 		return 1;
 	default:
 		return ok;
 	}
 }
 
+static time_t
+asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	return t != NULL && ASN1_TIME_to_tm(t, &tm) ? timegm(&tm) : 0;
+}
+
+/* The window [*from, *until) around when narrowed by the moment b (0:
+ * unknown, nothing is kept: *until 0). */
+static void
+window_cut(time_t b, time_t when, time_t *from, time_t *until)
+{
+	if (b == 0)
+		*until = 0;
+	else if (b <= when && b > *from)
+		*from = b;
+	else if (b > when && b < *until)
+		*until = b;
+}
+
+/*
+ * The times around when for which the check just made gives the same
+ * answer: no certificate of the chain starts or ends being valid, and,
+ * when CRLs are checked, no CRL of the store starts or stops being
+ * current (the check depends on which is).  *until 0: keep nothing.
+ */
+static void
+chain_window(const smime_verify_t *v, X509_STORE_CTX *ctx, time_t when, time_t *from,
+    time_t *until)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	STACK_OF(X509_OBJECT) *objs;
+
+	*from = 0;
+	*until = (time_t)LONG_MAX;
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		window_cut(asn1_time(X509_get0_notBefore(x)), when, from, until);
+		window_cut(asn1_time(X509_get0_notAfter(x)), when, from, until);
+	}
+	if (v->trust->ncrls == 0 || *until == 0)
+		return;
+	if (!X509_STORE_lock(v->trust->store)) {
+		*until = 0;
+		return;
+	}
+	objs = X509_STORE_get0_objects(v->trust->store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+
+		if (crl == NULL)
+			continue;
+		window_cut(asn1_time(X509_CRL_get0_lastUpdate(crl)), when, from, until);
+		if (X509_CRL_get0_nextUpdate(crl) != NULL)
+			window_cut(asn1_time(X509_CRL_get0_nextUpdate(crl)), when, from, until);
+	}
+	X509_STORE_unlock(v->trust->store);
+}
+
+/* The chain of signer at when, built and checked; a good check that
+ * rested on answers is cached for as long as it holds. */
 static void
 signer_chain(smime_verify_t *v, X509 *signer, STACK_OF(X509) *certs, time_t when)
 {
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	int e;
+	unsigned long gen = smime_trust_generation(v->trust);
+	X509_STORE_CTX *ctx;
+	time_t from, until;
+	int e, no_answer = 0;
 
+	if (v->cache.get != NULL && v->cache.get(v->cache.arg, signer, certs, gen, when) == 1)
+		return;
+	ctx = X509_STORE_CTX_new();
 	if (ctx == NULL || !X509_STORE_CTX_init(ctx, v->trust->store, signer, certs)
 	    || !X509_STORE_CTX_set_default(ctx, "smime_sign")) {
 		verdict(v, SMIME_VERDICT_UNTRUSTED, "cannot set up chain verification");
@@ -521,6 +606,7 @@ signer_chain(smime_verify_t *v, X509 *signer, STACK_OF(X509) *certs, time_t when
 	}
 	X509_STORE_CTX_set_time(ctx, 0, when);
 	X509_STORE_CTX_set_verify_cb(ctx, chain_cb);
+	X509_STORE_CTX_set_app_data(ctx, &no_answer);
 	if (X509_verify_cert(ctx) <= 0) {
 		e = X509_STORE_CTX_get_error(ctx);
 		if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)
@@ -530,6 +616,10 @@ signer_chain(smime_verify_t *v, X509 *signer, STACK_OF(X509) *certs, time_t when
 			verdict(v, SMIME_VERDICT_REVOKED, "%s", X509_verify_cert_error_string(e));
 		else
 			verdict(v, SMIME_VERDICT_UNTRUSTED, "%s", X509_verify_cert_error_string(e));
+	} else if (v->cache.put != NULL && !no_answer) {
+		chain_window(v, ctx, when, &from, &until);
+		if (until > from)
+			v->cache.put(v->cache.arg, signer, certs, gen, from, until);
 	}
 	X509_STORE_CTX_free(ctx);
 }

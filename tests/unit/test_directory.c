@@ -300,6 +300,35 @@ test_crl_untrusted_not_fetched(void **state)
 
 /* ---- the harvest store ---- */
 
+/* Replaces the record named for cert in the one address directory of
+ * the store dir by one holding inside (signing time t). */
+static void
+harvest_plant(const char *dir, X509 *cert, X509 *inside, long t)
+{
+	char sub[1024] = "", path[1200], hex[65], tbuf[24];
+	unsigned char md[32];
+	unsigned int mdlen;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	FILE *fp;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+	closedir(d);
+	assert_true(X509_digest(cert, EVP_sha256(), md, &mdlen));
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(path, sizeof(path), "%s/%s.pem", sub, hex);
+	snprintf(tbuf, sizeof(tbuf), "%ld", t);
+	assert_non_null(fp = fopen(path, "w"));
+	assert_true(PEM_write_X509(fp, inside));
+	assert_true(PEM_write(fp, "SMIMEGATE SIGNING TIME", "", (unsigned char *)tbuf,
+	    (long)strlen(tbuf)));
+	fclose(fp);
+}
+
 static void
 test_harvest(void **state)
 {
@@ -342,6 +371,17 @@ test_harvest(void **state)
 	assert_int_equal(dir_harvest_get(h, "H@example.net", &v, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 0);
 	assert_null(v);
+
+	/* A record named for c2 that holds another certificate (and a later
+	 * time) is not kept on its time: the next put of c2 replaces it. */
+	harvest_plant(dir, c2, c1, 999);
+	assert_int_equal(dir_harvest_put(h, "h@example.net", c2, NULL, 0, 300, err, sizeof(err)), 0);
+	assert_int_equal(dir_harvest_get(h, "h@example.net", &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	if (v[0].signing_time != 300 || X509_cmp(v[0].cert, c2) != 0)
+		fail_msg("a record holding another certificate was kept (time %lld)",
+		    (long long)v[0].signing_time);
+	dir_harvest_list_free(v, n);
 	dir_harvest_free(h);
 	X509_free(c1);
 	X509_free(c2);

@@ -9,7 +9,13 @@
  * expire while kept, an OCSP "good" past its nextUpdate, the same
  * certificate checked for another purpose, and a forged certificate with
  * the same issuer, subject and serial but other bytes.  Then the bound,
- * VerdictCacheSize 0, and threads.  The clock is the real one: the
+ * VerdictCacheSize 0, and threads.  Then the inbound signers' chain
+ * checks (smime_verify.c with dir_verdict_chain_cache()): a warm signer
+ * is not built again, but a signer with the same names and serial from
+ * another CA, a tampered content, a CRL that revokes it, another trust
+ * store, an anchor added, a time past the chain's validity or the CRL's
+ * nextUpdate, and a check that let a stale CRL pass are each decided
+ * anew.  The clock is the real one: the
  * certificates and answers that run out do so a few seconds from now,
  * and one sleep covers them all.
  */
@@ -24,12 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/cms.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "directory/dir_int.h"
 #include "directory/dir_lookup.h"
+#include "directory/dir_verdict.h"
+#include "smime/smime.h"
 #include "tests/unit/unit_util.h"
 
 #define SHORT 3                 /* seconds before the short-lived things end */
@@ -56,6 +65,7 @@ static int
 group_setup(void **state)
 {
 	(void)state;
+	smime_init();
 	pki.ca_key = unit_key(UNIT_RSA2048);
 	pki.ca = unit_ca(pki.ca_key, "verdict test CA");
 	pki.other_key = unit_key(UNIT_RSA2048);
@@ -669,6 +679,214 @@ test_threads(void **state)
 		X509_free(certs[i]);
 }
 
+/* ---- inbound signers (smime_verify.c, dir_verdict_chain_cache()) ---- */
+
+/* A multipart/signed body of text, signed by x (pki.key), with the
+ * content replaced by other when not NULL; its header in *hdrs. */
+static char *
+signed_body(X509 *x, const char *text, const char *other, char **hdrs)
+{
+	BIO *in = BIO_new_mem_buf(text, -1), *mem = BIO_new(BIO_s_mem());
+	BIO *b64 = BIO_push(BIO_new(BIO_f_base64()), mem);
+	CMS_ContentInfo *cms = CMS_sign(x, pki.key, NULL, in, CMS_BINARY | CMS_DETACHED);
+	char *p, *sig, *body;
+	long n, o = 0;
+
+	assert_non_null(cms);
+	assert_true(i2d_CMS_bio(b64, cms));
+	(void)BIO_flush(b64);
+	n = BIO_get_mem_data(mem, &p);
+	sig = calloc(1, (size_t)n * 2 + 1);
+	assert_non_null(sig);
+	for (long i = 0; i < n; i++) {
+		if (p[i] == '\n')
+			sig[o++] = '\r';
+		sig[o++] = p[i];
+	}
+	assert_true(asprintf(&body, "--b\r\n%s\r\n--b\r\nContent-Type: "
+	    "application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	    "%s--b--\r\n", other != NULL ? other : text, sig) > 0);
+	*hdrs = strdup("Content-Type: multipart/signed; protocol=\"application/"
+	    "pkcs7-signature\"; micalg=sha-256; boundary=b\n");
+	free(sig);
+	BIO_free_all(b64);
+	BIO_free(in);
+	CMS_ContentInfo_free(cms);
+	return body;
+}
+
+static const char signed_text[] = "Content-Type: text/plain\r\n\r\nHello.\r\n";
+
+/* The verdict of body against trust, the signers' chains kept in vt;
+ * when: the verification time (0: the signing time). */
+static smime_verdict_t
+verify_signed(smime_trust_t *trust, dir_verdict_t *vt, const char *hdrs,
+    const char *body, time_t when, const char *from)
+{
+	smime_verify_t *v = smime_verify_new(trust);
+	smime_body_t b = { (const unsigned char *)body, strlen(body), -1 };
+	smime_chain_cache_t c;
+	smime_verdict_t got;
+
+	assert_non_null(v);
+	dir_verdict_chain_cache(vt, &c);
+	smime_verify_set_chain_cache(v, &c);
+	smime_verify_set_from(v, from);
+	smime_verify_set_time(v, when);
+	assert_int_equal(smime_verify_run(v, hdrs, &b, NULL, NULL), SMIME_OK);
+	got = smime_verify_verdict(v);
+	smime_verify_free(v);
+	return got;
+}
+
+#define WANT_SIGNED(trust, vt, x, other, when, want, what) do {                 \
+	char *h_, *b_ = signed_body(x, signed_text, other, &h_);                \
+	smime_verdict_t got_ = verify_signed(trust, vt, h_, b_, when,            \
+	    "s@example.net");                                                    \
+	if (got_ != (want))                                                      \
+		fail_msg("%s: got %s, want %s", what, smime_verdict_name(got_),  \
+		    smime_verdict_name(want));                                   \
+	free(h_);                                                                \
+	free(b_);                                                                \
+} while (0)
+
+static smime_trust_t *
+trust_of(const char *ca_file, X509_CRL *crl)
+{
+	char path[600], err[256];
+	smime_trust_t *t;
+	FILE *fp;
+
+	if (crl != NULL) {
+		snprintf(path, sizeof(path), "%s/crl-%ld.pem", pki.dir, random());
+		assert_non_null(fp = fopen(path, "w"));
+		assert_true(PEM_write_X509_CRL(fp, crl));
+		fclose(fp);
+	}
+	t = smime_trust_new(ca_file, 0, crl != NULL ? path : NULL, NULL, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("smime_trust_new: %s", err);
+	return t;
+}
+
+static void
+stats(dir_verdict_t *vt, unsigned long *h, unsigned long *m)
+{
+	dir_verdict_stats(vt, h, m);
+}
+
+/* A warm signer costs a lookup; another certificate with the same
+ * issuer name, subject and serial from another CA is not trusted on its
+ * verdict; a tampered content is still FAIL with the verdict warm. */
+static void
+test_signer_warm(void **state)
+{
+	cert_spec_t sp = { pki.ca, pki.ca_key, "s@example.net", 4242, -60, 86400, NULL, NULL };
+	cert_spec_t fp = { pki.other_ca, pki.other_key, "s@example.net", 4242, -60, 86400,
+		NULL, NULL };
+	X509 *x = mk(&sp, pki.key), *forged = mk(&fp, pki.key), *altered;
+	const ASN1_BIT_STRING *sig;
+	smime_trust_t *t = trust_of(pki.ca_file, NULL);
+	dir_verdict_t *vt = dir_verdict_new(64);
+	unsigned long h, m;
+	(void)state;
+
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "cold");
+	assert_int_equal(dir_verdict_count(vt), 1);
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "warm");
+	stats(vt, &h, &m);
+	assert_int_equal(h, 1);
+	WANT_SIGNED(t, vt, forged, NULL, 0, SMIME_VERDICT_UNTRUSTED,
+	    "same names and serial, another CA");
+	WANT_SIGNED(t, vt, x, "Content-Type: text/plain\r\n\r\nHello, Mallory.\r\n", 0,
+	    SMIME_VERDICT_FAIL, "tampered content, signer warm");
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "warm again");
+	assert_int_equal(dir_verdict_count(vt), 1);
+	/* The same certificate but one octet of its CA's signature: neither
+	 * the decoded certificate (smime_certcache.c) nor the verdict of the
+	 * good one may stand in for it. */
+	assert_non_null(altered = X509_dup(x));
+	X509_get0_signature(&sig, NULL, altered);
+	((ASN1_BIT_STRING *)sig)->data[8] ^= 0x01;
+	WANT_SIGNED(t, vt, altered, NULL, 0, SMIME_VERDICT_UNTRUSTED,
+	    "the warm certificate with its CA's signature broken");
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "and the good one after it");
+	dir_verdict_free(vt);
+	smime_trust_free(t);
+	X509_free(x);
+	X509_free(altered);
+	X509_free(forged);
+}
+
+/* New CRLs come with a new trust (a reload): the same table then
+ * decides the signer anew and says revoked.  So does another anchor
+ * set, and one anchor more in the same trust. */
+static void
+test_signer_trust_moves(void **state)
+{
+	cert_spec_t sp = { pki.ca, pki.ca_key, "s@example.net", 0, -60, 86400, NULL, NULL };
+	X509 *x = mk(&sp, pki.key);
+	X509_CRL *revoking = mk_crl(x, 3600);
+	smime_trust_t *t = trust_of(pki.ca_file, NULL), *t2 = trust_of(pki.ca_file, revoking);
+	smime_trust_t *t3 = trust_of(pki.other_file, NULL);
+	dir_verdict_t *vt = dir_verdict_new(64);
+	unsigned long h, m, h2, m2;
+	(void)state;
+
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "kept good");
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "warm");
+	WANT_SIGNED(t2, vt, x, NULL, 0, SMIME_VERDICT_REVOKED, "a CRL revoking it");
+	WANT_SIGNED(t3, vt, x, NULL, 0, SMIME_VERDICT_UNTRUSTED, "its CA not an anchor");
+	stats(vt, &h, &m);
+	assert_int_equal(smime_trust_add(t, pki.other_ca), 0);
+	WANT_SIGNED(t, vt, x, NULL, 0, SMIME_VERDICT_PASS, "an anchor added");
+	stats(vt, &h2, &m2);
+	assert_int_equal(h2, h);
+	assert_int_equal(m2, m + 1);
+	dir_verdict_free(vt);
+	smime_trust_free(t);
+	smime_trust_free(t2);
+	smime_trust_free(t3);
+	X509_CRL_free(revoking);
+	X509_free(x);
+}
+
+/* A verdict holds for the verification times its chain and CRLs hold:
+ * a time past the signer's notAfter is EXPIRED, a time past the CRL's
+ * nextUpdate is checked anew; a check that let a stale CRL pass (no
+ * answer) is not kept. */
+static void
+test_signer_times(void **state)
+{
+	cert_spec_t sp = { pki.ca, pki.ca_key, "s@example.net", 0, -60, 86400, NULL, NULL };
+	X509 *x = mk(&sp, pki.key);
+	X509_CRL *crl = mk_crl(NULL, 600), *stale = mk_crl(NULL, -10);
+	smime_trust_t *t = trust_of(pki.ca_file, crl), *ts = trust_of(pki.ca_file, stale);
+	dir_verdict_t *vt = dir_verdict_new(64);
+	time_t now = time(NULL);
+	unsigned long h, m, h2, m2;
+	(void)state;
+
+	WANT_SIGNED(t, vt, x, NULL, now, SMIME_VERDICT_PASS, "with a current CRL");
+	assert_int_equal(dir_verdict_count(vt), 1);
+	WANT_SIGNED(t, vt, x, NULL, now + 86400 + 60, SMIME_VERDICT_EXPIRED,
+	    "past notAfter, verdict warm");
+	stats(vt, &h, &m);
+	WANT_SIGNED(t, vt, x, NULL, now + 1200, SMIME_VERDICT_PASS, "past the CRL's nextUpdate");
+	stats(vt, &h2, &m2);
+	assert_int_equal(h2, h);
+	assert_int_equal(dir_verdict_count(vt), 0);     /* rested on a stale CRL */
+	WANT_SIGNED(ts, vt, x, NULL, 0, SMIME_VERDICT_PASS, "a stale CRL");
+	WANT_SIGNED(ts, vt, x, NULL, 0, SMIME_VERDICT_PASS, "a stale CRL again");
+	assert_int_equal(dir_verdict_count(vt), 0);
+	dir_verdict_free(vt);
+	smime_trust_free(t);
+	smime_trust_free(ts);
+	X509_CRL_free(crl);
+	X509_CRL_free(stale);
+	X509_free(x);
+}
+
 int
 main(void)
 {
@@ -682,6 +900,9 @@ main(void)
 		cmocka_unit_test(test_chain_in_key),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_signer_warm),
+		cmocka_unit_test(test_signer_trust_moves),
+		cmocka_unit_test(test_signer_times),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
