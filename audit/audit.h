@@ -292,6 +292,15 @@ void audit_set_clock(audit_t *a, time_t (*now)(void *arg), void *arg);
  */
 audit_status_t audit_append(audit_t *a, const audit_record_t *rec,
     audit_err_t *err);
+/*
+ * Appends the n records recs[0..n-1] (one message's, one per recipient)
+ * together: queued at once, so that one batch (one write, one sync)
+ * holds them all in this order, and returns once all are on disk.  The
+ * first failure is returned (the batch's fate is theirs, as above); n 0
+ * is AUDIT_OK.
+ */
+audit_status_t audit_append_all(audit_t *a, const audit_record_t *recs,
+    size_t n, audit_err_t *err);
 
 /* Appends a checkpoint when records were written since the last one. */
 audit_status_t audit_checkpoint(audit_t *a, audit_err_t *err);

@@ -47,8 +47,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-/* A record waiting to be written: on the stack of the thread appending
- * it, in the queue until a writer takes it; st and err are the writer's
+/* A record waiting to be written: the thread appending it owns it, in
+ * the queue until a writer takes it; st and err are the writer's
  * answer, read by the owner once done is set (both under the mutex). */
 typedef struct pending {
 	struct pending *next;
@@ -473,17 +473,19 @@ batch_done(pending_t *batch)
 	}
 }
 
-/* Queues me and waits for its answer, writing a batch (me's and whatever
- * else is queued) whenever nobody else is. */
+/* Queues the records first..last (linked by next) at once and waits for
+ * their answer, writing a batch (theirs and whatever else is queued)
+ * whenever nobody else is.  A batch takes the whole queue, so they are
+ * answered together: last done means all are. */
 static void
-queue_and_wait(audit_t *a, pending_t *me)
+queue_and_wait(audit_t *a, pending_t *first, pending_t *last)
 {
 	pending_t *batch;
 
 	pthread_mutex_lock(&a->mu);
-	*a->queue_end = me;
-	a->queue_end = &me->next;
-	while (!me->done) {
+	*a->queue_end = first;
+	a->queue_end = &last->next;
+	while (!last->done) {
 		if (a->busy) {
 			pthread_cond_wait(&a->cv, &a->mu);
 			continue;
@@ -504,23 +506,71 @@ queue_and_wait(audit_t *a, pending_t *me)
 
 /* ---- entry points ---- */
 
+/* The records' JSON in p[0..n-1], linked in order.  0, or -1 with err
+ * set (the ones made are freed by pending_free). */
+static int
+pending_make(audit_t *a, const audit_record_t *recs, size_t n, pending_t *p,
+    audit_err_t *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		p[i].o = audit_json_record(&recs[i], a->now(a->now_arg), a->flags, 1,
+		    AUDIT_ZERO_HASH, err);
+		if (p[i].o == NULL)
+			return -1;
+		p[i].next = i + 1 < n ? &p[i + 1] : NULL;
+	}
+	return 0;
+}
+
+static void
+pending_free(pending_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		json_object_put(p[i].o);
+}
+
+/* Queues p[0..n-1] (made), waits, and gives the first failure. */
+static audit_status_t
+pending_append(audit_t *a, pending_t *p, size_t n, audit_err_t *err)
+{
+	size_t i;
+
+	queue_and_wait(a, &p[0], &p[n - 1]);
+	for (i = 0; i < n - 1 && p[i].st == AUDIT_OK; i++)
+		;
+	if (err != NULL)
+		*err = p[i].err;
+	return p[i].st;
+}
+
 audit_status_t
 audit_append(audit_t *a, const audit_record_t *rec, audit_err_t *err)
 {
-	pending_t me;
+	return audit_append_all(a, rec, rec != NULL ? 1 : 0, err);
+}
 
-	if (a == NULL || rec == NULL)
+audit_status_t
+audit_append_all(audit_t *a, const audit_record_t *recs, size_t n,
+    audit_err_t *err)
+{
+	pending_t one, *p = &one;
+	audit_status_t st;
+
+	if (a == NULL || recs == NULL)
 		return util_err_set(err, AUDIT_ERR_USAGE, "audit_append without a log or record");
-	memset(&me, 0, sizeof(me));
-	me.o = audit_json_record(rec, a->now(a->now_arg), a->flags, 1,
-	    AUDIT_ZERO_HASH, err);
-	if (me.o == NULL)
-		return err ? err->code : AUDIT_ERR_NOMEM;
-	queue_and_wait(a, &me);
-	json_object_put(me.o);
-	if (err != NULL)
-		*err = me.err;
-	return me.st;
+	if (n == 0)
+		return AUDIT_OK;
+	memset(&one, 0, sizeof(one));
+	if (n > 1 && (p = calloc(n, sizeof(*p))) == NULL)
+		return util_err_set(err, AUDIT_ERR_NOMEM, "out of memory");
+	if (pending_make(a, recs, n, p, err) != 0)
+		st = err ? (audit_status_t)err->code : AUDIT_ERR_NOMEM;
+	else
+		st = pending_append(a, p, n, err);
+	pending_free(p, n);
+	if (p != &one)
+		free(p);
+	return st;
 }
 
 audit_status_t

@@ -10,6 +10,11 @@
  * Redis is kept there at most CacheTierTTL seconds and never past the end
  * of the Redis entry's own time (its seal's expiry), so a warm recipient
  * costs no round trip.  A reload makes a new cache, so a new empty tier.
+ * A positive entry's certificate and chain are kept in the tier next to
+ * its value, as objects: those it was made of (put), or parsed from it
+ * once (read from Redis); a hit hands out references to them
+ * (dir_tier_put_certs, dir_tier_get_certs), so a warm recipient costs no
+ * decoding either.
  *
  * Stale answers: a positive entry stays in the in-process table
  * CacheStaleTime seconds past the end of its time (Redis's, or its TTL
@@ -191,21 +196,38 @@ value_chain(const unsigned char *v, size_t len)
 	return chain;
 }
 
-enum dir_cache_hit
-dir_cache_value_parse(const unsigned char *v, size_t len, X509 **cert, int *gcm,
-    char *source, size_t srclen)
+/* What a value says besides its certificates: NEGATIVE, POSITIVE with
+ * *gcm and source and *der (where the certificate's DER begins), or MISS
+ * when it is neither. */
+static enum dir_cache_hit
+value_head(const unsigned char *v, size_t len, int *gcm, char *source, size_t srclen,
+    const unsigned char **der)
 {
-	const unsigned char *nl, *p;
+	const unsigned char *nl;
 
 	if (len == 1 && v[0] == 'N')
 		return DIR_CACHE_NEGATIVE;
 	if (len < 4 || v[0] != 'P' || (nl = memchr(v + 2, '\n', len - 2)) == NULL)
 		return DIR_CACHE_MISS;
-	p = nl + 1;
-	if ((*cert = d2i_X509(NULL, &p, (long)(len - (size_t)(p - v)))) == NULL)
-		return DIR_CACHE_MISS;
 	*gcm = v[1] == '1';
 	snprintf(source, srclen, "%.*s", (int)(nl - (v + 2)), (const char *)v + 2);
+	*der = nl + 1;
+	return DIR_CACHE_POSITIVE;
+}
+
+enum dir_cache_hit
+dir_cache_value_parse(const unsigned char *v, size_t len, X509 **cert, int *gcm,
+    char *source, size_t srclen)
+{
+	const unsigned char *p;
+	int g = 0;
+	enum dir_cache_hit hit = value_head(v, len, &g, source, srclen, &p);
+
+	if (hit != DIR_CACHE_POSITIVE)
+		return hit;
+	if ((*cert = d2i_X509(NULL, &p, (long)(len - (size_t)(p - v)))) == NULL)
+		return DIR_CACHE_MISS;
+	*gcm = g;
 	return DIR_CACHE_POSITIVE;
 }
 
@@ -223,19 +245,48 @@ value_decode(const unsigned char *v, size_t len, X509 **cert, STACK_OF(X509) **c
 
 /* ---- the in-process table ---- */
 
-/* Keeps v for key: until (the end of its time; 0: none known, then the
- * tier's own), at most the tier's time with Redis; a positive one kept
- * for stale use after. */
+/* Keeps v for key (with cert and chain, what v was parsed into, when not
+ * NULL): until (the end of its time; 0: none known, then the tier's
+ * own), at most the tier's time with Redis; a positive one kept for
+ * stale use after. */
 static void
 tier_keep(dir_cache_t *c, const char *key, const unsigned char *v, size_t len,
-    time_t until, int may_stale)
+    X509 *cert, STACK_OF(X509) *chain, time_t until, int may_stale)
 {
 	time_t now = time(NULL), fresh = until;
 
 	if (c->redis != NULL && (fresh == 0 || fresh > now + c->tier_ttl))
 		fresh = now + c->tier_ttl;
-	(void)dir_tier_put(c->tier, key, v, len, fresh,
+	(void)dir_tier_put_certs(c->tier, key, v, len, cert, chain, fresh,
 	    may_stale && until != 0 && c->stale > 0 ? until + c->stale : 0, now);
+}
+
+/*
+ * A tier entry's answer: the certificates it holds, parsed when it was
+ * kept (*cert and *chain: the caller's references), or, for an entry
+ * that holds none, parsed now.  The head (gcm, source) is read from the
+ * value itself.
+ */
+static enum dir_cache_hit
+tier_answer(const unsigned char *v, size_t len, X509 **cert, STACK_OF(X509) **chain,
+    int *gcm, char *source, size_t srclen)
+{
+	const unsigned char *der;
+	enum dir_cache_hit hit;
+
+	if (*cert == NULL) {
+		sk_X509_pop_free(*chain, X509_free);
+		*chain = NULL;
+		return value_decode(v, len, cert, chain, gcm, source, srclen);
+	}
+	if ((hit = value_head(v, len, gcm, source, srclen, &der)) != DIR_CACHE_POSITIVE) {
+		X509_free(*cert);
+		sk_X509_pop_free(*chain, X509_free);
+		*cert = NULL;
+		*chain = NULL;
+		*gcm = 0;
+	}
+	return hit;
 }
 
 /* ---- Redis ---- */
@@ -345,12 +396,23 @@ redis_set(dir_cache_t *c, const char *key, const unsigned char *v, size_t len,
 
 /* ---- the interface ---- */
 
+/* The caller's chain when asked (want), else none. */
+static void
+chain_give(STACK_OF(X509) *got, STACK_OF(X509) **want)
+{
+	if (want != NULL)
+		*want = got;
+	else
+		sk_X509_pop_free(got, X509_free);
+}
+
 enum dir_cache_hit
 dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
     STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen, char *note,
     size_t notelen)
 {
 	enum dir_cache_hit hit = DIR_CACHE_MISS;
+	STACK_OF(X509) *ch = NULL;
 	unsigned char *v;
 	size_t len;
 	time_t until = 0;
@@ -359,16 +421,20 @@ dir_cache_get(dir_cache_t *c, const char *addr, X509 **cert,
 	if (chain != NULL)
 		*chain = NULL;
 	*gcm = 0;
-	if (dir_tier_get(c->tier, addr, 0, time(NULL), &v, &len) == DIR_TIER_FRESH) {
+	if (dir_tier_get_certs(c->tier, addr, 0, time(NULL), &v, &len, cert,
+	    chain != NULL ? &ch : NULL) == DIR_TIER_FRESH) {
 		ADD(c->tier_hits);
+		hit = tier_answer(v, len, cert, &ch, gcm, source, srclen);
 	} else {
 		ADD(c->tier_misses);
 		if (c->redis == NULL || (v = redis_get(c, addr, &len, &until, note,
 		    notelen)) == NULL)
 			return DIR_CACHE_MISS;
-		tier_keep(c, addr, v, len, until, 1);
+		/* Parsed once here; the tier keeps what it was parsed into. */
+		hit = value_decode(v, len, cert, &ch, gcm, source, srclen);
+		tier_keep(c, addr, v, len, *cert, ch, until, 1);
 	}
-	hit = value_decode(v, len, cert, chain, gcm, source, srclen);
+	chain_give(ch, chain);
 	free(v);
 	return hit;
 }
@@ -378,6 +444,7 @@ dir_cache_get_stale(dir_cache_t *c, const char *addr, X509 **cert,
     STACK_OF(X509) **chain, int *gcm, char *source, size_t srclen)
 {
 	enum dir_cache_hit hit = DIR_CACHE_MISS;
+	STACK_OF(X509) *ch = NULL;
 	unsigned char *v;
 	size_t len;
 
@@ -385,29 +452,56 @@ dir_cache_get_stale(dir_cache_t *c, const char *addr, X509 **cert,
 	if (chain != NULL)
 		*chain = NULL;
 	*gcm = 0;
-	if (dir_tier_get(c->tier, addr, 1, time(NULL), &v, &len) == DIR_TIER_NONE)
+	if (dir_tier_get_certs(c->tier, addr, 1, time(NULL), &v, &len, cert,
+	    chain != NULL ? &ch : NULL) == DIR_TIER_NONE)
 		return DIR_CACHE_MISS;
 	if (len > 0 && v[0] == 'P')
-		hit = value_decode(v, len, cert, chain, gcm, source, srclen);
-	if (hit == DIR_CACHE_POSITIVE)
+		hit = tier_answer(v, len, cert, &ch, gcm, source, srclen);
+	if (hit == DIR_CACHE_POSITIVE) {
 		ADD(c->stale_served);
+		chain_give(ch, chain);
+	} else {
+		X509_free(*cert);
+		*cert = NULL;
+		*gcm = 0;
+		sk_X509_pop_free(ch, X509_free);
+	}
 	free(v);
 	return hit;
+}
+
+/* The first CACHE_MAX_CHAIN certificates of chain (may be NULL) in a
+ * new stack that holds no references: what value_make() keeps of it. */
+static STACK_OF(X509) *
+chain_kept(STACK_OF(X509) *chain)
+{
+	int n = sk_X509_num(chain) < CACHE_MAX_CHAIN ? sk_X509_num(chain) : CACHE_MAX_CHAIN;
+	STACK_OF(X509) *out = sk_X509_new_reserve(NULL, n > 0 ? n : 1);
+
+	for (int i = 0; out != NULL && i < n; i++)
+		(void)sk_X509_push(out, sk_X509_value(chain, i));
+	return out;
 }
 
 void
 dir_cache_put(dir_cache_t *c, const char *addr, X509 *cert, STACK_OF(X509) *chain,
     int gcm, const char *source, char *note, size_t notelen)
 {
-	size_t len;
+	size_t len = 0;
 	unsigned char *v = value_make(cert, chain, gcm, source, &len);
 	long ttl = cert ? c->ttl_pos : c->ttl_neg;
+	STACK_OF(X509) *kept = cert != NULL ? chain_kept(chain) : NULL;
 
 	if (v != NULL && ttl > 0) {
-		tier_keep(c, addr, v, len, time(NULL) + ttl, cert != NULL);
+		/* The tier holds the objects the value was made of (a value
+		 * that parses into them: no parse needed); without a chain
+		 * (out of memory) none, and a reader parses the value. */
+		tier_keep(c, addr, v, len, kept ? cert : NULL, kept, time(NULL) + ttl,
+		    cert != NULL);
 		if (c->redis != NULL)
 			redis_set(c, addr, v, len, ttl, note, notelen);
 	}
+	sk_X509_free(kept);
 	free(v);
 }
 
@@ -421,7 +515,7 @@ dir_cache_blob_get(dir_cache_t *c, const char *key, unsigned char **v, size_t *l
 		return 1;
 	if (c->redis == NULL || (*v = redis_get(c, key, len, &until, note, notelen)) == NULL)
 		return 0;
-	tier_keep(c, key, *v, *len, until, 0);
+	tier_keep(c, key, *v, *len, NULL, NULL, until, 0);
 	return 1;
 }
 
@@ -431,7 +525,7 @@ dir_cache_blob_put(dir_cache_t *c, const char *key, const unsigned char *v,
 {
 	if (ttl <= 0 || len > CACHE_MAX_VALUE / 2)
 		return;
-	tier_keep(c, key, v, len, time(NULL) + ttl, 0);
+	tier_keep(c, key, v, len, NULL, NULL, time(NULL) + ttl, 0);
 	if (c->redis != NULL)
 		redis_set(c, key, v, len, ttl, note, notelen);
 }

@@ -194,6 +194,18 @@ int dir_tier_put(dir_tier_t *t, const char *key, const unsigned char *v,
  * stale_until), with *v (malloc'ed, the caller's) and *len; else NONE. */
 enum dir_tier_hit dir_tier_get(dir_tier_t *t, const char *key, int stale_ok,
     time_t now, unsigned char **v, size_t *len);
+/* As dir_tier_put(), the entry holding a reference to cert and to each
+ * certificate of chain (either may be NULL): what v was parsed into, so
+ * that readers need not parse it again.  Dropped with the entry. */
+int dir_tier_put_certs(dir_tier_t *t, const char *key, const unsigned char *v,
+    size_t len, X509 *cert, STACK_OF(X509) *chain, time_t fresh_until,
+    time_t stale_until, time_t now);
+/* As dir_tier_get(), and on a hit: *cert a new reference to the entry's
+ * certificate, *chain a new stack holding a new reference to each of its
+ * chain's (each NULL when the entry has none; cert, chain NULL: not
+ * asked).  The very objects put under key, never another key's. */
+enum dir_tier_hit dir_tier_get_certs(dir_tier_t *t, const char *key, int stale_ok,
+    time_t now, unsigned char **v, size_t *len, X509 **cert, STACK_OF(X509) **chain);
 /* Drops key's entry, or every entry (key NULL). */
 void dir_tier_del(dir_tier_t *t, const char *key);
 size_t dir_tier_count(dir_tier_t *t);

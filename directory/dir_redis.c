@@ -18,7 +18,10 @@
  * whoever can write to Redis from deleting values (AUTH is the guard).
  *
  * Ownership and threads: a dir_redis_t is immutable after dir_redis_new()
- * and may be shared; the key is cleansed when it is freed.
+ * and may be shared; the key is cleansed when it is freed.  The HMAC
+ * context is made and keyed once (proto); each seal works on a copy of
+ * it (EVP_MAC_CTX_dup only reads the original), so no call fetches or
+ * keys HMAC again.
  */
 #include "directory/dir_int.h"
 #include "net/net_redis.h"
@@ -42,6 +45,7 @@ struct dir_redis {
 	unsigned char *key;
 	size_t keylen;
 	EVP_MAC *mac;               /* HMAC, fetched once */
+	EVP_MAC_CTX *proto;         /* keyed with key, HMAC-SHA256; only read */
 };
 
 /* The value key: the first line of RedisKeyFile, read by the one reader
@@ -68,6 +72,22 @@ load_key(dir_redis_t *r, const char *file, char *err, size_t errlen)
 	return 0;
 }
 
+/* The keyed HMAC-SHA256 context every seal copies.  0, or -1. */
+static int
+proto_new(dir_redis_t *r, char *err, size_t errlen)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_utf8_string("digest", "SHA256", 0), OSSL_PARAM_END
+	};
+
+	if ((r->proto = EVP_MAC_CTX_new(r->mac)) == NULL ||
+	    !EVP_MAC_init(r->proto, r->key, r->keylen, params)) {
+		snprintf(err, errlen, "cannot key HMAC-SHA256 for the Redis values");
+		return -1;
+	}
+	return 0;
+}
+
 dir_redis_t *
 dir_redis_new(const dir_settings_t *s, char *err, size_t errlen)
 {
@@ -87,7 +107,8 @@ dir_redis_new(const dir_settings_t *s, char *err, size_t errlen)
 	else if ((r->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
 		snprintf(err, errlen, "OpenSSL has no HMAC");
 	if (r->mac == NULL || (r->client = net_redis_new(&ns, err, errlen)) == NULL ||
-	    load_key(r, s->redis_key_file, err, errlen) != 0) {
+	    load_key(r, s->redis_key_file, err, errlen) != 0 ||
+	    proto_new(r, err, errlen) != 0) {
 		dir_redis_free(r);
 		return NULL;
 	}
@@ -99,6 +120,7 @@ dir_redis_free(dir_redis_t *r)
 {
 	if (r == NULL)
 		return;
+	EVP_MAC_CTX_free(r->proto);     /* cleanses the keyed state */
 	EVP_MAC_free(r->mac);
 	net_redis_free(r->client);
 	if (r->key != NULL)
@@ -124,13 +146,10 @@ static int
 seal_mac(const dir_redis_t *r, const char *key, const char *field,
     const char *expiry, const unsigned char *data, size_t len, char hex[65])
 {
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(r->mac);
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_utf8_string("digest", "SHA256", 0), OSSL_PARAM_END
-	};
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(r->proto);
 	unsigned char md[32];
 	size_t mdlen = 0;
-	int ok = ctx != NULL && EVP_MAC_init(ctx, r->key, r->keylen, params)
+	int ok = ctx != NULL
 	    && EVP_MAC_update(ctx, (const unsigned char *)SEAL_TAG, sizeof(SEAL_TAG))
 	    && EVP_MAC_update(ctx, (const unsigned char *)key, strlen(key) + 1)
 	    && EVP_MAC_update(ctx, (const unsigned char *)field, strlen(field) + 1)

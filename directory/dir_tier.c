@@ -11,7 +11,14 @@
  * past both is dropped when met.  Times come from the caller, so tests
  * fix the clock.
  *
- * Threads: one mutex guards the table; values are copied in and out.
+ * A value may come with the certificates parsed from it (the cache's
+ * positive entries: dir_tier_put_certs()): the entry holds a reference
+ * to each, and a reader gets references of its own to those very
+ * objects, so that a hit costs no decoding.  They go with the entry
+ * (replaced, evicted, expired, deleted, flushed).
+ *
+ * Threads: one mutex guards the table; values are copied in and out,
+ * certificates handed out with a reference taken under it.
  * Keys are addresses from mail: a flood of colliding keys costs at most a
  * walk of the table's size, as a full scan would.
  */
@@ -30,6 +37,8 @@ typedef struct tier_entry {
 	char *key;
 	unsigned char *val;
 	size_t len;
+	X509 *cert;                             /* parsed from val, or NULL */
+	STACK_OF(X509) *chain;                  /* likewise */
 	time_t fresh_until, stale_until;
 } tier_entry_t;
 
@@ -63,10 +72,22 @@ dir_tier_new(size_t max)
 	return t;
 }
 
+/* The value and certificates of e, not e itself. */
+static void
+entry_clear(tier_entry_t *e)
+{
+	OPENSSL_clear_free(e->val, e->len);
+	X509_free(e->cert);
+	sk_X509_pop_free(e->chain, X509_free);
+	e->val = NULL;
+	e->cert = NULL;
+	e->chain = NULL;
+}
+
 static void
 entry_free(tier_entry_t *e)
 {
-	OPENSSL_clear_free(e->val, e->len);
+	entry_clear(e);
 	free(e->key);
 	free(e);
 }
@@ -149,17 +170,50 @@ int
 dir_tier_put(dir_tier_t *t, const char *key, const unsigned char *v, size_t len,
     time_t fresh_until, time_t stale_until, time_t now)
 {
+	return dir_tier_put_certs(t, key, v, len, NULL, NULL, fresh_until, stale_until,
+	    now);
+}
+
+/* References of the caller's own to cert and chain (NULL: none); 0, or
+ * -1 when out of memory (nothing taken). */
+static int
+certs_ref(X509 *cert, STACK_OF(X509) *chain, X509 **c, STACK_OF(X509) **ch)
+{
+	*c = NULL;
+	*ch = NULL;
+	if (chain != NULL && (*ch = X509_chain_up_ref(chain)) == NULL)
+		return -1;
+	if (cert != NULL && !X509_up_ref(cert)) {
+		sk_X509_pop_free(*ch, X509_free);
+		*ch = NULL;
+		return -1;
+	}
+	*c = cert;
+	return 0;
+}
+
+int
+dir_tier_put_certs(dir_tier_t *t, const char *key, const unsigned char *v,
+    size_t len, X509 *cert, STACK_OF(X509) *chain, time_t fresh_until,
+    time_t stale_until, time_t now)
+{
 	tier_entry_t *e, **l;
 	unsigned char *copy;
+	X509 *c;
+	STACK_OF(X509) *ch;
 
 	if (t->max == 0 || fresh_until <= now)
 		return 0;
 	if ((copy = malloc(len ? len : 1)) == NULL)
 		return -1;
+	if (certs_ref(cert, chain, &c, &ch) != 0) {
+		free(copy);
+		return -1;
+	}
 	memcpy(copy, v, len);
 	pthread_mutex_lock(&t->lock);
 	if ((e = find(t, key, &l)) != NULL) {
-		OPENSSL_clear_free(e->val, e->len);
+		entry_clear(e);
 		use_unlink(t, e);
 	} else {
 		if (t->count == t->max)
@@ -168,6 +222,8 @@ dir_tier_put(dir_tier_t *t, const char *key, const unsigned char *v, size_t len,
 			free(e);
 			pthread_mutex_unlock(&t->lock);
 			free(copy);
+			X509_free(c);
+			sk_X509_pop_free(ch, X509_free);
 			return -1;
 		}
 		l = &t->buckets[bucket_of(t, key)];
@@ -177,6 +233,8 @@ dir_tier_put(dir_tier_t *t, const char *key, const unsigned char *v, size_t len,
 	}
 	e->val = copy;
 	e->len = len;
+	e->cert = c;
+	e->chain = ch;
 	e->fresh_until = fresh_until;
 	e->stale_until = stale_until > fresh_until ? stale_until : fresh_until;
 	use_front(t, e);
@@ -188,11 +246,47 @@ enum dir_tier_hit
 dir_tier_get(dir_tier_t *t, const char *key, int stale_ok, time_t now,
     unsigned char **v, size_t *len)
 {
+	return dir_tier_get_certs(t, key, stale_ok, now, v, len, NULL, NULL);
+}
+
+/* e's value copied out, with references to its certificates when asked
+ * (cert, chain NULL: not asked); 0, or -1 when out of memory. */
+static int
+entry_out(const tier_entry_t *e, unsigned char **v, size_t *len, X509 **cert,
+    STACK_OF(X509) **chain)
+{
+	X509 *c;
+	STACK_OF(X509) *ch;
+
+	if ((*v = malloc(e->len ? e->len : 1)) == NULL)
+		return -1;
+	if (certs_ref(cert ? e->cert : NULL, chain ? e->chain : NULL, &c, &ch) != 0) {
+		free(*v);
+		*v = NULL;
+		return -1;
+	}
+	memcpy(*v, e->val, e->len);
+	*len = e->len;
+	if (cert != NULL)
+		*cert = c;
+	if (chain != NULL)
+		*chain = ch;
+	return 0;
+}
+
+enum dir_tier_hit
+dir_tier_get_certs(dir_tier_t *t, const char *key, int stale_ok, time_t now,
+    unsigned char **v, size_t *len, X509 **cert, STACK_OF(X509) **chain)
+{
 	enum dir_tier_hit hit = DIR_TIER_NONE;
 	tier_entry_t *e, **l;
 
 	*v = NULL;
 	*len = 0;
+	if (cert != NULL)
+		*cert = NULL;
+	if (chain != NULL)
+		*chain = NULL;
 	if (t->max == 0)
 		return DIR_TIER_NONE;
 	pthread_mutex_lock(&t->lock);
@@ -201,9 +295,7 @@ dir_tier_get(dir_tier_t *t, const char *key, int stale_ok, time_t now,
 		e = NULL;
 	}
 	if (e != NULL && (e->fresh_until > now || stale_ok) &&
-	    (*v = malloc(e->len ? e->len : 1)) != NULL) {
-		memcpy(*v, e->val, e->len);
-		*len = e->len;
+	    entry_out(e, v, len, cert, chain) == 0) {
 		hit = e->fresh_until > now ? DIR_TIER_FRESH : DIR_TIER_STALE;
 		use_unlink(t, e);
 		use_front(t, e);

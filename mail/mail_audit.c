@@ -201,112 +201,172 @@ audit_direction_of(const mail_result_t *r)
 	return strcmp(r->direction, "outbound") == 0 ? AUDIT_OUTBOUND : AUDIT_INBOUND;
 }
 
-static int
-record_one(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
-    char *err, size_t errlen)
+/* One message's records, written with one audit_append_all (one sync
+ * for all its recipients): each entry holds what its record points to. */
+typedef struct rec_entry {
+	audit_record_t rec;
+	audit_cert_t cert;
+	const char *algs[2];
+	char rule[600];
+} rec_entry_t;
+
+typedef struct rec_set {
+	rec_entry_t *e;
+	size_t n, max;
+} rec_set_t;
+
+/* The entry a record of m's result gets (its result's common part);
+ * NULL when the set is full (it was counted first, so never). */
+static rec_entry_t *
+set_add(rec_set_t *set, const mail_msg_t *m)
 {
-	audit_err_t aerr;
+	const mail_result_t *r = &m->result;
+	rec_entry_t *e;
 
-	if (audit_append(ma->log, rec, &aerr) != AUDIT_OK) {
-		snprintf(err, errlen, "audit log: %s", aerr.msg);
-		return -1;
+	if (set->n == set->max)
+		return NULL;
+	e = &set->e[set->n++];
+	e->rec.qid = m->qid;
+	e->rec.msgid = mail_msg_header(m, "Message-ID");
+	e->rec.subject = mail_msg_header(m, "Subject");
+	e->rec.direction = audit_direction_of(r);
+	e->rec.sender = m->sender;
+	e->rec.action = audit_action_of(r);
+	e->rec.reason = r->reason[0] ? r->reason : NULL;
+	if (r->signer_sha256[0] != '\0') {
+		e->cert.sha256 = r->signer_sha256;
+		e->cert.serial = r->signer_serial;
+		e->algs[0] = r->sig_alg;
+		e->rec.ncerts = 1;
+		e->rec.nalgorithms = 1;
 	}
-	if (ma->to_syslog) {
-		char *json = audit_record_json(rec, ma->flags, &aerr);
+	return e;
+}
 
-		if (json != NULL)
-			ops_log(LOG_INFO, m->qid, "audit: %s", json);
-		free(json);
+/* One record per recipient of m's result (one with no recipient when it
+ * has none). */
+static void
+add_result(rec_set_t *set, const mail_msg_t *m)
+{
+	size_t n = m->nrcpts ? m->nrcpts : 1;
+	rec_entry_t *e;
+
+	for (size_t i = 0; i < n && (e = set_add(set, m)) != NULL; i++) {
+		e->rec.rcpt = m->nrcpts ? m->rcpts[i] : NULL;
+		e->rec.rule = mail_policy_rule(m, i, e->rule, sizeof(e->rule));
 	}
-	return 0;
 }
 
 /* Recipients split off and held, or refused by policy, are
  * not in the transaction any more; one record each, while the message is
  * known (copies handed on are recorded when they come back). */
-static int
-record_dropped(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
-    char *err, size_t errlen)
+static void
+add_dropped(rec_set_t *set, const mail_msg_t *m)
 {
 	const char *rcpt, *why;
+	rec_entry_t *e;
 	int held;
 
-	if (rec->action == AUDIT_REJECTED || rec->action == AUDIT_TEMPFAILED)
-		return 0;               /* the whole message was refused: recorded */
-	rec->certs = NULL;
-	rec->ncerts = 0;
-	rec->algorithms = NULL;
-	rec->nalgorithms = 0;
-	rec->rule = NULL;
-	for (size_t k = 0; mail_msg_dropped(m, k, &rcpt, &held, &why); k++) {
-		rec->rcpt = rcpt;
-		rec->action = held ? AUDIT_HELD : AUDIT_REJECTED;
-		rec->reason = why[0] ? why : NULL;
-		if (record_one(ma, m, rec, err, errlen) != 0)
-			return -1;
+	for (size_t k = 0; mail_msg_dropped(m, k, &rcpt, &held, &why)
+	    && (e = set_add(set, m)) != NULL; k++) {
+		e->rec.ncerts = 0;
+		e->rec.nalgorithms = 0;
+		e->rec.rcpt = rcpt;
+		e->rec.action = held ? AUDIT_HELD : AUDIT_REJECTED;
+		e->rec.reason = why[0] ? why : NULL;
 	}
-	return 0;
 }
 
-/* One record per recipient of m's result (one with no recipient when it
- * has none). */
+/* 1 when m's result refused the whole message (then its copies and
+ * dropped recipients are not recorded: the refusal is). */
 static int
-record_result(mail_audit_t *ma, const mail_msg_t *m, audit_record_t *rec,
-    char *err, size_t errlen)
+refused(const mail_msg_t *m)
 {
-	const mail_result_t *r = &m->result;
-	audit_cert_t cert = { r->signer_sha256, r->signer_serial };
-	const char *algs[2] = { r->sig_alg, NULL };
+	audit_action_t a = audit_action_of(&m->result);
+
+	return a == AUDIT_TEMPFAILED || a == AUDIT_REJECTED;
+}
+
+/* How many records m makes. */
+static size_t
+count_records(const mail_msg_t *m)
+{
+	const char *rcpt, *why;
+	const mail_msg_t *c;
 	size_t n = m->nrcpts ? m->nrcpts : 1;
+	int held;
 
-	memset(rec, 0, sizeof(*rec));
-	rec->qid = m->qid;
-	rec->msgid = mail_msg_header(m, "Message-ID");
-	rec->subject = mail_msg_header(m, "Subject");
-	rec->direction = audit_direction_of(r);
-	rec->sender = m->sender;
-	rec->action = audit_action_of(r);
-	rec->reason = r->reason[0] ? r->reason : NULL;
-	if (r->signer_sha256[0] != '\0') {
-		rec->certs = &cert;
-		rec->ncerts = 1;
-		rec->algorithms = algs;
-		rec->nalgorithms = 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char rule[600];
+	for (size_t k = 0; !refused(m) && (c = mail_msg_copy(m, k)) != NULL; k++)
+		n += c->nrcpts ? c->nrcpts : 1;
+	for (size_t k = 0; !refused(m) && mail_msg_dropped(m, k, &rcpt, &held, &why); k++)
+		n++;
+	return n;
+}
 
-		rec->rcpt = m->nrcpts ? m->rcpts[i] : NULL;
-		rec->rule = mail_policy_rule(m, i, rule, sizeof(rule));
-		if (record_one(ma, m, rec, err, errlen) != 0)
-			return -1;
+/* The records as one array for audit_append_all (NULL without memory);
+ * their pointers into the entries set now that these stay put. */
+static audit_record_t *
+set_records(rec_set_t *set)
+{
+	audit_record_t *recs = calloc(set->n ? set->n : 1, sizeof(*recs));
+
+	for (size_t i = 0; recs != NULL && i < set->n; i++) {
+		rec_entry_t *e = &set->e[i];
+
+		recs[i] = e->rec;
+		recs[i].certs = e->rec.ncerts ? &e->cert : NULL;
+		recs[i].algorithms = e->rec.nalgorithms ? e->algs : NULL;
 	}
-	rec->certs = NULL;          /* pointed into this frame */
-	rec->ncerts = 0;
-	rec->algorithms = NULL;
-	rec->nalgorithms = 0;
-	rec->rule = NULL;
-	return 0;
+	return recs;
+}
+
+/* A copy of each record in syslog (AuditSyslog), once on disk. */
+static void
+log_records(const mail_audit_t *ma, const mail_msg_t *m,
+    const audit_record_t *recs, size_t n)
+{
+	audit_err_t aerr;
+
+	for (size_t i = 0; ma->to_syslog && i < n; i++) {
+		char *json = audit_record_json(&recs[i], ma->flags, &aerr);
+
+		if (json != NULL)
+			ops_log(LOG_INFO, m->qid, "audit: %s", json);
+		free(json);
+	}
 }
 
 int
 mail_audit_record(mail_audit_t *ma, const mail_msg_t *m, char *err, size_t errlen)
 {
-	audit_record_t rec;
+	rec_set_t set = { NULL, 0, count_records(m) };
+	audit_record_t *recs = NULL;
 	const mail_msg_t *c;
+	audit_err_t aerr;
+	int rc = -1;
 
-	if (record_result(ma, m, &rec, err, errlen) != 0)
+	if ((set.e = calloc(set.max, sizeof(*set.e))) == NULL) {
+		snprintf(err, errlen, "audit log: out of memory");
 		return -1;
+	}
+	add_result(&set, m);
 	/* A split message's copies handed on in their own form
 	 * (an outsider's encrypted copy next to a colleague's signed one)
 	 * are recorded as they leave, so that reports count them by form;
 	 * their return through the MTA is recorded as "released". */
-	for (size_t k = 0; rec.action != AUDIT_TEMPFAILED && rec.action != AUDIT_REJECTED
-	    && (c = mail_msg_copy(m, k)) != NULL; k++) {
-		audit_record_t crec;
-
-		if (record_result(ma, c, &crec, err, errlen) != 0)
-			return -1;
+	for (size_t k = 0; !refused(m) && (c = mail_msg_copy(m, k)) != NULL; k++)
+		add_result(&set, c);
+	if (!refused(m))
+		add_dropped(&set, m);
+	if ((recs = set_records(&set)) == NULL)
+		snprintf(err, errlen, "audit log: out of memory");
+	else if (audit_append_all(ma->log, recs, set.n, &aerr) != AUDIT_OK)
+		snprintf(err, errlen, "audit log: %s", aerr.msg);
+	else {
+		log_records(ma, m, recs, set.n);
+		rc = 0;
 	}
-	return record_dropped(ma, m, &rec, err, errlen);
+	free(recs);
+	free(set.e);
+	return rc;
 }

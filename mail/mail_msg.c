@@ -118,6 +118,11 @@ mail_msg_free(mail_msg_t *m)
 		free(m->hdrs[i].value);
 	}
 	free(m->hdrs);
+	for (size_t i = 0; i < m->nmemo; i++) {
+		free(m->memo[i].addr);
+		X509_free(m->memo[i].cert);
+	}
+	free(m->memo);
 	mail_spool_free(m->body);
 	free(m->auth);
 	free(m->sender);

@@ -163,6 +163,19 @@ typedef struct mail_result {
 	char marked[48];
 } mail_result_t;
 
+/*
+ * One recipient's certificate lookup (mail_policy.c), kept with the
+ * message so that the split's plan, the policy and a copy split off ask
+ * once per recipient: memo[i] holds what was asked for m->rcpts[i] while
+ * its addr is that very recipient (else it is asked again).
+ */
+typedef struct mail_cert_memo {
+	char *addr;                 /* NULL: nothing kept */
+	int found;                  /* the enum policy_cert the lookup gave */
+	X509 *cert;                 /* a reference of the memo's, or NULL */
+	int gcm;                    /* its holder announced AES-256-GCM */
+} mail_cert_memo_t;
+
 typedef struct mail_msg {
 	conf_t *conf;               /* a reference of our own */
 	keystore_t *keystore;       /* shared, not ours */
@@ -196,6 +209,8 @@ typedef struct mail_msg {
 	                               client_internal) as its entry records */
 	int sign_denied;            /* the submitter may not sign as From (the
 	                               signer check, made before any hold or split) */
+	mail_cert_memo_t *memo;     /* nmemo of them, by recipient; NULL: none */
+	size_t nmemo;
 } mail_msg_t;
 
 /* NULL when out of memory or the spool cannot be set up. */

@@ -30,6 +30,7 @@ split_run(mail_msg_t *m, const size_t *group, const enum policy_outcome *outcome
 			mail_result_split_free(s);
 			return 1;
 		}
+		mail_policy_memo_pass(m, sub);  /* its recipients asked once */
 		mail_pipeline_process(sub);
 		if (mail_split_record(m, s, k, sub) != 0) {
 			mail_result_split_free(s);

@@ -3,7 +3,10 @@
  * mail_policy.h).  The certificate of each recipient is looked up with
  * the configuration's dir_lookup_t (directory/dir_lookup.h) by rcpt_cert()
  * and kept for the encryption (mail_outbound.c); why the candidates not
- * chosen were refused, and a cache outage, go to the log.
+ * chosen were refused, and a cache outage, go to the log.  Each
+ * recipient is looked up once per message: the answer is kept in the
+ * message's memo (mail_cert_memo_t), for the split's plan, the policy
+ * and the copies split off (mail_policy_memo_pass()).
  */
 #include "mail/mail_policy.h"
 #include "directory/dir_lookup.h"
@@ -32,13 +35,11 @@ log_answer(const mail_msg_t *m, const char *rcpt, const dir_answer_t *a)
 			    a->cands[i].serial, a->cands[i].source, a->cands[i].verdict);
 }
 
-/*
- * What is known of recipient i's certificate: looked up only when its
- * rule may encrypt.  UNKNOWN when there was nothing to look in (no
- * directory configured, nothing harvested or cached for it).
- */
+/* Asks the directories for recipient i's certificate: *cert (a new
+ * reference, or NULL) and *gcm.  UNKNOWN when there was nothing to look
+ * in (no directory configured, nothing harvested or cached for it). */
 static enum policy_cert
-rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
+lookup_now(const mail_msg_t *m, size_t i, X509 **cert, int *gcm)
 {
 	dir_lookup_t *l = m->conf->lookup;
 	enum policy_cert c;
@@ -46,9 +47,6 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 	dir_status_t st;
 	struct timespec t0, t1;
 
-	if (l == NULL || p->res.d[i].passthrough ||
-	    p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_NEVER)
-		return POLICY_CERT_UNKNOWN;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = dir_lookup_find(l, m->rcpts[i], &a);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -56,8 +54,8 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 	    + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	log_answer(m, m->rcpts[i], &a);
 	if (st == DIR_OK) {
-		p->certs[i] = a.cert;
-		p->gcm[i] = a.gcm;
+		*cert = a.cert;
+		*gcm = a.gcm;
 		a.cert = NULL;
 		c = POLICY_CERT_FOUND;
 	} else if (st == DIR_ERR_UNAVAILABLE || st == DIR_ERR_NOMEM) {
@@ -69,6 +67,104 @@ rcpt_cert(const mail_msg_t *m, mail_policy_res_t *p, size_t i)
 		    && a.ncands == 0 ? POLICY_CERT_UNKNOWN : POLICY_CERT_NONE;
 	}
 	dir_answer_clear(&a);
+	return c;
+}
+
+/* The memo's entry for recipient i (m->memo grown to m->nrcpts), or
+ * NULL when out of memory. */
+static mail_cert_memo_t *
+memo_slot(mail_msg_t *m, size_t i)
+{
+	mail_cert_memo_t *p;
+
+	if (i < m->nmemo)
+		return &m->memo[i];
+	if ((p = realloc(m->memo, m->nrcpts * sizeof(*p))) == NULL)
+		return NULL;
+	memset(p + m->nmemo, 0, (m->nrcpts - m->nmemo) * sizeof(*p));
+	m->memo = p;
+	m->nmemo = m->nrcpts;
+	return &m->memo[i];
+}
+
+/* Keeps found, cert (a reference of the memo's own) and gcm for
+ * recipient i; nothing when out of memory (it is asked again). */
+static void
+memo_keep(mail_msg_t *m, size_t i, enum policy_cert found, X509 *cert, int gcm)
+{
+	mail_cert_memo_t *e = memo_slot(m, i);
+	char *addr;
+
+	if (e == NULL || (addr = strdup(m->rcpts[i])) == NULL)
+		return;
+	free(e->addr);
+	X509_free(e->cert);
+	e->addr = addr;
+	e->found = (int)found;
+	e->cert = cert;
+	e->gcm = gcm;
+	if (cert != NULL)
+		X509_up_ref(cert);
+}
+
+/*
+ * Recipient i's lookup, asked once per message: from the memo when it
+ * holds this very recipient, else asked and kept.  A refusal is not kept
+ * where the embedded CA may enroll: the next asking sees what it issued,
+ * as without the memo.
+ */
+static enum policy_cert
+rcpt_lookup(mail_msg_t *m, size_t i, X509 **cert, int *gcm)
+{
+	const mail_cert_memo_t *e = i < m->nmemo ? &m->memo[i] : NULL;
+	enum policy_cert c;
+
+	if (e != NULL && e->addr != NULL && strcmp(e->addr, m->rcpts[i]) == 0) {
+		if ((*cert = e->cert) != NULL)
+			X509_up_ref(*cert);
+		*gcm = e->gcm;
+		return (enum policy_cert)e->found;
+	}
+	c = lookup_now(m, i, cert, gcm);
+	if (c == POLICY_CERT_FOUND || c == POLICY_CERT_UNAVAILABLE
+	    || !enroll_possible(m->conf))
+		memo_keep(m, i, c, *cert, *gcm);
+	return c;
+}
+
+void
+mail_policy_memo_pass(const mail_msg_t *from, mail_msg_t *to)
+{
+	size_t k = 0;
+
+	if (from->conf != to->conf || from->nmemo == 0)
+		return;
+	for (size_t j = 0; j < to->nrcpts; j++) {
+		/* The copy's recipients are the message's, in its order. */
+		for (size_t n = 0; n < from->nmemo; n++, k = (k + 1) % from->nmemo) {
+			const mail_cert_memo_t *e = &from->memo[k];
+
+			if (e->addr != NULL && strcmp(e->addr, to->rcpts[j]) == 0) {
+				memo_keep(to, j, (enum policy_cert)e->found, e->cert, e->gcm);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * What is known of recipient i's certificate: looked up only when its
+ * rule may encrypt (rcpt_lookup()).
+ */
+static enum policy_cert
+rcpt_cert(mail_msg_t *m, mail_policy_res_t *p, size_t i)
+{
+	enum policy_cert c;
+
+	if (m->conf->lookup == NULL || p->res.d[i].passthrough ||
+	    p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_NEVER)
+		return POLICY_CERT_UNKNOWN;
+	c = rcpt_lookup(m, i, &p->certs[i], &p->gcm[i]);
 	/* Enrollment by the embedded CA: fails closed. */
 	if ((c == POLICY_CERT_NONE || c == POLICY_CERT_UNKNOWN) && enroll_possible(m->conf)
 	    && (p->res.d[i].v[POLICY_ENCRYPT] == POLICY_ENC_ALWAYS

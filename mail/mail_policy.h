@@ -42,4 +42,9 @@ int mail_cert_key_agreement(X509 *cert);
  * (mail_result_policy_free()); NULL out of memory. */
 mail_policy_res_t *mail_policy_groups(mail_msg_t *m);
 
+/* Hands the certificate lookups kept for from's recipients (its memo) to
+ * to, a copy split off it, for the recipients it has: each the answer
+ * for that very address, asked with the same configuration. */
+void mail_policy_memo_pass(const mail_msg_t *from, mail_msg_t *to);
+
 #endif

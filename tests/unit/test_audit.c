@@ -2282,6 +2282,86 @@ test_sync_failure(void **state)
 	free(dir);
 }
 
+/* ---- one message's records in one batch ---- */
+
+enum { ALL_N = 6, ALL_ROUNDS = 40, ALL_BASE = 50000 };
+
+/* Appends ALL_ROUNDS groups of ALL_N records with audit_append_all. */
+static void *
+all_appender(void *arg)
+{
+	audit_t *a = arg;
+	audit_record_t r[ALL_N];
+	char qid[ALL_N][16];
+	audit_err_t err;
+
+	for (int k = 0; k < ALL_ROUNDS; k++) {
+		for (int j = 0; j < ALL_N; j++)
+			r[j] = record(ALL_BASE + k * ALL_N + j, qid[j], sizeof(qid[j]));
+		if (audit_append_all(a, r, ALL_N, &err) != AUDIT_OK)
+			return (void *)"audit_append_all failed";
+	}
+	return NULL;
+}
+
+/*
+ * audit_append_all while other threads append one by one: each group's
+ * records are on disk in order and next to each other (one batch), every
+ * record once, and the chain verifies.  n 0 writes nothing.
+ */
+static void
+test_append_all(void **state)
+{
+	enum { ALL_THREADS = 3, ALL_PER = 60 };
+	static char ok[ALL_THREADS * ALL_PER];
+	gc_arg_t g[ALL_THREADS];
+	pthread_t th[ALL_THREADS], all;
+	audit_verify_result_t res;
+	audit_t *a = open_log(0, 0);
+	audit_record_t none;
+	char *q, *log = path_of("audit.log");
+	lines_t l;
+	void *ret;
+	int i, last = -1, run = 0;
+	(void)state;
+
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(audit_append_all(a, &none, 0, NULL), AUDIT_OK);
+	for (i = 0; i < ALL_THREADS; i++) {
+		g[i] = (gc_arg_t){ a, i * ALL_PER, ALL_PER, ok, 0, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, gc_appender, &g[i]), 0);
+	}
+	assert_int_equal(pthread_create(&all, NULL, all_appender, a), 0);
+	for (i = 0; i < ALL_THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(pthread_join(all, &ret), 0);
+	if (ret != NULL)
+		fail_msg("%s", (const char *)ret);
+	assert_int_equal(audit_close(a, NULL), AUDIT_OK);
+	want_intact("audit_append_all", verify_dir(&res), &res);
+	assert_int_equal(res.records, ALL_THREADS * ALL_PER + ALL_N * ALL_ROUNDS);
+	l = lines_read(log);
+	for (size_t j = 0; j < l.n; j++) {
+		int k;
+
+		if ((q = strstr(l.v[j], "\"qid\":\"Q")) == NULL || (k = atoi(q + 8)) < ALL_BASE) {
+			if (run != 0)
+				fail_msg("line %zu: a group of %d records was cut after %d", j + 1,
+				    ALL_N, run);
+			continue;
+		}
+		if ((run == 0 && (k - ALL_BASE) % ALL_N != 0) || (run != 0 && k != last + 1))
+			fail_msg("line %zu: Q%05d after Q%05d: not in order or not together",
+			    j + 1, k, last);
+		last = k;
+		run = (run + 1) % ALL_N;
+	}
+	if (run != 0 || last != ALL_BASE + ALL_N * ALL_ROUNDS - 1)
+		fail_msg("the last group ends at Q%05d (run %d)", last, run);
+	lines_free(&l);
+	free(log);
+}
+
 int
 main(void)
 {
@@ -2308,6 +2388,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ctl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown_thin),
+		cmocka_unit_test_setup_teardown(test_append_all, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("audit", tests, NULL, NULL);

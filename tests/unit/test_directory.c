@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/cms.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509v3.h>
@@ -781,6 +782,49 @@ test_redis_seal(void **state)
 	dir_redis_free(other);
 }
 
+/* The seal is HMAC-SHA256 under the key file's first line over
+ * "v1:", key, field, expiry (each with its NUL) and the data, as the
+ * other gateways sharing the cache compute it; the same every time the
+ * handle's prepared context is copied. */
+static void
+test_redis_seal_mac(void **state)
+{
+	dir_settings_t s = settings();
+	char err[256], keyline[256], want[65], exp[24];
+	unsigned char msg[128], md[32];
+	unsigned int mdlen = 0;
+	size_t len, klen, n = 0;
+	unsigned char *v;
+	dir_redis_t *r;
+	FILE *f;
+	(void)state;
+
+	s.redis = "127.0.0.1:1";
+	assert_non_null(r = dir_redis_new(&s, err, sizeof(err)));
+	assert_non_null(f = fopen(pki.key_file, "r"));
+	assert_non_null(fgets(keyline, sizeof(keyline), f));
+	fclose(f);
+	klen = strcspn(keyline, "\r\n");
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 600);
+	memcpy(msg + n, "v1:", 4), n += 4;
+	memcpy(msg + n, "t:a@x", 6), n += 6;
+	memcpy(msg + n, "f", 2), n += 2;
+	memcpy(msg + n, exp, strlen(exp) + 1), n += strlen(exp) + 1;
+	memcpy(msg + n, "data", 4), n += 4;
+	assert_non_null(HMAC(EVP_sha256(), keyline, (int)klen, msg, n, md, &mdlen));
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02x", md[i]);
+	for (int round = 0; round < 3; round++) {
+		v = dir_redis_seal(r, "t:a@x", "f", (time_t)atoll(exp),
+		    (const unsigned char *)"data", 4, &len);
+		assert_non_null(v);
+		assert_memory_equal(v, "v1:", 3);
+		assert_memory_equal(v + 3, want, 64);
+		free(v);
+	}
+	dir_redis_free(r);
+}
+
 /* ---- dir_lookup_find ---- */
 
 /* Harvested certificates by purpose; the signer's key
@@ -974,6 +1018,7 @@ main(void)
 		cmocka_unit_test(test_redis_down),
 		cmocka_unit_test(test_redis_settings),
 		cmocka_unit_test(test_redis_seal),
+		cmocka_unit_test(test_redis_seal_mac),
 		cmocka_unit_test(test_lookup_harvest_and_down),
 		cmocka_unit_test(test_lookup_harvest_pref),
 		cmocka_unit_test(test_publish_p7),

@@ -4,6 +4,8 @@
  * that recipient only, a refusal for all refuses the message (550 5.7.1),
  * a hold holds it in the gateway's spool, a stripped Subject tag
  * replaces the Subject, and each recipient's rule is there for the audit.
+ * Each recipient's certificate is looked up once per message (the memo),
+ * a copy split off getting the answers for its own recipients only.
  * Sign is off, so no keystore is needed.
  */
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "conf/conf.h"
+#include "directory/dir_int.h"
 #include "mail/mail_msg.h"
 #include "mail/mail_policy.h"
 #include "mail/mail_pipeline.h"
@@ -178,6 +181,71 @@ test_untrusted_leaving(void **state)
 	mail_msg_free(m);
 }
 
+/* Lookups the cache answered (hits and misses of its table). */
+static unsigned long
+cache_gets(void)
+{
+	dir_cache_stats_t st;
+
+	dir_lookup_cache_stats(conf->lookup, &st);
+	return st.tier_hits + st.tier_misses;
+}
+
+/* The split's plan, the policy and the copies split off ask the
+ * directories once per recipient of a message: two recipients in two
+ * forms (one held for want of a certificate: a split), two lookups. */
+static void
+test_one_lookup_per_rcpt(void **state)
+{
+	char note[256] = "";
+	dir_cache_t *c = dir_lookup_cache_of(conf->lookup);
+	mail_msg_t *m = message("x", "<b@other.test>", "<c@partner.test>");
+	unsigned long before;
+	(void)state;
+
+	dir_cache_put(c, "b@other.test", NULL, NULL, 0, NULL, note, sizeof(note));
+	dir_cache_put(c, "c@partner.test", NULL, NULL, 0, NULL, note, sizeof(note));
+	before = cache_gets();
+	(void)mail_pipeline_process(m);
+	if (cache_gets() - before != 2)
+		fail_msg("got %lu lookups, want 2", cache_gets() - before);
+	assert_int_equal(m->nmemo >= 1, 1);
+	mail_msg_free(m);
+}
+
+/* A copy gets what was asked for each of its own recipients, by
+ * address (in any order), and nothing for one the message never had. */
+static void
+test_memo_pass_own_rcpts(void **state)
+{
+	mail_msg_t *m = message("x", "<x@other.test>", "<y@other.test>");
+	mail_msg_t *sub = message("x", "<y@other.test>", "<w@other.test>");
+	X509 *cx = X509_new(), *cy = X509_new();
+	(void)state;
+
+	assert_int_equal(mail_msg_add_rcpt(m, "<z@other.test>"), 0);
+	assert_int_equal(mail_msg_add_rcpt(sub, "<x@other.test>"), 0);
+	m->memo = calloc(m->nrcpts, sizeof(*m->memo));
+	assert_non_null(m->memo);
+	m->nmemo = m->nrcpts;
+	m->memo[0] = (mail_cert_memo_t){ strdup("x@other.test"), 1, cx, 1 };
+	m->memo[1] = (mail_cert_memo_t){ strdup("y@other.test"), 1, cy, 0 };
+	m->memo[2] = (mail_cert_memo_t){ strdup("z@other.test"), 3, NULL, 0 };
+	mail_policy_memo_pass(m, sub);
+	assert_int_equal(sub->nmemo, 3);
+	assert_string_equal(sub->memo[0].addr, "y@other.test");
+	assert_ptr_equal(sub->memo[0].cert, cy);
+	assert_int_equal(sub->memo[0].gcm, 0);
+	assert_null(sub->memo[1].addr);         /* w: never asked */
+	assert_null(sub->memo[1].cert);
+	assert_string_equal(sub->memo[2].addr, "x@other.test");
+	assert_ptr_equal(sub->memo[2].cert, cx);
+	assert_int_equal(sub->memo[2].gcm, 1);
+	mail_msg_free(m);                       /* the copy's references stay */
+	assert_non_null(X509_get_subject_name(sub->memo[2].cert));
+	mail_msg_free(sub);
+}
+
 int
 main(void)
 {
@@ -188,6 +256,8 @@ main(void)
 		cmocka_unit_test(test_strip_subject),
 		cmocka_unit_test(test_untrusted_leaving),
 		cmocka_unit_test(test_inbound_untouched),
+		cmocka_unit_test(test_one_lookup_per_rcpt),
+		cmocka_unit_test(test_memo_pass_own_rcpts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -183,6 +183,229 @@ test_tier_expiry(void **state)
 	dir_tier_free(t);
 }
 
+/* ---- the certificates a tier entry holds ---- */
+
+/* Counts the certificates freed that carry the marker (ex_data), so a
+ * test sees the tier let go of its references. */
+static int freed_idx = -1;
+static int nfreed;
+static char marker;
+
+static void
+count_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	if (ptr == &marker)
+		nfreed++;
+}
+
+/* A certificate for email whose last free is counted. */
+static X509 *
+marked_cert(const char *email)
+{
+	X509 *c = unit_cert(pki.key, pki.ca, pki.ca_key, email, -1, 30);
+
+	if (freed_idx < 0)
+		freed_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, count_free);
+	assert_true(freed_idx >= 0);
+	assert_int_equal(X509_set_ex_data(c, freed_idx, &marker), 1);
+	return c;
+}
+
+/* A put of key with cert and a one-certificate chain (ca); the caller's
+ * references stay the caller's. */
+static void
+put_certs(dir_tier_t *t, const char *key, X509 *cert, X509 *ca, time_t fresh,
+    time_t stale, time_t now)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+
+	assert_non_null(chain);
+	assert_int_equal(sk_X509_push(chain, ca), 1);
+	assert_int_equal(dir_tier_put_certs(t, key, (const unsigned char *)key,
+	    strlen(key), cert, chain, fresh, stale, now), 0);
+	sk_X509_free(chain);
+}
+
+/* A hit hands out the very objects put under that key (a reference of
+ * the caller's own, the chain a stack of its own), never another key's;
+ * a key that differs in any way is a miss. */
+static void
+test_tier_certs_same_object(void **state)
+{
+	const time_t now = 3000000;
+	dir_tier_t *t = dir_tier_new(8);
+	X509 *a = marked_cert("a@example.net"), *b = marked_cert("b@example.net");
+	static const struct { const char *key; int want; } rows[] = {
+		{ "a@example.net", 'a' }, { "b@example.net", 'b' },
+		{ "A@example.net", 0 }, { "a@example.ne", 0 }, { "a@example.net ", 0 },
+		{ "", 0 },
+	};
+	(void)state;
+
+	assert_non_null(t);
+	put_certs(t, "a@example.net", a, pki.ca, now + 60, 0, now);
+	put_certs(t, "b@example.net", b, pki.ca, now + 60, 0, now);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			X509 *got = (X509 *)1, *want = rows[i].want == 'a' ? a
+			    : rows[i].want == 'b' ? b : NULL;
+			STACK_OF(X509) *chain = (STACK_OF(X509) *)1;
+			unsigned char *v;
+			size_t len;
+			enum dir_tier_hit hit = dir_tier_get_certs(t, rows[i].key, 0, now, &v,
+			    &len, &got, &chain);
+
+			if (got != want || hit != (want ? DIR_TIER_FRESH : DIR_TIER_NONE))
+				fail_msg("%s: got %p (hit %d), want %p", rows[i].key, (void *)got,
+				    hit, (void *)want);
+			if (want != NULL && (sk_X509_num(chain) != 1 ||
+			    sk_X509_value(chain, 0) != pki.ca || len != strlen(rows[i].key)
+			    || memcmp(v, rows[i].key, len) != 0))
+				fail_msg("%s: not its chain or value", rows[i].key);
+			if (want == NULL && chain != NULL)
+				fail_msg("%s: a chain on a miss", rows[i].key);
+			X509_free(got);
+			sk_X509_pop_free(chain, X509_free);
+			free(v);
+		}
+	/* Not asked for: none handed out; the plain get still works. */
+	assert_int_equal(get(t, "a@example.net", 0, now, "a@example.net"), DIR_TIER_FRESH);
+	nfreed = 0;
+	X509_free(a);
+	X509_free(b);
+	assert_int_equal(nfreed, 0);            /* the tier holds them */
+	dir_tier_free(t);
+	assert_int_equal(nfreed, 2);
+}
+
+/* The tier's references go with the entry: evicted, expired (fresh and
+ * stale time over, met by a get), replaced, deleted, flushed. */
+static void
+test_tier_certs_freed(void **state)
+{
+	const time_t now = 4000000;
+	dir_tier_t *t = dir_tier_new(2);
+	X509 *c[6];
+	X509 *got;
+	unsigned char *v;
+	size_t len;
+	(void)state;
+
+	assert_non_null(t);
+	for (int i = 0; i < 6; i++) {
+		char email[32];
+
+		snprintf(email, sizeof(email), "k%d@example.net", i);
+		c[i] = marked_cert(email);
+	}
+	put_certs(t, "k0", c[0], pki.ca, now + 10, now + 20, now);
+	put_certs(t, "k1", c[1], pki.ca, now + 60, 0, now);
+	nfreed = 0;
+	for (int i = 0; i < 6; i++)
+		X509_free(c[i]);                /* c[2..5] freed now: not put yet */
+	assert_int_equal(nfreed, 4);
+	nfreed = 0;
+	/* Stale: the same object; then past its stale time: dropped. */
+	assert_int_equal(dir_tier_get_certs(t, "k0", 1, now + 15, &v, &len, &got, NULL),
+	    DIR_TIER_STALE);
+	assert_ptr_equal(got, c[0]);
+	X509_free(got);
+	free(v);
+	assert_int_equal(dir_tier_get_certs(t, "k0", 1, now + 20, &v, &len, &got, NULL),
+	    DIR_TIER_NONE);
+	assert_null(got);
+	assert_int_equal(nfreed, 1);            /* k0 expired */
+	/* Replaced by a value without certificates. */
+	assert_int_equal(dir_tier_put(t, "k1", (const unsigned char *)"N", 1, now + 60, 0,
+	    now), 0);
+	assert_int_equal(nfreed, 2);
+	assert_int_equal(dir_tier_get_certs(t, "k1", 0, now, &v, &len, &got, NULL),
+	    DIR_TIER_FRESH);
+	assert_null(got);                       /* not the certificate it had */
+	free(v);
+	/* Evicted: the tier holds two. */
+	c[0] = marked_cert("e0@example.net");
+	c[1] = marked_cert("e1@example.net");
+	put_certs(t, "e0", c[0], pki.ca, now + 60, 0, now);
+	put_certs(t, "e1", c[1], pki.ca, now + 60, 0, now);    /* k1 goes */
+	X509_free(c[0]);
+	X509_free(c[1]);
+	assert_int_equal(nfreed, 2);
+	c[2] = marked_cert("e2@example.net");
+	put_certs(t, "e2", c[2], pki.ca, now + 60, 0, now);    /* e0 goes */
+	X509_free(c[2]);
+	assert_int_equal(nfreed, 3);
+	assert_int_equal(dir_tier_get_certs(t, "e0", 1, now, &v, &len, &got, NULL),
+	    DIR_TIER_NONE);
+	/* Deleted, then flushed. */
+	dir_tier_del(t, "e1");
+	assert_int_equal(nfreed, 4);
+	dir_tier_del(t, NULL);
+	assert_int_equal(nfreed, 5);
+	assert_int_equal(dir_tier_count(t), 0);
+	dir_tier_free(t);
+}
+
+/* The cache keeps the objects an entry was made of: every hit on an
+ * address hands out the certificate put (the very object), its chain,
+ * gcm and source; another address gets its own; a deleted entry is
+ * gone, the references handed out stay good. */
+static void
+test_cache_certs_parsed_once(void **state)
+{
+	dir_settings_t s = {
+		.ca_file = pki.ca_file, .redis = "", .redis_prefix = "t:",
+		.ttl_positive = 60, .ttl_negative = 60, .mem_cache_size = 8,
+		.harvest_dir = "",
+	};
+	X509 *a = unit_cert(pki.key, pki.ca, pki.ca_key, "a@example.net", -1, 30);
+	X509 *b = unit_cert(pki.key, pki.ca, pki.ca_key, "b@example.net", -1, 30);
+	STACK_OF(X509) *chain = sk_X509_new_null(), *got_chain;
+	char err[256], note[256] = "", src[64];
+	dir_cache_t *cache = dir_cache_new(&s, NULL, err, sizeof(err));
+	X509 *first = NULL, *got;
+	int gcm;
+	(void)state;
+
+	assert_non_null(cache);
+	assert_int_equal(sk_X509_push(chain, pki.ca), 1);
+	dir_cache_put(cache, "a@example.net", a, chain, 1, "ldap://a", note, sizeof(note));
+	dir_cache_put(cache, "b@example.net", b, NULL, 0, "ldap://b", note, sizeof(note));
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(dir_cache_get(cache, "a@example.net", &got, &got_chain, &gcm,
+		    src, sizeof(src), note, sizeof(note)), DIR_CACHE_POSITIVE);
+		assert_ptr_equal(got, a);
+		if (first == NULL)
+			first = got;
+		assert_int_equal(sk_X509_num(got_chain), 1);
+		assert_ptr_equal(sk_X509_value(got_chain, 0), pki.ca);
+		assert_ptr_not_equal(got_chain, chain);
+		assert_int_equal(gcm, 1);
+		assert_string_equal(src, "ldap://a");
+		sk_X509_pop_free(got_chain, X509_free);
+		if (i > 0)
+			X509_free(got);
+	}
+	assert_int_equal(dir_cache_get(cache, "b@example.net", &got, NULL, &gcm, src,
+	    sizeof(src), note, sizeof(note)), DIR_CACHE_POSITIVE);
+	assert_ptr_equal(got, b);
+	assert_int_equal(gcm, 0);
+	assert_string_equal(src, "ldap://b");
+	X509_free(got);
+	assert_int_equal(dir_cache_del(cache, "a@example.net", err, sizeof(err)), 0);
+	assert_int_equal(dir_cache_get(cache, "a@example.net", &got, NULL, &gcm, src,
+	    sizeof(src), note, sizeof(note)), DIR_CACHE_MISS);
+	assert_null(got);
+	/* The references handed out outlive the entry and the cache. */
+	dir_cache_free(cache);
+	sk_X509_free(chain);
+	X509_free(a);
+	X509_free(b);
+	assert_int_equal(X509_check_email(first, "a@example.net", 0, 0), 1);
+	X509_free(first);
+}
+
 /* ---- the cache (in-process) and the lookup ---- */
 
 static dir_settings_t
@@ -497,6 +720,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tier_bound),
 		cmocka_unit_test(test_tier_expiry),
+		cmocka_unit_test(test_tier_certs_same_object),
+		cmocka_unit_test(test_tier_certs_freed),
+		cmocka_unit_test(test_cache_certs_parsed_once),
 		cmocka_unit_test(test_cache_negative_never_stale),
 		cmocka_unit_test(test_lookup_stale),
 		cmocka_unit_test(test_pool_wait),
