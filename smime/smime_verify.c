@@ -234,26 +234,32 @@ is_boundary(const char *head, size_t hn, int tail_ok, const char *b, size_t blen
 
 /* Finds the next line "--boundary" (then only white space, or "--") at or
  * after *pos in s; *start gets where it begins, *pos where the next line
- * does.  0, -1 none, -2 a read error. */
+ * does; *bare (unless NULL) where the first LF without a CR before it is
+ * (a LF at *pos counts), -1 none before the boundary line.  0, -1 none,
+ * -2 a read error. */
 static int
-find_boundary(GMimeStream *s, const char *b, gint64 *pos, gint64 *start)
+find_boundary(GMimeStream *s, const char *b, gint64 *pos, gint64 *start, gint64 *bare)
 {
-	char buf[VERIFY_CHUNK], head[VERIFY_LINE_HEAD];
+	char buf[VERIFY_CHUNK], head[VERIFY_LINE_HEAD], prev = 0;
 	size_t hn = 0, blen = strlen(b);
-	gint64 off = *pos, line = *pos;
+	gint64 off = *pos, line = *pos, first_bare = -1;
 	int tail_ok = 1;
 	ssize_t n;
 
 	if (g_mime_stream_seek(s, off, GMIME_STREAM_SEEK_SET) != off)
 		return -2;
 	while ((n = g_mime_stream_read(s, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
+		for (ssize_t i = 0; i < n; prev = buf[i++]) {
 			if (buf[i] == '\n') {
 				if (is_boundary(head, hn, tail_ok, b, blen)) {
 					*start = line;
 					*pos = off + i + 1;
+					if (bare != NULL)
+						*bare = first_bare;
 					return 0;
 				}
+				if (prev != '\r' && first_bare < 0)
+					first_bare = off + i;
 				line = off + i + 1;
 				hn = 0;
 				tail_ok = 1;
@@ -270,6 +276,8 @@ find_boundary(GMimeStream *s, const char *b, gint64 *pos, gint64 *start)
 	if (line < off && is_boundary(head, hn, tail_ok, b, blen)) {
 		*start = line;
 		*pos = off;
+		if (bare != NULL)
+			*bare = first_bare;
 		return 0;
 	}
 	return -1;
@@ -304,20 +312,22 @@ copy_crlf(GMimeStream *s, gint64 from, gint64 to, GMimeStream *dst)
 	return 0;
 }
 
-/* The first part's octets, with bare LFs made CRLF, in a new spool. */
+/* The first part's octets, with bare LFs made CRLF: a substream of the
+ * input when it has none (the usual case: a milter gets CRLF lines),
+ * else a copy in a new spool. */
 static GMimeStream *
 detached_content(smime_verify_t *v, const smime_in_t *in, const char *boundary)
 {
-	gint64 pos = in->body_off, s0, from, end;
+	gint64 pos = in->body_off, s0, from, end, bare;
 	GMimeStream *dst;
 	char c;
 	int r;
 
-	if ((r = find_boundary(in->all, boundary, &pos, &s0)) != 0)
+	if ((r = find_boundary(in->all, boundary, &pos, &s0, NULL)) != 0)
 		return util_err_set(&v->err, r == -2 ? SMIME_ERR_IO : SMIME_ERR_INPUT,
 		    "no first boundary"), NULL;
 	from = pos;
-	if ((r = find_boundary(in->all, boundary, &pos, &end)) != 0 || end < from)
+	if ((r = find_boundary(in->all, boundary, &pos, &end, &bare)) != 0 || end < from)
 		return util_err_set(&v->err, r == -2 ? SMIME_ERR_IO : SMIME_ERR_INPUT,
 		    "no second boundary"), NULL;
 	/* The line break before the boundary belongs to the boundary. */
@@ -328,6 +338,15 @@ detached_content(smime_verify_t *v, const smime_in_t *in, const char *boundary)
 		if (c != (k == 0 ? '\n' : '\r'))
 			break;
 		end--;
+	}
+	if (bare < 0 || bare >= end) {
+		if ((dst = g_mime_stream_substream(in->all, from, end)) == NULL
+		    || g_mime_stream_reset(dst) != 0) {
+			if (dst != NULL)
+				g_object_unref(dst);
+			return util_err_set(&v->err, SMIME_ERR_NOMEM, "out of memory"), NULL;
+		}
+		return dst;
 	}
 	dst = smime_spool_new(v->tmpdir, SMIME_MEM_DEFAULT);
 	if (copy_crlf(in->all, from, end, dst) != 0 || g_mime_stream_reset(dst) != 0) {

@@ -326,6 +326,86 @@ test_verify_table(void **state)
 	}
 }
 
+/* body with the first "from" after octet at replaced by "to" (same
+ * buffer when it fits, else a new one; body is freed then). */
+static char *
+replace_at(char *body, size_t at, const char *from, const char *to)
+{
+	char *p = strstr(body + at, from), *r;
+
+	assert_non_null(p);
+	assert_true(asprintf(&r, "%.*s%s%s", (int)(p - body), body, to, p + strlen(from)) > 0);
+	free(body);
+	return r;
+}
+
+/* Every CR of body dropped. */
+static void
+strip_cr(char *body)
+{
+	char *o = body;
+
+	for (const char *i = body; *i != '\0'; i++)
+		if (*i != '\r')
+			*o++ = *i;
+	*o = '\0';
+}
+
+/* The signed part's line ends: CRLF (read in place), bare LFs (made
+ * CRLF, what was signed), a bare LF only before the boundary (which
+ * belongs to the boundary), and a LF added to the content (not signed). */
+static void
+test_verify_line_ends(void **state)
+{
+	static const struct {
+		const char *name;
+		int how;                /* 0 as is, 1 no CRs, 2 one bare LF, 3 LF before
+		                         * the boundary, 4 a LF added */
+		int tamper;
+		smime_verdict_t want;
+	} cases[] = {
+		{ "CRLF", 0, 0, SMIME_VERDICT_PASS },
+		{ "CRLF, tampered", 0, 1, SMIME_VERDICT_FAIL },
+		{ "LF only", 1, 0, SMIME_VERDICT_PASS },
+		{ "LF only, tampered", 1, 1, SMIME_VERDICT_FAIL },
+		{ "one bare LF in the part", 2, 0, SMIME_VERDICT_PASS },
+		{ "a bare LF before the boundary", 3, 0, SMIME_VERDICT_PASS },
+		{ "a LF added to the part", 4, 0, SMIME_VERDICT_FAIL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *hdrs = NULL, *body = sign_as(f.bob, f.bob_key, 0, cases[i].tamper, &hdrs);
+		smime_verify_t *v = smime_verify_new(f.trust);
+		smime_body_t b;
+		smime_status_t st;
+
+		if (cases[i].how == 1)
+			strip_cr(body);
+		else if (cases[i].how == 2)
+			body = replace_at(body, 5, "\r\n", "\n");
+		else if (cases[i].how == 3)
+			body = replace_at(body, 5, "\r\n--b\r\n", "\n--b\r\n");
+		else if (cases[i].how == 4)
+			body = replace_at(body, 5, "Alice.", "Alice.\n");
+		b.mem = (const unsigned char *)body;
+		b.len = strlen(body);
+		b.fd = -1;
+		smime_verify_set_from(v, "bob@example.com");
+		st = smime_verify_run(v, hdrs, &b, NULL, NULL);
+		if (st != SMIME_OK)
+			fail_msg("%s: got status %d (%s), want SMIME_OK", cases[i].name, st,
+			    smime_verify_error(v));
+		if (smime_verify_verdict(v) != cases[i].want)
+			fail_msg("%s: got %s (%s), want %s", cases[i].name,
+			    smime_verdict_name(smime_verify_verdict(v)), smime_verify_detail(v),
+			    smime_verdict_name(cases[i].want));
+		free(body);
+		free(hdrs);
+		smime_verify_free(v);
+	}
+}
+
 /* A signature made with a separate encryption certificate
  * carries it and names it (SMIMEEncryptionKeyPreference); verification
  * lists the certificates naming the signer, that one preferred, and
@@ -992,6 +1072,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decrypt_table),
 		cmocka_unit_test(test_verify_table),
+		cmocka_unit_test(test_verify_line_ends),
 		cmocka_unit_test(test_verify_keypref),
 		cmocka_unit_test(test_verify_garbage),
 		cmocka_unit_test(test_verify_limits),
