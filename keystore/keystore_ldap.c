@@ -436,44 +436,74 @@ add_contact(keystore_ldap_t *kl, const char *address, const net_ldap_value_t *va
 	return KEYSTORE_OK;
 }
 
+/* What put and remove work with: an entry's value and the entry found. */
+typedef struct value_job {
+	net_ldap_value_t val;       /* the entry encoded (points into b) */
+	BIO *b;
+	person_t *p;                /* keeps the values it finds */
+} value_job_t;
+
+/* j made for e; value_end() frees it.  On failure nothing is left to free. */
+static keystore_status_t
+value_begin(const keystore_entry_t *e, value_job_t *j, keystore_err_t *err)
+{
+	keystore_status_t rc;
+	char *data;
+	long len;
+
+	j->b = NULL;
+	if ((j->p = calloc(1, sizeof(*j->p))) == NULL)
+		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
+	if ((rc = keystore_entry_encode(e, &j->b, err)) != KEYSTORE_OK) {
+		free(j->p);
+		return rc;
+	}
+	len = BIO_get_mem_data(j->b, &data);
+	j->val.data = data;
+	j->val.len = len > 0 ? (size_t)len : 0;
+	j->p->copy = 1;
+	return KEYSTORE_OK;
+}
+
+/* find_person() with p emptied first (what it found for another address). */
+static int
+find_person_again(keystore_ldap_t *kl, const char *address, person_t *p,
+    keystore_err_t *err)
+{
+	person_clear(p);
+	p->nentries = 0;
+	return find_person(kl, address, p, err);
+}
+
+static void
+value_end(value_job_t *j)
+{
+	person_clear(j->p);
+	free(j->p);
+	BIO_free(j->b);
+}
+
 keystore_status_t
 keystore_ldap_put(keystore_ldap_t *kl, const keystore_entry_t *e,
     keystore_err_t *err)
 {
-	person_t *p = calloc(1, sizeof(*p));
-	net_ldap_value_t val;
+	value_job_t j;
 	keystore_status_t rc;
-	BIO *b = NULL;
-	char *data;
-	long len;
 	int found = 0;
 
-	if (p == NULL)
-		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
-	if ((rc = keystore_entry_encode(e, &b, err)) != KEYSTORE_OK) {
-		free(p);
+	if ((rc = value_begin(e, &j, err)) != KEYSTORE_OK)
 		return rc;
-	}
-	len = BIO_get_mem_data(b, &data);
-	val.data = data;
-	val.len = len > 0 ? (size_t)len : 0;
-	p->copy = 1;
 	pthread_mutex_lock(&kl->lock);
-	for (size_t i = 0; found == 0 && e->addresses[i] != NULL; i++) {
-		person_clear(p);
-		p->nentries = 0;
-		found = find_person(kl, e->addresses[i], p, err);
-	}
+	for (size_t i = 0; found == 0 && e->addresses[i] != NULL; i++)
+		found = find_person_again(kl, e->addresses[i], j.p, err);
 	if (found == 1)
-		rc = replace_values(kl, p, &val, err);
+		rc = replace_values(kl, j.p, &j.val, err);
 	else if (found == 0)
-		rc = add_contact(kl, e->addresses[0], &val, err);
+		rc = add_contact(kl, e->addresses[0], &j.val, err);
 	else
 		rc = err != NULL && err->code != KEYSTORE_OK ? err->code : KEYSTORE_ERR_IO;
 	pthread_mutex_unlock(&kl->lock);
-	person_clear(p);
-	free(p);
-	BIO_free(b);
+	value_end(&j);
 	return rc;
 }
 
@@ -486,38 +516,22 @@ keystore_status_t
 keystore_ldap_remove(keystore_ldap_t *kl, const keystore_entry_t *e,
     size_t *removed, keystore_err_t *err)
 {
-	person_t *p = calloc(1, sizeof(*p));
-	net_ldap_value_t val;
+	value_job_t j;
 	keystore_status_t rc;
-	BIO *b = NULL;
-	char *data;
-	long len;
 	size_t n = 0;
 
 	*removed = 0;
-	if (p == NULL)
-		return util_err_set(err, KEYSTORE_ERR_NOMEM, "out of memory");
-	if ((rc = keystore_entry_encode(e, &b, err)) != KEYSTORE_OK) {
-		free(p);
+	if ((rc = value_begin(e, &j, err)) != KEYSTORE_OK)
 		return rc;
-	}
-	len = BIO_get_mem_data(b, &data);
-	val.data = data;
-	val.len = len > 0 ? (size_t)len : 0;
-	p->copy = 1;
 	pthread_mutex_lock(&kl->lock);
 	for (size_t i = 0; rc == KEYSTORE_OK && e->addresses[i] != NULL; i++) {
-		person_clear(p);
-		p->nentries = 0;
-		if (find_person(kl, e->addresses[i], p, err) < 0)
+		if (find_person_again(kl, e->addresses[i], j.p, err) < 0)
 			rc = err != NULL && err->code != KEYSTORE_OK ? err->code : KEYSTORE_ERR_IO;
-		else if (p->nentries == 1 && (rc = values_write(kl, p, &val, 1, &n, err))
+		else if (j.p->nentries == 1 && (rc = values_write(kl, j.p, &j.val, 1, &n, err))
 		    == KEYSTORE_OK)
 			*removed += n;
 	}
 	pthread_mutex_unlock(&kl->lock);
-	person_clear(p);
-	free(p);
-	BIO_free(b);
+	value_end(&j);
 	return rc;
 }

@@ -20,6 +20,7 @@
 . "$top/tests/lib/dirpki.sh"
 . "$top/tests/lib/httpd.sh"
 . "$top/tests/lib/gate.sh"
+. "$top/tests/lib/offline.sh"
 . "$top/tests/lib/slapd.sh"
 need_gateway
 need_tools openssl slapd slapadd busybox python3
@@ -88,51 +89,11 @@ GATE_OPTS="$BASE_OPTS"
 gate_import "$P" alice
 mkdir -p "$T/m"
 
-# send ID TO: alice writes to TO through smimegate -t; the output in
-# ID.out, the log in ID.err, the status in $RC, the log line in $LINE.
-send() {
-	make_message "$T/m/$1.eml" <<EOT
-From: Alice <alice@example.com>
-To: <$2>
-Subject: $1
-Date: Mon, 23 Nov 2026 11:00:00 +0000
-Message-ID: <$1@example.com>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=us-ascii
-
-secret-$1: for $2 only.
-EOT
-	gate_run -t "$T/m/$1.eml" --from alice@example.com --rcpt "$2" \
-	    --client 127.0.0.1 >"$T/m/$1.out" 2>"$T/m/$1.err"
-	RC=$?
-	LINE=$(grep 'from=<alice@example.com>' "$T/m/$1.err" | tail -1)
-	keep "$T/m/$1.err"
-}
-
-# is ID encrypted|signed|tempfail WHAT
-is() {
-	case $2 in
-	encrypted) [ "$RC" = 0 ] && log_has "$LINE" "action=signed+encrypted" &&
-	    ! grep -q "secret-$1" "$T/m/$1.out" ;;
-	signed) [ "$RC" = 0 ] && log_has "$LINE" "action=signed," &&
-	    grep -qi 'multipart/signed' "$T/m/$1.out" ;;
-	tempfail) [ "$RC" != 0 ] && grep -qi tempfail "$T/m/$1.err" &&
-	    ! grep -q "secret-$1" "$T/m/$1.out" ;;
-	esac
-	if [ $? = 0 ]; then
-		ok "$3: $2"
-	else
-		not_ok "$3: $2 (status $RC)"
-		diag "line: $LINE"
-		diag_file "$T/m/$1.err" 6
-	fi
-}
-
 # ---- a planted, untrusted certificate --------------------------------------
 for policy in tempfail refuse accept; do
 	GATE_OPTS="$BASE_OPTS -o CRLUnavailable=$policy"
-	send "mallory-$policy" mallory@example.net
-	is "mallory-$policy" signed "CRLUnavailable $policy, mallory's untrusted certificate"
+	offline_send "mallory-$policy" mallory@example.net
+	offline_is "mallory-$policy" signed "CRLUnavailable $policy, mallory's untrusted certificate"
 done
 gate_ctl lookup mallory@example.net >"$T/lookup-mallory.out" 2>&1
 check "smimectl lookup calls mallory's certificate untrusted" grep -q untrusted "$T/lookup-mallory.out"
@@ -141,22 +102,22 @@ check "the planted distribution point saw no request ($n)" test "$n" -eq 0
 
 # ---- a trusted certificate: its CRL is fetched ------------------------------
 GATE_OPTS="$BASE_OPTS"
-send dave dave@example.net
-is dave encrypted "dave (the test root's, CRL served)"
+offline_send dave dave@example.net
+offline_is dave encrypted "dave (the test root's, CRL served)"
 check "dave's CRL was fetched" grep -q 'url:/ca.crl' "$T/httpd.log"
 
 # ---- dead distribution points ----------------------------------------------
 for who in olga pat; do
 	GATE_OPTS="$BASE_OPTS"
-	send "$who-tempfail" "$who@example.net"
-	is "$who-tempfail" tempfail "$who's CRL cannot be had, CRLUnavailable tempfail (default)"
+	offline_send "$who-tempfail" "$who@example.net"
+	offline_is "$who-tempfail" tempfail "$who's CRL cannot be had, CRLUnavailable tempfail (default)"
 	check "the log says why ($who)" grep -q "$who.*CRL\|CRL.*$who\|cannot fetch the CRL" "$T/m/$who-tempfail.err"
 	GATE_OPTS="$BASE_OPTS -o CRLUnavailable=refuse"
-	send "$who-refuse" "$who@example.net"
-	is "$who-refuse" signed "$who's CRL cannot be had, CRLUnavailable refuse"
+	offline_send "$who-refuse" "$who@example.net"
+	offline_is "$who-refuse" signed "$who's CRL cannot be had, CRLUnavailable refuse"
 	GATE_OPTS="$BASE_OPTS -o CRLUnavailable=accept"
-	send "$who-accept" "$who@example.net"
-	is "$who-accept" encrypted "$who's CRL cannot be had, CRLUnavailable accept"
+	offline_send "$who-accept" "$who@example.net"
+	offline_is "$who-accept" encrypted "$who's CRL cannot be had, CRLUnavailable accept"
 done
 
 done_testing

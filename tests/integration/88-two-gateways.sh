@@ -30,22 +30,9 @@ dirpki_setup "$P" "http://127.0.0.1:$HTTPD_PORT/ca.crl"
 httpd_start "$P/www" || bail "busybox httpd serves the CRL"
 
 # ---- the directory: people, the gateways' DN, another reader -------------
-GWDN="cn=smimegate,$SLAPD_SUFFIX"
-RDDN="cn=reader,$SLAPD_SUFFIX"
-GWPW="$T/gw.pw"
-RDPW="$T/reader.pw"
-openssl rand -hex 12 | tr -d "\n" >"$GWPW" && chmod 0600 "$GWPW"
-openssl rand -hex 12 | tr -d "\n" >"$RDPW" && chmod 0600 "$RDPW"
-{
-	ldif_head
-	ldif_entry alice alice@example.com
-	ldif_entry bob bob@example.com
-	for _who in smimegate:"$GWPW" reader:"$RDPW"; do
-		printf 'dn: cn=%s,%s\nobjectClass: applicationProcess\n' "${_who%%:*}" "$SLAPD_SUFFIX"
-		printf 'objectClass: simpleSecurityObject\ncn: %s\nuserPassword: %s\n\n' \
-		    "${_who%%:*}" "$(cat "${_who#*:}")"
-	done
-} >"$T/people.ldif"
+twogw_gw_secret
+twogw_reader
+twogw_people alice bob
 # The escrowed keys: the gateways' DN alone reads and writes them; other
 # users read the rest of the entries.
 SLAPD_ACL="access to attrs=userPassword by anonymous auth by * none

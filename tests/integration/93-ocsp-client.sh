@@ -33,6 +33,7 @@ fi
 . "$top/tests/lib/dirpki.sh"
 . "$top/tests/lib/httpd.sh"
 . "$top/tests/lib/gate.sh"
+. "$top/tests/lib/offline.sh"
 . "$top/tests/lib/slapd.sh"
 . "$top/tests/lib/redis.sh"
 need_gateway
@@ -126,43 +127,6 @@ GATE_OPTS="$BASE_OPTS"
 gate_import "$P" alice
 mkdir -p "$T/m"
 
-send() { # ID TO
-	make_message "$T/m/$1.eml" <<EOT
-From: Alice <alice@example.com>
-To: <$2>
-Subject: $1
-Date: Mon, 23 Nov 2026 11:00:00 +0000
-Message-ID: <$1@example.com>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=us-ascii
-
-secret-$1: for $2 only.
-EOT
-	gate_run -t "$T/m/$1.eml" --from alice@example.com --rcpt "$2" \
-	    --client 127.0.0.1 >"$T/m/$1.out" 2>"$T/m/$1.err"
-	RC=$?
-	LINE=$(grep 'from=<alice@example.com>' "$T/m/$1.err" | tail -1)
-	keep "$T/m/$1.err"
-}
-
-is() { # ID encrypted|signed|tempfail WHAT
-	case $2 in
-	encrypted) [ "$RC" = 0 ] && log_has "$LINE" "action=signed+encrypted" &&
-	    ! grep -q "secret-$1" "$T/m/$1.out" ;;
-	signed) [ "$RC" = 0 ] && log_has "$LINE" "action=signed," &&
-	    grep -qi 'multipart/signed' "$T/m/$1.out" ;;
-	tempfail) [ "$RC" != 0 ] && grep -qi tempfail "$T/m/$1.err" &&
-	    ! grep -q "secret-$1" "$T/m/$1.out" ;;
-	esac
-	if [ $? = 0 ]; then
-		ok "$3: $2"
-	else
-		not_ok "$3: $2 (status $RC)"
-		diag "line: $LINE"
-		diag_file "$T/m/$1.err" 6
-	fi
-}
-
 lookup_says() { # ADDRESS TEXT WHAT
 	gate_ctl lookup "$1" >"$T/lookup.out" 2>&1
 	if grep -q "$2" "$T/lookup.out"; then
@@ -175,15 +139,15 @@ lookup_says() { # ADDRESS TEXT WHAT
 
 # ---- attacks: rita's certificate is revoked; nothing makes it good -------
 ocsp_start forged-key "$P/index-old.txt" "$P/untrusted.pem" "$P/untrusted.key"
-send atk-key rita@example.net
-is atk-key signed "rita, a 'good' answer signed by another key"
+offline_send atk-key rita@example.net
+offline_is atk-key signed "rita, a 'good' answer signed by another key"
 lookup_says rita@example.net "does not verify" "smimectl lookup: the other key's answer does not verify"
 check "the forged responder was asked ($(requests forged-key))" test "$(requests forged-key)" -ge 1
 resp_stop
 
 ocsp_start forged-ee "$P/index-old.txt" "$P/dave.pem" "$P/dave.key"
-send atk-ee rita@example.net
-is atk-ee signed "rita, a 'good' answer signed by a certificate of the CA without OCSPSigning"
+offline_send atk-ee rita@example.net
+offline_is atk-ee signed "rita, a 'good' answer signed by a certificate of the CA without OCSPSigning"
 lookup_says rita@example.net "does not verify" "smimectl lookup: an undelegated signer does not verify"
 resp_stop
 
@@ -196,18 +160,18 @@ check "the captured old answer says rita is good" sh -c \
     "openssl ocsp -respin '$T/rita-old.der' -resp_text -noverify | grep -q 'Cert Status: good'"
 
 replay_start "$T/rita-old.der"
-send atk-replay rita@example.net
-is atk-replay signed "rita, her old 'good' answer replayed (another nonce)"
+offline_send atk-replay rita@example.net
+offline_is atk-replay signed "rita, her old 'good' answer replayed (another nonce)"
 lookup_says rita@example.net "nonce" "smimectl lookup: the replay's nonce is not the request's"
 resp_stop
 
 replay_start "$T/dave-nonce.der"
-send atk-other rita@example.net
-is atk-other signed "rita, a 'good' answer about dave's certificate"
+offline_send atk-other rita@example.net
+offline_is atk-other signed "rita, a 'good' answer about dave's certificate"
 lookup_says rita@example.net "does not answer for this certificate" \
     "smimectl lookup: the answer is about another certificate"
-send replay-control dave@example.net
-is replay-control encrypted "dave, the replay server's (fitting, nonce-less) answer: the path works"
+offline_send replay-control dave@example.net
+offline_is replay-control encrypted "dave, the replay server's (fitting, nonce-less) answer: the path works"
 n=$(grep -c replayed "$T/replay.log")
 check "the replay server was asked ($n)" test "$n" -ge 3
 resp_stop
@@ -215,20 +179,20 @@ resp_stop
 # ---- the real responder --------------------------------------------------
 ocsp_start real "$P/index.txt" "$P/ca.pem" "$P/ca.key"
 crls_before=$(grep -c 'url:/ca.crl' "$T/httpd.log")
-send dave dave@example.net
-is dave encrypted "dave, good at the responder"
+offline_send dave dave@example.net
+offline_is dave encrypted "dave, good at the responder"
 check "no CRL fetched for an OCSP 'good'" test "$(grep -c 'url:/ca.crl' "$T/httpd.log")" = "$crls_before"
-send rita rita@example.net
-is rita signed "rita, revoked at the responder (signed only, as encrypt=if-possible says)"
+offline_send rita rita@example.net
+offline_is rita signed "rita, revoked at the responder (signed only, as encrypt=if-possible says)"
 check "the log says why rita was not encrypted" grep -q \
     'recipient <rita@example.net>: certificate .* not used: revoked (OCSP: since' "$T/m/rita.err"
 lookup_says rita@example.net "revoked (OCSP" "smimectl lookup: rita revoked (OCSP), with its time"
-send uma uma@example.net
-is uma signed "uma, unknown at the responder, OCSPUnknown refuse (default)"
+offline_send uma uma@example.net
+offline_is uma signed "uma, unknown at the responder, OCSPUnknown refuse (default)"
 lookup_says uma@example.net "unknown to its OCSP responder" "smimectl lookup: uma unknown"
 GATE_OPTS="$BASE_OPTS -o OCSPUnknown=crl"
-send uma-crl uma@example.net
-is uma-crl encrypted "uma, unknown at the responder, OCSPUnknown crl (the CRL decides)"
+offline_send uma-crl uma@example.net
+offline_is uma-crl encrypted "uma, unknown at the responder, OCSPUnknown crl (the CRL decides)"
 check "the responder saw requests ($(requests real))" test "$(requests real)" -ge 4
 
 # ---- cached until nextUpdate, in Redis -----------------------------------
@@ -236,10 +200,10 @@ redis_start || bail "redis-server"
 RBASE="$BASE_OPTS -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisKeyFile=$REDIS_KEY"
 GATE_OPTS="$RBASE"
 before=$(requests real)
-send frank1 frank@example.net
-is frank1 encrypted "frank (first message, Redis cache)"
-send frank2 frank@example.net
-is frank2 encrypted "frank (second message)"
+offline_send frank1 frank@example.net
+offline_is frank1 encrypted "frank (first message, Redis cache)"
+offline_send frank2 frank@example.net
+offline_is frank2 encrypted "frank (second message)"
 got=$(($(requests real) - before))
 check "one request at the responder for two messages ($got)" test "$got" -eq 1
 key=$(redis_cli --scan --pattern '*ocsp:*' | head -1)
@@ -247,8 +211,8 @@ ttl=$(redis_cli ttl "$key" 2>/dev/null)
 check "the answer is kept in Redis until its nextUpdate (key $key, TTL $ttl s, -nmin 5)" \
     test -n "$key" -a "${ttl:-0}" -gt 0 -a "${ttl:-999}" -le 300
 redis_cli del "$key" >/dev/null
-send frank3 frank@example.net
-is frank3 encrypted "frank (the kept answer dropped)"
+offline_send frank3 frank@example.net
+offline_is frank3 encrypted "frank (the kept answer dropped)"
 got=$(($(requests real) - before))
 check "asked again once the kept answer is gone ($got)" test "$got" -eq 2
 resp_stop
@@ -256,19 +220,19 @@ resp_stop
 # ---- the responder down: the CRL decides ----------------------------------
 GATE_OPTS="$BASE_OPTS"
 crls_before=$(grep -c 'url:/ca.crl' "$T/httpd.log")
-send down-dave dave@example.net
-is down-dave encrypted "dave, responder down, his CRL says good"
+offline_send down-dave dave@example.net
+offline_is down-dave encrypted "dave, responder down, his CRL says good"
 check "the CRL was fetched as the fallback" test "$(grep -c 'url:/ca.crl' "$T/httpd.log")" -gt "$crls_before"
-send down-rita rita@example.net
-is down-rita signed "rita, responder down, her CRL says revoked"
+offline_send down-rita rita@example.net
+offline_is down-rita signed "rita, responder down, her CRL says revoked"
 lookup_says rita@example.net "revoked" "smimectl lookup: rita revoked by the CRL"
-send down-oscar oscar@example.net
-is down-oscar tempfail "oscar (no CRL), responder down, CRLUnavailable tempfail"
+offline_send down-oscar oscar@example.net
+offline_is down-oscar tempfail "oscar (no CRL), responder down, CRLUnavailable tempfail"
 GATE_OPTS="$BASE_OPTS -o OCSPUnavailable=tempfail"
-send down-dave-tf dave@example.net
-is down-dave-tf tempfail "dave, responder down, OCSPUnavailable tempfail"
+offline_send down-dave-tf dave@example.net
+offline_is down-dave-tf tempfail "dave, responder down, OCSPUnavailable tempfail"
 GATE_OPTS="$BASE_OPTS -o OCSPCheck=no -o CRLCheck=no"
-send nocheck-rita rita@example.net
-is nocheck-rita encrypted "rita with OCSPCheck no and CRLCheck no (no revocation check at all)"
+offline_send nocheck-rita rita@example.net
+offline_is nocheck-rita encrypted "rita with OCSPCheck no and CRLCheck no (no revocation check at all)"
 
 done_testing

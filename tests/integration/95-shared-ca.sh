@@ -31,40 +31,11 @@ need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch ldapadd redi
     redis-cli curl
 
 # ---- the directory: people, the gateways' DN, another reader -------------
-GWDN="cn=smimegate,$SLAPD_SUFFIX"
-RDDN="cn=reader,$SLAPD_SUFFIX"
-GWPW="$T/gw.pw"
-RDPW="$T/reader.pw"
-openssl rand -hex 12 | tr -d "\n" >"$GWPW" && chmod 0600 "$GWPW"
-openssl rand -hex 12 | tr -d "\n" >"$RDPW" && chmod 0600 "$RDPW"
-{
-	ldif_head
-	ldif_entry alice alice@example.com
-	ldif_entry bob bob@example.com
-	ldif_entry pki pki@example.com
-	for _who in smimegate:"$GWPW" reader:"$RDPW"; do
-		printf 'dn: cn=%s,%s\nobjectClass: applicationProcess\n' "${_who%%:*}" "$SLAPD_SUFFIX"
-		printf 'objectClass: simpleSecurityObject\ncn: %s\nuserPassword: %s\n\n' \
-		    "${_who%%:*}" "$(cat "${_who#*:}")"
-	done
-} >"$T/people.ldif"
-# The gateways' DN alone reads and writes their subtree (the CA, the
-# records, outsiders' entries) and userPKCS12; it may make the subtree.
-SLAPD_ACL="access to dn.subtree=\"ou=smimegate,$SLAPD_BASE\" by dn.exact=\"$GWDN\" write by * none
-access to dn.base=\"$SLAPD_BASE\" attrs=children by dn.exact=\"$GWDN\" write by * none
-access to attrs=userPassword by anonymous auth by * none
-access to attrs=userPKCS12 by dn.exact=\"$GWDN\" write by * none
-access to * by dn.exact=\"$GWDN\" read by users read by * none"
-slapd_start "$T/people.ldif" || bail "slapd started"
-redis_start || bail "redis-server started"
+twogw_reader
+twogw_shared_dir alice bob pki
 ok "slapd on 127.0.0.1:$SLAPD_PORT, redis-server on 127.0.0.1:$REDIS_PORT"
 
-HTTP_A=$(free_port) || bail "a free port"
-HTTP_B=$(free_port) || bail "a free port"
-REINJECT_PORT=$(free_port) || bail "a free port"
-POLICY="$T/policy"
-printf 'default encrypt=if-possible\nto example.net encrypt=always fallback=reject\n' >"$POLICY"
-twogw_kurl
+twogw_ports
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=5
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t95:
     -o RedisKeyFile=$REDIS_KEY -o RedisHarvestPrefix=t95h:
@@ -73,20 +44,10 @@ GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=
 
 # inst A|B (tests/lib/twogw.sh) sets HTTP_PORT and URL from HTTP_A/HTTP_B.
 ctl() { gate_ctl -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" "$@"; }
-# ldap_admin ARGS...: ldapsearch as the rootdn (who may read everything)
-ROOTPW="$T/root.pw"
-tr -d '\n' <"$SLAPD_PWFILE" >"$ROOTPW"
-ldap_admin() {
-	ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$SLAPD_PORT" \
-	    -D "$SLAPD_ROOTDN" -y "$ROOTPW" "$@"
-}
 
 # ---- one master key, then ca init on both at once ------------------------
-inst A
 # smimectl ca makes the master key (no CA yet: it says so)
-ctl ca list >"$T/list-A.txt" 2>&1
-test -s "$T/state-A/keystore/master.key" || { diag_file "$T/list-A.txt"; bail "A's master key"; }
-twogw_share_master
+twogw_master ctl
 inst A
 ctl ca init >"$T/init-A.log" 2>&1 &
 pa=$!
@@ -119,17 +80,9 @@ done
 
 # ---- both gateways, each behind its own Postfix ---------------------------
 sink_start || bail "smtp-sink started"
+twogw_start_portals
 for i in A B; do
 	inst "$i"
-	gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" || bail "smimegate $i started"
-	if [ "$i" = A ]; then
-		PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
-	else
-		PF_MASTER_EXTRA=""
-	fi
-	pf_start "$MILTER_PORT" || bail "Postfix $i started with smtpd_milters"
-	at_exit "PF_DIR='$PF_DIR'; pf_stop"
-	wait_port "$HTTP_PORT" "$GATE_PID" 100 || bail "the portal of $i listens"
 	curl -s -o "$T/ca-$i.der" "$URL/ca.crt"
 	openssl x509 -inform DER -in "$T/ca-$i.der" -noout -fingerprint -sha256 >"$T/fp-$i" 2>&1
 done
@@ -196,51 +149,8 @@ check "A's and B's CRLs carry CRL numbers, and different ones ($na, $nb)" \
     sh -c "[ -n '$na' ] && [ -n '$nb' ] && [ '$na' != '$nb' ]"
 
 # ---- enrollment through A, pickup on B -------------------------------------
-mkdir -p "$T/m"
-msg() { # ID FROM TO
-	{
-		printf 'From: <%s>\nTo: %s\nSubject: shared %s\n' "$2" "$3" "$1"
-		printf 'Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <%s@example.com>\n' "$1"
-		printf 'MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n'
-		printf 'Secret for %s: marker-%s.\n' "$3" "$1"
-	} | make_message "$T/m/$1.eml"
-}
-# enroll ID RCPT: alice's mail through the current instance; TOKEN, PASSWORD.
-enroll() {
-	TOKEN="" PASSWORD=""
-	msg "$1" alice@example.com "$2"
-	if send_mail "$T/m/$1.eml" alice@example.com "$2" && wait_delivered "$QID" &&
-	    sink_fetch "<$1@example.com>" "$T/m/$1.got"; then
-		ok "$1: alice's mail to $2 through $CUR delivered"
-	else
-		not_ok "$1: alice's mail to $2 through $CUR delivered ($SMTP_REPLY)"
-		diag_file "$GATE_LOG" 10
-		return 1
-	fi
-	case $(mime_header "$T/m/$1.got" Content-Type) in
-	*application/pkcs7-mime*) ok "$1: delivered encrypted" ;;
-	*) not_ok "$1: delivered encrypted" ;;
-	esac
-	sink_wait "Subject: Certificate issued for $2" "$T/m/$1.note"
-	# the invitation is multipart/alternative, quoted-printable: decoded
-	sink_wait_count "Subject: Encrypted mail from alice@example.com" "$2" 1 &&
-	    sink_fetch "Subject: Encrypted mail from alice@example.com" "$T/m/$1.inv" "$2" &&
-	    mime_part_text "$T/m/$1.inv" text/plain "$T/m/$1.inv.txt"
-	TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/$1.inv.txt" 2>/dev/null | head -1)
-	PASSWORD=$(tr -d '\r' <"$T/m/$1.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
-	check "$1: an invitation with a link, a notice with a password" \
-	    test -n "$TOKEN" -a -n "$PASSWORD"
-	mkdir -p "$T/sink-old"
-	grep -l -e "$2" "$SINK_DIR"/* 2>/dev/null | xargs -r mv -t "$T/sink-old"
-}
-# pickup TOKEN PASSWORD OUT: POSTs to the current instance's portal.
-pickup() {
-	curl -s -o "$3" -w '%{http_code}' --data-urlencode "t=$1" \
-	    --data-urlencode "password=$2" "$URL/pickup"
-}
-
 inst A
-enroll one xena@example.net
+twogw_enroll one xena@example.net
 XTOKEN=$TOKEN XPASSWORD=$PASSWORD
 TOKHASH=$(printf '%s' "$XTOKEN" | openssl dgst -sha256 -r | cut -d' ' -f1)
 
@@ -276,47 +186,37 @@ sed -e "s/cn=pickup-$TOKHASH/cn=pickup-$FHASH/" -e "s/^cn: pickup-$TOKHASH/cn: p
 if ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "$SLAPD_ROOTDN" -y "$ROOTPW" \
     -f "$T/forged.ldif" >"$T/forged.log" 2>&1; then
 	inst B
-	code=$(pickup "$FTOKEN" "$XPASSWORD" "$T/forged.out")
+	code=$(twogw_pickup "$FTOKEN" "$XPASSWORD" "$T/forged.out")
 	check "a record copied under another token is refused on B (HTTP $code)" test "$code" = 410
 else
 	not_ok "the forged record added to the directory"
 	diag_file "$T/forged.log" 5
 fi
 
-inst B
-code=$(pickup "$XTOKEN" "$XPASSWORD" "$T/xena.p12")
-check "the link made on A works on B: the PKCS#12 downloads (HTTP $code)" test "$code" = 200
-if openssl pkcs12 -in "$T/xena.p12" -passin "pass:$XPASSWORD" -nodes -out "$T/xena.pem" \
-    2>"$T/p12.log" && openssl cms -decrypt -in "$T/m/one.got" -recip "$T/xena.pem" \
-    -inkey "$T/xena.pem" -out "$T/one.txt" 2>>"$T/p12.log" && grep -q marker-one "$T/one.txt"; then
-	ok "xena decrypts the message A encrypted with the key picked up on B"
-else
-	not_ok "xena decrypts the message A encrypted with the key picked up on B"
-	diag_file "$T/p12.log" 5
-fi
+twogw_pickup_decrypt xena one "$XTOKEN" "$XPASSWORD"
 check "xena's certificate is from the one CA" \
     sh -c "openssl verify -purpose smimeencrypt -CAfile '$T/state-A/ca/root.crt' \
     -untrusted '$T/state-A/ca/issuing.crt' '$T/xena.pem' >/dev/null 2>&1"
 inst A
-code=$(pickup "$XTOKEN" "$XPASSWORD" "$T/again.out")
+code=$(twogw_pickup "$XTOKEN" "$XPASSWORD" "$T/again.out")
 check "a second pickup on A is refused as used (HTTP $code)" test "$code" = 410
 redis_cli flushall >/dev/null 2>&1
-code=$(pickup "$XTOKEN" "$XPASSWORD" "$T/again2.out")
+code=$(twogw_pickup "$XTOKEN" "$XPASSWORD" "$T/again2.out")
 check "emptying Redis does not make the link usable again (HTTP $code)" test "$code" = 410
 
 # ---- wrong passwords on A and B lock one link on both -----------------------
 inst B
-enroll two yves@example.net
+twogw_enroll two yves@example.net
 if [ -n "$TOKEN" ]; then
-	c1=$(pickup "$TOKEN" wrong-one "$T/w1.out")
+	c1=$(twogw_pickup "$TOKEN" wrong-one "$T/w1.out")
 	inst A
-	c2=$(pickup "$TOKEN" wrong-two "$T/w2.out")
+	c2=$(twogw_pickup "$TOKEN" wrong-two "$T/w2.out")
 	inst B
-	c3=$(pickup "$TOKEN" wrong-three "$T/w3.out")
+	c3=$(twogw_pickup "$TOKEN" wrong-three "$T/w3.out")
 	check "wrong passwords on B, A, B: refused, the third locks ($c1 $c2 $c3)" \
 	    test "$c1 $c2 $c3" = "403 403 429"
 	inst A
-	c4=$(pickup "$TOKEN" "$PASSWORD" "$T/w4.out")
+	c4=$(twogw_pickup "$TOKEN" "$PASSWORD" "$T/w4.out")
 	check "the link is locked on A too, even with the right password (HTTP $c4)" test "$c4" = 429
 fi
 
@@ -327,7 +227,7 @@ ctl ca issue --profile sign bob@example.com >"$T/bob.pem" 2>"$T/bob.err" ||
 bserial=$(openssl x509 -in "$T/bob.pem" -noout -serial 2>/dev/null | cut -d= -f2)
 sleep 2        # B reads the directory again on a miss, at most every 2 s
 inst B
-msg bobmail bob@example.com carol@example.org
+twogw_msg bobmail bob@example.com carol@example.org
 if send_mail "$T/m/bobmail.eml" bob@example.com carol@example.org && wait_delivered "$QID" &&
     sink_fetch "<bobmail@example.com>" "$T/m/bobmail.got" &&
     openssl cms -verify -in "$T/m/bobmail.got" -CAfile "$T/chain.pem" -purpose any \
@@ -343,27 +243,11 @@ fi
 # A cannot send the invitation (its EnrollmentSMTP refuses): the message
 # is tempfailed and the certificate kept pending in the directory; the
 # retry through B uses that certificate instead of issuing another.
-inst A
-DEAD_PORT=$(free_port) || bail "a free port"
-gate_stop
-gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" -o "EnrollmentSMTP=127.0.0.1:$DEAD_PORT" ||
-    bail "smimegate A restarted without a way to send invitations"
-msg pend alice@example.com zed@example.net
-send_mail "$T/m/pend.eml" alice@example.com zed@example.net
-case $SMTP_CODE in
-4*) ok "A tempfails alice's mail to zed: the invitation cannot go out ($SMTP_CODE)" ;;
-*) not_ok "A tempfails alice's mail to zed (got '$SMTP_REPLY')" ;;
-esac
+twogw_pend_a
 ZHASH=$(printf '%s' zed@example.net | openssl dgst -sha256 -r | cut -d' ' -f1)
 ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pending-$ZHASH)" dn >"$T/pending.ldif" 2>&1
 check "the pending enrollment is in the directory" grep -q "^dn: cn=pending-$ZHASH," "$T/pending.ldif"
-inst B
-if send_mail "$T/m/pend.eml" alice@example.com zed@example.net && wait_delivered "$QID"; then
-	ok "the retry through B is delivered"
-else
-	not_ok "the retry through B is delivered ($SMTP_REPLY)"
-fi
-check "B used the certificate A kept pending" grep -q 'enroll <zed@example.net>: certificate of the earlier try used' "$GATE_LOG"
+twogw_pend_b
 ctl ca list >"$T/list-zed.txt" 2>&1
 nz=$(grep -c 'zed@example.net' "$T/list-zed.txt")
 check "one certificate issued for zed ($nz)" test "$nz" -eq 1

@@ -21,6 +21,7 @@
 . "$top/tests/lib/gate.sh"
 . "$top/tests/lib/slapd.sh"
 . "$top/tests/lib/redis.sh"
+. "$top/tests/lib/twogw.sh"
 need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch ldapmodify redis-server \
     redis-cli curl
@@ -28,30 +29,7 @@ CMPSRV="$top/tests/tools/cmpserver"
 [ -x "$CMPSRV" ] || bail "tests/tools/cmpserver (make tools)"
 
 # ---- the directory, redis, the CMP CA ---------------------------------------
-GWDN="cn=smimegate,$SLAPD_SUFFIX"
-GWPW="$T/gw.pw"
-openssl rand -hex 12 | tr -d "\n" >"$GWPW" && chmod 0600 "$GWPW"
-{
-	ldif_head
-	ldif_entry alice alice@example.com
-	ldif_entry bob bob@example.com
-	ldif_entry pki pki@example.com
-	printf 'dn: %s\nobjectClass: applicationProcess\n' "$GWDN"
-	printf 'objectClass: simpleSecurityObject\ncn: smimegate\nuserPassword: %s\n\n' "$(cat "$GWPW")"
-} >"$T/people.ldif"
-SLAPD_ACL="access to dn.subtree=\"ou=smimegate,$SLAPD_BASE\" by dn.exact=\"$GWDN\" write by * none
-access to dn.base=\"$SLAPD_BASE\" attrs=children by dn.exact=\"$GWDN\" write by * none
-access to attrs=userPassword by anonymous auth by * none
-access to attrs=userPKCS12 by dn.exact=\"$GWDN\" write by * none
-access to * by dn.exact=\"$GWDN\" read by users read by * none"
-slapd_start "$T/people.ldif" || bail "slapd started"
-redis_start || bail "redis-server started"
-ROOTPW="$T/root.pw"
-tr -d '\n' <"$SLAPD_PWFILE" >"$ROOTPW"
-ldap_admin() {
-	ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$SLAPD_PORT" \
-	    -D "$SLAPD_ROOTDN" -y "$ROOTPW" "$@"
-}
+twogw_shared_dir alice bob pki
 
 C="$T/cmp"
 mkdir -p "$C"
@@ -66,13 +44,7 @@ at_exit "stop_pid $! 20"
 wait_port "$CMP_PORT" "$!" 50 || bail "cmpserver on 127.0.0.1:$CMP_PORT"
 ok "slapd, redis-server and a CMP CA on loopback"
 
-HTTP_A=$(free_port) || bail "a free port"
-HTTP_B=$(free_port) || bail "a free port"
-REINJECT_PORT=$(free_port) || bail "a free port"
-POLICY="$T/policy"
-printf 'default encrypt=if-possible\nto example.net encrypt=always fallback=reject\n' >"$POLICY"
-gwdn=$(echo "$GWDN" | sed 's/,/%2c/g')
-KURL="ldap://127.0.0.1:$SLAPD_PORT/$SLAPD_BASE????bindname=$gwdn,x-bindpwfile=$GWPW"
+twogw_ports
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=5
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t95c:
     -o RedisKeyFile=$REDIS_KEY -o RedisHarvestPrefix=t95ch:
@@ -81,89 +53,18 @@ GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=
     -o EnrollmentSMTP=127.0.0.1:$REINJECT_PORT
     -o EnrollmentSender=pki@example.com -o PolicyFile=$POLICY -o PickupMaxFailures=3"
 
-# inst A|B: the helpers' globals now name that instance.
-inst() {
-	if [ -n "${CUR:-}" ]; then
-		eval "MP_$CUR=\${MILTER_PORT:-}; SP_$CUR=\${SMTP_PORT:-}; GP_$CUR=\${GATE_PID:-}"
-	fi
-	CUR=$1
-	GATE_STATE="$T/state-$1"
-	GATE_LOG="$T/gate-$1.log"
-	PF_DIR="$T/pf-$1"
-	eval "MILTER_PORT=\${MP_$1:-}; SMTP_PORT=\${SP_$1:-}; GATE_PID=\${GP_$1:-}"
-	eval "HTTP_PORT=\$HTTP_$1"
-	URL="http://127.0.0.1:$HTTP_PORT"
-}
-
 # ---- one master key, both gateways, each behind its own Postfix ------------
-inst A
-gate_ctl ca list >"$T/list-A.txt" 2>&1    # makes the master key (no CA: it says so)
-test -s "$T/state-A/keystore/master.key" || { diag_file "$T/list-A.txt"; bail "A's master key"; }
-mkdir -p "$T/state-B/keystore" && chmod 0700 "$T/state-B" "$T/state-B/keystore"
-cp "$T/state-A/keystore/master.key" "$T/state-B/keystore/master.key" &&
-    chmod 0600 "$T/state-B/keystore/master.key"
+twogw_master gate_ctl    # makes the master key (no CA: it says so)
 sink_start || bail "smtp-sink started"
-for i in A B; do
-	inst "$i"
-	gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" || bail "smimegate $i started"
-	if [ "$i" = A ]; then
-		PF_MASTER_EXTRA="127.0.0.1:$REINJECT_PORT inet n - n - - smtpd -o smtpd_milters="
-	else
-		PF_MASTER_EXTRA=""
-	fi
-	pf_start "$MILTER_PORT" || bail "Postfix $i started with smtpd_milters"
-	at_exit "PF_DIR='$PF_DIR'; pf_stop"
-	wait_port "$HTTP_PORT" "$GATE_PID" 100 || bail "the portal of $i listens"
-done
+twogw_start_portals
 ok "gateways A and B: no embedded CA, CMPServer, one keystore in the directory"
 check "no CA on either gateway" sh -c "! ls '$T'/state-?/ca/*.crt 2>/dev/null | grep -q ."
 
 # ---- enrollment ------------------------------------------------------------
-mkdir -p "$T/m"
-msg() { # ID FROM TO
-	{
-		printf 'From: <%s>\nTo: %s\nSubject: shared %s\n' "$2" "$3" "$1"
-		printf 'Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <%s@example.com>\n' "$1"
-		printf 'MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n'
-		printf 'Secret for %s: marker-%s.\n' "$3" "$1"
-	} | make_message "$T/m/$1.eml"
-}
-# enroll ID RCPT: alice's mail through the current instance; TOKEN, PASSWORD.
-enroll() {
-	TOKEN="" PASSWORD=""
-	msg "$1" alice@example.com "$2"
-	if send_mail "$T/m/$1.eml" alice@example.com "$2" && wait_delivered "$QID" &&
-	    sink_fetch "<$1@example.com>" "$T/m/$1.got"; then
-		ok "$1: alice's mail to $2 through $CUR delivered"
-	else
-		not_ok "$1: alice's mail to $2 through $CUR delivered ($SMTP_REPLY)"
-		diag_file "$GATE_LOG" 10
-		return 1
-	fi
-	case $(mime_header "$T/m/$1.got" Content-Type) in
-	*application/pkcs7-mime*) ok "$1: delivered encrypted" ;;
-	*) not_ok "$1: delivered encrypted" ;;
-	esac
-	sink_wait "Subject: Certificate issued for $2" "$T/m/$1.note"
-	sink_wait_count "Subject: Encrypted mail from alice@example.com" "$2" 1 &&
-	    sink_fetch "Subject: Encrypted mail from alice@example.com" "$T/m/$1.inv" "$2" &&
-	    mime_part_text "$T/m/$1.inv" text/plain "$T/m/$1.inv.txt"
-	TOKEN=$(sed -n 's/.*pickup?t=\([0-9a-f]*\).*/\1/p' "$T/m/$1.inv.txt" 2>/dev/null | head -1)
-	PASSWORD=$(tr -d '\r' <"$T/m/$1.note" | sed -n 's/^    \([A-Za-z0-9]\{20\}\)$/\1/p' | head -1)
-	check "$1: an invitation with a link, a notice with a password" \
-	    test -n "$TOKEN" -a -n "$PASSWORD"
-	mkdir -p "$T/sink-old"
-	grep -l -e "$2" "$SINK_DIR"/* 2>/dev/null | xargs -r mv -t "$T/sink-old"
-}
-# pickup TOKEN PASSWORD OUT: POSTs to the current instance's portal.
-pickup() {
-	curl -s -o "$3" -w '%{http_code}' --data-urlencode "t=$1" \
-	    --data-urlencode "password=$2" "$URL/pickup"
-}
 hash() { printf '%s' "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 
 inst A
-enroll one xena@example.net
+twogw_enroll one xena@example.net
 XTOKEN=$TOKEN XPASSWORD=$PASSWORD
 check "xena's certificate came over CMP" grep -q 'issued ir xena@example.net' "$T/cmpserver.log"
 ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pickup-$(hash "$XTOKEN"))" dn >"$T/pickup.ldif" 2>&1
@@ -171,12 +72,12 @@ check "the link's record is in the directory, not on A's disk" sh -c \
     "grep -q '^dn: cn=pickup-' '$T/pickup.ldif' && ! ls '$T'/state-?/pickup/* 2>/dev/null | grep -q ."
 
 inst B
-enroll two yves@example.net
+twogw_enroll two yves@example.net
 YTOKEN=$TOKEN YPASSWORD=$PASSWORD
 
 # Attacks: one outsider's link must not release another's key.
 inst A
-code=$(pickup "$YTOKEN" "$XPASSWORD" "$T/cross.out")
+code=$(twogw_pickup "$YTOKEN" "$XPASSWORD" "$T/cross.out")
 check "yves's link with xena's password is refused on A (HTTP $code)" test "$code" = 403
 # xena's sealed record written over yves's (whoever can write the
 # directory): the seal is bound to the record's name.
@@ -192,7 +93,7 @@ if [ -n "$xval" ] && [ -n "$ydn" ]; then
 	    ldapmodify -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "$SLAPD_ROOTDN" -y "$ROOTPW" \
 	    >"$T/swap.log" 2>&1
 	inst B
-	code=$(pickup "$YTOKEN" "$XPASSWORD" "$T/swap.out")
+	code=$(twogw_pickup "$YTOKEN" "$XPASSWORD" "$T/swap.out")
 	check "xena's record under yves's link releases nothing on B (HTTP $code)" \
 	    sh -c "[ '$code' != 200 ] && ! openssl pkcs12 -in '$T/swap.out' -passin 'pass:$XPASSWORD' \
 	    -nokeys >/dev/null 2>&1"
@@ -206,35 +107,25 @@ else
 fi
 
 # The link made on A works on B, and gives xena's key only.
-inst B
-code=$(pickup "$XTOKEN" "$XPASSWORD" "$T/xena.p12")
-check "the link made on A works on B: the PKCS#12 downloads (HTTP $code)" test "$code" = 200
-if openssl pkcs12 -in "$T/xena.p12" -passin "pass:$XPASSWORD" -nodes -out "$T/xena.pem" \
-    2>"$T/p12.log" && openssl cms -decrypt -in "$T/m/one.got" -recip "$T/xena.pem" \
-    -inkey "$T/xena.pem" -out "$T/one.txt" 2>>"$T/p12.log" && grep -q marker-one "$T/one.txt"; then
-	ok "xena decrypts the message A encrypted with the key picked up on B"
-else
-	not_ok "xena decrypts the message A encrypted with the key picked up on B"
-	diag_file "$T/p12.log" 5
-fi
+twogw_pickup_decrypt xena one "$XTOKEN" "$XPASSWORD"
 openssl x509 -in "$T/xena.pem" -noout -ext subjectAltName >"$T/xena.san" 2>&1
 check "the PKCS#12 holds xena's certificate, nobody else's" \
     sh -c "grep -q 'email:xena@example.net' '$T/xena.san' && ! grep -q yves '$T/xena.san' \
     && [ \$(grep -c 'BEGIN PRIVATE KEY' '$T/xena.pem') -eq 1 ]"
 inst A
-code=$(pickup "$XTOKEN" "$XPASSWORD" "$T/again.out")
+code=$(twogw_pickup "$XTOKEN" "$XPASSWORD" "$T/again.out")
 check "a second pickup on A is refused as used (HTTP $code)" test "$code" = 410
 
 # Wrong passwords on A and B count against one link: the cross try above
 # (on A) was the first.
 inst B
-c2=$(pickup "$YTOKEN" wrong-two "$T/w2.out")
+c2=$(twogw_pickup "$YTOKEN" wrong-two "$T/w2.out")
 inst A
-c3=$(pickup "$YTOKEN" wrong-three "$T/w3.out")
+c3=$(twogw_pickup "$YTOKEN" wrong-three "$T/w3.out")
 check "wrong passwords on A, B, A: refused, the third locks ($code 403 $c2 $c3)" \
     test "$c2 $c3" = "403 429"
 inst B
-c4=$(pickup "$YTOKEN" "$YPASSWORD" "$T/w4.out")
+c4=$(twogw_pickup "$YTOKEN" "$YPASSWORD" "$T/w4.out")
 check "the link is locked on B too, even with the right password (HTTP $c4)" test "$c4" = 429
 # ---- an employee's certificate over CMP: its origin in the directory -------
 # bob enrolled over CMP through A; the sealed value in the directory says
@@ -263,28 +154,11 @@ check "bob's directory entry now holds both keys, each with its origin ($nv valu
 # A cannot send the invitation (its EnrollmentSMTP refuses): the message
 # is tempfailed and the certificate kept pending in the directory; the
 # retry through B uses that certificate instead of asking the CMP CA again.
-inst A
-DEAD_PORT=$(free_port) || bail "a free port"
-gate_stop
-gate_start -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" -o "EnrollmentSMTP=127.0.0.1:$DEAD_PORT" ||
-    bail "smimegate A restarted without a way to send invitations"
-msg pend alice@example.com zed@example.net
-send_mail "$T/m/pend.eml" alice@example.com zed@example.net
-case $SMTP_CODE in
-4*) ok "A tempfails alice's mail to zed: the invitation cannot go out ($SMTP_CODE)" ;;
-*) not_ok "A tempfails alice's mail to zed (got '$SMTP_REPLY')" ;;
-esac
+twogw_pend_a
 ldap_admin -b "ou=smimegate,$SLAPD_BASE" "(cn=pending-$(hash zed@example.net))" dn \
     >"$T/pending.ldif" 2>&1
 check "the pending enrollment is in the directory" grep -q "^dn: cn=pending-" "$T/pending.ldif"
-inst B
-if send_mail "$T/m/pend.eml" alice@example.com zed@example.net && wait_delivered "$QID"; then
-	ok "the retry through B is delivered"
-else
-	not_ok "the retry through B is delivered ($SMTP_REPLY)"
-fi
-check "B used the certificate A kept pending" \
-    grep -q 'enroll <zed@example.net>: certificate of the earlier try used' "$GATE_LOG"
+twogw_pend_b
 check "the CMP CA was asked once for zed" test "$(grep -c 'issued ir zed@' "$T/cmpserver.log")" -eq 1
 for i in A B; do
 	inst "$i"

@@ -33,33 +33,10 @@
 need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch redis-server redis-cli
 
-twogw_gw_secret
-{
-	ldif_head
-	for n in alice bob carol dora erin gina pki; do ldif_entry "$n" "$n@example.com"; done
-	twogw_gw_ldif smimegate "$GWPW"
-} >"$T/people.ldif"
-SLAPD_ACL="access to dn.subtree=\"ou=smimegate,$SLAPD_BASE\" by dn.exact=\"$GWDN\" write by * none
-access to dn.base=\"$SLAPD_BASE\" attrs=children by dn.exact=\"$GWDN\" write by * none
-access to attrs=userPassword by anonymous auth by * none
-access to attrs=userPKCS12 by dn.exact=\"$GWDN\" write by * none
-access to * by dn.exact=\"$GWDN\" read by users read by * none"
-slapd_start "$T/people.ldif" || bail "slapd started"
-redis_start || bail "redis-server started"
-twogw_kurl
-ROOTPW="$T/root.pw"
-tr -d '\n' <"$SLAPD_PWFILE" >"$ROOTPW"
-ldap_admin() {
-	ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$SLAPD_PORT" \
-	    -D "$SLAPD_ROOTDN" -y "$ROOTPW" "$@"
-}
+twogw_shared_dir alice bob carol dora erin gina pki
 ok "slapd on 127.0.0.1:$SLAPD_PORT, redis-server on 127.0.0.1:$REDIS_PORT"
 
-HTTP_A=$(free_port) || bail "a free port"
-HTTP_B=$(free_port) || bail "a free port"
-REINJECT_PORT=$(free_port) || bail "a free port"
-POLICY="$T/policy"
-printf 'default encrypt=if-possible\nto example.net encrypt=always fallback=reject\n' >"$POLICY"
+twogw_ports
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=3
     -o KeystoreLDAPRefresh=1 -o KeystoreLDAPMaxStale=20
     -o HarvestStore=redis -o RedisServer=127.0.0.1:$REDIS_PORT -o RedisPrefix=t95r:
@@ -72,10 +49,7 @@ serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 # ncerts ADDRESS: how many certificates the one CA issued for ADDRESS
 ncerts() { ctl ca list 2>/dev/null | grep -c "$1"; }
 
-inst A
-ctl ca list >"$T/list0.txt" 2>&1
-test -s "$T/state-A/keystore/master.key" || { diag_file "$T/list0.txt"; bail "A's master key"; }
-twogw_share_master
+twogw_master ctl
 ctl ca init >"$T/init.log" 2>&1 || { diag_file "$T/init.log"; bail "smimectl ca init"; }
 # issue NAME PROFILE ADDRESS: a 10-day certificate (key escrowed) in $T/NAME.pem
 issue() {

@@ -20,25 +20,10 @@
 need_gateway
 need_tools openssl postfix smtp-sink swaks slapd slapadd ldapsearch redis-server redis-cli
 
-twogw_gw_secret
-{
-	ldif_head
-	for n in alice bob pki; do ldif_entry "$n" "$n@example.com"; done
-	twogw_gw_ldif smimegate "$GWPW"
-} >"$T/people.ldif"
-SLAPD_ACL="access to dn.subtree=\"ou=smimegate,$SLAPD_BASE\" by dn.exact=\"$GWDN\" write by * none
-access to dn.base=\"$SLAPD_BASE\" attrs=children by dn.exact=\"$GWDN\" write by * none
-access to attrs=userPassword by anonymous auth by * none
-access to attrs=userPKCS12 by dn.exact=\"$GWDN\" write by * none
-access to * by dn.exact=\"$GWDN\" read by users read by * none"
-slapd_start "$T/people.ldif" || bail "slapd started"
-redis_start || bail "redis-server started"
-twogw_kurl
+twogw_shared_dir alice bob pki
 ok "slapd on 127.0.0.1:$SLAPD_PORT, redis-server on 127.0.0.1:$REDIS_PORT"
 
-HTTP_A=$(free_port) || bail "a free port"
-HTTP_B=$(free_port) || bail "a free port"
-REINJECT_PORT=$(free_port) || bail "a free port"
+twogw_ports
 REFRESH=2
 MAXSTALE=20
 GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=3
@@ -50,10 +35,7 @@ GATE_OPTS="-o KeystoreBackend=ldap -o KeystoreLDAP=$KURL -o KeystoreLDAPTimeout=
 ctl() { gate_ctl -o "CAHTTPListen=127.0.0.1:$HTTP_PORT" "$@"; }
 serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 
-inst A
-ctl ca list >"$T/list0.txt" 2>&1
-test -s "$T/state-A/keystore/master.key" || { diag_file "$T/list0.txt"; bail "A's master key"; }
-twogw_share_master
+twogw_master ctl
 ctl ca init >"$T/init.log" 2>&1 || { diag_file "$T/init.log"; bail "smimectl ca init"; }
 for n in alice bob; do
 	ctl ca issue --profile sign "$n@example.com" >"$T/$n.pem" 2>"$T/$n.err" ||

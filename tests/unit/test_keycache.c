@@ -52,16 +52,14 @@ typedef struct ident {
 static int
 group_setup(void **state)
 {
-	ca_key = unit_key(UNIT_P256);
-	ca_cert = unit_ca(ca_key, "keycache test CA");
+	unit_group_ca("keycache test CA", &ca_key, &ca_cert);
 	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	X509_free(ca_cert);
-	EVP_PKEY_free(ca_key);
+	unit_group_ca_free(ca_key, ca_cert);
 	return 0;
 }
 
@@ -72,9 +70,7 @@ setup(void **state)
 	keystore_err_t err;
 
 	assert_non_null(f);
-	f->tmp = unit_tmpdir();
-	snprintf(f->dir, sizeof(f->dir), "%s/ks", f->tmp);
-	if ((f->ks = keystore_open(f->dir, NULL, KEYSTORE_CREATE, &err)) == NULL)
+	if ((f->ks = unit_keystore_new(&f->tmp, f->dir, sizeof(f->dir), &err)) == NULL)
 		fail_msg("keystore_open: %s", err.msg);
 	keystore_keycache_set(f->ks, 300, 16, 0);
 	*state = f;
@@ -86,9 +82,7 @@ teardown(void **state)
 {
 	fx_t *f = *state;
 
-	keystore_free(f->ks);
-	unit_rmtree(f->tmp);
-	free(f->tmp);
+	unit_keystore_free(f->ks, f->tmp);
 	free(f);
 	return 0;
 }

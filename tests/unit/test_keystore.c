@@ -34,7 +34,7 @@ static X509 *ca_cert;
 
 typedef struct fx {
 	char *tmp;                 /* the test's temporary directory */
-	char *dir;                 /* tmp/ks, the keystore */
+	char dir[512];             /* tmp/ks, the keystore */
 	char *master;              /* tmp/ks/master.key */
 	keystore_t *ks;            /* opened with KEYSTORE_CREATE */
 	keystore_err_t err;
@@ -77,16 +77,14 @@ status_name(keystore_status_t s)
 static int
 group_setup(void **state)
 {
-	ca_key = unit_key(UNIT_P256);
-	ca_cert = unit_ca(ca_key, "smimegate test CA");
+	unit_group_ca("smimegate test CA", &ca_key, &ca_cert);
 	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	X509_free(ca_cert);
-	EVP_PKEY_free(ca_key);
+	unit_group_ca_free(ca_key, ca_cert);
 	return 0;
 }
 
@@ -107,10 +105,8 @@ setup(void **state)
 	fx_t *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	f->tmp = unit_tmpdir();
-	f->dir = path2(f->tmp, "ks");
+	f->ks = unit_keystore_new(&f->tmp, f->dir, sizeof(f->dir), &f->err);
 	f->master = path2(f->dir, "master.key");
-	f->ks = keystore_open(f->dir, NULL, KEYSTORE_CREATE, &f->err);
 	if (f->ks == NULL)
 		fail_msg("keystore_open(%s): %s", f->dir, f->err.msg);
 	*state = f;
@@ -122,10 +118,7 @@ teardown(void **state)
 {
 	fx_t *f = *state;
 
-	keystore_free(f->ks);
-	unit_rmtree(f->tmp);
-	free(f->tmp);
-	free(f->dir);
+	unit_keystore_free(f->ks, f->tmp);
 	free(f->master);
 	free(f);
 	return 0;

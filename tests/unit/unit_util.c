@@ -154,6 +154,37 @@ unit_p12(EVP_PKEY *key, X509 *cert, X509 *ca, const char *password, size_t *len)
 	return der;
 }
 
+void
+unit_group_ca(const char *cn, EVP_PKEY **key, X509 **cert)
+{
+	*key = unit_key(UNIT_P256);
+	*cert = unit_ca(*key, cn);
+}
+
+void
+unit_group_ca_free(EVP_PKEY *key, X509 *cert)
+{
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
+keystore_t *
+unit_keystore_new(char **tmp, char *dir, size_t dirlen, keystore_err_t *err)
+{
+	*tmp = unit_tmpdir();
+	if ((size_t)snprintf(dir, dirlen, "%s/ks", *tmp) >= dirlen)
+		die("keystore path too long");
+	return keystore_open(dir, NULL, KEYSTORE_CREATE, err);
+}
+
+void
+unit_keystore_free(keystore_t *ks, char *tmp)
+{
+	keystore_free(ks);
+	unit_rmtree(tmp);
+	free(tmp);
+}
+
 char *
 unit_tmpdir(void)
 {

@@ -11,12 +11,19 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "keystore/keystore.h"
+
 enum unit_keytype { UNIT_RSA2048, UNIT_P256 };
 
 /* A new key of the given type. */
 EVP_PKEY *unit_key(enum unit_keytype type);
 /* A self-signed CA certificate for key, named cn. */
 X509 *unit_ca(EVP_PKEY *key, const char *cn);
+/* The CA of a group of tests (its cmocka group setup): a new P-256 key
+ * and its self-signed certificate named cn; unit_group_ca_free() frees
+ * both (the group teardown). */
+void unit_group_ca(const char *cn, EVP_PKEY **key, X509 **cert);
+void unit_group_ca_free(EVP_PKEY *key, X509 *cert);
 /*
  * An end-entity certificate for key, issued by ca_cert/ca_key, naming email
  * in subjectAltName (NULL: none), with keyUsage digitalSignature and
@@ -42,6 +49,15 @@ unsigned char *unit_p12(EVP_PKEY *key, X509 *cert, X509 *ca,
 /* A new empty temporary directory (malloc'ed path); unit_rmtree removes it. */
 char *unit_tmpdir(void);
 void unit_rmtree(const char *path);
+/*
+ * A test's own keystore: a new temporary directory (*tmp, malloc'ed) and
+ * a keystore opened with KEYSTORE_CREATE in tmp/ks (that path in dir, of
+ * dirlen octets).  NULL, with err set, when it cannot be opened;
+ * unit_keystore_free() closes it and removes the directory.
+ */
+keystore_t *unit_keystore_new(char **tmp, char *dir, size_t dirlen,
+    keystore_err_t *err);
+void unit_keystore_free(keystore_t *ks, char *tmp);
 /* Reads a whole file (malloc'ed, NUL-terminated); NULL on failure. */
 char *unit_read_file(const char *path, size_t *len);
 /* Writes a whole file with the given mode; 0 or -1. */
