@@ -49,6 +49,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -247,34 +248,68 @@ canon_text_is_dirty(const char *s)
 struct canon_scan {
 	int dirty;              /* NUL or 8-bit octets, a line over 998 */
 	int cr;                 /* a CR (CRLF became LF on input: a bare one) */
+	size_t line;            /* octets since the last LF */
 };
 
-/* Reads stream from its start through a GMimeFilterBest, and for CRs. */
+/* 1 when buf holds a NUL or an octet with the high bit set: eight octets
+ * at a time (a zero octet: (v - 0x01..) & ~v & 0x80.. is non-zero). */
+static int
+canon_has_nul_or_8bit(const unsigned char *buf, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t v, acc = 0;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&v, buf + i, 8);
+		acc |= v | ((v - ones) & ~v);
+	}
+	if (acc & highs)
+		return 1;
+	for (; i < len; i++)
+		if (buf[i] == 0 || buf[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* One chunk of the content into sc: what GMime's GMimeFilterBest counts
+ * for the transfer encoding (NUL and 8-bit octets, the longest line, LF
+ * ending a line), found with memchr and word-wide tests instead of its
+ * octet-at-a-time loop (which also looks for charsets and "From " lines,
+ * not needed here). */
+static void
+canon_scan_chunk(struct canon_scan *sc, const unsigned char *buf, size_t len)
+{
+	const unsigned char *p = buf, *end = buf + len, *nl;
+
+	sc->cr |= memchr(buf, '\r', len) != NULL;
+	if (!sc->dirty && canon_has_nul_or_8bit(buf, len))
+		sc->dirty = 1;
+	while (!sc->dirty && p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		sc->line += (size_t)((nl != NULL ? nl : end) - p);
+		if (sc->line > CANON_LINE_MAX)
+			sc->dirty = 1;
+		if (nl == NULL)
+			break;
+		sc->line = 0;
+		p = nl + 1;
+	}
+}
+
+/* Reads stream from its start for what canon_scan_chunk() looks for. */
 static void
 canon_scan(GMimeStream *stream, struct canon_scan *sc)
 {
-	GMimeStream *null = g_mime_stream_null_new();
-	GMimeStream *f = g_mime_stream_filter_new(null);
-	GMimeFilter *filter = g_mime_filter_best_new(GMIME_FILTER_BEST_ENCODING);
-	GMimeFilterBest *best = (GMimeFilterBest *)filter;
-	char buf[16384];
+	char buf[CANON_CHUNK];
 	ssize_t n;
 
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
 	memset(sc, 0, sizeof(*sc));
 	g_mime_stream_reset(stream);
 	while (!g_mime_stream_eos(stream) &&
-	    (n = g_mime_stream_read(stream, buf, sizeof(buf))) > 0) {
-		sc->cr |= memchr(buf, '\r', (size_t)n) != NULL;
-		g_mime_stream_write(f, buf, (size_t)n);
-	}
-	g_mime_stream_flush(f);
+	    (n = g_mime_stream_read(stream, buf, sizeof(buf))) > 0)
+		canon_scan_chunk(sc, (const unsigned char *)buf, (size_t)n);
 	g_mime_stream_reset(stream);
-	sc->dirty = best->count0 > 0 || best->count8 > 0 ||
-	    best->maxline > CANON_LINE_MAX;
-	g_object_unref(f);
-	g_object_unref(filter);
-	g_object_unref(null);
 }
 
 /* Does the part's content, as it stands (encoded), need re-encoding? */

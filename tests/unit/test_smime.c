@@ -871,19 +871,25 @@ test_sign_long_line(void **state)
 		const char *cte;
 		size_t len;
 		const char *const *want_cte;
+		size_t before;      /* octets of 100-octet lines before the line */
 	} t[] = {
-		{ "text, 999 octets", "text/plain", "7bit", 999, QP },
-		{ "text, 5000 octets, no CTE", "text/plain", NULL, 5000, QP },
-		{ "text, exactly 998 octets", "text/plain", "7bit", 998, SEVENBIT },
-		{ "csv attachment, 2000 octets", "text/csv", "7bit", 2000, QP },
+		{ "text, 999 octets", "text/plain", "7bit", 999, QP, 0 },
+		{ "text, 5000 octets, no CTE", "text/plain", NULL, 5000, QP, 0 },
+		{ "text, exactly 998 octets", "text/plain", "7bit", 998, SEVENBIT, 0 },
+		{ "csv attachment, 2000 octets", "text/csv", "7bit", 2000, QP, 0 },
 		{ "octet-stream, 3000 octets", "application/octet-stream", "7bit",
-		  3000, B64 },
+		  3000, B64, 0 },
+		/* the scan reads 64 KB at a time: a line across two reads */
+		{ "text, 999 octets across the 64 KB read", "text/plain", "7bit",
+		  999, QP, 65000 },
+		{ "text, 998 octets across the 64 KB read", "text/plain", "7bit",
+		  998, SEVENBIT, 65000 },
 	};
 	size_t i, k;
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char headers[256], *body = malloc(t[i].len + 32);
+		char headers[256], *body = malloc(t[i].before + t[i].len + 32);
 		struct job j = { .headers = headers, .fd = -1 };
 		struct result r;
 		struct detached d;
@@ -892,9 +898,11 @@ test_sign_long_line(void **state)
 		snprintf(headers, sizeof(headers), "Content-Type: %s\r\n%s%s%s",
 		    t[i].type, t[i].cte ? "Content-Transfer-Encoding: " : "",
 		    t[i].cte ? t[i].cte : "", t[i].cte ? "\r\n" : "");
+		for (k = 0; k < t[i].before; k++)
+			body[k] = k % 100 == 99 ? '\n' : (char)('A' + k % 26);
 		for (k = 0; k < t[i].len; k++)
-			body[k] = (char)('a' + k % 26);
-		strcpy(body + t[i].len, "\nshort line\n");
+			body[t[i].before + k] = (char)('a' + k % 26);
+		strcpy(body + t[i].before + t[i].len, "\nshort line\n");
 		j.body = body;
 		sign_and_verify(&j, &r, &d);
 		assert_leaf(d.part, d.part_len, 0, t[i].type, t[i].want_cte, body,
