@@ -331,18 +331,47 @@ keystore_signer(keystore_t *ks, const char *address, EVP_PKEY **key,
 	return keystore_signer_checked(ks, address, NULL, NULL, key, cert, chain, err);
 }
 
+/* The newest of slots[0..n-1] that may be encrypted to now (n: none). */
+static size_t
+find_enc(const keystore_slot_t *slots, size_t n)
+{
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < n; i++) {           /* newest first */
+		X509 *x = slots[i].entry->cert;
+
+		if (slots[i].entry->info.can_encrypt
+		    && X509_cmp_time(X509_get0_notBefore(x), &now) < 0
+		    && X509_cmp_time(X509_get0_notAfter(x), &now) > 0)
+			break;
+	}
+	return i;
+}
+
 keystore_status_t
 keystore_signer_checked(keystore_t *ks, const char *address,
     keystore_check_fn check, void *arg, EVP_PKEY **key, X509 **cert,
     STACK_OF(X509) **chain, keystore_err_t *err)
+{
+	return keystore_signer_enc(ks, address, check, arg, key, cert, chain,
+	    NULL, err);
+}
+
+keystore_status_t
+keystore_signer_enc(keystore_t *ks, const char *address,
+    keystore_check_fn check, void *arg, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **chain, X509 **enc, keystore_err_t *err)
 {
 	const keystore_entry_t *e;
 	const keystore_slot_t *slots;
 	keystore_index_t *idx;
 	keystore_status_t rc;
 	char why[sizeof(err->msg)];
-	size_t n;
+	size_t n, i;
 
+	if (enc != NULL)
+		*enc = NULL;
 	if ((rc = address_active(ks, address, err)) != KEYSTORE_OK)
 		return rc;
 	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
@@ -353,6 +382,11 @@ keystore_signer_checked(keystore_t *ks, const char *address,
 		rc = util_err_set(err, KEYSTORE_NOTFOUND, "%s: %s", address, why);
 	else
 		rc = give_signer(ks, slots[0].addr, e, key, cert, chain, err);
+	/* The same address's slots, so the same owner as the key. */
+	if (rc == KEYSTORE_OK && enc != NULL && (i = find_enc(slots, n)) < n) {
+		X509_up_ref(slots[i].entry->cert);
+		*enc = slots[i].entry->cert;
+	}
 	keystore_index_unref(idx);
 	return rc;
 }
@@ -364,7 +398,6 @@ keystore_recipient_chain(keystore_t *ks, const char *address, X509 **cert,
 	const keystore_slot_t *slots;
 	keystore_index_t *idx;
 	keystore_status_t rc;
-	time_t now = time(NULL);
 	size_t n, i;
 
 	*cert = NULL;
@@ -374,15 +407,7 @@ keystore_recipient_chain(keystore_t *ks, const char *address, X509 **cert,
 		return rc;
 	if ((rc = snapshot_find(ks, address, &idx, &slots, &n, err)) != KEYSTORE_OK)
 		return rc;
-	for (i = 0; i < n; i++) {           /* newest first */
-		X509 *x = slots[i].entry->cert;
-
-		if (slots[i].entry->info.can_encrypt
-		    && X509_cmp_time(X509_get0_notBefore(x), &now) < 0
-		    && X509_cmp_time(X509_get0_notAfter(x), &now) > 0)
-			break;
-	}
-	if (i == n)
+	if ((i = find_enc(slots, n)) == n)
 		rc = util_err_set(err, KEYSTORE_NOTFOUND,
 		    "no certificate to encrypt to for %s", address);
 	else if (chain != NULL && (*chain = X509_chain_up_ref(slots[i].entry->chain)) == NULL)

@@ -174,6 +174,16 @@ keystore_status_t keystore_signer_checked(keystore_t *ks, const char *address,
     STACK_OF(X509) **chain, keystore_err_t *err);
 
 /*
+ * keystore_signer_checked(), and from the same lookup (one retirement
+ * check, one snapshot) *enc: the address's own certificate to encrypt to,
+ * as keystore_recipient() would give it (a new reference), or NULL when
+ * it has none or the signer was not found.  enc may be NULL.
+ */
+keystore_status_t keystore_signer_enc(keystore_t *ks, const char *address,
+    keystore_check_fn check, void *arg, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **chain, X509 **enc, keystore_err_t *err);
+
+/*
  * The certificate to encrypt to address with, from the escrow: of the
  * entries for address (compared as for keystore_signer()) whose
  * certificate is valid now and allows encryption, the one valid from the

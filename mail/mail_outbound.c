@@ -131,24 +131,6 @@ result_cert_facts(mail_result_t *r, EVP_PKEY *key, X509 *cert)
 	BN_free(bn);
 }
 
-/* The signer's encryption certificate (keystore_recipient(): keyUsage
- * keyEncipherment or keyAgreement, never a signing-only one), carried in
- * the signature and named by its key preference, so that partners reply
- * to it.  None in the keystore: the signature names none. */
-static smime_status_t
-sign_enc_cert(mail_msg_t *m, smime_sign_t *s, const char *addr)
-{
-	X509 *enc = NULL;
-	keystore_err_t kerr;
-	smime_status_t st;
-
-	if (keystore_recipient(m->keystore, addr, &enc, &kerr) != KEYSTORE_OK)
-		return SMIME_OK;
-	st = smime_sign_set_encryption_cert(s, enc);
-	X509_free(enc);
-	return st;
-}
-
 /* ---- header protection (RFC 9788) ---- */
 
 /* The message's header fields as they would leave (the result's
@@ -260,10 +242,17 @@ hp_obscure(mail_msg_t *m, const hp_plan_t *p)
 	return 0;
 }
 
-/* Signs the message as addr with the given key; fills the result. */
+/*
+ * Signs the message as addr with the given key; fills the result.  enc
+ * (may be NULL) is the signer's encryption certificate (keyUsage
+ * keyEncipherment or keyAgreement, never a signing-only one, from the
+ * same keystore lookup as the key), carried in the signature and named by
+ * its key preference, so that partners reply to it.  None in the
+ * keystore: the signature names none.
+ */
 static void
 sign_with(mail_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
-    STACK_OF(X509) *chain, const hp_plan_t *hp)
+    STACK_OF(X509) *chain, X509 *enc, const hp_plan_t *hp)
 {
 	mail_result_t *r = &m->result;
 	smime_sign_t *s = smime_sign_new();
@@ -285,8 +274,8 @@ sign_with(mail_msg_t *m, const char *addr, EVP_PKEY *key, X509 *cert,
 	    (unsigned)m->conf->max_mime_depth);
 	smime_sign_set_hp(s, &hp->out);
 	st = smime_sign_set_signer(s, key, cert, chain);
-	if (st == SMIME_OK)
-		st = sign_enc_cert(m, s, addr);
+	if (st == SMIME_OK && enc != NULL)
+		st = smime_sign_set_encryption_cert(s, enc);
 	if (st == SMIME_OK)
 		st = smime_sign_run(s, chdrs, &body, mail_spool_writer, r->new_body);
 	if (st != SMIME_OK) {
@@ -340,14 +329,15 @@ signer_refused(X509 *cert, STACK_OF(X509) *chain, void *arg)
 }
 
 /* Signing: fills the result (REPLACE when signed).  *signer gets the
- * signer's certificate (a new reference) when it signed. */
+ * signer's certificate (a new reference) when it signed, *signer_enc its
+ * address's encryption certificate (a new reference, or NULL: none). */
 static void
 sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer,
-    const hp_plan_t *hp)
+    X509 **signer_enc, const hp_plan_t *hp)
 {
 	char *addr = NULL;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
+	X509 *cert = NULL, *enc = NULL;
 	STACK_OF(X509) *chain = NULL;
 	keystore_err_t kerr;
 	keystore_status_t ks;
@@ -372,20 +362,22 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer,
 			mail_msg_fail(m, MAIL_FAIL_UNAUTHORIZED, why);
 		else
 			mail_msg_pass(m, "unsigned", "%s", why);
-	} else if ((ks = keystore_signer_checked(m->keystore, addr, signer_refused,
-	    &chk, &key, &cert, &chain, &kerr)) == KEYSTORE_NOTFOUND && !chk.revoked
+	} else if ((ks = keystore_signer_enc(m->keystore, addr, signer_refused,
+	    &chk, &key, &cert, &chain, &enc, &kerr)) == KEYSTORE_NOTFOUND && !chk.revoked
 	    && enroll_employee_possible(m->conf)) {
 		/* An employee without a key: one from the embedded CA. */
 		if (enroll_employee(m->conf, m->qid, addr) != 0)
 			mail_msg_tempfail(m, "no key for the sender, and the CA failed");
-		else if (keystore_signer_checked(m->keystore, addr, signer_refused,
-		    &chk, &key, &cert, &chain, &kerr) != KEYSTORE_OK)
+		else if (keystore_signer_enc(m->keystore, addr, signer_refused,
+		    &chk, &key, &cert, &chain, &enc, &kerr) != KEYSTORE_OK)
 			mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 		else
-			sign_with(m, addr, key, cert, chain, hp);
+			sign_with(m, addr, key, cert, chain, enc, hp);
 		if (m->result.what == MAIL_DO_REPLACE && signer != NULL) {
 			X509_up_ref(cert);
 			*signer = cert;
+			*signer_enc = enc;
+			enc = NULL;
 		}
 	} else if (ks == KEYSTORE_NOTFOUND) {
 		/* No key that may sign (expired, revoked): what the policy does
@@ -401,15 +393,18 @@ sign_step(mail_msg_t *m, smime_kind_t kind, int sign, X509 **signer,
 	} else if (ks != KEYSTORE_OK) {
 		mail_msg_fail(m, MAIL_FAIL_INTERNAL, kerr.msg);
 	} else {
-		sign_with(m, addr, key, cert, chain, hp);
+		sign_with(m, addr, key, cert, chain, enc, hp);
 		if (m->result.what == MAIL_DO_REPLACE && signer != NULL) {
 			X509_up_ref(cert);
 			*signer = cert;
+			*signer_enc = enc;
+			enc = NULL;
 		}
 	}
 	ops_keystore_report(m->keystore, m->qid);
 	EVP_PKEY_free(key);
 	X509_free(cert);
+	X509_free(enc);
 	sk_X509_pop_free(chain, X509_free);
 	free(addr);
 }
@@ -546,16 +541,21 @@ result_take_enc_headers(mail_result_t *r, const smime_encrypt_t *e)
 
 /* The sender's own certificate for the sent copy: the keystore's
  * encryption certificate (keyEncipherment or keyAgreement; never a
- * signing-only one) of the signer's address when we signed, else of the
- * envelope sender; NULL when there is none. */
+ * signing-only one) of the signer's address when we signed (signer_enc,
+ * found with the signing key: not looked up again), else of the envelope
+ * sender; NULL when there is none. */
 static X509 *
-sender_cert(mail_msg_t *m, X509 *signer)
+sender_cert(mail_msg_t *m, X509 *signer, X509 *signer_enc)
 {
-	const char *addr = signer != NULL && m->result.signer[0] != '\0'
-	    ? m->result.signer : m->sender;
+	const char *addr = m->sender;
 	X509 *cert = NULL;
 	keystore_err_t kerr;
 
+	if (signer != NULL && m->result.signer[0] != '\0') {
+		if (signer_enc != NULL)
+			X509_up_ref(signer_enc);
+		return signer_enc;
+	}
 	if (addr != NULL && addr[0] != '\0' && keystore_recipient(m->keystore,
 	    addr, &cert, &kerr) == KEYSTORE_OK)
 		return cert;
@@ -582,13 +582,13 @@ own_breaks_copy(const mail_msg_t *m, const enc_plan_t *p, X509 *own)
  * tempfail, whatever OnInternalError says: never in clear.
  */
 static void
-encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, smime_kind_t kind,
-    const hp_plan_t *hp)
+encrypt_with(mail_msg_t *m, enc_plan_t *p, X509 *signer, X509 *signer_enc,
+    smime_kind_t kind, const hp_plan_t *hp)
 {
 	mail_result_t *r = &m->result;
 	int signed_now = r->what == MAIL_DO_REPLACE;
 	smime_encrypt_t *e = smime_encrypt_new();
-	X509 *own = sender_cert(m, signer);
+	X509 *own = sender_cert(m, signer, signer_enc);
 	char *hdrs = signed_now ? result_content_headers(r) : mail_msg_content_headers(m);
 	mail_spool_t *in = signed_now ? r->new_body : m->body;
 	mail_spool_t *out = mail_spool_new(m->conf->spool_dir,
@@ -665,7 +665,7 @@ void
 mail_outbound_process(mail_msg_t *m)
 {
 	smime_kind_t kind = smime_classify(mail_msg_header(m, "Content-Type"));
-	X509 *signer = NULL;
+	X509 *signer = NULL, *signer_enc = NULL;
 	enc_plan_t plan;
 	hp_plan_t hp = { { SMIME_HP_NONE, NULL, 0, 0 }, NULL };
 	int enc, sign;
@@ -682,10 +682,10 @@ mail_outbound_process(mail_msg_t *m)
 		mail_msg_fail(m, MAIL_FAIL_INTERNAL, "out of memory");
 		enc = -1;
 	} else if (enc >= 0) {
-		sign_step(m, kind, sign, &signer, &hp);
+		sign_step(m, kind, sign, &signer, &signer_enc, &hp);
 	}
 	if (enc > 0 && (m->result.what == MAIL_DO_PASS || m->result.what == MAIL_DO_REPLACE))
-		encrypt_with(m, &plan, signer, kind, &hp);
+		encrypt_with(m, &plan, signer, signer_enc, kind, &hp);
 	else if (enc == 0 && plan.missing[0] != '\0' &&
 	    (m->result.what == MAIL_DO_PASS || m->result.what == MAIL_DO_REPLACE)) {
 		mail_result_t *r = &m->result;
@@ -694,6 +694,7 @@ mail_outbound_process(mail_msg_t *m)
 		    "no certificate for recipient %s", off ? "; " : "", plan.missing);
 	}
 	X509_free(signer);
+	X509_free(signer_enc);
 	sk_X509_pop_free(plan.certs, X509_free);
 	free(hp.fields);
 }
