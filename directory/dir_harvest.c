@@ -217,6 +217,32 @@ entry_clear(dir_harvest_entry_t *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* A record's signing time (decimal seconds) into *t: 0, or -1 when the
+ * item is empty or too long to be one. */
+static int
+pem_time(const unsigned char *data, long len, time_t *t)
+{
+	char buf[24];
+
+	if (len <= 0 || len >= (long)sizeof(buf))
+		return -1;
+	memcpy(buf, data, (size_t)len);
+	buf[len] = '\0';
+	*t = (time_t)strtoll(buf, NULL, 10);
+	return 0;
+}
+
+/* Frees what PEM_read_bio() gave for one item, ready for the next. */
+static void
+pem_item_free(char **name, char **header, unsigned char **data)
+{
+	OPENSSL_free(*name);
+	OPENSSL_free(*header);
+	OPENSSL_free(*data);
+	*name = *header = NULL;
+	*data = NULL;
+}
+
 /* Reads one record; 0 with e filled, -1 when unreadable or malformed. */
 static int
 read_bio(BIO *b, dir_harvest_entry_t *e)
@@ -241,17 +267,10 @@ read_bio(BIO *b, dir_harvest_entry_t *e)
 			data = NULL;
 		} else if (strcmp(name, PEM_PREF) == 0) {
 			e->preferred = len == 3 && memcmp(data, "yes", 3) == 0;
-		} else if (strcmp(name, PEM_TIME) == 0 && len > 0 && len < 24) {
-			char buf[24];
-			memcpy(buf, data, (size_t)len);
-			buf[len] = '\0';
-			e->signing_time = (time_t)strtoll(buf, NULL, 10);
+		} else if (strcmp(name, PEM_TIME) == 0) {
+			(void)pem_time(data, len, &e->signing_time);
 		}
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_free(data);
-		name = header = NULL;
-		data = NULL;
+		pem_item_free(&name, &header, &data);
 	}
 	ERR_clear_error();
 	BIO_free(b);
@@ -273,7 +292,7 @@ read_bio(BIO *b, dir_harvest_entry_t *e)
 static int
 read_time(BIO *b, const char *ch, time_t *t)
 {
-	char *name = NULL, *header = NULL, hex[65], buf[24];
+	char *name = NULL, *header = NULL, hex[65];
 	unsigned char *data = NULL, md[32];
 	unsigned int mdlen = 0;
 	long len;
@@ -287,17 +306,10 @@ read_time(BIO *b, const char *ch, time_t *t)
 		    && mdlen == 32) {
 			util_hex(hex, md, 32);
 			cert_ok = strcmp(hex, ch) == 0;
-		} else if (strcmp(name, PEM_TIME) == 0 && len > 0 && len < 24) {
-			memcpy(buf, data, (size_t)len);
-			buf[len] = '\0';
-			*t = (time_t)strtoll(buf, NULL, 10);
+		} else if (strcmp(name, PEM_TIME) == 0 && pem_time(data, len, t) == 0) {
 			time_ok = 1;
 		}
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_free(data);
-		name = header = NULL;
-		data = NULL;
+		pem_item_free(&name, &header, &data);
 	}
 	ERR_clear_error();
 	BIO_free(b);
