@@ -433,6 +433,18 @@ done:
 	return rc;
 }
 
+/* The record in a Redis reply, its seal opened for key and field (NULL
+ * when the reply is not a string or the seal does not open). */
+static const unsigned char *
+open_sealed(dir_harvest_t *h, const char *key, const char *field,
+    const redisReply *r, size_t *len)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return NULL;
+	return dir_redis_open(h->redis, key, field, (const unsigned char *)r->str,
+	    r->len, len);
+}
+
 /* A record as Redis returned it, its seal opened for key and field;
  * 0 with e filled, -1 when it does not open or does not parse. */
 static int
@@ -442,8 +454,7 @@ read_sealed(dir_harvest_t *h, const char *key, const char *field,
 	const unsigned char *data;
 	size_t len;
 
-	if (r->type != REDIS_REPLY_STRING || (data = dir_redis_open(h->redis, key, field,
-	    (const unsigned char *)r->str, r->len, &len)) == NULL)
+	if ((data = open_sealed(h, key, field, r, &len)) == NULL)
 		return -1;
 	return read_mem((const char *)data, len, e);
 }
@@ -457,8 +468,7 @@ read_sealed_time(dir_harvest_t *h, const char *key, const char *field,
 	const unsigned char *data;
 	size_t len;
 
-	if (r->type != REDIS_REPLY_STRING || (data = dir_redis_open(h->redis, key, field,
-	    (const unsigned char *)r->str, r->len, &len)) == NULL || len > HARVEST_MAX_FILE)
+	if ((data = open_sealed(h, key, field, r, &len)) == NULL || len > HARVEST_MAX_FILE)
 		return -1;
 	return read_time(BIO_new_mem_buf(data, (int)len), field, t);
 }
