@@ -271,6 +271,20 @@ sign_as(X509 *cert, EVP_PKEY *key, int opaque, int tamper, char **hdrs)
 	return body;
 }
 
+/* Fails the test unless the run went through (st) with the verdict want. */
+static void
+expect_verdict(const char *name, smime_verify_t *v, smime_status_t st,
+    smime_verdict_t want)
+{
+	if (st != SMIME_OK)
+		fail_msg("%s: got status %d (%s), want SMIME_OK", name, st,
+		    smime_verify_error(v));
+	if (smime_verify_verdict(v) != want)
+		fail_msg("%s: got %s (%s), want %s", name,
+		    smime_verdict_name(smime_verify_verdict(v)), smime_verify_detail(v),
+		    smime_verdict_name(want));
+}
+
 static void
 test_verify_table(void **state)
 {
@@ -307,13 +321,7 @@ test_verify_table(void **state)
 		smime_verify_set_from(v, cases[i].from);
 		smime_verify_set_convert(v, 1);
 		st = smime_verify_run(v, hdrs, &b, buf_write, &out);
-		if (st != SMIME_OK)
-			fail_msg("%s: got status %d (%s), want SMIME_OK", cases[i].name, st,
-			    smime_verify_error(v));
-		if (smime_verify_verdict(v) != cases[i].want)
-			fail_msg("%s: got %s (%s), want %s", cases[i].name,
-			    smime_verdict_name(smime_verify_verdict(v)), smime_verify_detail(v),
-			    smime_verdict_name(cases[i].want));
+		expect_verdict(cases[i].name, v, st, cases[i].want);
 		if (smime_verify_converted(v) != cases[i].want_converted)
 			fail_msg("%s: got converted %d, want %d", cases[i].name,
 			    smime_verify_converted(v), cases[i].want_converted);
@@ -393,13 +401,7 @@ test_verify_line_ends(void **state)
 		b.fd = -1;
 		smime_verify_set_from(v, "bob@example.com");
 		st = smime_verify_run(v, hdrs, &b, NULL, NULL);
-		if (st != SMIME_OK)
-			fail_msg("%s: got status %d (%s), want SMIME_OK", cases[i].name, st,
-			    smime_verify_error(v));
-		if (smime_verify_verdict(v) != cases[i].want)
-			fail_msg("%s: got %s (%s), want %s", cases[i].name,
-			    smime_verdict_name(smime_verify_verdict(v)), smime_verify_detail(v),
-			    smime_verdict_name(cases[i].want));
+		expect_verdict(cases[i].name, v, st, cases[i].want);
 		free(body);
 		free(hdrs);
 		smime_verify_free(v);
